@@ -1,0 +1,31 @@
+//===- UnisparseToLinalg.h - estimation stages to linalg --------*- C++ -*-===//
+
+#ifndef UNISPARSE_CONVERSION_UNISPARSETOLINALG_UNISPARSETOLINALG_H
+#define UNISPARSE_CONVERSION_UNISPARSETOLINALG_UNISPARSETOLINALG_H
+
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir::unisparse {
+
+#define GEN_PASS_DECL_CONVERTUNISPARSETOLINALGPASS
+#include "unisparse/Conversion/Passes.h.inc"
+
+/// compress -> tensor.pad + linalg.generic (sum) + linalg.generic (mean).
+void populateCompressToLinalgPatterns(RewritePatternSet &patterns);
+/// block_score -> contraction, masked softmax reductions, block sums.
+void populateBlockScoreToLinalgPatterns(RewritePatternSet &patterns);
+/// block_select -> scf loops; dense_layout -> linalg.generic.
+void populateLayoutToLinalgPatterns(RewritePatternSet &patterns);
+/// All of the above.
+void populateUnisparseToLinalgPatterns(RewritePatternSet &patterns);
+
+} // namespace mlir::unisparse
+
+#endif // UNISPARSE_CONVERSION_UNISPARSETOLINALG_UNISPARSETOLINALG_H

@@ -1,0 +1,45 @@
+//===- ShapeRules.h - shape rules shared by verifiers and builders -*- C++ -*-===//
+//
+// The size relations between the operands of unisparse ops, as free functions
+// that the verifiers, the decomposition and the lowerings all use, so that a
+// rule is written once.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef UNISPARSE_DIALECT_UNISPARSE_IR_SHAPERULES_H
+#define UNISPARSE_DIALECT_UNISPARSE_IR_SHAPERULES_H
+
+#include "mlir/IR/BuiltinTypes.h"
+#include <cstdint>
+
+namespace mlir::unisparse {
+
+/// ceil(a / b) for a >= 0, b > 0; dynamic stays dynamic.
+inline int64_t ceilDivOrDynamic(int64_t a, int64_t b) {
+  if (ShapedType::isDynamic(a))
+    return ShapedType::kDynamic;
+  return (a + b - 1) / b;
+}
+
+/// Number of composites of `n` tokens pooled by `factor`.
+inline int64_t numComposites(int64_t n, int64_t factor) {
+  return ceilDivOrDynamic(n, factor);
+}
+
+/// Number of blocks of a sequence of `t` composites of `factor` tokens each,
+/// for block size `block` (a multiple of `factor`).
+inline int64_t numBlocksOfComposites(int64_t t, int64_t block, int64_t factor) {
+  return ceilDivOrDynamic(t, block / factor);
+}
+
+/// True if the two sizes can be equal (either is dynamic, or they match).
+inline bool compatibleDim(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+}
+
+/// True for the element types attention accepts: bf16, f16, f32.
+bool isAttentionElementType(Type type);
+
+} // namespace mlir::unisparse
+
+#endif // UNISPARSE_DIALECT_UNISPARSE_IR_SHAPERULES_H

@@ -1,0 +1,78 @@
+//===- UnisparseAttrs.td - unisparse attributes -----------*- tablegen -*-===//
+
+#ifndef UNISPARSE_DIALECT_UNISPARSE_IR_UNISPARSEATTRS_TD
+#define UNISPARSE_DIALECT_UNISPARSE_IR_UNISPARSEATTRS_TD
+
+include "unisparse/Dialect/Unisparse/IR/UnisparseBase.td"
+
+// A floating-point parameter printed in its shortest round-trip form.
+// Stored as an APFloat (double semantics) so that the attribute can be hashed.
+class Unisparse_F64Param<string value, string desc>
+    : DefaultValuedParameter<"::llvm::APFloat", "::llvm::APFloat(" # value # ")", desc> {
+  let comparator = "$_lhs.bitwiseIsEqual($_rhs)";
+  let parser = [{ [&]() -> ::mlir::FailureOr<::llvm::APFloat> {
+    double v;
+    if ($_parser.parseFloat(v))
+      return ::mlir::failure();
+    return ::llvm::APFloat(v);
+  }() }];
+  let printer = [{ ::mlir::unisparse::printShortestDouble($_printer, $_self.convertToDouble()) }];
+}
+
+// A boolean parameter written `true` / `false`.
+class Unisparse_BoolParam<string value, string desc>
+    : DefaultValuedParameter<"bool", value, desc> {
+  let parser = [{ ::mlir::unisparse::parseBoolKeyword($_parser) }];
+  let printer = [{ $_printer << ($_self ? "true" : "false") }];
+}
+
+def Unisparse_ConfigAttr : Unisparse_Attr<"Config", "config"> {
+  let summary = "Configuration of a UniSparse attention";
+  let description = [{
+    All knobs of the method. Every field has a default and may be omitted;
+    fields may appear in any order.
+
+    | field | default | meaning |
+    |---|---|---|
+    | `block` | 128 | square block size S of the attention layout |
+    | `c_q` | 16 | query tokens per composite (divides `block`) |
+    | `c_k` | 16 | key tokens per composite (divides `block`) |
+    | `c_h` | 1 | query heads per head group (divides Hq); one layout per group |
+    | `tau` | 0.9 | top-p threshold on the block-score mass, in (0, 1]; 1 = dense |
+    | `local_blocks` | 1 | blocks before the diagonal that are always kept |
+    | `sink` | true | always keep key block 0 |
+    | `min_blocks` | 0 | keep at least this many blocks per row |
+    | `max_blocks` | 0 | keep at most this many blocks per row (0 = no cap; forced blocks are always kept) |
+    | `causal` | true | causal attention |
+    | `scale` | 0.0 | softmax scale; 0 selects 1/sqrt(head_dim) |
+
+    Example:
+
+    ```mlir
+    #cfg = #unisparse.config<block = 128, c_q = 16, c_k = 16, tau = 0.9>
+    ```
+  }];
+  let parameters = (ins
+    DefaultValuedParameter<"int64_t", "128", "block size">:$block,
+    DefaultValuedParameter<"int64_t", "16", "query composite size">:$c_q,
+    DefaultValuedParameter<"int64_t", "16", "key composite size">:$c_k,
+    DefaultValuedParameter<"int64_t", "1", "heads per head group">:$c_h,
+    Unisparse_F64Param<"0.9", "top-p threshold">:$tau,
+    DefaultValuedParameter<"int64_t", "1", "local blocks">:$local_blocks,
+    Unisparse_BoolParam<"true", "keep the sink block">:$sink,
+    DefaultValuedParameter<"int64_t", "0", "minimum blocks per row">:$min_blocks,
+    DefaultValuedParameter<"int64_t", "0", "maximum blocks per row (0: none)">:$max_blocks,
+    Unisparse_BoolParam<"true", "causal attention">:$causal,
+    Unisparse_F64Param<"0.0", "softmax scale (0: 1/sqrt(D))">:$scale
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// tau as a double.
+    double getTauValue() const { return getTau().convertToDouble(); }
+    /// The scale as a double (0 selects 1/sqrt(head_dim)).
+    double getScaleValue() const { return getScale().convertToDouble(); }
+  }];
+}
+
+#endif // UNISPARSE_DIALECT_UNISPARSE_IR_UNISPARSEATTRS_TD

@@ -1,0 +1,311 @@
+//===- UnisparseOps.td - unisparse operations -------------*- tablegen -*-===//
+//
+// All ops use destination-passing style: the `outs` operands carry the result
+// shapes (and, for the memref form of block_sparse_attention, the buffers).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef UNISPARSE_DIALECT_UNISPARSE_IR_UNISPARSEOPS_TD
+#define UNISPARSE_DIALECT_UNISPARSE_IR_UNISPARSEOPS_TD
+
+include "unisparse/Dialect/Unisparse/IR/UnisparseBase.td"
+include "unisparse/Dialect/Unisparse/IR/UnisparseAttrs.td"
+include "mlir/Interfaces/DestinationStyleOpInterface.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+//===----------------------------------------------------------------------===//
+// attention
+//===----------------------------------------------------------------------===//
+
+def Unisparse_AttentionOp : Unisparse_Op<"attention", [
+    Pure, DestinationStyleOpInterface,
+    AllTypesMatch<["o_init", "o"]>, AllTypesMatch<["lse_init", "lse"]>]> {
+  let summary = "UniSparse sparse attention (estimation + block-sparse attention)";
+  let description = [{
+    The whole UniSparse method on `q: [B, Hq, N, D]`, `k, v: [B, Hkv, N, D]`:
+    composite tokens (average pooling over `c_q`/`c_k` tokens and `c_h`
+    query heads), block scoring on the compressed attention map, top-p block
+    selection per head group and query block, and exact block-sparse
+    attention over the selected blocks. Results: `o: [B, Hq, N, D]` (the
+    element type of `q`) and the log-sum-exp `lse: [B, Hq, N]` (f32).
+
+    `unisparse-decompose` rewrites it into `unisparse.compress`,
+    `unisparse.block_score`, `unisparse.block_select` (or
+    `unisparse.dense_layout` when the configuration selects every block) and
+    `unisparse.block_sparse_attention`.
+
+    Example:
+
+    ```mlir
+    %o, %lse = unisparse.attention {config = #unisparse.config<block = 128, c_q = 16, c_k = 16, tau = 0.9>}
+        ins(%q, %k, %v : tensor<1x32x?x128xbf16>, tensor<1x8x?x128xbf16>, tensor<1x8x?x128xbf16>)
+        outs(%o0, %l0 : tensor<1x32x?x128xbf16>, tensor<1x32x?xf32>)
+        -> tensor<1x32x?x128xbf16>, tensor<1x32x?xf32>
+    ```
+  }];
+  let arguments = (ins Unisparse_ConfigAttr:$config,
+                       AnyRankedTensor:$q, AnyRankedTensor:$k, AnyRankedTensor:$v,
+                       AnyRankedTensor:$o_init, AnyRankedTensor:$lse_init);
+  let results = (outs AnyRankedTensor:$o, AnyRankedTensor:$lse);
+  let assemblyFormat = [{
+    attr-dict `ins` `(` $q `,` $k `,` $v `:` type($q) `,` type($k) `,` type($v) `)`
+    `outs` `(` $o_init `,` $lse_init `:` type($o_init) `,` type($lse_init) `)`
+    `->` type($o) `,` type($lse)
+  }];
+  let extraClassDeclaration = [{
+    ::mlir::MutableOperandRange getDpsInitsMutable() {
+      return ::mlir::MutableOperandRange(getOperation(), /*start=*/3, /*length=*/2);
+    }
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// compress
+//===----------------------------------------------------------------------===//
+
+def Unisparse_CompressOp : Unisparse_Op<"compress", [
+    Pure, DestinationStyleOpInterface, AllTypesMatch<["init", "result"]>]> {
+  let summary = "Composite tokens: average pooling over tokens and heads";
+  let description = [{
+    Pools `input: [B, H, N, D]` into composites `result: [B, H * kv_group /
+    head_factor, ceil(N / seq_factor), D]` (f32). Each source head is first
+    repeated `kv_group` times (the "expanded" heads: expanded head `e` reads
+    source head `e / kv_group`; this is how the keys of a GQA model are
+    brought to the query heads), then groups of `head_factor` consecutive
+    expanded heads and runs of `seq_factor` consecutive tokens are averaged:
+
+    ```
+    result[b, g, t, d] = mean over e in [g*hf, (g+1)*hf), n in [t*sf, min((t+1)*sf, N))
+                         of input[b, e / kv_group, n, d]
+    ```
+
+    A partial last composite is the mean of the tokens it has.
+    For queries `kv_group = 1, head_factor = c_h`; for keys
+    `kv_group = Hq / Hkv, head_factor = c_h`.
+
+    Example (keys of a 32/8 GQA model, c_k = 16):
+
+    ```mlir
+    %kc = unisparse.compress {seq_factor = 16, head_factor = 1, kv_group = 4}
+        ins(%k : tensor<1x8x?x128xbf16>) outs(%kc0 : tensor<1x32x?x128xf32>)
+        -> tensor<1x32x?x128xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$init,
+                       I64Attr:$seq_factor,
+                       DefaultValuedAttr<I64Attr, "1">:$head_factor,
+                       DefaultValuedAttr<I64Attr, "1">:$kv_group);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    attr-dict `ins` `(` $input `:` type($input) `)`
+    `outs` `(` $init `:` type($init) `)` `->` type($result)
+  }];
+  let extraClassDeclaration = [{
+    ::mlir::MutableOperandRange getDpsInitsMutable() { return getInitMutable(); }
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// block_score
+//===----------------------------------------------------------------------===//
+
+def Unisparse_BlockScoreOp : Unisparse_Op<"block_score", [
+    Pure, DestinationStyleOpInterface, AllTypesMatch<["init", "result"]>]> {
+  let summary = "Block scores from the compressed attention map";
+  let description = [{
+    Given query composites `qc: [B, Hg, Tq, D]` and key composites
+    `kc: [B, Hg, Tk, D]` (f32), computes the compressed attention map
+    `A = softmax_row(qc kcᵀ * scale + mask)` over *all* key composites of a
+    row and sums it into the block grid:
+
+    ```
+    result[b, g, I, J] = sum of A[b, g, t, u] over t / (block / c_q) == I,
+                                                   u / (block / c_k) == J
+    ```
+
+    `result: [B, Hg, ceil(Tq / (block / c_q)), ceil(Tk / (block / c_k))]`
+    (f32). With `causal`, key composite `u` is visible from query composite
+    `t` iff its first token is not after the last token of `t`:
+    `u * c_k <= (t + 1) * c_q - 1`. `scale = 0` selects `1/sqrt(D)`.
+    The row sums of `result` count the composites of each query block.
+
+    Example:
+
+    ```mlir
+    %s = unisparse.block_score {block = 128, c_q = 16, c_k = 16, causal = true}
+        ins(%qc, %kc : tensor<1x32x?x128xf32>, tensor<1x32x?x128xf32>)
+        outs(%s0 : tensor<1x32x?x?xf32>) -> tensor<1x32x?x?xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$qc, AnyRankedTensor:$kc,
+                       AnyRankedTensor:$init,
+                       I64Attr:$block, I64Attr:$c_q, I64Attr:$c_k,
+                       DefaultValuedAttr<BoolAttr, "true">:$causal,
+                       DefaultValuedAttr<F64Attr, "0.0">:$scale);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    attr-dict `ins` `(` $qc `,` $kc `:` type($qc) `,` type($kc) `)`
+    `outs` `(` $init `:` type($init) `)` `->` type($result)
+  }];
+  let extraClassDeclaration = [{
+    ::mlir::MutableOperandRange getDpsInitsMutable() { return getInitMutable(); }
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// block_select
+//===----------------------------------------------------------------------===//
+
+def Unisparse_BlockSelectOp : Unisparse_Op<"block_select", [
+    Pure, DestinationStyleOpInterface,
+    AllTypesMatch<["counts_init", "counts"]>,
+    AllTypesMatch<["indices_init", "indices"]>]> {
+  let summary = "Top-p block selection into a block layout";
+  let description = [{
+    Selects key blocks per `(batch, head group, query block)` row of the
+    block scores `scores: [B, Hg, NBq, NBk]`:
+
+    1. visible blocks: `J <= I` when `causal`, else every `J`;
+    2. forced blocks (always kept): the sink `J = 0` (when `sink`), the
+       diagonal `J = I` and the `local_blocks` blocks before it;
+    3. with `tau >= 1` every visible block is kept; otherwise the remaining
+       visible blocks are taken by descending score (ties: lower `J` first)
+       while the kept mass is below `tau` times the row's total visible mass
+       or fewer than `min_blocks` are kept, and never beyond `max_blocks`
+       (0 = no cap; forced blocks are kept even past the cap). Masses are
+       accumulated in f32: the total in ascending `J`, the kept mass over the
+       forced blocks in ascending `J`, then in selection order.
+
+    Results: `counts: [B, Hg, NBq]` and `indices: [B, Hg, NBq, NBk]` (i32),
+    each row's first `counts` entries ascending, the rest padded with -1.
+
+    Example:
+
+    ```mlir
+    %cnt, %idx = unisparse.block_select {tau = 0.9, local_blocks = 1, sink = true}
+        ins(%s : tensor<1x32x?x?xf32>)
+        outs(%c0, %i0 : tensor<1x32x?xi32>, tensor<1x32x?x?xi32>)
+        -> tensor<1x32x?xi32>, tensor<1x32x?x?xi32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$scores,
+                       AnyRankedTensor:$counts_init, AnyRankedTensor:$indices_init,
+                       F64Attr:$tau,
+                       DefaultValuedAttr<I64Attr, "1">:$local_blocks,
+                       DefaultValuedAttr<BoolAttr, "true">:$sink,
+                       DefaultValuedAttr<I64Attr, "0">:$min_blocks,
+                       DefaultValuedAttr<I64Attr, "0">:$max_blocks,
+                       DefaultValuedAttr<BoolAttr, "true">:$causal);
+  let results = (outs AnyRankedTensor:$counts, AnyRankedTensor:$indices);
+  let assemblyFormat = [{
+    attr-dict `ins` `(` $scores `:` type($scores) `)`
+    `outs` `(` $counts_init `,` $indices_init `:` type($counts_init) `,` type($indices_init) `)`
+    `->` type($counts) `,` type($indices)
+  }];
+  let extraClassDeclaration = [{
+    ::mlir::MutableOperandRange getDpsInitsMutable() {
+      return ::mlir::MutableOperandRange(getOperation(), /*start=*/1, /*length=*/2);
+    }
+  }];
+  let hasVerifier = 1;
+  let hasCanonicalizer = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// dense_layout
+//===----------------------------------------------------------------------===//
+
+def Unisparse_DenseLayoutOp : Unisparse_Op<"dense_layout", [
+    Pure, DestinationStyleOpInterface,
+    AllTypesMatch<["counts_init", "counts"]>,
+    AllTypesMatch<["indices_init", "indices"]>]> {
+  let summary = "The layout that keeps every visible block";
+  let description = [{
+    Writes the dense block layout into `counts: [B, Hg, NBq]` and
+    `indices: [B, Hg, NBq, NBk]`: row `I` keeps key blocks `0 .. I` when
+    `causal` (count `min(I + 1, NBk)`), else `0 .. NBk - 1`; the rest is -1.
+    It is what `unisparse.block_select` produces for `tau = 1`, without
+    looking at any score, so estimation disappears.
+
+    Example:
+
+    ```mlir
+    %cnt, %idx = unisparse.dense_layout {causal = true}
+        outs(%c0, %i0 : tensor<1x32x?xi32>, tensor<1x32x?x?xi32>)
+        -> tensor<1x32x?xi32>, tensor<1x32x?x?xi32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$counts_init, AnyRankedTensor:$indices_init,
+                       DefaultValuedAttr<BoolAttr, "true">:$causal);
+  let results = (outs AnyRankedTensor:$counts, AnyRankedTensor:$indices);
+  let assemblyFormat = [{
+    attr-dict `outs` `(` $counts_init `,` $indices_init `:` type($counts_init) `,` type($indices_init) `)`
+    `->` type($counts) `,` type($indices)
+  }];
+  let extraClassDeclaration = [{
+    ::mlir::MutableOperandRange getDpsInitsMutable() {
+      return ::mlir::MutableOperandRange(getOperation(), /*start=*/0, /*length=*/2);
+    }
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// block_sparse_attention
+//===----------------------------------------------------------------------===//
+
+def Unisparse_BlockSparseAttentionOp : Unisparse_Op<"block_sparse_attention", [
+    DestinationStyleOpInterface,
+    DeclareOpInterfaceMethods<MemoryEffectsOpInterface>]> {
+  let summary = "Exact attention over the blocks of a block layout";
+  let description = [{
+    Exact softmax attention of every query over the keys of its selected key
+    blocks: query `i` of query block `I`, head `h` (head group
+    `h / (Hq / Hg)`, kv head `h / (Hq / Hkv)`) attends to the keys of blocks
+    `indices[b, g, I, 0 .. counts[b, g, I])`, with key `j` masked when
+    `causal` and `j > i`. Results: `o: [B, Hq, N, D]` (the element type of
+    `q`) and `lse: [B, Hq, N]` (f32, natural log; -inf for a row that sees no
+    key, whose `o` is 0).
+
+    The op has tensor semantics (two results) before bufferization and
+    buffer semantics (memref operands, no results) after it;
+    `convert-unisparse-to-runtime` turns the buffer form into a call of the
+    runtime's `unisparse_rt_block_sparse_attention_<dtype>`.
+
+    Example:
+
+    ```mlir
+    %o, %lse = unisparse.block_sparse_attention {block = 128, causal = true}
+        ins(%q, %k, %v, %cnt, %idx : tensor<1x32x?x128xbf16>, tensor<1x8x?x128xbf16>,
+            tensor<1x8x?x128xbf16>, tensor<1x32x?xi32>, tensor<1x32x?x?xi32>)
+        outs(%o0, %l0 : tensor<1x32x?x128xbf16>, tensor<1x32x?xf32>)
+        -> tensor<1x32x?x128xbf16>, tensor<1x32x?xf32>
+    ```
+  }];
+  let arguments = (ins AnyShaped:$q, AnyShaped:$k, AnyShaped:$v,
+                       AnyShaped:$counts, AnyShaped:$indices,
+                       AnyShaped:$o_init, AnyShaped:$lse_init,
+                       I64Attr:$block,
+                       DefaultValuedAttr<BoolAttr, "true">:$causal,
+                       DefaultValuedAttr<F64Attr, "0.0">:$scale);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let assemblyFormat = [{
+    attr-dict `ins` `(` $q `,` $k `,` $v `,` $counts `,` $indices `:`
+      type($q) `,` type($k) `,` type($v) `,` type($counts) `,` type($indices) `)`
+    `outs` `(` $o_init `,` $lse_init `:` type($o_init) `,` type($lse_init) `)`
+    (`->` type($results)^)?
+  }];
+  let extraClassDeclaration = [{
+    ::mlir::MutableOperandRange getDpsInitsMutable() {
+      return ::mlir::MutableOperandRange(getOperation(), /*start=*/5, /*length=*/2);
+    }
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // UNISPARSE_DIALECT_UNISPARSE_IR_UNISPARSEOPS_TD

@@ -1,0 +1,30 @@
+//===- Passes.h - unisparse transform passes --------------------*- C++ -*-===//
+
+#ifndef UNISPARSE_DIALECT_UNISPARSE_TRANSFORMS_PASSES_H
+#define UNISPARSE_DIALECT_UNISPARSE_TRANSFORMS_PASSES_H
+
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir::unisparse {
+
+#define GEN_PASS_DECL
+#include "unisparse/Dialect/Unisparse/Transforms/Passes.h.inc"
+
+/// Patterns rewriting unisparse.attention into its stages.
+void populateDecomposeAttentionPatterns(RewritePatternSet &patterns);
+
+/// Attaches the BufferizableOpInterface to unisparse.block_sparse_attention
+/// (the only unisparse op that survives until bufferization).
+void registerBufferizableOpInterfaceExternalModels(DialectRegistry &registry);
+
+#define GEN_PASS_REGISTRATION
+#include "unisparse/Dialect/Unisparse/Transforms/Passes.h.inc"
+
+} // namespace mlir::unisparse
+
+#endif // UNISPARSE_DIALECT_UNISPARSE_TRANSFORMS_PASSES_H

@@ -1,0 +1,42 @@
+//===- UnisparseToLinalg.cpp - convert-unisparse-to-linalg pass -----------===//
+
+#include "unisparse/Conversion/UnisparseToLinalg/UnisparseToLinalg.h"
+#include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
+
+#include "mlir/Transforms/DialectConversion.h"
+
+namespace mlir::unisparse {
+#define GEN_PASS_DEF_CONVERTUNISPARSETOLINALGPASS
+#include "unisparse/Conversion/Passes.h.inc"
+} // namespace mlir::unisparse
+
+using namespace mlir;
+using namespace mlir::unisparse;
+
+void mlir::unisparse::populateUnisparseToLinalgPatterns(
+    RewritePatternSet &patterns) {
+  populateCompressToLinalgPatterns(patterns);
+  populateBlockScoreToLinalgPatterns(patterns);
+  populateLayoutToLinalgPatterns(patterns);
+}
+
+namespace {
+struct ConvertUnisparseToLinalgPass
+    : unisparse::impl::ConvertUnisparseToLinalgPassBase<ConvertUnisparseToLinalgPass> {
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    ConversionTarget target(*ctx);
+    target.addLegalDialect<linalg::LinalgDialect, tensor::TensorDialect,
+                           scf::SCFDialect, arith::ArithDialect,
+                           math::MathDialect, affine::AffineDialect>();
+    target.addIllegalOp<CompressOp, BlockScoreOp, BlockSelectOp,
+                        DenseLayoutOp>();
+    target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
+    RewritePatternSet patterns(ctx);
+    populateUnisparseToLinalgPatterns(patterns);
+    if (failed(applyPartialConversion(getOperation(), target,
+                                      std::move(patterns))))
+      signalPassFailure();
+  }
+};
+} // namespace

@@ -1,0 +1,398 @@
+//===- UnisparseOps.cpp - unisparse op verifiers, folders, effects --------===//
+//
+// Every verifier message names the operand (or attribute), what was expected
+// and what was found. The size relations themselves live in ShapeRules.h.
+//
+//===----------------------------------------------------------------------===//
+
+#include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
+#include "unisparse/Dialect/Unisparse/IR/ShapeRules.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/TypeUtilities.h"
+
+using namespace mlir;
+using namespace mlir::unisparse;
+
+bool mlir::unisparse::isAttentionElementType(Type type) {
+  return type.isBF16() || type.isF16() || type.isF32();
+}
+
+namespace {
+/// Names of the dimensions of a [B, H, N, D] / [B, H, N] / layout tensor.
+constexpr const char *kQkvDims[] = {"batch", "heads", "sequence", "head_dim"};
+constexpr const char *kLayoutDims[] = {"batch", "head groups",
+                                       "query blocks", "key blocks"};
+
+/// Shared checks of operand ranks, element types and sizes. Each method
+/// emits one diagnostic naming the operand and the expected value.
+class Checker {
+public:
+  explicit Checker(Operation *op) : op(op) {}
+
+  /// The operand must be a ranked shaped value of `rank`.
+  LogicalResult rank(Value v, StringRef name, int64_t rank) {
+    auto type = dyn_cast<ShapedType>(v.getType());
+    if (!type || !type.hasRank())
+      return op->emitOpError() << "operand '" << name
+                               << "' must be a ranked tensor or memref";
+    if (type.getRank() != rank)
+      return op->emitOpError()
+             << "operand '" << name << "' must have rank " << rank
+             << ", found rank " << type.getRank();
+    return success();
+  }
+
+  /// The element type of `v` must be bf16, f16 or f32.
+  LogicalResult attentionElement(Value v, StringRef name) {
+    Type et = getElementTypeOrSelf(v.getType());
+    if (isAttentionElementType(et))
+      return success();
+    return op->emitOpError() << "operand '" << name
+                             << "' must have element type bf16, f16 or f32, "
+                                "found "
+                             << et;
+  }
+
+  /// The element type of `v` must be `expected`.
+  LogicalResult element(Value v, StringRef name, Type expected) {
+    Type et = getElementTypeOrSelf(v.getType());
+    if (et == expected)
+      return success();
+    return op->emitOpError() << "operand '" << name << "' must have element type "
+                             << expected << ", found " << et;
+  }
+
+  /// The element type of `v` must equal that of `ref`.
+  LogicalResult sameElement(Value v, StringRef name, Value ref,
+                            StringRef refName) {
+    Type et = getElementTypeOrSelf(v.getType());
+    Type expected = getElementTypeOrSelf(ref.getType());
+    if (et == expected)
+      return success();
+    return op->emitOpError()
+           << "operand '" << name << "' must have the element type of '"
+           << refName << "' (" << expected << "), found " << et;
+  }
+
+  /// Dimension `dim` of `v` must be `expected` (when both are static).
+  LogicalResult dimIs(Value v, StringRef name, unsigned dim, int64_t expected,
+                      StringRef what, StringRef why) {
+    int64_t found = cast<ShapedType>(v.getType()).getDimSize(dim);
+    if (compatibleDim(found, expected))
+      return success();
+    return op->emitOpError() << "operand '" << name << "' dim " << dim << " ("
+                             << what << ") must be " << expected << " " << why
+                             << ", found " << found;
+  }
+
+  /// Dimension `dim` of `v` must match dimension `refDim` of `ref`.
+  LogicalResult dimMatches(Value v, StringRef name, unsigned dim, Value ref,
+                           StringRef refName, unsigned refDim,
+                           StringRef what) {
+    int64_t expected = cast<ShapedType>(ref.getType()).getDimSize(refDim);
+    return dimIs(v, name, dim, expected, what,
+                 ("to match '" + refName + "' dim " + Twine(refDim)).str());
+  }
+
+  LogicalResult positive(int64_t value, StringRef attr) {
+    if (value > 0)
+      return success();
+    return op->emitOpError() << "attribute '" << attr
+                             << "' must be positive, found " << value;
+  }
+
+  LogicalResult nonNegative(int64_t value, StringRef attr) {
+    if (value >= 0)
+      return success();
+    return op->emitOpError() << "attribute '" << attr
+                             << "' must be non-negative, found " << value;
+  }
+
+  LogicalResult multipleOf(int64_t value, StringRef attr, int64_t factor,
+                           StringRef factorName) {
+    if (value % factor == 0)
+      return success();
+    return op->emitOpError() << "attribute '" << attr << "' (" << value
+                             << ") must be a multiple of '" << factorName
+                             << "' (" << factor << ")";
+  }
+
+  LogicalResult tau(double tau) {
+    if (tau > 0.0 && tau <= 1.0)
+      return success();
+    return op->emitOpError() << "attribute 'tau' must be in (0, 1], found "
+                             << formatShortestDouble(tau);
+  }
+
+  LogicalResult scale(double scale) {
+    if (scale >= 0.0)
+      return success();
+    return op->emitOpError()
+           << "attribute 'scale' must be non-negative (0: 1/sqrt(D)), found "
+           << formatShortestDouble(scale);
+  }
+
+  LogicalResult minMax(int64_t minBlocks, int64_t maxBlocks) {
+    if (failed(nonNegative(minBlocks, "min_blocks")) ||
+        failed(nonNegative(maxBlocks, "max_blocks")))
+      return failure();
+    if (maxBlocks == 0 || minBlocks <= maxBlocks)
+      return success();
+    return op->emitOpError() << "attribute 'min_blocks' (" << minBlocks
+                             << ") must not exceed 'max_blocks' (" << maxBlocks
+                             << ")";
+  }
+
+  /// `num` must be divisible by `den` when both are static.
+  LogicalResult divides(int64_t num, StringRef numName, int64_t den,
+                        StringRef denName) {
+    if (ShapedType::isDynamic(num) || ShapedType::isDynamic(den) ||
+        (den > 0 && num % den == 0))
+      return success();
+    return op->emitOpError() << numName << " (" << num
+                             << ") must be a multiple of " << denName << " ("
+                             << den << ")";
+  }
+
+private:
+  Operation *op;
+};
+
+int64_t dimOf(Value v, unsigned i) {
+  return cast<ShapedType>(v.getType()).getDimSize(i);
+}
+
+/// Checks q/k/v/o/lse of an attention: ranks, element types, and that batch,
+/// heads, sequence and head_dim agree; Hq must be a multiple of Hkv.
+LogicalResult verifyQkvOut(Checker &c, Value q, Value k, Value v, Value o,
+                           Value lse) {
+  if (failed(c.rank(q, "q", 4)) || failed(c.rank(k, "k", 4)) ||
+      failed(c.rank(v, "v", 4)) || failed(c.rank(o, "o", 4)) ||
+      failed(c.rank(lse, "lse", 3)))
+    return failure();
+  if (failed(c.attentionElement(q, "q")) ||
+      failed(c.sameElement(k, "k", q, "q")) ||
+      failed(c.sameElement(v, "v", q, "q")) ||
+      failed(c.sameElement(o, "o", q, "q")))
+    return failure();
+  Builder b(q.getContext());
+  if (failed(c.element(lse, "lse", b.getF32Type())))
+    return failure();
+  for (unsigned d : {0u, 2u, 3u})
+    if (failed(c.dimMatches(k, "k", d, q, "q", d, kQkvDims[d])))
+      return failure();
+  for (unsigned d : {0u, 1u, 2u, 3u})
+    if (failed(c.dimMatches(v, "v", d, k, "k", d, kQkvDims[d])))
+      return failure();
+  for (unsigned d : {0u, 1u, 2u, 3u})
+    if (failed(c.dimMatches(o, "o", d, q, "q", d, kQkvDims[d])))
+      return failure();
+  for (unsigned d : {0u, 1u, 2u})
+    if (failed(c.dimMatches(lse, "lse", d, q, "q", d, kQkvDims[d])))
+      return failure();
+  return c.divides(dimOf(q, 1), "query heads 'q' dim 1", dimOf(k, 1),
+                   "kv heads 'k' dim 1");
+}
+
+/// Checks a `counts`/`indices` layout pair: ranks, i32 element types and that
+/// the leading dims agree with each other.
+LogicalResult verifyLayout(Checker &c, Value counts, Value indices) {
+  if (failed(c.rank(counts, "counts", 3)) ||
+      failed(c.rank(indices, "indices", 4)))
+    return failure();
+  Builder b(counts.getContext());
+  if (failed(c.element(counts, "counts", b.getI32Type())) ||
+      failed(c.element(indices, "indices", b.getI32Type())))
+    return failure();
+  for (unsigned d : {0u, 1u, 2u})
+    if (failed(c.dimMatches(indices, "indices", d, counts, "counts", d,
+                            kLayoutDims[d])))
+      return failure();
+  return success();
+}
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult AttentionOp::verify() {
+  Checker c(*this);
+  if (failed(verifyQkvOut(c, getQ(), getK(), getV(), getOInit(),
+                          getLseInit())))
+    return failure();
+  return c.divides(dimOf(getQ(), 1), "query heads 'q' dim 1",
+                   getConfig().getCH(), "'c_h' of the config");
+}
+
+//===----------------------------------------------------------------------===//
+// CompressOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult CompressOp::verify() {
+  Checker c(*this);
+  int64_t sf = getSeqFactor(), hf = getHeadFactor(), kvg = getKvGroup();
+  if (failed(c.positive(sf, "seq_factor")) ||
+      failed(c.positive(hf, "head_factor")) ||
+      failed(c.positive(kvg, "kv_group")))
+    return failure();
+  Value in = getInput(), init = getInit();
+  if (failed(c.rank(in, "input", 4)) || failed(c.rank(init, "init", 4)) ||
+      failed(c.attentionElement(in, "input")) ||
+      failed(c.element(init, "init", Builder(getContext()).getF32Type())))
+    return failure();
+  int64_t heads = dimOf(in, 1);
+  int64_t expanded = ShapedType::isDynamic(heads) ? heads : heads * kvg;
+  if (failed(c.divides(expanded, "input heads * kv_group", hf, "head_factor")))
+    return failure();
+  int64_t groups = ShapedType::isDynamic(expanded) ? expanded : expanded / hf;
+  if (failed(c.dimMatches(init, "init", 0, in, "input", 0, "batch")) ||
+      failed(c.dimIs(init, "init", 1, groups, "heads",
+                     "(input heads * kv_group / head_factor)")) ||
+      failed(c.dimIs(init, "init", 2, numComposites(dimOf(in, 2), sf),
+                     "composites", "(ceil(input sequence / seq_factor))")) ||
+      failed(c.dimMatches(init, "init", 3, in, "input", 3, "head_dim")))
+    return failure();
+  return success();
+}
+
+OpFoldResult CompressOp::fold(FoldAdaptor) {
+  // Pooling by one token and one head with no head expansion is a copy.
+  if (getSeqFactor() == 1 && getHeadFactor() == 1 && getKvGroup() == 1 &&
+      getInput().getType() == getResult().getType())
+    return getInput();
+  return {};
+}
+
+//===----------------------------------------------------------------------===//
+// BlockScoreOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult BlockScoreOp::verify() {
+  Checker c(*this);
+  int64_t block = getBlock(), cq = getCQ(), ck = getCK();
+  if (failed(c.positive(block, "block")) || failed(c.positive(cq, "c_q")) ||
+      failed(c.positive(ck, "c_k")) ||
+      failed(c.multipleOf(block, "block", cq, "c_q")) ||
+      failed(c.multipleOf(block, "block", ck, "c_k")) ||
+      failed(c.scale(getScale().convertToDouble())))
+    return failure();
+  Value qc = getQc(), kc = getKc(), init = getInit();
+  Type f32 = Builder(getContext()).getF32Type();
+  if (failed(c.rank(qc, "qc", 4)) || failed(c.rank(kc, "kc", 4)) ||
+      failed(c.rank(init, "init", 4)) || failed(c.element(qc, "qc", f32)) ||
+      failed(c.element(kc, "kc", f32)) || failed(c.element(init, "init", f32)))
+    return failure();
+  if (failed(c.dimMatches(kc, "kc", 0, qc, "qc", 0, "batch")) ||
+      failed(c.dimMatches(kc, "kc", 1, qc, "qc", 1, "head groups")) ||
+      failed(c.dimMatches(kc, "kc", 3, qc, "qc", 3, "head_dim")) ||
+      failed(c.dimMatches(init, "init", 0, qc, "qc", 0, "batch")) ||
+      failed(c.dimMatches(init, "init", 1, qc, "qc", 1, "head groups")) ||
+      failed(c.dimIs(init, "init", 2,
+                     numBlocksOfComposites(dimOf(qc, 2), block, cq),
+                     "query blocks", "(ceil(qc dim 2 / (block / c_q)))")) ||
+      failed(c.dimIs(init, "init", 3,
+                     numBlocksOfComposites(dimOf(kc, 2), block, ck),
+                     "key blocks", "(ceil(kc dim 2 / (block / c_k)))")))
+    return failure();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// BlockSelectOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult BlockSelectOp::verify() {
+  Checker c(*this);
+  if (failed(c.tau(getTau().convertToDouble())) ||
+      failed(c.nonNegative(getLocalBlocks(), "local_blocks")) ||
+      failed(c.minMax(getMinBlocks(), getMaxBlocks())))
+    return failure();
+  Value s = getScores();
+  if (failed(c.rank(s, "scores", 4)) ||
+      failed(c.element(s, "scores", Builder(getContext()).getF32Type())) ||
+      failed(verifyLayout(c, getCountsInit(), getIndicesInit())))
+    return failure();
+  for (unsigned d : {0u, 1u, 2u})
+    if (failed(c.dimMatches(getCountsInit(), "counts", d, s, "scores", d,
+                            kLayoutDims[d])))
+      return failure();
+  return c.dimMatches(getIndicesInit(), "indices", 3, s, "scores", 3,
+                      kLayoutDims[3]);
+}
+
+//===----------------------------------------------------------------------===//
+// DenseLayoutOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult DenseLayoutOp::verify() {
+  Checker c(*this);
+  return verifyLayout(c, getCountsInit(), getIndicesInit());
+}
+
+//===----------------------------------------------------------------------===//
+// BlockSparseAttentionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult BlockSparseAttentionOp::verify() {
+  Checker c(*this);
+  if (failed(c.positive(getBlock(), "block")) ||
+      failed(c.scale(getScale().convertToDouble())))
+    return failure();
+  // Either all operands are tensors and there are two results, or all are
+  // memrefs and there are none.
+  bool allTensors = llvm::all_of(getOperandTypes(), llvm::IsaPred<TensorType>);
+  bool allMemrefs =
+      llvm::all_of(getOperandTypes(), llvm::IsaPred<BaseMemRefType>);
+  if (!allTensors && !allMemrefs)
+    return emitOpError("operands must be all tensors or all memrefs");
+  if (allTensors && getNumResults() != 2)
+    return emitOpError() << "with tensor operands must have 2 results (o, lse), "
+                            "found "
+                         << getNumResults();
+  if (allMemrefs && getNumResults() != 0)
+    return emitOpError() << "with memref operands must have no results, found "
+                         << getNumResults();
+
+  Value q = getQ(), counts = getCounts(), indices = getIndices();
+  if (failed(verifyQkvOut(c, q, getK(), getV(), getOInit(), getLseInit())) ||
+      failed(verifyLayout(c, counts, indices)))
+    return failure();
+  int64_t numBlocks = ceilDivOrDynamic(dimOf(q, 2), getBlock());
+  if (failed(c.dimMatches(counts, "counts", 0, q, "q", 0, "batch")) ||
+      failed(c.divides(dimOf(q, 1), "query heads 'q' dim 1", dimOf(counts, 1),
+                       "head groups 'counts' dim 1")) ||
+      failed(c.dimIs(counts, "counts", 2, numBlocks, "query blocks",
+                     "(ceil(q sequence / block))")))
+    return failure();
+  int64_t m = dimOf(indices, 3);
+  if (!ShapedType::isDynamic(m) && (m < 1 || (!ShapedType::isDynamic(numBlocks) &&
+                                              m > numBlocks)))
+    return emitOpError() << "operand 'indices' dim 3 (key blocks) must be in "
+                            "[1, "
+                         << numBlocks << "] (ceil(q sequence / block)), found "
+                         << m;
+  return success();
+}
+
+void BlockSparseAttentionOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  // Tensor form: no side effects. Buffer form: reads every input buffer and
+  // writes the two output buffers.
+  for (OpOperand &operand : getOperation()->getOpOperands()) {
+    if (!isa<BaseMemRefType>(operand.get().getType()))
+      continue;
+    effects.emplace_back(MemoryEffects::Read::get(), &operand,
+                         SideEffects::DefaultResource::get());
+    if (isDpsInit(&operand))
+      effects.emplace_back(MemoryEffects::Write::get(), &operand,
+                           SideEffects::DefaultResource::get());
+  }
+}
+
+#define GET_OP_CLASSES
+#include "unisparse/Dialect/Unisparse/IR/UnisparseOps.cpp.inc"

@@ -1,0 +1,31 @@
+//===- unisparse-opt.cpp - the unisparse optimizer driver -----------------===//
+//
+// Registers only what the unisparse passes and pipelines need (no
+// registerAllDialects / registerAllPasses: they slow every link), plus the
+// few upstream passes that the lit tests run on their own.
+//
+//===----------------------------------------------------------------------===//
+
+#include "unisparse/Conversion/Passes.h"
+#include "unisparse/Dialect/Unisparse/Transforms/Passes.h"
+#include "unisparse/Pipelines/Pipelines.h"
+
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "mlir/Transforms/Passes.h"
+
+int main(int argc, char **argv) {
+  mlir::DialectRegistry registry;
+  mlir::unisparse::registerUnisparseDependencies(registry);
+
+  mlir::unisparse::registerUnisparsePasses();
+  mlir::unisparse::registerUnisparseConversionPasses();
+  mlir::unisparse::registerUnisparsePipelines();
+  mlir::registerCanonicalizerPass();
+  mlir::registerCSEPass();
+  mlir::bufferization::registerOneShotBufferizePass();
+
+  return mlir::asMainReturnCode(mlir::MlirOptMain(
+      argc, argv, "UniSparse optimizer driver\n", registry));
+}
