@@ -1,0 +1,148 @@
+"""The CPU path: compile a configuration ahead of time and run it on NumPy.
+
+``compile_cpu`` writes the entry module of :mod:`unisparse.mlir_gen`, runs
+``unisparse-opt --unisparse-to-cpu``, ``mlir-translate`` and ``clang`` and
+loads the shared library with ctypes next to ``libunisparse_runtime``. The
+tools are found in ``$UNISPARSE_BUILD_DIR`` (default: ``<repo>/build``) and
+``$UNISPARSE_LLVM_BIN`` (default: ``/usr/lib/llvm-22/bin``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import pathlib
+import subprocess
+import tempfile
+
+import numpy as np
+
+from . import _memref
+from .config import Config
+from .mlir_gen import entry_module
+
+_REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+class UnisparseError(RuntimeError):
+    """A failure reported by the UniSparse runtime or compiler."""
+
+
+def build_dir() -> pathlib.Path:
+    return pathlib.Path(os.environ.get("UNISPARSE_BUILD_DIR", _REPO / "build"))
+
+
+def llvm_bin() -> pathlib.Path:
+    return pathlib.Path(os.environ.get("UNISPARSE_LLVM_BIN", "/usr/lib/llvm-22/bin"))
+
+
+def _run(cmd, what):
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise UnisparseError(f"{what} failed ({' '.join(map(str, cmd))}):\n{proc.stderr}")
+    return proc
+
+
+_runtime = None
+
+
+def runtime() -> ctypes.CDLL:
+    """libunisparse_runtime, loaded once with RTLD_GLOBAL."""
+    global _runtime
+    if _runtime is None:
+        path = build_dir() / "lib" / "libunisparse_runtime.so"
+        if not path.exists():
+            raise UnisparseError(f"runtime library not found at {path}; build the project first")
+        lib = ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
+        lib.unisparse_rt_last_error.restype = ctypes.c_int
+        lib.unisparse_rt_last_error_message.restype = ctypes.c_char_p
+        lib.unisparse_rt_clear_error.restype = None
+        _runtime = lib
+    return _runtime
+
+
+def _check_runtime():
+    rt = runtime()
+    status = rt.unisparse_rt_last_error()
+    if status != 0:
+        message = rt.unisparse_rt_last_error_message().decode()
+        rt.unisparse_rt_clear_error()
+        raise UnisparseError(f"runtime error {status}: {message}")
+
+
+_NP_DTYPES = {"f32": np.float32, "f16": np.float16, "bf16": np.uint16}
+
+
+class CompiledCPU:
+    """A configuration compiled for the CPU for fixed heads, head dim, dtype."""
+
+    def __init__(self, cfg: Config, hq: int, hkv: int, head_dim: int, dtype: str, lib_path):
+        self.cfg, self.hq, self.hkv, self.head_dim, self.dtype = cfg, hq, hkv, head_dim, dtype
+        self.hg = hq // cfg.c_h
+        self.lib_path = pathlib.Path(lib_path)
+        runtime()
+        self._lib = ctypes.CDLL(str(self.lib_path))
+        self._attention = self._lib._mlir_ciface_attention
+        self._layout = self._lib._mlir_ciface_layout
+        for fn in (self._attention, self._layout):
+            fn.restype = None
+
+    def _check_qk(self, q, k, v=None):
+        want = _NP_DTYPES[self.dtype]
+        for name, x, h in (("q", q, self.hq), ("k", k, self.hkv)) + ((("v", v, self.hkv),) if v is not None else ()):
+            if not isinstance(x, np.ndarray) or x.dtype != want:
+                raise TypeError(f"{name} must be a numpy array of dtype {np.dtype(want)} "
+                                f"({self.dtype}), got {getattr(x, 'dtype', type(x))}")
+            if x.ndim != 4 or x.shape[1] != h or x.shape[3] != self.head_dim:
+                raise ValueError(f"{name} must have shape [B, {h}, N, {self.head_dim}], got {x.shape}")
+        if k.shape[0] != q.shape[0] or k.shape[2] != q.shape[2]:
+            raise ValueError(f"k shape {k.shape} does not match q shape {q.shape} in batch/sequence")
+        if v is not None and v.shape != k.shape:
+            raise ValueError(f"v shape {v.shape} must equal k shape {k.shape}")
+
+    def attention(self, q, k, v):
+        """Returns (o, lse) for q [B, Hq, N, D], k, v [B, Hkv, N, D]."""
+        self._check_qk(q, k, v)
+        b, _, n, d = q.shape
+        o = np.full(q.shape, np.nan, dtype=q.dtype) if self.dtype != "bf16" else np.full(q.shape, 0x7FC0, np.uint16)
+        lse = np.full((b, self.hq, n), np.nan, dtype=np.float32)
+        descs = [_memref.descriptor(x) for x in (q, k, v, o, lse)]
+        self._attention(*[ctypes.byref(x) for x in descs])
+        _check_runtime()
+        return o, lse
+
+    def layout(self, q, k):
+        """Returns (scores, counts, indices) of the estimation stages."""
+        self._check_qk(q, k)
+        b, _, n, _ = q.shape
+        nb = -(-n // self.cfg.block)
+        scores = np.full((b, self.hg, nb, nb), np.nan, dtype=np.float32)
+        counts = np.full((b, self.hg, nb), -7, dtype=np.int32)
+        indices = np.full((b, self.hg, nb, nb), -7, dtype=np.int32)
+        descs = [_memref.descriptor(x) for x in (q, k, scores, counts, indices)]
+        self._layout(*[ctypes.byref(x) for x in descs])
+        return scores, counts, indices
+
+
+def compile_cpu(cfg: Config, hq: int, hkv: int, head_dim: int, dtype: str = "f32",
+                cache_dir=None) -> CompiledCPU:
+    """Compiles `cfg` for the CPU (cached by the module text) and loads it."""
+    text = entry_module(cfg, hq, hkv, head_dim, dtype)
+    opt = build_dir() / "bin" / "unisparse-opt"
+    key = hashlib.sha256((text + str(opt.stat().st_mtime_ns if opt.exists() else 0)).encode()).hexdigest()[:16]
+    cache = pathlib.Path(cache_dir or os.environ.get("UNISPARSE_CACHE_DIR",
+                                                     pathlib.Path(tempfile.gettempdir()) / "unisparse-cache"))
+    cache.mkdir(parents=True, exist_ok=True)
+    lib = cache / f"unisparse_cpu_{key}.so"
+    if not lib.exists():
+        src, llvm_mlir, ll = (cache / f"{key}{ext}" for ext in (".mlir", ".llvm.mlir", ".ll"))
+        src.write_text(text)
+        _run([opt, src, "--unisparse-to-cpu", "-o", llvm_mlir], "unisparse-opt --unisparse-to-cpu")
+        _run([llvm_bin() / "mlir-translate", "--mlir-to-llvmir", llvm_mlir, "-o", ll], "mlir-translate")
+        rt_dir = build_dir() / "lib"
+        tmp = lib.with_suffix(f".{os.getpid()}.tmp")
+        _run([llvm_bin() / "clang", "-O2", "-shared", "-fPIC", "-Wno-override-module", ll,
+              "-o", tmp, f"-L{rt_dir}", "-lunisparse_runtime", f"-Wl,-rpath,{rt_dir}"], "clang")
+        os.replace(tmp, lib)
+    return CompiledCPU(cfg, hq, hkv, head_dim, dtype, lib)

@@ -1,0 +1,72 @@
+// RUN: unisparse-opt %s --unisparse-decompose --split-input-file -verify-diagnostics | FileCheck %s
+
+// CHECK-DAG: #[[$CEIL64:.+]] = affine_map<()[s0] -> (s0 ceildiv 64)>
+// CHECK-DAG: #[[$CEIL16:.+]] = affine_map<()[s0] -> (s0 ceildiv 16)>
+// CHECK-DAG: #[[$CEIL32:.+]] = affine_map<()[s0] -> (s0 ceildiv 32)>
+// CHECK-LABEL: func.func @gqa
+// CHECK-SAME: (%[[Q:[^:]+]]: tensor<1x8x?x32xbf16>, %[[K:[^:]+]]: tensor<1x2x?x32xbf16>, %[[V:[^:]+]]: tensor<1x2x?x32xbf16>, %[[O:[^:]+]]: tensor<1x8x?x32xbf16>, %[[L:[^:]+]]: tensor<1x8x?xf32>)
+// CHECK: %[[N:.+]] = tensor.dim %[[Q]], %{{.+}} : tensor<1x8x?x32xbf16>
+// CHECK: %[[NB:.+]] = affine.apply #[[$CEIL64]]()[%[[N]]]
+// CHECK: %[[CNT0:.+]] = tensor.empty(%[[NB]]) : tensor<1x4x?xi32>
+// CHECK: %[[IDX0:.+]] = tensor.empty(%[[NB]], %[[NB]]) : tensor<1x4x?x?xi32>
+// CHECK: %[[TQ:.+]] = affine.apply #[[$CEIL16]]()[%[[N]]]
+// CHECK: %[[QC0:.+]] = tensor.empty(%[[TQ]]) : tensor<1x4x?x32xf32>
+// CHECK: %[[TK:.+]] = affine.apply #[[$CEIL32]]()[%[[N]]]
+// CHECK: %[[KC0:.+]] = tensor.empty(%[[TK]]) : tensor<1x4x?x32xf32>
+// CHECK: %[[QC:.+]] = unisparse.compress {head_factor = 2 : i64, seq_factor = 16 : i64} ins(%[[Q]] : tensor<1x8x?x32xbf16>) outs(%[[QC0]] : tensor<1x4x?x32xf32>)
+// CHECK: %[[KC:.+]] = unisparse.compress {head_factor = 2 : i64, kv_group = 4 : i64, seq_factor = 32 : i64} ins(%[[K]] : tensor<1x2x?x32xbf16>) outs(%[[KC0]] : tensor<1x4x?x32xf32>)
+// CHECK: %[[S0:.+]] = tensor.empty(%[[NB]], %[[NB]]) : tensor<1x4x?x?xf32>
+// CHECK: %[[S:.+]] = unisparse.block_score {block = 64 : i64, c_k = 32 : i64, c_q = 16 : i64, causal = false, scale = 2.500000e-01 : f64} ins(%[[QC]], %[[KC]] : {{.*}}) outs(%[[S0]] :
+// CHECK: %[[C:.+]], %[[I:.+]] = unisparse.block_select {causal = false, local_blocks = 2 : i64, max_blocks = 6 : i64, min_blocks = 2 : i64, sink = false, tau = 8.000000e-01 : f64} ins(%[[S]] : tensor<1x4x?x?xf32>) outs(%[[CNT0]], %[[IDX0]] :
+// CHECK: %[[R:.+]]:2 = unisparse.block_sparse_attention {block = 64 : i64, causal = false, scale = 2.500000e-01 : f64} ins(%[[Q]], %[[K]], %[[V]], %[[C]], %[[I]] : {{.*}}) outs(%[[O]], %[[L]] :
+// CHECK: return %[[R]]#0, %[[R]]#1
+func.func @gqa(%q: tensor<1x8x?x32xbf16>, %k: tensor<1x2x?x32xbf16>, %v: tensor<1x2x?x32xbf16>,
+               %o: tensor<1x8x?x32xbf16>, %l: tensor<1x8x?xf32>) -> (tensor<1x8x?x32xbf16>, tensor<1x8x?xf32>) {
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, c_q = 16, c_k = 32, c_h = 2, tau = 0.8,
+      local_blocks = 2, sink = false, min_blocks = 2, max_blocks = 6, causal = false, scale = 0.25>}
+      ins(%q, %k, %v : tensor<1x8x?x32xbf16>, tensor<1x2x?x32xbf16>, tensor<1x2x?x32xbf16>)
+      outs(%o, %l : tensor<1x8x?x32xbf16>, tensor<1x8x?xf32>) -> tensor<1x8x?x32xbf16>, tensor<1x8x?xf32>
+  return %r#0, %r#1 : tensor<1x8x?x32xbf16>, tensor<1x8x?xf32>
+}
+
+// -----
+
+// tau = 1: a dense layout and no estimation at all.
+// CHECK-LABEL: func.func @dense
+// CHECK-NOT: unisparse.compress
+// CHECK-NOT: unisparse.block_score
+// CHECK: %[[C:.+]], %[[I:.+]] = unisparse.dense_layout outs(
+// CHECK: unisparse.block_sparse_attention {block = 128 : i64} ins(%{{.*}}, %{{.*}}, %{{.*}}, %[[C]], %[[I]] :
+func.func @dense(%q: tensor<2x4x512x64xf16>, %k: tensor<2x4x512x64xf16>, %v: tensor<2x4x512x64xf16>,
+                 %o: tensor<2x4x512x64xf16>, %l: tensor<2x4x512xf32>) -> tensor<2x4x512x64xf16> {
+  %r:2 = unisparse.attention {config = #unisparse.config<tau = 1.0>}
+      ins(%q, %k, %v : tensor<2x4x512x64xf16>, tensor<2x4x512x64xf16>, tensor<2x4x512x64xf16>)
+      outs(%o, %l : tensor<2x4x512x64xf16>, tensor<2x4x512xf32>) -> tensor<2x4x512x64xf16>, tensor<2x4x512xf32>
+  return %r#0 : tensor<2x4x512x64xf16>
+}
+
+// -----
+
+// Static N = 512 gives 4 key blocks, so min_blocks = 4 is dense too.
+// CHECK-LABEL: func.func @min_blocks_dense
+// CHECK: unisparse.dense_layout
+// CHECK-NOT: unisparse.block_select
+func.func @min_blocks_dense(%q: tensor<1x4x512x64xf16>, %k: tensor<1x4x512x64xf16>, %v: tensor<1x4x512x64xf16>,
+                            %o: tensor<1x4x512x64xf16>, %l: tensor<1x4x512xf32>) -> tensor<1x4x512x64xf16> {
+  %r:2 = unisparse.attention {config = #unisparse.config<min_blocks = 4>}
+      ins(%q, %k, %v : tensor<1x4x512x64xf16>, tensor<1x4x512x64xf16>, tensor<1x4x512x64xf16>)
+      outs(%o, %l : tensor<1x4x512x64xf16>, tensor<1x4x512xf32>) -> tensor<1x4x512x64xf16>, tensor<1x4x512xf32>
+  return %r#0 : tensor<1x4x512x64xf16>
+}
+
+// -----
+
+// Dynamic head counts cannot give the kv_group attribute: a clear error.
+func.func @dynamic_heads(%q: tensor<1x?x64x32xf32>, %k: tensor<1x?x64x32xf32>, %v: tensor<1x?x64x32xf32>,
+                         %o: tensor<1x?x64x32xf32>, %l: tensor<1x?x64xf32>) -> tensor<1x?x64x32xf32> {
+  // expected-error @+1 {{could not be decomposed: head counts must be static}}
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>}
+      ins(%q, %k, %v : tensor<1x?x64x32xf32>, tensor<1x?x64x32xf32>, tensor<1x?x64x32xf32>)
+      outs(%o, %l : tensor<1x?x64x32xf32>, tensor<1x?x64xf32>) -> tensor<1x?x64x32xf32>, tensor<1x?x64xf32>
+  return %r#0 : tensor<1x?x64x32xf32>
+}

@@ -1,0 +1,681 @@
+// RUN: unisparse-opt %s -split-input-file -verify-diagnostics
+//
+// One case per verifier rule; each message names the operand or attribute,
+// the expected value and the value found.
+
+// expected-error @+1 {{'block' must be positive, found 0}}
+func.func private @f() attributes {c = #unisparse.config<block = 0>}
+
+// -----
+
+// expected-error @+1 {{'c_q' must be positive, found -16}}
+func.func private @f() attributes {c = #unisparse.config<c_q = -16>}
+
+// -----
+
+// expected-error @+1 {{'c_k' must be positive, found 0}}
+func.func private @f() attributes {c = #unisparse.config<c_k = 0>}
+
+// -----
+
+// expected-error @+1 {{'c_h' must be positive, found 0}}
+func.func private @f() attributes {c = #unisparse.config<c_h = 0>}
+
+// -----
+
+// expected-error @+1 {{'block' (100) must be a multiple of 'c_q' (16)}}
+func.func private @f() attributes {c = #unisparse.config<block = 100, c_q = 16, c_k = 4>}
+
+// -----
+
+// expected-error @+1 {{'block' (96) must be a multiple of 'c_k' (64)}}
+func.func private @f() attributes {c = #unisparse.config<block = 96, c_q = 16, c_k = 64>}
+
+// -----
+
+// expected-error @+1 {{'tau' must be in (0, 1], found 0.0}}
+func.func private @f() attributes {c = #unisparse.config<tau = 0.0>}
+
+// -----
+
+// expected-error @+1 {{'tau' must be in (0, 1], found 1.5}}
+func.func private @f() attributes {c = #unisparse.config<tau = 1.5>}
+
+// -----
+
+// expected-error @+1 {{'local_blocks' must be non-negative, found -1}}
+func.func private @f() attributes {c = #unisparse.config<local_blocks = -1>}
+
+// -----
+
+// expected-error @+1 {{'min_blocks' must be non-negative, found -2}}
+func.func private @f() attributes {c = #unisparse.config<min_blocks = -2>}
+
+// -----
+
+// expected-error @+1 {{'max_blocks' must be non-negative (0: no cap), found -3}}
+func.func private @f() attributes {c = #unisparse.config<max_blocks = -3>}
+
+// -----
+
+// expected-error @+1 {{'min_blocks' (8) must not exceed 'max_blocks' (4)}}
+func.func private @f() attributes {c = #unisparse.config<min_blocks = 8, max_blocks = 4>}
+
+// -----
+
+// expected-error @+1 {{'scale' must be non-negative (0: 1/sqrt(D)), found -0.5}}
+func.func private @f() attributes {c = #unisparse.config<scale = -0.5>}
+
+// -----
+
+// expected-error @+2 {{expected 'true' or 'false'}}
+// expected-error @+1 {{failed to parse Unisparse_ConfigAttr parameter 'sink'}}
+func.func private @f() attributes {c = #unisparse.config<sink = 1>}
+
+// -----
+
+func.func @f(%q: tensor<4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x?x32xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?xf32>) {
+  // expected-error @+1 {{operand 'q' must have rank 4, found rank 3}}
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<2x?x32xf32>, %v: tensor<1x2x?x32xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?xf32>) {
+  // expected-error @+1 {{operand 'k' must have rank 4, found rank 3}}
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x?xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?xf32>) {
+  // expected-error @+1 {{operand 'v' must have rank 4, found rank 3}}
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x?x32xf32>, %o: tensor<1x4x?xf32>, %l: tensor<1x4x?xf32>) {
+  // expected-error @+1 {{'unisparse.attention' op operand 'o' must have rank 4, found rank 3}}
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?xf32>, tensor<1x4x?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x?x32xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?x1xf32>) {
+  // expected-error @+1 {{operand 'lse' must have rank 3, found rank 4}}
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?x1xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?x1xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x?x32xi8>, %k: tensor<1x2x?x32xi8>, %v: tensor<1x2x?x32xi8>, %o: tensor<1x4x?x32xi8>, %l: tensor<1x4x?xf32>) {
+  // expected-error @+1 {{operand 'q' must have element type bf16, f16 or f32, found 'i8'}}
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xi8>, tensor<1x2x?x32xi8>, tensor<1x2x?x32xi8>) outs(%o, %l : tensor<1x4x?x32xi8>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xi8>, tensor<1x4x?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x?x32xf64>, %k: tensor<1x2x?x32xf64>, %v: tensor<1x2x?x32xf64>, %o: tensor<1x4x?x32xf64>, %l: tensor<1x4x?xf32>) {
+  // expected-error @+1 {{operand 'q' must have element type bf16, f16 or f32, found 'f64'}}
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf64>, tensor<1x2x?x32xf64>, tensor<1x2x?x32xf64>) outs(%o, %l : tensor<1x4x?x32xf64>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf64>, tensor<1x4x?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf16>, %v: tensor<1x2x?x32xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?xf32>) {
+  // expected-error @+1 {{operand 'k' must have the element type of 'q' ('f32'), found 'f16'}}
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf16>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x?x32xbf16>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?xf32>) {
+  // expected-error @+1 {{operand 'v' must have the element type of 'q' ('f32'), found 'bf16'}}
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xbf16>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x?x32xf32>, %o: tensor<1x4x?x32xf16>, %l: tensor<1x4x?xf32>) {
+  // expected-error @+1 {{operand 'o' must have the element type of 'q' ('f32'), found 'f16'}}
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf16>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf16>, tensor<1x4x?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x?x32xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?xf16>) {
+  // expected-error @+1 {{operand 'lse' must have element type 'f32', found 'f16'}}
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf16>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf16>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<2x2x?x32xf32>, %v: tensor<2x2x?x32xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?xf32>) {
+  // expected-error @+1 {{operand 'k' dim 0 (batch) must be 1 to match 'q' dim 0, found 2}}
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<2x2x?x32xf32>, tensor<2x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x32xf32>, %k: tensor<1x2x99x32xf32>, %v: tensor<1x2x99x32xf32>, %o: tensor<1x4x100x32xf32>, %l: tensor<1x4x100xf32>) {
+  // expected-error @+1 {{operand 'k' dim 2 (sequence) must be 100 to match 'q' dim 2, found 99}}
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x100x32xf32>, tensor<1x2x99x32xf32>, tensor<1x2x99x32xf32>) outs(%o, %l : tensor<1x4x100x32xf32>, tensor<1x4x100xf32>) -> tensor<1x4x100x32xf32>, tensor<1x4x100xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x64xf32>, %v: tensor<1x2x?x64xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?xf32>) {
+  // expected-error @+1 {{operand 'k' dim 3 (head_dim) must be 32 to match 'q' dim 3, found 64}}
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x4x?x32xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?xf32>) {
+  // expected-error @+1 {{operand 'v' dim 1 (heads) must be 2 to match 'k' dim 1, found 4}}
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x4x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x?x32xf32>, %o: tensor<1x4x?x16xf32>, %l: tensor<1x4x?xf32>) {
+  // expected-error @+1 {{operand 'o' dim 3 (head_dim) must be 32 to match 'q' dim 3, found 16}}
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x16xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x16xf32>, tensor<1x4x?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x?x32xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x8x?xf32>) {
+  // expected-error @+1 {{operand 'lse' dim 1 (heads) must be 4 to match 'q' dim 1, found 8}}
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x8x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x8x?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x3x?x32xf32>, %v: tensor<1x3x?x32xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?xf32>) {
+  // expected-error @+1 {{query heads 'q' dim 1 (4) must be a multiple of kv heads 'k' dim 1 (3)}}
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x3x?x32xf32>, tensor<1x3x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x4x?x32xf32>, %v: tensor<1x4x?x32xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?xf32>) {
+  // expected-error @+1 {{query heads 'q' dim 1 (4) must be a multiple of 'c_h' of the config (3)}}
+  %r:2 = unisparse.attention {config = #unisparse.config<c_h = 3>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x4x?x32xf32>, tensor<1x4x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x4x?x32xf32>) {
+  // expected-error @+1 {{attribute 'seq_factor' must be positive, found 0}}
+  %r = unisparse.compress {seq_factor = 0} ins(%x : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x4x?x32xf32>) -> tensor<1x4x?x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x4x?x32xf32>) {
+  // expected-error @+1 {{attribute 'head_factor' must be positive, found 0}}
+  %r = unisparse.compress {seq_factor = 16, head_factor = 0} ins(%x : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x4x?x32xf32>) -> tensor<1x4x?x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x4x?x32xf32>) {
+  // expected-error @+1 {{attribute 'kv_group' must be positive, found -1}}
+  %r = unisparse.compress {seq_factor = 16, kv_group = -1} ins(%x : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x4x?x32xf32>) -> tensor<1x4x?x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<2x?x32xbf16>, %o: tensor<1x4x?x32xf32>) {
+  // expected-error @+1 {{operand 'input' must have rank 4, found rank 3}}
+  %r = unisparse.compress {seq_factor = 16, kv_group = 2} ins(%x : tensor<2x?x32xbf16>) outs(%o : tensor<1x4x?x32xf32>) -> tensor<1x4x?x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x?x32xbf16>, %o: tensor<4x?x32xf32>) {
+  // expected-error @+1 {{operand 'init' must have rank 4, found rank 3}}
+  %r = unisparse.compress {seq_factor = 16, kv_group = 2} ins(%x : tensor<1x2x?x32xbf16>) outs(%o : tensor<4x?x32xf32>) -> tensor<4x?x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x?x32xi32>, %o: tensor<1x4x?x32xf32>) {
+  // expected-error @+1 {{operand 'input' must have element type bf16, f16 or f32, found 'i32'}}
+  %r = unisparse.compress {seq_factor = 16, kv_group = 2} ins(%x : tensor<1x2x?x32xi32>) outs(%o : tensor<1x4x?x32xf32>) -> tensor<1x4x?x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x4x?x32xbf16>) {
+  // expected-error @+1 {{operand 'init' must have element type 'f32', found 'bf16'}}
+  %r = unisparse.compress {seq_factor = 16, kv_group = 2} ins(%x : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x4x?x32xbf16>) -> tensor<1x4x?x32xbf16>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x4x?x32xf32>) {
+  // expected-error @+1 {{input heads * kv_group (4) must be a multiple of head_factor (3)}}
+  %r = unisparse.compress {seq_factor = 16, kv_group = 2, head_factor = 3} ins(%x : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x4x?x32xf32>) -> tensor<1x4x?x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x?x32xbf16>, %o: tensor<2x4x?x32xf32>) {
+  // expected-error @+1 {{operand 'init' dim 0 (batch) must be 1 to match 'input' dim 0, found 2}}
+  %r = unisparse.compress {seq_factor = 16, kv_group = 2} ins(%x : tensor<1x2x?x32xbf16>) outs(%o : tensor<2x4x?x32xf32>) -> tensor<2x4x?x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x2x?x32xf32>) {
+  // expected-error @+1 {{operand 'init' dim 1 (heads) must be 4 (input heads * kv_group / head_factor), found 2}}
+  %r = unisparse.compress {seq_factor = 16, kv_group = 2} ins(%x : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x2x?x32xf32>) -> tensor<1x2x?x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x100x32xbf16>, %o: tensor<1x4x6x32xf32>) {
+  // expected-error @+1 {{operand 'init' dim 2 (composites) must be 7 (ceil(input sequence / seq_factor)), found 6}}
+  %r = unisparse.compress {seq_factor = 16, kv_group = 2} ins(%x : tensor<1x2x100x32xbf16>) outs(%o : tensor<1x4x6x32xf32>) -> tensor<1x4x6x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x4x?x64xf32>) {
+  // expected-error @+1 {{operand 'init' dim 3 (head_dim) must be 32 to match 'input' dim 3, found 64}}
+  %r = unisparse.compress {seq_factor = 16, kv_group = 2} ins(%x : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x4x?x64xf32>) -> tensor<1x4x?x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<1x4x16x32xf32>, %s: tensor<1x4x2x2xf32>) {
+  // expected-error @+1 {{attribute 'block' must be positive, found 0}}
+  %r = unisparse.block_score {block = 0, c_q = 16, c_k = 16} ins(%a, %b : tensor<1x4x16x32xf32>, tensor<1x4x16x32xf32>) outs(%s : tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<1x4x16x32xf32>, %s: tensor<1x4x2x2xf32>) {
+  // expected-error @+1 {{attribute 'c_q' must be positive, found 0}}
+  %r = unisparse.block_score {block = 128, c_q = 0, c_k = 16} ins(%a, %b : tensor<1x4x16x32xf32>, tensor<1x4x16x32xf32>) outs(%s : tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<1x4x16x32xf32>, %s: tensor<1x4x2x2xf32>) {
+  // expected-error @+1 {{attribute 'c_k' must be positive, found -16}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = -16} ins(%a, %b : tensor<1x4x16x32xf32>, tensor<1x4x16x32xf32>) outs(%s : tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<1x4x16x32xf32>, %s: tensor<1x4x2x2xf32>) {
+  // expected-error @+1 {{attribute 'block' (128) must be a multiple of 'c_q' (48)}}
+  %r = unisparse.block_score {block = 128, c_q = 48, c_k = 16} ins(%a, %b : tensor<1x4x16x32xf32>, tensor<1x4x16x32xf32>) outs(%s : tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<1x4x16x32xf32>, %s: tensor<1x4x2x2xf32>) {
+  // expected-error @+1 {{attribute 'block' (128) must be a multiple of 'c_k' (96)}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 96} ins(%a, %b : tensor<1x4x16x32xf32>, tensor<1x4x16x32xf32>) outs(%s : tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<1x4x16x32xf32>, %s: tensor<1x4x2x2xf32>) {
+  // expected-error @+1 {{attribute 'scale' must be non-negative (0: 1/sqrt(D)), found -1.0}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 16, scale = -1.0} ins(%a, %b : tensor<1x4x16x32xf32>, tensor<1x4x16x32xf32>) outs(%s : tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<4x16x32xf32>, %b: tensor<1x4x16x32xf32>, %s: tensor<1x4x2x2xf32>) {
+  // expected-error @+1 {{operand 'qc' must have rank 4, found rank 3}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 16} ins(%a, %b : tensor<4x16x32xf32>, tensor<1x4x16x32xf32>) outs(%s : tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<4x16x32xf32>, %s: tensor<1x4x2x2xf32>) {
+  // expected-error @+1 {{operand 'kc' must have rank 4, found rank 3}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 16} ins(%a, %b : tensor<1x4x16x32xf32>, tensor<4x16x32xf32>) outs(%s : tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<1x4x16x32xf32>, %s: tensor<1x4x2xf32>) {
+  // expected-error @+1 {{operand 'init' must have rank 4, found rank 3}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 16} ins(%a, %b : tensor<1x4x16x32xf32>, tensor<1x4x16x32xf32>) outs(%s : tensor<1x4x2xf32>) -> tensor<1x4x2xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<1x4x16x32xbf16>, %b: tensor<1x4x16x32xf32>, %s: tensor<1x4x2x2xf32>) {
+  // expected-error @+1 {{operand 'qc' must have element type 'f32', found 'bf16'}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 16} ins(%a, %b : tensor<1x4x16x32xbf16>, tensor<1x4x16x32xf32>) outs(%s : tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<1x4x16x32xf16>, %s: tensor<1x4x2x2xf32>) {
+  // expected-error @+1 {{operand 'kc' must have element type 'f32', found 'f16'}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 16} ins(%a, %b : tensor<1x4x16x32xf32>, tensor<1x4x16x32xf16>) outs(%s : tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<1x4x16x32xf32>, %s: tensor<1x4x2x2xi32>) {
+  // expected-error @+1 {{operand 'init' must have element type 'f32', found 'i32'}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 16} ins(%a, %b : tensor<1x4x16x32xf32>, tensor<1x4x16x32xf32>) outs(%s : tensor<1x4x2x2xi32>) -> tensor<1x4x2x2xi32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<2x4x16x32xf32>, %s: tensor<1x4x2x2xf32>) {
+  // expected-error @+1 {{operand 'kc' dim 0 (batch) must be 1 to match 'qc' dim 0, found 2}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 16} ins(%a, %b : tensor<1x4x16x32xf32>, tensor<2x4x16x32xf32>) outs(%s : tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<1x8x16x32xf32>, %s: tensor<1x4x2x2xf32>) {
+  // expected-error @+1 {{operand 'kc' dim 1 (head groups) must be 4 to match 'qc' dim 1, found 8}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 16} ins(%a, %b : tensor<1x4x16x32xf32>, tensor<1x8x16x32xf32>) outs(%s : tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<1x4x16x64xf32>, %s: tensor<1x4x2x2xf32>) {
+  // expected-error @+1 {{operand 'kc' dim 3 (head_dim) must be 32 to match 'qc' dim 3, found 64}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 16} ins(%a, %b : tensor<1x4x16x32xf32>, tensor<1x4x16x64xf32>) outs(%s : tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<1x4x16x32xf32>, %s: tensor<3x4x2x2xf32>) {
+  // expected-error @+1 {{operand 'init' dim 0 (batch) must be 1 to match 'qc' dim 0, found 3}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 16} ins(%a, %b : tensor<1x4x16x32xf32>, tensor<1x4x16x32xf32>) outs(%s : tensor<3x4x2x2xf32>) -> tensor<3x4x2x2xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<1x4x16x32xf32>, %s: tensor<1x2x2x2xf32>) {
+  // expected-error @+1 {{operand 'init' dim 1 (head groups) must be 4 to match 'qc' dim 1, found 2}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 16} ins(%a, %b : tensor<1x4x16x32xf32>, tensor<1x4x16x32xf32>) outs(%s : tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<1x4x16x32xf32>, %s: tensor<1x4x3x2xf32>) {
+  // expected-error @+1 {{operand 'init' dim 2 (query blocks) must be 2 (ceil(qc dim 2 / (block / c_q))), found 3}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 16} ins(%a, %b : tensor<1x4x16x32xf32>, tensor<1x4x16x32xf32>) outs(%s : tensor<1x4x3x2xf32>) -> tensor<1x4x3x2xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<1x4x16x32xf32>, %s: tensor<1x4x2x1xf32>) {
+  // expected-error @+1 {{operand 'init' dim 3 (key blocks) must be 2 (ceil(kc dim 2 / (block / c_k))), found 1}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 16} ins(%a, %b : tensor<1x4x16x32xf32>, tensor<1x4x16x32xf32>) outs(%s : tensor<1x4x2x1xf32>) -> tensor<1x4x2x1xf32>
+  return
+}
+
+// -----
+
+func.func @f(%s: tensor<1x4x3x3xf32>, %c: tensor<1x4x3xi32>, %i: tensor<1x4x3x3xi32>) {
+  // expected-error @+1 {{attribute 'tau' must be in (0, 1], found 0.0}}
+  %r:2 = unisparse.block_select {tau = 0.0} ins(%s : tensor<1x4x3x3xf32>) outs(%c, %i : tensor<1x4x3xi32>, tensor<1x4x3x3xi32>) -> tensor<1x4x3xi32>, tensor<1x4x3x3xi32>
+  return
+}
+
+// -----
+
+func.func @f(%s: tensor<1x4x3x3xf32>, %c: tensor<1x4x3xi32>, %i: tensor<1x4x3x3xi32>) {
+  // expected-error @+1 {{attribute 'tau' must be in (0, 1], found 1.25}}
+  %r:2 = unisparse.block_select {tau = 1.25} ins(%s : tensor<1x4x3x3xf32>) outs(%c, %i : tensor<1x4x3xi32>, tensor<1x4x3x3xi32>) -> tensor<1x4x3xi32>, tensor<1x4x3x3xi32>
+  return
+}
+
+// -----
+
+func.func @f(%s: tensor<1x4x3x3xf32>, %c: tensor<1x4x3xi32>, %i: tensor<1x4x3x3xi32>) {
+  // expected-error @+1 {{attribute 'local_blocks' must be non-negative, found -1}}
+  %r:2 = unisparse.block_select {tau = 0.5, local_blocks = -1} ins(%s : tensor<1x4x3x3xf32>) outs(%c, %i : tensor<1x4x3xi32>, tensor<1x4x3x3xi32>) -> tensor<1x4x3xi32>, tensor<1x4x3x3xi32>
+  return
+}
+
+// -----
+
+func.func @f(%s: tensor<1x4x3x3xf32>, %c: tensor<1x4x3xi32>, %i: tensor<1x4x3x3xi32>) {
+  // expected-error @+1 {{attribute 'min_blocks' must be non-negative, found -1}}
+  %r:2 = unisparse.block_select {tau = 0.5, min_blocks = -1} ins(%s : tensor<1x4x3x3xf32>) outs(%c, %i : tensor<1x4x3xi32>, tensor<1x4x3x3xi32>) -> tensor<1x4x3xi32>, tensor<1x4x3x3xi32>
+  return
+}
+
+// -----
+
+func.func @f(%s: tensor<1x4x3x3xf32>, %c: tensor<1x4x3xi32>, %i: tensor<1x4x3x3xi32>) {
+  // expected-error @+1 {{attribute 'max_blocks' must be non-negative, found -4}}
+  %r:2 = unisparse.block_select {tau = 0.5, max_blocks = -4} ins(%s : tensor<1x4x3x3xf32>) outs(%c, %i : tensor<1x4x3xi32>, tensor<1x4x3x3xi32>) -> tensor<1x4x3xi32>, tensor<1x4x3x3xi32>
+  return
+}
+
+// -----
+
+func.func @f(%s: tensor<1x4x3x3xf32>, %c: tensor<1x4x3xi32>, %i: tensor<1x4x3x3xi32>) {
+  // expected-error @+1 {{attribute 'min_blocks' (5) must not exceed 'max_blocks' (2)}}
+  %r:2 = unisparse.block_select {tau = 0.5, min_blocks = 5, max_blocks = 2} ins(%s : tensor<1x4x3x3xf32>) outs(%c, %i : tensor<1x4x3xi32>, tensor<1x4x3x3xi32>) -> tensor<1x4x3xi32>, tensor<1x4x3x3xi32>
+  return
+}
+
+// -----
+
+func.func @f(%s: tensor<4x3x3xf32>, %c: tensor<1x4x3xi32>, %i: tensor<1x4x3x3xi32>) {
+  // expected-error @+1 {{operand 'scores' must have rank 4, found rank 3}}
+  %r:2 = unisparse.block_select {tau = 0.9} ins(%s : tensor<4x3x3xf32>) outs(%c, %i : tensor<1x4x3xi32>, tensor<1x4x3x3xi32>) -> tensor<1x4x3xi32>, tensor<1x4x3x3xi32>
+  return
+}
+
+// -----
+
+func.func @f(%s: tensor<1x4x3x3xf16>, %c: tensor<1x4x3xi32>, %i: tensor<1x4x3x3xi32>) {
+  // expected-error @+1 {{operand 'scores' must have element type 'f32', found 'f16'}}
+  %r:2 = unisparse.block_select {tau = 0.9} ins(%s : tensor<1x4x3x3xf16>) outs(%c, %i : tensor<1x4x3xi32>, tensor<1x4x3x3xi32>) -> tensor<1x4x3xi32>, tensor<1x4x3x3xi32>
+  return
+}
+
+// -----
+
+func.func @f(%s: tensor<1x4x3x3xf32>, %c: tensor<1x4xi32>, %i: tensor<1x4x3x3xi32>) {
+  // expected-error @+1 {{operand 'counts' must have rank 3, found rank 2}}
+  %r:2 = unisparse.block_select {tau = 0.9} ins(%s : tensor<1x4x3x3xf32>) outs(%c, %i : tensor<1x4xi32>, tensor<1x4x3x3xi32>) -> tensor<1x4xi32>, tensor<1x4x3x3xi32>
+  return
+}
+
+// -----
+
+func.func @f(%s: tensor<1x4x3x3xf32>, %c: tensor<1x4x3xi32>, %i: tensor<1x4x3xi32>) {
+  // expected-error @+1 {{operand 'indices' must have rank 4, found rank 3}}
+  %r:2 = unisparse.block_select {tau = 0.9} ins(%s : tensor<1x4x3x3xf32>) outs(%c, %i : tensor<1x4x3xi32>, tensor<1x4x3xi32>) -> tensor<1x4x3xi32>, tensor<1x4x3xi32>
+  return
+}
+
+// -----
+
+func.func @f(%s: tensor<1x4x3x3xf32>, %c: tensor<1x4x3xf32>, %i: tensor<1x4x3x3xi32>) {
+  // expected-error @+1 {{operand 'counts' must have element type 'i32', found 'f32'}}
+  %r:2 = unisparse.block_select {tau = 0.9} ins(%s : tensor<1x4x3x3xf32>) outs(%c, %i : tensor<1x4x3xf32>, tensor<1x4x3x3xi32>) -> tensor<1x4x3xf32>, tensor<1x4x3x3xi32>
+  return
+}
+
+// -----
+
+func.func @f(%s: tensor<1x4x3x3xf32>, %c: tensor<1x4x3xi32>, %i: tensor<1x4x3x3xi64>) {
+  // expected-error @+1 {{operand 'indices' must have element type 'i32', found 'i64'}}
+  %r:2 = unisparse.block_select {tau = 0.9} ins(%s : tensor<1x4x3x3xf32>) outs(%c, %i : tensor<1x4x3xi32>, tensor<1x4x3x3xi64>) -> tensor<1x4x3xi32>, tensor<1x4x3x3xi64>
+  return
+}
+
+// -----
+
+func.func @f(%s: tensor<1x4x3x3xf32>, %c: tensor<1x4x3xi32>, %i: tensor<1x2x3x3xi32>) {
+  // expected-error @+1 {{operand 'indices' dim 1 (head groups) must be 4 to match 'counts' dim 1, found 2}}
+  %r:2 = unisparse.block_select {tau = 0.9} ins(%s : tensor<1x4x3x3xf32>) outs(%c, %i : tensor<1x4x3xi32>, tensor<1x2x3x3xi32>) -> tensor<1x4x3xi32>, tensor<1x2x3x3xi32>
+  return
+}
+
+// -----
+
+func.func @f(%s: tensor<1x4x3x3xf32>, %c: tensor<1x4x2xi32>, %i: tensor<1x4x2x3xi32>) {
+  // expected-error @+1 {{operand 'counts' dim 2 (query blocks) must be 3 to match 'scores' dim 2, found 2}}
+  %r:2 = unisparse.block_select {tau = 0.9} ins(%s : tensor<1x4x3x3xf32>) outs(%c, %i : tensor<1x4x2xi32>, tensor<1x4x2x3xi32>) -> tensor<1x4x2xi32>, tensor<1x4x2x3xi32>
+  return
+}
+
+// -----
+
+func.func @f(%s: tensor<1x4x3x3xf32>, %c: tensor<1x4x3xi32>, %i: tensor<1x4x3x4xi32>) {
+  // expected-error @+1 {{operand 'indices' dim 3 (key blocks) must be 3 to match 'scores' dim 3, found 4}}
+  %r:2 = unisparse.block_select {tau = 0.9} ins(%s : tensor<1x4x3x3xf32>) outs(%c, %i : tensor<1x4x3xi32>, tensor<1x4x3x4xi32>) -> tensor<1x4x3xi32>, tensor<1x4x3x4xi32>
+  return
+}
+
+// -----
+
+func.func @f(%c: tensor<1x4x3xi32>, %i: tensor<2x4x3x3xi32>) {
+  // expected-error @+1 {{operand 'indices' dim 0 (batch) must be 1 to match 'counts' dim 0, found 2}}
+  %r:2 = unisparse.dense_layout outs(%c, %i : tensor<1x4x3xi32>, tensor<2x4x3x3xi32>) -> tensor<1x4x3xi32>, tensor<2x4x3x3xi32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x32xf32>, %k: tensor<1x2x100x32xf32>, %v: tensor<1x2x100x32xf32>, %c: tensor<1x2x2xi32>, %i: tensor<1x2x2x2xi32>, %o: tensor<1x4x100x32xf32>, %l: tensor<1x4x100xf32>) {
+  // expected-error @+1 {{attribute 'block' must be positive, found 0}}
+  %r:2 = unisparse.block_sparse_attention {block = 0} ins(%q, %k, %v, %c, %i : tensor<1x4x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x2x2xi32>, tensor<1x2x2x2xi32>) outs(%o, %l : tensor<1x4x100x32xf32>, tensor<1x4x100xf32>) -> tensor<1x4x100x32xf32>, tensor<1x4x100xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x32xf32>, %k: tensor<1x2x100x32xf32>, %v: tensor<1x2x100x32xf32>, %c: tensor<1x2x2xi32>, %i: tensor<1x2x2x2xi32>, %o: tensor<1x4x100x32xf32>, %l: tensor<1x4x100xf32>) {
+  // expected-error @+1 {{attribute 'scale' must be non-negative (0: 1/sqrt(D)), found -2.0}}
+  %r:2 = unisparse.block_sparse_attention {block = 64, scale = -2.0} ins(%q, %k, %v, %c, %i : tensor<1x4x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x2x2xi32>, tensor<1x2x2x2xi32>) outs(%o, %l : tensor<1x4x100x32xf32>, tensor<1x4x100xf32>) -> tensor<1x4x100x32xf32>, tensor<1x4x100xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x32xf32>, %k: tensor<1x2x100x32xf32>, %v: tensor<1x2x100x32xf32>, %c: tensor<1x2x2xi32>, %i: tensor<1x2x2x2xi32>, %o: memref<1x4x100x32xf32>, %l: tensor<1x4x100xf32>) {
+  // expected-error @+1 {{operands must be all tensors or all memrefs}}
+  unisparse.block_sparse_attention {block = 64} ins(%q, %k, %v, %c, %i : tensor<1x4x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x2x2xi32>, tensor<1x2x2x2xi32>) outs(%o, %l : memref<1x4x100x32xf32>, tensor<1x4x100xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%q: memref<1x4x100x32xf32>, %k: memref<1x2x100x32xf32>, %v: memref<1x2x100x32xf32>, %c: memref<1x2x2xi32>, %i: memref<1x2x2x2xi32>, %o: memref<1x4x100x32xf32>, %l: memref<1x4x100xf32>) {
+  // expected-error @+1 {{with memref operands must have no results, found 2}}
+  %r:2 = unisparse.block_sparse_attention {block = 64} ins(%q, %k, %v, %c, %i : memref<1x4x100x32xf32>, memref<1x2x100x32xf32>, memref<1x2x100x32xf32>, memref<1x2x2xi32>, memref<1x2x2x2xi32>) outs(%o, %l : memref<1x4x100x32xf32>, memref<1x4x100xf32>) -> tensor<1x4x100x32xf32>, tensor<1x4x100xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x32xf32>, %k: tensor<1x2x100x32xf32>, %v: tensor<1x2x100x32xf32>, %c: tensor<1x2x2xi32>, %i: tensor<1x2x2x2xi32>, %o: tensor<1x4x100x32xf32>, %l: tensor<1x4x100xf32>) {
+  // expected-error @+1 {{with tensor operands must have 2 results (o, lse), found 0}}
+  unisparse.block_sparse_attention {block = 64} ins(%q, %k, %v, %c, %i : tensor<1x4x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x2x2xi32>, tensor<1x2x2x2xi32>) outs(%o, %l : tensor<1x4x100x32xf32>, tensor<1x4x100xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x32xf32>, %k: tensor<1x2x100x32xf32>, %v: tensor<1x2x100x32xf32>, %c: tensor<2x2x2xi32>, %i: tensor<2x2x2x2xi32>, %o: tensor<1x4x100x32xf32>, %l: tensor<1x4x100xf32>) {
+  // expected-error @+1 {{operand 'counts' dim 0 (batch) must be 1 to match 'q' dim 0, found 2}}
+  %r:2 = unisparse.block_sparse_attention {block = 64} ins(%q, %k, %v, %c, %i : tensor<1x4x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x2x100x32xf32>, tensor<2x2x2xi32>, tensor<2x2x2x2xi32>) outs(%o, %l : tensor<1x4x100x32xf32>, tensor<1x4x100xf32>) -> tensor<1x4x100x32xf32>, tensor<1x4x100xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x32xf32>, %k: tensor<1x2x100x32xf32>, %v: tensor<1x2x100x32xf32>, %c: tensor<1x3x2xi32>, %i: tensor<1x3x2x2xi32>, %o: tensor<1x4x100x32xf32>, %l: tensor<1x4x100xf32>) {
+  // expected-error @+1 {{query heads 'q' dim 1 (4) must be a multiple of head groups 'counts' dim 1 (3)}}
+  %r:2 = unisparse.block_sparse_attention {block = 64} ins(%q, %k, %v, %c, %i : tensor<1x4x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x3x2xi32>, tensor<1x3x2x2xi32>) outs(%o, %l : tensor<1x4x100x32xf32>, tensor<1x4x100xf32>) -> tensor<1x4x100x32xf32>, tensor<1x4x100xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x32xf32>, %k: tensor<1x2x100x32xf32>, %v: tensor<1x2x100x32xf32>, %c: tensor<1x2x3xi32>, %i: tensor<1x2x3x2xi32>, %o: tensor<1x4x100x32xf32>, %l: tensor<1x4x100xf32>) {
+  // expected-error @+1 {{operand 'counts' dim 2 (query blocks) must be 2 (ceil(q sequence / block)), found 3}}
+  %r:2 = unisparse.block_sparse_attention {block = 64} ins(%q, %k, %v, %c, %i : tensor<1x4x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x2x3xi32>, tensor<1x2x3x2xi32>) outs(%o, %l : tensor<1x4x100x32xf32>, tensor<1x4x100xf32>) -> tensor<1x4x100x32xf32>, tensor<1x4x100xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x32xf32>, %k: tensor<1x2x100x32xf32>, %v: tensor<1x2x100x32xf32>, %c: tensor<1x2x2xi32>, %i: tensor<1x2x2x3xi32>, %o: tensor<1x4x100x32xf32>, %l: tensor<1x4x100xf32>) {
+  // expected-error @+1 {{operand 'indices' dim 3 (key blocks) must be in [1, 2] (ceil(q sequence / block)), found 3}}
+  %r:2 = unisparse.block_sparse_attention {block = 64} ins(%q, %k, %v, %c, %i : tensor<1x4x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x2x2xi32>, tensor<1x2x2x3xi32>) outs(%o, %l : tensor<1x4x100x32xf32>, tensor<1x4x100xf32>) -> tensor<1x4x100x32xf32>, tensor<1x4x100xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x32xf32>, %k: tensor<1x2x100x32xf32>, %v: tensor<1x2x100x32xf32>, %c: tensor<1x2x2xf32>, %i: tensor<1x2x2x2xi32>, %o: tensor<1x4x100x32xf32>, %l: tensor<1x4x100xf32>) {
+  // expected-error @+1 {{operand 'counts' must have element type 'i32', found 'f32'}}
+  %r:2 = unisparse.block_sparse_attention {block = 64} ins(%q, %k, %v, %c, %i : tensor<1x4x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x2x2xf32>, tensor<1x2x2x2xi32>) outs(%o, %l : tensor<1x4x100x32xf32>, tensor<1x4x100xf32>) -> tensor<1x4x100x32xf32>, tensor<1x4x100xf32>
+  return
+}

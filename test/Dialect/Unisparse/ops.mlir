@@ -1,0 +1,66 @@
+// RUN: unisparse-opt %s | FileCheck %s
+// Round trip through the custom form, and through the generic form.
+// RUN: unisparse-opt %s | unisparse-opt | FileCheck %s
+// RUN: unisparse-opt %s --mlir-print-op-generic | unisparse-opt | FileCheck %s
+
+// CHECK-LABEL: func.func @attention
+func.func @attention(%q: tensor<2x32x?x128xbf16>, %k: tensor<2x8x?x128xbf16>,
+                     %v: tensor<2x8x?x128xbf16>, %o: tensor<2x32x?x128xbf16>,
+                     %l: tensor<2x32x?xf32>) -> (tensor<2x32x?x128xbf16>, tensor<2x32x?xf32>) {
+  // CHECK: unisparse.attention {config = #unisparse.config<c_h = 2, tau = 0.75, local_blocks = 2, sink = false, min_blocks = 1, max_blocks = 9, causal = false, scale = 0.125>}
+  // CHECK-SAME: ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<2x32x?x128xbf16>, tensor<2x8x?x128xbf16>, tensor<2x8x?x128xbf16>)
+  // CHECK-SAME: outs(%{{.*}}, %{{.*}} : tensor<2x32x?x128xbf16>, tensor<2x32x?xf32>) -> tensor<2x32x?x128xbf16>, tensor<2x32x?xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<scale = 0.125, causal = false, c_h = 2, tau = 0.75,
+                                                        local_blocks = 2, sink = false, min_blocks = 1, max_blocks = 9>}
+      ins(%q, %k, %v : tensor<2x32x?x128xbf16>, tensor<2x8x?x128xbf16>, tensor<2x8x?x128xbf16>)
+      outs(%o, %l : tensor<2x32x?x128xbf16>, tensor<2x32x?xf32>) -> tensor<2x32x?x128xbf16>, tensor<2x32x?xf32>
+  return %r#0, %r#1 : tensor<2x32x?x128xbf16>, tensor<2x32x?xf32>
+}
+
+// Every field at its default prints as an empty-looking config.
+// CHECK-LABEL: func.func @defaults
+// CHECK: #unisparse.config<>
+func.func @defaults(%q: tensor<1x4x256x64xf16>, %k: tensor<1x4x256x64xf16>, %v: tensor<1x4x256x64xf16>,
+                    %o: tensor<1x4x256x64xf16>, %l: tensor<1x4x256xf32>) -> tensor<1x4x256x64xf16> {
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 128, c_q = 16, c_k = 16, tau = 0.9>}
+      ins(%q, %k, %v : tensor<1x4x256x64xf16>, tensor<1x4x256x64xf16>, tensor<1x4x256x64xf16>)
+      outs(%o, %l : tensor<1x4x256x64xf16>, tensor<1x4x256xf32>) -> tensor<1x4x256x64xf16>, tensor<1x4x256xf32>
+  return %r#0 : tensor<1x4x256x64xf16>
+}
+
+// CHECK-LABEL: func.func @stages
+func.func @stages(%q: tensor<1x32x?x128xbf16>, %k: tensor<1x8x?x128xbf16>, %v: tensor<1x8x?x128xbf16>,
+                  %qc0: tensor<1x32x?x128xf32>, %kc0: tensor<1x32x?x128xf32>, %s0: tensor<1x32x?x?xf32>,
+                  %c0: tensor<1x32x?xi32>, %i0: tensor<1x32x?x?xi32>,
+                  %o0: tensor<1x32x?x128xbf16>, %l0: tensor<1x32x?xf32>) -> tensor<1x32x?x128xbf16> {
+  // CHECK: %[[QC:.+]] = unisparse.compress {seq_factor = 16 : i64} ins(%{{.*}} : tensor<1x32x?x128xbf16>) outs(%{{.*}} : tensor<1x32x?x128xf32>) -> tensor<1x32x?x128xf32>
+  %qc = unisparse.compress {seq_factor = 16} ins(%q : tensor<1x32x?x128xbf16>) outs(%qc0 : tensor<1x32x?x128xf32>) -> tensor<1x32x?x128xf32>
+  // CHECK: %[[KC:.+]] = unisparse.compress {kv_group = 4 : i64, seq_factor = 16 : i64}
+  %kc = unisparse.compress {seq_factor = 16, head_factor = 1, kv_group = 4} ins(%k : tensor<1x8x?x128xbf16>) outs(%kc0 : tensor<1x32x?x128xf32>) -> tensor<1x32x?x128xf32>
+  // CHECK: %[[S:.+]] = unisparse.block_score {block = 128 : i64, c_k = 16 : i64, c_q = 16 : i64} ins(%[[QC]], %[[KC]] :
+  %s = unisparse.block_score {block = 128, c_q = 16, c_k = 16, causal = true} ins(%qc, %kc : tensor<1x32x?x128xf32>, tensor<1x32x?x128xf32>) outs(%s0 : tensor<1x32x?x?xf32>) -> tensor<1x32x?x?xf32>
+  // CHECK: %[[CNT:.+]], %[[IDX:.+]] = unisparse.block_select {max_blocks = 16 : i64, tau = 9.000000e-01 : f64} ins(%[[S]] :
+  %cnt, %idx = unisparse.block_select {tau = 0.9, local_blocks = 1, sink = true, max_blocks = 16} ins(%s : tensor<1x32x?x?xf32>) outs(%c0, %i0 : tensor<1x32x?xi32>, tensor<1x32x?x?xi32>) -> tensor<1x32x?xi32>, tensor<1x32x?x?xi32>
+  // CHECK: unisparse.block_sparse_attention {block = 128 : i64} ins(%{{.*}}, %{{.*}}, %{{.*}}, %[[CNT]], %[[IDX]] :
+  // CHECK-SAME: -> tensor<1x32x?x128xbf16>, tensor<1x32x?xf32>
+  %o:2 = unisparse.block_sparse_attention {block = 128} ins(%q, %k, %v, %cnt, %idx : tensor<1x32x?x128xbf16>, tensor<1x8x?x128xbf16>, tensor<1x8x?x128xbf16>, tensor<1x32x?xi32>, tensor<1x32x?x?xi32>) outs(%o0, %l0 : tensor<1x32x?x128xbf16>, tensor<1x32x?xf32>) -> tensor<1x32x?x128xbf16>, tensor<1x32x?xf32>
+  return %o#0 : tensor<1x32x?x128xbf16>
+}
+
+// CHECK-LABEL: func.func @dense_layout
+// CHECK: unisparse.dense_layout {causal = false} outs(%{{.*}}, %{{.*}} : tensor<1x4x3xi32>, tensor<1x4x3x3xi32>) -> tensor<1x4x3xi32>, tensor<1x4x3x3xi32>
+func.func @dense_layout(%c: tensor<1x4x3xi32>, %i: tensor<1x4x3x3xi32>) -> tensor<1x4x3xi32> {
+  %r:2 = unisparse.dense_layout {causal = false} outs(%c, %i : tensor<1x4x3xi32>, tensor<1x4x3x3xi32>) -> tensor<1x4x3xi32>, tensor<1x4x3x3xi32>
+  return %r#0 : tensor<1x4x3xi32>
+}
+
+// The buffer form of block_sparse_attention has no results.
+// CHECK-LABEL: func.func @buffers
+// CHECK: unisparse.block_sparse_attention {block = 64 : i64, causal = false} ins(
+// CHECK-SAME: outs(%{{.*}}, %{{.*}} : memref<1x4x100x32xf32>, memref<1x4x100xf32>)
+// CHECK-NOT: ->
+func.func @buffers(%q: memref<1x4x100x32xf32>, %k: memref<1x2x100x32xf32>, %v: memref<1x2x100x32xf32>,
+                   %c: memref<1x2x2xi32>, %i: memref<1x2x2x2xi32>, %o: memref<1x4x100x32xf32>, %l: memref<1x4x100xf32>) {
+  unisparse.block_sparse_attention {block = 64, causal = false} ins(%q, %k, %v, %c, %i : memref<1x4x100x32xf32>, memref<1x2x100x32xf32>, memref<1x2x100x32xf32>, memref<1x2x2xi32>, memref<1x2x2x2xi32>) outs(%o, %l : memref<1x4x100x32xf32>, memref<1x4x100xf32>)
+  return
+}
