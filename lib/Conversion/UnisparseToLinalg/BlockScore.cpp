@@ -1,16 +1,20 @@
 //===- BlockScore.cpp - unisparse.block_score -> linalg -------------------===//
 //
-//   %l   = linalg.generic (b, g, t, u, d): sum_d qc[b,g,t,d] * kc[b,g,u,d]
-//   %max = linalg.generic (b, g, t, u): max_u of masked(scale * l)
-//   %sum = linalg.generic (b, g, t, u): sum_u of exp(masked(scale * l) - max)
-//   %a   = linalg.generic (b, g, t, u): exp(masked(scale * l) - max) / sum
-//   %ap  = tensor.pad %a to whole blocks (zeros)
-//   %s   = linalg.generic (b, g, I, J, i, j): sum of ap[b, g, I*rq+i, J*rk+j]
+// Two passes over the composite logits, recomputed on the fly, so that the
+// compressed map [B, Hg, Tq, Tk] is never materialised (at 128K tokens and
+// c = 16 it would be 8 GiB for 32 heads):
 //
-// with rq = block / c_q, rk = block / c_k composites per block, and the
-// causal mask "key composite u is visible from query composite t iff
-// u * c_k <= (t + 1) * c_q - 1". Masked entries contribute exactly 0.
-// This CPU form materialises the composite map; the GPU pipeline tiles it.
+//   %m, %l = linalg.generic (b, g, t, u), u reduced:        row statistics
+//              x = masked(scale * qc[b,g,t,:] . kc[b,g,u,:])
+//              m' = max(m, x);  l' = l * exp(m - m') + exp(x - m')
+//   %s     = linalg.generic (b, g, I, J, i, j), (i, j) reduced: block sums
+//              t = I * rq + i, u = J * rk + j   (rq = block / c_q, rk = block / c_k)
+//              s += (t, u) in range and visible ? exp(x - m[t]) / l[t] : 0
+//
+// The causal mask at composite granularity: key composite u is visible from
+// query composite t iff u * c_k <= (t + 1) * c_q - 1. Operands are read with
+// tensor.extract at clamped indices; out-of-range and masked pairs add 0 and
+// skip the dot product. Memory beyond the output: 2 * B * Hg * Tq floats.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,7 +22,7 @@
 #include "unisparse/Conversion/UnisparseToLinalg/UnisparseToLinalg.h"
 #include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
 
-#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 
 #include <limits>
 
@@ -27,23 +31,46 @@ using namespace mlir::unisparse;
 using namespace mlir::unisparse::detail;
 
 namespace {
-/// i1: key composite `u` is masked for query composite `t`.
-Value isMasked(ImplicitLocOpBuilder &b, bool causal, int64_t cq, int64_t ck) {
-  if (!causal)
-    return arith::ConstantIntOp::create(b, 0, 1);
-  Value t = linalg::IndexOp::create(b, 2);
-  Value u = linalg::IndexOp::create(b, 3);
-  Value keyFirst =
-      arith::MulIOp::create(b, u, arith::ConstantIndexOp::create(b, ck));
-  Value one = arith::ConstantIndexOp::create(b, 1);
-  Value queryLast = arith::SubIOp::create(
-      b,
-      arith::MulIOp::create(b, arith::AddIOp::create(b, t, one),
-                            arith::ConstantIndexOp::create(b, cq)),
-      one);
-  return arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, keyFirst,
-                               queryLast);
-}
+/// Emission helpers for one block_score op.
+struct ScoreEmitter {
+  Value qc, kc, scale, headDim;
+  int64_t cq, ck;
+  bool causal;
+
+  /// i1: (t, u) is visible.
+  Value visible(ImplicitLocOpBuilder &b, Value t, Value u) const {
+    if (!causal)
+      return arith::ConstantIntOp::create(b, 1, 1);
+    Value one = arith::ConstantIndexOp::create(b, 1);
+    Value keyFirst =
+        arith::MulIOp::create(b, u, arith::ConstantIndexOp::create(b, ck));
+    Value queryLast = arith::SubIOp::create(
+        b,
+        arith::MulIOp::create(b, arith::AddIOp::create(b, t, one),
+                              arith::ConstantIndexOp::create(b, cq)),
+        one);
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::sle, keyFirst,
+                                 queryLast);
+  }
+
+  /// scale * qc[bi, gi, t, :] . kc[bi, gi, u, :] (f32, ascending d).
+  Value logit(ImplicitLocOpBuilder &b, Value bi, Value gi, Value t,
+              Value u) const {
+    Value c0 = arith::ConstantIndexOp::create(b, 0);
+    Value c1 = arith::ConstantIndexOp::create(b, 1);
+    Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
+    auto loop = scf::ForOp::create(
+        b, c0, headDim, c1, ValueRange{zero},
+        [&](OpBuilder &nb, Location loc, Value d, ValueRange acc) {
+          ImplicitLocOpBuilder lb(loc, nb);
+          Value x = tensor::ExtractOp::create(lb, qc, ValueRange{bi, gi, t, d});
+          Value y = tensor::ExtractOp::create(lb, kc, ValueRange{bi, gi, u, d});
+          Value p = arith::MulFOp::create(lb, x, y);
+          scf::YieldOp::create(lb, ValueRange{arith::AddFOp::create(lb, acc[0], p)});
+        });
+    return arith::MulFOp::create(b, loop.getResult(0), scale);
+  }
+};
 
 struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -55,129 +82,115 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
     Type f32 = b.getF32Type();
     int64_t block = op.getBlock(), cq = op.getCQ(), ck = op.getCK();
     int64_t rq = block / cq, rk = block / ck;
-    bool causal = op.getCausal();
 
     SmallVector<OpFoldResult> qSizes =
         tensor::getMixedSizes(b, b.getLoc(), op.getQc());
-    SmallVector<OpFoldResult> kSizes =
-        tensor::getMixedSizes(b, b.getLoc(), op.getKc());
-    SmallVector<OpFoldResult> sSizes =
-        tensor::getMixedSizes(b, b.getLoc(), op.getInit());
-    Value scale = softmaxScale(b, op.getScale().convertToDouble(), qSizes[3]);
-
-    // Composite logits.
-    SmallVector<OpFoldResult> mapSizes = {qSizes[0], qSizes[1], qSizes[2],
-                                          kSizes[2]};
-    Value zeros = filledTensor(b, mapSizes, f32, b.getF32FloatAttr(0.0f));
-    AffineExpr bb, g, t, u, d;
-    bindDims(ctx, bb, g, t, u, d);
-    Value logits =
-        linalg::GenericOp::create(
-            b, TypeRange{zeros.getType()}, ValueRange{op.getQc(), op.getKc()},
-            ValueRange{zeros},
-            ArrayRef<AffineMap>{AffineMap::get(5, 0, {bb, g, t, d}, ctx),
-                                AffineMap::get(5, 0, {bb, g, u, d}, ctx),
-                                AffineMap::get(5, 0, {bb, g, t, u}, ctx)},
-            iterators(4, 1),
-            [&](OpBuilder &nb, Location loc, ValueRange args) {
-              Value p = arith::MulFOp::create(nb, loc, args[0], args[1]);
-              linalg::YieldOp::create(
-                  nb, loc, arith::AddFOp::create(nb, loc, args[2], p).getResult());
-            })
-            .getResult(0);
-
+    OpFoldResult tk = tensor::getMixedSize(b, b.getLoc(), op.getKc(), 2);
+    ScoreEmitter e{op.getQc(),
+                   op.getKc(),
+                   softmaxScale(b, op.getScale().convertToDouble(), qSizes[3]),
+                   toValue(b, qSizes[3]),
+                   cq,
+                   ck,
+                   op.getCausal()};
+    Value tqV = toValue(b, qSizes[2]), tkV = toValue(b, tk);
     float negInf = -std::numeric_limits<float>::infinity();
-    auto id4 = AffineMap::getMultiDimIdentityMap(4, ctx);
-    auto rowMap = AffineMap::get(4, 0, {bb, g, t}, ctx);
+
+    // Pass 1: online row max and row sum over all key composites.
     SmallVector<OpFoldResult> rowSizes = {qSizes[0], qSizes[1], qSizes[2]};
-    // scale * logit, or -inf where masked.
-    auto maskedLogit = [&](ImplicitLocOpBuilder &lb, Value logit) {
-      Value scaled = arith::MulFOp::create(lb, logit, scale);
-      Value ninf = arith::ConstantOp::create(lb, lb.getF32FloatAttr(negInf));
-      return arith::SelectOp::create(lb, isMasked(lb, causal, cq, ck), ninf,
-                                     scaled)
-          .getResult();
-    };
-
-    // Row max.
     Value maxInit = filledTensor(b, rowSizes, f32, b.getF32FloatAttr(negInf));
-    Value rowMax =
-        linalg::GenericOp::create(
-            b, TypeRange{maxInit.getType()}, ValueRange{logits},
-            ValueRange{maxInit}, ArrayRef<AffineMap>{id4, rowMap},
-            iterators(3, 1),
-            [&](OpBuilder &nb, Location loc, ValueRange args) {
-              ImplicitLocOpBuilder lb(loc, nb);
-              Value x = maskedLogit(lb, args[0]);
-              linalg::YieldOp::create(lb, arith::MaximumFOp::create(lb, args[1], x)
-                                              .getResult());
-            })
-            .getResult(0);
-
-    // exp(x - max) (masked entries give exp(-inf) = 0).
-    auto expShifted = [&](ImplicitLocOpBuilder &lb, Value logit, Value max) {
-      Value x = maskedLogit(lb, logit);
-      return math::ExpOp::create(lb, arith::SubFOp::create(lb, x, max))
-          .getResult();
-    };
-
-    // Row sum.
     Value sumInit = filledTensor(b, rowSizes, f32, b.getF32FloatAttr(0.0f));
-    Value rowSum =
-        linalg::GenericOp::create(
-            b, TypeRange{sumInit.getType()}, ValueRange{logits, rowMax},
-            ValueRange{sumInit}, ArrayRef<AffineMap>{id4, rowMap, rowMap},
-            iterators(3, 1),
-            [&](OpBuilder &nb, Location loc, ValueRange args) {
-              ImplicitLocOpBuilder lb(loc, nb);
-              Value e = expShifted(lb, args[0], args[1]);
-              linalg::YieldOp::create(lb,
-                                      arith::AddFOp::create(lb, args[2], e)
-                                          .getResult());
-            })
-            .getResult(0);
+    Value keys = tensor::EmptyOp::create(b, ArrayRef<OpFoldResult>{tk}, f32);
+    AffineExpr bb, g, t, u;
+    bindDims(ctx, bb, g, t, u);
+    auto stats = linalg::GenericOp::create(
+        b, TypeRange{maxInit.getType(), sumInit.getType()}, ValueRange{keys},
+        ValueRange{maxInit, sumInit},
+        ArrayRef<AffineMap>{AffineMap::get(4, 0, {u}, ctx),
+                            AffineMap::get(4, 0, {bb, g, t}, ctx),
+                            AffineMap::get(4, 0, {bb, g, t}, ctx)},
+        iterators(3, 1), [&](OpBuilder &nb, Location loc, ValueRange args) {
+          ImplicitLocOpBuilder lb(loc, nb);
+          Value bi = linalg::IndexOp::create(lb, 0);
+          Value gi = linalg::IndexOp::create(lb, 1);
+          Value ti = linalg::IndexOp::create(lb, 2);
+          Value ui = linalg::IndexOp::create(lb, 3);
+          Value m = args[1], l = args[2];
+          Value ninf = arith::ConstantOp::create(lb, lb.getF32FloatAttr(negInf));
+          auto x = scf::IfOp::create(
+              lb, e.visible(lb, ti, ui),
+              [&](OpBuilder &tb, Location tl) {
+                ImplicitLocOpBuilder ib(tl, tb);
+                scf::YieldOp::create(ib, ValueRange{e.logit(ib, bi, gi, ti, ui)});
+              },
+              [&](OpBuilder &eb, Location el) {
+                scf::YieldOp::create(eb, el, ValueRange{ninf});
+              });
+          Value xv = x.getResult(0);
+          Value mNew = arith::MaximumFOp::create(lb, m, xv);
+          // While the row has seen only masked keys, mNew is -inf: keep l.
+          Value alive =
+              arith::CmpFOp::create(lb, arith::CmpFPredicate::OGT, mNew, ninf);
+          Value safeM = arith::SelectOp::create(
+              lb, alive, mNew, arith::ConstantOp::create(lb, lb.getF32FloatAttr(0.0f)));
+          Value rescaled = arith::MulFOp::create(
+              lb, l, math::ExpOp::create(lb, arith::SubFOp::create(lb, m, safeM)));
+          Value add = math::ExpOp::create(lb, arith::SubFOp::create(lb, xv, safeM));
+          Value lNew = arith::SelectOp::create(
+              lb, alive, arith::AddFOp::create(lb, rescaled, add), l);
+          linalg::YieldOp::create(lb, ValueRange{mNew, lNew});
+        });
+    Value rowMax = stats.getResult(0), rowSum = stats.getResult(1);
 
-    // Normalised composite attention map.
-    Value probs =
-        linalg::GenericOp::create(
-            b, TypeRange{logits.getType()}, ValueRange{logits, rowMax, rowSum},
-            ValueRange{tensor::EmptyOp::create(b, mapSizes, f32)},
-            ArrayRef<AffineMap>{id4, rowMap, rowMap, id4}, iterators(4, 0),
-            [&](OpBuilder &nb, Location loc, ValueRange args) {
-              ImplicitLocOpBuilder lb(loc, nb);
-              Value e = expShifted(lb, args[0], args[1]);
-              linalg::YieldOp::create(lb,
-                                      arith::DivFOp::create(lb, e, args[2])
-                                          .getResult());
-            })
-            .getResult(0);
-
-    // Pad to whole blocks and sum each block.
-    Value padded = padHigh(b, probs,
-                           {qSizes[0], qSizes[1], mul(b, sSizes[2], rq),
-                            mul(b, sSizes[3], rk)});
+    // Pass 2: block sums of the normalised map.
     Value window = tensor::EmptyOp::create(
         b, ArrayRef<OpFoldResult>{b.getIndexAttr(rq), b.getIndexAttr(rk)}, f32);
+    Value zeroF = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
     Value blockZeros =
-        linalg::FillOp::create(
-            b, arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f)).getResult(),
-            op.getInit())
+        linalg::FillOp::create(b, ValueRange{zeroF}, ValueRange{op.getInit()})
             .getResult(0);
     AffineExpr I, J, i, j;
     bindDims(ctx, bb, g, I, J, i, j);
     Value scores =
         linalg::GenericOp::create(
-            b, TypeRange{op.getInit().getType()}, ValueRange{padded, window},
+            b, TypeRange{op.getInit().getType()}, ValueRange{window},
             ValueRange{blockZeros},
-            ArrayRef<AffineMap>{
-                AffineMap::get(6, 0, {bb, g, I * rq + i, J * rk + j}, ctx),
-                AffineMap::get(6, 0, {i, j}, ctx),
-                AffineMap::get(6, 0, {bb, g, I, J}, ctx)},
+            ArrayRef<AffineMap>{AffineMap::get(6, 0, {i, j}, ctx),
+                                AffineMap::get(6, 0, {bb, g, I, J}, ctx)},
             iterators(4, 2),
             [&](OpBuilder &nb, Location loc, ValueRange args) {
+              ImplicitLocOpBuilder lb(loc, nb);
+              Value bi = linalg::IndexOp::create(lb, 0);
+              Value gi = linalg::IndexOp::create(lb, 1);
+              Value Ii = linalg::IndexOp::create(lb, 2);
+              Value Ji = linalg::IndexOp::create(lb, 3);
+              Value ii = linalg::IndexOp::create(lb, 4);
+              Value ji = linalg::IndexOp::create(lb, 5);
+              Value ti = arith::AddIOp::create(
+                  lb, arith::MulIOp::create(lb, Ii, arith::ConstantIndexOp::create(lb, rq)),
+                  ii);
+              Value ui = arith::AddIOp::create(
+                  lb, arith::MulIOp::create(lb, Ji, arith::ConstantIndexOp::create(lb, rk)),
+                  ji);
+              Value inRange = arith::AndIOp::create(
+                  lb, arith::CmpIOp::create(lb, arith::CmpIPredicate::slt, ti, tqV),
+                  arith::CmpIOp::create(lb, arith::CmpIPredicate::slt, ui, tkV));
+              Value take = arith::AndIOp::create(lb, inRange, e.visible(lb, ti, ui));
+              auto p = scf::IfOp::create(
+                  lb, take,
+                  [&](OpBuilder &tb, Location tl) {
+                    ImplicitLocOpBuilder ib(tl, tb);
+                    Value x = e.logit(ib, bi, gi, ti, ui);
+                    Value m = tensor::ExtractOp::create(ib, rowMax, ValueRange{bi, gi, ti});
+                    Value l = tensor::ExtractOp::create(ib, rowSum, ValueRange{bi, gi, ti});
+                    Value ex = math::ExpOp::create(ib, arith::SubFOp::create(ib, x, m));
+                    scf::YieldOp::create(ib, ValueRange{arith::DivFOp::create(ib, ex, l)});
+                  },
+                  [&](OpBuilder &eb, Location el) {
+                    scf::YieldOp::create(eb, el, ValueRange{zeroF});
+                  });
               linalg::YieldOp::create(
-                  nb, loc,
-                  arith::AddFOp::create(nb, loc, args[2], args[0]).getResult());
+                  lb, arith::AddFOp::create(lb, args[1], p.getResult(0)).getResult());
             })
             .getResult(0);
     rewriter.replaceOp(op, scores);

@@ -1,20 +1,20 @@
 //===- Compress.cpp - unisparse.compress -> linalg ------------------------===//
 //
-//   %p   = tensor.pad %in to T * seq_factor tokens (zeros)
-//   %sum = linalg.generic (b, g, t, d, j, w):
-//            in[b, (g * hf + j) floordiv kv_group, t * sf + w, d]   (reduce j, w)
-//   %out = linalg.generic (b, g, t, d): %sum / (hf * min(sf, N - t * sf))
+//   %sum  = linalg.generic (b, g, t, d, j, w):           (reduce over j, w)
+//             n = t * sf + w
+//             sum += n < N ? in[b, (g * hf + j) / kv_group, min(n, N - 1), d] : 0
+//   %mean = linalg.generic (b, g, t, d): %sum / (hf * min(sf, N - t * sf))
 //
-// The (j, w) window is given its extent by a shape-only operand, as the
-// linalg pooling ops do.
+// The input is read with tensor.extract at a clamped index, so nothing is
+// padded or copied (on the GPU this is one kernel per generic, with d, the
+// contiguous dimension, mapped to threads). The (j, w) window gets its extent
+// from a shape-only operand, as the linalg pooling ops do.
 //
 //===----------------------------------------------------------------------===//
 
 #include "LoweringUtils.h"
 #include "unisparse/Conversion/UnisparseToLinalg/UnisparseToLinalg.h"
 #include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
-
-#include "mlir/Dialect/Math/IR/Math.h"
 
 using namespace mlir;
 using namespace mlir::unisparse;
@@ -33,40 +33,56 @@ struct CompressToLinalg : OpRewritePattern<CompressOp> {
     Value input = op.getInput();
     Type f32 = b.getF32Type();
 
-    // Pad the sequence to a whole number of composites.
     SmallVector<OpFoldResult> outSizes =
         tensor::getMixedSizes(b, b.getLoc(), op.getInit());
-    SmallVector<OpFoldResult> padSizes =
-        tensor::getMixedSizes(b, b.getLoc(), input);
-    OpFoldResult seq = padSizes[2];
-    padSizes[2] = mul(b, outSizes[2], sf);
-    Value padded = padHigh(b, input, padSizes);
+    OpFoldResult seq = tensor::getMixedSize(b, b.getLoc(), input, 2);
+    Value seqV = toValue(b, seq);
 
-    // Sum over the (head, token) window.
+    // Sum over the (head, token) window; tokens past N contribute 0.
     Value window = tensor::EmptyOp::create(
         b, ArrayRef<OpFoldResult>{b.getIndexAttr(hf), b.getIndexAttr(sf)}, f32);
     Value zeros = filledTensor(b, outSizes, f32, b.getF32FloatAttr(0.0f));
     AffineExpr bb, g, t, d, j, w;
     bindDims(ctx, bb, g, t, d, j, w);
-    auto inMap = AffineMap::get(6, 0, {bb, (g * hf + j).floorDiv(kvg), t * sf + w, d}, ctx);
     auto windowMap = AffineMap::get(6, 0, {j, w}, ctx);
     auto outMap = AffineMap::get(6, 0, {bb, g, t, d}, ctx);
     Value sum =
         linalg::GenericOp::create(
-            b, TypeRange{zeros.getType()}, ValueRange{padded, window},
-            ValueRange{zeros}, ArrayRef<AffineMap>{inMap, windowMap, outMap},
-            iterators(4, 2),
+            b, TypeRange{zeros.getType()}, ValueRange{window}, ValueRange{zeros},
+            ArrayRef<AffineMap>{windowMap, outMap}, iterators(4, 2),
             [&](OpBuilder &nb, Location loc, ValueRange args) {
-              Value x = args[0];
+              ImplicitLocOpBuilder lb(loc, nb);
+              Value bi = linalg::IndexOp::create(lb, 0);
+              Value gi = linalg::IndexOp::create(lb, 1);
+              Value ti = linalg::IndexOp::create(lb, 2);
+              Value di = linalg::IndexOp::create(lb, 3);
+              Value ji = linalg::IndexOp::create(lb, 4);
+              Value wi = linalg::IndexOp::create(lb, 5);
+              Value n = arith::AddIOp::create(
+                  lb, arith::MulIOp::create(lb, ti, arith::ConstantIndexOp::create(lb, sf)),
+                  wi);
+              Value valid =
+                  arith::CmpIOp::create(lb, arith::CmpIPredicate::slt, n, seqV);
+              Value last = arith::SubIOp::create(
+                  lb, seqV, arith::ConstantIndexOp::create(lb, 1));
+              Value nc = arith::MinSIOp::create(lb, n, last);
+              Value expanded = arith::AddIOp::create(
+                  lb, arith::MulIOp::create(lb, gi, arith::ConstantIndexOp::create(lb, hf)),
+                  ji);
+              Value head = arith::DivUIOp::create(
+                  lb, expanded, arith::ConstantIndexOp::create(lb, kvg));
+              Value x = tensor::ExtractOp::create(lb, input,
+                                                  ValueRange{bi, head, nc, di});
               if (x.getType() != f32)
-                x = arith::ExtFOp::create(nb, loc, f32, x);
-              Value acc = arith::AddFOp::create(nb, loc, args[2], x);
-              linalg::YieldOp::create(nb, loc, acc);
+                x = arith::ExtFOp::create(lb, f32, x);
+              Value zero = arith::ConstantOp::create(lb, lb.getF32FloatAttr(0.0f));
+              x = arith::SelectOp::create(lb, valid, x, zero);
+              linalg::YieldOp::create(lb,
+                                      arith::AddFOp::create(lb, args[1], x).getResult());
             })
             .getResult(0);
 
     // Divide by the number of real tokens times the heads of the group.
-    Value seqV = toValue(b, seq);
     auto id4 = AffineMap::getMultiDimIdentityMap(4, ctx);
     Value mean =
         linalg::GenericOp::create(

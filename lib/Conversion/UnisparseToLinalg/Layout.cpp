@@ -1,6 +1,7 @@
 //===- Layout.cpp - block_select / dense_layout -> scf / linalg -----------===//
 //
-// block_select, per (b, g, I) row, on tensors carried through an scf.for nest:
+// block_select: an scf.forall over the (b, g, I) rows (one GPU thread per row
+// once mapped); each row works on its own slice of `indices` and `counts`:
 //   1. clear the row of `indices` (it holds 0/1 "taken" flags meanwhile);
 //   2. total = sum of the visible scores (ascending J, f32);
 //   3. flag the forced blocks (sink, diagonal, local) and add their mass, or,
@@ -59,17 +60,21 @@ struct BlockSelectToScf : OpRewritePattern<BlockSelectOp> {
 
     Value c0 = arith::ConstantIndexOp::create(b, 0);
     Value c1 = arith::ConstantIndexOp::create(b, 1);
-    Value batch = tensor::DimOp::create(b, scores, 0);
-    Value groups = tensor::DimOp::create(b, scores, 1);
-    Value nbq = tensor::DimOp::create(b, scores, 2);
-    Value nbk = tensor::DimOp::create(b, scores, 3);
+    OpFoldResult batch = tensor::getMixedSize(b, b.getLoc(), scores, 0);
+    OpFoldResult groups = tensor::getMixedSize(b, b.getLoc(), scores, 1);
+    OpFoldResult nbq = tensor::getMixedSize(b, b.getLoc(), scores, 2);
+    OpFoldResult nbkOfr = tensor::getMixedSize(b, b.getLoc(), scores, 3);
+    Value nbk = toValue(b, nbkOfr);
 
+    // One row: `indices` is the row slice tensor<?xi32>; returns the count
+    // (index) and the new row.
     auto rowBody = [&](ImplicitLocOpBuilder &b, Value bi, Value gi, Value row,
-                       Value counts, Value indices) -> SmallVector<Value> {
+                       Value indices) -> SmallVector<Value> {
       Value zeroI32 = arith::ConstantIntOp::create(b, 0, 32);
       Value oneI32 = arith::ConstantIntOp::create(b, 1, 32);
       Value zeroF = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
-      auto at = [&](Value j) { return SmallVector<Value>{bi, gi, row, j}; };
+      auto at = [&](Value j) { return SmallVector<Value>{j}; };
+      auto sAt = [&](Value j) { return SmallVector<Value>{bi, gi, row, j}; };
 
       // Visible blocks: [0, nvis).
       Value nvis = nbk;
@@ -86,7 +91,7 @@ struct BlockSelectToScf : OpRewritePattern<BlockSelectOp> {
       // 2. Total visible mass.
       Value total = forLoop(b, c0, nvis, {zeroF},
                             [&](ImplicitLocOpBuilder &b, Value j, ValueRange a) {
-                              Value s = tensor::ExtractOp::create(b, scores, at(j));
+                              Value s = tensor::ExtractOp::create(b, scores, sAt(j));
                               return SmallVector<Value>{
                                   arith::AddFOp::create(b, a[0], s)};
                             })[0];
@@ -111,7 +116,7 @@ struct BlockSelectToScf : OpRewritePattern<BlockSelectOp> {
                     b, take,
                     arith::CmpIOp::create(b, arith::CmpIPredicate::eq, j, c0));
             }
-            Value s = tensor::ExtractOp::create(b, scores, at(j));
+            Value s = tensor::ExtractOp::create(b, scores, sAt(j));
             Value flag = arith::SelectOp::create(b, take, oneI32, zeroI32);
             Value idx = tensor::InsertOp::create(b, flag, a[0], at(j));
             Value cnt = arith::AddIOp::create(
@@ -153,7 +158,7 @@ struct BlockSelectToScf : OpRewritePattern<BlockSelectOp> {
                   w, c0, nvis, {minusOne, c0},
                   [&](ImplicitLocOpBuilder &b, Value j, ValueRange m) {
                     Value flag = tensor::ExtractOp::create(b, a[0], at(j));
-                    Value s = tensor::ExtractOp::create(b, scores, at(j));
+                    Value s = tensor::ExtractOp::create(b, scores, sAt(j));
                     Value isFree = arith::CmpIOp::create(
                         b, arith::CmpIPredicate::eq, flag, zeroI32);
                     Value better = arith::AndIOp::create(
@@ -196,26 +201,43 @@ struct BlockSelectToScf : OpRewritePattern<BlockSelectOp> {
                           return SmallVector<Value>{tensor::InsertOp::create(
                               b, minusOneI32, a[0], at(j))};
                         })[0];
-      Value countI32 = arith::IndexCastOp::create(b, i32, count);
-      counts = tensor::InsertOp::create(b, countI32, counts,
-                                        ValueRange{bi, gi, row});
-      return {counts, indices};
+      return {count, indices};
     };
 
-    SmallVector<Value> result = forLoop(
-        b, c0, batch, {op.getCountsInit(), op.getIndicesInit()},
-        [&](ImplicitLocOpBuilder &b, Value bi, ValueRange a0) {
-          return forLoop(
-              b, c0, groups, a0,
-              [&](ImplicitLocOpBuilder &b, Value gi, ValueRange a1) {
-                return forLoop(
-                    b, c0, nbq, a1,
-                    [&](ImplicitLocOpBuilder &b, Value row, ValueRange a2) {
-                      return rowBody(b, bi, gi, row, a2[0], a2[1]);
-                    });
-              });
-        });
-    rewriter.replaceOp(op, result);
+    // The rows in parallel.
+    auto forall = scf::ForallOp::create(
+        b, ArrayRef<OpFoldResult>{batch, groups, nbq},
+        ValueRange{op.getCountsInit(), op.getIndicesInit()}, std::nullopt);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(forall.getBody());
+      Value bi = forall.getInductionVar(0), gi = forall.getInductionVar(1),
+            row = forall.getInductionVar(2);
+      Value countsOut = forall.getRegionIterArgs()[0];
+      Value indicesOut = forall.getRegionIterArgs()[1];
+      OpFoldResult one = b.getIndexAttr(1), zero = b.getIndexAttr(0);
+      SmallVector<OpFoldResult> idxOffsets = {bi, gi, row, zero};
+      SmallVector<OpFoldResult> idxSizes = {one, one, one, nbkOfr};
+      SmallVector<OpFoldResult> idxStrides(4, one);
+      auto rowType = RankedTensorType::get(
+          {cast<ShapedType>(op.getIndicesInit().getType()).getDimSize(3)}, i32);
+      Value idxRow = tensor::ExtractSliceOp::create(
+          b, rowType, indicesOut, idxOffsets, idxSizes, idxStrides);
+      SmallVector<OpFoldResult> cntOffsets = {bi, gi, row};
+      SmallVector<OpFoldResult> cntSizes(3, one), cntStrides(3, one);
+      auto cellType = RankedTensorType::get({1}, i32);
+      Value cntCell = tensor::ExtractSliceOp::create(
+          b, cellType, countsOut, cntOffsets, cntSizes, cntStrides);
+      SmallVector<Value> res = rowBody(b, bi, gi, row, idxRow);
+      Value countI32 = arith::IndexCastOp::create(b, i32, res[0]);
+      cntCell = tensor::InsertOp::create(b, countI32, cntCell, ValueRange{c0});
+      b.setInsertionPointToStart(forall.getTerminator().getBody());
+      tensor::ParallelInsertSliceOp::create(b, res[1], indicesOut, idxOffsets,
+                                            idxSizes, idxStrides);
+      tensor::ParallelInsertSliceOp::create(b, cntCell, countsOut, cntOffsets,
+                                            cntSizes, cntStrides);
+    }
+    rewriter.replaceOp(op, forall.getResults());
     return success();
   }
 };

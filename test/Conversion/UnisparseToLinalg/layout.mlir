@@ -1,23 +1,25 @@
 // RUN: unisparse-opt %s --convert-unisparse-to-linalg --canonicalize | FileCheck %s
 
-// block_select: an scf.for nest over (batch, head group, query block) rows
-// carrying counts and indices; per row the total, the forced blocks, the
-// top-p scf.while (repeated arg-max) and the in-place compaction.
+// block_select: an scf.forall over the (batch, head group, query block) rows;
+// each row works on its own slice of indices (which holds 0/1 flags until the
+// final compaction) and of counts: the total, the forced blocks, the top-p
+// scf.while (repeated arg-max), the in-place compaction and -1 padding.
 // CHECK-LABEL: func.func @select
 // CHECK-SAME: (%[[S:[^:]+]]: tensor<2x4x?x?xf32>, %[[C0:[^:]+]]: tensor<2x4x?xi32>, %[[I0:[^:]+]]: tensor<2x4x?x?xi32>)
 // CHECK-DAG: %[[TAU:.+]] = arith.constant 0.899999976 : f32
 // CHECK-DAG: %[[MAXB:.+]] = arith.constant 6 : index
 // CHECK-DAG: %[[MINB:.+]] = arith.constant 2 : index
+// CHECK-DAG: %[[NBQ:.+]] = tensor.dim %[[S]], %c2
 // CHECK-DAG: %[[NBK:.+]] = tensor.dim %[[S]], %c3
-// CHECK: %[[RES:.+]]:2 = scf.for %[[B:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%{{.+}} = %[[C0]], %{{.+}} = %[[I0]])
-// CHECK: scf.for %[[G:.+]] = %{{.+}} to %{{.+}} step
-// CHECK: scf.for %[[ROW:.+]] = %{{.+}} to %{{.+}} step
+// CHECK: %[[RES:.+]]:2 = scf.forall (%[[B:.+]], %[[G:.+]], %[[ROW:.+]]) in (2, 4, %[[NBQ]]) shared_outs(%[[CO:.+]] = %[[C0]], %[[IO:.+]] = %[[I0]])
+// CHECK: %[[IROW:.+]] = tensor.extract_slice %[[IO]][%[[B]], %[[G]], %[[ROW]], 0] [1, 1, 1, %[[NBK]]] [1, 1, 1, 1] : tensor<2x4x?x?xi32> to tensor<?xi32>
+// CHECK: %[[CCELL:.+]] = tensor.extract_slice %[[CO]][%[[B]], %[[G]], %[[ROW]]] [1, 1, 1] [1, 1, 1] : tensor<2x4x?xi32> to tensor<1xi32>
 // Causal: the row sees blocks [0, min(I + 1, NBk)).
 // CHECK: %[[NEXT:.+]] = arith.addi %[[ROW]], %{{.+}} : index
 // CHECK: %[[NVIS:.+]] = arith.minsi %[[NEXT]], %[[NBK]] : index
 // Total visible mass.
 // CHECK: %[[TOTAL:.+]] = scf.for {{.+}} to %[[NVIS]]
-// CHECK: tensor.extract %[[S]]
+// CHECK: tensor.extract %[[S]][%[[B]], %[[G]], %[[ROW]],
 // CHECK: arith.addf
 // Threshold and the top-p loop, bounded by min/max blocks and the visible count.
 // CHECK: %[[THR:.+]] = arith.mulf %[[TOTAL]], %[[TAU]] : f32
@@ -32,7 +34,11 @@
 // CHECK: arith.cmpf ogt
 // Padding with -1 and the count.
 // CHECK: tensor.insert %c-1_i32
-// CHECK: arith.index_cast %{{.+}} : index to i32
+// CHECK: %[[CNT:.+]] = arith.index_cast %{{.+}} : index to i32
+// CHECK: %[[NEWCELL:.+]] = tensor.insert %[[CNT]] into %[[CCELL]][%c0]
+// CHECK: scf.forall.in_parallel
+// CHECK: tensor.parallel_insert_slice %{{.+}} into %[[IO]][%[[B]], %[[G]], %[[ROW]], 0] [1, 1, 1, %[[NBK]]]
+// CHECK: tensor.parallel_insert_slice %[[NEWCELL]] into %[[CO]][%[[B]], %[[G]], %[[ROW]]] [1, 1, 1]
 // CHECK: return %[[RES]]#0, %[[RES]]#1
 func.func @select(%s: tensor<2x4x?x?xf32>, %c0: tensor<2x4x?xi32>, %i0: tensor<2x4x?x?xi32>) -> (tensor<2x4x?xi32>, tensor<2x4x?x?xi32>) {
   %c, %i = unisparse.block_select {tau = 0.9, min_blocks = 2, max_blocks = 6} ins(%s : tensor<2x4x?x?xf32>) outs(%c0, %i0 : tensor<2x4x?xi32>, tensor<2x4x?x?xi32>) -> tensor<2x4x?xi32>, tensor<2x4x?x?xi32>
