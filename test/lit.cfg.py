@@ -32,13 +32,26 @@ config.environment["UNISPARSE_BUILD_DIR"] = config.unisparse_obj_root
 
 tools = [
     ToolSubst("unisparse-opt", unresolved="fatal"),
+    ToolSubst("unisparse-compile", unresolved="fatal"),
     ToolSubst("unisparse-capi-test", unresolved="fatal"),
     ToolSubst("unisparse_runtime_tests", unresolved="fatal"),
     "mlir-translate",
     "llc",
+    "llvm-nm",
 ]
 llvm_config.add_tool_substitutions(
     tools, [config.unisparse_tools_dir, config.llvm_tools_dir])
+
+# ptxas (CUDA toolkit) turns the NVPTX pipeline's PTX into cubins.
+# gpu-module-to-binary also links libdevice from the toolkit it finds through
+# CUDA_HOME (math.exp lowers to __nv_expf).
+cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
+cuda_bin = os.path.join(cuda_home, "bin")
+if os.path.isdir(cuda_bin):
+    llvm_config.with_environment("PATH", cuda_bin, append_path=True)
+    config.environment["CUDA_HOME"] = cuda_home
+if shutil.which("ptxas") or os.path.exists(os.path.join(cuda_bin, "ptxas")):
+    config.available_features.add("ptxas")
 
 # GPU integration tests need a CUDA device.
 if shutil.which("nvidia-smi") and os.system("nvidia-smi -L >/dev/null 2>&1") == 0:

@@ -5,7 +5,27 @@
 #include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
 #include "unisparse/Dialect/Unisparse/Transforms/Passes.h"
 
+#include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
+#include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
+#include "mlir/Conversion/FuncToLLVM/ConvertFuncToLLVM.h"
+#include "mlir/Conversion/GPUCommon/GPUToLLVM.h"
+#include "mlir/Conversion/IndexToLLVM/IndexToLLVM.h"
+#include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
+#include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
+#include "mlir/Conversion/NVVMToLLVM/NVVMToLLVM.h"
 #include "mlir/Conversion/Passes.h"
+#include "mlir/Conversion/UBToLLVM/UBToLLVM.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Pipelines/Passes.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/Index/IR/IndexDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/UB/IR/UBOps.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Transforms/BufferDeallocationOpInterfaceImpl.h"
@@ -74,7 +94,56 @@ void mlir::unisparse::buildUnisparseToCPUPipeline(
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
+void mlir::unisparse::buildUnisparseToNVPTXPipeline(
+    OpPassManager &pm, const UnisparseToNVPTXPipelineOptions &options) {
+  // Tensor level, as for the CPU.
+  if (options.decompose)
+    pm.addPass(createUnisparseDecompose());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createConvertUnisparseToLinalgPass());
+  pm.addPass(createCanonicalizerPass());
+
+  // Buffers; attention becomes a call of the runtime's CUDA kernel.
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  ConvertUnisparseToRuntimePassOptions runtime;
+  runtime.target = "cuda";
+  pm.addPass(createConvertUnisparseToRuntimePass(runtime));
+  bufferization::buildBufferDeallocationPipeline(pm);
+  pm.addPass(createConvertBufferizationToMemRefPass());
+
+  // Estimation loops -> parallel loops -> blocks x threads -> gpu.launch.
+  pm.addPass(createConvertLinalgToParallelLoopsPass());
+  pm.addPass(createForallToParallelLoopPass());
+  pm.addPass(createCanonicalizerPass());
+  UnisparseGpuMapLoopsOptions map;
+  map.threads = options.threads;
+  pm.addPass(createUnisparseGpuMapLoops(map));
+  pm.addPass(createConvertParallelLoopToGpuPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createUnisparseGpuHostBuffers());
+  pm.addPass(createGpuKernelOutliningPass());
+  pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());
+
+  // NVVM, the cubin, and the host side (mgpu* calls).
+  gpu::GPUToNVVMPipelineOptions nvvm;
+  nvvm.cubinChip = options.chip;
+  nvvm.cubinFeatures = options.features;
+  nvvm.cubinFormat = options.format;
+  nvvm.optLevel = options.optLevel;
+  gpu::buildLowerToNVVMPassPipeline(pm, nvvm);
+}
+
 void mlir::unisparse::registerUnisparsePipelines() {
+  PassPipelineRegistration<UnisparseToNVPTXPipelineOptions>(
+      "unisparse-to-nvptx",
+      "Lower unisparse ops to GPU kernels in an sm_90a cubin plus host LLVM; "
+      "attention runs in the runtime's CUDA kernel",
+      buildUnisparseToNVPTXPipeline);
   PassPipelineRegistration<UnisparseToCPUPipelineOptions>(
       "unisparse-to-cpu",
       "Lower unisparse ops on tensors to the LLVM dialect for the host; "
@@ -84,6 +153,8 @@ void mlir::unisparse::registerUnisparsePipelines() {
 
 void mlir::unisparse::registerUnisparseDependencies(DialectRegistry &registry) {
   registry.insert<UnisparseDialect, affine::AffineDialect, arith::ArithDialect,
+                  gpu::GPUDialect, NVVM::NVVMDialect, index::IndexDialect,
+                  ub::UBDialect,
                   bufferization::BufferizationDialect, cf::ControlFlowDialect,
                   func::FuncDialect, linalg::LinalgDialect, LLVM::LLVMDialect,
                   math::MathDialect, memref::MemRefDialect, scf::SCFDialect,
@@ -99,4 +170,22 @@ void mlir::unisparse::registerUnisparseDependencies(DialectRegistry &registry) {
   scf::registerBufferizableOpInterfaceExternalModels(registry);
   scf::registerBufferDeallocationOpInterfaceExternalModels(registry);
   tensor::registerBufferizableOpInterfaceExternalModels(registry);
+  // convert-gpu-to-nvvm and friends lower the ops inside kernels through the
+  // dialects' ConvertToLLVM interfaces.
+  arith::registerConvertArithToLLVMInterface(registry);
+  cf::registerConvertControlFlowToLLVMInterface(registry);
+  registerConvertFuncToLLVMInterface(registry);
+  index::registerConvertIndexToLLVMInterface(registry);
+  registerConvertMathToLLVMInterface(registry);
+  registerConvertMemRefToLLVMInterface(registry);
+  registerConvertNVVMToLLVMInterface(registry);
+  ub::registerConvertUBToLLVMInterface(registry);
+  gpu::registerConvertGpuToLLVMInterface(registry);
+  // gpu-module-to-binary: the NVVM target and the LLVM IR translations.
+  NVVM::registerNVVMTargetInterfaceExternalModels(registry);
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  registerNVVMDialectTranslation(registry);
+  registerGPUDialectTranslation(registry);
+  gpu::registerOffloadingLLVMTranslationInterfaceExternalModels(registry);
 }

@@ -10,7 +10,9 @@
 #include "unisparse/Dialect/Unisparse/Transforms/Passes.h"
 #include "unisparse/Pipelines/Pipelines.h"
 
+#include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
@@ -25,6 +27,9 @@ int main(int argc, char **argv) {
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
   mlir::bufferization::registerOneShotBufferizePass();
+  // The GPU steps that lit tests exercise on their own.
+  mlir::registerConvertParallelLoopToGpuPass();
+  mlir::registerGpuKernelOutliningPass();
 
   return mlir::asMainReturnCode(mlir::MlirOptMain(
       argc, argv, "UniSparse optimizer driver\n", registry));

@@ -78,6 +78,12 @@ def ConvertUnisparseToRuntimePass
         : (...) -> i32
     ```
   }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
+           "Runtime backend called: 'cpu' (host memrefs) or 'cuda' (device "
+           "memrefs, unisparse_rt_block_sparse_attention_cuda_<dtype>, "
+           "bf16/f16 only)">,
+  ];
   let dependentDialects = ["::mlir::func::FuncDialect",
                            "::mlir::memref::MemRefDialect",
                            "::mlir::arith::ArithDialect"];

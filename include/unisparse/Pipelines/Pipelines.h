@@ -32,7 +32,45 @@ struct UnisparseToCPUPipelineOptions
 void buildUnisparseToCPUPipeline(OpPassManager &pm,
                                  const UnisparseToCPUPipelineOptions &options);
 
-/// Registers `unisparse-to-cpu` with the global pipeline registry.
+/// Options of `unisparse-to-nvptx`.
+struct UnisparseToNVPTXPipelineOptions
+    : public PassPipelineOptions<UnisparseToNVPTXPipelineOptions> {
+  PassOptions::Option<std::string> chip{
+      *this, "chip", llvm::cl::desc("GPU architecture of the cubin"),
+      llvm::cl::init("sm_90a")};
+  PassOptions::Option<std::string> features{
+      *this, "features",
+      llvm::cl::desc("PTX features (sm_90a needs +ptx80 or later)"),
+      llvm::cl::init("+ptx80")};
+  PassOptions::Option<std::string> format{
+      *this, "format",
+      llvm::cl::desc("gpu.binary format: bin (cubin, checked by ptxas at "
+                     "compile time), fatbin, or isa (PTX, JIT at load)"),
+      llvm::cl::init("bin")};
+  PassOptions::Option<int64_t> threads{
+      *this, "threads",
+      llvm::cl::desc("Threads per block of the estimation kernels"),
+      llvm::cl::init(128)};
+  PassOptions::Option<int> optLevel{
+      *this, "opt-level", llvm::cl::desc("NVVM optimization level"),
+      llvm::cl::init(3)};
+  PassOptions::Option<bool> decompose{
+      *this, "decompose",
+      llvm::cl::desc("Decompose unisparse.attention into its stages first"),
+      llvm::cl::init(true)};
+};
+
+/// Compression, scoring and selection become GPU kernels (linalg -> parallel
+/// loops tiled and mapped to blocks/threads -> gpu.launch -> NVVM ->
+/// gpu.binary with a cubin for `chip`); block_sparse_attention becomes a call
+/// of the runtime's CUDA kernel on device memrefs; host code is lowered to
+/// LLVM with the mgpu* runtime calls (which libunisparse_runtime provides).
+/// Buffers that bufferization creates are device allocations.
+void buildUnisparseToNVPTXPipeline(
+    OpPassManager &pm, const UnisparseToNVPTXPipelineOptions &options);
+
+/// Registers `unisparse-to-cpu` and `unisparse-to-nvptx` with the global
+/// pipeline registry.
 void registerUnisparsePipelines();
 
 /// Registers every dialect and external interface model that the unisparse

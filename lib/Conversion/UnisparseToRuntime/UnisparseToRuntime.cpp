@@ -27,11 +27,16 @@ namespace mlir::unisparse {
 using namespace mlir;
 using namespace mlir::unisparse;
 
-std::string mlir::unisparse::getRuntimeAttentionFunctionName(Type elementType) {
+std::string
+mlir::unisparse::getRuntimeAttentionFunctionName(Type elementType,
+                                                 RuntimeTarget target) {
   std::string suffix = elementType.isBF16()  ? "bf16"
                        : elementType.isF16() ? "f16"
                                              : "f32";
-  return "unisparse_rt_block_sparse_attention_" + suffix;
+  std::string prefix = target == RuntimeTarget::CUDA
+                           ? "unisparse_rt_block_sparse_attention_cuda_"
+                           : "unisparse_rt_block_sparse_attention_";
+  return prefix + suffix;
 }
 
 namespace {
@@ -48,7 +53,8 @@ MemRefType fullyDynamic(MemRefType type) {
 
 struct BlockSparseAttentionToCall
     : OpRewritePattern<BlockSparseAttentionOp> {
-  using OpRewritePattern::OpRewritePattern;
+  BlockSparseAttentionToCall(MLIRContext *ctx, RuntimeTarget target)
+      : OpRewritePattern(ctx), target(target) {}
 
   LogicalResult matchAndRewrite(BlockSparseAttentionOp op,
                                 PatternRewriter &rewriter) const override {
@@ -57,7 +63,12 @@ struct BlockSparseAttentionToCall
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     auto module = op->getParentOfType<ModuleOp>();
     Type elementType = cast<MemRefType>(op.getQ().getType()).getElementType();
-    std::string name = getRuntimeAttentionFunctionName(elementType);
+    if (target == RuntimeTarget::CUDA && !elementType.isBF16() &&
+        !elementType.isF16())
+      return op.emitOpError() << "the CUDA attention kernel takes bf16 or f16, "
+                                 "found "
+                              << elementType;
+    std::string name = getRuntimeAttentionFunctionName(elementType, target);
 
     SmallVector<Value> args;
     for (Value operand : op->getOperands()) {
@@ -91,18 +102,32 @@ struct BlockSparseAttentionToCall
     rewriter.eraseOp(op);
     return success();
   }
+
+private:
+  RuntimeTarget target;
 };
 
 struct ConvertUnisparseToRuntimePass
     : unisparse::impl::ConvertUnisparseToRuntimePassBase<ConvertUnisparseToRuntimePass> {
+  using Base::Base;
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
-    ConversionTarget target(*ctx);
-    target.addIllegalOp<BlockSparseAttentionOp>();
-    target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
+    ConversionTarget legality(*ctx);
+    legality.addIllegalOp<BlockSparseAttentionOp>();
+    legality.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
+    RuntimeTarget rt;
+    if (target == "cpu") {
+      rt = RuntimeTarget::CPU;
+    } else if (target == "cuda") {
+      rt = RuntimeTarget::CUDA;
+    } else {
+      getOperation()->emitError() << "unknown runtime target '" << target
+                                  << "' (expected 'cpu' or 'cuda')";
+      return signalPassFailure();
+    }
     RewritePatternSet patterns(ctx);
-    populateUnisparseToRuntimePatterns(patterns);
-    if (failed(applyPartialConversion(getOperation(), target,
+    populateUnisparseToRuntimePatterns(patterns, rt);
+    if (failed(applyPartialConversion(getOperation(), legality,
                                       std::move(patterns))))
       signalPassFailure();
   }
@@ -110,6 +135,6 @@ struct ConvertUnisparseToRuntimePass
 } // namespace
 
 void mlir::unisparse::populateUnisparseToRuntimePatterns(
-    RewritePatternSet &patterns) {
-  patterns.add<BlockSparseAttentionToCall>(patterns.getContext());
+    RewritePatternSet &patterns, RuntimeTarget target) {
+  patterns.add<BlockSparseAttentionToCall>(patterns.getContext(), target);
 }

@@ -39,4 +39,72 @@ def UnisparseDecompose : Pass<"unisparse-decompose"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def UnisparseGpuMapLoops : Pass<"unisparse-gpu-map-loops"> {
+  let summary = "Tile outermost scf.parallel loops for a grid of thread blocks";
+  let description = [{
+    Tiles every outermost `scf.parallel` (one that is not nested in another
+    `scf.parallel` or a `gpu.launch`) so that its innermost dimension is split
+    into blocks of `threads` iterations and every other dimension into blocks
+    of 1, then attaches the GPU mapping: the outer loop's dimensions become
+    grid dimensions and the inner loop's one non-unit dimension becomes
+    `threadIdx.x`. The innermost loop dimension is the contiguous one of the
+    tensors the estimation kernels write, so consecutive threads touch
+    consecutive addresses (coalesced). Out-of-range threads are guarded with
+    `scf.if` (no min/max bounds), so the inner loop has a constant trip count.
+
+    Before:
+
+    ```mlir
+    scf.parallel (%b, %g, %t, %d) = (%c0, %c0, %c0, %c0) to (%B, %G, %T, %D) step (%c1, %c1, %c1, %c1) { ... }
+    ```
+
+    After (abridged):
+
+    ```mlir
+    scf.parallel (%b, %g, %t, %d0) = ... step (%c1, %c1, %c1, %c128) {
+      scf.parallel (%d1) = (%c0) to (%c128) step (%c1) {
+        scf.if %in_range { ... }
+      } {mapping = [#gpu.loop_dim_map<processor = thread_x, ...>]}
+    } {mapping = [#gpu.loop_dim_map<processor = block_x, ...>, ...]}
+    ```
+  }];
+  let options = [
+    Option<"threads", "threads", "int64_t", /*default=*/"128",
+           "Threads per block along the innermost loop dimension">,
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::gpu::GPUDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::affine::AffineDialect"];
+}
+
+def UnisparseGpuHostBuffers : Pass<"unisparse-gpu-host-buffers"> {
+  let summary = "Place host-side buffers of GPU code in device memory";
+  let description = [{
+    In code whose loops run as GPU kernels, the buffers that bufferization
+    allocates on the host side (outside `gpu.launch`) must live in device
+    memory. Rewrites host-side `memref.alloc` to `gpu.alloc`,
+    `memref.dealloc` to `gpu.dealloc` and `memref.copy` to `gpu.memcpy`;
+    `gpu-async-region` then makes them stream-ordered.
+
+    Before:
+
+    ```mlir
+    %a = memref.alloc(%n) : memref<?xf32>
+    gpu.launch ... { ... %a ... }
+    memref.dealloc %a : memref<?xf32>
+    ```
+
+    After:
+
+    ```mlir
+    %a = gpu.alloc (%n) : memref<?xf32>
+    gpu.launch ... { ... %a ... }
+    gpu.dealloc %a : memref<?xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
 #endif // UNISPARSE_DIALECT_UNISPARSE_TRANSFORMS_PASSES_TD

@@ -1,0 +1,48 @@
+//===- EntryModule.h - entry points for a configuration ---------*- C++ -*-===//
+//
+// The host entry points that ahead-of-time compilation exposes for one
+// configuration and shape signature (batch and sequence length dynamic):
+//
+//   @attention(q, k, v, o, lse)            one unisparse.attention
+//   @layout(q, k, scores, counts, indices) the estimation stages alone
+//
+// Both are destination-passing on memrefs with llvm.emit_c_interface, so a
+// host calls `_mlir_ciface_attention(&q, &k, &v, &o, &lse)` with MLIR memref
+// descriptors (host pointers on the CPU target, device pointers on CUDA).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef UNISPARSE_PIPELINES_ENTRYMODULE_H
+#define UNISPARSE_PIPELINES_ENTRYMODULE_H
+
+#include "unisparse/Dialect/Unisparse/IR/UnisparseAttrs.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+
+#include <string>
+
+namespace mlir::unisparse {
+
+/// A shape signature: heads, head dim and element type ("f32", "f16", "bf16").
+struct EntrySignature {
+  int64_t heads = 32;
+  int64_t kvHeads = 8;
+  int64_t headDim = 128;
+  std::string dtype = "bf16";
+};
+
+/// The MLIR source of the entry module, or failure with a message in `error`
+/// (bad dtype, heads not divisible, ...).
+FailureOr<std::string> buildEntryModuleSource(ConfigAttr config,
+                                              const EntrySignature &sig,
+                                              std::string &error);
+
+/// Parses `text` as a configuration: either a full `#unisparse.config<...>`
+/// attribute or the short form `block=128,c_q=16,tau=0.9` (same fields).
+FailureOr<ConfigAttr> parseConfig(MLIRContext *ctx, llvm::StringRef text,
+                                  std::string &error);
+
+} // namespace mlir::unisparse
+
+#endif // UNISPARSE_PIPELINES_ENTRYMODULE_H

@@ -1,0 +1,54 @@
+//===- GpuHostBuffers.cpp - host-side buffers of GPU code in device memory ===//
+
+#include "unisparse/Dialect/Unisparse/Transforms/Passes.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::unisparse {
+#define GEN_PASS_DEF_UNISPARSEGPUHOSTBUFFERS
+#include "unisparse/Dialect/Unisparse/Transforms/Passes.h.inc"
+} // namespace mlir::unisparse
+
+using namespace mlir;
+
+namespace {
+bool onHost(Operation *op) {
+  return !op->getParentOfType<gpu::LaunchOp>() &&
+         !op->getParentOfType<gpu::GPUModuleOp>();
+}
+
+struct UnisparseGpuHostBuffersPass
+    : unisparse::impl::UnisparseGpuHostBuffersBase<
+          UnisparseGpuHostBuffersPass> {
+  void runOnOperation() override {
+    SmallVector<Operation *> work;
+    getOperation()->walk([&](Operation *op) {
+      if (isa<memref::AllocOp, memref::DeallocOp, memref::CopyOp>(op) &&
+          onHost(op))
+        work.push_back(op);
+    });
+    IRRewriter rewriter(&getContext());
+    for (Operation *op : work) {
+      rewriter.setInsertionPoint(op);
+      Location loc = op->getLoc();
+      if (auto alloc = dyn_cast<memref::AllocOp>(op)) {
+        auto gpuAlloc = gpu::AllocOp::create(
+            rewriter, loc, alloc.getType(), /*asyncToken=*/Type(),
+            ValueRange{}, alloc.getDynamicSizes(), alloc.getSymbolOperands(),
+            /*hostShared=*/false);
+        rewriter.replaceOp(alloc, gpuAlloc.getMemref());
+      } else if (auto dealloc = dyn_cast<memref::DeallocOp>(op)) {
+        gpu::DeallocOp::create(rewriter, loc, TypeRange{}, ValueRange{},
+                               dealloc.getMemref());
+        rewriter.eraseOp(dealloc);
+      } else if (auto copy = dyn_cast<memref::CopyOp>(op)) {
+        gpu::MemcpyOp::create(rewriter, loc, TypeRange{}, ValueRange{},
+                              copy.getTarget(), copy.getSource());
+        rewriter.eraseOp(copy);
+      }
+    }
+  }
+};
+} // namespace

@@ -1,0 +1,194 @@
+"""The CUDA path: ahead-of-time compiled estimation + the runtime's kernel.
+
+A GPU machine has no LLVM, so the libraries are compiled elsewhere with
+``unisparse-compile --target=cuda`` (one per configuration and shape
+signature; batch and sequence length stay dynamic) and loaded here next to
+``libunisparse_runtime.so`` built with CUDA. Every call is queued on the
+current PyTorch stream (the runtime's "current stream"), with no host
+synchronisation, so it can be captured in a CUDA graph.
+
+    lib = load_compiled("libattn.so", runtime="build-gpu/libunisparse_runtime.so")
+    o, lse = lib.attention(q, k, v)                  # torch CUDA tensors
+    scores, counts, indices = lib.layout(q, k)
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pathlib
+
+from ._memref import descriptor_type
+
+_runtime = None
+
+
+class UnisparseError(RuntimeError):
+    """A failure reported by the UniSparse runtime."""
+
+
+def load_runtime(path) -> ctypes.CDLL:
+    """Loads libunisparse_runtime (with CUDA) once, RTLD_GLOBAL, so that
+    compiled libraries resolve mgpu* and unisparse_rt_* against it."""
+    global _runtime
+    if _runtime is None:
+        path = pathlib.Path(path)
+        if not path.exists():
+            raise UnisparseError(f"runtime library not found: {path}")
+        lib = ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
+        lib.unisparse_rt_last_error.restype = ctypes.c_int
+        lib.unisparse_rt_last_error_message.restype = ctypes.c_char_p
+        lib.unisparse_rt_clear_error.restype = None
+        lib.unisparse_rt_has_cuda.restype = ctypes.c_int32
+        lib.unisparse_rt_set_current_stream.argtypes = [ctypes.c_void_p]
+        lib.unisparse_rt_set_current_stream.restype = None
+        if not lib.unisparse_rt_has_cuda():
+            raise UnisparseError(f"{path} was built without CUDA")
+        _runtime = lib
+    return _runtime
+
+
+def check_runtime():
+    """Raises UnisparseError if the runtime recorded a failure (and clears it)."""
+    rt = _runtime
+    status = rt.unisparse_rt_last_error()
+    if status != 0:
+        message = rt.unisparse_rt_last_error_message().decode()
+        rt.unisparse_rt_clear_error()
+        raise UnisparseError(f"runtime error {status}: {message}")
+
+
+def tensor_descriptor(t):
+    """An MLIR memref descriptor of a torch tensor (device pointer, element
+    sizes and strides)."""
+    desc = descriptor_type(t.dim())()
+    ptr = t.data_ptr()
+    desc.allocated = ptr
+    desc.aligned = ptr
+    desc.offset = 0
+    for i in range(t.dim()):
+        desc.sizes[i] = t.shape[i]
+        desc.strides[i] = t.stride(i)
+    return desc
+
+
+class _Tensor(ctypes.Structure):
+    """unisparse_tensor_t of runtime/include/unisparse/runtime/unisparse_runtime.h."""
+
+    _fields_ = [("data", ctypes.c_void_p), ("dtype", ctypes.c_int32), ("device", ctypes.c_int32),
+                ("rank", ctypes.c_int32), ("sizes", ctypes.c_int64 * 4),
+                ("strides", ctypes.c_int64 * 4)]
+
+
+class _Params(ctypes.Structure):
+    _fields_ = [("block_size", ctypes.c_int64), ("causal", ctypes.c_int32),
+                ("scale", ctypes.c_float)]
+
+
+def _runtime_tensor(t):
+    import torch
+
+    codes = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2, torch.int32: 3}
+    if t.dtype not in codes:
+        raise TypeError(f"unsupported dtype {t.dtype}")
+    desc = _Tensor()
+    desc.data = t.data_ptr()
+    desc.dtype = codes[t.dtype]
+    desc.device = 1 if t.is_cuda else 0
+    desc.rank = t.dim()
+    for i in range(t.dim()):
+        desc.sizes[i] = t.shape[i]
+        desc.strides[i] = t.stride(i)
+    return desc
+
+
+def block_sparse_attention(q, k, v, counts, indices, block, causal=True, scale=0.0):
+    """The runtime's block-sparse attention on CUDA tensors with a given layout
+    (counts [B, Hg, NB], indices [B, Hg, NB, M], i32), on the current stream."""
+    import torch
+
+    o = torch.empty_like(q)
+    lse = torch.empty(q.shape[:3], device=q.device, dtype=torch.float32)
+    ts = [_runtime_tensor(t) for t in (q, k, v, counts, indices, o, lse)]
+    params = _Params(block, 1 if causal else 0, scale)
+    status = _runtime.unisparse_rt_block_sparse_attention(
+        *[ctypes.byref(t) for t in ts], ctypes.byref(params),
+        ctypes.c_void_p(torch.cuda.current_stream().cuda_stream))
+    if status != 0:
+        check_runtime()
+        raise UnisparseError(f"runtime status {status}")
+    return o, lse
+
+
+class CompiledCUDA:
+    """A library compiled by ``unisparse-compile --target=cuda``."""
+
+    def __init__(self, path, *, heads, kv_heads, head_dim, block, c_h=1):
+        import torch  # noqa: F401  (the caller owns the CUDA context)
+
+        self.path = pathlib.Path(path)
+        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
+        self.block, self.groups = block, heads // c_h
+        self._lib = ctypes.CDLL(str(self.path))
+        check_runtime()  # module loads happen in the library's constructors
+        self._attention = self._lib._mlir_ciface_attention
+        self._layout = self._lib._mlir_ciface_layout
+        self._attention.restype = None
+        self._layout.restype = None
+
+    def _call(self, fn, tensors):
+        import torch
+
+        descs = [tensor_descriptor(t) for t in tensors]
+        _runtime.unisparse_rt_set_current_stream(torch.cuda.current_stream().cuda_stream)
+        try:
+            fn(*[ctypes.byref(d) for d in descs])
+        finally:
+            _runtime.unisparse_rt_set_current_stream(None)
+        check_runtime()
+
+    def _check(self, q, k, v=None):
+        import torch
+
+        for name, x, h in (("q", q, self.heads), ("k", k, self.kv_heads)) + (
+                (("v", v, self.kv_heads),) if v is not None else ()):
+            if not isinstance(x, torch.Tensor) or not x.is_cuda:
+                raise TypeError(f"{name} must be a CUDA tensor")
+            if x.dim() != 4 or x.shape[1] != h or x.shape[3] != self.head_dim:
+                raise ValueError(f"{name} must have shape [B, {h}, N, {self.head_dim}], "
+                                 f"got {tuple(x.shape)}")
+            if x.stride(-1) != 1:
+                raise ValueError(f"{name} must have a unit innermost stride")
+        if k.shape[0] != q.shape[0] or k.shape[2] != q.shape[2]:
+            raise ValueError(f"k {tuple(k.shape)} does not match q {tuple(q.shape)}")
+
+    def attention(self, q, k, v):
+        """(o, lse) of unisparse.attention; queued on the current stream."""
+        import torch
+
+        self._check(q, k, v)
+        o = torch.empty_like(q)
+        lse = torch.empty(q.shape[0], q.shape[1], q.shape[2], device=q.device,
+                          dtype=torch.float32)
+        self._call(self._attention, [q, k, v, o, lse])
+        return o, lse
+
+    def layout(self, q, k):
+        """(scores, counts, indices) of the estimation stages."""
+        import torch
+
+        self._check(q, k)
+        b, n = q.shape[0], q.shape[2]
+        nb = -(-n // self.block)
+        dev = q.device
+        scores = torch.empty(b, self.groups, nb, nb, device=dev, dtype=torch.float32)
+        counts = torch.empty(b, self.groups, nb, device=dev, dtype=torch.int32)
+        indices = torch.empty(b, self.groups, nb, nb, device=dev, dtype=torch.int32)
+        self._call(self._layout, [q, k, scores, counts, indices])
+        return scores, counts, indices
+
+
+def load_compiled(path, *, runtime=None, **signature) -> CompiledCUDA:
+    """Loads a compiled CUDA library (loading the runtime first)."""
+    load_runtime(runtime or os.environ.get("UNISPARSE_CUDA_RUNTIME", "libunisparse_runtime.so"))
+    return CompiledCUDA(path, **signature)

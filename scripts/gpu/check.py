@@ -1,0 +1,193 @@
+"""GPU checks of the compiled CUDA path against PyTorch, on fresh structured inputs.
+
+Run on a GPU machine by run.sh, after the runtime is built there with CUDA and
+the libraries of configs.py were compiled (prepare.sh) and carried over:
+
+  1. the layout computed by the compiled GPU estimation equals the one the
+     selection rule gives on the GPU's own scores (exact), the GPU scores
+     match the CPU path's, and the GPU layout equals the CPU path's layout
+     on the same inputs (rows that differ must be ties of the threshold,
+     counted and printed);
+  2. at tau = 1 the output matches torch SDPA (dense) by relative L2 at bf16
+     tolerance, and the LSE matches;
+  3. under the sparse layout the output matches FlexAttention given the same
+     block layout, and a float64 reference restricted to the layout;
+  4. every output element was written (outputs are poisoned first), and a
+     CUDA-graph capture of the whole call replays to the same result.
+Prints one line per check and "N passed, M failed"; exits non-zero on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import sys
+
+import numpy as np
+import torch
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "python"))
+sys.path.insert(0, str(ROOT / "scripts" / "gpu"))
+
+import configs  # noqa: E402
+from unisparse import gpu, reference as ref  # noqa: E402
+from unisparse.synthetic import structured_qkv  # noqa: E402
+
+results = []
+
+
+def record(name, ok, detail=""):
+    results.append(ok)
+    print(f"{'PASS' if ok else 'FAIL'} {name}: {detail}", flush=True)
+
+
+def rel_l2(x, y):
+    x, y = x.double(), y.double()
+    return float((x - y).norm() / y.norm())
+
+
+def flex_block_mask(counts, indices, hq, n, block, causal):
+    """A FlexAttention BlockMask with exactly the given layout (per query head)."""
+    from torch.nn.attention.flex_attention import BlockMask
+
+    g = hq // counts.shape[1]
+    cnt = counts.repeat_interleave(g, dim=1).int()
+    idx = indices.repeat_interleave(g, dim=1).clamp_min(0).int()
+
+    def mask_mod(b, h, q_idx, kv_idx):
+        return q_idx >= kv_idx if causal else q_idx >= 0
+
+    return BlockMask.from_kv_blocks(cnt, idx, BLOCK_SIZE=block, mask_mod=mask_mod,
+                                    seq_lengths=(n, n))
+
+
+def load(name, target="cuda"):
+    cfg, hq, hkv, d, dtype, _ = configs.CHECK.get(name) or configs.BENCH[name]
+    c = configs.parse_config(cfg)
+    path = pathlib.Path(os.environ["UNISPARSE_AOT_DIR"]) / configs.lib_name(name, target)
+    if target == "cuda":
+        lib = gpu.load_compiled(path, runtime=os.environ["UNISPARSE_CUDA_RUNTIME"], heads=hq,
+                                kv_heads=hkv, head_dim=d, block=c["block"], c_h=c.get("c_h", 1))
+    else:
+        from unisparse.config import Config
+        from unisparse.cpu import CompiledCPU
+
+        lib = CompiledCPU(Config(**c), hq, hkv, d, dtype, path)
+    return lib, c, hq, hkv, d, dtype
+
+
+def inputs(hq, hkv, n, d, dtype, seed, batch=2):
+    q, k, v = structured_qkv(batch, hq, hkv, n, d, seed=seed, peak=1.5)[:3]
+    tdt = torch.bfloat16 if dtype == "bf16" else torch.float16
+    return [torch.from_numpy(x).to("cuda", tdt) for x in (q, k, v)]
+
+
+def check_layout(name, n, seed):
+    lib, c, hq, hkv, d, dtype = load(name)
+    cpu, *_ = load(name, "cpu")
+    q, k, v = inputs(hq, hkv, n, d, dtype, seed)
+    scores, counts, indices = lib.layout(q, k)
+    torch.cuda.synchronize()
+    sel = dict(tau=c.get("tau", 0.9), local_blocks=c.get("local_blocks", 1), sink=c.get("sink", True),
+               min_blocks=c.get("min_blocks", 0), max_blocks=c.get("max_blocks", 0),
+               causal=c.get("causal", True))
+    s_np, c_np, i_np = scores.cpu().numpy(), counts.cpu().numpy(), indices.cpu().numpy()
+    c_own, i_own = ref.block_select(s_np, **sel)
+    exact = np.array_equal(c_own, c_np) and np.array_equal(i_own, i_np)
+    record(f"{name} N={n}: GPU selection of GPU scores is exact", exact,
+           f"rows {c_np.size}, density {ref.density(c_np, n, c['block'], sel['causal']):.3f}")
+    # The CPU path on the same (rounded) inputs.
+    as_np = (lambda t: t.view(torch.int16).cpu().numpy().view(np.uint16)) if dtype == "bf16" \
+        else (lambda t: t.cpu().numpy())
+    s_cpu, c_cpu, i_cpu = cpu.layout(as_np(q), as_np(k))
+    serr = float(np.max(np.abs(s_cpu - s_np)))
+    record(f"{name} N={n}: GPU scores match the CPU path", serr < 1e-4, f"max |diff| {serr:.2e}")
+    differ = np.any(i_cpu != i_np, axis=-1) | (c_cpu != c_np)
+    nd = int(differ.sum())
+    record(f"{name} N={n}: GPU layout equals the CPU layout", nd == 0,
+           f"{nd} of {differ.size} rows differ")
+    return lib, c, (q, k, v), (counts, indices)
+
+
+def check_dense(name, n, seed):
+    lib, c, hq, hkv, d, dtype = load(name)
+    q, k, v = inputs(hq, hkv, n, d, dtype, seed)
+    causal = c.get("causal", True)
+    o, lse = lib.attention(q, k, v)
+    g = hq // hkv
+    kr, vr = k.repeat_interleave(g, 1), v.repeat_interleave(g, 1)
+    ref_o = torch.nn.functional.scaled_dot_product_attention(q, kr, vr, is_causal=causal)
+    err = rel_l2(o, ref_o)
+    record(f"{name} N={n}: tau=1 output vs torch SDPA", err < 1e-2, f"rel L2 {err:.2e}")
+    s = (q.float() @ kr.float().transpose(-1, -2)) / d ** 0.5
+    if causal:
+        s = s.masked_fill(torch.ones(n, n, device="cuda", dtype=torch.bool).triu(1), float("-inf"))
+    lse_ref = torch.logsumexp(s, dim=-1)
+    lerr = float((lse - lse_ref).abs().max())
+    record(f"{name} N={n}: LSE vs float32 logsumexp", lerr < 2e-2, f"max |diff| {lerr:.2e}")
+    record(f"{name} N={n}: every output written", bool(torch.isfinite(o).all()), "")
+
+
+def check_sparse(name, n, seed):
+    lib, c, (q, k, v), (counts, indices) = check_layout(name, n, seed)
+    hq, d = q.shape[1], q.shape[3]
+    causal = c.get("causal", True)
+    o, lse = lib.attention(q, k, v)
+    torch.cuda.synchronize()
+    record(f"{name} N={n}: every output written", bool(torch.isfinite(o).all()), "")
+    from torch.nn.attention.flex_attention import flex_attention
+
+    bm = flex_block_mask(counts, indices, hq, n, c["block"], causal)
+    g = hq // k.shape[1]
+    fo = flex_attention(q, k.repeat_interleave(g, 1), v.repeat_interleave(g, 1), block_mask=bm)
+    err = rel_l2(o, fo)
+    record(f"{name} N={n}: output vs FlexAttention with the same layout", err < 1e-2,
+           f"rel L2 {err:.2e}")
+    # float64 reference restricted to the layout, on the first batch.
+    q64, k64, v64 = (x[:1].double().cpu().numpy() for x in (q, k, v))
+    o_ref, lse_ref = ref.block_sparse_attention(q64, k64, v64, counts[:1].cpu().numpy(),
+                                                indices[:1].cpu().numpy(), c["block"], causal)
+    err64 = ref.relative_l2(o[:1].double().cpu().numpy(), o_ref)
+    lerr = float(np.max(np.abs(lse[:1].cpu().numpy() - lse_ref)))
+    record(f"{name} N={n}: output vs float64 block-sparse reference", err64 < 1e-2 and lerr < 2e-2,
+           f"rel L2 {err64:.2e}, max |lse diff| {lerr:.2e}")
+    # CUDA graph capture of the whole compiled call (no host synchronisation).
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        lib.attention(q, k, v)  # warm-up on the side stream
+    torch.cuda.current_stream().wait_stream(s)
+    graph = torch.cuda.CUDAGraph()
+    try:
+        with torch.cuda.graph(graph):
+            og, _ = lib.attention(q, k, v)
+        graph.replay()
+        torch.cuda.synchronize()
+        gerr = rel_l2(og, o)
+        record(f"{name} N={n}: CUDA graph capture + replay", gerr < 1e-6, f"rel diff {gerr:.1e}")
+    except Exception as e:  # noqa: BLE001
+        record(f"{name} N={n}: CUDA graph capture + replay", False, repr(e))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--quick", action="store_true")
+    a = p.parse_args()
+    torch.manual_seed(0)
+    seed = int.from_bytes(os.urandom(2), "little")  # fresh inputs every run
+    print(f"seed {seed}, {torch.cuda.get_device_name()}", flush=True)
+    for name in ("dense_bf16_d128", "dense_f16_d64_noncausal"):
+        for n in (1000, 2048):
+            check_dense(name, n, seed)
+    for name in ("gqa_bf16_d128", "noncausal_f16_d64", "ch2_bf16_d128"):
+        for n in ((1000,) if a.quick else (1000, 4096)):
+            check_sparse(name, n, seed + 1)
+    passed = sum(results)
+    print(f"{passed} passed, {len(results) - passed} failed")
+    return 0 if passed == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""The configurations compiled ahead of time for the GPU checks and benchmarks.
+
+Shared by prepare.sh (which compiles them here, where LLVM is) and by
+check.py / bench/bench_gpu.py (which load them on the GPU machine).
+"""
+
+# name -> (config text for unisparse-compile, Hq, Hkv, D, dtype, targets)
+CHECK = {
+    "gqa_bf16_d128": ("block=128,c_q=16,c_k=16,tau=0.9", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "dense_bf16_d128": ("block=128,c_q=16,c_k=16,tau=1.0", 8, 2, 128, "bf16", ("cuda",)),
+    "noncausal_f16_d64": ("block=64,c_q=16,c_k=16,tau=0.8,causal=false", 8, 2, 64, "f16", ("cuda", "cpu")),
+    "ch2_bf16_d128": ("block=128,c_q=16,c_k=16,c_h=2,tau=0.9", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "dense_f16_d64_noncausal": ("block=64,c_q=16,c_k=16,tau=1.0,causal=false", 8, 8, 64, "f16", ("cuda",)),
+}
+
+BENCH = {
+    "bench_causal": ("block=128,c_q=16,c_k=16,tau=0.9", 32, 8, 128, "bf16", ("cuda",)),
+    "bench_noncausal": ("block=128,c_q=16,c_k=16,tau=0.9,causal=false", 32, 8, 128, "bf16", ("cuda",)),
+}
+
+
+def parse_config(text):
+    """'block=128,tau=0.9,causal=false' -> dict with Python values."""
+    out = {}
+    for item in text.split(","):
+        key, value = item.split("=")
+        if value in ("true", "false"):
+            out[key] = value == "true"
+        elif "." in value:
+            out[key] = float(value)
+        else:
+            out[key] = int(value)
+    return out
+
+
+def lib_name(name, target):
+    return f"lib{name}_{target}.so"

@@ -1,0 +1,304 @@
+//===- unisparse-compile.cpp - ahead-of-time compiler ---------------------===//
+//
+// Compiles a module (or a configuration with a shape signature) through
+// unisparse-to-cpu or unisparse-to-nvptx into a shared library holding the
+// host code (and, for CUDA, the embedded cubins), plus a C header declaring
+// its entry points. The library leaves the runtime's symbols (mgpu*,
+// unisparse_rt_*, memrefCopy) undefined: load libunisparse_runtime first
+// (RTLD_GLOBAL), or link with --link-runtime=<dir>. This is how compiled code
+// runs on a GPU machine that has no LLVM.
+//
+//   unisparse-compile --config="block=128,tau=0.9" --heads=32 --kv-heads=8 \
+//       --head-dim=128 --dtype=bf16 --target=cuda -o libattn.so --header=attn.h
+//   unisparse-compile in.mlir --target=cpu -o libattn.so
+//
+//===----------------------------------------------------------------------===//
+
+#include "unisparse/Pipelines/EntryModule.h"
+#include "unisparse/Pipelines/Pipelines.h"
+
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Target/LLVMIR/Export.h"
+
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/Target/TargetOptions.h"
+#include "llvm/TargetParser/Host.h"
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+static cl::OptionCategory category("unisparse-compile options");
+static cl::opt<std::string> inputFile(cl::Positional,
+                                      cl::desc("[input .mlir]"),
+                                      cl::init(""), cl::cat(category));
+static cl::opt<std::string> outputFile("o", cl::desc("Output file"),
+                                       cl::value_desc("path"), cl::Required,
+                                       cl::cat(category));
+static cl::opt<std::string>
+    target("target", cl::desc("cpu (unisparse-to-cpu) or cuda "
+                              "(unisparse-to-nvptx)"),
+           cl::init("cpu"), cl::cat(category));
+static cl::opt<std::string>
+    emit("emit", cl::desc("What to write: so (default), obj, llvm, mlir"),
+         cl::init("so"), cl::cat(category));
+static cl::opt<std::string> configText(
+    "config",
+    cl::desc("Configuration (instead of an input module): "
+             "'block=128,c_q=16,tau=0.9' or '#unisparse.config<...>'"),
+    cl::init(""), cl::cat(category));
+static cl::opt<int64_t> heads("heads", cl::desc("Query heads"), cl::init(32),
+                              cl::cat(category));
+static cl::opt<int64_t> kvHeads("kv-heads", cl::desc("Key/value heads"),
+                                cl::init(8), cl::cat(category));
+static cl::opt<int64_t> headDim("head-dim", cl::desc("Head dimension"),
+                                cl::init(128), cl::cat(category));
+static cl::opt<std::string> dtype("dtype", cl::desc("f32, f16 or bf16"),
+                                  cl::init("bf16"), cl::cat(category));
+static cl::opt<std::string> chip("chip", cl::desc("CUDA: GPU architecture"),
+                                 cl::init("sm_90a"), cl::cat(category));
+static cl::opt<std::string> features("features",
+                                     cl::desc("CUDA: PTX features"),
+                                     cl::init("+ptx80"), cl::cat(category));
+static cl::opt<int64_t> threads("gpu-threads",
+                                cl::desc("CUDA: threads per block of the "
+                                         "estimation kernels"),
+                                cl::init(128), cl::cat(category));
+static cl::opt<std::string> headerFile("header",
+                                       cl::desc("Also write a C header"),
+                                       cl::init(""), cl::cat(category));
+static cl::opt<std::string>
+    linker("cc", cl::desc("Compiler driver used to link the .so"),
+           cl::init(""), cl::cat(category));
+static cl::opt<std::string>
+    linkRuntime("link-runtime",
+                cl::desc("Directory of libunisparse_runtime.so to link "
+                         "against (with an rpath); default: leave the "
+                         "runtime's symbols to be resolved at load time"),
+                cl::init(""), cl::cat(category));
+
+static int fail(const llvm::Twine &message) {
+  llvm::errs() << "unisparse-compile: error: " << message << "\n";
+  return 1;
+}
+
+/// The C header of the entry points.
+static std::string headerSource(llvm::StringRef libName, bool cuda) {
+  std::string guard = "UNISPARSE_COMPILED_" + llvm::sys::path::stem(libName).upper();
+  for (char &c : guard)
+    if (!isalnum(static_cast<unsigned char>(c)))
+      c = '_';
+  std::string h;
+  llvm::raw_string_ostream os(h);
+  os << "/* Generated by unisparse-compile: entry points of " << libName
+     << " (" << (cuda ? "CUDA" : "CPU") << ").\n"
+     << " *\n"
+     << " * Arguments are MLIR memref descriptors passed by pointer; their data\n"
+     << " * pointers are " << (cuda ? "DEVICE" : "host")
+     << " pointers. Shapes: q/o [B, Hq, N, D], k/v [B, Hkv, N, D],\n"
+     << " * lse [B, Hq, N] f32, scores [B, Hg, NB, NB] f32, counts [B, Hg, NB] "
+        "i32,\n"
+     << " * indices [B, Hg, NB, NB] i32 (NB = ceil(N / block)). Load\n"
+     << " * libunisparse_runtime first; after a call, read\n"
+     << " * unisparse_rt_last_error() for failures."
+     << (cuda ? " Work is queued on the\n * stream set with "
+                "unisparse_rt_set_current_stream (no host synchronisation);\n"
+                " * without one, the calls synchronise before returning."
+              : "")
+     << "\n */\n"
+     << "#ifndef " << guard << "\n#define " << guard << "\n\n"
+     << "#include <stdint.h>\n\n"
+     << "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
+     << "typedef struct { void *allocated; void *aligned; int64_t offset; "
+        "int64_t sizes[4]; int64_t strides[4]; } unisparse_memref4d_t;\n"
+     << "typedef struct { void *allocated; void *aligned; int64_t offset; "
+        "int64_t sizes[3]; int64_t strides[3]; } unisparse_memref3d_t;\n\n"
+     << "/* o, lse = unisparse.attention(q, k, v) */\n"
+     << "void _mlir_ciface_attention(unisparse_memref4d_t *q, "
+        "unisparse_memref4d_t *k, unisparse_memref4d_t *v,\n"
+     << "                            unisparse_memref4d_t *o, "
+        "unisparse_memref3d_t *lse);\n\n"
+     << "/* scores, counts, indices = estimation stages (compress, "
+        "block_score, block_select) */\n"
+     << "void _mlir_ciface_layout(unisparse_memref4d_t *q, "
+        "unisparse_memref4d_t *k, unisparse_memref4d_t *scores,\n"
+     << "                         unisparse_memref3d_t *counts, "
+        "unisparse_memref4d_t *indices);\n\n"
+     << "#ifdef __cplusplus\n}\n#endif\n\n#endif\n";
+  return h;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(argc, argv, "UniSparse ahead-of-time compiler\n");
+  bool cuda = target == "cuda";
+  if (!cuda && target != "cpu")
+    return fail("--target must be 'cpu' or 'cuda', got '" + target + "'");
+  if (emit != "so" && emit != "obj" && emit != "llvm" && emit != "mlir")
+    return fail("--emit must be so, obj, llvm or mlir, got '" + emit + "'");
+  if (inputFile.empty() == configText.empty())
+    return fail("give either an input module or --config (not both)");
+
+  // The CUDA target links libdevice (math.exp -> __nv_expf) from the toolkit
+  // that MLIR finds through CUDA_HOME; default to the usual location.
+  if (cuda && !getenv("CUDA_HOME") && !getenv("CUDA_ROOT") &&
+      !getenv("CUDA_PATH") && llvm::sys::fs::is_directory("/usr/local/cuda"))
+    setenv("CUDA_HOME", "/usr/local/cuda", /*overwrite=*/0);
+
+  DialectRegistry registry;
+  unisparse::registerUnisparseDependencies(registry);
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+
+  // The module: parsed, or generated from the configuration.
+  OwningOpRef<ModuleOp> module;
+  if (!configText.empty()) {
+    std::string error;
+    FailureOr<unisparse::ConfigAttr> cfg =
+        unisparse::parseConfig(&context, configText, error);
+    if (failed(cfg))
+      return fail(error);
+    unisparse::EntrySignature sig{heads, kvHeads, headDim, dtype};
+    FailureOr<std::string> src =
+        unisparse::buildEntryModuleSource(*cfg, sig, error);
+    if (failed(src))
+      return fail(error);
+    module = parseSourceString<ModuleOp>(*src, &context);
+  } else {
+    std::string error;
+    auto file = openInputFile(inputFile, &error);
+    if (!file)
+      return fail(error);
+    llvm::SourceMgr sourceMgr;
+    sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+    module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  }
+  if (!module)
+    return fail("could not parse the input module");
+
+  // The pipeline.
+  PassManager pm(&context);
+  if (cuda) {
+    unisparse::UnisparseToNVPTXPipelineOptions options;
+    options.chip = chip;
+    options.features = features;
+    options.threads = threads;
+    unisparse::buildUnisparseToNVPTXPipeline(pm, options);
+  } else {
+    unisparse::buildUnisparseToCPUPipeline(
+        pm, unisparse::UnisparseToCPUPipelineOptions());
+  }
+  if (failed(pm.run(*module)))
+    return fail("the unisparse-to-" + std::string(cuda ? "nvptx" : "cpu") +
+                " pipeline failed");
+
+  std::string error;
+  if (!headerFile.empty()) {
+    auto out = openOutputFile(headerFile, &error);
+    if (!out)
+      return fail(error);
+    out->os() << headerSource(llvm::sys::path::filename(outputFile), cuda);
+    out->keep();
+  }
+  if (emit == "mlir") {
+    auto out = openOutputFile(outputFile, &error);
+    if (!out)
+      return fail(error);
+    module->print(out->os());
+    out->keep();
+    return 0;
+  }
+
+  // LLVM IR for the host, optimised.
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(*module, llvmContext);
+  if (!llvmModule)
+    return fail("translation to LLVM IR failed");
+  llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
+  const llvm::Target *llvmTarget =
+      llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!llvmTarget)
+    return fail(error);
+  llvm::TargetOptions targetOptions;
+  std::unique_ptr<llvm::TargetMachine> machine(llvmTarget->createTargetMachine(
+      triple, "generic", "", targetOptions, llvm::Reloc::PIC_));
+  llvmModule->setTargetTriple(triple);
+  llvmModule->setDataLayout(machine->createDataLayout());
+  if (llvm::Error err =
+          makeOptimizingTransformer(3, 0, machine.get())(llvmModule.get()))
+    return fail("LLVM optimisation failed: " + llvm::toString(std::move(err)));
+  if (emit == "llvm") {
+    auto out = openOutputFile(outputFile, &error);
+    if (!out)
+      return fail(error);
+    llvmModule->print(out->os(), nullptr);
+    out->keep();
+    return 0;
+  }
+
+  // Object file.
+  llvm::SmallString<128> objPath(outputFile);
+  if (emit == "so")
+    objPath += ".o";
+  {
+    auto out = openOutputFile(objPath, &error);
+    if (!out)
+      return fail(error);
+    llvm::legacy::PassManager codegen;
+    if (machine->addPassesToEmitFile(codegen, out->os(), nullptr,
+                                     llvm::CodeGenFileType::ObjectFile))
+      return fail("the host target cannot emit object files");
+    codegen.run(*llvmModule);
+    out->keep();
+  }
+  if (emit == "obj")
+    return 0;
+
+  // Shared library.
+  std::string driver = linker;
+  if (driver.empty()) {
+    for (const char *name : {"cc", "clang-22", "clang", "gcc"})
+      if (auto path = llvm::sys::findProgramByName(name)) {
+        driver = *path;
+        break;
+      }
+  }
+  if (driver.empty())
+    return fail("no C compiler driver found to link the shared library "
+                "(pass --cc=<path>)");
+  SmallVector<std::string> args = {driver, "-shared", "-o", outputFile,
+                                   objPath.str().str()};
+  if (!linkRuntime.empty()) {
+    args.push_back("-L" + linkRuntime);
+    args.push_back("-lunisparse_runtime");
+    args.push_back("-Wl,-rpath," + linkRuntime);
+  }
+  SmallVector<llvm::StringRef> argRefs(args.begin(), args.end());
+  std::string linkError;
+  int rc = llvm::sys::ExecuteAndWait(driver, argRefs, std::nullopt, {}, 0, 0,
+                                     &linkError);
+  llvm::sys::fs::remove(objPath);
+  if (rc != 0)
+    return fail("linking with " + driver + " failed" +
+                (linkError.empty() ? std::string() : ": " + linkError));
+  return 0;
+}
