@@ -25,6 +25,7 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 config.substitutions.append(("%PYTHON", config.python_executable))
 config.substitutions.append(("%unisparse_src", config.unisparse_src_root))
 config.substitutions.append(("%unisparse_lib", config.unisparse_lib_dir))
+config.substitutions.append(("%unisparse_obj", config.unisparse_obj_root))
 config.substitutions.append(
     ("%runtime_lib", os.path.join(config.unisparse_lib_dir, "libunisparse_runtime.so")))
 config.environment["PYTHONPATH"] = os.path.join(config.unisparse_src_root, "python")

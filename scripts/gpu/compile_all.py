@@ -1,0 +1,41 @@
+"""Compiles every configuration of configs.py with unisparse-compile.
+
+    python3 scripts/gpu/compile_all.py --out DIR [--build BUILD_DIR] [--only check|bench]
+
+Needs LLVM (run it where the compiler is built); the output directory is what
+a GPU machine without LLVM loads (see run.sh).
+"""
+
+import argparse
+import pathlib
+import subprocess
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import configs  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", required=True)
+    p.add_argument("--build", default=str(ROOT / "build"))
+    p.add_argument("--only", choices=["check", "bench"], default=None)
+    a = p.parse_args()
+    out = pathlib.Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tables = {"check": [configs.CHECK], "bench": [configs.BENCH], None: [configs.CHECK, configs.BENCH]}
+    for table in tables[a.only]:
+        for name, (cfg, hq, hkv, d, dtype, targets) in table.items():
+            for target in targets:
+                lib = out / configs.lib_name(name, target)
+                cmd = [f"{a.build}/bin/unisparse-compile", f"--config={cfg}", f"--heads={hq}",
+                       f"--kv-heads={hkv}", f"--head-dim={d}", f"--dtype={dtype}",
+                       f"--target={target}", "-o", str(lib), f"--header={lib.with_suffix('.h')}"]
+                subprocess.run(cmd, check=True)
+                print("compiled", lib.name)
+
+
+if __name__ == "__main__":
+    main()
