@@ -1,13 +1,17 @@
 //===- Attention.cpp - Block-sparse attention entry point -----------------===//
 //
 // unisparse_rt_block_sparse_attention: validates the arguments (common/),
-// then dispatches on the device to a backend (cpu/, and cuda/ once written).
+// then dispatches on the device to a backend: cpu/, or cuda/ in builds with
+// CUDA (UNISPARSE_RT_CUDA).
 //
 //===----------------------------------------------------------------------===//
 
 #include "common/Error.h"
 #include "common/Validate.h"
 #include "cpu/BlockSparseAttention.h"
+#if UNISPARSE_RT_CUDA
+#include "cuda/BlockSparseAttention.h"
+#endif
 
 using namespace unisparse::rt;
 
@@ -25,13 +29,19 @@ unisparse_status_t unisparse_rt_block_sparse_attention(
   if (unisparse_status_t s = validateAttention(tensors, params, problem))
     return s;
 
-  if (problem.device == UNISPARSE_DEVICE_CUDA)
+  if (problem.device == UNISPARSE_DEVICE_CUDA) {
+#if UNISPARSE_RT_CUDA
+    // The layout lives on the device and is not read here: the kernel clamps
+    // and skips bad entries instead (see cuda/BlockSparseAttention.cu).
+    return cuda::blockSparseAttention(tensors, problem, stream);
+#else
     return setError(UNISPARSE_STATUS_NOT_SUPPORTED,
                     "q: device = cuda, but this build of the runtime has no "
-                    "CUDA backend for block-sparse attention (CUDA toolchain "
-                    "at configure time: %s; the CUDA kernels are not "
-                    "implemented yet); pass CPU tensors",
-                    UNISPARSE_RT_CUDA_TOOLCHAIN ? "found" : "not used");
+                    "CUDA backend for block-sparse attention (configure the "
+                    "runtime with -DUNISPARSE_RUNTIME_ENABLE_CUDA=ON); pass "
+                    "CPU tensors");
+#endif
+  }
 
   // CPU: no stream, a host-readable layout, then the kernel.
   if (stream)
@@ -42,9 +52,6 @@ unisparse_status_t unisparse_rt_block_sparse_attention(
   return cpu::blockSparseAttention(tensors, problem);
 }
 
-int32_t unisparse_rt_has_cuda(void) {
-  // No CUDA backend is compiled in yet, even when a CUDA toolchain was found.
-  return 0;
-}
+int32_t unisparse_rt_has_cuda(void) { return UNISPARSE_RT_CUDA ? 1 : 0; }
 
 } // extern "C"

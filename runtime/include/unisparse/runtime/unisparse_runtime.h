@@ -92,6 +92,17 @@ typedef struct unisparse_attention_params {
 /// Query head h reads kv head h / (Hq / Hkv) and the layout of head group
 /// h / (Hq / Hg). Accumulation is in f32. `stream` is a CUDA stream
 /// (CUstream) for CUDA tensors and must be null for CPU tensors.
+///
+/// CUDA tensors (device = cuda, all of them; device pointers of the current
+/// context's device): f16 or bf16, D in {64, 128}, S in {64, 128}, unit
+/// stride along D; anything else is rejected with a status before any
+/// launch. The call is asynchronous: it queues the kernel on `stream` (null:
+/// the thread's current stream, see unisparse_rt_set_current_stream, else
+/// the legacy default stream) and returns. The layout lives on the device
+/// and is not checked on the host: the kernel clamps each count to [0, M]
+/// and skips every index outside [0, NBk) or not greater than the previous
+/// visited one (duplicates, unsorted entries), so a bad layout cannot make
+/// it access memory outside the tensors; a valid layout is unaffected.
 UNISPARSE_RT_EXPORT unisparse_status_t unisparse_rt_block_sparse_attention(
     const unisparse_tensor_t *q, const unisparse_tensor_t *k,
     const unisparse_tensor_t *v, const unisparse_tensor_t *counts,
@@ -110,6 +121,20 @@ UNISPARSE_RT_EXPORT void unisparse_rt_clear_error(void);
 UNISPARSE_RT_EXPORT const char *unisparse_rt_status_string(unisparse_status_t);
 /// 1 if the runtime was built with CUDA support, else 0.
 UNISPARSE_RT_EXPORT int32_t unisparse_rt_has_cuda(void);
+
+/// Sets the calling thread's current CUDA stream (a CUstream; null = none).
+/// The caller keeps ownership of the stream. While one is set:
+///  - CUDA block-sparse attention called with a null `stream`, and the
+///    `_mlir_ciface_..._cuda_*` shims, launch on it;
+///  - mgpuStreamCreate returns it instead of creating a stream, and
+///    mgpuStreamSynchronize / mgpuStreamDestroy on it do nothing; events,
+///    memory operations and launches work as usual.
+/// Compiled host code then issues all its work in stream order on that one
+/// stream with no host synchronization, so it can be captured into a CUDA
+/// graph. Without one, compiled code uses real streams and real syncs.
+UNISPARSE_RT_EXPORT void unisparse_rt_set_current_stream(void *cuStream);
+/// The calling thread's current CUDA stream, or null if none is set.
+UNISPARSE_RT_EXPORT void *unisparse_rt_get_current_stream(void);
 
 //===----------------------------------------------------------------------===//
 // Entry points for compiled code (convert-unisparse-to-runtime).
@@ -161,6 +186,96 @@ UNISPARSE_RT_EXPORT int32_t _mlir_ciface_unisparse_rt_block_sparse_attention_bf1
     unisparse_memref_4d_i32 *indices, unisparse_memref_4d_u16 *o,
     unisparse_memref_3d_f32 *lse, int64_t block_size, int32_t causal,
     float scale);
+
+/// The CUDA counterparts of the shims above, for compiled GPU host code: the
+/// memref descriptors hold device pointers (all tensors on the current CUDA
+/// context's device). They launch on the thread's current stream
+/// (unisparse_rt_set_current_stream) and return without waiting; with no
+/// current stream they launch on the legacy default stream and synchronize
+/// it before returning, so that work the compiled code issues afterwards on
+/// its own (non-blocking) streams sees the results. Returns the status.
+/// Without a CUDA backend (unisparse_rt_has_cuda() == 0) they return
+/// UNISPARSE_STATUS_NOT_SUPPORTED.
+UNISPARSE_RT_EXPORT int32_t
+_mlir_ciface_unisparse_rt_block_sparse_attention_cuda_f16(
+    unisparse_memref_4d_u16 *q, unisparse_memref_4d_u16 *k,
+    unisparse_memref_4d_u16 *v, unisparse_memref_3d_i32 *counts,
+    unisparse_memref_4d_i32 *indices, unisparse_memref_4d_u16 *o,
+    unisparse_memref_3d_f32 *lse, int64_t block_size, int32_t causal,
+    float scale);
+UNISPARSE_RT_EXPORT int32_t
+_mlir_ciface_unisparse_rt_block_sparse_attention_cuda_bf16(
+    unisparse_memref_4d_u16 *q, unisparse_memref_4d_u16 *k,
+    unisparse_memref_4d_u16 *v, unisparse_memref_3d_i32 *counts,
+    unisparse_memref_4d_i32 *indices, unisparse_memref_4d_u16 *o,
+    unisparse_memref_3d_f32 *lse, int64_t block_size, int32_t causal,
+    float scale);
+
+//===----------------------------------------------------------------------===//
+// GPU module loading and launch for compiled host code.
+//===----------------------------------------------------------------------===//
+
+// The functions that MLIR's gpu-to-llvm lowering calls (upstream ships them in
+// libmlir_cuda_runtime, which the packaged LLVM lacks), on the CUDA driver
+// API, with upstream's C ABI. Present only in builds with CUDA
+// (unisparse_rt_has_cuda() == 1). The driver is loaded and a context made
+// current lazily by the first call that needs one: the current context if
+// any (e.g. PyTorch's), else the primary context of the default device.
+// Every driver call is checked: a failure never aborts, it records
+// UNISPARSE_STATUS_CUDA_ERROR with a message as the thread's sticky error
+// (unisparse_rt_last_error) and the function returns null or does nothing.
+// See unisparse_rt_set_current_stream for the current-stream behavior.
+
+/// Loads a cubin, fatbin or PTX image (cuModuleLoadData); `size` is unused.
+UNISPARSE_RT_EXPORT void *mgpuModuleLoad(void *data, int64_t size);
+/// Loads PTX text with the driver's JIT at optimization level `optLevel`
+/// (0..4); the JIT error log is part of the error message.
+UNISPARSE_RT_EXPORT void *mgpuModuleLoadJIT(void *data, int32_t optLevel);
+UNISPARSE_RT_EXPORT void mgpuModuleUnload(void *module);
+/// The kernel `name` of `module`; lookups are cached per (module, name).
+UNISPARSE_RT_EXPORT void *mgpuModuleGetFunction(void *module,
+                                                const char *name);
+/// cuLaunchKernel; raises the function's dynamic shared-memory limit first
+/// when `smem` exceeds 48 KiB. A grid with a zero dimension launches nothing.
+UNISPARSE_RT_EXPORT void mgpuLaunchKernel(void *function, int64_t gridX,
+                                          int64_t gridY, int64_t gridZ,
+                                          int64_t blockX, int64_t blockY,
+                                          int64_t blockZ, int32_t smem,
+                                          void *stream, void **params,
+                                          void **extra, int64_t paramsCount);
+/// cuLaunchKernelEx with a cluster dimension (the grid is in blocks).
+UNISPARSE_RT_EXPORT void
+mgpuLaunchClusterKernel(void *function, int64_t clusterX, int64_t clusterY,
+                        int64_t clusterZ, int64_t gridX, int64_t gridY,
+                        int64_t gridZ, int64_t blockX, int64_t blockY,
+                        int64_t blockZ, int32_t smem, void *stream,
+                        void **params, void **extra);
+/// A new non-blocking stream, or the current stream if one is set.
+UNISPARSE_RT_EXPORT void *mgpuStreamCreate(void);
+UNISPARSE_RT_EXPORT void mgpuStreamSynchronize(void *stream);
+UNISPARSE_RT_EXPORT void mgpuStreamDestroy(void *stream);
+UNISPARSE_RT_EXPORT void *mgpuEventCreate(void);
+UNISPARSE_RT_EXPORT void mgpuEventDestroy(void *event);
+UNISPARSE_RT_EXPORT void mgpuEventSynchronize(void *event);
+UNISPARSE_RT_EXPORT void mgpuEventRecord(void *event, void *stream);
+UNISPARSE_RT_EXPORT void mgpuStreamWaitEvent(void *stream, void *event);
+/// Stream-ordered device memory (cuMemAllocAsync on `stream`), or managed
+/// memory (cuMemAllocManaged, synchronous) if `isHostShared`. 0 bytes give
+/// null.
+UNISPARSE_RT_EXPORT void *mgpuMemAlloc(int64_t bytes, void *stream,
+                                       int8_t isHostShared);
+/// cuMemFreeAsync on `stream` (managed memory: cuMemFree). Null is ignored.
+UNISPARSE_RT_EXPORT void mgpuMemFree(void *ptr, void *stream);
+UNISPARSE_RT_EXPORT void mgpuMemcpy(void *dst, void *src, int64_t bytes,
+                                    void *stream);
+/// Sets `count` 32-bit (16-bit) words at `dst` to `value`, on `stream`.
+UNISPARSE_RT_EXPORT void mgpuMemset32(void *dst, int32_t value, int64_t count,
+                                      void *stream);
+UNISPARSE_RT_EXPORT void mgpuMemset16(void *dst, int16_t value, int64_t count,
+                                      void *stream);
+/// Makes `device` the default device and its primary context current on
+/// this thread (unless the current context is already on that device).
+UNISPARSE_RT_EXPORT void mgpuSetDefaultDevice(int32_t device);
 
 #ifdef __cplusplus
 } // extern "C"

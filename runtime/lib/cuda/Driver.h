@@ -1,0 +1,115 @@
+//===- Driver.h - The CUDA driver API, loaded at run time -------*- C++ -*-===//
+//
+// The runtime reaches the CUDA driver through a table of function pointers
+// that is filled from libcuda.so.1 with dlopen/dlsym at the first CUDA call,
+// so that the library links and loads on machines without a driver (its CPU
+// path keeps working there; CUDA calls fail with UNISPARSE_STATUS_CUDA_ERROR
+// and a message). Every driver call goes through UNISPARSE_CU, which records
+// a failure as the thread's sticky error (common/Error.h) and never aborts.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef UNISPARSE_RUNTIME_LIB_CUDA_DRIVER_H
+#define UNISPARSE_RUNTIME_LIB_CUDA_DRIVER_H
+
+#include "unisparse/runtime/unisparse_runtime.h"
+
+#include <cuda.h>
+
+namespace unisparse::rt::cuda {
+
+/// The driver functions the runtime uses. cuda.h maps some names to
+/// versioned symbols (cuMemFree -> cuMemFree_v2, ...); the table stores and
+/// looks up the versioned ones, matching the declarations of this cuda.h.
+#define UNISPARSE_CUDA_DRIVER_FUNCTIONS(X)                                     \
+  X(cuInit)                                                                    \
+  X(cuGetErrorName)                                                            \
+  X(cuGetErrorString)                                                          \
+  X(cuDeviceGet)                                                               \
+  X(cuDevicePrimaryCtxRetain)                                                  \
+  X(cuCtxGetCurrent)                                                           \
+  X(cuCtxSetCurrent)                                                           \
+  X(cuCtxGetDevice)                                                            \
+  X(cuModuleLoadData)                                                          \
+  X(cuModuleLoadDataEx)                                                        \
+  X(cuModuleUnload)                                                            \
+  X(cuModuleGetFunction)                                                       \
+  X(cuFuncSetAttribute)                                                        \
+  X(cuLaunchKernel)                                                            \
+  X(cuLaunchKernelEx)                                                          \
+  X(cuStreamCreate)                                                            \
+  X(cuStreamDestroy)                                                           \
+  X(cuStreamSynchronize)                                                       \
+  X(cuStreamWaitEvent)                                                         \
+  X(cuStreamIsCapturing)                                                       \
+  X(cuEventCreate)                                                             \
+  X(cuEventDestroy)                                                            \
+  X(cuEventRecord)                                                             \
+  X(cuEventSynchronize)                                                        \
+  X(cuMemAllocAsync)                                                           \
+  X(cuMemAllocManaged)                                                         \
+  X(cuMemFreeAsync)                                                            \
+  X(cuMemFree)                                                                 \
+  X(cuMemcpyAsync)                                                             \
+  X(cuMemsetD32Async)                                                          \
+  X(cuMemsetD16Async)                                                          \
+  X(cuPointerGetAttributes)
+
+struct DriverApi {
+#define UNISPARSE_CUDA_DRIVER_MEMBER(fn) decltype(&::fn) fn = nullptr;
+  UNISPARSE_CUDA_DRIVER_FUNCTIONS(UNISPARSE_CUDA_DRIVER_MEMBER)
+#undef UNISPARSE_CUDA_DRIVER_MEMBER
+};
+
+/// The table. Only valid after loadDriver() (or ensureContext()) succeeded.
+const DriverApi &api();
+
+/// Opens libcuda.so.1, resolves every function and runs cuInit(0), once per
+/// process. On failure (now or at the first attempt) records
+/// UNISPARSE_STATUS_CUDA_ERROR and returns false.
+bool loadDriver();
+
+/// Records the failure of a driver call: `call` is the function's name; the
+/// message adds cuGetErrorName/String, `detail` (if any) and file:line.
+/// Returns false.
+bool reportFailure(CUresult result, const char *call, const char *file,
+                   int line, const char *detail = nullptr);
+
+/// True if `result` is CUDA_SUCCESS, else reportFailure(...).
+inline bool check(CUresult result, const char *call, const char *file,
+                  int line) {
+  return result == CUDA_SUCCESS || reportFailure(result, call, file, line);
+}
+
+/// Calls driver function `fn` with the given arguments and evaluates to true
+/// on success; on failure the thread's sticky error becomes
+/// UNISPARSE_STATUS_CUDA_ERROR with "<fn> failed: <name> (<string>) at
+/// <file>:<line>". The only way the runtime calls the driver.
+#define UNISPARSE_CU(fn, ...)                                                  \
+  ::unisparse::rt::cuda::check(::unisparse::rt::cuda::api().fn(__VA_ARGS__),   \
+                               #fn, __FILE__, __LINE__)
+
+/// Makes sure the driver is initialized and a context is current on the
+/// calling thread: the current one if any (e.g. PyTorch's), else the primary
+/// context of the default device (retained once, then made current). Called
+/// first by every entry point that needs the driver, so the context is
+/// created lazily, also when that happens in a global constructor.
+bool ensureContext();
+
+/// Sets the default device (mgpuSetDefaultDevice) and makes its primary
+/// context current on this thread unless the current context is already on
+/// that device.
+bool setDefaultDevice(int32_t ordinal);
+
+/// Records a failure that follows from an earlier one (e.g. a null module
+/// after a failed load) only if no error is pending, so that the sticky
+/// error keeps the root cause. Printf-style.
+void setErrorIfClear(unisparse_status_t status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+} // namespace unisparse::rt::cuda
+
+#endif // UNISPARSE_RUNTIME_LIB_CUDA_DRIVER_H
