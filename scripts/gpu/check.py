@@ -49,15 +49,26 @@ def rel_l2(x, y):
 
 
 def flex_block_mask(counts, indices, hq, n, block, causal):
-    """A FlexAttention BlockMask with exactly the given layout (per query head)."""
+    """A FlexAttention BlockMask with exactly the given layout (per query head).
+
+    The mask_mod itself encodes the layout: FlexAttention's eager (unfused)
+    path evaluates only mask_mod over the full matrix, while the compiled
+    kernel also skips the blocks the BlockMask does not list; with the layout
+    in mask_mod both compute the same function."""
     from torch.nn.attention.flex_attention import BlockMask
 
     g = hq // counts.shape[1]
-    cnt = counts.repeat_interleave(g, dim=1).int()
-    idx = indices.repeat_interleave(g, dim=1).clamp_min(0).int()
+    nb = counts.shape[-1]
+    cnt = counts.repeat_interleave(g, dim=1).int().contiguous()
+    idx = indices.repeat_interleave(g, dim=1).clamp_min(0).int().contiguous()
+    keep = torch.zeros(counts.shape[0], hq, nb, nb + 1, dtype=torch.bool, device=counts.device)
+    valid = torch.arange(indices.shape[-1], device=counts.device) < cnt[..., None]
+    keep.scatter_(-1, torch.where(valid, idx.long(), nb), True)
+    keep = keep[..., :nb].contiguous()
 
     def mask_mod(b, h, q_idx, kv_idx):
-        return q_idx >= kv_idx if causal else q_idx >= 0
+        inside = keep[b, h, q_idx // block, kv_idx // block]
+        return inside & (q_idx >= kv_idx) if causal else inside
 
     return BlockMask.from_kv_blocks(cnt, idx, BLOCK_SIZE=block, mask_mod=mask_mod,
                                     seq_lengths=(n, n))
@@ -71,10 +82,12 @@ def load(name, target="cuda"):
         lib = gpu.load_compiled(path, runtime=os.environ["UNISPARSE_CUDA_RUNTIME"], heads=hq,
                                 kv_heads=hkv, head_dim=d, block=c["block"], c_h=c.get("c_h", 1))
     else:
+        from unisparse import cpu as cpu_module
         from unisparse.config import Config
-        from unisparse.cpu import CompiledCPU
 
-        lib = CompiledCPU(Config(**c), hq, hkv, d, dtype, path)
+        # The CPU kernels live in the same runtime library, loaded already.
+        cpu_module._runtime = gpu._runtime
+        lib = cpu_module.CompiledCPU(Config(**c), hq, hkv, d, dtype, path)
     return lib, c, hq, hkv, d, dtype
 
 
