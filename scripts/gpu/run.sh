@@ -29,14 +29,15 @@ step "runtime unit tests (CPU)"
 step "runtime CUDA tests"
 "$CUDA_TESTS" 2>&1 | tee "$LOGS/cuda_tests.txt" | tail -40; [ "${PIPESTATUS[0]}" = 0 ] || status=1
 step "compute-sanitizer memcheck"
-compute-sanitizer --tool memcheck --error-exitcode 9 "$CUDA_TESTS" >"$LOGS/memcheck.txt" 2>&1; rc=$?
+# API errors are not reported: the mgpu error-path tests provoke them on
+# purpose (unknown kernel name, out of memory, bad PTX/image, bad device).
+compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 9 "$CUDA_TESTS" >"$LOGS/memcheck.txt" 2>&1; rc=$?
 grep -v "^\[  OK  \]" "$LOGS/memcheck.txt" | head -60; [ $rc = 0 ] || { echo "memcheck rc=$rc"; status=1; }
 
 step "checks against PyTorch"
 export UNISPARSE_CUDA_RUNTIME=$RT UNISPARSE_AOT_DIR=$PWD/.device/aot
 python3 scripts/gpu/check.py 2>&1 | tee "$LOGS/check.txt" | tail -60; [ "${PIPESTATUS[0]}" = 0 ] || status=1
 
-if [ "${1:-}" = "--no-check" ]; then :; fi
 if [ "${1:-}" != "--no-bench" ]; then
   step "benchmark"
   UNISPARSE_COMMIT=$(cat .device/aot/COMMIT 2>/dev/null) \
