@@ -101,12 +101,30 @@ class CompiledCPU:
         if v is not None and v.shape != k.shape:
             raise ValueError(f"v shape {v.shape} must equal k shape {k.shape}")
 
-    def attention(self, q, k, v):
-        """Returns (o, lse) for q [B, Hq, N, D], k, v [B, Hkv, N, D]."""
+    def attention(self, q, k, v, o=None, lse=None):
+        """Returns (o, lse) for q [B, Hq, N, D], k, v [B, Hkv, N, D].
+
+        ``o`` ([B, Hq, N, D], the dtype of q) and ``lse`` ([B, Hq, N],
+        float32), when given, are C-contiguous arrays that receive the results
+        in place (the PyTorch op passes views of the tensors it allocated).
+        """
         self._check_qk(q, k, v)
         b, _, n, d = q.shape
-        o = np.full(q.shape, np.nan, dtype=q.dtype) if self.dtype != "bf16" else np.full(q.shape, 0x7FC0, np.uint16)
-        lse = np.full((b, self.hq, n), np.nan, dtype=np.float32)
+        # Fresh outputs start as NaN so that an element the kernel fails to
+        # write cannot pass for a result.
+        if o is None:
+            o = np.full(q.shape, 0x7FC0 if self.dtype == "bf16" else np.nan, dtype=q.dtype)
+        if lse is None:
+            lse = np.full((b, self.hq, n), np.nan, dtype=np.float32)
+        for name, x, shape, dt in (("o", o, q.shape, q.dtype), ("lse", lse, (b, self.hq, n), np.float32)):
+            if not isinstance(x, np.ndarray) or x.shape != shape or x.dtype != dt:
+                raise ValueError(f"{name} must be a numpy array {shape} of dtype {np.dtype(dt)}, "
+                                 f"got {getattr(x, 'shape', type(x))} {getattr(x, 'dtype', '')}")
+        for name, x in (("q", q), ("k", k), ("v", v), ("o", o), ("lse", lse)):
+            if not x.flags.c_contiguous:
+                raise ValueError(f"{name} must be C-contiguous")
+        if b == 0 or n == 0:
+            return o, lse
         descs = [_memref.descriptor(x) for x in (q, k, v, o, lse)]
         self._attention(*[ctypes.byref(x) for x in descs])
         _check_runtime()
@@ -115,13 +133,19 @@ class CompiledCPU:
     def layout(self, q, k):
         """Returns (scores, counts, indices) of the estimation stages."""
         self._check_qk(q, k)
+        for name, x in (("q", q), ("k", k)):
+            if not x.flags.c_contiguous:
+                raise ValueError(f"{name} must be C-contiguous")
         b, _, n, _ = q.shape
         nb = -(-n // self.cfg.block)
         scores = np.full((b, self.hg, nb, nb), np.nan, dtype=np.float32)
         counts = np.full((b, self.hg, nb), -7, dtype=np.int32)
         indices = np.full((b, self.hg, nb, nb), -7, dtype=np.int32)
+        if b == 0 or n == 0:
+            return scores, counts, indices
         descs = [_memref.descriptor(x) for x in (q, k, scores, counts, indices)]
         self._layout(*[ctypes.byref(x) for x in descs])
+        _check_runtime()
         return scores, counts, indices
 
 

@@ -1,0 +1,48 @@
+"""Shared helpers for the Python tests.
+
+The compiled-path tests need the CMake build (``build/bin/unisparse-opt`` and
+``build/lib/libunisparse_runtime.so``, or ``$UNISPARSE_BUILD_DIR``); they fail
+with a clear message without it rather than skipping, so that CI cannot pass
+without running them. GPU tests skip where CUDA is not available.
+"""
+
+import importlib.util
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+if str(ROOT / "python") not in sys.path:
+    sys.path.insert(0, str(ROOT / "python"))
+
+from unisparse._memref import bf16_from_f32, f32_from_bf16  # noqa: E402
+
+
+def cuda_available() -> bool:
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+requires_cuda = pytest.mark.skipif(not cuda_available(), reason="needs a CUDA GPU")
+
+
+def to_np_dtype(x, dtype):
+    """float data -> the NumPy form of `dtype` (bf16 as uint16 bits)."""
+    if dtype == "f32":
+        return np.ascontiguousarray(x, np.float32)
+    if dtype == "f16":
+        return np.ascontiguousarray(x, np.float16)
+    return bf16_from_f32(np.asarray(x, np.float32))
+
+
+def widen(x, dtype):
+    """The NumPy form of `dtype` -> float64 (exactly the values the kernel sees)."""
+    return f32_from_bf16(x).astype(np.float64) if dtype == "bf16" else np.asarray(x, np.float64)
+
+
+TOL = {"f32": 2e-5, "f16": 2e-3, "bf16": 1.5e-2}

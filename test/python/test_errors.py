@@ -1,0 +1,108 @@
+"""Bad input gives a Python exception that names the problem (never a crash
+or garbage), on the NumPy path, the tensor path and the custom op."""
+
+import numpy as np
+import pytest
+
+import unisparse
+from unisparse import Config
+
+torch = pytest.importorskip("torch")
+from unisparse import torch_ops  # noqa: E402
+
+CFG = Config(block=32, c_q=8, c_k=8, tau=0.8)
+
+
+def np_qkv(Hq=4, Hkv=2, N=64, D=16, dtype=np.float32, B=1):
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((B, Hq, N, D)).astype(dtype)
+    k = rng.standard_normal((B, Hkv, N, D)).astype(dtype)
+    return q, k, k.copy()
+
+
+def t_qkv(**kw):
+    return tuple(torch.from_numpy(x) for x in np_qkv(**kw))
+
+
+BAD = [
+    # (description, make inputs, exception, message)
+    ("list input", lambda: ([[1.0]], *np_qkv()[1:]), TypeError, "q must be a torch.Tensor or a numpy.ndarray"),
+    ("mixed kinds", lambda: (np_qkv()[0], *t_qkv()[1:]), TypeError, "all be torch tensors or all numpy"),
+    ("float64 numpy", lambda: np_qkv(dtype=np.float64), TypeError, "unsupported dtype float64"),
+    ("int torch", lambda: tuple(x.to(torch.int32) for x in t_qkv()), TypeError, "unsupported dtype torch.int32"),
+    ("float64 torch", lambda: tuple(x.double() for x in t_qkv()), TypeError, "unsupported dtype torch.float64"),
+    ("mixed dtypes numpy", lambda: (np_qkv()[0].astype(np.float16), *np_qkv()[1:]), TypeError, "one dtype"),
+    ("mixed dtypes torch", lambda: (t_qkv()[0].half(), *t_qkv()[1:]), TypeError, "one dtype"),
+    ("rank 3", lambda: (np_qkv()[0][0], *np_qkv()[1:]), ValueError, "rank 4"),
+    ("heads not a multiple", lambda: (np_qkv(Hq=3)[0], *np_qkv()[1:]), ValueError, r"multiple of key/value heads"),
+    ("N mismatch", lambda: (np_qkv(N=64)[0], *np_qkv(N=48)[1:]), ValueError, "sequence length mismatch"),
+    ("N mismatch torch", lambda: (t_qkv(N=64)[0], *t_qkv(N=48)[1:]), ValueError, "sequence length mismatch"),
+    ("batch mismatch", lambda: (np_qkv(B=2)[0], *np_qkv()[1:]), ValueError, "batch mismatch"),
+    ("head_dim mismatch", lambda: (np_qkv(D=32)[0], *np_qkv()[1:]), ValueError, "head_dim mismatch"),
+    ("k/v mismatch", lambda: (np_qkv()[0], np_qkv()[1], np_qkv(Hkv=4)[2]), ValueError, "must equal v shape"),
+    ("non-contiguous numpy", lambda: (np.swapaxes(np.swapaxes(np_qkv()[0], 2, 3).copy(), 2, 3), *np_qkv()[1:]),
+     ValueError, "C-contiguous"),
+    ("non-contiguous torch", lambda: (t_qkv()[0].transpose(2, 3).contiguous().transpose(2, 3), *t_qkv()[1:]),
+     ValueError, "must be contiguous"),
+    ("device mismatch", lambda: (t_qkv()[0].to("meta"), *t_qkv()[1:]), ValueError, "one device"),
+]
+
+
+@pytest.mark.parametrize("desc,make,exc,msg", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_public_api(desc, make, exc, msg):
+    q, k, v = make()
+    with pytest.raises(exc, match=msg):
+        unisparse.attention(q, k, v, CFG)
+
+
+@pytest.mark.parametrize("desc,make,exc,msg", [b for b in BAD if "torch" in b[0] or b[0] == "device mismatch"],
+                         ids=[b[0] for b in BAD if "torch" in b[0] or b[0] == "device mismatch"])
+def test_bad_input_custom_op(desc, make, exc, msg):
+    q, k, v = make()
+    with pytest.raises(exc, match=msg):
+        torch.ops.unisparse.attention(q, k, v, *torch_ops.config_args(CFG))
+
+
+def test_c_h_must_divide_heads():
+    q, k, v = np_qkv(Hq=4, Hkv=1)
+    with pytest.raises(ValueError, match=r"multiple of Config.c_h \(3\)"):
+        unisparse.attention(q, k, v, Config(block=32, c_h=3))
+
+
+def test_config_type_and_values():
+    q, k, v = np_qkv()
+    with pytest.raises(TypeError, match="unisparse.Config"):
+        unisparse.attention(q, k, v, {"tau": 0.9})
+    with pytest.raises(ValueError, match="tau"):
+        Config(tau=1.5)
+    with pytest.raises(ValueError, match="multiple of c_q"):
+        Config(block=100)
+
+
+def test_compile_arguments():
+    with pytest.raises(ValueError, match="multiple of kv_heads"):
+        unisparse.compile(CFG, heads=6, kv_heads=4, head_dim=16, dtype="f32")
+    with pytest.raises(TypeError, match="unsupported dtype"):
+        unisparse.compile(CFG, heads=4, kv_heads=2, head_dim=16, dtype="int8")
+    with pytest.raises(ValueError, match="unsupported device"):
+        unisparse.compile(CFG, heads=4, kv_heads=2, head_dim=16, dtype="f32", device="tpu")
+    with pytest.raises(ValueError, match="head_dim must be a positive int"):
+        unisparse.compile(CFG, heads=4, kv_heads=2, head_dim=0, dtype="f32")
+
+
+def test_compiled_object_rejects_wrong_signature():
+    kern = unisparse.compile(CFG, heads=4, kv_heads=2, head_dim=16, dtype="f32")
+    q, k, v = np_qkv(D=32)
+    with pytest.raises(ValueError, match="shape"):
+        kern.attention(q, k, v)
+    q, k, v = np_qkv(dtype=np.float16)
+    with pytest.raises(TypeError, match="dtype float32"):
+        kern.attention(q, k, v)
+
+
+def test_nan_propagates_not_crashes():
+    q, k, v = np_qkv(N=64)
+    v[0, 0, 5, 0] = np.nan
+    o = unisparse.attention(q, k, v, Config(block=32, c_q=8, c_k=8, tau=1.0))
+    assert not np.isnan(o[0, :2, :5]).any()
+    assert np.isnan(o[0, :2, 5:, 0]).all()

@@ -1,0 +1,138 @@
+"""The custom ops torch.ops.unisparse.{attention,layout}: opcheck, fake
+shapes, torch.compile(fullgraph=True), and the CUDA registration."""
+
+
+import numpy as np
+import pytest
+
+import unisparse
+from unisparse import Config
+from unisparse import reference as R
+from unisparse import synthetic as S
+
+from conftest import requires_cuda
+
+torch = pytest.importorskip("torch")
+from unisparse import torch_ops  # noqa: E402
+
+CFG = Config(block=32, c_q=8, c_k=8, tau=0.8)
+
+
+def tensors(dtype=torch.float32, B=1, Hq=4, Hkv=2, N=200, D=16, seed=0):
+    return tuple(torch.from_numpy(x).to(dtype) for x in S.structured_qkv(B, Hq, Hkv, N, D, seed=seed, peak=1.5))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_opcheck_attention(dtype):
+    args = tensors(dtype) + torch_ops.config_args(CFG)
+    torch.library.opcheck(torch.ops.unisparse.attention.default, args)
+    args = tensors(dtype, B=2, Hq=4, Hkv=4, N=77, seed=1) + torch_ops.config_args(Config(block=32, c_h=2, causal=False))
+    torch.library.opcheck(torch.ops.unisparse.attention.default, args)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_opcheck_layout(dtype):
+    q, k, _ = tensors(dtype)
+    torch.library.opcheck(torch.ops.unisparse.layout.default, (q, k) + torch_ops.config_args(CFG))
+
+
+def test_fake_shapes():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode():
+        q = torch.empty(2, 8, 1000, 64, dtype=torch.bfloat16)
+        k = torch.empty(2, 2, 1000, 64, dtype=torch.bfloat16)
+        args = torch_ops.config_args(Config(c_h=2))
+        o, lse = torch.ops.unisparse.attention(q, k, k, *args)
+        counts, indices = torch.ops.unisparse.layout(q, k, *args)
+    assert o.shape == q.shape and o.dtype == torch.bfloat16
+    assert lse.shape == (2, 8, 1000) and lse.dtype == torch.float32
+    assert counts.shape == (2, 4, 8) and indices.shape == (2, 4, 8, 8) and counts.dtype == torch.int32
+
+
+def test_op_equals_reference():
+    q, k, v = tensors()
+    o, lse = torch.ops.unisparse.attention(q, k, v, *torch_ops.config_args(CFG))
+    o_ref, lse_ref, _, _ = R.unisparse_attention(*(x.double().numpy() for x in (q, k, v)), **CFG.reference_kwargs())
+    assert R.relative_l2(o.numpy(), o_ref) < 2e-5
+    assert np.abs(lse.numpy() - lse_ref).max() < 1e-4
+
+
+def test_torch_compile_fullgraph():
+    torch._dynamo.reset()
+
+    def f(q, k, v):
+        o = unisparse.attention(q, k, v, CFG)
+        return torch.nn.functional.gelu(o) * 2
+
+    def g(q, k, v):
+        r = unisparse.attention(q, k, v, CFG, return_lse=True, return_layout=True)
+        return r.output.sum() + r.lse.mean(), r.counts, r.density
+
+    cf = torch.compile(f, fullgraph=True)
+    cg = torch.compile(g, fullgraph=True)
+    for n, dtype in ((200, torch.float32), (333, torch.float32), (256, torch.bfloat16)):
+        q, k, v = tensors(dtype, N=n, seed=n)
+        torch.testing.assert_close(cf(q, k, v), f(q, k, v))
+        got, want = cg(q, k, v), g(q, k, v)
+        torch.testing.assert_close(got[0], want[0])
+        torch.testing.assert_close(got[1], want[1])
+        torch.testing.assert_close(got[2], want[2])
+
+
+def test_torch_compile_raw_op_dynamic():
+    torch._dynamo.reset()
+    args = torch_ops.config_args(CFG)
+    f = torch.compile(lambda q, k, v: torch.ops.unisparse.attention(q, k, v, *args)[0].float().square().sum(),
+                      fullgraph=True, dynamic=True)
+    for n in (96, 150):
+        q, k, v = tensors(N=n, seed=n)
+        want = torch.ops.unisparse.attention(q, k, v, *args)[0].square().sum()
+        torch.testing.assert_close(f(q, k, v), want)
+
+
+def test_torch_compile_reports_bad_shapes_at_trace_time():
+    torch._dynamo.reset()
+    q, k, v = tensors()
+    f = torch.compile(lambda q, k, v: unisparse.attention(q, k, v, CFG), fullgraph=True)
+    with pytest.raises(Exception, match="sequence length mismatch"):
+        f(q, k[:, :, :100], v[:, :, :100])
+
+
+def test_cuda_compile_unregistered_names_what_is_missing():
+    # no unisparse.gpu, or one that cannot compile in process: the error says
+    # what to do (unisparse-compile + load_compiled + register_compiled)
+    with pytest.raises(NotImplementedError, match="unisparse.gpu|unisparse-compile"):
+        unisparse.compile(CFG, heads=4, kv_heads=2, head_dim=16, dtype="bf16", device="cuda")
+
+
+def test_register_compiled_serves_the_signature():
+    class Fake:
+        def attention(self, q, k, v):
+            return q * 0 + 7, torch.zeros(q.shape[:3])
+
+    fake = Fake()
+    got = unisparse.register_compiled(fake, CFG, heads=3, kv_heads=1, head_dim=8, dtype="f32", device="cuda:5")
+    assert got is fake
+    assert unisparse.compile(CFG, heads=3, kv_heads=1, head_dim=8, dtype=torch.float32, device="cuda:5") is fake
+
+
+@requires_cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_cuda_attention(dtype):
+    # Needs a library built by unisparse-compile for this signature, loaded
+    # with unisparse.gpu.load_compiled and registered; otherwise the op must
+    # say so.
+    q, k, v = (x.cuda() for x in tensors(dtype, N=1000, D=64))
+    try:
+        unisparse.compile(CFG, heads=4, kv_heads=2, head_dim=64, dtype=dtype, device=str(q.device))
+    except NotImplementedError as e:
+        assert "unisparse" in str(e)
+        with pytest.raises(NotImplementedError):
+            unisparse.attention(q, k, v, CFG)
+        pytest.skip(f"no CUDA library for the signature: {e}")
+    r = unisparse.attention(q, k, v, CFG, return_lse=True, return_layout=True)
+    cpu = unisparse.attention(*(x.cpu() for x in (q, k, v)), CFG, return_lse=True, return_layout=True)
+    torch.testing.assert_close(r.counts.cpu(), cpu.counts)
+    torch.testing.assert_close(r.output.cpu().float(), cpu.output.float(), atol=2e-2, rtol=2e-2)
+    torch.library.opcheck(torch.ops.unisparse.attention.default, (q, k, v) + torch_ops.config_args(CFG))
