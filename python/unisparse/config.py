@@ -17,9 +17,9 @@ class Config:
 
     block: int = 128
     c_q: int = 16
-    c_k: int = 16
+    c_k: int = 8
     c_h: int = 1
-    tau: float = 0.9
+    tau: float = 0.99
     local_blocks: int = 1
     sink: bool = True
     min_blocks: int = 0

@@ -1,10 +1,10 @@
 """The CPU path: compile a configuration ahead of time and run it on NumPy.
 
-``compile_cpu`` writes the entry module of :mod:`unisparse.mlir_gen`, runs
-``unisparse-opt --unisparse-to-cpu``, ``mlir-translate`` and ``clang`` and
-loads the shared library with ctypes next to ``libunisparse_runtime``. The
-tools are found in ``$UNISPARSE_BUILD_DIR`` (default: ``<repo>/build``) and
-``$UNISPARSE_LLVM_BIN`` (default: ``/usr/lib/llvm-22/bin``).
+``compile_cpu`` runs ``unisparse-compile --target=cpu`` (which builds the
+entry module for the configuration, runs ``unisparse-to-cpu`` and links a
+shared library) and loads the library with ctypes next to
+``libunisparse_runtime``. The tools are found in ``$UNISPARSE_BUILD_DIR``
+(default: ``<repo>/build``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import numpy as np
 
 from . import _memref
 from .config import Config
-from .mlir_gen import entry_module
 
 _REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -31,10 +30,6 @@ class UnisparseError(RuntimeError):
 
 def build_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get("UNISPARSE_BUILD_DIR", _REPO / "build"))
-
-
-def llvm_bin() -> pathlib.Path:
-    return pathlib.Path(os.environ.get("UNISPARSE_LLVM_BIN", "/usr/lib/llvm-22/bin"))
 
 
 def _run(cmd, what):
@@ -151,22 +146,25 @@ class CompiledCPU:
 
 def compile_cpu(cfg: Config, hq: int, hkv: int, head_dim: int, dtype: str = "f32",
                 cache_dir=None) -> CompiledCPU:
-    """Compiles `cfg` for the CPU (cached by the module text) and loads it."""
-    text = entry_module(cfg, hq, hkv, head_dim, dtype)
-    opt = build_dir() / "bin" / "unisparse-opt"
-    key = hashlib.sha256((text + str(opt.stat().st_mtime_ns if opt.exists() else 0)).encode()).hexdigest()[:16]
+    """Compiles `cfg` for the CPU with ``unisparse-compile --target=cpu``
+    (cached by signature and tool build) and loads it."""
+    tool = build_dir() / "bin" / "unisparse-compile"
+    if not tool.exists():
+        raise UnisparseError(f"unisparse-compile not found at {tool}; build the project first")
+    if hq % hkv or hq % cfg.c_h:
+        raise ValueError(f"query heads ({hq}) must be a multiple of kv heads ({hkv}) and c_h ({cfg.c_h})")
+    if dtype not in _NP_DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(_NP_DTYPES)}, got {dtype!r}")
+    signature = f"{cfg.mlir_attr()}|{hq}|{hkv}|{head_dim}|{dtype}|{tool.stat().st_mtime_ns}"
+    key = hashlib.sha256(signature.encode()).hexdigest()[:16]
     cache = pathlib.Path(cache_dir or os.environ.get("UNISPARSE_CACHE_DIR",
                                                      pathlib.Path(tempfile.gettempdir()) / "unisparse-cache"))
     cache.mkdir(parents=True, exist_ok=True)
     lib = cache / f"unisparse_cpu_{key}.so"
     if not lib.exists():
-        src, llvm_mlir, ll = (cache / f"{key}{ext}" for ext in (".mlir", ".llvm.mlir", ".ll"))
-        src.write_text(text)
-        _run([opt, src, "--unisparse-to-cpu", "-o", llvm_mlir], "unisparse-opt --unisparse-to-cpu")
-        _run([llvm_bin() / "mlir-translate", "--mlir-to-llvmir", llvm_mlir, "-o", ll], "mlir-translate")
-        rt_dir = build_dir() / "lib"
-        tmp = lib.with_suffix(f".{os.getpid()}.tmp")
-        _run([llvm_bin() / "clang", "-O2", "-shared", "-fPIC", "-Wno-override-module", ll,
-              "-o", tmp, f"-L{rt_dir}", "-lunisparse_runtime", f"-Wl,-rpath,{rt_dir}"], "clang")
+        tmp = lib.with_suffix(f".{os.getpid()}.tmp.so")
+        _run([tool, f"--config={cfg.mlir_attr()}", f"--heads={hq}", f"--kv-heads={hkv}",
+              f"--head-dim={head_dim}", f"--dtype={dtype}", "--target=cpu", "-o", tmp,
+              f"--link-runtime={build_dir() / 'lib'}"], "unisparse-compile --target=cpu")
         os.replace(tmp, lib)
     return CompiledCPU(cfg, hq, hkv, head_dim, dtype, lib)

@@ -188,7 +188,66 @@ class CompiledCUDA:
         return scores, counts, indices
 
 
+def _default_runtime() -> str:
+    from .cpu import build_dir
+
+    return os.environ.get("UNISPARSE_CUDA_RUNTIME",
+                          str(build_dir() / "lib" / "libunisparse_runtime.so"))
+
+
 def load_compiled(path, *, runtime=None, **signature) -> CompiledCUDA:
     """Loads a compiled CUDA library (loading the runtime first)."""
-    load_runtime(runtime or os.environ.get("UNISPARSE_CUDA_RUNTIME", "libunisparse_runtime.so"))
+    load_runtime(runtime or _default_runtime())
     return CompiledCUDA(path, **signature)
+
+
+def library_name(cfg, heads, kv_heads, head_dim, dtype) -> str:
+    """The file name under which a library for this signature is looked up
+    (and written by :func:`compile_gpu` or ``scripts/gpu/compile_all.py``)."""
+    import hashlib
+
+    text = f"{cfg.mlir_attr()}|{heads}|{kv_heads}|{head_dim}|{dtype}"
+    return f"unisparse_cuda_{hashlib.sha256(text.encode()).hexdigest()[:16]}.so"
+
+
+def compile_gpu(cfg, heads, kv_heads, head_dim, dtype, device="cuda") -> CompiledCUDA:
+    """The CUDA library for a signature, for :func:`unisparse.compile`.
+
+    Looked up by :func:`library_name` in ``$UNISPARSE_AOT_DIR`` (libraries
+    compiled ahead of time, e.g. on a machine with LLVM) and in the cache
+    directory; compiled into the cache with ``unisparse-compile --target=cuda``
+    when that tool is available (a machine with both LLVM and a GPU)."""
+    import subprocess
+    import tempfile
+
+    import torch
+
+    from .cpu import build_dir
+
+    if not torch.cuda.is_available():
+        raise RuntimeError(f"unisparse.compile(device={device!r}): no CUDA device is available "
+                           f"(torch.cuda.is_available() is False)")
+    name = library_name(cfg, heads, kv_heads, head_dim, dtype)
+    cache = pathlib.Path(os.environ.get("UNISPARSE_CACHE_DIR",
+                                        pathlib.Path(tempfile.gettempdir()) / "unisparse-cache"))
+    dirs = [pathlib.Path(d) for d in (os.environ.get("UNISPARSE_AOT_DIR"),) if d] + [cache]
+    path = next((d / name for d in dirs if (d / name).exists()), None)
+    if path is None:
+        tool = build_dir() / "bin" / "unisparse-compile"
+        if not tool.exists():
+            raise NotImplementedError(
+                f"no CUDA library {name} for {cfg.mlir_attr()}, heads={heads}, kv_heads={kv_heads}, "
+                f"head_dim={head_dim}, dtype={dtype} in {[str(d) for d in dirs]}, and no "
+                f"unisparse-compile at {tool} to build one: compile it where LLVM is "
+                f"(scripts/gpu/compile_all.py or unisparse-compile --target=cuda) and set "
+                f"UNISPARSE_AOT_DIR")
+        cache.mkdir(parents=True, exist_ok=True)
+        path = cache / name
+        proc = subprocess.run(
+            [str(tool), f"--config={cfg.mlir_attr()}", f"--heads={heads}", f"--kv-heads={kv_heads}",
+             f"--head-dim={head_dim}", f"--dtype={dtype}", "--target=cuda", "-o", str(path)],
+            capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise UnisparseError(f"unisparse-compile failed:\n{proc.stderr}")
+    return load_compiled(path, heads=heads, kv_heads=kv_heads, head_dim=head_dim,
+                         block=cfg.block, c_h=cfg.c_h)

@@ -21,11 +21,24 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--out", required=True)
     p.add_argument("--build", default=str(ROOT / "build"))
-    p.add_argument("--only", choices=["check", "bench"], default=None)
+    p.add_argument("--only", choices=["check", "bench", "torch"], default=None)
     a = p.parse_args()
     out = pathlib.Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    tables = {"check": [configs.CHECK], "bench": [configs.BENCH], None: [configs.CHECK, configs.BENCH]}
+    if a.only in (None, "torch"):
+        sys.path.insert(0, str(ROOT / "python"))
+        from unisparse.config import Config
+        from unisparse.gpu import library_name
+
+        for fields, hq, hkv, d, dtype in configs.TORCH:
+            cfg = Config(**fields)
+            lib = out / library_name(cfg, hq, hkv, d, dtype)
+            subprocess.run([f"{a.build}/bin/unisparse-compile", f"--config={cfg.mlir_attr()}",
+                            f"--heads={hq}", f"--kv-heads={hkv}", f"--head-dim={d}", f"--dtype={dtype}",
+                            "--target=cuda", "-o", str(lib)], check=True)
+            print("compiled", lib.name, "for", cfg.mlir_attr(), hq, hkv, d, dtype)
+    tables = {"check": [configs.CHECK], "bench": [configs.BENCH], "torch": [],
+              None: [configs.CHECK, configs.BENCH]}
     for table in tables[a.only]:
         for name, (cfg, hq, hkv, d, dtype, targets) in table.items():
             for target in targets:

@@ -35,3 +35,19 @@ def parse_config(text):
 
 def lib_name(name, target):
     return f"lib{name}_{target}.so"
+
+
+# Signatures that scripts/gpu/check_torch.py runs through unisparse.compile /
+# torch.ops.unisparse.* / Hugging Face on CUDA: (Config fields, Hq, Hkv, D,
+# dtype). Libraries are named by unisparse.gpu.library_name, so
+# unisparse.compile(device="cuda") finds them in $UNISPARSE_AOT_DIR.
+TORCH_OP = dict(block=64, c_q=16, c_k=16, tau=0.8)
+HF_HEADS, HF_KV_HEADS, HF_HEAD_DIM = 4, 2, 64
+TORCH = [
+    (TORCH_OP, 4, 2, 64, "bf16"),
+    (TORCH_OP, 4, 2, 64, "f16"),
+    # Hugging Face (check_torch.py registers these two configs under their own
+    # names) passes the module's scaling, head_dim ** -0.5.
+    (dict(block=64, tau=1.0, scale=0.125), HF_HEADS, HF_KV_HEADS, HF_HEAD_DIM, "bf16"),
+    (dict(block=64, scale=0.125), HF_HEADS, HF_KV_HEADS, HF_HEAD_DIM, "bf16"),
+]

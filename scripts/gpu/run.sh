@@ -38,6 +38,9 @@ step "checks against PyTorch"
 export UNISPARSE_CUDA_RUNTIME=$RT UNISPARSE_AOT_DIR=$PWD/.device/aot
 python3 scripts/gpu/check.py 2>&1 | tee "$LOGS/check.txt" | tail -60; [ "${PIPESTATUS[0]}" = 0 ] || status=1
 
+step "Python layer on CUDA (torch op, torch.compile, CUDA graphs, Hugging Face)"
+python3 scripts/gpu/check_torch.py 2>&1 | tee "$LOGS/check_torch.txt" | tail -30; [ "${PIPESTATUS[0]}" = 0 ] || status=1
+
 if [ "${1:-}" != "--no-bench" ]; then
   step "benchmark"
   UNISPARSE_COMMIT=$(cat .device/aot/COMMIT 2>/dev/null) \

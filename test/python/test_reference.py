@@ -458,7 +458,8 @@ def test_unisparse_tau_one_is_dense(Hq, Hkv, c_h, causal):
 @pytest.mark.parametrize("Hq,Hkv,c_h", [(4, 2, 1), (4, 2, 2)])
 def test_unisparse_composes_stages(Hq, Hkv, c_h, causal):
     q, k, v = S.structured_qkv(1, Hq, Hkv, 700, 32, seed=13, peak=2.0)
-    o, lse, c, i = R.unisparse_attention(q, k, v, block=64, c_h=c_h, tau=0.8, causal=causal)
+    o, lse, c, i = R.unisparse_attention(q, k, v, block=64, c_q=16, c_k=16, c_h=c_h, tau=0.8,
+                                         causal=causal)
     qc = brute_compress(q, 16, c_h, 1)
     kc = brute_compress(k, 16, c_h, Hq // Hkv)
     s = R.block_score(qc, kc, 64, 16, 16, causal=causal)

@@ -22,7 +22,7 @@ func.func @attention(%q: tensor<2x32x?x128xbf16>, %k: tensor<2x8x?x128xbf16>,
 // CHECK: #unisparse.config<>
 func.func @defaults(%q: tensor<1x4x256x64xf16>, %k: tensor<1x4x256x64xf16>, %v: tensor<1x4x256x64xf16>,
                     %o: tensor<1x4x256x64xf16>, %l: tensor<1x4x256xf32>) -> tensor<1x4x256x64xf16> {
-  %r:2 = unisparse.attention {config = #unisparse.config<block = 128, c_q = 16, c_k = 16, tau = 0.9>}
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 128, c_q = 16, c_k = 8, tau = 0.99>}
       ins(%q, %k, %v : tensor<1x4x256x64xf16>, tensor<1x4x256x64xf16>, tensor<1x4x256x64xf16>)
       outs(%o, %l : tensor<1x4x256x64xf16>, tensor<1x4x256xf32>) -> tensor<1x4x256x64xf16>, tensor<1x4x256xf32>
   return %r#0 : tensor<1x4x256x64xf16>

@@ -36,9 +36,9 @@ def Unisparse_ConfigAttr : Unisparse_Attr<"Config", "config"> {
     |---|---|---|
     | `block` | 128 | square block size S of the attention layout |
     | `c_q` | 16 | query tokens per composite (divides `block`) |
-    | `c_k` | 16 | key tokens per composite (divides `block`) |
+    | `c_k` | 8 | key tokens per composite (divides `block`) |
     | `c_h` | 1 | query heads per head group (divides Hq); one layout per group |
-    | `tau` | 0.9 | top-p threshold on the block-score mass, in (0, 1]; 1 = dense |
+    | `tau` | 0.99 | top-p threshold on the block-score mass, in (0, 1]; 1 = dense |
     | `local_blocks` | 1 | blocks before the diagonal that are always kept |
     | `sink` | true | always keep key block 0 |
     | `min_blocks` | 0 | keep at least this many blocks per row |
@@ -55,9 +55,9 @@ def Unisparse_ConfigAttr : Unisparse_Attr<"Config", "config"> {
   let parameters = (ins
     DefaultValuedParameter<"int64_t", "128", "block size">:$block,
     DefaultValuedParameter<"int64_t", "16", "query composite size">:$c_q,
-    DefaultValuedParameter<"int64_t", "16", "key composite size">:$c_k,
+    DefaultValuedParameter<"int64_t", "8", "key composite size">:$c_k,
     DefaultValuedParameter<"int64_t", "1", "heads per head group">:$c_h,
-    Unisparse_F64Param<"0.9", "top-p threshold">:$tau,
+    Unisparse_F64Param<"0.99", "top-p threshold">:$tau,
     DefaultValuedParameter<"int64_t", "1", "local blocks">:$local_blocks,
     Unisparse_BoolParam<"true", "keep the sink block">:$sink,
     DefaultValuedParameter<"int64_t", "0", "minimum blocks per row">:$min_blocks,
