@@ -50,4 +50,7 @@ TORCH = [
     # names) passes the module's scaling, head_dim ** -0.5.
     (dict(block=64, tau=1.0, scale=0.125), HF_HEADS, HF_KV_HEADS, HF_HEAD_DIM, "bf16"),
     (dict(block=64, scale=0.125), HF_HEADS, HF_KV_HEADS, HF_HEAD_DIM, "bf16"),
+    # python -m unisparse.demo at its defaults (the default config and tau = 1).
+    (dict(), 8, 2, 64, "bf16"),
+    (dict(tau=1.0), 8, 2, 64, "bf16"),
 ]
