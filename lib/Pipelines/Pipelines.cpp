@@ -57,27 +57,37 @@
 using namespace mlir;
 using namespace mlir::unisparse;
 
-void mlir::unisparse::buildUnisparseToCPUPipeline(
-    OpPassManager &pm, const UnisparseToCPUPipelineOptions &options) {
-  // Tensor level: stages, canonical forms, estimation in linalg/scf.
-  if (options.decompose)
+namespace {
+/// The part both targets share: the tensor level (stages, canonical forms,
+/// estimation in linalg/scf), one-shot bufferization with identity layouts at
+/// function boundaries (hosts pass plain descriptors), attention as a call of
+/// the `runtimeTarget` backend, and (optionally) buffer deallocation.
+void addTensorAndBufferPasses(OpPassManager &pm, bool decompose,
+                              StringRef runtimeTarget, bool deallocate) {
+  if (decompose)
     pm.addPass(createUnisparseDecompose());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createConvertUnisparseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
 
-  // Buffers: identity layouts at function boundaries so that hosts pass
-  // plain descriptors; attention becomes a runtime call.
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
-  pm.addPass(createConvertUnisparseToRuntimePass());
-  if (options.deallocate)
+  ConvertUnisparseToRuntimePassOptions runtime;
+  runtime.target = runtimeTarget.str();
+  pm.addPass(createConvertUnisparseToRuntimePass(runtime));
+  if (deallocate)
     bufferization::buildBufferDeallocationPipeline(pm);
   // bufferization.clone (from deallocation) -> memref.alloc + memref.copy.
   pm.addPass(createConvertBufferizationToMemRefPass());
+}
+} // namespace
+
+void mlir::unisparse::buildUnisparseToCPUPipeline(
+    OpPassManager &pm, const UnisparseToCPUPipelineOptions &options) {
+  addTensorAndBufferPasses(pm, options.decompose, "cpu", options.deallocate);
 
   // Loops, then LLVM.
   pm.addPass(createConvertLinalgToLoopsPass());
@@ -96,24 +106,9 @@ void mlir::unisparse::buildUnisparseToCPUPipeline(
 
 void mlir::unisparse::buildUnisparseToNVPTXPipeline(
     OpPassManager &pm, const UnisparseToNVPTXPipelineOptions &options) {
-  // Tensor level, as for the CPU.
-  if (options.decompose)
-    pm.addPass(createUnisparseDecompose());
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createConvertUnisparseToLinalgPass());
-  pm.addPass(createCanonicalizerPass());
-
-  // Buffers; attention becomes a call of the runtime's CUDA kernel.
-  bufferization::OneShotBufferizePassOptions bufferize;
-  bufferize.bufferizeFunctionBoundaries = true;
-  bufferize.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
-  ConvertUnisparseToRuntimePassOptions runtime;
-  runtime.target = "cuda";
-  pm.addPass(createConvertUnisparseToRuntimePass(runtime));
-  bufferization::buildBufferDeallocationPipeline(pm);
-  pm.addPass(createConvertBufferizationToMemRefPass());
+  // As for the CPU, but attention calls the runtime's CUDA kernel.
+  addTensorAndBufferPasses(pm, options.decompose, "cuda",
+                           /*deallocate=*/true);
 
   // Estimation loops -> parallel loops -> blocks x threads -> gpu.launch.
   pm.addPass(createConvertLinalgToParallelLoopsPass());

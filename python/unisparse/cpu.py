@@ -18,14 +18,11 @@ import tempfile
 
 import numpy as np
 
-from . import _memref
+from . import _memref, _runtime
+from ._runtime import UnisparseError
 from .config import Config
 
 _REPO = pathlib.Path(__file__).resolve().parents[2]
-
-
-class UnisparseError(RuntimeError):
-    """A failure reported by the UniSparse runtime or compiler."""
 
 
 def build_dir() -> pathlib.Path:
@@ -39,31 +36,13 @@ def _run(cmd, what):
     return proc
 
 
-_runtime = None
-
-
 def runtime() -> ctypes.CDLL:
-    """libunisparse_runtime, loaded once with RTLD_GLOBAL."""
-    global _runtime
-    if _runtime is None:
-        path = build_dir() / "lib" / "libunisparse_runtime.so"
-        if not path.exists():
-            raise UnisparseError(f"runtime library not found at {path}; build the project first")
-        lib = ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
-        lib.unisparse_rt_last_error.restype = ctypes.c_int
-        lib.unisparse_rt_last_error_message.restype = ctypes.c_char_p
-        lib.unisparse_rt_clear_error.restype = None
-        _runtime = lib
-    return _runtime
+    """libunisparse_runtime (loaded once per process, RTLD_GLOBAL)."""
+    return _runtime.load(build_dir() / "lib" / "libunisparse_runtime.so")
 
 
 def _check_runtime():
-    rt = runtime()
-    status = rt.unisparse_rt_last_error()
-    if status != 0:
-        message = rt.unisparse_rt_last_error_message().decode()
-        rt.unisparse_rt_clear_error()
-        raise UnisparseError(f"runtime error {status}: {message}")
+    _runtime.check()
 
 
 _NP_DTYPES = {"f32": np.float32, "f16": np.float16, "bf16": np.uint16}

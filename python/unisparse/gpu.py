@@ -18,44 +18,23 @@ import ctypes
 import os
 import pathlib
 
+from . import _runtime as _runtime_mod
 from ._memref import descriptor_type
-
-_runtime = None
-
-
-class UnisparseError(RuntimeError):
-    """A failure reported by the UniSparse runtime."""
-
+from ._runtime import UnisparseError
 
 def load_runtime(path) -> ctypes.CDLL:
-    """Loads libunisparse_runtime (with CUDA) once, RTLD_GLOBAL, so that
-    compiled libraries resolve mgpu* and unisparse_rt_* against it."""
-    global _runtime
-    if _runtime is None:
-        path = pathlib.Path(path)
-        if not path.exists():
-            raise UnisparseError(f"runtime library not found: {path}")
-        lib = ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
-        lib.unisparse_rt_last_error.restype = ctypes.c_int
-        lib.unisparse_rt_last_error_message.restype = ctypes.c_char_p
-        lib.unisparse_rt_clear_error.restype = None
-        lib.unisparse_rt_has_cuda.restype = ctypes.c_int32
-        lib.unisparse_rt_set_current_stream.argtypes = [ctypes.c_void_p]
-        lib.unisparse_rt_set_current_stream.restype = None
-        if not lib.unisparse_rt_has_cuda():
-            raise UnisparseError(f"{path} was built without CUDA")
-        _runtime = lib
-    return _runtime
+    """Loads libunisparse_runtime built with CUDA (once per process,
+    RTLD_GLOBAL), so that compiled libraries resolve mgpu* and unisparse_rt_*
+    against it."""
+    lib = _runtime_mod.load(path)
+    if not lib.unisparse_rt_has_cuda():
+        raise UnisparseError(f"the loaded runtime ({path}) was built without CUDA")
+    return lib
 
 
 def check_runtime():
     """Raises UnisparseError if the runtime recorded a failure (and clears it)."""
-    rt = _runtime
-    status = rt.unisparse_rt_last_error()
-    if status != 0:
-        message = rt.unisparse_rt_last_error_message().decode()
-        rt.unisparse_rt_clear_error()
-        raise UnisparseError(f"runtime error {status}: {message}")
+    _runtime_mod.check()
 
 
 def tensor_descriptor(t):
@@ -111,7 +90,7 @@ def block_sparse_attention(q, k, v, counts, indices, block, causal=True, scale=0
     lse = torch.empty(q.shape[:3], device=q.device, dtype=torch.float32)
     ts = [_runtime_tensor(t) for t in (q, k, v, counts, indices, o, lse)]
     params = _Params(block, 1 if causal else 0, scale)
-    status = _runtime.unisparse_rt_block_sparse_attention(
+    status = _runtime_mod._lib.unisparse_rt_block_sparse_attention(
         *[ctypes.byref(t) for t in ts], ctypes.byref(params),
         ctypes.c_void_p(torch.cuda.current_stream().cuda_stream))
     if status != 0:
@@ -140,11 +119,11 @@ class CompiledCUDA:
         import torch
 
         descs = [tensor_descriptor(t) for t in tensors]
-        _runtime.unisparse_rt_set_current_stream(torch.cuda.current_stream().cuda_stream)
+        _runtime_mod._lib.unisparse_rt_set_current_stream(torch.cuda.current_stream().cuda_stream)
         try:
             fn(*[ctypes.byref(d) for d in descs])
         finally:
-            _runtime.unisparse_rt_set_current_stream(None)
+            _runtime_mod._lib.unisparse_rt_set_current_stream(None)
         check_runtime()
 
     def _check(self, q, k, v=None):

@@ -82,12 +82,11 @@ def load(name, target="cuda"):
         lib = gpu.load_compiled(path, runtime=os.environ["UNISPARSE_CUDA_RUNTIME"], heads=hq,
                                 kv_heads=hkv, head_dim=d, block=c["block"], c_h=c.get("c_h", 1))
     else:
-        from unisparse import cpu as cpu_module
         from unisparse.config import Config
+        from unisparse.cpu import CompiledCPU
 
-        # The CPU kernels live in the same runtime library, loaded already.
-        cpu_module._runtime = gpu._runtime
-        lib = cpu_module.CompiledCPU(Config(**c), hq, hkv, d, dtype, path)
+        # The CPU kernels live in the runtime library loaded already.
+        lib = CompiledCPU(Config(**c), hq, hkv, d, dtype, path)
     return lib, c, hq, hkv, d, dtype
 
 

@@ -1,0 +1,47 @@
+"""The one libunisparse_runtime of the process, and its error reporting.
+
+Compiled libraries (CPU or CUDA) resolve the runtime's symbols (the attention
+kernels, ``mgpu*``, ``memrefCopy``) against the copy loaded here with
+RTLD_GLOBAL, so a process loads exactly one runtime: the first path asked for
+wins, and later requests reuse it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import pathlib
+
+
+class UnisparseError(RuntimeError):
+    """A failure reported by the UniSparse runtime or compiler."""
+
+
+_lib: ctypes.CDLL | None = None
+
+
+def load(path) -> ctypes.CDLL:
+    """Loads the runtime from `path` unless one is loaded already."""
+    global _lib
+    if _lib is None:
+        path = pathlib.Path(path)
+        if not path.exists():
+            raise UnisparseError(f"runtime library not found at {path}; build the project first")
+        lib = ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
+        lib.unisparse_rt_last_error.restype = ctypes.c_int
+        lib.unisparse_rt_last_error_message.restype = ctypes.c_char_p
+        lib.unisparse_rt_clear_error.restype = None
+        lib.unisparse_rt_has_cuda.restype = ctypes.c_int32
+        lib.unisparse_rt_set_current_stream.argtypes = [ctypes.c_void_p]
+        lib.unisparse_rt_set_current_stream.restype = None
+        _lib = lib
+    return _lib
+
+
+def check():
+    """Raises UnisparseError if the runtime recorded a failure on this thread
+    (and clears it)."""
+    status = _lib.unisparse_rt_last_error()
+    if status != 0:
+        message = _lib.unisparse_rt_last_error_message().decode()
+        _lib.unisparse_rt_clear_error()
+        raise UnisparseError(f"runtime error {status}: {message}")
