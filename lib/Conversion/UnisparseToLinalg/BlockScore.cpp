@@ -111,10 +111,8 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
                             AffineMap::get(4, 0, {bb, g, t}, ctx)},
         iterators(3, 1), [&](OpBuilder &nb, Location loc, ValueRange args) {
           ImplicitLocOpBuilder lb(loc, nb);
-          Value bi = linalg::IndexOp::create(lb, 0);
-          Value gi = linalg::IndexOp::create(lb, 1);
-          Value ti = linalg::IndexOp::create(lb, 2);
-          Value ui = linalg::IndexOp::create(lb, 3);
+          SmallVector<Value> iv = loopIndices(lb, 4);
+          Value bi = iv[0], gi = iv[1], ti = iv[2], ui = iv[3];
           Value m = args[1], l = args[2];
           Value ninf = arith::ConstantOp::create(lb, lb.getF32FloatAttr(negInf));
           auto x = scf::IfOp::create(
@@ -160,12 +158,9 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
             iterators(4, 2),
             [&](OpBuilder &nb, Location loc, ValueRange args) {
               ImplicitLocOpBuilder lb(loc, nb);
-              Value bi = linalg::IndexOp::create(lb, 0);
-              Value gi = linalg::IndexOp::create(lb, 1);
-              Value Ii = linalg::IndexOp::create(lb, 2);
-              Value Ji = linalg::IndexOp::create(lb, 3);
-              Value ii = linalg::IndexOp::create(lb, 4);
-              Value ji = linalg::IndexOp::create(lb, 5);
+              SmallVector<Value> iv = loopIndices(lb, 6);
+              Value bi = iv[0], gi = iv[1], Ii = iv[2], Ji = iv[3], ii = iv[4],
+                    ji = iv[5];
               Value ti = arith::AddIOp::create(
                   lb, arith::MulIOp::create(lb, Ii, arith::ConstantIndexOp::create(lb, rq)),
                   ii);

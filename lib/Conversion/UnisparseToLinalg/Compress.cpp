@@ -52,12 +52,9 @@ struct CompressToLinalg : OpRewritePattern<CompressOp> {
             ArrayRef<AffineMap>{windowMap, outMap}, iterators(4, 2),
             [&](OpBuilder &nb, Location loc, ValueRange args) {
               ImplicitLocOpBuilder lb(loc, nb);
-              Value bi = linalg::IndexOp::create(lb, 0);
-              Value gi = linalg::IndexOp::create(lb, 1);
-              Value ti = linalg::IndexOp::create(lb, 2);
-              Value di = linalg::IndexOp::create(lb, 3);
-              Value ji = linalg::IndexOp::create(lb, 4);
-              Value wi = linalg::IndexOp::create(lb, 5);
+              SmallVector<Value> iv = loopIndices(lb, 6);
+              Value bi = iv[0], gi = iv[1], ti = iv[2], di = iv[3], ji = iv[4],
+                    wi = iv[5];
               Value n = arith::AddIOp::create(
                   lb, arith::MulIOp::create(lb, ti, arith::ConstantIndexOp::create(lb, sf)),
                   wi);

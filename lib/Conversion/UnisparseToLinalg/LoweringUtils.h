@@ -20,54 +20,12 @@ inline Value toValue(ImplicitLocOpBuilder &b, OpFoldResult ofr) {
   return getValueOrCreateConstantIndexOp(b, b.getLoc(), ofr);
 }
 
-/// ceil(size / factor), folded when static.
-inline OpFoldResult ceilDiv(ImplicitLocOpBuilder &b, OpFoldResult size,
-                            int64_t factor) {
-  AffineExpr s0 = getAffineSymbolExpr(0, b.getContext());
-  return affine::makeComposedFoldedAffineApply(b, b.getLoc(),
-                                               s0.ceilDiv(factor), {size});
-}
-
-/// size * factor, folded when static.
-inline OpFoldResult mul(ImplicitLocOpBuilder &b, OpFoldResult size,
-                        int64_t factor) {
-  AffineExpr s0 = getAffineSymbolExpr(0, b.getContext());
-  return affine::makeComposedFoldedAffineApply(b, b.getLoc(), s0 * factor,
-                                               {size});
-}
-
-/// a - b, folded when static.
-inline OpFoldResult sub(ImplicitLocOpBuilder &b, OpFoldResult x,
-                        OpFoldResult y) {
-  AffineExpr s0 = getAffineSymbolExpr(0, b.getContext());
-  AffineExpr s1 = getAffineSymbolExpr(1, b.getContext());
-  return affine::makeComposedFoldedAffineApply(b, b.getLoc(), s0 - s1, {x, y});
-}
-
 /// A tensor of `sizes` filled with `value`.
 inline Value filledTensor(ImplicitLocOpBuilder &b, ArrayRef<OpFoldResult> sizes,
                           Type elementType, TypedAttr value) {
   Value empty = tensor::EmptyOp::create(b, sizes, elementType);
   Value cst = arith::ConstantOp::create(b, value);
   return linalg::FillOp::create(b, cst, empty).getResult(0);
-}
-
-/// Zero-pads `source` at the high end of each dim up to `sizes`.
-inline Value padHigh(ImplicitLocOpBuilder &b, Value source,
-                     ArrayRef<OpFoldResult> sizes) {
-  auto type = cast<RankedTensorType>(source.getType());
-  SmallVector<OpFoldResult> low(type.getRank(), b.getIndexAttr(0)), high;
-  SmallVector<int64_t> shape;
-  for (int64_t d = 0; d < type.getRank(); ++d) {
-    OpFoldResult have = tensor::getMixedSize(b, b.getLoc(), source, d);
-    high.push_back(sub(b, sizes[d], have));
-    std::optional<int64_t> s = getConstantIntValue(sizes[d]);
-    shape.push_back(s ? *s : ShapedType::kDynamic);
-  }
-  Type elementType = type.getElementType();
-  Value zero = arith::ConstantOp::create(b, b.getZeroAttr(elementType));
-  return tensor::PadOp::create(b, RankedTensorType::get(shape, elementType),
-                               source, low, high, zero);
 }
 
 /// The softmax scale as an f32 Value: `scale`, or 1/sqrt(headDim) when
@@ -84,6 +42,14 @@ inline Value softmaxScale(ImplicitLocOpBuilder &b, double scale,
   Value one = arith::ConstantOp::create(b, b.getF32FloatAttr(1.0f));
   Value sqrt = math::SqrtOp::create(b, df);
   return arith::DivFOp::create(b, one, sqrt);
+}
+
+/// `linalg.index 0 .. n-1` inside a linalg.generic body.
+inline SmallVector<Value> loopIndices(ImplicitLocOpBuilder &b, unsigned n) {
+  SmallVector<Value> ivs;
+  for (unsigned i = 0; i < n; ++i)
+    ivs.push_back(linalg::IndexOp::create(b, i));
+  return ivs;
 }
 
 /// Parallel iterators followed by reductions.
