@@ -7,8 +7,9 @@
 //   3. flag the forced blocks (sink, diagonal, local) and add their mass, or,
 //      when tau >= 1, flag every visible block;
 //   4. scf.while the kept mass is below tau * total (or fewer than
-//      min_blocks are kept), below the max_blocks cap and blocks remain:
-//      flag the arg-max of the unflagged visible scores (ties: lowest J);
+//      min_blocks are kept, or the total is NaN), below the max_blocks cap
+//      (none for a NaN total) and blocks remain: flag the arg-max of the
+//      unflagged visible scores (NaN lowest; ties: lowest J);
 //   5. compact the flags into ascending indices in place, pad with -1, and
 //      store the count.
 // Step 4 is O(kept * NBk) per row, which beats a full sort when the layout
@@ -132,42 +133,66 @@ struct BlockSelectToScf : OpRewritePattern<BlockSelectOp> {
             b, arith::ConstantOp::create(b, b.getF32FloatAttr(tau)), total);
         Value minC = arith::ConstantIndexOp::create(b, minBlocks);
         Value maxC = arith::ConstantIndexOp::create(b, maxBlocks);
+        Value totalIsNaN =
+            arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, total, total);
         auto loop = scf::WhileOp::create(
             b, TypeRange{indices.getType(), b.getIndexType(), f32}, st,
             [&](OpBuilder &nb, Location loc, ValueRange a) {
               ImplicitLocOpBuilder w(loc, nb);
+              // A row whose total is NaN (a NaN/Inf input reached the
+              // scores) keeps every visible block, so the NaN reaches the
+              // output exactly as in dense attention.
               Value need = arith::OrIOp::create(
                   w,
                   arith::CmpIOp::create(w, arith::CmpIPredicate::slt, a[1], minC),
-                  arith::CmpFOp::create(w, arith::CmpFPredicate::OLT, a[2],
-                                        threshold));
+                  arith::OrIOp::create(
+                      w,
+                      arith::CmpFOp::create(w, arith::CmpFPredicate::OLT, a[2],
+                                            threshold),
+                      totalIsNaN));
               Value more =
                   arith::CmpIOp::create(w, arith::CmpIPredicate::slt, a[1], nvis);
               Value go = arith::AndIOp::create(w, need, more);
               if (maxBlocks > 0)
                 go = arith::AndIOp::create(
                     w, go,
-                    arith::CmpIOp::create(w, arith::CmpIPredicate::slt, a[1],
-                                          maxC));
+                    arith::OrIOp::create(
+                        w, totalIsNaN,
+                        arith::CmpIOp::create(w, arith::CmpIPredicate::slt,
+                                              a[1], maxC)));
               scf::ConditionOp::create(w, go, a);
             },
             [&](OpBuilder &nb, Location loc, ValueRange a) {
               ImplicitLocOpBuilder w(loc, nb);
-              Value minusOne = arith::ConstantOp::create(w, w.getF32FloatAttr(-1.0f));
+              // Arg-max of the free visible scores under a total order: NaN
+              // ranks below every number, ties go to the lowest J. The loop
+              // runs only while a free visible block remains, and the first
+              // free block is always a candidate, so no block is taken twice.
+              Value falseV = arith::ConstantIntOp::create(w, 0, 1);
               SmallVector<Value> best = forLoop(
-                  w, c0, nvis, {minusOne, c0},
+                  w, c0, nvis, {zeroF, c0, falseV},
                   [&](ImplicitLocOpBuilder &b, Value j, ValueRange m) {
                     Value flag = tensor::ExtractOp::create(b, a[0], at(j));
                     Value s = tensor::ExtractOp::create(b, scores, sAt(j));
                     Value isFree = arith::CmpIOp::create(
                         b, arith::CmpIPredicate::eq, flag, zeroI32);
-                    Value better = arith::AndIOp::create(
-                        b, isFree,
+                    Value bestIsNaN = arith::CmpFOp::create(
+                        b, arith::CmpFPredicate::UNO, m[0], m[0]);
+                    Value sIsNum = arith::CmpFOp::create(
+                        b, arith::CmpFPredicate::ORD, s, s);
+                    Value wins = arith::OrIOp::create(
+                        b,
                         arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, s,
-                                              m[0]));
+                                              m[0]),
+                        arith::AndIOp::create(b, bestIsNaN, sIsNum));
+                    Value first = arith::XOrIOp::create(
+                        b, m[2], arith::ConstantIntOp::create(b, 1, 1));
+                    Value better = arith::AndIOp::create(
+                        b, isFree, arith::OrIOp::create(b, first, wins));
                     return SmallVector<Value>{
                         arith::SelectOp::create(b, better, s, m[0]),
-                        arith::SelectOp::create(b, better, j, m[1])};
+                        arith::SelectOp::create(b, better, j, m[1]),
+                        arith::OrIOp::create(b, m[2], better)};
                   });
               Value idx = tensor::InsertOp::create(w, oneI32, a[0], at(best[1]));
               Value cnt = arith::AddIOp::create(w, a[1], c1);
@@ -232,10 +257,12 @@ struct BlockSelectToScf : OpRewritePattern<BlockSelectOp> {
       Value countI32 = arith::IndexCastOp::create(b, i32, res[0]);
       cntCell = tensor::InsertOp::create(b, countI32, cntCell, ValueRange{c0});
       b.setInsertionPointToStart(forall.getTerminator().getBody());
-      tensor::ParallelInsertSliceOp::create(b, res[1], indicesOut, idxOffsets,
-                                            idxSizes, idxStrides);
+      // In the order of the shared_outs (counts, indices): the single-trip
+      // forall folder maps results to the terminator's ops by position.
       tensor::ParallelInsertSliceOp::create(b, cntCell, countsOut, cntOffsets,
                                             cntSizes, cntStrides);
+      tensor::ParallelInsertSliceOp::create(b, res[1], indicesOut, idxOffsets,
+                                            idxSizes, idxStrides);
     }
     rewriter.replaceOp(op, forall.getResults());
     return success();

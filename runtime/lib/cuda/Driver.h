@@ -30,6 +30,7 @@ namespace unisparse::rt::cuda {
   X(cuCtxGetCurrent)                                                           \
   X(cuCtxSetCurrent)                                                           \
   X(cuCtxGetDevice)                                                            \
+  X(cuDeviceGetAttribute)                                                      \
   X(cuModuleLoadData)                                                          \
   X(cuModuleLoadDataEx)                                                        \
   X(cuModuleUnload)                                                            \

@@ -86,6 +86,45 @@ bool checkLaunchDims(const char *entry, const int64_t (&dims)[9], int n) {
   return true;
 }
 
+/// Checks a launch (grid x/y/z, block x/y/z) against the current device's
+/// limits: the driver would reject it with a bare CUDA_ERROR_INVALID_VALUE,
+/// and compiled code cannot say which dimension was too large.
+bool checkDeviceLimits(const char *entry, const int64_t (&dims)[9]) {
+  static const CUdevice_attribute kLimits[6] = {
+      CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X,  CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y,
+      CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z,  CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X,
+      CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z};
+  static const char *const kNames[6] = {"grid x",  "grid y",  "grid z",
+                                        "block x", "block y", "block z"};
+  CUdevice device;
+  if (!UNISPARSE_CU(cuCtxGetDevice, &device))
+    return false;
+  for (int i = 0; i < 6; ++i) {
+    int limit = 0;
+    if (!UNISPARSE_CU(cuDeviceGetAttribute, &limit, kLimits[i], device))
+      return false;
+    if (dims[i] > limit) {
+      setError(UNISPARSE_STATUS_INVALID_ARGUMENT,
+               "%s: %s dimension %" PRId64
+               " exceeds the device limit %d (a long sequence needs its "
+               "estimation loops mapped to grid x)",
+               entry, kNames[i], dims[i], limit);
+      return false;
+    }
+  }
+  int maxThreads = 0;
+  if (!UNISPARSE_CU(cuDeviceGetAttribute, &maxThreads,
+                    CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, device))
+    return false;
+  if (dims[3] * dims[4] * dims[5] > maxThreads) {
+    setError(UNISPARSE_STATUS_INVALID_ARGUMENT,
+             "%s: %" PRId64 " threads per block exceed the device limit %d",
+             entry, dims[3] * dims[4] * dims[5], maxThreads);
+    return false;
+  }
+  return true;
+}
+
 } // namespace
 
 extern "C" {
@@ -192,7 +231,7 @@ void mgpuLaunchKernel(void *function, int64_t gridX, int64_t gridY,
     return;
   if (gridX == 0 || gridY == 0 || gridZ == 0)
     return; // an empty grid: nothing to run
-  if (!ensureContext())
+  if (!ensureContext() || !checkDeviceLimits("mgpuLaunchKernel", dims))
     return;
   CUfunction fn = static_cast<CUfunction>(function);
   if (smem > kDefaultMaxDynamicSmem &&
@@ -221,7 +260,8 @@ void mgpuLaunchClusterKernel(void *function, int64_t clusterX, int64_t clusterY,
     return;
   if (gridX == 0 || gridY == 0 || gridZ == 0)
     return;
-  if (!ensureContext())
+  if (!ensureContext() ||
+      !checkDeviceLimits("mgpuLaunchClusterKernel", dims))
     return;
   CUfunction fn = static_cast<CUfunction>(function);
   if (smem > kDefaultMaxDynamicSmem &&

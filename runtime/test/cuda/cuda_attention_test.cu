@@ -924,6 +924,16 @@ void mgpuTests() {
                      nullptr, 0);
     expect("2^40 blocks", true, UNISPARSE_STATUS_INVALID_ARGUMENT,
            "launch dimension 0");
+    // Within 2^32 but past the device's grid y limit (65535): a clear error
+    // naming the dimension, not the driver's bare CUDA_ERROR_INVALID_VALUE.
+    mgpuLaunchKernel(mgpuModuleGetFunction(binModule, "unisparse_test_axpy"),
+                     1, 70000, 1, 1, 1, 1, 0, stream, nullptr, nullptr, 0);
+    expect("grid y 70000", true, UNISPARSE_STATUS_INVALID_ARGUMENT,
+           "grid y dimension 70000 exceeds the device limit 65535");
+    mgpuLaunchKernel(mgpuModuleGetFunction(binModule, "unisparse_test_axpy"),
+                     1, 1, 1, 2048, 1, 1, 0, stream, nullptr, nullptr, 0);
+    expect("2048 threads", true, UNISPARSE_STATUS_INVALID_ARGUMENT,
+           "block x dimension 2048 exceeds the device limit 1024");
     mgpuSetDefaultDevice(12345);
     expect("device 12345", true, UNISPARSE_STATUS_CUDA_ERROR,
            "cuDeviceGet failed");

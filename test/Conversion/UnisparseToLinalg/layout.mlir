@@ -21,24 +21,33 @@
 // CHECK: %[[TOTAL:.+]] = scf.for {{.+}} to %[[NVIS]]
 // CHECK: tensor.extract %[[S]][%[[B]], %[[G]], %[[ROW]],
 // CHECK: arith.addf
-// Threshold and the top-p loop, bounded by min/max blocks and the visible count.
+// Threshold and the top-p loop, bounded by min/max blocks and the visible
+// count; a NaN total keeps going (every visible block, past the cap).
 // CHECK: %[[THR:.+]] = arith.mulf %[[TOTAL]], %[[TAU]] : f32
+// CHECK: %[[NAN:.+]] = arith.cmpf uno, %[[TOTAL]], %[[TOTAL]] : f32
 // CHECK: scf.while
 // CHECK: arith.cmpi slt, %{{.+}}, %[[MINB]] : index
-// CHECK: arith.cmpf olt, %{{.+}}, %[[THR]] : f32
+// CHECK: %[[SHORT:.+]] = arith.cmpf olt, %{{.+}}, %[[THR]] : f32
+// CHECK: arith.ori %[[SHORT]], %[[NAN]] : i1
 // CHECK: arith.cmpi slt, %{{.+}}, %[[NVIS]] : index
-// CHECK: arith.cmpi slt, %{{.+}}, %[[MAXB]] : index
+// CHECK: %[[UNDER:.+]] = arith.cmpi slt, %{{.+}}, %[[MAXB]] : index
+// CHECK: arith.ori %[[NAN]], %[[UNDER]] : i1
 // CHECK: scf.condition
-// Arg-max over the free visible blocks (strictly greater: lowest J on ties).
-// CHECK: scf.for {{.+}} to %[[NVIS]]
+// Arg-max over the free visible blocks under a total order (strictly
+// greater, NaN below every number: lowest J on ties); the first free block
+// is always a candidate.
+// CHECK: scf.for {{.+}} to %[[NVIS]] {{.+}} -> (f32, index, i1)
+// CHECK: arith.cmpf uno
+// CHECK: arith.cmpf ord
 // CHECK: arith.cmpf ogt
 // Padding with -1 and the count.
 // CHECK: tensor.insert %c-1_i32
 // CHECK: %[[CNT:.+]] = arith.index_cast %{{.+}} : index to i32
 // CHECK: %[[NEWCELL:.+]] = tensor.insert %[[CNT]] into %[[CCELL]][%c0]
 // CHECK: scf.forall.in_parallel
-// CHECK: tensor.parallel_insert_slice %{{.+}} into %[[IO]][%[[B]], %[[G]], %[[ROW]], 0] [1, 1, 1, %[[NBK]]]
+// In the order of shared_outs (counts, indices).
 // CHECK: tensor.parallel_insert_slice %[[NEWCELL]] into %[[CO]][%[[B]], %[[G]], %[[ROW]]] [1, 1, 1]
+// CHECK: tensor.parallel_insert_slice %{{.+}} into %[[IO]][%[[B]], %[[G]], %[[ROW]], 0] [1, 1, 1, %[[NBK]]]
 // CHECK: return %[[RES]]#0, %[[RES]]#1
 func.func @select(%s: tensor<2x4x?x?xf32>, %c0: tensor<2x4x?xi32>, %i0: tensor<2x4x?x?xi32>) -> (tensor<2x4x?xi32>, tensor<2x4x?x?xi32>) {
   %c, %i = unisparse.block_select {tau = 0.9, min_blocks = 2, max_blocks = 6} ins(%s : tensor<2x4x?x?xf32>) outs(%c0, %i0 : tensor<2x4x?xi32>, tensor<2x4x?x?xi32>) -> tensor<2x4x?xi32>, tensor<2x4x?x?xi32>

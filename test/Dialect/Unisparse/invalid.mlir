@@ -679,3 +679,44 @@ func.func @f(%q: tensor<1x4x100x32xf32>, %k: tensor<1x2x100x32xf32>, %v: tensor<
   %r:2 = unisparse.block_sparse_attention {block = 64} ins(%q, %k, %v, %c, %i : tensor<1x4x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x2x2xf32>, tensor<1x2x2x2xi32>) outs(%o, %l : tensor<1x4x100x32xf32>, tensor<1x4x100xf32>) -> tensor<1x4x100x32xf32>, tensor<1x4x100xf32>
   return
 }
+
+// -----
+
+// A static size near 2^63: ceil(N / c) must not overflow into a negative size.
+func.func @f(%x: tensor<1x1x9223372036854775807x64xf32>, %i: tensor<1x1x1x64xf32>) {
+  // expected-error @+1 {{operand 'init' dim 2 (composites) must be 576460752303423488 (ceil(input sequence / seq_factor)), found 1}}
+  %c = unisparse.compress {seq_factor = 16} ins(%x : tensor<1x1x9223372036854775807x64xf32>) outs(%i : tensor<1x1x1x64xf32>) -> tensor<1x1x1x64xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x0x32xf32>, %k: tensor<1x2x0x32xf32>, %v: tensor<1x2x0x32xf32>, %o: tensor<1x4x0x32xf32>, %l: tensor<1x4x0xf32>) {
+  // expected-error @+1 {{operand 'q' dim 2 (sequence) must be at least 1, found 0}}
+  %r:2 = unisparse.attention {config = #unisparse.config<>} ins(%q, %k, %v : tensor<1x4x0x32xf32>, tensor<1x2x0x32xf32>, tensor<1x2x0x32xf32>) outs(%o, %l : tensor<1x4x0x32xf32>, tensor<1x4x0xf32>) -> tensor<1x4x0x32xf32>, tensor<1x4x0xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x0x100x32xf32>, %k: tensor<1x2x100x32xf32>, %v: tensor<1x2x100x32xf32>, %o: tensor<1x0x100x32xf32>, %l: tensor<1x0x100xf32>) {
+  // expected-error @+1 {{operand 'q' dim 1 (heads) must be at least 1, found 0}}
+  %r:2 = unisparse.attention {config = #unisparse.config<>} ins(%q, %k, %v : tensor<1x0x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x2x100x32xf32>) outs(%o, %l : tensor<1x0x100x32xf32>, tensor<1x0x100xf32>) -> tensor<1x0x100x32xf32>, tensor<1x0x100xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x0xf32>, %k: tensor<1x2x100x0xf32>, %v: tensor<1x2x100x0xf32>, %o: tensor<1x4x100x0xf32>, %l: tensor<1x4x100xf32>) {
+  // expected-error @+1 {{operand 'q' dim 3 (head_dim) must be at least 1, found 0}}
+  %r:2 = unisparse.attention {config = #unisparse.config<>} ins(%q, %k, %v : tensor<1x4x100x0xf32>, tensor<1x2x100x0xf32>, tensor<1x2x100x0xf32>) outs(%o, %l : tensor<1x4x100x0xf32>, tensor<1x4x100xf32>) -> tensor<1x4x100x0xf32>, tensor<1x4x100xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x32xf32>, %k: tensor<1x0x100x32xf32>, %v: tensor<1x0x100x32xf32>, %o: tensor<1x4x100x32xf32>, %l: tensor<1x4x100xf32>) {
+  // expected-error @+1 {{operand 'k' dim 1 (heads) must be at least 1, found 0}}
+  %r:2 = unisparse.attention {config = #unisparse.config<>} ins(%q, %k, %v : tensor<1x4x100x32xf32>, tensor<1x0x100x32xf32>, tensor<1x0x100x32xf32>) outs(%o, %l : tensor<1x4x100x32xf32>, tensor<1x4x100xf32>) -> tensor<1x4x100x32xf32>, tensor<1x4x100xf32>
+  return
+}

@@ -88,6 +88,15 @@ public:
                              << ", found " << found;
   }
 
+  /// Dimension `dim` of `v` must not be a static 0.
+  LogicalResult nonEmptyDim(Value v, StringRef name, unsigned dim,
+                            StringRef what) {
+    if (cast<ShapedType>(v.getType()).getDimSize(dim) != 0)
+      return success();
+    return op->emitOpError() << "operand '" << name << "' dim " << dim << " ("
+                             << what << ") must be at least 1, found 0";
+  }
+
   /// Dimension `dim` of `v` must match dimension `refDim` of `ref`.
   LogicalResult dimMatches(Value v, StringRef name, unsigned dim, Value ref,
                            StringRef refName, unsigned refDim,
@@ -180,6 +189,13 @@ LogicalResult verifyQkvOut(Checker &c, Value q, Value k, Value v, Value o,
     return failure();
   Builder b(q.getContext());
   if (failed(c.element(lse, "lse", b.getF32Type())))
+    return failure();
+  // Heads, sequence and head_dim of an attention are at least 1 (a batch of
+  // 0 is an empty computation and stays legal).
+  for (unsigned d : {1u, 2u, 3u})
+    if (failed(c.nonEmptyDim(q, "q", d, kQkvDims[d])))
+      return failure();
+  if (failed(c.nonEmptyDim(k, "k", 1, kQkvDims[1])))
     return failure();
   for (unsigned d : {0u, 2u, 3u})
     if (failed(c.dimMatches(k, "k", d, q, "q", d, kQkvDims[d])))

@@ -6,7 +6,9 @@
 #include "mlir/Dialect/GPU/Transforms/ParallelLoopMapper.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/Transforms.h"
+#include "mlir/Dialect/SCF/Utils/Utils.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/PatternMatch.h"
 
 namespace mlir::unisparse {
 #define GEN_PASS_DEF_UNISPARSEGPUMAPLOOPS
@@ -16,28 +18,12 @@ namespace mlir::unisparse {
 using namespace mlir;
 
 namespace {
-/// The GPU processor of dimension `dim` of a grid (outer loop) or of a block
-/// (inner loop); dimensions past the third run sequentially.
-gpu::Processor processorFor(unsigned dim, bool block) {
-  static const gpu::Processor grid[] = {gpu::Processor::BlockX,
-                                        gpu::Processor::BlockY,
-                                        gpu::Processor::BlockZ};
-  static const gpu::Processor threads[] = {gpu::Processor::ThreadX,
-                                           gpu::Processor::ThreadY,
-                                           gpu::Processor::ThreadZ};
-  if (dim >= 3)
-    return gpu::Processor::Sequential;
-  return block ? grid[dim] : threads[dim];
-}
-
-void setMapping(scf::ParallelOp loop, bool grid) {
+/// Maps the one dimension of `loop` to `processor`.
+void setMapping(scf::ParallelOp loop, gpu::Processor processor) {
   OpBuilder b(loop);
-  SmallVector<gpu::ParallelLoopDimMappingAttr> mapping;
   AffineMap id = b.getDimIdentityMap();
-  for (unsigned i = 0, e = loop.getNumLoops(); i < e; ++i)
-    mapping.push_back(b.getAttr<gpu::ParallelLoopDimMappingAttr>(
-        processorFor(i, grid), id, id));
-  (void)gpu::setMappingAttr(loop, mapping);
+  (void)gpu::setMappingAttr(
+      loop, {b.getAttr<gpu::ParallelLoopDimMappingAttr>(processor, id, id)});
 }
 
 struct UnisparseGpuMapLoopsPass
@@ -77,8 +63,20 @@ struct UnisparseGpuMapLoopsPass
       inner.getInductionVars().back().replaceAllUsesWith(
           single.getInductionVars()[0]);
       inner.erase();
-      setMapping(outer, /*grid=*/true);
-      setMapping(single, /*grid=*/false);
+      setMapping(single, gpu::Processor::ThreadX);
+      // All grid dimensions become one linearized blockIdx.x (limit 2^31 - 1)
+      // rather than x/y/z: blockIdx.y and .z stop at 65535, which a composite
+      // count T = ceil(N / c) passes at N = 65535 * c (half a million tokens
+      // at c = 8). The launch checks the product against the device limit.
+      if (n > 1) {
+        IRRewriter rewriter(outer);
+        std::vector<unsigned> all(n);
+        for (unsigned i = 0; i < n; ++i)
+          all[i] = i;
+        collapseParallelLoops(rewriter, outer, {all});
+        outer = single->getParentOfType<scf::ParallelOp>();
+      }
+      setMapping(outer, gpu::Processor::BlockX);
     }
   }
 };

@@ -14,11 +14,12 @@
 
 namespace mlir::unisparse {
 
-/// ceil(a / b) for a >= 0, b > 0; dynamic stays dynamic.
+/// ceil(a / b) for a >= 0, b > 0; dynamic stays dynamic. Written without
+/// `a + b - 1`, which overflows for sizes near 2^63.
 inline int64_t ceilDivOrDynamic(int64_t a, int64_t b) {
   if (ShapedType::isDynamic(a))
     return ShapedType::kDynamic;
-  return (a + b - 1) / b;
+  return a / b + (a % b != 0 ? 1 : 0);
 }
 
 /// Number of composites of `n` tokens pooled by `factor`.

@@ -179,7 +179,11 @@ def Unisparse_BlockSelectOp : Unisparse_Op<"block_select", [
        or fewer than `min_blocks` are kept, and never beyond `max_blocks`
        (0 = no cap; forced blocks are kept even past the cap). Masses are
        accumulated in f32: the total in ascending `J`, the kept mass over the
-       forced blocks in ascending `J`, then in selection order.
+       forced blocks in ascending `J`, then in selection order;
+    4. a row whose total is NaN (a NaN/Inf input reached its scores) keeps
+       every visible block, past `max_blocks` too, so its attention output is
+       the dense one, NaN included; the descending order is total (NaN ranks
+       below every number), so no block is taken twice.
 
     Results: `counts: [B, Hg, NBq]` and `indices: [B, Hg, NBq, NBk]` (i32),
     each row's first `counts` entries ascending, the rest padded with -1.

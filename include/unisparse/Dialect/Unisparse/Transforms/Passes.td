@@ -45,9 +45,10 @@ def UnisparseGpuMapLoops : Pass<"unisparse-gpu-map-loops"> {
     Tiles every outermost `scf.parallel` (one that is not nested in another
     `scf.parallel` or a `gpu.launch`) so that its innermost dimension is split
     into blocks of `threads` iterations and every other dimension into blocks
-    of 1, then attaches the GPU mapping: the outer loop's dimensions become
-    grid dimensions and the inner loop's one non-unit dimension becomes
-    `threadIdx.x`. The innermost loop dimension is the contiguous one of the
+    of 1, then attaches the GPU mapping: the outer loop's dimensions are
+    collapsed into one linearized dimension, `blockIdx.x` (whose limit,
+    2^31 - 1, a long sequence does not reach, where `blockIdx.y/z` stop at
+    65535), and the inner loop's one non-unit dimension becomes `threadIdx.x`. The innermost loop dimension is the contiguous one of the
     tensors the estimation kernels write, so consecutive threads touch
     consecutive addresses (coalesced). Out-of-range threads are guarded with
     `scf.if` (no min/max bounds), so the inner loop has a constant trip count.
@@ -61,11 +62,12 @@ def UnisparseGpuMapLoops : Pass<"unisparse-gpu-map-loops"> {
     After (abridged):
 
     ```mlir
-    scf.parallel (%b, %g, %t, %d0) = ... step (%c1, %c1, %c1, %c128) {
+    scf.parallel (%i) = (%c0) to (%B * %G * %T * ceildiv(%D, 128)) step (%c1) {
+      // %b, %g, %t, %d0 = delinearize %i
       scf.parallel (%d1) = (%c0) to (%c128) step (%c1) {
         scf.if %in_range { ... }
       } {mapping = [#gpu.loop_dim_map<processor = thread_x, ...>]}
-    } {mapping = [#gpu.loop_dim_map<processor = block_x, ...>, ...]}
+    } {mapping = [#gpu.loop_dim_map<processor = block_x, ...>]}
     ```
   }];
   let options = [
