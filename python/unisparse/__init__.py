@@ -28,16 +28,17 @@ Submodules (imported lazily, none of them imports torch unless asked):
 
 import importlib
 
-from .api import AttentionResult, attention, compile, register_compiled
+from ._core import AttentionResult, UnisparseError
+from .api import attention
 from .config import Config
-from .cpu import UnisparseError
+from .registry import compile, register_compiled
 
 __version__ = "0.1.0"
 
 __all__ = ["Config", "compile", "attention", "register_compiled", "AttentionResult", "UnisparseError",
            "__version__"]
 
-_SUBMODULES = ("reference", "synthetic", "cpu", "gpu", "torch_ops", "integrations", "fidelity")
+_SUBMODULES = ("reference", "synthetic", "cpu", "gpu", "registry", "torch_ops", "integrations", "fidelity")
 
 
 def __getattr__(name):

@@ -11,10 +11,7 @@ from __future__ import annotations
 import ctypes
 import pathlib
 
-
-class UnisparseError(RuntimeError):
-    """A failure reported by the UniSparse runtime or compiler."""
-
+from ._core import UnisparseError
 
 _lib: ctypes.CDLL | None = None
 
@@ -34,6 +31,13 @@ def load(path) -> ctypes.CDLL:
         lib.unisparse_rt_set_current_stream.argtypes = [ctypes.c_void_p]
         lib.unisparse_rt_set_current_stream.restype = None
         _lib = lib
+    return _lib
+
+
+def loaded() -> ctypes.CDLL:
+    """The runtime loaded by :func:`load` (an error if none is)."""
+    if _lib is None:
+        raise UnisparseError("libunisparse_runtime is not loaded")
     return _lib
 
 

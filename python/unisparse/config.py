@@ -6,6 +6,32 @@ import dataclasses
 import math
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _convert(name: str, kind: str, value):
+    """`value` (text or a Python value) as the field's type."""
+    try:
+        if kind == "bool":
+            if isinstance(value, str):
+                if value.lower() not in _TRUE + _FALSE:
+                    raise ValueError
+                return value.lower() in _TRUE
+            if not isinstance(value, (bool, int)) or value not in (0, 1):
+                raise ValueError
+            return bool(value)
+        if kind == "int":
+            if isinstance(value, bool) or (not isinstance(value, str) and int(value) != value):
+                raise ValueError
+            return int(value)
+        if isinstance(value, bool):
+            raise ValueError
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"Config.{name} must be {kind}, got {value!r}") from None
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Configuration of a UniSparse attention (see docs/Rationale.md).
@@ -47,6 +73,35 @@ class Config:
                 f"Config.min_blocks ({self.min_blocks}) exceeds max_blocks ({self.max_blocks})")
         if not (self.scale >= 0.0) or math.isinf(self.scale):
             raise ValueError(f"Config.scale must be finite and >= 0, got {self.scale!r}")
+
+    @classmethod
+    def parse(cls, spec) -> "Config":
+        """The one parser of configurations: a :class:`Config` (returned as
+        is), a mapping of field names to values, or the text form
+        ``"tau=0.95,c_k=8"`` (the form of ``unisparse-compile --config``,
+        the fidelity harness and the demo). Unknown fields and values of
+        the wrong kind raise ``ValueError``."""
+        if isinstance(spec, cls):
+            return spec
+        if isinstance(spec, str):
+            items = []
+            for part in filter(None, (p.strip() for p in spec.split(","))):
+                name, eq, value = part.partition("=")
+                if not eq:
+                    raise ValueError(f"expected field=value, got {part!r} in {spec!r}")
+                items.append((name.strip(), value.strip()))
+        elif isinstance(spec, dict):
+            items = list(spec.items())
+        else:
+            raise TypeError(f"a Config is given as a Config, a dict or 'field=value,...' text, "
+                            f"got {type(spec).__name__}")
+        kinds = {f.name: f.type for f in dataclasses.fields(cls)}
+        kw = {}
+        for name, value in items:
+            if name not in kinds:
+                raise ValueError(f"unknown Config field {name!r} (fields: {', '.join(kinds)})")
+            kw[name] = _convert(name, kinds[name], value)
+        return cls(**kw)
 
     def mlir_attr(self) -> str:
         """The ``#unisparse.config<...>`` attribute, every field spelled out."""

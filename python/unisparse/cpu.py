@@ -4,48 +4,45 @@
 entry module for the configuration, runs ``unisparse-to-cpu`` and links a
 shared library) and loads the library with ctypes next to
 ``libunisparse_runtime``. The tools are found in ``$UNISPARSE_BUILD_DIR``
-(default: ``<repo>/build``).
+(default: ``<repo>/build``); libraries are cached by :mod:`unisparse._build`.
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
 import pathlib
-import subprocess
-import tempfile
 
 import numpy as np
 
-from . import _memref, _runtime
-from ._runtime import UnisparseError
+from . import _build, _memref, _runtime
+from ._core import UnisparseError
 from .config import Config
 
-_REPO = pathlib.Path(__file__).resolve().parents[2]
-
-
-def build_dir() -> pathlib.Path:
-    return pathlib.Path(os.environ.get("UNISPARSE_BUILD_DIR", _REPO / "build"))
-
-
-def _run(cmd, what):
-    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise UnisparseError(f"{what} failed ({' '.join(map(str, cmd))}):\n{proc.stderr}")
-    return proc
+__all__ = ["CompiledCPU", "compile_cpu", "runtime", "UnisparseError"]
 
 
 def runtime() -> ctypes.CDLL:
     """libunisparse_runtime (loaded once per process, RTLD_GLOBAL)."""
-    return _runtime.load(build_dir() / "lib" / "libunisparse_runtime.so")
-
-
-def _check_runtime():
-    _runtime.check()
+    return _runtime.load(_build.runtime_path())
 
 
 _NP_DTYPES = {"f32": np.float32, "f16": np.float16, "bf16": np.uint16}
+
+
+def _check_outputs(outputs: dict, inputs: dict):
+    """The kernel writes `outputs` in place: each must be writable (a
+    read-only array, e.g. over ``bytes``, would crash the process or change an
+    immutable object) and overlap no input and no other output (the kernel
+    reads its inputs while it writes, so an alias gives wrong results)."""
+    for name, x in outputs.items():
+        if not x.flags.writeable:
+            raise ValueError(f"{name} must be a writable array (it receives the result in place)")
+    names = list(outputs.items())
+    for i, (name, x) in enumerate(names):
+        for other, y in names[i + 1:] + list(inputs.items()):
+            if np.may_share_memory(x, y):
+                raise ValueError(f"{name} overlaps {other} in memory: the outputs must not alias "
+                                 f"each other or an input")
 
 
 class CompiledCPU:
@@ -54,7 +51,7 @@ class CompiledCPU:
     def __init__(self, cfg: Config, hq: int, hkv: int, head_dim: int, dtype: str, lib_path):
         self.cfg, self.hq, self.hkv, self.head_dim, self.dtype = cfg, hq, hkv, head_dim, dtype
         self.hg = hq // cfg.c_h
-        self.lib_path = pathlib.Path(lib_path)
+        self.lib_path = _build.check_loadable(pathlib.Path(lib_path))
         runtime()
         self._lib = ctypes.CDLL(str(self.lib_path))
         self._attention = self._lib._mlir_ciface_attention
@@ -97,11 +94,12 @@ class CompiledCPU:
         for name, x in (("q", q), ("k", k), ("v", v), ("o", o), ("lse", lse)):
             if not x.flags.c_contiguous:
                 raise ValueError(f"{name} must be C-contiguous")
+        _check_outputs({"o": o, "lse": lse}, {"q": q, "k": k, "v": v})
         if b == 0 or n == 0:
             return o, lse
         descs = [_memref.descriptor(x) for x in (q, k, v, o, lse)]
         self._attention(*[ctypes.byref(x) for x in descs])
-        _check_runtime()
+        _runtime.check()
         return o, lse
 
     def layout(self, q, k):
@@ -119,31 +117,21 @@ class CompiledCPU:
             return scores, counts, indices
         descs = [_memref.descriptor(x) for x in (q, k, scores, counts, indices)]
         self._layout(*[ctypes.byref(x) for x in descs])
-        _check_runtime()
+        _runtime.check()
         return scores, counts, indices
 
 
-def compile_cpu(cfg: Config, hq: int, hkv: int, head_dim: int, dtype: str = "f32",
-                cache_dir=None) -> CompiledCPU:
+def compile_cpu(cfg: Config, hq: int, hkv: int, head_dim: int, dtype: str = "f32") -> CompiledCPU:
     """Compiles `cfg` for the CPU with ``unisparse-compile --target=cpu``
-    (cached by signature and tool build) and loads it."""
-    tool = build_dir() / "bin" / "unisparse-compile"
-    if not tool.exists():
-        raise UnisparseError(f"unisparse-compile not found at {tool}; build the project first")
+    (cached by signature and compiler, see :mod:`unisparse._build`) and
+    loads it."""
     if hq % hkv or hq % cfg.c_h:
         raise ValueError(f"query heads ({hq}) must be a multiple of kv heads ({hkv}) and c_h ({cfg.c_h})")
     if dtype not in _NP_DTYPES:
         raise ValueError(f"dtype must be one of {sorted(_NP_DTYPES)}, got {dtype!r}")
-    signature = f"{cfg.mlir_attr()}|{hq}|{hkv}|{head_dim}|{dtype}|{tool.stat().st_mtime_ns}"
-    key = hashlib.sha256(signature.encode()).hexdigest()[:16]
-    cache = pathlib.Path(cache_dir or os.environ.get("UNISPARSE_CACHE_DIR",
-                                                     pathlib.Path(tempfile.gettempdir()) / "unisparse-cache"))
-    cache.mkdir(parents=True, exist_ok=True)
-    lib = cache / f"unisparse_cpu_{key}.so"
-    if not lib.exists():
-        tmp = lib.with_suffix(f".{os.getpid()}.tmp.so")
-        _run([tool, f"--config={cfg.mlir_attr()}", f"--heads={hq}", f"--kv-heads={hkv}",
-              f"--head-dim={head_dim}", f"--dtype={dtype}", "--target=cpu", "-o", tmp,
-              f"--link-runtime={build_dir() / 'lib'}"], "unisparse-compile --target=cpu")
-        os.replace(tmp, lib)
+    signature = f"{cfg.mlir_attr()}|{hq}|{hkv}|{head_dim}|{dtype}"
+    lib = _build.cached_library(
+        "cpu", signature,
+        [f"--config={cfg.mlir_attr()}", f"--heads={hq}", f"--kv-heads={hkv}", f"--head-dim={head_dim}",
+         f"--dtype={dtype}", "--target=cpu", f"--link-runtime={_build.build_dir() / 'lib'}"])
     return CompiledCPU(cfg, hq, hkv, head_dim, dtype, lib)

@@ -87,26 +87,9 @@ SWEEPS["wide"] = SWEEPS["default"] + [
     dict(tau=0.99, block=64, c_k=8),
 ]
 
-_INT_FIELDS = {"block", "c_q", "c_k", "c_h", "local_blocks", "min_blocks", "max_blocks"}
-_FLOAT_FIELDS = {"tau", "scale"}
-_BOOL_FIELDS = {"sink", "causal"}
-
-
 def parse_config(spec: str) -> Config:
-    """``"tau=0.95,c_k=8"`` -> ``Config(tau=0.95, c_k=8)``."""
-    kw = {}
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        name, _, value = part.partition("=")
-        name = name.strip()
-        if name in _INT_FIELDS:
-            kw[name] = int(value)
-        elif name in _FLOAT_FIELDS:
-            kw[name] = float(value)
-        elif name in _BOOL_FIELDS:
-            kw[name] = value.strip().lower() in ("1", "true", "yes", "on")
-        else:
-            raise ValueError(f"unknown Config field {name!r} in {spec!r}")
-    return Config(**kw)
+    """``"tau=0.95,c_k=8"`` -> ``Config(tau=0.95, c_k=8)`` (:meth:`Config.parse`)."""
+    return Config.parse(spec)
 
 
 def label(cfg: Config) -> str:

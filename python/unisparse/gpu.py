@@ -18,9 +18,10 @@ import ctypes
 import os
 import pathlib
 
+from . import _build
 from . import _runtime as _runtime_mod
+from ._core import UnisparseError
 from ._memref import descriptor_type
-from ._runtime import UnisparseError
 
 def load_runtime(path) -> ctypes.CDLL:
     """Loads libunisparse_runtime built with CUDA (once per process,
@@ -105,7 +106,7 @@ class CompiledCUDA:
     def __init__(self, path, *, heads, kv_heads, head_dim, block, c_h=1):
         import torch  # noqa: F401  (the caller owns the CUDA context)
 
-        self.path = pathlib.Path(path)
+        self.path = _build.check_loadable(pathlib.Path(path))
         self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
         self.block, self.groups = block, heads // c_h
         self._lib = ctypes.CDLL(str(self.path))
@@ -168,10 +169,7 @@ class CompiledCUDA:
 
 
 def _default_runtime() -> str:
-    from .cpu import build_dir
-
-    return os.environ.get("UNISPARSE_CUDA_RUNTIME",
-                          str(build_dir() / "lib" / "libunisparse_runtime.so"))
+    return os.environ.get("UNISPARSE_CUDA_RUNTIME", str(_build.runtime_path()))
 
 
 def load_compiled(path, *, runtime=None, **signature) -> CompiledCUDA:
@@ -181,8 +179,10 @@ def load_compiled(path, *, runtime=None, **signature) -> CompiledCUDA:
 
 
 def library_name(cfg, heads, kv_heads, head_dim, dtype) -> str:
-    """The file name under which a library for this signature is looked up
-    (and written by :func:`compile_gpu` or ``scripts/gpu/compile_all.py``)."""
+    """The file name under which a library compiled ahead of time for this
+    signature is looked up in ``$UNISPARSE_AOT_DIR`` (and written by
+    ``scripts/gpu/compile_all.py``). The directory is the caller's explicit
+    choice; the cache of :mod:`unisparse._build` keys on the compiler too."""
     import hashlib
 
     text = f"{cfg.mlir_attr()}|{heads}|{kv_heads}|{head_dim}|{dtype}"
@@ -193,40 +193,29 @@ def compile_gpu(cfg, heads, kv_heads, head_dim, dtype, device="cuda") -> Compile
     """The CUDA library for a signature, for :func:`unisparse.compile`.
 
     Looked up by :func:`library_name` in ``$UNISPARSE_AOT_DIR`` (libraries
-    compiled ahead of time, e.g. on a machine with LLVM) and in the cache
-    directory; compiled into the cache with ``unisparse-compile --target=cuda``
-    when that tool is available (a machine with both LLVM and a GPU)."""
-    import subprocess
-    import tempfile
-
+    compiled ahead of time, e.g. on a machine with LLVM), else compiled into
+    the cache with ``unisparse-compile --target=cuda`` when that tool is
+    available (a machine with both LLVM and a GPU)."""
     import torch
-
-    from .cpu import build_dir
 
     if not torch.cuda.is_available():
         raise RuntimeError(f"unisparse.compile(device={device!r}): no CUDA device is available "
                            f"(torch.cuda.is_available() is False)")
     name = library_name(cfg, heads, kv_heads, head_dim, dtype)
-    cache = pathlib.Path(os.environ.get("UNISPARSE_CACHE_DIR",
-                                        pathlib.Path(tempfile.gettempdir()) / "unisparse-cache"))
-    dirs = [pathlib.Path(d) for d in (os.environ.get("UNISPARSE_AOT_DIR"),) if d] + [cache]
-    path = next((d / name for d in dirs if (d / name).exists()), None)
-    if path is None:
-        tool = build_dir() / "bin" / "unisparse-compile"
-        if not tool.exists():
+    aot = os.environ.get("UNISPARSE_AOT_DIR")
+    path = pathlib.Path(aot) / name if aot else None
+    if path is None or not path.exists():
+        if not _build.compiler_path().exists():
             raise NotImplementedError(
                 f"no CUDA library {name} for {cfg.mlir_attr()}, heads={heads}, kv_heads={kv_heads}, "
-                f"head_dim={head_dim}, dtype={dtype} in {[str(d) for d in dirs]}, and no "
-                f"unisparse-compile at {tool} to build one: compile it where LLVM is "
+                f"head_dim={head_dim}, dtype={dtype} in UNISPARSE_AOT_DIR={aot!r}, and no "
+                f"unisparse-compile at {_build.compiler_path()} to build one: compile it where LLVM is "
                 f"(scripts/gpu/compile_all.py or unisparse-compile --target=cuda) and set "
                 f"UNISPARSE_AOT_DIR")
-        cache.mkdir(parents=True, exist_ok=True)
-        path = cache / name
-        proc = subprocess.run(
-            [str(tool), f"--config={cfg.mlir_attr()}", f"--heads={heads}", f"--kv-heads={kv_heads}",
-             f"--head-dim={head_dim}", f"--dtype={dtype}", "--target=cuda", "-o", str(path)],
-            capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise UnisparseError(f"unisparse-compile failed:\n{proc.stderr}")
+        signature = f"{cfg.mlir_attr()}|{heads}|{kv_heads}|{head_dim}|{dtype}"
+        path = _build.cached_library(
+            "cuda", signature,
+            [f"--config={cfg.mlir_attr()}", f"--heads={heads}", f"--kv-heads={kv_heads}",
+             f"--head-dim={head_dim}", f"--dtype={dtype}", "--target=cuda"])
     return load_compiled(path, heads=heads, kv_heads=kv_heads, head_dim=head_dim,
                          block=cfg.block, c_h=cfg.c_h)

@@ -268,6 +268,11 @@ def block_select(
       for each: if ``max_blocks > 0 and count >= max_blocks`` stop; if
       ``count < min_blocks or kept < tau * total`` take it (``kept += s``,
       ``count += 1``) else stop.
+    * NaN/Inf: if ``total`` is NaN (a NaN or Inf input reached the scores of
+      the row), the row keeps every visible block, ``max_blocks`` included, so
+      the NaN reaches the output exactly as in dense attention.  The order
+      is total: NaN scores rank below every number (ties: smaller ``J``), so
+      no block is taken twice.
 
     Floating point (normative)
     --------------------------
@@ -319,9 +324,10 @@ def block_select(
         pos = np.arange(NBk)
         n_forced = forced.sum(axis=-1)[:, None]  # [NBq, 1]
         n_visible = visible.sum(axis=-1)[:, None]
-        take = (pos < min_blocks) | (kept_before < threshold[..., None])
+        nan_row = np.isnan(total)[..., None]
+        take = (pos < min_blocks) | (kept_before < threshold[..., None]) | nan_row
         if max_blocks > 0:
-            take &= pos < max_blocks
+            take &= (pos < max_blocks) | nan_row
         take &= pos < n_visible
         take |= pos < n_forced
         n_sel = np.cumprod(take, axis=-1).sum(axis=-1)  # leading run of "take"

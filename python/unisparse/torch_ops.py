@@ -32,8 +32,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .api import AttentionResult, check_shapes, compile as _compile, gpu_module
+from ._core import AttentionResult, check_shapes
 from .config import Config
+from .registry import compile as _compile
 
 __all__ = ["attention", "config_args", "config_from_args"]
 
@@ -48,7 +49,7 @@ def config_args(cfg: Config) -> tuple:
 
 
 def config_from_args(*args) -> Config:
-    return Config(**dict(zip(_FIELDS, args)))
+    return Config.parse(dict(zip(_FIELDS, args)))
 
 
 def check_inputs(c_h, q, k, v=None):
@@ -110,7 +111,6 @@ def _attention_cuda(q, k, v, block, c_q, c_k, c_h, tau, local_blocks, sink, min_
     cfg = config_from_args(block, c_q, c_k, c_h, tau, local_blocks, sink, min_blocks, max_blocks,
                            causal, scale)
     _, hq, hkv, _, d = check_inputs(cfg.c_h, q, k, v)
-    gpu_module("unisparse::attention on CUDA tensors")
     kern = _compile(cfg, heads=hq, kv_heads=hkv, head_dim=d, dtype=_DTYPES[q.dtype], device=str(q.device))
     o, lse = kern.attention(q, k, v)
     return o, lse
@@ -162,7 +162,6 @@ def _layout_cuda(q, k, block, c_q, c_k, c_h, tau, local_blocks, sink, min_blocks
     cfg = config_from_args(block, c_q, c_k, c_h, tau, local_blocks, sink, min_blocks, max_blocks,
                            causal, scale)
     _, hq, hkv, _, d = check_inputs(cfg.c_h, q, k)
-    gpu_module("unisparse::layout on CUDA tensors")
     kern = _compile(cfg, heads=hq, kv_heads=hkv, head_dim=d, dtype=_DTYPES[q.dtype], device=str(q.device))
     _, counts, indices = kern.layout(q, k)
     return counts, indices

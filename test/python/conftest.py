@@ -46,3 +46,27 @@ def widen(x, dtype):
 
 
 TOL = {"f32": 2e-5, "f16": 2e-3, "bf16": 1.5e-2}
+
+
+def sum_order_atol(*terms, out_eps=2.0 ** -23):
+    """Tolerance for comparing two evaluations of ``sum_i c_i * sum(t_i)``
+    whose float32 reductions run in different orders (eager vs Inductor, one
+    thread count vs another): ``terms`` are ``(tensor, c)`` pairs.
+
+    Any order of a float32 sum of ``n`` terms errs by at most
+    ``gamma_{n-1} * sum|x|`` with ``gamma_k = k u / (1 - k u)``, ``u = 2^-24``
+    (Higham, Accuracy and Stability of Numerical Algorithms, eq. 4.4), so two
+    orders differ by at most twice that. The result is then rounded to its
+    dtype (``out_eps``: float32 2^-23, bfloat16 2^-7) once per evaluation,
+    which adds ``out_eps * |result|``. The bound does not depend on the
+    order either evaluation used, so it holds on any machine.
+    """
+    u = 2.0 ** -24
+    atol, total = 0.0, 0.0
+    for t, c in terms:
+        a = t.detach().double().abs()
+        n = max(t.numel() - 1, 1)
+        gamma = n * u / (1 - n * u)
+        atol += 2 * gamma * abs(c) * float(a.sum())
+        total += abs(c) * float(t.detach().double().sum())
+    return atol + out_eps * abs(total)

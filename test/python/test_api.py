@@ -127,3 +127,41 @@ def test_empty_sequence():
     k = np.zeros((1, 2, 0, 32), np.float32)
     r = unisparse.attention(q, k, k, CFG, return_lse=True)
     assert r.output.shape == q.shape and r.lse.shape == (1, 4, 0)
+
+
+@pytest.mark.parametrize("where", ["q", "k", "inf_k"])
+@pytest.mark.parametrize("max_blocks", [0, 4])
+def test_nan_and_inf_inputs_propagate_as_in_dense_attention(where, max_blocks):
+    # min_blocks > 0 with a NaN score used to take block 0 twice (the arg-max
+    # never took a NaN), which the runtime then rejected ("indices ... must be
+    # strictly ascending"). Now: the layout equals the reference's, every row
+    # whose scores are NaN keeps all its visible blocks, and NaN reaches
+    # exactly the outputs that dense attention makes NaN.
+    cfg = Config(block=64, c_q=16, c_k=8, tau=0.6, min_blocks=4, max_blocks=max_blocks)
+    q, k, v = (x.astype(np.float32) for x in data(N=300, seed=7))
+    token = 150
+    if where == "q":
+        q[0, 1, token, 3] = np.nan
+    elif where == "k":
+        k[0, 0, token, 5] = np.nan
+    else:
+        k[0, 1, token, 5] = np.inf
+    r = unisparse.attention(q, k, v, cfg, return_layout=True)
+    o_ref, _, c_ref, i_ref = reference(*(x.astype(np.float64) for x in (q, k, v)), cfg)
+    np.testing.assert_array_equal(r.counts, c_ref)
+    np.testing.assert_array_equal(r.indices, i_ref)
+    for row_c, row_i in zip(r.counts.reshape(-1), r.indices.reshape(-1, r.indices.shape[-1])):
+        assert np.all(np.diff(row_i[:row_c]) > 0)
+    # The attention over the layout propagates exactly as the reference's.
+    np.testing.assert_array_equal(np.isnan(r.output), np.isnan(o_ref))
+    assert np.isnan(r.output).any()
+    finite = ~np.isnan(o_ref)
+    assert R.relative_l2(r.output[finite], o_ref[finite]) < 2e-5
+    if where != "inf_k":
+        # A NaN makes its rows' scores NaN: those rows are dense, so NaN
+        # reaches exactly the outputs dense attention makes NaN. (An Inf
+        # gives +-inf composite logits: a query whose own logit differs in
+        # sign from its composite's may differ from dense attention, see
+        # docs/Rationale.md.)
+        dense = R.dense_attention(*(x.astype(np.float64) for x in (q, k, v)), causal=True)[0]
+        np.testing.assert_array_equal(np.isnan(r.output), np.isnan(dense))

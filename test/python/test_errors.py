@@ -106,3 +106,63 @@ def test_nan_propagates_not_crashes():
     o = unisparse.attention(q, k, v, Config(block=32, c_q=8, c_k=8, tau=1.0))
     assert not np.isnan(o[0, :2, :5]).any()
     assert np.isnan(o[0, :2, 5:, 0]).all()
+
+
+# --------------------------------------------------------------------------- #
+# Caller-provided output buffers (CompiledCPU.attention(o=, lse=))
+# --------------------------------------------------------------------------- #
+
+
+def _compiled_and_outputs():
+    q, k, v = np_qkv()
+    kern = unisparse.compile(CFG, heads=4, kv_heads=2, head_dim=16, dtype="f32")
+    return kern, q, k, v
+
+
+def test_read_only_output_is_refused():
+    kern, q, k, v = _compiled_and_outputs()
+    o = np.zeros(q.shape, np.float32)
+    o.flags.writeable = False
+    with pytest.raises(ValueError, match="o must be a writable array"):
+        kern.attention(q, k, v, o=o)
+
+
+def test_output_over_immutable_bytes_is_refused_and_untouched():
+    kern, q, k, v = _compiled_and_outputs()
+    raw = bytes(q.nbytes)
+    o = np.frombuffer(raw, np.float32).reshape(q.shape)
+    with pytest.raises(ValueError, match="o must be a writable array"):
+        kern.attention(q, k, v, o=o)
+    assert raw == bytes(q.nbytes)
+
+
+def test_output_aliasing_an_input_is_refused():
+    kern, q, k, v = _compiled_and_outputs()
+    # o over the same memory as k (k has fewer heads: view a larger buffer).
+    buf = np.random.default_rng(1).standard_normal(q.size).astype(np.float32)
+    o = buf.reshape(q.shape)
+    k_alias = buf[: k.size].reshape(k.shape)
+    with pytest.raises(ValueError, match="o overlaps k"):
+        kern.attention(q, k_alias, k_alias.copy(), o=o)
+    with pytest.raises(ValueError, match="o overlaps q"):
+        kern.attention(q, k, v, o=q)
+
+
+def test_overlapping_outputs_are_refused():
+    kern, q, k, v = _compiled_and_outputs()
+    buf = np.empty(q.nbytes + 64, np.uint8)
+    o = buf[: q.nbytes].view(np.float32).reshape(q.shape)
+    lse = buf[64: 64 + 4 * q.shape[0] * q.shape[1] * q.shape[2]].view(np.float32).reshape(q.shape[:3])
+    with pytest.raises(ValueError, match="o overlaps lse"):
+        kern.attention(q, k, v, o=o, lse=lse)
+
+
+def test_distinct_caller_outputs_receive_the_result():
+    kern, q, k, v = _compiled_and_outputs()
+    o = np.full(q.shape, np.nan, np.float32)
+    lse = np.full(q.shape[:3], np.nan, np.float32)
+    got_o, got_lse = kern.attention(q, k, v, o=o, lse=lse)
+    assert got_o is o and got_lse is lse
+    want_o, want_lse = kern.attention(q, k, v)
+    np.testing.assert_array_equal(o, want_o)  # same code, same order: exact
+    np.testing.assert_array_equal(lse, want_lse)

@@ -59,10 +59,8 @@ def _config_for(module, name: str) -> Config:
     cfg = getattr(getattr(module, "config", None), "unisparse_config", None)
     if cfg is None:
         return _DEFAULT_CONFIGS.get(name, Config())
-    if isinstance(cfg, Config):
-        return cfg
-    if isinstance(cfg, dict):
-        return Config(**cfg)
+    if isinstance(cfg, (Config, dict)):
+        return Config.parse(cfg)
     raise TypeError(f"config.unisparse_config must be a dict or unisparse.Config, got {type(cfg).__name__}")
 
 
