@@ -11,6 +11,12 @@ CHECK = {
     "noncausal_f16_d64": ("block=64,c_q=16,c_k=16,tau=0.8,causal=false", 8, 2, 64, "f16", ("cuda", "cpu")),
     "ch2_bf16_d128": ("block=128,c_q=16,c_k=16,c_h=2,tau=0.9", 8, 2, 128, "bf16", ("cuda", "cpu")),
     "dense_f16_d64_noncausal": ("block=64,c_q=16,c_k=16,tau=1.0,causal=false", 8, 8, 64, "f16", ("cuda",)),
+    # NaN/Inf inputs with min_blocks past the forced blocks (issue 9).
+    "nan_minblocks_bf16_d64": ("block=64,c_q=16,c_k=16,tau=0.8,min_blocks=4,max_blocks=4", 4, 2, 64, "bf16",
+                               ("cuda", "cpu")),
+    # A million tokens: T = N / 16 = 65536 composites, one past blockIdx.z's
+    # limit, where the estimation kernels used to put T.
+    "long_bf16_d64": ("block=128,c_q=16,c_k=16,tau=0.9", 1, 1, 64, "bf16", ("cuda",)),
 }
 
 BENCH = {
@@ -20,17 +26,16 @@ BENCH = {
 
 
 def parse_config(text):
-    """'block=128,tau=0.9,causal=false' -> dict with Python values."""
-    out = {}
-    for item in text.split(","):
-        key, value = item.split("=")
-        if value in ("true", "false"):
-            out[key] = value == "true"
-        elif "." in value:
-            out[key] = float(value)
-        else:
-            out[key] = int(value)
-    return out
+    """'block=128,tau=0.9,causal=false' -> the fields of that Config, as a
+    dict (unisparse.Config.parse is the one parser)."""
+    import dataclasses
+    import pathlib
+    import sys
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "python"))
+    from unisparse.config import Config
+
+    return dataclasses.asdict(Config.parse(text))
 
 
 def lib_name(name, target):
