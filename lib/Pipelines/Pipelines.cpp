@@ -75,6 +75,10 @@ void addTensorAndBufferPasses(OpPassManager &pm, bool decompose,
   bufferize.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  // An extract_slice/insert_slice pair computed in place bufferizes to a copy
+  // between two equal subviews: CSE makes them one value and the copy folds.
+  pm.addPass(createCSEPass());
+  pm.addPass(createCanonicalizerPass());
   ConvertUnisparseToRuntimePassOptions runtime;
   runtime.target = runtimeTarget.str();
   pm.addPass(createConvertUnisparseToRuntimePass(runtime));

@@ -11,14 +11,17 @@ def ConvertUnisparseToLinalgPass : Pass<"convert-unisparse-to-linalg"> {
     Lowers `unisparse.compress`, `unisparse.block_score`,
     `unisparse.block_select` and `unisparse.dense_layout` on tensors:
 
-    - compress: `tensor.pad` of the sequence to a whole number of composites,
-      a `linalg.generic` sum over the (head, token) window, and a
-      `linalg.generic` that divides by the number of real tokens (a partial
-      last composite is the mean of the tokens it has);
-    - block_score: a `linalg.generic` contraction for the composite logits,
-      masked row max and row sum reductions, the normalised map, a
-      `tensor.pad` to whole blocks and a `linalg.generic` block sum;
-    - block_select: an `scf.for` nest over the rows with an `scf.while`
+    - compress: the full composites as a `tensor.expand_shape` view
+      `[B, H, T, c, D]` and the partial last composite in place, each summed
+      by a reduction `linalg.generic` (head pooling as an expanded head dim
+      or a broadcast over GQA replicas), then an elementwise generic that
+      divides by the number of real tokens (a partial last composite is the
+      mean of the tokens it has);
+    - block_score: a contraction `linalg.generic` for the composite logits
+      into a map padded to whole blocks, masked row max, `exp(x - m)` and row
+      sum generics, and the block sums as a reduction over the expanded view
+      `[B, Hg, NBq, rq, NBk, rk]`;
+    - block_select: an `scf.forall` over the rows with an `scf.while`
       top-p loop (repeated arg-max, so no sort is materialised);
     - dense_layout: two `linalg.generic` ops on `linalg.index`.
 
@@ -35,9 +38,11 @@ def ConvertUnisparseToLinalgPass : Pass<"convert-unisparse-to-linalg"> {
     After (abridged):
 
     ```mlir
-    %p = tensor.pad %q low[0, 0, 0, 0] high[0, 0, %h, 0] { ... }
-    %s = linalg.generic {iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction"]}
-        ins(%p, %window : ...) outs(%zero : ...) { arith.addf }
+    %x = tensor.extract_slice %q[0, 0, 0, 0] [1, 4, %full, 32] [1, 1, 1, 1]
+    %v = tensor.expand_shape %x [[0], [1], [2, 3], [4]] output_shape [1, 4, %t, 16, 32]
+    %s = linalg.generic {iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
+        ins(%v : tensor<1x4x?x16x32xf32>) outs(%zero : ...) { arith.addf }
+    // ... the same for the partial composite, then
     %c = linalg.generic ... { arith.divf }
     ```
   }];

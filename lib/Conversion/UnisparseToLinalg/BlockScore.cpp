@@ -1,28 +1,35 @@
 //===- BlockScore.cpp - unisparse.block_score -> linalg -------------------===//
 //
-// Two passes over the composite logits, recomputed on the fly, so that the
-// compressed map [B, Hg, Tq, Tk] is never materialised (at 128K tokens and
-// c = 16 it would be 8 GiB for 32 heads):
+// Structured ops only: every operand is read through an indexing map, the
+// logits come from one contraction, and the block sums are a reduction over
+// an expanded view of the normalised map. With rq = block / c_q and
+// rk = block / c_k, the map is padded to whole blocks,
+// [Tq', Tk'] = [NBq * rq, NBk * rk], so that it expands exactly:
 //
-//   %m, %l = linalg.generic (b, g, t, u), u reduced:        row statistics
-//              x = masked(scale * qc[b,g,t,:] . kc[b,g,u,:])
-//              m' = max(m, x);  l' = l * exp(m - m') + exp(x - m')
-//   %s     = linalg.generic (b, g, I, J, i, j), (i, j) reduced: block sums
-//              t = I * rq + i, u = J * rk + j   (rq = block / c_q, rk = block / c_k)
-//              s += (t, u) in range and visible ? exp(x - m[t]) / l[t] : 0
+//   %L  = fill 0 : [B, Hg, Tq', Tk']
+//   %L  = insert_slice (linalg.generic contraction (b, g, t, u, d), d reduced:
+//           L[b, g, t, u] += qc[b, g, t, d] * kc[b, g, u, d]) into %L[.., :Tq, :Tk]
+//   %m  = linalg.generic (b, g, t, u), u reduced: max of x = scale * L, masked
+//   %E  = linalg.generic (b, g, t, u): valid ? exp(x - m) : 0   (in place)
+//   %l  = linalg.generic (b, g, t, u), u reduced: sum of E
+//   %s  = linalg.generic (b, g, I, J, i, j), (i, j) reduced, over
+//           expand_shape E : [B, Hg, NBq, rq, NBk, rk]: sum of E / l
 //
-// The causal mask at composite granularity: key composite u is visible from
-// query composite t iff u * c_k <= (t + 1) * c_q - 1. Operands are read with
-// tensor.extract at clamped indices; out-of-range and masked pairs add 0 and
-// skip the dot product. Memory beyond the output: 2 * B * Hg * Tq floats.
+// "valid" is t < Tq, u < Tk and, when causal, the composite-granularity mask:
+// key composite u is visible from query composite t iff
+// u * c_k <= (t + 1) * c_q - 1 (linalg.index in the bodies, no loads at
+// computed indices). Each logit is a dot product in ascending d; each element
+// is computed by the same sequence of operations wherever it sits, so equal
+// inputs give bit-equal block scores (ties stay ties).
+//
+// The map costs 4 * B * Hg * Tq' * Tk' bytes; tiling the consumers by query
+// block (TilingInterface) and fusing the producers bounds it by a tile.
 //
 //===----------------------------------------------------------------------===//
 
 #include "LoweringUtils.h"
 #include "unisparse/Conversion/UnisparseToLinalg/UnisparseToLinalg.h"
 #include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
-
-#include "mlir/Dialect/SCF/IR/SCF.h"
 
 #include <limits>
 
@@ -31,16 +38,18 @@ using namespace mlir::unisparse;
 using namespace mlir::unisparse::detail;
 
 namespace {
-/// Emission helpers for one block_score op.
-struct ScoreEmitter {
-  Value qc, kc, scale, headDim;
+/// The validity test of composite pair (t, u) inside a generic body.
+struct Mask {
+  Value tq, tk;
   int64_t cq, ck;
   bool causal;
 
-  /// i1: (t, u) is visible.
-  Value visible(ImplicitLocOpBuilder &b, Value t, Value u) const {
+  Value valid(ImplicitLocOpBuilder &b, Value t, Value u) const {
+    Value ok = arith::AndIOp::create(
+        b, arith::CmpIOp::create(b, arith::CmpIPredicate::slt, t, tq),
+        arith::CmpIOp::create(b, arith::CmpIPredicate::slt, u, tk));
     if (!causal)
-      return arith::ConstantIntOp::create(b, 1, 1);
+      return ok;
     Value one = arith::ConstantIndexOp::create(b, 1);
     Value keyFirst =
         arith::MulIOp::create(b, u, arith::ConstantIndexOp::create(b, ck));
@@ -49,26 +58,10 @@ struct ScoreEmitter {
         arith::MulIOp::create(b, arith::AddIOp::create(b, t, one),
                               arith::ConstantIndexOp::create(b, cq)),
         one);
-    return arith::CmpIOp::create(b, arith::CmpIPredicate::sle, keyFirst,
-                                 queryLast);
-  }
-
-  /// scale * qc[bi, gi, t, :] . kc[bi, gi, u, :] (f32, ascending d).
-  Value logit(ImplicitLocOpBuilder &b, Value bi, Value gi, Value t,
-              Value u) const {
-    Value c0 = arith::ConstantIndexOp::create(b, 0);
-    Value c1 = arith::ConstantIndexOp::create(b, 1);
-    Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
-    auto loop = scf::ForOp::create(
-        b, c0, headDim, c1, ValueRange{zero},
-        [&](OpBuilder &nb, Location loc, Value d, ValueRange acc) {
-          ImplicitLocOpBuilder lb(loc, nb);
-          Value x = tensor::ExtractOp::create(lb, qc, ValueRange{bi, gi, t, d});
-          Value y = tensor::ExtractOp::create(lb, kc, ValueRange{bi, gi, u, d});
-          Value p = arith::MulFOp::create(lb, x, y);
-          scf::YieldOp::create(lb, ValueRange{arith::AddFOp::create(lb, acc[0], p)});
-        });
-    return arith::MulFOp::create(b, loop.getResult(0), scale);
+    return arith::AndIOp::create(
+        b, ok,
+        arith::CmpIOp::create(b, arith::CmpIPredicate::sle, keyFirst,
+                              queryLast));
   }
 };
 
@@ -82,110 +75,140 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
     Type f32 = b.getF32Type();
     int64_t block = op.getBlock(), cq = op.getCQ(), ck = op.getCK();
     int64_t rq = block / cq, rk = block / ck;
+    float negInf = -std::numeric_limits<float>::infinity();
 
     SmallVector<OpFoldResult> qSizes =
         tensor::getMixedSizes(b, b.getLoc(), op.getQc());
+    SmallVector<OpFoldResult> sSizes =
+        tensor::getMixedSizes(b, b.getLoc(), op.getInit());
     OpFoldResult tk = tensor::getMixedSize(b, b.getLoc(), op.getKc(), 2);
-    ScoreEmitter e{op.getQc(),
-                   op.getKc(),
-                   softmaxScale(b, op.getScale().convertToDouble(), qSizes[3]),
-                   toValue(b, qSizes[3]),
-                   cq,
-                   ck,
-                   op.getCausal()};
-    Value tqV = toValue(b, qSizes[2]), tkV = toValue(b, tk);
-    float negInf = -std::numeric_limits<float>::infinity();
+    Value scale = softmaxScale(b, op.getScale().convertToDouble(), qSizes[3]);
+    Mask mask{toValue(b, qSizes[2]), toValue(b, tk), cq, ck, op.getCausal()};
 
-    // Pass 1: online row max and row sum over all key composites.
-    SmallVector<OpFoldResult> rowSizes = {qSizes[0], qSizes[1], qSizes[2]};
-    Value maxInit = filledTensor(b, rowSizes, f32, b.getF32FloatAttr(negInf));
-    Value sumInit = filledTensor(b, rowSizes, f32, b.getF32FloatAttr(0.0f));
-    Value keys = tensor::EmptyOp::create(b, ArrayRef<OpFoldResult>{tk}, f32);
-    AffineExpr bb, g, t, u;
-    bindDims(ctx, bb, g, t, u);
-    auto stats = linalg::GenericOp::create(
-        b, TypeRange{maxInit.getType(), sumInit.getType()}, ValueRange{keys},
-        ValueRange{maxInit, sumInit},
-        ArrayRef<AffineMap>{AffineMap::get(4, 0, {u}, ctx),
-                            AffineMap::get(4, 0, {bb, g, t}, ctx),
-                            AffineMap::get(4, 0, {bb, g, t}, ctx)},
-        iterators(3, 1), [&](OpBuilder &nb, Location loc, ValueRange args) {
-          ImplicitLocOpBuilder lb(loc, nb);
-          SmallVector<Value> iv = loopIndices(lb, 4);
-          Value bi = iv[0], gi = iv[1], ti = iv[2], ui = iv[3];
-          Value m = args[1], l = args[2];
-          Value ninf = arith::ConstantOp::create(lb, lb.getF32FloatAttr(negInf));
-          auto x = scf::IfOp::create(
-              lb, e.visible(lb, ti, ui),
-              [&](OpBuilder &tb, Location tl) {
-                ImplicitLocOpBuilder ib(tl, tb);
-                scf::YieldOp::create(ib, ValueRange{e.logit(ib, bi, gi, ti, ui)});
-              },
-              [&](OpBuilder &eb, Location el) {
-                scf::YieldOp::create(eb, el, ValueRange{ninf});
-              });
-          Value xv = x.getResult(0);
-          Value mNew = arith::MaximumFOp::create(lb, m, xv);
-          // While the row has seen only masked keys, mNew is -inf: keep l.
-          Value alive =
-              arith::CmpFOp::create(lb, arith::CmpFPredicate::OGT, mNew, ninf);
-          Value safeM = arith::SelectOp::create(
-              lb, alive, mNew, arith::ConstantOp::create(lb, lb.getF32FloatAttr(0.0f)));
-          Value rescaled = arith::MulFOp::create(
-              lb, l, math::ExpOp::create(lb, arith::SubFOp::create(lb, m, safeM)));
-          Value add = math::ExpOp::create(lb, arith::SubFOp::create(lb, xv, safeM));
-          Value lNew = arith::SelectOp::create(
-              lb, alive, arith::AddFOp::create(lb, rescaled, add), l);
-          linalg::YieldOp::create(lb, ValueRange{mNew, lNew});
-        });
-    Value rowMax = stats.getResult(0), rowSum = stats.getResult(1);
+    // The padded map and the contraction into its [Tq, Tk] corner.
+    AffineExpr s0 = getAffineSymbolExpr(0, ctx);
+    auto times = [&](OpFoldResult v, int64_t f) {
+      return affine::makeComposedFoldedAffineApply(b, b.getLoc(), s0 * f, {v});
+    };
+    SmallVector<OpFoldResult> mapSizes = {sSizes[0], sSizes[1],
+                                          times(sSizes[2], rq),
+                                          times(sSizes[3], rk)};
+    Value map = filledTensor(b, mapSizes, f32, b.getF32FloatAttr(0.0f));
+    SmallVector<OpFoldResult> zeros(4, b.getIndexAttr(0)),
+        ones(4, b.getIndexAttr(1));
+    SmallVector<OpFoldResult> cornerSizes = {qSizes[0], qSizes[1], qSizes[2],
+                                             tk};
+    Value corner = tensor::ExtractSliceOp::create(b, map, zeros, cornerSizes,
+                                                  ones);
+    Value logits =
+        linalg::GenericOp::create(
+            b, TypeRange{corner.getType()},
+            ValueRange{op.getQc(), op.getKc()}, ValueRange{corner},
+            ArrayRef<AffineMap>{dimsMap(ctx, 5, {0, 1, 2, 4}),
+                                dimsMap(ctx, 5, {0, 1, 3, 4}),
+                                dimsMap(ctx, 5, {0, 1, 2, 3})},
+            iterators(4, 1),
+            [&](OpBuilder &nb, Location loc, ValueRange args) {
+              Value p = arith::MulFOp::create(nb, loc, args[0], args[1]);
+              linalg::YieldOp::create(
+                  nb, loc, arith::AddFOp::create(nb, loc, args[2], p).getResult());
+            })
+            .getResult(0);
+    map = tensor::InsertSliceOp::create(b, logits, map, zeros, cornerSizes,
+                                        ones);
 
-    // Pass 2: block sums of the normalised map.
-    Value window = tensor::EmptyOp::create(
-        b, ArrayRef<OpFoldResult>{b.getIndexAttr(rq), b.getIndexAttr(rk)}, f32);
+    auto rowMap = dimsMap(ctx, 4, {0, 1, 2});
+    auto id4 = AffineMap::getMultiDimIdentityMap(4, ctx);
+    SmallVector<OpFoldResult> rowSizes(mapSizes.begin(), mapSizes.begin() + 3);
+
+    // Row max of the masked, scaled logits.
+    Value rowMax =
+        linalg::GenericOp::create(
+            b, TypeRange{RankedTensorType::get(
+                   llvm::map_to_vector(rowSizes, staticSize), f32)},
+            ValueRange{map},
+            ValueRange{filledTensor(b, rowSizes, f32,
+                                    b.getF32FloatAttr(negInf))},
+            ArrayRef<AffineMap>{id4, rowMap}, iterators(3, 1),
+            [&](OpBuilder &nb, Location loc, ValueRange args) {
+              ImplicitLocOpBuilder lb(loc, nb);
+              Value t = linalg::IndexOp::create(lb, 2);
+              Value u = linalg::IndexOp::create(lb, 3);
+              Value x = arith::MulFOp::create(lb, args[0], scale);
+              Value ninf =
+                  arith::ConstantOp::create(lb, lb.getF32FloatAttr(negInf));
+              x = arith::SelectOp::create(lb, mask.valid(lb, t, u), x, ninf);
+              linalg::YieldOp::create(
+                  lb, arith::MaximumFOp::create(lb, args[1], x).getResult());
+            })
+            .getResult(0);
+
+    // exp(x - m) where valid, 0 elsewhere, in place.
+    Value probs =
+        linalg::GenericOp::create(
+            b, TypeRange{map.getType()}, ValueRange{rowMax}, ValueRange{map},
+            ArrayRef<AffineMap>{rowMap, id4}, iterators(4, 0),
+            [&](OpBuilder &nb, Location loc, ValueRange args) {
+              ImplicitLocOpBuilder lb(loc, nb);
+              Value t = linalg::IndexOp::create(lb, 2);
+              Value u = linalg::IndexOp::create(lb, 3);
+              Value x = arith::MulFOp::create(lb, args[1], scale);
+              Value e = math::ExpOp::create(
+                  lb, arith::SubFOp::create(lb, x, args[0]));
+              Value zero = arith::ConstantOp::create(lb, lb.getF32FloatAttr(0.0f));
+              linalg::YieldOp::create(
+                  lb, arith::SelectOp::create(lb, mask.valid(lb, t, u), e, zero)
+                          .getResult());
+            })
+            .getResult(0);
+
+    // Row sums.
+    Value rowSum =
+        linalg::GenericOp::create(
+            b, TypeRange{rowMax.getType()}, ValueRange{probs},
+            ValueRange{filledTensor(b, rowSizes, f32, b.getF32FloatAttr(0.0f))},
+            ArrayRef<AffineMap>{id4, rowMap}, iterators(3, 1),
+            [&](OpBuilder &nb, Location loc, ValueRange args) {
+              linalg::YieldOp::create(
+                  nb, loc,
+                  arith::AddFOp::create(nb, loc, args[1], args[0]).getResult());
+            })
+            .getResult(0);
+
+    // Block sums of E / l over [B, Hg, NBq, rq, NBk, rk]; padded query rows
+    // (l = 0) add nothing.
+    Value blocks = expandDim(b, probs, 3, {sSizes[3], b.getIndexAttr(rk)});
+    blocks = expandDim(b, blocks, 2, {sSizes[2], b.getIndexAttr(rq)});
+    Value sums = expandDim(b, rowSum, 2, {sSizes[2], b.getIndexAttr(rq)});
     Value zeroF = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
     Value blockZeros =
         linalg::FillOp::create(b, ValueRange{zeroF}, ValueRange{op.getInit()})
             .getResult(0);
-    AffineExpr I, J, i, j;
-    bindDims(ctx, bb, g, I, J, i, j);
+    Value tqV = mask.tq;
     Value scores =
         linalg::GenericOp::create(
-            b, TypeRange{op.getInit().getType()}, ValueRange{window},
+            b, TypeRange{op.getInit().getType()}, ValueRange{blocks, sums},
             ValueRange{blockZeros},
-            ArrayRef<AffineMap>{AffineMap::get(6, 0, {i, j}, ctx),
-                                AffineMap::get(6, 0, {bb, g, I, J}, ctx)},
+            ArrayRef<AffineMap>{dimsMap(ctx, 6, {0, 1, 2, 4, 3, 5}),
+                                dimsMap(ctx, 6, {0, 1, 2, 4}),
+                                dimsMap(ctx, 6, {0, 1, 2, 3})},
             iterators(4, 2),
             [&](OpBuilder &nb, Location loc, ValueRange args) {
               ImplicitLocOpBuilder lb(loc, nb);
-              SmallVector<Value> iv = loopIndices(lb, 6);
-              Value bi = iv[0], gi = iv[1], Ii = iv[2], Ji = iv[3], ii = iv[4],
-                    ji = iv[5];
-              Value ti = arith::AddIOp::create(
-                  lb, arith::MulIOp::create(lb, Ii, arith::ConstantIndexOp::create(lb, rq)),
-                  ii);
-              Value ui = arith::AddIOp::create(
-                  lb, arith::MulIOp::create(lb, Ji, arith::ConstantIndexOp::create(lb, rk)),
-                  ji);
-              Value inRange = arith::AndIOp::create(
-                  lb, arith::CmpIOp::create(lb, arith::CmpIPredicate::slt, ti, tqV),
-                  arith::CmpIOp::create(lb, arith::CmpIPredicate::slt, ui, tkV));
-              Value take = arith::AndIOp::create(lb, inRange, e.visible(lb, ti, ui));
-              auto p = scf::IfOp::create(
-                  lb, take,
-                  [&](OpBuilder &tb, Location tl) {
-                    ImplicitLocOpBuilder ib(tl, tb);
-                    Value x = e.logit(ib, bi, gi, ti, ui);
-                    Value m = tensor::ExtractOp::create(ib, rowMax, ValueRange{bi, gi, ti});
-                    Value l = tensor::ExtractOp::create(ib, rowSum, ValueRange{bi, gi, ti});
-                    Value ex = math::ExpOp::create(ib, arith::SubFOp::create(ib, x, m));
-                    scf::YieldOp::create(ib, ValueRange{arith::DivFOp::create(ib, ex, l)});
-                  },
-                  [&](OpBuilder &eb, Location el) {
-                    scf::YieldOp::create(eb, el, ValueRange{zeroF});
-                  });
+              Value I = linalg::IndexOp::create(lb, 2);
+              Value i = linalg::IndexOp::create(lb, 4);
+              Value t = arith::AddIOp::create(
+                  lb,
+                  arith::MulIOp::create(lb, I,
+                                        arith::ConstantIndexOp::create(lb, rq)),
+                  i);
+              Value real =
+                  arith::CmpIOp::create(lb, arith::CmpIPredicate::slt, t, tqV);
+              Value p = arith::DivFOp::create(lb, args[0], args[1]);
+              Value zero = arith::ConstantOp::create(lb, lb.getF32FloatAttr(0.0f));
+              p = arith::SelectOp::create(lb, real, p, zero);
               linalg::YieldOp::create(
-                  lb, arith::AddFOp::create(lb, args[1], p.getResult(0)).getResult());
+                  lb, arith::AddFOp::create(lb, args[2], p).getResult());
             })
             .getResult(0);
     rewriter.replaceOp(op, scores);

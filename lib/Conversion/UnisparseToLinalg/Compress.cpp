@@ -1,14 +1,24 @@
 //===- Compress.cpp - unisparse.compress -> linalg ------------------------===//
 //
-//   %sum  = linalg.generic (b, g, t, d, j, w):           (reduce over j, w)
-//             n = t * sf + w
-//             sum += n < N ? in[b, (g * hf + j) / kv_group, min(n, N - 1), d] : 0
-//   %mean = linalg.generic (b, g, t, d): %sum / (hf * min(sf, N - t * sf))
+// Pooling as reductions over expanded views, so every read is described by an
+// indexing map (nothing is read at a computed index, nothing is copied):
 //
-// The input is read with tensor.extract at a clamped index, so nothing is
-// padded or copied (on the GPU this is one kernel per generic, with d, the
-// contiguous dimension, mapped to threads). The (j, w) window gets its extent
-// from a shape-only operand, as the linalg pooling ops do.
+//   N = Tf * sf + rem   (Tf full composites, then 0 or 1 partial one)
+//   full:  input[:, :, 0 : Tf*sf]   -> expand_shape [B, H, Tf, sf, D]
+//   tail:  input[:, :, Tf*sf : N]   : [B, H, rem, D], summed into composite
+//          Tf (the slice [Tf, T) of the destination has 1 composite when
+//          rem > 0 and none when rem = 0; the map has no t dim)
+//   each part: linalg.generic summing the (head, token) window into its
+//          slice of the zeroed destination; then one elementwise generic
+//          divides by the number of real tokens times the heads pooled.
+//
+// Head pooling: expanded head e = g * hf + j reads source head e / kv_group.
+// With c = gcd(hf, kv_group), every source head is replicated r = kv_group / c
+// times and groups of s = hf / c replicas are averaged (averaging identical
+// copies is a no-op). So:
+//   r = 1:        input heads expand to [G, s] and s is a reduction dim;
+//   s = 1:        the destination heads expand to [H, r] and r is a broadcast;
+//   both > 1:     the broadcast into [H, r], then [H * r] = [G, s] reduced.
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,11 +26,32 @@
 #include "unisparse/Conversion/UnisparseToLinalg/UnisparseToLinalg.h"
 #include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
 
+#include <numeric>
+
 using namespace mlir;
 using namespace mlir::unisparse;
 using namespace mlir::unisparse::detail;
 
 namespace {
+/// outs += the sum of ins over the reduction dims, ins extended to f32.
+Value sumGeneric(ImplicitLocOpBuilder &b, Value in, Value out, unsigned dims,
+                 ArrayRef<unsigned> inDims, ArrayRef<unsigned> outDims,
+                 unsigned parallel) {
+  MLIRContext *ctx = b.getContext();
+  return linalg::GenericOp::create(
+             b, TypeRange{out.getType()}, ValueRange{in}, ValueRange{out},
+             ArrayRef<AffineMap>{dimsMap(ctx, dims, inDims),
+                                 dimsMap(ctx, dims, outDims)},
+             iterators(parallel, dims - parallel),
+             [&](OpBuilder &nb, Location loc, ValueRange args) {
+               Value x = toF32(nb, loc, args[0]);
+               linalg::YieldOp::create(
+                   nb, loc,
+                   arith::AddFOp::create(nb, loc, args[1], x).getResult());
+             })
+      .getResult(0);
+}
+
 struct CompressToLinalg : OpRewritePattern<CompressOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -30,75 +61,127 @@ struct CompressToLinalg : OpRewritePattern<CompressOp> {
     MLIRContext *ctx = op.getContext();
     int64_t sf = op.getSeqFactor(), hf = op.getHeadFactor(),
             kvg = op.getKvGroup();
+    int64_t common = std::gcd(hf, kvg);
+    int64_t rep = kvg / common, grp = hf / common;
     Value input = op.getInput();
     Type f32 = b.getF32Type();
 
-    SmallVector<OpFoldResult> outSizes =
-        tensor::getMixedSizes(b, b.getLoc(), op.getInit());
     OpFoldResult seq = tensor::getMixedSize(b, b.getLoc(), input, 2);
-    Value seqV = toValue(b, seq);
+    OpFoldResult heads = tensor::getMixedSize(b, b.getLoc(), input, 1);
+    OpFoldResult groups = tensor::getMixedSize(b, b.getLoc(), op.getInit(), 1);
+    AffineExpr n = getAffineSymbolExpr(0, ctx);
+    auto apply = [&](AffineExpr e) {
+      return affine::makeComposedFoldedAffineApply(b, b.getLoc(), e, {seq});
+    };
+    OpFoldResult full = apply(n.floorDiv(sf));
+    OpFoldResult fullTokens = apply(n.floorDiv(sf) * sf);
+    OpFoldResult rem = apply(n % sf);
+    OpFoldResult partialCount = apply(n.ceilDiv(sf) - n.floorDiv(sf));
 
-    // Sum over the (head, token) window; tokens past N contribute 0.
-    Value window = tensor::EmptyOp::create(
-        b, ArrayRef<OpFoldResult>{b.getIndexAttr(hf), b.getIndexAttr(sf)}, f32);
-    Value zeros = filledTensor(b, outSizes, f32, b.getF32FloatAttr(0.0f));
-    AffineExpr bb, g, t, d, j, w;
-    bindDims(ctx, bb, g, t, d, j, w);
-    auto windowMap = AffineMap::get(6, 0, {j, w}, ctx);
-    auto outMap = AffineMap::get(6, 0, {bb, g, t, d}, ctx);
-    Value sum =
-        linalg::GenericOp::create(
-            b, TypeRange{zeros.getType()}, ValueRange{window}, ValueRange{zeros},
-            ArrayRef<AffineMap>{windowMap, outMap}, iterators(4, 2),
-            [&](OpBuilder &nb, Location loc, ValueRange args) {
-              ImplicitLocOpBuilder lb(loc, nb);
-              SmallVector<Value> iv = loopIndices(lb, 6);
-              Value bi = iv[0], gi = iv[1], ti = iv[2], di = iv[3], ji = iv[4],
-                    wi = iv[5];
-              Value n = arith::AddIOp::create(
-                  lb, arith::MulIOp::create(lb, ti, arith::ConstantIndexOp::create(lb, sf)),
-                  wi);
-              Value valid =
-                  arith::CmpIOp::create(lb, arith::CmpIPredicate::slt, n, seqV);
-              Value last = arith::SubIOp::create(
-                  lb, seqV, arith::ConstantIndexOp::create(lb, 1));
-              Value nc = arith::MinSIOp::create(lb, n, last);
-              Value expanded = arith::AddIOp::create(
-                  lb, arith::MulIOp::create(lb, gi, arith::ConstantIndexOp::create(lb, hf)),
-                  ji);
-              Value head = arith::DivUIOp::create(
-                  lb, expanded, arith::ConstantIndexOp::create(lb, kvg));
-              Value x = tensor::ExtractOp::create(lb, input,
-                                                  ValueRange{bi, head, nc, di});
-              if (x.getType() != f32)
-                x = arith::ExtFOp::create(lb, f32, x);
-              Value zero = arith::ConstantOp::create(lb, lb.getF32FloatAttr(0.0f));
-              x = arith::SelectOp::create(lb, valid, x, zero);
-              linalg::YieldOp::create(lb,
-                                      arith::AddFOp::create(lb, args[1], x).getResult());
-            })
+    bool replicate = rep > 1 && grp == 1;
+    unsigned tDim = replicate ? 3 : 2;
+
+    // Sums of the pooled window of composites [t0, t0 + count), which hold
+    // tokens [tok0, tok0 + count * width), into `sums`. The full composites
+    // read an expanded view [B, H, T', W, D]; the partial one (count 0 or 1)
+    // reads its tokens [B, H, W, D] directly, with no t dim in the map.
+    auto pool = [&](Value sums, OpFoldResult t0, OpFoldResult count,
+                    OpFoldResult tok0, OpFoldResult width,
+                    bool partial) -> Value {
+      if (isZeroInteger(count) || isZeroInteger(width))
+        return sums;
+      OpFoldResult tokens =
+          partial ? width
+                  : affine::makeComposedFoldedAffineApply(
+                        b, b.getLoc(), n * getAffineSymbolExpr(1, ctx),
+                        {count, width});
+      Value view = sliceDim(b, input, 2, tok0, tokens);
+      if (!partial)
+        view = expandDim(b, view, 2, {count, width});
+      // [B, G, T', D], or [B, H, r, T', D] when replicating.
+      Value out = sliceDim(b, sums, tDim, t0, count);
+      // Input dims for the loop dims (b, head, [j,] t, w, d) of each form.
+      auto in = [&](unsigned bi, unsigned hi, std::optional<unsigned> ji,
+                    unsigned ti, unsigned wi, unsigned di) {
+        SmallVector<unsigned> dims = {bi, hi};
+        if (ji)
+          dims.push_back(*ji);
+        if (!partial)
+          dims.push_back(ti);
+        dims.append({wi, di});
+        return dims;
+      };
+      Value pooled;
+      if (rep == 1 && grp == 1) {
+        // (b, g, t, d, w)
+        pooled = sumGeneric(b, view, out, 5, in(0, 1, {}, 2, 4, 3),
+                            {0, 1, 2, 3}, 4);
+      } else if (rep == 1) {
+        // (b, g, t, d, j, w): input heads [G, s].
+        Value v = expandDim(b, view, 1, {groups, b.getIndexAttr(grp)});
+        pooled = sumGeneric(b, v, out, 6, in(0, 1, 4, 2, 5, 3), {0, 1, 2, 3},
+                            4);
+      } else {
+        // (b, h, r, t, d, w): each source head broadcast to its r replicas.
+        Value dest;
+        if (grp == 1) {
+          dest = out; // already [B, H, r, T', D]
+        } else {
+          SmallVector<OpFoldResult> sizes =
+              tensor::getMixedSizes(b, b.getLoc(), out);
+          SmallVector<OpFoldResult> tmpSizes = {
+              sizes[0], heads, b.getIndexAttr(rep), sizes[2], sizes[3]};
+          dest = filledTensor(b, tmpSizes, f32, b.getF32FloatAttr(0.0f));
+        }
+        Value rep5 = sumGeneric(b, view, dest, 6, in(0, 1, {}, 3, 5, 4),
+                                {0, 1, 2, 3, 4}, 5);
+        if (grp == 1) {
+          pooled = rep5;
+        } else {
+          // (b, g, t, d, j): [H * r] = [G, s].
+          Value merged = collapseDims(b, rep5, 1, 2); // [B, H * r, T', D]
+          Value v = expandDim(b, merged, 1, {groups, b.getIndexAttr(grp)});
+          pooled = sumGeneric(b, v, out, 5, {0, 1, 4, 2, 3}, {0, 1, 2, 3}, 4);
+        }
+      }
+      return insertDim(b, pooled, sums, tDim, t0);
+    };
+
+    Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
+    Value sums =
+        linalg::FillOp::create(b, ValueRange{zero}, ValueRange{op.getInit()})
             .getResult(0);
+    // When each source head is only replicated, the destination is viewed
+    // as [B, H, r, T, D] (expanding the whole tensor keeps its layout
+    // expandable after bufferization, which a strided slice's is not).
+    if (replicate)
+      sums = expandDim(b, sums, 1, {heads, b.getIndexAttr(rep)});
+    sums = pool(sums, b.getIndexAttr(0), full, b.getIndexAttr(0),
+                b.getIndexAttr(sf), /*partial=*/false);
+    sums = pool(sums, full, partialCount, fullTokens, rem, /*partial=*/true);
+    if (replicate)
+      sums = collapseDims(b, sums, 1, 2);
 
-    // Divide by the number of real tokens times the heads of the group.
+    // Divide by the number of real tokens times the replicas pooled.
+    Value seqV = toValue(b, seq);
     auto id4 = AffineMap::getMultiDimIdentityMap(4, ctx);
     Value mean =
         linalg::GenericOp::create(
-            b, TypeRange{op.getInit().getType()}, ValueRange{sum},
-            ValueRange{op.getInit()}, ArrayRef<AffineMap>{id4, id4},
-            iterators(4, 0),
+            b, TypeRange{sums.getType()}, ValueRange{}, ValueRange{sums},
+            ArrayRef<AffineMap>{id4}, iterators(4, 0),
             [&](OpBuilder &nb, Location loc, ValueRange args) {
               ImplicitLocOpBuilder lb(loc, nb);
               Value tIdx = linalg::IndexOp::create(lb, 2);
               Value sfV = arith::ConstantIndexOp::create(lb, sf);
               Value start = arith::MulIOp::create(lb, tIdx, sfV);
               Value rest = arith::SubIOp::create(lb, seqV, start);
-              Value n = arith::MinSIOp::create(lb, rest, sfV);
+              Value real = arith::MinSIOp::create(lb, rest, sfV);
               Value cnt = arith::MulIOp::create(
-                  lb, n, arith::ConstantIndexOp::create(lb, hf));
+                  lb, real, arith::ConstantIndexOp::create(lb, grp));
               Value cntI = arith::IndexCastOp::create(lb, lb.getI64Type(), cnt);
               Value cntF = arith::SIToFPOp::create(lb, lb.getF32Type(), cntI);
-              Value res = arith::DivFOp::create(lb, args[0], cntF);
-              linalg::YieldOp::create(lb, res);
+              linalg::YieldOp::create(
+                  lb, arith::DivFOp::create(lb, args[0], cntF).getResult());
             })
             .getResult(0);
     rewriter.replaceOp(op, mean);

@@ -60,6 +60,95 @@ inline SmallVector<utils::IteratorType> iterators(unsigned parallel,
   return it;
 }
 
+/// The static size of `ofr`, or ShapedType::kDynamic.
+inline int64_t staticSize(OpFoldResult ofr) {
+  if (std::optional<int64_t> v = getConstantIntValue(ofr))
+    return *v;
+  return ShapedType::kDynamic;
+}
+
+/// `value` with dimension `dim` split into `sizes` (a tensor.expand_shape;
+/// the product of `sizes` must equal the old size).
+inline Value expandDim(ImplicitLocOpBuilder &b, Value value, unsigned dim,
+                       ArrayRef<OpFoldResult> sizes) {
+  auto type = cast<RankedTensorType>(value.getType());
+  SmallVector<OpFoldResult> outSizes = tensor::getMixedSizes(b, b.getLoc(), value);
+  SmallVector<ReassociationIndices> reassociation;
+  SmallVector<OpFoldResult> shape;
+  for (unsigned i = 0, e = type.getRank(), out = 0; i < e; ++i) {
+    ReassociationIndices group;
+    if (i == dim) {
+      for (OpFoldResult s : sizes) {
+        group.push_back(out++);
+        shape.push_back(s);
+      }
+    } else {
+      group.push_back(out++);
+      shape.push_back(outSizes[i]);
+    }
+    reassociation.push_back(group);
+  }
+  SmallVector<int64_t> staticShape = llvm::map_to_vector(shape, staticSize);
+  auto resultType = RankedTensorType::get(staticShape, type.getElementType());
+  return tensor::ExpandShapeOp::create(b, resultType, value, reassociation,
+                                       shape);
+}
+
+/// `value` with dimensions [dim, dim + count) merged into one.
+inline Value collapseDims(ImplicitLocOpBuilder &b, Value value, unsigned dim,
+                          unsigned count) {
+  auto type = cast<RankedTensorType>(value.getType());
+  SmallVector<ReassociationIndices> reassociation;
+  for (unsigned i = 0, e = type.getRank(); i < e;) {
+    ReassociationIndices group;
+    unsigned n = i == dim ? count : 1;
+    for (unsigned k = 0; k < n; ++k)
+      group.push_back(i++);
+    reassociation.push_back(group);
+  }
+  return tensor::CollapseShapeOp::create(b, value, reassociation);
+}
+
+/// The slice [offset, offset + size) of dimension `dim` of `value`.
+inline Value sliceDim(ImplicitLocOpBuilder &b, Value value, unsigned dim,
+                      OpFoldResult offset, OpFoldResult size) {
+  auto type = cast<RankedTensorType>(value.getType());
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, b.getLoc(), value);
+  SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0));
+  SmallVector<OpFoldResult> strides(type.getRank(), b.getIndexAttr(1));
+  offsets[dim] = offset;
+  sizes[dim] = size;
+  return tensor::ExtractSliceOp::create(b, value, offsets, sizes, strides);
+}
+
+/// `slice` written back into `dest` at `offset` of dimension `dim` (the
+/// inverse of sliceDim).
+inline Value insertDim(ImplicitLocOpBuilder &b, Value slice, Value dest,
+                       unsigned dim, OpFoldResult offset) {
+  auto type = cast<RankedTensorType>(dest.getType());
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, b.getLoc(), slice);
+  SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0));
+  SmallVector<OpFoldResult> strides(type.getRank(), b.getIndexAttr(1));
+  offsets[dim] = offset;
+  return tensor::InsertSliceOp::create(b, slice, dest, offsets, sizes, strides);
+}
+
+/// The affine map (d0 .. d{n-1}) -> (d[results...]).
+inline AffineMap dimsMap(MLIRContext *ctx, unsigned n,
+                         ArrayRef<unsigned> results) {
+  SmallVector<AffineExpr> exprs;
+  for (unsigned r : results)
+    exprs.push_back(getAffineDimExpr(r, ctx));
+  return AffineMap::get(n, 0, exprs, ctx);
+}
+
+/// `x` as f32 (extended when narrower).
+inline Value toF32(OpBuilder &b, Location loc, Value x) {
+  if (x.getType().isF32())
+    return x;
+  return arith::ExtFOp::create(b, loc, b.getF32Type(), x);
+}
+
 } // namespace mlir::unisparse::detail
 
 #endif // UNISPARSE_LIB_CONVERSION_UNISPARSETOLINALG_LOWERINGUTILS_H

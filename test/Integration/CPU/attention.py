@@ -90,6 +90,10 @@ check("sparse non-causal", Config(block=32, c_q=8, c_k=16, tau=0.7, causal=False
 # CHECK: PASS sparse non-causal: N=250 blocks=8
 check("sparse c_h=2", Config(block=32, c_q=16, c_k=8, c_h=2, tau=0.5, local_blocks=0), 1, 8, 2, 320, 16, seed=3)
 # CHECK: PASS sparse c_h=2: N=320 blocks=10
+# c_h = 4 with 6 query heads per kv head: a head group straddles kv heads
+# (gcd(4, 6) = 2), and N is a multiple of neither c_q nor c_k.
+check("c_h=4 gqa 6", Config(block=32, c_q=8, c_k=16, c_h=4, tau=0.7), 1, 12, 2, 150, 16, seed=8)
+# CHECK: PASS c_h=4 gqa 6: N=150 blocks=5
 check("min/max bounds", Config(block=32, c_q=8, c_k=8, tau=0.95, min_blocks=3, max_blocks=4, sink=False),
       1, 2, 1, 400, 16, seed=4)
 # CHECK: PASS min/max bounds: N=400 blocks=13
