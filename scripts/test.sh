@@ -5,7 +5,10 @@
 #      executed and compared with the NumPy reference);
 #   2. pytest test/python (the NumPy reference and the Python package);
 #   3. the runtime built alone, without MLIR (as a GPU machine builds it),
-#      with its CTest suite.
+#      with its CTest suite, and again under ASan + UBSan;
+#   4. the generated docs are up to date with the ODS files;
+#   5. the fuzz smoke test: unisparse-fuzz (ASan + UBSan + libFuzzer) for
+#      $UNISPARSE_FUZZ_SECONDS (default 60) seconds from the lit-test seeds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -25,3 +28,22 @@ cmake -G Ninja -S "$ROOT/runtime" -B "$RT_BUILD" -DCMAKE_BUILD_TYPE=Release \
   -DUNISPARSE_RUNTIME_ENABLE_CUDA=OFF -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
 ninja -C "$RT_BUILD" | tail -n 1
 ctest --test-dir "$RT_BUILD" --output-on-failure
+
+echo "== runtime alone under ASan + UBSan"
+RT_SAN="$BUILD/runtime-sanitized"
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+cmake -G Ninja -S "$ROOT/runtime" -B "$RT_SAN" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DUNISPARSE_RUNTIME_ENABLE_CUDA=OFF -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
+  -DCMAKE_C_FLAGS="$SAN" -DCMAKE_CXX_FLAGS="$SAN" -DCMAKE_EXE_LINKER_FLAGS="$SAN" \
+  -DCMAKE_SHARED_LINKER_FLAGS="$SAN" -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
+  -DCMAKE_C_COMPILER_LAUNCHER=ccache >/dev/null
+ninja -C "$RT_SAN" | tail -n 1
+ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir "$RT_SAN" --output-on-failure
+
+echo "== generated docs"
+UNISPARSE_BUILD_DIR="$BUILD" "$ROOT/scripts/gen-docs.sh" --check
+
+echo "== fuzz smoke test"
+UNISPARSE_FUZZ_BUILD_DIR="${UNISPARSE_FUZZ_BUILD_DIR:-$ROOT/build-fuzz}" \
+  "$ROOT/scripts/fuzz.sh" "${UNISPARSE_FUZZ_SECONDS:-60}"

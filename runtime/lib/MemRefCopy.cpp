@@ -8,8 +8,10 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "common/Error.h"
 #include "unisparse/runtime/unisparse_runtime.h"
 
+#include <cinttypes>
 #include <cstring>
 #include <vector>
 
@@ -38,13 +40,42 @@ View view(const UnrankedMemRef &m, int64_t elemSize) {
 extern "C" UNISPARSE_RT_EXPORT void memrefCopy(int64_t elemSize,
                                                UnrankedMemRef *src,
                                                UnrankedMemRef *dst) {
-  if (!src || !dst || src->rank != dst->rank || elemSize <= 0)
+  // Compiled code has no way to report a failure from here: a bad call is
+  // recorded as the thread's error (unisparse_rt_last_error), which the
+  // caller of the compiled entry point checks.
+  using namespace unisparse::rt;
+  if (!src || !dst || !src->descriptor || !dst->descriptor) {
+    setError(UNISPARSE_STATUS_NULL_POINTER,
+             "memrefCopy: a null memref descriptor (src %p, dst %p)",
+             static_cast<void *>(src), static_cast<void *>(dst));
     return;
+  }
+  if (src->rank != dst->rank || src->rank < 0) {
+    setError(UNISPARSE_STATUS_INVALID_ARGUMENT,
+             "memrefCopy: source rank %" PRId64 " and destination rank %" PRId64
+             " differ",
+             src->rank, dst->rank);
+    return;
+  }
+  if (elemSize <= 0) {
+    setError(UNISPARSE_STATUS_INVALID_ARGUMENT,
+             "memrefCopy: element size %" PRId64 " is not positive", elemSize);
+    return;
+  }
   int64_t rank = src->rank;
   View s = view(*src, elemSize), d = view(*dst, elemSize);
   if (rank == 0) {
     std::memcpy(d.base, s.base, elemSize);
     return;
+  }
+  for (int64_t i = 0; i < rank; ++i) {
+    if (s.sizes[i] != d.sizes[i]) {
+      setError(UNISPARSE_STATUS_INVALID_ARGUMENT,
+               "memrefCopy: dimension %" PRId64 " has size %" PRId64
+               " in the source and %" PRId64 " in the destination",
+               i, s.sizes[i], d.sizes[i]);
+      return;
+    }
   }
   for (int64_t i = 0; i < rank; ++i)
     if (s.sizes[i] == 0)
