@@ -108,12 +108,153 @@ def visited_flops(counts, hq, n, block, d, causal):
     return 4.0 * blocks * block * block * d
 
 
+KERNELS = {"sm90": 2, "mma_sync": 1}
+
+
+def random_layout(hg, nb, density, causal, seed):
+    """Random per-head layout of 128-blocks: each visible block kept with
+    probability `density`, the sink (block 0) and the diagonal always kept;
+    counts [1, Hg, NB], indices [1, Hg, NB, NB] ascending (tail unused)."""
+    g = torch.Generator(device="cuda").manual_seed(seed)
+    sel = torch.rand(hg, nb, nb, device="cuda", generator=g) < density
+    j = torch.arange(nb, device="cuda")
+    sel |= (j[None, None, :] == 0) | (j[None, None, :] == j[None, :, None])
+    if causal:
+        sel &= j[None, None, :] <= j[None, :, None]
+    counts = sel.sum(-1).int()
+    key = torch.where(sel, j, nb + j)
+    indices = (key.sort(-1).values % nb).int()
+    return counts[None].contiguous(), indices[None].contiguous()
+
+
+def kernel_bench(a):
+    """The attention kernels alone on random per-head layouts (FA4's
+    block-sparse benchmark setup): the sm_90a and the mma.sync kernel, cuDNN
+    and FA2 dense, FlexAttention with the same layout; effective TFLOP/s
+    over the visited blocks."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.nn.attention.flex_attention import flex_attention
+
+    lib = gpu.load_runtime(os.environ["UNISPARSE_CUDA_RUNTIME"])
+    flex = torch.compile(flex_attention, dynamic=False)
+    hq, hkv, block = 32, 8, 128
+    rows = []
+    for d in a.head_dims:
+        for n in a.n:
+            for causal in (True, False):
+                q, k, v = structured(n, hq, hkv, d, seed=n + causal + d)
+                kr, vr = k.repeat_interleave(hq // hkv, 1), v.repeat_interleave(hq // hkv, 1)
+                dense_flops = 4.0 * hq * n * n * d * (0.5 if causal else 1.0)
+                with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
+                    t_cudnn = time_ms(lambda: torch.nn.functional.scaled_dot_product_attention(
+                        q, kr, vr, is_causal=causal))
+                t_fa2 = float("nan")
+                if not a.no_fa2:
+                    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+                        t_fa2 = time_ms(lambda: torch.nn.functional.scaled_dot_product_attention(
+                            q, kr, vr, is_causal=causal))
+                for density in a.densities:
+                    nb = (n + block - 1) // block
+                    counts, indices = random_layout(hq, nb, density, causal, seed=n + int(density * 100))
+                    flops = visited_flops(counts, hq, n, block, d, causal)
+                    r = dict(D=d, N=n, causal=causal, density=flops / dense_flops, cudnn=t_cudnn,
+                             fa2=t_fa2, cudnn_tflops=dense_flops / (t_cudnn * 1e-3) / 1e12)
+                    outs = {}
+                    for name, code in KERNELS.items():
+                        if name not in a.kernels:
+                            r[name] = float("nan")
+                            continue
+                        lib.unisparse_rt_set_cuda_attention_kernel(code)
+                        outs[name] = gpu.block_sparse_attention(q, k, v, counts, indices, block, causal)[0]
+                        assert lib.unisparse_rt_last_cuda_attention_kernel() == code, name
+                        r[name] = time_ms(lambda: gpu.block_sparse_attention(
+                            q, k, v, counts, indices, block, causal))
+                    lib.unisparse_rt_set_cuda_attention_kernel(0)
+                    if "sm90" in outs and "mma_sync" in outs:
+                        r["err"] = float((outs["sm90"].float() - outs["mma_sync"].float()).norm()
+                                         / outs["mma_sync"].float().norm())
+                    else:
+                        r["err"] = float("nan")
+                    r["flex"] = float("nan")
+                    if not a.no_flex:
+                        bm = flex_layout(counts, indices, hq, n, block, causal)
+                        r["flex"] = time_ms(lambda: flex(q, kr, vr, block_mask=bm))
+                    for key in ("sm90", "mma_sync", "flex"):
+                        r[key + "_tflops"] = flops / (r[key] * 1e-3) / 1e12
+                    rows.append(r)
+                    print(f"d={d} N={n:6d} causal={causal!s:5} density={r['density']:.3f} | "
+                          f"sm90 {r['sm90']:8.2f} ms ({r['sm90_tflops']:4.0f}) "
+                          f"mma.sync {r['mma_sync']:8.2f} ms ({r['mma_sync_tflops']:4.0f}) "
+                          f"Flex {r['flex']:8.2f} ms ({r['flex_tflops']:4.0f}) | cuDNN dense "
+                          f"{t_cudnn:8.2f} ms ({r['cudnn_tflops']:4.0f}) FA2 {t_fa2:8.2f} ms | "
+                          f"sm90 vs mma.sync rel L2 {r['err']:.1e}", flush=True)
+                del q, k, v, kr, vr
+                torch.cuda.empty_cache()
+
+    commit = os.environ.get("UNISPARSE_COMMIT") or subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+        text=True).stdout.strip() or "?"
+    lines = [f"### {datetime.date.today()} — kernels alone, {torch.cuda.get_device_name()}, commit {commit}",
+             "", f"Command: `{' '.join(sys.argv)}` (batch 1, Hq=32, Hkv=8, bf16, block 128, random "
+             "per-head layouts with sink and diagonal kept; median of CUDA-event timings; TFLOP/s "
+             "over visited blocks, dense for cuDNN/FA2)", "",
+             "| D | N | causal | density | sm90 ms (TFLOP/s) | mma.sync ms (TFLOP/s) | Flex ms (TFLOP/s) "
+             "| cuDNN dense ms (TFLOP/s) | FA2 dense ms | sm90 / cuDNN rate | sm90 vs mma.sync rel L2 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['D']} | {r['N']} | {r['causal']} | {r['density']:.3f} "
+                     f"| {r['sm90']:.2f} ({r['sm90_tflops']:.0f}) | {r['mma_sync']:.2f} ({r['mma_sync_tflops']:.0f}) "
+                     f"| {r['flex']:.2f} ({r['flex_tflops']:.0f}) | {r['cudnn']:.2f} ({r['cudnn_tflops']:.0f}) "
+                     f"| {r['fa2']:.2f} | {r['sm90_tflops'] / r['cudnn_tflops']:.2f} | {r['err']:.1e} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if a.out:
+        pathlib.Path(a.out).write_text(text)
+    if a.png:
+        plot(rows, a.png)
+
+
+def plot(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = sorted({(r["D"], r["causal"]) for r in rows})
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4), squeeze=False)
+    for ax, (d, causal) in zip(axes[0], keys):
+        sel = [r for r in rows if r["D"] == d and r["causal"] == causal]
+        labels = [f"{r['N'] // 1024}K\n{r['density']:.2f}" for r in sel]
+        x = range(len(sel))
+        w = 0.2
+        for i, (key, name) in enumerate((("sm90_tflops", "sm90"), ("mma_sync_tflops", "mma.sync"),
+                                         ("flex_tflops", "Flex"), ("cudnn_tflops", "cuDNN dense"))):
+            ax.bar([xi + (i - 1.5) * w for xi in x], [r[key] for r in sel], w, label=name)
+        ax.set_xticks(list(x))
+        ax.set_xticklabels(labels, fontsize=7)
+        ax.set_title(f"d={d}, {'causal' if causal else 'non-causal'}")
+        ax.set_ylabel("effective TFLOP/s")
+        ax.axhline(700, color="gray", linestyle=":", linewidth=1)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--n", type=int, nargs="*", default=[8192, 32768, 65536, 131072])
     p.add_argument("--out", default=None)
     p.add_argument("--no-flex", action="store_true")
+    p.add_argument("--kernels", nargs="*", default=None,
+                   help="benchmark the attention kernels alone (sm90, mma_sync) on random layouts")
+    p.add_argument("--densities", type=float, nargs="*", default=[0.1, 0.3, 1.0])
+    p.add_argument("--head-dims", type=int, nargs="*", default=[128])
+    p.add_argument("--no-fa2", action="store_true")
+    p.add_argument("--png", default=None)
     a = p.parse_args()
+    if a.kernels is not None:
+        a.n = a.n if a.n != [8192, 32768, 65536, 131072] else [8192, 32768, 131072]
+        return kernel_bench(a)
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.nn.attention.flex_attention import flex_attention
 

@@ -13,7 +13,37 @@
 #include "cuda/BlockSparseAttention.h"
 #endif
 
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
 using namespace unisparse::rt;
+
+namespace {
+
+/// The CUDA kernel choice: UNISPARSE_CUDA_ATTENTION_KERNEL at the first
+/// use, then whatever unisparse_rt_set_cuda_attention_kernel sets.
+std::atomic<int32_t> &kernelChoice() {
+  static std::atomic<int32_t> choice{[] {
+    const char *env = std::getenv("UNISPARSE_CUDA_ATTENTION_KERNEL");
+    if (env && std::strcmp(env, "mma_sync") == 0)
+      return int32_t(UNISPARSE_CUDA_KERNEL_MMA_SYNC);
+    if (env && std::strcmp(env, "sm90") == 0)
+      return int32_t(UNISPARSE_CUDA_KERNEL_SM90);
+    return int32_t(UNISPARSE_CUDA_KERNEL_AUTO);
+  }()};
+  return choice;
+}
+
+thread_local int32_t lastKernel = UNISPARSE_CUDA_KERNEL_AUTO;
+
+} // namespace
+
+#if UNISPARSE_RT_CUDA
+namespace unisparse::rt::cuda {
+void noteCudaAttentionKernel(int32_t kernel) { lastKernel = kernel; }
+} // namespace unisparse::rt::cuda
+#endif
 
 extern "C" {
 
@@ -53,5 +83,23 @@ unisparse_status_t unisparse_rt_block_sparse_attention(
 }
 
 int32_t unisparse_rt_has_cuda(void) { return UNISPARSE_RT_CUDA ? 1 : 0; }
+
+unisparse_status_t unisparse_rt_set_cuda_attention_kernel(int32_t kernel) {
+  if (kernel != UNISPARSE_CUDA_KERNEL_AUTO &&
+      kernel != UNISPARSE_CUDA_KERNEL_MMA_SYNC &&
+      kernel != UNISPARSE_CUDA_KERNEL_SM90)
+    return setError(UNISPARSE_STATUS_INVALID_ARGUMENT,
+                    "kernel = %d, expected UNISPARSE_CUDA_KERNEL_AUTO (0), "
+                    "_MMA_SYNC (1) or _SM90 (2)",
+                    int(kernel));
+  kernelChoice().store(kernel);
+  return UNISPARSE_STATUS_SUCCESS;
+}
+
+int32_t unisparse_rt_get_cuda_attention_kernel(void) {
+  return kernelChoice().load();
+}
+
+int32_t unisparse_rt_last_cuda_attention_kernel(void) { return lastKernel; }
 
 } // extern "C"

@@ -26,6 +26,10 @@ unisparse_status_t blockSparseAttention(const AttentionTensors &tensors,
                                         const AttentionProblem &problem,
                                         void *stream);
 
+/// Records, for unisparse_rt_last_cuda_attention_kernel, which kernel the
+/// calling thread's last successful launch used (defined in Attention.cpp).
+void noteCudaAttentionKernel(int32_t kernel);
+
 /// Waits for the legacy default stream (used by the memref shims when no
 /// current stream is set).
 unisparse_status_t synchronizeLegacyStream();

@@ -9,11 +9,14 @@
 #include "common/Error.h"
 #include "cuda/BlockSparseAttention.h"
 #include "cuda/BlockSparseAttentionKernel.h"
+#include "cuda/BlockSparseAttentionSm90Kernel.h"
 #include "cuda/Driver.h"
 
 #include <cinttypes>
 #include <cmath>
+#include <cstring>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <vector>
 
@@ -21,6 +24,11 @@
 // by CMake (cmake/EmbedFile.cmake).
 extern "C" const unsigned char unisparse_rt_bsa_fatbin[];
 extern "C" const unsigned long long unisparse_rt_bsa_fatbin_size;
+#if UNISPARSE_RT_HAVE_SM90
+// The sm_90a kernels of BlockSparseAttentionSm90.cu (built only when the
+// architecture list names 90a).
+extern "C" const unsigned char unisparse_rt_bsa_sm90_fatbin[];
+#endif
 
 #ifndef UNISPARSE_RT_CUDA_ARCHITECTURES
 #define UNISPARSE_RT_CUDA_ARCHITECTURES "?"
@@ -177,11 +185,16 @@ struct LoadedKernels {
   CUcontext context = nullptr;
   CUmodule module = nullptr;
   CUfunction functions[2][2] = {}; ///< [isBf16][headDim == 128]
+  /// The sm_90a kernels: loaded only on a device of compute capability 9.0
+  /// in a build that has them (null otherwise).
+  CUmodule sm90Module = nullptr;
+  CUfunction sm90Functions[2][2] = {};
+  int ccMajor = 0, ccMinor = 0;
 };
 
 struct KernelCache {
   std::mutex mutex;
-  std::vector<LoadedKernels> loaded;
+  std::deque<LoadedKernels> loaded; ///< stable addresses
 };
 
 KernelCache &kernelCache() {
@@ -189,16 +202,43 @@ KernelCache &kernelCache() {
   return *cache;
 }
 
-/// The kernel for (dtype, head dim) in the current context, loading the
-/// module on first use in this context; null (error recorded) on failure.
-CUfunction kernelFor(CUcontext context, bool bf16, bool dim128) {
+/// Loads the functions of one embedded module and raises their dynamic
+/// shared-memory limit; false (error recorded, module unloaded) on failure.
+bool loadFunctions(CUmodule module, const char *const (&names)[2][2],
+                   const int (&smemBytes)[2], CUfunction (&functions)[2][2]) {
+  for (int isBf16 = 0; isBf16 < 2; ++isBf16) {
+    for (int is128 = 0; is128 < 2; ++is128) {
+      CUfunction &fn = functions[isBf16][is128];
+      const int smem = smemBytes[is128];
+      if (!UNISPARSE_CU(cuModuleGetFunction, &fn, module,
+                        names[isBf16][is128]) ||
+          (smem > 48 * 1024 &&
+           !UNISPARSE_CU(cuFuncSetAttribute, fn,
+                         CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                         smem))) {
+        api().cuModuleUnload(module);
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+/// The kernels of the current context (on `device`), loading the modules on
+/// first use in this context; null (error recorded) on failure.
+const LoadedKernels *kernelsFor(CUcontext context, CUdevice device) {
   KernelCache &cache = kernelCache();
   std::lock_guard<std::mutex> lock(cache.mutex);
   for (const LoadedKernels &k : cache.loaded)
     if (k.context == context)
-      return k.functions[bf16][dim128];
+      return &k;
   LoadedKernels k;
   k.context = context;
+  if (!UNISPARSE_CU(cuDeviceGetAttribute, &k.ccMajor,
+                    CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device) ||
+      !UNISPARSE_CU(cuDeviceGetAttribute, &k.ccMinor,
+                    CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device))
+    return nullptr;
   const CUresult result =
       api().cuModuleLoadData(&k.module, unisparse_rt_bsa_fatbin);
   if (result != CUDA_SUCCESS) {
@@ -207,24 +247,26 @@ CUfunction kernelFor(CUcontext context, bool bf16, bool dim128) {
                   "CUDA architectures " UNISPARSE_RT_CUDA_ARCHITECTURES ")");
     return nullptr;
   }
-  for (int isBf16 = 0; isBf16 < 2; ++isBf16) {
-    for (int is128 = 0; is128 < 2; ++is128) {
-      CUfunction &fn = k.functions[isBf16][is128];
-      const int smem = is128 ? AttentionTraits<128>::kSmemBytes
-                             : AttentionTraits<64>::kSmemBytes;
-      if (!UNISPARSE_CU(cuModuleGetFunction, &fn, k.module,
-                        kKernelNames[isBf16][is128]) ||
-          (smem > 48 * 1024 &&
-           !UNISPARSE_CU(cuFuncSetAttribute, fn,
-                         CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                         smem))) {
-        api().cuModuleUnload(k.module);
-        return nullptr;
-      }
+  if (!loadFunctions(k.module, kKernelNames,
+                     {AttentionTraits<64>::kSmemBytes,
+                      AttentionTraits<128>::kSmemBytes},
+                     k.functions))
+    return nullptr;
+#if UNISPARSE_RT_HAVE_SM90
+  if (k.ccMajor == 9 && k.ccMinor == 0) {
+    if (!UNISPARSE_CU(cuModuleLoadData, &k.sm90Module,
+                      unisparse_rt_bsa_sm90_fatbin) ||
+        !loadFunctions(k.sm90Module, kSm90KernelNames,
+                       {Sm90Traits<64>::kSmemBytes,
+                        Sm90Traits<128>::kSmemBytes},
+                       k.sm90Functions)) {
+      api().cuModuleUnload(k.module);
+      return nullptr;
     }
   }
+#endif
   cache.loaded.push_back(k);
-  return k.functions[bf16][dim128];
+  return &cache.loaded.back();
 }
 
 //===----------------------------------------------------------------------===//
@@ -247,6 +289,119 @@ unisparse_status_t launch(CUfunction fn, const AttentionParams &params,
 void copyStrides(int64_t *dst, const unisparse_tensor_t &t, int n) {
   for (int i = 0; i < n; ++i)
     dst[i] = t.strides[i];
+}
+
+//===----------------------------------------------------------------------===//
+// The sm_90a kernel.
+//===----------------------------------------------------------------------===//
+
+/// Why the sm_90a kernel cannot serve this call, or null if it can.
+const char *sm90Unsupported(const LoadedKernels &k, const AttentionTensors &t,
+                            const AttentionProblem &p) {
+#if !UNISPARSE_RT_HAVE_SM90
+  (void)k, (void)t, (void)p;
+  return "the runtime was built without sm_90a kernels "
+         "(UNISPARSE_RUNTIME_CUDA_ARCHITECTURES = " UNISPARSE_RT_CUDA_ARCHITECTURES
+         " has no 90a)";
+#else
+  if (k.ccMajor != 9 || k.ccMinor != 0)
+    return "the device is not of compute capability 9.0";
+  if (p.blockSize != 128)
+    return "it takes block size 128 only";
+  if (!allowsVec16(t))
+    return "it needs 16-byte aligned q/k/v/o with [B, H, N] strides that "
+           "are multiples of 8 elements (TMA)";
+  return nullptr;
+#endif
+}
+
+/// A TMA descriptor of a [B, H, N, D] tensor (unit stride along D): 4-D
+/// {D, N, H, B}, boxes of 64 x 128, 128-byte swizzle, zeros out of range.
+CUresult encodeTensorMap(CUtensorMap *map, const unisparse_tensor_t &t,
+                         bool bf16) {
+  cuuint64_t dims[4] = {cuuint64_t(t.sizes[3]), cuuint64_t(t.sizes[2]),
+                        cuuint64_t(t.sizes[1]), cuuint64_t(t.sizes[0])};
+  // Byte strides of N, H, B; a dimension of size 1 takes the packed stride
+  // (any value is allowed for it, but TMA wants multiples of 16 bytes).
+  cuuint64_t strides[3];
+  cuuint64_t packed = cuuint64_t(t.sizes[3]) * 2;
+  for (int i = 0; i < 3; ++i) {
+    const int dim = 2 - i; // N, H, B
+    strides[i] = t.sizes[dim] == 1 ? packed : cuuint64_t(t.strides[dim]) * 2;
+    packed *= cuuint64_t(t.sizes[dim]);
+  }
+  cuuint32_t box[4] = {64, 128, 1, 1};
+  cuuint32_t elementStrides[4] = {1, 1, 1, 1};
+  return api().cuTensorMapEncodeTiled(
+      map,
+      bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
+      4, t.data, dims, strides, box, elementStrides,
+      CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+}
+
+/// Launches the sm_90a kernel. `forced`: a failure to encode the tensor
+/// maps is an error (else the caller falls back to mma.sync).
+unisparse_status_t launchSm90(const LoadedKernels &k, const AttentionTensors &t,
+                              const AttentionProblem &p, CUstream stream,
+                              bool forced, bool &fellBack) {
+  fellBack = false;
+  const bool bf16 = p.dtype == UNISPARSE_DTYPE_BF16;
+  const bool dim128 = p.headDim == 128;
+  Sm90Params params;
+  std::memset(&params, 0, sizeof(params));
+  const struct {
+    CUtensorMap *map;
+    const unisparse_tensor_t *t;
+    const char *name;
+  } maps[] = {{&params.tmQ, t.q, "q"}, {&params.tmK, t.k, "k"},
+              {&params.tmV, t.v, "v"}};
+  for (const auto &m : maps) {
+    const CUresult r = encodeTensorMap(m.map, *m.t, bf16);
+    if (r != CUDA_SUCCESS) {
+      if (!forced) {
+        fellBack = true;
+        return UNISPARSE_STATUS_SUCCESS;
+      }
+      reportFailure(r, "cuTensorMapEncodeTiled", __FILE__, __LINE__, m.name);
+      return UNISPARSE_STATUS_CUDA_ERROR;
+    }
+  }
+  params.o = t.o->data;
+  params.lse = static_cast<float *>(t.lse->data);
+  params.counts = static_cast<const int32_t *>(t.counts->data);
+  params.indices = static_cast<const int32_t *>(t.indices->data);
+  copyStrides(params.oStride, *t.o, 3);
+  copyStrides(params.lseStride, *t.lse, 3);
+  copyStrides(params.countsStride, *t.counts, 3);
+  copyStrides(params.indicesStride, *t.indices, 4);
+  params.seqLen = int32_t(p.seqLen);
+  params.numKBlocks = int32_t(p.numKBlocks);
+  params.maxBlocks = int32_t(p.maxBlocks);
+  params.numQTiles = int32_t((p.seqLen + 127) / 128);
+  params.numQHeads = int32_t(p.numQHeads);
+  params.batch = int32_t(p.batch);
+  params.qHeadsPerKVHead = int32_t(p.numQHeads / p.numKVHeads);
+  params.qHeadsPerGroup = int32_t(p.numQHeads / p.numGroups);
+  params.causal = p.causal ? 1 : 0;
+  params.scaleLog2 = float(double(p.scale) * 1.4426950408889634);
+
+  const int64_t ctas = int64_t(params.numQTiles) * p.numQHeads * p.batch;
+  if (ctas > INT32_MAX)
+    return setError(UNISPARSE_STATUS_NOT_SUPPORTED,
+                    "q: %" PRId64 " query tiles x heads x batch exceed the "
+                    "sm_90a kernel's grid",
+                    ctas);
+  const int threads = dim128 ? Sm90Traits<128>::kThreads
+                             : Sm90Traits<64>::kThreads;
+  const int smem = dim128 ? Sm90Traits<128>::kSmemBytes
+                          : Sm90Traits<64>::kSmemBytes;
+  void *args[] = {&params};
+  if (!UNISPARSE_CU(cuLaunchKernel, k.sm90Functions[bf16][dim128],
+                    unsigned(ctas), 1u, 1u, unsigned(threads), 1u, 1u,
+                    unsigned(smem), stream, args, nullptr))
+    return UNISPARSE_STATUS_CUDA_ERROR;
+  return UNISPARSE_STATUS_SUCCESS;
 }
 
 } // namespace
@@ -279,12 +434,35 @@ unisparse_status_t blockSparseAttention(const AttentionTensors &t,
     if (unisparse_status_t s = checkPointers(t, device))
       return s;
 
-  // 3. The kernel and its parameters.
+  // 3. The kernel: sm_90a where it can serve the call (or where forced),
+  // else mma.sync.
+  const LoadedKernels *kernels = kernelsFor(context, device);
+  if (!kernels)
+    return UNISPARSE_STATUS_CUDA_ERROR;
+  const int32_t choice = unisparse_rt_get_cuda_attention_kernel();
+  if (choice != UNISPARSE_CUDA_KERNEL_MMA_SYNC) {
+    const char *why = sm90Unsupported(*kernels, t, p);
+    if (why && choice == UNISPARSE_CUDA_KERNEL_SM90)
+      return setError(UNISPARSE_STATUS_NOT_SUPPORTED,
+                      "the sm_90a attention kernel was forced "
+                      "(UNISPARSE_CUDA_KERNEL_SM90), but %s",
+                      why);
+    if (!why) {
+      bool fellBack = false;
+      const unisparse_status_t s =
+          launchSm90(*kernels, t, p, cuStream,
+                     choice == UNISPARSE_CUDA_KERNEL_SM90, fellBack);
+      if (!fellBack) {
+        if (s == UNISPARSE_STATUS_SUCCESS)
+          noteCudaAttentionKernel(UNISPARSE_CUDA_KERNEL_SM90);
+        return s;
+      }
+    }
+  }
+
   const bool bf16 = p.dtype == UNISPARSE_DTYPE_BF16;
   const bool dim128 = p.headDim == 128;
-  CUfunction fn = kernelFor(context, bf16, dim128);
-  if (!fn)
-    return UNISPARSE_STATUS_CUDA_ERROR;
+  CUfunction fn = kernels->functions[bf16][dim128];
 
   AttentionParams params = {};
   params.q = t.q->data;
@@ -315,8 +493,11 @@ unisparse_status_t blockSparseAttention(const AttentionTensors &t,
   params.scaleLog2 = float(double(p.scale) * 1.4426950408889634);
 
   // 4. Launch (asynchronous; kernel faults surface at the next sync).
-  return dim128 ? launch<128>(fn, params, p, cuStream)
-                : launch<64>(fn, params, p, cuStream);
+  const unisparse_status_t s = dim128 ? launch<128>(fn, params, p, cuStream)
+                                      : launch<64>(fn, params, p, cuStream);
+  if (s == UNISPARSE_STATUS_SUCCESS)
+    noteCudaAttentionKernel(UNISPARSE_CUDA_KERNEL_MMA_SYNC);
+  return s;
 }
 
 unisparse_status_t synchronizeLegacyStream() {

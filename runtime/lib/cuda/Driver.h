@@ -54,7 +54,8 @@ namespace unisparse::rt::cuda {
   X(cuMemcpyAsync)                                                             \
   X(cuMemsetD32Async)                                                          \
   X(cuMemsetD16Async)                                                          \
-  X(cuPointerGetAttributes)
+  X(cuPointerGetAttributes)                                                    \
+  X(cuTensorMapEncodeTiled)
 
 struct DriverApi {
 #define UNISPARSE_CUDA_DRIVER_MEMBER(fn) decltype(&::fn) fn = nullptr;

@@ -62,6 +62,18 @@ namespace {
 int numPassed = 0, numFailed = 0;
 const char *nameFilter = nullptr;
 
+/// The CUDA attention kernel the attention cases force
+/// (unisparse_rt_set_cuda_attention_kernel), and whether this device runs
+/// the sm_90a kernel (compute capability 9.0).
+int32_t kernelMode = UNISPARSE_CUDA_KERNEL_MMA_SYNC;
+bool deviceIsSm90 = false;
+
+const char *kernelModeName(int32_t mode) {
+  return mode == UNISPARSE_CUDA_KERNEL_SM90       ? "sm90"
+         : mode == UNISPARSE_CUDA_KERNEL_MMA_SYNC ? "mma_sync"
+                                                  : "auto";
+}
+
 bool selected(const std::string &name) {
   return !nameFilter || name.find(nameFilter) != std::string::npos;
 }
@@ -432,8 +444,18 @@ struct Case {
   bool padded = false;    ///< k, v, o, lse rows padded: the element path
   Entry entry = Entry::Direct;
 
+  /// Whether the sm_90a kernel takes this case (S = 128, aligned rows).
+  bool sm90Eligible() const { return s.S == 128 && !padded; }
+  /// The kernel that must serve the case under kernelMode.
+  int32_t expectedKernel() const {
+    if (kernelMode == UNISPARSE_CUDA_KERNEL_AUTO)
+      return deviceIsSm90 && sm90Eligible() ? UNISPARSE_CUDA_KERNEL_SM90
+                                            : UNISPARSE_CUDA_KERNEL_MMA_SYNC;
+    return kernelMode;
+  }
+
   std::string name() const {
-    char buf[256];
+    char buf[320];
     std::snprintf(buf, sizeof(buf),
                   "attention %s d%" PRId64 " %s N=%" PRId64 " S=%" PRId64
                   " B=%" PRId64 " Hq/Hkv/Hg=%" PRId64 "/%" PRId64 "/%" PRId64
@@ -446,7 +468,7 @@ struct Case {
                   : entry == Entry::ShimLegacy ? " shim+legacy-stream"
                                                : "",
                   scale > 0 ? " scale" : "");
-    return buf;
+    return std::string(buf) + " [" + kernelModeName(kernelMode) + "]";
   }
 };
 
@@ -507,6 +529,7 @@ bool runGpu(const Case &c, HostProblem &p, void *stream, std::string &err,
     return false;
   }
 
+  unisparse_rt_set_cuda_attention_kernel(kernelMode);
   const auto start = std::chrono::steady_clock::now();
   int32_t status = UNISPARSE_STATUS_SUCCESS;
   if (c.entry == Entry::Direct) {
@@ -587,6 +610,8 @@ Comparison compare(const HostProblem &p) {
 }
 
 void runAttentionCase(const Case &c) {
+  if (kernelMode == UNISPARSE_CUDA_KERNEL_SM90 && !c.sm90Eligible())
+    return; // the sm_90a kernel rejects it (tested in badArgumentTests)
   const std::string name = c.name();
   if (!selected(name))
     return;
@@ -602,6 +627,12 @@ void runAttentionCase(const Case &c) {
   mgpuStreamDestroy(stream);
   if (!ran) {
     report(false, name, "%s", stream ? err.c_str() : takeError().c_str());
+    return;
+  }
+  const int32_t used = unisparse_rt_last_cuda_attention_kernel();
+  if (used != c.expectedKernel()) {
+    report(false, name, "ran the %s kernel, expected %s",
+           kernelModeName(used), kernelModeName(c.expectedKernel()));
     return;
   }
   const Comparison r = compare(p);
@@ -683,6 +714,14 @@ void attentionCases() {
       Case{{2, 4, 4, 2, 65, 128, 64}, f16, false, LayoutKind::Dense, ++seed});
   runAttentionCase(Case{
       {1, 4, 2, 1, 2048, 128, 128}, bf16, true, LayoutKind::Sparse, ++seed});
+  // Long rows: many K/V tiles per CTA, so the sm_90a pipeline wraps its
+  // stages (and mbarrier phases) many times; a partial last block.
+  runAttentionCase(Case{
+      {1, 4, 1, 4, 4000, 128, 128}, bf16, false, LayoutKind::Dense, ++seed});
+  runAttentionCase(Case{
+      {1, 4, 2, 2, 3000, 64, 128}, f16, true, LayoutKind::Dense, ++seed});
+  runAttentionCase(Case{
+      {2, 4, 2, 2, 2500, 64, 128}, bf16, false, LayoutKind::Sparse, ++seed});
   // The memref shims, with and without a current stream.
   runAttentionCase(Case{{2, 8, 2, 4, 1000, 128, 128},
                         bf16,
@@ -1233,6 +1272,21 @@ void badArgumentTests() {
   expectError("null layout data", UNISPARSE_STATUS_NULL_POINTER,
               "indices: data is null",
               [](Args &a) { a.indices.data = nullptr; });
+  // The sm_90a kernel forced on a problem it does not take (S = 64).
+  unisparse_rt_set_cuda_attention_kernel(UNISPARSE_CUDA_KERNEL_SM90);
+  expectError("sm90 forced on block size 64", UNISPARSE_STATUS_NOT_SUPPORTED,
+              "the sm_90a attention kernel was forced", [](Args &) {});
+  unisparse_rt_set_cuda_attention_kernel(UNISPARSE_CUDA_KERNEL_AUTO);
+  {
+    unisparse_rt_clear_error();
+    const unisparse_status_t st = unisparse_rt_set_cuda_attention_kernel(7);
+    const bool ok = st == UNISPARSE_STATUS_INVALID_ARGUMENT &&
+                    unisparse_rt_get_cuda_attention_kernel() ==
+                        UNISPARSE_CUDA_KERNEL_AUTO;
+    report(ok, "bad argument: kernel choice 7", "%s: %s",
+           unisparse_rt_status_string(st), unisparse_rt_last_error_message());
+    unisparse_rt_clear_error();
+  }
   // Nothing may have been written by the failing calls.
   mgpuStreamSynchronize(s);
   o.download(*p.gpuO, s);
@@ -1289,7 +1343,22 @@ int main(int argc, char **argv) {
            "%s", err.c_str());
   }
   badArgumentTests();
+  deviceIsSm90 = major == 9 && minor == 0;
+  // Every case on the mma.sync kernel, then on the sm_90a kernel (the cases
+  // it takes; on a compute capability 9.0 device), then under automatic
+  // dispatch (checks that each case lands on the kernel it should).
+  kernelMode = UNISPARSE_CUDA_KERNEL_MMA_SYNC;
   attentionCases();
+  if (deviceIsSm90) {
+    kernelMode = UNISPARSE_CUDA_KERNEL_SM90;
+    attentionCases();
+  } else {
+    std::printf("note: sm_%d%d device: the sm_90a kernel is not tested\n",
+                major, minor);
+  }
+  kernelMode = UNISPARSE_CUDA_KERNEL_AUTO;
+  attentionCases();
+  unisparse_rt_set_cuda_attention_kernel(UNISPARSE_CUDA_KERNEL_AUTO);
 
   std::printf("%d passed, %d failed\n", numPassed, numFailed);
   return numFailed == 0 ? 0 : 1;

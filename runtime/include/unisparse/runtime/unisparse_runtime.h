@@ -122,6 +122,33 @@ UNISPARSE_RT_EXPORT const char *unisparse_rt_status_string(unisparse_status_t);
 /// 1 if the runtime was built with CUDA support, else 0.
 UNISPARSE_RT_EXPORT int32_t unisparse_rt_has_cuda(void);
 
+/// The CUDA kernels of block-sparse attention.
+typedef enum unisparse_cuda_kernel {
+  /// The sm_90a kernel (TMA, wgmma, warp specialization) on devices of
+  /// compute capability 9.0 for the problems it takes (S = 128, 16-byte
+  /// aligned q/k/v/o with strides that are multiples of 8 elements), else
+  /// the mma.sync kernel. The default.
+  UNISPARSE_CUDA_KERNEL_AUTO = 0,
+  /// Always the mma.sync kernel (sm_80 and newer).
+  UNISPARSE_CUDA_KERNEL_MMA_SYNC = 1,
+  /// Always the sm_90a kernel; a call it cannot serve fails with
+  /// UNISPARSE_STATUS_NOT_SUPPORTED.
+  UNISPARSE_CUDA_KERNEL_SM90 = 2,
+} unisparse_cuda_kernel_t;
+
+/// Chooses the CUDA attention kernel for the whole process (for tests and
+/// benchmarks). The initial choice comes from the environment variable
+/// UNISPARSE_CUDA_ATTENTION_KERNEL = auto | mma_sync | sm90 (unset: auto).
+/// Returns UNISPARSE_STATUS_INVALID_ARGUMENT for a value outside the enum.
+UNISPARSE_RT_EXPORT unisparse_status_t
+unisparse_rt_set_cuda_attention_kernel(int32_t kernel);
+/// The current choice (a unisparse_cuda_kernel_t).
+UNISPARSE_RT_EXPORT int32_t unisparse_rt_get_cuda_attention_kernel(void);
+/// The kernel that the calling thread's most recent successful CUDA
+/// attention launch used: UNISPARSE_CUDA_KERNEL_MMA_SYNC or _SM90, or
+/// UNISPARSE_CUDA_KERNEL_AUTO (0) if none.
+UNISPARSE_RT_EXPORT int32_t unisparse_rt_last_cuda_attention_kernel(void);
+
 /// Sets the calling thread's current CUDA stream (a CUstream; null = none).
 /// The caller keeps ownership of the stream. While one is set:
 ///  - CUDA block-sparse attention called with a null `stream`, and the

@@ -1,0 +1,87 @@
+//===- BlockSparseAttentionSm90Kernel.h - Hopper kernel ABI -----*- C++ -*-===//
+//
+// What the host launcher (BlockSparseAttentionLaunch.cpp) and the sm_90a
+// kernels (BlockSparseAttentionSm90.cu) share: the parameter block with its
+// TMA descriptors, the tile traits (every tuning knob of the Hopper kernel
+// lives here) and the kernel names in its fatbin. Fixed-width types and
+// CUtensorMap (cuda.h) only, so that both compilers agree on the layout.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef UNISPARSE_RUNTIME_LIB_CUDA_BLOCKSPARSEATTENTIONSM90KERNEL_H
+#define UNISPARSE_RUNTIME_LIB_CUDA_BLOCKSPARSEATTENTIONSM90KERNEL_H
+
+#include <cuda.h>
+
+#include <cstdint>
+
+namespace unisparse::rt::cuda {
+
+/// The Hopper kernel's parameter block (a __grid_constant__ parameter, so
+/// that the TMA unit reads the tensor maps from parameter space). q, k and v
+/// are reached only through their tensor maps: 4-D {D, N, H, B} (innermost
+/// first), boxes of 64 columns x 128 rows, 128-byte swizzle, out-of-range
+/// rows filled with zeros.
+struct Sm90Params {
+  CUtensorMap tmQ; ///< [B, Hq, N, D]
+  CUtensorMap tmK; ///< [B, Hkv, N, D]
+  CUtensorMap tmV; ///< [B, Hkv, N, D]
+  void *o;                ///< [B, Hq, N, D], written
+  float *lse;             ///< [B, Hq, N], written
+  const int32_t *counts;  ///< [B, Hg, NBq]
+  const int32_t *indices; ///< [B, Hg, NBq, M]
+  int64_t oStride[3];     ///< elements; o has unit stride along D
+  int64_t lseStride[3];
+  int64_t countsStride[3];
+  int64_t indicesStride[4];
+  int32_t seqLen;          ///< N
+  int32_t numKBlocks;      ///< NBk = ceil(N / 128)
+  int32_t maxBlocks;       ///< M, the length of an indices row
+  int32_t numQTiles;       ///< ceil(N / 128)
+  int32_t numQHeads;       ///< Hq
+  int32_t batch;           ///< B
+  int32_t qHeadsPerKVHead; ///< Hq / Hkv
+  int32_t qHeadsPerGroup;  ///< Hq / Hg
+  int32_t causal;          ///< 0 or 1
+  float scaleLog2;         ///< softmax scale * log2(e)
+};
+
+/// Tile configuration of the Hopper kernel. The query tile and the key tile
+/// are both one 128 x 128 layout block (the kernel takes S = 128 only), so
+/// every index of the layout names exactly one K/V tile, and only the
+/// diagonal block (causal) and a partial last block need a mask.
+template <int HeadDim> struct Sm90Traits {
+  static_assert(HeadDim == 64 || HeadDim == 128, "head dim 64 or 128");
+  static constexpr int kHeadDim = HeadDim;
+  static constexpr int kBlockM = 128; ///< query rows per CTA (2 x 64)
+  static constexpr int kBlockN = 128; ///< keys per K/V tile = block size
+  static constexpr int kConsumers = 2; ///< consumer warpgroups, 64 rows each
+  static constexpr int kThreads = 128 * (1 + kConsumers);
+  /// K/V pipeline depth (shared-memory stages, each one K and one V tile).
+  static constexpr int kStages = HeadDim == 128 ? 2 : 3;
+  /// A tile is stored as HeadDim / 64 slabs of 128 rows x 64 columns (128
+  /// bytes per row, the width of the 128-byte swizzle), one TMA box each.
+  static constexpr int kSlabs = HeadDim / 64;
+  static constexpr int kSlabBytes = 128 * 64 * 2;
+  static constexpr int kTileBytes = kSlabs * kSlabBytes;
+  /// Registers per thread after setmaxnreg: the producer warpgroup gives
+  /// its registers to the two consumer warpgroups (24*128 + 2*240*128 <=
+  /// 64K registers).
+  static constexpr int kProducerRegs = 24;
+  static constexpr int kConsumerRegs = 240;
+  /// Q, kStages K tiles, kStages V tiles, then the mbarriers; 1 KiB of slack
+  /// to align the tiles to 1024 bytes (the swizzle period).
+  static constexpr int kBarrierBytes = 8 * (1 + 3 * kStages);
+  static constexpr int kSmemBytes =
+      1024 + kTileBytes * (1 + 2 * kStages) + kBarrierBytes;
+};
+
+/// Kernel names in the sm_90a fatbin, indexed [isBf16][headDim == 128].
+constexpr const char *kSm90KernelNames[2][2] = {
+    {"unisparse_bsa_sm90_fwd_f16_d64", "unisparse_bsa_sm90_fwd_f16_d128"},
+    {"unisparse_bsa_sm90_fwd_bf16_d64", "unisparse_bsa_sm90_fwd_bf16_d128"},
+};
+
+} // namespace unisparse::rt::cuda
+
+#endif // UNISPARSE_RUNTIME_LIB_CUDA_BLOCKSPARSEATTENTIONSM90KERNEL_H
