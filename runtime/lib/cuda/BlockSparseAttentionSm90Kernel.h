@@ -23,9 +23,9 @@ namespace unisparse::rt::cuda {
 /// first), boxes of 64 columns x 128 rows, 128-byte swizzle, out-of-range
 /// rows filled with zeros.
 struct Sm90Params {
-  CUtensorMap tmQ; ///< [B, Hq, N, D]
-  CUtensorMap tmK; ///< [B, Hkv, N, D]
-  CUtensorMap tmV; ///< [B, Hkv, N, D]
+  CUtensorMap tmQ;        ///< [B, Hq, N, D]
+  CUtensorMap tmK;        ///< [B, Hkv, N, D]
+  CUtensorMap tmV;        ///< [B, Hkv, N, D]
   void *o;                ///< [B, Hq, N, D], written
   float *lse;             ///< [B, Hq, N], written
   const int32_t *counts;  ///< [B, Hg, NBq]
@@ -53,12 +53,12 @@ struct Sm90Params {
 template <int HeadDim> struct Sm90Traits {
   static_assert(HeadDim == 64 || HeadDim == 128, "head dim 64 or 128");
   static constexpr int kHeadDim = HeadDim;
-  static constexpr int kBlockM = 128; ///< query rows per CTA (2 x 64)
-  static constexpr int kBlockN = 128; ///< keys per K/V tile = block size
+  static constexpr int kBlockM = 128;  ///< query rows per CTA (2 x 64)
+  static constexpr int kBlockN = 128;  ///< keys per K/V tile = block size
   static constexpr int kConsumers = 2; ///< consumer warpgroups, 64 rows each
   static constexpr int kThreads = 128 * (1 + kConsumers);
   /// K/V pipeline depth (shared-memory stages, each one K and one V tile).
-  static constexpr int kStages = HeadDim == 128 ? 2 : 3;
+  static constexpr int kStages = 3;
   /// A tile is stored as HeadDim / 64 slabs of 128 rows x 64 columns (128
   /// bytes per row, the width of the 128-byte swizzle), one TMA box each.
   static constexpr int kSlabs = HeadDim / 64;
