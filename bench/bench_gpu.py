@@ -176,7 +176,7 @@ def kernel_bench(a):
                     else:
                         r["err"] = float("nan")
                     r["flex"] = float("nan")
-                    if not a.no_flex:
+                    if not a.no_flex and (a.flex_n is None or n in a.flex_n):
                         bm = flex_layout(counts, indices, hq, n, block, causal)
                         r["flex"] = time_ms(lambda: flex(q, kr, vr, block_mask=bm))
                     for key in ("sm90", "mma_sync", "flex"):
@@ -251,6 +251,8 @@ def main():
     p.add_argument("--head-dims", type=int, nargs="*", default=[128])
     p.add_argument("--no-fa2", action="store_true")
     p.add_argument("--png", default=None)
+    p.add_argument("--flex-n", type=int, nargs="*", default=None,
+                   help="run FlexAttention only at these N (each N compiles it anew)")
     a = p.parse_args()
     if a.kernels is not None:
         a.n = a.n if a.n != [8192, 32768, 65536, 131072] else [8192, 32768, 131072]

@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # Run ON THE GPU MACHINE from the repo root: builds the runtime with CUDA
 # (sm_90a), checks the attention kernels against the CPU path, and measures
-# them. No LLVM or compiled configurations needed. Logs go to $OUT (or
-# ./gpu-logs). Steps (default: all): build tests sass sanitize bench ncu.
-#   scripts/gpu/run_kernels.sh [steps...]
-# BENCH_ARGS overrides the benchmark's arguments.
+# them. Needs no LLVM and no compiled configurations. Logs go to $OUT (or
+# ./gpu-logs). Steps run in the order given (default: all):
+#   scripts/gpu/run_kernels.sh [tests] [sass] [bench] [ncu] [sanitize]
+# BENCH_ARGS overrides the benchmark's arguments; SAN_FILTER the test-name
+# filter of the racecheck/synccheck pass (memcheck runs every sm90 case).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 LOGS=${OUT:-$PWD/gpu-logs}
 mkdir -p "$LOGS"
 BUILD=/tmp/unisparse-build-kernels
 export PYTHONUNBUFFERED=1
-STEPS=${*:-build tests sass sanitize bench ncu}
+STEPS=${*:-tests sass bench ncu sanitize}
 status=0
-has() { [[ " $STEPS " == *" $1 "* ]]; }
 step() { echo; echo "=== $* ($(date +%T))"; }
 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
@@ -23,45 +23,48 @@ cmake -S runtime -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
 grep -E "registers|spill|C75" "$LOGS/build.log" | sort | uniq -c | head -12
 RT=$BUILD/libunisparse_runtime.so
 TESTS=$BUILD/bin/unisparse_runtime_cuda_tests
+export UNISPARSE_CUDA_RUNTIME=$RT
 
-if has tests; then
-  step "CUDA tests (both kernels against the CPU path)"
-  "$TESTS" >"$LOGS/cuda_tests.txt" 2>&1; rc=$?
-  grep -E "FAIL|passed" "$LOGS/cuda_tests.txt" | head -40; [ $rc = 0 ] || status=1
-fi
-if has sass; then
-  step "SASS of the sm_90a kernels"
-  for f in $(find "$BUILD" -name "BlockSparseAttentionSm90.fatbin"); do
+for s in $STEPS; do
+  case $s in
+  tests)
+    step "CUDA tests (both kernels against the CPU path)"
+    "$TESTS" >"$LOGS/cuda_tests.txt" 2>&1; rc=$?
+    grep -E "FAIL|passed" "$LOGS/cuda_tests.txt" | head -40; [ $rc = 0 ] || status=1 ;;
+  sass)
+    step "SASS of the sm_90a kernels"
+    f=$(find "$BUILD" -name "BlockSparseAttentionSm90.fatbin" | head -1)
     cuobjdump --dump-sass "$f" >"$LOGS/sm90.sass" 2>&1
     echo "HGMMA: $(grep -c HGMMA "$LOGS/sm90.sass")  UTMALDG: $(grep -c UTMALDG "$LOGS/sm90.sass")" \
-         " LDL/STL: $(grep -cE 'LDL|STL' "$LOGS/sm90.sass")  WARPSYNC/BAR: $(grep -cE 'BAR.SYNC' "$LOGS/sm90.sass")"
-  done
-fi
-if has sanitize; then
-  step "compute-sanitizer on the sm_90a cases"
-  for tool in memcheck racecheck synccheck; do
-    compute-sanitizer --tool $tool --report-api-errors no --error-exitcode 9 "$TESTS" "${SAN_FILTER:-d128 causal N=1000 S=128 B=2 Hq/Hkv/Hg=8/2/4 sparse [sm90]}" \
-      >"$LOGS/san_$tool.txt" 2>&1; rc=$?
-    echo "$tool rc=$rc: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|passed' "$LOGS/san_$tool.txt" | tr '\n' ' ')"
+         " LDL/STL: $(grep -cE 'LDL|STL' "$LOGS/sm90.sass")  BAR: $(grep -cE 'BAR\.' "$LOGS/sm90.sass")" ;;
+  bench)
+    step "benchmark"
+    python3 bench/bench_gpu.py ${BENCH_ARGS:---kernels sm90 mma_sync --out $LOGS/bench.md --png $LOGS/bench.png} \
+      >"$LOGS/bench.txt" 2>&1 || { status=1; tail -20 "$LOGS/bench.txt"; }
+    grep -E "^d=" "$LOGS/bench.txt" ;;
+  ncu)
+    step "ncu of the sm_90a kernel (d=128, N=32K, density 0.3, non-causal)"
+    ncu --clock-control none -k regex:unisparse_bsa_sm90 -c 1 --section SpeedOfLight \
+      --section ComputeWorkloadAnalysis --section WarpStateStats --section SchedulerStats \
+      --section Occupancy --section MemoryWorkloadAnalysis --section LaunchStats \
+      --section InstructionStats \
+      python3 bench/bench_gpu.py --kernels sm90 --n 32768 --densities 0.3 --no-flex --no-fa2 \
+      >"$LOGS/ncu.txt" 2>&1 || status=1
+    grep -E "Duration|Throughput|Hit Rate|Issue Slots|Issued Ipc|No Eligible|Warp Cycles Per Issued|Eligible Warps|Pipe" \
+      "$LOGS/ncu.txt" | head -30 ;;
+  sanitize)
+    step "compute-sanitizer on the sm_90a kernel"
+    timeout 150 compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 9 "$TESTS" "[sm90]" \
+      >"$LOGS/san_memcheck.txt" 2>&1; rc=$?
+    echo "memcheck rc=$rc: $(grep -E 'ERROR SUMMARY|passed' "$LOGS/san_memcheck.txt" | tr '\n' ' ')"
     [ $rc = 0 ] || status=1
-  done
-fi
-export UNISPARSE_CUDA_RUNTIME=$RT
-if has bench; then
-  step "benchmark"
-  python3 bench/bench_gpu.py ${BENCH_ARGS:---kernels sm90 mma_sync --out $LOGS/bench.md --png $LOGS/bench.png} \
-    >"$LOGS/bench.txt" 2>&1 || { status=1; tail -20 "$LOGS/bench.txt"; }
-  grep -E "^d=" "$LOGS/bench.txt"
-fi
-if has ncu; then
-  step "ncu of the sm_90a kernel (d=128, N=32K, density 0.3, non-causal)"
-  ncu --clock-control none -k regex:unisparse_bsa_sm90 -c 1 \
-    --section SpeedOfLight --section ComputeWorkloadAnalysis --section WarpStateStats \
-    --section SchedulerStats --section Occupancy --section MemoryWorkloadAnalysis \
-    --section LaunchStats \
-    python3 bench/bench_gpu.py --kernels sm90 --n 32768 --densities 0.3 --no-flex --no-fa2 \
-    >"$LOGS/ncu.txt" 2>&1 || status=1
-  grep -E "Duration|Compute \(SM\) Throughput|Memory Throughput|L2 Hit|Registers Per|Issue Slots Busy|No Eligible|Stall|Achieved Occupancy|Warp Cycles Per Issued" "$LOGS/ncu.txt" | head -30
-fi
+    for tool in racecheck synccheck; do
+      timeout 90 compute-sanitizer --tool $tool --error-exitcode 9 "$TESTS" \
+        "${SAN_FILTER:-causal N=1000 S=128 B=2 Hq/Hkv/Hg=8/2/4 sparse [sm90]}" >"$LOGS/san_$tool.txt" 2>&1; rc=$?
+      echo "$tool rc=$rc: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|passed' "$LOGS/san_$tool.txt" | tr '\n' ' ')"
+      [ $rc = 0 ] || status=1
+    done ;;
+  esac
+done
 echo "run_kernels.sh status=$status"
 exit $status

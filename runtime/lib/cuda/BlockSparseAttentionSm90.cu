@@ -27,8 +27,8 @@
 //    issue S_{j+1} = Q K_{j+1}^T, issue O += P_j V_j, wait for S_{j+1},
 //    softmax, wait for P_j V_j, rescale O, release stage j.
 //  - the epilogue writes O / l and LSE = (m + log2 l) ln 2 from registers.
-// CTAs are launched heaviest query blocks first (causal: the last ones), with
-// the query heads of one kv head adjacent so that their K/V tiles hit L2.
+// CTAs are ordered by kv head, then heaviest query blocks first (causal: the
+// last ones), so that the resident CTAs share one kv head's K/V in L2.
 //
 // Bound it targets: per 128 x 128 block a CTA does 4 * 128 * 128 * D FLOP on
 // tensor cores against 2 * 128 * D * 2 bytes of K/V (128 FLOP per byte, from
@@ -434,13 +434,21 @@ __device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
   auto fullV = [&](int s) { return bars + 8u * (1 + kStages + s); };
   auto empty = [&](int s) { return bars + 8u * (1 + 2 * kStages + s); };
 
-  // Heaviest query blocks first; the heads of one kv head adjacent.
-  const int perTile = p.numQHeads * p.batch;
-  const int qTile = p.numQTiles - 1 - int(blockIdx.x) / perTile;
-  const int rem = int(blockIdx.x) % perTile;
-  const int b = rem / p.numQHeads, h = rem % p.numQHeads;
+  // CTA order: by (batch, kv head), then the heaviest query blocks first
+  // (causal: the last ones), then the query heads of the kv head. The CTAs
+  // resident at one time then work on one kv head's K/V (N x D x 4 bytes),
+  // which stays in L2 however sparse and irregular the layout rows are; and
+  // the light query blocks of each head fill the tail.
+  const int headsPerKV = p.qHeadsPerKVHead;
+  const int perKVHead = p.numQTiles * headsPerKV;
+  const int numKVHeads = p.numQHeads / headsPerKV;
+  const int outer = int(blockIdx.x) / perKVHead;
+  const int inner = int(blockIdx.x) % perKVHead;
+  const int b = outer / numKVHeads;
+  const int kvHead = outer % numKVHeads;
+  const int qTile = p.numQTiles - 1 - inner / headsPerKV;
+  const int h = kvHead * headsPerKV + inner % headsPerKV;
   const int q0 = qTile * Traits::kBlockM;
-  const int kvHead = h / p.qHeadsPerKVHead;
   const int group = h / p.qHeadsPerGroup;
 
   const int rawCount =
