@@ -528,22 +528,28 @@ __device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
   // The Q rows of this warpgroup (64 rows x 128 bytes per slab).
   const uint32_t qRows = sQ + consumer * 64 * 128;
 
+  // wgmma descriptors of the Q rows and of the first K and V stages; a
+  // byte offset b moves a descriptor by b >> 4 (the start address field,
+  // which holds every shared-memory address of the CTA without carry).
+  const uint64_t qDesc = smemDesc(qRows, 16, 1024);
+  const uint64_t kDesc = smemDesc(sK, 16, 1024);
+  const uint64_t vDesc = smemDesc(sV, kSlabBytes, 1024);
+
   // S = Q K^T for the K tile of `stage` (issued, not waited for).
   auto issueS = [&](int stage) {
-    const uint32_t kTile = sK + stage * kTileBytes;
+    const uint64_t kStage = kDesc + ((stage * kTileBytes) >> 4);
 #pragma unroll
     for (int kk = 0; kk < kDSteps; ++kk) {
-      const uint32_t off = (kk / 4) * kSlabBytes + (kk % 4) * 32;
-      MmaS::ss(s, smemDesc(qRows + off, 16, 1024),
-               smemDesc(kTile + off, 16, 1024), kk > 0);
+      const uint32_t off = ((kk / 4) * kSlabBytes + (kk % 4) * 32) >> 4;
+      MmaS::ss(s, qDesc + off, kStage + off, kk > 0);
     }
   };
   // O += P V for the V tile of `stage` (issued, not waited for).
   auto issueO = [&](int stage) {
-    const uint32_t vTile = sV + stage * kTileBytes;
+    const uint64_t vStage = vDesc + ((stage * kTileBytes) >> 4);
 #pragma unroll
     for (int kk = 0; kk < kKeySteps; ++kk)
-      MmaO::rs(o, pf[kk], smemDesc(vTile + kk * 16 * 128, kSlabBytes, 1024));
+      MmaO::rs(o, pf[kk], vStage + ((kk * 16 * 128) >> 4));
   };
   // Mask (only where needed), online softmax of s into pf; returns the
   // factors by which O must be rescaled.
@@ -568,12 +574,20 @@ __device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
         m = fmaxf(m, fmaxf(s[4 * t + 2 * r], s[4 * t + 2 * r + 1]));
       m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
       m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
-      // Scaled running max; a row with no visible key keeps -inf and
-      // subtracts 0, so that exp2 gives exact zeros (not NaN).
-      const float mNew = fmaxf(rowMax[r], m * p.scaleLog2);
-      const float base = mNew == kNegInf ? 0.0f : mNew;
-      alpha[r] = exp2Approx(rowMax[r] - base);
-      rowMax[r] = mNew;
+      // The reference max (log2 domain) moves only when the tile's max
+      // exceeds it by more than kRescaleThreshold (lazy rescaling: P stays
+      // below 2^threshold, and most tiles leave O as it is). A row with no
+      // visible key keeps -inf and subtracts 0, so that exp2 gives exact
+      // zeros (not NaN).
+      const float mTile = m * p.scaleLog2;
+      if (!(mTile <= rowMax[r] + Traits::kRescaleThreshold)) {
+        const float mNew = fmaxf(rowMax[r], mTile);
+        alpha[r] = exp2Approx(rowMax[r] - (mNew == kNegInf ? 0.0f : mNew));
+        rowMax[r] = mNew;
+      } else {
+        alpha[r] = 1.0f;
+      }
+      const float base = rowMax[r] == kNegInf ? 0.0f : rowMax[r];
       float sum = 0.0f;
 #pragma unroll
       for (int t = 0; t < kSAcc / 4; ++t) {
@@ -660,7 +674,8 @@ __device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
       fenceRegs(o);
       fenceRegs(pf);
       release(stage);
-      rescaleO(alpha);
+      if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f))
+        rescaleO(alpha);
       packP();
       it = itn;
       stage = stn;

@@ -59,6 +59,9 @@ template <int HeadDim> struct Sm90Traits {
   static constexpr int kThreads = 128 * (1 + kConsumers);
   /// K/V pipeline depth (shared-memory stages, each one K and one V tile).
   static constexpr int kStages = 3;
+  /// Lazy softmax rescaling: the running max (log2 units) is moved, and O
+  /// rescaled, only when a tile's max exceeds it by more than this.
+  static constexpr float kRescaleThreshold = 8.0f;
   /// A tile is stored as HeadDim / 64 slabs of 128 rows x 64 columns (128
   /// bytes per row, the width of the 128-byte swizzle), one TMA box each.
   static constexpr int kSlabs = HeadDim / 64;
