@@ -5,6 +5,12 @@ from __future__ import annotations
 import dataclasses
 import math
 
+#: Values of :attr:`Config.estimator` and :attr:`Config.query_reduce`
+#: (the NumPy reference's ``ESTIMATORS``; spelled out here so that the
+#: config stays below the reference in the import order).
+ESTIMATORS = ("mean", "antidiag", "antidiag_lse")
+QUERY_REDUCES = ("sum", "max")
+
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -25,6 +31,10 @@ def _convert(name: str, kind: str, value):
             if isinstance(value, bool) or (not isinstance(value, str) and int(value) != value):
                 raise ValueError
             return int(value)
+        if kind == "str":
+            if not isinstance(value, str):
+                raise ValueError
+            return value
         if isinstance(value, bool):
             raise ValueError
         return float(value)
@@ -39,6 +49,14 @@ class Config:
     ``tau = 1`` (or ``min_blocks`` at least the number of key blocks) keeps
     every visible block, i.e. dense attention. ``max_blocks = 0`` means no
     cap; ``scale = 0`` means ``1/sqrt(head_dim)``.
+
+    ``estimator`` picks the composite (``"mean"`` pooling, the XAttention
+    ``"antidiag"`` sum, or the outlier-aware ``"antidiag_lse"``; the
+    antidiagonal ones use ``c_q == c_k`` as their stride) and
+    ``query_reduce`` how the query composites of a block are combined into
+    its score (``"sum"`` or ``"max"``); see
+    :func:`unisparse.reference.block_score`. Only ``estimator="mean",
+    query_reduce="sum"`` is in the dialect so far (:meth:`mlir_attr`).
     """
 
     block: int = 128
@@ -52,6 +70,8 @@ class Config:
     max_blocks: int = 0
     causal: bool = True
     scale: float = 0.0
+    estimator: str = "mean"
+    query_reduce: str = "sum"
 
     def __post_init__(self):
         for name in ("block", "c_q", "c_k", "c_h"):
@@ -73,6 +93,14 @@ class Config:
                 f"Config.min_blocks ({self.min_blocks}) exceeds max_blocks ({self.max_blocks})")
         if not (self.scale >= 0.0) or math.isinf(self.scale):
             raise ValueError(f"Config.scale must be finite and >= 0, got {self.scale!r}")
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"Config.estimator must be one of {ESTIMATORS}, got {self.estimator!r}")
+        if self.estimator != "mean" and self.c_q != self.c_k:
+            raise ValueError(
+                f"Config.estimator = {self.estimator!r} needs c_q == c_k (the stride), "
+                f"got c_q = {self.c_q}, c_k = {self.c_k}")
+        if self.query_reduce not in QUERY_REDUCES:
+            raise ValueError(f"Config.query_reduce must be one of {QUERY_REDUCES}, got {self.query_reduce!r}")
 
     @classmethod
     def parse(cls, spec) -> "Config":
@@ -104,7 +132,14 @@ class Config:
         return cls(**kw)
 
     def mlir_attr(self) -> str:
-        """The ``#unisparse.config<...>`` attribute, every field spelled out."""
+        """The ``#unisparse.config<...>`` attribute, every field spelled out.
+
+        Raises ``NotImplementedError`` for the estimators that are not in the
+        dialect yet (they run in the NumPy reference only)."""
+        if (self.estimator, self.query_reduce) != ("mean", "sum"):
+            raise NotImplementedError(
+                f"estimator={self.estimator!r}, query_reduce={self.query_reduce!r} is not in the "
+                "unisparse dialect yet (NumPy reference only, docs/Fidelity.md)")
         b = lambda x: "true" if x else "false"  # noqa: E731
         return (
             f"#unisparse.config<block = {self.block}, c_q = {self.c_q}, c_k = {self.c_k}, "
@@ -118,3 +153,29 @@ class Config:
         d = dataclasses.asdict(self)
         d["scale"] = None if self.scale == 0.0 else self.scale
         return d
+
+
+#: Named configurations (docs/Fidelity.md, "Estimators"):
+#:
+#: * ``"compiled"``: ``Config()``, the default of the dialect and of every
+#:   compiled path (mean pooling, ``c_k = 8``, ``tau = 0.99``);
+#: * ``"recommended"``: the estimator chosen from the harness's Pareto
+#:   curves: outlier-aware antidiagonal composites (stride 8), the max over a
+#:   block's query composites, ``tau = 0.99``;
+#: * ``"conservative"``: the same estimator at ``tau = 0.995``.
+#:
+#: The last two run in the NumPy reference only until the estimators are in
+#: the dialect (``Config.mlir_attr`` says so).
+PRESETS = {
+    "compiled": Config(),
+    "recommended": Config(c_q=8, c_k=8, tau=0.99, estimator="antidiag_lse", query_reduce="max"),
+    "conservative": Config(c_q=8, c_k=8, tau=0.995, estimator="antidiag_lse", query_reduce="max"),
+}
+
+
+def preset(name: str) -> Config:
+    """The named configuration ``name`` of :data:`PRESETS`."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise KeyError(f"no preset {name!r}; presets: {', '.join(PRESETS)}") from None

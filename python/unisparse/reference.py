@@ -31,8 +31,11 @@ import math
 import numpy as np
 
 __all__ = [
+    "ESTIMATORS",
     "compress",
+    "compress_strided",
     "block_score",
+    "estimate",
     "block_select",
     "dense_layout",
     "layout_mask",
@@ -135,22 +138,104 @@ def compress(x, seq_factor: int, head_factor: int = 1, kv_group: int = 1) -> np.
     return sums / n_tok[None, None, :, None]
 
 
+def compress_strided(x, stride: int, head_factor: int = 1, kv_group: int = 1, reverse: bool = False) -> np.ndarray:
+    """Group ``stride`` consecutive tokens into one composite *without* pooling them.
+
+    The composite of an antidiagonal estimator (``estimator="antidiag"`` or
+    ``"antidiag_lse"`` in :func:`block_score`).  Heads are pooled exactly as
+    in :func:`compress` (mean over ``head_factor`` expanded heads, each
+    source head repeated ``kv_group`` times).
+
+    Returns float64 ``[B, G, T, stride, D]`` with ``T = ceil(N / stride)``:
+    slot ``a`` of composite ``t`` holds token ``t * stride + a``, or with
+    ``reverse`` (queries) token ``t * stride + stride - 1 - a``.  Slots whose
+    token is ``>= N`` (a partial last composite) hold zeros; which slots are
+    real is a function of ``N`` (``block_score(..., n=N)`` recomputes it).
+    Concatenating the slots gives XAttention's composite of width
+    ``stride * D``: the dot product of a reversed query composite with a key
+    composite is the sum of one antidiagonal of the ``stride x stride`` tile
+    of ``q kᵀ``.
+    """
+    stride = _check_pos_int("stride", stride)
+    # Head pooling only (seq_factor 1; it checks x and the head factors),
+    # then a reshape into [T, stride].
+    xh = compress(x, 1, head_factor=head_factor, kv_group=kv_group)
+    B, G, N, D = xh.shape
+    T = _ceil_div(N, stride)
+    pad = T * stride - N
+    if pad:
+        xh = np.concatenate([xh, np.zeros((B, G, pad, D), dtype=np.float64)], axis=2)
+    xs = xh.reshape(B, G, T, stride, D)
+    return xs[:, :, :, ::-1].copy() if reverse else xs
+
+
+def _strided_present(T: int, stride: int, n: int, reverse: bool) -> np.ndarray:
+    """``[T, stride]`` bool: slot ``a`` of composite ``t`` holds a real token (< n)."""
+    a = np.arange(stride)
+    tok = np.arange(T)[:, None] * stride + ((stride - 1 - a) if reverse else a)[None, :]
+    return tok < n
+
+
 # --------------------------------------------------------------------------- #
 # Stage 2: block scoring
 # --------------------------------------------------------------------------- #
 
 
-def block_score(qc, kc, block: int, c_q: int, c_k: int, causal: bool = True, scale=None) -> np.ndarray:
+#: Composite estimators and query reductions of :func:`block_score` (see its docstring).
+ESTIMATORS = ("mean", "antidiag", "antidiag_lse")
+QUERY_REDUCES = ("sum", "max")
+
+
+def _composite_logits(qf, kf, t0, t1, scale, estimator, pq, pk):
+    """Logits of query composites ``t0:t1`` against every key composite.
+
+    ``mean``: ``[B, Hg, t1-t0, Tk]`` of ``scale * qc kcᵀ``.  Antidiagonal
+    estimators: the per-slot logits ``scale * qc[t, a] . kc[u, a]`` over the
+    slots present on both sides (``pq [Tq, s]``, ``pk [Tk, s]``), combined
+    by their mean (``antidiag``) or log-mean-exp (``antidiag_lse``); a tile
+    with no present pair is ``-inf``.
+    """
+    if estimator == "mean":
+        return np.matmul(qf[:, :, t0:t1], np.swapaxes(kf, -1, -2)) * scale
+    stride = qf.shape[3]
+    x = np.stack([np.matmul(qf[:, :, t0:t1, a], np.swapaxes(kf[:, :, :, a], -1, -2)) * scale
+                  for a in range(stride)], axis=-1)  # [B, Hg, tq, Tk, s]
+    pair = pq[t0:t1, None, :] & pk[None, :, :]  # [tq, Tk, s]
+    cnt = pair.sum(axis=-1)
+    if estimator == "antidiag":
+        tot = np.where(pair, x, 0.0).sum(axis=-1)
+        return np.where(cnt > 0, tot / np.maximum(cnt, 1), -np.inf)
+    x = np.where(pair, x, -np.inf)
+    m = x.max(axis=-1)
+    m_safe = np.where(np.isfinite(m), m, 0.0)
+    e = np.exp(x - m_safe[..., None]).sum(axis=-1)
+    return np.where(cnt > 0, m_safe + np.log(e / np.maximum(cnt, 1)), -np.inf)
+
+
+def block_score(qc, kc, block: int, c_q: int, c_k: int, causal: bool = True, scale=None,
+                estimator: str = "mean", n: int | None = None, query_reduce: str = "sum") -> np.ndarray:
     """Block-summed attention among composite tokens.
 
     Parameters
     ----------
-    qc : ``[B, Hg, Tq, D]`` composite queries (output of :func:`compress`).
-    kc : ``[B, Hg, Tk, D]`` composite keys.
+    qc : composite queries: ``[B, Hg, Tq, D]`` (output of :func:`compress`)
+        for ``estimator="mean"``, ``[B, Hg, Tq, c_q, D]`` (output of
+        :func:`compress_strided` with ``reverse=True``) for the antidiagonal
+        estimators.
+    kc : composite keys: ``[B, Hg, Tk, D]``, or ``[B, Hg, Tk, c_k, D]``
+        (:func:`compress_strided`, ``reverse=False``).
     block : block size in tokens; must be a multiple of ``c_q`` and ``c_k``.
-    c_q, c_k : tokens per query / key composite.
+    c_q, c_k : tokens per query / key composite (equal, the stride, for the
+        antidiagonal estimators).
     causal : apply the composite-granularity causal mask.
     scale : logit scale, default ``1 / sqrt(D)``.
+    estimator : how a (query composite, key composite) pair gets its logit,
+        one of :data:`ESTIMATORS`.
+    n : tokens in the sequence (antidiagonal estimators only): slots of a
+        partial last composite at or beyond ``n`` are absent.  Default: every
+        slot is present.
+    query_reduce : how the query composites of a block combine, ``"sum"``
+        or ``"max"`` (below).
 
     Returns
     -------
@@ -160,57 +245,127 @@ def block_score(qc, kc, block: int, c_q: int, c_k: int, causal: bool = True, sca
 
     Semantics
     ---------
-    ``A = softmax_row(scale * qc kcᵀ + mask)`` where the softmax of a row runs
-    over *all* key composites of that row (not per block).  With ``causal``,
-    key composite ``u`` is visible from query composite ``t`` iff
-    ``u * c_k <= (t + 1) * c_q - 1`` (its first token is not after the last
-    token of ``t``); otherwise the logit is ``-inf``.  Then
+    The composite logit ``x[t, u]`` of query composite ``t`` and key
+    composite ``u`` is, by ``estimator``:
+
+    * ``"mean"`` (mean pooling): ``scale * qc[t] . kc[u]``, i.e. the mean of
+      the ``c_q x c_k`` tile of token logits (the composites are means).
+    * ``"antidiag"`` (XAttention): with ``s = c_q = c_k``, the mean over the
+      present slots ``a`` of ``scale * q[t*s + s-1-a] . k[u*s + a]``: the mean
+      of one antidiagonal of the ``s x s`` tile.  (XAttention divides the
+      antidiagonal *sum* by ``s``; the two agree on full tiles.)
+    * ``"antidiag_lse"`` (outlier-aware): the same antidiagonal, combined by
+      ``log(mean_a exp(.))`` instead of the mean.  ``exp(x)`` is then an
+      unbiased sample estimate of the tile's mean ``exp(logit)`` (each
+      antidiagonal meets every row and column of the tile once), so a line
+      one token wide or a needle keeps its full logit instead of ``1/s`` of it.
+
+    A slot pair is present when both of its tokens are ``< n``; a tile with
+    no present pair has ``x = -inf``.  Then ``A = softmax_row(x + mask)``,
+    where the softmax of a row runs over *all* key composites of that row
+    (not per block).  With ``causal``, key composite ``u`` is visible from
+    query composite ``t`` iff ``u * c_k <= (t + 1) * c_q - 1`` (its first
+    token is not after the last token of ``t``); otherwise the logit is
+    ``-inf``.  A row whose logits are all ``-inf`` contributes nothing.  Then
     ``s[I, J] = sum A[t, u]`` over ``t // (block // c_q) == I`` and
-    ``u // (block // c_k) == J``.  Hence ``sum_J s[I, J]`` is the number of
-    query composites in block ``I``, and ``s[I, J] = 0`` for ``J > I`` when
-    causal.
+    ``u // (block // c_k) == J`` (``query_reduce="sum"``).  Hence
+    ``sum_J s[I, J]`` is the number of query composites in block ``I`` (with
+    at least one finite logit), and ``s[I, J] = 0`` for ``J > I`` when causal.
+    With ``query_reduce="max"``, ``s[I, J] = max_t sum_u A[t, u]`` over the
+    same ``t`` and ``u``: a key block that one query composite of the block
+    needs (a needle read by a few rows) weighs as much as one they all need;
+    :func:`block_select` normalises by the row's total either way.
     """
-    qc = _as_4d("qc", qc)
-    kc = _as_4d("kc", kc)
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    if query_reduce not in QUERY_REDUCES:
+        raise ValueError(f"query_reduce must be one of {QUERY_REDUCES}, got {query_reduce!r}")
+    strided = estimator != "mean"
+    qc = np.asarray(qc)
+    kc = np.asarray(kc)
+    rank = 5 if strided else 4
+    if qc.ndim != rank or kc.ndim != rank:
+        raise ValueError(f"estimator {estimator!r} takes rank-{rank} composites, got shapes {qc.shape} and {kc.shape}")
     block = _check_pos_int("block", block)
     c_q = _check_pos_int("c_q", c_q)
     c_k = _check_pos_int("c_k", c_k)
     if block % c_q or block % c_k:
         raise ValueError(f"block = {block} must be a multiple of c_q = {c_q} and c_k = {c_k}")
-    B, Hg, Tq, D = qc.shape
-    if kc.shape[0] != B or kc.shape[1] != Hg or kc.shape[3] != D:
+    B, Hg, Tq = qc.shape[:3]
+    D = qc.shape[-1]
+    if kc.shape[:2] != (B, Hg) or kc.shape[-1] != D:
         raise ValueError(f"kc shape {kc.shape} is inconsistent with qc shape {qc.shape}")
     Tk = kc.shape[2]
+    pq = pk = None
+    if strided:
+        if c_q != c_k or qc.shape[3] != c_q or kc.shape[3] != c_k:
+            raise ValueError(f"estimator {estimator!r} needs c_q == c_k == the composite width, got "
+                             f"c_q = {c_q}, c_k = {c_k}, widths {qc.shape[3]} and {kc.shape[3]}")
+        n = max(Tq, Tk) * c_q if n is None else _check_pos_int("n", n, 0)
+        pq = _strided_present(Tq, c_q, n, reverse=True)
+        pk = _strided_present(Tk, c_k, n, reverse=False)
     rq, rk = block // c_q, block // c_k
     NBq, NBk = _ceil_div(Tq, rq), _ceil_div(Tk, rk)
     scale = _default_scale(scale, D)
 
     qf = qc.astype(np.float64, copy=False)
-    kT = np.swapaxes(kc.astype(np.float64, copy=False), -1, -2)
+    kf = kc.astype(np.float64, copy=False)
     s = np.zeros((B, Hg, NBq, NBk), dtype=np.float64)
     if NBq == 0 or NBk == 0:
         return s
     u = np.arange(Tk)
     kpad = NBk * rk - Tk
-    per_block = max(1, B * Hg * rq * Tk)
+    per_block = max(1, B * Hg * rq * Tk * (c_q if strided else 1))
     step = max(1, _CHUNK_ELEMS // per_block)
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         for I0 in range(0, NBq, step):
             I1 = min(NBq, I0 + step)
             t0, t1 = I0 * rq, min(Tq, I1 * rq)
-            logits = np.matmul(qf[:, :, t0:t1], kT) * scale
+            logits = _composite_logits(qf, kf, t0, t1, scale, estimator, pq, pk)
             if causal:
                 t = np.arange(t0, t1)
                 vis = u[None, :] * c_k <= (t[:, None] + 1) * c_q - 1
                 logits = np.where(vis, logits, -np.inf)
             m = logits.max(axis=-1, keepdims=True)
+            m = np.where(m == -np.inf, 0.0, m)
             p = np.exp(logits - m)
-            p /= p.sum(axis=-1, keepdims=True)
+            l = p.sum(axis=-1, keepdims=True)
+            p = np.where(l == 0, 0.0, p / np.where(l == 0, 1.0, l))  # NaN propagates
             rpad = (I1 - I0) * rq - (t1 - t0)
             if rpad or kpad:
                 p = np.pad(p, ((0, 0), (0, 0), (0, rpad), (0, kpad)))
-            s[:, :, I0:I1] = p.reshape(B, Hg, I1 - I0, rq, NBk, rk).sum(axis=(3, 5))
+            pb = p.reshape(B, Hg, I1 - I0, rq, NBk, rk).sum(axis=5)
+            s[:, :, I0:I1] = pb.sum(axis=3) if query_reduce == "sum" else pb.max(axis=3)
     return s
+
+
+def estimate(q, k, block: int, c_q: int, c_k: int, c_h: int = 1, causal: bool = True, scale=None,
+             estimator: str = "mean", query_reduce: str = "sum") -> np.ndarray:
+    """Stages 1 and 2 for ``q [B, Hq, N, D]`` and ``k [B, Hkv, N, D]``: block scores ``[B, Hq/c_h, NB, NB]``.
+
+    ``mean``: :func:`compress` (queries ``kv_group = 1``, keys
+    ``kv_group = Hq // Hkv``, both ``head_factor = c_h``) then
+    :func:`block_score`.  Antidiagonal estimators: :func:`compress_strided`
+    (queries reversed) with stride ``c_q == c_k``, then :func:`block_score`
+    with ``n = N``.
+    """
+    q = _as_4d("q", q)
+    k = _as_4d("k", k)
+    Hq, Hkv, N = q.shape[1], k.shape[1], q.shape[2]
+    if Hkv == 0 or Hq % Hkv:
+        raise ValueError(f"Hq = {Hq} must be a multiple of Hkv = {Hkv}")
+    if estimator == "mean":
+        qc = compress(q, c_q, head_factor=c_h, kv_group=1)
+        kc = compress(k, c_k, head_factor=c_h, kv_group=Hq // Hkv)
+        return block_score(qc, kc, block, c_q, c_k, causal=causal, scale=scale, query_reduce=query_reduce)
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    if c_q != c_k:
+        raise ValueError(f"estimator {estimator!r} needs c_q == c_k (the stride), got {c_q} and {c_k}")
+    qc = compress_strided(q, c_q, head_factor=c_h, kv_group=1, reverse=True)
+    kc = compress_strided(k, c_k, head_factor=c_h, kv_group=Hq // Hkv)
+    return block_score(qc, kc, block, c_q, c_k, causal=causal, scale=scale, estimator=estimator, n=N,
+                       query_reduce=query_reduce)
 
 
 # --------------------------------------------------------------------------- #
@@ -564,24 +719,26 @@ def unisparse_attention(
     max_blocks: int = 0,
     causal: bool = True,
     scale=None,
+    estimator: str = "mean",
+    query_reduce: str = "sum",
 ):
     """UniSparse attention: compress -> block_score -> block_select -> block_sparse_attention.
 
     Queries are compressed with ``(seq_factor=c_q, head_factor=c_h,
     kv_group=1)`` and keys with ``(seq_factor=c_k, head_factor=c_h,
-    kv_group=Hq // Hkv)``, giving ``Hg = Hq / c_h`` head groups.  The same
-    ``scale`` is used for scoring and for the attention.
+    kv_group=Hq // Hkv)``, giving ``Hg = Hq / c_h`` head groups (the
+    antidiagonal estimators group tokens instead, see :func:`estimate`).
+    The same ``scale`` is used for scoring and for the attention.
 
     Returns ``(o, lse, counts, indices)``.
     """
     q, k, v = _check_qkv(q, k, v)
-    Hq, Hkv = q.shape[1], k.shape[1]
+    Hq = q.shape[1]
     c_h = _check_pos_int("c_h", c_h)
     if Hq % c_h:
         raise ValueError(f"Hq = {Hq} must be a multiple of c_h = {c_h}")
-    qc = compress(q, c_q, head_factor=c_h, kv_group=1)
-    kc = compress(k, c_k, head_factor=c_h, kv_group=Hq // Hkv)
-    s = block_score(qc, kc, block, c_q, c_k, causal=causal, scale=scale)
+    s = estimate(q, k, block, c_q, c_k, c_h, causal=causal, scale=scale, estimator=estimator,
+                 query_reduce=query_reduce)
     counts, indices = block_select(
         s, tau, local_blocks=local_blocks, sink=sink, min_blocks=min_blocks,
         max_blocks=max_blocks, causal=causal,

@@ -1,0 +1,125 @@
+"""PyTorch transcription of the reference's estimation, for the fidelity harness at 32K-128K.
+
+:func:`estimate` computes exactly what :func:`unisparse.reference.estimate`
+specifies (compress + block_score for every estimator and query reduction),
+on any torch device, in float64 unless told otherwise; the tests hold it to
+the NumPy reference. :func:`dense_chunks` is the harness's shared dense
+pass (per evaluated row: softmax mass and ``p @ V`` per key block) on torch.
+Neither is a compiled path: they exist so that ``python -m unisparse.fidelity
+--device cuda`` can measure long sequences on a GPU machine without LLVM.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+__all__ = ["estimate", "dense_chunks"]
+
+
+def _pool_heads(x: torch.Tensor, head_factor: int, kv_group: int) -> torch.Tensor:
+    B, H, N, D = x.shape
+    e = torch.arange(H * kv_group, device=x.device) // kv_group
+    return x[:, e].reshape(B, H * kv_group // head_factor, head_factor, N, D).mean(dim=2)
+
+
+def _composites(x, stride, head_factor, kv_group, strided, reverse=False):
+    """Mean composites ``[B, G, T, D]`` or strided ``[B, G, T, s, D]`` (zero-padded)."""
+    xh = _pool_heads(x, head_factor, kv_group)
+    B, G, N, D = xh.shape
+    T = -(-N // stride)
+    xp = torch.nn.functional.pad(xh, (0, 0, 0, T * stride - N)).reshape(B, G, T, stride, D)
+    if strided:
+        return xp.flip(3) if reverse else xp
+    n_tok = torch.clamp(N - torch.arange(T, device=x.device) * stride, max=stride).to(xp.dtype)
+    return xp.sum(dim=3) / n_tok[:, None]
+
+
+def estimate(q, k, block, c_q, c_k, c_h=1, causal=True, scale=None, estimator="mean", query_reduce="sum",
+             device="cpu", dtype=torch.float64, chunk_elems=1 << 26) -> np.ndarray:
+    """Block scores ``[B, Hq/c_h, NB, NB]`` (NumPy float64), as
+    :func:`unisparse.reference.estimate` defines them."""
+    q = torch.as_tensor(np.asarray(q), device=device).to(dtype)
+    k = torch.as_tensor(np.asarray(k), device=device).to(dtype)
+    B, Hq, N, D = q.shape
+    G = Hq // k.shape[1]
+    scale = 1.0 / math.sqrt(D) if scale is None else float(scale)
+    strided = estimator != "mean"
+    if strided and c_q != c_k:
+        raise ValueError(f"estimator {estimator!r} needs c_q == c_k")
+    qc = _composites(q, c_q, c_h, 1, strided, reverse=True)
+    kc = _composites(k, c_k, c_h, G, strided)
+    Hg, Tq, Tk = qc.shape[1], qc.shape[2], kc.shape[2]
+    rq, rk = block // c_q, block // c_k
+    NBq, NBk = -(-Tq // rq), -(-Tk // rk)
+    s = torch.zeros((B, Hg, NBq, NBk), dtype=dtype, device=device)
+    u = torch.arange(Tk, device=device)
+    if strided:
+        a = torch.arange(c_q, device=device)
+        pq = (torch.arange(Tq, device=device)[:, None] * c_q + (c_q - 1 - a)[None, :]) < N
+        pk = (u[:, None] * c_k + a[None, :]) < N
+    step = max(1, chunk_elems // max(1, B * Hg * rq * Tk * (c_q if strided else 1)))
+    for I0 in range(0, NBq, step):
+        I1 = min(NBq, I0 + step)
+        t0, t1 = I0 * rq, min(Tq, I1 * rq)
+        if not strided:
+            x = torch.matmul(qc[:, :, t0:t1], kc.transpose(-1, -2)) * scale
+        else:
+            xs = torch.einsum("bgtad,bguad->bgtua", qc[:, :, t0:t1], kc) * scale
+            pair = pq[t0:t1, None, :] & pk[None, :, :]
+            cnt = pair.sum(-1)
+            if estimator == "antidiag":
+                x = torch.where(pair, xs, 0.0).sum(-1) / cnt.clamp(min=1)
+            else:
+                xs = torch.where(pair, xs, -math.inf)
+                m = xs.amax(-1)
+                m_safe = torch.where(torch.isfinite(m), m, 0.0)
+                x = m_safe + torch.log(torch.exp(xs - m_safe[..., None]).sum(-1) / cnt.clamp(min=1))
+            x = torch.where(cnt > 0, x, -math.inf)
+            del xs
+        if causal:
+            t = torch.arange(t0, t1, device=device)
+            x = torch.where(u[None, :] * c_k <= (t[:, None] + 1) * c_q - 1, x, -math.inf)
+        m = x.amax(-1, keepdim=True)
+        m = torch.where(m == -math.inf, 0.0, m)
+        p = torch.exp(x - m)
+        l_ = p.sum(-1, keepdim=True)
+        p = torch.where(l_ == 0, 0.0, p / torch.where(l_ == 0, 1.0, l_))
+        p = torch.nn.functional.pad(p, (0, NBk * rk - Tk, 0, (I1 - I0) * rq - (t1 - t0)))
+        pb = p.reshape(B, Hg, I1 - I0, rq, NBk, rk).sum(5)
+        s[:, :, I0:I1] = pb.sum(3) if query_reduce == "sum" else pb.amax(3)
+    return s.cpu().numpy()
+
+
+def dense_chunks(q, k, v, rows, fine, causal=True, scale=None, device="cpu", dtype=torch.float64,
+                 chunk_elems=1 << 26):
+    """The harness's shared dense pass (batch 0) on torch: yields, per query
+    head ``h`` and chunk of evaluated rows starting at ``r0``,
+    ``(h, r0, mass [r, NBf], wsum [r, NBf, D])`` as torch tensors on
+    ``device``: each row's unnormalised softmax mass and ``p @ V`` partial
+    sum per key block of ``fine`` tokens (what
+    :func:`unisparse.fidelity.evaluate` consumes)."""
+    _, Hq, N, D = q.shape
+    Hkv = k.shape[1]
+    scale = 1.0 / math.sqrt(D) if scale is None else scale
+    NBf = -(-N // fine)
+    pad = NBf * fine - N
+    rows_t = torch.as_tensor(np.asarray(rows), device=device)
+    step = max(1, chunk_elems // max(1, N))
+    j = torch.arange(N, device=device)
+    for h in range(Hq):
+        kh = h // (Hq // Hkv)
+        kf = torch.as_tensor(np.asarray(k[0, kh]), device=device).to(dtype)
+        vf = torch.nn.functional.pad(torch.as_tensor(np.asarray(v[0, kh]), device=device).to(dtype), (0, 0, 0, pad))
+        vblk = vf.reshape(NBf, fine, D)
+        qh = torch.as_tensor(np.asarray(q[0, h]), device=device).to(dtype)
+        for r0 in range(0, len(rows), step):
+            rr = rows_t[r0:r0 + step]
+            x = (qh[rr] @ kf.T) * scale
+            if causal:
+                x = torch.where(j[None, :] > rr[:, None], -math.inf, x)
+            p = torch.exp(x - x.amax(1, keepdim=True))
+            pb = torch.nn.functional.pad(p, (0, pad)).reshape(len(rr), NBf, fine)
+            yield h, r0, pb.sum(2), torch.einsum("rbf,bfd->rbd", pb, vblk)
