@@ -12,9 +12,10 @@ bit for bit, ``--check-compiled`` verifies that on the first length), and
 measures it against dense attention in float64:
 
 * **density**: kept (query block, key block) pairs / pairs of the causal
-  block grid (exact, all rows); **oracle**: the density an exact top-p on
-  the true block masses would need for the same ``tau``
-  (:func:`oracle_density`), the floor of any estimator on this data;
+  block grid (exact, all rows); **floor**: the density an exact top-p on
+  the true block masses needs for the *same mean recall*
+  (:func:`oracle_curve`, :func:`floor_at`), the floor of any estimator on
+  this data, and **ratio** = density / floor;
 * **recall**: per query row, the share of its dense softmax mass that falls
   in the kept blocks; reported as the mean over rows, the 1st percentile over
   rows (``p1``), and the 1st percentile over (head, query block) of the
@@ -51,7 +52,7 @@ import numpy as np
 
 from . import reference as ref
 from .config import Config
-from .synthetic import needle_hit_rate, structured_qkv
+from .synthetic import needle_hits, structured_qkv
 
 __all__ = ["parse_config", "SWEEPS", "layouts", "evaluate", "run", "plot", "main"]
 
@@ -77,6 +78,29 @@ SWEEPS = {
         dict(tau=0.95, min_blocks=8),
     ],
 }
+#: The estimator families of docs/Fidelity.md, each over a range of tau: the
+#: Pareto curves (density against recall) that the default is chosen from.
+_MODE_FAMILIES = {
+    "mean": (dict(), (0.9, 0.95, 0.98, 0.99, 0.995)),
+    "mean,max": (dict(query_reduce="max"), (0.9, 0.95, 0.98, 0.99)),
+    "antidiag": (dict(estimator="antidiag", c_q=8, c_k=8), (0.9, 0.95, 0.98, 0.99)),
+    "antidiag_lse": (dict(estimator="antidiag_lse", c_q=8, c_k=8), (0.9, 0.95, 0.97, 0.98, 0.99)),
+    "antidiag_lse,max": (dict(estimator="antidiag_lse", c_q=8, c_k=8, query_reduce="max"),
+                         (0.9, 0.95, 0.97, 0.98, 0.99)),
+    "antidiag_lse16,max": (dict(estimator="antidiag_lse", c_q=16, c_k=16, query_reduce="max"),
+                           (0.95, 0.97, 0.98, 0.99)),
+}
+SWEEPS["modes"] = [dict(kw, tau=t) for kw, taus in _MODE_FAMILIES.values() for t in taus]
+#: A shorter set for 64K-128K (``--device cuda``): the families and the tau
+#: values that bracket the targets.
+SWEEPS["modes-long"] = [
+    dict(tau=0.95), dict(tau=0.99), dict(tau=0.995),
+    dict(estimator="antidiag", c_q=8, c_k=8, tau=0.95), dict(estimator="antidiag", c_q=8, c_k=8, tau=0.99),
+    dict(estimator="antidiag_lse", c_q=8, c_k=8, tau=0.97), dict(estimator="antidiag_lse", c_q=8, c_k=8, tau=0.99),
+] + [dict(estimator="antidiag_lse", c_q=8, c_k=8, query_reduce="max", tau=t) for t in (0.95, 0.97, 0.98, 0.99)]
+#: The compiled default next to the outlier-aware estimator around the chosen tau.
+SWEEPS["presets"] = [dict(tau=0.99)] + [dict(estimator="antidiag_lse", c_q=8, c_k=8, query_reduce="max", tau=t)
+                                        for t in (0.98, 0.985, 0.99, 0.995)]
 SWEEPS["wide"] = SWEEPS["default"] + [
     dict(tau=0.8),
     dict(tau=0.95, c_k=4),
@@ -87,19 +111,30 @@ SWEEPS["wide"] = SWEEPS["default"] + [
     dict(tau=0.99, block=64, c_k=8),
 ]
 
+
 def parse_config(spec: str) -> Config:
     """``"tau=0.95,c_k=8"`` -> ``Config(tau=0.95, c_k=8)`` (:meth:`Config.parse`)."""
     return Config.parse(spec)
 
 
-def label(cfg: Config) -> str:
-    """Short label: the fields that differ from ``Config()`` plus tau."""
+def family(cfg: Config) -> str:
+    """The estimator family of ``cfg``: its label without tau (one Pareto curve per family)."""
     base = Config()
-    parts = [f"tau={cfg.tau:g}"]
+    parts = []
+    if cfg.estimator != "mean":
+        parts.append(f"{cfg.estimator}(s={cfg.c_q})")
     for f in dataclasses.fields(Config):
-        if f.name != "tau" and getattr(cfg, f.name) != getattr(base, f.name):
+        if f.name in ("tau", "estimator") or (cfg.estimator != "mean" and f.name in ("c_q", "c_k")):
+            continue
+        if getattr(cfg, f.name) != getattr(base, f.name):
             parts.append(f"{f.name}={getattr(cfg, f.name)}")
-    return ",".join(parts)
+    return ",".join(parts) or "mean"
+
+
+def label(cfg: Config) -> str:
+    """Short label: tau, then the fields that differ from ``Config()``."""
+    fam = family(cfg)
+    return f"tau={cfg.tau:g}" + ("" if fam == "mean" else "," + fam)
 
 
 # --------------------------------------------------------------------------- #
@@ -107,20 +142,27 @@ def label(cfg: Config) -> str:
 # --------------------------------------------------------------------------- #
 
 
-def layouts(q, k, configs):
-    """``{cfg: (counts, indices)}`` from the NumPy reference; compression and
-    scores are computed once per (block, c_q, c_k, c_h, causal, scale)."""
-    Hq, Hkv = q.shape[1], k.shape[1]
-    comp, scores, out = {}, {}, {}
+def layouts(q, k, configs, device=None):
+    """``{cfg: (counts, indices)}`` from the NumPy reference; the block scores
+    (:func:`unisparse.reference.estimate`, or its torch transcription
+    :func:`unisparse.estimate_torch.estimate` on ``device`` when given) are
+    computed once per (block, c_q, c_k, c_h, causal, scale, estimator,
+    query_reduce)."""
+    if device is None:
+        est = ref.estimate
+    else:
+        from functools import partial
+
+        from .estimate_torch import estimate as torch_estimate
+        est = partial(torch_estimate, device=device)
+    scores, out = {}, {}
     for cfg in configs:
         kw = cfg.reference_kwargs()
-        for key, x, f, g in (("q", q, cfg.c_q, 1), ("k", k, cfg.c_k, Hq // Hkv)):
-            if (key, f, cfg.c_h) not in comp:
-                comp[(key, f, cfg.c_h)] = ref.compress(x, f, head_factor=cfg.c_h, kv_group=g)
-        skey = (cfg.block, cfg.c_q, cfg.c_k, cfg.c_h, cfg.causal, cfg.scale)
+        skey = (cfg.block, cfg.c_q, cfg.c_k, cfg.c_h, cfg.causal, cfg.scale, cfg.estimator, cfg.query_reduce)
         if skey not in scores:
-            scores[skey] = ref.block_score(comp[("q", cfg.c_q, cfg.c_h)], comp[("k", cfg.c_k, cfg.c_h)],
-                                           cfg.block, cfg.c_q, cfg.c_k, causal=cfg.causal, scale=kw["scale"])
+            scores[skey] = est(q, k, cfg.block, cfg.c_q, cfg.c_k, cfg.c_h, causal=cfg.causal,
+                                        scale=kw["scale"], estimator=cfg.estimator,
+                                        query_reduce=cfg.query_reduce)
         out[cfg] = ref.block_select(scores[skey], cfg.tau, local_blocks=cfg.local_blocks, sink=cfg.sink,
                                     min_blocks=cfg.min_blocks, max_blocks=cfg.max_blocks, causal=cfg.causal)
     return out
@@ -144,7 +186,33 @@ def sample_rows(N: int, block: int, rows_per_block: int | None, seed: int) -> np
     return np.concatenate(rows)
 
 
-def evaluate(q, k, v, configs, lays, rows, *, scale=None, causal=True, chunk_elems=1 << 24):
+def _dense_chunks_numpy(q, k, v, rows, fine, scale, causal, chunk_elems):
+    """The dense pass in NumPy float64 (see :func:`evaluate`)."""
+    _, Hq, N, D = q.shape
+    Hkv = k.shape[1]
+    NBf = -(-N // fine)
+    pad = NBf * fine - N
+    step = max(1, chunk_elems // max(1, N))
+    for h in range(Hq):
+        kh = h // (Hq // Hkv)
+        kf = k[0, kh].astype(np.float64)
+        vf = v[0, kh].astype(np.float64)
+        vblk = (np.concatenate([vf, np.zeros((pad, D))]) if pad else vf).reshape(NBf, fine, D)
+        for r0 in range(0, len(rows), step):
+            rr = rows[r0:r0 + step]
+            logits = (q[0, h, rr].astype(np.float64) @ kf.T) * scale
+            if causal:
+                logits[np.arange(N)[None, :] > rr[:, None]] = -np.inf
+            logits -= logits.max(axis=1, keepdims=True)
+            p = np.exp(logits)
+            del logits
+            if pad:
+                p = np.concatenate([p, np.zeros((len(rr), pad))], axis=1)
+            pb = p.reshape(len(rr), NBf, fine)
+            yield h, r0, pb.sum(axis=2), np.matmul(pb.transpose(1, 0, 2), vblk).transpose(1, 0, 2)
+
+
+def evaluate(q, k, v, configs, lays, rows, *, scale=None, causal=True, chunk_elems=1 << 24, device=None):
     """Recall and output error of each layout on the query ``rows``.
 
     Returns ``{cfg: dict(recall=[Hq, R] float64, err2=float, ref2=float)}``
@@ -152,13 +220,13 @@ def evaluate(q, k, v, configs, lays, rows, *, scale=None, causal=True, chunk_ele
     and ``O_dense`` over the rows (summed over heads and batch 0), plus
     ``"block_mass"``: each row's dense softmax mass per key block of the
     finest block size, float32 ``[Hq, R, NBf]``. Only batch 0 is evaluated.
+    The dense pass runs in NumPy, or on torch ``device`` (float64,
+    :func:`unisparse.estimate_torch.dense_chunks`) when given.
     """
     _, Hq, N, D = q.shape
-    Hkv = k.shape[1]
     scale = 1.0 / math.sqrt(D) if scale is None else scale
     fine = math.gcd(*(c.block for c in configs))
     NBf = -(-N // fine)
-    pad = NBf * fine - N
     R = len(rows)
     res = {c: dict(recall=np.empty((Hq, R)), err2=0.0, ref2=0.0) for c in configs}
     res["block_mass"] = np.empty((Hq, R, NBf), dtype=np.float32)  # normalised, per fine block
@@ -168,106 +236,160 @@ def evaluate(q, k, v, configs, lays, rows, *, scale=None, causal=True, chunk_ele
         counts, indices = lays[c]
         m = ref.layout_mask(counts[:1], indices[:1])[0]  # [Hg, NB, NB]
         fine_masks[c] = np.repeat(m, c.block // fine, axis=-1)[..., :NBf]
-    step = max(1, chunk_elems // max(1, N))
-    for h in range(Hq):
-        kh = h // (Hq // Hkv)
-        kf = k[0, kh].astype(np.float64)
-        vf = v[0, kh].astype(np.float64)
-        if pad:
-            vpad = np.concatenate([vf, np.zeros((pad, D))])
-        else:
-            vpad = vf
-        vblk = vpad.reshape(NBf, fine, D)
-        for r0 in range(0, R, step):
-            rr = rows[r0:r0 + step]
-            qf = q[0, h, rr].astype(np.float64)
-            logits = (qf @ kf.T) * scale
-            if causal:
-                logits[np.arange(N)[None, :] > rr[:, None]] = -np.inf
-            logits -= logits.max(axis=1, keepdims=True)
-            p = np.exp(logits)
-            del logits
-            if pad:
-                p = np.concatenate([p, np.zeros((len(rr), pad))], axis=1)
-            pb = p.reshape(len(rr), NBf, fine)
-            mass = pb.sum(axis=2)  # [r, NBf]
-            wsum = np.matmul(pb.transpose(1, 0, 2), vblk).transpose(1, 0, 2)  # [r, NBf, D]
-            del p, pb
-            l = mass.sum(axis=1)
-            res["block_mass"][h, r0:r0 + len(rr)] = mass / l[:, None]
-            o_dense = wsum.sum(axis=1) / l[:, None]
-            for c in configs:
-                g = h // c.c_h
-                sel = fine_masks[c][g, rr // c.block].astype(np.float64)  # [r, NBf]
-                kept = (mass * sel).sum(axis=1)
-                res[c]["recall"][h, r0:r0 + len(rr)] = kept / l
-                o_sp = np.matmul(sel[:, None, :], wsum)[:, 0] / np.where(kept > 0, kept, 1.0)[:, None]
-                res[c]["err2"] += float(((o_sp - o_dense) ** 2).sum())
-                res[c]["ref2"] += float((o_dense ** 2).sum())
+    if device is None:
+        chunks = _dense_chunks_numpy(q, k, v, rows, fine, scale, causal, chunk_elems)
+        xp, as_x = np, (lambda m: m.astype(np.float64))
+    else:  # the same arithmetic on torch tensors, so that nothing large leaves the device
+        import torch
+
+        from .estimate_torch import dense_chunks
+        chunks = dense_chunks(q, k, v, rows, fine, causal=causal, scale=scale, device=device)
+        xp, as_x = torch, (lambda m: torch.as_tensor(m, dtype=torch.float64, device=device))
+        fine_masks = {c: torch.as_tensor(m, device=device) for c, m in fine_masks.items()}
+    for h, r0, mass, wsum in chunks:
+        rr = rows[r0:r0 + len(mass)]
+        l = mass.sum(1)
+        res["block_mass"][h, r0:r0 + len(rr)] = _host(mass / l[:, None])
+        o_dense = wsum.sum(1) / l[:, None]
+        for c in configs:
+            g = h // c.c_h
+            sel = as_x(fine_masks[c][g, rr // c.block])  # [r, NBf]
+            kept = (mass * sel).sum(1)
+            res[c]["recall"][h, r0:r0 + len(rr)] = _host(kept / l)
+            o_sp = xp.matmul(sel[:, None, :], wsum)[:, 0] / xp.where(kept > 0, kept, 1.0)[:, None]
+            res[c]["err2"] += float(((o_sp - o_dense) ** 2).sum())
+            res[c]["ref2"] += float((o_dense ** 2).sum())
     return res
 
 
-def oracle_density(block_mass, rows, N, fine, block, tau):
-    """Density of an exact top-p on the true block masses: for each (head,
-    query block), the evaluated rows' mean dense distribution over key blocks
-    is kept, largest first, until it reaches ``tau`` (no forced blocks, one
-    layout per head). The floor any estimator faces for that ``tau``."""
-    Hq, _, NBf = block_mass.shape
+def _host(x):
+    """A NumPy array from a NumPy array or a torch tensor."""
+    return x if isinstance(x, np.ndarray) else x.cpu().numpy()
+
+
+#: The tau grid of the exact top-p curve (:func:`oracle_curve`).
+ORACLE_TAUS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.975, 0.98, 0.985, 0.99,
+               0.993, 0.995, 0.997, 0.998, 0.999, 0.9995, 0.9999, 1.0)
+
+
+def oracle_curve(block_mass, rows, N, fine, block, taus=ORACLE_TAUS, needles=()):
+    """Exact top-p on the true block masses, one point per ``tau``.
+
+    For each (head, query block) the evaluated rows' mean dense distribution
+    over key blocks is kept, largest first (ties: smaller block first), until
+    it reaches ``tau`` (no forced blocks, one layout per head): the floor of
+    any estimator on this data. Returns ``(density, recall_mean, recall_p1,
+    spans)`` arrays over ``taus`` (recall per evaluated row, as for the
+    estimators; ``spans``: needle spans of ``needles`` whose key blocks the
+    exact top-p keeps for every head and needle query block, judged on the
+    blocks' evaluated rows).
+    """
+    Hq, R, NBf = block_mass.shape
     r = block // fine
     NB = -(-N // block)
-    bm = np.pad(block_mass, ((0, 0), (0, 0), (0, NB * r - NBf))).reshape(Hq, len(rows), NB, r).sum(-1)
-    kept = 0
+    bm = np.pad(block_mass.astype(np.float64), ((0, 0), (0, 0), (0, NB * r - NBf))).reshape(Hq, R, NB, r).sum(-1)
+    taus = np.asarray(taus, dtype=np.float64)
+    kept = np.zeros(len(taus))
+    rec = np.ones((len(taus), Hq, R))
+    span_ok = np.ones((len(taus), len(needles)), dtype=bool)
+    by_qblock = {}
+    for n_i, nd in enumerate(needles):
+        kb = np.arange(nd["k_start"] // block, (nd["k_stop"] - 1) // block + 1)
+        for I in range(nd["q_start"] // block, (nd["q_stop"] - 1) // block + 1):
+            by_qblock.setdefault(I, []).append((n_i, kb))
     for I in range(NB):
-        sel = (rows // block) == I
-        if not sel.any():
+        sel = np.flatnonzero((rows // block) == I)
+        if not sel.size:
             continue
-        d = np.sort(bm[:, sel, : I + 1].mean(axis=1), axis=-1)[:, ::-1]  # [Hq, I+1]
-        need = (np.cumsum(d, axis=-1) < tau * d.sum(axis=-1, keepdims=True) * (1 - 1e-9)).sum(-1) + 1
-        kept += np.minimum(need, I + 1).sum()
-    return float(kept) / (Hq * NB * (NB + 1) / 2)
+        rowm = bm[:, sel, : I + 1]  # [Hq, r, I+1]
+        d = rowm.mean(axis=1)
+        order = np.argsort(-d, axis=-1, kind="stable")
+        ds = np.take_along_axis(d, order, axis=-1)
+        cum = np.cumsum(ds, axis=-1)
+        tot = cum[:, -1:]
+        crow = np.cumsum(np.take_along_axis(rowm, order[:, None, :], axis=-1), axis=-1)  # [Hq, r, I+1]
+        for i, tau in enumerate(taus):
+            if tau >= 1.0:
+                need = np.full(Hq, I + 1)
+            else:
+                need = np.minimum((cum < tau * tot * (1 - 1e-9)).sum(-1) + 1, I + 1)
+            kept[i] += need.sum()
+            rec[i][:, sel] = np.take_along_axis(crow, (need - 1)[:, None, None], axis=-1)[..., 0]
+        if I in by_qblock:
+            rank = np.argsort(order, axis=-1)  # [Hq, I+1]: position of each key block
+            for n_i, kb in by_qblock[I]:
+                worst = rank[:, kb].max(axis=-1)  # [Hq]
+                for i, tau in enumerate(taus):
+                    need = (I + 1) if tau >= 1.0 else np.minimum(
+                        (cum < tau * tot * (1 - 1e-9)).sum(-1) + 1, I + 1)
+                    span_ok[i, n_i] &= bool(np.all(worst < need))
+    dens = kept / (Hq * NB * (NB + 1) / 2)
+    flat = rec.reshape(len(taus), -1)
+    return dens, flat.mean(-1), np.percentile(flat, 1, axis=-1), span_ok.sum(-1)
+
+
+def floor_at(curve, recall):
+    """Density of the exact top-p (:func:`oracle_curve`) at the same mean
+    recall, by linear interpolation along the curve."""
+    dens, rmean = curve[0], curve[1]
+    order = np.argsort(rmean, kind="stable")
+    return float(np.interp(recall, rmean[order], dens[order]))
+
+
+def oracle_density(block_mass, rows, N, fine, block, tau):
+    """Density of the exact top-p on the true block masses at ``tau``
+    (a point of :func:`oracle_curve`)."""
+    return float(oracle_curve(block_mass, rows, N, fine, block, (tau,))[0][0])
 
 
 def run(N, configs, *, heads=4, kv_heads=2, dim=128, peak=1.5, needles=16, seed=0,
-        full_rows=8192, rows_per_block=8, check_compiled=False, log=print):
+        full_rows=8192, rows_per_block=8, check_compiled=False, log=print, device=None):
     """Generates the data for ``N`` and returns one row dict per config."""
     t0 = time.perf_counter()
     q, k, v, nd = structured_qkv(1, heads, kv_heads, N, dim, seed=seed, peak=peak, needles=needles)
     t1 = time.perf_counter()
-    lays = layouts(q, k, configs)
+    lays = layouts(q, k, configs, device=device)
     t2 = time.perf_counter()
     if check_compiled:
         _check_compiled(q, k, lays, log)
     block = min(c.block for c in configs)
     sampled = N > full_rows
     rows = sample_rows(N, block, rows_per_block if sampled else None, seed)
-    res = evaluate(q, k, v, configs, lays, rows)
+    res = evaluate(q, k, v, configs, lays, rows, device=device)
     t3 = time.perf_counter()
     log(f"  N={N}: data {t1 - t0:.1f} s, layouts {t2 - t1:.1f} s, dense pass over "
         f"{len(rows)} rows x {heads} heads {t3 - t2:.1f} s")
     fine = math.gcd(*(c.block for c in configs))
-    oracle = {}
+    curves = {b: oracle_curve(res["block_mass"], rows, N, fine, b, needles=nd)
+              for b in sorted({c.block for c in configs})}
     out = []
     for c in configs:
-        if (c.block, c.tau) not in oracle:
-            oracle[(c.block, c.tau)] = oracle_density(res["block_mass"], rows, N, fine, c.block, c.tau)
         counts, indices = lays[c]
         rec = res[c]["recall"]
         nbq = -(-N // c.block)
         # per (head, query block) mean recall over the evaluated rows
-        blk = np.array([[rec[h, (rows // c.block) == I].mean() for I in range(nbq)] for h in range(heads)])
-        spans = 0
-        for n_ in nd:
-            spans += needle_hit_rate([n_], counts, indices, c.block, heads) == 1.0
+        qb = rows // c.block
+        blk = np.stack([np.bincount(qb, weights=rec[h], minlength=nbq) for h in range(heads)])
+        blk = blk / np.maximum(np.bincount(qb, minlength=nbq), 1)
+        hit_rate, spans = needle_hits(nd, counts, indices, c.block, heads)
         out.append(dict(
-            N=N, config=label(c), cfg=c, tau=c.tau,
-            density=ref.density(counts, N, c.block, c.causal), oracle=oracle[(c.block, c.tau)],
+            N=N, config=label(c), family=family(c), cfg=c, tau=c.tau,
+            density=ref.density(counts, N, c.block, c.causal),
+            floor=floor_at(curves[c.block], float(rec.mean())),
             recall_mean=float(rec.mean()), recall_p1=float(np.percentile(rec, 1)),
             block_p1=float(np.percentile(blk, 1)), recall_min=float(rec.min()),
-            needles=needle_hit_rate(nd, counts, indices, c.block, heads),
+            needles=hit_rate,
             spans=f"{spans}/{len(nd)}",
             rel_l2=math.sqrt(res[c]["err2"] / res[c]["ref2"]) if res[c]["ref2"] else 0.0,
             rows="sampled" if sampled else "all", n_rows=len(rows),
         ))
+        out[-1]["ratio"] = out[-1]["density"] / max(out[-1]["floor"], 1e-12)
+    for b, (dens, rmean, rp1, sp) in curves.items():
+        log(f"  N={N} exact top-p (block {b}), density/mean/p1/spans at tau 0.9 .. 0.995: " + ", ".join(
+            f"{d:.3f}/{m:.4f}/{p:.3f}/{k}" for t, d, m, p, k in zip(ORACLE_TAUS, dens, rmean, rp1, sp)
+            if t in (0.9, 0.95, 0.97, 0.98, 0.99, 0.995)))
+    if out:
+        out[0]["curves"] = curves
     return out
 
 
@@ -275,6 +397,9 @@ def _check_compiled(q, k, lays, log):
     """Compares the reference layouts with the compiled CPU path (f32)."""
     from .api import compile as compile_
     for c, (counts, indices) in lays.items():
+        if (c.estimator, c.query_reduce) != ("mean", "sum"):
+            log(f"  compiled layout vs reference ({label(c)}): skipped, not in the dialect yet")
+            continue
         kern = compile_(c, heads=q.shape[1], kv_heads=k.shape[1], head_dim=q.shape[3], dtype="f32")
         _, cc, ci = kern.layout(np.ascontiguousarray(q, np.float32), np.ascontiguousarray(k, np.float32))
         same = float((np.all(ci == indices, axis=-1) & (cc == counts)).mean())
@@ -285,10 +410,11 @@ def _check_compiled(q, k, lays, log):
 # Output
 # --------------------------------------------------------------------------- #
 
-_COLUMNS = [("N", "{:>6}"), ("config", "{:<28}"), ("density", "{:>7.3f}"), ("oracle", "{:>6.3f}"), ("recall_mean", "{:>7.4f}"),
+_COLUMNS = [("N", "{:>6}"), ("config", "{:<44}"), ("density", "{:>7.3f}"), ("floor", "{:>6.3f}"),
+            ("ratio", "{:>5.2f}"), ("recall_mean", "{:>7.4f}"),
             ("recall_p1", "{:>7.4f}"), ("block_p1", "{:>7.4f}"), ("needles", "{:>7.1%}"),
             ("spans", "{:>6}"), ("rel_l2", "{:>8.2e}"), ("rows", "{:>7}")]
-_HEAD = ["N", "config", "density", "oracle", "rec_mean", "rec_p1", "blk_p1", "needles", "spans", "rel_l2", "rows"]
+_HEAD = ["N", "config", "density", "floor", "ratio", "rec_mean", "rec_p1", "blk_p1", "needles", "spans", "rel_l2", "rows"]
 
 
 def table(rows, markdown=False) -> str:
@@ -303,37 +429,76 @@ def table(rows, markdown=False) -> str:
 
 
 def plot(rows, path, title=None):
-    """Density vs recall (mean and 1st percentile), one colour per N."""
+    """Pareto curves: density against mean and 1st-percentile recall, one
+    column per N, one line per estimator family (through its tau values),
+    and the exact top-p on the true block masses as the black floor curve."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), sharex=True)
     ns = sorted({r["N"] for r in rows})
-    cmap = plt.get_cmap("viridis")
-    for ax, key, name in ((axes[0], "recall_mean", "mean recall"), (axes[1], "recall_p1", "1st-percentile recall")):
-        for i, n in enumerate(ns):
-            sub = [r for r in rows if r["N"] == n]
-            col = cmap(i / max(1, len(ns) - 1) * 0.85)
-            ax.scatter([r["density"] for r in sub], [r[key] for r in sub], color=col,
-                       label=f"N={n // 1024}K" if n % 1024 == 0 else f"N={n}", s=28, zorder=3)
-            for r in sub:
-                miss = r["needles"] < 1.0
-                ax.annotate(r["config"].replace("tau=", "τ") + (" ✗" if miss else ""), (r["density"], r[key]),
-                            fontsize=6, alpha=0.8, xytext=(3, 2), textcoords="offset points",
-                            color="crimson" if miss else "black")
-        ax.axhline(0.99, color="grey", ls="--", lw=0.8)
-        ax.set_xlabel("density (kept / causal block grid)")
-        ax.set_ylabel(name)
-        ax.grid(alpha=0.3)
-        ax.legend(loc="lower right", fontsize=8)
-    axes[0].set_title("mean attention-mass recall")
-    axes[1].set_title("1st-percentile recall (rows)")
-    fig.suptitle(title or "UniSparse fidelity vs density (✗: a needle span was missed)", fontsize=10)
+    fams = list(dict.fromkeys(r["family"] for r in rows))
+    cmap = plt.get_cmap("tab10")
+    curves = {r["N"]: r["curves"] for r in rows if "curves" in r}
+    fig, axes = plt.subplots(2, len(ns), figsize=(5.2 * len(ns), 9), squeeze=False)
+    for col, n in enumerate(ns):
+        for row, (key, name) in enumerate((("recall_mean", "mean recall"), ("recall_p1", "1st-percentile recall"))):
+            ax = axes[row, col]
+            for b, cv in curves.get(n, {}).items():
+                dens, rec = cv[0], cv[1 + row]
+                ok = rec >= (0.9 if row else 0.95)
+                ax.plot(dens[ok], rec[ok], color="black", lw=1.4, marker=".", ms=3,
+                        label="exact top-p (floor)" if b == min(curves[n]) else None)
+            for i, fam in enumerate(fams):
+                sub = sorted((r for r in rows if r["N"] == n and r["family"] == fam), key=lambda r: r["tau"])
+                if not sub:
+                    continue
+                color = cmap(i % 10)
+                ax.plot([r["density"] for r in sub], [r[key] for r in sub], color=color, marker="o", ms=4,
+                        lw=1.2, label=fam)
+                for r in sub:
+                    miss = r["needles"] < 1.0
+                    ax.annotate(f"{r['tau']:g}" + (" ✗" if miss else ""), (r["density"], r[key]), fontsize=6,
+                                xytext=(3, 2), textcoords="offset points",
+                                color="crimson" if miss else color)
+            lo = 0.95 if row == 0 else 0.8
+            ax.set_ylim(lo, 1.0005)
+            ax.set_xlim(0, 1)
+            ax.axhline(0.97 if row == 0 else 0.9, color="grey", ls="--", lw=0.8)
+            ax.set_xlabel("density (kept / causal block grid)")
+            ax.set_ylabel(name)
+            ax.grid(alpha=0.3)
+            ax.set_title(f"N = {n // 1024}K: {name}" if n % 1024 == 0 else f"N = {n}: {name}", fontsize=9)
+            if row == 0 and col == 0:
+                ax.legend(loc="lower right", fontsize=7)
+    fig.suptitle(title or "UniSparse fidelity vs density (labels: tau; ✗: a needle span was missed)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def load_json(paths):
+    """Rows (with their exact top-p curves) of earlier ``--json`` runs, for
+    re-plotting and tables across runs (e.g. CPU runs at 8K-32K and a GPU run
+    at 64K-128K)."""
+    import json
+
+    rows = []
+    for path in paths:
+        with open(path) as f:
+            d = json.load(f)
+        seen = set()
+        for r in d["rows"]:
+            r = dict(r)
+            r.setdefault("family", r["config"].partition(",")[2] or "mean")
+            n = str(r["N"])
+            if n not in seen and n in d.get("floor", {}):
+                seen.add(n)
+                r["curves"] = {int(b): tuple(np.asarray(cv[k]) for k in ("density", "recall_mean", "recall_p1", "spans"))
+                               for b, cv in d["floor"][n].items()}
+            rows.append(r)
+    return rows
 
 
 def main(argv=None) -> int:
@@ -353,9 +518,21 @@ def main(argv=None) -> int:
     p.add_argument("--rows-per-block", type=int, default=8, help="rows sampled per query block beyond it")
     p.add_argument("--png", default="fidelity.png", help="plot path ('' for none)")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    p.add_argument("--device", default=None,
+                   help="run the estimation and the dense pass in PyTorch (float64) on this device, e.g. cuda")
+    p.add_argument("--json", default="", help="also write the rows (and the exact top-p curves) as JSON here")
     p.add_argument("--check-compiled", action="store_true",
                    help="compare the reference layouts with the compiled CPU path on the first N")
+    p.add_argument("--from-json", nargs="+", default=None, metavar="JSON",
+                   help="print and plot the rows of earlier --json runs instead of measuring")
     a = p.parse_args(argv)
+    if a.from_json:
+        rows = load_json(a.from_json)
+        print(table(rows, markdown=a.markdown))
+        if a.png:
+            plot(rows, a.png, title=f"UniSparse fidelity ({', '.join(a.from_json)}; labels: tau; ✗: a needle span missed)")
+            print(f"wrote {a.png}")
+        return 0
 
     configs = [parse_config(s) for s in a.config] or [Config(**d) for d in SWEEPS[a.sweep]]
     configs = list(dict.fromkeys(configs))
@@ -365,11 +542,23 @@ def main(argv=None) -> int:
     rows = []
     t0 = time.perf_counter()
     for i, n in enumerate(a.n):
-        rows += run(n, configs, heads=a.heads, kv_heads=a.kv_heads, dim=a.dim, peak=a.peak,
-                    needles=a.needles, seed=a.seed, full_rows=a.full_rows, rows_per_block=a.rows_per_block,
-                    check_compiled=a.check_compiled and i == 0)
+        rows_n = run(n, configs, heads=a.heads, kv_heads=a.kv_heads, dim=a.dim, peak=a.peak,
+                     needles=a.needles, seed=a.seed, full_rows=a.full_rows, rows_per_block=a.rows_per_block,
+                     check_compiled=a.check_compiled and i == 0, device=a.device)
+        rows += rows_n
+        if len(a.n) > 1 and i + 1 < len(a.n):
+            print(table(rows_n, markdown=a.markdown), file=sys.stderr, flush=True)  # partial results
     print(table(rows, markdown=a.markdown))
     print(f"total {time.perf_counter() - t0:.1f} s")
+    if a.json:
+        import json
+        dump = dict(args=vars(a), rows=[{k: v for k, v in r.items() if k not in ("cfg", "curves")} for r in rows],
+                    floor={str(r["N"]): {str(b): dict(zip(("density", "recall_mean", "recall_p1", "spans"),
+                                                          (np.asarray(x).tolist() for x in cv)), tau=list(ORACLE_TAUS))
+                                         for b, cv in r["curves"].items()} for r in rows if "curves" in r})
+        with open(a.json, "w") as f:
+            json.dump(dump, f, indent=1)
+        print(f"wrote {a.json}")
     if a.png:
         plot(rows, a.png, title=f"UniSparse fidelity: Hq={a.heads}/Hkv={a.kv_heads}, D={a.dim}, "
                                 f"peak={a.peak}, {a.needles} needles (✗: a needle span missed)")

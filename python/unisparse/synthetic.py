@@ -35,7 +35,7 @@ import math
 
 import numpy as np
 
-__all__ = ["structured_qkv", "needle_hit_rate", "STRENGTHS"]
+__all__ = ["structured_qkv", "needle_hit_rate", "needle_hits", "STRENGTHS"]
 
 #: Logit strength of each component at ``peak = 1``.
 STRENGTHS = {
@@ -224,16 +224,24 @@ def needle_hit_rate(needle_info, counts, indices, block: int, Hq: int) -> float:
     query head ``h`` uses group ``h // (Hq // Hg)``.  Returns 1.0 if there are
     no needles.
     """
+    return needle_hits(needle_info, counts, indices, block, Hq)[0]
+
+
+def needle_hits(needle_info, counts, indices, block: int, Hq: int):
+    """``(hit rate, spans kept)``: :func:`needle_hit_rate` and the number of
+    needles whose every (query head, query row) keeps all of the needle's key
+    blocks, from one expansion of the layout."""
     from .reference import layout_mask  # local import keeps the modules decoupled
 
     if not needle_info:
-        return 1.0
+        return 1.0, 0
     counts = np.asarray(counts)
     mask = layout_mask(counts, indices)
     Hg = counts.shape[1]
     grp_of = np.arange(Hq) // (Hq // Hg)
     hits = 0
     total = 0
+    spans = 0
     for nd in needle_info:
         kb = np.arange(nd["k_start"] // block, (nd["k_stop"] - 1) // block + 1)
         rows = np.arange(nd["q_start"], nd["q_stop"])
@@ -241,4 +249,5 @@ def needle_hit_rate(needle_info, counts, indices, block: int, Hq: int) -> float:
         ok = mask[nd["batch"]][grp_of][:, qb][:, :, kb].all(axis=-1)  # [Hq, rows]
         hits += int(ok.sum())
         total += ok.size
-    return hits / total
+        spans += bool(ok.all())
+    return hits / total, spans
