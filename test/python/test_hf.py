@@ -1,6 +1,7 @@
 """attn_implementation="unisparse" on a tiny randomly initialised Llama
 (GQA, causal), against transformers' sdpa. No downloads."""
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -98,3 +99,42 @@ def test_bf16_model_tau_one():
     ref = logits(model, "sdpa", ids)
     got = logits(model, "unisparse", ids, {"block": 64, "tau": 1.0})
     assert rel(got, ref) < 2e-2
+
+
+def test_peaked_llama_at_the_presets(capsys):
+    """A random Llama made peaked (q_proj scaled by 100): logits against sdpa
+    at the compiled default and at the estimator presets (NumPy reference
+    path), with the density they ran at. Measured (N = 2048, block 128):
+    docs/Fidelity.md, "Hugging Face"."""
+    from unisparse import config as C
+    from unisparse import reference as R
+
+    n = 2048
+    torch.manual_seed(0)
+    cfg = transformers.LlamaConfig(vocab_size=512, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+                                   num_attention_heads=4, num_key_value_heads=2, head_dim=32,
+                                   max_position_embeddings=2 * n)
+    model = transformers.LlamaForCausalLM(cfg).eval()
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.q_proj.weight.mul_(100.0)
+    ids = torch.randint(0, 512, (1, n), generator=torch.Generator().manual_seed(1))
+    ref = logits(model, "sdpa", ids)
+    dens = []
+    hook = lambda c, counts: dens.append(R.density(counts, n, c.block))  # noqa: E731
+    unisparse.integrations.hf.layout_hooks.append(hook)
+    try:
+        got = {}
+        for name in ("compiled", "recommended", "conservative"):
+            dens.clear()
+            out = logits(model, "unisparse", ids, C.preset(name))
+            got[name] = (rel(out, ref), float(np.mean(dens)) if dens else float("nan"))
+            assert torch.isfinite(out).all()
+    finally:
+        unisparse.integrations.hf.layout_hooks.remove(hook)
+    with capsys.disabled():
+        for name, (d, de) in got.items():
+            print(f"\npeaked Llama N={n}, preset {name}: relative L2 of logits vs sdpa {d:.3e}, density {de:.3f}")
+    assert got["compiled"][0] < 1e-3  # mean pooling keeps (nearly) every block here
+    assert 0.5 < got["recommended"][1] < 1.0 and got["conservative"][1] >= got["recommended"][1]
+    assert got["conservative"][0] <= got["recommended"][0] < 1.0
