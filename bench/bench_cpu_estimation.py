@@ -3,12 +3,17 @@ configuration compiled by ``unisparse-compile --target=cpu``.
 
     PYTHONPATH=python python3 bench/bench_cpu_estimation.py [--n 8192] [--runs 3]
 
-Prints one line per configuration: N, config, median / min seconds of
-``CompiledCPU.layout`` (the estimation entry point) over fresh structured
-inputs (never zeros), after one warm-up call. Single-threaded, as compiled.
+Prints one line per configuration: N, config, median / min wall seconds and
+median process CPU seconds of ``CompiledCPU.layout`` (the estimation entry
+point) on structured inputs (never zeros), after one warm-up call.
+Single-threaded, as compiled; on a shared machine quote the CPU seconds.
 """
 import argparse
+import os
 import time
+
+# NumPy's BLAS threads would spin on the second core while the estimation runs.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 
@@ -38,12 +43,14 @@ def main():
         for name, cfg in configs.items():
             kern = compile_cpu(cfg, args.heads, args.kv_heads, args.head_dim, args.dtype)
             kern.layout(q, k)
-            times = []
+            times, cpu = [], []
             for _ in range(args.runs):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 kern.layout(q, k)
                 times.append(time.perf_counter() - t0)
-            print(f"N={n} {name}: median {np.median(times):.3f} s, min {min(times):.3f} s "
+                cpu.append(time.process_time() - c0)
+            print(f"N={n} {name}: median {np.median(times):.3f} s, min {min(times):.3f} s, "
+                  f"cpu median {np.median(cpu):.3f} s "
                   f"({args.runs} runs, B=1, {args.heads}/{args.kv_heads} heads, D={args.head_dim}, {args.dtype})",
                   flush=True)
 

@@ -2,6 +2,7 @@
 
 #include "unisparse/Pipelines/Pipelines.h"
 #include "unisparse/Conversion/Passes.h"
+#include "unisparse/Dialect/Unisparse/IR/TilingInterfaceImpl.h"
 #include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
 #include "unisparse/Dialect/Unisparse/Transforms/Passes.h"
 
@@ -63,10 +64,15 @@ namespace {
 /// function boundaries (hosts pass plain descriptors), attention as a call of
 /// the `runtimeTarget` backend, and (optionally) buffer deallocation.
 void addTensorAndBufferPasses(OpPassManager &pm, bool decompose,
-                              StringRef runtimeTarget, bool deallocate) {
+                              StringRef runtimeTarget, bool deallocate,
+                              bool tile) {
   if (decompose)
     pm.addPass(createUnisparseDecompose());
   pm.addPass(createCanonicalizerPass());
+  if (tile) {
+    pm.addPass(createUnisparseTileEstimation());
+    pm.addPass(createCanonicalizerPass());
+  }
   pm.addPass(createConvertUnisparseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
 
@@ -91,7 +97,11 @@ void addTensorAndBufferPasses(OpPassManager &pm, bool decompose,
 
 void mlir::unisparse::buildUnisparseToCPUPipeline(
     OpPassManager &pm, const UnisparseToCPUPipelineOptions &options) {
-  addTensorAndBufferPasses(pm, options.decompose, "cpu", options.deallocate);
+  addTensorAndBufferPasses(pm, options.decompose, "cpu", options.deallocate,
+                           /*tile=*/true);
+  // Arithmetic the host vectorizer can handle instead of one expf call per
+  // element of the score map.
+  pm.addPass(createUnisparseApproximateExp());
 
   // Loops, then LLVM.
   pm.addPass(createConvertLinalgToLoopsPass());
@@ -112,7 +122,7 @@ void mlir::unisparse::buildUnisparseToNVPTXPipeline(
     OpPassManager &pm, const UnisparseToNVPTXPipelineOptions &options) {
   // As for the CPU, but attention calls the runtime's CUDA kernel.
   addTensorAndBufferPasses(pm, options.decompose, "cuda",
-                           /*deallocate=*/true);
+                           /*deallocate=*/true, /*tile=*/false);
 
   // Estimation loops -> parallel loops -> blocks x threads -> gpu.launch.
   pm.addPass(createConvertLinalgToParallelLoopsPass());
@@ -159,6 +169,7 @@ void mlir::unisparse::registerUnisparseDependencies(DialectRegistry &registry) {
                   math::MathDialect, memref::MemRefDialect, scf::SCFDialect,
                   tensor::TensorDialect>();
   unisparse::registerBufferizableOpInterfaceExternalModels(registry);
+  unisparse::registerTilingInterfaceExternalModels(registry);
   arith::registerBufferizableOpInterfaceExternalModels(registry);
   arith::registerBufferDeallocationOpInterfaceExternalModels(registry);
   bufferization::func_ext::registerBufferizableOpInterfaceExternalModels(

@@ -11,8 +11,9 @@ The cache (``$UNISPARSE_CACHE_DIR``, else ``$XDG_CACHE_HOME/unisparse``, else
   with :class:`UnisparseError` rather than loaded;
 * a library's name is a hash of its signature *and of the compiler that made
   it* (the contents of ``unisparse-compile``, of the project libraries it
-  loads and of the runtime, plus the name and size of the MLIR library):
-  a rebuilt compiler never serves an old library;
+  loads and of the runtime, plus the name and size of the MLIR library) and,
+  for the CPU, of the host CPU it is optimised for: a rebuilt compiler never
+  serves an old library, nor a machine another machine's;
 * a library is written to a private temporary file in the cache and renamed
   into place, so no reader ever sees a partial file.
 """
@@ -151,11 +152,26 @@ def compiler_identity() -> str:
 # --------------------------------------------------------------------------- #
 
 
+def host_cpu_identity() -> str:
+    """The host CPU's model and feature flags: CPU libraries are compiled for
+    the machine that builds them (``unisparse-compile --target=cpu`` defaults
+    to ``--host-cpu=native``), so a cache shared between machines must not
+    serve one machine's library to another."""
+    try:
+        lines = pathlib.Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        import platform
+        return platform.machine() + "|" + platform.processor()
+    keep = [l for l in lines if l.startswith(("model name", "flags"))][:2]
+    return hashlib.sha256("\n".join(keep).encode()).hexdigest()
+
+
 def cached_library(kind: str, signature: str, args: list) -> pathlib.Path:
     """The library that ``unisparse-compile <args> -o <lib>`` makes for
     `signature`, from the cache or compiled into it (temporary file, then
     rename). `kind` names the target in the file name (``cpu``/``cuda``)."""
-    key = hashlib.sha256(f"{kind}|{signature}|{compiler_identity()}".encode()).hexdigest()[:24]
+    host = host_cpu_identity() if kind == "cpu" else ""
+    key = hashlib.sha256(f"{kind}|{signature}|{compiler_identity()}|{host}".encode()).hexdigest()[:24]
     cache = cache_dir()
     lib = cache / f"unisparse_{kind}_{key}.so"
     if lib.exists():

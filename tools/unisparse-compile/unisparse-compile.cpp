@@ -92,6 +92,14 @@ static cl::opt<std::string>
                          "runtime's symbols to be resolved at load time"),
                 cl::init(""), cl::cat(category));
 
+static cl::opt<std::string> hostCpu(
+    "host-cpu",
+    cl::desc("CPU the host code is optimised for: 'native' (this machine, "
+             "the default for --target=cpu, whose libraries run where they "
+             "are built), 'generic' (the default for --target=cuda, whose "
+             "host code runs on the GPU machine), or an LLVM CPU name"),
+    cl::init(""), cl::cat(category));
+
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "unisparse-compile: error: " << message << "\n";
   return 1;
@@ -239,8 +247,20 @@ int main(int argc, char **argv) {
   if (!llvmTarget)
     return fail(error);
   llvm::TargetOptions targetOptions;
+  std::string cpuName = hostCpu.empty() ? (cuda ? "generic" : "native")
+                                        : std::string(hostCpu);
+  std::string cpuFeatures;
+  if (cpuName == "native") {
+    cpuName = llvm::sys::getHostCPUName().str();
+    for (const auto &feature : llvm::sys::getHostCPUFeatures())
+      cpuFeatures += (cpuFeatures.empty() ? "" : ",") +
+                     std::string(feature.second ? "+" : "-") +
+                     feature.first().str();
+  }
   std::unique_ptr<llvm::TargetMachine> machine(llvmTarget->createTargetMachine(
-      triple, "generic", "", targetOptions, llvm::Reloc::PIC_));
+      triple, cpuName, cpuFeatures, targetOptions, llvm::Reloc::PIC_));
+  if (!machine)
+    return fail("no LLVM target machine for CPU '" + cpuName + "'");
   llvmModule->setTargetTriple(triple);
   llvmModule->setDataLayout(machine->createDataLayout());
   if (llvm::Error err =

@@ -17,7 +17,7 @@
 //
 // "valid" is t < Tq, u < Tk and, when causal, the composite-granularity mask:
 // key composite u is visible from query composite t iff
-// u * c_k <= (t + 1) * c_q - 1 (linalg.index in the bodies, no loads at
+// u * c_k <= (t + query_offset + 1) * c_q - 1 (linalg.index in the bodies, no loads at
 // computed indices). Each logit is a dot product in ascending d; each element
 // is computed by the same sequence of operations wherever it sits, so equal
 // inputs give bit-equal block scores (ties stay ties).
@@ -40,7 +40,7 @@ using namespace mlir::unisparse::detail;
 namespace {
 /// The validity test of composite pair (t, u) inside a generic body.
 struct Mask {
-  Value tq, tk;
+  Value tq, tk, offset; // offset: of qc's first composite in the sequence
   int64_t cq, ck;
   bool causal;
 
@@ -53,6 +53,8 @@ struct Mask {
     Value one = arith::ConstantIndexOp::create(b, 1);
     Value keyFirst =
         arith::MulIOp::create(b, u, arith::ConstantIndexOp::create(b, ck));
+    if (offset)
+      t = arith::AddIOp::create(b, t, offset);
     Value queryLast = arith::SubIOp::create(
         b,
         arith::MulIOp::create(b, arith::AddIOp::create(b, t, one),
@@ -83,7 +85,8 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
         tensor::getMixedSizes(b, b.getLoc(), op.getInit());
     OpFoldResult tk = tensor::getMixedSize(b, b.getLoc(), op.getKc(), 2);
     Value scale = softmaxScale(b, op.getScale().convertToDouble(), qSizes[3]);
-    Mask mask{toValue(b, qSizes[2]), toValue(b, tk), cq, ck, op.getCausal()};
+    Mask mask{toValue(b, qSizes[2]), toValue(b, tk), op.getQueryOffset(), cq,
+              ck, op.getCausal()};
 
     // The padded map and the contraction into its [Tq, Tk] corner.
     AffineExpr s0 = getAffineSymbolExpr(0, ctx);
@@ -100,6 +103,10 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
                                              tk};
     Value corner = tensor::ExtractSliceOp::create(b, map, zeros, cornerSizes,
                                                   ones);
+    // The dot product may be reassociated and fused (vector lanes, FMA):
+    // the order over d is the backend's, the same for every element.
+    auto fm = arith::FastMathFlagsAttr::get(
+        ctx, arith::FastMathFlags::reassoc | arith::FastMathFlags::contract);
     Value logits =
         linalg::GenericOp::create(
             b, TypeRange{corner.getType()},
@@ -109,9 +116,10 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
                                 dimsMap(ctx, 5, {0, 1, 2, 3})},
             iterators(4, 1),
             [&](OpBuilder &nb, Location loc, ValueRange args) {
-              Value p = arith::MulFOp::create(nb, loc, args[0], args[1]);
+              Value p = arith::MulFOp::create(nb, loc, args[0], args[1], fm);
               linalg::YieldOp::create(
-                  nb, loc, arith::AddFOp::create(nb, loc, args[2], p).getResult());
+                  nb, loc,
+                  arith::AddFOp::create(nb, loc, args[2], p, fm).getResult());
             })
             .getResult(0);
     map = tensor::InsertSliceOp::create(b, logits, map, zeros, cornerSizes,

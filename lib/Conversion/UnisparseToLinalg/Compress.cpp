@@ -33,17 +33,21 @@ using namespace mlir::unisparse;
 using namespace mlir::unisparse::detail;
 
 namespace {
-/// outs += the sum of ins over the reduction dims, ins extended to f32.
+/// outs += the sum of ins over the dims missing from `outDims` (reductions),
+/// ins extended to f32. d, the contiguous dim of both, is the innermost loop
+/// (a parallel one), so the host vectorizes it; the tokens are still summed
+/// in ascending order for every element.
 Value sumGeneric(ImplicitLocOpBuilder &b, Value in, Value out, unsigned dims,
-                 ArrayRef<unsigned> inDims, ArrayRef<unsigned> outDims,
-                 unsigned parallel) {
+                 ArrayRef<unsigned> inDims, ArrayRef<unsigned> outDims) {
   MLIRContext *ctx = b.getContext();
+  SmallVector<utils::IteratorType> its(dims, utils::IteratorType::reduction);
+  for (unsigned d : outDims)
+    its[d] = utils::IteratorType::parallel;
   return linalg::GenericOp::create(
              b, TypeRange{out.getType()}, ValueRange{in}, ValueRange{out},
              ArrayRef<AffineMap>{dimsMap(ctx, dims, inDims),
                                  dimsMap(ctx, dims, outDims)},
-             iterators(parallel, dims - parallel),
-             [&](OpBuilder &nb, Location loc, ValueRange args) {
+             its, [&](OpBuilder &nb, Location loc, ValueRange args) {
                Value x = toF32(nb, loc, args[0]);
                linalg::YieldOp::create(
                    nb, loc,
@@ -113,16 +117,15 @@ struct CompressToLinalg : OpRewritePattern<CompressOp> {
       };
       Value pooled;
       if (rep == 1 && grp == 1) {
-        // (b, g, t, d, w)
-        pooled = sumGeneric(b, view, out, 5, in(0, 1, {}, 2, 4, 3),
-                            {0, 1, 2, 3}, 4);
+        // (b, g, t, w, d)
+        pooled = sumGeneric(b, view, out, 5, in(0, 1, {}, 2, 3, 4),
+                            {0, 1, 2, 4});
       } else if (rep == 1) {
-        // (b, g, t, d, j, w): input heads [G, s].
+        // (b, g, t, j, w, d): input heads [G, s].
         Value v = expandDim(b, view, 1, {groups, b.getIndexAttr(grp)});
-        pooled = sumGeneric(b, v, out, 6, in(0, 1, 4, 2, 5, 3), {0, 1, 2, 3},
-                            4);
+        pooled = sumGeneric(b, v, out, 6, in(0, 1, 3, 2, 4, 5), {0, 1, 2, 5});
       } else {
-        // (b, h, r, t, d, w): each source head broadcast to its r replicas.
+        // (b, h, r, t, w, d): each source head broadcast to its r replicas.
         Value dest;
         if (grp == 1) {
           dest = out; // already [B, H, r, T', D]
@@ -133,15 +136,15 @@ struct CompressToLinalg : OpRewritePattern<CompressOp> {
               sizes[0], heads, b.getIndexAttr(rep), sizes[2], sizes[3]};
           dest = filledTensor(b, tmpSizes, f32, b.getF32FloatAttr(0.0f));
         }
-        Value rep5 = sumGeneric(b, view, dest, 6, in(0, 1, {}, 3, 5, 4),
-                                {0, 1, 2, 3, 4}, 5);
+        Value rep5 = sumGeneric(b, view, dest, 6, in(0, 1, {}, 3, 4, 5),
+                                {0, 1, 2, 3, 5});
         if (grp == 1) {
           pooled = rep5;
         } else {
-          // (b, g, t, d, j): [H * r] = [G, s].
+          // (b, g, t, j, d): [H * r] = [G, s].
           Value merged = collapseDims(b, rep5, 1, 2); // [B, H * r, T', D]
           Value v = expandDim(b, merged, 1, {groups, b.getIndexAttr(grp)});
-          pooled = sumGeneric(b, v, out, 5, {0, 1, 4, 2, 3}, {0, 1, 2, 3}, 4);
+          pooled = sumGeneric(b, v, out, 5, {0, 1, 3, 2, 4}, {0, 1, 2, 4});
         }
       }
       return insertDim(b, pooled, sums, tDim, t0);

@@ -3,15 +3,16 @@
 // Pooling is a reduction over expanded views: the full composites read
 // expand_shape [B, H, N / 16, 16, D] of the tokens [0, 16 * (N floordiv 16)),
 // the partial last composite reads its tokens [B, H, N mod 16, D] with no t
-// dim in the map, and nothing is read at a computed index. head_factor =
+// dim in the map, and nothing is read at a computed index. head_dim (d4), the
+// contiguous dim, is the innermost loop, after the token reduction (d3). head_factor =
 // kv_group = 2: each group's heads are 2 replicas of one source head, so the
 // heads map one to one.
-// CHECK-DAG: #[[$FULL:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4, d3)>
-// CHECK-DAG: #[[$TAIL:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d4, d3)>
-// CHECK-DAG: #[[$OUT:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3)>
-// CHECK-DAG: #[[$BIN:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d3, d5, d4)>
-// CHECK-DAG: #[[$BOUT:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3, d4)>
-// CHECK-DAG: #[[$GIN:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d4, d2, d5, d3)>
+// CHECK-DAG: #[[$FULL:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3, d4)>
+// CHECK-DAG: #[[$TAIL:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d3, d4)>
+// CHECK-DAG: #[[$OUT:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4)>
+// CHECK-DAG: #[[$BIN:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d3, d4, d5)>
+// CHECK-DAG: #[[$BOUT:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3, d5)>
+// CHECK-DAG: #[[$GIN:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d3, d2, d4, d5)>
 // CHECK-LABEL: func.func @compress
 // CHECK-SAME: (%[[X:[^:]+]]: tensor<1x2x?x32xbf16>, %[[INIT:[^:]+]]: tensor<1x2x?x32xf32>)
 // CHECK-NOT: tensor.extract %
@@ -20,7 +21,7 @@
 // CHECK: %[[FULLX:.+]] = tensor.extract_slice %[[X]][0, 0, 0, 0] [1, 2, %{{.+}}, 32]
 // CHECK: %[[VIEW:.+]] = tensor.expand_shape %[[FULLX]] {{\[}}[0], [1], [2, 3], [4]] output_shape [1, 2, %{{.+}}, 16, 32] : tensor<1x2x?x32xbf16> into tensor<1x2x?x16x32xbf16>
 // CHECK: %[[FULLOUT:.+]] = tensor.extract_slice %[[ACC]]
-// CHECK: %[[SUM:.+]] = linalg.generic {indexing_maps = [#[[$FULL]], #[[$OUT]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[VIEW]] : tensor<1x2x?x16x32xbf16>) outs(%[[FULLOUT]] : tensor<1x2x?x32xf32>)
+// CHECK: %[[SUM:.+]] = linalg.generic {indexing_maps = [#[[$FULL]], #[[$OUT]]], iterator_types = ["parallel", "parallel", "parallel", "reduction", "parallel"]} ins(%[[VIEW]] : tensor<1x2x?x16x32xbf16>) outs(%[[FULLOUT]] : tensor<1x2x?x32xf32>)
 // CHECK: arith.extf
 // CHECK: arith.addf
 // CHECK: %[[ACC2:.+]] = tensor.insert_slice %[[SUM]] into %[[ACC]]
@@ -60,7 +61,7 @@ func.func @compress_f32(%x: tensor<2x4x100x8xf32>, %o: tensor<2x4x13x8xf32>) -> 
 // CHECK: %[[HEADS:.+]] = tensor.expand_shape %[[INIT]] {{\[}}[0], [1, 2], [3], [4]] output_shape [1, 2, 4, 4, 8] : tensor<1x8x4x8xf32> into tensor<1x2x4x4x8xf32>
 // CHECK: %[[ZERO:.+]] = linalg.fill ins(%{{.+}} : f32) outs(%[[HEADS]] :
 // CHECK: %[[VIEW:.+]] = tensor.expand_shape %[[X]] {{.+}} into tensor<1x2x4x16x8xf32>
-// CHECK: %[[SUM:.+]] = linalg.generic {indexing_maps = [#[[$BIN]], #[[$BOUT]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[VIEW]] : tensor<1x2x4x16x8xf32>) outs(%[[ZERO]] : tensor<1x2x4x4x8xf32>)
+// CHECK: %[[SUM:.+]] = linalg.generic {indexing_maps = [#[[$BIN]], #[[$BOUT]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "parallel"]} ins(%[[VIEW]] : tensor<1x2x4x16x8xf32>) outs(%[[ZERO]] : tensor<1x2x4x4x8xf32>)
 // CHECK: tensor.collapse_shape %[[SUM]] {{\[}}[0], [1, 2], [3], [4]] : tensor<1x2x4x4x8xf32> into tensor<1x8x4x8xf32>
 func.func @replicate(%x: tensor<1x2x64x8xf32>, %o: tensor<1x8x4x8xf32>) -> tensor<1x8x4x8xf32> {
   %r = unisparse.compress {seq_factor = 16, kv_group = 4} ins(%x : tensor<1x2x64x8xf32>) outs(%o : tensor<1x8x4x8xf32>) -> tensor<1x8x4x8xf32>
@@ -68,10 +69,10 @@ func.func @replicate(%x: tensor<1x2x64x8xf32>, %o: tensor<1x8x4x8xf32>) -> tenso
 }
 
 // Head pooling (head_factor = 2): the input heads expand to [groups, 2] and
-// both the head (d4) and the token (d5) dims are reductions.
+// both the head (d3) and the token (d4) dims are reductions.
 // CHECK-LABEL: func.func @group
 // CHECK: %[[VIEW:.+]] = tensor.expand_shape %{{.+}} {{\[}}[0], [1, 2], [3, 4], [5]] output_shape [1, 2, 2, 4, 16, 8] : tensor<1x4x64x8xf16> into tensor<1x2x2x4x16x8xf16>
-// CHECK: linalg.generic {indexing_maps = [#[[$GIN]], #{{.+}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction"]} ins(%[[VIEW]] :
+// CHECK: linalg.generic {indexing_maps = [#[[$GIN]], #{{.+}}], iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction", "parallel"]} ins(%[[VIEW]] :
 // The mean divides by the tokens times the 2 heads.
 // CHECK: %[[REAL:.+]] = arith.minsi
 // CHECK: arith.muli %[[REAL]], %c2 : index
@@ -86,7 +87,7 @@ func.func @group(%x: tensor<1x4x64x8xf16>, %o: tensor<1x2x4x8xf32>) -> tensor<1x
 // CHECK: %[[REP:.+]] = linalg.generic {{.+}} outs(%{{.+}} : tensor<1x2x3x4x8xf32>)
 // CHECK: %[[MERGED:.+]] = tensor.collapse_shape %[[REP]] {{.+}} into tensor<1x6x4x8xf32>
 // CHECK: %[[PAIRS:.+]] = tensor.expand_shape %[[MERGED]] {{.+}} into tensor<1x3x2x4x8xf32>
-// CHECK: linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[PAIRS]] : tensor<1x3x2x4x8xf32>)
+// CHECK: linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "reduction", "parallel"]} ins(%[[PAIRS]] : tensor<1x3x2x4x8xf32>)
 func.func @straddle(%x: tensor<1x2x64x8xf32>, %o: tensor<1x3x4x8xf32>) -> tensor<1x3x4x8xf32> {
   %r = unisparse.compress {seq_factor = 16, head_factor = 4, kv_group = 6} ins(%x : tensor<1x2x64x8xf32>) outs(%o : tensor<1x3x4x8xf32>) -> tensor<1x3x4x8xf32>
   return %r : tensor<1x3x4x8xf32>

@@ -47,6 +47,14 @@ func.func @stages(%q: tensor<1x32x?x128xbf16>, %k: tensor<1x8x?x128xbf16>, %v: t
   return %o#0 : tensor<1x32x?x128xbf16>
 }
 
+// A tile of query blocks carries its offset (in query composites).
+// CHECK-LABEL: func.func @score_tile
+// CHECK: unisparse.block_score {block = 64 : i64, c_k = 16 : i64, c_q = 16 : i64} ins(%{{.*}}, %{{.*}} : tensor<1x1x?x32xf32>, tensor<1x1x?x32xf32>) query_offset(%{{.*}}) outs(%{{.*}} : tensor<1x1x1x?xf32>) -> tensor<1x1x1x?xf32>
+func.func @score_tile(%qc: tensor<1x1x?x32xf32>, %kc: tensor<1x1x?x32xf32>, %s0: tensor<1x1x1x?xf32>, %off: index) -> tensor<1x1x1x?xf32> {
+  %s = unisparse.block_score {block = 64, c_q = 16, c_k = 16} ins(%qc, %kc : tensor<1x1x?x32xf32>, tensor<1x1x?x32xf32>) query_offset(%off) outs(%s0 : tensor<1x1x1x?xf32>) -> tensor<1x1x1x?xf32>
+  return %s : tensor<1x1x1x?xf32>
+}
+
 // CHECK-LABEL: func.func @dense_layout
 // CHECK: unisparse.dense_layout {causal = false} outs(%{{.*}}, %{{.*}} : tensor<1x4x3xi32>, tensor<1x4x3x3xi32>) -> tensor<1x4x3xi32>, tensor<1x4x3x3xi32>
 func.func @dense_layout(%c: tensor<1x4x3xi32>, %i: tensor<1x4x3x3xi32>) -> tensor<1x4x3xi32> {

@@ -96,7 +96,8 @@ struct DecomposeAttention : OpRewritePattern<AttentionOp> {
           rewriter, loc, {batch, groupsOfr, numBlocks, numBlocks}, f32);
       auto scores = BlockScoreOp::create(
           rewriter, loc, scoresInit.getType(), qc.getResult(), kc.getResult(),
-          scoresInit, rewriter.getI64IntegerAttr(cfg.getBlock()),
+          scoresInit, /*query_offset=*/Value(),
+          rewriter.getI64IntegerAttr(cfg.getBlock()),
           rewriter.getI64IntegerAttr(cfg.getCQ()),
           rewriter.getI64IntegerAttr(cfg.getCK()),
           rewriter.getBoolAttr(cfg.getCausal()), scaleAttr);

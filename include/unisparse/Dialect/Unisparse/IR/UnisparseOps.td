@@ -133,6 +133,12 @@ def Unisparse_BlockScoreOp : Unisparse_Op<"block_score", [
     `u * c_k <= (t + 1) * c_q - 1`. `scale = 0` selects `1/sqrt(D)`.
     The row sums of `result` count the composites of each query block.
 
+    The optional `query_offset` (index, a multiple of `block / c_q`, default
+    0) says that `qc` starts at query composite `query_offset` of the
+    sequence: the causal mask compares `u` with `t + query_offset`. It is how
+    a tile of query blocks is scored on its own (TilingInterface): a tile
+    needs the keys up to its last visible one only.
+
     Example:
 
     ```mlir
@@ -142,13 +148,14 @@ def Unisparse_BlockScoreOp : Unisparse_Op<"block_score", [
     ```
   }];
   let arguments = (ins AnyRankedTensor:$qc, AnyRankedTensor:$kc,
-                       AnyRankedTensor:$init,
+                       AnyRankedTensor:$init, Optional<Index>:$query_offset,
                        I64Attr:$block, I64Attr:$c_q, I64Attr:$c_k,
                        DefaultValuedAttr<BoolAttr, "true">:$causal,
                        DefaultValuedAttr<F64Attr, "0.0">:$scale);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
     attr-dict `ins` `(` $qc `,` $kc `:` type($qc) `,` type($kc) `)`
+    (`query_offset` `(` $query_offset^ `)`)?
     `outs` `(` $init `:` type($init) `)` `->` type($result)
   }];
   let extraClassDeclaration = [{

@@ -109,4 +109,101 @@ def UnisparseGpuHostBuffers : Pass<"unisparse-gpu-host-buffers"> {
                            "::mlir::memref::MemRefDialect"];
 }
 
+def UnisparseApproximateExp : Pass<"unisparse-approximate-exp"> {
+  let summary = "Replace f32 math.exp by a vectorizable polynomial approximation";
+  let description = [{
+    Rewrites every f32 `math.exp` into upstream MLIR's polynomial
+    approximation (range reduction to `2^k * exp(r)`, a minimax polynomial,
+    exponent bit manipulation): plain `arith` ops, so the host compiler
+    vectorizes the loops of the estimation's `exp(x - m)` instead of calling
+    libm's `expf` once per element. The result agrees with `expf` to a few
+    ulp (an f32 relative error of a few 1e-7), far inside the 1e-4 the
+    estimation's scores are tested to, and every element still goes through
+    the same operations (ties stay ties). `unisparse-to-cpu` runs it; the GPU
+    path keeps `math.exp` (NVVM lowers it to the hardware `ex2`).
+
+    Before:
+
+    ```mlir
+    %e = math.exp %x : f32
+    ```
+
+    After (abridged):
+
+    ```mlir
+    %k = math.floor ...   // x = k * ln2 + r
+    %p = math.fma ...     // polynomial in r
+    %e = arith.mulf ...   // p * 2^k through the exponent bits
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
+def UnisparseTileEstimation : Pass<"unisparse-tile-estimation"> {
+  let summary = "Tile unisparse.block_score by query blocks (TilingInterface)";
+  let description = [{
+    Tiles every `unisparse.block_score` over (batch, head group, query
+    block) with tile sizes `(1, 1, query-blocks)` through the upstream
+    `scf::tileUsingSCF` driver and the op's TilingInterface, into an
+    `scf.forall`. Each tile scores its query composites against only the key
+    composites its last query block can see (causal), with `query_offset`
+    saying where the tile starts, and is 0 past them. Lowered afterwards, a
+    tile's compressed map is `[rq * query-blocks, visible keys]`, small
+    enough to stay in cache, and the causal half of the map is never
+    computed. `unisparse-to-cpu` runs it.
+
+    Before:
+
+    ```mlir
+    %s = unisparse.block_score {block = 64, c_q = 16, c_k = 16}
+        ins(%qc, %kc : tensor<1x4x?x32xf32>, tensor<1x4x?x32xf32>)
+        outs(%init : tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32>
+    ```
+
+    After (abridged):
+
+    ```mlir
+    %s = scf.forall (%b, %g, %i) in (1, 4, %nbq) shared_outs(%o = %init) -> ... {
+      %q = tensor.extract_slice %qc[%b, %g, %i * 4, 0] [1, 1, min(4, Tq - %i * 4), 32] ...
+      %k = tensor.extract_slice %kc[%b, %g, 0, 0] [1, 1, min(Tk, (%i + 1) * 4), 32] ...
+      %z = linalg.fill ins(%zero : f32) outs(%tile : tensor<1x1x1x?xf32>)
+      %t = unisparse.block_score {...} ins(%q, %k : ...) query_offset(%i * 4)
+          outs(%corner : tensor<1x1x1x?xf32>) -> ...
+      ...
+    }
+    ```
+  }];
+  let options = [
+    Option<"queryBlocks", "query-blocks", "int64_t", /*default=*/"1",
+           "Query blocks per tile">,
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::affine::AffineDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def UnisparseTestTile : Pass<"unisparse-test-tile"> {
+  let summary = "Test only: tile the ops named `op` through TilingInterface";
+  let description = [{
+    Tiles every op named `op` with `tile-sizes` through the upstream
+    `scf::tileUsingSCF` driver into an `scf.forall`, so that lit tests can
+    show the tiled form of each unisparse op. A size of 0 leaves the loop
+    untiled.
+  }];
+  let options = [
+    Option<"opName", "op", "std::string", /*default=*/"\"unisparse.compress\"",
+           "Name of the ops to tile">,
+    ListOption<"tileSizes", "tile-sizes", "int64_t", "Tile size per loop">,
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::affine::AffineDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 #endif // UNISPARSE_DIALECT_UNISPARSE_TRANSFORMS_PASSES_TD
