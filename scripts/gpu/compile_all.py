@@ -21,7 +21,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--out", required=True)
     p.add_argument("--build", default=str(ROOT / "build"))
-    p.add_argument("--only", choices=["check", "bench", "torch"], default=None)
+    p.add_argument("--only", choices=["check", "bench", "torch", "estimation"], default=None)
     a = p.parse_args()
     out = pathlib.Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -38,7 +38,8 @@ def main():
                             "--target=cuda", "-o", str(lib)], check=True)
             print("compiled", lib.name, "for", cfg.mlir_attr(), hq, hkv, d, dtype)
     tables = {"check": [configs.CHECK], "bench": [configs.BENCH], "torch": [],
-              None: [configs.CHECK, configs.BENCH]}
+              "estimation": [configs.BENCH_ESTIMATION],
+              None: [configs.CHECK, configs.BENCH, configs.BENCH_ESTIMATION]}
     for table in tables[a.only]:
         for name, (cfg, hq, hkv, d, dtype, targets) in table.items():
             for target in targets:
@@ -46,6 +47,9 @@ def main():
                 cmd = [f"{a.build}/bin/unisparse-compile", f"--config={cfg}", f"--heads={hq}",
                        f"--kv-heads={hkv}", f"--head-dim={d}", f"--dtype={dtype}",
                        f"--target={target}", "-o", str(lib), f"--header={lib.with_suffix('.h')}"]
+                if target == "cpu":
+                    # It runs on the GPU machine's CPU, not this one's.
+                    cmd.append("--host-cpu=generic")
                 subprocess.run(cmd, check=True)
                 print("compiled", lib.name)
 

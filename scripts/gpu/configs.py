@@ -25,6 +25,14 @@ BENCH = {
 }
 
 
+# Estimation alone (bench/bench_gpu_estimation.py): the default config and
+# c = 16.
+BENCH_ESTIMATION = {
+    "est_default": ("block=128,c_q=16,c_k=8,tau=0.99", 32, 8, 128, "bf16", ("cuda",)),
+    "est_c16": ("block=128,c_q=16,c_k=16,tau=0.9", 32, 8, 128, "bf16", ("cuda",)),
+}
+
+
 def parse_config(text):
     """'block=128,tau=0.9,causal=false' -> the fields of that Config, as a
     dict (unisparse.Config.parse is the one parser)."""
