@@ -52,7 +52,10 @@ mlir::unisparse::buildEntryModuleSource(ConfigAttr cfg,
   const std::string &et = sig.dtype;
   std::string q = shape({"?", hq, "?", d}, et), kv = shape({"?", hkv, "?", d}, et),
               lse = shape({"?", hq, "?"}, "f32"),
-              qc = shape({"?", hg, "?", d}, "f32"),
+              qc = isAntidiagonal(cfg.getEstimator())
+                       ? shape({"?", hg, "?", std::to_string(cfg.getCQ()), d},
+                               "f32")
+                       : shape({"?", hg, "?", d}, "f32"),
               sc = shape({"?", hg, "?", "?"}, "f32"),
               cnt = shape({"?", hg, "?"}, "i32"),
               idx = shape({"?", hg, "?", "?"}, "i32");
@@ -112,22 +115,37 @@ mlir::unisparse::buildEntryModuleSource(ConfigAttr cfg,
       q, cfg.getCQ(), cfg.getCK());
   src += arg("q", q) + arg("k", kv) + arg("scores", sc, true) +
          arg("counts", cnt, true) + arg("indices", idx, true);
+  // The estimator's attributes, spelled only where they differ from the
+  // defaults (mean pooling, sum over query composites).
+  bool anti = isAntidiagonal(cfg.getEstimator());
+  std::string qPool =
+      anti ? ", pooling = #unisparse.pooling<concat_reversed>" : "";
+  std::string kPool = anti ? ", pooling = #unisparse.pooling<concat>" : "";
+  std::string scoreAttrs;
+  if (anti)
+    scoreAttrs += (", estimator = #unisparse.estimator<" +
+                   stringifyEstimator(cfg.getEstimator()) + ">")
+                      .str();
+  if (cfg.getQueryReduce() != QueryReduce::sum)
+    scoreAttrs += (", query_reduce = #unisparse.query_reduce<" +
+                   stringifyQueryReduce(cfg.getQueryReduce()) + ">")
+                      .str();
   src += llvm::formatv(
       "    %qc0 = tensor.empty(%b, %tq) : tensor<{0}>\n"
       "    %kc0 = tensor.empty(%b, %tk) : tensor<{0}>\n"
-      "    %qc = unisparse.compress {{seq_factor = {1}, head_factor = {2}}\n"
+      "    %qc = unisparse.compress {{seq_factor = {1}, head_factor = {2}{7}}\n"
       "        ins(%q_t : tensor<{3}>) outs(%qc0 : tensor<{0}>) -> tensor<{0}>\n"
       "    %kc = unisparse.compress {{seq_factor = {4}, head_factor = {2}, "
-      "kv_group = {5}}\n"
+      "kv_group = {5}{8}}\n"
       "        ins(%k_t : tensor<{6}>) outs(%kc0 : tensor<{0}>) -> tensor<{0}>\n",
-      qc, cfg.getCQ(), cfg.getCH(), q, cfg.getCK(), g, kv);
+      qc, cfg.getCQ(), cfg.getCH(), q, cfg.getCK(), g, kv, qPool, kPool);
   src += llvm::formatv(
       "    %s = unisparse.block_score {{block = {0}, c_q = {1}, c_k = {2}, "
-      "causal = {3}, scale = {4}}\n"
+      "causal = {3}, scale = {4}{7}}\n"
       "        ins(%qc, %kc : tensor<{5}>, tensor<{5}>) outs(%scores_t : "
       "tensor<{6}>) -> tensor<{6}>\n",
       cfg.getBlock(), cfg.getCQ(), cfg.getCK(), boolText(cfg.getCausal()),
-      formatShortestDouble(cfg.getScaleValue()), qc, sc);
+      formatShortestDouble(cfg.getScaleValue()), qc, sc, scoreAttrs);
   src += llvm::formatv(
       "    %cnt, %idx = unisparse.block_select {{tau = {0}, local_blocks = {1}, "
       "sink = {2}, min_blocks = {3}, max_blocks = {4}, causal = {5}}\n"

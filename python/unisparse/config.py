@@ -55,8 +55,8 @@ class Config:
     antidiagonal ones use ``c_q == c_k`` as their stride) and
     ``query_reduce`` how the query composites of a block are combined into
     its score (``"sum"`` or ``"max"``); see
-    :func:`unisparse.reference.block_score`. Only ``estimator="mean",
-    query_reduce="sum"`` is in the dialect so far (:meth:`mlir_attr`).
+    :func:`unisparse.reference.block_score`; the dialect carries both
+    (``#unisparse.config``, ``unisparse.block_score``).
     """
 
     block: int = 128
@@ -132,21 +132,15 @@ class Config:
         return cls(**kw)
 
     def mlir_attr(self) -> str:
-        """The ``#unisparse.config<...>`` attribute, every field spelled out.
-
-        Raises ``NotImplementedError`` for the estimators that are not in the
-        dialect yet (they run in the NumPy reference only)."""
-        if (self.estimator, self.query_reduce) != ("mean", "sum"):
-            raise NotImplementedError(
-                f"estimator={self.estimator!r}, query_reduce={self.query_reduce!r} is not in the "
-                "unisparse dialect yet (NumPy reference only, docs/Fidelity.md)")
+        """The ``#unisparse.config<...>`` attribute, every field spelled out."""
         b = lambda x: "true" if x else "false"  # noqa: E731
         return (
             f"#unisparse.config<block = {self.block}, c_q = {self.c_q}, c_k = {self.c_k}, "
             f"c_h = {self.c_h}, tau = {float(self.tau)!r}, local_blocks = {self.local_blocks}, "
             f"sink = {b(self.sink)}, min_blocks = {self.min_blocks}, "
             f"max_blocks = {self.max_blocks}, causal = {b(self.causal)}, "
-            f"scale = {float(self.scale)!r}>")
+            f"scale = {float(self.scale)!r}, estimator = {self.estimator}, "
+            f"query_reduce = {self.query_reduce}>")
 
     def reference_kwargs(self) -> dict:
         """Keyword arguments of :func:`unisparse.reference.unisparse_attention`."""
@@ -164,8 +158,9 @@ class Config:
 #:   block's query composites, ``tau = 0.99``;
 #: * ``"conservative"``: the same estimator at ``tau = 0.995``.
 #:
-#: The last two run in the NumPy reference only until the estimators are in
-#: the dialect (``Config.mlir_attr`` says so).
+#: The compiled paths run all three; the PyTorch op (and so
+#: ``attn_implementation="unisparse"``) does not carry the estimator fields
+#: yet and runs the last two through the NumPy reference.
 PRESETS = {
     "compiled": Config(),
     "recommended": Config(c_q=8, c_k=8, tau=0.99, estimator="antidiag_lse", query_reduce="max"),

@@ -56,10 +56,6 @@ def estimate(q, k, block, c_q, c_k, c_h=1, causal=True, scale=None, estimator="m
     NBq, NBk = -(-Tq // rq), -(-Tk // rk)
     s = torch.zeros((B, Hg, NBq, NBk), dtype=dtype, device=device)
     u = torch.arange(Tk, device=device)
-    if strided:
-        a = torch.arange(c_q, device=device)
-        pq = (torch.arange(Tq, device=device)[:, None] * c_q + (c_q - 1 - a)[None, :]) < N
-        pk = (u[:, None] * c_k + a[None, :]) < N
     step = max(1, chunk_elems // max(1, B * Hg * rq * Tk * (c_q if strided else 1)))
     for I0 in range(0, NBq, step):
         I1 = min(NBq, I0 + step)
@@ -68,16 +64,12 @@ def estimate(q, k, block, c_q, c_k, c_h=1, causal=True, scale=None, estimator="m
             x = torch.matmul(qc[:, :, t0:t1], kc.transpose(-1, -2)) * scale
         else:
             xs = torch.einsum("bgtad,bguad->bgtua", qc[:, :, t0:t1], kc) * scale
-            pair = pq[t0:t1, None, :] & pk[None, :, :]
-            cnt = pair.sum(-1)
             if estimator == "antidiag":
-                x = torch.where(pair, xs, 0.0).sum(-1) / cnt.clamp(min=1)
+                x = xs.sum(-1) / c_q
             else:
-                xs = torch.where(pair, xs, -math.inf)
                 m = xs.amax(-1)
                 m_safe = torch.where(torch.isfinite(m), m, 0.0)
-                x = m_safe + torch.log(torch.exp(xs - m_safe[..., None]).sum(-1) / cnt.clamp(min=1))
-            x = torch.where(cnt > 0, x, -math.inf)
+                x = m_safe + torch.log(torch.exp(xs - m_safe[..., None]).sum(-1) / c_q)
             del xs
         if causal:
             t = torch.arange(t0, t1, device=device)

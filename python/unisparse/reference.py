@@ -149,8 +149,8 @@ def compress_strided(x, stride: int, head_factor: int = 1, kv_group: int = 1, re
     Returns float64 ``[B, G, T, stride, D]`` with ``T = ceil(N / stride)``:
     slot ``a`` of composite ``t`` holds token ``t * stride + a``, or with
     ``reverse`` (queries) token ``t * stride + stride - 1 - a``.  Slots whose
-    token is ``>= N`` (a partial last composite) hold zeros; which slots are
-    real is a function of ``N`` (``block_score(..., n=N)`` recomputes it).
+    token is ``>= N`` (a partial last composite) hold zeros (zero padding,
+    as XAttention pads).
     Concatenating the slots gives XAttention's composite of width
     ``stride * D``: the dot product of a reversed query composite with a key
     composite is the sum of one antidiagonal of the ``stride x stride`` tile
@@ -169,13 +169,6 @@ def compress_strided(x, stride: int, head_factor: int = 1, kv_group: int = 1, re
     return xs[:, :, :, ::-1].copy() if reverse else xs
 
 
-def _strided_present(T: int, stride: int, n: int, reverse: bool) -> np.ndarray:
-    """``[T, stride]`` bool: slot ``a`` of composite ``t`` holds a real token (< n)."""
-    a = np.arange(stride)
-    tok = np.arange(T)[:, None] * stride + ((stride - 1 - a) if reverse else a)[None, :]
-    return tok < n
-
-
 # --------------------------------------------------------------------------- #
 # Stage 2: block scoring
 # --------------------------------------------------------------------------- #
@@ -186,34 +179,28 @@ ESTIMATORS = ("mean", "antidiag", "antidiag_lse")
 QUERY_REDUCES = ("sum", "max")
 
 
-def _composite_logits(qf, kf, t0, t1, scale, estimator, pq, pk):
+def _composite_logits(qf, kf, t0, t1, scale, estimator):
     """Logits of query composites ``t0:t1`` against every key composite.
 
     ``mean``: ``[B, Hg, t1-t0, Tk]`` of ``scale * qc kcᵀ``.  Antidiagonal
-    estimators: the per-slot logits ``scale * qc[t, a] . kc[u, a]`` over the
-    slots present on both sides (``pq [Tq, s]``, ``pk [Tk, s]``), combined
-    by their mean (``antidiag``) or log-mean-exp (``antidiag_lse``); a tile
-    with no present pair is ``-inf``.
+    estimators: the per-slot logits ``scale * qc[t, a] . kc[u, a]``,
+    combined over the ``s`` slots by their mean (``antidiag``) or
+    log-mean-exp (``antidiag_lse``).
     """
     if estimator == "mean":
         return np.matmul(qf[:, :, t0:t1], np.swapaxes(kf, -1, -2)) * scale
     stride = qf.shape[3]
     x = np.stack([np.matmul(qf[:, :, t0:t1, a], np.swapaxes(kf[:, :, :, a], -1, -2)) * scale
                   for a in range(stride)], axis=-1)  # [B, Hg, tq, Tk, s]
-    pair = pq[t0:t1, None, :] & pk[None, :, :]  # [tq, Tk, s]
-    cnt = pair.sum(axis=-1)
     if estimator == "antidiag":
-        tot = np.where(pair, x, 0.0).sum(axis=-1)
-        return np.where(cnt > 0, tot / np.maximum(cnt, 1), -np.inf)
-    x = np.where(pair, x, -np.inf)
+        return x.sum(axis=-1) / stride
     m = x.max(axis=-1)
     m_safe = np.where(np.isfinite(m), m, 0.0)
-    e = np.exp(x - m_safe[..., None]).sum(axis=-1)
-    return np.where(cnt > 0, m_safe + np.log(e / np.maximum(cnt, 1)), -np.inf)
+    return m_safe + np.log(np.exp(x - m_safe[..., None]).sum(axis=-1) / stride)
 
 
 def block_score(qc, kc, block: int, c_q: int, c_k: int, causal: bool = True, scale=None,
-                estimator: str = "mean", n: int | None = None, query_reduce: str = "sum") -> np.ndarray:
+                estimator: str = "mean", query_reduce: str = "sum") -> np.ndarray:
     """Block-summed attention among composite tokens.
 
     Parameters
@@ -231,9 +218,6 @@ def block_score(qc, kc, block: int, c_q: int, c_k: int, causal: bool = True, sca
     scale : logit scale, default ``1 / sqrt(D)``.
     estimator : how a (query composite, key composite) pair gets its logit,
         one of :data:`ESTIMATORS`.
-    n : tokens in the sequence (antidiagonal estimators only): slots of a
-        partial last composite at or beyond ``n`` are absent.  Default: every
-        slot is present.
     query_reduce : how the query composites of a block combine, ``"sum"``
         or ``"max"`` (below).
 
@@ -251,17 +235,18 @@ def block_score(qc, kc, block: int, c_q: int, c_k: int, causal: bool = True, sca
     * ``"mean"`` (mean pooling): ``scale * qc[t] . kc[u]``, i.e. the mean of
       the ``c_q x c_k`` tile of token logits (the composites are means).
     * ``"antidiag"`` (XAttention): with ``s = c_q = c_k``, the mean over the
-      present slots ``a`` of ``scale * q[t*s + s-1-a] . k[u*s + a]``: the mean
-      of one antidiagonal of the ``s x s`` tile.  (XAttention divides the
-      antidiagonal *sum* by ``s``; the two agree on full tiles.)
+      slots ``a < s`` of ``scale * q[t*s + s-1-a] . k[u*s + a]``: the mean
+      of one antidiagonal of the ``s x s`` tile (XAttention's antidiagonal
+      sum divided by ``s``).
     * ``"antidiag_lse"`` (outlier-aware): the same antidiagonal, combined by
       ``log(mean_a exp(.))`` instead of the mean.  ``exp(x)`` is then an
       unbiased sample estimate of the tile's mean ``exp(logit)`` (each
       antidiagonal meets every row and column of the tile once), so a line
       one token wide or a needle keeps its full logit instead of ``1/s`` of it.
 
-    A slot pair is present when both of its tokens are ``< n``; a tile with
-    no present pair has ``x = -inf``.  Then ``A = softmax_row(x + mask)``,
+    A partial last composite is zero-padded (XAttention's convention): a
+    slot past the last token is a zero vector, whose logit is 0 in every
+    pair it meets.  Then ``A = softmax_row(x + mask)``,
     where the softmax of a row runs over *all* key composites of that row
     (not per block).  With ``causal``, key composite ``u`` is visible from
     query composite ``t`` iff ``u * c_k <= (t + 1) * c_q - 1`` (its first
@@ -296,14 +281,10 @@ def block_score(qc, kc, block: int, c_q: int, c_k: int, causal: bool = True, sca
     if kc.shape[:2] != (B, Hg) or kc.shape[-1] != D:
         raise ValueError(f"kc shape {kc.shape} is inconsistent with qc shape {qc.shape}")
     Tk = kc.shape[2]
-    pq = pk = None
     if strided:
         if c_q != c_k or qc.shape[3] != c_q or kc.shape[3] != c_k:
             raise ValueError(f"estimator {estimator!r} needs c_q == c_k == the composite width, got "
                              f"c_q = {c_q}, c_k = {c_k}, widths {qc.shape[3]} and {kc.shape[3]}")
-        n = max(Tq, Tk) * c_q if n is None else _check_pos_int("n", n, 0)
-        pq = _strided_present(Tq, c_q, n, reverse=True)
-        pk = _strided_present(Tk, c_k, n, reverse=False)
     rq, rk = block // c_q, block // c_k
     NBq, NBk = _ceil_div(Tq, rq), _ceil_div(Tk, rk)
     scale = _default_scale(scale, D)
@@ -321,7 +302,7 @@ def block_score(qc, kc, block: int, c_q: int, c_k: int, causal: bool = True, sca
         for I0 in range(0, NBq, step):
             I1 = min(NBq, I0 + step)
             t0, t1 = I0 * rq, min(Tq, I1 * rq)
-            logits = _composite_logits(qf, kf, t0, t1, scale, estimator, pq, pk)
+            logits = _composite_logits(qf, kf, t0, t1, scale, estimator)
             if causal:
                 t = np.arange(t0, t1)
                 vis = u[None, :] * c_k <= (t[:, None] + 1) * c_q - 1
@@ -346,12 +327,11 @@ def estimate(q, k, block: int, c_q: int, c_k: int, c_h: int = 1, causal: bool = 
     ``mean``: :func:`compress` (queries ``kv_group = 1``, keys
     ``kv_group = Hq // Hkv``, both ``head_factor = c_h``) then
     :func:`block_score`.  Antidiagonal estimators: :func:`compress_strided`
-    (queries reversed) with stride ``c_q == c_k``, then :func:`block_score`
-    with ``n = N``.
+    (queries reversed) with stride ``c_q == c_k``, then :func:`block_score`.
     """
     q = _as_4d("q", q)
     k = _as_4d("k", k)
-    Hq, Hkv, N = q.shape[1], k.shape[1], q.shape[2]
+    Hq, Hkv = q.shape[1], k.shape[1]
     if Hkv == 0 or Hq % Hkv:
         raise ValueError(f"Hq = {Hq} must be a multiple of Hkv = {Hkv}")
     if estimator == "mean":
@@ -364,7 +344,7 @@ def estimate(q, k, block: int, c_q: int, c_k: int, c_h: int = 1, causal: bool = 
         raise ValueError(f"estimator {estimator!r} needs c_q == c_k (the stride), got {c_q} and {c_k}")
     qc = compress_strided(q, c_q, head_factor=c_h, kv_group=1, reverse=True)
     kc = compress_strided(k, c_k, head_factor=c_h, kv_group=Hq // Hkv)
-    return block_score(qc, kc, block, c_q, c_k, causal=causal, scale=scale, estimator=estimator, n=N,
+    return block_score(qc, kc, block, c_q, c_k, causal=causal, scale=scale, estimator=estimator,
                        query_reduce=query_reduce)
 
 

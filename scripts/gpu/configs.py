@@ -17,6 +17,10 @@ CHECK = {
     # A million tokens: T = N / 16 = 65536 composites, one past blockIdx.z's
     # limit, where the estimation kernels used to put T.
     "long_bf16_d64": ("block=128,c_q=16,c_k=16,tau=0.9", 1, 1, 64, "bf16", ("cuda",)),
+    # The outlier-aware antidiagonal estimator, max over query composites
+    # (issue 10): GPU layout against the CPU path's.
+    "antidiag_lse_max_bf16_d128": ("block=128,c_q=8,c_k=8,tau=0.9,estimator=antidiag_lse,query_reduce=max",
+                                   8, 2, 128, "bf16", ("cuda", "cpu")),
 }
 
 BENCH = {

@@ -18,8 +18,9 @@ from unisparse import synthetic as S
 
 def brute_antidiag_score(q, k, block, s, c_h, estimator, query_reduce, causal, scale=None):
     """Loops over (t, u, a) from the spec: per-slot logits of tokens
-    ``t*s + s-1-a`` and ``u*s + a`` (both < N), mean or log-mean-exp, then a
-    row softmax over key composites and block sums (or maxes over t)."""
+    ``t*s + s-1-a`` and ``u*s + a`` (a token past N is a zero vector), mean
+    or log-mean-exp, then a row softmax over key composites and block sums
+    (or maxes over t)."""
     B, Hq, N, D = q.shape
     Hkv = k.shape[1]
     G = Hq // Hkv
@@ -32,18 +33,15 @@ def brute_antidiag_score(q, k, block, s, c_h, estimator, query_reduce, causal, s
     for b in range(B):
         for g in range(Hg):
             heads = range(g * c_h, (g + 1) * c_h)
-            qh = np.mean([q[b, h].astype(np.float64) for h in heads], axis=0)
-            kh = np.mean([k[b, h // G].astype(np.float64) for h in heads], axis=0)
+            pad = np.zeros((T * s - N, D))
+            qh = np.concatenate([np.mean([q[b, h].astype(np.float64) for h in heads], axis=0), pad])
+            kh = np.concatenate([np.mean([k[b, h // G].astype(np.float64) for h in heads], axis=0), pad])
             for t in range(T):
                 x = np.full(T, -np.inf)
                 for u in range(T):
                     if causal and not u * s <= (t + 1) * s - 1:
                         continue
-                    vals = [scale * qh[t * s + s - 1 - a] @ kh[u * s + a] for a in range(s)
-                            if t * s + s - 1 - a < N and u * s + a < N]
-                    if not vals:
-                        continue
-                    vals = np.array(vals)
+                    vals = np.array([scale * qh[t * s + s - 1 - a] @ kh[u * s + a] for a in range(s)])
                     if estimator == "antidiag":
                         x[u] = vals.mean()
                     else:
@@ -67,8 +65,8 @@ def brute_antidiag_score(q, k, block, s, c_h, estimator, query_reduce, causal, s
 @pytest.mark.parametrize("N,block,s,Hq,Hkv,c_h", [(256, 64, 8, 2, 1, 1), (203, 32, 8, 4, 2, 2),
                                                    (150, 32, 4, 2, 2, 1)])
 def test_antidiag_score_matches_brute_force(N, block, s, Hq, Hkv, c_h, causal, query_reduce, estimator):
-    # N = 203: the last composite has 3 of 8 tokens, so the last diagonal tile
-    # has no present antidiagonal pair (-inf); N = 150, s = 4: 2 of 4.
+    # N = 203: the last composite has 3 of 8 tokens (5 zero slots); N = 150,
+    # s = 4: 2 of 4.
     q, k, _ = S.structured_qkv(1, Hq, Hkv, N, 16, seed=N, peak=2.0)
     got = R.estimate(q, k, block, s, s, c_h, causal=causal, estimator=estimator, query_reduce=query_reduce)
     want = brute_antidiag_score(q, k, block, s, c_h, estimator, query_reduce, causal)
@@ -173,9 +171,11 @@ def test_config_estimator_fields_and_presets():
         Config(estimator="antidiag_lse", c_q=16, c_k=8)
     with pytest.raises(ValueError, match="query_reduce"):
         Config(query_reduce="min")
-    with pytest.raises(NotImplementedError, match="not in the unisparse dialect yet"):
-        Config(estimator="antidiag", c_q=8).mlir_attr()
-    assert "estimator" not in Config().mlir_attr()
+    attr = Config(estimator="antidiag_lse", c_q=8, query_reduce="max").mlir_attr()
+    assert attr.endswith("estimator = antidiag_lse, query_reduce = max>")
+    assert Config().mlir_attr().endswith("estimator = mean, query_reduce = sum>")
+    assert Config.parse("c_q=8,estimator=antidiag,query_reduce=max") == Config(
+        c_q=8, estimator="antidiag", query_reduce="max")
     assert C.ESTIMATORS == R.ESTIMATORS and C.QUERY_REDUCES == R.QUERY_REDUCES
     for name, cfg in C.PRESETS.items():
         assert C.preset(name) is cfg

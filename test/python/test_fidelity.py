@@ -17,16 +17,19 @@ def test_cli_writes_table_and_png(tmp_path, capsys):
     png = tmp_path / "fid.png"
     rc = F.main(["--n", "512", "1000", "--heads", "2", "--kv-heads", "1", "--dim", "32", "--needles", "2",
                  "--config", "block=64,tau=0.9", "--config", "block=64,c_k=8,tau=0.99",
-                 "--config", "block=64,tau=1.0", "--full-rows", "600", "--rows-per-block", "4",
+                 "--config", "block=64,tau=1.0",
+                 "--config", "block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag_lse,query_reduce=max",
+                 "--full-rows", "600", "--rows-per-block", "4",
                  "--check-compiled", "--png", str(png)])
     out = capsys.readouterr().out
     assert rc == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     assert "rec_mean" in out and "floor" in out and "ratio" in out and "sampled" in out
     assert "exact top-p" in out
-    assert "100.00% of rows identical" in out  # reference layout == compiled layout
+    # reference layout == compiled layout, for every config (estimators included)
+    assert out.count("100.00% of rows identical") == 4
     lines = [line for line in out.splitlines() if line.strip().startswith(("512", "1000"))]
-    assert len(lines) == 6
+    assert len(lines) == 8
 
 
 def test_metrics_are_exact_against_reference():

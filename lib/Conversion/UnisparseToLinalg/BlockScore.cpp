@@ -84,7 +84,9 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
     SmallVector<OpFoldResult> sSizes =
         tensor::getMixedSizes(b, b.getLoc(), op.getInit());
     OpFoldResult tk = tensor::getMixedSize(b, b.getLoc(), op.getKc(), 2);
-    Value scale = softmaxScale(b, op.getScale().convertToDouble(), qSizes[3]);
+    Value scale =
+        softmaxScale(b, op.getScale().convertToDouble(), qSizes.back());
+    Estimator estimator = op.getEstimator();
     Mask mask{toValue(b, qSizes[2]), toValue(b, tk), op.getQueryOffset(), cq,
               ck, op.getCausal()};
 
@@ -93,37 +95,126 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
     auto times = [&](OpFoldResult v, int64_t f) {
       return affine::makeComposedFoldedAffineApply(b, b.getLoc(), s0 * f, {v});
     };
-    SmallVector<OpFoldResult> mapSizes = {sSizes[0], sSizes[1],
-                                          times(sSizes[2], rq),
-                                          times(sSizes[3], rk)};
+    SmallVector<OpFoldResult> mapSizes = {
+        sSizes[0], sSizes[1], times(sSizes[2], rq), times(sSizes[3], rk)};
     Value map = filledTensor(b, mapSizes, f32, b.getF32FloatAttr(0.0f));
     SmallVector<OpFoldResult> zeros(4, b.getIndexAttr(0)),
         ones(4, b.getIndexAttr(1));
     SmallVector<OpFoldResult> cornerSizes = {qSizes[0], qSizes[1], qSizes[2],
                                              tk};
-    Value corner = tensor::ExtractSliceOp::create(b, map, zeros, cornerSizes,
-                                                  ones);
+    Value corner =
+        tensor::ExtractSliceOp::create(b, map, zeros, cornerSizes, ones);
     // The dot product may be reassociated and fused (vector lanes, FMA):
     // the order over d is the backend's, the same for every element.
     auto fm = arith::FastMathFlagsAttr::get(
         ctx, arith::FastMathFlags::reassoc | arith::FastMathFlags::contract);
-    Value logits =
-        linalg::GenericOp::create(
-            b, TypeRange{corner.getType()},
-            ValueRange{op.getQc(), op.getKc()}, ValueRange{corner},
-            ArrayRef<AffineMap>{dimsMap(ctx, 5, {0, 1, 2, 4}),
-                                dimsMap(ctx, 5, {0, 1, 3, 4}),
-                                dimsMap(ctx, 5, {0, 1, 2, 3})},
-            iterators(4, 1),
-            [&](OpBuilder &nb, Location loc, ValueRange args) {
-              Value p = arith::MulFOp::create(nb, loc, args[0], args[1], fm);
-              linalg::YieldOp::create(
-                  nb, loc,
-                  arith::AddFOp::create(nb, loc, args[2], p, fm).getResult());
-            })
-            .getResult(0);
-    map = tensor::InsertSliceOp::create(b, logits, map, zeros, cornerSizes,
-                                        ones);
+    auto multiplyAdd = [&](OpBuilder &nb, Location loc, ValueRange args) {
+      Value p = arith::MulFOp::create(nb, loc, args[0], args[1], fm);
+      linalg::YieldOp::create(
+          nb, loc, arith::AddFOp::create(nb, loc, args[2], p, fm).getResult());
+    };
+    // The body of a max reduction: out = max(out, in).
+    auto maxOf = [](OpBuilder &nb, Location loc, ValueRange args) {
+      linalg::YieldOp::create(
+          nb, loc,
+          arith::MaximumFOp::create(nb, loc, args[1], args[0]).getResult());
+    };
+    Value logits;
+    if (estimator == Estimator::mean) {
+      // (b, g, t, u, d): L[t, u] = qc[t] . kc[u].
+      logits = linalg::GenericOp::create(
+                   b, TypeRange{corner.getType()},
+                   ValueRange{op.getQc(), op.getKc()}, ValueRange{corner},
+                   ArrayRef<AffineMap>{dimsMap(ctx, 5, {0, 1, 2, 4}),
+                                       dimsMap(ctx, 5, {0, 1, 3, 4}),
+                                       dimsMap(ctx, 5, {0, 1, 2, 3})},
+                   iterators(4, 1), multiplyAdd)
+                   .getResult(0);
+    } else if (estimator == Estimator::antidiag) {
+      // (b, g, t, u, a, d): L[t, u] = sum_a qc[t, a] . kc[u, a] / s, the
+      // mean of the antidiagonal (qc holds its slots reversed).
+      logits = linalg::GenericOp::create(
+                   b, TypeRange{corner.getType()},
+                   ValueRange{op.getQc(), op.getKc()}, ValueRange{corner},
+                   ArrayRef<AffineMap>{dimsMap(ctx, 6, {0, 1, 2, 4, 5}),
+                                       dimsMap(ctx, 6, {0, 1, 3, 4, 5}),
+                                       dimsMap(ctx, 6, {0, 1, 2, 3})},
+                   iterators(4, 2), multiplyAdd)
+                   .getResult(0);
+      Value inv = arith::ConstantOp::create(
+          b, b.getF32FloatAttr(1.0f / static_cast<float>(cq)));
+      logits =
+          linalg::GenericOp::create(
+              b, TypeRange{corner.getType()}, ValueRange{}, ValueRange{logits},
+              ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(4, ctx)},
+              iterators(4, 0),
+              [&](OpBuilder &nb, Location loc, ValueRange args) {
+                linalg::YieldOp::create(
+                    nb, loc,
+                    arith::MulFOp::create(nb, loc, args[0], inv).getResult());
+              })
+              .getResult(0);
+    } else {
+      // antidiag_lse. (b, g, t, u, a, d): the slot logits X[t, u, a]; then
+      // over a: m = max X, e = sum exp(scale * (X - m)), and
+      // L = m + log(e / s) / scale, so that scale * L is the log-mean-exp of
+      // the scaled slot logits.
+      SmallVector<OpFoldResult> slotSizes(cornerSizes);
+      slotSizes.push_back(b.getIndexAttr(cq));
+      Value slots = filledTensor(b, slotSizes, f32, b.getF32FloatAttr(0.0f));
+      slots = linalg::GenericOp::create(
+                  b, TypeRange{slots.getType()},
+                  ValueRange{op.getQc(), op.getKc()}, ValueRange{slots},
+                  ArrayRef<AffineMap>{dimsMap(ctx, 6, {0, 1, 2, 4, 5}),
+                                      dimsMap(ctx, 6, {0, 1, 3, 4, 5}),
+                                      dimsMap(ctx, 6, {0, 1, 2, 3, 4})},
+                  iterators(5, 1), multiplyAdd)
+                  .getResult(0);
+      auto id5 = AffineMap::getMultiDimIdentityMap(5, ctx);
+      auto tile = dimsMap(ctx, 5, {0, 1, 2, 3});
+      Value slotMax =
+          linalg::GenericOp::create(
+              b, TypeRange{corner.getType()}, ValueRange{slots},
+              ValueRange{
+                  filledTensor(b, cornerSizes, f32, b.getF32FloatAttr(negInf))},
+              ArrayRef<AffineMap>{id5, tile}, iterators(4, 1), maxOf)
+              .getResult(0);
+      Value slotSum =
+          linalg::GenericOp::create(
+              b, TypeRange{corner.getType()}, ValueRange{slots, slotMax},
+              ValueRange{
+                  filledTensor(b, cornerSizes, f32, b.getF32FloatAttr(0.0f))},
+              ArrayRef<AffineMap>{id5, tile, tile}, iterators(4, 1),
+              [&](OpBuilder &nb, Location loc, ValueRange args) {
+                ImplicitLocOpBuilder lb(loc, nb);
+                Value d = arith::SubFOp::create(lb, args[0], args[1]);
+                Value e = math::ExpOp::create(
+                    lb, arith::MulFOp::create(lb, d, scale));
+                linalg::YieldOp::create(
+                    lb, arith::AddFOp::create(lb, args[2], e).getResult());
+              })
+              .getResult(0);
+      Value inv = arith::ConstantOp::create(
+          b, b.getF32FloatAttr(1.0f / static_cast<float>(cq)));
+      auto id4c = AffineMap::getMultiDimIdentityMap(4, ctx);
+      logits =
+          linalg::GenericOp::create(
+              b, TypeRange{corner.getType()}, ValueRange{slotMax, slotSum},
+              ValueRange{corner}, ArrayRef<AffineMap>{id4c, id4c, id4c},
+              iterators(4, 0),
+              [&](OpBuilder &nb, Location loc, ValueRange args) {
+                ImplicitLocOpBuilder lb(loc, nb);
+                Value lg = math::LogOp::create(
+                    lb, arith::MulFOp::create(lb, args[1], inv));
+                linalg::YieldOp::create(
+                    lb, arith::AddFOp::create(
+                            lb, args[0], arith::DivFOp::create(lb, lg, scale))
+                            .getResult());
+              })
+              .getResult(0);
+    }
+    map =
+        tensor::InsertSliceOp::create(b, logits, map, zeros, cornerSizes, ones);
 
     auto rowMap = dimsMap(ctx, 4, {0, 1, 2});
     auto id4 = AffineMap::getMultiDimIdentityMap(4, ctx);
@@ -193,32 +284,61 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
         linalg::FillOp::create(b, ValueRange{zeroF}, ValueRange{op.getInit()})
             .getResult(0);
     Value tqV = mask.tq;
-    Value scores =
-        linalg::GenericOp::create(
-            b, TypeRange{op.getInit().getType()}, ValueRange{blocks, sums},
-            ValueRange{blockZeros},
-            ArrayRef<AffineMap>{dimsMap(ctx, 6, {0, 1, 2, 4, 3, 5}),
-                                dimsMap(ctx, 6, {0, 1, 2, 4}),
-                                dimsMap(ctx, 6, {0, 1, 2, 3})},
-            iterators(4, 2),
-            [&](OpBuilder &nb, Location loc, ValueRange args) {
-              ImplicitLocOpBuilder lb(loc, nb);
-              Value I = linalg::IndexOp::create(lb, 2);
-              Value i = linalg::IndexOp::create(lb, 4);
-              Value t = arith::AddIOp::create(
-                  lb,
-                  arith::MulIOp::create(lb, I,
-                                        arith::ConstantIndexOp::create(lb, rq)),
-                  i);
-              Value real =
-                  arith::CmpIOp::create(lb, arith::CmpIPredicate::slt, t, tqV);
-              Value p = arith::DivFOp::create(lb, args[0], args[1]);
-              Value zero = arith::ConstantOp::create(lb, lb.getF32FloatAttr(0.0f));
-              p = arith::SelectOp::create(lb, real, p, zero);
-              linalg::YieldOp::create(
-                  lb, arith::AddFOp::create(lb, args[2], p).getResult());
-            })
-            .getResult(0);
+    // E / l of a real query row (padded rows, l = 0, give 0), added up; the
+    // query composite is I * rq + i with i the loop dim `iDim`.
+    auto addShare = [&](unsigned iDim) {
+      return [&, iDim](OpBuilder &nb, Location loc, ValueRange args) {
+        ImplicitLocOpBuilder lb(loc, nb);
+        Value I = linalg::IndexOp::create(lb, 2);
+        Value i = linalg::IndexOp::create(lb, iDim);
+        Value t = arith::AddIOp::create(
+            lb,
+            arith::MulIOp::create(lb, I,
+                                  arith::ConstantIndexOp::create(lb, rq)),
+            i);
+        Value real =
+            arith::CmpIOp::create(lb, arith::CmpIPredicate::slt, t, tqV);
+        Value p = arith::DivFOp::create(lb, args[0], args[1]);
+        Value zero = arith::ConstantOp::create(lb, lb.getF32FloatAttr(0.0f));
+        p = arith::SelectOp::create(lb, real, p, zero);
+        linalg::YieldOp::create(
+            lb, arith::AddFOp::create(lb, args[2], p).getResult());
+      };
+    };
+    Value scores;
+    if (op.getQueryReduce() == QueryReduce::sum) {
+      // (b, g, I, J, i, j), (i, j) reduced.
+      scores = linalg::GenericOp::create(
+                   b, TypeRange{op.getInit().getType()},
+                   ValueRange{blocks, sums}, ValueRange{blockZeros},
+                   ArrayRef<AffineMap>{dimsMap(ctx, 6, {0, 1, 2, 4, 3, 5}),
+                                       dimsMap(ctx, 6, {0, 1, 2, 4}),
+                                       dimsMap(ctx, 6, {0, 1, 2, 3})},
+                   iterators(4, 2), addShare(4))
+                   .getResult(0);
+    } else {
+      // Per query composite: (b, g, I, i, J, j), j reduced, into
+      // [B, Hg, NBq, rq, NBk]; then the max over i (shares are >= 0, so the
+      // zero fill is the identity).
+      SmallVector<OpFoldResult> rowSizes = {sSizes[0], sSizes[1], sSizes[2],
+                                            b.getIndexAttr(rq), sSizes[3]};
+      Value perRow = filledTensor(b, rowSizes, f32, b.getF32FloatAttr(0.0f));
+      perRow = linalg::GenericOp::create(
+                   b, TypeRange{perRow.getType()}, ValueRange{blocks, sums},
+                   ValueRange{perRow},
+                   ArrayRef<AffineMap>{dimsMap(ctx, 6, {0, 1, 2, 3, 4, 5}),
+                                       dimsMap(ctx, 6, {0, 1, 2, 3}),
+                                       dimsMap(ctx, 6, {0, 1, 2, 3, 4})},
+                   iterators(5, 1), addShare(3))
+                   .getResult(0);
+      scores = linalg::GenericOp::create(
+                   b, TypeRange{op.getInit().getType()}, ValueRange{perRow},
+                   ValueRange{blockZeros},
+                   ArrayRef<AffineMap>{dimsMap(ctx, 5, {0, 1, 2, 4, 3}),
+                                       dimsMap(ctx, 5, {0, 1, 2, 3})},
+                   iterators(4, 1), maxOf)
+                   .getResult(0);
+    }
     rewriter.replaceOp(op, scores);
     return success();
   }

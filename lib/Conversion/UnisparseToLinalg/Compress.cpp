@@ -12,6 +12,10 @@
 //          slice of the zeroed destination; then one elementwise generic
 //          divides by the number of real tokens times the heads pooled.
 //
+// Concat pooling (the antidiagonal estimators' composites) reuses it: the
+// heads pooled by a seq_factor = 1 compress, zero-padded, viewed as
+// [B, G, T, sf, D] and copied with the slot map a (or sf - 1 - a).
+//
 // Head pooling: expanded head e = g * hf + j reads source head e / kv_group.
 // With c = gcd(hf, kv_group), every source head is replicated r = kv_group / c
 // times and groups of s = hf / c replicas are averaged (averaging identical
@@ -56,11 +60,70 @@ Value sumGeneric(ImplicitLocOpBuilder &b, Value in, Value out, unsigned dims,
       .getResult(0);
 }
 
+/// `pooling = concat | concat_reversed`: the heads are pooled by a
+/// `compress` with `seq_factor = 1` (lowered by the pattern below), the
+/// result is zero-padded to T * sf tokens and viewed as [B, G, T, sf, D], and
+/// one elementwise generic copies it into the destination, reading slot
+/// sf - 1 - a for slot a when reversed (an indexing map, no computed loads).
+struct ConcatCompressToLinalg : OpRewritePattern<CompressOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(CompressOp op,
+                                PatternRewriter &rewriter) const override {
+    if (op.getPooling() == Pooling::mean)
+      return failure();
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = op.getContext();
+    int64_t sf = op.getSeqFactor();
+    Type f32 = b.getF32Type();
+    SmallVector<OpFoldResult> outSizes =
+        tensor::getMixedSizes(b, b.getLoc(), op.getInit());
+    OpFoldResult seq = tensor::getMixedSize(b, b.getLoc(), op.getInput(), 2);
+    SmallVector<OpFoldResult> tokSizes = {outSizes[0], outSizes[1], seq,
+                                          outSizes[4]};
+    Value heads = CompressOp::create(
+        b,
+        RankedTensorType::get(llvm::map_to_vector(tokSizes, staticSize), f32),
+        op.getInput(), tensor::EmptyOp::create(b, tokSizes, f32),
+        b.getI64IntegerAttr(1), op.getHeadFactorAttr(), op.getKvGroupAttr(),
+        PoolingAttr::get(ctx, Pooling::mean));
+    OpFoldResult padded = affine::makeComposedFoldedAffineApply(
+        b, b.getLoc(), getAffineSymbolExpr(0, ctx) * sf, {outSizes[2]});
+    Value zeros =
+        filledTensor(b, {outSizes[0], outSizes[1], padded, outSizes[4]}, f32,
+                     b.getF32FloatAttr(0.0f));
+    Value tokens = insertDim(b, heads, zeros, 2, b.getIndexAttr(0));
+    Value view = expandDim(b, tokens, 2, {outSizes[2], b.getIndexAttr(sf)});
+    AffineExpr a = getAffineDimExpr(3, ctx);
+    AffineMap read = AffineMap::get(
+        5, 0,
+        {getAffineDimExpr(0, ctx), getAffineDimExpr(1, ctx),
+         getAffineDimExpr(2, ctx),
+         op.getPooling() == Pooling::concat_reversed ? (sf - 1) - a : a,
+         getAffineDimExpr(4, ctx)},
+        ctx);
+    Value result = linalg::GenericOp::create(
+                       b, TypeRange{op.getInit().getType()}, ValueRange{view},
+                       ValueRange{op.getInit()},
+                       ArrayRef<AffineMap>{
+                           read, AffineMap::getMultiDimIdentityMap(5, ctx)},
+                       iterators(5, 0),
+                       [&](OpBuilder &nb, Location loc, ValueRange args) {
+                         linalg::YieldOp::create(nb, loc, args[0]);
+                       })
+                       .getResult(0);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
 struct CompressToLinalg : OpRewritePattern<CompressOp> {
   using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(CompressOp op,
                                 PatternRewriter &rewriter) const override {
+    if (op.getPooling() != Pooling::mean)
+      return failure();
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     MLIRContext *ctx = op.getContext();
     int64_t sf = op.getSeqFactor(), hf = op.getHeadFactor(),
@@ -195,5 +258,5 @@ struct CompressToLinalg : OpRewritePattern<CompressOp> {
 
 void mlir::unisparse::populateCompressToLinalgPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<CompressToLinalg>(patterns.getContext());
+  patterns.add<CompressToLinalg, ConcatCompressToLinalg>(patterns.getContext());
 }

@@ -18,9 +18,10 @@ What runs where:
 * prefill self-attention (query length == key length), no padding: UniSparse
   through ``torch.ops.unisparse.attention``, with GQA read natively (no
   ``repeat_kv``);
-* estimators that are not in the dialect yet (``Config.estimator`` other
-  than ``"mean"``, ``query_reduce = "max"``): the NumPy reference on the
-  host, float64 (exact but slow; for measuring them on small models);
+* the estimators that the PyTorch op does not carry yet
+  (``Config.estimator`` other than ``"mean"``, ``query_reduce = "max"``;
+  the compiled paths have them): the NumPy reference on the host, float64
+  (exact but slow; for measuring them on small models);
 * anything UniSparse does not model falls back to exact dense attention
   (transformers' ``sdpa`` function), logging the reason once: decoding or
   chunked prefill with a KV cache (query length != key length), a padding
@@ -131,9 +132,10 @@ layout_hooks: list = []
 
 
 def _reference(query, key, value, cfg: Config):
-    """Estimators that are not in the dialect yet (``Config.mlir_attr``)
-    run in the NumPy reference, float64 on the host: exact, slow, for
-    measuring them on small models. Returns ``[B, N, Hq, D]``."""
+    """Estimators that the PyTorch op does not carry yet (its schema has the
+    mean-pooling fields only) run in the NumPy reference, float64 on the
+    host: exact, slow, for measuring them on small models. Returns
+    ``[B, N, Hq, D]``."""
     from .. import reference
 
     q, k, v = (x.detach().to("cpu", torch.float64).numpy() for x in (query, key, value))

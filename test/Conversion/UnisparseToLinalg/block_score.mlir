@@ -1,4 +1,11 @@
 // RUN: unisparse-opt %s --convert-unisparse-to-linalg --canonicalize | FileCheck %s
+// Maps of the estimators (printed before the functions): the antidiagonal
+// slot contraction over (b, g, t, u, a, d), and the max over query composites.
+// CHECK-DAG: #[[$QS:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d4, d5)>
+// CHECK-DAG: #[[$KS:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d3, d4, d5)>
+// CHECK-DAG: #[[$SLOTS:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3, d4)>
+// CHECK-DAG: #[[$ID5:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3, d4)>
+// CHECK-DAG: #[[$PERROW:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4, d3)>
 
 // block = 64, c_q = 16, c_k = 32: 4 query and 2 key composites per block.
 // The logits are one contraction into the [Tq, Tk] corner of a map padded to
@@ -64,4 +71,41 @@ func.func @score(%a: tensor<1x4x?x32xf32>, %b: tensor<1x4x?x32xf32>, %s: tensor<
 func.func @score_noncausal(%a: tensor<1x2x8x16xf32>, %b: tensor<1x2x8x16xf32>, %s: tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32> {
   %r = unisparse.block_score {block = 32, c_q = 8, c_k = 8, causal = false, scale = 0.5} ins(%a, %b : tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>) outs(%s : tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32>
   return %r : tensor<1x2x2x2xf32>
+}
+
+// antidiag_lse: the slot logits [.., Tq, Tk, s] from one contraction (d
+// reduced), their max and sum of exp over the slots, L = m + log(e / s) /
+// scale into the corner; with query_reduce = max the block score is the max
+// over the block's query composites of their per-block sums.
+// CHECK-LABEL: func.func @antidiag_lse_max
+// CHECK-SAME: (%[[QC:[^:]+]]: tensor<1x2x20x8x32xf32>, %[[KC:[^:]+]]: tensor<1x2x20x8x32xf32>, %[[INIT:[^:]+]]: tensor<1x2x3x3xf32>)
+// CHECK-NOT: tensor.extract %
+// CHECK: %[[SLOTV:.+]] = linalg.generic {indexing_maps = [#[[$QS]], #[[$KS]], #[[$SLOTS]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[QC]], %[[KC]] : {{.+}}) outs(%{{.+}} : tensor<1x2x20x20x8xf32>)
+// CHECK: %[[SMAX:.+]] = linalg.generic {indexing_maps = [#[[$ID5]], #[[$L]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[SLOTV]] : tensor<1x2x20x20x8xf32>)
+// CHECK: arith.maximumf
+// CHECK: %[[SSUM:.+]] = linalg.generic {indexing_maps = [#[[$ID5]], #[[$L]], #[[$L]]], {{.+}} ins(%[[SLOTV]], %[[SMAX]] :
+// CHECK: math.exp
+// CHECK: linalg.generic {{.+}} ins(%[[SMAX]], %[[SSUM]] :
+// CHECK: math.log
+// CHECK: %[[ROWS:.+]] = linalg.generic {{.+}} outs(%{{.+}} : tensor<1x2x3x8x3xf32>)
+// CHECK: linalg.generic {indexing_maps = [#[[$PERROW]], #[[$L]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%[[ROWS]] : tensor<1x2x3x8x3xf32>) outs(%{{.+}} : tensor<1x2x3x3xf32>)
+// CHECK: arith.maximumf
+func.func @antidiag_lse_max(%qc: tensor<1x2x20x8x32xf32>, %kc: tensor<1x2x20x8x32xf32>,
+                            %s: tensor<1x2x3x3xf32>) -> tensor<1x2x3x3xf32> {
+  %r = unisparse.block_score {block = 64, c_q = 8, c_k = 8, estimator = #unisparse.estimator<antidiag_lse>,
+                              query_reduce = #unisparse.query_reduce<max>}
+      ins(%qc, %kc : tensor<1x2x20x8x32xf32>, tensor<1x2x20x8x32xf32>) outs(%s : tensor<1x2x3x3xf32>) -> tensor<1x2x3x3xf32>
+  return %r : tensor<1x2x3x3xf32>
+}
+
+// antidiag: one contraction over (a, d) into [Tq, Tk], then a scaling by 1/s.
+// CHECK-LABEL: func.func @antidiag
+// CHECK: %[[SUM:.+]] = linalg.generic {indexing_maps = [#[[$QS]], #[[$KS]], #{{.+}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction"]}
+// CHECK: linalg.generic {{.+}} outs(%[[SUM]] : tensor<1x2x20x20xf32>)
+// CHECK: arith.mulf %{{.+}}, %{{.+}} : f32
+func.func @antidiag(%qc: tensor<1x2x20x8x32xf32>, %kc: tensor<1x2x20x8x32xf32>,
+                    %s: tensor<1x2x3x3xf32>) -> tensor<1x2x3x3xf32> {
+  %r = unisparse.block_score {block = 64, c_q = 8, c_k = 8, estimator = #unisparse.estimator<antidiag>}
+      ins(%qc, %kc : tensor<1x2x20x8x32xf32>, tensor<1x2x20x8x32xf32>) outs(%s : tensor<1x2x3x3xf32>) -> tensor<1x2x3x3xf32>
+  return %r : tensor<1x2x3x3xf32>
 }

@@ -1,4 +1,6 @@
 // RUN: unisparse-opt %s --convert-unisparse-to-linalg --canonicalize | FileCheck %s
+// The slot map of concat_reversed (maps print before the functions).
+// CHECK-DAG: #[[$REV:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, -d3 + 7, d4)>
 
 // Pooling is a reduction over expanded views: the full composites read
 // expand_shape [B, H, N / 16, 16, D] of the tokens [0, 16 * (N floordiv 16)),
@@ -91,4 +93,16 @@ func.func @group(%x: tensor<1x4x64x8xf16>, %o: tensor<1x2x4x8xf32>) -> tensor<1x
 func.func @straddle(%x: tensor<1x2x64x8xf32>, %o: tensor<1x3x4x8xf32>) -> tensor<1x3x4x8xf32> {
   %r = unisparse.compress {seq_factor = 16, head_factor = 4, kv_group = 6} ins(%x : tensor<1x2x64x8xf32>) outs(%o : tensor<1x3x4x8xf32>) -> tensor<1x3x4x8xf32>
   return %r : tensor<1x3x4x8xf32>
+}
+
+// concat_reversed: the heads pooled by a seq_factor = 1 compress, zero-padded
+// to T * 8 tokens, viewed as [.., T, 8, D], copied with slot a <- 7 - a.
+// CHECK-LABEL: func.func @concat_reversed
+// CHECK-SAME: (%{{[^:]+}}: tensor<1x2x?x32xbf16>, %[[OUT:[^:]+]]: tensor<1x2x?x8x32xf32>)
+// CHECK: %[[VIEW:.+]] = tensor.expand_shape %{{.+}} {{\[}}[0], [1], [2, 3], [4]] output_shape [1, 2, %{{.+}}, 8, 32] : tensor<1x2x?x32xf32> into tensor<1x2x?x8x32xf32>
+// CHECK: linalg.generic {indexing_maps = [#[[$REV]], #{{.+}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel"]} ins(%[[VIEW]] : tensor<1x2x?x8x32xf32>) outs(%[[OUT]] : tensor<1x2x?x8x32xf32>)
+func.func @concat_reversed(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x2x?x8x32xf32>) -> tensor<1x2x?x8x32xf32> {
+  %r = unisparse.compress {seq_factor = 8, pooling = #unisparse.pooling<concat_reversed>}
+      ins(%x : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x2x?x8x32xf32>) -> tensor<1x2x?x8x32xf32>
+  return %r : tensor<1x2x?x8x32xf32>
 }

@@ -70,3 +70,21 @@ func.func @dynamic_heads(%q: tensor<1x?x64x32xf32>, %k: tensor<1x?x64x32xf32>, %
       outs(%o, %l : tensor<1x?x64x32xf32>, tensor<1x?x64xf32>) -> tensor<1x?x64x32xf32>, tensor<1x?x64xf32>
   return %r#0 : tensor<1x?x64x32xf32>
 }
+
+// -----
+
+// An antidiagonal estimator: the composites are the tokens side by side
+// (queries reversed) and block_score carries the estimator and the reduction.
+// CHECK-LABEL: func.func @antidiag_lse
+// CHECK-SAME: (%[[Q:[^:]+]]: tensor<1x4x?x32xbf16>, %[[K:[^:]+]]: tensor<1x2x?x32xbf16>
+// CHECK: %[[QC:.+]] = unisparse.compress {pooling = #unisparse.pooling<concat_reversed>, seq_factor = 8 : i64} ins(%[[Q]] : tensor<1x4x?x32xbf16>) outs(%{{.+}} : tensor<1x4x?x8x32xf32>)
+// CHECK: %[[KC:.+]] = unisparse.compress {kv_group = 2 : i64, pooling = #unisparse.pooling<concat>, seq_factor = 8 : i64} ins(%[[K]] : tensor<1x2x?x32xbf16>) outs(%{{.+}} : tensor<1x4x?x8x32xf32>)
+// CHECK: unisparse.block_score {block = 64 : i64, c_k = 8 : i64, c_q = 8 : i64, estimator = #unisparse.estimator<antidiag_lse>, query_reduce = #unisparse.query_reduce<max>} ins(%[[QC]], %[[KC]] : tensor<1x4x?x8x32xf32>, tensor<1x4x?x8x32xf32>)
+func.func @antidiag_lse(%q: tensor<1x4x?x32xbf16>, %k: tensor<1x2x?x32xbf16>, %v: tensor<1x2x?x32xbf16>,
+                        %o: tensor<1x4x?x32xbf16>, %l: tensor<1x4x?xf32>) -> tensor<1x4x?x32xbf16> {
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, c_q = 8, c_k = 8, tau = 0.9,
+                                                        estimator = antidiag_lse, query_reduce = max>}
+      ins(%q, %k, %v : tensor<1x4x?x32xbf16>, tensor<1x2x?x32xbf16>, tensor<1x2x?x32xbf16>)
+      outs(%o, %l : tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>
+  return %r#0 : tensor<1x4x?x32xbf16>
+}

@@ -720,3 +720,48 @@ func.func @f(%q: tensor<1x4x100x32xf32>, %k: tensor<1x0x100x32xf32>, %v: tensor<
   %r:2 = unisparse.attention {config = #unisparse.config<>} ins(%q, %k, %v : tensor<1x4x100x32xf32>, tensor<1x0x100x32xf32>, tensor<1x0x100x32xf32>) outs(%o, %l : tensor<1x4x100x32xf32>, tensor<1x4x100xf32>) -> tensor<1x4x100x32xf32>, tensor<1x4x100xf32>
   return
 }
+
+// -----
+
+// expected-error @+1 {{'estimator' antidiag needs 'c_q' == 'c_k' (the stride), found 16 and 8}}
+func.func private @f() attributes {c = #unisparse.config<estimator = antidiag>}
+
+// -----
+
+func.func @f(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x2x?x32xf32>) -> tensor<1x2x?x32xf32> {
+  // expected-error @+1 {{operand 'init' must have rank 5, found rank 4}}
+  %r = unisparse.compress {seq_factor = 8, pooling = #unisparse.pooling<concat>} ins(%x : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x2x?x32xf32>) -> tensor<1x2x?x32xf32>
+  return %r : tensor<1x2x?x32xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x2x?x4x32xf32>) -> tensor<1x2x?x4x32xf32> {
+  // expected-error @+1 {{operand 'init' dim 3 (tokens per composite) must be 8 (seq_factor, for concat pooling), found 4}}
+  %r = unisparse.compress {seq_factor = 8, pooling = #unisparse.pooling<concat_reversed>} ins(%x : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x2x?x4x32xf32>) -> tensor<1x2x?x4x32xf32>
+  return %r : tensor<1x2x?x4x32xf32>
+}
+
+// -----
+
+func.func @f(%qc: tensor<1x4x?x32xf32>, %kc: tensor<1x4x?x32xf32>, %s: tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32> {
+  // expected-error @+1 {{operand 'qc' must have rank 5, found rank 4}}
+  %r = unisparse.block_score {block = 64, c_q = 8, c_k = 8, estimator = #unisparse.estimator<antidiag>} ins(%qc, %kc : tensor<1x4x?x32xf32>, tensor<1x4x?x32xf32>) outs(%s : tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32>
+  return %r : tensor<1x4x?x?xf32>
+}
+
+// -----
+
+func.func @f(%qc: tensor<1x4x?x16x32xf32>, %kc: tensor<1x4x?x8x32xf32>, %s: tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32> {
+  // expected-error @+1 {{estimator antidiag_lse needs 'c_q' == 'c_k' (the stride), found 16 and 8}}
+  %r = unisparse.block_score {block = 64, c_q = 16, c_k = 8, estimator = #unisparse.estimator<antidiag_lse>} ins(%qc, %kc : tensor<1x4x?x16x32xf32>, tensor<1x4x?x8x32xf32>) outs(%s : tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32>
+  return %r : tensor<1x4x?x?xf32>
+}
+
+// -----
+
+func.func @f(%qc: tensor<1x4x?x8x32xf32>, %kc: tensor<1x4x?x4x32xf32>, %s: tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32> {
+  // expected-error @+1 {{operand 'kc' dim 3 (slots) must be 8 (c_k, the antidiagonal stride), found 4}}
+  %r = unisparse.block_score {block = 64, c_q = 8, c_k = 8, estimator = #unisparse.estimator<antidiag>} ins(%qc, %kc : tensor<1x4x?x8x32xf32>, tensor<1x4x?x4x32xf32>) outs(%s : tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32>
+  return %r : tensor<1x4x?x?xf32>
+}

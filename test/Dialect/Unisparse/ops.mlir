@@ -72,3 +72,31 @@ func.func @buffers(%q: memref<1x4x100x32xf32>, %k: memref<1x2x100x32xf32>, %v: m
   unisparse.block_sparse_attention {block = 64, causal = false} ins(%q, %k, %v, %c, %i : memref<1x4x100x32xf32>, memref<1x2x100x32xf32>, memref<1x2x100x32xf32>, memref<1x2x2xi32>, memref<1x2x2x2xi32>) outs(%o, %l : memref<1x4x100x32xf32>, memref<1x4x100xf32>)
   return
 }
+
+// The estimators: antidiagonal composites (concatenated tokens, queries
+// reversed), log-mean-exp combination, max over query composites.
+// CHECK-LABEL: func.func @estimators
+func.func @estimators(%q: tensor<1x4x?x32xbf16>, %k: tensor<1x2x?x32xbf16>, %qc0: tensor<1x4x?x8x32xf32>,
+                      %kc0: tensor<1x4x?x8x32xf32>, %s0: tensor<1x4x?x?xf32>)
+    -> (tensor<1x4x?x?xf32>, tensor<1x4x?x?xf32>) {
+  // CHECK: unisparse.compress {pooling = #unisparse.pooling<concat_reversed>, seq_factor = 8 : i64}
+  // CHECK-SAME: -> tensor<1x4x?x8x32xf32>
+  %qc = unisparse.compress {seq_factor = 8, pooling = #unisparse.pooling<concat_reversed>}
+      ins(%q : tensor<1x4x?x32xbf16>) outs(%qc0 : tensor<1x4x?x8x32xf32>) -> tensor<1x4x?x8x32xf32>
+  // CHECK: unisparse.compress {kv_group = 2 : i64, pooling = #unisparse.pooling<concat>, seq_factor = 8 : i64}
+  %kc = unisparse.compress {seq_factor = 8, kv_group = 2, pooling = #unisparse.pooling<concat>}
+      ins(%k : tensor<1x2x?x32xbf16>) outs(%kc0 : tensor<1x4x?x8x32xf32>) -> tensor<1x4x?x8x32xf32>
+  // CHECK: unisparse.block_score {block = 64 : i64, c_k = 8 : i64, c_q = 8 : i64, estimator = #unisparse.estimator<antidiag_lse>, query_reduce = #unisparse.query_reduce<max>}
+  %s = unisparse.block_score {block = 64, c_q = 8, c_k = 8, estimator = #unisparse.estimator<antidiag_lse>,
+                              query_reduce = #unisparse.query_reduce<max>}
+      ins(%qc, %kc : tensor<1x4x?x8x32xf32>, tensor<1x4x?x8x32xf32>) outs(%s0 : tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32>
+  // CHECK: unisparse.block_score {block = 64 : i64, c_k = 8 : i64, c_q = 8 : i64, estimator = #unisparse.estimator<antidiag>}
+  %t = unisparse.block_score {block = 64, c_q = 8, c_k = 8, estimator = #unisparse.estimator<antidiag>}
+      ins(%qc, %kc : tensor<1x4x?x8x32xf32>, tensor<1x4x?x8x32xf32>) outs(%s0 : tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32>
+  return %s, %t : tensor<1x4x?x?xf32>, tensor<1x4x?x?xf32>
+}
+
+// CHECK-LABEL: @estimator_config
+// CHECK: #unisparse.config<c_q = 8, estimator = antidiag_lse, query_reduce = max>
+func.func private @estimator_config() attributes {
+    c = #unisparse.config<query_reduce = max, c_q = 8, c_k = 8, estimator = antidiag_lse>}

@@ -54,3 +54,17 @@ func.func @tile(%a: tensor<1x1x4x16xf32>, %b: tensor<1x1x8x16xf32>, %s: tensor<1
   %r = unisparse.block_score {block = 32, c_q = 8, c_k = 8} ins(%a, %b : tensor<1x1x4x16xf32>, tensor<1x1x8x16xf32>) query_offset(%off) outs(%s : tensor<1x1x1x2xf32>) -> tensor<1x1x1x2xf32>
   return %r : tensor<1x1x1x2xf32>
 }
+
+// An antidiagonal estimator: rank-5 composites are sliced with their slots
+// whole, and the tile keeps the estimator and the query reduction.
+// CHECK-LABEL: func.func @antidiag_lse
+// CHECK: scf.forall
+// CHECK-DAG: %[[QT:.+]] = tensor.extract_slice %{{.+}}[0, %{{.+}}, %{{.+}}, 0, 0] [1, 1, %{{.+}}, 8, 32]
+// CHECK-DAG: %[[KT:.+]] = tensor.extract_slice %{{.+}}[0, %{{.+}}, 0, 0, 0] [1, 1, %{{.+}}, 8, 32]
+// CHECK: unisparse.block_score {{.+}}estimator = #unisparse.estimator<antidiag_lse>, query_reduce = #unisparse.query_reduce<max>{{.+}} ins(%[[QT]], %[[KT]] : tensor<1x1x?x8x32xf32>, tensor<1x1x?x8x32xf32>) query_offset(
+func.func @antidiag_lse(%a: tensor<1x4x?x8x32xf32>, %b: tensor<1x4x?x8x32xf32>, %s: tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32> {
+  %r = unisparse.block_score {block = 64, c_q = 8, c_k = 8, estimator = #unisparse.estimator<antidiag_lse>,
+                              query_reduce = #unisparse.query_reduce<max>}
+      ins(%a, %b : tensor<1x4x?x8x32xf32>, tensor<1x4x?x8x32xf32>) outs(%s : tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32>
+  return %r : tensor<1x4x?x?xf32>
+}

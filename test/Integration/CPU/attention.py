@@ -41,9 +41,8 @@ def check(name, cfg, B, Hq, Hkv, N, D, dtype="f32", seed=0, qkv=None):
     # (b) layout: the compiled selection on the compiled scores is exact, the
     # scores match the reference, and so does the end-to-end layout.
     scores, counts, indices = kern.layout(qd, kd)
-    qc = ref.compress(q64, cfg.c_q, cfg.c_h, 1)
-    kc = ref.compress(k64, cfg.c_k, cfg.c_h, Hq // Hkv)
-    s_ref = ref.block_score(qc, kc, cfg.block, cfg.c_q, cfg.c_k, cfg.causal, kw["scale"])
+    s_ref = ref.estimate(q64, k64, cfg.block, cfg.c_q, cfg.c_k, cfg.c_h, cfg.causal, kw["scale"],
+                         estimator=cfg.estimator, query_reduce=cfg.query_reduce)
     np.testing.assert_allclose(scores, s_ref, rtol=1e-4, atol=1e-5, err_msg=f"{name}: scores")
     sel = dict(tau=cfg.tau, local_blocks=cfg.local_blocks, sink=cfg.sink,
                min_blocks=cfg.min_blocks, max_blocks=cfg.max_blocks, causal=cfg.causal)
@@ -101,6 +100,23 @@ check("bf16", Config(block=32, c_q=8, c_k=8, tau=0.8), 1, 4, 2, 260, 64, dtype="
 # CHECK: PASS bf16: N=260 blocks=9
 check("f16", Config(block=64, c_q=16, c_k=16, tau=0.8), 1, 4, 1, 300, 32, dtype="f16", seed=6)
 # CHECK: PASS f16: N=300 blocks=5
+# The estimators (docs/Fidelity.md): antidiagonal composites (XAttention),
+# their log-mean-exp form, and the max over a block's query composites; N is
+# not a multiple of the stride (zero-padded slots), GQA, head groups, bf16.
+check("antidiag", Config(block=32, c_q=8, c_k=8, tau=0.8, estimator="antidiag"), 2, 4, 2, 300, 32, seed=9)
+# CHECK: PASS antidiag: N=300 blocks=10
+check("antidiag_lse c_h=2", Config(block=32, c_q=8, c_k=8, c_h=2, tau=0.8, estimator="antidiag_lse"),
+      1, 8, 2, 203, 16, seed=10)
+# CHECK: PASS antidiag_lse c_h=2: N=203 blocks=7
+check("antidiag_lse max", Config(block=64, c_q=16, c_k=16, tau=0.9, estimator="antidiag_lse",
+                                 query_reduce="max"), 1, 4, 2, 400, 32, seed=11)
+# CHECK: PASS antidiag_lse max: N=400 blocks=7
+check("mean max non-causal", Config(block=32, c_q=8, c_k=16, tau=0.7, query_reduce="max", causal=False),
+      1, 4, 4, 250, 32, seed=12)
+# CHECK: PASS mean max non-causal: N=250 blocks=8
+check("antidiag_lse bf16", Config(block=32, c_q=4, c_k=4, tau=0.8, estimator="antidiag_lse",
+                                  query_reduce="max"), 1, 4, 2, 262, 64, dtype="bf16", seed=13)
+# CHECK: PASS antidiag_lse bf16: N=262 blocks=9
 # Exact ties: every key block holds the same keys and every query is the
 # same, so all block scores of a row are equal and the top-p order must fall
 # back to the lowest block index first.

@@ -133,6 +133,10 @@ struct CompressTiling : ParallelTiling<CompressTiling, CompressOp> {
                          ArrayRef<OpFoldResult> sizes) const {
     auto c = cast<CompressOp>(op);
     Location loc = op->getLoc();
+    // The loops are (b, t, d) of a rank-4 destination; concat pooling's
+    // rank-5 one is not tiled (yet).
+    if (c.getPooling() != Pooling::mean)
+      return op->emitOpError("tiling of concat pooling is not implemented");
     int64_t sf = c.getSeqFactor();
     OpFoldResult seq = tensor::getMixedSize(b, loc, c.getInput(), 2);
     // Tokens of composites [t0, t0 + ts).
@@ -179,7 +183,10 @@ struct BlockScoreTiling : ParallelTiling<BlockScoreTiling, BlockScoreOp> {
     OpFoldResult zero = b.getIndexAttr(0);
     OpFoldResult tq = tensor::getMixedSize(b, loc, s.getQc(), 2);
     OpFoldResult tk = tensor::getMixedSize(b, loc, s.getKc(), 2);
-    OpFoldResult headDim = tensor::getMixedSize(b, loc, s.getQc(), 3);
+    // Antidiagonal estimators: rank-5 composites [B, Hg, T, s, D], the
+    // slots kept whole.
+    bool anti = isAntidiagonal(s.getEstimator());
+    OpFoldResult headDim = tensor::getMixedSize(b, loc, s.getQc(), anti ? 4 : 3);
     OpFoldResult ownOffset =
         s.getQueryOffset() ? OpFoldResult(s.getQueryOffset()) : zero;
 
@@ -196,10 +203,18 @@ struct BlockScoreTiling : ParallelTiling<BlockScoreTiling, BlockScoreOp> {
     OpFoldResult keyBlocks = apply(b, loc, s0.ceilDiv(rk), {keys});
 
     SmallVector<Operation *> slices, tiledOps;
-    Value qc = slice(b, loc, s.getQc(), {offsets[0], offsets[1], qStart, zero},
-                     {sizes[0], sizes[1], qCount, headDim}, slices);
-    Value kc = slice(b, loc, s.getKc(), {offsets[0], offsets[1], zero, zero},
-                     {sizes[0], sizes[1], keys, headDim}, slices);
+    auto composites = [&](Value c, OpFoldResult start, OpFoldResult count) {
+      SmallVector<OpFoldResult> offs = {offsets[0], offsets[1], start, zero};
+      SmallVector<OpFoldResult> lens = {sizes[0], sizes[1], count};
+      if (anti) {
+        offs.push_back(zero);
+        lens.push_back(tensor::getMixedSize(b, loc, c, 3));
+      }
+      lens.push_back(headDim);
+      return slice(b, loc, c, offs, lens, slices);
+    };
+    Value qc = composites(s.getQc(), qStart, qCount);
+    Value kc = composites(s.getKc(), zero, keys);
     SmallVector<OpFoldResult> outOffsets, outSizes;
     resultTile(b, loc, s.getInit(), kLoops, offsets, sizes, outOffsets,
                outSizes);
@@ -220,7 +235,8 @@ struct BlockScoreTiling : ParallelTiling<BlockScoreTiling, BlockScoreOp> {
     }
     auto tiled = BlockScoreOp::create(
         b, loc, dest.getType(), qc, kc, dest, queryOffset, s.getBlockAttr(),
-        s.getCQAttr(), s.getCKAttr(), s.getCausalAttr(), s.getScaleAttr());
+        s.getCQAttr(), s.getCKAttr(), s.getCausalAttr(), s.getScaleAttr(),
+        s.getEstimatorAttr(), s.getQueryReduceAttr());
     tiledOps.push_back(tiled);
     Value result = tiled.getResult();
     if (s.getCausal()) {

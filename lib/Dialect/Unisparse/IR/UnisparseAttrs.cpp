@@ -8,6 +8,8 @@
 using namespace mlir;
 using namespace mlir::unisparse;
 
+#include "unisparse/Dialect/Unisparse/IR/UnisparseEnums.cpp.inc"
+
 std::string mlir::unisparse::formatShortestDouble(double value) {
   llvm::SmallString<32> text;
   llvm::APFloat(value).toString(text);
@@ -30,11 +32,13 @@ FailureOr<bool> mlir::unisparse::parseBoolKeyword(AsmParser &parser) {
                           "expected 'true' or 'false'");
 }
 
-LogicalResult
-ConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t block,
-                   int64_t cQ, int64_t cK, int64_t cH, llvm::APFloat tauF,
-                   int64_t localBlocks, bool sink, int64_t minBlocks,
-                   int64_t maxBlocks, bool causal, llvm::APFloat scaleF) {
+LogicalResult ConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                 int64_t block, int64_t cQ, int64_t cK,
+                                 int64_t cH, llvm::APFloat tauF,
+                                 int64_t localBlocks, bool sink,
+                                 int64_t minBlocks, int64_t maxBlocks,
+                                 bool causal, llvm::APFloat scaleF,
+                                 Estimator estimator, QueryReduce queryReduce) {
   double tau = tauF.convertToDouble(), scale = scaleF.convertToDouble();
   auto positive = [&](int64_t v, StringRef name) -> LogicalResult {
     if (v > 0)
@@ -70,5 +74,9 @@ ConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError, int64_t block,
   if (!(scale >= 0.0))
     return emitError() << "'scale' must be non-negative (0: 1/sqrt(D)), found "
                        << formatShortestDouble(scale);
+  if (isAntidiagonal(estimator) && cQ != cK)
+    return emitError() << "'estimator' " << stringifyEstimator(estimator)
+                       << " needs 'c_q' == 'c_k' (the stride), found " << cQ
+                       << " and " << cK;
   return success();
 }

@@ -256,7 +256,9 @@ LogicalResult CompressOp::verify() {
       failed(c.positive(kvg, "kv_group")))
     return failure();
   Value in = getInput(), init = getInit();
-  if (failed(c.rank(in, "input", 4)) || failed(c.rank(init, "init", 4)) ||
+  bool concat = getPooling() != Pooling::mean;
+  if (failed(c.rank(in, "input", 4)) ||
+      failed(c.rank(init, "init", concat ? 5 : 4)) ||
       failed(c.attentionElement(in, "input")) ||
       failed(c.element(init, "init", Builder(getContext()).getF32Type())))
     return failure();
@@ -270,7 +272,10 @@ LogicalResult CompressOp::verify() {
                      "(input heads * kv_group / head_factor)")) ||
       failed(c.dimIs(init, "init", 2, numComposites(dimOf(in, 2), sf),
                      "composites", "(ceil(input sequence / seq_factor))")) ||
-      failed(c.dimMatches(init, "init", 3, in, "input", 3, "head_dim")))
+      (concat && failed(c.dimIs(init, "init", 3, sf, "tokens per composite",
+                                "(seq_factor, for concat pooling)"))) ||
+      failed(c.dimMatches(init, "init", concat ? 4 : 3, in, "input", 3,
+                          "head_dim")))
     return failure();
   return success();
 }
@@ -278,6 +283,7 @@ LogicalResult CompressOp::verify() {
 OpFoldResult CompressOp::fold(FoldAdaptor) {
   // Pooling by one token and one head with no head expansion is a copy.
   if (getSeqFactor() == 1 && getHeadFactor() == 1 && getKvGroup() == 1 &&
+      getPooling() == Pooling::mean &&
       getInput().getType() == getResult().getType())
     return getInput();
   return {};
@@ -298,13 +304,25 @@ LogicalResult BlockScoreOp::verify() {
     return failure();
   Value qc = getQc(), kc = getKc(), init = getInit();
   Type f32 = Builder(getContext()).getF32Type();
-  if (failed(c.rank(qc, "qc", 4)) || failed(c.rank(kc, "kc", 4)) ||
+  bool anti = isAntidiagonal(getEstimator());
+  int64_t rank = anti ? 5 : 4;
+  if (anti && cq != ck)
+    return emitOpError() << "estimator " << stringifyEstimator(getEstimator())
+                         << " needs 'c_q' == 'c_k' (the stride), found " << cq
+                         << " and " << ck;
+  if (failed(c.rank(qc, "qc", rank)) || failed(c.rank(kc, "kc", rank)) ||
       failed(c.rank(init, "init", 4)) || failed(c.element(qc, "qc", f32)) ||
       failed(c.element(kc, "kc", f32)) || failed(c.element(init, "init", f32)))
     return failure();
+  if (anti && (failed(c.dimIs(qc, "qc", 3, cq, "slots",
+                              "(c_q, the antidiagonal stride)")) ||
+               failed(c.dimIs(kc, "kc", 3, ck, "slots",
+                              "(c_k, the antidiagonal stride)"))))
+    return failure();
   if (failed(c.dimMatches(kc, "kc", 0, qc, "qc", 0, "batch")) ||
       failed(c.dimMatches(kc, "kc", 1, qc, "qc", 1, "head groups")) ||
-      failed(c.dimMatches(kc, "kc", 3, qc, "qc", 3, "head_dim")) ||
+      failed(
+          c.dimMatches(kc, "kc", rank - 1, qc, "qc", rank - 1, "head_dim")) ||
       failed(c.dimMatches(init, "init", 0, qc, "qc", 0, "batch")) ||
       failed(c.dimMatches(init, "init", 1, qc, "qc", 1, "head groups")) ||
       failed(c.dimIs(init, "init", 2,

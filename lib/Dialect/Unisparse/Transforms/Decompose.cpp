@@ -75,23 +75,31 @@ struct DecomposeAttention : OpRewritePattern<AttentionOp> {
       indices = layout.getIndices();
     } else {
       // Composite tokens of the queries and of the keys (brought to the query
-      // heads by repeating each kv head Hq / Hkv times).
-      Value qcInit = emptyTensor(
-          rewriter, loc,
-          {batch, groupsOfr, ceilDiv(rewriter, loc, seq, cfg.getCQ()), headDim},
-          f32);
-      Value kcInit = emptyTensor(
-          rewriter, loc,
-          {batch, groupsOfr, ceilDiv(rewriter, loc, seq, cfg.getCK()), headDim},
-          f32);
+      // heads by repeating each kv head Hq / Hkv times): means, or for the
+      // antidiagonal estimators the tokens side by side, queries reversed.
+      MLIRContext *ctx = rewriter.getContext();
+      bool anti = isAntidiagonal(cfg.getEstimator());
+      auto composites = [&](int64_t factor) {
+        SmallVector<OpFoldResult> sizes = {batch, groupsOfr,
+                                           ceilDiv(rewriter, loc, seq, factor)};
+        if (anti)
+          sizes.push_back(rewriter.getIndexAttr(factor));
+        sizes.push_back(headDim);
+        return emptyTensor(rewriter, loc, sizes, f32);
+      };
+      Value qcInit = composites(cfg.getCQ());
+      Value kcInit = composites(cfg.getCK());
       auto qc = CompressOp::create(
           rewriter, loc, qcInit.getType(), op.getQ(), qcInit,
           rewriter.getI64IntegerAttr(cfg.getCQ()),
-          rewriter.getI64IntegerAttr(ch), rewriter.getI64IntegerAttr(1));
+          rewriter.getI64IntegerAttr(ch), rewriter.getI64IntegerAttr(1),
+          PoolingAttr::get(ctx,
+                           anti ? Pooling::concat_reversed : Pooling::mean));
       auto kc = CompressOp::create(
           rewriter, loc, kcInit.getType(), op.getK(), kcInit,
           rewriter.getI64IntegerAttr(cfg.getCK()),
-          rewriter.getI64IntegerAttr(ch), rewriter.getI64IntegerAttr(hq / hkv));
+          rewriter.getI64IntegerAttr(ch), rewriter.getI64IntegerAttr(hq / hkv),
+          PoolingAttr::get(ctx, anti ? Pooling::concat : Pooling::mean));
       Value scoresInit = emptyTensor(
           rewriter, loc, {batch, groupsOfr, numBlocks, numBlocks}, f32);
       auto scores = BlockScoreOp::create(
@@ -100,7 +108,9 @@ struct DecomposeAttention : OpRewritePattern<AttentionOp> {
           rewriter.getI64IntegerAttr(cfg.getBlock()),
           rewriter.getI64IntegerAttr(cfg.getCQ()),
           rewriter.getI64IntegerAttr(cfg.getCK()),
-          rewriter.getBoolAttr(cfg.getCausal()), scaleAttr);
+          rewriter.getBoolAttr(cfg.getCausal()), scaleAttr,
+          EstimatorAttr::get(ctx, cfg.getEstimator()),
+          QueryReduceAttr::get(ctx, cfg.getQueryReduce()));
       auto select = BlockSelectOp::create(
           rewriter, loc, countsInit.getType(), indicesInit.getType(),
           scores.getResult(), countsInit, indicesInit,

@@ -16,6 +16,14 @@ std::string formatShortestDouble(double value);
 FailureOr<bool> parseBoolKeyword(AsmParser &parser);
 } // namespace mlir::unisparse
 
+#include "unisparse/Dialect/Unisparse/IR/UnisparseEnums.h.inc"
+
+namespace mlir::unisparse {
+/// True for the estimators whose composites are `stride` concatenated tokens
+/// (rank-5 composites; c_q == c_k == stride).
+inline bool isAntidiagonal(Estimator e) { return e != Estimator::mean; }
+} // namespace mlir::unisparse
+
 #define GET_ATTRDEF_CLASSES
 #include "unisparse/Dialect/Unisparse/IR/UnisparseAttrs.h.inc"
 

@@ -4,6 +4,7 @@
 #define UNISPARSE_DIALECT_UNISPARSE_IR_UNISPARSEATTRS_TD
 
 include "unisparse/Dialect/Unisparse/IR/UnisparseBase.td"
+include "unisparse/Dialect/Unisparse/IR/UnisparseEnums.td"
 
 // A floating-point parameter printed in its shortest round-trip form.
 // Stored as an APFloat (double semantics) so that the attribute can be hashed.
@@ -26,6 +27,23 @@ class Unisparse_BoolParam<string value, string desc>
   let printer = [{ $_printer << ($_self ? "true" : "false") }];
 }
 
+// An enum parameter with a default, written as its keyword.
+class Unisparse_EnumParam<EnumAttrInfo info, string value, string desc>
+    : DefaultValuedParameter<info.cppNamespace # "::" # info.className,
+                             info.cppNamespace # "::" # info.className # "::" # value, desc> {
+  let parser = info.parameterParser;
+  let printer = info.parameterPrinter;
+}
+
+// `#unisparse.estimator<antidiag_lse>` and friends.
+class Unisparse_EnumAttr<EnumAttrInfo info, string name>
+    : EnumAttr<Unisparse_Dialect, info, name> {
+  let assemblyFormat = "`<` $value `>`";
+}
+def Unisparse_EstimatorAttr : Unisparse_EnumAttr<Unisparse_Estimator, "estimator">;
+def Unisparse_QueryReduceAttr : Unisparse_EnumAttr<Unisparse_QueryReduce, "query_reduce">;
+def Unisparse_PoolingAttr : Unisparse_EnumAttr<Unisparse_Pooling, "pooling">;
+
 def Unisparse_ConfigAttr : Unisparse_Attr<"Config", "config"> {
   let summary = "Configuration of a UniSparse attention";
   let description = [{
@@ -45,6 +63,8 @@ def Unisparse_ConfigAttr : Unisparse_Attr<"Config", "config"> {
     | `max_blocks` | 0 | keep at most this many blocks per row (0 = no cap; forced blocks are always kept) |
     | `causal` | true | causal attention |
     | `scale` | 0.0 | softmax scale; 0 selects 1/sqrt(head_dim) |
+    | `estimator` | mean | composite logit: `mean` pooling, `antidiag` (XAttention: mean of one antidiagonal of a stride × stride tile, stride = c_q = c_k) or `antidiag_lse` (the same antidiagonal by log-mean-exp) |
+    | `query_reduce` | sum | block score from its query composites: `sum` or `max` |
 
     Example:
 
@@ -63,7 +83,9 @@ def Unisparse_ConfigAttr : Unisparse_Attr<"Config", "config"> {
     DefaultValuedParameter<"int64_t", "0", "minimum blocks per row">:$min_blocks,
     DefaultValuedParameter<"int64_t", "0", "maximum blocks per row (0: none)">:$max_blocks,
     Unisparse_BoolParam<"true", "causal attention">:$causal,
-    Unisparse_F64Param<"0.0", "softmax scale (0: 1/sqrt(D))">:$scale
+    Unisparse_F64Param<"0.0", "softmax scale (0: 1/sqrt(D))">:$scale,
+    Unisparse_EnumParam<Unisparse_Estimator, "mean", "composite estimator">:$estimator,
+    Unisparse_EnumParam<Unisparse_QueryReduce, "sum", "query composite reduction">:$query_reduce
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;

@@ -85,6 +85,14 @@ def Unisparse_CompressOp : Unisparse_Op<"compress", [
     For queries `kv_group = 1, head_factor = c_h`; for keys
     `kv_group = Hq / Hkv, head_factor = c_h`.
 
+    With `pooling = concat` (or `concat_reversed`) the tokens of a composite
+    are kept side by side instead of averaged (the composites of the
+    antidiagonal estimators of `unisparse.block_score`): `result: [B, G,
+    ceil(N / seq_factor), seq_factor, D]`, slot `a` of composite `t` holding
+    token `t * seq_factor + a` (`concat_reversed`: token
+    `t * seq_factor + seq_factor - 1 - a`), heads pooled as above, and the
+    slots past the last token zero.
+
     Example (keys of a 32/8 GQA model, c_k = 16):
 
     ```mlir
@@ -96,7 +104,9 @@ def Unisparse_CompressOp : Unisparse_Op<"compress", [
   let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$init,
                        I64Attr:$seq_factor,
                        DefaultValuedAttr<I64Attr, "1">:$head_factor,
-                       DefaultValuedAttr<I64Attr, "1">:$kv_group);
+                       DefaultValuedAttr<I64Attr, "1">:$kv_group,
+                       DefaultValuedAttr<Unisparse_PoolingAttr,
+                                         "::mlir::unisparse::Pooling::mean">:$pooling);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
     attr-dict `ins` `(` $input `:` type($input) `)`
@@ -139,6 +149,22 @@ def Unisparse_BlockScoreOp : Unisparse_Op<"block_score", [
     a tile of query blocks is scored on its own (TilingInterface): a tile
     needs the keys up to its last visible one only.
 
+    `estimator` says how a composite pair gets its logit (the softmax, mask
+    and block sums are the same for all):
+
+    - `mean` (default): `qc[t] . kc[u] * scale` on mean composites
+      (rank 4);
+    - `antidiag` (XAttention) and `antidiag_lse`: `qc: [B, Hg, Tq, s, D]`
+      and `kc: [B, Hg, Tk, s, D]` from `compress` with `pooling =
+      concat_reversed` / `concat` and `s = c_q = c_k`; the per-slot logits
+      `x_a = qc[t, a] . kc[u, a] * scale` (one antidiagonal of the `s x s`
+      tile of token logits) combine by their mean (`antidiag`) or by
+      `log(mean_a exp(x_a))` (`antidiag_lse`, outlier-aware: a line or a
+      needle keeps its full logit).
+
+    `query_reduce = max` replaces the sum over the query composites of a
+    block by their maximum: `result[b, g, I, J] = max_t sum_u A[b, g, t, u]`.
+
     Example:
 
     ```mlir
@@ -151,7 +177,11 @@ def Unisparse_BlockScoreOp : Unisparse_Op<"block_score", [
                        AnyRankedTensor:$init, Optional<Index>:$query_offset,
                        I64Attr:$block, I64Attr:$c_q, I64Attr:$c_k,
                        DefaultValuedAttr<BoolAttr, "true">:$causal,
-                       DefaultValuedAttr<F64Attr, "0.0">:$scale);
+                       DefaultValuedAttr<F64Attr, "0.0">:$scale,
+                       DefaultValuedAttr<Unisparse_EstimatorAttr,
+                                         "::mlir::unisparse::Estimator::mean">:$estimator,
+                       DefaultValuedAttr<Unisparse_QueryReduceAttr,
+                                         "::mlir::unisparse::QueryReduce::sum">:$query_reduce);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
     attr-dict `ins` `(` $qc `,` $kc `:` type($qc) `,` type($kc) `)`
