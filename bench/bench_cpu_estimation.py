@@ -1,7 +1,7 @@
 """Times the CPU estimation (compress + block_score + block_select) of a
 configuration compiled by ``unisparse-compile --target=cpu``.
 
-    PYTHONPATH=python python3 bench/bench_cpu_estimation.py [--n 8192] [--runs 3]
+    PYTHONPATH=python python3 bench/bench_cpu_estimation.py [--n 8192] [--runs 3] [--estimators]
 
 Prints one line per configuration: N, config, median / min wall seconds and
 median process CPU seconds of ``CompiledCPU.layout`` (the estimation entry
@@ -31,9 +31,17 @@ def main():
     ap.add_argument("--kv-heads", type=int, default=8)
     ap.add_argument("--head-dim", type=int, default=128)
     ap.add_argument("--dtype", default="bf16")
+    ap.add_argument("--estimators", action="store_true",
+                    help="time the estimators of docs/Fidelity.md instead (default, recommended, antidiag)")
     args = ap.parse_args()
     configs = {"default (c_q=16, c_k=8)": Config(), "c=16": Config(c_q=16, c_k=16),
                "c=16, c_h=2": Config(c_q=16, c_k=16, c_h=2)}
+    if args.estimators:
+        from unisparse.config import PRESETS
+
+        configs = {"default (mean, c_q=16, c_k=8)": Config(),
+                   "recommended (antidiag_lse s=8, max)": PRESETS["recommended"],
+                   "antidiag s=8 (XAttention)": Config(c_q=8, c_k=8, estimator="antidiag")}
     for n in args.n:
         q, k, _ = structured_qkv(1, args.heads, args.kv_heads, n, args.head_dim, seed=0, peak=1.5)[:3]
         if args.dtype == "bf16":
