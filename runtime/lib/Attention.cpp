@@ -14,6 +14,7 @@
 #endif
 
 #include <atomic>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 
@@ -21,16 +22,32 @@ using namespace unisparse::rt;
 
 namespace {
 
+/// A value of UNISPARSE_CUDA_ATTENTION_KERNEL that names no kernel: every
+/// CUDA call then fails saying so (a typo must not silently run, and be
+/// timed as, the default kernel).
+constexpr int32_t kInvalidChoice = -1;
+
+bool equalsIgnoringCase(const char *a, const char *b) {
+  for (; *a && *b; ++a, ++b)
+    if (std::tolower(static_cast<unsigned char>(*a)) !=
+        std::tolower(static_cast<unsigned char>(*b)))
+      return false;
+  return *a == *b;
+}
+
 /// The CUDA kernel choice: UNISPARSE_CUDA_ATTENTION_KERNEL at the first
-/// use, then whatever unisparse_rt_set_cuda_attention_kernel sets.
+/// use (auto | mma_sync | sm90, any case; unset or empty: auto), then
+/// whatever unisparse_rt_set_cuda_attention_kernel sets.
 std::atomic<int32_t> &kernelChoice() {
   static std::atomic<int32_t> choice{[] {
     const char *env = std::getenv("UNISPARSE_CUDA_ATTENTION_KERNEL");
-    if (env && std::strcmp(env, "mma_sync") == 0)
+    if (!env || !*env || equalsIgnoringCase(env, "auto"))
+      return int32_t(UNISPARSE_CUDA_KERNEL_AUTO);
+    if (equalsIgnoringCase(env, "mma_sync"))
       return int32_t(UNISPARSE_CUDA_KERNEL_MMA_SYNC);
-    if (env && std::strcmp(env, "sm90") == 0)
+    if (equalsIgnoringCase(env, "sm90"))
       return int32_t(UNISPARSE_CUDA_KERNEL_SM90);
-    return int32_t(UNISPARSE_CUDA_KERNEL_AUTO);
+    return kInvalidChoice;
   }()};
   return choice;
 }
@@ -61,6 +78,11 @@ unisparse_status_t unisparse_rt_block_sparse_attention(
 
   if (problem.device == UNISPARSE_DEVICE_CUDA) {
 #if UNISPARSE_RT_CUDA
+    if (kernelChoice().load() == kInvalidChoice)
+      return setError(UNISPARSE_STATUS_INVALID_ARGUMENT,
+                      "UNISPARSE_CUDA_ATTENTION_KERNEL = '%s' names no "
+                      "kernel: expected auto, mma_sync or sm90",
+                      std::getenv("UNISPARSE_CUDA_ATTENTION_KERNEL"));
     // The layout lives on the device and is not read here: the kernel clamps
     // and skips bad entries instead (see cuda/BlockSparseAttention.cu).
     return cuda::blockSparseAttention(tensors, problem, stream);

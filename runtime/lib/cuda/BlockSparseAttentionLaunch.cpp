@@ -181,12 +181,27 @@ bool allowsVec16(const AttentionTensors &t) {
 // The embedded kernels, loaded once per context.
 //===----------------------------------------------------------------------===//
 
+/// A driver failure not yet reported: the call's name and result.
+struct LoadFailure {
+  const char *call = nullptr;
+  CUresult result = CUDA_SUCCESS;
+  explicit operator bool() const { return call != nullptr; }
+  /// Records it as the thread's error (with `detail`); returns false.
+  bool report(const char *detail) const {
+    return reportFailure(result, call, __FILE__, __LINE__, detail);
+  }
+};
+
 struct LoadedKernels {
   CUcontext context = nullptr;
   CUmodule module = nullptr;
   CUfunction functions[2][2] = {}; ///< [isBf16][headDim == 128]
-  /// The sm_90a kernels: loaded only on a device of compute capability 9.0
-  /// in a build that has them (null otherwise).
+  /// The sm_90a kernels: loaded on first use on a device of compute
+  /// capability 9.0 in a build that has them, never when mma.sync is forced.
+  /// A failed load is remembered (sm90Failure), so AUTO falls back to
+  /// mma.sync and only a forced sm_90a call reports it.
+  bool sm90Tried = false;
+  LoadFailure sm90Failure;
   CUmodule sm90Module = nullptr;
   CUfunction sm90Functions[2][2] = {};
   int ccMajor = 0, ccMinor = 0;
@@ -202,34 +217,47 @@ KernelCache &kernelCache() {
   return *cache;
 }
 
-/// Loads the functions of one embedded module and raises their dynamic
-/// shared-memory limit; false (error recorded, module unloaded) on failure.
-bool loadFunctions(CUmodule module, const char *const (&names)[2][2],
-                   const int (&smemBytes)[2], CUfunction (&functions)[2][2]) {
+/// Loads one embedded module and its functions and raises their dynamic
+/// shared-memory limit. On failure the module is unloaded and the failure
+/// returned unreported: the caller decides whether it is an error (the
+/// mma.sync kernels) or a reason to fall back (the sm_90a kernels in AUTO).
+LoadFailure loadModule(const void *image, const char *const (&names)[2][2],
+                       const int (&smemBytes)[2], CUmodule &module,
+                       CUfunction (&functions)[2][2]) {
+  CUresult r = api().cuModuleLoadData(&module, image);
+  if (r != CUDA_SUCCESS) {
+    module = nullptr;
+    return {"cuModuleLoadData", r};
+  }
   for (int isBf16 = 0; isBf16 < 2; ++isBf16) {
     for (int is128 = 0; is128 < 2; ++is128) {
       CUfunction &fn = functions[isBf16][is128];
       const int smem = smemBytes[is128];
-      if (!UNISPARSE_CU(cuModuleGetFunction, &fn, module,
-                        names[isBf16][is128]) ||
-          (smem > 48 * 1024 &&
-           !UNISPARSE_CU(cuFuncSetAttribute, fn,
-                         CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                         smem))) {
+      LoadFailure f;
+      if ((r = api().cuModuleGetFunction(&fn, module, names[isBf16][is128])) !=
+          CUDA_SUCCESS)
+        f = {"cuModuleGetFunction", r};
+      else if (smem > 48 * 1024 &&
+               (r = api().cuFuncSetAttribute(
+                    fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                    smem)) != CUDA_SUCCESS)
+        f = {"cuFuncSetAttribute", r};
+      if (f) {
         api().cuModuleUnload(module);
-        return false;
+        module = nullptr;
+        return f;
       }
     }
   }
-  return true;
+  return {};
 }
 
-/// The kernels of the current context (on `device`), loading the modules on
-/// first use in this context; null (error recorded) on failure.
-const LoadedKernels *kernelsFor(CUcontext context, CUdevice device) {
+/// The kernels of the current context (on `device`), loading the mma.sync
+/// module on first use in this context; null (error recorded) on failure.
+LoadedKernels *kernelsFor(CUcontext context, CUdevice device) {
   KernelCache &cache = kernelCache();
   std::lock_guard<std::mutex> lock(cache.mutex);
-  for (const LoadedKernels &k : cache.loaded)
+  for (LoadedKernels &k : cache.loaded)
     if (k.context == context)
       return &k;
   LoadedKernels k;
@@ -239,34 +267,35 @@ const LoadedKernels *kernelsFor(CUcontext context, CUdevice device) {
       !UNISPARSE_CU(cuDeviceGetAttribute, &k.ccMinor,
                     CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device))
     return nullptr;
-  const CUresult result =
-      api().cuModuleLoadData(&k.module, unisparse_rt_bsa_fatbin);
-  if (result != CUDA_SUCCESS) {
-    reportFailure(result, "cuModuleLoadData", __FILE__, __LINE__,
-                  "loading the block-sparse attention kernels (built for "
-                  "CUDA architectures " UNISPARSE_RT_CUDA_ARCHITECTURES ")");
+  if (LoadFailure f = loadModule(unisparse_rt_bsa_fatbin, kKernelNames,
+                                 {AttentionTraits<64>::kSmemBytes,
+                                  AttentionTraits<128>::kSmemBytes},
+                                 k.module, k.functions)) {
+    f.report("loading the block-sparse attention kernels (built for CUDA "
+             "architectures " UNISPARSE_RT_CUDA_ARCHITECTURES ")");
     return nullptr;
   }
-  if (!loadFunctions(k.module, kKernelNames,
-                     {AttentionTraits<64>::kSmemBytes,
-                      AttentionTraits<128>::kSmemBytes},
-                     k.functions))
-    return nullptr;
-#if UNISPARSE_RT_HAVE_SM90
-  if (k.ccMajor == 9 && k.ccMinor == 0) {
-    if (!UNISPARSE_CU(cuModuleLoadData, &k.sm90Module,
-                      unisparse_rt_bsa_sm90_fatbin) ||
-        !loadFunctions(k.sm90Module, kSm90KernelNames,
-                       {Sm90Traits<64>::kSmemBytes,
-                        Sm90Traits<128>::kSmemBytes},
-                       k.sm90Functions)) {
-      api().cuModuleUnload(k.module);
-      return nullptr;
-    }
-  }
-#endif
   cache.loaded.push_back(k);
   return &cache.loaded.back();
+}
+
+/// Loads the sm_90a module of `k` on first call; false if it did not load
+/// (the failure is kept in k.sm90Failure, unreported).
+bool sm90Loaded(LoadedKernels &k) {
+#if UNISPARSE_RT_HAVE_SM90
+  std::lock_guard<std::mutex> lock(kernelCache().mutex);
+  if (!k.sm90Tried) {
+    k.sm90Tried = true;
+    k.sm90Failure = loadModule(
+        unisparse_rt_bsa_sm90_fatbin, kSm90KernelNames,
+        {Sm90Traits<64>::kSmemBytes, Sm90Traits<128>::kSmemBytes},
+        k.sm90Module, k.sm90Functions);
+  }
+  return !k.sm90Failure;
+#else
+  (void)k;
+  return false;
+#endif
 }
 
 //===----------------------------------------------------------------------===//
@@ -306,6 +335,9 @@ const char *sm90Unsupported(const LoadedKernels &k, const AttentionTensors &t,
 #else
   if (k.ccMajor != 9 || k.ccMinor != 0)
     return "the device is not of compute capability 9.0";
+  if (!api().cuTensorMapEncodeTiled)
+    return "the CUDA driver has no cuTensorMapEncodeTiled (TMA needs a "
+           "driver of CUDA 12.0 or later)";
   if (p.blockSize != 128)
     return "it takes block size 128 only";
   if (!allowsVec16(t))
@@ -387,6 +419,10 @@ unisparse_status_t launchSm90(const LoadedKernels &k, const AttentionTensors &t,
   params.scaleLog2 = float(double(p.scale) * 1.4426950408889634);
 
   const int64_t ctas = int64_t(params.numQTiles) * p.numQHeads * p.batch;
+  if (ctas > INT32_MAX && !forced) {
+    fellBack = true; // mma.sync spreads the grid over x, y and z
+    return UNISPARSE_STATUS_SUCCESS;
+  }
   if (ctas > INT32_MAX)
     return setError(UNISPARSE_STATUS_NOT_SUPPORTED,
                     "q: %" PRId64 " query tiles x heads x batch exceed the "
@@ -436,17 +472,26 @@ unisparse_status_t blockSparseAttention(const AttentionTensors &t,
 
   // 3. The kernel: sm_90a where it can serve the call (or where forced),
   // else mma.sync.
-  const LoadedKernels *kernels = kernelsFor(context, device);
+  LoadedKernels *kernels = kernelsFor(context, device);
   if (!kernels)
     return UNISPARSE_STATUS_CUDA_ERROR;
   const int32_t choice = unisparse_rt_get_cuda_attention_kernel();
   if (choice != UNISPARSE_CUDA_KERNEL_MMA_SYNC) {
     const char *why = sm90Unsupported(*kernels, t, p);
-    if (why && choice == UNISPARSE_CUDA_KERNEL_SM90)
+    const bool forced = choice == UNISPARSE_CUDA_KERNEL_SM90;
+    if (why && forced)
       return setError(UNISPARSE_STATUS_NOT_SUPPORTED,
                       "the sm_90a attention kernel was forced "
                       "(UNISPARSE_CUDA_KERNEL_SM90), but %s",
                       why);
+    if (!why && !sm90Loaded(*kernels)) {
+      if (forced) {
+        kernels->sm90Failure.report("loading the sm_90a attention kernels "
+                                    "(forced: UNISPARSE_CUDA_KERNEL_SM90)");
+        return UNISPARSE_STATUS_CUDA_ERROR;
+      }
+      why = "its module did not load"; // AUTO: mma.sync serves the call
+    }
     if (!why) {
       bool fellBack = false;
       const unisparse_status_t s =

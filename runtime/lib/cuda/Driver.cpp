@@ -57,6 +57,11 @@ const LoadState &loadState() {
     missing = UNISPARSE_STRINGIFY(fn);
     UNISPARSE_CUDA_DRIVER_FUNCTIONS(UNISPARSE_CUDA_DRIVER_LOAD)
 #undef UNISPARSE_CUDA_DRIVER_LOAD
+#define UNISPARSE_CUDA_DRIVER_LOAD_OPTIONAL(fn)                                \
+  table.fn = reinterpret_cast<decltype(table.fn)>(                             \
+      dlsym(lib, UNISPARSE_STRINGIFY(fn)));
+    UNISPARSE_CUDA_DRIVER_OPTIONAL_FUNCTIONS(UNISPARSE_CUDA_DRIVER_LOAD_OPTIONAL)
+#undef UNISPARSE_CUDA_DRIVER_LOAD_OPTIONAL
     if (missing) {
       std::snprintf(s->message, sizeof(s->message),
                     "the CUDA driver library libcuda.so.1 has no function %s "

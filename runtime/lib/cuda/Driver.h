@@ -54,12 +54,17 @@ namespace unisparse::rt::cuda {
   X(cuMemcpyAsync)                                                             \
   X(cuMemsetD32Async)                                                          \
   X(cuMemsetD16Async)                                                          \
-  X(cuPointerGetAttributes)                                                    \
-  X(cuTensorMapEncodeTiled)
+  X(cuPointerGetAttributes)
+
+/// Functions that only some features need (null when the driver lacks
+/// them; the feature then reports itself unsupported): TMA descriptors for
+/// the sm_90a attention kernel (drivers of CUDA 12.0 and later).
+#define UNISPARSE_CUDA_DRIVER_OPTIONAL_FUNCTIONS(X) X(cuTensorMapEncodeTiled)
 
 struct DriverApi {
 #define UNISPARSE_CUDA_DRIVER_MEMBER(fn) decltype(&::fn) fn = nullptr;
   UNISPARSE_CUDA_DRIVER_FUNCTIONS(UNISPARSE_CUDA_DRIVER_MEMBER)
+  UNISPARSE_CUDA_DRIVER_OPTIONAL_FUNCTIONS(UNISPARSE_CUDA_DRIVER_MEMBER)
 #undef UNISPARSE_CUDA_DRIVER_MEMBER
 };
 

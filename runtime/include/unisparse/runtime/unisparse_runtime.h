@@ -138,7 +138,10 @@ typedef enum unisparse_cuda_kernel {
 
 /// Chooses the CUDA attention kernel for the whole process (for tests and
 /// benchmarks). The initial choice comes from the environment variable
-/// UNISPARSE_CUDA_ATTENTION_KERNEL = auto | mma_sync | sm90 (unset: auto).
+/// UNISPARSE_CUDA_ATTENTION_KERNEL = auto | mma_sync | sm90 (any case; unset
+/// or empty: auto); any other value makes every CUDA attention call fail
+/// with UNISPARSE_STATUS_INVALID_ARGUMENT naming it (and the getter return
+/// -1) until this function sets a valid choice.
 /// Returns UNISPARSE_STATUS_INVALID_ARGUMENT for a value outside the enum.
 UNISPARSE_RT_EXPORT unisparse_status_t
 unisparse_rt_set_cuda_attention_kernel(int32_t kernel);
