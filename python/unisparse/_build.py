@@ -62,14 +62,7 @@ def _trusted_owner(st: os.stat_result) -> bool:
     return st.st_uid in (os.getuid(), 0)
 
 
-def _check_private(path: pathlib.Path, what: str, want_dir: bool) -> pathlib.Path:
-    """`path` must be a directory (`want_dir`) or a regular file owned by
-    the user (or root) that no one else can write; raises
-    :class:`UnisparseError` naming `what` otherwise."""
-    try:
-        st = os.stat(path)
-    except OSError as e:
-        raise UnisparseError(f"{what} {path}: {e}") from None
+def _check_stat(st: os.stat_result, path, what: str, want_dir: bool):
     if want_dir != stat.S_ISDIR(st.st_mode) or not (want_dir or stat.S_ISREG(st.st_mode)):
         raise UnisparseError(f"refusing {what} {path}: not a {'directory' if want_dir else 'regular file'}")
     if not _trusted_owner(st):
@@ -78,18 +71,74 @@ def _check_private(path: pathlib.Path, what: str, want_dir: bool) -> pathlib.Pat
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise UnisparseError(f"refusing {what} {path}: writable by group or others "
                              f"(mode {stat.S_IMODE(st.st_mode):o})")
-    return path
+
+
+def _check_ancestors(path: pathlib.Path, what: str):
+    """No directory above `path` lets another user rename or replace what
+    is below it: each is the user's or root's, and any that group or others
+    can write is sticky (as /tmp is)."""
+    for parent in pathlib.Path(os.path.abspath(path)).parents:
+        st = os.stat(parent)
+        if not _trusted_owner(st) or (st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+                                      and not st.st_mode & stat.S_ISVTX):
+            raise UnisparseError(f"refusing {what} {path}: {parent} is owned by uid {st.st_uid} or "
+                                 f"writable by others without the sticky bit "
+                                 f"(mode {stat.S_IMODE(st.st_mode):o})")
+
+
+def _open_checked(path: pathlib.Path, what: str, want_dir: bool) -> int:
+    """Opens `path` without following a final symlink and checks the opened
+    file itself (fstat), so that what is checked is what is used; returns
+    the descriptor. The owner rule: the user's or root's, writable by no one
+    else, with the same rule for the directories above it."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_DIRECTORY if want_dir else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        raise UnisparseError(f"refusing {what} {path}: {e.strerror} (a symlink, missing, or not "
+                             f"a {'directory' if want_dir else 'file'})") from None
+    try:
+        _check_stat(os.fstat(fd), path, what, want_dir)
+        _check_ancestors(path, what)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def check_private_dir(path: pathlib.Path) -> pathlib.Path:
     """A cache directory: the user's (or root's), writable by no one else."""
-    return _check_private(path, "cache directory", want_dir=True)
+    os.close(_open_checked(path, "cache directory", want_dir=True))
+    return path
 
 
 def check_loadable(path: pathlib.Path) -> pathlib.Path:
     """A library about to be ``dlopen``-ed, i.e. run: a regular file, the
-    user's (or root's), writable by no one else."""
-    return _check_private(path, "to load", want_dir=False)
+    user's (or root's), writable by no one else (prefer
+    :func:`load_library`, which checks and loads the same open file)."""
+    os.close(_open_checked(path, "to load", want_dir=False))
+    return path
+
+
+_LOADED_FDS: list[int] = []
+
+
+def load_library(path, mode: int = os.RTLD_LOCAL):
+    """``ctypes.CDLL`` of `path`, checked as :func:`check_loadable` says, on
+    the very file that was checked (``dlopen`` of ``/proc/self/fd/N``), so
+    the file cannot be swapped between the check and the load. The
+    descriptor stays open for the life of the process: ``dlopen`` knows the
+    library by that name, which must not be reused by another file."""
+    import ctypes
+
+    fd = _open_checked(pathlib.Path(path), "to load", want_dir=False)
+    try:
+        lib = ctypes.CDLL(f"/proc/self/fd/{fd}", mode=mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    _LOADED_FDS.append(fd)
+    return lib
 
 
 def cache_dir() -> pathlib.Path:
@@ -126,11 +175,27 @@ def _file_digest(path: pathlib.Path) -> str:
     return _DIGESTS[key]
 
 
+def _linked_libraries(tool: pathlib.Path) -> list[pathlib.Path]:
+    """The LLVM/MLIR shared libraries `tool` loads (``ldd``), else the
+    packaged ones."""
+    try:
+        out = subprocess.run(["ldd", str(tool)], capture_output=True, text=True, timeout=30).stdout
+        libs = [pathlib.Path(line.split("=>")[1].split("(")[0].strip()) for line in out.splitlines()
+                if "=>" in line and ("libMLIR" in line or "libLLVM" in line)]
+        if libs:
+            return libs
+    except (OSError, subprocess.SubprocessError, IndexError):
+        pass
+    return [p for p in (pathlib.Path("/usr/lib/llvm-22/lib") / n for n in ("libMLIR.so", "libLLVM.so"))
+            if p.exists()]
+
+
 def compiler_identity() -> str:
-    """A hash of what decides the bytes of a compiled library: the compiler
-    tool, the project's shared libraries beside it, the runtime the library
-    links, and the MLIR/LLVM shared libraries (by resolved name and size:
-    they are the distribution's, versioned by name)."""
+    """A hash of what decides the bytes of a compiled library: the contents
+    of the compiler tool, of the project's shared libraries beside it (the
+    runtime the library links among them) and of the LLVM/MLIR shared
+    libraries the tool loads (remembered per process by inode, size, mtime
+    and ctime)."""
     tool = compiler_path()
     if not tool.exists():
         raise UnisparseError(f"unisparse-compile not found at {tool}; build the project first")
@@ -138,12 +203,9 @@ def compiler_identity() -> str:
     libdir = build_dir() / "lib"
     for lib in sorted(libdir.glob("lib*.so")) if libdir.is_dir() else []:
         parts.append(f"{lib.name}:{_file_digest(lib)}")
-    for name in ("libMLIR.so", "libLLVM.so"):
-        for d in ("/usr/lib/llvm-22/lib",):
-            p = pathlib.Path(d) / name
-            if p.exists():
-                real = p.resolve()
-                parts.append(f"{real.name}:{real.stat().st_size}")
+    for lib in _linked_libraries(tool):
+        real = lib.resolve()
+        parts.append(f"{real}:{_file_digest(real)}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -157,13 +219,21 @@ def host_cpu_identity() -> str:
     the machine that builds them (``unisparse-compile --target=cpu`` defaults
     to ``--host-cpu=native``), so a cache shared between machines must not
     serve one machine's library to another."""
+    import platform
+
+    keys = ("model name", "flags", "Features", "CPU implementer", "CPU architecture", "CPU variant",
+            "CPU part", "cpu model", "isa")
+    seen: dict[str, str] = {}
     try:
-        lines = pathlib.Path("/proc/cpuinfo").read_text().splitlines()
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            name, _, value = line.partition(":")
+            name = name.strip()
+            if name in keys and name not in seen:
+                seen[name] = value.strip()
     except OSError:
-        import platform
-        return platform.machine() + "|" + platform.processor()
-    keep = [l for l in lines if l.startswith(("model name", "flags"))][:2]
-    return hashlib.sha256("\n".join(keep).encode()).hexdigest()
+        pass
+    text = "\n".join([platform.machine(), platform.processor()] + [f"{k}:{v}" for k, v in sorted(seen.items())])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def cached_library(kind: str, signature: str, args: list) -> pathlib.Path:
@@ -171,10 +241,12 @@ def cached_library(kind: str, signature: str, args: list) -> pathlib.Path:
     `signature`, from the cache or compiled into it (temporary file, then
     rename). `kind` names the target in the file name (``cpu``/``cuda``)."""
     host = host_cpu_identity() if kind == "cpu" else ""
-    key = hashlib.sha256(f"{kind}|{signature}|{compiler_identity()}|{host}".encode()).hexdigest()[:24]
+    # The arguments too: --link-runtime's directory ends up in the library.
+    text = "|".join([kind, signature, compiler_identity(), host, *map(str, args)])
+    key = hashlib.sha256(text.encode()).hexdigest()[:24]
     cache = cache_dir()
     lib = cache / f"unisparse_{kind}_{key}.so"
-    if lib.exists():
+    if os.path.lexists(lib):
         return check_loadable(lib)
     fd, tmp = tempfile.mkstemp(dir=cache, prefix=f".{lib.stem}.", suffix=".tmp.so")
     os.close(fd)

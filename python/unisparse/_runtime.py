@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import pathlib
 
+from . import _build
 from ._core import UnisparseError
 
 _lib: ctypes.CDLL | None = None
@@ -23,7 +24,7 @@ def load(path) -> ctypes.CDLL:
         path = pathlib.Path(path)
         if not path.exists():
             raise UnisparseError(f"runtime library not found at {path}; build the project first")
-        lib = ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
+        lib = _build.load_library(path, mode=ctypes.RTLD_GLOBAL)
         lib.unisparse_rt_last_error.restype = ctypes.c_int
         lib.unisparse_rt_last_error_message.restype = ctypes.c_char_p
         lib.unisparse_rt_clear_error.restype = None
@@ -39,6 +40,18 @@ def loaded() -> ctypes.CDLL:
     if _lib is None:
         raise UnisparseError("libunisparse_runtime is not loaded")
     return _lib
+
+
+def clear():
+    """Clears the thread's recorded runtime error (before a compiled call,
+    so that a stale error is not blamed on it)."""
+    loaded().unisparse_rt_clear_error()
+
+
+def set_current_stream(stream):
+    """The runtime's current CUDA stream for this thread (a CUstream handle
+    as an int, or None)."""
+    loaded().unisparse_rt_set_current_stream(stream)
 
 
 def check():

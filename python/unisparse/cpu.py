@@ -51,9 +51,9 @@ class CompiledCPU:
     def __init__(self, cfg: Config, hq: int, hkv: int, head_dim: int, dtype: str, lib_path):
         self.cfg, self.hq, self.hkv, self.head_dim, self.dtype = cfg, hq, hkv, head_dim, dtype
         self.hg = hq // cfg.c_h
-        self.lib_path = _build.check_loadable(pathlib.Path(lib_path))
+        self.lib_path = pathlib.Path(lib_path)
         runtime()
-        self._lib = ctypes.CDLL(str(self.lib_path))
+        self._lib = _build.load_library(self.lib_path)
         self._attention = self._lib._mlir_ciface_attention
         self._layout = self._lib._mlir_ciface_layout
         for fn in (self._attention, self._layout):
@@ -98,6 +98,7 @@ class CompiledCPU:
         if b == 0 or n == 0:
             return o, lse
         descs = [_memref.descriptor(x) for x in (q, k, v, o, lse)]
+        _runtime.clear()
         self._attention(*[ctypes.byref(x) for x in descs])
         _runtime.check()
         return o, lse
@@ -116,6 +117,7 @@ class CompiledCPU:
         if b == 0 or n == 0:
             return scores, counts, indices
         descs = [_memref.descriptor(x) for x in (q, k, scores, counts, indices)]
+        _runtime.clear()
         self._layout(*[ctypes.byref(x) for x in descs])
         _runtime.check()
         return scores, counts, indices

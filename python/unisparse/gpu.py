@@ -91,7 +91,8 @@ def block_sparse_attention(q, k, v, counts, indices, block, causal=True, scale=0
     lse = torch.empty(q.shape[:3], device=q.device, dtype=torch.float32)
     ts = [_runtime_tensor(t) for t in (q, k, v, counts, indices, o, lse)]
     params = _Params(block, 1 if causal else 0, scale)
-    status = _runtime_mod._lib.unisparse_rt_block_sparse_attention(
+    _runtime_mod.clear()
+    status = _runtime_mod.loaded().unisparse_rt_block_sparse_attention(
         *[ctypes.byref(t) for t in ts], ctypes.byref(params),
         ctypes.c_void_p(torch.cuda.current_stream().cuda_stream))
     if status != 0:
@@ -106,10 +107,10 @@ class CompiledCUDA:
     def __init__(self, path, *, heads, kv_heads, head_dim, block, c_h=1):
         import torch  # noqa: F401  (the caller owns the CUDA context)
 
-        self.path = _build.check_loadable(pathlib.Path(path))
+        self.path = pathlib.Path(path)
         self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
         self.block, self.groups = block, heads // c_h
-        self._lib = ctypes.CDLL(str(self.path))
+        self._lib = _build.load_library(self.path)
         check_runtime()  # module loads happen in the library's constructors
         self._attention = self._lib._mlir_ciface_attention
         self._layout = self._lib._mlir_ciface_layout
@@ -120,11 +121,12 @@ class CompiledCUDA:
         import torch
 
         descs = [tensor_descriptor(t) for t in tensors]
-        _runtime_mod._lib.unisparse_rt_set_current_stream(torch.cuda.current_stream().cuda_stream)
+        _runtime_mod.clear()
+        _runtime_mod.set_current_stream(torch.cuda.current_stream().cuda_stream)
         try:
             fn(*[ctypes.byref(d) for d in descs])
         finally:
-            _runtime_mod._lib.unisparse_rt_set_current_stream(None)
+            _runtime_mod.set_current_stream(None)
         check_runtime()
 
     def _check(self, q, k, v=None):

@@ -254,6 +254,31 @@ def check_long(name, n, seed):
            bool(torch.isfinite(o).all()), f"rel L2 {err:.2e}")
 
 
+def check_kernel_env():
+    """A value of UNISPARSE_CUDA_ATTENTION_KERNEL that names no kernel makes
+    CUDA attention fail saying so (it used to run, and be timed as, auto);
+    a valid one in another case is accepted."""
+    import subprocess
+
+    code = (
+        "import os, sys, torch; sys.path.insert(0, 'python')\n"
+        "from unisparse import gpu\n"
+        "gpu.load_runtime(os.environ['UNISPARSE_CUDA_RUNTIME'])\n"
+        "q = torch.randn(1, 2, 256, 64, device='cuda', dtype=torch.bfloat16)\n"
+        "c = torch.full((1, 2, 2), 2, device='cuda', dtype=torch.int32)\n"
+        "i = torch.tensor([0, 1], device='cuda', dtype=torch.int32).expand(1, 2, 2, 2).contiguous()\n"
+        "try:\n"
+        "    gpu.block_sparse_attention(q, q, q, c, i, 128, causal=False); torch.cuda.synchronize()\n"
+        "    print('RAN')\n"
+        "except Exception as e:\n"
+        "    print('ERROR', e)\n")
+    for value, want in (("sm_90", "names no kernel"), ("MMA_SYNC", "RAN")):
+        env = dict(os.environ, UNISPARSE_CUDA_ATTENTION_KERNEL=value)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                             cwd=ROOT).stdout
+        record(f"UNISPARSE_CUDA_ATTENTION_KERNEL={value}", want in out, out.strip()[-160:])
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
@@ -278,6 +303,8 @@ def main():
             check_nan("nan_minblocks_bf16_d64", n, seed + 2)
     if want("long_bf16_d64"):
         check_long("long_bf16_d64", (1 << 20) + 100, seed + 3)
+    if want("kernel_env"):
+        check_kernel_env()
     passed = sum(results)
     print(f"{passed} passed, {len(results) - passed} failed")
     return 0 if passed == len(results) else 1

@@ -8,7 +8,6 @@ import stat
 
 import pytest
 
-import unisparse
 from unisparse import Config, _build
 from unisparse._core import UnisparseError
 
@@ -96,13 +95,47 @@ def test_failed_compile_leaves_nothing_in_the_cache(tmp_path, monkeypatch, fresh
 
 
 def test_compile_and_cache_roundtrip(fresh_cache):
-    # The real compiler: the second lookup is served from the cache, by name.
-    a = _build.cached_library("cpu", f"{CFG.mlir_attr()}|4|2|16|f32",
-                              [f"--config={CFG.mlir_attr()}", "--heads=4", "--kv-heads=2", "--head-dim=16",
-                               "--dtype=f32", "--target=cpu",
-                               f"--link-runtime={_build.build_dir() / 'lib'}"])
+    # The real compiler: the second lookup is served from the cache, by name
+    # (the compiler is not run again: the file keeps its mtime).
+    args = [f"--config={CFG.mlir_attr()}", "--heads=4", "--kv-heads=2", "--head-dim=16",
+            "--dtype=f32", "--target=cpu", f"--link-runtime={_build.build_dir() / 'lib'}"]
+    a = _build.cached_library("cpu", f"{CFG.mlir_attr()}|4|2|16|f32", args)
     mtime = os.stat(a).st_mtime_ns
-    b = _build.cached_library("cpu", f"{CFG.mlir_attr()}|4|2|16|f32", ["--bogus-flag-not-run"])
+    b = _build.cached_library("cpu", f"{CFG.mlir_attr()}|4|2|16|f32", args)
     assert a == b and os.stat(b).st_mtime_ns == mtime
     assert stat.S_IMODE(os.stat(a).st_mode) & 0o022 == 0
-    assert unisparse is not None
+    # Other arguments (code for another CPU) are another library.
+    c = _build.cached_library("cpu", f"{CFG.mlir_attr()}|4|2|16|f32", args + ["--host-cpu=generic"])
+    assert c != a and os.stat(a).st_mtime_ns == mtime
+
+
+def test_symlinked_library_is_refused(fresh_cache, tmp_path):
+    from unisparse.cpu import compile_cpu
+
+    lib = compile_cpu(CFG, 4, 2, 16, "f32").lib_path
+    real = tmp_path / "elsewhere.so"
+    os.replace(lib, real)
+    os.symlink(real, lib)  # the checked name would lead elsewhere
+    with pytest.raises(UnisparseError, match="refusing to load .*symlink"):
+        compile_cpu(CFG, 4, 2, 16, "f32")
+
+
+def test_cache_under_a_shared_directory_is_refused(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)  # anyone may rename what is inside; no sticky bit
+    private = shared / "cache"
+    private.mkdir(mode=0o700)
+    monkeypatch.setenv("UNISPARSE_CACHE_DIR", str(private))
+    with pytest.raises(UnisparseError, match="without the sticky bit"):
+        _build.cache_dir()
+    os.chmod(shared, 0o1777)  # sticky, as /tmp: only the owner may rename
+    assert _build.cache_dir() == private
+
+
+def test_host_identity_names_the_architecture():
+    import platform
+
+    a = _build.host_cpu_identity()
+    assert len(a) == 64 and a == _build.host_cpu_identity()
+    assert platform.machine()  # part of the hashed text on every host
