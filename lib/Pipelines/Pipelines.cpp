@@ -2,6 +2,7 @@
 
 #include "unisparse/Pipelines/Pipelines.h"
 #include "unisparse/Conversion/Passes.h"
+#include "unisparse/Dialect/Unisparse/IR/Stages.h"
 #include "unisparse/Dialect/Unisparse/IR/TilingInterfaceImpl.h"
 #include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
 #include "unisparse/Dialect/Unisparse/Transforms/Passes.h"
@@ -170,6 +171,7 @@ void mlir::unisparse::registerUnisparseDependencies(DialectRegistry &registry) {
                   tensor::TensorDialect>();
   unisparse::registerBufferizableOpInterfaceExternalModels(registry);
   unisparse::registerTilingInterfaceExternalModels(registry);
+  unisparse::registerAggregatedOpInterfaceExternalModels(registry);
   arith::registerBufferizableOpInterfaceExternalModels(registry);
   arith::registerBufferDeallocationOpInterfaceExternalModels(registry);
   bufferization::func_ext::registerBufferizableOpInterfaceExternalModels(

@@ -55,7 +55,9 @@ static cl::opt<std::string>
                               "(unisparse-to-nvptx)"),
            cl::init("cpu"), cl::cat(category));
 static cl::opt<std::string>
-    emit("emit", cl::desc("What to write: so (default), obj, llvm, mlir"),
+    emit("emit", cl::desc("What to write: so (default), obj, llvm, mlir "
+                          "(after the pipeline), entry (the module before "
+                          "it)"),
          cl::init("so"), cl::cat(category));
 static cl::opt<std::string> configText(
     "config",
@@ -103,6 +105,17 @@ static cl::opt<std::string> hostCpu(
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "unisparse-compile: error: " << message << "\n";
   return 1;
+}
+
+/// Writes `module` to the output file; the exit code.
+static int printModule(ModuleOp module) {
+  std::string error;
+  auto out = openOutputFile(outputFile, &error);
+  if (!out)
+    return fail(error);
+  module->print(out->os());
+  out->keep();
+  return 0;
 }
 
 /// The C header of the entry points.
@@ -158,8 +171,10 @@ int main(int argc, char **argv) {
   bool cuda = target == "cuda";
   if (!cuda && target != "cpu")
     return fail("--target must be 'cpu' or 'cuda', got '" + target + "'");
-  if (emit != "so" && emit != "obj" && emit != "llvm" && emit != "mlir")
-    return fail("--emit must be so, obj, llvm or mlir, got '" + emit + "'");
+  if (emit != "so" && emit != "obj" && emit != "llvm" && emit != "mlir" &&
+      emit != "entry")
+    return fail("--emit must be so, obj, llvm, mlir or entry, got '" + emit +
+                "'");
   if (inputFile.empty() == configText.empty())
     return fail("give either an input module or --config (not both)");
 
@@ -183,11 +198,11 @@ int main(int argc, char **argv) {
     if (failed(cfg))
       return fail(error);
     unisparse::EntrySignature sig{heads, kvHeads, headDim, dtype};
-    FailureOr<std::string> src =
-        unisparse::buildEntryModuleSource(*cfg, sig, error);
-    if (failed(src))
+    FailureOr<OwningOpRef<ModuleOp>> built =
+        unisparse::buildEntryModule(&context, *cfg, sig, error);
+    if (failed(built))
       return fail(error);
-    module = parseSourceString<ModuleOp>(*src, &context);
+    module = std::move(*built);
   } else {
     std::string error;
     auto file = openInputFile(inputFile, &error);
@@ -199,6 +214,9 @@ int main(int argc, char **argv) {
   }
   if (!module)
     return fail("could not parse the input module");
+
+  if (emit == "entry")
+    return printModule(*module);
 
   // The pipeline.
   PassManager pm(&context);
@@ -224,14 +242,8 @@ int main(int argc, char **argv) {
     out->os() << headerSource(llvm::sys::path::filename(outputFile), cuda);
     out->keep();
   }
-  if (emit == "mlir") {
-    auto out = openOutputFile(outputFile, &error);
-    if (!out)
-      return fail(error);
-    module->print(out->os());
-    out->keep();
-    return 0;
-  }
+  if (emit == "mlir")
+    return printModule(*module);
 
   // LLVM IR for the host, optimised.
   llvm::InitializeNativeTarget();

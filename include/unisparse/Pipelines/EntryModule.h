@@ -32,11 +32,13 @@ struct EntrySignature {
   std::string dtype = "bf16";
 };
 
-/// The MLIR source of the entry module, or failure with a message in `error`
+/// The entry module, built with the ops' builders (the estimation through
+/// Stages.h, as the decomposition does), or failure with a message in `error`
 /// (bad dtype, heads not divisible, ...).
-FailureOr<std::string> buildEntryModuleSource(ConfigAttr config,
-                                              const EntrySignature &sig,
-                                              std::string &error);
+FailureOr<OwningOpRef<ModuleOp>> buildEntryModule(MLIRContext *ctx,
+                                                  ConfigAttr config,
+                                                  const EntrySignature &sig,
+                                                  std::string &error);
 
 /// Parses `text` as a configuration: either a full `#unisparse.config<...>`
 /// attribute or the short form `block=128,c_q=16,tau=0.9` (same fields).

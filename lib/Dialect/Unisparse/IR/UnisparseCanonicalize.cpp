@@ -1,5 +1,6 @@
 //===- UnisparseCanonicalize.cpp - canonicalization patterns --------------===//
 
+#include "unisparse/Dialect/Unisparse/IR/ShapeRules.h"
 #include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
 
 #include "mlir/IR/PatternMatch.h"
@@ -8,10 +9,8 @@ using namespace mlir;
 using namespace mlir::unisparse;
 
 namespace {
-/// A selection that keeps every visible block does not need scores:
-/// `block_select` with tau = 1, or with `min_blocks` at least the (static)
-/// number of key blocks (min_blocks <= max_blocks, so no cap can bind), is
-/// `dense_layout`. The score computation feeding it
+/// A selection that keeps every visible block (keepsEveryBlock) does not
+/// need scores: it is `dense_layout`. The score computation feeding it
 /// becomes dead and is erased with it.
 struct SelectAllToDenseLayout : OpRewritePattern<BlockSelectOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -20,10 +19,8 @@ struct SelectAllToDenseLayout : OpRewritePattern<BlockSelectOp> {
                                 PatternRewriter &rewriter) const override {
     int64_t numKeyBlocks =
         cast<ShapedType>(op.getScores().getType()).getDimSize(3);
-    bool keepsAll = op.getTau().convertToDouble() >= 1.0 ||
-                    (!ShapedType::isDynamic(numKeyBlocks) &&
-                     static_cast<int64_t>(op.getMinBlocks()) >= numKeyBlocks);
-    if (!keepsAll)
+    if (!keepsEveryBlock(op.getTau().convertToDouble(), op.getMinBlocks(),
+                         numKeyBlocks))
       return rewriter.notifyMatchFailure(op, "selection is not dense");
     rewriter.replaceOpWithNewOp<DenseLayoutOp>(
         op, op.getCounts().getType(), op.getIndices().getType(),

@@ -9,7 +9,9 @@
 #ifndef UNISPARSE_DIALECT_UNISPARSE_IR_SHAPERULES_H
 #define UNISPARSE_DIALECT_UNISPARSE_IR_SHAPERULES_H
 
+#include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/OpDefinition.h"
 #include <cstdint>
 
 namespace mlir::unisparse {
@@ -31,6 +33,28 @@ inline int64_t numComposites(int64_t n, int64_t factor) {
 /// for block size `block` (a multiple of `factor`).
 inline int64_t numBlocksOfComposites(int64_t t, int64_t block, int64_t factor) {
   return ceilDivOrDynamic(t, block / factor);
+}
+
+/// Number of blocks of `block` tokens in a sequence of `n` tokens.
+inline int64_t numBlocks(int64_t n, int64_t block) {
+  return ceilDivOrDynamic(n, block);
+}
+
+/// numComposites and numBlocks as OpFoldResults for builders: a constant when
+/// `n` is, else an affine.apply (ceildiv) of it.
+OpFoldResult numCompositesOfr(OpBuilder &b, Location loc, OpFoldResult n,
+                              int64_t factor);
+OpFoldResult numBlocksOfr(OpBuilder &b, Location loc, OpFoldResult n,
+                          int64_t block);
+
+/// True when a selection keeps every visible block whatever the scores:
+/// tau >= 1, or min_blocks at least the number of key blocks (when static;
+/// min_blocks <= max_blocks, so no cap binds). Then the layout is
+/// dense_layout and the estimation is dead.
+inline bool keepsEveryBlock(double tau, int64_t minBlocks,
+                            int64_t numKeyBlocks) {
+  return tau >= 1.0 ||
+         (!ShapedType::isDynamic(numKeyBlocks) && minBlocks >= numKeyBlocks);
 }
 
 /// True if the two sizes can be equal (either is dynamic, or they match).

@@ -14,7 +14,11 @@ def UnisparseDecompose : Pass<"unisparse-decompose"> {
     `tensor.empty`. When the configuration keeps every block (`tau = 1`, or
     `min_blocks` at least the static number of key blocks) the layout is a
     `unisparse.dense_layout` and no estimation is emitted. Head counts must be
-    static (the GQA factor becomes the `kv_group` attribute).
+    static (the GQA factor becomes the `kv_group` attribute). The rewrite is
+    `unisparse.attention`'s `linalg::AggregatedOpInterface`
+    (`decomposeOperation`), whose stage builders (`Stages.h`) also build the
+    AOT entry module's `@layout`, so upstream decomposition drivers (e.g.
+    `transform.structured.decompose_interface`) apply as well.
 
     Before:
 

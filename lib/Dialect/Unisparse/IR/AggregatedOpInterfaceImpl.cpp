@@ -1,0 +1,147 @@
+//===- AggregatedOpInterfaceImpl.cpp - unisparse.attention -> stages ------===//
+
+#include "unisparse/Dialect/Unisparse/IR/ShapeRules.h"
+#include "unisparse/Dialect/Unisparse/IR/Stages.h"
+#include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
+
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+
+using namespace mlir;
+using namespace mlir::unisparse;
+
+namespace {
+Value emptyTensor(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> sizes,
+                  Type elementType) {
+  return tensor::EmptyOp::create(b, loc, sizes, elementType);
+}
+
+/// Static dim `i` of `v`, or failure.
+FailureOr<int64_t> staticDim(Value v, unsigned i) {
+  int64_t size = cast<ShapedType>(v.getType()).getDimSize(i);
+  if (ShapedType::isDynamic(size))
+    return failure();
+  return size;
+}
+} // namespace
+
+FailureOr<AttentionShape>
+mlir::unisparse::getAttentionShape(OpBuilder &b, Location loc, Value q,
+                                   Value k) {
+  FailureOr<int64_t> hq = staticDim(q, 1), hkv = staticDim(k, 1);
+  if (failed(hq) || failed(hkv))
+    return failure();
+  return AttentionShape{tensor::getMixedSize(b, loc, q, 0),
+                        tensor::getMixedSize(b, loc, q, 2),
+                        tensor::getMixedSize(b, loc, q, 3), *hq, *hkv};
+}
+
+EstimationValues mlir::unisparse::buildEstimation(
+    OpBuilder &b, Location loc, ConfigAttr cfg, const AttentionShape &shape,
+    Value q, Value k, Value scoresInit, Value countsInit, Value indicesInit) {
+  Type f32 = b.getF32Type();
+  int64_t ch = cfg.getCH();
+  OpFoldResult batch = shape.batch, seq = shape.seq, headDim = shape.headDim;
+  OpFoldResult groups = b.getIndexAttr(shape.heads / ch);
+
+  // Composite tokens of the queries and of the keys (brought to the query
+  // heads by repeating each kv head Hq / Hkv times): means, or for the
+  // antidiagonal estimators the tokens side by side, queries reversed.
+  MLIRContext *ctx = b.getContext();
+  bool anti = isAntidiagonal(cfg.getEstimator());
+  auto compress = [&](Value x, int64_t factor, int64_t kvGroup,
+                      Pooling pooling) {
+    SmallVector<OpFoldResult> sizes = {batch, groups,
+                                       numCompositesOfr(b, loc, seq, factor)};
+    if (anti)
+      sizes.push_back(b.getIndexAttr(factor));
+    sizes.push_back(headDim);
+    Value init = emptyTensor(b, loc, sizes, f32);
+    return CompressOp::create(b, loc, init.getType(), x, init,
+                              b.getI64IntegerAttr(factor),
+                              b.getI64IntegerAttr(ch),
+                              b.getI64IntegerAttr(kvGroup),
+                              PoolingAttr::get(ctx, pooling))
+        .getResult();
+  };
+  Value qc = compress(q, cfg.getCQ(), 1,
+                      anti ? Pooling::concat_reversed : Pooling::mean);
+  Value kc = compress(k, cfg.getCK(), shape.heads / shape.kvHeads,
+                      anti ? Pooling::concat : Pooling::mean);
+  if (!scoresInit) {
+    OpFoldResult blocks = numBlocksOfr(b, loc, seq, cfg.getBlock());
+    scoresInit = emptyTensor(b, loc, {batch, groups, blocks, blocks}, f32);
+  }
+  auto scores = BlockScoreOp::create(
+      b, loc, scoresInit.getType(), qc, kc, scoresInit,
+      /*query_offset=*/Value(), b.getI64IntegerAttr(cfg.getBlock()),
+      b.getI64IntegerAttr(cfg.getCQ()), b.getI64IntegerAttr(cfg.getCK()),
+      b.getBoolAttr(cfg.getCausal()), b.getF64FloatAttr(cfg.getScaleValue()),
+      EstimatorAttr::get(ctx, cfg.getEstimator()),
+      QueryReduceAttr::get(ctx, cfg.getQueryReduce()));
+  auto select = BlockSelectOp::create(
+      b, loc, countsInit.getType(), indicesInit.getType(), scores.getResult(),
+      countsInit, indicesInit, b.getF64FloatAttr(cfg.getTauValue()),
+      b.getI64IntegerAttr(cfg.getLocalBlocks()), b.getBoolAttr(cfg.getSink()),
+      b.getI64IntegerAttr(cfg.getMinBlocks()),
+      b.getI64IntegerAttr(cfg.getMaxBlocks()), b.getBoolAttr(cfg.getCausal()));
+  return EstimationValues{scores.getResult(), select.getCounts(),
+                          select.getIndices()};
+}
+
+namespace {
+struct AttentionDecomposition
+    : linalg::AggregatedOpInterface::ExternalModel<AttentionDecomposition,
+                                                   AttentionOp> {
+  FailureOr<SmallVector<Value>> decomposeOperation(Operation *operation,
+                                                   OpBuilder &b) const {
+    auto op = cast<AttentionOp>(operation);
+    ConfigAttr cfg = op.getConfig();
+    Location loc = op.getLoc();
+    FailureOr<AttentionShape> shape =
+        getAttentionShape(b, loc, op.getQ(), op.getK());
+    if (failed(shape))
+      return failure();
+    Type i32 = b.getI32Type();
+    OpFoldResult groups = b.getIndexAttr(shape->heads / cfg.getCH());
+    OpFoldResult blocks = numBlocksOfr(b, loc, shape->seq, cfg.getBlock());
+    OpFoldResult batch = shape->batch;
+    Value countsInit = emptyTensor(b, loc, {batch, groups, blocks}, i32);
+    Value indicesInit =
+        emptyTensor(b, loc, {batch, groups, blocks, blocks}, i32);
+
+    Value counts, indices;
+    std::optional<int64_t> staticBlocks = getConstantIntValue(blocks);
+    if (keepsEveryBlock(cfg.getTauValue(), cfg.getMinBlocks(),
+                        staticBlocks ? *staticBlocks : ShapedType::kDynamic)) {
+      auto layout = DenseLayoutOp::create(
+          b, loc, countsInit.getType(), indicesInit.getType(), countsInit,
+          indicesInit, b.getBoolAttr(cfg.getCausal()));
+      counts = layout.getCounts();
+      indices = layout.getIndices();
+    } else {
+      Value scoresInit = emptyTensor(b, loc, {batch, groups, blocks, blocks},
+                                     b.getF32Type());
+      EstimationValues est =
+          buildEstimation(b, loc, cfg, *shape, op.getQ(), op.getK(),
+                          scoresInit, countsInit, indicesInit);
+      counts = est.counts;
+      indices = est.indices;
+    }
+    auto attention = BlockSparseAttentionOp::create(
+        b, loc, TypeRange{op.getO().getType(), op.getLse().getType()},
+        op.getQ(), op.getK(), op.getV(), counts, indices, op.getOInit(),
+        op.getLseInit(), b.getI64IntegerAttr(cfg.getBlock()),
+        b.getBoolAttr(cfg.getCausal()), b.getF64FloatAttr(cfg.getScaleValue()));
+    return SmallVector<Value>(attention.getResults());
+  }
+};
+} // namespace
+
+void mlir::unisparse::registerAggregatedOpInterfaceExternalModels(
+    DialectRegistry &registry) {
+  registry.addExtension(+[](MLIRContext *ctx, UnisparseDialect *) {
+    AttentionOp::attachInterface<AttentionDecomposition>(*ctx);
+  });
+}
