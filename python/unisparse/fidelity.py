@@ -15,7 +15,9 @@ measures it against dense attention in float64:
   block grid (exact, all rows); **floor**: the density an exact top-p on
   the true block masses needs for the *same mean recall*
   (:func:`oracle_curve`, :func:`floor_at`), the floor of any estimator on
-  this data, and **ratio** = density / floor;
+  this data, and **ratio** = density / floor; **ratio_f**: the same against
+  an exact top-p that keeps the estimators' forced blocks too (sink,
+  diagonal, ``local_blocks``; ``oracle_curve(local_blocks=...)``);
 * **recall**: per query row, the share of its dense softmax mass that falls
   in the kept blocks; reported as the mean over rows, the 1st percentile over
   rows (``p1``), and the 1st percentile over (head, query block) of the
@@ -272,7 +274,7 @@ ORACLE_TAUS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.97
                0.993, 0.995, 0.997, 0.998, 0.999, 0.9995, 0.9999, 1.0)
 
 
-def oracle_curve(block_mass, rows, N, fine, block, taus=ORACLE_TAUS, needles=()):
+def oracle_curve(block_mass, rows, N, fine, block, taus=ORACLE_TAUS, needles=(), local_blocks=None):
     """Exact top-p on the true block masses, one point per ``tau``.
 
     For each (head, query block) the evaluated rows' mean dense distribution
@@ -283,6 +285,10 @@ def oracle_curve(block_mass, rows, N, fine, block, taus=ORACLE_TAUS, needles=())
     estimators; ``spans``: needle spans of ``needles`` whose key blocks the
     exact top-p keeps for every head and needle query block, judged on the
     blocks' evaluated rows).
+
+    With ``local_blocks`` (an int), the top-p keeps the estimators' forced
+    blocks first (the sink, the diagonal and ``local_blocks`` before it),
+    then the largest of the rest: the floor of an estimator that forces them.
     """
     Hq, R, NBf = block_mass.shape
     r = block // fine
@@ -303,7 +309,14 @@ def oracle_curve(block_mass, rows, N, fine, block, taus=ORACLE_TAUS, needles=())
             continue
         rowm = bm[:, sel, : I + 1]  # [Hq, r, I+1]
         d = rowm.mean(axis=1)
-        order = np.argsort(-d, axis=-1, kind="stable")
+        n_forced = 0
+        if local_blocks is None:
+            order = np.argsort(-d, axis=-1, kind="stable")
+        else:
+            J = np.arange(I + 1)
+            forced = (J == 0) | (J >= I - local_blocks)
+            n_forced = int(forced.sum())
+            order = np.argsort(np.where(forced, -np.inf, -d), axis=-1, kind="stable")
         ds = np.take_along_axis(d, order, axis=-1)
         cum = np.cumsum(ds, axis=-1)
         tot = cum[:, -1:]
@@ -313,6 +326,7 @@ def oracle_curve(block_mass, rows, N, fine, block, taus=ORACLE_TAUS, needles=())
                 need = np.full(Hq, I + 1)
             else:
                 need = np.minimum((cum < tau * tot * (1 - 1e-9)).sum(-1) + 1, I + 1)
+            need = np.maximum(need, n_forced)
             kept[i] += need.sum()
             rec[i][:, sel] = np.take_along_axis(crow, (need - 1)[:, None, None], axis=-1)[..., 0]
         if I in by_qblock:
@@ -320,8 +334,8 @@ def oracle_curve(block_mass, rows, N, fine, block, taus=ORACLE_TAUS, needles=())
             for n_i, kb in by_qblock[I]:
                 worst = rank[:, kb].max(axis=-1)  # [Hq]
                 for i, tau in enumerate(taus):
-                    need = (I + 1) if tau >= 1.0 else np.minimum(
-                        (cum < tau * tot * (1 - 1e-9)).sum(-1) + 1, I + 1)
+                    need = (I + 1) if tau >= 1.0 else np.maximum(np.minimum(
+                        (cum < tau * tot * (1 - 1e-9)).sum(-1) + 1, I + 1), n_forced)
                     span_ok[i, n_i] &= bool(np.all(worst < need))
     dens = kept / (Hq * NB * (NB + 1) / 2)
     flat = rec.reshape(len(taus), -1)
@@ -362,6 +376,10 @@ def run(N, configs, *, heads=4, kv_heads=2, dim=128, peak=1.5, needles=16, seed=
     fine = math.gcd(*(c.block for c in configs))
     curves = {b: oracle_curve(res["block_mass"], rows, N, fine, b, needles=nd)
               for b in sorted({c.block for c in configs})}
+    # The same with the estimators' forced blocks (sink, diagonal, local).
+    forced_curves = {(c.block, c.local_blocks): None for c in configs if c.sink}
+    for b, lb in forced_curves:
+        forced_curves[(b, lb)] = oracle_curve(res["block_mass"], rows, N, fine, b, local_blocks=lb)
     out = []
     for c in configs:
         counts, indices = lays[c]
@@ -384,6 +402,9 @@ def run(N, configs, *, heads=4, kv_heads=2, dim=128, peak=1.5, needles=16, seed=
             rows="sampled" if sampled else "all", n_rows=len(rows),
         ))
         out[-1]["ratio"] = out[-1]["density"] / max(out[-1]["floor"], 1e-12)
+        fc = forced_curves.get((c.block, c.local_blocks))
+        out[-1]["ratio_f"] = (out[-1]["density"] / max(floor_at(fc, out[-1]["recall_mean"]), 1e-12)
+                              if fc is not None else float("nan"))
     for b, (dens, rmean, rp1, sp) in curves.items():
         log(f"  N={N} exact top-p (block {b}), density/mean/p1/spans at tau 0.9 .. 0.995: " + ", ".join(
             f"{d:.3f}/{m:.4f}/{p:.3f}/{k}" for t, d, m, p, k in zip(ORACLE_TAUS, dens, rmean, rp1, sp)
@@ -408,10 +429,10 @@ def _check_compiled(q, k, lays, log):
 # --------------------------------------------------------------------------- #
 
 _COLUMNS = [("N", "{:>6}"), ("config", "{:<44}"), ("density", "{:>7.3f}"), ("floor", "{:>6.3f}"),
-            ("ratio", "{:>5.2f}"), ("recall_mean", "{:>7.4f}"),
+            ("ratio", "{:>5.2f}"), ("ratio_f", "{:>7.2f}"), ("recall_mean", "{:>7.4f}"),
             ("recall_p1", "{:>7.4f}"), ("block_p1", "{:>7.4f}"), ("needles", "{:>7.1%}"),
             ("spans", "{:>6}"), ("rel_l2", "{:>8.2e}"), ("rows", "{:>7}")]
-_HEAD = ["N", "config", "density", "floor", "ratio", "rec_mean", "rec_p1", "blk_p1", "needles", "spans", "rel_l2", "rows"]
+_HEAD = ["N", "config", "density", "floor", "ratio", "ratio_f", "rec_mean", "rec_p1", "blk_p1", "needles", "spans", "rel_l2", "rows"]
 
 
 def table(rows, markdown=False) -> str:
@@ -489,6 +510,7 @@ def load_json(paths):
         for r in d["rows"]:
             r = dict(r)
             r.setdefault("family", r["config"].partition(",")[2] or "mean")
+            r.setdefault("ratio_f", float("nan"))  # runs before the forced floor
             n = str(r["N"])
             if n not in seen and n in d.get("floor", {}):
                 seen.add(n)

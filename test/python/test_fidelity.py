@@ -24,7 +24,7 @@ def test_cli_writes_table_and_png(tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
-    assert "rec_mean" in out and "floor" in out and "ratio" in out and "sampled" in out
+    assert "rec_mean" in out and "floor" in out and "ratio_f" in out and "sampled" in out
     assert "exact top-p" in out
     # reference layout == compiled layout, for every config (estimators included)
     assert out.count("100.00% of rows identical") == 4
@@ -67,6 +67,28 @@ def test_parse_config():
         F.parse_config("tua=0.9")
 
 
+def brute_top_p(bm, block, tau, forced):
+    """Per (head, query block): keep the blocks ``forced(I)``, then the
+    largest of the rest (ties: smaller block) until the block mean reaches
+    tau. Returns (kept pairs, per-row recall [H, N], masks [H, NB, NB])."""
+    H, N, NB = bm.shape
+    kept, rec, masks = 0, np.empty((H, N)), np.zeros((H, NB, NB), bool)
+    for h in range(H):
+        for I in range(NB):
+            d = bm[h, I * block:(I + 1) * block, :I + 1].mean(0)
+            sel = sorted(forced(I))
+            acc = d[sel].sum()
+            for j in sorted((j for j in range(I + 1) if j not in sel), key=lambda j: (-d[j], j)):
+                if tau < 1 and acc >= tau * d.sum() * (1 - 1e-9):
+                    break
+                sel.append(j)
+                acc += d[j]
+            kept += len(sel)
+            masks[h, I, sel] = True
+            rec[h, I * block:(I + 1) * block] = bm[h, I * block:(I + 1) * block][:, sel].sum(1)
+    return kept, rec, masks
+
+
 def test_oracle_curve_is_exact_top_p_on_true_masses():
     """Brute force per (head, query block): sort the evaluated rows' mean
     distribution, keep the smallest prefix reaching tau; recall per row."""
@@ -78,30 +100,22 @@ def test_oracle_curve_is_exact_top_p_on_true_masses():
     bm = res["block_mass"].astype(np.float64)  # [H, R, NB]
     taus = (0.5, 0.9, 0.97, 1.0)
     dens, rmean, rp1, spans = F.oracle_curve(res["block_mass"], rows, N, block, block, taus, needles=nd)
+    # With the estimators' forced blocks (sink, diagonal, one local block).
+    fd, fm, _, _ = F.oracle_curve(res["block_mass"], rows, N, block, block, taus, local_blocks=1)
     NB = N // block
+    pairs = 2 * NB * (NB + 1) / 2
     for i, tau in enumerate(taus):
-        kept, rec = 0, np.empty((2, N))
-        masks = np.zeros((2, NB, NB), bool)
-        for h in range(2):
-            for I in range(NB):
-                d = bm[h, I * block:(I + 1) * block, :I + 1].mean(0)
-                order = sorted(range(I + 1), key=lambda j: (-d[j], j))
-                acc, sel = 0.0, []
-                for j in order:
-                    if tau < 1 and acc >= tau * d.sum() * (1 - 1e-9):
-                        break
-                    sel.append(j)
-                    acc += d[j]
-                kept += len(sel)
-                masks[h, I, sel] = True
-                rec[h, I * block:(I + 1) * block] = bm[h, I * block:(I + 1) * block][:, sel].sum(1)
-        assert dens[i] == pytest.approx(kept / (2 * NB * (NB + 1) / 2))
+        kept, rec, masks = brute_top_p(bm, block, tau, lambda I: set())
+        assert dens[i] == pytest.approx(kept / pairs)
         assert rmean[i] == pytest.approx(rec.mean()) and rp1[i] == pytest.approx(np.percentile(rec, 1))
         want_spans = sum(all(masks[h, I, J] for h in range(2)
                              for I in range(x["q_start"] // block, (x["q_stop"] - 1) // block + 1)
                              for J in range(x["k_start"] // block, (x["k_stop"] - 1) // block + 1)) for x in nd)
         assert spans[i] == want_spans
+        kept, rec, _ = brute_top_p(bm, block, tau, lambda I: {0, max(0, I - 1), I})
+        assert fd[i] == pytest.approx(kept / pairs) and fm[i] == pytest.approx(rec.mean())
     assert dens[-1] == 1.0 and rmean[-1] == pytest.approx(1.0) and spans[-1] == len(nd)
+    assert np.all(fd >= dens - 1e-12)
     assert np.all(np.diff(dens) >= 0) and np.all(np.diff(rmean) >= -1e-12)
     curve = (dens, rmean, rp1, spans)
     assert F.floor_at(curve, rmean[1]) == pytest.approx(dens[1])
