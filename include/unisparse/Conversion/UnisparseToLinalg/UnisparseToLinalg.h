@@ -17,7 +17,7 @@ namespace mlir::unisparse {
 #define GEN_PASS_DECL_CONVERTUNISPARSETOLINALGPASS
 #include "unisparse/Conversion/Passes.h.inc"
 
-/// compress -> tensor.pad + linalg.generic (sum) + linalg.generic (mean).
+/// compress -> reductions over expand_shape views + linalg.generic (mean).
 void populateCompressToLinalgPatterns(RewritePatternSet &patterns);
 /// block_score -> contraction, masked softmax reductions, block sums.
 void populateBlockScoreToLinalgPatterns(RewritePatternSet &patterns);
