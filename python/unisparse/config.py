@@ -5,9 +5,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-#: Values of :attr:`Config.estimator` and :attr:`Config.query_reduce`
-#: (the NumPy reference's ``ESTIMATORS``; spelled out here so that the
-#: config stays below the reference in the import order).
+#: Values of :attr:`Config.estimator` and :attr:`Config.query_reduce`: the
+#: one definition (the NumPy reference imports them).
 ESTIMATORS = ("mean", "antidiag", "antidiag_lse")
 QUERY_REDUCES = ("sum", "max")
 
@@ -158,9 +157,8 @@ class Config:
 #:   block's query composites, ``tau = 0.99``;
 #: * ``"conservative"``: the same estimator at ``tau = 0.995``.
 #:
-#: The compiled paths run all three; the PyTorch op (and so
-#: ``attn_implementation="unisparse"``) does not carry the estimator fields
-#: yet and runs the last two through the NumPy reference.
+#: The compiled paths, the PyTorch op and ``attn_implementation="unisparse"``
+#: run all three.
 PRESETS = {
     "compiled": Config(),
     "recommended": Config(c_q=8, c_k=8, tau=0.99, estimator="antidiag_lse", query_reduce="max"),

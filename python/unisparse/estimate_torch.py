@@ -41,14 +41,15 @@ def estimate(q, k, block, c_q, c_k, c_h=1, causal=True, scale=None, estimator="m
              device="cpu", dtype=torch.float64, chunk_elems=1 << 26) -> np.ndarray:
     """Block scores ``[B, Hq/c_h, NB, NB]`` (NumPy float64), as
     :func:`unisparse.reference.estimate` defines them."""
+    from .reference import check_estimation
+
+    block, c_q, c_k = check_estimation(block, c_q, c_k, estimator, query_reduce)
     q = torch.as_tensor(np.asarray(q), device=device).to(dtype)
     k = torch.as_tensor(np.asarray(k), device=device).to(dtype)
     B, Hq, N, D = q.shape
     G = Hq // k.shape[1]
     scale = 1.0 / math.sqrt(D) if scale is None else float(scale)
     strided = estimator != "mean"
-    if strided and c_q != c_k:
-        raise ValueError(f"estimator {estimator!r} needs c_q == c_k")
     qc = _composites(q, c_q, c_h, 1, strided, reverse=True)
     kc = _composites(k, c_k, c_h, G, strided)
     Hg, Tq, Tk = qc.shape[1], qc.shape[2], kc.shape[2]
@@ -74,11 +75,10 @@ def estimate(q, k, block, c_q, c_k, c_h=1, causal=True, scale=None, estimator="m
         if causal:
             t = torch.arange(t0, t1, device=device)
             x = torch.where(u[None, :] * c_k <= (t[:, None] + 1) * c_q - 1, x, -math.inf)
-        m = x.amax(-1, keepdim=True)
-        m = torch.where(m == -math.inf, 0.0, m)
-        p = torch.exp(x - m)
-        l_ = p.sum(-1, keepdim=True)
-        p = torch.where(l_ == 0, 0.0, p / torch.where(l_ == 0, 1.0, l_))
+        # As the reference: a row of -inf logits (only -inf/NaN inputs make
+        # one) gives NaN.
+        p = torch.exp(x - x.amax(-1, keepdim=True))
+        p = p / p.sum(-1, keepdim=True)
         p = torch.nn.functional.pad(p, (0, NBk * rk - Tk, 0, (I1 - I0) * rq - (t1 - t0)))
         pb = p.reshape(B, Hg, I1 - I0, rq, NBk, rk).sum(5)
         s[:, :, I0:I1] = pb.sum(3) if query_reduce == "sum" else pb.amax(3)

@@ -174,9 +174,27 @@ def compress_strided(x, stride: int, head_factor: int = 1, kv_group: int = 1, re
 # --------------------------------------------------------------------------- #
 
 
-#: Composite estimators and query reductions of :func:`block_score` (see its docstring).
-ESTIMATORS = ("mean", "antidiag", "antidiag_lse")
-QUERY_REDUCES = ("sum", "max")
+#: Composite estimators and query reductions of :func:`block_score` (see its
+#: docstring); defined once, in :mod:`unisparse.config`.
+from .config import ESTIMATORS, QUERY_REDUCES  # noqa: E402
+
+
+def check_estimation(block: int, c_q: int, c_k: int, estimator: str, query_reduce: str):
+    """The argument rules of the estimation stages (shared by
+    :func:`block_score` and the PyTorch transcription
+    ``unisparse.estimate_torch``); raises ``ValueError``."""
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    if query_reduce not in QUERY_REDUCES:
+        raise ValueError(f"query_reduce must be one of {QUERY_REDUCES}, got {query_reduce!r}")
+    block = _check_pos_int("block", block)
+    c_q = _check_pos_int("c_q", c_q)
+    c_k = _check_pos_int("c_k", c_k)
+    if block % c_q or block % c_k:
+        raise ValueError(f"block = {block} must be a multiple of c_q = {c_q} and c_k = {c_k}")
+    if estimator != "mean" and c_q != c_k:
+        raise ValueError(f"estimator {estimator!r} needs c_q == c_k, got c_q = {c_q}, c_k = {c_k}")
+    return block, c_q, c_k
 
 
 def _composite_logits(qf, kf, t0, t1, scale, estimator):
@@ -251,31 +269,24 @@ def block_score(qc, kc, block: int, c_q: int, c_k: int, causal: bool = True, sca
     (not per block).  With ``causal``, key composite ``u`` is visible from
     query composite ``t`` iff ``u * c_k <= (t + 1) * c_q - 1`` (its first
     token is not after the last token of ``t``); otherwise the logit is
-    ``-inf``.  A row whose logits are all ``-inf`` contributes nothing.  Then
+    ``-inf``.  A row whose logits are all ``-inf`` (only -inf/NaN inputs
+    make one: every row sees key composite 0) gives NaN, as in the compiled
+    code, so its selection row goes dense (:func:`block_select`).  Then
     ``s[I, J] = sum A[t, u]`` over ``t // (block // c_q) == I`` and
     ``u // (block // c_k) == J`` (``query_reduce="sum"``).  Hence
-    ``sum_J s[I, J]`` is the number of query composites in block ``I`` (with
-    at least one finite logit), and ``s[I, J] = 0`` for ``J > I`` when causal.
+    ``sum_J s[I, J]`` is the number of query composites in block ``I``, and ``s[I, J] = 0`` for ``J > I`` when causal.
     With ``query_reduce="max"``, ``s[I, J] = max_t sum_u A[t, u]`` over the
     same ``t`` and ``u``: a key block that one query composite of the block
     needs (a needle read by a few rows) weighs as much as one they all need;
     :func:`block_select` normalises by the row's total either way.
     """
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    if query_reduce not in QUERY_REDUCES:
-        raise ValueError(f"query_reduce must be one of {QUERY_REDUCES}, got {query_reduce!r}")
+    block, c_q, c_k = check_estimation(block, c_q, c_k, estimator, query_reduce)
     strided = estimator != "mean"
     qc = np.asarray(qc)
     kc = np.asarray(kc)
     rank = 5 if strided else 4
     if qc.ndim != rank or kc.ndim != rank:
         raise ValueError(f"estimator {estimator!r} takes rank-{rank} composites, got shapes {qc.shape} and {kc.shape}")
-    block = _check_pos_int("block", block)
-    c_q = _check_pos_int("c_q", c_q)
-    c_k = _check_pos_int("c_k", c_k)
-    if block % c_q or block % c_k:
-        raise ValueError(f"block = {block} must be a multiple of c_q = {c_q} and c_k = {c_k}")
     B, Hg, Tq = qc.shape[:3]
     D = qc.shape[-1]
     if kc.shape[:2] != (B, Hg) or kc.shape[-1] != D:
@@ -307,11 +318,12 @@ def block_score(qc, kc, block: int, c_q: int, c_k: int, causal: bool = True, sca
                 t = np.arange(t0, t1)
                 vis = u[None, :] * c_k <= (t[:, None] + 1) * c_q - 1
                 logits = np.where(vis, logits, -np.inf)
+            # Every row sees key composite 0, so a row of -inf logits comes
+            # from -inf/NaN inputs: exp(-inf - -inf) is NaN, as in the
+            # compiled lowering, and the row's selection goes dense.
             m = logits.max(axis=-1, keepdims=True)
-            m = np.where(m == -np.inf, 0.0, m)
             p = np.exp(logits - m)
-            l = p.sum(axis=-1, keepdims=True)
-            p = np.where(l == 0, 0.0, p / np.where(l == 0, 1.0, l))  # NaN propagates
+            p = p / p.sum(axis=-1, keepdims=True)
             rpad = (I1 - I0) * rq - (t1 - t0)
             if rpad or kpad:
                 p = np.pad(p, ((0, 0), (0, 0), (0, rpad), (0, kpad)))
@@ -542,10 +554,13 @@ def _check_qkv(q, k, v):
 
 
 def _softmax_stats(logits, mask):
-    """Masked softmax pieces: (p, l, m_safe) with empty rows giving l == 0."""
+    """Masked softmax pieces: (p, l, m_safe) with rows that see no key
+    giving l == 0. A row that sees keys whose logits are all ``-inf`` (only
+    -inf/NaN inputs make one) gives NaN, as dense attention does."""
     logits = np.where(mask, logits, -np.inf)
     m = logits.max(axis=-1, keepdims=True)
-    m_safe = np.where(m == -np.inf, 0.0, m)
+    sees_none = ~np.broadcast_to(mask, logits.shape).any(axis=-1, keepdims=True)
+    m_safe = np.where(sees_none, 0.0, m)
     p = np.exp(logits - m_safe)
     l = p.sum(axis=-1, keepdims=True)
     return p, l, m_safe

@@ -7,7 +7,8 @@ Importing this module (``import unisparse.torch_ops``, done by
 
     unisparse::attention(Tensor q, Tensor k, Tensor v, int block, int c_q, int c_k,
                          int c_h, float tau, int local_blocks, bool sink, int min_blocks,
-                         int max_blocks, bool causal, float scale) -> (Tensor o, Tensor lse)
+                         int max_blocks, bool causal, float scale, str estimator,
+                         str query_reduce) -> (Tensor o, Tensor lse)
     unisparse::layout(Tensor q, Tensor k, <same config scalars>) -> (Tensor counts, Tensor indices)
 
 The configuration travels as scalar arguments (not as an opaque object) so
@@ -40,7 +41,7 @@ __all__ = ["attention", "config_args", "config_from_args"]
 
 _DTYPES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
 _FIELDS = ("block", "c_q", "c_k", "c_h", "tau", "local_blocks", "sink", "min_blocks",
-           "max_blocks", "causal", "scale")
+           "max_blocks", "causal", "scale", "estimator", "query_reduce")
 
 
 def config_args(cfg: Config) -> tuple:
@@ -92,9 +93,10 @@ def _np(t: torch.Tensor) -> np.ndarray:
 @torch.library.custom_op("unisparse::attention", mutates_args=())
 def _attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block: int, c_q: int, c_k: int,
                   c_h: int, tau: float, local_blocks: int, sink: bool, min_blocks: int,
-                  max_blocks: int, causal: bool, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+                  max_blocks: int, causal: bool, scale: float, estimator: str,
+                  query_reduce: str) -> tuple[torch.Tensor, torch.Tensor]:
     cfg = config_from_args(block, c_q, c_k, c_h, tau, local_blocks, sink, min_blocks, max_blocks,
-                           causal, scale)
+                           causal, scale, estimator, query_reduce)
     b, hq, hkv, n, d = check_inputs(cfg.c_h, q, k, v)
     if q.device.type != "cpu":
         raise ValueError(f"unisparse::attention: no kernel for device {q.device}")
@@ -107,9 +109,9 @@ def _attention_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block: int,
 
 @_attention_op.register_kernel("cuda")
 def _attention_cuda(q, k, v, block, c_q, c_k, c_h, tau, local_blocks, sink, min_blocks, max_blocks,
-                    causal, scale):
+                    causal, scale, estimator, query_reduce):
     cfg = config_from_args(block, c_q, c_k, c_h, tau, local_blocks, sink, min_blocks, max_blocks,
-                           causal, scale)
+                           causal, scale, estimator, query_reduce)
     _, hq, hkv, _, d = check_inputs(cfg.c_h, q, k, v)
     kern = _compile(cfg, heads=hq, kv_heads=hkv, head_dim=d, dtype=_DTYPES[q.dtype], device=str(q.device))
     o, lse = kern.attention(q, k, v)
@@ -118,7 +120,7 @@ def _attention_cuda(q, k, v, block, c_q, c_k, c_h, tau, local_blocks, sink, min_
 
 @_attention_op.register_fake
 def _attention_fake(q, k, v, block, c_q, c_k, c_h, tau, local_blocks, sink, min_blocks, max_blocks,
-                    causal, scale):
+                    causal, scale, estimator, query_reduce):
     # The scalars may be symbolic here (dynamic=True): no Config is built.
     b, hq, _, n, d = check_inputs(c_h, q, k, v)
     return q.new_empty((b, hq, n, d)), q.new_empty((b, hq, n), dtype=torch.float32)
@@ -145,9 +147,9 @@ _attention_op.register_autograd(_backward, setup_context=_setup_context)
 @torch.library.custom_op("unisparse::layout", mutates_args=())
 def _layout_op(q: torch.Tensor, k: torch.Tensor, block: int, c_q: int, c_k: int, c_h: int, tau: float,
                local_blocks: int, sink: bool, min_blocks: int, max_blocks: int, causal: bool,
-               scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+               scale: float, estimator: str, query_reduce: str) -> tuple[torch.Tensor, torch.Tensor]:
     cfg = config_from_args(block, c_q, c_k, c_h, tau, local_blocks, sink, min_blocks, max_blocks,
-                           causal, scale)
+                           causal, scale, estimator, query_reduce)
     _, hq, hkv, _, d = check_inputs(cfg.c_h, q, k)
     if q.device.type != "cpu":
         raise ValueError(f"unisparse::layout: no kernel for device {q.device}")
@@ -158,9 +160,9 @@ def _layout_op(q: torch.Tensor, k: torch.Tensor, block: int, c_q: int, c_k: int,
 
 @_layout_op.register_kernel("cuda")
 def _layout_cuda(q, k, block, c_q, c_k, c_h, tau, local_blocks, sink, min_blocks, max_blocks, causal,
-                 scale):
+                 scale, estimator, query_reduce):
     cfg = config_from_args(block, c_q, c_k, c_h, tau, local_blocks, sink, min_blocks, max_blocks,
-                           causal, scale)
+                           causal, scale, estimator, query_reduce)
     _, hq, hkv, _, d = check_inputs(cfg.c_h, q, k)
     kern = _compile(cfg, heads=hq, kv_heads=hkv, head_dim=d, dtype=_DTYPES[q.dtype], device=str(q.device))
     _, counts, indices = kern.layout(q, k)
@@ -169,7 +171,7 @@ def _layout_cuda(q, k, block, c_q, c_k, c_h, tau, local_blocks, sink, min_blocks
 
 @_layout_op.register_fake
 def _layout_fake(q, k, block, c_q, c_k, c_h, tau, local_blocks, sink, min_blocks, max_blocks, causal,
-                 scale):
+                 scale, estimator, query_reduce):
     b, hq, _, n, _ = check_inputs(c_h, q, k)
     nb = (n + block - 1) // block
     return (q.new_empty((b, hq // c_h, nb), dtype=torch.int32),

@@ -129,7 +129,7 @@ def test_empty_sequence():
     assert r.output.shape == q.shape and r.lse.shape == (1, 4, 0)
 
 
-@pytest.mark.parametrize("where", ["q", "k", "inf_k"])
+@pytest.mark.parametrize("where", ["q", "k", "inf_k", "neg_inf_q"])
 @pytest.mark.parametrize("max_blocks", [0, 4])
 def test_nan_and_inf_inputs_propagate_as_in_dense_attention(where, max_blocks):
     # min_blocks > 0 with a NaN score used to take block 0 twice (the arg-max
@@ -144,8 +144,14 @@ def test_nan_and_inf_inputs_propagate_as_in_dense_attention(where, max_blocks):
         q[0, 1, token, 3] = np.nan
     elif where == "k":
         k[0, 0, token, 5] = np.nan
-    else:
+    elif where == "inf_k":
         k[0, 1, token, 5] = np.inf
+    else:
+        # Every key positive in dimension 2 and one query -inf there: its
+        # composite's logits are all -inf, which gives NaN scores (the row
+        # goes dense) in the reference and the compiled code alike.
+        k[:, :, :, 2] = np.abs(k[:, :, :, 2]) + 0.5
+        q[0, 2, token, 2] = -np.inf
     r = unisparse.attention(q, k, v, cfg, return_layout=True)
     o_ref, _, c_ref, i_ref = reference(*(x.astype(np.float64) for x in (q, k, v)), cfg)
     np.testing.assert_array_equal(r.counts, c_ref)
@@ -157,7 +163,7 @@ def test_nan_and_inf_inputs_propagate_as_in_dense_attention(where, max_blocks):
     assert np.isnan(r.output).any()
     finite = ~np.isnan(o_ref)
     assert R.relative_l2(r.output[finite], o_ref[finite]) < 2e-5
-    if where != "inf_k":
+    if where in ("q", "k"):
         # A NaN makes its rows' scores NaN: those rows are dense, so NaN
         # reaches exactly the outputs dense attention makes NaN. (An Inf
         # gives +-inf composite logits: a query whose own logit differs in

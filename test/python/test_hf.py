@@ -103,8 +103,8 @@ def test_bf16_model_tau_one():
 
 def test_peaked_llama_at_the_presets(capsys):
     """A random Llama made peaked (q_proj scaled by 100): logits against sdpa
-    at the compiled default and at the estimator presets (NumPy reference
-    path), with the density they ran at. Measured (N = 2048, block 128):
+    at the compiled default and at the estimator presets (all through the
+    compiled PyTorch op), with the density they ran at. Measured (N = 2048, block 128):
     docs/Fidelity.md, "Hugging Face"."""
     from unisparse import config as C
     from unisparse import reference as R
@@ -137,4 +137,8 @@ def test_peaked_llama_at_the_presets(capsys):
             print(f"\npeaked Llama N={n}, preset {name}: relative L2 of logits vs sdpa {d:.3e}, density {de:.3f}")
     assert got["compiled"][0] < 1e-3  # mean pooling keeps (nearly) every block here
     assert 0.5 < got["recommended"][1] < 1.0 and got["conservative"][1] >= got["recommended"][1]
-    assert got["conservative"][0] <= got["recommended"][0] < 1.0
+    # Measured 0.128 and 0.044 (docs/Fidelity.md); 1.6x margins for other
+    # torch builds' summation orders, and the conservative preset must be
+    # the closer one.
+    assert got["conservative"][0] <= got["recommended"][0] < 0.2
+    assert got["conservative"][0] < 0.07

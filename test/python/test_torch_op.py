@@ -144,3 +144,19 @@ def test_cuda_attention(dtype):
     torch.testing.assert_close(r.counts.cpu(), cpu.counts)
     torch.testing.assert_close(r.output.cpu().float(), cpu.output.float(), atol=2e-2, rtol=2e-2)
     torch.library.opcheck(torch.ops.unisparse.attention.default, (q, k, v) + torch_ops.config_args(CFG))
+
+
+@pytest.mark.parametrize("estimator,query_reduce", [("antidiag", "sum"), ("antidiag_lse", "max")])
+def test_op_carries_the_estimator(estimator, query_reduce):
+    # The schema used to stop at `scale`: a tensor call with another
+    # estimator silently ran mean pooling. The layout must be the
+    # reference's for the estimator asked for.
+    cfg = Config(block=32, c_q=8, c_k=8, tau=0.8, estimator=estimator, query_reduce=query_reduce)
+    q, k, v = tensors(N=256, seed=3)
+    r = unisparse.attention(q, k, v, cfg, return_layout=True)
+    _, _, c_ref, i_ref = R.unisparse_attention(*(x.double().numpy() for x in (q, k, v)), **cfg.reference_kwargs())
+    np.testing.assert_array_equal(r.counts.numpy(), c_ref)
+    np.testing.assert_array_equal(r.indices.numpy(), i_ref)
+    mean = unisparse.attention(q, k, v, Config(block=32, c_q=8, c_k=8, tau=0.8), return_layout=True)
+    assert not np.array_equal(mean.counts.numpy(), c_ref)  # the estimator changes the layout here
+    torch.library.opcheck(torch.ops.unisparse.attention.default, (q, k, v) + torch_ops.config_args(cfg))

@@ -18,10 +18,6 @@ What runs where:
 * prefill self-attention (query length == key length), no padding: UniSparse
   through ``torch.ops.unisparse.attention``, with GQA read natively (no
   ``repeat_kv``);
-* the estimators that the PyTorch op does not carry yet
-  (``Config.estimator`` other than ``"mean"``, ``query_reduce = "max"``;
-  the compiled paths have them): the NumPy reference on the host, float64
-  (exact but slow; for measuring them on small models);
 * anything UniSparse does not model falls back to exact dense attention
   (transformers' ``sdpa`` function), logging the reason once: decoding or
   chunked prefill with a KV cache (query length != key length), a padding
@@ -118,32 +114,21 @@ def unisparse_attention_forward(module, query, key, value, attention_mask, dropo
     if scaling is not None:
         changes["scale"] = float(scaling)
     cfg = dataclasses.replace(cfg, **changes)
-    if (cfg.estimator, cfg.query_reduce) != ("mean", "sum"):
-        return _reference(query, key, value, cfg), None
     # [B, H, N, D] views of [B, N, H, D] projections: the kernel wants them contiguous.
     q, k, v = (x.contiguous() for x in (query, key, value))
     out, _ = torch.ops.unisparse.attention(q, k, v, *config_args(cfg))
+    if layout_hooks and not torch.compiler.is_compiling():
+        counts, _ = torch.ops.unisparse.layout(q, k, *config_args(cfg))
+        for hook in layout_hooks:
+            hook(cfg, counts.cpu().numpy())
     return out.transpose(1, 2).contiguous(), None
 
 
-#: Called with ``(cfg, counts)`` after each reference-path attention (tests and
-#: the fidelity report read the density the model ran at).
+#: Called with ``(cfg, counts)`` (a NumPy array) after each UniSparse
+#: attention, for tests and the fidelity report to read the density the model
+#: ran at. The layout is computed by a second call (one more estimation) only
+#: while a hook is registered.
 layout_hooks: list = []
-
-
-def _reference(query, key, value, cfg: Config):
-    """Estimators that the PyTorch op does not carry yet (its schema has the
-    mean-pooling fields only) run in the NumPy reference, float64 on the
-    host: exact, slow, for measuring them on small models. Returns
-    ``[B, N, Hq, D]``."""
-    from .. import reference
-
-    q, k, v = (x.detach().to("cpu", torch.float64).numpy() for x in (query, key, value))
-    kw = cfg.reference_kwargs()
-    o, _, counts, _ = reference.unisparse_attention(q, k, v, **kw)
-    for hook in layout_hooks:
-        hook(cfg, counts)
-    return torch.from_numpy(o).to(query.device, query.dtype).transpose(1, 2).contiguous()
 
 
 def register(name: str = DEFAULT_NAME, config: Config | None = None) -> str:
