@@ -507,7 +507,7 @@ func.func @f(%s: tensor<1x4x3x3xf32>, %c: tensor<1x4x3xi32>, %i: tensor<1x4x3x3x
 // -----
 
 func.func @f(%s: tensor<1x4x3x3xf32>, %c: tensor<1x4x3xi32>, %i: tensor<1x4x3x3xi32>) {
-  // expected-error @+1 {{attribute 'max_blocks' must be non-negative, found -4}}
+  // expected-error @+1 {{attribute 'max_blocks' must be non-negative (0: no cap), found -4}}
   %r:2 = unisparse.block_select {tau = 0.5, max_blocks = -4} ins(%s : tensor<1x4x3x3xf32>) outs(%c, %i : tensor<1x4x3xi32>, tensor<1x4x3x3xi32>) -> tensor<1x4x3xi32>, tensor<1x4x3x3xi32>
   return
 }
@@ -753,7 +753,7 @@ func.func @f(%qc: tensor<1x4x?x32xf32>, %kc: tensor<1x4x?x32xf32>, %s: tensor<1x
 // -----
 
 func.func @f(%qc: tensor<1x4x?x16x32xf32>, %kc: tensor<1x4x?x8x32xf32>, %s: tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32> {
-  // expected-error @+1 {{estimator antidiag_lse needs 'c_q' == 'c_k' (the stride), found 16 and 8}}
+  // expected-error @+1 {{attribute 'estimator' antidiag_lse needs 'c_q' == 'c_k' (the stride), found 16 and 8}}
   %r = unisparse.block_score {block = 64, c_q = 16, c_k = 8, estimator = #unisparse.estimator<antidiag_lse>} ins(%qc, %kc : tensor<1x4x?x16x32xf32>, tensor<1x4x?x8x32xf32>) outs(%s : tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32>
   return %r : tensor<1x4x?x?xf32>
 }

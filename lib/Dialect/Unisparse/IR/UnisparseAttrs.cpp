@@ -1,6 +1,7 @@
 //===- UnisparseAttrs.cpp - #unisparse.config parsing and verification ----===//
 
 #include "unisparse/Dialect/Unisparse/IR/UnisparseAttrs.h"
+#include "unisparse/Dialect/Unisparse/IR/ShapeRules.h"
 
 #include "llvm/ADT/APFloat.h"
 #include "llvm/ADT/SmallString.h"
@@ -40,43 +41,18 @@ LogicalResult ConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                  bool causal, llvm::APFloat scaleF,
                                  Estimator estimator, QueryReduce queryReduce) {
   double tau = tauF.convertToDouble(), scale = scaleF.convertToDouble();
-  auto positive = [&](int64_t v, StringRef name) -> LogicalResult {
-    if (v > 0)
-      return success();
-    return emitError() << "'" << name << "' must be positive, found " << v;
-  };
-  if (failed(positive(block, "block")) || failed(positive(cQ, "c_q")) ||
-      failed(positive(cK, "c_k")) || failed(positive(cH, "c_h")))
+  if (failed(verifyPositive(emitError, "block", block)) ||
+      failed(verifyPositive(emitError, "c_q", cQ)) ||
+      failed(verifyPositive(emitError, "c_k", cK)) ||
+      failed(verifyPositive(emitError, "c_h", cH)) ||
+      failed(verifyMultipleOf(emitError, "block", block, "c_q", cQ)) ||
+      failed(verifyMultipleOf(emitError, "block", block, "c_k", cK)) ||
+      failed(verifyTau(emitError, tau)) ||
+      failed(verifyNonNegative(emitError, "local_blocks", localBlocks)) ||
+      failed(verifyMinMaxBlocks(emitError, minBlocks, maxBlocks)) ||
+      failed(verifyScale(emitError, scale)))
     return failure();
-  if (block % cQ != 0)
-    return emitError() << "'block' (" << block
-                       << ") must be a multiple of 'c_q' (" << cQ << ")";
-  if (block % cK != 0)
-    return emitError() << "'block' (" << block
-                       << ") must be a multiple of 'c_k' (" << cK << ")";
-  if (!(tau > 0.0 && tau <= 1.0))
-    return emitError() << "'tau' must be in (0, 1], found "
-                       << formatShortestDouble(tau);
-  if (localBlocks < 0)
-    return emitError() << "'local_blocks' must be non-negative, found "
-                       << localBlocks;
-  if (minBlocks < 0)
-    return emitError() << "'min_blocks' must be non-negative, found "
-                       << minBlocks;
-  if (maxBlocks < 0)
-    return emitError() << "'max_blocks' must be non-negative (0: no cap), "
-                          "found "
-                       << maxBlocks;
-  if (maxBlocks > 0 && minBlocks > maxBlocks)
-    return emitError() << "'min_blocks' (" << minBlocks
-                       << ") must not exceed 'max_blocks' (" << maxBlocks
-                       << ")";
-  if (!(scale >= 0.0))
-    return emitError() << "'scale' must be non-negative (0: 1/sqrt(D)), found "
-                       << formatShortestDouble(scale);
-  if (isAntidiagonal(estimator) && cQ != cK)
-    return emitError() << "'estimator' " << stringifyEstimator(estimator)
-                       << " needs 'c_q' == 'c_k' (the stride), found " << cQ
-                       << " and " << cK;
+  if (failed(verifyEstimatorStride(emitError, estimator, cQ, cK)))
+    return failure();
   return success();
 }

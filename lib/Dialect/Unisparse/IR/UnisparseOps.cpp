@@ -13,6 +13,8 @@
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/IR/TypeUtilities.h"
 
+#include <functional>
+
 using namespace mlir;
 using namespace mlir::unisparse;
 
@@ -106,53 +108,30 @@ public:
                  ("to match '" + refName + "' dim " + Twine(refDim)).str());
   }
 
+  // The attribute rules of ShapeRules.h, as "attribute '<name>' ...".
   LogicalResult positive(int64_t value, StringRef attr) {
-    if (value > 0)
-      return success();
-    return op->emitOpError() << "attribute '" << attr
-                             << "' must be positive, found " << value;
+    return verifyPositive(attribute(), attr, value);
   }
 
   LogicalResult nonNegative(int64_t value, StringRef attr) {
-    if (value >= 0)
-      return success();
-    return op->emitOpError() << "attribute '" << attr
-                             << "' must be non-negative, found " << value;
+    return verifyNonNegative(attribute(), attr, value);
   }
 
   LogicalResult multipleOf(int64_t value, StringRef attr, int64_t factor,
                            StringRef factorName) {
-    if (value % factor == 0)
-      return success();
-    return op->emitOpError() << "attribute '" << attr << "' (" << value
-                             << ") must be a multiple of '" << factorName
-                             << "' (" << factor << ")";
+    return verifyMultipleOf(attribute(), attr, value, factorName, factor);
   }
 
-  LogicalResult tau(double tau) {
-    if (tau > 0.0 && tau <= 1.0)
-      return success();
-    return op->emitOpError() << "attribute 'tau' must be in (0, 1], found "
-                             << formatShortestDouble(tau);
-  }
+  LogicalResult tau(double tau) { return verifyTau(attribute(), tau); }
 
-  LogicalResult scale(double scale) {
-    if (scale >= 0.0)
-      return success();
-    return op->emitOpError()
-           << "attribute 'scale' must be non-negative (0: 1/sqrt(D)), found "
-           << formatShortestDouble(scale);
-  }
+  LogicalResult scale(double scale) { return verifyScale(attribute(), scale); }
 
   LogicalResult minMax(int64_t minBlocks, int64_t maxBlocks) {
-    if (failed(nonNegative(minBlocks, "min_blocks")) ||
-        failed(nonNegative(maxBlocks, "max_blocks")))
-      return failure();
-    if (maxBlocks == 0 || minBlocks <= maxBlocks)
-      return success();
-    return op->emitOpError() << "attribute 'min_blocks' (" << minBlocks
-                             << ") must not exceed 'max_blocks' (" << maxBlocks
-                             << ")";
+    return verifyMinMaxBlocks(attribute(), minBlocks, maxBlocks);
+  }
+
+  LogicalResult estimatorStride(Estimator estimator, int64_t cq, int64_t ck) {
+    return verifyEstimatorStride(attribute(), estimator, cq, ck);
   }
 
   /// `num` must be divisible by `den` when both are static.
@@ -167,6 +146,11 @@ public:
   }
 
 private:
+  /// Opens the op's diagnostic for an attribute rule.
+  std::function<InFlightDiagnostic()> attribute() {
+    return [this] { return op->emitOpError() << "attribute "; };
+  }
+
   Operation *op;
 };
 
@@ -306,10 +290,8 @@ LogicalResult BlockScoreOp::verify() {
   Type f32 = Builder(getContext()).getF32Type();
   bool anti = isAntidiagonal(getEstimator());
   int64_t rank = anti ? 5 : 4;
-  if (anti && cq != ck)
-    return emitOpError() << "estimator " << stringifyEstimator(getEstimator())
-                         << " needs 'c_q' == 'c_k' (the stride), found " << cq
-                         << " and " << ck;
+  if (failed(c.estimatorStride(getEstimator(), cq, ck)))
+    return failure();
   if (failed(c.rank(qc, "qc", rank)) || failed(c.rank(kc, "kc", rank)) ||
       failed(c.rank(init, "init", 4)) || failed(c.element(qc, "qc", f32)) ||
       failed(c.element(kc, "kc", f32)) || failed(c.element(init, "init", f32)))

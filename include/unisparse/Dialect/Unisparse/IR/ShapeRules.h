@@ -9,8 +9,11 @@
 #ifndef UNISPARSE_DIALECT_UNISPARSE_IR_SHAPERULES_H
 #define UNISPARSE_DIALECT_UNISPARSE_IR_SHAPERULES_H
 
+#include "unisparse/Dialect/Unisparse/IR/UnisparseAttrs.h"
+
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/OpDefinition.h"
 #include <cstdint>
 
@@ -61,6 +64,37 @@ inline bool keepsEveryBlock(double tau, int64_t minBlocks,
 inline bool compatibleDim(int64_t a, int64_t b) {
   return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
 }
+
+//===----------------------------------------------------------------------===//
+// Attribute rules, shared by #unisparse.config's verifier and the op
+// verifiers. Each returns failure after writing into the diagnostic that
+// `emit()` opens what was expected and what was found, starting with the
+// quoted attribute name; the caller's diagnostic says where (an op's starts
+// with "attribute ").
+//===----------------------------------------------------------------------===//
+
+using EmitFn = function_ref<InFlightDiagnostic()>;
+
+/// `value` > 0.
+LogicalResult verifyPositive(EmitFn emit, StringRef name, int64_t value);
+/// `value` >= 0; `note` (e.g. "(0: no cap)") follows "non-negative".
+LogicalResult verifyNonNegative(EmitFn emit, StringRef name, int64_t value,
+                                StringRef note = "");
+/// `value` is a multiple of `factor` (> 0).
+LogicalResult verifyMultipleOf(EmitFn emit, StringRef name, int64_t value,
+                               StringRef factorName, int64_t factor);
+/// tau in (0, 1].
+LogicalResult verifyTau(EmitFn emit, double tau);
+/// scale >= 0 (0: 1/sqrt(D)).
+LogicalResult verifyScale(EmitFn emit, double scale);
+/// min_blocks, max_blocks >= 0, and min_blocks <= max_blocks unless
+/// max_blocks = 0 (no cap).
+LogicalResult verifyMinMaxBlocks(EmitFn emit, int64_t minBlocks,
+                                 int64_t maxBlocks);
+
+/// The antidiagonal estimators need c_q == c_k (the stride).
+LogicalResult verifyEstimatorStride(EmitFn emit, Estimator estimator,
+                                    int64_t cq, int64_t ck);
 
 /// True for the element types attention accepts: bf16, f16, f32.
 bool isAttentionElementType(Type type);
