@@ -104,8 +104,9 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
                                              tk};
     Value corner =
         tensor::ExtractSliceOp::create(b, map, zeros, cornerSizes, ones);
-    // The dot product may be reassociated and fused (vector lanes, FMA):
-    // the order over d is the backend's, the same for every element.
+    // The dot product, the row sums and the block sums may be reassociated
+    // and fused (vector lanes, FMA): the order is the backend's, the same
+    // for every element, so equal inputs still give equal results.
     auto fm = arith::FastMathFlagsAttr::get(
         ctx, arith::FastMathFlags::reassoc | arith::FastMathFlags::contract);
     auto multiplyAdd = [&](OpBuilder &nb, Location loc, ValueRange args) {
@@ -270,7 +271,8 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
             [&](OpBuilder &nb, Location loc, ValueRange args) {
               linalg::YieldOp::create(
                   nb, loc,
-                  arith::AddFOp::create(nb, loc, args[1], args[0]).getResult());
+                  arith::AddFOp::create(nb, loc, args[1], args[0], fm)
+                      .getResult());
             })
             .getResult(0);
 
@@ -302,7 +304,7 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
         Value zero = arith::ConstantOp::create(lb, lb.getF32FloatAttr(0.0f));
         p = arith::SelectOp::create(lb, real, p, zero);
         linalg::YieldOp::create(
-            lb, arith::AddFOp::create(lb, args[2], p).getResult());
+            lb, arith::AddFOp::create(lb, args[2], p, fm).getResult());
       };
     };
     Value scores;
