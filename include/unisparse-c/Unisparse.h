@@ -1,4 +1,5 @@
-/*===- Unisparse.h - C API of the unisparse compiler ---------------*- C -*-===*\
+/*===- Unisparse.h - C API of the unisparse compiler ---------------*- C
+-*-===*\
 |*                                                                            *|
 |* For ML compilers that embed UniSparse.                                     *|
 |*                                                                            *|
@@ -28,7 +29,8 @@ MLIR_DECLARE_CAPI_DIALECT_REGISTRATION(Unisparse, unisparse);
 
 /// Adds the unisparse dialect and every dialect / interface model its passes
 /// and pipelines need to `registry`.
-MLIR_CAPI_EXPORTED void unisparseRegisterDependencies(MlirDialectRegistry registry);
+MLIR_CAPI_EXPORTED void
+unisparseRegisterDependencies(MlirDialectRegistry registry);
 
 /// Registers the unisparse passes and the `unisparse-to-cpu` pipeline in the
 /// global pass registry (idempotent), so textual pipelines can name them.
@@ -41,10 +43,9 @@ MLIR_CAPI_EXPORTED void unisparseContextDestroy(MlirContext context);
 
 /// Parses `source`. On failure returns a null module (mlirModuleIsNull) and
 /// passes each diagnostic to `onDiagnostic` (which may be null).
-MLIR_CAPI_EXPORTED MlirModule unisparseModuleParse(MlirContext context,
-                                                   MlirStringRef source,
-                                                   MlirStringCallback onDiagnostic,
-                                                   void *userData);
+MLIR_CAPI_EXPORTED MlirModule
+unisparseModuleParse(MlirContext context, MlirStringRef source,
+                     MlirStringCallback onDiagnostic, void *userData);
 MLIR_CAPI_EXPORTED void unisparseModuleDestroy(MlirModule module);
 
 /// Runs a textual pass pipeline on the module, e.g. "unisparse-to-cpu" or

@@ -88,7 +88,8 @@ void unisparseModuleDestroy(MlirModule module) {
     unwrap(module)->erase();
 }
 
-MlirLogicalResult unisparseRunPipeline(MlirModule module, MlirStringRef pipeline,
+MlirLogicalResult unisparseRunPipeline(MlirModule module,
+                                       MlirStringRef pipeline,
                                        MlirStringCallback onDiagnostic,
                                        void *userData) {
   unisparseRegisterPasses();

@@ -20,11 +20,11 @@ namespace {
 /// Builds one entry function: memref arguments (identity layouts, dynamic
 /// batch and sequence), each seen as a tensor (`restrict`, and `writable`
 /// for the outputs); `body` returns the tensors to store into the outputs.
-void buildEntry(OpBuilder &b, Location loc, StringRef name,
-                ArrayRef<MemRefType> inputs, ArrayRef<MemRefType> outputs,
-                function_ref<SmallVector<Value>(ArrayRef<Value> in,
-                                                ArrayRef<Value> out)>
-                    body) {
+void buildEntry(
+    OpBuilder &b, Location loc, StringRef name, ArrayRef<MemRefType> inputs,
+    ArrayRef<MemRefType> outputs,
+    function_ref<SmallVector<Value>(ArrayRef<Value> in, ArrayRef<Value> out)>
+        body) {
   SmallVector<Type> args(inputs.begin(), inputs.end());
   args.append(outputs.begin(), outputs.end());
   auto func = func::FuncOp::create(b, loc, name, b.getFunctionType(args, {}));
@@ -43,8 +43,8 @@ void buildEntry(OpBuilder &b, Location loc, StringRef name,
   SmallVector<Value> results = body(in, out);
   for (auto [value, arg] :
        llvm::zip(results, func.getArguments().drop_front(inputs.size()))) {
-    auto store = bufferization::MaterializeInDestinationOp::create(
-        b, loc, value, arg);
+    auto store =
+        bufferization::MaterializeInDestinationOp::create(b, loc, value, arg);
     store.setRestrict(true);
     store.setWritable(true);
   }

@@ -37,9 +37,8 @@ View view(const UnrankedMemRef &m, int64_t elemSize) {
 }
 } // namespace
 
-extern "C" UNISPARSE_RT_EXPORT void memrefCopy(int64_t elemSize,
-                                               UnrankedMemRef *src,
-                                               UnrankedMemRef *dst) {
+extern "C" UNISPARSE_RT_EXPORT void
+memrefCopy(int64_t elemSize, UnrankedMemRef *src, UnrankedMemRef *dst) {
   // Compiled code has no way to report a failure from here: a bad call is
   // recorded as the thread's error (unisparse_rt_last_error), which the
   // caller of the compiled entry point checks.

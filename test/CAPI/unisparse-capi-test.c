@@ -8,7 +8,9 @@
 
 /* mlirStringRefCreate is header-only: the test needs nothing but
    libUnisparseCAPI.so. */
-static MlirStringRef str(const char *s) { return mlirStringRefCreate(s, strlen(s)); }
+static MlirStringRef str(const char *s) {
+  return mlirStringRefCreate(s, strlen(s));
+}
 
 static void printToStdout(MlirStringRef s, void *userData) {
   (void)userData;
@@ -23,9 +25,12 @@ static void countDiagnostics(MlirStringRef s, void *userData) {
 static const char *kModule =
     "func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>,\n"
     "             %v: tensor<1x2x?x32xf32>, %o: tensor<1x4x?x32xf32>,\n"
-    "             %l: tensor<1x4x?xf32>) -> (tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) {\n"
-    "  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, tau = 1.0>}\n"
-    "      ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>)\n"
+    "             %l: tensor<1x4x?xf32>) -> (tensor<1x4x?x32xf32>, "
+    "tensor<1x4x?xf32>) {\n"
+    "  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, tau "
+    "= 1.0>}\n"
+    "      ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, "
+    "tensor<1x2x?x32xf32>)\n"
     "      outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>)\n"
     "      -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>\n"
     "  return %r#0, %r#1 : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>\n"
@@ -36,8 +41,8 @@ int main(void) {
   int diagnostics = 0;
 
   /* A valid module parses and prints. */
-  MlirModule module = unisparseModuleParse(
-      ctx, str(kModule), countDiagnostics, &diagnostics);
+  MlirModule module =
+      unisparseModuleParse(ctx, str(kModule), countDiagnostics, &diagnostics);
   if (mlirModuleIsNull(module)) {
     fprintf(stderr, "parse failed\n");
     return 1;
@@ -45,14 +50,15 @@ int main(void) {
   // CHECK-LABEL: parsed:
   printf("parsed:\n");
   unisparseModulePrint(module, false, printToStdout, NULL);
-  // CHECK: unisparse.attention {config = #unisparse.config<block = 64, tau = 1.0>}
+  // CHECK: unisparse.attention {config = #unisparse.config<block = 64, tau
+  // = 1.0>}
 
   /* Decompose: tau = 1 keeps every block, so no estimation is emitted. */
   // CHECK-LABEL: decomposed:
   printf("\ndecomposed:\n");
-  if (mlirLogicalResultIsFailure(unisparseRunPipeline(
-          module, str("unisparse-decompose,canonicalize"),
-          countDiagnostics, &diagnostics)))
+  if (mlirLogicalResultIsFailure(
+          unisparseRunPipeline(module, str("unisparse-decompose,canonicalize"),
+                               countDiagnostics, &diagnostics)))
     return 2;
   unisparseModulePrint(module, false, printToStdout, NULL);
   // CHECK-NOT: unisparse.compress
@@ -63,8 +69,7 @@ int main(void) {
   // CHECK-LABEL: lowered:
   printf("\nlowered:\n");
   if (mlirLogicalResultIsFailure(unisparseRunPipeline(
-          module, str("unisparse-to-cpu"),
-          countDiagnostics, &diagnostics)))
+          module, str("unisparse-to-cpu"), countDiagnostics, &diagnostics)))
     return 3;
   unisparseModulePrint(module, false, printToStdout, NULL);
   // CHECK: llvm.func private @unisparse_rt_block_sparse_attention_f32
@@ -78,10 +83,10 @@ int main(void) {
   diagnostics = 0;
   MlirModule bad = unisparseModuleParse(
       ctx,
-      str(
-          "func.func @g(%s: tensor<1x2x4x4xf32>, %c: tensor<1x2x4xi32>, "
+      str("func.func @g(%s: tensor<1x2x4x4xf32>, %c: tensor<1x2x4xi32>, "
           "%i: tensor<1x2x4x4xi32>) {\n"
-          "  %a:2 = unisparse.block_select {tau = 1.5} ins(%s : tensor<1x2x4x4xf32>)"
+          "  %a:2 = unisparse.block_select {tau = 1.5} ins(%s : "
+          "tensor<1x2x4x4xf32>)"
           " outs(%c, %i : tensor<1x2x4xi32>, tensor<1x2x4x4xi32>)"
           " -> tensor<1x2x4xi32>, tensor<1x2x4x4xi32>\n  return\n}\n"),
       countDiagnostics, &diagnostics);
@@ -92,10 +97,9 @@ int main(void) {
   /* A malformed pipeline is an error, not a crash. */
   // CHECK-LABEL: bad pipeline:
   printf("\nbad pipeline:\n");
-  MlirModule empty = unisparseModuleParse(
-      ctx, str("module {}"), NULL, NULL);
-  MlirLogicalResult r = unisparseRunPipeline(
-      empty, str("no-such-pass"), printToStdout, NULL);
+  MlirModule empty = unisparseModuleParse(ctx, str("module {}"), NULL, NULL);
+  MlirLogicalResult r =
+      unisparseRunPipeline(empty, str("no-such-pass"), printToStdout, NULL);
   // CHECK: invalid pass pipeline
   printf("\nfailed=%d\n", mlirLogicalResultIsFailure(r));
   // CHECK: failed=1

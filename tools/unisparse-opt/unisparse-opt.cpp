@@ -12,8 +12,8 @@
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
-#include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
 
@@ -31,6 +31,6 @@ int main(int argc, char **argv) {
   mlir::registerConvertParallelLoopToGpuPass();
   mlir::registerGpuKernelOutliningPass();
 
-  return mlir::asMainReturnCode(mlir::MlirOptMain(
-      argc, argv, "UniSparse optimizer driver\n", registry));
+  return mlir::asMainReturnCode(
+      mlir::MlirOptMain(argc, argv, "UniSparse optimizer driver\n", registry));
 }

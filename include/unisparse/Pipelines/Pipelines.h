@@ -51,9 +51,9 @@ struct UnisparseToNVPTXPipelineOptions
       *this, "threads",
       llvm::cl::desc("Threads per block of the estimation kernels"),
       llvm::cl::init(128)};
-  PassOptions::Option<int> optLevel{
-      *this, "opt-level", llvm::cl::desc("NVVM optimization level"),
-      llvm::cl::init(3)};
+  PassOptions::Option<int> optLevel{*this, "opt-level",
+                                    llvm::cl::desc("NVVM optimization level"),
+                                    llvm::cl::init(3)};
   PassOptions::Option<bool> decompose{
       *this, "decompose",
       llvm::cl::desc("Decompose unisparse.attention into its stages first"),

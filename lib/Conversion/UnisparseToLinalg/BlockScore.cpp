@@ -8,7 +8,8 @@
 //
 //   %L  = fill 0 : [B, Hg, Tq', Tk']
 //   %L  = insert_slice (linalg.generic contraction (b, g, t, u, d), d reduced:
-//           L[b, g, t, u] += qc[b, g, t, d] * kc[b, g, u, d]) into %L[.., :Tq, :Tk]
+//           L[b, g, t, u] += qc[b, g, t, d] * kc[b, g, u, d]) into %L[.., :Tq,
+//           :Tk]
 //   %m  = linalg.generic (b, g, t, u), u reduced: max of x = scale * L, masked
 //   %E  = linalg.generic (b, g, t, u): valid ? exp(x - m) : 0   (in place)
 //   %l  = linalg.generic (b, g, t, u), u reduced: sum of E
@@ -17,10 +18,10 @@
 //
 // "valid" is t < Tq, u < Tk and, when causal, the composite-granularity mask:
 // key composite u is visible from query composite t iff
-// u * c_k <= (t + query_offset + 1) * c_q - 1 (linalg.index in the bodies, no loads at
-// computed indices). Each logit is a dot product in ascending d; each element
-// is computed by the same sequence of operations wherever it sits, so equal
-// inputs give bit-equal block scores (ties stay ties).
+// u * c_k <= (t + query_offset + 1) * c_q - 1 (linalg.index in the bodies, no
+// loads at computed indices). Each logit is a dot product in ascending d; each
+// element is computed by the same sequence of operations wherever it sits, so
+// equal inputs give bit-equal block scores (ties stay ties).
 //
 // The map costs 4 * B * Hg * Tq' * Tk' bytes; tiling the consumers by query
 // block (TilingInterface) and fusing the producers bounds it by a tile.
@@ -87,8 +88,9 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
     Value scale =
         softmaxScale(b, op.getScale().convertToDouble(), qSizes.back());
     Estimator estimator = op.getEstimator();
-    Mask mask{toValue(b, qSizes[2]), toValue(b, tk), op.getQueryOffset(), cq,
-              ck, op.getCausal()};
+    Mask mask{
+        toValue(b, qSizes[2]), toValue(b, tk), op.getQueryOffset(), cq, ck,
+        op.getCausal()};
 
     // The padded map and the contraction into its [Tq, Tk] corner.
     AffineExpr s0 = getAffineSymbolExpr(0, ctx);
@@ -224,11 +226,12 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
     // Row max of the masked, scaled logits.
     Value rowMax =
         linalg::GenericOp::create(
-            b, TypeRange{RankedTensorType::get(
-                   llvm::map_to_vector(rowSizes, staticSize), f32)},
+            b,
+            TypeRange{RankedTensorType::get(
+                llvm::map_to_vector(rowSizes, staticSize), f32)},
             ValueRange{map},
-            ValueRange{filledTensor(b, rowSizes, f32,
-                                    b.getF32FloatAttr(negInf))},
+            ValueRange{
+                filledTensor(b, rowSizes, f32, b.getF32FloatAttr(negInf))},
             ArrayRef<AffineMap>{id4, rowMap}, iterators(3, 1),
             [&](OpBuilder &nb, Location loc, ValueRange args) {
               ImplicitLocOpBuilder lb(loc, nb);
@@ -255,7 +258,8 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
               Value x = arith::MulFOp::create(lb, args[1], scale);
               Value e = math::ExpOp::create(
                   lb, arith::SubFOp::create(lb, x, args[0]));
-              Value zero = arith::ConstantOp::create(lb, lb.getF32FloatAttr(0.0f));
+              Value zero =
+                  arith::ConstantOp::create(lb, lb.getF32FloatAttr(0.0f));
               linalg::YieldOp::create(
                   lb, arith::SelectOp::create(lb, mask.valid(lb, t, u), e, zero)
                           .getResult());

@@ -51,7 +51,8 @@ Value sumGeneric(ImplicitLocOpBuilder &b, Value in, Value out, unsigned dims,
              b, TypeRange{out.getType()}, ValueRange{in}, ValueRange{out},
              ArrayRef<AffineMap>{dimsMap(ctx, dims, inDims),
                                  dimsMap(ctx, dims, outDims)},
-             its, [&](OpBuilder &nb, Location loc, ValueRange args) {
+             its,
+             [&](OpBuilder &nb, Location loc, ValueRange args) {
                Value x = toF32(nb, loc, args[0]);
                linalg::YieldOp::create(
                    nb, loc,
@@ -181,8 +182,8 @@ struct CompressToLinalg : OpRewritePattern<CompressOp> {
       Value pooled;
       if (rep == 1 && grp == 1) {
         // (b, g, t, w, d)
-        pooled = sumGeneric(b, view, out, 5, in(0, 1, {}, 2, 3, 4),
-                            {0, 1, 2, 4});
+        pooled =
+            sumGeneric(b, view, out, 5, in(0, 1, {}, 2, 3, 4), {0, 1, 2, 4});
       } else if (rep == 1) {
         // (b, g, t, j, w, d): input heads [G, s].
         Value v = expandDim(b, view, 1, {groups, b.getIndexAttr(grp)});

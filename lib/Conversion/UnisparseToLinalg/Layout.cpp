@@ -31,11 +31,10 @@ using namespace mlir::unisparse::detail;
 
 namespace {
 /// Emits `for iv in [lb, ub) carrying iterArgs`; `body` returns the yields.
-SmallVector<Value>
-forLoop(ImplicitLocOpBuilder &b, Value lb, Value ub, ValueRange iterArgs,
-        function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, Value,
-                                        ValueRange)>
-            body) {
+SmallVector<Value> forLoop(
+    ImplicitLocOpBuilder &b, Value lb, Value ub, ValueRange iterArgs,
+    function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, Value, ValueRange)>
+        body) {
   Value one = arith::ConstantIndexOp::create(b, 1);
   auto loop = scf::ForOp::create(
       b, lb, ub, one, iterArgs,
@@ -80,7 +79,8 @@ struct BlockSelectToScf : OpRewritePattern<BlockSelectOp> {
       // Visible blocks: [0, nvis).
       Value nvis = nbk;
       if (causal)
-        nvis = arith::MinSIOp::create(b, arith::AddIOp::create(b, row, c1), nbk);
+        nvis =
+            arith::MinSIOp::create(b, arith::AddIOp::create(b, row, c1), nbk);
 
       // 1. Clear the flags.
       indices = forLoop(b, c0, nbk, {indices},
@@ -90,12 +90,12 @@ struct BlockSelectToScf : OpRewritePattern<BlockSelectOp> {
                         })[0];
 
       // 2. Total visible mass.
-      Value total = forLoop(b, c0, nvis, {zeroF},
-                            [&](ImplicitLocOpBuilder &b, Value j, ValueRange a) {
-                              Value s = tensor::ExtractOp::create(b, scores, sAt(j));
-                              return SmallVector<Value>{
-                                  arith::AddFOp::create(b, a[0], s)};
-                            })[0];
+      Value total = forLoop(
+          b, c0, nvis, {zeroF},
+          [&](ImplicitLocOpBuilder &b, Value j, ValueRange a) {
+            Value s = tensor::ExtractOp::create(b, scores, sAt(j));
+            return SmallVector<Value>{arith::AddFOp::create(b, a[0], s)};
+          })[0];
 
       // 3. Forced blocks (or every visible block when tau >= 1).
       Value localC = arith::ConstantIndexOp::create(b, local);
@@ -144,14 +144,15 @@ struct BlockSelectToScf : OpRewritePattern<BlockSelectOp> {
               // output exactly as in dense attention.
               Value need = arith::OrIOp::create(
                   w,
-                  arith::CmpIOp::create(w, arith::CmpIPredicate::slt, a[1], minC),
+                  arith::CmpIOp::create(w, arith::CmpIPredicate::slt, a[1],
+                                        minC),
                   arith::OrIOp::create(
                       w,
                       arith::CmpFOp::create(w, arith::CmpFPredicate::OLT, a[2],
                                             threshold),
                       totalIsNaN));
-              Value more =
-                  arith::CmpIOp::create(w, arith::CmpIPredicate::slt, a[1], nvis);
+              Value more = arith::CmpIOp::create(w, arith::CmpIPredicate::slt,
+                                                 a[1], nvis);
               Value go = arith::AndIOp::create(w, need, more);
               if (maxBlocks > 0)
                 go = arith::AndIOp::create(
@@ -194,7 +195,8 @@ struct BlockSelectToScf : OpRewritePattern<BlockSelectOp> {
                         arith::SelectOp::create(b, better, j, m[1]),
                         arith::OrIOp::create(b, m[2], better)};
                   });
-              Value idx = tensor::InsertOp::create(w, oneI32, a[0], at(best[1]));
+              Value idx =
+                  tensor::InsertOp::create(w, oneI32, a[0], at(best[1]));
               Value cnt = arith::AddIOp::create(w, a[1], c1);
               Value kept = arith::AddFOp::create(w, a[2], best[0]);
               scf::YieldOp::create(w, ValueRange{idx, cnt, kept});
@@ -210,8 +212,8 @@ struct BlockSelectToScf : OpRewritePattern<BlockSelectOp> {
           b, c0, nvis, {indices, c0},
           [&](ImplicitLocOpBuilder &b, Value j, ValueRange a) {
             Value flag = tensor::ExtractOp::create(b, a[0], at(j));
-            Value taken =
-                arith::CmpIOp::create(b, arith::CmpIPredicate::ne, flag, zeroI32);
+            Value taken = arith::CmpIOp::create(b, arith::CmpIPredicate::ne,
+                                                flag, zeroI32);
             Value old = tensor::ExtractOp::create(b, a[0], at(a[1]));
             Value jI32 = arith::IndexCastOp::create(b, i32, j);
             Value val = arith::SelectOp::create(b, taken, jI32, old);

@@ -6,8 +6,8 @@
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
-#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
@@ -72,7 +72,8 @@ inline int64_t staticSize(OpFoldResult ofr) {
 inline Value expandDim(ImplicitLocOpBuilder &b, Value value, unsigned dim,
                        ArrayRef<OpFoldResult> sizes) {
   auto type = cast<RankedTensorType>(value.getType());
-  SmallVector<OpFoldResult> outSizes = tensor::getMixedSizes(b, b.getLoc(), value);
+  SmallVector<OpFoldResult> outSizes =
+      tensor::getMixedSizes(b, b.getLoc(), value);
   SmallVector<ReassociationIndices> reassociation;
   SmallVector<OpFoldResult> shape;
   for (unsigned i = 0, e = type.getRank(), out = 0; i < e; ++i) {

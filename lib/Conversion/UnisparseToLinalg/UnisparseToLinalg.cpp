@@ -22,15 +22,16 @@ void mlir::unisparse::populateUnisparseToLinalgPatterns(
 
 namespace {
 struct ConvertUnisparseToLinalgPass
-    : unisparse::impl::ConvertUnisparseToLinalgPassBase<ConvertUnisparseToLinalgPass> {
+    : unisparse::impl::ConvertUnisparseToLinalgPassBase<
+          ConvertUnisparseToLinalgPass> {
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
     ConversionTarget target(*ctx);
     target.addLegalDialect<linalg::LinalgDialect, tensor::TensorDialect,
                            scf::SCFDialect, arith::ArithDialect,
                            math::MathDialect, affine::AffineDialect>();
-    target.addIllegalOp<CompressOp, BlockScoreOp, BlockSelectOp,
-                        DenseLayoutOp>();
+    target
+        .addIllegalOp<CompressOp, BlockScoreOp, BlockSelectOp, DenseLayoutOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     RewritePatternSet patterns(ctx);
     populateUnisparseToLinalgPatterns(patterns);

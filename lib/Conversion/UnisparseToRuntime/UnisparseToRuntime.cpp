@@ -45,14 +45,13 @@ MemRefType fullyDynamic(MemRefType type) {
   int64_t rank = type.getRank();
   SmallVector<int64_t> shape(rank, ShapedType::kDynamic);
   SmallVector<int64_t> strides(rank, ShapedType::kDynamic);
-  auto layout = StridedLayoutAttr::get(type.getContext(), ShapedType::kDynamic,
-                                       strides);
+  auto layout =
+      StridedLayoutAttr::get(type.getContext(), ShapedType::kDynamic, strides);
   return MemRefType::get(shape, type.getElementType(), layout,
                          type.getMemorySpace());
 }
 
-struct BlockSparseAttentionToCall
-    : OpRewritePattern<BlockSparseAttentionOp> {
+struct BlockSparseAttentionToCall : OpRewritePattern<BlockSparseAttentionOp> {
   BlockSparseAttentionToCall(MLIRContext *ctx, RuntimeTarget target)
       : OpRewritePattern(ctx), target(target) {}
 
@@ -74,17 +73,18 @@ struct BlockSparseAttentionToCall
     for (Value operand : op->getOperands()) {
       auto type = cast<MemRefType>(operand.getType());
       MemRefType target = fullyDynamic(type);
-      args.push_back(type == target
-                         ? operand
-                         : memref::CastOp::create(b, target, operand).getResult());
+      args.push_back(
+          type == target
+              ? operand
+              : memref::CastOp::create(b, target, operand).getResult());
     }
     args.push_back(arith::ConstantIntOp::create(b, op.getBlock(), 64));
     args.push_back(arith::ConstantIntOp::create(b, op.getCausal() ? 1 : 0, 32));
     args.push_back(arith::ConstantOp::create(
         b, b.getF32FloatAttr(op.getScale().convertToDouble())));
 
-    auto fnType = b.getFunctionType(ValueRange(args).getTypes(),
-                                    {b.getI32Type()});
+    auto fnType =
+        b.getFunctionType(ValueRange(args).getTypes(), {b.getI32Type()});
     auto fn = module.lookupSymbol<func::FuncOp>(name);
     if (!fn) {
       OpBuilder::InsertionGuard guard(rewriter);
@@ -93,10 +93,10 @@ struct BlockSparseAttentionToCall
       fn.setPrivate();
       fn->setAttr("llvm.emit_c_interface", rewriter.getUnitAttr());
     } else if (fn.getFunctionType() != fnType) {
-      return op.emitOpError() << "runtime function @" << name
-                              << " is already declared with type "
-                              << fn.getFunctionType() << ", expected "
-                              << fnType;
+      return op.emitOpError()
+             << "runtime function @" << name
+             << " is already declared with type " << fn.getFunctionType()
+             << ", expected " << fnType;
     }
     func::CallOp::create(b, fn, args);
     rewriter.eraseOp(op);
@@ -108,7 +108,8 @@ private:
 };
 
 struct ConvertUnisparseToRuntimePass
-    : unisparse::impl::ConvertUnisparseToRuntimePassBase<ConvertUnisparseToRuntimePass> {
+    : unisparse::impl::ConvertUnisparseToRuntimePassBase<
+          ConvertUnisparseToRuntimePass> {
   using Base::Base;
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();

@@ -14,8 +14,8 @@
 
 #include <cinttypes>
 #include <cmath>
-#include <cstring>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <vector>
@@ -267,10 +267,10 @@ LoadedKernels *kernelsFor(CUcontext context, CUdevice device) {
       !UNISPARSE_CU(cuDeviceGetAttribute, &k.ccMinor,
                     CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device))
     return nullptr;
-  if (LoadFailure f = loadModule(unisparse_rt_bsa_fatbin, kKernelNames,
-                                 {AttentionTraits<64>::kSmemBytes,
-                                  AttentionTraits<128>::kSmemBytes},
-                                 k.module, k.functions)) {
+  if (LoadFailure f = loadModule(
+          unisparse_rt_bsa_fatbin, kKernelNames,
+          {AttentionTraits<64>::kSmemBytes, AttentionTraits<128>::kSmemBytes},
+          k.module, k.functions)) {
     f.report("loading the block-sparse attention kernels (built for CUDA "
              "architectures " UNISPARSE_RT_CUDA_ARCHITECTURES ")");
     return nullptr;
@@ -286,10 +286,10 @@ bool sm90Loaded(LoadedKernels &k) {
   std::lock_guard<std::mutex> lock(kernelCache().mutex);
   if (!k.sm90Tried) {
     k.sm90Tried = true;
-    k.sm90Failure = loadModule(
-        unisparse_rt_bsa_sm90_fatbin, kSm90KernelNames,
-        {Sm90Traits<64>::kSmemBytes, Sm90Traits<128>::kSmemBytes},
-        k.sm90Module, k.sm90Functions);
+    k.sm90Failure =
+        loadModule(unisparse_rt_bsa_sm90_fatbin, kSm90KernelNames,
+                   {Sm90Traits<64>::kSmemBytes, Sm90Traits<128>::kSmemBytes},
+                   k.sm90Module, k.sm90Functions);
   }
   return !k.sm90Failure;
 #else
@@ -330,8 +330,8 @@ const char *sm90Unsupported(const LoadedKernels &k, const AttentionTensors &t,
 #if !UNISPARSE_RT_HAVE_SM90
   (void)k, (void)t, (void)p;
   return "the runtime was built without sm_90a kernels "
-         "(UNISPARSE_RUNTIME_CUDA_ARCHITECTURES = " UNISPARSE_RT_CUDA_ARCHITECTURES
-         " has no 90a)";
+         "(UNISPARSE_RUNTIME_CUDA_ARCHITECTURES "
+         "= " UNISPARSE_RT_CUDA_ARCHITECTURES " has no 90a)";
 #else
   if (k.ccMajor != 9 || k.ccMinor != 0)
     return "the device is not of compute capability 9.0";
@@ -386,7 +386,8 @@ unisparse_status_t launchSm90(const LoadedKernels &k, const AttentionTensors &t,
     CUtensorMap *map;
     const unisparse_tensor_t *t;
     const char *name;
-  } maps[] = {{&params.tmQ, t.q, "q"}, {&params.tmK, t.k, "k"},
+  } maps[] = {{&params.tmQ, t.q, "q"},
+              {&params.tmK, t.k, "k"},
               {&params.tmV, t.v, "v"}};
   for (const auto &m : maps) {
     const CUresult r = encodeTensorMap(m.map, *m.t, bf16);
@@ -428,10 +429,10 @@ unisparse_status_t launchSm90(const LoadedKernels &k, const AttentionTensors &t,
                     "q: %" PRId64 " query tiles x heads x batch exceed the "
                     "sm_90a kernel's grid",
                     ctas);
-  const int threads = dim128 ? Sm90Traits<128>::kThreads
-                             : Sm90Traits<64>::kThreads;
-  const int smem = dim128 ? Sm90Traits<128>::kSmemBytes
-                          : Sm90Traits<64>::kSmemBytes;
+  const int threads =
+      dim128 ? Sm90Traits<128>::kThreads : Sm90Traits<64>::kThreads;
+  const int smem =
+      dim128 ? Sm90Traits<128>::kSmemBytes : Sm90Traits<64>::kSmemBytes;
   void *args[] = {&params};
   if (!UNISPARSE_CU(cuLaunchKernel, k.sm90Functions[bf16][dim128],
                     unsigned(ctas), 1u, 1u, unsigned(threads), 1u, 1u,

@@ -553,7 +553,7 @@ __device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
   };
   // Mask (only where needed), online softmax of s into pf; returns the
   // factors by which O must be rescaled.
-  auto softmax = [&](int j, float(&alpha)[2]) {
+  auto softmax = [&](int j, float (&alpha)[2]) {
     const int k0 = j * Traits::kBlockN;
     const bool needMask =
         (p.causal && j == qTile) || k0 + Traits::kBlockN > p.seqLen;
@@ -611,7 +611,7 @@ __device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
       pf[kk][3] = Elem::pack(s[8 * kk + 6], s[8 * kk + 7]);
     }
   };
-  auto rescaleO = [&](const float(&alpha)[2]) {
+  auto rescaleO = [&](const float (&alpha)[2]) {
 #pragma unroll
     for (int i = 0; i < kOAcc; ++i)
       o[i] *= alpha[(i / 2) % 2];
@@ -696,7 +696,7 @@ __device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
   if (consumer == 0)
     waitTurn(); // the last turn warpgroup 1 passed
 
-    // Epilogue: O / l and LSE from registers.
+  // Epilogue: O / l and LSE from registers.
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     rowSum[r] += __shfl_xor_sync(0xffffffffu, rowSum[r], 1);

@@ -60,7 +60,8 @@ const LoadState &loadState() {
 #define UNISPARSE_CUDA_DRIVER_LOAD_OPTIONAL(fn)                                \
   table.fn = reinterpret_cast<decltype(table.fn)>(                             \
       dlsym(lib, UNISPARSE_STRINGIFY(fn)));
-    UNISPARSE_CUDA_DRIVER_OPTIONAL_FUNCTIONS(UNISPARSE_CUDA_DRIVER_LOAD_OPTIONAL)
+    UNISPARSE_CUDA_DRIVER_OPTIONAL_FUNCTIONS(
+        UNISPARSE_CUDA_DRIVER_LOAD_OPTIONAL)
 #undef UNISPARSE_CUDA_DRIVER_LOAD_OPTIONAL
     if (missing) {
       std::snprintf(s->message, sizeof(s->message),

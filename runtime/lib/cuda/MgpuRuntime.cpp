@@ -260,8 +260,7 @@ void mgpuLaunchClusterKernel(void *function, int64_t clusterX, int64_t clusterY,
     return;
   if (gridX == 0 || gridY == 0 || gridZ == 0)
     return;
-  if (!ensureContext() ||
-      !checkDeviceLimits("mgpuLaunchClusterKernel", dims))
+  if (!ensureContext() || !checkDeviceLimits("mgpuLaunchClusterKernel", dims))
     return;
   CUfunction fn = static_cast<CUfunction>(function);
   if (smem > kDefaultMaxDynamicSmem &&

@@ -631,8 +631,8 @@ void runAttentionCase(const Case &c) {
   }
   const int32_t used = unisparse_rt_last_cuda_attention_kernel();
   if (used != c.expectedKernel()) {
-    report(false, name, "ran the %s kernel, expected %s",
-           kernelModeName(used), kernelModeName(c.expectedKernel()));
+    report(false, name, "ran the %s kernel, expected %s", kernelModeName(used),
+           kernelModeName(c.expectedKernel()));
     return;
   }
   const Comparison r = compare(p);
@@ -718,8 +718,8 @@ void attentionCases() {
   // stages (and mbarrier phases) many times; a partial last block.
   runAttentionCase(Case{
       {1, 4, 1, 4, 4000, 128, 128}, bf16, false, LayoutKind::Dense, ++seed});
-  runAttentionCase(Case{
-      {1, 4, 2, 2, 3000, 64, 128}, f16, true, LayoutKind::Dense, ++seed});
+  runAttentionCase(
+      Case{{1, 4, 2, 2, 3000, 64, 128}, f16, true, LayoutKind::Dense, ++seed});
   runAttentionCase(Case{
       {2, 4, 2, 2, 2500, 64, 128}, bf16, false, LayoutKind::Sparse, ++seed});
   // The memref shims, with and without a current stream.
@@ -965,12 +965,12 @@ void mgpuTests() {
            "launch dimension 0");
     // Within 2^32 but past the device's grid y limit (65535): a clear error
     // naming the dimension, not the driver's bare CUDA_ERROR_INVALID_VALUE.
-    mgpuLaunchKernel(mgpuModuleGetFunction(binModule, "unisparse_test_axpy"),
-                     1, 70000, 1, 1, 1, 1, 0, stream, nullptr, nullptr, 0);
+    mgpuLaunchKernel(mgpuModuleGetFunction(binModule, "unisparse_test_axpy"), 1,
+                     70000, 1, 1, 1, 1, 0, stream, nullptr, nullptr, 0);
     expect("grid y 70000", true, UNISPARSE_STATUS_INVALID_ARGUMENT,
            "grid y dimension 70000 exceeds the device limit 65535");
-    mgpuLaunchKernel(mgpuModuleGetFunction(binModule, "unisparse_test_axpy"),
-                     1, 1, 1, 2048, 1, 1, 0, stream, nullptr, nullptr, 0);
+    mgpuLaunchKernel(mgpuModuleGetFunction(binModule, "unisparse_test_axpy"), 1,
+                     1, 1, 2048, 1, 1, 0, stream, nullptr, nullptr, 0);
     expect("2048 threads", true, UNISPARSE_STATUS_INVALID_ARGUMENT,
            "block x dimension 2048 exceeds the device limit 1024");
     mgpuSetDefaultDevice(12345);
@@ -1280,9 +1280,9 @@ void badArgumentTests() {
   {
     unisparse_rt_clear_error();
     const unisparse_status_t st = unisparse_rt_set_cuda_attention_kernel(7);
-    const bool ok = st == UNISPARSE_STATUS_INVALID_ARGUMENT &&
-                    unisparse_rt_get_cuda_attention_kernel() ==
-                        UNISPARSE_CUDA_KERNEL_AUTO;
+    const bool ok =
+        st == UNISPARSE_STATUS_INVALID_ARGUMENT &&
+        unisparse_rt_get_cuda_attention_kernel() == UNISPARSE_CUDA_KERNEL_AUTO;
     report(ok, "bad argument: kernel choice 7", "%s: %s",
            unisparse_rt_status_string(st), unisparse_rt_last_error_message());
     unisparse_rt_clear_error();

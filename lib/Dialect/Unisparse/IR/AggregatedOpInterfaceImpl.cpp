@@ -26,9 +26,9 @@ FailureOr<int64_t> staticDim(Value v, unsigned i) {
 }
 } // namespace
 
-FailureOr<AttentionShape>
-mlir::unisparse::getAttentionShape(OpBuilder &b, Location loc, Value q,
-                                   Value k) {
+FailureOr<AttentionShape> mlir::unisparse::getAttentionShape(OpBuilder &b,
+                                                             Location loc,
+                                                             Value q, Value k) {
   FailureOr<int64_t> hq = staticDim(q, 1), hkv = staticDim(k, 1);
   if (failed(hq) || failed(hkv))
     return failure();
@@ -58,11 +58,10 @@ EstimationValues mlir::unisparse::buildEstimation(
       sizes.push_back(b.getIndexAttr(factor));
     sizes.push_back(headDim);
     Value init = emptyTensor(b, loc, sizes, f32);
-    return CompressOp::create(b, loc, init.getType(), x, init,
-                              b.getI64IntegerAttr(factor),
-                              b.getI64IntegerAttr(ch),
-                              b.getI64IntegerAttr(kvGroup),
-                              PoolingAttr::get(ctx, pooling))
+    return CompressOp::create(
+               b, loc, init.getType(), x, init, b.getI64IntegerAttr(factor),
+               b.getI64IntegerAttr(ch), b.getI64IntegerAttr(kvGroup),
+               PoolingAttr::get(ctx, pooling))
         .getResult();
   };
   Value qc = compress(q, cfg.getCQ(), 1,
@@ -121,11 +120,11 @@ struct AttentionDecomposition
       counts = layout.getCounts();
       indices = layout.getIndices();
     } else {
-      Value scoresInit = emptyTensor(b, loc, {batch, groups, blocks, blocks},
-                                     b.getF32Type());
+      Value scoresInit =
+          emptyTensor(b, loc, {batch, groups, blocks, blocks}, b.getF32Type());
       EstimationValues est =
-          buildEstimation(b, loc, cfg, *shape, op.getQ(), op.getK(),
-                          scoresInit, countsInit, indicesInit);
+          buildEstimation(b, loc, cfg, *shape, op.getQ(), op.getK(), scoresInit,
+                          countsInit, indicesInit);
       counts = est.counts;
       indices = est.indices;
     }

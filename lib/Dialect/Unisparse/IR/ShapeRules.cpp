@@ -80,6 +80,6 @@ LogicalResult mlir::unisparse::verifyEstimatorStride(EmitFn emit,
   if (!isAntidiagonal(estimator) || cq == ck)
     return success();
   return emit() << "'estimator' " << stringifyEstimator(estimator)
-                << " needs 'c_q' == 'c_k' (the stride), found " << cq
-                << " and " << ck;
+                << " needs 'c_q' == 'c_k' (the stride), found " << cq << " and "
+                << ck;
 }

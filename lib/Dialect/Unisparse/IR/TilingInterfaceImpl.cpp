@@ -109,11 +109,12 @@ struct ParallelTiling : TilingInterface::ExternalModel<Derived, OpTy> {
     return domainOf(b, op->getLoc(), initOf(op, 0), Derived::kLoops);
   }
 
-  LogicalResult getResultTilePosition(
-      Operation *op, OpBuilder &b, unsigned resultNumber,
-      ArrayRef<OpFoldResult> offsets, ArrayRef<OpFoldResult> sizes,
-      SmallVector<OpFoldResult> &resultOffsets,
-      SmallVector<OpFoldResult> &resultSizes) const {
+  LogicalResult
+  getResultTilePosition(Operation *op, OpBuilder &b, unsigned resultNumber,
+                        ArrayRef<OpFoldResult> offsets,
+                        ArrayRef<OpFoldResult> sizes,
+                        SmallVector<OpFoldResult> &resultOffsets,
+                        SmallVector<OpFoldResult> &resultSizes) const {
     resultTile(b, op->getLoc(), initOf(op, resultNumber), Derived::kLoops,
                offsets, sizes, resultOffsets, resultSizes);
     return success();
@@ -140,27 +141,25 @@ struct CompressTiling : ParallelTiling<CompressTiling, CompressOp> {
     int64_t sf = c.getSeqFactor();
     OpFoldResult seq = tensor::getMixedSize(b, loc, c.getInput(), 2);
     // Tokens of composites [t0, t0 + ts).
-    OpFoldResult tokStart =
-        apply(b, loc, getAffineSymbolExpr(0, b.getContext()) * sf,
-              {offsets[1]});
+    OpFoldResult tokStart = apply(
+        b, loc, getAffineSymbolExpr(0, b.getContext()) * sf, {offsets[1]});
     OpFoldResult tokens = tileElements(b, loc, offsets[1], sizes[1], seq, sf);
     SmallVector<Operation *> slices;
     OpFoldResult zero = b.getIndexAttr(0);
-    Value in = slice(
-        b, loc, c.getInput(), {offsets[0], zero, tokStart, offsets[2]},
-        {sizes[0], tensor::getMixedSize(b, loc, c.getInput(), 1), tokens,
-         sizes[2]},
-        slices);
+    Value in =
+        slice(b, loc, c.getInput(), {offsets[0], zero, tokStart, offsets[2]},
+              {sizes[0], tensor::getMixedSize(b, loc, c.getInput(), 1), tokens,
+               sizes[2]},
+              slices);
     SmallVector<OpFoldResult> outOffsets, outSizes;
     resultTile(b, loc, c.getInit(), kLoops, offsets, sizes, outOffsets,
                outSizes);
     Value init = slice(b, loc, c.getInit(), outOffsets, outSizes, slices);
     Operation *tiled =
         mlir::clone(b, op, {init.getType()}, ValueRange{in, init});
-    return TilingResult{{tiled}, SmallVector<Value>(tiled->getResults()),
-                        slices};
+    return TilingResult{
+        {tiled}, SmallVector<Value>(tiled->getResults()), slices};
   }
-
 };
 
 //===----------------------------------------------------------------------===//
@@ -186,7 +185,8 @@ struct BlockScoreTiling : ParallelTiling<BlockScoreTiling, BlockScoreOp> {
     // Antidiagonal estimators: rank-5 composites [B, Hg, T, s, D], the
     // slots kept whole.
     bool anti = isAntidiagonal(s.getEstimator());
-    OpFoldResult headDim = tensor::getMixedSize(b, loc, s.getQc(), anti ? 4 : 3);
+    OpFoldResult headDim =
+        tensor::getMixedSize(b, loc, s.getQc(), anti ? 4 : 3);
     OpFoldResult ownOffset =
         s.getQueryOffset() ? OpFoldResult(s.getQueryOffset()) : zero;
 
@@ -230,8 +230,8 @@ struct BlockScoreTiling : ParallelTiling<BlockScoreTiling, BlockScoreOp> {
       Value zeroF = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0f));
       auto fill = linalg::FillOp::create(b, loc, zeroF, init);
       tiledOps.push_back(fill);
-      dest = slice(b, loc, fill.getResult(0), SmallVector<OpFoldResult>(4, zero),
-                   cornerSizes, slices);
+      dest = slice(b, loc, fill.getResult(0),
+                   SmallVector<OpFoldResult>(4, zero), cornerSizes, slices);
     }
     auto tiled = BlockScoreOp::create(
         b, loc, dest.getType(), qc, kc, dest, queryOffset, s.getBlockAttr(),
@@ -247,7 +247,6 @@ struct BlockScoreTiling : ParallelTiling<BlockScoreTiling, BlockScoreOp> {
     }
     return TilingResult{tiledOps, {result}, slices};
   }
-
 };
 
 //===----------------------------------------------------------------------===//
@@ -278,10 +277,9 @@ struct LayoutTiling : ParallelTiling<LayoutTiling<OpTy>, OpTy> {
         resultTypes.push_back(operands.back().getType());
     }
     Operation *tiled = mlir::clone(b, op, resultTypes, operands);
-    return TilingResult{{tiled}, SmallVector<Value>(tiled->getResults()),
-                        slices};
+    return TilingResult{
+        {tiled}, SmallVector<Value>(tiled->getResults()), slices};
   }
-
 };
 } // namespace
 

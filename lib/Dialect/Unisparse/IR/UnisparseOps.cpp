@@ -25,8 +25,8 @@ bool mlir::unisparse::isAttentionElementType(Type type) {
 namespace {
 /// Names of the dimensions of a [B, H, N, D] / [B, H, N] / layout tensor.
 constexpr const char *kQkvDims[] = {"batch", "heads", "sequence", "head_dim"};
-constexpr const char *kLayoutDims[] = {"batch", "head groups",
-                                       "query blocks", "key blocks"};
+constexpr const char *kLayoutDims[] = {"batch", "head groups", "query blocks",
+                                       "key blocks"};
 
 /// Shared checks of operand ranks, element types and sizes. Each method
 /// emits one diagnostic naming the operand and the expected value.
@@ -38,12 +38,11 @@ public:
   LogicalResult rank(Value v, StringRef name, int64_t rank) {
     auto type = dyn_cast<ShapedType>(v.getType());
     if (!type || !type.hasRank())
-      return op->emitOpError() << "operand '" << name
-                               << "' must be a ranked tensor or memref";
-    if (type.getRank() != rank)
       return op->emitOpError()
-             << "operand '" << name << "' must have rank " << rank
-             << ", found rank " << type.getRank();
+             << "operand '" << name << "' must be a ranked tensor or memref";
+    if (type.getRank() != rank)
+      return op->emitOpError() << "operand '" << name << "' must have rank "
+                               << rank << ", found rank " << type.getRank();
     return success();
   }
 
@@ -63,8 +62,9 @@ public:
     Type et = getElementTypeOrSelf(v.getType());
     if (et == expected)
       return success();
-    return op->emitOpError() << "operand '" << name << "' must have element type "
-                             << expected << ", found " << et;
+    return op->emitOpError()
+           << "operand '" << name << "' must have element type " << expected
+           << ", found " << et;
   }
 
   /// The element type of `v` must equal that of `ref`.
@@ -85,9 +85,9 @@ public:
     int64_t found = cast<ShapedType>(v.getType()).getDimSize(dim);
     if (compatibleDim(found, expected))
       return success();
-    return op->emitOpError() << "operand '" << name << "' dim " << dim << " ("
-                             << what << ") must be " << expected << " " << why
-                             << ", found " << found;
+    return op->emitOpError()
+           << "operand '" << name << "' dim " << dim << " (" << what
+           << ") must be " << expected << " " << why << ", found " << found;
   }
 
   /// Dimension `dim` of `v` must not be a static 0.
@@ -101,8 +101,7 @@ public:
 
   /// Dimension `dim` of `v` must match dimension `refDim` of `ref`.
   LogicalResult dimMatches(Value v, StringRef name, unsigned dim, Value ref,
-                           StringRef refName, unsigned refDim,
-                           StringRef what) {
+                           StringRef refName, unsigned refDim, StringRef what) {
     int64_t expected = cast<ShapedType>(ref.getType()).getDimSize(refDim);
     return dimIs(v, name, dim, expected, what,
                  ("to match '" + refName + "' dim " + Twine(refDim)).str());
@@ -140,9 +139,9 @@ public:
     if (ShapedType::isDynamic(num) || ShapedType::isDynamic(den) ||
         (den > 0 && num % den == 0))
       return success();
-    return op->emitOpError() << numName << " (" << num
-                             << ") must be a multiple of " << denName << " ("
-                             << den << ")";
+    return op->emitOpError()
+           << numName << " (" << num << ") must be a multiple of " << denName
+           << " (" << den << ")";
   }
 
 private:
@@ -221,8 +220,7 @@ LogicalResult verifyLayout(Checker &c, Value counts, Value indices) {
 
 LogicalResult AttentionOp::verify() {
   Checker c(*this);
-  if (failed(verifyQkvOut(c, getQ(), getK(), getV(), getOInit(),
-                          getLseInit())))
+  if (failed(verifyQkvOut(c, getQ(), getK(), getV(), getOInit(), getLseInit())))
     return failure();
   return c.divides(dimOf(getQ(), 1), "query heads 'q' dim 1",
                    getConfig().getCH(), "'c_h' of the config");
@@ -366,9 +364,10 @@ LogicalResult BlockSparseAttentionOp::verify() {
   if (!allTensors && !allMemrefs)
     return emitOpError("operands must be all tensors or all memrefs");
   if (allTensors && getNumResults() != 2)
-    return emitOpError() << "with tensor operands must have 2 results (o, lse), "
-                            "found "
-                         << getNumResults();
+    return emitOpError()
+           << "with tensor operands must have 2 results (o, lse), "
+              "found "
+           << getNumResults();
   if (allMemrefs && getNumResults() != 0)
     return emitOpError() << "with memref operands must have no results, found "
                          << getNumResults();
@@ -385,8 +384,8 @@ LogicalResult BlockSparseAttentionOp::verify() {
                      "(ceil(q sequence / block))")))
     return failure();
   int64_t m = dimOf(indices, 3);
-  if (!ShapedType::isDynamic(m) && (m < 1 || (!ShapedType::isDynamic(numBlocks) &&
-                                              m > numBlocks)))
+  if (!ShapedType::isDynamic(m) &&
+      (m < 1 || (!ShapedType::isDynamic(numBlocks) && m > numBlocks)))
     return emitOpError() << "operand 'indices' dim 3 (key blocks) must be in "
                             "[1, "
                          << numBlocks << "] (ceil(q sequence / block)), found "

@@ -1,4 +1,5 @@
-//===- ApproximateExp.cpp - polynomial f32 exp for the host ----------------===//
+//===- ApproximateExp.cpp - polynomial f32 exp for the host
+//----------------===//
 
 #include "unisparse/Dialect/Unisparse/Transforms/Passes.h"
 
@@ -20,8 +21,9 @@ struct UnisparseApproximateExpPass
           UnisparseApproximateExpPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    populateMathPolynomialApproximationPatterns(
-        patterns, [](StringRef name) { return name == "exp" || name == math::ExpOp::getOperationName(); });
+    populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
+      return name == "exp" || name == math::ExpOp::getOperationName();
+    });
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

@@ -19,8 +19,8 @@ using namespace mlir::unisparse;
 
 namespace {
 struct BlockSparseAttentionBufferization
-    : DstBufferizableOpInterfaceExternalModel<
-          BlockSparseAttentionBufferization, BlockSparseAttentionOp> {
+    : DstBufferizableOpInterfaceExternalModel<BlockSparseAttentionBufferization,
+                                              BlockSparseAttentionOp> {
   LogicalResult bufferize(Operation *op, RewriterBase &rewriter,
                           const BufferizationOptions &options,
                           BufferizationState &state) const {
@@ -34,8 +34,8 @@ struct BlockSparseAttentionBufferization
     }
     rewriter.setInsertionPoint(op);
     BlockSparseAttentionOp::create(
-        rewriter, op->getLoc(), TypeRange{}, buffers[0], buffers[1],
-        buffers[2], buffers[3], buffers[4], buffers[5], buffers[6],
+        rewriter, op->getLoc(), TypeRange{}, buffers[0], buffers[1], buffers[2],
+        buffers[3], buffers[4], buffers[5], buffers[6],
         attention.getBlockAttr(), attention.getCausalAttr(),
         attention.getScaleAttr());
     replaceOpWithBufferizedValues(rewriter, op, {buffers[5], buffers[6]});

@@ -23,7 +23,8 @@ struct DecomposeAttention : OpRewritePattern<AttentionOp> {
 
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rewriter) const override {
-    auto aggregated = dyn_cast<linalg::AggregatedOpInterface>(op.getOperation());
+    auto aggregated =
+        dyn_cast<linalg::AggregatedOpInterface>(op.getOperation());
     if (!aggregated)
       return rewriter.notifyMatchFailure(
           op, "AggregatedOpInterface is not registered "

@@ -32,7 +32,8 @@ struct UnisparseGpuMapLoopsPass
 
   void runOnOperation() override {
     if (threads <= 0) {
-      getOperation()->emitError() << "threads must be positive, got " << threads;
+      getOperation()->emitError()
+          << "threads must be positive, got " << threads;
       return signalPassFailure();
     }
     SmallVector<scf::ParallelOp> outermost;

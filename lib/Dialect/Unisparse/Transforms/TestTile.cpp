@@ -1,4 +1,5 @@
-//===- TestTile.cpp - unisparse-test-tile: tile ops through TilingInterface ===//
+//===- TestTile.cpp - unisparse-test-tile: tile ops through TilingInterface
+//===//
 
 #include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
 #include "unisparse/Dialect/Unisparse/Transforms/Passes.h"

@@ -49,8 +49,8 @@ LogicalResult mlir::unisparse::tileToForall(RewriterBase &rewriter,
   rewriter.setInsertionPoint(op);
   scf::SCFTilingOptions options;
   options.setLoopType(scf::SCFTilingOptions::LoopType::ForallOp);
-  options.setTileSizes(llvm::map_to_vector(
-      tileSizes, [&](int64_t s) -> OpFoldResult {
+  options.setTileSizes(
+      llvm::map_to_vector(tileSizes, [&](int64_t s) -> OpFoldResult {
         return rewriter.getIndexAttr(s);
       }));
   FailureOr<scf::SCFTilingResult> tiled =

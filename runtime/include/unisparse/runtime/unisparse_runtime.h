@@ -198,19 +198,22 @@ UNISPARSE_DEFINE_MEMREF(unisparse_memref_4d_i32, int32_t, 4)
 ///       attributes {llvm.emit_c_interface}
 /// Returns the status; a failure is also recorded as this thread's sticky
 /// error, which the embedding host reads after the compiled function returns.
-UNISPARSE_RT_EXPORT int32_t _mlir_ciface_unisparse_rt_block_sparse_attention_f32(
+UNISPARSE_RT_EXPORT int32_t
+_mlir_ciface_unisparse_rt_block_sparse_attention_f32(
     unisparse_memref_4d_f32 *q, unisparse_memref_4d_f32 *k,
     unisparse_memref_4d_f32 *v, unisparse_memref_3d_i32 *counts,
     unisparse_memref_4d_i32 *indices, unisparse_memref_4d_f32 *o,
     unisparse_memref_3d_f32 *lse, int64_t block_size, int32_t causal,
     float scale);
-UNISPARSE_RT_EXPORT int32_t _mlir_ciface_unisparse_rt_block_sparse_attention_f16(
+UNISPARSE_RT_EXPORT int32_t
+_mlir_ciface_unisparse_rt_block_sparse_attention_f16(
     unisparse_memref_4d_u16 *q, unisparse_memref_4d_u16 *k,
     unisparse_memref_4d_u16 *v, unisparse_memref_3d_i32 *counts,
     unisparse_memref_4d_i32 *indices, unisparse_memref_4d_u16 *o,
     unisparse_memref_3d_f32 *lse, int64_t block_size, int32_t causal,
     float scale);
-UNISPARSE_RT_EXPORT int32_t _mlir_ciface_unisparse_rt_block_sparse_attention_bf16(
+UNISPARSE_RT_EXPORT int32_t
+_mlir_ciface_unisparse_rt_block_sparse_attention_bf16(
     unisparse_memref_4d_u16 *q, unisparse_memref_4d_u16 *k,
     unisparse_memref_4d_u16 *v, unisparse_memref_3d_i32 *counts,
     unisparse_memref_4d_i32 *indices, unisparse_memref_4d_u16 *o,
@@ -263,8 +266,7 @@ UNISPARSE_RT_EXPORT void *mgpuModuleLoad(void *data, int64_t size);
 UNISPARSE_RT_EXPORT void *mgpuModuleLoadJIT(void *data, int32_t optLevel);
 UNISPARSE_RT_EXPORT void mgpuModuleUnload(void *module);
 /// The kernel `name` of `module`; lookups are cached per (module, name).
-UNISPARSE_RT_EXPORT void *mgpuModuleGetFunction(void *module,
-                                                const char *name);
+UNISPARSE_RT_EXPORT void *mgpuModuleGetFunction(void *module, const char *name);
 /// cuLaunchKernel; raises the function's dynamic shared-memory limit first
 /// when `smem` exceeds 48 KiB. A grid with a zero dimension launches nothing.
 UNISPARSE_RT_EXPORT void mgpuLaunchKernel(void *function, int64_t gridX,
@@ -274,12 +276,10 @@ UNISPARSE_RT_EXPORT void mgpuLaunchKernel(void *function, int64_t gridX,
                                           void *stream, void **params,
                                           void **extra, int64_t paramsCount);
 /// cuLaunchKernelEx with a cluster dimension (the grid is in blocks).
-UNISPARSE_RT_EXPORT void
-mgpuLaunchClusterKernel(void *function, int64_t clusterX, int64_t clusterY,
-                        int64_t clusterZ, int64_t gridX, int64_t gridY,
-                        int64_t gridZ, int64_t blockX, int64_t blockY,
-                        int64_t blockZ, int32_t smem, void *stream,
-                        void **params, void **extra);
+UNISPARSE_RT_EXPORT void mgpuLaunchClusterKernel(
+    void *function, int64_t clusterX, int64_t clusterY, int64_t clusterZ,
+    int64_t gridX, int64_t gridY, int64_t gridZ, int64_t blockX, int64_t blockY,
+    int64_t blockZ, int32_t smem, void *stream, void **params, void **extra);
 /// A new non-blocking stream, or the current stream if one is set.
 UNISPARSE_RT_EXPORT void *mgpuStreamCreate(void);
 UNISPARSE_RT_EXPORT void mgpuStreamSynchronize(void *stream);

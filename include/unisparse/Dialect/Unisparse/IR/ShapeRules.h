@@ -1,4 +1,5 @@
-//===- ShapeRules.h - shape rules shared by verifiers and builders -*- C++ -*-===//
+//===- ShapeRules.h - shape rules shared by verifiers and builders -*- C++
+//-*-===//
 //
 // The size relations between the operands of unisparse ops, as free functions
 // that the verifiers, the decomposition and the lowerings all use, so that a

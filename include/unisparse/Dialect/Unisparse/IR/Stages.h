@@ -25,8 +25,8 @@ struct AttentionShape {
 
 /// The shape of `q: [B, Hq, N, D]`, `k: [B, Hkv, N, D]`, or failure when a
 /// head count is dynamic (kv_group and the head groups are attributes).
-FailureOr<AttentionShape> getAttentionShape(OpBuilder &b, Location loc,
-                                            Value q, Value k);
+FailureOr<AttentionShape> getAttentionShape(OpBuilder &b, Location loc, Value q,
+                                            Value k);
 
 /// The results of the estimation stages.
 struct EstimationValues {

@@ -1,4 +1,5 @@
-//===- TilingInterfaceImpl.h - TilingInterface for unisparse ops -*- C++ -*-===//
+//===- TilingInterfaceImpl.h - TilingInterface for unisparse ops -*- C++
+//-*-===//
 
 #ifndef UNISPARSE_DIALECT_UNISPARSE_IR_TILINGINTERFACEIMPL_H
 #define UNISPARSE_DIALECT_UNISPARSE_IR_TILINGINTERFACEIMPL_H
