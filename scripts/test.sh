@@ -6,7 +6,8 @@
 #   2. pytest test/python (the NumPy reference and the Python package);
 #   3. the runtime built alone, without MLIR (as a GPU machine builds it),
 #      with its CTest suite, and again under ASan + UBSan;
-#   4. the generated docs are up to date with the ODS files;
+#   4. the generated docs are up to date with the ODS files, and the C, C++
+#      and CUDA sources are clang-formatted (.clang-format: LLVM);
 #   5. the fuzz smoke test: unisparse-fuzz (ASan + UBSan + libFuzzer) for
 #      $UNISPARSE_FUZZ_SECONDS (default 60) seconds from the lit-test seeds.
 set -euo pipefail
@@ -43,6 +44,9 @@ ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 
 echo "== generated docs"
 UNISPARSE_BUILD_DIR="$BUILD" "$ROOT/scripts/gen-docs.sh" --check
+
+echo "== clang-format"
+"$ROOT/scripts/check-format.sh"
 
 echo "== fuzz smoke test"
 UNISPARSE_FUZZ_BUILD_DIR="${UNISPARSE_FUZZ_BUILD_DIR:-$ROOT/build-fuzz}" \
