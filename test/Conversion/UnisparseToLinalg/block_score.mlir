@@ -34,16 +34,21 @@
 // CHECK: arith.mulf
 // CHECK: arith.addf
 // CHECK: %[[PADDED:.+]] = tensor.insert_slice %[[LOGITS]] into %[[MAP]]
-// Row max of the masked, scaled logits.
+// Row max of the masked, scaled logits, NaN logits left out, as a
+// vectorizable `nnan, nsz` maxnumf (no NaN reaches it).
 // CHECK: %[[MAX:.+]] = linalg.generic {indexing_maps = [#[[$ID]], #[[$ROW]]], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%[[PADDED]] :
+// CHECK: ^bb0(%{{.+}}: f32, %[[ACC:.+]]: f32):
 // CHECK: %[[T:.+]] = linalg.index 2
 // CHECK: %[[U:.+]] = linalg.index 3
-// CHECK: arith.mulf %{{.+}}, %[[SCALE]]
+// CHECK: %[[X:.+]] = arith.mulf %{{.+}}, %[[SCALE]]
+// CHECK: %[[ISNUM:.+]] = arith.cmpf ord, %[[X]], %[[X]] : f32
 // CHECK: %[[KFIRST:.+]] = arith.muli %[[U]], %c32 : index
 // CHECK: %[[QLAST:.+]] = arith.subi
 // CHECK: arith.cmpi sle, %[[KFIRST]], %[[QLAST]] : index
-// CHECK: arith.select %{{.+}}, %{{.+}}, %[[NEGINF]]
-// CHECK: arith.maximumf
+// CHECK: %[[USE:.+]] = arith.andi %{{.+}}, %[[ISNUM]] : i1
+// CHECK: %[[XM:.+]] = arith.select %[[USE]], %[[X]], %[[NEGINF]]
+// CHECK: %[[M:.+]] = arith.maxnumf %[[ACC]], %[[XM]] fastmath<nnan,nsz> : f32
+// CHECK: linalg.yield %[[M]]
 // exp(x - m), in place.
 // CHECK: %[[PROBS:.+]] = linalg.generic {indexing_maps = [#[[$ROW]], #[[$ID]]], {{.+}} ins(%[[MAX]] : {{.+}}) outs(%[[PADDED]] :
 // CHECK: math.exp
