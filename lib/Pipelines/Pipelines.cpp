@@ -110,7 +110,13 @@ void mlir::unisparse::buildUnisparseToCPUPipeline(
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  // aligned_alloc, not malloc + an inttoptr-aligned pointer: LLVM's alias
+  // analysis sees through neither the inttoptr nor its provenance, so with
+  // malloc no reduction into a heap buffer (row max, row sums, block sums)
+  // is promoted to a register, and none vectorizes.
+  FinalizeMemRefToLLVMConversionPassOptions memrefToLLVM;
+  memrefToLLVM.useAlignedAlloc = true;
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefToLLVM));
   pm.addPass(createConvertMathToLLVMPass());
   pm.addPass(createArithToLLVMConversionPass());
   pm.addPass(createConvertIndexToLLVMPass());

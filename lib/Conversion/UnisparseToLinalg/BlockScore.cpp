@@ -225,25 +225,37 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
 
     // Row max of the masked, scaled logits, NaN logits left out: a NaN
     // logit makes its E, hence the row sum and every share of the row, NaN
-    // anyway, so m need not carry it. With no NaN reaching the reduction and
-    // the sign of a zero maximum irrelevant (x - (+0) == x - (-0)), the max
-    // may be `nnan, nsz`, which the host vectorizes (a NaN-propagating
-    // maximumf reduction stays scalar: ~40% of the estimation's time).
+    // anyway, so m need not carry it. With no NaN reaching the max and the
+    // sign of a zero maximum irrelevant (x - (+0) == x - (-0)), it may be
+    // `nnan, nsz`. It runs in two steps, both exact (max is): per lane j of
+    // the key blocks, over [B, Hg, Tq', NBk, rk] with J reduced and j
+    // innermost and parallel, so the host vectorizes it as an elementwise
+    // loop; then over the rk lanes.
     auto maxFm = arith::FastMathFlagsAttr::get(
         ctx, arith::FastMathFlags::nnan | arith::FastMathFlags::nsz);
-    Value rowMax =
+    SmallVector<OpFoldResult> laneSizes(rowSizes);
+    laneSizes.push_back(b.getIndexAttr(rk));
+    Value lanes =
         linalg::GenericOp::create(
             b,
             TypeRange{RankedTensorType::get(
-                llvm::map_to_vector(rowSizes, staticSize), f32)},
-            ValueRange{map},
+                llvm::map_to_vector(laneSizes, staticSize), f32)},
+            ValueRange{expandDim(b, map, 3, {sSizes[3], b.getIndexAttr(rk)})},
             ValueRange{
-                filledTensor(b, rowSizes, f32, b.getF32FloatAttr(negInf))},
-            ArrayRef<AffineMap>{id4, rowMap}, iterators(3, 1),
+                filledTensor(b, laneSizes, f32, b.getF32FloatAttr(negInf))},
+            ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(5, ctx),
+                                dimsMap(ctx, 5, {0, 1, 2, 4})},
+            {utils::IteratorType::parallel, utils::IteratorType::parallel,
+             utils::IteratorType::parallel, utils::IteratorType::reduction,
+             utils::IteratorType::parallel},
             [&](OpBuilder &nb, Location loc, ValueRange args) {
               ImplicitLocOpBuilder lb(loc, nb);
               Value t = linalg::IndexOp::create(lb, 2);
-              Value u = linalg::IndexOp::create(lb, 3);
+              Value u = arith::AddIOp::create(
+                  lb,
+                  arith::MulIOp::create(lb, linalg::IndexOp::create(lb, 3),
+                                        arith::ConstantIndexOp::create(lb, rk)),
+                  linalg::IndexOp::create(lb, 4));
               Value x = arith::MulFOp::create(lb, args[0], scale);
               Value ninf =
                   arith::ConstantOp::create(lb, lb.getF32FloatAttr(negInf));
@@ -255,6 +267,22 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
               linalg::YieldOp::create(
                   lb,
                   arith::MaxNumFOp::create(lb, args[1], x, maxFm).getResult());
+            })
+            .getResult(0);
+    Value rowMax =
+        linalg::GenericOp::create(
+            b,
+            TypeRange{RankedTensorType::get(
+                llvm::map_to_vector(rowSizes, staticSize), f32)},
+            ValueRange{lanes},
+            ValueRange{
+                filledTensor(b, rowSizes, f32, b.getF32FloatAttr(negInf))},
+            ArrayRef<AffineMap>{id4, rowMap}, iterators(3, 1),
+            [&](OpBuilder &nb, Location loc, ValueRange args) {
+              linalg::YieldOp::create(
+                  nb, loc,
+                  arith::MaxNumFOp::create(nb, loc, args[1], args[0], maxFm)
+                      .getResult());
             })
             .getResult(0);
 

@@ -35,11 +35,17 @@
 // CHECK: arith.addf
 // CHECK: %[[PADDED:.+]] = tensor.insert_slice %[[LOGITS]] into %[[MAP]]
 // Row max of the masked, scaled logits, NaN logits left out, as a
-// vectorizable `nnan, nsz` maxnumf (no NaN reaches it).
-// CHECK: %[[MAX:.+]] = linalg.generic {indexing_maps = [#[[$ID]], #[[$ROW]]], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%[[PADDED]] :
+// vectorizable `nnan, nsz` maxnumf (no NaN reaches it), in two exact steps:
+// per lane j of the key blocks over [B, Hg, Tq', NBk, 2] (J reduced, j
+// innermost and parallel, key composite u = J * 2 + j), then over the lanes.
+// CHECK: %[[BYLANE:.+]] = tensor.expand_shape %[[PADDED]] {{\[}}[0], [1], [2], [3, 4]] output_shape [1, 4, %{{.+}}, %{{.+}}, 2]
+// CHECK: %[[LANES:.+]] = linalg.generic {indexing_maps = [#[[$ID5]], #[[$Q]]], iterator_types = ["parallel", "parallel", "parallel", "reduction", "parallel"]} ins(%[[BYLANE]] : tensor<1x4x?x?x2xf32>) outs(%{{.+}} : tensor<1x4x?x2xf32>)
 // CHECK: ^bb0(%{{.+}}: f32, %[[ACC:.+]]: f32):
 // CHECK: %[[T:.+]] = linalg.index 2
-// CHECK: %[[U:.+]] = linalg.index 3
+// CHECK: %[[J:.+]] = linalg.index 3
+// CHECK: %[[JK:.+]] = arith.muli %[[J]], %c2
+// CHECK: %[[LANE:.+]] = linalg.index 4
+// CHECK: %[[U:.+]] = arith.addi %[[JK]], %[[LANE]]
 // CHECK: %[[X:.+]] = arith.mulf %{{.+}}, %[[SCALE]]
 // CHECK: %[[ISNUM:.+]] = arith.cmpf ord, %[[X]], %[[X]] : f32
 // CHECK: %[[KFIRST:.+]] = arith.muli %[[U]], %c32 : index
@@ -49,6 +55,8 @@
 // CHECK: %[[XM:.+]] = arith.select %[[USE]], %[[X]], %[[NEGINF]]
 // CHECK: %[[M:.+]] = arith.maxnumf %[[ACC]], %[[XM]] fastmath<nnan,nsz> : f32
 // CHECK: linalg.yield %[[M]]
+// CHECK: %[[MAX:.+]] = linalg.generic {indexing_maps = [#[[$ID]], #[[$ROW]]], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%[[LANES]] : tensor<1x4x?x2xf32>)
+// CHECK: arith.maxnumf %{{.+}}, %{{.+}} fastmath<nnan,nsz> : f32
 // exp(x - m), in place.
 // CHECK: %[[PROBS:.+]] = linalg.generic {indexing_maps = [#[[$ROW]], #[[$ID]]], {{.+}} ins(%[[MAX]] : {{.+}}) outs(%[[PADDED]] :
 // CHECK: math.exp
