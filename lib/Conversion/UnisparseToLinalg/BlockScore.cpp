@@ -10,7 +10,9 @@
 //   %L  = insert_slice (linalg.generic contraction (b, g, t, u, d), d reduced:
 //           L[b, g, t, u] += qc[b, g, t, d] * kc[b, g, u, d]) into %L[.., :Tq,
 //           :Tk]
-//   %m  = linalg.generic (b, g, t, u), u reduced: max of x = scale * L, masked
+//   %m  = max of x = scale * L, masked, NaN left out, in two exact steps:
+//           linalg.generic (b, g, t, J, j), J reduced, over expand_shape L :
+//           [B, Hg, Tq', NBk, rk] into [B, Hg, Tq', rk]; then j reduced
 //   %E  = linalg.generic (b, g, t, u): valid ? exp(x - m) : 0   (in place)
 //   %l  = linalg.generic (b, g, t, u), u reduced: sum of E
 //   %s  = linalg.generic (b, g, I, J, i, j), (i, j) reduced, over
