@@ -45,6 +45,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "cuda/BlockSparseAttentionKernel.h"
+#include "cuda/PackHalf2.h"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -122,13 +123,9 @@ struct Bf16 {
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
   }
-  /// Two floats rounded to nearest even; `lo` in the low 16 bits (the lower
-  /// column / k index, as the fragments expect).
+  /// Two floats rounded to nearest even, `lo` in the low 16 bits.
   static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    uint32_t bits;
-    memcpy(&bits, &v, sizeof(bits));
-    return bits;
+    return packBf16x2(lo, hi);
   }
 };
 
@@ -142,10 +139,7 @@ struct F16 {
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
   }
   static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-    const __half2 v = __floats2half2_rn(lo, hi);
-    uint32_t bits;
-    memcpy(&bits, &v, sizeof(bits));
-    return bits;
+    return packF16x2(lo, hi);
   }
 };
 
