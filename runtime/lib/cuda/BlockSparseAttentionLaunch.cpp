@@ -320,6 +320,28 @@ void copyStrides(int64_t *dst, const unisparse_tensor_t &t, int n) {
     dst[i] = t.strides[i];
 }
 
+/// The fields that both kernels' parameter blocks have: the outputs, the
+/// layout, the sizes the kernels walk, GQA, causality and the scale.
+template <typename Params>
+void setSharedParams(Params &params, const AttentionTensors &t,
+                     const AttentionProblem &p) {
+  params.o = t.o->data;
+  params.lse = static_cast<float *>(t.lse->data);
+  params.counts = static_cast<const int32_t *>(t.counts->data);
+  params.indices = static_cast<const int32_t *>(t.indices->data);
+  copyStrides(params.oStride, *t.o, 3);
+  copyStrides(params.lseStride, *t.lse, 3);
+  copyStrides(params.countsStride, *t.counts, 3);
+  copyStrides(params.indicesStride, *t.indices, 4);
+  params.seqLen = int32_t(p.seqLen);
+  params.numKBlocks = int32_t(p.numKBlocks);
+  params.maxBlocks = int32_t(p.maxBlocks);
+  params.qHeadsPerKVHead = int32_t(p.numQHeads / p.numKVHeads);
+  params.qHeadsPerGroup = int32_t(p.numQHeads / p.numGroups);
+  params.causal = p.causal ? 1 : 0;
+  params.scaleLog2 = float(double(p.scale) * 1.4426950408889634);
+}
+
 //===----------------------------------------------------------------------===//
 // The sm_90a kernel.
 //===----------------------------------------------------------------------===//
@@ -400,24 +422,10 @@ unisparse_status_t launchSm90(const LoadedKernels &k, const AttentionTensors &t,
       return UNISPARSE_STATUS_CUDA_ERROR;
     }
   }
-  params.o = t.o->data;
-  params.lse = static_cast<float *>(t.lse->data);
-  params.counts = static_cast<const int32_t *>(t.counts->data);
-  params.indices = static_cast<const int32_t *>(t.indices->data);
-  copyStrides(params.oStride, *t.o, 3);
-  copyStrides(params.lseStride, *t.lse, 3);
-  copyStrides(params.countsStride, *t.counts, 3);
-  copyStrides(params.indicesStride, *t.indices, 4);
-  params.seqLen = int32_t(p.seqLen);
-  params.numKBlocks = int32_t(p.numKBlocks);
-  params.maxBlocks = int32_t(p.maxBlocks);
+  setSharedParams(params, t, p);
   params.numQTiles = int32_t((p.seqLen + 127) / 128);
   params.numQHeads = int32_t(p.numQHeads);
   params.batch = int32_t(p.batch);
-  params.qHeadsPerKVHead = int32_t(p.numQHeads / p.numKVHeads);
-  params.qHeadsPerGroup = int32_t(p.numQHeads / p.numGroups);
-  params.causal = p.causal ? 1 : 0;
-  params.scaleLog2 = float(double(p.scale) * 1.4426950408889634);
 
   const int64_t ctas = int64_t(params.numQTiles) * p.numQHeads * p.batch;
   if (ctas > INT32_MAX && !forced) {
@@ -514,29 +522,15 @@ unisparse_status_t blockSparseAttention(const AttentionTensors &t,
   params.q = t.q->data;
   params.k = t.k->data;
   params.v = t.v->data;
-  params.o = t.o->data;
-  params.lse = static_cast<float *>(t.lse->data);
-  params.counts = static_cast<const int32_t *>(t.counts->data);
-  params.indices = static_cast<const int32_t *>(t.indices->data);
+  setSharedParams(params, t, p);
   copyStrides(params.qStride, *t.q, 3);
   copyStrides(params.kStride, *t.k, 3);
   copyStrides(params.vStride, *t.v, 3);
-  copyStrides(params.oStride, *t.o, 3);
-  copyStrides(params.lseStride, *t.lse, 3);
-  copyStrides(params.countsStride, *t.counts, 3);
-  copyStrides(params.indicesStride, *t.indices, 4);
-  params.seqLen = int32_t(p.seqLen);
   params.blockSize = int32_t(p.blockSize);
-  params.numKBlocks = int32_t(p.numKBlocks);
-  params.maxBlocks = int32_t(p.maxBlocks);
   constexpr int kBlockM = AttentionTraits<64>::kBlockM;
   static_assert(kBlockM == AttentionTraits<128>::kBlockM, "one query tile");
   params.numQTiles = int32_t((p.seqLen + kBlockM - 1) / kBlockM);
-  params.qHeadsPerKVHead = int32_t(p.numQHeads / p.numKVHeads);
-  params.qHeadsPerGroup = int32_t(p.numQHeads / p.numGroups);
-  params.causal = p.causal ? 1 : 0;
   params.vec16 = allowsVec16(t) ? 1 : 0;
-  params.scaleLog2 = float(double(p.scale) * 1.4426950408889634);
 
   // 4. Launch (asynchronous; kernel faults surface at the next sync).
   const unisparse_status_t s = dim128 ? launch<128>(fn, params, p, cuStream)
