@@ -158,14 +158,18 @@ def cache_dir() -> pathlib.Path:
 # The compiler's identity
 # --------------------------------------------------------------------------- #
 
+def _stat_key(path) -> tuple:
+    """What identifies one version of a file within a process: a rewrite
+    changes the ctime, which (unlike the mtime) no one can set back."""
+    st = os.stat(path)
+    return (str(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 _DIGESTS: dict[tuple, str] = {}
 
 
 def _file_digest(path: pathlib.Path) -> str:
-    # Remembered per inode, size, mtime and ctime: a rewrite changes the
-    # ctime, which (unlike the mtime) no one can set back.
-    st = os.stat(path)
-    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    key = _stat_key(path)
     if key not in _DIGESTS:
         h = hashlib.sha256()
         with open(path, "rb") as f:
@@ -175,9 +179,19 @@ def _file_digest(path: pathlib.Path) -> str:
     return _DIGESTS[key]
 
 
+_LINKED: dict[tuple, list] = {}
+
+
 def _linked_libraries(tool: pathlib.Path) -> list[pathlib.Path]:
-    """The LLVM/MLIR shared libraries `tool` loads (``ldd``), else the
-    packaged ones."""
+    """The LLVM/MLIR shared libraries `tool` loads (``ldd``, run once per
+    build of the tool), else the packaged ones."""
+    key = _stat_key(tool)
+    if key not in _LINKED:
+        _LINKED[key] = _find_linked_libraries(tool)
+    return _LINKED[key]
+
+
+def _find_linked_libraries(tool: pathlib.Path) -> list[pathlib.Path]:
     try:
         out = subprocess.run(["ldd", str(tool)], capture_output=True, text=True, timeout=30).stdout
         libs = [pathlib.Path(line.split("=>")[1].split("(")[0].strip()) for line in out.splitlines()

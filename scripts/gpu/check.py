@@ -96,20 +96,23 @@ def inputs(hq, hkv, n, d, dtype, seed, batch=2):
     return [torch.from_numpy(x).to("cuda", tdt) for x in (q, k, v)]
 
 
+def reference_selection(scores, c):
+    """The reference's block selection of `scores` under config fields `c`."""
+    return ref.block_select(scores, tau=c["tau"], local_blocks=c["local_blocks"], sink=c["sink"],
+                            min_blocks=c["min_blocks"], max_blocks=c["max_blocks"], causal=c["causal"])
+
+
 def check_layout(name, n, seed):
     lib, c, hq, hkv, d, dtype = load(name)
     cpu, *_ = load(name, "cpu")
     q, k, v = inputs(hq, hkv, n, d, dtype, seed)
     scores, counts, indices = lib.layout(q, k)
     torch.cuda.synchronize()
-    sel = dict(tau=c.get("tau", 0.9), local_blocks=c.get("local_blocks", 1), sink=c.get("sink", True),
-               min_blocks=c.get("min_blocks", 0), max_blocks=c.get("max_blocks", 0),
-               causal=c.get("causal", True))
     s_np, c_np, i_np = scores.cpu().numpy(), counts.cpu().numpy(), indices.cpu().numpy()
-    c_own, i_own = ref.block_select(s_np, **sel)
+    c_own, i_own = reference_selection(s_np, c)
     exact = np.array_equal(c_own, c_np) and np.array_equal(i_own, i_np)
     record(f"{name} N={n}: GPU selection of GPU scores is exact", exact,
-           f"rows {c_np.size}, density {ref.density(c_np, n, c['block'], sel['causal']):.3f}")
+           f"rows {c_np.size}, density {ref.density(c_np, n, c['block'], c['causal']):.3f}")
     # The CPU path on the same (rounded) inputs.
     as_np = (lambda t: t.view(torch.int16).cpu().numpy().view(np.uint16)) if dtype == "bf16" \
         else (lambda t: t.cpu().numpy())
@@ -202,9 +205,7 @@ def check_nan(name, n, seed):
         record(f"{name} N={n}: NaN/Inf inputs run", False, repr(e))
         return
     c_np, i_np = counts.cpu().numpy(), indices.cpu().numpy()
-    c_own, i_own = ref.block_select(scores.cpu().numpy(), tau=c["tau"], local_blocks=c["local_blocks"],
-                                    sink=c["sink"], min_blocks=c["min_blocks"],
-                                    max_blocks=c["max_blocks"], causal=c["causal"])
+    c_own, i_own = reference_selection(scores.cpu().numpy(), c)
     asc = all(np.all(np.diff(r[:cnt]) > 0) for r, cnt in zip(i_np.reshape(-1, i_np.shape[-1]),
                                                                 c_np.reshape(-1)))
     record(f"{name} N={n}: NaN/Inf: GPU selection total and exact", asc and np.array_equal(c_own, c_np)
@@ -234,9 +235,7 @@ def check_long(name, n, seed):
         record(f"{name} N={n}: launches", False, repr(e))
         return
     s_np, c_np, i_np = scores.cpu().numpy(), counts.cpu().numpy(), indices.cpu().numpy()
-    c_own, i_own = ref.block_select(s_np, tau=c["tau"], local_blocks=c["local_blocks"], sink=c["sink"],
-                                    min_blocks=c["min_blocks"], max_blocks=c["max_blocks"],
-                                    causal=c["causal"])
+    c_own, i_own = reference_selection(s_np, c)
     record(f"{name} N={n}: GPU selection of GPU scores is exact",
            np.array_equal(c_own, c_np) and np.array_equal(i_own, i_np),
            f"density {ref.density(c_np, n, c['block'], c['causal']):.3f}")
