@@ -133,9 +133,11 @@ def test_cache_under_a_shared_directory_is_refused(tmp_path, monkeypatch):
     assert _build.cache_dir() == private
 
 
-def test_host_identity_names_the_architecture():
+def test_host_identity_names_the_architecture(monkeypatch):
     import platform
 
     a = _build.host_cpu_identity()
     assert len(a) == 64 and a == _build.host_cpu_identity()
-    assert platform.machine()  # part of the hashed text on every host
+    # Another machine type (an aarch64 host sharing the cache) is another key.
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64-test")
+    assert _build.host_cpu_identity() != a
