@@ -75,6 +75,8 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
 
   LogicalResult matchAndRewrite(BlockScoreOp op,
                                 PatternRewriter &rewriter) const override {
+    if (!op.hasPureTensorSemantics())
+      return rewriter.notifyMatchFailure(op, "buffer form");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     MLIRContext *ctx = op.getContext();
     Type f32 = b.getF32Type();
@@ -113,8 +115,11 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
     // for every element, so equal inputs still give equal results.
     auto fm = arith::FastMathFlagsAttr::get(
         ctx, arith::FastMathFlags::reassoc | arith::FastMathFlags::contract);
+    // Composites may be 16-bit (the GPU's tensor-core inputs): products in
+    // f32.
     auto multiplyAdd = [&](OpBuilder &nb, Location loc, ValueRange args) {
-      Value p = arith::MulFOp::create(nb, loc, args[0], args[1], fm);
+      Value p = arith::MulFOp::create(nb, loc, toF32(nb, loc, args[0]),
+                                      toF32(nb, loc, args[1]), fm);
       linalg::YieldOp::create(
           nb, loc, arith::AddFOp::create(nb, loc, args[2], p, fm).getResult());
     };

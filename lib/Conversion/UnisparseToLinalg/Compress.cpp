@@ -71,7 +71,7 @@ struct ConcatCompressToLinalg : OpRewritePattern<CompressOp> {
 
   LogicalResult matchAndRewrite(CompressOp op,
                                 PatternRewriter &rewriter) const override {
-    if (op.getPooling() == Pooling::mean)
+    if (op.getPooling() == Pooling::mean || !op.hasPureTensorSemantics())
       return failure();
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     MLIRContext *ctx = op.getContext();
@@ -83,11 +83,13 @@ struct ConcatCompressToLinalg : OpRewritePattern<CompressOp> {
     SmallVector<OpFoldResult> tokSizes = {outSizes[0], outSizes[1], seq,
                                           outSizes[4]};
     Value heads = CompressOp::create(
-        b,
-        RankedTensorType::get(llvm::map_to_vector(tokSizes, staticSize), f32),
-        op.getInput(), tensor::EmptyOp::create(b, tokSizes, f32),
-        b.getI64IntegerAttr(1), op.getHeadFactorAttr(), op.getKvGroupAttr(),
-        PoolingAttr::get(ctx, Pooling::mean));
+                      b,
+                      RankedTensorType::get(
+                          llvm::map_to_vector(tokSizes, staticSize), f32),
+                      op.getInput(), tensor::EmptyOp::create(b, tokSizes, f32),
+                      b.getI64IntegerAttr(1), op.getHeadFactorAttr(),
+                      op.getKvGroupAttr(), PoolingAttr::get(ctx, Pooling::mean))
+                      .getResult();
     OpFoldResult padded = affine::makeComposedFoldedAffineApply(
         b, b.getLoc(), getAffineSymbolExpr(0, ctx) * sf, {outSizes[2]});
     Value zeros =
@@ -110,7 +112,8 @@ struct ConcatCompressToLinalg : OpRewritePattern<CompressOp> {
                            read, AffineMap::getMultiDimIdentityMap(5, ctx)},
                        iterators(5, 0),
                        [&](OpBuilder &nb, Location loc, ValueRange args) {
-                         linalg::YieldOp::create(nb, loc, args[0]);
+                         linalg::YieldOp::create(
+                             nb, loc, fromF32(nb, loc, args[0], args[1]));
                        })
                        .getResult(0);
     rewriter.replaceOp(op, result);
@@ -123,7 +126,7 @@ struct CompressToLinalg : OpRewritePattern<CompressOp> {
 
   LogicalResult matchAndRewrite(CompressOp op,
                                 PatternRewriter &rewriter) const override {
-    if (op.getPooling() != Pooling::mean)
+    if (op.getPooling() != Pooling::mean || !op.hasPureTensorSemantics())
       return failure();
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     MLIRContext *ctx = op.getContext();
@@ -214,9 +217,15 @@ struct CompressToLinalg : OpRewritePattern<CompressOp> {
       return insertDim(b, pooled, sums, tDim, t0);
     };
 
+    // The sums are f32 whatever the destination's type; a 16-bit
+    // destination gets the mean rounded once, at the end.
     Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
+    Value accInit = op.getInit();
+    if (!getElementTypeOrSelf(accInit.getType()).isF32())
+      accInit = tensor::EmptyOp::create(
+          b, tensor::getMixedSizes(b, b.getLoc(), accInit), f32);
     Value sums =
-        linalg::FillOp::create(b, ValueRange{zero}, ValueRange{op.getInit()})
+        linalg::FillOp::create(b, ValueRange{zero}, ValueRange{accInit})
             .getResult(0);
     // When each source head is only replicated, the destination is viewed
     // as [B, H, r, T, D] (expanding the whole tensor keeps its layout
@@ -232,10 +241,16 @@ struct CompressToLinalg : OpRewritePattern<CompressOp> {
     // Divide by the number of real tokens times the replicas pooled.
     Value seqV = toValue(b, seq);
     auto id4 = AffineMap::getMultiDimIdentityMap(4, ctx);
+    // In place over the f32 sums, or from them into a 16-bit destination.
+    bool narrow = accInit != op.getInit();
+    SmallVector<Value> meanIns;
+    if (narrow)
+      meanIns.push_back(sums);
+    SmallVector<AffineMap> meanMaps(narrow ? 2 : 1, id4);
     Value mean =
         linalg::GenericOp::create(
-            b, TypeRange{sums.getType()}, ValueRange{}, ValueRange{sums},
-            ArrayRef<AffineMap>{id4}, iterators(4, 0),
+            b, TypeRange{op.getInit().getType()}, meanIns,
+            ValueRange{narrow ? op.getInit() : sums}, meanMaps, iterators(4, 0),
             [&](OpBuilder &nb, Location loc, ValueRange args) {
               ImplicitLocOpBuilder lb(loc, nb);
               Value tIdx = linalg::IndexOp::create(lb, 2);
@@ -247,8 +262,9 @@ struct CompressToLinalg : OpRewritePattern<CompressOp> {
                   lb, real, arith::ConstantIndexOp::create(lb, grp));
               Value cntI = arith::IndexCastOp::create(lb, lb.getI64Type(), cnt);
               Value cntF = arith::SIToFPOp::create(lb, lb.getF32Type(), cntI);
-              linalg::YieldOp::create(
-                  lb, arith::DivFOp::create(lb, args[0], cntF).getResult());
+              Value m = arith::DivFOp::create(lb, args[0], cntF);
+              linalg::YieldOp::create(lb,
+                                      fromF32(lb, lb.getLoc(), m, args.back()));
             })
             .getResult(0);
     rewriter.replaceOp(op, mean);

@@ -50,6 +50,8 @@ struct BlockSelectToScf : OpRewritePattern<BlockSelectOp> {
 
   LogicalResult matchAndRewrite(BlockSelectOp op,
                                 PatternRewriter &rewriter) const override {
+    if (!op.hasPureTensorSemantics())
+      return rewriter.notifyMatchFailure(op, "buffer form");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     Value scores = op.getScores();
     Type f32 = b.getF32Type(), i32 = b.getI32Type();

@@ -150,6 +150,13 @@ inline Value toF32(OpBuilder &b, Location loc, Value x) {
   return arith::ExtFOp::create(b, loc, b.getF32Type(), x);
 }
 
+/// `x` (f32) rounded to the type of `like` when that is narrower.
+inline Value fromF32(OpBuilder &b, Location loc, Value x, Value like) {
+  if (like.getType() == x.getType())
+    return x;
+  return arith::TruncFOp::create(b, loc, like.getType(), x);
+}
+
 } // namespace mlir::unisparse::detail
 
 #endif // UNISPARSE_LIB_CONVERSION_UNISPARSETOLINALG_LOWERINGUTILS_H

@@ -24,14 +24,29 @@ namespace {
 struct ConvertUnisparseToLinalgPass
     : unisparse::impl::ConvertUnisparseToLinalgPassBase<
           ConvertUnisparseToLinalgPass> {
+  using Base::Base;
+
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
     ConversionTarget target(*ctx);
     target.addLegalDialect<linalg::LinalgDialect, tensor::TensorDialect,
                            scf::SCFDialect, arith::ArithDialect,
                            math::MathDialect, affine::AffineDialect>();
-    target
-        .addIllegalOp<CompressOp, BlockScoreOp, BlockSelectOp, DenseLayoutOp>();
+    target.addIllegalOp<DenseLayoutOp>();
+    target.addDynamicallyLegalOp<CompressOp>([&](CompressOp op) {
+      return op.hasPureBufferSemantics() ||
+             (gpuKernels && op.getPooling() == Pooling::mean);
+    });
+    // Buffer forms are past this pass; with gpu-kernels, the selection and
+    // the 16-bit scoring are the GPU kernels' (convert-unisparse-to-gpu).
+    target.addDynamicallyLegalOp<BlockScoreOp>([&](BlockScoreOp op) {
+      return op.hasPureBufferSemantics() ||
+             (gpuKernels &&
+              !getElementTypeOrSelf(op.getQc().getType()).isF32());
+    });
+    target.addDynamicallyLegalOp<BlockSelectOp>([&](BlockSelectOp op) {
+      return op.hasPureBufferSemantics() || gpuKernels;
+    });
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     RewritePatternSet patterns(ctx);
     populateUnisparseToLinalgPatterns(patterns);

@@ -106,3 +106,19 @@ func.func @concat_reversed(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x2x?x8x32xf32>
       ins(%x : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x2x?x8x32xf32>) -> tensor<1x2x?x8x32xf32>
   return %r : tensor<1x2x?x8x32xf32>
 }
+
+// A 16-bit destination (the GPU's tensor-core composites): the sums stay in
+// an f32 tensor, the mean is rounded once into the destination.
+// CHECK-LABEL: func.func @compress_bf16
+// CHECK-SAME: (%[[X:[^:]+]]: tensor<1x2x?x32xbf16>, %[[INIT:[^:]+]]: tensor<1x2x?x32xbf16>)
+// CHECK: %[[ACC0:.+]] = tensor.empty(%{{.+}}) : tensor<1x2x?x32xf32>
+// CHECK: linalg.fill ins(%{{.+}} : f32) outs(%[[ACC0]] : tensor<1x2x?x32xf32>)
+// CHECK: %[[MEAN:.+]] = linalg.generic {{.+}} ins(%{{.+}} : tensor<1x2x?x32xf32>) outs(%[[INIT]] : tensor<1x2x?x32xbf16>)
+// CHECK: %[[M:.+]] = arith.divf
+// CHECK: %[[R:.+]] = arith.truncf %[[M]] : f32 to bf16
+// CHECK: linalg.yield %[[R]] : bf16
+// CHECK: return %[[MEAN]]
+func.func @compress_bf16(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x2x?x32xbf16>) -> tensor<1x2x?x32xbf16> {
+  %r = unisparse.compress {seq_factor = 16} ins(%x : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x2x?x32xbf16>) -> tensor<1x2x?x32xbf16>
+  return %r : tensor<1x2x?x32xbf16>
+}

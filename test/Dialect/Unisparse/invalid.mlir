@@ -274,9 +274,9 @@ func.func @f(%x: tensor<1x2x?x32xi32>, %o: tensor<1x4x?x32xf32>) {
 
 // -----
 
-func.func @f(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x4x?x32xbf16>) {
-  // expected-error @+1 {{operand 'init' must have element type 'f32', found 'bf16'}}
-  %r = unisparse.compress {seq_factor = 16, kv_group = 2} ins(%x : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x4x?x32xbf16>) -> tensor<1x4x?x32xbf16>
+func.func @f(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x4x?x32xi32>) {
+  // expected-error @+1 {{operand 'init' must have element type f32, bf16 or f16, found 'i32'}}
+  %r = unisparse.compress {seq_factor = 16, kv_group = 2} ins(%x : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x4x?x32xi32>) -> tensor<1x4x?x32xi32>
   return
 }
 
@@ -394,16 +394,16 @@ func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<1x4x16x32xf32>, %s: tensor<1x
 
 // -----
 
-func.func @f(%a: tensor<1x4x16x32xbf16>, %b: tensor<1x4x16x32xf32>, %s: tensor<1x4x2x2xf32>) {
-  // expected-error @+1 {{operand 'qc' must have element type 'f32', found 'bf16'}}
-  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 16} ins(%a, %b : tensor<1x4x16x32xbf16>, tensor<1x4x16x32xf32>) outs(%s : tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+func.func @f(%a: tensor<1x4x16x32xf64>, %b: tensor<1x4x16x32xf64>, %s: tensor<1x4x2x2xf32>) {
+  // expected-error @+1 {{operand 'qc' must have element type f32, bf16 or f16, found 'f64'}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 16} ins(%a, %b : tensor<1x4x16x32xf64>, tensor<1x4x16x32xf64>) outs(%s : tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
   return
 }
 
 // -----
 
 func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<1x4x16x32xf16>, %s: tensor<1x4x2x2xf32>) {
-  // expected-error @+1 {{operand 'kc' must have element type 'f32', found 'f16'}}
+  // expected-error @+1 {{operand 'kc' must have the element type of 'qc' ('f32'), found 'f16'}}
   %r = unisparse.block_score {block = 128, c_q = 16, c_k = 16} ins(%a, %b : tensor<1x4x16x32xf32>, tensor<1x4x16x32xf16>) outs(%s : tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
   return
 }
@@ -764,4 +764,36 @@ func.func @f(%qc: tensor<1x4x?x8x32xf32>, %kc: tensor<1x4x?x4x32xf32>, %s: tenso
   // expected-error @+1 {{operand 'kc' dim 3 (slots) must be 8 (c_k, the antidiagonal stride), found 4}}
   %r = unisparse.block_score {block = 64, c_q = 8, c_k = 8, estimator = #unisparse.estimator<antidiag>} ins(%qc, %kc : tensor<1x4x?x8x32xf32>, tensor<1x4x?x4x32xf32>) outs(%s : tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32>
   return %r : tensor<1x4x?x?xf32>
+}
+
+// -----
+
+func.func @f(%a: tensor<1x4x16x32xbf16>, %b: memref<1x4x16x32xbf16>, %s: memref<1x4x2x2xf32>) {
+  // expected-error @+1 {{operands must be all tensors or all memrefs}}
+  unisparse.block_score {block = 128, c_q = 16, c_k = 16} ins(%a, %b : tensor<1x4x16x32xbf16>, memref<1x4x16x32xbf16>) outs(%s : memref<1x4x2x2xf32>)
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<1x4x16x32xbf16>, %s: tensor<1x4x2x2xf32>) {
+  // expected-error @+1 {{with tensor operands must have 1 result (scores), found 0}}
+  "unisparse.block_score"(%a, %a, %s) <{block = 128 : i64, c_q = 16 : i64, c_k = 16 : i64, operandSegmentSizes = array<i32: 1, 1, 1, 0>}> : (tensor<1x4x16x32xbf16>, tensor<1x4x16x32xbf16>, tensor<1x4x2x2xf32>) -> ()
+  return
+}
+
+// -----
+
+func.func @f(%s: memref<1x4x2x2xf32>, %c: memref<1x4x2xi32>, %i: memref<1x4x2x2xi32>) {
+  // expected-error @+1 {{with memref operands must have no results, found 2}}
+  %r:2 = "unisparse.block_select"(%s, %c, %i) <{tau = 9.0e-01 : f64}> : (memref<1x4x2x2xf32>, memref<1x4x2xi32>, memref<1x4x2x2xi32>) -> (tensor<1x4x2xi32>, tensor<1x4x2x2xi32>)
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x2x?x32xbf16>) {
+  // expected-error @+1 {{result 0 must have the type of its init ('tensor<1x2x?x32xbf16>'), found 'tensor<1x2x?x32xf32>'}}
+  %r = "unisparse.compress"(%x, %o) <{seq_factor = 16 : i64}> : (tensor<1x2x?x32xbf16>, tensor<1x2x?x32xbf16>) -> tensor<1x2x?x32xf32>
+  return
 }

@@ -39,9 +39,9 @@ func.func @stages(%q: tensor<1x32x?x128xbf16>, %k: tensor<1x8x?x128xbf16>, %v: t
   %kc = unisparse.compress {seq_factor = 16, head_factor = 1, kv_group = 4} ins(%k : tensor<1x8x?x128xbf16>) outs(%kc0 : tensor<1x32x?x128xf32>) -> tensor<1x32x?x128xf32>
   // CHECK: %[[S:.+]] = unisparse.block_score {block = 128 : i64, c_k = 16 : i64, c_q = 16 : i64} ins(%[[QC]], %[[KC]] :
   %s = unisparse.block_score {block = 128, c_q = 16, c_k = 16, causal = true} ins(%qc, %kc : tensor<1x32x?x128xf32>, tensor<1x32x?x128xf32>) outs(%s0 : tensor<1x32x?x?xf32>) -> tensor<1x32x?x?xf32>
-  // CHECK: %[[CNT:.+]], %[[IDX:.+]] = unisparse.block_select {max_blocks = 16 : i64, tau = 9.000000e-01 : f64} ins(%[[S]] :
+  // CHECK: %[[SEL:.+]]:2 = unisparse.block_select {max_blocks = 16 : i64, tau = 9.000000e-01 : f64} ins(%[[S]] :
   %cnt, %idx = unisparse.block_select {tau = 0.9, local_blocks = 1, sink = true, max_blocks = 16} ins(%s : tensor<1x32x?x?xf32>) outs(%c0, %i0 : tensor<1x32x?xi32>, tensor<1x32x?x?xi32>) -> tensor<1x32x?xi32>, tensor<1x32x?x?xi32>
-  // CHECK: unisparse.block_sparse_attention {block = 128 : i64} ins(%{{.*}}, %{{.*}}, %{{.*}}, %[[CNT]], %[[IDX]] :
+  // CHECK: unisparse.block_sparse_attention {block = 128 : i64} ins(%{{.*}}, %{{.*}}, %{{.*}}, %[[SEL]]#0, %[[SEL]]#1 :
   // CHECK-SAME: -> tensor<1x32x?x128xbf16>, tensor<1x32x?xf32>
   %o:2 = unisparse.block_sparse_attention {block = 128} ins(%q, %k, %v, %cnt, %idx : tensor<1x32x?x128xbf16>, tensor<1x8x?x128xbf16>, tensor<1x8x?x128xbf16>, tensor<1x32x?xi32>, tensor<1x32x?x?xi32>) outs(%o0, %l0 : tensor<1x32x?x128xbf16>, tensor<1x32x?xf32>) -> tensor<1x32x?x128xbf16>, tensor<1x32x?xf32>
   return %o#0 : tensor<1x32x?x128xbf16>
@@ -100,3 +100,20 @@ func.func @estimators(%q: tensor<1x4x?x32xbf16>, %k: tensor<1x2x?x32xbf16>, %qc0
 // CHECK: #unisparse.config<c_q = 8, estimator = antidiag_lse, query_reduce = max>
 func.func private @estimator_config() attributes {
     c = #unisparse.config<query_reduce = max, c_q = 8, c_k = 8, estimator = antidiag_lse>}
+
+// The buffer forms of the stages (after bufferization): memref operands, no
+// results.
+// CHECK-LABEL: func.func @stage_buffers
+// CHECK: unisparse.compress {seq_factor = 16 : i64} ins(%{{.+}} : memref<1x8x?x64xbf16>) outs(%{{.+}} : memref<1x8x?x64xbf16>)
+// CHECK-NOT: ->
+// CHECK: unisparse.block_score {block = 128 : i64, c_k = 16 : i64, c_q = 16 : i64} ins(%{{.+}}, %{{.+}} : memref<1x8x?x64xbf16>, memref<1x8x?x64xbf16>) outs(%{{.+}} : memref<1x8x?x?xf32>)
+// CHECK-NOT: ->
+// CHECK: unisparse.block_select {tau = 9.000000e-01 : f64} ins(%{{.+}} : memref<1x8x?x?xf32>) outs(%{{.+}}, %{{.+}} : memref<1x8x?xi32>, memref<1x8x?x?xi32>)
+// CHECK-NEXT: return
+func.func @stage_buffers(%q: memref<1x8x?x64xbf16>, %qc: memref<1x8x?x64xbf16>, %s: memref<1x8x?x?xf32>,
+                   %c: memref<1x8x?xi32>, %i: memref<1x8x?x?xi32>) {
+  unisparse.compress {seq_factor = 16} ins(%q : memref<1x8x?x64xbf16>) outs(%qc : memref<1x8x?x64xbf16>)
+  unisparse.block_score {block = 128, c_q = 16, c_k = 16} ins(%qc, %qc : memref<1x8x?x64xbf16>, memref<1x8x?x64xbf16>) outs(%s : memref<1x8x?x?xf32>)
+  unisparse.block_select {tau = 0.9} ins(%s : memref<1x8x?x?xf32>) outs(%c, %i : memref<1x8x?xi32>, memref<1x8x?x?xi32>)
+  return
+}

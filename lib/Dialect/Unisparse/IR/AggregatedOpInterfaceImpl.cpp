@@ -80,8 +80,9 @@ EstimationValues mlir::unisparse::buildEstimation(
       EstimatorAttr::get(ctx, cfg.getEstimator()),
       QueryReduceAttr::get(ctx, cfg.getQueryReduce()));
   auto select = BlockSelectOp::create(
-      b, loc, countsInit.getType(), indicesInit.getType(), scores.getResult(),
-      countsInit, indicesInit, b.getF64FloatAttr(cfg.getTauValue()),
+      b, loc, TypeRange{countsInit.getType(), indicesInit.getType()},
+      scores.getResult(), countsInit, indicesInit,
+      b.getF64FloatAttr(cfg.getTauValue()),
       b.getI64IntegerAttr(cfg.getLocalBlocks()), b.getBoolAttr(cfg.getSink()),
       b.getI64IntegerAttr(cfg.getMinBlocks()),
       b.getI64IntegerAttr(cfg.getMaxBlocks()), b.getBoolAttr(cfg.getCausal()));

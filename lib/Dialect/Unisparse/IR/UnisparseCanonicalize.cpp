@@ -17,6 +17,8 @@ struct SelectAllToDenseLayout : OpRewritePattern<BlockSelectOp> {
 
   LogicalResult matchAndRewrite(BlockSelectOp op,
                                 PatternRewriter &rewriter) const override {
+    if (!op.hasPureTensorSemantics())
+      return rewriter.notifyMatchFailure(op, "buffer form");
     int64_t numKeyBlocks =
         cast<ShapedType>(op.getScores().getType()).getDimSize(3);
     if (!keepsEveryBlock(op.getTau().convertToDouble(), op.getMinBlocks(),

@@ -67,6 +67,19 @@ public:
            << ", found " << et;
   }
 
+  /// The element type of `v` must be f32, bf16 or f16 (composites: summed
+  /// in f32, stored in f32 or rounded once to a 16-bit type for tensor
+  /// cores).
+  LogicalResult compositeElement(Value v, StringRef name) {
+    Type et = getElementTypeOrSelf(v.getType());
+    if (isAttentionElementType(et))
+      return success();
+    return op->emitOpError() << "operand '" << name
+                             << "' must have element type f32, bf16 or f16, "
+                                "found "
+                             << et;
+  }
+
   /// The element type of `v` must equal that of `ref`.
   LogicalResult sameElement(Value v, StringRef name, Value ref,
                             StringRef refName) {
@@ -226,12 +239,71 @@ LogicalResult AttentionOp::verify() {
                    getConfig().getCH(), "'c_h' of the config");
 }
 
+/// The two forms of a destination-passing op: every shaped operand a
+/// tensor and `tensorResults` results of the types of the inits, or every
+/// shaped operand a memref and no results.
+static LogicalResult verifyTensorOrBufferForm(DestinationStyleOpInterface op,
+                                              StringRef resultNames) {
+  Operation *operation = op.getOperation();
+  auto shaped = llvm::make_filter_range(operation->getOperandTypes(),
+                                        llvm::IsaPred<ShapedType>);
+  bool allTensors = llvm::all_of(shaped, llvm::IsaPred<TensorType>);
+  bool allMemrefs = llvm::all_of(shaped, llvm::IsaPred<BaseMemRefType>);
+  if (!allTensors && !allMemrefs)
+    return op->emitOpError("operands must be all tensors or all memrefs");
+  unsigned inits = op.getNumDpsInits();
+  if (allTensors && operation->getNumResults() != inits)
+    return op->emitOpError()
+           << "with tensor operands must have " << inits << " result"
+           << (inits == 1 ? "" : "s") << " (" << resultNames << "), found "
+           << operation->getNumResults();
+  if (allMemrefs && operation->getNumResults() != 0)
+    return op->emitOpError()
+           << "with memref operands must have no results, found "
+           << operation->getNumResults();
+  if (allTensors) {
+    for (auto [i, init] : llvm::enumerate(op.getDpsInits()))
+      if (init.getType() != operation->getResult(i).getType())
+        return op->emitOpError()
+               << "result " << i << " must have the type of its init ("
+               << init.getType() << "), found "
+               << operation->getResult(i).getType();
+  }
+  return success();
+}
+
+/// Buffer form: reads its input buffers and writes its inits (which it
+/// overwrites whole, without reading them). Tensor form: no effects.
+static void overwritingBufferEffects(
+    DestinationStyleOpInterface op,
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  for (OpOperand &operand : op->getOpOperands()) {
+    if (!isa<BaseMemRefType>(operand.get().getType()))
+      continue;
+    if (op.isDpsInit(&operand))
+      effects.emplace_back(MemoryEffects::Write::get(), &operand,
+                           SideEffects::DefaultResource::get());
+    else
+      effects.emplace_back(MemoryEffects::Read::get(), &operand,
+                           SideEffects::DefaultResource::get());
+  }
+}
+
 //===----------------------------------------------------------------------===//
 // CompressOp
 //===----------------------------------------------------------------------===//
 
+void CompressOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  overwritingBufferEffects(*this, effects);
+}
+
 LogicalResult CompressOp::verify() {
   Checker c(*this);
+  if (failed(verifyTensorOrBufferForm(*this, "result")))
+    return failure();
   int64_t sf = getSeqFactor(), hf = getHeadFactor(), kvg = getKvGroup();
   if (failed(c.positive(sf, "seq_factor")) ||
       failed(c.positive(hf, "head_factor")) ||
@@ -242,7 +314,7 @@ LogicalResult CompressOp::verify() {
   if (failed(c.rank(in, "input", 4)) ||
       failed(c.rank(init, "init", concat ? 5 : 4)) ||
       failed(c.attentionElement(in, "input")) ||
-      failed(c.element(init, "init", Builder(getContext()).getF32Type())))
+      failed(c.compositeElement(init, "init")))
     return failure();
   int64_t heads = dimOf(in, 1);
   int64_t expanded = ShapedType::isDynamic(heads) ? heads : heads * kvg;
@@ -262,21 +334,32 @@ LogicalResult CompressOp::verify() {
   return success();
 }
 
-OpFoldResult CompressOp::fold(FoldAdaptor) {
+LogicalResult CompressOp::fold(FoldAdaptor,
+                               SmallVectorImpl<OpFoldResult> &results) {
   // Pooling by one token and one head with no head expansion is a copy.
-  if (getSeqFactor() == 1 && getHeadFactor() == 1 && getKvGroup() == 1 &&
-      getPooling() == Pooling::mean &&
-      getInput().getType() == getResult().getType())
-    return getInput();
-  return {};
+  if (hasPureTensorSemantics() && getSeqFactor() == 1 && getHeadFactor() == 1 &&
+      getKvGroup() == 1 && getPooling() == Pooling::mean &&
+      getInput().getType() == getResult().getType()) {
+    results.push_back(getInput());
+    return success();
+  }
+  return failure();
 }
 
 //===----------------------------------------------------------------------===//
 // BlockScoreOp
 //===----------------------------------------------------------------------===//
 
+void BlockScoreOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  overwritingBufferEffects(*this, effects);
+}
+
 LogicalResult BlockScoreOp::verify() {
   Checker c(*this);
+  if (failed(verifyTensorOrBufferForm(*this, "scores")))
+    return failure();
   int64_t block = getBlock(), cq = getCQ(), ck = getCK();
   if (failed(c.positive(block, "block")) || failed(c.positive(cq, "c_q")) ||
       failed(c.positive(ck, "c_k")) ||
@@ -291,8 +374,9 @@ LogicalResult BlockScoreOp::verify() {
   if (failed(c.estimatorStride(getEstimator(), cq, ck)))
     return failure();
   if (failed(c.rank(qc, "qc", rank)) || failed(c.rank(kc, "kc", rank)) ||
-      failed(c.rank(init, "init", 4)) || failed(c.element(qc, "qc", f32)) ||
-      failed(c.element(kc, "kc", f32)) || failed(c.element(init, "init", f32)))
+      failed(c.rank(init, "init", 4)) || failed(c.compositeElement(qc, "qc")) ||
+      failed(c.sameElement(kc, "kc", qc, "qc")) ||
+      failed(c.element(init, "init", f32)))
     return failure();
   if (anti && (failed(c.dimIs(qc, "qc", 3, cq, "slots",
                               "(c_q, the antidiagonal stride)")) ||
@@ -319,8 +403,16 @@ LogicalResult BlockScoreOp::verify() {
 // BlockSelectOp
 //===----------------------------------------------------------------------===//
 
+void BlockSelectOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  overwritingBufferEffects(*this, effects);
+}
+
 LogicalResult BlockSelectOp::verify() {
   Checker c(*this);
+  if (failed(verifyTensorOrBufferForm(*this, "counts, indices")))
+    return failure();
   if (failed(c.tau(getTau().convertToDouble())) ||
       failed(c.nonNegative(getLocalBlocks(), "local_blocks")) ||
       failed(c.minMax(getMinBlocks(), getMaxBlocks())))
@@ -356,21 +448,8 @@ LogicalResult BlockSparseAttentionOp::verify() {
   if (failed(c.positive(getBlock(), "block")) ||
       failed(c.scale(getScale().convertToDouble())))
     return failure();
-  // Either all operands are tensors and there are two results, or all are
-  // memrefs and there are none.
-  bool allTensors = llvm::all_of(getOperandTypes(), llvm::IsaPred<TensorType>);
-  bool allMemrefs =
-      llvm::all_of(getOperandTypes(), llvm::IsaPred<BaseMemRefType>);
-  if (!allTensors && !allMemrefs)
-    return emitOpError("operands must be all tensors or all memrefs");
-  if (allTensors && getNumResults() != 2)
-    return emitOpError()
-           << "with tensor operands must have 2 results (o, lse), "
-              "found "
-           << getNumResults();
-  if (allMemrefs && getNumResults() != 0)
-    return emitOpError() << "with memref operands must have no results, found "
-                         << getNumResults();
+  if (failed(verifyTensorOrBufferForm(*this, "o, lse")))
+    return failure();
 
   Value q = getQ(), counts = getCounts(), indices = getIndices();
   if (failed(verifyQkvOut(c, q, getK(), getV(), getOInit(), getLseInit())) ||

@@ -1,9 +1,10 @@
-//===- BufferizableOpInterfaceImpl.cpp - bufferize block_sparse_attention -===//
+//===- BufferizableOpInterfaceImpl.cpp - bufferize the DPS stage ops ------===//
 //
-// unisparse.block_sparse_attention is destination-passing: its two results
-// alias its two `outs` operands. Bufferization rewrites it into its buffer
-// form (memref operands, no results), which convert-unisparse-to-runtime then
-// turns into a runtime call.
+// unisparse.block_sparse_attention, compress, block_score and block_select are
+// destination-passing: their results alias their `outs` operands.
+// Bufferization rewrites each into its buffer form (memref operands, no
+// results), which convert-unisparse-to-runtime (attention) and
+// convert-unisparse-to-gpu (pooling, scoring, selection) then lower.
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,6 +13,7 @@
 
 #include "mlir/Dialect/Bufferization/IR/BufferizableOpInterface.h"
 #include "mlir/Dialect/Bufferization/IR/DstBufferizableOpInterfaceImpl.h"
+#include "mlir/IR/IRMapping.h"
 
 using namespace mlir;
 using namespace mlir::bufferization;
@@ -42,12 +44,57 @@ struct BlockSparseAttentionBufferization
     return success();
   }
 };
+/// compress, block_score and block_select overwrite their destinations whole:
+/// the inits are written, never read (so bufferization need not copy them).
+template <typename OpTy>
+struct OverwritingBufferization
+    : DstBufferizableOpInterfaceExternalModel<OverwritingBufferization<OpTy>,
+                                              OpTy> {
+  bool bufferizesToMemoryRead(Operation *op, OpOperand &operand,
+                              const AnalysisState &state) const {
+    return !cast<DestinationStyleOpInterface>(op).isDpsInit(&operand);
+  }
+
+  LogicalResult bufferize(Operation *op, RewriterBase &rewriter,
+                          const BufferizationOptions &options,
+                          BufferizationState &state) const {
+    auto dps = cast<DestinationStyleOpInterface>(op);
+    IRMapping mapping;
+    for (Value operand : op->getOperands()) {
+      if (!isa<TensorType>(operand.getType()))
+        continue;
+      FailureOr<Value> buffer = getBuffer(rewriter, operand, options, state);
+      if (failed(buffer))
+        return failure();
+      mapping.map(operand, *buffer);
+    }
+    SmallVector<Value> inits;
+    for (Value init : dps.getDpsInits())
+      inits.push_back(mapping.lookup(init));
+    rewriter.setInsertionPoint(op);
+    // The same op on the buffers, with no results.
+    OperationState bufferForm(op->getLoc(), op->getName());
+    bufferForm.addOperands(llvm::map_to_vector(op->getOperands(), [&](Value v) {
+      return mapping.lookupOrDefault(v);
+    }));
+    bufferForm.addAttributes(op->getAttrs());
+    if (std::optional<Attribute> props = op->getPropertiesAsAttribute())
+      bufferForm.propertiesAttr = *props;
+    rewriter.create(bufferForm);
+    replaceOpWithBufferizedValues(rewriter, op, inits);
+    return success();
+  }
+};
 } // namespace
 
 void mlir::unisparse::registerBufferizableOpInterfaceExternalModels(
     DialectRegistry &registry) {
   registry.addExtension(+[](MLIRContext *ctx, UnisparseDialect *) {
     BlockSparseAttentionOp::attachInterface<BlockSparseAttentionBufferization>(
+        *ctx);
+    CompressOp::attachInterface<OverwritingBufferization<CompressOp>>(*ctx);
+    BlockScoreOp::attachInterface<OverwritingBufferization<BlockScoreOp>>(*ctx);
+    BlockSelectOp::attachInterface<OverwritingBufferization<BlockSelectOp>>(
         *ctx);
   });
 }

@@ -29,7 +29,7 @@ struct UnisparseTileEstimationPass
     SmallVector<BlockScoreOp> work;
     getOperation()->walk([&](BlockScoreOp op) {
       // An op that is already a tile (it has a query offset) stays.
-      if (!op.getQueryOffset())
+      if (!op.getQueryOffset() && op.hasPureTensorSemantics())
         work.push_back(op);
     });
     IRRewriter rewriter(&getContext());

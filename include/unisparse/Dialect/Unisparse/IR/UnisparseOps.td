@@ -66,7 +66,8 @@ def Unisparse_AttentionOp : Unisparse_Op<"attention", [
 //===----------------------------------------------------------------------===//
 
 def Unisparse_CompressOp : Unisparse_Op<"compress", [
-    Pure, DestinationStyleOpInterface, AllTypesMatch<["init", "result"]>]> {
+    DestinationStyleOpInterface,
+    DeclareOpInterfaceMethods<MemoryEffectsOpInterface>]> {
   let summary = "Composite tokens: average pooling over tokens and heads";
   let description = [{
     Pools `input: [B, H, N, D]` into composites `result: [B, H * kv_group /
@@ -83,7 +84,13 @@ def Unisparse_CompressOp : Unisparse_Op<"compress", [
 
     A partial last composite is the mean of the tokens it has.
     For queries `kv_group = 1, head_factor = c_h`; for keys
-    `kv_group = Hq / Hkv, head_factor = c_h`.
+    `kv_group = Hq / Hkv, head_factor = c_h`. The result is f32, or bf16/f16
+    (the sums are f32, the mean is rounded once).
+
+    The op has tensor semantics (one result) before bufferization and
+    buffer semantics (memref operands, no result) after it;
+    `convert-unisparse-to-gpu` lowers the buffer form of mean pooling to a
+    GPU kernel.
 
     With `pooling = concat` (or `concat_reversed`) the tokens of a composite
     are kept side by side instead of averaged (the composites of the
@@ -101,16 +108,16 @@ def Unisparse_CompressOp : Unisparse_Op<"compress", [
         -> tensor<1x32x?x128xf32>
     ```
   }];
-  let arguments = (ins AnyRankedTensor:$input, AnyRankedTensor:$init,
+  let arguments = (ins AnyShaped:$input, AnyShaped:$init,
                        I64Attr:$seq_factor,
                        DefaultValuedAttr<I64Attr, "1">:$head_factor,
                        DefaultValuedAttr<I64Attr, "1">:$kv_group,
                        DefaultValuedAttr<Unisparse_PoolingAttr,
                                          "::mlir::unisparse::Pooling::mean">:$pooling);
-  let results = (outs AnyRankedTensor:$result);
+  let results = (outs Optional<AnyRankedTensor>:$result);
   let assemblyFormat = [{
     attr-dict `ins` `(` $input `:` type($input) `)`
-    `outs` `(` $init `:` type($init) `)` `->` type($result)
+    `outs` `(` $init `:` type($init) `)` (`->` type($result)^)?
   }];
   let extraClassDeclaration = [{
     ::mlir::MutableOperandRange getDpsInitsMutable() { return getInitMutable(); }
@@ -124,7 +131,8 @@ def Unisparse_CompressOp : Unisparse_Op<"compress", [
 //===----------------------------------------------------------------------===//
 
 def Unisparse_BlockScoreOp : Unisparse_Op<"block_score", [
-    Pure, DestinationStyleOpInterface, AllTypesMatch<["init", "result"]>]> {
+    DestinationStyleOpInterface,
+    DeclareOpInterfaceMethods<MemoryEffectsOpInterface>]> {
   let summary = "Block scores from the compressed attention map";
   let description = [{
     Given query composites `qc: [B, Hg, Tq, D]` and key composites
@@ -165,6 +173,14 @@ def Unisparse_BlockScoreOp : Unisparse_Op<"block_score", [
     `query_reduce = max` replaces the sum over the query composites of a
     block by their maximum: `result[b, g, I, J] = max_t sum_u A[b, g, t, u]`.
 
+    Composites are f32, or bf16/f16 (both the same type; products are
+    accumulated in f32): the GPU pipeline rounds them to 16 bits for its
+    tensor cores (`unisparse-narrow-composites`).
+
+    The op has tensor semantics (one result, the type of `init`) before
+    bufferization and buffer semantics (memref operands, no result) after
+    it; `convert-unisparse-to-gpu` lowers the buffer form to a GPU kernel.
+
     Example:
 
     ```mlir
@@ -173,8 +189,8 @@ def Unisparse_BlockScoreOp : Unisparse_Op<"block_score", [
         outs(%s0 : tensor<1x32x?x?xf32>) -> tensor<1x32x?x?xf32>
     ```
   }];
-  let arguments = (ins AnyRankedTensor:$qc, AnyRankedTensor:$kc,
-                       AnyRankedTensor:$init, Optional<Index>:$query_offset,
+  let arguments = (ins AnyShaped:$qc, AnyShaped:$kc,
+                       AnyShaped:$init, Optional<Index>:$query_offset,
                        I64Attr:$block, I64Attr:$c_q, I64Attr:$c_k,
                        DefaultValuedAttr<BoolAttr, "true">:$causal,
                        DefaultValuedAttr<F64Attr, "0.0">:$scale,
@@ -182,11 +198,11 @@ def Unisparse_BlockScoreOp : Unisparse_Op<"block_score", [
                                          "::mlir::unisparse::Estimator::mean">:$estimator,
                        DefaultValuedAttr<Unisparse_QueryReduceAttr,
                                          "::mlir::unisparse::QueryReduce::sum">:$query_reduce);
-  let results = (outs AnyRankedTensor:$result);
+  let results = (outs Optional<AnyRankedTensor>:$result);
   let assemblyFormat = [{
     attr-dict `ins` `(` $qc `,` $kc `:` type($qc) `,` type($kc) `)`
     (`query_offset` `(` $query_offset^ `)`)?
-    `outs` `(` $init `:` type($init) `)` `->` type($result)
+    `outs` `(` $init `:` type($init) `)` (`->` type($result)^)?
   }];
   let extraClassDeclaration = [{
     ::mlir::MutableOperandRange getDpsInitsMutable() { return getInitMutable(); }
@@ -199,9 +215,8 @@ def Unisparse_BlockScoreOp : Unisparse_Op<"block_score", [
 //===----------------------------------------------------------------------===//
 
 def Unisparse_BlockSelectOp : Unisparse_Op<"block_select", [
-    Pure, DestinationStyleOpInterface,
-    AllTypesMatch<["counts_init", "counts"]>,
-    AllTypesMatch<["indices_init", "indices"]>]> {
+    DestinationStyleOpInterface,
+    DeclareOpInterfaceMethods<MemoryEffectsOpInterface>]> {
   let summary = "Top-p block selection into a block layout";
   let description = [{
     Selects key blocks per `(batch, head group, query block)` row of the
@@ -225,6 +240,11 @@ def Unisparse_BlockSelectOp : Unisparse_Op<"block_select", [
     Results: `counts: [B, Hg, NBq]` and `indices: [B, Hg, NBq, NBk]` (i32),
     each row's first `counts` entries ascending, the rest padded with -1.
 
+    The op has tensor semantics (two results, the types of the inits)
+    before bufferization and buffer semantics (memref operands, no results)
+    after it; `convert-unisparse-to-gpu` lowers the buffer form to a GPU
+    kernel.
+
     Example:
 
     ```mlir
@@ -234,23 +254,30 @@ def Unisparse_BlockSelectOp : Unisparse_Op<"block_select", [
         -> tensor<1x32x?xi32>, tensor<1x32x?x?xi32>
     ```
   }];
-  let arguments = (ins AnyRankedTensor:$scores,
-                       AnyRankedTensor:$counts_init, AnyRankedTensor:$indices_init,
+  let arguments = (ins AnyShaped:$scores,
+                       AnyShaped:$counts_init, AnyShaped:$indices_init,
                        F64Attr:$tau,
                        DefaultValuedAttr<I64Attr, "1">:$local_blocks,
                        DefaultValuedAttr<BoolAttr, "true">:$sink,
                        DefaultValuedAttr<I64Attr, "0">:$min_blocks,
                        DefaultValuedAttr<I64Attr, "0">:$max_blocks,
                        DefaultValuedAttr<BoolAttr, "true">:$causal);
-  let results = (outs AnyRankedTensor:$counts, AnyRankedTensor:$indices);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
   let assemblyFormat = [{
     attr-dict `ins` `(` $scores `:` type($scores) `)`
     `outs` `(` $counts_init `,` $indices_init `:` type($counts_init) `,` type($indices_init) `)`
-    `->` type($counts) `,` type($indices)
+    (`->` type($results)^)?
   }];
   let extraClassDeclaration = [{
     ::mlir::MutableOperandRange getDpsInitsMutable() {
       return ::mlir::MutableOperandRange(getOperation(), /*start=*/1, /*length=*/2);
+    }
+    /// The results of the tensor form (null in the buffer form).
+    ::mlir::Value getCounts() {
+      return getResults().empty() ? ::mlir::Value() : getResults()[0];
+    }
+    ::mlir::Value getIndices() {
+      return getResults().empty() ? ::mlir::Value() : getResults()[1];
     }
   }];
   let hasVerifier = 1;
