@@ -17,6 +17,7 @@
 #include "mlir/Conversion/NVVMToLLVM/NVVMToLLVM.h"
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Conversion/UBToLLVM/UBToLLVM.h"
+#include "mlir/Conversion/VectorToLLVM/ConvertVectorToLLVM.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Transforms/BufferDeallocationOpInterfaceImpl.h"
@@ -41,6 +42,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/MemRef/Transforms/AllocationOpInterfaceImpl.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/BufferDeallocationOpInterfaceImpl.h"
 #include "mlir/Dialect/SCF/Transforms/BufferizableOpInterfaceImpl.h"
@@ -48,6 +50,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tensor/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/UB/IR/UBOps.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVM/NVVM/Target.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
@@ -64,9 +67,16 @@ namespace {
 /// estimation in linalg/scf), one-shot bufferization with identity layouts at
 /// function boundaries (hosts pass plain descriptors), attention as a call of
 /// the `runtimeTarget` backend, and (optionally) buffer deallocation.
+/// What the GPU pipeline asks of the tensor level.
+struct GpuEstimationOptions {
+  std::string scorePrecision;
+  int64_t warps, keyTile;
+};
+
 void addTensorAndBufferPasses(OpPassManager &pm, bool decompose,
                               StringRef runtimeTarget, bool deallocate,
-                              bool tile) {
+                              bool tile,
+                              const GpuEstimationOptions *gpu = nullptr) {
   if (decompose)
     pm.addPass(createUnisparseDecompose());
   pm.addPass(createCanonicalizerPass());
@@ -74,7 +84,20 @@ void addTensorAndBufferPasses(OpPassManager &pm, bool decompose,
     pm.addPass(createUnisparseTileEstimation());
     pm.addPass(createCanonicalizerPass());
   }
-  pm.addPass(createConvertUnisparseToLinalgPass());
+  // GPU: composites of the tensor-core scoring rounded to 16 bits; that
+  // scoring and the selection stay ops (their buffer forms become built
+  // kernels after bufferization), the rest goes through linalg.
+  ConvertUnisparseToLinalgPassOptions linalg;
+  if (gpu) {
+    UnisparseNarrowCompositesPassOptions narrow;
+    narrow.type = gpu->scorePrecision;
+    narrow.warps = gpu->warps;
+    narrow.keyTile = gpu->keyTile;
+    if (gpu->scorePrecision != "f32")
+      pm.addPass(createUnisparseNarrowCompositesPass(narrow));
+    linalg.gpuKernels = true;
+  }
+  pm.addPass(createConvertUnisparseToLinalgPass(linalg));
   pm.addPass(createCanonicalizerPass());
 
   bufferization::OneShotBufferizePassOptions bufferize;
@@ -127,9 +150,18 @@ void mlir::unisparse::buildUnisparseToCPUPipeline(
 
 void mlir::unisparse::buildUnisparseToNVPTXPipeline(
     OpPassManager &pm, const UnisparseToNVPTXPipelineOptions &options) {
-  // As for the CPU, but attention calls the runtime's CUDA kernel.
+  // As for the CPU, but scoring and selection become built GPU kernels and
+  // attention calls the runtime's CUDA kernel.
+  GpuEstimationOptions estimation{options.scorePrecision, options.scoreWarps,
+                                  options.scoreKeyTile};
   addTensorAndBufferPasses(pm, options.decompose, "cuda",
-                           /*deallocate=*/true, /*tile=*/false);
+                           /*deallocate=*/true, /*tile=*/false, &estimation);
+  ConvertUnisparseToGPUPassOptions gpu;
+  gpu.warps = options.scoreWarps;
+  gpu.keyTile = options.scoreKeyTile;
+  gpu.ctas = options.scoreCtas;
+  gpu.selectThreads = options.selectThreads;
+  pm.addPass(createConvertUnisparseToGPUPass(gpu));
 
   // Estimation loops -> parallel loops -> blocks x threads -> gpu.launch.
   pm.addPass(createConvertLinalgToParallelLoopsPass());
@@ -143,6 +175,7 @@ void mlir::unisparse::buildUnisparseToNVPTXPipeline(
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createUnisparseGpuHostBuffers());
   pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createUnisparseGpuExternSharedMemory());
   pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());
 
   // NVVM, the cubin, and the host side (mgpu* calls).
@@ -168,13 +201,13 @@ void mlir::unisparse::registerUnisparsePipelines() {
 }
 
 void mlir::unisparse::registerUnisparseDependencies(DialectRegistry &registry) {
-  registry
-      .insert<UnisparseDialect, affine::AffineDialect, arith::ArithDialect,
-              gpu::GPUDialect, NVVM::NVVMDialect, index::IndexDialect,
-              ub::UBDialect, bufferization::BufferizationDialect,
-              cf::ControlFlowDialect, func::FuncDialect, linalg::LinalgDialect,
-              LLVM::LLVMDialect, math::MathDialect, memref::MemRefDialect,
-              scf::SCFDialect, tensor::TensorDialect>();
+  registry.insert<UnisparseDialect, affine::AffineDialect, arith::ArithDialect,
+                  gpu::GPUDialect, NVVM::NVVMDialect, nvgpu::NVGPUDialect,
+                  vector::VectorDialect, index::IndexDialect, ub::UBDialect,
+                  bufferization::BufferizationDialect, cf::ControlFlowDialect,
+                  func::FuncDialect, linalg::LinalgDialect, LLVM::LLVMDialect,
+                  math::MathDialect, memref::MemRefDialect, scf::SCFDialect,
+                  tensor::TensorDialect>();
   unisparse::registerBufferizableOpInterfaceExternalModels(registry);
   unisparse::registerTilingInterfaceExternalModels(registry);
   unisparse::registerAggregatedOpInterfaceExternalModels(registry);
@@ -198,6 +231,7 @@ void mlir::unisparse::registerUnisparseDependencies(DialectRegistry &registry) {
   registerConvertMemRefToLLVMInterface(registry);
   registerConvertNVVMToLLVMInterface(registry);
   ub::registerConvertUBToLLVMInterface(registry);
+  vector::registerConvertVectorToLLVMInterface(registry);
   gpu::registerConvertGpuToLLVMInterface(registry);
   // gpu-module-to-binary: the NVVM target and the LLVM IR translations.
   NVVM::registerNVVMTargetInterfaceExternalModels(registry);

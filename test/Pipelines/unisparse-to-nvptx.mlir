@@ -3,17 +3,25 @@
 // RUN: unisparse-opt %s --unisparse-to-nvptx | FileCheck %s --check-prefix=BIN
 // The cubins are real sm_90a ELF objects (ptxas accepted the PTX):
 // RUN: unisparse-opt %s --unisparse-to-nvptx | %PYTHON %S/Inputs/check_cubins.py sm_90a | FileCheck %s --check-prefix=CUBIN
-// Options reach the NVVM target.
+// Options reach the NVVM target and the kernels.
 // RUN: unisparse-opt %s --pass-pipeline="builtin.module(unisparse-to-nvptx{chip=sm_80 features=+ptx75 threads=256})" | FileCheck %s --check-prefix=SM80
+// The PTX of the estimation kernels (format=isa keeps it readable):
+// RUN: unisparse-opt %s --unisparse-to-nvptx="format=isa" | FileCheck %s --check-prefix=PTX
 
-// Estimation kernels in gpu.binary ops holding sm_90a cubins; attention is a
-// call of the runtime's CUDA kernel; the host side calls mgpu* functions.
-// BIN-DAG: gpu.binary @attention_kernel  [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, properties = {{.+}}, bin = "
+// The estimation is three built kernels in gpu.binary ops holding sm_90a
+// cubins (pooling, tensor-core scoring, selection); attention is a call of
+// the runtime's CUDA kernel; the host side calls mgpu* functions.
+// BIN-DAG: gpu.binary @unisparse_compress_0_module  [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, properties = {{.+}}, bin = "
+// BIN-DAG: gpu.binary @unisparse_block_score_0_module  [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, properties = {{.+}}, bin = "
+// BIN-DAG: gpu.binary @unisparse_block_select_0_module  [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, properties = {{.+}}, bin = "
 // BIN-DAG: llvm.func private @unisparse_rt_block_sparse_attention_cuda_bf16(
 // CHECK-LABEL: llvm.func @attention(
 // CHECK: llvm.call @mgpuStreamCreate
 // CHECK: llvm.call @mgpuMemAlloc
-// CHECK: gpu.launch_func <%{{.+}} : !llvm.ptr> @attention_kernel::@attention_kernel blocks in
+// CHECK: gpu.launch_func <%{{.+}} : !llvm.ptr> @unisparse_compress_0_module::@unisparse_compress_0 blocks in
+// CHECK: gpu.launch_func <%{{.+}} : !llvm.ptr> @unisparse_compress_1_module::@unisparse_compress_1 blocks in
+// CHECK: gpu.launch_func <%{{.+}} : !llvm.ptr> @unisparse_block_score_0_module::@unisparse_block_score_0 blocks in
+// CHECK: gpu.launch_func <%{{.+}} : !llvm.ptr> @unisparse_block_select_0_module::@unisparse_block_select_0 blocks in {{.+}} dynamic_shared_memory_size
 // The runtime call comes after the estimation kernels are complete (a no-op
 // wait when the host set a current stream: same-stream order suffices).
 // CHECK: llvm.call @mgpuStreamSynchronize
@@ -23,6 +31,20 @@
 // CHECK-NOT: unisparse.
 // CHECK-NOT: linalg.
 // CHECK-NOT: scf.
+
+// PTX-LABEL: gpu.binary @unisparse_compress_0_module
+// PTX-SAME: ld.global.v4.b32
+// PTX-LABEL: gpu.binary @unisparse_block_score_0_module
+// PTX-SAME: cp.async.cg.shared.global
+// PTX-SAME: ldmatrix.sync.aligned.m8n8.x4.shared.b16
+// PTX-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// PTX-SAME: ex2.approx.ftz.f32
+// PTX-SAME: shfl.sync.bfly.b32
+// The selection's dynamic workgroup memory is an extern array (not the
+// one-byte symbol LLVM 22 demotes).
+// PTX-LABEL: gpu.binary @unisparse_block_select_0_module
+// PTX-SAME: .extern .shared .align 16 .b8 __unisparse_dynamic_smem[];
+// PTX-SAME: shfl.sync.up.b32
 
 // CUBIN: [[N:[1-9][0-9]*]] cubins, all ELF for sm_90a
 

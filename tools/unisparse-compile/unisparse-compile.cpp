@@ -80,6 +80,28 @@ static cl::opt<int64_t> threads("gpu-threads",
                                 cl::desc("CUDA: threads per block of the "
                                          "estimation kernels"),
                                 cl::init(128), cl::cat(category));
+static cl::opt<std::string>
+    scorePrecision("score-precision",
+                   cl::desc("CUDA: composites of the tensor-core scoring "
+                            "kernel (bf16, f16; f32 scores on CUDA cores)"),
+                   cl::init("bf16"), cl::cat(category));
+static cl::opt<int64_t> scoreWarps("score-warps",
+                                   cl::desc("CUDA: warps per CTA of the "
+                                            "scoring kernel"),
+                                   cl::init(4), cl::cat(category));
+static cl::opt<int64_t>
+    scoreKeyTile("score-key-tile",
+                 cl::desc("CUDA: key composites per tile of the scoring "
+                          "kernel"),
+                 cl::init(64), cl::cat(category));
+static cl::opt<int64_t> scoreCtas("score-ctas",
+                                  cl::desc("CUDA: persistent CTAs of the "
+                                           "scoring kernel"),
+                                  cl::init(264), cl::cat(category));
+static cl::opt<int64_t> selectThreads("select-threads",
+                                      cl::desc("CUDA: threads per row of the "
+                                               "selection kernel"),
+                                      cl::init(128), cl::cat(category));
 static cl::opt<std::string> headerFile("header",
                                        cl::desc("Also write a C header"),
                                        cl::init(""), cl::cat(category));
@@ -226,6 +248,11 @@ int main(int argc, char **argv) {
     options.chip = chip;
     options.features = features;
     options.threads = threads;
+    options.scorePrecision = scorePrecision;
+    options.scoreWarps = scoreWarps;
+    options.scoreKeyTile = scoreKeyTile;
+    options.scoreCtas = scoreCtas;
+    options.selectThreads = selectThreads;
     unisparse::buildUnisparseToNVPTXPipeline(pm, options);
   } else {
     unisparse::buildUnisparseToCPUPipeline(

@@ -3,6 +3,7 @@
 #ifndef UNISPARSE_CONVERSION_PASSES_H
 #define UNISPARSE_CONVERSION_PASSES_H
 
+#include "unisparse/Conversion/UnisparseToGPU/UnisparseToGPU.h"
 #include "unisparse/Conversion/UnisparseToLinalg/UnisparseToLinalg.h"
 #include "unisparse/Conversion/UnisparseToRuntime/UnisparseToRuntime.h"
 

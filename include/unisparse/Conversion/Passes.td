@@ -26,7 +26,10 @@ def ConvertUnisparseToLinalgPass : Pass<"convert-unisparse-to-linalg"> {
     - dense_layout: two `linalg.generic` ops on `linalg.index`.
 
     `unisparse.block_sparse_attention` is left alone (see
-    `convert-unisparse-to-runtime`).
+    `convert-unisparse-to-runtime`), and with `gpu-kernels` so are
+    mean-pooling `unisparse.compress`, `unisparse.block_select` and the
+    `unisparse.block_score` ops with 16-bit composites: they are bufferized
+    and lowered by `convert-unisparse-to-gpu`.
 
     Before:
 
@@ -46,6 +49,11 @@ def ConvertUnisparseToLinalgPass : Pass<"convert-unisparse-to-linalg"> {
     %c = linalg.generic ... { arith.divf }
     ```
   }];
+  let options = [
+    Option<"gpuKernels", "gpu-kernels", "bool", /*default=*/"false",
+           "Leave mean-pooling compress, block_select and the block_score "
+           "ops with 16-bit composites for convert-unisparse-to-gpu">,
+  ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect",
                            "::mlir::scf::SCFDialect",
@@ -92,6 +100,144 @@ def ConvertUnisparseToRuntimePass
   let dependentDialects = ["::mlir::func::FuncDialect",
                            "::mlir::memref::MemRefDialect",
                            "::mlir::arith::ArithDialect"];
+}
+
+def UnisparseNarrowCompositesPass : Pass<"unisparse-narrow-composites"> {
+  let summary = "Round the composites of tensor-core-scorable block_score ops "
+                "to 16 bits";
+  let description = [{
+    The first step of the GPU estimation, on tensors: for each
+    `unisparse.block_score` that the tensor-core scoring kernel of
+    `convert-unisparse-to-gpu` accepts with the given tile knobs (mean
+    estimator, head dim a multiple of 16 up to 128, `block / c_q` dividing
+    the `32 * warps` query composites of a CTA, `block / c_k` dividing
+    `key-tile`), the composites become `type`: the `unisparse.compress`
+    that made them writes `type` (its sums stay f32; the mean is rounded
+    once), or an elementwise truncation when they come from elsewhere.
+    Other block_score ops keep f32 composites (and are lowered by
+    `convert-unisparse-to-linalg`).
+
+    Before:
+
+    ```mlir
+    %kc = unisparse.compress {kv_group = 4 : i64, seq_factor = 8 : i64}
+        ins(%k : tensor<1x8x?x128xbf16>) outs(%e : tensor<1x32x?x128xf32>) -> tensor<1x32x?x128xf32>
+    %s = unisparse.block_score {block = 128 : i64, c_q = 16 : i64, c_k = 8 : i64}
+        ins(%qc, %kc : tensor<1x32x?x128xf32>, tensor<1x32x?x128xf32>) outs(...) -> ...
+    ```
+
+    After:
+
+    ```mlir
+    %kc = unisparse.compress {kv_group = 4 : i64, seq_factor = 8 : i64}
+        ins(%k : tensor<1x8x?x128xbf16>) outs(%e16 : tensor<1x32x?x128xbf16>) -> tensor<1x32x?x128xbf16>
+    %s = unisparse.block_score {block = 128 : i64, c_q = 16 : i64, c_k = 8 : i64}
+        ins(%qc, %kc : tensor<1x32x?x128xbf16>, tensor<1x32x?x128xbf16>) outs(...) -> ...
+    ```
+  }];
+  let options = [
+    Option<"type", "type", "std::string", /*default=*/"\"bf16\"",
+           "The 16-bit composite type: bf16 or f16">,
+    Option<"warps", "warps", "int64_t", /*default=*/"4",
+           "Warps per CTA of the scoring kernel (as convert-unisparse-to-gpu)">,
+    Option<"keyTile", "key-tile", "int64_t", /*default=*/"64",
+           "Key composites per tile of the scoring kernel (as "
+           "convert-unisparse-to-gpu)">,
+  ];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def ConvertUnisparseToGPUPass
+    : Pass<"convert-unisparse-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Lower buffer-form block_score and block_select to GPU kernels";
+  let description = [{
+    The GPU estimation, after bufferization: each op becomes one or two
+    `gpu.launch` ops whose bodies this pass builds op by op from the op's
+    attributes and shapes (gpu, nvgpu, nvvm, scf, arith, math, memref and
+    vector ops; no linalg, no text), plus the scratch buffers they need.
+
+    - `unisparse.block_score` with 16-bit composites (see
+      `unisparse-narrow-composites`): a persistent tensor-core kernel. CTAs
+      claim tiles of `32 * warps` query composites from an atomic counter
+      (head-major, the heaviest causal tile of a head first); each walks
+      the visible key composites in tiles of `key-tile`, double-buffered in
+      workgroup memory by `nvgpu.device_async_copy`, multiplies them on
+      tensor cores (`nvgpu.ldmatrix` + `nvvm.mma.sync` m16n8k16, f32
+      accumulation), keeps each row's running max (rounded up to an integer
+      in the log2 domain) and sum in registers (quad shuffles), and writes
+      the per-key-block partial sums of `exp2(x - max)` to its own scratch
+      slot; at the end of the tile it rescales them by exact powers of two
+      and sums (or maxes) the query composites of each query block into the
+      scores. The `[Tq, Tk]` map is never stored; the scratch is `ctas`
+      slots of `32 * warps` rows by the key blocks (it grows as N, not N^2).
+    - `unisparse.block_select`: one CTA of `select-threads` threads per
+      `(batch, head group, query block)` row: the free visible blocks
+      sorted in workgroup memory (bitonic; descending score, ties by
+      ascending index, NaN last), the total and the kept mass summed by one
+      thread in the order of the CPU lowering, the forced blocks,
+      `min_blocks`/`max_blocks` and the NaN rule as there, then the flags
+      compacted into ascending indices by a workgroup prefix sum. The
+      layout equals the CPU path's on the same scores, bit for bit.
+
+    A buffer-form block_score the kernel cannot take is an error (lower it
+    with `convert-unisparse-to-linalg` before bufferization). The scoring
+    kernel copies composite rows with 16-byte `cp.async`: its composite
+    buffers must be 16-byte aligned with contiguous rows, as the buffers
+    bufferization allocates for `unisparse.compress` are. The pooling kernel
+    checks the alignment of its (user) inputs on the host and uses 16-byte
+    loads only when it holds.
+
+    Before:
+
+    ```mlir
+    unisparse.block_score {block = 128 : i64, c_q = 16 : i64, c_k = 8 : i64}
+        ins(%qc, %kc : memref<1x32x?x128xbf16>, memref<1x32x?x128xbf16>)
+        outs(%s : memref<1x32x?x?xf32>)
+    ```
+
+    After (abridged):
+
+    ```mlir
+    %partials = memref.alloc(%n0) : memref<?xf32>
+    gpu.launch ... function(@unisparse_block_score_reset_0) { memref.store %c0_i32, %counter[%c0] ... }
+    gpu.launch blocks(...) in (%gx = %ctas, ...) threads(...) in (%tx = %c128, ...)
+        function(@unisparse_block_score_0)
+        workgroup(%keys : memref<2x64x136xbf16, #gpu.address_space<workgroup>>, ...) {
+      scf.while ... {            // claim a tile: memref.atomic_rmw addi
+        scf.for %kt = ... {      // key tiles
+          nvgpu.device_async_copy ...
+          nvgpu.ldmatrix ... ; nvvm.mma.sync ...
+          gpu.shuffle xor ... ; math.exp2 ...
+        }
+        scf.for ... { memref.store %score, %s[...] }   // the tile's block scores
+      }
+      gpu.terminator
+    }
+    memref.dealloc %partials : memref<?xf32>
+    ```
+  }];
+  let options = [
+    Option<"warps", "warps", "int64_t", /*default=*/"4",
+           "Warps per CTA of the scoring kernel (32 query composites each)">,
+    Option<"keyTile", "key-tile", "int64_t", /*default=*/"64",
+           "Key composites per workgroup-memory tile (a multiple of 16)">,
+    Option<"ctas", "ctas", "int64_t", /*default=*/"264",
+           "Persistent CTAs of the scoring kernel (each owns a scratch slot)">,
+    Option<"selectThreads", "select-threads", "int64_t", /*default=*/"128",
+           "Threads per row of the selection kernel (a power of two in "
+           "[32, 1024])">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::gpu::GPUDialect",
+                           "::mlir::LLVM::LLVMDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::NVVM::NVVMDialect",
+                           "::mlir::nvgpu::NVGPUDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::vector::VectorDialect"];
 }
 
 #endif // UNISPARSE_CONVERSION_PASSES_TD

@@ -51,6 +51,29 @@ struct UnisparseToNVPTXPipelineOptions
       *this, "threads",
       llvm::cl::desc("Threads per block of the estimation kernels"),
       llvm::cl::init(128)};
+  PassOptions::Option<std::string> scorePrecision{
+      *this, "score-precision",
+      llvm::cl::desc("Composites of the tensor-core scoring kernel: bf16 or "
+                     "f16; f32 scores on CUDA cores (the structured path)"),
+      llvm::cl::init("bf16")};
+  PassOptions::Option<int64_t> scoreWarps{
+      *this, "score-warps",
+      llvm::cl::desc("Warps per CTA of the scoring kernel (32 query "
+                     "composites each)"),
+      llvm::cl::init(4)};
+  PassOptions::Option<int64_t> scoreKeyTile{
+      *this, "score-key-tile",
+      llvm::cl::desc("Key composites per workgroup-memory tile of the "
+                     "scoring kernel"),
+      llvm::cl::init(64)};
+  PassOptions::Option<int64_t> scoreCtas{
+      *this, "score-ctas",
+      llvm::cl::desc("Persistent CTAs of the scoring kernel"),
+      llvm::cl::init(264)};
+  PassOptions::Option<int64_t> selectThreads{
+      *this, "select-threads",
+      llvm::cl::desc("Threads per row of the selection kernel"),
+      llvm::cl::init(128)};
   PassOptions::Option<int> optLevel{*this, "opt-level",
                                     llvm::cl::desc("NVVM optimization level"),
                                     llvm::cl::init(3)};

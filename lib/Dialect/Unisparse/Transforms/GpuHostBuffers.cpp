@@ -3,11 +3,13 @@
 #include "unisparse/Dialect/Unisparse/Transforms/Passes.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/PatternMatch.h"
 
 namespace mlir::unisparse {
 #define GEN_PASS_DEF_UNISPARSEGPUHOSTBUFFERS
+#define GEN_PASS_DEF_UNISPARSEGPUEXTERNSHAREDMEMORY
 #include "unisparse/Dialect/Unisparse/Transforms/Passes.h.inc"
 } // namespace mlir::unisparse
 
@@ -49,6 +51,30 @@ struct UnisparseGpuHostBuffersPass
         rewriter.eraseOp(copy);
       }
     }
+  }
+};
+
+/// The symbol gpu.dynamic_shared_memory then lowers to (see the pass): the
+/// alignment convert-gpu-to-nvvm gives it, in NVVM's shared address space.
+constexpr StringLiteral kDynamicSharedMemory = "__unisparse_dynamic_smem";
+constexpr uint64_t kAlignment = 16;
+constexpr unsigned kSharedAddressSpace = 3;
+
+struct UnisparseGpuExternSharedMemoryPass
+    : unisparse::impl::UnisparseGpuExternSharedMemoryBase<
+          UnisparseGpuExternSharedMemoryPass> {
+  void runOnOperation() override {
+    getOperation()->walk([&](gpu::GPUModuleOp module) {
+      bool uses = false;
+      module.walk([&](gpu::DynamicSharedMemoryOp) { uses = true; });
+      if (!uses || SymbolTable::lookupSymbolIn(module, kDynamicSharedMemory))
+        return;
+      OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
+      LLVM::GlobalOp::create(
+          b, module.getLoc(), LLVM::LLVMArrayType::get(b.getI8Type(), 0),
+          /*isConstant=*/false, LLVM::Linkage::External, kDynamicSharedMemory,
+          /*value=*/Attribute(), kAlignment, kSharedAddressSpace);
+    });
   }
 };
 } // namespace

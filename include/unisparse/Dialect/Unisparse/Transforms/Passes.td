@@ -113,6 +113,42 @@ def UnisparseGpuHostBuffers : Pass<"unisparse-gpu-host-buffers"> {
                            "::mlir::memref::MemRefDialect"];
 }
 
+def UnisparseGpuExternSharedMemory : Pass<"unisparse-gpu-extern-shared-memory"> {
+  let summary = "Declare each GPU module's dynamic workgroup memory as an "
+                "extern array";
+  let description = [{
+    `gpu.dynamic_shared_memory` lowers (convert-gpu-to-nvvm) to a symbol of a
+    zero-sized array in address space 3. In LLVM 22 the symbol it creates
+    has internal linkage, and the NVPTX back end "demotes" it into a
+    function-scope `.shared .b8 __dynamic_shmem__0;` of one byte: every
+    access past it lands on the other workgroup buffers. The lowering reuses
+    a suitable existing symbol (zero-sized, address space 3, the same
+    alignment), so this pass, run after outlining, adds one with external
+    linkage to every `gpu.module` that uses dynamic workgroup memory; NVPTX
+    then emits `.extern .shared .align 16 .b8 __unisparse_dynamic_smem[];`.
+
+    Before:
+
+    ```mlir
+    gpu.module @m {
+      gpu.func @k() kernel {
+        %d = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+        ...
+    ```
+
+    After:
+
+    ```mlir
+    gpu.module @m {
+      llvm.mlir.global external @__unisparse_dynamic_smem() {addr_space = 3 : i32, alignment = 16 : i64} : !llvm.array<0 x i8>
+      gpu.func @k() kernel {
+        %d = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+        ...
+    ```
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 def UnisparseApproximateExp : Pass<"unisparse-approximate-exp"> {
   let summary = "Replace f32 math.exp by a vectorizable polynomial approximation";
   let description = [{

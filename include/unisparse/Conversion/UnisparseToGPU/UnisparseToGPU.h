@@ -1,0 +1,57 @@
+//===- UnisparseToGPU.h - estimation stages to GPU kernels ------*- C++ -*-===//
+
+#ifndef UNISPARSE_CONVERSION_UNISPARSETOGPU_UNISPARSETOGPU_H
+#define UNISPARSE_CONVERSION_UNISPARSETOGPU_UNISPARSETOGPU_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir::unisparse {
+
+#define GEN_PASS_DECL_CONVERTUNISPARSETOGPUPASS
+#define GEN_PASS_DECL_UNISPARSENARROWCOMPOSITESPASS
+#include "unisparse/Conversion/Passes.h.inc"
+
+/// Tile knobs of the scoring kernel (the pass options).
+struct ScoreKernelOptions {
+  /// Warps per CTA; each owns 32 query composites (two m16 MMA tiles).
+  int64_t warps = 4;
+  /// Key composites per workgroup-memory tile (a multiple of 16).
+  int64_t keyTile = 64;
+  /// Persistent CTAs (the grid); each owns one scratch slot.
+  int64_t ctas = 264;
+  /// Element type of the composites on tensor cores (bf16 or f16).
+  Type compositeType;
+};
+
+/// Why `op` (a block_score) cannot use the tensor-core kernel with
+/// `options` (its composites rounded to `options.compositeType`), or an
+/// empty string when it can.
+std::string tensorCoreScoreUnsupportedReason(Operation *op,
+                                             const ScoreKernelOptions &options);
+
+/// Buffer-form mean-pooling compress -> a bandwidth-bound kernel.
+void populateCompressToGPUPatterns(RewritePatternSet &patterns);
+/// Buffer-form block_score with 16-bit composites -> the tensor-core kernel
+/// (an error for one that tensorCoreScoreUnsupportedReason rejects).
+void populateBlockScoreToGPUPatterns(RewritePatternSet &patterns,
+                                     const ScoreKernelOptions &options);
+/// Buffer-form block_select -> one CTA per row, `threads` threads.
+void populateBlockSelectToGPUPatterns(RewritePatternSet &patterns,
+                                      int64_t threads);
+
+} // namespace mlir::unisparse
+
+#endif // UNISPARSE_CONVERSION_UNISPARSETOGPU_UNISPARSETOGPU_H

@@ -1,0 +1,617 @@
+//===- BlockScoreKernel.cpp - block_score as a tensor-core GPU kernel -----===//
+//
+// unisparse.block_score (mean estimator) on tensors becomes a persistent
+// kernel that never stores the compressed map:
+//
+//   host:  scratch as device buffers: a slot per CTA (partial sums, maxima);
+//          the scoring launch of min(tiles, ctas) CTAs.
+//   CTA:   a static persistent schedule: tiles are (batch, head group, rows
+//          of 32 * warps query composites), head-major, the heaviest causal
+//          tile of a head first; CTA c takes tiles c, c + grid, ... Every
+//          index is derived from the block id and the sizes, so ptxas knows
+//          the loops are warp-uniform and emits plain shuffles (with a tile
+//          index read from workgroup memory, as an atomic work counter gives,
+//          it wrapped half of the shuffles in divergence-safe collective
+//          sequences; docs/GPU.md has the numbers). Per tile:
+//            loadQueryFragments  the CTA's query composites as mma A
+//                                fragments in registers (one load);
+//            per key tile of `keyTile` composites, double-buffered:
+//              loadKeyTileAsync  cp.async of the next tile into workgroup
+//                                memory (rows padded by 8 elements: the
+//                                ldmatrix rows and the 16-byte copies are
+//                                bank-conflict free), zero-filled past Tk;
+//              mmaTile           S = Q K^T on mma.sync m16n8k16 (f32 acc);
+//              softmaxStep       S masked (-inf past each row's last key);
+//                                the row's tile max (quad shuffles); the
+//                                running max m of x = S * scale * log2(e),
+//                                rounded up to an integer; e = exp2(x - m)
+//                                (one FMA);
+//                                the row sum l rescaled by exp2(m_old - m);
+//                                the per-key-block sums of e into the CTA's
+//                                scratch slot, with m per key tile;
+//            blockScores         the tile's scores: for query block I, key
+//                                block J, the sum (or max) over its query
+//                                composites of P * exp2(m_tile - m) / l
+//                                (exact powers of two: the maxima are
+//                                integers).
+//
+// Numbers: composites are rounded to 16 bits once (the compress), products
+// accumulate in f32 on the tensor cores, exp2 is ex2.approx.f32, statistics
+// and sums are f32. NaN logits are left out of the max (max.f32) and reach
+// the sums, so a row with a NaN logit has NaN scores in every key block, as
+// on the CPU path.
+//
+// Fragment layouts (PTX ISA, mma.m16n8k16 with .bf16/.f16, row.col): lane
+// l = 4 * quad + q. A (16x16, row-major): reg 0 = rows quad, cols 2q..2q+1;
+// reg 1 = row quad + 8, same cols; regs 2, 3 = the same rows, cols + 8.
+// B (16x8, "col": K stored [keys, D] row-major): reg 0 = key quad, dims
+// 2q..2q+1; reg 1 = dims + 8; ldmatrix.x4 without .trans on the key tile
+// gives two n-tiles' B registers. C/D (16x8 f32): element [h][c] = row
+// quad + 8h, col 2q + c. So the four lanes of a quad hold one row: a row
+// reduction is in-thread then shuffle xor 1 and 2.
+//
+//===----------------------------------------------------------------------===//
+
+#include "GpuBuilder.h"
+#include "unisparse/Dialect/Unisparse/IR/ShapeRules.h"
+#include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::unisparse;
+using namespace mlir::unisparse::gpu_detail;
+
+namespace {
+/// Query composites per warp: two m16 MMA tiles.
+constexpr int64_t kRowsPerWarp = 32;
+constexpr int64_t kMTiles = 2;
+/// Padding of a key-tile row in workgroup memory (elements).
+constexpr int64_t kRowPad = 8;
+
+/// The static parameters of one scoring kernel.
+struct ScoreShape {
+  int64_t warps, threads, rows; // rows: query composites per CTA tile
+  int64_t keyTile, nTiles;      // key composites per tile, n8 tiles
+  int64_t headDim, kSteps;      // D, D / 16
+  int64_t cq, ck, rq, rk;       // composite sizes, composites per block
+  int64_t blocksPerKeyTile;     // keyTile / rk
+  int64_t queryBlocksPerTile;   // rows / rq
+  bool causal;
+  QueryReduce reduce;
+  float scaleLog2; // softmax scale * log2(e)
+  Type element;    // bf16 or f16
+};
+
+/// The dynamic sizes of one scoring launch.
+struct ScoreSizes {
+  Value batch, groups, tq, tk, nbq, nbk;
+  Value queryTiles, tiles, keyTiles; // per head, all, key tiles of Tk
+  Value blockStride; // keyTiles * blocksPerKeyTile >= nbk: a scratch row
+};
+
+/// Emits the kernel of one scoring launch.
+class ScoreKernel : KernelBuilder {
+public:
+  ScoreKernel(ImplicitLocOpBuilder &b, const ScoreShape &s,
+              const ScoreSizes &sizes, Value q, Value k, Value scores,
+              Value partials, Value maxima)
+      : KernelBuilder{b}, s(s), n(sizes), q(q), k(k), scores(scores),
+        partials(partials), maxima(maxima) {}
+
+  /// The workgroup buffers: key tiles [2, keyTile, D + pad], the final row
+  /// max and 1 / row sum.
+  static SmallVector<MemRefType> workgroupTypes(const ScoreShape &s) {
+    Type f32 = Float32Type::get(s.element.getContext());
+    return {workgroupMemRef({2, s.keyTile, s.headDim + kRowPad}, s.element),
+            workgroupMemRef({s.rows}, f32), workgroupMemRef({s.rows}, f32)};
+  }
+
+  void build(Value threadId, Value blockId, Value gridSize,
+             ValueRange workgroup) {
+    tid = threadId;
+    slot = blockId;
+    keys = workgroup[0];
+    rowMax = workgroup[1];
+    rowInvSum = workgroup[2];
+    Value lane = rem(tid, 32);
+    warp = div(tid, 32);
+    quad = div(lane, 4);
+    qlane = rem(lane, 4);
+    // ldmatrix.x4: lane l addresses row l % 8 of matrix l / 8; matrices 0,
+    // 1 are the first n8 tile's dims [0, 8) and [8, 16), matrices 2, 3 the
+    // second n8 tile's.
+    ldRow = add(mul(div(lane, 16), 8), rem(lane, 8));
+    ldCol = mul(rem(div(lane, 8), 2), 8);
+    forLoop(blockId, n.tiles, gridSize, {}, [&](Value tile, ValueRange) {
+      processTile(tile);
+      return SmallVector<Value>{};
+    });
+  }
+
+private:
+  const ScoreShape &s;
+  const ScoreSizes &n;
+  Value q, k, scores, partials, maxima;
+  Value tid, slot, warp, quad, qlane, ldRow, ldCol;
+  Value keys, rowMax, rowInvSum;
+  // Per tile.
+  Value batchIdx, group, t0, queryTile, numKeyTiles;
+  SmallVector<Value> rowLimits; // the last key of each of the lane's rows
+
+  /// Row `rowLocal` of the CTA tile is query composite t0 + rowLocal.
+  Value rowOf(int64_t mt, int64_t h) {
+    return add(add(mul(warp, kRowsPerWarp), mt * 16 + h * 8), quad);
+  }
+
+  void processTile(Value tile) {
+    // Head-major order; within a head the causal tiles run longest first.
+    Value head = div(tile, n.queryTiles);
+    Value r = rem(tile, n.queryTiles);
+    queryTile = s.causal ? sub(sub(n.queryTiles, idx(1)), r) : r;
+    batchIdx = div(head, n.groups);
+    group = rem(head, n.groups);
+    t0 = mul(queryTile, s.rows);
+    Value rowsHere = minU(idx(s.rows), sub(n.tq, t0));
+
+    // Keys: those the tile's last row sees. Each row's last visible key
+    // (causal: u * c_k <= (t + 1) * c_q - 1; and u < Tk) as an i32, once
+    // per tile: a tile's mask is then one compare per element.
+    auto lastVisible = [&](Value t) {
+      return div(sub(mul(add(t, 1), s.cq), idx(1)), s.ck);
+    };
+    Value lastKey = sub(n.tk, idx(1));
+    Value numKeys = n.tk;
+    if (s.causal)
+      numKeys = minU(n.tk, add(lastVisible(add(t0, sub(rowsHere, idx(1)))), 1));
+    numKeyTiles = ceilDiv(numKeys, s.keyTile);
+    rowLimits.clear();
+    for (int64_t mt = 0; mt < kMTiles; ++mt)
+      for (int64_t h = 0; h < 2; ++h) {
+        Value limit = lastKey;
+        if (s.causal)
+          limit = minU(limit, lastVisible(add(t0, rowOf(mt, h))));
+        rowLimits.push_back(
+            arith::IndexCastOp::create(b, b.getI32Type(), limit));
+      }
+
+    SmallVector<Value> aFrags = loadQueryFragments();
+
+    // Running max and sum of the lane's 4 rows (mt, h).
+    SmallVector<Value> init;
+    for (int64_t i = 0; i < 2 * kMTiles; ++i)
+      init.push_back(negInf());
+    for (int64_t i = 0; i < 2 * kMTiles; ++i)
+      init.push_back(f32(0.0f));
+    ifThen(ult(idx(0), numKeyTiles), [&] { loadKeyTileAsync(idx(0), idx(0)); });
+    nvgpu::DeviceAsyncCreateGroupOp::create(
+        b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), ValueRange{});
+    SmallVector<Value> stats = forLoop(
+        idx(0), numKeyTiles, idx(1), init,
+        [&](Value kt, ValueRange st) -> SmallVector<Value> {
+          Value next = add(kt, 1);
+          ifThen(ult(next, numKeyTiles),
+                 [&] { loadKeyTileAsync(next, rem(next, 2)); });
+          Value copies = nvgpu::DeviceAsyncCreateGroupOp::create(
+              b, nvgpu::DeviceAsyncTokenType::get(b.getContext()),
+              ValueRange{});
+          // Tile kt has landed once at most one group (kt + 1's) is in
+          // flight; the barrier makes every thread's copies visible.
+          nvgpu::DeviceAsyncWaitOp::create(b, copies, b.getI32IntegerAttr(1));
+          gpu::BarrierOp::create(b);
+          SmallVector<Value> acc = mmaTile(rem(kt, 2), aFrags);
+          SmallVector<Value> stats = softmaxStep(kt, acc, st);
+          // Every warp is done with this stage before the next iteration's
+          // copies overwrite it.
+          gpu::BarrierOp::create(b);
+          return stats;
+        });
+    blockScores(stats, rowsHere);
+  }
+
+  /// The CTA's query composites as mma A fragments: per (m tile, k step)
+  /// four i32 registers of two 16-bit elements; rows past Tq are zero.
+  SmallVector<Value> loadQueryFragments() {
+    SmallVector<Value> frags;
+    auto pairType = VectorType::get({2}, s.element);
+    Value zero = operand(arith::ConstantOp::create(
+        b, pairType, DenseElementsAttr::get(pairType, b.getZeroAttr(s.element))));
+    for (int64_t mt = 0; mt < kMTiles; ++mt) {
+      for (int64_t ks = 0; ks < s.kSteps; ++ks) {
+        for (int64_t reg = 0; reg < 4; ++reg) {
+          Value row = add(t0, rowOf(mt, reg % 2));
+          Value col = add(mul(qlane, 2), ks * 16 + (reg / 2) * 8);
+          Value inside = ult(row, n.tq);
+          Value safeRow = select(inside, row, idx(0));
+          Value pair = vector::LoadOp::create(
+              b, pairType, q, ValueRange{batchIdx, group, safeRow, col},
+              /*nontemporal=*/false, llvm::Align(4));
+          frags.push_back(select(inside, operand(pair), zero));
+        }
+      }
+    }
+    return frags;
+  }
+
+  /// A pair of 16-bit elements as an mma operand register: bf16 pairs as
+  /// an i32 (the form nvvm.mma.sync takes for .bf16), f16 pairs as they are.
+  Value operand(Value pair) {
+    if (!s.element.isBF16())
+      return pair;
+    Value w = vector::BitCastOp::create(
+        b, VectorType::get({1}, b.getI32Type()), pair);
+    return vector::ExtractOp::create(b, w, 0);
+  }
+
+  /// cp.async of key tile `kt` into `stage`: 16-byte chunks, rows past Tk
+  /// zero-filled (their source index clamped to a real row).
+  void loadKeyTileAsync(Value kt, Value stage) {
+    int64_t chunksPerRow = s.headDim / 8;
+    int64_t chunks = s.keyTile * chunksPerRow;
+    Value first = mul(kt, s.keyTile);
+    Value lastRow = sub(n.tk, idx(1));
+    for (int64_t i = 0; i < chunks / s.threads; ++i) {
+      Value chunk = add(tid, i * s.threads);
+      Value row = div(chunk, chunksPerRow);
+      Value col = mul(rem(chunk, chunksPerRow), 8);
+      Value key = add(first, row);
+      Value inside = ult(key, n.tk);
+      Value srcRow = select(inside, key, lastRow);
+      Value count = select(inside, idx(8), idx(0));
+      nvgpu::DeviceAsyncCopyOp::create(
+          b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), keys,
+          ValueRange{stage, row, col}, k,
+          ValueRange{batchIdx, group, srcRow, col}, b.getIndexAttr(8), count,
+          b.getUnitAttr());
+    }
+  }
+
+  /// Row `i` of an ldmatrix.x4 result as an mma operand register.
+  Value word(Value fragments, int64_t i) {
+    return operand(vector::ExtractOp::create(b, fragments, i));
+  }
+
+  /// S = Q K^T of key tile `stage`: per (m tile, n tile) four f32, in the
+  /// C layout (index (mt * nTiles + nt) * 4 + 2h + c).
+  SmallVector<Value> mmaTile(Value stage, ArrayRef<Value> aFrags) {
+    SmallVector<Value> acc(kMTiles * s.nTiles * 4, f32(0.0f));
+    auto accType = LLVM::LLVMStructType::getLiteral(
+        b.getContext(), SmallVector<Type>(4, b.getF32Type()));
+    auto fragsType = VectorType::get({4, 2}, s.element);
+    NVVM::MMATypes ptx = s.element.isBF16() ? NVVM::MMATypes::bf16
+                                            : NVVM::MMATypes::f16;
+    for (int64_t ks = 0; ks < s.kSteps; ++ks) {
+      for (int64_t p = 0; p < s.nTiles / 2; ++p) {
+        Value frags = nvgpu::LdMatrixOp::create(
+            b, fragsType, keys,
+            ValueRange{stage, add(ldRow, p * 16), add(ldCol, ks * 16)},
+            b.getBoolAttr(false), b.getI32IntegerAttr(4));
+        Value bRegs[2][2] = {{word(frags, 0), word(frags, 1)},
+                             {word(frags, 2), word(frags, 3)}};
+        for (int64_t mt = 0; mt < kMTiles; ++mt) {
+          ArrayRef<Value> a(aFrags.data() + (mt * s.kSteps + ks) * 4, 4);
+          for (int64_t half = 0; half < 2; ++half) {
+            int64_t nt = 2 * p + half;
+            int64_t base = (mt * s.nTiles + nt) * 4;
+            Value d = NVVM::MmaOp::create(
+                b, accType, a, ValueRange{bRegs[half][0], bRegs[half][1]},
+                ValueRange(ArrayRef<Value>(acc).slice(base, 4)), {16, 8, 16},
+                std::nullopt, std::nullopt,
+                std::array<NVVM::MMATypes, 2>{ptx, ptx},
+                std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                               NVVM::MMALayout::col});
+            for (int64_t e = 0; e < 4; ++e)
+              acc[base + e] = LLVM::ExtractValueOp::create(b, d, e);
+          }
+        }
+      }
+    }
+    return acc;
+  }
+
+  /// The online softmax statistics of key tile `kt` and its per-key-block
+  /// partial sums (to the scratch slot). `st` = the 4 running maxima then
+  /// the 4 running sums of the lane's rows; returns their new values.
+  /// Per element: a compare and select (the mask: -inf past the row's last
+  /// key), a max, one FMA (scale, minus the max), ex2 and an add.
+  SmallVector<Value> softmaxStep(Value kt, ArrayRef<Value> acc, ValueRange st) {
+    SmallVector<Value> next(st.begin(), st.end());
+    Value scale = f32(s.scaleLog2);
+    Value zero = f32(0.0f), ninf = negInf();
+    // The lane's first key in the tile: kt * keyTile + 2 q (as i32).
+    Value firstKey = arith::IndexCastOp::create(
+        b, b.getI32Type(), add(mul(kt, s.keyTile), mul(qlane, 2)));
+    for (int64_t mt = 0; mt < kMTiles; ++mt) {
+      for (int64_t h = 0; h < 2; ++h) {
+        int64_t r = mt * 2 + h;
+        Value rowLocal = rowOf(mt, h);
+        // Element (nt, c) is key firstKey + 8 nt + c: it counts iff
+        // 8 nt + c <= limit - firstKey.
+        Value room = arith::SubIOp::create(b, rowLimits[r], firstKey);
+        SmallVector<Value> x;
+        for (int64_t nt = 0; nt < s.nTiles; ++nt) {
+          for (int64_t c = 0; c < 2; ++c) {
+            Value ok = arith::CmpIOp::create(b, arith::CmpIPredicate::sle,
+                                             i32(nt * 8 + c), room);
+            x.push_back(
+                select(ok, acc[(mt * s.nTiles + nt) * 4 + 2 * h + c], ninf));
+          }
+        }
+        // The max of the raw products (scale > 0), then scaled.
+        Value tileMax = x[0];
+        for (size_t i = 1; i < x.size(); ++i)
+          tileMax = fmaxnum(tileMax, x[i]);
+        tileMax = fmaxnum(tileMax, shuffleXor(tileMax, 1));
+        tileMax = fmaxnum(tileMax, shuffleXor(tileMax, 2));
+        // The running max, an integer (or +-inf): rescale factors are then
+        // exact powers of two.
+        Value mOld = st[r];
+        Value mNew =
+            fmaxnum(mOld, math::CeilOp::create(b, fmul(tileMax, scale)));
+        Value negM = arith::NegFOp::create(
+            b, select(feq(mNew, ninf), zero, mNew));
+        SmallVector<Value> e;
+        for (Value v : x)
+          e.push_back(exp2Ftz(math::FmaOp::create(b, v, scale, negM)));
+        Value rowSum = storeBlockSums(kt, rowLocal, e);
+        Value lOld = st[2 * kMTiles + r];
+        Value rescaled = fmul(lOld, exp2Ftz(fsub(mOld, mNew)));
+        next[r] = mNew;
+        next[2 * kMTiles + r] =
+            fadd(select(feq(mOld, mNew), lOld, rescaled), rowSum);
+        ifThen(eq(qlane, 0), [&] {
+          store(mNew, maxima,
+                {add(mul(add(mul(slot, s.rows), rowLocal), n.keyTiles), kt)});
+        });
+      }
+    }
+    return next;
+  }
+
+  /// The sums of `e` (the lane's 16 values of one row, n8 tile major, as in
+  /// the C layout) over each key block of the tile, written to the scratch
+  /// slot at [row, kt * blocksPerKeyTile + block]; returns the row's sum
+  /// over the tile (every lane of the quad).
+  Value storeBlockSums(Value kt, Value rowLocal, ArrayRef<Value> e) {
+    int64_t nb = s.blocksPerKeyTile;
+    Value base = add(mul(add(mul(slot, s.rows), rowLocal), n.blockStride),
+                     mul(kt, nb));
+    if (s.rk >= 8) {
+      // A block is rk / 8 whole n8 tiles: in-thread sums, then the quad.
+      SmallVector<Value> sums;
+      int64_t perBlock = s.rk / 8;
+      for (int64_t blk = 0; blk < nb; ++blk) {
+        Value acc = f32(0.0f);
+        for (int64_t nt = blk * perBlock; nt < (blk + 1) * perBlock; ++nt)
+          acc = fadd(fadd(acc, e[nt * 2]), e[nt * 2 + 1]);
+        acc = fadd(acc, shuffleXor(acc, 1));
+        acc = fadd(acc, shuffleXor(acc, 2));
+        sums.push_back(acc);
+      }
+      // Lane q of the quad writes blocks q, q + 4, ...
+      for (int64_t j = 0; j * 4 < nb; ++j) {
+        Value blk = add(qlane, j * 4);
+        Value v = sums[j * 4];
+        for (int64_t i = 1; i < 4 && j * 4 + i < nb; ++i)
+          v = select(eq(qlane, i), sums[j * 4 + i], v);
+        auto write = [&] { store(v, partials, {add(base, blk)}); };
+        if ((j + 1) * 4 <= nb)
+          write();
+        else
+          ifThen(ult(blk, nb), write);
+      }
+      Value rowSum = sums[0];
+      for (int64_t blk = 1; blk < nb; ++blk)
+        rowSum = fadd(rowSum, sums[blk]);
+      return rowSum;
+    }
+    // rk in {1, 2, 4}: a block is part of an n8 tile; lane q holds columns
+    // 2q, 2q + 1 of each.
+    Value rowSum = f32(0.0f);
+    for (Value v : e)
+      rowSum = fadd(rowSum, v);
+    rowSum = fadd(rowSum, shuffleXor(rowSum, 1));
+    rowSum = fadd(rowSum, shuffleXor(rowSum, 2));
+    for (int64_t nt = 0; nt < s.nTiles; ++nt) {
+      if (s.rk == 1) {
+        for (int64_t c = 0; c < 2; ++c)
+          store(e[nt * 2 + c], partials,
+                {add(base, add(mul(qlane, 2), nt * 8 + c))});
+        continue;
+      }
+      Value pair = fadd(e[nt * 2], e[nt * 2 + 1]);
+      if (s.rk == 2) {
+        store(pair, partials, {add(base, add(qlane, nt * 4))});
+        continue;
+      }
+      // rk = 4: lanes 2j, 2j + 1 share block 2 nt + j.
+      Value sum = fadd(pair, shuffleXor(pair, 1));
+      ifThen(eq(rem(qlane, 2), 0), [&] {
+        store(sum, partials, {add(base, add(div(qlane, 2), nt * 2))});
+      });
+    }
+    return rowSum;
+  }
+
+  /// The scores of the tile's query blocks from the scratch slot.
+  void blockScores(ValueRange stats, Value rowsHere) {
+    // Each row's final max and 1 / sum, from the quad's first lane.
+    ifThen(eq(qlane, 0), [&] {
+      for (int64_t mt = 0; mt < kMTiles; ++mt) {
+        for (int64_t h = 0; h < 2; ++h) {
+          int64_t r = mt * 2 + h;
+          Value rowLocal = rowOf(mt, h);
+          store(stats[r], rowMax, {rowLocal});
+          Value inv = arith::DivFOp::create(b, f32(1.0f),
+                                            stats[2 * kMTiles + r]);
+          store(inv, rowInvSum, {rowLocal});
+        }
+      }
+    });
+    // The slot's partial sums and maxima, written by other threads, are
+    // visible after the barrier.
+    gpu::BarrierOp::create(b);
+    Value blocksWritten = minU(n.nbk, mul(numKeyTiles, s.blocksPerKeyTile));
+    Value pairs = mul(n.nbk, s.queryBlocksPerTile);
+    forLoop(tid, pairs, idx(s.threads), {}, [&](Value p, ValueRange) {
+      Value local = div(p, n.nbk);
+      Value blk = rem(p, n.nbk);
+      Value qb = add(mul(queryTile, s.queryBlocksPerTile), local);
+      ifThen(ult(qb, n.nbq), [&] {
+        Value written = ult(blk, blocksWritten);
+        Value kt = div(blk, s.blocksPerKeyTile);
+        Value score = f32(0.0f);
+        for (int64_t i = 0; i < s.rq; ++i) {
+          Value rowLocal = add(mul(local, s.rq), i);
+          Value row = add(mul(slot, s.rows), rowLocal);
+          // Rows past Tq and blocks past the tile's keys add nothing (the
+          // loads stay inside the slot; the select drops them).
+          Value use = andI(written, ult(rowLocal, rowsHere));
+          Value pIdx =
+              add(mul(row, n.blockStride), select(written, blk, idx(0)));
+          Value mIdx = add(mul(row, n.keyTiles), select(written, kt, idx(0)));
+          Value part = load(partials, {pIdx});
+          Value tileMax = load(maxima, {mIdx});
+          Value factor = exp2Ftz(fsub(tileMax, load(rowMax, {rowLocal})));
+          Value share =
+              fmul(fmul(part, factor), load(rowInvSum, {rowLocal}));
+          share = select(use, share, f32(0.0f));
+          score = s.reduce == QueryReduce::sum
+                      ? fadd(score, share)
+                      : arith::MaximumFOp::create(b, score, share).getResult();
+        }
+        store(score, scores, {batchIdx, group, qb, blk});
+      });
+      return SmallVector<Value>{};
+    });
+    // The slot and the row statistics are reused by the next tile.
+    gpu::BarrierOp::create(b);
+  }
+};
+
+/// block_score in buffer form (16-bit composites) -> the tensor-core
+/// kernel.
+struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
+  BlockScoreToGPU(MLIRContext *ctx, const ScoreKernelOptions &options)
+      : OpRewritePattern(ctx), options(options) {}
+
+  LogicalResult matchAndRewrite(BlockScoreOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureBufferSemantics())
+      return rewriter.notifyMatchFailure(op, "tensor form");
+    ScoreKernelOptions opts = options;
+    opts.compositeType = getElementTypeOrSelf(op.getQc().getType());
+    std::string why = tensorCoreScoreUnsupportedReason(op, opts);
+    if (!why.empty())
+      return op.emitOpError() << "cannot be lowered to the tensor-core "
+                                 "scoring kernel: "
+                              << why
+                              << " (lower it with convert-unisparse-to-linalg "
+                                 "before bufferization)";
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    KernelBuilder kb{b};
+    auto qcType = cast<MemRefType>(op.getQc().getType());
+
+    ScoreShape s;
+    s.warps = opts.warps;
+    s.threads = 32 * s.warps;
+    s.rows = kRowsPerWarp * s.warps;
+    s.keyTile = opts.keyTile;
+    s.nTiles = s.keyTile / 8;
+    s.headDim = qcType.getDimSize(3);
+    s.kSteps = s.headDim / 16;
+    s.cq = op.getCQ();
+    s.ck = op.getCK();
+    s.rq = op.getBlock() / s.cq;
+    s.rk = op.getBlock() / s.ck;
+    s.blocksPerKeyTile = s.keyTile / s.rk;
+    s.queryBlocksPerTile = s.rows / s.rq;
+    s.causal = op.getCausal();
+    s.reduce = op.getQueryReduce();
+    double scale = op.getScale().convertToDouble();
+    if (scale == 0.0)
+      scale = 1.0 / std::sqrt(static_cast<double>(s.headDim));
+    s.scaleLog2 = static_cast<float>(scale * M_LOG2E);
+    s.element = opts.compositeType;
+
+    Value q = op.getQc(), k = op.getKc(), scores = op.getInit();
+    ScoreSizes n;
+    n.batch = memref::DimOp::create(b, q, 0);
+    n.groups = memref::DimOp::create(b, q, 1);
+    n.tq = memref::DimOp::create(b, q, 2);
+    n.tk = memref::DimOp::create(b, k, 2);
+    n.nbq = memref::DimOp::create(b, scores, 2);
+    n.nbk = memref::DimOp::create(b, scores, 3);
+    n.queryTiles = kb.ceilDiv(n.tq, s.rows);
+    n.tiles = kb.mul(kb.mul(n.batch, n.groups), n.queryTiles);
+    n.keyTiles = kb.ceilDiv(n.tk, s.keyTile);
+    n.blockStride = kb.mul(n.keyTiles, s.blocksPerKeyTile);
+
+    // A scratch slot per CTA: partial sums [rows, blockStride] and maxima
+    // [rows, keyTiles].
+    Value ctas = kb.minU(n.tiles, kb.idx(opts.ctas));
+    auto flat = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
+    Value slotRows = kb.mul(ctas, s.rows);
+    Value partials = memref::AllocOp::create(
+        b, flat, ValueRange{kb.mul(slotRows, n.blockStride)});
+    Value maxima = memref::AllocOp::create(
+        b, flat, ValueRange{kb.mul(slotRows, n.keyTiles)});
+    buildLaunch(b, ctas, s.threads, ScoreKernel::workgroupTypes(s),
+                "unisparse_block_score",
+                [&](ImplicitLocOpBuilder &kbld, Value tid, Value bid,
+                    ValueRange wg) {
+                  Value grid = gpu::GridDimOp::create(kbld, gpu::Dimension::x);
+                  ScoreKernel(kbld, s, n, q, k, scores, partials, maxima)
+                      .build(tid, bid, grid, wg);
+                });
+    for (Value buffer : {partials, maxima})
+      memref::DeallocOp::create(b, buffer);
+    rewriter.eraseOp(op);
+    return success();
+  }
+
+  ScoreKernelOptions options;
+};
+} // namespace
+
+std::string
+mlir::unisparse::tensorCoreScoreUnsupportedReason(
+    Operation *operation, const ScoreKernelOptions &options) {
+  auto op = dyn_cast<BlockScoreOp>(operation);
+  if (!op)
+    return "not a block_score";
+  if (!options.compositeType ||
+      !(options.compositeType.isBF16() || options.compositeType.isF16()))
+    return "composites are not 16-bit";
+  if (op.getEstimator() != Estimator::mean)
+    return "the estimator is not mean pooling";
+  if (op.getQueryOffset())
+    return "the op is already a tile (query_offset)";
+  auto qcType = cast<ShapedType>(op.getQc().getType());
+  int64_t d = qcType.getDimSize(3);
+  if (ShapedType::isDynamic(d) || d % 16 != 0 || d > 128)
+    return "head_dim must be static, a multiple of 16 and at most 128";
+  if (options.warps <= 0 || options.keyTile <= 0 || options.keyTile % 16 ||
+      (options.keyTile * d / 8) % (32 * options.warps))
+    return "the key tile must be a multiple of 16 whose 16-byte chunks "
+           "divide among the CTA's threads";
+  int64_t rq = op.getBlock() / op.getCQ(), rk = op.getBlock() / op.getCK();
+  int64_t rows = kRowsPerWarp * options.warps;
+  if (rows % rq != 0)
+    return llvm::formatv("block / c_q = {0} must divide the {1} query "
+                         "composites of a CTA",
+                         rq, rows)
+        .str();
+  if (options.keyTile % rk != 0 || (rk > 8 && rk % 8 != 0))
+    return llvm::formatv("block / c_k = {0} must divide the key tile ({1})",
+                         rk, options.keyTile)
+        .str();
+  return "";
+}
+
+void mlir::unisparse::populateBlockScoreToGPUPatterns(
+    RewritePatternSet &patterns, const ScoreKernelOptions &options) {
+  patterns.add<BlockScoreToGPU>(patterns.getContext(), options);
+}

@@ -1,0 +1,149 @@
+//===- CompressKernel.cpp - mean-pooling compress as a GPU kernel ---------===//
+//
+// unisparse.compress (pooling = mean) in buffer form becomes one
+// bandwidth-bound launch: a thread per (batch, group, composite, chunk of V
+// consecutive head-dim elements), V = 16 bytes of input. It sums the
+// composite's tokens of each pooled head in f32 (heads outer, tokens inner,
+// ascending; one 16-byte load per token), divides by the number of tokens
+// times the heads pooled, and stores the chunk in the destination type
+// (rounded once). A warp reads 2 x 256 contiguous bytes per token at
+// D = 128 (coalesced); each input token is read once per group that pools
+// it (the replicas of a GQA kv head hit in L2).
+//
+//===----------------------------------------------------------------------===//
+
+#include "GpuBuilder.h"
+#include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
+
+using namespace mlir;
+using namespace mlir::unisparse;
+using namespace mlir::unisparse::gpu_detail;
+
+namespace {
+constexpr int64_t kCompressThreads = 128;
+
+struct CompressToGPU : OpRewritePattern<CompressOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(CompressOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureBufferSemantics())
+      return rewriter.notifyMatchFailure(op, "tensor form");
+    if (op.getPooling() != Pooling::mean)
+      return op.emitOpError("with concat pooling has no GPU kernel (lower it "
+                            "with convert-unisparse-to-linalg before "
+                            "bufferization)");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    KernelBuilder kb{b};
+    Value input = op.getInput(), out = op.getInit();
+    auto inType = cast<MemRefType>(input.getType());
+    auto outType = cast<MemRefType>(out.getType());
+    Type inElt = inType.getElementType(), outElt = outType.getElementType();
+    int64_t headDim = inType.getDimSize(3);
+    int64_t width = 16 * 8 / static_cast<int64_t>(inElt.getIntOrFloatBitWidth());
+    if (ShapedType::isDynamic(headDim) || headDim % width != 0)
+      width = 1;
+    int64_t sf = op.getSeqFactor(), hf = op.getHeadFactor(),
+            kvg = op.getKvGroup();
+
+    Value batch = memref::DimOp::create(b, out, 0);
+    Value groups = memref::DimOp::create(b, out, 1);
+    Value comps = memref::DimOp::create(b, out, 2);
+    Value dim = memref::DimOp::create(b, out, 3);
+    Value seq = memref::DimOp::create(b, input, 2);
+    // 16-byte loads and stores need 16-byte aligned rows; else the same
+    // loop with element loads (the memrefs may be views of any tensor).
+    Value aligned = width > 1 ? kb.andI(rowsAligned(b, input, 16),
+                                        rowsAligned(b, out, 16))
+                              : Value();
+    Value chunks = kb.div(dim, width);
+    Value items = kb.mul(kb.mul(kb.mul(batch, groups), comps), chunks);
+    Value blocks = kb.ceilDiv(items, kCompressThreads);
+
+    buildLaunch(
+        b, blocks, kCompressThreads, {}, "unisparse_compress",
+        [&](ImplicitLocOpBuilder &kbld, Value tid, Value bid, ValueRange) {
+          KernelBuilder k{kbld};
+          Value item = k.add(k.mul(bid, kCompressThreads), tid);
+          k.ifThen(k.ult(item, items), [&] {
+            Value chunk = k.rem(item, chunks);
+            Value rest = k.div(item, chunks);
+            Value t = k.rem(rest, comps);
+            Value head = k.div(rest, comps);
+            Value g = k.rem(head, groups);
+            Value bi = k.div(head, groups);
+            Value d = k.mul(chunk, width);
+            auto f32Vec = VectorType::get({width}, kbld.getF32Type());
+            auto inVec = VectorType::get({width}, inElt);
+            Value acc = arith::ConstantOp::create(
+                kbld, f32Vec,
+                DenseElementsAttr::get(f32Vec, kbld.getF32FloatAttr(0.0f)));
+            Value first = k.mul(t, sf);
+            Value last = k.minU(k.add(first, sf), seq);
+            // The f32 sums: heads outer, tokens inner, ascending.
+            auto sums = [&](llvm::MaybeAlign alignment) {
+              Value total = acc;
+              for (int64_t j = 0; j < hf; ++j) {
+                // Expanded head g hf + j reads source head (g hf + j) / kvg.
+                Value src = k.div(k.add(k.mul(g, hf), j), kvg);
+                total =
+                    k.forLoop(first, last, k.idx(1), {total},
+                              [&](Value n, ValueRange a) -> SmallVector<Value> {
+                                Value x = vector::LoadOp::create(
+                                    kbld, inVec, input,
+                                    ValueRange{bi, src, n, d},
+                                    /*nontemporal=*/false, alignment);
+                                if (!inElt.isF32())
+                                  x = arith::ExtFOp::create(kbld, f32Vec, x);
+                                return {arith::AddFOp::create(kbld, a[0], x)};
+                              })[0];
+              }
+              return total;
+            };
+            if (aligned) {
+              auto branch = scf::IfOp::create(kbld, f32Vec, aligned,
+                                              /*withElseRegion=*/true);
+              OpBuilder::InsertionGuard guard(kbld);
+              kbld.setInsertionPointToStart(&branch.getThenRegion().front());
+              scf::YieldOp::create(kbld, sums(llvm::Align(16)));
+              kbld.setInsertionPointToStart(&branch.getElseRegion().front());
+              scf::YieldOp::create(kbld, sums(llvm::MaybeAlign()));
+              kbld.setInsertionPointAfter(branch);
+              acc = branch.getResult(0);
+            } else {
+              acc = sums(llvm::MaybeAlign());
+            }
+            // The tokens the composite has, times the heads pooled.
+            Value count = k.mul(k.sub(last, first), hf);
+            Value countF = arith::UIToFPOp::create(
+                kbld, kbld.getF32Type(),
+                arith::IndexCastUIOp::create(kbld, kbld.getI64Type(), count));
+            Value mean = arith::DivFOp::create(
+                kbld, acc, vector::BroadcastOp::create(kbld, f32Vec, countF));
+            if (!outElt.isF32())
+              mean = arith::TruncFOp::create(
+                  kbld, VectorType::get({width}, outElt), mean);
+            if (aligned) {
+              auto branch = scf::IfOp::create(kbld, aligned,
+                                              /*withElseRegion=*/true);
+              OpBuilder::InsertionGuard guard(kbld);
+              kbld.setInsertionPointToStart(&branch.getThenRegion().front());
+              vector::StoreOp::create(kbld, mean, out, ValueRange{bi, g, t, d},
+                                      /*nontemporal=*/false, llvm::Align(16));
+              kbld.setInsertionPointToStart(&branch.getElseRegion().front());
+              vector::StoreOp::create(kbld, mean, out, ValueRange{bi, g, t, d});
+            } else {
+              vector::StoreOp::create(kbld, mean, out, ValueRange{bi, g, t, d});
+            }
+          });
+        });
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+} // namespace
+
+void mlir::unisparse::populateCompressToGPUPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<CompressToGPU>(patterns.getContext());
+}

@@ -1,0 +1,149 @@
+//===- GpuBuilder.h - small builders shared by the GPU kernels --*- C++ -*-===//
+//
+// Constants, lane arithmetic, shuffles and the launch skeleton that the
+// scoring and selection kernels are built from.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef UNISPARSE_LIB_CONVERSION_UNISPARSETOGPU_GPUBUILDER_H
+#define UNISPARSE_LIB_CONVERSION_UNISPARSETOGPU_GPUBUILDER_H
+
+#include "unisparse/Conversion/UnisparseToGPU/UnisparseToGPU.h"
+
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace mlir::unisparse::gpu_detail {
+
+/// The workgroup (shared) memory space.
+inline Attribute workgroupSpace(MLIRContext *ctx) {
+  return gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+}
+
+/// A statically shaped workgroup memref type.
+inline MemRefType workgroupMemRef(ArrayRef<int64_t> shape, Type element) {
+  return MemRefType::get(shape, element, MemRefLayoutAttrInterface(),
+                         workgroupSpace(element.getContext()));
+}
+
+/// Emits constants and the arithmetic the kernels repeat.
+struct KernelBuilder {
+  ImplicitLocOpBuilder &b;
+
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
+  Value i32(int32_t v) { return arith::ConstantIntOp::create(b, v, 32); }
+  Value f32(float v) {
+    return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
+  }
+  Value negInf() { return f32(-std::numeric_limits<float>::infinity()); }
+
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
+  Value div(Value x, Value y) { return arith::DivUIOp::create(b, x, y); }
+  Value rem(Value x, Value y) { return arith::RemUIOp::create(b, x, y); }
+  Value minU(Value x, Value y) { return arith::MinUIOp::create(b, x, y); }
+  Value add(Value x, int64_t y) { return add(x, idx(y)); }
+  Value mul(Value x, int64_t y) { return mul(x, idx(y)); }
+  Value div(Value x, int64_t y) { return div(x, idx(y)); }
+  Value rem(Value x, int64_t y) { return rem(x, idx(y)); }
+  /// ceil(x / y) for non-negative x and positive y.
+  Value ceilDiv(Value x, int64_t y) { return div(add(x, y - 1), y); }
+  Value ult(Value x, Value y) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, y);
+  }
+  Value ule(Value x, Value y) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::ule, x, y);
+  }
+  Value eq(Value x, Value y) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::eq, x, y);
+  }
+  Value ult(Value x, int64_t y) { return ult(x, idx(y)); }
+  Value eq(Value x, int64_t y) { return eq(x, idx(y)); }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, c, x, y);
+  }
+  Value andI(Value x, Value y) { return arith::AndIOp::create(b, x, y); }
+  Value orI(Value x, Value y) { return arith::OrIOp::create(b, x, y); }
+
+  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
+  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
+  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
+  /// max ignoring NaN operands (PTX max.f32).
+  Value fmaxnum(Value x, Value y) { return arith::MaxNumFOp::create(b, x, y); }
+  Value feq(Value x, Value y) {
+    return arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, x, y);
+  }
+
+  /// 2^x on the special-function unit, denormal results flushed to zero
+  /// (ex2.approx.ftz.f32: one MUFU op; math.exp2 gives the non-ftz form,
+  /// which ptxas wraps in a range test and two multiplies).
+  Value exp2Ftz(Value x) {
+    return LLVM::CallIntrinsicOp::create(
+               b, b.getF32Type(), b.getStringAttr("llvm.nvvm.ex2.approx.ftz.f"),
+               ValueRange{x})
+        .getResult(0);
+  }
+
+  /// The value of `x` in the lane `lane ^ mask` of the warp.
+  Value shuffleXor(Value x, int32_t mask) {
+    return gpu::ShuffleOp::create(b, x, mask, 32, gpu::ShuffleMode::XOR)
+        .getShuffleResult();
+  }
+
+  /// `memref[indices]` as a scalar load / store.
+  Value load(Value memref, ValueRange indices) {
+    return memref::LoadOp::create(b, memref, indices);
+  }
+  void store(Value value, Value memref, ValueRange indices) {
+    memref::StoreOp::create(b, value, memref, indices);
+  }
+
+  /// scf.if `cond` { then() } with no results.
+  void ifThen(Value cond, function_ref<void()> then) {
+    auto op = scf::IfOp::create(b, cond, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&op.getThenRegion().front());
+    then();
+  }
+
+  /// scf.for iv in [lb, ub) step `step` carrying `init`; `body` returns the
+  /// next values.
+  SmallVector<Value>
+  forLoop(Value lb, Value ub, Value step, ValueRange init,
+          function_ref<SmallVector<Value>(Value iv, ValueRange args)> body) {
+    OpBuilder::InsertionGuard guard(b);
+    auto loop = scf::ForOp::create(
+        b, lb, ub, step, init,
+        [&](OpBuilder &nb, Location, Value iv, ValueRange args) {
+          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+          SmallVector<Value> next = body(iv, args);
+          scf::YieldOp::create(b, next);
+        });
+    return loop.getResults();
+  }
+};
+
+/// Whether every row of `memref` (its innermost dimension, unit stride)
+/// starts on a `bytes`-byte boundary: the aligned pointer plus the offset,
+/// and every outer stride, times the element size, are multiples of it.
+/// Evaluated on the host (an i1).
+Value rowsAligned(ImplicitLocOpBuilder &b, Value memref, int64_t bytes);
+
+/// A 1-D launch of `blocks` x `threads` with `workgroup` buffers; `body`
+/// builds the kernel (it gets the thread and block ids and the workgroup
+/// buffers). The outlined kernel is named `name` (made unique by the pass).
+void buildLaunch(ImplicitLocOpBuilder &b, Value blocks, int64_t threads,
+                 ArrayRef<MemRefType> workgroup, StringRef name,
+                 function_ref<void(ImplicitLocOpBuilder &, Value threadId,
+                                   Value blockId, ValueRange workgroup)>
+                     body,
+                 Value dynamicSharedBytes = Value());
+
+/// The 16-bit composites of `value` (f32 or already `type`): the compress
+/// that produced it rewritten to write `type` when it is a mean compress
+/// into a tensor.empty, else an elementwise truncation.
+Value compositesOfType(ImplicitLocOpBuilder &b, Value value, Type type);
+
+} // namespace mlir::unisparse::gpu_detail
+
+#endif // UNISPARSE_LIB_CONVERSION_UNISPARSETOGPU_GPUBUILDER_H

@@ -1,0 +1,205 @@
+//===- UnisparseToGPU.cpp - convert-unisparse-to-gpu pass -----------------===//
+
+#include "unisparse/Conversion/UnisparseToGPU/UnisparseToGPU.h"
+#include "GpuBuilder.h"
+#include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
+
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace mlir::unisparse {
+#define GEN_PASS_DEF_CONVERTUNISPARSETOGPUPASS
+#define GEN_PASS_DEF_UNISPARSENARROWCOMPOSITESPASS
+#include "unisparse/Conversion/Passes.h.inc"
+} // namespace mlir::unisparse
+
+using namespace mlir;
+using namespace mlir::unisparse;
+using namespace mlir::unisparse::gpu_detail;
+
+/// The attribute that marks the launches this pass builds (their outlined
+/// kernels get unique names from it).
+static constexpr StringLiteral kKernelNameAttr = "unisparse.kernel";
+
+void mlir::unisparse::gpu_detail::buildLaunch(
+    ImplicitLocOpBuilder &b, Value blocks, int64_t threads,
+    ArrayRef<MemRefType> workgroup, StringRef name,
+    function_ref<void(ImplicitLocOpBuilder &, Value, Value, ValueRange)> body,
+    Value dynamicSharedBytes) {
+  Value one = arith::ConstantIndexOp::create(b, 1);
+  Value block = arith::ConstantIndexOp::create(b, threads);
+  SmallVector<Type> wgTypes(workgroup.begin(), workgroup.end());
+  auto launch = gpu::LaunchOp::create(b, blocks, one, one, block, one, one,
+                                      dynamicSharedBytes, /*asyncTokenType=*/
+                                      nullptr, ValueRange{}, wgTypes);
+  launch->setAttr(kKernelNameAttr, b.getStringAttr(name));
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&launch.getBody().front());
+  body(b, launch.getThreadIds().x, launch.getBlockIds().x,
+       launch.getWorkgroupAttributions());
+  gpu::TerminatorOp::create(b);
+}
+
+Value mlir::unisparse::gpu_detail::rowsAligned(ImplicitLocOpBuilder &b,
+                                               Value memref, int64_t bytes) {
+  auto type = cast<MemRefType>(memref.getType());
+  int64_t elementBytes = type.getElementTypeBitWidth() / 8;
+  auto meta = memref::ExtractStridedMetadataOp::create(b, memref);
+  Value ptr = memref::ExtractAlignedPointerAsIndexOp::create(b, memref);
+  Value eb = arith::ConstantIndexOp::create(b, elementBytes);
+  Value mask = arith::ConstantIndexOp::create(b, bytes - 1);
+  Value zero = arith::ConstantIndexOp::create(b, 0);
+  Value start = arith::AddIOp::create(
+      b, ptr, arith::MulIOp::create(b, meta.getOffset(), eb));
+  Value bad = arith::AndIOp::create(b, start, mask);
+  ValueRange strides = meta.getStrides();
+  for (Value stride : strides.drop_back())
+    bad = arith::OrIOp::create(
+        b, bad,
+        arith::AndIOp::create(b, arith::MulIOp::create(b, stride, eb), mask));
+  Value ok = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, bad, zero);
+  Value unit = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                     strides.back(),
+                                     arith::ConstantIndexOp::create(b, 1));
+  return arith::AndIOp::create(b, ok, unit);
+}
+
+Value mlir::unisparse::gpu_detail::compositesOfType(ImplicitLocOpBuilder &b,
+                                                    Value value, Type type) {
+  auto tensorType = cast<RankedTensorType>(value.getType());
+  if (tensorType.getElementType() == type)
+    return value;
+  auto target = tensorType.clone(type);
+  // The compress that made the composites writes 16 bits itself (its sums
+  // stay f32; the mean is rounded once). Sizes come from its init, so the
+  // f32 compress is left dead.
+  if (auto compress = value.getDefiningOp<CompressOp>()) {
+    if (auto empty = compress.getInit().getDefiningOp<tensor::EmptyOp>()) {
+      Value init = tensor::EmptyOp::create(b, empty.getMixedSizes(), type);
+      return CompressOp::create(b, target, compress.getInput(), init,
+                                compress.getSeqFactorAttr(),
+                                compress.getHeadFactorAttr(),
+                                compress.getKvGroupAttr(),
+                                compress.getPoolingAttr())
+          .getResult();
+    }
+  }
+  Value init = tensor::EmptyOp::create(
+      b, tensor::getMixedSizes(b, b.getLoc(), value), type);
+  MLIRContext *ctx = b.getContext();
+  auto id = AffineMap::getMultiDimIdentityMap(tensorType.getRank(), ctx);
+  return linalg::GenericOp::create(
+             b, TypeRange{target}, ValueRange{value}, ValueRange{init},
+             ArrayRef<AffineMap>{id, id},
+             SmallVector<utils::IteratorType>(tensorType.getRank(),
+                                              utils::IteratorType::parallel),
+             [&](OpBuilder &nb, Location loc, ValueRange args) {
+               linalg::YieldOp::create(
+                   nb, loc,
+                   arith::TruncFOp::create(nb, loc, type, args[0])
+                       .getResult());
+             })
+      .getResult(0);
+}
+
+namespace {
+/// The 16-bit type named by a pass option, or null.
+Type compositeTypeNamed(MLIRContext *ctx, StringRef name) {
+  if (name == "bf16")
+    return BFloat16Type::get(ctx);
+  if (name == "f16")
+    return Float16Type::get(ctx);
+  return Type();
+}
+
+struct UnisparseNarrowCompositesPass
+    : unisparse::impl::UnisparseNarrowCompositesPassBase<
+          UnisparseNarrowCompositesPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ScoreKernelOptions options;
+    options.warps = warps;
+    options.keyTile = keyTile;
+    options.compositeType = compositeTypeNamed(&getContext(), type);
+    if (!options.compositeType) {
+      getOperation()->emitError()
+          << "type must be bf16 or f16, got '" << type << "'";
+      return signalPassFailure();
+    }
+    SmallVector<BlockScoreOp> work;
+    getOperation()->walk([&](BlockScoreOp op) {
+      if (op.hasPureTensorSemantics() &&
+          tensorCoreScoreUnsupportedReason(op, options).empty())
+        work.push_back(op);
+    });
+    for (BlockScoreOp op : work) {
+      OpBuilder builder(op);
+      ImplicitLocOpBuilder b(op.getLoc(), builder);
+      Value qc = compositesOfType(b, op.getQc(), options.compositeType);
+      Value kc = compositesOfType(b, op.getKc(), options.compositeType);
+      op.getQcMutable().assign(qc);
+      op.getKcMutable().assign(kc);
+    }
+    // The f32 compresses left without users.
+    getOperation()->walk([&](CompressOp op) {
+      if (op->use_empty())
+        op->erase();
+    });
+  }
+};
+
+struct ConvertUnisparseToGPUPass
+    : unisparse::impl::ConvertUnisparseToGPUPassBase<
+          ConvertUnisparseToGPUPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    ModuleOp module = getOperation();
+    if (warps <= 0 || keyTile <= 0 || keyTile % 16 != 0 || ctas <= 0)
+      return fail("warps and ctas must be positive and key-tile a positive "
+                  "multiple of 16");
+    if (selectThreads < 32 || selectThreads > 1024 ||
+        (selectThreads & (selectThreads - 1)) != 0)
+      return fail("select-threads must be a power of two in [32, 1024]");
+    ScoreKernelOptions options;
+    options.warps = warps;
+    options.keyTile = keyTile;
+    options.ctas = ctas;
+
+    RewritePatternSet patterns(ctx);
+    populateCompressToGPUPatterns(patterns);
+    populateBlockScoreToGPUPatterns(patterns, options);
+    populateBlockSelectToGPUPatterns(patterns, selectThreads);
+    walkAndApplyPatterns(module, std::move(patterns));
+    // A buffer-form op that no pattern took (its pattern reported why).
+    WalkResult left = module.walk([&](Operation *op) {
+      if (isa<CompressOp, BlockScoreOp, BlockSelectOp>(op) &&
+          cast<DestinationStyleOpInterface>(op).hasPureBufferSemantics())
+        return WalkResult::interrupt();
+      return WalkResult::advance();
+    });
+    if (left.wasInterrupted())
+      return signalPassFailure();
+
+    // Kernel names, unique within the module: <name>_<n>.
+    llvm::StringMap<unsigned> seen;
+    module.walk([&](gpu::LaunchOp launch) {
+      auto name = launch->getAttrOfType<StringAttr>(kKernelNameAttr);
+      if (!name)
+        return;
+      std::string unique =
+          (name.getValue() + "_" + Twine(seen[name.getValue()]++)).str();
+      launch.setFunctionAttr(FlatSymbolRefAttr::get(ctx, unique));
+      launch.setModuleAttr(FlatSymbolRefAttr::get(ctx, unique + "_module"));
+      launch->removeAttr(kKernelNameAttr);
+    });
+  }
+
+  void fail(const Twine &message) {
+    getOperation()->emitError() << message;
+    signalPassFailure();
+  }
+};
+} // namespace

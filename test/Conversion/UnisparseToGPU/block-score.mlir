@@ -1,0 +1,77 @@
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu --canonicalize | FileCheck %s
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="warps=8 key-tile=32 ctas=100" --canonicalize | FileCheck %s --check-prefix=KNOBS
+
+// The buffer form of block_score (16-bit composites) becomes the persistent
+// tensor-core kernel: a scratch slot per CTA (partial sums [rows, key tiles *
+// blocks per key tile], maxima [rows, key tiles]), the scoring launch and the
+// deallocations. The [Tq, Tk] map is never allocated.
+// CHECK-LABEL: func.func @score(
+// CHECK-SAME: %[[QC:[^:]+]]: memref<1x8x?x128xbf16>, %[[KC:[^:]+]]: memref<1x8x?x128xbf16>, %[[S:[^:]+]]: memref<1x8x?x?xf32>)
+// 128-row CTA tiles of query composites over (batch, head group); 264 CTAs at most.
+// CHECK: %[[QT:.+]] = arith.divui %{{.+}}, %c128 : index
+// CHECK: %[[TILES:.+]] = arith.muli %[[QT]], %c8 : index
+// CHECK: %[[KT:.+]] = arith.divui %{{.+}}, %c64 : index
+// CHECK: %[[CTAS:.+]] = arith.minui %[[TILES]], %c264 : index
+// CHECK: %[[PARTIALS:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
+// CHECK: %[[MAXIMA:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
+// CHECK: gpu.launch blocks(%[[BID:[^,]+]], {{.+}}) in (%{{.+}} = %[[CTAS]], {{.+}}) threads(%[[TID:[^,]+]], {{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_block_score_0_module) function(@unisparse_block_score_0)
+// CHECK-SAME: workgroup(%[[KEYS:.+]] : memref<2x64x136xbf16, #gpu.address_space<workgroup>>, %{{.+}} : memref<128xf32, #gpu.address_space<workgroup>>, %{{.+}} : memref<128xf32, #gpu.address_space<workgroup>>)
+// The static persistent schedule: CTA c takes tiles c, c + grid, ...
+// CHECK: %[[GRID:.+]] = gpu.grid_dim x
+// CHECK: scf.for %{{.+}} = %[[BID]] to %[[TILES]] step %[[GRID]] {
+// The query composites as mma A fragments: 2 m16 tiles x 8 k steps x 4
+// registers of a bf16 pair, loaded once per tile.
+// CHECK-COUNT-64: vector.load %[[QC]]{{.+}} : memref<1x8x?x128xbf16>, vector<2xbf16>
+// Key tiles: cp.async of 16-byte chunks into workgroup memory, 8 per thread.
+// CHECK-COUNT-8: nvgpu.device_async_copy %[[KC]][{{.+}}], %[[KEYS]][{{.+}}], 8, %{{.+}} {bypassL1} : memref<1x8x?x128xbf16> to memref<2x64x136xbf16, #gpu.address_space<workgroup>>
+// CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c1 iter_args({{.+}}) -> (f32, f32, f32, f32, f32, f32, f32, f32) {
+// CHECK: nvgpu.device_async_create_group
+// CHECK: nvgpu.device_async_wait %{{.+}} {numGroups = 1 : i32}
+// CHECK-NEXT: gpu.barrier
+// QK^T of a 64-key tile: 8 k steps x 4 ldmatrix.x4 and 128 mma.sync.
+// CHECK: nvgpu.ldmatrix %[[KEYS]][{{.+}}] {numTiles = 4 : i32, transpose = false} : memref<2x64x136xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
+// CHECK-COUNT-4: nvvm.mma.sync A[{{.+}}] B[{{.+}}] C[{{.+}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (i32, i32, f32) -> !llvm.struct<(f32, f32, f32, f32)>
+// The statistics of a row: the mask (one compare per element against the
+// row's last key), the max over the quad, rounded up to an integer, one FMA
+// and ex2.approx.ftz per element, the block sums.
+// CHECK: arith.cmpi sge, %{{.+}}, %c{{[0-9]+}}_i32 : i32
+// CHECK: gpu.shuffle xor %{{.+}}, %c1_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle xor %{{.+}}, %c2_i32, %c32_i32 : f32
+// CHECK: math.ceil
+// CHECK: math.fma
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"(%{{.+}}) : (f32) -> f32
+// CHECK: memref.store %{{.+}}, %[[PARTIALS]][%{{.+}}] : memref<?xf32>
+// CHECK: memref.store %{{.+}}, %[[MAXIMA]][%{{.+}}] : memref<?xf32>
+// The tile's scores: rescaled partial sums summed over the 8 query composites
+// of each query block.
+// CHECK: scf.for %{{.+}} = %[[TID]] to %{{.+}} step %c128 {
+// CHECK-COUNT-8: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// CHECK: memref.store %{{.+}}, %[[S]][%{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}] : memref<1x8x?x?xf32>
+// CHECK: memref.dealloc %[[PARTIALS]]
+// CHECK: memref.dealloc %[[MAXIMA]]
+// CHECK-NOT: unisparse.block_score
+
+// Knobs: 8 warps (256 rows per CTA tile, 256 threads), 32-key tiles, 100 CTAs.
+// KNOBS-LABEL: func.func @score(
+// KNOBS: arith.minui %{{.+}}, %c100 : index
+// KNOBS: gpu.launch {{.+}} threads({{.+}}) in (%{{.+}} = %c256, {{.+}}) module(@unisparse_block_score_0_module) {{.+}} workgroup(%{{.+}} : memref<2x32x136xbf16, #gpu.address_space<workgroup>>, %{{.+}} : memref<256xf32, #gpu.address_space<workgroup>>, %{{.+}} : memref<256xf32, #gpu.address_space<workgroup>>)
+func.func @score(%qc: memref<1x8x?x128xbf16>, %kc: memref<1x8x?x128xbf16>, %s: memref<1x8x?x?xf32>) {
+  unisparse.block_score {block = 128 : i64, c_q = 16 : i64, c_k = 8 : i64}
+      ins(%qc, %kc : memref<1x8x?x128xbf16>, memref<1x8x?x128xbf16>) outs(%s : memref<1x8x?x?xf32>)
+  return
+}
+
+// -----
+
+// A max over the query composites of a block (query_reduce = max), f16
+// composites, key blocks of 4 composites (block 64, c_k 16): half an n8
+// tile per block, summed by one shuffle.
+// CHECK-LABEL: func.func @max_f16(
+// CHECK: nvvm.mma.sync {{.+}} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
+// CHECK: arith.maximumf
+func.func @max_f16(%qc: memref<2x4x?x64xf16>, %kc: memref<2x4x?x64xf16>, %s: memref<2x4x?x?xf32>) {
+  unisparse.block_score {block = 64 : i64, c_q = 16 : i64, c_k = 16 : i64, causal = false,
+                         query_reduce = #unisparse.query_reduce<max>}
+      ins(%qc, %kc : memref<2x4x?x64xf16>, memref<2x4x?x64xf16>) outs(%s : memref<2x4x?x?xf32>)
+  return
+}

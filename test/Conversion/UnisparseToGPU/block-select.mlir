@@ -1,0 +1,50 @@
+// RUN: unisparse-opt %s --convert-unisparse-to-gpu --canonicalize | FileCheck %s
+
+// The buffer form of block_select becomes one CTA per (batch, head group,
+// query block) row with dynamic workgroup memory for the sort keys (u64, the
+// next power of two at or above NBk) and the flags (i32, NBk).
+// CHECK-LABEL: func.func @select(
+// CHECK-SAME: %[[S:[^:]+]]: memref<2x8x?x?xf32>, %[[C:[^:]+]]: memref<2x8x?xi32>, %[[I:[^:]+]]: memref<2x8x?x?xi32>)
+// CHECK: %[[NBQ:.+]] = memref.dim %[[S]], %c2
+// CHECK: %[[NBK:.+]] = memref.dim %[[S]], %c3
+// CHECK: %[[ROWS:.+]] = arith.muli %[[NBQ]], %c16 : index
+// CHECK: gpu.launch blocks({{.+}}) in (%{{.+}} = %[[ROWS]], {{.+}}) threads(%[[TID:[^,]+]], {{.+}}) in (%{{.+}} = %c128, {{.+}}) dynamic_shared_memory_size %{{.+}} module(@unisparse_block_select_0_module) function(@unisparse_block_select_0) workgroup(%[[SHARED:.+]] : memref<2xindex, #gpu.address_space<workgroup>>, %{{.+}} : memref<4xindex, #gpu.address_space<workgroup>>)
+// CHECK: %[[RAW:.+]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+// CHECK: %[[KEYS:.+]] = memref.view %[[RAW]][%c0][%{{.+}}] : memref<?xi8, #gpu.address_space<workgroup>> to memref<?xi64, #gpu.address_space<workgroup>>
+// CHECK: %[[FLAGS:.+]] = memref.view %[[RAW]][%{{.+}}][%[[NBK]]] : memref<?xi8, #gpu.address_space<workgroup>> to memref<?xi32, #gpu.address_space<workgroup>>
+// Forced flags, then the sort keys of the free visible blocks.
+// CHECK: scf.for %{{.+}} = %[[TID]] to %[[NBK]] step %c128 {
+// CHECK: memref.store %{{.+}}, %[[FLAGS]]
+// CHECK: scf.for %{{.+}} = %[[TID]] to %{{.+}} step %c128 {
+// CHECK: arith.bitcast %{{.+}} : f32 to i32
+// CHECK: memref.store %{{.+}}, %[[KEYS]]
+// CHECK: gpu.barrier
+// The bitonic sort: stages, passes, compare-exchange, a barrier per pass.
+// CHECK: scf.for %{{.+}} = %c1 to %{{.+}} step %c1 {
+// CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c1 {
+// CHECK: scf.for %{{.+}} = %[[TID]] to %{{.+}} step %c128 {
+// CHECK: arith.cmpi ugt, %{{.+}}, %{{.+}} : i64
+// CHECK: gpu.barrier
+// Thread 0: the sequential total and forced mass (ascending J; 4 loads
+// ahead of their adds, then the rest), then the top-p walk over the sorted
+// keys, each key's score decoded from it.
+// CHECK: %[[SUMS:.+]]:3 = scf.for %{{.+}} = %c0 to %[[WHOLE:.+]] step %c4 iter_args(%{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}, %{{.+}} = %c0) -> (f32, f32, index) {
+// CHECK: scf.for %{{.+}} = %[[WHOLE]] to %{{.+}} step %c1 iter_args(%{{.+}} = %[[SUMS]]#0, %{{.+}} = %[[SUMS]]#1, %{{.+}} = %[[SUMS]]#2) -> (f32, f32, index) {
+// CHECK: scf.while (%{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}, %{{.+}} = %c0) : (f32, index, index) -> (f32, index, index) {
+// CHECK: arith.cmpf olt
+// min_blocks = 2
+// CHECK: scf.condition
+// CHECK: memref.store %{{.+}}, %[[SHARED]][%c0]
+// The compaction: a warp prefix sum (shuffle up), warp totals, ascending
+// indices, -1 padding, the count.
+// CHECK: gpu.shuffle up %{{.+}}, %c1_i32, %c32_i32 : i32
+// CHECK: gpu.shuffle up %{{.+}}, %c16_i32, %c32_i32 : i32
+// CHECK: memref.store %{{.+}}, %[[I]][%{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}] : memref<2x8x?x?xi32>
+// CHECK: memref.store %c-1_i32, %[[I]]
+// CHECK: memref.store %{{.+}}, %[[C]][%{{.+}}, %{{.+}}, %{{.+}}] : memref<2x8x?xi32>
+// CHECK-NOT: unisparse.block_select
+func.func @select(%s: memref<2x8x?x?xf32>, %c: memref<2x8x?xi32>, %i: memref<2x8x?x?xi32>) {
+  unisparse.block_select {tau = 0.9 : f64, min_blocks = 2 : i64}
+      ins(%s : memref<2x8x?x?xf32>) outs(%c, %i : memref<2x8x?xi32>, memref<2x8x?x?xi32>)
+  return
+}

@@ -1,0 +1,29 @@
+// RUN: unisparse-opt %s --convert-unisparse-to-gpu -split-input-file -verify-diagnostics
+
+// f32 composites have no tensor-core kernel: they are lowered by
+// convert-unisparse-to-linalg before bufferization.
+func.func @f32(%qc: memref<1x8x?x128xf32>, %kc: memref<1x8x?x128xf32>, %s: memref<1x8x?x?xf32>) {
+  // expected-error @+1 {{cannot be lowered to the tensor-core scoring kernel: composites are not 16-bit (lower it with convert-unisparse-to-linalg before bufferization)}}
+  unisparse.block_score {block = 128 : i64, c_q = 16 : i64, c_k = 8 : i64}
+      ins(%qc, %kc : memref<1x8x?x128xf32>, memref<1x8x?x128xf32>) outs(%s : memref<1x8x?x?xf32>)
+  return
+}
+
+// -----
+
+func.func @head_dim(%qc: memref<1x8x?x256xbf16>, %kc: memref<1x8x?x256xbf16>, %s: memref<1x8x?x?xf32>) {
+  // expected-error @+1 {{head_dim must be static, a multiple of 16 and at most 128}}
+  unisparse.block_score {block = 128 : i64, c_q = 16 : i64, c_k = 8 : i64}
+      ins(%qc, %kc : memref<1x8x?x256xbf16>, memref<1x8x?x256xbf16>) outs(%s : memref<1x8x?x?xf32>)
+  return
+}
+
+// -----
+
+func.func @composites_per_block(%qc: memref<1x8x?x128xbf16>, %kc: memref<1x8x?x128xbf16>, %s: memref<1x8x?x?xf32>) {
+  // expected-error @+1 {{block / c_k = 128 must divide the key tile (64)}}
+  unisparse.block_score {block = 128 : i64, c_q = 16 : i64, c_k = 1 : i64}
+      ins(%qc, %kc : memref<1x8x?x128xbf16>, memref<1x8x?x128xbf16>) outs(%s : memref<1x8x?x?xf32>)
+  return
+}
+
