@@ -1,14 +1,19 @@
-"""GPU benchmark of the estimation alone (compress + block_score +
-block_select, the compiled ``@layout`` of ``unisparse-to-nvptx``), next to a
-plain unfused PyTorch estimator (pool, bf16 QKᵀ on composites, fp32 softmax,
-block sums; no selection) on the same inputs.
+"""GPU benchmark of the estimation (compress + block_score + block_select,
+the compiled ``@layout`` of ``unisparse-to-nvptx``) by stage, next to a plain
+unfused PyTorch estimator, and the whole call against cuDNN causal attention.
 
     UNISPARSE_CUDA_RUNTIME=... UNISPARSE_AOT_DIR=... \\
-        python3 bench/bench_gpu_estimation.py [--n 8192 32768 131072]
+        python3 bench/bench_gpu_estimation.py [--n 32768 131072] [--only est_default ...]
 
 The libraries are configs.BENCH_ESTIMATION (scripts/gpu/compile_all.py
 --only estimation). Batch 1, 32 query / 8 kv heads, head dim 128, bf16,
-causal; median of CUDA-event timings (bench_gpu.time_ms).
+causal, structured inputs; medians of CUDA-event timings (bench_gpu.time_ms).
+Per-stage times come from one profiled call (torch.profiler, CUDA kernel
+durations grouped by kernel name: ``unisparse_block_score*`` = score,
+``unisparse_block_select*`` = select, the remaining linalg kernels of
+``@layout`` = compress). The estimators that the tensor-core kernel does not
+take yet (antidiagonal) run on the structured path and are timed at the
+smaller sizes only (``--structured-max-n``).
 """
 import argparse
 import os
@@ -24,11 +29,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import configs  # noqa: E402
 from bench_gpu import structured, time_ms  # noqa: E402
-from unisparse import gpu  # noqa: E402
+from unisparse import gpu, reference as ref  # noqa: E402
 
 
 def torch_estimator(q, k, block, cq, ck):
-    """Unfused PyTorch estimation of block scores (causal), as in the issue."""
+    """Unfused PyTorch estimation of block scores (mean pooling, causal)."""
     b, hq, n, d = q.shape
     g = hq // k.shape[1]
     tq, tk = -(-n // cq), -(-n // ck)
@@ -48,28 +53,98 @@ def torch_estimator(q, k, block, cq, ck):
     return p.view(b, hq, nb, rq, nb, rk).sum((3, 5))
 
 
+def stage_times(fn):
+    """Kernel milliseconds of one call of `fn`, grouped by stage."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    out = {"compress": 0.0, "score": 0.0, "select": 0.0, "other": 0.0}
+    for e in prof.events():
+        if e.device_type != torch.autograd.DeviceType.CUDA:
+            continue
+        name = e.name
+        ms = e.device_time_total / 1000.0 if hasattr(e, "device_time_total") else e.cuda_time_total / 1e3
+        if "block_score" in name:
+            out["score"] += ms
+        elif "block_select" in name:
+            out["select"] += ms
+        elif "compress" in name:
+            out["compress"] += ms
+        else:  # the structured path's kernels (other estimators), copies
+            out["other"] += ms
+    return out
+
+
+def flops_score(n, hq, d, cq, ck, causal=True):
+    """Multiply-adds x 2 of the composite QK^T (causal: half)."""
+    f = 2.0 * hq * (n / cq) * (n / ck) * d
+    return f / 2 if causal else f
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, nargs="*", default=[8192, 32768, 131072])
+    ap.add_argument("--n", type=int, nargs="*", default=[32768, 131072])
+    ap.add_argument("--only", nargs="*", default=None)
+    ap.add_argument("--structured-max-n", type=int, default=32768)
+    ap.add_argument("--e2e", action="store_true", help="also the whole call vs cuDNN causal")
     a = ap.parse_args()
     print(torch.cuda.get_device_name(), flush=True)
+    rows = []
     for name, (cfg, hq, hkv, d, dtype, _) in configs.BENCH_ESTIMATION.items():
+        if a.only and name not in a.only:
+            continue
         c = configs.parse_config(cfg)
         lib = gpu.load_compiled(pathlib.Path(os.environ["UNISPARSE_AOT_DIR"]) / configs.lib_name(name, "cuda"),
                                 runtime=os.environ["UNISPARSE_CUDA_RUNTIME"], heads=hq, kv_heads=hkv,
                                 head_dim=d, block=c["block"])
+        tensor_core = c["estimator"] == "mean"
         for n in a.n:
-            q, k, _ = structured(n, hq, hkv, d, seed=n)
+            if not tensor_core and n > a.structured_max_n:
+                print(f"{name} N={n}: skipped (structured path above --structured-max-n)", flush=True)
+                continue
+            q, k, v = structured(n, hq, hkv, d, seed=n)
             try:
-                t_est = time_ms(lambda: lib.layout(q, k), min_reps=3, budget_ms=500.0)
+                t_est = time_ms(lambda: lib.layout(q, k), min_reps=5, budget_ms=1000.0)
+                st = stage_times(lambda: lib.layout(q, k))
+                _, counts, _ = lib.layout(q, k)
+                dens = ref.density(counts.cpu().numpy(), n, c["block"], c["causal"])
             except Exception as e:  # report and go on (e.g. out of memory)
-                t_est = float("nan")
+                t_est, st, dens = float("nan"), {}, float("nan")
                 print(f"  {name} N={n}: {type(e).__name__}: {e}", flush=True)
-            t_torch = time_ms(lambda: torch_estimator(q, k, c["block"], c["c_q"], c["c_k"]),
-                              min_reps=3, budget_ms=500.0)
-            print(f"{name} ({cfg}) N={n}: compiled estimation {t_est:.2f} ms, "
-                  f"unfused PyTorch {t_torch:.2f} ms", flush=True)
-            del q, k
+            t_torch = float("nan")
+            if tensor_core:
+                t_torch = time_ms(lambda: torch_estimator(q, k, c["block"], c["c_q"], c["c_k"]),
+                                  min_reps=3, budget_ms=500.0)
+            tf = flops_score(n, hq, d, c["c_q"], c["c_k"]) * (c["c_q"] if not tensor_core else 1)
+            score_ms = st.get("score", 0.0) or st.get("other", 0.0)
+            score_tflops = tf / (score_ms * 1e-3) / 1e12 if score_ms else float("nan")
+            line = (f"{name} ({cfg}) N={n}: estimation {t_est:.3f} ms "
+                    f"[compress {st.get('compress', float('nan')):.3f}, score {st.get('score', float('nan')):.3f} "
+                    f"({score_tflops:.0f} TFLOP/s), select {st.get('select', float('nan')):.3f}, "
+                    f"other {st.get('other', float('nan')):.3f}], "
+                    f"density {dens:.3f}, unfused PyTorch {t_torch:.2f} ms ({t_torch / t_est:.1f}x)")
+            print(line, flush=True)
+            rows.append(line)
+            if a.e2e and name == "est_default":
+                t_att = time_ms(lambda: lib.attention(q, k, v), min_reps=3, budget_ms=2000.0)
+                g = hq // hkv
+                kr, vr = k.repeat_interleave(g, 1), v.repeat_interleave(g, 1)
+                from torch.nn.attention import SDPBackend, sdpa_kernel
+
+                with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
+                    t_dense = time_ms(lambda: torch.nn.functional.scaled_dot_product_attention(
+                        q, kr, vr, is_causal=True), min_reps=3, budget_ms=2000.0)
+                line = (f"  end to end N={n}: UniSparse {t_att:.2f} ms, cuDNN causal {t_dense:.2f} ms, "
+                        f"speedup {t_dense / t_att:.2f}x (target 0.9/density = {0.9 / dens:.2f}x), "
+                        f"estimation share {t_est / t_att:.1%}")
+                print(line, flush=True)
+                rows.append(line)
+                del kr, vr
+            del q, k, v
             torch.cuda.empty_cache()
 
 

@@ -1,0 +1,102 @@
+"""The boundary rule: how far two layouts may differ when their scores do.
+
+The GPU scores from 16-bit composites on tensor cores; the CPU path scores
+from f32 composites. Their scores differ by a small ``eps`` per row, and the
+top-p selection (the same rule, bit for bit, on each path's own scores) may
+then keep a different set of blocks near the row's top-p boundary, and only
+there. This module states that rule and checks two layouts against it.
+
+The rule (per ``(batch, head group, query block)`` row, with ``a`` the
+reference scores and layout, ``b`` the other; ``eps`` the largest
+``|a[J] - b[J]|`` over the row's visible blocks, ``n`` the number of visible
+blocks, ``S`` the free blocks (not forced) that ``a`` takes and ``beta`` the
+smallest reference score among them):
+
+1. *drop*: a block that ``a`` takes and ``b`` drops has
+   ``a[J] <= max(beta + 2 eps, 2 n eps)``;
+2. *add*: the blocks that ``b`` takes and ``a`` drops (``E``) have a total
+   reference score ``sum_E a[J] <= sum_{S \\ K} a[J] + 2 n eps + a[last]``,
+   where ``K`` is what ``b`` takes and ``last`` is the last block ``b``'s
+   top-p walk took.
+
+Both follow from the selection rule alone (the walk stops at the first
+prefix whose mass reaches ``tau * total``, and every mass or total moves by
+at most ``eps`` per block), so a violation means a selection bug, not
+rounding. Rows where ``min_blocks``/``max_blocks`` bind, or whose total is
+NaN on either side, are not judged (they are counted).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .reference import _visible_and_forced
+
+
+def _selection_order(s32, free):
+    """Free blocks by descending float32 score, ties by ascending index."""
+    idx = np.nonzero(free)[0]
+    return idx[np.lexsort((idx, -s32[idx]))]
+
+
+def check_margin(a_scores, a_counts, a_indices, b_scores, b_counts, b_indices, *, tau,
+                 local_blocks=1, sink=True, causal=True, min_blocks=0, max_blocks=0):
+    """Checks layout ``b`` against reference layout ``a`` under the rule
+    above. Returns a dict: ``rows`` (judged), ``rows_differ``,
+    ``blocks_differ``, ``skipped`` (rows not judged), ``eps_max`` and
+    ``violations`` (a list of ``(b, g, I, kind, detail)``)."""
+    a_scores = np.asarray(a_scores, dtype=np.float32)
+    b_scores = np.asarray(b_scores, dtype=np.float32)
+    B, Hg, NBq, NBk = a_scores.shape
+    visible, forced = _visible_and_forced(NBq, NBk, local_blocks, sink, causal)
+    out = dict(rows=0, rows_differ=0, blocks_differ=0, skipped=0, eps_max=0.0, violations=[])
+    if tau >= 1.0:
+        return out
+    for bi in range(B):
+        for g in range(Hg):
+            for I in range(NBq):
+                vis = visible[I]
+                n = int(vis.sum())
+                a = a_scores[bi, g, I]
+                b = b_scores[bi, g, I]
+                kept_a = np.zeros(NBk, bool)
+                kept_a[a_indices[bi, g, I, :a_counts[bi, g, I]]] = True
+                kept_b = np.zeros(NBk, bool)
+                kept_b[b_indices[bi, g, I, :b_counts[bi, g, I]]] = True
+                ta = np.cumsum(np.where(vis, a, 0), dtype=np.float32)[-1]
+                tb = np.cumsum(np.where(vis, b, 0), dtype=np.float32)[-1]
+                capped = (min_blocks > 0 and min(a_counts[bi, g, I], b_counts[bi, g, I]) <= min_blocks) \
+                    or (max_blocks > 0 and max(a_counts[bi, g, I], b_counts[bi, g, I]) >= max_blocks)
+                if np.isnan(ta) or np.isnan(tb) or capped:
+                    out["skipped"] += 1
+                    continue
+                out["rows"] += 1
+                eps = float(np.max(np.abs(a[vis] - b[vis]))) if n else 0.0
+                out["eps_max"] = max(out["eps_max"], eps)
+                differ = kept_a != kept_b
+                if differ.any():
+                    out["rows_differ"] += 1
+                    out["blocks_differ"] += int(differ.sum())
+                free = vis & ~forced[I]
+                S = kept_a & free
+                K = kept_b & free
+                beta = float(a[S].min()) if S.any() else np.inf
+                # 1. drop
+                dropped = S & ~K
+                limit = max(beta + 2 * eps, 2 * n * eps)
+                bad = dropped & (a > limit)
+                if bad.any():
+                    out["violations"].append((bi, g, I, "drop", f"blocks {np.nonzero(bad)[0].tolist()} with "
+                                              f"scores {a[bad].tolist()} > {limit:.3g} (eps {eps:.3g})"))
+                # 2. add
+                E = K & ~S
+                if E.any():
+                    order_b = _selection_order(b, free)
+                    taken_b = [j for j in order_b if K[j]]
+                    last = taken_b[-1]
+                    allowed = float(a[S & ~K].sum()) + 2 * n * eps + float(a[last])
+                    mass = float(a[E].sum())
+                    if mass > allowed * (1 + 1e-6):
+                        out["violations"].append((bi, g, I, "add", f"mass {mass:.3g} of blocks "
+                                                  f"{np.nonzero(E)[0].tolist()} > {allowed:.3g} (eps {eps:.3g})"))
+    return out

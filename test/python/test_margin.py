@@ -1,0 +1,76 @@
+"""The boundary rule of unisparse.margin: perturbed scores give layouts that
+obey it; layouts that break the selection rule are caught."""
+
+import numpy as np
+import pytest
+
+from unisparse import reference as ref
+from unisparse.margin import check_margin
+
+
+def _scores(rng, B, Hg, NB, peaked):
+    """Structured block scores: rows of a causal map summing to the rows'
+    composites, with a few heavy blocks (sink, diagonal, lines)."""
+    s = rng.gamma(0.3 if peaked else 2.0, size=(B, Hg, NB, NB))
+    s[..., 0] += rng.uniform(1, 4, size=(B, Hg, NB))
+    i = np.arange(NB)
+    s[..., i, i] += 2.0
+    s[..., rng.integers(0, NB)] += 3.0
+    s = np.where(i[None, :] <= i[:, None], s, 0.0)
+    return (8 * s / s.sum(-1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("tau", [0.5, 0.9, 0.99])
+def test_perturbed_scores_obey_the_rule(seed, tau):
+    rng = np.random.default_rng(seed)
+    a = _scores(rng, 2, 3, 40, peaked=seed % 2 == 0)
+    for rel in (1e-6, 1e-4, 1e-2):
+        b = np.maximum(a * (1 + rng.uniform(-rel, rel, size=a.shape)), 0).astype(np.float32)
+        la = ref.block_select(a, tau=tau)
+        lb = ref.block_select(b, tau=tau)
+        res = check_margin(a, *la, b, *lb, tau=tau)
+        assert res["violations"] == [], res["violations"][:3]
+        assert res["rows"] == 2 * 3 * 40
+
+
+def test_perturbation_moves_the_boundary():
+    """The rule is not vacuous: at 1% noise some rows differ (and pass)."""
+    rng = np.random.default_rng(0)
+    a = _scores(rng, 2, 4, 64, peaked=False)
+    b = (a * (1 + rng.uniform(-1e-2, 1e-2, size=a.shape))).astype(np.float32)
+    res = check_margin(a, *ref.block_select(a, tau=0.9), b, *ref.block_select(b, tau=0.9), tau=0.9)
+    assert res["rows_differ"] > 0
+    assert res["violations"] == []
+
+
+def test_dropping_a_heavy_block_is_a_violation():
+    rng = np.random.default_rng(1)
+    a = _scores(rng, 1, 2, 32, peaked=True)
+    counts, indices = ref.block_select(a, tau=0.9)
+    counts, indices = counts.copy(), indices.copy()
+    # Row 20 of head 0: drop the free block with the largest score.
+    row = indices[0, 0, 20, :counts[0, 0, 20]]
+    free = [j for j in row if j not in (0, 19, 20)]
+    heavy = max(free, key=lambda j: a[0, 0, 20, j])
+    keep = [j for j in row if j != heavy]
+    indices[0, 0, 20, :] = -1
+    indices[0, 0, 20, :len(keep)] = keep
+    counts[0, 0, 20] = len(keep)
+    res = check_margin(a, *ref.block_select(a, tau=0.9), a, counts, indices, tau=0.9)
+    assert [v[:4] for v in res["violations"]] == [(0, 0, 20, "drop")]
+
+
+def test_adding_mass_is_a_violation():
+    rng = np.random.default_rng(2)
+    a = _scores(rng, 1, 1, 32, peaked=True)
+    counts, indices = ref.block_select(a, tau=0.5)
+    sel = set(indices[0, 0, 25, :counts[0, 0, 25]].tolist())
+    extra = sorted(set(range(26)) - sel)
+    assert extra, "the row keeps everything; pick another"
+    allk = sorted(sel | set(extra))
+    counts, indices = counts.copy(), indices.copy()
+    indices[0, 0, 25, :len(allk)] = allk
+    counts[0, 0, 25] = len(allk)
+    res = check_margin(a, *ref.block_select(a, tau=0.5), a, counts, indices, tau=0.5)
+    assert [v[:4] for v in res["violations"]] == [(0, 0, 25, "add")]
