@@ -262,12 +262,11 @@ enum NamedBarrier : uint32_t {
 };
 
 /// Shared-memory addresses (1024-byte aligned tiles): Q, kStages K tiles,
-/// kStages V tiles, then the mbarriers and the ring's block slots. Per
-/// stage: "K full" and "V full" (the producer's TMA completes them), "empty"
-/// (the consumers' release), and a slot holding the key block in the stage
-/// (-1: the row has ended), written before "K full" is signalled.
+/// kStages V tiles, then the mbarriers. Per stage: "K full" and "V full"
+/// (the producer's TMA completes them) and "empty" (the consumers'
+/// release).
 template <typename Traits> struct Sm90Smem {
-  uint32_t q, k, v, bars, slots;
+  uint32_t q, k, v, bars;
 
   __device__ __forceinline__ static Sm90Smem at(uint32_t raw) {
     constexpr uint32_t kTile = Traits::kTileBytes;
@@ -277,7 +276,6 @@ template <typename Traits> struct Sm90Smem {
     m.k = m.q + kTile;
     m.v = m.k + kStages * kTile;
     m.bars = m.v + kStages * kTile;
-    m.slots = m.bars + 8u * (1 + 3 * kStages);
     return m;
   }
   __device__ __forceinline__ uint32_t kTile(int s) const {
@@ -296,9 +294,6 @@ template <typename Traits> struct Sm90Smem {
   __device__ __forceinline__ uint32_t empty(int s) const {
     return bars + 8u * (1 + 2 * Traits::kStages + s);
   }
-  __device__ __forceinline__ uint32_t slot(int s) const {
-    return slots + 4u * s;
-  }
 };
 
 /// Position in the K/V ring: use number `it` goes to stage it % kStages,
@@ -310,16 +305,6 @@ template <typename Traits> struct RingPos {
     return uint32_t(it / Traits::kStages) & 1u;
   }
 };
-
-__device__ __forceinline__ void storeShared(uint32_t addr, int32_t v) {
-  asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
-}
-
-__device__ __forceinline__ int32_t loadShared(uint32_t addr) {
-  int32_t v;
-  asm volatile("ld.shared.b32 %0, [%1];\n" : "=r"(v) : "r"(addr) : "memory");
-  return v;
-}
 
 //===----------------------------------------------------------------------===//
 // The tile scheduler: which query tile a CTA computes.
@@ -373,18 +358,11 @@ produce(const Sm90Params &p, const Sm90Smem<Traits> &sm, const Sm90Tile &t) {
             t.b);
   BlockWalk walk = layoutRow(p, t.b, t.group, t.qTile, 128, t.qLast);
   RingPos<Traits> pos;
-  int j = 0;
-  for (bool more = walk.next(p, j);; more = walk.next(p, j), ++pos.it) {
+  for (int j = 0; walk.next(p, j); ++pos.it) {
     const int stage = pos.stage();
     // Use u of this stage waits for the consumers' release of use u - 1
     // (parity (u - 1) & 1; for u = 0 it passes at once).
     mbarWait(sm.empty(stage), pos.parity() ^ 1u);
-    if (!more) { // the end of the row: an empty stage with slot -1
-      storeShared(sm.slot(stage), -1);
-      mbarArrive(sm.kFull(stage));
-      return;
-    }
-    storeShared(sm.slot(stage), j);
     mbarArriveExpectTx(sm.kFull(stage), Traits::kTileBytes);
 #pragma unroll
     for (int slab = 0; slab < Traits::kSlabs; ++slab)
@@ -619,12 +597,16 @@ template <typename Elem, int HeadDim> struct MainLoop {
   C &c;
   const Sm90Smem<Traits> &sm;
   const Turns &turns;
+  /// The consumers walk the layout row as the producer does (the same
+  /// blocks in the same ring positions), one block ahead of the softmax so
+  /// that the index load overlaps the GEMMs.
+  BlockWalk walk;
   RingPos<Traits> pos; ///< the block whose P is packed, not yet multiplied
+  int ahead = -1;      ///< the block after it, or -1 at the row's end
 
-  /// The key block in the ring at `at`, or -1 at the end of the row.
-  __device__ __forceinline__ int blockAt(RingPos<Traits> at) const {
-    mbarWait(sm.kFull(at.stage()), at.parity());
-    return loadShared(sm.slot(at.stage()));
+  __device__ __forceinline__ void lookAhead() {
+    if (!walk.next(c.p, ahead))
+      ahead = -1;
   }
 
   __device__ __forceinline__ void release(int stage) const {
@@ -667,11 +649,13 @@ template <typename Elem, int HeadDim> struct MainLoop {
 
   /// One block with P in buffer B; false (nothing done) at the row's end.
   template <int B> __device__ __forceinline__ bool step() {
-    RingPos<Traits> next{pos.it + 1};
-    const int jn = blockAt(next);
+    const int jn = ahead;
     if (jn < 0)
       return false;
+    RingPos<Traits> next{pos.it + 1};
+    mbarWait(sm.kFull(next.stage()), next.parity());
     issueTurn<B, true>(next.stage());
+    lookAhead();
     wgmmaWait<1>(); // S of block jn is ready
     fenceRegs(c.s);
     float alpha[2];
@@ -695,9 +679,11 @@ template <typename Elem, int HeadDim> struct MainLoop {
   }
 
   __device__ __forceinline__ void run() {
-    const int j = blockAt(pos);
-    if (j < 0)
+    int j = 0;
+    if (!walk.next(c.p, j))
       return;
+    lookAhead();
+    mbarWait(sm.kFull(pos.stage()), pos.parity());
     first(j);
     // Unrolled by two so that each P buffer is a fixed register array.
     for (;;) {
@@ -788,7 +774,10 @@ __device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
   if (c.consumer == 1)
     turns.pass(); // warpgroup 0 goes first
   mbarWait(sm.qFull(), 0);
-  MainLoop<Elem, HeadDim>{c, sm, turns}.run();
+  MainLoop<Elem, HeadDim>{
+      c, sm, turns,
+      layoutRow(p, tile.b, tile.group, tile.qTile, 128, tile.qLast)}
+      .run();
   if (c.consumer == 0)
     turns.wait(); // the last turn warpgroup 1 passed
   epilogue(c, tile);
