@@ -25,7 +25,12 @@
 //    block j runs while the tensor cores compute P_{j-1} V_{j-1} and
 //    S_j was issued before it (FlashAttention-3's intra-warpgroup overlap):
 //    issue S_{j+1} = Q K_{j+1}^T, issue O += P_j V_j, wait for S_{j+1},
-//    softmax, wait for P_j V_j, rescale O, release stage j.
+//    softmax into the other P buffer (P is double-buffered, so that no
+//    wait for P_j V_j is needed before it), wait for P_j V_j, rescale O,
+//    release stage j. The two warpgroups take turns to issue (ping-pong on
+//    named barriers). The consumers walk the same layout row as the
+//    producer, one block ahead, to know the next block and whether it
+//    needs the mask.
 //  - the epilogue writes O / l and LSE = (m + log2 l) ln 2 from registers.
 // CTAs are ordered by kv head, then heaviest query blocks first (causal: the
 // last ones), so that the resident CTAs share one kv head's K/V in L2.
@@ -35,8 +40,12 @@
 // L2 mostly), and 128 * 128 exp2 on the MUFU unit; the design point is the
 // wgmma rate with the softmax hidden behind the GEMMs.
 //
-// Layout safety: the same rules as the mma.sync kernel (counts clamped to
-// [0, M], indices outside [0, NBk) or not ascending skipped).
+// Layout safety: LayoutWalk.h's walk and masking rule, shared with the
+// mma.sync kernel (counts clamped to [0, M], indices outside [0, NBk) or
+// not ascending skipped).
+//
+// Code by role: scheduleTile (CTA order), produce (producer), Consumer
+// (GEMMs, mask, softmax), MainLoop (turns and the K/V ring), epilogue.
 //
 //===----------------------------------------------------------------------===//
 
