@@ -16,6 +16,7 @@ writes it (with the device, commit and command) as Markdown to --out.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import datetime
 import os
 import pathlib
@@ -112,6 +113,20 @@ def visited_flops(counts, hq, n, block, d, causal):
 KERNELS = {"sm90": 2, "mma_sync": 1}
 
 
+def dense_problem(n, hq, hkv, d, causal, budget_ms=1500.0):
+    """The inputs of one (N, D, causal) row of the kernel benchmarks, K/V
+    repeated to Hq heads for SDPA, the dense FLOPs and cuDNN's time."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    q, k, v = structured(n, hq, hkv, d, seed=n + causal + d)
+    kr, vr = k.repeat_interleave(hq // hkv, 1), v.repeat_interleave(hq // hkv, 1)
+    dense_flops = 4.0 * hq * n * n * d * (0.5 if causal else 1.0)
+    with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
+        t_cudnn = time_ms(lambda: torch.nn.functional.scaled_dot_product_attention(
+            q, kr, vr, is_causal=causal), budget_ms=budget_ms)
+    return q, k, v, kr, vr, dense_flops, t_cudnn
+
+
 def random_layout(hg, nb, density, causal, seed):
     """Random per-head layout of 128-blocks: each visible block kept with
     probability `density`, the sink (block 0) and the diagonal always kept;
@@ -143,12 +158,7 @@ def kernel_bench(a):
     for d in a.head_dims:
         for n in a.n:
             for causal in (True, False):
-                q, k, v = structured(n, hq, hkv, d, seed=n + causal + d)
-                kr, vr = k.repeat_interleave(hq // hkv, 1), v.repeat_interleave(hq // hkv, 1)
-                dense_flops = 4.0 * hq * n * n * d * (0.5 if causal else 1.0)
-                with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
-                    t_cudnn = time_ms(lambda: torch.nn.functional.scaled_dot_product_attention(
-                        q, kr, vr, is_causal=causal))
+                q, k, v, kr, vr, dense_flops, t_cudnn = dense_problem(n, hq, hkv, d, causal)
                 t_fa2 = float("nan")
                 if not a.no_fa2:
                     with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
@@ -220,6 +230,102 @@ def kernel_bench(a):
             print(f"no plot ({type(e).__name__}: {e}); run bench/plot_kernels.py on {a.out}")
 
 
+def load_variant(path):
+    """A runtime build loaded privately (RTLD_LOCAL | RTLD_DEEPBIND), so that
+    several builds of the kernels can be timed in one process, each calling
+    its own functions."""
+    lib = ctypes.CDLL(str(path), mode=os.RTLD_LOCAL | os.RTLD_DEEPBIND)
+    lib.unisparse_rt_set_cuda_attention_kernel.argtypes = [ctypes.c_int32]
+    lib.unisparse_rt_last_cuda_attention_kernel.restype = ctypes.c_int32
+    lib.unisparse_rt_last_error_message.restype = ctypes.c_char_p
+    if not lib.unisparse_rt_has_cuda():
+        raise RuntimeError(f"{path} was built without CUDA")
+    lib.unisparse_rt_set_cuda_attention_kernel(KERNELS["sm90"])
+    return lib
+
+
+def variant_attention(lib, q, k, v, counts, indices, block, causal):
+    """unisparse_rt_block_sparse_attention of one variant, on the current stream."""
+    o = torch.empty_like(q)
+    lse = torch.empty(q.shape[:3], device=q.device, dtype=torch.float32)
+    ts = [gpu._runtime_tensor(t) for t in (q, k, v, counts, indices, o, lse)]
+    params = gpu._Params(block, 1 if causal else 0, 0.0)
+    status = lib.unisparse_rt_block_sparse_attention(
+        *[ctypes.byref(t) for t in ts], ctypes.byref(params),
+        ctypes.c_void_p(torch.cuda.current_stream().cuda_stream))
+    if status != 0:
+        raise RuntimeError(f"status {status}: {lib.unisparse_rt_last_error_message().decode()}")
+    return o, lse
+
+
+def variants_bench(a):
+    """The sm_90a kernel of several runtime builds (--variants NAME=LIB ...)
+    on the same inputs and layouts as kernel_bench, with cuDNN dense in the
+    same run; each variant's output against the first one's (rel L2 of O, max
+    |dLSE| over the rows that see a key)."""
+    variants = []
+    for spec in a.variants:
+        name, path = spec.split("=", 1)
+        variants.append((name, load_variant(path)))
+    hq, hkv, block = 32, 8, 128
+    rows = []
+    for d in a.head_dims:
+        for n in a.n:
+            for causal in (True, False):
+                q, k, v, kr, vr, dense_flops, t_cudnn = dense_problem(n, hq, hkv, d, causal,
+                                                                      a.budget_ms)
+                del kr, vr
+                for density in a.densities:
+                    nb = (n + block - 1) // block
+                    counts, indices = random_layout(hq, nb, density, causal, seed=n + int(density * 100))
+                    flops = visited_flops(counts, hq, n, block, d, causal)
+                    r = dict(D=d, N=n, causal=causal, density=flops / dense_flops, cudnn=t_cudnn,
+                             cudnn_tflops=dense_flops / (t_cudnn * 1e-3) / 1e12, ms={}, err={})
+                    ref = None
+                    for name, lib in variants:
+                        o, lse = variant_attention(lib, q, k, v, counts, indices, block, causal)
+                        assert lib.unisparse_rt_last_cuda_attention_kernel() == KERNELS["sm90"], name
+                        if ref is None:
+                            ref = (o.float(), lse)
+                        seen = torch.isfinite(ref[1]) & torch.isfinite(lse)
+                        r["err"][name] = (float((o.float() - ref[0]).norm() / ref[0].norm()),
+                                          float((lse - ref[1])[seen].abs().max()))
+                        del o, lse
+                        r["ms"][name] = time_ms(lambda: variant_attention(
+                            lib, q, k, v, counts, indices, block, causal), budget_ms=a.budget_ms)
+                    r["tflops"] = {name: flops / (ms * 1e-3) / 1e12 for name, ms in r["ms"].items()}
+                    del ref
+                    rows.append(r)
+                    print(f"d={d} N={n:6d} causal={causal!s:5} density={r['density']:.3f} | cuDNN dense "
+                          f"{t_cudnn:8.2f} ms ({r['cudnn_tflops']:4.0f}) | " + " ".join(
+                              f"{name} {r['ms'][name]:8.2f} ms ({r['tflops'][name]:4.0f}, "
+                              f"{r['err'][name][0]:.1e}/{r['err'][name][1]:.1e})" for name, _ in variants),
+                          flush=True)
+                del q, k, v
+                torch.cuda.empty_cache()
+
+    commit = os.environ.get("UNISPARSE_COMMIT", "?")
+    names = [name for name, _ in variants]
+    lines = [f"### {datetime.date.today()} — sm_90a kernel variants, {torch.cuda.get_device_name()}, "
+             f"commit {commit}", "", f"Command: `{' '.join(sys.argv)}` (batch 1, Hq=32, Hkv=8, bf16, "
+             "block 128, random per-head layouts with sink and diagonal kept; median of CUDA-event "
+             "timings; TFLOP/s over visited blocks, dense for cuDNN; rel L2 of O / max |dLSE| "
+             f"against {names[0]})", "",
+             "| D | N | causal | density | cuDNN dense ms (TFLOP/s) | " + " | ".join(
+                 f"{name} ms (TFLOP/s)" for name in names) + " | " + " | ".join(
+                 f"{name} err" for name in names[1:]) + " |",
+             "|---" * (5 + len(names) + len(names) - 1) + "|"]
+    for r in rows:
+        lines.append(f"| {r['D']} | {r['N']} | {r['causal']} | {r['density']:.3f} | {r['cudnn']:.2f} "
+                     f"({r['cudnn_tflops']:.0f}) | " + " | ".join(
+                         f"{r['ms'][m]:.2f} ({r['tflops'][m]:.0f})" for m in names) + " | " + " | ".join(
+                         f"{r['err'][m][0]:.1e} / {r['err'][m][1]:.1e}" for m in names[1:]) + " |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if a.out:
+        pathlib.Path(a.out).write_text(text)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--n", type=int, nargs="*", default=[8192, 32768, 65536, 131072])
@@ -233,7 +339,15 @@ def main():
     p.add_argument("--png", default=None)
     p.add_argument("--flex-n", type=int, nargs="*", default=None,
                    help="run FlexAttention only at these N (each N compiles it anew)")
+    p.add_argument("--variants", nargs="*", default=None, metavar="NAME=LIB",
+                   help="with --kernels: time the sm_90a kernel of these runtime builds "
+                        "(libunisparse_runtime.so paths) against each other and cuDNN")
+    p.add_argument("--budget-ms", type=float, default=1500.0,
+                   help="timing budget per measurement (at least 3 timed runs)")
     a = p.parse_args()
+    if a.kernels is not None and a.variants:
+        a.n = a.n if a.n != [8192, 32768, 65536, 131072] else [32768, 131072]
+        return variants_bench(a)
     if a.kernels is not None:
         a.n = a.n if a.n != [8192, 32768, 65536, 131072] else [8192, 32768, 131072]
         return kernel_bench(a)

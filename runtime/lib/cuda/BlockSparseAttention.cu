@@ -35,16 +35,15 @@
 // 2/3 of FlashAttention-2 there. The wgmma/TMA/warp-specialized kernel of
 // DESIGN.md section 4 is the next step.
 //
-// Layout safety: the layout is not validated on the host for CUDA tensors
-// (it lives on the device). The kernel clamps counts[b,g,i] to [0, M] (M <=
-// NBk is validated on the host) and skips every index outside [0, NBk) and
-// every index not greater than the last one it visited, so duplicates and
-// unsorted entries cannot make it visit a block twice; it never reads or
-// writes outside the tensors. A valid layout is unaffected by these rules.
+// Layout safety: the layout walk and the masking rule are LayoutWalk.h's,
+// shared with the sm_90a kernel (counts clamped to [0, M], indices outside
+// [0, NBk) or not ascending skipped); the kernel never reads or writes
+// outside the tensors.
 //
 //===----------------------------------------------------------------------===//
 
 #include "cuda/BlockSparseAttentionKernel.h"
+#include "cuda/LayoutWalk.h"
 #include "cuda/PackHalf2.h"
 
 #include <cuda_bf16.h>
@@ -206,52 +205,41 @@ __device__ __forceinline__ void storeTile(uint16_t *head, int64_t rowStride,
 }
 
 //===----------------------------------------------------------------------===//
-// The layout walk.
+// Key tiles: the layout walk (LayoutWalk.h), kBlockN keys at a time.
 //===----------------------------------------------------------------------===//
 
 /// Position in a layout row: the current key block and key tile within it.
 /// Every thread of the CTA holds the same cursor (the walk is uniform).
 struct TileCursor {
-  int pos = -1;     ///< index into the indices row of the current block
   int block = -1;   ///< current key block
   int tile = 0;     ///< key tile within the block
   int numTiles = 0; ///< key tiles of the block this CTA visits
-  int last = -1;    ///< last key block visited (the walk is ascending)
 };
 
 /// Advances `cur` to the next key tile; false when the row is exhausted.
-/// Applies the layout safety rules (see the file comment) and skips what
-/// causality hides from every row of the CTA (rows q0 .. qLast).
+/// Blocks come from `walk` (the layout walk: its safety rules, and causality
+/// for the rows q0 .. qLast), which only the newest cursor advances; the
+/// tiles of a block stop at N and, causal, at qLast.
 template <typename Traits>
-__device__ __forceinline__ bool
-nextTile(TileCursor &cur, const AttentionParams &p, const int32_t *indexRow,
-         int count, int qLast) {
+__device__ __forceinline__ bool nextTile(TileCursor &cur, BlockWalk &walk,
+                                         const AttentionParams &p, int qLast) {
   if (cur.tile + 1 < cur.numTiles) {
     ++cur.tile;
     return true;
   }
-  while (cur.pos + 1 < count) {
-    ++cur.pos;
-    const int j = __ldg(indexRow + int64_t(cur.pos) * p.indicesStride[3]);
-    if (j < 0 || j >= p.numKBlocks || j <= cur.last)
-      continue; // out of range, repeated or out of order: ignored
-    cur.last = j;
-    const int kStart = j * p.blockSize;
-    if (p.causal && kStart > qLast) {
-      // Entirely in the future of every row here; so is every later block,
-      // as the visited blocks ascend.
-      cur.numTiles = 0;
-      return false;
-    }
-    int kEnd = min(kStart + p.blockSize, p.seqLen);
-    if (p.causal)
-      kEnd = min(kEnd, qLast + 1);
-    cur.block = j;
-    cur.tile = 0;
-    cur.numTiles = (kEnd - kStart + Traits::kBlockN - 1) / Traits::kBlockN;
-    return true;
+  int j = 0;
+  if (!walk.next(p, j)) {
+    cur.numTiles = 0;
+    return false;
   }
-  return false;
+  const int kStart = j * p.blockSize;
+  int kEnd = min(kStart + p.blockSize, p.seqLen);
+  if (p.causal)
+    kEnd = min(kEnd, qLast + 1);
+  cur.block = j;
+  cur.tile = 0;
+  cur.numTiles = (kEnd - kStart + Traits::kBlockN - 1) / Traits::kBlockN;
+  return true;
 }
 
 //===----------------------------------------------------------------------===//
@@ -295,20 +283,12 @@ __device__ __forceinline__ void attention(const AttentionParams &p) {
   const uint16_t *vHead = static_cast<const uint16_t *>(p.v) +
                           b * p.vStride[0] + kvHead * p.vStride[1];
 
-  // The layout row of (b, group, qBlock); count clamped to [0, M].
-  const int rawCount =
-      __ldg(p.counts + b * p.countsStride[0] + group * p.countsStride[1] +
-            qBlock * p.countsStride[2]);
-  const int count = min(max(rawCount, 0), p.maxBlocks);
-  const int32_t *indexRow = p.indices + b * p.indicesStride[0] +
-                            group * p.indicesStride[1] +
-                            qBlock * p.indicesStride[2];
-
   // 1. Q and the first K/V tile in flight (two cp.async groups).
   loadTile<Traits, kBlockM>(sQ, qHead, p.qStride[2], q0, qRows, vec16);
   cpAsyncCommit();
+  BlockWalk walk = layoutRow(p, b, group, qBlock, p.blockSize, qLast);
   TileCursor cur;
-  bool have = nextTile<Traits>(cur, p, indexRow, count, qLast);
+  bool have = nextTile<Traits>(cur, walk, p, qLast);
   if (have) {
     const int k0 = cur.block * p.blockSize + cur.tile * kBlockN;
     const int kRows = min(kBlockN, p.seqLen - k0);
@@ -342,7 +322,7 @@ __device__ __forceinline__ void attention(const AttentionParams &p) {
     // a. Prefetch the next tile into the other stage. That stage was last
     // read in the previous iteration, which ended with a barrier.
     TileCursor next = cur;
-    const bool haveNext = nextTile<Traits>(next, p, indexRow, count, qLast);
+    const bool haveNext = nextTile<Traits>(next, walk, p, qLast);
     if (haveNext) {
       const int k1 = next.block * p.blockSize + next.tile * kBlockN;
       const int kRows = min(kBlockN, p.seqLen - k1);
@@ -379,21 +359,20 @@ __device__ __forceinline__ void attention(const AttentionParams &p) {
 
     // c. Scale into the log2 domain; mask keys >= N and, where the tile
     // crosses the diagonal, keys after the query (j > i).
-    const bool needMask =
-        k0 + kBlockN > p.seqLen || (p.causal && k0 + kBlockN - 1 > q0);
 #pragma unroll
-    for (int t = 0; t < kNTiles; ++t) {
+    for (int t = 0; t < kNTiles; ++t)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float x = s[t][e] * p.scaleLog2;
-        if (needMask) {
-          const int key = k0 + t * 8 + quadCol * 2 + e % 2;
-          const int row = q0 + warp * 16 + quadRow + e / 2 * 8;
-          if (key >= p.seqLen || (p.causal && key > row))
-            x = kNegInf;
-        }
-        s[t][e] = x;
-      }
+      for (int e = 0; e < 4; ++e)
+        s[t][e] *= p.scaleLog2;
+    if (tileNeedsMask(k0, kBlockN, q0, p.seqLen, p.causal)) {
+#pragma unroll
+      for (int t = 0; t < kNTiles; ++t)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          if (keyMasked(k0 + t * 8 + quadCol * 2 + e % 2,
+                        q0 + warp * 16 + quadRow + e / 2 * 8, p.seqLen,
+                        p.causal))
+            s[t][e] = kNegInf;
     }
 
     // d. Online softmax for the two rows (r = 0: elements 0, 1; r = 1:

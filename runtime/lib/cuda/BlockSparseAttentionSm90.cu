@@ -25,7 +25,12 @@
 //    block j runs while the tensor cores compute P_{j-1} V_{j-1} and
 //    S_j was issued before it (FlashAttention-3's intra-warpgroup overlap):
 //    issue S_{j+1} = Q K_{j+1}^T, issue O += P_j V_j, wait for S_{j+1},
-//    softmax, wait for P_j V_j, rescale O, release stage j.
+//    softmax into the other P buffer (P is double-buffered, so that no
+//    wait for P_j V_j is needed before it), wait for P_j V_j, rescale O,
+//    release stage j. The two warpgroups take turns to issue (ping-pong on
+//    named barriers). The consumers walk the same layout row as the
+//    producer, one block ahead, to know the next block and whether it
+//    needs the mask.
 //  - the epilogue writes O / l and LSE = (m + log2 l) ln 2 from registers.
 // CTAs are ordered by kv head, then heaviest query blocks first (causal: the
 // last ones), so that the resident CTAs share one kv head's K/V in L2.
@@ -35,12 +40,17 @@
 // L2 mostly), and 128 * 128 exp2 on the MUFU unit; the design point is the
 // wgmma rate with the softmax hidden behind the GEMMs.
 //
-// Layout safety: the same rules as the mma.sync kernel (counts clamped to
-// [0, M], indices outside [0, NBk) or not ascending skipped).
+// Layout safety: LayoutWalk.h's walk and masking rule, shared with the
+// mma.sync kernel (counts clamped to [0, M], indices outside [0, NBk) or
+// not ascending skipped).
+//
+// Code by role: scheduleTile (CTA order), produce (producer), Consumer
+// (GEMMs, mask, softmax), MainLoop (turns and the K/V ring), epilogue.
 //
 //===----------------------------------------------------------------------===//
 
 #include "cuda/BlockSparseAttentionSm90Kernel.h"
+#include "cuda/LayoutWalk.h"
 #include "cuda/PackHalf2.h"
 
 #include <cuda_bf16.h>
@@ -248,198 +258,266 @@ struct F16 {
 };
 
 //===----------------------------------------------------------------------===//
-// The layout walk (the producer and every consumer thread walk the same row).
+// The CTA's resources: shared memory, mbarriers, named barriers.
 //===----------------------------------------------------------------------===//
 
-struct BlockWalk {
-  const int32_t *row;
-  int64_t stride;
-  int count;
-  int numKBlocks;
-  int limit; ///< last key block visible to the tile (causal: the diagonal)
-  int pos = -1;
-  int last = -1;
+/// Named barriers (bar.sync / bar.arrive ids; 0 is __syncthreads()). The
+/// two consumer warpgroups take turns to issue their GEMMs: warpgroup c
+/// waits on kTurn0 + c and passes the turn by arriving on the other one's.
+enum NamedBarrier : uint32_t {
+  kBarrierCta = 0,
+  kBarrierTurn0 = 1,
+  kBarrierTurn1 = 2,
+};
 
-  /// The next key block to visit in `j`; false at the end of the row.
-  __device__ __forceinline__ bool next(int &j) {
-    while (++pos < count) {
-      const int x = __ldg(row + int64_t(pos) * stride);
-      if (x < 0 || x >= numKBlocks || x <= last)
-        continue; // out of range, repeated or out of order: ignored
-      last = x;
-      if (x > limit) { // causal: this and every later block are hidden
-        pos = count;
-        return false;
-      }
-      j = x;
-      return true;
-    }
-    return false;
+/// Shared-memory addresses (1024-byte aligned tiles): Q, kStages K tiles,
+/// kStages V tiles, then the mbarriers. Per stage: "K full" and "V full"
+/// (the producer's TMA completes them) and "empty" (the consumers'
+/// release).
+template <typename Traits> struct Sm90Smem {
+  uint32_t q, k, v, bars;
+
+  __device__ __forceinline__ static Sm90Smem at(uint32_t raw) {
+    constexpr uint32_t kTile = Traits::kTileBytes;
+    constexpr uint32_t kStages = Traits::kStages;
+    Sm90Smem m;
+    m.q = (raw + 1023u) & ~1023u;
+    m.k = m.q + kTile;
+    m.v = m.k + kStages * kTile;
+    m.bars = m.v + kStages * kTile;
+    return m;
+  }
+  __device__ __forceinline__ uint32_t kTile(int s) const {
+    return k + uint32_t(s) * Traits::kTileBytes;
+  }
+  __device__ __forceinline__ uint32_t vTile(int s) const {
+    return v + uint32_t(s) * Traits::kTileBytes;
+  }
+  __device__ __forceinline__ uint32_t qFull() const { return bars; }
+  __device__ __forceinline__ uint32_t kFull(int s) const {
+    return bars + 8u * (1 + s);
+  }
+  __device__ __forceinline__ uint32_t vFull(int s) const {
+    return bars + 8u * (1 + Traits::kStages + s);
+  }
+  __device__ __forceinline__ uint32_t empty(int s) const {
+    return bars + 8u * (1 + 2 * Traits::kStages + s);
+  }
+};
+
+/// Position in the K/V ring: use number `it` goes to stage it % kStages,
+/// the (it / kStages)-th use of that stage (mbarrier phase parity).
+template <typename Traits> struct RingPos {
+  int it = 0;
+  __device__ __forceinline__ int stage() const { return it % Traits::kStages; }
+  __device__ __forceinline__ uint32_t parity() const {
+    return uint32_t(it / Traits::kStages) & 1u;
   }
 };
 
 //===----------------------------------------------------------------------===//
-// The kernel body.
+// The tile scheduler: which query tile a CTA computes.
 //===----------------------------------------------------------------------===//
 
-template <typename Elem, int HeadDim>
-__device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
-  using Traits = Sm90Traits<HeadDim>;
-  constexpr int D = HeadDim;
-  constexpr int kStages = Traits::kStages;
-  constexpr int kSlabBytes = Traits::kSlabBytes;
-  constexpr int kTileBytes = Traits::kTileBytes;
-  constexpr int kSAcc = Traits::kBlockN / 2; // S accumulators per thread
-  constexpr int kOAcc = D / 2;               // O accumulators per thread
-  constexpr int kKeySteps = Traits::kBlockN / 16;
-  constexpr int kDSteps = D / 16;
-  using MmaS = Wgmma<Traits::kBlockN, Elem::kIsBf16>;
-  using MmaO = Wgmma<D, Elem::kIsBf16>;
+struct Sm90Tile {
+  int b, kvHead, h, qTile, group;
+  int q0;    ///< first query row
+  int qLast; ///< last valid query row
+};
 
-  extern __shared__ unsigned char smemRaw[];
-  const uint32_t smemBase =
-      (static_cast<uint32_t>(__cvta_generic_to_shared(smemRaw)) + 1023u) &
-      ~1023u;
-  const uint32_t sQ = smemBase;
-  const uint32_t sK = sQ + kTileBytes;             // kStages tiles
-  const uint32_t sV = sK + kStages * kTileBytes;   // kStages tiles
-  const uint32_t bars = sV + kStages * kTileBytes; // 8-byte mbarriers
-  const uint32_t qBar = bars;
-  auto fullK = [&](int s) { return bars + 8u * (1 + s); };
-  auto fullV = [&](int s) { return bars + 8u * (1 + kStages + s); };
-  auto empty = [&](int s) { return bars + 8u * (1 + 2 * kStages + s); };
-
-  // CTA order: by (batch, kv head), then the heaviest query blocks first
-  // (causal: the last ones), then the query heads of the kv head. The CTAs
-  // resident at one time then work on one kv head's K/V (N x D x 4 bytes),
-  // which stays in L2 however sparse and irregular the layout rows are; and
-  // the light query blocks of each head fill the tail.
+/// CTA order: by (batch, kv head), then the heaviest query blocks first
+/// (causal: the last ones), then the query heads of the kv head. The CTAs
+/// resident at one time then work on one kv head's K/V (N x D x 4 bytes),
+/// which stays in L2 however sparse and irregular the layout rows are; and
+/// the hardware hands the next CTA to whichever SM frees first, so the
+/// light query blocks of each head fill the tail (longest first).
+__device__ __forceinline__ Sm90Tile scheduleTile(const Sm90Params &p,
+                                                 int index) {
   const int headsPerKV = p.qHeadsPerKVHead;
   const int perKVHead = p.numQTiles * headsPerKV;
   const int numKVHeads = p.numQHeads / headsPerKV;
-  const int outer = int(blockIdx.x) / perKVHead;
-  const int inner = int(blockIdx.x) % perKVHead;
-  const int b = outer / numKVHeads;
-  const int kvHead = outer % numKVHeads;
-  const int qTile = p.numQTiles - 1 - inner / headsPerKV;
-  const int h = kvHead * headsPerKV + inner % headsPerKV;
-  const int q0 = qTile * Traits::kBlockM;
-  const int group = h / p.qHeadsPerGroup;
+  const int outer = index / perKVHead;
+  const int inner = index % perKVHead;
+  Sm90Tile t;
+  t.b = outer / numKVHeads;
+  t.kvHead = outer % numKVHeads;
+  t.qTile = p.numQTiles - 1 - inner / headsPerKV;
+  t.h = t.kvHead * headsPerKV + inner % headsPerKV;
+  t.group = t.h / p.qHeadsPerGroup;
+  t.q0 = t.qTile * 128;
+  t.qLast = min(t.q0 + 127, p.seqLen - 1);
+  return t;
+}
 
-  const int rawCount =
-      __ldg(p.counts + b * p.countsStride[0] + group * p.countsStride[1] +
-            qTile * p.countsStride[2]);
-  BlockWalk walk{p.indices + b * p.indicesStride[0] +
-                     group * p.indicesStride[1] + qTile * p.indicesStride[2],
-                 p.indicesStride[3], min(max(rawCount, 0), p.maxBlocks),
-                 p.numKBlocks, p.causal ? qTile : p.numKBlocks - 1};
+//===----------------------------------------------------------------------===//
+// Producer: one thread walks the layout row and issues every TMA copy.
+//===----------------------------------------------------------------------===//
 
-  const int warpgroup = threadIdx.x / 128;
-  if (threadIdx.x == 0) {
-    mbarInit(qBar, 1);
-    for (int s = 0; s < kStages; ++s) {
-      mbarInit(fullK(s), 1);
-      mbarInit(fullV(s), 1);
-      mbarInit(empty(s), Traits::kConsumers * 4); // lane 0 of each warp
-    }
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-  }
-  __syncthreads();
-
-  if (warpgroup == 0) {
-    //===------------------------------------------------------------------===//
-    // Producer: one thread issues every TMA copy.
-    //===------------------------------------------------------------------===//
-    asm volatile(
-        "setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(Traits::kProducerRegs));
-    if (threadIdx.x != 0)
-      return;
-    prefetchTensorMap(&p.tmQ);
-    prefetchTensorMap(&p.tmK);
-    prefetchTensorMap(&p.tmV);
-    mbarArriveExpectTx(qBar, kTileBytes);
+template <typename Traits>
+__device__ __forceinline__ void
+produce(const Sm90Params &p, const Sm90Smem<Traits> &sm, const Sm90Tile &t) {
+  constexpr int kSlabBytes = Traits::kSlabBytes;
+  prefetchTensorMap(&p.tmQ);
+  prefetchTensorMap(&p.tmK);
+  prefetchTensorMap(&p.tmV);
+  mbarArriveExpectTx(sm.qFull(), Traits::kTileBytes);
+#pragma unroll
+  for (int slab = 0; slab < Traits::kSlabs; ++slab)
+    tmaLoad(sm.q + slab * kSlabBytes, &p.tmQ, sm.qFull(), slab * 64, t.q0, t.h,
+            t.b);
+  BlockWalk walk = layoutRow(p, t.b, t.group, t.qTile, 128, t.qLast);
+  RingPos<Traits> pos;
+  for (int j = 0; walk.next(p, j); ++pos.it) {
+    const int stage = pos.stage();
+    // Use u of this stage waits for the consumers' release of use u - 1
+    // (parity (u - 1) & 1; for u = 0 it passes at once).
+    mbarWait(sm.empty(stage), pos.parity() ^ 1u);
+    mbarArriveExpectTx(sm.kFull(stage), Traits::kTileBytes);
 #pragma unroll
     for (int slab = 0; slab < Traits::kSlabs; ++slab)
-      tmaLoad(sQ + slab * kSlabBytes, &p.tmQ, qBar, slab * 64, q0, h, b);
-    int j = 0;
-    for (int it = 0; walk.next(j); ++it) {
-      const int stage = it % kStages;
-      // Use u = it / kStages of this stage waits for the consumers' release
-      // of use u - 1 (parity (u - 1) & 1; for u = 0 it passes at once).
-      mbarWait(empty(stage), ((it / kStages) & 1) ^ 1);
-      mbarArriveExpectTx(fullK(stage), kTileBytes);
+      tmaLoad(sm.kTile(stage) + slab * kSlabBytes, &p.tmK, sm.kFull(stage),
+              slab * 64, j * Traits::kBlockN, t.kvHead, t.b);
+    mbarArriveExpectTx(sm.vFull(stage), Traits::kTileBytes);
 #pragma unroll
-      for (int slab = 0; slab < Traits::kSlabs; ++slab)
-        tmaLoad(sK + stage * kTileBytes + slab * kSlabBytes, &p.tmK,
-                fullK(stage), slab * 64, j * Traits::kBlockN, kvHead, b);
-      mbarArriveExpectTx(fullV(stage), kTileBytes);
-#pragma unroll
-      for (int slab = 0; slab < Traits::kSlabs; ++slab)
-        tmaLoad(sV + stage * kTileBytes + slab * kSlabBytes, &p.tmV,
-                fullV(stage), slab * 64, j * Traits::kBlockN, kvHead, b);
-    }
-    return;
+    for (int slab = 0; slab < Traits::kSlabs; ++slab)
+      tmaLoad(sm.vTile(stage) + slab * kSlabBytes, &p.tmV, sm.vFull(stage),
+              slab * 64, j * Traits::kBlockN, t.kvHead, t.b);
   }
+}
 
-  //===--------------------------------------------------------------------===//
-  // Consumers: 64 query rows per warpgroup.
-  //===--------------------------------------------------------------------===//
-  asm volatile(
-      "setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(Traits::kConsumerRegs));
-  const int consumer = warpgroup - 1;
-  const int tid = threadIdx.x % 128, warp = tid / 32, lane = tid % 32;
-  const int row0 = q0 + consumer * 64 + warp * 16 + lane / 4; // and row0 + 8
-  const int colBase = 2 * (lane % 4);
+//===----------------------------------------------------------------------===//
+// Consumers: 64 query rows per warpgroup; GEMMs and the online softmax.
+//===----------------------------------------------------------------------===//
+
+/// exp2(x) on the FMA pipe (FlashAttention-4's way around the MUFU limit):
+/// 2^x = 2^round(x) * 2^f, f in [-1/2, 1/2], 2^f by a degree-3 polynomial
+/// (relative error 7.5e-5, below the bf16/f16 rounding of P); 2^round(x)
+/// built in the exponent bits. x <= -127 (-inf included) gives exactly 0,
+/// NaN gives NaN, as ex2.approx.ftz does.
+__device__ __forceinline__ float exp2Poly(float x) {
+  float xc;
+  asm("max.NaN.f32 %0, %1, 0fC2FE0000;\n" : "=f"(xc) : "f"(x)); // -127
+  // 1.5 * 2^23 + 127: the sum's low mantissa bits are round(xc) + 127.
+  constexpr float kMagic = 12583039.0f;
+  const float t = __fadd_rn(xc, kMagic);
+  const float f = __fsub_rn(xc, __fsub_rn(t, kMagic));
+  float poly = fmaf(0.055172525f, f, 0.24261121f);
+  poly = fmaf(poly, f, 0.69326085f);
+  poly = fmaf(poly, f, 0.99992806f);
+  return poly * __uint_as_float(__float_as_uint(t) << 23);
+}
+
+template <typename Elem, int HeadDim> struct Consumer {
+  using Traits = Sm90Traits<HeadDim>;
+  static constexpr int kSAcc = Traits::kBlockN / 2; ///< S accumulators
+  static constexpr int kOAcc = HeadDim / 2;         ///< O accumulators
+  static constexpr int kKeySteps = Traits::kBlockN / 16;
+  static constexpr int kDSteps = HeadDim / 16;
+  using MmaS = Wgmma<Traits::kBlockN, Elem::kIsBf16>;
+  using MmaO = Wgmma<HeadDim, Elem::kIsBf16>;
+
+  const Sm90Params &p;
+  int consumer; ///< 0 or 1: rows consumer * 64 .. + 63 of the tile
+  int lane;
+  int row0;    ///< this thread's rows: row0 and row0 + 8
+  int colBase; ///< this thread's first column within each 8-column group
+  int qTile;
+  uint64_t qDesc, kDesc, vDesc;
 
   float o[kOAcc];
-#pragma unroll
-  for (int i = 0; i < kOAcc; ++i)
-    o[i] = 0.0f;
   float s[kSAcc];
-  uint32_t pf[kKeySteps][4]; // P as A fragments, one per 16-key step
-  float rowMax[2] = {kNegInf, kNegInf};
+  /// P as A fragments (one per 16-key step), double-buffered: the P of the
+  /// next block is packed while the previous P V still reads the other
+  /// buffer, so no wait for that GEMM comes before the softmax.
+  uint32_t pf[2][kKeySteps][4];
+  float rowMax[2] = {kNegInf, kNegInf}; ///< log2 domain
   float rowSum[2] = {0.0f, 0.0f};
 
-  // The Q rows of this warpgroup (64 rows x 128 bytes per slab).
-  const uint32_t qRows = sQ + consumer * 64 * 128;
+  __device__ __forceinline__ Consumer(const Sm90Params &params,
+                                      const Sm90Smem<Traits> &sm,
+                                      const Sm90Tile &t, int warpgroup)
+      : p(params), consumer(warpgroup - 1) {
+    const int tid = threadIdx.x % 128, warp = tid / 32;
+    lane = tid % 32;
+    row0 = t.q0 + consumer * 64 + warp * 16 + lane / 4;
+    colBase = 2 * (lane % 4);
+    qTile = t.qTile;
+    // wgmma descriptors of this warpgroup's Q rows (64 rows x 128 bytes
+    // per slab) and of the first K and V stages; a byte offset b moves a
+    // descriptor by b >> 4 (the start address field, which holds every
+    // shared-memory address of the CTA without carry).
+    qDesc = smemDesc(sm.q + consumer * 64 * 128, 16, 1024);
+    kDesc = smemDesc(sm.k, 16, 1024);
+    vDesc = smemDesc(sm.v, Traits::kSlabBytes, 1024);
+#pragma unroll
+    for (int i = 0; i < kOAcc; ++i)
+      o[i] = 0.0f;
+  }
 
-  // wgmma descriptors of the Q rows and of the first K and V stages; a
-  // byte offset b moves a descriptor by b >> 4 (the start address field,
-  // which holds every shared-memory address of the CTA without carry).
-  const uint64_t qDesc = smemDesc(qRows, 16, 1024);
-  const uint64_t kDesc = smemDesc(sK, 16, 1024);
-  const uint64_t vDesc = smemDesc(sV, kSlabBytes, 1024);
-
-  // S = Q K^T for the K tile of `stage` (issued, not waited for).
-  auto issueS = [&](int stage) {
-    const uint64_t kStage = kDesc + ((stage * kTileBytes) >> 4);
+  /// S = Q K^T for the K tile of `stage` (issued, not waited for).
+  __device__ __forceinline__ void issueS(int stage) {
+    const uint64_t kStage = kDesc + ((stage * Traits::kTileBytes) >> 4);
 #pragma unroll
     for (int kk = 0; kk < kDSteps; ++kk) {
-      const uint32_t off = ((kk / 4) * kSlabBytes + (kk % 4) * 32) >> 4;
+      const uint32_t off = ((kk / 4) * Traits::kSlabBytes + (kk % 4) * 32) >> 4;
       MmaS::ss(s, qDesc + off, kStage + off, kk > 0);
     }
-  };
-  // O += P V for the V tile of `stage` (issued, not waited for).
-  auto issueO = [&](int stage) {
-    const uint64_t vStage = vDesc + ((stage * kTileBytes) >> 4);
+  }
+
+  /// O += P V with P from buffer B, V the tile of `stage` (issued only).
+  template <int B> __device__ __forceinline__ void issueO(int stage) {
+    const uint64_t vStage = vDesc + ((stage * Traits::kTileBytes) >> 4);
 #pragma unroll
     for (int kk = 0; kk < kKeySteps; ++kk)
-      MmaO::rs(o, pf[kk], vStage + ((kk * 16 * 128) >> 4));
-  };
-  // Mask (only where needed), online softmax of s into pf; returns the
-  // factors by which O must be rescaled.
-  auto softmax = [&](int j, float (&alpha)[2]) {
-    const int k0 = j * Traits::kBlockN;
-    const bool needMask =
-        (p.causal && j == qTile) || k0 + Traits::kBlockN > p.seqLen;
-    if (needMask) {
+      MmaO::rs(o, pf[B][kk], vStage + ((kk * 16 * 128) >> 4));
+  }
+
+  /// Whether block j needs the mask: the diagonal block (causal) and a
+  /// partial last block. With ascending layout rows it is the last one.
+  __device__ __forceinline__ bool needsMask(int j) const {
+    return tileNeedsMask(j * Traits::kBlockN, Traits::kBlockN,
+                         qTile * Traits::kBlockM, p.seqLen, p.causal);
+  }
+
+  /// exp2 of one score: on the MUFU unit, or for every kPolyExp2Period-th
+  /// column pair on the FMA pipe.
+  template <int T> static __device__ __forceinline__ float exp2Of(float x) {
+    constexpr int kPeriod = Traits::kPolyExp2Period;
+    if constexpr (kPeriod > 0 && T % (kPeriod > 0 ? kPeriod : 1) == kPeriod - 1)
+      return exp2Poly(x);
+    else
+      return exp2Approx(x);
+  }
+
+  template <int T, int R>
+  __device__ __forceinline__ void expPair(float base, float &sum) {
 #pragma unroll
-      for (int i = 0; i < kSAcc; ++i) {
-        const int key = k0 + (i / 4) * 8 + colBase + i % 2;
-        const int row = row0 + 8 * ((i / 2) % 2);
-        if (key >= p.seqLen || (p.causal && key > row))
+    for (int e = 0; e < 2; ++e) {
+      float &x = s[4 * T + 2 * R + e];
+      x = exp2Of<T>(fmaf(x, p.scaleLog2, -base));
+      sum += x;
+    }
+  }
+
+  template <int T, int R>
+  __device__ __forceinline__ void expRow(float base, float &sum) {
+    if constexpr (T < kSAcc / 4) {
+      expPair<T, R>(base, sum);
+      expRow<T + 1, R>(base, sum);
+    }
+  }
+
+  /// The mask (Masked: keyMasked on every score) and the online softmax of
+  /// s in place; alpha receives the factors by which O must be rescaled.
+  template <bool Masked>
+  __device__ __forceinline__ void softmax(int j, float (&alpha)[2]) {
+    if constexpr (Masked) {
+      const int k0 = j * Traits::kBlockN;
+#pragma unroll
+      for (int i = 0; i < kSAcc; ++i)
+        if (keyMasked(k0 + (i / 4) * 8 + colBase + i % 2,
+                      row0 + 8 * ((i / 2) % 2), p.seqLen, p.causal))
           s[i] = kNegInf;
-      }
     }
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
@@ -464,142 +542,254 @@ __device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
       }
       const float base = rowMax[r] == kNegInf ? 0.0f : rowMax[r];
       float sum = 0.0f;
-#pragma unroll
-      for (int t = 0; t < kSAcc / 4; ++t) {
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          float &x = s[4 * t + 2 * r + e];
-          x = exp2Approx(fmaf(x, p.scaleLog2, -base));
-          sum += x;
-        }
-      }
+      if (r == 0)
+        expRow<0, 0>(base, sum);
+      else
+        expRow<0, 1>(base, sum);
       rowSum[r] = rowSum[r] * alpha[r] + sum;
     }
-  };
-  // P as bf16/f16 A fragments: accumulators of n-tiles 2kk and 2kk + 1.
-  auto packP = [&]() {
-#pragma unroll
-    for (int kk = 0; kk < kKeySteps; ++kk) {
-      pf[kk][0] = Elem::pack(s[8 * kk + 0], s[8 * kk + 1]);
-      pf[kk][1] = Elem::pack(s[8 * kk + 2], s[8 * kk + 3]);
-      pf[kk][2] = Elem::pack(s[8 * kk + 4], s[8 * kk + 5]);
-      pf[kk][3] = Elem::pack(s[8 * kk + 6], s[8 * kk + 7]);
+  }
+
+  /// Mask (where needed) and softmax of block j, P into buffer B. Two
+  /// copies of the code: the unmasked one (every block but the last, with
+  /// ascending layout rows) evaluates no mask.
+  template <int B>
+  __device__ __forceinline__ void softmaxBlock(int j, float (&alpha)[2]) {
+    if (needsMask(j)) {
+      softmax<true>(j, alpha);
+      packP<B>();
+    } else {
+      softmax<false>(j, alpha);
+      packP<B>();
     }
-  };
-  auto rescaleO = [&](const float (&alpha)[2]) {
+  }
+
+  /// P into buffer B as bf16/f16 A fragments: the accumulators of n-tiles
+  /// 2kk and 2kk + 1 form the A fragment of key step kk.
+  template <int B> __device__ __forceinline__ void packP() {
+#pragma unroll
+    for (int kk = 0; kk < kKeySteps; ++kk)
+#pragma unroll
+      for (int q = 0; q < 4; ++q)
+        pf[B][kk][q] = Elem::pack(s[8 * kk + 2 * q], s[8 * kk + 2 * q + 1]);
+  }
+
+  __device__ __forceinline__ void rescaleO(const float (&alpha)[2]) {
 #pragma unroll
     for (int i = 0; i < kOAcc; ++i)
       o[i] *= alpha[(i / 2) % 2];
-  };
-  auto release = [&](int stage) {
-    if (lane == 0)
-      mbarArrive(empty(stage));
-  };
-
-  // Ping-pong between the two consumer warpgroups: each issues its GEMMs
-  // only in its turn (named barrier 1 + consumer, 256 threads: its own
-  // bar.sync and the other warpgroup's bar.arrive), so that one
-  // warpgroup's softmax runs while the other's GEMMs occupy the tensor
-  // cores. Warpgroup 0 goes first; both take the same number of turns
-  // (one per visited block, plus one), and warpgroup 0 consumes the last
-  // arrive of warpgroup 1 at the end.
-  const uint32_t myTurn = 1 + consumer, otherTurn = 2 - consumer;
-  auto waitTurn = [&] {
-    asm volatile("bar.sync %0, 256;\n" ::"r"(myTurn) : "memory");
-  };
-  auto passTurn = [&] {
-    asm volatile("bar.arrive %0, 256;\n" ::"r"(otherTurn) : "memory");
-  };
-  if (consumer == 1)
-    passTurn();
-
-  mbarWait(qBar, 0);
-  int j = 0;
-  if (walk.next(j)) {
-    int it = 0, stage = 0;
-    mbarWait(fullK(0), 0);
-    waitTurn();
-    wgmmaFence();
-    issueS(0);
-    wgmmaCommit();
-    passTurn();
-    wgmmaWait<0>();
-    fenceRegs(s);
-    float alpha[2];
-    softmax(j, alpha); // O is still zero: no rescale needed
-    packP();
-    int jn = 0;
-    while (walk.next(jn)) {
-      const int itn = it + 1, stn = itn % kStages;
-      mbarWait(fullK(stn), (itn / kStages) & 1);
-      mbarWait(fullV(stage), (it / kStages) & 1);
-      fenceRegs(o);
-      fenceRegs(pf);
-      waitTurn();
-      wgmmaFence();
-      issueS(stn);
-      wgmmaCommit();
-      issueO(stage);
-      wgmmaCommit();
-      passTurn();
-      wgmmaWait<1>(); // S of block jn is ready
-      fenceRegs(s);
-      softmax(jn, alpha);
-      wgmmaWait<0>(); // P V of block j is done
-      fenceRegs(o);
-      fenceRegs(pf);
-      release(stage);
-      if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f))
-        rescaleO(alpha);
-      packP();
-      it = itn;
-      stage = stn;
-      j = jn;
-    }
-    mbarWait(fullV(stage), (it / kStages) & 1);
-    fenceRegs(o);
-    fenceRegs(pf);
-    waitTurn();
-    wgmmaFence();
-    issueO(stage);
-    wgmmaCommit();
-    passTurn();
-    wgmmaWait<0>();
-    fenceRegs(o);
-    release(stage);
   }
-  if (consumer == 0)
-    waitTurn(); // the last turn warpgroup 1 passed
+};
 
-  // Epilogue: O / l and LSE from registers.
+/// The ping-pong turns of the two consumer warpgroups (see NamedBarrier).
+struct Turns {
+  uint32_t mine, other;
+  __device__ __forceinline__ explicit Turns(int consumer)
+      : mine(kBarrierTurn0 + consumer), other(kBarrierTurn1 - consumer) {}
+  __device__ __forceinline__ void wait() const {
+    asm volatile("bar.sync %0, 256;\n" ::"r"(mine) : "memory");
+  }
+  __device__ __forceinline__ void pass() const {
+    asm volatile("bar.arrive %0, 256;\n" ::"r"(other) : "memory");
+  }
+};
+
+/// The consumer warpgroup's main loop over the blocks the producer puts in
+/// the ring. Per block j (after the first): in its turn, issue S_{j} = Q
+/// K_j^T and O += P_{j-1} V_{j-1}; pass the turn; wait for S_j; softmax it
+/// into the other P buffer while P_{j-1} V_{j-1} runs; wait for that;
+/// release its stage; rescale O if the max moved. Both warpgroups take one
+/// turn per block plus one.
+template <typename Elem, int HeadDim> struct MainLoop {
+  using C = Consumer<Elem, HeadDim>;
+  using Traits = typename C::Traits;
+  C &c;
+  const Sm90Smem<Traits> &sm;
+  const Turns &turns;
+  /// The consumers walk the layout row as the producer does (the same
+  /// blocks in the same ring positions), one block ahead of the softmax so
+  /// that the index load overlaps the GEMMs.
+  BlockWalk walk;
+  RingPos<Traits> pos; ///< the block whose P is packed, not yet multiplied
+  int ahead = -1;      ///< the block after it, or -1 at the row's end
+
+  __device__ __forceinline__ void lookAhead() {
+    if (!walk.next(c.p, ahead))
+      ahead = -1;
+  }
+
+  __device__ __forceinline__ void release(int stage) const {
+    if (c.lane == 0)
+      mbarArrive(sm.empty(stage));
+  }
+
+  /// The first block j: S, softmax, P into buffer 0 (O is still zero).
+  __device__ __forceinline__ void first(int j) {
+    turns.wait();
+    wgmmaFence();
+    c.issueS(pos.stage());
+    wgmmaCommit();
+    turns.pass();
+    wgmmaWait<0>();
+    fenceRegs(c.s);
+    float alpha[2];
+    c.template softmaxBlock<0>(j, alpha);
+  }
+
+  /// In this warpgroup's turn: S = Q K^T for the K tile of stage sStage
+  /// (WithS) and O += P V with P buffer B and the V tile of `pos`; issued,
+  /// not waited for.
+  template <int B, bool WithS>
+  __device__ __forceinline__ void issueTurn(int sStage) {
+    const int stage = pos.stage();
+    mbarWait(sm.vFull(stage), pos.parity());
+    fenceRegs(c.o);
+    fenceRegs(c.pf[B]);
+    turns.wait();
+    wgmmaFence();
+    if constexpr (WithS) {
+      c.issueS(sStage);
+      wgmmaCommit();
+    }
+    c.template issueO<B>(stage);
+    wgmmaCommit();
+    turns.pass();
+  }
+
+  /// One block with P in buffer B; false (nothing done) at the row's end.
+  template <int B> __device__ __forceinline__ bool step() {
+    const int jn = ahead;
+    if (jn < 0)
+      return false;
+    RingPos<Traits> next{pos.it + 1};
+    mbarWait(sm.kFull(next.stage()), next.parity());
+    issueTurn<B, true>(next.stage());
+    lookAhead();
+    wgmmaWait<1>(); // S of block jn is ready
+    fenceRegs(c.s);
+    float alpha[2];
+    c.template softmaxBlock<1 - B>(jn, alpha);
+    wgmmaWait<0>(); // P V of the previous block is done
+    fenceRegs(c.o);
+    fenceRegs(c.pf[B]);
+    release(pos.stage());
+    if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f))
+      c.rescaleO(alpha);
+    pos = next;
+    return true;
+  }
+
+  /// The last P V, P in buffer B.
+  template <int B> __device__ __forceinline__ void last() {
+    issueTurn<B, false>(0);
+    wgmmaWait<0>();
+    fenceRegs(c.o);
+    release(pos.stage());
+  }
+
+  __device__ __forceinline__ void run() {
+    int j = 0;
+    if (!walk.next(c.p, j))
+      return;
+    lookAhead();
+    mbarWait(sm.kFull(pos.stage()), pos.parity());
+    first(j);
+    // Unrolled by two so that each P buffer is a fixed register array.
+    for (;;) {
+      if (!step<0>()) {
+        last<0>();
+        return;
+      }
+      if (!step<1>()) {
+        last<1>();
+        return;
+      }
+    }
+  }
+};
+
+/// Epilogue: O / l and LSE = (m + log2 l) ln 2 from registers.
+template <typename Elem, int HeadDim>
+__device__ __forceinline__ void epilogue(Consumer<Elem, HeadDim> &c,
+                                         const Sm90Tile &t) {
+  const Sm90Params &p = c.p;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    rowSum[r] += __shfl_xor_sync(0xffffffffu, rowSum[r], 1);
-    rowSum[r] += __shfl_xor_sync(0xffffffffu, rowSum[r], 2);
+    c.rowSum[r] += __shfl_xor_sync(0xffffffffu, c.rowSum[r], 1);
+    c.rowSum[r] += __shfl_xor_sync(0xffffffffu, c.rowSum[r], 2);
   }
+  // l == 0: the row saw no key: O = 0, LSE = -inf.
   float inv[2], lse[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    inv[r] = rowSum[r] == 0.0f ? 0.0f : 1.0f / rowSum[r];
-    lse[r] =
-        rowSum[r] == 0.0f ? kNegInf : (rowMax[r] + log2f(rowSum[r])) * kLn2;
+    inv[r] = c.rowSum[r] == 0.0f ? 0.0f : 1.0f / c.rowSum[r];
+    lse[r] = c.rowSum[r] == 0.0f ? kNegInf
+                                 : (c.rowMax[r] + log2f(c.rowSum[r])) * kLn2;
   }
   uint16_t *oHead =
-      static_cast<uint16_t *>(p.o) + b * p.oStride[0] + h * p.oStride[1];
+      static_cast<uint16_t *>(p.o) + t.b * p.oStride[0] + t.h * p.oStride[1];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    const int row = row0 + 8 * r;
+    const int row = c.row0 + 8 * r;
     if (row >= p.seqLen)
       continue;
-    uint16_t *oRow = oHead + int64_t(row) * p.oStride[2] + colBase;
+    uint16_t *oRow = oHead + int64_t(row) * p.oStride[2] + c.colBase;
 #pragma unroll
-    for (int t = 0; t < kOAcc / 4; ++t)
-      *reinterpret_cast<uint32_t *>(oRow + 8 * t) =
-          Elem::pack(o[4 * t + 2 * r] * inv[r], o[4 * t + 2 * r + 1] * inv[r]);
-    if (lane % 4 == 0)
-      p.lse[b * p.lseStride[0] + h * p.lseStride[1] +
+    for (int i = 0; i < Consumer<Elem, HeadDim>::kOAcc / 4; ++i)
+      *reinterpret_cast<uint32_t *>(oRow + 8 * i) = Elem::pack(
+          c.o[4 * i + 2 * r] * inv[r], c.o[4 * i + 2 * r + 1] * inv[r]);
+    if (c.lane % 4 == 0)
+      p.lse[t.b * p.lseStride[0] + t.h * p.lseStride[1] +
             int64_t(row) * p.lseStride[2]] = lse[r];
   }
+}
+
+//===----------------------------------------------------------------------===//
+// The kernel body: roles by warpgroup.
+//===----------------------------------------------------------------------===//
+
+template <typename Elem, int HeadDim>
+__device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
+  using Traits = Sm90Traits<HeadDim>;
+  extern __shared__ unsigned char smemRaw[];
+  const Sm90Smem<Traits> sm = Sm90Smem<Traits>::at(
+      static_cast<uint32_t>(__cvta_generic_to_shared(smemRaw)));
+  const Sm90Tile tile = scheduleTile(p, int(blockIdx.x));
+
+  const int warpgroup = threadIdx.x / 128;
+  if (threadIdx.x == 0) {
+    mbarInit(sm.qFull(), 1);
+    for (int s = 0; s < Traits::kStages; ++s) {
+      mbarInit(sm.kFull(s), 1);
+      mbarInit(sm.vFull(s), 1);
+      mbarInit(sm.empty(s), Traits::kConsumers * 4); // lane 0 of each warp
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+
+  if (warpgroup == 0) {
+    asm volatile(
+        "setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(Traits::kProducerRegs));
+    if (threadIdx.x == 0)
+      produce(p, sm, tile);
+    return;
+  }
+
+  asm volatile(
+      "setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(Traits::kConsumerRegs));
+  Consumer<Elem, HeadDim> c(p, sm, tile, warpgroup);
+  const Turns turns(c.consumer);
+  if (c.consumer == 1)
+    turns.pass(); // warpgroup 0 goes first
+  mbarWait(sm.qFull(), 0);
+  MainLoop<Elem, HeadDim>{
+      c, sm, turns,
+      layoutRow(p, tile.b, tile.group, tile.qTile, 128, tile.qLast)}
+      .run();
+  if (c.consumer == 0)
+    turns.wait(); // the last turn warpgroup 1 passed
+  epilogue(c, tile);
 }
 
 } // namespace

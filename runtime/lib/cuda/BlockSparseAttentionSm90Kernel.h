@@ -72,8 +72,13 @@ template <int HeadDim> struct Sm90Traits {
   /// 64K registers).
   static constexpr int kProducerRegs = 24;
   static constexpr int kConsumerRegs = 240;
-  /// Q, kStages K tiles, kStages V tiles, then the mbarriers; 1 KiB of slack
-  /// to align the tiles to 1024 bytes (the swizzle period).
+  /// exp2 on the FMA pipe (a polynomial) instead of the MUFU unit for every
+  /// kPolyExp2Period-th column pair of the scores (0: never); relieves the
+  /// MUFU unit where it bounds the softmax.
+  static constexpr int kPolyExp2Period = 0;
+  /// Q, kStages K tiles, kStages V tiles, then the mbarriers (Q full; per
+  /// stage K full, V full, empty); 1 KiB of slack to align the tiles to
+  /// 1024 bytes (the swizzle period).
   static constexpr int kBarrierBytes = 8 * (1 + 3 * kStages);
   static constexpr int kSmemBytes =
       1024 + kTileBytes * (1 + 2 * kStages) + kBarrierBytes;
