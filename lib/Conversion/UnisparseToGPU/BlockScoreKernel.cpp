@@ -217,7 +217,8 @@ private:
     SmallVector<Value> frags;
     auto pairType = VectorType::get({2}, s.element);
     Value zero = operand(arith::ConstantOp::create(
-        b, pairType, DenseElementsAttr::get(pairType, b.getZeroAttr(s.element))));
+        b, pairType,
+        DenseElementsAttr::get(pairType, b.getZeroAttr(s.element))));
     for (int64_t mt = 0; mt < kMTiles; ++mt) {
       for (int64_t ks = 0; ks < s.kSteps; ++ks) {
         for (int64_t reg = 0; reg < 4; ++reg) {
@@ -240,8 +241,8 @@ private:
   Value operand(Value pair) {
     if (!s.element.isBF16())
       return pair;
-    Value w = vector::BitCastOp::create(
-        b, VectorType::get({1}, b.getI32Type()), pair);
+    Value w = vector::BitCastOp::create(b, VectorType::get({1}, b.getI32Type()),
+                                        pair);
     return vector::ExtractOp::create(b, w, 0);
   }
 
@@ -280,8 +281,8 @@ private:
     auto accType = LLVM::LLVMStructType::getLiteral(
         b.getContext(), SmallVector<Type>(4, b.getF32Type()));
     auto fragsType = VectorType::get({4, 2}, s.element);
-    NVVM::MMATypes ptx = s.element.isBF16() ? NVVM::MMATypes::bf16
-                                            : NVVM::MMATypes::f16;
+    NVVM::MMATypes ptx =
+        s.element.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
     for (int64_t ks = 0; ks < s.kSteps; ++ks) {
       for (int64_t p = 0; p < s.nTiles / 2; ++p) {
         Value frags = nvgpu::LdMatrixOp::create(
@@ -309,6 +310,21 @@ private:
       }
     }
     return acc;
+  }
+
+  /// The max (or sum) of `values` as a balanced tree: depth log2(n)
+  /// instead of a chain of n dependent ops.
+  Value treeReduce(SmallVector<Value> values, bool max) {
+    while (values.size() > 1) {
+      SmallVector<Value> next;
+      for (size_t i = 0; i + 1 < values.size(); i += 2)
+        next.push_back(max ? fmaxnum(values[i], values[i + 1])
+                           : fadd(values[i], values[i + 1]));
+      if (values.size() % 2)
+        next.push_back(values.back());
+      values = std::move(next);
+    }
+    return values.front();
   }
 
   /// The online softmax statistics of key tile `kt` and its per-key-block
@@ -340,9 +356,7 @@ private:
           }
         }
         // The max of the raw products (scale > 0), then scaled.
-        Value tileMax = x[0];
-        for (size_t i = 1; i < x.size(); ++i)
-          tileMax = fmaxnum(tileMax, x[i]);
+        Value tileMax = treeReduce(x, /*max=*/true);
         tileMax = fmaxnum(tileMax, shuffleXor(tileMax, 1));
         tileMax = fmaxnum(tileMax, shuffleXor(tileMax, 2));
         // The running max, an integer (or +-inf): rescale factors are then
@@ -350,8 +364,8 @@ private:
         Value mOld = st[r];
         Value mNew =
             fmaxnum(mOld, math::CeilOp::create(b, fmul(tileMax, scale)));
-        Value negM = arith::NegFOp::create(
-            b, select(feq(mNew, ninf), zero, mNew));
+        Value negM =
+            arith::NegFOp::create(b, select(feq(mNew, ninf), zero, mNew));
         SmallVector<Value> e;
         for (Value v : x)
           e.push_back(exp2Ftz(math::FmaOp::create(b, v, scale, negM)));
@@ -361,10 +375,10 @@ private:
         next[r] = mNew;
         next[2 * kMTiles + r] =
             fadd(select(feq(mOld, mNew), lOld, rescaled), rowSum);
-        ifThen(eq(qlane, 0), [&] {
-          store(mNew, maxima,
-                {add(mul(add(mul(slot, s.rows), rowLocal), n.keyTiles), kt)});
-        });
+        // Every lane of the quad holds mNew and stores it (one address, one
+        // value): no branch, so ptxas schedules the rows together.
+        store(mNew, maxima,
+              {add(mul(add(mul(slot, s.rows), rowLocal), n.keyTiles), kt)});
       }
     }
     return next;
@@ -376,42 +390,36 @@ private:
   /// over the tile (every lane of the quad).
   Value storeBlockSums(Value kt, Value rowLocal, ArrayRef<Value> e) {
     int64_t nb = s.blocksPerKeyTile;
-    Value base = add(mul(add(mul(slot, s.rows), rowLocal), n.blockStride),
-                     mul(kt, nb));
+    Value base =
+        add(mul(add(mul(slot, s.rows), rowLocal), n.blockStride), mul(kt, nb));
     if (s.rk >= 8) {
       // A block is rk / 8 whole n8 tiles: in-thread sums, then the quad.
       SmallVector<Value> sums;
       int64_t perBlock = s.rk / 8;
       for (int64_t blk = 0; blk < nb; ++blk) {
-        Value acc = f32(0.0f);
-        for (int64_t nt = blk * perBlock; nt < (blk + 1) * perBlock; ++nt)
-          acc = fadd(fadd(acc, e[nt * 2]), e[nt * 2 + 1]);
+        Value acc = treeReduce(
+            SmallVector<Value>(e.slice(blk * perBlock * 2, perBlock * 2)),
+            /*max=*/false);
         acc = fadd(acc, shuffleXor(acc, 1));
         acc = fadd(acc, shuffleXor(acc, 2));
         sums.push_back(acc);
       }
-      // Lane q of the quad writes blocks q, q + 4, ...
+      // Lane q of the quad writes blocks q, q + 4, ...; with fewer than 4
+      // blocks, lane q writes block q mod nb (the lanes that share one write
+      // the same value: no branch).
       for (int64_t j = 0; j * 4 < nb; ++j) {
-        Value blk = add(qlane, j * 4);
+        int64_t count = std::min<int64_t>(4, nb - j * 4);
+        Value which = count == 4 ? qlane : rem(qlane, count);
         Value v = sums[j * 4];
-        for (int64_t i = 1; i < 4 && j * 4 + i < nb; ++i)
-          v = select(eq(qlane, i), sums[j * 4 + i], v);
-        auto write = [&] { store(v, partials, {add(base, blk)}); };
-        if ((j + 1) * 4 <= nb)
-          write();
-        else
-          ifThen(ult(blk, nb), write);
+        for (int64_t i = 1; i < count; ++i)
+          v = select(eq(which, i), sums[j * 4 + i], v);
+        store(v, partials, {add(base, add(which, j * 4))});
       }
-      Value rowSum = sums[0];
-      for (int64_t blk = 1; blk < nb; ++blk)
-        rowSum = fadd(rowSum, sums[blk]);
-      return rowSum;
+      return treeReduce(sums, /*max=*/false);
     }
     // rk in {1, 2, 4}: a block is part of an n8 tile; lane q holds columns
     // 2q, 2q + 1 of each.
-    Value rowSum = f32(0.0f);
-    for (Value v : e)
-      rowSum = fadd(rowSum, v);
+    Value rowSum = treeReduce(SmallVector<Value>(e), /*max=*/false);
     rowSum = fadd(rowSum, shuffleXor(rowSum, 1));
     rowSum = fadd(rowSum, shuffleXor(rowSum, 2));
     for (int64_t nt = 0; nt < s.nTiles; ++nt) {
@@ -426,11 +434,9 @@ private:
         store(pair, partials, {add(base, add(qlane, nt * 4))});
         continue;
       }
-      // rk = 4: lanes 2j, 2j + 1 share block 2 nt + j.
+      // rk = 4: lanes 2j, 2j + 1 share block 2 nt + j (both write it).
       Value sum = fadd(pair, shuffleXor(pair, 1));
-      ifThen(eq(rem(qlane, 2), 0), [&] {
-        store(sum, partials, {add(base, add(div(qlane, 2), nt * 2))});
-      });
+      store(sum, partials, {add(base, add(div(qlane, 2), nt * 2))});
     }
     return rowSum;
   }
@@ -444,8 +450,8 @@ private:
           int64_t r = mt * 2 + h;
           Value rowLocal = rowOf(mt, h);
           store(stats[r], rowMax, {rowLocal});
-          Value inv = arith::DivFOp::create(b, f32(1.0f),
-                                            stats[2 * kMTiles + r]);
+          Value inv =
+              arith::DivFOp::create(b, f32(1.0f), stats[2 * kMTiles + r]);
           store(inv, rowInvSum, {rowLocal});
         }
       }
@@ -475,8 +481,7 @@ private:
           Value part = load(partials, {pIdx});
           Value tileMax = load(maxima, {mIdx});
           Value factor = exp2Ftz(fsub(tileMax, load(rowMax, {rowLocal})));
-          Value share =
-              fmul(fmul(part, factor), load(rowInvSum, {rowLocal}));
+          Value share = fmul(fmul(part, factor), load(rowInvSum, {rowLocal}));
           share = select(use, share, f32(0.0f));
           score = s.reduce == QueryReduce::sum
                       ? fadd(score, share)
@@ -558,14 +563,14 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
         b, flat, ValueRange{kb.mul(slotRows, n.blockStride)});
     Value maxima = memref::AllocOp::create(
         b, flat, ValueRange{kb.mul(slotRows, n.keyTiles)});
-    buildLaunch(b, ctas, s.threads, ScoreKernel::workgroupTypes(s),
-                "unisparse_block_score",
-                [&](ImplicitLocOpBuilder &kbld, Value tid, Value bid,
-                    ValueRange wg) {
-                  Value grid = gpu::GridDimOp::create(kbld, gpu::Dimension::x);
-                  ScoreKernel(kbld, s, n, q, k, scores, partials, maxima)
-                      .build(tid, bid, grid, wg);
-                });
+    buildLaunch(
+        b, ctas, s.threads, ScoreKernel::workgroupTypes(s),
+        "unisparse_block_score",
+        [&](ImplicitLocOpBuilder &kbld, Value tid, Value bid, ValueRange wg) {
+          Value grid = gpu::GridDimOp::create(kbld, gpu::Dimension::x);
+          ScoreKernel(kbld, s, n, q, k, scores, partials, maxima)
+              .build(tid, bid, grid, wg);
+        });
     for (Value buffer : {partials, maxima})
       memref::DeallocOp::create(b, buffer);
     rewriter.eraseOp(op);
@@ -576,8 +581,7 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
 };
 } // namespace
 
-std::string
-mlir::unisparse::tensorCoreScoreUnsupportedReason(
+std::string mlir::unisparse::tensorCoreScoreUnsupportedReason(
     Operation *operation, const ScoreKernelOptions &options) {
   auto op = dyn_cast<BlockScoreOp>(operation);
   if (!op)
@@ -605,8 +609,8 @@ mlir::unisparse::tensorCoreScoreUnsupportedReason(
                          rq, rows)
         .str();
   if (options.keyTile % rk != 0 || (rk > 8 && rk % 8 != 0))
-    return llvm::formatv("block / c_k = {0} must divide the key tile ({1})",
-                         rk, options.keyTile)
+    return llvm::formatv("block / c_k = {0} must divide the key tile ({1})", rk,
+                         options.keyTile)
         .str();
   return "";
 }

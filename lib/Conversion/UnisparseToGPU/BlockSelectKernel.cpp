@@ -48,8 +48,7 @@ struct SelectParams {
 class SelectKernel : KernelBuilder {
 public:
   SelectKernel(ImplicitLocOpBuilder &b, const SelectParams &p, Value scores,
-               Value counts, Value indices, Value groups, Value nbq,
-               Value nbk)
+               Value counts, Value indices, Value groups, Value nbq, Value nbk)
       : KernelBuilder{b}, p(p), scores(scores), counts(counts),
         indices(indices), groups(groups), nbq(nbq), nbk(nbk) {}
 
@@ -62,11 +61,11 @@ public:
             workgroupMemRef({threads / 32}, index)};
   }
 
-  /// Bytes of dynamic workgroup memory: the sort keys (the next power of
-  /// two at or above nbk, 8 bytes each), the row's scores and the flags (4
-  /// bytes per block each).
+  /// Bytes of dynamic workgroup memory: the sort keys and their decoded
+  /// scores (the next power of two at or above nbk; 8 + 4 bytes each), the
+  /// row's scores and the flags (4 bytes per block each).
   static Value dynamicBytes(KernelBuilder &kb, Value nbk) {
-    return kb.add(kb.mul(nextPowerOfTwo(kb, nbk), 8), kb.mul(nbk, 8));
+    return kb.add(kb.mul(nextPowerOfTwo(kb, nbk), 12), kb.mul(nbk, 8));
   }
 
   void build(Value threadId, Value blockId, ValueRange workgroup) {
@@ -82,8 +81,8 @@ public:
     nvis = p.causal ? minU(add(row, 1), nbk) : nbk;
     Value sortSize = nextPowerOfTwo(*this, nvis);
 
-    // Dynamic workgroup memory: keys [nextPow2(nbk)] u64, the row's scores
-    // [nbk] f32, flags [nbk] i32.
+    // Dynamic workgroup memory: keys [nextPow2(nbk)] u64, their scores
+    // [nextPow2(nbk)] f32, the row's scores [nbk] f32, flags [nbk] i32.
     Value raw = gpu::DynamicSharedMemoryOp::create(
         b, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                            MemRefLayoutAttrInterface(),
@@ -96,10 +95,13 @@ public:
                           workgroupSpace(b.getContext())),
           raw, byteOffset, ValueRange{count});
     };
-    Value keyBytes = mul(nextPowerOfTwo(*this, nbk), 8);
-    keys = view(b.getI64Type(), idx(0), nextPowerOfTwo(*this, nbk));
-    rowScores = view(b.getF32Type(), keyBytes, nbk);
-    flags = view(b.getI32Type(), add(keyBytes, mul(nbk, 4)), nbk);
+    Value keyCount = nextPowerOfTwo(*this, nbk);
+    Value keyBytes = mul(keyCount, 8);
+    keys = view(b.getI64Type(), idx(0), keyCount);
+    sorted = view(b.getF32Type(), keyBytes, keyCount);
+    Value rest = add(keyBytes, mul(keyCount, 4));
+    rowScores = view(b.getF32Type(), rest, nbk);
+    flags = view(b.getI32Type(), add(rest, mul(nbk, 4)), nbk);
 
     // The row's scores, read once (coalesced) into workgroup memory.
     forLoop(tid, nbk, idx(p.threads), {}, [&](Value j, ValueRange) {
@@ -111,7 +113,13 @@ public:
     gpu::BarrierOp::create(b);
     if (p.tau < 1.0)
       sortKeys(sortSize);
-    ifThen(eq(tid, 0), [&] { store(topP(), shared, {idx(0)}); });
+    // The sorted keys' scores, decoded in parallel for the walk.
+    forLoop(tid, sortSize, idx(p.threads), {}, [&](Value i, ValueRange) {
+      store(scoreOfKey(load(keys, {i})), sorted, {i});
+      return SmallVector<Value>{};
+    });
+    gpu::BarrierOp::create(b);
+    ifThen(eq(tid, 0), [&] { store(topP(sorted), shared, {idx(0)}); });
     gpu::BarrierOp::create(b);
     Value taken = load(shared, {idx(0)});
     forLoop(tid, taken, idx(p.threads), {}, [&](Value i, ValueRange) {
@@ -128,7 +136,7 @@ public:
 private:
   const SelectParams &p;
   Value scores, counts, indices, groups, nbq, nbk;
-  Value tid, shared, warpTotals, keys, rowScores, flags;
+  Value tid, shared, warpTotals, keys, sorted, rowScores, flags;
   Value row, batchIdx, group, nvis;
 
   /// 1 << ceil(log2(max(x, 1))).
@@ -138,8 +146,8 @@ private:
     Value one = arith::ConstantIntOp::create(b, 1, 64);
     Value lz = math::CountLeadingZerosOp::create(
         b, arith::SubIOp::create(b, x64, one));
-    Value shift = arith::SubIOp::create(
-        b, arith::ConstantIntOp::create(b, 64, 64), lz);
+    Value shift =
+        arith::SubIOp::create(b, arith::ConstantIntOp::create(b, 64, 64), lz);
     Value pow = arith::ShLIOp::create(b, one, shift);
     Value small = arith::CmpIOp::create(b, arith::CmpIPredicate::ule, x64, one);
     return arith::IndexCastUIOp::create(
@@ -152,12 +160,14 @@ private:
   Value scoreOfKey(Value key) {
     Value hi = arith::TruncIOp::create(
         b, b.getI32Type(),
-        arith::ShRUIOp::create(b, key, arith::ConstantIntOp::create(b, 32, 64)));
+        arith::ShRUIOp::create(b, key,
+                               arith::ConstantIntOp::create(b, 32, 64)));
     Value order = arith::XOrIOp::create(b, hi, i32(-1));
-    Value positive = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, order,
-                                           i32(0));
-    Value bits = select(positive, arith::AndIOp::create(b, order, i32(INT32_MAX)),
-                        arith::XOrIOp::create(b, order, i32(-1)));
+    Value positive =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::slt, order, i32(0));
+    Value bits =
+        select(positive, arith::AndIOp::create(b, order, i32(INT32_MAX)),
+               arith::XOrIOp::create(b, order, i32(-1)));
     return arith::BitcastOp::create(b, b.getF32Type(), bits);
   }
 
@@ -177,17 +187,16 @@ private:
     // +0 for -0 (they compare equal, so ties go by j as on the CPU).
     Value s = fadd(scoreAt(j), f32(0.0f));
     Value bits = arith::BitcastOp::create(b, i32t, s);
-    Value negative = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, bits,
-                                           i32(0));
+    Value negative =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::slt, bits, i32(0));
     Value allOnes = i32(-1);
     Value order = select(negative, arith::XOrIOp::create(b, bits, allOnes),
                          arith::OrIOp::create(b, bits, i32(INT32_MIN)));
     Value desc = arith::XOrIOp::create(b, order, allOnes);
     Value isNaN = arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, s, s);
     desc = select(isNaN, allOnes, desc);
-    Value hi = arith::ShLIOp::create(
-        b, arith::ExtUIOp::create(b, i64t, desc),
-        arith::ConstantIntOp::create(b, 32, 64));
+    Value hi = arith::ShLIOp::create(b, arith::ExtUIOp::create(b, i64t, desc),
+                                     arith::ConstantIntOp::create(b, 32, 64));
     Value lo = arith::IndexCastUIOp::create(b, i64t, j);
     return arith::OrIOp::create(b, hi, lo);
   }
@@ -201,10 +210,10 @@ private:
       return SmallVector<Value>{};
     });
     forLoop(tid, sortSize, idx(p.threads), {}, [&](Value j, ValueRange) {
-      Value free = andI(ult(j, nvis),
-                        arith::XOrIOp::create(b, forced(j),
-                                              arith::ConstantIntOp::create(
-                                                  b, 1, 1)));
+      Value free =
+          andI(ult(j, nvis),
+               arith::XOrIOp::create(b, forced(j),
+                                     arith::ConstantIntOp::create(b, 1, 1)));
       auto key = scf::IfOp::create(b, b.getI64Type(), free,
                                    /*withElseRegion=*/true);
       {
@@ -224,9 +233,8 @@ private:
     Value size64 = arith::IndexCastUIOp::create(b, b.getI64Type(), size);
     Value log2 = arith::IndexCastUIOp::create(
         b, b.getIndexType(),
-        arith::SubIOp::create(
-            b, arith::ConstantIntOp::create(b, 63, 64),
-            math::CountLeadingZerosOp::create(b, size64)));
+        arith::SubIOp::create(b, arith::ConstantIntOp::create(b, 63, 64),
+                              math::CountLeadingZerosOp::create(b, size64)));
     // for stage in [1, log2]: k = 1 << stage; for pass in [0, stage):
     // j = k >> (pass + 1).
     forLoop(idx(1), add(log2, 1), idx(1), {}, [&](Value stage, ValueRange) {
@@ -256,59 +264,90 @@ private:
     });
   }
 
-  /// Thread 0: how many sorted blocks the top-p rule takes.
-  Value topP() {
-    Value zeroF = f32(0.0f);
-    // Visible total and forced mass, ascending J: sequential adds, the
-    // loads of 4 blocks issued ahead of them.
-    auto accumulate = [&](SmallVector<Value> a, Value j) {
-      Value s = scoreAt(j);
-      Value f = forced(j);
-      return SmallVector<Value>{fadd(a[0], s), fadd(a[1], select(f, s, zeroF)),
-                                add(a[2], select(f, idx(1), idx(0)))};
-    };
-    Value whole = mul(div(nvis, 4), 4);
-    SmallVector<Value> sums = forLoop(
-        idx(0), whole, idx(4), {zeroF, zeroF, idx(0)},
-        [&](Value j, ValueRange a) -> SmallVector<Value> {
-          SmallVector<Value> st(a.begin(), a.end());
-          for (int64_t i = 0; i < 4; ++i)
-            st = accumulate(st, add(j, i));
-          return st;
-        });
-    sums = forLoop(whole, nvis, idx(1), sums,
-                   [&](Value j, ValueRange a) -> SmallVector<Value> {
-                     return accumulate(SmallVector<Value>(a.begin(), a.end()),
-                                       j);
-                   });
+  /// Thread 0: how many sorted blocks the top-p rule takes. `sorted` holds
+  /// the scores of the sorted keys.
+  Value topP(Value sorted) {
     if (p.tau >= 1.0)
       return idx(0);
-    Value total = sums[0];
+    Value zeroF = f32(0.0f);
+    // The visible total, ascending J: sequential adds, 8 loads ahead.
+    constexpr int64_t kUnroll = 8;
+    Value whole = mul(div(nvis, kUnroll), kUnroll);
+    Value total = forLoop(idx(0), whole, idx(kUnroll), {zeroF},
+                          [&](Value j, ValueRange a) -> SmallVector<Value> {
+                            SmallVector<Value> v;
+                            for (int64_t i = 0; i < kUnroll; ++i)
+                              v.push_back(scoreAt(add(j, i)));
+                            Value t = a[0];
+                            for (Value x : v)
+                              t = fadd(t, x);
+                            return {t};
+                          })[0];
+    total = forLoop(whole, nvis, idx(1), {total},
+                    [&](Value j, ValueRange a) -> SmallVector<Value> {
+                      return {fadd(a[0], scoreAt(j))};
+                    })[0];
+    // The forced mass in ascending J: the sink (when before the local
+    // window), then the window [max(0, I - local), I] (all visible: I <
+    // nvis when causal, and the diagonal is a column otherwise).
+    Value lo = arith::MaxSIOp::create(
+        b, arith::SubIOp::create(b, row, idx(p.localBlocks)), idx(0));
+    Value hi = arith::MinUIOp::create(b, row, sub(nvis, idx(1)));
+    Value kept = zeroF, count = idx(0);
+    if (p.sink) {
+      Value sinkFirst = ult(idx(0), lo);
+      kept = select(sinkFirst, scoreAt(idx(0)), zeroF);
+      count = select(sinkFirst, idx(1), idx(0));
+    }
+    SmallVector<Value> forced =
+        forLoop(lo, add(hi, 1), idx(1), {kept, count},
+                [&](Value j, ValueRange a) -> SmallVector<Value> {
+                  return {fadd(a[0], scoreAt(j)), add(a[1], 1)};
+                });
     Value threshold = fmul(f32(static_cast<float>(p.tau)), total);
     Value totalIsNaN =
         arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, total, total);
+    // Whether the walk takes one more block with `kept`, `cnt` so far.
+    auto takes = [&](Value keptSoFar, Value cnt) {
+      Value need = orI(ult(cnt, idx(p.minBlocks)),
+                       orI(arith::CmpFOp::create(b, arith::CmpFPredicate::OLT,
+                                                 keptSoFar, threshold),
+                           totalIsNaN));
+      Value go = andI(need, ult(cnt, nvis));
+      if (p.maxBlocks > 0)
+        go = andI(go, orI(totalIsNaN, ult(cnt, idx(p.maxBlocks))));
+      return go;
+    };
+    // The walk, 8 sorted blocks a step: their loads first, then the
+    // sequential adds, each guarded by the rule (the rule stops for good
+    // once it stops: the kept mass only grows).
+    Value lastKey = sub(nextPowerOfTwo(*this, nbk), idx(1));
     auto loop = scf::WhileOp::create(
-        b, TypeRange{b.getF32Type(), b.getIndexType(), b.getIndexType()},
-        ValueRange{sums[1], sums[2], idx(0)},
+        b,
+        TypeRange{b.getF32Type(), b.getIndexType(), b.getIndexType(),
+                  b.getI1Type()},
+        ValueRange{forced[0], forced[1], idx(0),
+                   arith::ConstantIntOp::create(b, 1, 1)},
         [&](OpBuilder &nb, Location, ValueRange a) {
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-          Value need = orI(
-              ult(a[1], idx(p.minBlocks)),
-              orI(arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, a[0],
-                                        threshold),
-                  totalIsNaN));
-          Value go = andI(need, ult(a[1], nvis));
-          if (p.maxBlocks > 0)
-            go = andI(go, orI(totalIsNaN, ult(a[1], idx(p.maxBlocks))));
-          scf::ConditionOp::create(b, go, a);
+          scf::ConditionOp::create(b, a[3], a);
         },
         [&](OpBuilder &nb, Location, ValueRange a) {
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-          Value s = scoreOfKey(load(keys, {a[2]}));
-          scf::YieldOp::create(
-              b, ValueRange{fadd(a[0], s), add(a[1], 1), add(a[2], 1)});
+          SmallVector<Value> v;
+          for (int64_t i = 0; i < kUnroll; ++i)
+            v.push_back(load(sorted, {minU(add(a[2], i), lastKey)}));
+          Value k = a[0], cnt = a[1], taken = a[2];
+          Value go = a[3];
+          for (Value x : v) {
+            go = andI(go, takes(k, cnt));
+            k = select(go, fadd(k, x), k);
+            cnt = select(go, add(cnt, 1), cnt);
+            taken = select(go, add(taken, 1), taken);
+          }
+          scf::YieldOp::create(b, ValueRange{k, cnt, taken, go});
         });
     return loop.getResult(2);
   }
@@ -323,16 +362,16 @@ private:
         [&](Value chunk, ValueRange a) -> SmallVector<Value> {
           Value j = add(mul(chunk, p.threads), tid);
           Value inside = ult(j, nbk);
-          Value flag = select(inside, load(flags, {select(inside, j, idx(0))}),
-                              i32(0));
+          Value flag =
+              select(inside, load(flags, {select(inside, j, idx(0))}), i32(0));
           // Inclusive prefix sum over the warp.
           Value incl = flag;
           for (int32_t d = 1; d < 32; d *= 2) {
-            Value up = gpu::ShuffleOp::create(b, incl, d, 32,
-                                              gpu::ShuffleMode::UP)
-                           .getShuffleResult();
-            incl = arith::AddIOp::create(
-                b, incl, select(ult(lane, idx(d)), i32(0), up));
+            Value up =
+                gpu::ShuffleOp::create(b, incl, d, 32, gpu::ShuffleMode::UP)
+                    .getShuffleResult();
+            incl = arith::AddIOp::create(b, incl,
+                                         select(ult(lane, idx(d)), i32(0), up));
           }
           ifThen(eq(lane, 31), [&] {
             store(arith::IndexCastUIOp::create(b, b.getIndexType(), incl),
@@ -397,8 +436,7 @@ struct BlockSelectToGPU : OpRewritePattern<BlockSelectOp> {
     Value bytes = arith::IndexCastUIOp::create(
         b, b.getI32Type(), SelectKernel::dynamicBytes(kb, nbk));
     buildLaunch(
-        b, rows, threads,
-        SelectKernel::workgroupTypes(b.getContext(), threads),
+        b, rows, threads, SelectKernel::workgroupTypes(b.getContext(), threads),
         "unisparse_block_select",
         [&](ImplicitLocOpBuilder &kbld, Value tid, Value bid, ValueRange wg) {
           SelectKernel(kbld, p, scores, counts, indices, groups, nbq, nbk)

@@ -40,7 +40,8 @@ struct CompressToGPU : OpRewritePattern<CompressOp> {
     auto outType = cast<MemRefType>(out.getType());
     Type inElt = inType.getElementType(), outElt = outType.getElementType();
     int64_t headDim = inType.getDimSize(3);
-    int64_t width = 16 * 8 / static_cast<int64_t>(inElt.getIntOrFloatBitWidth());
+    int64_t width =
+        16 * 8 / static_cast<int64_t>(inElt.getIntOrFloatBitWidth());
     if (ShapedType::isDynamic(headDim) || headDim % width != 0)
       width = 1;
     int64_t sf = op.getSeqFactor(), hf = op.getHeadFactor(),
@@ -53,9 +54,9 @@ struct CompressToGPU : OpRewritePattern<CompressOp> {
     Value seq = memref::DimOp::create(b, input, 2);
     // 16-byte loads and stores need 16-byte aligned rows; else the same
     // loop with element loads (the memrefs may be views of any tensor).
-    Value aligned = width > 1 ? kb.andI(rowsAligned(b, input, 16),
-                                        rowsAligned(b, out, 16))
-                              : Value();
+    Value aligned =
+        width > 1 ? kb.andI(rowsAligned(b, input, 16), rowsAligned(b, out, 16))
+                  : Value();
     Value chunks = kb.div(dim, width);
     Value items = kb.mul(kb.mul(kb.mul(batch, groups), comps), chunks);
     Value blocks = kb.ceilDiv(items, kCompressThreads);
@@ -80,25 +81,56 @@ struct CompressToGPU : OpRewritePattern<CompressOp> {
                 DenseElementsAttr::get(f32Vec, kbld.getF32FloatAttr(0.0f)));
             Value first = k.mul(t, sf);
             Value last = k.minU(k.add(first, sf), seq);
-            // The f32 sums: heads outer, tokens inner, ascending.
-            auto sums = [&](llvm::MaybeAlign alignment) {
+            // The f32 sums: heads outer, tokens inner, ascending. A full
+            // composite (the common case) unrolls its sf tokens, so their
+            // loads are all in flight at once; the partial last one loops.
+            auto token = [&](Value src, Value n, llvm::MaybeAlign alignment) {
+              Value x = vector::LoadOp::create(
+                  kbld, inVec, input, ValueRange{bi, src, n, d},
+                  /*nontemporal=*/false, alignment);
+              return inElt.isF32() ? x : arith::ExtFOp::create(kbld, f32Vec, x);
+            };
+            auto sources = [&](int64_t j) {
+              // Expanded head g hf + j reads source head (g hf + j) / kvg.
+              return k.div(k.add(k.mul(g, hf), j), kvg);
+            };
+            auto looped = [&](llvm::MaybeAlign alignment) {
               Value total = acc;
               for (int64_t j = 0; j < hf; ++j) {
-                // Expanded head g hf + j reads source head (g hf + j) / kvg.
-                Value src = k.div(k.add(k.mul(g, hf), j), kvg);
+                Value src = sources(j);
                 total =
                     k.forLoop(first, last, k.idx(1), {total},
                               [&](Value n, ValueRange a) -> SmallVector<Value> {
-                                Value x = vector::LoadOp::create(
-                                    kbld, inVec, input,
-                                    ValueRange{bi, src, n, d},
-                                    /*nontemporal=*/false, alignment);
-                                if (!inElt.isF32())
-                                  x = arith::ExtFOp::create(kbld, f32Vec, x);
-                                return {arith::AddFOp::create(kbld, a[0], x)};
+                                return {arith::AddFOp::create(
+                                    kbld, a[0], token(src, n, alignment))};
                               })[0];
               }
               return total;
+            };
+            auto unrolled = [&](llvm::MaybeAlign alignment) {
+              Value total = acc;
+              for (int64_t j = 0; j < hf; ++j) {
+                Value src = sources(j);
+                SmallVector<Value> xs;
+                for (int64_t w = 0; w < sf; ++w)
+                  xs.push_back(token(src, k.add(first, w), alignment));
+                for (Value x : xs)
+                  total = arith::AddFOp::create(kbld, total, x);
+              }
+              return total;
+            };
+            auto sums = [&](llvm::MaybeAlign alignment) -> Value {
+              if (sf > 32)
+                return looped(alignment);
+              auto full = scf::IfOp::create(kbld, f32Vec,
+                                            k.eq(k.sub(last, first), k.idx(sf)),
+                                            /*withElseRegion=*/true);
+              OpBuilder::InsertionGuard guard(kbld);
+              kbld.setInsertionPointToStart(&full.getThenRegion().front());
+              scf::YieldOp::create(kbld, unrolled(alignment));
+              kbld.setInsertionPointToStart(&full.getElseRegion().front());
+              scf::YieldOp::create(kbld, looped(alignment));
+              return full.getResult(0);
             };
             if (aligned) {
               auto branch = scf::IfOp::create(kbld, f32Vec, aligned,

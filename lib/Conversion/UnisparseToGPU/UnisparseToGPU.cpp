@@ -58,9 +58,9 @@ Value mlir::unisparse::gpu_detail::rowsAligned(ImplicitLocOpBuilder &b,
         b, bad,
         arith::AndIOp::create(b, arith::MulIOp::create(b, stride, eb), mask));
   Value ok = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, bad, zero);
-  Value unit = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                     strides.back(),
-                                     arith::ConstantIndexOp::create(b, 1));
+  Value unit =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, strides.back(),
+                            arith::ConstantIndexOp::create(b, 1));
   return arith::AndIOp::create(b, ok, unit);
 }
 
@@ -76,11 +76,10 @@ Value mlir::unisparse::gpu_detail::compositesOfType(ImplicitLocOpBuilder &b,
   if (auto compress = value.getDefiningOp<CompressOp>()) {
     if (auto empty = compress.getInit().getDefiningOp<tensor::EmptyOp>()) {
       Value init = tensor::EmptyOp::create(b, empty.getMixedSizes(), type);
-      return CompressOp::create(b, target, compress.getInput(), init,
-                                compress.getSeqFactorAttr(),
-                                compress.getHeadFactorAttr(),
-                                compress.getKvGroupAttr(),
-                                compress.getPoolingAttr())
+      return CompressOp::create(
+                 b, target, compress.getInput(), init,
+                 compress.getSeqFactorAttr(), compress.getHeadFactorAttr(),
+                 compress.getKvGroupAttr(), compress.getPoolingAttr())
           .getResult();
     }
   }
@@ -96,8 +95,7 @@ Value mlir::unisparse::gpu_detail::compositesOfType(ImplicitLocOpBuilder &b,
              [&](OpBuilder &nb, Location loc, ValueRange args) {
                linalg::YieldOp::create(
                    nb, loc,
-                   arith::TruncFOp::create(nb, loc, type, args[0])
-                       .getResult());
+                   arith::TruncFOp::create(nb, loc, type, args[0]).getResult());
              })
       .getResult(0);
 }

@@ -25,15 +25,19 @@
 // CHECK: scf.for %{{.+}} = %[[TID]] to %{{.+}} step %c128 {
 // CHECK: arith.cmpi ugt, %{{.+}}, %{{.+}} : i64
 // CHECK: gpu.barrier
-// Thread 0: the sequential total and forced mass (ascending J; 4 loads
-// ahead of their adds, then the rest), then the top-p walk over the sorted
-// keys, each key's score decoded from it.
-// CHECK: %[[SUMS:.+]]:3 = scf.for %{{.+}} = %c0 to %[[WHOLE:.+]] step %c4 iter_args(%{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}, %{{.+}} = %c0) -> (f32, f32, index) {
-// CHECK: scf.for %{{.+}} = %[[WHOLE]] to %{{.+}} step %c1 iter_args(%{{.+}} = %[[SUMS]]#0, %{{.+}} = %[[SUMS]]#1, %{{.+}} = %[[SUMS]]#2) -> (f32, f32, index) {
-// CHECK: scf.while (%{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}, %{{.+}} = %c0) : (f32, index, index) -> (f32, index, index) {
-// CHECK: arith.cmpf olt
-// min_blocks = 2
+// The sorted keys' scores, decoded in parallel for the walk.
+// CHECK: scf.for %{{.+}} = %[[TID]] to %{{.+}} step %c128 {
+// CHECK: arith.bitcast %{{.+}} : i32 to f32
+// CHECK: gpu.barrier
+// Thread 0: the sequential total (ascending J; 8 loads ahead of their adds,
+// then the rest), the forced mass (the sink, then the local window), then
+// the top-p walk over the sorted scores, 8 a step.
+// CHECK: %[[TOTAL:.+]] = scf.for %{{.+}} = %c0 to %[[WHOLE:.+]] step %c8 iter_args(%{{.+}} = %cst{{.*}}) -> (f32) {
+// CHECK: scf.for %{{.+}} = %[[WHOLE]] to %{{.+}} step %c1 iter_args(%{{.+}} = %[[TOTAL]]) -> (f32) {
+// CHECK: scf.for %{{.+}} iter_args(%{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) -> (f32, index) {
+// CHECK: scf.while (%{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}, %{{.+}} = %c0, %{{.+}} = %true) : (f32, index, index, i1) -> (f32, index, index) {
 // CHECK: scf.condition
+// CHECK-COUNT-8: arith.cmpf olt
 // CHECK: memref.store %{{.+}}, %[[SHARED]][%c0]
 // The compaction: a warp prefix sum (shuffle up), warp totals, ascending
 // indices, -1 padding, the count.
