@@ -1,62 +1,22 @@
-"""Fidelity harness: how much of dense attention a configuration keeps.
-
-    python -m unisparse.fidelity [--n 8192 16384 32768] [--sweep quick|default|wide]
-                                 [--config tau=0.95,c_k=8 ...] [--png fidelity.png]
-
-For each sequence length it generates structured Q/K/V
-(:func:`unisparse.synthetic.structured_qkv`: sinks, local windows, vertical
-and slash lines, GQA, needle spans at random depths; ``--peak`` sharpens the
-whole map), computes the block layout of every configuration with the NumPy
-reference (:mod:`unisparse.reference`; its layouts equal the compiled path's
-bit for bit, ``--check-compiled`` verifies that on the first length), and
-measures it against dense attention in float64:
-
-* **density**: kept (query block, key block) pairs / pairs of the causal
-  block grid (exact, all rows); **floor**: the density an exact top-p on
-  the true block masses needs for the *same mean recall*
-  (:func:`oracle_curve`, :func:`floor_at`), the floor of any estimator on
-  this data, and **ratio** = density / floor; **ratio_f**: the same against
-  an exact top-p that keeps the estimators' forced blocks too (sink,
-  diagonal, ``local_blocks``; ``oracle_curve(local_blocks=...)``);
-* **recall**: per query row, the share of its dense softmax mass that falls
-  in the kept blocks; reported as the mean over rows, the 1st percentile over
-  rows (``p1``), and the 1st percentile over (head, query block) of the
-  per-block mean (``blk_p1``);
-* **needles**: share of (needle, query head, needle query row) whose layout
-  row keeps every key block of the needle's key span
-  (:func:`unisparse.synthetic.needle_hit_rate`, exact, all rows);
-  ``spans`` counts needle spans kept for every head and row;
-* **rel_l2**: ``||O_sparse - O_dense|| / ||O_dense||`` over the evaluated
-  rows, where ``O_sparse`` is exact attention restricted to the layout (what
-  the compiled kernel computes, up to its rounding).
-
-Sampling: recall and ``rel_l2`` need each evaluated row's dense softmax over
-all ``N`` keys. Up to ``--full-rows`` tokens (default 8192) every row is
-evaluated. Beyond it, ``--rows-per-block`` rows (default 8) are drawn
-uniformly at random without replacement from every query block (seeded, the
-same rows for every head and configuration): stratified sampling, so every
-block, early and late, is represented equally and the per-block statistics
-exist. Density and needle retrieval never sample. The dense pass is shared by
-all configurations: per evaluated row it keeps the softmax mass and the
-``p @ V`` partial sum of every key block (at the finest block size of the
-sweep), so a configuration costs one small contraction, not an attention.
-"""
+"""The fidelity harness: sweeps of configurations, their layouts from the
+NumPy reference, the shared dense pass, recall / output error / needle
+retrieval per configuration, and the exact top-p floor
+(see :mod:`unisparse.fidelity`)."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
-import sys
 import time
 
 import numpy as np
 
-from . import reference as ref
-from .config import Config
-from .synthetic import needle_hits, structured_qkv
+from .. import reference as ref
+from ..config import Config
+from ..synthetic import needle_hits, structured_qkv
 
-__all__ = ["parse_config", "SWEEPS", "layouts", "evaluate", "run", "plot", "main"]
+__all__ = ["SWEEPS", "ORACLE_TAUS", "parse_config", "family", "label", "layouts", "sample_rows", "evaluate",
+           "oracle_curve", "floor_at", "run"]
 
 #: Named sweeps: each entry is a dict of Config fields (block defaults to 128).
 SWEEPS = {
@@ -155,7 +115,7 @@ def layouts(q, k, configs, device=None):
     else:
         from functools import partial
 
-        from .estimate_torch import estimate as torch_estimate
+        from ..estimate_torch import estimate as torch_estimate
         est = partial(torch_estimate, device=device)
     scores, out = {}, {}
     for cfg in configs:
@@ -244,7 +204,7 @@ def evaluate(q, k, v, configs, lays, rows, *, scale=None, causal=True, chunk_ele
     else:  # the same arithmetic on torch tensors, so that nothing large leaves the device
         import torch
 
-        from .estimate_torch import dense_chunks
+        from ..estimate_torch import dense_chunks
         chunks = dense_chunks(q, k, v, rows, fine, causal=causal, scale=scale, device=device)
         xp, as_x = torch, (lambda m: torch.as_tensor(m, dtype=torch.float64, device=device))
         fine_masks = {c: torch.as_tensor(m, device=device) for c, m in fine_masks.items()}
@@ -350,12 +310,6 @@ def floor_at(curve, recall):
     return float(np.interp(recall, rmean[order], dens[order]))
 
 
-def oracle_density(block_mass, rows, N, fine, block, tau):
-    """Density of the exact top-p on the true block masses at ``tau``
-    (a point of :func:`oracle_curve`)."""
-    return float(oracle_curve(block_mass, rows, N, fine, block, (tau,))[0][0])
-
-
 def run(N, configs, *, heads=4, kv_heads=2, dim=128, peak=1.5, needles=16, seed=0,
         full_rows=8192, rows_per_block=8, check_compiled=False, log=print, device=None):
     """Generates the data for ``N`` and returns one row dict per config."""
@@ -416,7 +370,7 @@ def run(N, configs, *, heads=4, kv_heads=2, dim=128, peak=1.5, needles=16, seed=
 
 def _check_compiled(q, k, lays, log):
     """Compares the reference layouts with the compiled CPU path (f32)."""
-    from .api import compile as compile_
+    from ..api import compile as compile_
     for c, (counts, indices) in lays.items():
         kern = compile_(c, heads=q.shape[1], kv_heads=k.shape[1], head_dim=q.shape[3], dtype="f32")
         _, cc, ci = kern.layout(np.ascontiguousarray(q, np.float32), np.ascontiguousarray(k, np.float32))
@@ -425,165 +379,3 @@ def _check_compiled(q, k, lays, log):
 
 
 # --------------------------------------------------------------------------- #
-# Output
-# --------------------------------------------------------------------------- #
-
-_COLUMNS = [("N", "{:>6}"), ("config", "{:<44}"), ("density", "{:>7.3f}"), ("floor", "{:>6.3f}"),
-            ("ratio", "{:>5.2f}"), ("ratio_f", "{:>7.2f}"), ("recall_mean", "{:>7.4f}"),
-            ("recall_p1", "{:>7.4f}"), ("block_p1", "{:>7.4f}"), ("needles", "{:>7.1%}"),
-            ("spans", "{:>6}"), ("rel_l2", "{:>8.2e}"), ("rows", "{:>7}")]
-_HEAD = ["N", "config", "density", "floor", "ratio", "ratio_f", "rec_mean", "rec_p1", "blk_p1", "needles", "spans", "rel_l2", "rows"]
-
-
-def table(rows, markdown=False) -> str:
-    if markdown:
-        lines = ["| " + " | ".join(_HEAD) + " |", "|" + "---|" * len(_HEAD)]
-        for r in rows:
-            lines.append("| " + " | ".join(f.format(r[k]).strip() for k, f in _COLUMNS) + " |")
-        return "\n".join(lines)
-    widths = [len(f.format(rows[0][k])) if rows else 8 for k, f in _COLUMNS]
-    head = "  ".join(h.rjust(w) if i != 1 else h.ljust(w) for i, (h, w) in enumerate(zip(_HEAD, widths)))
-    return "\n".join([head] + ["  ".join(f.format(r[k]) for k, f in _COLUMNS) for r in rows])
-
-
-def plot(rows, path, title=None):
-    """Pareto curves: density against mean and 1st-percentile recall, one
-    column per N, one line per estimator family (through its tau values),
-    and the exact top-p on the true block masses as the black floor curve."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ns = sorted({r["N"] for r in rows})
-    fams = list(dict.fromkeys(r["family"] for r in rows))
-    cmap = plt.get_cmap("tab10")
-    curves = {r["N"]: r["curves"] for r in rows if "curves" in r}
-    fig, axes = plt.subplots(2, len(ns), figsize=(5.2 * len(ns), 9), squeeze=False)
-    for col, n in enumerate(ns):
-        for row, (key, name) in enumerate((("recall_mean", "mean recall"), ("recall_p1", "1st-percentile recall"))):
-            ax = axes[row, col]
-            for b, cv in curves.get(n, {}).items():
-                dens, rec = cv[0], cv[1 + row]
-                ok = rec >= (0.9 if row else 0.95)
-                ax.plot(dens[ok], rec[ok], color="black", lw=1.4, marker=".", ms=3,
-                        label="exact top-p (floor)" if b == min(curves[n]) else None)
-            for i, fam in enumerate(fams):
-                sub = sorted((r for r in rows if r["N"] == n and r["family"] == fam), key=lambda r: r["tau"])
-                if not sub:
-                    continue
-                color = cmap(i % 10)
-                ax.plot([r["density"] for r in sub], [r[key] for r in sub], color=color, marker="o", ms=4,
-                        lw=1.2, label=fam)
-                for r in sub:
-                    miss = r["needles"] < 1.0
-                    ax.annotate(f"{r['tau']:g}" + (" ✗" if miss else ""), (r["density"], r[key]), fontsize=6,
-                                xytext=(3, 2), textcoords="offset points",
-                                color="crimson" if miss else color)
-            lo = 0.95 if row == 0 else 0.8
-            ax.set_ylim(lo, 1.0005)
-            ax.set_xlim(0, 1)
-            ax.axhline(0.97 if row == 0 else 0.9, color="grey", ls="--", lw=0.8)
-            ax.set_xlabel("density (kept / causal block grid)")
-            ax.set_ylabel(name)
-            ax.grid(alpha=0.3)
-            ax.set_title(f"N = {n // 1024}K: {name}" if n % 1024 == 0 else f"N = {n}: {name}", fontsize=9)
-            if row == 0 and col == 0:
-                ax.legend(loc="lower right", fontsize=7)
-    fig.suptitle(title or "UniSparse fidelity vs density (labels: tau; ✗: a needle span was missed)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def load_json(paths):
-    """Rows (with their exact top-p curves) of earlier ``--json`` runs, for
-    re-plotting and tables across runs (e.g. CPU runs at 8K-32K and a GPU run
-    at 64K-128K)."""
-    import json
-
-    rows = []
-    for path in paths:
-        with open(path) as f:
-            d = json.load(f)
-        seen = set()
-        for r in d["rows"]:
-            r = dict(r)
-            r.setdefault("family", r["config"].partition(",")[2] or "mean")
-            r.setdefault("ratio_f", float("nan"))  # runs before the forced floor
-            n = str(r["N"])
-            if n not in seen and n in d.get("floor", {}):
-                seen.add(n)
-                r["curves"] = {int(b): tuple(np.asarray(cv[k]) for k in ("density", "recall_mean", "recall_p1", "spans"))
-                               for b, cv in d["floor"][n].items()}
-            rows.append(r)
-    return rows
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m unisparse.fidelity", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, nargs="+", default=[8192, 16384, 32768], help="sequence lengths")
-    p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--kv-heads", type=int, default=2)
-    p.add_argument("--dim", type=int, default=128)
-    p.add_argument("--peak", type=float, default=1.5, help="inverse temperature of the synthetic map")
-    p.add_argument("--needles", type=int, default=16, help="needle spans per sequence")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--sweep", choices=sorted(SWEEPS), default="default")
-    p.add_argument("--config", action="append", default=[],
-                   help="a config as field=value,... (repeatable; replaces --sweep)")
-    p.add_argument("--full-rows", type=int, default=8192, help="evaluate every row up to this N")
-    p.add_argument("--rows-per-block", type=int, default=8, help="rows sampled per query block beyond it")
-    p.add_argument("--png", default="fidelity.png", help="plot path ('' for none)")
-    p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
-    p.add_argument("--device", default=None,
-                   help="run the estimation and the dense pass in PyTorch (float64) on this device, e.g. cuda")
-    p.add_argument("--json", default="", help="also write the rows (and the exact top-p curves) as JSON here")
-    p.add_argument("--check-compiled", action="store_true",
-                   help="compare the reference layouts with the compiled CPU path on the first N")
-    p.add_argument("--from-json", nargs="+", default=None, metavar="JSON",
-                   help="print and plot the rows of earlier --json runs instead of measuring")
-    a = p.parse_args(argv)
-    if a.from_json:
-        rows = load_json(a.from_json)
-        print(table(rows, markdown=a.markdown))
-        if a.png:
-            plot(rows, a.png, title=f"UniSparse fidelity ({', '.join(a.from_json)}; labels: tau; ✗: a needle span missed)")
-            print(f"wrote {a.png}")
-        return 0
-
-    configs = [parse_config(s) for s in a.config] or [Config(**d) for d in SWEEPS[a.sweep]]
-    configs = list(dict.fromkeys(configs))
-    print(f"UniSparse fidelity: Hq={a.heads} Hkv={a.kv_heads} D={a.dim} peak={a.peak} needles={a.needles} "
-          f"seed={a.seed}; {len(configs)} configs; all rows up to N={a.full_rows}, "
-          f"else {a.rows_per_block} sampled rows per query block")
-    rows = []
-    t0 = time.perf_counter()
-    for i, n in enumerate(a.n):
-        rows_n = run(n, configs, heads=a.heads, kv_heads=a.kv_heads, dim=a.dim, peak=a.peak,
-                     needles=a.needles, seed=a.seed, full_rows=a.full_rows, rows_per_block=a.rows_per_block,
-                     check_compiled=a.check_compiled and i == 0, device=a.device)
-        rows += rows_n
-        if len(a.n) > 1 and i + 1 < len(a.n):
-            print(table(rows_n, markdown=a.markdown), file=sys.stderr, flush=True)  # partial results
-    print(table(rows, markdown=a.markdown))
-    print(f"total {time.perf_counter() - t0:.1f} s")
-    if a.json:
-        import json
-        dump = dict(args=vars(a), rows=[{k: v for k, v in r.items() if k not in ("cfg", "curves")} for r in rows],
-                    floor={str(r["N"]): {str(b): dict(zip(("density", "recall_mean", "recall_p1", "spans"),
-                                                          (np.asarray(x).tolist() for x in cv)), tau=list(ORACLE_TAUS))
-                                         for b, cv in r["curves"].items()} for r in rows if "curves" in r})
-        with open(a.json, "w") as f:
-            json.dump(dump, f, indent=1)
-        print(f"wrote {a.json}")
-    if a.png:
-        plot(rows, a.png, title=f"UniSparse fidelity: Hq={a.heads}/Hkv={a.kv_heads}, D={a.dim}, "
-                                f"peak={a.peak}, {a.needles} needles (✗: a needle span missed)")
-        print(f"wrote {a.png}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
