@@ -2,6 +2,7 @@
 
 #include "unisparse/Pipelines/EntryModule.h"
 
+#include "unisparse/Dialect/Unisparse/IR/ShapeRules.h"
 #include "unisparse/Dialect/Unisparse/IR/Stages.h"
 #include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
 
@@ -66,20 +67,18 @@ mlir::unisparse::buildEntryModule(MLIRContext *ctx, ConfigAttr cfg,
     error = "dtype must be f32, f16 or bf16, got '" + sig.dtype + "'";
     return failure();
   }
-  if (sig.heads <= 0 || sig.kvHeads <= 0 || sig.headDim <= 0) {
-    error = "heads, kv heads and head dim must be positive";
-    return failure();
-  }
-  if (sig.heads % sig.kvHeads) {
-    error = llvm::formatv("query heads ({0}) must be a multiple of kv heads "
-                          "({1})",
-                          sig.heads, sig.kvHeads);
-    return failure();
-  }
-  if (sig.heads % cfg.getCH()) {
-    error = llvm::formatv("query heads ({0}) must be a multiple of c_h ({1})",
-                          sig.heads, cfg.getCH());
-    return failure();
+  {
+    // The head-count rules of ShapeRules.h (python/unisparse/rules.py).
+    std::string message;
+    ScopedDiagnosticHandler handler(ctx, [&](Diagnostic &diag) {
+      message = diag.str();
+      return success();
+    });
+    if (failed(verifyHeads([&] { return emitError(UnknownLoc::get(ctx)); },
+                           sig.heads, sig.kvHeads, sig.headDim, cfg.getCH()))) {
+      error = message;
+      return failure();
+    }
   }
   int64_t dyn = ShapedType::kDynamic, hg = sig.heads / cfg.getCH();
   Type f32 = b.getF32Type(), i32 = b.getI32Type();

@@ -14,7 +14,7 @@ import pathlib
 
 import numpy as np
 
-from . import _build, _memref, _runtime
+from . import _build, _memref, _runtime, rules
 from ._core import UnisparseError
 from .config import Config
 
@@ -127,8 +127,7 @@ def compile_cpu(cfg: Config, hq: int, hkv: int, head_dim: int, dtype: str = "f32
     """Compiles `cfg` for the CPU with ``unisparse-compile --target=cpu``
     (cached by signature and compiler, see :mod:`unisparse._build`) and
     loads it."""
-    if hq % hkv or hq % cfg.c_h:
-        raise ValueError(f"query heads ({hq}) must be a multiple of kv heads ({hkv}) and c_h ({cfg.c_h})")
+    rules.check_heads(hq, hkv, head_dim, cfg.c_h)
     if dtype not in _NP_DTYPES:
         raise ValueError(f"dtype must be one of {sorted(_NP_DTYPES)}, got {dtype!r}")
     signature = f"{cfg.mlir_attr()}|{hq}|{hkv}|{head_dim}|{dtype}"

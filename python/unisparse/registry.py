@@ -16,7 +16,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ._core import canonical_device, canonical_dtype, check_positive
+from . import rules
+from ._core import canonical_device, canonical_dtype
 from .config import Config
 
 __all__ = ["compile", "register_compiled"]
@@ -29,13 +30,8 @@ def _key(config, heads, kv_heads, head_dim, dtype, device):
     cfg = Config() if config is None else config
     if not isinstance(cfg, Config):
         raise TypeError(f"config must be a unisparse.Config, got {type(cfg).__name__}")
-    hq = check_positive("heads", heads)
-    hkv = check_positive("kv_heads", kv_heads)
-    d = check_positive("head_dim", head_dim)
-    if hq % hkv:
-        raise ValueError(f"heads ({hq}) must be a multiple of kv_heads ({hkv})")
-    if hq % cfg.c_h:
-        raise ValueError(f"heads ({hq}) must be a multiple of Config.c_h ({cfg.c_h})")
+    hq, hkv, d = (rules.integer(n, x) for n, x in (("heads", heads), ("kv_heads", kv_heads), ("head_dim", head_dim)))
+    rules.check_heads(hq, hkv, d, cfg.c_h)
     return (cfg, hq, hkv, d, canonical_dtype(dtype), canonical_device(device))
 
 

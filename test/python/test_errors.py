@@ -65,7 +65,7 @@ def test_bad_input_custom_op(desc, make, exc, msg):
 
 def test_c_h_must_divide_heads():
     q, k, v = np_qkv(Hq=4, Hkv=1)
-    with pytest.raises(ValueError, match=r"multiple of Config.c_h \(3\)"):
+    with pytest.raises(ValueError, match=r"multiple of 'c_h' \(3\)"):
         unisparse.attention(q, k, v, Config(block=32, c_h=3))
 
 
@@ -75,18 +75,18 @@ def test_config_type_and_values():
         unisparse.attention(q, k, v, {"tau": 0.9})
     with pytest.raises(ValueError, match="tau"):
         Config(tau=1.5)
-    with pytest.raises(ValueError, match="multiple of c_q"):
+    with pytest.raises(ValueError, match="multiple of 'c_q'"):
         Config(block=100)
 
 
 def test_compile_arguments():
-    with pytest.raises(ValueError, match="multiple of kv_heads"):
+    with pytest.raises(ValueError, match="multiple of key/value heads"):
         unisparse.compile(CFG, heads=6, kv_heads=4, head_dim=16, dtype="f32")
     with pytest.raises(TypeError, match="unsupported dtype"):
         unisparse.compile(CFG, heads=4, kv_heads=2, head_dim=16, dtype="int8")
     with pytest.raises(ValueError, match="unsupported device"):
         unisparse.compile(CFG, heads=4, kv_heads=2, head_dim=16, dtype="f32", device="tpu")
-    with pytest.raises(ValueError, match="head_dim must be a positive int"):
+    with pytest.raises(ValueError, match="'head_dim' must be positive"):
         unisparse.compile(CFG, heads=4, kv_heads=2, head_dim=0, dtype="f32")
 
 

@@ -1,4 +1,4 @@
-"""The composite estimators of the NumPy reference (issue 10): antidiagonal
+"""The composite estimators of the NumPy reference: antidiagonal
 composites (XAttention), their outlier-aware log-mean-exp form, the max
 query reduction, and the presets that name them.
 
@@ -153,9 +153,9 @@ def test_unisparse_attention_with_estimator(estimator, query_reduce):
 
 def test_estimator_errors():
     q, k, _ = S.structured_qkv(1, 2, 1, 64, 8, seed=1)
-    with pytest.raises(ValueError, match="estimator must be one of"):
+    with pytest.raises(ValueError, match="'estimator' must be one of"):
         R.estimate(q, k, 32, 8, 8, estimator="median")
-    with pytest.raises(ValueError, match="c_q == c_k"):
+    with pytest.raises(ValueError, match="'c_q' == 'c_k'"):
         R.estimate(q, k, 32, 16, 8, estimator="antidiag")
     with pytest.raises(ValueError, match="rank-5"):
         R.block_score(R.compress(q, 8), R.compress(k, 8, kv_group=2), 32, 8, 8, estimator="antidiag_lse")
@@ -167,7 +167,7 @@ def test_config_estimator_fields_and_presets():
     assert Config().estimator == "mean" and Config().query_reduce == "sum"
     with pytest.raises(ValueError, match="estimator"):
         Config(estimator="xattn")
-    with pytest.raises(ValueError, match="c_q == c_k"):
+    with pytest.raises(ValueError, match="'c_q' == 'c_k'"):
         Config(estimator="antidiag_lse", c_q=16, c_k=8)
     with pytest.raises(ValueError, match="query_reduce"):
         Config(query_reduce="min")

@@ -250,9 +250,23 @@ SELECT_CASES = [
     dict(tau=0.95, local_blocks=2, sink=True, min_blocks=4, max_blocks=0),
     dict(tau=0.99, local_blocks=1, sink=True, min_blocks=0, max_blocks=3),
     dict(tau=0.8, local_blocks=3, sink=True, min_blocks=2, max_blocks=2),
-    dict(tau=0.0, local_blocks=1, sink=True, min_blocks=0, max_blocks=0),
-    dict(tau=0.7, local_blocks=1, sink=True, min_blocks=5, max_blocks=4),
+    # The smallest positive tau rounds to an f32 threshold of 0: forced blocks only.
+    dict(tau=5e-324, local_blocks=1, sink=True, min_blocks=0, max_blocks=0),
+    dict(tau=0.7, local_blocks=1, sink=True, min_blocks=5, max_blocks=5),
 ]
+
+
+@pytest.mark.parametrize("case,msg", [
+    (dict(tau=0.0), r"'tau' must be in \(0, 1\], found 0.0"),
+    (dict(tau=1.5), r"'tau' must be in \(0, 1\]"),
+    (dict(tau=float("nan")), r"'tau' must be in \(0, 1\]"),
+    (dict(tau=0.7, min_blocks=5, max_blocks=4), r"'min_blocks' \(5\) must not exceed 'max_blocks' \(4\)"),
+    (dict(tau=0.7, local_blocks=-1), "'local_blocks' must be non-negative"),
+])
+def test_block_select_rejects_what_the_dialect_rejects(case, msg):
+    s = random_scores(np.random.default_rng(4), 1, 1, 4, True, False)
+    with pytest.raises(ValueError, match=msg):
+        R.block_select(s, **case)
 
 
 @pytest.mark.parametrize("causal", [True, False])

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from .. import rules
+
 # Upper bound (in elements) for the temporary score matrices built per chunk.
 _CHUNK_ELEMS = 1 << 23
 
@@ -15,11 +17,11 @@ def _ceil_div(a: int, b: int) -> int:
 
 
 def _check_pos_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+    """An integer argument, positive (``minimum = 1``) or non-negative
+    (``minimum = 0``), by the rules of :mod:`unisparse.rules`."""
+    if minimum == 0:
+        return rules.check_non_negative_int(name, value)
+    return rules.check_positive_int(name, value)
 
 
 def _as_4d(name: str, x) -> np.ndarray:
@@ -30,6 +32,9 @@ def _as_4d(name: str, x) -> np.ndarray:
 
 
 def _default_scale(scale, D: int) -> float:
+    """The softmax scale: ``scale`` checked by :func:`unisparse.rules.scale`,
+    ``None`` or 0 (as in ``#unisparse.config``) for ``1 / sqrt(D)``."""
+    scale = rules.check_scale_arg(scale)
     if scale is None:
         return 1.0 / math.sqrt(D) if D > 0 else 1.0
-    return float(scale)
+    return scale

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import rules
 from ._common import _CHUNK_ELEMS, _as_4d, _ceil_div, _check_pos_int, _default_scale
 from .scores import estimate
 from .selection import block_select, layout_mask
@@ -19,9 +20,8 @@ def _check_qkv(q, k, v):
         raise ValueError(f"k shape {k.shape} != v shape {v.shape}")
     if k.shape[0] != B or k.shape[2] != N or k.shape[3] != D:
         raise ValueError(f"k/v shape {k.shape} is inconsistent with q shape {q.shape}")
-    Hkv = k.shape[1]
-    if Hkv == 0 or Hq % Hkv != 0:
-        raise ValueError(f"Hq = {Hq} must be a multiple of Hkv = {Hkv}")
+    rules.positive("kv_heads", k.shape[1])
+    rules.gqa(Hq, k.shape[1])
     return q, k, v
 
 
@@ -192,13 +192,17 @@ def unisparse_attention(
     antidiagonal estimators group tokens instead, see :func:`estimate`).
     The same ``scale`` is used for scoring and for the attention.
 
+    The fields follow the rules of ``unisparse.Config`` (:mod:`unisparse.rules`;
+    ``scale=None`` or 0 selects ``1 / sqrt(D)``).
+
     Returns ``(o, lse, counts, indices)``.
     """
+    rules.check_config(dict(block=block, c_q=c_q, c_k=c_k, c_h=c_h, tau=tau, local_blocks=local_blocks, sink=sink,
+                            min_blocks=min_blocks, max_blocks=max_blocks, causal=causal,
+                            scale=0.0 if scale is None else scale, estimator=estimator,
+                            query_reduce=query_reduce))
     q, k, v = _check_qkv(q, k, v)
-    Hq = q.shape[1]
-    c_h = _check_pos_int("c_h", c_h)
-    if Hq % c_h:
-        raise ValueError(f"Hq = {Hq} must be a multiple of c_h = {c_h}")
+    rules.head_groups(q.shape[1], c_h)
     s = estimate(q, k, block, c_q, c_k, c_h, causal=causal, scale=scale, estimator=estimator,
                  query_reduce=query_reduce)
     counts, indices = block_select(

@@ -47,6 +47,8 @@ def compress(x, seq_factor: int, head_factor: int = 1, kv_group: int = 1) -> np.
         )
     G = E // head_factor
     T = _ceil_div(N, seq_factor)
+    if T == 0:  # no tokens (and no [T, seq_factor] view, whatever seq_factor is)
+        return np.zeros((B, G, 0, D))
     xf = x.astype(np.float64, copy=False)
 
     # Head pooling. src[g, i] = source head of the i-th expanded head of group g.

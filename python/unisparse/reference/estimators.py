@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import ESTIMATORS, QUERY_REDUCES
-from ._common import _check_pos_int
+from .. import rules
+from ..rules import ESTIMATORS, QUERY_REDUCES
 from .composites import compress, compress_strided
 
 __all__ = ["ESTIMATORS", "QUERY_REDUCES", "check_estimation", "composites", "composite_logits"]
@@ -17,18 +17,16 @@ __all__ = ["ESTIMATORS", "QUERY_REDUCES", "check_estimation", "composites", "com
 def check_estimation(block: int, c_q: int, c_k: int, estimator: str, query_reduce: str):
     """The argument rules of the estimation stages (shared by
     :func:`block_score` and the PyTorch transcription
-    ``unisparse.estimate_torch``); raises ``ValueError``."""
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    if query_reduce not in QUERY_REDUCES:
-        raise ValueError(f"query_reduce must be one of {QUERY_REDUCES}, got {query_reduce!r}")
-    block = _check_pos_int("block", block)
-    c_q = _check_pos_int("c_q", c_q)
-    c_k = _check_pos_int("c_k", c_k)
-    if block % c_q or block % c_k:
-        raise ValueError(f"block = {block} must be a multiple of c_q = {c_q} and c_k = {c_k}")
-    if estimator != "mean" and c_q != c_k:
-        raise ValueError(f"estimator {estimator!r} needs c_q == c_k, got c_q = {c_q}, c_k = {c_k}")
+    ``unisparse.estimate_torch``; those of ``unisparse.block_score`` in the
+    dialect); raises ``ValueError`` (``TypeError`` for a non-integer size)."""
+    rules.keyword("estimator", estimator, ESTIMATORS)
+    rules.keyword("query_reduce", query_reduce, QUERY_REDUCES)
+    block = rules.check_positive_int("block", block)
+    c_q = rules.check_positive_int("c_q", c_q)
+    c_k = rules.check_positive_int("c_k", c_k)
+    rules.multiple_of("block", block, "c_q", c_q)
+    rules.multiple_of("block", block, "c_k", c_k)
+    rules.estimator_stride(estimator, c_q, c_k)
     return block, c_q, c_k
 
 
@@ -66,10 +64,8 @@ def composites(q, k, c_q: int, c_k: int, c_h: int, estimator: str):
         qc = compress(q, c_q, head_factor=c_h, kv_group=1)
         kc = compress(k, c_k, head_factor=c_h, kv_group=Hq // Hkv)
         return qc, kc
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    if c_q != c_k:
-        raise ValueError(f"estimator {estimator!r} needs c_q == c_k (the stride), got {c_q} and {c_k}")
+    rules.keyword("estimator", estimator, ESTIMATORS)
+    rules.estimator_stride(estimator, c_q, c_k)
     qc = compress_strided(q, c_q, head_factor=c_h, kv_group=1, reverse=True)
     kc = compress_strided(k, c_k, head_factor=c_h, kv_group=Hq // Hkv)
     return qc, kc

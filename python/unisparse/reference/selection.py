@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import rules
 from ._common import _as_4d, _check_pos_int
 
 
@@ -32,12 +33,13 @@ def block_select(
     Parameters
     ----------
     s : ``[B, Hg, NBq, NBk]`` block scores (output of :func:`block_score`).
-    tau : mass fraction to keep; ``tau >= 1`` keeps every visible block.
+    tau : mass fraction to keep, in (0, 1]; ``tau = 1`` keeps every visible block.
     local_blocks : number of blocks before the diagonal that are always kept.
     sink : always keep block 0.
     min_blocks : keep at least this many blocks (if that many are visible).
     max_blocks : cap on the number of blocks; ``0`` means no cap.  Forced
-        blocks are kept even when they exceed the cap.
+        blocks are kept even when they exceed the cap; ``min_blocks`` must
+        not exceed a cap.
     causal : only blocks ``J <= I`` are visible.
 
     Returns
@@ -51,7 +53,7 @@ def block_select(
     * Visible ``V = {J : J <= I}`` if causal, else all ``J`` in ``[0, NBk)``.
     * Forced ``F = ({0} if sink) ∪ {J : max(0, I - local_blocks) <= J <= I}``,
       intersected with ``V``.
-    * If ``tau >= 1``: select all of ``V``.
+    * If ``tau = 1``: select all of ``V``.
     * Otherwise ``total = sum_{J in V} s[I, J]``, ``kept = sum_{J in F} s[I, J]``,
       ``count = |F|``; then walk the remaining visible blocks by descending
       score (ties: smaller ``J`` first, i.e. a stable sort by ``-score``), and
@@ -78,9 +80,12 @@ def block_select(
     ``cumsum`` (which is sequential) on purpose.
     """
     s = _as_4d("s", s)
+    # The attribute rules of unisparse.block_select (unisparse.rules).
+    tau = rules.tau(rules.real("tau", tau))
     local_blocks = _check_pos_int("local_blocks", local_blocks, 0)
-    min_blocks = _check_pos_int("min_blocks", min_blocks, 0)
-    max_blocks = _check_pos_int("max_blocks", max_blocks, 0)
+    min_blocks = rules.integer("min_blocks", min_blocks)
+    max_blocks = rules.integer("max_blocks", max_blocks)
+    rules.min_max_blocks(min_blocks, max_blocks)
     B, Hg, NBq, NBk = s.shape
     counts = np.zeros((B, Hg, NBq), dtype=np.int32)
     indices = np.full((B, Hg, NBq, NBk), -1, dtype=np.int32)
