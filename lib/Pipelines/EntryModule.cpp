@@ -118,6 +118,27 @@ mlir::unisparse::buildEntryModule(MLIRContext *ctx, ConfigAttr cfg,
                    b, loc, cfg, *shape, in[0], in[1], out[0], out[1], out[2]);
                return SmallVector<Value>{est.scores, est.counts, est.indices};
              });
+
+  // @attention_layout(q, k, v, o, lse, counts, indices): what @attention
+  // computes (the same stages, as unisparse.attention decomposes) with the
+  // layout it used, so a caller that wants both runs the estimation once.
+  buildEntry(b, loc, "attention_layout", {q, kv, kv}, {q, lse, counts, indices},
+             [&](ArrayRef<Value> in, ArrayRef<Value> out) {
+               FailureOr<AttentionShape> shape =
+                   getAttentionShape(b, loc, in[0], in[1]);
+               ok = ok && succeeded(shape);
+               if (failed(shape))
+                 return SmallVector<Value>(out);
+               OpFoldResult blocks =
+                   numBlocksOfr(b, loc, shape->seq, cfg.getBlock());
+               EstimationValues layout = buildLayout(
+                   b, loc, cfg, *shape, blocks, in[0], in[1], out[2], out[3]);
+               SmallVector<Value> results(buildBlockSparseAttention(
+                   b, loc, cfg, in[0], in[1], in[2], layout.counts,
+                   layout.indices, out[0], out[1]));
+               results.append({layout.counts, layout.indices});
+               return results;
+             });
   if (!ok || failed(verify(*module))) {
     error = "the entry module does not verify";
     return failure();

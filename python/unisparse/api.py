@@ -58,8 +58,9 @@ def attention(q, k, v, config: Config | None = None, *, return_lse: bool = False
     Returns the output ``[B, Hq, N, D]`` (type and dtype of ``q``) or, when
     ``return_lse`` or ``return_layout`` is set, an :class:`AttentionResult`.
     PyTorch tensors go through the custom op ``torch.ops.unisparse.attention``
-    (and ``torch.ops.unisparse.layout`` for the layout), so the call traces
-    under ``torch.compile``. No autograd: UniSparse is a prefill method; the
+    (``torch.ops.unisparse.attention_layout`` with ``return_layout``), so the
+    call traces under ``torch.compile``. The layout returned is the one the
+    output was computed with (one estimation, not a second call). No autograd: UniSparse is a prefill method; the
     backward raises.
 
     Raises ``TypeError`` for a non-array input, mixed kinds or an unsupported
@@ -97,7 +98,10 @@ def _numpy_attention(q, k, v, cfg, return_lse, return_layout):
     if bf16_type is not None:  # ml_dtypes.bfloat16: same bits, viewed
         q, k, v = (x.view(np.uint16) for x in (q, k, v))
     kern = compile(cfg, heads=hq, kv_heads=hkv, head_dim=d, dtype=dts[0], device="cpu")
-    o, lse = kern.attention(q, k, v)
+    if return_layout:  # one estimation: the layout that the attention used
+        o, lse, counts, indices = kern.attention_layout(q, k, v)
+    else:
+        o, lse = kern.attention(q, k, v)
     if bf16_type is not None:
         o = o.view(bf16_type)
     if not (return_lse or return_layout):
@@ -105,6 +109,6 @@ def _numpy_attention(q, k, v, cfg, return_lse, return_layout):
     res = AttentionResult(output=o, lse=lse if return_lse else None)
     if return_layout:
         from .reference import density
-        _, res.counts, res.indices = kern.layout(q, k)
-        res.density = density(res.counts, n, cfg.block, cfg.causal)
+        res.counts, res.indices = counts, indices
+        res.density = density(counts, n, cfg.block, cfg.causal)
     return res

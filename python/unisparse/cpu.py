@@ -56,7 +56,8 @@ class CompiledCPU:
         self._lib = _build.load_library(self.lib_path)
         self._attention = self._lib._mlir_ciface_attention
         self._layout = self._lib._mlir_ciface_layout
-        for fn in (self._attention, self._layout):
+        self._attention_layout = self._lib._mlir_ciface_attention_layout
+        for fn in (self._attention, self._layout, self._attention_layout):
             fn.restype = None
 
     def _check_qk(self, q, k, v=None):
@@ -79,29 +80,45 @@ class CompiledCPU:
         float32), when given, are C-contiguous arrays that receive the results
         in place (the PyTorch op passes views of the tensors it allocated).
         """
+        return self._run(self._attention, q, k, v, {"o": o, "lse": lse})
+
+    def attention_layout(self, q, k, v, o=None, lse=None, counts=None, indices=None):
+        """Returns (o, lse, counts, indices): :meth:`attention` and the block
+        layout it used (int32 [B, Hg, NB] and [B, Hg, NB, NB], as
+        :meth:`layout` gives them), from one estimation. Given outputs
+        receive the results in place, as in :meth:`attention`."""
+        return self._run(self._attention_layout, q, k, v,
+                         {"o": o, "lse": lse, "counts": counts, "indices": indices})
+
+    def _run(self, fn, q, k, v, outputs):
         self._check_qk(q, k, v)
-        b, _, n, d = q.shape
-        # Fresh outputs start as NaN so that an element the kernel fails to
-        # write cannot pass for a result.
-        if o is None:
-            o = np.full(q.shape, 0x7FC0 if self.dtype == "bf16" else np.nan, dtype=q.dtype)
-        if lse is None:
-            lse = np.full((b, self.hq, n), np.nan, dtype=np.float32)
-        for name, x, shape, dt in (("o", o, q.shape, q.dtype), ("lse", lse, (b, self.hq, n), np.float32)):
+        b, _, n, _ = q.shape
+        nb = -(-n // self.cfg.block)
+        # Fresh outputs start as NaN (layouts as -7) so that an element the
+        # kernel fails to write cannot pass for a result.
+        specs = {"o": (q.shape, q.dtype, 0x7FC0 if self.dtype == "bf16" else np.nan),
+                 "lse": ((b, self.hq, n), np.float32, np.nan),
+                 "counts": ((b, self.hg, nb), np.int32, -7),
+                 "indices": ((b, self.hg, nb, nb), np.int32, -7)}
+        for name, x in outputs.items():
+            shape, dt, fill = specs[name]
+            if x is None:
+                outputs[name] = x = np.full(shape, fill, dtype=dt)
             if not isinstance(x, np.ndarray) or x.shape != shape or x.dtype != dt:
                 raise ValueError(f"{name} must be a numpy array {shape} of dtype {np.dtype(dt)}, "
                                  f"got {getattr(x, 'shape', type(x))} {getattr(x, 'dtype', '')}")
-        for name, x in (("q", q), ("k", k), ("v", v), ("o", o), ("lse", lse)):
+        for name, x in (("q", q), ("k", k), ("v", v), *outputs.items()):
             if not x.flags.c_contiguous:
                 raise ValueError(f"{name} must be C-contiguous")
-        _check_outputs({"o": o, "lse": lse}, {"q": q, "k": k, "v": v})
+        _check_outputs(outputs, {"q": q, "k": k, "v": v})
+        results = tuple(outputs.values())
         if b == 0 or n == 0:
-            return o, lse
-        descs = [_memref.descriptor(x) for x in (q, k, v, o, lse)]
+            return results
+        descs = [_memref.descriptor(x) for x in (q, k, v, *results)]
         _runtime.clear()
-        self._attention(*[ctypes.byref(x) for x in descs])
+        fn(*[ctypes.byref(x) for x in descs])
         _runtime.check()
-        return o, lse
+        return results
 
     def layout(self, q, k):
         """Returns (scores, counts, indices) of the estimation stages."""

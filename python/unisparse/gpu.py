@@ -10,6 +10,7 @@ synchronisation, so it can be captured in a CUDA graph.
     lib = load_compiled("libattn.so", runtime="build-gpu/libunisparse_runtime.so")
     o, lse = lib.attention(q, k, v)                  # torch CUDA tensors
     scores, counts, indices = lib.layout(q, k)
+    o, lse, counts, indices = lib.attention_layout(q, k, v)   # one estimation
 """
 
 from __future__ import annotations
@@ -116,6 +117,11 @@ class CompiledCUDA:
         self._layout = self._lib._mlir_ciface_layout
         self._attention.restype = None
         self._layout.restype = None
+        try:
+            self._attention_layout = self._lib._mlir_ciface_attention_layout
+            self._attention_layout.restype = None
+        except AttributeError:  # built before the entry point existed
+            self._attention_layout = None
 
     def _call(self, fn, tensors):
         import torch
@@ -155,19 +161,39 @@ class CompiledCUDA:
         self._call(self._attention, [q, k, v, o, lse])
         return o, lse
 
-    def layout(self, q, k):
-        """(scores, counts, indices) of the estimation stages."""
+    def _layout_outputs(self, q, scores: bool):
         import torch
 
-        self._check(q, k)
         b, n = q.shape[0], q.shape[2]
         nb = -(-n // self.block)
         dev = q.device
-        scores = torch.empty(b, self.groups, nb, nb, device=dev, dtype=torch.float32)
-        counts = torch.empty(b, self.groups, nb, device=dev, dtype=torch.int32)
-        indices = torch.empty(b, self.groups, nb, nb, device=dev, dtype=torch.int32)
-        self._call(self._layout, [q, k, scores, counts, indices])
-        return scores, counts, indices
+        out = [torch.empty(b, self.groups, nb, device=dev, dtype=torch.int32),
+               torch.empty(b, self.groups, nb, nb, device=dev, dtype=torch.int32)]
+        if scores:
+            out.insert(0, torch.empty(b, self.groups, nb, nb, device=dev, dtype=torch.float32))
+        return out
+
+    def layout(self, q, k):
+        """(scores, counts, indices) of the estimation stages."""
+        self._check(q, k)
+        out = self._layout_outputs(q, scores=True)
+        self._call(self._layout, [q, k, *out])
+        return tuple(out)
+
+    def attention_layout(self, q, k, v):
+        """(o, lse, counts, indices): :meth:`attention` and the block layout
+        it used, from one estimation; queued on the current stream."""
+        import torch
+
+        if self._attention_layout is None:
+            raise UnisparseError(f"{self.path} has no attention_layout entry point: it was built by an "
+                                 f"older unisparse-compile; rebuild it (scripts/gpu/compile_all.py)")
+        self._check(q, k, v)
+        o = torch.empty_like(q)
+        lse = torch.empty(q.shape[0], q.shape[1], q.shape[2], device=q.device, dtype=torch.float32)
+        counts, indices = self._layout_outputs(q, scores=False)
+        self._call(self._attention_layout, [q, k, v, o, lse, counts, indices])
+        return o, lse, counts, indices
 
 
 def _default_runtime() -> str:

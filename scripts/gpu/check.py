@@ -13,7 +13,9 @@ the libraries of configs.py were compiled (prepare.sh) and carried over:
   3. under the sparse layout the output matches FlexAttention given the same
      block layout, and a float64 reference restricted to the layout;
   4. every output element was written (outputs are poisoned first), and a
-     CUDA-graph capture of the whole call replays to the same result.
+     CUDA-graph capture of the whole call replays to the same result;
+  5. the attention_layout entry returns, bit for bit, the attention's output
+     and the layout entry's layout (one estimation for both).
 Prints one line per check and "N passed, M failed"; exits non-zero on failure.
 """
 
@@ -152,6 +154,12 @@ def check_sparse(name, n, seed):
     o, lse = lib.attention(q, k, v)
     torch.cuda.synchronize()
     record(f"{name} N={n}: every output written", bool(torch.isfinite(o).all()), "")
+    # @attention_layout: the attention and the layout it used, one estimation.
+    o2, lse2, c2, i2 = lib.attention_layout(q, k, v)
+    torch.cuda.synchronize()
+    same = (torch.equal(o2, o) and torch.equal(lse2, lse) and torch.equal(c2, counts)
+            and torch.equal(i2, indices))
+    record(f"{name} N={n}: attention_layout = attention + layout, bit for bit", same, "")
     from torch.nn.attention.flex_attention import flex_attention
 
     bm = flex_block_mask(counts, indices, hq, n, c["block"], causal)
@@ -292,7 +300,7 @@ def main():
         for n in (1000, 2048):
             if want(name):
                 check_dense(name, n, seed)
-    # The last one: the outlier-aware antidiagonal estimator (issue 10).
+    # The last one: the outlier-aware antidiagonal estimator.
     for name in ("gqa_bf16_d128", "noncausal_f16_d64", "ch2_bf16_d128", "antidiag_lse_max_bf16_d128"):
         for n in ((1000,) if a.quick else (1000, 4096)):
             if want(name):

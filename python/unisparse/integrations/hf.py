@@ -116,18 +116,19 @@ def unisparse_attention_forward(module, query, key, value, attention_mask, dropo
     cfg = dataclasses.replace(cfg, **changes)
     # [B, H, N, D] views of [B, N, H, D] projections: the kernel wants them contiguous.
     q, k, v = (x.contiguous() for x in (query, key, value))
-    out, _ = torch.ops.unisparse.attention(q, k, v, *config_args(cfg))
     if layout_hooks and not torch.compiler.is_compiling():
-        counts, _ = torch.ops.unisparse.layout(q, k, *config_args(cfg))
+        out, _, counts, _ = torch.ops.unisparse.attention_layout(q, k, v, *config_args(cfg))
         for hook in layout_hooks:
             hook(cfg, counts.cpu().numpy())
+    else:
+        out, _ = torch.ops.unisparse.attention(q, k, v, *config_args(cfg))
     return out.transpose(1, 2).contiguous(), None
 
 
 #: Called with ``(cfg, counts)`` (a NumPy array) after each UniSparse
 #: attention, for tests and the fidelity report to read the density the model
-#: ran at. The layout is computed by a second call (one more estimation) only
-#: while a hook is registered.
+#: ran at. While a hook is registered the call returns the layout it used
+#: (``unisparse::attention_layout``, still one estimation).
 layout_hooks: list = []
 
 
