@@ -9,11 +9,15 @@ The cache (``$UNISPARSE_CACHE_DIR``, else ``$XDG_CACHE_HOME/unisparse``, else
   and writable by nobody else; a library must be a regular file with the
   same owner rule and no group/other write bit. Anything else is refused
   with :class:`UnisparseError` rather than loaded;
-* a library's name is a hash of its signature *and of the compiler that made
-  it* (the contents of ``unisparse-compile``, of the project libraries it
-  loads and of the runtime, plus the name and size of the MLIR library) and,
-  for the CPU, of the host CPU it is optimised for: a rebuilt compiler never
-  serves an old library, nor a machine another machine's;
+* a library's name is a hash of its signature, of the ``unisparse-compile``
+  arguments, *of the compiler that made it* (:func:`compiler_identity`: the
+  SHA-256 of the contents of ``unisparse-compile``, of every project shared
+  library beside it in ``<build>/lib``, the runtime among them, and of the
+  LLVM/MLIR shared libraries the tool loads, found with ``ldd`` once per
+  build of the tool) and, for the CPU, of the host CPU it is optimised for
+  (:func:`host_cpu_identity`: model and feature flags): a rebuilt compiler
+  or a new LLVM never serves an old library, nor a machine another
+  machine's;
 * a library is written to a private temporary file in the cache and renamed
   into place, so no reader ever sees a partial file.
 """

@@ -1,4 +1,4 @@
-"""GPU checks of the Python layer (issue: PyTorch op, CUDA graphs, Hugging Face).
+"""GPU checks of the Python layer (the PyTorch op, CUDA graphs, Hugging Face).
 
 Run on the GPU machine by run.sh with $UNISPARSE_AOT_DIR holding the libraries
 of configs.TORCH (compiled where LLVM is by compile_all.py):
