@@ -10,6 +10,7 @@ The libraries are configs.BENCH_ESTIMATION (scripts/gpu/compile_all.py
 --only estimation). Batch 1, 32 query / 8 kv heads, head dim 128, bf16,
 causal; median of CUDA-event timings (bench_gpu.time_ms).
 """
+
 import argparse
 import os
 import pathlib
@@ -24,6 +25,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import configs  # noqa: E402
 from bench_gpu import structured, time_ms  # noqa: E402
+
 from unisparse import gpu  # noqa: E402
 
 
@@ -39,7 +41,7 @@ def torch_estimator(q, k, block, cq, ck):
     kp = torch.nn.functional.pad(k, (0, 0, 0, tk * ck - n)).view(b, k.shape[1], tk, ck, d).float().sum(3)
     kp = (kp / torch.clamp(n - torch.arange(tk, device=q.device) * ck, max=ck)[:, None]).bfloat16()
     kp = kp.repeat_interleave(g, 1)
-    logits = (qp @ kp.transpose(-1, -2)).float() * d ** -0.5
+    logits = (qp @ kp.transpose(-1, -2)).float() * d**-0.5
     t = torch.arange(tq, device=q.device)[:, None]
     u = torch.arange(tk, device=q.device)[None, :]
     logits.masked_fill_(u * ck > (t + 1) * cq - 1, float("-inf"))
@@ -57,9 +59,14 @@ def main():
     print(torch.cuda.get_device_name(), flush=True)
     for name, (cfg, hq, hkv, d, dtype, _) in configs.BENCH_ESTIMATION.items():
         c = configs.parse_config(cfg)
-        lib = gpu.load_compiled(pathlib.Path(os.environ["UNISPARSE_AOT_DIR"]) / configs.lib_name(name, "cuda"),
-                                runtime=os.environ["UNISPARSE_CUDA_RUNTIME"], heads=hq, kv_heads=hkv,
-                                head_dim=d, block=c["block"])
+        lib = gpu.load_compiled(
+            pathlib.Path(os.environ["UNISPARSE_AOT_DIR"]) / configs.lib_name(name, "cuda"),
+            runtime=os.environ["UNISPARSE_CUDA_RUNTIME"],
+            heads=hq,
+            kv_heads=hkv,
+            head_dim=d,
+            block=c["block"],
+        )
         for n in a.n:
             q, k, _ = structured(n, hq, hkv, d, seed=n)
             try:
@@ -67,11 +74,14 @@ def main():
             except Exception as e:  # report and go on (e.g. out of memory)
                 t_est = float("nan")
                 print(f"  {name} N={n}: {type(e).__name__}: {e}", flush=True)
-            t_torch = time_ms(lambda: torch_estimator(q, k, c["block"], c["c_q"], c["c_k"]),
-                              min_reps=3, budget_ms=500.0)
-            print(f"{name} ({cfg}) N={n}: compiled estimation {t_est:.2f} ms, "
-                  f"unfused PyTorch {t_torch:.2f} ms", flush=True)
-            del q, k
+            t_torch = time_ms(
+                lambda: torch_estimator(q, k, c["block"], c["c_q"], c["c_k"]), min_reps=3, budget_ms=500.0
+            )
+            print(
+                f"{name} ({cfg}) N={n}: compiled estimation {t_est:.2f} ms, unfused PyTorch {t_torch:.2f} ms",
+                flush=True,
+            )
+            q = k = None  # free the device memory before the next size
             torch.cuda.empty_cache()
 
 

@@ -29,9 +29,16 @@ class UnisparseError(RuntimeError):
 
 
 _DTYPE_NAMES = {
-    "f32": "f32", "float32": "f32", "fp32": "f32", "float": "f32",
-    "f16": "f16", "float16": "f16", "fp16": "f16", "half": "f16",
-    "bf16": "bf16", "bfloat16": "bf16",
+    "f32": "f32",
+    "float32": "f32",
+    "fp32": "f32",
+    "float": "f32",
+    "f16": "f16",
+    "float16": "f16",
+    "fp16": "f16",
+    "half": "f16",
+    "bf16": "bf16",
+    "bfloat16": "bf16",
 }
 SUPPORTED_DTYPES = "float32, float16 or bfloat16"
 
@@ -76,8 +83,10 @@ def check_shapes(qs, ks, vs, c_h: int):
     if ks[0] != b:
         raise ValueError(f"batch mismatch: q has {b}, k/v have {ks[0]}")
     if ks[2] != n:
-        raise ValueError(f"sequence length mismatch: q has N = {n}, k/v have N = {ks[2]} "
-                         f"(UniSparse is self-attention prefill: key and query lengths must be equal)")
+        raise ValueError(
+            f"sequence length mismatch: q has N = {n}, k/v have N = {ks[2]} "
+            f"(UniSparse is self-attention prefill: key and query lengths must be equal)"
+        )
     if ks[3] != d:
         raise ValueError(f"head_dim mismatch: q has {d}, k/v have {ks[3]}")
     hkv = ks[1]

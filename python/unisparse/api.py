@@ -42,12 +42,10 @@ def _numpy_dtype(x: np.ndarray) -> str:
         return "f16"
     if x.dtype == np.uint16 or x.dtype.name == "bfloat16":
         return "bf16"
-    raise TypeError(f"unsupported dtype {x.dtype}: expected {SUPPORTED_DTYPES} "
-                    f"(bfloat16 NumPy data as uint16 bits)")
+    raise TypeError(f"unsupported dtype {x.dtype}: expected {SUPPORTED_DTYPES} (bfloat16 NumPy data as uint16 bits)")
 
 
-def attention(q, k, v, config: Config | None = None, *, return_lse: bool = False,
-              return_layout: bool = False):
+def attention(q, k, v, config: Config | None = None, *, return_lse: bool = False, return_layout: bool = False):
     """UniSparse attention of ``q [B, Hq, N, D]`` over ``k, v [B, Hkv, N, D]``.
 
     ``q``, ``k``, ``v`` are all NumPy arrays or all PyTorch tensors (CPU or
@@ -72,16 +70,18 @@ def attention(q, k, v, config: Config | None = None, *, return_lse: bool = False
     cfg = Config() if config is None else config
     if not isinstance(cfg, Config):
         raise TypeError(f"config must be a unisparse.Config, got {type(cfg).__name__}")
-    kinds = ["torch" if _is_torch_tensor(x) else "numpy" if isinstance(x, np.ndarray) else None
-             for x in (q, k, v)]
+    kinds = ["torch" if _is_torch_tensor(x) else "numpy" if isinstance(x, np.ndarray) else None for x in (q, k, v)]
     for name, x, kind in zip("qkv", (q, k, v), kinds):
         if kind is None:
             raise TypeError(f"{name} must be a torch.Tensor or a numpy.ndarray, got {type(x).__name__}")
     if len(set(kinds)) != 1:
-        raise TypeError(f"q, k, v must all be torch tensors or all numpy arrays, got "
-                        f"{', '.join(type(x).__name__ for x in (q, k, v))}")
+        raise TypeError(
+            f"q, k, v must all be torch tensors or all numpy arrays, got "
+            f"{', '.join(type(x).__name__ for x in (q, k, v))}"
+        )
     if kinds[0] == "torch":
         from . import torch_ops
+
         return torch_ops.attention(q, k, v, cfg, return_lse=return_lse, return_layout=return_layout)
     return _numpy_attention(q, k, v, cfg, return_lse, return_layout)
 
@@ -109,6 +109,7 @@ def _numpy_attention(q, k, v, cfg, return_lse, return_layout):
     res = AttentionResult(output=o, lse=lse if return_lse else None)
     if return_layout:
         from .reference import density
+
         res.counts, res.indices = counts, indices
         res.density = density(counts, n, cfg.block, cfg.causal)
     return res

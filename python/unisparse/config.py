@@ -91,8 +91,9 @@ class Config:
         elif isinstance(spec, dict):
             items = list(spec.items())
         else:
-            raise TypeError(f"a Config is given as a Config, a dict or 'field=value,...' text, "
-                            f"got {type(spec).__name__}")
+            raise TypeError(
+                f"a Config is given as a Config, a dict or 'field=value,...' text, got {type(spec).__name__}"
+            )
         names = [f.name for f in dataclasses.fields(cls)]
         kw = {}
         for name, value in items:
@@ -110,7 +111,8 @@ class Config:
             f"sink = {b(self.sink)}, min_blocks = {self.min_blocks}, "
             f"max_blocks = {self.max_blocks}, causal = {b(self.causal)}, "
             f"scale = {float(self.scale)!r}, estimator = {self.estimator}, "
-            f"query_reduce = {self.query_reduce}>")
+            f"query_reduce = {self.query_reduce}>"
+        )
 
     def reference_kwargs(self) -> dict:
         """Keyword arguments of :func:`unisparse.reference.unisparse_attention`."""

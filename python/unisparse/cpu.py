@@ -39,10 +39,11 @@ def _check_outputs(outputs: dict, inputs: dict):
             raise ValueError(f"{name} must be a writable array (it receives the result in place)")
     names = list(outputs.items())
     for i, (name, x) in enumerate(names):
-        for other, y in names[i + 1:] + list(inputs.items()):
+        for other, y in names[i + 1 :] + list(inputs.items()):
             if np.may_share_memory(x, y):
-                raise ValueError(f"{name} overlaps {other} in memory: the outputs must not alias "
-                                 f"each other or an input")
+                raise ValueError(
+                    f"{name} overlaps {other} in memory: the outputs must not alias each other or an input"
+                )
 
 
 class CompiledCPU:
@@ -64,8 +65,10 @@ class CompiledCPU:
         want = _NP_DTYPES[self.dtype]
         for name, x, h in (("q", q, self.hq), ("k", k, self.hkv)) + ((("v", v, self.hkv),) if v is not None else ()):
             if not isinstance(x, np.ndarray) or x.dtype != want:
-                raise TypeError(f"{name} must be a numpy array of dtype {np.dtype(want)} "
-                                f"({self.dtype}), got {getattr(x, 'dtype', type(x))}")
+                raise TypeError(
+                    f"{name} must be a numpy array of dtype {np.dtype(want)} "
+                    f"({self.dtype}), got {getattr(x, 'dtype', type(x))}"
+                )
             if x.ndim != 4 or x.shape[1] != h or x.shape[3] != self.head_dim:
                 raise ValueError(f"{name} must have shape [B, {h}, N, {self.head_dim}], got {x.shape}")
         if k.shape[0] != q.shape[0] or k.shape[2] != q.shape[2]:
@@ -87,8 +90,7 @@ class CompiledCPU:
         layout it used (int32 [B, Hg, NB] and [B, Hg, NB, NB], as
         :meth:`layout` gives them), from one estimation. Given outputs
         receive the results in place, as in :meth:`attention`."""
-        return self._run(self._attention_layout, q, k, v,
-                         {"o": o, "lse": lse, "counts": counts, "indices": indices})
+        return self._run(self._attention_layout, q, k, v, {"o": o, "lse": lse, "counts": counts, "indices": indices})
 
     def _run(self, fn, q, k, v, outputs):
         self._check_qk(q, k, v)
@@ -96,17 +98,21 @@ class CompiledCPU:
         nb = -(-n // self.cfg.block)
         # Fresh outputs start as NaN (layouts as -7) so that an element the
         # kernel fails to write cannot pass for a result.
-        specs = {"o": (q.shape, q.dtype, 0x7FC0 if self.dtype == "bf16" else np.nan),
-                 "lse": ((b, self.hq, n), np.float32, np.nan),
-                 "counts": ((b, self.hg, nb), np.int32, -7),
-                 "indices": ((b, self.hg, nb, nb), np.int32, -7)}
+        specs = {
+            "o": (q.shape, q.dtype, 0x7FC0 if self.dtype == "bf16" else np.nan),
+            "lse": ((b, self.hq, n), np.float32, np.nan),
+            "counts": ((b, self.hg, nb), np.int32, -7),
+            "indices": ((b, self.hg, nb, nb), np.int32, -7),
+        }
         for name, x in outputs.items():
             shape, dt, fill = specs[name]
             if x is None:
                 outputs[name] = x = np.full(shape, fill, dtype=dt)
             if not isinstance(x, np.ndarray) or x.shape != shape or x.dtype != dt:
-                raise ValueError(f"{name} must be a numpy array {shape} of dtype {np.dtype(dt)}, "
-                                 f"got {getattr(x, 'shape', type(x))} {getattr(x, 'dtype', '')}")
+                raise ValueError(
+                    f"{name} must be a numpy array {shape} of dtype {np.dtype(dt)}, "
+                    f"got {getattr(x, 'shape', type(x))} {getattr(x, 'dtype', '')}"
+                )
         for name, x in (("q", q), ("k", k), ("v", v), *outputs.items()):
             if not x.flags.c_contiguous:
                 raise ValueError(f"{name} must be C-contiguous")
@@ -149,7 +155,16 @@ def compile_cpu(cfg: Config, hq: int, hkv: int, head_dim: int, dtype: str = "f32
         raise ValueError(f"dtype must be one of {sorted(_NP_DTYPES)}, got {dtype!r}")
     signature = f"{cfg.mlir_attr()}|{hq}|{hkv}|{head_dim}|{dtype}"
     lib = _build.cached_library(
-        "cpu", signature,
-        [f"--config={cfg.mlir_attr()}", f"--heads={hq}", f"--kv-heads={hkv}", f"--head-dim={head_dim}",
-         f"--dtype={dtype}", "--target=cpu", f"--link-runtime={_build.build_dir() / 'lib'}"])
+        "cpu",
+        signature,
+        [
+            f"--config={cfg.mlir_attr()}",
+            f"--heads={hq}",
+            f"--kv-heads={hkv}",
+            f"--head-dim={head_dim}",
+            f"--dtype={dtype}",
+            "--target=cpu",
+            f"--link-runtime={_build.build_dir() / 'lib'}",
+        ],
+    )
     return CompiledCPU(cfg, hq, hkv, head_dim, dtype, lib)

@@ -35,8 +35,9 @@ def _key(config, heads, kv_heads, head_dim, dtype, device):
     return (cfg, hq, hkv, d, canonical_dtype(dtype), canonical_device(device))
 
 
-def compile(config: Config | None = None, *, heads: int, kv_heads: int, head_dim: int,
-            dtype="bf16", device: str = "cpu"):
+def compile(
+    config: Config | None = None, *, heads: int, kv_heads: int, head_dim: int, dtype="bf16", device: str = "cpu"
+):
     """Compiles ``config`` ahead of time and returns the compiled object.
 
     Parameters
@@ -67,16 +68,19 @@ def compile(config: Config | None = None, *, heads: int, kv_heads: int, head_dim
             cfg, hq, hkv, d, dt, dev = key
             if dev == "cpu":
                 from .cpu import compile_cpu
+
                 compiled = compile_cpu(cfg, hq, hkv, d, dt)
             else:
                 from .gpu import compile_gpu
+
                 compiled = compile_gpu(cfg, hq, hkv, d, dt, dev)
             _COMPILED[key] = compiled
     return compiled
 
 
-def register_compiled(compiled, config: Config | None = None, *, heads: int, kv_heads: int,
-                      head_dim: int, dtype, device: str = "cuda"):
+def register_compiled(
+    compiled, config: Config | None = None, *, heads: int, kv_heads: int, head_dim: int, dtype, device: str = "cuda"
+):
     """Makes ``compiled`` (e.g. ``unisparse.gpu.load_compiled(...)`` of a
     library built by ``unisparse-compile``) the object that :func:`compile`
     returns for this signature, so that :func:`unisparse.attention` and

@@ -87,8 +87,9 @@ def check_inputs(c_h, q, k, v=None):
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
         if x.dtype not in _DTYPES:
-            raise TypeError(f"{name} has unsupported dtype {x.dtype}: expected torch.float32, "
-                            f"torch.float16 or torch.bfloat16")
+            raise TypeError(
+                f"{name} has unsupported dtype {x.dtype}: expected torch.float32, torch.float16 or torch.bfloat16"
+            )
     if len({x.dtype for _, x in named}) != 1:
         raise TypeError("q, k, v must have one dtype, got " + ", ".join(str(x.dtype) for _, x in named))
     if len({x.device for _, x in named}) != 1:
@@ -127,8 +128,9 @@ def _kernel(cfg, q, k, v=None, *, cpu_op=None):
     return _compile(cfg, heads=hq, kv_heads=hkv, head_dim=d, dtype=_DTYPES[q.dtype], device=device)
 
 
-@torch.library.custom_op("unisparse::attention", mutates_args=(), schema=_schema("Tensor q, Tensor k, Tensor v",
-                                                                                 "Tensor o, Tensor lse"))
+@torch.library.custom_op(
+    "unisparse::attention", mutates_args=(), schema=_schema("Tensor q, Tensor k, Tensor v", "Tensor o, Tensor lse")
+)
 def _attention_op(q, k, v, *args):
     kern = _kernel(config_from_args(*args), q, k, v, cpu_op="attention")
     o = torch.empty(q.shape, dtype=q.dtype)
@@ -148,8 +150,9 @@ def _attention_fake(q, k, v, *args):
     return q.new_empty((b, hq, n, d)), q.new_empty((b, hq, n), dtype=torch.float32)
 
 
-@torch.library.custom_op("unisparse::layout", mutates_args=(), schema=_schema("Tensor q, Tensor k",
-                                                                              "Tensor counts, Tensor indices"))
+@torch.library.custom_op(
+    "unisparse::layout", mutates_args=(), schema=_schema("Tensor q, Tensor k", "Tensor counts, Tensor indices")
+)
 def _layout_op(q, k, *args):
     kern = _kernel(config_from_args(*args), q, k, cpu_op="layout")
     _, counts, indices = kern.layout(_np(q), _np(k))
@@ -173,9 +176,11 @@ def _layout_fake(q, k, *args):
     return _fake_layout(q, k, args)
 
 
-@torch.library.custom_op("unisparse::attention_layout", mutates_args=(),
-                         schema=_schema("Tensor q, Tensor k, Tensor v",
-                                        "Tensor o, Tensor lse, Tensor counts, Tensor indices"))
+@torch.library.custom_op(
+    "unisparse::attention_layout",
+    mutates_args=(),
+    schema=_schema("Tensor q, Tensor k, Tensor v", "Tensor o, Tensor lse, Tensor counts, Tensor indices"),
+)
 def _attention_layout_op(q, k, v, *args):
     kern = _kernel(config_from_args(*args), q, k, v, cpu_op="attention_layout")
     o = torch.empty(q.shape, dtype=q.dtype)
@@ -202,7 +207,8 @@ def _setup_context(ctx, inputs, output):
 def _backward(ctx, *grads):
     raise NotImplementedError(
         "unisparse::attention has no backward: UniSparse is a forward-only (prefill) method; "
-        "run it under torch.no_grad() / torch.inference_mode(), or use dense attention for training")
+        "run it under torch.no_grad() / torch.inference_mode(), or use dense attention for training"
+    )
 
 
 _attention_op.register_autograd(_backward, setup_context=_setup_context)
@@ -228,7 +234,7 @@ def attention(q, k, v, cfg: Config, *, return_lse: bool = False, return_layout: 
     nb = (n + cfg.block - 1) // cfg.block
     per = nb * (nb + 1) // 2 if cfg.causal else nb * nb
     denom = b * (hq // cfg.c_h) * per
-    res.density = (counts.sum(dtype=torch.float32) / denom if denom
-                   else torch.ones((), dtype=torch.float32, device=q.device))
+    res.density = (
+        counts.sum(dtype=torch.float32) / denom if denom else torch.ones((), dtype=torch.float32, device=q.device)
+    )
     return res
-

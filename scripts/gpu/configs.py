@@ -13,15 +13,27 @@ CHECK = {
     "dense_f16_d64_noncausal": ("block=64,c_q=16,c_k=16,tau=1.0,causal=false", 8, 8, 64, "f16", ("cuda",)),
     # NaN/Inf inputs with min_blocks past the forced blocks: the row keeps
     # every visible block, so the NaN reaches the output as in dense attention.
-    "nan_minblocks_bf16_d64": ("block=64,c_q=16,c_k=16,tau=0.8,min_blocks=4,max_blocks=4", 4, 2, 64, "bf16",
-                               ("cuda", "cpu")),
+    "nan_minblocks_bf16_d64": (
+        "block=64,c_q=16,c_k=16,tau=0.8,min_blocks=4,max_blocks=4",
+        4,
+        2,
+        64,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
     # A million tokens: T = N / 16 = 65536 composites, one past blockIdx.z's
     # limit, where the estimation kernels used to put T.
     "long_bf16_d64": ("block=128,c_q=16,c_k=16,tau=0.9", 1, 1, 64, "bf16", ("cuda",)),
     # The outlier-aware antidiagonal estimator, max over query composites:
     # GPU layout against the CPU path's.
-    "antidiag_lse_max_bf16_d128": ("block=128,c_q=8,c_k=8,tau=0.9,estimator=antidiag_lse,query_reduce=max",
-                                   8, 2, 128, "bf16", ("cuda", "cpu")),
+    "antidiag_lse_max_bf16_d128": (
+        "block=128,c_q=8,c_k=8,tau=0.9,estimator=antidiag_lse,query_reduce=max",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
 }
 
 BENCH = {

@@ -40,10 +40,18 @@ BAD = [
     ("batch mismatch", lambda: (np_qkv(B=2)[0], *np_qkv()[1:]), ValueError, "batch mismatch"),
     ("head_dim mismatch", lambda: (np_qkv(D=32)[0], *np_qkv()[1:]), ValueError, "head_dim mismatch"),
     ("k/v mismatch", lambda: (np_qkv()[0], np_qkv()[1], np_qkv(Hkv=4)[2]), ValueError, "must equal v shape"),
-    ("non-contiguous numpy", lambda: (np.swapaxes(np.swapaxes(np_qkv()[0], 2, 3).copy(), 2, 3), *np_qkv()[1:]),
-     ValueError, "C-contiguous"),
-    ("non-contiguous torch", lambda: (t_qkv()[0].transpose(2, 3).contiguous().transpose(2, 3), *t_qkv()[1:]),
-     ValueError, "must be contiguous"),
+    (
+        "non-contiguous numpy",
+        lambda: (np.swapaxes(np.swapaxes(np_qkv()[0], 2, 3).copy(), 2, 3), *np_qkv()[1:]),
+        ValueError,
+        "C-contiguous",
+    ),
+    (
+        "non-contiguous torch",
+        lambda: (t_qkv()[0].transpose(2, 3).contiguous().transpose(2, 3), *t_qkv()[1:]),
+        ValueError,
+        "must be contiguous",
+    ),
     ("device mismatch", lambda: (t_qkv()[0].to("meta"), *t_qkv()[1:]), ValueError, "one device"),
 ]
 
@@ -55,8 +63,11 @@ def test_bad_input_public_api(desc, make, exc, msg):
         unisparse.attention(q, k, v, CFG)
 
 
-@pytest.mark.parametrize("desc,make,exc,msg", [b for b in BAD if "torch" in b[0] or b[0] == "device mismatch"],
-                         ids=[b[0] for b in BAD if "torch" in b[0] or b[0] == "device mismatch"])
+@pytest.mark.parametrize(
+    "desc,make,exc,msg",
+    [b for b in BAD if "torch" in b[0] or b[0] == "device mismatch"],
+    ids=[b[0] for b in BAD if "torch" in b[0] or b[0] == "device mismatch"],
+)
 def test_bad_input_custom_op(desc, make, exc, msg):
     q, k, v = make()
     with pytest.raises(exc, match=msg):
@@ -152,7 +163,7 @@ def test_overlapping_outputs_are_refused():
     kern, q, k, v = _compiled_and_outputs()
     buf = np.empty(q.nbytes + 64, np.uint8)
     o = buf[: q.nbytes].view(np.float32).reshape(q.shape)
-    lse = buf[64: 64 + 4 * q.shape[0] * q.shape[1] * q.shape[2]].view(np.float32).reshape(q.shape[:3])
+    lse = buf[64 : 64 + 4 * q.shape[0] * q.shape[1] * q.shape[2]].view(np.float32).reshape(q.shape[:3])
     with pytest.raises(ValueError, match="o overlaps lse"):
         kern.attention(q, k, v, o=o, lse=lse)
 

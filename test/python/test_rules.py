@@ -82,7 +82,7 @@ def cpp_reason(capi, fields):
         assert not diags, diags
         return None
     assert diags, f"the parse of {src!r} failed without a diagnostic"
-    return re.sub(r'^loc\(.*?\): ', "", diags[0].strip())
+    return re.sub(r"^loc\(.*?\): ", "", diags[0].strip())
 
 
 # --------------------------------------------------------------------------- #
@@ -181,14 +181,27 @@ CASES = [
 @pytest.mark.parametrize("overrides,want", CASES, ids=[repr(c[0]) for c in CASES])
 def test_config_reference_and_verifier_agree(capi, overrides, want):
     fields = {**BASE, **overrides}
-    got = {"Config": config_reason(fields), "reference": reference_reason(fields),
-           "C++ verifier": cpp_reason(capi, fields)}
+    got = {
+        "Config": config_reason(fields),
+        "reference": reference_reason(fields),
+        "C++ verifier": cpp_reason(capi, fields),
+    }
     for who, message in got.items():
         assert rule(message) == want, f"{who}: {message!r}"
 
 
-@pytest.mark.parametrize("field,value", [("tau", True), ("scale", False), ("block", 128.0), ("c_h", True),
-                                         ("sink", 1), ("causal", "yes"), ("estimator", 3)])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("tau", True),
+        ("scale", False),
+        ("block", 128.0),
+        ("c_h", True),
+        ("sink", 1),
+        ("causal", "yes"),
+        ("estimator", 3),
+    ],
+)
 def test_values_of_the_wrong_kind_are_refused(field, value):
     # bool is not a number and a number is not a bool, as in the IR, where
     # `tau = true` and `sink = 1` do not parse.
@@ -231,9 +244,21 @@ HEAD_CASES = [
 
 def entry_reason(heads, kv_heads, head_dim, c_h):
     tool = BUILD / "bin" / "unisparse-compile"
-    r = subprocess.run([str(tool), f"--config=c_h={c_h},c_q=8,c_k=8,block=32", f"--heads={heads}",
-                        f"--kv-heads={kv_heads}", f"--head-dim={head_dim}", "--dtype=f32", "--emit=entry",
-                        "-o", os.devnull], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            str(tool),
+            f"--config=c_h={c_h},c_q=8,c_k=8,block=32",
+            f"--heads={heads}",
+            f"--kv-heads={kv_heads}",
+            f"--head-dim={head_dim}",
+            "--dtype=f32",
+            "--emit=entry",
+            "-o",
+            os.devnull,
+        ],
+        capture_output=True,
+        text=True,
+    )
     if r.returncode == 0:
         return None
     return r.stderr.strip().removeprefix("unisparse-compile: error: ")

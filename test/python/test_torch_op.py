@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 
 import unisparse
+from conftest import requires_cuda, sum_order_atol
 from unisparse import Config
 from unisparse import reference as R
 from unisparse import synthetic as S
-
-from conftest import requires_cuda, sum_order_atol
 
 torch = pytest.importorskip("torch")
 from unisparse import torch_ops  # noqa: E402
@@ -46,21 +45,36 @@ def test_opcheck_attention_layout(dtype):
 
 #: A configuration whose every field differs from the default, so that a
 #: field lost on the way through the op would show.
-EVERY_FIELD = Config(block=64, c_q=4, c_k=4, c_h=2, tau=0.5, local_blocks=2, sink=False, min_blocks=1,
-                     max_blocks=9, causal=False, scale=0.25, estimator="antidiag_lse", query_reduce="max")
+EVERY_FIELD = Config(
+    block=64,
+    c_q=4,
+    c_k=4,
+    c_h=2,
+    tau=0.5,
+    local_blocks=2,
+    sink=False,
+    min_blocks=1,
+    max_blocks=9,
+    causal=False,
+    scale=0.25,
+    estimator="antidiag_lse",
+    query_reduce="max",
+)
 
 
 def test_op_schemas_follow_config():
     fields = dataclasses.fields(Config)
     assert all(getattr(EVERY_FIELD, f.name) != f.default for f in fields)
     want = [(f.name, f.type) for f in fields]
-    for op, tensor_names, n_results in ((torch.ops.unisparse.attention, ["q", "k", "v"], 2),
-                                        (torch.ops.unisparse.layout, ["q", "k"], 2),
-                                        (torch.ops.unisparse.attention_layout, ["q", "k", "v"], 4)):
+    for op, tensor_names, n_results in (
+        (torch.ops.unisparse.attention, ["q", "k", "v"], 2),
+        (torch.ops.unisparse.layout, ["q", "k"], 2),
+        (torch.ops.unisparse.attention_layout, ["q", "k", "v"], 4),
+    ):
         schema = op.default._schema
         args = schema.arguments
-        assert [(a.name, str(a.type)) for a in args[:len(tensor_names)]] == [(t, "Tensor") for t in tensor_names]
-        assert [(a.name, str(a.type)) for a in args[len(tensor_names):]] == want, str(schema)
+        assert [(a.name, str(a.type)) for a in args[: len(tensor_names)]] == [(t, "Tensor") for t in tensor_names]
+        assert [(a.name, str(a.type)) for a in args[len(tensor_names) :]] == want, str(schema)
         assert len(schema.returns) == n_results
     assert torch_ops.config_args(EVERY_FIELD) == tuple(getattr(EVERY_FIELD, f.name) for f in fields)
     assert torch_ops.config_from_args(*torch_ops.config_args(EVERY_FIELD)) == EVERY_FIELD
@@ -71,8 +85,9 @@ def test_op_schemas_follow_config():
 def test_every_field_reaches_the_kernel():
     q, k, v = tensors(Hq=4, Hkv=2, N=300, seed=5)
     o, lse, counts, indices = torch.ops.unisparse.attention_layout(q, k, v, *torch_ops.config_args(EVERY_FIELD))
-    o_ref, lse_ref, c_ref, i_ref = R.unisparse_attention(*(x.double().numpy() for x in (q, k, v)),
-                                                         **EVERY_FIELD.reference_kwargs())
+    o_ref, lse_ref, c_ref, i_ref = R.unisparse_attention(
+        *(x.double().numpy() for x in (q, k, v)), **EVERY_FIELD.reference_kwargs()
+    )
     np.testing.assert_array_equal(counts.numpy(), c_ref)
     np.testing.assert_array_equal(indices.numpy(), i_ref)
     assert R.relative_l2(o.numpy(), o_ref) < 2e-5
@@ -90,8 +105,10 @@ def test_return_layout_runs_the_estimation_once(monkeypatch):
         raise AssertionError("the layout was estimated a second time")
 
     monkeypatch.setattr(type(kern), "layout", no_second_estimation)
-    for r in (unisparse.attention(q, k, v, CFG, return_layout=True),
-              unisparse.attention(q.numpy(), k.numpy(), v.numpy(), CFG, return_layout=True)):
+    for r in (
+        unisparse.attention(q, k, v, CFG, return_layout=True),
+        unisparse.attention(q.numpy(), k.numpy(), v.numpy(), CFG, return_layout=True),
+    ):
         np.testing.assert_array_equal(np.asarray(r.counts), c_want)
         np.testing.assert_array_equal(np.asarray(r.indices), i_want)
         np.testing.assert_array_equal(np.asarray(r.output), o_want.numpy())
@@ -153,8 +170,11 @@ def test_torch_compile_fullgraph():
 def test_torch_compile_raw_op_dynamic():
     torch._dynamo.reset()
     args = torch_ops.config_args(CFG)
-    f = torch.compile(lambda q, k, v: torch.ops.unisparse.attention(q, k, v, *args)[0].float().square().sum(),
-                      fullgraph=True, dynamic=True)
+    f = torch.compile(
+        lambda q, k, v: torch.ops.unisparse.attention(q, k, v, *args)[0].float().square().sum(),
+        fullgraph=True,
+        dynamic=True,
+    )
     for n in (96, 150):
         q, k, v = tensors(N=n, seed=n)
         o = torch.ops.unisparse.attention(q, k, v, *args)[0]

@@ -59,5 +59,20 @@ from .harness import (
 )
 from .report import load_json, main, plot, table
 
-__all__ = ["parse_config", "SWEEPS", "ORACLE_TAUS", "family", "label", "layouts", "sample_rows", "evaluate",
-           "oracle_curve", "floor_at", "run", "table", "plot", "load_json", "main"]
+__all__ = [
+    "parse_config",
+    "SWEEPS",
+    "ORACLE_TAUS",
+    "family",
+    "label",
+    "layouts",
+    "sample_rows",
+    "evaluate",
+    "oracle_curve",
+    "floor_at",
+    "run",
+    "table",
+    "plot",
+    "load_json",
+    "main",
+]

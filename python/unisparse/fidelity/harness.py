@@ -15,8 +15,19 @@ from .. import reference as ref
 from ..config import Config
 from ..synthetic import needle_hits, structured_qkv
 
-__all__ = ["SWEEPS", "ORACLE_TAUS", "parse_config", "family", "label", "layouts", "sample_rows", "evaluate",
-           "oracle_curve", "floor_at", "run"]
+__all__ = [
+    "SWEEPS",
+    "ORACLE_TAUS",
+    "parse_config",
+    "family",
+    "label",
+    "layouts",
+    "sample_rows",
+    "evaluate",
+    "oracle_curve",
+    "floor_at",
+    "run",
+]
 
 #: Named sweeps: each entry is a dict of Config fields (block defaults to 128).
 SWEEPS = {
@@ -25,13 +36,13 @@ SWEEPS = {
         dict(tau=0.99, c_k=8),
     ],
     "default": [
-        dict(tau=0.9),                      # the design's starting default
+        dict(tau=0.9),  # the design's starting default
         dict(tau=0.95),
         dict(tau=0.99),
         dict(tau=0.9, c_k=8),
         dict(tau=0.95, c_k=8),
         dict(tau=0.98, c_k=8),
-        dict(tau=0.99, c_k=8),              # the proposed default
+        dict(tau=0.99, c_k=8),  # the proposed default
         dict(tau=0.995, c_k=8),
         dict(tau=0.99, c_k=4),
         dict(tau=0.99, c_q=8, c_k=8),
@@ -47,22 +58,31 @@ _MODE_FAMILIES = {
     "mean,max": (dict(query_reduce="max"), (0.9, 0.95, 0.98, 0.99)),
     "antidiag": (dict(estimator="antidiag", c_q=8, c_k=8), (0.9, 0.95, 0.98, 0.99)),
     "antidiag_lse": (dict(estimator="antidiag_lse", c_q=8, c_k=8), (0.9, 0.95, 0.97, 0.98, 0.99)),
-    "antidiag_lse,max": (dict(estimator="antidiag_lse", c_q=8, c_k=8, query_reduce="max"),
-                         (0.9, 0.95, 0.97, 0.98, 0.99)),
-    "antidiag_lse16,max": (dict(estimator="antidiag_lse", c_q=16, c_k=16, query_reduce="max"),
-                           (0.95, 0.97, 0.98, 0.99)),
+    "antidiag_lse,max": (
+        dict(estimator="antidiag_lse", c_q=8, c_k=8, query_reduce="max"),
+        (0.9, 0.95, 0.97, 0.98, 0.99),
+    ),
+    "antidiag_lse16,max": (
+        dict(estimator="antidiag_lse", c_q=16, c_k=16, query_reduce="max"),
+        (0.95, 0.97, 0.98, 0.99),
+    ),
 }
 SWEEPS["modes"] = [dict(kw, tau=t) for kw, taus in _MODE_FAMILIES.values() for t in taus]
 #: A shorter set for 64K-128K (``--device cuda``): the families and the tau
 #: values that bracket the targets.
 SWEEPS["modes-long"] = [
-    dict(tau=0.95), dict(tau=0.99), dict(tau=0.995),
-    dict(estimator="antidiag", c_q=8, c_k=8, tau=0.95), dict(estimator="antidiag", c_q=8, c_k=8, tau=0.99),
-    dict(estimator="antidiag_lse", c_q=8, c_k=8, tau=0.97), dict(estimator="antidiag_lse", c_q=8, c_k=8, tau=0.99),
+    dict(tau=0.95),
+    dict(tau=0.99),
+    dict(tau=0.995),
+    dict(estimator="antidiag", c_q=8, c_k=8, tau=0.95),
+    dict(estimator="antidiag", c_q=8, c_k=8, tau=0.99),
+    dict(estimator="antidiag_lse", c_q=8, c_k=8, tau=0.97),
+    dict(estimator="antidiag_lse", c_q=8, c_k=8, tau=0.99),
 ] + [dict(estimator="antidiag_lse", c_q=8, c_k=8, query_reduce="max", tau=t) for t in (0.95, 0.97, 0.98, 0.99)]
 #: The compiled default next to the outlier-aware estimator around the chosen tau.
-SWEEPS["presets"] = [dict(tau=0.99)] + [dict(estimator="antidiag_lse", c_q=8, c_k=8, query_reduce="max", tau=t)
-                                        for t in (0.98, 0.985, 0.99, 0.995)]
+SWEEPS["presets"] = [dict(tau=0.99)] + [
+    dict(estimator="antidiag_lse", c_q=8, c_k=8, query_reduce="max", tau=t) for t in (0.98, 0.985, 0.99, 0.995)
+]
 SWEEPS["wide"] = SWEEPS["default"] + [
     dict(tau=0.8),
     dict(tau=0.95, c_k=4),
@@ -116,17 +136,34 @@ def layouts(q, k, configs, device=None):
         from functools import partial
 
         from ..estimate_torch import estimate as torch_estimate
+
         est = partial(torch_estimate, device=device)
     scores, out = {}, {}
     for cfg in configs:
         kw = cfg.reference_kwargs()
         skey = (cfg.block, cfg.c_q, cfg.c_k, cfg.c_h, cfg.causal, cfg.scale, cfg.estimator, cfg.query_reduce)
         if skey not in scores:
-            scores[skey] = est(q, k, cfg.block, cfg.c_q, cfg.c_k, cfg.c_h, causal=cfg.causal,
-                                        scale=kw["scale"], estimator=cfg.estimator,
-                                        query_reduce=cfg.query_reduce)
-        out[cfg] = ref.block_select(scores[skey], cfg.tau, local_blocks=cfg.local_blocks, sink=cfg.sink,
-                                    min_blocks=cfg.min_blocks, max_blocks=cfg.max_blocks, causal=cfg.causal)
+            scores[skey] = est(
+                q,
+                k,
+                cfg.block,
+                cfg.c_q,
+                cfg.c_k,
+                cfg.c_h,
+                causal=cfg.causal,
+                scale=kw["scale"],
+                estimator=cfg.estimator,
+                query_reduce=cfg.query_reduce,
+            )
+        out[cfg] = ref.block_select(
+            scores[skey],
+            cfg.tau,
+            local_blocks=cfg.local_blocks,
+            sink=cfg.sink,
+            min_blocks=cfg.min_blocks,
+            max_blocks=cfg.max_blocks,
+            causal=cfg.causal,
+        )
     return out
 
 
@@ -161,7 +198,7 @@ def _dense_chunks_numpy(q, k, v, rows, fine, scale, causal, chunk_elems):
         vf = v[0, kh].astype(np.float64)
         vblk = (np.concatenate([vf, np.zeros((pad, D))]) if pad else vf).reshape(NBf, fine, D)
         for r0 in range(0, len(rows), step):
-            rr = rows[r0:r0 + step]
+            rr = rows[r0 : r0 + step]
             logits = (q[0, h, rr].astype(np.float64) @ kf.T) * scale
             if causal:
                 logits[np.arange(N)[None, :] > rr[:, None]] = -np.inf
@@ -205,22 +242,23 @@ def evaluate(q, k, v, configs, lays, rows, *, scale=None, causal=True, chunk_ele
         import torch
 
         from ..estimate_torch import dense_chunks
+
         chunks = dense_chunks(q, k, v, rows, fine, causal=causal, scale=scale, device=device)
         xp, as_x = torch, (lambda m: torch.as_tensor(m, dtype=torch.float64, device=device))
         fine_masks = {c: torch.as_tensor(m, device=device) for c, m in fine_masks.items()}
     for h, r0, mass, wsum in chunks:
-        rr = rows[r0:r0 + len(mass)]
+        rr = rows[r0 : r0 + len(mass)]
         l = mass.sum(1)
-        res["block_mass"][h, r0:r0 + len(rr)] = _host(mass / l[:, None])
+        res["block_mass"][h, r0 : r0 + len(rr)] = _host(mass / l[:, None])
         o_dense = wsum.sum(1) / l[:, None]
         for c in configs:
             g = h // c.c_h
             sel = as_x(fine_masks[c][g, rr // c.block])  # [r, NBf]
             kept = (mass * sel).sum(1)
-            res[c]["recall"][h, r0:r0 + len(rr)] = _host(kept / l)
+            res[c]["recall"][h, r0 : r0 + len(rr)] = _host(kept / l)
             o_sp = xp.matmul(sel[:, None, :], wsum)[:, 0] / xp.where(kept > 0, kept, 1.0)[:, None]
             res[c]["err2"] += float(((o_sp - o_dense) ** 2).sum())
-            res[c]["ref2"] += float((o_dense ** 2).sum())
+            res[c]["ref2"] += float((o_dense**2).sum())
     return res
 
 
@@ -230,8 +268,31 @@ def _host(x):
 
 
 #: The tau grid of the exact top-p curve (:func:`oracle_curve`).
-ORACLE_TAUS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.975, 0.98, 0.985, 0.99,
-               0.993, 0.995, 0.997, 0.998, 0.999, 0.9995, 0.9999, 1.0)
+ORACLE_TAUS = (
+    0.5,
+    0.6,
+    0.7,
+    0.8,
+    0.85,
+    0.9,
+    0.92,
+    0.94,
+    0.95,
+    0.96,
+    0.97,
+    0.975,
+    0.98,
+    0.985,
+    0.99,
+    0.993,
+    0.995,
+    0.997,
+    0.998,
+    0.999,
+    0.9995,
+    0.9999,
+    1.0,
+)
 
 
 def oracle_curve(block_mass, rows, N, fine, block, taus=ORACLE_TAUS, needles=(), local_blocks=None):
@@ -294,8 +355,11 @@ def oracle_curve(block_mass, rows, N, fine, block, taus=ORACLE_TAUS, needles=(),
             for n_i, kb in by_qblock[I]:
                 worst = rank[:, kb].max(axis=-1)  # [Hq]
                 for i, tau in enumerate(taus):
-                    need = (I + 1) if tau >= 1.0 else np.maximum(np.minimum(
-                        (cum < tau * tot * (1 - 1e-9)).sum(-1) + 1, I + 1), n_forced)
+                    need = (
+                        (I + 1)
+                        if tau >= 1.0
+                        else np.maximum(np.minimum((cum < tau * tot * (1 - 1e-9)).sum(-1) + 1, I + 1), n_forced)
+                    )
                     span_ok[i, n_i] &= bool(np.all(worst < need))
     dens = kept / (Hq * NB * (NB + 1) / 2)
     flat = rec.reshape(len(taus), -1)
@@ -310,8 +374,22 @@ def floor_at(curve, recall):
     return float(np.interp(recall, rmean[order], dens[order]))
 
 
-def run(N, configs, *, heads=4, kv_heads=2, dim=128, peak=1.5, needles=16, seed=0,
-        full_rows=8192, rows_per_block=8, check_compiled=False, log=print, device=None):
+def run(
+    N,
+    configs,
+    *,
+    heads=4,
+    kv_heads=2,
+    dim=128,
+    peak=1.5,
+    needles=16,
+    seed=0,
+    full_rows=8192,
+    rows_per_block=8,
+    check_compiled=False,
+    log=print,
+    device=None,
+):
     """Generates the data for ``N`` and returns one row dict per config."""
     t0 = time.perf_counter()
     q, k, v, nd = structured_qkv(1, heads, kv_heads, N, dim, seed=seed, peak=peak, needles=needles)
@@ -325,11 +403,14 @@ def run(N, configs, *, heads=4, kv_heads=2, dim=128, peak=1.5, needles=16, seed=
     rows = sample_rows(N, block, rows_per_block if sampled else None, seed)
     res = evaluate(q, k, v, configs, lays, rows, device=device)
     t3 = time.perf_counter()
-    log(f"  N={N}: data {t1 - t0:.1f} s, layouts {t2 - t1:.1f} s, dense pass over "
-        f"{len(rows)} rows x {heads} heads {t3 - t2:.1f} s")
+    log(
+        f"  N={N}: data {t1 - t0:.1f} s, layouts {t2 - t1:.1f} s, dense pass over "
+        f"{len(rows)} rows x {heads} heads {t3 - t2:.1f} s"
+    )
     fine = math.gcd(*(c.block for c in configs))
-    curves = {b: oracle_curve(res["block_mass"], rows, N, fine, b, needles=nd)
-              for b in sorted({c.block for c in configs})}
+    curves = {
+        b: oracle_curve(res["block_mass"], rows, N, fine, b, needles=nd) for b in sorted({c.block for c in configs})
+    }
     # The same with the estimators' forced blocks (sink, diagonal, local).
     forced_curves = {(c.block, c.local_blocks): None for c in configs if c.sink}
     for b, lb in forced_curves:
@@ -344,25 +425,40 @@ def run(N, configs, *, heads=4, kv_heads=2, dim=128, peak=1.5, needles=16, seed=
         blk = np.stack([np.bincount(qb, weights=rec[h], minlength=nbq) for h in range(heads)])
         blk = blk / np.maximum(np.bincount(qb, minlength=nbq), 1)
         hit_rate, spans = needle_hits(nd, counts, indices, c.block, heads)
-        out.append(dict(
-            N=N, config=label(c), family=family(c), cfg=c, tau=c.tau,
-            density=ref.density(counts, N, c.block, c.causal),
-            floor=floor_at(curves[c.block], float(rec.mean())),
-            recall_mean=float(rec.mean()), recall_p1=float(np.percentile(rec, 1)),
-            block_p1=float(np.percentile(blk, 1)), recall_min=float(rec.min()),
-            needles=hit_rate,
-            spans=f"{spans}/{len(nd)}",
-            rel_l2=math.sqrt(res[c]["err2"] / res[c]["ref2"]) if res[c]["ref2"] else 0.0,
-            rows="sampled" if sampled else "all", n_rows=len(rows),
-        ))
+        out.append(
+            dict(
+                N=N,
+                config=label(c),
+                family=family(c),
+                cfg=c,
+                tau=c.tau,
+                density=ref.density(counts, N, c.block, c.causal),
+                floor=floor_at(curves[c.block], float(rec.mean())),
+                recall_mean=float(rec.mean()),
+                recall_p1=float(np.percentile(rec, 1)),
+                block_p1=float(np.percentile(blk, 1)),
+                recall_min=float(rec.min()),
+                needles=hit_rate,
+                spans=f"{spans}/{len(nd)}",
+                rel_l2=math.sqrt(res[c]["err2"] / res[c]["ref2"]) if res[c]["ref2"] else 0.0,
+                rows="sampled" if sampled else "all",
+                n_rows=len(rows),
+            )
+        )
         out[-1]["ratio"] = out[-1]["density"] / max(out[-1]["floor"], 1e-12)
         fc = forced_curves.get((c.block, c.local_blocks))
-        out[-1]["ratio_f"] = (out[-1]["density"] / max(floor_at(fc, out[-1]["recall_mean"]), 1e-12)
-                              if fc is not None else float("nan"))
+        out[-1]["ratio_f"] = (
+            out[-1]["density"] / max(floor_at(fc, out[-1]["recall_mean"]), 1e-12) if fc is not None else float("nan")
+        )
     for b, (dens, rmean, rp1, sp) in curves.items():
-        log(f"  N={N} exact top-p (block {b}), density/mean/p1/spans at tau 0.9 .. 0.995: " + ", ".join(
-            f"{d:.3f}/{m:.4f}/{p:.3f}/{k}" for t, d, m, p, k in zip(ORACLE_TAUS, dens, rmean, rp1, sp)
-            if t in (0.9, 0.95, 0.97, 0.98, 0.99, 0.995)))
+        log(
+            f"  N={N} exact top-p (block {b}), density/mean/p1/spans at tau 0.9 .. 0.995: "
+            + ", ".join(
+                f"{d:.3f}/{m:.4f}/{p:.3f}/{k}"
+                for t, d, m, p, k in zip(ORACLE_TAUS, dens, rmean, rp1, sp)
+                if t in (0.9, 0.95, 0.97, 0.98, 0.99, 0.995)
+            )
+        )
     if out:
         out[0]["curves"] = curves
     return out
@@ -371,6 +467,7 @@ def run(N, configs, *, heads=4, kv_heads=2, dim=128, peak=1.5, needles=16, seed=
 def _check_compiled(q, k, lays, log):
     """Compares the reference layouts with the compiled CPU path (f32)."""
     from ..api import compile as compile_
+
     for c, (counts, indices) in lays.items():
         kern = compile_(c, heads=q.shape[1], kv_heads=k.shape[1], head_dim=q.shape[3], dtype="f32")
         _, cc, ci = kern.layout(np.ascontiguousarray(q, np.float32), np.ascontiguousarray(k, np.float32))

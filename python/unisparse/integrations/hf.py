@@ -78,12 +78,21 @@ def _is_plain_causal(mask: torch.Tensor, q_len: int) -> bool:
 def _dense(module, query, key, value, attention_mask, dropout, scaling, **kwargs):
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
-                                  scaling=scaling, **kwargs)
+    return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
 
 
-def unisparse_attention_forward(module, query, key, value, attention_mask, dropout: float = 0.0,
-                                scaling: float | None = None, *, _name: str = DEFAULT_NAME, **kwargs):
+def unisparse_attention_forward(
+    module,
+    query,
+    key,
+    value,
+    attention_mask,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    *,
+    _name: str = DEFAULT_NAME,
+    **kwargs,
+):
     """The attention function registered with ``AttentionInterface``.
 
     ``query`` ``[B, Hq, Nq, D]``, ``key``/``value`` ``[B, Hkv, Nk, D]`` (not
@@ -143,8 +152,9 @@ def register(name: str = DEFAULT_NAME, config: Config | None = None) -> str:
     _DEFAULT_CONFIGS[name] = config or Config()
 
     def forward(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
-        return unisparse_attention_forward(module, query, key, value, attention_mask, dropout,
-                                           scaling, _name=name, **kwargs)
+        return unisparse_attention_forward(
+            module, query, key, value, attention_mask, dropout, scaling, _name=name, **kwargs
+        )
 
     forward.__name__ = f"unisparse_attention_forward_{name}"
     AttentionInterface.register(name, forward)

@@ -197,17 +197,34 @@ def unisparse_attention(
 
     Returns ``(o, lse, counts, indices)``.
     """
-    rules.check_config(dict(block=block, c_q=c_q, c_k=c_k, c_h=c_h, tau=tau, local_blocks=local_blocks, sink=sink,
-                            min_blocks=min_blocks, max_blocks=max_blocks, causal=causal,
-                            scale=0.0 if scale is None else scale, estimator=estimator,
-                            query_reduce=query_reduce))
+    rules.check_config(
+        dict(
+            block=block,
+            c_q=c_q,
+            c_k=c_k,
+            c_h=c_h,
+            tau=tau,
+            local_blocks=local_blocks,
+            sink=sink,
+            min_blocks=min_blocks,
+            max_blocks=max_blocks,
+            causal=causal,
+            scale=0.0 if scale is None else scale,
+            estimator=estimator,
+            query_reduce=query_reduce,
+        )
+    )
     q, k, v = _check_qkv(q, k, v)
     rules.head_groups(q.shape[1], c_h)
-    s = estimate(q, k, block, c_q, c_k, c_h, causal=causal, scale=scale, estimator=estimator,
-                 query_reduce=query_reduce)
+    s = estimate(q, k, block, c_q, c_k, c_h, causal=causal, scale=scale, estimator=estimator, query_reduce=query_reduce)
     counts, indices = block_select(
-        s, tau, local_blocks=local_blocks, sink=sink, min_blocks=min_blocks,
-        max_blocks=max_blocks, causal=causal,
+        s,
+        tau,
+        local_blocks=local_blocks,
+        sink=sink,
+        min_blocks=min_blocks,
+        max_blocks=max_blocks,
+        causal=causal,
     )
     o, lse = block_sparse_attention(q, k, v, counts, indices, block, causal=causal, scale=scale)
     return o, lse, counts, indices

@@ -42,9 +42,7 @@ def compress(x, seq_factor: int, head_factor: int = 1, kv_group: int = 1) -> np.
     B, H, N, D = x.shape
     E = H * kv_group
     if E % head_factor != 0:
-        raise ValueError(
-            f"H * kv_group = {H} * {kv_group} = {E} is not a multiple of head_factor = {head_factor}"
-        )
+        raise ValueError(f"H * kv_group = {H} * {kv_group} = {E} is not a multiple of head_factor = {head_factor}")
     G = E // head_factor
     T = _ceil_div(N, seq_factor)
     if T == 0:  # no tokens (and no [T, seq_factor] view, whatever seq_factor is)

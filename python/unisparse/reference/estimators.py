@@ -41,8 +41,9 @@ def composite_logits(qf, kf, t0, t1, scale, estimator):
     if estimator == "mean":
         return np.matmul(qf[:, :, t0:t1], np.swapaxes(kf, -1, -2)) * scale
     stride = qf.shape[3]
-    x = np.stack([np.matmul(qf[:, :, t0:t1, a], np.swapaxes(kf[:, :, :, a], -1, -2)) * scale
-                  for a in range(stride)], axis=-1)  # [B, Hg, tq, Tk, s]
+    x = np.stack(
+        [np.matmul(qf[:, :, t0:t1, a], np.swapaxes(kf[:, :, :, a], -1, -2)) * scale for a in range(stride)], axis=-1
+    )  # [B, Hg, tq, Tk, s]
     if estimator == "antidiag":
         return x.sum(axis=-1) / stride
     m = x.max(axis=-1)

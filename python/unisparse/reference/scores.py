@@ -11,8 +11,17 @@ from .estimators import check_estimation, composite_logits, composites
 __all__ = ["block_score", "estimate"]
 
 
-def block_score(qc, kc, block: int, c_q: int, c_k: int, causal: bool = True, scale=None,
-                estimator: str = "mean", query_reduce: str = "sum") -> np.ndarray:
+def block_score(
+    qc,
+    kc,
+    block: int,
+    c_q: int,
+    c_k: int,
+    causal: bool = True,
+    scale=None,
+    estimator: str = "mean",
+    query_reduce: str = "sum",
+) -> np.ndarray:
     """Block-summed attention among composite tokens.
 
     Parameters
@@ -88,8 +97,10 @@ def block_score(qc, kc, block: int, c_q: int, c_k: int, causal: bool = True, sca
     Tk = kc.shape[2]
     if strided:
         if c_q != c_k or qc.shape[3] != c_q or kc.shape[3] != c_k:
-            raise ValueError(f"estimator {estimator!r} needs c_q == c_k == the composite width, got "
-                             f"c_q = {c_q}, c_k = {c_k}, widths {qc.shape[3]} and {kc.shape[3]}")
+            raise ValueError(
+                f"estimator {estimator!r} needs c_q == c_k == the composite width, got "
+                f"c_q = {c_q}, c_k = {c_k}, widths {qc.shape[3]} and {kc.shape[3]}"
+            )
     rq, rk = block // c_q, block // c_k
     NBq, NBk = _ceil_div(Tq, rq), _ceil_div(Tk, rk)
     scale = _default_scale(scale, D)
@@ -126,8 +137,18 @@ def block_score(qc, kc, block: int, c_q: int, c_k: int, causal: bool = True, sca
     return s
 
 
-def estimate(q, k, block: int, c_q: int, c_k: int, c_h: int = 1, causal: bool = True, scale=None,
-             estimator: str = "mean", query_reduce: str = "sum") -> np.ndarray:
+def estimate(
+    q,
+    k,
+    block: int,
+    c_q: int,
+    c_k: int,
+    c_h: int = 1,
+    causal: bool = True,
+    scale=None,
+    estimator: str = "mean",
+    query_reduce: str = "sum",
+) -> np.ndarray:
     """Stages 1 and 2 for ``q [B, Hq, N, D]`` and ``k [B, Hkv, N, D]``: block scores ``[B, Hq/c_h, NB, NB]``.
 
     ``mean``: :func:`compress` (queries ``kv_group = 1``, keys
@@ -141,5 +162,6 @@ def estimate(q, k, block: int, c_q: int, c_k: int, c_h: int = 1, causal: bool = 
     if Hkv == 0 or Hq % Hkv:
         raise ValueError(f"Hq = {Hq} must be a multiple of Hkv = {Hkv}")
     qc, kc = composites(q, k, c_q, c_k, c_h, estimator)
-    return block_score(qc, kc, block, c_q, c_k, causal=causal, scale=scale, estimator=estimator,
-                       query_reduce=query_reduce)
+    return block_score(
+        qc, kc, block, c_q, c_k, causal=causal, scale=scale, estimator=estimator, query_reduce=query_reduce
+    )

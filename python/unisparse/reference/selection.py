@@ -112,9 +112,7 @@ def block_select(
         order = np.lexsort((J, neg, category), axis=-1)
         vals = np.take_along_axis(s_vis, order, axis=-1)
         kept_after = np.cumsum(vals, axis=-1, dtype=np.float32)
-        kept_before = np.concatenate(
-            [np.zeros(shape[:-1] + (1,), dtype=np.float32), kept_after[..., :-1]], axis=-1
-        )
+        kept_before = np.concatenate([np.zeros(shape[:-1] + (1,), dtype=np.float32), kept_after[..., :-1]], axis=-1)
 
         pos = np.arange(NBk)
         n_forced = forced.sum(axis=-1)[:, None]  # [NBq, 1]
@@ -159,9 +157,7 @@ def layout_mask(counts, indices, NBk: int | None = None) -> np.ndarray:
     counts = np.asarray(counts)
     indices = np.asarray(indices)
     if counts.ndim != 3 or indices.ndim != 4 or indices.shape[:3] != counts.shape:
-        raise ValueError(
-            f"layout shapes counts {counts.shape} / indices {indices.shape} are inconsistent"
-        )
+        raise ValueError(f"layout shapes counts {counts.shape} / indices {indices.shape} are inconsistent")
     if not np.issubdtype(counts.dtype, np.integer) or not np.issubdtype(indices.dtype, np.integer):
         raise ValueError("counts and indices must be integer arrays")
     NBk = indices.shape[3] if NBk is None else NBk
