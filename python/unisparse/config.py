@@ -77,8 +77,10 @@ class Config:
         """The one parser of configurations: a :class:`Config` (returned as
         is), a mapping of field names to values, or the text form
         ``"tau=0.95,c_k=8"`` (the form of ``unisparse-compile --config``,
-        the fidelity harness and the demo). Unknown fields and values of
-        the wrong kind raise ``ValueError``."""
+        the fidelity harness and the demo). Unknown fields and malformed
+        text raise ``ValueError``; values are then checked by
+        :mod:`unisparse.rules` as for ``Config(...)`` (``TypeError`` for a
+        value of the wrong kind, ``ValueError`` for a broken rule)."""
         if isinstance(spec, cls):
             return spec
         if isinstance(spec, str):

@@ -35,6 +35,8 @@ import math
 
 import numpy as np
 
+from . import rules
+
 __all__ = ["structured_qkv", "needle_hit_rate", "needle_hits", "STRENGTHS"]
 
 #: Logit strength of each component at ``peak = 1``.
@@ -111,8 +113,7 @@ def structured_qkv(
     for name, val in (("B", B), ("Hq", Hq), ("Hkv", Hkv), ("N", N), ("D", D)):
         if int(val) < 1:
             raise ValueError(f"{name} must be >= 1, got {val}")
-    if Hq % Hkv:
-        raise ValueError(f"Hq = {Hq} must be a multiple of Hkv = {Hkv}")
+    rules.gqa(Hq, Hkv)
     if vertical_lines < 0 or slash_lines < 0 or needles < 0:
         raise ValueError("vertical_lines, slash_lines and needles must be >= 0")
     G = Hq // Hkv

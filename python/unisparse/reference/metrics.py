@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from .. import rules
 from ._common import _as_4d, _ceil_div, _check_pos_int, _default_scale
 from .attention import _softmax_stats
 from .selection import layout_mask
@@ -52,8 +53,10 @@ def attention_recall(q, k, counts, indices, block: int, causal: bool = True, sca
     q = _as_4d("q", q)
     k = _as_4d("k", k)
     B, Hq, N, D = q.shape
-    if k.shape[0] != B or k.shape[2] != N or k.shape[3] != D or Hq % k.shape[1]:
+    if k.shape[0] != B or k.shape[2] != N or k.shape[3] != D:
         raise ValueError(f"k shape {k.shape} is inconsistent with q shape {q.shape}")
+    rules.positive("kv_heads", k.shape[1])
+    rules.gqa(Hq, k.shape[1])
     block = _check_pos_int("block", block)
     NB = _ceil_div(N, block)
     counts = np.asarray(counts)

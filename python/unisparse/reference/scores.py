@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import rules
 from ._common import _CHUNK_ELEMS, _as_4d, _ceil_div, _default_scale
 from .estimators import check_estimation, composite_logits, composites
 
@@ -158,9 +159,9 @@ def estimate(
     """
     q = _as_4d("q", q)
     k = _as_4d("k", k)
-    Hq, Hkv = q.shape[1], k.shape[1]
-    if Hkv == 0 or Hq % Hkv:
-        raise ValueError(f"Hq = {Hq} must be a multiple of Hkv = {Hkv}")
+    rules.positive("kv_heads", k.shape[1])
+    rules.gqa(q.shape[1], k.shape[1])
+    rules.head_groups(q.shape[1], rules.check_positive_int("c_h", c_h))
     qc, kc = composites(q, k, c_q, c_k, c_h, estimator)
     return block_score(
         qc, kc, block, c_q, c_k, causal=causal, scale=scale, estimator=estimator, query_reduce=query_reduce
