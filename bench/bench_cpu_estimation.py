@@ -8,6 +8,7 @@ median process CPU seconds of ``CompiledCPU.layout`` (the estimation entry
 point) on structured inputs (never zeros), after one warm-up call.
 Single-threaded, as compiled; on a shared machine quote the CPU seconds.
 """
+
 import argparse
 import os
 import time
@@ -17,10 +18,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 
+from unisparse._memref import bf16_from_f32
 from unisparse.config import Config
 from unisparse.cpu import compile_cpu
 from unisparse.synthetic import structured_qkv
-from unisparse._memref import bf16_from_f32
 
 
 def main():
@@ -31,17 +32,25 @@ def main():
     ap.add_argument("--kv-heads", type=int, default=8)
     ap.add_argument("--head-dim", type=int, default=128)
     ap.add_argument("--dtype", default="bf16")
-    ap.add_argument("--estimators", action="store_true",
-                    help="time the estimators of docs/Fidelity.md instead (default, recommended, antidiag)")
+    ap.add_argument(
+        "--estimators",
+        action="store_true",
+        help="time the estimators of docs/Fidelity.md instead (default, recommended, antidiag)",
+    )
     args = ap.parse_args()
-    configs = {"default (c_q=16, c_k=8)": Config(), "c=16": Config(c_q=16, c_k=16),
-               "c=16, c_h=2": Config(c_q=16, c_k=16, c_h=2)}
+    configs = {
+        "default (c_q=16, c_k=8)": Config(),
+        "c=16": Config(c_q=16, c_k=16),
+        "c=16, c_h=2": Config(c_q=16, c_k=16, c_h=2),
+    }
     if args.estimators:
         from unisparse.config import PRESETS
 
-        configs = {"default (mean, c_q=16, c_k=8)": Config(),
-                   "recommended (antidiag_lse s=8, max)": PRESETS["recommended"],
-                   "antidiag s=8 (XAttention)": Config(c_q=8, c_k=8, estimator="antidiag")}
+        configs = {
+            "default (mean, c_q=16, c_k=8)": Config(),
+            "recommended (antidiag_lse s=8, max)": PRESETS["recommended"],
+            "antidiag s=8 (XAttention)": Config(c_q=8, c_k=8, estimator="antidiag"),
+        }
     for n in args.n:
         q, k, _ = structured_qkv(1, args.heads, args.kv_heads, n, args.head_dim, seed=0, peak=1.5)[:3]
         if args.dtype == "bf16":
@@ -57,10 +66,12 @@ def main():
                 kern.layout(q, k)
                 times.append(time.perf_counter() - t0)
                 cpu.append(time.process_time() - c0)
-            print(f"N={n} {name}: median {np.median(times):.3f} s, min {min(times):.3f} s, "
-                  f"cpu median {np.median(cpu):.3f} s "
-                  f"({args.runs} runs, B=1, {args.heads}/{args.kv_heads} heads, D={args.head_dim}, {args.dtype})",
-                  flush=True)
+            print(
+                f"N={n} {name}: median {np.median(times):.3f} s, min {min(times):.3f} s, "
+                f"cpu median {np.median(cpu):.3f} s "
+                f"({args.runs} runs, B=1, {args.heads}/{args.kv_heads} heads, D={args.head_dim}, {args.dtype})",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

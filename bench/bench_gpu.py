@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "scripts" / "gpu"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import configs  # noqa: E402
+
 from unisparse import gpu  # noqa: E402
 
 
@@ -87,8 +88,9 @@ def flex_layout(counts, indices, hq, n, block, causal):
     idx = indices.repeat_interleave(g, 1).int().clamp_min(0).contiguous()
     valid = torch.arange(idx.shape[-1], device=idx.device) < cnt[..., None]
     if not causal:  # every selected block is full; rows are already packed
-        return BlockMask.from_kv_blocks(torch.zeros_like(cnt), torch.zeros_like(idx), cnt, idx,
-                                        BLOCK_SIZE=block, seq_lengths=(n, n))
+        return BlockMask.from_kv_blocks(
+            torch.zeros_like(cnt), torch.zeros_like(idx), cnt, idx, BLOCK_SIZE=block, seq_lengths=(n, n)
+        )
     rows = torch.arange(cnt.shape[-1], device=idx.device)[None, None, :, None]
 
     def pack(sel):  # the selected entries first, in ascending order
@@ -97,8 +99,9 @@ def flex_layout(counts, indices, hq, n, block, causal):
 
     pc, pi = pack(valid & (idx == rows))
     fc, fi = pack(valid & (idx < rows))
-    return BlockMask.from_kv_blocks(pc, pi, fc, fi, BLOCK_SIZE=block,
-                                    mask_mod=lambda b, h, qi, ki: qi >= ki, seq_lengths=(n, n))
+    return BlockMask.from_kv_blocks(
+        pc, pi, fc, fi, BLOCK_SIZE=block, mask_mod=lambda b, h, qi, ki: qi >= ki, seq_lengths=(n, n)
+    )
 
 
 def visited_flops(counts, hq, n, block, d, causal):
@@ -122,8 +125,9 @@ def dense_problem(n, hq, hkv, d, causal, budget_ms=1500.0):
     kr, vr = k.repeat_interleave(hq // hkv, 1), v.repeat_interleave(hq // hkv, 1)
     dense_flops = 4.0 * hq * n * n * d * (0.5 if causal else 1.0)
     with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
-        t_cudnn = time_ms(lambda: torch.nn.functional.scaled_dot_product_attention(
-            q, kr, vr, is_causal=causal), budget_ms=budget_ms)
+        t_cudnn = time_ms(
+            lambda: torch.nn.functional.scaled_dot_product_attention(q, kr, vr, is_causal=causal), budget_ms=budget_ms
+        )
     return q, k, v, kr, vr, dense_flops, t_cudnn
 
 
@@ -162,14 +166,22 @@ def kernel_bench(a):
                 t_fa2 = float("nan")
                 if not a.no_fa2:
                     with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
-                        t_fa2 = time_ms(lambda: torch.nn.functional.scaled_dot_product_attention(
-                            q, kr, vr, is_causal=causal))
+                        t_fa2 = time_ms(
+                            lambda: torch.nn.functional.scaled_dot_product_attention(q, kr, vr, is_causal=causal)
+                        )
                 for density in a.densities:
                     nb = (n + block - 1) // block
                     counts, indices = random_layout(hq, nb, density, causal, seed=n + int(density * 100))
                     flops = visited_flops(counts, hq, n, block, d, causal)
-                    r = dict(D=d, N=n, causal=causal, density=flops / dense_flops, cudnn=t_cudnn,
-                             fa2=t_fa2, cudnn_tflops=dense_flops / (t_cudnn * 1e-3) / 1e12)
+                    r = dict(
+                        D=d,
+                        N=n,
+                        causal=causal,
+                        density=flops / dense_flops,
+                        cudnn=t_cudnn,
+                        fa2=t_fa2,
+                        cudnn_tflops=dense_flops / (t_cudnn * 1e-3) / 1e12,
+                    )
                     outs = {}
                     for name, code in KERNELS.items():
                         if name not in a.kernels:
@@ -178,12 +190,12 @@ def kernel_bench(a):
                         lib.unisparse_rt_set_cuda_attention_kernel(code)
                         outs[name] = gpu.block_sparse_attention(q, k, v, counts, indices, block, causal)[0]
                         assert lib.unisparse_rt_last_cuda_attention_kernel() == code, name
-                        r[name] = time_ms(lambda: gpu.block_sparse_attention(
-                            q, k, v, counts, indices, block, causal))
+                        r[name] = time_ms(lambda: gpu.block_sparse_attention(q, k, v, counts, indices, block, causal))
                     lib.unisparse_rt_set_cuda_attention_kernel(0)
                     if "sm90" in outs and "mma_sync" in outs:
-                        r["err"] = float((outs["sm90"].float() - outs["mma_sync"].float()).norm()
-                                         / outs["mma_sync"].float().norm())
+                        r["err"] = float(
+                            (outs["sm90"].float() - outs["mma_sync"].float()).norm() / outs["mma_sync"].float().norm()
+                        )
                     else:
                         r["err"] = float("nan")
                     r["flex"] = float("nan")
@@ -193,30 +205,43 @@ def kernel_bench(a):
                     for key in ("sm90", "mma_sync", "flex"):
                         r[key + "_tflops"] = flops / (r[key] * 1e-3) / 1e12
                     rows.append(r)
-                    print(f"d={d} N={n:6d} causal={causal!s:5} density={r['density']:.3f} | "
-                          f"sm90 {r['sm90']:8.2f} ms ({r['sm90_tflops']:4.0f}) "
-                          f"mma.sync {r['mma_sync']:8.2f} ms ({r['mma_sync_tflops']:4.0f}) "
-                          f"Flex {r['flex']:8.2f} ms ({r['flex_tflops']:4.0f}) | cuDNN dense "
-                          f"{t_cudnn:8.2f} ms ({r['cudnn_tflops']:4.0f}) FA2 {t_fa2:8.2f} ms | "
-                          f"sm90 vs mma.sync rel L2 {r['err']:.1e}", flush=True)
-                del q, k, v, kr, vr
+                    print(
+                        f"d={d} N={n:6d} causal={causal!s:5} density={r['density']:.3f} | "
+                        f"sm90 {r['sm90']:8.2f} ms ({r['sm90_tflops']:4.0f}) "
+                        f"mma.sync {r['mma_sync']:8.2f} ms ({r['mma_sync_tflops']:4.0f}) "
+                        f"Flex {r['flex']:8.2f} ms ({r['flex_tflops']:4.0f}) | cuDNN dense "
+                        f"{t_cudnn:8.2f} ms ({r['cudnn_tflops']:4.0f}) FA2 {t_fa2:8.2f} ms | "
+                        f"sm90 vs mma.sync rel L2 {r['err']:.1e}",
+                        flush=True,
+                    )
+                q = k = v = kr = vr = None  # free the device memory before the next size
                 torch.cuda.empty_cache()
 
-    commit = os.environ.get("UNISPARSE_COMMIT") or subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-        text=True).stdout.strip() or "?"
-    lines = [f"### {datetime.date.today()} — kernels alone, {torch.cuda.get_device_name()}, commit {commit}",
-             "", f"Command: `{' '.join(sys.argv)}` (batch 1, Hq=32, Hkv=8, bf16, block 128, random "
-             "per-head layouts with sink and diagonal kept; median of CUDA-event timings; TFLOP/s "
-             "over visited blocks, dense for cuDNN/FA2)", "",
-             "| D | N | causal | density | sm90 ms (TFLOP/s) | mma.sync ms (TFLOP/s) | Flex ms (TFLOP/s) "
-             "| cuDNN dense ms (TFLOP/s) | FA2 dense ms | sm90 / cuDNN rate | sm90 vs mma.sync rel L2 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    commit = (
+        os.environ.get("UNISPARSE_COMMIT")
+        or subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        or "?"
+    )
+    lines = [
+        f"### {datetime.date.today()} — kernels alone, {torch.cuda.get_device_name()}, commit {commit}",
+        "",
+        f"Command: `{' '.join(sys.argv)}` (batch 1, Hq=32, Hkv=8, bf16, block 128, random "
+        "per-head layouts with sink and diagonal kept; median of CUDA-event timings; TFLOP/s "
+        "over visited blocks, dense for cuDNN/FA2)",
+        "",
+        "| D | N | causal | density | sm90 ms (TFLOP/s) | mma.sync ms (TFLOP/s) | Flex ms (TFLOP/s) "
+        "| cuDNN dense ms (TFLOP/s) | FA2 dense ms | sm90 / cuDNN rate | sm90 vs mma.sync rel L2 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['D']} | {r['N']} | {r['causal']} | {r['density']:.3f} "
-                     f"| {r['sm90']:.2f} ({r['sm90_tflops']:.0f}) | {r['mma_sync']:.2f} ({r['mma_sync_tflops']:.0f}) "
-                     f"| {r['flex']:.2f} ({r['flex_tflops']:.0f}) | {r['cudnn']:.2f} ({r['cudnn_tflops']:.0f}) "
-                     f"| {r['fa2']:.2f} | {r['sm90_tflops'] / r['cudnn_tflops']:.2f} | {r['err']:.1e} |")
+        lines.append(
+            f"| {r['D']} | {r['N']} | {r['causal']} | {r['density']:.3f} "
+            f"| {r['sm90']:.2f} ({r['sm90_tflops']:.0f}) | {r['mma_sync']:.2f} ({r['mma_sync_tflops']:.0f}) "
+            f"| {r['flex']:.2f} ({r['flex_tflops']:.0f}) | {r['cudnn']:.2f} ({r['cudnn_tflops']:.0f}) "
+            f"| {r['fa2']:.2f} | {r['sm90_tflops'] / r['cudnn_tflops']:.2f} | {r['err']:.1e} |"
+        )
     text = "\n".join(lines) + "\n"
     print(text)
     if a.out:
@@ -251,8 +276,8 @@ def variant_attention(lib, q, k, v, counts, indices, block, causal):
     ts = [gpu._runtime_tensor(t) for t in (q, k, v, counts, indices, o, lse)]
     params = gpu._Params(block, 1 if causal else 0, 0.0)
     status = lib.unisparse_rt_block_sparse_attention(
-        *[ctypes.byref(t) for t in ts], ctypes.byref(params),
-        ctypes.c_void_p(torch.cuda.current_stream().cuda_stream))
+        *[ctypes.byref(t) for t in ts], ctypes.byref(params), ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
+    )
     if status != 0:
         raise RuntimeError(f"status {status}: {lib.unisparse_rt_last_error_message().decode()}")
     return o, lse
@@ -272,15 +297,22 @@ def variants_bench(a):
     for d in a.head_dims:
         for n in a.n:
             for causal in (True, False):
-                q, k, v, kr, vr, dense_flops, t_cudnn = dense_problem(n, hq, hkv, d, causal,
-                                                                      a.budget_ms)
+                q, k, v, kr, vr, dense_flops, t_cudnn = dense_problem(n, hq, hkv, d, causal, a.budget_ms)
                 del kr, vr
                 for density in a.densities:
                     nb = (n + block - 1) // block
                     counts, indices = random_layout(hq, nb, density, causal, seed=n + int(density * 100))
                     flops = visited_flops(counts, hq, n, block, d, causal)
-                    r = dict(D=d, N=n, causal=causal, density=flops / dense_flops, cudnn=t_cudnn,
-                             cudnn_tflops=dense_flops / (t_cudnn * 1e-3) / 1e12, ms={}, err={})
+                    r = dict(
+                        D=d,
+                        N=n,
+                        causal=causal,
+                        density=flops / dense_flops,
+                        cudnn=t_cudnn,
+                        cudnn_tflops=dense_flops / (t_cudnn * 1e-3) / 1e12,
+                        ms={},
+                        err={},
+                    )
                     ref = None
                     for name, lib in variants:
                         o, lse = variant_attention(lib, q, k, v, counts, indices, block, causal)
@@ -288,38 +320,57 @@ def variants_bench(a):
                         if ref is None:
                             ref = (o.float(), lse)
                         seen = torch.isfinite(ref[1]) & torch.isfinite(lse)
-                        r["err"][name] = (float((o.float() - ref[0]).norm() / ref[0].norm()),
-                                          float((lse - ref[1])[seen].abs().max()))
+                        r["err"][name] = (
+                            float((o.float() - ref[0]).norm() / ref[0].norm()),
+                            float((lse - ref[1])[seen].abs().max()),
+                        )
                         del o, lse
-                        r["ms"][name] = time_ms(lambda: variant_attention(
-                            lib, q, k, v, counts, indices, block, causal), budget_ms=a.budget_ms)
+                        r["ms"][name] = time_ms(
+                            lambda: variant_attention(lib, q, k, v, counts, indices, block, causal),
+                            budget_ms=a.budget_ms,
+                        )
                     r["tflops"] = {name: flops / (ms * 1e-3) / 1e12 for name, ms in r["ms"].items()}
                     del ref
                     rows.append(r)
-                    print(f"d={d} N={n:6d} causal={causal!s:5} density={r['density']:.3f} | cuDNN dense "
-                          f"{t_cudnn:8.2f} ms ({r['cudnn_tflops']:4.0f}) | " + " ".join(
-                              f"{name} {r['ms'][name]:8.2f} ms ({r['tflops'][name]:4.0f}, "
-                              f"{r['err'][name][0]:.1e}/{r['err'][name][1]:.1e})" for name, _ in variants),
-                          flush=True)
-                del q, k, v
+                    print(
+                        f"d={d} N={n:6d} causal={causal!s:5} density={r['density']:.3f} | cuDNN dense "
+                        f"{t_cudnn:8.2f} ms ({r['cudnn_tflops']:4.0f}) | "
+                        + " ".join(
+                            f"{name} {r['ms'][name]:8.2f} ms ({r['tflops'][name]:4.0f}, "
+                            f"{r['err'][name][0]:.1e}/{r['err'][name][1]:.1e})"
+                            for name, _ in variants
+                        ),
+                        flush=True,
+                    )
+                q = k = v = None  # free before the next size (the lambdas above name them)
                 torch.cuda.empty_cache()
 
     commit = os.environ.get("UNISPARSE_COMMIT", "?")
     names = [name for name, _ in variants]
-    lines = [f"### {datetime.date.today()} — sm_90a kernel variants, {torch.cuda.get_device_name()}, "
-             f"commit {commit}", "", f"Command: `{' '.join(sys.argv)}` (batch 1, Hq=32, Hkv=8, bf16, "
-             "block 128, random per-head layouts with sink and diagonal kept; median of CUDA-event "
-             "timings; TFLOP/s over visited blocks, dense for cuDNN; rel L2 of O / max |dLSE| "
-             f"against {names[0]})", "",
-             "| D | N | causal | density | cuDNN dense ms (TFLOP/s) | " + " | ".join(
-                 f"{name} ms (TFLOP/s)" for name in names) + " | " + " | ".join(
-                 f"{name} err" for name in names[1:]) + " |",
-             "|---" * (5 + len(names) + len(names) - 1) + "|"]
+    lines = [
+        f"### {datetime.date.today()} — sm_90a kernel variants, {torch.cuda.get_device_name()}, commit {commit}",
+        "",
+        f"Command: `{' '.join(sys.argv)}` (batch 1, Hq=32, Hkv=8, bf16, "
+        "block 128, random per-head layouts with sink and diagonal kept; median of CUDA-event "
+        "timings; TFLOP/s over visited blocks, dense for cuDNN; rel L2 of O / max |dLSE| "
+        f"against {names[0]})",
+        "",
+        "| D | N | causal | density | cuDNN dense ms (TFLOP/s) | "
+        + " | ".join(f"{name} ms (TFLOP/s)" for name in names)
+        + " | "
+        + " | ".join(f"{name} err" for name in names[1:])
+        + " |",
+        "|---" * (5 + len(names) + len(names) - 1) + "|",
+    ]
     for r in rows:
-        lines.append(f"| {r['D']} | {r['N']} | {r['causal']} | {r['density']:.3f} | {r['cudnn']:.2f} "
-                     f"({r['cudnn_tflops']:.0f}) | " + " | ".join(
-                         f"{r['ms'][m]:.2f} ({r['tflops'][m]:.0f})" for m in names) + " | " + " | ".join(
-                         f"{r['err'][m][0]:.1e} / {r['err'][m][1]:.1e}" for m in names[1:]) + " |")
+        lines.append(
+            f"| {r['D']} | {r['N']} | {r['causal']} | {r['density']:.3f} | {r['cudnn']:.2f} "
+            f"({r['cudnn_tflops']:.0f}) | "
+            + " | ".join(f"{r['ms'][m]:.2f} ({r['tflops'][m]:.0f})" for m in names)
+            + " | "
+            + " | ".join(f"{r['err'][m][0]:.1e} / {r['err'][m][1]:.1e}" for m in names[1:])
+            + " |"
+        )
     text = "\n".join(lines) + "\n"
     print(text)
     if a.out:
@@ -331,19 +382,34 @@ def main():
     p.add_argument("--n", type=int, nargs="*", default=[8192, 32768, 65536, 131072])
     p.add_argument("--out", default=None)
     p.add_argument("--no-flex", action="store_true")
-    p.add_argument("--kernels", nargs="*", default=None,
-                   help="benchmark the attention kernels alone (sm90, mma_sync) on random layouts")
+    p.add_argument(
+        "--kernels",
+        nargs="*",
+        default=None,
+        help="benchmark the attention kernels alone (sm90, mma_sync) on random layouts",
+    )
     p.add_argument("--densities", type=float, nargs="*", default=[0.1, 0.3, 1.0])
     p.add_argument("--head-dims", type=int, nargs="*", default=[128])
     p.add_argument("--no-fa2", action="store_true")
     p.add_argument("--png", default=None)
-    p.add_argument("--flex-n", type=int, nargs="*", default=None,
-                   help="run FlexAttention only at these N (each N compiles it anew)")
-    p.add_argument("--variants", nargs="*", default=None, metavar="NAME=LIB",
-                   help="with --kernels: time the sm_90a kernel of these runtime builds "
-                        "(libunisparse_runtime.so paths) against each other and cuDNN")
-    p.add_argument("--budget-ms", type=float, default=1500.0,
-                   help="timing budget per measurement (at least 3 timed runs)")
+    p.add_argument(
+        "--flex-n",
+        type=int,
+        nargs="*",
+        default=None,
+        help="run FlexAttention only at these N (each N compiles it anew)",
+    )
+    p.add_argument(
+        "--variants",
+        nargs="*",
+        default=None,
+        metavar="NAME=LIB",
+        help="with --kernels: time the sm_90a kernel of these runtime builds "
+        "(libunisparse_runtime.so paths) against each other and cuDNN",
+    )
+    p.add_argument(
+        "--budget-ms", type=float, default=1500.0, help="timing budget per measurement (at least 3 timed runs)"
+    )
     a = p.parse_args()
     if a.kernels is not None and a.variants:
         a.n = a.n if a.n != [8192, 32768, 65536, 131072] else [32768, 131072]
@@ -360,9 +426,14 @@ def main():
         cfg, hq, hkv, d, dtype, _ = configs.BENCH[name]
         c = configs.parse_config(cfg)
         block = c["block"]
-        lib = gpu.load_compiled(pathlib.Path(os.environ["UNISPARSE_AOT_DIR"]) / configs.lib_name(name, "cuda"),
-                                runtime=os.environ["UNISPARSE_CUDA_RUNTIME"], heads=hq, kv_heads=hkv,
-                                head_dim=d, block=block)
+        lib = gpu.load_compiled(
+            pathlib.Path(os.environ["UNISPARSE_AOT_DIR"]) / configs.lib_name(name, "cuda"),
+            runtime=os.environ["UNISPARSE_CUDA_RUNTIME"],
+            heads=hq,
+            kv_heads=hkv,
+            head_dim=d,
+            block=block,
+        )
         for n in a.n:
             q, k, v = structured(n, hq, hkv, d, seed=n + causal)
             kr, vr = k.repeat_interleave(hq // hkv, 1), v.repeat_interleave(hq // hkv, 1)
@@ -374,11 +445,9 @@ def main():
             t_attn = time_ms(lambda: gpu.block_sparse_attention(q, k, v, counts, indices, block, causal))
             t_e2e = time_ms(lambda: lib.attention(q, k, v), min_reps=3)
             with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
-                t_cudnn = time_ms(lambda: torch.nn.functional.scaled_dot_product_attention(
-                    q, kr, vr, is_causal=causal))
+                t_cudnn = time_ms(lambda: torch.nn.functional.scaled_dot_product_attention(q, kr, vr, is_causal=causal))
             with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
-                t_fa2 = time_ms(lambda: torch.nn.functional.scaled_dot_product_attention(
-                    q, kr, vr, is_causal=causal))
+                t_fa2 = time_ms(lambda: torch.nn.functional.scaled_dot_product_attention(q, kr, vr, is_causal=causal))
             t_flex = float("nan")
             if not a.no_flex:
                 bm = flex_layout(counts, indices, hq, n, block, causal)
@@ -389,31 +458,53 @@ def main():
                 flex_err = float((o_ours.float() - o_flex.float()).norm() / o_flex.float().norm())
                 print(f"  Flex vs UniSparse output rel L2 {flex_err:.2e}", flush=True)
             eff = visited_flops(counts, hq, n, block, d, causal) / (t_attn * 1e-3) / 1e12
-            rows.append(dict(N=n, causal=causal, density=density, est=t_est, attn=t_attn,
-                             e2e=t_e2e, cudnn=t_cudnn, fa2=t_fa2, flex=t_flex, eff=eff,
-                             cudnn_tflops=dense_flops / (t_cudnn * 1e-3) / 1e12))
+            rows.append(
+                dict(
+                    N=n,
+                    causal=causal,
+                    density=density,
+                    est=t_est,
+                    attn=t_attn,
+                    e2e=t_e2e,
+                    cudnn=t_cudnn,
+                    fa2=t_fa2,
+                    flex=t_flex,
+                    eff=eff,
+                    cudnn_tflops=dense_flops / (t_cudnn * 1e-3) / 1e12,
+                )
+            )
             r = rows[-1]
-            print(f"N={n:6d} causal={causal!s:5} density={density:.3f} est={t_est:8.2f} ms "
-                  f"attn={t_attn:8.2f} ms ({eff:5.0f} TFLOP/s) e2e={t_e2e:8.2f} ms | "
-                  f"cuDNN {t_cudnn:8.2f} ms ({r['cudnn_tflops']:.0f}) FA2 {t_fa2:8.2f} ms "
-                  f"Flex {t_flex:8.2f} ms | e2e vs cuDNN {t_cudnn / t_e2e:5.2f}x, "
-                  f"attn vs Flex {t_flex / t_attn:5.2f}x", flush=True)
-            del q, k, v, kr, vr
+            print(
+                f"N={n:6d} causal={causal!s:5} density={density:.3f} est={t_est:8.2f} ms "
+                f"attn={t_attn:8.2f} ms ({eff:5.0f} TFLOP/s) e2e={t_e2e:8.2f} ms | "
+                f"cuDNN {t_cudnn:8.2f} ms ({r['cudnn_tflops']:.0f}) FA2 {t_fa2:8.2f} ms "
+                f"Flex {t_flex:8.2f} ms | e2e vs cuDNN {t_cudnn / t_e2e:5.2f}x, "
+                f"attn vs Flex {t_flex / t_attn:5.2f}x",
+                flush=True,
+            )
+            q = k = v = kr = vr = None  # free the device memory before the next size
             torch.cuda.empty_cache()
 
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip() or os.environ.get("UNISPARSE_COMMIT", "?")
-    lines = [f"### {datetime.date.today()} — {torch.cuda.get_device_name()}, commit {commit}",
-             "", f"Command: `{' '.join(sys.argv)}` (batch 1, Hq=32, Hkv=8, d=128, bf16, "
-             "block 128, c_q=c_k=16, tau=0.9; median of CUDA-event timings)", "",
-             "| N | causal | density | estimation ms | attention ms | eff. TFLOP/s | end-to-end ms "
-             "| cuDNN ms (TFLOP/s) | FA2 ms | Flex (same layout) ms | e2e vs cuDNN | attention vs Flex |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip() or os.environ.get("UNISPARSE_COMMIT", "?")
+    lines = [
+        f"### {datetime.date.today()} — {torch.cuda.get_device_name()}, commit {commit}",
+        "",
+        f"Command: `{' '.join(sys.argv)}` (batch 1, Hq=32, Hkv=8, d=128, bf16, "
+        "block 128, c_q=c_k=16, tau=0.9; median of CUDA-event timings)",
+        "",
+        "| N | causal | density | estimation ms | attention ms | eff. TFLOP/s | end-to-end ms "
+        "| cuDNN ms (TFLOP/s) | FA2 ms | Flex (same layout) ms | e2e vs cuDNN | attention vs Flex |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['N']} | {r['causal']} | {r['density']:.3f} | {r['est']:.2f} | {r['attn']:.2f} "
-                     f"| {r['eff']:.0f} | {r['e2e']:.2f} | {r['cudnn']:.2f} ({r['cudnn_tflops']:.0f}) "
-                     f"| {r['fa2']:.2f} | {r['flex']:.2f} | {r['cudnn'] / r['e2e']:.2f}x "
-                     f"| {r['flex'] / r['attn']:.2f}x |")
+        lines.append(
+            f"| {r['N']} | {r['causal']} | {r['density']:.3f} | {r['est']:.2f} | {r['attn']:.2f} "
+            f"| {r['eff']:.0f} | {r['e2e']:.2f} | {r['cudnn']:.2f} ({r['cudnn_tflops']:.0f}) "
+            f"| {r['fa2']:.2f} | {r['flex']:.2f} | {r['cudnn'] / r['e2e']:.2f}x "
+            f"| {r['flex'] / r['attn']:.2f}x |"
+        )
     text = "\n".join(lines) + "\n"
     print(text)
     if a.out:

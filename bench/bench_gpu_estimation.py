@@ -15,6 +15,7 @@ durations grouped by kernel name: ``unisparse_block_score*`` = score,
 take yet (antidiagonal) run on the structured path and are timed at the
 smaller sizes only (``--structured-max-n``).
 """
+
 import argparse
 import os
 import pathlib
@@ -29,7 +30,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import configs  # noqa: E402
 from bench_gpu import structured, time_ms  # noqa: E402
-from unisparse import gpu, reference as ref  # noqa: E402
+
+from unisparse import gpu  # noqa: E402
+from unisparse import reference as ref  # noqa: E402
 
 
 def torch_estimator(q, k, block, cq, ck):
@@ -42,7 +45,7 @@ def torch_estimator(q, k, block, cq, ck):
     kp = torch.nn.functional.pad(k, (0, 0, 0, tk * ck - n)).view(b, k.shape[1], tk, ck, d).float().sum(3)
     kp = (kp / torch.clamp(n - torch.arange(tk, device=q.device) * ck, max=ck)[:, None]).bfloat16()
     kp = kp.repeat_interleave(g, 1)
-    logits = (qp @ kp.transpose(-1, -2)).float() * d ** -0.5
+    logits = (qp @ kp.transpose(-1, -2)).float() * d**-0.5
     t = torch.arange(tq, device=q.device)[:, None]
     u = torch.arange(tk, device=q.device)[None, :]
     logits.masked_fill_(u * ck > (t + 1) * cq - 1, float("-inf"))
@@ -98,9 +101,14 @@ def main():
         if a.only and name not in a.only:
             continue
         c = configs.parse_config(cfg)
-        lib = gpu.load_compiled(pathlib.Path(os.environ["UNISPARSE_AOT_DIR"]) / configs.lib_name(name, "cuda"),
-                                runtime=os.environ["UNISPARSE_CUDA_RUNTIME"], heads=hq, kv_heads=hkv,
-                                head_dim=d, block=c["block"])
+        lib = gpu.load_compiled(
+            pathlib.Path(os.environ["UNISPARSE_AOT_DIR"]) / configs.lib_name(name, "cuda"),
+            runtime=os.environ["UNISPARSE_CUDA_RUNTIME"],
+            heads=hq,
+            kv_heads=hkv,
+            head_dim=d,
+            block=c["block"],
+        )
         tensor_core = c["estimator"] == "mean"
         for n in a.n:
             if not tensor_core and n > a.structured_max_n:
@@ -117,16 +125,19 @@ def main():
                 print(f"  {name} N={n}: {type(e).__name__}: {e}", flush=True)
             t_torch = float("nan")
             if tensor_core:
-                t_torch = time_ms(lambda: torch_estimator(q, k, c["block"], c["c_q"], c["c_k"]),
-                                  min_reps=3, budget_ms=500.0)
+                t_torch = time_ms(
+                    lambda: torch_estimator(q, k, c["block"], c["c_q"], c["c_k"]), min_reps=3, budget_ms=500.0
+                )
             tf = flops_score(n, hq, d, c["c_q"], c["c_k"]) * (c["c_q"] if not tensor_core else 1)
             score_ms = st.get("score", 0.0) or st.get("other", 0.0)
             score_tflops = tf / (score_ms * 1e-3) / 1e12 if score_ms else float("nan")
-            line = (f"{name} ({cfg}) N={n}: estimation {t_est:.3f} ms "
-                    f"[compress {st.get('compress', float('nan')):.3f}, score {st.get('score', float('nan')):.3f} "
-                    f"({score_tflops:.0f} TFLOP/s), select {st.get('select', float('nan')):.3f}, "
-                    f"other {st.get('other', float('nan')):.3f}], "
-                    f"density {dens:.3f}, unfused PyTorch {t_torch:.2f} ms ({t_torch / t_est:.1f}x)")
+            line = (
+                f"{name} ({cfg}) N={n}: estimation {t_est:.3f} ms "
+                f"[compress {st.get('compress', float('nan')):.3f}, score {st.get('score', float('nan')):.3f} "
+                f"({score_tflops:.0f} TFLOP/s), select {st.get('select', float('nan')):.3f}, "
+                f"other {st.get('other', float('nan')):.3f}], "
+                f"density {dens:.3f}, unfused PyTorch {t_torch:.2f} ms ({t_torch / t_est:.1f}x)"
+            )
             print(line, flush=True)
             rows.append(line)
             if a.e2e and name == "est_default":
@@ -136,15 +147,20 @@ def main():
                 from torch.nn.attention import SDPBackend, sdpa_kernel
 
                 with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
-                    t_dense = time_ms(lambda: torch.nn.functional.scaled_dot_product_attention(
-                        q, kr, vr, is_causal=True), min_reps=3, budget_ms=2000.0)
-                line = (f"  end to end N={n}: UniSparse {t_att:.2f} ms, cuDNN causal {t_dense:.2f} ms, "
-                        f"speedup {t_dense / t_att:.2f}x (target 0.9/density = {0.9 / dens:.2f}x), "
-                        f"estimation share {t_est / t_att:.1%}")
+                    t_dense = time_ms(
+                        lambda: torch.nn.functional.scaled_dot_product_attention(q, kr, vr, is_causal=True),
+                        min_reps=3,
+                        budget_ms=2000.0,
+                    )
+                line = (
+                    f"  end to end N={n}: UniSparse {t_att:.2f} ms, cuDNN causal {t_dense:.2f} ms, "
+                    f"speedup {t_dense / t_att:.2f}x (target 0.9/density = {0.9 / dens:.2f}x), "
+                    f"estimation share {t_est / t_att:.1%}"
+                )
                 print(line, flush=True)
                 rows.append(line)
-                del kr, vr
-            del q, k, v
+                kr = vr = None
+            q = k = v = None  # free before the next size (the lambdas above name them)
             torch.cuda.empty_cache()
 
 

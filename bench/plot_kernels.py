@@ -26,10 +26,18 @@ def read_rows(path):
             m = re.search(r"\(([^)]+)\)", cell)
             return float(m.group(1)) if m else float("nan")
 
-        rows.append(dict(D=int(cells[0]), N=int(cells[1]), causal=cells[2] == "True",
-                         density=float(cells[3]), sm90_tflops=rate(cells[4]),
-                         mma_sync_tflops=rate(cells[5]), flex_tflops=rate(cells[6]),
-                         cudnn_tflops=rate(cells[7])))
+        rows.append(
+            dict(
+                D=int(cells[0]),
+                N=int(cells[1]),
+                causal=cells[2] == "True",
+                density=float(cells[3]),
+                sm90_tflops=rate(cells[4]),
+                mma_sync_tflops=rate(cells[5]),
+                flex_tflops=rate(cells[6]),
+                cudnn_tflops=rate(cells[7]),
+            )
+        )
     return rows
 
 
@@ -41,8 +49,12 @@ def plot(rows, path):
 
     keys = sorted({(r["D"], r["causal"]) for r in rows}, key=lambda k: (-k[0], not k[1]))
     fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4.2), squeeze=False)
-    series = (("sm90_tflops", "sm_90a kernel"), ("mma_sync_tflops", "mma.sync kernel"),
-              ("flex_tflops", "FlexAttention, same layout"), ("cudnn_tflops", "cuDNN dense"))
+    series = (
+        ("sm90_tflops", "sm_90a kernel"),
+        ("mma_sync_tflops", "mma.sync kernel"),
+        ("flex_tflops", "FlexAttention, same layout"),
+        ("cudnn_tflops", "cuDNN dense"),
+    )
     for ax, (d, causal) in zip(axes[0], keys):
         sel = [r for r in rows if r["D"] == d and r["causal"] == causal]
         x = range(len(sel))

@@ -49,6 +49,14 @@ if ! "$PY" -c "import numpy, pytest, matplotlib, transformers, torch" 2>/dev/nul
     nvidia-nvshmem-cu13==3.7.2
 fi
 
+# ruff lints and format-checks the Python sources (scripts/test.sh); pinned,
+# so that a new release's rules cannot fail a clean tree.
+RUFF_VERSION=0.17.5
+if [ "$("$PY" -m ruff --version 2>/dev/null)" != "ruff $RUFF_VERSION" ]; then
+  say "installing ruff $RUFF_VERSION with pip"
+  "$PY" -m pip install -q "ruff==$RUFF_VERSION"
+fi
+
 # Configure once, build always (ccache + Ninja keep rebuilds fast).
 if [ ! -f "$BUILD/build.ninja" ]; then
   say "configuring $BUILD"

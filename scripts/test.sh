@@ -6,8 +6,9 @@
 #   2. pytest test/python (the NumPy reference and the Python package);
 #   3. the runtime built alone, without MLIR (as a GPU machine builds it),
 #      with its CTest suite, and again under ASan + UBSan;
-#   4. the generated docs are up to date with the ODS files, and the C, C++
-#      and CUDA sources are clang-formatted (.clang-format: LLVM);
+#   4. the generated docs are up to date with the ODS files, the C, C++
+#      and CUDA sources are clang-formatted (.clang-format: LLVM), and the
+#      Python sources pass ruff's lint and format check (pyproject.toml);
 #   5. the fuzz smoke test: unisparse-fuzz (ASan + UBSan + libFuzzer) for
 #      $UNISPARSE_FUZZ_SECONDS (default 60) seconds from the lit-test seeds.
 set -euo pipefail
@@ -47,6 +48,10 @@ UNISPARSE_BUILD_DIR="$BUILD" "$ROOT/scripts/gen-docs.sh" --check
 
 echo "== clang-format"
 "$ROOT/scripts/check-format.sh"
+
+echo "== ruff (lint + format check)"
+PY_SOURCES=(python test/python test/Integration test/Pipelines/Inputs scripts bench)
+(cd "$ROOT" && "$PY" -m ruff check "${PY_SOURCES[@]}" && "$PY" -m ruff format --check "${PY_SOURCES[@]}")
 
 echo "== fuzz smoke test"
 UNISPARSE_FUZZ_BUILD_DIR="${UNISPARSE_FUZZ_BUILD_DIR:-$ROOT/build-fuzz}" \

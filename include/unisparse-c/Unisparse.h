@@ -1,5 +1,4 @@
-/*===- Unisparse.h - C API of the unisparse compiler ---------------*- C
--*-===*\
+/*===- Unisparse.h - C API of the unisparse compiler --------------*- C -*-===*\
 |*                                                                            *|
 |* For ML compilers that embed UniSparse.                                     *|
 |*                                                                            *|

@@ -2,6 +2,7 @@
 
 #include "unisparse/Pipelines/EntryModule.h"
 
+#include "unisparse/Dialect/Unisparse/IR/ShapeRules.h"
 #include "unisparse/Dialect/Unisparse/IR/Stages.h"
 #include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
 
@@ -66,20 +67,18 @@ mlir::unisparse::buildEntryModule(MLIRContext *ctx, ConfigAttr cfg,
     error = "dtype must be f32, f16 or bf16, got '" + sig.dtype + "'";
     return failure();
   }
-  if (sig.heads <= 0 || sig.kvHeads <= 0 || sig.headDim <= 0) {
-    error = "heads, kv heads and head dim must be positive";
-    return failure();
-  }
-  if (sig.heads % sig.kvHeads) {
-    error = llvm::formatv("query heads ({0}) must be a multiple of kv heads "
-                          "({1})",
-                          sig.heads, sig.kvHeads);
-    return failure();
-  }
-  if (sig.heads % cfg.getCH()) {
-    error = llvm::formatv("query heads ({0}) must be a multiple of c_h ({1})",
-                          sig.heads, cfg.getCH());
-    return failure();
+  {
+    // The head-count rules of ShapeRules.h (python/unisparse/rules.py).
+    std::string message;
+    ScopedDiagnosticHandler handler(ctx, [&](Diagnostic &diag) {
+      message = diag.str();
+      return success();
+    });
+    if (failed(verifyHeads([&] { return emitError(UnknownLoc::get(ctx)); },
+                           sig.heads, sig.kvHeads, sig.headDim, cfg.getCH()))) {
+      error = message;
+      return failure();
+    }
   }
   int64_t dyn = ShapedType::kDynamic, hg = sig.heads / cfg.getCH();
   Type f32 = b.getF32Type(), i32 = b.getI32Type();
@@ -118,6 +117,27 @@ mlir::unisparse::buildEntryModule(MLIRContext *ctx, ConfigAttr cfg,
                EstimationValues est = buildEstimation(
                    b, loc, cfg, *shape, in[0], in[1], out[0], out[1], out[2]);
                return SmallVector<Value>{est.scores, est.counts, est.indices};
+             });
+
+  // @attention_layout(q, k, v, o, lse, counts, indices): what @attention
+  // computes (the same stages, as unisparse.attention decomposes) with the
+  // layout it used, so a caller that wants both runs the estimation once.
+  buildEntry(b, loc, "attention_layout", {q, kv, kv}, {q, lse, counts, indices},
+             [&](ArrayRef<Value> in, ArrayRef<Value> out) {
+               FailureOr<AttentionShape> shape =
+                   getAttentionShape(b, loc, in[0], in[1]);
+               ok = ok && succeeded(shape);
+               if (failed(shape))
+                 return SmallVector<Value>(out);
+               OpFoldResult blocks =
+                   numBlocksOfr(b, loc, shape->seq, cfg.getBlock());
+               EstimationValues layout = buildLayout(
+                   b, loc, cfg, *shape, blocks, in[0], in[1], out[2], out[3]);
+               SmallVector<Value> results(buildBlockSparseAttention(
+                   b, loc, cfg, in[0], in[1], in[2], layout.counts,
+                   layout.indices, out[0], out[1]));
+               results.append({layout.counts, layout.indices});
+               return results;
              });
   if (!ok || failed(verify(*module))) {
     error = "the entry module does not verify";

@@ -35,8 +35,7 @@ from .registry import compile, register_compiled
 
 __version__ = "0.1.0"
 
-__all__ = ["Config", "compile", "attention", "register_compiled", "AttentionResult", "UnisparseError",
-           "__version__"]
+__all__ = ["Config", "compile", "attention", "register_compiled", "AttentionResult", "UnisparseError", "__version__"]
 
 _SUBMODULES = ("reference", "synthetic", "cpu", "gpu", "registry", "torch_ops", "integrations", "fidelity")
 

@@ -9,11 +9,15 @@ The cache (``$UNISPARSE_CACHE_DIR``, else ``$XDG_CACHE_HOME/unisparse``, else
   and writable by nobody else; a library must be a regular file with the
   same owner rule and no group/other write bit. Anything else is refused
   with :class:`UnisparseError` rather than loaded;
-* a library's name is a hash of its signature *and of the compiler that made
-  it* (the contents of ``unisparse-compile``, of the project libraries it
-  loads and of the runtime, plus the name and size of the MLIR library) and,
-  for the CPU, of the host CPU it is optimised for: a rebuilt compiler never
-  serves an old library, nor a machine another machine's;
+* a library's name is a hash of its signature, of the ``unisparse-compile``
+  arguments, *of the compiler that made it* (:func:`compiler_identity`: the
+  SHA-256 of the contents of ``unisparse-compile``, of every project shared
+  library beside it in ``<build>/lib``, the runtime among them, and of the
+  LLVM/MLIR shared libraries the tool loads, found with ``ldd`` once per
+  build of the tool) and, for the CPU, of the host CPU it is optimised for
+  (:func:`host_cpu_identity`: model and feature flags): a rebuilt compiler
+  or a new LLVM never serves an old library, nor a machine another
+  machine's;
 * a library is written to a private temporary file in the cache and renamed
   into place, so no reader ever sees a partial file.
 """
@@ -66,11 +70,9 @@ def _check_stat(st: os.stat_result, path, what: str, want_dir: bool):
     if want_dir != stat.S_ISDIR(st.st_mode) or not (want_dir or stat.S_ISREG(st.st_mode)):
         raise UnisparseError(f"refusing {what} {path}: not a {'directory' if want_dir else 'regular file'}")
     if not _trusted_owner(st):
-        raise UnisparseError(f"refusing {what} {path}: owned by uid {st.st_uid}, not by this user "
-                             f"({os.getuid()})")
+        raise UnisparseError(f"refusing {what} {path}: owned by uid {st.st_uid}, not by this user ({os.getuid()})")
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise UnisparseError(f"refusing {what} {path}: writable by group or others "
-                             f"(mode {stat.S_IMODE(st.st_mode):o})")
+        raise UnisparseError(f"refusing {what} {path}: writable by group or others (mode {stat.S_IMODE(st.st_mode):o})")
 
 
 def _check_ancestors(path: pathlib.Path, what: str):
@@ -79,11 +81,12 @@ def _check_ancestors(path: pathlib.Path, what: str):
     can write is sticky (as /tmp is)."""
     for parent in pathlib.Path(os.path.abspath(path)).parents:
         st = os.stat(parent)
-        if not _trusted_owner(st) or (st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-                                      and not st.st_mode & stat.S_ISVTX):
-            raise UnisparseError(f"refusing {what} {path}: {parent} is owned by uid {st.st_uid} or "
-                                 f"writable by others without the sticky bit "
-                                 f"(mode {stat.S_IMODE(st.st_mode):o})")
+        if not _trusted_owner(st) or (st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX):
+            raise UnisparseError(
+                f"refusing {what} {path}: {parent} is owned by uid {st.st_uid} or "
+                f"writable by others without the sticky bit "
+                f"(mode {stat.S_IMODE(st.st_mode):o})"
+            )
 
 
 def _open_checked(path: pathlib.Path, what: str, want_dir: bool) -> int:
@@ -95,8 +98,9 @@ def _open_checked(path: pathlib.Path, what: str, want_dir: bool) -> int:
     try:
         fd = os.open(path, flags)
     except OSError as e:
-        raise UnisparseError(f"refusing {what} {path}: {e.strerror} (a symlink, missing, or not "
-                             f"a {'directory' if want_dir else 'file'})") from None
+        raise UnisparseError(
+            f"refusing {what} {path}: {e.strerror} (a symlink, missing, or not a {'directory' if want_dir else 'file'})"
+        ) from None
     try:
         _check_stat(os.fstat(fd), path, what, want_dir)
         _check_ancestors(path, what)
@@ -158,6 +162,7 @@ def cache_dir() -> pathlib.Path:
 # The compiler's identity
 # --------------------------------------------------------------------------- #
 
+
 def _stat_key(path) -> tuple:
     """What identifies one version of a file within a process: a rewrite
     changes the ctime, which (unlike the mtime) no one can set back."""
@@ -194,14 +199,16 @@ def _linked_libraries(tool: pathlib.Path) -> list[pathlib.Path]:
 def _find_linked_libraries(tool: pathlib.Path) -> list[pathlib.Path]:
     try:
         out = subprocess.run(["ldd", str(tool)], capture_output=True, text=True, timeout=30).stdout
-        libs = [pathlib.Path(line.split("=>")[1].split("(")[0].strip()) for line in out.splitlines()
-                if "=>" in line and ("libMLIR" in line or "libLLVM" in line)]
+        libs = [
+            pathlib.Path(line.split("=>")[1].split("(")[0].strip())
+            for line in out.splitlines()
+            if "=>" in line and ("libMLIR" in line or "libLLVM" in line)
+        ]
         if libs:
             return libs
     except (OSError, subprocess.SubprocessError, IndexError):
         pass
-    return [p for p in (pathlib.Path("/usr/lib/llvm-22/lib") / n for n in ("libMLIR.so", "libLLVM.so"))
-            if p.exists()]
+    return [p for p in (pathlib.Path("/usr/lib/llvm-22/lib") / n for n in ("libMLIR.so", "libLLVM.so")) if p.exists()]
 
 
 def compiler_identity() -> str:
@@ -235,8 +242,17 @@ def host_cpu_identity() -> str:
     serve one machine's library to another."""
     import platform
 
-    keys = ("model name", "flags", "Features", "CPU implementer", "CPU architecture", "CPU variant",
-            "CPU part", "cpu model", "isa")
+    keys = (
+        "model name",
+        "flags",
+        "Features",
+        "CPU implementer",
+        "CPU architecture",
+        "CPU variant",
+        "CPU part",
+        "cpu model",
+        "isa",
+    )
     seen: dict[str, str] = {}
     try:
         for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():

@@ -1,9 +1,10 @@
 """The core every other module builds on: the error type, dtype and device
-names, shape checks and the result type. Imports nothing of the package.
+names, shape checks and the result type. Imports only :mod:`unisparse.rules`.
 
 Layers (each imports only from the layers above it in this list):
 
-1. ``_core``, ``config`` (this module; the configuration);
+1. ``rules`` (the rules of a configuration and of head counts), ``_core``
+   (this module), ``config`` (the configuration);
 2. ``_runtime``, ``_memref``, ``_build`` (the runtime loader, memref
    descriptors, the compile-and-cache module);
 3. ``cpu``, ``gpu`` (the back ends);
@@ -20,15 +21,24 @@ from typing import Any
 
 import numpy as np
 
+from . import rules
+
 
 class UnisparseError(RuntimeError):
     """A failure reported by the UniSparse runtime or compiler."""
 
 
 _DTYPE_NAMES = {
-    "f32": "f32", "float32": "f32", "fp32": "f32", "float": "f32",
-    "f16": "f16", "float16": "f16", "fp16": "f16", "half": "f16",
-    "bf16": "bf16", "bfloat16": "bf16",
+    "f32": "f32",
+    "float32": "f32",
+    "fp32": "f32",
+    "float": "f32",
+    "f16": "f16",
+    "float16": "f16",
+    "fp16": "f16",
+    "half": "f16",
+    "bf16": "bf16",
+    "bfloat16": "bf16",
 }
 SUPPORTED_DTYPES = "float32, float16 or bfloat16"
 
@@ -59,12 +69,6 @@ def canonical_device(device) -> str:
     raise ValueError(f"unsupported device {device!r}: expected 'cpu' or 'cuda[:N]'")
 
 
-def check_positive(name, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
 def check_shapes(qs, ks, vs, c_h: int):
     """Validates q/k/v shapes (tuples) against each other and the head-group
     size ``c_h``; returns ``(B, Hq, Hkv, N, D)``. Shared by the NumPy path,
@@ -79,17 +83,14 @@ def check_shapes(qs, ks, vs, c_h: int):
     if ks[0] != b:
         raise ValueError(f"batch mismatch: q has {b}, k/v have {ks[0]}")
     if ks[2] != n:
-        raise ValueError(f"sequence length mismatch: q has N = {n}, k/v have N = {ks[2]} "
-                         f"(UniSparse is self-attention prefill: key and query lengths must be equal)")
+        raise ValueError(
+            f"sequence length mismatch: q has N = {n}, k/v have N = {ks[2]} "
+            f"(UniSparse is self-attention prefill: key and query lengths must be equal)"
+        )
     if ks[3] != d:
         raise ValueError(f"head_dim mismatch: q has {d}, k/v have {ks[3]}")
     hkv = ks[1]
-    if hq == 0 or hkv == 0 or d == 0:
-        raise ValueError(f"heads and head_dim must be positive, got q {tuple(qs)}, k {tuple(ks)}")
-    if hq % hkv:
-        raise ValueError(f"query heads ({hq}) must be a multiple of key/value heads ({hkv}) (GQA)")
-    if hq % c_h:
-        raise ValueError(f"query heads ({hq}) must be a multiple of Config.c_h ({c_h})")
+    rules.check_heads(hq, hkv, d, c_h)
     return b, hq, hkv, n, d
 
 

@@ -12,6 +12,7 @@ _DESCRIPTOR_TYPES: dict[int, type] = {}
 def descriptor_type(rank: int) -> type:
     """The ctypes struct of MLIR's ranked memref descriptor of `rank`."""
     if rank not in _DESCRIPTOR_TYPES:
+
         class Descriptor(ctypes.Structure):
             _fields_ = [
                 ("allocated", ctypes.c_void_p),
@@ -20,6 +21,7 @@ def descriptor_type(rank: int) -> type:
                 ("sizes", ctypes.c_int64 * rank),
                 ("strides", ctypes.c_int64 * rank),
             ]
+
         Descriptor.__name__ = f"MemRef{rank}D"
         _DESCRIPTOR_TYPES[rank] = Descriptor
     return _DESCRIPTOR_TYPES[rank]

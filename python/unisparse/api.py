@@ -42,12 +42,10 @@ def _numpy_dtype(x: np.ndarray) -> str:
         return "f16"
     if x.dtype == np.uint16 or x.dtype.name == "bfloat16":
         return "bf16"
-    raise TypeError(f"unsupported dtype {x.dtype}: expected {SUPPORTED_DTYPES} "
-                    f"(bfloat16 NumPy data as uint16 bits)")
+    raise TypeError(f"unsupported dtype {x.dtype}: expected {SUPPORTED_DTYPES} (bfloat16 NumPy data as uint16 bits)")
 
 
-def attention(q, k, v, config: Config | None = None, *, return_lse: bool = False,
-              return_layout: bool = False):
+def attention(q, k, v, config: Config | None = None, *, return_lse: bool = False, return_layout: bool = False):
     """UniSparse attention of ``q [B, Hq, N, D]`` over ``k, v [B, Hkv, N, D]``.
 
     ``q``, ``k``, ``v`` are all NumPy arrays or all PyTorch tensors (CPU or
@@ -58,8 +56,9 @@ def attention(q, k, v, config: Config | None = None, *, return_lse: bool = False
     Returns the output ``[B, Hq, N, D]`` (type and dtype of ``q``) or, when
     ``return_lse`` or ``return_layout`` is set, an :class:`AttentionResult`.
     PyTorch tensors go through the custom op ``torch.ops.unisparse.attention``
-    (and ``torch.ops.unisparse.layout`` for the layout), so the call traces
-    under ``torch.compile``. No autograd: UniSparse is a prefill method; the
+    (``torch.ops.unisparse.attention_layout`` with ``return_layout``), so the
+    call traces under ``torch.compile``. The layout returned is the one the
+    output was computed with (one estimation, not a second call). No autograd: UniSparse is a prefill method; the
     backward raises.
 
     Raises ``TypeError`` for a non-array input, mixed kinds or an unsupported
@@ -71,16 +70,18 @@ def attention(q, k, v, config: Config | None = None, *, return_lse: bool = False
     cfg = Config() if config is None else config
     if not isinstance(cfg, Config):
         raise TypeError(f"config must be a unisparse.Config, got {type(cfg).__name__}")
-    kinds = ["torch" if _is_torch_tensor(x) else "numpy" if isinstance(x, np.ndarray) else None
-             for x in (q, k, v)]
+    kinds = ["torch" if _is_torch_tensor(x) else "numpy" if isinstance(x, np.ndarray) else None for x in (q, k, v)]
     for name, x, kind in zip("qkv", (q, k, v), kinds):
         if kind is None:
             raise TypeError(f"{name} must be a torch.Tensor or a numpy.ndarray, got {type(x).__name__}")
     if len(set(kinds)) != 1:
-        raise TypeError(f"q, k, v must all be torch tensors or all numpy arrays, got "
-                        f"{', '.join(type(x).__name__ for x in (q, k, v))}")
+        raise TypeError(
+            f"q, k, v must all be torch tensors or all numpy arrays, got "
+            f"{', '.join(type(x).__name__ for x in (q, k, v))}"
+        )
     if kinds[0] == "torch":
         from . import torch_ops
+
         return torch_ops.attention(q, k, v, cfg, return_lse=return_lse, return_layout=return_layout)
     return _numpy_attention(q, k, v, cfg, return_lse, return_layout)
 
@@ -97,7 +98,10 @@ def _numpy_attention(q, k, v, cfg, return_lse, return_layout):
     if bf16_type is not None:  # ml_dtypes.bfloat16: same bits, viewed
         q, k, v = (x.view(np.uint16) for x in (q, k, v))
     kern = compile(cfg, heads=hq, kv_heads=hkv, head_dim=d, dtype=dts[0], device="cpu")
-    o, lse = kern.attention(q, k, v)
+    if return_layout:  # one estimation: the layout that the attention used
+        o, lse, counts, indices = kern.attention_layout(q, k, v)
+    else:
+        o, lse = kern.attention(q, k, v)
     if bf16_type is not None:
         o = o.view(bf16_type)
     if not (return_lse or return_layout):
@@ -105,6 +109,7 @@ def _numpy_attention(q, k, v, cfg, return_lse, return_layout):
     res = AttentionResult(output=o, lse=lse if return_lse else None)
     if return_layout:
         from .reference import density
-        _, res.counts, res.indices = kern.layout(q, k)
-        res.density = density(res.counts, n, cfg.block, cfg.causal)
+
+        res.counts, res.indices = counts, indices
+        res.density = density(counts, n, cfg.block, cfg.causal)
     return res

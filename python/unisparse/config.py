@@ -3,42 +3,31 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
-#: Values of :attr:`Config.estimator` and :attr:`Config.query_reduce`: the
-#: one definition (the NumPy reference imports them).
-ESTIMATORS = ("mean", "antidiag", "antidiag_lse")
-QUERY_REDUCES = ("sum", "max")
+from . import rules
+from .rules import ESTIMATORS, QUERY_REDUCES
 
+__all__ = ["Config", "ESTIMATORS", "QUERY_REDUCES", "PRESETS", "preset"]
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
 
-def _convert(name: str, kind: str, value):
-    """`value` (text or a Python value) as the field's type."""
+def _from_text(name: str, text: str):
+    """The value of field ``name`` written as text (``Config.parse``)."""
+    kind = rules.CONFIG_KINDS[name]
     try:
         if kind == "bool":
-            if isinstance(value, str):
-                if value.lower() not in _TRUE + _FALSE:
-                    raise ValueError
-                return value.lower() in _TRUE
-            if not isinstance(value, (bool, int)) or value not in (0, 1):
+            if text.lower() not in _TRUE + _FALSE:
                 raise ValueError
-            return bool(value)
+            return text.lower() in _TRUE
         if kind == "int":
-            if isinstance(value, bool) or (not isinstance(value, str) and int(value) != value):
-                raise ValueError
-            return int(value)
-        if kind == "str":
-            if not isinstance(value, str):
-                raise ValueError
-            return value
-        if isinstance(value, bool):
-            raise ValueError
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"Config.{name} must be {kind}, got {value!r}") from None
+            return int(text)
+        if kind == "float":
+            return float(text)
+        return text
+    except ValueError:
+        raise ValueError(f"Config: '{name}' must be {kind}, found {text!r}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,41 +62,25 @@ class Config:
     query_reduce: str = "sum"
 
     def __post_init__(self):
-        for name in ("block", "c_q", "c_k", "c_h"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"Config.{name} must be a positive int, got {value!r}")
-        if self.block % self.c_q or self.block % self.c_k:
-            raise ValueError(
-                f"Config.block ({self.block}) must be a multiple of c_q ({self.c_q}) "
-                f"and c_k ({self.c_k})")
-        if not (0.0 < self.tau <= 1.0):
-            raise ValueError(f"Config.tau must be in (0, 1], got {self.tau!r}")
-        for name in ("local_blocks", "min_blocks", "max_blocks"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"Config.{name} must be a non-negative int, got {value!r}")
-        if self.max_blocks and self.min_blocks > self.max_blocks:
-            raise ValueError(
-                f"Config.min_blocks ({self.min_blocks}) exceeds max_blocks ({self.max_blocks})")
-        if not (self.scale >= 0.0) or math.isinf(self.scale):
-            raise ValueError(f"Config.scale must be finite and >= 0, got {self.scale!r}")
-        if self.estimator not in ESTIMATORS:
-            raise ValueError(f"Config.estimator must be one of {ESTIMATORS}, got {self.estimator!r}")
-        if self.estimator != "mean" and self.c_q != self.c_k:
-            raise ValueError(
-                f"Config.estimator = {self.estimator!r} needs c_q == c_k (the stride), "
-                f"got c_q = {self.c_q}, c_k = {self.c_k}")
-        if self.query_reduce not in QUERY_REDUCES:
-            raise ValueError(f"Config.query_reduce must be one of {QUERY_REDUCES}, got {self.query_reduce!r}")
+        # The rules live in unisparse.rules (shared with the reference and,
+        # word for word, with the C++ verifier); values are stored converted
+        # to their kind (e.g. a NumPy integer as an int).
+        try:
+            checked = rules.check_config({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"Config: {e}") from None
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
 
     @classmethod
     def parse(cls, spec) -> "Config":
         """The one parser of configurations: a :class:`Config` (returned as
         is), a mapping of field names to values, or the text form
         ``"tau=0.95,c_k=8"`` (the form of ``unisparse-compile --config``,
-        the fidelity harness and the demo). Unknown fields and values of
-        the wrong kind raise ``ValueError``."""
+        the fidelity harness and the demo). Unknown fields and malformed
+        text raise ``ValueError``; values are then checked by
+        :mod:`unisparse.rules` as for ``Config(...)`` (``TypeError`` for a
+        value of the wrong kind, ``ValueError`` for a broken rule)."""
         if isinstance(spec, cls):
             return spec
         if isinstance(spec, str):
@@ -120,14 +93,15 @@ class Config:
         elif isinstance(spec, dict):
             items = list(spec.items())
         else:
-            raise TypeError(f"a Config is given as a Config, a dict or 'field=value,...' text, "
-                            f"got {type(spec).__name__}")
-        kinds = {f.name: f.type for f in dataclasses.fields(cls)}
+            raise TypeError(
+                f"a Config is given as a Config, a dict or 'field=value,...' text, got {type(spec).__name__}"
+            )
+        names = [f.name for f in dataclasses.fields(cls)]
         kw = {}
         for name, value in items:
-            if name not in kinds:
-                raise ValueError(f"unknown Config field {name!r} (fields: {', '.join(kinds)})")
-            kw[name] = _convert(name, kinds[name], value)
+            if name not in names:
+                raise ValueError(f"unknown Config field {name!r} (fields: {', '.join(names)})")
+            kw[name] = _from_text(name, value) if isinstance(value, str) else value
         return cls(**kw)
 
     def mlir_attr(self) -> str:
@@ -139,7 +113,8 @@ class Config:
             f"sink = {b(self.sink)}, min_blocks = {self.min_blocks}, "
             f"max_blocks = {self.max_blocks}, causal = {b(self.causal)}, "
             f"scale = {float(self.scale)!r}, estimator = {self.estimator}, "
-            f"query_reduce = {self.query_reduce}>")
+            f"query_reduce = {self.query_reduce}>"
+        )
 
     def reference_kwargs(self) -> dict:
         """Keyword arguments of :func:`unisparse.reference.unisparse_attention`."""

@@ -14,7 +14,7 @@ import pathlib
 
 import numpy as np
 
-from . import _build, _memref, _runtime
+from . import _build, _memref, _runtime, rules
 from ._core import UnisparseError
 from .config import Config
 
@@ -39,10 +39,11 @@ def _check_outputs(outputs: dict, inputs: dict):
             raise ValueError(f"{name} must be a writable array (it receives the result in place)")
     names = list(outputs.items())
     for i, (name, x) in enumerate(names):
-        for other, y in names[i + 1:] + list(inputs.items()):
+        for other, y in names[i + 1 :] + list(inputs.items()):
             if np.may_share_memory(x, y):
-                raise ValueError(f"{name} overlaps {other} in memory: the outputs must not alias "
-                                 f"each other or an input")
+                raise ValueError(
+                    f"{name} overlaps {other} in memory: the outputs must not alias each other or an input"
+                )
 
 
 class CompiledCPU:
@@ -56,15 +57,18 @@ class CompiledCPU:
         self._lib = _build.load_library(self.lib_path)
         self._attention = self._lib._mlir_ciface_attention
         self._layout = self._lib._mlir_ciface_layout
-        for fn in (self._attention, self._layout):
+        self._attention_layout = self._lib._mlir_ciface_attention_layout
+        for fn in (self._attention, self._layout, self._attention_layout):
             fn.restype = None
 
     def _check_qk(self, q, k, v=None):
         want = _NP_DTYPES[self.dtype]
         for name, x, h in (("q", q, self.hq), ("k", k, self.hkv)) + ((("v", v, self.hkv),) if v is not None else ()):
             if not isinstance(x, np.ndarray) or x.dtype != want:
-                raise TypeError(f"{name} must be a numpy array of dtype {np.dtype(want)} "
-                                f"({self.dtype}), got {getattr(x, 'dtype', type(x))}")
+                raise TypeError(
+                    f"{name} must be a numpy array of dtype {np.dtype(want)} "
+                    f"({self.dtype}), got {getattr(x, 'dtype', type(x))}"
+                )
             if x.ndim != 4 or x.shape[1] != h or x.shape[3] != self.head_dim:
                 raise ValueError(f"{name} must have shape [B, {h}, N, {self.head_dim}], got {x.shape}")
         if k.shape[0] != q.shape[0] or k.shape[2] != q.shape[2]:
@@ -79,29 +83,48 @@ class CompiledCPU:
         float32), when given, are C-contiguous arrays that receive the results
         in place (the PyTorch op passes views of the tensors it allocated).
         """
+        return self._run(self._attention, q, k, v, {"o": o, "lse": lse})
+
+    def attention_layout(self, q, k, v, o=None, lse=None, counts=None, indices=None):
+        """Returns (o, lse, counts, indices): :meth:`attention` and the block
+        layout it used (int32 [B, Hg, NB] and [B, Hg, NB, NB], as
+        :meth:`layout` gives them), from one estimation. Given outputs
+        receive the results in place, as in :meth:`attention`."""
+        return self._run(self._attention_layout, q, k, v, {"o": o, "lse": lse, "counts": counts, "indices": indices})
+
+    def _run(self, fn, q, k, v, outputs):
         self._check_qk(q, k, v)
-        b, _, n, d = q.shape
-        # Fresh outputs start as NaN so that an element the kernel fails to
-        # write cannot pass for a result.
-        if o is None:
-            o = np.full(q.shape, 0x7FC0 if self.dtype == "bf16" else np.nan, dtype=q.dtype)
-        if lse is None:
-            lse = np.full((b, self.hq, n), np.nan, dtype=np.float32)
-        for name, x, shape, dt in (("o", o, q.shape, q.dtype), ("lse", lse, (b, self.hq, n), np.float32)):
+        b, _, n, _ = q.shape
+        nb = -(-n // self.cfg.block)
+        # Fresh outputs start as NaN (layouts as -7) so that an element the
+        # kernel fails to write cannot pass for a result.
+        specs = {
+            "o": (q.shape, q.dtype, 0x7FC0 if self.dtype == "bf16" else np.nan),
+            "lse": ((b, self.hq, n), np.float32, np.nan),
+            "counts": ((b, self.hg, nb), np.int32, -7),
+            "indices": ((b, self.hg, nb, nb), np.int32, -7),
+        }
+        for name, x in outputs.items():
+            shape, dt, fill = specs[name]
+            if x is None:
+                outputs[name] = x = np.full(shape, fill, dtype=dt)
             if not isinstance(x, np.ndarray) or x.shape != shape or x.dtype != dt:
-                raise ValueError(f"{name} must be a numpy array {shape} of dtype {np.dtype(dt)}, "
-                                 f"got {getattr(x, 'shape', type(x))} {getattr(x, 'dtype', '')}")
-        for name, x in (("q", q), ("k", k), ("v", v), ("o", o), ("lse", lse)):
+                raise ValueError(
+                    f"{name} must be a numpy array {shape} of dtype {np.dtype(dt)}, "
+                    f"got {getattr(x, 'shape', type(x))} {getattr(x, 'dtype', '')}"
+                )
+        for name, x in (("q", q), ("k", k), ("v", v), *outputs.items()):
             if not x.flags.c_contiguous:
                 raise ValueError(f"{name} must be C-contiguous")
-        _check_outputs({"o": o, "lse": lse}, {"q": q, "k": k, "v": v})
+        _check_outputs(outputs, {"q": q, "k": k, "v": v})
+        results = tuple(outputs.values())
         if b == 0 or n == 0:
-            return o, lse
-        descs = [_memref.descriptor(x) for x in (q, k, v, o, lse)]
+            return results
+        descs = [_memref.descriptor(x) for x in (q, k, v, *results)]
         _runtime.clear()
-        self._attention(*[ctypes.byref(x) for x in descs])
+        fn(*[ctypes.byref(x) for x in descs])
         _runtime.check()
-        return o, lse
+        return results
 
     def layout(self, q, k):
         """Returns (scores, counts, indices) of the estimation stages."""
@@ -127,13 +150,21 @@ def compile_cpu(cfg: Config, hq: int, hkv: int, head_dim: int, dtype: str = "f32
     """Compiles `cfg` for the CPU with ``unisparse-compile --target=cpu``
     (cached by signature and compiler, see :mod:`unisparse._build`) and
     loads it."""
-    if hq % hkv or hq % cfg.c_h:
-        raise ValueError(f"query heads ({hq}) must be a multiple of kv heads ({hkv}) and c_h ({cfg.c_h})")
+    rules.check_heads(hq, hkv, head_dim, cfg.c_h)
     if dtype not in _NP_DTYPES:
         raise ValueError(f"dtype must be one of {sorted(_NP_DTYPES)}, got {dtype!r}")
     signature = f"{cfg.mlir_attr()}|{hq}|{hkv}|{head_dim}|{dtype}"
     lib = _build.cached_library(
-        "cpu", signature,
-        [f"--config={cfg.mlir_attr()}", f"--heads={hq}", f"--kv-heads={hkv}", f"--head-dim={head_dim}",
-         f"--dtype={dtype}", "--target=cpu", f"--link-runtime={_build.build_dir() / 'lib'}"])
+        "cpu",
+        signature,
+        [
+            f"--config={cfg.mlir_attr()}",
+            f"--heads={hq}",
+            f"--kv-heads={hkv}",
+            f"--head-dim={head_dim}",
+            f"--dtype={dtype}",
+            "--target=cpu",
+            f"--link-runtime={_build.build_dir() / 'lib'}",
+        ],
+    )
     return CompiledCPU(cfg, hq, hkv, head_dim, dtype, lib)

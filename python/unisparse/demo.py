@@ -99,8 +99,9 @@ def main(argv=None) -> int:
     print(f"  shape: B={a.batch} Hq={a.heads} Hkv={a.kv_heads} N={a.n} D={a.dim} {a.dtype}")
     print(f"  config: {cfg.mlir_attr()}")
 
-    q, k, v, needles = structured_qkv(a.batch, a.heads, a.kv_heads, a.n, a.dim, seed=a.seed,
-                                      peak=a.peak, needles=a.needles)
+    q, k, v, needles = structured_qkv(
+        a.batch, a.heads, a.kv_heads, a.n, a.dim, seed=a.seed, peak=a.peak, needles=a.needles
+    )
     if a.dtype == "bf16":
         qd, kd, vd = (bf16_from_f32(x) for x in (q, k, v))
         widen = f32_from_bf16
@@ -116,10 +117,8 @@ def main(argv=None) -> int:
 
         from .api import compile as compile_any
 
-        kern = compile_any(cfg, heads=a.heads, kv_heads=a.kv_heads, head_dim=a.dim, dtype=a.dtype,
-                           device="cuda")
-        dense = compile_any(dense_cfg, heads=a.heads, kv_heads=a.kv_heads, head_dim=a.dim,
-                            dtype=a.dtype, device="cuda")
+        kern = compile_any(cfg, heads=a.heads, kv_heads=a.kv_heads, head_dim=a.dim, dtype=a.dtype, device="cuda")
+        dense = compile_any(dense_cfg, heads=a.heads, kv_heads=a.kv_heads, head_dim=a.dim, dtype=a.dtype, device="cuda")
         print(f"  compiled unisparse-to-nvptx -> {kern.path.name} ({time.perf_counter() - t0:.1f} s)")
         tdt = torch.bfloat16 if a.dtype == "bf16" else torch.float16
         qt, kt, vt = (torch.from_numpy(x).to("cuda", tdt) for x in (q, k, v))
@@ -150,8 +149,10 @@ def main(argv=None) -> int:
     print(f"  recall         mean {r_mean:.4f}, 1st percentile {r_p1:.4f}")
     print(f"  needle spans   {hits * 100:.1f}% kept")
     print(f"  rel L2 vs dense {err:.3e}  (float64 NumPy dense attention)")
-    print(f"  time           {t_sparse * 1e3:.1f} ms sparse vs {t_dense * 1e3:.1f} ms dense (tau = 1, same compiled path), "
-          f"median of {a.repeats}: {t_dense / t_sparse:.2f}x")
+    print(
+        f"  time           {t_sparse * 1e3:.1f} ms sparse vs {t_dense * 1e3:.1f} ms dense "
+        f"(tau = 1, same compiled path), median of {a.repeats}: {t_dense / t_sparse:.2f}x"
+    )
     return 0
 
 

@@ -37,8 +37,21 @@ def _composites(x, stride, head_factor, kv_group, strided, reverse=False):
     return xp.sum(dim=3) / n_tok[:, None]
 
 
-def estimate(q, k, block, c_q, c_k, c_h=1, causal=True, scale=None, estimator="mean", query_reduce="sum",
-             device="cpu", dtype=torch.float64, chunk_elems=1 << 26) -> np.ndarray:
+def estimate(
+    q,
+    k,
+    block,
+    c_q,
+    c_k,
+    c_h=1,
+    causal=True,
+    scale=None,
+    estimator="mean",
+    query_reduce="sum",
+    device="cpu",
+    dtype=torch.float64,
+    chunk_elems=1 << 26,
+) -> np.ndarray:
     """Block scores ``[B, Hq/c_h, NB, NB]`` (NumPy float64), as
     :func:`unisparse.reference.estimate` defines them."""
     from .reference import check_estimation
@@ -85,8 +98,7 @@ def estimate(q, k, block, c_q, c_k, c_h=1, causal=True, scale=None, estimator="m
     return s.cpu().numpy()
 
 
-def dense_chunks(q, k, v, rows, fine, causal=True, scale=None, device="cpu", dtype=torch.float64,
-                 chunk_elems=1 << 26):
+def dense_chunks(q, k, v, rows, fine, causal=True, scale=None, device="cpu", dtype=torch.float64, chunk_elems=1 << 26):
     """The harness's shared dense pass (batch 0) on torch: yields, per query
     head ``h`` and chunk of evaluated rows starting at ``r0``,
     ``(h, r0, mass [r, NBf], wsum [r, NBf, D])`` as torch tensors on
@@ -108,7 +120,7 @@ def dense_chunks(q, k, v, rows, fine, causal=True, scale=None, device="cpu", dty
         vblk = vf.reshape(NBf, fine, D)
         qh = torch.as_tensor(np.asarray(q[0, h]), device=device).to(dtype)
         for r0 in range(0, len(rows), step):
-            rr = rows_t[r0:r0 + step]
+            rr = rows_t[r0 : r0 + step]
             x = (qh[rr] @ kf.T) * scale
             if causal:
                 x = torch.where(j[None, :] > rr[:, None], -math.inf, x)

@@ -10,6 +10,7 @@ synchronisation, so it can be captured in a CUDA graph.
     lib = load_compiled("libattn.so", runtime="build-gpu/libunisparse_runtime.so")
     o, lse = lib.attention(q, k, v)                  # torch CUDA tensors
     scores, counts, indices = lib.layout(q, k)
+    o, lse, counts, indices = lib.attention_layout(q, k, v)   # one estimation
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from . import _build
 from . import _runtime as _runtime_mod
 from ._core import UnisparseError
 from ._memref import descriptor_type
+
 
 def load_runtime(path) -> ctypes.CDLL:
     """Loads libunisparse_runtime built with CUDA (once per process,
@@ -55,14 +57,18 @@ def tensor_descriptor(t):
 class _Tensor(ctypes.Structure):
     """unisparse_tensor_t of runtime/include/unisparse/runtime/unisparse_runtime.h."""
 
-    _fields_ = [("data", ctypes.c_void_p), ("dtype", ctypes.c_int32), ("device", ctypes.c_int32),
-                ("rank", ctypes.c_int32), ("sizes", ctypes.c_int64 * 4),
-                ("strides", ctypes.c_int64 * 4)]
+    _fields_ = [
+        ("data", ctypes.c_void_p),
+        ("dtype", ctypes.c_int32),
+        ("device", ctypes.c_int32),
+        ("rank", ctypes.c_int32),
+        ("sizes", ctypes.c_int64 * 4),
+        ("strides", ctypes.c_int64 * 4),
+    ]
 
 
 class _Params(ctypes.Structure):
-    _fields_ = [("block_size", ctypes.c_int64), ("causal", ctypes.c_int32),
-                ("scale", ctypes.c_float)]
+    _fields_ = [("block_size", ctypes.c_int64), ("causal", ctypes.c_int32), ("scale", ctypes.c_float)]
 
 
 def _runtime_tensor(t):
@@ -93,8 +99,8 @@ def block_sparse_attention(q, k, v, counts, indices, block, causal=True, scale=0
     params = _Params(block, 1 if causal else 0, scale)
     _runtime_mod.clear()
     status = _runtime_mod.loaded().unisparse_rt_block_sparse_attention(
-        *[ctypes.byref(t) for t in ts], ctypes.byref(params),
-        ctypes.c_void_p(torch.cuda.current_stream().cuda_stream))
+        *[ctypes.byref(t) for t in ts], ctypes.byref(params), ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
+    )
     if status != 0:
         check_runtime()
         raise UnisparseError(f"runtime status {status}")
@@ -116,6 +122,11 @@ class CompiledCUDA:
         self._layout = self._lib._mlir_ciface_layout
         self._attention.restype = None
         self._layout.restype = None
+        try:
+            self._attention_layout = self._lib._mlir_ciface_attention_layout
+            self._attention_layout.restype = None
+        except AttributeError:  # built before the entry point existed
+            self._attention_layout = None
 
     def _call(self, fn, tensors):
         import torch
@@ -133,12 +144,12 @@ class CompiledCUDA:
         import torch
 
         for name, x, h in (("q", q, self.heads), ("k", k, self.kv_heads)) + (
-                (("v", v, self.kv_heads),) if v is not None else ()):
+            (("v", v, self.kv_heads),) if v is not None else ()
+        ):
             if not isinstance(x, torch.Tensor) or not x.is_cuda:
                 raise TypeError(f"{name} must be a CUDA tensor")
             if x.dim() != 4 or x.shape[1] != h or x.shape[3] != self.head_dim:
-                raise ValueError(f"{name} must have shape [B, {h}, N, {self.head_dim}], "
-                                 f"got {tuple(x.shape)}")
+                raise ValueError(f"{name} must have shape [B, {h}, N, {self.head_dim}], got {tuple(x.shape)}")
             if x.stride(-1) != 1:
                 raise ValueError(f"{name} must have a unit innermost stride")
         if k.shape[0] != q.shape[0] or k.shape[2] != q.shape[2]:
@@ -150,24 +161,47 @@ class CompiledCUDA:
 
         self._check(q, k, v)
         o = torch.empty_like(q)
-        lse = torch.empty(q.shape[0], q.shape[1], q.shape[2], device=q.device,
-                          dtype=torch.float32)
+        lse = torch.empty(q.shape[0], q.shape[1], q.shape[2], device=q.device, dtype=torch.float32)
         self._call(self._attention, [q, k, v, o, lse])
         return o, lse
 
-    def layout(self, q, k):
-        """(scores, counts, indices) of the estimation stages."""
+    def _layout_outputs(self, q, scores: bool):
         import torch
 
-        self._check(q, k)
         b, n = q.shape[0], q.shape[2]
         nb = -(-n // self.block)
         dev = q.device
-        scores = torch.empty(b, self.groups, nb, nb, device=dev, dtype=torch.float32)
-        counts = torch.empty(b, self.groups, nb, device=dev, dtype=torch.int32)
-        indices = torch.empty(b, self.groups, nb, nb, device=dev, dtype=torch.int32)
-        self._call(self._layout, [q, k, scores, counts, indices])
-        return scores, counts, indices
+        out = [
+            torch.empty(b, self.groups, nb, device=dev, dtype=torch.int32),
+            torch.empty(b, self.groups, nb, nb, device=dev, dtype=torch.int32),
+        ]
+        if scores:
+            out.insert(0, torch.empty(b, self.groups, nb, nb, device=dev, dtype=torch.float32))
+        return out
+
+    def layout(self, q, k):
+        """(scores, counts, indices) of the estimation stages."""
+        self._check(q, k)
+        out = self._layout_outputs(q, scores=True)
+        self._call(self._layout, [q, k, *out])
+        return tuple(out)
+
+    def attention_layout(self, q, k, v):
+        """(o, lse, counts, indices): :meth:`attention` and the block layout
+        it used, from one estimation; queued on the current stream."""
+        import torch
+
+        if self._attention_layout is None:
+            raise UnisparseError(
+                f"{self.path} has no attention_layout entry point: it was built by an "
+                f"older unisparse-compile; rebuild it (scripts/gpu/compile_all.py)"
+            )
+        self._check(q, k, v)
+        o = torch.empty_like(q)
+        lse = torch.empty(q.shape[0], q.shape[1], q.shape[2], device=q.device, dtype=torch.float32)
+        counts, indices = self._layout_outputs(q, scores=False)
+        self._call(self._attention_layout, [q, k, v, o, lse, counts, indices])
+        return o, lse, counts, indices
 
 
 def _default_runtime() -> str:
@@ -201,8 +235,9 @@ def compile_gpu(cfg, heads, kv_heads, head_dim, dtype, device="cuda") -> Compile
     import torch
 
     if not torch.cuda.is_available():
-        raise RuntimeError(f"unisparse.compile(device={device!r}): no CUDA device is available "
-                           f"(torch.cuda.is_available() is False)")
+        raise RuntimeError(
+            f"unisparse.compile(device={device!r}): no CUDA device is available (torch.cuda.is_available() is False)"
+        )
     name = library_name(cfg, heads, kv_heads, head_dim, dtype)
     aot = os.environ.get("UNISPARSE_AOT_DIR")
     path = pathlib.Path(aot) / name if aot else None
@@ -213,11 +248,19 @@ def compile_gpu(cfg, heads, kv_heads, head_dim, dtype, device="cuda") -> Compile
                 f"head_dim={head_dim}, dtype={dtype} in UNISPARSE_AOT_DIR={aot!r}, and no "
                 f"unisparse-compile at {_build.compiler_path()} to build one: compile it where LLVM is "
                 f"(scripts/gpu/compile_all.py or unisparse-compile --target=cuda) and set "
-                f"UNISPARSE_AOT_DIR")
+                f"UNISPARSE_AOT_DIR"
+            )
         signature = f"{cfg.mlir_attr()}|{heads}|{kv_heads}|{head_dim}|{dtype}"
         path = _build.cached_library(
-            "cuda", signature,
-            [f"--config={cfg.mlir_attr()}", f"--heads={heads}", f"--kv-heads={kv_heads}",
-             f"--head-dim={head_dim}", f"--dtype={dtype}", "--target=cuda"])
-    return load_compiled(path, heads=heads, kv_heads=kv_heads, head_dim=head_dim,
-                         block=cfg.block, c_h=cfg.c_h)
+            "cuda",
+            signature,
+            [
+                f"--config={cfg.mlir_attr()}",
+                f"--heads={heads}",
+                f"--kv-heads={kv_heads}",
+                f"--head-dim={head_dim}",
+                f"--dtype={dtype}",
+                "--target=cuda",
+            ],
+        )
+    return load_compiled(path, heads=heads, kv_heads=kv_heads, head_dim=head_dim, block=cfg.block, c_h=cfg.c_h)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .reference import _visible_and_forced
+from .reference.selection import _visible_and_forced
 
 
 def _selection_order(s32, free):
@@ -39,8 +39,21 @@ def _selection_order(s32, free):
     return idx[np.lexsort((idx, -s32[idx]))]
 
 
-def check_margin(a_scores, a_counts, a_indices, b_scores, b_counts, b_indices, *, tau,
-                 local_blocks=1, sink=True, causal=True, min_blocks=0, max_blocks=0):
+def check_margin(
+    a_scores,
+    a_counts,
+    a_indices,
+    b_scores,
+    b_counts,
+    b_indices,
+    *,
+    tau,
+    local_blocks=1,
+    sink=True,
+    causal=True,
+    min_blocks=0,
+    max_blocks=0,
+):
     """Checks layout ``b`` against reference layout ``a`` under the rule
     above. Returns a dict: ``rows`` (judged), ``rows_differ``,
     ``blocks_differ``, ``skipped`` (rows not judged), ``eps_max`` and
@@ -60,13 +73,14 @@ def check_margin(a_scores, a_counts, a_indices, b_scores, b_counts, b_indices, *
                 a = a_scores[bi, g, I]
                 b = b_scores[bi, g, I]
                 kept_a = np.zeros(NBk, bool)
-                kept_a[a_indices[bi, g, I, :a_counts[bi, g, I]]] = True
+                kept_a[a_indices[bi, g, I, : a_counts[bi, g, I]]] = True
                 kept_b = np.zeros(NBk, bool)
-                kept_b[b_indices[bi, g, I, :b_counts[bi, g, I]]] = True
+                kept_b[b_indices[bi, g, I, : b_counts[bi, g, I]]] = True
                 ta = np.cumsum(np.where(vis, a, 0), dtype=np.float32)[-1]
                 tb = np.cumsum(np.where(vis, b, 0), dtype=np.float32)[-1]
-                capped = (min_blocks > 0 and min(a_counts[bi, g, I], b_counts[bi, g, I]) <= min_blocks) \
-                    or (max_blocks > 0 and max(a_counts[bi, g, I], b_counts[bi, g, I]) >= max_blocks)
+                capped = (min_blocks > 0 and min(a_counts[bi, g, I], b_counts[bi, g, I]) <= min_blocks) or (
+                    max_blocks > 0 and max(a_counts[bi, g, I], b_counts[bi, g, I]) >= max_blocks
+                )
                 if np.isnan(ta) or np.isnan(tb) or capped:
                     out["skipped"] += 1
                     continue
@@ -86,8 +100,16 @@ def check_margin(a_scores, a_counts, a_indices, b_scores, b_counts, b_indices, *
                 limit = max(beta + 2 * eps, 2 * n * eps)
                 bad = dropped & (a > limit)
                 if bad.any():
-                    out["violations"].append((bi, g, I, "drop", f"blocks {np.nonzero(bad)[0].tolist()} with "
-                                              f"scores {a[bad].tolist()} > {limit:.3g} (eps {eps:.3g})"))
+                    out["violations"].append(
+                        (
+                            bi,
+                            g,
+                            I,
+                            "drop",
+                            f"blocks {np.nonzero(bad)[0].tolist()} with "
+                            f"scores {a[bad].tolist()} > {limit:.3g} (eps {eps:.3g})",
+                        )
+                    )
                 # 2. add
                 E = K & ~S
                 if E.any():
@@ -97,6 +119,14 @@ def check_margin(a_scores, a_counts, a_indices, b_scores, b_counts, b_indices, *
                     allowed = float(a[S & ~K].sum()) + 2 * n * eps + float(a[last])
                     mass = float(a[E].sum())
                     if mass > allowed * (1 + 1e-6):
-                        out["violations"].append((bi, g, I, "add", f"mass {mass:.3g} of blocks "
-                                                  f"{np.nonzero(E)[0].tolist()} > {allowed:.3g} (eps {eps:.3g})"))
+                        out["violations"].append(
+                            (
+                                bi,
+                                g,
+                                I,
+                                "add",
+                                f"mass {mass:.3g} of blocks "
+                                f"{np.nonzero(E)[0].tolist()} > {allowed:.3g} (eps {eps:.3g})",
+                            )
+                        )
     return out

@@ -16,7 +16,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ._core import canonical_device, canonical_dtype, check_positive
+from . import rules
+from ._core import canonical_device, canonical_dtype
 from .config import Config
 
 __all__ = ["compile", "register_compiled"]
@@ -29,18 +30,14 @@ def _key(config, heads, kv_heads, head_dim, dtype, device):
     cfg = Config() if config is None else config
     if not isinstance(cfg, Config):
         raise TypeError(f"config must be a unisparse.Config, got {type(cfg).__name__}")
-    hq = check_positive("heads", heads)
-    hkv = check_positive("kv_heads", kv_heads)
-    d = check_positive("head_dim", head_dim)
-    if hq % hkv:
-        raise ValueError(f"heads ({hq}) must be a multiple of kv_heads ({hkv})")
-    if hq % cfg.c_h:
-        raise ValueError(f"heads ({hq}) must be a multiple of Config.c_h ({cfg.c_h})")
+    hq, hkv, d = (rules.integer(n, x) for n, x in (("heads", heads), ("kv_heads", kv_heads), ("head_dim", head_dim)))
+    rules.check_heads(hq, hkv, d, cfg.c_h)
     return (cfg, hq, hkv, d, canonical_dtype(dtype), canonical_device(device))
 
 
-def compile(config: Config | None = None, *, heads: int, kv_heads: int, head_dim: int,
-            dtype="bf16", device: str = "cpu"):
+def compile(
+    config: Config | None = None, *, heads: int, kv_heads: int, head_dim: int, dtype="bf16", device: str = "cpu"
+):
     """Compiles ``config`` ahead of time and returns the compiled object.
 
     Parameters
@@ -71,16 +68,19 @@ def compile(config: Config | None = None, *, heads: int, kv_heads: int, head_dim
             cfg, hq, hkv, d, dt, dev = key
             if dev == "cpu":
                 from .cpu import compile_cpu
+
                 compiled = compile_cpu(cfg, hq, hkv, d, dt)
             else:
                 from .gpu import compile_gpu
+
                 compiled = compile_gpu(cfg, hq, hkv, d, dt, dev)
             _COMPILED[key] = compiled
     return compiled
 
 
-def register_compiled(compiled, config: Config | None = None, *, heads: int, kv_heads: int,
-                      head_dim: int, dtype, device: str = "cuda"):
+def register_compiled(
+    compiled, config: Config | None = None, *, heads: int, kv_heads: int, head_dim: int, dtype, device: str = "cuda"
+):
     """Makes ``compiled`` (e.g. ``unisparse.gpu.load_compiled(...)`` of a
     library built by ``unisparse-compile``) the object that :func:`compile`
     returns for this signature, so that :func:`unisparse.attention` and

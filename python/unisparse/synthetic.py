@@ -35,6 +35,8 @@ import math
 
 import numpy as np
 
+from . import rules
+
 __all__ = ["structured_qkv", "needle_hit_rate", "needle_hits", "STRENGTHS"]
 
 #: Logit strength of each component at ``peak = 1``.
@@ -111,8 +113,7 @@ def structured_qkv(
     for name, val in (("B", B), ("Hq", Hq), ("Hkv", Hkv), ("N", N), ("D", D)):
         if int(val) < 1:
             raise ValueError(f"{name} must be >= 1, got {val}")
-    if Hq % Hkv:
-        raise ValueError(f"Hq = {Hq} must be a multiple of Hkv = {Hkv}")
+    rules.gqa(Hq, Hkv)
     if vertical_lines < 0 or slash_lines < 0 or needles < 0:
         raise ValueError("vertical_lines, slash_lines and needles must be >= 0")
     G = Hq // Hkv
@@ -141,19 +142,14 @@ def structured_qkv(
                 qs = int(rng.integers(lo, N - lq + 1))
                 ks_hi = qs - lq - lk  # keep the key span out of the immediate window
                 ks = int(rng.integers(n_sink, max(n_sink, ks_hi) + 1))
-                needle_info.append(
-                    {"batch": b, "q_start": qs, "q_stop": qs + lq, "k_start": ks, "k_stop": ks + lk}
-                )
+                needle_info.append({"batch": b, "q_start": qs, "q_stop": qs + lq, "k_start": ks, "k_stop": ks + lk})
 
     q = rng.standard_normal((B, Hq, N, D)) * QUERY_NOISE
     k = rng.standard_normal((B, Hkv, N, D)) * KEY_NOISE
     v = rng.standard_normal((B, Hkv, N, D))
     pos = np.arange(N)
 
-    n_dirs = (
-        int(sink) + int(vertical_lines > 0) + (2 * F_loc if local else 0)
-        + 2 * F_sl * slash_lines + needles
-    )
+    n_dirs = int(sink) + int(vertical_lines > 0) + (2 * F_loc if local else 0) + 2 * F_sl * slash_lines + needles
     for b in range(B):
         for kh in range(Hkv):
             basis = _basis(rng, D, n_dirs)

@@ -33,20 +33,44 @@ def main():
         for fields, hq, hkv, d, dtype in configs.TORCH:
             cfg = Config(**fields)
             lib = out / library_name(cfg, hq, hkv, d, dtype)
-            subprocess.run([f"{a.build}/bin/unisparse-compile", f"--config={cfg.mlir_attr()}",
-                            f"--heads={hq}", f"--kv-heads={hkv}", f"--head-dim={d}", f"--dtype={dtype}",
-                            "--target=cuda", "-o", str(lib)], check=True)
+            subprocess.run(
+                [
+                    f"{a.build}/bin/unisparse-compile",
+                    f"--config={cfg.mlir_attr()}",
+                    f"--heads={hq}",
+                    f"--kv-heads={hkv}",
+                    f"--head-dim={d}",
+                    f"--dtype={dtype}",
+                    "--target=cuda",
+                    "-o",
+                    str(lib),
+                ],
+                check=True,
+            )
             print("compiled", lib.name, "for", cfg.mlir_attr(), hq, hkv, d, dtype)
-    tables = {"check": [configs.CHECK], "bench": [configs.BENCH], "torch": [],
-              "estimation": [configs.BENCH_ESTIMATION],
-              None: [configs.CHECK, configs.BENCH, configs.BENCH_ESTIMATION]}
+    tables = {
+        "check": [configs.CHECK],
+        "bench": [configs.BENCH],
+        "torch": [],
+        "estimation": [configs.BENCH_ESTIMATION],
+        None: [configs.CHECK, configs.BENCH, configs.BENCH_ESTIMATION],
+    }
     for table in tables[a.only]:
         for name, (cfg, hq, hkv, d, dtype, targets) in table.items():
             for target in targets:
                 lib = out / configs.lib_name(name, target)
-                cmd = [f"{a.build}/bin/unisparse-compile", f"--config={cfg}", f"--heads={hq}",
-                       f"--kv-heads={hkv}", f"--head-dim={d}", f"--dtype={dtype}",
-                       f"--target={target}", "-o", str(lib), f"--header={lib.with_suffix('.h')}"]
+                cmd = [
+                    f"{a.build}/bin/unisparse-compile",
+                    f"--config={cfg}",
+                    f"--heads={hq}",
+                    f"--kv-heads={hkv}",
+                    f"--head-dim={d}",
+                    f"--dtype={dtype}",
+                    f"--target={target}",
+                    "-o",
+                    str(lib),
+                    f"--header={lib.with_suffix('.h')}",
+                ]
                 if target == "cpu":
                     # It runs on the GPU machine's CPU, not this one's.
                     cmd.append("--host-cpu=generic")

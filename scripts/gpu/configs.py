@@ -11,9 +11,16 @@ CHECK = {
     "noncausal_f16_d64": ("block=64,c_q=16,c_k=16,tau=0.8,causal=false", 8, 2, 64, "f16", ("cuda", "cpu")),
     "ch2_bf16_d128": ("block=128,c_q=16,c_k=16,c_h=2,tau=0.9", 8, 2, 128, "bf16", ("cuda", "cpu")),
     "dense_f16_d64_noncausal": ("block=64,c_q=16,c_k=16,tau=1.0,causal=false", 8, 8, 64, "f16", ("cuda",)),
-    # NaN/Inf inputs with min_blocks past the forced blocks (issue 9).
-    "nan_minblocks_bf16_d64": ("block=64,c_q=16,c_k=16,tau=0.8,min_blocks=4,max_blocks=4", 4, 2, 64, "bf16",
-                               ("cuda", "cpu")),
+    # NaN/Inf inputs with min_blocks past the forced blocks: the row keeps
+    # every visible block, so the NaN reaches the output as in dense attention.
+    "nan_minblocks_bf16_d64": (
+        "block=64,c_q=16,c_k=16,tau=0.8,min_blocks=4,max_blocks=4",
+        4,
+        2,
+        64,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
     # A million tokens: T = N / 16 = 65536 composites, one past blockIdx.z's
     # limit, where the estimation kernels used to put T.
     "long_bf16_d64": ("block=128,c_q=16,c_k=16,tau=0.9", 1, 1, 64, "bf16", ("cuda",)),
@@ -21,13 +28,18 @@ CHECK = {
     # of 16 composites), a max over query composites, and key blocks of 2
     # composites (block 64, c_k 32) with f16 inputs, non-causal.
     "default_bf16_d128": ("block=128,c_q=16,c_k=8,tau=0.99", 8, 2, 128, "bf16", ("cuda", "cpu")),
-    "qmax_bf16_d128": ("block=128,c_q=16,c_k=16,tau=0.9,query_reduce=max", 8, 2, 128, "bf16",
-                       ("cuda", "cpu")),
+    "qmax_bf16_d128": ("block=128,c_q=16,c_k=16,tau=0.9,query_reduce=max", 8, 2, 128, "bf16", ("cuda", "cpu")),
     "rk2_f16_d64": ("block=64,c_q=16,c_k=32,tau=0.8,causal=false", 4, 4, 64, "f16", ("cuda", "cpu")),
     # The outlier-aware antidiagonal estimator, max over query composites
-    # (issue 10): GPU layout against the CPU path's.
-    "antidiag_lse_max_bf16_d128": ("block=128,c_q=8,c_k=8,tau=0.9,estimator=antidiag_lse,query_reduce=max",
-                                   8, 2, 128, "bf16", ("cuda", "cpu")),
+    # (the structured GPU path): GPU layout against the CPU path's.
+    "antidiag_lse_max_bf16_d128": (
+        "block=128,c_q=8,c_k=8,tau=0.9,estimator=antidiag_lse,query_reduce=max",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
 }
 
 BENCH = {
@@ -43,8 +55,14 @@ BENCH_ESTIMATION = {
     "est_c16": ("block=128,c_q=16,c_k=16,tau=0.9", 32, 8, 128, "bf16", ("cuda",)),
     "est_qmax": ("block=128,c_q=16,c_k=8,tau=0.99,query_reduce=max", 32, 8, 128, "bf16", ("cuda",)),
     "est_antidiag": ("block=128,c_q=8,c_k=8,tau=0.95,estimator=antidiag", 32, 8, 128, "bf16", ("cuda",)),
-    "est_antidiag_lse": ("block=128,c_q=8,c_k=8,tau=0.99,estimator=antidiag_lse,query_reduce=max",
-                         32, 8, 128, "bf16", ("cuda",)),
+    "est_antidiag_lse": (
+        "block=128,c_q=8,c_k=8,tau=0.99,estimator=antidiag_lse,query_reduce=max",
+        32,
+        8,
+        128,
+        "bf16",
+        ("cuda",),
+    ),
 }
 
 

@@ -48,7 +48,7 @@ def widen(x, dtype):
 TOL = {"f32": 2e-5, "f16": 2e-3, "bf16": 1.5e-2}
 
 
-def sum_order_atol(*terms, out_eps=2.0 ** -23):
+def sum_order_atol(*terms, out_eps=2.0**-23):
     """Tolerance for comparing two evaluations of ``sum_i c_i * sum(t_i)``
     whose float32 reductions run in different orders (eager vs Inductor, one
     thread count vs another): ``terms`` are ``(tensor, c)`` pairs.
@@ -61,7 +61,7 @@ def sum_order_atol(*terms, out_eps=2.0 ** -23):
     which adds ``out_eps * |result|``. The bound does not depend on the
     order either evaluation used, so it holds on any machine.
     """
-    u = 2.0 ** -24
+    u = 2.0**-24
     atol, total = 0.0, 0.0
     for t, c in terms:
         a = t.detach().double().abs()

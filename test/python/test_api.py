@@ -5,11 +5,10 @@ import numpy as np
 import pytest
 
 import unisparse
+from conftest import TOL, to_np_dtype, widen
 from unisparse import Config
 from unisparse import reference as R
 from unisparse import synthetic as S
-
-from conftest import TOL, to_np_dtype, widen
 
 torch = pytest.importorskip("torch")
 

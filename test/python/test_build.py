@@ -97,8 +97,15 @@ def test_failed_compile_leaves_nothing_in_the_cache(tmp_path, monkeypatch, fresh
 def test_compile_and_cache_roundtrip(fresh_cache):
     # The real compiler: the second lookup is served from the cache, by name
     # (the compiler is not run again: the file keeps its mtime).
-    args = [f"--config={CFG.mlir_attr()}", "--heads=4", "--kv-heads=2", "--head-dim=16",
-            "--dtype=f32", "--target=cpu", f"--link-runtime={_build.build_dir() / 'lib'}"]
+    args = [
+        f"--config={CFG.mlir_attr()}",
+        "--heads=4",
+        "--kv-heads=2",
+        "--head-dim=16",
+        "--dtype=f32",
+        "--target=cpu",
+        f"--link-runtime={_build.build_dir() / 'lib'}",
+    ]
     a = _build.cached_library("cpu", f"{CFG.mlir_attr()}|4|2|16|f32", args)
     mtime = os.stat(a).st_mtime_ns
     b = _build.cached_library("cpu", f"{CFG.mlir_attr()}|4|2|16|f32", args)

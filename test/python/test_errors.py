@@ -40,10 +40,18 @@ BAD = [
     ("batch mismatch", lambda: (np_qkv(B=2)[0], *np_qkv()[1:]), ValueError, "batch mismatch"),
     ("head_dim mismatch", lambda: (np_qkv(D=32)[0], *np_qkv()[1:]), ValueError, "head_dim mismatch"),
     ("k/v mismatch", lambda: (np_qkv()[0], np_qkv()[1], np_qkv(Hkv=4)[2]), ValueError, "must equal v shape"),
-    ("non-contiguous numpy", lambda: (np.swapaxes(np.swapaxes(np_qkv()[0], 2, 3).copy(), 2, 3), *np_qkv()[1:]),
-     ValueError, "C-contiguous"),
-    ("non-contiguous torch", lambda: (t_qkv()[0].transpose(2, 3).contiguous().transpose(2, 3), *t_qkv()[1:]),
-     ValueError, "must be contiguous"),
+    (
+        "non-contiguous numpy",
+        lambda: (np.swapaxes(np.swapaxes(np_qkv()[0], 2, 3).copy(), 2, 3), *np_qkv()[1:]),
+        ValueError,
+        "C-contiguous",
+    ),
+    (
+        "non-contiguous torch",
+        lambda: (t_qkv()[0].transpose(2, 3).contiguous().transpose(2, 3), *t_qkv()[1:]),
+        ValueError,
+        "must be contiguous",
+    ),
     ("device mismatch", lambda: (t_qkv()[0].to("meta"), *t_qkv()[1:]), ValueError, "one device"),
 ]
 
@@ -55,8 +63,11 @@ def test_bad_input_public_api(desc, make, exc, msg):
         unisparse.attention(q, k, v, CFG)
 
 
-@pytest.mark.parametrize("desc,make,exc,msg", [b for b in BAD if "torch" in b[0] or b[0] == "device mismatch"],
-                         ids=[b[0] for b in BAD if "torch" in b[0] or b[0] == "device mismatch"])
+@pytest.mark.parametrize(
+    "desc,make,exc,msg",
+    [b for b in BAD if "torch" in b[0] or b[0] == "device mismatch"],
+    ids=[b[0] for b in BAD if "torch" in b[0] or b[0] == "device mismatch"],
+)
 def test_bad_input_custom_op(desc, make, exc, msg):
     q, k, v = make()
     with pytest.raises(exc, match=msg):
@@ -65,7 +76,7 @@ def test_bad_input_custom_op(desc, make, exc, msg):
 
 def test_c_h_must_divide_heads():
     q, k, v = np_qkv(Hq=4, Hkv=1)
-    with pytest.raises(ValueError, match=r"multiple of Config.c_h \(3\)"):
+    with pytest.raises(ValueError, match=r"multiple of 'c_h' \(3\)"):
         unisparse.attention(q, k, v, Config(block=32, c_h=3))
 
 
@@ -75,18 +86,18 @@ def test_config_type_and_values():
         unisparse.attention(q, k, v, {"tau": 0.9})
     with pytest.raises(ValueError, match="tau"):
         Config(tau=1.5)
-    with pytest.raises(ValueError, match="multiple of c_q"):
+    with pytest.raises(ValueError, match="multiple of 'c_q'"):
         Config(block=100)
 
 
 def test_compile_arguments():
-    with pytest.raises(ValueError, match="multiple of kv_heads"):
+    with pytest.raises(ValueError, match="multiple of key/value heads"):
         unisparse.compile(CFG, heads=6, kv_heads=4, head_dim=16, dtype="f32")
     with pytest.raises(TypeError, match="unsupported dtype"):
         unisparse.compile(CFG, heads=4, kv_heads=2, head_dim=16, dtype="int8")
     with pytest.raises(ValueError, match="unsupported device"):
         unisparse.compile(CFG, heads=4, kv_heads=2, head_dim=16, dtype="f32", device="tpu")
-    with pytest.raises(ValueError, match="head_dim must be a positive int"):
+    with pytest.raises(ValueError, match="'head_dim' must be positive"):
         unisparse.compile(CFG, heads=4, kv_heads=2, head_dim=0, dtype="f32")
 
 
@@ -152,7 +163,7 @@ def test_overlapping_outputs_are_refused():
     kern, q, k, v = _compiled_and_outputs()
     buf = np.empty(q.nbytes + 64, np.uint8)
     o = buf[: q.nbytes].view(np.float32).reshape(q.shape)
-    lse = buf[64: 64 + 4 * q.shape[0] * q.shape[1] * q.shape[2]].view(np.float32).reshape(q.shape[:3])
+    lse = buf[64 : 64 + 4 * q.shape[0] * q.shape[1] * q.shape[2]].view(np.float32).reshape(q.shape[:3])
     with pytest.raises(ValueError, match="o overlaps lse"):
         kern.attention(q, k, v, o=o, lse=lse)
 

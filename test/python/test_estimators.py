@@ -1,4 +1,4 @@
-"""The composite estimators of the NumPy reference (issue 10): antidiagonal
+"""The composite estimators of the NumPy reference: antidiagonal
 composites (XAttention), their outlier-aware log-mean-exp form, the max
 query reduction, and the presets that name them.
 
@@ -50,7 +50,7 @@ def brute_antidiag_score(q, k, block, s, c_h, estimator, query_reduce, causal, s
                     continue
                 a_ = np.exp(x - x.max())
                 a_ /= a_.sum()
-                per_block = np.array([a_[J * r:(J + 1) * r].sum() for J in range(NB)])
+                per_block = np.array([a_[J * r : (J + 1) * r].sum() for J in range(NB)])
                 I = t // r
                 if query_reduce == "sum":
                     out[b, g, I] += per_block
@@ -62,8 +62,7 @@ def brute_antidiag_score(q, k, block, s, c_h, estimator, query_reduce, causal, s
 @pytest.mark.parametrize("estimator", ["antidiag", "antidiag_lse"])
 @pytest.mark.parametrize("query_reduce", ["sum", "max"])
 @pytest.mark.parametrize("causal", [True, False])
-@pytest.mark.parametrize("N,block,s,Hq,Hkv,c_h", [(256, 64, 8, 2, 1, 1), (203, 32, 8, 4, 2, 2),
-                                                   (150, 32, 4, 2, 2, 1)])
+@pytest.mark.parametrize("N,block,s,Hq,Hkv,c_h", [(256, 64, 8, 2, 1, 1), (203, 32, 8, 4, 2, 2), (150, 32, 4, 2, 2, 1)])
 def test_antidiag_score_matches_brute_force(N, block, s, Hq, Hkv, c_h, causal, query_reduce, estimator):
     # N = 203: the last composite has 3 of 8 tokens (5 zero slots); N = 150,
     # s = 4: 2 of 4.
@@ -84,8 +83,8 @@ def test_mean_max_reduce_matches_brute_force():
     a = np.exp(x - x.max(-1, keepdims=True))
     a /= a.sum(-1, keepdims=True)
     NB = 5
-    per = np.stack([a[..., J * 8:(J + 1) * 8].sum(-1) for J in range(NB)], -1)  # [b, g, t, J]
-    want = np.stack([per[:, :, I * 4:(I + 1) * 4].max(2) for I in range(NB)], 2)
+    per = np.stack([a[..., J * 8 : (J + 1) * 8].sum(-1) for J in range(NB)], -1)  # [b, g, t, J]
+    want = np.stack([per[:, :, I * 4 : (I + 1) * 4].max(2) for I in range(NB)], 2)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
     # the sum of a block row is at most rq times its max
     s_sum = R.block_score(qc, kc, 64, 16, 8)
@@ -123,7 +122,7 @@ def test_lse_keeps_a_narrow_line_that_mean_pooling_dilutes():
     p = np.exp(logits - logits.max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)
     I, J = 7, line // block
-    true = p[I * block:(I + 1) * block, J * block:(J + 1) * block].sum() / block
+    true = p[I * block : (I + 1) * block, J * block : (J + 1) * block].sum() / block
     est = {}
     for name, cq, ck in (("mean", 16, 8), ("antidiag_lse", 8, 8), ("antidiag", 8, 8)):
         s = R.estimate(q, k, block, cq, ck, estimator=name)
@@ -133,29 +132,30 @@ def test_lse_keeps_a_narrow_line_that_mean_pooling_dilutes():
     assert est["mean"] < 0.5 * true and est["antidiag"] < 0.5 * true, (est, true)
 
 
-@pytest.mark.parametrize("estimator,query_reduce", [("antidiag", "sum"), ("antidiag_lse", "max"),
-                                                    ("mean", "max")])
+@pytest.mark.parametrize("estimator,query_reduce", [("antidiag", "sum"), ("antidiag_lse", "max"), ("mean", "max")])
 def test_unisparse_attention_with_estimator(estimator, query_reduce):
     q, k, v = S.structured_qkv(1, 4, 2, 400, 32, seed=9, peak=2.0)
     s = 8 if estimator != "mean" else 16
-    o, _, c, i = R.unisparse_attention(q, k, v, block=64, c_q=s, c_k=8, tau=0.9, estimator=estimator,
-                                       query_reduce=query_reduce)
+    o, _, c, i = R.unisparse_attention(
+        q, k, v, block=64, c_q=s, c_k=8, tau=0.9, estimator=estimator, query_reduce=query_reduce
+    )
     sc = R.estimate(q, k, 64, s, 8, estimator=estimator, query_reduce=query_reduce)
     bc, bi = R.block_select(sc, 0.9)
     np.testing.assert_array_equal(c, bc)
     np.testing.assert_array_equal(i, bi)
     assert R.density(c, 400, 64) < 1.0
-    o1, _, c1, _ = R.unisparse_attention(q, k, v, block=64, c_q=s, c_k=8, tau=1.0, estimator=estimator,
-                                         query_reduce=query_reduce)
+    o1, _, c1, _ = R.unisparse_attention(
+        q, k, v, block=64, c_q=s, c_k=8, tau=1.0, estimator=estimator, query_reduce=query_reduce
+    )
     od, _ = R.dense_attention(q, k, v)
     assert R.density(c1, 400, 64) == 1.0 and R.relative_l2(o1, od) < 1e-12
 
 
 def test_estimator_errors():
     q, k, _ = S.structured_qkv(1, 2, 1, 64, 8, seed=1)
-    with pytest.raises(ValueError, match="estimator must be one of"):
+    with pytest.raises(ValueError, match="'estimator' must be one of"):
         R.estimate(q, k, 32, 8, 8, estimator="median")
-    with pytest.raises(ValueError, match="c_q == c_k"):
+    with pytest.raises(ValueError, match="'c_q' == 'c_k'"):
         R.estimate(q, k, 32, 16, 8, estimator="antidiag")
     with pytest.raises(ValueError, match="rank-5"):
         R.block_score(R.compress(q, 8), R.compress(k, 8, kv_group=2), 32, 8, 8, estimator="antidiag_lse")
@@ -167,7 +167,7 @@ def test_config_estimator_fields_and_presets():
     assert Config().estimator == "mean" and Config().query_reduce == "sum"
     with pytest.raises(ValueError, match="estimator"):
         Config(estimator="xattn")
-    with pytest.raises(ValueError, match="c_q == c_k"):
+    with pytest.raises(ValueError, match="'c_q' == 'c_k'"):
         Config(estimator="antidiag_lse", c_q=16, c_k=8)
     with pytest.raises(ValueError, match="query_reduce"):
         Config(query_reduce="min")
@@ -175,7 +175,8 @@ def test_config_estimator_fields_and_presets():
     assert attr.endswith("estimator = antidiag_lse, query_reduce = max>")
     assert Config().mlir_attr().endswith("estimator = mean, query_reduce = sum>")
     assert Config.parse("c_q=8,estimator=antidiag,query_reduce=max") == Config(
-        c_q=8, estimator="antidiag", query_reduce="max")
+        c_q=8, estimator="antidiag", query_reduce="max"
+    )
     assert C.ESTIMATORS == R.ESTIMATORS and C.QUERY_REDUCES == R.QUERY_REDUCES
     for name, cfg in C.PRESETS.items():
         assert C.preset(name) is cfg
@@ -186,18 +187,26 @@ def test_config_estimator_fields_and_presets():
         C.preset("fastest")
 
 
-@pytest.mark.parametrize("estimator,query_reduce,cq,ck,c_h", [
-    ("mean", "sum", 16, 8, 1), ("mean", "max", 16, 8, 2), ("antidiag", "sum", 8, 8, 1),
-    ("antidiag_lse", "sum", 8, 8, 2), ("antidiag_lse", "max", 4, 4, 1)])
+@pytest.mark.parametrize(
+    "estimator,query_reduce,cq,ck,c_h",
+    [
+        ("mean", "sum", 16, 8, 1),
+        ("mean", "max", 16, 8, 2),
+        ("antidiag", "sum", 8, 8, 1),
+        ("antidiag_lse", "sum", 8, 8, 2),
+        ("antidiag_lse", "max", 4, 4, 1),
+    ],
+)
 @pytest.mark.parametrize("causal", [True, False])
 def test_torch_transcription_matches_reference(estimator, query_reduce, cq, ck, c_h, causal):
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     from unisparse import estimate_torch as T
 
     q, k, _ = S.structured_qkv(1, 4, 2, 203, 16, seed=3, peak=2.0)
     want = R.estimate(q, k, 32, cq, ck, c_h, causal=causal, estimator=estimator, query_reduce=query_reduce)
-    got = T.estimate(q, k, 32, cq, ck, c_h, causal=causal, estimator=estimator, query_reduce=query_reduce,
-                     chunk_elems=1 << 12)
+    got = T.estimate(
+        q, k, 32, cq, ck, c_h, causal=causal, estimator=estimator, query_reduce=query_reduce, chunk_elems=1 << 12
+    )
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
 

@@ -15,12 +15,36 @@ pytest.importorskip("matplotlib")
 
 def test_cli_writes_table_and_png(tmp_path, capsys):
     png = tmp_path / "fid.png"
-    rc = F.main(["--n", "512", "1000", "--heads", "2", "--kv-heads", "1", "--dim", "32", "--needles", "2",
-                 "--config", "block=64,tau=0.9", "--config", "block=64,c_k=8,tau=0.99",
-                 "--config", "block=64,tau=1.0",
-                 "--config", "block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag_lse,query_reduce=max",
-                 "--full-rows", "600", "--rows-per-block", "4",
-                 "--check-compiled", "--png", str(png)])
+    rc = F.main(
+        [
+            "--n",
+            "512",
+            "1000",
+            "--heads",
+            "2",
+            "--kv-heads",
+            "1",
+            "--dim",
+            "32",
+            "--needles",
+            "2",
+            "--config",
+            "block=64,tau=0.9",
+            "--config",
+            "block=64,c_k=8,tau=0.99",
+            "--config",
+            "block=64,tau=1.0",
+            "--config",
+            "block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag_lse,query_reduce=max",
+            "--full-rows",
+            "600",
+            "--rows-per-block",
+            "4",
+            "--check-compiled",
+            "--png",
+            str(png),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
@@ -75,7 +99,7 @@ def brute_top_p(bm, block, tau, forced):
     kept, rec, masks = 0, np.empty((H, N)), np.zeros((H, NB, NB), bool)
     for h in range(H):
         for I in range(NB):
-            d = bm[h, I * block:(I + 1) * block, :I + 1].mean(0)
+            d = bm[h, I * block : (I + 1) * block, : I + 1].mean(0)
             sel = sorted(forced(I))
             acc = d[sel].sum()
             for j in sorted((j for j in range(I + 1) if j not in sel), key=lambda j: (-d[j], j)):
@@ -85,7 +109,7 @@ def brute_top_p(bm, block, tau, forced):
                 acc += d[j]
             kept += len(sel)
             masks[h, I, sel] = True
-            rec[h, I * block:(I + 1) * block] = bm[h, I * block:(I + 1) * block][:, sel].sum(1)
+            rec[h, I * block : (I + 1) * block] = bm[h, I * block : (I + 1) * block][:, sel].sum(1)
     return kept, rec, masks
 
 
@@ -108,9 +132,15 @@ def test_oracle_curve_is_exact_top_p_on_true_masses():
         kept, rec, masks = brute_top_p(bm, block, tau, lambda I: set())
         assert dens[i] == pytest.approx(kept / pairs)
         assert rmean[i] == pytest.approx(rec.mean()) and rp1[i] == pytest.approx(np.percentile(rec, 1))
-        want_spans = sum(all(masks[h, I, J] for h in range(2)
-                             for I in range(x["q_start"] // block, (x["q_stop"] - 1) // block + 1)
-                             for J in range(x["k_start"] // block, (x["k_stop"] - 1) // block + 1)) for x in nd)
+        want_spans = sum(
+            all(
+                masks[h, I, J]
+                for h in range(2)
+                for I in range(x["q_start"] // block, (x["q_stop"] - 1) // block + 1)
+                for J in range(x["k_start"] // block, (x["k_stop"] - 1) // block + 1)
+            )
+            for x in nd
+        )
         assert spans[i] == want_spans
         kept, rec, _ = brute_top_p(bm, block, tau, lambda I: {0, max(0, I - 1), I})
         assert fd[i] == pytest.approx(kept / pairs) and fm[i] == pytest.approx(rec.mean())
@@ -124,14 +154,25 @@ def test_oracle_curve_is_exact_top_p_on_true_masses():
 
 
 def test_modes_sweep_runs_every_estimator():
-    cfgs = [F.parse_config("block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag_lse,query_reduce=max"),
-            F.parse_config("block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag")]
+    cfgs = [
+        F.parse_config("block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag_lse,query_reduce=max"),
+        F.parse_config("block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag"),
+    ]
     assert cfgs[0] == Config(block=64, c_q=8, c_k=8, tau=0.9, estimator="antidiag_lse", query_reduce="max")
     assert F.label(cfgs[0]) == "tau=0.9,antidiag_lse(s=8),block=64,query_reduce=max"
     rows = F.run(700, cfgs, heads=2, kv_heads=1, dim=32, needles=2, full_rows=1000, log=lambda *_: None)
     for r, c in zip(rows, cfgs):
-        counts, _ = R.block_select(R.estimate(*S.structured_qkv(1, 2, 1, 700, 32, seed=0, peak=1.5, needles=2)[:2],
-                                              64, 8, 8, estimator=c.estimator, query_reduce=c.query_reduce), 0.9)
+        counts, _ = R.block_select(
+            R.estimate(
+                *S.structured_qkv(1, 2, 1, 700, 32, seed=0, peak=1.5, needles=2)[:2],
+                64,
+                8,
+                8,
+                estimator=c.estimator,
+                query_reduce=c.query_reduce,
+            ),
+            0.9,
+        )
         assert r["density"] == pytest.approx(R.density(counts, 700, 64))
         assert 0 < r["ratio"] and 0 < r["recall_mean"] <= 1
     assert {c.get("estimator", "mean") for c in F.SWEEPS["modes"]} == set(R.ESTIMATORS)

@@ -15,9 +15,16 @@ N = 512
 
 def tiny_llama(dtype=torch.float32, seed=0):
     torch.manual_seed(seed)
-    cfg = transformers.LlamaConfig(vocab_size=512, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-                                   num_attention_heads=4, num_key_value_heads=2, head_dim=32,
-                                   max_position_embeddings=2 * N)
+    cfg = transformers.LlamaConfig(
+        vocab_size=512,
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=32,
+        max_position_embeddings=2 * N,
+    )
     return transformers.LlamaForCausalLM(cfg).to(dtype).eval()
 
 
@@ -61,8 +68,10 @@ def test_default_config_difference_is_small(model_and_ids):
     for block in (64, 32):
         got = logits(model, "unisparse", ids, {"block": block})
         d = rel(got, ref)
-        print(f"default config (block={block}): relative L2 of logits vs sdpa = {d:.3e}, "
-              f"max |diff| = {float((got - ref).abs().max()):.3e}")
+        print(
+            f"default config (block={block}): relative L2 of logits vs sdpa = {d:.3e}, "
+            f"max |diff| = {float((got - ref).abs().max()):.3e}"
+        )
         assert torch.isfinite(got).all()
         assert d < 0.2
 
@@ -111,9 +120,16 @@ def test_peaked_llama_at_the_presets(capsys):
 
     n = 2048
     torch.manual_seed(0)
-    cfg = transformers.LlamaConfig(vocab_size=512, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-                                   num_attention_heads=4, num_key_value_heads=2, head_dim=32,
-                                   max_position_embeddings=2 * n)
+    cfg = transformers.LlamaConfig(
+        vocab_size=512,
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=32,
+        max_position_embeddings=2 * n,
+    )
     model = transformers.LlamaForCausalLM(cfg).eval()
     with torch.no_grad():
         for layer in model.model.layers:

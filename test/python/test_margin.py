@@ -50,12 +50,12 @@ def test_dropping_a_heavy_block_is_a_violation():
     counts, indices = ref.block_select(a, tau=0.9)
     counts, indices = counts.copy(), indices.copy()
     # Row 20 of head 0: drop the free block with the largest score.
-    row = indices[0, 0, 20, :counts[0, 0, 20]]
+    row = indices[0, 0, 20, : counts[0, 0, 20]]
     free = [j for j in row if j not in (0, 19, 20)]
     heavy = max(free, key=lambda j: a[0, 0, 20, j])
     keep = [j for j in row if j != heavy]
     indices[0, 0, 20, :] = -1
-    indices[0, 0, 20, :len(keep)] = keep
+    indices[0, 0, 20, : len(keep)] = keep
     counts[0, 0, 20] = len(keep)
     res = check_margin(a, *ref.block_select(a, tau=0.9), a, counts, indices, tau=0.9)
     assert [v[:4] for v in res["violations"]] == [(0, 0, 20, "drop")]
@@ -65,12 +65,12 @@ def test_adding_mass_is_a_violation():
     rng = np.random.default_rng(2)
     a = _scores(rng, 1, 1, 32, peaked=True)
     counts, indices = ref.block_select(a, tau=0.5)
-    sel = set(indices[0, 0, 25, :counts[0, 0, 25]].tolist())
+    sel = set(indices[0, 0, 25, : counts[0, 0, 25]].tolist())
     extra = sorted(set(range(26)) - sel)
     assert extra, "the row keeps everything; pick another"
     allk = sorted(sel | set(extra))
     counts, indices = counts.copy(), indices.copy()
-    indices[0, 0, 25, :len(allk)] = allk
+    indices[0, 0, 25, : len(allk)] = allk
     counts[0, 0, 25] = len(allk)
     res = check_margin(a, *ref.block_select(a, tau=0.5), a, counts, indices, tau=0.5)
     assert [v[:4] for v in res["violations"]] == [(0, 0, 25, "add")]

@@ -1,4 +1,4 @@
-"""Tests of the NumPy reference (python/unisparse/reference.py) and the
+"""Tests of the NumPy reference (python/unisparse/reference/) and the
 structured synthetic generator (python/unisparse/synthetic.py).
 
 Run from the repository root:  PYTHONPATH=python python3 -m pytest -q test/python
@@ -15,7 +15,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python")
 
 from unisparse import reference as R  # noqa: E402
 from unisparse import synthetic as S  # noqa: E402
-
 
 # --------------------------------------------------------------------------- #
 # Brute-force oracles (loops, written straight from the spec)
@@ -53,9 +52,7 @@ def brute_block_score(qc, kc, block, c_q, c_k, causal, scale=None):
             for t in range(Tq):
                 logits = np.array(
                     [
-                        qc[b, g, t] @ kc[b, g, u] * scale
-                        if (not causal or u * c_k <= (t + 1) * c_q - 1)
-                        else -np.inf
+                        qc[b, g, t] @ kc[b, g, u] * scale if (not causal or u * c_k <= (t + 1) * c_q - 1) else -np.inf
                         for u in range(Tk)
                     ]
                 )
@@ -221,7 +218,7 @@ def test_block_score_chunking_does_not_change_result(monkeypatch):
     qc = rand(rng, 1, 2, 50, 8)
     kc = rand(rng, 1, 2, 100, 8)
     full = R.block_score(qc, kc, 16, 4, 2, causal=True)
-    monkeypatch.setattr(R, "_CHUNK_ELEMS", 1)
+    monkeypatch.setattr(R.scores, "_CHUNK_ELEMS", 1)  # block_score reads it there
     np.testing.assert_array_equal(R.block_score(qc, kc, 16, 4, 2, causal=True), full)
 
 
@@ -250,9 +247,26 @@ SELECT_CASES = [
     dict(tau=0.95, local_blocks=2, sink=True, min_blocks=4, max_blocks=0),
     dict(tau=0.99, local_blocks=1, sink=True, min_blocks=0, max_blocks=3),
     dict(tau=0.8, local_blocks=3, sink=True, min_blocks=2, max_blocks=2),
-    dict(tau=0.0, local_blocks=1, sink=True, min_blocks=0, max_blocks=0),
-    dict(tau=0.7, local_blocks=1, sink=True, min_blocks=5, max_blocks=4),
+    # The smallest positive tau rounds to an f32 threshold of 0: forced blocks only.
+    dict(tau=5e-324, local_blocks=1, sink=True, min_blocks=0, max_blocks=0),
+    dict(tau=0.7, local_blocks=1, sink=True, min_blocks=5, max_blocks=5),
 ]
+
+
+@pytest.mark.parametrize(
+    "case,msg",
+    [
+        (dict(tau=0.0), r"'tau' must be in \(0, 1\], found 0.0"),
+        (dict(tau=1.5), r"'tau' must be in \(0, 1\]"),
+        (dict(tau=float("nan")), r"'tau' must be in \(0, 1\]"),
+        (dict(tau=0.7, min_blocks=5, max_blocks=4), r"'min_blocks' \(5\) must not exceed 'max_blocks' \(4\)"),
+        (dict(tau=0.7, local_blocks=-1), "'local_blocks' must be non-negative"),
+    ],
+)
+def test_block_select_rejects_what_the_dialect_rejects(case, msg):
+    s = random_scores(np.random.default_rng(4), 1, 1, 4, True, False)
+    with pytest.raises(ValueError, match=msg):
+        R.block_select(s, **case)
 
 
 @pytest.mark.parametrize("causal", [True, False])
@@ -335,7 +349,7 @@ def test_block_select_tie_break_prefers_smaller_block():
 def test_block_select_float32_accumulation_order():
     # In float32, 1 + 2^-24 + 2^-24 == 1 when added sequentially but 1 + 2^-23 is
     # representable: the decision depends on the summation order.
-    e = 2.0 ** -24
+    e = 2.0**-24
     s = np.array([[[[1.0, e, e, 0.0], [1.0, e, e, 0.0], [1.0, e, e, 0.0], [1.0, e, e, 0.0]]]])
     c, i = R.block_select(s, 1.0 - 1e-9, local_blocks=0, sink=True)
     bc, bi = brute_block_select(s, 1.0 - 1e-9, 0, True, 0, 0, True)
@@ -458,8 +472,7 @@ def test_unisparse_tau_one_is_dense(Hq, Hkv, c_h, causal):
 @pytest.mark.parametrize("Hq,Hkv,c_h", [(4, 2, 1), (4, 2, 2)])
 def test_unisparse_composes_stages(Hq, Hkv, c_h, causal):
     q, k, v = S.structured_qkv(1, Hq, Hkv, 700, 32, seed=13, peak=2.0)
-    o, lse, c, i = R.unisparse_attention(q, k, v, block=64, c_q=16, c_k=16, c_h=c_h, tau=0.8,
-                                         causal=causal)
+    o, lse, c, i = R.unisparse_attention(q, k, v, block=64, c_q=16, c_k=16, c_h=c_h, tau=0.8, causal=causal)
     qc = brute_compress(q, 16, c_h, 1)
     kc = brute_compress(k, 16, c_h, Hq // Hkv)
     s = R.block_score(qc, kc, 64, 16, 16, causal=causal)

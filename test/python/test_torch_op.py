@@ -1,16 +1,17 @@
-"""The custom ops torch.ops.unisparse.{attention,layout}: opcheck, fake
-shapes, torch.compile(fullgraph=True), and the CUDA registration."""
+"""The custom ops torch.ops.unisparse.{attention,layout,attention_layout}:
+opcheck, fake shapes, the schema derived from Config,
+torch.compile(fullgraph=True), and the CUDA registration."""
 
+import dataclasses
 
 import numpy as np
 import pytest
 
 import unisparse
+from conftest import requires_cuda, sum_order_atol
 from unisparse import Config
 from unisparse import reference as R
 from unisparse import synthetic as S
-
-from conftest import requires_cuda, sum_order_atol
 
 torch = pytest.importorskip("torch")
 from unisparse import torch_ops  # noqa: E402
@@ -36,6 +37,84 @@ def test_opcheck_layout(dtype):
     torch.library.opcheck(torch.ops.unisparse.layout.default, (q, k) + torch_ops.config_args(CFG))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_opcheck_attention_layout(dtype):
+    args = tensors(dtype) + torch_ops.config_args(CFG)
+    torch.library.opcheck(torch.ops.unisparse.attention_layout.default, args)
+
+
+#: A configuration whose every field differs from the default, so that a
+#: field lost on the way through the op would show.
+EVERY_FIELD = Config(
+    block=64,
+    c_q=4,
+    c_k=4,
+    c_h=2,
+    tau=0.5,
+    local_blocks=2,
+    sink=False,
+    min_blocks=1,
+    max_blocks=9,
+    causal=False,
+    scale=0.25,
+    estimator="antidiag_lse",
+    query_reduce="max",
+)
+
+
+def test_op_schemas_follow_config():
+    fields = dataclasses.fields(Config)
+    assert all(getattr(EVERY_FIELD, f.name) != f.default for f in fields)
+    want = [(f.name, f.type) for f in fields]
+    for op, tensor_names, n_results in (
+        (torch.ops.unisparse.attention, ["q", "k", "v"], 2),
+        (torch.ops.unisparse.layout, ["q", "k"], 2),
+        (torch.ops.unisparse.attention_layout, ["q", "k", "v"], 4),
+    ):
+        schema = op.default._schema
+        args = schema.arguments
+        assert [(a.name, str(a.type)) for a in args[: len(tensor_names)]] == [(t, "Tensor") for t in tensor_names]
+        assert [(a.name, str(a.type)) for a in args[len(tensor_names) :]] == want, str(schema)
+        assert len(schema.returns) == n_results
+    assert torch_ops.config_args(EVERY_FIELD) == tuple(getattr(EVERY_FIELD, f.name) for f in fields)
+    assert torch_ops.config_from_args(*torch_ops.config_args(EVERY_FIELD)) == EVERY_FIELD
+    with pytest.raises(ValueError):  # one scalar short
+        torch_ops.config_from_args(*torch_ops.config_args(EVERY_FIELD)[:-1])
+
+
+def test_every_field_reaches_the_kernel():
+    q, k, v = tensors(Hq=4, Hkv=2, N=300, seed=5)
+    o, lse, counts, indices = torch.ops.unisparse.attention_layout(q, k, v, *torch_ops.config_args(EVERY_FIELD))
+    o_ref, lse_ref, c_ref, i_ref = R.unisparse_attention(
+        *(x.double().numpy() for x in (q, k, v)), **EVERY_FIELD.reference_kwargs()
+    )
+    np.testing.assert_array_equal(counts.numpy(), c_ref)
+    np.testing.assert_array_equal(indices.numpy(), i_ref)
+    assert R.relative_l2(o.numpy(), o_ref) < 2e-5
+
+
+def test_return_layout_runs_the_estimation_once(monkeypatch):
+    # attention(..., return_layout=True) returns the layout the output was
+    # computed with; the layout entry (a second estimation) is not called.
+    q, k, v = tensors(Hq=4, Hkv=2, N=250, seed=6)
+    kern = unisparse.compile(CFG, heads=4, kv_heads=2, head_dim=16, dtype="f32")
+    _, c_want, i_want = kern.layout(q.numpy(), k.numpy())
+    o_want = unisparse.attention(q, k, v, CFG)
+
+    def no_second_estimation(*args, **kwargs):
+        raise AssertionError("the layout was estimated a second time")
+
+    monkeypatch.setattr(type(kern), "layout", no_second_estimation)
+    for r in (
+        unisparse.attention(q, k, v, CFG, return_layout=True),
+        unisparse.attention(q.numpy(), k.numpy(), v.numpy(), CFG, return_layout=True),
+    ):
+        np.testing.assert_array_equal(np.asarray(r.counts), c_want)
+        np.testing.assert_array_equal(np.asarray(r.indices), i_want)
+        np.testing.assert_array_equal(np.asarray(r.output), o_want.numpy())
+        assert float(r.density) == pytest.approx(R.density(c_want, 250, CFG.block))
+
+
 def test_fake_shapes():
     from torch._subclasses.fake_tensor import FakeTensorMode
 
@@ -45,6 +124,8 @@ def test_fake_shapes():
         args = torch_ops.config_args(Config(c_h=2))
         o, lse = torch.ops.unisparse.attention(q, k, k, *args)
         counts, indices = torch.ops.unisparse.layout(q, k, *args)
+        both = torch.ops.unisparse.attention_layout(q, k, k, *args)
+    assert [(x.shape, x.dtype) for x in both] == [(x.shape, x.dtype) for x in (o, lse, counts, indices)]
     assert o.shape == q.shape and o.dtype == torch.bfloat16
     assert lse.shape == (2, 8, 1000) and lse.dtype == torch.float32
     assert counts.shape == (2, 4, 8) and indices.shape == (2, 4, 8, 8) and counts.dtype == torch.int32
@@ -89,8 +170,11 @@ def test_torch_compile_fullgraph():
 def test_torch_compile_raw_op_dynamic():
     torch._dynamo.reset()
     args = torch_ops.config_args(CFG)
-    f = torch.compile(lambda q, k, v: torch.ops.unisparse.attention(q, k, v, *args)[0].float().square().sum(),
-                      fullgraph=True, dynamic=True)
+    f = torch.compile(
+        lambda q, k, v: torch.ops.unisparse.attention(q, k, v, *args)[0].float().square().sum(),
+        fullgraph=True,
+        dynamic=True,
+    )
     for n in (96, 150):
         q, k, v = tensors(N=n, seed=n)
         o = torch.ops.unisparse.attention(q, k, v, *args)[0]
@@ -143,7 +227,13 @@ def test_cuda_attention(dtype):
     cpu = unisparse.attention(*(x.cpu() for x in (q, k, v)), CFG, return_lse=True, return_layout=True)
     torch.testing.assert_close(r.counts.cpu(), cpu.counts)
     torch.testing.assert_close(r.output.cpu().float(), cpu.output.float(), atol=2e-2, rtol=2e-2)
+    # return_layout ran attention_layout: its layout is @layout's, its output @attention's.
+    counts, indices = torch.ops.unisparse.layout(q, k, *torch_ops.config_args(CFG))
+    torch.testing.assert_close(r.counts, counts)
+    torch.testing.assert_close(r.indices, indices)
+    torch.testing.assert_close(r.output, unisparse.attention(q, k, v, CFG), atol=0, rtol=0)
     torch.library.opcheck(torch.ops.unisparse.attention.default, (q, k, v) + torch_ops.config_args(CFG))
+    torch.library.opcheck(torch.ops.unisparse.attention_layout.default, (q, k, v) + torch_ops.config_args(CFG))
 
 
 @pytest.mark.parametrize("estimator,query_reduce", [("antidiag", "sum"), ("antidiag_lse", "max")])

@@ -183,6 +183,15 @@ static std::string headerSource(llvm::StringRef libName, bool cuda) {
         "unisparse_memref4d_t *k, unisparse_memref4d_t *scores,\n"
      << "                         unisparse_memref3d_t *counts, "
         "unisparse_memref4d_t *indices);\n\n"
+     << "/* o, lse, counts, indices = unisparse.attention(q, k, v) and the "
+        "layout it used */\n"
+     << "void _mlir_ciface_attention_layout(unisparse_memref4d_t *q, "
+        "unisparse_memref4d_t *k,\n"
+     << "                                   unisparse_memref4d_t *v, "
+        "unisparse_memref4d_t *o,\n"
+     << "                                   unisparse_memref3d_t *lse, "
+        "unisparse_memref3d_t *counts,\n"
+     << "                                   unisparse_memref4d_t *indices);\n\n"
      << "#ifdef __cplusplus\n}\n#endif\n\n#endif\n";
   return h;
 }

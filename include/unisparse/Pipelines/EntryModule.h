@@ -5,8 +5,11 @@
 //
 //   @attention(q, k, v, o, lse)            one unisparse.attention
 //   @layout(q, k, scores, counts, indices) the estimation stages alone
+//   @attention_layout(q, k, v, o, lse, counts, indices)
+//                                          both at once: the attention and
+//                                          the layout it used (one estimation)
 //
-// Both are destination-passing on memrefs with llvm.emit_c_interface, so a
+// All are destination-passing on memrefs with llvm.emit_c_interface, so a
 // host calls `_mlir_ciface_attention(&q, &k, &v, &o, &lse)` with MLIR memref
 // descriptors (host pointers on the CPU target, device pointers on CUDA).
 //

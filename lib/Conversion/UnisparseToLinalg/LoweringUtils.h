@@ -44,14 +44,6 @@ inline Value softmaxScale(ImplicitLocOpBuilder &b, double scale,
   return arith::DivFOp::create(b, one, sqrt);
 }
 
-/// `linalg.index 0 .. n-1` inside a linalg.generic body.
-inline SmallVector<Value> loopIndices(ImplicitLocOpBuilder &b, unsigned n) {
-  SmallVector<Value> ivs;
-  for (unsigned i = 0; i < n; ++i)
-    ivs.push_back(linalg::IndexOp::create(b, i));
-  return ivs;
-}
-
 /// Parallel iterators followed by reductions.
 inline SmallVector<utils::IteratorType> iterators(unsigned parallel,
                                                   unsigned reduction) {

@@ -78,12 +78,21 @@ def _is_plain_causal(mask: torch.Tensor, q_len: int) -> bool:
 def _dense(module, query, key, value, attention_mask, dropout, scaling, **kwargs):
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
-                                  scaling=scaling, **kwargs)
+    return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
 
 
-def unisparse_attention_forward(module, query, key, value, attention_mask, dropout: float = 0.0,
-                                scaling: float | None = None, *, _name: str = DEFAULT_NAME, **kwargs):
+def unisparse_attention_forward(
+    module,
+    query,
+    key,
+    value,
+    attention_mask,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    *,
+    _name: str = DEFAULT_NAME,
+    **kwargs,
+):
     """The attention function registered with ``AttentionInterface``.
 
     ``query`` ``[B, Hq, Nq, D]``, ``key``/``value`` ``[B, Hkv, Nk, D]`` (not
@@ -116,18 +125,19 @@ def unisparse_attention_forward(module, query, key, value, attention_mask, dropo
     cfg = dataclasses.replace(cfg, **changes)
     # [B, H, N, D] views of [B, N, H, D] projections: the kernel wants them contiguous.
     q, k, v = (x.contiguous() for x in (query, key, value))
-    out, _ = torch.ops.unisparse.attention(q, k, v, *config_args(cfg))
     if layout_hooks and not torch.compiler.is_compiling():
-        counts, _ = torch.ops.unisparse.layout(q, k, *config_args(cfg))
+        out, _, counts, _ = torch.ops.unisparse.attention_layout(q, k, v, *config_args(cfg))
         for hook in layout_hooks:
             hook(cfg, counts.cpu().numpy())
+    else:
+        out, _ = torch.ops.unisparse.attention(q, k, v, *config_args(cfg))
     return out.transpose(1, 2).contiguous(), None
 
 
 #: Called with ``(cfg, counts)`` (a NumPy array) after each UniSparse
 #: attention, for tests and the fidelity report to read the density the model
-#: ran at. The layout is computed by a second call (one more estimation) only
-#: while a hook is registered.
+#: ran at. While a hook is registered the call returns the layout it used
+#: (``unisparse::attention_layout``, still one estimation).
 layout_hooks: list = []
 
 
@@ -142,8 +152,9 @@ def register(name: str = DEFAULT_NAME, config: Config | None = None) -> str:
     _DEFAULT_CONFIGS[name] = config or Config()
 
     def forward(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
-        return unisparse_attention_forward(module, query, key, value, attention_mask, dropout,
-                                           scaling, _name=name, **kwargs)
+        return unisparse_attention_forward(
+            module, query, key, value, attention_mask, dropout, scaling, _name=name, **kwargs
+        )
 
     forward.__name__ = f"unisparse_attention_forward_{name}"
     AttentionInterface.register(name, forward)

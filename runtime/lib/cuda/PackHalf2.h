@@ -1,5 +1,4 @@
-//===- PackHalf2.h - two floats as one register of 16-bit values -*- C++
-//-*-===//
+//===- PackHalf2.h - two floats in one 16-bit pair register -----*- C++ -*-===//
 //
 // Device helpers shared by the mma.sync and sm_90a attention kernels: two
 // floats rounded to nearest even into bf16x2 / f16x2 bits, `lo` in the low

@@ -63,8 +63,44 @@ func.func private @f() attributes {c = #unisparse.config<min_blocks = 8, max_blo
 
 // -----
 
-// expected-error @+1 {{'scale' must be non-negative (0: 1/sqrt(D)), found -0.5}}
+// expected-error @+1 {{'scale' must be non-negative and at most the largest f32 (0: 1/sqrt(D)), found -0.5}}
 func.func private @f() attributes {c = #unisparse.config<scale = -0.5>}
+
+// -----
+
+// The runtime takes the scale as an f32: infinity (0x7FF0000000000000) is
+// rejected, as unisparse.Config rejects it.
+// expected-error @+1 {{'scale' must be non-negative and at most the largest f32 (0: 1/sqrt(D)), found +Inf}}
+func.func private @f() attributes {c = #unisparse.config<scale = 0x7FF0000000000000>}
+
+// -----
+
+// expected-error @+1 {{'scale' must be non-negative and at most the largest f32 (0: 1/sqrt(D)), found NaN}}
+func.func private @f() attributes {c = #unisparse.config<scale = 0x7FF8000000000000>}
+
+// -----
+
+// A finite double past the largest f32 (3.4028234663852886e+38) becomes inf as an f32.
+// expected-error @+1 {{'scale' must be non-negative and at most the largest f32 (0: 1/sqrt(D)), found 3.5E+38}}
+func.func private @f() attributes {c = #unisparse.config<scale = 3.5e38>}
+
+// -----
+
+// expected-error @+2 {{'block' must fit in a signed 64-bit integer, found 9223372036854775808}}
+// expected-error @+1 {{failed to parse Unisparse_ConfigAttr parameter 'block'}}
+func.func private @f() attributes {c = #unisparse.config<block = 9223372036854775808>}
+
+// -----
+
+// expected-error @+2 {{'estimator' must be one of mean, antidiag, antidiag_lse, found median}}
+// expected-error @+1 {{failed to parse Unisparse_ConfigAttr parameter 'estimator'}}
+func.func private @f() attributes {c = #unisparse.config<estimator = median>}
+
+// -----
+
+// expected-error @+2 {{'query_reduce' must be one of sum, max, found min}}
+// expected-error @+1 {{failed to parse Unisparse_ConfigAttr parameter 'query_reduce'}}
+func.func private @f() attributes {c = #unisparse.config<query_reduce = min>}
 
 // -----
 
@@ -363,7 +399,7 @@ func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<1x4x16x32xf32>, %s: tensor<1x
 // -----
 
 func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<1x4x16x32xf32>, %s: tensor<1x4x2x2xf32>) {
-  // expected-error @+1 {{attribute 'scale' must be non-negative (0: 1/sqrt(D)), found -1.0}}
+  // expected-error @+1 {{attribute 'scale' must be non-negative and at most the largest f32 (0: 1/sqrt(D)), found -1.0}}
   %r = unisparse.block_score {block = 128, c_q = 16, c_k = 16, scale = -1.0} ins(%a, %b : tensor<1x4x16x32xf32>, tensor<1x4x16x32xf32>) outs(%s : tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
   return
 }
@@ -611,7 +647,7 @@ func.func @f(%q: tensor<1x4x100x32xf32>, %k: tensor<1x2x100x32xf32>, %v: tensor<
 // -----
 
 func.func @f(%q: tensor<1x4x100x32xf32>, %k: tensor<1x2x100x32xf32>, %v: tensor<1x2x100x32xf32>, %c: tensor<1x2x2xi32>, %i: tensor<1x2x2x2xi32>, %o: tensor<1x4x100x32xf32>, %l: tensor<1x4x100xf32>) {
-  // expected-error @+1 {{attribute 'scale' must be non-negative (0: 1/sqrt(D)), found -2.0}}
+  // expected-error @+1 {{attribute 'scale' must be non-negative and at most the largest f32 (0: 1/sqrt(D)), found -2.0}}
   %r:2 = unisparse.block_sparse_attention {block = 64, scale = -2.0} ins(%q, %k, %v, %c, %i : tensor<1x4x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x2x2xi32>, tensor<1x2x2x2xi32>) outs(%o, %l : tensor<1x4x100x32xf32>, tensor<1x4x100xf32>) -> tensor<1x4x100x32xf32>, tensor<1x4x100xf32>
   return
 }

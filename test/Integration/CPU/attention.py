@@ -41,11 +41,27 @@ def check(name, cfg, B, Hq, Hkv, N, D, dtype="f32", seed=0, qkv=None):
     # (b) layout: the compiled selection on the compiled scores is exact, the
     # scores match the reference, and so does the end-to-end layout.
     scores, counts, indices = kern.layout(qd, kd)
-    s_ref = ref.estimate(q64, k64, cfg.block, cfg.c_q, cfg.c_k, cfg.c_h, cfg.causal, kw["scale"],
-                         estimator=cfg.estimator, query_reduce=cfg.query_reduce)
+    s_ref = ref.estimate(
+        q64,
+        k64,
+        cfg.block,
+        cfg.c_q,
+        cfg.c_k,
+        cfg.c_h,
+        cfg.causal,
+        kw["scale"],
+        estimator=cfg.estimator,
+        query_reduce=cfg.query_reduce,
+    )
     np.testing.assert_allclose(scores, s_ref, rtol=1e-4, atol=1e-5, err_msg=f"{name}: scores")
-    sel = dict(tau=cfg.tau, local_blocks=cfg.local_blocks, sink=cfg.sink,
-               min_blocks=cfg.min_blocks, max_blocks=cfg.max_blocks, causal=cfg.causal)
+    sel = dict(
+        tau=cfg.tau,
+        local_blocks=cfg.local_blocks,
+        sink=cfg.sink,
+        min_blocks=cfg.min_blocks,
+        max_blocks=cfg.max_blocks,
+        causal=cfg.causal,
+    )
     c_own, i_own = ref.block_select(scores, **sel)
     assert np.array_equal(counts, c_own), f"{name}: counts differ from selecting the kernel's scores"
     assert np.array_equal(indices, i_own), f"{name}: indices differ from selecting the kernel's scores"
@@ -56,8 +72,7 @@ def check(name, cfg, B, Hq, Hkv, N, D, dtype="f32", seed=0, qkv=None):
     # (c) attention under that layout.
     o, lse = kern.attention(qd, kd, vd)
     o64 = from_dtype(o, dtype)
-    o_ref, lse_ref = ref.block_sparse_attention(q64, k64, v64, counts, indices, cfg.block,
-                                                cfg.causal, kw["scale"])
+    o_ref, lse_ref = ref.block_sparse_attention(q64, k64, v64, counts, indices, cfg.block, cfg.causal, kw["scale"])
     err = ref.relative_l2(o64, o_ref)
     lse_err = float(np.max(np.abs(lse - lse_ref)))
     assert np.isfinite(o64).all(), f"{name}: non-finite output"
@@ -93,8 +108,16 @@ check("sparse c_h=2", Config(block=32, c_q=16, c_k=8, c_h=2, tau=0.5, local_bloc
 # (gcd(4, 6) = 2), and N is a multiple of neither c_q nor c_k.
 check("c_h=4 gqa 6", Config(block=32, c_q=8, c_k=16, c_h=4, tau=0.7), 1, 12, 2, 150, 16, seed=8)
 # CHECK: PASS c_h=4 gqa 6: N=150 blocks=5
-check("min/max bounds", Config(block=32, c_q=8, c_k=8, tau=0.95, min_blocks=3, max_blocks=4, sink=False),
-      1, 2, 1, 400, 16, seed=4)
+check(
+    "min/max bounds",
+    Config(block=32, c_q=8, c_k=8, tau=0.95, min_blocks=3, max_blocks=4, sink=False),
+    1,
+    2,
+    1,
+    400,
+    16,
+    seed=4,
+)
 # CHECK: PASS min/max bounds: N=400 blocks=13
 check("bf16", Config(block=32, c_q=8, c_k=8, tau=0.8), 1, 4, 2, 260, 64, dtype="bf16", seed=5)
 # CHECK: PASS bf16: N=260 blocks=9
@@ -105,17 +128,50 @@ check("f16", Config(block=64, c_q=16, c_k=16, tau=0.8), 1, 4, 1, 300, 32, dtype=
 # not a multiple of the stride (zero-padded slots), GQA, head groups, bf16.
 check("antidiag", Config(block=32, c_q=8, c_k=8, tau=0.8, estimator="antidiag"), 2, 4, 2, 300, 32, seed=9)
 # CHECK: PASS antidiag: N=300 blocks=10
-check("antidiag_lse c_h=2", Config(block=32, c_q=8, c_k=8, c_h=2, tau=0.8, estimator="antidiag_lse"),
-      1, 8, 2, 203, 16, seed=10)
+check(
+    "antidiag_lse c_h=2",
+    Config(block=32, c_q=8, c_k=8, c_h=2, tau=0.8, estimator="antidiag_lse"),
+    1,
+    8,
+    2,
+    203,
+    16,
+    seed=10,
+)
 # CHECK: PASS antidiag_lse c_h=2: N=203 blocks=7
-check("antidiag_lse max", Config(block=64, c_q=16, c_k=16, tau=0.9, estimator="antidiag_lse",
-                                 query_reduce="max"), 1, 4, 2, 400, 32, seed=11)
+check(
+    "antidiag_lse max",
+    Config(block=64, c_q=16, c_k=16, tau=0.9, estimator="antidiag_lse", query_reduce="max"),
+    1,
+    4,
+    2,
+    400,
+    32,
+    seed=11,
+)
 # CHECK: PASS antidiag_lse max: N=400 blocks=7
-check("mean max non-causal", Config(block=32, c_q=8, c_k=16, tau=0.7, query_reduce="max", causal=False),
-      1, 4, 4, 250, 32, seed=12)
+check(
+    "mean max non-causal",
+    Config(block=32, c_q=8, c_k=16, tau=0.7, query_reduce="max", causal=False),
+    1,
+    4,
+    4,
+    250,
+    32,
+    seed=12,
+)
 # CHECK: PASS mean max non-causal: N=250 blocks=8
-check("antidiag_lse bf16", Config(block=32, c_q=4, c_k=4, tau=0.8, estimator="antidiag_lse",
-                                  query_reduce="max"), 1, 4, 2, 262, 64, dtype="bf16", seed=13)
+check(
+    "antidiag_lse bf16",
+    Config(block=32, c_q=4, c_k=4, tau=0.8, estimator="antidiag_lse", query_reduce="max"),
+    1,
+    4,
+    2,
+    262,
+    64,
+    dtype="bf16",
+    seed=13,
+)
 # CHECK: PASS antidiag_lse bf16: N=262 blocks=9
 # Exact ties: every key block holds the same keys and every query is the
 # same, so all block scores of a row are equal and the top-p order must fall
@@ -124,8 +180,16 @@ rng = np.random.default_rng(7)
 q_tie = np.broadcast_to(rng.standard_normal((1, 2, 1, 16)), (1, 2, 256, 16)).copy()
 k_tie = np.tile(rng.standard_normal((1, 1, 64, 16)), (1, 1, 4, 1))
 v_tie = rng.standard_normal((1, 1, 256, 16))
-counts, _, _ = check("ties", Config(block=64, c_q=16, c_k=16, tau=0.6, local_blocks=0, sink=False,
-                                    causal=False), 1, 2, 1, 256, 16, qkv=(q_tie, k_tie, v_tie))
+counts, _, _ = check(
+    "ties",
+    Config(block=64, c_q=16, c_k=16, tau=0.6, local_blocks=0, sink=False, causal=False),
+    1,
+    2,
+    1,
+    256,
+    16,
+    qkv=(q_tie, k_tie, v_tie),
+)
 # CHECK: PASS ties: N=256 blocks=4
 print("ALL PASSED")
 # CHECK: ALL PASSED

@@ -2,6 +2,7 @@
 checks each is an ELF for NVIDIA CUDA (e_machine 190) whose flags name the
 expected SM (argv[1], e.g. sm_90a). Prints a one-line summary; exits 1 if any
 blob is not a valid cubin."""
+
 import re
 import struct
 import sys
@@ -21,7 +22,7 @@ def unescape(s):
                 out.append(ord(nxt))
                 i += 2
             else:
-                out.append(int(s[i + 1:i + 3], 16))
+                out.append(int(s[i + 1 : i + 3], 16))
                 i += 3
         else:
             out.append(ord(s[i]))

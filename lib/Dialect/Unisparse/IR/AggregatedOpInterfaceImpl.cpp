@@ -90,6 +90,37 @@ EstimationValues mlir::unisparse::buildEstimation(
                           select.getIndices()};
 }
 
+EstimationValues mlir::unisparse::buildLayout(OpBuilder &b, Location loc,
+                                              ConfigAttr cfg,
+                                              const AttentionShape &shape,
+                                              OpFoldResult blocks, Value q,
+                                              Value k, Value countsInit,
+                                              Value indicesInit) {
+  std::optional<int64_t> staticBlocks = getConstantIntValue(blocks);
+  if (keepsEveryBlock(cfg.getTauValue(), cfg.getMinBlocks(),
+                      staticBlocks ? *staticBlocks : ShapedType::kDynamic)) {
+    auto layout = DenseLayoutOp::create(
+        b, loc, countsInit.getType(), indicesInit.getType(), countsInit,
+        indicesInit, b.getBoolAttr(cfg.getCausal()));
+    return EstimationValues{Value(), layout.getCounts(), layout.getIndices()};
+  }
+  OpFoldResult groups = b.getIndexAttr(shape.heads / cfg.getCH());
+  Value scoresInit = emptyTensor(b, loc, {shape.batch, groups, blocks, blocks},
+                                 b.getF32Type());
+  return buildEstimation(b, loc, cfg, shape, q, k, scoresInit, countsInit,
+                         indicesInit);
+}
+
+SmallVector<Value, 2> mlir::unisparse::buildBlockSparseAttention(
+    OpBuilder &b, Location loc, ConfigAttr cfg, Value q, Value k, Value v,
+    Value counts, Value indices, Value oInit, Value lseInit) {
+  auto attention = BlockSparseAttentionOp::create(
+      b, loc, TypeRange{oInit.getType(), lseInit.getType()}, q, k, v, counts,
+      indices, oInit, lseInit, b.getI64IntegerAttr(cfg.getBlock()),
+      b.getBoolAttr(cfg.getCausal()), b.getF64FloatAttr(cfg.getScaleValue()));
+  return SmallVector<Value, 2>(attention.getResults());
+}
+
 namespace {
 struct AttentionDecomposition
     : linalg::AggregatedOpInterface::ExternalModel<AttentionDecomposition,
@@ -110,31 +141,12 @@ struct AttentionDecomposition
     Value countsInit = emptyTensor(b, loc, {batch, groups, blocks}, i32);
     Value indicesInit =
         emptyTensor(b, loc, {batch, groups, blocks, blocks}, i32);
-
-    Value counts, indices;
-    std::optional<int64_t> staticBlocks = getConstantIntValue(blocks);
-    if (keepsEveryBlock(cfg.getTauValue(), cfg.getMinBlocks(),
-                        staticBlocks ? *staticBlocks : ShapedType::kDynamic)) {
-      auto layout = DenseLayoutOp::create(
-          b, loc, countsInit.getType(), indicesInit.getType(), countsInit,
-          indicesInit, b.getBoolAttr(cfg.getCausal()));
-      counts = layout.getCounts();
-      indices = layout.getIndices();
-    } else {
-      Value scoresInit =
-          emptyTensor(b, loc, {batch, groups, blocks, blocks}, b.getF32Type());
-      EstimationValues est =
-          buildEstimation(b, loc, cfg, *shape, op.getQ(), op.getK(), scoresInit,
-                          countsInit, indicesInit);
-      counts = est.counts;
-      indices = est.indices;
-    }
-    auto attention = BlockSparseAttentionOp::create(
-        b, loc, TypeRange{op.getO().getType(), op.getLse().getType()},
-        op.getQ(), op.getK(), op.getV(), counts, indices, op.getOInit(),
-        op.getLseInit(), b.getI64IntegerAttr(cfg.getBlock()),
-        b.getBoolAttr(cfg.getCausal()), b.getF64FloatAttr(cfg.getScaleValue()));
-    return SmallVector<Value>(attention.getResults());
+    EstimationValues layout =
+        buildLayout(b, loc, cfg, *shape, blocks, op.getQ(), op.getK(),
+                    countsInit, indicesInit);
+    return SmallVector<Value>(buildBlockSparseAttention(
+        b, loc, cfg, op.getQ(), op.getK(), op.getV(), layout.counts,
+        layout.indices, op.getOInit(), op.getLseInit()));
   }
 };
 } // namespace

@@ -4,6 +4,8 @@
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 
+#include <limits>
+
 using namespace mlir;
 
 OpFoldResult mlir::unisparse::numCompositesOfr(OpBuilder &b, Location loc,
@@ -56,9 +58,12 @@ LogicalResult mlir::unisparse::verifyTau(EmitFn emit, double tau) {
 }
 
 LogicalResult mlir::unisparse::verifyScale(EmitFn emit, double scale) {
-  if (scale >= 0.0)
+  // The runtime and the kernels take the scale as an f32: infinity, NaN and
+  // anything past the largest f32 would turn every logit into inf or NaN.
+  if (scale >= 0.0 && scale <= std::numeric_limits<float>::max())
     return success();
-  return emit() << "'scale' must be non-negative (0: 1/sqrt(D)), found "
+  return emit() << "'scale' must be non-negative and at most the largest f32 "
+                   "(0: 1/sqrt(D)), found "
                 << formatShortestDouble(scale);
 }
 
@@ -72,6 +77,23 @@ LogicalResult mlir::unisparse::verifyMinMaxBlocks(EmitFn emit,
     return success();
   return emit() << "'min_blocks' (" << minBlocks
                 << ") must not exceed 'max_blocks' (" << maxBlocks << ")";
+}
+
+LogicalResult mlir::unisparse::verifyHeads(EmitFn emit, int64_t heads,
+                                           int64_t kvHeads, int64_t headDim,
+                                           int64_t ch) {
+  if (failed(verifyPositive(emit, "heads", heads)) ||
+      failed(verifyPositive(emit, "kv_heads", kvHeads)) ||
+      failed(verifyPositive(emit, "head_dim", headDim)))
+    return failure();
+  if (heads % kvHeads)
+    return emit() << "query heads (" << heads
+                  << ") must be a multiple of key/value heads (" << kvHeads
+                  << ") (GQA)";
+  if (heads % ch)
+    return emit() << "query heads (" << heads
+                  << ") must be a multiple of 'c_h' (" << ch << ")";
+  return success();
 }
 
 LogicalResult mlir::unisparse::verifyEstimatorStride(EmitFn emit,

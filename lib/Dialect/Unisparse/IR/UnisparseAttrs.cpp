@@ -5,6 +5,7 @@
 
 #include "llvm/ADT/APFloat.h"
 #include "llvm/ADT/SmallString.h"
+#include "llvm/ADT/StringExtras.h"
 
 using namespace mlir;
 using namespace mlir::unisparse;
@@ -31,6 +32,30 @@ FailureOr<bool> mlir::unisparse::parseBoolKeyword(AsmParser &parser) {
     return false;
   return parser.emitError(parser.getCurrentLocation(),
                           "expected 'true' or 'false'");
+}
+
+FailureOr<int64_t> mlir::unisparse::parseInt64Parameter(AsmParser &parser,
+                                                        StringRef name) {
+  SMLoc loc = parser.getCurrentLocation();
+  APInt value;
+  OptionalParseResult result = parser.parseOptionalInteger(value);
+  if (!result.has_value())
+    return parser.emitError(loc, "expected integer value");
+  if (failed(*result))
+    return failure();
+  if (value.getSignificantBits() > 64)
+    return parser.emitError(loc)
+           << "'" << name << "' must fit in a signed 64-bit integer, found "
+           << llvm::toString(value, /*Radix=*/10, /*Signed=*/true);
+  return value.getSExtValue();
+}
+
+InFlightDiagnostic mlir::unisparse::emitUnknownKeyword(
+    AsmParser &parser, SMLoc loc, StringRef name, ArrayRef<StringRef> keywords,
+    StringRef found) {
+  return parser.emitError(loc)
+         << "'" << name << "' must be one of " << llvm::join(keywords, ", ")
+         << ", found " << found;
 }
 
 LogicalResult ConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,

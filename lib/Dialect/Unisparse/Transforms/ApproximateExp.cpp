@@ -1,5 +1,4 @@
-//===- ApproximateExp.cpp - polynomial f32 exp for the host
-//----------------===//
+//===- ApproximateExp.cpp - polynomial f32 exp for the host ---------------===//
 
 #include "unisparse/Dialect/Unisparse/Transforms/Passes.h"
 

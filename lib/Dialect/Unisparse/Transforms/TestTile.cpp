@@ -1,5 +1,4 @@
-//===- TestTile.cpp - unisparse-test-tile: tile ops through TilingInterface
-//===//
+//===- TestTile.cpp - unisparse-test-tile through TilingInterface ---------===//
 
 #include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
 #include "unisparse/Dialect/Unisparse/Transforms/Passes.h"

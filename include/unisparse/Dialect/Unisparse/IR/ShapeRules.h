@@ -1,9 +1,11 @@
-//===- ShapeRules.h - shape rules shared by verifiers and builders -*- C++
-//-*-===//
+//===- ShapeRules.h - rules shared by verifiers and builders ----*- C++ -*-===//
 //
-// The size relations between the operands of unisparse ops, as free functions
-// that the verifiers, the decomposition and the lowerings all use, so that a
-// rule is written once.
+// The size relations between the operands of unisparse ops and the rules of
+// their attributes, as free functions that the verifiers, the decomposition
+// and the lowerings all use, so that a rule is written once. The Python
+// package states the same rules, worded the same way, in
+// python/unisparse/rules.py; test/python/test_rules.py checks that both
+// accept and reject the same values for the same reason.
 //
 //===----------------------------------------------------------------------===//
 
@@ -86,12 +88,17 @@ LogicalResult verifyMultipleOf(EmitFn emit, StringRef name, int64_t value,
                                StringRef factorName, int64_t factor);
 /// tau in (0, 1].
 LogicalResult verifyTau(EmitFn emit, double tau);
-/// scale >= 0 (0: 1/sqrt(D)).
+/// 0 <= scale <= the largest f32 (0: 1/sqrt(D)); rejects NaN and infinity.
 LogicalResult verifyScale(EmitFn emit, double scale);
 /// min_blocks, max_blocks >= 0, and min_blocks <= max_blocks unless
 /// max_blocks = 0 (no cap).
 LogicalResult verifyMinMaxBlocks(EmitFn emit, int64_t minBlocks,
                                  int64_t maxBlocks);
+
+/// The head counts of an attention: heads (Hq), kv_heads (Hkv) and head_dim
+/// positive, Hq a multiple of Hkv (GQA) and of the head-group size c_h.
+LogicalResult verifyHeads(EmitFn emit, int64_t heads, int64_t kvHeads,
+                          int64_t headDim, int64_t ch);
 
 /// The antidiagonal estimators need c_q == c_k (the stride).
 LogicalResult verifyEstimatorStride(EmitFn emit, Estimator estimator,

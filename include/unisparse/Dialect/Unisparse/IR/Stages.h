@@ -2,7 +2,8 @@
 //
 // The one place that turns a #unisparse.config into stage ops: the
 // AggregatedOpInterface decomposition of unisparse.attention (used by
-// unisparse-decompose) and the AOT entry module's @layout both call it.
+// unisparse-decompose) and the AOT entry module's @layout and
+// @attention_layout all call it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -41,6 +42,26 @@ EstimationValues buildEstimation(OpBuilder &b, Location loc, ConfigAttr config,
                                  const AttentionShape &shape, Value q, Value k,
                                  Value scoresInit, Value countsInit,
                                  Value indicesInit);
+
+/// The block layout of `config` on `q`, `k` into `countsInit` /
+/// `indicesInit` ([B, Hq / c_h, NB] and [B, Hq / c_h, NB, NB], with NB =
+/// `blocks`, numBlocksOfr of the sequence): dense_layout
+/// when the configuration keeps every block (keepsEveryBlock), else the
+/// estimation stages. What unisparse.attention decomposes into before its
+/// block_sparse_attention, and what the entry module's @attention_layout
+/// returns next to the output.
+EstimationValues buildLayout(OpBuilder &b, Location loc, ConfigAttr config,
+                             const AttentionShape &shape, OpFoldResult blocks,
+                             Value q, Value k, Value countsInit,
+                             Value indicesInit);
+
+/// block_sparse_attention of `config` over the layout `counts` / `indices`
+/// into `oInit` / `lseInit`; returns (o, lse).
+SmallVector<Value, 2> buildBlockSparseAttention(OpBuilder &b, Location loc,
+                                                ConfigAttr config, Value q,
+                                                Value k, Value v, Value counts,
+                                                Value indices, Value oInit,
+                                                Value lseInit);
 
 /// Attaches linalg::AggregatedOpInterface to unisparse.attention: it
 /// decomposes into compress, block_score and block_select (or dense_layout

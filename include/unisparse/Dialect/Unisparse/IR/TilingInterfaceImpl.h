@@ -1,5 +1,4 @@
-//===- TilingInterfaceImpl.h - TilingInterface for unisparse ops -*- C++
-//-*-===//
+//===- TilingInterfaceImpl.h - TilingInterface of unisparse ops -*- C++ -*-===//
 
 #ifndef UNISPARSE_DIALECT_UNISPARSE_IR_TILINGINTERFACEIMPL_H
 #define UNISPARSE_DIALECT_UNISPARSE_IR_TILINGINTERFACEIMPL_H

@@ -27,11 +27,21 @@ class Unisparse_BoolParam<string value, string desc>
   let printer = [{ $_printer << ($_self ? "true" : "false") }];
 }
 
-// An enum parameter with a default, written as its keyword.
-class Unisparse_EnumParam<EnumAttrInfo info, string value, string desc>
+// An int64_t parameter `name`; a value out of range is reported in the words
+// of python/unisparse/rules.py.
+class Unisparse_IntParam<string name, string value, string desc>
+    : DefaultValuedParameter<"int64_t", value, desc> {
+  let parser = "::mlir::unisparse::parseInt64Parameter($_parser, \"" # name # "\")";
+}
+
+// An enum parameter `name` with a default, written as its keyword; an unknown
+// keyword is reported in the words of python/unisparse/rules.py.
+class Unisparse_EnumParam<EnumAttrInfo info, string name, string value, string desc>
     : DefaultValuedParameter<info.cppNamespace # "::" # info.className,
                              info.cppNamespace # "::" # info.className # "::" # value, desc> {
-  let parser = info.parameterParser;
+  let parser = "::mlir::unisparse::parseEnumParameter<" # info.cppNamespace # "::" # info.className #
+               ">($_parser, \"" # name # "\", " # info.cppNamespace # "::getMaxEnumValFor" #
+               info.className # "())";
   let printer = info.parameterPrinter;
 }
 
@@ -62,7 +72,7 @@ def Unisparse_ConfigAttr : Unisparse_Attr<"Config", "config"> {
     | `min_blocks` | 0 | keep at least this many blocks per row |
     | `max_blocks` | 0 | keep at most this many blocks per row (0 = no cap; forced blocks are always kept) |
     | `causal` | true | causal attention |
-    | `scale` | 0.0 | softmax scale; 0 selects 1/sqrt(head_dim) |
+    | `scale` | 0.0 | softmax scale, at most the largest f32; 0 selects 1/sqrt(head_dim) |
     | `estimator` | mean | composite logit: `mean` pooling, `antidiag` (XAttention: mean of one antidiagonal of a stride × stride tile, stride = c_q = c_k) or `antidiag_lse` (the same antidiagonal by log-mean-exp) |
     | `query_reduce` | sum | block score from its query composites: `sum` or `max` |
 
@@ -73,19 +83,19 @@ def Unisparse_ConfigAttr : Unisparse_Attr<"Config", "config"> {
     ```
   }];
   let parameters = (ins
-    DefaultValuedParameter<"int64_t", "128", "block size">:$block,
-    DefaultValuedParameter<"int64_t", "16", "query composite size">:$c_q,
-    DefaultValuedParameter<"int64_t", "8", "key composite size">:$c_k,
-    DefaultValuedParameter<"int64_t", "1", "heads per head group">:$c_h,
+    Unisparse_IntParam<"block", "128", "block size">:$block,
+    Unisparse_IntParam<"c_q", "16", "query composite size">:$c_q,
+    Unisparse_IntParam<"c_k", "8", "key composite size">:$c_k,
+    Unisparse_IntParam<"c_h", "1", "heads per head group">:$c_h,
     Unisparse_F64Param<"0.99", "top-p threshold">:$tau,
-    DefaultValuedParameter<"int64_t", "1", "local blocks">:$local_blocks,
+    Unisparse_IntParam<"local_blocks", "1", "local blocks">:$local_blocks,
     Unisparse_BoolParam<"true", "keep the sink block">:$sink,
-    DefaultValuedParameter<"int64_t", "0", "minimum blocks per row">:$min_blocks,
-    DefaultValuedParameter<"int64_t", "0", "maximum blocks per row (0: none)">:$max_blocks,
+    Unisparse_IntParam<"min_blocks", "0", "minimum blocks per row">:$min_blocks,
+    Unisparse_IntParam<"max_blocks", "0", "maximum blocks per row (0: none)">:$max_blocks,
     Unisparse_BoolParam<"true", "causal attention">:$causal,
     Unisparse_F64Param<"0.0", "softmax scale (0: 1/sqrt(D))">:$scale,
-    Unisparse_EnumParam<Unisparse_Estimator, "mean", "composite estimator">:$estimator,
-    Unisparse_EnumParam<Unisparse_QueryReduce, "sum", "query composite reduction">:$query_reduce
+    Unisparse_EnumParam<Unisparse_Estimator, "estimator", "mean", "composite estimator">:$estimator,
+    Unisparse_EnumParam<Unisparse_QueryReduce, "query_reduce", "sum", "query composite reduction">:$query_reduce
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;

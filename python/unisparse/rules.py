@@ -1,0 +1,267 @@
+"""The rules of a UniSparse configuration and of its head counts, defined once.
+
+Every Python layer calls these functions: :class:`unisparse.Config`, the
+stages of the NumPy reference (:mod:`unisparse.reference`), the shape checks
+of the compiled paths (``_core.check_shapes``, ``registry``, ``cpu``) and
+the PyTorch op. The C++ side has the same rules as free functions in
+``include/unisparse/Dialect/Unisparse/IR/ShapeRules.h``, called by the
+parser and verifier of ``#unisparse.config``, by the op verifiers and by the
+entry module of ``unisparse-compile``; both sides word each rule the same way
+(``'block' (100) must be a multiple of 'c_q' (16)``), and
+``test/python/test_rules.py`` feeds the same edge values through
+:class:`~unisparse.Config`, the reference and the C API and checks that they
+accept or reject together, for the same reason.
+
+Kinds (a value of the wrong type) raise ``TypeError``; everything else
+``ValueError``. A message starts with the quoted name of the field and ends
+with ``found <value>``.
+
+Rules of a configuration, in the order they are checked (the order of the C++
+parser, then of ``ConfigAttr::verify``):
+
+1. each field has its kind: ``int`` fields are integers (not ``bool``) that
+   fit in a signed 64-bit integer, ``float`` fields real numbers (not
+   ``bool``), ``bool`` fields booleans, and ``estimator`` /
+   ``query_reduce`` one of :data:`ESTIMATORS` / :data:`QUERY_REDUCES`;
+2. ``block``, ``c_q``, ``c_k``, ``c_h`` are positive, and ``block`` is a
+   multiple of ``c_q`` and of ``c_k``;
+3. ``tau`` is in (0, 1] (NaN is not);
+4. ``local_blocks``, ``min_blocks``, ``max_blocks`` are non-negative and
+   ``min_blocks <= max_blocks`` unless ``max_blocks = 0`` (no cap);
+5. ``scale`` is non-negative and at most the largest f32 (the runtime and
+   the kernels take it as an f32; 0 selects ``1/sqrt(head_dim)``), so
+   neither NaN nor infinity;
+6. the antidiagonal estimators need ``c_q == c_k`` (the stride).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "ESTIMATORS",
+    "QUERY_REDUCES",
+    "ANTIDIAGONAL",
+    "CONFIG_KINDS",
+    "INT64_MAX",
+    "F32_MAX",
+    "integer",
+    "real",
+    "boolean",
+    "keyword",
+    "positive",
+    "non_negative",
+    "multiple_of",
+    "tau",
+    "scale",
+    "min_max_blocks",
+    "estimator_stride",
+    "check_kind",
+    "check_config",
+    "check_heads",
+    "gqa",
+    "head_groups",
+    "check_scale_arg",
+    "check_positive_int",
+    "check_non_negative_int",
+]
+
+#: Values of ``estimator``: the composite logit (mean pooling, XAttention's
+#: antidiagonal, the outlier-aware antidiagonal); ``UnisparseEnums.td``.
+ESTIMATORS = ("mean", "antidiag", "antidiag_lse")
+#: Values of ``query_reduce``: how a block's query composites combine.
+QUERY_REDUCES = ("sum", "max")
+#: The estimators whose stride is ``c_q == c_k``.
+ANTIDIAGONAL = ("antidiag", "antidiag_lse")
+
+#: The kind of each configuration field, in the order of ``#unisparse.config``
+#: (and of the :class:`unisparse.Config` dataclass): ``"int"``, ``"float"``,
+#: ``"bool"`` or the tuple of allowed keywords.
+CONFIG_KINDS = {
+    "block": "int",
+    "c_q": "int",
+    "c_k": "int",
+    "c_h": "int",
+    "tau": "float",
+    "local_blocks": "int",
+    "sink": "bool",
+    "min_blocks": "int",
+    "max_blocks": "int",
+    "causal": "bool",
+    "scale": "float",
+    "estimator": ESTIMATORS,
+    "query_reduce": QUERY_REDUCES,
+}
+
+INT64_MAX = 2**63 - 1
+INT64_MIN = -(2**63)
+#: The largest finite f32, 0x1.fffffep+127.
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+# --------------------------------------------------------------------------- #
+# Kinds
+# --------------------------------------------------------------------------- #
+
+
+def integer(name: str, value) -> int:
+    """``value`` as an ``int``: an integer (Python or NumPy, not ``bool``)
+    that fits in a signed 64-bit integer (the dialect's ``int64_t``)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"'{name}' must be an int, found {value!r}")
+    value = int(value)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError(f"'{name}' must fit in a signed 64-bit integer, found {value}")
+    return value
+
+
+def real(name: str, value) -> float:
+    """``value`` as a ``float``: a real number (not ``bool``)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"'{name}' must be a float, found {value!r}")
+    return float(value)
+
+
+def boolean(name: str, value) -> bool:
+    """``value`` as a ``bool``: ``True`` or ``False`` (Python or NumPy)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"'{name}' must be a bool, found {value!r}")
+    return bool(value)
+
+
+def keyword(name: str, value, choices) -> str:
+    """``value``, one of the strings ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"'{name}' must be one of {', '.join(choices)}, found {value!r}")
+    return value
+
+
+# --------------------------------------------------------------------------- #
+# Values (ShapeRules.h: verifyPositive, verifyNonNegative, ...)
+# --------------------------------------------------------------------------- #
+
+
+def positive(name: str, value):
+    if not value > 0:
+        raise ValueError(f"'{name}' must be positive, found {value}")
+    return value
+
+
+def non_negative(name: str, value, note: str = ""):
+    if not value >= 0:
+        raise ValueError(f"'{name}' must be non-negative{' ' + note if note else ''}, found {value}")
+    return value
+
+
+def multiple_of(name: str, value, factor_name: str, factor):
+    """``value`` is a multiple of ``factor`` (> 0)."""
+    if value % factor:
+        raise ValueError(f"'{name}' ({value}) must be a multiple of '{factor_name}' ({factor})")
+    return value
+
+
+def tau(value: float) -> float:
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"'tau' must be in (0, 1], found {value!r}")
+    return value
+
+
+def scale(value: float) -> float:
+    if not 0.0 <= value <= F32_MAX:
+        raise ValueError(f"'scale' must be non-negative and at most the largest f32 (0: 1/sqrt(D)), found {value!r}")
+    return value
+
+
+def min_max_blocks(min_blocks: int, max_blocks: int):
+    non_negative("min_blocks", min_blocks)
+    non_negative("max_blocks", max_blocks, "(0: no cap)")
+    if max_blocks and min_blocks > max_blocks:
+        raise ValueError(f"'min_blocks' ({min_blocks}) must not exceed 'max_blocks' ({max_blocks})")
+
+
+def estimator_stride(estimator: str, c_q: int, c_k: int):
+    if estimator in ANTIDIAGONAL and c_q != c_k:
+        raise ValueError(f"'estimator' {estimator} needs 'c_q' == 'c_k' (the stride), found {c_q} and {c_k}")
+
+
+# --------------------------------------------------------------------------- #
+# A whole configuration; head counts
+# --------------------------------------------------------------------------- #
+
+
+def check_kind(name: str, value):
+    """``value`` of configuration field ``name`` converted to its kind."""
+    kind = CONFIG_KINDS[name]
+    if kind == "int":
+        return integer(name, value)
+    if kind == "float":
+        return real(name, value)
+    if kind == "bool":
+        return boolean(name, value)
+    return keyword(name, value, kind)
+
+
+def check_config(fields) -> dict:
+    """Checks a complete configuration (a mapping with every field of
+    :data:`CONFIG_KINDS`) and returns it with each value converted to its
+    kind. Raises on the first rule broken, in the order of the module
+    docstring (the order in which the C++ parser and verifier report)."""
+    missing = [name for name in CONFIG_KINDS if name not in fields]
+    if missing:
+        raise TypeError(f"a configuration needs every field; missing {', '.join(missing)}")
+    c = {name: check_kind(name, fields[name]) for name in CONFIG_KINDS}
+    for name in ("block", "c_q", "c_k", "c_h"):
+        positive(name, c[name])
+    multiple_of("block", c["block"], "c_q", c["c_q"])
+    multiple_of("block", c["block"], "c_k", c["c_k"])
+    tau(c["tau"])
+    non_negative("local_blocks", c["local_blocks"])
+    min_max_blocks(c["min_blocks"], c["max_blocks"])
+    scale(c["scale"])
+    estimator_stride(c["estimator"], c["c_q"], c["c_k"])
+    return c
+
+
+def check_heads(heads, kv_heads, head_dim, c_h) -> None:
+    """The head counts of an attention: ``heads`` (query heads Hq),
+    ``kv_heads`` (Hkv) and ``head_dim`` positive, Hq a multiple of Hkv (GQA)
+    and of the head-group size ``c_h``. The sizes may be symbolic (the
+    PyTorch op's fake implementation): only comparisons and ``%``."""
+    positive("heads", heads)
+    positive("kv_heads", kv_heads)
+    positive("head_dim", head_dim)
+    gqa(heads, kv_heads)
+    head_groups(heads, c_h)
+
+
+def gqa(heads, kv_heads) -> None:
+    """Query heads are a multiple of the (positive) key/value heads."""
+    if heads % kv_heads:
+        raise ValueError(f"query heads ({heads}) must be a multiple of key/value heads ({kv_heads}) (GQA)")
+
+
+def head_groups(heads, c_h) -> None:
+    """Query heads are a multiple of the head-group size ``c_h``."""
+    if heads % c_h:
+        raise ValueError(f"query heads ({heads}) must be a multiple of 'c_h' ({c_h})")
+
+
+def check_scale_arg(value) -> float | None:
+    """The ``scale`` argument of the reference's stages: ``None`` (or 0)
+    selects ``1/sqrt(D)``; anything else must pass :func:`scale`."""
+    if value is None:
+        return None
+    value = scale(real("scale", value))
+    return None if value == 0.0 else value
+
+
+def check_positive_int(name: str, value) -> int:
+    """An integer argument that must be positive (``block``, a factor)."""
+    return positive(name, integer(name, value))
+
+
+def check_non_negative_int(name: str, value) -> int:
+    """An integer argument that must be non-negative (``local_blocks``)."""
+    return non_negative(name, integer(name, value))

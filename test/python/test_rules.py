@@ -1,0 +1,293 @@
+"""One set of rules, three implementations that must agree.
+
+The same edge values go through :class:`unisparse.Config`, the NumPy
+reference (:func:`unisparse.reference.unisparse_attention`, which checks its
+arguments with :mod:`unisparse.rules`) and the C++ verifier of
+``#unisparse.config`` (parsed through the C API, ``libUnisparseCAPI.so``);
+all three must accept, or reject for the same reason: the same rule, worded
+the same way, up to the spelling of the value found. Head counts go through
+``unisparse.compile``, the NumPy API and ``unisparse-compile``'s entry module
+the same way.
+"""
+
+import ctypes
+import dataclasses
+import os
+import pathlib
+import re
+import struct
+import subprocess
+
+import numpy as np
+import pytest
+
+from unisparse import Config, rules
+from unisparse import reference as R
+
+BUILD = pathlib.Path(os.environ.get("UNISPARSE_BUILD_DIR", pathlib.Path(__file__).resolve().parents[2] / "build"))
+I64 = 2**63
+
+
+# --------------------------------------------------------------------------- #
+# The C API (include/unisparse-c/Unisparse.h), through ctypes
+# --------------------------------------------------------------------------- #
+
+
+class _StringRef(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_char_p), ("length", ctypes.c_size_t)]
+
+
+class _Handle(ctypes.Structure):  # MlirContext, MlirModule: { void *ptr; }
+    _fields_ = [("ptr", ctypes.c_void_p)]
+
+
+_CALLBACK = ctypes.CFUNCTYPE(None, _StringRef, ctypes.c_void_p)
+
+
+@pytest.fixture(scope="module")
+def capi():
+    path = BUILD / "lib" / "libUnisparseCAPI.so"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: build the project first (scripts/setup.sh)")
+    lib = ctypes.CDLL(str(path))
+    lib.unisparseContextCreate.restype = _Handle
+    lib.unisparseContextDestroy.argtypes = [_Handle]
+    lib.unisparseModuleParse.restype = _Handle
+    lib.unisparseModuleParse.argtypes = [_Handle, _StringRef, _CALLBACK, ctypes.c_void_p]
+    lib.unisparseModuleDestroy.argtypes = [_Handle]
+    ctx = lib.unisparseContextCreate()
+    yield lib, ctx
+    lib.unisparseContextDestroy(ctx)
+
+
+def _mlir_value(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):  # the bits, exact for inf, NaN and every double
+        return "0x%016X" % struct.unpack("<Q", struct.pack("<d", value))[0]
+    return str(value)
+
+
+def cpp_reason(capi, fields):
+    """None if ``#unisparse.config<fields>`` parses and verifies, else the
+    first diagnostic."""
+    lib, ctx = capi
+    attr = ", ".join(f"{k} = {_mlir_value(v)}" for k, v in fields.items())
+    src = f"module attributes {{test.config = #unisparse.config<{attr}>}} {{}}".encode()
+    diags = []
+    cb = _CALLBACK(lambda s, _: diags.append(ctypes.string_at(s.data, s.length).decode()))
+    module = lib.unisparseModuleParse(ctx, _StringRef(src, len(src)), cb, None)
+    if module.ptr:
+        lib.unisparseModuleDestroy(module)
+        assert not diags, diags
+        return None
+    assert diags, f"the parse of {src!r} failed without a diagnostic"
+    return re.sub(r"^loc\(.*?\): ", "", diags[0].strip())
+
+
+# --------------------------------------------------------------------------- #
+# Python: Config and the reference
+# --------------------------------------------------------------------------- #
+
+
+def config_reason(fields):
+    try:
+        Config(**fields)
+    except ValueError as e:
+        msg = str(e)
+        assert msg.startswith("Config: "), msg
+        return msg.removeprefix("Config: ")
+    return None
+
+
+def reference_reason(fields):
+    """Runs the reference on tiny structured inputs (no tokens at all when a
+    size is so large that a real sequence would not fit in memory)."""
+    kw = dict(fields)
+    if type(kw["scale"]) is float and kw["scale"] == 0.0:
+        kw["scale"] = None
+    n = 40 if max(kw["block"], kw["c_q"], kw["c_k"]) < 2**20 else 0
+    rng = np.random.default_rng(7)
+    q = rng.standard_normal((1, 2, n, 4)) + np.linspace(0, 2, n)[None, None, :, None]
+    k = rng.standard_normal((1, 1, n, 4))
+    try:
+        o, _, counts, _ = R.unisparse_attention(q, k, k.copy(), **kw)
+    except ValueError as e:
+        return str(e)
+    assert np.isfinite(o).all() and counts.shape[2] == -(-n // kw["block"])
+    return None
+
+
+def rule(message):
+    """The rule a message states: the text before ``, found <value>`` (the
+    spelling of a float differs between Python and C++), or all of it."""
+    return None if message is None else message.partition(", found")[0]
+
+
+BASE = {f.name: f.default for f in dataclasses.fields(Config)}
+
+# (overrides of Config(), the rule they break or None)
+CASES = [
+    ({}, None),
+    (dict(block=0), "'block' must be positive"),
+    (dict(block=-128), "'block' must be positive"),
+    (dict(c_q=0), "'c_q' must be positive"),
+    (dict(c_k=-8), "'c_k' must be positive"),
+    (dict(c_h=0), "'c_h' must be positive"),
+    (dict(block=100), "'block' (100) must be a multiple of 'c_q' (16)"),
+    (dict(block=144, c_q=16, c_k=32), "'block' (144) must be a multiple of 'c_k' (32)"),
+    (dict(tau=0.0), "'tau' must be in (0, 1]"),
+    (dict(tau=-0.5), "'tau' must be in (0, 1]"),
+    (dict(tau=1.0000001), "'tau' must be in (0, 1]"),
+    (dict(tau=float("inf")), "'tau' must be in (0, 1]"),
+    (dict(tau=float("nan")), "'tau' must be in (0, 1]"),
+    (dict(tau=1.0), None),
+    (dict(tau=5e-324), None),
+    (dict(local_blocks=-1), "'local_blocks' must be non-negative"),
+    (dict(min_blocks=-1), "'min_blocks' must be non-negative"),
+    (dict(max_blocks=-3), "'max_blocks' must be non-negative (0: no cap)"),
+    (dict(min_blocks=8, max_blocks=4), "'min_blocks' (8) must not exceed 'max_blocks' (4)"),
+    (dict(min_blocks=8, max_blocks=0), None),
+    (dict(min_blocks=4, max_blocks=4), None),
+    (dict(scale=-0.5), "'scale' must be non-negative and at most the largest f32 (0: 1/sqrt(D))"),
+    (dict(scale=float("inf")), "'scale' must be non-negative and at most the largest f32 (0: 1/sqrt(D))"),
+    (dict(scale=float("-inf")), "'scale' must be non-negative and at most the largest f32 (0: 1/sqrt(D))"),
+    (dict(scale=float("nan")), "'scale' must be non-negative and at most the largest f32 (0: 1/sqrt(D))"),
+    (dict(scale=3.5e38), "'scale' must be non-negative and at most the largest f32 (0: 1/sqrt(D))"),
+    (dict(scale=rules.F32_MAX), None),
+    (dict(scale=1e-300), None),
+    (dict(scale=-0.0), None),
+    (dict(scale=0.125), None),
+    (dict(estimator="antidiag"), "'estimator' antidiag needs 'c_q' == 'c_k' (the stride)"),
+    (dict(estimator="antidiag_lse", c_q=8, c_k=4), "'estimator' antidiag_lse needs 'c_q' == 'c_k' (the stride)"),
+    (dict(estimator="antidiag_lse", c_q=8, c_k=8, query_reduce="max"), None),
+    (dict(estimator="median"), "'estimator' must be one of mean, antidiag, antidiag_lse"),
+    (dict(query_reduce="min"), "'query_reduce' must be one of sum, max"),
+    # huge sizes: the int64 range of the dialect
+    (dict(block=I64), "'block' must fit in a signed 64-bit integer"),
+    (dict(local_blocks=-I64 - 1), "'local_blocks' must fit in a signed 64-bit integer"),
+    (dict(max_blocks=2**70), "'max_blocks' must fit in a signed 64-bit integer"),
+    (dict(local_blocks=I64 - 1, min_blocks=2**62, max_blocks=I64 - 1), None),
+    (dict(block=2**62, c_q=2**62, c_k=2**61), None),
+    (dict(block=I64 - 1, c_q=1, c_k=3), f"'block' ({I64 - 1}) must be a multiple of 'c_k' (3)"),
+    # several broken rules: the first in the common order is reported
+    (dict(block=0, tau=2.0), "'block' must be positive"),
+    (dict(tau=2.0, scale=-1.0), "'tau' must be in (0, 1]"),
+    (dict(scale=-1.0, estimator="antidiag"), "'scale' must be non-negative and at most the largest f32 (0: 1/sqrt(D))"),
+    (dict(min_blocks=-1, local_blocks=-1), "'local_blocks' must be non-negative"),
+]
+
+
+@pytest.mark.parametrize("overrides,want", CASES, ids=[repr(c[0]) for c in CASES])
+def test_config_reference_and_verifier_agree(capi, overrides, want):
+    fields = {**BASE, **overrides}
+    got = {
+        "Config": config_reason(fields),
+        "reference": reference_reason(fields),
+        "C++ verifier": cpp_reason(capi, fields),
+    }
+    for who, message in got.items():
+        assert rule(message) == want, f"{who}: {message!r}"
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("tau", True),
+        ("scale", False),
+        ("block", 128.0),
+        ("c_h", True),
+        ("sink", 1),
+        ("causal", "yes"),
+        ("estimator", 3),
+    ],
+)
+def test_values_of_the_wrong_kind_are_refused(field, value):
+    # bool is not a number and a number is not a bool, as in the IR, where
+    # `tau = true` and `sink = 1` do not parse.
+    with pytest.raises((TypeError, ValueError), match=f"'{field}' must be"):
+        Config(**{field: value})
+    try:
+        message = reference_reason({**BASE, field: value})
+    except TypeError as e:
+        message = str(e)
+    assert message is not None and message.startswith(f"'{field}' must be"), message
+
+
+def test_the_table_is_the_config_dataclass(capi):
+    assert list(rules.CONFIG_KINDS) == [f.name for f in dataclasses.fields(Config)]
+    kinds = {f.name: f.type for f in dataclasses.fields(Config)}
+    for name, kind in rules.CONFIG_KINDS.items():
+        assert kinds[name] == (kind if isinstance(kind, str) else "str"), name
+    # The keywords are those of UnisparseEnums.td, as the verifier lists them.
+    for field, values in (("estimator", rules.ESTIMATORS), ("query_reduce", rules.QUERY_REDUCES)):
+        msg = cpp_reason(capi, {**BASE, field: "nope"})
+        assert msg == f"'{field}' must be one of {', '.join(values)}, found nope"
+
+
+# --------------------------------------------------------------------------- #
+# Head counts: rules.check_heads, unisparse.compile, the NumPy API, and the
+# entry module of unisparse-compile
+# --------------------------------------------------------------------------- #
+
+HEAD_CASES = [
+    ((4, 2, 16, 1), None),
+    ((8, 2, 16, 4), None),
+    ((6, 4, 16, 1), "query heads (6) must be a multiple of key/value heads (4) (GQA)"),
+    ((6, 2, 16, 4), "query heads (6) must be a multiple of 'c_h' (4)"),
+    ((0, 2, 16, 1), "'heads' must be positive, found 0"),
+    ((4, 0, 16, 1), "'kv_heads' must be positive, found 0"),
+    ((4, 2, 0, 1), "'head_dim' must be positive, found 0"),
+    ((4, 2, -16, 1), "'head_dim' must be positive, found -16"),
+]
+
+
+def entry_reason(heads, kv_heads, head_dim, c_h):
+    tool = BUILD / "bin" / "unisparse-compile"
+    r = subprocess.run(
+        [
+            str(tool),
+            f"--config=c_h={c_h},c_q=8,c_k=8,block=32",
+            f"--heads={heads}",
+            f"--kv-heads={kv_heads}",
+            f"--head-dim={head_dim}",
+            "--dtype=f32",
+            "--emit=entry",
+            "-o",
+            os.devnull,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if r.returncode == 0:
+        return None
+    return r.stderr.strip().removeprefix("unisparse-compile: error: ")
+
+
+@pytest.mark.parametrize("dims,want", HEAD_CASES, ids=[str(c[0]) for c in HEAD_CASES])
+def test_head_count_rules_agree(dims, want):
+    import unisparse
+
+    heads, kv_heads, head_dim, c_h = dims
+    cfg = Config(block=32, c_q=8, c_k=8, c_h=c_h)
+    got = {"unisparse-compile": entry_reason(*dims)}
+    try:
+        rules.check_heads(heads, kv_heads, head_dim, c_h)
+        got["rules"] = None
+    except ValueError as e:
+        got["rules"] = str(e)
+    if want is not None:  # (an accepted signature would compile a library here)
+        with pytest.raises(ValueError) as e:
+            unisparse.compile(cfg, heads=heads, kv_heads=kv_heads, head_dim=head_dim, dtype="f32")
+        got["unisparse.compile"] = str(e.value)
+    if head_dim >= 0:
+        q = np.ones((1, heads, 8, head_dim), np.float32)
+        k = np.ones((1, kv_heads, 8, head_dim), np.float32)
+        if want is None:
+            got["numpy api"] = None  # (runs the compiled path: test_api covers it)
+        else:
+            with pytest.raises(ValueError) as e:
+                unisparse.attention(q, k, k.copy(), cfg)
+            got["numpy api"] = str(e.value)
+    for who, message in got.items():
+        assert message == want, f"{who}: {message!r}"
