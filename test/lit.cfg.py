@@ -26,6 +26,7 @@ config.substitutions.append(("%PYTHON", config.python_executable))
 config.substitutions.append(("%unisparse_src", config.unisparse_src_root))
 config.substitutions.append(("%unisparse_lib", config.unisparse_lib_dir))
 config.substitutions.append(("%unisparse_obj", config.unisparse_obj_root))
+config.substitutions.append(("%unisparse_version", config.unisparse_version))
 config.substitutions.append(
     ("%runtime_lib", os.path.join(config.unisparse_lib_dir, "libunisparse_runtime.so")))
 config.environment["PYTHONPATH"] = os.path.join(config.unisparse_src_root, "python")
@@ -39,6 +40,7 @@ tools = [
     "mlir-translate",
     "llc",
     "llvm-nm",
+    "llvm-readelf",
 ]
 llvm_config.add_tool_substitutions(
     tools, [config.unisparse_tools_dir, config.llvm_tools_dir])

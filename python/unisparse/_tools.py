@@ -23,5 +23,5 @@ def opt():
     _exec("unisparse-opt")
 
 
-def compile():  # noqa: A001  (the command's name)
+def compile():
     _exec("unisparse-compile")
