@@ -14,8 +14,9 @@ config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs",
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.unisparse_obj_root, "test")
 
-# pytest files under test/python are run by pytest, not lit.
-config.excludes.append("python")
+# pytest files under test/python are run by pytest, not lit; test/wheel by
+# scripts/test.sh inside the installed wheel's venv.
+config.excludes.extend(["python", "wheel"])
 
 config.environment["FILECHECK_OPTS"] = "-enable-var-scope --allow-unused-prefixes=false"
 
