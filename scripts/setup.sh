@@ -15,9 +15,10 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # System packages: LLVM/MLIR 22 from Debian (clang-format-22 for the format
-# check), Ninja, ccache.
-APT_PKGS=(llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools clang-22 lld-22 clang-format-22
-          ninja-build ccache cmake)
+# check; liblld-22-dev: lld's libraries, which unisparse-compile links in),
+# Ninja, ccache.
+APT_PKGS=(llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools clang-22 lld-22 liblld-22-dev
+          clang-format-22 ninja-build ccache cmake)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

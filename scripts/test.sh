@@ -10,13 +10,21 @@
 #      and CUDA sources are clang-formatted (.clang-format: LLVM), and the
 #      Python sources pass ruff's lint and format check (pyproject.toml);
 #   5. the fuzz smoke test: unisparse-fuzz (ASan + UBSan + libFuzzer) for
-#      $UNISPARSE_FUZZ_SECONDS (default 60) seconds from the lit-test seeds.
+#      $UNISPARSE_FUZZ_SECONDS (default 60) seconds from the lit-test seeds;
+#   6. the CMake package: installed to a fresh prefix, examples/embedding
+#      built against it alone, and its lit test;
+#   7. the wheel: built (scripts/build-wheel.sh), installed into a fresh venv
+#      and smoke-tested there with no build tree in sight (test/wheel/smoke.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${UNISPARSE_BUILD_DIR:-$ROOT/build}
+# The wheel's build directory sits beside $BUILD: with paths relative to one
+# base, ccache serves it the objects the development build compiled.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$(dirname "$BUILD")}
 "$ROOT/scripts/setup.sh"
 PY=${PYTHON:-python3}
+LLVM=/usr/lib/llvm-22
 
 echo "== lit: check-unisparse"
 ninja -C "$BUILD" check-unisparse
@@ -56,3 +64,25 @@ PY_SOURCES=(python test/python test/Integration test/Pipelines/Inputs scripts be
 echo "== fuzz smoke test"
 UNISPARSE_FUZZ_BUILD_DIR="${UNISPARSE_FUZZ_BUILD_DIR:-$ROOT/build-fuzz}" \
   "$ROOT/scripts/fuzz.sh" "${UNISPARSE_FUZZ_SECONDS:-60}"
+
+echo "== CMake package: install to a fresh prefix, build examples/embedding against it"
+PREFIX="$BUILD/install-test"
+EMB="$BUILD/embedding-test"
+rm -rf "$PREFIX" "$EMB"
+cmake --install "$BUILD" --prefix "$PREFIX" >/dev/null
+cmake -G Ninja -S "$ROOT/examples/embedding" -B "$EMB" -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$PREFIX" -DLLVM_EXTERNAL_LIT=$LLVM/bin/lit \
+  -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 -DLLVM_USE_LINKER=lld \
+  -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
+ninja -C "$EMB" check-embedding
+
+echo "== wheel: build, install into a fresh venv, smoke test there (CPU)"
+"$ROOT/scripts/build-wheel.sh" --cuda auto --out "$BUILD/wheels"
+SMOKE=$(mktemp -d /tmp/unisparse-wheel-test.XXXXXX)
+trap 'rm -rf "$SMOKE"' EXIT
+# numpy and torch from this environment; unisparse only from the wheel.
+"$PY" -m venv --system-site-packages "$SMOKE/venv"
+"$SMOKE/venv/bin/python" -m pip install --quiet --no-deps "$BUILD"/wheels/unisparse-*.whl
+mkdir -m 700 "$SMOKE/cache" "$SMOKE/cwd"
+(cd "$SMOKE/cwd" && env -u UNISPARSE_BUILD_DIR -u PYTHONPATH UNISPARSE_CACHE_DIR="$SMOKE/cache" \
+  "$SMOKE/venv/bin/python" "$ROOT/test/wheel/smoke.py")

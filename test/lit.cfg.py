@@ -14,8 +14,9 @@ config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs",
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.unisparse_obj_root, "test")
 
-# pytest files under test/python are run by pytest, not lit.
-config.excludes.append("python")
+# pytest files under test/python are run by pytest, not lit; test/wheel by
+# scripts/test.sh inside the installed wheel's venv.
+config.excludes.extend(["python", "wheel"])
 
 config.environment["FILECHECK_OPTS"] = "-enable-var-scope --allow-unused-prefixes=false"
 
@@ -26,6 +27,7 @@ config.substitutions.append(("%PYTHON", config.python_executable))
 config.substitutions.append(("%unisparse_src", config.unisparse_src_root))
 config.substitutions.append(("%unisparse_lib", config.unisparse_lib_dir))
 config.substitutions.append(("%unisparse_obj", config.unisparse_obj_root))
+config.substitutions.append(("%unisparse_version", config.unisparse_version))
 config.substitutions.append(
     ("%runtime_lib", os.path.join(config.unisparse_lib_dir, "libunisparse_runtime.so")))
 config.environment["PYTHONPATH"] = os.path.join(config.unisparse_src_root, "python")
@@ -39,6 +41,7 @@ tools = [
     "mlir-translate",
     "llc",
     "llvm-nm",
+    "llvm-readelf",
 ]
 llvm_config.add_tool_substitutions(
     tools, [config.unisparse_tools_dir, config.llvm_tools_dir])

@@ -33,13 +33,24 @@ import tempfile
 
 from ._core import UnisparseError
 
-_REPO = pathlib.Path(__file__).resolve().parents[2]
+_PACKAGE = pathlib.Path(__file__).resolve().parent
+_REPO = _PACKAGE.parents[1]
+# Where an installed wheel keeps its compiler and runtime (CMake installs them
+# there: cmake/UnisparseInstall.cmake).
+_TOOLCHAIN = _PACKAGE / "_toolchain"
 
 
 def build_dir() -> pathlib.Path:
-    """The project's build directory (``$UNISPARSE_BUILD_DIR``, default
-    ``<repo>/build``)."""
-    return pathlib.Path(os.environ.get("UNISPARSE_BUILD_DIR", _REPO / "build"))
+    """The directory whose ``bin/`` holds the compiler and ``lib/`` the
+    runtime: ``$UNISPARSE_BUILD_DIR`` when set, else the toolchain an
+    installed wheel carries (``unisparse/_toolchain``), else the source
+    checkout's ``<repo>/build``."""
+    env = os.environ.get("UNISPARSE_BUILD_DIR")
+    if env:
+        return pathlib.Path(env)
+    if (_TOOLCHAIN / "bin" / "unisparse-compile").exists():
+        return _TOOLCHAIN
+    return _REPO / "build"
 
 
 def compiler_path() -> pathlib.Path:
@@ -198,13 +209,14 @@ def _linked_libraries(tool: pathlib.Path) -> list[pathlib.Path]:
 
 def _find_linked_libraries(tool: pathlib.Path) -> list[pathlib.Path]:
     try:
-        out = subprocess.run(["ldd", str(tool)], capture_output=True, text=True, timeout=30).stdout
+        proc = subprocess.run(["ldd", str(tool)], capture_output=True, text=True, timeout=30)
         libs = [
             pathlib.Path(line.split("=>")[1].split("(")[0].strip())
-            for line in out.splitlines()
+            for line in proc.stdout.splitlines()
             if "=>" in line and ("libMLIR" in line or "libLLVM" in line)
         ]
-        if libs:
+        if libs or (proc.returncode == 0 and "=>" in proc.stdout):
+            # A tool with LLVM/MLIR linked in (the wheel's) loads none.
             return libs
     except (OSError, subprocess.SubprocessError, IndexError):
         pass

@@ -1,9 +1,10 @@
-"""The CUDA path: ahead-of-time compiled estimation + the runtime's kernel.
+"""The CUDA path: compiled estimation + the runtime's kernel.
 
-A GPU machine has no LLVM, so the libraries are compiled elsewhere with
-``unisparse-compile --target=cuda`` (one per configuration and shape
-signature; batch and sequence length stay dynamic) and loaded here next to
-``libunisparse_runtime.so`` built with CUDA. Every call is queued on the
+The libraries are made by ``unisparse-compile --target=cuda`` (one per
+configuration and shape signature; batch and sequence length stay dynamic):
+on the spot where the tool is (the installed wheel carries it, so a GPU
+machine without LLVM compiles too), or elsewhere ahead of time, and loaded
+here next to ``libunisparse_runtime.so`` built with CUDA. Every call is queued on the
 current PyTorch stream (the runtime's "current stream"), with no host
 synchronisation, so it can be captured in a CUDA graph.
 

@@ -8,6 +8,12 @@
 // (RTLD_GLOBAL), or link with --link-runtime=<dir>. This is how compiled code
 // runs on a GPU machine that has no LLVM.
 //
+// Everything happens in this process: LLVM emits the object file and lld,
+// linked into the tool, links the shared library, so the tool needs no
+// compiler or linker on the machine it runs on (--cc=<driver> links with a
+// compiler driver instead). The CUDA target runs ptxas and links libdevice
+// from the CUDA toolkit ($CUDA_HOME, default /usr/local/cuda).
+//
 //   unisparse-compile --config="block=128,tau=0.9" --heads=32 --kv-heads=8 \
 //       --head-dim=128 --dtype=bf16 --target=cuda -o libattn.so --header=attn.h
 //   unisparse-compile in.mlir --target=cpu -o libattn.so
@@ -16,6 +22,7 @@
 
 #include "unisparse/Pipelines/EntryModule.h"
 #include "unisparse/Pipelines/Pipelines.h"
+#include "unisparse/Version.h"
 
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/MLIRContext.h"
@@ -39,6 +46,11 @@
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/Target/TargetOptions.h"
 #include "llvm/TargetParser/Host.h"
+
+#if UNISPARSE_HAVE_LLD
+#include "lld/Common/Driver.h"
+LLD_HAS_DRIVER(elf)
+#endif
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -106,8 +118,10 @@ static cl::opt<std::string> headerFile("header",
                                        cl::desc("Also write a C header"),
                                        cl::init(""), cl::cat(category));
 static cl::opt<std::string>
-    linker("cc", cl::desc("Compiler driver used to link the .so"), cl::init(""),
-           cl::cat(category));
+    linker("cc",
+           cl::desc("Link the .so with this compiler driver instead of the "
+                    "lld linked into this tool"),
+           cl::init(""), cl::cat(category));
 static cl::opt<std::string>
     linkRuntime("link-runtime",
                 cl::desc("Directory of libunisparse_runtime.so to link "
@@ -196,9 +210,70 @@ static std::string headerSource(llvm::StringRef libName, bool cuda) {
   return h;
 }
 
+/// The linker arguments that make `objPath` the shared library, for lld
+/// itself or (`driver`) for a compiler driver.
+static SmallVector<std::string> linkArgs(llvm::StringRef objPath, bool driver) {
+  SmallVector<std::string> args = {"-shared", "-o", outputFile, objPath.str()};
+  if (!linkRuntime.empty()) {
+    args.push_back("-L" + linkRuntime);
+    args.push_back("-lunisparse_runtime");
+    args.push_back((driver ? "-Wl,-rpath," : "-rpath=") + linkRuntime);
+  }
+  return args;
+}
+
+#if UNISPARSE_HAVE_LLD
+static constexpr bool haveLLD = true;
+
+/// Links with lld's ELF driver in this process.
+static int linkWithLLD(llvm::StringRef objPath) {
+  SmallVector<std::string> args = linkArgs(objPath, /*driver=*/false);
+  SmallVector<const char *> argv = {"ld.lld"};
+  for (const std::string &arg : args)
+    argv.push_back(arg.c_str());
+  std::string out, err;
+  llvm::raw_string_ostream outOS(out), errOS(err);
+  lld::Result result =
+      lld::lldMain(argv, outOS, errOS, {{lld::Gnu, &lld::elf::link}});
+  if (result.retCode != 0)
+    return fail("linking with lld failed: " + err);
+  return 0;
+}
+#else
+static constexpr bool haveLLD = false;
+static int linkWithLLD(llvm::StringRef) { return 1; }
+#endif
+
+/// Links with a compiler driver: --cc, else the first of cc, clang-22, clang,
+/// gcc on PATH.
+static int linkWithDriver(llvm::StringRef objPath) {
+  std::string driver = linker;
+  if (driver.empty()) {
+    for (const char *name : {"cc", "clang-22", "clang", "gcc"})
+      if (auto path = llvm::sys::findProgramByName(name)) {
+        driver = *path;
+        break;
+      }
+  }
+  if (driver.empty())
+    return fail("no C compiler driver found to link the shared library "
+                "(pass --cc=<path>)");
+  SmallVector<std::string> args = linkArgs(objPath, /*driver=*/true);
+  args.insert(args.begin(), driver);
+  SmallVector<llvm::StringRef> argRefs(args.begin(), args.end());
+  std::string linkError;
+  int rc = llvm::sys::ExecuteAndWait(driver, argRefs, std::nullopt, {}, 0, 0,
+                                     &linkError);
+  if (rc != 0)
+    return fail("linking with " + driver + " failed" +
+                (linkError.empty() ? std::string() : ": " + linkError));
+  return 0;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::HideUnrelatedOptions(category);
+  cl::AddExtraVersionPrinter(unisparse::printVersion);
   cl::ParseCommandLineOptions(argc, argv, "UniSparse ahead-of-time compiler\n");
   bool cuda = target == "cuda";
   if (!cuda && target != "cpu")
@@ -343,31 +418,8 @@ int main(int argc, char **argv) {
     return 0;
 
   // Shared library.
-  std::string driver = linker;
-  if (driver.empty()) {
-    for (const char *name : {"cc", "clang-22", "clang", "gcc"})
-      if (auto path = llvm::sys::findProgramByName(name)) {
-        driver = *path;
-        break;
-      }
-  }
-  if (driver.empty())
-    return fail("no C compiler driver found to link the shared library "
-                "(pass --cc=<path>)");
-  SmallVector<std::string> args = {driver, "-shared", "-o", outputFile,
-                                   objPath.str().str()};
-  if (!linkRuntime.empty()) {
-    args.push_back("-L" + linkRuntime);
-    args.push_back("-lunisparse_runtime");
-    args.push_back("-Wl,-rpath," + linkRuntime);
-  }
-  SmallVector<llvm::StringRef> argRefs(args.begin(), args.end());
-  std::string linkError;
-  int rc = llvm::sys::ExecuteAndWait(driver, argRefs, std::nullopt, {}, 0, 0,
-                                     &linkError);
+  int rc = linker.empty() && haveLLD ? linkWithLLD(objPath)
+                                     : linkWithDriver(objPath);
   llvm::sys::fs::remove(objPath);
-  if (rc != 0)
-    return fail("linking with " + driver + " failed" +
-                (linkError.empty() ? std::string() : ": " + linkError));
-  return 0;
+  return rc;
 }

@@ -9,6 +9,7 @@
 #include "unisparse/Conversion/Passes.h"
 #include "unisparse/Dialect/Unisparse/Transforms/Passes.h"
 #include "unisparse/Pipelines/Pipelines.h"
+#include "unisparse/Version.h"
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
@@ -16,6 +17,8 @@
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
+
+#include "llvm/Support/CommandLine.h"
 
 int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
@@ -30,6 +33,7 @@ int main(int argc, char **argv) {
   // The GPU steps that lit tests exercise on their own.
   mlir::registerConvertParallelLoopToGpuPass();
   mlir::registerGpuKernelOutliningPass();
+  llvm::cl::AddExtraVersionPrinter(mlir::unisparse::printVersion);
 
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "UniSparse optimizer driver\n", registry));
