@@ -102,6 +102,7 @@ def main():
 
     import numpy as np
     import torch
+
     import unisparse
     from unisparse import reference as ref
     from unisparse.synthetic import structured_qkv

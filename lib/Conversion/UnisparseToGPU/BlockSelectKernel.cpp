@@ -61,11 +61,12 @@ public:
             workgroupMemRef({threads / 32}, index)};
   }
 
-  /// Bytes of dynamic workgroup memory: the sort keys and their decoded
-  /// scores (the next power of two at or above nbk; 8 + 4 bytes each), the
-  /// row's scores and the flags (4 bytes per block each).
+  /// Bytes of dynamic workgroup memory: the sort keys (the next power of
+  /// two at or above nbk, 8 bytes each), the row's scores and the flags (4
+  /// bytes per block each): 196,616 bytes at nbk = 8193 (a million tokens
+  /// in blocks of 128), under the 227 KiB a CTA may have.
   static Value dynamicBytes(KernelBuilder &kb, Value nbk) {
-    return kb.add(kb.mul(nextPowerOfTwo(kb, nbk), 12), kb.mul(nbk, 8));
+    return kb.add(kb.mul(nextPowerOfTwo(kb, nbk), 8), kb.mul(nbk, 8));
   }
 
   void build(Value threadId, Value blockId, ValueRange workgroup) {
@@ -81,8 +82,8 @@ public:
     nvis = p.causal ? minU(add(row, 1), nbk) : nbk;
     Value sortSize = nextPowerOfTwo(*this, nvis);
 
-    // Dynamic workgroup memory: keys [nextPow2(nbk)] u64, their scores
-    // [nextPow2(nbk)] f32, the row's scores [nbk] f32, flags [nbk] i32.
+    // Dynamic workgroup memory: keys [nextPow2(nbk)] u64, the row's scores
+    // [nbk] f32, flags [nbk] i32.
     Value raw = gpu::DynamicSharedMemoryOp::create(
         b, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                            MemRefLayoutAttrInterface(),
@@ -98,10 +99,8 @@ public:
     Value keyCount = nextPowerOfTwo(*this, nbk);
     Value keyBytes = mul(keyCount, 8);
     keys = view(b.getI64Type(), idx(0), keyCount);
-    sorted = view(b.getF32Type(), keyBytes, keyCount);
-    Value rest = add(keyBytes, mul(keyCount, 4));
-    rowScores = view(b.getF32Type(), rest, nbk);
-    flags = view(b.getI32Type(), add(rest, mul(nbk, 4)), nbk);
+    rowScores = view(b.getF32Type(), keyBytes, nbk);
+    flags = view(b.getI32Type(), add(keyBytes, mul(nbk, 4)), nbk);
 
     // The row's scores, read once (coalesced) into workgroup memory.
     forLoop(tid, nbk, idx(p.threads), {}, [&](Value j, ValueRange) {
@@ -113,13 +112,7 @@ public:
     gpu::BarrierOp::create(b);
     if (p.tau < 1.0)
       sortKeys(sortSize);
-    // The sorted keys' scores, decoded in parallel for the walk.
-    forLoop(tid, sortSize, idx(p.threads), {}, [&](Value i, ValueRange) {
-      store(scoreOfKey(load(keys, {i})), sorted, {i});
-      return SmallVector<Value>{};
-    });
-    gpu::BarrierOp::create(b);
-    ifThen(eq(tid, 0), [&] { store(topP(sorted), shared, {idx(0)}); });
+    ifThen(eq(tid, 0), [&] { store(topP(), shared, {idx(0)}); });
     gpu::BarrierOp::create(b);
     Value taken = load(shared, {idx(0)});
     forLoop(tid, taken, idx(p.threads), {}, [&](Value i, ValueRange) {
@@ -136,7 +129,7 @@ public:
 private:
   const SelectParams &p;
   Value scores, counts, indices, groups, nbq, nbk;
-  Value tid, shared, warpTotals, keys, sorted, rowScores, flags;
+  Value tid, shared, warpTotals, keys, rowScores, flags;
   Value row, batchIdx, group, nvis;
 
   /// 1 << ceil(log2(max(x, 1))).
@@ -264,9 +257,8 @@ private:
     });
   }
 
-  /// Thread 0: how many sorted blocks the top-p rule takes. `sorted` holds
-  /// the scores of the sorted keys.
-  Value topP(Value sorted) {
+  /// Thread 0: how many sorted blocks the top-p rule takes.
+  Value topP() {
     if (p.tau >= 1.0)
       return idx(0);
     Value zeroF = f32(0.0f);
@@ -338,7 +330,7 @@ private:
           b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
           SmallVector<Value> v;
           for (int64_t i = 0; i < kUnroll; ++i)
-            v.push_back(load(sorted, {minU(add(a[2], i), lastKey)}));
+            v.push_back(scoreOfKey(load(keys, {minU(add(a[2], i), lastKey)})));
           Value k = a[0], cnt = a[1], taken = a[2];
           Value go = a[3];
           for (Value x : v) {

@@ -25,13 +25,10 @@
 // CHECK: scf.for %{{.+}} = %[[TID]] to %{{.+}} step %c128 {
 // CHECK: arith.cmpi ugt, %{{.+}}, %{{.+}} : i64
 // CHECK: gpu.barrier
-// The sorted keys' scores, decoded in parallel for the walk.
-// CHECK: scf.for %{{.+}} = %[[TID]] to %{{.+}} step %c128 {
-// CHECK: arith.bitcast %{{.+}} : i32 to f32
-// CHECK: gpu.barrier
 // Thread 0: the sequential total (ascending J; 8 loads ahead of their adds,
 // then the rest), the forced mass (the sink, then the local window), then
-// the top-p walk over the sorted scores, 8 a step.
+// the top-p walk over the sorted keys, 8 a step, each key's score decoded
+// from it.
 // CHECK: %[[TOTAL:.+]] = scf.for %{{.+}} = %c0 to %[[WHOLE:.+]] step %c8 iter_args(%{{.+}} = %cst{{.*}}) -> (f32) {
 // CHECK: scf.for %{{.+}} = %[[WHOLE]] to %{{.+}} step %c1 iter_args(%{{.+}} = %[[TOTAL]]) -> (f32) {
 // CHECK: scf.for %{{.+}} iter_args(%{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) -> (f32, index) {
