@@ -371,6 +371,10 @@ int main(int argc, char **argv) {
   if (!llvmTarget)
     return fail(error);
   llvm::TargetOptions targetOptions;
+  // Constructors (the cubins' module loads) in .init_array: lld, unlike GNU
+  // ld's default script, does not turn the legacy .ctors into it, and the
+  // loader would never run them.
+  targetOptions.UseInitArray = true;
   std::string cpuName =
       hostCpu.empty() ? (cuda ? "generic" : "native") : std::string(hostCpu);
   std::string cpuFeatures;
