@@ -9,8 +9,7 @@ from lit.llvm.subst import ToolSubst
 config.name = "UNISPARSE"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test", ".py"]
-config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs",
-                   "conftest.py"]
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs", "conftest.py"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.unisparse_obj_root, "test")
 
@@ -28,8 +27,7 @@ config.substitutions.append(("%unisparse_src", config.unisparse_src_root))
 config.substitutions.append(("%unisparse_lib", config.unisparse_lib_dir))
 config.substitutions.append(("%unisparse_obj", config.unisparse_obj_root))
 config.substitutions.append(("%unisparse_version", config.unisparse_version))
-config.substitutions.append(
-    ("%runtime_lib", os.path.join(config.unisparse_lib_dir, "libunisparse_runtime.so")))
+config.substitutions.append(("%runtime_lib", os.path.join(config.unisparse_lib_dir, "libunisparse_runtime.so")))
 config.environment["PYTHONPATH"] = os.path.join(config.unisparse_src_root, "python")
 config.environment["UNISPARSE_BUILD_DIR"] = config.unisparse_obj_root
 
@@ -43,8 +41,7 @@ tools = [
     "llvm-nm",
     "llvm-readelf",
 ]
-llvm_config.add_tool_substitutions(
-    tools, [config.unisparse_tools_dir, config.llvm_tools_dir])
+llvm_config.add_tool_substitutions(tools, [config.unisparse_tools_dir, config.llvm_tools_dir])
 
 # ptxas (CUDA toolkit) turns the NVPTX pipeline's PTX into cubins.
 # gpu-module-to-binary also links libdevice from the toolkit it finds through

@@ -14,8 +14,10 @@ from . import _build
 def _exec(name: str):
     tool = _build.build_dir() / "bin" / name
     if not tool.is_file():
-        sys.exit(f"{name}: not found at {tool} (this unisparse package carries no compiler; "
-                 f"set UNISPARSE_BUILD_DIR to a build of the project)")
+        sys.exit(
+            f"{name}: not found at {tool} (this unisparse package carries no compiler; "
+            f"set UNISPARSE_BUILD_DIR to a build of the project)"
+        )
     os.execv(tool, [str(tool), *sys.argv[1:]])
 
 

@@ -51,7 +51,7 @@ def python(code, env=None):
 def gamma(n):
     """Higham's gamma_n for float32: the bound on the relative error of an
     n-term float32 sum or dot product, in any order."""
-    u = 2.0 ** -24
+    u = 2.0**-24
     return n * u / (1 - n * u)
 
 
@@ -62,32 +62,43 @@ def check_provenance(site: pathlib.Path):
     where = pathlib.Path(unisparse.__file__).resolve()
     record("unisparse imported from the wheel", where.is_relative_to(site.resolve()), str(where))
     tools = _build.build_dir()
-    record("compiler and runtime found in the wheel",
-           tools.resolve() == (site / "unisparse" / "_toolchain").resolve()
-           and _build.compiler_path().is_file() and _build.runtime_path().is_file(), str(tools))
-    leaked = [v for v in ("UNISPARSE_BUILD_DIR", "UNISPARSE_AOT_DIR", "UNISPARSE_CUDA_RUNTIME")
-              if v in os.environ]
+    record(
+        "compiler and runtime found in the wheel",
+        tools.resolve() == (site / "unisparse" / "_toolchain").resolve()
+        and _build.compiler_path().is_file()
+        and _build.runtime_path().is_file(),
+        str(tools),
+    )
+    leaked = [v for v in ("UNISPARSE_BUILD_DIR", "UNISPARSE_AOT_DIR", "UNISPARSE_CUDA_RUNTIME") if v in os.environ]
     record("no build tree or AOT libraries named", not leaked, ", ".join(leaked) or "none set")
     for tool in ("unisparse-opt", "unisparse-compile"):
         exe = site / "bin" / tool  # the wheel's entry point
         out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=False)
         line = next((x.strip() for x in out.stdout.splitlines() if "UniSparse version" in x), "")
-        record(f"{tool} --version agrees with unisparse.__version__",
-               out.returncode == 0 and line == f"UniSparse version {unisparse.__version__}",
-               line or out.stderr.strip()[-200:])
+        record(
+            f"{tool} --version agrees with unisparse.__version__",
+            out.returncode == 0 and line == f"UniSparse version {unisparse.__version__}",
+            line or out.stderr.strip()[-200:],
+        )
         binary = tools / "bin" / tool
         ldd = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=False).stdout
         llvm = [x.split()[0] for x in ldd.splitlines() if "libLLVM" in x or "libMLIR" in x]
-        record(f"{tool} links no LLVM/MLIR library", not llvm,
-               " ".join(x.split()[0] for x in ldd.splitlines() if x.strip()))
+        record(
+            f"{tool} links no LLVM/MLIR library",
+            not llvm,
+            " ".join(x.split()[0] for x in ldd.splitlines() if x.strip()),
+        )
 
 
 def time_import():
     code = "import time; t = time.perf_counter(); import unisparse; print(time.perf_counter() - t)"
     runs = sorted(float(python(code)) for _ in range(3))
     timings["import_s"] = runs[1]
-    record("first import <= 1 s (median of 3 fresh processes)", runs[1] <= 1.0,
-           f"{runs[1]:.3f} s ({', '.join(f'{r:.3f}' for r in runs)})")
+    record(
+        "first import <= 1 s (median of 3 fresh processes)",
+        runs[1] <= 1.0,
+        f"{runs[1]:.3f} s ({', '.join(f'{r:.3f}' for r in runs)})",
+    )
 
 
 def main():
@@ -107,8 +118,7 @@ def main():
     from unisparse import reference as ref
     from unisparse.synthetic import structured_qkv
 
-    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, unisparse {unisparse.__version__}",
-          flush=True)
+    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, unisparse {unisparse.__version__}", flush=True)
     cache = pathlib.Path(os.environ["UNISPARSE_CACHE_DIR"])
     before = sorted(cache.glob("*.so"))
     record("the cache starts empty", not before, str(cache))
@@ -123,30 +133,45 @@ def main():
         return finish(a)
     timings["first_compile_s"] = time.perf_counter() - t0
     libs = sorted(cache.glob("unisparse_cuda_*.so"))
-    record("compile a new configuration for CUDA (into the cache)", len(libs) == 1,
-           f"{timings['first_compile_s']:.2f} s, {cfg.mlir_attr()}")
-    record("a new configuration compiles in <= 10 s", timings["first_compile_s"] <= 10.0,
-           f"{timings['first_compile_s']:.2f} s")
+    record(
+        "compile a new configuration for CUDA (into the cache)",
+        len(libs) == 1,
+        f"{timings['first_compile_s']:.2f} s, {cfg.mlir_attr()}",
+    )
+    record(
+        "a new configuration compiles in <= 10 s",
+        timings["first_compile_s"] <= 10.0,
+        f"{timings['first_compile_s']:.2f} s",
+    )
 
     t0 = time.perf_counter()
     again = unisparse.compile(cfg, **sig)
     timings["second_compile_same_process_s"] = time.perf_counter() - t0
-    record("second compile in the process is the same object", again is kern,
-           f"{timings['second_compile_same_process_s'] * 1e6:.0f} us")
-    code = ("import time, unisparse; t = time.perf_counter(); "
-            f"unisparse.compile(unisparse.Config(block=128, c_q=16, c_k=16, c_h=2, tau=0.93), **{sig!r}); "
-            "print(time.perf_counter() - t)")
+    record(
+        "second compile in the process is the same object",
+        again is kern,
+        f"{timings['second_compile_same_process_s'] * 1e6:.0f} us",
+    )
+    code = (
+        "import time, unisparse; t = time.perf_counter(); "
+        f"unisparse.compile(unisparse.Config(block=128, c_q=16, c_k=16, c_h=2, tau=0.93), **{sig!r}); "
+        "print(time.perf_counter() - t)"
+    )
     mtime = os.stat(libs[0]).st_mtime_ns
     timings["second_compile_new_process_s"] = float(python(code))
-    record("a new process loads it from the disk cache (no recompile)",
-           sorted(cache.glob("unisparse_cuda_*.so")) == libs and os.stat(libs[0]).st_mtime_ns == mtime,
-           f"{timings['second_compile_new_process_s']:.3f} s")
+    record(
+        "a new process loads it from the disk cache (no recompile)",
+        sorted(cache.glob("unisparse_cuda_*.so")) == libs and os.stat(libs[0]).st_mtime_ns == mtime,
+        f"{timings['second_compile_new_process_s']:.3f} s",
+    )
 
     # Run it on fresh structured inputs against the float64 reference.
     seed = int.from_bytes(os.urandom(2), "little")
     n, hq, hkv, d = a.n, sig["heads"], sig["kv_heads"], sig["head_dim"]
-    q, k, v = (torch.from_numpy(x).to("cuda", torch.bfloat16)
-               for x in structured_qkv(1, hq, hkv, n, d, seed=seed, peak=1.5)[:3])
+    q, k, v = (
+        torch.from_numpy(x).to("cuda", torch.bfloat16)
+        for x in structured_qkv(1, hq, hkv, n, d, seed=seed, peak=1.5)[:3]
+    )
     scores, counts, indices = kern.layout(q, k)
     o, lse = kern.attention(q, k, v)
     torch.cuda.synchronize()
@@ -165,24 +190,36 @@ def main():
     # which adds gamma of that many terms, times block/c_q.
     qc = ref.compress(q64, cfg.c_q, head_factor=cfg.c_h)
     kc = ref.compress(k64, cfg.c_k, head_factor=cfg.c_h, kv_group=hq // hkv)
-    dot_abs = float(np.max(np.abs(qc).sum(-1)) * np.max(np.abs(kc))) / d ** 0.5
+    dot_abs = float(np.max(np.abs(qc).sum(-1)) * np.max(np.abs(kc))) / d**0.5
     t_comp = -(-n // cfg.c_k)
     per_block = cfg.block // cfg.c_q
     e_logit = (gamma(max(cfg.c_q, cfg.c_k) * cfg.c_h) + gamma(d) + gamma(2)) * dot_abs
-    e_prob = 2 * (e_logit + 2.0 ** -22) + gamma(t_comp)
+    e_prob = 2 * (e_logit + 2.0**-22) + gamma(t_comp)
     tol = per_block * (e_prob + gamma(per_block * t_comp))
     serr = float(np.max(np.abs(s_np - s_ref)))
     record("GPU scores vs float64 reference", serr <= tol, f"max |diff| {serr:.2e} <= bound {tol:.2e}")
-    c_own, i_own = ref.block_select(s_np, tau=cfg.tau, local_blocks=cfg.local_blocks, sink=cfg.sink,
-                                    min_blocks=cfg.min_blocks, max_blocks=cfg.max_blocks, causal=cfg.causal)
-    record("GPU layout is the reference selection of its scores",
-           np.array_equal(c_own, c_np) and np.array_equal(i_own, i_np),
-           f"density {ref.density(c_np, n, cfg.block, cfg.causal):.3f}, seed {seed}")
+    c_own, i_own = ref.block_select(
+        s_np,
+        tau=cfg.tau,
+        local_blocks=cfg.local_blocks,
+        sink=cfg.sink,
+        min_blocks=cfg.min_blocks,
+        max_blocks=cfg.max_blocks,
+        causal=cfg.causal,
+    )
+    record(
+        "GPU layout is the reference selection of its scores",
+        np.array_equal(c_own, c_np) and np.array_equal(i_own, i_np),
+        f"density {ref.density(c_np, n, cfg.block, cfg.causal):.3f}, seed {seed}",
+    )
     o_ref, lse_ref = ref.block_sparse_attention(q64, k64, v64, c_np, i_np, cfg.block, cfg.causal)
     err = ref.relative_l2(o.double().cpu().numpy(), o_ref)
     lerr = float(np.max(np.abs(lse.cpu().numpy() - lse_ref)))
-    record("output vs float64 block-sparse reference", err < 1e-2 and lerr < 2e-2 and
-           bool(torch.isfinite(o).all()), f"rel L2 {err:.2e}, max |lse diff| {lerr:.2e}")
+    record(
+        "output vs float64 block-sparse reference",
+        err < 1e-2 and lerr < 2e-2 and bool(torch.isfinite(o).all()),
+        f"rel L2 {err:.2e}, max |lse diff| {lerr:.2e}",
+    )
     o2 = unisparse.attention(q, k, v, cfg)
     torch.cuda.synchronize()
     record("unisparse.attention on torch tensors runs the same library", torch.equal(o2, o), "")
@@ -194,8 +231,7 @@ def finish(a):
     print("timings: " + ", ".join(f"{k} {v:.3f}" for k, v in timings.items()))
     print(f"{passed} passed, {len(results) - passed} failed")
     if a.json:
-        a.json.write_text(json.dumps({"timings": timings, "passed": passed,
-                                      "failed": len(results) - passed}, indent=2))
+        a.json.write_text(json.dumps({"timings": timings, "passed": passed, "failed": len(results) - passed}, indent=2))
     return 0 if results and passed == len(results) else 1
 
 

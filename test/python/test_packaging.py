@@ -45,14 +45,14 @@ def test_static_tool_names_no_llvm_library(tmp_path):
 
 def test_tools_version_is_the_package_version():
     for tool in ("unisparse-opt", "unisparse-compile"):
-        out = subprocess.run([str(_build.build_dir() / "bin" / tool), "--version"],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [str(_build.build_dir() / "bin" / tool), "--version"], capture_output=True, text=True, check=True
+        ).stdout
         assert f"UniSparse version {unisparse.__version__}\n" in out, out
 
 
 def test_entry_points_run_the_tool(tmp_path):
-    code = ("import sys; sys.argv = ['unisparse-opt', '--version']; "
-            "from unisparse._tools import opt; opt()")
+    code = "import sys; sys.argv = ['unisparse-opt', '--version']; from unisparse._tools import opt; opt()"
     env = dict(os.environ, PYTHONPATH=str(pathlib.Path(_tools.__file__).parents[1]))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
     assert out.returncode == 0 and f"UniSparse version {unisparse.__version__}" in out.stdout

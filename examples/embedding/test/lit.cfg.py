@@ -18,6 +18,10 @@ llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 config.substitutions.append(("%unisparse_version", config.unisparse_version))
 llvm_config.add_tool_substitutions(
-    [ToolSubst("embed-opt", unresolved="fatal"), ToolSubst("embed-capi", unresolved="fatal"),
-     ToolSubst("unisparse-opt", unresolved="fatal")],
-    [config.embedding_tools_dir, config.unisparse_tools_dir, config.llvm_tools_dir])
+    [
+        ToolSubst("embed-opt", unresolved="fatal"),
+        ToolSubst("embed-capi", unresolved="fatal"),
+        ToolSubst("unisparse-opt", unresolved="fatal"),
+    ],
+    [config.embedding_tools_dir, config.unisparse_tools_dir, config.llvm_tools_dir],
+)
