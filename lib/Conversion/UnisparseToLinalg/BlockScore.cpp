@@ -34,6 +34,7 @@
 #include "unisparse/Conversion/UnisparseToLinalg/UnisparseToLinalg.h"
 #include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
 
+#include <functional>
 #include <limits>
 
 using namespace mlir;
@@ -70,166 +71,193 @@ struct Mask {
   }
 };
 
-struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
-  using OpRewritePattern::OpRewritePattern;
-
-  LogicalResult matchAndRewrite(BlockScoreOp op,
-                                PatternRewriter &rewriter) const override {
-    if (!op.hasPureTensorSemantics())
-      return rewriter.notifyMatchFailure(op, "buffer form");
-    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    MLIRContext *ctx = op.getContext();
-    Type f32 = b.getF32Type();
-    int64_t block = op.getBlock(), cq = op.getCQ(), ck = op.getCK();
-    int64_t rq = block / cq, rk = block / ck;
-    float negInf = -std::numeric_limits<float>::infinity();
-
-    SmallVector<OpFoldResult> qSizes =
-        tensor::getMixedSizes(b, b.getLoc(), op.getQc());
-    SmallVector<OpFoldResult> sSizes =
-        tensor::getMixedSizes(b, b.getLoc(), op.getInit());
+/// The structured lowering of one block_score, one helper per stage: the
+/// composite logits of its estimator into the padded map, the row
+/// statistics (max, exp, sums) and the block sums of its query reduction.
+class BlockScoreLowering {
+public:
+  BlockScoreLowering(BlockScoreOp op, ImplicitLocOpBuilder &b)
+      : op(op), b(b), ctx(op.getContext()), f32(b.getF32Type()), cq(op.getCQ()),
+        ck(op.getCK()), rq(op.getBlock() / cq), rk(op.getBlock() / ck) {
+    qSizes = tensor::getMixedSizes(b, b.getLoc(), op.getQc());
+    sSizes = tensor::getMixedSizes(b, b.getLoc(), op.getInit());
     OpFoldResult tk = tensor::getMixedSize(b, b.getLoc(), op.getKc(), 2);
-    Value scale =
-        softmaxScale(b, op.getScale().convertToDouble(), qSizes.back());
-    Estimator estimator = op.getEstimator();
-    Mask mask{
-        toValue(b, qSizes[2]), toValue(b, tk), op.getQueryOffset(), cq, ck,
-        op.getCausal()};
-
-    // The padded map and the contraction into its [Tq, Tk] corner.
+    scale = softmaxScale(b, op.getScale().convertToDouble(), qSizes.back());
+    mask =
+        Mask{toValue(b, qSizes[2]), toValue(b, tk), op.getQueryOffset(), cq, ck,
+             op.getCausal()};
     AffineExpr s0 = getAffineSymbolExpr(0, ctx);
     auto times = [&](OpFoldResult v, int64_t f) {
       return affine::makeComposedFoldedAffineApply(b, b.getLoc(), s0 * f, {v});
     };
-    SmallVector<OpFoldResult> mapSizes = {
-        sSizes[0], sSizes[1], times(sSizes[2], rq), times(sSizes[3], rk)};
-    Value map = filledTensor(b, mapSizes, f32, b.getF32FloatAttr(0.0f));
-    SmallVector<OpFoldResult> zeros(4, b.getIndexAttr(0)),
-        ones(4, b.getIndexAttr(1));
-    SmallVector<OpFoldResult> cornerSizes = {qSizes[0], qSizes[1], qSizes[2],
-                                             tk};
-    Value corner =
-        tensor::ExtractSliceOp::create(b, map, zeros, cornerSizes, ones);
+    mapSizes = {sSizes[0], sSizes[1], times(sSizes[2], rq),
+                times(sSizes[3], rk)};
+    rowSizes.assign(mapSizes.begin(), mapSizes.begin() + 3);
+    cornerSizes = {qSizes[0], qSizes[1], qSizes[2], tk};
     // The dot product, the row sums and the block sums may be reassociated
     // and fused (vector lanes, FMA): the order is the backend's, the same
     // for every element, so equal inputs still give equal results.
-    auto fm = arith::FastMathFlagsAttr::get(
-        ctx, arith::FastMathFlags::reassoc | arith::FastMathFlags::contract);
-    // Composites may be 16-bit (the GPU's tensor-core inputs): products in
-    // f32.
-    auto multiplyAdd = [&](OpBuilder &nb, Location loc, ValueRange args) {
+    fm = arith::FastMathFlagsAttr::get(ctx, arith::FastMathFlags::reassoc |
+                                                arith::FastMathFlags::contract);
+  }
+
+  /// The scores: the estimator's logits in the padded map, then the row
+  /// statistics and the block sums.
+  Value lower() {
+    SmallVector<OpFoldResult> zeros(4, b.getIndexAttr(0)),
+        ones(4, b.getIndexAttr(1));
+    Value map = filledTensor(b, mapSizes, f32, b.getF32FloatAttr(0.0f));
+    Value corner =
+        tensor::ExtractSliceOp::create(b, map, zeros, cornerSizes, ones);
+    Value logits = compositeLogits(corner);
+    map =
+        tensor::InsertSliceOp::create(b, logits, map, zeros, cornerSizes, ones);
+    Value rowMax = maskedRowMax(map);
+    Value probs = exponentials(map, rowMax);
+    return blockSums(probs, rowSums(probs));
+  }
+
+private:
+  BlockScoreOp op;
+  ImplicitLocOpBuilder &b;
+  MLIRContext *ctx;
+  Type f32;
+  int64_t cq, ck, rq, rk;
+  SmallVector<OpFoldResult> qSizes, sSizes, mapSizes, rowSizes, cornerSizes;
+  Value scale;
+  Mask mask;
+  arith::FastMathFlagsAttr fm;
+  static constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+  /// The body of a reduction out += in0 * in1 (16-bit composites, the GPU's
+  /// tensor-core inputs, are multiplied in f32).
+  std::function<void(OpBuilder &, Location, ValueRange)> multiplyAdd() {
+    return [fm = fm](OpBuilder &nb, Location loc, ValueRange args) {
       Value p = arith::MulFOp::create(nb, loc, toF32(nb, loc, args[0]),
                                       toF32(nb, loc, args[1]), fm);
       linalg::YieldOp::create(
           nb, loc, arith::AddFOp::create(nb, loc, args[2], p, fm).getResult());
     };
-    // The body of a max reduction: out = max(out, in).
-    auto maxOf = [](OpBuilder &nb, Location loc, ValueRange args) {
-      linalg::YieldOp::create(
-          nb, loc,
-          arith::MaximumFOp::create(nb, loc, args[1], args[0]).getResult());
-    };
-    Value logits;
-    if (estimator == Estimator::mean) {
-      // (b, g, t, u, d): L[t, u] = qc[t] . kc[u].
-      logits = linalg::GenericOp::create(
-                   b, TypeRange{corner.getType()},
-                   ValueRange{op.getQc(), op.getKc()}, ValueRange{corner},
-                   ArrayRef<AffineMap>{dimsMap(ctx, 5, {0, 1, 2, 4}),
-                                       dimsMap(ctx, 5, {0, 1, 3, 4}),
-                                       dimsMap(ctx, 5, {0, 1, 2, 3})},
-                   iterators(4, 1), multiplyAdd)
-                   .getResult(0);
-    } else if (estimator == Estimator::antidiag) {
-      // (b, g, t, u, a, d): L[t, u] = sum_a qc[t, a] . kc[u, a] / s, the
-      // mean of the antidiagonal (qc holds its slots reversed).
-      logits = linalg::GenericOp::create(
-                   b, TypeRange{corner.getType()},
-                   ValueRange{op.getQc(), op.getKc()}, ValueRange{corner},
-                   ArrayRef<AffineMap>{dimsMap(ctx, 6, {0, 1, 2, 4, 5}),
-                                       dimsMap(ctx, 6, {0, 1, 3, 4, 5}),
-                                       dimsMap(ctx, 6, {0, 1, 2, 3})},
-                   iterators(4, 2), multiplyAdd)
-                   .getResult(0);
-      Value inv = arith::ConstantOp::create(
-          b, b.getF32FloatAttr(1.0f / static_cast<float>(cq)));
-      logits =
-          linalg::GenericOp::create(
-              b, TypeRange{corner.getType()}, ValueRange{}, ValueRange{logits},
-              ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(4, ctx)},
-              iterators(4, 0),
-              [&](OpBuilder &nb, Location loc, ValueRange args) {
-                linalg::YieldOp::create(
-                    nb, loc,
-                    arith::MulFOp::create(nb, loc, args[0], inv).getResult());
-              })
-              .getResult(0);
-    } else {
-      // antidiag_lse. (b, g, t, u, a, d): the slot logits X[t, u, a]; then
-      // over a: m = max X, e = sum exp(scale * (X - m)), and
-      // L = m + log(e / s) / scale, so that scale * L is the log-mean-exp of
-      // the scaled slot logits.
-      SmallVector<OpFoldResult> slotSizes(cornerSizes);
-      slotSizes.push_back(b.getIndexAttr(cq));
-      Value slots = filledTensor(b, slotSizes, f32, b.getF32FloatAttr(0.0f));
-      slots = linalg::GenericOp::create(
-                  b, TypeRange{slots.getType()},
-                  ValueRange{op.getQc(), op.getKc()}, ValueRange{slots},
-                  ArrayRef<AffineMap>{dimsMap(ctx, 6, {0, 1, 2, 4, 5}),
-                                      dimsMap(ctx, 6, {0, 1, 3, 4, 5}),
-                                      dimsMap(ctx, 6, {0, 1, 2, 3, 4})},
-                  iterators(5, 1), multiplyAdd)
-                  .getResult(0);
-      auto id5 = AffineMap::getMultiDimIdentityMap(5, ctx);
-      auto tile = dimsMap(ctx, 5, {0, 1, 2, 3});
-      Value slotMax =
-          linalg::GenericOp::create(
-              b, TypeRange{corner.getType()}, ValueRange{slots},
-              ValueRange{
-                  filledTensor(b, cornerSizes, f32, b.getF32FloatAttr(negInf))},
-              ArrayRef<AffineMap>{id5, tile}, iterators(4, 1), maxOf)
-              .getResult(0);
-      Value slotSum =
-          linalg::GenericOp::create(
-              b, TypeRange{corner.getType()}, ValueRange{slots, slotMax},
-              ValueRange{
-                  filledTensor(b, cornerSizes, f32, b.getF32FloatAttr(0.0f))},
-              ArrayRef<AffineMap>{id5, tile, tile}, iterators(4, 1),
-              [&](OpBuilder &nb, Location loc, ValueRange args) {
-                ImplicitLocOpBuilder lb(loc, nb);
-                Value d = arith::SubFOp::create(lb, args[0], args[1]);
-                Value e = math::ExpOp::create(
-                    lb, arith::MulFOp::create(lb, d, scale));
-                linalg::YieldOp::create(
-                    lb, arith::AddFOp::create(lb, args[2], e).getResult());
-              })
-              .getResult(0);
-      Value inv = arith::ConstantOp::create(
-          b, b.getF32FloatAttr(1.0f / static_cast<float>(cq)));
-      auto id4c = AffineMap::getMultiDimIdentityMap(4, ctx);
-      logits =
-          linalg::GenericOp::create(
-              b, TypeRange{corner.getType()}, ValueRange{slotMax, slotSum},
-              ValueRange{corner}, ArrayRef<AffineMap>{id4c, id4c, id4c},
-              iterators(4, 0),
-              [&](OpBuilder &nb, Location loc, ValueRange args) {
-                ImplicitLocOpBuilder lb(loc, nb);
-                Value lg = math::LogOp::create(
-                    lb, arith::MulFOp::create(lb, args[1], inv));
-                linalg::YieldOp::create(
-                    lb, arith::AddFOp::create(
-                            lb, args[0], arith::DivFOp::create(lb, lg, scale))
-                            .getResult());
-              })
-              .getResult(0);
-    }
-    map =
-        tensor::InsertSliceOp::create(b, logits, map, zeros, cornerSizes, ones);
+  }
 
+  /// The body of a max reduction: out = max(out, in).
+  static void maxOf(OpBuilder &nb, Location loc, ValueRange args) {
+    linalg::YieldOp::create(
+        nb, loc,
+        arith::MaximumFOp::create(nb, loc, args[1], args[0]).getResult());
+  }
+
+  /// The logits of the estimator into `corner` ([B, Hg, Tq, Tk]).
+  Value compositeLogits(Value corner) {
+    switch (op.getEstimator()) {
+    case Estimator::mean:
+      return meanLogits(corner);
+    case Estimator::antidiag:
+      return antidiagLogits(corner);
+    case Estimator::antidiag_lse:
+      return antidiagLseLogits(corner);
+    }
+    llvm_unreachable("unknown estimator");
+  }
+
+  /// mean: (b, g, t, u, d): L[t, u] = qc[t] . kc[u].
+  Value meanLogits(Value corner) {
+    return linalg::GenericOp::create(
+               b, TypeRange{corner.getType()},
+               ValueRange{op.getQc(), op.getKc()}, ValueRange{corner},
+               ArrayRef<AffineMap>{dimsMap(ctx, 5, {0, 1, 2, 4}),
+                                   dimsMap(ctx, 5, {0, 1, 3, 4}),
+                                   dimsMap(ctx, 5, {0, 1, 2, 3})},
+               iterators(4, 1), multiplyAdd())
+        .getResult(0);
+  }
+
+  /// antidiag: (b, g, t, u, a, d): L[t, u] = sum_a qc[t, a] . kc[u, a] / s,
+  /// the mean of the antidiagonal (qc holds its slots reversed).
+  Value antidiagLogits(Value corner) {
+    Value logits = linalg::GenericOp::create(
+                       b, TypeRange{corner.getType()},
+                       ValueRange{op.getQc(), op.getKc()}, ValueRange{corner},
+                       ArrayRef<AffineMap>{dimsMap(ctx, 6, {0, 1, 2, 4, 5}),
+                                           dimsMap(ctx, 6, {0, 1, 3, 4, 5}),
+                                           dimsMap(ctx, 6, {0, 1, 2, 3})},
+                       iterators(4, 2), multiplyAdd())
+                       .getResult(0);
+    Value inv = arith::ConstantOp::create(
+        b, b.getF32FloatAttr(1.0f / static_cast<float>(cq)));
+    return linalg::GenericOp::create(
+               b, TypeRange{corner.getType()}, ValueRange{}, ValueRange{logits},
+               ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(4, ctx)},
+               iterators(4, 0),
+               [&](OpBuilder &nb, Location loc, ValueRange args) {
+                 linalg::YieldOp::create(
+                     nb, loc,
+                     arith::MulFOp::create(nb, loc, args[0], inv).getResult());
+               })
+        .getResult(0);
+  }
+
+  /// antidiag_lse: (b, g, t, u, a, d): the slot logits X[t, u, a]; then over
+  /// a: m = max X, e = sum exp(scale * (X - m)), and L = m + log(e / s) /
+  /// scale, so that scale * L is the log-mean-exp of the scaled slot logits.
+  Value antidiagLseLogits(Value corner) {
+    SmallVector<OpFoldResult> slotSizes(cornerSizes);
+    slotSizes.push_back(b.getIndexAttr(cq));
+    Value slots = filledTensor(b, slotSizes, f32, b.getF32FloatAttr(0.0f));
+    slots = linalg::GenericOp::create(
+                b, TypeRange{slots.getType()},
+                ValueRange{op.getQc(), op.getKc()}, ValueRange{slots},
+                ArrayRef<AffineMap>{dimsMap(ctx, 6, {0, 1, 2, 4, 5}),
+                                    dimsMap(ctx, 6, {0, 1, 3, 4, 5}),
+                                    dimsMap(ctx, 6, {0, 1, 2, 3, 4})},
+                iterators(5, 1), multiplyAdd())
+                .getResult(0);
+    auto id5 = AffineMap::getMultiDimIdentityMap(5, ctx);
+    auto tile = dimsMap(ctx, 5, {0, 1, 2, 3});
+    Value slotMax = linalg::GenericOp::create(
+                        b, TypeRange{corner.getType()}, ValueRange{slots},
+                        ValueRange{filledTensor(b, cornerSizes, f32,
+                                                b.getF32FloatAttr(kNegInf))},
+                        ArrayRef<AffineMap>{id5, tile}, iterators(4, 1), maxOf)
+                        .getResult(0);
+    Value slotSum =
+        linalg::GenericOp::create(
+            b, TypeRange{corner.getType()}, ValueRange{slots, slotMax},
+            ValueRange{
+                filledTensor(b, cornerSizes, f32, b.getF32FloatAttr(0.0f))},
+            ArrayRef<AffineMap>{id5, tile, tile}, iterators(4, 1),
+            [&](OpBuilder &nb, Location loc, ValueRange args) {
+              ImplicitLocOpBuilder lb(loc, nb);
+              Value d = arith::SubFOp::create(lb, args[0], args[1]);
+              Value e =
+                  math::ExpOp::create(lb, arith::MulFOp::create(lb, d, scale));
+              linalg::YieldOp::create(
+                  lb, arith::AddFOp::create(lb, args[2], e).getResult());
+            })
+            .getResult(0);
+    Value inv = arith::ConstantOp::create(
+        b, b.getF32FloatAttr(1.0f / static_cast<float>(cq)));
+    auto id4 = AffineMap::getMultiDimIdentityMap(4, ctx);
+    return linalg::GenericOp::create(
+               b, TypeRange{corner.getType()}, ValueRange{slotMax, slotSum},
+               ValueRange{corner}, ArrayRef<AffineMap>{id4, id4, id4},
+               iterators(4, 0),
+               [&](OpBuilder &nb, Location loc, ValueRange args) {
+                 ImplicitLocOpBuilder lb(loc, nb);
+                 Value lg = math::LogOp::create(
+                     lb, arith::MulFOp::create(lb, args[1], inv));
+                 linalg::YieldOp::create(
+                     lb, arith::AddFOp::create(
+                             lb, args[0], arith::DivFOp::create(lb, lg, scale))
+                             .getResult());
+               })
+        .getResult(0);
+  }
+
+  /// Row max of the masked, scaled logits of `map`.
+  Value maskedRowMax(Value map) {
     auto rowMap = dimsMap(ctx, 4, {0, 1, 2});
     auto id4 = AffineMap::getMultiDimIdentityMap(4, ctx);
-    SmallVector<OpFoldResult> rowSizes(mapSizes.begin(), mapSizes.begin() + 3);
-
     // Row max of the masked, scaled logits, NaN logits left out: a NaN
     // logit makes its E, hence the row sum and every share of the row, NaN
     // anyway, so m need not carry it. With no NaN reaching the max and the
@@ -249,7 +277,7 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
                 llvm::map_to_vector(laneSizes, staticSize), f32)},
             ValueRange{expandDim(b, map, 3, {sSizes[3], b.getIndexAttr(rk)})},
             ValueRange{
-                filledTensor(b, laneSizes, f32, b.getF32FloatAttr(negInf))},
+                filledTensor(b, laneSizes, f32, b.getF32FloatAttr(kNegInf))},
             ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(5, ctx),
                                 dimsMap(ctx, 5, {0, 1, 2, 4})},
             {utils::IteratorType::parallel, utils::IteratorType::parallel,
@@ -265,7 +293,7 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
                   linalg::IndexOp::create(lb, 4));
               Value x = arith::MulFOp::create(lb, args[0], scale);
               Value ninf =
-                  arith::ConstantOp::create(lb, lb.getF32FloatAttr(negInf));
+                  arith::ConstantOp::create(lb, lb.getF32FloatAttr(kNegInf));
               Value isNum =
                   arith::CmpFOp::create(lb, arith::CmpFPredicate::ORD, x, x);
               Value use =
@@ -283,7 +311,7 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
                 llvm::map_to_vector(rowSizes, staticSize), f32)},
             ValueRange{lanes},
             ValueRange{
-                filledTensor(b, rowSizes, f32, b.getF32FloatAttr(negInf))},
+                filledTensor(b, rowSizes, f32, b.getF32FloatAttr(kNegInf))},
             ArrayRef<AffineMap>{id4, rowMap}, iterators(3, 1),
             [&](OpBuilder &nb, Location loc, ValueRange args) {
               linalg::YieldOp::create(
@@ -293,7 +321,13 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
             })
             .getResult(0);
 
-    // exp(x - m) where valid, 0 elsewhere, in place.
+    return rowMax;
+  }
+
+  /// exp(x - m) where valid, 0 elsewhere, in place of `map`.
+  Value exponentials(Value map, Value rowMax) {
+    auto rowMap = dimsMap(ctx, 4, {0, 1, 2});
+    auto id4 = AffineMap::getMultiDimIdentityMap(4, ctx);
     Value probs =
         linalg::GenericOp::create(
             b, TypeRange{map.getType()}, ValueRange{rowMax}, ValueRange{map},
@@ -313,10 +347,19 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
             })
             .getResult(0);
 
-    // Row sums.
+    return probs;
+  }
+
+  /// The row sums of `probs`.
+  Value rowSums(Value probs) {
+    auto rowMap = dimsMap(ctx, 4, {0, 1, 2});
+    auto id4 = AffineMap::getMultiDimIdentityMap(4, ctx);
     Value rowSum =
         linalg::GenericOp::create(
-            b, TypeRange{rowMax.getType()}, ValueRange{probs},
+            b,
+            TypeRange{RankedTensorType::get(
+                llvm::map_to_vector(rowSizes, staticSize), f32)},
+            ValueRange{probs},
             ValueRange{filledTensor(b, rowSizes, f32, b.getF32FloatAttr(0.0f))},
             ArrayRef<AffineMap>{id4, rowMap}, iterators(3, 1),
             [&](OpBuilder &nb, Location loc, ValueRange args) {
@@ -327,6 +370,12 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
             })
             .getResult(0);
 
+    return rowSum;
+  }
+
+  /// The block scores: the sum (or, with query_reduce = max, the max over
+  /// the query composites) of E / l over each block.
+  Value blockSums(Value probs, Value rowSum) {
     // Block sums of E / l over [B, Hg, NBq, rq, NBk, rk]; padded query rows
     // (l = 0) add nothing.
     Value blocks = expandDim(b, probs, 3, {sSizes[3], b.getIndexAttr(rk)});
@@ -373,9 +422,9 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
       // Per query composite: (b, g, I, i, J, j), j reduced, into
       // [B, Hg, NBq, rq, NBk]; then the max over i (shares are >= 0, so the
       // zero fill is the identity).
-      SmallVector<OpFoldResult> rowSizes = {sSizes[0], sSizes[1], sSizes[2],
-                                            b.getIndexAttr(rq), sSizes[3]};
-      Value perRow = filledTensor(b, rowSizes, f32, b.getF32FloatAttr(0.0f));
+      SmallVector<OpFoldResult> perRowSizes = {sSizes[0], sSizes[1], sSizes[2],
+                                               b.getIndexAttr(rq), sSizes[3]};
+      Value perRow = filledTensor(b, perRowSizes, f32, b.getF32FloatAttr(0.0f));
       perRow = linalg::GenericOp::create(
                    b, TypeRange{perRow.getType()}, ValueRange{blocks, sums},
                    ValueRange{perRow},
@@ -392,7 +441,19 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
                    iterators(4, 1), maxOf)
                    .getResult(0);
     }
-    rewriter.replaceOp(op, scores);
+    return scores;
+  }
+};
+
+struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(BlockScoreOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureTensorSemantics())
+      return rewriter.notifyMatchFailure(op, "buffer form");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    rewriter.replaceOp(op, BlockScoreLowering(op, b).lower());
     return success();
   }
 };

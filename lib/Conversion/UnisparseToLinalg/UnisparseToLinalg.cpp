@@ -17,7 +17,8 @@ void mlir::unisparse::populateUnisparseToLinalgPatterns(
     RewritePatternSet &patterns) {
   populateCompressToLinalgPatterns(patterns);
   populateBlockScoreToLinalgPatterns(patterns);
-  populateLayoutToLinalgPatterns(patterns);
+  populateBlockSelectToLinalgPatterns(patterns);
+  populateDenseLayoutToLinalgPatterns(patterns);
 }
 
 namespace {

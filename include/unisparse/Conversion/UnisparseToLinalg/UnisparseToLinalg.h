@@ -21,8 +21,10 @@ namespace mlir::unisparse {
 void populateCompressToLinalgPatterns(RewritePatternSet &patterns);
 /// block_score -> contraction, masked softmax reductions, block sums.
 void populateBlockScoreToLinalgPatterns(RewritePatternSet &patterns);
-/// block_select -> scf loops; dense_layout -> linalg.generic.
-void populateLayoutToLinalgPatterns(RewritePatternSet &patterns);
+/// block_select -> scf loops.
+void populateBlockSelectToLinalgPatterns(RewritePatternSet &patterns);
+/// dense_layout -> linalg.generic.
+void populateDenseLayoutToLinalgPatterns(RewritePatternSet &patterns);
 /// All of the above.
 void populateUnisparseToLinalgPatterns(RewritePatternSet &patterns);
 
