@@ -5,10 +5,14 @@
 #include "unisparse/Dialect/Unisparse/IR/ShapeRules.h"
 #include "unisparse/Dialect/Unisparse/IR/Stages.h"
 #include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
+#include "unisparse/Dialect/Unisparse/Transforms/Passes.h"
 
 #include "mlir/AsmParser/AsmParser.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
 #include "llvm/ADT/StringSwitch.h"
@@ -18,19 +22,69 @@ using namespace mlir;
 using namespace mlir::unisparse;
 
 namespace {
-/// Builds one entry function: memref arguments (identity layouts, dynamic
-/// batch and sequence), each seen as a tensor (`restrict`, and `writable`
+/// The runtime's guard: unisparse_rt_check_workspace(bytes, batch, seqLen,
+/// device) -> status.
+constexpr StringLiteral kCheckWorkspace = "unisparse_rt_check_workspace";
+
+/// What the guard of an entry point needs: the size rule's inputs.
+struct Guard {
+  EstimationParams params;
+  AttentionSizes sizes;
+  ScoreMapTiling tiling;
+  int32_t device; // unisparse_device_t
+};
+
+/// Builds the guard `name`: the workspace of q's batch and sequence length
+/// (arg 0), the runtime's check, and the call of `body` when it passes.
+void buildGuard(OpBuilder &b, Location loc, StringRef name, func::FuncOp body,
+                const Guard &guard) {
+  auto func = func::FuncOp::create(b, loc, name, body.getFunctionType());
+  func->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+  OpBuilder::InsertionGuard insertion(b);
+  ImplicitLocOpBuilder ib(loc, b);
+  ib.setInsertionPointToStart(func.addEntryBlock());
+  Value q = func.getArgument(0);
+  auto i64Dim = [&](int64_t d) {
+    return arith::IndexCastOp::create(ib, ib.getI64Type(),
+                                      memref::DimOp::create(ib, q, d));
+  };
+  Value batch = i64Dim(0), seqLen = i64Dim(2);
+  IRSizeArith arith{ib};
+  Value bytes = attentionWorkspaceBytes(arith, guard.params, guard.sizes, batch,
+                                        seqLen, guard.tiling);
+  Value device = arith::ConstantIntOp::create(ib, guard.device, 32);
+  Value status = func::CallOp::create(ib, kCheckWorkspace, ib.getI32Type(),
+                                      ValueRange{bytes, batch, seqLen, device})
+                     .getResult(0);
+  Value ok = arith::CmpIOp::create(ib, arith::CmpIPredicate::eq, status,
+                                   arith::ConstantIntOp::create(ib, 0, 32));
+  scf::IfOp::create(ib, ok, [&](OpBuilder &nb, Location l) {
+    func::CallOp::create(nb, l, body, func.getArguments());
+    scf::YieldOp::create(nb, l);
+  });
+  func::ReturnOp::create(ib);
+}
+
+/// Builds one entry point `name`: its guard (buildGuard) and its private
+/// body `<name>_impl`, whose memref arguments (identity layouts, dynamic
+/// batch and sequence) are each seen as a tensor (`restrict`, and `writable`
 /// for the outputs); `body` returns the tensors to store into the outputs.
 void buildEntry(
     OpBuilder &b, Location loc, StringRef name, ArrayRef<MemRefType> inputs,
-    ArrayRef<MemRefType> outputs,
+    ArrayRef<MemRefType> outputs, const Guard &guard,
     function_ref<SmallVector<Value>(ArrayRef<Value> in, ArrayRef<Value> out)>
         body) {
   SmallVector<Type> args(inputs.begin(), inputs.end());
   args.append(outputs.begin(), outputs.end());
-  auto func = func::FuncOp::create(b, loc, name, b.getFunctionType(args, {}));
-  func->setAttr("llvm.emit_c_interface", b.getUnitAttr());
-  OpBuilder::InsertionGuard guard(b);
+  auto func = func::FuncOp::create(b, loc, (name + "_impl").str(),
+                                   b.getFunctionType(args, {}));
+  // Private, and internal in LLVM: the guard is the only way in.
+  func.setPrivate();
+  func->setAttr("llvm.linkage", LLVM::LinkageAttr::get(
+                                    b.getContext(), LLVM::Linkage::Internal));
+  OpBuilder::InsertionGuard insertion(b);
+  b.setInsertionPoint(func); // the guard first, as it is called
+  buildGuard(b, loc, name, func, guard);
   b.setInsertionPointToStart(func.addEntryBlock());
   SmallVector<Value> in, out;
   for (auto [i, arg] : llvm::enumerate(func.getArguments())) {
@@ -96,8 +150,22 @@ mlir::unisparse::buildEntryModule(MLIRContext *ctx, ConfigAttr cfg,
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
   b.setInsertionPointToEnd(module->getBody());
 
+  // The guard's rule: the CPU pipeline tiles the score map by
+  // unisparse-tile-estimation's default number of query blocks; the CUDA one
+  // materialises it whole.
+  bool cuda = sig.target == EntryTarget::cuda;
+  Guard guard{
+      EstimationParams::of(cfg),
+      {sig.heads, sig.kvHeads, sig.headDim, et.getIntOrFloatBitWidth() / 8},
+      {cuda ? 0 : UnisparseTileEstimationOptions().queryBlocks},
+      cuda ? /*UNISPARSE_DEVICE_CUDA=*/1 : /*UNISPARSE_DEVICE_CPU=*/0};
+  auto checkType = b.getFunctionType(
+      {b.getI64Type(), b.getI64Type(), b.getI64Type(), b.getI32Type()},
+      {b.getI32Type()});
+  func::FuncOp::create(b, loc, kCheckWorkspace, checkType).setPrivate();
+
   // @attention(q, k, v, o, lse): one unisparse.attention.
-  buildEntry(b, loc, "attention", {q, kv, kv}, {q, lse},
+  buildEntry(b, loc, "attention", {q, kv, kv}, {q, lse}, guard,
              [&](ArrayRef<Value> in, ArrayRef<Value> out) {
                auto op = AttentionOp::create(
                    b, loc, TypeRange{out[0].getType(), out[1].getType()}, cfg,
@@ -107,7 +175,7 @@ mlir::unisparse::buildEntryModule(MLIRContext *ctx, ConfigAttr cfg,
 
   // @layout(q, k, scores, counts, indices): the estimation stages alone.
   bool ok = true;
-  buildEntry(b, loc, "layout", {q, kv}, {scores, counts, indices},
+  buildEntry(b, loc, "layout", {q, kv}, {scores, counts, indices}, guard,
              [&](ArrayRef<Value> in, ArrayRef<Value> out) {
                FailureOr<AttentionShape> shape =
                    getAttentionShape(b, loc, in[0], in[1]);
@@ -123,7 +191,7 @@ mlir::unisparse::buildEntryModule(MLIRContext *ctx, ConfigAttr cfg,
   // computes (the same stages, as unisparse.attention decomposes) with the
   // layout it used, so a caller that wants both runs the estimation once.
   buildEntry(b, loc, "attention_layout", {q, kv, kv}, {q, lse, counts, indices},
-             [&](ArrayRef<Value> in, ArrayRef<Value> out) {
+             guard, [&](ArrayRef<Value> in, ArrayRef<Value> out) {
                FailureOr<AttentionShape> shape =
                    getAttentionShape(b, loc, in[0], in[1]);
                ok = ok && succeeded(shape);

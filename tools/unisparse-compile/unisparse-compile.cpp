@@ -20,6 +20,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "unisparse/Dialect/Unisparse/Transforms/Passes.h"
 #include "unisparse/Pipelines/EntryModule.h"
 #include "unisparse/Pipelines/Pipelines.h"
 #include "unisparse/Version.h"
@@ -304,7 +305,9 @@ int main(int argc, char **argv) {
         unisparse::parseConfig(&context, configText, error);
     if (failed(cfg))
       return fail(error);
-    unisparse::EntrySignature sig{heads, kvHeads, headDim, dtype};
+    unisparse::EntrySignature sig{heads, kvHeads, headDim, dtype,
+                                  cuda ? unisparse::EntryTarget::cuda
+                                       : unisparse::EntryTarget::cpu};
     FailureOr<OwningOpRef<ModuleOp>> built =
         unisparse::buildEntryModule(&context, *cfg, sig, error);
     if (failed(built))
@@ -342,6 +345,9 @@ int main(int argc, char **argv) {
     unisparse::buildUnisparseToCPUPipeline(
         pm, unisparse::UnisparseToCPUPipelineOptions());
   }
+  // Host allocations of the lowered code are checked: a failed one ends the
+  // call with the runtime's error instead of a write through null.
+  pm.addPass(unisparse::createUnisparseCheckAllocations());
   if (failed(pm.run(*module)))
     return fail("the unisparse-to-" + std::string(cuda ? "nvptx" : "cpu") +
                 " pipeline failed");

@@ -163,6 +163,10 @@ bool ensureContext() {
   return context || makePrimaryCurrent(defaultDevice.load());
 }
 
+bool deviceMemoryInfo(size_t &freeBytes, size_t &totalBytes) {
+  return ensureContext() && UNISPARSE_CU(cuMemGetInfo, &freeBytes, &totalBytes);
+}
+
 bool setDefaultDevice(int32_t ordinal) {
   if (!loadDriver())
     return false;

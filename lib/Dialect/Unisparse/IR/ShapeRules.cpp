@@ -132,8 +132,7 @@ LogicalResult mlir::unisparse::verifyEstimatorStride(EmitFn emit,
 
 int64_t StaticSizeArith::add(int64_t a, int64_t b) const {
   int64_t sum;
-  if (a == kSizeOverflow || b == kSizeOverflow ||
-      llvm::AddOverflow(a, b, sum))
+  if (a == kSizeOverflow || b == kSizeOverflow || llvm::AddOverflow(a, b, sum))
     return kSizeOverflow;
   return sum;
 }
@@ -157,22 +156,37 @@ Value isSaturated(ImplicitLocOpBuilder &b, Value x) {
       b, arith::CmpIPredicate::eq, x,
       arith::ConstantIntOp::create(b, kSizeOverflow, 64));
 }
+
+/// The static values of `x` and `y` when both are constants.
+std::optional<std::pair<int64_t, int64_t>> constants(Value x, Value y) {
+  std::optional<int64_t> a = getConstantIntValue(x), b = getConstantIntValue(y);
+  if (a && b)
+    return std::make_pair(*a, *b);
+  return std::nullopt;
+}
 } // namespace
+
+// Constant operands fold through StaticSizeArith, so the IR holds only the
+// terms that depend on run-time sizes.
 
 Value IRSizeArith::constant(int64_t c) const {
   return arith::ConstantIntOp::create(b, c, 64);
 }
 
 Value IRSizeArith::add(Value x, Value y) const {
+  if (auto c = constants(x, y))
+    return constant(StaticSizeArith().add(c->first, c->second));
   // Both are in [0, 2^63 - 1], so the i64 sum wraps to a negative value
   // exactly when it does not fit.
   Value sum = arith::AddIOp::create(b, x, y);
-  Value wrapped = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, sum,
-                                        constant(0));
+  Value wrapped =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::slt, sum, constant(0));
   return arith::SelectOp::create(b, wrapped, constant(kSizeOverflow), sum);
 }
 
 Value IRSizeArith::mul(Value x, Value y) const {
+  if (auto c = constants(x, y))
+    return constant(StaticSizeArith().mul(c->first, c->second));
   // The unsigned 128-bit product: it fits when the high half is 0 and the
   // low half is non-negative as an i64. A saturated factor stays saturated.
   auto product = arith::MulUIExtendedOp::create(b, x, y);
@@ -182,28 +196,36 @@ Value IRSizeArith::mul(Value x, Value y) const {
                             constant(0)),
       arith::CmpIOp::create(b, arith::CmpIPredicate::sge, product.getLow(),
                             constant(0)));
-  Value poisoned =
-      arith::OrIOp::create(b, isSaturated(b, x), isSaturated(b, y));
-  Value ok = arith::AndIOp::create(
-      b, fits,
-      arith::XOrIOp::create(b, poisoned,
-                            arith::ConstantIntOp::create(b, 1, 1)));
+  Value ok = fits;
+  for (Value v : {x, y}) {
+    std::optional<int64_t> c = getConstantIntValue(v);
+    if (c && *c != kSizeOverflow)
+      continue;
+    ok = arith::AndIOp::create(
+        b, ok,
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ne, v,
+                              constant(kSizeOverflow)));
+  }
   return arith::SelectOp::create(b, ok, product.getLow(),
                                  constant(kSizeOverflow));
 }
 
 Value IRSizeArith::ceilDiv(Value x, int64_t d) const {
+  if (std::optional<int64_t> c = getConstantIntValue(x))
+    return constant(StaticSizeArith().ceilDiv(*c, d));
   Value q = arith::CeilDivUIOp::create(b, x, constant(d));
   return arith::SelectOp::create(b, isSaturated(b, x), constant(kSizeOverflow),
                                  q);
 }
 
 Value IRSizeArith::min(Value x, Value y) const {
+  if (auto c = constants(x, y))
+    return constant(std::min(c->first, c->second));
   return arith::MinSIOp::create(b, x, y);
 }
 
 EstimationParams EstimationParams::of(ConfigAttr config) {
-  return {config.getBlock(), config.getCQ(),       config.getCK(),
+  return {config.getBlock(), config.getCQ(),        config.getCK(),
           config.getCH(),    config.getEstimator(), config.getQueryReduce()};
 }
 

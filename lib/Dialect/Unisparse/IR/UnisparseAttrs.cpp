@@ -79,6 +79,6 @@ LogicalResult ConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return failure();
   if (failed(verifyEstimatorStride(emitError, estimator, cQ, cK)))
     return failure();
-  return verifyBlockFits(emitError, EstimationParams{block, cQ, cK, cH,
-                                                     estimator, queryReduce});
+  return verifyBlockFits(
+      emitError, EstimationParams{block, cQ, cK, cH, estimator, queryReduce});
 }

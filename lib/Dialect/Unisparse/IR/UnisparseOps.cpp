@@ -278,8 +278,8 @@ LogicalResult AttentionOp::verify() {
                        staticBytes(RankedTensorType::get(
                            {}, getElementTypeOrSelf(q.getType())))};
   return c.fits(attentionFootprintBytes(
-                    StaticSizeArith(), EstimationParams::of(getConfig()),
-                    sizes, dimOr1(q, 0), dimOr1(q, 2), ScoreMapTiling()),
+                    StaticSizeArith(), EstimationParams::of(getConfig()), sizes,
+                    dimOr1(q, 0), dimOr1(q, 2), ScoreMapTiling()),
                 "q, k, v, o, lse and the estimation's workspace (untiled)");
 }
 

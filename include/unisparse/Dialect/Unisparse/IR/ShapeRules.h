@@ -148,13 +148,18 @@ bool isAttentionElementType(Type type);
 // rq = block / c_q, rk = block / c_k, Tq = ceil(N / c_q), Tk = ceil(N / c_k),
 // NB = ceil(N / block). Untiled (the CUDA lowering today), the score map is
 // one tile of P = B * Hg, Iq = NB; tiled by `unisparse-tile-estimation`
-// (the CPU pipeline), P = 1 and Iq = its query-blocks option. The runtime's
-// attention kernel allocates and checks its own scratch and is not counted.
-// Every product and sum saturates at kSizeOverflow.
+// (the CPU pipeline), P = 1 and Iq = its query-blocks option. Each buffer
+// counts kBufferAlignment more bytes (allocations are rounded up to it).
+// The runtime's attention kernel allocates and checks its own scratch and
+// is not counted. Every product and sum saturates at kSizeOverflow.
 //===----------------------------------------------------------------------===//
 
 /// "Does not fit in an int64": where the size rules saturate.
 constexpr int64_t kSizeOverflow = std::numeric_limits<int64_t>::max();
+
+/// The alignment of the lowering's buffers: an allocation takes up to this
+/// many bytes more than its contents.
+constexpr int64_t kBufferAlignment = 64;
 
 /// Saturating arithmetic on static sizes (values in [0, kSizeOverflow];
 /// kSizeOverflow absorbs everything, even a factor 0).
@@ -202,35 +207,40 @@ struct ScoreMapTiling {
 /// Bytes of the score map and its row buffers for `pairs` (batch, head
 /// group) pairs, `queryBlocks` query blocks and `keyBlocks` key blocks.
 template <typename A>
-typename A::Value scoreMapBytes(const A &a, const EstimationParams &p,
-                                typename A::Value pairs,
-                                typename A::Value queryBlocks,
-                                typename A::Value keyBlocks) {
+typename A::Value
+scoreMapBytes(const A &a, const EstimationParams &p, typename A::Value pairs,
+              typename A::Value queryBlocks, typename A::Value keyBlocks) {
   int64_t rq = p.block / p.cQ, rk = p.block / p.cK;
   auto rows = a.mul(pairs, a.mul(queryBlocks, a.constant(rq)));
   auto map = a.mul(rows, a.mul(keyBlocks, a.constant(rk)));
-  auto floats = a.add(map, a.add(a.mul(rows, a.constant(rk)),
-                                 a.mul(rows, a.constant(2))));
+  auto floats = a.add(
+      map, a.add(a.mul(rows, a.constant(rk)), a.mul(rows, a.constant(2))));
   if (p.estimator == Estimator::antidiag_lse)
-    floats = a.add(floats, a.add(a.mul(map, a.constant(p.cQ)),
-                                 a.mul(map, a.constant(2))));
-  if (p.queryReduce == QueryReduce::max)
+    floats = a.add(
+        floats, a.add(a.mul(map, a.constant(p.cQ)), a.mul(map, a.constant(2))));
+  int64_t buffers = 4; // map, lanes, row max, row sum
+  if (p.estimator == Estimator::antidiag_lse)
+    buffers += 3;
+  if (p.queryReduce == QueryReduce::max) {
     floats = a.add(floats, a.mul(rows, keyBlocks));
-  return a.mul(floats, a.constant(4));
+    buffers += 1;
+  }
+  return a.add(a.mul(floats, a.constant(4)),
+               a.constant(buffers * kBufferAlignment));
 }
 
 /// Bytes of one side's composites: `pairs` (batch, head group) pairs, `seq`
 /// tokens pooled by `factor`, head dim `headDim`.
 template <typename A>
-typename A::Value compressionBytes(const A &a, bool concat,
-                                   typename A::Value pairs,
-                                   typename A::Value seq, int64_t factor,
-                                   int64_t headDim) {
+typename A::Value
+compressionBytes(const A &a, bool concat, typename A::Value pairs,
+                 typename A::Value seq, int64_t factor, int64_t headDim) {
   auto composites = a.ceilDiv(seq, factor);
   auto perPair = a.mul(composites, a.constant(headDim));
   if (concat)
     perPair = a.mul(perPair, a.mul(a.constant(factor), a.constant(3)));
-  return a.mul(a.mul(pairs, perPair), a.constant(4));
+  return a.add(a.mul(a.mul(pairs, perPair), a.constant(4)),
+               a.constant((concat ? 3 : 1) * kBufferAlignment));
 }
 
 /// Bytes of the layout and block scores of `pairs` pairs and `blocks`
@@ -239,47 +249,45 @@ template <typename A>
 typename A::Value layoutBytes(const A &a, typename A::Value pairs,
                               typename A::Value blocks) {
   auto rows = a.mul(pairs, blocks);
-  return a.mul(a.add(a.mul(rows, a.mul(blocks, a.constant(2))), rows),
-               a.constant(4));
+  return a.add(a.mul(a.add(a.mul(rows, a.mul(blocks, a.constant(2))), rows),
+                     a.constant(4)),
+               a.constant(3 * kBufferAlignment));
 }
 
 /// The estimation's workspace for `batch` x `seqLen` (bytes, saturating).
 template <typename A>
-typename A::Value attentionWorkspaceBytes(const A &a, const EstimationParams &p,
-                                          const AttentionSizes &s,
-                                          typename A::Value batch,
-                                          typename A::Value seqLen,
-                                          ScoreMapTiling tiling) {
+typename A::Value
+attentionWorkspaceBytes(const A &a, const EstimationParams &p,
+                        const AttentionSizes &s, typename A::Value batch,
+                        typename A::Value seqLen, ScoreMapTiling tiling) {
   auto pairs = a.mul(batch, a.constant(s.qHeads / p.cH));
   auto blocks = a.ceilDiv(seqLen, p.block);
   bool concat = isAntidiagonal(p.estimator);
-  auto bytes = a.add(
-      compressionBytes(a, concat, pairs, seqLen, p.cQ, s.headDim),
-      compressionBytes(a, concat, pairs, seqLen, p.cK, s.headDim));
+  auto bytes =
+      a.add(compressionBytes(a, concat, pairs, seqLen, p.cQ, s.headDim),
+            compressionBytes(a, concat, pairs, seqLen, p.cK, s.headDim));
   bytes = a.add(bytes, layoutBytes(a, pairs, blocks));
-  auto map = tiling.queryBlocks > 0
-                 ? scoreMapBytes(a, p, a.constant(1),
-                                 a.min(blocks, a.constant(tiling.queryBlocks)),
-                                 blocks)
-                 : scoreMapBytes(a, p, pairs, blocks, blocks);
+  auto map =
+      tiling.queryBlocks > 0
+          ? scoreMapBytes(a, p, a.constant(1),
+                          a.min(blocks, a.constant(tiling.queryBlocks)), blocks)
+          : scoreMapBytes(a, p, pairs, blocks, blocks);
   return a.add(bytes, map);
 }
 
 /// The workspace plus q, k, v, o and lse themselves: what must be
 /// addressable for the lowering to be correct (bytes, saturating).
 template <typename A>
-typename A::Value attentionFootprintBytes(const A &a, const EstimationParams &p,
-                                          const AttentionSizes &s,
-                                          typename A::Value batch,
-                                          typename A::Value seqLen,
-                                          ScoreMapTiling tiling) {
+typename A::Value
+attentionFootprintBytes(const A &a, const EstimationParams &p,
+                        const AttentionSizes &s, typename A::Value batch,
+                        typename A::Value seqLen, ScoreMapTiling tiling) {
   auto tokens = a.mul(batch, seqLen);
   auto qo = a.mul(tokens, a.constant(s.qHeads));
   auto rowBytes = a.mul(a.constant(s.headDim), a.constant(s.elementBytes));
-  auto tensors =
-      a.add(a.mul(a.add(qo, a.mul(tokens, a.constant(s.kvHeads))),
-                  a.mul(rowBytes, a.constant(2))),
-            a.mul(qo, a.constant(4)));
+  auto tensors = a.add(a.mul(a.add(qo, a.mul(tokens, a.constant(s.kvHeads))),
+                             a.mul(rowBytes, a.constant(2))),
+                       a.mul(qo, a.constant(4)));
   return a.add(tensors,
                attentionWorkspaceBytes(a, p, s, batch, seqLen, tiling));
 }
