@@ -58,8 +58,8 @@ int64_t availableMemory() {
   char buf[4096];
   if (readSmallFile("/proc/meminfo", buf, sizeof(buf))) {
     if (const char *line = std::strstr(buf, "MemAvailable:")) {
-      long long kib = std::strtoll(line + std::strlen("MemAvailable:"), nullptr,
-                                   10);
+      long long kib =
+          std::strtoll(line + std::strlen("MemAvailable:"), nullptr, 10);
       if (kib > 0 && kib < kUnlimited / 1024)
         return int64_t(kib) * 1024;
     }
@@ -107,10 +107,14 @@ int64_t automaticLimit(int32_t device, const char **source) {
   if (device == UNISPARSE_DEVICE_CUDA) {
     *source = "free device memory";
 #if UNISPARSE_RT_CUDA
-    size_t freeBytes = 0, totalBytes = 0;
-    if (cuda::deviceMemoryInfo(freeBytes, totalBytes))
-      return freeBytes > uint64_t(kUnlimited) ? kUnlimited : int64_t(freeBytes);
-    return -1; // the error is recorded
+    size_t freeBytes = 0;
+    bool measured = false;
+    if (!cuda::deviceFreeMemory(unisparse_rt_get_current_stream(), freeBytes,
+                                measured))
+      return -1;   // the error is recorded
+    if (!measured) // graph capture: the allocations themselves are checked
+      return kUnlimited;
+    return freeBytes > uint64_t(kUnlimited) ? kUnlimited : int64_t(freeBytes);
 #else
     return kUnlimited;
 #endif
@@ -238,17 +242,17 @@ int32_t unisparse_rt_check_workspace(int64_t bytes, int64_t batch,
 void *unisparse_rt_alloc(int64_t bytes, int64_t alignment) {
   if (bytes < 0 || alignment < 0 || (alignment & (alignment - 1)) != 0) {
     setError(UNISPARSE_STATUS_INVALID_ARGUMENT,
-             "unisparse_rt_alloc: %" PRId64 " bytes aligned to %" PRId64,
-             bytes, alignment);
+             "unisparse_rt_alloc: %" PRId64 " bytes aligned to %" PRId64, bytes,
+             alignment);
     return nullptr;
   }
   // aligned_alloc wants a multiple of the alignment (and of sizeof(void *)).
   uint64_t align = alignment < int64_t(sizeof(void *)) ? sizeof(void *)
                                                        : uint64_t(alignment);
   uint64_t size = (uint64_t(bytes) + align - 1) / align * align;
-  void *ptr = size < uint64_t(bytes) ? nullptr
-                                     : std::aligned_alloc(align, size ? size
-                                                                      : align);
+  void *ptr = size < uint64_t(bytes)
+                  ? nullptr
+                  : std::aligned_alloc(align, size ? size : align);
   if (!ptr || !track(ptr, bytes)) {
     std::free(ptr);
     setError(UNISPARSE_STATUS_OUT_OF_MEMORY,

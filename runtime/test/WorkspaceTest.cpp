@@ -132,7 +132,7 @@ TEST_CASE(peak_of_tracked_bytes) {
   void *c = unisparse_rt_alloc(50, 16);
   CHECK(unisparse_rt_peak_allocated_bytes(/*reset=*/1) == 300);
   CHECK(unisparse_rt_peak_allocated_bytes(/*reset=*/0) == 250); // live now
-  unisparse_rt_alloc_scope_abort(mark); // frees b and c
+  unisparse_rt_alloc_scope_abort(mark);                         // frees b and c
   CHECK(unisparse_rt_live_allocations() == mark);
   CHECK(unisparse_rt_peak_allocated_bytes(/*reset=*/1) == 250);
   CHECK(unisparse_rt_peak_allocated_bytes(/*reset=*/0) == 0);

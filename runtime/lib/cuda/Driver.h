@@ -104,9 +104,12 @@ inline bool check(CUresult result, const char *call, const char *file,
 /// created lazily, also when that happens in a global constructor.
 bool ensureContext();
 
-/// Free and total memory of the current context's device (cuMemGetInfo,
-/// after ensureContext); false with the error recorded on failure.
-bool deviceMemoryInfo(size_t &freeBytes, size_t &totalBytes);
+/// Free memory of the current context's device (cuMemGetInfo, after
+/// ensureContext) into `freeBytes`, and `measured = true`; but while
+/// `stream` (if not null) is being captured into a CUDA graph, nothing is
+/// queried (cuMemGetInfo is no stream operation) and `measured = false`.
+/// False with the error recorded on failure.
+bool deviceFreeMemory(void *stream, size_t &freeBytes, bool &measured);
 
 /// Sets the default device (mgpuSetDefaultDevice) and makes its primary
 /// context current on this thread unless the current context is already on

@@ -104,8 +104,8 @@ void checkFunction(LLVM::LLVMFuncOp fn, ArrayRef<LLVM::CallOp> calls,
     }
     // if (!result) goto fail (a device allocation of 0 bytes is null too).
     Value null = LLVM::ZeroOp::create(b, at, ptr);
-    Value failed = LLVM::ICmpOp::create(b, at, LLVM::ICmpPredicate::eq,
-                                        result, null);
+    Value failed =
+        LLVM::ICmpOp::create(b, at, LLVM::ICmpPredicate::eq, result, null);
     if (callee == "mgpuMemAlloc")
       failed = LLVM::AndOp::create(
           b, at, failed,
@@ -134,17 +134,16 @@ struct UnisparseCheckAllocationsPass
           work.emplace_back(fn, std::move(calls));
     if (work.empty())
       return;
-    Runtime rt{
-        declare(module, "unisparse_rt_alloc",
-                LLVM::LLVMFunctionType::get(ptr, {i64, i64})),
-        declare(module, "unisparse_rt_free",
-                LLVM::LLVMFunctionType::get(none, {ptr})),
-        declare(module, "unisparse_rt_alloc_scope_begin",
-                LLVM::LLVMFunctionType::get(i64, {})),
-        declare(module, "unisparse_rt_alloc_scope_end",
-                LLVM::LLVMFunctionType::get(none, {i64})),
-        declare(module, "unisparse_rt_alloc_scope_abort",
-                LLVM::LLVMFunctionType::get(none, {i64}))};
+    Runtime rt{declare(module, "unisparse_rt_alloc",
+                       LLVM::LLVMFunctionType::get(ptr, {i64, i64})),
+               declare(module, "unisparse_rt_free",
+                       LLVM::LLVMFunctionType::get(none, {ptr})),
+               declare(module, "unisparse_rt_alloc_scope_begin",
+                       LLVM::LLVMFunctionType::get(i64, {})),
+               declare(module, "unisparse_rt_alloc_scope_end",
+                       LLVM::LLVMFunctionType::get(none, {i64})),
+               declare(module, "unisparse_rt_alloc_scope_abort",
+                       LLVM::LLVMFunctionType::get(none, {i64}))};
     for (auto &[fn, calls] : work)
       checkFunction(fn, calls, rt);
   }

@@ -261,8 +261,11 @@ _mlir_ciface_unisparse_rt_block_sparse_attention_cuda_bf16(
 /// count) when set; else, for the CPU, the smaller of the available memory
 /// (MemAvailable of /proc/meminfo) and what the address-space limit
 /// (RLIMIT_AS) leaves; for CUDA, the free memory of the current context's
-/// device (INT64_MAX without a CUDA backend). -1 with a recorded error if it
-/// cannot be determined (a malformed variable, a CUDA failure).
+/// device (INT64_MAX without a CUDA backend, and while the thread's current
+/// stream is being captured into a CUDA graph: the query is no stream
+/// operation, so it is skipped and only the allocations are checked). -1
+/// with a recorded error if it cannot be determined (a malformed variable, a
+/// CUDA failure).
 UNISPARSE_RT_EXPORT int64_t unisparse_rt_workspace_limit(int32_t device);
 
 /// Succeeds if a workspace of `bytes` (INT64_MAX: the size overflowed) fits
