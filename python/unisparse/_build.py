@@ -174,10 +174,10 @@ def _walk(path, what: str, create: bool = False, follow_last: bool = True) -> pa
         try:
             st = os.lstat(entry)
         except FileNotFoundError:
-            if not (create or not pending):
-                raise UnisparseError(f"refusing {what} {path}: {entry} does not exist") from None
-            if not pending:
+            if not pending:  # the last component may be missing
                 return pathlib.Path(entry)
+            if not create:
+                raise UnisparseError(f"refusing {what} {path}: {entry} does not exist") from None
             _mkdir_private(entry, path, what)
             st = os.lstat(entry)
         except OSError as e:

@@ -34,8 +34,6 @@ import math
 import os
 
 import numpy as np
-import pytest
-
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -156,7 +154,7 @@ def test_attention_is_a_clear_error_or_the_reference(problem):
 
 def check_against_reference(cfg, q, k, v, r, dtype):
     q64, k64, v64 = (widen(x, dtype) for x in (q, k, v))
-    B, Hq, N, D = q.shape
+    _, Hq, N, D = q.shape
     scale = cfg.scale if cfg.scale > 0 else 1.0 / math.sqrt(D)
     kern = unisparse.compile(cfg, heads=Hq, kv_heads=k.shape[1], head_dim=D, dtype=dtype)
     scores, counts, indices = kern.layout(q, k)
