@@ -49,9 +49,9 @@ void buildGuard(OpBuilder &b, Location loc, StringRef name, func::FuncOp body,
                                       memref::DimOp::create(ib, q, d));
   };
   Value batch = i64Dim(0), seqLen = i64Dim(2);
-  IRSizeArith arith{ib};
-  Value bytes = attentionWorkspaceBytes(arith, guard.params, guard.sizes, batch,
-                                        seqLen, guard.tiling);
+  IRSizeArith saturating{ib};
+  Value bytes = attentionWorkspaceBytes(saturating, guard.params, guard.sizes,
+                                        batch, seqLen, guard.tiling);
   Value device = arith::ConstantIntOp::create(ib, guard.device, 32);
   Value status = func::CallOp::create(ib, kCheckWorkspace, ib.getI32Type(),
                                       ValueRange{bytes, batch, seqLen, device})
