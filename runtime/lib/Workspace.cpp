@@ -18,6 +18,7 @@
 
 #include <cerrno>
 #include <cinttypes>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -250,7 +251,9 @@ void *unisparse_rt_alloc(int64_t bytes, int64_t alignment) {
   uint64_t align = alignment < int64_t(sizeof(void *)) ? sizeof(void *)
                                                        : uint64_t(alignment);
   uint64_t size = (uint64_t(bytes) + align - 1) / align * align;
-  void *ptr = size < uint64_t(bytes)
+  // No object may exceed PTRDIFF_MAX bytes (glibc refuses such sizes too;
+  // sanitizer allocators would abort instead of returning null).
+  void *ptr = size > uint64_t(PTRDIFF_MAX)
                   ? nullptr
                   : std::aligned_alloc(align, size ? size : align);
   if (!ptr || !track(ptr, bytes)) {
