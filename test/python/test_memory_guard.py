@@ -8,6 +8,7 @@ import os
 import pathlib
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -150,3 +151,82 @@ def test_workspace_rule_bounds_what_the_code_allocates(cfg, hq, hkv, b, n, dtype
     kern.layout(q, k)
     peak_layout = rt.unisparse_rt_peak_allocated_bytes(1)
     assert 0 < peak <= estimate and peak_layout <= estimate, (peak, peak_layout, estimate)
+
+
+# --------------------------------------------------------------------------- #
+# The CUDA target, without a GPU: the compiled host code runs against a
+# host-memory stand-in of the mgpu* functions (Inputs/fake_mgpu.c) that
+# records the device bytes it allocates.
+# --------------------------------------------------------------------------- #
+
+CUDA_HOME = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH") or "/usr/local/cuda"
+HAVE_PTXAS = bool(shutil.which("ptxas")) or os.path.exists(os.path.join(CUDA_HOME, "bin", "ptxas"))
+
+CUDA_CASES = [
+    # (config, extra unisparse-compile flags, Hq, Hkv, D, [(B, N), ...]): the
+    # tensor-core scoring kernel (per-CTA scratch), the linalg lowering of
+    # the antidiagonal estimator and of f32 scoring (the whole map), and a
+    # dense configuration (no estimation).
+    ("block=128,c_q=16,c_k=16,tau=0.9", [], 4, 2, 64, [(1, 128), (2, 1000), (1, 4096)]),
+    ("block=64,c_q=16,c_k=8,tau=0.9,query_reduce=max", ["--score-ctas=4"], 4, 1, 64, [(1, 100), (3, 2000)]),
+    ("block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag", [], 2, 2, 64, [(1, 200), (2, 333)]),
+    ("block=128,c_q=16,c_k=16,tau=0.9", ["--score-precision=f32"], 2, 1, 64, [(1, 300)]),
+    ("block=128,tau=1.0", [], 2, 1, 64, [(1, 500)]),
+]
+
+FAKE_RUN = """
+import ctypes, os, re, sys
+import numpy as np
+from unisparse import _memref, synthetic as S
+stub = ctypes.CDLL(sys.argv[1], mode=ctypes.RTLD_GLOBAL)
+rt = ctypes.CDLL(sys.argv[2], mode=ctypes.RTLD_GLOBAL)
+lib = ctypes.CDLL(sys.argv[3])
+rt.unisparse_rt_last_error_message.restype = ctypes.c_char_p
+stub.fake_mgpu_peak_bytes.restype = ctypes.c_int64
+hq, hkv, d, hg, block = map(int, sys.argv[4:9])
+for shape in sys.argv[9:]:
+    b, n = map(int, shape.split("x"))
+    q, k, _ = S.structured_qkv(b, hq, hkv, n, d, seed=2, peak=1.5)
+    q, k = _memref.bf16_from_f32(q), _memref.bf16_from_f32(k)
+    nb = -(-n // block)
+    outs = (np.zeros((b, hg, nb, nb), np.float32), np.zeros((b, hg, nb), np.int32),
+            np.zeros((b, hg, nb, nb), np.int32))
+    descs = [_memref.descriptor(x) for x in (q, k, *outs)]
+
+    def layout(limit):
+        os.environ["UNISPARSE_WORKSPACE_LIMIT"] = str(limit)
+        rt.unisparse_rt_clear_error()
+        lib._mlir_ciface_layout(*[ctypes.byref(x) for x in descs])
+        return rt.unisparse_rt_last_error(), rt.unisparse_rt_last_error_message().decode()
+
+    status, message = layout(0)
+    estimate = int(re.search(r"needs a CUDA workspace of (\\d+) bytes", message).group(1))
+    stub.fake_mgpu_peak_bytes()
+    status, message = layout(10**15)
+    assert status == 0, message
+    print("SIZES", b, n, estimate, stub.fake_mgpu_peak_bytes())
+"""
+
+
+@pytest.mark.skipif(not HAVE_PTXAS, reason="the CUDA target needs ptxas (CUDA toolkit) to compile")
+@pytest.mark.parametrize("cfg,flags,hq,hkv,d,shapes", CUDA_CASES, ids=[c[0] + "".join(c[1]) for c in CUDA_CASES])
+def test_workspace_rule_bounds_what_cuda_host_code_allocates(tmp_path, cfg, flags, hq, hkv, d, shapes):
+    from unisparse import _build
+
+    stub = tmp_path / "libfake_mgpu.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", str(stub), str(ROOT / "test/python/Inputs/fake_mgpu.c")],
+                   check=True)
+    lib = tmp_path / "libattn_cuda.so"
+    subprocess.run([str(_build.compiler_path()), f"--config={cfg}", f"--heads={hq}", f"--kv-heads={hkv}",
+                    f"--head-dim={d}", "--dtype=bf16", "--target=cuda", *flags, "-o", str(lib)], check=True)
+    config = Config.parse(cfg)
+    args = [str(stub), str(_build.runtime_path()), str(lib), str(hq), str(hkv), str(d),
+            str(hq // config.c_h), str(config.block)] + [f"{b}x{n}" for b, n in shapes]
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"))
+    proc = subprocess.run([sys.executable, "-c", FAKE_RUN, *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line.split()[1:] for line in proc.stdout.splitlines() if line.startswith("SIZES")]
+    assert len(rows) == len(shapes)
+    for b, n, estimate, peak in (map(int, r) for r in rows):
+        assert 0 < peak <= estimate, (b, n, peak, estimate)

@@ -32,6 +32,7 @@
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Target/LLVMIR/Export.h"
 
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
@@ -305,9 +306,22 @@ int main(int argc, char **argv) {
         unisparse::parseConfig(&context, configText, error);
     if (failed(cfg))
       return fail(error);
-    unisparse::EntrySignature sig{heads, kvHeads, headDim, dtype,
-                                  cuda ? unisparse::EntryTarget::cuda
-                                       : unisparse::EntryTarget::cpu};
+    unisparse::EntrySignature sig;
+    sig.heads = heads;
+    sig.kvHeads = kvHeads;
+    sig.headDim = headDim;
+    sig.dtype = dtype;
+    sig.target =
+        cuda ? unisparse::EntryTarget::cuda : unisparse::EntryTarget::cpu;
+    // The scoring kernel's options, as the pipeline below gets them (the
+    // guard's workspace rule depends on them).
+    sig.scoring.warps = scoreWarps;
+    sig.scoring.keyTile = scoreKeyTile;
+    sig.scoring.ctas = scoreCtas;
+    sig.scoring.compositeType = llvm::StringSwitch<Type>(scorePrecision)
+                                    .Case("bf16", BFloat16Type::get(&context))
+                                    .Case("f16", Float16Type::get(&context))
+                                    .Default(Type());
     FailureOr<OwningOpRef<ModuleOp>> built =
         unisparse::buildEntryModule(&context, *cfg, sig, error);
     if (failed(built))

@@ -25,6 +25,7 @@
 #ifndef UNISPARSE_PIPELINES_ENTRYMODULE_H
 #define UNISPARSE_PIPELINES_ENTRYMODULE_H
 
+#include "unisparse/Conversion/UnisparseToGPU/UnisparseToGPU.h"
 #include "unisparse/Dialect/Unisparse/IR/UnisparseAttrs.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -39,13 +40,17 @@ namespace mlir::unisparse {
 /// memory bounds it.
 enum class EntryTarget { cpu, cuda };
 
-/// A shape signature: heads, head dim and element type ("f32", "f16", "bf16").
+/// A shape signature: heads, head dim and element type ("f32", "f16", "bf16"),
+/// and the target with, for CUDA, the scoring kernel's options as the
+/// pipeline gets them (a null compositeType: f32 scoring, no tensor-core
+/// kernel).
 struct EntrySignature {
   int64_t heads = 32;
   int64_t kvHeads = 8;
   int64_t headDim = 128;
   std::string dtype = "bf16";
   EntryTarget target = EntryTarget::cpu;
+  ScoreKernelOptions scoring;
 };
 
 /// The entry module, built with the ops' builders (the estimation through

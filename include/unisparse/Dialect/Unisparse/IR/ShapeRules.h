@@ -145,13 +145,21 @@ bool isAttentionElementType(Type type);
 //                query_reduce = max adds P*R*NBk;
 //   layout       scores f32 and indices i32 [B, Hg, NB, NB], counts [B, Hg,
 //                NB].
+//   GPU scoring  instead of a map, the tensor-core scoring kernel of
+//                convert-unisparse-to-gpu keeps a scratch slot per CTA:
+//                C = min(ctas, B * Hg * ceil(Tq / rows)) slots of `rows`
+//                query composites, each with partial sums over
+//                KT * (keyTile / rk) blocks and maxima over KT key tiles,
+//                KT = ceil(Tk / keyTile): C * rows * KT * (keyTile / rk + 1);
 // rq = block / c_q, rk = block / c_k, Tq = ceil(N / c_q), Tk = ceil(N / c_k),
-// NB = ceil(N / block). Untiled (the CUDA lowering today), the score map is
-// one tile of P = B * Hg, Iq = NB; tiled by `unisparse-tile-estimation`
-// (the CPU pipeline), P = 1 and Iq = its query-blocks option. Each buffer
-// counts kBufferAlignment more bytes (allocations are rounded up to it).
-// The runtime's attention kernel allocates and checks its own scratch and
-// is not counted. Every product and sum saturates at kSizeOverflow.
+// NB = ceil(N / block). Untiled (the linalg lowering of a whole
+// block_score, as unisparse-to-nvptx does where the tensor-core kernel does
+// not apply), the score map is one tile of P = B * Hg, Iq = NB; tiled by
+// `unisparse-tile-estimation` (the CPU pipeline), P = 1 and Iq = its
+// query-blocks option. Each buffer counts kBufferAlignment more bytes
+// (allocations are rounded up to it). The runtime's attention kernel
+// allocates and checks its own scratch and is not counted. Every product
+// and sum saturates at kSizeOverflow.
 //===----------------------------------------------------------------------===//
 
 /// "Does not fit in an int64": where the size rules saturate.
@@ -198,11 +206,41 @@ struct AttentionSizes {
   int64_t qHeads, kvHeads, headDim, elementBytes;
 };
 
-/// How the score map is materialised: whole (queryBlocks = 0) or per tile
-/// of one (batch, head group) and `queryBlocks` query blocks.
+/// How the estimation materialises its scores, i.e. which score-map term
+/// the size rule counts.
 struct ScoreMapTiling {
+  enum class Kind {
+    whole,      ///< the whole map [B, Hg, NB * rq, NB * rk]
+    queryTiles, ///< one (batch, head group, `queryBlocks` blocks) at a time
+    ctaScratch, ///< the GPU scoring kernel's slots: `ctas` of `ctaRows` rows,
+                ///< key tiles of `keyTile` composites
+    none,       ///< no estimation (every block kept)
+  };
+  Kind kind = Kind::whole;
   int64_t queryBlocks = 0;
+  int64_t ctas = 0, ctaRows = 0, keyTile = 0;
+
+  static ScoreMapTiling byQueryBlocks(int64_t queryBlocks) {
+    return {Kind::queryTiles, queryBlocks, 0, 0, 0};
+  }
+  static ScoreMapTiling byCtaScratch(int64_t ctas, int64_t ctaRows,
+                                     int64_t keyTile) {
+    return {Kind::ctaScratch, 0, ctas, ctaRows, keyTile};
+  }
 };
+
+/// Bytes of the GPU scoring kernel's scratch slots (see ScoreMapTiling).
+template <typename A>
+typename A::Value
+ctaScratchBytes(const A &a, const EstimationParams &p, const ScoreMapTiling &t,
+                typename A::Value pairs, typename A::Value seqLen) {
+  int64_t rk = p.block / p.cK;
+  auto tiles = a.mul(pairs, a.ceilDiv(a.ceilDiv(seqLen, p.cQ), t.ctaRows));
+  auto rows = a.mul(a.min(tiles, a.constant(t.ctas)), a.constant(t.ctaRows));
+  auto keyTiles = a.ceilDiv(a.ceilDiv(seqLen, p.cK), t.keyTile);
+  auto floats = a.mul(a.mul(rows, keyTiles), a.constant(t.keyTile / rk + 1));
+  return a.add(a.mul(floats, a.constant(4)), a.constant(2 * kBufferAlignment));
+}
 
 /// Bytes of the score map and its row buffers for `pairs` (batch, head
 /// group) pairs, `queryBlocks` query blocks and `keyBlocks` key blocks.
@@ -267,12 +305,20 @@ attentionWorkspaceBytes(const A &a, const EstimationParams &p,
       a.add(compressionBytes(a, concat, pairs, seqLen, p.cQ, s.headDim),
             compressionBytes(a, concat, pairs, seqLen, p.cK, s.headDim));
   bytes = a.add(bytes, layoutBytes(a, pairs, blocks));
-  auto map =
-      tiling.queryBlocks > 0
-          ? scoreMapBytes(a, p, a.constant(1),
-                          a.min(blocks, a.constant(tiling.queryBlocks)), blocks)
-          : scoreMapBytes(a, p, pairs, blocks, blocks);
-  return a.add(bytes, map);
+  switch (tiling.kind) {
+  case ScoreMapTiling::Kind::whole:
+    return a.add(bytes, scoreMapBytes(a, p, pairs, blocks, blocks));
+  case ScoreMapTiling::Kind::queryTiles:
+    return a.add(bytes,
+                 scoreMapBytes(a, p, a.constant(1),
+                               a.min(blocks, a.constant(tiling.queryBlocks)),
+                               blocks));
+  case ScoreMapTiling::Kind::ctaScratch:
+    return a.add(bytes, ctaScratchBytes(a, p, tiling, pairs, seqLen));
+  case ScoreMapTiling::Kind::none:
+    break;
+  }
+  return bytes;
 }
 
 /// The workspace plus q, k, v, o and lse themselves: what must be
