@@ -108,8 +108,7 @@ def _check_stat(st: os.stat_result, path, what: str, want_dir: bool):
     if fault:
         raise UnisparseError(f"refusing {what} {path}: {fault}")
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise UnisparseError(f"refusing {what} {path}: writable by group or others "
-                             f"(mode {stat.S_IMODE(st.st_mode):o})")
+        raise UnisparseError(f"refusing {what} {path}: writable by group or others (mode {stat.S_IMODE(st.st_mode):o})")
 
 
 def _check_ancestor(st: os.stat_result, directory: str, path, what: str):
@@ -118,8 +117,7 @@ def _check_ancestor(st: os.stat_result, directory: str, path, what: str):
     what is below it)."""
     fault = _owner_fault(st)
     if not fault and st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX:
-        fault = (f"writable by group or others without the sticky bit "
-                 f"(mode {stat.S_IMODE(st.st_mode):o})")
+        fault = f"writable by group or others without the sticky bit (mode {stat.S_IMODE(st.st_mode):o})"
     if fault:
         raise UnisparseError(f"refusing {what} {path}: {directory} is {fault}")
 
@@ -135,8 +133,10 @@ def _mkdir_private(entry, path, what: str):
     except FileExistsError:
         pass
     except OSError as e:
-        raise UnisparseError(f"cannot create {what} {path}: mkdir {entry}: {e.strerror} "
-                             f"(set UNISPARSE_CACHE_DIR to a directory of yours)") from None
+        raise UnisparseError(
+            f"cannot create {what} {path}: mkdir {entry}: {e.strerror} "
+            f"(set UNISPARSE_CACHE_DIR to a directory of yours)"
+        ) from None
 
 
 def _walk(path, what: str, create: bool = False, follow_last: bool = True) -> pathlib.Path:
@@ -167,8 +167,10 @@ def _walk(path, what: str, create: bool = False, follow_last: bool = True) -> pa
         # `current` is a directory we are about to look into: it must be
         # trusted, or whoever may write it can swap what we find there.
         if not stat.S_ISDIR(current_st.st_mode):
-            raise UnisparseError(f"refusing {what} {path}: {current} is not a directory "
-                                 f"(set UNISPARSE_CACHE_DIR to a directory of yours)")
+            raise UnisparseError(
+                f"refusing {what} {path}: {current} is not a directory "
+                f"(set UNISPARSE_CACHE_DIR to a directory of yours)"
+            )
         _check_ancestor(current_st, current, path, what)
         entry = os.path.join(current, name)
         try:
@@ -206,13 +208,13 @@ def _open_checked(path: pathlib.Path, what: str, want_dir: bool) -> tuple[int, p
     Returns the descriptor and the resolved path. The owner rule: the
     user's or root's, writable by no one else."""
     real = _walk(path, what, follow_last=want_dir)
-    flags = (os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
-             | (os.O_DIRECTORY if want_dir else 0))
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | (os.O_DIRECTORY if want_dir else 0)
     try:
         fd = os.open(real, flags)
     except OSError as e:
-        raise UnisparseError(f"refusing {what} {path}: {e.strerror} (a symlink, missing, or not "
-                             f"a {'directory' if want_dir else 'file'})") from None
+        raise UnisparseError(
+            f"refusing {what} {path}: {e.strerror} (a symlink, missing, or not a {'directory' if want_dir else 'file'})"
+        ) from None
     try:
         _check_stat(os.fstat(fd), path, what, want_dir)
     except BaseException:
@@ -318,8 +320,10 @@ def _home() -> str:
     except KeyError:
         home = ""
     if not os.path.isabs(home):
-        raise UnisparseError("no cache directory: HOME is not an absolute path and this user has no "
-                             "home directory; set UNISPARSE_CACHE_DIR")
+        raise UnisparseError(
+            "no cache directory: HOME is not an absolute path and this user has no "
+            "home directory; set UNISPARSE_CACHE_DIR"
+        )
     return home
 
 
@@ -342,6 +346,7 @@ def cache_dir() -> pathlib.Path:
 # --------------------------------------------------------------------------- #
 # The compiler's identity
 # --------------------------------------------------------------------------- #
+
 
 def _stat_key(path) -> tuple:
     """What identifies one version of a file within a process: a rewrite
@@ -389,8 +394,7 @@ def _find_linked_libraries(tool: pathlib.Path) -> list[pathlib.Path]:
             return libs
     except (OSError, subprocess.SubprocessError, IndexError):
         pass
-    return [p for p in (pathlib.Path("/usr/lib/llvm-22/lib") / n for n in ("libMLIR.so", "libLLVM.so"))
-            if p.exists()]
+    return [p for p in (pathlib.Path("/usr/lib/llvm-22/lib") / n for n in ("libMLIR.so", "libLLVM.so")) if p.exists()]
 
 
 def compiler_identity() -> str:
@@ -424,8 +428,17 @@ def host_cpu_identity() -> str:
     serve one machine's library to another."""
     import platform
 
-    keys = ("model name", "flags", "Features", "CPU implementer", "CPU architecture", "CPU variant",
-            "CPU part", "cpu model", "isa")
+    keys = (
+        "model name",
+        "flags",
+        "Features",
+        "CPU implementer",
+        "CPU architecture",
+        "CPU variant",
+        "CPU part",
+        "cpu model",
+        "isa",
+    )
     seen: dict[str, str] = {}
     try:
         for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
@@ -505,6 +518,8 @@ def load_cached(kind: str, signature: str, args: list, mode: int = os.RTLD_LOCAL
         except DamagedLibrary as e:
             os.unlink(lib)
             if attempt:
-                raise DamagedLibrary(f"{e}; the cached library {lib} was removed and rebuilt once, "
-                                     f"and the rebuilt one does not load either (removed)") from None
+                raise DamagedLibrary(
+                    f"{e}; the cached library {lib} was removed and rebuilt once, "
+                    f"and the rebuilt one does not load either (removed)"
+                ) from None
     raise AssertionError("unreachable")

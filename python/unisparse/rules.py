@@ -192,8 +192,7 @@ def block_count(name: str, value, note: str = ""):
     non_negative(name, value, note)
     if value > MAX_BLOCK_COUNT:
         raise ValueError(
-            f"'{name}' must be at most 2^62 (a count of at least the number of blocks already means all), "
-            f"found {value}"
+            f"'{name}' must be at most 2^62 (a count of at least the number of blocks already means all), found {value}"
         )
     return value
 

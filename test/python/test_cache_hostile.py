@@ -38,8 +38,9 @@ def run_python(code: str, env_extra=None, timeout=120) -> subprocess.CompletedPr
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT / "python") + os.pathsep + env.get("PYTHONPATH", "")
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 ATTEND = """
@@ -59,11 +60,14 @@ ATTEND = """
 def compiled_library(cache_path) -> pathlib.Path:
     """The cache path of CFG's CPU library (compiled in a subprocess, so that
     this process never maps a file the test then damages)."""
-    proc = run_python("""
+    proc = run_python(
+        """
         from unisparse import Config
         from unisparse.cpu import compile_cpu
         print(compile_cpu(Config(block=32, c_q=8, c_k=8, tau=0.8), 4, 2, 16, "f32").lib_path)
-    """, {"UNISPARSE_CACHE_DIR": str(cache_path)})
+    """,
+        {"UNISPARSE_CACHE_DIR": str(cache_path)},
+    )
     assert proc.returncode == 0, proc.stderr
     return pathlib.Path(proc.stdout.strip())
 
@@ -103,8 +107,7 @@ def test_library_that_never_loads_names_the_cache_path(tmp_path, monkeypatch, ca
     (root / "lib").mkdir()
     runs = tmp_path / "runs"
     tool = root / "bin" / "unisparse-compile"
-    tool.write_text(f'#!/bin/sh\nfor a; do out=$a; done\necho run >> {runs}\n'
-                    f'head -c 3000 /dev/urandom > "$out"\n')
+    tool.write_text(f'#!/bin/sh\nfor a; do out=$a; done\necho run >> {runs}\nhead -c 3000 /dev/urandom > "$out"\n')
     tool.chmod(0o755)
     monkeypatch.setenv("UNISPARSE_BUILD_DIR", str(root))
     with pytest.raises(UnisparseError) as info:
@@ -142,8 +145,15 @@ def test_library_is_synced_before_the_rename(cache, monkeypatch):
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
-    args = [f"--config={CFG.mlir_attr()}", "--heads=4", "--kv-heads=2", "--head-dim=16",
-            "--dtype=f32", "--target=cpu", f"--link-runtime={_build.build_dir() / 'lib'}"]
+    args = [
+        f"--config={CFG.mlir_attr()}",
+        "--heads=4",
+        "--kv-heads=2",
+        "--head-dim=16",
+        "--dtype=f32",
+        "--target=cpu",
+        f"--link-runtime={_build.build_dir() / 'lib'}",
+    ]
     _build.cached_library("cpu", "fsync-test", args)
     replaced = [e for e in events if e[0] == "replace"]
     assert len(replaced) == 1

@@ -38,17 +38,30 @@ def _bits(x: float) -> int:
 def test_mlir_float_is_read_back_exactly_by_the_mlir_parser(x):
     text = mlir_float(x)
     module = f"func.func @f() -> f64 {{\n  %c = arith.constant {text} : f64\n  return %c : f64\n}}\n"
-    proc = subprocess.run([str(_build.build_dir() / "bin" / "unisparse-opt")], input=module,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(_build.build_dir() / "bin" / "unisparse-opt")], input=module, capture_output=True, text=True
+    )
     assert proc.returncode == 0, (text, proc.stderr)
     printed = re.search(r"arith.constant (\S+) : f64", proc.stdout).group(1)
     assert _bits(_read_float(printed)) == _bits(x), (x, text, printed)
 
 
 def _compiled_entry(cfg: Config) -> str:
-    proc = subprocess.run([str(_build.compiler_path()), f"--config={cfg.mlir_attr()}", "--heads=2",
-                           "--kv-heads=1", "--head-dim=8", "--dtype=f32", "--emit=entry", "-o", "-"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            str(_build.compiler_path()),
+            f"--config={cfg.mlir_attr()}",
+            "--heads=2",
+            "--kv-heads=1",
+            "--head-dim=8",
+            "--dtype=f32",
+            "--emit=entry",
+            "-o",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, (cfg.mlir_attr(), proc.stderr)
     return proc.stdout
 
@@ -71,8 +84,7 @@ def test_small_floats_compile_and_match_the_reference(field, value):
     q, k, v = S.structured_qkv(1, 2, 1, 96, 16, seed=7, peak=1.5)
     cfg = Config(block=32, c_q=8, c_k=8, **{field: value})
     r = unisparse.attention(q, k, v, cfg, return_layout=True)
-    o_ref, _, c_ref, i_ref = R.unisparse_attention(*(x.astype(np.float64) for x in (q, k, v)),
-                                                   **cfg.reference_kwargs())
+    o_ref, _, c_ref, i_ref = R.unisparse_attention(*(x.astype(np.float64) for x in (q, k, v)), **cfg.reference_kwargs())
     np.testing.assert_array_equal(r.counts, c_ref)
     np.testing.assert_array_equal(r.indices, i_ref)
     assert R.relative_l2(r.output, o_ref) < 2e-5
@@ -143,8 +155,7 @@ def test_largest_block_counts_compile_and_run(field):
     cfg = Config(block=32, c_q=8, c_k=8, tau=0.5, **kw)
     q, k, v = S.structured_qkv(1, 2, 1, 100, 16, seed=2, peak=1.5)
     r = unisparse.attention(q, k, v, cfg, return_layout=True)
-    o_ref, _, c_ref, i_ref = R.unisparse_attention(*(x.astype(np.float64) for x in (q, k, v)),
-                                                   **cfg.reference_kwargs())
+    o_ref, _, c_ref, i_ref = R.unisparse_attention(*(x.astype(np.float64) for x in (q, k, v)), **cfg.reference_kwargs())
     np.testing.assert_array_equal(r.counts, c_ref)
     np.testing.assert_array_equal(r.indices, i_ref)
     assert R.relative_l2(r.output, o_ref) < 2e-5

@@ -35,8 +35,14 @@ def run_python(code: str, env_extra=None, as_limit=None, timeout=300) -> subproc
         if as_limit:
             resource.setrlimit(resource.RLIMIT_AS, (as_limit, as_limit))
 
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          env=env, timeout=timeout, preexec_fn=limit)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        preexec_fn=limit,
+    )
 
 
 HUGE_BLOCK = """
@@ -88,8 +94,9 @@ def test_failed_allocation_ends_the_call_with_an_error():
     """
     proc = run_python(code, {"UNISPARSE_WORKSPACE_LIMIT": str(10**12)}, as_limit=AS_LIMIT)
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
-    assert re.search(r"FAILED runtime error 11: compiled code: an allocation of \d+ bytes failed", proc.stdout), \
+    assert re.search(r"FAILED runtime error 11: compiled code: an allocation of \d+ bytes failed", proc.stdout), (
         proc.stdout
+    )
     assert "LIVE 0" in proc.stdout
     assert float(proc.stdout.split("AFTER")[1]) < 2e-5
 
@@ -98,8 +105,11 @@ def test_limit_variable_bounds_the_workspace(monkeypatch):
     q, k, v = S.structured_qkv(2, 2, 1, 100, 16, seed=5, peak=1.5)
     cfg = Config(block=32, c_q=8, c_k=8, tau=0.8)
     monkeypatch.setenv("UNISPARSE_WORKSPACE_LIMIT", "1000")
-    with pytest.raises(UnisparseError, match=r"B = 2, N = 100 needs a CPU workspace of \d+ bytes .*"
-                                             r"more than the 1000 bytes of UNISPARSE_WORKSPACE_LIMIT"):
+    with pytest.raises(
+        UnisparseError,
+        match=r"B = 2, N = 100 needs a CPU workspace of \d+ bytes .*"
+        r"more than the 1000 bytes of UNISPARSE_WORKSPACE_LIMIT",
+    ):
         unisparse.attention(q, k, v, cfg)
     with pytest.raises(UnisparseError, match="needs a CPU workspace"):
         unisparse.compile(cfg, heads=2, kv_heads=1, head_dim=16, dtype="f32").layout(q, k)
@@ -214,17 +224,38 @@ def test_workspace_rule_bounds_what_cuda_host_code_allocates(tmp_path, cfg, flag
     from unisparse import _build
 
     stub = tmp_path / "libfake_mgpu.so"
-    subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", str(stub), str(ROOT / "test/python/Inputs/fake_mgpu.c")],
-                   check=True)
+    subprocess.run(
+        ["cc", "-shared", "-fPIC", "-O1", "-o", str(stub), str(ROOT / "test/python/Inputs/fake_mgpu.c")], check=True
+    )
     lib = tmp_path / "libattn_cuda.so"
-    subprocess.run([str(_build.compiler_path()), f"--config={cfg}", f"--heads={hq}", f"--kv-heads={hkv}",
-                    f"--head-dim={d}", "--dtype=bf16", "--target=cuda", *flags, "-o", str(lib)], check=True)
+    subprocess.run(
+        [
+            str(_build.compiler_path()),
+            f"--config={cfg}",
+            f"--heads={hq}",
+            f"--kv-heads={hkv}",
+            f"--head-dim={d}",
+            "--dtype=bf16",
+            "--target=cuda",
+            *flags,
+            "-o",
+            str(lib),
+        ],
+        check=True,
+    )
     config = Config.parse(cfg)
-    args = [str(stub), str(_build.runtime_path()), str(lib), str(hq), str(hkv), str(d),
-            str(hq // config.c_h), str(config.block)] + [f"{b}x{n}" for b, n in shapes]
+    args = [
+        str(stub),
+        str(_build.runtime_path()),
+        str(lib),
+        str(hq),
+        str(hkv),
+        str(d),
+        str(hq // config.c_h),
+        str(config.block),
+    ] + [f"{b}x{n}" for b, n in shapes]
     env = dict(os.environ, PYTHONPATH=str(ROOT / "python"))
-    proc = subprocess.run([sys.executable, "-c", FAKE_RUN, *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, "-c", FAKE_RUN, *args], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [line.split()[1:] for line in proc.stdout.splitlines() if line.startswith("SIZES")]
     assert len(rows) == len(shapes)

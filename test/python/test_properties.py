@@ -38,15 +38,14 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import unisparse
+from conftest import to_np_dtype, widen
 from unisparse import Config, UnisparseError
 from unisparse import reference as R
 from unisparse import synthetic as S
 
-from conftest import to_np_dtype, widen
-
 EXAMPLES = int(os.environ.get("UNISPARSE_HYPOTHESIS_EXAMPLES", "40"))
-U = 2.0 ** -24  # float32 unit roundoff
-OUT_EPS = {"f32": 2.0 ** -24, "f16": 2.0 ** -11, "bf16": 2.0 ** -8}
+U = 2.0**-24  # float32 unit roundoff
+OUT_EPS = {"f32": 2.0**-24, "f16": 2.0**-11, "bf16": 2.0**-8}
 MAX_LOGIT = 60.0
 INT64_MAX = 2**63 - 1
 
@@ -99,12 +98,19 @@ def problems(draw):
     bad = draw(st.sampled_from([None] * (3 * len(INVALID)) + list(INVALID)))
     if bad is not None:
         fields[bad] = draw(st.sampled_from(INVALID[bad]))
-    shape = dict(B=draw(st.integers(1, 2)), Hkv=draw(st.integers(1, 2)), G=draw(st.integers(1, 2)),
-                 N=draw(st.integers(1, 160)), D=draw(st.sampled_from([1, 4, 16])))
+    shape = dict(
+        B=draw(st.integers(1, 2)),
+        Hkv=draw(st.integers(1, 2)),
+        G=draw(st.integers(1, 2)),
+        N=draw(st.integers(1, 160)),
+        D=draw(st.sampled_from([1, 4, 16])),
+    )
     dtype = draw(st.sampled_from(["f32", "f16", "bf16"]))
-    values = dict(seed=draw(st.integers(0, 2**31)),
-                  magnitude=draw(st.sampled_from([1e-4, 1e-2, 1.0, 3.0, 30.0])),
-                  ties=draw(st.booleans()))
+    values = dict(
+        seed=draw(st.integers(0, 2**31)),
+        magnitude=draw(st.sampled_from([1e-4, 1e-2, 1.0, 3.0, 30.0])),
+        ties=draw(st.booleans()),
+    )
     return fields, shape, dtype, values
 
 
@@ -121,8 +127,13 @@ def make_inputs(shape, dtype, values, scale):
     return tuple(to_np_dtype(x, dtype) for x in (q, k, v))
 
 
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(problems())
 def test_attention_is_a_clear_error_or_the_reference(problem):
     fields, shape, dtype, values = problem
@@ -173,14 +184,31 @@ def check_against_reference(cfg, q, k, v, r, dtype):
     delta = (gamma(D * stride) + gamma(max(cfg.c_q, cfg.c_k)) + 8 * U) * lmax
     nk = -(-N // cfg.c_k) * stride
     share = 2 * delta + gamma(nk) + gamma(rq * rk) + 16 * U
-    s_ref = R.estimate(q64, k64, cfg.block, cfg.c_q, cfg.c_k, cfg.c_h, causal=cfg.causal, scale=cfg.scale or None,
-                       estimator=cfg.estimator, query_reduce=cfg.query_reduce)
+    s_ref = R.estimate(
+        q64,
+        k64,
+        cfg.block,
+        cfg.c_q,
+        cfg.c_k,
+        cfg.c_h,
+        causal=cfg.causal,
+        scale=cfg.scale or None,
+        estimator=cfg.estimator,
+        query_reduce=cfg.query_reduce,
+    )
     np.testing.assert_allclose(scores, s_ref, rtol=0, atol=rq * share + 1e-30)
 
     # Selection mirrors float32 exactly: the reference's on the compiled
     # scores is the compiled layout.
-    c_ref, i_ref = R.block_select(scores, cfg.tau, local_blocks=cfg.local_blocks, sink=cfg.sink,
-                                  min_blocks=cfg.min_blocks, max_blocks=cfg.max_blocks, causal=cfg.causal)
+    c_ref, i_ref = R.block_select(
+        scores,
+        cfg.tau,
+        local_blocks=cfg.local_blocks,
+        sink=cfg.sink,
+        min_blocks=cfg.min_blocks,
+        max_blocks=cfg.max_blocks,
+        causal=cfg.causal,
+    )
     np.testing.assert_array_equal(r.counts, c_ref)
     np.testing.assert_array_equal(r.indices, i_ref)
 
@@ -188,8 +216,9 @@ def check_against_reference(cfg, q, k, v, r, dtype):
     # error is the probabilities' relative error times max|v|, plus the
     # rounding of o to its dtype; lse errs by the logits' error and the row
     # sum's.
-    o_ref, lse_ref = R.block_sparse_attention(q64, k64, v64, r.counts, r.indices, cfg.block, causal=cfg.causal,
-                                              scale=cfg.scale or None)
+    o_ref, lse_ref = R.block_sparse_attention(
+        q64, k64, v64, r.counts, r.indices, cfg.block, causal=cfg.causal, scale=cfg.scale or None
+    )
     lmax_att = scale * np.abs(q64).max() * np.abs(k64).max() * D
     d_att = gamma(D) * lmax_att + 8 * U
     vmax = np.abs(v64).max()
@@ -198,5 +227,4 @@ def check_against_reference(cfg, q, k, v, r, dtype):
     np.testing.assert_allclose(o, o_ref, rtol=OUT_EPS[dtype], atol=atol)
     finite = np.isfinite(lse_ref)
     np.testing.assert_array_equal(np.isfinite(r.lse), finite)
-    np.testing.assert_allclose(r.lse[finite], lse_ref[finite], rtol=4 * U,
-                               atol=2 * d_att + gamma(N) + 1e-6)
+    np.testing.assert_allclose(r.lse[finite], lse_ref[finite], rtol=4 * U, atol=2 * d_att + gamma(N) + 1e-6)
