@@ -30,7 +30,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Python packages (python3 on PATH runs the tests, the demo and the fidelity
-# harness). PyPI's Linux torch wheel is the CUDA build; its CUDA libraries are
+# harness; Hypothesis drives the property-based test of the public API).
+# PyPI's Linux torch wheel is the CUDA build; its CUDA libraries are
 # needed to load it even on a CPU-only machine, but triton, cuda-bindings and
 # the cuda-toolkit meta-package are not, so torch and exactly the CUDA runtime
 # wheels its libraries link are installed with --no-deps (pinned to the
@@ -38,9 +39,9 @@ fi
 # Measured on a fresh venv without a pip cache: 117 s (49 s + 68 s), ~2.6 GB
 # downloaded, 4.7 GB installed.
 PY=${PYTHON:-python3}
-if ! "$PY" -c "import numpy, pytest, matplotlib, transformers, torch" 2>/dev/null; then
-  say "installing Python packages with pip (numpy pytest matplotlib transformers torch)"
-  "$PY" -m pip install -q numpy pytest matplotlib transformers "setuptools>=77.0.3" \
+if ! "$PY" -c "import numpy, pytest, hypothesis, matplotlib, transformers, torch" 2>/dev/null; then
+  say "installing Python packages with pip (numpy pytest hypothesis matplotlib transformers torch)"
+  "$PY" -m pip install -q numpy pytest hypothesis matplotlib transformers "setuptools>=77.0.3" \
     filelock "typing-extensions>=4.13" "sympy>=1.13.3" networkx jinja2 fsspec
   "$PY" -m pip install -q --no-deps torch==2.15.0 \
     nvidia-cuda-runtime==13.2.86 nvidia-cuda-cupti==13.2.86 nvidia-cuda-nvrtc==13.2.86 \

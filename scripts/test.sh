@@ -3,7 +3,8 @@
 #   1. lit (check-unisparse): dialect, passes, conversions, pipelines, the C API,
 #      the runtime unit tests, and the CPU integration tests (compiled code
 #      executed and compared with the NumPy reference);
-#   2. pytest test/python (the NumPy reference and the Python package);
+#   2. pytest test/python (the NumPy reference and the Python package, with
+#      a Hypothesis property test of the public API on a fixed budget);
 #   3. the runtime built alone, without MLIR (as a GPU machine builds it),
 #      with its CTest suite, and again under ASan + UBSan;
 #   4. the generated docs are up to date with the ODS files, the C, C++

@@ -5,10 +5,14 @@
 #include "unisparse/Dialect/Unisparse/IR/ShapeRules.h"
 #include "unisparse/Dialect/Unisparse/IR/Stages.h"
 #include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
+#include "unisparse/Dialect/Unisparse/Transforms/Passes.h"
 
 #include "mlir/AsmParser/AsmParser.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
 #include "llvm/ADT/StringSwitch.h"
@@ -18,19 +22,71 @@ using namespace mlir;
 using namespace mlir::unisparse;
 
 namespace {
-/// Builds one entry function: memref arguments (identity layouts, dynamic
+/// The runtime's guard: unisparse_rt_check_workspace(bytes, batch, seqLen,
+/// device) -> status.
+constexpr StringLiteral kCheckWorkspace = "unisparse_rt_check_workspace";
+
+/// Query composites per warp of the tensor-core scoring kernel
+/// (ScoreKernelOptions::warps: each warp owns 32).
+constexpr int64_t kScoreRowsPerWarp = 32;
+
+/// What the guard of an entry point needs: the size rule's inputs.
+struct Guard {
+  EstimationParams params;
+  AttentionSizes sizes;
+  ScoreMapTiling tiling;
+  int32_t device; // unisparse_device_t
+};
+
+/// Builds the guard `name`: the workspace of q's batch and sequence length
+/// (arg 0), the runtime's check, and the call of `body` when it passes.
+void buildGuard(OpBuilder &b, Location loc, StringRef name, func::FuncOp body,
+                const Guard &guard) {
+  auto func = func::FuncOp::create(b, loc, name, body.getFunctionType());
+  func->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+  OpBuilder::InsertionGuard insertion(b);
+  ImplicitLocOpBuilder ib(loc, b);
+  ib.setInsertionPointToStart(func.addEntryBlock());
+  Value q = func.getArgument(0);
+  auto i64Dim = [&](int64_t d) {
+    return arith::IndexCastOp::create(ib, ib.getI64Type(),
+                                      memref::DimOp::create(ib, q, d));
+  };
+  Value batch = i64Dim(0), seqLen = i64Dim(2);
+  IRSizeArith saturating{ib};
+  Value bytes = attentionWorkspaceBytes(saturating, guard.params, guard.sizes,
+                                        batch, seqLen, guard.tiling);
+  Value device = arith::ConstantIntOp::create(ib, guard.device, 32);
+  Value status = func::CallOp::create(ib, kCheckWorkspace, ib.getI32Type(),
+                                      ValueRange{bytes, batch, seqLen, device})
+                     .getResult(0);
+  Value ok = arith::CmpIOp::create(ib, arith::CmpIPredicate::eq, status,
+                                   arith::ConstantIntOp::create(ib, 0, 32));
+  scf::IfOp::create(ib, ok, [&](OpBuilder &nb, Location l) {
+    func::CallOp::create(nb, l, body, func.getArguments());
+    scf::YieldOp::create(nb, l);
+  });
+  func::ReturnOp::create(ib);
+}
+
+/// Builds the private body `<name>_impl` of entry point `name` (its guard
+/// comes later, buildGuard): memref arguments (identity layouts, dynamic
 /// batch and sequence), each seen as a tensor (`restrict`, and `writable`
 /// for the outputs); `body` returns the tensors to store into the outputs.
-void buildEntry(
+func::FuncOp buildBody(
     OpBuilder &b, Location loc, StringRef name, ArrayRef<MemRefType> inputs,
     ArrayRef<MemRefType> outputs,
     function_ref<SmallVector<Value>(ArrayRef<Value> in, ArrayRef<Value> out)>
         body) {
   SmallVector<Type> args(inputs.begin(), inputs.end());
   args.append(outputs.begin(), outputs.end());
-  auto func = func::FuncOp::create(b, loc, name, b.getFunctionType(args, {}));
-  func->setAttr("llvm.emit_c_interface", b.getUnitAttr());
-  OpBuilder::InsertionGuard guard(b);
+  auto func = func::FuncOp::create(b, loc, (name + "_impl").str(),
+                                   b.getFunctionType(args, {}));
+  // Private, and internal in LLVM: the guard is the only way in.
+  func.setPrivate();
+  func->setAttr("llvm.linkage", LLVM::LinkageAttr::get(
+                                    b.getContext(), LLVM::Linkage::Internal));
+  OpBuilder::InsertionGuard insertion(b);
   b.setInsertionPointToStart(func.addEntryBlock());
   SmallVector<Value> in, out;
   for (auto [i, arg] : llvm::enumerate(func.getArguments())) {
@@ -50,6 +106,29 @@ void buildEntry(
     store.setWritable(true);
   }
   func::ReturnOp::create(b, loc);
+  return func;
+}
+
+/// How the target's pipeline will materialise the score map of `scoreOp`
+/// (the block_score of the @layout body, or null): nothing when every block
+/// is kept; on the CPU, tiles of unisparse-tile-estimation's query blocks;
+/// on CUDA, the tensor-core kernel's scratch slots where that kernel applies
+/// (the pipeline's own test, tensorCoreScoreUnsupportedReason), else the
+/// whole map of the linalg lowering.
+ScoreMapTiling scoreMapTiling(ConfigAttr cfg, const EntrySignature &sig,
+                              Operation *scoreOp) {
+  if (keepsEveryBlock(cfg.getTauValue(), cfg.getMinBlocks(),
+                      ShapedType::kDynamic))
+    return {ScoreMapTiling::Kind::none};
+  if (sig.target == EntryTarget::cpu)
+    return ScoreMapTiling::byQueryBlocks(
+        UnisparseTileEstimationOptions().queryBlocks);
+  if (scoreOp && sig.scoring.compositeType &&
+      tensorCoreScoreUnsupportedReason(scoreOp, sig.scoring).empty())
+    return ScoreMapTiling::byCtaScratch(sig.scoring.ctas,
+                                        kScoreRowsPerWarp * sig.scoring.warps,
+                                        sig.scoring.keyTile);
+  return {ScoreMapTiling::Kind::whole};
 }
 } // namespace
 
@@ -96,50 +175,78 @@ mlir::unisparse::buildEntryModule(MLIRContext *ctx, ConfigAttr cfg,
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
   b.setInsertionPointToEnd(module->getBody());
 
+  auto checkType = b.getFunctionType(
+      {b.getI64Type(), b.getI64Type(), b.getI64Type(), b.getI32Type()},
+      {b.getI32Type()});
+  func::FuncOp::create(b, loc, kCheckWorkspace, checkType).setPrivate();
+
   // @attention(q, k, v, o, lse): one unisparse.attention.
-  buildEntry(b, loc, "attention", {q, kv, kv}, {q, lse},
-             [&](ArrayRef<Value> in, ArrayRef<Value> out) {
-               auto op = AttentionOp::create(
-                   b, loc, TypeRange{out[0].getType(), out[1].getType()}, cfg,
-                   in[0], in[1], in[2], out[0], out[1]);
-               return SmallVector<Value>(op.getResults());
-             });
+  func::FuncOp attention =
+      buildBody(b, loc, "attention", {q, kv, kv}, {q, lse},
+                [&](ArrayRef<Value> in, ArrayRef<Value> out) {
+                  auto op = AttentionOp::create(
+                      b, loc, TypeRange{out[0].getType(), out[1].getType()},
+                      cfg, in[0], in[1], in[2], out[0], out[1]);
+                  return SmallVector<Value>(op.getResults());
+                });
 
   // @layout(q, k, scores, counts, indices): the estimation stages alone.
   bool ok = true;
-  buildEntry(b, loc, "layout", {q, kv}, {scores, counts, indices},
-             [&](ArrayRef<Value> in, ArrayRef<Value> out) {
-               FailureOr<AttentionShape> shape =
-                   getAttentionShape(b, loc, in[0], in[1]);
-               ok = succeeded(shape); // static heads: always
-               if (!ok)
-                 return SmallVector<Value>(out);
-               EstimationValues est = buildEstimation(
-                   b, loc, cfg, *shape, in[0], in[1], out[0], out[1], out[2]);
-               return SmallVector<Value>{est.scores, est.counts, est.indices};
-             });
+  func::FuncOp layout = buildBody(
+      b, loc, "layout", {q, kv}, {scores, counts, indices},
+      [&](ArrayRef<Value> in, ArrayRef<Value> out) {
+        FailureOr<AttentionShape> shape =
+            getAttentionShape(b, loc, in[0], in[1]);
+        ok = succeeded(shape); // static heads: always
+        if (!ok)
+          return SmallVector<Value>(out);
+        EstimationValues est = buildEstimation(b, loc, cfg, *shape, in[0],
+                                               in[1], out[0], out[1], out[2]);
+        return SmallVector<Value>{est.scores, est.counts, est.indices};
+      });
 
   // @attention_layout(q, k, v, o, lse, counts, indices): what @attention
   // computes (the same stages, as unisparse.attention decomposes) with the
   // layout it used, so a caller that wants both runs the estimation once.
-  buildEntry(b, loc, "attention_layout", {q, kv, kv}, {q, lse, counts, indices},
-             [&](ArrayRef<Value> in, ArrayRef<Value> out) {
-               FailureOr<AttentionShape> shape =
-                   getAttentionShape(b, loc, in[0], in[1]);
-               ok = ok && succeeded(shape);
-               if (failed(shape))
-                 return SmallVector<Value>(out);
-               OpFoldResult blocks =
-                   numBlocksOfr(b, loc, shape->seq, cfg.getBlock());
-               EstimationValues layout = buildLayout(
-                   b, loc, cfg, *shape, blocks, in[0], in[1], out[2], out[3]);
-               SmallVector<Value> results(buildBlockSparseAttention(
-                   b, loc, cfg, in[0], in[1], in[2], layout.counts,
-                   layout.indices, out[0], out[1]));
-               results.append({layout.counts, layout.indices});
-               return results;
-             });
-  if (!ok || failed(verify(*module))) {
+  func::FuncOp attentionLayout = buildBody(
+      b, loc, "attention_layout", {q, kv, kv}, {q, lse, counts, indices},
+      [&](ArrayRef<Value> in, ArrayRef<Value> out) {
+        FailureOr<AttentionShape> shape =
+            getAttentionShape(b, loc, in[0], in[1]);
+        ok = ok && succeeded(shape);
+        if (failed(shape))
+          return SmallVector<Value>(out);
+        OpFoldResult blocks = numBlocksOfr(b, loc, shape->seq, cfg.getBlock());
+        EstimationValues layout = buildLayout(b, loc, cfg, *shape, blocks,
+                                              in[0], in[1], out[2], out[3]);
+        SmallVector<Value> results(buildBlockSparseAttention(
+            b, loc, cfg, in[0], in[1], in[2], layout.counts, layout.indices,
+            out[0], out[1]));
+        results.append({layout.counts, layout.indices});
+        return results;
+      });
+  if (!ok) {
+    error = "the entry module does not verify";
+    return failure();
+  }
+
+  // The guards, in front of the bodies they call: the same size rule for
+  // every entry point, with the score map as the target's pipeline will
+  // materialise it.
+  Operation *scoreOp = nullptr;
+  layout.walk([&](BlockScoreOp op) { scoreOp = op; });
+  bool cuda = sig.target == EntryTarget::cuda;
+  Guard guard{
+      EstimationParams::of(cfg),
+      {sig.heads, sig.kvHeads, sig.headDim, et.getIntOrFloatBitWidth() / 8},
+      scoreMapTiling(cfg, sig, scoreOp),
+      cuda ? /*UNISPARSE_DEVICE_CUDA=*/1 : /*UNISPARSE_DEVICE_CPU=*/0};
+  for (func::FuncOp body : {attention, layout, attentionLayout}) {
+    b.setInsertionPoint(body);
+    buildGuard(b, loc, body.getSymName().drop_back(strlen("_impl")), body,
+               guard);
+  }
+  if (failed(verify(*module))) {
     error = "the entry module does not verify";
     return failure();
   }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from . import rules
 from .rules import ESTIMATORS, QUERY_REDUCES
@@ -11,6 +12,20 @@ __all__ = ["Config", "ESTIMATORS", "QUERY_REDUCES", "PRESETS", "preset"]
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
+
+
+def mlir_float(x: float) -> str:
+    """`x` as an MLIR float literal that parses back to the same double.
+    Python's shortest round-trip ``repr`` is exact, but drops the decimal
+    point in exponent form (``1e-05``), which MLIR reads as an integer; the
+    point is put back (``1.0e-05``)."""
+    text = repr(float(x))
+    if not math.isfinite(float(x)):
+        raise ValueError(f"{text} has no MLIR float literal")
+    mantissa, e, exponent = text.partition("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    return mantissa + e + exponent
 
 
 def _from_text(name: str, text: str):
@@ -109,10 +124,10 @@ class Config:
         b = lambda x: "true" if x else "false"  # noqa: E731
         return (
             f"#unisparse.config<block = {self.block}, c_q = {self.c_q}, c_k = {self.c_k}, "
-            f"c_h = {self.c_h}, tau = {float(self.tau)!r}, local_blocks = {self.local_blocks}, "
+            f"c_h = {self.c_h}, tau = {mlir_float(self.tau)}, local_blocks = {self.local_blocks}, "
             f"sink = {b(self.sink)}, min_blocks = {self.min_blocks}, "
             f"max_blocks = {self.max_blocks}, causal = {b(self.causal)}, "
-            f"scale = {float(self.scale)!r}, estimator = {self.estimator}, "
+            f"scale = {mlir_float(self.scale)}, estimator = {self.estimator}, "
             f"query_reduce = {self.query_reduce}>"
         )
 

@@ -49,12 +49,14 @@ def _check_outputs(outputs: dict, inputs: dict):
 class CompiledCPU:
     """A configuration compiled for the CPU for fixed heads, head dim, dtype."""
 
-    def __init__(self, cfg: Config, hq: int, hkv: int, head_dim: int, dtype: str, lib_path):
+    def __init__(self, cfg: Config, hq: int, hkv: int, head_dim: int, dtype: str, lib_path, lib=None):
+        """`lib`: the library at `lib_path` if already loaded (else it is
+        loaded here, after the runtime)."""
         self.cfg, self.hq, self.hkv, self.head_dim, self.dtype = cfg, hq, hkv, head_dim, dtype
         self.hg = hq // cfg.c_h
         self.lib_path = pathlib.Path(lib_path)
         runtime()
-        self._lib = _build.load_library(self.lib_path)
+        self._lib = lib if lib is not None else _build.load_library(self.lib_path)
         self._attention = self._lib._mlir_ciface_attention
         self._layout = self._lib._mlir_ciface_layout
         self._attention_layout = self._lib._mlir_ciface_attention_layout
@@ -154,7 +156,8 @@ def compile_cpu(cfg: Config, hq: int, hkv: int, head_dim: int, dtype: str = "f32
     if dtype not in _NP_DTYPES:
         raise ValueError(f"dtype must be one of {sorted(_NP_DTYPES)}, got {dtype!r}")
     signature = f"{cfg.mlir_attr()}|{hq}|{hkv}|{head_dim}|{dtype}"
-    lib = _build.cached_library(
+    runtime()  # first: the library resolves the runtime's symbols against it
+    path, lib = _build.load_cached(
         "cpu",
         signature,
         [
@@ -167,4 +170,4 @@ def compile_cpu(cfg: Config, hq: int, hkv: int, head_dim: int, dtype: str = "f32
             f"--link-runtime={_build.build_dir() / 'lib'}",
         ],
     )
-    return CompiledCPU(cfg, hq, hkv, head_dim, dtype, lib)
+    return CompiledCPU(cfg, hq, hkv, head_dim, dtype, path, lib)

@@ -111,13 +111,15 @@ def block_sparse_attention(q, k, v, counts, indices, block, causal=True, scale=0
 class CompiledCUDA:
     """A library compiled by ``unisparse-compile --target=cuda``."""
 
-    def __init__(self, path, *, heads, kv_heads, head_dim, block, c_h=1):
+    def __init__(self, path, *, heads, kv_heads, head_dim, block, c_h=1, lib=None):
+        """`lib`: the library at `path` if already loaded (after the
+        runtime), else it is loaded here."""
         import torch  # noqa: F401  (the caller owns the CUDA context)
 
         self.path = pathlib.Path(path)
         self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
         self.block, self.groups = block, heads // c_h
-        self._lib = _build.load_library(self.path)
+        self._lib = lib if lib is not None else _build.load_library(self.path)
         check_runtime()  # module loads happen in the library's constructors
         self._attention = self._lib._mlir_ciface_attention
         self._layout = self._lib._mlir_ciface_layout
@@ -252,7 +254,8 @@ def compile_gpu(cfg, heads, kv_heads, head_dim, dtype, device="cuda") -> Compile
                 f"UNISPARSE_AOT_DIR"
             )
         signature = f"{cfg.mlir_attr()}|{heads}|{kv_heads}|{head_dim}|{dtype}"
-        path = _build.cached_library(
+        load_runtime(_default_runtime())
+        path, lib = _build.load_cached(
             "cuda",
             signature,
             [
@@ -263,5 +266,8 @@ def compile_gpu(cfg, heads, kv_heads, head_dim, dtype, device="cuda") -> Compile
                 f"--dtype={dtype}",
                 "--target=cuda",
             ],
+        )
+        return CompiledCUDA(
+            path, heads=heads, kv_heads=kv_heads, head_dim=head_dim, block=cfg.block, c_h=cfg.c_h, lib=lib
         )
     return load_compiled(path, heads=heads, kv_heads=kv_heads, head_dim=head_dim, block=cfg.block, c_h=cfg.c_h)

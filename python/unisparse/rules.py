@@ -26,12 +26,19 @@ parser, then of ``ConfigAttr::verify``):
 2. ``block``, ``c_q``, ``c_k``, ``c_h`` are positive, and ``block`` is a
    multiple of ``c_q`` and of ``c_k``;
 3. ``tau`` is in (0, 1] (NaN is not);
-4. ``local_blocks``, ``min_blocks``, ``max_blocks`` are non-negative and
-   ``min_blocks <= max_blocks`` unless ``max_blocks = 0`` (no cap);
+4. ``local_blocks``, ``min_blocks``, ``max_blocks`` are block counts in
+   [0, 2^62] (a count of at least the number of blocks already means all of
+   them; the lowering adds a block index to ``local_blocks``, which must not
+   overflow) and ``min_blocks <= max_blocks`` unless ``max_blocks = 0`` (no
+   cap);
 5. ``scale`` is non-negative and at most the largest f32 (the runtime and
    the kernels take it as an f32; 0 selects ``1/sqrt(head_dim)``), so
-   neither NaN nor infinity;
-6. the antidiagonal estimators need ``c_q == c_k`` (the stride).
+   neither NaN nor infinity, and a non-zero ``scale`` does not round to 0
+   in f32 (which would select ``1/sqrt(head_dim)`` instead);
+6. the antidiagonal estimators need ``c_q == c_k`` (the stride);
+7. one block's score map, ``(block / c_q) x (block / c_k)`` f32 values, fits
+   in 2^63 - 1 bytes (the lowering's buffers of one block have static
+   sizes that must not overflow).
 """
 
 from __future__ import annotations
@@ -56,8 +63,10 @@ __all__ = [
     "multiple_of",
     "tau",
     "scale",
+    "block_count",
     "min_max_blocks",
     "estimator_stride",
+    "block_fits",
     "check_kind",
     "check_config",
     "check_heads",
@@ -99,6 +108,8 @@ INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 #: The largest finite f32, 0x1.fffffep+127.
 F32_MAX = float(np.finfo(np.float32).max)
+#: The largest block count (``local_blocks``, ``min_blocks``, ``max_blocks``).
+MAX_BLOCK_COUNT = 2**62
 
 
 # --------------------------------------------------------------------------- #
@@ -171,12 +182,24 @@ def tau(value: float) -> float:
 def scale(value: float) -> float:
     if not 0.0 <= value <= F32_MAX:
         raise ValueError(f"'scale' must be non-negative and at most the largest f32 (0: 1/sqrt(D)), found {value!r}")
+    if value > 0.0 and np.float32(value) == 0.0:
+        raise ValueError(f"'scale' must not round to 0 in f32 (0 selects 1/sqrt(D)), found {value!r}")
+    return value
+
+
+def block_count(name: str, value, note: str = ""):
+    """A count of blocks: in [0, 2^62]."""
+    non_negative(name, value, note)
+    if value > MAX_BLOCK_COUNT:
+        raise ValueError(
+            f"'{name}' must be at most 2^62 (a count of at least the number of blocks already means all), found {value}"
+        )
     return value
 
 
 def min_max_blocks(min_blocks: int, max_blocks: int):
-    non_negative("min_blocks", min_blocks)
-    non_negative("max_blocks", max_blocks, "(0: no cap)")
+    block_count("min_blocks", min_blocks)
+    block_count("max_blocks", max_blocks, "(0: no cap)")
     if max_blocks and min_blocks > max_blocks:
         raise ValueError(f"'min_blocks' ({min_blocks}) must not exceed 'max_blocks' ({max_blocks})")
 
@@ -184,6 +207,17 @@ def min_max_blocks(min_blocks: int, max_blocks: int):
 def estimator_stride(estimator: str, c_q: int, c_k: int):
     if estimator in ANTIDIAGONAL and c_q != c_k:
         raise ValueError(f"'estimator' {estimator} needs 'c_q' == 'c_k' (the stride), found {c_q} and {c_k}")
+
+
+def block_fits(block: int, c_q: int, c_k: int):
+    """One block's score map, ``(block / c_q) x (block / c_k)`` f32 values,
+    fits in 2^63 - 1 bytes."""
+    rq, rk = block // c_q, block // c_k
+    if rq * rk * 4 > INT64_MAX:
+        raise ValueError(
+            f"'block' ({block}) is too large for 'c_q' ({c_q}) and 'c_k' ({c_k}): one block's score map, "
+            f"{rq} x {rk} f32 values, needs more than 2^63 - 1 bytes"
+        )
 
 
 # --------------------------------------------------------------------------- #
@@ -217,10 +251,11 @@ def check_config(fields) -> dict:
     multiple_of("block", c["block"], "c_q", c["c_q"])
     multiple_of("block", c["block"], "c_k", c["c_k"])
     tau(c["tau"])
-    non_negative("local_blocks", c["local_blocks"])
+    block_count("local_blocks", c["local_blocks"])
     min_max_blocks(c["min_blocks"], c["max_blocks"])
     scale(c["scale"])
     estimator_stride(c["estimator"], c["c_q"], c["c_k"])
+    block_fits(c["block"], c["c_q"], c["c_k"])
     return c
 
 

@@ -125,6 +125,7 @@ def rule(message):
 
 
 BASE = {f.name: f.default for f in dataclasses.fields(Config)}
+AT_MOST_2_62 = "must be at most 2^62 (a count of at least the number of blocks already means all)"
 
 # (overrides of Config(), the rule they break or None)
 CASES = [
@@ -155,7 +156,10 @@ CASES = [
     (dict(scale=float("nan")), "'scale' must be non-negative and at most the largest f32 (0: 1/sqrt(D))"),
     (dict(scale=3.5e38), "'scale' must be non-negative and at most the largest f32 (0: 1/sqrt(D))"),
     (dict(scale=rules.F32_MAX), None),
-    (dict(scale=1e-300), None),
+    # f32 has no 1e-300: it would become 0, which selects 1/sqrt(D)
+    (dict(scale=1e-300), "'scale' must not round to 0 in f32 (0 selects 1/sqrt(D))"),
+    (dict(scale=1e-46), "'scale' must not round to 0 in f32 (0 selects 1/sqrt(D))"),
+    (dict(scale=1.401298464324817e-45), None),
     (dict(scale=-0.0), None),
     (dict(scale=0.125), None),
     (dict(estimator="antidiag"), "'estimator' antidiag needs 'c_q' == 'c_k' (the stride)"),
@@ -167,7 +171,15 @@ CASES = [
     (dict(block=I64), "'block' must fit in a signed 64-bit integer"),
     (dict(local_blocks=-I64 - 1), "'local_blocks' must fit in a signed 64-bit integer"),
     (dict(max_blocks=2**70), "'max_blocks' must fit in a signed 64-bit integer"),
-    (dict(local_blocks=I64 - 1, min_blocks=2**62, max_blocks=I64 - 1), None),
+    (dict(local_blocks=2**62, min_blocks=2**62, max_blocks=2**62), None),
+    (dict(local_blocks=I64 - 1), f"'local_blocks' {AT_MOST_2_62}"),
+    (dict(min_blocks=2**62 + 1), f"'min_blocks' {AT_MOST_2_62}"),
+    (dict(max_blocks=I64 - 1), f"'max_blocks' {AT_MOST_2_62}"),
+    (
+        dict(block=2**40, c_q=1, c_k=1),
+        "'block' (1099511627776) is too large for 'c_q' (1) and 'c_k' (1): one block's score map, "
+        "1099511627776 x 1099511627776 f32 values, needs more than 2^63 - 1 bytes",
+    ),
     (dict(block=2**62, c_q=2**62, c_k=2**61), None),
     (dict(block=I64 - 1, c_q=1, c_k=3), f"'block' ({I64 - 1}) must be a multiple of 'c_k' (3)"),
     # several broken rules: the first in the common order is reported

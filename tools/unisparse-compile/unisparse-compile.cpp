@@ -20,6 +20,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "unisparse/Dialect/Unisparse/Transforms/Passes.h"
 #include "unisparse/Pipelines/EntryModule.h"
 #include "unisparse/Pipelines/Pipelines.h"
 #include "unisparse/Version.h"
@@ -31,6 +32,7 @@
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Target/LLVMIR/Export.h"
 
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
@@ -304,7 +306,22 @@ int main(int argc, char **argv) {
         unisparse::parseConfig(&context, configText, error);
     if (failed(cfg))
       return fail(error);
-    unisparse::EntrySignature sig{heads, kvHeads, headDim, dtype};
+    unisparse::EntrySignature sig;
+    sig.heads = heads;
+    sig.kvHeads = kvHeads;
+    sig.headDim = headDim;
+    sig.dtype = dtype;
+    sig.target =
+        cuda ? unisparse::EntryTarget::cuda : unisparse::EntryTarget::cpu;
+    // The scoring kernel's options, as the pipeline below gets them (the
+    // guard's workspace rule depends on them).
+    sig.scoring.warps = scoreWarps;
+    sig.scoring.keyTile = scoreKeyTile;
+    sig.scoring.ctas = scoreCtas;
+    sig.scoring.compositeType = llvm::StringSwitch<Type>(scorePrecision)
+                                    .Case("bf16", BFloat16Type::get(&context))
+                                    .Case("f16", Float16Type::get(&context))
+                                    .Default(Type());
     FailureOr<OwningOpRef<ModuleOp>> built =
         unisparse::buildEntryModule(&context, *cfg, sig, error);
     if (failed(built))
@@ -342,6 +359,9 @@ int main(int argc, char **argv) {
     unisparse::buildUnisparseToCPUPipeline(
         pm, unisparse::UnisparseToCPUPipelineOptions());
   }
+  // Host allocations of the lowered code are checked: a failed one ends the
+  // call with the runtime's error instead of a write through null.
+  pm.addPass(unisparse::createUnisparseCheckAllocations());
   if (failed(pm.run(*module)))
     return fail("the unisparse-to-" + std::string(cuda ? "nvptx" : "cpu") +
                 " pipeline failed");

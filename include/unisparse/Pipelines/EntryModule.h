@@ -13,11 +13,19 @@
 // host calls `_mlir_ciface_attention(&q, &k, &v, &o, &lse)` with MLIR memref
 // descriptors (host pointers on the CPU target, device pointers on CUDA).
 //
+// Each is a guard around a private body (@attention_impl, @layout_impl):
+// it computes the bytes of the buffers the body will allocate for the actual
+// batch and sequence length (attentionWorkspaceBytes of ShapeRules.h, for the
+// target's lowering) and calls the runtime's unisparse_rt_check_workspace;
+// the body runs only if that succeeds, else the call returns with the
+// runtime's error (UNISPARSE_STATUS_OUT_OF_MEMORY) recorded.
+//
 //===----------------------------------------------------------------------===//
 
 #ifndef UNISPARSE_PIPELINES_ENTRYMODULE_H
 #define UNISPARSE_PIPELINES_ENTRYMODULE_H
 
+#include "unisparse/Conversion/UnisparseToGPU/UnisparseToGPU.h"
 #include "unisparse/Dialect/Unisparse/IR/UnisparseAttrs.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -27,12 +35,22 @@
 
 namespace mlir::unisparse {
 
-/// A shape signature: heads, head dim and element type ("f32", "f16", "bf16").
+/// The pipeline the entry module is compiled with: it decides how the score
+/// map is materialised, hence the workspace the guard computes, and which
+/// memory bounds it.
+enum class EntryTarget { cpu, cuda };
+
+/// A shape signature: heads, head dim and element type ("f32", "f16", "bf16"),
+/// and the target with, for CUDA, the scoring kernel's options as the
+/// pipeline gets them (a null compositeType: f32 scoring, no tensor-core
+/// kernel).
 struct EntrySignature {
   int64_t heads = 32;
   int64_t kvHeads = 8;
   int64_t headDim = 128;
   std::string dtype = "bf16";
+  EntryTarget target = EntryTarget::cpu;
+  ScoreKernelOptions scoring;
 };
 
 /// The entry module, built with the ops' builders (the estimation through

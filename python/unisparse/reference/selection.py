@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import rules
-from ._common import _as_4d, _check_pos_int
+from ._common import _as_4d
 
 
 def _visible_and_forced(NBq: int, NBk: int, local_blocks: int, sink: bool, causal: bool):
@@ -82,7 +82,7 @@ def block_select(
     s = _as_4d("s", s)
     # The attribute rules of unisparse.block_select (unisparse.rules).
     tau = rules.tau(rules.real("tau", tau))
-    local_blocks = _check_pos_int("local_blocks", local_blocks, 0)
+    local_blocks = rules.block_count("local_blocks", rules.integer("local_blocks", local_blocks))
     min_blocks = rules.integer("min_blocks", min_blocks)
     max_blocks = rules.integer("max_blocks", max_blocks)
     rules.min_max_blocks(min_blocks, max_blocks)

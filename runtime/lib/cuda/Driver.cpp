@@ -163,6 +163,23 @@ bool ensureContext() {
   return context || makePrimaryCurrent(defaultDevice.load());
 }
 
+bool deviceFreeMemory(void *stream, size_t &freeBytes, bool &measured) {
+  measured = false;
+  if (!ensureContext())
+    return false;
+  if (stream) {
+    CUstreamCaptureStatus capture = CU_STREAM_CAPTURE_STATUS_NONE;
+    if (!UNISPARSE_CU(cuStreamIsCapturing, static_cast<CUstream>(stream),
+                      &capture))
+      return false;
+    if (capture != CU_STREAM_CAPTURE_STATUS_NONE)
+      return true;
+  }
+  size_t totalBytes = 0;
+  measured = true;
+  return UNISPARSE_CU(cuMemGetInfo, &freeBytes, &totalBytes);
+}
+
 bool setDefaultDevice(int32_t ordinal) {
   if (!loadDriver())
     return false;

@@ -51,6 +51,7 @@ namespace unisparse::rt::cuda {
   X(cuMemAllocManaged)                                                         \
   X(cuMemFreeAsync)                                                            \
   X(cuMemFree)                                                                 \
+  X(cuMemGetInfo)                                                              \
   X(cuMemcpyAsync)                                                             \
   X(cuMemsetD32Async)                                                          \
   X(cuMemsetD16Async)                                                          \
@@ -102,6 +103,13 @@ inline bool check(CUresult result, const char *call, const char *file,
 /// first by every entry point that needs the driver, so the context is
 /// created lazily, also when that happens in a global constructor.
 bool ensureContext();
+
+/// Free memory of the current context's device (cuMemGetInfo, after
+/// ensureContext) into `freeBytes`, and `measured = true`; but while
+/// `stream` (if not null) is being captured into a CUDA graph, nothing is
+/// queried (cuMemGetInfo is no stream operation) and `measured = false`.
+/// False with the error recorded on failure.
+bool deviceFreeMemory(void *stream, size_t &freeBytes, bool &measured);
 
 /// Sets the default device (mgpuSetDefaultDevice) and makes its primary
 /// context current on this thread unless the current context is already on

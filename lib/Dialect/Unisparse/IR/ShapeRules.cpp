@@ -3,10 +3,14 @@
 #include "unisparse/Dialect/Unisparse/IR/ShapeRules.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "llvm/Support/MathExtras.h"
 
+#include <cmath>
 #include <limits>
 
 using namespace mlir;
+using namespace mlir::unisparse;
 
 OpFoldResult mlir::unisparse::numCompositesOfr(OpBuilder &b, Location loc,
                                                OpFoldResult n, int64_t factor) {
@@ -59,19 +63,35 @@ LogicalResult mlir::unisparse::verifyTau(EmitFn emit, double tau) {
 
 LogicalResult mlir::unisparse::verifyScale(EmitFn emit, double scale) {
   // The runtime and the kernels take the scale as an f32: infinity, NaN and
-  // anything past the largest f32 would turn every logit into inf or NaN.
-  if (scale >= 0.0 && scale <= std::numeric_limits<float>::max())
+  // anything past the largest f32 would turn every logit into inf or NaN,
+  // and a scale that rounds to 0 would select 1/sqrt(D).
+  if (!(scale >= 0.0 && scale <= std::numeric_limits<float>::max()))
+    return emit() << "'scale' must be non-negative and at most the largest "
+                     "f32 (0: 1/sqrt(D)), found "
+                  << formatShortestDouble(scale);
+  if (scale > 0.0 && static_cast<float>(scale) == 0.0f)
+    return emit() << "'scale' must not round to 0 in f32 (0 selects "
+                     "1/sqrt(D)), found "
+                  << formatShortestDouble(scale);
+  return success();
+}
+
+LogicalResult mlir::unisparse::verifyBlockCount(EmitFn emit, StringRef name,
+                                                int64_t value, StringRef note) {
+  if (failed(verifyNonNegative(emit, name, value, note)))
+    return failure();
+  if (value <= kMaxBlockCount)
     return success();
-  return emit() << "'scale' must be non-negative and at most the largest f32 "
-                   "(0: 1/sqrt(D)), found "
-                << formatShortestDouble(scale);
+  return emit() << "'" << name << "' must be at most 2^62 (a count of at "
+                << "least the number of blocks already means all), found "
+                << value;
 }
 
 LogicalResult mlir::unisparse::verifyMinMaxBlocks(EmitFn emit,
                                                   int64_t minBlocks,
                                                   int64_t maxBlocks) {
-  if (failed(verifyNonNegative(emit, "min_blocks", minBlocks)) ||
-      failed(verifyNonNegative(emit, "max_blocks", maxBlocks, "(0: no cap)")))
+  if (failed(verifyBlockCount(emit, "min_blocks", minBlocks)) ||
+      failed(verifyBlockCount(emit, "max_blocks", maxBlocks, "(0: no cap)")))
     return failure();
   if (maxBlocks == 0 || minBlocks <= maxBlocks)
     return success();
@@ -104,4 +124,132 @@ LogicalResult mlir::unisparse::verifyEstimatorStride(EmitFn emit,
   return emit() << "'estimator' " << stringifyEstimator(estimator)
                 << " needs 'c_q' == 'c_k' (the stride), found " << cq << " and "
                 << ck;
+}
+
+//===----------------------------------------------------------------------===//
+// Size rules
+//===----------------------------------------------------------------------===//
+
+int64_t StaticSizeArith::add(int64_t a, int64_t b) const {
+  int64_t sum;
+  if (a == kSizeOverflow || b == kSizeOverflow || llvm::AddOverflow(a, b, sum))
+    return kSizeOverflow;
+  return sum;
+}
+
+int64_t StaticSizeArith::mul(int64_t a, int64_t b) const {
+  int64_t product;
+  if (a == kSizeOverflow || b == kSizeOverflow ||
+      llvm::MulOverflow(a, b, product))
+    return kSizeOverflow;
+  return product;
+}
+
+int64_t StaticSizeArith::ceilDiv(int64_t a, int64_t b) const {
+  return a == kSizeOverflow ? kSizeOverflow : ceilDivOrDynamic(a, b);
+}
+
+namespace {
+/// `x == kSizeOverflow` as an i1.
+Value isSaturated(ImplicitLocOpBuilder &b, Value x) {
+  return arith::CmpIOp::create(
+      b, arith::CmpIPredicate::eq, x,
+      arith::ConstantIntOp::create(b, kSizeOverflow, 64));
+}
+
+/// The static values of `x` and `y` when both are constants.
+std::optional<std::pair<int64_t, int64_t>> constants(Value x, Value y) {
+  std::optional<int64_t> a = getConstantIntValue(x), b = getConstantIntValue(y);
+  if (a && b)
+    return std::make_pair(*a, *b);
+  return std::nullopt;
+}
+} // namespace
+
+// Constant operands fold through StaticSizeArith, so the IR holds only the
+// terms that depend on run-time sizes.
+
+Value IRSizeArith::constant(int64_t c) const {
+  return arith::ConstantIntOp::create(b, c, 64);
+}
+
+Value IRSizeArith::add(Value x, Value y) const {
+  if (auto c = constants(x, y))
+    return constant(StaticSizeArith().add(c->first, c->second));
+  // Both are in [0, 2^63 - 1], so the i64 sum wraps to a negative value
+  // exactly when it does not fit.
+  Value sum = arith::AddIOp::create(b, x, y);
+  Value wrapped =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::slt, sum, constant(0));
+  return arith::SelectOp::create(b, wrapped, constant(kSizeOverflow), sum);
+}
+
+Value IRSizeArith::mul(Value x, Value y) const {
+  if (auto c = constants(x, y))
+    return constant(StaticSizeArith().mul(c->first, c->second));
+  // The unsigned 128-bit product: it fits when the high half is 0 and the
+  // low half is non-negative as an i64. A saturated factor stays saturated.
+  auto product = arith::MulUIExtendedOp::create(b, x, y);
+  Value fits = arith::AndIOp::create(
+      b,
+      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, product.getHigh(),
+                            constant(0)),
+      arith::CmpIOp::create(b, arith::CmpIPredicate::sge, product.getLow(),
+                            constant(0)));
+  Value ok = fits;
+  for (Value v : {x, y}) {
+    std::optional<int64_t> c = getConstantIntValue(v);
+    if (c && *c != kSizeOverflow)
+      continue;
+    ok = arith::AndIOp::create(
+        b, ok,
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ne, v,
+                              constant(kSizeOverflow)));
+  }
+  return arith::SelectOp::create(b, ok, product.getLow(),
+                                 constant(kSizeOverflow));
+}
+
+Value IRSizeArith::ceilDiv(Value x, int64_t d) const {
+  if (std::optional<int64_t> c = getConstantIntValue(x))
+    return constant(StaticSizeArith().ceilDiv(*c, d));
+  Value q = arith::CeilDivUIOp::create(b, x, constant(d));
+  return arith::SelectOp::create(b, isSaturated(b, x), constant(kSizeOverflow),
+                                 q);
+}
+
+Value IRSizeArith::min(Value x, Value y) const {
+  if (auto c = constants(x, y))
+    return constant(std::min(c->first, c->second));
+  return arith::MinSIOp::create(b, x, y);
+}
+
+EstimationParams EstimationParams::of(ConfigAttr config) {
+  return {config.getBlock(), config.getCQ(),        config.getCK(),
+          config.getCH(),    config.getEstimator(), config.getQueryReduce()};
+}
+
+LogicalResult mlir::unisparse::verifyBlockFits(EmitFn emit,
+                                               const EstimationParams &p) {
+  StaticSizeArith a;
+  int64_t rq = p.block / p.cQ, rk = p.block / p.cK;
+  if (a.mul(a.mul(rq, rk), 4) != kSizeOverflow)
+    return success();
+  return emit() << "'block' (" << p.block << ") is too large for 'c_q' ("
+                << p.cQ << ") and 'c_k' (" << p.cK
+                << "): one block's score map, " << rq << " x " << rk
+                << " f32 values, needs more than 2^63 - 1 bytes";
+}
+
+int64_t mlir::unisparse::staticBytes(ShapedType type) {
+  StaticSizeArith a;
+  int64_t bits = type.getElementType().isIntOrFloat()
+                     ? type.getElementType().getIntOrFloatBitWidth()
+                     : 0;
+  int64_t bytes = (bits + 7) / 8;
+  if (!type.hasRank())
+    return bytes;
+  for (int64_t d : type.getShape())
+    bytes = a.mul(bytes, ShapedType::isDynamic(d) ? 1 : d);
+  return bytes;
 }

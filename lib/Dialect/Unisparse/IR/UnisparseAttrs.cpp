@@ -73,11 +73,12 @@ LogicalResult ConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       failed(verifyMultipleOf(emitError, "block", block, "c_q", cQ)) ||
       failed(verifyMultipleOf(emitError, "block", block, "c_k", cK)) ||
       failed(verifyTau(emitError, tau)) ||
-      failed(verifyNonNegative(emitError, "local_blocks", localBlocks)) ||
+      failed(verifyBlockCount(emitError, "local_blocks", localBlocks)) ||
       failed(verifyMinMaxBlocks(emitError, minBlocks, maxBlocks)) ||
       failed(verifyScale(emitError, scale)))
     return failure();
   if (failed(verifyEstimatorStride(emitError, estimator, cQ, cK)))
     return failure();
-  return success();
+  return verifyBlockFits(
+      emitError, EstimationParams{block, cQ, cK, cH, estimator, queryReduce});
 }

@@ -125,8 +125,36 @@ public:
     return verifyPositive(attribute(), attr, value);
   }
 
-  LogicalResult nonNegative(int64_t value, StringRef attr) {
-    return verifyNonNegative(attribute(), attr, value);
+  LogicalResult blockCount(int64_t value, StringRef attr) {
+    return verifyBlockCount(attribute(), attr, value);
+  }
+
+  LogicalResult blockFits(const EstimationParams &params) {
+    return verifyBlockFits(attribute(), params);
+  }
+
+  /// Every operand's static size in bytes (a dynamic dim counts as 1) fits
+  /// in an int64.
+  LogicalResult operandsFit() {
+    for (auto [i, v] : llvm::enumerate(op->getOperands())) {
+      auto type = dyn_cast<ShapedType>(v.getType());
+      if (type && staticBytes(type) == kSizeOverflow)
+        return op->emitOpError()
+               << "operand #" << i << " (" << type
+               << ") has more than 2^63 - 1 bytes: its strides and offsets "
+                  "cannot be addressed";
+    }
+    return success();
+  }
+
+  /// `bytes`, from a size rule of ShapeRules.h, fits in an int64.
+  LogicalResult fits(int64_t bytes, StringRef what) {
+    if (bytes != kSizeOverflow)
+      return success();
+    return op->emitOpError()
+           << what
+           << " need more than 2^63 - 1 bytes: sizes this large cannot be "
+              "addressed (strides and offsets would overflow)";
   }
 
   LogicalResult multipleOf(int64_t value, StringRef attr, int64_t factor,
@@ -168,6 +196,13 @@ private:
 
 int64_t dimOf(Value v, unsigned i) {
   return cast<ShapedType>(v.getType()).getDimSize(i);
+}
+
+/// Dimension `i` of `v`, a dynamic one as 1 (the least a non-empty problem
+/// has): size rules on these give lower bounds.
+int64_t dimOr1(Value v, unsigned i) {
+  int64_t d = dimOf(v, i);
+  return ShapedType::isDynamic(d) ? 1 : d;
 }
 
 /// Checks q/k/v/o/lse of an attention: ranks, element types, and that batch,
@@ -235,8 +270,17 @@ LogicalResult AttentionOp::verify() {
   Checker c(*this);
   if (failed(verifyQkvOut(c, getQ(), getK(), getV(), getOInit(), getLseInit())))
     return failure();
-  return c.divides(dimOf(getQ(), 1), "query heads 'q' dim 1",
-                   getConfig().getCH(), "'c_h' of the config");
+  if (failed(c.divides(dimOf(getQ(), 1), "query heads 'q' dim 1",
+                       getConfig().getCH(), "'c_h' of the config")))
+    return failure();
+  Value q = getQ();
+  AttentionSizes sizes{dimOr1(q, 1), dimOr1(getK(), 1), dimOr1(q, 3),
+                       staticBytes(RankedTensorType::get(
+                           {}, getElementTypeOrSelf(q.getType())))};
+  return c.fits(attentionFootprintBytes(
+                    StaticSizeArith(), EstimationParams::of(getConfig()), sizes,
+                    dimOr1(q, 0), dimOr1(q, 2), ScoreMapTiling()),
+                "q, k, v, o, lse and the estimation's workspace (untiled)");
 }
 
 /// The two forms of a destination-passing op: every shaped operand a
@@ -331,7 +375,13 @@ LogicalResult CompressOp::verify() {
       failed(c.dimMatches(init, "init", concat ? 4 : 3, in, "input", 3,
                           "head_dim")))
     return failure();
-  return success();
+  StaticSizeArith a;
+  return failure(
+      failed(c.operandsFit()) ||
+      failed(c.fits(compressionBytes(a, concat,
+                                     a.mul(dimOr1(init, 0), dimOr1(init, 1)),
+                                     dimOr1(in, 2), sf, dimOr1(in, 3)),
+                    "the composites and their padded buffers")));
 }
 
 LogicalResult CompressOp::fold(FoldAdaptor,
@@ -396,7 +446,14 @@ LogicalResult BlockScoreOp::verify() {
                      numBlocksOfComposites(dimOf(kc, 2), block, ck),
                      "key blocks", "(ceil(kc dim 2 / (block / c_k)))")))
     return failure();
-  return success();
+  EstimationParams params{block, cq, ck, 1, getEstimator(), getQueryReduce()};
+  StaticSizeArith a;
+  return failure(
+      failed(c.blockFits(params)) || failed(c.operandsFit()) ||
+      failed(c.fits(scoreMapBytes(a, params,
+                                  a.mul(dimOr1(init, 0), dimOr1(init, 1)),
+                                  dimOr1(init, 2), dimOr1(init, 3)),
+                    "the score map and its row buffers")));
 }
 
 //===----------------------------------------------------------------------===//
@@ -414,8 +471,9 @@ LogicalResult BlockSelectOp::verify() {
   if (failed(verifyTensorOrBufferForm(*this, "counts, indices")))
     return failure();
   if (failed(c.tau(getTau().convertToDouble())) ||
-      failed(c.nonNegative(getLocalBlocks(), "local_blocks")) ||
-      failed(c.minMax(getMinBlocks(), getMaxBlocks())))
+      failed(c.blockCount(getLocalBlocks(), "local_blocks")) ||
+      failed(c.minMax(getMinBlocks(), getMaxBlocks())) ||
+      failed(c.operandsFit()))
     return failure();
   Value s = getScores();
   if (failed(c.rank(s, "scores", 4)) ||
@@ -436,7 +494,8 @@ LogicalResult BlockSelectOp::verify() {
 
 LogicalResult DenseLayoutOp::verify() {
   Checker c(*this);
-  return verifyLayout(c, getCountsInit(), getIndicesInit());
+  return failure(failed(verifyLayout(c, getCountsInit(), getIndicesInit())) ||
+                 failed(c.operandsFit()));
 }
 
 //===----------------------------------------------------------------------===//
@@ -453,7 +512,7 @@ LogicalResult BlockSparseAttentionOp::verify() {
 
   Value q = getQ(), counts = getCounts(), indices = getIndices();
   if (failed(verifyQkvOut(c, q, getK(), getV(), getOInit(), getLseInit())) ||
-      failed(verifyLayout(c, counts, indices)))
+      failed(verifyLayout(c, counts, indices)) || failed(c.operandsFit()))
     return failure();
   int64_t numBlocks = ceilDivOrDynamic(dimOf(q, 2), getBlock());
   if (failed(c.dimMatches(counts, "counts", 0, q, "q", 0, "batch")) ||

@@ -245,6 +245,60 @@ _mlir_ciface_unisparse_rt_block_sparse_attention_cuda_bf16(
     float scale);
 
 //===----------------------------------------------------------------------===//
+// The memory guard and allocator of compiled code.
+//===----------------------------------------------------------------------===//
+
+// Every entry point that unisparse-compile builds first computes the bytes
+// of the buffers its estimation will allocate for the actual batch and
+// sequence length (the compiler's size rule; docs/Limits.md) and calls
+// unisparse_rt_check_workspace; it runs only on success. Its host
+// allocations then go through unisparse_rt_alloc / unisparse_rt_free, and a
+// failed allocation makes it free what it holds (unisparse_rt_alloc_scope_
+// abort) and return with the error recorded.
+
+/// The workspace bound for `device` (a unisparse_device_t), in bytes: the
+/// value of the environment variable UNISPARSE_WORKSPACE_LIMIT (a byte
+/// count) when set; else, for the CPU, the smaller of the available memory
+/// (MemAvailable of /proc/meminfo) and what the address-space limit
+/// (RLIMIT_AS) leaves; for CUDA, the free memory of the current context's
+/// device (INT64_MAX without a CUDA backend, and while the thread's current
+/// stream is being captured into a CUDA graph: the query is no stream
+/// operation, so it is skipped and only the allocations are checked). -1
+/// with a recorded error if it cannot be determined (a malformed variable, a
+/// CUDA failure).
+UNISPARSE_RT_EXPORT int64_t unisparse_rt_workspace_limit(int32_t device);
+
+/// Succeeds if a workspace of `bytes` (INT64_MAX: the size overflowed) fits
+/// the bound of unisparse_rt_workspace_limit; else records and returns
+/// UNISPARSE_STATUS_OUT_OF_MEMORY with a message naming `batch`, `seqLen`,
+/// the size and the bound.
+UNISPARSE_RT_EXPORT int32_t unisparse_rt_check_workspace(int64_t bytes,
+                                                         int64_t batch,
+                                                         int64_t seqLen,
+                                                         int32_t device);
+
+/// `bytes` aligned to `alignment` (a power of two, 0 for the default),
+/// tracked as a live block of the calling thread; null with
+/// UNISPARSE_STATUS_OUT_OF_MEMORY recorded if it cannot be had.
+UNISPARSE_RT_EXPORT void *unisparse_rt_alloc(int64_t bytes, int64_t alignment);
+/// Frees a block of unisparse_rt_alloc (or any malloc'ed pointer; null is
+/// ignored).
+UNISPARSE_RT_EXPORT void unisparse_rt_free(void *ptr);
+/// Opens a scope of the thread's tracked blocks; returns its mark.
+UNISPARSE_RT_EXPORT int64_t unisparse_rt_alloc_scope_begin(void);
+/// Closes the scope of `mark` normally: its blocks are no longer tracked.
+UNISPARSE_RT_EXPORT void unisparse_rt_alloc_scope_end(int64_t mark);
+/// Closes the scope of `mark` after a failure: frees every block allocated
+/// in it that is still live.
+UNISPARSE_RT_EXPORT void unisparse_rt_alloc_scope_abort(int64_t mark);
+/// The number of blocks the calling thread's scopes track (for tests).
+UNISPARSE_RT_EXPORT int64_t unisparse_rt_live_allocations(void);
+/// The peak of the bytes the calling thread's scopes held at once since the
+/// last reset; nonzero `reset` starts a new measurement (for tests that
+/// check the compiler's workspace rule against what the code allocates).
+UNISPARSE_RT_EXPORT int64_t unisparse_rt_peak_allocated_bytes(int32_t reset);
+
+//===----------------------------------------------------------------------===//
 // GPU module loading and launch for compiled host code.
 //===----------------------------------------------------------------------===//
 

@@ -17,8 +17,10 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/IR/OpDefinition.h"
 #include <cstdint>
+#include <limits>
 
 namespace mlir::unisparse {
 
@@ -88,10 +90,22 @@ LogicalResult verifyMultipleOf(EmitFn emit, StringRef name, int64_t value,
                                StringRef factorName, int64_t factor);
 /// tau in (0, 1].
 LogicalResult verifyTau(EmitFn emit, double tau);
-/// 0 <= scale <= the largest f32 (0: 1/sqrt(D)); rejects NaN and infinity.
+/// 0 <= scale <= the largest f32 (0: 1/sqrt(D)), so neither NaN nor
+/// infinity, and a non-zero scale must not round to 0 in f32 (which would
+/// select 1/sqrt(D) instead).
 LogicalResult verifyScale(EmitFn emit, double scale);
-/// min_blocks, max_blocks >= 0, and min_blocks <= max_blocks unless
-/// max_blocks = 0 (no cap).
+/// Block counts (local_blocks, min_blocks, max_blocks) are at most 2^62: a
+/// count of at least the number of blocks already means all of them, no
+/// sequence has 2^62 blocks (see the size rules below), and a block index
+/// plus such a count cannot overflow an int64 in the lowering.
+constexpr int64_t kMaxBlockCount = int64_t(1) << 62;
+
+/// `value` in [0, kMaxBlockCount]; `note` as for verifyNonNegative.
+LogicalResult verifyBlockCount(EmitFn emit, StringRef name, int64_t value,
+                               StringRef note = "");
+
+/// min_blocks, max_blocks in [0, kMaxBlockCount], and min_blocks <=
+/// max_blocks unless max_blocks = 0 (no cap).
 LogicalResult verifyMinMaxBlocks(EmitFn emit, int64_t minBlocks,
                                  int64_t maxBlocks);
 
@@ -106,6 +120,232 @@ LogicalResult verifyEstimatorStride(EmitFn emit, Estimator estimator,
 
 /// True for the element types attention accepts: bf16, f16, f32.
 bool isAttentionElementType(Type type);
+
+//===----------------------------------------------------------------------===//
+// Size rules: the bytes of the buffers that an attention's lowering creates.
+//
+// One definition, evaluated two ways: on static sizes (StaticSizeArith) by
+// the verifiers, which reject shapes whose buffers could not even be
+// addressed (a byte size beyond int64: strides and offsets would wrap in the
+// lowering), and as IR (IRSizeArith) by the compiled entry points, which
+// compute the workspace of the actual batch and sequence length before
+// running and refuse what is out of bounds (buildEntryModule).
+//
+// The rule is an upper bound of what the lowering allocates, counted as if
+// every buffer were live at once (the lowering frees some earlier):
+//   compression  mean: qc [B, Hg, Tq, D] and kc [B, Hg, Tk, D] in f32;
+//                antidiagonal (concatenated) composites: for each side three
+//                [B, Hg, T * c, D] f32 buffers (heads pooled, zero-padded,
+//                slotted);
+//   score map    for a tile of P (batch, head group) pairs and R = Iq * rq
+//                query composites (Iq query blocks) against all
+//                K = NBk * rk key composites, f32: the map P*R*K, its lanes
+//                P*R*rk, row max and sum 2*P*R; antidiag_lse adds its slot
+//                logits P*R*K*c_q and their max and sum 2*P*R*K;
+//                query_reduce = max adds P*R*NBk;
+//   layout       scores f32 and indices i32 [B, Hg, NB, NB], counts [B, Hg,
+//                NB].
+//   GPU scoring  instead of a map, the tensor-core scoring kernel of
+//                convert-unisparse-to-gpu keeps a scratch slot per CTA:
+//                C = min(ctas, B * Hg * ceil(Tq / rows)) slots of `rows`
+//                query composites, each with partial sums over
+//                KT * (keyTile / rk) blocks and maxima over KT key tiles,
+//                KT = ceil(Tk / keyTile): C * rows * KT * (keyTile / rk + 1);
+// rq = block / c_q, rk = block / c_k, Tq = ceil(N / c_q), Tk = ceil(N / c_k),
+// NB = ceil(N / block). Untiled (the linalg lowering of a whole
+// block_score, as unisparse-to-nvptx does where the tensor-core kernel does
+// not apply), the score map is one tile of P = B * Hg, Iq = NB; tiled by
+// `unisparse-tile-estimation` (the CPU pipeline), P = 1 and Iq = its
+// query-blocks option. Each buffer counts kBufferAlignment more bytes
+// (allocations are rounded up to it). The runtime's attention kernel
+// allocates and checks its own scratch and is not counted. Every product
+// and sum saturates at kSizeOverflow.
+//===----------------------------------------------------------------------===//
+
+/// "Does not fit in an int64": where the size rules saturate.
+constexpr int64_t kSizeOverflow = std::numeric_limits<int64_t>::max();
+
+/// The alignment of the lowering's buffers: an allocation takes up to this
+/// many bytes more than its contents.
+constexpr int64_t kBufferAlignment = 64;
+
+/// Saturating arithmetic on static sizes (values in [0, kSizeOverflow];
+/// kSizeOverflow absorbs everything, even a factor 0).
+struct StaticSizeArith {
+  using Value = int64_t;
+  Value constant(int64_t c) const { return c; }
+  Value add(Value a, Value b) const;
+  Value mul(Value a, Value b) const;
+  Value ceilDiv(Value a, int64_t b) const;
+  Value min(Value a, Value b) const { return a < b ? a : b; }
+};
+
+/// The same arithmetic emitted as IR on i64 values (sizes known at run
+/// time), with the same saturation.
+struct IRSizeArith {
+  using Value = ::mlir::Value;
+  ImplicitLocOpBuilder &b;
+  Value constant(int64_t c) const;
+  Value add(Value a, Value b) const;
+  Value mul(Value a, Value b) const;
+  Value ceilDiv(Value a, int64_t b) const;
+  Value min(Value a, Value b) const;
+};
+
+/// The configuration fields the size rules read.
+struct EstimationParams {
+  int64_t block, cQ, cK, cH;
+  Estimator estimator;
+  QueryReduce queryReduce;
+  static EstimationParams of(ConfigAttr config);
+};
+
+/// The static part of an attention problem: heads, head dim and the element
+/// size of q/k/v/o in bytes.
+struct AttentionSizes {
+  int64_t qHeads, kvHeads, headDim, elementBytes;
+};
+
+/// How the estimation materialises its scores, i.e. which score-map term
+/// the size rule counts.
+struct ScoreMapTiling {
+  enum class Kind {
+    whole,      ///< the whole map [B, Hg, NB * rq, NB * rk]
+    queryTiles, ///< one (batch, head group, `queryBlocks` blocks) at a time
+    ctaScratch, ///< the GPU scoring kernel's slots: `ctas` of `ctaRows` rows,
+                ///< key tiles of `keyTile` composites
+    none,       ///< no estimation (every block kept)
+  };
+  Kind kind = Kind::whole;
+  int64_t queryBlocks = 0;
+  int64_t ctas = 0, ctaRows = 0, keyTile = 0;
+
+  static ScoreMapTiling byQueryBlocks(int64_t queryBlocks) {
+    return {Kind::queryTiles, queryBlocks, 0, 0, 0};
+  }
+  static ScoreMapTiling byCtaScratch(int64_t ctas, int64_t ctaRows,
+                                     int64_t keyTile) {
+    return {Kind::ctaScratch, 0, ctas, ctaRows, keyTile};
+  }
+};
+
+/// Bytes of the GPU scoring kernel's scratch slots (see ScoreMapTiling).
+template <typename A>
+typename A::Value
+ctaScratchBytes(const A &a, const EstimationParams &p, const ScoreMapTiling &t,
+                typename A::Value pairs, typename A::Value seqLen) {
+  int64_t rk = p.block / p.cK;
+  auto tiles = a.mul(pairs, a.ceilDiv(a.ceilDiv(seqLen, p.cQ), t.ctaRows));
+  auto rows = a.mul(a.min(tiles, a.constant(t.ctas)), a.constant(t.ctaRows));
+  auto keyTiles = a.ceilDiv(a.ceilDiv(seqLen, p.cK), t.keyTile);
+  auto floats = a.mul(a.mul(rows, keyTiles), a.constant(t.keyTile / rk + 1));
+  return a.add(a.mul(floats, a.constant(4)), a.constant(2 * kBufferAlignment));
+}
+
+/// Bytes of the score map and its row buffers for `pairs` (batch, head
+/// group) pairs, `queryBlocks` query blocks and `keyBlocks` key blocks.
+template <typename A>
+typename A::Value
+scoreMapBytes(const A &a, const EstimationParams &p, typename A::Value pairs,
+              typename A::Value queryBlocks, typename A::Value keyBlocks) {
+  int64_t rq = p.block / p.cQ, rk = p.block / p.cK;
+  auto rows = a.mul(pairs, a.mul(queryBlocks, a.constant(rq)));
+  auto map = a.mul(rows, a.mul(keyBlocks, a.constant(rk)));
+  auto floats = a.add(
+      map, a.add(a.mul(rows, a.constant(rk)), a.mul(rows, a.constant(2))));
+  if (p.estimator == Estimator::antidiag_lse)
+    floats = a.add(
+        floats, a.add(a.mul(map, a.constant(p.cQ)), a.mul(map, a.constant(2))));
+  int64_t buffers = 4; // map, lanes, row max, row sum
+  if (p.estimator == Estimator::antidiag_lse)
+    buffers += 3;
+  if (p.queryReduce == QueryReduce::max) {
+    floats = a.add(floats, a.mul(rows, keyBlocks));
+    buffers += 1;
+  }
+  return a.add(a.mul(floats, a.constant(4)),
+               a.constant(buffers * kBufferAlignment));
+}
+
+/// Bytes of one side's composites: `pairs` (batch, head group) pairs, `seq`
+/// tokens pooled by `factor`, head dim `headDim`.
+template <typename A>
+typename A::Value
+compressionBytes(const A &a, bool concat, typename A::Value pairs,
+                 typename A::Value seq, int64_t factor, int64_t headDim) {
+  auto composites = a.ceilDiv(seq, factor);
+  auto perPair = a.mul(composites, a.constant(headDim));
+  if (concat)
+    perPair = a.mul(perPair, a.mul(a.constant(factor), a.constant(3)));
+  return a.add(a.mul(a.mul(pairs, perPair), a.constant(4)),
+               a.constant((concat ? 3 : 1) * kBufferAlignment));
+}
+
+/// Bytes of the layout and block scores of `pairs` pairs and `blocks`
+/// query/key blocks.
+template <typename A>
+typename A::Value layoutBytes(const A &a, typename A::Value pairs,
+                              typename A::Value blocks) {
+  auto rows = a.mul(pairs, blocks);
+  return a.add(a.mul(a.add(a.mul(rows, a.mul(blocks, a.constant(2))), rows),
+                     a.constant(4)),
+               a.constant(3 * kBufferAlignment));
+}
+
+/// The estimation's workspace for `batch` x `seqLen` (bytes, saturating).
+template <typename A>
+typename A::Value
+attentionWorkspaceBytes(const A &a, const EstimationParams &p,
+                        const AttentionSizes &s, typename A::Value batch,
+                        typename A::Value seqLen, ScoreMapTiling tiling) {
+  auto pairs = a.mul(batch, a.constant(s.qHeads / p.cH));
+  auto blocks = a.ceilDiv(seqLen, p.block);
+  bool concat = isAntidiagonal(p.estimator);
+  auto bytes =
+      a.add(compressionBytes(a, concat, pairs, seqLen, p.cQ, s.headDim),
+            compressionBytes(a, concat, pairs, seqLen, p.cK, s.headDim));
+  bytes = a.add(bytes, layoutBytes(a, pairs, blocks));
+  switch (tiling.kind) {
+  case ScoreMapTiling::Kind::whole:
+    return a.add(bytes, scoreMapBytes(a, p, pairs, blocks, blocks));
+  case ScoreMapTiling::Kind::queryTiles:
+    return a.add(bytes,
+                 scoreMapBytes(a, p, a.constant(1),
+                               a.min(blocks, a.constant(tiling.queryBlocks)),
+                               blocks));
+  case ScoreMapTiling::Kind::ctaScratch:
+    return a.add(bytes, ctaScratchBytes(a, p, tiling, pairs, seqLen));
+  case ScoreMapTiling::Kind::none:
+    break;
+  }
+  return bytes;
+}
+
+/// The workspace plus q, k, v, o and lse themselves: what must be
+/// addressable for the lowering to be correct (bytes, saturating).
+template <typename A>
+typename A::Value
+attentionFootprintBytes(const A &a, const EstimationParams &p,
+                        const AttentionSizes &s, typename A::Value batch,
+                        typename A::Value seqLen, ScoreMapTiling tiling) {
+  auto tokens = a.mul(batch, seqLen);
+  auto qo = a.mul(tokens, a.constant(s.qHeads));
+  auto rowBytes = a.mul(a.constant(s.headDim), a.constant(s.elementBytes));
+  auto tensors = a.add(a.mul(a.add(qo, a.mul(tokens, a.constant(s.kvHeads))),
+                             a.mul(rowBytes, a.constant(2))),
+                       a.mul(qo, a.constant(4)));
+  return a.add(tensors,
+               attentionWorkspaceBytes(a, p, s, batch, seqLen, tiling));
+}
+
+/// One block's score map, (block / c_q) x (block / c_k) f32 values, fits in
+/// 2^63 - 1 bytes: the lowering's buffers of one block have static sizes,
+/// which must not overflow (a larger `block` could not run anyway).
+LogicalResult verifyBlockFits(EmitFn emit, const EstimationParams &p);
+
+/// The static size of a shaped type in bytes (a dynamic dim counts as 1),
+/// saturating; 0 for element types without a bit width.
+int64_t staticBytes(ShapedType type);
 
 } // namespace mlir::unisparse
 

@@ -246,4 +246,52 @@ def UnisparseTestTile : Pass<"unisparse-test-tile"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def UnisparseCheckAllocations
+    : Pass<"unisparse-check-allocations", "::mlir::ModuleOp"> {
+  let summary = "Check every host allocation of lowered code; stop cleanly on failure";
+  let description = [{
+    Runs on the LLVM dialect (after `unisparse-to-cpu` or
+    `unisparse-to-nvptx`). In every function that returns nothing (the
+    compiled entry points' bodies), host allocations go through the
+    runtime's tracked allocator and are checked: a null result frees what
+    the call holds and returns, leaving the runtime's error
+    (`UNISPARSE_STATUS_OUT_OF_MEMORY`) for the caller to read, instead of
+    writing through a null pointer. Device allocations (`mgpuMemAlloc`,
+    which records its own error) of a non-zero size are checked the same
+    way; device buffers allocated earlier in that call are not freed.
+    Functions that return values (their buffers may escape) are left alone.
+
+    Before:
+
+    ```mlir
+    llvm.func @body(...) {
+      %p = llvm.call @aligned_alloc(%align, %size) : (i64, i64) -> !llvm.ptr
+      ...
+      llvm.call @free(%p) : (!llvm.ptr) -> ()
+      llvm.return
+    }
+    ```
+
+    After:
+
+    ```mlir
+    llvm.func @body(...) {
+      %mark = llvm.call @unisparse_rt_alloc_scope_begin() : () -> i64
+      %p = llvm.call @unisparse_rt_alloc(%size, %align) : (i64, i64) -> !llvm.ptr
+      %null = llvm.icmp "eq" %p, %zero : !llvm.ptr
+      llvm.cond_br %null, ^fail, ^next
+    ^next:
+      ...
+      llvm.call @unisparse_rt_free(%p) : (!llvm.ptr) -> ()
+      llvm.call @unisparse_rt_alloc_scope_end(%mark) : (i64) -> ()
+      llvm.return
+    ^fail:
+      llvm.call @unisparse_rt_alloc_scope_abort(%mark) : (i64) -> ()
+      llvm.return
+    }
+    ```
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // UNISPARSE_DIALECT_UNISPARSE_TRANSFORMS_PASSES_TD
