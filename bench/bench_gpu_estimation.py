@@ -94,11 +94,20 @@ def main():
     ap.add_argument("--only", nargs="*", default=None)
     ap.add_argument("--structured-max-n", type=int, default=32768)
     ap.add_argument("--e2e", action="store_true", help="also the whole call vs cuDNN causal")
+    ap.add_argument(
+        "--tuning", action="store_true", help="the scoring kernel's knob variants (configs.TUNING), not the estimators"
+    )
     a = ap.parse_args()
     print(torch.cuda.get_device_name(), flush=True)
     rows = []
-    for name, (cfg, hq, hkv, d, dtype, _) in configs.BENCH_ESTIMATION.items():
+    table = configs.BENCH_ESTIMATION
+    if a.tuning:
+        table = {name: configs.BENCH_ESTIMATION[base] for name, (base, _) in configs.TUNING.items()}
+    for name, (cfg, hq, hkv, d, dtype, _) in table.items():
         if a.only and name not in a.only:
+            continue
+        if not (pathlib.Path(os.environ["UNISPARSE_AOT_DIR"]) / configs.lib_name(name, "cuda")).exists():
+            print(f"{name}: no library (compile_all.py --only tuning)", flush=True)
             continue
         c = configs.parse_config(cfg)
         lib = gpu.load_compiled(

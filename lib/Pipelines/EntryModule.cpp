@@ -26,10 +26,6 @@ namespace {
 /// device) -> status.
 constexpr StringLiteral kCheckWorkspace = "unisparse_rt_check_workspace";
 
-/// Query composites per warp of the tensor-core scoring kernel
-/// (ScoreKernelOptions::warps: each warp owns 32).
-constexpr int64_t kScoreRowsPerWarp = 32;
-
 /// What the guard of an entry point needs: the size rule's inputs.
 struct Guard {
   EstimationParams params;
@@ -126,7 +122,7 @@ ScoreMapTiling scoreMapTiling(ConfigAttr cfg, const EntrySignature &sig,
   if (scoreOp && sig.scoring.compositeType &&
       tensorCoreScoreUnsupportedReason(scoreOp, sig.scoring).empty())
     return ScoreMapTiling::byCtaScratch(sig.scoring.ctas,
-                                        kScoreRowsPerWarp * sig.scoring.warps,
+                                        sig.scoring.warpRows * sig.scoring.warps,
                                         sig.scoring.keyTile);
   return {ScoreMapTiling::Kind::whole};
 }

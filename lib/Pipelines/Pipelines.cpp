@@ -70,7 +70,7 @@ namespace {
 /// What the GPU pipeline asks of the tensor level.
 struct GpuEstimationOptions {
   std::string scorePrecision;
-  int64_t warps, keyTile;
+  int64_t warps, warpRows, keyTile;
 };
 
 void addTensorAndBufferPasses(OpPassManager &pm, bool decompose,
@@ -92,6 +92,7 @@ void addTensorAndBufferPasses(OpPassManager &pm, bool decompose,
     UnisparseNarrowCompositesPassOptions narrow;
     narrow.type = gpu->scorePrecision;
     narrow.warps = gpu->warps;
+    narrow.warpRows = gpu->warpRows;
     narrow.keyTile = gpu->keyTile;
     if (gpu->scorePrecision != "f32")
       pm.addPass(createUnisparseNarrowCompositesPass(narrow));
@@ -153,13 +154,15 @@ void mlir::unisparse::buildUnisparseToNVPTXPipeline(
   // As for the CPU, but scoring and selection become built GPU kernels and
   // attention calls the runtime's CUDA kernel.
   GpuEstimationOptions estimation{options.scorePrecision, options.scoreWarps,
-                                  options.scoreKeyTile};
+                                  options.scoreWarpRows, options.scoreKeyTile};
   addTensorAndBufferPasses(pm, options.decompose, "cuda",
                            /*deallocate=*/true, /*tile=*/false, &estimation);
   ConvertUnisparseToGPUPassOptions gpu;
   gpu.warps = options.scoreWarps;
+  gpu.warpRows = options.scoreWarpRows;
   gpu.keyTile = options.scoreKeyTile;
   gpu.ctas = options.scoreCtas;
+  gpu.minCtasPerSm = options.scoreMinCtasPerSm;
   gpu.selectThreads = options.selectThreads;
   pm.addPass(createConvertUnisparseToGPUPass(gpu));
 
@@ -175,6 +178,7 @@ void mlir::unisparse::buildUnisparseToNVPTXPipeline(
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createUnisparseGpuHostBuffers());
   pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createUnisparseGpuKernelAttributes());
   pm.addPass(createUnisparseGpuExternSharedMemory());
   pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());
 

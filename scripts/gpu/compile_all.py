@@ -17,11 +17,26 @@ import configs  # noqa: E402
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
+def compile_command(build, cfg, hq, hkv, d, dtype, target, lib):
+    """unisparse-compile's command line for one library."""
+    return [
+        f"{build}/bin/unisparse-compile",
+        f"--config={cfg}",
+        f"--heads={hq}",
+        f"--kv-heads={hkv}",
+        f"--head-dim={d}",
+        f"--dtype={dtype}",
+        f"--target={target}",
+        "-o",
+        str(lib),
+    ]
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--out", required=True)
     p.add_argument("--build", default=str(ROOT / "build"))
-    p.add_argument("--only", choices=["check", "bench", "torch", "estimation"], default=None)
+    p.add_argument("--only", choices=["check", "bench", "torch", "estimation", "tuning"], default=None)
     a = p.parse_args()
     out = pathlib.Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -33,49 +48,36 @@ def main():
         for fields, hq, hkv, d, dtype in configs.TORCH:
             cfg = Config(**fields)
             lib = out / library_name(cfg, hq, hkv, d, dtype)
-            subprocess.run(
-                [
-                    f"{a.build}/bin/unisparse-compile",
-                    f"--config={cfg.mlir_attr()}",
-                    f"--heads={hq}",
-                    f"--kv-heads={hkv}",
-                    f"--head-dim={d}",
-                    f"--dtype={dtype}",
-                    "--target=cuda",
-                    "-o",
-                    str(lib),
-                ],
-                check=True,
-            )
+            subprocess.run(compile_command(a.build, cfg.mlir_attr(), hq, hkv, d, dtype, "cuda", lib), check=True)
             print("compiled", lib.name, "for", cfg.mlir_attr(), hq, hkv, d, dtype)
     tables = {
         "check": [configs.CHECK],
         "bench": [configs.BENCH],
         "torch": [],
         "estimation": [configs.BENCH_ESTIMATION],
+        "tuning": [],
         None: [configs.CHECK, configs.BENCH, configs.BENCH_ESTIMATION],
     }
     for table in tables[a.only]:
         for name, (cfg, hq, hkv, d, dtype, targets) in table.items():
             for target in targets:
                 lib = out / configs.lib_name(name, target)
-                cmd = [
-                    f"{a.build}/bin/unisparse-compile",
-                    f"--config={cfg}",
-                    f"--heads={hq}",
-                    f"--kv-heads={hkv}",
-                    f"--head-dim={d}",
-                    f"--dtype={dtype}",
-                    f"--target={target}",
-                    "-o",
-                    str(lib),
-                    f"--header={lib.with_suffix('.h')}",
-                ]
+                cmd = compile_command(a.build, cfg, hq, hkv, d, dtype, target, lib)
+                cmd.append(f"--header={lib.with_suffix('.h')}")
                 if target == "cpu":
                     # It runs on the GPU machine's CPU, not this one's.
                     cmd.append("--host-cpu=generic")
                 subprocess.run(cmd, check=True)
                 print("compiled", lib.name)
+
+    if a.only == "tuning":
+        for name, (base, flags) in configs.TUNING.items():
+            if flags is None:
+                continue
+            cfg, hq, hkv, d, dtype, _ = configs.BENCH_ESTIMATION[base]
+            lib = out / configs.lib_name(name, "cuda")
+            subprocess.run(compile_command(a.build, cfg, hq, hkv, d, dtype, "cuda", lib) + flags, check=True)
+            print("compiled", lib.name, *flags)
 
 
 if __name__ == "__main__":

@@ -65,6 +65,20 @@ BENCH_ESTIMATION = {
     ),
 }
 
+# Tile-knob variants of an estimation config for the scoring kernel's tuning
+# (compile_all.py --only tuning; bench_gpu_estimation.py --tuning): name ->
+# (BENCH_ESTIMATION entry, extra unisparse-compile flags; None: a library
+# placed in the AOT directory by hand, e.g. an earlier commit's build).
+TUNING = {
+    "tune_before": ("est_default", None),
+    "tune_r32": ("est_default", []),
+    "tune_r16": ("est_default", ["--score-warp-rows=16"]),
+    "tune_r16_m3": ("est_default", ["--score-warp-rows=16", "--score-min-ctas-per-sm=3", "--score-ctas=396"]),
+    "tune_r16_m4": ("est_default", ["--score-warp-rows=16", "--score-min-ctas-per-sm=4", "--score-ctas=528"]),
+    "tune_r16_w8": ("est_default", ["--score-warp-rows=16", "--score-warps=8", "--score-ctas=132"]),
+    "tune_r32_k32": ("est_default", ["--score-key-tile=32"]),
+}
+
 
 def parse_config(text):
     """'block=128,tau=0.9,causal=false' -> the fields of that Config, as a

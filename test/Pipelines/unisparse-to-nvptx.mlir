@@ -7,6 +7,14 @@
 // RUN: unisparse-opt %s --pass-pipeline="builtin.module(unisparse-to-nvptx{chip=sm_80 features=+ptx75 threads=256})" | FileCheck %s --check-prefix=SM80
 // The PTX of the estimation kernels (format=isa keeps it readable):
 // RUN: unisparse-opt %s --unisparse-to-nvptx="format=isa" | FileCheck %s --check-prefix=PTX
+// The scoring kernel's register budget reaches ptxas (and only that kernel).
+// RUN: unisparse-opt %s --unisparse-to-nvptx="format=isa score-warp-rows=16 score-min-ctas-per-sm=3" | FileCheck %s --check-prefix=MINCTAS
+// MINCTAS-LABEL: gpu.binary @unisparse_compress_0_module
+// MINCTAS-NOT: minnctapersm
+// MINCTAS-LABEL: gpu.binary @unisparse_block_score_0_module
+// MINCTAS-SAME: .minnctapersm 3
+// MINCTAS-LABEL: gpu.binary @unisparse_block_select_0_module
+// MINCTAS-NOT: minnctapersm
 
 // The estimation is three built kernels in gpu.binary ops holding sm_90a
 // cubins (pooling, tensor-core scoring, selection); attention is a call of

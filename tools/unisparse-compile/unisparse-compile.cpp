@@ -104,6 +104,11 @@ static cl::opt<int64_t> scoreWarps("score-warps",
                                             "scoring kernel"),
                                    cl::init(4), cl::cat(category));
 static cl::opt<int64_t>
+    scoreWarpRows("score-warp-rows",
+                  cl::desc("CUDA: query composites per warp of the scoring "
+                           "kernel (16 or 32)"),
+                  cl::init(32), cl::cat(category));
+static cl::opt<int64_t>
     scoreKeyTile("score-key-tile",
                  cl::desc("CUDA: key composites per tile of the scoring "
                           "kernel"),
@@ -112,6 +117,11 @@ static cl::opt<int64_t> scoreCtas("score-ctas",
                                   cl::desc("CUDA: persistent CTAs of the "
                                            "scoring kernel"),
                                   cl::init(264), cl::cat(category));
+static cl::opt<int64_t>
+    scoreMinCtasPerSm("score-min-ctas-per-sm",
+                      cl::desc("CUDA: scoring CTAs that should fit on one SM "
+                               "(a register budget for ptxas; 0: none)"),
+                      cl::init(0), cl::cat(category));
 static cl::opt<int64_t> selectThreads("select-threads",
                                       cl::desc("CUDA: threads per row of the "
                                                "selection kernel"),
@@ -316,6 +326,7 @@ int main(int argc, char **argv) {
     // The scoring kernel's options, as the pipeline below gets them (the
     // guard's workspace rule depends on them).
     sig.scoring.warps = scoreWarps;
+    sig.scoring.warpRows = scoreWarpRows;
     sig.scoring.keyTile = scoreKeyTile;
     sig.scoring.ctas = scoreCtas;
     sig.scoring.compositeType = llvm::StringSwitch<Type>(scorePrecision)
@@ -351,8 +362,10 @@ int main(int argc, char **argv) {
     options.threads = threads;
     options.scorePrecision = scorePrecision;
     options.scoreWarps = scoreWarps;
+    options.scoreWarpRows = scoreWarpRows;
     options.scoreKeyTile = scoreKeyTile;
     options.scoreCtas = scoreCtas;
+    options.scoreMinCtasPerSm = scoreMinCtasPerSm;
     options.selectThreads = selectThreads;
     unisparse::buildUnisparseToNVPTXPipeline(pm, options);
   } else {

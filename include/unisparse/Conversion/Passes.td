@@ -140,6 +140,9 @@ def UnisparseNarrowCompositesPass : Pass<"unisparse-narrow-composites"> {
            "The 16-bit composite type: bf16 or f16">,
     Option<"warps", "warps", "int64_t", /*default=*/"4",
            "Warps per CTA of the scoring kernel (as convert-unisparse-to-gpu)">,
+    Option<"warpRows", "warp-rows", "int64_t", /*default=*/"32",
+           "Query composites per warp of the scoring kernel (as "
+           "convert-unisparse-to-gpu)">,
     Option<"keyTile", "key-tile", "int64_t", /*default=*/"64",
            "Key composites per tile of the scoring kernel (as "
            "convert-unisparse-to-gpu)">,
@@ -159,19 +162,24 @@ def ConvertUnisparseToGPUPass
     vector ops; no linalg, no text), plus the scratch buffers they need.
 
     - `unisparse.block_score` with 16-bit composites (see
-      `unisparse-narrow-composites`): a persistent tensor-core kernel. CTAs
-      claim tiles of `32 * warps` query composites from an atomic counter
-      (head-major, the heaviest causal tile of a head first); each walks
-      the visible key composites in tiles of `key-tile`, double-buffered in
-      workgroup memory by `nvgpu.device_async_copy`, multiplies them on
-      tensor cores (`nvgpu.ldmatrix` + `nvvm.mma.sync` m16n8k16, f32
+      `unisparse-narrow-composites`): a persistent tensor-core kernel. CTA
+      c takes tiles c, c + grid, ... of `warp-rows * warps` query
+      composites (a static schedule, head-major, the heaviest causal tile
+      of a head first); each walks the visible key composites in tiles of
+      `key-tile`, three stages in workgroup memory filled by
+      `nvgpu.device_async_copy` (one barrier per key tile), multiplies them
+      on tensor cores (`nvgpu.ldmatrix` + `nvvm.mma.sync` m16n8k16, f32
       accumulation), keeps each row's running max (rounded up to an integer
-      in the log2 domain) and sum in registers (quad shuffles), and writes
-      the per-key-block partial sums of `exp2(x - max)` to its own scratch
-      slot; at the end of the tile it rescales them by exact powers of two
-      and sums (or maxes) the query composites of each query block into the
-      scores. The `[Tq, Tk]` map is never stored; the scratch is `ctas`
-      slots of `32 * warps` rows by the key blocks (it grows as N, not N^2).
+      in the log2 domain) and the lane's share of its sum in registers
+      (the mask only on key tiles some row does not see whole), and writes
+      the per-key-block partial sums of `exp2(x - max)` (a reduce-scatter
+      over the quad) to its own scratch slot; at the end of the tile it
+      rescales them by exact powers of two and sums (or maxes) the query
+      composites of each query block into the scores. The `[Tq, Tk]` map
+      is never stored; the scratch is `ctas` slots of `warp-rows * warps`
+      rows by the key blocks (it grows as N, not N^2). With
+      `min-ctas-per-sm`, the kernel carries `nvvm.minctasm` (applied after
+      outlining by `unisparse-gpu-kernel-attributes`).
     - `unisparse.block_select`: one CTA of `select-threads` threads per
       `(batch, head group, query block)` row: the free visible blocks
       sorted in workgroup memory (bitonic; descending score, ties by
@@ -201,11 +209,10 @@ def ConvertUnisparseToGPUPass
 
     ```mlir
     %partials = memref.alloc(%n0) : memref<?xf32>
-    gpu.launch ... function(@unisparse_block_score_reset_0) { memref.store %c0_i32, %counter[%c0] ... }
     gpu.launch blocks(...) in (%gx = %ctas, ...) threads(...) in (%tx = %c128, ...)
         function(@unisparse_block_score_0)
-        workgroup(%keys : memref<2x64x136xbf16, #gpu.address_space<workgroup>>, ...) {
-      scf.while ... {            // claim a tile: memref.atomic_rmw addi
+        workgroup(%keys : memref<3x64x136xbf16, #gpu.address_space<workgroup>>, ...) {
+      scf.for %tile = %bid to %tiles step %grid {
         scf.for %kt = ... {      // key tiles
           nvgpu.device_async_copy ...
           nvgpu.ldmatrix ... ; nvvm.mma.sync ...
@@ -220,11 +227,17 @@ def ConvertUnisparseToGPUPass
   }];
   let options = [
     Option<"warps", "warps", "int64_t", /*default=*/"4",
-           "Warps per CTA of the scoring kernel (32 query composites each)">,
+           "Warps per CTA of the scoring kernel">,
+    Option<"warpRows", "warp-rows", "int64_t", /*default=*/"32",
+           "Query composites per warp of the scoring kernel: 16 or 32 (one "
+           "or two m16 MMA tiles)">,
     Option<"keyTile", "key-tile", "int64_t", /*default=*/"64",
            "Key composites per workgroup-memory tile (a multiple of 16)">,
     Option<"ctas", "ctas", "int64_t", /*default=*/"264",
            "Persistent CTAs of the scoring kernel (each owns a scratch slot)">,
+    Option<"minCtasPerSm", "min-ctas-per-sm", "int64_t", /*default=*/"0",
+           "Scoring CTAs that should fit on one SM (nvvm.minctasm, a "
+           "register budget for ptxas); 0: none">,
     Option<"selectThreads", "select-threads", "int64_t", /*default=*/"128",
            "Threads per row of the selection kernel (a power of two in "
            "[32, 1024])">,

@@ -58,9 +58,13 @@ struct UnisparseToNVPTXPipelineOptions
       llvm::cl::init("bf16")};
   PassOptions::Option<int64_t> scoreWarps{
       *this, "score-warps",
-      llvm::cl::desc("Warps per CTA of the scoring kernel (32 query "
-                     "composites each)"),
+      llvm::cl::desc("Warps per CTA of the scoring kernel"),
       llvm::cl::init(4)};
+  PassOptions::Option<int64_t> scoreWarpRows{
+      *this, "score-warp-rows",
+      llvm::cl::desc("Query composites per warp of the scoring kernel (16 "
+                     "or 32)"),
+      llvm::cl::init(32)};
   PassOptions::Option<int64_t> scoreKeyTile{
       *this, "score-key-tile",
       llvm::cl::desc("Key composites per workgroup-memory tile of the "
@@ -70,6 +74,11 @@ struct UnisparseToNVPTXPipelineOptions
       *this, "score-ctas",
       llvm::cl::desc("Persistent CTAs of the scoring kernel"),
       llvm::cl::init(264)};
+  PassOptions::Option<int64_t> scoreMinCtasPerSm{
+      *this, "score-min-ctas-per-sm",
+      llvm::cl::desc("Scoring CTAs that should fit on one SM (a register "
+                     "budget for ptxas); 0: none"),
+      llvm::cl::init(0)};
   PassOptions::Option<int64_t> selectThreads{
       *this, "select-threads",
       llvm::cl::desc("Threads per row of the selection kernel"),

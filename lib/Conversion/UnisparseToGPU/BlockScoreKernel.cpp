@@ -15,20 +15,25 @@
 //          sequences; docs/GPU.md has the numbers). Per tile:
 //            loadQueryFragments  the CTA's query composites as mma A
 //                                fragments in registers (one load);
-//            per key tile of `keyTile` composites, double-buffered:
-//              loadKeyTileAsync  cp.async of the next tile into workgroup
-//                                memory (rows padded by 8 elements: the
-//                                ldmatrix rows and the 16-byte copies are
+//            per key tile of `keyTile` composites, three stages (one
+//            barrier per key tile; the tile two ahead is issued after it):
+//              loadKeyTileAsync  cp.async of a tile into workgroup memory
+//                                (rows padded by 8 elements: the ldmatrix
+//                                rows and the 16-byte copies are
 //                                bank-conflict free), zero-filled past Tk;
 //              mmaTile           S = Q K^T on mma.sync m16n8k16 (f32 acc);
-//              softmaxStep       S masked (-inf past each row's last key);
+//              softmaxStep       S masked (-inf past each row's last key;
+//                                only on tiles some row of the CTA does
+//                                not see whole);
 //                                the row's tile max (quad shuffles); the
 //                                running max m of x = S * scale * log2(e),
 //                                rounded up to an integer; e = exp2(x - m)
 //                                (one FMA);
-//                                the row sum l rescaled by exp2(m_old - m);
-//                                the per-key-block sums of e into the CTA's
-//                                scratch slot, with m per key tile;
+//                                the lane's share of the row sum l
+//                                rescaled by exp2(m_old - m); the
+//                                per-key-block sums of e (a reduce-scatter
+//                                over the quad) into the CTA's scratch
+//                                slot, with m per key tile;
 //            blockScores         the tile's scores: for query block I, key
 //                                block J, the sum (or max) over its query
 //                                composites of P * exp2(m_tile - m) / l
@@ -65,15 +70,17 @@ using namespace mlir::unisparse;
 using namespace mlir::unisparse::gpu_detail;
 
 namespace {
-/// Query composites per warp: two m16 MMA tiles.
-constexpr int64_t kRowsPerWarp = 32;
-constexpr int64_t kMTiles = 2;
+/// Key tiles in flight in workgroup memory: the one the warps read, the
+/// next one landing and the one after it being issued, so one barrier per
+/// key tile suffices (the stage a copy overwrites was read two tiles ago).
+constexpr int64_t kStages = 3;
 /// Padding of a key-tile row in workgroup memory (elements).
 constexpr int64_t kRowPad = 8;
 
 /// The static parameters of one scoring kernel.
 struct ScoreShape {
   int64_t warps, threads, rows; // rows: query composites per CTA tile
+  int64_t warpRows, mTiles;     // query composites per warp, m16 tiles
   int64_t keyTile, nTiles;      // key composites per tile, n8 tiles
   int64_t headDim, kSteps;      // D, D / 16
   int64_t cq, ck, rq, rk;       // composite sizes, composites per block
@@ -101,11 +108,12 @@ public:
       : KernelBuilder{b}, s(s), n(sizes), q(q), k(k), scores(scores),
         partials(partials), maxima(maxima) {}
 
-  /// The workgroup buffers: key tiles [2, keyTile, D + pad], the final row
-  /// max and 1 / row sum.
+  /// The workgroup buffers: key tiles [kStages, keyTile, D + pad], the
+  /// final row max and 1 / row sum.
   static SmallVector<MemRefType> workgroupTypes(const ScoreShape &s) {
     Type f32 = Float32Type::get(s.element.getContext());
-    return {workgroupMemRef({2, s.keyTile, s.headDim + kRowPad}, s.element),
+    return {workgroupMemRef({kStages, s.keyTile, s.headDim + kRowPad},
+                            s.element),
             workgroupMemRef({s.rows}, f32), workgroupMemRef({s.rows}, f32)};
   }
 
@@ -113,7 +121,12 @@ public:
              ValueRange workgroup) {
     tid = threadId;
     slot = blockId;
-    keys = workgroup[0];
+    // The key stages as one flat buffer: every address below is a
+    // per-thread base plus a constant (ptxas folds it into the instruction)
+    // plus the stage's offset, instead of one 64-bit address per (n tile,
+    // k step) kept live across the key loop.
+    keys = memref::CollapseShapeOp::create(
+        b, workgroup[0], SmallVector<ReassociationIndices>{{0, 1, 2}});
     rowMax = workgroup[1];
     rowInvSum = workgroup[2];
     Value lane = rem(tid, 32);
@@ -123,8 +136,9 @@ public:
     // ldmatrix.x4: lane l addresses row l % 8 of matrix l / 8; matrices 0,
     // 1 are the first n8 tile's dims [0, 8) and [8, 16), matrices 2, 3 the
     // second n8 tile's.
-    ldRow = add(mul(div(lane, 16), 8), rem(lane, 8));
-    ldCol = mul(rem(div(lane, 8), 2), 8);
+    Value ldRow = add(mul(div(lane, 16), 8), rem(lane, 8));
+    Value ldCol = mul(rem(div(lane, 8), 2), 8);
+    ldBase = add(mul(ldRow, rowElems()), ldCol);
     forLoop(blockId, n.tiles, gridSize, {}, [&](Value tile, ValueRange) {
       processTile(tile);
       return SmallVector<Value>{};
@@ -135,15 +149,19 @@ private:
   const ScoreShape &s;
   const ScoreSizes &n;
   Value q, k, scores, partials, maxima;
-  Value tid, slot, warp, quad, qlane, ldRow, ldCol;
+  Value tid, slot, warp, quad, qlane, ldBase;
   Value keys, rowMax, rowInvSum;
   // Per tile.
   Value batchIdx, group, t0, queryTile, numKeyTiles;
   SmallVector<Value> rowLimits; // the last key of each of the lane's rows
 
+  /// Elements of a key row and of a stage in workgroup memory.
+  int64_t rowElems() const { return s.headDim + kRowPad; }
+  int64_t stageElems() const { return s.keyTile * rowElems(); }
+
   /// Row `rowLocal` of the CTA tile is query composite t0 + rowLocal.
   Value rowOf(int64_t mt, int64_t h) {
-    return add(add(mul(warp, kRowsPerWarp), mt * 16 + h * 8), quad);
+    return add(add(mul(warp, s.warpRows), mt * 16 + h * 8), quad);
   }
 
   void processTile(Value tile) {
@@ -168,7 +186,7 @@ private:
       numKeys = minU(n.tk, add(lastVisible(add(t0, sub(rowsHere, idx(1)))), 1));
     numKeyTiles = ceilDiv(numKeys, s.keyTile);
     rowLimits.clear();
-    for (int64_t mt = 0; mt < kMTiles; ++mt)
+    for (int64_t mt = 0; mt < s.mTiles; ++mt)
       for (int64_t h = 0; h < 2; ++h) {
         Value limit = lastKey;
         if (s.causal)
@@ -181,32 +199,48 @@ private:
 
     // Running max and sum of the lane's 4 rows (mt, h).
     SmallVector<Value> init;
-    for (int64_t i = 0; i < 2 * kMTiles; ++i)
+    for (int64_t i = 0; i < 2 * s.mTiles; ++i)
       init.push_back(negInf());
-    for (int64_t i = 0; i < 2 * kMTiles; ++i)
+    for (int64_t i = 0; i < 2 * s.mTiles; ++i)
       init.push_back(f32(0.0f));
-    ifThen(ult(idx(0), numKeyTiles), [&] { loadKeyTileAsync(idx(0), idx(0)); });
-    nvgpu::DeviceAsyncCreateGroupOp::create(
-        b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), ValueRange{});
+    // Key tiles 0 and 1 in flight, then per tile kt: wait for it (one
+    // group, kt + 1's, may stay in flight), a barrier (every thread's
+    // copies visible; every warp done with tile kt - 1, whose stage tile
+    // kt + 2 then overwrites), issue kt + 2, compute kt. A group is
+    // committed every time (possibly empty) so the count stays regular.
+    auto tokenType = nvgpu::DeviceAsyncTokenType::get(b.getContext());
+    Value group;
+    for (int64_t i = 0; i < kStages - 1; ++i) {
+      ifThen(ult(idx(i), numKeyTiles), [&] { loadKeyTileAsync(idx(i), idx(i)); });
+      group = nvgpu::DeviceAsyncCreateGroupOp::create(b, tokenType, ValueRange{});
+    }
+    // The tiles every row of the CTA sees whole need no mask: key tile kt
+    // is whole for all rows iff its last key is visible to the first row.
+    Value firstRowLimit = s.causal ? minU(lastKey, lastVisible(t0)) : lastKey;
     SmallVector<Value> stats = forLoop(
         idx(0), numKeyTiles, idx(1), init,
         [&](Value kt, ValueRange st) -> SmallVector<Value> {
-          Value next = add(kt, 1);
-          ifThen(ult(next, numKeyTiles),
-                 [&] { loadKeyTileAsync(next, rem(next, 2)); });
-          Value copies = nvgpu::DeviceAsyncCreateGroupOp::create(
-              b, nvgpu::DeviceAsyncTokenType::get(b.getContext()),
-              ValueRange{});
-          // Tile kt has landed once at most one group (kt + 1's) is in
-          // flight; the barrier makes every thread's copies visible.
-          nvgpu::DeviceAsyncWaitOp::create(b, copies, b.getI32IntegerAttr(1));
+          nvgpu::DeviceAsyncWaitOp::create(b, group,
+                                           b.getI32IntegerAttr(kStages - 2));
           gpu::BarrierOp::create(b);
-          SmallVector<Value> acc = mmaTile(rem(kt, 2), aFrags);
-          SmallVector<Value> stats = softmaxStep(kt, acc, st);
-          // Every warp is done with this stage before the next iteration's
-          // copies overwrite it.
-          gpu::BarrierOp::create(b);
-          return stats;
+          Value ahead = add(kt, kStages - 1);
+          ifThen(ult(ahead, numKeyTiles),
+                 [&] { loadKeyTileAsync(ahead, rem(ahead, kStages)); });
+          nvgpu::DeviceAsyncCreateGroupOp::create(b, tokenType, ValueRange{});
+          SmallVector<Value> acc = mmaTile(rem(kt, kStages), aFrags);
+          Value whole =
+              ule(mul(add(kt, 1), s.keyTile), add(firstRowLimit, 1));
+          SmallVector<Type> types(st.getTypes());
+          auto branch = scf::IfOp::create(b, types, whole,
+                                          /*withElseRegion=*/true);
+          for (bool masked : {false, true}) {
+            OpBuilder::InsertionGuard guard(b);
+            Region &region =
+                masked ? branch.getElseRegion() : branch.getThenRegion();
+            b.setInsertionPointToStart(&region.front());
+            scf::YieldOp::create(b, softmaxStep(kt, acc, st, masked));
+          }
+          return SmallVector<Value>(branch.getResults());
         });
     blockScores(stats, rowsHere);
   }
@@ -219,7 +253,7 @@ private:
     Value zero = operand(arith::ConstantOp::create(
         b, pairType,
         DenseElementsAttr::get(pairType, b.getZeroAttr(s.element))));
-    for (int64_t mt = 0; mt < kMTiles; ++mt) {
+    for (int64_t mt = 0; mt < s.mTiles; ++mt) {
       for (int64_t ks = 0; ks < s.kSteps; ++ks) {
         for (int64_t reg = 0; reg < 4; ++reg) {
           Value row = add(t0, rowOf(mt, reg % 2));
@@ -253,17 +287,33 @@ private:
     int64_t chunks = s.keyTile * chunksPerRow;
     Value first = mul(kt, s.keyTile);
     Value lastRow = sub(n.tk, idx(1));
+    Value stageBase = mul(stage, stageElems());
+    // When the threads cover whole rows, copy i of a thread is row
+    // `rowStep` * i further down: a constant offset.
+    bool wholeRows = s.threads % chunksPerRow == 0;
+    int64_t rowStep = s.threads / chunksPerRow;
+    Value row0 = div(tid, chunksPerRow);
+    Value col0 = mul(rem(tid, chunksPerRow), 8);
+    Value dst0 = add(stageBase, add(mul(row0, rowElems()), col0));
     for (int64_t i = 0; i < chunks / s.threads; ++i) {
-      Value chunk = add(tid, i * s.threads);
-      Value row = div(chunk, chunksPerRow);
-      Value col = mul(rem(chunk, chunksPerRow), 8);
+      Value row, col, dst;
+      if (wholeRows) {
+        row = add(row0, i * rowStep);
+        col = col0;
+        dst = add(dst0, i * rowStep * rowElems());
+      } else {
+        Value chunk = add(tid, i * s.threads);
+        row = div(chunk, chunksPerRow);
+        col = mul(rem(chunk, chunksPerRow), 8);
+        dst = add(stageBase, add(mul(row, rowElems()), col));
+      }
       Value key = add(first, row);
       Value inside = ult(key, n.tk);
       Value srcRow = select(inside, key, lastRow);
       Value count = select(inside, idx(8), idx(0));
       nvgpu::DeviceAsyncCopyOp::create(
           b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), keys,
-          ValueRange{stage, row, col}, k,
+          ValueRange{dst}, k,
           ValueRange{batchIdx, group, srcRow, col}, b.getIndexAttr(8), count,
           b.getUnitAttr());
     }
@@ -277,21 +327,22 @@ private:
   /// S = Q K^T of key tile `stage`: per (m tile, n tile) four f32, in the
   /// C layout (index (mt * nTiles + nt) * 4 + 2h + c).
   SmallVector<Value> mmaTile(Value stage, ArrayRef<Value> aFrags) {
-    SmallVector<Value> acc(kMTiles * s.nTiles * 4, f32(0.0f));
+    SmallVector<Value> acc(s.mTiles * s.nTiles * 4, f32(0.0f));
     auto accType = LLVM::LLVMStructType::getLiteral(
         b.getContext(), SmallVector<Type>(4, b.getF32Type()));
     auto fragsType = VectorType::get({4, 2}, s.element);
     NVVM::MMATypes ptx =
         s.element.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
+    Value base = add(mul(stage, stageElems()), ldBase);
     for (int64_t ks = 0; ks < s.kSteps; ++ks) {
       for (int64_t p = 0; p < s.nTiles / 2; ++p) {
         Value frags = nvgpu::LdMatrixOp::create(
             b, fragsType, keys,
-            ValueRange{stage, add(ldRow, p * 16), add(ldCol, ks * 16)},
+            ValueRange{add(base, p * 16 * rowElems() + ks * 16)},
             b.getBoolAttr(false), b.getI32IntegerAttr(4));
         Value bRegs[2][2] = {{word(frags, 0), word(frags, 1)},
                              {word(frags, 2), word(frags, 3)}};
-        for (int64_t mt = 0; mt < kMTiles; ++mt) {
+        for (int64_t mt = 0; mt < s.mTiles; ++mt) {
           ArrayRef<Value> a(aFrags.data() + (mt * s.kSteps + ks) * 4, 4);
           for (int64_t half = 0; half < 2; ++half) {
             int64_t nt = 2 * p + half;
@@ -331,28 +382,38 @@ private:
   /// partial sums (to the scratch slot). `st` = the 4 running maxima then
   /// the 4 running sums of the lane's rows; returns their new values.
   /// Per element: a compare and select (the mask: -inf past the row's last
-  /// key), a max, one FMA (scale, minus the max), ex2 and an add.
-  SmallVector<Value> softmaxStep(Value kt, ArrayRef<Value> acc, ValueRange st) {
+  /// key; only where `masked`: tiles past some row's last key), a max, one
+  /// FMA (scale, minus the max), ex2 and an add. The running sums are the
+  /// lane's share of its row (blockScores adds the quad's four).
+  SmallVector<Value> softmaxStep(Value kt, ArrayRef<Value> acc, ValueRange st,
+                                 bool masked) {
     SmallVector<Value> next(st.begin(), st.end());
     Value scale = f32(s.scaleLog2);
     Value zero = f32(0.0f), ninf = negInf();
     // The lane's first key in the tile: kt * keyTile + 2 q (as i32).
-    Value firstKey = arith::IndexCastOp::create(
-        b, b.getI32Type(), add(mul(kt, s.keyTile), mul(qlane, 2)));
-    for (int64_t mt = 0; mt < kMTiles; ++mt) {
+    Value firstKey;
+    if (masked)
+      firstKey = arith::IndexCastOp::create(
+          b, b.getI32Type(), add(mul(kt, s.keyTile), mul(qlane, 2)));
+    for (int64_t mt = 0; mt < s.mTiles; ++mt) {
       for (int64_t h = 0; h < 2; ++h) {
         int64_t r = mt * 2 + h;
         Value rowLocal = rowOf(mt, h);
         // Element (nt, c) is key firstKey + 8 nt + c: it counts iff
         // 8 nt + c <= limit - firstKey.
-        Value room = arith::SubIOp::create(b, rowLimits[r], firstKey);
+        Value room;
+        if (masked)
+          room = arith::SubIOp::create(b, rowLimits[r], firstKey);
         SmallVector<Value> x;
         for (int64_t nt = 0; nt < s.nTiles; ++nt) {
           for (int64_t c = 0; c < 2; ++c) {
-            Value ok = arith::CmpIOp::create(b, arith::CmpIPredicate::sle,
-                                             i32(nt * 8 + c), room);
-            x.push_back(
-                select(ok, acc[(mt * s.nTiles + nt) * 4 + 2 * h + c], ninf));
+            Value v = acc[(mt * s.nTiles + nt) * 4 + 2 * h + c];
+            if (masked) {
+              Value ok = arith::CmpIOp::create(b, arith::CmpIPredicate::sle,
+                                               i32(nt * 8 + c), room);
+              v = select(ok, v, ninf);
+            }
+            x.push_back(v);
           }
         }
         // The max of the raw products (scale > 0), then scaled.
@@ -370,10 +431,10 @@ private:
         for (Value v : x)
           e.push_back(exp2Ftz(math::FmaOp::create(b, v, scale, negM)));
         Value rowSum = storeBlockSums(kt, rowLocal, e);
-        Value lOld = st[2 * kMTiles + r];
+        Value lOld = st[2 * s.mTiles + r];
         Value rescaled = fmul(lOld, exp2Ftz(fsub(mOld, mNew)));
         next[r] = mNew;
-        next[2 * kMTiles + r] =
+        next[2 * s.mTiles + r] =
             fadd(select(feq(mOld, mNew), lOld, rescaled), rowSum);
         // Every lane of the quad holds mNew and stores it (one address, one
         // value): no branch, so ptxas schedules the rows together.
@@ -384,29 +445,32 @@ private:
     return next;
   }
 
-  /// The sums of `e` (the lane's 16 values of one row, n8 tile major, as in
-  /// the C layout) over each key block of the tile, written to the scratch
-  /// slot at [row, kt * blocksPerKeyTile + block]; returns the row's sum
-  /// over the tile (every lane of the quad).
+  /// The sums of `e` (the lane's 2 * nTiles values of one row, n8 tile
+  /// major, as in the C layout) over each key block of the tile, written to
+  /// the scratch slot at [row, kt * blocksPerKeyTile + block]; returns the
+  /// lane's share of the row's sum over the tile (the quad's four shares
+  /// add up to it).
   Value storeBlockSums(Value kt, Value rowLocal, ArrayRef<Value> e) {
     int64_t nb = s.blocksPerKeyTile;
     Value base =
         add(mul(add(mul(slot, s.rows), rowLocal), n.blockStride), mul(kt, nb));
     if (s.rk >= 8) {
-      // A block is rk / 8 whole n8 tiles: in-thread sums, then the quad.
+      // A block is rk / 8 whole n8 tiles: in-thread sums first.
       SmallVector<Value> sums;
       int64_t perBlock = s.rk / 8;
-      for (int64_t blk = 0; blk < nb; ++blk) {
-        Value acc = treeReduce(
+      for (int64_t blk = 0; blk < nb; ++blk)
+        sums.push_back(treeReduce(
             SmallVector<Value>(e.slice(blk * perBlock * 2, perBlock * 2)),
-            /*max=*/false);
+            /*max=*/false));
+      if (nb % 4 == 0)
+        return reduceScatterQuad(sums, base);
+      // Fewer (or not a multiple of 4) blocks: the whole quad sums each;
+      // lane q writes block q mod nb (the lanes that share one write the
+      // same value: no branch) and lane 0 carries the row's share.
+      for (Value &acc : sums) {
         acc = fadd(acc, shuffleXor(acc, 1));
         acc = fadd(acc, shuffleXor(acc, 2));
-        sums.push_back(acc);
       }
-      // Lane q of the quad writes blocks q, q + 4, ...; with fewer than 4
-      // blocks, lane q writes block q mod nb (the lanes that share one write
-      // the same value: no branch).
       for (int64_t j = 0; j * 4 < nb; ++j) {
         int64_t count = std::min<int64_t>(4, nb - j * 4);
         Value which = count == 4 ? qlane : rem(qlane, count);
@@ -415,13 +479,11 @@ private:
           v = select(eq(which, i), sums[j * 4 + i], v);
         store(v, partials, {add(base, add(which, j * 4))});
       }
-      return treeReduce(sums, /*max=*/false);
+      return select(eq(qlane, 0), treeReduce(sums, /*max=*/false),
+                    f32(0.0f));
     }
     // rk in {1, 2, 4}: a block is part of an n8 tile; lane q holds columns
     // 2q, 2q + 1 of each.
-    Value rowSum = treeReduce(SmallVector<Value>(e), /*max=*/false);
-    rowSum = fadd(rowSum, shuffleXor(rowSum, 1));
-    rowSum = fadd(rowSum, shuffleXor(rowSum, 2));
     for (int64_t nt = 0; nt < s.nTiles; ++nt) {
       if (s.rk == 1) {
         for (int64_t c = 0; c < 2; ++c)
@@ -438,20 +500,56 @@ private:
       Value sum = fadd(pair, shuffleXor(pair, 1));
       store(sum, partials, {add(base, add(div(qlane, 2), nt * 2))});
     }
-    return rowSum;
+    return treeReduce(SmallVector<Value>(e), /*max=*/false);
+  }
+
+  /// The quad's block sums from each lane's in-thread sums `v` (nb, a
+  /// multiple of 4, per lane) as a reduce-scatter: across lanes q ^ 1 each
+  /// lane keeps the blocks b with b % 2 == q % 2 (it sends the others and
+  /// adds what it receives), then across q ^ 2 those with b % 4 == q. Lane
+  /// q ends with the whole sums of blocks q, q + 4, ..., stores them, and
+  /// returns their total: 3 nb / 4 shuffles instead of 2 nb.
+  Value reduceScatterQuad(ArrayRef<Value> v, Value base) {
+    auto halve = [&](ArrayRef<Value> in, int32_t mask) {
+      Value upper = arith::CmpIOp::create(
+          b, arith::CmpIPredicate::ne,
+          arith::AndIOp::create(b, qlane, idx(mask)), idx(0));
+      SmallVector<Value> out;
+      for (size_t i = 0; i + 1 < in.size(); i += 2) {
+        // in[i] has the bit clear, in[i + 1] set.
+        Value keep = select(upper, in[i + 1], in[i]);
+        Value send = select(upper, in[i], in[i + 1]);
+        out.push_back(fadd(keep, shuffleXor(send, mask)));
+      }
+      return out;
+    };
+    // After the first step out[i] is block 2 i + q % 2; pairing out[2 j]
+    // (block 4 j + q % 2) with out[2 j + 1] (block 4 j + 2 + q % 2) splits on
+    // bit 1.
+    SmallVector<Value> pairs = halve(v, 1);
+    SmallVector<Value> own = halve(pairs, 2);
+    for (size_t j = 0; j < own.size(); ++j)
+      store(own[j], partials, {add(base, add(qlane, 4 * j))});
+    return treeReduce(own, /*max=*/false);
   }
 
   /// The scores of the tile's query blocks from the scratch slot.
   void blockScores(ValueRange stats, Value rowsHere) {
-    // Each row's final max and 1 / sum, from the quad's first lane.
+    // Each row's sum from the quad's four shares, then its final max and
+    // 1 / sum from the quad's first lane.
+    SmallVector<Value> sums;
+    for (int64_t r = 0; r < 2 * s.mTiles; ++r) {
+      Value l = stats[2 * s.mTiles + r];
+      l = fadd(l, shuffleXor(l, 1));
+      sums.push_back(fadd(l, shuffleXor(l, 2)));
+    }
     ifThen(eq(qlane, 0), [&] {
-      for (int64_t mt = 0; mt < kMTiles; ++mt) {
+      for (int64_t mt = 0; mt < s.mTiles; ++mt) {
         for (int64_t h = 0; h < 2; ++h) {
           int64_t r = mt * 2 + h;
           Value rowLocal = rowOf(mt, h);
           store(stats[r], rowMax, {rowLocal});
-          Value inv =
-              arith::DivFOp::create(b, f32(1.0f), stats[2 * kMTiles + r]);
+          Value inv = arith::DivFOp::create(b, f32(1.0f), sums[r]);
           store(inv, rowInvSum, {rowLocal});
         }
       }
@@ -522,7 +620,9 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
     ScoreShape s;
     s.warps = opts.warps;
     s.threads = 32 * s.warps;
-    s.rows = kRowsPerWarp * s.warps;
+    s.warpRows = opts.warpRows;
+    s.mTiles = s.warpRows / 16;
+    s.rows = s.warpRows * s.warps;
     s.keyTile = opts.keyTile;
     s.nTiles = s.keyTile / 8;
     s.headDim = qcType.getDimSize(3);
@@ -563,6 +663,11 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
         b, flat, ValueRange{kb.mul(slotRows, n.blockStride)});
     Value maxima = memref::AllocOp::create(
         b, flat, ValueRange{kb.mul(slotRows, n.keyTiles)});
+    DictionaryAttr kernelAttrs;
+    if (opts.minCtasPerSm > 0)
+      kernelAttrs = b.getDictionaryAttr(b.getNamedAttr(
+          NVVM::NVVMDialect::getMinctasmAttrName(),
+          b.getI32IntegerAttr(static_cast<int32_t>(opts.minCtasPerSm))));
     buildLaunch(
         b, ctas, s.threads, ScoreKernel::workgroupTypes(s),
         "unisparse_block_score",
@@ -570,7 +675,8 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
           Value grid = gpu::GridDimOp::create(kbld, gpu::Dimension::x);
           ScoreKernel(kbld, s, n, q, k, scores, partials, maxima)
               .build(tid, bid, grid, wg);
-        });
+        },
+        Value(), kernelAttrs);
     for (Value buffer : {partials, maxima})
       memref::DeallocOp::create(b, buffer);
     rewriter.eraseOp(op);
@@ -602,7 +708,9 @@ std::string mlir::unisparse::tensorCoreScoreUnsupportedReason(
     return "the key tile must be a multiple of 16 whose 16-byte chunks "
            "divide among the CTA's threads";
   int64_t rq = op.getBlock() / op.getCQ(), rk = op.getBlock() / op.getCK();
-  int64_t rows = kRowsPerWarp * options.warps;
+  if (options.warpRows != 16 && options.warpRows != 32)
+    return "the query composites per warp must be 16 or 32";
+  int64_t rows = options.warpRows * options.warps;
   if (rows % rq != 0)
     return llvm::formatv("block / c_q = {0} must divide the {1} query "
                          "composites of a CTA",

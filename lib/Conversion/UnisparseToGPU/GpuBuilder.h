@@ -137,7 +137,8 @@ void buildLaunch(ImplicitLocOpBuilder &b, Value blocks, int64_t threads,
                  function_ref<void(ImplicitLocOpBuilder &, Value threadId,
                                    Value blockId, ValueRange workgroup)>
                      body,
-                 Value dynamicSharedBytes = Value());
+                 Value dynamicSharedBytes = Value(),
+                 DictionaryAttr kernelAttributes = DictionaryAttr());
 
 /// The 16-bit composites of `value` (f32 or already `type`): the compress
 /// that produced it rewritten to write `type` when it is a mean compress

@@ -3,6 +3,7 @@
 #include "unisparse/Conversion/UnisparseToGPU/UnisparseToGPU.h"
 #include "GpuBuilder.h"
 #include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
+#include "unisparse/Dialect/Unisparse/Transforms/Passes.h"
 
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
 #include "llvm/ADT/StringMap.h"
@@ -20,12 +21,14 @@ using namespace mlir::unisparse::gpu_detail;
 /// The attribute that marks the launches this pass builds (their outlined
 /// kernels get unique names from it).
 static constexpr StringLiteral kKernelNameAttr = "unisparse.kernel";
+/// Attributes for the outlined kernel of a launch (see buildLaunch).
+static constexpr StringLiteral kKernelAttrsAttr = "unisparse.kernel_attrs";
 
 void mlir::unisparse::gpu_detail::buildLaunch(
     ImplicitLocOpBuilder &b, Value blocks, int64_t threads,
     ArrayRef<MemRefType> workgroup, StringRef name,
     function_ref<void(ImplicitLocOpBuilder &, Value, Value, ValueRange)> body,
-    Value dynamicSharedBytes) {
+    Value dynamicSharedBytes, DictionaryAttr kernelAttributes) {
   Value one = arith::ConstantIndexOp::create(b, 1);
   Value block = arith::ConstantIndexOp::create(b, threads);
   SmallVector<Type> wgTypes(workgroup.begin(), workgroup.end());
@@ -33,6 +36,8 @@ void mlir::unisparse::gpu_detail::buildLaunch(
                                       dynamicSharedBytes, /*asyncTokenType=*/
                                       nullptr, ValueRange{}, wgTypes);
   launch->setAttr(kKernelNameAttr, b.getStringAttr(name));
+  if (kernelAttributes && !kernelAttributes.empty())
+    launch->setAttr(kKernelAttrsAttr, kernelAttributes);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&launch.getBody().front());
   body(b, launch.getThreadIds().x, launch.getBlockIds().x,
@@ -118,6 +123,7 @@ struct UnisparseNarrowCompositesPass
   void runOnOperation() override {
     ScoreKernelOptions options;
     options.warps = warps;
+    options.warpRows = warpRows;
     options.keyTile = keyTile;
     options.compositeType = compositeTypeNamed(&getContext(), type);
     if (!options.compositeType) {
@@ -158,13 +164,19 @@ struct ConvertUnisparseToGPUPass
     if (warps <= 0 || keyTile <= 0 || keyTile % 16 != 0 || ctas <= 0)
       return fail("warps and ctas must be positive and key-tile a positive "
                   "multiple of 16");
+    if (warpRows != 16 && warpRows != 32)
+      return fail("warp-rows must be 16 or 32");
+    if (minCtasPerSm < 0 || minCtasPerSm > 32)
+      return fail("min-ctas-per-sm must be in [0, 32]");
     if (selectThreads < 32 || selectThreads > 1024 ||
         (selectThreads & (selectThreads - 1)) != 0)
       return fail("select-threads must be a power of two in [32, 1024]");
     ScoreKernelOptions options;
     options.warps = warps;
+    options.warpRows = warpRows;
     options.keyTile = keyTile;
     options.ctas = ctas;
+    options.minCtasPerSm = minCtasPerSm;
 
     RewritePatternSet patterns(ctx);
     populateCompressToGPUPatterns(patterns);
@@ -183,6 +195,10 @@ struct ConvertUnisparseToGPUPass
 
     // Kernel names, unique within the module: <name>_<n>.
     llvm::StringMap<unsigned> seen;
+    SmallVector<NamedAttribute> kernelAttributes;
+    if (auto old = module->getAttrOfType<DictionaryAttr>(
+            kKernelAttributesAttrName))
+      llvm::append_range(kernelAttributes, old.getValue());
     module.walk([&](gpu::LaunchOp launch) {
       auto name = launch->getAttrOfType<StringAttr>(kKernelNameAttr);
       if (!name)
@@ -192,7 +208,15 @@ struct ConvertUnisparseToGPUPass
       launch.setFunctionAttr(FlatSymbolRefAttr::get(ctx, unique));
       launch.setModuleAttr(FlatSymbolRefAttr::get(ctx, unique + "_module"));
       launch->removeAttr(kKernelNameAttr);
+      if (auto attrs = launch->getAttrOfType<DictionaryAttr>(kKernelAttrsAttr)) {
+        kernelAttributes.push_back(NamedAttribute(unique, attrs));
+        launch->removeAttr(kKernelAttrsAttr);
+      }
     });
+    // For unisparse-gpu-kernel-attributes, after outlining.
+    if (!kernelAttributes.empty())
+      module->setAttr(kKernelAttributesAttrName,
+                      DictionaryAttr::get(ctx, kernelAttributes));
   }
 
   void fail(const Twine &message) {

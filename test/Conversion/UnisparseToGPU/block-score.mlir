@@ -1,5 +1,6 @@
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu --canonicalize | FileCheck %s
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="warps=8 key-tile=32 ctas=100" --canonicalize | FileCheck %s --check-prefix=KNOBS
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="warp-rows=16 min-ctas-per-sm=3" --canonicalize | FileCheck %s --check-prefix=ROWS16
 
 // The buffer form of block_score (16-bit composites) becomes the persistent
 // tensor-core kernel: a scratch slot per CTA (partial sums [rows, key tiles *
@@ -15,31 +16,57 @@
 // CHECK: %[[PARTIALS:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
 // CHECK: %[[MAXIMA:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
 // CHECK: gpu.launch blocks(%[[BID:[^,]+]], {{.+}}) in (%{{.+}} = %[[CTAS]], {{.+}}) threads(%[[TID:[^,]+]], {{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_block_score_0_module) function(@unisparse_block_score_0)
-// CHECK-SAME: workgroup(%[[KEYS:.+]] : memref<2x64x136xbf16, #gpu.address_space<workgroup>>, %{{.+}} : memref<128xf32, #gpu.address_space<workgroup>>, %{{.+}} : memref<128xf32, #gpu.address_space<workgroup>>)
+// Three key-tile stages in workgroup memory, addressed as one flat buffer.
+// CHECK-SAME: workgroup(%[[STAGES:.+]] : memref<3x64x136xbf16, #gpu.address_space<workgroup>>, %{{.+}} : memref<128xf32, #gpu.address_space<workgroup>>, %{{.+}} : memref<128xf32, #gpu.address_space<workgroup>>)
 // The static persistent schedule: CTA c takes tiles c, c + grid, ...
 // CHECK: %[[GRID:.+]] = gpu.grid_dim x
+// CHECK: %[[KEYS:.+]] = memref.collapse_shape %[[STAGES]] {{\[\[}}0, 1, 2]] : memref<3x64x136xbf16, #gpu.address_space<workgroup>> into memref<26112xbf16, #gpu.address_space<workgroup>>
 // CHECK: scf.for %{{.+}} = %[[BID]] to %[[TILES]] step %[[GRID]] {
 // The query composites as mma A fragments: 2 m16 tiles x 8 k steps x 4
 // registers of a bf16 pair, loaded once per tile.
 // CHECK-COUNT-64: vector.load %[[QC]]{{.+}} : memref<1x8x?x128xbf16>, vector<2xbf16>
-// Key tiles: cp.async of 16-byte chunks into workgroup memory, 8 per thread.
-// CHECK-COUNT-8: nvgpu.device_async_copy %[[KC]][{{.+}}], %[[KEYS]][{{.+}}], 8, %{{.+}} {bypassL1} : memref<1x8x?x128xbf16> to memref<2x64x136xbf16, #gpu.address_space<workgroup>>
-// CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c1 iter_args({{.+}}) -> (f32, f32, f32, f32, f32, f32, f32, f32) {
-// CHECK: nvgpu.device_async_create_group
-// CHECK: nvgpu.device_async_wait %{{.+}} {numGroups = 1 : i32}
+// Key tiles 0 and 1 in flight before the loop: cp.async of 16-byte chunks
+// into workgroup memory, 8 per thread, a group each.
+// CHECK: scf.if
+// CHECK-COUNT-8: nvgpu.device_async_copy %[[KC]][{{.+}}], %[[KEYS]][{{.+}}], 8, %{{.+}} {bypassL1} : memref<1x8x?x128xbf16> to memref<26112xbf16, #gpu.address_space<workgroup>>
+// CHECK: %[[GROUP0:.+]] = nvgpu.device_async_create_group
+// CHECK: scf.if
+// CHECK-COUNT-8: nvgpu.device_async_copy
+// CHECK: %[[GROUP1:.+]] = nvgpu.device_async_create_group
+// Per key tile: wait for it (one group may stay in flight), one barrier,
+// issue the tile two ahead, then compute.
+// CHECK: scf.for %[[KT:.+]] = %c0 to %{{.+}} step %c1 iter_args({{.+}}) -> (f32, f32, f32, f32, f32, f32, f32, f32) {
+// CHECK-NEXT: nvgpu.device_async_wait %[[GROUP1]] {numGroups = 1 : i32}
 // CHECK-NEXT: gpu.barrier
+// CHECK: scf.if
+// CHECK-COUNT-8: nvgpu.device_async_copy
+// CHECK: nvgpu.device_async_create_group
+// CHECK-NOT: gpu.barrier
 // QK^T of a 64-key tile: 8 k steps x 4 ldmatrix.x4 and 128 mma.sync.
-// CHECK: nvgpu.ldmatrix %[[KEYS]][{{.+}}] {numTiles = 4 : i32, transpose = false} : memref<2x64x136xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
+// CHECK: nvgpu.ldmatrix %[[KEYS]][{{.+}}] {numTiles = 4 : i32, transpose = false} : memref<26112xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
 // CHECK-COUNT-4: nvvm.mma.sync A[{{.+}}] B[{{.+}}] C[{{.+}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (i32, i32, f32) -> !llvm.struct<(f32, f32, f32, f32)>
-// The statistics of a row: the mask (one compare per element against the
-// row's last key), the max over the quad, rounded up to an integer, one FMA
-// and ex2.approx.ftz per element, the block sums.
-// CHECK: arith.cmpi sge, %{{.+}}, %c{{[0-9]+}}_i32 : i32
+// The statistics of a row. Tiles whole for every row of the CTA take the
+// branch without the mask: the max over the quad, rounded up to an
+// integer, one FMA and ex2.approx.ftz per element, the block sums as a
+// reduce-scatter over the quad (xor 1 then xor 2; each lane stores one
+// block).
+// CHECK: %[[WHOLE:.+]] = arith.cmpi ule
+// CHECK: scf.if %[[WHOLE]] -> (f32, f32, f32, f32, f32, f32, f32, f32) {
+// CHECK-NOT: arith.cmpi sge
 // CHECK: gpu.shuffle xor %{{.+}}, %c1_i32, %c32_i32 : f32
 // CHECK: gpu.shuffle xor %{{.+}}, %c2_i32, %c32_i32 : f32
 // CHECK: math.ceil
 // CHECK: math.fma
 // CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"(%{{.+}}) : (f32) -> f32
+// CHECK-COUNT-2: gpu.shuffle xor %{{.+}}, %c1_i32, %c32_i32 : f32
+// CHECK-NEXT: arith.addf
+// CHECK: gpu.shuffle xor %{{.+}}, %c2_i32, %c32_i32 : f32
+// CHECK: memref.store %{{.+}}, %[[PARTIALS]][%{{.+}}] : memref<?xf32>
+// CHECK-NOT: memref.store %{{.+}}, %[[PARTIALS]]
+// CHECK: memref.store %{{.+}}, %[[MAXIMA]][%{{.+}}] : memref<?xf32>
+// The other tiles mask each element against its row's last key.
+// CHECK: } else {
+// CHECK: arith.cmpi sge, %{{.+}}, %c{{[0-9]+}}_i32 : i32
 // CHECK: memref.store %{{.+}}, %[[PARTIALS]][%{{.+}}] : memref<?xf32>
 // CHECK: memref.store %{{.+}}, %[[MAXIMA]][%{{.+}}] : memref<?xf32>
 // The tile's scores: rescaled partial sums summed over the 8 query composites
@@ -54,7 +81,18 @@
 // Knobs: 8 warps (256 rows per CTA tile, 256 threads), 32-key tiles, 100 CTAs.
 // KNOBS-LABEL: func.func @score(
 // KNOBS: arith.minui %{{.+}}, %c100 : index
-// KNOBS: gpu.launch {{.+}} threads({{.+}}) in (%{{.+}} = %c256, {{.+}}) module(@unisparse_block_score_0_module) {{.+}} workgroup(%{{.+}} : memref<2x32x136xbf16, #gpu.address_space<workgroup>>, %{{.+}} : memref<256xf32, #gpu.address_space<workgroup>>, %{{.+}} : memref<256xf32, #gpu.address_space<workgroup>>)
+// KNOBS: gpu.launch {{.+}} threads({{.+}}) in (%{{.+}} = %c256, {{.+}}) module(@unisparse_block_score_0_module) {{.+}} workgroup(%{{.+}} : memref<3x32x136xbf16, #gpu.address_space<workgroup>>, %{{.+}} : memref<256xf32, #gpu.address_space<workgroup>>, %{{.+}} : memref<256xf32, #gpu.address_space<workgroup>>)
+// 16 query composites per warp (64-row CTA tiles, one m16 tile: 32 A
+// registers) and a register budget for 3 CTAs per SM, recorded for the
+// outlined kernel.
+// ROWS16: module attributes {unisparse.kernel_attributes = {unisparse_block_score_0 = {nvvm.minctasm = 3 : i32}}}
+// ROWS16-LABEL: func.func @score(
+// ROWS16: arith.divui %{{.+}}, %c64 : index
+// ROWS16: gpu.launch
+// ROWS16-SAME: workgroup(%{{.+}} : memref<3x64x136xbf16, #gpu.address_space<workgroup>>, %{{.+}} : memref<64xf32, #gpu.address_space<workgroup>>, %{{.+}} : memref<64xf32, #gpu.address_space<workgroup>>)
+// ROWS16-COUNT-32: vector.load
+// ROWS16-NOT: vector.load
+// ROWS16: scf.for
 func.func @score(%qc: memref<1x8x?x128xbf16>, %kc: memref<1x8x?x128xbf16>, %s: memref<1x8x?x?xf32>) {
   unisparse.block_score {block = 128 : i64, c_q = 16 : i64, c_k = 8 : i64}
       ins(%qc, %kc : memref<1x8x?x128xbf16>, memref<1x8x?x128xbf16>) outs(%s : memref<1x8x?x?xf32>)

@@ -26,12 +26,18 @@ namespace mlir::unisparse {
 
 /// Tile knobs of the scoring kernel (the pass options).
 struct ScoreKernelOptions {
-  /// Warps per CTA; each owns 32 query composites (two m16 MMA tiles).
+  /// Warps per CTA.
   int64_t warps = 4;
+  /// Query composites per warp: 16 or 32 (one or two m16 MMA tiles; 16
+  /// halves the registers a warp holds, so more warps fit per SM).
+  int64_t warpRows = 32;
   /// Key composites per workgroup-memory tile (a multiple of 16).
   int64_t keyTile = 64;
   /// Persistent CTAs (the grid); each owns one scratch slot.
   int64_t ctas = 264;
+  /// CTAs that should fit on one SM at once (nvvm.minctasm: ptxas keeps
+  /// the registers within 64K / (this * threads)); 0 leaves it to ptxas.
+  int64_t minCtasPerSm = 0;
   /// Element type of the composites on tensor cores (bf16 or f16).
   Type compositeType;
 };

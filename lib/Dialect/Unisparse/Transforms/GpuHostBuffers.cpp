@@ -10,6 +10,7 @@
 namespace mlir::unisparse {
 #define GEN_PASS_DEF_UNISPARSEGPUHOSTBUFFERS
 #define GEN_PASS_DEF_UNISPARSEGPUEXTERNSHAREDMEMORY
+#define GEN_PASS_DEF_UNISPARSEGPUKERNELATTRIBUTES
 #include "unisparse/Dialect/Unisparse/Transforms/Passes.h.inc"
 } // namespace mlir::unisparse
 
@@ -59,6 +60,36 @@ struct UnisparseGpuHostBuffersPass
 constexpr StringLiteral kDynamicSharedMemory = "__unisparse_dynamic_smem";
 constexpr uint64_t kAlignment = 16;
 constexpr unsigned kSharedAddressSpace = 3;
+
+struct UnisparseGpuKernelAttributesPass
+    : unisparse::impl::UnisparseGpuKernelAttributesBase<
+          UnisparseGpuKernelAttributesPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto record = module->getAttrOfType<DictionaryAttr>(unisparse::kKernelAttributesAttrName);
+    if (!record)
+      return;
+    module->removeAttr(unisparse::kKernelAttributesAttrName);
+    llvm::StringMap<gpu::GPUFuncOp> kernels;
+    module.walk([&](gpu::GPUFuncOp func) {
+      if (func.isKernel())
+        kernels[func.getName()] = func;
+    });
+    for (NamedAttribute entry : record) {
+      auto attrs = dyn_cast<DictionaryAttr>(entry.getValue());
+      auto it = kernels.find(entry.getName().getValue());
+      if (!attrs || it == kernels.end()) {
+        module.emitError() << "unisparse.kernel_attributes: no outlined "
+                              "kernel named '"
+                           << entry.getName().getValue()
+                           << "' or its attributes are not a dictionary";
+        return signalPassFailure();
+      }
+      for (NamedAttribute attr : attrs)
+        it->second->setAttr(attr.getName(), attr.getValue());
+    }
+  }
+};
 
 struct UnisparseGpuExternSharedMemoryPass
     : unisparse::impl::UnisparseGpuExternSharedMemoryBase<

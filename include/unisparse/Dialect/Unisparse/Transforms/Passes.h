@@ -23,6 +23,12 @@ namespace mlir::unisparse {
 #define GEN_PASS_DECL
 #include "unisparse/Dialect/Unisparse/Transforms/Passes.h.inc"
 
+/// The module attribute in which a pass records attributes for kernels it
+/// builds, by kernel name, for unisparse-gpu-kernel-attributes to set on
+/// the outlined gpu.func.
+inline constexpr llvm::StringLiteral kKernelAttributesAttrName =
+    "unisparse.kernel_attributes";
+
 /// Patterns rewriting unisparse.attention into its stages.
 void populateDecomposeAttentionPatterns(RewritePatternSet &patterns);
 

@@ -113,6 +113,44 @@ def UnisparseGpuHostBuffers : Pass<"unisparse-gpu-host-buffers"> {
                            "::mlir::memref::MemRefDialect"];
 }
 
+def UnisparseGpuKernelAttributes
+    : Pass<"unisparse-gpu-kernel-attributes", "::mlir::ModuleOp"> {
+  let summary = "Attach the attributes recorded for named kernels to their "
+                "outlined gpu.func";
+  let description = [{
+    Outlining drops the attributes of a `gpu.launch`, so a pass that builds
+    a kernel and wants, e.g., `nvvm.minctasm` on it (a register budget for
+    ptxas) records it on the enclosing module under
+    `unisparse.kernel_attributes`: a dictionary from kernel name to a
+    dictionary of attributes. Run after `gpu-kernel-outlining`, this pass
+    sets them on the `gpu.func` of that name and removes the record. A
+    record naming no outlined kernel is an error.
+
+    Before:
+
+    ```mlir
+    module attributes {unisparse.kernel_attributes =
+        {unisparse_block_score_0 = {nvvm.minctasm = 3 : i32}}} {
+      gpu.module @unisparse_block_score_0_module {
+        gpu.func @unisparse_block_score_0() kernel { ... }
+      }
+    }
+    ```
+
+    After:
+
+    ```mlir
+    module {
+      gpu.module @unisparse_block_score_0_module {
+        gpu.func @unisparse_block_score_0() kernel attributes
+            {nvvm.minctasm = 3 : i32} { ... }
+      }
+    }
+    ```
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
 def UnisparseGpuExternSharedMemory : Pass<"unisparse-gpu-extern-shared-memory"> {
   let summary = "Declare each GPU module's dynamic workgroup memory as an "
                 "extern array";
