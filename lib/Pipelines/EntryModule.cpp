@@ -121,9 +121,9 @@ ScoreMapTiling scoreMapTiling(ConfigAttr cfg, const EntrySignature &sig,
         UnisparseTileEstimationOptions().queryBlocks);
   if (scoreOp && sig.scoring.compositeType &&
       tensorCoreScoreUnsupportedReason(scoreOp, sig.scoring).empty())
-    return ScoreMapTiling::byCtaScratch(sig.scoring.ctas,
-                                        sig.scoring.warpRows * sig.scoring.warps,
-                                        sig.scoring.keyTile);
+    return ScoreMapTiling::byCtaScratch(
+        sig.scoring.ctas, sig.scoring.warpRows * sig.scoring.warps,
+        sig.scoring.keyTile);
   return {ScoreMapTiling::Kind::whole};
 }
 } // namespace

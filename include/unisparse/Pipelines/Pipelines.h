@@ -58,8 +58,7 @@ struct UnisparseToNVPTXPipelineOptions
       llvm::cl::init("bf16")};
   PassOptions::Option<int64_t> scoreWarps{
       *this, "score-warps",
-      llvm::cl::desc("Warps per CTA of the scoring kernel"),
-      llvm::cl::init(4)};
+      llvm::cl::desc("Warps per CTA of the scoring kernel"), llvm::cl::init(4)};
   PassOptions::Option<int64_t> scoreWarpRows{
       *this, "score-warp-rows",
       llvm::cl::desc("Query composites per warp of the scoring kernel (16 "

@@ -112,9 +112,9 @@ public:
   /// final row max and 1 / row sum.
   static SmallVector<MemRefType> workgroupTypes(const ScoreShape &s) {
     Type f32 = Float32Type::get(s.element.getContext());
-    return {workgroupMemRef({kStages, s.keyTile, s.headDim + kRowPad},
-                            s.element),
-            workgroupMemRef({s.rows}, f32), workgroupMemRef({s.rows}, f32)};
+    return {
+        workgroupMemRef({kStages, s.keyTile, s.headDim + kRowPad}, s.element),
+        workgroupMemRef({s.rows}, f32), workgroupMemRef({s.rows}, f32)};
   }
 
   void build(Value threadId, Value blockId, Value gridSize,
@@ -211,8 +211,10 @@ private:
     auto tokenType = nvgpu::DeviceAsyncTokenType::get(b.getContext());
     Value group;
     for (int64_t i = 0; i < kStages - 1; ++i) {
-      ifThen(ult(idx(i), numKeyTiles), [&] { loadKeyTileAsync(idx(i), idx(i)); });
-      group = nvgpu::DeviceAsyncCreateGroupOp::create(b, tokenType, ValueRange{});
+      ifThen(ult(idx(i), numKeyTiles),
+             [&] { loadKeyTileAsync(idx(i), idx(i)); });
+      group =
+          nvgpu::DeviceAsyncCreateGroupOp::create(b, tokenType, ValueRange{});
     }
     // The tiles every row of the CTA sees whole need no mask: key tile kt
     // is whole for all rows iff its last key is visible to the first row.
@@ -228,8 +230,7 @@ private:
                  [&] { loadKeyTileAsync(ahead, rem(ahead, kStages)); });
           nvgpu::DeviceAsyncCreateGroupOp::create(b, tokenType, ValueRange{});
           SmallVector<Value> acc = mmaTile(rem(kt, kStages), aFrags);
-          Value whole =
-              ule(mul(add(kt, 1), s.keyTile), add(firstRowLimit, 1));
+          Value whole = ule(mul(add(kt, 1), s.keyTile), add(firstRowLimit, 1));
           SmallVector<Type> types(st.getTypes());
           auto branch = scf::IfOp::create(b, types, whole,
                                           /*withElseRegion=*/true);
@@ -313,9 +314,8 @@ private:
       Value count = select(inside, idx(8), idx(0));
       nvgpu::DeviceAsyncCopyOp::create(
           b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), keys,
-          ValueRange{dst}, k,
-          ValueRange{batchIdx, group, srcRow, col}, b.getIndexAttr(8), count,
-          b.getUnitAttr());
+          ValueRange{dst}, k, ValueRange{batchIdx, group, srcRow, col},
+          b.getIndexAttr(8), count, b.getUnitAttr());
     }
   }
 
@@ -479,8 +479,7 @@ private:
           v = select(eq(which, i), sums[j * 4 + i], v);
         store(v, partials, {add(base, add(which, j * 4))});
       }
-      return select(eq(qlane, 0), treeReduce(sums, /*max=*/false),
-                    f32(0.0f));
+      return select(eq(qlane, 0), treeReduce(sums, /*max=*/false), f32(0.0f));
     }
     // rk in {1, 2, 4}: a block is part of an n8 tile; lane q holds columns
     // 2q, 2q + 1 of each.

@@ -196,8 +196,8 @@ struct ConvertUnisparseToGPUPass
     // Kernel names, unique within the module: <name>_<n>.
     llvm::StringMap<unsigned> seen;
     SmallVector<NamedAttribute> kernelAttributes;
-    if (auto old = module->getAttrOfType<DictionaryAttr>(
-            kKernelAttributesAttrName))
+    if (auto old =
+            module->getAttrOfType<DictionaryAttr>(kKernelAttributesAttrName))
       llvm::append_range(kernelAttributes, old.getValue());
     module.walk([&](gpu::LaunchOp launch) {
       auto name = launch->getAttrOfType<StringAttr>(kKernelNameAttr);
@@ -208,7 +208,8 @@ struct ConvertUnisparseToGPUPass
       launch.setFunctionAttr(FlatSymbolRefAttr::get(ctx, unique));
       launch.setModuleAttr(FlatSymbolRefAttr::get(ctx, unique + "_module"));
       launch->removeAttr(kKernelNameAttr);
-      if (auto attrs = launch->getAttrOfType<DictionaryAttr>(kKernelAttrsAttr)) {
+      if (auto attrs =
+              launch->getAttrOfType<DictionaryAttr>(kKernelAttrsAttr)) {
         kernelAttributes.push_back(NamedAttribute(unique, attrs));
         launch->removeAttr(kKernelAttrsAttr);
       }

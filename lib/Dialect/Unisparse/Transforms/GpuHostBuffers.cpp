@@ -66,7 +66,8 @@ struct UnisparseGpuKernelAttributesPass
           UnisparseGpuKernelAttributesPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto record = module->getAttrOfType<DictionaryAttr>(unisparse::kKernelAttributesAttrName);
+    auto record = module->getAttrOfType<DictionaryAttr>(
+        unisparse::kKernelAttributesAttrName);
     if (!record)
       return;
     module->removeAttr(unisparse::kKernelAttributesAttrName);
