@@ -85,7 +85,9 @@ for s in $STEPS; do
     echo "memcheck rc=$rc: $(grep -E 'ERROR SUMMARY|passed' "$LOGS/san_memcheck.txt" | tr '\n' ' ')"
     [ $rc = 0 ] || status=1
     for tool in racecheck synccheck; do
-      timeout "${SAN_TIMEOUT:-90}" compute-sanitizer --tool $tool --error-exitcode 9 "$TESTS" \
+      # racecheck: every hazard with its threads and access type, and the analysis
+      report=""; [ $tool = racecheck ] && report="--racecheck-report all"
+      timeout "${SAN_TIMEOUT:-90}" compute-sanitizer --tool $tool $report --error-exitcode 9 "$TESTS" \
         "${SAN_FILTER:-causal N=1000 S=128 B=2 Hq/Hkv/Hg=8/2/4 sparse [sm90]}" >"$LOGS/san_$tool.txt" 2>&1; rc=$?
       echo "$tool rc=$rc: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|passed' "$LOGS/san_$tool.txt" | tr '\n' ' ')"
       [ $rc = 0 ] || status=1
