@@ -54,8 +54,12 @@ class Config:
     cap; ``scale = 0`` means ``1/sqrt(head_dim)``.
 
     ``estimator`` picks the composite (``"mean"`` pooling, the XAttention
-    ``"antidiag"`` sum, or the outlier-aware ``"antidiag_lse"``; the
-    antidiagonal ones use ``c_q == c_k`` as their stride) and
+    ``"antidiag"`` sum, the outlier-aware ``"antidiag_lse"``; the
+    antidiagonal ones use ``c_q == c_k`` as their stride; or ``"outlier"``:
+    composites that keep ``q_outliers`` / ``k_outliers`` of their tokens
+    apart, with the spread correction of
+    :mod:`unisparse.reference.outlier`; the counts are read by that
+    estimator only) and
     ``query_reduce`` how the query composites of a block are combined into
     its score (``"sum"`` or ``"max"``); see
     :func:`unisparse.reference.block_score`; the dialect carries both
@@ -75,6 +79,8 @@ class Config:
     scale: float = 0.0
     estimator: str = "mean"
     query_reduce: str = "sum"
+    q_outliers: int = 1
+    k_outliers: int = 2
 
     def __post_init__(self):
         # The rules live in unisparse.rules (shared with the reference and,
@@ -120,15 +126,19 @@ class Config:
         return cls(**kw)
 
     def mlir_attr(self) -> str:
-        """The ``#unisparse.config<...>`` attribute, every field spelled out."""
+        """The ``#unisparse.config<...>`` attribute, every field spelled out
+        (the outlier counts with the estimator that reads them)."""
         b = lambda x: "true" if x else "false"  # noqa: E731
+        outliers = (
+            f", q_outliers = {self.q_outliers}, k_outliers = {self.k_outliers}" if self.estimator == "outlier" else ""
+        )
         return (
             f"#unisparse.config<block = {self.block}, c_q = {self.c_q}, c_k = {self.c_k}, "
             f"c_h = {self.c_h}, tau = {mlir_float(self.tau)}, local_blocks = {self.local_blocks}, "
             f"sink = {b(self.sink)}, min_blocks = {self.min_blocks}, "
             f"max_blocks = {self.max_blocks}, causal = {b(self.causal)}, "
             f"scale = {mlir_float(self.scale)}, estimator = {self.estimator}, "
-            f"query_reduce = {self.query_reduce}>"
+            f"query_reduce = {self.query_reduce}{outliers}>"
         )
 
     def reference_kwargs(self) -> dict:

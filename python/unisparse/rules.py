@@ -38,7 +38,9 @@ parser, then of ``ConfigAttr::verify``):
 6. the antidiagonal estimators need ``c_q == c_k`` (the stride);
 7. one block's score map, ``(block / c_q) x (block / c_k)`` f32 values, fits
    in 2^63 - 1 bytes (the lowering's buffers of one block have static
-   sizes that must not overflow).
+   sizes that must not overflow);
+8. ``q_outliers`` and ``k_outliers`` are positive, and smaller than ``c_q``
+   / ``c_k`` for the ``outlier`` estimator (which reads them).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ __all__ = [
     "min_max_blocks",
     "estimator_stride",
     "block_fits",
+    "outliers",
     "check_kind",
     "check_config",
     "check_heads",
@@ -78,8 +81,9 @@ __all__ = [
 ]
 
 #: Values of ``estimator``: the composite logit (mean pooling, XAttention's
-#: antidiagonal, the outlier-aware antidiagonal); ``UnisparseEnums.td``.
-ESTIMATORS = ("mean", "antidiag", "antidiag_lse")
+#: antidiagonal, the outlier-aware antidiagonal, outlier composites with the
+#: spread correction); ``UnisparseEnums.td``.
+ESTIMATORS = ("mean", "antidiag", "antidiag_lse", "outlier")
 #: Values of ``query_reduce``: how a block's query composites combine.
 QUERY_REDUCES = ("sum", "max")
 #: The estimators whose stride is ``c_q == c_k``.
@@ -102,6 +106,8 @@ CONFIG_KINDS = {
     "scale": "float",
     "estimator": ESTIMATORS,
     "query_reduce": QUERY_REDUCES,
+    "q_outliers": "int",
+    "k_outliers": "int",
 }
 
 INT64_MAX = 2**63 - 1
@@ -220,6 +226,22 @@ def block_fits(block: int, c_q: int, c_k: int):
         )
 
 
+def outliers(estimator: str, c_q: int, c_k: int, q_outliers: int, k_outliers: int):
+    """The outlier counts are positive; the ``outlier`` estimator keeps
+    fewer outliers than a composite has tokens."""
+    positive("q_outliers", q_outliers)
+    positive("k_outliers", k_outliers)
+    if estimator == "outlier":
+        for name, value, size_name, size in (
+            ("q_outliers", q_outliers, "c_q", c_q),
+            ("k_outliers", k_outliers, "c_k", c_k),
+        ):
+            if value >= size:
+                raise ValueError(
+                    f"'{name}' ({value}) must be smaller than '{size_name}' ({size}) for 'estimator' outlier"
+                )
+
+
 # --------------------------------------------------------------------------- #
 # A whole configuration; head counts
 # --------------------------------------------------------------------------- #
@@ -256,6 +278,7 @@ def check_config(fields) -> dict:
     scale(c["scale"])
     estimator_stride(c["estimator"], c["c_q"], c["c_k"])
     block_fits(c["block"], c["c_q"], c["c_k"])
+    outliers(c["estimator"], c["c_q"], c["c_k"], c["q_outliers"], c["k_outliers"])
     return c
 
 

@@ -28,7 +28,13 @@ measures it against dense attention in float64:
   ``spans`` counts needle spans kept for every head and row;
 * **rel_l2**: ``||O_sparse - O_dense|| / ||O_dense||`` over the evaluated
   rows, where ``O_sparse`` is exact attention restricted to the layout (what
-  the compiled kernel computes, up to its rounding).
+  the compiled kernel computes, up to its rounding);
+* **cost**: the scoring's multiply-adds over those of the compiled default
+  (mean pooling, ``c_q = 16, c_k = 8``), from :mod:`.cost` (``cost_dense``:
+  over dense ``QKᵀ``; ``exps``: exponentials over the default's), in the
+  JSON rows with the run's ``peak``, ``seed`` and ``generator``
+  (``--generator peaked``: :mod:`unisparse.peaked`) for
+  ``python -m unisparse.fidelity.pareto`` (ratio against cost over seeds).
 
 Sampling: recall and ``rel_l2`` need each evaluated row's dense softmax over
 all ``N`` keys. Up to ``--full-rows`` tokens (default 8192) every row is
@@ -45,6 +51,7 @@ sweep), so a configuration costs one small contraction, not an attention.
 from __future__ import annotations
 
 from .harness import (
+    GENERATORS,
     ORACLE_TAUS,
     SWEEPS,
     evaluate,
@@ -61,6 +68,7 @@ from .report import load_json, main, plot, table
 
 __all__ = [
     "parse_config",
+    "GENERATORS",
     "SWEEPS",
     "ORACLE_TAUS",
     "family",

@@ -13,10 +13,13 @@ import numpy as np
 
 from .. import reference as ref
 from ..config import Config
+from ..peaked import peaked_qkv
 from ..synthetic import needle_hits, structured_qkv
+from .cost import scoring_cost
 
 __all__ = [
     "SWEEPS",
+    "GENERATORS",
     "ORACLE_TAUS",
     "parse_config",
     "family",
@@ -28,6 +31,18 @@ __all__ = [
     "floor_at",
     "run",
 ]
+
+#: The synthetic generators (``--generator``): the project's own and the
+#: independently written peaked one (:mod:`unisparse.peaked`), which the
+#: estimators were not chosen on.
+GENERATORS = {
+    "structured": lambda B, Hq, Hkv, N, D, seed, peak, needles: structured_qkv(
+        B, Hq, Hkv, N, D, seed=seed, peak=peak, needles=needles
+    ),
+    "peaked": lambda B, Hq, Hkv, N, D, seed, peak, needles: peaked_qkv(
+        B, Hq, Hkv, N, D, seed=seed, peak=peak, needles=needles
+    ),
+}
 
 #: Named sweeps: each entry is a dict of Config fields (block defaults to 128).
 SWEEPS = {
@@ -66,6 +81,7 @@ _MODE_FAMILIES = {
         dict(estimator="antidiag_lse", c_q=16, c_k=16, query_reduce="max"),
         (0.95, 0.97, 0.98, 0.99),
     ),
+    "outlier,max": (dict(estimator="outlier", c_q=16, c_k=32, query_reduce="max"), (0.98, 0.99, 0.995, 0.998)),
 }
 SWEEPS["modes"] = [dict(kw, tau=t) for kw, taus in _MODE_FAMILIES.values() for t in taus]
 #: A shorter set for 64K-128K (``--device cuda``): the families and the tau
@@ -83,6 +99,23 @@ SWEEPS["modes-long"] = [
 SWEEPS["presets"] = [dict(tau=0.99)] + [
     dict(estimator="antidiag_lse", c_q=8, c_k=8, query_reduce="max", tau=t) for t in (0.98, 0.985, 0.99, 0.995)
 ]
+#: The candidates of the Pareto plot (ratio to the floor against scoring
+#: cost, ``python -m unisparse.fidelity.pareto``): the compiled default, the
+#: paper's starting point, XAttention, the outlier-aware antidiagonal preset
+#: and the outlier estimator around its chosen tau (docs/Fidelity.md).
+SWEEPS["pareto"] = [
+    dict(tau=0.99),
+    dict(tau=0.95),
+    dict(tau=0.9, c_k=16),
+    dict(estimator="antidiag", c_q=8, c_k=8, tau=0.95),
+    dict(estimator="antidiag_lse", c_q=8, c_k=8, query_reduce="max", tau=0.99),
+    dict(estimator="outlier", c_q=16, c_k=16, q_outliers=1, k_outliers=1, query_reduce="max", tau=0.995),
+    dict(estimator="outlier", c_q=16, c_k=32, query_reduce="sum", tau=0.995),
+    dict(estimator="outlier", c_q=16, c_k=32, k_outliers=3, query_reduce="max", tau=0.995),
+] + [dict(estimator="outlier", c_q=16, c_k=32, query_reduce="max", tau=t) for t in (0.99, 0.995, 0.998)]
+#: The same without the antidiagonal-lse preset (its NumPy scoring is the
+#: slow one: 16x the default's products), for 64K-128K on the CPU.
+SWEEPS["pareto-long"] = [d for d in SWEEPS["pareto"] if d.get("estimator") != "antidiag_lse"]
 SWEEPS["wide"] = SWEEPS["default"] + [
     dict(tau=0.8),
     dict(tau=0.95, c_k=4),
@@ -103,10 +136,15 @@ def family(cfg: Config) -> str:
     """The estimator family of ``cfg``: its label without tau (one Pareto curve per family)."""
     base = Config()
     parts = []
-    if cfg.estimator != "mean":
+    hidden = {"tau", "estimator", "q_outliers", "k_outliers"}
+    if cfg.estimator == "outlier":
+        parts.append(f"outlier(c={cfg.c_q}/{cfg.c_k},r={cfg.q_outliers}/{cfg.k_outliers})")
+        hidden |= {"c_q", "c_k"}
+    elif cfg.estimator != "mean":
         parts.append(f"{cfg.estimator}(s={cfg.c_q})")
+        hidden |= {"c_q", "c_k"}
     for f in dataclasses.fields(Config):
-        if f.name in ("tau", "estimator") or (cfg.estimator != "mean" and f.name in ("c_q", "c_k")):
+        if f.name in hidden:
             continue
         if getattr(cfg, f.name) != getattr(base, f.name):
             parts.append(f"{f.name}={getattr(cfg, f.name)}")
@@ -141,7 +179,18 @@ def layouts(q, k, configs, device=None):
     scores, out = {}, {}
     for cfg in configs:
         kw = cfg.reference_kwargs()
-        skey = (cfg.block, cfg.c_q, cfg.c_k, cfg.c_h, cfg.causal, cfg.scale, cfg.estimator, cfg.query_reduce)
+        skey = (
+            cfg.block,
+            cfg.c_q,
+            cfg.c_k,
+            cfg.c_h,
+            cfg.causal,
+            cfg.scale,
+            cfg.estimator,
+            cfg.query_reduce,
+            cfg.q_outliers,
+            cfg.k_outliers,
+        )
         if skey not in scores:
             scores[skey] = est(
                 q,
@@ -154,6 +203,8 @@ def layouts(q, k, configs, device=None):
                 scale=kw["scale"],
                 estimator=cfg.estimator,
                 query_reduce=cfg.query_reduce,
+                q_outliers=cfg.q_outliers,
+                k_outliers=cfg.k_outliers,
             )
         out[cfg] = ref.block_select(
             scores[skey],
@@ -368,10 +419,13 @@ def oracle_curve(block_mass, rows, N, fine, block, taus=ORACLE_TAUS, needles=(),
 
 def floor_at(curve, recall):
     """Density of the exact top-p (:func:`oracle_curve`) at the same mean
-    recall, by linear interpolation along the curve."""
-    dens, rmean = curve[0], curve[1]
-    order = np.argsort(rmean, kind="stable")
-    return float(np.interp(recall, rmean[order], dens[order]))
+    recall, by linear interpolation along the curve; where several points
+    reach the same recall (e.g. 1.0), the sparsest of them."""
+    dens, rmean = np.asarray(curve[0]), np.asarray(curve[1])
+    order = np.lexsort((dens, rmean))
+    r, d = rmean[order], dens[order]
+    first = np.r_[True, np.diff(r) > 0]
+    return float(np.interp(recall, r[first], d[first]))
 
 
 def run(
@@ -389,10 +443,14 @@ def run(
     check_compiled=False,
     log=print,
     device=None,
+    generator="structured",
 ):
-    """Generates the data for ``N`` and returns one row dict per config."""
+    """Generates the data for ``N`` (``generator``: a key of
+    :data:`GENERATORS`) and returns one row dict per config."""
+    if generator not in GENERATORS:
+        raise ValueError(f"generator must be one of {sorted(GENERATORS)}, got {generator!r}")
     t0 = time.perf_counter()
-    q, k, v, nd = structured_qkv(1, heads, kv_heads, N, dim, seed=seed, peak=peak, needles=needles)
+    q, k, v, nd = GENERATORS[generator](1, heads, kv_heads, N, dim, seed, peak, needles)
     t1 = time.perf_counter()
     lays = layouts(q, k, configs, device=device)
     t2 = time.perf_counter()
@@ -425,6 +483,7 @@ def run(
         blk = np.stack([np.bincount(qb, weights=rec[h], minlength=nbq) for h in range(heads)])
         blk = blk / np.maximum(np.bincount(qb, minlength=nbq), 1)
         hit_rate, spans = needle_hits(nd, counts, indices, c.block, heads)
+        cost = scoring_cost(c, N, dim)
         out.append(
             dict(
                 N=N,
@@ -432,6 +491,12 @@ def run(
                 family=family(c),
                 cfg=c,
                 tau=c.tau,
+                peak=peak,
+                seed=seed,
+                generator=generator,
+                cost=cost["rel_default"],
+                cost_dense=cost["rel_dense"],
+                exps=cost["exps_rel_default"],
                 density=ref.density(counts, N, c.block, c.causal),
                 floor=floor_at(curves[c.block], float(rec.mean())),
                 recall_mean=float(rec.mean()),

@@ -10,13 +10,14 @@ import time
 import numpy as np
 
 from ..config import Config
-from .harness import ORACLE_TAUS, SWEEPS, parse_config, run
+from .harness import GENERATORS, ORACLE_TAUS, SWEEPS, parse_config, run
 
 __all__ = ["table", "plot", "load_json", "main"]
 
 _COLUMNS = [
     ("N", "{:>6}"),
     ("config", "{:<44}"),
+    ("cost", "{:>5.2f}"),
     ("density", "{:>7.3f}"),
     ("floor", "{:>6.3f}"),
     ("ratio", "{:>5.2f}"),
@@ -32,6 +33,7 @@ _COLUMNS = [
 _HEAD = [
     "N",
     "config",
+    "cost",
     "density",
     "floor",
     "ratio",
@@ -136,6 +138,8 @@ def load_json(paths):
             r = dict(r)
             r.setdefault("family", r["config"].partition(",")[2] or "mean")
             r.setdefault("ratio_f", float("nan"))  # runs before the forced floor
+            for key in ("cost", "cost_dense", "exps"):  # runs before the cost columns
+                r.setdefault(key, float("nan"))
             n = str(r["N"])
             if n not in seen and n in d.get("floor", {}):
                 seen.add(n)
@@ -160,6 +164,12 @@ def main(argv=None) -> int:
     p.add_argument("--peak", type=float, default=1.5, help="inverse temperature of the synthetic map")
     p.add_argument("--needles", type=int, default=16, help="needle spans per sequence")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--generator",
+        choices=sorted(GENERATORS),
+        default="structured",
+        help="synthetic data: the project's generator or the independent peaked one (unisparse.peaked)",
+    )
     p.add_argument("--sweep", choices=sorted(SWEEPS), default="default")
     p.add_argument(
         "--config", action="append", default=[], help="a config as field=value,... (repeatable; replaces --sweep)"
@@ -202,8 +212,8 @@ def main(argv=None) -> int:
     configs = [parse_config(s) for s in a.config] or [Config(**d) for d in SWEEPS[a.sweep]]
     configs = list(dict.fromkeys(configs))
     print(
-        f"UniSparse fidelity: Hq={a.heads} Hkv={a.kv_heads} D={a.dim} peak={a.peak} needles={a.needles} "
-        f"seed={a.seed}; {len(configs)} configs; all rows up to N={a.full_rows}, "
+        f"UniSparse fidelity ({a.generator}): Hq={a.heads} Hkv={a.kv_heads} D={a.dim} peak={a.peak} "
+        f"needles={a.needles} seed={a.seed}; {len(configs)} configs; all rows up to N={a.full_rows}, "
         f"else {a.rows_per_block} sampled rows per query block"
     )
     rows = []
@@ -222,6 +232,7 @@ def main(argv=None) -> int:
             rows_per_block=a.rows_per_block,
             check_compiled=a.check_compiled and i == 0,
             device=a.device,
+            generator=a.generator,
         )
         rows += rows_n
         if len(a.n) > 1 and i + 1 < len(a.n):

@@ -183,6 +183,8 @@ def unisparse_attention(
     scale=None,
     estimator: str = "mean",
     query_reduce: str = "sum",
+    q_outliers: int = 1,
+    k_outliers: int = 2,
 ):
     """UniSparse attention: compress -> block_score -> block_select -> block_sparse_attention.
 
@@ -212,11 +214,26 @@ def unisparse_attention(
             scale=0.0 if scale is None else scale,
             estimator=estimator,
             query_reduce=query_reduce,
+            q_outliers=q_outliers,
+            k_outliers=k_outliers,
         )
     )
     q, k, v = _check_qkv(q, k, v)
     rules.head_groups(q.shape[1], c_h)
-    s = estimate(q, k, block, c_q, c_k, c_h, causal=causal, scale=scale, estimator=estimator, query_reduce=query_reduce)
+    s = estimate(
+        q,
+        k,
+        block,
+        c_q,
+        c_k,
+        c_h,
+        causal=causal,
+        scale=scale,
+        estimator=estimator,
+        query_reduce=query_reduce,
+        q_outliers=q_outliers,
+        k_outliers=k_outliers,
+    )
     counts, indices = block_select(
         s,
         tau,

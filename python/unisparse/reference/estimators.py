@@ -1,7 +1,8 @@
 """The estimator family: how a (query composite, key composite) pair gets
 its logit (``mean`` pooling, XAttention's ``antidiag``, the outlier-aware
 ``antidiag_lse``), which composites each estimator reads, and the argument
-rules of the estimation stages."""
+rules of the estimation stages. The ``outlier`` estimator has its own
+module, :mod:`unisparse.reference.outlier`."""
 
 from __future__ import annotations
 

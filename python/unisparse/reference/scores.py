@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from .. import rules
-from ._common import _CHUNK_ELEMS, _as_4d, _ceil_div, _default_scale
+from ._common import _CHUNK_ELEMS, _as_4d, _ceil_div, _default_scale, block_sums, composite_shapes
 from .estimators import check_estimation, composite_logits, composites
+from .outlier import block_score as outlier_block_score
+from .outlier import estimate as outlier_estimate
 
 __all__ = ["block_score", "estimate"]
 
@@ -65,6 +67,10 @@ def block_score(
       unbiased sample estimate of the tile's mean ``exp(logit)`` (each
       antidiagonal meets every row and column of the tile once), so a line
       one token wide or a needle keeps its full logit instead of ``1/s`` of it.
+    * ``"outlier"``: composites that keep some of their tokens apart, and a
+      spread-corrected two-pass softmax; its own semantics, in
+      :func:`unisparse.reference.outlier.block_score` (``qc`` and ``kc``
+      from :func:`unisparse.reference.outlier.compress_outlier`).
 
     A partial last composite is zero-padded (XAttention's convention): a
     slot past the last token is a zero vector, whose logit is 0 in every
@@ -84,18 +90,11 @@ def block_score(
     needs (a needle read by a few rows) weighs as much as one they all need;
     :func:`block_select` normalises by the row's total either way.
     """
+    if estimator == "outlier":  # its own two-pass softmax
+        return outlier_block_score(qc, kc, block, c_q, c_k, causal=causal, scale=scale, query_reduce=query_reduce)
     block, c_q, c_k = check_estimation(block, c_q, c_k, estimator, query_reduce)
     strided = estimator != "mean"
-    qc = np.asarray(qc)
-    kc = np.asarray(kc)
-    rank = 5 if strided else 4
-    if qc.ndim != rank or kc.ndim != rank:
-        raise ValueError(f"estimator {estimator!r} takes rank-{rank} composites, got shapes {qc.shape} and {kc.shape}")
-    B, Hg, Tq = qc.shape[:3]
-    D = qc.shape[-1]
-    if kc.shape[:2] != (B, Hg) or kc.shape[-1] != D:
-        raise ValueError(f"kc shape {kc.shape} is inconsistent with qc shape {qc.shape}")
-    Tk = kc.shape[2]
+    qc, kc, (B, Hg, Tq, Tk, D) = composite_shapes(qc, kc, 5 if strided else 4, estimator)
     if strided:
         if c_q != c_k or qc.shape[3] != c_q or kc.shape[3] != c_k:
             raise ValueError(
@@ -112,7 +111,6 @@ def block_score(
     if NBq == 0 or NBk == 0:
         return s
     u = np.arange(Tk)
-    kpad = NBk * rk - Tk
     per_block = max(1, B * Hg * rq * Tk * (c_q if strided else 1))
     step = max(1, _CHUNK_ELEMS // per_block)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
@@ -130,11 +128,7 @@ def block_score(
             m = logits.max(axis=-1, keepdims=True)
             p = np.exp(logits - m)
             p = p / p.sum(axis=-1, keepdims=True)
-            rpad = (I1 - I0) * rq - (t1 - t0)
-            if rpad or kpad:
-                p = np.pad(p, ((0, 0), (0, 0), (0, rpad), (0, kpad)))
-            pb = p.reshape(B, Hg, I1 - I0, rq, NBk, rk).sum(axis=5)
-            s[:, :, I0:I1] = pb.sum(axis=3) if query_reduce == "sum" else pb.max(axis=3)
+            s[:, :, I0:I1] = block_sums(p, I1 - I0, rq, NBk, rk, query_reduce)
     return s
 
 
@@ -149,6 +143,8 @@ def estimate(
     scale=None,
     estimator: str = "mean",
     query_reduce: str = "sum",
+    q_outliers: int = 1,
+    k_outliers: int = 2,
 ) -> np.ndarray:
     """Stages 1 and 2 for ``q [B, Hq, N, D]`` and ``k [B, Hkv, N, D]``: block scores ``[B, Hq/c_h, NB, NB]``.
 
@@ -156,12 +152,29 @@ def estimate(
     ``kv_group = Hq // Hkv``, both ``head_factor = c_h``) then
     :func:`block_score`.  Antidiagonal estimators: :func:`compress_strided`
     (queries reversed) with stride ``c_q == c_k``, then :func:`block_score`.
+    ``outlier``: :func:`unisparse.reference.outlier.estimate` (``q_outliers``
+    / ``k_outliers`` are read by it only).
     """
     q = _as_4d("q", q)
     k = _as_4d("k", k)
     rules.positive("kv_heads", k.shape[1])
     rules.gqa(q.shape[1], k.shape[1])
     rules.head_groups(q.shape[1], rules.check_positive_int("c_h", c_h))
+    if estimator == "outlier":
+        check_estimation(block, c_q, c_k, estimator, query_reduce)
+        return outlier_estimate(
+            q,
+            k,
+            block,
+            c_q,
+            c_k,
+            c_h,
+            causal=causal,
+            scale=scale,
+            query_reduce=query_reduce,
+            q_outliers=q_outliers,
+            k_outliers=k_outliers,
+        )
     qc, kc = composites(q, k, c_q, c_k, c_h, estimator)
     return block_score(
         qc, kc, block, c_q, c_k, causal=causal, scale=scale, estimator=estimator, query_reduce=query_reduce

@@ -1,0 +1,142 @@
+"""The harness's additions for comparing estimators: the cost model, the
+second (peaked) generator, the generator option of the harness and the
+Pareto summary, on cases whose answer is known by construction."""
+
+import math
+
+import numpy as np
+import pytest
+
+from unisparse import Config
+from unisparse import fidelity as F
+from unisparse import peaked as G
+from unisparse.fidelity import cost as C
+from unisparse.fidelity import pareto as P
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_cost_model_by_construction(causal):
+    N, D = 4096, 128
+    half = 0.5 if causal else 1.0
+    dense = N * N * D * half
+    c = C.scoring_cost(Config(causal=causal), N, D)  # mean, c_q 16, c_k 8: N^2 D / 128
+    assert c["madds"] == (N // 16) * (N // 8) * D * half and c["rel_dense"] == pytest.approx(1 / 128)
+    assert c["rel_default"] == 1.0 and c["exps_rel_default"] == 1.0
+    c = C.scoring_cost(Config(c_k=16, causal=causal), N, D)
+    assert c["rel_default"] == 0.5 and c["rel_dense"] == pytest.approx(1 / 256)
+    for est in ("antidiag", "antidiag_lse"):
+        c = C.scoring_cost(Config(estimator=est, c_q=8, c_k=8, causal=causal), N, D)
+        assert c["rel_dense"] == pytest.approx(1 / 8) and c["rel_default"] == pytest.approx(16.0)
+    assert C.scoring_cost(Config(estimator="antidiag_lse", c_q=8, c_k=8), N, D)["exps_rel_default"] == 18.0
+    # outlier, c 16/32, r 1/2: 2 * 3 slot pairs per (N/16)(N/32) composite pairs, plus 6 N D of compression
+    c = C.scoring_cost(Config(estimator="outlier", c_k=32, causal=causal), N, D)
+    assert c["madds"] == 6 * (N // 16) * (N // 32) * D * half + 6 * N * D
+    assert c["rel_default"] == pytest.approx(1.5 + 6 * N * D / ((N // 16) * (N // 8) * D * half))
+    assert c["exps_rel_default"] == pytest.approx(3.0)
+    assert c["madds"] / dense == pytest.approx(c["rel_dense"])
+    # partial composites count as whole ones
+    assert C.scoring_cost(Config(), 4097, D)["madds"] == 257 * 513 * D * 0.5
+
+
+def test_peaked_generator():
+    q, k, v, nd = G.peaked_qkv(1, 4, 2, 2048, 64, seed=4, peak=2.0)
+    q2, k2, v2, nd2 = G.peaked_qkv(1, 4, 2, 2048, 64, seed=4, peak=2.0)
+    assert q.shape == (1, 4, 2048, 64) and k.shape == v.shape == (1, 2, 2048, 64) and q.dtype == np.float32
+    assert np.array_equal(q, q2) and np.array_equal(k, k2) and nd == nd2
+    assert not np.array_equal(q, G.peaked_qkv(1, 4, 2, 2048, 64, seed=5, peak=2.0)[0])
+    assert len(nd) == 16
+    for x in nd:
+        assert 2 <= x["k_stop"] - x["k_start"] <= 6 and 8 <= x["q_stop"] - x["q_start"] <= 24
+        assert x["k_stop"] <= x["q_start"] and x["q_stop"] <= 2048
+        # every needle's keys straddle a 16-token composite boundary
+        assert x["k_start"] // 16 != (x["k_stop"] - 1) // 16
+    # heads of one kv group differ in sharpness: their logit spreads differ
+    spread = [np.std(q[0, h, -256:].astype(np.float64) @ k[0, 0, :1024].T.astype(np.float64)) for h in (0, 1)]
+    assert max(spread) / min(spread) > 1.05
+    q3, k3, v3 = G.peaked_qkv(1, 2, 2, 300, 32, seed=0, needles=0)
+    assert q3.shape == (1, 2, 300, 32)
+    with pytest.raises(ValueError, match="too short"):
+        G.peaked_qkv(1, 2, 1, 300, 32, seed=0)
+    with pytest.raises(ValueError, match="multiple"):
+        G.peaked_qkv(1, 3, 2, 1024, 32, seed=0)
+
+
+def _block_diagonal(B, Hq, Hkv, N, D, seed, peak, needles):
+    """Every query attends to the keys of its own 64-token block only (a
+    direction per block, 40 logits), plus small noise; two needle records:
+    one inside a query's own block (a layout that keeps the diagonal keeps
+    it), one in block 0 (dropped by such a layout)."""
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.standard_normal((D, D)))[0]
+    blk = np.arange(N) // 64
+    a = math.sqrt(40.0 * math.sqrt(D))
+    x = a * basis[:, blk % D].T + 0.01 * rng.standard_normal((N, D))
+    q = np.broadcast_to(x, (B, Hq, N, D)).astype(np.float32)
+    k = np.broadcast_to(x, (B, Hkv, N, D)).astype(np.float32)
+    v = rng.standard_normal((B, Hkv, N, D)).astype(np.float32)
+    nd = [
+        dict(batch=0, q_start=330, q_stop=340, k_start=322, k_stop=326),
+        dict(batch=0, q_start=400, q_stop=410, k_start=10, k_stop=14),
+    ]
+    return q, k, v, nd
+
+
+def test_harness_on_block_diagonal_attention(monkeypatch):
+    """Attention inside the query's own block only: the floor keeps one
+    block per row (density 2 / (NB + 1)), a layout of the diagonal alone has
+    the same density and full recall, so its ratio is 1; the needle inside
+    the diagonal is kept, the other one is not."""
+    monkeypatch.setitem(F.GENERATORS, "blockdiag", _block_diagonal)
+    N, NB = 512, 8
+    cfgs = [
+        Config(block=64, c_q=16, c_k=16, tau=0.5, sink=False, local_blocks=0),
+        Config(block=64, c_q=16, c_k=32, tau=0.5, sink=False, local_blocks=0, estimator="outlier"),
+    ]
+    rows = F.run(N, cfgs, heads=2, kv_heads=1, dim=32, generator="blockdiag", log=lambda *_: None)
+    for r in rows:
+        assert r["density"] == pytest.approx(2 / (NB + 1))
+        assert r["recall_mean"] == pytest.approx(1.0, abs=1e-6) and r["recall_p1"] == pytest.approx(1.0, abs=1e-6)
+        assert r["floor"] == pytest.approx(2 / (NB + 1))
+        assert r["ratio"] == pytest.approx(1.0)
+        assert r["spans"] == "1/2" and r["generator"] == "blockdiag"
+    assert rows[0]["cost"] == pytest.approx(0.5)  # c 16/16: half the default's products
+    with pytest.raises(ValueError, match="generator must be one of"):
+        F.run(N, cfgs, generator="nope")
+
+
+def test_pareto_summary_and_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    rows = []
+    for seed, ratio, p1, spans in ((0, 1.2, 0.95, "16/16"), (1, 1.4, 0.91, "15/16"), (2, 1.3, 0.93, "16/16")):
+        rows.append(
+            dict(
+                N=32768,
+                config="tau=0.995,outlier",
+                family="outlier",
+                tau=0.995,
+                peak=2.5,
+                seed=seed,
+                generator="structured",
+                cost=1.55,
+                exps=3.0,
+                density=0.04 * ratio,
+                floor=0.04,
+                ratio=ratio,
+                recall_mean=0.99 + seed / 1000,
+                recall_p1=p1,
+                block_p1=0.9,
+                spans=spans,
+            )
+        )
+    rows.append(dict(rows[0], config="tau=0.99", family="mean", cost=1.0, ratio=20.0, seed=0))
+    s = P.summarize(rows)
+    assert len(s) == 2
+    o = next(x for x in s if x["config"] == "tau=0.995,outlier")
+    assert o["seeds"] == [0, 1, 2] and o["ratio"] == pytest.approx(1.3)
+    assert (o["ratio_min"], o["ratio_max"]) == (1.2, 1.4)
+    assert o["recall_p1"] == 0.91 and o["recall_mean"] == 0.99 and o["spans"] == "15/16"
+    text = P.table(s, markdown=True)
+    assert "| structured | 2.5 | 32K | tau=0.995,outlier | 0,1,2 | 1.55 |" in text
+    png = tmp_path / "p.png"
+    P.plot(s, png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
