@@ -36,6 +36,8 @@ def test_cli_writes_table_and_png(tmp_path, capsys):
             "block=64,tau=1.0",
             "--config",
             "block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag_lse,query_reduce=max",
+            "--config",
+            "block=64,c_q=16,c_k=32,tau=0.95,estimator=outlier,query_reduce=max",
             "--full-rows",
             "600",
             "--rows-per-block",
@@ -51,9 +53,9 @@ def test_cli_writes_table_and_png(tmp_path, capsys):
     assert "rec_mean" in out and "floor" in out and "ratio_f" in out and "sampled" in out
     assert "exact top-p" in out
     # reference layout == compiled layout, for every config (estimators included)
-    assert out.count("100.00% of rows identical") == 4
+    assert out.count("100.00% of rows identical") == 5
     lines = [line for line in out.splitlines() if line.strip().startswith(("512", "1000"))]
-    assert len(lines) == 8
+    assert len(lines) == 10
 
 
 def test_metrics_are_exact_against_reference():

@@ -165,7 +165,21 @@ CASES = [
     (dict(estimator="antidiag"), "'estimator' antidiag needs 'c_q' == 'c_k' (the stride)"),
     (dict(estimator="antidiag_lse", c_q=8, c_k=4), "'estimator' antidiag_lse needs 'c_q' == 'c_k' (the stride)"),
     (dict(estimator="antidiag_lse", c_q=8, c_k=8, query_reduce="max"), None),
-    (dict(estimator="median"), "'estimator' must be one of mean, antidiag, antidiag_lse"),
+    (dict(estimator="median"), "'estimator' must be one of mean, antidiag, antidiag_lse, outlier"),
+    (dict(estimator="outlier", c_k=32, query_reduce="max"), None),
+    (dict(estimator="outlier", q_outliers=3, k_outliers=7), None),
+    (dict(q_outliers=0), "'q_outliers' must be positive"),
+    (dict(k_outliers=-1), "'k_outliers' must be positive"),
+    (dict(k_outliers=8), None),
+    (
+        dict(estimator="outlier", k_outliers=8),
+        "'k_outliers' (8) must be smaller than 'c_k' (8) for 'estimator' outlier",
+    ),
+    (
+        dict(estimator="outlier", q_outliers=16),
+        "'q_outliers' (16) must be smaller than 'c_q' (16) for 'estimator' outlier",
+    ),
+    (dict(q_outliers=2**64), "'q_outliers' must fit in a signed 64-bit integer"),
     (dict(query_reduce="min"), "'query_reduce' must be one of sum, max"),
     # huge sizes: the int64 range of the dialect
     (dict(block=I64), "'block' must fit in a signed 64-bit integer"),

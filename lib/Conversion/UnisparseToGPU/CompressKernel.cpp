@@ -30,9 +30,10 @@ struct CompressToGPU : OpRewritePattern<CompressOp> {
     if (!op.hasPureBufferSemantics())
       return rewriter.notifyMatchFailure(op, "tensor form");
     if (op.getPooling() != Pooling::mean)
-      return op.emitOpError("with concat pooling has no GPU kernel (lower it "
-                            "with convert-unisparse-to-linalg before "
-                            "bufferization)");
+      return op.emitOpError()
+             << "with pooling = " << stringifyPooling(op.getPooling())
+             << " has no GPU kernel (lower it with "
+                "convert-unisparse-to-linalg before bufferization)";
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     KernelBuilder kb{b};
     Value input = op.getInput(), out = op.getInit();

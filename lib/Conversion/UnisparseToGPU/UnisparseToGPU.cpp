@@ -82,9 +82,11 @@ Value mlir::unisparse::gpu_detail::compositesOfType(ImplicitLocOpBuilder &b,
     if (auto empty = compress.getInit().getDefiningOp<tensor::EmptyOp>()) {
       Value init = tensor::EmptyOp::create(b, empty.getMixedSizes(), type);
       return CompressOp::create(
-                 b, target, compress.getInput(), init,
+                 b, target, compress.getInput(), compress.getQueries(), init,
                  compress.getSeqFactorAttr(), compress.getHeadFactorAttr(),
-                 compress.getKvGroupAttr(), compress.getPoolingAttr())
+                 compress.getKvGroupAttr(), compress.getPoolingAttr(),
+                 compress.getOutliersAttr(), compress.getHotAttr(),
+                 compress.getSpreadAttr())
           .getResult();
     }
   }

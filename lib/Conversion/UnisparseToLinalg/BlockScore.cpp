@@ -30,6 +30,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "BlockScoreStages.h"
 #include "LoweringUtils.h"
 #include "unisparse/Conversion/UnisparseToLinalg/UnisparseToLinalg.h"
 #include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
@@ -42,35 +43,6 @@ using namespace mlir::unisparse;
 using namespace mlir::unisparse::detail;
 
 namespace {
-/// The validity test of composite pair (t, u) inside a generic body.
-struct Mask {
-  Value tq, tk, offset; // offset: of qc's first composite in the sequence
-  int64_t cq, ck;
-  bool causal;
-
-  Value valid(ImplicitLocOpBuilder &b, Value t, Value u) const {
-    Value ok = arith::AndIOp::create(
-        b, arith::CmpIOp::create(b, arith::CmpIPredicate::slt, t, tq),
-        arith::CmpIOp::create(b, arith::CmpIPredicate::slt, u, tk));
-    if (!causal)
-      return ok;
-    Value one = arith::ConstantIndexOp::create(b, 1);
-    Value keyFirst =
-        arith::MulIOp::create(b, u, arith::ConstantIndexOp::create(b, ck));
-    if (offset)
-      t = arith::AddIOp::create(b, t, offset);
-    Value queryLast = arith::SubIOp::create(
-        b,
-        arith::MulIOp::create(b, arith::AddIOp::create(b, t, one),
-                              arith::ConstantIndexOp::create(b, cq)),
-        one);
-    return arith::AndIOp::create(
-        b, ok,
-        arith::CmpIOp::create(b, arith::CmpIPredicate::sle, keyFirst,
-                              queryLast));
-  }
-};
-
 /// The structured lowering of one block_score, one helper per stage: the
 /// composite logits of its estimator into the padded map, the row
 /// statistics (max, exp, sums) and the block sums of its query reduction.
@@ -79,13 +51,12 @@ public:
   BlockScoreLowering(BlockScoreOp op, ImplicitLocOpBuilder &b)
       : op(op), b(b), ctx(op.getContext()), f32(b.getF32Type()), cq(op.getCQ()),
         ck(op.getCK()), rq(op.getBlock() / cq), rk(op.getBlock() / ck) {
-    qSizes = tensor::getMixedSizes(b, b.getLoc(), op.getQc());
-    sSizes = tensor::getMixedSizes(b, b.getLoc(), op.getInit());
-    OpFoldResult tk = tensor::getMixedSize(b, b.getLoc(), op.getKc(), 2);
-    scale = softmaxScale(b, op.getScale().convertToDouble(), qSizes.back());
-    mask =
-        Mask{toValue(b, qSizes[2]), toValue(b, tk), op.getQueryOffset(), cq, ck,
-             op.getCausal()};
+    ScoreOperands operands = scoreOperands(b, op);
+    qSizes = operands.qSizes;
+    sSizes = operands.sSizes;
+    OpFoldResult tk = operands.tk;
+    scale = operands.scale;
+    mask = operands.mask;
     AffineExpr s0 = getAffineSymbolExpr(0, ctx);
     auto times = [&](OpFoldResult v, int64_t f) {
       return affine::makeComposedFoldedAffineApply(b, b.getLoc(), s0 * f, {v});
@@ -156,6 +127,8 @@ private:
       return antidiagLogits(corner);
     case Estimator::antidiag_lse:
       return antidiagLseLogits(corner);
+    case Estimator::outlier: // OutlierScore.cpp: a map of slot pairs
+      break;
     }
     llvm_unreachable("unknown estimator");
   }
@@ -376,72 +349,7 @@ private:
   /// The block scores: the sum (or, with query_reduce = max, the max over
   /// the query composites) of E / l over each block.
   Value blockSums(Value probs, Value rowSum) {
-    // Block sums of E / l over [B, Hg, NBq, rq, NBk, rk]; padded query rows
-    // (l = 0) add nothing.
-    Value blocks = expandDim(b, probs, 3, {sSizes[3], b.getIndexAttr(rk)});
-    blocks = expandDim(b, blocks, 2, {sSizes[2], b.getIndexAttr(rq)});
-    Value sums = expandDim(b, rowSum, 2, {sSizes[2], b.getIndexAttr(rq)});
-    Value zeroF = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
-    Value blockZeros =
-        linalg::FillOp::create(b, ValueRange{zeroF}, ValueRange{op.getInit()})
-            .getResult(0);
-    Value tqV = mask.tq;
-    // E / l of a real query row (padded rows, l = 0, give 0), added up; the
-    // query composite is I * rq + i with i the loop dim `iDim`.
-    auto addShare = [&](unsigned iDim) {
-      return [&, iDim](OpBuilder &nb, Location loc, ValueRange args) {
-        ImplicitLocOpBuilder lb(loc, nb);
-        Value I = linalg::IndexOp::create(lb, 2);
-        Value i = linalg::IndexOp::create(lb, iDim);
-        Value t = arith::AddIOp::create(
-            lb,
-            arith::MulIOp::create(lb, I,
-                                  arith::ConstantIndexOp::create(lb, rq)),
-            i);
-        Value real =
-            arith::CmpIOp::create(lb, arith::CmpIPredicate::slt, t, tqV);
-        Value p = arith::DivFOp::create(lb, args[0], args[1]);
-        Value zero = arith::ConstantOp::create(lb, lb.getF32FloatAttr(0.0f));
-        p = arith::SelectOp::create(lb, real, p, zero);
-        linalg::YieldOp::create(
-            lb, arith::AddFOp::create(lb, args[2], p, fm).getResult());
-      };
-    };
-    Value scores;
-    if (op.getQueryReduce() == QueryReduce::sum) {
-      // (b, g, I, J, i, j), (i, j) reduced.
-      scores = linalg::GenericOp::create(
-                   b, TypeRange{op.getInit().getType()},
-                   ValueRange{blocks, sums}, ValueRange{blockZeros},
-                   ArrayRef<AffineMap>{dimsMap(ctx, 6, {0, 1, 2, 4, 3, 5}),
-                                       dimsMap(ctx, 6, {0, 1, 2, 4}),
-                                       dimsMap(ctx, 6, {0, 1, 2, 3})},
-                   iterators(4, 2), addShare(4))
-                   .getResult(0);
-    } else {
-      // Per query composite: (b, g, I, i, J, j), j reduced, into
-      // [B, Hg, NBq, rq, NBk]; then the max over i (shares are >= 0, so the
-      // zero fill is the identity).
-      SmallVector<OpFoldResult> perRowSizes = {sSizes[0], sSizes[1], sSizes[2],
-                                               b.getIndexAttr(rq), sSizes[3]};
-      Value perRow = filledTensor(b, perRowSizes, f32, b.getF32FloatAttr(0.0f));
-      perRow = linalg::GenericOp::create(
-                   b, TypeRange{perRow.getType()}, ValueRange{blocks, sums},
-                   ValueRange{perRow},
-                   ArrayRef<AffineMap>{dimsMap(ctx, 6, {0, 1, 2, 3, 4, 5}),
-                                       dimsMap(ctx, 6, {0, 1, 2, 3}),
-                                       dimsMap(ctx, 6, {0, 1, 2, 3, 4})},
-                   iterators(5, 1), addShare(3))
-                   .getResult(0);
-      scores = linalg::GenericOp::create(
-                   b, TypeRange{op.getInit().getType()}, ValueRange{perRow},
-                   ValueRange{blockZeros},
-                   ArrayRef<AffineMap>{dimsMap(ctx, 5, {0, 1, 2, 4, 3}),
-                                       dimsMap(ctx, 5, {0, 1, 2, 3})},
-                   iterators(4, 1), maxOf)
-                   .getResult(0);
-    }
-    return scores;
+    return blockScoresOfMap(b, op, probs, rowSum, mask.tq);
   }
 };
 
@@ -452,6 +360,8 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
                                 PatternRewriter &rewriter) const override {
     if (!op.hasPureTensorSemantics())
       return rewriter.notifyMatchFailure(op, "buffer form");
+    if (op.getEstimator() == Estimator::outlier)
+      return rewriter.notifyMatchFailure(op, "lowered by OutlierScore.cpp");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     rewriter.replaceOp(op, BlockScoreLowering(op, b).lower());
     return success();
@@ -459,7 +369,101 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
 };
 } // namespace
 
+ScoreOperands mlir::unisparse::detail::scoreOperands(ImplicitLocOpBuilder &b,
+                                                     BlockScoreOp op) {
+  SmallVector<OpFoldResult> qSizes =
+      tensor::getMixedSizes(b, b.getLoc(), op.getQc());
+  SmallVector<OpFoldResult> sSizes =
+      tensor::getMixedSizes(b, b.getLoc(), op.getInit());
+  OpFoldResult tk = tensor::getMixedSize(b, b.getLoc(), op.getKc(), 2);
+  Value scale = softmaxScale(b, op.getScale().convertToDouble(), qSizes.back());
+  int64_t cq = op.getCQ(), ck = op.getCK();
+  Mask mask{toValue(b, qSizes[2]), toValue(b, tk), op.getQueryOffset(), cq, ck,
+            op.getCausal()};
+  return {qSizes, sSizes, tk, scale, mask};
+}
+
+Value mlir::unisparse::detail::blockScoresOfMap(ImplicitLocOpBuilder &b,
+                                                BlockScoreOp op, Value probs,
+                                                Value rowSum, Value tqV) {
+  MLIRContext *ctx = op.getContext();
+  Type f32 = b.getF32Type();
+  int64_t rq = op.getBlock() / op.getCQ(), rk = op.getBlock() / op.getCK();
+  SmallVector<OpFoldResult> sSizes =
+      tensor::getMixedSizes(b, b.getLoc(), op.getInit());
+  auto fm = arith::FastMathFlagsAttr::get(
+      ctx, arith::FastMathFlags::reassoc | arith::FastMathFlags::contract);
+  auto maxOf = [](OpBuilder &nb, Location loc, ValueRange args) {
+    linalg::YieldOp::create(
+        nb, loc,
+        arith::MaximumFOp::create(nb, loc, args[1], args[0]).getResult());
+  };
+  // Block sums of E / l over [B, Hg, NBq, rq, NBk, rk]; padded query rows
+  // (l = 0) add nothing.
+  Value blocks = expandDim(b, probs, 3, {sSizes[3], b.getIndexAttr(rk)});
+  blocks = expandDim(b, blocks, 2, {sSizes[2], b.getIndexAttr(rq)});
+  Value sums = expandDim(b, rowSum, 2, {sSizes[2], b.getIndexAttr(rq)});
+  Value zeroF = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
+  Value blockZeros =
+      linalg::FillOp::create(b, ValueRange{zeroF}, ValueRange{op.getInit()})
+          .getResult(0);
+  // E / l of a real query row (padded rows, l = 0, give 0), added up; the
+  // query composite is I * rq + i with i the loop dim `iDim`.
+  auto addShare = [&](unsigned iDim) {
+    return [&, iDim](OpBuilder &nb, Location loc, ValueRange args) {
+      ImplicitLocOpBuilder lb(loc, nb);
+      Value I = linalg::IndexOp::create(lb, 2);
+      Value i = linalg::IndexOp::create(lb, iDim);
+      Value t = arith::AddIOp::create(
+          lb,
+          arith::MulIOp::create(lb, I, arith::ConstantIndexOp::create(lb, rq)),
+          i);
+      Value real = arith::CmpIOp::create(lb, arith::CmpIPredicate::slt, t, tqV);
+      Value p = arith::DivFOp::create(lb, args[0], args[1]);
+      Value zero = arith::ConstantOp::create(lb, lb.getF32FloatAttr(0.0f));
+      p = arith::SelectOp::create(lb, real, p, zero);
+      linalg::YieldOp::create(
+          lb, arith::AddFOp::create(lb, args[2], p, fm).getResult());
+    };
+  };
+  Value scores;
+  if (op.getQueryReduce() == QueryReduce::sum) {
+    // (b, g, I, J, i, j), (i, j) reduced.
+    scores = linalg::GenericOp::create(
+                 b, TypeRange{op.getInit().getType()}, ValueRange{blocks, sums},
+                 ValueRange{blockZeros},
+                 ArrayRef<AffineMap>{dimsMap(ctx, 6, {0, 1, 2, 4, 3, 5}),
+                                     dimsMap(ctx, 6, {0, 1, 2, 4}),
+                                     dimsMap(ctx, 6, {0, 1, 2, 3})},
+                 iterators(4, 2), addShare(4))
+                 .getResult(0);
+  } else {
+    // Per query composite: (b, g, I, i, J, j), j reduced, into
+    // [B, Hg, NBq, rq, NBk]; then the max over i (shares are >= 0, so the
+    // zero fill is the identity).
+    SmallVector<OpFoldResult> rowSizes = {sSizes[0], sSizes[1], sSizes[2],
+                                          b.getIndexAttr(rq), sSizes[3]};
+    Value perRow = filledTensor(b, rowSizes, f32, b.getF32FloatAttr(0.0f));
+    perRow = linalg::GenericOp::create(
+                 b, TypeRange{perRow.getType()}, ValueRange{blocks, sums},
+                 ValueRange{perRow},
+                 ArrayRef<AffineMap>{dimsMap(ctx, 6, {0, 1, 2, 3, 4, 5}),
+                                     dimsMap(ctx, 6, {0, 1, 2, 3}),
+                                     dimsMap(ctx, 6, {0, 1, 2, 3, 4})},
+                 iterators(5, 1), addShare(3))
+                 .getResult(0);
+    scores = linalg::GenericOp::create(
+                 b, TypeRange{op.getInit().getType()}, ValueRange{perRow},
+                 ValueRange{blockZeros},
+                 ArrayRef<AffineMap>{dimsMap(ctx, 5, {0, 1, 2, 4, 3}),
+                                     dimsMap(ctx, 5, {0, 1, 2, 3})},
+                 iterators(4, 1), maxOf)
+                 .getResult(0);
+  }
+  return scores;
+}
 void mlir::unisparse::populateBlockScoreToLinalgPatterns(
     RewritePatternSet &patterns) {
   patterns.add<BlockScoreToLinalg>(patterns.getContext());
+  populateOutlierScoreToLinalgPatterns(patterns);
 }

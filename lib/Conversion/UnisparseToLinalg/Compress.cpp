@@ -61,6 +61,25 @@ Value sumGeneric(ImplicitLocOpBuilder &b, Value in, Value out, unsigned dims,
       .getResult(0);
 }
 
+} // namespace
+
+Value mlir::unisparse::detail::pooledHeads(ImplicitLocOpBuilder &b, Value input,
+                                           IntegerAttr headFactor,
+                                           IntegerAttr kvGroup,
+                                           ArrayRef<OpFoldResult> sizes) {
+  Type f32 = b.getF32Type();
+  return CompressOp::create(
+             b,
+             RankedTensorType::get(llvm::map_to_vector(sizes, staticSize), f32),
+             input, /*queries=*/Value(), tensor::EmptyOp::create(b, sizes, f32),
+             b.getI64IntegerAttr(1), headFactor, kvGroup,
+             PoolingAttr::get(b.getContext(), Pooling::mean),
+             b.getI64IntegerAttr(0), b.getI64IntegerAttr(0),
+             b.getBoolAttr(false))
+      .getResult();
+}
+
+namespace {
 /// `pooling = concat | concat_reversed`: the heads are pooled by a
 /// `compress` with `seq_factor = 1` (lowered by the pattern below), the
 /// result is zero-padded to T * sf tokens and viewed as [B, G, T, sf, D], and
@@ -71,7 +90,9 @@ struct ConcatCompressToLinalg : OpRewritePattern<CompressOp> {
 
   LogicalResult matchAndRewrite(CompressOp op,
                                 PatternRewriter &rewriter) const override {
-    if (op.getPooling() == Pooling::mean || !op.hasPureTensorSemantics())
+    if ((op.getPooling() != Pooling::concat &&
+         op.getPooling() != Pooling::concat_reversed) ||
+        !op.hasPureTensorSemantics())
       return failure();
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     MLIRContext *ctx = op.getContext();
@@ -80,16 +101,9 @@ struct ConcatCompressToLinalg : OpRewritePattern<CompressOp> {
     SmallVector<OpFoldResult> outSizes =
         tensor::getMixedSizes(b, b.getLoc(), op.getInit());
     OpFoldResult seq = tensor::getMixedSize(b, b.getLoc(), op.getInput(), 2);
-    SmallVector<OpFoldResult> tokSizes = {outSizes[0], outSizes[1], seq,
-                                          outSizes[4]};
-    Value heads = CompressOp::create(
-                      b,
-                      RankedTensorType::get(
-                          llvm::map_to_vector(tokSizes, staticSize), f32),
-                      op.getInput(), tensor::EmptyOp::create(b, tokSizes, f32),
-                      b.getI64IntegerAttr(1), op.getHeadFactorAttr(),
-                      op.getKvGroupAttr(), PoolingAttr::get(ctx, Pooling::mean))
-                      .getResult();
+    Value heads = pooledHeads(b, op.getInput(), op.getHeadFactorAttr(),
+                              op.getKvGroupAttr(),
+                              {outSizes[0], outSizes[1], seq, outSizes[4]});
     OpFoldResult padded = affine::makeComposedFoldedAffineApply(
         b, b.getLoc(), getAffineSymbolExpr(0, ctx) * sf, {outSizes[2]});
     Value zeros =
@@ -276,4 +290,5 @@ struct CompressToLinalg : OpRewritePattern<CompressOp> {
 void mlir::unisparse::populateCompressToLinalgPatterns(
     RewritePatternSet &patterns) {
   patterns.add<CompressToLinalg, ConcatCompressToLinalg>(patterns.getContext());
+  populateOutlierCompressToLinalgPatterns(patterns);
 }

@@ -135,6 +135,12 @@ inline AffineMap dimsMap(MLIRContext *ctx, unsigned n,
   return AffineMap::get(n, 0, exprs, ctx);
 }
 
+/// The heads of `input: [B, H, N, D]` pooled as `unisparse.compress` pools
+/// them, one token per composite (`seq_factor = 1`, mean pooling): an f32
+/// tensor of `sizes` ([B, H * kv_group / head_factor, N, D]). Compress.cpp.
+Value pooledHeads(ImplicitLocOpBuilder &b, Value input, IntegerAttr headFactor,
+                  IntegerAttr kvGroup, ArrayRef<OpFoldResult> sizes);
+
 /// `x` as f32 (extended when narrower).
 inline Value toF32(OpBuilder &b, Location loc, Value x) {
   if (x.getType().isF32())

@@ -88,3 +88,20 @@ func.func @antidiag_lse(%q: tensor<1x4x?x32xbf16>, %k: tensor<1x2x?x32xbf16>, %v
       outs(%o, %l : tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>
   return %r#0 : tensor<1x4x?x32xbf16>
 }
+
+// -----
+
+// The outlier estimator: outlier composites of the queries (with their
+// spread) and of the keys (a hot token, found with the queries).
+// CHECK-LABEL: func.func @outlier
+// CHECK-SAME: (%[[Q:[^:]+]]: tensor<1x4x?x32xbf16>, %[[K:[^:]+]]: tensor<1x2x?x32xbf16>
+// CHECK: %[[QC:.+]] = unisparse.compress {outliers = 1 : i64, pooling = #unisparse.pooling<outlier>, seq_factor = 16 : i64, spread = true} ins(%[[Q]] : tensor<1x4x?x32xbf16>) outs(%{{.+}} : tensor<1x4x?x3x32xf32>)
+// CHECK: %[[KC:.+]] = unisparse.compress {hot = 1 : i64, kv_group = 2 : i64, outliers = 2 : i64, pooling = #unisparse.pooling<outlier>, seq_factor = 32 : i64} ins(%[[K]] : tensor<1x2x?x32xbf16>) queries(%[[Q]] : tensor<1x4x?x32xbf16>) outs(%{{.+}} : tensor<1x4x?x3x32xf32>)
+// CHECK: unisparse.block_score {block = 128 : i64, c_k = 32 : i64, c_q = 16 : i64, estimator = #unisparse.estimator<outlier>, query_reduce = #unisparse.query_reduce<max>} ins(%[[QC]], %[[KC]] : tensor<1x4x?x3x32xf32>, tensor<1x4x?x3x32xf32>)
+func.func @outlier(%q: tensor<1x4x?x32xbf16>, %k: tensor<1x2x?x32xbf16>, %v: tensor<1x2x?x32xbf16>,
+                   %o: tensor<1x4x?x32xbf16>, %l: tensor<1x4x?xf32>) -> tensor<1x4x?x32xbf16> {
+  %r:2 = unisparse.attention {config = #unisparse.config<c_k = 32, tau = 0.995, estimator = outlier, query_reduce = max>}
+      ins(%q, %k, %v : tensor<1x4x?x32xbf16>, tensor<1x2x?x32xbf16>, tensor<1x2x?x32xbf16>)
+      outs(%o, %l : tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>
+  return %r#0 : tensor<1x4x?x32xbf16>
+}

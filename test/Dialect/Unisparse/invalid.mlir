@@ -92,7 +92,7 @@ func.func private @f() attributes {c = #unisparse.config<block = 922337203685477
 
 // -----
 
-// expected-error @+2 {{'estimator' must be one of mean, antidiag, antidiag_lse, found median}}
+// expected-error @+2 {{'estimator' must be one of mean, antidiag, antidiag_lse, outlier, found median}}
 // expected-error @+1 {{failed to parse Unisparse_ConfigAttr parameter 'estimator'}}
 func.func private @f() attributes {c = #unisparse.config<estimator = median>}
 
@@ -832,4 +832,107 @@ func.func @f(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x2x?x32xbf16>) {
   // expected-error @+1 {{result 0 must have the type of its init ('tensor<1x2x?x32xbf16>'), found 'tensor<1x2x?x32xf32>'}}
   %r = "unisparse.compress"(%x, %o) <{seq_factor = 16 : i64}> : (tensor<1x2x?x32xbf16>, tensor<1x2x?x32xbf16>) -> tensor<1x2x?x32xf32>
   return
+}
+
+// -----
+
+// expected-error @+1 {{'k_outliers' (8) must be smaller than 'c_k' (8) for 'estimator' outlier}}
+func.func private @f() attributes {c = #unisparse.config<estimator = outlier, k_outliers = 8>}
+
+// -----
+
+// expected-error @+1 {{'q_outliers' (16) must be smaller than 'c_q' (16) for 'estimator' outlier}}
+func.func private @f() attributes {c = #unisparse.config<estimator = outlier, q_outliers = 16>}
+
+// -----
+
+// expected-error @+1 {{'q_outliers' must be positive, found 0}}
+func.func private @f() attributes {c = #unisparse.config<q_outliers = 0>}
+
+// -----
+
+func.func @f(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x2x?x3x32xf32>) -> tensor<1x2x?x3x32xf32> {
+  // expected-error @+1 {{attribute 'outliers' must be positive, found 0}}
+  %r = unisparse.compress {seq_factor = 8, pooling = #unisparse.pooling<outlier>} ins(%x : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x2x?x3x32xf32>) -> tensor<1x2x?x3x32xf32>
+  return %r : tensor<1x2x?x3x32xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x2x?x9x32xf32>) -> tensor<1x2x?x9x32xf32> {
+  // expected-error @+1 {{attribute 'outliers' (8) must be smaller than 'seq_factor' (8)}}
+  %r = unisparse.compress {seq_factor = 8, pooling = #unisparse.pooling<outlier>, outliers = 8} ins(%x : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x2x?x9x32xf32>) -> tensor<1x2x?x9x32xf32>
+  return %r : tensor<1x2x?x9x32xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x?x32xbf16>, %q: tensor<1x2x?x32xbf16>, %o: tensor<1x2x?x3x32xf32>) -> tensor<1x2x?x3x32xf32> {
+  // expected-error @+1 {{attribute 'hot' must be in [0, outliers = 2], found 3}}
+  %r = unisparse.compress {seq_factor = 8, pooling = #unisparse.pooling<outlier>, outliers = 2, hot = 3} ins(%x : tensor<1x2x?x32xbf16>) queries(%q : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x2x?x3x32xf32>) -> tensor<1x2x?x3x32xf32>
+  return %r : tensor<1x2x?x3x32xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x2x?x32xf32>) -> tensor<1x2x?x32xf32> {
+  // expected-error @+1 {{attributes 'outliers', 'hot' and 'spread' need pooling = outlier, found pooling = mean}}
+  %r = unisparse.compress {seq_factor = 8, spread = true} ins(%x : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x2x?x32xf32>) -> tensor<1x2x?x32xf32>
+  return %r : tensor<1x2x?x32xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x2x?x3x32xf32>) -> tensor<1x2x?x3x32xf32> {
+  // expected-error @+1 {{operand 'queries' must be given exactly when 'hot' > 0 (hot outliers), found hot = 1 without queries}}
+  %r = unisparse.compress {seq_factor = 8, pooling = #unisparse.pooling<outlier>, outliers = 2, hot = 1} ins(%x : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x2x?x3x32xf32>) -> tensor<1x2x?x3x32xf32>
+  return %r : tensor<1x2x?x3x32xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x2x?x4x32xf32>) -> tensor<1x2x?x4x32xf32> {
+  // expected-error @+1 {{operand 'init' dim 3 (slots) must be 3 (outliers + 1, + 1 with spread), found 4}}
+  %r = unisparse.compress {seq_factor = 8, pooling = #unisparse.pooling<outlier>, outliers = 2} ins(%x : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x2x?x4x32xf32>) -> tensor<1x2x?x4x32xf32>
+  return %r : tensor<1x2x?x4x32xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x2x?x3x32xbf16>) -> tensor<1x2x?x3x32xbf16> {
+  // expected-error @+1 {{operand 'init' must have element type 'f32', found 'bf16'}}
+  %r = unisparse.compress {seq_factor = 8, pooling = #unisparse.pooling<outlier>, outliers = 2} ins(%x : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x2x?x3x32xbf16>) -> tensor<1x2x?x3x32xbf16>
+  return %r : tensor<1x2x?x3x32xbf16>
+}
+
+// -----
+
+func.func @f(%k: tensor<1x2x?x32xbf16>, %q: tensor<1x2x?x32xbf16>, %o: tensor<1x4x?x3x32xf32>) -> tensor<1x4x?x3x32xf32> {
+  // expected-error @+1 {{operand 'queries' dim 1 (heads) must be 4 (the groups times head_factor), found 2}}
+  %r = unisparse.compress {seq_factor = 8, kv_group = 2, pooling = #unisparse.pooling<outlier>, outliers = 2, hot = 1} ins(%k : tensor<1x2x?x32xbf16>) queries(%q : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x4x?x3x32xf32>) -> tensor<1x4x?x3x32xf32>
+  return %r : tensor<1x4x?x3x32xf32>
+}
+
+// -----
+
+func.func @f(%qc: tensor<1x4x?x3x32xf32>, %kc: tensor<1x4x?x32xf32>, %s: tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32> {
+  // expected-error @+1 {{operand 'kc' must have rank 5, found rank 4}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 32, estimator = #unisparse.estimator<outlier>} ins(%qc, %kc : tensor<1x4x?x3x32xf32>, tensor<1x4x?x32xf32>) outs(%s : tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32>
+  return %r : tensor<1x4x?x?xf32>
+}
+
+// -----
+
+func.func @f(%qc: tensor<1x4x?x2x32xf32>, %kc: tensor<1x4x?x3x32xf32>, %s: tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32> {
+  // expected-error @+1 {{operand 'qc' dim 3 (slots) must hold 2 + r slots with 1 <= r < 'c_q' (16), found 2}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 32, estimator = #unisparse.estimator<outlier>} ins(%qc, %kc : tensor<1x4x?x2x32xf32>, tensor<1x4x?x3x32xf32>) outs(%s : tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32>
+  return %r : tensor<1x4x?x?xf32>
+}
+
+// -----
+
+func.func @f(%qc: tensor<1x4x?x3x32xf32>, %kc: tensor<1x4x?x?x32xf32>, %s: tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32> {
+  // expected-error @+1 {{operand 'kc' dim 3 (slots) must be static for the outlier estimator}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 32, estimator = #unisparse.estimator<outlier>} ins(%qc, %kc : tensor<1x4x?x3x32xf32>, tensor<1x4x?x?x32xf32>) outs(%s : tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32>
+  return %r : tensor<1x4x?x?xf32>
 }

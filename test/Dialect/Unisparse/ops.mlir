@@ -117,3 +117,31 @@ func.func @stage_buffers(%q: memref<1x8x?x64xbf16>, %qc: memref<1x8x?x64xbf16>, 
   unisparse.block_select {tau = 0.9} ins(%s : memref<1x8x?x?xf32>) outs(%c, %i : memref<1x8x?xi32>, memref<1x8x?x?xi32>)
   return
 }
+
+// The outlier estimator: outlier composites of the queries (one row kept
+// apart, with the spread) and of the keys (a hot token, found with the
+// queries, and a far one), scored by a spread-corrected softmax.
+// CHECK-LABEL: func.func @outlier
+func.func @outlier(%q: tensor<1x4x?x32xbf16>, %k: tensor<1x2x?x32xbf16>, %qc0: tensor<1x4x?x3x32xf32>,
+                   %kc0: tensor<1x4x?x3x32xf32>, %s0: tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32> {
+  // CHECK: %[[QC:.+]] = unisparse.compress {outliers = 1 : i64, pooling = #unisparse.pooling<outlier>, seq_factor = 16 : i64, spread = true}
+  // CHECK-SAME: ins(%{{.*}} : tensor<1x4x?x32xbf16>) outs(%{{.*}} : tensor<1x4x?x3x32xf32>) -> tensor<1x4x?x3x32xf32>
+  %qc = unisparse.compress {seq_factor = 16, pooling = #unisparse.pooling<outlier>, outliers = 1, spread = true}
+      ins(%q : tensor<1x4x?x32xbf16>) outs(%qc0 : tensor<1x4x?x3x32xf32>) -> tensor<1x4x?x3x32xf32>
+  // CHECK: %[[KC:.+]] = unisparse.compress {hot = 1 : i64, kv_group = 2 : i64, outliers = 2 : i64, pooling = #unisparse.pooling<outlier>, seq_factor = 32 : i64}
+  // CHECK-SAME: ins(%{{.*}} : tensor<1x2x?x32xbf16>) queries(%{{.*}} : tensor<1x4x?x32xbf16>) outs(%{{.*}} : tensor<1x4x?x3x32xf32>)
+  %kc = unisparse.compress {seq_factor = 32, kv_group = 2, pooling = #unisparse.pooling<outlier>, outliers = 2, hot = 1}
+      ins(%k : tensor<1x2x?x32xbf16>) queries(%q : tensor<1x4x?x32xbf16>) outs(%kc0 : tensor<1x4x?x3x32xf32>)
+      -> tensor<1x4x?x3x32xf32>
+  // CHECK: unisparse.block_score {block = 128 : i64, c_k = 32 : i64, c_q = 16 : i64, estimator = #unisparse.estimator<outlier>, query_reduce = #unisparse.query_reduce<max>}
+  // CHECK-SAME: ins(%[[QC]], %[[KC]] : tensor<1x4x?x3x32xf32>, tensor<1x4x?x3x32xf32>)
+  %s = unisparse.block_score {block = 128, c_q = 16, c_k = 32, estimator = #unisparse.estimator<outlier>,
+                              query_reduce = #unisparse.query_reduce<max>}
+      ins(%qc, %kc : tensor<1x4x?x3x32xf32>, tensor<1x4x?x3x32xf32>) outs(%s0 : tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32>
+  return %s : tensor<1x4x?x?xf32>
+}
+
+// CHECK-LABEL: @outlier_config
+// CHECK: #unisparse.config<c_k = 32, estimator = outlier, query_reduce = max, k_outliers = 3>
+func.func private @outlier_config() attributes {
+    c = #unisparse.config<k_outliers = 3, query_reduce = max, c_k = 32, estimator = outlier, q_outliers = 1>}

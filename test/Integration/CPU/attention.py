@@ -52,6 +52,8 @@ def check(name, cfg, B, Hq, Hkv, N, D, dtype="f32", seed=0, qkv=None):
         kw["scale"],
         estimator=cfg.estimator,
         query_reduce=cfg.query_reduce,
+        q_outliers=cfg.q_outliers,
+        k_outliers=cfg.k_outliers,
     )
     np.testing.assert_allclose(scores, s_ref, rtol=1e-4, atol=1e-5, err_msg=f"{name}: scores")
     sel = dict(
@@ -173,6 +175,57 @@ check(
     seed=13,
 )
 # CHECK: PASS antidiag_lse bf16: N=262 blocks=9
+# The outlier estimator (docs/Fidelity.md): outlier composites (a hot and a
+# far key per key composite, one outlier row and the spread per query
+# composite) and the spread-corrected softmax; N = 289 leaves a last key
+# composite of 1 token (fewer than its outliers), peaked inputs, GQA, head
+# groups, other outlier counts, non-causal, bf16.
+peaked = structured_qkv(2, 4, 2, 289, 32, seed=14, peak=2.5)[:3]
+check(
+    "outlier max",
+    Config(block=64, c_q=16, c_k=32, tau=0.9, estimator="outlier", query_reduce="max"),
+    2,
+    4,
+    2,
+    289,
+    32,
+    qkv=peaked,
+)
+# CHECK: PASS outlier max: N=289 blocks=5
+check(
+    "outlier c_h=2 r=2/3",
+    Config(block=32, c_q=8, c_k=16, c_h=2, tau=0.95, estimator="outlier", q_outliers=2, k_outliers=3),
+    1,
+    8,
+    2,
+    203,
+    16,
+    seed=15,
+)
+# CHECK: PASS outlier c_h=2 r=2/3: N=203 blocks=7
+check(
+    "outlier non-causal",
+    Config(block=64, c_q=16, c_k=16, tau=0.8, estimator="outlier", k_outliers=1, causal=False),
+    1,
+    4,
+    4,
+    250,
+    32,
+    seed=16,
+)
+# CHECK: PASS outlier non-causal: N=250 blocks=4
+check(
+    "outlier bf16",
+    Config(block=64, c_q=16, c_k=32, tau=0.99, estimator="outlier", query_reduce="max"),
+    1,
+    4,
+    2,
+    330,
+    64,
+    dtype="bf16",
+    seed=17,
+)
+# CHECK: PASS outlier bf16: N=330 blocks=6
 # Exact ties: every key block holds the same keys and every query is the
 # same, so all block scores of a row are equal and the top-p order must fall
 # back to the lowest block index first.

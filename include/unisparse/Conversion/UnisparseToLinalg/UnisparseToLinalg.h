@@ -17,10 +17,18 @@ namespace mlir::unisparse {
 #define GEN_PASS_DECL_CONVERTUNISPARSETOLINALGPASS
 #include "unisparse/Conversion/Passes.h.inc"
 
-/// compress -> reductions over expand_shape views + linalg.generic (mean).
+/// compress -> reductions over expand_shape views + linalg.generic (mean,
+/// concat); includes the outlier pooling's patterns.
 void populateCompressToLinalgPatterns(RewritePatternSet &patterns);
-/// block_score -> contraction, masked softmax reductions, block sums.
+/// compress {pooling = outlier} -> center, scores, per-composite argmax
+/// reductions, masked means.
+void populateOutlierCompressToLinalgPatterns(RewritePatternSet &patterns);
+/// block_score -> contraction, masked softmax reductions, block sums;
+/// includes the outlier estimator's patterns.
 void populateBlockScoreToLinalgPatterns(RewritePatternSet &patterns);
+/// block_score {estimator = outlier} -> slot contraction, two masked
+/// softmaxes with the spread correction, the slot mixture, block sums.
+void populateOutlierScoreToLinalgPatterns(RewritePatternSet &patterns);
 /// block_select -> scf loops.
 void populateBlockSelectToLinalgPatterns(RewritePatternSet &patterns);
 /// dense_layout -> linalg.generic.

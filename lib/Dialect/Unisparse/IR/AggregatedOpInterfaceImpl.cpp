@@ -46,28 +46,33 @@ EstimationValues mlir::unisparse::buildEstimation(
   OpFoldResult groups = b.getIndexAttr(shape.heads / ch);
 
   // Composite tokens of the queries and of the keys (brought to the query
-  // heads by repeating each kv head Hq / Hkv times): means, or for the
-  // antidiagonal estimators the tokens side by side, queries reversed.
+  // heads by repeating each kv head Hq / Hkv times), as the estimator reads
+  // them (CompositeParams, shared with the size rules): means; for the
+  // antidiagonal estimators the tokens side by side, queries reversed; for
+  // the outlier estimator the outlier composites (queries with their
+  // spread, keys with one hot token, found with the queries).
   MLIRContext *ctx = b.getContext();
-  bool anti = isAntidiagonal(cfg.getEstimator());
-  auto compress = [&](Value x, int64_t factor, int64_t kvGroup,
-                      Pooling pooling) {
+  EstimationParams params = EstimationParams::of(cfg);
+  auto compress = [&](Value x, const CompositeParams &c, int64_t kvGroup) {
     SmallVector<OpFoldResult> sizes = {batch, groups,
-                                       numCompositesOfr(b, loc, seq, factor)};
-    if (anti)
-      sizes.push_back(b.getIndexAttr(factor));
+                                       numCompositesOfr(b, loc, seq, c.factor)};
+    if (c.pooling == Pooling::concat || c.pooling == Pooling::concat_reversed)
+      sizes.push_back(b.getIndexAttr(c.factor));
+    if (c.pooling == Pooling::outlier)
+      sizes.push_back(b.getIndexAttr(outlierSlots(c.outliers, c.spread)));
     sizes.push_back(headDim);
     Value init = emptyTensor(b, loc, sizes, f32);
     return CompressOp::create(
-               b, loc, init.getType(), x, init, b.getI64IntegerAttr(factor),
-               b.getI64IntegerAttr(ch), b.getI64IntegerAttr(kvGroup),
-               PoolingAttr::get(ctx, pooling))
+               b, loc, init.getType(), x, c.hot > 0 ? q : Value(), init,
+               b.getI64IntegerAttr(c.factor), b.getI64IntegerAttr(ch),
+               b.getI64IntegerAttr(kvGroup), PoolingAttr::get(ctx, c.pooling),
+               b.getI64IntegerAttr(c.outliers), b.getI64IntegerAttr(c.hot),
+               b.getBoolAttr(c.spread))
         .getResult();
   };
-  Value qc = compress(q, cfg.getCQ(), 1,
-                      anti ? Pooling::concat_reversed : Pooling::mean);
-  Value kc = compress(k, cfg.getCK(), shape.heads / shape.kvHeads,
-                      anti ? Pooling::concat : Pooling::mean);
+  Value qc = compress(q, CompositeParams::queriesOf(params), 1);
+  Value kc =
+      compress(k, CompositeParams::keysOf(params), shape.heads / shape.kvHeads);
   if (!scoresInit) {
     OpFoldResult blocks = numBlocksOfr(b, loc, seq, cfg.getBlock());
     scoresInit = emptyTensor(b, loc, {batch, groups, blocks, blocks}, f32);

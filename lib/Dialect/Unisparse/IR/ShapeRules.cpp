@@ -116,6 +116,26 @@ LogicalResult mlir::unisparse::verifyHeads(EmitFn emit, int64_t heads,
   return success();
 }
 
+LogicalResult mlir::unisparse::verifyOutliers(EmitFn emit, Estimator estimator,
+                                              int64_t cq, int64_t ck,
+                                              int64_t qOutliers,
+                                              int64_t kOutliers) {
+  if (failed(verifyPositive(emit, "q_outliers", qOutliers)) ||
+      failed(verifyPositive(emit, "k_outliers", kOutliers)))
+    return failure();
+  if (estimator != Estimator::outlier)
+    return success();
+  if (qOutliers >= cq)
+    return emit() << "'q_outliers' (" << qOutliers
+                  << ") must be smaller than 'c_q' (" << cq
+                  << ") for 'estimator' outlier";
+  if (kOutliers >= ck)
+    return emit() << "'k_outliers' (" << kOutliers
+                  << ") must be smaller than 'c_k' (" << ck
+                  << ") for 'estimator' outlier";
+  return success();
+}
+
 LogicalResult mlir::unisparse::verifyEstimatorStride(EmitFn emit,
                                                      Estimator estimator,
                                                      int64_t cq, int64_t ck) {
@@ -225,8 +245,36 @@ Value IRSizeArith::min(Value x, Value y) const {
 }
 
 EstimationParams EstimationParams::of(ConfigAttr config) {
-  return {config.getBlock(), config.getCQ(),        config.getCK(),
-          config.getCH(),    config.getEstimator(), config.getQueryReduce()};
+  return {config.getBlock(),     config.getCQ(),        config.getCK(),
+          config.getCH(),        config.getEstimator(), config.getQueryReduce(),
+          config.getQOutliers(), config.getKOutliers()};
+}
+
+CompositeParams CompositeParams::queriesOf(const EstimationParams &p) {
+  switch (p.estimator) {
+  case Estimator::mean:
+    return {Pooling::mean, p.cQ};
+  case Estimator::antidiag:
+  case Estimator::antidiag_lse:
+    return {Pooling::concat_reversed, p.cQ};
+  case Estimator::outlier:
+    return {Pooling::outlier, p.cQ, p.qOutliers, /*hot=*/0, /*spread=*/true};
+  }
+  llvm_unreachable("unknown estimator");
+}
+
+CompositeParams CompositeParams::keysOf(const EstimationParams &p) {
+  switch (p.estimator) {
+  case Estimator::mean:
+    return {Pooling::mean, p.cK};
+  case Estimator::antidiag:
+  case Estimator::antidiag_lse:
+    return {Pooling::concat, p.cK};
+  case Estimator::outlier:
+    return {Pooling::outlier, p.cK, p.kOutliers, /*hot=*/1,
+            /*spread=*/false};
+  }
+  llvm_unreachable("unknown estimator");
 }
 
 LogicalResult mlir::unisparse::verifyBlockFits(EmitFn emit,

@@ -135,9 +135,11 @@ struct CompressTiling : ParallelTiling<CompressTiling, CompressOp> {
     auto c = cast<CompressOp>(op);
     Location loc = op->getLoc();
     // The loops are (b, t, d) of a rank-4 destination; concat pooling's
-    // rank-5 one is not tiled (yet).
+    // rank-5 one is not tiled (yet), nor outlier pooling, whose center and
+    // probe are means over the whole sequence.
     if (c.getPooling() != Pooling::mean)
-      return op->emitOpError("tiling of concat pooling is not implemented");
+      return op->emitOpError(
+          "tiling of concat or outlier pooling is not implemented");
     int64_t sf = c.getSeqFactor();
     OpFoldResult seq = tensor::getMixedSize(b, loc, c.getInput(), 2);
     // Tokens of composites [t0, t0 + ts).
@@ -182,9 +184,9 @@ struct BlockScoreTiling : ParallelTiling<BlockScoreTiling, BlockScoreOp> {
     OpFoldResult zero = b.getIndexAttr(0);
     OpFoldResult tq = tensor::getMixedSize(b, loc, s.getQc(), 2);
     OpFoldResult tk = tensor::getMixedSize(b, loc, s.getKc(), 2);
-    // Antidiagonal estimators: rank-5 composites [B, Hg, T, s, D], the
-    // slots kept whole.
-    bool anti = isAntidiagonal(s.getEstimator());
+    // Antidiagonal and outlier estimators: rank-5 composites
+    // [B, Hg, T, slots, D], the slots kept whole.
+    bool anti = hasSlotComposites(s.getEstimator());
     OpFoldResult headDim =
         tensor::getMixedSize(b, loc, s.getQc(), anti ? 4 : 3);
     OpFoldResult ownOffset =

@@ -64,7 +64,8 @@ LogicalResult ConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                  int64_t localBlocks, bool sink,
                                  int64_t minBlocks, int64_t maxBlocks,
                                  bool causal, llvm::APFloat scaleF,
-                                 Estimator estimator, QueryReduce queryReduce) {
+                                 Estimator estimator, QueryReduce queryReduce,
+                                 int64_t qOutliers, int64_t kOutliers) {
   double tau = tauF.convertToDouble(), scale = scaleF.convertToDouble();
   if (failed(verifyPositive(emitError, "block", block)) ||
       failed(verifyPositive(emitError, "c_q", cQ)) ||
@@ -77,8 +78,10 @@ LogicalResult ConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       failed(verifyMinMaxBlocks(emitError, minBlocks, maxBlocks)) ||
       failed(verifyScale(emitError, scale)))
     return failure();
-  if (failed(verifyEstimatorStride(emitError, estimator, cQ, cK)))
-    return failure();
-  return verifyBlockFits(
-      emitError, EstimationParams{block, cQ, cK, cH, estimator, queryReduce});
+  return failure(failed(verifyEstimatorStride(emitError, estimator, cQ, cK)) ||
+                 failed(verifyBlockFits(
+                     emitError, EstimationParams{block, cQ, cK, cH, estimator,
+                                                 queryReduce})) ||
+                 failed(verifyOutliers(emitError, estimator, cQ, cK, qOutliers,
+                                       kOutliers)));
 }

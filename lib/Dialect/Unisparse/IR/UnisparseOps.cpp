@@ -23,6 +23,10 @@ bool mlir::unisparse::isAttentionElementType(Type type) {
 }
 
 namespace {
+int64_t dimOf(Value v, unsigned i) {
+  return cast<ShapedType>(v.getType()).getDimSize(i);
+}
+
 /// Names of the dimensions of a [B, H, N, D] / [B, H, N] / layout tensor.
 constexpr const char *kQkvDims[] = {"batch", "heads", "sequence", "head_dim"};
 constexpr const char *kLayoutDims[] = {"batch", "head groups", "query blocks",
@@ -174,6 +178,24 @@ public:
     return verifyEstimatorStride(attribute(), estimator, cq, ck);
   }
 
+  /// `slots` (a static slot count of an outlier composite) holds `rest`
+  /// fixed slots and between 1 and `size - 1` outliers.
+  LogicalResult outlierSlots(Value v, StringRef name, int64_t rest,
+                             int64_t size, StringRef sizeName) {
+    int64_t slots = dimOf(v, 3);
+    if (ShapedType::isDynamic(slots))
+      return op->emitOpError() << "operand '" << name
+                               << "' dim 3 (slots) must be static for the "
+                                  "outlier estimator";
+    int64_t outliers = slots - rest;
+    if (outliers >= 1 && outliers < size)
+      return success();
+    return op->emitOpError()
+           << "operand '" << name << "' dim 3 (slots) must hold " << rest
+           << " + r slots with 1 <= r < '" << sizeName << "' (" << size
+           << "), found " << slots;
+  }
+
   /// `num` must be divisible by `den` when both are static.
   LogicalResult divides(int64_t num, StringRef numName, int64_t den,
                         StringRef denName) {
@@ -193,10 +215,6 @@ private:
 
   Operation *op;
 };
-
-int64_t dimOf(Value v, unsigned i) {
-  return cast<ShapedType>(v.getType()).getDimSize(i);
-}
 
 /// Dimension `i` of `v`, a dynamic one as 1 (the least a non-empty problem
 /// has): size rules on these give lower bounds.
@@ -354,11 +372,38 @@ LogicalResult CompressOp::verify() {
       failed(c.positive(kvg, "kv_group")))
     return failure();
   Value in = getInput(), init = getInit();
-  bool concat = getPooling() != Pooling::mean;
+  Pooling pooling = getPooling();
+  bool concat =
+      pooling == Pooling::concat || pooling == Pooling::concat_reversed;
+  bool outlier = pooling == Pooling::outlier;
+  int64_t r = getOutliers(), hot = getHot();
+  if (outlier) {
+    if (failed(c.positive(r, "outliers")))
+      return failure();
+    if (r >= sf)
+      return emitOpError() << "attribute 'outliers' (" << r
+                           << ") must be smaller than 'seq_factor' (" << sf
+                           << ")";
+    if (hot < 0 || hot > r)
+      return emitOpError() << "attribute 'hot' must be in [0, outliers = " << r
+                           << "], found " << hot;
+  } else if (r != 0 || hot != 0 || getSpread()) {
+    return emitOpError() << "attributes 'outliers', 'hot' and 'spread' need "
+                            "pooling = outlier, found pooling = "
+                         << stringifyPooling(pooling);
+  }
+  if ((hot > 0) != static_cast<bool>(getQueries()))
+    return emitOpError() << "operand 'queries' must be given exactly when "
+                            "'hot' > 0 (hot outliers), found hot = "
+                         << hot << (getQueries() ? " with" : " without")
+                         << " queries";
   if (failed(c.rank(in, "input", 4)) ||
-      failed(c.rank(init, "init", concat ? 5 : 4)) ||
+      failed(c.rank(init, "init", concat || outlier ? 5 : 4)) ||
       failed(c.attentionElement(in, "input")) ||
       failed(c.compositeElement(init, "init")))
+    return failure();
+  if (outlier &&
+      failed(c.element(init, "init", Builder(getContext()).getF32Type())))
     return failure();
   int64_t heads = dimOf(in, 1);
   int64_t expanded = ShapedType::isDynamic(heads) ? heads : heads * kvg;
@@ -372,15 +417,33 @@ LogicalResult CompressOp::verify() {
                      "composites", "(ceil(input sequence / seq_factor))")) ||
       (concat && failed(c.dimIs(init, "init", 3, sf, "tokens per composite",
                                 "(seq_factor, for concat pooling)"))) ||
-      failed(c.dimMatches(init, "init", concat ? 4 : 3, in, "input", 3,
-                          "head_dim")))
+      (outlier &&
+       failed(c.dimIs(init, "init", 3, outlierSlots(r, getSpread()), "slots",
+                      "(outliers + 1, + 1 with spread)"))) ||
+      failed(c.dimMatches(init, "init", concat || outlier ? 4 : 3, in, "input",
+                          3, "head_dim")))
     return failure();
+  if (Value queries = getQueries()) {
+    int64_t qHeads = ShapedType::isDynamic(groups) ? groups : groups * hf;
+    if (failed(c.rank(queries, "queries", 4)) ||
+        failed(c.attentionElement(queries, "queries")) ||
+        failed(c.dimMatches(queries, "queries", 0, in, "input", 0, "batch")) ||
+        failed(c.dimIs(queries, "queries", 1, qHeads, "heads",
+                       "(the groups times head_factor)")) ||
+        failed(
+            c.dimMatches(queries, "queries", 3, in, "input", 3, "head_dim")) ||
+        failed(c.nonEmptyDim(queries, "queries", 2, "sequence")))
+      return failure();
+  }
   StaticSizeArith a;
+  CompositeParams params{pooling, sf, r, hot, getSpread()};
+  Value queries = getQueries();
   return failure(
       failed(c.operandsFit()) ||
-      failed(c.fits(compressionBytes(a, concat,
+      failed(c.fits(compressionBytes(a, params,
                                      a.mul(dimOr1(init, 0), dimOr1(init, 1)),
-                                     dimOr1(in, 2), sf, dimOr1(in, 3)),
+                                     dimOr1(in, 2), dimOr1(in, 3),
+                                     queries ? dimOr1(queries, 2) : 0),
                     "the composites and their padded buffers")));
 }
 
@@ -419,8 +482,9 @@ LogicalResult BlockScoreOp::verify() {
     return failure();
   Value qc = getQc(), kc = getKc(), init = getInit();
   Type f32 = Builder(getContext()).getF32Type();
-  bool anti = isAntidiagonal(getEstimator());
-  int64_t rank = anti ? 5 : 4;
+  Estimator estimator = getEstimator();
+  bool anti = isAntidiagonal(estimator);
+  int64_t rank = hasSlotComposites(estimator) ? 5 : 4;
   if (failed(c.estimatorStride(getEstimator(), cq, ck)))
     return failure();
   if (failed(c.rank(qc, "qc", rank)) || failed(c.rank(kc, "kc", rank)) ||
@@ -432,6 +496,11 @@ LogicalResult BlockScoreOp::verify() {
                               "(c_q, the antidiagonal stride)")) ||
                failed(c.dimIs(kc, "kc", 3, ck, "slots",
                               "(c_k, the antidiagonal stride)"))))
+    return failure();
+  // Outlier composites: queries rest + rq rows + spread, keys rest + rk.
+  if (estimator == Estimator::outlier &&
+      (failed(c.outlierSlots(qc, "qc", 2, cq, "c_q")) ||
+       failed(c.outlierSlots(kc, "kc", 1, ck, "c_k"))))
     return failure();
   if (failed(c.dimMatches(kc, "kc", 0, qc, "qc", 0, "batch")) ||
       failed(c.dimMatches(kc, "kc", 1, qc, "qc", 1, "head groups")) ||
@@ -447,6 +516,10 @@ LogicalResult BlockScoreOp::verify() {
                      "key blocks", "(ceil(kc dim 2 / (block / c_k)))")))
     return failure();
   EstimationParams params{block, cq, ck, 1, getEstimator(), getQueryReduce()};
+  if (estimator == Estimator::outlier) {
+    params.qOutliers = dimOf(qc, 3) - 2;
+    params.kOutliers = dimOf(kc, 3) - 1;
+  }
   StaticSizeArith a;
   return failure(
       failed(c.blockFits(params)) || failed(c.operandsFit()) ||

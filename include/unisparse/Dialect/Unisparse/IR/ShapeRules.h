@@ -118,6 +118,18 @@ LogicalResult verifyHeads(EmitFn emit, int64_t heads, int64_t kvHeads,
 LogicalResult verifyEstimatorStride(EmitFn emit, Estimator estimator,
                                     int64_t cq, int64_t ck);
 
+/// q_outliers and k_outliers are positive; the outlier estimator keeps
+/// fewer outliers than a composite has tokens (q_outliers < c_q,
+/// k_outliers < c_k).
+LogicalResult verifyOutliers(EmitFn emit, Estimator estimator, int64_t cq,
+                             int64_t ck, int64_t qOutliers, int64_t kOutliers);
+
+/// The number of slots of an outlier composite: the mean of the rest, the
+/// `outliers` tokens, and (queries) the spread.
+inline int64_t outlierSlots(int64_t outliers, bool spread) {
+  return outliers + 1 + (spread ? 1 : 0);
+}
+
 /// True for the element types attention accepts: bf16, f16, f32.
 bool isAttentionElementType(Type type);
 
@@ -136,12 +148,25 @@ bool isAttentionElementType(Type type);
 //   compression  mean: qc [B, Hg, Tq, D] and kc [B, Hg, Tk, D] in f32;
 //                antidiagonal (concatenated) composites: for each side three
 //                [B, Hg, T * c, D] f32 buffers (heads pooled, zero-padded,
-//                slotted);
+//                slotted); outlier composites (r outliers, `slots` = r + 1,
+//                + 1 with spread), per (batch, head group) pair: the pooled
+//                tokens N * D and their padded copy T * c * D, the pooled
+//                queries Nq * D (hot outliers), the center and probe 2 * D,
+//                the token scores and heats and their padded copies
+//                2 * N + 2 * T * c, per outlier its best score and slot index
+//                (i64) 3 * T, the rest's counts 2 * T, and T * D each for the
+//                rest's sums and mean, the spread's, every outlier token
+//                and every slot of the result: T * D * (4 + r + slots);
 //   score map    for a tile of P (batch, head group) pairs and R = Iq * rq
 //                query composites (Iq query blocks) against all
 //                K = NBk * rk key composites, f32: the map P*R*K, its lanes
 //                P*R*rk, row max and sum 2*P*R; antidiag_lse adds its slot
-//                logits P*R*K*c_q and their max and sum 2*P*R*K;
+//                logits P*R*K*c_q and their max and sum 2*P*R*K; the
+//                outlier estimator's map is one of slot pairs instead,
+//                P*R*nq*K*sk (nq = q_outliers + 1 query slots, sk =
+//                k_outliers + 1 key slots), with two (max, sum) pairs and
+//                the spread per query slot 6*P*R*nq, the key slot norms
+//                2*P*K*sk, the mixed map P*R*K and unit row sums P*R;
 //                query_reduce = max adds P*R*NBk;
 //   layout       scores f32 and indices i32 [B, Hg, NB, NB], counts [B, Hg,
 //                NB].
@@ -192,12 +217,29 @@ struct IRSizeArith {
   Value min(Value a, Value b) const;
 };
 
-/// The configuration fields the size rules read.
+/// The configuration fields the size rules read (the outlier counts only
+/// for the outlier estimator).
 struct EstimationParams {
   int64_t block, cQ, cK, cH;
   Estimator estimator;
   QueryReduce queryReduce;
+  int64_t qOutliers = 0, kOutliers = 0;
   static EstimationParams of(ConfigAttr config);
+};
+
+/// How `compress` forms one side's composites, as the size rules see it:
+/// the pooling, the tokens per composite, and for outlier pooling the
+/// outliers, how many of them are hot (found with the queries) and whether
+/// the spread slot is written (the attributes of `unisparse.compress`).
+struct CompositeParams {
+  Pooling pooling;
+  int64_t factor;
+  int64_t outliers = 0, hot = 0;
+  bool spread = false;
+  /// The query side of an estimation with `p`.
+  static CompositeParams queriesOf(const EstimationParams &p);
+  /// The key side of an estimation with `p`.
+  static CompositeParams keysOf(const EstimationParams &p);
 };
 
 /// The static part of an attention problem: heads, head dim and the element
@@ -259,6 +301,16 @@ scoreMapBytes(const A &a, const EstimationParams &p, typename A::Value pairs,
   int64_t buffers = 4; // map, lanes, row max, row sum
   if (p.estimator == Estimator::antidiag_lse)
     buffers += 3;
+  if (p.estimator == Estimator::outlier) {
+    // The slot map, the six per query slot rows, the key slot norms (and
+    // their padded copy), the mixed map and the unit row sums.
+    int64_t nq = p.qOutliers + 1, sk = p.kOutliers + 1;
+    auto keys = a.mul(pairs, a.mul(keyBlocks, a.constant(rk)));
+    floats = a.add(a.add(a.mul(a.mul(map, a.constant(nq)), a.constant(sk)),
+                         a.mul(rows, a.constant(6 * nq))),
+                   a.add(a.mul(keys, a.constant(2 * sk)), a.add(map, rows)));
+    buffers = 11;
+  }
   if (p.queryReduce == QueryReduce::max) {
     floats = a.add(floats, a.mul(rows, keyBlocks));
     buffers += 1;
@@ -268,17 +320,34 @@ scoreMapBytes(const A &a, const EstimationParams &p, typename A::Value pairs,
 }
 
 /// Bytes of one side's composites: `pairs` (batch, head group) pairs, `seq`
-/// tokens pooled by `factor`, head dim `headDim`.
+/// tokens pooled as `c` says, head dim `headDim`; `querySeq`: the tokens of
+/// the queries that hot outliers read.
 template <typename A>
-typename A::Value
-compressionBytes(const A &a, bool concat, typename A::Value pairs,
-                 typename A::Value seq, int64_t factor, int64_t headDim) {
-  auto composites = a.ceilDiv(seq, factor);
+typename A::Value compressionBytes(const A &a, const CompositeParams &c,
+                                   typename A::Value pairs,
+                                   typename A::Value seq, int64_t headDim,
+                                   typename A::Value querySeq) {
+  auto composites = a.ceilDiv(seq, c.factor);
   auto perPair = a.mul(composites, a.constant(headDim));
-  if (concat)
-    perPair = a.mul(perPair, a.mul(a.constant(factor), a.constant(3)));
+  int64_t buffers = 1;
+  if (c.pooling == Pooling::concat || c.pooling == Pooling::concat_reversed) {
+    perPair = a.mul(perPair, a.mul(a.constant(c.factor), a.constant(3)));
+    buffers = 3;
+  } else if (c.pooling == Pooling::outlier) {
+    int64_t r = c.outliers, slots = r + 1 + (c.spread ? 1 : 0);
+    auto padded = a.mul(composites, a.constant(c.factor));
+    auto tokens = a.add(seq, padded);
+    perPair = a.add(
+        a.add(a.mul(tokens, a.constant(headDim)),
+              a.add(a.mul(tokens, a.constant(2)), a.constant(2 * headDim))),
+        a.add(a.mul(composites, a.constant(3 * r + 2)),
+              a.mul(perPair, a.constant(4 + r + slots))));
+    if (c.hot > 0)
+      perPair = a.add(perPair, a.mul(querySeq, a.constant(headDim)));
+    buffers = 12 + 3 * r;
+  }
   return a.add(a.mul(a.mul(pairs, perPair), a.constant(4)),
-               a.constant((concat ? 3 : 1) * kBufferAlignment));
+               a.constant(buffers * kBufferAlignment));
 }
 
 /// Bytes of the layout and block scores of `pairs` pairs and `blocks`
@@ -300,10 +369,10 @@ attentionWorkspaceBytes(const A &a, const EstimationParams &p,
                         typename A::Value seqLen, ScoreMapTiling tiling) {
   auto pairs = a.mul(batch, a.constant(s.qHeads / p.cH));
   auto blocks = a.ceilDiv(seqLen, p.block);
-  bool concat = isAntidiagonal(p.estimator);
-  auto bytes =
-      a.add(compressionBytes(a, concat, pairs, seqLen, p.cQ, s.headDim),
-            compressionBytes(a, concat, pairs, seqLen, p.cK, s.headDim));
+  auto bytes = a.add(compressionBytes(a, CompositeParams::queriesOf(p), pairs,
+                                      seqLen, s.headDim, seqLen),
+                     compressionBytes(a, CompositeParams::keysOf(p), pairs,
+                                      seqLen, s.headDim, seqLen));
   bytes = a.add(bytes, layoutBytes(a, pairs, blocks));
   switch (tiling.kind) {
   case ScoreMapTiling::Kind::whole:

@@ -49,7 +49,12 @@ FailureOr<EnumT> parseEnumParameter(AsmParser &parser, StringRef name,
 namespace mlir::unisparse {
 /// True for the estimators whose composites are `stride` concatenated tokens
 /// (rank-5 composites; c_q == c_k == stride).
-inline bool isAntidiagonal(Estimator e) { return e != Estimator::mean; }
+inline bool isAntidiagonal(Estimator e) {
+  return e == Estimator::antidiag || e == Estimator::antidiag_lse;
+}
+/// True for the estimators whose composites have a slot dimension
+/// ([B, Hg, T, slots, D], rank 5): the antidiagonal ones and `outlier`.
+inline bool hasSlotComposites(Estimator e) { return e != Estimator::mean; }
 } // namespace mlir::unisparse
 
 #define GET_ATTRDEF_CLASSES

@@ -73,8 +73,10 @@ def Unisparse_ConfigAttr : Unisparse_Attr<"Config", "config"> {
     | `max_blocks` | 0 | keep at most this many blocks per row (0 = no cap; forced blocks are always kept) |
     | `causal` | true | causal attention |
     | `scale` | 0.0 | softmax scale, at most the largest f32; 0 selects 1/sqrt(head_dim) |
-    | `estimator` | mean | composite logit: `mean` pooling, `antidiag` (XAttention: mean of one antidiagonal of a stride × stride tile, stride = c_q = c_k) or `antidiag_lse` (the same antidiagonal by log-mean-exp) |
+    | `estimator` | mean | composite logit: `mean` pooling, `antidiag` (XAttention: mean of one antidiagonal of a stride × stride tile, stride = c_q = c_k), `antidiag_lse` (the same antidiagonal by log-mean-exp) or `outlier` (composites that keep some tokens apart, spread-corrected softmax; `compress {pooling = outlier}`) |
     | `query_reduce` | sum | block score from its query composites: `sum` or `max` |
+    | `q_outliers` | 1 | `outlier` estimator: rows of a query composite kept apart (positive; smaller than `c_q` for that estimator) |
+    | `k_outliers` | 2 | `outlier` estimator: keys of a key composite kept apart, the first the one the mean query prefers (positive; smaller than `c_k` for that estimator) |
 
     Example:
 
@@ -95,7 +97,9 @@ def Unisparse_ConfigAttr : Unisparse_Attr<"Config", "config"> {
     Unisparse_BoolParam<"true", "causal attention">:$causal,
     Unisparse_F64Param<"0.0", "softmax scale (0: 1/sqrt(D))">:$scale,
     Unisparse_EnumParam<Unisparse_Estimator, "estimator", "mean", "composite estimator">:$estimator,
-    Unisparse_EnumParam<Unisparse_QueryReduce, "query_reduce", "sum", "query composite reduction">:$query_reduce
+    Unisparse_EnumParam<Unisparse_QueryReduce, "query_reduce", "sum", "query composite reduction">:$query_reduce,
+    Unisparse_IntParam<"q_outliers", "1", "outlier rows per query composite">:$q_outliers,
+    Unisparse_IntParam<"k_outliers", "2", "outlier keys per key composite">:$k_outliers
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;

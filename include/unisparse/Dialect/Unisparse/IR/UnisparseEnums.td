@@ -15,7 +15,8 @@ def Unisparse_Estimator : I32EnumAttr<"Estimator",
     "how block_score gives a (query composite, key composite) pair its logit", [
       I32EnumAttrCase<"mean", 0>,
       I32EnumAttrCase<"antidiag", 1>,
-      I32EnumAttrCase<"antidiag_lse", 2>]> {
+      I32EnumAttrCase<"antidiag_lse", 2>,
+      I32EnumAttrCase<"outlier", 3>]> {
   let cppNamespace = "::mlir::unisparse";
   let genSpecializedAttr = 0;
 }
@@ -32,7 +33,8 @@ def Unisparse_Pooling : I32EnumAttr<"Pooling",
     "how compress forms a composite from its tokens", [
       I32EnumAttrCase<"mean", 0>,
       I32EnumAttrCase<"concat", 1>,
-      I32EnumAttrCase<"concat_reversed", 2>]> {
+      I32EnumAttrCase<"concat_reversed", 2>,
+      I32EnumAttrCase<"outlier", 3>]> {
   let cppNamespace = "::mlir::unisparse";
   let genSpecializedAttr = 0;
 }

@@ -100,6 +100,22 @@ def Unisparse_CompressOp : Unisparse_Op<"compress", [
     `t * seq_factor + seq_factor - 1 - a`), heads pooled as above, and the
     slots past the last token zero.
 
+    With `pooling = outlier` (the composites of the `outlier` estimator of
+    `unisparse.block_score`) a composite keeps `outliers` (r) of its tokens
+    apart and pools the rest: `result: [B, G, ceil(N / seq_factor), r + 1
+    (+ 1 with spread), D]`. Heads are pooled as above; then, per head group
+    and composite, the outliers are, in this order, `hot` tokens with the
+    largest `probe . x` (`probe`: the mean of `queries: [B, G * head_factor,
+    Nq, D]` over the group's query heads and all their tokens; the key the
+    average query attends to most) and `r - hot` tokens, among the others,
+    farthest (squared distance) from the mean of the group's `N` tokens; each
+    kind by descending score, ties to the lower token. The rest is the
+    composite's other tokens, or all of them when it has none left. Slot 0
+    holds the mean of the rest, slots `1 .. r` the outliers (a slot past the
+    composite's tokens holds the mean of the rest) and, with `spread`, slot
+    `r + 1` the per-coordinate variance of the rest around its mean. The
+    NumPy reference is `unisparse.reference.outlier.compress_outlier`.
+
     Example (keys of a 32/8 GQA model, c_k = 16):
 
     ```mlir
@@ -107,16 +123,32 @@ def Unisparse_CompressOp : Unisparse_Op<"compress", [
         ins(%k : tensor<1x8x?x128xbf16>) outs(%kc0 : tensor<1x32x?x128xf32>)
         -> tensor<1x32x?x128xf32>
     ```
+
+    The outlier keys of the same model (c_k = 32, one hot and one far
+    token):
+
+    ```mlir
+    %ko = unisparse.compress {seq_factor = 32, kv_group = 4,
+                              pooling = #unisparse.pooling<outlier>,
+                              outliers = 2, hot = 1}
+        ins(%k : tensor<1x8x?x128xbf16>) queries(%q : tensor<1x32x?x128xbf16>)
+        outs(%ko0 : tensor<1x32x?x3x128xf32>) -> tensor<1x32x?x3x128xf32>
+    ```
   }];
-  let arguments = (ins AnyShaped:$input, AnyShaped:$init,
+  let arguments = (ins AnyShaped:$input, Optional<AnyShaped>:$queries,
+                       AnyShaped:$init,
                        I64Attr:$seq_factor,
                        DefaultValuedAttr<I64Attr, "1">:$head_factor,
                        DefaultValuedAttr<I64Attr, "1">:$kv_group,
                        DefaultValuedAttr<Unisparse_PoolingAttr,
-                                         "::mlir::unisparse::Pooling::mean">:$pooling);
+                                         "::mlir::unisparse::Pooling::mean">:$pooling,
+                       DefaultValuedAttr<I64Attr, "0">:$outliers,
+                       DefaultValuedAttr<I64Attr, "0">:$hot,
+                       DefaultValuedAttr<BoolAttr, "false">:$spread);
   let results = (outs Optional<AnyRankedTensor>:$result);
   let assemblyFormat = [{
     attr-dict `ins` `(` $input `:` type($input) `)`
+    (`queries` `(` $queries^ `:` type($queries) `)`)?
     `outs` `(` $init `:` type($init) `)` (`->` type($result)^)?
   }];
   let extraClassDeclaration = [{
@@ -168,7 +200,21 @@ def Unisparse_BlockScoreOp : Unisparse_Op<"block_score", [
       `x_a = qc[t, a] . kc[u, a] * scale` (one antidiagonal of the `s x s`
       tile of token logits) combine by their mean (`antidiag`) or by
       `log(mean_a exp(x_a))` (`antidiag_lse`, outlier-aware: a line or a
-      needle keeps its full logit).
+      needle keeps its full logit);
+    - `outlier`: `qc: [B, Hg, Tq, rq + 2, D]` and `kc: [B, Hg, Tk, rk + 1,
+      D]` from `compress {pooling = outlier}` (queries with `spread`, keys
+      without; `1 <= rq < c_q`, `1 <= rk < c_k`, static). Key slot `b`
+      stands for `w_b` tokens (`w_0 = c_k - rk`, the rest; 1 for an outlier)
+      and query slot `a` for a share `omega_a` of the rows (`(c_q - rq) /
+      c_q`, then `1 / c_q` per outlier row). Each query slot `(t, a)` is a
+      softmax row over all key slots `(u, b)`: `x = qc[t, a] . kc[u, b] *
+      scale + log w_b`, `p = softmax(x)`, then once more with the spread
+      correction `y = x + sigma2 * (1 - 2 p) / 2`, `sigma2 = scale^2 *
+      v[t, a] * |kc[u, b]|^2`, `v[t, 0]` the mean over `d` of the spread slot
+      and `v[t, a >= 1] = 0` (the second-order correction of the mean of the
+      rows' softmaxes, exponentiated); `A[t, u] = sum_a omega_a sum_b
+      softmax(y)[a, u, b]`. The NumPy reference is
+      `unisparse.reference.outlier.block_score`.
 
     `query_reduce = max` replaces the sum over the query composites of a
     block by their maximum: `result[b, g, I, J] = max_t sum_u A[b, g, t, u]`.

@@ -1,0 +1,39 @@
+// REQUIRES: ptxas
+// The outlier estimator (outlier composites, spread-corrected scores) goes
+// through the structured estimation path: linalg, then GPU kernels in sm_90a
+// cubins from parallel loops (the tensor-core scoring kernel takes mean
+// pooling only), and host code for the CPU pipeline. Numbers:
+// test/Integration/CPU/attention.py.
+// RUN: unisparse-opt %s --unisparse-to-nvptx | FileCheck %s
+// RUN: unisparse-opt %s --unisparse-to-nvptx | FileCheck %s --check-prefix=BIN
+// RUN: unisparse-opt %s --unisparse-to-nvptx | %PYTHON %S/Inputs/check_cubins.py sm_90a | FileCheck %s --check-prefix=CUBIN
+// RUN: unisparse-opt %s --unisparse-to-cpu | FileCheck %s --check-prefix=CPU
+
+// BIN: gpu.binary @attention_kernel  [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">
+// CHECK-LABEL: llvm.func @attention(
+// CHECK: gpu.launch_func
+// CHECK: llvm.call @unisparse_rt_block_sparse_attention_cuda_bf16
+// CHECK-LABEL: llvm.func @_mlir_ciface_attention(
+// CHECK-NOT: unisparse.
+// CHECK-NOT: linalg.
+// CUBIN: [[N:[1-9][0-9]*]] cubins, all ELF for sm_90a
+// CPU-LABEL: llvm.func @attention(
+// CPU: llvm.call @unisparse_rt_block_sparse_attention_bf16(
+// CPU-NOT: unisparse.
+// CPU-NOT: linalg.
+
+func.func @attention(%q: memref<?x8x?x64xbf16>, %k: memref<?x2x?x64xbf16>, %v: memref<?x2x?x64xbf16>,
+                     %o: memref<?x8x?x64xbf16>, %l: memref<?x8x?xf32>) attributes {llvm.emit_c_interface} {
+  %qt = bufferization.to_tensor %q restrict : memref<?x8x?x64xbf16> to tensor<?x8x?x64xbf16>
+  %kt = bufferization.to_tensor %k restrict : memref<?x2x?x64xbf16> to tensor<?x2x?x64xbf16>
+  %vt = bufferization.to_tensor %v restrict : memref<?x2x?x64xbf16> to tensor<?x2x?x64xbf16>
+  %ot = bufferization.to_tensor %o restrict writable : memref<?x8x?x64xbf16> to tensor<?x8x?x64xbf16>
+  %lt = bufferization.to_tensor %l restrict writable : memref<?x8x?xf32> to tensor<?x8x?xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<c_k = 32, tau = 0.995,
+                                                        estimator = outlier, query_reduce = max>}
+      ins(%qt, %kt, %vt : tensor<?x8x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16>)
+      outs(%ot, %lt : tensor<?x8x?x64xbf16>, tensor<?x8x?xf32>) -> tensor<?x8x?x64xbf16>, tensor<?x8x?xf32>
+  bufferization.materialize_in_destination %r#0 in restrict writable %o : (tensor<?x8x?x64xbf16>, memref<?x8x?x64xbf16>) -> ()
+  bufferization.materialize_in_destination %r#1 in restrict writable %l : (tensor<?x8x?xf32>, memref<?x8x?xf32>) -> ()
+  return
+}
