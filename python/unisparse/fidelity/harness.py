@@ -113,9 +113,9 @@ SWEEPS["pareto"] = [
     dict(estimator="outlier", c_q=16, c_k=32, query_reduce="sum", tau=0.995),
     dict(estimator="outlier", c_q=16, c_k=32, k_outliers=3, query_reduce="max", tau=0.995),
 ] + [dict(estimator="outlier", c_q=16, c_k=32, query_reduce="max", tau=t) for t in (0.99, 0.995, 0.998)]
-#: The same without the antidiagonal-lse preset (its NumPy scoring is the
+#: The same without the antidiagonal estimators (their NumPy scoring is the
 #: slow one: 16x the default's products), for 64K-128K on the CPU.
-SWEEPS["pareto-long"] = [d for d in SWEEPS["pareto"] if d.get("estimator") != "antidiag_lse"]
+SWEEPS["pareto-long"] = [d for d in SWEEPS["pareto"] if d.get("estimator") not in ("antidiag", "antidiag_lse")]
 SWEEPS["wide"] = SWEEPS["default"] + [
     dict(tau=0.8),
     dict(tau=0.95, c_k=4),
