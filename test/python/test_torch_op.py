@@ -59,6 +59,8 @@ EVERY_FIELD = Config(
     scale=0.25,
     estimator="antidiag_lse",
     query_reduce="max",
+    q_outliers=2,
+    k_outliers=3,
 )
 
 
