@@ -143,6 +143,10 @@ RULE_CASES = [
     (Config(block=16, c_q=4, c_k=2, c_h=2, tau=0.7), 4, 2, 3, 77, "f32"),
     (Config(block=64, c_q=64, c_k=64), 2, 1, 1, 64, "f32"),
     (Config(block=32, c_q=1, c_k=1, tau=0.5), 1, 1, 1, 40, "f32"),
+    # the outlier estimator: outlier composites (a partial last composite of
+    # 1 key token, fewer than its outliers) and a map of slot pairs
+    (Config(block=64, c_q=16, c_k=32, estimator="outlier", query_reduce="max"), 4, 2, 2, 289, "bf16"),
+    (Config(block=32, c_q=8, c_k=16, c_h=2, estimator="outlier", q_outliers=3, k_outliers=5), 4, 1, 1, 150, "f32"),
 ]
 
 
@@ -175,13 +179,14 @@ HAVE_PTXAS = bool(shutil.which("ptxas")) or os.path.exists(os.path.join(CUDA_HOM
 CUDA_CASES = [
     # (config, extra unisparse-compile flags, Hq, Hkv, D, [(B, N), ...]): the
     # tensor-core scoring kernel (per-CTA scratch), the linalg lowering of
-    # the antidiagonal estimator and of f32 scoring (the whole map), and a
-    # dense configuration (no estimation).
+    # the antidiagonal and outlier estimators and of f32 scoring (the whole
+    # map), and a dense configuration (no estimation).
     ("block=128,c_q=16,c_k=16,tau=0.9", [], 4, 2, 64, [(1, 128), (2, 1000), (1, 4096)]),
     ("block=64,c_q=16,c_k=8,tau=0.9,query_reduce=max", ["--score-ctas=4"], 4, 1, 64, [(1, 100), (3, 2000)]),
     ("block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag", [], 2, 2, 64, [(1, 200), (2, 333)]),
     ("block=128,c_q=16,c_k=16,tau=0.9", ["--score-precision=f32"], 2, 1, 64, [(1, 300)]),
     ("block=128,tau=1.0", [], 2, 1, 64, [(1, 500)]),
+    ("block=64,c_q=16,c_k=32,tau=0.9,estimator=outlier,query_reduce=max", [], 4, 2, 64, [(1, 289), (2, 700)]),
 ]
 
 FAKE_RUN = """
