@@ -40,6 +40,17 @@ CHECK = {
         "bf16",
         ("cuda", "cpu"),
     ),
+    # The outlier estimator (outlier composites, spread-corrected scores; the
+    # structured GPU path, like the antidiagonal one): GPU layout against the
+    # CPU path's.
+    "outlier_max_bf16_d128": (
+        "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
 }
 
 BENCH = {

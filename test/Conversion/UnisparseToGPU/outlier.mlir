@@ -1,0 +1,56 @@
+// RUN: unisparse-opt %s --split-input-file --unisparse-decompose --unisparse-narrow-composites | FileCheck %s --check-prefix=NARROW
+// RUN: unisparse-opt %s --split-input-file --unisparse-decompose --unisparse-narrow-composites --convert-unisparse-to-linalg="gpu-kernels=true" --canonicalize | FileCheck %s --check-prefix=LINALG
+
+// The GPU estimation of the outlier estimator: the tensor-core scoring
+// kernel of convert-unisparse-to-gpu takes mean pooling only, so
+// unisparse-narrow-composites leaves the outlier composites in f32 and
+// convert-unisparse-to-linalg (gpu-kernels) lowers the outlier compress and
+// block_score to linalg (the structured path that unisparse-to-nvptx maps
+// to GPU kernels), while the selection stays an op for its GPU kernel.
+// A mean-pooling estimation beside it keeps its 16-bit composites and its
+// block_score for the tensor-core kernel.
+
+// NARROW-LABEL: func.func @outlier
+// NARROW: %[[QC:.+]] = unisparse.compress {outliers = 1 : i64, pooling = #unisparse.pooling<outlier>, seq_factor = 16 : i64, spread = true} ins(%{{.+}} : tensor<1x8x?x64xbf16>) outs(%{{.+}} : tensor<1x8x?x3x64xf32>)
+// NARROW: %[[KC:.+]] = unisparse.compress {hot = 1 : i64, kv_group = 4 : i64, outliers = 2 : i64, pooling = #unisparse.pooling<outlier>, seq_factor = 32 : i64} ins(%{{.+}} : tensor<1x2x?x64xbf16>) queries(%{{.+}} : tensor<1x8x?x64xbf16>) outs(%{{.+}} : tensor<1x8x?x3x64xf32>)
+// NARROW: unisparse.block_score {{.+}}estimator = #unisparse.estimator<outlier>{{.+}} ins(%[[QC]], %[[KC]] : tensor<1x8x?x3x64xf32>, tensor<1x8x?x3x64xf32>)
+// After the linalg lowering only the pooling of heads is left as a (mean,
+// one token per composite) compress, which the GPU compress kernel takes;
+// the outliers, the spread and the scores are linalg.
+// LINALG-LABEL: func.func @outlier
+// LINALG-NOT: pooling = #unisparse.pooling<outlier>
+// LINALG-NOT: unisparse.block_score
+// LINALG: unisparse.compress {seq_factor = 1 : i64} ins(%{{.+}} : tensor<1x8x?x64xbf16>) outs(%{{.+}} : tensor<1x8x?x64xf32>)
+// LINALG-NOT: pooling = #unisparse.pooling<outlier>
+// LINALG-NOT: unisparse.block_score
+// LINALG: linalg.generic
+// LINALG-NOT: pooling = #unisparse.pooling<outlier>
+// LINALG-NOT: unisparse.block_score
+// LINALG: unisparse.block_select
+// LINALG-SAME: ins(%{{.+}} : tensor<1x8x?x?xf32>)
+// LINALG: unisparse.block_sparse_attention
+func.func @outlier(%q: tensor<1x8x?x64xbf16>, %k: tensor<1x2x?x64xbf16>, %v: tensor<1x2x?x64xbf16>,
+                   %o: tensor<1x8x?x64xbf16>, %l: tensor<1x8x?xf32>) -> tensor<1x8x?x64xbf16> {
+  %r:2 = unisparse.attention {config = #unisparse.config<c_k = 32, tau = 0.995, estimator = outlier, query_reduce = max>}
+      ins(%q, %k, %v : tensor<1x8x?x64xbf16>, tensor<1x2x?x64xbf16>, tensor<1x2x?x64xbf16>)
+      outs(%o, %l : tensor<1x8x?x64xbf16>, tensor<1x8x?xf32>) -> tensor<1x8x?x64xbf16>, tensor<1x8x?xf32>
+  return %r#0 : tensor<1x8x?x64xbf16>
+}
+
+// -----
+
+// NARROW-LABEL: func.func @mean
+// NARROW: %[[QC:.+]] = unisparse.compress {seq_factor = 16 : i64} ins(%{{.+}} : tensor<1x8x?x64xbf16>) outs(%{{.+}} : tensor<1x8x?x64xbf16>)
+// NARROW: %[[KC:.+]] = unisparse.compress {kv_group = 4 : i64, seq_factor = 8 : i64} ins(%{{.+}} : tensor<1x2x?x64xbf16>) outs(%{{.+}} : tensor<1x8x?x64xbf16>)
+// NARROW: unisparse.block_score {block = 128 : i64, c_k = 8 : i64, c_q = 16 : i64} ins(%[[QC]], %[[KC]] : tensor<1x8x?x64xbf16>, tensor<1x8x?x64xbf16>)
+// LINALG-LABEL: func.func @mean
+// LINALG: %[[QC:.+]] = unisparse.compress {seq_factor = 16 : i64} ins(%{{.+}} : tensor<1x8x?x64xbf16>) outs(%{{.+}} : tensor<1x8x?x64xbf16>)
+// LINALG: %[[KC:.+]] = unisparse.compress {kv_group = 4 : i64, seq_factor = 8 : i64}
+// LINALG: unisparse.block_score {block = 128 : i64, c_k = 8 : i64, c_q = 16 : i64} ins(%[[QC]], %[[KC]] : tensor<1x8x?x64xbf16>, tensor<1x8x?x64xbf16>)
+func.func @mean(%q: tensor<1x8x?x64xbf16>, %k: tensor<1x2x?x64xbf16>, %v: tensor<1x2x?x64xbf16>,
+                %o: tensor<1x8x?x64xbf16>, %l: tensor<1x8x?xf32>) -> tensor<1x8x?x64xbf16> {
+  %r:2 = unisparse.attention {config = #unisparse.config<>}
+      ins(%q, %k, %v : tensor<1x8x?x64xbf16>, tensor<1x2x?x64xbf16>, tensor<1x2x?x64xbf16>)
+      outs(%o, %l : tensor<1x8x?x64xbf16>, tensor<1x8x?xf32>) -> tensor<1x8x?x64xbf16>, tensor<1x8x?xf32>
+  return %r#0 : tensor<1x8x?x64xbf16>
+}
