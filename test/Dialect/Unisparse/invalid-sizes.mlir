@@ -132,3 +132,43 @@ func.func @compress(%x: tensor<1x1x1152921504606846976x1xbf16>, %o: tensor<1x1x7
       -> tensor<1x1x72057594037927936x16x1xf32>
   return %r : tensor<1x1x72057594037927936x16x1xf32>
 }
+
+// -----
+
+// Outlier composites of 2^60 bf16 tokens: the input (2^61 bytes) and the
+// result (2^56 composites of 4 slots, 2^60 bytes) fit, the pooled tokens,
+// their padded copy and their scores (3 * 2^61 f32 values) do not. (Mean
+// pooling of the same tokens needs 2^58 bytes.)
+func.func @outlier_compress(%x: tensor<1x1x1152921504606846976x1xbf16>, %o: tensor<1x1x72057594037927936x4x1xf32>)
+    -> tensor<1x1x72057594037927936x4x1xf32> {
+  // expected-error @+1 {{'unisparse.compress' op the composites and their padded buffers need more than 2^63 - 1 bytes}}
+  %r = unisparse.compress {seq_factor = 16, pooling = #unisparse.pooling<outlier>, outliers = 2, spread = true}
+      ins(%x : tensor<1x1x1152921504606846976x1xbf16>) outs(%o : tensor<1x1x72057594037927936x4x1xf32>)
+      -> tensor<1x1x72057594037927936x4x1xf32>
+  return %r : tensor<1x1x72057594037927936x4x1xf32>
+}
+
+// -----
+
+// Scores of 2^26 x 2^26 blocks (2^54 bytes): mean pooling's map of 2^29 x
+// 2^28 composites would fit (2^59 bytes), the outlier estimator's map of
+// 16 x 32 slot pairs per composite pair (2^66 values) does not.
+func.func @outlier_score_map(%qc: tensor<1x1x?x17x8xf32>, %kc: tensor<1x1x?x32x8xf32>,
+                             %s0: tensor<1x1x67108864x67108864xf32>) -> tensor<1x1x67108864x67108864xf32> {
+  // expected-error @+1 {{'unisparse.block_score' op the score map and its row buffers need more than 2^63 - 1 bytes}}
+  %s = unisparse.block_score {block = 128, c_q = 16, c_k = 32, estimator = #unisparse.estimator<outlier>}
+      ins(%qc, %kc : tensor<1x1x?x17x8xf32>, tensor<1x1x?x32x8xf32>)
+      outs(%s0 : tensor<1x1x67108864x67108864xf32>) -> tensor<1x1x67108864x67108864xf32>
+  return %s : tensor<1x1x67108864x67108864xf32>
+}
+
+// -----
+
+// The same scores from mean composites fit.
+func.func @mean_score_map(%qc: tensor<1x1x?x8xf32>, %kc: tensor<1x1x?x8xf32>,
+                          %s0: tensor<1x1x67108864x67108864xf32>) -> tensor<1x1x67108864x67108864xf32> {
+  %s = unisparse.block_score {block = 128, c_q = 16, c_k = 32}
+      ins(%qc, %kc : tensor<1x1x?x8xf32>, tensor<1x1x?x8xf32>)
+      outs(%s0 : tensor<1x1x67108864x67108864xf32>) -> tensor<1x1x67108864x67108864xf32>
+  return %s : tensor<1x1x67108864x67108864xf32>
+}

@@ -936,3 +936,51 @@ func.func @f(%qc: tensor<1x4x?x3x32xf32>, %kc: tensor<1x4x?x?x32xf32>, %s: tenso
   %r = unisparse.block_score {block = 128, c_q = 16, c_k = 32, estimator = #unisparse.estimator<outlier>} ins(%qc, %kc : tensor<1x4x?x3x32xf32>, tensor<1x4x?x?x32xf32>) outs(%s : tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32>
   return %r : tensor<1x4x?x?xf32>
 }
+
+// -----
+
+func.func @f(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x2x?x8x32xf32>) -> tensor<1x2x?x8x32xf32> {
+  // expected-error @+1 {{attributes 'outliers', 'hot' and 'spread' need pooling = outlier, found pooling = concat}}
+  %r = unisparse.compress {seq_factor = 8, pooling = #unisparse.pooling<concat>, outliers = 2} ins(%x : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x2x?x8x32xf32>) -> tensor<1x2x?x8x32xf32>
+  return %r : tensor<1x2x?x8x32xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x?x32xbf16>, %q: tensor<1x2x?x32xbf16>, %o: tensor<1x2x?x3x32xf32>) -> tensor<1x2x?x3x32xf32> {
+  // expected-error @+1 {{attribute 'hot' must be in [0, outliers = 2], found -1}}
+  %r = unisparse.compress {seq_factor = 8, pooling = #unisparse.pooling<outlier>, outliers = 2, hot = -1} ins(%x : tensor<1x2x?x32xbf16>) queries(%q : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x2x?x3x32xf32>) -> tensor<1x2x?x3x32xf32>
+  return %r : tensor<1x2x?x3x32xf32>
+}
+
+// -----
+
+func.func @f(%x: tensor<1x2x?x32xbf16>, %q: tensor<1x2x?x32xbf16>, %o: tensor<1x2x?x3x32xf32>) -> tensor<1x2x?x3x32xf32> {
+  // expected-error @+1 {{operand 'queries' must be given exactly when 'hot' > 0 (hot outliers), found hot = 0 with queries}}
+  %r = unisparse.compress {seq_factor = 8, pooling = #unisparse.pooling<outlier>, outliers = 2} ins(%x : tensor<1x2x?x32xbf16>) queries(%q : tensor<1x2x?x32xbf16>) outs(%o : tensor<1x2x?x3x32xf32>) -> tensor<1x2x?x3x32xf32>
+  return %r : tensor<1x2x?x3x32xf32>
+}
+
+// -----
+
+func.func @f(%k: tensor<1x2x?x32xbf16>, %q: tensor<1x4x?x16xbf16>, %o: tensor<1x4x?x3x32xf32>) -> tensor<1x4x?x3x32xf32> {
+  // expected-error @+1 {{operand 'queries' dim 3 (head_dim) must be 32 to match 'input' dim 3, found 16}}
+  %r = unisparse.compress {seq_factor = 8, kv_group = 2, pooling = #unisparse.pooling<outlier>, outliers = 2, hot = 1} ins(%k : tensor<1x2x?x32xbf16>) queries(%q : tensor<1x4x?x16xbf16>) outs(%o : tensor<1x4x?x3x32xf32>) -> tensor<1x4x?x3x32xf32>
+  return %r : tensor<1x4x?x3x32xf32>
+}
+
+// -----
+
+func.func @f(%k: tensor<1x2x?x32xbf16>, %q: tensor<1x4x?x32xi32>, %o: tensor<1x4x?x3x32xf32>) -> tensor<1x4x?x3x32xf32> {
+  // expected-error @+1 {{operand 'queries' must have element type bf16, f16 or f32, found 'i32'}}
+  %r = unisparse.compress {seq_factor = 8, kv_group = 2, pooling = #unisparse.pooling<outlier>, outliers = 2, hot = 1} ins(%k : tensor<1x2x?x32xbf16>) queries(%q : tensor<1x4x?x32xi32>) outs(%o : tensor<1x4x?x3x32xf32>) -> tensor<1x4x?x3x32xf32>
+  return %r : tensor<1x4x?x3x32xf32>
+}
+
+// -----
+
+func.func @f(%qc: tensor<1x4x?x3x32xf32>, %kc: tensor<1x4x?x33x32xf32>, %s: tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32> {
+  // expected-error @+1 {{operand 'kc' dim 3 (slots) must hold 1 + r slots with 1 <= r < 'c_k' (32), found 33}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 32, estimator = #unisparse.estimator<outlier>} ins(%qc, %kc : tensor<1x4x?x3x32xf32>, tensor<1x4x?x33x32xf32>) outs(%s : tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32>
+  return %r : tensor<1x4x?x?xf32>
+}
