@@ -78,3 +78,38 @@ func.func @outlier_score(%qc: tensor<1x4x?x3x32xf32>, %kc: tensor<1x4x?x3x32xf32
       ins(%qc, %kc : tensor<1x4x?x3x32xf32>, tensor<1x4x?x3x32xf32>) outs(%s : tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32>
   return %r : tensor<1x4x?x?xf32>
 }
+
+// -----
+
+// A tile of the scores (unisparse-tile-estimation's form, query_offset
+// given), sum over query composites, three key outliers: the rest's weight
+// log(c_k - 3) = log 13, the query slot shares 15/16 and 1/16, and the
+// causal rule reads the query composite at t + offset in every masked
+// stage (logits, both row sums, both softmaxes' mixture).
+// CHECK-LABEL: func.func @outlier_tile
+// CHECK-SAME: (%[[QC:[^:]+]]: tensor<1x1x?x3x32xf32>, %[[KC:[^:]+]]: tensor<1x1x?x4x32xf32>, %[[OFF:[^:]+]]: index
+// CHECK-NOT: tensor.extract %
+// CHECK-NOT: scf.for
+// CHECK-DAG: %[[HALFSCALE2:.+]] = arith.constant 0.0156249991 : f32
+// CHECK-DAG: %[[REST:.+]] = arith.constant 9.375000e-01 : f32
+// CHECK-DAG: %[[OUT:.+]] = arith.constant 6.250000e-02 : f32
+// CHECK-DAG: %[[LOGW:.+]] = arith.constant 2.56494927 : f32
+// CHECK: %[[X:.+]] = linalg.generic {{.+}} ins(%{{.+}}, %[[KC]] : tensor<1x1x?x2x32xf32>, tensor<1x1x?x4x32xf32>) outs(%{{.+}} : tensor<1x1x?x2x?x4xf32>)
+// CHECK: %[[L:.+]] = linalg.generic {{.+}} outs(%{{.+}} : tensor<1x1x4x2x?x4xf32>)
+// CHECK: arith.select %{{.+}}, %[[LOGW]], %{{.+}} : f32
+// CHECK: %[[T:.+]] = arith.addi %{{.+}}, %[[OFF]] : index
+// CHECK: %[[M1:.+]] = linalg.generic {{.+}} ins(%[[L]] : tensor<1x1x4x2x?x4xf32>)
+// CHECK: %[[L1:.+]] = linalg.generic {{.+}} ins(%[[L]], %[[M1]] :
+// CHECK: arith.addi %{{.+}}, %[[OFF]] : index
+// CHECK: %[[Y:.+]] = linalg.generic {{.+}} outs(%[[L]] : tensor<1x1x4x2x?x4xf32>)
+// CHECK: arith.mulf %{{.+}}, %[[HALFSCALE2]] : f32
+// CHECK: arith.addi %{{.+}}, %[[OFF]] : index
+// CHECK: %[[A:.+]] = linalg.generic {{.+}} ins(%[[Y]], %{{.+}}, %{{.+}} : {{.+}}) outs(%{{.+}} : tensor<1x1x4x?xf32>)
+// CHECK: arith.select %{{.+}}, %[[REST]], %[[OUT]] : f32
+// CHECK: arith.addi %{{.+}}, %[[OFF]] : index
+// CHECK: linalg.generic {{.+}}iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction"]} ins(%{{.+}}, %{{.+}} : tensor<1x1x1x4x?x4xf32>, tensor<1x1x1x4xf32>) outs(%{{.+}} : tensor<1x1x1x?xf32>)
+func.func @outlier_tile(%qc: tensor<1x1x?x3x32xf32>, %kc: tensor<1x1x?x4x32xf32>, %off: index, %s: tensor<1x1x1x?xf32>) -> tensor<1x1x1x?xf32> {
+  %r = unisparse.block_score {block = 64, c_q = 16, c_k = 16, estimator = #unisparse.estimator<outlier>}
+      ins(%qc, %kc : tensor<1x1x?x3x32xf32>, tensor<1x1x?x4x32xf32>) query_offset(%off) outs(%s : tensor<1x1x1x?xf32>) -> tensor<1x1x1x?xf32>
+  return %r : tensor<1x1x1x?xf32>
+}
