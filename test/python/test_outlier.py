@@ -44,16 +44,18 @@ def brute_compress(x, c, r, hf=1, kvg=1, spread=False, hot=0, queries=None):
     return out
 
 
-def brute_score(qc, kc, block, cq, ck, causal, query_reduce, scale=None):
-    """block_score of the outlier estimator, one (t, a) row at a time."""
+def brute_score(qc, kc, block, cq, ck, causal, query_reduce, scale=None, w0=None, omega0=None):
+    """block_score of the outlier estimator, one (t, a) row at a time
+    (``w0``, ``omega0``: other weights of the rest slots, for tests that a
+    comparison can tell them apart)."""
     B, Hg, Tq, sq, D = qc.shape
     Tk, sk = kc.shape[2], kc.shape[3]
     rq, rk = sq - 2, sk - 1
     scale = 1 / math.sqrt(D) if scale is None else scale
     NBq, NBk = math.ceil(Tq / (block // cq)), math.ceil(Tk / (block // ck))
     out = np.zeros((B, Hg, NBq, NBk))
-    w = [ck - rk] + [1] * rk
-    omega = [(cq - rq) / cq] + [1 / cq] * rq
+    w = [ck - rk if w0 is None else w0] + [1] * rk
+    omega = [(cq - rq) / cq if omega0 is None else omega0] + [1 / cq] * rq
     for b in range(B):
         for g in range(Hg):
             for t in range(Tq):
