@@ -1,33 +1,40 @@
 """The scoring cost of each estimator, in multiply-adds and exponentials.
 
-One head group, sequence length ``N``, head dim ``D``. The unit of
-comparison is dense attention's ``QKᵀ``: ``N² D`` multiply-adds, half of it
-when causal. Every estimator's dominant term is a product of composites
-(``D`` multiply-adds per composite pair, or per slot pair); causal scoring
-visits about half of the pairs, so that term is halved too, as for dense
-attention. Exponentials are counted apart (on a GPU one costs far more
-than a multiply-add on the tensor cores, so a scheme can be cheap in
-multiply-adds and still be dominated by them).
+Counted per query head, exactly, for sequence length ``N`` and head dim
+``D``, as the estimators compute: a multiply-add is one product accumulated
+into a sum (``x += a * b``); passes that only add (means, the pooling of
+heads) are not counted, for any estimator. The unit of comparison is dense
+attention's ``QKᵀ``: ``N² D`` multiply-adds, ``N (N + 1) / 2 · D`` causal.
 
-=================  ==========================================================  ==========================
-estimator          multiply-adds (non-causal)                                   exponentials (non-causal)
-=================  ==========================================================  ==========================
-``mean``           ``Tq Tk D``, ``Tq = N/c_q``, ``Tk = N/c_k``                  ``Tq Tk``
-``antidiag``       ``(N/s)² s D = N² D / s``                                    ``(N/s)²``
-``antidiag_lse``   the same                                                     ``(N/s)² (s + 1)``
-``outlier``        ``(rq + 1)(rk + 1) Tq Tk D`` + ``6 N D`` (compression)       ``2 (rq + 1)(rk + 1) Tq Tk``
-=================  ==========================================================  ==========================
+With ``Tq = ceil(N / c_q)`` query and ``Tk = ceil(N / c_k)`` key composites,
+``V`` is the number of visible composite pairs: ``Tq Tk``, or causal the
+pairs ``(t, u)`` with ``u c_k <= (t + 1) c_q - 1`` (summed exactly, so a
+key composite that a query composite sees only in part counts whole, as
+the estimators compute it). Per head group:
 
-(``rq``, ``rk``: ``Config.q_outliers``, ``Config.k_outliers``; the
-``outlier`` compression computes a center, a score and, for the queries,
-a spread: about three passes of ``N D`` per side.) Mean pooling at
-``c_q = 16, c_k = 8`` (the compiled default) is ``N² D / 128``: 1/128 of
-dense ``QKᵀ``.
+=================  ===========================================================  =============================
+estimator          multiply-adds                                                 exponentials
+=================  ===========================================================  =============================
+``mean``           ``V D``: one dot product per composite pair                  ``V``
+``antidiag``       ``V s D`` (stride ``s = c_q = c_k``): one per slot pair      ``V``
+``antidiag_lse``   the same                                                     ``V (s + 1)``
+``outlier``        ``V nq sk D + Tk sk D + 4 N D``                              ``2 V nq sk``
+=================  ===========================================================  =============================
+
+For ``outlier``, ``nq = q_outliers + 1`` query slots and ``sk = k_outliers
++ 1`` key slots: the slot logits ``V nq sk D``, the squared norms of the key
+slots (the spread correction) ``Tk sk D``, and the compression: the squared
+distance of every token to the center (queries and keys), the spread of the
+queries' rest and the heat ``x . probe`` of every key, ``N D`` each. Its
+exponentials are its two softmaxes (the CPU lowering computes each once
+more, for the row sums). A head group of ``c_h`` heads shares all of it:
+per head, divide by ``c_h``. Mean pooling at ``c_q = 16, c_k = 8`` (the
+compiled default) is ``N² D / 128`` non-causal, about half that causal.
 """
 
 from __future__ import annotations
 
-__all__ = ["scoring_cost", "DEFAULT_COST_CONFIG"]
+__all__ = ["scoring_cost", "visible_pairs", "DEFAULT_COST_CONFIG"]
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -35,39 +42,44 @@ def _ceil_div(a: int, b: int) -> int:
 
 
 #: The estimator every cost is also compared with: the compiled default
-#: (mean pooling, c_q = 16, c_k = 8).
-DEFAULT_COST_CONFIG = dict(estimator="mean", c_q=16, c_k=8, q_outliers=1, k_outliers=2)
+#: (mean pooling, c_q = 16, c_k = 8, one head per group).
+DEFAULT_COST_CONFIG = dict(estimator="mean", c_q=16, c_k=8, c_h=1, q_outliers=1, k_outliers=2)
+
+
+def visible_pairs(N: int, c_q: int, c_k: int, causal: bool) -> int:
+    """The composite pairs ``(t, u)`` the scoring visits: every one, or
+    causal those with ``u c_k <= (t + 1) c_q - 1``."""
+    tq, tk = _ceil_div(N, c_q), _ceil_div(N, c_k)
+    if not causal:
+        return tq * tk
+    return sum(min(tk, ((t + 1) * c_q - 1) // c_k + 1) for t in range(tq))
+
+
+def _raw(estimator, c_q, c_k, rq, rk, N, D, causal):
+    """Multiply-adds and exponentials of one head group."""
+    V = visible_pairs(N, c_q, c_k, causal)
+    if estimator == "mean":
+        return V * D, V
+    if estimator in ("antidiag", "antidiag_lse"):
+        return V * c_q * D, V * (c_q + 1 if estimator == "antidiag_lse" else 1)
+    if estimator == "outlier":
+        nq, sk = rq + 1, rk + 1
+        return V * nq * sk * D + _ceil_div(N, c_k) * sk * D + 4 * N * D, 2 * V * nq * sk
+    raise ValueError(f"no cost model for estimator {estimator!r}")
 
 
 def scoring_cost(cfg, N: int, D: int) -> dict:
-    """Cost of scoring one head group with ``cfg`` (a :class:`unisparse.Config`
-    or an object with its fields): ``dict(madds, exps, rel_dense,
-    rel_default, exps_rel_default)``, where ``rel_dense`` is ``madds`` over
-    dense ``QKᵀ`` (``N² D``, halved when causal) and the ``*_rel_default``
-    are over mean pooling at ``c_q = 16, c_k = 8`` with the same causality."""
-    madds, exps = _raw(
-        cfg.estimator, cfg.c_q, cfg.c_k, getattr(cfg, "q_outliers", 1), getattr(cfg, "k_outliers", 2), N, D
-    )
+    """Cost of scoring one query head with ``cfg`` (a
+    :class:`unisparse.Config` or an object with its fields):
+    ``dict(madds, exps, rel_dense, rel_default, exps_rel_default)``, where
+    ``rel_dense`` is ``madds`` over dense ``QKᵀ`` (``N² D``, ``N (N + 1) / 2
+    · D`` causal) and the ``*_rel_default`` are over mean pooling at ``c_q =
+    16, c_k = 8`` with the same causality."""
+    c_h = getattr(cfg, "c_h", 1)
+    rq, rk = getattr(cfg, "q_outliers", 1), getattr(cfg, "k_outliers", 2)
+    madds, exps = _raw(cfg.estimator, cfg.c_q, cfg.c_k, rq, rk, N, D, cfg.causal)
+    madds, exps = madds / c_h, exps / c_h
     d = DEFAULT_COST_CONFIG
-    dm, de = _raw(d["estimator"], d["c_q"], d["c_k"], d["q_outliers"], d["k_outliers"], N, D)
-    half = 0.5 if cfg.causal else 1.0
-    madds, exps, dm, de = madds * half, exps * half, dm * half, de * half
-    if cfg.estimator == "outlier":  # the compression is not halved by causality
-        madds += 6 * N * D
-    return dict(
-        madds=madds, exps=exps, rel_dense=madds / (N * N * D * half), rel_default=madds / dm, exps_rel_default=exps / de
-    )
-
-
-def _raw(estimator, c_q, c_k, rq, rk, N, D):
-    """Non-causal composite-product multiply-adds and exponentials."""
-    if estimator == "mean":
-        pairs = _ceil_div(N, c_q) * _ceil_div(N, c_k)
-        return pairs * D, pairs
-    if estimator in ("antidiag", "antidiag_lse"):
-        pairs = _ceil_div(N, c_q) ** 2
-        return pairs * c_q * D, pairs * (c_q + 1 if estimator == "antidiag_lse" else 1)
-    if estimator == "outlier":
-        pairs = (rq + 1) * (rk + 1) * _ceil_div(N, c_q) * _ceil_div(N, c_k)
-        return pairs * D, 2 * pairs
-    raise ValueError(f"no cost model for estimator {estimator!r}")
+    dm, de = _raw(d["estimator"], d["c_q"], d["c_k"], d["q_outliers"], d["k_outliers"], N, D, cfg.causal)
+    dense = (N * (N + 1) // 2 if cfg.causal else N * N) * D
+    return dict(madds=madds, exps=exps, rel_dense=madds / dense, rel_default=madds / dm, exps_rel_default=exps / de)

@@ -6,10 +6,10 @@ Reads the ``--json`` rows of ``python -m unisparse.fidelity`` runs (any mix
 of sequence lengths, peaks, seeds and generators), and
 
 * prints one line per (generator, peak, N, configuration) over the seeds
-  of the runs: scoring cost (multiply-adds over the compiled default's,
-  :mod:`unisparse.fidelity.cost`), density, floor, ratio (median, min-max), mean
-  recall, 1st-percentile recall and block p1 (each the worst seed), needle
-  spans (the worst seed);
+  of the runs: scoring cost (multiply-adds over the compiled default's, and
+  in percent of dense ``QKᵀ``'s; :mod:`unisparse.fidelity.cost`), density,
+  floor, ratio (median, min-max), mean recall, 1st-percentile recall and
+  block p1 (each the worst seed), needle spans (the worst seed);
 * plots ratio against cost, one panel per (generator, peak), one colour per
   configuration, one marker per N, the median over seeds with its min-max
   range, the targets dashed (ratio 1.3 at peak 2.5, 1.15 otherwise; cost 2).
@@ -51,6 +51,7 @@ def summarize(rows):
                 tau=rs[0]["tau"],
                 seeds=sorted({int(r.get("seed", 0)) for r in rs}),
                 cost=rs[0].get("cost", float("nan")),
+                cost_dense=rs[0].get("cost_dense", float("nan")),
                 exps=rs[0].get("exps", float("nan")),
                 density=float(np.median([r["density"] for r in rs])),
                 floor=float(np.median([r["floor"] for r in rs])),
@@ -74,6 +75,7 @@ def table(summary, markdown=False) -> str:
         "config",
         "seeds",
         "cost",
+        "QK^T %",
         "exps",
         "density",
         "floor",
@@ -92,6 +94,7 @@ def table(summary, markdown=False) -> str:
             s["config"],
             ",".join(map(str, s["seeds"])),
             f"{s['cost']:.2f}",
+            f"{100 * s['cost_dense']:.2f}",
             f"{s['exps']:.2f}",
             f"{s['density']:.3f}",
             f"{s['floor']:.3f}",
