@@ -2,27 +2,33 @@
 //
 // The outlier composites of unisparse.compress as structured ops. Every read
 // is an indexing map; the token of an outlier is picked by a masked sum over
-// the composite's slots (a == idx), not loaded at a computed index:
+// the composite's slots (a == idx), not loaded at a computed index. One
+// helper of OutlierCompressLowering per stage:
 //
-//   x      = heads pooled, one token per composite     [B, G, N, D] (f32)
-//   center = mean over n of x                          [B, G, D]
-//   score  = sum_d (x - center)^2                       [B, G, N]
-//   heat   = x . probe, probe = mean of the pooled     [B, G, N]  (hot > 0)
-//            queries over their tokens
-//   views  = x, score, heat zero-padded to T * c tokens and expanded to
-//            [B, G, T, c(, D)]; slot a of composite t is real iff
-//            t * c + a < N (linalg.index in the bodies)
-//   idx_i  = for i < r: the real slot, not taken by idx_0 .. idx_{i-1}, with
-//            the largest heat (i < hot) or score (i >= hot); ties to the
-//            lower slot. One reduction over a with two outputs (best value,
-//            its slot); the comparison is a total order, so the result does
-//            not depend on the reduction's order. c = none (past the tokens).
-//   rest   = the real slots not taken, or all real slots when none is left;
-//            its mean and (spread) per-coordinate variance by reductions
-//            over a
-//   result = slot 0 the mean of the rest, slot i + 1 the token at idx_i (a
-//            masked sum over a) or the mean when idx_i is none, slot r + 1
-//            the spread (tensor.insert_slice per slot)
+//   pooledHeads    x = heads pooled, one token per composite  [B, G, N, D]
+//                  (a mean compress, Compress.cpp)
+//   meanOverTokens center = mean over n of x                  [B, G, D]
+//   tokenScores    score = sum_d (x - center)^2               [B, G, N]
+//                  heat = x . probe, probe = the mean of the  [B, G, N]
+//                  pooled queries over their tokens (hot > 0)
+//   slotView       x, score, heat zero-padded to T * c tokens and expanded
+//                  to [B, G, T, c(, D)]; slot a of composite t is real iff
+//                  t * c + a < N (linalg.index in the bodies)
+//   pickOutlier    idx_i = for i < r: the real slot, not taken by idx_0 ..
+//                  idx_{i-1}, with the largest heat (i < hot) or score
+//                  (i >= hot); ties to the lower slot. One reduction over a
+//                  with two outputs (best value, its slot); the comparison
+//                  is a total order, so the result does not depend on the
+//                  reduction's order. c = none (past the tokens).
+//   restCounts     the tokens of the rest (the real slots not taken), or of
+//                  the whole composite when none is left
+//   overRest       sums over the rest's slots of x, or of (x - mean)^2;
+//                  divided by the counts: its mean and (spread) its
+//                  per-coordinate variance
+//   outlierToken   slot i + 1: the token at idx_i (a masked sum over a), or
+//                  the mean when idx_i is none
+//   the result     slot 0 the mean, slots 1 .. r the outliers, slot r + 1
+//                  the spread (tensor.insert_slice per slot)
 //
 // The NumPy reference is unisparse.reference.outlier.compress_outlier (the
 // same selection; sums in f32 here, f64 there).
@@ -40,9 +46,9 @@ using namespace mlir::unisparse;
 using namespace mlir::unisparse::detail;
 
 namespace {
-/// A parallel generic over `dims` loops with one reduction: `out` (map
-/// `outDims`) combined with `ins` by `body`; the loops missing from
-/// `outDims` are reductions.
+/// A generic over `dims` loops: `outs` (map `outDims`) combined with `ins`
+/// (maps `inDims`) by `body`; the loops missing from `outDims` are
+/// reductions. Returns result `result`.
 Value reduceGeneric(ImplicitLocOpBuilder &b, ValueRange ins,
                     ArrayRef<SmallVector<unsigned>> inDims, ValueRange outs,
                     ArrayRef<unsigned> outDims, unsigned dims,
@@ -66,66 +72,42 @@ Value reduceGeneric(ImplicitLocOpBuilder &b, ValueRange ins,
       .getResult(result);
 }
 
-struct OutlierCompressToLinalg : OpRewritePattern<CompressOp> {
-  using OpRewritePattern::OpRewritePattern;
+Value addF(ImplicitLocOpBuilder &lb, Value acc, Value v) {
+  return arith::AddFOp::create(lb, acc, v).getResult();
+}
 
-  LogicalResult matchAndRewrite(CompressOp op,
-                                PatternRewriter &rewriter) const override {
-    if (op.getPooling() != Pooling::outlier || !op.hasPureTensorSemantics())
-      return failure();
-    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    Type f32 = b.getF32Type(), idxT = b.getIndexType();
-    int64_t c = op.getSeqFactor(), r = op.getOutliers(), hot = op.getHot();
-    float negInf = -std::numeric_limits<float>::infinity();
+Value f32Constant(ImplicitLocOpBuilder &lb, float v) {
+  return arith::ConstantOp::create(lb, lb.getF32FloatAttr(v));
+}
+
+/// `n` (an index) as f32.
+Value indexToF32(ImplicitLocOpBuilder &lb, Value n) {
+  return arith::SIToFPOp::create(
+      lb, lb.getF32Type(), arith::IndexCastOp::create(lb, lb.getI64Type(), n));
+}
+
+/// The structured lowering of one outlier compress (see above).
+class OutlierCompressLowering {
+public:
+  OutlierCompressLowering(CompressOp op, ImplicitLocOpBuilder &b)
+      : op(op), b(b), f32(b.getF32Type()), c(op.getSeqFactor()),
+        r(op.getOutliers()), hot(op.getHot()) {
     SmallVector<OpFoldResult> out =
         tensor::getMixedSizes(b, b.getLoc(), op.getInit());
-    OpFoldResult bsz = out[0], groups = out[1], comps = out[2], dim = out[4];
-    OpFoldResult seq = tensor::getMixedSize(b, b.getLoc(), op.getInput(), 2);
-    Value seqV = toValue(b, seq);
-    Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
-    auto zeros = [&](ArrayRef<OpFoldResult> sizes) {
-      return filledTensor(b, sizes, f32, b.getF32FloatAttr(0.0f));
-    };
-    auto add = [](ImplicitLocOpBuilder &lb, Value acc, Value v) {
-      return arith::AddFOp::create(lb, acc, v).getResult();
-    };
-    // The mean over dim 2 of a [B, G, n, D] tensor of n tokens.
-    auto meanOverTokens = [&](Value x, OpFoldResult n) {
-      Value sums = reduceGeneric(
-          b, {x}, {{0, 1, 2, 3}}, {zeros({bsz, groups, dim})}, {0, 1, 3}, 4,
-          [&](ImplicitLocOpBuilder &lb, ValueRange a) {
-            linalg::YieldOp::create(lb, add(lb, a[1], a[0]));
-          });
-      Value nF = arith::SIToFPOp::create(
-          b, f32, arith::IndexCastOp::create(b, b.getI64Type(), toValue(b, n)));
-      auto id = AffineMap::getMultiDimIdentityMap(3, b.getContext());
-      return linalg::GenericOp::create(
-                 b, TypeRange{sums.getType()}, ValueRange{}, ValueRange{sums},
-                 ArrayRef<AffineMap>{id}, iterators(3, 0),
-                 [&](OpBuilder &nb, Location loc, ValueRange a) {
-                   linalg::YieldOp::create(
-                       nb, loc,
-                       arith::DivFOp::create(nb, loc, a[0], nF).getResult());
-                 })
-          .getResult(0);
-    };
+    bsz = out[0];
+    groups = out[1];
+    comps = out[2];
+    dim = out[4];
+    seq = tensor::getMixedSize(b, b.getLoc(), op.getInput(), 2);
+    seqV = toValue(b, seq);
+    perComp = {bsz, groups, comps};
+  }
 
+  /// The composites: `init` with every slot written.
+  Value lower() {
     Value x = pooledHeads(b, op.getInput(), op.getHeadFactorAttr(),
                           op.getKvGroupAttr(), {bsz, groups, seq, dim});
-    Value center = meanOverTokens(x, seq);
-    // (b, g, n, d), d reduced: |x - center|^2 and x . probe.
-    auto perToken = [&](Value v, bool squaredDistance) {
-      return reduceGeneric(
-          b, {x, v}, {{0, 1, 2, 3}, {0, 1, 3}}, {zeros({bsz, groups, seq})},
-          {0, 1, 2}, 4, [&](ImplicitLocOpBuilder &lb, ValueRange a) {
-            Value term =
-                squaredDistance ? arith::SubFOp::create(lb, a[0], a[1]) : a[0];
-            Value prod =
-                arith::MulFOp::create(lb, term, squaredDistance ? term : a[1]);
-            linalg::YieldOp::create(lb, add(lb, a[2], prod));
-          });
-    };
-    Value score = perToken(center, /*squaredDistance=*/true);
+    Value score = tokenScores(x, meanOverTokens(x, seq), /*distance=*/true);
     Value heat;
     if (hot > 0) {
       Value queries = op.getQueries();
@@ -134,193 +116,267 @@ struct OutlierCompressToLinalg : OpRewritePattern<CompressOp> {
           pooledHeads(b, queries, op.getHeadFactorAttr(),
                       b.getI64IntegerAttr(1), {bsz, groups, qSeq, dim}),
           qSeq);
-      heat = perToken(probe, /*squaredDistance=*/false);
+      heat = tokenScores(x, probe, /*distance=*/false);
     }
+    Value xs = slotView(x);
+    Value scores = slotView(score);
+    Value heats = hot > 0 ? slotView(heat) : Value();
+    SmallVector<Value> idx;
+    for (int64_t i = 0; i < r; ++i)
+      idx.push_back(pickOutlier(i < hot ? heats : scores, idx));
+    Value restCount = restSlots(scores, idx);
+    Value count = restCounts(restCount);
+    Value mean = divide(overRest(xs, restCount, idx, Value()), count);
 
-    // Zero-padded to T * c tokens, viewed as [B, G, T, c(, D)].
+    Value result = op.getInit();
+    result = putSlot(result, mean, 0);
+    for (int64_t i = 0; i < r; ++i)
+      result = putSlot(result, outlierToken(xs, idx[i], mean), i + 1);
+    if (op.getSpread())
+      result = putSlot(
+          result, divide(overRest(xs, restCount, idx, mean), count), r + 1);
+    return result;
+  }
+
+private:
+  CompressOp op;
+  ImplicitLocOpBuilder &b;
+  Type f32;
+  int64_t c, r, hot;
+  OpFoldResult bsz, groups, comps, dim, seq;
+  Value seqV;
+  SmallVector<OpFoldResult> perComp;
+  static constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+  Value zeros(ArrayRef<OpFoldResult> sizes) {
+    return filledTensor(b, sizes, f32, b.getF32FloatAttr(0.0f));
+  }
+
+  /// The mean over dim 2 of `x: [B, G, n, D]` (`n` tokens): [B, G, D].
+  Value meanOverTokens(Value x, OpFoldResult n) {
+    Value sums = reduceGeneric(
+        b, {x}, {{0, 1, 2, 3}}, {zeros({bsz, groups, dim})}, {0, 1, 3}, 4,
+        [&](ImplicitLocOpBuilder &lb, ValueRange a) {
+          linalg::YieldOp::create(lb, addF(lb, a[1], a[0]));
+        });
+    Value nF = indexToF32(b, toValue(b, n));
+    return reduceGeneric(b, {}, {}, {sums}, {0, 1, 2}, 3,
+                         [&](ImplicitLocOpBuilder &lb, ValueRange a) {
+                           linalg::YieldOp::create(
+                               lb,
+                               arith::DivFOp::create(lb, a[0], nF).getResult());
+                         });
+  }
+
+  /// Per token, d reduced ((b, g, n, d)): |x - v|^2 (`distance`) or x . v,
+  /// for `v: [B, G, D]`.
+  Value tokenScores(Value x, Value v, bool distance) {
+    return reduceGeneric(
+        b, {x, v}, {{0, 1, 2, 3}, {0, 1, 3}}, {zeros({bsz, groups, seq})},
+        {0, 1, 2}, 4, [&](ImplicitLocOpBuilder &lb, ValueRange a) {
+          Value term = distance ? arith::SubFOp::create(lb, a[0], a[1]) : a[0];
+          Value prod = arith::MulFOp::create(lb, term, distance ? term : a[1]);
+          linalg::YieldOp::create(lb, addF(lb, a[2], prod));
+        });
+  }
+
+  /// `v: [B, G, N(, D)]` zero-padded to T * c tokens and viewed as
+  /// [B, G, T, c(, D)].
+  Value slotView(Value v) {
     OpFoldResult padded = affine::makeComposedFoldedAffineApply(
         b, b.getLoc(), getAffineSymbolExpr(0, b.getContext()) * c, {comps});
-    auto slotsOf = [&](Value v) {
-      auto sizes = tensor::getMixedSizes(b, b.getLoc(), v);
-      sizes[2] = padded;
-      Value p = insertDim(b, v, zeros(sizes), 2, b.getIndexAttr(0));
-      return expandDim(b, p, 2, {comps, b.getIndexAttr(c)});
-    };
-    Value xs = slotsOf(x), scores = slotsOf(score);
-    Value heats = hot > 0 ? slotsOf(heat) : Value();
-    // Slot `a` (loop dim) of composite `t` (loop dim) holds a token.
-    auto real = [&](ImplicitLocOpBuilder &lb, unsigned tDim, unsigned aDim) {
-      Value tok = arith::AddIOp::create(
-          lb,
-          arith::MulIOp::create(lb, linalg::IndexOp::create(lb, tDim),
-                                arith::ConstantIndexOp::create(lb, c)),
-          linalg::IndexOp::create(lb, aDim));
-      return arith::CmpIOp::create(lb, arith::CmpIPredicate::slt, tok, seqV)
-          .getResult();
-    };
-    // Slot `a` is none of `taken` (the leading block arguments).
-    auto free = [&](ImplicitLocOpBuilder &lb, Value a, ValueRange taken) {
-      Value ok = arith::ConstantOp::create(lb, lb.getBoolAttr(true));
-      for (Value t : taken)
-        ok = arith::AndIOp::create(
-            lb, ok, arith::CmpIOp::create(lb, arith::CmpIPredicate::ne, a, t));
-      return ok;
-    };
+    auto sizes = tensor::getMixedSizes(b, b.getLoc(), v);
+    sizes[2] = padded;
+    Value p = insertDim(b, v, zeros(sizes), 2, b.getIndexAttr(0));
+    return expandDim(b, p, 2, {comps, b.getIndexAttr(c)});
+  }
 
-    // The outliers, one reduction over the slots each: (b, g, t, a).
-    SmallVector<OpFoldResult> perComp = {bsz, groups, comps};
-    SmallVector<Value> idx;
-    for (int64_t i = 0; i < r; ++i) {
-      SmallVector<Value> ins = {i < hot ? heats : scores};
-      ins.append(idx);
-      MLIRContext *ctx = b.getContext();
-      SmallVector<AffineMap> maps = {dimsMap(ctx, 4, {0, 1, 2, 3})};
-      maps.append(idx.size() + 2, dimsMap(ctx, 4, {0, 1, 2}));
-      Value best = filledTensor(b, perComp, f32, b.getF32FloatAttr(negInf));
-      Value none = filledTensor(b, perComp, idxT, b.getIndexAttr(c));
-      auto generic = linalg::GenericOp::create(
-          b, TypeRange{best.getType(), none.getType()}, ins,
-          ValueRange{best, none}, maps, iterators(3, 1),
-          [&](OpBuilder &nb, Location loc, ValueRange a) {
-            ImplicitLocOpBuilder lb(loc, nb);
-            Value slot = linalg::IndexOp::create(lb, 3);
-            Value v = a[0], curBest = a[a.size() - 2], curIdx = a.back();
-            Value ok = arith::AndIOp::create(
-                lb, real(lb, 2, 3), free(lb, slot, a.slice(1, a.size() - 3)));
-            Value better = arith::CmpFOp::create(lb, arith::CmpFPredicate::OGT,
-                                                 v, curBest);
-            Value tie = arith::AndIOp::create(
-                lb,
-                arith::CmpFOp::create(lb, arith::CmpFPredicate::OEQ, v,
-                                      curBest),
-                arith::CmpIOp::create(lb, arith::CmpIPredicate::slt, slot,
-                                      curIdx));
-            Value take = arith::AndIOp::create(
-                lb, ok, arith::OrIOp::create(lb, better, tie));
-            linalg::YieldOp::create(
-                lb,
-                ValueRange{arith::SelectOp::create(lb, take, v, curBest),
-                           arith::SelectOp::create(lb, take, slot, curIdx)});
-          });
-      idx.push_back(generic.getResult(1));
-    }
+  /// Slot `a` (loop dim) of composite `t` (loop dim) holds a token.
+  Value real(ImplicitLocOpBuilder &lb, unsigned tDim, unsigned aDim) const {
+    Value tok = arith::AddIOp::create(
+        lb,
+        arith::MulIOp::create(lb, linalg::IndexOp::create(lb, tDim),
+                              arith::ConstantIndexOp::create(lb, c)),
+        linalg::IndexOp::create(lb, aDim));
+    return arith::CmpIOp::create(lb, arith::CmpIPredicate::slt, tok, seqV)
+        .getResult();
+  }
 
-    // The rest: its token count (or, when empty, the composite's), then its
-    // mean and spread: (b, g, t, d, a), a reduced.
-    auto restWeight = [&](ImplicitLocOpBuilder &lb, ValueRange taken,
-                          Value anyRest) {
-      Value slot = linalg::IndexOp::create(lb, 4);
-      Value isReal = real(lb, 2, 4);
-      Value rest = arith::AndIOp::create(lb, isReal, free(lb, slot, taken));
-      return arith::SelectOp::create(lb, anyRest, rest, isReal).getResult();
-    };
-    // (b, g, t, a), a reduced; the slot view gives the loop its range.
-    SmallVector<Value> countIns = {scores};
-    countIns.append(idx);
-    SmallVector<SmallVector<unsigned>> countDims(countIns.size(), {0, 1, 2});
-    countDims[0] = {0, 1, 2, 3};
-    Value restCount = reduceGeneric(
-        b, countIns, countDims, {zeros(perComp)}, {0, 1, 2}, 4,
+  /// Slot `a` is none of `taken` (slot indices).
+  static Value free(ImplicitLocOpBuilder &lb, Value a, ValueRange taken) {
+    Value ok = arith::ConstantOp::create(lb, lb.getBoolAttr(true));
+    for (Value t : taken)
+      ok = arith::AndIOp::create(
+          lb, ok, arith::CmpIOp::create(lb, arith::CmpIPredicate::ne, a, t));
+    return ok;
+  }
+
+  /// The next outlier of every composite ((b, g, t, a), a reduced): the
+  /// real slot, none of `taken`, with the largest `value`, ties to the
+  /// lower slot; c where there is none. [B, G, T] of index.
+  Value pickOutlier(Value values, ArrayRef<Value> taken) {
+    MLIRContext *ctx = b.getContext();
+    SmallVector<Value> ins = {values};
+    ins.append(taken.begin(), taken.end());
+    SmallVector<AffineMap> maps = {dimsMap(ctx, 4, {0, 1, 2, 3})};
+    maps.append(taken.size() + 2, dimsMap(ctx, 4, {0, 1, 2}));
+    Value best = filledTensor(b, perComp, f32, b.getF32FloatAttr(kNegInf));
+    Value none = filledTensor(b, perComp, b.getIndexType(), b.getIndexAttr(c));
+    auto generic = linalg::GenericOp::create(
+        b, TypeRange{best.getType(), none.getType()}, ins,
+        ValueRange{best, none}, maps, iterators(3, 1),
+        [&](OpBuilder &nb, Location loc, ValueRange a) {
+          ImplicitLocOpBuilder lb(loc, nb);
+          Value slot = linalg::IndexOp::create(lb, 3);
+          Value v = a[0], curBest = a[a.size() - 2], curIdx = a.back();
+          Value ok = arith::AndIOp::create(
+              lb, real(lb, 2, 3), free(lb, slot, a.slice(1, a.size() - 3)));
+          Value better =
+              arith::CmpFOp::create(lb, arith::CmpFPredicate::OGT, v, curBest);
+          Value tie = arith::AndIOp::create(
+              lb,
+              arith::CmpFOp::create(lb, arith::CmpFPredicate::OEQ, v, curBest),
+              arith::CmpIOp::create(lb, arith::CmpIPredicate::slt, slot,
+                                    curIdx));
+          Value take = arith::AndIOp::create(
+              lb, ok, arith::OrIOp::create(lb, better, tie));
+          linalg::YieldOp::create(
+              lb, ValueRange{arith::SelectOp::create(lb, take, v, curBest),
+                             arith::SelectOp::create(lb, take, slot, curIdx)});
+        });
+    return generic.getResult(1);
+  }
+
+  /// The number of real slots that no outlier took ((b, g, t, a), a
+  /// reduced; the slot view `scores` gives the loop its range), f32.
+  Value restSlots(Value scores, ArrayRef<Value> idx) {
+    SmallVector<Value> ins = {scores};
+    ins.append(idx.begin(), idx.end());
+    SmallVector<SmallVector<unsigned>> dims(ins.size(), {0, 1, 2});
+    dims[0] = {0, 1, 2, 3};
+    return reduceGeneric(
+        b, ins, dims, {zeros(perComp)}, {0, 1, 2}, 4,
         [&](ImplicitLocOpBuilder &lb, ValueRange a) {
           Value slot = linalg::IndexOp::create(lb, 3);
           Value rest = arith::AndIOp::create(
               lb, real(lb, 2, 3), free(lb, slot, a.slice(1, a.size() - 2)));
-          Value one = arith::ConstantOp::create(lb, lb.getF32FloatAttr(1.0f));
           linalg::YieldOp::create(
-              lb,
-              add(lb, a.back(), arith::SelectOp::create(lb, rest, one, zero)));
+              lb, addF(lb, a.back(),
+                       arith::SelectOp::create(lb, rest, f32Constant(lb, 1.0f),
+                                               f32Constant(lb, 0.0f))));
         });
-    // Tokens of the composite: min(c, N - t * c).
-    Value count = reduceGeneric(
+  }
+
+  /// The tokens the rest averages: `restCount`, or when it is 0 the
+  /// composite's tokens min(c, N - t * c).
+  Value restCounts(Value restCount) {
+    return reduceGeneric(
         b, {restCount}, {{0, 1, 2}}, {zeros(perComp)}, {0, 1, 2}, 3,
         [&](ImplicitLocOpBuilder &lb, ValueRange a) {
           Value t = linalg::IndexOp::create(lb, 2);
           Value cV = arith::ConstantIndexOp::create(lb, c);
           Value left =
               arith::SubIOp::create(lb, seqV, arith::MulIOp::create(lb, t, cV));
-          Value n = arith::MinSIOp::create(lb, left, cV);
-          Value nF = arith::SIToFPOp::create(
-              lb, lb.getF32Type(),
-              arith::IndexCastOp::create(lb, lb.getI64Type(), n));
-          Value anyRest =
-              arith::CmpFOp::create(lb, arith::CmpFPredicate::OGT, a[0], zero);
+          Value nF = indexToF32(lb, arith::MinSIOp::create(lb, left, cV));
+          Value anyRest = arith::CmpFOp::create(lb, arith::CmpFPredicate::OGT,
+                                                a[0], f32Constant(lb, 0.0f));
           linalg::YieldOp::create(
               lb, arith::SelectOp::create(lb, anyRest, a[0], nF).getResult());
         });
-    // Sums over the rest's slots of f(x, mean) (mean: null for the sum).
-    auto overRest = [&](Value mean) {
-      SmallVector<Value> ins = {xs, restCount};
-      SmallVector<SmallVector<unsigned>> dims = {{0, 1, 2, 4, 3}, {0, 1, 2}};
-      if (mean) {
-        ins.push_back(mean);
-        dims.push_back({0, 1, 2, 3});
-      }
-      ins.append(idx);
-      dims.append(idx.size(), {0, 1, 2});
-      unsigned first = mean ? 3 : 2;
-      return reduceGeneric(
-          b, ins, dims, {zeros({bsz, groups, comps, dim})}, {0, 1, 2, 3}, 5,
-          [&](ImplicitLocOpBuilder &lb, ValueRange a) {
-            Value anyRest = arith::CmpFOp::create(lb, arith::CmpFPredicate::OGT,
-                                                  a[1], zero);
-            Value w = restWeight(lb, a.slice(first, idx.size()), anyRest);
-            Value v = a[0];
-            if (mean) {
-              Value dv = arith::SubFOp::create(lb, v, a[2]);
-              v = arith::MulFOp::create(lb, dv, dv);
-            }
-            linalg::YieldOp::create(
-                lb, add(lb, a.back(), arith::SelectOp::create(lb, w, v, zero)));
-          });
-    };
-    auto divide = [&](Value sums) {
-      return reduceGeneric(
-          b, {count}, {{0, 1, 2}}, {sums}, {0, 1, 2, 3}, 4,
-          [&](ImplicitLocOpBuilder &lb, ValueRange a) {
-            linalg::YieldOp::create(
-                lb, arith::DivFOp::create(lb, a[1], a[0]).getResult());
-          });
-    };
-    Value mean = divide(overRest(Value()));
+  }
 
-    // The result, slot by slot.
-    Value result = op.getInit();
-    auto put = [&](Value slot, int64_t s) {
-      SmallVector<OpFoldResult> offsets(5, b.getIndexAttr(0));
-      offsets[3] = b.getIndexAttr(s);
-      SmallVector<OpFoldResult> sizes = {bsz, groups, comps, b.getIndexAttr(1),
-                                         dim};
-      result = tensor::InsertSliceOp::create(
-          b, slot, result, offsets, sizes,
-          SmallVector<OpFoldResult>(5, b.getIndexAttr(1)));
-    };
-    put(mean, 0);
-    for (int64_t i = 0; i < r; ++i) {
-      // (b, g, t, d, a), a reduced: the token at idx_i, or the mean.
-      Value token = reduceGeneric(
-          b, {xs, idx[i], mean}, {{0, 1, 2, 4, 3}, {0, 1, 2}, {0, 1, 2, 3}},
-          {zeros({bsz, groups, comps, dim})}, {0, 1, 2, 3}, 5,
-          [&](ImplicitLocOpBuilder &lb, ValueRange a) {
-            Value slot = linalg::IndexOp::create(lb, 4);
-            Value none =
-                arith::CmpIOp::create(lb, arith::CmpIPredicate::eq, a[1],
-                                      arith::ConstantIndexOp::create(lb, c));
-            Value at =
-                arith::CmpIOp::create(lb, arith::CmpIPredicate::eq, slot, a[1]);
-            Value first =
-                arith::CmpIOp::create(lb, arith::CmpIPredicate::eq, slot,
-                                      arith::ConstantIndexOp::create(lb, 0));
-            // The mean once (at slot 0) when there is no outlier.
-            Value v = arith::SelectOp::create(
-                lb, none, arith::SelectOp::create(lb, first, a[2], zero),
-                arith::SelectOp::create(lb, at, a[0], zero));
-            linalg::YieldOp::create(lb, add(lb, a[3], v));
-          });
-      put(token, i + 1);
+  /// Sums over the rest's slots ((b, g, t, d, a), a reduced) of x, or with
+  /// `mean` of (x - mean)^2: [B, G, T, D]. The rest is the real slots no
+  /// outlier took, or every real slot when there is none (restCount = 0).
+  Value overRest(Value xs, Value restCount, ArrayRef<Value> idx, Value mean) {
+    SmallVector<Value> ins = {xs, restCount};
+    SmallVector<SmallVector<unsigned>> dims = {{0, 1, 2, 4, 3}, {0, 1, 2}};
+    if (mean) {
+      ins.push_back(mean);
+      dims.push_back({0, 1, 2, 3});
     }
-    if (op.getSpread())
-      put(divide(overRest(mean)), r + 1);
-    rewriter.replaceOp(op, result);
+    ins.append(idx.begin(), idx.end());
+    dims.append(idx.size(), {0, 1, 2});
+    unsigned first = mean ? 3 : 2;
+    size_t taken = idx.size();
+    return reduceGeneric(
+        b, ins, dims, {zeros({bsz, groups, comps, dim})}, {0, 1, 2, 3}, 5,
+        [&](ImplicitLocOpBuilder &lb, ValueRange a) {
+          Value slot = linalg::IndexOp::create(lb, 4);
+          Value isReal = real(lb, 2, 4);
+          Value anyRest = arith::CmpFOp::create(lb, arith::CmpFPredicate::OGT,
+                                                a[1], f32Constant(lb, 0.0f));
+          Value rest = arith::AndIOp::create(
+              lb, isReal, free(lb, slot, a.slice(first, taken)));
+          Value w = arith::SelectOp::create(lb, anyRest, rest, isReal);
+          Value v = a[0];
+          if (mean) {
+            Value dv = arith::SubFOp::create(lb, v, a[2]);
+            v = arith::MulFOp::create(lb, dv, dv);
+          }
+          linalg::YieldOp::create(
+              lb,
+              addF(lb, a.back(),
+                   arith::SelectOp::create(lb, w, v, f32Constant(lb, 0.0f))));
+        });
+  }
+
+  /// `sums / count` per composite, in place.
+  Value divide(Value sums, Value count) {
+    return reduceGeneric(
+        b, {count}, {{0, 1, 2}}, {sums}, {0, 1, 2, 3}, 4,
+        [&](ImplicitLocOpBuilder &lb, ValueRange a) {
+          linalg::YieldOp::create(
+              lb, arith::DivFOp::create(lb, a[1], a[0]).getResult());
+        });
+  }
+
+  /// The token at slot `idx` of each composite ((b, g, t, d, a), a reduced:
+  /// a masked sum over the slots), or `mean` where `idx` is none (c).
+  Value outlierToken(Value xs, Value idx, Value mean) {
+    return reduceGeneric(
+        b, {xs, idx, mean}, {{0, 1, 2, 4, 3}, {0, 1, 2}, {0, 1, 2, 3}},
+        {zeros({bsz, groups, comps, dim})}, {0, 1, 2, 3}, 5,
+        [&](ImplicitLocOpBuilder &lb, ValueRange a) {
+          Value slot = linalg::IndexOp::create(lb, 4);
+          Value zero = f32Constant(lb, 0.0f);
+          Value none =
+              arith::CmpIOp::create(lb, arith::CmpIPredicate::eq, a[1],
+                                    arith::ConstantIndexOp::create(lb, c));
+          Value at =
+              arith::CmpIOp::create(lb, arith::CmpIPredicate::eq, slot, a[1]);
+          Value first =
+              arith::CmpIOp::create(lb, arith::CmpIPredicate::eq, slot,
+                                    arith::ConstantIndexOp::create(lb, 0));
+          // The mean once (at slot 0) when there is no outlier.
+          Value v = arith::SelectOp::create(
+              lb, none, arith::SelectOp::create(lb, first, a[2], zero),
+              arith::SelectOp::create(lb, at, a[0], zero));
+          linalg::YieldOp::create(lb, addF(lb, a[3], v));
+        });
+  }
+
+  /// `slot: [B, G, T, D]` inserted as slot `s` of `result`.
+  Value putSlot(Value result, Value slot, int64_t s) {
+    SmallVector<OpFoldResult> offsets(5, b.getIndexAttr(0));
+    offsets[3] = b.getIndexAttr(s);
+    SmallVector<OpFoldResult> sizes = {bsz, groups, comps, b.getIndexAttr(1),
+                                       dim};
+    return tensor::InsertSliceOp::create(
+        b, slot, result, offsets, sizes,
+        SmallVector<OpFoldResult>(5, b.getIndexAttr(1)));
+  }
+};
+
+struct OutlierCompressToLinalg : OpRewritePattern<CompressOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(CompressOp op,
+                                PatternRewriter &rewriter) const override {
+    if (op.getPooling() != Pooling::outlier || !op.hasPureTensorSemantics())
+      return failure();
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    rewriter.replaceOp(op, OutlierCompressLowering(op, b).lower());
     return success();
   }
 };
