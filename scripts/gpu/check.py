@@ -441,6 +441,44 @@ def check_long(name, n, seed):
     )
 
 
+def check_guard(name, n, seed):
+    """The memory guard of a CUDA entry point: with UNISPARSE_WORKSPACE_LIMIT
+    below what the shapes need, layout and attention raise a clear error
+    (nothing launched, nothing written); without the limit the same call runs
+    and its layout is the reference selection of its scores."""
+    from unisparse._core import UnisparseError
+
+    lib, c, hq, hkv, d, dtype = load(name)
+    q, k, v = inputs(hq, hkv, n, d, dtype, seed, batch=1)
+    old = os.environ.get("UNISPARSE_WORKSPACE_LIMIT")
+    os.environ["UNISPARSE_WORKSPACE_LIMIT"] = "4096"
+    try:
+        for what, call in (("layout", lambda: lib.layout(q, k)), ("attention", lambda: lib.attention(q, k, v))):
+            try:
+                call()
+                torch.cuda.synchronize()
+                record(f"{name} N={n}: {what} refused under a 4 KiB workspace limit", False, "it ran")
+            except UnisparseError as e:
+                msg = str(e)
+                record(
+                    f"{name} N={n}: {what} refused under a 4 KiB workspace limit",
+                    "refusing to run" in msg and "UNISPARSE_WORKSPACE_LIMIT" in msg,
+                    msg[:160],
+                )
+    finally:
+        if old is None:
+            del os.environ["UNISPARSE_WORKSPACE_LIMIT"]
+        else:
+            os.environ["UNISPARSE_WORKSPACE_LIMIT"] = old
+    scores, counts, indices = lib.layout(q, k)
+    torch.cuda.synchronize()
+    c_own, i_own = reference_selection(scores.cpu().numpy(), c)
+    record(
+        f"{name} N={n}: the same call runs without the limit",
+        np.array_equal(c_own, counts.cpu().numpy()) and np.array_equal(i_own, indices.cpu().numpy()),
+    )
+
+
 def check_kernel_env():
     """A value of UNISPARSE_CUDA_ATTENTION_KERNEL that names no kernel makes
     CUDA attention fail saying so (it used to run, and be timed as, auto);
@@ -501,6 +539,8 @@ def main():
             check_nan("nan_minblocks_bf16_d64", n, seed + 2)
     if want("long_bf16_d64"):
         check_long("long_bf16_d64", (1 << 20) + 100, seed + 3)
+    if want("default_bf16_d128"):
+        check_guard("default_bf16_d128", 4096, seed + 4)
     if want("kernel_env"):
         check_kernel_env()
     passed = sum(results)
