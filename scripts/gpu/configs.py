@@ -40,17 +40,6 @@ CHECK = {
         "bf16",
         ("cuda", "cpu"),
     ),
-    # The outlier estimator (outlier composites, spread-corrected scores; the
-    # structured GPU path, like the antidiagonal one): GPU layout against the
-    # CPU path's.
-    "outlier_max_bf16_d128": (
-        "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max",
-        8,
-        2,
-        128,
-        "bf16",
-        ("cuda", "cpu"),
-    ),
 }
 
 BENCH = {
@@ -82,12 +71,9 @@ BENCH_ESTIMATION = {
 # placed in the AOT directory by hand, e.g. an earlier commit's build).
 TUNING = {
     "tune_before": ("est_default", None),
-    "tune_r32": ("est_default", []),
-    "tune_r16": ("est_default", ["--score-warp-rows=16"]),
-    "tune_r16_m3": ("est_default", ["--score-warp-rows=16", "--score-min-ctas-per-sm=3", "--score-ctas=396"]),
-    "tune_r16_m4": ("est_default", ["--score-warp-rows=16", "--score-min-ctas-per-sm=4", "--score-ctas=528"]),
-    "tune_r16_w8": ("est_default", ["--score-warp-rows=16", "--score-warps=8", "--score-ctas=132"]),
-    "tune_r32_k32": ("est_default", ["--score-key-tile=32"]),
+    "tune_default": ("est_default", []),
+    "tune_sel64": ("est_default", ["--select-threads=64"]),
+    "tune_sel256": ("est_default", ["--select-threads=256"]),
 }
 
 

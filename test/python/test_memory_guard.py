@@ -179,15 +179,41 @@ HAVE_PTXAS = bool(shutil.which("ptxas")) or os.path.exists(os.path.join(CUDA_HOM
 CUDA_CASES = [
     # (config, extra unisparse-compile flags, Hq, Hkv, D, [(B, N), ...]): the
     # tensor-core scoring kernel (per-CTA scratch), the linalg lowering of
-    # the antidiagonal and outlier estimators and of f32 scoring (the whole
+    # the antidiagonal estimators and of f32 scoring (the whole
     # map), and a dense configuration (no estimation).
     ("block=128,c_q=16,c_k=16,tau=0.9", [], 4, 2, 64, [(1, 128), (2, 1000), (1, 4096)]),
     ("block=64,c_q=16,c_k=8,tau=0.9,query_reduce=max", ["--score-ctas=4"], 4, 1, 64, [(1, 100), (3, 2000)]),
     ("block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag", [], 2, 2, 64, [(1, 200), (2, 333)]),
     ("block=128,c_q=16,c_k=16,tau=0.9", ["--score-precision=f32"], 2, 1, 64, [(1, 300)]),
     ("block=128,tau=1.0", [], 2, 1, 64, [(1, 500)]),
-    ("block=64,c_q=16,c_k=32,tau=0.9,estimator=outlier,query_reduce=max", [], 4, 2, 64, [(1, 289), (2, 700)]),
 ]
+
+
+def test_outlier_estimator_is_refused_for_cuda(tmp_path):
+    """The outlier estimator's structured GPU path gave wrong scores on the
+    H200; compiling it for CUDA fails with that reason instead of building
+    it (the CPU target still compiles it: test_outlier_compiled.py)."""
+    from unisparse import _build
+
+    r = subprocess.run(
+        [
+            str(_build.compiler_path()),
+            "--config=block=64,c_q=16,c_k=32,tau=0.9,estimator=outlier,query_reduce=max",
+            "--heads=4",
+            "--kv-heads=2",
+            "--head-dim=64",
+            "--dtype=bf16",
+            "--target=cuda",
+            "-o",
+            str(tmp_path / "lib.so"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode != 0
+    assert "the outlier estimator has no GPU lowering known to be correct yet" in r.stderr
+    assert not (tmp_path / "lib.so").exists()
+
 
 FAKE_RUN = """
 import ctypes, os, re, sys

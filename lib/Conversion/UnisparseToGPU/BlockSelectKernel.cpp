@@ -9,8 +9,15 @@
 //                 visible blocks: (~order(score), J) as one u64, so that an
 //                 ascending sort is descending score, ties by ascending J,
 //                 NaN after every number; padding keys are all ones;
-//   sortKeys      bitonic sort of the next power of two above the visible
-//                 count, in workgroup memory (dynamic: 8 bytes per key);
+//   sortKeys      bitonic sort of the next power of two at or above the
+//                 visible count (at least a chunk of kChunk keys), in
+//                 workgroup memory (dynamic: 8 bytes per key): every pass
+//                 whose partners lie within a chunk runs in a warp's
+//                 registers (lane l holds keys l, l + 32, ...: partners
+//                 under 32 apart are a shuffle away, the others in the
+//                 same thread), so a chunk is sorted in one load and store
+//                 and only passes over longer distances go through
+//                 workgroup memory with a barrier each;
 //   topP          thread 0: the row total over the visible blocks in
 //                 ascending J and the forced mass in ascending J (f32, the
 //                 CPU's order), then the sorted blocks in order while the
@@ -37,6 +44,10 @@ using namespace mlir::unisparse;
 using namespace mlir::unisparse::gpu_detail;
 
 namespace {
+/// Sort keys per warp-register chunk: kKeysPerLane per lane.
+constexpr int64_t kKeysPerLane = 8;
+constexpr int64_t kChunk = 32 * kKeysPerLane;
+
 /// The selection attributes of one op.
 struct SelectParams {
   int64_t threads;
@@ -62,11 +73,17 @@ public:
   }
 
   /// Bytes of dynamic workgroup memory: the sort keys (the next power of
-  /// two at or above nbk, 8 bytes each), the row's scores and the flags (4
-  /// bytes per block each): 196,616 bytes at nbk = 8193 (a million tokens
-  /// in blocks of 128), under the 227 KiB a CTA may have.
+  /// two at or above nbk, at least kChunk, 8 bytes each), the row's scores
+  /// and the flags (4 bytes per block each): 196,616 bytes at nbk = 8193
+  /// (a million tokens in blocks of 128), under the 227 KiB a CTA may have.
   static Value dynamicBytes(KernelBuilder &kb, Value nbk) {
-    return kb.add(kb.mul(nextPowerOfTwo(kb, nbk), 8), kb.mul(nbk, 8));
+    return kb.add(kb.mul(keySlots(kb, nbk), 8), kb.mul(nbk, 8));
+  }
+
+  /// Sort keys for `count` blocks: the next power of two, at least kChunk.
+  static Value keySlots(KernelBuilder &kb, Value count) {
+    return arith::MaxUIOp::create(kb.b, nextPowerOfTwo(kb, count),
+                                  kb.idx(kChunk));
   }
 
   void build(Value threadId, Value blockId, ValueRange workgroup) {
@@ -80,7 +97,7 @@ public:
     batchIdx = div(head, groups);
     group = rem(head, groups);
     nvis = p.causal ? minU(add(row, 1), nbk) : nbk;
-    Value sortSize = nextPowerOfTwo(*this, nvis);
+    Value sortSize = keySlots(*this, nvis);
 
     // Dynamic workgroup memory: keys [nextPow2(nbk)] u64, the row's scores
     // [nbk] f32, flags [nbk] i32.
@@ -96,7 +113,7 @@ public:
                           workgroupSpace(b.getContext())),
           raw, byteOffset, ValueRange{count});
     };
-    Value keyCount = nextPowerOfTwo(*this, nbk);
+    Value keyCount = keySlots(*this, nbk);
     Value keyBytes = mul(keyCount, 8);
     keys = view(b.getI64Type(), idx(0), keyCount);
     rowScores = view(b.getF32Type(), keyBytes, nbk);
@@ -111,7 +128,7 @@ public:
     markRow(sortSize);
     gpu::BarrierOp::create(b);
     if (p.tau < 1.0)
-      sortKeys(sortSize);
+      sortKeys(sortSize, lane);
     ifThen(eq(tid, 0), [&] { store(topP(), shared, {idx(0)}); });
     gpu::BarrierOp::create(b);
     Value taken = load(shared, {idx(0)});
@@ -221,40 +238,156 @@ private:
     });
   }
 
-  /// Bitonic sort of keys[0, size), size a power of two, ascending.
-  void sortKeys(Value size) {
-    Value size64 = arith::IndexCastUIOp::create(b, b.getI64Type(), size);
-    Value log2 = arith::IndexCastUIOp::create(
-        b, b.getIndexType(),
-        arith::SubIOp::create(b, arith::ConstantIntOp::create(b, 63, 64),
-                              math::CountLeadingZerosOp::create(b, size64)));
-    // for stage in [1, log2]: k = 1 << stage; for pass in [0, stage):
-    // j = k >> (pass + 1).
-    forLoop(idx(1), add(log2, 1), idx(1), {}, [&](Value stage, ValueRange) {
-      Value k = arith::ShLIOp::create(b, idx(1), stage);
-      forLoop(idx(0), stage, idx(1), {}, [&](Value pass, ValueRange) {
-        Value j = arith::ShRUIOp::create(b, k, add(pass, 1));
-        forLoop(tid, size, idx(p.threads), {}, [&](Value i, ValueRange) {
-          Value l = arith::XOrIOp::create(b, i, j);
-          ifThen(ult(i, l), [&] {
-            Value a = load(keys, {i}), c = load(keys, {l});
-            Value up = eq(arith::AndIOp::create(b, i, k), 0);
-            Value aAfter =
-                arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, a, c);
-            Value cAfter =
-                arith::CmpIOp::create(b, arith::CmpIPredicate::ult, a, c);
-            ifThen(select(up, aAfter, cAfter), [&] {
-              store(c, keys, {i});
-              store(a, keys, {l});
-            });
+  /// Bitonic sort of keys[0, size), size a power of two >= kChunk,
+  /// ascending: stage k merges runs of k (ascending where i & k == 0),
+  /// pass j compares keys j apart. Stages up to kChunk run whole in the
+  /// warps' registers; a later stage runs its passes over kChunk or more
+  /// through workgroup memory, then the rest in registers.
+  void sortKeys(Value size, Value lane) {
+    Value warp = div(tid, 32);
+    int64_t warps = p.threads / 32;
+    Value chunks = div(size, kChunk);
+    // Stages 2 .. kChunk: each chunk sorted (alternating directions).
+    forLoop(warp, chunks, idx(warps), {}, [&](Value c, ValueRange) {
+      SmallVector<Value> regs = loadChunk(c, lane);
+      for (int64_t k = 2; k <= kChunk; k *= 2) {
+        // Below kChunk the direction bit of element c * kChunk + 32 r + l
+        // is that of 32 r + l; at kChunk it is the chunk's parity.
+        Value chunkUp = eq(arith::AndIOp::create(b, c, idx(1)), 0);
+        for (int64_t j = k / 2; j >= 1; j /= 2)
+          registerPass(regs, lane, j, [&](int64_t r) -> Value {
+            if (k == kChunk)
+              return chunkUp;
+            if (k >= 32)
+              return boolConst(((32 * r) & k) == 0);
+            return eq(arith::AndIOp::create(b, lane, idx(k)), 0);
           });
-          return SmallVector<Value>{};
-        });
-        gpu::BarrierOp::create(b);
-        return SmallVector<Value>{};
-      });
+      }
+      storeChunk(c, lane, regs);
       return SmallVector<Value>{};
     });
+    gpu::BarrierOp::create(b);
+    // Stages 2 kChunk .. size.
+    Value log2 = log2Of(size);
+    forLoop(idx(llvm::Log2_64(kChunk) + 1), add(log2, 1), idx(1), {},
+            [&](Value stage, ValueRange) {
+              Value k = arith::ShLIOp::create(b, idx(1), stage);
+              // Passes j = k / 2 .. kChunk in workgroup memory.
+              forLoop(idx(1), sub(stage, idx(llvm::Log2_64(kChunk) - 1)),
+                      idx(1), {}, [&](Value pass, ValueRange) {
+                        Value jLog = sub(stage, pass);
+                        sharedPass(size, k, jLog);
+                        return SmallVector<Value>{};
+                      });
+              // Passes kChunk / 2 .. 1 in registers.
+              forLoop(warp, chunks, idx(warps), {}, [&](Value c, ValueRange) {
+                Value up = eq(arith::AndIOp::create(b, mul(c, kChunk), k), 0);
+                SmallVector<Value> regs = loadChunk(c, lane);
+                for (int64_t j = kChunk / 2; j >= 1; j /= 2)
+                  registerPass(regs, lane, j, [&](int64_t) { return up; });
+                storeChunk(c, lane, regs);
+                return SmallVector<Value>{};
+              });
+              gpu::BarrierOp::create(b);
+              return SmallVector<Value>{};
+            });
+  }
+
+  Value boolConst(bool v) { return arith::ConstantIntOp::create(b, v, 1); }
+
+  /// log2 of a power of two.
+  Value log2Of(Value pow2) {
+    Value x64 = arith::IndexCastUIOp::create(b, b.getI64Type(), pow2);
+    return arith::IndexCastUIOp::create(
+        b, b.getIndexType(),
+        arith::SubIOp::create(b, arith::ConstantIntOp::create(b, 63, 64),
+                              math::CountLeadingZerosOp::create(b, x64)));
+  }
+
+  /// Chunk c's keys in the lane's registers: r -> key c * kChunk + 32 r + l.
+  SmallVector<Value> loadChunk(Value c, Value lane) {
+    Value base = add(mul(c, kChunk), lane);
+    SmallVector<Value> regs;
+    for (int64_t r = 0; r < kKeysPerLane; ++r)
+      regs.push_back(load(keys, {add(base, 32 * r)}));
+    return regs;
+  }
+  void storeChunk(Value c, Value lane, ArrayRef<Value> regs) {
+    Value base = add(mul(c, kChunk), lane);
+    for (int64_t r = 0; r < kKeysPerLane; ++r)
+      store(regs[r], keys, {add(base, 32 * r)});
+  }
+
+  /// One compare-exchange pass at distance j (< kChunk) over a chunk in
+  /// registers; `ascending(r)` is whether register r's element sorts
+  /// ascending in this stage (an i1).
+  void registerPass(SmallVector<Value> &regs, Value lane, int64_t j,
+                    function_ref<Value(int64_t r)> ascending) {
+    auto minMax = [&](Value a, Value c) {
+      Value less = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, a, c);
+      return std::make_pair(select(less, a, c), select(less, c, a));
+    };
+    if (j >= 32) {
+      // Partners in the same thread: registers r and r + j / 32.
+      int64_t step = j / 32;
+      for (int64_t r = 0; r < kKeysPerLane; ++r) {
+        if (r & step)
+          continue;
+        auto [lo, hi] = minMax(regs[r], regs[r + step]);
+        Value up = ascending(r);
+        regs[r] = select(up, lo, hi);
+        regs[r + step] = select(up, hi, lo);
+      }
+      return;
+    }
+    // Partners j lanes apart: the lower lane keeps the min when ascending.
+    Value lower = eq(arith::AndIOp::create(b, lane, idx(j)), 0);
+    for (int64_t r = 0; r < kKeysPerLane; ++r) {
+      Value other = shuffleXor64(regs[r], static_cast<int32_t>(j));
+      auto [lo, hi] = minMax(regs[r], other);
+      Value keepMin = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lower,
+                                            ascending(r));
+      regs[r] = select(keepMin, lo, hi);
+    }
+  }
+
+  /// An i64 from lane `lane ^ mask` (two 32-bit shuffles).
+  Value shuffleXor64(Value x, int32_t mask) {
+    Type i32t = b.getI32Type(), i64t = b.getI64Type();
+    Value c32 = arith::ConstantIntOp::create(b, 32, 64);
+    Value lo = arith::TruncIOp::create(b, i32t, x);
+    Value hi =
+        arith::TruncIOp::create(b, i32t, arith::ShRUIOp::create(b, x, c32));
+    Value lo2 = gpu::ShuffleOp::create(b, lo, mask, 32, gpu::ShuffleMode::XOR)
+                    .getShuffleResult();
+    Value hi2 = gpu::ShuffleOp::create(b, hi, mask, 32, gpu::ShuffleMode::XOR)
+                    .getShuffleResult();
+    return arith::OrIOp::create(
+        b, arith::ShLIOp::create(b, arith::ExtUIOp::create(b, i64t, hi2), c32),
+        arith::ExtUIOp::create(b, i64t, lo2));
+  }
+
+  /// One compare-exchange pass at distance 2^jLog (>= kChunk) of stage k
+  /// through workgroup memory: pair p compares i = p with a 0 bit inserted
+  /// at jLog and i + j; a barrier after.
+  void sharedPass(Value size, Value k, Value jLog) {
+    Value j = arith::ShLIOp::create(b, idx(1), jLog);
+    Value lowMask = sub(j, idx(1));
+    forLoop(tid, div(size, 2), idx(p.threads), {}, [&](Value pr, ValueRange) {
+      Value high = arith::ShLIOp::create(b, arith::ShRUIOp::create(b, pr, jLog),
+                                         add(jLog, 1));
+      Value i =
+          arith::OrIOp::create(b, high, arith::AndIOp::create(b, pr, lowMask));
+      Value l = add(i, j);
+      Value a = load(keys, {i}), c = load(keys, {l});
+      Value up = eq(arith::AndIOp::create(b, i, k), 0);
+      Value less = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, a, c);
+      Value lo = select(less, a, c), hi = select(less, c, a);
+      store(select(up, lo, hi), keys, {i});
+      store(select(up, hi, lo), keys, {l});
+      return SmallVector<Value>{};
+    });
+    gpu::BarrierOp::create(b);
   }
 
   /// Thread 0: how many sorted blocks the top-p rule takes.

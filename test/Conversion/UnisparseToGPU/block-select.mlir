@@ -2,7 +2,7 @@
 
 // The buffer form of block_select becomes one CTA per (batch, head group,
 // query block) row with dynamic workgroup memory for the sort keys (u64, the
-// next power of two at or above NBk) and the flags (i32, NBk).
+// next power of two at or above NBk, at least 256) and the flags (i32, NBk).
 // CHECK-LABEL: func.func @select(
 // CHECK-SAME: %[[S:[^:]+]]: memref<2x8x?x?xf32>, %[[C:[^:]+]]: memref<2x8x?xi32>, %[[I:[^:]+]]: memref<2x8x?x?xi32>)
 // CHECK: %[[NBQ:.+]] = memref.dim %[[S]], %c2
@@ -19,11 +19,26 @@
 // CHECK: arith.bitcast %{{.+}} : f32 to i32
 // CHECK: memref.store %{{.+}}, %[[KEYS]]
 // CHECK: gpu.barrier
-// The bitonic sort: stages, passes, compare-exchange, a barrier per pass.
+// The bitonic sort: each warp sorts chunks of 256 keys in its registers (8
+// per lane, loaded once): 36 compare-exchange passes, those under 32 apart
+// across lanes (two 32-bit shuffles per key), the others within a thread.
+// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c4 {
+// CHECK-COUNT-8: memref.load %[[KEYS]]
+// CHECK: gpu.shuffle xor %{{.+}}, %c1_i32, %c32_i32 : i32
+// CHECK: arith.cmpi ult, %{{.+}}, %{{.+}} : i64
+// CHECK: gpu.shuffle xor %{{.+}}, %c16_i32, %c32_i32 : i32
+// CHECK-COUNT-8: memref.store %{{.+}}, %[[KEYS]]
+// CHECK-NEXT: }
+// CHECK-NEXT: gpu.barrier
+// Longer runs: passes 256 or more apart through workgroup memory (a
+// barrier each), then the chunk's remaining passes in registers.
+// CHECK: scf.for %{{.+}} = %c9 to %{{.+}} step %c1 {
 // CHECK: scf.for %{{.+}} = %c1 to %{{.+}} step %c1 {
-// CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c1 {
 // CHECK: scf.for %{{.+}} = %[[TID]] to %{{.+}} step %c128 {
-// CHECK: arith.cmpi ugt, %{{.+}}, %{{.+}} : i64
+// CHECK: arith.cmpi ult, %{{.+}}, %{{.+}} : i64
+// CHECK: gpu.barrier
+// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c4 {
+// CHECK-COUNT-8: memref.load %[[KEYS]]
 // CHECK: gpu.barrier
 // Thread 0: the sequential total (ascending J; 8 loads ahead of their adds,
 // then the rest), the forced mass (the sink, then the local window), then

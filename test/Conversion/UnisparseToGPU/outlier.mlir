@@ -1,5 +1,5 @@
 // RUN: unisparse-opt %s --split-input-file --unisparse-decompose --unisparse-narrow-composites | FileCheck %s --check-prefix=NARROW
-// RUN: unisparse-opt %s --split-input-file --unisparse-decompose --unisparse-narrow-composites --convert-unisparse-to-linalg="gpu-kernels=true" --canonicalize | FileCheck %s --check-prefix=LINALG
+// RUN: unisparse-opt %s --split-input-file --unisparse-decompose --unisparse-narrow-composites --convert-unisparse-to-linalg="gpu-kernels=true" --canonicalize -verify-diagnostics | FileCheck %s --check-prefix=LINALG
 
 // The GPU estimation of the outlier estimator: the tensor-core scoring
 // kernel of convert-unisparse-to-gpu takes mean pooling only, so
@@ -7,30 +7,19 @@
 // convert-unisparse-to-linalg (gpu-kernels) lowers the outlier compress and
 // block_score to linalg (the structured path that unisparse-to-nvptx maps
 // to GPU kernels), while the selection stays an op for its GPU kernel.
-// A mean-pooling estimation beside it keeps its 16-bit composites and its
+// A mean-pooling estimation keeps its 16-bit composites and its
 // block_score for the tensor-core kernel.
 
 // NARROW-LABEL: func.func @outlier
 // NARROW: %[[QC:.+]] = unisparse.compress {outliers = 1 : i64, pooling = #unisparse.pooling<outlier>, seq_factor = 16 : i64, spread = true} ins(%{{.+}} : tensor<1x8x?x64xbf16>) outs(%{{.+}} : tensor<1x8x?x3x64xf32>)
 // NARROW: %[[KC:.+]] = unisparse.compress {hot = 1 : i64, kv_group = 4 : i64, outliers = 2 : i64, pooling = #unisparse.pooling<outlier>, seq_factor = 32 : i64} ins(%{{.+}} : tensor<1x2x?x64xbf16>) queries(%{{.+}} : tensor<1x8x?x64xbf16>) outs(%{{.+}} : tensor<1x8x?x3x64xf32>)
 // NARROW: unisparse.block_score {{.+}}estimator = #unisparse.estimator<outlier>{{.+}} ins(%[[QC]], %[[KC]] : tensor<1x8x?x3x64xf32>, tensor<1x8x?x3x64xf32>)
-// After the linalg lowering only the pooling of heads is left as a (mean,
-// one token per composite) compress, which the GPU compress kernel takes;
-// the outliers, the spread and the scores are linalg.
-// LINALG-LABEL: func.func @outlier
-// LINALG-NOT: pooling = #unisparse.pooling<outlier>
-// LINALG-NOT: unisparse.block_score
-// LINALG: unisparse.compress {seq_factor = 1 : i64} ins(%{{.+}} : tensor<1x8x?x64xbf16>) outs(%{{.+}} : tensor<1x8x?x64xf32>)
-// LINALG-NOT: pooling = #unisparse.pooling<outlier>
-// LINALG-NOT: unisparse.block_score
-// LINALG: linalg.generic
-// LINALG-NOT: pooling = #unisparse.pooling<outlier>
-// LINALG-NOT: unisparse.block_score
-// LINALG: unisparse.block_select
-// LINALG-SAME: ins(%{{.+}} : tensor<1x8x?x?xf32>)
-// LINALG: unisparse.block_sparse_attention
+// For the GPU (gpu-kernels), convert-unisparse-to-linalg refuses the
+// outlier estimator: its structured GPU path gave wrong scores on the H200
+// (see docs/GPU.md), so no GPU code is made for it until that is fixed.
 func.func @outlier(%q: tensor<1x8x?x64xbf16>, %k: tensor<1x2x?x64xbf16>, %v: tensor<1x2x?x64xbf16>,
                    %o: tensor<1x8x?x64xbf16>, %l: tensor<1x8x?xf32>) -> tensor<1x8x?x64xbf16> {
+  // expected-error @below {{the outlier estimator has no GPU lowering known to be correct yet}}
   %r:2 = unisparse.attention {config = #unisparse.config<c_k = 32, tau = 0.995, estimator = outlier, query_reduce = max>}
       ins(%q, %k, %v : tensor<1x8x?x64xbf16>, tensor<1x2x?x64xbf16>, tensor<1x2x?x64xbf16>)
       outs(%o, %l : tensor<1x8x?x64xbf16>, tensor<1x8x?xf32>) -> tensor<1x8x?x64xbf16>, tensor<1x8x?xf32>
