@@ -28,9 +28,12 @@
 //    softmax into the other P buffer (P is double-buffered, so that no
 //    wait for P_j V_j is needed before it), wait for P_j V_j, rescale O,
 //    release stage j. The two warpgroups take turns to issue (ping-pong on
-//    named barriers). The consumers walk the same layout row as the
-//    producer, one block ahead, to know the next block and whether it
-//    needs the mask.
+//    named barriers). The producer writes each stage's key block into a
+//    shared slot (-1 at the row's end) before it signals "K full"; after
+//    that wait, lane 0 of each consumer warp reads the slot and shuffles it
+//    to its warp (lane 0 is the thread that later releases the stage, so
+//    every read of a slot is ordered before its next write by the stage's
+//    own mbarriers).
 //  - the epilogue writes O / l and LSE = (m + log2 l) ln 2 from registers.
 // CTAs are ordered by kv head, then heaviest query blocks first (causal: the
 // last ones), so that the resident CTAs share one kv head's K/V in L2.
@@ -66,7 +69,7 @@ constexpr float kNegInf = -__builtin_huge_valf();
 constexpr float kLn2 = 0.693147180559945309f;
 
 //===----------------------------------------------------------------------===//
-// PTX wrappers: mbarrier, TMA, wgmma, setmaxnreg.
+// PTX wrappers: mbarrier, shared memory, TMA, wgmma, setmaxnreg.
 //===----------------------------------------------------------------------===//
 
 __device__ __forceinline__ void mbarInit(uint32_t bar, uint32_t count) {
@@ -112,6 +115,16 @@ __device__ __forceinline__ void tmaLoad(uint32_t dst, const CUtensorMap *map,
       "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(c1), "r"(c2),
       "r"(c3)
       : "memory");
+}
+
+/// A 32-bit store to / load from shared memory (the ring's block slots).
+__device__ __forceinline__ void storeShared(uint32_t addr, int32_t v) {
+  asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
+}
+__device__ __forceinline__ int32_t loadShared(uint32_t addr) {
+  int32_t v;
+  asm volatile("ld.shared.b32 %0, [%1];\n" : "=r"(v) : "r"(addr) : "memory");
+  return v;
 }
 
 __device__ __forceinline__ void prefetchTensorMap(const CUtensorMap *map) {
@@ -271,11 +284,12 @@ enum NamedBarrier : uint32_t {
 };
 
 /// Shared-memory addresses (1024-byte aligned tiles): Q, kStages K tiles,
-/// kStages V tiles, then the mbarriers. Per stage: "K full" and "V full"
-/// (the producer's TMA completes them) and "empty" (the consumers'
-/// release).
+/// kStages V tiles, then the mbarriers and the ring's block slots. Per
+/// stage: "K full" and "V full" (the producer's TMA completes them), "empty"
+/// (the consumers' release), and a slot holding the key block in the stage
+/// (-1: the row has ended), written before "K full" is signalled.
 template <typename Traits> struct Sm90Smem {
-  uint32_t q, k, v, bars;
+  uint32_t q, k, v, bars, slots;
 
   __device__ __forceinline__ static Sm90Smem at(uint32_t raw) {
     constexpr uint32_t kTile = Traits::kTileBytes;
@@ -285,6 +299,7 @@ template <typename Traits> struct Sm90Smem {
     m.k = m.q + kTile;
     m.v = m.k + kStages * kTile;
     m.bars = m.v + kStages * kTile;
+    m.slots = m.bars + 8u * (1 + 3 * kStages);
     return m;
   }
   __device__ __forceinline__ uint32_t kTile(int s) const {
@@ -302,6 +317,9 @@ template <typename Traits> struct Sm90Smem {
   }
   __device__ __forceinline__ uint32_t empty(int s) const {
     return bars + 8u * (1 + 2 * Traits::kStages + s);
+  }
+  __device__ __forceinline__ uint32_t slot(int s) const {
+    return slots + 4u * s;
   }
 };
 
@@ -367,11 +385,19 @@ produce(const Sm90Params &p, const Sm90Smem<Traits> &sm, const Sm90Tile &t) {
             t.b);
   BlockWalk walk = layoutRow(p, t.b, t.group, t.qTile, 128, t.qLast);
   RingPos<Traits> pos;
-  for (int j = 0; walk.next(p, j); ++pos.it) {
+  int j = 0;
+  for (bool more = walk.next(p, j);; more = walk.next(p, j), ++pos.it) {
     const int stage = pos.stage();
     // Use u of this stage waits for the consumers' release of use u - 1
-    // (parity (u - 1) & 1; for u = 0 it passes at once).
+    // (parity (u - 1) & 1; for u = 0 it passes at once). The release
+    // follows the consumers' read of the slot's previous value.
     mbarWait(sm.empty(stage), pos.parity() ^ 1u);
+    if (!more) { // the end of the row: an empty stage with slot -1
+      storeShared(sm.slot(stage), -1);
+      mbarArrive(sm.kFull(stage));
+      return;
+    }
+    storeShared(sm.slot(stage), j);
     mbarArriveExpectTx(sm.kFull(stage), Traits::kTileBytes);
 #pragma unroll
     for (int slab = 0; slab < Traits::kSlabs; ++slab)
@@ -606,16 +632,21 @@ template <typename Elem, int HeadDim> struct MainLoop {
   C &c;
   const Sm90Smem<Traits> &sm;
   const Turns &turns;
-  /// The consumers walk the layout row as the producer does (the same
-  /// blocks in the same ring positions), one block ahead of the softmax so
-  /// that the index load overlaps the GEMMs.
-  BlockWalk walk;
   RingPos<Traits> pos; ///< the block whose P is packed, not yet multiplied
-  int ahead = -1;      ///< the block after it, or -1 at the row's end
 
-  __device__ __forceinline__ void lookAhead() {
-    if (!walk.next(c.p, ahead))
-      ahead = -1;
+  /// The key block in the ring at `at`, or -1 at the end of the row. Only
+  /// lane 0 reads the slot, and the warp gets it by shuffle: lane 0 is the
+  /// thread whose arrive on "empty" releases the stage (and with it the
+  /// slot), so the read is ordered before the producer's next write of the
+  /// slot by that mbarrier alone; reads by the other lanes would be
+  /// ordered only through the ping-pong barrier and lane 0's arrive, which
+  /// compute-sanitizer's racecheck reports as hazards.
+  __device__ __forceinline__ int blockAt(RingPos<Traits> at) const {
+    mbarWait(sm.kFull(at.stage()), at.parity());
+    int j = 0;
+    if (c.lane == 0)
+      j = loadShared(sm.slot(at.stage()));
+    return __shfl_sync(0xffffffffu, j, 0);
   }
 
   __device__ __forceinline__ void release(int stage) const {
@@ -658,13 +689,11 @@ template <typename Elem, int HeadDim> struct MainLoop {
 
   /// One block with P in buffer B; false (nothing done) at the row's end.
   template <int B> __device__ __forceinline__ bool step() {
-    const int jn = ahead;
+    RingPos<Traits> next{pos.it + 1};
+    const int jn = blockAt(next);
     if (jn < 0)
       return false;
-    RingPos<Traits> next{pos.it + 1};
-    mbarWait(sm.kFull(next.stage()), next.parity());
     issueTurn<B, true>(next.stage());
-    lookAhead();
     wgmmaWait<1>(); // S of block jn is ready
     fenceRegs(c.s);
     float alpha[2];
@@ -688,11 +717,9 @@ template <typename Elem, int HeadDim> struct MainLoop {
   }
 
   __device__ __forceinline__ void run() {
-    int j = 0;
-    if (!walk.next(c.p, j))
+    const int j = blockAt(pos);
+    if (j < 0)
       return;
-    lookAhead();
-    mbarWait(sm.kFull(pos.stage()), pos.parity());
     first(j);
     // Unrolled by two so that each P buffer is a fixed register array.
     for (;;) {
@@ -783,10 +810,7 @@ __device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
   if (c.consumer == 1)
     turns.pass(); // warpgroup 0 goes first
   mbarWait(sm.qFull(), 0);
-  MainLoop<Elem, HeadDim>{
-      c, sm, turns,
-      layoutRow(p, tile.b, tile.group, tile.qTile, 128, tile.qLast)}
-      .run();
+  MainLoop<Elem, HeadDim>{c, sm, turns}.run();
   if (c.consumer == 0)
     turns.wait(); // the last turn warpgroup 1 passed
   epilogue(c, tile);

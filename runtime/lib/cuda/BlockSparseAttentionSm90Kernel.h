@@ -77,9 +77,9 @@ template <int HeadDim> struct Sm90Traits {
   /// MUFU unit where it bounds the softmax.
   static constexpr int kPolyExp2Period = 0;
   /// Q, kStages K tiles, kStages V tiles, then the mbarriers (Q full; per
-  /// stage K full, V full, empty); 1 KiB of slack to align the tiles to
-  /// 1024 bytes (the swizzle period).
-  static constexpr int kBarrierBytes = 8 * (1 + 3 * kStages);
+  /// stage K full, V full, empty) and one 4-byte block slot per stage; 1 KiB
+  /// of slack to align the tiles to 1024 bytes (the swizzle period).
+  static constexpr int kBarrierBytes = 8 * (1 + 3 * kStages) + 4 * kStages;
   static constexpr int kSmemBytes =
       1024 + kTileBytes * (1 + 2 * kStages) + kBarrierBytes;
 };
