@@ -163,7 +163,6 @@ void mlir::unisparse::buildUnisparseToNVPTXPipeline(
   gpu.keyTile = options.scoreKeyTile;
   gpu.ctas = options.scoreCtas;
   gpu.minCtasPerSm = options.scoreMinCtasPerSm;
-  gpu.selectThreads = options.selectThreads;
   pm.addPass(createConvertUnisparseToGPUPass(gpu));
 
   // Estimation loops -> parallel loops -> blocks x threads -> gpu.launch.

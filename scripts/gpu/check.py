@@ -504,6 +504,41 @@ def check_kernel_env():
         record(f"UNISPARSE_CUDA_ATTENTION_KERNEL={value}", want in out, out.strip()[-160:])
 
 
+def check_selection(name, n, seed, ties=False):
+    """The GPU selection kernel alone, on rows long enough for its sorts
+    through workgroup memory (more than 256 key blocks): the reference
+    selection of the GPU's own scores, exactly. With `ties`, every key token
+    is one of two vectors, so that whole key blocks score exactly alike and
+    the ascending-index rule for equal scores decides most rows."""
+    lib, c, hq, hkv, d, dtype = load(name)
+    q, k, v = inputs(hq, hkv, n, d, dtype, seed, batch=1)
+    if ties:
+        g = torch.Generator(device="cpu").manual_seed(seed)
+        two = torch.randn(2, d, generator=g).to(k.device, k.dtype)
+        half = (torch.arange(n, device=k.device) >= n // 2).long()
+        k = two[half].expand(k.shape[0], k.shape[1], n, d).contiguous()
+    scores, counts, indices = lib.layout(q, k)
+    torch.cuda.synchronize()
+    s_np, c_np, i_np = scores.cpu().numpy(), counts.cpu().numpy(), indices.cpu().numpy()
+    c_own, i_own = reference_selection(s_np, c)
+    exact = np.array_equal(c_own, c_np) and np.array_equal(i_own, i_np)
+    # Rows the tie rule decides: a block left out scores exactly the lowest
+    # kept score.
+    tied = 0
+    for row in np.ndindex(*c_np.shape):
+        kept = i_np[row][: c_np[row]]
+        nvis = row[-1] + 1 if c["causal"] else s_np.shape[-1]
+        out = np.setdiff1d(np.arange(min(nvis, s_np.shape[-1])), kept)
+        tied += bool(out.size and kept.size and np.isin(s_np[row][out], s_np[row][kept].min()).any())
+    dens = ref.density(c_np, n, c["block"], c["causal"])
+    detail = f"rows {c_np.size} ({tied} decided by ties), key blocks {s_np.shape[-1]}, density {dens:.3f}"
+    record(
+        f"{name} N={n}{' (ties)' if ties else ''}: GPU selection of GPU scores is exact",
+        exact,
+        detail + ("" if exact else "; " + first_row_difference(s_np, c_np, i_np, c_own, i_own)),
+    )
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
@@ -536,6 +571,12 @@ def main():
     for n in (1000, 2048):
         if want("nan_minblocks_bf16_d64"):
             check_nan("nan_minblocks_bf16_d64", n, seed + 2)
+    # Rows of 313 and 548 key blocks (sorts of 512 and 1024), and ties.
+    for name in ("default_bf16_d128", "noncausal_f16_d64"):
+        if want(name):
+            for n in (40000, 70100):
+                check_selection(name, n, seed + 5)
+            check_selection(name, 70100, seed + 6, ties=True)
     if want("long_bf16_d64"):
         check_long("long_bf16_d64", (1 << 20) + 100, seed + 3)
     if want("default_bf16_d128"):

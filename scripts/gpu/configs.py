@@ -72,8 +72,6 @@ BENCH_ESTIMATION = {
 TUNING = {
     "tune_before": ("est_default", None),
     "tune_default": ("est_default", []),
-    "tune_sel64": ("est_default", ["--select-threads=64"]),
-    "tune_sel256": ("est_default", ["--select-threads=256"]),
 }
 
 

@@ -52,7 +52,9 @@
 // one-byte symbol LLVM 22 demotes).
 // PTX-LABEL: gpu.binary @unisparse_block_select_0_module
 // PTX-SAME: .extern .shared .align 16 .b8 __unisparse_dynamic_smem[];
-// PTX-SAME: shfl.sync.up.b32
+// PTX-SAME: shfl.sync.bfly.b32
+// PTX-SAME: ld.shared.v4.b32
+// PTX-SAME: vote.sync.ballot.b32
 
 // CUBIN: [[N:[1-9][0-9]*]] cubins, all ELF for sm_90a
 

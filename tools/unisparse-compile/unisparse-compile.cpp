@@ -122,10 +122,6 @@ static cl::opt<int64_t>
                       cl::desc("CUDA: scoring CTAs that should fit on one SM "
                                "(a register budget for ptxas; 0: none)"),
                       cl::init(0), cl::cat(category));
-static cl::opt<int64_t> selectThreads("select-threads",
-                                      cl::desc("CUDA: threads per row of the "
-                                               "selection kernel"),
-                                      cl::init(128), cl::cat(category));
 static cl::opt<std::string> headerFile("header",
                                        cl::desc("Also write a C header"),
                                        cl::init(""), cl::cat(category));
@@ -366,7 +362,6 @@ int main(int argc, char **argv) {
     options.scoreKeyTile = scoreKeyTile;
     options.scoreCtas = scoreCtas;
     options.scoreMinCtasPerSm = scoreMinCtasPerSm;
-    options.selectThreads = selectThreads;
     unisparse::buildUnisparseToNVPTXPipeline(pm, options);
   } else {
     unisparse::buildUnisparseToCPUPipeline(

@@ -180,14 +180,16 @@ def ConvertUnisparseToGPUPass
       rows by the key blocks (it grows as N, not N^2). With
       `min-ctas-per-sm`, the kernel carries `nvvm.minctasm` (applied after
       outlining by `unisparse-gpu-kernel-attributes`).
-    - `unisparse.block_select`: one CTA of `select-threads` threads per
-      `(batch, head group, query block)` row: the free visible blocks
-      sorted in workgroup memory (bitonic; descending score, ties by
-      ascending index, NaN last), the total and the kept mass summed by one
-      thread in the order of the CPU lowering, the forced blocks,
-      `min_blocks`/`max_blocks` and the NaN rule as there, then the flags
-      compacted into ascending indices by a workgroup prefix sum. The
-      layout equals the CPU path's on the same scores, bit for bit.
+    - `unisparse.block_select`: one warp (a CTA of 32 threads) per
+      `(batch, head group, query block)` row: the free visible blocks'
+      scores sorted descending (bitonic, chunks of 256 in registers, longer
+      passes in workgroup memory; NaN last), the total and the kept mass
+      summed sequentially in the order of the CPU lowering, the forced
+      blocks, `min_blocks`/`max_blocks` and the NaN rule as there, then the
+      kept blocks (above the last kept score, and of those equal to it the
+      first in ascending index) compacted into ascending indices with
+      ballots. The layout equals the CPU path's on the same scores, bit for
+      bit.
 
     A buffer-form block_score the kernel cannot take is an error (lower it
     with `convert-unisparse-to-linalg` before bufferization). The scoring
@@ -238,9 +240,6 @@ def ConvertUnisparseToGPUPass
     Option<"minCtasPerSm", "min-ctas-per-sm", "int64_t", /*default=*/"0",
            "Scoring CTAs that should fit on one SM (nvvm.minctasm, a "
            "register budget for ptxas); 0: none">,
-    Option<"selectThreads", "select-threads", "int64_t", /*default=*/"128",
-           "Threads per row of the selection kernel (a power of two in "
-           "[32, 1024])">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",

@@ -78,10 +78,6 @@ struct UnisparseToNVPTXPipelineOptions
       llvm::cl::desc("Scoring CTAs that should fit on one SM (a register "
                      "budget for ptxas); 0: none"),
       llvm::cl::init(0)};
-  PassOptions::Option<int64_t> selectThreads{
-      *this, "select-threads",
-      llvm::cl::desc("Threads per row of the selection kernel"),
-      llvm::cl::init(128)};
   PassOptions::Option<int> optLevel{*this, "opt-level",
                                     llvm::cl::desc("NVVM optimization level"),
                                     llvm::cl::init(3)};

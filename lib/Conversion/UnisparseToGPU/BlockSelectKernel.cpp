@@ -1,43 +1,51 @@
 //===- BlockSelectKernel.cpp - block_select as a GPU kernel ---------------===//
 //
-// unisparse.block_select on tensors becomes one CTA per (batch, head group,
-// query block) row, with the semantics of the CPU lowering (Layout.cpp) bit
-// for bit on the same scores:
+// unisparse.block_select on buffers becomes one warp per (batch, head group,
+// query block) row, a CTA of one warp (every index comes from the block id,
+// so ptxas sees the shuffles and ballots as warp-uniform), with the
+// semantics of the CPU lowering (BlockSelect.cpp) bit for bit on the same
+// scores:
 //
-//   markRow       flags[J] = 1 for the forced blocks (sink, diagonal, local;
-//                 every visible block when tau >= 1); sort keys for the free
-//                 visible blocks: (~order(score), J) as one u64, so that an
-//                 ascending sort is descending score, ties by ascending J,
-//                 NaN after every number; padding keys are all ones;
-//   sortKeys      bitonic sort of the next power of two at or above the
-//                 visible count (at least a chunk of kChunk keys), in
-//                 workgroup memory (dynamic: 8 bytes per key): every pass
-//                 whose partners lie within a chunk runs in a warp's
-//                 registers (lane l holds keys l, l + 32, ...: partners
-//                 under 32 apart are a shuffle away, the others in the
-//                 same thread), so a chunk is sorted in one load and store
-//                 and only passes over longer distances go through
-//                 workgroup memory with a barrier each;
-//   topP          thread 0: the row total over the visible blocks in
-//                 ascending J and the forced mass in ascending J (f32, the
-//                 CPU's order), then the sorted blocks in order while the
-//                 kept mass is below tau * total (or fewer than min_blocks
-//                 are kept, or the total is NaN), below max_blocks (none
-//                 for a NaN total) and blocks remain: the number taken;
-//   flagTaken     flags[J] = 1 for the taken prefix;
-//   compact       the flags as ascending indices: per chunk of the CTA's
-//                 threads a workgroup prefix sum (warp shuffles, then the
-//                 warp totals), padding with -1 and the count.
+//   loadRow     the row's visible scores into workgroup memory (coalesced);
+//   sortRow     sort keys of the free visible blocks (neither sink nor
+//               local window): order(score) as a u32, descending score
+//               first, NaN last, padding all ones; a bitonic sort of the
+//               next power of two at or above the visible count (at least
+//               a chunk of 256): chunks of 256 in the warp's registers (8
+//               keys per lane, partners under 32 apart a shuffle away, the
+//               others in the same thread), passes over 256 or more apart
+//               through workgroup memory; then every key decoded back to
+//               its score in place;
+//   topP        every lane the same sequential f32 sums (the CPU's order;
+//               the same instruction for all lanes, so no lane waits for
+//               another): the row total and the forced mass in ascending
+//               J, then the sorted scores while the kept mass stays below
+//               tau * total, 8 a step with the adds chained and the tests
+//               off the chain; min_blocks, max_blocks and a NaN total are a
+//               closed form around that count (the rule is monotone: once
+//               it stops it stops for good);
+//   compact     the taken blocks are those scoring above the last taken
+//               score v*, and the first m in ascending J of those scoring
+//               exactly v* (m = taken - the count above v*, a binary search
+//               in the sorted scores): per 32 blocks a ballot of "taken" and
+//               one of "equals v*", their prefix counts by popc, the
+//               indices stored ascending, -1 padding and the count.
+//
+// Sorting scores without their indices is enough: equal scores add the same
+// sums in any order, so the walk's count does not depend on how ties were
+// sorted, and the ascending-J tie rule is applied in compact.
 //
 // The sums are sequential on purpose: a parallel reduction would round
 // differently from the CPU path, and a block at the top-p boundary could
-// flip. They cost O(visible blocks) dependent adds per row, spread over
-// many rows in flight.
+// flip.
 //
 //===----------------------------------------------------------------------===//
 
 #include "GpuBuilder.h"
 #include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
+
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 using namespace mlir;
 using namespace mlir::unisparse;
@@ -47,10 +55,11 @@ namespace {
 /// Sort keys per warp-register chunk: kKeysPerLane per lane.
 constexpr int64_t kKeysPerLane = 8;
 constexpr int64_t kChunk = 32 * kKeysPerLane;
+/// Sorted scores summed per step of the top-p walk (two 16-byte loads).
+constexpr int64_t kWalkStep = 8;
 
 /// The selection attributes of one op.
 struct SelectParams {
-  int64_t threads;
   double tau;
   int64_t localBlocks, minBlocks, maxBlocks;
   bool sink, causal;
@@ -63,21 +72,12 @@ public:
       : KernelBuilder{b}, p(p), scores(scores), counts(counts),
         indices(indices), groups(groups), nbq(nbq), nbk(nbk) {}
 
-  /// Static workgroup buffers: the broadcast scalars and the warp totals
-  /// of the prefix sum.
-  static SmallVector<MemRefType> workgroupTypes(MLIRContext *ctx,
-                                                int64_t threads) {
-    Type index = IndexType::get(ctx);
-    return {workgroupMemRef({2}, index),
-            workgroupMemRef({threads / 32}, index)};
-  }
-
   /// Bytes of dynamic workgroup memory: the sort keys (the next power of
-  /// two at or above nbk, at least kChunk, 8 bytes each), the row's scores
-  /// and the flags (4 bytes per block each): 196,616 bytes at nbk = 8193
-  /// (a million tokens in blocks of 128), under the 227 KiB a CTA may have.
+  /// two at or above nbk, at least kChunk, 4 bytes each) and the row's
+  /// scores (4 bytes per block): 98,308 bytes at nbk = 8193 (a million
+  /// tokens in blocks of 128), under the 227 KiB a CTA may have.
   static Value dynamicBytes(KernelBuilder &kb, Value nbk) {
-    return kb.add(kb.mul(keySlots(kb, nbk), 8), kb.mul(nbk, 8));
+    return kb.add(kb.mul(keySlots(kb, nbk), 4), kb.mul(nbk, 4));
   }
 
   /// Sort keys for `count` blocks: the next power of two, at least kChunk.
@@ -86,21 +86,16 @@ public:
                                   kb.idx(kChunk));
   }
 
-  void build(Value threadId, Value blockId, ValueRange workgroup) {
-    tid = threadId;
-    shared = workgroup[0];
-    warpTotals = workgroup[1];
-    Value lane = rem(tid, 32);
-    // The row.
+  void build(Value lane, Value blockId) {
+    this->lane = lane;
     row = rem(blockId, nbq);
     Value head = div(blockId, nbq);
     batchIdx = div(head, groups);
     group = rem(head, groups);
     nvis = p.causal ? minU(add(row, 1), nbk) : nbk;
-    Value sortSize = keySlots(*this, nvis);
 
-    // Dynamic workgroup memory: keys [nextPow2(nbk)] u64, the row's scores
-    // [nbk] f32, flags [nbk] i32.
+    // Dynamic workgroup memory: keys [keySlots(nbk)] (u32, then the
+    // sorted scores in place), the row's scores [nbk] f32.
     Value raw = gpu::DynamicSharedMemoryOp::create(
         b, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                            MemRefLayoutAttrInterface(),
@@ -113,40 +108,39 @@ public:
                           workgroupSpace(b.getContext())),
           raw, byteOffset, ValueRange{count});
     };
-    Value keyCount = keySlots(*this, nbk);
-    Value keyBytes = mul(keyCount, 8);
-    keys = view(b.getI64Type(), idx(0), keyCount);
-    rowScores = view(b.getF32Type(), keyBytes, nbk);
-    flags = view(b.getI32Type(), add(keyBytes, mul(nbk, 4)), nbk);
+    keyCount = keySlots(*this, nbk);
+    keys = view(b.getI32Type(), idx(0), keyCount);
+    sorted = view(b.getF32Type(), idx(0), keyCount);
+    rowScores = view(b.getF32Type(), mul(keyCount, 4), nbk);
 
-    // The row's scores, read once (coalesced) into workgroup memory.
-    forLoop(tid, nbk, idx(p.threads), {}, [&](Value j, ValueRange) {
+    // The row's visible scores, read once (coalesced).
+    forLoop(lane, nvis, idx(32), {}, [&](Value j, ValueRange) {
       store(load(scores, {batchIdx, group, row, j}), rowScores, {j});
       return SmallVector<Value>{};
     });
     gpu::BarrierOp::create(b);
-    markRow(sortSize);
-    gpu::BarrierOp::create(b);
-    if (p.tau < 1.0)
-      sortKeys(sortSize, lane);
-    ifThen(eq(tid, 0), [&] { store(topP(), shared, {idx(0)}); });
-    gpu::BarrierOp::create(b);
-    Value taken = load(shared, {idx(0)});
-    forLoop(tid, taken, idx(p.threads), {}, [&](Value i, ValueRange) {
-      Value j = arith::IndexCastUIOp::create(
-          b, b.getIndexType(),
-          arith::TruncIOp::create(b, b.getI32Type(), load(keys, {i})));
-      store(i32(1), flags, {j});
-      return SmallVector<Value>{};
-    });
-    gpu::BarrierOp::create(b);
-    compact(lane);
+
+    Value taken = idx(0), vStar = f32(0.0f), takeAllFree = boolConst(true);
+    if (p.tau < 1.0) {
+      Value sortSize = keySlots(*this, nvis);
+      sortKeys(sortSize);
+      // Every key back to its score, in place.
+      forLoop(lane, sortSize, idx(32), {}, [&](Value i, ValueRange) {
+        store(scoreOfKey(load(keys, {i})), sorted, {i});
+        return SmallVector<Value>{};
+      });
+      gpu::BarrierOp::create(b);
+      std::tie(taken, takeAllFree) = topP();
+      Value last = sub(arith::MaxUIOp::create(b, taken, idx(1)), idx(1));
+      vStar = load(sorted, {last});
+    }
+    compact(taken, vStar, takeAllFree);
   }
 
 private:
   const SelectParams &p;
   Value scores, counts, indices, groups, nbq, nbk;
-  Value tid, shared, warpTotals, keys, rowScores, flags;
+  Value lane, keyCount, keys, sorted, rowScores;
   Value row, batchIdx, group, nvis;
 
   /// 1 << ceil(log2(max(x, 1))).
@@ -164,15 +158,40 @@ private:
         b, b.getIndexType(), arith::SelectOp::create(b, small, one, pow));
   }
 
-  Value scoreAt(Value j) { return load(rowScores, {j}); }
+  Value boolConst(bool v) { return arith::ConstantIntOp::create(b, v, 1); }
+  Value notI(Value x) { return arith::XOrIOp::create(b, x, boolConst(true)); }
+  Value toIndex(Value i32v) {
+    return arith::IndexCastUIOp::create(b, b.getIndexType(), i32v);
+  }
 
-  /// The score a sort key was made from (NaN keys give a NaN).
+  /// Whether visible block j is forced (always kept).
+  Value forced(Value j) {
+    if (p.tau >= 1.0)
+      return boolConst(true);
+    Value near = andI(ule(j, row), ule(row, add(j, p.localBlocks)));
+    if (p.sink)
+      near = orI(near, eq(j, 0));
+    return near;
+  }
+
+  /// The ascending sort key of score s: descending s (+0 for -0, so that
+  /// they tie as on the CPU), NaN after every number.
+  Value sortKey(Value score) {
+    Value s = fadd(score, f32(0.0f));
+    Value bits = arith::BitcastOp::create(b, b.getI32Type(), s);
+    Value negative =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::slt, bits, i32(0));
+    Value order = select(negative, arith::XOrIOp::create(b, bits, i32(-1)),
+                         arith::OrIOp::create(b, bits, i32(INT32_MIN)));
+    Value desc = arith::XOrIOp::create(b, order, i32(-1));
+    Value isNaN = arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, s, s);
+    return select(isNaN, i32(-1), desc);
+  }
+
+  /// The score a sort key was made from (-0 comes back as +0; padding and
+  /// NaN keys give a NaN).
   Value scoreOfKey(Value key) {
-    Value hi = arith::TruncIOp::create(
-        b, b.getI32Type(),
-        arith::ShRUIOp::create(b, key,
-                               arith::ConstantIntOp::create(b, 32, 64)));
-    Value order = arith::XOrIOp::create(b, hi, i32(-1));
+    Value order = arith::XOrIOp::create(b, key, i32(-1));
     Value positive =
         arith::CmpIOp::create(b, arith::CmpIPredicate::slt, order, i32(0));
     Value bits =
@@ -181,81 +200,39 @@ private:
     return arith::BitcastOp::create(b, b.getF32Type(), bits);
   }
 
-  /// Whether visible block j is forced (always kept).
-  Value forced(Value j) {
-    if (p.tau >= 1.0)
-      return arith::ConstantIntOp::create(b, 1, 1);
-    Value near = andI(ule(j, row), ule(row, add(j, p.localBlocks)));
-    if (p.sink)
-      near = orI(near, eq(j, 0));
-    return near;
-  }
-
-  /// The descending-order sort key of block j: (~order(s), j), NaN last.
-  Value sortKey(Value j) {
-    Type i32t = b.getI32Type(), i64t = b.getI64Type();
-    // +0 for -0 (they compare equal, so ties go by j as on the CPU).
-    Value s = fadd(scoreAt(j), f32(0.0f));
-    Value bits = arith::BitcastOp::create(b, i32t, s);
-    Value negative =
-        arith::CmpIOp::create(b, arith::CmpIPredicate::slt, bits, i32(0));
-    Value allOnes = i32(-1);
-    Value order = select(negative, arith::XOrIOp::create(b, bits, allOnes),
-                         arith::OrIOp::create(b, bits, i32(INT32_MIN)));
-    Value desc = arith::XOrIOp::create(b, order, allOnes);
-    Value isNaN = arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, s, s);
-    desc = select(isNaN, allOnes, desc);
-    Value hi = arith::ShLIOp::create(b, arith::ExtUIOp::create(b, i64t, desc),
-                                     arith::ConstantIntOp::create(b, 32, 64));
-    Value lo = arith::IndexCastUIOp::create(b, i64t, j);
-    return arith::OrIOp::create(b, hi, lo);
-  }
-
-  /// Flags of the forced blocks; sort keys of the free visible ones.
-  void markRow(Value sortSize) {
-    Value padKey = arith::ConstantIntOp::create(b, -1, 64);
-    forLoop(tid, nbk, idx(p.threads), {}, [&](Value j, ValueRange) {
-      Value f = andI(ult(j, nvis), forced(j));
-      store(select(f, i32(1), i32(0)), flags, {j});
-      return SmallVector<Value>{};
-    });
-    forLoop(tid, sortSize, idx(p.threads), {}, [&](Value j, ValueRange) {
-      Value free =
-          andI(ult(j, nvis),
-               arith::XOrIOp::create(b, forced(j),
-                                     arith::ConstantIntOp::create(b, 1, 1)));
-      auto key = scf::IfOp::create(b, b.getI64Type(), free,
-                                   /*withElseRegion=*/true);
-      {
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(&key.getThenRegion().front());
-        scf::YieldOp::create(b, sortKey(j));
-        b.setInsertionPointToStart(&key.getElseRegion().front());
-        scf::YieldOp::create(b, padKey);
-      }
-      store(key.getResult(0), keys, {j});
-      return SmallVector<Value>{};
-    });
+  /// The sort key of block j: a free visible block's, else padding.
+  Value keyOfBlock(Value j) {
+    Value free = andI(ult(j, nvis), notI(forced(j)));
+    auto key = scf::IfOp::create(b, b.getI32Type(), free,
+                                 /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&key.getThenRegion().front());
+    scf::YieldOp::create(b, sortKey(load(rowScores, {j})));
+    b.setInsertionPointToStart(&key.getElseRegion().front());
+    scf::YieldOp::create(b, i32(-1));
+    return key.getResult(0);
   }
 
   /// Bitonic sort of keys[0, size), size a power of two >= kChunk,
   /// ascending: stage k merges runs of k (ascending where i & k == 0),
-  /// pass j compares keys j apart. Stages up to kChunk run whole in the
-  /// warps' registers; a later stage runs its passes over kChunk or more
-  /// through workgroup memory, then the rest in registers.
-  void sortKeys(Value size, Value lane) {
-    Value warp = div(tid, 32);
-    int64_t warps = p.threads / 32;
+  /// pass j compares keys j apart. Stages up to kChunk run whole in
+  /// registers, each chunk's keys made from the scores as it is loaded;
+  /// a later stage runs its passes over kChunk or more through workgroup
+  /// memory, then the rest in registers.
+  void sortKeys(Value size) {
     Value chunks = div(size, kChunk);
     // Stages 2 .. kChunk: each chunk sorted (alternating directions).
-    forLoop(warp, chunks, idx(warps), {}, [&](Value c, ValueRange) {
-      SmallVector<Value> regs = loadChunk(c, lane);
+    forLoop(idx(0), chunks, idx(1), {}, [&](Value c, ValueRange) {
+      Value base = add(mul(c, kChunk), lane);
+      SmallVector<Value> regs;
+      for (int64_t r = 0; r < kKeysPerLane; ++r)
+        regs.push_back(keyOfBlock(add(base, 32 * r)));
+      Value chunkUp = eq(arith::AndIOp::create(b, c, idx(1)), 0);
       for (int64_t k = 2; k <= kChunk; k *= 2) {
         // Below kChunk the direction bit of element c * kChunk + 32 r + l
         // is that of 32 r + l; at kChunk it is the chunk's parity.
-        Value chunkUp = eq(arith::AndIOp::create(b, c, idx(1)), 0);
         for (int64_t j = k / 2; j >= 1; j /= 2)
-          registerPass(regs, lane, j, [&](int64_t r) -> Value {
+          registerPass(regs, j, [&](int64_t r) -> Value {
             if (k == kChunk)
               return chunkUp;
             if (k >= 32)
@@ -263,7 +240,7 @@ private:
             return eq(arith::AndIOp::create(b, lane, idx(k)), 0);
           });
       }
-      storeChunk(c, lane, regs);
+      storeChunk(c, regs);
       return SmallVector<Value>{};
     });
     gpu::BarrierOp::create(b);
@@ -275,25 +252,22 @@ private:
               // Passes j = k / 2 .. kChunk in workgroup memory.
               forLoop(idx(1), sub(stage, idx(llvm::Log2_64(kChunk) - 1)),
                       idx(1), {}, [&](Value pass, ValueRange) {
-                        Value jLog = sub(stage, pass);
-                        sharedPass(size, k, jLog);
+                        sharedPass(size, k, sub(stage, pass));
                         return SmallVector<Value>{};
                       });
               // Passes kChunk / 2 .. 1 in registers.
-              forLoop(warp, chunks, idx(warps), {}, [&](Value c, ValueRange) {
+              forLoop(idx(0), chunks, idx(1), {}, [&](Value c, ValueRange) {
                 Value up = eq(arith::AndIOp::create(b, mul(c, kChunk), k), 0);
-                SmallVector<Value> regs = loadChunk(c, lane);
+                SmallVector<Value> regs = loadChunk(c);
                 for (int64_t j = kChunk / 2; j >= 1; j /= 2)
-                  registerPass(regs, lane, j, [&](int64_t) { return up; });
-                storeChunk(c, lane, regs);
+                  registerPass(regs, j, [&](int64_t) { return up; });
+                storeChunk(c, regs);
                 return SmallVector<Value>{};
               });
               gpu::BarrierOp::create(b);
               return SmallVector<Value>{};
             });
   }
-
-  Value boolConst(bool v) { return arith::ConstantIntOp::create(b, v, 1); }
 
   /// log2 of a power of two.
   Value log2Of(Value pow2) {
@@ -305,28 +279,28 @@ private:
   }
 
   /// Chunk c's keys in the lane's registers: r -> key c * kChunk + 32 r + l.
-  SmallVector<Value> loadChunk(Value c, Value lane) {
+  SmallVector<Value> loadChunk(Value c) {
     Value base = add(mul(c, kChunk), lane);
     SmallVector<Value> regs;
     for (int64_t r = 0; r < kKeysPerLane; ++r)
       regs.push_back(load(keys, {add(base, 32 * r)}));
     return regs;
   }
-  void storeChunk(Value c, Value lane, ArrayRef<Value> regs) {
+  void storeChunk(Value c, ArrayRef<Value> regs) {
     Value base = add(mul(c, kChunk), lane);
     for (int64_t r = 0; r < kKeysPerLane; ++r)
       store(regs[r], keys, {add(base, 32 * r)});
   }
 
+  std::pair<Value, Value> minMax(Value a, Value c) {
+    return {arith::MinUIOp::create(b, a, c), arith::MaxUIOp::create(b, a, c)};
+  }
+
   /// One compare-exchange pass at distance j (< kChunk) over a chunk in
   /// registers; `ascending(r)` is whether register r's element sorts
   /// ascending in this stage (an i1).
-  void registerPass(SmallVector<Value> &regs, Value lane, int64_t j,
+  void registerPass(SmallVector<Value> &regs, int64_t j,
                     function_ref<Value(int64_t r)> ascending) {
-    auto minMax = [&](Value a, Value c) {
-      Value less = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, a, c);
-      return std::make_pair(select(less, a, c), select(less, c, a));
-    };
     if (j >= 32) {
       // Partners in the same thread: registers r and r + j / 32.
       int64_t step = j / 32;
@@ -343,7 +317,7 @@ private:
     // Partners j lanes apart: the lower lane keeps the min when ascending.
     Value lower = eq(arith::AndIOp::create(b, lane, idx(j)), 0);
     for (int64_t r = 0; r < kKeysPerLane; ++r) {
-      Value other = shuffleXor64(regs[r], static_cast<int32_t>(j));
+      Value other = shuffleXor(regs[r], static_cast<int32_t>(j));
       auto [lo, hi] = minMax(regs[r], other);
       Value keepMin = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lower,
                                             ascending(r));
@@ -351,38 +325,20 @@ private:
     }
   }
 
-  /// An i64 from lane `lane ^ mask` (two 32-bit shuffles).
-  Value shuffleXor64(Value x, int32_t mask) {
-    Type i32t = b.getI32Type(), i64t = b.getI64Type();
-    Value c32 = arith::ConstantIntOp::create(b, 32, 64);
-    Value lo = arith::TruncIOp::create(b, i32t, x);
-    Value hi =
-        arith::TruncIOp::create(b, i32t, arith::ShRUIOp::create(b, x, c32));
-    Value lo2 = gpu::ShuffleOp::create(b, lo, mask, 32, gpu::ShuffleMode::XOR)
-                    .getShuffleResult();
-    Value hi2 = gpu::ShuffleOp::create(b, hi, mask, 32, gpu::ShuffleMode::XOR)
-                    .getShuffleResult();
-    return arith::OrIOp::create(
-        b, arith::ShLIOp::create(b, arith::ExtUIOp::create(b, i64t, hi2), c32),
-        arith::ExtUIOp::create(b, i64t, lo2));
-  }
-
   /// One compare-exchange pass at distance 2^jLog (>= kChunk) of stage k
-  /// through workgroup memory: pair p compares i = p with a 0 bit inserted
+  /// through workgroup memory: pair q compares i = q with a 0 bit inserted
   /// at jLog and i + j; a barrier after.
   void sharedPass(Value size, Value k, Value jLog) {
     Value j = arith::ShLIOp::create(b, idx(1), jLog);
     Value lowMask = sub(j, idx(1));
-    forLoop(tid, div(size, 2), idx(p.threads), {}, [&](Value pr, ValueRange) {
-      Value high = arith::ShLIOp::create(b, arith::ShRUIOp::create(b, pr, jLog),
+    forLoop(lane, div(size, 2), idx(32), {}, [&](Value q, ValueRange) {
+      Value high = arith::ShLIOp::create(b, arith::ShRUIOp::create(b, q, jLog),
                                          add(jLog, 1));
       Value i =
-          arith::OrIOp::create(b, high, arith::AndIOp::create(b, pr, lowMask));
+          arith::OrIOp::create(b, high, arith::AndIOp::create(b, q, lowMask));
       Value l = add(i, j);
-      Value a = load(keys, {i}), c = load(keys, {l});
+      auto [lo, hi] = minMax(load(keys, {i}), load(keys, {l}));
       Value up = eq(arith::AndIOp::create(b, i, k), 0);
-      Value less = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, a, c);
-      Value lo = select(less, a, c), hi = select(less, c, a);
       store(select(up, lo, hi), keys, {i});
       store(select(up, hi, lo), keys, {l});
       return SmallVector<Value>{};
@@ -390,27 +346,36 @@ private:
     gpu::BarrierOp::create(b);
   }
 
-  /// Thread 0: how many sorted blocks the top-p rule takes.
-  Value topP() {
-    if (p.tau >= 1.0)
-      return idx(0);
+  /// `count` f32 of `buffer` from `start` (a multiple of 4) on.
+  SmallVector<Value> loadVector(Value buffer, Value start, int64_t count) {
+    auto type = VectorType::get({4}, b.getF32Type());
+    SmallVector<Value> out;
+    for (int64_t v = 0; v < count; v += 4) {
+      Value vec =
+          vector::LoadOp::create(b, type, buffer, ValueRange{add(start, v)},
+                                 /*nontemporal=*/false, llvm::MaybeAlign(16));
+      for (int64_t e = 0; e < 4; ++e)
+        out.push_back(vector::ExtractOp::create(b, vec, e));
+    }
+    return out;
+  }
+
+  /// The top-p rule, computed alike by every lane: how many sorted free
+  /// blocks it takes, and whether it takes them all (a NaN total).
+  std::pair<Value, Value> topP() {
     Value zeroF = f32(0.0f);
-    // The visible total, ascending J: sequential adds, 8 loads ahead.
-    constexpr int64_t kUnroll = 8;
-    Value whole = mul(div(nvis, kUnroll), kUnroll);
-    Value total = forLoop(idx(0), whole, idx(kUnroll), {zeroF},
+    // The visible total, ascending J: sequential adds, 8 loaded ahead.
+    Value whole = mul(div(nvis, kWalkStep), kWalkStep);
+    Value total = forLoop(idx(0), whole, idx(kWalkStep), {zeroF},
                           [&](Value j, ValueRange a) -> SmallVector<Value> {
-                            SmallVector<Value> v;
-                            for (int64_t i = 0; i < kUnroll; ++i)
-                              v.push_back(scoreAt(add(j, i)));
                             Value t = a[0];
-                            for (Value x : v)
+                            for (Value x : loadVector(rowScores, j, kWalkStep))
                               t = fadd(t, x);
                             return {t};
                           })[0];
     total = forLoop(whole, nvis, idx(1), {total},
                     [&](Value j, ValueRange a) -> SmallVector<Value> {
-                      return {fadd(a[0], scoreAt(j))};
+                      return {fadd(a[0], load(rowScores, {j}))};
                     })[0];
     // The forced mass in ascending J: the sink (when before the local
     // window), then the window [max(0, I - local), I] (all visible: I <
@@ -421,112 +386,164 @@ private:
     Value kept = zeroF, count = idx(0);
     if (p.sink) {
       Value sinkFirst = ult(idx(0), lo);
-      kept = select(sinkFirst, scoreAt(idx(0)), zeroF);
+      kept = select(sinkFirst, load(rowScores, {idx(0)}), zeroF);
       count = select(sinkFirst, idx(1), idx(0));
     }
-    SmallVector<Value> forced =
+    SmallVector<Value> forcedMass =
         forLoop(lo, add(hi, 1), idx(1), {kept, count},
                 [&](Value j, ValueRange a) -> SmallVector<Value> {
-                  return {fadd(a[0], scoreAt(j)), add(a[1], 1)};
+                  return {fadd(a[0], load(rowScores, {j})), add(a[1], 1)};
                 });
+    Value forcedCount = forcedMass[1];
+    Value nfree = sub(nvis, forcedCount);
     Value threshold = fmul(f32(static_cast<float>(p.tau)), total);
     Value totalIsNaN =
         arith::CmpFOp::create(b, arith::CmpFPredicate::UNO, total, total);
-    // Whether the walk takes one more block with `kept`, `cnt` so far.
-    auto takes = [&](Value keptSoFar, Value cnt) {
-      Value need = orI(ult(cnt, idx(p.minBlocks)),
-                       orI(arith::CmpFOp::create(b, arith::CmpFPredicate::OLT,
-                                                 keptSoFar, threshold),
-                           totalIsNaN));
-      Value go = andI(need, ult(cnt, nvis));
-      if (p.maxBlocks > 0)
-        go = andI(go, orI(totalIsNaN, ult(cnt, idx(p.maxBlocks))));
-      return go;
-    };
-    // The walk, 8 sorted blocks a step: their loads first, then the
-    // sequential adds, each guarded by the rule (the rule stops for good
-    // once it stops: the kept mass only grows).
-    Value lastKey = sub(nextPowerOfTwo(*this, nbk), idx(1));
-    auto loop = scf::WhileOp::create(
-        b,
-        TypeRange{b.getF32Type(), b.getIndexType(), b.getIndexType(),
-                  b.getI1Type()},
-        ValueRange{forced[0], forced[1], idx(0),
-                   arith::ConstantIntOp::create(b, 1, 1)},
+
+    // Blocks min_blocks still asks for beyond the forced ones.
+    Value minFree = select(ult(forcedCount, idx(p.minBlocks)),
+                           sub(idx(p.minBlocks), forcedCount), idx(0));
+    // c0: the first sorted position where the rule stops (the kept mass
+    // before it not below the threshold, and min_blocks reached), nfree if
+    // none. A step of kWalkStep scores: the adds
+    // chained, the tests beside them; the loop goes on while the whole step
+    // is taken, and the step where it stops is resolved after it.
+    SmallVector<Type> types = {b.getF32Type(), b.getIndexType()};
+    for (int64_t e = 0; e < kWalkStep; ++e)
+      types.push_back(b.getI1Type());
+    SmallVector<Value> init = {forcedMass[0], idx(0)};
+    for (int64_t e = 0; e < kWalkStep; ++e)
+      init.push_back(boolConst(true));
+    auto walk = scf::WhileOp::create(
+        b, types, init,
         [&](OpBuilder &nb, Location, ValueRange a) {
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-          scf::ConditionOp::create(b, a[3], a);
+          Value k = a[0], i = a[1];
+          Value all = ult(i, nfree);
+          SmallVector<Value> below;
+          Value next = k;
+          // Past the free blocks the loads read padding: not used.
+          Value start = minU(i, sub(keyCount, idx(kWalkStep)));
+          SmallVector<Value> xs = loadVector(sorted, start, kWalkStep);
+          for (int64_t e = 0; e < kWalkStep; ++e) {
+            Value ok = arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, next,
+                                             threshold);
+            if (p.minBlocks > 0)
+              ok = orI(ok, ult(add(i, e), minFree));
+            below.push_back(ok);
+            all = andI(all, ok);
+            next = fadd(next, xs[e]);
+          }
+          // The whole step is taken when every test passed and it lies
+          // inside the free blocks.
+          Value inside = ule(add(i, kWalkStep), nfree);
+          Value go = andI(all, inside);
+          SmallVector<Value> carried = {select(go, next, k), i};
+          carried.append(below);
+          scf::ConditionOp::create(b, go, carried);
         },
         [&](OpBuilder &nb, Location, ValueRange a) {
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-          SmallVector<Value> v;
-          for (int64_t i = 0; i < kUnroll; ++i)
-            v.push_back(scoreOfKey(load(keys, {minU(add(a[2], i), lastKey)})));
-          Value k = a[0], cnt = a[1], taken = a[2];
-          Value go = a[3];
-          for (Value x : v) {
-            go = andI(go, takes(k, cnt));
-            k = select(go, fadd(k, x), k);
-            cnt = select(go, add(cnt, 1), cnt);
-            taken = select(go, add(taken, 1), taken);
-          }
-          scf::YieldOp::create(b, ValueRange{k, cnt, taken, go});
+          scf::YieldOp::create(b, ValueRange{a[0], add(a[1], kWalkStep),
+                                             boolConst(true), boolConst(true),
+                                             boolConst(true), boolConst(true),
+                                             boolConst(true), boolConst(true),
+                                             boolConst(true), boolConst(true)});
         });
-    return loop.getResult(2);
+    // The step it stopped in: the run of passed tests inside the free
+    // blocks.
+    Value i = walk.getResult(1);
+    Value alive = boolConst(true), c0 = i;
+    for (int64_t e = 0; e < kWalkStep; ++e) {
+      alive = andI(alive, andI(walk.getResult(2 + e), ult(add(i, e), nfree)));
+      c0 = select(alive, add(i, e + 1), c0);
+    }
+    // max_blocks counts the forced blocks too.
+    Value taken = c0;
+    if (p.maxBlocks > 0)
+      taken = minU(taken, select(ult(forcedCount, idx(p.maxBlocks)),
+                                 sub(idx(p.maxBlocks), forcedCount), idx(0)));
+    taken = minU(taken, nfree);
+    return {select(totalIsNaN, nfree, taken), totalIsNaN};
   }
 
-  /// The flags as ascending indices, -1 padding, and the count.
-  void compact(Value lane) {
-    Value warp = div(tid, 32);
-    int64_t warps = p.threads / 32;
-    Value chunks = ceilDiv(nbk, p.threads);
+  /// The number of sorted scores above v (sorted descending, v one of them
+  /// at a position below `taken`): a binary search.
+  Value countAbove(Value taken, Value v) {
+    auto search = scf::WhileOp::create(
+        b, TypeRange{b.getIndexType(), b.getIndexType()},
+        ValueRange{idx(0),
+                   sub(arith::MaxUIOp::create(b, taken, idx(1)), idx(1))},
+        [&](OpBuilder &nb, Location, ValueRange a) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+          scf::ConditionOp::create(b, ult(a[0], a[1]), a);
+        },
+        [&](OpBuilder &nb, Location, ValueRange a) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+          Value mid = div(add(a[0], a[1]), 2);
+          Value above = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT,
+                                              load(sorted, {mid}), v);
+          scf::YieldOp::create(b, ValueRange{select(above, add(mid, 1), a[0]),
+                                             select(above, a[1], mid)});
+        });
+    return search.getResult(0);
+  }
+
+  Value ballot(Value pred) {
+    return NVVM::VoteSyncOp::create(b, b.getI32Type(), i32(-1), pred,
+                                    NVVM::VoteSyncKind::ballot);
+  }
+  Value popc(Value x) { return toIndex(math::CtPopOp::create(b, x)); }
+
+  /// The kept blocks as ascending indices, -1 padding, and the count: the
+  /// forced ones, the free ones scoring above v*, and the first m in
+  /// ascending J of those scoring v* (all free ones for a NaN total).
+  void compact(Value taken, Value vStar, Value takeAllFree) {
+    Value m = idx(0);
+    if (p.tau < 1.0)
+      m = sub(taken, countAbove(taken, vStar));
+    Value some = ult(idx(0), taken);
+    Value below = NVVM::LaneMaskLtOp::create(b, b.getI32Type());
     SmallVector<Value> done = forLoop(
-        idx(0), chunks, idx(1), {idx(0)},
+        idx(0), ceilDiv(nvis, 32), idx(1), {idx(0), idx(0)},
         [&](Value chunk, ValueRange a) -> SmallVector<Value> {
-          Value j = add(mul(chunk, p.threads), tid);
-          Value inside = ult(j, nbk);
-          Value flag =
-              select(inside, load(flags, {select(inside, j, idx(0))}), i32(0));
-          // Inclusive prefix sum over the warp.
-          Value incl = flag;
-          for (int32_t d = 1; d < 32; d *= 2) {
-            Value up =
-                gpu::ShuffleOp::create(b, incl, d, 32, gpu::ShuffleMode::UP)
-                    .getShuffleResult();
-            incl = arith::AddIOp::create(b, incl,
-                                         select(ult(lane, idx(d)), i32(0), up));
+          Value j = add(mul(chunk, 32), lane);
+          Value visible = ult(j, nvis);
+          Value f = andI(visible, forced(j));
+          Value sel = f;
+          Value equalCount = idx(0);
+          if (p.tau < 1.0) {
+            Value s =
+                fadd(load(rowScores, {select(visible, j, idx(0))}), f32(0.0f));
+            Value free = andI(visible, notI(f));
+            Value equal = andI(andI(free, some), feq(s, vStar));
+            Value equalVotes = ballot(equal);
+            equalCount = popc(equalVotes);
+            Value eqRank =
+                add(a[1], popc(arith::AndIOp::create(b, equalVotes, below)));
+            Value above =
+                arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, s, vStar);
+            Value take = orI(andI(some, above), andI(equal, ult(eqRank, m)));
+            sel = orI(f, andI(free, orI(take, takeAllFree)));
           }
-          ifThen(eq(lane, 31), [&] {
-            store(arith::IndexCastUIOp::create(b, b.getIndexType(), incl),
-                  warpTotals, {warp});
-          });
-          gpu::BarrierOp::create(b);
-          Value before = a[0], chunkTotal = a[0];
-          for (int64_t w = 0; w < warps; ++w) {
-            Value t = load(warpTotals, {idx(w)});
-            before = add(before, select(ult(idx(w), warp), t, idx(0)));
-            chunkTotal = add(chunkTotal, t);
-          }
-          Value pos = add(before, arith::IndexCastUIOp::create(
-                                      b, b.getIndexType(),
-                                      arith::SubIOp::create(b, incl, flag)));
-          ifThen(andI(inside, eq(flag, i32(1))), [&] {
+          Value votes = ballot(sel);
+          Value pos = add(a[0], popc(arith::AndIOp::create(b, votes, below)));
+          ifThen(sel, [&] {
             store(arith::IndexCastUIOp::create(b, b.getI32Type(), j), indices,
                   {batchIdx, group, row, pos});
           });
-          // The totals are read by every thread before the next chunk
-          // writes them.
-          gpu::BarrierOp::create(b);
-          return {chunkTotal};
+          return {add(a[0], popc(votes)), add(a[1], equalCount)};
         });
     Value count = done[0];
-    forLoop(add(count, tid), nbk, idx(p.threads), {}, [&](Value i, ValueRange) {
+    forLoop(add(count, lane), nbk, idx(32), {}, [&](Value i, ValueRange) {
       store(i32(-1), indices, {batchIdx, group, row, i});
       return SmallVector<Value>{};
     });
-    ifThen(eq(tid, 0), [&] {
+    ifThen(eq(lane, 0), [&] {
       store(arith::IndexCastUIOp::create(b, b.getI32Type(), count), counts,
             {batchIdx, group, row});
     });
@@ -534,8 +551,7 @@ private:
 };
 
 struct BlockSelectToGPU : OpRewritePattern<BlockSelectOp> {
-  BlockSelectToGPU(MLIRContext *ctx, int64_t threads)
-      : OpRewritePattern(ctx), threads(threads) {}
+  using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(BlockSelectOp op,
                                 PatternRewriter &rewriter) const override {
@@ -544,7 +560,6 @@ struct BlockSelectToGPU : OpRewritePattern<BlockSelectOp> {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     KernelBuilder kb{b};
     SelectParams p;
-    p.threads = threads;
     p.tau = op.getTau().convertToDouble();
     p.localBlocks = static_cast<int64_t>(op.getLocalBlocks());
     p.minBlocks = static_cast<int64_t>(op.getMinBlocks());
@@ -561,22 +576,19 @@ struct BlockSelectToGPU : OpRewritePattern<BlockSelectOp> {
     Value bytes = arith::IndexCastUIOp::create(
         b, b.getI32Type(), SelectKernel::dynamicBytes(kb, nbk));
     buildLaunch(
-        b, rows, threads, SelectKernel::workgroupTypes(b.getContext(), threads),
-        "unisparse_block_select",
-        [&](ImplicitLocOpBuilder &kbld, Value tid, Value bid, ValueRange wg) {
+        b, rows, /*threads=*/32, /*workgroup=*/{}, "unisparse_block_select",
+        [&](ImplicitLocOpBuilder &kbld, Value lane, Value bid, ValueRange) {
           SelectKernel(kbld, p, scores, counts, indices, groups, nbq, nbk)
-              .build(tid, bid, wg);
+              .build(lane, bid);
         },
         bytes);
     rewriter.eraseOp(op);
     return success();
   }
-
-  int64_t threads;
 };
 } // namespace
 
 void mlir::unisparse::populateBlockSelectToGPUPatterns(
-    RewritePatternSet &patterns, int64_t threads) {
-  patterns.add<BlockSelectToGPU>(patterns.getContext(), threads);
+    RewritePatternSet &patterns) {
+  patterns.add<BlockSelectToGPU>(patterns.getContext());
 }

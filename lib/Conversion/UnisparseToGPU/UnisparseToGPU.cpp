@@ -170,9 +170,6 @@ struct ConvertUnisparseToGPUPass
       return fail("warp-rows must be 16 or 32");
     if (minCtasPerSm < 0 || minCtasPerSm > 32)
       return fail("min-ctas-per-sm must be in [0, 32]");
-    if (selectThreads < 32 || selectThreads > 1024 ||
-        (selectThreads & (selectThreads - 1)) != 0)
-      return fail("select-threads must be a power of two in [32, 1024]");
     ScoreKernelOptions options;
     options.warps = warps;
     options.warpRows = warpRows;
@@ -183,7 +180,7 @@ struct ConvertUnisparseToGPUPass
     RewritePatternSet patterns(ctx);
     populateCompressToGPUPatterns(patterns);
     populateBlockScoreToGPUPatterns(patterns, options);
-    populateBlockSelectToGPUPatterns(patterns, selectThreads);
+    populateBlockSelectToGPUPatterns(patterns);
     walkAndApplyPatterns(module, std::move(patterns));
     // A buffer-form op that no pattern took (its pattern reported why).
     WalkResult left = module.walk([&](Operation *op) {

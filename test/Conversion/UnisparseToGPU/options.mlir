@@ -1,6 +1,6 @@
-// RUN: unisparse-opt %s --convert-unisparse-to-gpu="select-threads=48" -verify-diagnostics
+// RUN: unisparse-opt %s --convert-unisparse-to-gpu="key-tile=40" -verify-diagnostics
 
 // The pass refuses knobs that no kernel can be built from.
-// expected-error @+1 {{select-threads must be a power of two in [32, 1024]}}
+// expected-error @+1 {{warps and ctas must be positive and key-tile a positive multiple of 16}}
 module {
 }

@@ -54,9 +54,8 @@ void populateCompressToGPUPatterns(RewritePatternSet &patterns);
 /// (an error for one that tensorCoreScoreUnsupportedReason rejects).
 void populateBlockScoreToGPUPatterns(RewritePatternSet &patterns,
                                      const ScoreKernelOptions &options);
-/// Buffer-form block_select -> one CTA per row, `threads` threads.
-void populateBlockSelectToGPUPatterns(RewritePatternSet &patterns,
-                                      int64_t threads);
+/// Buffer-form block_select -> one warp per row (a CTA of one warp).
+void populateBlockSelectToGPUPatterns(RewritePatternSet &patterns);
 
 } // namespace mlir::unisparse
 
