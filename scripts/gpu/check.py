@@ -504,6 +504,29 @@ def check_kernel_env():
         record(f"UNISPARSE_CUDA_ATTENTION_KERNEL={value}", want in out, out.strip()[-160:])
 
 
+def check_pool_env():
+    """UNISPARSE_CUDA_POOL_RELEASE (the runtime pool's release threshold):
+    a malformed value makes the first device allocation fail saying so; 0
+    (hand every freed block back, the driver's default) runs."""
+    import subprocess
+
+    code = (
+        "import sys, torch; sys.path[:0] = ['scripts/gpu', 'python']\n"
+        "import check\n"
+        "lib, c, hq, hkv, d, dtype = check.load('default_bf16_d128')\n"
+        "q, k, v = check.inputs(hq, hkv, 1024, d, dtype, 1, batch=1)\n"
+        "try:\n"
+        "    lib.layout(q, k); torch.cuda.synchronize()\n"
+        "    print('RAN')\n"
+        "except Exception as e:\n"
+        "    print('ERROR', e)\n"
+    )
+    for value, want in (("12x", "UNISPARSE_CUDA_POOL_RELEASE = '12x' is not a byte count"), ("0", "RAN")):
+        env = dict(os.environ, UNISPARSE_CUDA_POOL_RELEASE=value)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT).stdout
+        record(f"UNISPARSE_CUDA_POOL_RELEASE={value}", want in out, out.strip()[-200:])
+
+
 def check_selection(name, n, seed, ties=False):
     """The GPU selection kernel alone, on rows long enough for its sorts
     through workgroup memory (more than 256 key blocks): the reference
@@ -583,6 +606,8 @@ def main():
         check_guard("default_bf16_d128", 4096, seed + 4)
     if want("kernel_env"):
         check_kernel_env()
+    if want("pool_env"):
+        check_pool_env()
     passed = sum(results)
     print(f"{passed} passed, {len(results) - passed} failed")
     return 0 if passed == len(results) else 1

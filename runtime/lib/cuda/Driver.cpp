@@ -9,6 +9,8 @@
 #include "common/Error.h"
 
 #include <atomic>
+#include <cerrno>
+#include <cstdlib>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -177,7 +179,82 @@ bool deviceFreeMemory(void *stream, size_t &freeBytes, bool &measured) {
   }
   size_t totalBytes = 0;
   measured = true;
-  return UNISPARSE_CU(cuMemGetInfo, &freeBytes, &totalBytes);
+  if (!UNISPARSE_CU(cuMemGetInfo, &freeBytes, &totalBytes))
+    return false;
+  CUmemoryPool pool = devicePool();
+  if (!pool)
+    return false;
+  cuuint64_t reserved = 0, used = 0;
+  if (!UNISPARSE_CU(cuMemPoolGetAttribute, pool,
+                    CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &reserved) ||
+      !UNISPARSE_CU(cuMemPoolGetAttribute, pool,
+                    CU_MEMPOOL_ATTR_USED_MEM_CURRENT, &used))
+    return false;
+  if (reserved > used)
+    freeBytes += size_t(reserved - used);
+  return true;
+}
+
+namespace {
+/// The runtime's pools by device ordinal, leaked on purpose (freed blocks
+/// may be released after this library's statics are gone).
+struct Pools {
+  std::mutex mutex;
+  std::vector<CUmemoryPool> byDevice;
+};
+
+Pools &pools() {
+  static Pools *p = new Pools;
+  return *p;
+}
+
+/// UNISPARSE_CUDA_POOL_RELEASE: unset or empty keeps every freed block
+/// (UINT64_MAX); else a byte count (digits only). False if malformed.
+bool releaseThreshold(cuuint64_t &bytes) {
+  bytes = UINT64_MAX;
+  const char *text = std::getenv("UNISPARSE_CUDA_POOL_RELEASE");
+  if (!text || !*text)
+    return true;
+  errno = 0;
+  char *end = nullptr;
+  unsigned long long value = std::strtoull(text, &end, 10);
+  if (errno || *end || text[0] < '0' || text[0] > '9')
+    return false;
+  bytes = value;
+  return true;
+}
+} // namespace
+
+CUmemoryPool devicePool() {
+  CUdevice device;
+  if (!UNISPARSE_CU(cuCtxGetDevice, &device))
+    return nullptr;
+  Pools &p = pools();
+  std::lock_guard<std::mutex> lock(p.mutex);
+  if (device >= 0 && size_t(device) < p.byDevice.size() &&
+      p.byDevice[device])
+    return p.byDevice[device];
+  cuuint64_t threshold = 0;
+  if (!releaseThreshold(threshold)) {
+    setError(UNISPARSE_STATUS_INVALID_ARGUMENT,
+             "UNISPARSE_CUDA_POOL_RELEASE = '%s' is not a byte count",
+             std::getenv("UNISPARSE_CUDA_POOL_RELEASE"));
+    return nullptr;
+  }
+  CUmemPoolProps props = {};
+  props.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
+  props.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+  props.location.id = device;
+  CUmemoryPool pool = nullptr;
+  if (!UNISPARSE_CU(cuMemPoolCreate, &pool, &props))
+    return nullptr;
+  if (!UNISPARSE_CU(cuMemPoolSetAttribute, pool,
+                    CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &threshold))
+    return nullptr;
+  if (p.byDevice.size() <= size_t(device))
+    p.byDevice.resize(device + 1, nullptr);
+  p.byDevice[device] = pool;
+  return pool;
 }
 
 bool setDefaultDevice(int32_t ordinal) {

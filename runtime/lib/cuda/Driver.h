@@ -48,6 +48,10 @@ namespace unisparse::rt::cuda {
   X(cuEventRecord)                                                             \
   X(cuEventSynchronize)                                                        \
   X(cuMemAllocAsync)                                                           \
+  X(cuMemAllocFromPoolAsync)                                                   \
+  X(cuMemPoolCreate)                                                           \
+  X(cuMemPoolSetAttribute)                                                     \
+  X(cuMemPoolGetAttribute)                                                     \
   X(cuMemAllocManaged)                                                         \
   X(cuMemFreeAsync)                                                            \
   X(cuMemFree)                                                                 \
@@ -108,8 +112,18 @@ bool ensureContext();
 /// ensureContext) into `freeBytes`, and `measured = true`; but while
 /// `stream` (if not null) is being captured into a CUDA graph, nothing is
 /// queried (cuMemGetInfo is no stream operation) and `measured = false`.
+/// Memory the runtime's pool holds reserved but unused counts as free.
 /// False with the error recorded on failure.
 bool deviceFreeMemory(void *stream, size_t &freeBytes, bool &measured);
+
+/// The runtime's own stream-ordered memory pool on the current context's
+/// device (after ensureContext), created on first use. Freed blocks stay
+/// reserved in it up to UNISPARSE_CUDA_POOL_RELEASE bytes (unset: all of
+/// them, as PyTorch's caching allocator keeps its blocks), so that a call
+/// does not map its buffers anew after every synchronization, as the
+/// device's default pool (release threshold 0) would. Null with the error
+/// recorded on failure (also for a malformed UNISPARSE_CUDA_POOL_RELEASE).
+CUmemoryPool devicePool();
 
 /// Sets the default device (mgpuSetDefaultDevice) and makes its primary
 /// context current on this thread unless the current context is already on

@@ -12,7 +12,9 @@
 //  - the context is the current one if any (PyTorch's), else the primary
 //    context of the default device, made current lazily (module loads run
 //    in global constructors, before main);
-//  - memory is stream-ordered (cuMemAllocAsync / cuMemFreeAsync);
+//  - memory is stream-ordered (cuMemAllocFromPoolAsync / cuMemFreeAsync)
+//    from the runtime's own pool, which keeps freed blocks reserved
+//    (cuda::devicePool);
 //  - the thread's current stream (unisparse_rt_set_current_stream) replaces
 //    the streams the compiled code creates, and syncs/destroys of it are
 //    no-ops, so compiled code can run inside CUDA graph capture;
@@ -396,9 +398,11 @@ void *mgpuMemAlloc(int64_t bytes, void *stream, int8_t isHostShared) {
     State &s = state();
     std::lock_guard<std::mutex> lock(s.mutex);
     s.managed.push_back({reinterpret_cast<void *>(ptr)});
-  } else if (!UNISPARSE_CU(cuMemAllocAsync, &ptr, size_t(bytes),
-                           asStream(stream))) {
-    return nullptr;
+  } else {
+    CUmemoryPool pool = devicePool();
+    if (!pool || !UNISPARSE_CU(cuMemAllocFromPoolAsync, &ptr, size_t(bytes),
+                               pool, asStream(stream)))
+      return nullptr;
   }
   return reinterpret_cast<void *>(ptr);
 }

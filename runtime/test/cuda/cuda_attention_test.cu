@@ -940,7 +940,7 @@ void mgpuTests() {
            "CUDA_ERROR_NOT_FOUND");
     void *huge = mgpuMemAlloc(int64_t(1) << 60, stream, 0);
     expect("2^60-byte alloc", huge == nullptr, UNISPARSE_STATUS_CUDA_ERROR,
-           "cuMemAllocAsync failed");
+           "cuMemAllocFromPoolAsync failed");
     void *bad = mgpuModuleLoadJIT(const_cast<char *>(".version 8.0\n"
                                                      ".target sm_80\n"
                                                      "this is not ptx\n"),

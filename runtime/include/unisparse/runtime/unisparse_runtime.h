@@ -343,7 +343,9 @@ UNISPARSE_RT_EXPORT void mgpuEventDestroy(void *event);
 UNISPARSE_RT_EXPORT void mgpuEventSynchronize(void *event);
 UNISPARSE_RT_EXPORT void mgpuEventRecord(void *event, void *stream);
 UNISPARSE_RT_EXPORT void mgpuStreamWaitEvent(void *stream, void *event);
-/// Stream-ordered device memory (cuMemAllocAsync on `stream`), or managed
+/// Stream-ordered device memory (cuMemAllocFromPoolAsync on `stream`, from
+/// the runtime's pool, which keeps freed blocks reserved up to
+/// UNISPARSE_CUDA_POOL_RELEASE bytes, default all of them), or managed
 /// memory (cuMemAllocManaged, synchronous) if `isHostShared`. 0 bytes give
 /// null.
 UNISPARSE_RT_EXPORT void *mgpuMemAlloc(int64_t bytes, void *stream,
