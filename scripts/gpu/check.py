@@ -594,6 +594,12 @@ def main():
     for n in (1000, 2048):
         if want("nan_minblocks_bf16_d64"):
             check_nan("nan_minblocks_bf16_d64", n, seed + 2)
+    # The default configuration's layout against the CPU path's at the
+    # lengths the estimation is meant for (8K, 100000 with a partial last
+    # block and composite, 128K).
+    if want("default_bf16_d128") and not a.quick:
+        for n in (8192, 100000, 131072):
+            check_layout("default_bf16_d128", n, seed + 7)
     # Rows of 313 and 548 key blocks (sorts of 512 and 1024), and ties.
     for name in ("default_bf16_d128", "noncausal_f16_d64"):
         if want(name):
