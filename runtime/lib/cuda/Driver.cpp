@@ -10,9 +10,9 @@
 
 #include <atomic>
 #include <cerrno>
-#include <cstdlib>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
 #include <mutex>
@@ -231,8 +231,7 @@ CUmemoryPool devicePool() {
     return nullptr;
   Pools &p = pools();
   std::lock_guard<std::mutex> lock(p.mutex);
-  if (device >= 0 && size_t(device) < p.byDevice.size() &&
-      p.byDevice[device])
+  if (device >= 0 && size_t(device) < p.byDevice.size() && p.byDevice[device])
     return p.byDevice[device];
   cuuint64_t threshold = 0;
   if (!releaseThreshold(threshold)) {
