@@ -18,6 +18,7 @@
 //            per key tile of `keyTile` composites, three stages (one
 //            barrier per key tile; the tile two ahead is issued after it):
 //              loadKeyTileAsync  cp.async of a tile into workgroup memory
+//                                (from key head group / kv_group)
 //                                (rows padded by 8 elements: the ldmatrix
 //                                rows and the 16-byte copies are
 //                                bank-conflict free), zero-filled past Tk;
@@ -87,6 +88,7 @@ struct ScoreShape {
   int64_t blocksPerKeyTile;     // keyTile / rk
   int64_t queryBlocksPerTile;   // rows / rq
   bool causal;
+  int64_t kvGroup; // head groups per key composite head
   QueryReduce reduce;
   float scaleLog2; // softmax scale * log2(e)
   Type element;    // bf16 or f16
@@ -152,7 +154,7 @@ private:
   Value tid, slot, warp, quad, qlane, ldBase;
   Value keys, rowMax, rowInvSum;
   // Per tile.
-  Value batchIdx, group, t0, queryTile, numKeyTiles;
+  Value batchIdx, group, keyHead, t0, queryTile, numKeyTiles;
   SmallVector<Value> rowLimits; // the last key of each of the lane's rows
 
   /// Elements of a key row and of a stage in workgroup memory.
@@ -171,6 +173,7 @@ private:
     queryTile = s.causal ? sub(sub(n.queryTiles, idx(1)), r) : r;
     batchIdx = div(head, n.groups);
     group = rem(head, n.groups);
+    keyHead = s.kvGroup == 1 ? group : div(group, s.kvGroup);
     t0 = mul(queryTile, s.rows);
     Value rowsHere = minU(idx(s.rows), sub(n.tq, t0));
 
@@ -314,7 +317,7 @@ private:
       Value count = select(inside, idx(8), idx(0));
       nvgpu::DeviceAsyncCopyOp::create(
           b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), keys,
-          ValueRange{dst}, k, ValueRange{batchIdx, group, srcRow, col},
+          ValueRange{dst}, k, ValueRange{batchIdx, keyHead, srcRow, col},
           b.getIndexAttr(8), count, b.getUnitAttr());
     }
   }
@@ -633,6 +636,7 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
     s.blocksPerKeyTile = s.keyTile / s.rk;
     s.queryBlocksPerTile = s.rows / s.rq;
     s.causal = op.getCausal();
+    s.kvGroup = op.getKvGroup();
     s.reduce = op.getQueryReduce();
     double scale = op.getScale().convertToDouble();
     if (scale == 0.0)

@@ -353,6 +353,45 @@ private:
   }
 };
 
+/// Key composites shared by kv_group head groups, lowered as what they
+/// mean: kc broadcast to one head per head group (linalg.broadcast over a
+/// new dim after the heads, then the two collapsed), the op then scoring
+/// with kv_group = 1. (The pipelines tile block_score by one head group
+/// first, which needs no copy: the tile reads its key head.)
+struct ShareKeysToLinalg : OpRewritePattern<BlockScoreOp> {
+  ShareKeysToLinalg(MLIRContext *ctx)
+      : OpRewritePattern(ctx, /*benefit=*/2) {}
+
+  LogicalResult matchAndRewrite(BlockScoreOp op,
+                                PatternRewriter &rewriter) const override {
+    int64_t kvGroup = op.getKvGroup();
+    if (!op.hasPureTensorSemantics() || kvGroup == 1)
+      return rewriter.notifyMatchFailure(op, "no shared keys");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    Value kc = op.getKc();
+    auto type = cast<RankedTensorType>(kc.getType());
+    SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, b.getLoc(), kc);
+    sizes.insert(sizes.begin() + 2, b.getIndexAttr(kvGroup));
+    Value init =
+        tensor::EmptyOp::create(b, sizes, type.getElementType()).getResult();
+    Value wide = linalg::BroadcastOp::create(b, kc, init, ArrayRef<int64_t>{2})
+                     .getResult()
+                     .front();
+    SmallVector<ReassociationIndices> groups = {{0}, {1, 2}};
+    for (int64_t d = 3, e = type.getRank() + 1; d < e; ++d)
+      groups.push_back({d});
+    Value shared = tensor::CollapseShapeOp::create(b, wide, groups);
+    auto wideOp = BlockScoreOp::create(
+        b, op.getResultTypes(), op.getQc(), shared, op.getInit(),
+        op.getQueryOffset(), op.getBlockAttr(), op.getCQAttr(),
+        op.getCKAttr(), op.getCausalAttr(), op.getScaleAttr(),
+        op.getEstimatorAttr(), op.getQueryReduceAttr(),
+        b.getI64IntegerAttr(1));
+    rewriter.replaceOp(op, wideOp.getResults());
+    return success();
+  }
+};
+
 struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -360,6 +399,8 @@ struct BlockScoreToLinalg : OpRewritePattern<BlockScoreOp> {
                                 PatternRewriter &rewriter) const override {
     if (!op.hasPureTensorSemantics())
       return rewriter.notifyMatchFailure(op, "buffer form");
+    if (op.getKvGroup() != 1)
+      return rewriter.notifyMatchFailure(op, "shared keys: ShareKeysToLinalg");
     if (op.getEstimator() == Estimator::outlier)
       return rewriter.notifyMatchFailure(op, "lowered by OutlierScore.cpp");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
@@ -464,6 +505,6 @@ Value mlir::unisparse::detail::blockScoresOfMap(ImplicitLocOpBuilder &b,
 }
 void mlir::unisparse::populateBlockScoreToLinalgPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<BlockScoreToLinalg>(patterns.getContext());
+  patterns.add<ShareKeysToLinalg, BlockScoreToLinalg>(patterns.getContext());
   populateOutlierScoreToLinalgPatterns(patterns);
 }

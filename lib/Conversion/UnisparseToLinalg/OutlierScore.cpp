@@ -360,7 +360,8 @@ struct OutlierScoreToLinalg : OpRewritePattern<BlockScoreOp> {
 
   LogicalResult matchAndRewrite(BlockScoreOp op,
                                 PatternRewriter &rewriter) const override {
-    if (!op.hasPureTensorSemantics() || op.getEstimator() != Estimator::outlier)
+    if (!op.hasPureTensorSemantics() ||
+        op.getEstimator() != Estimator::outlier || op.getKvGroup() != 1)
       return failure();
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     rewriter.replaceOp(op, OutlierScoreLowering(op, b).lower());

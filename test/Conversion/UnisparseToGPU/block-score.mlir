@@ -113,3 +113,18 @@ func.func @max_f16(%qc: memref<2x4x?x64xf16>, %kc: memref<2x4x?x64xf16>, %s: mem
       ins(%qc, %kc : memref<2x4x?x64xf16>, memref<2x4x?x64xf16>) outs(%s : memref<2x4x?x?xf32>)
   return
 }
+
+// -----
+
+// Key composites shared by kv_group = 4 head groups (GQA, pooled once per kv
+// head): a tile of head group g copies its key tiles from key head g / 4.
+// CHECK-LABEL: func.func @shared_keys(
+// CHECK-SAME: %{{[^:]+}}: memref<1x8x?x128xbf16>, %[[KC:[^:]+]]: memref<1x2x?x128xbf16>
+// CHECK: %[[G:.+]] = arith.remui %{{.+}}, %c8 : index
+// CHECK: %[[KH:.+]] = arith.divui %[[G]], %c4 : index
+// CHECK: nvgpu.device_async_copy %[[KC]][%{{.+}}, %[[KH]], %{{.+}}, %{{.+}}]
+func.func @shared_keys(%qc: memref<1x8x?x128xbf16>, %kc: memref<1x2x?x128xbf16>, %s: memref<1x8x?x?xf32>) {
+  unisparse.block_score {block = 128 : i64, c_q = 16 : i64, c_k = 8 : i64, kv_group = 4 : i64}
+      ins(%qc, %kc : memref<1x8x?x128xbf16>, memref<1x2x?x128xbf16>) outs(%s : memref<1x8x?x?xf32>)
+  return
+}

@@ -122,3 +122,17 @@ func.func @antidiag(%qc: tensor<1x2x20x8x32xf32>, %kc: tensor<1x2x20x8x32xf32>,
       ins(%qc, %kc : tensor<1x2x20x8x32xf32>, tensor<1x2x20x8x32xf32>) outs(%s : tensor<1x2x3x3xf32>) -> tensor<1x2x3x3xf32>
   return %r : tensor<1x2x3x3xf32>
 }
+
+// Key composites shared by kv_group = 2 head groups, untiled: kc is
+// broadcast to one head per head group (a new dim after the heads,
+// collapsed into them), then scored as without sharing.
+// CHECK-LABEL: func.func @shared_keys
+// CHECK-SAME: (%[[QC:[^:]+]]: tensor<1x4x8x16xf32>, %[[KC:[^:]+]]: tensor<1x2x8x16xf32>
+// CHECK: %[[WIDE:.+]] = linalg.broadcast ins(%[[KC]] : tensor<1x2x8x16xf32>) outs(%{{.+}} : tensor<1x2x2x8x16xf32>) dimensions = [2]
+// CHECK: %[[SHARED:.+]] = tensor.collapse_shape %[[WIDE]] {{\[\[}}0], [1, 2], [3], [4]] : tensor<1x2x2x8x16xf32> into tensor<1x4x8x16xf32>
+// CHECK: linalg.generic {{.+}} ins(%[[QC]], %[[SHARED]] :
+// CHECK-NOT: unisparse.block_score
+func.func @shared_keys(%a: tensor<1x4x8x16xf32>, %b: tensor<1x2x8x16xf32>, %s: tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32> {
+  %r = unisparse.block_score {block = 32, c_q = 8, c_k = 8, kv_group = 2} ins(%a, %b : tensor<1x4x8x16xf32>, tensor<1x2x8x16xf32>) outs(%s : tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+  return %r : tensor<1x4x2x2xf32>
+}

@@ -14,9 +14,12 @@
 // CHECK: %[[QC0:.+]] = tensor.empty(%[[TQ]]) : tensor<1x4x?x32xf32>
 // CHECK: %[[QC:.+]] = unisparse.compress {head_factor = 2 : i64, seq_factor = 16 : i64} ins(%[[Q]] : tensor<1x8x?x32xbf16>) outs(%[[QC0]] : tensor<1x4x?x32xf32>)
 // CHECK: %[[TK:.+]] = affine.apply #[[$CEIL32]]()[%[[N]]]
-// CHECK: %[[KC0:.+]] = tensor.empty(%[[TK]]) : tensor<1x4x?x32xf32>
-// CHECK: %[[KC:.+]] = unisparse.compress {head_factor = 2 : i64, kv_group = 4 : i64, seq_factor = 32 : i64} ins(%[[K]] : tensor<1x2x?x32xbf16>) outs(%[[KC0]] : tensor<1x4x?x32xf32>)
-// CHECK: %[[S:.+]] = unisparse.block_score {block = 64 : i64, c_k = 32 : i64, c_q = 16 : i64, causal = false, scale = 2.500000e-01 : f64} ins(%[[QC]], %[[KC]] : {{.*}}) outs(%[[S0]] :
+// The 2 head groups of each kv head (4 query heads in groups of c_h = 2)
+// would get the same key composites: the keys are pooled once per kv head
+// and shared (kv_group = 2).
+// CHECK: %[[KC0:.+]] = tensor.empty(%[[TK]]) : tensor<1x2x?x32xf32>
+// CHECK: %[[KC:.+]] = unisparse.compress {seq_factor = 32 : i64} ins(%[[K]] : tensor<1x2x?x32xbf16>) outs(%[[KC0]] : tensor<1x2x?x32xf32>)
+// CHECK: %[[S:.+]] = unisparse.block_score {block = 64 : i64, c_k = 32 : i64, c_q = 16 : i64, causal = false, kv_group = 2 : i64, scale = 2.500000e-01 : f64} ins(%[[QC]], %[[KC]] : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>) outs(%[[S0]] :
 // CHECK: %[[SEL:.+]]:2 = unisparse.block_select {causal = false, local_blocks = 2 : i64, max_blocks = 6 : i64, min_blocks = 2 : i64, sink = false, tau = 8.000000e-01 : f64} ins(%[[S]] : tensor<1x4x?x?xf32>) outs(%[[CNT0]], %[[IDX0]] :
 // CHECK: %[[R:.+]]:2 = unisparse.block_sparse_attention {block = 64 : i64, causal = false, scale = 2.500000e-01 : f64} ins(%[[Q]], %[[K]], %[[V]], %[[SEL]]#0, %[[SEL]]#1 : {{.*}}) outs(%[[O]], %[[L]] :
 // CHECK: return %[[R]]#0, %[[R]]#1

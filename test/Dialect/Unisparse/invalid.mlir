@@ -984,3 +984,36 @@ func.func @f(%qc: tensor<1x4x?x3x32xf32>, %kc: tensor<1x4x?x33x32xf32>, %s: tens
   %r = unisparse.block_score {block = 128, c_q = 16, c_k = 32, estimator = #unisparse.estimator<outlier>} ins(%qc, %kc : tensor<1x4x?x3x32xf32>, tensor<1x4x?x33x32xf32>) outs(%s : tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32>
   return %r : tensor<1x4x?x?xf32>
 }
+
+// -----
+
+func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<1x2x16x32xf32>, %s: tensor<1x4x2x2xf32>) {
+  // expected-error @+1 {{kv_group = 4 must divide the 4 head groups of qc, and kc must have their quotient of heads (kc has 2)}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 16, kv_group = 4} ins(%a, %b : tensor<1x4x16x32xf32>, tensor<1x2x16x32xf32>) outs(%s : tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<1x6x16x32xf32>, %b: tensor<1x?x16x32xf32>, %s: tensor<1x6x2x2xf32>) {
+  // expected-error @+1 {{kv_group = 4 must divide the 6 head groups of qc, and kc must have their quotient of heads (kc has ?)}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 16, kv_group = 4} ins(%a, %b : tensor<1x6x16x32xf32>, tensor<1x?x16x32xf32>) outs(%s : tensor<1x6x2x2xf32>) -> tensor<1x6x2x2xf32>
+  return
+}
+
+// -----
+
+func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<1x4x16x32xf32>, %s: tensor<1x4x2x2xf32>) {
+  // expected-error @+1 {{attribute 'kv_group' must be positive, found 0}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 16, kv_group = 0} ins(%a, %b : tensor<1x4x16x32xf32>, tensor<1x4x16x32xf32>) outs(%s : tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+  return
+}
+
+// -----
+
+// Without kv_group the heads must match.
+func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<1x2x16x32xf32>, %s: tensor<1x4x2x2xf32>) {
+  // expected-error @+1 {{head groups}}
+  %r = unisparse.block_score {block = 128, c_q = 16, c_k = 16} ins(%a, %b : tensor<1x4x16x32xf32>, tensor<1x2x16x32xf32>) outs(%s : tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+  return
+}

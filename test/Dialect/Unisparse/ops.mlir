@@ -47,6 +47,14 @@ func.func @stages(%q: tensor<1x32x?x128xbf16>, %k: tensor<1x8x?x128xbf16>, %v: t
   return %o#0 : tensor<1x32x?x128xbf16>
 }
 
+// Key composites pooled once per kv head, shared by 4 head groups.
+// CHECK-LABEL: func.func @shared_keys
+// CHECK: unisparse.block_score {block = 128 : i64, c_k = 8 : i64, c_q = 16 : i64, kv_group = 4 : i64} ins(%{{.+}}, %{{.+}} : tensor<1x32x?x128xbf16>, tensor<1x8x?x128xbf16>)
+func.func @shared_keys(%qc: tensor<1x32x?x128xbf16>, %kc: tensor<1x8x?x128xbf16>, %s0: tensor<1x32x?x?xf32>) -> tensor<1x32x?x?xf32> {
+  %s = unisparse.block_score {block = 128, c_q = 16, c_k = 8, kv_group = 4} ins(%qc, %kc : tensor<1x32x?x128xbf16>, tensor<1x8x?x128xbf16>) outs(%s0 : tensor<1x32x?x?xf32>) -> tensor<1x32x?x?xf32>
+  return %s : tensor<1x32x?x?xf32>
+}
+
 // A tile of query blocks carries its offset (in query composites).
 // CHECK-LABEL: func.func @score_tile
 // CHECK: unisparse.block_score {block = 64 : i64, c_k = 16 : i64, c_q = 16 : i64} ins(%{{.*}}, %{{.*}} : tensor<1x1x?x32xf32>, tensor<1x1x?x32xf32>) query_offset(%{{.*}}) outs(%{{.*}} : tensor<1x1x1x?xf32>) -> tensor<1x1x1x?xf32>

@@ -68,3 +68,19 @@ func.func @antidiag_lse(%a: tensor<1x4x?x8x32xf32>, %b: tensor<1x4x?x8x32xf32>, 
       ins(%a, %b : tensor<1x4x?x8x32xf32>, tensor<1x4x?x8x32xf32>) outs(%s : tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32>
   return %r : tensor<1x4x?x?xf32>
 }
+
+// -----
+
+// Key composites shared by kv_group = 2 head groups: the tile of head group
+// g reads key head g floordiv 2 and shares nothing itself.
+// CHECK-DAG: #[[$KHEAD:.+]] = affine_map<()[s0] -> (s0 floordiv 2)>
+// CHECK-LABEL: func.func @shared_keys
+// CHECK-SAME: (%{{[^:]+}}: tensor<1x4x?x32xf32>, %[[KC:[^:]+]]: tensor<1x2x?x32xf32>
+// CHECK: scf.forall (%[[G:.+]], %{{.+}}) in (4, %{{.+}})
+// CHECK: %[[KH:.+]] = affine.apply #[[$KHEAD]]()[%[[G]]]
+// CHECK: %[[KT:.+]] = tensor.extract_slice %[[KC]][0, %[[KH]], 0, 0] [1, 1, %{{.+}}, 32]
+// CHECK: unisparse.block_score {block = 64 : i64, c_k = 32 : i64, c_q = 16 : i64} ins(%{{.+}}, %[[KT]] : tensor<1x1x?x32xf32>, tensor<1x1x?x32xf32>) query_offset(
+func.func @shared_keys(%a: tensor<1x4x?x32xf32>, %b: tensor<1x2x?x32xf32>, %s: tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32> {
+  %r = unisparse.block_score {block = 64, c_q = 16, c_k = 32, kv_group = 2} ins(%a, %b : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>) outs(%s : tensor<1x4x?x?xf32>) -> tensor<1x4x?x?xf32>
+  return %r : tensor<1x4x?x?xf32>
+}

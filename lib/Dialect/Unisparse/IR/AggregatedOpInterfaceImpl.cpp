@@ -53,8 +53,9 @@ EstimationValues mlir::unisparse::buildEstimation(
   // spread, keys with one hot token, found with the queries).
   MLIRContext *ctx = b.getContext();
   EstimationParams params = EstimationParams::of(cfg);
-  auto compress = [&](Value x, const CompositeParams &c, int64_t kvGroup) {
-    SmallVector<OpFoldResult> sizes = {batch, groups,
+  auto compress = [&](Value x, const CompositeParams &c, int64_t kvGroup,
+                      int64_t headFactor, int64_t heads) {
+    SmallVector<OpFoldResult> sizes = {batch, b.getIndexAttr(heads),
                                        numCompositesOfr(b, loc, seq, c.factor)};
     if (c.pooling == Pooling::concat || c.pooling == Pooling::concat_reversed)
       sizes.push_back(b.getIndexAttr(c.factor));
@@ -64,15 +65,24 @@ EstimationValues mlir::unisparse::buildEstimation(
     Value init = emptyTensor(b, loc, sizes, f32);
     return CompressOp::create(
                b, loc, init.getType(), x, c.hot > 0 ? q : Value(), init,
-               b.getI64IntegerAttr(c.factor), b.getI64IntegerAttr(ch),
+               b.getI64IntegerAttr(c.factor), b.getI64IntegerAttr(headFactor),
                b.getI64IntegerAttr(kvGroup), PoolingAttr::get(ctx, c.pooling),
                b.getI64IntegerAttr(c.outliers), b.getI64IntegerAttr(c.hot),
                b.getBoolAttr(c.spread))
         .getResult();
   };
-  Value qc = compress(q, CompositeParams::queriesOf(params), 1);
-  Value kc =
-      compress(k, CompositeParams::keysOf(params), shape.heads / shape.kvHeads);
+  Value qc = compress(q, CompositeParams::queriesOf(params), 1, ch,
+                      shape.heads / ch);
+  // Key composites: one set per head group, each kv head brought to the
+  // query heads (repeated Hq / Hkv times) and pooled over the group's
+  // heads; or, where the head groups of a kv head would all get the same
+  // composites, one set per kv head that they share (block_score kv_group).
+  int64_t share = sharedKeyGroups(params, shape.heads, shape.kvHeads);
+  Value kc = share > 1 ? compress(k, CompositeParams::keysOf(params), 1, 1,
+                                  shape.kvHeads)
+                       : compress(k, CompositeParams::keysOf(params),
+                                  shape.heads / shape.kvHeads, ch,
+                                  shape.heads / ch);
   if (!scoresInit) {
     OpFoldResult blocks = numBlocksOfr(b, loc, seq, cfg.getBlock());
     scoresInit = emptyTensor(b, loc, {batch, groups, blocks, blocks}, f32);
@@ -83,7 +93,8 @@ EstimationValues mlir::unisparse::buildEstimation(
       b.getI64IntegerAttr(cfg.getCQ()), b.getI64IntegerAttr(cfg.getCK()),
       b.getBoolAttr(cfg.getCausal()), b.getF64FloatAttr(cfg.getScaleValue()),
       EstimatorAttr::get(ctx, cfg.getEstimator()),
-      QueryReduceAttr::get(ctx, cfg.getQueryReduce()));
+      QueryReduceAttr::get(ctx, cfg.getQueryReduce()),
+      b.getI64IntegerAttr(share));
   auto select = BlockSelectOp::create(
       b, loc, TypeRange{countsInit.getType(), indicesInit.getType()},
       scores.getResult(), countsInit, indicesInit,

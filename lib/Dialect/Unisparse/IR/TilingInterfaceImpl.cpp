@@ -14,7 +14,9 @@
 //                 are 0 by definition (masked), so the tile is a fill of 0
 //                 and a block_score with `query_offset` into its first
 //                 columns. Softmax rows need every visible key, so neither
-//                 the key blocks nor head_dim are loops.
+//                 the key blocks nor head_dim are loops. With kv_group,
+//                 head groups tile by 1 (one key head) or by multiples of
+//                 kv_group.
 //   block_select, dense_layout
 //                 (b, g): a row's selection depends on its query block index,
 //                 so rows are not split.
@@ -204,10 +206,30 @@ struct BlockScoreTiling : ParallelTiling<BlockScoreTiling, BlockScoreOp> {
           {ownOffset, offsets[2], sizes[2], tk});
     OpFoldResult keyBlocks = apply(b, loc, s0.ceilDiv(rk), {keys});
 
+    // Key composites shared by kv_group head groups: a tile of one head
+    // group reads one key head (the tile's op shares nothing), a tile of a
+    // multiple of kv_group head groups (aligned, as the tiles' offsets are
+    // multiples of their size) reads their quotient and shares as the op.
+    int64_t kvGroup = s.getKvGroup(), tiledKvGroup = 1;
+    OpFoldResult keyHead = offsets[1], keyHeads = sizes[1];
+    if (kvGroup > 1) {
+      std::optional<int64_t> groupTile = getConstantIntValue(sizes[1]);
+      if (!groupTile || (*groupTile != 1 && *groupTile % kvGroup != 0)) {
+        op->emitOpError() << "with kv_group = " << kvGroup
+                          << ", head groups tile by 1 or by a multiple of "
+                          << kvGroup;
+        return failure();
+      }
+      keyHead = apply(b, loc, s0.floorDiv(kvGroup), {offsets[1]});
+      keyHeads = b.getIndexAttr(*groupTile == 1 ? 1 : *groupTile / kvGroup);
+      tiledKvGroup = *groupTile == 1 ? 1 : kvGroup;
+    }
+
     SmallVector<Operation *> slices, tiledOps;
-    auto composites = [&](Value c, OpFoldResult start, OpFoldResult count) {
-      SmallVector<OpFoldResult> offs = {offsets[0], offsets[1], start, zero};
-      SmallVector<OpFoldResult> lens = {sizes[0], sizes[1], count};
+    auto composites = [&](Value c, OpFoldResult start, OpFoldResult count,
+                          OpFoldResult head, OpFoldResult heads) {
+      SmallVector<OpFoldResult> offs = {offsets[0], head, start, zero};
+      SmallVector<OpFoldResult> lens = {sizes[0], heads, count};
       if (anti) {
         offs.push_back(zero);
         lens.push_back(tensor::getMixedSize(b, loc, c, 3));
@@ -215,8 +237,8 @@ struct BlockScoreTiling : ParallelTiling<BlockScoreTiling, BlockScoreOp> {
       lens.push_back(headDim);
       return slice(b, loc, c, offs, lens, slices);
     };
-    Value qc = composites(s.getQc(), qStart, qCount);
-    Value kc = composites(s.getKc(), zero, keys);
+    Value qc = composites(s.getQc(), qStart, qCount, offsets[1], sizes[1]);
+    Value kc = composites(s.getKc(), zero, keys, keyHead, keyHeads);
     SmallVector<OpFoldResult> outOffsets, outSizes;
     resultTile(b, loc, s.getInit(), kLoops, offsets, sizes, outOffsets,
                outSizes);
@@ -238,7 +260,8 @@ struct BlockScoreTiling : ParallelTiling<BlockScoreTiling, BlockScoreOp> {
     auto tiled = BlockScoreOp::create(
         b, loc, dest.getType(), qc, kc, dest, queryOffset, s.getBlockAttr(),
         s.getCQAttr(), s.getCKAttr(), s.getCausalAttr(), s.getScaleAttr(),
-        s.getEstimatorAttr(), s.getQueryReduceAttr());
+        s.getEstimatorAttr(), s.getQueryReduceAttr(),
+        b.getI64IntegerAttr(tiledKvGroup));
     tiledOps.push_back(tiled);
     Value result = tiled.getResult();
     if (s.getCausal()) {

@@ -502,8 +502,24 @@ LogicalResult BlockScoreOp::verify() {
       (failed(c.outlierSlots(qc, "qc", 2, cq, "c_q")) ||
        failed(c.outlierSlots(kc, "kc", 1, ck, "c_k"))))
     return failure();
+  int64_t kvGroup = getKvGroup();
+  if (failed(c.positive(kvGroup, "kv_group")))
+    return failure();
+  if (kvGroup == 1 &&
+      failed(c.dimMatches(kc, "kc", 1, qc, "qc", 1, "head groups")))
+    return failure();
+  int64_t qHeads = dimOf(qc, 1), kHeads = dimOf(kc, 1);
+  if (kvGroup > 1 && !ShapedType::isDynamic(qHeads) &&
+      (qHeads % kvGroup != 0 ||
+       (!ShapedType::isDynamic(kHeads) && kHeads * kvGroup != qHeads)))
+    return emitOpError() << "kv_group = " << kvGroup << " must divide the "
+                         << qHeads << " head groups of qc, and kc must have "
+                         << "their quotient of heads (kc has "
+                         << (ShapedType::isDynamic(kHeads)
+                                 ? std::string("?")
+                                 : std::to_string(kHeads))
+                         << ")";
   if (failed(c.dimMatches(kc, "kc", 0, qc, "qc", 0, "batch")) ||
-      failed(c.dimMatches(kc, "kc", 1, qc, "qc", 1, "head groups")) ||
       failed(
           c.dimMatches(kc, "kc", rank - 1, qc, "qc", rank - 1, "head_dim")) ||
       failed(c.dimMatches(init, "init", 0, qc, "qc", 0, "batch")) ||

@@ -248,6 +248,22 @@ struct AttentionSizes {
   int64_t qHeads, kvHeads, headDim, elementBytes;
 };
 
+/// How many head groups share one set of key composites (block_score's
+/// `kv_group`): with mean pooling, when every head group lies within one
+/// kv head's queries (c_h divides Hq / Hkv) and c_h is a power of two (the
+/// mean of c_h equal pooled keys is then exactly the pooled key), the keys
+/// are pooled once per kv head and (Hq / Hkv) / c_h head groups share
+/// them; otherwise 1 (each head group pools its own).
+inline int64_t sharedKeyGroups(const EstimationParams &p, int64_t qHeads,
+                               int64_t kvHeads) {
+  if (p.estimator != Estimator::mean || kvHeads <= 0 || qHeads % kvHeads)
+    return 1;
+  int64_t g = qHeads / kvHeads;
+  if (p.cH <= 0 || g % p.cH != 0 || (p.cH & (p.cH - 1)) != 0)
+    return 1;
+  return g / p.cH;
+}
+
 /// How the estimation materialises its scores, i.e. which score-map term
 /// the size rule counts.
 struct ScoreMapTiling {
@@ -368,10 +384,13 @@ attentionWorkspaceBytes(const A &a, const EstimationParams &p,
                         const AttentionSizes &s, typename A::Value batch,
                         typename A::Value seqLen, ScoreMapTiling tiling) {
   auto pairs = a.mul(batch, a.constant(s.qHeads / p.cH));
+  auto keyPairs = a.mul(
+      batch, a.constant(s.qHeads / p.cH /
+                        sharedKeyGroups(p, s.qHeads, s.kvHeads)));
   auto blocks = a.ceilDiv(seqLen, p.block);
   auto bytes = a.add(compressionBytes(a, CompositeParams::queriesOf(p), pairs,
                                       seqLen, s.headDim, seqLen),
-                     compressionBytes(a, CompositeParams::keysOf(p), pairs,
+                     compressionBytes(a, CompositeParams::keysOf(p), keyPairs,
                                       seqLen, s.headDim, seqLen));
   bytes = a.add(bytes, layoutBytes(a, pairs, blocks));
   switch (tiling.kind) {

@@ -219,6 +219,14 @@ def Unisparse_BlockScoreOp : Unisparse_Op<"block_score", [
     `query_reduce = max` replaces the sum over the query composites of a
     block by their maximum: `result[b, g, I, J] = max_t sum_u A[b, g, t, u]`.
 
+    `kv_group` (default 1) says that `kv_group` consecutive head groups
+    share their key composites: `kc` has `Hg / kv_group` heads and head
+    group `g` reads `kc[:, g / kv_group]`. With GQA, the keys a head group
+    reads are then pooled once per kv head instead of once per head group
+    (`compress {kv_group = 1, head_factor = 1}` of the kv heads): the
+    estimation's mean-pooling composites are built that way when every head
+    group lies within one kv head's queries.
+
     Composites are f32, or bf16/f16 (both the same type; products are
     accumulated in f32): the GPU pipeline rounds them to 16 bits for its
     tensor cores (`unisparse-narrow-composites`).
@@ -243,7 +251,8 @@ def Unisparse_BlockScoreOp : Unisparse_Op<"block_score", [
                        DefaultValuedAttr<Unisparse_EstimatorAttr,
                                          "::mlir::unisparse::Estimator::mean">:$estimator,
                        DefaultValuedAttr<Unisparse_QueryReduceAttr,
-                                         "::mlir::unisparse::QueryReduce::sum">:$query_reduce);
+                                         "::mlir::unisparse::QueryReduce::sum">:$query_reduce,
+                       DefaultValuedAttr<I64Attr, "1">:$kv_group);
   let results = (outs Optional<AnyRankedTensor>:$result);
   let assemblyFormat = [{
     attr-dict `ins` `(` $qc `,` $kc `:` type($qc) `,` type($kc) `)`
