@@ -359,8 +359,7 @@ private:
 /// with kv_group = 1. (The pipelines tile block_score by one head group
 /// first, which needs no copy: the tile reads its key head.)
 struct ShareKeysToLinalg : OpRewritePattern<BlockScoreOp> {
-  ShareKeysToLinalg(MLIRContext *ctx)
-      : OpRewritePattern(ctx, /*benefit=*/2) {}
+  ShareKeysToLinalg(MLIRContext *ctx) : OpRewritePattern(ctx, /*benefit=*/2) {}
 
   LogicalResult matchAndRewrite(BlockScoreOp op,
                                 PatternRewriter &rewriter) const override {
@@ -383,10 +382,9 @@ struct ShareKeysToLinalg : OpRewritePattern<BlockScoreOp> {
     Value shared = tensor::CollapseShapeOp::create(b, wide, groups);
     auto wideOp = BlockScoreOp::create(
         b, op.getResultTypes(), op.getQc(), shared, op.getInit(),
-        op.getQueryOffset(), op.getBlockAttr(), op.getCQAttr(),
-        op.getCKAttr(), op.getCausalAttr(), op.getScaleAttr(),
-        op.getEstimatorAttr(), op.getQueryReduceAttr(),
-        b.getI64IntegerAttr(1));
+        op.getQueryOffset(), op.getBlockAttr(), op.getCQAttr(), op.getCKAttr(),
+        op.getCausalAttr(), op.getScaleAttr(), op.getEstimatorAttr(),
+        op.getQueryReduceAttr(), b.getI64IntegerAttr(1));
     rewriter.replaceOp(op, wideOp.getResults());
     return success();
   }

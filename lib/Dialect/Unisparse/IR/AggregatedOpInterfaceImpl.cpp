@@ -71,18 +71,18 @@ EstimationValues mlir::unisparse::buildEstimation(
                b.getBoolAttr(c.spread))
         .getResult();
   };
-  Value qc = compress(q, CompositeParams::queriesOf(params), 1, ch,
-                      shape.heads / ch);
+  Value qc =
+      compress(q, CompositeParams::queriesOf(params), 1, ch, shape.heads / ch);
   // Key composites: one set per head group, each kv head brought to the
   // query heads (repeated Hq / Hkv times) and pooled over the group's
   // heads; or, where the head groups of a kv head would all get the same
   // composites, one set per kv head that they share (block_score kv_group).
   int64_t share = sharedKeyGroups(params, shape.heads, shape.kvHeads);
-  Value kc = share > 1 ? compress(k, CompositeParams::keysOf(params), 1, 1,
-                                  shape.kvHeads)
-                       : compress(k, CompositeParams::keysOf(params),
-                                  shape.heads / shape.kvHeads, ch,
-                                  shape.heads / ch);
+  Value kc =
+      share > 1
+          ? compress(k, CompositeParams::keysOf(params), 1, 1, shape.kvHeads)
+          : compress(k, CompositeParams::keysOf(params),
+                     shape.heads / shape.kvHeads, ch, shape.heads / ch);
   if (!scoresInit) {
     OpFoldResult blocks = numBlocksOfr(b, loc, seq, cfg.getBlock());
     scoresInit = emptyTensor(b, loc, {batch, groups, blocks, blocks}, f32);

@@ -384,9 +384,9 @@ attentionWorkspaceBytes(const A &a, const EstimationParams &p,
                         const AttentionSizes &s, typename A::Value batch,
                         typename A::Value seqLen, ScoreMapTiling tiling) {
   auto pairs = a.mul(batch, a.constant(s.qHeads / p.cH));
-  auto keyPairs = a.mul(
-      batch, a.constant(s.qHeads / p.cH /
-                        sharedKeyGroups(p, s.qHeads, s.kvHeads)));
+  auto keyPairs =
+      a.mul(batch, a.constant(s.qHeads / p.cH /
+                              sharedKeyGroups(p, s.qHeads, s.kvHeads)));
   auto blocks = a.ceilDiv(seqLen, p.block);
   auto bytes = a.add(compressionBytes(a, CompositeParams::queriesOf(p), pairs,
                                       seqLen, s.headDim, seqLen),
