@@ -120,8 +120,9 @@ func.func @max_f16(%qc: memref<2x4x?x64xf16>, %kc: memref<2x4x?x64xf16>, %s: mem
 // head): a tile of head group g copies its key tiles from key head g / 4.
 // CHECK-LABEL: func.func @shared_keys(
 // CHECK-SAME: %{{[^:]+}}: memref<1x8x?x128xbf16>, %[[KC:[^:]+]]: memref<1x2x?x128xbf16>
+// CHECK: scf.for %{{.+}} step %grid_dim_x {
 // CHECK: %[[G:.+]] = arith.remui %{{.+}}, %c8 : index
-// CHECK: %[[KH:.+]] = arith.divui %[[G]], %c4 : index
+// CHECK-NEXT: %[[KH:.+]] = arith.divui %[[G]], %c4 : index
 // CHECK: nvgpu.device_async_copy %[[KC]][%{{.+}}, %[[KH]], %{{.+}}, %{{.+}}]
 func.func @shared_keys(%qc: memref<1x8x?x128xbf16>, %kc: memref<1x2x?x128xbf16>, %s: memref<1x8x?x?xf32>) {
   unisparse.block_score {block = 128 : i64, c_q = 16 : i64, c_k = 8 : i64, kv_group = 4 : i64}

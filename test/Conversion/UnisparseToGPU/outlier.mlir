@@ -30,12 +30,13 @@ func.func @outlier(%q: tensor<1x8x?x64xbf16>, %k: tensor<1x2x?x64xbf16>, %v: ten
 
 // NARROW-LABEL: func.func @mean
 // NARROW: %[[QC:.+]] = unisparse.compress {seq_factor = 16 : i64} ins(%{{.+}} : tensor<1x8x?x64xbf16>) outs(%{{.+}} : tensor<1x8x?x64xbf16>)
-// NARROW: %[[KC:.+]] = unisparse.compress {kv_group = 4 : i64, seq_factor = 8 : i64} ins(%{{.+}} : tensor<1x2x?x64xbf16>) outs(%{{.+}} : tensor<1x8x?x64xbf16>)
-// NARROW: unisparse.block_score {block = 128 : i64, c_k = 8 : i64, c_q = 16 : i64} ins(%[[QC]], %[[KC]] : tensor<1x8x?x64xbf16>, tensor<1x8x?x64xbf16>)
+// (The keys pooled once per kv head, shared by its 4 head groups.)
+// NARROW: %[[KC:.+]] = unisparse.compress {seq_factor = 8 : i64} ins(%{{.+}} : tensor<1x2x?x64xbf16>) outs(%{{.+}} : tensor<1x2x?x64xbf16>)
+// NARROW: unisparse.block_score {block = 128 : i64, c_k = 8 : i64, c_q = 16 : i64, kv_group = 4 : i64} ins(%[[QC]], %[[KC]] : tensor<1x8x?x64xbf16>, tensor<1x2x?x64xbf16>)
 // LINALG-LABEL: func.func @mean
 // LINALG: %[[QC:.+]] = unisparse.compress {seq_factor = 16 : i64} ins(%{{.+}} : tensor<1x8x?x64xbf16>) outs(%{{.+}} : tensor<1x8x?x64xbf16>)
-// LINALG: %[[KC:.+]] = unisparse.compress {kv_group = 4 : i64, seq_factor = 8 : i64}
-// LINALG: unisparse.block_score {block = 128 : i64, c_k = 8 : i64, c_q = 16 : i64} ins(%[[QC]], %[[KC]] : tensor<1x8x?x64xbf16>, tensor<1x8x?x64xbf16>)
+// LINALG: %[[KC:.+]] = unisparse.compress {seq_factor = 8 : i64} ins(%{{.+}} : tensor<1x2x?x64xbf16>)
+// LINALG: unisparse.block_score {block = 128 : i64, c_k = 8 : i64, c_q = 16 : i64, kv_group = 4 : i64} ins(%[[QC]], %[[KC]] : tensor<1x8x?x64xbf16>, tensor<1x2x?x64xbf16>)
 func.func @mean(%q: tensor<1x8x?x64xbf16>, %k: tensor<1x2x?x64xbf16>, %v: tensor<1x2x?x64xbf16>,
                 %o: tensor<1x8x?x64xbf16>, %l: tensor<1x8x?xf32>) -> tensor<1x8x?x64xbf16> {
   %r:2 = unisparse.attention {config = #unisparse.config<>}

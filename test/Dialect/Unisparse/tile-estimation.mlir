@@ -9,6 +9,7 @@
 // CHECK-DAG: #[[$QCOUNT:.+]] = affine_map<()[s0, s1] -> (s0 * -4 + s1, 4)>
 // CHECK-DAG: #[[$KEYS:.+]] = affine_map<()[s0, s1] -> (s1, s0 * 2 + 2)>
 // CHECK-DAG: #[[$KBLOCKS:.+]] = affine_map<()[s0] -> (s0 ceildiv 2)>
+// CHECK-DAG: #[[$KHEAD:.+]] = affine_map<()[s0] -> (s0 floordiv 2)>
 // CHECK-LABEL: func.func @score
 // CHECK-SAME: (%[[QC:[^:]+]]: tensor<1x4x?x32xf32>, %[[KC:[^:]+]]: tensor<1x4x?x32xf32>, %[[INIT:[^:]+]]: tensor<1x4x?x?xf32>)
 // CHECK: scf.forall (%[[G:.+]], %[[I:.+]]) in (4, %{{.+}}) shared_outs(%[[OUT:.+]] = %[[INIT]])
@@ -69,11 +70,8 @@ func.func @antidiag_lse(%a: tensor<1x4x?x8x32xf32>, %b: tensor<1x4x?x8x32xf32>, 
   return %r : tensor<1x4x?x?xf32>
 }
 
-// -----
-
 // Key composites shared by kv_group = 2 head groups: the tile of head group
 // g reads key head g floordiv 2 and shares nothing itself.
-// CHECK-DAG: #[[$KHEAD:.+]] = affine_map<()[s0] -> (s0 floordiv 2)>
 // CHECK-LABEL: func.func @shared_keys
 // CHECK-SAME: (%{{[^:]+}}: tensor<1x4x?x32xf32>, %[[KC:[^:]+]]: tensor<1x2x?x32xf32>
 // CHECK: scf.forall (%[[G:.+]], %{{.+}}) in (4, %{{.+}})
