@@ -395,6 +395,11 @@ attentionWorkspaceBytes(const A &a, const EstimationParams &p,
   bytes = a.add(bytes, layoutBytes(a, pairs, blocks));
   switch (tiling.kind) {
   case ScoreMapTiling::Kind::whole:
+    // Untiled, the linalg lowering reads shared key composites through a
+    // copy broadcast to every head group (ShareKeysToLinalg).
+    if (sharedKeyGroups(p, s.qHeads, s.kvHeads) > 1)
+      bytes = a.add(bytes, compressionBytes(a, CompositeParams::keysOf(p),
+                                            pairs, seqLen, s.headDim, seqLen));
     return a.add(bytes, scoreMapBytes(a, p, pairs, blocks, blocks));
   case ScoreMapTiling::Kind::queryTiles:
     return a.add(bytes,
