@@ -176,6 +176,11 @@ void mlir::unisparse::buildUnisparseToNVPTXPipeline(
   pm.addPass(createLowerAffinePass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createUnisparseGpuHostBuffers());
+  // The canonicalizer hoists the kernels' constants out of the launch bodies
+  // (to the function's entry block); outlining would pass each one as a
+  // kernel parameter, and ptxas could then neither fold the constant offsets
+  // into the instructions nor turn divisions by them into multiplies.
+  pm.addPass(createGpuLaunchSinkIndexComputationsPass());
   pm.addPass(createGpuKernelOutliningPass());
   pm.addPass(createUnisparseGpuKernelAttributes());
   pm.addPass(createUnisparseGpuExternSharedMemory());
