@@ -65,7 +65,7 @@ def stage_times(fn):
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         fn()
         torch.cuda.synchronize()
-    out = {"compress": 0.0, "score": 0.0, "select": 0.0, "other": 0.0}
+    out = {"compress": 0.0, "score": 0.0, "select": 0.0, "other": 0.0, "epilogue": 0.0}
     for e in prof.events():
         if e.device_type != torch.autograd.DeviceType.CUDA:
             continue
@@ -73,6 +73,8 @@ def stage_times(fn):
         ms = e.device_time_total / 1000.0 if hasattr(e, "device_time_total") else e.cuda_time_total / 1e3
         if "block_score" in name:
             out["score"] += ms
+            if "block_score_epilogue" in name:  # --score-epilogue=separate
+                out["epilogue"] += ms
         elif "block_select" in name:
             out["select"] += ms
         elif "compress" in name:
@@ -143,7 +145,9 @@ def main():
             line = (
                 f"{name} ({cfg}) N={n}: estimation {t_est:.3f} ms "
                 f"[compress {st.get('compress', float('nan')):.3f}, score {st.get('score', float('nan')):.3f} "
-                f"({score_tflops:.0f} TFLOP/s), select {st.get('select', float('nan')):.3f}, "
+                f"({score_tflops:.0f} TFLOP/s"
+                + (f"; epilogue kernel {st['epilogue']:.3f}" if st.get("epilogue") else "")
+                + f"), select {st.get('select', float('nan')):.3f}, "
                 f"other {st.get('other', float('nan')):.3f}], "
                 f"density {dens:.3f}, unfused PyTorch {t_torch:.2f} ms ({t_torch / t_est:.1f}x)"
             )

@@ -123,7 +123,7 @@ ScoreMapTiling scoreMapTiling(ConfigAttr cfg, const EntrySignature &sig,
       tensorCoreScoreUnsupportedReason(scoreOp, sig.scoring).empty())
     return ScoreMapTiling::byCtaScratch(
         sig.scoring.ctas, sig.scoring.warpRows * sig.scoring.warps,
-        sig.scoring.keyTile);
+        sig.scoring.keyTile, sig.scoring.separateEpilogue);
   return {ScoreMapTiling::Kind::whole};
 }
 } // namespace

@@ -163,6 +163,7 @@ void mlir::unisparse::buildUnisparseToNVPTXPipeline(
   gpu.keyTile = options.scoreKeyTile;
   gpu.ctas = options.scoreCtas;
   gpu.minCtasPerSm = options.scoreMinCtasPerSm;
+  gpu.epilogue = options.scoreEpilogue;
   pm.addPass(createConvertUnisparseToGPUPass(gpu));
 
   // Estimation loops -> parallel loops -> blocks x threads -> gpu.launch.

@@ -64,6 +64,8 @@ def main():
                 lib = out / configs.lib_name(name, target)
                 cmd = compile_command(a.build, cfg, hq, hkv, d, dtype, target, lib)
                 cmd.append(f"--header={lib.with_suffix('.h')}")
+                if target == "cuda":
+                    cmd += configs.CHECK_FLAGS.get(name, [])
                 if target == "cpu":
                     # It runs on the GPU machine's CPU, not this one's.
                     cmd.append("--host-cpu=generic")

@@ -30,6 +30,10 @@ CHECK = {
     "default_bf16_d128": ("block=128,c_q=16,c_k=8,tau=0.99", 8, 2, 128, "bf16", ("cuda", "cpu")),
     "qmax_bf16_d128": ("block=128,c_q=16,c_k=16,tau=0.9,query_reduce=max", 8, 2, 128, "bf16", ("cuda", "cpu")),
     "rk2_f16_d64": ("block=64,c_q=16,c_k=32,tau=0.8,causal=false", 4, 4, 64, "f16", ("cuda", "cpu")),
+    # The same three through the separate epilogue kernel (CHECK_FLAGS).
+    "default_sep_bf16_d128": ("block=128,c_q=16,c_k=8,tau=0.99", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "qmax_sep_bf16_d128": ("block=128,c_q=16,c_k=16,tau=0.9,query_reduce=max", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "rk2_sep_f16_d64": ("block=64,c_q=16,c_k=32,tau=0.8,causal=false", 4, 4, 64, "f16", ("cuda", "cpu")),
     # The outlier-aware antidiagonal estimator, max over query composites
     # (the structured GPU path): GPU layout against the CPU path's.
     "antidiag_lse_max_bf16_d128": (
@@ -40,6 +44,13 @@ CHECK = {
         "bf16",
         ("cuda", "cpu"),
     ),
+}
+
+# Extra unisparse-compile flags of CHECK entries, for their CUDA libraries.
+CHECK_FLAGS = {
+    "default_sep_bf16_d128": ["--score-epilogue=separate"],
+    "qmax_sep_bf16_d128": ["--score-epilogue=separate"],
+    "rk2_sep_f16_d64": ["--score-epilogue=separate"],
 }
 
 BENCH = {
@@ -72,6 +83,9 @@ BENCH_ESTIMATION = {
 TUNING = {
     "tune_before": ("est_default", None),
     "tune_default": ("est_default", []),
+    # The scoring kernel's block scores by a second, memory-bound kernel.
+    "tune_separate": ("est_default", ["--score-epilogue=separate"]),
+    "tune_qmax_separate": ("est_qmax", ["--score-epilogue=separate"]),
 }
 
 

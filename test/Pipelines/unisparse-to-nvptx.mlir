@@ -7,6 +7,9 @@
 // RUN: unisparse-opt %s --pass-pipeline="builtin.module(unisparse-to-nvptx{chip=sm_80 features=+ptx75 threads=256})" | FileCheck %s --check-prefix=SM80
 // The PTX of the estimation kernels (format=isa keeps it readable):
 // RUN: unisparse-opt %s --unisparse-to-nvptx="format=isa" | FileCheck %s --check-prefix=PTX
+// The separate epilogue: the scoring kernel without the per-tile score
+// pass, then the memory-bound kernel that forms the scores.
+// RUN: unisparse-opt %s --unisparse-to-nvptx="format=isa score-epilogue=separate" | FileCheck %s --check-prefix=SEP
 // The scoring kernel's register budget reaches ptxas (and only that kernel).
 // RUN: unisparse-opt %s --unisparse-to-nvptx="format=isa score-warp-rows=16 score-min-ctas-per-sm=3" | FileCheck %s --check-prefix=MINCTAS
 // MINCTAS-LABEL: gpu.binary @unisparse_compress_0_module
@@ -43,6 +46,11 @@
 // PTX-LABEL: gpu.binary @unisparse_compress_0_module
 // PTX-SAME: ld.global.v4.b32
 // PTX-LABEL: gpu.binary @unisparse_block_score_0_module
+// The kernels' constants are sunk into them before outlining, not passed
+// as parameters (the scoring kernel once had 95: scale, -inf and 0.0 among
+// them, and its stage index was a 64-bit division by a parameter).
+// PTX-NOT: .param .f32
+// PTX-NOT: .param .u32
 // PTX-SAME: cp.async.cg.shared.global
 // PTX-SAME: ldmatrix.sync.aligned.m8n8.x4.shared.b16
 // PTX-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
@@ -55,6 +63,18 @@
 // PTX-SAME: shfl.sync.bfly.b32
 // PTX-SAME: ld.shared.v4.b32
 // PTX-SAME: vote.sync.ballot.b32
+
+// SEP-LABEL: gpu.binary @unisparse_block_score_0_module
+// SEP-SAME: cp.async.cg.shared.global
+// SEP-SAME: ldmatrix.sync.aligned.m8n8.x4.shared.b16
+// SEP-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// SEP-SAME: ex2.approx.ftz.f32
+// SEP-LABEL: gpu.binary @unisparse_block_score_epilogue_0_module
+// SEP-SAME: .visible .entry unisparse_block_score_epilogue_0(
+// SEP-SAME: ex2.approx.ftz.f32
+// SEP-SAME: shfl.sync.bfly.b32
+// SEP-SAME: rcp.rn.f32
+// SEP-LABEL: gpu.binary @unisparse_block_select_0_module
 
 // CUBIN: [[N:[1-9][0-9]*]] cubins, all ELF for sm_90a
 

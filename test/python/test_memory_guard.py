@@ -183,6 +183,17 @@ CUDA_CASES = [
     # map), and a dense configuration (no estimation).
     ("block=128,c_q=16,c_k=16,tau=0.9", [], 4, 2, 64, [(1, 128), (2, 1000), (1, 4096)]),
     ("block=64,c_q=16,c_k=8,tau=0.9,query_reduce=max", ["--score-ctas=4"], 4, 1, 64, [(1, 100), (3, 2000)]),
+    # The separate epilogue kernel: scratch rows for every query composite
+    # (N * NBk), more than the slots of --score-ctas=4 would need.
+    (
+        "block=64,c_q=16,c_k=8,tau=0.9,query_reduce=max",
+        ["--score-ctas=4", "--score-epilogue=separate"],
+        4,
+        1,
+        64,
+        [(1, 100), (3, 2000), (1, 16384)],
+    ),
+    ("block=128,c_q=16,c_k=16,tau=0.9", ["--score-epilogue=separate"], 4, 2, 64, [(2, 1000), (1, 4096)]),
     ("block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag", [], 2, 2, 64, [(1, 200), (2, 333)]),
     ("block=128,c_q=16,c_k=16,tau=0.9", ["--score-precision=f32"], 2, 1, 64, [(1, 300)]),
     ("block=128,tau=1.0", [], 2, 1, 64, [(1, 500)]),

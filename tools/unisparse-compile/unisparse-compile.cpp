@@ -122,6 +122,12 @@ static cl::opt<int64_t>
                       cl::desc("CUDA: scoring CTAs that should fit on one SM "
                                "(a register budget for ptxas; 0: none)"),
                       cl::init(0), cl::cat(category));
+static cl::opt<std::string>
+    scoreEpilogue("score-epilogue",
+                  cl::desc("CUDA: where the scoring kernel forms the block "
+                           "scores: fused (per CTA tile) or separate (a "
+                           "second kernel; scratch grows as N * NBk)"),
+                  cl::init("fused"), cl::cat(category));
 static cl::opt<std::string> headerFile("header",
                                        cl::desc("Also write a C header"),
                                        cl::init(""), cl::cat(category));
@@ -290,6 +296,9 @@ int main(int argc, char **argv) {
       emit != "entry")
     return fail("--emit must be so, obj, llvm, mlir or entry, got '" + emit +
                 "'");
+  if (scoreEpilogue != "fused" && scoreEpilogue != "separate")
+    return fail("--score-epilogue must be 'fused' or 'separate', got '" +
+                scoreEpilogue + "'");
   if (inputFile.empty() == configText.empty())
     return fail("give either an input module or --config (not both)");
 
@@ -325,6 +334,7 @@ int main(int argc, char **argv) {
     sig.scoring.warpRows = scoreWarpRows;
     sig.scoring.keyTile = scoreKeyTile;
     sig.scoring.ctas = scoreCtas;
+    sig.scoring.separateEpilogue = scoreEpilogue == "separate";
     sig.scoring.compositeType = llvm::StringSwitch<Type>(scorePrecision)
                                     .Case("bf16", BFloat16Type::get(&context))
                                     .Case("f16", Float16Type::get(&context))
@@ -362,6 +372,7 @@ int main(int argc, char **argv) {
     options.scoreKeyTile = scoreKeyTile;
     options.scoreCtas = scoreCtas;
     options.scoreMinCtasPerSm = scoreMinCtasPerSm;
+    options.scoreEpilogue = scoreEpilogue;
     unisparse::buildUnisparseToNVPTXPipeline(pm, options);
   } else {
     unisparse::buildUnisparseToCPUPipeline(

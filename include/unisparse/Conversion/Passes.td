@@ -240,6 +240,11 @@ def ConvertUnisparseToGPUPass
     Option<"minCtasPerSm", "min-ctas-per-sm", "int64_t", /*default=*/"0",
            "Scoring CTAs that should fit on one SM (nvvm.minctasm, a "
            "register budget for ptxas); 0: none">,
+    Option<"epilogue", "epilogue", "std::string", /*default=*/"\"fused\"",
+           "Where the scoring kernel's block scores are formed: `fused` (at "
+           "the end of each CTA tile, from a scratch slot per CTA) or "
+           "`separate` (a second, memory-bound kernel, from scratch rows "
+           "for every query composite: N * NBk floats)">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",

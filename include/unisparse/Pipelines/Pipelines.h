@@ -78,6 +78,11 @@ struct UnisparseToNVPTXPipelineOptions
       llvm::cl::desc("Scoring CTAs that should fit on one SM (a register "
                      "budget for ptxas); 0: none"),
       llvm::cl::init(0)};
+  PassOptions::Option<std::string> scoreEpilogue{
+      *this, "score-epilogue",
+      llvm::cl::desc("Where the scoring kernel forms the block scores: fused "
+                     "(per CTA tile) or separate (a second kernel)"),
+      llvm::cl::init("fused")};
   PassOptions::Option<int> optLevel{*this, "opt-level",
                                     llvm::cl::desc("NVVM optimization level"),
                                     llvm::cl::init(3)};

@@ -3,8 +3,10 @@
 // unisparse.block_score (mean estimator) on tensors becomes a persistent
 // kernel that never stores the compressed map:
 //
-//   host:  scratch as device buffers: a slot per CTA (partial sums, maxima);
-//          the scoring launch of min(tiles, ctas) CTAs.
+//   host:  scratch as device buffers (partial sums, maxima): a slot per
+//          CTA, or (epilogue=separate) a slot per CTA tile, i.e. a row per
+//          query composite; the scoring launch of min(tiles, ctas) CTAs;
+//          with the separate epilogue, then the ScoreEpilogue launch.
 //   CTA:   a static persistent schedule: tiles are (batch, head group, rows
 //          of 32 * warps query composites), head-major, the heaviest causal
 //          tile of a head first; CTA c takes tiles c, c + grid, ... Every
@@ -21,7 +23,11 @@
 //                                (from key head group / kv_group)
 //                                (rows padded by 8 elements: the ldmatrix
 //                                rows and the 16-byte copies are
-//                                bank-conflict free), zero-filled past Tk;
+//                                bank-conflict free); a tile inside Tk as
+//                                it is (a thread's copies a constant
+//                                apart), the last one clamped and
+//                                zero-filled past Tk; the stage (kt mod
+//                                3) is carried by the loop;
 //              mmaTile           S = Q K^T on mma.sync m16n8k16 (f32 acc);
 //              softmaxStep       S masked (-inf past each row's last key;
 //                                only on tiles some row of the CTA does
@@ -30,16 +36,21 @@
 //                                running max m of x = S * scale * log2(e),
 //                                rounded up to an integer; e = exp2(x - m)
 //                                (one FMA);
-//                                the lane's share of the row sum l
-//                                rescaled by exp2(m_old - m); the
-//                                per-key-block sums of e (a reduce-scatter
-//                                over the quad) into the CTA's scratch
-//                                slot, with m per key tile;
-//            blockScores         the tile's scores: for query block I, key
-//                                block J, the sum (or max) over its query
-//                                composites of P * exp2(m_tile - m) / l
-//                                (exact powers of two: the maxima are
-//                                integers).
+//                                (fused only) the lane's share of the
+//                                row sum l rescaled by exp2(m_old - m);
+//                                the per-key-block sums P of e (a
+//                                reduce-scatter over the quad) into the
+//                                scratch, with m per key tile;
+//            blockScores         (fused) the tile's scores: for query
+//                                block I, key block J, the sum (or max)
+//                                over its query composites of
+//                                P * exp2(m_tile - m) / l (exact powers of
+//                                two: the maxima are integers).
+//   epilogue=separate: the tile ends after its key loop (a barrier), and
+//   ScoreEpilogue, a memory-bound kernel with a CTA per query block, forms
+//   l from the stored P and the scores as blockScores does. The key loop
+//   then carries only the row maxima (241 instead of 254 registers) and no
+//   CTA waits on a score pass between its tiles.
 //
 // Numbers: composites are rounded to 16 bits once (the compress), products
 // accumulate in f32 on the tensor cores, exp2 is ex2.approx.f32, statistics
@@ -89,6 +100,9 @@ struct ScoreShape {
   int64_t queryBlocksPerTile;   // rows / rq
   bool causal;
   int64_t kvGroup; // head groups per key composite head
+  /// The scores by a second kernel (ScoreEpilogue) from scratch rows for
+  /// every query composite, instead of at the end of each CTA tile.
+  bool separate;
   QueryReduce reduce;
   float scaleLog2; // softmax scale * log2(e)
   Type element;    // bf16 or f16
@@ -101,6 +115,39 @@ struct ScoreSizes {
   Value blockStride; // keyTiles * blocksPerKeyTile >= nbk: a scratch row
 };
 
+/// The last key composite query composite `t` sees (causal: u * c_k <=
+/// (t + 1) * c_q - 1), before the clamp to Tk - 1.
+Value lastVisibleKey(KernelBuilder &kb, const ScoreShape &s, Value t) {
+  return kb.div(kb.sub(kb.mul(kb.add(t, 1), s.cq), kb.idx(1)), s.ck);
+}
+
+/// The key tiles the CTA tile of `rowsHere` query composites from `t0`
+/// walks: those its last row sees. Both kernels of the separate epilogue
+/// derive which scratch entries were written from it.
+Value keyTilesOfQueryTile(KernelBuilder &kb, const ScoreShape &s,
+                          const ScoreSizes &n, Value t0, Value rowsHere) {
+  Value numKeys = n.tk;
+  if (s.causal)
+    numKeys = kb.minU(
+        n.tk,
+        kb.add(lastVisibleKey(kb, s, kb.add(t0, kb.sub(rowsHere, kb.idx(1)))),
+               1));
+  return kb.ceilDiv(numKeys, s.keyTile);
+}
+
+/// One query composite's share of a block score, P * exp2(m_tile - m) / l
+/// (the factor an exact power of two: the maxima are integers), 0 where
+/// `use` is false, folded into `score` by the query reduction.
+Value foldShare(KernelBuilder &kb, QueryReduce reduce, Value score, Value part,
+                Value tileMax, Value rowMax, Value rowInvSum, Value use) {
+  Value factor = kb.exp2Ftz(kb.fsub(tileMax, rowMax));
+  Value share = kb.fmul(kb.fmul(part, factor), rowInvSum);
+  share = kb.select(use, share, kb.f32(0.0f));
+  if (reduce == QueryReduce::sum)
+    return kb.fadd(score, share);
+  return arith::MaximumFOp::create(kb.b, score, share);
+}
+
 /// Emits the kernel of one scoring launch.
 class ScoreKernel : KernelBuilder {
 public:
@@ -110,13 +157,16 @@ public:
       : KernelBuilder{b}, s(s), n(sizes), q(q), k(k), scores(scores),
         partials(partials), maxima(maxima) {}
 
-  /// The workgroup buffers: key tiles [kStages, keyTile, D + pad], the
-  /// final row max and 1 / row sum.
+  /// The workgroup buffers: key tiles [kStages, keyTile, D + pad] and,
+  /// for the fused epilogue, the final row max and 1 / row sum.
   static SmallVector<MemRefType> workgroupTypes(const ScoreShape &s) {
     Type f32 = Float32Type::get(s.element.getContext());
-    return {
-        workgroupMemRef({kStages, s.keyTile, s.headDim + kRowPad}, s.element),
-        workgroupMemRef({s.rows}, f32), workgroupMemRef({s.rows}, f32)};
+    SmallVector<MemRefType> types = {
+        workgroupMemRef({kStages, s.keyTile, s.headDim + kRowPad}, s.element)};
+    if (!s.separate)
+      types.append(
+          {workgroupMemRef({s.rows}, f32), workgroupMemRef({s.rows}, f32)});
+    return types;
   }
 
   void build(Value threadId, Value blockId, Value gridSize,
@@ -129,8 +179,10 @@ public:
     // k step) kept live across the key loop.
     keys = memref::CollapseShapeOp::create(
         b, workgroup[0], SmallVector<ReassociationIndices>{{0, 1, 2}});
-    rowMax = workgroup[1];
-    rowInvSum = workgroup[2];
+    if (!s.separate) {
+      rowMax = workgroup[1];
+      rowInvSum = workgroup[2];
+    }
     Value lane = rem(tid, 32);
     warp = div(tid, 32);
     quad = div(lane, 4);
@@ -153,8 +205,9 @@ private:
   Value q, k, scores, partials, maxima;
   Value tid, slot, warp, quad, qlane, ldBase;
   Value keys, rowMax, rowInvSum;
-  // Per tile.
-  Value batchIdx, group, keyHead, t0, queryTile, numKeyTiles;
+  // Per tile. rowBase: the scratch row of the tile's first query composite
+  // (the CTA's slot, or the tile's own rows with the separate epilogue).
+  Value batchIdx, group, keyHead, t0, queryTile, numKeyTiles, rowBase;
   SmallVector<Value> rowLimits; // the last key of each of the lane's rows
 
   /// Elements of a key row and of a stage in workgroup memory.
@@ -175,19 +228,16 @@ private:
     group = rem(head, n.groups);
     keyHead = s.kvGroup == 1 ? group : div(group, s.kvGroup);
     t0 = mul(queryTile, s.rows);
+    rowBase = mul(s.separate ? add(mul(head, n.queryTiles), queryTile) : slot,
+                  s.rows);
     Value rowsHere = minU(idx(s.rows), sub(n.tq, t0));
 
     // Keys: those the tile's last row sees. Each row's last visible key
-    // (causal: u * c_k <= (t + 1) * c_q - 1; and u < Tk) as an i32, once
-    // per tile: a tile's mask is then one compare per element.
-    auto lastVisible = [&](Value t) {
-      return div(sub(mul(add(t, 1), s.cq), idx(1)), s.ck);
-    };
+    // (and u < Tk) as an i32, once per tile: a tile's mask is then one
+    // compare per element.
+    auto lastVisible = [&](Value t) { return lastVisibleKey(*this, s, t); };
     Value lastKey = sub(n.tk, idx(1));
-    Value numKeys = n.tk;
-    if (s.causal)
-      numKeys = minU(n.tk, add(lastVisible(add(t0, sub(rowsHere, idx(1)))), 1));
-    numKeyTiles = ceilDiv(numKeys, s.keyTile);
+    numKeyTiles = keyTilesOfQueryTile(*this, s, n, t0, rowsHere);
     rowLimits.clear();
     for (int64_t mt = 0; mt < s.mTiles; ++mt)
       for (int64_t h = 0; h < 2; ++h) {
@@ -200,11 +250,11 @@ private:
 
     SmallVector<Value> aFrags = loadQueryFragments();
 
-    // Running max and sum of the lane's 4 rows (mt, h).
+    // Running max (and, fused, sum) of the lane's 4 rows (mt, h).
     SmallVector<Value> init;
     for (int64_t i = 0; i < 2 * s.mTiles; ++i)
       init.push_back(negInf());
-    for (int64_t i = 0; i < 2 * s.mTiles; ++i)
+    for (int64_t i = 0; i < 2 * s.mTiles && !s.separate; ++i)
       init.push_back(f32(0.0f));
     // Key tiles 0 and 1 in flight, then per tile kt: wait for it (one
     // group, kt + 1's, may stay in flight), a barrier (every thread's
@@ -222,17 +272,25 @@ private:
     // The tiles every row of the CTA sees whole need no mask: key tile kt
     // is whole for all rows iff its last key is visible to the first row.
     Value firstRowLimit = s.causal ? minU(lastKey, lastVisible(t0)) : lastKey;
+    // The stage of key tile kt (kt mod kStages) rides along as the last
+    // loop value: a compare and select per tile instead of a remainder.
+    init.push_back(idx(0));
     SmallVector<Value> stats = forLoop(
         idx(0), numKeyTiles, idx(1), init,
-        [&](Value kt, ValueRange st) -> SmallVector<Value> {
+        [&](Value kt, ValueRange carried) -> SmallVector<Value> {
+          ValueRange st = carried.drop_back();
+          Value stage = carried.back();
           nvgpu::DeviceAsyncWaitOp::create(b, group,
                                            b.getI32IntegerAttr(kStages - 2));
           gpu::BarrierOp::create(b);
+          // Tile kt + kStages - 1 goes where tile kt - 1 was.
           Value ahead = add(kt, kStages - 1);
+          Value aheadStage =
+              select(eq(stage, 0), idx(kStages - 1), sub(stage, idx(1)));
           ifThen(ult(ahead, numKeyTiles),
-                 [&] { loadKeyTileAsync(ahead, rem(ahead, kStages)); });
+                 [&] { loadKeyTileAsync(ahead, aheadStage); });
           nvgpu::DeviceAsyncCreateGroupOp::create(b, tokenType, ValueRange{});
-          SmallVector<Value> acc = mmaTile(rem(kt, kStages), aFrags);
+          SmallVector<Value> acc = mmaTile(stage, aFrags);
           Value whole = ule(mul(add(kt, 1), s.keyTile), add(firstRowLimit, 1));
           SmallVector<Type> types(st.getTypes());
           auto branch = scf::IfOp::create(b, types, whole,
@@ -244,9 +302,18 @@ private:
             b.setInsertionPointToStart(&region.front());
             scf::YieldOp::create(b, softmaxStep(kt, acc, st, masked));
           }
-          return SmallVector<Value>(branch.getResults());
+          SmallVector<Value> next(branch.getResults());
+          next.push_back(select(eq(stage, kStages - 1), idx(0), add(stage, 1)));
+          return next;
         });
-    blockScores(stats, rowsHere);
+    stats.pop_back();
+    if (!s.separate) {
+      blockScores(stats, rowsHere);
+      return;
+    }
+    // Every warp is done with the last key tile's stage before the next
+    // tile's first copies may overwrite it.
+    gpu::BarrierOp::create(b);
   }
 
   /// The CTA's query composites as mma A fragments: per (m tile, k step)
@@ -287,6 +354,21 @@ private:
   /// cp.async of key tile `kt` into `stage`: 16-byte chunks, rows past Tk
   /// zero-filled (their source index clamped to a real row).
   void loadKeyTileAsync(Value kt, Value stage) {
+    // A tile inside Tk (all but the last) needs neither the clamp nor the
+    // zero fill: copy i's source is then the thread's first plus a
+    // constant, which ptxas folds into the instruction.
+    Value inside = ule(mul(add(kt, 1), s.keyTile), n.tk);
+    auto branch = scf::IfOp::create(b, inside, /*withElseRegion=*/true);
+    for (bool partial : {false, true}) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(partial ? &branch.getElseRegion().front()
+                                         : &branch.getThenRegion().front());
+      copyKeyTile(kt, stage, partial);
+    }
+  }
+
+  /// The copies of loadKeyTileAsync (`partial`: rows past Tk zero-filled).
+  void copyKeyTile(Value kt, Value stage, bool partial) {
     int64_t chunksPerRow = s.headDim / 8;
     int64_t chunks = s.keyTile * chunksPerRow;
     Value first = mul(kt, s.keyTile);
@@ -312,9 +394,12 @@ private:
         dst = add(stageBase, add(mul(row, rowElems()), col));
       }
       Value key = add(first, row);
-      Value inside = ult(key, n.tk);
-      Value srcRow = select(inside, key, lastRow);
-      Value count = select(inside, idx(8), idx(0));
+      Value srcRow = key, count;
+      if (partial) {
+        Value inside = ult(key, n.tk);
+        srcRow = select(inside, key, lastRow);
+        count = select(inside, idx(8), idx(0));
+      }
       nvgpu::DeviceAsyncCopyOp::create(
           b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), keys,
           ValueRange{dst}, k, ValueRange{batchIdx, keyHead, srcRow, col},
@@ -434,15 +519,17 @@ private:
         for (Value v : x)
           e.push_back(exp2Ftz(math::FmaOp::create(b, v, scale, negM)));
         Value rowSum = storeBlockSums(kt, rowLocal, e);
-        Value lOld = st[2 * s.mTiles + r];
-        Value rescaled = fmul(lOld, exp2Ftz(fsub(mOld, mNew)));
         next[r] = mNew;
-        next[2 * s.mTiles + r] =
-            fadd(select(feq(mOld, mNew), lOld, rescaled), rowSum);
+        // The separate epilogue sums the row from the stored partial sums.
+        if (!s.separate) {
+          Value lOld = st[2 * s.mTiles + r];
+          Value rescaled = fmul(lOld, exp2Ftz(fsub(mOld, mNew)));
+          next[2 * s.mTiles + r] =
+              fadd(select(feq(mOld, mNew), lOld, rescaled), rowSum);
+        }
         // Every lane of the quad holds mNew and stores it (one address, one
         // value): no branch, so ptxas schedules the rows together.
-        store(mNew, maxima,
-              {add(mul(add(mul(slot, s.rows), rowLocal), n.keyTiles), kt)});
+        store(mNew, maxima, {add(mul(add(rowBase, rowLocal), n.keyTiles), kt)});
       }
     }
     return next;
@@ -455,8 +542,7 @@ private:
   /// add up to it).
   Value storeBlockSums(Value kt, Value rowLocal, ArrayRef<Value> e) {
     int64_t nb = s.blocksPerKeyTile;
-    Value base =
-        add(mul(add(mul(slot, s.rows), rowLocal), n.blockStride), mul(kt, nb));
+    Value base = add(mul(add(rowBase, rowLocal), n.blockStride), mul(kt, nb));
     if (s.rk >= 8) {
       // A block is rk / 8 whole n8 tiles: in-thread sums first.
       SmallVector<Value> sums;
@@ -571,21 +657,16 @@ private:
         Value score = f32(0.0f);
         for (int64_t i = 0; i < s.rq; ++i) {
           Value rowLocal = add(mul(local, s.rq), i);
-          Value row = add(mul(slot, s.rows), rowLocal);
+          Value row = add(rowBase, rowLocal);
           // Rows past Tq and blocks past the tile's keys add nothing (the
           // loads stay inside the slot; the select drops them).
           Value use = andI(written, ult(rowLocal, rowsHere));
           Value pIdx =
               add(mul(row, n.blockStride), select(written, blk, idx(0)));
           Value mIdx = add(mul(row, n.keyTiles), select(written, kt, idx(0)));
-          Value part = load(partials, {pIdx});
-          Value tileMax = load(maxima, {mIdx});
-          Value factor = exp2Ftz(fsub(tileMax, load(rowMax, {rowLocal})));
-          Value share = fmul(fmul(part, factor), load(rowInvSum, {rowLocal}));
-          share = select(use, share, f32(0.0f));
-          score = s.reduce == QueryReduce::sum
-                      ? fadd(score, share)
-                      : arith::MaximumFOp::create(b, score, share).getResult();
+          score = foldShare(*this, s.reduce, score, load(partials, {pIdx}),
+                            load(maxima, {mIdx}), load(rowMax, {rowLocal}),
+                            load(rowInvSum, {rowLocal}), use);
         }
         store(score, scores, {batchIdx, group, qb, blk});
       });
@@ -594,6 +675,113 @@ private:
     // The slot and the row statistics are reused by the next tile.
     gpu::BarrierOp::create(b);
   }
+};
+
+/// The scores from the scoring kernel's scratch rows (the separate
+/// epilogue): a CTA per (batch, head group, query block) I, bound by
+/// memory bandwidth. Phase 1: a warp per query composite r of I (warps
+/// stride over the rq rows): its final max m_r (the running max is
+/// monotone, so the one stored with its last key tile) and its sum
+/// l_r = sum_J P[r, J] exp2(M[r, tile of J] - m_r) over the key blocks the
+/// scoring kernel wrote (lanes stride over J, then a butterfly over the
+/// warp), to workgroup memory. Phase 2: a thread per key block J: the sum
+/// (or max) over r of P[r, J] exp2(M[r, tile of J] - m_r) / l_r, 0 for
+/// blocks past the CTA tile's keys. The rescale factors are exact powers
+/// of two (the maxima are integers); P is read twice, the second time from
+/// cache (rq rows of the key blocks).
+class ScoreEpilogue : KernelBuilder {
+public:
+  ScoreEpilogue(ImplicitLocOpBuilder &b, const ScoreShape &s,
+                const ScoreSizes &sizes, Value scores, Value partials,
+                Value maxima)
+      : KernelBuilder{b}, s(s), n(sizes), scores(scores), partials(partials),
+        maxima(maxima) {}
+
+  static constexpr int64_t kThreads = 128;
+
+  /// The final max and 1 / sum of the block's rq query composites.
+  static SmallVector<MemRefType> workgroupTypes(const ScoreShape &s) {
+    Type f32 = Float32Type::get(s.element.getContext());
+    return {workgroupMemRef({s.rq}, f32), workgroupMemRef({s.rq}, f32)};
+  }
+
+  void build(Value tid, Value blockId, ValueRange workgroup) {
+    Value rowMax = workgroup[0], rowInvSum = workgroup[1];
+    Value head = div(blockId, n.nbq);
+    Value qb = rem(blockId, n.nbq);
+    Value batchIdx = div(head, n.groups), group = rem(head, n.groups);
+    // The scoring kernel's CTA tile that holds the block's composites
+    // (rows is a multiple of rq) and the key blocks it wrote.
+    Value first = mul(qb, s.rq);
+    Value queryTile = div(first, s.rows);
+    Value t0 = mul(queryTile, s.rows);
+    Value rowsHere = minU(idx(s.rows), sub(n.tq, t0));
+    Value numKeyTiles = keyTilesOfQueryTile(*this, s, n, t0, rowsHere);
+    Value written = minU(n.nbk, mul(numKeyTiles, s.blocksPerKeyTile));
+    Value lastTile = sub(numKeyTiles, idx(1));
+    Value rowBase = add(mul(add(mul(head, n.queryTiles), queryTile), s.rows),
+                        sub(first, t0));
+    // Row i of the block: inside Tq, and its scratch row.
+    auto exists = [&](int64_t i) { return ult(add(first, i), n.tq); };
+    auto scratchRow = [&](int64_t i) { return add(rowBase, i); };
+    auto share = [&](Value row, Value blk) {
+      Value part = load(partials, {add(mul(row, n.blockStride), blk)});
+      Value kt = div(blk, s.blocksPerKeyTile);
+      Value tileMax = load(maxima, {add(mul(row, n.keyTiles), kt)});
+      return std::make_pair(part, tileMax);
+    };
+
+    // Phase 1: a warp per row (warp-uniform bounds: the shuffles run in
+    // every lane).
+    Value lane = rem(tid, 32), warp = div(tid, 32);
+    int64_t warps = kThreads / 32;
+    for (int64_t w0 = 0; w0 < s.rq; w0 += warps) {
+      Value i = add(warp, w0);
+      ifThen(ult(i, idx(s.rq)), [&] {
+        Value row = add(rowBase, i);
+        Value valid = andI(ult(add(first, i), n.tq), ult(idx(0), numKeyTiles));
+        Value safeRow = select(valid, row, rowBase);
+        Value m = load(maxima, {add(mul(safeRow, n.keyTiles), lastTile)});
+        Value end = select(valid, written, idx(0));
+        SmallVector<Value> sum = forLoop(
+            lane, end, idx(32), {f32(0.0f)},
+            [&](Value blk, ValueRange acc) -> SmallVector<Value> {
+              auto [part, tileMax] = share(safeRow, blk);
+              return {fadd(acc[0], fmul(part, exp2Ftz(fsub(tileMax, m))))};
+            });
+        Value l = sum[0];
+        for (int32_t mask : {16, 8, 4, 2, 1})
+          l = fadd(l, shuffleXor(l, mask));
+        ifThen(eq(lane, 0), [&] {
+          store(m, rowMax, {i});
+          store(arith::DivFOp::create(b, f32(1.0f), l), rowInvSum, {i});
+        });
+      });
+    }
+    gpu::BarrierOp::create(b);
+
+    // Phase 2: a thread per key block.
+    forLoop(tid, n.nbk, idx(kThreads), {}, [&](Value blk, ValueRange) {
+      Value isWritten = ult(blk, written);
+      Value safeBlk = select(isWritten, blk, idx(0));
+      Value score = f32(0.0f);
+      for (int64_t i = 0; i < s.rq; ++i) {
+        Value use = andI(isWritten, exists(i));
+        Value row = select(exists(i), scratchRow(i), rowBase);
+        auto [part, tileMax] = share(row, safeBlk);
+        score =
+            foldShare(*this, s.reduce, score, part, tileMax,
+                      load(rowMax, {idx(i)}), load(rowInvSum, {idx(i)}), use);
+      }
+      store(score, scores, {batchIdx, group, qb, blk});
+      return SmallVector<Value>{};
+    });
+  }
+
+private:
+  const ScoreShape &s;
+  const ScoreSizes &n;
+  Value scores, partials, maxima;
 };
 
 /// block_score in buffer form (16-bit composites) -> the tensor-core
@@ -637,6 +825,7 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
     s.queryBlocksPerTile = s.rows / s.rq;
     s.causal = op.getCausal();
     s.kvGroup = op.getKvGroup();
+    s.separate = opts.separateEpilogue;
     s.reduce = op.getQueryReduce();
     double scale = op.getScale().convertToDouble();
     if (scale == 0.0)
@@ -657,11 +846,12 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
     n.keyTiles = kb.ceilDiv(n.tk, s.keyTile);
     n.blockStride = kb.mul(n.keyTiles, s.blocksPerKeyTile);
 
-    // A scratch slot per CTA: partial sums [rows, blockStride] and maxima
-    // [rows, keyTiles].
+    // Scratch rows of partial sums [rows, blockStride] and maxima [rows,
+    // keyTiles]: a slot of `rows` per CTA, or with the separate epilogue
+    // one row per query composite of every tile (rows past Tq unused).
     Value ctas = kb.minU(n.tiles, kb.idx(opts.ctas));
     auto flat = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
-    Value slotRows = kb.mul(ctas, s.rows);
+    Value slotRows = kb.mul(s.separate ? n.tiles : ctas, s.rows);
     Value partials = memref::AllocOp::create(
         b, flat, ValueRange{kb.mul(slotRows, n.blockStride)});
     Value maxima = memref::AllocOp::create(
@@ -680,6 +870,17 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
               .build(tid, bid, grid, wg);
         },
         Value(), kernelAttrs);
+    if (s.separate) {
+      Value nbq = n.nbq;
+      Value blocks = kb.mul(kb.mul(n.batch, n.groups), nbq);
+      buildLaunch(
+          b, blocks, ScoreEpilogue::kThreads, ScoreEpilogue::workgroupTypes(s),
+          "unisparse_block_score_epilogue",
+          [&](ImplicitLocOpBuilder &kbld, Value tid, Value bid, ValueRange wg) {
+            ScoreEpilogue(kbld, s, n, scores, partials, maxima)
+                .build(tid, bid, wg);
+          });
+    }
     for (Value buffer : {partials, maxima})
       memref::DeallocOp::create(b, buffer);
     rewriter.eraseOp(op);

@@ -170,12 +170,15 @@ struct ConvertUnisparseToGPUPass
       return fail("warp-rows must be 16 or 32");
     if (minCtasPerSm < 0 || minCtasPerSm > 32)
       return fail("min-ctas-per-sm must be in [0, 32]");
+    if (epilogue != "fused" && epilogue != "separate")
+      return fail("epilogue must be fused or separate, got '" + epilogue + "'");
     ScoreKernelOptions options;
     options.warps = warps;
     options.warpRows = warpRows;
     options.keyTile = keyTile;
     options.ctas = ctas;
     options.minCtasPerSm = minCtasPerSm;
+    options.separateEpilogue = epilogue == "separate";
 
     RewritePatternSet patterns(ctx);
     populateCompressToGPUPatterns(patterns);

@@ -1,6 +1,7 @@
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu --canonicalize | FileCheck %s
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="warps=8 key-tile=32 ctas=100" --canonicalize | FileCheck %s --check-prefix=KNOBS
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="warp-rows=16 min-ctas-per-sm=3" --canonicalize | FileCheck %s --check-prefix=ROWS16
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="epilogue=separate" --canonicalize | FileCheck %s --check-prefix=SEP
 
 // The buffer form of block_score (16-bit composites) becomes the persistent
 // tensor-core kernel: a scratch slot per CTA (partial sums [rows, key tiles *
@@ -26,20 +27,28 @@
 // registers of a bf16 pair, loaded once per tile.
 // CHECK-COUNT-64: vector.load %[[QC]]{{.+}} : memref<1x8x?x128xbf16>, vector<2xbf16>
 // Key tiles 0 and 1 in flight before the loop: cp.async of 16-byte chunks
-// into workgroup memory, 8 per thread, a group each.
+// into workgroup memory, 8 per thread, a group each. A tile inside Tk is
+// copied as it is (the sources a constant apart); the last one clamps its
+// rows and zero-fills those past Tk.
 // CHECK: scf.if
+// CHECK-NEXT: %[[INSIDE:.+]] = arith.cmpi uge, %{{.+}}, %c64 : index
+// CHECK-NEXT: scf.if %[[INSIDE]] {
+// CHECK-COUNT-8: nvgpu.device_async_copy %[[KC]][{{.+}}], %[[KEYS]][{{.+}}], 8 {bypassL1} : memref<1x8x?x128xbf16> to memref<26112xbf16, #gpu.address_space<workgroup>>
+// CHECK-NEXT: } else {
 // CHECK-COUNT-8: nvgpu.device_async_copy %[[KC]][{{.+}}], %[[KEYS]][{{.+}}], 8, %{{.+}} {bypassL1} : memref<1x8x?x128xbf16> to memref<26112xbf16, #gpu.address_space<workgroup>>
 // CHECK: %[[GROUP0:.+]] = nvgpu.device_async_create_group
 // CHECK: scf.if
-// CHECK-COUNT-8: nvgpu.device_async_copy
+// CHECK-COUNT-16: nvgpu.device_async_copy
 // CHECK: %[[GROUP1:.+]] = nvgpu.device_async_create_group
 // Per key tile: wait for it (one group may stay in flight), one barrier,
-// issue the tile two ahead, then compute.
-// CHECK: scf.for %[[KT:.+]] = %c0 to %{{.+}} step %c1 iter_args({{.+}}) -> (f32, f32, f32, f32, f32, f32, f32, f32) {
+// issue the tile two ahead into the stage of tile kt - 1 (the stage of kt
+// is carried by the loop), then compute.
+// CHECK: scf.for %[[KT:.+]] = %c0 to %{{.+}} step %c1 iter_args({{.+}}, %[[STAGE:.+]] = %c0) -> (f32, f32, f32, f32, f32, f32, f32, f32, index) {
 // CHECK-NEXT: nvgpu.device_async_wait %[[GROUP1]] {numGroups = 1 : i32}
 // CHECK-NEXT: gpu.barrier
+// CHECK-NOT: arith.remui
 // CHECK: scf.if
-// CHECK-COUNT-8: nvgpu.device_async_copy
+// CHECK-COUNT-16: nvgpu.device_async_copy
 // CHECK: nvgpu.device_async_create_group
 // CHECK-NOT: gpu.barrier
 // QK^T of a 64-key tile: 8 k steps x 4 ldmatrix.x4 and 128 mma.sync.
@@ -69,6 +78,9 @@
 // CHECK: arith.cmpi sge, %{{.+}}, %c{{[0-9]+}}_i32 : i32
 // CHECK: memref.store %{{.+}}, %[[PARTIALS]][%{{.+}}] : memref<?xf32>
 // CHECK: memref.store %{{.+}}, %[[MAXIMA]][%{{.+}}] : memref<?xf32>
+// The next tile's stage.
+// CHECK: %[[LAST:.+]] = arith.cmpi eq, %[[STAGE]], %c2 : index
+// CHECK: arith.select %[[LAST]], %c0, %{{.+}} : index
 // The tile's scores: rescaled partial sums summed over the 8 query composites
 // of each query block.
 // CHECK: scf.for %{{.+}} = %[[TID]] to %{{.+}} step %c128 {
@@ -93,6 +105,60 @@
 // ROWS16-COUNT-32: vector.load
 // ROWS16-NOT: vector.load
 // ROWS16: scf.for
+// The separate epilogue: scratch rows for every query composite of every
+// CTA tile (tiles * 128 rows of 4 blocks per key tile, and of one max per
+// key tile), the scoring kernel without the per-tile score pass, then a
+// memory-bound kernel that forms the scores.
+// SEP-LABEL: func.func @score(
+// SEP-SAME: %{{[^:]+}}: memref<1x8x?x128xbf16>, %{{[^:]+}}: memref<1x8x?x128xbf16>, %[[S:[^:]+]]: memref<1x8x?x?xf32>)
+// SEP: %[[NBQ:.+]] = memref.dim %[[S]], %c2 : memref<1x8x?x?xf32>
+// SEP: %[[QT:.+]] = arith.divui %{{.+}}, %c128 : index
+// SEP: %[[TILES:.+]] = arith.muli %[[QT]], %c8 : index
+// SEP: %[[KT:.+]] = arith.divui %{{.+}}, %c64 : index
+// SEP: %[[STRIDE:.+]] = arith.muli %[[KT]], %c4 : index
+// SEP: %[[CTAS:.+]] = arith.minui %[[TILES]], %c264 : index
+// SEP: %[[ROWS:.+]] = arith.muli %[[QT]], %c1024 : index
+// SEP: %[[NP:.+]] = arith.muli %[[ROWS]], %[[STRIDE]] : index
+// SEP: %[[PARTIALS:.+]] = memref.alloc(%[[NP]]) : memref<?xf32>
+// SEP: %[[NM:.+]] = arith.muli %[[ROWS]], %[[KT]] : index
+// SEP: %[[MAXIMA:.+]] = memref.alloc(%[[NM]]) : memref<?xf32>
+// Only the key stages in workgroup memory; the key loop carries the 4 row
+// maxima of the lane (no sums) and the stage.
+// SEP: gpu.launch blocks({{.+}}) in (%{{.+}} = %[[CTAS]], {{.+}}) threads({{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_block_score_0_module) function(@unisparse_block_score_0) workgroup(%{{.+}} : memref<3x64x136xbf16, #gpu.address_space<workgroup>>) {
+// SEP: scf.for {{.+}} -> (f32, f32, f32, f32, index) {
+// SEP-NOT: math.exp2
+// SEP: memref.store %{{.+}}, %[[PARTIALS]][%{{.+}}] : memref<?xf32>
+// SEP: memref.store %{{.+}}, %[[MAXIMA]][%{{.+}}] : memref<?xf32>
+// The tile ends with a barrier (the stages are reused), no score pass.
+// SEP: gpu.barrier
+// SEP-NEXT: }
+// SEP-NEXT: gpu.terminator
+// The epilogue: a CTA of 128 threads per (batch, head group, query block),
+// the block's 8 row maxima and inverse sums in workgroup memory.
+// SEP: %[[BLOCKS:.+]] = arith.muli %[[NBQ]], %c8 : index
+// SEP: gpu.launch blocks(%{{[^,]+}}, {{.+}}) in (%{{.+}} = %[[BLOCKS]], {{.+}}) threads(%[[TID:[^,]+]], {{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_block_score_epilogue_0_module) function(@unisparse_block_score_epilogue_0) workgroup(%[[RMAX:.+]] : memref<8xf32, #gpu.address_space<workgroup>>, %[[RINV:.+]] : memref<8xf32, #gpu.address_space<workgroup>>) {
+// Phase 1: a warp per query composite; its lanes sum the rescaled partial
+// sums of the written key blocks, a butterfly over the warp adds them.
+// SEP: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c32 iter_args(%{{.+}} = %cst{{.*}}) -> (f32) {
+// SEP: memref.load %[[PARTIALS]]
+// SEP: memref.load %[[MAXIMA]]
+// SEP: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// SEP: gpu.shuffle xor %{{.+}}, %c16_i32, %c32_i32 : f32
+// SEP: gpu.shuffle xor %{{.+}}, %c8_i32, %c32_i32 : f32
+// SEP: gpu.shuffle xor %{{.+}}, %c4_i32, %c32_i32 : f32
+// SEP: gpu.shuffle xor %{{.+}}, %c2_i32, %c32_i32 : f32
+// SEP: gpu.shuffle xor %{{.+}}, %c1_i32, %c32_i32 : f32
+// SEP: memref.store %{{.+}}, %[[RMAX]]
+// SEP: arith.divf
+// SEP: memref.store %{{.+}}, %[[RINV]]
+// SEP: gpu.barrier
+// Phase 2: a thread per key block, the 8 query composites' shares summed.
+// SEP: scf.for %[[BLK:.+]] = %[[TID]] to %{{.+}} step %c128 {
+// SEP-COUNT-8: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// SEP: memref.store %{{.+}}, %[[S]][%{{.+}}, %{{.+}}, %{{.+}}, %[[BLK]]] : memref<1x8x?x?xf32>
+// SEP: gpu.terminator
+// SEP: memref.dealloc %[[PARTIALS]]
+// SEP: memref.dealloc %[[MAXIMA]]
 func.func @score(%qc: memref<1x8x?x128xbf16>, %kc: memref<1x8x?x128xbf16>, %s: memref<1x8x?x?xf32>) {
   unisparse.block_score {block = 128 : i64, c_q = 16 : i64, c_k = 8 : i64}
       ins(%qc, %kc : memref<1x8x?x128xbf16>, memref<1x8x?x128xbf16>) outs(%s : memref<1x8x?x?xf32>)
@@ -107,6 +173,13 @@ func.func @score(%qc: memref<1x8x?x128xbf16>, %kc: memref<1x8x?x128xbf16>, %s: m
 // CHECK-LABEL: func.func @max_f16(
 // CHECK: nvvm.mma.sync {{.+}} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
 // CHECK: arith.maximumf
+// With the separate epilogue the max over the block's composites is taken
+// there.
+// SEP-LABEL: func.func @max_f16(
+// SEP: function(@unisparse_block_score_0)
+// SEP-NOT: arith.maximumf
+// SEP: function(@unisparse_block_score_epilogue_0)
+// SEP: arith.maximumf
 func.func @max_f16(%qc: memref<2x4x?x64xf16>, %kc: memref<2x4x?x64xf16>, %s: memref<2x4x?x?xf32>) {
   unisparse.block_score {block = 64 : i64, c_q = 16 : i64, c_k = 16 : i64, causal = false,
                          query_reduce = #unisparse.query_reduce<max>}

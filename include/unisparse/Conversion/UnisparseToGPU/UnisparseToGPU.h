@@ -38,6 +38,10 @@ struct ScoreKernelOptions {
   /// CTAs that should fit on one SM at once (nvvm.minctasm: ptxas keeps
   /// the registers within 64K / (this * threads)); 0 leaves it to ptxas.
   int64_t minCtasPerSm = 0;
+  /// The scores by a second, memory-bound kernel from per-query-composite
+  /// scratch rows (grows as N * NBk) instead of at the end of each CTA
+  /// tile from a slot per CTA (grows as N).
+  bool separateEpilogue = false;
   /// Element type of the composites on tensor cores (bf16 or f16).
   Type compositeType;
 };

@@ -176,6 +176,8 @@ bool isAttentionElementType(Type type);
 //                query composites, each with partial sums over
 //                KT * (keyTile / rk) blocks and maxima over KT key tiles,
 //                KT = ceil(Tk / keyTile): C * rows * KT * (keyTile / rk + 1);
+//                with the separate epilogue kernel, a slot per CTA tile
+//                instead: C = B * Hg * ceil(Tq / rows) (N * NBk floats);
 // rq = block / c_q, rk = block / c_k, Tq = ceil(N / c_q), Tk = ceil(N / c_k),
 // NB = ceil(N / block). Untiled (the linalg lowering of a whole
 // block_score, as unisparse-to-nvptx does where the tensor-core kernel does
@@ -271,19 +273,21 @@ struct ScoreMapTiling {
     whole,      ///< the whole map [B, Hg, NB * rq, NB * rk]
     queryTiles, ///< one (batch, head group, `queryBlocks` blocks) at a time
     ctaScratch, ///< the GPU scoring kernel's slots: `ctas` of `ctaRows` rows,
-                ///< key tiles of `keyTile` composites
+                ///< key tiles of `keyTile` composites (`everyTile`: a slot
+                ///< per CTA tile, for the separate epilogue kernel)
     none,       ///< no estimation (every block kept)
   };
   Kind kind = Kind::whole;
   int64_t queryBlocks = 0;
   int64_t ctas = 0, ctaRows = 0, keyTile = 0;
+  bool everyTile = false;
 
   static ScoreMapTiling byQueryBlocks(int64_t queryBlocks) {
     return {Kind::queryTiles, queryBlocks, 0, 0, 0};
   }
   static ScoreMapTiling byCtaScratch(int64_t ctas, int64_t ctaRows,
-                                     int64_t keyTile) {
-    return {Kind::ctaScratch, 0, ctas, ctaRows, keyTile};
+                                     int64_t keyTile, bool everyTile = false) {
+    return {Kind::ctaScratch, 0, ctas, ctaRows, keyTile, everyTile};
   }
 };
 
@@ -294,7 +298,8 @@ ctaScratchBytes(const A &a, const EstimationParams &p, const ScoreMapTiling &t,
                 typename A::Value pairs, typename A::Value seqLen) {
   int64_t rk = p.block / p.cK;
   auto tiles = a.mul(pairs, a.ceilDiv(a.ceilDiv(seqLen, p.cQ), t.ctaRows));
-  auto rows = a.mul(a.min(tiles, a.constant(t.ctas)), a.constant(t.ctaRows));
+  auto slots = t.everyTile ? tiles : a.min(tiles, a.constant(t.ctas));
+  auto rows = a.mul(slots, a.constant(t.ctaRows));
   auto keyTiles = a.ceilDiv(a.ceilDiv(seqLen, p.cK), t.keyTile);
   auto floats = a.mul(a.mul(rows, keyTiles), a.constant(t.keyTile / rk + 1));
   return a.add(a.mul(floats, a.constant(4)), a.constant(2 * kBufferAlignment));
