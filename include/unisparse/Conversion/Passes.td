@@ -178,6 +178,11 @@ def ConvertUnisparseToGPUPass
       composites of each query block into the scores. The `[Tq, Tk]` map
       is never stored; the scratch is `ctas` slots of `warp-rows * warps`
       rows by the key blocks (it grows as N, not N^2). With
+      `epilogue=separate` the scoring kernel instead keeps a slot per CTA
+      tile (a row per query composite: N * NBk floats) and ends each tile
+      after its key loop, and a second, memory-bound kernel with a CTA per
+      `(batch, head group, query block)` forms each row's sum from the
+      stored partial sums and then the scores. With
       `min-ctas-per-sm`, the kernel carries `nvvm.minctasm` (applied after
       outlining by `unisparse-gpu-kernel-attributes`).
     - `unisparse.block_select`: one warp (a CTA of 32 threads) per

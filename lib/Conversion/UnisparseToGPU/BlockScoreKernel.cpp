@@ -49,7 +49,7 @@
 //   epilogue=separate: the tile ends after its key loop (a barrier), and
 //   ScoreEpilogue, a memory-bound kernel with a CTA per query block, forms
 //   l from the stored P and the scores as blockScores does. The key loop
-//   then carries only the row maxima (241 instead of 254 registers) and no
+//   then carries only the row maxima (fewer registers) and no
 //   CTA waits on a score pass between its tiles.
 //
 // Numbers: composites are rounded to 16 bits once (the compress), products
