@@ -148,6 +148,21 @@ Value foldShare(KernelBuilder &kb, QueryReduce reduce, Value score, Value part,
   return arith::MaximumFOp::create(kb.b, score, share);
 }
 
+/// The score of a key block: `compute()` where `written` (the scoring
+/// kernel wrote its partial sums), else 0 without loading anything (half
+/// the blocks of a causal row).
+Value scoreIfWritten(KernelBuilder &kb, Value written,
+                     function_ref<Value()> compute) {
+  auto op = scf::IfOp::create(kb.b, kb.b.getF32Type(), written,
+                              /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard guard(kb.b);
+  kb.b.setInsertionPointToStart(&op.getThenRegion().front());
+  scf::YieldOp::create(kb.b, compute());
+  kb.b.setInsertionPointToStart(&op.getElseRegion().front());
+  scf::YieldOp::create(kb.b, kb.f32(0.0f));
+  return op.getResult(0);
+}
+
 /// Emits the kernel of one scoring launch.
 class ScoreKernel : KernelBuilder {
 public:
@@ -653,21 +668,23 @@ private:
       Value qb = add(mul(queryTile, s.queryBlocksPerTile), local);
       ifThen(ult(qb, n.nbq), [&] {
         Value written = ult(blk, blocksWritten);
-        Value kt = div(blk, s.blocksPerKeyTile);
-        Value score = f32(0.0f);
-        for (int64_t i = 0; i < s.rq; ++i) {
-          Value rowLocal = add(mul(local, s.rq), i);
-          Value row = add(rowBase, rowLocal);
-          // Rows past Tq and blocks past the tile's keys add nothing (the
-          // loads stay inside the slot; the select drops them).
-          Value use = andI(written, ult(rowLocal, rowsHere));
-          Value pIdx =
-              add(mul(row, n.blockStride), select(written, blk, idx(0)));
-          Value mIdx = add(mul(row, n.keyTiles), select(written, kt, idx(0)));
-          score = foldShare(*this, s.reduce, score, load(partials, {pIdx}),
-                            load(maxima, {mIdx}), load(rowMax, {rowLocal}),
-                            load(rowInvSum, {rowLocal}), use);
-        }
+        Value score = scoreIfWritten(*this, written, [&] {
+          Value kt = div(blk, s.blocksPerKeyTile);
+          Value score = f32(0.0f);
+          for (int64_t i = 0; i < s.rq; ++i) {
+            Value rowLocal = add(mul(local, s.rq), i);
+            Value row = add(rowBase, rowLocal);
+            // Rows past Tq add nothing (their loads stay inside the slot;
+            // the select drops them).
+            Value use = ult(rowLocal, rowsHere);
+            score = foldShare(
+                *this, s.reduce, score,
+                load(partials, {add(mul(row, n.blockStride), blk)}),
+                load(maxima, {add(mul(row, n.keyTiles), kt)}),
+                load(rowMax, {rowLocal}), load(rowInvSum, {rowLocal}), use);
+          }
+          return score;
+        });
         store(score, scores, {batchIdx, group, qb, blk});
       });
       return SmallVector<Value>{};
@@ -762,17 +779,17 @@ public:
 
     // Phase 2: a thread per key block.
     forLoop(tid, n.nbk, idx(kThreads), {}, [&](Value blk, ValueRange) {
-      Value isWritten = ult(blk, written);
-      Value safeBlk = select(isWritten, blk, idx(0));
-      Value score = f32(0.0f);
-      for (int64_t i = 0; i < s.rq; ++i) {
-        Value use = andI(isWritten, exists(i));
-        Value row = select(exists(i), scratchRow(i), rowBase);
-        auto [part, tileMax] = share(row, safeBlk);
-        score =
-            foldShare(*this, s.reduce, score, part, tileMax,
-                      load(rowMax, {idx(i)}), load(rowInvSum, {idx(i)}), use);
-      }
+      Value score = scoreIfWritten(*this, ult(blk, written), [&] {
+        Value score = f32(0.0f);
+        for (int64_t i = 0; i < s.rq; ++i) {
+          Value row = select(exists(i), scratchRow(i), rowBase);
+          auto [part, tileMax] = share(row, blk);
+          score = foldShare(*this, s.reduce, score, part, tileMax,
+                            load(rowMax, {idx(i)}), load(rowInvSum, {idx(i)}),
+                            exists(i));
+        }
+        return score;
+      });
       store(score, scores, {batchIdx, group, qb, blk});
       return SmallVector<Value>{};
     });
