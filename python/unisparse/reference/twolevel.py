@@ -200,11 +200,19 @@ def slash_scores(
     n_valid = np.maximum(valid.sum(-1), 1)
     I = np.broadcast_to(np.arange(NB)[:, None], rows.shape)
     ri = np.where(valid, rows, 0)
-    j = np.arange(N)
-    Jof = j // block
-    forced = (Jof[None, None, :] <= I[..., None]) & (Jof[None, None, :] >= np.maximum(0, I - local_blocks)[..., None])
-    if sink:
-        forced |= (Jof == 0)[None, None, :]
+    lo = np.maximum(0, I - local_blocks) * block  # the local forced keys are lo .. i
+
+    def is_forced(j):  # j [NB, r, n] keys of the rows
+        return ((j // block == 0) & sink) | ((j >= lo[..., None]) & (j <= ri[..., None]))
+
+    # the forced keys of each valid row, as ranges: [0, block) with sink, [lo, i]
+    fidx = []
+    for a, t in np.ndindex(rows.shape):
+        if not valid[a, t]:
+            fidx.append(np.zeros(0, dtype=np.int64))
+            continue
+        local = np.arange(lo[a, t], ri[a, t] + 1)
+        fidx.append(np.union1d(np.arange(min(block, ri[a, t] + 1)), local) if sink else local)
     E = np.zeros((B, Hg, NB, NB))
     for b in range(B):
         for g in range(Hg):
@@ -214,7 +222,7 @@ def slash_scores(
             cand = cand.reshape(rows.shape + (-1,))  # [NB, r, n]
             ok = (cand >= 0) & (cand <= ri[..., None]) & valid[..., None]
             cand = np.where(ok, cand, 0)
-            ok &= ~np.take_along_axis(forced, cand, axis=-1)
+            ok &= ~is_forced(cand)
             # each key once: drop a candidate equal to an earlier one of its row
             srt = np.sort(np.where(ok, cand, -1), axis=-1)
             cand_u = np.where(np.diff(srt, axis=-1, prepend=-2) != 0, srt, -1)
@@ -223,9 +231,6 @@ def slash_scores(
             for h in range(g * c_h, (g + 1) * c_h):
                 kf = k[b, h // G].astype(np.float64)
                 qi = q[b, h, ri.ravel()].astype(np.float64)  # [NB*r, D]
-                fmask = forced & (j[None, None, :] <= ri[..., None])
-                # the forced keys are at most (local_blocks + 2) blocks: gather them per row
-                fidx = [np.flatnonzero(fmask[a, t]) for a in range(NB) for t in range(rows.shape[1])]
                 xc = np.einsum("nd,nkd->nk", qi, kf[cand_u.reshape(len(qi), -1)]) * scale
                 lse = np.empty(len(qi))  # log of the forced keys' exponential sum
                 for n, fi in enumerate(fidx):
