@@ -180,3 +180,19 @@ def test_diagnosis_splits_exactly_the_missed_mass():
     name = lambda r, j: Dg.CATEGORIES[cat[r, j]]  # noqa: E731
     assert name(2, 101) == "needle" and name(1, 101) == "local" and name(0, 101) == "noise"
     assert name(1, 2) == "sink" and name(2, 501) == "vertical" and name(2, 565) == "slash" and name(2, 900) == "noise"
+
+
+def test_needle_masses_are_the_dense_shares():
+    from unisparse.fidelity import diagnose as Dg
+
+    m = Dg.needle_masses(1024, heads=2, kv_heads=1, dim=32, peak=2.0, seed=4, needles=2, log=lambda *_: None)
+    q, k, _, nd = S.structured_qkv(1, 2, 1, 1024, 32, seed=4, peak=2.0, needles=2)
+    for n_i, x in enumerate(nd):
+        for h in range(2):
+            shares = []
+            for i in range(x["q_start"], x["q_stop"]):
+                lg = np.array([q[0, h, i].astype(np.float64) @ k[0, 0, j].astype(np.float64) for j in range(i + 1)])
+                p = np.exp(lg / math.sqrt(32) - (lg / math.sqrt(32)).max())
+                lo, hi = x["k_start"] // 128 * 128, ((x["k_stop"] - 1) // 128 + 1) * 128
+                shares.append(p[lo:hi].sum() / p.sum())
+            assert m[n_i, h] == pytest.approx(np.mean(shares), rel=1e-12)

@@ -16,7 +16,8 @@ threshold, the low rows per head and per kind of row, and for every needle
 span the heads and query blocks that drop one of its key blocks with the
 number of the block's rows that read the needle, and per such head the
 dense mass on the needle's key blocks (mean over the needle rows / over
-all the block's rows).
+all the block's rows). ``--needle-mass`` prints, per needle, the heads
+whose needle rows put the least dense mass on it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .. import reference as ref
 from ..synthetic import structured_qkv
 from .harness import layouts, parse_config, sample_rows
 
-__all__ = ["CATEGORIES", "diagnose", "main"]
+__all__ = ["CATEGORIES", "diagnose", "needle_masses", "main"]
 
 #: The planted components a missed key is attributed to, in order of
 #: precedence (a key that is both, e.g. a vertical line inside the local
@@ -71,6 +72,30 @@ def _needle_mass(q, k, x, I, block, h, G, scale):
     m = p[:, kb0:kb1].sum(1)
     is_needle = (rows >= x["q_start"]) & (rows < x["q_stop"])
     return float(m[is_needle].mean()), float(m.mean())
+
+
+def needle_masses(N, *, heads, kv_heads, dim=128, peak=2.5, seed=0, needles=16, block=128, log=print):
+    """``[needles, heads]``: the dense mass each query head's needle rows
+    put on the needle's key blocks (mean over the needle's query rows);
+    logs, per needle, the five heads with the least and the median."""
+    q, k, _, nd = structured_qkv(1, heads, kv_heads, N, dim, seed=seed, peak=peak, needles=needles)
+    G, scale = heads // kv_heads, 1.0 / math.sqrt(dim)
+    out = np.empty((len(nd), heads))
+    for n_i, x in enumerate(nd):
+        rows = np.arange(x["q_start"], x["q_stop"])
+        kb0, kb1 = x["k_start"] // block * block, ((x["k_stop"] - 1) // block + 1) * block
+        for h in range(heads):
+            lg = (q[0, h, rows].astype(np.float64) @ k[0, h // G].astype(np.float64).T) * scale
+            lg[np.arange(N)[None, :] > rows[:, None]] = -np.inf
+            p = np.exp(lg - lg.max(1, keepdims=True))
+            out[n_i, h] = (p[:, kb0:kb1].sum(1) / p.sum(1)).mean()
+        low = np.argsort(out[n_i])[:5]
+        log(
+            f"{n_i} lowest needle-row mass heads: "
+            + ", ".join(f"{h}:{out[n_i, h]:.3f}" for h in low)
+            + f"  median {np.median(out[n_i]):.3f}"
+        )
+    return out
 
 
 def diagnose(N, cfg, *, heads, kv_heads, dim=128, peak=2.5, seed=0, needles=16, rows_per_block=8, low=0.9, log=print):
@@ -172,7 +197,13 @@ def main(argv=None):
     ap.add_argument("--rows-per-block", type=int, default=8)
     ap.add_argument("--low", type=float, default=0.9, help="recall below which a row counts as low")
     ap.add_argument("--config", default="c_k=32,tau=0.995,estimator=outlier,query_reduce=max")
+    ap.add_argument(
+        "--needle-mass", action="store_true", help="only the dense mass of every head's needle rows on the needle"
+    )
     a = ap.parse_args(argv)
+    if a.needle_mass:
+        needle_masses(a.n, heads=a.heads, kv_heads=a.kv_heads, dim=a.dim, peak=a.peak, seed=a.seed, needles=a.needles)
+        return
     diagnose(
         a.n,
         parse_config(a.config),
