@@ -87,6 +87,7 @@ def structured_qkv(
     slash_lines: int = 1,
     needles: int = 0,
     local_width: float = 64.0,
+    planted: dict | None = None,
 ):
     """Generate structured ``q [B, Hq, N, D]`` and ``k, v [B, Hkv, N, D]``.
 
@@ -101,6 +102,11 @@ def structured_qkv(
     slash_lines : number of slash lines (fixed offsets) per (batch, kv head).
     needles : number of needles per batch (same positions for every head).
     local_width : width, in tokens, of the local (diagonal) kernel.
+    planted : if a dict, it is filled with the planted lines (the outputs do
+        not change): ``planted["vertical"][(b, kh)]`` the ``(start, stop)``
+        key ranges of the vertical lines and ``planted["slash"][(b, kh)]``
+        the slash offsets ``o`` (query ``i`` matches key ``i - o``) of kv
+        head ``kh`` of batch ``b`` (for diagnosing what an estimator misses).
 
     Returns
     -------
@@ -149,6 +155,8 @@ def structured_qkv(
     v = rng.standard_normal((B, Hkv, N, D))
     pos = np.arange(N)
 
+    if planted is not None:
+        planted["vertical"], planted["slash"] = {}, {}
     n_dirs = int(sink) + int(vertical_lines > 0) + (2 * F_loc if local else 0) + 2 * F_sl * slash_lines + needles
     for b in range(B):
         for kh in range(Hkv):
@@ -180,6 +188,8 @@ def structured_qkv(
                     p0 = int(rng.integers(lo_v, N))
                     w = int(rng.integers(1, 5))
                     ks_[p0 : min(N, p0 + w)] += c * rng.uniform(0.8, 1.2) * u
+                    if planted is not None:
+                        planted["vertical"].setdefault((b, kh), []).append((p0, min(N, p0 + w)))
                 qs_ += (gains[:, 1] * c)[:, None, None] * u
             if local:
                 U = basis[:, col : col + 2 * F_loc]
@@ -194,6 +204,8 @@ def structured_qkv(
                 col += 2 * F_sl
                 off_lo = min(16, N - 1)
                 off = int(rng.integers(off_lo, max(off_lo, min(N // 2, 1024)) + 1))
+                if planted is not None:
+                    planted["slash"].setdefault((b, kh), []).append(off)
                 omega = rng.uniform(0.2, math.pi, size=F_sl)
                 c = coef(STRENGTHS["slash"], F_sl)
                 ks_ += c * (_features(pos, omega) @ U.T)

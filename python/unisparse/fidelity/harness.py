@@ -14,6 +14,7 @@ import numpy as np
 from .. import reference as ref
 from ..config import Config
 from ..peaked import peaked_qkv
+from ..reference import twolevel
 from ..synthetic import needle_hits, structured_qkv
 from .cost import scoring_cost
 
@@ -127,8 +128,22 @@ SWEEPS["wide"] = SWEEPS["default"] + [
 ]
 
 
-def parse_config(spec: str) -> Config:
-    """``"tau=0.95,c_k=8"`` -> ``Config(tau=0.95, c_k=8)`` (:meth:`Config.parse`)."""
+def parse_config(spec: str):
+    """``"tau=0.95,c_k=8"`` -> ``Config(tau=0.95, c_k=8)`` (:meth:`Config.parse`);
+    with ``last_q=M`` among the fields, the two-level estimation of that
+    configuration refined from its ``M`` last queries
+    (:class:`unisparse.reference.twolevel.TwoLevel`)."""
+    if isinstance(spec, str):
+        parts = [p.strip() for p in spec.split(",")]
+        last = [p for p in parts if p.partition("=")[0].strip() == "last_q"]
+        if last:
+            value = last[-1].partition("=")[2].strip()
+            try:
+                m = int(value)
+            except ValueError:
+                raise ValueError(f"'last_q' must be a positive integer, found {value!r}") from None
+            rest = ",".join(p for p in parts if p not in last)
+            return twolevel.TwoLevel(Config.parse(rest), m)
     return Config.parse(spec)
 
 
@@ -148,6 +163,8 @@ def family(cfg: Config) -> str:
             continue
         if getattr(cfg, f.name) != getattr(base, f.name):
             parts.append(f"{f.name}={getattr(cfg, f.name)}")
+    if _last_q(cfg):
+        parts.append(f"last_q={_last_q(cfg)}")
     return ",".join(parts) or "mean"
 
 
@@ -155,6 +172,11 @@ def label(cfg: Config) -> str:
     """Short label: tau, then the fields that differ from ``Config()``."""
     fam = family(cfg)
     return f"tau={cfg.tau:g}" + ("" if fam == "mean" else "," + fam)
+
+
+def _last_q(cfg) -> int:
+    """The last queries of a two-level configuration, 0 for a plain one."""
+    return cfg.last_q if isinstance(cfg, twolevel.TwoLevel) else 0
 
 
 # --------------------------------------------------------------------------- #
@@ -167,7 +189,8 @@ def layouts(q, k, configs, device=None):
     (:func:`unisparse.reference.estimate`, or its torch transcription
     :func:`unisparse.estimate_torch.estimate` on ``device`` when given) are
     computed once per (block, c_q, c_k, c_h, causal, scale, estimator,
-    query_reduce)."""
+    query_reduce), and refined by :func:`unisparse.reference.twolevel.refine`
+    once more per ``last_q`` of a two-level configuration."""
     if device is None:
         est = ref.estimate
     else:
@@ -206,8 +229,24 @@ def layouts(q, k, configs, device=None):
                 q_outliers=cfg.q_outliers,
                 k_outliers=cfg.k_outliers,
             )
+        s = scores[skey]
+        if _last_q(cfg):
+            rkey = skey + (_last_q(cfg), cfg.local_blocks, cfg.sink)
+            if rkey not in scores:
+                scores[rkey] = twolevel.refine(
+                    s,
+                    q,
+                    k,
+                    cfg.block,
+                    _last_q(cfg),
+                    c_h=cfg.c_h,
+                    scale=kw["scale"],
+                    local_blocks=cfg.local_blocks,
+                    sink=cfg.sink,
+                )
+            s = scores[rkey]
         out[cfg] = ref.block_select(
-            scores[skey],
+            s,
             cfg.tau,
             local_blocks=cfg.local_blocks,
             sink=cfg.sink,
@@ -534,6 +573,9 @@ def _check_compiled(q, k, lays, log):
     from ..api import compile as compile_
 
     for c, (counts, indices) in lays.items():
+        if _last_q(c):
+            log(f"  compiled layout vs reference ({label(c)}): none (the two-level estimation is the reference's only)")
+            continue
         kern = compile_(c, heads=q.shape[1], kv_heads=k.shape[1], head_dim=q.shape[3], dtype="f32")
         _, cc, ci = kern.layout(np.ascontiguousarray(q, np.float32), np.ascontiguousarray(k, np.float32))
         same = float((np.all(ci == indices, axis=-1) & (cc == counts)).mean())
