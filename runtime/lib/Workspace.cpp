@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "common/Environment.h"
 #include "common/Error.h"
 #if UNISPARSE_RT_CUDA
 #include "cuda/Driver.h"
@@ -91,16 +92,16 @@ int64_t addressSpaceHeadroom() {
 /// UNISPARSE_WORKSPACE_LIMIT: unset or empty (-1), else a byte count
 /// (digits only; -2 when it is anything else).
 int64_t limitFromEnvironment() {
-  const char *text = std::getenv("UNISPARSE_WORKSPACE_LIMIT");
-  if (!text || !*text)
+  uint64_t value = 0;
+  switch (byteCountFromEnvironment("UNISPARSE_WORKSPACE_LIMIT", value)) {
+  case ByteCountVar::unset:
     return -1;
-  errno = 0;
-  char *end = nullptr;
-  unsigned long long value = std::strtoull(text, &end, 10);
-  if (errno || *end || text[0] < '0' || text[0] > '9' ||
-      value > uint64_t(kUnlimited))
+  case ByteCountVar::malformed:
     return -2;
-  return int64_t(value);
+  case ByteCountVar::valid:
+    break;
+  }
+  return value > uint64_t(kUnlimited) ? -2 : int64_t(value);
 }
 
 /// The automatic bound for `device`, with where it comes from.

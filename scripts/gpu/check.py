@@ -483,7 +483,6 @@ def check_kernel_env():
     """A value of UNISPARSE_CUDA_ATTENTION_KERNEL that names no kernel makes
     CUDA attention fail saying so (it used to run, and be timed as, auto);
     a valid one in another case is accepted."""
-    import subprocess
 
     code = (
         "import os, sys, torch; sys.path.insert(0, 'python')\n"
@@ -498,17 +497,24 @@ def check_kernel_env():
         "except Exception as e:\n"
         "    print('ERROR', e)\n"
     )
-    for value, want in (("sm_90", "names no kernel"), ("MMA_SYNC", "RAN")):
-        env = dict(os.environ, UNISPARSE_CUDA_ATTENTION_KERNEL=value)
+    check_variable("UNISPARSE_CUDA_ATTENTION_KERNEL", code, (("sm_90", "names no kernel"), ("MMA_SYNC", "RAN")))
+
+
+def check_variable(variable, code, cases):
+    """Runs `code` in a fresh Python (it prints RAN or ERROR <message>) once
+    per (value, wanted text) of `cases` with `variable` set to the value."""
+    import subprocess
+
+    for value, want in cases:
+        env = dict(os.environ, **{variable: value})
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT).stdout
-        record(f"UNISPARSE_CUDA_ATTENTION_KERNEL={value}", want in out, out.strip()[-160:])
+        record(f"{variable}={value}", want in out, out.strip()[-200:])
 
 
 def check_pool_env():
     """UNISPARSE_CUDA_POOL_RELEASE (the runtime pool's release threshold):
     a malformed value makes the first device allocation fail saying so; 0
     (hand every freed block back, the driver's default) runs."""
-    import subprocess
 
     code = (
         "import sys, torch; sys.path[:0] = ['scripts/gpu', 'python']\n"
@@ -521,10 +527,11 @@ def check_pool_env():
         "except Exception as e:\n"
         "    print('ERROR', e)\n"
     )
-    for value, want in (("12x", "UNISPARSE_CUDA_POOL_RELEASE = '12x' is not a byte count"), ("0", "RAN")):
-        env = dict(os.environ, UNISPARSE_CUDA_POOL_RELEASE=value)
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT).stdout
-        record(f"UNISPARSE_CUDA_POOL_RELEASE={value}", want in out, out.strip()[-200:])
+    check_variable(
+        "UNISPARSE_CUDA_POOL_RELEASE",
+        code,
+        (("12x", "UNISPARSE_CUDA_POOL_RELEASE = '12x' is not a byte count"), ("0", "RAN")),
+    )
 
 
 def check_selection(name, n, seed, ties=False):

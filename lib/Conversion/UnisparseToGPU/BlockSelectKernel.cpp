@@ -405,17 +405,14 @@ private:
                            sub(idx(p.minBlocks), forcedCount), idx(0));
     // c0: the first sorted position where the rule stops (the kept mass
     // before it not below the threshold, and min_blocks reached), nfree if
-    // none. A step of kWalkStep scores: the adds
-    // chained, the tests beside them; the loop goes on while the whole step
-    // is taken, and the step where it stops is resolved after it.
+    // none. A step of kWalkStep scores: the adds chained, the tests beside
+    // them; the loop carries (kept mass, position) and goes on while the
+    // whole step is taken; its results add the last step's tests, from
+    // which the step where it stops is resolved after it.
     SmallVector<Type> types = {b.getF32Type(), b.getIndexType()};
-    for (int64_t e = 0; e < kWalkStep; ++e)
-      types.push_back(b.getI1Type());
-    SmallVector<Value> init = {forcedMass[0], idx(0)};
-    for (int64_t e = 0; e < kWalkStep; ++e)
-      init.push_back(boolConst(true));
+    types.append(kWalkStep, b.getI1Type());
     auto walk = scf::WhileOp::create(
-        b, types, init,
+        b, types, ValueRange{forcedMass[0], idx(0)},
         [&](OpBuilder &nb, Location, ValueRange a) {
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
@@ -446,11 +443,7 @@ private:
         [&](OpBuilder &nb, Location, ValueRange a) {
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
-          scf::YieldOp::create(b, ValueRange{a[0], add(a[1], kWalkStep),
-                                             boolConst(true), boolConst(true),
-                                             boolConst(true), boolConst(true),
-                                             boolConst(true), boolConst(true),
-                                             boolConst(true), boolConst(true)});
+          scf::YieldOp::create(b, ValueRange{a[0], add(a[1], kWalkStep)});
         });
     // The step it stopped in: the run of passed tests inside the free
     // blocks.

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "cuda/Driver.h"
+#include "common/Environment.h"
 #include "common/Error.h"
 
 #include <atomic>
@@ -211,14 +212,9 @@ Pools &pools() {
 /// UNISPARSE_CUDA_POOL_RELEASE: unset or empty keeps every freed block
 /// (UINT64_MAX); else a byte count (digits only). False if malformed.
 bool releaseThreshold(cuuint64_t &bytes) {
-  bytes = UINT64_MAX;
-  const char *text = std::getenv("UNISPARSE_CUDA_POOL_RELEASE");
-  if (!text || !*text)
-    return true;
-  errno = 0;
-  char *end = nullptr;
-  unsigned long long value = std::strtoull(text, &end, 10);
-  if (errno || *end || text[0] < '0' || text[0] > '9')
+  uint64_t value = UINT64_MAX;
+  if (byteCountFromEnvironment("UNISPARSE_CUDA_POOL_RELEASE", value) ==
+      ByteCountVar::malformed)
     return false;
   bytes = value;
   return true;
