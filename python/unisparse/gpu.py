@@ -136,7 +136,14 @@ class CompiledCUDA:
 
         descs = [tensor_descriptor(t) for t in tensors]
         _runtime_mod.clear()
-        _runtime_mod.set_current_stream(torch.cuda.current_stream().cuda_stream)
+        # PyTorch's default stream is the legacy default stream, handle 0,
+        # which the runtime reads as "no current stream" (the compiled code
+        # would then use streams of its own, which do not wait for the
+        # legacy stream, and synchronize the host at its end). Named
+        # CU_STREAM_LEGACY, the compiled code queues on it in order, and the
+        # call returns without waiting.
+        stream = torch.cuda.current_stream().cuda_stream
+        _runtime_mod.set_current_stream(stream or CU_STREAM_LEGACY)
         try:
             fn(*[ctypes.byref(d) for d in descs])
         finally:
@@ -205,6 +212,10 @@ class CompiledCUDA:
         counts, indices = self._layout_outputs(q, scores=False)
         self._call(self._attention_layout, [q, k, v, o, lse, counts, indices])
         return o, lse, counts, indices
+
+
+#: The CUDA driver's handle of the legacy default stream (cuda.h).
+CU_STREAM_LEGACY = 0x1
 
 
 def _default_runtime() -> str:

@@ -534,6 +534,44 @@ def check_pool_env():
     )
 
 
+def check_default_stream(name, n, seed):
+    """On PyTorch's default (legacy) stream a compiled call queues its work
+    after what the stream already holds and returns without waiting: inputs
+    written by a kernel still running when the call is made give the layout
+    of the finished inputs, and the host spends less in the call than the
+    GPU in the kernel before it."""
+    import time
+
+    lib, c, hq, hkv, d, dtype = load(name)
+    q, k, v = inputs(hq, hkv, n, d, dtype, seed, batch=1)
+    want = [x.cpu() for x in lib.layout(q, k)]
+    torch.cuda.synchronize()
+    big = torch.randn(8192, 8192, device="cuda")
+    q2, k2 = torch.empty_like(q), torch.empty_like(k)
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(4):
+        big = big @ big * 1e-4  # ~5 ms of GPU work ahead of the inputs
+    q2.copy_(q)
+    k2.copy_(k)
+    t1 = time.perf_counter()
+    got = lib.layout(q2, k2)
+    t2 = time.perf_counter()
+    torch.cuda.synchronize()
+    t3 = time.perf_counter()
+    same = all(torch.equal(a, b.cpu()) for a, b in zip(want, got))
+    record(
+        f"{name} N={n}: layout on the default stream waits for the kernels before it",
+        same,
+        "equal to the layout of the finished inputs" if same else "differs: it ran before its inputs were written",
+    )
+    record(
+        f"{name} N={n}: layout on the default stream returns without waiting for the GPU",
+        (t2 - t1) < 0.5 * (t3 - t0),
+        f"host time in the call {1e3 * (t2 - t1):.2f} ms, queued GPU work {1e3 * (t3 - t0):.2f} ms",
+    )
+
+
 def check_selection(name, n, seed, ties=False):
     """The GPU selection kernel alone, on rows long enough for its sorts
     through workgroup memory (more than 256 key blocks): the reference
@@ -624,6 +662,8 @@ def main():
         check_kernel_env()
     if want("pool_env"):
         check_pool_env()
+    if want("default_bf16_d128"):
+        check_default_stream("default_bf16_d128", 8192, seed + 8)
     passed = sum(results)
     print(f"{passed} passed, {len(results) - passed} failed")
     return 0 if passed == len(results) else 1
