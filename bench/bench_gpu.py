@@ -113,6 +113,38 @@ def visited_flops(counts, hq, n, block, d, causal):
     return 4.0 * blocks * block * block * d
 
 
+def fa4_call(q, k, v, counts, indices, block, causal, dense):
+    """FlashAttention-4 (`flash_attn.cute`, PyPI flash-attn-4) on the same
+    problem, or None where it has no equivalent: [B, N, H, D] copies of q/k/v
+    (GQA native); a full layout through its own causal flag (`dense`), a
+    non-causal layout as FA4 block sparsity with every selected block full
+    (no mask evaluated). Returns fn() -> O as [B, H, N, D]."""
+    from flash_attn.cute import flash_attn_func
+    from flash_attn.cute.block_sparsity import BlockSparseTensorsTorch
+
+    qt, kt, vt = (x.transpose(1, 2).contiguous() for x in (q, k, v))
+    if dense:
+        kwargs = dict(causal=causal)
+    elif causal:
+        return None
+    else:
+        kwargs = dict(
+            block_sparse_tensors=BlockSparseTensorsTorch(
+                mask_block_cnt=torch.zeros_like(counts),
+                mask_block_idx=torch.zeros_like(indices),
+                full_block_cnt=counts,
+                full_block_idx=indices,
+                block_size=(block, block),
+            )
+        )
+
+    def run():
+        out = flash_attn_func(qt, kt, vt, **kwargs)
+        return (out[0] if isinstance(out, tuple) else out).transpose(1, 2)
+
+    return run
+
+
 KERNELS = {"sm90": 2, "mma_sync": 1}
 
 
@@ -329,6 +361,17 @@ def variants_bench(a):
                             lambda: variant_attention(lib, q, k, v, counts, indices, block, causal),
                             budget_ms=a.budget_ms,
                         )
+                    if a.fa4:
+                        # dense rows only where the layout is full (density 1.0); block-sparse: non-causal
+                        full = density >= 1.0
+                        calls = [("fa4", True)] if causal and full else []
+                        calls += [("fa4_bs", False)] + ([("fa4_dense", True)] if full else []) if not causal else []
+                        for label, dense in calls:
+                            fn = fa4_call(q, k, v, counts, indices, block, causal, dense)
+                            o = fn().float()
+                            r["err"][label] = (float((o - ref[0]).norm() / ref[0].norm()), float("nan"))
+                            del o
+                            r["ms"][label] = time_ms(fn, budget_ms=a.budget_ms)
                     r["tflops"] = {name: flops / (ms * 1e-3) / 1e12 for name, ms in r["ms"].items()}
                     del ref
                     rows.append(r)
@@ -338,7 +381,7 @@ def variants_bench(a):
                         + " ".join(
                             f"{name} {r['ms'][name]:8.2f} ms ({r['tflops'][name]:4.0f}, "
                             f"{r['err'][name][0]:.1e}/{r['err'][name][1]:.1e})"
-                            for name, _ in variants
+                            for name in r["ms"]
                         ),
                         flush=True,
                     )
@@ -347,6 +390,8 @@ def variants_bench(a):
 
     commit = os.environ.get("UNISPARSE_COMMIT", "?")
     names = [name for name, _ in variants]
+    if a.fa4:
+        names += [m for m in ("fa4", "fa4_bs", "fa4_dense") if any(m in r["ms"] for r in rows)]
     lines = [
         f"### {datetime.date.today()} — sm_90a kernel variants, {torch.cuda.get_device_name()}, commit {commit}",
         "",
@@ -366,9 +411,9 @@ def variants_bench(a):
         lines.append(
             f"| {r['D']} | {r['N']} | {r['causal']} | {r['density']:.3f} | {r['cudnn']:.2f} "
             f"({r['cudnn_tflops']:.0f}) | "
-            + " | ".join(f"{r['ms'][m]:.2f} ({r['tflops'][m]:.0f})" for m in names)
+            + " | ".join(f"{r['ms'][m]:.2f} ({r['tflops'][m]:.0f})" if m in r["ms"] else "" for m in names)
             + " | "
-            + " | ".join(f"{r['err'][m][0]:.1e} / {r['err'][m][1]:.1e}" for m in names[1:])
+            + " | ".join(f"{r['err'][m][0]:.1e} / {r['err'][m][1]:.1e}" if m in r["err"] else "" for m in names[1:])
             + " |"
         )
     text = "\n".join(lines) + "\n"
@@ -406,6 +451,12 @@ def main():
         metavar="NAME=LIB",
         help="with --kernels: time the sm_90a kernel of these runtime builds "
         "(libunisparse_runtime.so paths) against each other and cuDNN",
+    )
+    p.add_argument(
+        "--fa4",
+        action="store_true",
+        help="with --variants: FlashAttention-4 (flash_attn.cute) in the same run: dense causal at density 1.0 "
+        "(fa4), non-causal block-sparse with the same layouts (fa4_bs), dense non-causal at density 1.0 (fa4_dense)",
     )
     p.add_argument(
         "--budget-ms", type=float, default=1500.0, help="timing budget per measurement (at least 3 timed runs)"
