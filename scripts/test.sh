@@ -59,7 +59,7 @@ echo "== clang-format"
 "$ROOT/scripts/check-format.sh"
 
 echo "== ruff (lint + format check)"
-PY_SOURCES=(python test/python test/Integration test/Pipelines/Inputs scripts bench)
+PY_SOURCES=(python test scripts bench examples)
 (cd "$ROOT" && "$PY" -m ruff check "${PY_SOURCES[@]}" && "$PY" -m ruff format --check "${PY_SOURCES[@]}")
 
 echo "== fuzz smoke test"
