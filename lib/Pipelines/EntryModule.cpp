@@ -119,12 +119,16 @@ ScoreMapTiling scoreMapTiling(ConfigAttr cfg, const EntrySignature &sig,
   if (sig.target == EntryTarget::cpu)
     return ScoreMapTiling::byQueryBlocks(
         UnisparseTileEstimationOptions().queryBlocks);
-  if (scoreOp && sig.scoring.compositeType &&
-      tensorCoreScoreUnsupportedReason(scoreOp, sig.scoring).empty())
-    return ScoreMapTiling::byCtaScratch(
-        sig.scoring.ctas, sig.scoring.warpRows * sig.scoring.warps,
-        sig.scoring.keyTile, sig.scoring.separateEpilogue);
-  return {ScoreMapTiling::Kind::whole};
+  const ScoreKernelOptions &k = sig.scoring;
+  if (!scoreOp || !k.compositeType ||
+      !tensorCoreScoreUnsupportedReason(scoreOp, k).empty())
+    return {ScoreMapTiling::Kind::whole};
+  int64_t rows = k.warpRows * k.warps;
+  if (k.separateEpilogue)
+    return ScoreMapTiling::bySeparateScratch(
+        k.ctas, rows, k.keyTile, k.scratchBytes,
+        cast<BlockScoreOp>(scoreOp).getCausal());
+  return ScoreMapTiling::byCtaScratch(k.ctas, rows, k.keyTile);
 }
 } // namespace
 

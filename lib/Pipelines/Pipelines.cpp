@@ -164,6 +164,7 @@ void mlir::unisparse::buildUnisparseToNVPTXPipeline(
   gpu.ctas = options.scoreCtas;
   gpu.minCtasPerSm = options.scoreMinCtasPerSm;
   gpu.epilogue = options.scoreEpilogue;
+  gpu.scratchBytes = options.scoreScratchBytes;
   pm.addPass(createConvertUnisparseToGPUPass(gpu));
 
   // Estimation loops -> parallel loops -> blocks x threads -> gpu.launch.

@@ -639,6 +639,12 @@ def main():
         for n in (1000,) if a.quick else (1000, 4096):
             if want(name):
                 check_sparse(name, n, seed + 1)
+    # The separate epilogue in chunks of one wave of 3 units: 1000 tokens
+    # (one query tile per head), 5000 (three: a pair and a middle tile).
+    for name in ("default_chunk_bf16_d128", "rk2_chunk_f16_d64"):
+        for n in (1000,) if a.quick else (1000, 5000):
+            if want(name):
+                check_sparse(name, n, seed + 9)
     for n in (1000, 2048):
         if want("nan_minblocks_bf16_d64"):
             check_nan("nan_minblocks_bf16_d64", n, seed + 2)

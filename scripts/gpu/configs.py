@@ -34,6 +34,12 @@ CHECK = {
     "default_sep_bf16_d128": ("block=128,c_q=16,c_k=8,tau=0.99", 8, 2, 128, "bf16", ("cuda", "cpu")),
     "qmax_sep_bf16_d128": ("block=128,c_q=16,c_k=16,tau=0.9,query_reduce=max", 8, 2, 128, "bf16", ("cuda", "cpu")),
     "rk2_sep_f16_d64": ("block=64,c_q=16,c_k=32,tau=0.8,causal=false", 4, 4, 64, "f16", ("cuda", "cpu")),
+    # The separate epilogue in many chunks (CHECK_FLAGS: 3 CTAs, a 1-byte
+    # budget, so a chunk is one wave of 3 units): causal pairs of query tiles
+    # (an odd count at N = 5000, whose middle tile is a unit alone) and
+    # non-causal single tiles, a shorter last chunk.
+    "default_chunk_bf16_d128": ("block=128,c_q=16,c_k=8,tau=0.99", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "rk2_chunk_f16_d64": ("block=64,c_q=16,c_k=32,tau=0.8,causal=false", 4, 4, 64, "f16", ("cuda", "cpu")),
     # The outlier-aware antidiagonal estimator, max over query composites
     # (the structured GPU path): GPU layout against the CPU path's.
     "antidiag_lse_max_bf16_d128": (
@@ -51,6 +57,8 @@ CHECK_FLAGS = {
     "default_sep_bf16_d128": ["--score-epilogue=separate"],
     "qmax_sep_bf16_d128": ["--score-epilogue=separate"],
     "rk2_sep_f16_d64": ["--score-epilogue=separate"],
+    "default_chunk_bf16_d128": ["--score-epilogue=separate", "--score-ctas=3", "--score-scratch-bytes=1"],
+    "rk2_chunk_f16_d64": ["--score-epilogue=separate", "--score-ctas=3", "--score-scratch-bytes=1"],
 }
 
 BENCH = {
@@ -82,9 +90,17 @@ BENCH_ESTIMATION = {
 # placed in the AOT directory by hand, e.g. an earlier commit's build).
 TUNING = {
     "tune_before": ("est_default", None),
+    # The separate epilogue as an earlier commit built it (one launch over
+    # every CTA tile, scratch rows for every query composite), by hand.
+    "tune_separate_before": ("est_default", None),
     "tune_default": ("est_default", []),
-    # The scoring kernel's block scores by a second, memory-bound kernel.
+    # The scoring kernel's block scores by a second, memory-bound kernel, in
+    # chunks of whole waves of units (causal pairs of CTA tiles) within the
+    # default 256 MiB of scratch; with every unit in one chunk (the scratch
+    # of N * NBk floats); and with a 1 GiB budget (fewer, longer launches).
     "tune_separate": ("est_default", ["--score-epilogue=separate"]),
+    "tune_separate_unbounded": ("est_default", ["--score-epilogue=separate", "--score-scratch-bytes=0"]),
+    "tune_separate_1g": ("est_default", ["--score-epilogue=separate", "--score-scratch-bytes=1073741824"]),
     "tune_qmax_separate": ("est_qmax", ["--score-epilogue=separate"]),
 }
 

@@ -183,8 +183,10 @@ CUDA_CASES = [
     # map), and a dense configuration (no estimation).
     ("block=128,c_q=16,c_k=16,tau=0.9", [], 4, 2, 64, [(1, 128), (2, 1000), (1, 4096)]),
     ("block=64,c_q=16,c_k=8,tau=0.9,query_reduce=max", ["--score-ctas=4"], 4, 1, 64, [(1, 100), (3, 2000)]),
-    # The separate epilogue kernel: scratch rows for every query composite
-    # (N * NBk), more than the slots of --score-ctas=4 would need.
+    # The separate epilogue kernel: a slot per work unit of a chunk (causal
+    # pairs of CTA tiles), more than the slots of --score-ctas=4 would need;
+    # every unit at once (--score-scratch-bytes=0: N * NBk); one wave of 4
+    # units per chunk (a 1-byte budget), non-causal too.
     (
         "block=64,c_q=16,c_k=8,tau=0.9,query_reduce=max",
         ["--score-ctas=4", "--score-epilogue=separate"],
@@ -192,6 +194,30 @@ CUDA_CASES = [
         1,
         64,
         [(1, 100), (3, 2000), (1, 16384)],
+    ),
+    (
+        "block=64,c_q=16,c_k=8,tau=0.9",
+        ["--score-ctas=4", "--score-epilogue=separate", "--score-scratch-bytes=0"],
+        4,
+        1,
+        64,
+        [(1, 100), (3, 2000), (1, 16384)],
+    ),
+    (
+        "block=64,c_q=16,c_k=8,tau=0.9",
+        ["--score-ctas=4", "--score-epilogue=separate", "--score-scratch-bytes=1"],
+        4,
+        1,
+        64,
+        [(1, 100), (3, 2000), (1, 16384)],
+    ),
+    (
+        "block=64,c_q=16,c_k=16,tau=0.9,causal=false",
+        ["--score-ctas=4", "--score-epilogue=separate", "--score-scratch-bytes=1"],
+        4,
+        2,
+        64,
+        [(2, 1000), (1, 5000)],
     ),
     ("block=128,c_q=16,c_k=16,tau=0.9", ["--score-epilogue=separate"], 4, 2, 64, [(2, 1000), (1, 4096)]),
     ("block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag", [], 2, 2, 64, [(1, 200), (2, 333)]),
@@ -260,9 +286,9 @@ for shape in sys.argv[9:]:
 """
 
 
-@pytest.mark.skipif(not HAVE_PTXAS, reason="the CUDA target needs ptxas (CUDA toolkit) to compile")
-@pytest.mark.parametrize("cfg,flags,hq,hkv,d,shapes", CUDA_CASES, ids=[c[0] + "".join(c[1]) for c in CUDA_CASES])
-def test_workspace_rule_bounds_what_cuda_host_code_allocates(tmp_path, cfg, flags, hq, hkv, d, shapes):
+def _cuda_sizes(tmp_path, cfg, flags, hq, hkv, d, shapes):
+    """(B, N, the guard's estimate, the device bytes the host code
+    allocated) per shape, for a CUDA library run against the fake mgpu*."""
     from unisparse import _build
 
     stub = tmp_path / "libfake_mgpu.so"
@@ -299,7 +325,38 @@ def test_workspace_rule_bounds_what_cuda_host_code_allocates(tmp_path, cfg, flag
     env = dict(os.environ, PYTHONPATH=str(ROOT / "python"))
     proc = subprocess.run([sys.executable, "-c", FAKE_RUN, *args], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = [line.split()[1:] for line in proc.stdout.splitlines() if line.startswith("SIZES")]
+    rows = [tuple(map(int, line.split()[1:])) for line in proc.stdout.splitlines() if line.startswith("SIZES")]
     assert len(rows) == len(shapes)
-    for b, n, estimate, peak in (map(int, r) for r in rows):
+    return rows
+
+
+@pytest.mark.skipif(not HAVE_PTXAS, reason="the CUDA target needs ptxas (CUDA toolkit) to compile")
+@pytest.mark.parametrize("cfg,flags,hq,hkv,d,shapes", CUDA_CASES, ids=[c[0] + "".join(c[1]) for c in CUDA_CASES])
+def test_workspace_rule_bounds_what_cuda_host_code_allocates(tmp_path, cfg, flags, hq, hkv, d, shapes):
+    for b, n, estimate, peak in _cuda_sizes(tmp_path, cfg, flags, hq, hkv, d, shapes):
         assert 0 < peak <= estimate, (b, n, peak, estimate)
+
+
+@pytest.mark.skipif(not HAVE_PTXAS, reason="the CUDA target needs ptxas (CUDA toolkit) to compile")
+def test_separate_epilogue_scratch_is_bounded_by_chunks(tmp_path):
+    """The separate epilogue's scratch in chunks: with one wave of 4 units
+    per chunk it is what 4 CTA slots of the fused kernel take (within the
+    pair's extra key tiles), far below every unit's at once, and the guard's
+    rule follows it down."""
+    cfg, shape = "block=64,c_q=16,c_k=8,tau=0.9", [(1, 16384)]
+    sizes = {}
+    for name, flags in {
+        "fused": ["--score-ctas=4"],
+        "chunked": ["--score-ctas=4", "--score-epilogue=separate", "--score-scratch-bytes=1"],
+        "unbounded": ["--score-ctas=4", "--score-epilogue=separate", "--score-scratch-bytes=0"],
+    }.items():
+        (tmp_path / name).mkdir()
+        ((_, _, estimate, peak),) = _cuda_sizes(tmp_path / name, cfg, flags, 4, 1, 64, shape)
+        sizes[name] = estimate, peak
+    # The rest of the workspace (composites, scores, layout) is the same in
+    # all three; the scratch is the difference.
+    fused, chunked, unbounded = (sizes[k][1] for k in ("fused", "chunked", "unbounded"))
+    assert chunked < unbounded, sizes
+    # Unbounded: 4 heads x 64 / 2 units of 128 rows; chunked: 4 units.
+    assert unbounded - chunked > 0.8 * (unbounded - fused), sizes
+    assert sizes["chunked"][0] < sizes["unbounded"][0], sizes

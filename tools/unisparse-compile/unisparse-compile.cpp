@@ -128,6 +128,12 @@ static cl::opt<std::string>
                            "scores: fused (per CTA tile) or separate (a "
                            "second kernel; scratch grows as N * NBk)"),
                   cl::init("fused"), cl::cat(category));
+static cl::opt<int64_t> scoreScratchBytes(
+    "score-scratch-bytes",
+    cl::desc("CUDA, separate epilogue: bytes of scratch per chunk of the "
+             "scoring work (at least one unit per CTA; 0: every unit at "
+             "once, growing as N * NBk)"),
+    cl::init(256 << 20), cl::cat(category));
 static cl::opt<std::string> headerFile("header",
                                        cl::desc("Also write a C header"),
                                        cl::init(""), cl::cat(category));
@@ -299,6 +305,10 @@ int main(int argc, char **argv) {
   if (scoreEpilogue != "fused" && scoreEpilogue != "separate")
     return fail("--score-epilogue must be 'fused' or 'separate', got '" +
                 scoreEpilogue + "'");
+  if (scoreScratchBytes < 0)
+    return fail("--score-scratch-bytes must be 0 (unbounded) or positive, "
+                "got " +
+                std::to_string(scoreScratchBytes));
   if (inputFile.empty() == configText.empty())
     return fail("give either an input module or --config (not both)");
 
@@ -335,6 +345,7 @@ int main(int argc, char **argv) {
     sig.scoring.keyTile = scoreKeyTile;
     sig.scoring.ctas = scoreCtas;
     sig.scoring.separateEpilogue = scoreEpilogue == "separate";
+    sig.scoring.scratchBytes = scoreScratchBytes;
     sig.scoring.compositeType = llvm::StringSwitch<Type>(scorePrecision)
                                     .Case("bf16", BFloat16Type::get(&context))
                                     .Case("f16", Float16Type::get(&context))
@@ -373,6 +384,7 @@ int main(int argc, char **argv) {
     options.scoreCtas = scoreCtas;
     options.scoreMinCtasPerSm = scoreMinCtasPerSm;
     options.scoreEpilogue = scoreEpilogue;
+    options.scoreScratchBytes = scoreScratchBytes;
     unisparse::buildUnisparseToNVPTXPipeline(pm, options);
   } else {
     unisparse::buildUnisparseToCPUPipeline(

@@ -178,11 +178,15 @@ def ConvertUnisparseToGPUPass
       composites of each query block into the scores. The `[Tq, Tk]` map
       is never stored; the scratch is `ctas` slots of `warp-rows * warps`
       rows by the key blocks (it grows as N, not N^2). With
-      `epilogue=separate` the scoring kernel instead keeps a slot per CTA
-      tile (a row per query composite: N * NBk floats) and ends each tile
-      after its key loop, and a second, memory-bound kernel with a CTA per
-      `(batch, head group, query block)` forms each row's sum from the
-      stored partial sums and then the scores. With
+      `epilogue=separate` the work is cut into units (causal: the CTA tiles
+      p and Q - 1 - p of a head, equal work for every unit; else one tile)
+      and the units into chunks of whole waves (a unit per CTA) whose
+      scratch fits in `scratch-bytes` (at least one wave; 0: one chunk of
+      every unit); per chunk, a host loop launches the scoring kernel
+      (a slot per unit; each tile ends after its key loop) and then a
+      second, memory-bound kernel with a CTA per query block of the
+      chunk's tiles that forms each row's sum from the stored partial
+      sums and then the scores. With
       `min-ctas-per-sm`, the kernel carries `nvvm.minctasm` (applied after
       outlining by `unisparse-gpu-kernel-attributes`).
     - `unisparse.block_select`: one warp (a CTA of 32 threads) per
@@ -249,7 +253,12 @@ def ConvertUnisparseToGPUPass
            "Where the scoring kernel's block scores are formed: `fused` (at "
            "the end of each CTA tile, from a scratch slot per CTA) or "
            "`separate` (a second, memory-bound kernel, from scratch rows "
-           "for every query composite: N * NBk floats)">,
+           "for every query composite)">,
+    Option<"scratchBytes", "scratch-bytes", "int64_t",
+           /*default=*/"256 << 20",
+           "With `epilogue=separate`: the bytes of scratch of one chunk of "
+           "the scoring work (whole waves of units, at least one unit per "
+           "CTA); 0: one chunk of every unit (N * NBk floats)">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",

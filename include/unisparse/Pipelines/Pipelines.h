@@ -83,6 +83,12 @@ struct UnisparseToNVPTXPipelineOptions
       llvm::cl::desc("Where the scoring kernel forms the block scores: fused "
                      "(per CTA tile) or separate (a second kernel)"),
       llvm::cl::init("fused")};
+  PassOptions::Option<int64_t> scoreScratchBytes{
+      *this, "score-scratch-bytes",
+      llvm::cl::desc("Separate epilogue: bytes of scratch per chunk of the "
+                     "scoring work (at least one unit per CTA; 0: every unit "
+                     "at once)"),
+      llvm::cl::init(256 << 20)};
   PassOptions::Option<int> optLevel{*this, "opt-level",
                                     llvm::cl::desc("NVVM optimization level"),
                                     llvm::cl::init(3)};

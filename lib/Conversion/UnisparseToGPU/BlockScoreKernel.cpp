@@ -113,6 +113,37 @@ struct ScoreSizes {
   Value batch, groups, tq, tk, nbq, nbk;
   Value queryTiles, tiles, keyTiles; // per head, all, key tiles of Tk
   Value blockStride; // keyTiles * blocksPerKeyTile >= nbk: a scratch row
+  // The separate epilogue: work units per head (causal: pairs of query
+  // tiles), the key tiles of a unit's scratch slot (separateUnitKeyTiles),
+  // and the units [chunkBegin, chunkEnd) of this launch.
+  Value unitsPerHead, unitKeyTiles, chunkBegin, chunkEnd;
+};
+
+/// The size rules' arithmetic (ShapeRules.h) on index values, so the
+/// kernel's scratch and the workspace rule share one formula.
+struct IndexArith {
+  KernelBuilder &kb;
+  using Value = ::mlir::Value;
+  Value constant(int64_t c) const { return kb.idx(c); }
+  Value add(Value x, Value y) const { return kb.add(x, y); }
+  Value mul(Value x, Value y) const { return kb.mul(x, y); }
+  Value ceilDiv(Value x, int64_t y) const { return kb.ceilDiv(x, y); }
+  Value min(Value x, Value y) const { return kb.minU(x, y); }
+  Value max(Value x, Value y) const { return kb.maxU(x, y); }
+};
+
+/// Where a CTA tile's scratch rows are: row r's partial sum of key block j
+/// at partials[partialBase + r * partialStride + j], its max of key tile kt
+/// at maxima[maximaBase + r * maximaStride + kt].
+struct TileScratch {
+  Value partialBase, partialStride, maximaBase, maximaStride;
+
+  Value partial(KernelBuilder &kb, Value row, Value blk) const {
+    return kb.add(kb.add(partialBase, kb.mul(row, partialStride)), blk);
+  }
+  Value maximum(KernelBuilder &kb, Value row, Value kt) const {
+    return kb.add(kb.add(maximaBase, kb.mul(row, maximaStride)), kt);
+  }
 };
 
 /// The last key composite query composite `t` sees (causal: u * c_k <=
@@ -133,6 +164,52 @@ Value keyTilesOfQueryTile(KernelBuilder &kb, const ScoreShape &s,
         kb.add(lastVisibleKey(kb, s, kb.add(t0, kb.sub(rowsHere, kb.idx(1)))),
                1));
   return kb.ceilDiv(numKeys, s.keyTile);
+}
+
+/// A CTA tile of the separate epilogue's work: (head, query tile), the key
+/// tiles its rows walk, its scratch, and whether it exists (the second
+/// tile of an odd Q's middle unit does not).
+struct UnitTile {
+  Value head, queryTile, keyTiles, exists;
+  TileScratch scratch;
+};
+
+/// The query tiles of work unit `unit` (of the separate epilogue), in
+/// scratch slot `slot`: causal, unit p of a head is tile Q - 1 - p (`which`
+/// 0, the heavier) then tile p (`which` 1, if distinct), their scratch rows
+/// packed one after the other in the slot (the pair walks at most
+/// unitKeyTiles key tiles); non-causal, tile p alone. Both kernels of a
+/// chunk derive their indices from it.
+UnitTile tileOfUnit(KernelBuilder &kb, const ScoreShape &s, const ScoreSizes &n,
+                    Value unit, Value slot, Value which) {
+  UnitTile u;
+  u.head = kb.div(unit, n.unitsPerHead);
+  Value p = kb.rem(unit, n.unitsPerHead);
+  auto keyTilesOf = [&](Value qt) {
+    Value t0 = kb.mul(qt, s.rows);
+    return keyTilesOfQueryTile(kb, s, n, t0,
+                               kb.minU(kb.idx(s.rows), kb.sub(n.tq, t0)));
+  };
+  Value slotRows = kb.mul(slot, s.rows);
+  Value offset = kb.mul(slotRows, n.unitKeyTiles); // key-tile rows before
+  if (s.causal) {
+    Value heavy = kb.sub(kb.sub(n.queryTiles, kb.idx(1)), p);
+    Value second = kb.eq(which, 1);
+    u.queryTile = kb.select(second, p, heavy);
+    u.exists = kb.orI(kb.eq(which, 0), kb.ult(p, heavy));
+    u.keyTiles = keyTilesOf(u.queryTile);
+    Value heavyTiles = kb.select(second, keyTilesOf(heavy), kb.idx(0));
+    offset = kb.add(offset, kb.mul(heavyTiles, s.rows));
+  } else {
+    u.queryTile = p;
+    u.exists = kb.eq(which, 0);
+    u.keyTiles = n.keyTiles;
+  }
+  u.scratch.partialBase = kb.mul(offset, s.blocksPerKeyTile);
+  u.scratch.partialStride = kb.mul(u.keyTiles, s.blocksPerKeyTile);
+  u.scratch.maximaBase = offset;
+  u.scratch.maximaStride = u.keyTiles;
+  return u;
 }
 
 /// One query composite's share of a block score, P * exp2(m_tile - m) / l
@@ -187,7 +264,6 @@ public:
   void build(Value threadId, Value blockId, Value gridSize,
              ValueRange workgroup) {
     tid = threadId;
-    slot = blockId;
     // The key stages as one flat buffer: every address below is a
     // per-thread base plus a constant (ptxas folds it into the instruction)
     // plus the stage's offset, instead of one 64-bit address per (n tile,
@@ -208,21 +284,49 @@ public:
     Value ldRow = add(mul(div(lane, 16), 8), rem(lane, 8));
     Value ldCol = mul(rem(div(lane, 8), 2), 8);
     ldBase = add(mul(ldRow, rowElems()), ldCol);
-    forLoop(blockId, n.tiles, gridSize, {}, [&](Value tile, ValueRange) {
-      processTile(tile);
-      return SmallVector<Value>{};
-    });
+    if (!s.separate) {
+      // A slot per CTA, reused by its tiles.
+      Value slotRows = mul(blockId, s.rows);
+      TileScratch slot{mul(slotRows, n.blockStride), n.blockStride,
+                       mul(slotRows, n.keyTiles), n.keyTiles};
+      forLoop(blockId, n.tiles, gridSize, {}, [&](Value tile, ValueRange) {
+        // Head-major; within a head the causal tiles run longest first.
+        Value head = div(tile, n.queryTiles);
+        Value r = rem(tile, n.queryTiles);
+        processTile(head, s.causal ? sub(sub(n.queryTiles, idx(1)), r) : r,
+                    slot);
+        return SmallVector<Value>{};
+      });
+      return;
+    }
+    // The chunk's units, a slot each; a causal unit's two tiles one after
+    // the other (one copy of the key loop in the code).
+    forLoop(add(n.chunkBegin, blockId), n.chunkEnd, gridSize, {},
+            [&](Value unit, ValueRange) {
+              Value slot = sub(unit, n.chunkBegin);
+              Value tiles = idx(1);
+              if (s.causal) {
+                UnitTile second = tileOfUnit(*this, s, n, unit, slot, idx(1));
+                tiles = select(second.exists, idx(2), idx(1));
+              }
+              forLoop(idx(0), tiles, idx(1), {}, [&](Value which, ValueRange) {
+                UnitTile u = tileOfUnit(*this, s, n, unit, slot, which);
+                processTile(u.head, u.queryTile, u.scratch);
+                return SmallVector<Value>{};
+              });
+              return SmallVector<Value>{};
+            });
   }
 
 private:
   const ScoreShape &s;
   const ScoreSizes &n;
   Value q, k, scores, partials, maxima;
-  Value tid, slot, warp, quad, qlane, ldBase;
+  Value tid, warp, quad, qlane, ldBase;
   Value keys, rowMax, rowInvSum;
-  // Per tile. rowBase: the scratch row of the tile's first query composite
-  // (the CTA's slot, or the tile's own rows with the separate epilogue).
-  Value batchIdx, group, keyHead, t0, queryTile, numKeyTiles, rowBase;
+  // Per tile.
+  Value batchIdx, group, keyHead, t0, queryTile, numKeyTiles;
+  TileScratch scratch;
   SmallVector<Value> rowLimits; // the last key of each of the lane's rows
 
   /// Elements of a key row and of a stage in workgroup memory.
@@ -234,17 +338,14 @@ private:
     return add(add(mul(warp, s.warpRows), mt * 16 + h * 8), quad);
   }
 
-  void processTile(Value tile) {
-    // Head-major order; within a head the causal tiles run longest first.
-    Value head = div(tile, n.queryTiles);
-    Value r = rem(tile, n.queryTiles);
-    queryTile = s.causal ? sub(sub(n.queryTiles, idx(1)), r) : r;
+  /// Query tile `tileIndex` of `head`, its scratch rows at `rows`.
+  void processTile(Value head, Value tileIndex, const TileScratch &rows) {
+    queryTile = tileIndex;
+    scratch = rows;
     batchIdx = div(head, n.groups);
     group = rem(head, n.groups);
     keyHead = s.kvGroup == 1 ? group : div(group, s.kvGroup);
     t0 = mul(queryTile, s.rows);
-    rowBase = mul(s.separate ? add(mul(head, n.queryTiles), queryTile) : slot,
-                  s.rows);
     Value rowsHere = minU(idx(s.rows), sub(n.tq, t0));
 
     // Keys: those the tile's last row sees. Each row's last visible key
@@ -544,7 +645,7 @@ private:
         }
         // Every lane of the quad holds mNew and stores it (one address, one
         // value): no branch, so ptxas schedules the rows together.
-        store(mNew, maxima, {add(mul(add(rowBase, rowLocal), n.keyTiles), kt)});
+        store(mNew, maxima, {scratch.maximum(*this, rowLocal, kt)});
       }
     }
     return next;
@@ -557,7 +658,7 @@ private:
   /// add up to it).
   Value storeBlockSums(Value kt, Value rowLocal, ArrayRef<Value> e) {
     int64_t nb = s.blocksPerKeyTile;
-    Value base = add(mul(add(rowBase, rowLocal), n.blockStride), mul(kt, nb));
+    Value base = scratch.partial(*this, rowLocal, mul(kt, nb));
     if (s.rk >= 8) {
       // A block is rk / 8 whole n8 tiles: in-thread sums first.
       SmallVector<Value> sums;
@@ -673,14 +774,13 @@ private:
           Value score = f32(0.0f);
           for (int64_t i = 0; i < s.rq; ++i) {
             Value rowLocal = add(mul(local, s.rq), i);
-            Value row = add(rowBase, rowLocal);
             // Rows past Tq add nothing (their loads stay inside the slot;
             // the select drops them).
             Value use = ult(rowLocal, rowsHere);
             score = foldShare(
                 *this, s.reduce, score,
-                load(partials, {add(mul(row, n.blockStride), blk)}),
-                load(maxima, {add(mul(row, n.keyTiles), kt)}),
+                load(partials, {scratch.partial(*this, rowLocal, blk)}),
+                load(maxima, {scratch.maximum(*this, rowLocal, kt)}),
                 load(rowMax, {rowLocal}), load(rowInvSum, {rowLocal}), use);
           }
           return score;
@@ -722,29 +822,55 @@ public:
     return {workgroupMemRef({s.rq}, f32), workgroupMemRef({s.rq}, f32)};
   }
 
+  /// The launch's CTAs: per unit of the chunk, its tiles' query blocks.
+  static Value blocks(KernelBuilder &kb, const ScoreShape &s,
+                      const ScoreSizes &n) {
+    return kb.mul(kb.sub(n.chunkEnd, n.chunkBegin),
+                  tilesPerUnit(s) * s.queryBlocksPerTile);
+  }
+
   void build(Value tid, Value blockId, ValueRange workgroup) {
+    // CTA -> (unit of the chunk, which of its tiles, query block of it).
+    int64_t perUnit = tilesPerUnit(s) * s.queryBlocksPerTile;
+    Value slot = div(blockId, perUnit);
+    Value r = rem(blockId, perUnit);
+    UnitTile u = tileOfUnit(*this, s, n, add(n.chunkBegin, slot), slot,
+                            div(r, s.queryBlocksPerTile));
+    Value qb = add(mul(u.queryTile, s.queryBlocksPerTile),
+                   rem(r, s.queryBlocksPerTile));
+    // A CTA-uniform condition: the barrier inside is reached by all or none.
+    ifThen(andI(u.exists, ult(qb, n.nbq)),
+           [&] { scoreBlock(tid, u, qb, workgroup); });
+  }
+
+private:
+  const ScoreShape &s;
+  const ScoreSizes &n;
+  Value scores, partials, maxima;
+
+  static int64_t tilesPerUnit(const ScoreShape &s) { return s.causal ? 2 : 1; }
+
+  /// The scores of query block `qb` of tile `u`.
+  void scoreBlock(Value tid, const UnitTile &u, Value qb,
+                  ValueRange workgroup) {
     Value rowMax = workgroup[0], rowInvSum = workgroup[1];
-    Value head = div(blockId, n.nbq);
-    Value qb = rem(blockId, n.nbq);
-    Value batchIdx = div(head, n.groups), group = rem(head, n.groups);
-    // The scoring kernel's CTA tile that holds the block's composites
-    // (rows is a multiple of rq) and the key blocks it wrote.
+    Value batchIdx = div(u.head, n.groups), group = rem(u.head, n.groups);
+    // The block's composites (rows is a multiple of rq) within the tile,
+    // and the key blocks the tile wrote.
     Value first = mul(qb, s.rq);
-    Value queryTile = div(first, s.rows);
-    Value t0 = mul(queryTile, s.rows);
-    Value rowsHere = minU(idx(s.rows), sub(n.tq, t0));
-    Value numKeyTiles = keyTilesOfQueryTile(*this, s, n, t0, rowsHere);
+    Value t0 = mul(u.queryTile, s.rows);
+    Value numKeyTiles = u.keyTiles;
     Value written = minU(n.nbk, mul(numKeyTiles, s.blocksPerKeyTile));
     Value lastTile = sub(numKeyTiles, idx(1));
-    Value rowBase = add(mul(add(mul(head, n.queryTiles), queryTile), s.rows),
-                        sub(first, t0));
-    // Row i of the block: inside Tq, and its scratch row.
+    // Row i of the block: inside Tq (the block's first is), and its
+    // scratch row within the tile.
+    Value rowBase = sub(first, t0);
     auto exists = [&](int64_t i) { return ult(add(first, i), n.tq); };
     auto scratchRow = [&](int64_t i) { return add(rowBase, i); };
     auto share = [&](Value row, Value blk) {
-      Value part = load(partials, {add(mul(row, n.blockStride), blk)});
+      Value part = load(partials, {u.scratch.partial(*this, row, blk)});
       Value kt = div(blk, s.blocksPerKeyTile);
-      Value tileMax = load(maxima, {add(mul(row, n.keyTiles), kt)});
+      Value tileMax = load(maxima, {u.scratch.maximum(*this, row, kt)});
       return std::make_pair(part, tileMax);
     };
 
@@ -758,7 +884,7 @@ public:
         Value row = add(rowBase, i);
         Value valid = andI(ult(add(first, i), n.tq), ult(idx(0), numKeyTiles));
         Value safeRow = select(valid, row, rowBase);
-        Value m = load(maxima, {add(mul(safeRow, n.keyTiles), lastTile)});
+        Value m = load(maxima, {u.scratch.maximum(*this, safeRow, lastTile)});
         Value end = select(valid, written, idx(0));
         SmallVector<Value> sum = forLoop(
             lane, end, idx(32), {f32(0.0f)},
@@ -794,11 +920,6 @@ public:
       return SmallVector<Value>{};
     });
   }
-
-private:
-  const ScoreShape &s;
-  const ScoreSizes &n;
-  Value scores, partials, maxima;
 };
 
 /// block_score in buffer form (16-bit composites) -> the tensor-core
@@ -863,40 +984,82 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
     n.keyTiles = kb.ceilDiv(n.tk, s.keyTile);
     n.blockStride = kb.mul(n.keyTiles, s.blocksPerKeyTile);
 
-    // Scratch rows of partial sums [rows, blockStride] and maxima [rows,
-    // keyTiles]: a slot of `rows` per CTA, or with the separate epilogue
-    // one row per query composite of every tile (rows past Tq unused).
-    Value ctas = kb.minU(n.tiles, kb.idx(opts.ctas));
-    auto flat = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
-    Value slotRows = kb.mul(s.separate ? n.tiles : ctas, s.rows);
-    Value partials = memref::AllocOp::create(
-        b, flat, ValueRange{kb.mul(slotRows, n.blockStride)});
-    Value maxima = memref::AllocOp::create(
-        b, flat, ValueRange{kb.mul(slotRows, n.keyTiles)});
     DictionaryAttr kernelAttrs;
     if (opts.minCtasPerSm > 0)
       kernelAttrs = b.getDictionaryAttr(b.getNamedAttr(
           NVVM::NVVMDialect::getMinctasmAttrName(),
           b.getI32IntegerAttr(static_cast<int32_t>(opts.minCtasPerSm))));
-    buildLaunch(
-        b, ctas, s.threads, ScoreKernel::workgroupTypes(s),
-        "unisparse_block_score",
-        [&](ImplicitLocOpBuilder &kbld, Value tid, Value bid, ValueRange wg) {
-          Value grid = gpu::GridDimOp::create(kbld, gpu::Dimension::x);
-          ScoreKernel(kbld, s, n, q, k, scores, partials, maxima)
-              .build(tid, bid, grid, wg);
-        },
-        Value(), kernelAttrs);
-    if (s.separate) {
-      Value nbq = n.nbq;
-      Value blocks = kb.mul(kb.mul(n.batch, n.groups), nbq);
+    auto scoreLaunch = [&](Value ctas, const ScoreSizes &sizes, Value partials,
+                           Value maxima) {
       buildLaunch(
-          b, blocks, ScoreEpilogue::kThreads, ScoreEpilogue::workgroupTypes(s),
-          "unisparse_block_score_epilogue",
+          b, ctas, s.threads, ScoreKernel::workgroupTypes(s),
+          "unisparse_block_score",
           [&](ImplicitLocOpBuilder &kbld, Value tid, Value bid, ValueRange wg) {
-            ScoreEpilogue(kbld, s, n, scores, partials, maxima)
-                .build(tid, bid, wg);
-          });
+            Value grid = gpu::GridDimOp::create(kbld, gpu::Dimension::x);
+            ScoreKernel(kbld, s, sizes, q, k, scores, partials, maxima)
+                .build(tid, bid, grid, wg);
+          },
+          Value(), kernelAttrs);
+    };
+    auto flat = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
+    Value partials, maxima;
+    if (!s.separate) {
+      // A scratch slot of `rows` rows per CTA: partial sums [rows,
+      // blockStride] and maxima [rows, keyTiles].
+      Value ctas = kb.minU(n.tiles, kb.idx(opts.ctas));
+      Value slotRows = kb.mul(ctas, s.rows);
+      partials = memref::AllocOp::create(
+          b, flat, ValueRange{kb.mul(slotRows, n.blockStride)});
+      maxima = memref::AllocOp::create(
+          b, flat, ValueRange{kb.mul(slotRows, n.keyTiles)});
+      scoreLaunch(ctas, n, partials, maxima);
+    } else {
+      // Work units (causal: pairs of query tiles of equal total work, so
+      // every CTA of a chunk does the same), a scratch slot each, in chunks
+      // of whole waves (a unit per CTA) that fit in `scratchBytes`, at
+      // least one wave, then spread evenly over the chunks; per chunk the
+      // scoring launch and the epilogue launch.
+      n.unitsPerHead = s.causal ? kb.ceilDiv(n.queryTiles, 2) : n.queryTiles;
+      n.unitKeyTiles =
+          separateUnitKeyTiles(IndexArith{kb}, s.cq, s.ck, s.rows, s.keyTile,
+                               s.causal, n.queryTiles, n.keyTiles);
+      Value units = kb.mul(kb.mul(n.batch, n.groups), n.unitsPerHead);
+      Value unitFloats =
+          kb.mul(n.unitKeyTiles, s.rows * (s.blocksPerKeyTile + 1));
+      Value one = kb.idx(1);
+      Value chunk = units;
+      if (opts.scratchBytes > 0) {
+        Value wave = kb.maxU(kb.minU(units, kb.idx(opts.ctas)), one);
+        Value waveBytes = kb.maxU(kb.mul(kb.mul(wave, unitFloats), 4), one);
+        Value waves =
+            kb.maxU(kb.div(kb.idx(opts.scratchBytes), waveBytes), one);
+        Value chunks = kb.ceilDiv(units, kb.mul(waves, wave));
+        chunk = kb.ceilDiv(units, kb.maxU(chunks, one));
+      }
+      Value step = kb.maxU(chunk, one);
+      Value chunkRows = kb.mul(chunk, s.rows);
+      partials = memref::AllocOp::create(
+          b, flat,
+          ValueRange{
+              kb.mul(chunkRows, kb.mul(n.unitKeyTiles, s.blocksPerKeyTile))});
+      maxima = memref::AllocOp::create(
+          b, flat, ValueRange{kb.mul(chunkRows, n.unitKeyTiles)});
+      kb.forLoop(kb.idx(0), units, step, {}, [&](Value begin, ValueRange) {
+        ScoreSizes sizes = n;
+        sizes.chunkBegin = begin;
+        sizes.chunkEnd = kb.minU(units, kb.add(begin, step));
+        Value count = kb.sub(sizes.chunkEnd, begin);
+        scoreLaunch(kb.minU(count, kb.idx(opts.ctas)), sizes, partials, maxima);
+        buildLaunch(b, ScoreEpilogue::blocks(kb, s, sizes),
+                    ScoreEpilogue::kThreads, ScoreEpilogue::workgroupTypes(s),
+                    "unisparse_block_score_epilogue",
+                    [&](ImplicitLocOpBuilder &kbld, Value tid, Value bid,
+                        ValueRange wg) {
+                      ScoreEpilogue(kbld, s, sizes, scores, partials, maxima)
+                          .build(tid, bid, wg);
+                    });
+        return SmallVector<Value>{};
+      });
     }
     for (Value buffer : {partials, maxima})
       memref::DeallocOp::create(b, buffer);

@@ -42,12 +42,16 @@ struct KernelBuilder {
   Value div(Value x, Value y) { return arith::DivUIOp::create(b, x, y); }
   Value rem(Value x, Value y) { return arith::RemUIOp::create(b, x, y); }
   Value minU(Value x, Value y) { return arith::MinUIOp::create(b, x, y); }
+  Value maxU(Value x, Value y) { return arith::MaxUIOp::create(b, x, y); }
   Value add(Value x, int64_t y) { return add(x, idx(y)); }
   Value mul(Value x, int64_t y) { return mul(x, idx(y)); }
   Value div(Value x, int64_t y) { return div(x, idx(y)); }
   Value rem(Value x, int64_t y) { return rem(x, idx(y)); }
   /// ceil(x / y) for non-negative x and positive y.
   Value ceilDiv(Value x, int64_t y) { return div(add(x, y - 1), y); }
+  Value ceilDiv(Value x, Value y) {
+    return arith::CeilDivUIOp::create(b, x, y);
+  }
   Value ult(Value x, Value y) {
     return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, y);
   }

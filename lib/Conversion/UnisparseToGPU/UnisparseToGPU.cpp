@@ -172,6 +172,9 @@ struct ConvertUnisparseToGPUPass
       return fail("min-ctas-per-sm must be in [0, 32]");
     if (epilogue != "fused" && epilogue != "separate")
       return fail("epilogue must be fused or separate, got '" + epilogue + "'");
+    if (scratchBytes < 0)
+      return fail("scratch-bytes must be 0 (unbounded) or positive, got " +
+                  Twine(scratchBytes));
     ScoreKernelOptions options;
     options.warps = warps;
     options.warpRows = warpRows;
@@ -179,6 +182,7 @@ struct ConvertUnisparseToGPUPass
     options.ctas = ctas;
     options.minCtasPerSm = minCtasPerSm;
     options.separateEpilogue = epilogue == "separate";
+    options.scratchBytes = scratchBytes;
 
     RewritePatternSet patterns(ctx);
     populateCompressToGPUPatterns(patterns);

@@ -2,6 +2,7 @@
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="warps=8 key-tile=32 ctas=100" --canonicalize | FileCheck %s --check-prefix=KNOBS
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="warp-rows=16 min-ctas-per-sm=3" --canonicalize | FileCheck %s --check-prefix=ROWS16
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="epilogue=separate" --canonicalize | FileCheck %s --check-prefix=SEP
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="epilogue=separate scratch-bytes=0" --canonicalize | FileCheck %s --check-prefix=UNBOUNDED
 
 // The buffer form of block_score (16-bit composites) becomes the persistent
 // tensor-core kernel: a scratch slot per CTA (partial sums [rows, key tiles *
@@ -110,26 +111,64 @@
 // ROWS16-COUNT-32: vector.load
 // ROWS16-NOT: vector.load
 // ROWS16: scf.for
-// The separate epilogue: scratch rows for every query composite of every
-// CTA tile (tiles * 128 rows of 4 blocks per key tile, and of one max per
-// key tile), the scoring kernel without the per-tile score pass, then a
-// memory-bound kernel that forms the scores.
+// The separate epilogue: work units (causal: pairs of CTA tiles, tile
+// Q - 1 - p then tile p of a head; ceil(Q / 2) per head) in chunks of whole
+// waves of a unit per CTA within the 256 MiB budget, spread evenly over the
+// chunks; a scratch slot per unit of a chunk (128 rows by the pair's key
+// tiles: ceil((Q + 1) * 128 * 16 / (8 * 64)) + 2, at most twice Tk's; 4
+// partial sums and one max per key tile); per chunk the scoring launch (a
+// CTA per unit, at most 264) and the epilogue launch.
 // SEP-LABEL: func.func @score(
 // SEP-SAME: %{{[^:]+}}: memref<1x8x?x128xbf16>, %{{[^:]+}}: memref<1x8x?x128xbf16>, %[[S:[^:]+]]: memref<1x8x?x?xf32>)
-// SEP: %[[NBQ:.+]] = memref.dim %[[S]], %c2 : memref<1x8x?x?xf32>
 // SEP: %[[QT:.+]] = arith.divui %{{.+}}, %c128 : index
-// SEP: %[[TILES:.+]] = arith.muli %[[QT]], %c8 : index
 // SEP: %[[KT:.+]] = arith.divui %{{.+}}, %c64 : index
-// SEP: %[[STRIDE:.+]] = arith.muli %[[KT]], %c4 : index
-// SEP: %[[CTAS:.+]] = arith.minui %[[TILES]], %c264 : index
-// SEP: %[[ROWS:.+]] = arith.muli %[[QT]], %c1024 : index
-// SEP: %[[NP:.+]] = arith.muli %[[ROWS]], %[[STRIDE]] : index
+// SEP: %[[PAIRS:.+]] = arith.divui %{{.+}}, %c2 : index
+// SEP: %[[QT1:.+]] = arith.addi %[[QT]], %c1 : index
+// SEP: %[[PAIRKEYS:.+]] = arith.muli %[[QT1]], %c2048 : index
+// SEP: %[[TWICE:.+]] = arith.muli %[[KT]], %c2 : index
+// SEP: %[[PAIRCEIL:.+]] = arith.addi %[[PAIRKEYS]], %c511 : index
+// SEP: %[[PAIRTILES:.+]] = arith.divui %[[PAIRCEIL]], %c512 : index
+// SEP: %[[PAIRBOUND:.+]] = arith.addi %[[PAIRTILES]], %c2 : index
+// SEP: %[[UKT:.+]] = arith.minui %[[TWICE]], %[[PAIRBOUND]] : index
+// SEP: %[[UNITS:.+]] = arith.muli %[[PAIRS]], %c8 : index
+// SEP: %[[UNITFLOATS:.+]] = arith.muli %[[UKT]], %c640 : index
+// SEP: %[[WAVE0:.+]] = arith.minui %[[UNITS]], %c264 : index
+// SEP: %[[WAVE:.+]] = arith.maxui %[[WAVE0]], %c1 : index
+// SEP: %[[WAVEFLOATS:.+]] = arith.muli %[[WAVE]], %[[UNITFLOATS]] : index
+// SEP: %[[WAVEBYTES0:.+]] = arith.muli %[[WAVEFLOATS]], %c4 : index
+// SEP: %[[WAVEBYTES:.+]] = arith.maxui %[[WAVEBYTES0]], %c1 : index
+// SEP: %[[WAVES0:.+]] = arith.divui %c268435456, %[[WAVEBYTES]] : index
+// SEP: %[[WAVES:.+]] = arith.maxui %[[WAVES0]], %c1 : index
+// SEP: %[[MOST:.+]] = arith.muli %[[WAVES]], %[[WAVE]] : index
+// SEP: %[[CHUNKS0:.+]] = arith.ceildivui %[[UNITS]], %[[MOST]] : index
+// SEP: %[[CHUNKS:.+]] = arith.maxui %[[CHUNKS0]], %c1 : index
+// SEP: %[[CHUNK:.+]] = arith.ceildivui %[[UNITS]], %[[CHUNKS]] : index
+// SEP: %[[STEP:.+]] = arith.maxui %[[CHUNK]], %c1 : index
+// SEP: %[[ROWS:.+]] = arith.muli %[[CHUNK]], %c128 : index
+// SEP: %[[PSTRIDE:.+]] = arith.muli %[[UKT]], %c4 : index
+// SEP: %[[NP:.+]] = arith.muli %[[ROWS]], %[[PSTRIDE]] : index
 // SEP: %[[PARTIALS:.+]] = memref.alloc(%[[NP]]) : memref<?xf32>
-// SEP: %[[NM:.+]] = arith.muli %[[ROWS]], %[[KT]] : index
+// SEP: %[[NM:.+]] = arith.muli %[[ROWS]], %[[UKT]] : index
 // SEP: %[[MAXIMA:.+]] = memref.alloc(%[[NM]]) : memref<?xf32>
-// Only the key stages in workgroup memory; the key loop carries the 4 row
-// maxima of the lane (no sums) and the stage.
-// SEP: gpu.launch blocks({{.+}}) in (%{{.+}} = %[[CTAS]], {{.+}}) threads({{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_block_score_0_module) function(@unisparse_block_score_0) workgroup(%{{.+}} : memref<3x64x136xbf16, #gpu.address_space<workgroup>>) {
+// SEP: scf.for %[[BEGIN:.+]] = %c0 to %[[UNITS]] step %[[STEP]] {
+// SEP: %[[NEXT:.+]] = arith.addi %[[BEGIN]], %[[STEP]] : index
+// SEP: %[[END:.+]] = arith.minui %[[UNITS]], %[[NEXT]] : index
+// SEP: %[[COUNT:.+]] = arith.subi %[[END]], %[[BEGIN]] : index
+// SEP: %[[CTAS:.+]] = arith.minui %[[COUNT]], %c264 : index
+// The CTA's units (from the chunk's first, a grid apart), one or two tiles
+// each (the second unless Q is odd and the unit is the middle tile).
+// SEP: gpu.launch blocks(%[[BID:[^,]+]], {{.+}}) in (%{{.+}} = %[[CTAS]], {{.+}}) threads({{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_block_score_0_module) function(@unisparse_block_score_0) workgroup(%{{.+}} : memref<3x64x136xbf16, #gpu.address_space<workgroup>>) {
+// SEP: %[[GRID:.+]] = gpu.grid_dim x
+// SEP: %[[FIRST:.+]] = arith.addi %[[BEGIN]], %[[BID]] : index
+// SEP: scf.for %[[UNIT:.+]] = %[[FIRST]] to %[[END]] step %[[GRID]] {
+// SEP: %[[P:.+]] = arith.remui %[[UNIT]], %[[PAIRS]] : index
+// SEP: %[[LAST:.+]] = arith.subi %[[QT]], %c1 : index
+// SEP: %[[HEAVY:.+]] = arith.subi %[[LAST]], %[[P]] : index
+// SEP: %[[TWO:.+]] = arith.cmpi ult, %[[P]], %[[HEAVY]] : index
+// SEP: %[[TILES:.+]] = arith.select %[[TWO]], %c2, %c1 : index
+// SEP: scf.for %{{.+}} = %c0 to %[[TILES]] step %c1 {
+// Only the key stages in workgroup memory (above); the key loop carries
+// the 4 row maxima of the lane (no sums) and the stage.
 // SEP: scf.for {{.+}} -> (f32, f32, f32, f32, index) {
 // SEP-NOT: math.exp2
 // SEP: memref.store %{{.+}}, %[[PARTIALS]][%{{.+}}] : memref<?xf32>
@@ -137,11 +176,18 @@
 // The tile ends with a barrier (the stages are reused), no score pass.
 // SEP: gpu.barrier
 // SEP-NEXT: }
+// SEP-NEXT: }
 // SEP-NEXT: gpu.terminator
-// The epilogue: a CTA of 128 threads per (batch, head group, query block),
-// the block's 8 row maxima and inverse sums in workgroup memory.
-// SEP: %[[BLOCKS:.+]] = arith.muli %[[NBQ]], %c8 : index
-// SEP: gpu.launch blocks(%{{[^,]+}}, {{.+}}) in (%{{.+}} = %[[BLOCKS]], {{.+}}) threads(%[[TID:[^,]+]], {{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_block_score_epilogue_0_module) function(@unisparse_block_score_epilogue_0) workgroup(%[[RMAX:.+]] : memref<8xf32, #gpu.address_space<workgroup>>, %[[RINV:.+]] : memref<8xf32, #gpu.address_space<workgroup>>) {
+// The chunk's epilogue: a CTA of 128 threads per query block of its units'
+// tiles (2 tiles of 16 query blocks), the block's 8 row maxima and inverse
+// sums in workgroup memory; a CTA of the second tile of an odd Q's middle
+// unit, or past the last query block, does nothing.
+// SEP: %[[COUNT2:.+]] = arith.subi %[[END]], %[[BEGIN]] : index
+// SEP: %[[BLOCKS:.+]] = arith.muli %[[COUNT2]], %c32 : index
+// SEP: gpu.launch blocks(%[[EBID:[^,]+]], {{.+}}) in (%{{.+}} = %[[BLOCKS]], {{.+}}) threads(%[[TID:[^,]+]], {{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_block_score_epilogue_0_module) function(@unisparse_block_score_epilogue_0) workgroup(%[[RMAX:.+]] : memref<8xf32, #gpu.address_space<workgroup>>, %[[RINV:.+]] : memref<8xf32, #gpu.address_space<workgroup>>) {
+// SEP: %[[SLOT:.+]] = arith.divui %[[EBID]], %c32 : index
+// SEP: %[[EUNIT:.+]] = arith.addi %[[BEGIN]], %[[SLOT]] : index
+// SEP: scf.if %{{.+}} {
 // Phase 1: a warp per query composite; its lanes sum the rescaled partial
 // sums of the written key blocks, a butterfly over the warp adds them.
 // SEP: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c32 iter_args(%{{.+}} = %cst{{.*}}) -> (f32) {
@@ -166,8 +212,20 @@
 // SEP-NEXT: }
 // SEP-NEXT: memref.store %[[SCORE]], %[[S]][%{{.+}}, %{{.+}}, %{{.+}}, %[[BLK]]] : memref<1x8x?x?xf32>
 // SEP: gpu.terminator
-// SEP: memref.dealloc %[[PARTIALS]]
+// SEP-NEXT: }
+// SEP-NEXT: }
+// SEP-NEXT: memref.dealloc %[[PARTIALS]]
 // SEP: memref.dealloc %[[MAXIMA]]
+// scratch-bytes=0: one chunk of every unit (the scratch grows as N * NBk).
+// UNBOUNDED-LABEL: func.func @score(
+// UNBOUNDED: %[[PAIRS:.+]] = arith.divui %{{.+}}, %c2 : index
+// UNBOUNDED: %[[UNITS:.+]] = arith.muli %[[PAIRS]], %c8 : index
+// UNBOUNDED-NOT: arith.ceildivui
+// UNBOUNDED: %[[STEP:.+]] = arith.maxui %[[UNITS]], %c1 : index
+// UNBOUNDED: %[[ROWS:.+]] = arith.muli %[[PAIRS]], %c1024 : index
+// UNBOUNDED: memref.alloc
+// UNBOUNDED: memref.alloc
+// UNBOUNDED: scf.for %{{.+}} = %c0 to %[[UNITS]] step %[[STEP]] {
 func.func @score(%qc: memref<1x8x?x128xbf16>, %kc: memref<1x8x?x128xbf16>, %s: memref<1x8x?x?xf32>) {
   unisparse.block_score {block = 128 : i64, c_q = 16 : i64, c_k = 8 : i64}
       ins(%qc, %kc : memref<1x8x?x128xbf16>, memref<1x8x?x128xbf16>) outs(%s : memref<1x8x?x?xf32>)
@@ -183,11 +241,24 @@ func.func @score(%qc: memref<1x8x?x128xbf16>, %kc: memref<1x8x?x128xbf16>, %s: m
 // CHECK: nvvm.mma.sync {{.+}} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
 // CHECK: arith.maximumf
 // With the separate epilogue the max over the block's composites is taken
-// there.
+// there. Non-causal, a unit is one CTA tile (Q per head, all of Tk's key
+// tiles in its slot; 4 partial sums of blocks of 4 composites per key
+// tile), and the epilogue has a CTA per query block of the chunk's tiles
+// (32 each).
 // SEP-LABEL: func.func @max_f16(
+// SEP: %[[QT:.+]] = arith.divui %{{.+}}, %c128 : index
+// SEP: %[[KT:.+]] = arith.divui %{{.+}}, %c64 : index
+// SEP: %[[UNITS:.+]] = arith.muli %[[QT]], %c8 : index
+// SEP: %[[UNITFLOATS:.+]] = arith.muli %[[KT]], %c2176 : index
+// SEP: scf.for %[[BEGIN:.+]] = %c0 to %[[UNITS]] step %{{.+}} {
+// SEP: %[[END:.+]] = arith.minui %[[UNITS]], %{{.+}} : index
 // SEP: function(@unisparse_block_score_0)
 // SEP-NOT: arith.maximumf
-// SEP: function(@unisparse_block_score_epilogue_0)
+// SEP: gpu.terminator
+// SEP-NEXT: }
+// SEP-NEXT: %[[COUNT:.+]] = arith.subi %[[END]], %[[BEGIN]] : index
+// SEP-NEXT: %[[BLOCKS:.+]] = arith.muli %[[COUNT]], %c32 : index
+// SEP: gpu.launch blocks(%{{[^,]+}}, {{.+}}) in (%{{.+}} = %[[BLOCKS]], {{.+}}) {{.+}} function(@unisparse_block_score_epilogue_0)
 // SEP: arith.maximumf
 func.func @max_f16(%qc: memref<2x4x?x64xf16>, %kc: memref<2x4x?x64xf16>, %s: memref<2x4x?x?xf32>) {
   unisparse.block_score {block = 64 : i64, c_q = 16 : i64, c_k = 16 : i64, causal = false,

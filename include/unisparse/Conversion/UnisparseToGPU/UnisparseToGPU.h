@@ -39,9 +39,14 @@ struct ScoreKernelOptions {
   /// the registers within 64K / (this * threads)); 0 leaves it to ptxas.
   int64_t minCtasPerSm = 0;
   /// The scores by a second, memory-bound kernel from per-query-composite
-  /// scratch rows (grows as N * NBk) instead of at the end of each CTA
-  /// tile from a slot per CTA (grows as N).
+  /// scratch rows instead of at the end of each CTA tile from a slot per
+  /// CTA.
   bool separateEpilogue = false;
+  /// Separate epilogue: the scoring and epilogue launches run over chunks
+  /// of work units (causal pairs of CTA tiles) whose scratch fits in this
+  /// many bytes, but at least one unit per CTA (so the scratch grows at
+  /// most as N); 0: one chunk of every unit (the scratch grows as N * NBk).
+  int64_t scratchBytes = 256 << 20;
   /// Element type of the composites on tensor cores (bf16 or f16).
   Type compositeType;
 };

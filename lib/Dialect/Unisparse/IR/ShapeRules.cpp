@@ -244,6 +244,12 @@ Value IRSizeArith::min(Value x, Value y) const {
   return arith::MinSIOp::create(b, x, y);
 }
 
+Value IRSizeArith::max(Value x, Value y) const {
+  if (auto c = constants(x, y))
+    return constant(std::max(c->first, c->second));
+  return arith::MaxSIOp::create(b, x, y);
+}
+
 EstimationParams EstimationParams::of(ConfigAttr config) {
   return {config.getBlock(),     config.getCQ(),        config.getCK(),
           config.getCH(),        config.getEstimator(), config.getQueryReduce(),

@@ -176,8 +176,10 @@ bool isAttentionElementType(Type type);
 //                query composites, each with partial sums over
 //                KT * (keyTile / rk) blocks and maxima over KT key tiles,
 //                KT = ceil(Tk / keyTile): C * rows * KT * (keyTile / rk + 1);
-//                with the separate epilogue kernel, a slot per CTA tile
-//                instead: C = B * Hg * ceil(Tq / rows) (N * NBk floats);
+//                with the separate epilogue kernel, a slot per work unit
+//                (a pair of causal CTA tiles, see separateUnitKeyTiles) of
+//                a chunk of units, at most `chunkBytes` of them but at
+//                least a unit per CTA (so it grows as N at most);
 // rq = block / c_q, rk = block / c_k, Tq = ceil(N / c_q), Tk = ceil(N / c_k),
 // NB = ceil(N / block). Untiled (the linalg lowering of a whole
 // block_score, as unisparse-to-nvptx does where the tensor-core kernel does
@@ -205,6 +207,7 @@ struct StaticSizeArith {
   Value mul(Value a, Value b) const;
   Value ceilDiv(Value a, int64_t b) const;
   Value min(Value a, Value b) const { return a < b ? a : b; }
+  Value max(Value a, Value b) const { return a < b ? b : a; }
 };
 
 /// The same arithmetic emitted as IR on i64 values (sizes known at run
@@ -217,6 +220,7 @@ struct IRSizeArith {
   Value mul(Value a, Value b) const;
   Value ceilDiv(Value a, int64_t b) const;
   Value min(Value a, Value b) const;
+  Value max(Value a, Value b) const;
 };
 
 /// The configuration fields the size rules read (the outlier counts only
@@ -273,36 +277,89 @@ struct ScoreMapTiling {
     whole,      ///< the whole map [B, Hg, NB * rq, NB * rk]
     queryTiles, ///< one (batch, head group, `queryBlocks` blocks) at a time
     ctaScratch, ///< the GPU scoring kernel's slots: `ctas` of `ctaRows` rows,
-                ///< key tiles of `keyTile` composites (`everyTile`: a slot
-                ///< per CTA tile, for the separate epilogue kernel)
+                ///< key tiles of `keyTile` composites (`separate`: a slot
+                ///< per work unit of a chunk, for the separate epilogue
+                ///< kernel)
     none,       ///< no estimation (every block kept)
   };
   Kind kind = Kind::whole;
   int64_t queryBlocks = 0;
   int64_t ctas = 0, ctaRows = 0, keyTile = 0;
-  bool everyTile = false;
+  /// The separate epilogue kernel: slots for the units of one chunk, at
+  /// most `chunkBytes` of them (0: every unit at once) but never less than
+  /// one per CTA; `causal` pairs the query tiles of a unit.
+  bool separate = false;
+  int64_t chunkBytes = 0;
+  bool causal = true;
 
   static ScoreMapTiling byQueryBlocks(int64_t queryBlocks) {
-    return {Kind::queryTiles, queryBlocks, 0, 0, 0};
+    return {Kind::queryTiles, queryBlocks};
   }
   static ScoreMapTiling byCtaScratch(int64_t ctas, int64_t ctaRows,
-                                     int64_t keyTile, bool everyTile = false) {
-    return {Kind::ctaScratch, 0, ctas, ctaRows, keyTile, everyTile};
+                                     int64_t keyTile) {
+    return {Kind::ctaScratch, 0, ctas, ctaRows, keyTile};
+  }
+  static ScoreMapTiling bySeparateScratch(int64_t ctas, int64_t ctaRows,
+                                          int64_t keyTile, int64_t chunkBytes,
+                                          bool causal) {
+    return {Kind::ctaScratch, 0,    ctas,       ctaRows,
+            keyTile,          true, chunkBytes, causal};
   }
 };
 
+/// The separate epilogue's work unit: causal, a pair of query tiles (tile
+/// p and tile Q - 1 - p of a head, Q = `queryTiles`; the middle one of an
+/// odd Q alone), whose visible keys add up to about Tk + one tile's; else
+/// one query tile. Its scratch slot holds `rows` rows of partial sums and
+/// maxima for this many key tiles, the pair's tiles packed one after the
+/// other: for tile qt (last row t = (qt + 1) rows - 1) the kernel walks
+/// kt(qt) = ceil(keys / keyTile) key tiles, keys <= ((t + 1) c_q - 1) / c_k
+/// + 1, so a pair's (sum of (qt + 1) = Q + 1) walks at most
+/// ((Q + 1) rows c_q - 2) / (c_k keyTile) + 2, and never more than twice
+/// `keyTiles` (those of Tk).
+template <typename A>
+typename A::Value
+separateUnitKeyTiles(const A &a, int64_t cQ, int64_t cK, int64_t rows,
+                     int64_t keyTile, bool causal, typename A::Value queryTiles,
+                     typename A::Value keyTiles) {
+  if (!causal)
+    return keyTiles;
+  auto pairKeys =
+      a.mul(a.add(queryTiles, a.constant(1)), a.constant(rows * cQ));
+  return a.min(a.mul(keyTiles, a.constant(2)),
+               a.add(a.ceilDiv(pairKeys, cK * keyTile), a.constant(2)));
+}
+
 /// Bytes of the GPU scoring kernel's scratch slots (see ScoreMapTiling).
+/// The separate epilogue's chunks hold `chunkBytes` / (one slot per CTA)
+/// whole waves of units, at least one, at most every unit: bounded by
+/// min(all units, max(a wave, chunkBytes)).
 template <typename A>
 typename A::Value
 ctaScratchBytes(const A &a, const EstimationParams &p, const ScoreMapTiling &t,
                 typename A::Value pairs, typename A::Value seqLen) {
   int64_t rk = p.block / p.cK;
-  auto tiles = a.mul(pairs, a.ceilDiv(a.ceilDiv(seqLen, p.cQ), t.ctaRows));
-  auto slots = t.everyTile ? tiles : a.min(tiles, a.constant(t.ctas));
-  auto rows = a.mul(slots, a.constant(t.ctaRows));
+  auto queryTiles = a.ceilDiv(a.ceilDiv(seqLen, p.cQ), t.ctaRows);
   auto keyTiles = a.ceilDiv(a.ceilDiv(seqLen, p.cK), t.keyTile);
-  auto floats = a.mul(a.mul(rows, keyTiles), a.constant(t.keyTile / rk + 1));
-  return a.add(a.mul(floats, a.constant(4)), a.constant(2 * kBufferAlignment));
+  auto perRow = a.constant(t.keyTile / rk + 1); // floats per row and key tile
+  auto align = a.constant(2 * kBufferAlignment);
+  if (!t.separate) {
+    auto slots = a.min(a.mul(pairs, queryTiles), a.constant(t.ctas));
+    auto floats =
+        a.mul(a.mul(a.mul(slots, a.constant(t.ctaRows)), keyTiles), perRow);
+    return a.add(a.mul(floats, a.constant(4)), align);
+  }
+  auto units = a.mul(pairs, t.causal ? a.ceilDiv(queryTiles, 2) : queryTiles);
+  auto unitBytes =
+      a.mul(a.mul(a.constant(t.ctaRows * 4),
+                  separateUnitKeyTiles(a, p.cQ, p.cK, t.ctaRows, t.keyTile,
+                                       t.causal, queryTiles, keyTiles)),
+            perRow);
+  auto all = a.mul(units, unitBytes);
+  if (t.chunkBytes == 0)
+    return a.add(all, align);
+  auto wave = a.mul(a.min(units, a.constant(t.ctas)), unitBytes);
+  return a.add(a.min(all, a.max(wave, a.constant(t.chunkBytes))), align);
 }
 
 /// Bytes of the score map and its row buffers for `pairs` (batch, head
