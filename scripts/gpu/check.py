@@ -631,9 +631,9 @@ def main():
         "default_bf16_d128",
         "qmax_bf16_d128",
         "rk2_f16_d64",
-        "default_sep_bf16_d128",
-        "qmax_sep_bf16_d128",
-        "rk2_sep_f16_d64",
+        "default_fused_bf16_d128",
+        "qmax_fused_bf16_d128",
+        "rk2_fused_f16_d64",
         "antidiag_lse_max_bf16_d128",
     ):
         for n in (1000,) if a.quick else (1000, 4096):

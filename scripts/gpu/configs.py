@@ -30,10 +30,11 @@ CHECK = {
     "default_bf16_d128": ("block=128,c_q=16,c_k=8,tau=0.99", 8, 2, 128, "bf16", ("cuda", "cpu")),
     "qmax_bf16_d128": ("block=128,c_q=16,c_k=16,tau=0.9,query_reduce=max", 8, 2, 128, "bf16", ("cuda", "cpu")),
     "rk2_f16_d64": ("block=64,c_q=16,c_k=32,tau=0.8,causal=false", 4, 4, 64, "f16", ("cuda", "cpu")),
-    # The same three through the separate epilogue kernel (CHECK_FLAGS).
-    "default_sep_bf16_d128": ("block=128,c_q=16,c_k=8,tau=0.99", 8, 2, 128, "bf16", ("cuda", "cpu")),
-    "qmax_sep_bf16_d128": ("block=128,c_q=16,c_k=16,tau=0.9,query_reduce=max", 8, 2, 128, "bf16", ("cuda", "cpu")),
-    "rk2_sep_f16_d64": ("block=64,c_q=16,c_k=32,tau=0.8,causal=false", 4, 4, 64, "f16", ("cuda", "cpu")),
+    # The same three through the fused epilogue (CHECK_FLAGS; the default is
+    # the separate epilogue kernel).
+    "default_fused_bf16_d128": ("block=128,c_q=16,c_k=8,tau=0.99", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "qmax_fused_bf16_d128": ("block=128,c_q=16,c_k=16,tau=0.9,query_reduce=max", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "rk2_fused_f16_d64": ("block=64,c_q=16,c_k=32,tau=0.8,causal=false", 4, 4, 64, "f16", ("cuda", "cpu")),
     # The separate epilogue in many chunks (CHECK_FLAGS: 3 CTAs, a 1-byte
     # budget, so a chunk is one wave of 3 units): causal pairs of query tiles
     # (an odd count at N = 5000, whose middle tile is a unit alone) and
@@ -54,9 +55,9 @@ CHECK = {
 
 # Extra unisparse-compile flags of CHECK entries, for their CUDA libraries.
 CHECK_FLAGS = {
-    "default_sep_bf16_d128": ["--score-epilogue=separate"],
-    "qmax_sep_bf16_d128": ["--score-epilogue=separate"],
-    "rk2_sep_f16_d64": ["--score-epilogue=separate"],
+    "default_fused_bf16_d128": ["--score-epilogue=fused"],
+    "qmax_fused_bf16_d128": ["--score-epilogue=fused"],
+    "rk2_fused_f16_d64": ["--score-epilogue=fused"],
     "default_chunk_bf16_d128": ["--score-epilogue=separate", "--score-ctas=3", "--score-scratch-bytes=1"],
     "rk2_chunk_f16_d64": ["--score-epilogue=separate", "--score-ctas=3", "--score-scratch-bytes=1"],
 }
@@ -94,6 +95,9 @@ TUNING = {
     # every CTA tile, scratch rows for every query composite), by hand.
     "tune_separate_before": ("est_default", None),
     "tune_default": ("est_default", []),
+    # The block scores at the end of each CTA tile (the default until the
+    # separate epilogue was bounded).
+    "tune_fused": ("est_default", ["--score-epilogue=fused"]),
     # The scoring kernel's block scores by a second, memory-bound kernel, in
     # chunks of whole waves of units (causal pairs of CTA tiles) within the
     # default 256 MiB of scratch; with every unit in one chunk (the scratch

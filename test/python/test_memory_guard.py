@@ -178,11 +178,19 @@ HAVE_PTXAS = bool(shutil.which("ptxas")) or os.path.exists(os.path.join(CUDA_HOM
 
 CUDA_CASES = [
     # (config, extra unisparse-compile flags, Hq, Hkv, D, [(B, N), ...]): the
-    # tensor-core scoring kernel (per-CTA scratch), the linalg lowering of
+    # tensor-core scoring kernel (the default: the separate epilogue in
+    # bounded chunks; the fused one: per-CTA scratch), the linalg lowering of
     # the antidiagonal estimators and of f32 scoring (the whole
     # map), and a dense configuration (no estimation).
     ("block=128,c_q=16,c_k=16,tau=0.9", [], 4, 2, 64, [(1, 128), (2, 1000), (1, 4096)]),
-    ("block=64,c_q=16,c_k=8,tau=0.9,query_reduce=max", ["--score-ctas=4"], 4, 1, 64, [(1, 100), (3, 2000)]),
+    (
+        "block=64,c_q=16,c_k=8,tau=0.9,query_reduce=max",
+        ["--score-ctas=4", "--score-epilogue=fused"],
+        4,
+        1,
+        64,
+        [(1, 100), (3, 2000)],
+    ),
     # The separate epilogue kernel: a slot per work unit of a chunk (causal
     # pairs of CTA tiles), more than the slots of --score-ctas=4 would need;
     # every unit at once (--score-scratch-bytes=0: N * NBk); one wave of 4
@@ -346,7 +354,7 @@ def test_separate_epilogue_scratch_is_bounded_by_chunks(tmp_path):
     cfg, shape = "block=64,c_q=16,c_k=8,tau=0.9", [(1, 16384)]
     sizes = {}
     for name, flags in {
-        "fused": ["--score-ctas=4"],
+        "fused": ["--score-ctas=4", "--score-epilogue=fused"],
         "chunked": ["--score-ctas=4", "--score-epilogue=separate", "--score-scratch-bytes=1"],
         "unbounded": ["--score-ctas=4", "--score-epilogue=separate", "--score-scratch-bytes=0"],
     }.items():

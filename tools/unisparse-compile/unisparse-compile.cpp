@@ -126,8 +126,9 @@ static cl::opt<std::string>
     scoreEpilogue("score-epilogue",
                   cl::desc("CUDA: where the scoring kernel forms the block "
                            "scores: fused (per CTA tile) or separate (a "
-                           "second kernel; scratch grows as N * NBk)"),
-                  cl::init("fused"), cl::cat(category));
+                           "second kernel, in chunks of at most "
+                           "--score-scratch-bytes of scratch)"),
+                  cl::init("separate"), cl::cat(category));
 static cl::opt<int64_t> scoreScratchBytes(
     "score-scratch-bytes",
     cl::desc("CUDA, separate epilogue: bytes of scratch per chunk of the "

@@ -249,11 +249,11 @@ def ConvertUnisparseToGPUPass
     Option<"minCtasPerSm", "min-ctas-per-sm", "int64_t", /*default=*/"0",
            "Scoring CTAs that should fit on one SM (nvvm.minctasm, a "
            "register budget for ptxas); 0: none">,
-    Option<"epilogue", "epilogue", "std::string", /*default=*/"\"fused\"",
+    Option<"epilogue", "epilogue", "std::string", /*default=*/"\"separate\"",
            "Where the scoring kernel's block scores are formed: `fused` (at "
            "the end of each CTA tile, from a scratch slot per CTA) or "
-           "`separate` (a second, memory-bound kernel, from scratch rows "
-           "for every query composite)">,
+           "`separate` (the default: a second, memory-bound kernel, from "
+           "scratch rows for every query composite of a chunk)">,
     Option<"scratchBytes", "scratch-bytes", "int64_t",
            /*default=*/"256 << 20",
            "With `epilogue=separate`: the bytes of scratch of one chunk of "

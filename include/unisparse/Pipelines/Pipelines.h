@@ -82,7 +82,7 @@ struct UnisparseToNVPTXPipelineOptions
       *this, "score-epilogue",
       llvm::cl::desc("Where the scoring kernel forms the block scores: fused "
                      "(per CTA tile) or separate (a second kernel)"),
-      llvm::cl::init("fused")};
+      llvm::cl::init("separate")};
   PassOptions::Option<int64_t> scoreScratchBytes{
       *this, "score-scratch-bytes",
       llvm::cl::desc("Separate epilogue: bytes of scratch per chunk of the "

@@ -1,7 +1,9 @@
-// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu --canonicalize | FileCheck %s
-// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="warps=8 key-tile=32 ctas=100" --canonicalize | FileCheck %s --check-prefix=KNOBS
-// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="warp-rows=16 min-ctas-per-sm=3" --canonicalize | FileCheck %s --check-prefix=ROWS16
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="epilogue=fused" --canonicalize | FileCheck %s
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="epilogue=fused warps=8 key-tile=32 ctas=100" --canonicalize | FileCheck %s --check-prefix=KNOBS
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="epilogue=fused warp-rows=16 min-ctas-per-sm=3" --canonicalize | FileCheck %s --check-prefix=ROWS16
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="epilogue=separate" --canonicalize | FileCheck %s --check-prefix=SEP
+// The default is the separate epilogue in bounded chunks.
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu --canonicalize | FileCheck %s --check-prefix=SEP
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="epilogue=separate scratch-bytes=0" --canonicalize | FileCheck %s --check-prefix=UNBOUNDED
 
 // The buffer form of block_score (16-bit composites) becomes the persistent

@@ -41,7 +41,7 @@ struct ScoreKernelOptions {
   /// The scores by a second, memory-bound kernel from per-query-composite
   /// scratch rows instead of at the end of each CTA tile from a slot per
   /// CTA.
-  bool separateEpilogue = false;
+  bool separateEpilogue = true;
   /// Separate epilogue: the scoring and epilogue launches run over chunks
   /// of work units (causal pairs of CTA tiles) whose scratch fits in this
   /// many bytes, but at least one unit per CTA (so the scratch grows at
