@@ -607,6 +607,69 @@ def check_selection(name, n, seed, ties=False):
     )
 
 
+# The entries of scripts/gpu/select_entry.mlir and their block_select
+# attributes.
+SELECT_ENTRIES = {
+    "select_p90": dict(tau=0.9, local_blocks=1, sink=True, min_blocks=0, max_blocks=0, causal=True),
+    "select_p99_min": dict(tau=0.99, local_blocks=2, sink=True, min_blocks=5, max_blocks=40, causal=True),
+}
+
+
+def select_scores(b, h, nbq, nbk, seed):
+    """Scores block_score does not make, per row kind (row index mod 8):
+    positive with exact ties (few distinct values), positive continuous,
+    negative ones among positive, all negative, zeros and one positive,
+    a NaN, an infinity, huge and tiny magnitudes."""
+    g = np.random.default_rng(seed)
+    s = g.gamma(0.5, 1.0, size=(b, h, nbq, nbk)).astype(np.float32)
+    kind = np.arange(nbq) % 8
+    s[:, :, kind == 0] = g.integers(0, 4, size=s[:, :, kind == 0].shape).astype(np.float32) / 4
+    neg = g.random(size=s.shape) < 0.3
+    s[:, :, kind == 2] = np.where(neg[:, :, kind == 2], -s[:, :, kind == 2], s[:, :, kind == 2])
+    s[:, :, kind == 3] = -s[:, :, kind == 3]
+    s[:, :, kind == 4] = 0.0
+    s[:, :, kind == 4, 0] = 1.0
+    rows = np.flatnonzero(kind == 5)
+    s[:, :, rows, g.integers(0, nbk, size=rows.size)] = np.nan
+    rows = np.flatnonzero(kind == 6)
+    s[:, :, rows, g.integers(0, nbk, size=rows.size)] = np.inf
+    s[:, :, kind == 7] *= np.float32(2.0) ** g.integers(-140, 100, size=s[:, :, kind == 7].shape)
+    return s
+
+
+def check_select_scores(seed):
+    """The selection kernel alone (scripts/gpu/select_entry.mlir) on scores
+    given by the caller (select_scores: negative scores take the kernel's
+    per-position walk, the others its one-test-a-step walk; ties, NaN,
+    infinities, subnormal-to-huge magnitudes, min/max blocks): the reference
+    selection, exactly, on rows longer than a register chunk (700 key
+    blocks) and shorter."""
+    from unisparse import _build
+
+    gpu.load_runtime(os.environ["UNISPARSE_CUDA_RUNTIME"])
+    lib = _build.load_library(pathlib.Path(os.environ["UNISPARSE_AOT_DIR"]) / configs.lib_name("select", "cuda"))
+    for nbq, nbk in ((700, 700), (100, 100), (37, 300)):
+        s_np = select_scores(2, 3, nbq, nbk, seed + nbq)
+        scores = torch.from_numpy(s_np).cuda()
+        for entry, sel in SELECT_ENTRIES.items():
+            fn = getattr(lib, "_mlir_ciface_" + entry)
+            fn.restype = None
+            counts = torch.full((2, 3, nbq), -7, dtype=torch.int32, device="cuda")
+            indices = torch.full((2, 3, nbq, nbk), -7, dtype=torch.int32, device="cuda")
+            gpu.CompiledCUDA._call(None, fn, [scores, counts, indices])
+            torch.cuda.synchronize()
+            c_np, i_np = counts.cpu().numpy(), indices.cpu().numpy()
+            c_own, i_own = ref.block_select(s_np, **sel)
+            exact = np.array_equal(c_own, c_np) and np.array_equal(i_own, i_np)
+            negative = int((np.nan_to_num(s_np) < 0).any(-1).sum())
+            record(
+                f"select alone {entry} [{nbq}, {nbk}]: exact on scores with negatives, ties, NaN, Inf",
+                exact,
+                f"{c_np.size} rows ({negative} with negative scores)"
+                + ("" if exact else "; " + first_row_difference(s_np, c_np, i_np, c_own, i_own)),
+            )
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
@@ -668,6 +731,8 @@ def main():
         check_kernel_env()
     if want("pool_env"):
         check_pool_env()
+    if want("select"):
+        check_select_scores(seed + 10)
     if want("default_bf16_d128"):
         check_default_stream("default_bf16_d128", 8192, seed + 8)
     passed = sum(results)

@@ -72,6 +72,13 @@ def main():
                 subprocess.run(cmd, check=True)
                 print("compiled", lib.name)
 
+    if a.only in (None, "check"):
+        # block_select alone, on scores the caller gives (check_select_scores).
+        lib = out / configs.lib_name("select", "cuda")
+        cmd = [f"{a.build}/bin/unisparse-compile", str(ROOT / "scripts/gpu/select_entry.mlir"), "--target=cuda"]
+        subprocess.run(cmd + ["-o", str(lib)], check=True)
+        print("compiled", lib.name)
+
     if a.only == "tuning":
         for name, (base, flags) in configs.TUNING.items():
             if flags is None:

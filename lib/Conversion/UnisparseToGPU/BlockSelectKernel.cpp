@@ -20,10 +20,12 @@
 //               the same instruction for all lanes, so no lane waits for
 //               another): the row total and the forced mass in ascending
 //               J, then the sorted scores while the kept mass stays below
-//               tau * total, 8 a step with the adds chained and the tests
-//               off the chain; min_blocks, max_blocks and a NaN total are a
-//               closed form around that count (the rule is monotone: once
-//               it stops it stops for good);
+//               tau * total, 8 a step with the adds chained: one test a
+//               step when no free score is negative (the kept mass then
+//               never decreases; block_score's scores), else a test per
+//               position off the chain; min_blocks, max_blocks and a NaN
+//               total are a closed form around that count (the rule is
+//               monotone: once it stops it stops for good);
 //   compact     the taken blocks are those scoring above the last taken
 //               score v*, and the first m in ascending J of those scoring
 //               exactly v* (m = taken - the count above v*, a binary search
@@ -405,14 +407,91 @@ private:
                            sub(idx(p.minBlocks), forcedCount), idx(0));
     // c0: the first sorted position where the rule stops (the kept mass
     // before it not below the threshold, and min_blocks reached), nfree if
-    // none. A step of kWalkStep scores: the adds chained, the tests beside
-    // them; the loop carries (kept mass, position) and goes on while the
-    // whole step is taken; its results add the last step's tests, from
-    // which the step where it stops is resolved after it.
+    // none. When no free score is negative (as block_score's are) the kept
+    // mass never decreases (a rounded add of x >= 0 is not below its
+    // operand), so one test a step finds the step where it stops, and
+    // min_blocks is a max; otherwise every position is tested.
+    Value lastFree = load(sorted, {sub(maxU(nfree, idx(1)), idx(1))});
+    Value monotone =
+        orI(eq(nfree, 0), arith::CmpFOp::create(b, arith::CmpFPredicate::OGE,
+                                                lastFree, f32(0.0f)));
+    auto stop = scf::IfOp::create(b, b.getIndexType(), monotone,
+                                  /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&stop.getThenRegion().front());
+      Value c = monotoneStop(forcedMass[0], nfree, threshold);
+      scf::YieldOp::create(b, minU(maxU(c, minFree), nfree));
+      b.setInsertionPointToStart(&stop.getElseRegion().front());
+      scf::YieldOp::create(
+          b, testedStop(forcedMass[0], nfree, threshold, minFree));
+    }
+    Value c0 = stop.getResult(0);
+    // max_blocks counts the forced blocks too.
+    Value taken = c0;
+    if (p.maxBlocks > 0)
+      taken = minU(taken, select(ult(forcedCount, idx(p.maxBlocks)),
+                                 sub(idx(p.maxBlocks), forcedCount), idx(0)));
+    taken = minU(taken, nfree);
+    return {select(totalIsNaN, nfree, taken), totalIsNaN};
+  }
+
+  /// The first sorted position (at most nfree) where the kept mass, from
+  /// `kept` adding the sorted free scores in order, is not below
+  /// `threshold`, when it never decreases: kWalkStep scores a step, the
+  /// adds chained and one test (the mass before the step's last score),
+  /// then the step where it stops resolved score by score.
+  Value monotoneStop(Value kept, Value nfree, Value threshold) {
+    auto walk = scf::WhileOp::create(
+        b, TypeRange{b.getF32Type(), b.getIndexType()},
+        ValueRange{kept, idx(0)},
+        [&](OpBuilder &nb, Location, ValueRange a) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+          Value i = a[1];
+          // Past the free blocks the loads read padding: not used.
+          SmallVector<Value> xs = loadVector(
+              sorted, minU(i, sub(keyCount, idx(kWalkStep))), kWalkStep);
+          Value next = a[0];
+          for (int64_t e = 0; e + 1 < kWalkStep; ++e)
+            next = fadd(next, xs[e]);
+          Value go = andI(ule(add(i, kWalkStep), nfree),
+                          arith::CmpFOp::create(b, arith::CmpFPredicate::OLT,
+                                                next, threshold));
+          Value whole = fadd(next, xs[kWalkStep - 1]);
+          scf::ConditionOp::create(b, go,
+                                   ValueRange{select(go, whole, a[0]), i});
+        },
+        [&](OpBuilder &nb, Location, ValueRange a) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
+          scf::YieldOp::create(b, ValueRange{a[0], add(a[1], kWalkStep)});
+        });
+    Value next = walk.getResult(0), i = walk.getResult(1);
+    SmallVector<Value> xs =
+        loadVector(sorted, minU(i, sub(keyCount, idx(kWalkStep))), kWalkStep);
+    Value alive = boolConst(true), c = i;
+    for (int64_t e = 0; e < kWalkStep; ++e) {
+      alive =
+          andI(alive, andI(ult(add(i, e), nfree),
+                           arith::CmpFOp::create(b, arith::CmpFPredicate::OLT,
+                                                 next, threshold)));
+      c = select(alive, add(i, e + 1), c);
+      next = fadd(next, xs[e]);
+    }
+    return c;
+  }
+
+  /// The same position for any scores, min_blocks included: every
+  /// position's test beside the chained adds; the loop carries (kept
+  /// mass, position) and goes on while the whole step is taken; its
+  /// results add the last step's tests, from which the step where it
+  /// stops is resolved after it.
+  Value testedStop(Value kept, Value nfree, Value threshold, Value minFree) {
     SmallVector<Type> types = {b.getF32Type(), b.getIndexType()};
     types.append(kWalkStep, b.getI1Type());
     auto walk = scf::WhileOp::create(
-        b, types, ValueRange{forcedMass[0], idx(0)},
+        b, types, ValueRange{kept, idx(0)},
         [&](OpBuilder &nb, Location, ValueRange a) {
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPoint(nb.getInsertionBlock(), nb.getInsertionPoint());
@@ -453,13 +532,7 @@ private:
       alive = andI(alive, andI(walk.getResult(2 + e), ult(add(i, e), nfree)));
       c0 = select(alive, add(i, e + 1), c0);
     }
-    // max_blocks counts the forced blocks too.
-    Value taken = c0;
-    if (p.maxBlocks > 0)
-      taken = minU(taken, select(ult(forcedCount, idx(p.maxBlocks)),
-                                 sub(idx(p.maxBlocks), forcedCount), idx(0)));
-    taken = minU(taken, nfree);
-    return {select(totalIsNaN, nfree, taken), totalIsNaN};
+    return c0;
   }
 
   /// The number of sorted scores above v (sorted descending, v one of them

@@ -49,14 +49,29 @@
 // CHECK: gpu.barrier
 // Every lane alike: the sequential total (ascending J; 16-byte loads, 8
 // scores a step, then the rest), the forced mass (the local window), then
-// the top-p walk over the sorted scores, 8 a step: the adds chained, each
-// tested against tau * total or still wanted by min_blocks.
+// the top-p walk over the sorted scores, 8 a step, the adds chained: when
+// the row's smallest free score is not negative the kept mass never
+// decreases and a step has one test (min_blocks a max after it);
+// otherwise each position is tested against tau * total or still wanted by
+// min_blocks (8 flags carried out of the loop).
 // CHECK: %[[TOTAL:.+]] = scf.for %{{.+}} = %c0 to %[[WHOLE:.+]] step %c8 iter_args(%{{.+}} = %cst{{.*}}) -> (f32) {
 // CHECK: vector.load %[[ROW]][%{{.+}}] {alignment = 16 : i64} : memref<?xf32, #gpu.address_space<workgroup>>, vector<4xf32>
 // CHECK: scf.for %{{.+}} = %[[WHOLE]] to %{{.+}} step %c1 iter_args(%{{.+}} = %[[TOTAL]]) -> (f32) {
 // CHECK: scf.for %{{.+}} iter_args(%{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) -> (f32, index) {
 // CHECK: %[[THR:.+]] = arith.mulf %{{.+}}, %[[TOTAL_ALL:.+]] : f32
-// CHECK: scf.while
+// CHECK: arith.cmpf oge, %{{.+}}, %{{.+}} : f32
+// CHECK: scf.if %{{.+}} -> (index) {
+// CHECK: scf.while ({{.+}}) : (f32, index) -> (f32, index) {
+// CHECK-COUNT-2: vector.load %[[SORTED]]
+// CHECK-COUNT-7: arith.addf
+// CHECK-NOT: arith.addf
+// CHECK: arith.cmpf olt, %{{.+}}, %[[THR]] : f32
+// CHECK-NEXT: arith.andi
+// CHECK-NEXT: arith.addf
+// CHECK-NEXT: arith.select
+// CHECK-NEXT: scf.condition
+// CHECK: } else {
+// CHECK: scf.while ({{.+}}) : (f32, index) -> (f32, index, i1, i1, i1, i1, i1, i1, i1, i1) {
 // CHECK-COUNT-2: vector.load %[[SORTED]]
 // CHECK: arith.cmpf olt, %{{.+}}, %[[THR]] : f32
 // CHECK-NEXT: arith.cmpi ult
