@@ -1,9 +1,9 @@
 // REQUIRES: ptxas
 // The antidiagonal estimators go through the same estimation path as mean
 // pooling: their composites (the tokens side by side, queries reversed)
-// written as bf16, the tensor-core scoring kernel (K = s * D: a chunk per
-// slot of each key tile) and the selection kernel in sm_90a cubins (and
-// host code for the CPU pipeline). Numbers: test/Integration/CPU/attention.py
+// written as bf16 by the compress kernel, the tensor-core scoring kernel
+// (K = s * D: a chunk per slot of each key tile) and the selection kernel
+// in sm_90a cubins (and host code for the CPU pipeline). Numbers: test/Integration/CPU/attention.py
 // (CPU), scripts/gpu/check.py (GPU against CPU).
 // RUN: unisparse-opt %s --unisparse-to-nvptx | FileCheck %s
 // RUN: unisparse-opt %s --unisparse-to-nvptx="format=isa" | FileCheck %s --check-prefix=PTX
@@ -11,7 +11,16 @@
 // RUN: unisparse-opt %s --unisparse-to-nvptx | %PYTHON %S/Inputs/check_cubins.py sm_90a | FileCheck %s --check-prefix=CUBIN
 // RUN: unisparse-opt %s --unisparse-to-cpu | FileCheck %s --check-prefix=CPU
 
-// BIN: gpu.binary @attention_kernel  [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">
+// Every kernel of the estimation is one that convert-unisparse-to-gpu
+// builds (compress of the queries and of the keys, scoring, selection), in
+// sm_90a cubins; no structured-path kernel is left.
+// BIN-NOT: gpu.binary @attention
+// BIN: gpu.binary @unisparse_compress_0_module  [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">
+// BIN: gpu.binary @unisparse_compress_1_module
+// BIN: gpu.binary @unisparse_block_score_0_module
+// BIN: gpu.binary @unisparse_block_select_0_module
+// BIN: gpu.binary @unisparse_block_select_1_module
+// BIN-NOT: gpu.binary @attention
 // The scoring kernels (format=isa): cp.async of the chunks, ldmatrix of
 // the key and query fragments, mma.sync on bf16 composites (the default
 // score precision, f16 inputs too), ex2.

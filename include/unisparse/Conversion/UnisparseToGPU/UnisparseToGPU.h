@@ -65,7 +65,8 @@ std::string tensorCoreScoreUnsupportedReason(Operation *op,
 /// carry the query composites too).
 int64_t scoreWarpRows(Operation *op, const ScoreKernelOptions &options);
 
-/// Buffer-form mean-pooling compress -> a bandwidth-bound kernel.
+/// Buffer-form mean-pooling and concatenating compress -> a bandwidth-bound
+/// kernel.
 void populateCompressToGPUPatterns(RewritePatternSet &patterns);
 /// Buffer-form block_score with 16-bit composites -> the tensor-core kernel
 /// (an error for one that tensorCoreScoreUnsupportedReason rejects).
