@@ -11,9 +11,12 @@ causal, structured inputs; medians of CUDA-event timings (bench_gpu.time_ms).
 Per-stage times come from one profiled call (torch.profiler, CUDA kernel
 durations grouped by kernel name: ``unisparse_block_score*`` = score,
 ``unisparse_block_select*`` = select, the remaining linalg kernels of
-``@layout`` = compress). The estimators that the tensor-core kernel does not
-take yet (antidiagonal) run on the structured path and are timed at the
-smaller sizes only (``--structured-max-n``).
+``@layout`` = compress). Every estimator but ``outlier`` is scored by the
+tensor-core kernel (the antidiagonal ones with K = s * D); others run on the
+structured path and are timed at the smaller sizes only
+(``--structured-max-n``). The scoring's TFLOP/s count the composite GEMM's
+multiply-adds (s * D per composite pair for the antidiagonal estimators,
+causal: half).
 """
 
 import argparse
@@ -54,6 +57,40 @@ def torch_estimator(q, k, block, cq, ck):
     nb = -(-n // block)
     p = torch.nn.functional.pad(p, (0, nb * rk - tk, 0, nb * rq - tq))
     return p.view(b, hq, nb, rq, nb, rk).sum((3, 5))
+
+
+def torch_estimator_antidiag(q, k, block, c, estimator, query_reduce, chunk_elems=1 << 29):
+    """Unfused PyTorch estimation of the antidiagonal estimators (causal):
+    composites of c tokens side by side (queries reversed) in bf16, the
+    logits of antidiag as one bf16 GEMM with K = c D, antidiag_lse's c slot
+    logits by a batched bf16 GEMM and their log-mean-exp in f32, an f32
+    softmax, block sums, over chunks of query blocks (the slot logits of
+    every pair would not fit at 128K)."""
+    b, hq, n, d = q.shape
+    g = hq // k.shape[1]
+    t = -(-n // c)
+    qs = torch.nn.functional.pad(q, (0, 0, 0, t * c - n)).view(b, hq, t, c, d).flip(3)
+    ks = torch.nn.functional.pad(k, (0, 0, 0, t * c - n)).view(b, k.shape[1], t, c, d).repeat_interleave(g, 1)
+    r = block // c
+    nb = -(-n // block)
+    out = torch.empty(b, hq, nb, nb, device=q.device)
+    u = torch.arange(t, device=q.device)[None, :]
+    step = max(1, chunk_elems // (b * hq * r * t * (c if estimator == "antidiag_lse" else 1)))
+    for i0 in range(0, nb, step):
+        i1 = min(nb, i0 + step)
+        t0, t1 = i0 * r, min(t, i1 * r)
+        if estimator == "antidiag":
+            x = (qs[:, :, t0:t1].flatten(3) @ ks.flatten(3).transpose(-1, -2)).float() * (d**-0.5 / c)
+        else:
+            xs = (qs[:, :, t0:t1].transpose(2, 3) @ ks.permute(0, 1, 3, 4, 2)).float() * d**-0.5
+            x = torch.logsumexp(xs, 2) - torch.log(torch.tensor(float(c)))
+            del xs
+        x.masked_fill_(u > torch.arange(t0, t1, device=q.device)[:, None], float("-inf"))
+        p = torch.softmax(x, -1)
+        p = torch.nn.functional.pad(p, (0, nb * r - t, 0, (i1 - i0) * r - (t1 - t0)))
+        pb = p.view(b, hq, i1 - i0, r, nb, r).sum(5)
+        out[:, :, i0:i1] = pb.sum(3) if query_reduce == "sum" else pb.amax(3)
+    return out
 
 
 def stage_times(fn):
@@ -120,7 +157,7 @@ def main():
             head_dim=d,
             block=c["block"],
         )
-        tensor_core = c["estimator"] == "mean"
+        tensor_core = c["estimator"] in ("mean", "antidiag", "antidiag_lse")
         for n in a.n:
             if not tensor_core and n > a.structured_max_n:
                 print(f"{name} N={n}: skipped (structured path above --structured-max-n)", flush=True)
@@ -135,11 +172,17 @@ def main():
                 t_est, st, dens = float("nan"), {}, float("nan")
                 print(f"  {name} N={n}: {type(e).__name__}: {e}", flush=True)
             t_torch = float("nan")
-            if tensor_core:
+            if c["estimator"] == "mean":
                 t_torch = time_ms(
                     lambda: torch_estimator(q, k, c["block"], c["c_q"], c["c_k"]), min_reps=3, budget_ms=500.0
                 )
-            tf = flops_score(n, hq, d, c["c_q"], c["c_k"]) * (c["c_q"] if not tensor_core else 1)
+            elif tensor_core:
+                t_torch = time_ms(
+                    lambda: torch_estimator_antidiag(q, k, c["block"], c["c_q"], c["estimator"], c["query_reduce"]),
+                    min_reps=3,
+                    budget_ms=500.0,
+                )
+            tf = flops_score(n, hq, d, c["c_q"], c["c_k"]) * (c["c_q"] if c["estimator"] != "mean" else 1)
             score_ms = st.get("score", 0.0) or st.get("other", 0.0)
             score_tflops = tf / (score_ms * 1e-3) / 1e12 if score_ms else float("nan")
             line = (

@@ -123,7 +123,7 @@ ScoreMapTiling scoreMapTiling(ConfigAttr cfg, const EntrySignature &sig,
   if (!scoreOp || !k.compositeType ||
       !tensorCoreScoreUnsupportedReason(scoreOp, k).empty())
     return {ScoreMapTiling::Kind::whole};
-  int64_t rows = k.warpRows * k.warps;
+  int64_t rows = scoreWarpRows(scoreOp, k) * k.warps;
   if (k.separateEpilogue)
     return ScoreMapTiling::bySeparateScratch(
         k.ctas, rows, k.keyTile, k.scratchBytes,

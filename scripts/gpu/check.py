@@ -138,6 +138,48 @@ def composites16(x, sf, hf, kvg, dtype):
     return (acc / cnt[:, None]).to(dtype)
 
 
+def composites16_strided(x, stride, hf, kvg, reverse, dtype):
+    """The antidiagonal estimators' compiled compress, emulated: heads pooled
+    as composites16 does (f32, one token a composite), rounded to `dtype`
+    once, zero-padded to T * stride tokens and viewed as
+    [B, G, T, stride, D], slots reversed for the queries."""
+    xh = composites16(x, 1, hf, kvg, torch.float32).to(dtype)
+    b, g, n, d = xh.shape
+    t = -(-n // stride)
+    xs = torch.nn.functional.pad(xh, (0, 0, 0, t * stride - n)).view(b, g, t, stride, d)
+    return xs.flip(3) if reverse else xs
+
+
+def estimator_composites(q, k, c, hq, hkv, dtype):
+    """The composites the compiled estimation scores for config fields `c`
+    (mean: [B, G, T, D]; antidiagonal: [B, G, T, s, D]), in `dtype`."""
+    ch = c.get("c_h", 1)
+    if c["estimator"] == "mean":
+        return (composites16(q, c["c_q"], ch, 1, dtype), composites16(k, c["c_k"], ch, hq // hkv, dtype))
+    return (
+        composites16_strided(q, c["c_q"], ch, 1, True, dtype),
+        composites16_strided(k, c["c_k"], ch, hq // hkv, False, dtype),
+    )
+
+
+def estimator_logit_bound(qc, kc, c, scale, unit_of_length):
+    """A bound on the logit error of config `c`'s estimator when each product
+    of the dot products it sums carries a relative error of at most
+    `unit_of_length(K)`, K the length of those dot products. mean: x = scale
+    qc . kc (K = D). antidiag: x = scale / s * sum_a qc_a . kc_a, one dot
+    product of K = s D. antidiag_lse: the log-mean-exp of the slot logits
+    scale * qc_a . kc_a (K = D each); the log-mean-exp moves by at most the
+    largest move of its arguments, and sum_{a, d} |q| |k| bounds each
+    slot's sum_d |q| |k|."""
+    if c["estimator"] == "mean":
+        return logit_error_bound(qc, kc, scale, unit_of_length(qc.shape[-1]))
+    b, g, t, s, d = qc.shape
+    qf, kf = qc.reshape(b, g, t, s * d), kc.reshape(kc.shape[0], kc.shape[1], kc.shape[2], s * d)
+    if c["estimator"] == "antidiag":
+        return logit_error_bound(qf, kf, scale / s, unit_of_length(s * d))
+    return logit_error_bound(qf, kf, scale, unit_of_length(d))
+
+
 def logit_error_bound(qc, kc, scale, unit):
     """A bound on |x' - x| of the logits x = scale * qc . kc when each
     product q_d k_d carries a relative error of at most `unit`: scale * unit
@@ -195,14 +237,15 @@ def check_layout(name, n, seed):
         f"rows {c_np.size}, density {ref.density(c_np, n, c['block'], c['causal']):.3f}"
         + ("" if exact else "; " + first_row_difference(s_np, c_np, i_np, c_own, i_own)),
     )
-    ch = c.get("c_h", 1)
     scale = c["scale"] or d**-0.5
-    tensor_core = c["estimator"] == "mean"
+    tensor_core = c["estimator"] in ("mean", "antidiag", "antidiag_lse")
     tk = -(-n // c["c_k"])
+    # The f32 terms of a row's sum: one a key composite, antidiag_lse's s
+    # slot exponentials each.
+    row_terms = tk * (c["c_k"] if c["estimator"] == "antidiag_lse" else 1)
     if tensor_core:
         cdt = torch.bfloat16  # the pipeline's default score precision
-        qc = composites16(q, c["c_q"], ch, 1, cdt)
-        kc = composites16(k, c["c_k"], ch, hq // hkv, cdt)
+        qc, kc = estimator_composites(q, k, c, hq, hkv, cdt)
         s16 = ref.block_score(
             qc.double().cpu().numpy(),
             kc.double().cpu().numpy(),
@@ -211,12 +254,13 @@ def check_layout(name, n, seed):
             c["c_k"],
             c["causal"],
             scale,
+            estimator=c["estimator"],
             query_reduce=c["query_reduce"],
         )
-        # Products of 16-bit values are exact in f32; the D-term sums are
-        # not (D 2^-24 each), nor ex2.approx and the f32 row sums.
-        dx = logit_error_bound(qc, kc, scale, d * 2.0**-24)
-        tol = score_tolerance(np.maximum(s16, s_np), dx, 2.0**-20 + tk * 2.0**-24)
+        # Products of 16-bit values are exact in f32; the K-term sums are
+        # not (K 2^-24 each), nor ex2.approx and the f32 row sums.
+        dx = estimator_logit_bound(qc, kc, c, scale, lambda length: length * 2.0**-24)
+        tol = score_tolerance(np.maximum(s16, s_np), dx, 2.0**-20 + row_terms * 2.0**-24)
         err = np.abs(s16 - s_np)
         record(
             f"{name} N={n}: GPU scores vs float64 on the same 16-bit composites",
@@ -234,10 +278,9 @@ def check_layout(name, n, seed):
     if tensor_core:
         # Rounding both composites to bf16 (2^-9 each) moves a product by at
         # most 2^-8 + 2^-18 of it, plus both paths' f32 sums.
-        qf = composites16(q, c["c_q"], ch, 1, torch.float32)
-        kf = composites16(k, c["c_k"], ch, hq // hkv, torch.float32)
-        dx16 = logit_error_bound(qf, kf, scale, 2.0**-8 + 2.0**-18 + 2 * d * 2.0**-24)
-        tol16 = score_tolerance(np.maximum(s_cpu, s_np), dx16, 2.0**-19 + tk * 2.0**-23)
+        qf, kf = estimator_composites(q, k, c, hq, hkv, torch.float32)
+        dx16 = estimator_logit_bound(qf, kf, c, scale, lambda length: 2.0**-8 + 2.0**-18 + 2 * length * 2.0**-24)
+        tol16 = score_tolerance(np.maximum(s_cpu, s_np), dx16, 2.0**-19 + row_terms * 2.0**-23)
         ok = bool(np.all(serr <= tol16))
         detail = f"max |diff| {serr.max():.2e}, max ratio to the bound {float(np.max(serr / tol16)):.2f}"
     else:
@@ -403,7 +446,7 @@ def check_nan(name, n, seed):
 
 
 def check_long(name, n, seed):
-    """A million tokens: the estimation launches (T = 65536 composites) and
+    """A million tokens: the estimation launches (T = N / c_q composites) and
     its layout equals the reference selection of its scores; the last query
     block's output matches float64 attention over its selected blocks."""
     lib, c, hq, hkv, d, dtype = load(name)
@@ -685,8 +728,6 @@ def main():
         for n in (1000, 2048):
             if want(name):
                 check_dense(name, n, seed)
-    # The last: the outlier-aware antidiagonal estimator (the structured
-    # path).
     for name in (
         "gqa_bf16_d128",
         "noncausal_f16_d64",
@@ -697,7 +738,6 @@ def main():
         "default_fused_bf16_d128",
         "qmax_fused_bf16_d128",
         "rk2_fused_f16_d64",
-        "antidiag_lse_max_bf16_d128",
     ):
         for n in (1000,) if a.quick else (1000, 4096):
             if want(name):
@@ -708,6 +748,23 @@ def main():
         for n in (1000,) if a.quick else (1000, 5000):
             if want(name):
                 check_sparse(name, n, seed + 9)
+    # The antidiagonal estimators on the tensor-core kernel, at lengths with
+    # a partial last block and a partial last composite (zero slots).
+    antidiagonal = (
+        "antidiag_lse_max_bf16_d128",
+        "antidiag_bf16_d128",
+        "antidiag_ch2_f16_d64",
+        "antidiag_lse_ch4_bf16_d64",
+    )
+    for name in antidiagonal:
+        for n in (1001,) if a.quick else (1001, 4099):
+            if want(name):
+                check_sparse(name, n, seed + 8)
+    if not a.quick:
+        for name in antidiagonal[:2]:
+            if want(name):
+                for n in (8192, 10001):
+                    check_layout(name, n, seed + 9)
     for n in (1000, 2048):
         if want("nan_minblocks_bf16_d64"):
             check_nan("nan_minblocks_bf16_d64", n, seed + 2)
@@ -725,6 +782,8 @@ def main():
             check_selection(name, 70100, seed + 6, ties=True)
     if want("long_bf16_d64"):
         check_long("long_bf16_d64", (1 << 20) + 100, seed + 3)
+    if want("long_antidiag_lse_bf16_d64"):
+        check_long("long_antidiag_lse_bf16_d64", (1 << 20) + 101, seed + 3)
     if want("default_bf16_d128"):
         check_guard("default_bf16_d128", 4096, seed + 4)
     if want("kernel_env"):

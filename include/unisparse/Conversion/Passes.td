@@ -27,7 +27,8 @@ def ConvertUnisparseToLinalgPass : Pass<"convert-unisparse-to-linalg"> {
 
     `unisparse.block_sparse_attention` is left alone (see
     `convert-unisparse-to-runtime`), and with `gpu-kernels` so are
-    mean-pooling `unisparse.compress`, `unisparse.block_select` and the
+    mean-pooling and concatenating (antidiagonal composites)
+    `unisparse.compress`, `unisparse.block_select` and the
     `unisparse.block_score` ops with 16-bit composites: they are bufferized
     and lowered by `convert-unisparse-to-gpu`.
 
@@ -51,8 +52,9 @@ def ConvertUnisparseToLinalgPass : Pass<"convert-unisparse-to-linalg"> {
   }];
   let options = [
     Option<"gpuKernels", "gpu-kernels", "bool", /*default=*/"false",
-           "Leave mean-pooling compress, block_select and the block_score "
-           "ops with 16-bit composites for convert-unisparse-to-gpu">,
+           "Leave mean-pooling and concatenating compress, block_select "
+           "and the block_score ops with 16-bit composites for "
+           "convert-unisparse-to-gpu">,
   ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect",

@@ -1,7 +1,8 @@
 //===- BlockScoreKernel.cpp - block_score as a tensor-core GPU kernel -----===//
 //
-// unisparse.block_score (mean estimator) on tensors becomes a persistent
-// kernel that never stores the compressed map:
+// unisparse.block_score (mean, antidiag and antidiag_lse estimators) in
+// buffer form becomes a persistent kernel that never stores the composite
+// map:
 //
 //   host:  scratch as device buffers (partial sums, maxima): a slot per
 //          CTA, or (epilogue=separate) a slot per CTA tile, i.e. a row per
@@ -52,6 +53,20 @@
 //   then carries only the row maxima (fewer registers) and no
 //   CTA waits on a score pass between its tiles.
 //
+// The antidiagonal estimators (composites [T, s, D]: s tokens side by side,
+// queries reversed) run the same kernel with K = s * D. A query composite
+// row is then too long for A fragments in registers, so the key loop walks
+// chunks (key tile kt, slot a), s per key tile: a stage holds the slot's
+// key tile and, after it, the CTA's query composites of that slot (both by
+// cp.async, one pipeline), and mmaTile takes A by ldmatrix.x4 from the
+// stage. antidiag sums the chunks' products into one set of accumulators
+// and takes the mean's softmax step with scale / s; antidiag_lse computes
+// each slot's logits from zero and folds them into per-element running
+// exponentials E = E * exp2(m_old - m) + exp2(x_a - m) (lseKeyTile): the
+// slot logits never leave the registers. A warp takes 16 query composites
+// (scoreWarpRows): the stages of 64 keys and 64 query composites (104 KiB
+// at D = 128) let two CTAs share an SM.
+//
 // Numbers: composites are rounded to 16 bits once (the compress), products
 // accumulate in f32 on the tensor cores, exp2 is ex2.approx.f32, statistics
 // and sums are f32. NaN logits are left out of the max (max.f32) and reach
@@ -88,6 +103,8 @@ namespace {
 constexpr int64_t kStages = 3;
 /// Padding of a key-tile row in workgroup memory (elements).
 constexpr int64_t kRowPad = 8;
+/// Workgroup memory a CTA may use on sm_90 (227 KiB).
+constexpr int64_t kMaxWorkgroupBytes = 227 * 1024;
 
 /// The static parameters of one scoring kernel.
 struct ScoreShape {
@@ -104,8 +121,17 @@ struct ScoreShape {
   /// every query composite, instead of at the end of each CTA tile.
   bool separate;
   QueryReduce reduce;
-  float scaleLog2; // softmax scale * log2(e)
+  /// Slots of a composite: 1 (mean pooling), or the antidiagonal stride s
+  /// (composites [T, s, D]: the key loop walks s chunks of D per key tile).
+  int64_t slots;
+  /// antidiag_lse: each slot's logits exponentiated on their own (the
+  /// log-mean-exp), instead of summed before one softmax (antidiag).
+  bool lse;
+  float scaleLog2; // softmax scale * log2(e) (/ s for antidiag)
   Type element;    // bf16 or f16
+  /// Rows of a workgroup-memory stage: the key tile's, then (slots > 1)
+  /// the CTA's query composites of the same slot.
+  int64_t stageRows() const { return keyTile + (slots > 1 ? rows : 0); }
 };
 
 /// The dynamic sizes of one scoring launch.
@@ -253,8 +279,8 @@ public:
   /// for the fused epilogue, the final row max and 1 / row sum.
   static SmallVector<MemRefType> workgroupTypes(const ScoreShape &s) {
     Type f32 = Float32Type::get(s.element.getContext());
-    SmallVector<MemRefType> types = {
-        workgroupMemRef({kStages, s.keyTile, s.headDim + kRowPad}, s.element)};
+    SmallVector<MemRefType> types = {workgroupMemRef(
+        {kStages, s.stageRows(), s.headDim + kRowPad}, s.element)};
     if (!s.separate)
       types.append(
           {workgroupMemRef({s.rows}, f32), workgroupMemRef({s.rows}, f32)});
@@ -284,6 +310,13 @@ public:
     Value ldRow = add(mul(div(lane, 16), 8), rem(lane, 8));
     Value ldCol = mul(rem(div(lane, 8), 2), 8);
     ldBase = add(mul(ldRow, rowElems()), ldCol);
+    // A fragments from a stage's query rows (slots > 1): lane l addresses
+    // row l % 16, columns 8 (l / 16) of the warp's m16 tile, so matrices
+    // 0..3 are A registers 0..3 (rows +8 second, columns +8 third).
+    if (s.slots > 1)
+      aBase = add(mul(add(add(mul(warp, s.warpRows), rem(lane, 16)), s.keyTile),
+                      rowElems()),
+                  mul(div(lane, 16), 8));
     if (!s.separate) {
       // A slot per CTA, reused by its tiles.
       Value slotRows = mul(blockId, s.rows);
@@ -322,16 +355,18 @@ private:
   const ScoreShape &s;
   const ScoreSizes &n;
   Value q, k, scores, partials, maxima;
-  Value tid, warp, quad, qlane, ldBase;
+  Value tid, warp, quad, qlane, ldBase, aBase;
   Value keys, rowMax, rowInvSum;
   // Per tile.
   Value batchIdx, group, keyHead, t0, queryTile, numKeyTiles;
   TileScratch scratch;
   SmallVector<Value> rowLimits; // the last key of each of the lane's rows
+  Value numChunks;              // key tiles * slots
+  Value asyncGroup; // the token the chunk waits name (the count matters)
 
   /// Elements of a key row and of a stage in workgroup memory.
   int64_t rowElems() const { return s.headDim + kRowPad; }
-  int64_t stageElems() const { return s.keyTile * rowElems(); }
+  int64_t stageElems() const { return s.stageRows() * rowElems(); }
 
   /// Row `rowLocal` of the CTA tile is query composite t0 + rowLocal.
   Value rowOf(int64_t mt, int64_t h) {
@@ -364,7 +399,11 @@ private:
             arith::IndexCastOp::create(b, b.getI32Type(), limit));
       }
 
-    SmallVector<Value> aFrags = loadQueryFragments();
+    // Mean composites: the query composites as A fragments in registers for
+    // the whole tile. Slots > 1: a stage carries the slot's query rows.
+    SmallVector<Value> aFrags;
+    if (s.slots == 1)
+      aFrags = loadQueryFragments();
 
     // Running max (and, fused, sum) of the lane's 4 rows (mt, h).
     SmallVector<Value> init;
@@ -372,54 +411,62 @@ private:
       init.push_back(negInf());
     for (int64_t i = 0; i < 2 * s.mTiles && !s.separate; ++i)
       init.push_back(f32(0.0f));
-    // Key tiles 0 and 1 in flight, then per tile kt: wait for it (one
-    // group, kt + 1's, may stay in flight), a barrier (every thread's
-    // copies visible; every warp done with tile kt - 1, whose stage tile
-    // kt + 2 then overwrites), issue kt + 2, compute kt. A group is
-    // committed every time (possibly empty) so the count stays regular.
+    // The key loop walks chunks: chunk c is slot c mod s of key tile
+    // c / s (with s = 1, key tile c). Chunks 0 and 1 in flight, then per
+    // chunk c: wait for it (one group, c + 1's, may stay in flight), a
+    // barrier (every thread's copies visible; every warp done with chunk
+    // c - 1, whose stage chunk c + 2 then overwrites), issue c + 2, compute
+    // c. A group is committed every time (possibly empty) so the count
+    // stays regular.
+    numChunks = mul(numKeyTiles, s.slots);
     auto tokenType = nvgpu::DeviceAsyncTokenType::get(b.getContext());
-    Value group;
     for (int64_t i = 0; i < kStages - 1; ++i) {
-      ifThen(ult(idx(i), numKeyTiles),
-             [&] { loadKeyTileAsync(idx(i), idx(i)); });
-      group =
+      ifThen(ult(idx(i), numChunks), [&] { loadChunkAsync(idx(i), idx(i)); });
+      asyncGroup =
           nvgpu::DeviceAsyncCreateGroupOp::create(b, tokenType, ValueRange{});
     }
     // The tiles every row of the CTA sees whole need no mask: key tile kt
     // is whole for all rows iff its last key is visible to the first row.
     Value firstRowLimit = s.causal ? minU(lastKey, lastVisible(t0)) : lastKey;
-    // The stage of key tile kt (kt mod kStages) rides along as the last
-    // loop value: a compare and select per tile instead of a remainder.
+    // The stage of chunk c (c mod kStages) rides along as the last loop
+    // value: a compare and select per chunk instead of a remainder.
     init.push_back(idx(0));
     SmallVector<Value> stats = forLoop(
         idx(0), numKeyTiles, idx(1), init,
         [&](Value kt, ValueRange carried) -> SmallVector<Value> {
           ValueRange st = carried.drop_back();
           Value stage = carried.back();
-          nvgpu::DeviceAsyncWaitOp::create(b, group,
-                                           b.getI32IntegerAttr(kStages - 2));
-          gpu::BarrierOp::create(b);
-          // Tile kt + kStages - 1 goes where tile kt - 1 was.
-          Value ahead = add(kt, kStages - 1);
-          Value aheadStage =
-              select(eq(stage, 0), idx(kStages - 1), sub(stage, idx(1)));
-          ifThen(ult(ahead, numKeyTiles),
-                 [&] { loadKeyTileAsync(ahead, aheadStage); });
-          nvgpu::DeviceAsyncCreateGroupOp::create(b, tokenType, ValueRange{});
-          SmallVector<Value> acc = mmaTile(stage, aFrags);
-          Value whole = ule(mul(add(kt, 1), s.keyTile), add(firstRowLimit, 1));
-          SmallVector<Type> types(st.getTypes());
-          auto branch = scf::IfOp::create(b, types, whole,
-                                          /*withElseRegion=*/true);
-          for (bool masked : {false, true}) {
-            OpBuilder::InsertionGuard guard(b);
-            Region &region =
-                masked ? branch.getElseRegion() : branch.getThenRegion();
-            b.setInsertionPointToStart(&region.front());
-            scf::YieldOp::create(b, softmaxStep(kt, acc, st, masked));
+          auto isWhole = [&] {
+            return ule(mul(add(kt, 1), s.keyTile), add(firstRowLimit, 1));
+          };
+          if (s.lse)
+            return lseKeyTile(kt, stage, st, isWhole());
+          // Mean and antidiag: S = Q K^T over the whole composite (all
+          // slots), then one softmax step.
+          SmallVector<Value> acc;
+          Value stageAfter;
+          if (s.slots == 1) {
+            nextChunk(kt, stage);
+            acc = mmaTile(stage, aFrags, zeroAccumulators());
+          } else {
+            SmallVector<Value> slotInit = zeroAccumulators();
+            slotInit.push_back(stage);
+            acc = forLoop(idx(0), idx(s.slots), idx(1), slotInit,
+                          [&](Value a, ValueRange in) -> SmallVector<Value> {
+                            Value stg = in.back();
+                            nextChunk(add(mul(kt, s.slots), a), stg);
+                            SmallVector<Value> out =
+                                mmaTile(stg, {}, in.drop_back());
+                            out.push_back(nextStage(stg));
+                            return out;
+                          });
+            stageAfter = acc.pop_back_val();
           }
-          SmallVector<Value> next(branch.getResults());
-          next.push_back(select(eq(stage, kStages - 1), idx(0), add(stage, 1)));
+          SmallVector<Value> next =
+              maskedBranch(isWhole(), st.getTypes(), [&](bool masked) {
+                return softmaxStep(kt, acc, st, masked);
+              });
+          next.push_back(stageAfter ? stageAfter : nextStage(stage));
           return next;
         });
     stats.pop_back();
@@ -430,6 +477,105 @@ private:
     // Every warp is done with the last key tile's stage before the next
     // tile's first copies may overwrite it.
     gpu::BarrierOp::create(b);
+  }
+
+  /// Zero accumulators of one chunk's S (the C layout of mmaTile).
+  SmallVector<Value> zeroAccumulators() {
+    return SmallVector<Value>(s.mTiles * s.nTiles * 4, f32(0.0f));
+  }
+
+  /// The stage after `stage` (mod kStages).
+  Value nextStage(Value stage) {
+    return select(eq(stage, kStages - 1), idx(0), add(stage, 1));
+  }
+
+  /// Before computing chunk `c` in `stage`: wait for its copies, the
+  /// barrier, then chunk c + kStages - 1 issued into the stage of c - 1.
+  void nextChunk(Value c, Value stage) {
+    nvgpu::DeviceAsyncWaitOp::create(b, asyncGroup,
+                                     b.getI32IntegerAttr(kStages - 2));
+    gpu::BarrierOp::create(b);
+    Value ahead = add(c, kStages - 1);
+    Value aheadStage =
+        select(eq(stage, 0), idx(kStages - 1), sub(stage, idx(1)));
+    ifThen(ult(ahead, numChunks), [&] { loadChunkAsync(ahead, aheadStage); });
+    nvgpu::DeviceAsyncCreateGroupOp::create(
+        b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), ValueRange{});
+  }
+
+  /// scf.if `whole` { step(false) } else { step(true) }: the step without
+  /// and with the per-element mask (key tiles some row sees only in part).
+  SmallVector<Value>
+  maskedBranch(Value whole, TypeRange types,
+               function_ref<SmallVector<Value>(bool masked)> step) {
+    auto branch = scf::IfOp::create(b, types, whole, /*withElseRegion=*/true);
+    for (bool masked : {false, true}) {
+      OpBuilder::InsertionGuard guard(b);
+      Region &region = masked ? branch.getElseRegion() : branch.getThenRegion();
+      b.setInsertionPointToStart(&region.front());
+      scf::YieldOp::create(b, step(masked));
+    }
+    return SmallVector<Value>(branch.getResults());
+  }
+
+  /// antidiag_lse, key tile `kt`: per slot a, S_a = Q_a K_a^T (its own
+  /// chunk), and per element E = E * exp2(m_old - m) + exp2(x_a - m) with
+  /// the running max m over slots and key tiles (integers: the rescale is
+  /// an exact power of two, 1 where m did not move). E = sum_a
+  /// exp2(x_a - m) is the tile's exp(scale L) up to the factor 1 / s and
+  /// exp2(m), which the row normalisation removes, so the tile then ends as
+  /// the mean's: block sums of E, the running sum, the max per key tile.
+  /// The slot logits live only in the accumulators of their chunk.
+  SmallVector<Value> lseKeyTile(Value kt, Value stage, ValueRange st,
+                                Value whole) {
+    int64_t perRow = 2 * s.nTiles;
+    SmallVector<Value> init(2 * s.mTiles * perRow, f32(0.0f));
+    llvm::append_range(init, st.take_front(2 * s.mTiles));
+    init.push_back(stage);
+    SmallVector<Value> out =
+        forLoop(idx(0), idx(s.slots), idx(1), init,
+                [&](Value a, ValueRange in) -> SmallVector<Value> {
+                  Value stg = in.back();
+                  nextChunk(add(mul(kt, s.slots), a), stg);
+                  SmallVector<Value> acc = mmaTile(stg, {}, zeroAccumulators());
+                  ValueRange state = in.drop_back();
+                  SmallVector<Value> next =
+                      maskedBranch(whole, state.getTypes(), [&](bool masked) {
+                        return lseSlotStep(kt, acc, state, masked);
+                      });
+                  next.push_back(nextStage(stg));
+                  return next;
+                });
+    Value stageOut = out.pop_back_val();
+    ArrayRef<Value> e(out.data(), 2 * s.mTiles * perRow);
+    ArrayRef<Value> m(out.data() + e.size(), 2 * s.mTiles);
+    SmallVector<Value> next(st.begin(), st.end());
+    for (int64_t r = 0; r < 2 * s.mTiles; ++r)
+      finishRow(kt, r, e.slice(r * perRow, perRow), st, m[r], next);
+    next.push_back(stageOut);
+    return next;
+  }
+
+  /// One slot of lseKeyTile: `state` = the lane's E (row major, 2 nTiles a
+  /// row) then its rows' running maxima; returns their new values.
+  SmallVector<Value> lseSlotStep(Value kt, ArrayRef<Value> acc,
+                                 ValueRange state, bool masked) {
+    int64_t perRow = 2 * s.nTiles, rowsPerLane = 2 * s.mTiles;
+    SmallVector<Value> next(state.begin(), state.end());
+    Value firstKey = masked ? laneFirstKey(kt) : Value();
+    for (int64_t r = 0; r < rowsPerLane; ++r) {
+      SmallVector<Value> x = rowLogits(acc, r, firstKey);
+      Value mOld = state[rowsPerLane * perRow + r];
+      Value mNew = runningMax(x, mOld);
+      Value factor =
+          select(feq(mOld, mNew), f32(1.0f), exp2Ftz(fsub(mOld, mNew)));
+      SmallVector<Value> e = exp2Shifted(x, mNew);
+      for (int64_t j = 0; j < perRow; ++j)
+        next[r * perRow + j] =
+            math::FmaOp::create(b, state[r * perRow + j], factor, e[j]);
+      next[rowsPerLane * perRow + r] = mNew;
+    }
+    return next;
   }
 
   /// The CTA's query composites as mma A fragments: per (m tile, k step)
@@ -467,36 +613,55 @@ private:
     return vector::ExtractOp::create(b, w, 0);
   }
 
-  /// cp.async of key tile `kt` into `stage`: 16-byte chunks, rows past Tk
-  /// zero-filled (their source index clamped to a real row).
-  void loadKeyTileAsync(Value kt, Value stage) {
-    // A tile inside Tk (all but the last) needs neither the clamp nor the
-    // zero fill: copy i's source is then the thread's first plus a
-    // constant, which ptxas folds into the instruction.
-    Value inside = ule(mul(add(kt, 1), s.keyTile), n.tk);
+  /// cp.async of chunk `c` into `stage`: the rows of key tile c / s, slot
+  /// c mod s, and (slots > 1) the CTA's query composites of that slot
+  /// after them.
+  void loadChunkAsync(Value c, Value stage) {
+    Value kt = c, slotIdx;
+    if (s.slots > 1) {
+      kt = div(c, s.slots);
+      slotIdx = rem(c, s.slots);
+    }
+    Value stageBase = mul(stage, stageElems());
+    loadRowsAsync(k, keyHead, mul(kt, s.keyTile), n.tk, s.keyTile, slotIdx,
+                  stageBase);
+    if (s.slots > 1)
+      loadRowsAsync(q, group, t0, n.tq, s.rows, slotIdx,
+                    add(stageBase, s.keyTile * rowElems()));
+  }
+
+  /// cp.async of composites first .. first + count - 1 of `src` (head
+  /// `head`, slot `slotIdx` of rank-5 composites) into workgroup memory
+  /// from element `dstBase`: 16-byte chunks, rows at or past `limit`
+  /// zero-filled (their source index clamped to a real row). Rows inside
+  /// `limit` (all tiles but the last) need neither the clamp nor the zero
+  /// fill: copy i's source is then the thread's first plus a constant,
+  /// which ptxas folds into the instruction.
+  void loadRowsAsync(Value src, Value head, Value first, Value limit,
+                     int64_t count, Value slotIdx, Value dstBase) {
+    Value inside = ule(add(first, count), limit);
     auto branch = scf::IfOp::create(b, inside, /*withElseRegion=*/true);
     for (bool partial : {false, true}) {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(partial ? &branch.getElseRegion().front()
                                          : &branch.getThenRegion().front());
-      copyKeyTile(kt, stage, partial);
+      copyRows(src, head, first, limit, count, slotIdx, dstBase, partial);
     }
   }
 
-  /// The copies of loadKeyTileAsync (`partial`: rows past Tk zero-filled).
-  void copyKeyTile(Value kt, Value stage, bool partial) {
+  /// The copies of loadRowsAsync (`partial`: rows past `limit` zero-filled).
+  void copyRows(Value src, Value head, Value first, Value limit, int64_t count,
+                Value slotIdx, Value dstBase, bool partial) {
     int64_t chunksPerRow = s.headDim / 8;
-    int64_t chunks = s.keyTile * chunksPerRow;
-    Value first = mul(kt, s.keyTile);
-    Value lastRow = sub(n.tk, idx(1));
-    Value stageBase = mul(stage, stageElems());
+    int64_t chunks = count * chunksPerRow;
+    Value lastRow = sub(limit, idx(1));
     // When the threads cover whole rows, copy i of a thread is row
     // `rowStep` * i further down: a constant offset.
     bool wholeRows = s.threads % chunksPerRow == 0;
     int64_t rowStep = s.threads / chunksPerRow;
     Value row0 = div(tid, chunksPerRow);
     Value col0 = mul(rem(tid, chunksPerRow), 8);
-    Value dst0 = add(stageBase, add(mul(row0, rowElems()), col0));
+    Value dst0 = add(dstBase, add(mul(row0, rowElems()), col0));
     for (int64_t i = 0; i < chunks / s.threads; ++i) {
       Value row, col, dst;
       if (wholeRows) {
@@ -507,19 +672,23 @@ private:
         Value chunk = add(tid, i * s.threads);
         row = div(chunk, chunksPerRow);
         col = mul(rem(chunk, chunksPerRow), 8);
-        dst = add(stageBase, add(mul(row, rowElems()), col));
+        dst = add(dstBase, add(mul(row, rowElems()), col));
       }
-      Value key = add(first, row);
-      Value srcRow = key, count;
+      Value comp = add(first, row);
+      Value srcRow = comp, bytes;
       if (partial) {
-        Value inside = ult(key, n.tk);
-        srcRow = select(inside, key, lastRow);
-        count = select(inside, idx(8), idx(0));
+        Value in = ult(comp, limit);
+        srcRow = select(in, comp, lastRow);
+        bytes = select(in, idx(8), idx(0));
       }
+      SmallVector<Value> indices = {batchIdx, head, srcRow};
+      if (slotIdx)
+        indices.push_back(slotIdx);
+      indices.push_back(col);
       nvgpu::DeviceAsyncCopyOp::create(
           b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), keys,
-          ValueRange{dst}, k, ValueRange{batchIdx, keyHead, srcRow, col},
-          b.getIndexAttr(8), count, b.getUnitAttr());
+          ValueRange{dst}, src, indices, b.getIndexAttr(8), bytes,
+          b.getUnitAttr());
     }
   }
 
@@ -528,17 +697,35 @@ private:
     return operand(vector::ExtractOp::create(b, fragments, i));
   }
 
-  /// S = Q K^T of key tile `stage`: per (m tile, n tile) four f32, in the
-  /// C layout (index (mt * nTiles + nt) * 4 + 2h + c).
-  SmallVector<Value> mmaTile(Value stage, ArrayRef<Value> aFrags) {
-    SmallVector<Value> acc(s.mTiles * s.nTiles * 4, f32(0.0f));
+  /// acc + Q K^T of the chunk in `stage`: per (m tile, n tile) four f32,
+  /// in the C layout (index (mt * nTiles + nt) * 4 + 2h + c). The A
+  /// fragments are `aFrags` (registers, mean composites) or, when empty,
+  /// ldmatrix.x4 from the stage's query rows, one per (m tile, k step).
+  SmallVector<Value> mmaTile(Value stage, ArrayRef<Value> aFrags,
+                             ValueRange accIn) {
+    SmallVector<Value> acc(accIn.begin(), accIn.end());
     auto accType = LLVM::LLVMStructType::getLiteral(
         b.getContext(), SmallVector<Type>(4, b.getF32Type()));
     auto fragsType = VectorType::get({4, 2}, s.element);
     NVVM::MMATypes ptx =
         s.element.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
-    Value base = add(mul(stage, stageElems()), ldBase);
+    Value stageBase = mul(stage, stageElems());
+    Value base = add(stageBase, ldBase);
+    Value queryBase = aFrags.empty() ? add(stageBase, aBase) : Value();
     for (int64_t ks = 0; ks < s.kSteps; ++ks) {
+      SmallVector<Value> aStep;
+      for (int64_t mt = 0; mt < s.mTiles; ++mt) {
+        if (!aFrags.empty()) {
+          llvm::append_range(aStep, aFrags.slice((mt * s.kSteps + ks) * 4, 4));
+          continue;
+        }
+        Value frags = nvgpu::LdMatrixOp::create(
+            b, fragsType, keys,
+            ValueRange{add(queryBase, mt * 16 * rowElems() + ks * 16)},
+            b.getBoolAttr(false), b.getI32IntegerAttr(4));
+        for (int64_t i = 0; i < 4; ++i)
+          aStep.push_back(word(frags, i));
+      }
       for (int64_t p = 0; p < s.nTiles / 2; ++p) {
         Value frags = nvgpu::LdMatrixOp::create(
             b, fragsType, keys,
@@ -547,7 +734,7 @@ private:
         Value bRegs[2][2] = {{word(frags, 0), word(frags, 1)},
                              {word(frags, 2), word(frags, 3)}};
         for (int64_t mt = 0; mt < s.mTiles; ++mt) {
-          ArrayRef<Value> a(aFrags.data() + (mt * s.kSteps + ks) * 4, 4);
+          ArrayRef<Value> a = ArrayRef<Value>(aStep).slice(mt * 4, 4);
           for (int64_t half = 0; half < 2; ++half) {
             int64_t nt = 2 * p + half;
             int64_t base = (mt * s.nTiles + nt) * 4;
@@ -592,63 +779,90 @@ private:
   SmallVector<Value> softmaxStep(Value kt, ArrayRef<Value> acc, ValueRange st,
                                  bool masked) {
     SmallVector<Value> next(st.begin(), st.end());
-    Value scale = f32(s.scaleLog2);
-    Value zero = f32(0.0f), ninf = negInf();
-    // The lane's first key in the tile: kt * keyTile + 2 q (as i32).
-    Value firstKey;
-    if (masked)
-      firstKey = arith::IndexCastOp::create(
-          b, b.getI32Type(), add(mul(kt, s.keyTile), mul(qlane, 2)));
-    for (int64_t mt = 0; mt < s.mTiles; ++mt) {
-      for (int64_t h = 0; h < 2; ++h) {
-        int64_t r = mt * 2 + h;
-        Value rowLocal = rowOf(mt, h);
-        // Element (nt, c) is key firstKey + 8 nt + c: it counts iff
-        // 8 nt + c <= limit - firstKey.
-        Value room;
-        if (masked)
-          room = arith::SubIOp::create(b, rowLimits[r], firstKey);
-        SmallVector<Value> x;
-        for (int64_t nt = 0; nt < s.nTiles; ++nt) {
-          for (int64_t c = 0; c < 2; ++c) {
-            Value v = acc[(mt * s.nTiles + nt) * 4 + 2 * h + c];
-            if (masked) {
-              Value ok = arith::CmpIOp::create(b, arith::CmpIPredicate::sle,
-                                               i32(nt * 8 + c), room);
-              v = select(ok, v, ninf);
-            }
-            x.push_back(v);
-          }
-        }
-        // The max of the raw products (scale > 0), then scaled.
-        Value tileMax = treeReduce(x, /*max=*/true);
-        tileMax = fmaxnum(tileMax, shuffleXor(tileMax, 1));
-        tileMax = fmaxnum(tileMax, shuffleXor(tileMax, 2));
-        // The running max, an integer (or +-inf): rescale factors are then
-        // exact powers of two.
-        Value mOld = st[r];
-        Value mNew =
-            fmaxnum(mOld, math::CeilOp::create(b, fmul(tileMax, scale)));
-        Value negM =
-            arith::NegFOp::create(b, select(feq(mNew, ninf), zero, mNew));
-        SmallVector<Value> e;
-        for (Value v : x)
-          e.push_back(exp2Ftz(math::FmaOp::create(b, v, scale, negM)));
-        Value rowSum = storeBlockSums(kt, rowLocal, e);
-        next[r] = mNew;
-        // The separate epilogue sums the row from the stored partial sums.
-        if (!s.separate) {
-          Value lOld = st[2 * s.mTiles + r];
-          Value rescaled = fmul(lOld, exp2Ftz(fsub(mOld, mNew)));
-          next[2 * s.mTiles + r] =
-              fadd(select(feq(mOld, mNew), lOld, rescaled), rowSum);
-        }
-        // Every lane of the quad holds mNew and stores it (one address, one
-        // value): no branch, so ptxas schedules the rows together.
-        store(mNew, maxima, {scratch.maximum(*this, rowLocal, kt)});
-      }
+    Value firstKey = masked ? laneFirstKey(kt) : Value();
+    for (int64_t r = 0; r < 2 * s.mTiles; ++r) {
+      SmallVector<Value> x = rowLogits(acc, r, firstKey);
+      Value mNew = runningMax(x, st[r]);
+      finishRow(kt, r, exp2Shifted(x, mNew), st, mNew, next);
     }
     return next;
+  }
+
+  /// The lane's first key in key tile `kt`: kt * keyTile + 2 q (as i32).
+  Value laneFirstKey(Value kt) {
+    return arith::IndexCastOp::create(b, b.getI32Type(),
+                                      add(mul(kt, s.keyTile), mul(qlane, 2)));
+  }
+
+  /// The lane's 2 * nTiles products of its row r = 2 mt + h in `acc`, n8
+  /// tile major; with `firstKey` (laneFirstKey), -inf past the row's last
+  /// key.
+  SmallVector<Value> rowLogits(ArrayRef<Value> acc, int64_t r, Value firstKey) {
+    int64_t mt = r / 2, h = r % 2;
+    // Element (nt, c) is key firstKey + 8 nt + c: it counts iff
+    // 8 nt + c <= limit - firstKey.
+    Value room;
+    if (firstKey)
+      room = arith::SubIOp::create(b, rowLimits[r], firstKey);
+    SmallVector<Value> x;
+    for (int64_t nt = 0; nt < s.nTiles; ++nt) {
+      for (int64_t c = 0; c < 2; ++c) {
+        Value v = acc[(mt * s.nTiles + nt) * 4 + 2 * h + c];
+        if (firstKey) {
+          Value ok = arith::CmpIOp::create(b, arith::CmpIPredicate::sle,
+                                           i32(nt * 8 + c), room);
+          v = select(ok, v, negInf());
+        }
+        x.push_back(v);
+      }
+    }
+    return x;
+  }
+
+  /// The row's running max after products `x` (the lane's share; the max
+  /// runs over the quad), in the log2 domain: max(mOld, ceil(max x *
+  /// scale)), an integer (or +-inf), so rescale factors are exact powers
+  /// of two. The max of the raw products, then scaled (scale > 0).
+  Value runningMax(ArrayRef<Value> x, Value mOld) {
+    Value tileMax = treeReduce(SmallVector<Value>(x), /*max=*/true);
+    tileMax = fmaxnum(tileMax, shuffleXor(tileMax, 1));
+    tileMax = fmaxnum(tileMax, shuffleXor(tileMax, 2));
+    return fmaxnum(mOld,
+                   math::CeilOp::create(b, fmul(tileMax, f32(s.scaleLog2))));
+  }
+
+  /// exp2(x * scale - m) per element, one FMA and ex2 each (m = -inf, a row
+  /// that saw only masked keys, subtracts 0: its e are exp2(-inf) = 0).
+  SmallVector<Value> exp2Shifted(ArrayRef<Value> x, Value m) {
+    Value negM =
+        arith::NegFOp::create(b, select(feq(m, negInf()), f32(0.0f), m));
+    Value scale = f32(s.scaleLog2);
+    SmallVector<Value> e;
+    for (Value v : x)
+      e.push_back(exp2Ftz(math::FmaOp::create(b, v, scale, negM)));
+    return e;
+  }
+
+  /// The end of key tile `kt` for the lane's row r: the block sums of `e`
+  /// (relative to the row's new max mNew) to the scratch, the running max
+  /// (and, fused, the running sum rescaled from st's max) into `next`, and
+  /// mNew as the tile's max.
+  void finishRow(Value kt, int64_t r, ArrayRef<Value> e, ValueRange st,
+                 Value mNew, SmallVector<Value> &next) {
+    Value rowLocal = rowOf(r / 2, r % 2);
+    Value rowSum = storeBlockSums(kt, rowLocal, e);
+    Value mOld = st[r];
+    next[r] = mNew;
+    // The separate epilogue sums the row from the stored partial sums.
+    if (!s.separate) {
+      Value lOld = st[2 * s.mTiles + r];
+      Value rescaled = fmul(lOld, exp2Ftz(fsub(mOld, mNew)));
+      next[2 * s.mTiles + r] =
+          fadd(select(feq(mOld, mNew), lOld, rescaled), rowSum);
+    }
+    // Every lane of the quad holds mNew and stores it (one address, one
+    // value): no branch, so ptxas schedules the rows together.
+    store(mNew, maxima, {scratch.maximum(*this, rowLocal, kt)});
   }
 
   /// The sums of `e` (the lane's 2 * nTiles values of one row, n8 tile
@@ -948,12 +1162,14 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
     ScoreShape s;
     s.warps = opts.warps;
     s.threads = 32 * s.warps;
-    s.warpRows = opts.warpRows;
+    s.warpRows = scoreWarpRows(op, opts);
     s.mTiles = s.warpRows / 16;
     s.rows = s.warpRows * s.warps;
     s.keyTile = opts.keyTile;
     s.nTiles = s.keyTile / 8;
-    s.headDim = qcType.getDimSize(3);
+    s.slots = isAntidiagonal(op.getEstimator()) ? op.getCQ() : 1;
+    s.lse = op.getEstimator() == Estimator::antidiag_lse;
+    s.headDim = qcType.getDimSize(qcType.getRank() - 1);
     s.kSteps = s.headDim / 16;
     s.cq = op.getCQ();
     s.ck = op.getCK();
@@ -968,6 +1184,10 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
     double scale = op.getScale().convertToDouble();
     if (scale == 0.0)
       scale = 1.0 / std::sqrt(static_cast<double>(s.headDim));
+    // antidiag's logit is the mean of its s slot products: the 1 / s rides
+    // on the scale.
+    if (op.getEstimator() == Estimator::antidiag)
+      scale /= static_cast<double>(s.slots);
     s.scaleLog2 = static_cast<float>(scale * M_LOG2E);
     s.element = opts.compositeType;
 
@@ -1079,12 +1299,12 @@ std::string mlir::unisparse::tensorCoreScoreUnsupportedReason(
   if (!options.compositeType ||
       !(options.compositeType.isBF16() || options.compositeType.isF16()))
     return "composites are not 16-bit";
-  if (op.getEstimator() != Estimator::mean)
-    return "the estimator is not mean pooling";
+  if (op.getEstimator() == Estimator::outlier)
+    return "the outlier estimator has no tensor-core kernel";
   if (op.getQueryOffset())
     return "the op is already a tile (query_offset)";
   auto qcType = cast<ShapedType>(op.getQc().getType());
-  int64_t d = qcType.getDimSize(3);
+  int64_t d = qcType.getDimSize(qcType.getRank() - 1);
   if (ShapedType::isDynamic(d) || d % 16 != 0 || d > 128)
     return "head_dim must be static, a multiple of 16 and at most 128";
   if (options.warps <= 0 || options.keyTile <= 0 || options.keyTile % 16 ||
@@ -1094,7 +1314,23 @@ std::string mlir::unisparse::tensorCoreScoreUnsupportedReason(
   int64_t rq = op.getBlock() / op.getCQ(), rk = op.getBlock() / op.getCK();
   if (options.warpRows != 16 && options.warpRows != 32)
     return "the query composites per warp must be 16 or 32";
-  int64_t rows = options.warpRows * options.warps;
+  int64_t rows = scoreWarpRows(op, options) * options.warps;
+  if (isAntidiagonal(op.getEstimator())) {
+    // A stage holds a slot's key tile and the CTA's query composites.
+    int64_t bytes = kStages * (options.keyTile + rows) * (d + kRowPad) *
+                    (options.compositeType.getIntOrFloatBitWidth() / 8);
+    if (bytes > kMaxWorkgroupBytes)
+      return llvm::formatv("the antidiagonal kernel's stages (key tile {0} "
+                           "and {1} query composites of {2} elements, x {3}) "
+                           "need {4} bytes of workgroup memory, more than "
+                           "{5}",
+                           options.keyTile, rows, d + kRowPad, kStages, bytes,
+                           kMaxWorkgroupBytes)
+          .str();
+    if ((rows * d / 8) % (32 * options.warps))
+      return "the query composites' 16-byte chunks must divide among the "
+             "CTA's threads";
+  }
   if (rows % rq != 0)
     return llvm::formatv("block / c_q = {0} must divide the {1} query "
                          "composites of a CTA",
@@ -1105,6 +1341,14 @@ std::string mlir::unisparse::tensorCoreScoreUnsupportedReason(
                          options.keyTile)
         .str();
   return "";
+}
+
+int64_t mlir::unisparse::scoreWarpRows(Operation *op,
+                                       const ScoreKernelOptions &options) {
+  auto score = dyn_cast<BlockScoreOp>(op);
+  if (score && isAntidiagonal(score.getEstimator()))
+    return 16;
+  return options.warpRows;
 }
 
 void mlir::unisparse::populateBlockScoreToGPUPatterns(

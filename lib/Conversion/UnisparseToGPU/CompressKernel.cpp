@@ -2,7 +2,11 @@
 //
 // unisparse.compress (pooling = mean) in buffer form becomes one
 // bandwidth-bound launch: a thread per (batch, group, composite, chunk of V
-// consecutive head-dim elements), V = 16 bytes of input. It sums the
+// consecutive head-dim elements), V = 16 bytes of input. The antidiagonal
+// estimators' composites (pooling = concat, concat_reversed: [B, G, T, s,
+// D], slot a holding token t s + a, or t s + s - 1 - a reversed, zeros past
+// the sequence) take the same launch with a thread per (batch, group,
+// composite, slot, chunk): one token, its heads pooled. It sums the
 // composite's tokens of each pooled head in f32 (heads outer, tokens inner,
 // ascending; one 16-byte load per token), divides by the number of tokens
 // times the heads pooled, and stores the chunk in the destination type
@@ -29,7 +33,10 @@ struct CompressToGPU : OpRewritePattern<CompressOp> {
                                 PatternRewriter &rewriter) const override {
     if (!op.hasPureBufferSemantics())
       return rewriter.notifyMatchFailure(op, "tensor form");
-    if (op.getPooling() != Pooling::mean)
+    bool concat = op.getPooling() == Pooling::concat ||
+                  op.getPooling() == Pooling::concat_reversed;
+    bool reversed = op.getPooling() == Pooling::concat_reversed;
+    if (op.getPooling() != Pooling::mean && !concat)
       return op.emitOpError()
              << "with pooling = " << stringifyPooling(op.getPooling())
              << " has no GPU kernel (lower it with "
@@ -51,7 +58,7 @@ struct CompressToGPU : OpRewritePattern<CompressOp> {
     Value batch = memref::DimOp::create(b, out, 0);
     Value groups = memref::DimOp::create(b, out, 1);
     Value comps = memref::DimOp::create(b, out, 2);
-    Value dim = memref::DimOp::create(b, out, 3);
+    Value dim = memref::DimOp::create(b, out, outType.getRank() - 1);
     Value seq = memref::DimOp::create(b, input, 2);
     // 16-byte loads and stores need 16-byte aligned rows; else the same
     // loop with element loads (the memrefs may be views of any tensor).
@@ -59,7 +66,11 @@ struct CompressToGPU : OpRewritePattern<CompressOp> {
         width > 1 ? kb.andI(rowsAligned(b, input, 16), rowsAligned(b, out, 16))
                   : Value();
     Value chunks = kb.div(dim, width);
-    Value items = kb.mul(kb.mul(kb.mul(batch, groups), comps), chunks);
+    // A composite's tokens: sf pooled, or (concat) one per slot.
+    int64_t tokens = concat ? 1 : sf;
+    Value slots = kb.idx(concat ? sf : 1);
+    Value items =
+        kb.mul(kb.mul(kb.mul(kb.mul(batch, groups), comps), slots), chunks);
     Value blocks = kb.ceilDiv(items, kCompressThreads);
 
     buildLaunch(
@@ -70,6 +81,11 @@ struct CompressToGPU : OpRewritePattern<CompressOp> {
           k.ifThen(k.ult(item, items), [&] {
             Value chunk = k.rem(item, chunks);
             Value rest = k.div(item, chunks);
+            Value slot;
+            if (concat) {
+              slot = k.rem(rest, slots);
+              rest = k.div(rest, slots);
+            }
             Value t = k.rem(rest, comps);
             Value head = k.div(rest, comps);
             Value g = k.rem(head, groups);
@@ -80,8 +96,15 @@ struct CompressToGPU : OpRewritePattern<CompressOp> {
             Value acc = arith::ConstantOp::create(
                 kbld, f32Vec,
                 DenseElementsAttr::get(f32Vec, kbld.getF32FloatAttr(0.0f)));
-            Value first = k.mul(t, sf);
-            Value last = k.minU(k.add(first, sf), seq);
+            Value first = k.mul(t, sf), last;
+            if (concat) {
+              first =
+                  k.add(first, reversed ? k.sub(k.idx(sf - 1), slot) : slot);
+              // A slot past the sequence has no token: zeros.
+              last = k.select(k.ult(first, seq), k.add(first, 1), first);
+            } else {
+              last = k.minU(k.add(first, sf), seq);
+            }
             // The f32 sums: heads outer, tokens inner, ascending. A full
             // composite (the common case) unrolls its sf tokens, so their
             // loads are all in flight at once; the partial last one loops.
@@ -113,7 +136,7 @@ struct CompressToGPU : OpRewritePattern<CompressOp> {
               for (int64_t j = 0; j < hf; ++j) {
                 Value src = sources(j);
                 SmallVector<Value> xs;
-                for (int64_t w = 0; w < sf; ++w)
+                for (int64_t w = 0; w < tokens; ++w)
                   xs.push_back(token(src, k.add(first, w), alignment));
                 for (Value x : xs)
                   total = arith::AddFOp::create(kbld, total, x);
@@ -121,11 +144,11 @@ struct CompressToGPU : OpRewritePattern<CompressOp> {
               return total;
             };
             auto sums = [&](llvm::MaybeAlign alignment) -> Value {
-              if (sf > 32)
+              if (tokens > 32)
                 return looped(alignment);
-              auto full = scf::IfOp::create(kbld, f32Vec,
-                                            k.eq(k.sub(last, first), k.idx(sf)),
-                                            /*withElseRegion=*/true);
+              auto full = scf::IfOp::create(
+                  kbld, f32Vec, k.eq(k.sub(last, first), k.idx(tokens)),
+                  /*withElseRegion=*/true);
               OpBuilder::InsertionGuard guard(kbld);
               kbld.setInsertionPointToStart(&full.getThenRegion().front());
               scf::YieldOp::create(kbld, unrolled(alignment));
@@ -146,13 +169,17 @@ struct CompressToGPU : OpRewritePattern<CompressOp> {
             } else {
               acc = sums(llvm::MaybeAlign());
             }
-            // The tokens the composite has, times the heads pooled.
-            Value count = k.mul(k.sub(last, first), hf);
+            // The tokens the composite has, times the heads pooled (a
+            // concat slot: its heads; one past the sequence stays 0).
+            Value count = concat ? k.idx(hf) : k.mul(k.sub(last, first), hf);
             Value countF = arith::UIToFPOp::create(
                 kbld, kbld.getF32Type(),
                 arith::IndexCastUIOp::create(kbld, kbld.getI64Type(), count));
             Value mean = arith::DivFOp::create(
                 kbld, acc, vector::BroadcastOp::create(kbld, f32Vec, countF));
+            SmallVector<Value> storeAt = {bi, g, t, d};
+            if (concat)
+              storeAt.insert(storeAt.begin() + 3, slot);
             if (!outElt.isF32())
               mean = arith::TruncFOp::create(
                   kbld, VectorType::get({width}, outElt), mean);
@@ -161,12 +188,12 @@ struct CompressToGPU : OpRewritePattern<CompressOp> {
                                               /*withElseRegion=*/true);
               OpBuilder::InsertionGuard guard(kbld);
               kbld.setInsertionPointToStart(&branch.getThenRegion().front());
-              vector::StoreOp::create(kbld, mean, out, ValueRange{bi, g, t, d},
+              vector::StoreOp::create(kbld, mean, out, storeAt,
                                       /*nontemporal=*/false, llvm::Align(16));
               kbld.setInsertionPointToStart(&branch.getElseRegion().front());
-              vector::StoreOp::create(kbld, mean, out, ValueRange{bi, g, t, d});
+              vector::StoreOp::create(kbld, mean, out, storeAt);
             } else {
-              vector::StoreOp::create(kbld, mean, out, ValueRange{bi, g, t, d});
+              vector::StoreOp::create(kbld, mean, out, storeAt);
             }
           });
         });

@@ -55,9 +55,11 @@ struct ConvertUnisparseToLinalgPass
                            scf::SCFDialect, arith::ArithDialect,
                            math::MathDialect, affine::AffineDialect>();
     target.addIllegalOp<DenseLayoutOp>();
+    // With gpu-kernels, mean and concatenating compresses are the GPU
+    // compress kernel's (convert-unisparse-to-gpu).
     target.addDynamicallyLegalOp<CompressOp>([&](CompressOp op) {
       return op.hasPureBufferSemantics() ||
-             (gpuKernels && op.getPooling() == Pooling::mean);
+             (gpuKernels && op.getPooling() != Pooling::outlier);
     });
     // Buffer forms are past this pass; with gpu-kernels, the selection and
     // the 16-bit scoring are the GPU kernels' (convert-unisparse-to-gpu).

@@ -30,10 +30,10 @@ func.func @composites_per_block(%qc: memref<1x8x?x128xbf16>, %kc: memref<1x8x?x1
 
 // -----
 
-// The outlier estimator has no tensor-core kernel either (mean pooling
-// only): its scores and composites go through linalg before bufferization.
+// The outlier estimator has no tensor-core kernel: its scores and
+// composites go through linalg before bufferization.
 func.func @outlier_score(%qc: memref<1x8x?x3x64xbf16>, %kc: memref<1x8x?x3x64xbf16>, %s: memref<1x8x?x?xf32>) {
-  // expected-error @+1 {{cannot be lowered to the tensor-core scoring kernel: the estimator is not mean pooling (lower it with convert-unisparse-to-linalg before bufferization)}}
+  // expected-error @+1 {{cannot be lowered to the tensor-core scoring kernel: the outlier estimator has no tensor-core kernel (lower it with convert-unisparse-to-linalg before bufferization)}}
   unisparse.block_score {block = 128 : i64, c_q = 16 : i64, c_k = 32 : i64, estimator = #unisparse.estimator<outlier>}
       ins(%qc, %kc : memref<1x8x?x3x64xbf16>, memref<1x8x?x3x64xbf16>) outs(%s : memref<1x8x?x?xf32>)
   return
@@ -45,5 +45,15 @@ func.func @outlier_compress(%k: memref<1x2x?x64xbf16>, %q: memref<1x8x?x64xbf16>
   // expected-error @+1 {{with pooling = outlier has no GPU kernel (lower it with convert-unisparse-to-linalg before bufferization)}}
   unisparse.compress {seq_factor = 32 : i64, kv_group = 4 : i64, pooling = #unisparse.pooling<outlier>, outliers = 2 : i64, hot = 1 : i64}
       ins(%k : memref<1x2x?x64xbf16>) queries(%q : memref<1x8x?x64xbf16>) outs(%kc : memref<1x8x?x3x64xf32>)
+  return
+}
+
+// -----
+
+// The antidiagonal kernel's CTA tile has 64 query composites (16 a warp).
+func.func @antidiag_rows(%qc: memref<1x8x?x1x128xbf16>, %kc: memref<1x8x?x1x128xbf16>, %s: memref<1x8x?x?xf32>) {
+  // expected-error @+1 {{block / c_q = 128 must divide the 64 query composites of a CTA}}
+  unisparse.block_score {block = 128 : i64, c_q = 1 : i64, c_k = 1 : i64, estimator = #unisparse.estimator<antidiag>}
+      ins(%qc, %kc : memref<1x8x?x1x128xbf16>, memref<1x8x?x1x128xbf16>) outs(%s : memref<1x8x?x?xf32>)
   return
 }

@@ -57,7 +57,16 @@ struct ScoreKernelOptions {
 std::string tensorCoreScoreUnsupportedReason(Operation *op,
                                              const ScoreKernelOptions &options);
 
-/// Buffer-form mean-pooling compress -> a bandwidth-bound kernel.
+/// Query composites per warp of the scoring kernel for `op` (a
+/// block_score): `options.warpRows` for mean pooling; 16 for the
+/// antidiagonal estimators, whose key loop holds a slot's accumulators
+/// (and, for antidiag_lse, the running exponentials) besides the mean's
+/// state: with 32 rows ptxas spills and one CTA fits per SM (its stages
+/// carry the query composites too).
+int64_t scoreWarpRows(Operation *op, const ScoreKernelOptions &options);
+
+/// Buffer-form mean-pooling and concatenating compress -> a bandwidth-bound
+/// kernel.
 void populateCompressToGPUPatterns(RewritePatternSet &patterns);
 /// Buffer-form block_score with 16-bit composites -> the tensor-core kernel
 /// (an error for one that tensorCoreScoreUnsupportedReason rejects).
