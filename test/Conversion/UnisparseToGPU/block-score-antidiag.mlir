@@ -1,5 +1,14 @@
-// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu --canonicalize | FileCheck %s
-// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu --canonicalize | FileCheck %s --check-prefix=FRAGS
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="epilogue=fused" --canonicalize | FileCheck %s
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="epilogue=fused" --canonicalize | FileCheck %s --check-prefix=FRAGS
+// With the default separate epilogue both estimators end their CTA tiles
+// after the key loop and a second kernel forms the scores.
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu --canonicalize | FileCheck %s --check-prefix=SEP
+// SEP-LABEL: func.func @antidiag(
+// SEP: gpu.launch {{.+}} module(@unisparse_block_score_0_module) function(@unisparse_block_score_0)
+// SEP: gpu.launch {{.+}} module(@unisparse_block_score_epilogue_0_module) function(@unisparse_block_score_epilogue_0)
+// SEP-LABEL: func.func @lse(
+// SEP: gpu.launch {{.+}} module(@unisparse_block_score_0_module) function(@unisparse_block_score_0)
+// SEP: gpu.launch {{.+}} module(@unisparse_block_score_epilogue_0_module) function(@unisparse_block_score_epilogue_0)
 
 // antidiag (XAttention) as a GEMM with K = s * D: the key loop walks chunks
 // (key tile kt, slot a), a workgroup-memory stage holding the slot's 64 key
