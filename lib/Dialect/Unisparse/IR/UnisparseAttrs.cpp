@@ -65,7 +65,10 @@ LogicalResult ConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                  int64_t minBlocks, int64_t maxBlocks,
                                  bool causal, llvm::APFloat scaleF,
                                  Estimator estimator, QueryReduce queryReduce,
-                                 int64_t qOutliers, int64_t kOutliers) {
+                                 int64_t qOutliers, int64_t kOutliers,
+                                 Refine refine, int64_t lastQ,
+                                 int64_t nOffsets, int64_t rowsPerBlock,
+                                 int64_t width) {
   double tau = tauF.convertToDouble(), scale = scaleF.convertToDouble();
   if (failed(verifyPositive(emitError, "block", block)) ||
       failed(verifyPositive(emitError, "c_q", cQ)) ||
@@ -83,5 +86,8 @@ LogicalResult ConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                      emitError, EstimationParams{block, cQ, cK, cH, estimator,
                                                  queryReduce})) ||
                  failed(verifyOutliers(emitError, estimator, cQ, cK, qOutliers,
-                                       kOutliers)));
+                                       kOutliers)) ||
+                 failed(verifyRefinement(emitError, refine, block, causal,
+                                         lastQ, nOffsets, rowsPerBlock,
+                                         width)));
 }
