@@ -313,9 +313,7 @@ def check_config(fields) -> dict:
     estimator_stride(c["estimator"], c["c_q"], c["c_k"])
     block_fits(c["block"], c["c_q"], c["c_k"])
     outliers(c["estimator"], c["c_q"], c["c_k"], c["q_outliers"], c["k_outliers"])
-    refinement(
-        c["refine"], c["block"], c["causal"], c["last_q"], c["n_offsets"], c["rows_per_block"], c["width"]
-    )
+    refinement(c["refine"], c["block"], c["causal"], c["last_q"], c["n_offsets"], c["rows_per_block"], c["width"])
     return c
 
 

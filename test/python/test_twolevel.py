@@ -157,9 +157,10 @@ def test_two_level_configuration_and_cost():
     assert extra == (16 * N - 16 * 15 // 2 + (N // 128) * two.rows_per_block * per_row) * D
     assert scoring_cost(two, N, D)["rel_default"] < 2.0
     wide = Config(refine="slash", n_offsets=8, width=2, rows_per_block=4)
-    assert scoring_cost(wide, N, D)["madds"] - scoring_cost(Config(), N, D)["madds"] == (
-        16 * N - 16 * 15 // 2 + (N // 128) * 4 * (3 * 128 + 5 * 8)
-    ) * D
+    assert (
+        scoring_cost(wide, N, D)["madds"] - scoring_cost(Config(), N, D)["madds"]
+        == (16 * N - 16 * 15 // 2 + (N // 128) * 4 * (3 * 128 + 5 * 8)) * D
+    )
     with pytest.raises(ValueError, match="needs 'causal' = true"):
         Config(causal=False, refine="slash")
     with pytest.raises(ValueError, match="'last_q' must be positive"):
@@ -175,7 +176,9 @@ def test_reference_attention_refines_with_the_config_fields():
     twolevel.refine of the first pass's scores, with the fields of the
     Config (not the defaults)."""
     q, k, v = S.structured_qkv(1, 4, 2, 300, 16, seed=5, peak=2.5)[:3]
-    cfg = Config(block=32, c_q=8, c_k=8, c_h=2, tau=0.9, refine="slash", last_q=8, n_offsets=4, rows_per_block=4, width=2)
+    cfg = Config(
+        block=32, c_q=8, c_k=8, c_h=2, tau=0.9, refine="slash", last_q=8, n_offsets=4, rows_per_block=4, width=2
+    )
     _, _, counts, indices = R.unisparse_attention(q, k, v, **cfg.reference_kwargs())
     s = R.estimate(q, k, 32, 8, 8, 2, causal=True)
     refined = T.refine(s, q, k, 32, 8, c_h=2, n_offsets=4, rows_per_block=4, width=2)

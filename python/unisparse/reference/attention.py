@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import rules
+from . import twolevel
 from ._common import _CHUNK_ELEMS, _as_4d, _ceil_div, _check_pos_int, _default_scale
 from .scores import estimate
-from . import twolevel
 from .selection import block_select, layout_mask
 
 

@@ -50,6 +50,7 @@ __all__ = [
     "refine",
 ]
 
+
 def last_rows(q, k, last_q: int, c_h: int = 1, scale=None):
     """``(vert, slash)``, each float64 ``[B, Hg, N]`` (``Hg = Hq / c_h``),
     from the ``m = min(last_q, N)`` last queries ``i = N - m .. N - 1``.
