@@ -197,7 +197,9 @@ def check_layout(name, n, seed):
     )
     ch = c.get("c_h", 1)
     scale = c["scale"] or d**-0.5
-    tensor_core = c["estimator"] == "mean"
+    # Refined scores (refine = slash) are not the tensor-core kernel's.
+    refined = c.get("refine", "none") == "slash"
+    tensor_core = c["estimator"] == "mean" and not refined
     tk = -(-n // c["c_k"])
     if tensor_core:
         cdt = torch.bfloat16  # the pipeline's default score precision
@@ -240,6 +242,13 @@ def check_layout(name, n, seed):
         tol16 = score_tolerance(np.maximum(s_cpu, s_np), dx16, 2.0**-19 + tk * 2.0**-23)
         ok = bool(np.all(serr <= tol16))
         detail = f"max |diff| {serr.max():.2e}, max ratio to the bound {float(np.max(serr / tol16)):.2f}"
+    elif refined:
+        # f32 on both paths, the refinement's sums and exponentials in other
+        # orders (a few ulp each); a wrong offset or a lost update moves a
+        # score by O(1) of itself.
+        rel = serr / (np.abs(s_cpu) + 1e-6)
+        ok = float(rel.max()) < 1e-3
+        detail = f"max |diff| {serr.max():.2e}, max relative {float(rel.max()):.1e} (f32 path on both)"
     else:
         ok = float(serr.max()) < 1e-4
         detail = f"max |diff| {serr.max():.2e} (f32 path on both)"
@@ -635,6 +644,7 @@ def main():
         "qmax_sep_bf16_d128",
         "rk2_sep_f16_d64",
         "antidiag_lse_max_bf16_d128",
+        "slash_antidiag_lse_bf16_d128",
     ):
         for n in (1000,) if a.quick else (1000, 4096):
             if want(name):

@@ -4,8 +4,8 @@
 // M - 1, m = min(M, N) of them real (row r is query i = N - M + r, real when
 // i >= 0), all f32:
 //
-//   1. last rows (structured): the last m rows of q inserted at row M - m of
-//      a zero [B, Hq, M, D]; heads expanded to [Hkv, G]; the logits by one
+//   1. last rows (structured): the last m rows of q copied (linalg.copy) to
+//      row M - m of a zero [B, Hq, M, D]; heads expanded to [Hkv, G]; the logits by one
 //      contraction (b, kv, gg, r, j, d) against k [B, Hkv, N, D]; row max,
 //      exponentials and row sums masked by j <= N - M + r; the shares
 //      summed over the group's c_h heads (an expand_shape of the heads and a
@@ -152,8 +152,12 @@ private:
     Value rows = filled(rowsSizes, getElementTypeOrSelf(q.getType()),
                         cast<TypedAttr>(b.getZeroAttr(
                             getElementTypeOrSelf(q.getType()))));
+    // A linalg.copy into the slice (not an insert_slice of q's slice, which
+    // bufferizes to a strided memref.copy that the GPU path cannot lower).
     Value real = sliceDim(b, q, 2, first, mV);
-    rows = insertDim(b, real, rows, 2, at);
+    Value dst = sliceDim(b, rows, 2, at, mV);
+    Value copied = linalg::CopyOp::create(b, real, dst).getResult(0);
+    rows = insertDim(b, copied, rows, 2, at);
     Value qx = expandDim(b, rows, 1, {attr(hkv), attr(G)});
 
     // Logits (b, kv, gg, r, j, d), d reduced.

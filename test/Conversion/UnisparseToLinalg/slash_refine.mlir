@@ -14,13 +14,16 @@
 // CHECK-DAG: #[[$ROW3:.+]] = affine_map<(d0, d1, d2) -> (d0, d1)>
 // CHECK-LABEL: func.func @refine
 // CHECK-SAME: (%[[Q:[^:]+]]: tensor<2x4x?x16xf32>, %[[K:[^:]+]]: tensor<2x2x?x16xf32>, %[[S:[^:]+]]: tensor<2x2x?x?xf32>, %[[R0:[^:]+]]: tensor<2x2x?x?xf32>)
-// The m = min(8, N) last rows of q, at row 8 - m of a zero [B, Hq, 8, D].
+// The m = min(8, N) last rows of q, copied to row 8 - m of a zero
+// [B, Hq, 8, D].
 // CHECK: %[[N:.+]] = tensor.dim %[[Q]], %c2
 // CHECK: %[[M:.+]] = arith.minsi %[[N]], %c8
 // CHECK: %[[FIRST:.+]] = arith.subi %[[N]], %[[M]]
 // CHECK: %[[AT:.+]] = arith.subi %c8, %[[M]]
 // CHECK: %[[LAST:.+]] = tensor.extract_slice %[[Q]][0, 0, %[[FIRST]], 0] [2, 4, %[[M]], 16]
-// CHECK: %[[ROWS:.+]] = tensor.insert_slice %[[LAST]] into %{{.+}}[0, 0, %[[AT]], 0] [2, 4, %[[M]], 16]
+// CHECK: %[[DST:.+]] = tensor.extract_slice %{{.+}}[0, 0, %[[AT]], 0] [2, 4, %[[M]], 16]
+// CHECK: %[[COPY:.+]] = linalg.copy ins(%[[LAST]] : tensor<2x4x?x16xf32>) outs(%[[DST]] : tensor<2x4x?x16xf32>)
+// CHECK: %[[ROWS:.+]] = tensor.insert_slice %[[COPY]] into %{{.+}}[0, 0, %[[AT]], 0] [2, 4, %[[M]], 16]
 // CHECK: %[[QX:.+]] = tensor.expand_shape %[[ROWS]] {{\[\[}}0], [1, 2], [3], [4]] output_shape [2, 2, 2, 8, 16]
 // CHECK: %[[X:.+]] = linalg.generic {indexing_maps = [#[[$LOGIT_Q]], #[[$LOGIT_K]], #[[$LOGIT_X]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "reduction"]}
 // CHECK-SAME: ins(%[[QX]], %[[K]] : tensor<2x2x2x8x16xf32>, tensor<2x2x?x16xf32>)
