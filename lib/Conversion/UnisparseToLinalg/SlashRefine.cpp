@@ -5,9 +5,9 @@
 // i >= 0), all f32:
 //
 //   1. last rows (structured): the last m rows of q copied (linalg.copy) to
-//      row M - m of a zero [B, Hq, M, D]; heads expanded to [Hkv, G]; the logits by one
-//      contraction (b, kv, gg, r, j, d) against k [B, Hkv, N, D]; row max,
-//      exponentials and row sums masked by j <= N - M + r; the shares
+//      row M - m of a zero [B, Hq, M, D]; heads expanded to [Hkv, G]; the
+//      logits by one contraction (b, kv, gg, r, j, d) against k [B, Hkv, N, D];
+//      row max, exponentials and row sums masked by j <= N - M + r; the shares
 //      summed over the group's c_h heads (an expand_shape of the heads and a
 //      reduction) times 1 / (m c_h): pv [B, Hg, M, N];
 //   2. evidence (structured): v0[j] = sum_r pv[r, j]; in offset space e =
@@ -128,8 +128,7 @@ private:
   /// `base + c` as an OpFoldResult.
   OpFoldResult plus(OpFoldResult base, int64_t c) {
     AffineExpr s0 = getAffineSymbolExpr(0, ctx);
-    return affine::makeComposedFoldedAffineApply(b, b.getLoc(), s0 + c,
-                                                 {base});
+    return affine::makeComposedFoldedAffineApply(b, b.getLoc(), s0 + c, {base});
   }
   Value filled(ArrayRef<OpFoldResult> sizes, Type type, TypedAttr value) {
     return filledTensor(b, sizes, type, value);
@@ -149,9 +148,9 @@ private:
     Value first = arith::SubIOp::create(b, n, mV);
     Value at = arith::SubIOp::create(b, cIndex(M), mV);
     SmallVector<OpFoldResult> rowsSizes = {batch, attr(hq), attr(M), headDim};
-    Value rows = filled(rowsSizes, getElementTypeOrSelf(q.getType()),
-                        cast<TypedAttr>(b.getZeroAttr(
-                            getElementTypeOrSelf(q.getType()))));
+    Value rows = filled(
+        rowsSizes, getElementTypeOrSelf(q.getType()),
+        cast<TypedAttr>(b.getZeroAttr(getElementTypeOrSelf(q.getType()))));
     // A linalg.copy into the slice (not an insert_slice of q's slice, which
     // bufferizes to a strided memref.copy that the GPU path cannot lower).
     Value real = sliceDim(b, q, 2, first, mV);
@@ -168,9 +167,9 @@ private:
                 {map(6, {0, 1, 2, 3, 5}), map(6, {0, 1, 4, 5}),
                  map(6, {0, 1, 2, 3, 4})},
                 6, 1, [&](ImplicitLocOpBuilder &lb, ValueRange a) {
-                  Value p = arith::MulFOp::create(
-                      lb, toF32(lb, lb.getLoc(), a[0]),
-                      toF32(lb, lb.getLoc(), a[1]));
+                  Value p =
+                      arith::MulFOp::create(lb, toF32(lb, lb.getLoc(), a[0]),
+                                            toF32(lb, lb.getLoc(), a[1]));
                   linalg::YieldOp::create(
                       lb, arith::AddFOp::create(lb, a[2], p).getResult());
                 })[0];
@@ -179,70 +178,65 @@ private:
     auto visible = [&](ImplicitLocOpBuilder &lb) {
       Value r = linalg::IndexOp::create(lb, 3);
       Value j = linalg::IndexOp::create(lb, 4);
-      Value lhs = arith::AddIOp::create(
-          lb, j, arith::ConstantIndexOp::create(lb, M));
+      Value lhs =
+          arith::AddIOp::create(lb, j, arith::ConstantIndexOp::create(lb, M));
       return arith::CmpIOp::create(lb, arith::CmpIPredicate::sle, lhs,
                                    arith::AddIOp::create(lb, n, r));
     };
     SmallVector<OpFoldResult> rowSizes(xSizes.begin(), xSizes.end() - 1);
     auto id5 = AffineMap::getMultiDimIdentityMap(5, ctx);
     auto row5 = map(5, {0, 1, 2, 3});
-    Value rowMax =
-        generic(b, {logits},
-                {filled(rowSizes, f32, b.getF32FloatAttr(kNegInf))},
-                {id5, row5}, 5, 1,
+    Value rowMax = generic(
+        b, {logits}, {filled(rowSizes, f32, b.getF32FloatAttr(kNegInf))},
+        {id5, row5}, 5, 1, [&](ImplicitLocOpBuilder &lb, ValueRange a) {
+          Value x = arith::MulFOp::create(lb, a[0], scale);
+          x = arith::SelectOp::create(lb, visible(lb), x, cF32(lb, kNegInf));
+          linalg::YieldOp::create(
+              lb, arith::MaxNumFOp::create(lb, a[1], x).getResult());
+        })[0];
+    Value exps = generic(
+        b, {rowMax}, {logits}, {row5, id5}, 5, 0,
+        [&](ImplicitLocOpBuilder &lb, ValueRange a) {
+          Value x = arith::MulFOp::create(lb, a[1], scale);
+          Value e = math::ExpOp::create(lb, arith::SubFOp::create(lb, x, a[0]));
+          linalg::YieldOp::create(
+              lb, arith::SelectOp::create(lb, visible(lb), e, cF32(lb, 0.0f))
+                      .getResult());
+        })[0];
+    Value rowSum =
+        generic(b, {exps}, {zeros(rowSizes)}, {id5, row5}, 5, 1,
                 [&](ImplicitLocOpBuilder &lb, ValueRange a) {
-                  Value x = arith::MulFOp::create(lb, a[0], scale);
-                  x = arith::SelectOp::create(lb, visible(lb), x,
-                                              cF32(lb, kNegInf));
                   linalg::YieldOp::create(
-                      lb, arith::MaxNumFOp::create(lb, a[1], x).getResult());
+                      lb, arith::AddFOp::create(lb, a[1], a[0]).getResult());
                 })[0];
-    Value exps =
-        generic(b, {rowMax}, {logits}, {row5, id5}, 5, 0,
-                [&](ImplicitLocOpBuilder &lb, ValueRange a) {
-                  Value x = arith::MulFOp::create(lb, a[1], scale);
-                  Value e = math::ExpOp::create(
-                      lb, arith::SubFOp::create(lb, x, a[0]));
-                  linalg::YieldOp::create(
-                      lb, arith::SelectOp::create(lb, visible(lb), e,
-                                                  cF32(lb, 0.0f))
-                              .getResult());
-                })[0];
-    Value rowSum = generic(b, {exps}, {zeros(rowSizes)}, {id5, row5}, 5, 1,
-                           [&](ImplicitLocOpBuilder &lb, ValueRange a) {
-                             linalg::YieldOp::create(
-                                 lb, arith::AddFOp::create(lb, a[1], a[0])
-                                         .getResult());
-                           })[0];
     // Shares (a padded row, with no visible key, has none).
-    Value shares =
-        generic(b, {rowSum}, {exps}, {row5, id5}, 5, 0,
-                [&](ImplicitLocOpBuilder &lb, ValueRange a) {
-                  Value zero = cF32(lb, 0.0f);
-                  Value any = arith::CmpFOp::create(
-                      lb, arith::CmpFPredicate::OGT, a[0], zero);
-                  Value p = arith::DivFOp::create(lb, a[1], a[0]);
-                  linalg::YieldOp::create(
-                      lb, arith::SelectOp::create(lb, any, p, zero).getResult());
-                })[0];
+    Value shares = generic(
+        b, {rowSum}, {exps}, {row5, id5}, 5, 0,
+        [&](ImplicitLocOpBuilder &lb, ValueRange a) {
+          Value zero = cF32(lb, 0.0f);
+          Value any =
+              arith::CmpFOp::create(lb, arith::CmpFPredicate::OGT, a[0], zero);
+          Value p = arith::DivFOp::create(lb, a[1], a[0]);
+          linalg::YieldOp::create(
+              lb, arith::SelectOp::create(lb, any, p, zero).getResult());
+        })[0];
 
     // The group's sum over its c_h heads, divided by m * c_h.
     Value perHead = collapseDims(b, shares, 1, 2); // [B, Hq, M, N]
     Value grouped = expandDim(b, perHead, 1, {attr(hg), attr(ch)});
-    Value mF = arith::SIToFPOp::create(
-        b, f32, arith::IndexCastOp::create(b, i64, mV));
+    Value mF =
+        arith::SIToFPOp::create(b, f32, arith::IndexCastOp::create(b, i64, mV));
     Value norm = arith::DivFOp::create(
         b, cF32(b, 1.0f),
         arith::MulFOp::create(b, mF, cF32(b, static_cast<float>(ch))));
     SmallVector<OpFoldResult> pvSizes = {batch, attr(hg), attr(M), seq};
-    Value sums = generic(b, {grouped}, {zeros(pvSizes)},
-                         {map(5, {0, 1, 4, 2, 3}), map(5, {0, 1, 2, 3})}, 5, 1,
-                         [&](ImplicitLocOpBuilder &lb, ValueRange a) {
-                           linalg::YieldOp::create(
-                               lb, arith::AddFOp::create(lb, a[1], a[0])
-                                       .getResult());
-                         })[0];
+    Value sums =
+        generic(b, {grouped}, {zeros(pvSizes)},
+                {map(5, {0, 1, 4, 2, 3}), map(5, {0, 1, 2, 3})}, 5, 1,
+                [&](ImplicitLocOpBuilder &lb, ValueRange a) {
+                  linalg::YieldOp::create(
+                      lb, arith::AddFOp::create(lb, a[1], a[0]).getResult());
+                })[0];
     auto id4 = AffineMap::getMultiDimIdentityMap(4, ctx);
     return generic(b, {}, {sums}, {id4}, 4, 0,
                    [&](ImplicitLocOpBuilder &lb, ValueRange a) {
@@ -256,16 +250,15 @@ private:
   Value slashEvidence(Value pv) {
     int64_t P = M - 1;
     SmallVector<OpFoldResult> vSizes = {batch, attr(hg), seq};
-    Value v0 = generic(b, {pv}, {zeros(vSizes)},
-                       {map(4, {0, 1, 3, 2}), map(4, {0, 1, 2})}, 4, 1,
-                       [&](ImplicitLocOpBuilder &lb, ValueRange a) {
-                         linalg::YieldOp::create(
-                             lb,
-                             arith::AddFOp::create(lb, a[1], a[0]).getResult());
-                       })[0];
+    Value v0 = generic(
+        b, {pv}, {zeros(vSizes)}, {map(4, {0, 1, 3, 2}), map(4, {0, 1, 2})}, 4,
+        1, [&](ImplicitLocOpBuilder &lb, ValueRange a) {
+          linalg::YieldOp::create(
+              lb, arith::AddFOp::create(lb, a[1], a[0]).getResult());
+        })[0];
     OpFoldResult wide = plus(seq, 2 * P), eSize = plus(seq, P);
-    Value pvL = insertDim(b, pv, zeros({batch, attr(hg), attr(M), wide}), 3,
-                          attr(P));
+    Value pvL =
+        insertDim(b, pv, zeros({batch, attr(hg), attr(M), wide}), 3, attr(P));
     Value v0L = insertDim(b, v0, zeros({batch, attr(hg), wide}), 2, attr(P));
     // (b, g, e, r), r reduced; pvL read at column e + r.
     AffineExpr d0 = getAffineDimExpr(0, ctx), d1 = getAffineDimExpr(1, ctx),
@@ -274,19 +267,20 @@ private:
     auto v0Map = AffineMap::get(4, 0, {d0, d1, d2 + d3}, ctx);
     auto eMap = map(4, {0, 1, 2});
     SmallVector<OpFoldResult> eSizes = {batch, attr(hg), eSize};
-    Value s0 = generic(b, {pvL}, {zeros(eSizes)}, {pvMap, eMap}, 4, 1,
-                       [&](ImplicitLocOpBuilder &lb, ValueRange a) {
-                         linalg::YieldOp::create(
-                             lb,
-                             arith::AddFOp::create(lb, a[1], a[0]).getResult());
-                       })[0];
+    Value s0 =
+        generic(b, {pvL}, {zeros(eSizes)}, {pvMap, eMap}, 4, 1,
+                [&](ImplicitLocOpBuilder &lb, ValueRange a) {
+                  linalg::YieldOp::create(
+                      lb, arith::AddFOp::create(lb, a[1], a[0]).getResult());
+                })[0];
     return generic(
         b, {pvL, v0L, s0}, {zeros(eSizes)}, {pvMap, v0Map, eMap, eMap}, 4, 1,
         [&](ImplicitLocOpBuilder &lb, ValueRange a) {
           // The pair goes to the slash unless v0 >= s0.
           Value toSlash =
               arith::CmpFOp::create(lb, arith::CmpFPredicate::ULT, a[1], a[2]);
-          Value add = arith::SelectOp::create(lb, toSlash, a[0], cF32(lb, 0.0f));
+          Value add =
+              arith::SelectOp::create(lb, toSlash, a[0], cF32(lb, 0.0f));
           linalg::YieldOp::create(
               lb, arith::AddFOp::create(lb, a[3], add).getResult());
         })[0];
@@ -297,27 +291,27 @@ private:
     int64_t block = op.getBlock(), local = op.getLocalBlocks();
     // local_blocks * block, saturated: no offset exceeds a larger bound.
     int64_t maxI64 = std::numeric_limits<int64_t>::max();
-    int64_t minOffset = local > (maxI64 - 1) / block ? maxI64 - 1 : local * block;
+    int64_t minOffset =
+        local > (maxI64 - 1) / block ? maxI64 - 1 : local * block;
     Value nI64 = arith::IndexCastOp::create(b, i64, n);
-    Value lastI64 = arith::SubIOp::create(
-        b, nI64, arith::ConstantIntOp::create(b, i64, 1));
+    Value lastI64 =
+        arith::SubIOp::create(b, nI64, arith::ConstantIntOp::create(b, i64, 1));
     auto id3 = AffineMap::getMultiDimIdentityMap(3, ctx);
     auto row3 = map(3, {0, 1});
     // Offsets at most minOffset (and the padding, negative offsets) out.
-    Value ev =
-        generic(b, {}, {slash}, {id3}, 3, 0,
-                [&](ImplicitLocOpBuilder &lb, ValueRange a) {
-                  Value e = arith::IndexCastOp::create(
-                      lb, i64, linalg::IndexOp::create(lb, 2));
-                  Value d = arith::SubIOp::create(lb, lastI64, e);
-                  Value far = arith::CmpIOp::create(
-                      lb, arith::CmpIPredicate::sgt, d,
-                      arith::ConstantIntOp::create(lb, i64, minOffset));
-                  linalg::YieldOp::create(
-                      lb, arith::SelectOp::create(lb, far, a[0],
-                                                  cF32(lb, kNegInf))
-                              .getResult());
-                })[0];
+    Value ev = generic(
+        b, {}, {slash}, {id3}, 3, 0,
+        [&](ImplicitLocOpBuilder &lb, ValueRange a) {
+          Value e = arith::IndexCastOp::create(lb, i64,
+                                               linalg::IndexOp::create(lb, 2));
+          Value d = arith::SubIOp::create(lb, lastI64, e);
+          Value far = arith::CmpIOp::create(
+              lb, arith::CmpIPredicate::sgt, d,
+              arith::ConstantIntOp::create(lb, i64, minOffset));
+          linalg::YieldOp::create(
+              lb, arith::SelectOp::create(lb, far, a[0], cF32(lb, kNegInf))
+                      .getResult());
+        })[0];
     int64_t nOffsets = op.getNOffsets();
     SmallVector<OpFoldResult> pairSizes = {batch, attr(hg)};
     SmallVector<OpFoldResult> offSizes = {batch, attr(hg), attr(nOffsets)};
@@ -339,44 +333,43 @@ private:
                                                  x[0], x[1]);
                 Value eq = arith::CmpFOp::create(gb, arith::CmpFPredicate::OEQ,
                                                  x[0], x[1]);
-                Value later =
-                    arith::CmpIOp::create(gb, arith::CmpIPredicate::sgt, e, x[2]);
+                Value later = arith::CmpIOp::create(
+                    gb, arith::CmpIPredicate::sgt, e, x[2]);
                 Value wins = arith::OrIOp::create(
                     gb, gt, arith::AndIOp::create(gb, eq, later));
                 linalg::YieldOp::create(
-                    gb, ValueRange{arith::SelectOp::create(gb, wins, x[0], x[1]),
-                                   arith::SelectOp::create(gb, wins, e, x[2])});
+                    gb,
+                    ValueRange{arith::SelectOp::create(gb, wins, x[0], x[1]),
+                               arith::SelectOp::create(gb, wins, e, x[2])});
               });
           // The offset N - 1 - e, or -1 without positive evidence.
-          Value picked =
-              generic(sb, {best[0], best[1]},
-                      {tensor::EmptyOp::create(sb, pairSizes, i64)},
-                      {map(2, {0, 1}), map(2, {0, 1}), map(2, {0, 1})},
-                      2, 0, [&](ImplicitLocOpBuilder &gb, ValueRange x) {
-                        Value pos = arith::CmpFOp::create(
-                            gb, arith::CmpFPredicate::OGT, x[0],
-                            cF32(gb, 0.0f));
-                        Value d = arith::SubIOp::create(gb, lastI64, x[1]);
-                        linalg::YieldOp::create(
-                            gb, arith::SelectOp::create(
-                                    gb, pos, d,
-                                    arith::ConstantIntOp::create(gb, i64, -1))
-                                    .getResult());
-                      })[0];
+          Value picked = generic(
+              sb, {best[0], best[1]},
+              {tensor::EmptyOp::create(sb, pairSizes, i64)},
+              {map(2, {0, 1}), map(2, {0, 1}), map(2, {0, 1})}, 2, 0,
+              [&](ImplicitLocOpBuilder &gb, ValueRange x) {
+                Value pos = arith::CmpFOp::create(gb, arith::CmpFPredicate::OGT,
+                                                  x[0], cF32(gb, 0.0f));
+                Value d = arith::SubIOp::create(gb, lastI64, x[1]);
+                linalg::YieldOp::create(
+                    gb,
+                    arith::SelectOp::create(
+                        gb, pos, d, arith::ConstantIntOp::create(gb, i64, -1))
+                        .getResult());
+              })[0];
           Value column = expandDim(sb, picked, 1, {attr(hg), attr(1)});
           Value offs = insertDim(sb, column, a[1], 2, kk);
-          Value masked =
-              generic(sb, {best[1]}, {a[0]}, {row3, id3}, 3, 0,
-                      [&](ImplicitLocOpBuilder &gb, ValueRange x) {
-                        Value e = arith::IndexCastOp::create(
-                            gb, i64, linalg::IndexOp::create(gb, 2));
-                        Value hit = arith::CmpIOp::create(
-                            gb, arith::CmpIPredicate::eq, e, x[0]);
-                        linalg::YieldOp::create(
-                            gb, arith::SelectOp::create(gb, hit,
-                                                        cF32(gb, kNegInf), x[1])
-                                    .getResult());
-                      })[0];
+          Value masked = generic(sb, {best[1]}, {a[0]}, {row3, id3}, 3, 0,
+                                 [&](ImplicitLocOpBuilder &gb, ValueRange x) {
+                                   Value e = arith::IndexCastOp::create(
+                                       gb, i64, linalg::IndexOp::create(gb, 2));
+                                   Value hit = arith::CmpIOp::create(
+                                       gb, arith::CmpIPredicate::eq, e, x[0]);
+                                   linalg::YieldOp::create(
+                                       gb, arith::SelectOp::create(
+                                               gb, hit, cF32(gb, kNegInf), x[1])
+                                               .getResult());
+                                 })[0];
           return SmallVector<Value>{masked, offs};
         });
     return loop[1];
@@ -405,31 +398,30 @@ private:
     SmallVector<OpFoldResult> strides(4, one);
     auto rowType = RankedTensorType::get(
         {cast<ShapedType>(eInit.getType()).getDimSize(3)}, f32);
-    Value row = tensor::ExtractSliceOp::create(b, rowType, eOut, offs, sizes,
-                                               strides);
+    Value row =
+        tensor::ExtractSliceOp::create(b, rowType, eOut, offs, sizes, strides);
 
     Value c0 = cIndex(0), c1 = cIndex(1), blockC = cIndex(block);
     Value rowStart = arith::MulIOp::create(b, I, blockC);
     // Probe row t sits at I * block + (2 t + 1) * block / (2 r).
     auto probe = [&](ImplicitLocOpBuilder &lb, Value t) {
       Value odd = arith::AddIOp::create(
-          lb, arith::MulIOp::create(lb, t, arith::ConstantIndexOp::create(lb, 2)),
+          lb,
+          arith::MulIOp::create(lb, t, arith::ConstantIndexOp::create(lb, 2)),
           arith::ConstantIndexOp::create(lb, 1));
-      Value off = arith::DivUIOp::create(
-          lb, arith::MulIOp::create(lb, odd, blockC),
-          arith::ConstantIndexOp::create(lb, 2 * r));
+      Value off =
+          arith::DivUIOp::create(lb, arith::MulIOp::create(lb, odd, blockC),
+                                 arith::ConstantIndexOp::create(lb, 2 * r));
       return arith::AddIOp::create(lb, rowStart, off).getResult();
     };
     Value rC = cIndex(r);
-    Value nValid = forLoop(b, c0, rC, {c0},
-                           [&](ImplicitLocOpBuilder &lb, Value t,
-                               ValueRange a) {
-                             Value in = arith::CmpIOp::create(
-                                 lb, arith::CmpIPredicate::ult, probe(lb, t), n);
-                             return SmallVector<Value>{arith::AddIOp::create(
-                                 lb, a[0],
-                                 arith::SelectOp::create(lb, in, c1, c0))};
-                           })[0];
+    Value nValid = forLoop(
+        b, c0, rC, {c0}, [&](ImplicitLocOpBuilder &lb, Value t, ValueRange a) {
+          Value in = arith::CmpIOp::create(lb, arith::CmpIPredicate::ult,
+                                           probe(lb, t), n);
+          return SmallVector<Value>{arith::AddIOp::create(
+              lb, a[0], arith::SelectOp::create(lb, in, c1, c0))};
+        })[0];
     nValid = arith::MaxUIOp::create(b, nValid, c1);
     Value weight = arith::DivFOp::create(
         b, cF32(b, 1.0f),
@@ -453,8 +445,7 @@ private:
     Value widthC = cIndex(width);
 
     row = forLoop(
-        b, c0, rC, {row},
-        [&](ImplicitLocOpBuilder &lb, Value t, ValueRange a) {
+        b, c0, rC, {row}, [&](ImplicitLocOpBuilder &lb, Value t, ValueRange a) {
           Value i = probe(lb, t);
           Value inSeq =
               arith::CmpIOp::create(lb, arith::CmpIPredicate::ult, i, n);
@@ -473,10 +464,10 @@ private:
                           Value qv = toF32(db, db.getLoc(),
                                            tensor::ExtractOp::create(
                                                db, q, ValueRange{bi, h, i, d}));
-                          Value kvv = toF32(
-                              db, db.getLoc(),
-                              tensor::ExtractOp::create(
-                                  db, k, ValueRange{bi, kv, j, d}));
+                          Value kvv =
+                              toF32(db, db.getLoc(),
+                                    tensor::ExtractOp::create(
+                                        db, k, ValueRange{bi, kv, j, d}));
                           return SmallVector<Value>{arith::AddFOp::create(
                               db, acc[0], arith::MulFOp::create(db, qv, kvv))};
                         })[0];
@@ -511,19 +502,21 @@ private:
                         Value has = arith::CmpIOp::create(
                             ob, arith::CmpIPredicate::sge, dOff,
                             arith::ConstantIntOp::create(ob, i64, 0));
-                        return ifThen(ob, has, oa, [&](ImplicitLocOpBuilder &cb) {
-                          // center = i - d (an index; d <= N - 1 here).
-                          Value center = arith::SubIOp::create(
-                              cb, arith::IndexCastOp::create(cb, i64, i), dOff);
-                          return forLoop(
-                              cb, c0, cIndex(2 * width + 1), oa,
-                              [&](ImplicitLocOpBuilder &eb, Value ee,
-                                  ValueRange ea) {
-                                return candidate(eb, ea[0], i, center, ee, kk,
-                                                 widthC, lo, sinkEnd, offsets,
-                                                 bi, gi, lse, weight, logit);
-                              });
-                        });
+                        return ifThen(
+                            ob, has, oa, [&](ImplicitLocOpBuilder &cb) {
+                              // center = i - d (an index; d <= N - 1 here).
+                              Value center = arith::SubIOp::create(
+                                  cb, arith::IndexCastOp::create(cb, i64, i),
+                                  dOff);
+                              return forLoop(cb, c0, cIndex(2 * width + 1), oa,
+                                             [&](ImplicitLocOpBuilder &eb,
+                                                 Value ee, ValueRange ea) {
+                                               return candidate(
+                                                   eb, ea[0], i, center, ee, kk,
+                                                   widthC, lo, sinkEnd, offsets,
+                                                   bi, gi, lse, weight, logit);
+                                             });
+                            });
                       });
                 });
           });
@@ -565,25 +558,24 @@ private:
     Value dup = forLoop(
         eb, c0, kk, {arith::ConstantIntOp::create(eb, 0, 1)},
         [&](ImplicitLocOpBuilder &db, Value k2, ValueRange a) {
-          Value d2 = tensor::ExtractOp::create(db, offsets,
-                                               ValueRange{bi, gi, k2});
-          Value has = arith::CmpIOp::create(
-              db, arith::CmpIPredicate::sge, d2,
-              arith::ConstantIntOp::create(db, i64, 0));
+          Value d2 =
+              tensor::ExtractOp::create(db, offsets, ValueRange{bi, gi, k2});
+          Value has =
+              arith::CmpIOp::create(db, arith::CmpIPredicate::sge, d2,
+                                    arith::ConstantIntOp::create(db, i64, 0));
           Value gap = arith::SubIOp::create(
               db, j64, arith::SubIOp::create(db, i64V, d2));
           Value absGap = math::AbsIOp::create(db, gap);
-          Value near = arith::CmpIOp::create(db, arith::CmpIPredicate::sle,
-                                             absGap, w64);
+          Value near =
+              arith::CmpIOp::create(db, arith::CmpIPredicate::sle, absGap, w64);
           return SmallVector<Value>{arith::OrIOp::create(
               db, a[0], arith::AndIOp::create(db, has, near))};
         })[0];
     Value trueV = arith::ConstantIntOp::create(eb, 1, 1);
     Value take = arith::AndIOp::create(
         eb, inRange,
-        arith::AndIOp::create(
-            eb, arith::XOrIOp::create(eb, forced, trueV),
-            arith::XOrIOp::create(eb, dup, trueV)));
+        arith::AndIOp::create(eb, arith::XOrIOp::create(eb, forced, trueV),
+                              arith::XOrIOp::create(eb, dup, trueV)));
     return ifThen(eb, take, {row}, [&](ImplicitLocOpBuilder &tb) {
       Value j = arith::IndexCastOp::create(tb, tb.getIndexType(), j64);
       Value x = logit(tb, j);
@@ -637,16 +629,15 @@ private:
           Value sn = arith::SelectOp::create(
               lb, empty, a[0], arith::DivFOp::create(lb, a[0], tot));
           Value share = arith::DivFOp::create(lb, a[3], tot);
-          Value shareNaN =
-              arith::CmpFOp::create(lb, arith::CmpFPredicate::UNO, share, share);
+          Value shareNaN = arith::CmpFOp::create(lb, arith::CmpFPredicate::UNO,
+                                                 share, share);
           share = arith::SelectOp::create(lb, shareNaN, zero, share);
           Value refined = arith::MulFOp::create(lb, a[1], share);
           Value snNaN =
               arith::CmpFOp::create(lb, arith::CmpFPredicate::UNO, sn, sn);
           linalg::YieldOp::create(
               lb, arith::SelectOp::create(
-                      lb, snNaN, sn,
-                      arith::MaximumFOp::create(lb, sn, refined))
+                      lb, snNaN, sn, arith::MaximumFOp::create(lb, sn, refined))
                       .getResult());
         })[0];
   }

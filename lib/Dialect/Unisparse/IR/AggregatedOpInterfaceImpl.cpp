@@ -102,21 +102,20 @@ EstimationValues mlir::unisparse::buildEstimation(
     Value refinedInit =
         emptyTensor(b, loc, tensor::getMixedSizes(b, loc, selected), f32);
     selected =
-        SlashRefineOp::create(
-            b, loc, selected.getType(), q, k, selected, refinedInit,
-            b.getI64IntegerAttr(cfg.getBlock()),
-            b.getI64IntegerAttr(cfg.getLastQ()),
-            b.getI64IntegerAttr(cfg.getNOffsets()),
-            b.getI64IntegerAttr(cfg.getRowsPerBlock()),
-            b.getI64IntegerAttr(cfg.getWidth()),
-            b.getI64IntegerAttr(cfg.getLocalBlocks()),
-            b.getBoolAttr(cfg.getSink()), b.getF64FloatAttr(cfg.getScaleValue()))
+        SlashRefineOp::create(b, loc, selected.getType(), q, k, selected,
+                              refinedInit, b.getI64IntegerAttr(cfg.getBlock()),
+                              b.getI64IntegerAttr(cfg.getLastQ()),
+                              b.getI64IntegerAttr(cfg.getNOffsets()),
+                              b.getI64IntegerAttr(cfg.getRowsPerBlock()),
+                              b.getI64IntegerAttr(cfg.getWidth()),
+                              b.getI64IntegerAttr(cfg.getLocalBlocks()),
+                              b.getBoolAttr(cfg.getSink()),
+                              b.getF64FloatAttr(cfg.getScaleValue()))
             .getResult();
   }
   auto select = BlockSelectOp::create(
-      b, loc, TypeRange{countsInit.getType(), indicesInit.getType()},
-      selected, countsInit, indicesInit,
-      b.getF64FloatAttr(cfg.getTauValue()),
+      b, loc, TypeRange{countsInit.getType(), indicesInit.getType()}, selected,
+      countsInit, indicesInit, b.getF64FloatAttr(cfg.getTauValue()),
       b.getI64IntegerAttr(cfg.getLocalBlocks()), b.getBoolAttr(cfg.getSink()),
       b.getI64IntegerAttr(cfg.getMinBlocks()),
       b.getI64IntegerAttr(cfg.getMaxBlocks()), b.getBoolAttr(cfg.getCausal()));

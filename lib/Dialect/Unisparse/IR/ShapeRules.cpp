@@ -130,8 +130,7 @@ LogicalResult mlir::unisparse::verifyRefinement(EmitFn emit, Refine refine,
                              {"n_offsets", nOffsets},
                              {"width", width}})
     if (value > kMaxRefineParam)
-      return emit() << "'" << name << "' must be at most 2^20, found "
-                    << value;
+      return emit() << "'" << name << "' must be at most 2^20, found " << value;
   if (refine != Refine::slash)
     return success();
   if (rowsPerBlock > block)
@@ -281,7 +280,7 @@ Value IRSizeArith::max(Value x, Value y) const {
 EstimationParams EstimationParams::of(ConfigAttr config) {
   return {config.getBlock(),     config.getCQ(),        config.getCK(),
           config.getCH(),        config.getEstimator(), config.getQueryReduce(),
-          config.getQOutliers(), config.getKOutliers(),  config.getRefine(),
+          config.getQOutliers(), config.getKOutliers(), config.getRefine(),
           config.getLastQ(),     config.getNOffsets()};
 }
 

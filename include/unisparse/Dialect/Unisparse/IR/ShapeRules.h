@@ -506,9 +506,9 @@ attentionWorkspaceBytes(const A &a, const EstimationParams &p,
                                       seqLen, s.headDim, seqLen));
   bytes = a.add(bytes, layoutBytes(a, pairs, blocks));
   if (p.refine == Refine::slash && tiling.kind != ScoreMapTiling::Kind::none)
-    bytes = a.add(bytes, refinementBytes(a, batch, s.qHeads, s.qHeads / p.cH,
-                                         seqLen, s.headDim, p.block, p.lastQ,
-                                         p.nOffsets));
+    bytes = a.add(bytes,
+                  refinementBytes(a, batch, s.qHeads, s.qHeads / p.cH, seqLen,
+                                  s.headDim, p.block, p.lastQ, p.nOffsets));
   switch (tiling.kind) {
   case ScoreMapTiling::Kind::whole:
     // Untiled, the linalg lowering reads shared key composites through a
