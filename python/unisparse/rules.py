@@ -42,7 +42,7 @@ parser, then of ``ConfigAttr::verify``):
 8. ``q_outliers`` and ``k_outliers`` are positive, and smaller than ``c_q``
    / ``c_k`` for the ``outlier`` estimator (which reads them);
 9. ``last_q``, ``n_offsets`` and ``rows_per_block`` are positive, ``width``
-   non-negative, ``last_q``, ``n_offsets`` and ``width`` at most 2^20; with
+   non-negative, all four at most 2^20; with
    ``refine`` ``slash`` (which reads them) also ``rows_per_block <= block``
    and ``causal`` (the last queries see every key).
 """
@@ -128,7 +128,8 @@ INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 #: The largest finite f32, 0x1.fffffep+127.
 F32_MAX = float(np.finfo(np.float32).max)
-#: The largest ``last_q``, ``n_offsets`` and ``width`` of the refinement.
+#: The largest ``last_q``, ``n_offsets``, ``rows_per_block`` and ``width`` of
+#: the refinement.
 MAX_REFINE_PARAM = 2**20
 #: The largest block count (``local_blocks``, ``min_blocks``, ``max_blocks``).
 MAX_BLOCK_COUNT = 2**62
@@ -265,7 +266,12 @@ def refinement(refine: str, block: int, causal: bool, last_q: int, n_offsets: in
     positive("n_offsets", n_offsets)
     positive("rows_per_block", rows_per_block)
     non_negative("width", width)
-    for name, value in (("last_q", last_q), ("n_offsets", n_offsets), ("width", width)):
+    for name, value in (
+        ("last_q", last_q),
+        ("n_offsets", n_offsets),
+        ("rows_per_block", rows_per_block),
+        ("width", width),
+    ):
         if value > MAX_REFINE_PARAM:
             raise ValueError(f"'{name}' must be at most 2^20, found {value}")
     if refine != "slash":

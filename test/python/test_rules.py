@@ -191,6 +191,7 @@ CASES = [
     (dict(last_q=2**20 + 1), "'last_q' must be at most 2^20"),
     (dict(refine="slash", width=2**40), "'width' must be at most 2^20"),
     (dict(rows_per_block=256), None),
+    (dict(rows_per_block=2**20 + 1, block=2**21), "'rows_per_block' must be at most 2^20"),
     (
         dict(refine="slash", rows_per_block=256),
         "'rows_per_block' (256) must not exceed 'block' (128) for 'refine' slash",

@@ -403,15 +403,23 @@ private:
 
     Value c0 = cIndex(0), c1 = cIndex(1), blockC = cIndex(block);
     Value rowStart = arith::MulIOp::create(b, I, blockC);
-    // Probe row t sits at I * block + (2 t + 1) * block / (2 r).
+    // Probe row t sits at I * block + (2 t + 1) * block / (2 r), computed as
+    // (2 t + 1) a + (2 t + 1) rem / (2 r) with block = 2 r a + rem, so that
+    // no product exceeds block or (2 r)^2 (r <= 2^20: the verifier).
+    int64_t a = block / (2 * r), rem = block % (2 * r);
     auto probe = [&](ImplicitLocOpBuilder &lb, Value t) {
       Value odd = arith::AddIOp::create(
           lb,
           arith::MulIOp::create(lb, t, arith::ConstantIndexOp::create(lb, 2)),
           arith::ConstantIndexOp::create(lb, 1));
-      Value off =
-          arith::DivUIOp::create(lb, arith::MulIOp::create(lb, odd, blockC),
-                                 arith::ConstantIndexOp::create(lb, 2 * r));
+      Value whole =
+          arith::MulIOp::create(lb, odd, arith::ConstantIndexOp::create(lb, a));
+      Value part = arith::DivUIOp::create(
+          lb,
+          arith::MulIOp::create(lb, odd,
+                                arith::ConstantIndexOp::create(lb, rem)),
+          arith::ConstantIndexOp::create(lb, 2 * r));
+      Value off = arith::AddIOp::create(lb, whole, part);
       return arith::AddIOp::create(lb, rowStart, off).getResult();
     };
     Value rC = cIndex(r);

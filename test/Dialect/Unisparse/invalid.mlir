@@ -1218,3 +1218,8 @@ func.func private @f() attributes {c = #unisparse.config<refine = vertical>}
 
 // expected-error @+1 {{'width' must be at most 2^20, found 2000000}}
 func.func private @f() attributes {c = #unisparse.config<width = 2000000>}
+
+// -----
+
+// expected-error @+1 {{'rows_per_block' must be at most 2^20, found 2000000}}
+func.func private @f() attributes {c = #unisparse.config<block = 4194304, c_q = 16, c_k = 16, refine = slash, rows_per_block = 2000000>}

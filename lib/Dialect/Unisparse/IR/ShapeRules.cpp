@@ -128,6 +128,7 @@ LogicalResult mlir::unisparse::verifyRefinement(EmitFn emit, Refine refine,
     return failure();
   for (auto [name, value] : {std::pair<StringRef, int64_t>{"last_q", lastQ},
                              {"n_offsets", nOffsets},
+                             {"rows_per_block", rowsPerBlock},
                              {"width", width}})
     if (value > kMaxRefineParam)
       return emit() << "'" << name << "' must be at most 2^20, found " << value;

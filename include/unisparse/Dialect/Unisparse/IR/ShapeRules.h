@@ -124,16 +124,18 @@ LogicalResult verifyEstimatorStride(EmitFn emit, Estimator estimator,
 LogicalResult verifyOutliers(EmitFn emit, Estimator estimator, int64_t cq,
                              int64_t ck, int64_t qOutliers, int64_t kOutliers);
 
-/// The largest last_q, n_offsets and width of the slash refinement: the
-/// lowering keeps last_q rows of logits per head and n_offsets * (2 width +
-/// 1) candidate keys per probe row, and values past any sequence length
-/// must not overflow its index arithmetic.
+/// The largest last_q, n_offsets, rows_per_block and width of the slash
+/// refinement: the lowering keeps last_q rows of logits per head, places
+/// probe rows with (2 t + 1) * rem / (2 rows_per_block), rem < 2
+/// rows_per_block, and visits n_offsets * (2 width + 1) candidate keys per
+/// probe row; values past any sequence length must not overflow its index
+/// arithmetic.
 constexpr int64_t kMaxRefineParam = int64_t(1) << 20;
 
 /// The slash refinement's parameters (the config's fields with `refine`,
 /// the attributes of unisparse.slash_refine): last_q, n_offsets and
-/// rows_per_block positive, width non-negative, last_q, n_offsets and
-/// width at most kMaxRefineParam; with refine = slash also rows_per_block
+/// rows_per_block positive, width non-negative, all four at most
+/// kMaxRefineParam; with refine = slash also rows_per_block
 /// <= block and causal attention (the last queries see every key).
 LogicalResult verifyRefinement(EmitFn emit, Refine refine, int64_t block,
                                bool causal, int64_t lastQ, int64_t nOffsets,

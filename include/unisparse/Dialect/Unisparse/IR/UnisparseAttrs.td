@@ -81,7 +81,7 @@ def Unisparse_ConfigAttr : Unisparse_Attr<"Config", "config"> {
     | `refine` | none | second level of the estimation: `none`, or `slash` (`unisparse.slash_refine` between `block_score` and `block_select`: slash offsets from the `last_q` last queries, exact probe rows; causal only) |
     | `last_q` | 16 | `slash`: last queries whose exact softmax gives the slash evidence (positive, at most 2^20) |
     | `n_offsets` | 16 | `slash`: slash offsets kept (positive, at most 2^20) |
-    | `rows_per_block` | 8 | `slash`: probe rows per query block (positive; at most `block` with `slash`) |
+    | `rows_per_block` | 8 | `slash`: probe rows per query block (positive, at most 2^20; at most `block` with `slash`) |
     | `width` | 1 | `slash`: keys on either side of each offset's key (non-negative, at most 2^20) |
 
     Example:
