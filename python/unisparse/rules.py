@@ -40,7 +40,11 @@ parser, then of ``ConfigAttr::verify``):
    in 2^63 - 1 bytes (the lowering's buffers of one block have static
    sizes that must not overflow);
 8. ``q_outliers`` and ``k_outliers`` are positive, and smaller than ``c_q``
-   / ``c_k`` for the ``outlier`` estimator (which reads them).
+   / ``c_k`` for the ``outlier`` estimator (which reads them);
+9. ``last_q``, ``n_offsets`` and ``rows_per_block`` are positive, ``width``
+   non-negative, all four at most 2^20; with
+   ``refine`` ``slash`` (which reads them) also ``rows_per_block <= block``
+   and ``causal`` (the last queries see every key).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ import numpy as np
 __all__ = [
     "ESTIMATORS",
     "QUERY_REDUCES",
+    "REFINES",
     "ANTIDIAGONAL",
     "CONFIG_KINDS",
     "INT64_MAX",
@@ -70,6 +75,7 @@ __all__ = [
     "estimator_stride",
     "block_fits",
     "outliers",
+    "refinement",
     "check_kind",
     "check_config",
     "check_heads",
@@ -86,6 +92,9 @@ __all__ = [
 ESTIMATORS = ("mean", "antidiag", "antidiag_lse", "outlier")
 #: Values of ``query_reduce``: how a block's query composites combine.
 QUERY_REDUCES = ("sum", "max")
+#: Values of ``refine``: the second level of the estimation (none, or the
+#: slash refinement of ``unisparse.slash_refine``).
+REFINES = ("none", "slash")
 #: The estimators whose stride is ``c_q == c_k``.
 ANTIDIAGONAL = ("antidiag", "antidiag_lse")
 
@@ -108,12 +117,20 @@ CONFIG_KINDS = {
     "query_reduce": QUERY_REDUCES,
     "q_outliers": "int",
     "k_outliers": "int",
+    "refine": REFINES,
+    "last_q": "int",
+    "n_offsets": "int",
+    "rows_per_block": "int",
+    "width": "int",
 }
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 #: The largest finite f32, 0x1.fffffep+127.
 F32_MAX = float(np.finfo(np.float32).max)
+#: The largest ``last_q``, ``n_offsets``, ``rows_per_block`` and ``width`` of
+#: the refinement.
+MAX_REFINE_PARAM = 2**20
 #: The largest block count (``local_blocks``, ``min_blocks``, ``max_blocks``).
 MAX_BLOCK_COUNT = 2**62
 
@@ -242,6 +259,29 @@ def outliers(estimator: str, c_q: int, c_k: int, q_outliers: int, k_outliers: in
                 )
 
 
+def refinement(refine: str, block: int, causal: bool, last_q: int, n_offsets: int, rows_per_block: int, width: int):
+    """The slash refinement's parameters (``ShapeRules.h``:
+    ``verifyRefinement``)."""
+    positive("last_q", last_q)
+    positive("n_offsets", n_offsets)
+    positive("rows_per_block", rows_per_block)
+    non_negative("width", width)
+    for name, value in (
+        ("last_q", last_q),
+        ("n_offsets", n_offsets),
+        ("rows_per_block", rows_per_block),
+        ("width", width),
+    ):
+        if value > MAX_REFINE_PARAM:
+            raise ValueError(f"'{name}' must be at most 2^20, found {value}")
+    if refine != "slash":
+        return
+    if rows_per_block > block:
+        raise ValueError(f"'rows_per_block' ({rows_per_block}) must not exceed 'block' ({block}) for 'refine' slash")
+    if not causal:
+        raise ValueError("'refine' slash needs 'causal' = true (the last queries see every key), found causal = false")
+
+
 # --------------------------------------------------------------------------- #
 # A whole configuration; head counts
 # --------------------------------------------------------------------------- #
@@ -279,6 +319,7 @@ def check_config(fields) -> dict:
     estimator_stride(c["estimator"], c["c_q"], c["c_k"])
     block_fits(c["block"], c["c_q"], c["c_k"])
     outliers(c["estimator"], c["c_q"], c["c_k"], c["q_outliers"], c["k_outliers"])
+    refinement(c["refine"], c["block"], c["causal"], c["last_q"], c["n_offsets"], c["rows_per_block"], c["width"])
     return c
 
 

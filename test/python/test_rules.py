@@ -181,6 +181,26 @@ CASES = [
     ),
     (dict(q_outliers=2**64), "'q_outliers' must fit in a signed 64-bit integer"),
     (dict(query_reduce="min"), "'query_reduce' must be one of sum, max"),
+    (dict(refine="slash"), None),
+    (dict(refine="slash", last_q=1, n_offsets=1, rows_per_block=128, width=0), None),
+    (dict(refine="vertical"), "'refine' must be one of none, slash"),
+    (dict(last_q=0), "'last_q' must be positive"),
+    (dict(refine="slash", n_offsets=-2), "'n_offsets' must be positive"),
+    (dict(rows_per_block=0), "'rows_per_block' must be positive"),
+    (dict(width=-1), "'width' must be non-negative"),
+    (dict(last_q=2**20 + 1), "'last_q' must be at most 2^20"),
+    (dict(refine="slash", width=2**40), "'width' must be at most 2^20"),
+    (dict(rows_per_block=256), None),
+    (dict(rows_per_block=2**20 + 1, block=2**21), "'rows_per_block' must be at most 2^20"),
+    (
+        dict(refine="slash", rows_per_block=256),
+        "'rows_per_block' (256) must not exceed 'block' (128) for 'refine' slash",
+    ),
+    (dict(causal=False, last_q=4), None),
+    (
+        dict(refine="slash", causal=False),
+        "'refine' slash needs 'causal' = true (the last queries see every key)",
+    ),
     # huge sizes: the int64 range of the dialect
     (dict(block=I64), "'block' must fit in a signed 64-bit integer"),
     (dict(local_blocks=-I64 - 1), "'local_blocks' must fit in a signed 64-bit integer"),
@@ -246,7 +266,11 @@ def test_the_table_is_the_config_dataclass(capi):
     for name, kind in rules.CONFIG_KINDS.items():
         assert kinds[name] == (kind if isinstance(kind, str) else "str"), name
     # The keywords are those of UnisparseEnums.td, as the verifier lists them.
-    for field, values in (("estimator", rules.ESTIMATORS), ("query_reduce", rules.QUERY_REDUCES)):
+    for field, values in (
+        ("estimator", rules.ESTIMATORS),
+        ("query_reduce", rules.QUERY_REDUCES),
+        ("refine", rules.REFINES),
+    ):
         msg = cpp_reason(capi, {**BASE, field: "nope"})
         assert msg == f"'{field}' must be one of {', '.join(values)}, found nope"
 

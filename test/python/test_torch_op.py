@@ -43,8 +43,10 @@ def test_opcheck_attention_layout(dtype):
     torch.library.opcheck(torch.ops.unisparse.attention_layout.default, args)
 
 
-#: A configuration whose every field differs from the default, so that a
-#: field lost on the way through the op would show.
+#: A configuration whose every field but ``refine`` differs from the
+#: default, so that a field lost on the way through the op would show
+#: (``refine = "slash"`` needs ``causal``, so it has a configuration of its
+#: own, :data:`REFINED`).
 EVERY_FIELD = Config(
     block=64,
     c_q=4,
@@ -61,12 +63,19 @@ EVERY_FIELD = Config(
     query_reduce="max",
     q_outliers=2,
     k_outliers=3,
+    last_q=8,
+    n_offsets=4,
+    rows_per_block=4,
+    width=2,
 )
+#: EVERY_FIELD causal and refined: the refinement's fields reach the kernel.
+REFINED = dataclasses.replace(EVERY_FIELD, causal=True, refine="slash")
 
 
 def test_op_schemas_follow_config():
     fields = dataclasses.fields(Config)
-    assert all(getattr(EVERY_FIELD, f.name) != f.default for f in fields)
+    assert all(getattr(EVERY_FIELD, f.name) != f.default for f in fields if f.name != "refine")
+    assert REFINED.refine != Config().refine
     want = [(f.name, f.type) for f in fields]
     for op, tensor_names, n_results in (
         (torch.ops.unisparse.attention, ["q", "k", "v"], 2),
@@ -84,15 +93,19 @@ def test_op_schemas_follow_config():
         torch_ops.config_from_args(*torch_ops.config_args(EVERY_FIELD)[:-1])
 
 
-def test_every_field_reaches_the_kernel():
+@pytest.mark.parametrize("cfg", [EVERY_FIELD, REFINED], ids=["every_field", "refined"])
+def test_every_field_reaches_the_kernel(cfg):
     q, k, v = tensors(Hq=4, Hkv=2, N=300, seed=5)
-    o, lse, counts, indices = torch.ops.unisparse.attention_layout(q, k, v, *torch_ops.config_args(EVERY_FIELD))
+    o, lse, counts, indices = torch.ops.unisparse.attention_layout(q, k, v, *torch_ops.config_args(cfg))
     o_ref, lse_ref, c_ref, i_ref = R.unisparse_attention(
-        *(x.double().numpy() for x in (q, k, v)), **EVERY_FIELD.reference_kwargs()
+        *(x.double().numpy() for x in (q, k, v)), **cfg.reference_kwargs()
     )
     np.testing.assert_array_equal(counts.numpy(), c_ref)
     np.testing.assert_array_equal(indices.numpy(), i_ref)
     assert R.relative_l2(o.numpy(), o_ref) < 2e-5
+    if cfg.refine == "slash":  # the refinement changes this layout
+        plain = dataclasses.replace(cfg, refine="none").reference_kwargs()
+        assert not np.array_equal(R.unisparse_attention(*(x.double().numpy() for x in (q, k, v)), **plain)[3], i_ref)
 
 
 def test_return_layout_runs_the_estimation_once(monkeypatch):

@@ -148,20 +148,44 @@ def test_two_level_configuration_and_cost():
     N, D = 32768, 128
     base = Config(c_k=32, tau=0.995, estimator="outlier", query_reduce="max")
     two = parse_config("c_k=32,tau=0.995,estimator=outlier,query_reduce=max,last_q=16")
-    assert isinstance(two, T.TwoLevel) and two.base == base and two.last_q == 16 and two.tau == 0.995
+    # The harness's last_q= is the Config field (refine = slash implied).
+    assert two == Config(c_k=32, tau=0.995, estimator="outlier", query_reduce="max", refine="slash", last_q=16)
+    assert parse_config("tau=0.99,last_q=8,refine=none").refine == "none"
     assert label(two).endswith(",last_q=16")
     extra = scoring_cost(two, N, D)["madds"] - scoring_cost(base, N, D)["madds"]
-    per_row = 3 * 128 + 3 * T.OFFSETS
-    assert extra == (16 * N - 16 * 15 // 2 + (N // 128) * T.PROBE_ROWS * per_row) * D
+    per_row = 3 * 128 + 3 * two.n_offsets
+    assert extra == (16 * N - 16 * 15 // 2 + (N // 128) * two.rows_per_block * per_row) * D
     assert scoring_cost(two, N, D)["rel_default"] < 2.0
+    wide = Config(refine="slash", n_offsets=8, width=2, rows_per_block=4)
+    assert (
+        scoring_cost(wide, N, D)["madds"] - scoring_cost(Config(), N, D)["madds"]
+        == (16 * N - 16 * 15 // 2 + (N // 128) * 4 * (3 * 128 + 5 * 8)) * D
+    )
     with pytest.raises(ValueError, match="needs 'causal' = true"):
-        T.TwoLevel(Config(causal=False), 16)
-    with pytest.raises(ValueError, match="'last_q' must be a positive integer"):
+        Config(causal=False, refine="slash")
+    with pytest.raises(ValueError, match="'last_q' must be positive"):
         parse_config("tau=0.99,last_q=0")
-    with pytest.raises(ValueError, match="'last_q' must be a positive integer"):
+    with pytest.raises(ValueError, match="'last_q' must be int"):
         parse_config("tau=0.99,last_q=x")
     with pytest.raises(ValueError, match="last_q"):
         T.last_rows(np.ones((1, 1, 4, 4)), np.ones((1, 1, 4, 4)), 0)
+
+
+def test_reference_attention_refines_with_the_config_fields():
+    """unisparse_attention with refine = slash selects on
+    twolevel.refine of the first pass's scores, with the fields of the
+    Config (not the defaults)."""
+    q, k, v = S.structured_qkv(1, 4, 2, 300, 16, seed=5, peak=2.5)[:3]
+    cfg = Config(
+        block=32, c_q=8, c_k=8, c_h=2, tau=0.9, refine="slash", last_q=8, n_offsets=4, rows_per_block=4, width=2
+    )
+    _, _, counts, indices = R.unisparse_attention(q, k, v, **cfg.reference_kwargs())
+    s = R.estimate(q, k, 32, 8, 8, 2, causal=True)
+    refined = T.refine(s, q, k, 32, 8, c_h=2, n_offsets=4, rows_per_block=4, width=2)
+    want = R.block_select(refined, 0.9)
+    np.testing.assert_array_equal(counts, want[0])
+    np.testing.assert_array_equal(indices, want[1])
+    assert not np.array_equal(want[1], R.block_select(s, 0.9)[1])
 
 
 def test_diagnosis_splits_exactly_the_missed_mass():

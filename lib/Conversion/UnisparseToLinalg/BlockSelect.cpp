@@ -28,21 +28,6 @@ using namespace mlir::unisparse;
 using namespace mlir::unisparse::detail;
 
 namespace {
-/// Emits `for iv in [lb, ub) carrying iterArgs`; `body` returns the yields.
-SmallVector<Value> forLoop(
-    ImplicitLocOpBuilder &b, Value lb, Value ub, ValueRange iterArgs,
-    function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, Value, ValueRange)>
-        body) {
-  Value one = arith::ConstantIndexOp::create(b, 1);
-  auto loop = scf::ForOp::create(
-      b, lb, ub, one, iterArgs,
-      [&](OpBuilder &nb, Location loc, Value iv, ValueRange args) {
-        ImplicitLocOpBuilder lb2(loc, nb);
-        scf::YieldOp::create(lb2, body(lb2, iv, args));
-      });
-  return loop.getResults();
-}
-
 struct BlockSelectToScf : OpRewritePattern<BlockSelectOp> {
   using OpRewritePattern::OpRewritePattern;
 

@@ -8,6 +8,7 @@
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
@@ -153,6 +154,21 @@ inline Value fromF32(OpBuilder &b, Location loc, Value x, Value like) {
   if (like.getType() == x.getType())
     return x;
   return arith::TruncFOp::create(b, loc, like.getType(), x);
+}
+
+/// Emits `for iv in [lb, ub) carrying iterArgs`; `body` returns the yields.
+inline SmallVector<Value> forLoop(
+    ImplicitLocOpBuilder &b, Value lb, Value ub, ValueRange iterArgs,
+    function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, Value, ValueRange)>
+        body) {
+  Value one = arith::ConstantIndexOp::create(b, 1);
+  auto loop = scf::ForOp::create(
+      b, lb, ub, one, iterArgs,
+      [&](OpBuilder &nb, Location loc, Value iv, ValueRange args) {
+        ImplicitLocOpBuilder lb2(loc, nb);
+        scf::YieldOp::create(lb2, body(lb2, iv, args));
+      });
+  return loop.getResults();
 }
 
 } // namespace mlir::unisparse::detail

@@ -18,6 +18,7 @@ void mlir::unisparse::populateUnisparseToLinalgPatterns(
   populateCompressToLinalgPatterns(patterns);
   populateBlockScoreToLinalgPatterns(patterns);
   populateBlockSelectToLinalgPatterns(patterns);
+  populateSlashRefineToLinalgPatterns(patterns);
   populateDenseLayoutToLinalgPatterns(patterns);
 }
 
@@ -54,7 +55,7 @@ struct ConvertUnisparseToLinalgPass
     target.addLegalDialect<linalg::LinalgDialect, tensor::TensorDialect,
                            scf::SCFDialect, arith::ArithDialect,
                            math::MathDialect, affine::AffineDialect>();
-    target.addIllegalOp<DenseLayoutOp>();
+    target.addIllegalOp<DenseLayoutOp, SlashRefineOp>();
     // With gpu-kernels, mean and concatenating compresses are the GPU
     // compress kernel's (convert-unisparse-to-gpu).
     target.addDynamicallyLegalOp<CompressOp>([&](CompressOp op) {

@@ -31,16 +31,16 @@ more, for the row sums). A head group of ``c_h`` heads shares all of it:
 per head, divide by ``c_h``. Mean pooling at ``c_q = 16, c_k = 8`` (the
 compiled default) is ``N² D / 128`` non-causal, about half that causal.
 
-The two-level refinement (a :class:`unisparse.reference.twolevel.TwoLevel`
-with ``last_q = m``, causal only) adds, per query head (each head of a
+The two-level refinement (``refine = "slash"`` with ``last_q = m``,
+causal only; :func:`unisparse.reference.twolevel.refine`) adds, per query head (each head of a
 group computes its own rows): the exact logits of the ``m`` last queries
 against the keys they see, ``(m N - m (m - 1) / 2) D``; and, for each of
-the ``r = PROBE_ROWS`` probe rows of each of the ``NB = ceil(N / block)``
+the ``r = rows_per_block`` probe rows of each of the ``NB = ceil(N / block)``
 query blocks, its logits against the keys of its forced blocks (at most
 ``(local_blocks + 2) block``: the sink block, the diagonal and
-``local_blocks`` before it) and against the ``(2 WIDTH + 1) OFFSETS``
+``local_blocks`` before it) and against the ``(2 width + 1) n_offsets``
 slash candidates, counted at that bound: ``NB r ((local_blocks + 2) block
-+ (2 WIDTH + 1) OFFSETS) D``. As many exponentials. At ``m = 16``, ``D =
++ (2 width + 1) n_offsets) D``. As many exponentials. At ``m = 16``, ``D =
 128``, block 128: ``0.33x`` the default's multiply-adds at 32K and
 ``0.083x`` at 128K.
 """
@@ -83,13 +83,11 @@ def _raw(estimator, c_q, c_k, rq, rk, N, D, causal):
 
 def _refinement(cfg, N: int) -> int:
     """Dot products of the two-level refinement per query head (0 without one)."""
-    from ..reference import twolevel
-
-    if not isinstance(cfg, twolevel.TwoLevel):
+    if getattr(cfg, "refine", "none") != "slash":
         return 0
     m = min(cfg.last_q, N)
-    per_row = (cfg.local_blocks + 2) * cfg.block + (2 * twolevel.WIDTH + 1) * twolevel.OFFSETS
-    return m * N - m * (m - 1) // 2 + _ceil_div(N, cfg.block) * twolevel.PROBE_ROWS * per_row
+    per_row = (cfg.local_blocks + 2) * cfg.block + (2 * cfg.width + 1) * cfg.n_offsets
+    return m * N - m * (m - 1) // 2 + _ceil_div(N, cfg.block) * cfg.rows_per_block * per_row
 
 
 def scoring_cost(cfg, N: int, D: int) -> dict:

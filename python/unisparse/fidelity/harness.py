@@ -129,21 +129,14 @@ SWEEPS["wide"] = SWEEPS["default"] + [
 
 
 def parse_config(spec: str):
-    """``"tau=0.95,c_k=8"`` -> ``Config(tau=0.95, c_k=8)`` (:meth:`Config.parse`);
-    with ``last_q=M`` among the fields, the two-level estimation of that
-    configuration refined from its ``M`` last queries
-    (:class:`unisparse.reference.twolevel.TwoLevel`)."""
+    """``"tau=0.95,c_k=8"`` -> ``Config(tau=0.95, c_k=8)`` (:meth:`Config.parse`).
+    ``last_q=M`` without ``refine=`` also sets ``refine=slash`` (the
+    two-level estimation refined from the ``M`` last queries; the form the
+    logged runs of docs/Fidelity.md use)."""
     if isinstance(spec, str):
-        parts = [p.strip() for p in spec.split(",")]
-        last = [p for p in parts if p.partition("=")[0].strip() == "last_q"]
-        if last:
-            value = last[-1].partition("=")[2].strip()
-            try:
-                m = int(value)
-            except ValueError:
-                raise ValueError(f"'last_q' must be a positive integer, found {value!r}") from None
-            rest = ",".join(p for p in parts if p not in last)
-            return twolevel.TwoLevel(Config.parse(rest), m)
+        names = [p.partition("=")[0].strip() for p in spec.split(",") if p.strip()]
+        if "last_q" in names and "refine" not in names:
+            spec = spec + ",refine=slash"
     return Config.parse(spec)
 
 
@@ -151,7 +144,9 @@ def family(cfg: Config) -> str:
     """The estimator family of ``cfg``: its label without tau (one Pareto curve per family)."""
     base = Config()
     parts = []
-    hidden = {"tau", "estimator", "q_outliers", "k_outliers"}
+    hidden = {"tau", "estimator", "q_outliers", "k_outliers", "refine", "last_q"}
+    if cfg.refine != "slash":
+        hidden |= {"n_offsets", "rows_per_block", "width"}
     if cfg.estimator == "outlier":
         parts.append(f"outlier(c={cfg.c_q}/{cfg.c_k},r={cfg.q_outliers}/{cfg.k_outliers})")
         hidden |= {"c_q", "c_k"}
@@ -176,7 +171,7 @@ def label(cfg: Config) -> str:
 
 def _last_q(cfg) -> int:
     """The last queries of a two-level configuration, 0 for a plain one."""
-    return cfg.last_q if isinstance(cfg, twolevel.TwoLevel) else 0
+    return cfg.last_q if cfg.refine == "slash" else 0
 
 
 # --------------------------------------------------------------------------- #
@@ -231,7 +226,7 @@ def layouts(q, k, configs, device=None):
             )
         s = scores[skey]
         if _last_q(cfg):
-            rkey = skey + (_last_q(cfg), cfg.local_blocks, cfg.sink)
+            rkey = skey + (_last_q(cfg), cfg.local_blocks, cfg.sink, cfg.n_offsets, cfg.rows_per_block, cfg.width)
             if rkey not in scores:
                 scores[rkey] = twolevel.refine(
                     s,
@@ -243,6 +238,9 @@ def layouts(q, k, configs, device=None):
                     scale=kw["scale"],
                     local_blocks=cfg.local_blocks,
                     sink=cfg.sink,
+                    n_offsets=cfg.n_offsets,
+                    rows_per_block=cfg.rows_per_block,
+                    width=cfg.width,
                 )
             s = scores[rkey]
         out[cfg] = ref.block_select(
@@ -573,9 +571,6 @@ def _check_compiled(q, k, lays, log):
     from ..api import compile as compile_
 
     for c, (counts, indices) in lays.items():
-        if _last_q(c):
-            log(f"  compiled layout vs reference ({label(c)}): none (the two-level estimation is the reference's only)")
-            continue
         kern = compile_(c, heads=q.shape[1], kv_heads=k.shape[1], head_dim=q.shape[3], dtype="f32")
         _, cc, ci = kern.layout(np.ascontiguousarray(q, np.float32), np.ascontiguousarray(k, np.float32))
         same = float((np.all(ci == indices, axis=-1) & (cc == counts)).mean())

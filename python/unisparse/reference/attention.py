@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import rules
+from . import twolevel
 from ._common import _CHUNK_ELEMS, _as_4d, _ceil_div, _check_pos_int, _default_scale
 from .scores import estimate
 from .selection import block_select, layout_mask
@@ -185,8 +186,15 @@ def unisparse_attention(
     query_reduce: str = "sum",
     q_outliers: int = 1,
     k_outliers: int = 2,
+    refine: str = "none",
+    last_q: int = 16,
+    n_offsets: int = 16,
+    rows_per_block: int = 8,
+    width: int = 1,
 ):
-    """UniSparse attention: compress -> block_score -> block_select -> block_sparse_attention.
+    """UniSparse attention: compress -> block_score (-> the slash refinement
+    with ``refine = "slash"``, :func:`unisparse.reference.twolevel.refine`)
+    -> block_select -> block_sparse_attention.
 
     Queries are compressed with ``(seq_factor=c_q, head_factor=c_h,
     kv_group=1)`` and keys with ``(seq_factor=c_k, head_factor=c_h,
@@ -216,6 +224,11 @@ def unisparse_attention(
             query_reduce=query_reduce,
             q_outliers=q_outliers,
             k_outliers=k_outliers,
+            refine=refine,
+            last_q=last_q,
+            n_offsets=n_offsets,
+            rows_per_block=rows_per_block,
+            width=width,
         )
     )
     q, k, v = _check_qkv(q, k, v)
@@ -234,6 +247,21 @@ def unisparse_attention(
         q_outliers=q_outliers,
         k_outliers=k_outliers,
     )
+    if refine == "slash":
+        s = twolevel.refine(
+            s,
+            q,
+            k,
+            block,
+            last_q,
+            c_h=c_h,
+            scale=scale,
+            local_blocks=local_blocks,
+            sink=sink,
+            n_offsets=n_offsets,
+            rows_per_block=rows_per_block,
+            width=width,
+        )
     counts, indices = block_select(
         s,
         tau,

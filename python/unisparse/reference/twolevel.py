@@ -26,24 +26,22 @@ exact attention rows, as MInference's vertical-slash estimate does:
    :func:`unisparse.reference.block_select` then runs on these scores.
 
 Everything is float64; causal only (the last queries of a sequence see
-every key; non-causal attention has no last query that does). The
-dialect has no form of it yet: :class:`TwoLevel` names a configuration of
-it for the fidelity harness, and no compiled path takes one.
+every key; non-causal attention has no last query that does). A
+configuration asks for it with ``Config(refine="slash", last_q=...,
+n_offsets=..., rows_per_block=..., width=...)`` (the defaults 16, 16, 8, 1
+are the parameters measured in docs/Fidelity.md);
+:func:`unisparse.reference.unisparse_attention` and the fidelity harness
+then refine with :func:`refine`, and the compiled paths with the op
+``unisparse.slash_refine``, of which this module is the oracle.
 """
 
 from __future__ import annotations
-
-import dataclasses
 
 import numpy as np
 
 from ._common import _as_4d, _ceil_div, _check_pos_int, _default_scale
 
 __all__ = [
-    "TwoLevel",
-    "OFFSETS",
-    "PROBE_ROWS",
-    "WIDTH",
     "last_rows",
     "slash_offsets",
     "probe_rows",
@@ -51,35 +49,6 @@ __all__ = [
     "combine",
     "refine",
 ]
-
-#: The refinement's fixed parameters: slash offsets kept from the last
-#: queries' evidence, probe rows per query block, and keys on either side of
-#: each offset's key.
-OFFSETS = 16
-PROBE_ROWS = 8
-WIDTH = 1
-
-
-@dataclasses.dataclass(frozen=True)
-class TwoLevel:
-    """A first-pass configuration ``base`` (a :class:`unisparse.Config`)
-    refined from its ``last_q`` last queries (:func:`refine`). It reads as
-    its ``base`` for every other field, so the fidelity harness measures it
-    as any configuration; the compiled paths take ``Config`` only."""
-
-    base: object
-    last_q: int
-
-    def __post_init__(self):
-        if isinstance(self.last_q, bool) or not isinstance(self.last_q, int) or self.last_q < 1:
-            raise ValueError(f"'last_q' must be a positive integer, found {self.last_q!r}")
-        if not self.base.causal:
-            raise ValueError("the two-level refinement needs 'causal' = true (the last queries see every key)")
-
-    def __getattr__(self, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(self.base, name)
 
 
 def last_rows(q, k, last_q: int, c_h: int = 1, scale=None):

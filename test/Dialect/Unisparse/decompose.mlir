@@ -108,3 +108,24 @@ func.func @outlier(%q: tensor<1x4x?x32xbf16>, %k: tensor<1x2x?x32xbf16>, %v: ten
       outs(%o, %l : tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>
   return %r#0 : tensor<1x4x?x32xbf16>
 }
+
+// -----
+
+// refine = slash: the first pass's scores go through slash_refine (with the
+// config's block, refinement fields, local_blocks, sink and scale) and the
+// selection reads the refined scores.
+// CHECK-LABEL: func.func @slash_refine
+// CHECK-SAME: (%[[Q:[^:]+]]: tensor<1x4x?x32xbf16>, %[[K:[^:]+]]: tensor<1x2x?x32xbf16>
+// CHECK: %[[S:.+]] = unisparse.block_score
+// CHECK: %[[R:.+]] = unisparse.slash_refine {block = 64 : i64, last_q = 8 : i64, local_blocks = 2 : i64, n_offsets = 4 : i64, rows_per_block = 2 : i64, scale = 1.250000e-01 : f64, sink = false, width = 0 : i64}
+// CHECK-SAME: ins(%[[Q]], %[[K]], %[[S]] : tensor<1x4x?x32xbf16>, tensor<1x2x?x32xbf16>, tensor<1x4x?x?xf32>)
+// CHECK: unisparse.block_select {local_blocks = 2 : i64, sink = false, tau = 0.94999999999999996 : f64} ins(%[[R]] : tensor<1x4x?x?xf32>)
+func.func @slash_refine(%q: tensor<1x4x?x32xbf16>, %k: tensor<1x2x?x32xbf16>, %v: tensor<1x2x?x32xbf16>,
+                        %o: tensor<1x4x?x32xbf16>, %l: tensor<1x4x?xf32>) -> tensor<1x4x?x32xbf16> {
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, tau = 0.95, local_blocks = 2, sink = false,
+                                                        scale = 0.125, refine = slash, last_q = 8, n_offsets = 4,
+                                                        rows_per_block = 2, width = 0>}
+      ins(%q, %k, %v : tensor<1x4x?x32xbf16>, tensor<1x2x?x32xbf16>, tensor<1x2x?x32xbf16>)
+      outs(%o, %l : tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>
+  return %r#0 : tensor<1x4x?x32xbf16>
+}

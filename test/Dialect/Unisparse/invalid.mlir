@@ -1017,3 +1017,209 @@ func.func @f(%a: tensor<1x4x16x32xf32>, %b: tensor<1x2x16x32xf32>, %s: tensor<1x
   %r = unisparse.block_score {block = 128, c_q = 16, c_k = 16} ins(%a, %b : tensor<1x4x16x32xf32>, tensor<1x2x16x32xf32>) outs(%s : tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
   return
 }
+
+// -----
+
+// unisparse.slash_refine: one case per rule of its verifier (attributes as
+// the config's refinement rules word them, then shapes).
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x16xf32>, %k: tensor<1x2x100x16xf32>, %s: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{attribute 'block' must be positive, found 0}}
+  %r = unisparse.slash_refine {block = 0, last_q = 8}
+      ins(%q, %k, %s : tensor<1x4x100x16xf32>, tensor<1x2x100x16xf32>, tensor<1x2x4x4xf32>) outs(%s : tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  return %r : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x16xf32>, %k: tensor<1x2x100x16xf32>, %s: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{attribute 'last_q' must be positive, found 0}}
+  %r = unisparse.slash_refine {block = 32, last_q = 0}
+      ins(%q, %k, %s : tensor<1x4x100x16xf32>, tensor<1x2x100x16xf32>, tensor<1x2x4x4xf32>) outs(%s : tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  return %r : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x16xf32>, %k: tensor<1x2x100x16xf32>, %s: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{attribute 'n_offsets' must be positive, found 0}}
+  %r = unisparse.slash_refine {block = 32, last_q = 8, n_offsets = 0}
+      ins(%q, %k, %s : tensor<1x4x100x16xf32>, tensor<1x2x100x16xf32>, tensor<1x2x4x4xf32>) outs(%s : tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  return %r : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x16xf32>, %k: tensor<1x2x100x16xf32>, %s: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{attribute 'rows_per_block' must be positive, found -1}}
+  %r = unisparse.slash_refine {block = 32, last_q = 8, rows_per_block = -1}
+      ins(%q, %k, %s : tensor<1x4x100x16xf32>, tensor<1x2x100x16xf32>, tensor<1x2x4x4xf32>) outs(%s : tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  return %r : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x16xf32>, %k: tensor<1x2x100x16xf32>, %s: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{attribute 'width' must be non-negative, found -2}}
+  %r = unisparse.slash_refine {block = 32, last_q = 8, width = -2}
+      ins(%q, %k, %s : tensor<1x4x100x16xf32>, tensor<1x2x100x16xf32>, tensor<1x2x4x4xf32>) outs(%s : tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  return %r : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x16xf32>, %k: tensor<1x2x100x16xf32>, %s: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{attribute 'last_q' must be at most 2^20, found 2000000}}
+  %r = unisparse.slash_refine {block = 32, last_q = 2000000}
+      ins(%q, %k, %s : tensor<1x4x100x16xf32>, tensor<1x2x100x16xf32>, tensor<1x2x4x4xf32>) outs(%s : tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  return %r : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x16xf32>, %k: tensor<1x2x100x16xf32>, %s: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{attribute 'rows_per_block' (33) must not exceed 'block' (32) for 'refine' slash}}
+  %r = unisparse.slash_refine {block = 32, last_q = 8, rows_per_block = 33}
+      ins(%q, %k, %s : tensor<1x4x100x16xf32>, tensor<1x2x100x16xf32>, tensor<1x2x4x4xf32>) outs(%s : tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  return %r : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x16xf32>, %k: tensor<1x2x100x16xf32>, %s: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{attribute 'local_blocks' must be non-negative, found -1}}
+  %r = unisparse.slash_refine {block = 32, last_q = 8, local_blocks = -1}
+      ins(%q, %k, %s : tensor<1x4x100x16xf32>, tensor<1x2x100x16xf32>, tensor<1x2x4x4xf32>) outs(%s : tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  return %r : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x16xf32>, %k: tensor<1x2x100x16xf32>, %s: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{attribute 'scale' must be non-negative and at most the largest f32 (0: 1/sqrt(D)), found -1.0}}
+  %r = unisparse.slash_refine {block = 32, last_q = 8, scale = -1.0}
+      ins(%q, %k, %s : tensor<1x4x100x16xf32>, tensor<1x2x100x16xf32>, tensor<1x2x4x4xf32>) outs(%s : tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  return %r : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100xf32>, %k: tensor<1x2x100x16xf32>, %s: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{operand 'q' must have rank 4, found rank 3}}
+  %r = unisparse.slash_refine {block = 32, last_q = 8}
+      ins(%q, %k, %s : tensor<1x4x100xf32>, tensor<1x2x100x16xf32>, tensor<1x2x4x4xf32>) outs(%s : tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  return %r : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x16xf32>, %k: tensor<1x2x100x16xf32>, %s: tensor<1x2x4x4xf16>) -> tensor<1x2x4x4xf16> {
+  // expected-error @+1 {{operand 'scores' must have element type 'f32', found 'f16'}}
+  %r = unisparse.slash_refine {block = 32, last_q = 8}
+      ins(%q, %k, %s : tensor<1x4x100x16xf32>, tensor<1x2x100x16xf32>, tensor<1x2x4x4xf16>) outs(%s : tensor<1x2x4x4xf16>) -> tensor<1x2x4x4xf16>
+  return %r : tensor<1x2x4x4xf16>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x16xi8>, %k: tensor<1x2x100x16xi8>, %s: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{operand 'q' must have element type bf16, f16 or f32, found 'i8'}}
+  %r = unisparse.slash_refine {block = 32, last_q = 8}
+      ins(%q, %k, %s : tensor<1x4x100x16xi8>, tensor<1x2x100x16xi8>, tensor<1x2x4x4xf32>) outs(%s : tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  return %r : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x16xf32>, %k: tensor<1x2x100x16xbf16>, %s: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{operand 'k' must have the element type of 'q' ('f32'), found 'bf16'}}
+  %r = unisparse.slash_refine {block = 32, last_q = 8}
+      ins(%q, %k, %s : tensor<1x4x100x16xf32>, tensor<1x2x100x16xbf16>, tensor<1x2x4x4xf32>) outs(%s : tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  return %r : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x16xf32>, %k: tensor<1x2x99x16xf32>, %s: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{operand 'k' dim 2 (sequence) must be 100 to match 'q' dim 2, found 99}}
+  %r = unisparse.slash_refine {block = 32, last_q = 8}
+      ins(%q, %k, %s : tensor<1x4x100x16xf32>, tensor<1x2x99x16xf32>, tensor<1x2x4x4xf32>) outs(%s : tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  return %r : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x16xf32>, %k: tensor<1x3x100x16xf32>, %s: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{query heads 'q' dim 1 (4) must be a multiple of kv heads 'k' dim 1 (3)}}
+  %r = unisparse.slash_refine {block = 32, last_q = 8}
+      ins(%q, %k, %s : tensor<1x4x100x16xf32>, tensor<1x3x100x16xf32>, tensor<1x2x4x4xf32>) outs(%s : tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  return %r : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x16xf32>, %k: tensor<1x2x100x16xf32>, %s: tensor<2x2x4x4xf32>) -> tensor<2x2x4x4xf32> {
+  // expected-error @+1 {{operand 'scores' dim 0 (batch) must be 1 to match 'q' dim 0, found 2}}
+  %r = unisparse.slash_refine {block = 32, last_q = 8}
+      ins(%q, %k, %s : tensor<1x4x100x16xf32>, tensor<1x2x100x16xf32>, tensor<2x2x4x4xf32>) outs(%s : tensor<2x2x4x4xf32>) -> tensor<2x2x4x4xf32>
+  return %r : tensor<2x2x4x4xf32>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x16xf32>, %k: tensor<1x2x100x16xf32>, %s: tensor<1x3x4x4xf32>) -> tensor<1x3x4x4xf32> {
+  // expected-error @+1 {{query heads 'q' dim 1 (4) must be a multiple of head groups 'scores' dim 1 (3)}}
+  %r = unisparse.slash_refine {block = 32, last_q = 8}
+      ins(%q, %k, %s : tensor<1x4x100x16xf32>, tensor<1x2x100x16xf32>, tensor<1x3x4x4xf32>) outs(%s : tensor<1x3x4x4xf32>) -> tensor<1x3x4x4xf32>
+  return %r : tensor<1x3x4x4xf32>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x16xf32>, %k: tensor<1x2x100x16xf32>, %s: tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32> {
+  // expected-error @+1 {{operand 'scores' dim 2 (query blocks) must be 4 (ceil(q sequence / block)), found 3}}
+  %r = unisparse.slash_refine {block = 32, last_q = 8}
+      ins(%q, %k, %s : tensor<1x4x100x16xf32>, tensor<1x2x100x16xf32>, tensor<1x2x3x4xf32>) outs(%s : tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32>
+  return %r : tensor<1x2x3x4xf32>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x16xf32>, %k: tensor<1x2x100x16xf32>, %s: tensor<1x2x4x5xf32>) -> tensor<1x2x4x5xf32> {
+  // expected-error @+1 {{operand 'scores' dim 3 (key blocks) must be 4 (ceil(q sequence / block)), found 5}}
+  %r = unisparse.slash_refine {block = 32, last_q = 8}
+      ins(%q, %k, %s : tensor<1x4x100x16xf32>, tensor<1x2x100x16xf32>, tensor<1x2x4x5xf32>) outs(%s : tensor<1x2x4x5xf32>) -> tensor<1x2x4x5xf32>
+  return %r : tensor<1x2x4x5xf32>
+}
+
+// -----
+
+func.func @f(%q: tensor<1x4x100x16xf32>, %k: tensor<1x2x100x16xf32>, %s: tensor<1x0x4x4xf32>) -> tensor<1x0x4x4xf32> {
+  // expected-error @+1 {{operand 'scores' dim 1 (head groups) must be at least 1, found 0}}
+  %r = unisparse.slash_refine {block = 32, last_q = 8}
+      ins(%q, %k, %s : tensor<1x4x100x16xf32>, tensor<1x2x100x16xf32>, tensor<1x0x4x4xf32>) outs(%s : tensor<1x0x4x4xf32>) -> tensor<1x0x4x4xf32>
+  return %r : tensor<1x0x4x4xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'refine' slash needs 'causal' = true (the last queries see every key), found causal = false}}
+func.func private @f() attributes {c = #unisparse.config<refine = slash, causal = false>}
+
+// -----
+
+// expected-error @+2 {{'refine' must be one of none, slash, found vertical}}
+// expected-error @+1 {{failed to parse Unisparse_ConfigAttr parameter 'refine'}}
+func.func private @f() attributes {c = #unisparse.config<refine = vertical>}
+
+// -----
+
+// expected-error @+1 {{'width' must be at most 2^20, found 2000000}}
+func.func private @f() attributes {c = #unisparse.config<width = 2000000>}
+
+// -----
+
+// expected-error @+1 {{'rows_per_block' must be at most 2^20, found 2000000}}
+func.func private @f() attributes {c = #unisparse.config<block = 4194304, c_q = 16, c_k = 16, refine = slash, rows_per_block = 2000000>}

@@ -153,3 +153,32 @@ func.func @outlier(%q: tensor<1x4x?x32xbf16>, %k: tensor<1x2x?x32xbf16>, %qc0: t
 // CHECK: #unisparse.config<c_k = 32, estimator = outlier, query_reduce = max, k_outliers = 3>
 func.func private @outlier_config() attributes {
     c = #unisparse.config<k_outliers = 3, query_reduce = max, c_k = 32, estimator = outlier, q_outliers = 1>}
+
+// The slash refinement between block_score and block_select: every
+// attribute set (GQA 8/2 in 4 head groups of 2, f16), then the defaults
+// left out.
+// CHECK-LABEL: func.func @slash_refine
+// CHECK: unisparse.slash_refine {block = 64 : i64, last_q = 4 : i64, local_blocks = 2 : i64, n_offsets = 3 : i64, rows_per_block = 2 : i64, scale = 1.250000e-01 : f64, sink = false, width = 0 : i64}
+// CHECK-SAME: ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<2x8x?x32xf16>, tensor<2x2x?x32xf16>, tensor<2x4x?x?xf32>)
+// CHECK-SAME: outs(%{{.*}} : tensor<2x4x?x?xf32>) -> tensor<2x4x?x?xf32>
+// CHECK: unisparse.slash_refine {block = 128 : i64, last_q = 16 : i64}
+// CHECK-SAME: ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<1x4x300x64xbf16>, tensor<1x4x300x64xbf16>, tensor<1x4x3x3xf32>)
+func.func @slash_refine(%q: tensor<2x8x?x32xf16>, %k: tensor<2x2x?x32xf16>, %s: tensor<2x4x?x?xf32>,
+                        %r0: tensor<2x4x?x?xf32>, %q1: tensor<1x4x300x64xbf16>, %s1: tensor<1x4x3x3xf32>)
+    -> (tensor<2x4x?x?xf32>, tensor<1x4x3x3xf32>) {
+  %r = unisparse.slash_refine {block = 64, last_q = 4, n_offsets = 3, rows_per_block = 2, width = 0,
+                               local_blocks = 2, sink = false, scale = 0.125}
+      ins(%q, %k, %s : tensor<2x8x?x32xf16>, tensor<2x2x?x32xf16>, tensor<2x4x?x?xf32>)
+      outs(%r0 : tensor<2x4x?x?xf32>) -> tensor<2x4x?x?xf32>
+  %d = unisparse.slash_refine {block = 128, last_q = 16, n_offsets = 16, rows_per_block = 8, width = 1}
+      ins(%q1, %q1, %s1 : tensor<1x4x300x64xbf16>, tensor<1x4x300x64xbf16>, tensor<1x4x3x3xf32>)
+      outs(%s1 : tensor<1x4x3x3xf32>) -> tensor<1x4x3x3xf32>
+  return %r, %d : tensor<2x4x?x?xf32>, tensor<1x4x3x3xf32>
+}
+
+// The refinement's fields of the config: printed only where they differ
+// from their defaults.
+// CHECK-LABEL: func.func private @refine_config
+// CHECK-SAME: #unisparse.config<refine = slash, last_q = 8, n_offsets = 4, rows_per_block = 2, width = 0>
+func.func private @refine_config() attributes {c = #unisparse.config<width = 0, refine = slash, last_q = 8,
+                                                                       rows_per_block = 2, n_offsets = 4>}

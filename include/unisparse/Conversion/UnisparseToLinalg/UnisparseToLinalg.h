@@ -31,6 +31,9 @@ void populateBlockScoreToLinalgPatterns(RewritePatternSet &patterns);
 void populateOutlierScoreToLinalgPatterns(RewritePatternSet &patterns);
 /// block_select -> scf loops.
 void populateBlockSelectToLinalgPatterns(RewritePatternSet &patterns);
+/// slash_refine -> last-row contraction and softmax, evidence reductions,
+/// arg-max offsets, scf loops for the probe rows' gather, the combination.
+void populateSlashRefineToLinalgPatterns(RewritePatternSet &patterns);
 /// dense_layout -> linalg.generic.
 void populateDenseLayoutToLinalgPatterns(RewritePatternSet &patterns);
 /// All of the above.

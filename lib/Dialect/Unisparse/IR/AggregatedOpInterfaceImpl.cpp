@@ -95,15 +95,31 @@ EstimationValues mlir::unisparse::buildEstimation(
       EstimatorAttr::get(ctx, cfg.getEstimator()),
       QueryReduceAttr::get(ctx, cfg.getQueryReduce()),
       b.getI64IntegerAttr(share));
+  // The second level: the first pass's scores refined from exact logits of
+  // the last queries and the probe rows (the selection reads these).
+  Value selected = scores.getResult();
+  if (cfg.getRefine() == Refine::slash) {
+    Value refinedInit =
+        emptyTensor(b, loc, tensor::getMixedSizes(b, loc, selected), f32);
+    selected =
+        SlashRefineOp::create(b, loc, selected.getType(), q, k, selected,
+                              refinedInit, b.getI64IntegerAttr(cfg.getBlock()),
+                              b.getI64IntegerAttr(cfg.getLastQ()),
+                              b.getI64IntegerAttr(cfg.getNOffsets()),
+                              b.getI64IntegerAttr(cfg.getRowsPerBlock()),
+                              b.getI64IntegerAttr(cfg.getWidth()),
+                              b.getI64IntegerAttr(cfg.getLocalBlocks()),
+                              b.getBoolAttr(cfg.getSink()),
+                              b.getF64FloatAttr(cfg.getScaleValue()))
+            .getResult();
+  }
   auto select = BlockSelectOp::create(
-      b, loc, TypeRange{countsInit.getType(), indicesInit.getType()},
-      scores.getResult(), countsInit, indicesInit,
-      b.getF64FloatAttr(cfg.getTauValue()),
+      b, loc, TypeRange{countsInit.getType(), indicesInit.getType()}, selected,
+      countsInit, indicesInit, b.getF64FloatAttr(cfg.getTauValue()),
       b.getI64IntegerAttr(cfg.getLocalBlocks()), b.getBoolAttr(cfg.getSink()),
       b.getI64IntegerAttr(cfg.getMinBlocks()),
       b.getI64IntegerAttr(cfg.getMaxBlocks()), b.getBoolAttr(cfg.getCausal()));
-  return EstimationValues{scores.getResult(), select.getCounts(),
-                          select.getIndices()};
+  return EstimationValues{selected, select.getCounts(), select.getIndices()};
 }
 
 EstimationValues mlir::unisparse::buildLayout(OpBuilder &b, Location loc,

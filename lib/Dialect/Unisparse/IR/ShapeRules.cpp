@@ -116,6 +116,34 @@ LogicalResult mlir::unisparse::verifyHeads(EmitFn emit, int64_t heads,
   return success();
 }
 
+LogicalResult mlir::unisparse::verifyRefinement(EmitFn emit, Refine refine,
+                                                int64_t block, bool causal,
+                                                int64_t lastQ, int64_t nOffsets,
+                                                int64_t rowsPerBlock,
+                                                int64_t width) {
+  if (failed(verifyPositive(emit, "last_q", lastQ)) ||
+      failed(verifyPositive(emit, "n_offsets", nOffsets)) ||
+      failed(verifyPositive(emit, "rows_per_block", rowsPerBlock)) ||
+      failed(verifyNonNegative(emit, "width", width)))
+    return failure();
+  for (auto [name, value] : {std::pair<StringRef, int64_t>{"last_q", lastQ},
+                             {"n_offsets", nOffsets},
+                             {"rows_per_block", rowsPerBlock},
+                             {"width", width}})
+    if (value > kMaxRefineParam)
+      return emit() << "'" << name << "' must be at most 2^20, found " << value;
+  if (refine != Refine::slash)
+    return success();
+  if (rowsPerBlock > block)
+    return emit() << "'rows_per_block' (" << rowsPerBlock
+                  << ") must not exceed 'block' (" << block
+                  << ") for 'refine' slash";
+  if (!causal)
+    return emit() << "'refine' slash needs 'causal' = true (the last queries "
+                     "see every key), found causal = false";
+  return success();
+}
+
 LogicalResult mlir::unisparse::verifyOutliers(EmitFn emit, Estimator estimator,
                                               int64_t cq, int64_t ck,
                                               int64_t qOutliers,
@@ -253,7 +281,8 @@ Value IRSizeArith::max(Value x, Value y) const {
 EstimationParams EstimationParams::of(ConfigAttr config) {
   return {config.getBlock(),     config.getCQ(),        config.getCK(),
           config.getCH(),        config.getEstimator(), config.getQueryReduce(),
-          config.getQOutliers(), config.getKOutliers()};
+          config.getQOutliers(), config.getKOutliers(), config.getRefine(),
+          config.getLastQ(),     config.getNOffsets()};
 }
 
 CompositeParams CompositeParams::queriesOf(const EstimationParams &p) {

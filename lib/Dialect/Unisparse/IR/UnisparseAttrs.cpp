@@ -58,14 +58,13 @@ InFlightDiagnostic mlir::unisparse::emitUnknownKeyword(
          << ", found " << found;
 }
 
-LogicalResult ConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                                 int64_t block, int64_t cQ, int64_t cK,
-                                 int64_t cH, llvm::APFloat tauF,
-                                 int64_t localBlocks, bool sink,
-                                 int64_t minBlocks, int64_t maxBlocks,
-                                 bool causal, llvm::APFloat scaleF,
-                                 Estimator estimator, QueryReduce queryReduce,
-                                 int64_t qOutliers, int64_t kOutliers) {
+LogicalResult ConfigAttr::verify(
+    function_ref<InFlightDiagnostic()> emitError, int64_t block, int64_t cQ,
+    int64_t cK, int64_t cH, llvm::APFloat tauF, int64_t localBlocks, bool sink,
+    int64_t minBlocks, int64_t maxBlocks, bool causal, llvm::APFloat scaleF,
+    Estimator estimator, QueryReduce queryReduce, int64_t qOutliers,
+    int64_t kOutliers, Refine refine, int64_t lastQ, int64_t nOffsets,
+    int64_t rowsPerBlock, int64_t width) {
   double tau = tauF.convertToDouble(), scale = scaleF.convertToDouble();
   if (failed(verifyPositive(emitError, "block", block)) ||
       failed(verifyPositive(emitError, "c_q", cQ)) ||
@@ -78,10 +77,13 @@ LogicalResult ConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       failed(verifyMinMaxBlocks(emitError, minBlocks, maxBlocks)) ||
       failed(verifyScale(emitError, scale)))
     return failure();
-  return failure(failed(verifyEstimatorStride(emitError, estimator, cQ, cK)) ||
-                 failed(verifyBlockFits(
-                     emitError, EstimationParams{block, cQ, cK, cH, estimator,
-                                                 queryReduce})) ||
-                 failed(verifyOutliers(emitError, estimator, cQ, cK, qOutliers,
-                                       kOutliers)));
+  return failure(
+      failed(verifyEstimatorStride(emitError, estimator, cQ, cK)) ||
+      failed(verifyBlockFits(
+          emitError,
+          EstimationParams{block, cQ, cK, cH, estimator, queryReduce})) ||
+      failed(
+          verifyOutliers(emitError, estimator, cQ, cK, qOutliers, kOutliers)) ||
+      failed(verifyRefinement(emitError, refine, block, causal, lastQ, nOffsets,
+                              rowsPerBlock, width)));
 }

@@ -196,6 +196,12 @@ public:
            << "), found " << slots;
   }
 
+  LogicalResult refinement(int64_t block, int64_t lastQ, int64_t nOffsets,
+                           int64_t rowsPerBlock, int64_t width) {
+    return verifyRefinement(attribute(), Refine::slash, block, /*causal=*/true,
+                            lastQ, nOffsets, rowsPerBlock, width);
+  }
+
   /// `num` must be divisible by `den` when both are static.
   LogicalResult divides(int64_t num, StringRef numName, int64_t den,
                         StringRef denName) {
@@ -575,6 +581,54 @@ LogicalResult BlockSelectOp::verify() {
       return failure();
   return c.dimMatches(getIndicesInit(), "indices", 3, s, "scores", 3,
                       kLayoutDims[3]);
+}
+
+//===----------------------------------------------------------------------===//
+// SlashRefineOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult SlashRefineOp::verify() {
+  Checker c(*this);
+  int64_t block = getBlock();
+  if (failed(c.positive(block, "block")) ||
+      failed(c.refinement(block, getLastQ(), getNOffsets(), getRowsPerBlock(),
+                          getWidth())) ||
+      failed(c.blockCount(getLocalBlocks(), "local_blocks")) ||
+      failed(c.scale(getScale().convertToDouble())))
+    return failure();
+  Value q = getQ(), k = getK(), s = getScores();
+  if (failed(c.rank(q, "q", 4)) || failed(c.rank(k, "k", 4)) ||
+      failed(c.rank(s, "scores", 4)) || failed(c.attentionElement(q, "q")) ||
+      failed(c.sameElement(k, "k", q, "q")) ||
+      failed(c.element(s, "scores", Builder(getContext()).getF32Type())))
+    return failure();
+  for (unsigned d : {1u, 2u, 3u})
+    if (failed(c.nonEmptyDim(q, "q", d, kQkvDims[d])))
+      return failure();
+  if (failed(c.nonEmptyDim(k, "k", 1, kQkvDims[1])) ||
+      failed(c.nonEmptyDim(s, "scores", 1, kLayoutDims[1])))
+    return failure();
+  for (unsigned d : {0u, 2u, 3u})
+    if (failed(c.dimMatches(k, "k", d, q, "q", d, kQkvDims[d])))
+      return failure();
+  int64_t blocks = numBlocks(dimOf(q, 2), block);
+  if (failed(c.divides(dimOf(q, 1), "query heads 'q' dim 1", dimOf(k, 1),
+                       "kv heads 'k' dim 1")) ||
+      failed(c.dimMatches(s, "scores", 0, q, "q", 0, kLayoutDims[0])) ||
+      failed(c.divides(dimOf(q, 1), "query heads 'q' dim 1", dimOf(s, 1),
+                       "head groups 'scores' dim 1")) ||
+      failed(c.dimIs(s, "scores", 2, blocks, kLayoutDims[2],
+                     "(ceil(q sequence / block))")) ||
+      failed(c.dimIs(s, "scores", 3, blocks, kLayoutDims[3],
+                     "(ceil(q sequence / block))")))
+    return failure();
+  StaticSizeArith a;
+  return failure(
+      failed(c.operandsFit()) ||
+      failed(c.fits(refinementBytes(a, dimOr1(q, 0), dimOr1(q, 1), dimOr1(s, 1),
+                                    dimOr1(q, 2), dimOr1(q, 3), block,
+                                    getLastQ(), getNOffsets()),
+                    "the last rows' logits and the refinement's buffers")));
 }
 
 //===----------------------------------------------------------------------===//

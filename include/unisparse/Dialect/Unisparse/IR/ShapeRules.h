@@ -124,6 +124,23 @@ LogicalResult verifyEstimatorStride(EmitFn emit, Estimator estimator,
 LogicalResult verifyOutliers(EmitFn emit, Estimator estimator, int64_t cq,
                              int64_t ck, int64_t qOutliers, int64_t kOutliers);
 
+/// The largest last_q, n_offsets, rows_per_block and width of the slash
+/// refinement: the lowering keeps last_q rows of logits per head, places
+/// probe rows with (2 t + 1) * rem / (2 rows_per_block), rem < 2
+/// rows_per_block, and visits n_offsets * (2 width + 1) candidate keys per
+/// probe row; values past any sequence length must not overflow its index
+/// arithmetic.
+constexpr int64_t kMaxRefineParam = int64_t(1) << 20;
+
+/// The slash refinement's parameters (the config's fields with `refine`,
+/// the attributes of unisparse.slash_refine): last_q, n_offsets and
+/// rows_per_block positive, width non-negative, all four at most
+/// kMaxRefineParam; with refine = slash also rows_per_block
+/// <= block and causal attention (the last queries see every key).
+LogicalResult verifyRefinement(EmitFn emit, Refine refine, int64_t block,
+                               bool causal, int64_t lastQ, int64_t nOffsets,
+                               int64_t rowsPerBlock, int64_t width);
+
 /// The number of slots of an outlier composite: the mean of the rest, the
 /// `outliers` tokens, and (queries) the spread.
 inline int64_t outlierSlots(int64_t outliers, bool spread) {
@@ -230,6 +247,9 @@ struct EstimationParams {
   Estimator estimator;
   QueryReduce queryReduce;
   int64_t qOutliers = 0, kOutliers = 0;
+  /// The second level (unisparse.slash_refine) and its sizes.
+  Refine refine = Refine::none;
+  int64_t lastQ = 0, nOffsets = 0;
   static EstimationParams of(ConfigAttr config);
 };
 
@@ -439,6 +459,38 @@ typename A::Value layoutBytes(const A &a, typename A::Value pairs,
                a.constant(3 * kBufferAlignment));
 }
 
+/// Bytes of the slash refinement's buffers (the linalg lowering of
+/// unisparse.slash_refine) for `batch` x `seqLen`, `qHeads` query heads in
+/// `groups` head groups, head dim `headDim`, M = `lastQ` rows (padded when
+/// the sequence is shorter) and NB = ceil(seqLen / block): the last rows of
+/// q, M * D, their logits (the exponentials and shares in place) and row
+/// max and sum, M * N + 2 M, per query head; per head group the shares,
+/// M * N, and their copy padded by M - 1 on both sides, M * (N + 2 M), the
+/// vertical evidence and its padded copy, 2 N + 2 M, the slash evidence
+/// before and after the split and its masked copy, 3 (N + M), the
+/// offsets (i64, 2 words each), the probe rows' scores NB * NB and the row
+/// sums 2 * NB.
+template <typename A>
+typename A::Value
+refinementBytes(const A &a, typename A::Value batch, int64_t qHeads,
+                int64_t groups, typename A::Value seqLen, int64_t headDim,
+                int64_t block, int64_t lastQ, int64_t nOffsets) {
+  auto m = a.constant(lastQ);
+  auto heads = a.mul(batch, a.constant(qHeads));
+  auto pairs = a.mul(batch, a.constant(groups));
+  auto blocks = a.ceilDiv(seqLen, block);
+  auto perHead = a.add(a.mul(m, a.add(a.constant(headDim), seqLen)),
+                       a.constant(2 * lastQ));
+  auto padded = a.add(seqLen, a.constant(2 * lastQ));
+  auto perGroup = a.add(
+      a.add(a.mul(m, a.add(seqLen, padded)), a.mul(a.constant(2), padded)),
+      a.add(a.mul(a.constant(3), a.add(seqLen, m)),
+            a.add(a.constant(2 * nOffsets),
+                  a.mul(blocks, a.add(blocks, a.constant(2))))));
+  auto floats = a.add(a.mul(heads, perHead), a.mul(pairs, perGroup));
+  return a.add(a.mul(floats, a.constant(4)), a.constant(14 * kBufferAlignment));
+}
+
 /// The estimation's workspace for `batch` x `seqLen` (bytes, saturating).
 template <typename A>
 typename A::Value
@@ -455,6 +507,10 @@ attentionWorkspaceBytes(const A &a, const EstimationParams &p,
                      compressionBytes(a, CompositeParams::keysOf(p), keyPairs,
                                       seqLen, s.headDim, seqLen));
   bytes = a.add(bytes, layoutBytes(a, pairs, blocks));
+  if (p.refine == Refine::slash && tiling.kind != ScoreMapTiling::Kind::none)
+    bytes = a.add(bytes,
+                  refinementBytes(a, batch, s.qHeads, s.qHeads / p.cH, seqLen,
+                                  s.headDim, p.block, p.lastQ, p.nOffsets));
   switch (tiling.kind) {
   case ScoreMapTiling::Kind::whole:
     // Untiled, the linalg lowering reads shared key composites through a

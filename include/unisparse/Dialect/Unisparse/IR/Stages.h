@@ -29,12 +29,14 @@ struct AttentionShape {
 FailureOr<AttentionShape> getAttentionShape(OpBuilder &b, Location loc, Value q,
                                             Value k);
 
-/// The results of the estimation stages.
+/// The results of the estimation stages (`scores`: those the selection
+/// read, refined when the configuration refines them).
 struct EstimationValues {
   Value scores, counts, indices;
 };
 
-/// compress (queries and keys), block_score and block_select for `config` on
+/// compress (queries and keys), block_score, with `refine = slash` the
+/// slash_refine of its scores, and block_select for `config` on
 /// `q: [B, Hq, N, D]`, `k: [B, Hkv, N, D]` of `shape`. `scoresInit` may be
 /// null (a tensor.empty is made); `countsInit` / `indicesInit` are the layout
 /// destinations.

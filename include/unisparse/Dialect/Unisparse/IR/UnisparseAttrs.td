@@ -53,6 +53,7 @@ class Unisparse_EnumAttr<EnumAttrInfo info, string name>
 def Unisparse_EstimatorAttr : Unisparse_EnumAttr<Unisparse_Estimator, "estimator">;
 def Unisparse_QueryReduceAttr : Unisparse_EnumAttr<Unisparse_QueryReduce, "query_reduce">;
 def Unisparse_PoolingAttr : Unisparse_EnumAttr<Unisparse_Pooling, "pooling">;
+def Unisparse_RefineAttr : Unisparse_EnumAttr<Unisparse_Refine, "refine">;
 
 def Unisparse_ConfigAttr : Unisparse_Attr<"Config", "config"> {
   let summary = "Configuration of a UniSparse attention";
@@ -77,6 +78,11 @@ def Unisparse_ConfigAttr : Unisparse_Attr<"Config", "config"> {
     | `query_reduce` | sum | block score from its query composites: `sum` or `max` |
     | `q_outliers` | 1 | `outlier` estimator: rows of a query composite kept apart (positive; smaller than `c_q` for that estimator) |
     | `k_outliers` | 2 | `outlier` estimator: keys of a key composite kept apart, the first the one the mean query prefers (positive; smaller than `c_k` for that estimator) |
+    | `refine` | none | second level of the estimation: `none`, or `slash` (`unisparse.slash_refine` between `block_score` and `block_select`: slash offsets from the `last_q` last queries, exact probe rows; causal only) |
+    | `last_q` | 16 | `slash`: last queries whose exact softmax gives the slash evidence (positive, at most 2^20) |
+    | `n_offsets` | 16 | `slash`: slash offsets kept (positive, at most 2^20) |
+    | `rows_per_block` | 8 | `slash`: probe rows per query block (positive, at most 2^20; at most `block` with `slash`) |
+    | `width` | 1 | `slash`: keys on either side of each offset's key (non-negative, at most 2^20) |
 
     Example:
 
@@ -99,7 +105,12 @@ def Unisparse_ConfigAttr : Unisparse_Attr<"Config", "config"> {
     Unisparse_EnumParam<Unisparse_Estimator, "estimator", "mean", "composite estimator">:$estimator,
     Unisparse_EnumParam<Unisparse_QueryReduce, "query_reduce", "sum", "query composite reduction">:$query_reduce,
     Unisparse_IntParam<"q_outliers", "1", "outlier rows per query composite">:$q_outliers,
-    Unisparse_IntParam<"k_outliers", "2", "outlier keys per key composite">:$k_outliers
+    Unisparse_IntParam<"k_outliers", "2", "outlier keys per key composite">:$k_outliers,
+    Unisparse_EnumParam<Unisparse_Refine, "refine", "none", "second level of the estimation">:$refine,
+    Unisparse_IntParam<"last_q", "16", "slash refinement: last queries">:$last_q,
+    Unisparse_IntParam<"n_offsets", "16", "slash refinement: offsets kept">:$n_offsets,
+    Unisparse_IntParam<"rows_per_block", "8", "slash refinement: probe rows per query block">:$rows_per_block,
+    Unisparse_IntParam<"width", "1", "slash refinement: keys on either side of an offset">:$width
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;

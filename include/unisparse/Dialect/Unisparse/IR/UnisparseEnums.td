@@ -39,4 +39,13 @@ def Unisparse_Pooling : I32EnumAttr<"Pooling",
   let genSpecializedAttr = 0;
 }
 
+def Unisparse_Refine : I32EnumAttr<"Refine",
+    "the second level of a two-level estimation, between block_score and "
+    "block_select", [
+      I32EnumAttrCase<"none", 0>,
+      I32EnumAttrCase<"slash", 1>]> {
+  let cppNamespace = "::mlir::unisparse";
+  let genSpecializedAttr = 0;
+}
+
 #endif // UNISPARSE_DIALECT_UNISPARSE_IR_UNISPARSEENUMS_TD

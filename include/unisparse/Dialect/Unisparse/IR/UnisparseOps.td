@@ -340,6 +340,89 @@ def Unisparse_BlockSelectOp : Unisparse_Op<"block_select", [
 }
 
 //===----------------------------------------------------------------------===//
+// slash_refine
+//===----------------------------------------------------------------------===//
+
+def Unisparse_SlashRefineOp : Unisparse_Op<"slash_refine", [
+    Pure, DestinationStyleOpInterface,
+    AllTypesMatch<["scores", "init", "result"]>]> {
+  let summary = "Two-level estimation: block scores refined from exact logits";
+  let description = [{
+    Rescores the first pass's block scores `scores: [B, Hg, NB, NB]` (from
+    `unisparse.block_score`, any estimator) from exact logits of
+    `q: [B, Hq, N, D]` against `k: [B, Hkv, N, D]` (query head `h` reads kv
+    head `h / (Hq / Hkv)`; head group `g` is the `c_h = Hq / Hg` heads
+    `g * c_h .. (g + 1) * c_h - 1`; `NB = ceil(N / block)`), so that a
+    **slash line** (query `i` reading key `i - o` at a fixed offset `o`),
+    which any pooling of consecutive tokens averages away, reaches the
+    selection. Causal only: the last queries of the sequence see every key.
+    `block_select` then runs on `result: [B, Hg, NB, NB]` (f32). All sums
+    are f32. The NumPy reference is `unisparse.reference.twolevel.refine`,
+    whose parameter names the attributes carry:
+
+    1. **Last rows.** The `m = min(last_q, N)` last queries `i = N - m ..
+       N - 1`: `p_h[i, j] = softmax_j(scale * q[h, i] . k[j])` over `j <=
+       i`, and `p[i, j]` their sum over the group's heads divided by `m *
+       c_h`. The first evidence is `v0[j] = sum_i p[i, j]` (a vertical
+       line) and `s0[d] = sum_i p[i, i - d]` (a slash line); each pair
+       `(i, j)` then goes to the vertical evidence where `v0[j] >= s0[i -
+       j]` and to the slash evidence `slash[d]` otherwise.
+    2. **Offsets.** The `n_offsets` offsets `d > local_blocks * block` with
+       the largest `slash[d]`, largest first (ties: the smaller offset); an
+       offset whose evidence is not positive is dropped (`-1`).
+    3. **Probe rows.** `rows_per_block` rows per query block `I`, `i = I *
+       block + (2 t + 1) * block / (2 rows_per_block)` (those `< N`). For
+       each and each head of the group, with `x_j = scale * q[h, i] . k[j]`:
+       the forced keys `F` (block 0 with `sink`, and blocks `max(0, I -
+       local_blocks) .. I`, up to `j <= i`) and the candidate keys `C`, `j =
+       i - d + e` for each kept offset `d` and `e` in `-width .. width`,
+       `0 <= j <= i`, not in `F`, each key once. `E[I, J] = mean over the
+       heads and probe rows of sum_{j in C, j / block = J} exp(x_j) /
+       sum_{j in F} exp(x_j)` (0 for a block without a probe row).
+    4. **Combination.** With `tot = sum_J scores[I, J]` and `f` the sum
+       over the forced blocks (`J = 0` with `sink`, `max(0, I -
+       local_blocks) <= J <= I`): `result = max(scores / tot, E * (f /
+       tot))`, where a row with `tot = 0` takes `scores` itself for `scores
+       / tot`, a NaN `f / tot` counts as 0, and a NaN `scores / tot` stays
+       NaN (the selection then keeps every visible block of its row).
+
+    `scale = 0` selects `1/sqrt(D)`. Inputs bf16, f16 or f32.
+
+    `convert-unisparse-to-linalg` lowers steps 1, 2 and 4 to structured
+    linalg (contractions, masked softmax, reductions, arg-max reductions)
+    and the data-dependent gather of step 3 to scf loops.
+
+    Example (GQA 32/8, c_h = 1):
+
+    ```mlir
+    %r = unisparse.slash_refine {block = 128, last_q = 16, n_offsets = 16,
+                                 rows_per_block = 8, width = 1}
+        ins(%q, %k, %s : tensor<1x32x?x128xbf16>, tensor<1x8x?x128xbf16>,
+            tensor<1x32x?x?xf32>)
+        outs(%r0 : tensor<1x32x?x?xf32>) -> tensor<1x32x?x?xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$q, AnyRankedTensor:$k,
+                       AnyRankedTensor:$scores, AnyRankedTensor:$init,
+                       I64Attr:$block, I64Attr:$last_q,
+                       DefaultValuedAttr<I64Attr, "16">:$n_offsets,
+                       DefaultValuedAttr<I64Attr, "8">:$rows_per_block,
+                       DefaultValuedAttr<I64Attr, "1">:$width,
+                       DefaultValuedAttr<I64Attr, "1">:$local_blocks,
+                       DefaultValuedAttr<BoolAttr, "true">:$sink,
+                       DefaultValuedAttr<F64Attr, "0.0">:$scale);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    attr-dict `ins` `(` $q `,` $k `,` $scores `:` type($q) `,` type($k) `,` type($scores) `)`
+    `outs` `(` $init `:` type($init) `)` `->` type($result)
+  }];
+  let extraClassDeclaration = [{
+    ::mlir::MutableOperandRange getDpsInitsMutable() { return getInitMutable(); }
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // dense_layout
 //===----------------------------------------------------------------------===//
 

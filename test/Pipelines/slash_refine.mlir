@@ -1,0 +1,45 @@
+// REQUIRES: ptxas
+// The slash refinement (unisparse.slash_refine between block_score and
+// block_select) goes through the generic GPU path: its structured linalg and
+// its scf loops become parallel loops, then kernels in sm_90a cubins (and
+// host code for the CPU pipeline); the first pass is the tensor-core scoring
+// kernel. Numbers: test/python/test_slash_compiled.py (CPU) and
+// scripts/gpu/check.py (GPU against CPU).
+// RUN: unisparse-opt %s --unisparse-to-nvptx | FileCheck %s
+// RUN: unisparse-opt %s --unisparse-to-nvptx | %PYTHON %S/Inputs/check_cubins.py sm_90a | FileCheck %s --check-prefix=CUBIN
+// RUN: unisparse-opt %s --unisparse-to-cpu | FileCheck %s --check-prefix=CPU
+
+// The tensor-core scoring of the first pass, the refinement's kernels, the
+// selection kernel, then attention; nothing of the tensor level is left (a
+// strided copy would leave a gpu.memcpy that cannot lower, and an
+// unrealized cast here).
+// CHECK-LABEL: llvm.func @attention(
+// CHECK: gpu.launch_func {{.+}} @unisparse_block_score_0_module::
+// CHECK: gpu.launch_func {{.+}} @attention_kernel{{(_[0-9]+)?}}::
+// CHECK: gpu.launch_func {{.+}} @unisparse_block_select_0_module::
+// CHECK: llvm.call @unisparse_rt_block_sparse_attention_cuda_bf16
+// CHECK-LABEL: llvm.func @_mlir_ciface_attention(
+// CHECK-NOT: unisparse.
+// CHECK-NOT: linalg.
+// CHECK-NOT: unrealized_conversion_cast
+// CUBIN: [[N:[1-9][0-9]*]] cubins, all ELF for sm_90a
+// CPU-LABEL: llvm.func @attention(
+// CPU: llvm.call @unisparse_rt_block_sparse_attention_bf16(
+// CPU-NOT: unisparse.
+// CPU-NOT: linalg.
+
+func.func @attention(%q: memref<?x8x?x64xbf16>, %k: memref<?x2x?x64xbf16>, %v: memref<?x2x?x64xbf16>,
+                     %o: memref<?x8x?x64xbf16>, %l: memref<?x8x?xf32>) attributes {llvm.emit_c_interface} {
+  %qt = bufferization.to_tensor %q restrict : memref<?x8x?x64xbf16> to tensor<?x8x?x64xbf16>
+  %kt = bufferization.to_tensor %k restrict : memref<?x2x?x64xbf16> to tensor<?x2x?x64xbf16>
+  %vt = bufferization.to_tensor %v restrict : memref<?x2x?x64xbf16> to tensor<?x2x?x64xbf16>
+  %ot = bufferization.to_tensor %o restrict writable : memref<?x8x?x64xbf16> to tensor<?x8x?x64xbf16>
+  %lt = bufferization.to_tensor %l restrict writable : memref<?x8x?xf32> to tensor<?x8x?xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, c_q = 16, c_k = 8, tau = 0.99,
+                                                        refine = slash, last_q = 16, n_offsets = 8>}
+      ins(%qt, %kt, %vt : tensor<?x8x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16>)
+      outs(%ot, %lt : tensor<?x8x?x64xbf16>, tensor<?x8x?xf32>) -> tensor<?x8x?x64xbf16>, tensor<?x8x?xf32>
+  bufferization.materialize_in_destination %r#0 in restrict writable %o : (tensor<?x8x?x64xbf16>, memref<?x8x?x64xbf16>) -> ()
+  bufferization.materialize_in_destination %r#1 in restrict writable %l : (tensor<?x8x?xf32>, memref<?x8x?xf32>) -> ()
+  return
+}
