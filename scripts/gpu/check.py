@@ -747,7 +747,6 @@ def main():
         "default_fused_bf16_d128",
         "qmax_fused_bf16_d128",
         "rk2_fused_f16_d64",
-        "slash_antidiag_lse_bf16_d128",
     ):
         for n in (1000,) if a.quick else (1000, 4096):
             if want(name):

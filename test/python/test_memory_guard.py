@@ -234,16 +234,30 @@ CUDA_CASES = [
 ]
 
 
-def test_outlier_estimator_is_refused_for_cuda(tmp_path):
-    """The outlier estimator's structured GPU path gave wrong scores on the
-    H200; compiling it for CUDA fails with that reason instead of building
-    it (the CPU target still compiles it: test_outlier_compiled.py)."""
+@pytest.mark.parametrize(
+    "config, reason",
+    [
+        (
+            "block=64,c_q=16,c_k=32,tau=0.9,estimator=outlier,query_reduce=max",
+            "the outlier estimator has no GPU lowering known to be correct yet",
+        ),
+        (
+            "block=64,c_q=16,c_k=8,tau=0.9,refine=slash,last_q=16",
+            "the slash refinement has no GPU lowering known to be correct yet",
+        ),
+    ],
+)
+def test_unverified_gpu_paths_are_refused_for_cuda(tmp_path, config, reason):
+    """The outlier estimator's structured GPU path and the slash
+    refinement's generic one gave wrong scores on the H200; compiling them
+    for CUDA fails with that reason instead of building them (the CPU target
+    still compiles them: test_outlier_compiled.py, test_slash_compiled.py)."""
     from unisparse import _build
 
     r = subprocess.run(
         [
             str(_build.compiler_path()),
-            "--config=block=64,c_q=16,c_k=32,tau=0.9,estimator=outlier,query_reduce=max",
+            f"--config={config}",
             "--heads=4",
             "--kv-heads=2",
             "--head-dim=64",
@@ -256,7 +270,7 @@ def test_outlier_estimator_is_refused_for_cuda(tmp_path):
         text=True,
     )
     assert r.returncode != 0
-    assert "the outlier estimator has no GPU lowering known to be correct yet" in r.stderr
+    assert reason in r.stderr
     assert not (tmp_path / "lib.so").exists()
 
 
