@@ -179,9 +179,10 @@ HAVE_PTXAS = bool(shutil.which("ptxas")) or os.path.exists(os.path.join(CUDA_HOM
 CUDA_CASES = [
     # (config, extra unisparse-compile flags, Hq, Hkv, D, [(B, N), ...]): the
     # tensor-core scoring kernel (the default: the separate epilogue in
-    # bounded chunks; the fused one: per-CTA scratch), the linalg lowering of
-    # the antidiagonal estimators and of f32 scoring (the whole
-    # map), and a dense configuration (no estimation).
+    # bounded chunks; the fused one: per-CTA scratch; the antidiagonal
+    # estimators' with 16 query composites a warp), the linalg lowering of
+    # f32 scoring (the whole map), and a dense configuration (no
+    # estimation).
     ("block=128,c_q=16,c_k=16,tau=0.9", [], 4, 2, 64, [(1, 128), (2, 1000), (1, 4096)]),
     (
         "block=64,c_q=16,c_k=8,tau=0.9,query_reduce=max",
@@ -229,6 +230,22 @@ CUDA_CASES = [
     ),
     ("block=128,c_q=16,c_k=16,tau=0.9", ["--score-epilogue=separate"], 4, 2, 64, [(2, 1000), (1, 4096)]),
     ("block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag", [], 2, 2, 64, [(1, 200), (2, 333)]),
+    (
+        "block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag_lse,query_reduce=max",
+        ["--score-ctas=4", "--score-epilogue=fused"],
+        4,
+        2,
+        64,
+        [(1, 200), (2, 1001)],
+    ),
+    (
+        "block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag_lse",
+        ["--score-ctas=4", "--score-epilogue=separate", "--score-scratch-bytes=1"],
+        4,
+        2,
+        64,
+        [(1, 200), (2, 1001)],
+    ),
     ("block=128,c_q=16,c_k=16,tau=0.9", ["--score-precision=f32"], 2, 1, 64, [(1, 300)]),
     ("block=128,tau=1.0", [], 2, 1, 64, [(1, 500)]),
 ]
