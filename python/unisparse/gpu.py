@@ -132,23 +132,7 @@ class CompiledCUDA:
             self._attention_layout = None
 
     def _call(self, fn, tensors):
-        import torch
-
-        descs = [tensor_descriptor(t) for t in tensors]
-        _runtime_mod.clear()
-        # PyTorch's default stream is the legacy default stream, handle 0,
-        # which the runtime reads as "no current stream" (the compiled code
-        # would then use streams of its own, which do not wait for the
-        # legacy stream, and synchronize the host at its end). Named
-        # CU_STREAM_LEGACY, the compiled code queues on it in order, and the
-        # call returns without waiting.
-        stream = torch.cuda.current_stream().cuda_stream
-        _runtime_mod.set_current_stream(stream or CU_STREAM_LEGACY)
-        try:
-            fn(*[ctypes.byref(d) for d in descs])
-        finally:
-            _runtime_mod.set_current_stream(None)
-        check_runtime()
+        call_entry(fn, tensors)
 
     def _check(self, q, k, v=None):
         import torch
@@ -216,6 +200,30 @@ class CompiledCUDA:
 
 #: The CUDA driver's handle of the legacy default stream (cuda.h).
 CU_STREAM_LEGACY = 0x1
+
+
+def call_entry(fn, tensors):
+    """Calls the compiled entry point ``fn`` (an ``_mlir_ciface_*`` of a
+    library built for CUDA) on torch CUDA tensors, queued on the current
+    stream, and raises :class:`UnisparseError` if the runtime recorded a
+    failure."""
+    import torch
+
+    descs = [tensor_descriptor(t) for t in tensors]
+    _runtime_mod.clear()
+    # PyTorch's default stream is the legacy default stream, handle 0,
+    # which the runtime reads as "no current stream" (the compiled code
+    # would then use streams of its own, which do not wait for the
+    # legacy stream, and synchronize the host at its end). Named
+    # CU_STREAM_LEGACY, the compiled code queues on it in order, and the
+    # call returns without waiting.
+    stream = torch.cuda.current_stream().cuda_stream
+    _runtime_mod.set_current_stream(stream or CU_STREAM_LEGACY)
+    try:
+        fn(*[ctypes.byref(d) for d in descs])
+    finally:
+        _runtime_mod.set_current_stream(None)
+    check_runtime()
 
 
 def _default_runtime() -> str:

@@ -185,19 +185,7 @@ def test_compiled_refinement_within_the_float32_bound(cfg, hq, hkv, n, d, dtype,
     first = unisparse.compile(dataclasses.replace(cfg, refine="none"), heads=hq, kv_heads=hkv, head_dim=d, dtype=dtype)
     scores, counts, indices = kern.layout(qd, kd)
     s, _, _ = first.layout(qd, kd)
-    want = T.refine(
-        s.astype(np.float64),
-        q64,
-        k64,
-        cfg.block,
-        cfg.last_q,
-        c_h=cfg.c_h,
-        local_blocks=cfg.local_blocks,
-        sink=cfg.sink,
-        n_offsets=cfg.n_offsets,
-        rows_per_block=cfg.rows_per_block,
-        width=cfg.width,
-    )
+    want = T.refine_config(s.astype(np.float64), q64, k64, cfg)
     nb = s.shape[-1]
     terms = cfg.rows_per_block * cfg.c_h * cfg.n_offsets * (2 * cfg.width + 1)
     eps_e = math.expm1(2 * dx) + gamma((cfg.local_blocks + 2) * cfg.block) + gamma(terms) + 3 * EXP_ULPS * U + 4 * U
@@ -211,10 +199,7 @@ def test_compiled_refinement_within_the_float32_bound(cfg, hq, hkv, n, d, dtype,
     # refinement with other offsets) leaves the bound by far.
     plain = s / s.sum(-1, keepdims=True)
     assert np.max(np.abs(plain - want) / tol) > 100.0
-    other = T.refine(
-        s.astype(np.float64), q64, k64, cfg.block, cfg.last_q, c_h=cfg.c_h, local_blocks=cfg.local_blocks,
-        sink=cfg.sink, n_offsets=cfg.n_offsets + 2, rows_per_block=cfg.rows_per_block, width=cfg.width,
-    )  # fmt: skip
+    other = T.refine_config(s.astype(np.float64), q64, k64, cfg, n_offsets=cfg.n_offsets + 2)
     assert np.max(np.abs(scores - other) / tol) > 10.0
 
     # The compiled selection of the compiled scores against the reference

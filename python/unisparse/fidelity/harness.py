@@ -228,20 +228,7 @@ def layouts(q, k, configs, device=None):
         if _last_q(cfg):
             rkey = skey + (_last_q(cfg), cfg.local_blocks, cfg.sink, cfg.n_offsets, cfg.rows_per_block, cfg.width)
             if rkey not in scores:
-                scores[rkey] = twolevel.refine(
-                    s,
-                    q,
-                    k,
-                    cfg.block,
-                    _last_q(cfg),
-                    c_h=cfg.c_h,
-                    scale=kw["scale"],
-                    local_blocks=cfg.local_blocks,
-                    sink=cfg.sink,
-                    n_offsets=cfg.n_offsets,
-                    rows_per_block=cfg.rows_per_block,
-                    width=cfg.width,
-                )
+                scores[rkey] = twolevel.refine_config(s, q, k, cfg, scale=kw["scale"])
             s = scores[rkey]
         out[cfg] = ref.block_select(
             s,

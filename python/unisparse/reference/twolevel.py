@@ -269,3 +269,20 @@ def refine(
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(forced, s, 0.0).sum(-1, keepdims=True) / s.sum(-1, keepdims=True)
     return combine(s, E * np.nan_to_num(share, nan=0.0))
+
+
+def refine_config(s, q, k, cfg, scale=None, **overrides) -> np.ndarray:
+    """:func:`refine` with the refinement fields of ``cfg`` (a
+    :class:`unisparse.Config` or anything with the same attributes: block,
+    last_q, c_h, local_blocks, sink, n_offsets, rows_per_block, width);
+    ``overrides`` replace some of them."""
+    fields = dict(
+        c_h=cfg.c_h,
+        local_blocks=cfg.local_blocks,
+        sink=cfg.sink,
+        n_offsets=cfg.n_offsets,
+        rows_per_block=cfg.rows_per_block,
+        width=cfg.width,
+    )
+    fields.update(overrides)
+    return refine(s, q, k, cfg.block, cfg.last_q, scale=scale, **fields)
