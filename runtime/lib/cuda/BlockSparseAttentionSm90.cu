@@ -284,10 +284,13 @@ enum NamedBarrier : uint32_t {
 };
 
 /// Shared-memory addresses (1024-byte aligned tiles): Q, kStages K tiles,
-/// kStages V tiles, then the mbarriers and the ring's block slots. Per
-/// stage: "K full" and "V full" (the producer's TMA completes them), "empty"
-/// (the consumers' release), and a slot holding the key block in the stage
-/// (-1: the row has ended), written before "K full" is signalled.
+/// kStages V tiles, then the mbarriers and the ring's block slots. "Q full"
+/// (TMA completes it) and "Q empty" (both consumer warpgroups have done
+/// their last Q K^T of the tile: the persistent kernel's producer may load
+/// the next Q). Per stage: "K full" and "V full" (the producer's TMA
+/// completes them), "empty" (the consumers' release), and a slot holding
+/// the key block in the stage or, at the end of the row, endOfRow's code
+/// of the CTA's next tile; written before "K full" is signalled.
 template <typename Traits> struct Sm90Smem {
   uint32_t q, k, v, bars, slots;
 
@@ -299,7 +302,7 @@ template <typename Traits> struct Sm90Smem {
     m.k = m.q + kTile;
     m.v = m.k + kStages * kTile;
     m.bars = m.v + kStages * kTile;
-    m.slots = m.bars + 8u * (1 + 3 * kStages);
+    m.slots = m.bars + 8u * (2 + 3 * kStages);
     return m;
   }
   __device__ __forceinline__ uint32_t kTile(int s) const {
@@ -317,6 +320,9 @@ template <typename Traits> struct Sm90Smem {
   }
   __device__ __forceinline__ uint32_t empty(int s) const {
     return bars + 8u * (1 + 2 * Traits::kStages + s);
+  }
+  __device__ __forceinline__ uint32_t qEmpty() const {
+    return bars + 8u * (1 + 3 * Traits::kStages);
   }
   __device__ __forceinline__ uint32_t slot(int s) const {
     return slots + 4u * s;
@@ -367,47 +373,115 @@ __device__ __forceinline__ Sm90Tile scheduleTile(const Sm90Params &p,
   return t;
 }
 
+/// The tiles of the launch: query tiles x query heads x batch.
+__device__ __forceinline__ int numTiles(const Sm90Params &p) {
+  return p.numQTiles * p.numQHeads * p.batch;
+}
+
+/// The CTA's tile after the current one, or -1 if there is none (asked by
+/// the producer at the end of each layout row). One CTA per tile: none.
+/// Persistent: the first gridDim.x tiles go to the CTAs by blockIdx.x,
+/// every later one to the CTA whose producer asks first (a ticket from the
+/// launch's zeroed counter), so in scheduleTile's order the CTA that runs
+/// out of work first takes the heaviest tile left.
+template <typename Traits>
+__device__ __forceinline__ int nextTile(const Sm90Params &p) {
+  if constexpr (Traits::kPersistent) {
+    const int index = int(gridDim.x) + atomicAdd(p.tileCounter, 1);
+    return index < numTiles(p) ? index : -1;
+  } else {
+    return -1;
+  }
+}
+
+/// The block slot at the end of a row codes the CTA's next tile (-1:
+/// none), below every key block (>= 0): slot = endOfRowSlot(next), next =
+/// tileAfterRow(slot).
+__device__ __forceinline__ int endOfRowSlot(int next) { return -2 - next; }
+__device__ __forceinline__ int tileAfterRow(int slot) { return -2 - slot; }
+
 //===----------------------------------------------------------------------===//
-// Producer: one thread walks the layout row and issues every TMA copy.
+// Producer: one thread walks the layout rows and issues every TMA copy.
 //===----------------------------------------------------------------------===//
 
+/// The Q tile of t, completing on "Q full".
 template <typename Traits>
 __device__ __forceinline__ void
-produce(const Sm90Params &p, const Sm90Smem<Traits> &sm, const Sm90Tile &t) {
-  constexpr int kSlabBytes = Traits::kSlabBytes;
-  prefetchTensorMap(&p.tmQ);
-  prefetchTensorMap(&p.tmK);
-  prefetchTensorMap(&p.tmV);
+loadQ(const Sm90Params &p, const Sm90Smem<Traits> &sm, const Sm90Tile &t) {
   mbarArriveExpectTx(sm.qFull(), Traits::kTileBytes);
 #pragma unroll
   for (int slab = 0; slab < Traits::kSlabs; ++slab)
-    tmaLoad(sm.q + slab * kSlabBytes, &p.tmQ, sm.qFull(), slab * 64, t.q0, t.h,
-            t.b);
-  BlockWalk walk = layoutRow(p, t.b, t.group, t.qTile, 128, t.qLast);
+    tmaLoad(sm.q + slab * Traits::kSlabBytes, &p.tmQ, sm.qFull(), slab * 64,
+            t.q0, t.h, t.b);
+}
+
+/// The K and V tiles of key block j of t's kv head into `stage`.
+template <typename Traits>
+__device__ __forceinline__ void loadKV(const Sm90Params &p,
+                                       const Sm90Smem<Traits> &sm,
+                                       const Sm90Tile &t, int stage, int j) {
+  constexpr int kSlabBytes = Traits::kSlabBytes;
+  mbarArriveExpectTx(sm.kFull(stage), Traits::kTileBytes);
+#pragma unroll
+  for (int slab = 0; slab < Traits::kSlabs; ++slab)
+    tmaLoad(sm.kTile(stage) + slab * kSlabBytes, &p.tmK, sm.kFull(stage),
+            slab * 64, j * Traits::kBlockN, t.kvHead, t.b);
+  mbarArriveExpectTx(sm.vFull(stage), Traits::kTileBytes);
+#pragma unroll
+  for (int slab = 0; slab < Traits::kSlabs; ++slab)
+    tmaLoad(sm.vTile(stage) + slab * kSlabBytes, &p.tmV, sm.vFull(stage),
+            slab * 64, j * Traits::kBlockN, t.kvHead, t.b);
+}
+
+/// The producer thread, from tile `tileIndex` on: per tile, the layout
+/// row's key blocks into the ring (slot, K, V), then an end-of-row slot
+/// that names the next tile (nextTile), whose blocks follow at once in the
+/// same ring. The first tile's Q goes first; a later tile's Q goes after
+/// its first K/V block (or its end slot), once both consumer warpgroups
+/// have signalled "Q empty" for the tile before: so the next tile's first
+/// K/V and Q arrive while the consumers finish the current one.
+template <typename Traits>
+__device__ __forceinline__ void
+produce(const Sm90Params &p, const Sm90Smem<Traits> &sm, int tileIndex) {
+  prefetchTensorMap(&p.tmQ);
+  prefetchTensorMap(&p.tmK);
+  prefetchTensorMap(&p.tmV);
   RingPos<Traits> pos;
-  int j = 0;
-  for (bool more = walk.next(p, j);; more = walk.next(p, j), ++pos.it) {
-    const int stage = pos.stage();
-    // Use u of this stage waits for the consumers' release of use u - 1
-    // (parity (u - 1) & 1; for u = 0 it passes at once). The release
-    // follows the consumers' read of the slot's previous value.
-    mbarWait(sm.empty(stage), pos.parity() ^ 1u);
-    if (!more) { // the end of the row: an empty stage with slot -1
-      storeShared(sm.slot(stage), -1);
-      mbarArrive(sm.kFull(stage));
-      return;
+  for (uint32_t n = 0; tileIndex >= 0; ++n) {
+    const Sm90Tile t = scheduleTile(p, tileIndex);
+    bool qPending = n > 0;
+    if (!qPending)
+      loadQ(p, sm, t);
+    BlockWalk walk = layoutRow(p, t.b, t.group, t.qTile, 128, t.qLast);
+    int j = 0;
+    for (bool more = walk.next(p, j);; more = walk.next(p, j)) {
+      const int stage = pos.stage();
+      // Use u of this stage waits for the consumers' release of use u - 1
+      // (parity (u - 1) & 1; for u = 0 it passes at once). The release
+      // follows the consumers' read of the slot's previous value.
+      mbarWait(sm.empty(stage), pos.parity() ^ 1u);
+      ++pos.it;
+      if (more) {
+        storeShared(sm.slot(stage), j);
+        loadKV(p, sm, t, stage, j);
+      } else { // the end of the row: a stage with no tiles, its slot coded
+        tileIndex = nextTile<Traits>(p);
+        storeShared(sm.slot(stage), endOfRowSlot(tileIndex));
+        mbarArrive(sm.kFull(stage));
+        // No consumer waits for it, but every use of a stage completes one
+        // phase of each of its barriers (the parities count uses).
+        mbarArrive(sm.vFull(stage));
+      }
+      if (qPending) { // tile n waits for the release of tile n - 1's Q
+        mbarWait(sm.qEmpty(), (n & 1u) ^ 1u);
+        loadQ(p, sm, t);
+        qPending = false;
+      }
+      if (!more)
+        break;
     }
-    storeShared(sm.slot(stage), j);
-    mbarArriveExpectTx(sm.kFull(stage), Traits::kTileBytes);
-#pragma unroll
-    for (int slab = 0; slab < Traits::kSlabs; ++slab)
-      tmaLoad(sm.kTile(stage) + slab * kSlabBytes, &p.tmK, sm.kFull(stage),
-              slab * 64, j * Traits::kBlockN, t.kvHead, t.b);
-    mbarArriveExpectTx(sm.vFull(stage), Traits::kTileBytes);
-#pragma unroll
-    for (int slab = 0; slab < Traits::kSlabs; ++slab)
-      tmaLoad(sm.vTile(stage) + slab * kSlabBytes, &p.tmV, sm.vFull(stage),
-              slab * 64, j * Traits::kBlockN, t.kvHead, t.b);
+    if constexpr (!Traits::kPersistent)
+      return; // one tile per CTA (tileIndex is -1)
   }
 }
 
@@ -625,16 +699,17 @@ struct Turns {
 /// K_j^T and O += P_{j-1} V_{j-1}; pass the turn; wait for S_j; softmax it
 /// into the other P buffer while P_{j-1} V_{j-1} runs; wait for that;
 /// release its stage; rescale O if the max moved. Both warpgroups take one
-/// turn per block plus one.
+/// turn per block plus one. The ring position carries over from tile to
+/// tile (the persistent kernel's producer fills the ring without a break).
 template <typename Elem, int HeadDim> struct MainLoop {
   using C = Consumer<Elem, HeadDim>;
   using Traits = typename C::Traits;
   C &c;
   const Sm90Smem<Traits> &sm;
   const Turns &turns;
-  RingPos<Traits> pos; ///< the block whose P is packed, not yet multiplied
+  RingPos<Traits> &pos; ///< the block whose P is packed, not yet multiplied
 
-  /// The key block in the ring at `at`, or -1 at the end of the row. Only
+  /// The key block in the ring at `at`, or (< 0) the end slot. Only
   /// lane 0 reads the slot, and the warp gets it by shuffle: lane 0 is the
   /// thread whose arrive on "empty" releases the stage (and with it the
   /// slot), so the read is ordered before the producer's next write of the
@@ -687,12 +762,29 @@ template <typename Elem, int HeadDim> struct MainLoop {
     turns.pass();
   }
 
-  /// One block with P in buffer B; false (nothing done) at the row's end.
-  template <int B> __device__ __forceinline__ bool step() {
+  /// The end slot at `end` (every Q K^T of the tile has been waited for):
+  /// under the persistent kernel, releases its stage and Q (lane 0 of each
+  /// warp, as for the stages), so that the producer can load the next
+  /// tile's first K/V and Q during the last P V and the epilogue. Returns
+  /// the next tile (-1: none).
+  __device__ __forceinline__ int endRow(RingPos<Traits> end, int slot) {
+    if constexpr (Traits::kPersistent) {
+      release(end.stage());
+      if (c.lane == 0)
+        mbarArrive(sm.qEmpty());
+      return tileAfterRow(slot);
+    } else {
+      return -1;
+    }
+  }
+
+  /// One block with P in buffer B; at the row's end nothing is done and
+  /// the end slot returned (negative), else the block.
+  template <int B> __device__ __forceinline__ int step() {
     RingPos<Traits> next{pos.it + 1};
     const int jn = blockAt(next);
     if (jn < 0)
-      return false;
+      return jn;
     issueTurn<B, true>(next.stage());
     wgmmaWait<1>(); // S of block jn is ready
     fenceRegs(c.s);
@@ -705,7 +797,7 @@ template <typename Elem, int HeadDim> struct MainLoop {
     if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f))
       c.rescaleO(alpha);
     pos = next;
-    return true;
+    return jn;
   }
 
   /// The last P V, P in buffer B.
@@ -716,21 +808,32 @@ template <typename Elem, int HeadDim> struct MainLoop {
     release(pos.stage());
   }
 
-  __device__ __forceinline__ void run() {
+  /// The row's end after the block at pos, whose P is in buffer B: the end
+  /// slot (endRow), then the last P V; pos moves past the end slot.
+  /// Returns the next tile (-1: none).
+  template <int B> __device__ __forceinline__ int finish(int slot) {
+    const RingPos<Traits> end{pos.it + 1};
+    const int next = endRow(end, slot);
+    last<B>();
+    pos.it = end.it + 1;
+    return next;
+  }
+
+  /// The tile's blocks; returns the next tile (-1: none).
+  __device__ __forceinline__ int run() {
     const int j = blockAt(pos);
-    if (j < 0)
-      return;
+    if (j < 0) {
+      const int next = endRow(pos, j);
+      ++pos.it;
+      return next;
+    }
     first(j);
     // Unrolled by two so that each P buffer is a fixed register array.
     for (;;) {
-      if (!step<0>()) {
-        last<0>();
-        return;
-      }
-      if (!step<1>()) {
-        last<1>();
-        return;
-      }
+      if (const int slot = step<0>(); slot < 0)
+        return finish<0>(slot);
+      if (const int slot = step<1>(); slot < 0)
+        return finish<1>(slot);
     }
   }
 };
@@ -781,7 +884,6 @@ __device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
   extern __shared__ unsigned char smemRaw[];
   const Sm90Smem<Traits> sm = Sm90Smem<Traits>::at(
       static_cast<uint32_t>(__cvta_generic_to_shared(smemRaw)));
-  const Sm90Tile tile = scheduleTile(p, int(blockIdx.x));
 
   const int warpgroup = threadIdx.x / 128;
   if (threadIdx.x == 0) {
@@ -791,6 +893,7 @@ __device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
       mbarInit(sm.vFull(s), 1);
       mbarInit(sm.empty(s), Traits::kConsumers * 4); // lane 0 of each warp
     }
+    mbarInit(sm.qEmpty(), Traits::kConsumers * 4);
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
@@ -799,21 +902,27 @@ __device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
     asm volatile(
         "setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(Traits::kProducerRegs));
     if (threadIdx.x == 0)
-      produce(p, sm, tile);
+      produce(p, sm, int(blockIdx.x));
     return;
   }
 
   asm volatile(
       "setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(Traits::kConsumerRegs));
-  Consumer<Elem, HeadDim> c(p, sm, tile, warpgroup);
-  const Turns turns(c.consumer);
-  if (c.consumer == 1)
-    turns.pass(); // warpgroup 0 goes first
-  mbarWait(sm.qFull(), 0);
-  MainLoop<Elem, HeadDim>{c, sm, turns}.run();
-  if (c.consumer == 0)
-    turns.wait(); // the last turn warpgroup 1 passed
-  epilogue(c, tile);
+  const Turns turns(warpgroup - 1);
+  if (warpgroup == 2)
+    turns.pass(); // warpgroup 1 (consumer 0) goes first
+  // The turns, the ring and the Q phases carry over from tile to tile.
+  RingPos<Traits> pos;
+  int tileIndex = int(blockIdx.x);
+  for (uint32_t n = 0; tileIndex >= 0; ++n) {
+    const Sm90Tile tile = scheduleTile(p, tileIndex);
+    Consumer<Elem, HeadDim> c(p, sm, tile, warpgroup);
+    mbarWait(sm.qFull(), n & 1u);
+    tileIndex = MainLoop<Elem, HeadDim>{c, sm, turns, pos}.run();
+    epilogue(c, tile);
+  }
+  if (warpgroup == 1)
+    turns.wait(); // the last turn consumer 1 passed
 }
 
 } // namespace
