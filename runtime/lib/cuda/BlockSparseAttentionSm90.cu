@@ -29,14 +29,22 @@
 //    wait for P_j V_j is needed before it), wait for P_j V_j, rescale O,
 //    release stage j. The two warpgroups take turns to issue (ping-pong on
 //    named barriers). The producer writes each stage's key block into a
-//    shared slot (-1 at the row's end) before it signals "K full"; after
-//    that wait, lane 0 of each consumer warp reads the slot and shuffles it
-//    to its warp (lane 0 is the thread that later releases the stage, so
-//    every read of a slot is ordered before its next write by the stage's
-//    own mbarriers).
+//    shared slot (a negative code at the row's end) before it signals
+//    "K full"; after that wait, lane 0 of each consumer warp reads the slot
+//    and shuffles it to its warp (lane 0 is the thread that later releases
+//    the stage, so every read of a slot is ordered before its next write
+//    by the stage's own mbarriers).
 //  - the epilogue writes O / l and LSE = (m + log2 l) ln 2 from registers.
-// CTAs are ordered by kv head, then heaviest query blocks first (causal: the
-// last ones), so that the resident CTAs share one kv head's K/V in L2.
+// Tiles are ordered by kv head, then heaviest query blocks first (causal:
+// the last ones), so that the resident CTAs share one kv head's K/V in L2.
+// By default one CTA computes one tile (the hardware hands the next tile to
+// the first free SM). Built with UNISPARSE_SM90_PERSISTENT = 1 the grid is
+// persistent instead (Sm90Traits::kPersistent): one CTA per SM, and each
+// CTA's producer takes the next tile from an atomic ticket counter when it
+// reaches the end of a layout row, codes it into that row's end slot, and
+// loads the next tile's first K/V block and (once both consumer
+// warpgroups have done their last Q K^T and signalled "Q empty") its Q
+// while the consumers finish the current tile and write its O.
 //
 // Bound it targets: per 128 x 128 block a CTA does 4 * 128 * 128 * D FLOP on
 // tensor cores against 2 * 128 * D * 2 bytes of K/V (128 FLOP per byte, from
@@ -47,8 +55,9 @@
 // mma.sync kernel (counts clamped to [0, M], indices outside [0, NBk) or
 // not ascending skipped).
 //
-// Code by role: scheduleTile (CTA order), produce (producer), Consumer
-// (GEMMs, mask, softmax), MainLoop (turns and the K/V ring), epilogue.
+// Code by role: scheduleTile / nextTile (tile order, dynamic scheduler),
+// produce with loadQ / loadKV (producer), Consumer (GEMMs, mask, softmax),
+// MainLoop (turns, the K/V ring, end of row), epilogue.
 //
 //===----------------------------------------------------------------------===//
 
