@@ -616,16 +616,23 @@ template <typename Elem, int HeadDim> struct Consumer {
     }
   }
 
-  /// The mask (Masked: keyMasked on every score) and the online softmax of
-  /// s in place; alpha receives the factors by which O must be rescaled.
+  /// The mask (Masked: every score of a key past lastVisibleKey of its
+  /// row) and the online softmax of s in place; alpha receives the factors
+  /// by which O must be rescaled.
   template <bool Masked>
   __device__ __forceinline__ void softmax(int j, float (&alpha)[2]) {
     if constexpr (Masked) {
-      const int k0 = j * Traits::kBlockN;
+      // Per row, the last visible column offset within this thread's
+      // columns (key j * kBlockN + colBase + offset): one compare with a
+      // constant per score.
+      int lastOffset[2];
+#pragma unroll
+      for (int r = 0; r < 2; ++r)
+        lastOffset[r] = lastVisibleKey(row0 + 8 * r, p.seqLen, p.causal) -
+                        j * Traits::kBlockN - colBase;
 #pragma unroll
       for (int i = 0; i < kSAcc; ++i)
-        if (keyMasked(k0 + (i / 4) * 8 + colBase + i % 2,
-                      row0 + 8 * ((i / 2) % 2), p.seqLen, p.causal))
+        if ((i / 4) * 8 + i % 2 > lastOffset[(i / 2) % 2])
           s[i] = kNegInf;
     }
 #pragma unroll
