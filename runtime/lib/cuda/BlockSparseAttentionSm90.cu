@@ -112,7 +112,7 @@ enum NamedBarrier : uint32_t {
 /// their last Q K^T of the tile: the persistent kernel's producer may load
 /// the next Q). Per stage: "K full" and "V full" (the producer's TMA
 /// completes them), "empty" (the consumers' release), and a slot holding
-/// the key block in the stage or, at the end of the row, endOfRow's code
+/// the key block in the stage or, at the end of the row, endOfRowSlot's code
 /// of the CTA's next tile; written before "K full" is signalled.
 template <typename Traits> struct Sm90Smem {
   uint32_t q, k, v, bars, slots;
@@ -172,12 +172,13 @@ struct Sm90Tile {
   int qLast; ///< last valid query row
 };
 
-/// CTA order: by (batch, kv head), then the heaviest query blocks first
-/// (causal: the last ones), then the query heads of the kv head. The CTAs
-/// resident at one time then work on one kv head's K/V (N x D x 4 bytes),
-/// which stays in L2 however sparse and irregular the layout rows are; and
-/// the hardware hands the next CTA to whichever SM frees first, so the
-/// light query blocks of each head fill the tail (longest first).
+/// Tile `index` in the tile order: by (batch, kv head), then the heaviest
+/// query blocks first (causal: the last ones), then the query heads of the
+/// kv head. The CTAs resident at one time then work on one kv head's K/V
+/// (N x D x 4 bytes), which stays in L2 however sparse and irregular the
+/// layout rows are; and the next tile goes to whichever SM frees first
+/// (the hardware's block scheduler, or nextTile's tickets), so the light
+/// query blocks of each head fill the tail (longest first).
 __device__ __forceinline__ Sm90Tile scheduleTile(const Sm90Params &p,
                                                  int index) {
   const int headsPerKV = p.qHeadsPerKVHead;
