@@ -744,6 +744,12 @@ __device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
   RingPos<Traits> pos;
   int tileIndex = int(blockIdx.x);
   for (uint32_t n = 0; tileIndex >= 0; ++n) {
+    // Tells ptxas that the warp is converged at the top of every tile.
+    // Without it, in the persistent build (a loop over tiles whose bound
+    // comes from a shuffle) ptxas guarded each shuffle of the softmax with
+    // a divergence check (BRA.DIV) and no longer interleaved the two rows'
+    // max reductions, and it duplicated the first tile's code.
+    __syncwarp();
     const Sm90Tile tile = scheduleTile(p, tileIndex);
     Consumer<Elem, HeadDim> c(p, sm, tile, warpgroup);
     mbarWait(sm.qFull(), n & 1u);
