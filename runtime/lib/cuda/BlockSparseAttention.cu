@@ -233,9 +233,8 @@ __device__ __forceinline__ bool nextTile(TileCursor &cur, BlockWalk &walk,
     return false;
   }
   const int kStart = j * p.blockSize;
-  int kEnd = min(kStart + p.blockSize, p.seqLen);
-  if (p.causal)
-    kEnd = min(kEnd, qLast + 1);
+  const int kEnd =
+      min(kStart + p.blockSize, lastVisibleKey(qLast, p.seqLen, p.causal) + 1);
   cur.block = j;
   cur.tile = 0;
   cur.numTiles = (kEnd - kStart + Traits::kBlockN - 1) / Traits::kBlockN;

@@ -12,6 +12,7 @@
 #include "cuda/BlockSparseAttentionSm90Kernel.h"
 #include "cuda/Driver.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cmath>
 #include <cstdint>
@@ -205,6 +206,7 @@ struct LoadedKernels {
   CUmodule sm90Module = nullptr;
   CUfunction sm90Functions[2][2] = {};
   int ccMajor = 0, ccMinor = 0;
+  int numSMs = 0; ///< the persistent sm_90a kernel's grid
 };
 
 struct KernelCache {
@@ -265,7 +267,9 @@ LoadedKernels *kernelsFor(CUcontext context, CUdevice device) {
   if (!UNISPARSE_CU(cuDeviceGetAttribute, &k.ccMajor,
                     CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device) ||
       !UNISPARSE_CU(cuDeviceGetAttribute, &k.ccMinor,
-                    CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device))
+                    CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device) ||
+      !UNISPARSE_CU(cuDeviceGetAttribute, &k.numSMs,
+                    CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device))
     return nullptr;
   if (LoadFailure f = loadModule(
           unisparse_rt_bsa_fatbin, kKernelNames,
@@ -427,26 +431,49 @@ unisparse_status_t launchSm90(const LoadedKernels &k, const AttentionTensors &t,
   params.numQHeads = int32_t(p.numQHeads);
   params.batch = int32_t(p.batch);
 
-  const int64_t ctas = int64_t(params.numQTiles) * p.numQHeads * p.batch;
-  if (ctas > INT32_MAX && !forced) {
+  // One CTA per tile, or (persistent) at most one per SM; the persistent
+  // kernel's tickets count up to tiles + CTAs.
+  const int64_t tiles = int64_t(params.numQTiles) * p.numQHeads * p.batch;
+  constexpr bool kPersistent = Sm90Traits<128>::kPersistent;
+  static_assert(kPersistent == Sm90Traits<64>::kPersistent, "one grid kind");
+  const int64_t ctas =
+      kPersistent ? std::min<int64_t>(tiles, std::max(k.numSMs, 1)) : tiles;
+  if (tiles + (kPersistent ? ctas : 0) > INT32_MAX && !forced) {
     fellBack = true; // mma.sync spreads the grid over x, y and z
     return UNISPARSE_STATUS_SUCCESS;
   }
-  if (ctas > INT32_MAX)
+  if (tiles + (kPersistent ? ctas : 0) > INT32_MAX)
     return setError(UNISPARSE_STATUS_NOT_SUPPORTED,
                     "q: %" PRId64 " query tiles x heads x batch exceed the "
                     "sm_90a kernel's grid",
-                    ctas);
+                    tiles);
   const int threads =
       dim128 ? Sm90Traits<128>::kThreads : Sm90Traits<64>::kThreads;
   const int smem =
       dim128 ? Sm90Traits<128>::kSmemBytes : Sm90Traits<64>::kSmemBytes;
+  // The persistent kernel's ticket counter: 4 bytes of the runtime's pool,
+  // zeroed, freed after the launch, all ordered on the stream (so calls on
+  // other streams have their own, and a captured graph records the
+  // allocation, the memset and the free with the launch).
+  CUdeviceptr counter = 0;
+  if (kPersistent) {
+    CUmemoryPool pool = devicePool();
+    if (!pool || !UNISPARSE_CU(cuMemAllocFromPoolAsync, &counter,
+                               sizeof(int32_t), pool, stream))
+      return UNISPARSE_STATUS_CUDA_ERROR;
+    params.tileCounter = reinterpret_cast<int32_t *>(counter);
+    if (!UNISPARSE_CU(cuMemsetD32Async, counter, 0u, 1, stream)) {
+      api().cuMemFreeAsync(counter, stream);
+      return UNISPARSE_STATUS_CUDA_ERROR;
+    }
+  }
   void *args[] = {&params};
-  if (!UNISPARSE_CU(cuLaunchKernel, k.sm90Functions[bf16][dim128],
-                    unsigned(ctas), 1u, 1u, unsigned(threads), 1u, 1u,
-                    unsigned(smem), stream, args, nullptr))
+  const bool launched = UNISPARSE_CU(
+      cuLaunchKernel, k.sm90Functions[bf16][dim128], unsigned(ctas), 1u, 1u,
+      unsigned(threads), 1u, 1u, unsigned(smem), stream, args, nullptr);
+  if (counter && !UNISPARSE_CU(cuMemFreeAsync, counter, stream))
     return UNISPARSE_STATUS_CUDA_ERROR;
-  return UNISPARSE_STATUS_SUCCESS;
+  return launched ? UNISPARSE_STATUS_SUCCESS : UNISPARSE_STATUS_CUDA_ERROR;
 }
 
 } // namespace

@@ -29,14 +29,22 @@
 //    wait for P_j V_j is needed before it), wait for P_j V_j, rescale O,
 //    release stage j. The two warpgroups take turns to issue (ping-pong on
 //    named barriers). The producer writes each stage's key block into a
-//    shared slot (-1 at the row's end) before it signals "K full"; after
-//    that wait, lane 0 of each consumer warp reads the slot and shuffles it
-//    to its warp (lane 0 is the thread that later releases the stage, so
-//    every read of a slot is ordered before its next write by the stage's
-//    own mbarriers).
+//    shared slot (a negative code at the row's end) before it signals
+//    "K full"; after that wait, lane 0 of each consumer warp reads the slot
+//    and shuffles it to its warp (lane 0 is the thread that later releases
+//    the stage, so every read of a slot is ordered before its next write
+//    by the stage's own mbarriers).
 //  - the epilogue writes O / l and LSE = (m + log2 l) ln 2 from registers.
-// CTAs are ordered by kv head, then heaviest query blocks first (causal: the
-// last ones), so that the resident CTAs share one kv head's K/V in L2.
+// Tiles are ordered by kv head, then heaviest query blocks first (causal:
+// the last ones), so that the resident CTAs share one kv head's K/V in L2.
+// By default one CTA computes one tile (the hardware hands the next tile to
+// the first free SM). Built with UNISPARSE_SM90_PERSISTENT = 1 the grid is
+// persistent instead (Sm90Traits::kPersistent): one CTA per SM, and each
+// CTA's producer takes the next tile from an atomic ticket counter when it
+// reaches the end of a layout row, codes it into that row's end slot, and
+// loads the next tile's first K/V block and (once both consumer
+// warpgroups have done their last Q K^T and signalled "Q empty") its Q
+// while the consumers finish the current tile and write its O.
 //
 // Bound it targets: per 128 x 128 block a CTA does 4 * 128 * 128 * D FLOP on
 // tensor cores against 2 * 128 * D * 2 bytes of K/V (128 FLOP per byte, from
@@ -47,210 +55,25 @@
 // mma.sync kernel (counts clamped to [0, M], indices outside [0, NBk) or
 // not ascending skipped).
 //
-// Code by role: scheduleTile (CTA order), produce (producer), Consumer
-// (GEMMs, mask, softmax), MainLoop (turns and the K/V ring), epilogue.
+// Code by role (the PTX of mbarrier, TMA and wgmma is in Sm90Ptx.h):
+// scheduleTile / nextTile (tile order, dynamic scheduler),
+// produce with loadQ / loadKV (producer), Consumer (GEMMs, mask, softmax),
+// MainLoop (turns, the K/V ring, end of row), epilogue.
 //
 //===----------------------------------------------------------------------===//
 
 #include "cuda/BlockSparseAttentionSm90Kernel.h"
 #include "cuda/LayoutWalk.h"
 #include "cuda/PackHalf2.h"
-
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
+#include "cuda/Sm90Ptx.h"
 
 #include <cstdint>
-#include <cstring>
 
 namespace unisparse::rt::cuda {
 namespace {
 
 constexpr float kNegInf = -__builtin_huge_valf();
 constexpr float kLn2 = 0.693147180559945309f;
-
-//===----------------------------------------------------------------------===//
-// PTX wrappers: mbarrier, shared memory, TMA, wgmma, setmaxnreg.
-//===----------------------------------------------------------------------===//
-
-__device__ __forceinline__ void mbarInit(uint32_t bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar),
-               "r"(count)
-               : "memory");
-}
-
-__device__ __forceinline__ void mbarArriveExpectTx(uint32_t bar,
-                                                   uint32_t bytes) {
-  asm volatile(
-      "mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar),
-      "r"(bytes)
-      : "memory");
-}
-
-__device__ __forceinline__ void mbarArrive(uint32_t bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar)
-               : "memory");
-}
-
-/// Waits until the phase of parity `parity` of the barrier has completed.
-__device__ __forceinline__ void mbarWait(uint32_t bar, uint32_t parity) {
-  uint32_t done = 0;
-  do {
-    asm volatile("{\n.reg .pred p;\n"
-                 "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-                 "selp.u32 %0, 1, 0, p;\n}\n"
-                 : "=r"(done)
-                 : "r"(bar), "r"(parity)
-                 : "memory");
-  } while (!done);
-}
-
-/// One TMA box {64 columns, 128 rows, 1, 1} of a 4-D tensor map into shared
-/// memory, completing on `bar` (complete_tx).
-__device__ __forceinline__ void tmaLoad(uint32_t dst, const CUtensorMap *map,
-                                        uint32_t bar, int c0, int c1, int c2,
-                                        int c3) {
-  asm volatile(
-      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::"
-      "complete_tx::bytes [%0], [%1, {%3, %4, %5, %6}], [%2];\n" ::"r"(dst),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(c1), "r"(c2),
-      "r"(c3)
-      : "memory");
-}
-
-/// A 32-bit store to / load from shared memory (the ring's block slots).
-__device__ __forceinline__ void storeShared(uint32_t addr, int32_t v) {
-  asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
-}
-__device__ __forceinline__ int32_t loadShared(uint32_t addr) {
-  int32_t v;
-  asm volatile("ld.shared.b32 %0, [%1];\n" : "=r"(v) : "r"(addr) : "memory");
-  return v;
-}
-
-__device__ __forceinline__ void prefetchTensorMap(const CUtensorMap *map) {
-  asm volatile(
-      "prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(map))
-      : "memory");
-}
-
-__device__ __forceinline__ void wgmmaFence() {
-  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-}
-__device__ __forceinline__ void wgmmaCommit() {
-  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-}
-template <int Pending> __device__ __forceinline__ void wgmmaWait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(Pending) : "memory");
-}
-
-/// Keeps the compiler from moving reads or writes of registers that an
-/// in-flight wgmma owns across the wgmma fence / wait instructions.
-template <int N> __device__ __forceinline__ void fenceRegs(float (&r)[N]) {
-#pragma unroll
-  for (int i = 0; i < N; ++i)
-    asm volatile("" : "+f"(r[i])::"memory");
-}
-template <int N, int M>
-__device__ __forceinline__ void fenceRegs(uint32_t (&r)[N][M]) {
-#pragma unroll
-  for (int i = 0; i < N; ++i)
-#pragma unroll
-    for (int j = 0; j < M; ++j)
-      asm volatile("" : "+r"(r[i][j])::"memory");
-}
-
-/// A wgmma shared-memory descriptor with the 128-byte swizzle: start
-/// address, leading and stride byte offsets (16-byte units).
-__device__ __forceinline__ uint64_t smemDesc(uint32_t addr, uint32_t lbo,
-                                             uint32_t sbo) {
-  return uint64_t((addr & 0x3FFFF) >> 4) | (uint64_t(lbo >> 4) << 16) |
-         (uint64_t(sbo >> 4) << 32) | (uint64_t(1) << 62);
-}
-
-__device__ __forceinline__ float exp2Approx(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
-//===----------------------------------------------------------------------===//
-// wgmma instructions: Wgmma<N, isBf16>::ss (A, B from shared memory, both
-// K-major) and ::rs (A from registers, B MN-major), m64nNk16, f32 accumulate.
-// d holds this thread's N / 2 accumulators: d[4t + e] is row
-// warp * 16 + lane / 4 + 8 (e / 2), column 8t + 2 (lane % 4) + e % 2.
-//===----------------------------------------------------------------------===//
-
-template <int N, bool IsBf16> struct Wgmma;
-
-// The operands of one specialization: this thread's NACC accumulators as
-// "+f" operands, and the PTX register lists that name them.
-#define UNISPARSE_ACC4(i)                                                      \
-  "+f"(d[(i)]), "+f"(d[(i) + 1]), "+f"(d[(i) + 2]), "+f"(d[(i) + 3])
-#define UNISPARSE_ACC16(i)                                                     \
-  UNISPARSE_ACC4(i), UNISPARSE_ACC4((i) + 4), UNISPARSE_ACC4((i) + 8),         \
-      UNISPARSE_ACC4((i) + 12)
-#define UNISPARSE_ACC32 UNISPARSE_ACC16(0), UNISPARSE_ACC16(16)
-#define UNISPARSE_ACC64                                                        \
-  UNISPARSE_ACC32, UNISPARSE_ACC16(32), UNISPARSE_ACC16(48)
-#define UNISPARSE_REGS32                                                       \
-  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "    \
-  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, "     \
-  "%30, %31}"
-#define UNISPARSE_REGS64                                                       \
-  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "    \
-  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, "     \
-  "%30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, "     \
-  "%44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, "     \
-  "%58, %59, %60, %61, %62, %63}"
-
-/// Wgmma<N, IS_BF16> for element type TYPE ("bf16" or "f16"), NACC = N / 2
-/// accumulators named by REGS/ACC; SS_AB and RS_AB are the PTX operands of A
-/// and B that follow them, SS_P and RS_P the predicate's operand.
-#define UNISPARSE_WGMMA(N, IS_BF16, TYPE, NACC, REGS, ACC, SS_AB, SS_P, RS_AB, \
-                        RS_P)                                                  \
-  template <> struct Wgmma<N, IS_BF16> {                                       \
-    /** d (+)= A B, A and B K-major in shared memory (descriptors). */         \
-    static __device__ __forceinline__ void ss(float (&d)[NACC], uint64_t a,    \
-                                              uint64_t b, int accumulate) {    \
-      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " SS_P ", 0;\n"           \
-                   "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." TYPE      \
-                   "." TYPE " " REGS ", " SS_AB ", p, 1, 1, 0, 0;\n}\n"        \
-                   : ACC                                                       \
-                   : "l"(a), "l"(b), "r"(accumulate));                         \
-    }                                                                          \
-    /** d += A B, A from registers, B MN-major in shared memory. */            \
-    static __device__ __forceinline__ void                                     \
-    rs(float (&d)[NACC], const uint32_t (&a)[4], uint64_t b) {                 \
-      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " RS_P ", 0;\n"           \
-                   "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." TYPE      \
-                   "." TYPE " " REGS ", " RS_AB ", p, 1, 1, 1;\n}\n"           \
-                   : ACC                                                       \
-                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b),       \
-                     "r"(1));                                                  \
-    }                                                                          \
-  };
-
-#define UNISPARSE_WGMMA_N64(IS_BF16, TYPE)                                     \
-  UNISPARSE_WGMMA(64, IS_BF16, TYPE, 32, UNISPARSE_REGS32, UNISPARSE_ACC32,    \
-                  "%32, %33", "%34", "{%32, %33, %34, %35}, %36", "%37")
-#define UNISPARSE_WGMMA_N128(IS_BF16, TYPE)                                    \
-  UNISPARSE_WGMMA(128, IS_BF16, TYPE, 64, UNISPARSE_REGS64, UNISPARSE_ACC64,   \
-                  "%64, %65", "%66", "{%64, %65, %66, %67}, %68", "%69")
-
-UNISPARSE_WGMMA_N64(true, "bf16")
-UNISPARSE_WGMMA_N128(true, "bf16")
-UNISPARSE_WGMMA_N64(false, "f16")
-UNISPARSE_WGMMA_N128(false, "f16")
-
-#undef UNISPARSE_WGMMA_N128
-#undef UNISPARSE_WGMMA_N64
-#undef UNISPARSE_WGMMA
-#undef UNISPARSE_REGS64
-#undef UNISPARSE_REGS32
-#undef UNISPARSE_ACC64
-#undef UNISPARSE_ACC32
-#undef UNISPARSE_ACC16
-#undef UNISPARSE_ACC4
 
 //===----------------------------------------------------------------------===//
 // Element types.
@@ -284,10 +107,13 @@ enum NamedBarrier : uint32_t {
 };
 
 /// Shared-memory addresses (1024-byte aligned tiles): Q, kStages K tiles,
-/// kStages V tiles, then the mbarriers and the ring's block slots. Per
-/// stage: "K full" and "V full" (the producer's TMA completes them), "empty"
-/// (the consumers' release), and a slot holding the key block in the stage
-/// (-1: the row has ended), written before "K full" is signalled.
+/// kStages V tiles, then the mbarriers and the ring's block slots. "Q full"
+/// (TMA completes it) and "Q empty" (both consumer warpgroups have done
+/// their last Q K^T of the tile: the persistent kernel's producer may load
+/// the next Q). Per stage: "K full" and "V full" (the producer's TMA
+/// completes them), "empty" (the consumers' release), and a slot holding
+/// the key block in the stage or, at the end of the row, endOfRowSlot's code
+/// of the CTA's next tile; written before "K full" is signalled.
 template <typename Traits> struct Sm90Smem {
   uint32_t q, k, v, bars, slots;
 
@@ -299,7 +125,7 @@ template <typename Traits> struct Sm90Smem {
     m.k = m.q + kTile;
     m.v = m.k + kStages * kTile;
     m.bars = m.v + kStages * kTile;
-    m.slots = m.bars + 8u * (1 + 3 * kStages);
+    m.slots = m.bars + 8u * (2 + 3 * kStages);
     return m;
   }
   __device__ __forceinline__ uint32_t kTile(int s) const {
@@ -317,6 +143,9 @@ template <typename Traits> struct Sm90Smem {
   }
   __device__ __forceinline__ uint32_t empty(int s) const {
     return bars + 8u * (1 + 2 * Traits::kStages + s);
+  }
+  __device__ __forceinline__ uint32_t qEmpty() const {
+    return bars + 8u * (1 + 3 * Traits::kStages);
   }
   __device__ __forceinline__ uint32_t slot(int s) const {
     return slots + 4u * s;
@@ -343,12 +172,13 @@ struct Sm90Tile {
   int qLast; ///< last valid query row
 };
 
-/// CTA order: by (batch, kv head), then the heaviest query blocks first
-/// (causal: the last ones), then the query heads of the kv head. The CTAs
-/// resident at one time then work on one kv head's K/V (N x D x 4 bytes),
-/// which stays in L2 however sparse and irregular the layout rows are; and
-/// the hardware hands the next CTA to whichever SM frees first, so the
-/// light query blocks of each head fill the tail (longest first).
+/// Tile `index` in the tile order: by (batch, kv head), then the heaviest
+/// query blocks first (causal: the last ones), then the query heads of the
+/// kv head. The CTAs resident at one time then work on one kv head's K/V
+/// (N x D x 4 bytes), which stays in L2 however sparse and irregular the
+/// layout rows are; and the next tile goes to whichever SM frees first
+/// (the hardware's block scheduler, or nextTile's tickets), so the light
+/// query blocks of each head fill the tail (longest first).
 __device__ __forceinline__ Sm90Tile scheduleTile(const Sm90Params &p,
                                                  int index) {
   const int headsPerKV = p.qHeadsPerKVHead;
@@ -367,47 +197,115 @@ __device__ __forceinline__ Sm90Tile scheduleTile(const Sm90Params &p,
   return t;
 }
 
+/// The tiles of the launch: query tiles x query heads x batch.
+__device__ __forceinline__ int numTiles(const Sm90Params &p) {
+  return p.numQTiles * p.numQHeads * p.batch;
+}
+
+/// The CTA's tile after the current one, or -1 if there is none (asked by
+/// the producer at the end of each layout row). One CTA per tile: none.
+/// Persistent: the first gridDim.x tiles go to the CTAs by blockIdx.x,
+/// every later one to the CTA whose producer asks first (a ticket from the
+/// launch's zeroed counter), so in scheduleTile's order the CTA that runs
+/// out of work first takes the heaviest tile left.
+template <typename Traits>
+__device__ __forceinline__ int nextTile(const Sm90Params &p) {
+  if constexpr (Traits::kPersistent) {
+    const int index = int(gridDim.x) + atomicAdd(p.tileCounter, 1);
+    return index < numTiles(p) ? index : -1;
+  } else {
+    return -1;
+  }
+}
+
+/// The block slot at the end of a row codes the CTA's next tile (-1:
+/// none), below every key block (>= 0): slot = endOfRowSlot(next), next =
+/// tileAfterRow(slot).
+__device__ __forceinline__ int endOfRowSlot(int next) { return -2 - next; }
+__device__ __forceinline__ int tileAfterRow(int slot) { return -2 - slot; }
+
 //===----------------------------------------------------------------------===//
-// Producer: one thread walks the layout row and issues every TMA copy.
+// Producer: one thread walks the layout rows and issues every TMA copy.
 //===----------------------------------------------------------------------===//
 
+/// The Q tile of t, completing on "Q full".
 template <typename Traits>
 __device__ __forceinline__ void
-produce(const Sm90Params &p, const Sm90Smem<Traits> &sm, const Sm90Tile &t) {
-  constexpr int kSlabBytes = Traits::kSlabBytes;
-  prefetchTensorMap(&p.tmQ);
-  prefetchTensorMap(&p.tmK);
-  prefetchTensorMap(&p.tmV);
+loadQ(const Sm90Params &p, const Sm90Smem<Traits> &sm, const Sm90Tile &t) {
   mbarArriveExpectTx(sm.qFull(), Traits::kTileBytes);
 #pragma unroll
   for (int slab = 0; slab < Traits::kSlabs; ++slab)
-    tmaLoad(sm.q + slab * kSlabBytes, &p.tmQ, sm.qFull(), slab * 64, t.q0, t.h,
-            t.b);
-  BlockWalk walk = layoutRow(p, t.b, t.group, t.qTile, 128, t.qLast);
+    tmaLoad(sm.q + slab * Traits::kSlabBytes, &p.tmQ, sm.qFull(), slab * 64,
+            t.q0, t.h, t.b);
+}
+
+/// The K and V tiles of key block j of t's kv head into `stage`.
+template <typename Traits>
+__device__ __forceinline__ void loadKV(const Sm90Params &p,
+                                       const Sm90Smem<Traits> &sm,
+                                       const Sm90Tile &t, int stage, int j) {
+  constexpr int kSlabBytes = Traits::kSlabBytes;
+  mbarArriveExpectTx(sm.kFull(stage), Traits::kTileBytes);
+#pragma unroll
+  for (int slab = 0; slab < Traits::kSlabs; ++slab)
+    tmaLoad(sm.kTile(stage) + slab * kSlabBytes, &p.tmK, sm.kFull(stage),
+            slab * 64, j * Traits::kBlockN, t.kvHead, t.b);
+  mbarArriveExpectTx(sm.vFull(stage), Traits::kTileBytes);
+#pragma unroll
+  for (int slab = 0; slab < Traits::kSlabs; ++slab)
+    tmaLoad(sm.vTile(stage) + slab * kSlabBytes, &p.tmV, sm.vFull(stage),
+            slab * 64, j * Traits::kBlockN, t.kvHead, t.b);
+}
+
+/// The producer thread, from tile `tileIndex` on: per tile, the layout
+/// row's key blocks into the ring (slot, K, V), then an end-of-row slot
+/// that names the next tile (nextTile), whose blocks follow at once in the
+/// same ring. The first tile's Q goes first; a later tile's Q goes after
+/// its first K/V block (or its end slot), once both consumer warpgroups
+/// have signalled "Q empty" for the tile before: so the next tile's first
+/// K/V and Q arrive while the consumers finish the current one.
+template <typename Traits>
+__device__ __forceinline__ void
+produce(const Sm90Params &p, const Sm90Smem<Traits> &sm, int tileIndex) {
+  prefetchTensorMap(&p.tmQ);
+  prefetchTensorMap(&p.tmK);
+  prefetchTensorMap(&p.tmV);
   RingPos<Traits> pos;
-  int j = 0;
-  for (bool more = walk.next(p, j);; more = walk.next(p, j), ++pos.it) {
-    const int stage = pos.stage();
-    // Use u of this stage waits for the consumers' release of use u - 1
-    // (parity (u - 1) & 1; for u = 0 it passes at once). The release
-    // follows the consumers' read of the slot's previous value.
-    mbarWait(sm.empty(stage), pos.parity() ^ 1u);
-    if (!more) { // the end of the row: an empty stage with slot -1
-      storeShared(sm.slot(stage), -1);
-      mbarArrive(sm.kFull(stage));
-      return;
+  for (uint32_t n = 0; tileIndex >= 0; ++n) {
+    const Sm90Tile t = scheduleTile(p, tileIndex);
+    bool qPending = n > 0;
+    if (!qPending)
+      loadQ(p, sm, t);
+    BlockWalk walk = layoutRow(p, t.b, t.group, t.qTile, 128, t.qLast);
+    int j = 0;
+    for (bool more = walk.next(p, j);; more = walk.next(p, j)) {
+      const int stage = pos.stage();
+      // Use u of this stage waits for the consumers' release of use u - 1
+      // (parity (u - 1) & 1; for u = 0 it passes at once). The release
+      // follows the consumers' read of the slot's previous value.
+      mbarWait(sm.empty(stage), pos.parity() ^ 1u);
+      ++pos.it;
+      if (more) {
+        storeShared(sm.slot(stage), j);
+        loadKV(p, sm, t, stage, j);
+      } else { // the end of the row: a stage with no tiles, its slot coded
+        tileIndex = nextTile<Traits>(p);
+        storeShared(sm.slot(stage), endOfRowSlot(tileIndex));
+        mbarArrive(sm.kFull(stage));
+        // No consumer waits for it, but every use of a stage completes one
+        // phase of each of its barriers (the parities count uses).
+        mbarArrive(sm.vFull(stage));
+      }
+      if (qPending) { // tile n waits for the release of tile n - 1's Q
+        mbarWait(sm.qEmpty(), (n & 1u) ^ 1u);
+        loadQ(p, sm, t);
+        qPending = false;
+      }
+      if (!more)
+        break;
     }
-    storeShared(sm.slot(stage), j);
-    mbarArriveExpectTx(sm.kFull(stage), Traits::kTileBytes);
-#pragma unroll
-    for (int slab = 0; slab < Traits::kSlabs; ++slab)
-      tmaLoad(sm.kTile(stage) + slab * kSlabBytes, &p.tmK, sm.kFull(stage),
-              slab * 64, j * Traits::kBlockN, t.kvHead, t.b);
-    mbarArriveExpectTx(sm.vFull(stage), Traits::kTileBytes);
-#pragma unroll
-    for (int slab = 0; slab < Traits::kSlabs; ++slab)
-      tmaLoad(sm.vTile(stage) + slab * kSlabBytes, &p.tmV, sm.vFull(stage),
-              slab * 64, j * Traits::kBlockN, t.kvHead, t.b);
+    if constexpr (!Traits::kPersistent)
+      return; // one tile per CTA (tileIndex is -1)
   }
 }
 
@@ -533,16 +431,23 @@ template <typename Elem, int HeadDim> struct Consumer {
     }
   }
 
-  /// The mask (Masked: keyMasked on every score) and the online softmax of
-  /// s in place; alpha receives the factors by which O must be rescaled.
+  /// The mask (Masked: every score of a key past lastVisibleKey of its
+  /// row) and the online softmax of s in place; alpha receives the factors
+  /// by which O must be rescaled.
   template <bool Masked>
   __device__ __forceinline__ void softmax(int j, float (&alpha)[2]) {
     if constexpr (Masked) {
-      const int k0 = j * Traits::kBlockN;
+      // Per row, the last visible column offset within this thread's
+      // columns (key j * kBlockN + colBase + offset): one compare with a
+      // constant per score.
+      int lastOffset[2];
+#pragma unroll
+      for (int r = 0; r < 2; ++r)
+        lastOffset[r] = lastVisibleKey(row0 + 8 * r, p.seqLen, p.causal) -
+                        j * Traits::kBlockN - colBase;
 #pragma unroll
       for (int i = 0; i < kSAcc; ++i)
-        if (keyMasked(k0 + (i / 4) * 8 + colBase + i % 2,
-                      row0 + 8 * ((i / 2) % 2), p.seqLen, p.causal))
+        if ((i / 4) * 8 + i % 2 > lastOffset[(i / 2) % 2])
           s[i] = kNegInf;
     }
 #pragma unroll
@@ -625,16 +530,17 @@ struct Turns {
 /// K_j^T and O += P_{j-1} V_{j-1}; pass the turn; wait for S_j; softmax it
 /// into the other P buffer while P_{j-1} V_{j-1} runs; wait for that;
 /// release its stage; rescale O if the max moved. Both warpgroups take one
-/// turn per block plus one.
+/// turn per block plus one. The ring position carries over from tile to
+/// tile (the persistent kernel's producer fills the ring without a break).
 template <typename Elem, int HeadDim> struct MainLoop {
   using C = Consumer<Elem, HeadDim>;
   using Traits = typename C::Traits;
   C &c;
   const Sm90Smem<Traits> &sm;
   const Turns &turns;
-  RingPos<Traits> pos; ///< the block whose P is packed, not yet multiplied
+  RingPos<Traits> &pos; ///< the block whose P is packed, not yet multiplied
 
-  /// The key block in the ring at `at`, or -1 at the end of the row. Only
+  /// The key block in the ring at `at`, or (< 0) the end slot. Only
   /// lane 0 reads the slot, and the warp gets it by shuffle: lane 0 is the
   /// thread whose arrive on "empty" releases the stage (and with it the
   /// slot), so the read is ordered before the producer's next write of the
@@ -687,12 +593,29 @@ template <typename Elem, int HeadDim> struct MainLoop {
     turns.pass();
   }
 
-  /// One block with P in buffer B; false (nothing done) at the row's end.
-  template <int B> __device__ __forceinline__ bool step() {
+  /// The end slot at `end` (every Q K^T of the tile has been waited for):
+  /// under the persistent kernel, releases its stage and Q (lane 0 of each
+  /// warp, as for the stages), so that the producer can load the next
+  /// tile's first K/V and Q during the last P V and the epilogue. Returns
+  /// the next tile (-1: none).
+  __device__ __forceinline__ int endRow(RingPos<Traits> end, int slot) {
+    if constexpr (Traits::kPersistent) {
+      release(end.stage());
+      if (c.lane == 0)
+        mbarArrive(sm.qEmpty());
+      return tileAfterRow(slot);
+    } else {
+      return -1;
+    }
+  }
+
+  /// One block with P in buffer B; at the row's end nothing is done and
+  /// the end slot returned (negative), else the block.
+  template <int B> __device__ __forceinline__ int step() {
     RingPos<Traits> next{pos.it + 1};
     const int jn = blockAt(next);
     if (jn < 0)
-      return false;
+      return jn;
     issueTurn<B, true>(next.stage());
     wgmmaWait<1>(); // S of block jn is ready
     fenceRegs(c.s);
@@ -705,7 +628,7 @@ template <typename Elem, int HeadDim> struct MainLoop {
     if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f))
       c.rescaleO(alpha);
     pos = next;
-    return true;
+    return jn;
   }
 
   /// The last P V, P in buffer B.
@@ -716,21 +639,32 @@ template <typename Elem, int HeadDim> struct MainLoop {
     release(pos.stage());
   }
 
-  __device__ __forceinline__ void run() {
+  /// The row's end after the block at pos, whose P is in buffer B: the end
+  /// slot (endRow), then the last P V; pos moves past the end slot.
+  /// Returns the next tile (-1: none).
+  template <int B> __device__ __forceinline__ int finish(int slot) {
+    const RingPos<Traits> end{pos.it + 1};
+    const int next = endRow(end, slot);
+    last<B>();
+    pos.it = end.it + 1;
+    return next;
+  }
+
+  /// The tile's blocks; returns the next tile (-1: none).
+  __device__ __forceinline__ int run() {
     const int j = blockAt(pos);
-    if (j < 0)
-      return;
+    if (j < 0) {
+      const int next = endRow(pos, j);
+      ++pos.it;
+      return next;
+    }
     first(j);
     // Unrolled by two so that each P buffer is a fixed register array.
     for (;;) {
-      if (!step<0>()) {
-        last<0>();
-        return;
-      }
-      if (!step<1>()) {
-        last<1>();
-        return;
-      }
+      if (const int slot = step<0>(); slot < 0)
+        return finish<0>(slot);
+      if (const int slot = step<1>(); slot < 0)
+        return finish<1>(slot);
     }
   }
 };
@@ -781,7 +715,6 @@ __device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
   extern __shared__ unsigned char smemRaw[];
   const Sm90Smem<Traits> sm = Sm90Smem<Traits>::at(
       static_cast<uint32_t>(__cvta_generic_to_shared(smemRaw)));
-  const Sm90Tile tile = scheduleTile(p, int(blockIdx.x));
 
   const int warpgroup = threadIdx.x / 128;
   if (threadIdx.x == 0) {
@@ -791,29 +724,40 @@ __device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
       mbarInit(sm.vFull(s), 1);
       mbarInit(sm.empty(s), Traits::kConsumers * 4); // lane 0 of each warp
     }
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    mbarInit(sm.qEmpty(), Traits::kConsumers * 4);
+    mbarInitFence();
   }
   __syncthreads();
 
   if (warpgroup == 0) {
-    asm volatile(
-        "setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(Traits::kProducerRegs));
+    setMaxRegistersDec<Traits::kProducerRegs>();
     if (threadIdx.x == 0)
-      produce(p, sm, tile);
+      produce(p, sm, int(blockIdx.x));
     return;
   }
 
-  asm volatile(
-      "setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(Traits::kConsumerRegs));
-  Consumer<Elem, HeadDim> c(p, sm, tile, warpgroup);
-  const Turns turns(c.consumer);
-  if (c.consumer == 1)
-    turns.pass(); // warpgroup 0 goes first
-  mbarWait(sm.qFull(), 0);
-  MainLoop<Elem, HeadDim>{c, sm, turns}.run();
-  if (c.consumer == 0)
-    turns.wait(); // the last turn warpgroup 1 passed
-  epilogue(c, tile);
+  setMaxRegistersInc<Traits::kConsumerRegs>();
+  const Turns turns(warpgroup - 1);
+  if (warpgroup == 2)
+    turns.pass(); // warpgroup 1 (consumer 0) goes first
+  // The turns, the ring and the Q phases carry over from tile to tile.
+  RingPos<Traits> pos;
+  int tileIndex = int(blockIdx.x);
+  for (uint32_t n = 0; tileIndex >= 0; ++n) {
+    // Tells ptxas that the warp is converged at the top of every tile.
+    // Without it, in the persistent build (a loop over tiles whose bound
+    // comes from a shuffle) ptxas guarded each shuffle of the softmax with
+    // a divergence check (BRA.DIV) and no longer interleaved the two rows'
+    // max reductions, and it duplicated the first tile's code.
+    __syncwarp();
+    const Sm90Tile tile = scheduleTile(p, tileIndex);
+    Consumer<Elem, HeadDim> c(p, sm, tile, warpgroup);
+    mbarWait(sm.qFull(), n & 1u);
+    tileIndex = MainLoop<Elem, HeadDim>{c, sm, turns, pos}.run();
+    epilogue(c, tile);
+  }
+  if (warpgroup == 1)
+    turns.wait(); // the last turn consumer 1 passed
 }
 
 } // namespace

@@ -15,6 +15,12 @@
 
 #include <cstdint>
 
+/// Build-time choice of the sm_90a kernel's grid (CMake option
+/// UNISPARSE_RUNTIME_SM90_PERSISTENT sets it for the kernels and the host).
+#ifndef UNISPARSE_SM90_PERSISTENT
+#define UNISPARSE_SM90_PERSISTENT 0
+#endif
+
 namespace unisparse::rt::cuda {
 
 /// The Hopper kernel's parameter block (a __grid_constant__ parameter, so
@@ -23,9 +29,12 @@ namespace unisparse::rt::cuda {
 /// first), boxes of 64 columns x 128 rows, 128-byte swizzle, out-of-range
 /// rows filled with zeros.
 struct Sm90Params {
-  CUtensorMap tmQ;        ///< [B, Hq, N, D]
-  CUtensorMap tmK;        ///< [B, Hkv, N, D]
-  CUtensorMap tmV;        ///< [B, Hkv, N, D]
+  CUtensorMap tmQ; ///< [B, Hq, N, D]
+  CUtensorMap tmK; ///< [B, Hkv, N, D]
+  CUtensorMap tmV; ///< [B, Hkv, N, D]
+  /// The persistent kernel's ticket counter (zeroed before the launch; see
+  /// Sm90Traits::kPersistent); unused by the one-CTA-per-tile kernel.
+  int32_t *tileCounter;
   void *o;                ///< [B, Hq, N, D], written
   float *lse;             ///< [B, Hq, N], written
   const int32_t *counts;  ///< [B, Hg, NBq]
@@ -76,10 +85,18 @@ template <int HeadDim> struct Sm90Traits {
   /// kPolyExp2Period-th column pair of the scores (0: never); relieves the
   /// MUFU unit where it bounds the softmax.
   static constexpr int kPolyExp2Period = 0;
+  /// Persistent grid: one CTA per SM, each taking tiles one after another
+  /// from a dynamic scheduler (an atomic ticket counter, tiles in
+  /// scheduleTile's longest-first, kv-head-major order); the producer
+  /// prefetches the next tile's first K/V block and then its Q while the
+  /// consumers finish the current tile (Q is reloaded once both consumer
+  /// warpgroups have waited for their last Q K^T). Else one CTA per tile.
+  static constexpr bool kPersistent = UNISPARSE_SM90_PERSISTENT != 0;
   /// Q, kStages K tiles, kStages V tiles, then the mbarriers (Q full; per
-  /// stage K full, V full, empty) and one 4-byte block slot per stage; 1 KiB
-  /// of slack to align the tiles to 1024 bytes (the swizzle period).
-  static constexpr int kBarrierBytes = 8 * (1 + 3 * kStages) + 4 * kStages;
+  /// stage K full, V full, empty; Q empty) and one 4-byte block slot per
+  /// stage; 1 KiB of slack to align the tiles to 1024 bytes (the swizzle
+  /// period).
+  static constexpr int kBarrierBytes = 8 * (2 + 3 * kStages) + 4 * kStages;
   static constexpr int kSmemBytes =
       1024 + kTileBytes * (1 + 2 * kStages) + kBarrierBytes;
 };

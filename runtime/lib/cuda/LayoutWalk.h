@@ -2,7 +2,7 @@
 //
 // Device code shared by the mma.sync kernel (BlockSparseAttention.cu) and the
 // sm_90a kernel (BlockSparseAttentionSm90.cu): the walk over one layout row
-// with its safety rules, and the one masking rule.
+// with its safety rules, and the one masking rule (lastVisibleKey).
 //
 // Layout safety: the layout lives on the device and is not validated on the
 // host for CUDA tensors. A row's count is clamped to [0, M] (M <= NBk is
@@ -50,6 +50,12 @@ struct BlockWalk {
   }
 };
 
+/// The masking rule: query row `row` sees the keys up to this one, i.e.
+/// none past the sequence and, under a causal mask, none after the row.
+__device__ __forceinline__ int lastVisibleKey(int row, int seqLen, int causal) {
+  return causal ? min(row, seqLen - 1) : seqLen - 1;
+}
+
 /// The walk of layout row (b, group, qBlock) for query rows up to `qLast`
 /// (the last valid row of the caller's query tile).
 template <typename Params>
@@ -62,21 +68,20 @@ __device__ __forceinline__ BlockWalk layoutRow(const Params &p, int b,
   return BlockWalk{p.indices + b * p.indicesStride[0] +
                        group * p.indicesStride[1] + qBlock * p.indicesStride[2],
                    min(max(rawCount, 0), p.maxBlocks),
-                   p.causal ? qLast / blockSize : p.numKBlocks - 1};
+                   lastVisibleKey(qLast, p.seqLen, p.causal) / blockSize};
 }
 
-/// The masking rule: key `key` is hidden from query row `row` if it lies
-/// past the sequence or, under a causal mask, after the row.
+/// Whether key `key` is hidden from query row `row` (lastVisibleKey).
 __device__ __forceinline__ bool keyMasked(int key, int row, int seqLen,
                                           int causal) {
-  return key >= seqLen || (causal && key > row);
+  return key > lastVisibleKey(row, seqLen, causal);
 }
 
 /// Whether a tile of keys [k0, k0 + keys) needs keyMasked at all for query
-/// rows q0 and later: it reaches past the sequence or, causal, past row q0.
+/// rows q0 and later: its last key is hidden from row q0.
 __device__ __forceinline__ bool tileNeedsMask(int k0, int keys, int q0,
                                               int seqLen, int causal) {
-  return k0 + keys > seqLen || (causal && k0 + keys - 1 > q0);
+  return keyMasked(k0 + keys - 1, q0, seqLen, causal);
 }
 
 } // namespace unisparse::rt::cuda

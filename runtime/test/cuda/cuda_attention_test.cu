@@ -741,6 +741,13 @@ void attentionCases() {
                         false,
                         false,
                         Entry::ShimLegacy});
+  // More query tiles (512, 384) than an H200 has SMs (132): a persistent
+  // sm_90a kernel's CTAs take several tiles each from its dynamic
+  // scheduler, with rows of every length, empty ones among them.
+  runAttentionCase(Case{
+      {2, 8, 2, 4, 4000, 128, 128}, bf16, true, LayoutKind::EmptyRows, ++seed});
+  runAttentionCase(Case{
+      {2, 8, 2, 2, 3000, 64, 128}, f16, false, LayoutKind::Sparse, ++seed});
 }
 
 //===----------------------------------------------------------------------===//
