@@ -662,6 +662,26 @@ private:
     Value row0 = div(tid, chunksPerRow);
     Value col0 = mul(rem(tid, chunksPerRow), 8);
     Value dst0 = add(dstBase, add(mul(row0, rowElems()), col0));
+    // Rows inside `limit` are read through a view that starts at the first:
+    // its address is one 64-bit base per call, and copy i's offset from it
+    // a per-thread value below count * D * slots elements (32 bits by
+    // construction) plus a constant, which ptxas folds into the instruction,
+    // instead of a 64-bit row address per copy. The last block (rows past
+    // `limit` clamped) indexes the whole buffer.
+    Value view = src, zero = idx(0);
+    if (!partial) {
+      OpFoldResult one = b.getIndexAttr(1);
+      SmallVector<OpFoldResult> offsets = {batchIdx, head, first};
+      SmallVector<OpFoldResult> sizes = {one, one, b.getIndexAttr(count)};
+      if (slotIdx) {
+        offsets.push_back(slotIdx);
+        sizes.push_back(one);
+      }
+      offsets.push_back(b.getIndexAttr(0));
+      sizes.push_back(b.getIndexAttr(s.headDim));
+      view = memref::SubViewOp::create(
+          b, src, offsets, sizes, SmallVector<OpFoldResult>(sizes.size(), one));
+    }
     for (int64_t i = 0; i < chunks / s.threads; ++i) {
       Value row, col, dst;
       if (wholeRows) {
@@ -674,20 +694,22 @@ private:
         col = mul(rem(chunk, chunksPerRow), 8);
         dst = add(dstBase, add(mul(row, rowElems()), col));
       }
-      Value comp = add(first, row);
-      Value srcRow = comp, bytes;
+      SmallVector<Value> indices = {zero, zero, row};
+      if (slotIdx)
+        indices.push_back(zero);
+      Value bytes;
       if (partial) {
+        Value comp = add(first, row);
         Value in = ult(comp, limit);
-        srcRow = select(in, comp, lastRow);
+        indices = {batchIdx, head, select(in, comp, lastRow)};
+        if (slotIdx)
+          indices.push_back(slotIdx);
         bytes = select(in, idx(8), idx(0));
       }
-      SmallVector<Value> indices = {batchIdx, head, srcRow};
-      if (slotIdx)
-        indices.push_back(slotIdx);
       indices.push_back(col);
       nvgpu::DeviceAsyncCopyOp::create(
           b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), keys,
-          ValueRange{dst}, src, indices, b.getIndexAttr(8), bytes,
+          ValueRange{dst}, view, indices, b.getIndexAttr(8), bytes,
           b.getUnitAttr());
     }
   }

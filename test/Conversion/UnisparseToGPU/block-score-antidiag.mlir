@@ -26,13 +26,15 @@
 // CHECK-SAME: workgroup(%[[STAGES:.+]] : memref<3x128x136xbf16, #gpu.address_space<workgroup>>, %{{.+}} : memref<64xf32, #gpu.address_space<workgroup>>, %{{.+}} : memref<64xf32, #gpu.address_space<workgroup>>)
 // CHECK-NOT: vector.load %[[QC]]
 // Chunks 0 and 1 in flight before the key loop: slot c mod 8 of key tile
-// c / 8 (head group / kv_group 4), then the slot's query composites.
-// CHECK-COUNT-8: nvgpu.device_async_copy %[[KC]][%{{.+}}, %{{.+}}, %{{.+}}, %c0, %{{.+}}], %{{.+}}[%{{.+}}], 8 {bypassL1} : memref<2x2x?x8x128xbf16> to memref<52224xbf16, #gpu.address_space<workgroup>>
+// c / 8 (head group / kv_group 4), then the slot's query composites. Rows
+// inside Tk (Tq) are copied through a view that starts at the first.
+// CHECK: %[[KV0:.+]] = memref.subview %[[KC]][%{{.+}}, %{{.+}}, 0, 0, 0] [1, 1, 64, 1, 128] [1, 1, 1, 1, 1]
+// CHECK-COUNT-8: nvgpu.device_async_copy %[[KV0]][%c0, %c0, %{{.+}}, %c0, %{{.+}}], %{{.+}}[%{{.+}}], 8 {bypassL1} : memref<1x1x64x1x128xbf16, strided<[?, ?, 1024, 128, 1], offset: ?>> to memref<52224xbf16, #gpu.address_space<workgroup>>
 // CHECK: } else {
 // CHECK: } else {
 // CHECK-COUNT-8: nvgpu.device_async_copy %[[QC]][%{{.+}}, %{{.+}}, %{{.+}}, %c0, %{{.+}}], %{{.+}}[%{{.+}}], 8, %{{.+}} {bypassL1} : memref<2x8x?x8x128xbf16> to memref<52224xbf16, #gpu.address_space<workgroup>>
 // CHECK: nvgpu.device_async_create_group
-// CHECK: nvgpu.device_async_copy %[[KC]][%{{.+}}, %{{.+}}, %{{.+}}, %c1, %{{.+}}]
+// CHECK: memref.subview %[[KC]][%{{.+}}, %{{.+}}, 0, 1, 0] [1, 1, 64, 1, 128]
 // CHECK: nvgpu.device_async_create_group
 // The key loop carries the lane's row maxima and sums and the stage; the
 // slot loop inside it the 32 accumulators of an m16 x n64 tile and the
@@ -42,7 +44,8 @@
 // CHECK: nvgpu.device_async_wait %{{.+}} {numGroups = 1 : i32}
 // CHECK-NEXT: gpu.barrier
 // CHECK: %[[SLOT:.+]] = arith.remui %{{.+}}, %c8 : index
-// CHECK-COUNT-8: nvgpu.device_async_copy %[[KC]][%{{.+}}, %{{.+}}, %{{.+}}, %[[SLOT]], %{{.+}}]
+// CHECK: %[[KV:.+]] = memref.subview %[[KC]][%{{.+}}, %{{.+}}, %{{.+}}, %[[SLOT]], 0] [1, 1, 64, 1, 128]
+// CHECK-COUNT-8: nvgpu.device_async_copy %[[KV]][%c0, %c0, %{{.+}}, %c0, %{{.+}}]
 // CHECK: nvgpu.device_async_create_group
 // CHECK-COUNT-64: nvvm.mma.sync
 // CHECK-NOT: nvvm.mma.sync

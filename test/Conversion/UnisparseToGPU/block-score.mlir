@@ -31,12 +31,14 @@
 // CHECK-COUNT-64: vector.load %[[QC]]{{.+}} : memref<1x8x?x128xbf16>, vector<2xbf16>
 // Key tiles 0 and 1 in flight before the loop: cp.async of 16-byte chunks
 // into workgroup memory, 8 per thread, a group each. A tile inside Tk is
-// copied as it is (the sources a constant apart); the last one clamps its
-// rows and zero-fills those past Tk.
+// copied as it is, through a view that starts at its first key (one base
+// address per key tile; the sources a constant apart from it); the last one
+// clamps its rows and zero-fills those past Tk.
 // CHECK: scf.if
 // CHECK-NEXT: %[[INSIDE:.+]] = arith.cmpi uge, %{{.+}}, %c64 : index
 // CHECK-NEXT: scf.if %[[INSIDE]] {
-// CHECK-COUNT-8: nvgpu.device_async_copy %[[KC]][{{.+}}], %[[KEYS]][{{.+}}], 8 {bypassL1} : memref<1x8x?x128xbf16> to memref<26112xbf16, #gpu.address_space<workgroup>>
+// CHECK: %[[TILE0:.+]] = memref.subview %[[KC]][%{{.+}}, %{{.+}}, 0, 0] [1, 1, 64, 128] [1, 1, 1, 1] : memref<1x8x?x128xbf16> to memref<1x1x64x128xbf16, strided<[?, ?, 128, 1], offset: ?>>
+// CHECK-COUNT-8: nvgpu.device_async_copy %[[TILE0]][%c0, %c0, %{{.+}}, %{{.+}}], %[[KEYS]][{{.+}}], 8 {bypassL1} : memref<1x1x64x128xbf16, strided<[?, ?, 128, 1], offset: ?>> to memref<26112xbf16, #gpu.address_space<workgroup>>
 // CHECK-NEXT: } else {
 // CHECK-COUNT-8: nvgpu.device_async_copy %[[KC]][{{.+}}], %[[KEYS]][{{.+}}], 8, %{{.+}} {bypassL1} : memref<1x8x?x128xbf16> to memref<26112xbf16, #gpu.address_space<workgroup>>
 // CHECK: %[[GROUP0:.+]] = nvgpu.device_async_create_group
@@ -51,6 +53,7 @@
 // CHECK-NEXT: gpu.barrier
 // CHECK-NOT: arith.remui
 // CHECK: scf.if
+// CHECK: memref.subview %[[KC]][%{{.+}}, %{{.+}}, %{{.+}}, 0] [1, 1, 64, 128] [1, 1, 1, 1]
 // CHECK-COUNT-16: nvgpu.device_async_copy
 // CHECK: nvgpu.device_async_create_group
 // CHECK-NOT: gpu.barrier
@@ -278,6 +281,7 @@ func.func @max_f16(%qc: memref<2x4x?x64xf16>, %kc: memref<2x4x?x64xf16>, %s: mem
 // CHECK: scf.for %{{.+}} step %grid_dim_x {
 // CHECK: %[[G:.+]] = arith.remui %{{.+}}, %c8 : index
 // CHECK-NEXT: %[[KH:.+]] = arith.divui %[[G]], %c4 : index
+// CHECK: memref.subview %[[KC]][%{{.+}}, %[[KH]], 0, 0] [1, 1, 64, 128]
 // CHECK: nvgpu.device_async_copy %[[KC]][%{{.+}}, %[[KH]], %{{.+}}, %{{.+}}]
 func.func @shared_keys(%qc: memref<1x8x?x128xbf16>, %kc: memref<1x2x?x128xbf16>, %s: memref<1x8x?x?xf32>) {
   unisparse.block_score {block = 128 : i64, c_q = 16 : i64, c_k = 8 : i64, kv_group = 4 : i64}
