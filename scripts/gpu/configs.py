@@ -123,6 +123,9 @@ TUNING = {
     # The separate epilogue as an earlier commit built it (one launch over
     # every CTA tile, scratch rows for every query composite), by hand.
     "tune_separate_before": ("est_default", None),
+    # A build between "before" and the current one (one change measured
+    # alone), by hand.
+    "tune_between": ("est_default", None),
     "tune_default": ("est_default", []),
     # The block scores at the end of each CTA tile (the default until the
     # separate epilogue was bounded).

@@ -1032,16 +1032,18 @@ private:
 
 /// The scores from the scoring kernel's scratch rows (the separate
 /// epilogue): a CTA per (batch, head group, query block) I, bound by
-/// memory bandwidth. Phase 1: a warp per query composite r of I (warps
-/// stride over the rq rows): its final max m_r (the running max is
-/// monotone, so the one stored with its last key tile) and its sum
-/// l_r = sum_J P[r, J] exp2(M[r, tile of J] - m_r) over the key blocks the
-/// scoring kernel wrote (lanes stride over J, then a butterfly over the
-/// warp), to workgroup memory. Phase 2: a thread per key block J: the sum
-/// (or max) over r of P[r, J] exp2(M[r, tile of J] - m_r) / l_r, 0 for
-/// blocks past the CTA tile's keys. The rescale factors are exact powers
-/// of two (the maxima are integers); P is read twice, the second time from
-/// cache (rq rows of the key blocks).
+/// memory bandwidth. Each query composite r of I has its final max m_r
+/// (the running max is monotone, so the one stored with its last key tile)
+/// and needs its sum l_r = sum_J P[r, J] exp2(M[r, tile of J] - m_r) over
+/// the key blocks the scoring kernel wrote. Phase 1: a thread per key block
+/// J (strided), each step loading the block's P and M of a group of rows at
+/// once (2 * kRowGroup independent loads in flight; a warp per row waited
+/// on one load per step and kept the DRAM 36% busy), the lanes' sums
+/// reduced over the warp by a butterfly and over the warps in workgroup
+/// memory, in a fixed order. Phase 2: a thread per key block J: the sum (or
+/// max) over r of P[r, J] exp2(M[r, tile of J] - m_r) / l_r, 0 for blocks
+/// past the CTA tile's keys. The rescale factors are exact powers of two
+/// (the maxima are integers); phase 2 reads P and M again, from cache.
 class ScoreEpilogue : KernelBuilder {
 public:
   ScoreEpilogue(ImplicitLocOpBuilder &b, const ScoreShape &s,
@@ -1051,11 +1053,15 @@ public:
         maxima(maxima) {}
 
   static constexpr int64_t kThreads = 128;
+  static constexpr int64_t kWarps = kThreads / 32;
+  /// Rows whose sums one pass over the key blocks accumulates (registers:
+  /// a sum, a max and a scratch row per row of the group).
+  static constexpr int64_t kRowGroup = 16;
 
-  /// The final max and 1 / sum of the block's rq query composites.
+  /// The warps' partial row sums [warps, rq].
   static SmallVector<MemRefType> workgroupTypes(const ScoreShape &s) {
     Type f32 = Float32Type::get(s.element.getContext());
-    return {workgroupMemRef({s.rq}, f32), workgroupMemRef({s.rq}, f32)};
+    return {workgroupMemRef({kWarps, s.rq}, f32)};
   }
 
   /// The launch's CTAs: per unit of the chunk, its tiles' query blocks.
@@ -1076,7 +1082,7 @@ public:
                    rem(r, s.queryBlocksPerTile));
     // A CTA-uniform condition: the barrier inside is reached by all or none.
     ifThen(andI(u.exists, ult(qb, n.nbq)),
-           [&] { scoreBlock(tid, u, qb, workgroup); });
+           [&] { scoreBlock(tid, u, qb, workgroup[0]); });
   }
 
 private:
@@ -1087,9 +1093,7 @@ private:
   static int64_t tilesPerUnit(const ScoreShape &s) { return s.causal ? 2 : 1; }
 
   /// The scores of query block `qb` of tile `u`.
-  void scoreBlock(Value tid, const UnitTile &u, Value qb,
-                  ValueRange workgroup) {
-    Value rowMax = workgroup[0], rowInvSum = workgroup[1];
+  void scoreBlock(Value tid, const UnitTile &u, Value qb, Value warpSums) {
     Value batchIdx = div(u.head, n.groups), group = rem(u.head, n.groups);
     // The block's composites (rows is a multiple of rq) within the tile,
     // and the key blocks the tile wrote.
@@ -1098,57 +1102,63 @@ private:
     Value numKeyTiles = u.keyTiles;
     Value written = minU(n.nbk, mul(numKeyTiles, s.blocksPerKeyTile));
     Value lastTile = sub(numKeyTiles, idx(1));
-    // Row i of the block: inside Tq (the block's first is), and its
-    // scratch row within the tile.
+    // Row i of the block exists if inside Tq (the block's first is); the
+    // others read row 0's scratch (in bounds) and count for nothing.
     Value rowBase = sub(first, t0);
-    auto exists = [&](int64_t i) { return ult(add(first, i), n.tq); };
-    auto scratchRow = [&](int64_t i) { return add(rowBase, i); };
-    auto share = [&](Value row, Value blk) {
-      Value part = load(partials, {u.scratch.partial(*this, row, blk)});
+    SmallVector<Value> exists, rows, rowMax;
+    for (int64_t i = 0; i < s.rq; ++i) {
+      exists.push_back(ult(add(first, i), n.tq));
+      rows.push_back(select(exists[i], add(rowBase, i), rowBase));
+      rowMax.push_back(
+          load(maxima, {u.scratch.maximum(*this, rows[i], lastTile)}));
+    }
+    auto share = [&](int64_t i, Value blk) {
+      Value part = load(partials, {u.scratch.partial(*this, rows[i], blk)});
       Value kt = div(blk, s.blocksPerKeyTile);
-      Value tileMax = load(maxima, {u.scratch.maximum(*this, row, kt)});
+      Value tileMax = load(maxima, {u.scratch.maximum(*this, rows[i], kt)});
       return std::make_pair(part, tileMax);
     };
 
-    // Phase 1: a warp per row (warp-uniform bounds: the shuffles run in
-    // every lane).
+    // Phase 1: the row sums, kRowGroup rows per pass over the blocks.
     Value lane = rem(tid, 32), warp = div(tid, 32);
-    int64_t warps = kThreads / 32;
-    for (int64_t w0 = 0; w0 < s.rq; w0 += warps) {
-      Value i = add(warp, w0);
-      ifThen(ult(i, idx(s.rq)), [&] {
-        Value row = add(rowBase, i);
-        Value valid = andI(ult(add(first, i), n.tq), ult(idx(0), numKeyTiles));
-        Value safeRow = select(valid, row, rowBase);
-        Value m = load(maxima, {u.scratch.maximum(*this, safeRow, lastTile)});
-        Value end = select(valid, written, idx(0));
-        SmallVector<Value> sum = forLoop(
-            lane, end, idx(32), {f32(0.0f)},
-            [&](Value blk, ValueRange acc) -> SmallVector<Value> {
-              auto [part, tileMax] = share(safeRow, blk);
-              return {fadd(acc[0], fmul(part, exp2Ftz(fsub(tileMax, m))))};
-            });
-        Value l = sum[0];
+    for (int64_t g0 = 0; g0 < s.rq; g0 += kRowGroup) {
+      int64_t g1 = std::min(s.rq, g0 + kRowGroup);
+      SmallVector<Value> init(g1 - g0, f32(0.0f));
+      SmallVector<Value> sums = forLoop(
+          tid, written, idx(kThreads), init,
+          [&](Value blk, ValueRange acc) -> SmallVector<Value> {
+            SmallVector<Value> next;
+            for (int64_t i = g0; i < g1; ++i) {
+              auto [part, tileMax] = share(i, blk);
+              next.push_back(fadd(
+                  acc[i - g0], fmul(part, exp2Ftz(fsub(tileMax, rowMax[i])))));
+            }
+            return next;
+          });
+      for (int64_t i = g0; i < g1; ++i) {
+        Value l = sums[i - g0];
         for (int32_t mask : {16, 8, 4, 2, 1})
           l = fadd(l, shuffleXor(l, mask));
-        ifThen(eq(lane, 0), [&] {
-          store(m, rowMax, {i});
-          store(arith::DivFOp::create(b, f32(1.0f), l), rowInvSum, {i});
-        });
-      });
+        ifThen(eq(lane, 0), [&] { store(l, warpSums, {warp, idx(i)}); });
+      }
     }
     gpu::BarrierOp::create(b);
+    SmallVector<Value> rowInvSum;
+    for (int64_t i = 0; i < s.rq; ++i) {
+      Value l = load(warpSums, {idx(0), idx(i)});
+      for (int64_t w = 1; w < kWarps; ++w)
+        l = fadd(l, load(warpSums, {idx(w), idx(i)}));
+      rowInvSum.push_back(arith::DivFOp::create(b, f32(1.0f), l));
+    }
 
     // Phase 2: a thread per key block.
     forLoop(tid, n.nbk, idx(kThreads), {}, [&](Value blk, ValueRange) {
       Value score = scoreIfWritten(*this, ult(blk, written), [&] {
         Value score = f32(0.0f);
         for (int64_t i = 0; i < s.rq; ++i) {
-          Value row = select(exists(i), scratchRow(i), rowBase);
-          auto [part, tileMax] = share(row, blk);
-          score = foldShare(*this, s.reduce, score, part, tileMax,
-                            load(rowMax, {idx(i)}), load(rowInvSum, {idx(i)}),
-                            exists(i));
+          auto [part, tileMax] = share(i, blk);
+          score = foldShare(*this, s.reduce, score, part, tileMax, rowMax[i],
+                            rowInvSum[i], exists[i]);
         }
         return score;
       });

@@ -184,30 +184,31 @@
 // SEP-NEXT: }
 // SEP-NEXT: gpu.terminator
 // The chunk's epilogue: a CTA of 128 threads per query block of its units'
-// tiles (2 tiles of 16 query blocks), the block's 8 row maxima and inverse
-// sums in workgroup memory; a CTA of the second tile of an odd Q's middle
-// unit, or past the last query block, does nothing.
+// tiles (2 tiles of 16 query blocks), the 4 warps' partial sums of the
+// block's 8 rows in workgroup memory; a CTA of the second tile of an odd
+// Q's middle unit, or past the last query block, does nothing.
 // SEP: %[[COUNT2:.+]] = arith.subi %[[END]], %[[BEGIN]] : index
 // SEP: %[[BLOCKS:.+]] = arith.muli %[[COUNT2]], %c32 : index
-// SEP: gpu.launch blocks(%[[EBID:[^,]+]], {{.+}}) in (%{{.+}} = %[[BLOCKS]], {{.+}}) threads(%[[TID:[^,]+]], {{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_block_score_epilogue_0_module) function(@unisparse_block_score_epilogue_0) workgroup(%[[RMAX:.+]] : memref<8xf32, #gpu.address_space<workgroup>>, %[[RINV:.+]] : memref<8xf32, #gpu.address_space<workgroup>>) {
+// SEP: gpu.launch blocks(%[[EBID:[^,]+]], {{.+}}) in (%{{.+}} = %[[BLOCKS]], {{.+}}) threads(%[[TID:[^,]+]], {{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_block_score_epilogue_0_module) function(@unisparse_block_score_epilogue_0) workgroup(%[[WSUMS:.+]] : memref<4x8xf32, #gpu.address_space<workgroup>>) {
 // SEP: %[[SLOT:.+]] = arith.divui %[[EBID]], %c32 : index
 // SEP: %[[EUNIT:.+]] = arith.addi %[[BEGIN]], %[[SLOT]] : index
 // SEP: scf.if %{{.+}} {
-// Phase 1: a warp per query composite; its lanes sum the rescaled partial
-// sums of the written key blocks, a butterfly over the warp adds them.
-// SEP: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c32 iter_args(%{{.+}} = %cst{{.*}}) -> (f32) {
-// SEP: memref.load %[[PARTIALS]]
-// SEP: memref.load %[[MAXIMA]]
-// SEP: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// Phase 1: a thread per written key block carries the 8 rows' sums of
+// rescaled partial sums (16 independent loads a step); a butterfly over
+// the warp adds the lanes', lane 0 stores the warp's.
+// SEP: scf.for %{{.+}} = %[[TID]] to %{{.+}} step %c128 iter_args(%{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32) {
+// SEP-COUNT-8: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// SEP: scf.yield
 // SEP: gpu.shuffle xor %{{.+}}, %c16_i32, %c32_i32 : f32
 // SEP: gpu.shuffle xor %{{.+}}, %c8_i32, %c32_i32 : f32
 // SEP: gpu.shuffle xor %{{.+}}, %c4_i32, %c32_i32 : f32
 // SEP: gpu.shuffle xor %{{.+}}, %c2_i32, %c32_i32 : f32
 // SEP: gpu.shuffle xor %{{.+}}, %c1_i32, %c32_i32 : f32
-// SEP: memref.store %{{.+}}, %[[RMAX]]
-// SEP: arith.divf
-// SEP: memref.store %{{.+}}, %[[RINV]]
+// SEP: memref.store %{{.+}}, %[[WSUMS]]
+// The warps' sums, added in warp order after the barrier; 1 / l per row.
 // SEP: gpu.barrier
+// SEP-COUNT-4: memref.load %[[WSUMS]]
+// SEP: arith.divf
 // Phase 2: a thread per key block, the 8 query composites' shares summed.
 // SEP: scf.for %[[BLK:.+]] = %[[TID]] to %{{.+}} step %c128 {
 // SEP: %[[SCORE:.+]] = scf.if %{{.+}} -> (f32) {
