@@ -71,9 +71,9 @@
 // SEP-SAME: ex2.approx.ftz.f32
 // SEP-LABEL: gpu.binary @unisparse_block_score_epilogue_0_module
 // SEP-SAME: .visible .entry unisparse_block_score_epilogue_0(
+// SEP-SAME: ld.global.v4.b32
 // SEP-SAME: ex2.approx.ftz.f32
-// SEP-SAME: shfl.sync.bfly.b32
-// SEP-SAME: rcp.rn.f32
+// SEP-NOT: rcp.rn.f32
 // SEP-LABEL: gpu.binary @unisparse_block_select_0_module
 
 // CUBIN: [[N:[1-9][0-9]*]] cubins, all ELF for sm_90a

@@ -160,9 +160,10 @@ struct IndexArith {
 
 /// Where a CTA tile's scratch rows are: row r's partial sum of key block j
 /// at partials[partialBase + r * partialStride + j], its max of key tile kt
-/// at maxima[maximaBase + r * maximaStride + kt].
+/// at maxima[maximaBase + r * maximaStride + kt], and (separate epilogue)
+/// 1 / its sum over every key at rowSums[rowSumBase + r].
 struct TileScratch {
-  Value partialBase, partialStride, maximaBase, maximaStride;
+  Value partialBase, partialStride, maximaBase, maximaStride, rowSumBase;
 
   Value partial(KernelBuilder &kb, Value row, Value blk) const {
     return kb.add(kb.add(partialBase, kb.mul(row, partialStride)), blk);
@@ -235,6 +236,8 @@ UnitTile tileOfUnit(KernelBuilder &kb, const ScoreShape &s, const ScoreSizes &n,
   u.scratch.partialStride = kb.mul(u.keyTiles, s.blocksPerKeyTile);
   u.scratch.maximaBase = offset;
   u.scratch.maximaStride = u.keyTiles;
+  u.scratch.rowSumBase =
+      kb.mul(kb.add(kb.mul(slot, s.causal ? 2 : 1), which), s.rows);
   return u;
 }
 
@@ -271,9 +274,9 @@ class ScoreKernel : KernelBuilder {
 public:
   ScoreKernel(ImplicitLocOpBuilder &b, const ScoreShape &s,
               const ScoreSizes &sizes, Value q, Value k, Value scores,
-              Value partials, Value maxima)
+              Value partials, Value maxima, Value rowSums)
       : KernelBuilder{b}, s(s), n(sizes), q(q), k(k), scores(scores),
-        partials(partials), maxima(maxima) {}
+        partials(partials), maxima(maxima), rowSums(rowSums) {}
 
   /// The workgroup buffers: key tiles [kStages, keyTile, D + pad] and,
   /// for the fused epilogue, the final row max and 1 / row sum.
@@ -354,7 +357,7 @@ public:
 private:
   const ScoreShape &s;
   const ScoreSizes &n;
-  Value q, k, scores, partials, maxima;
+  Value q, k, scores, partials, maxima, rowSums;
   Value tid, warp, quad, qlane, ldBase, aBase;
   Value keys, rowMax, rowInvSum;
   // Per tile.
@@ -405,11 +408,11 @@ private:
     if (s.slots == 1)
       aFrags = loadQueryFragments();
 
-    // Running max (and, fused, sum) of the lane's 4 rows (mt, h).
+    // Running max and sum of the lane's 4 rows (mt, h).
     SmallVector<Value> init;
     for (int64_t i = 0; i < 2 * s.mTiles; ++i)
       init.push_back(negInf());
-    for (int64_t i = 0; i < 2 * s.mTiles && !s.separate; ++i)
+    for (int64_t i = 0; i < 2 * s.mTiles; ++i)
       init.push_back(f32(0.0f));
     // The key loop walks chunks: chunk c is slot c mod s of key tile
     // c / s (with s = 1, key tile c). Chunks 0 and 1 in flight, then per
@@ -474,6 +477,12 @@ private:
       blockScores(stats, rowsHere);
       return;
     }
+    // Each row's 1 / sum from the quad's four shares, for the epilogue
+    // (the four lanes store one value to one address: no branch).
+    for (int64_t r = 0; r < 2 * s.mTiles; ++r)
+      store(
+          arith::DivFOp::create(b, f32(1.0f), quadSum(stats[2 * s.mTiles + r])),
+          rowSums, {add(scratch.rowSumBase, rowOf(r / 2, r % 2))});
     // Every warp is done with the last key tile's stage before the next
     // tile's first copies may overwrite it.
     gpu::BarrierOp::create(b);
@@ -875,13 +884,10 @@ private:
     Value rowSum = storeBlockSums(kt, rowLocal, e);
     Value mOld = st[r];
     next[r] = mNew;
-    // The separate epilogue sums the row from the stored partial sums.
-    if (!s.separate) {
-      Value lOld = st[2 * s.mTiles + r];
-      Value rescaled = fmul(lOld, exp2Ftz(fsub(mOld, mNew)));
-      next[2 * s.mTiles + r] =
-          fadd(select(feq(mOld, mNew), lOld, rescaled), rowSum);
-    }
+    Value lOld = st[2 * s.mTiles + r];
+    Value rescaled = fmul(lOld, exp2Ftz(fsub(mOld, mNew)));
+    next[2 * s.mTiles + r] =
+        fadd(select(feq(mOld, mNew), lOld, rescaled), rowSum);
     // Every lane of the quad holds mNew and stores it (one address, one
     // value): no branch, so ptxas schedules the rows together.
     store(mNew, maxima, {scratch.maximum(*this, rowLocal, kt)});
@@ -973,16 +979,19 @@ private:
     return treeReduce(own, /*max=*/false);
   }
 
+  /// The sum of a row's four shares over its quad (every lane gets it).
+  Value quadSum(Value share) {
+    share = fadd(share, shuffleXor(share, 1));
+    return fadd(share, shuffleXor(share, 2));
+  }
+
   /// The scores of the tile's query blocks from the scratch slot.
   void blockScores(ValueRange stats, Value rowsHere) {
     // Each row's sum from the quad's four shares, then its final max and
     // 1 / sum from the quad's first lane.
     SmallVector<Value> sums;
-    for (int64_t r = 0; r < 2 * s.mTiles; ++r) {
-      Value l = stats[2 * s.mTiles + r];
-      l = fadd(l, shuffleXor(l, 1));
-      sums.push_back(fadd(l, shuffleXor(l, 2)));
-    }
+    for (int64_t r = 0; r < 2 * s.mTiles; ++r)
+      sums.push_back(quadSum(stats[2 * s.mTiles + r]));
     ifThen(eq(qlane, 0), [&] {
       for (int64_t mt = 0; mt < s.mTiles; ++mt) {
         for (int64_t h = 0; h < 2; ++h) {
@@ -1031,38 +1040,26 @@ private:
 };
 
 /// The scores from the scoring kernel's scratch rows (the separate
-/// epilogue): a CTA per (batch, head group, query block) I, bound by
-/// memory bandwidth. Each query composite r of I has its final max m_r
-/// (the running max is monotone, so the one stored with its last key tile)
-/// and needs its sum l_r = sum_J P[r, J] exp2(M[r, tile of J] - m_r) over
-/// the key blocks the scoring kernel wrote. Phase 1: a thread per key block
-/// J (strided), each step loading the block's P and M of a group of rows at
-/// once (2 * kRowGroup independent loads in flight; a warp per row waited
-/// on one load per step and kept the DRAM 36% busy), the lanes' sums
-/// reduced over the warp by a butterfly and over the warps in workgroup
-/// memory, in a fixed order. Phase 2: a thread per key block J: the sum (or
-/// max) over r of P[r, J] exp2(M[r, tile of J] - m_r) / l_r, 0 for blocks
-/// past the CTA tile's keys. The rescale factors are exact powers of two
-/// (the maxima are integers); phase 2 reads P and M again, from cache.
+/// epilogue): a CTA per (batch, head group, query block) I, one pass over
+/// memory. Each query composite r of I has its final max m_r (the running
+/// max is monotone, so the one stored with its last key tile) and 1 / l_r,
+/// l_r its sum over every key (the scoring kernel's running sum). A thread
+/// takes a key tile at a time (strided): per row, the tile's max M and its
+/// blocks' P by vector loads (16 bytes where the tile has 4 blocks; a row's
+/// blocks of a tile are contiguous and aligned to the tile), 2 rq independent
+/// loads in flight, and writes the tile's scores: per key block J the sum
+/// (or max) over r of P[r, J] exp2(M[r, tile of J] - m_r) / l_r, 0 for
+/// blocks past the CTA tile's keys. The rescale factors are exact powers of
+/// two (the maxima are integers).
 class ScoreEpilogue : KernelBuilder {
 public:
   ScoreEpilogue(ImplicitLocOpBuilder &b, const ScoreShape &s,
                 const ScoreSizes &sizes, Value scores, Value partials,
-                Value maxima)
+                Value maxima, Value rowSums)
       : KernelBuilder{b}, s(s), n(sizes), scores(scores), partials(partials),
-        maxima(maxima) {}
+        maxima(maxima), rowSums(rowSums) {}
 
   static constexpr int64_t kThreads = 128;
-  static constexpr int64_t kWarps = kThreads / 32;
-  /// Rows whose sums one pass over the key blocks accumulates (registers:
-  /// a sum, a max and a scratch row per row of the group).
-  static constexpr int64_t kRowGroup = 16;
-
-  /// The warps' partial row sums [warps, rq].
-  static SmallVector<MemRefType> workgroupTypes(const ScoreShape &s) {
-    Type f32 = Float32Type::get(s.element.getContext());
-    return {workgroupMemRef({kWarps, s.rq}, f32)};
-  }
 
   /// The launch's CTAs: per unit of the chunk, its tiles' query blocks.
   static Value blocks(KernelBuilder &kb, const ScoreShape &s,
@@ -1071,7 +1068,7 @@ public:
                   tilesPerUnit(s) * s.queryBlocksPerTile);
   }
 
-  void build(Value tid, Value blockId, ValueRange workgroup) {
+  void build(Value tid, Value blockId) {
     // CTA -> (unit of the chunk, which of its tiles, query block of it).
     int64_t perUnit = tilesPerUnit(s) * s.queryBlocksPerTile;
     Value slot = div(blockId, perUnit);
@@ -1080,23 +1077,49 @@ public:
                             div(r, s.queryBlocksPerTile));
     Value qb = add(mul(u.queryTile, s.queryBlocksPerTile),
                    rem(r, s.queryBlocksPerTile));
-    // A CTA-uniform condition: the barrier inside is reached by all or none.
-    ifThen(andI(u.exists, ult(qb, n.nbq)),
-           [&] { scoreBlock(tid, u, qb, workgroup[0]); });
+    ifThen(andI(u.exists, ult(qb, n.nbq)), [&] { scoreBlock(tid, u, qb); });
   }
 
 private:
   const ScoreShape &s;
   const ScoreSizes &n;
-  Value scores, partials, maxima;
+  Value scores, partials, maxima, rowSums;
 
   static int64_t tilesPerUnit(const ScoreShape &s) { return s.causal ? 2 : 1; }
 
+  /// Elements of one vector load of partial sums: the largest power of two
+  /// up to 4 that divides a key tile's blocks (a row's first block of a
+  /// tile is a multiple of blocksPerKeyTile, so the load is aligned).
+  int64_t vectorWidth() const {
+    int64_t w = 4;
+    while (s.blocksPerKeyTile % w)
+      w /= 2;
+    return w;
+  }
+
+  /// Row `row`'s partial sums of the blocks of key tile `kt`, in order.
+  SmallVector<Value> tilePartials(const UnitTile &u, Value row, Value kt) {
+    int64_t w = vectorWidth();
+    auto type = VectorType::get({w}, b.getF32Type());
+    Value first = mul(kt, s.blocksPerKeyTile);
+    SmallVector<Value> parts;
+    for (int64_t v = 0; v < s.blocksPerKeyTile; v += w) {
+      Value at = u.scratch.partial(*this, row, add(first, v));
+      Value vec =
+          vector::LoadOp::create(b, type, partials, at,
+                                 /*nontemporal=*/false, llvm::Align(4 * w));
+      for (int64_t j = 0; j < w; ++j)
+        parts.push_back(vector::ExtractOp::create(b, vec, j));
+    }
+    return parts;
+  }
+
   /// The scores of query block `qb` of tile `u`.
-  void scoreBlock(Value tid, const UnitTile &u, Value qb, Value warpSums) {
+  void scoreBlock(Value tid, const UnitTile &u, Value qb) {
     Value batchIdx = div(u.head, n.groups), group = rem(u.head, n.groups);
     // The block's composites (rows is a multiple of rq) within the tile,
-    // and the key blocks the tile wrote.
+    // and the key tiles and blocks the tile wrote (>= 1 tile: the CTA's
+    // block is inside Tq and Tk >= 1).
     Value first = mul(qb, s.rq);
     Value t0 = mul(u.queryTile, s.rows);
     Value numKeyTiles = u.keyTiles;
@@ -1105,64 +1128,57 @@ private:
     // Row i of the block exists if inside Tq (the block's first is); the
     // others read row 0's scratch (in bounds) and count for nothing.
     Value rowBase = sub(first, t0);
-    SmallVector<Value> exists, rows, rowMax;
+    SmallVector<Value> exists, rows, rowMax, rowInvSum;
     for (int64_t i = 0; i < s.rq; ++i) {
       exists.push_back(ult(add(first, i), n.tq));
       rows.push_back(select(exists[i], add(rowBase, i), rowBase));
       rowMax.push_back(
           load(maxima, {u.scratch.maximum(*this, rows[i], lastTile)}));
+      rowInvSum.push_back(load(rowSums, {add(u.scratch.rowSumBase, rows[i])}));
     }
-    auto share = [&](int64_t i, Value blk) {
-      Value part = load(partials, {u.scratch.partial(*this, rows[i], blk)});
-      Value kt = div(blk, s.blocksPerKeyTile);
-      Value tileMax = load(maxima, {u.scratch.maximum(*this, rows[i], kt)});
-      return std::make_pair(part, tileMax);
+    auto blockOf = [&](Value kt, int64_t j) {
+      return add(mul(kt, s.blocksPerKeyTile), j);
     };
 
-    // Phase 1: the row sums, kRowGroup rows per pass over the blocks.
-    Value lane = rem(tid, 32), warp = div(tid, 32);
-    for (int64_t g0 = 0; g0 < s.rq; g0 += kRowGroup) {
-      int64_t g1 = std::min(s.rq, g0 + kRowGroup);
-      SmallVector<Value> init(g1 - g0, f32(0.0f));
-      SmallVector<Value> sums = forLoop(
-          tid, written, idx(kThreads), init,
-          [&](Value blk, ValueRange acc) -> SmallVector<Value> {
-            SmallVector<Value> next;
-            for (int64_t i = g0; i < g1; ++i) {
-              auto [part, tileMax] = share(i, blk);
-              next.push_back(fadd(
-                  acc[i - g0], fmul(part, exp2Ftz(fsub(tileMax, rowMax[i])))));
-            }
-            return next;
-          });
-      for (int64_t i = g0; i < g1; ++i) {
-        Value l = sums[i - g0];
-        for (int32_t mask : {16, 8, 4, 2, 1})
-          l = fadd(l, shuffleXor(l, mask));
-        ifThen(eq(lane, 0), [&] { store(l, warpSums, {warp, idx(i)}); });
-      }
-    }
-    gpu::BarrierOp::create(b);
-    SmallVector<Value> rowInvSum;
-    for (int64_t i = 0; i < s.rq; ++i) {
-      Value l = load(warpSums, {idx(0), idx(i)});
-      for (int64_t w = 1; w < kWarps; ++w)
-        l = fadd(l, load(warpSums, {idx(w), idx(i)}));
-      rowInvSum.push_back(arith::DivFOp::create(b, f32(1.0f), l));
-    }
-
-    // Phase 2: a thread per key block.
-    forLoop(tid, n.nbk, idx(kThreads), {}, [&](Value blk, ValueRange) {
-      Value score = scoreIfWritten(*this, ult(blk, written), [&] {
-        Value score = f32(0.0f);
+    // A thread per key tile of the row's NBk blocks; tiles the CTA tile
+    // did not walk are 0 without loading anything (half the blocks of a
+    // causal row).
+    Value rowTiles = ceilDiv(n.nbk, s.blocksPerKeyTile);
+    forLoop(tid, rowTiles, idx(kThreads), {}, [&](Value kt, ValueRange) {
+      SmallVector<Type> types(s.blocksPerKeyTile, b.getF32Type());
+      auto tileScores = scf::IfOp::create(b, types, ult(kt, numKeyTiles),
+                                          /*withElseRegion=*/true);
+      {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(&tileScores.getThenRegion().front());
+        // The tile's loads of every row first: 2 rq in flight.
+        SmallVector<Value> tileMax;
+        SmallVector<SmallVector<Value>> parts;
         for (int64_t i = 0; i < s.rq; ++i) {
-          auto [part, tileMax] = share(i, blk);
-          score = foldShare(*this, s.reduce, score, part, tileMax, rowMax[i],
-                            rowInvSum[i], exists[i]);
+          tileMax.push_back(
+              load(maxima, {u.scratch.maximum(*this, rows[i], kt)}));
+          parts.push_back(tilePartials(u, rows[i], kt));
         }
-        return score;
-      });
-      store(score, scores, {batchIdx, group, qb, blk});
+        SmallVector<Value> score(s.blocksPerKeyTile, f32(0.0f));
+        for (int64_t i = 0; i < s.rq; ++i)
+          for (int64_t j = 0; j < s.blocksPerKeyTile; ++j)
+            score[j] =
+                foldShare(*this, s.reduce, score[j], parts[i][j], tileMax[i],
+                          rowMax[i], rowInvSum[i], exists[i]);
+        // Blocks past NBk in the last tile hold nothing.
+        for (int64_t j = 0; j < s.blocksPerKeyTile; ++j)
+          score[j] = select(ult(blockOf(kt, j), written), score[j], f32(0.0f));
+        scf::YieldOp::create(b, score);
+        b.setInsertionPointToStart(&tileScores.getElseRegion().front());
+        scf::YieldOp::create(b,
+                             SmallVector<Value>(s.blocksPerKeyTile, f32(0.0f)));
+      }
+      for (int64_t j = 0; j < s.blocksPerKeyTile; ++j) {
+        Value blk = blockOf(kt, j);
+        ifThen(ult(blk, n.nbk), [&] {
+          store(tileScores.getResult(j), scores, {batchIdx, group, qb, blk});
+        });
+      }
       return SmallVector<Value>{};
     });
   }
@@ -1242,19 +1258,19 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
           NVVM::NVVMDialect::getMinctasmAttrName(),
           b.getI32IntegerAttr(static_cast<int32_t>(opts.minCtasPerSm))));
     auto scoreLaunch = [&](Value ctas, const ScoreSizes &sizes, Value partials,
-                           Value maxima) {
+                           Value maxima, Value rowSums) {
       buildLaunch(
           b, ctas, s.threads, ScoreKernel::workgroupTypes(s),
           "unisparse_block_score",
           [&](ImplicitLocOpBuilder &kbld, Value tid, Value bid, ValueRange wg) {
             Value grid = gpu::GridDimOp::create(kbld, gpu::Dimension::x);
-            ScoreKernel(kbld, s, sizes, q, k, scores, partials, maxima)
+            ScoreKernel(kbld, s, sizes, q, k, scores, partials, maxima, rowSums)
                 .build(tid, bid, grid, wg);
           },
           Value(), kernelAttrs);
     };
     auto flat = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
-    Value partials, maxima;
+    Value partials, maxima, rowSums;
     if (!s.separate) {
       // A scratch slot of `rows` rows per CTA: partial sums [rows,
       // blockStride] and maxima [rows, keyTiles].
@@ -1264,7 +1280,7 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
           b, flat, ValueRange{kb.mul(slotRows, n.blockStride)});
       maxima = memref::AllocOp::create(
           b, flat, ValueRange{kb.mul(slotRows, n.keyTiles)});
-      scoreLaunch(ctas, n, partials, maxima);
+      scoreLaunch(ctas, n, partials, maxima, Value());
     } else {
       // Work units (causal: pairs of query tiles of equal total work, so
       // every CTA of a chunk does the same), a scratch slot each, in chunks
@@ -1276,8 +1292,12 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
           separateUnitKeyTiles(IndexArith{kb}, s.cq, s.ck, s.rows, s.keyTile,
                                s.causal, n.queryTiles, n.keyTiles);
       Value units = kb.mul(kb.mul(n.batch, n.groups), n.unitsPerHead);
+      // A unit's floats: per row of its slot partial sums and maxima per
+      // key tile, and per row of each of its tiles the row's sum.
+      int64_t tilesPerUnit = s.causal ? 2 : 1;
       Value unitFloats =
-          kb.mul(n.unitKeyTiles, s.rows * (s.blocksPerKeyTile + 1));
+          kb.add(kb.mul(n.unitKeyTiles, s.rows * (s.blocksPerKeyTile + 1)),
+                 kb.idx(tilesPerUnit * s.rows));
       Value one = kb.idx(1);
       Value chunk = units;
       if (opts.scratchBytes > 0) {
@@ -1296,25 +1316,28 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
               kb.mul(chunkRows, kb.mul(n.unitKeyTiles, s.blocksPerKeyTile))});
       maxima = memref::AllocOp::create(
           b, flat, ValueRange{kb.mul(chunkRows, n.unitKeyTiles)});
+      rowSums = memref::AllocOp::create(
+          b, flat, ValueRange{kb.mul(chunkRows, tilesPerUnit)});
       kb.forLoop(kb.idx(0), units, step, {}, [&](Value begin, ValueRange) {
         ScoreSizes sizes = n;
         sizes.chunkBegin = begin;
         sizes.chunkEnd = kb.minU(units, kb.add(begin, step));
         Value count = kb.sub(sizes.chunkEnd, begin);
-        scoreLaunch(kb.minU(count, kb.idx(opts.ctas)), sizes, partials, maxima);
-        buildLaunch(b, ScoreEpilogue::blocks(kb, s, sizes),
-                    ScoreEpilogue::kThreads, ScoreEpilogue::workgroupTypes(s),
-                    "unisparse_block_score_epilogue",
-                    [&](ImplicitLocOpBuilder &kbld, Value tid, Value bid,
-                        ValueRange wg) {
-                      ScoreEpilogue(kbld, s, sizes, scores, partials, maxima)
-                          .build(tid, bid, wg);
-                    });
+        scoreLaunch(kb.minU(count, kb.idx(opts.ctas)), sizes, partials, maxima,
+                    rowSums);
+        buildLaunch(
+            b, ScoreEpilogue::blocks(kb, s, sizes), ScoreEpilogue::kThreads,
+            /*workgroup=*/{}, "unisparse_block_score_epilogue",
+            [&](ImplicitLocOpBuilder &kbld, Value tid, Value bid, ValueRange) {
+              ScoreEpilogue(kbld, s, sizes, scores, partials, maxima, rowSums)
+                  .build(tid, bid);
+            });
         return SmallVector<Value>{};
       });
     }
-    for (Value buffer : {partials, maxima})
-      memref::DeallocOp::create(b, buffer);
+    for (Value buffer : {partials, maxima, rowSums})
+      if (buffer)
+        memref::DeallocOp::create(b, buffer);
     rewriter.eraseOp(op);
     return success();
   }

@@ -136,7 +136,8 @@
 // SEP: %[[PAIRBOUND:.+]] = arith.addi %[[PAIRTILES]], %c2 : index
 // SEP: %[[UKT:.+]] = arith.minui %[[TWICE]], %[[PAIRBOUND]] : index
 // SEP: %[[UNITS:.+]] = arith.muli %[[PAIRS]], %c8 : index
-// SEP: %[[UNITFLOATS:.+]] = arith.muli %[[UKT]], %c640 : index
+// SEP: %[[SLOTFLOATS:.+]] = arith.muli %[[UKT]], %c640 : index
+// SEP: %[[UNITFLOATS:.+]] = arith.addi %[[SLOTFLOATS]], %c256 : index
 // SEP: %[[WAVE0:.+]] = arith.minui %[[UNITS]], %c264 : index
 // SEP: %[[WAVE:.+]] = arith.maxui %[[WAVE0]], %c1 : index
 // SEP: %[[WAVEFLOATS:.+]] = arith.muli %[[WAVE]], %[[UNITFLOATS]] : index
@@ -155,6 +156,8 @@
 // SEP: %[[PARTIALS:.+]] = memref.alloc(%[[NP]]) : memref<?xf32>
 // SEP: %[[NM:.+]] = arith.muli %[[ROWS]], %[[UKT]] : index
 // SEP: %[[MAXIMA:.+]] = memref.alloc(%[[NM]]) : memref<?xf32>
+// SEP: %[[NS:.+]] = arith.muli %[[CHUNK]], %c256 : index
+// SEP: %[[ROWSUMS:.+]] = memref.alloc(%[[NS]]) : memref<?xf32>
 // SEP: scf.for %[[BEGIN:.+]] = %c0 to %[[UNITS]] step %[[STEP]] {
 // SEP: %[[NEXT:.+]] = arith.addi %[[BEGIN]], %[[STEP]] : index
 // SEP: %[[END:.+]] = arith.minui %[[UNITS]], %[[NEXT]] : index
@@ -173,55 +176,47 @@
 // SEP: %[[TILES:.+]] = arith.select %[[TWO]], %c2, %c1 : index
 // SEP: scf.for %{{.+}} = %c0 to %[[TILES]] step %c1 {
 // Only the key stages in workgroup memory (above); the key loop carries
-// the 4 row maxima of the lane (no sums) and the stage.
-// SEP: scf.for {{.+}} -> (f32, f32, f32, f32, index) {
+// the 4 row maxima and sums of the lane and the stage.
+// SEP: scf.for {{.+}} -> (f32, f32, f32, f32, f32, f32, f32, f32, index) {
 // SEP-NOT: math.exp2
 // SEP: memref.store %{{.+}}, %[[PARTIALS]][%{{.+}}] : memref<?xf32>
 // SEP: memref.store %{{.+}}, %[[MAXIMA]][%{{.+}}] : memref<?xf32>
-// The tile ends with a barrier (the stages are reused), no score pass.
+// The tile ends with each row's 1 / sum (the quad's four shares added),
+// then a barrier (the stages are reused), no score pass.
+// SEP-COUNT-4: memref.store %{{.+}}, %[[ROWSUMS]][%{{.+}}] : memref<?xf32>
 // SEP: gpu.barrier
 // SEP-NEXT: }
 // SEP-NEXT: }
 // SEP-NEXT: gpu.terminator
 // The chunk's epilogue: a CTA of 128 threads per query block of its units'
-// tiles (2 tiles of 16 query blocks), the 4 warps' partial sums of the
-// block's 8 rows in workgroup memory; a CTA of the second tile of an odd
-// Q's middle unit, or past the last query block, does nothing.
+// tiles (2 tiles of 16 query blocks), no workgroup memory; a CTA of the
+// second tile of an odd Q's middle unit, or past the last query block,
+// does nothing. Per row of the block its final max and 1 / sum.
 // SEP: %[[COUNT2:.+]] = arith.subi %[[END]], %[[BEGIN]] : index
 // SEP: %[[BLOCKS:.+]] = arith.muli %[[COUNT2]], %c32 : index
-// SEP: gpu.launch blocks(%[[EBID:[^,]+]], {{.+}}) in (%{{.+}} = %[[BLOCKS]], {{.+}}) threads(%[[TID:[^,]+]], {{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_block_score_epilogue_0_module) function(@unisparse_block_score_epilogue_0) workgroup(%[[WSUMS:.+]] : memref<4x8xf32, #gpu.address_space<workgroup>>) {
+// SEP: gpu.launch blocks(%[[EBID:[^,]+]], {{.+}}) in (%{{.+}} = %[[BLOCKS]], {{.+}}) threads(%[[TID:[^,]+]], {{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_block_score_epilogue_0_module) function(@unisparse_block_score_epilogue_0) {
 // SEP: %[[SLOT:.+]] = arith.divui %[[EBID]], %c32 : index
 // SEP: %[[EUNIT:.+]] = arith.addi %[[BEGIN]], %[[SLOT]] : index
 // SEP: scf.if %{{.+}} {
-// Phase 1: a thread per written key block carries the 8 rows' sums of
-// rescaled partial sums (16 independent loads a step); a butterfly over
-// the warp adds the lanes', lane 0 stores the warp's.
-// SEP: scf.for %{{.+}} = %[[TID]] to %{{.+}} step %c128 iter_args(%{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}) -> (f32, f32, f32, f32, f32, f32, f32, f32) {
-// SEP-COUNT-8: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
-// SEP: scf.yield
-// SEP: gpu.shuffle xor %{{.+}}, %c16_i32, %c32_i32 : f32
-// SEP: gpu.shuffle xor %{{.+}}, %c8_i32, %c32_i32 : f32
-// SEP: gpu.shuffle xor %{{.+}}, %c4_i32, %c32_i32 : f32
-// SEP: gpu.shuffle xor %{{.+}}, %c2_i32, %c32_i32 : f32
-// SEP: gpu.shuffle xor %{{.+}}, %c1_i32, %c32_i32 : f32
-// SEP: memref.store %{{.+}}, %[[WSUMS]]
-// The warps' sums, added in warp order after the barrier; 1 / l per row.
-// SEP: gpu.barrier
-// SEP-COUNT-4: memref.load %[[WSUMS]]
-// SEP: arith.divf
-// Phase 2: a thread per key block, the 8 query composites' shares summed.
-// SEP: scf.for %[[BLK:.+]] = %[[TID]] to %{{.+}} step %c128 {
-// SEP: %[[SCORE:.+]] = scf.if %{{.+}} -> (f32) {
-// SEP-COUNT-8: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// SEP-COUNT-8: memref.load %[[ROWSUMS]]
+// SEP-NOT: gpu.barrier
+// A thread per key tile of the row: the 8 query composites' shares of its
+// 4 blocks summed where the tile was walked, else 0 (every row's tile max
+// and 16-byte load of partial sums first); each block stored if inside NBk.
+// SEP: scf.for %[[KT:.+]] = %[[TID]] to %{{.+}} step %c128 {
+// SEP: %[[TS:.+]]:4 = scf.if %{{.+}} -> (f32, f32, f32, f32) {
+// SEP-COUNT-8: vector.load %[[PARTIALS]][%{{.+}}] {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
 // SEP: } else {
-// SEP-NEXT: scf.yield %cst{{.*}} : f32
+// SEP-NEXT: scf.yield %cst{{.*}}, %cst{{.*}}, %cst{{.*}}, %cst{{.*}} : f32, f32, f32, f32
 // SEP-NEXT: }
-// SEP-NEXT: memref.store %[[SCORE]], %[[S]][%{{.+}}, %{{.+}}, %{{.+}}, %[[BLK]]] : memref<1x8x?x?xf32>
+// SEP: memref.store %[[TS]]#0, %[[S]][%{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}] : memref<1x8x?x?xf32>
+// SEP: memref.store %[[TS]]#3, %[[S]][%{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}] : memref<1x8x?x?xf32>
 // SEP: gpu.terminator
 // SEP-NEXT: }
 // SEP-NEXT: }
 // SEP-NEXT: memref.dealloc %[[PARTIALS]]
 // SEP: memref.dealloc %[[MAXIMA]]
+// SEP: memref.dealloc %[[ROWSUMS]]
 // scratch-bytes=0: one chunk of every unit (the scratch grows as N * NBk).
 // UNBOUNDED-LABEL: func.func @score(
 // UNBOUNDED: %[[PAIRS:.+]] = arith.divui %{{.+}}, %c2 : index

@@ -196,7 +196,8 @@ bool isAttentionElementType(Type type);
 //                with the separate epilogue kernel, a slot per work unit
 //                (a pair of causal CTA tiles, see separateUnitKeyTiles) of
 //                a chunk of units, at most `chunkBytes` of them but at
-//                least a unit per CTA (so it grows as N at most);
+//                least a unit per CTA (so it grows as N at most), and a
+//                row sum per query composite of the unit's tiles;
 // rq = block / c_q, rk = block / c_k, Tq = ceil(N / c_q), Tk = ceil(N / c_k),
 // NB = ceil(N / block). Untiled (the linalg lowering of a whole
 // block_score, as unisparse-to-nvptx does where the tensor-core kernel does
@@ -370,11 +371,14 @@ ctaScratchBytes(const A &a, const EstimationParams &p, const ScoreMapTiling &t,
     return a.add(a.mul(floats, a.constant(4)), align);
   }
   auto units = a.mul(pairs, t.causal ? a.ceilDiv(queryTiles, 2) : queryTiles);
-  auto unitBytes =
+  // Per unit also a sum per row of each of its tiles, in a third buffer.
+  align = a.constant(3 * kBufferAlignment);
+  auto unitBytes = a.add(
       a.mul(a.mul(a.constant(t.ctaRows * 4),
                   separateUnitKeyTiles(a, p.cQ, p.cK, t.ctaRows, t.keyTile,
                                        t.causal, queryTiles, keyTiles)),
-            perRow);
+            perRow),
+      a.constant((t.causal ? 2 : 1) * t.ctaRows * 4));
   auto all = a.mul(units, unitBytes);
   if (t.chunkBytes == 0)
     return a.add(all, align);
