@@ -37,8 +37,8 @@
 //                                running max m of x = S * scale * log2(e),
 //                                rounded up to an integer; e = exp2(x - m)
 //                                (one FMA);
-//                                (fused only) the lane's share of the
-//                                row sum l rescaled by exp2(m_old - m);
+//                                the lane's share of the row sum l
+//                                rescaled by exp2(m_old - m);
 //                                the per-key-block sums P of e (a
 //                                reduce-scatter over the quad) into the
 //                                scratch, with m per key tile;
@@ -47,11 +47,11 @@
 //                                over its query composites of
 //                                P * exp2(m_tile - m) / l (exact powers of
 //                                two: the maxima are integers).
-//   epilogue=separate: the tile ends after its key loop (a barrier), and
-//   ScoreEpilogue, a memory-bound kernel with a CTA per query block, forms
-//   l from the stored P and the scores as blockScores does. The key loop
-//   then carries only the row maxima (fewer registers) and no
-//   CTA waits on a score pass between its tiles.
+//   epilogue=separate: the tile ends after its key loop with each row's
+//   1 / l to the scratch (then a barrier), and ScoreEpilogue, a
+//   memory-bound kernel with a CTA per query block, forms the scores as
+//   blockScores does in one pass over the stored P: no CTA waits on a
+//   score pass between its tiles.
 //
 // The antidiagonal estimators (composites [T, s, D]: s tokens side by side,
 // queries reversed) run the same kernel with K = s * D. A query composite
