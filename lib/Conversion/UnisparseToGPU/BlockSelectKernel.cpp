@@ -6,25 +6,39 @@
 // semantics of the CPU lowering (BlockSelect.cpp) bit for bit on the same
 // scores:
 //
-//   loadRow     the row's visible scores into workgroup memory (coalesced);
+//   loadRow     the row's visible scores into workgroup memory (coalesced),
+//               zeros up to a multiple of 32;
 //   sortRow     sort keys of the free visible blocks (neither sink nor
-//               local window): order(score) as a u32, descending score
-//               first, NaN last, padding all ones; a bitonic sort of the
-//               next power of two at or above the visible count (at least
-//               a chunk of 256): chunks of 256 in the warp's registers (8
-//               keys per lane, partners under 32 apart a shuffle away, the
-//               others in the same thread), passes over 256 or more apart
-//               through workgroup memory; then every key decoded back to
-//               its score in place;
-//   topP        every lane the same sequential f32 sums (the CPU's order;
-//               the same instruction for all lanes, so no lane waits for
-//               another): the row total and the forced mass in ascending
-//               J, then the sorted scores while the kept mass stays below
-//               tau * total, 8 a step with the adds chained: one test a
-//               step when no free score is negative (the kept mass then
-//               never decreases; block_score's scores), else a test per
-//               position off the chain; min_blocks, max_blocks and a NaN
-//               total are a closed form around that count (the rule is
+//               local window), made in i32: the score's bits with the
+//               non-negative ones' reversed (ascending keys = descending
+//               scores, NaN last, padding all ones). A bitonic network
+//               whose comparators all ascend (each stage first compares
+//               mirror positions) over the next power of two at or above
+//               the visible count, at least 256: rows of up to 256, 512 or
+//               1024 keys whole in the warp's registers (8, 16 or 32 keys
+//               per lane); longer rows in chunks of 1024 (the odd ones
+//               sorted on complemented keys, i.e. descending) merged by
+//               passes 1024 or more apart through workgroup memory, the
+//               rest of each stage per chunk in registers. Network position
+//               l R + r is lane l's register r (lane-major), so the passes
+//               on the low log2 R bits, the most frequent, stay in the
+//               thread and 15 per sort shuffle. The keys go back to scores
+//               as they are last stored, 16 bytes a store, position p at
+//               word p + 4 (p / 32) (the padding makes the lanes' stores
+//               conflict-free);
+//   sums        the row total (sequential, ascending J) and the kept mass
+//               (from the forced mass, the sorted scores in order) in one
+//               pass of 32 a step: lanes 0-15 add the row's scores, lanes
+//               16-31 the sorted ones, the same instructions, and store the
+//               kept mass before each step (checkpoints);
+//   topP        the first position where the kept mass is not below tau *
+//               total: when no free score is negative (block_score's
+//               scores) the kept mass never decreases, so the steps whose
+//               checkpoint is below it are a prefix (ballots), and in the
+//               last one lane e adds the step's first e scores to the
+//               checkpoint (a prefix of the lanes again); otherwise every
+//               position is tested, 8 a step; min_blocks, max_blocks and a
+//               NaN total are a closed form around that count (the rule is
 //               monotone: once it stops it stops for good);
 //   compact     the taken blocks are those scoring above the last taken
 //               score v*, and the first m in ascending J of those scoring
@@ -39,7 +53,8 @@
 //
 // The sums are sequential on purpose: a parallel reduction would round
 // differently from the CPU path, and a block at the top-p boundary could
-// flip.
+// flip. What bounds the kernel is instruction issue (docs/GPU.md has the
+// SASS counts per phase).
 //
 //===----------------------------------------------------------------------===//
 
@@ -91,10 +106,9 @@ public:
 
   /// Bytes of dynamic workgroup memory: the sort slots in their padded
   /// layout (slotWords of the next power of two at or above nbk, at least
-  /// 256, 4 bytes each) and the row's scores (4 bytes per block, at least
-  /// one, so that the clamped reads of an empty row stay inside): 106,628
-  /// bytes at nbk = 8193 (a million tokens in blocks of 128), under the 227
-  /// KiB a CTA may have.
+  /// 256, 4 bytes each), the row's scores (rowWords) and the checkpoints
+  /// (checkpointWords): 107,908 bytes at nbk = 8193 (a million tokens in
+  /// blocks of 128), 9,088 at nbk = 1024, under the 227 KiB a CTA may have.
   static Value dynamicBytes(KernelBuilder &kb, Value nbk) {
     return kb.mul(
         kb.add(kb.add(slotWords(kb, keySlots(kb, nbk)), rowWords(kb, nbk)),
