@@ -45,7 +45,9 @@
 //               exactly v* (m = taken - the count above v*, a binary search
 //               in the sorted scores): per 32 blocks a ballot of "taken" and
 //               one of "equals v*", their prefix counts by popc, the
-//               indices stored ascending, -1 padding and the count.
+//               indices stored ascending, -1 padding and the count. When
+//               the sorted score after v* is not v* (no tie is split), the
+//               taken free blocks are those scoring v* or more: one ballot.
 //
 // Sorting scores without their indices is enough: equal scores add the same
 // sums in any order, so the walk's count does not depend on how ties were
@@ -187,15 +189,16 @@ public:
             });
     gpu::BarrierOp::create(b);
 
+    makeRow32();
     Value taken = idx(0), vStar = f32(0.0f), takeAllFree = boolConst(true);
+    Value nfree = idx(0);
     if (p.tau < 1.0) {
-      makeRow32();
       sortRow(keySlots(*this, nvis));
-      std::tie(taken, takeAllFree) = topP();
+      std::tie(taken, takeAllFree, nfree) = topP();
       Value last = sub(arith::MaxUIOp::create(b, taken, idx(1)), idx(1));
       vStar = load(sorted, {at(last)});
     }
-    compact(taken, vStar, takeAllFree);
+    compact(taken, vStar, takeAllFree, nfree);
   }
 
 private:
@@ -228,16 +231,6 @@ private:
   /// The workgroup-memory word of sorted position p (the padded layout).
   Value at(Value p) {
     return add(p, mul(arith::ShRUIOp::create(b, p, idx(5)), kPad));
-  }
-
-  /// Whether visible block j is forced (always kept).
-  Value forced(Value j) {
-    if (p.tau >= 1.0)
-      return boolConst(true);
-    Value near = andI(ule(j, row), ule(row, add(j, p.localBlocks)));
-    if (p.sink)
-      near = orI(near, eq(j, 0));
-    return near;
   }
 
   /// The sort key of a score s: ascending keys are descending scores (+0
@@ -523,8 +516,9 @@ private:
   }
 
   /// The top-p rule, computed alike by every lane: how many sorted free
-  /// blocks it takes, and whether it takes them all (a NaN total).
-  std::pair<Value, Value> topP() {
+  /// blocks it takes, whether it takes them all (a NaN total), and the
+  /// number of free visible blocks.
+  std::tuple<Value, Value, Value> topP() {
     Value zeroF = f32(0.0f);
     // The forced mass in ascending J: the sink (when before the local
     // window), then the window [max(0, I - local), I] (all visible: I <
@@ -581,7 +575,7 @@ private:
       taken = minU(taken, select(ult(forcedCount, idx(p.maxBlocks)),
                                  sub(idx(p.maxBlocks), forcedCount), idx(0)));
     taken = minU(taken, nfree);
-    return {select(totalIsNaN, nfree, taken), totalIsNaN};
+    return {select(totalIsNaN, nfree, taken), totalIsNaN, nfree};
   }
 
   /// The row total and the kept mass's checkpoints, in one pass of
@@ -730,46 +724,47 @@ private:
   }
   Value popc(Value x) { return toIndex(math::CtPopOp::create(b, x)); }
 
+  /// Whether visible block j (i32) is forced (always kept).
+  Value forced32(Value j) {
+    if (p.tau >= 1.0)
+      return boolConst(true);
+    Value near = arith::CmpIOp::create(b, arith::CmpIPredicate::ule,
+                                       arith::SubIOp::create(b, j, row32.lo),
+                                       row32.window);
+    if (p.sink)
+      near = orI(near,
+                 arith::CmpIOp::create(b, arith::CmpIPredicate::eq, j, i32(0)));
+    return near;
+  }
+
   /// The kept blocks as ascending indices, -1 padding, and the count: the
   /// forced ones, the free ones scoring above v*, and the first m in
-  /// ascending J of those scoring v* (all free ones for a NaN total).
-  void compact(Value taken, Value vStar, Value takeAllFree) {
-    Value m = idx(0);
-    if (p.tau < 1.0)
-      m = sub(taken, countAbove(taken, vStar));
-    Value some = ult(idx(0), taken);
-    Value below = NVVM::LaneMaskLtOp::create(b, b.getI32Type());
-    SmallVector<Value> done = forLoop(
-        idx(0), ceilDiv(nvis, 32), idx(1), {idx(0), idx(0)},
-        [&](Value chunk, ValueRange a) -> SmallVector<Value> {
-          Value j = add(mul(chunk, 32), lane);
-          Value visible = ult(j, nvis);
-          Value f = andI(visible, forced(j));
-          Value sel = f;
-          Value equalCount = idx(0);
-          if (p.tau < 1.0) {
-            Value s =
-                fadd(load(rowScores, {select(visible, j, idx(0))}), f32(0.0f));
-            Value free = andI(visible, notI(f));
-            Value equal = andI(andI(free, some), feq(s, vStar));
-            Value equalVotes = ballot(equal);
-            equalCount = popc(equalVotes);
-            Value eqRank =
-                add(a[1], popc(arith::AndIOp::create(b, equalVotes, below)));
-            Value above =
-                arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, s, vStar);
-            Value take = orI(andI(some, above), andI(equal, ult(eqRank, m)));
-            sel = orI(f, andI(free, orI(take, takeAllFree)));
-          }
-          Value votes = ballot(sel);
-          Value pos = add(a[0], popc(arith::AndIOp::create(b, votes, below)));
-          ifThen(sel, [&] {
-            store(arith::IndexCastUIOp::create(b, b.getI32Type(), j), indices,
-                  {batchIdx, group, row, pos});
-          });
-          return {add(a[0], popc(votes)), add(a[1], equalCount)};
-        });
-    Value count = done[0];
+  /// ascending J of those scoring v* (all free ones for a NaN total). When
+  /// no free block scoring v* is left out (the sorted score after the last
+  /// taken one is not v*, or none is left), those are the free blocks
+  /// scoring v* or more: one ballot per 32 blocks and no count of the
+  /// scores above v*; otherwise the ties are ranked by a second ballot.
+  void compact(Value taken, Value vStar, Value takeAllFree, Value nfree) {
+    Value count;
+    if (p.tau < 1.0) {
+      // Position taken <= nfree: a sorted score, padding or the slack.
+      Value next = load(sorted, {at(taken)});
+      Value split =
+          andI(andI(ult(idx(0), taken), ult(taken, nfree)), feq(next, vStar));
+      auto branch = scf::IfOp::create(b, b.getIndexType(), split,
+                                      /*withElseRegion=*/true);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&branch.getThenRegion().front());
+      scf::YieldOp::create(
+          b, compactBlocks(taken, vStar, takeAllFree, /*ties=*/true));
+      b.setInsertionPointToStart(&branch.getElseRegion().front());
+      scf::YieldOp::create(
+          b, compactBlocks(taken, vStar, takeAllFree, /*ties=*/false));
+      b.setInsertionPointAfter(branch);
+      count = branch.getResult(0);
+    } else {
+      count = compactBlocks(taken, vStar, takeAllFree, /*ties=*/false);
+    }
     forLoop(add(count, lane), nbk, idx(32), {}, [&](Value i, ValueRange) {
       store(i32(-1), indices, {batchIdx, group, row, i});
       return SmallVector<Value>{};
@@ -778,6 +773,53 @@ private:
       store(arith::IndexCastUIOp::create(b, b.getI32Type(), count), counts,
             {batchIdx, group, row});
     });
+  }
+
+  /// The kept blocks' indices stored ascending, 32 blocks a step (i32
+  /// block indices): per step a ballot of "kept" and its prefix count by
+  /// popc; with `ties`, a ballot of the free blocks scoring v* ranks them.
+  /// Returns the count.
+  Value compactBlocks(Value taken, Value vStar, Value takeAllFree, bool ties) {
+    Value m = ties ? sub(taken, countAbove(taken, vStar)) : Value();
+    Value some = ult(idx(0), taken);
+    Value below = NVVM::LaneMaskLtOp::create(b, b.getI32Type());
+    Value first = arith::IndexCastUIOp::create(b, b.getI32Type(), lane);
+    SmallVector<Value> done = forLoop(
+        idx(0), ceilDiv(nvis, 32), idx(1), {idx(0), idx(0), first},
+        [&](Value, ValueRange a) -> SmallVector<Value> {
+          Value j = a[2];
+          Value visible = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j,
+                                                row32.nvis);
+          Value f = andI(visible, forced32(j));
+          Value sel = f;
+          Value equalCount = idx(0);
+          if (p.tau < 1.0) {
+            // Past nvis the row's scores are zeros (and not free).
+            Value s = load(rowScores, {toIndex(j)});
+            Value free = andI(visible, notI(f));
+            Value take;
+            if (ties) {
+              Value equal = andI(andI(free, some), feq(s, vStar));
+              Value equalVotes = ballot(equal);
+              equalCount = popc(equalVotes);
+              Value eqRank =
+                  add(a[1], popc(arith::AndIOp::create(b, equalVotes, below)));
+              Value above =
+                  arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, s, vStar);
+              take = orI(andI(some, above), andI(equal, ult(eqRank, m)));
+            } else {
+              take = andI(some, arith::CmpFOp::create(
+                                    b, arith::CmpFPredicate::OGE, s, vStar));
+            }
+            sel = orI(f, andI(free, orI(take, takeAllFree)));
+          }
+          Value votes = ballot(sel);
+          Value pos = add(a[0], popc(arith::AndIOp::create(b, votes, below)));
+          ifThen(sel, [&] { store(j, indices, {batchIdx, group, row, pos}); });
+          return {add(a[0], popc(votes)), add(a[1], equalCount),
+                  arith::AddIOp::create(b, j, i32(32))};
+        });
+    return done[0];
   }
 };
 

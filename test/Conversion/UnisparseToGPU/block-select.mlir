@@ -106,18 +106,41 @@
 // CHECK-NEXT: arith.cmpi ult
 // CHECK-NEXT: arith.ori
 // CHECK: scf.condition
-// The last kept score's run: a binary search for the scores above it.
+// The compaction. The last kept score v*, and the sorted score after it:
+// when that one equals v* too, a tie at v* is split.
+// CHECK: %[[VSTAR:.+]] = memref.load %[[SORTED]]
+// CHECK: %[[NEXT:.+]] = memref.load %[[SORTED]]
+// CHECK: %[[SAME:.+]] = arith.cmpf oeq, %[[NEXT]], %[[VSTAR]] : f32
+// CHECK: %[[SPLIT:.+]] = arith.andi %{{.+}}, %[[SAME]] : i1
+// CHECK: %[[COUNT:.+]] = scf.if %[[SPLIT]] -> (index) {
+// Split: a binary search for the scores above v*, then per 32 blocks
+// ballots of "equal to v*" (ranking the ties in ascending J) and "kept",
+// their prefix counts and the ascending indices.
 // CHECK: scf.while
 // CHECK: arith.cmpf ogt
-// The compaction: per 32 blocks, ballots of "equal to v*" and "kept",
-// their prefix counts, the ascending indices, then -1 padding and the count.
-// CHECK: %[[BELOW:.+]] = nvvm.read.ptx.sreg.lanemask.lt : i32
-// CHECK: scf.for
+// CHECK: nvvm.read.ptx.sreg.lanemask.lt : i32
+// CHECK: scf.for {{.+}} -> (index, index, i32) {
+// CHECK: arith.cmpf oeq
 // CHECK: nvvm.vote.sync  ballot %c-1_i32, %{{.+}} -> i32
 // CHECK: math.ctpop
+// CHECK: arith.cmpf ogt
 // CHECK: nvvm.vote.sync  ballot %c-1_i32, %{{.+}} -> i32
 // CHECK: memref.store %{{.+}}, %[[I]][%{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}] : memref<2x8x?x?xi32>
-// CHECK: memref.store %c-1_i32, %[[I]]
+// Otherwise the free blocks scoring v* or more: one ballot per 32 blocks.
+// CHECK: } else {
+// CHECK-NOT: scf.while
+// CHECK: nvvm.read.ptx.sreg.lanemask.lt : i32
+// CHECK: scf.for {{.+}} -> (index, i32) {
+// CHECK: arith.cmpf oge, %{{.+}}, %[[VSTAR]] : f32
+// CHECK: nvvm.vote.sync  ballot %c-1_i32, %{{.+}} -> i32
+// CHECK-NOT: nvvm.vote.sync
+// CHECK: memref.store %{{.+}}, %[[I]][%{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}] : memref<2x8x?x?xi32>
+// CHECK: scf.yield
+// CHECK: scf.yield
+// CHECK-NEXT: }
+// Then -1 padding and the count.
+// CHECK: scf.for %{{.+}} = %{{.+}} to %[[NBK]] step %c32 {
+// CHECK-NEXT: memref.store %c-1_i32, %[[I]]
 // CHECK: memref.store %{{.+}}, %[[C]][%{{.+}}, %{{.+}}, %{{.+}}] : memref<2x8x?xi32>
 // CHECK-NOT: unisparse.block_select
 func.func @select(%s: memref<2x8x?x?xf32>, %c: memref<2x8x?xi32>, %i: memref<2x8x?x?xi32>) {
