@@ -655,6 +655,7 @@ def check_selection(name, n, seed, ties=False):
 SELECT_ENTRIES = {
     "select_p90": dict(tau=0.9, local_blocks=1, sink=True, min_blocks=0, max_blocks=0, causal=True),
     "select_p99_min": dict(tau=0.99, local_blocks=2, sink=True, min_blocks=5, max_blocks=40, causal=True),
+    "select_p95_open": dict(tau=0.95, local_blocks=0, sink=False, min_blocks=0, max_blocks=0, causal=False),
 }
 
 
@@ -685,13 +686,16 @@ def check_select_scores(seed):
     given by the caller (select_scores: negative scores take the kernel's
     per-position walk, the others its one-test-a-step walk; ties, NaN,
     infinities, subnormal-to-huge magnitudes, min/max blocks): the reference
-    selection, exactly, on rows longer than a register chunk (700 key
-    blocks) and shorter."""
+    selection, exactly, on rows of each register sort (up to 256, 512 and
+    1024 keys), rows of more than 1024 keys (sorted chunks merged through
+    workgroup memory: 5000 key blocks), and non-causal rows past the
+    diagonal with no forced block, whose free blocks fill the whole sort
+    (1100 query blocks by 1024)."""
     from unisparse import _build
 
     gpu.load_runtime(os.environ["UNISPARSE_CUDA_RUNTIME"])
     lib = _build.load_library(pathlib.Path(os.environ["UNISPARSE_AOT_DIR"]) / configs.lib_name("select", "cuda"))
-    for nbq, nbk in ((700, 700), (100, 100), (37, 300)):
+    for nbq, nbk in ((700, 700), (100, 100), (37, 300), (1100, 1024), (40, 5000)):
         s_np = select_scores(2, 3, nbq, nbk, seed + nbq)
         scores = torch.from_numpy(s_np).cuda()
         for entry, sel in SELECT_ENTRIES.items():

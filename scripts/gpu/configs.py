@@ -127,6 +127,11 @@ TUNING = {
     # alone), by hand.
     "tune_between": ("est_default", None),
     "tune_default": ("est_default", []),
+    # The default as built before the lane-major register sort and the
+    # fused total / kept-mass pass (the v3 selection: chunks of 256 keys,
+    # the total and the walk as two chains), by hand: so that the
+    # selection's before and after run in one process.
+    "tune_select_v3": ("est_default", None),
     # The block scores at the end of each CTA tile (the default until the
     # separate epilogue was bounded).
     "tune_fused": ("est_default", ["--score-epilogue=fused"]),
