@@ -106,17 +106,14 @@ def inputs(hq, hkv, n, d, dtype, seed, batch=2):
     return [torch.from_numpy(x).to("cuda", tdt) for x in (q, k, v)]
 
 
+def selection_fields(c):
+    """The selection's fields of config fields `c`, as keyword arguments."""
+    return {f: c[f] for f in ("tau", "local_blocks", "sink", "min_blocks", "max_blocks", "causal")}
+
+
 def reference_selection(scores, c):
     """The reference's block selection of `scores` under config fields `c`."""
-    return ref.block_select(
-        scores,
-        tau=c["tau"],
-        local_blocks=c["local_blocks"],
-        sink=c["sink"],
-        min_blocks=c["min_blocks"],
-        max_blocks=c["max_blocks"],
-        causal=c["causal"],
-    )
+    return ref.block_select(scores, **selection_fields(c))
 
 
 def composites16(x, sf, hf, kvg, dtype):
@@ -236,16 +233,7 @@ def record_layout_margin(label, cpu_layout, gpu_layout, c):
     equal outside the boundary rule of unisparse.margin."""
     from unisparse.margin import check_margin
 
-    res = check_margin(
-        *cpu_layout,
-        *gpu_layout,
-        tau=c["tau"],
-        local_blocks=c["local_blocks"],
-        sink=c["sink"],
-        causal=c["causal"],
-        min_blocks=c["min_blocks"],
-        max_blocks=c["max_blocks"],
-    )
+    res = check_margin(*cpu_layout, *gpu_layout, **selection_fields(c))
     record(
         f"{label}: GPU layout vs the CPU layout (boundary rule)",
         not res["violations"],
@@ -510,12 +498,7 @@ def check_nan(name, n, seed):
         scores.cpu().numpy(),
         c_np,
         i_np,
-        tau=c["tau"],
-        local_blocks=c["local_blocks"],
-        sink=c["sink"],
-        causal=c["causal"],
-        min_blocks=c["min_blocks"],
-        max_blocks=c["max_blocks"],
+        **selection_fields(c),
     )
     nan_rows = np.isnan(s_cpu).any(-1)
     same_nan = (
@@ -553,14 +536,7 @@ def check_long(name, n, seed):
         record(f"{name} N={n}: launches", False, repr(e))
         return
     s_np, c_np, i_np = scores.cpu().numpy(), counts.cpu().numpy(), indices.cpu().numpy()
-    c_own, i_own = reference_selection(s_np, c)
-    exact = np.array_equal(c_own, c_np) and np.array_equal(i_own, i_np)
-    record(
-        f"{name} N={n}: GPU selection of GPU scores is exact",
-        exact,
-        f"density {ref.density(c_np, n, c['block'], c['causal']):.3f}"
-        + ("" if exact else "; " + first_row_difference(s_np, c_np, i_np, c_own, i_own)),
-    )
+    record_own_selection(f"{name} N={n}", s_np, c_np, i_np, c, n)
     blk = c["block"]
     last = (n - 1) // blk
     keys = np.concatenate([np.arange(j * blk, min((j + 1) * blk, n)) for j in i_np[0, 0, last, : c_np[0, 0, last]]])
