@@ -166,6 +166,9 @@ void mlir::unisparse::buildUnisparseToNVPTXPipeline(
   gpu.epilogue = options.scoreEpilogue;
   gpu.scratchBytes = options.scoreScratchBytes;
   pm.addPass(createConvertUnisparseToGPUPass(gpu));
+  // Host copies through strided views (bufferized insert_slices) as kernels:
+  // gpu.memcpy would copy them flat, to the wrong elements.
+  pm.addPass(createUnisparseGpuCopyKernels());
 
   // Estimation loops -> parallel loops -> blocks x threads -> gpu.launch.
   pm.addPass(createConvertLinalgToParallelLoopsPass());

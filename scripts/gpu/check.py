@@ -106,17 +106,14 @@ def inputs(hq, hkv, n, d, dtype, seed, batch=2):
     return [torch.from_numpy(x).to("cuda", tdt) for x in (q, k, v)]
 
 
+def selection_fields(c):
+    """The selection's fields of config fields `c`, as keyword arguments."""
+    return {f: c[f] for f in ("tau", "local_blocks", "sink", "min_blocks", "max_blocks", "causal")}
+
+
 def reference_selection(scores, c):
     """The reference's block selection of `scores` under config fields `c`."""
-    return ref.block_select(
-        scores,
-        tau=c["tau"],
-        local_blocks=c["local_blocks"],
-        sink=c["sink"],
-        min_blocks=c["min_blocks"],
-        max_blocks=c["max_blocks"],
-        causal=c["causal"],
-    )
+    return ref.block_select(scores, **selection_fields(c))
 
 
 def composites16(x, sf, hf, kvg, dtype):
@@ -211,6 +208,41 @@ def first_row_difference(s, c_gpu, i_gpu, c_ref, i_ref):
     )
 
 
+def host_array(t, dtype):
+    """A GPU tensor as the NumPy array the CPU path reads (bf16 as uint16)."""
+    if dtype == "bf16":
+        return t.view(torch.int16).cpu().numpy().view(np.uint16)
+    return t.cpu().numpy()
+
+
+def record_own_selection(label, s_np, c_np, i_np, c, n):
+    """The GPU selection kernel's layout (c_np, i_np) against the reference
+    selection of the GPU's own scores s_np: exact."""
+    c_own, i_own = reference_selection(s_np, c)
+    exact = np.array_equal(c_own, c_np) and np.array_equal(i_own, i_np)
+    record(
+        f"{label}: GPU selection of GPU scores is exact",
+        exact,
+        f"rows {c_np.size}, density {ref.density(c_np, n, c['block'], c['causal']):.3f}"
+        + ("" if exact else "; " + first_row_difference(s_np, c_np, i_np, c_own, i_own)),
+    )
+
+
+def record_layout_margin(label, cpu_layout, gpu_layout, c):
+    """The GPU layout against the CPU path's, each (scores, counts, indices):
+    equal outside the boundary rule of unisparse.margin."""
+    from unisparse.margin import check_margin
+
+    res = check_margin(*cpu_layout, *gpu_layout, **selection_fields(c))
+    record(
+        f"{label}: GPU layout vs the CPU layout (boundary rule)",
+        not res["violations"],
+        f"{res['rows_differ']} of {res['rows']} rows differ ({res['blocks_differ']} blocks), "
+        f"{res['skipped']} rows not judged, eps max {res['eps_max']:.1e}, "
+        f"violations {res['violations'][:2]}",
+    )
+
+
 def check_layout(name, n, seed):
     """The GPU estimation (16-bit composites on tensor cores, the GPU
     selection kernel) against
@@ -221,22 +253,13 @@ def check_layout(name, n, seed):
          the composites to 16 bits;
       d. the CPU path's layout: equal outside the boundary rule of
          unisparse.margin (differences counted and printed)."""
-    from unisparse.margin import check_margin
-
     lib, c, hq, hkv, d, dtype = load(name)
     cpu, *_ = load(name, "cpu")
     q, k, v = inputs(hq, hkv, n, d, dtype, seed)
     scores, counts, indices = lib.layout(q, k)
     torch.cuda.synchronize()
     s_np, c_np, i_np = scores.cpu().numpy(), counts.cpu().numpy(), indices.cpu().numpy()
-    c_own, i_own = reference_selection(s_np, c)
-    exact = np.array_equal(c_own, c_np) and np.array_equal(i_own, i_np)
-    record(
-        f"{name} N={n}: GPU selection of GPU scores is exact",
-        exact,
-        f"rows {c_np.size}, density {ref.density(c_np, n, c['block'], c['causal']):.3f}"
-        + ("" if exact else "; " + first_row_difference(s_np, c_np, i_np, c_own, i_own)),
-    )
+    record_own_selection(f"{name} N={n}", s_np, c_np, i_np, c, n)
     scale = c["scale"] or d**-0.5
     tensor_core = c["estimator"] in ("mean", "antidiag", "antidiag_lse")
     tk = -(-n // c["c_k"])
@@ -268,12 +291,7 @@ def check_layout(name, n, seed):
             f"max |diff| {err.max():.2e}, max ratio to the bound {float(np.max(err / tol)):.2f}",
         )
     # The CPU path on the same (rounded) inputs.
-    as_np = (
-        (lambda t: t.view(torch.int16).cpu().numpy().view(np.uint16))
-        if dtype == "bf16"
-        else (lambda t: t.cpu().numpy())
-    )
-    s_cpu, c_cpu, i_cpu = cpu.layout(as_np(q), as_np(k))
+    s_cpu, c_cpu, i_cpu = cpu.layout(host_array(q, dtype), host_array(k, dtype))
     serr = np.abs(s_cpu - s_np)
     if tensor_core:
         # Rounding both composites to bf16 (2^-9 each) moves a product by at
@@ -287,28 +305,92 @@ def check_layout(name, n, seed):
         ok = float(serr.max()) < 1e-4
         detail = f"max |diff| {serr.max():.2e} (f32 path on both)"
     record(f"{name} N={n}: GPU scores vs the CPU path (f32 composites)", ok, detail)
-    res = check_margin(
-        s_cpu,
-        c_cpu,
-        i_cpu,
-        s_np,
-        c_np,
-        i_np,
-        tau=c["tau"],
-        local_blocks=c["local_blocks"],
-        sink=c["sink"],
-        causal=c["causal"],
-        min_blocks=c["min_blocks"],
-        max_blocks=c["max_blocks"],
-    )
-    record(
-        f"{name} N={n}: GPU layout vs the CPU layout (boundary rule)",
-        not res["violations"],
-        f"{res['rows_differ']} of {res['rows']} rows differ ({res['blocks_differ']} blocks), "
-        f"{res['skipped']} rows not judged, eps max {res['eps_max']:.1e}, "
-        f"violations {res['violations'][:2]}",
-    )
+    record_layout_margin(f"{name} N={n}", (s_cpu, c_cpu, i_cpu), (s_np, c_np, i_np), c)
     return lib, c, (q, k, v), (counts, indices)
+
+
+def refine_inputs(hq, hkv, n, d, dtype, seed, cfg, tries=16):
+    """The inputs of the first seed from `seed` on which float32 keeps the
+    slash offsets float64 keeps (unisparse.reference.twolevel_f32's offset
+    margin above 1; near a tie both are right and the refined scores of
+    the two differ by far more than rounding): (q, k on the GPU, q and k
+    in float64, the seed, the margin); None if no seed of `tries` has one."""
+    from unisparse.reference.twolevel_f32 import logit_error, offset_margin
+
+    scale = cfg.scale or d**-0.5
+    for s in range(seed, seed + tries):
+        q, k, _ = inputs(hq, hkv, n, d, dtype, s)
+        q64, k64 = (x.double().cpu().numpy() for x in (q, k))
+        margin = offset_margin(q64, k64, cfg, logit_error(q64, k64, scale))
+        if margin > 1.0:
+            return q, k, q64, k64, s, margin
+    return None
+
+
+def check_refine(name, n, seed):
+    """The slash refinement (unisparse.slash_refine through the GPU loop
+    path) against
+      a. the float64 refinement (unisparse.reference.twolevel) of the GPU's
+         own first-pass scores (the library `<name>_first`: the same
+         configuration and flags without the refinement, so the same
+         kernels and values): within the float32 bound of
+         unisparse.reference.twolevel_f32; the first pass alone must be far
+         outside that bound (else the check would not see the refinement);
+      b. the CPU path: its refined scores within its own bound of the
+         float64 refinement of its first pass, and the GPU's within both
+         bounds plus the float64 difference the two first passes make;
+      c. the GPU selection of the GPU's refined scores: exact; the GPU
+         layout against the CPU layout: the boundary rule.
+    On the first inputs from `seed` without a near tie among the offsets."""
+    from unisparse.config import Config
+    from unisparse.reference import twolevel
+    from unisparse.reference.twolevel_f32 import logit_error, refined_tolerance
+
+    lib, c, hq, hkv, d, dtype = load(name)
+    first, *_ = load(f"{name}_first")
+    cpu, *_ = load(name, "cpu")
+    cpu_first, *_ = load(f"{name}_first", "cpu")
+    cfg = Config(**c)
+    label = f"{name} N={n}"
+    found = refine_inputs(hq, hkv, n, d, dtype, seed, cfg)
+    if found is None:
+        record(f"{label}: inputs without a near tie among the slash offsets", False, f"none of seeds {seed}..+15")
+        return
+    q, k, q64, k64, used, margin = found
+    dx = logit_error(q64, k64, cfg.scale or d**-0.5)
+
+    def reference(s):
+        want = twolevel.refine_config(s.astype(np.float64), q64, k64, cfg)
+        return want, refined_tolerance(want, cfg, dx)
+
+    r_g, c_g, i_g = (x.cpu().numpy() for x in lib.layout(q, k))
+    s_g = first.layout(q, k)[0].cpu().numpy()
+    torch.cuda.synchronize()
+    want_g, tol_g = reference(s_g)
+    err = np.abs(r_g - want_g)
+    plain = s_g / s_g.sum(-1, keepdims=True)
+    seen = float(np.max(np.abs(plain - want_g) / tol_g))
+    record(
+        f"{label}: GPU refined scores vs float64 on the GPU's first pass",
+        bool(np.all(np.isfinite(r_g)) and np.all(err <= tol_g) and seen > 100.0),
+        f"seed {used} (offset margin {margin:.2f}), max |diff| {err.max():.2e}, "
+        f"max ratio to the bound {float(np.max(err / tol_g)):.3f}; the first pass alone {seen:.0f}x the bound",
+    )
+
+    r_c, c_c, i_c = cpu.layout(host_array(q, dtype), host_array(k, dtype))
+    s_c = cpu_first.layout(host_array(q, dtype), host_array(k, dtype))[0]
+    want_c, tol_c = reference(s_c)
+    own = float(np.max(np.abs(r_c - want_c) / tol_c))
+    gap = np.abs(r_g - r_c)
+    bound = np.abs(want_g - want_c) + tol_g + tol_c
+    record(
+        f"{label}: GPU refined scores vs the CPU path",
+        bool(own <= 1.0 and np.all(gap <= bound)),
+        f"CPU vs its float64 {own:.3f}x its bound; GPU vs CPU max |diff| {gap.max():.2e}, "
+        f"max ratio to the bound {float(np.max(gap / bound)):.3f}",
+    )
+    record_own_selection(label, r_g, c_g, i_g, c, n)
+    record_layout_margin(label, (r_c, c_c, i_c), (r_g, c_g, i_g), c)
 
 
 def check_dense(name, n, seed):
@@ -416,12 +498,7 @@ def check_nan(name, n, seed):
         scores.cpu().numpy(),
         c_np,
         i_np,
-        tau=c["tau"],
-        local_blocks=c["local_blocks"],
-        sink=c["sink"],
-        causal=c["causal"],
-        min_blocks=c["min_blocks"],
-        max_blocks=c["max_blocks"],
+        **selection_fields(c),
     )
     nan_rows = np.isnan(s_cpu).any(-1)
     same_nan = (
@@ -459,14 +536,7 @@ def check_long(name, n, seed):
         record(f"{name} N={n}: launches", False, repr(e))
         return
     s_np, c_np, i_np = scores.cpu().numpy(), counts.cpu().numpy(), indices.cpu().numpy()
-    c_own, i_own = reference_selection(s_np, c)
-    exact = np.array_equal(c_own, c_np) and np.array_equal(i_own, i_np)
-    record(
-        f"{name} N={n}: GPU selection of GPU scores is exact",
-        exact,
-        f"density {ref.density(c_np, n, c['block'], c['causal']):.3f}"
-        + ("" if exact else "; " + first_row_difference(s_np, c_np, i_np, c_own, i_own)),
-    )
+    record_own_selection(f"{name} N={n}", s_np, c_np, i_np, c, n)
     blk = c["block"]
     last = (n - 1) // blk
     keys = np.concatenate([np.arange(j * blk, min((j + 1) * blk, n)) for j in i_np[0, 0, last, : c_np[0, 0, last]]])
@@ -769,6 +839,12 @@ def main():
             if want(name):
                 for n in (8192, 10001):
                     check_layout(name, n, seed + 9)
+    # The slash refinement (the loop path's kernels) at lengths with a
+    # partial last block, GQA, batch 2; a bf16 and an f32 first pass.
+    for name in ("slash_bf16_d128", "slash_f32_d128", "slash_ch2_f16_d64"):
+        for n in (1000,) if a.quick else (1000, 4099):
+            if want(name):
+                check_refine(name, n, seed + 11)
     for n in (1000, 2048):
         if want("nan_minblocks_bf16_d64"):
             check_nan("nan_minblocks_bf16_d64", n, seed + 2)

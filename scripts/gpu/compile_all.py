@@ -1,6 +1,6 @@
 """Compiles every configuration of configs.py with unisparse-compile.
 
-    python3 scripts/gpu/compile_all.py --out DIR [--build BUILD_DIR] [--only check|bench]
+    python3 scripts/gpu/compile_all.py --out DIR [--build BUILD_DIR] [--only check|bench] [--names NAME ...]
 
 Needs LLVM (run it where the compiler is built); the output directory is what
 a GPU machine without LLVM loads (see run.sh).
@@ -37,6 +37,7 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--build", default=str(ROOT / "build"))
     p.add_argument("--only", choices=["check", "bench", "torch", "estimation", "tuning"], default=None)
+    p.add_argument("--names", nargs="+", default=None, metavar="NAME", help="compile only these entries of the tables")
     a = p.parse_args()
     out = pathlib.Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -60,6 +61,8 @@ def main():
     }
     for table in tables[a.only]:
         for name, (cfg, hq, hkv, d, dtype, targets) in table.items():
+            if a.names is not None and name not in a.names:
+                continue
             for target in targets:
                 lib = out / configs.lib_name(name, target)
                 cmd = compile_command(a.build, cfg, hq, hkv, d, dtype, target, lib)
@@ -72,7 +75,7 @@ def main():
                 subprocess.run(cmd, check=True)
                 print("compiled", lib.name)
 
-    if a.only in (None, "check"):
+    if a.only in (None, "check") and a.names is None:
         # block_select alone, on scores the caller gives (check_select_scores).
         lib = out / configs.lib_name("select", "cuda")
         cmd = [f"{a.build}/bin/unisparse-compile", str(ROOT / "scripts/gpu/select_entry.mlir"), "--target=cuda"]

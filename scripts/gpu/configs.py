@@ -4,6 +4,10 @@ Shared by prepare.sh (which compiles them here, where LLVM is) and by
 check.py / bench/bench_gpu.py (which load them on the GPU machine).
 """
 
+# The first passes of the slash refinement's checks.
+SLASH_ANTIDIAG = "block=128,c_q=8,c_k=8,tau=0.95,estimator=antidiag_lse,query_reduce=max"
+SLASH_MEAN = "block=64,c_q=16,c_k=16,c_h=2,tau=0.9,local_blocks=2"
+
 # name -> (config text for unisparse-compile, Hq, Hkv, D, dtype, targets)
 CHECK = {
     "gqa_bf16_d128": ("block=128,c_q=16,c_k=16,tau=0.9", 8, 2, 128, "bf16", ("cuda", "cpu")),
@@ -80,6 +84,18 @@ CHECK = {
         "bf16",
         ("cuda",),
     ),
+    # The slash refinement (unisparse.slash_refine through the loop path)
+    # with the antidiagonal first pass of its measured configuration, on
+    # the tensor cores in bf16 and (CHECK_FLAGS) in f32; and with mean
+    # pooling, head groups of 2, 2 local blocks, width 2, f16. Each with a
+    # `_first` twin: the same configuration and flags without the
+    # refinement, whose scores the check refines in float64.
+    "slash_bf16_d128": (SLASH_ANTIDIAG + ",refine=slash,last_q=16", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "slash_bf16_d128_first": (SLASH_ANTIDIAG, 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "slash_f32_d128": (SLASH_ANTIDIAG + ",refine=slash,last_q=16", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "slash_f32_d128_first": (SLASH_ANTIDIAG, 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "slash_ch2_f16_d64": (SLASH_MEAN + ",refine=slash,last_q=16,n_offsets=6,width=2", 8, 2, 64, "f16", ("cuda", "cpu")),
+    "slash_ch2_f16_d64_first": (SLASH_MEAN, 8, 2, 64, "f16", ("cuda", "cpu")),
 }
 
 # Extra unisparse-compile flags of CHECK entries, for their CUDA libraries.
@@ -89,6 +105,8 @@ CHECK_FLAGS = {
     "rk2_fused_f16_d64": ["--score-epilogue=fused"],
     "default_chunk_bf16_d128": ["--score-epilogue=separate", "--score-ctas=3", "--score-scratch-bytes=1"],
     "rk2_chunk_f16_d64": ["--score-epilogue=separate", "--score-ctas=3", "--score-scratch-bytes=1"],
+    "slash_f32_d128": ["--score-precision=f32"],
+    "slash_f32_d128_first": ["--score-precision=f32"],
 }
 
 BENCH = {

@@ -1,14 +1,41 @@
+// REQUIRES: ptxas
 // The slash refinement (unisparse.slash_refine between block_score and
-// block_select) lowers to host code for the CPU pipeline (numbers:
-// test/python/test_slash_compiled.py). The GPU pipeline refuses it with the
-// reason: its generic GPU path (structured linalg and scf loops mapped to
-// parallel loops, then kernels) gave refined scores up to 0.87 of
-// themselves away from the CPU path's on the H200, with f32 on both paths
-// (docs/GPU.md).
-// RUN: not unisparse-opt %s --unisparse-to-nvptx 2>&1 | FileCheck %s --check-prefix=GPU
+// block_select) goes through the generic GPU path: its structured linalg and
+// its scf loops become parallel loops, then kernels in sm_90a cubins (and
+// host code for the CPU pipeline); the first pass is the tensor-core scoring
+// kernel. Numbers: test/python/test_slash_compiled.py (CPU against the
+// float64 reference) and scripts/gpu/check.py --only slash (GPU).
+// RUN: unisparse-opt %s --unisparse-to-nvptx | FileCheck %s
+// RUN: unisparse-opt %s --unisparse-to-nvptx | %PYTHON %S/Inputs/check_cubins.py sm_90a | FileCheck %s --check-prefix=CUBIN
+// RUN: unisparse-opt %s --unisparse-to-nvptx="format=isa" | FileCheck %s --check-prefix=PTX
 // RUN: unisparse-opt %s --unisparse-to-cpu | FileCheck %s --check-prefix=CPU
 
-// GPU: error: 'unisparse.slash_refine' op the slash refinement has no GPU lowering known to be correct yet
+// The tensor-core scoring of the first pass, the refinement's kernels, the
+// selection kernel, then attention; nothing of the tensor level is left.
+// The refinement writes into the middle of buffers (the evidence padded by
+// last_q - 1 zeros on both sides, one column of the offsets table a round):
+// those copies are kernels (unisparse-gpu-copy-kernels), not gpu.memcpy,
+// which lowers to a flat mgpuMemcpy that ignores the target's offset and
+// strides (that wrote the offsets of every head group into the first
+// group's row, and the evidence rows out of place, on the H200).
+// CHECK-LABEL: llvm.func @attention(
+// CHECK-NOT: mgpuMemcpy
+// CHECK: gpu.launch_func {{.+}} @unisparse_block_score_0_module::
+// CHECK-NOT: mgpuMemcpy
+// CHECK: gpu.launch_func {{.+}} @attention_kernel{{(_[0-9]+)?}}::
+// CHECK-NOT: mgpuMemcpy
+// CHECK: gpu.launch_func {{.+}} @unisparse_block_select_0_module::
+// CHECK-NOT: mgpuMemcpy
+// CHECK: llvm.call @unisparse_rt_block_sparse_attention_cuda_bf16
+// CHECK-LABEL: llvm.func @_mlir_ciface_attention(
+// CHECK-NOT: unisparse.
+// CHECK-NOT: linalg.
+// CHECK-NOT: unrealized_conversion_cast
+// CUBIN: [[N:[1-9][0-9]*]] cubins, all ELF for sm_90a
+// Each of the refinement's kernels is PTX for sm_90a.
+// PTX-LABEL: gpu.binary @attention_kernel
+// PTX-SAME: .target sm_90a
+// PTX-SAME: .visible .entry attention_kernel(
 // CPU-LABEL: llvm.func @attention(
 // CPU: llvm.call @unisparse_rt_block_sparse_attention_bf16(
 // CPU-NOT: unisparse.

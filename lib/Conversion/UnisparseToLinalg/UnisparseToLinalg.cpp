@@ -46,17 +46,6 @@ struct ConvertUnisparseToLinalgPass
                  "H200; see docs/GPU.md): compile it for the CPU";
           return WalkResult::interrupt();
         }
-        // The slash refinement through the same generic GPU path gave
-        // refined scores up to 0.87 of themselves away from the CPU path's
-        // on the H200 (f32 on both; docs/GPU.md).
-        if (isa<SlashRefineOp>(op)) {
-          op->emitOpError()
-              << "the slash refinement has no GPU lowering known to be "
-                 "correct yet (its generic GPU path gave wrong refined "
-                 "scores on the H200; see docs/GPU.md): compile it for the "
-                 "CPU";
-          return WalkResult::interrupt();
-        }
         return WalkResult::advance();
       });
       if (refused.wasInterrupted())

@@ -4,10 +4,12 @@
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/PatternMatch.h"
 
 namespace mlir::unisparse {
+#define GEN_PASS_DEF_UNISPARSEGPUCOPYKERNELS
 #define GEN_PASS_DEF_UNISPARSEGPUHOSTBUFFERS
 #define GEN_PASS_DEF_UNISPARSEGPUEXTERNSHAREDMEMORY
 #define GEN_PASS_DEF_UNISPARSEGPUKERNELATTRIBUTES
@@ -22,16 +24,59 @@ bool onHost(Operation *op) {
          !op->getParentOfType<gpu::GPUModuleOp>();
 }
 
+/// Whether `gpu.memcpy` copies `copy` correctly: gpu-to-llvm lowers it to a
+/// flat copy of the source's elements between the two aligned pointers
+/// (offsets and strides ignored), right only between identity layouts.
+bool flatCopyIsExact(memref::CopyOp copy) {
+  auto identity = [](Value v) {
+    return cast<MemRefType>(v.getType()).getLayout().isIdentity();
+  };
+  return identity(copy.getSource()) && identity(copy.getTarget());
+}
+
+struct UnisparseGpuCopyKernelsPass
+    : unisparse::impl::UnisparseGpuCopyKernelsBase<
+          UnisparseGpuCopyKernelsPass> {
+  void runOnOperation() override {
+    SmallVector<memref::CopyOp> work;
+    getOperation()->walk([&](memref::CopyOp copy) {
+      if (onHost(copy) && !flatCopyIsExact(copy))
+        work.push_back(copy);
+    });
+    IRRewriter rewriter(&getContext());
+    for (memref::CopyOp copy : work) {
+      rewriter.setInsertionPoint(copy);
+      linalg::CopyOp::create(rewriter, copy.getLoc(), copy.getSource(),
+                             copy.getTarget());
+      rewriter.eraseOp(copy);
+    }
+  }
+};
+
 struct UnisparseGpuHostBuffersPass
     : unisparse::impl::UnisparseGpuHostBuffersBase<
           UnisparseGpuHostBuffersPass> {
   void runOnOperation() override {
     SmallVector<Operation *> work;
-    getOperation()->walk([&](Operation *op) {
-      if (isa<memref::AllocOp, memref::DeallocOp, memref::CopyOp>(op) &&
-          onHost(op))
-        work.push_back(op);
+    WalkResult strided = getOperation()->walk([&](Operation *op) {
+      if (!isa<memref::AllocOp, memref::DeallocOp, memref::CopyOp>(op) ||
+          !onHost(op))
+        return WalkResult::advance();
+      auto copy = dyn_cast<memref::CopyOp>(op);
+      if (copy && !flatCopyIsExact(copy)) {
+        copy.emitOpError()
+            << "copies between " << copy.getSource().getType() << " and "
+            << copy.getTarget().getType()
+            << ": gpu.memcpy lowers to a flat copy that ignores offsets and "
+               "strides; run unisparse-gpu-copy-kernels before the loops "
+               "are mapped";
+        return WalkResult::interrupt();
+      }
+      work.push_back(op);
+      return WalkResult::advance();
     });
+    if (strided.wasInterrupted())
+      return signalPassFailure();
     IRRewriter rewriter(&getContext());
     for (Operation *op : work) {
       rewriter.setInsertionPoint(op);

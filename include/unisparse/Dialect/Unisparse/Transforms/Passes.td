@@ -84,6 +84,43 @@ def UnisparseGpuMapLoops : Pass<"unisparse-gpu-map-loops"> {
                            "::mlir::affine::AffineDialect"];
 }
 
+def UnisparseGpuCopyKernels : Pass<"unisparse-gpu-copy-kernels"> {
+  let summary = "Turn host-side copies that gpu.memcpy cannot express into "
+                "linalg.copy (GPU kernels through the loop path)";
+  let description = [{
+    `unisparse-gpu-host-buffers` makes a host-side `memref.copy` a
+    `gpu.memcpy`, and `gpu-to-llvm` (MLIR 22) lowers that to one flat
+    `mgpuMemcpy`: the source's element count, from the source's aligned
+    pointer to the target's aligned pointer. It checks only that the
+    source has the identity layout: a target with an offset or strides (a
+    subview, which bufferization makes of a `tensor.insert_slice` into the
+    middle of a buffer) is written at its buffer's first element and
+    contiguously, i.e. to the wrong elements, without a diagnostic. This
+    pass runs before the loops are mapped and rewrites every host-side
+    `memref.copy` whose source or target does not have the identity layout
+    into `linalg.copy`, which `convert-linalg-to-parallel-loops` and the
+    mapping make a GPU kernel that reads and writes through the strides.
+    Copies between identity-layout buffers stay `memref.copy`.
+
+    Before:
+
+    ```mlir
+    %col = memref.subview %t[0, 0, %k] [%b, 8, 1] [1, 1, 1]
+        : memref<?x8x16xi64> to memref<?x8x1xi64, strided<[128, 16, 1], offset: ?>>
+    memref.copy %src, %col : memref<?x8x1xi64> to memref<?x8x1xi64, strided<[128, 16, 1], offset: ?>>
+    ```
+
+    After:
+
+    ```mlir
+    linalg.copy ins(%src : memref<?x8x1xi64>)
+                outs(%col : memref<?x8x1xi64, strided<[128, 16, 1], offset: ?>>)
+    ```
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
 def UnisparseGpuHostBuffers : Pass<"unisparse-gpu-host-buffers"> {
   let summary = "Place host-side buffers of GPU code in device memory";
   let description = [{
@@ -91,7 +128,10 @@ def UnisparseGpuHostBuffers : Pass<"unisparse-gpu-host-buffers"> {
     allocates on the host side (outside `gpu.launch`) must live in device
     memory. Rewrites host-side `memref.alloc` to `gpu.alloc`,
     `memref.dealloc` to `gpu.dealloc` and `memref.copy` to `gpu.memcpy`;
-    `gpu-async-region` then makes them stream-ordered.
+    `gpu-async-region` then makes them stream-ordered. A `memref.copy` whose
+    source or target does not have the identity layout is an error: its
+    `gpu.memcpy` would lower to a flat copy to the wrong elements
+    (`unisparse-gpu-copy-kernels` makes such copies kernels first).
 
     Before:
 

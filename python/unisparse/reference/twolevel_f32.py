@@ -1,0 +1,111 @@
+"""How far the compiled slash refinement (float32, CPU or GPU) may be from
+its float64 oracle :func:`unisparse.reference.twolevel.refine`.
+
+``u = 2^-24``; ``gamma(n) = n u / (1 - n u)`` bounds a float32 sum of ``n``
+terms in any order (fused multiply-adds included) relative to the sum of
+their magnitudes. With ``Q`` and ``K`` the largest norms of a query and a
+key row, a logit ``x = scale q . k`` is off by at most ``dx = 2 scale
+gamma(D + 1) Q K`` (the dot product and the product by the scale; ``|x| <=
+scale Q K``): :func:`logit_error`. Then:
+
+* a probe row's term ``exp(x_j - lse)`` moves by a relative ``expm1(2 dx)``
+  (its logit and the log-sum-exp of the forced keys, each off by ``dx``),
+  the log-sum-exp's own sum by ``gamma(F)`` (``F <= (local_blocks + 2)
+  block`` forced keys), the exponentials and the log by a few ulp
+  (:data:`EXP_ULPS`: the CPU path's ``unisparse-approximate-exp`` is within
+  4 ulp, CUDA's ``expf`` and ``logf`` within 2 and 1) and the products by
+  ``u``; ``E``, a sum of at most ``T = rows_per_block c_h n_offsets (2
+  width + 1)`` such non-negative terms, by ``gamma(T)`` more: ``eps_E``;
+* the row total and the forced blocks' sum of the first pass by
+  ``gamma(NB)`` each, so ``s / tot`` by ``gamma(NB) + u`` and ``E f / tot``
+  by ``eps_E + 2 gamma(NB) + 3 u``; the max of two values is off by at most
+  the larger error, so every refined score ``r`` by ``r (eps_E + 2 gamma(NB)
+  + 3 u)``: :func:`refined_tolerance`, relative to the float64 refinement
+  of the same first-pass scores.
+
+The offsets are picked by comparing slash evidence: where two candidates
+(or a pair's vertical and slash evidence, which decides where its mass
+goes) are closer than the bound on their float32 values, float32 and
+float64 may pick different offsets, and the refined scores then differ by
+much more than the bound, legitimately. :func:`offset_margin` says how far
+an input is from such a near tie; a comparison is meaningful only where it
+is above 1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["U", "EXP_ULPS", "gamma", "logit_error", "offset_margin", "refined_tolerance"]
+
+U = 2.0**-24
+EXP_ULPS = 4
+
+
+def gamma(n):
+    """The relative error bound of a float32 sum of ``n`` terms."""
+    return n * U / (1 - n * U)
+
+
+def logit_error(q64, k64, scale):
+    """``dx``: the largest error of a float32 logit ``scale q . k`` (q, k
+    float64 ``[B, H, N, D]`` holding the values the compiled code reads)."""
+    Q = np.sqrt((q64**2).sum(-1)).max()
+    K = np.sqrt((k64**2).sum(-1)).max()
+    return 2 * scale * gamma(q64.shape[-1] + 1) * Q * K
+
+
+def offset_margin(q64, k64, cfg, dx):
+    """The smallest gap, relative to its float32 error bound, between the
+    last offset kept and the first one left out, over every (batch, head
+    group); a value above 1 means float32 keeps the offsets float64 keeps.
+
+    Each offset's evidence is off by ``eps`` of itself (its shares: the
+    softmax of a row moves by ``expm1(2 dx)`` and a few ulp, its sums by
+    ``gamma(N + m c_h)``) plus the mass of the pairs whose vertical and
+    slash evidence are within that bound of each other (they may go either
+    way). ``cfg``: a :class:`unisparse.Config` (or anything with its
+    refinement fields)."""
+    B, Hq, N, _ = q64.shape
+    G = Hq // k64.shape[1]
+    m = min(cfg.last_q, N)
+    scale = cfg.scale or 1 / math.sqrt(q64.shape[-1])
+    eps = math.expm1(2 * dx) + gamma(N + m * cfg.c_h) + 4 * EXP_ULPS * U
+    rows = np.arange(N - m, N)
+    d = rows[:, None] - np.arange(N)[None, :]
+    vis = d >= 0
+    worst = math.inf
+    for b in range(B):
+        for g in range(Hq // cfg.c_h):
+            p = np.zeros((m, N))
+            for h in range(g * cfg.c_h, (g + 1) * cfg.c_h):
+                x = np.where(vis, q64[b, h, rows] @ k64[b, h // G].T * scale, -np.inf)
+                e = np.exp(x - x.max(1, keepdims=True))
+                p += e / e.sum(1, keepdims=True) / (m * cfg.c_h)
+            jv, dv, pv = np.nonzero(vis)[1], d[vis], p[vis]
+            v0 = np.bincount(jv, weights=pv, minlength=N)
+            s0 = np.bincount(dv, weights=pv, minlength=N)
+            near = np.abs(v0[jv] - s0[dv]) <= eps * (v0[jv] + s0[dv])
+            slash = np.bincount(dv, weights=np.where(v0[jv] >= s0[dv], 0.0, pv), minlength=N)
+            amb = np.bincount(dv, weights=np.where(near, pv, 0.0), minlength=N)
+            err = eps * slash + amb
+            far = np.arange(N) > cfg.local_blocks * cfg.block
+            order = np.argsort(-np.where(far, slash, -np.inf), kind="stable")
+            k = cfg.n_offsets
+            if far.sum() <= k or slash[order[k]] <= 0:
+                continue  # every candidate with positive evidence is kept
+            a, c = order[k - 1], order[k]
+            worst = min(worst, (slash[a] - slash[c]) / (err[a] + err[c] + 1e-300))
+    return worst
+
+
+def refined_tolerance(want, cfg, dx):
+    """The bound on ``|r - want|`` of float32 refined scores ``r`` against
+    ``want``, the float64 refinement of the same first-pass scores
+    ``[B, Hg, NB, NB]`` (the module docstring)."""
+    nb = want.shape[-1]
+    terms = cfg.rows_per_block * cfg.c_h * cfg.n_offsets * (2 * cfg.width + 1)
+    eps_e = math.expm1(2 * dx) + gamma((cfg.local_blocks + 2) * cfg.block) + gamma(terms) + 3 * EXP_ULPS * U + 4 * U
+    return want * (eps_e + 2 * gamma(nb) + 3 * U) + 1e-30
