@@ -63,6 +63,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "cuda/BlockSparseAttentionSm90Kernel.h"
+#include "cuda/Exp2Poly.h"
 #include "cuda/LayoutWalk.h"
 #include "cuda/PackHalf2.h"
 #include "cuda/Sm90Ptx.h"
@@ -313,24 +314,6 @@ produce(const Sm90Params &p, const Sm90Smem<Traits> &sm, int tileIndex) {
 // Consumers: 64 query rows per warpgroup; GEMMs and the online softmax.
 //===----------------------------------------------------------------------===//
 
-/// exp2(x) on the FMA pipe (FlashAttention-4's way around the MUFU limit):
-/// 2^x = 2^round(x) * 2^f, f in [-1/2, 1/2], 2^f by a degree-3 polynomial
-/// (relative error 7.5e-5, below the bf16/f16 rounding of P); 2^round(x)
-/// built in the exponent bits. x <= -127 (-inf included) gives exactly 0,
-/// NaN gives NaN, as ex2.approx.ftz does.
-__device__ __forceinline__ float exp2Poly(float x) {
-  float xc;
-  asm("max.NaN.f32 %0, %1, 0fC2FE0000;\n" : "=f"(xc) : "f"(x)); // -127
-  // 1.5 * 2^23 + 127: the sum's low mantissa bits are round(xc) + 127.
-  constexpr float kMagic = 12583039.0f;
-  const float t = __fadd_rn(xc, kMagic);
-  const float f = __fsub_rn(xc, __fsub_rn(t, kMagic));
-  float poly = fmaf(0.055172525f, f, 0.24261121f);
-  poly = fmaf(poly, f, 0.69326085f);
-  poly = fmaf(poly, f, 0.99992806f);
-  return poly * __uint_as_float(__float_as_uint(t) << 23);
-}
-
 template <typename Elem, int HeadDim> struct Consumer {
   using Traits = Sm90Traits<HeadDim>;
   static constexpr int kSAcc = Traits::kBlockN / 2; ///< S accumulators
@@ -403,11 +386,13 @@ template <typename Elem, int HeadDim> struct Consumer {
                          qTile * Traits::kBlockM, p.seqLen, p.causal);
   }
 
-  /// exp2 of one score: on the MUFU unit, or for every kPolyExp2Period-th
-  /// column pair on the FMA pipe.
+  /// exp2 of one score of eight-column group T: on the FMA pipe for
+  /// Traits::kPolyExp2Tiles of the 16 groups, spread evenly (the groups T
+  /// with T * k mod 16 < k: exactly k of them), else on the MUFU unit.
   template <int T> static __device__ __forceinline__ float exp2Of(float x) {
-    constexpr int kPeriod = Traits::kPolyExp2Period;
-    if constexpr (kPeriod > 0 && T % (kPeriod > 0 ? kPeriod : 1) == kPeriod - 1)
+    constexpr int kTiles = Traits::kPolyExp2Tiles;
+    constexpr int kGroups = kSAcc / 4;
+    if constexpr ((T * kTiles) % kGroups < kTiles)
       return exp2Poly(x);
     else
       return exp2Approx(x);

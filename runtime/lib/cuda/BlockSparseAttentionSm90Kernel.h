@@ -21,6 +21,17 @@
 #define UNISPARSE_SM90_PERSISTENT 0
 #endif
 
+/// Build-time choice of how many of the 16 eight-column groups of each
+/// score block take exp2 on the FMA pipe (Exp2Poly.h) instead of the MUFU
+/// unit, per head dim (CMake options UNISPARSE_RUNTIME_SM90_POLY_EXP2_D64 /
+/// _D128; Sm90Traits::kPolyExp2Tiles).
+#ifndef UNISPARSE_SM90_POLY_EXP2_D64
+#define UNISPARSE_SM90_POLY_EXP2_D64 0
+#endif
+#ifndef UNISPARSE_SM90_POLY_EXP2_D128
+#define UNISPARSE_SM90_POLY_EXP2_D128 0
+#endif
+
 namespace unisparse::rt::cuda {
 
 /// The Hopper kernel's parameter block (a __grid_constant__ parameter, so
@@ -81,10 +92,16 @@ template <int HeadDim> struct Sm90Traits {
   /// 64K registers).
   static constexpr int kProducerRegs = 24;
   static constexpr int kConsumerRegs = 240;
-  /// exp2 on the FMA pipe (a polynomial) instead of the MUFU unit for every
-  /// kPolyExp2Period-th column pair of the scores (0: never); relieves the
-  /// MUFU unit where it bounds the softmax.
-  static constexpr int kPolyExp2Period = 0;
+  /// exp2 on the FMA pipe (Exp2Poly.h, 8 FMA/ALU instructions) instead of
+  /// the MUFU unit (one MUFU.EX2, a quarter-rate pipe: 8 cycles per warp)
+  /// for kPolyExp2Tiles of the 16 eight-column groups of a score block,
+  /// spread evenly (0: never, 16: always): the fraction kPolyExp2Tiles / 16
+  /// of the exponentials moves from the MUFU unit to the issue slots.
+  static constexpr int kPolyExp2Tiles = HeadDim == 64
+                                            ? UNISPARSE_SM90_POLY_EXP2_D64
+                                            : UNISPARSE_SM90_POLY_EXP2_D128;
+  static_assert(kPolyExp2Tiles >= 0 && kPolyExp2Tiles <= kBlockN / 8,
+                "kPolyExp2Tiles counts eight-column groups of a block");
   /// Persistent grid: one CTA per SM, each taking tiles one after another
   /// from a dynamic scheduler (an atomic ticket counter, tiles in
   /// scheduleTile's longest-first, kv-head-major order); the producer
