@@ -108,7 +108,8 @@ enum NamedBarrier : uint32_t {
 };
 
 /// Shared-memory addresses (1024-byte aligned tiles): Q, kStages K tiles,
-/// kStages V tiles, then the mbarriers and the ring's block slots. "Q full"
+/// kStages V stages (the V tile, and with kRowSumByMma a slab of ones after
+/// it), then the mbarriers and the ring's block slots. "Q full"
 /// (TMA completes it) and "Q empty" (both consumer warpgroups have done
 /// their last Q K^T of the tile: the persistent kernel's producer may load
 /// the next Q). Per stage: "K full" and "V full" (the producer's TMA
@@ -125,7 +126,7 @@ template <typename Traits> struct Sm90Smem {
     m.q = (raw + 1023u) & ~1023u;
     m.k = m.q + kTile;
     m.v = m.k + kStages * kTile;
-    m.bars = m.v + kStages * kTile;
+    m.bars = m.v + kStages * uint32_t(Traits::kVStageBytes);
     m.slots = m.bars + 8u * (2 + 3 * kStages);
     return m;
   }
@@ -133,7 +134,7 @@ template <typename Traits> struct Sm90Smem {
     return k + uint32_t(s) * Traits::kTileBytes;
   }
   __device__ __forceinline__ uint32_t vTile(int s) const {
-    return v + uint32_t(s) * Traits::kTileBytes;
+    return v + uint32_t(s) * Traits::kVStageBytes;
   }
   __device__ __forceinline__ uint32_t qFull() const { return bars; }
   __device__ __forceinline__ uint32_t kFull(int s) const {
@@ -317,11 +318,12 @@ produce(const Sm90Params &p, const Sm90Smem<Traits> &sm, int tileIndex) {
 template <typename Elem, int HeadDim> struct Consumer {
   using Traits = Sm90Traits<HeadDim>;
   static constexpr int kSAcc = Traits::kBlockN / 2; ///< S accumulators
-  static constexpr int kOAcc = HeadDim / 2;         ///< O accumulators
+  /// O accumulators (with kRowSumByMma the last 4 hold the row sums).
+  static constexpr int kOAcc = Traits::kOCols / 2;
   static constexpr int kKeySteps = Traits::kBlockN / 16;
   static constexpr int kDSteps = HeadDim / 16;
   using MmaS = Wgmma<Traits::kBlockN, Elem::kIsBf16>;
-  using MmaO = Wgmma<HeadDim, Elem::kIsBf16>;
+  using MmaO = Wgmma<Traits::kOCols, Elem::kIsBf16>;
 
   const Sm90Params &p;
   int consumer; ///< 0 or 1: rows consumer * 64 .. + 63 of the tile
@@ -338,6 +340,7 @@ template <typename Elem, int HeadDim> struct Consumer {
   /// buffer, so no wait for that GEMM comes before the softmax.
   uint32_t pf[2][kKeySteps][4];
   float rowMax[2] = {kNegInf, kNegInf}; ///< log2 domain
+  /// Row sums of P (with kRowSumByMma unused: the epilogue reads them from o).
   float rowSum[2] = {0.0f, 0.0f};
 
   __device__ __forceinline__ Consumer(const Sm90Params &params,
@@ -373,7 +376,7 @@ template <typename Elem, int HeadDim> struct Consumer {
 
   /// O += P V with P from buffer B, V the tile of `stage` (issued only).
   template <int B> __device__ __forceinline__ void issueO(int stage) {
-    const uint64_t vStage = vDesc + ((stage * Traits::kTileBytes) >> 4);
+    const uint64_t vStage = vDesc + ((stage * Traits::kVStageBytes) >> 4);
 #pragma unroll
     for (int kk = 0; kk < kKeySteps; ++kk)
       MmaO::rs(o, pf[B][kk], vStage + ((kk * 16 * 128) >> 4));
@@ -404,7 +407,8 @@ template <typename Elem, int HeadDim> struct Consumer {
     for (int e = 0; e < 2; ++e) {
       float &x = s[4 * T + 2 * R + e];
       x = exp2Of<T>(fmaf(x, p.scaleLog2, -base));
-      sum += x;
+      if constexpr (!Traits::kRowSumByMma)
+        sum += x;
     }
   }
 
@@ -462,7 +466,8 @@ template <typename Elem, int HeadDim> struct Consumer {
         expRow<0, 0>(base, sum);
       else
         expRow<0, 1>(base, sum);
-      rowSum[r] = rowSum[r] * alpha[r] + sum;
+      if constexpr (!Traits::kRowSumByMma)
+        rowSum[r] = rowSum[r] * alpha[r] + sum;
     }
   }
 
@@ -659,10 +664,18 @@ template <typename Elem, int HeadDim>
 __device__ __forceinline__ void epilogue(Consumer<Elem, HeadDim> &c,
                                          const Sm90Tile &t) {
   const Sm90Params &p = c.p;
+  if constexpr (Sm90Traits<HeadDim>::kRowSumByMma) {
+    // O's last 8 columns (accumulators kOAcc - 4 ..): P times ones, the
+    // whole row's sum in every column.
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    c.rowSum[r] += __shfl_xor_sync(0xffffffffu, c.rowSum[r], 1);
-    c.rowSum[r] += __shfl_xor_sync(0xffffffffu, c.rowSum[r], 2);
+    for (int r = 0; r < 2; ++r)
+      c.rowSum[r] = c.o[Consumer<Elem, HeadDim>::kOAcc - 4 + 2 * r];
+  } else {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      c.rowSum[r] += __shfl_xor_sync(0xffffffffu, c.rowSum[r], 1);
+      c.rowSum[r] += __shfl_xor_sync(0xffffffffu, c.rowSum[r], 2);
+    }
   }
   // l == 0: the row saw no key: O = 0, LSE = -inf.
   float inv[2], lse[2];
@@ -681,7 +694,7 @@ __device__ __forceinline__ void epilogue(Consumer<Elem, HeadDim> &c,
       continue;
     uint16_t *oRow = oHead + int64_t(row) * p.oStride[2] + c.colBase;
 #pragma unroll
-    for (int i = 0; i < Consumer<Elem, HeadDim>::kOAcc / 4; ++i)
+    for (int i = 0; i < HeadDim / 8; ++i)
       *reinterpret_cast<uint32_t *>(oRow + 8 * i) = Elem::pack(
           c.o[4 * i + 2 * r] * inv[r], c.o[4 * i + 2 * r + 1] * inv[r]);
     if (c.lane % 4 == 0)
@@ -693,6 +706,26 @@ __device__ __forceinline__ void epilogue(Consumer<Elem, HeadDim> &c,
 //===----------------------------------------------------------------------===//
 // The kernel body: roles by warpgroup.
 //===----------------------------------------------------------------------===//
+
+/// kRowSumByMma: every thread writes its share of the slabs of ones that
+/// follow the V tiles (16 bytes at a time; the 128-byte swizzle does not
+/// matter, every element is 1), then makes them visible to wgmma (the
+/// async proxy) before the CTA barrier.
+template <typename Elem, typename Traits>
+__device__ __forceinline__ void fillOnes(const Sm90Smem<Traits> &sm) {
+  constexpr int kChunks = Traits::kSlabBytes / 16;
+  constexpr uint32_t kOnes = Elem::kIsBf16 ? 0x3f803f80u  // two bf16 1.0
+                                           : 0x3c003c00u; // two f16 1.0
+  for (int s = 0; s < Traits::kStages; ++s) {
+    const uint32_t ones = sm.vTile(s) + Traits::kTileBytes;
+    for (int i = int(threadIdx.x); i < kChunks; i += Traits::kThreads)
+      asm volatile("st.shared.v4.b32 [%0], {%1, %1, %1, %1};\n" ::"r"(
+                       ones + 16u * uint32_t(i)),
+                   "r"(kOnes)
+                   : "memory");
+  }
+  fenceProxyAsyncShared();
+}
 
 template <typename Elem, int HeadDim>
 __device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
@@ -712,6 +745,8 @@ __device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
     mbarInit(sm.qEmpty(), Traits::kConsumers * 4);
     mbarInitFence();
   }
+  if constexpr (Traits::kRowSumByMma)
+    fillOnes<Elem>(sm);
   __syncthreads();
 
   if (warpgroup == 0) {
