@@ -32,6 +32,15 @@
 #define UNISPARSE_SM90_POLY_EXP2_D128 0
 #endif
 
+/// Build-time choice of the K/V ring's depth per head dim (CMake options
+/// UNISPARSE_RUNTIME_SM90_STAGES_D64 / _D128; Sm90Traits::kStages).
+#ifndef UNISPARSE_SM90_STAGES_D64
+#define UNISPARSE_SM90_STAGES_D64 3
+#endif
+#ifndef UNISPARSE_SM90_STAGES_D128
+#define UNISPARSE_SM90_STAGES_D128 3
+#endif
+
 /// Build-time choice: the head-dim-64 kernel gets its softmax row sums from
 /// the tensor cores (CMake option UNISPARSE_RUNTIME_SM90_ROWSUM_MMA;
 /// Sm90Traits::kRowSumByMma).
@@ -84,8 +93,11 @@ template <int HeadDim> struct Sm90Traits {
   static constexpr int kBlockN = 128;  ///< keys per K/V tile = block size
   static constexpr int kConsumers = 2; ///< consumer warpgroups, 64 rows each
   static constexpr int kThreads = 128 * (1 + kConsumers);
-  /// K/V pipeline depth (shared-memory stages, each one K and one V tile).
-  static constexpr int kStages = 3;
+  /// K/V pipeline depth (shared-memory stages, each one K and one V tile):
+  /// 3 by default at both head dims (head dim 128 has room for no more).
+  static constexpr int kStages =
+      HeadDim == 64 ? UNISPARSE_SM90_STAGES_D64 : UNISPARSE_SM90_STAGES_D128;
+  static_assert(kStages >= 2, "the ring needs two stages");
   /// Lazy softmax rescaling: the running max (log2 units) is moved, and O
   /// rescaled, only when a tile's max exceeds it by more than this.
   static constexpr float kRescaleThreshold = 8.0f;
