@@ -28,8 +28,8 @@
 // be <= 127 (the kernel's x are at most its lazy-rescale threshold, 8).
 //
 // What this error does to attention: every P = 2^x of a row is off by a
-// factor 1 + d, |d| <= 8.6e-5, before the bf16 / f16 rounding of P (2^-9 /
-// 2^-12 relative); O = sum P v / sum P then moves by at most 2 * 8.6e-5 *
+// factor 1 + d, |d| <= 8.6e-5, before the bf16 / f16 rounding of P (2^-8 /
+// 2^-11 relative); O = sum P v / sum P then moves by at most 2 * 8.6e-5 *
 // max |v| and the LSE by at most ln(1 + 8.6e-5) < 1e-4, far inside the CUDA
 // tests' tolerance (relative L2 of O 2e-2 bf16 / 5e-3 f16, LSE 1e-2), which
 // is set by the rounding of P and of the inputs.
