@@ -49,7 +49,12 @@
 // Bound it targets: per 128 x 128 block a CTA does 4 * 128 * 128 * D FLOP on
 // tensor cores against 2 * 128 * D * 2 bytes of K/V (128 FLOP per byte, from
 // L2 mostly), and 128 * 128 exp2 on the MUFU unit; the design point is the
-// wgmma rate with the softmax hidden behind the GEMMs.
+// wgmma rate with the softmax hidden behind the GEMMs. At D = 64 the MUFU
+// unit needs as many cycles per block as the tensor cores; build options
+// (Sm90Traits, each off by default) move part of the exp2 to the FMA pipe
+// (kPolyExp2Tiles, Exp2Poly.h) and the row sums of P to the tensor cores
+// (kRowSumByMma: O += P [V | 1], freeing the issue slots the polynomial
+// needs), and set the ring depth per head dim (kStages).
 //
 // Layout safety: LayoutWalk.h's walk and masking rule, shared with the
 // mma.sync kernel (counts clamped to [0, M], indices outside [0, NBk) or
