@@ -49,7 +49,12 @@
 // Bound it targets: per 128 x 128 block a CTA does 4 * 128 * 128 * D FLOP on
 // tensor cores against 2 * 128 * D * 2 bytes of K/V (128 FLOP per byte, from
 // L2 mostly), and 128 * 128 exp2 on the MUFU unit; the design point is the
-// wgmma rate with the softmax hidden behind the GEMMs.
+// wgmma rate with the softmax hidden behind the GEMMs. At D = 64 the MUFU
+// unit needs as many cycles per block as the tensor cores; build options
+// (Sm90Traits, each off by default) move part of the exp2 to the FMA pipe
+// (kPolyExp2Tiles, Exp2Poly.h) and the row sums of P to the tensor cores
+// (kRowSumByMma: O += P [V | 1], freeing the issue slots the polynomial
+// needs), and set the ring depth per head dim (kStages).
 //
 // Layout safety: LayoutWalk.h's walk and masking rule, shared with the
 // mma.sync kernel (counts clamped to [0, M], indices outside [0, NBk) or
@@ -63,6 +68,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "cuda/BlockSparseAttentionSm90Kernel.h"
+#include "cuda/Exp2Poly.h"
 #include "cuda/LayoutWalk.h"
 #include "cuda/PackHalf2.h"
 #include "cuda/Sm90Ptx.h"
@@ -107,7 +113,8 @@ enum NamedBarrier : uint32_t {
 };
 
 /// Shared-memory addresses (1024-byte aligned tiles): Q, kStages K tiles,
-/// kStages V tiles, then the mbarriers and the ring's block slots. "Q full"
+/// kStages V stages (the V tile, and with kRowSumByMma a slab of ones after
+/// it), then the mbarriers and the ring's block slots. "Q full"
 /// (TMA completes it) and "Q empty" (both consumer warpgroups have done
 /// their last Q K^T of the tile: the persistent kernel's producer may load
 /// the next Q). Per stage: "K full" and "V full" (the producer's TMA
@@ -124,7 +131,7 @@ template <typename Traits> struct Sm90Smem {
     m.q = (raw + 1023u) & ~1023u;
     m.k = m.q + kTile;
     m.v = m.k + kStages * kTile;
-    m.bars = m.v + kStages * kTile;
+    m.bars = m.v + kStages * uint32_t(Traits::kVStageBytes);
     m.slots = m.bars + 8u * (2 + 3 * kStages);
     return m;
   }
@@ -132,7 +139,7 @@ template <typename Traits> struct Sm90Smem {
     return k + uint32_t(s) * Traits::kTileBytes;
   }
   __device__ __forceinline__ uint32_t vTile(int s) const {
-    return v + uint32_t(s) * Traits::kTileBytes;
+    return v + uint32_t(s) * Traits::kVStageBytes;
   }
   __device__ __forceinline__ uint32_t qFull() const { return bars; }
   __device__ __forceinline__ uint32_t kFull(int s) const {
@@ -313,32 +320,15 @@ produce(const Sm90Params &p, const Sm90Smem<Traits> &sm, int tileIndex) {
 // Consumers: 64 query rows per warpgroup; GEMMs and the online softmax.
 //===----------------------------------------------------------------------===//
 
-/// exp2(x) on the FMA pipe (FlashAttention-4's way around the MUFU limit):
-/// 2^x = 2^round(x) * 2^f, f in [-1/2, 1/2], 2^f by a degree-3 polynomial
-/// (relative error 7.5e-5, below the bf16/f16 rounding of P); 2^round(x)
-/// built in the exponent bits. x <= -127 (-inf included) gives exactly 0,
-/// NaN gives NaN, as ex2.approx.ftz does.
-__device__ __forceinline__ float exp2Poly(float x) {
-  float xc;
-  asm("max.NaN.f32 %0, %1, 0fC2FE0000;\n" : "=f"(xc) : "f"(x)); // -127
-  // 1.5 * 2^23 + 127: the sum's low mantissa bits are round(xc) + 127.
-  constexpr float kMagic = 12583039.0f;
-  const float t = __fadd_rn(xc, kMagic);
-  const float f = __fsub_rn(xc, __fsub_rn(t, kMagic));
-  float poly = fmaf(0.055172525f, f, 0.24261121f);
-  poly = fmaf(poly, f, 0.69326085f);
-  poly = fmaf(poly, f, 0.99992806f);
-  return poly * __uint_as_float(__float_as_uint(t) << 23);
-}
-
 template <typename Elem, int HeadDim> struct Consumer {
   using Traits = Sm90Traits<HeadDim>;
   static constexpr int kSAcc = Traits::kBlockN / 2; ///< S accumulators
-  static constexpr int kOAcc = HeadDim / 2;         ///< O accumulators
+  /// O accumulators (with kRowSumByMma the last 4 hold the row sums).
+  static constexpr int kOAcc = Traits::kOCols / 2;
   static constexpr int kKeySteps = Traits::kBlockN / 16;
   static constexpr int kDSteps = HeadDim / 16;
   using MmaS = Wgmma<Traits::kBlockN, Elem::kIsBf16>;
-  using MmaO = Wgmma<HeadDim, Elem::kIsBf16>;
+  using MmaO = Wgmma<Traits::kOCols, Elem::kIsBf16>;
 
   const Sm90Params &p;
   int consumer; ///< 0 or 1: rows consumer * 64 .. + 63 of the tile
@@ -355,6 +345,7 @@ template <typename Elem, int HeadDim> struct Consumer {
   /// buffer, so no wait for that GEMM comes before the softmax.
   uint32_t pf[2][kKeySteps][4];
   float rowMax[2] = {kNegInf, kNegInf}; ///< log2 domain
+  /// Row sums of P (with kRowSumByMma unused: the epilogue reads them from o).
   float rowSum[2] = {0.0f, 0.0f};
 
   __device__ __forceinline__ Consumer(const Sm90Params &params,
@@ -390,7 +381,7 @@ template <typename Elem, int HeadDim> struct Consumer {
 
   /// O += P V with P from buffer B, V the tile of `stage` (issued only).
   template <int B> __device__ __forceinline__ void issueO(int stage) {
-    const uint64_t vStage = vDesc + ((stage * Traits::kTileBytes) >> 4);
+    const uint64_t vStage = vDesc + ((stage * Traits::kVStageBytes) >> 4);
 #pragma unroll
     for (int kk = 0; kk < kKeySteps; ++kk)
       MmaO::rs(o, pf[B][kk], vStage + ((kk * 16 * 128) >> 4));
@@ -403,11 +394,13 @@ template <typename Elem, int HeadDim> struct Consumer {
                          qTile * Traits::kBlockM, p.seqLen, p.causal);
   }
 
-  /// exp2 of one score: on the MUFU unit, or for every kPolyExp2Period-th
-  /// column pair on the FMA pipe.
+  /// exp2 of one score of eight-column group T: on the FMA pipe for
+  /// Traits::kPolyExp2Tiles of the 16 groups, spread evenly (the groups T
+  /// with T * k mod 16 < k: exactly k of them), else on the MUFU unit.
   template <int T> static __device__ __forceinline__ float exp2Of(float x) {
-    constexpr int kPeriod = Traits::kPolyExp2Period;
-    if constexpr (kPeriod > 0 && T % (kPeriod > 0 ? kPeriod : 1) == kPeriod - 1)
+    constexpr int kTiles = Traits::kPolyExp2Tiles;
+    constexpr int kGroups = kSAcc / 4;
+    if constexpr ((T * kTiles) % kGroups < kTiles)
       return exp2Poly(x);
     else
       return exp2Approx(x);
@@ -419,7 +412,8 @@ template <typename Elem, int HeadDim> struct Consumer {
     for (int e = 0; e < 2; ++e) {
       float &x = s[4 * T + 2 * R + e];
       x = exp2Of<T>(fmaf(x, p.scaleLog2, -base));
-      sum += x;
+      if constexpr (!Traits::kRowSumByMma)
+        sum += x;
     }
   }
 
@@ -477,7 +471,8 @@ template <typename Elem, int HeadDim> struct Consumer {
         expRow<0, 0>(base, sum);
       else
         expRow<0, 1>(base, sum);
-      rowSum[r] = rowSum[r] * alpha[r] + sum;
+      if constexpr (!Traits::kRowSumByMma)
+        rowSum[r] = rowSum[r] * alpha[r] + sum;
     }
   }
 
@@ -674,10 +669,18 @@ template <typename Elem, int HeadDim>
 __device__ __forceinline__ void epilogue(Consumer<Elem, HeadDim> &c,
                                          const Sm90Tile &t) {
   const Sm90Params &p = c.p;
+  if constexpr (Sm90Traits<HeadDim>::kRowSumByMma) {
+    // O's last 8 columns (accumulators kOAcc - 4 ..): P times ones, the
+    // whole row's sum in every column.
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    c.rowSum[r] += __shfl_xor_sync(0xffffffffu, c.rowSum[r], 1);
-    c.rowSum[r] += __shfl_xor_sync(0xffffffffu, c.rowSum[r], 2);
+    for (int r = 0; r < 2; ++r)
+      c.rowSum[r] = c.o[Consumer<Elem, HeadDim>::kOAcc - 4 + 2 * r];
+  } else {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      c.rowSum[r] += __shfl_xor_sync(0xffffffffu, c.rowSum[r], 1);
+      c.rowSum[r] += __shfl_xor_sync(0xffffffffu, c.rowSum[r], 2);
+    }
   }
   // l == 0: the row saw no key: O = 0, LSE = -inf.
   float inv[2], lse[2];
@@ -696,7 +699,7 @@ __device__ __forceinline__ void epilogue(Consumer<Elem, HeadDim> &c,
       continue;
     uint16_t *oRow = oHead + int64_t(row) * p.oStride[2] + c.colBase;
 #pragma unroll
-    for (int i = 0; i < Consumer<Elem, HeadDim>::kOAcc / 4; ++i)
+    for (int i = 0; i < HeadDim / 8; ++i)
       *reinterpret_cast<uint32_t *>(oRow + 8 * i) = Elem::pack(
           c.o[4 * i + 2 * r] * inv[r], c.o[4 * i + 2 * r + 1] * inv[r]);
     if (c.lane % 4 == 0)
@@ -709,6 +712,26 @@ __device__ __forceinline__ void epilogue(Consumer<Elem, HeadDim> &c,
 // The kernel body: roles by warpgroup.
 //===----------------------------------------------------------------------===//
 
+/// kRowSumByMma: every thread writes its share of the slabs of ones that
+/// follow the V tiles (16 bytes at a time; the 128-byte swizzle does not
+/// matter, every element is 1), then makes them visible to wgmma (the
+/// async proxy) before the CTA barrier.
+template <typename Elem, typename Traits>
+__device__ __forceinline__ void fillOnes(const Sm90Smem<Traits> &sm) {
+  constexpr int kChunks = Traits::kSlabBytes / 16;
+  constexpr uint32_t kOnes = Elem::kIsBf16 ? 0x3f803f80u  // two bf16 1.0
+                                           : 0x3c003c00u; // two f16 1.0
+  for (int s = 0; s < Traits::kStages; ++s) {
+    const uint32_t ones = sm.vTile(s) + Traits::kTileBytes;
+    for (int i = int(threadIdx.x); i < kChunks; i += Traits::kThreads)
+      asm volatile("st.shared.v4.b32 [%0], {%1, %1, %1, %1};\n" ::"r"(
+                       ones + 16u * uint32_t(i)),
+                   "r"(kOnes)
+                   : "memory");
+  }
+  fenceProxyAsyncShared();
+}
+
 template <typename Elem, int HeadDim>
 __device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
   using Traits = Sm90Traits<HeadDim>;
@@ -716,7 +739,12 @@ __device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
   const Sm90Smem<Traits> sm = Sm90Smem<Traits>::at(
       static_cast<uint32_t>(__cvta_generic_to_shared(smemRaw)));
 
-  const int warpgroup = threadIdx.x / 128;
+  // Broadcast from lane 0, so that ptxas knows the index is warp-uniform:
+  // the consumers' Q descriptors (and the turn's barrier ids) derived from
+  // it then live in uniform registers, and the GEMM issue inside a turn
+  // needs no R2UR / UMOV per wgmma (a turn from bar.sync to bar.arrive:
+  // 87-90 -> 57-69 instructions at d = 128, 59 -> 48 at d = 64).
+  const int warpgroup = __shfl_sync(0xffffffffu, int(threadIdx.x) / 128, 0);
   if (threadIdx.x == 0) {
     mbarInit(sm.qFull(), 1);
     for (int s = 0; s < Traits::kStages; ++s) {
@@ -727,6 +755,8 @@ __device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
     mbarInit(sm.qEmpty(), Traits::kConsumers * 4);
     mbarInitFence();
   }
+  if constexpr (Traits::kRowSumByMma)
+    fillOnes<Elem>(sm);
   __syncthreads();
 
   if (warpgroup == 0) {

@@ -21,6 +21,33 @@
 #define UNISPARSE_SM90_PERSISTENT 0
 #endif
 
+/// Build-time choice of how many of the 16 eight-column groups of each
+/// score block take exp2 on the FMA pipe (Exp2Poly.h) instead of the MUFU
+/// unit, per head dim (CMake options UNISPARSE_RUNTIME_SM90_POLY_EXP2_D64 /
+/// _D128; Sm90Traits::kPolyExp2Tiles).
+#ifndef UNISPARSE_SM90_POLY_EXP2_D64
+#define UNISPARSE_SM90_POLY_EXP2_D64 0
+#endif
+#ifndef UNISPARSE_SM90_POLY_EXP2_D128
+#define UNISPARSE_SM90_POLY_EXP2_D128 0
+#endif
+
+/// Build-time choice of the K/V ring's depth per head dim (CMake options
+/// UNISPARSE_RUNTIME_SM90_STAGES_D64 / _D128; Sm90Traits::kStages).
+#ifndef UNISPARSE_SM90_STAGES_D64
+#define UNISPARSE_SM90_STAGES_D64 3
+#endif
+#ifndef UNISPARSE_SM90_STAGES_D128
+#define UNISPARSE_SM90_STAGES_D128 3
+#endif
+
+/// Build-time choice: the head-dim-64 kernel gets its softmax row sums from
+/// the tensor cores (CMake option UNISPARSE_RUNTIME_SM90_ROWSUM_MMA;
+/// Sm90Traits::kRowSumByMma).
+#ifndef UNISPARSE_SM90_ROWSUM_MMA
+#define UNISPARSE_SM90_ROWSUM_MMA 0
+#endif
+
 namespace unisparse::rt::cuda {
 
 /// The Hopper kernel's parameter block (a __grid_constant__ parameter, so
@@ -66,8 +93,11 @@ template <int HeadDim> struct Sm90Traits {
   static constexpr int kBlockN = 128;  ///< keys per K/V tile = block size
   static constexpr int kConsumers = 2; ///< consumer warpgroups, 64 rows each
   static constexpr int kThreads = 128 * (1 + kConsumers);
-  /// K/V pipeline depth (shared-memory stages, each one K and one V tile).
-  static constexpr int kStages = 3;
+  /// K/V pipeline depth (shared-memory stages, each one K and one V tile):
+  /// 3 by default at both head dims (head dim 128 has room for no more).
+  static constexpr int kStages =
+      HeadDim == 64 ? UNISPARSE_SM90_STAGES_D64 : UNISPARSE_SM90_STAGES_D128;
+  static_assert(kStages >= 2, "the ring needs two stages");
   /// Lazy softmax rescaling: the running max (log2 units) is moved, and O
   /// rescaled, only when a tile's max exceeds it by more than this.
   static constexpr float kRescaleThreshold = 8.0f;
@@ -81,10 +111,30 @@ template <int HeadDim> struct Sm90Traits {
   /// 64K registers).
   static constexpr int kProducerRegs = 24;
   static constexpr int kConsumerRegs = 240;
-  /// exp2 on the FMA pipe (a polynomial) instead of the MUFU unit for every
-  /// kPolyExp2Period-th column pair of the scores (0: never); relieves the
-  /// MUFU unit where it bounds the softmax.
-  static constexpr int kPolyExp2Period = 0;
+  /// exp2 on the FMA pipe (Exp2Poly.h, 8 FMA/ALU instructions) instead of
+  /// the MUFU unit (one MUFU.EX2, a quarter-rate pipe: 8 cycles per warp)
+  /// for kPolyExp2Tiles of the 16 eight-column groups of a score block,
+  /// spread evenly (0: never, 16: always): the fraction kPolyExp2Tiles / 16
+  /// of the exponentials moves from the MUFU unit to the issue slots.
+  static constexpr int kPolyExp2Tiles = HeadDim == 64
+                                            ? UNISPARSE_SM90_POLY_EXP2_D64
+                                            : UNISPARSE_SM90_POLY_EXP2_D128;
+  static_assert(kPolyExp2Tiles >= 0 && kPolyExp2Tiles <= kBlockN / 8,
+                "kPolyExp2Tiles counts eight-column groups of a block");
+  /// Row sums of P on the tensor cores (head dim 64 only): each V stage is
+  /// followed by a 128 x 64 slab of ones, and O += P V is one m64n72k16
+  /// wgmma per 16 keys whose last 8 columns read the ones (the slab sits
+  /// one leading-byte offset after the V slab, where the second slab of a
+  /// head-dim-128 V tile is), so O's columns 64..71 accumulate sum_k P[k]
+  /// of the bf16/f16 P that multiplies V, rescaled with O. The softmax then
+  /// drops its 64 FADD per thread and block (the issue slots that the
+  /// MUFU-bound head-dim-64 softmax is short of) for 12.5 % more P V
+  /// tensor work, and the epilogue its sum shuffles. Head dim 128 has no
+  /// shared memory left for the ones (230,500 of 232,448 bytes).
+  static constexpr bool kRowSumByMma =
+      HeadDim == 64 && UNISPARSE_SM90_ROWSUM_MMA != 0;
+  /// Columns of the O accumulator (the P V wgmma's N).
+  static constexpr int kOCols = HeadDim + (kRowSumByMma ? 8 : 0);
   /// Persistent grid: one CTA per SM, each taking tiles one after another
   /// from a dynamic scheduler (an atomic ticket counter, tiles in
   /// scheduleTile's longest-first, kv-head-major order); the producer
@@ -92,13 +142,17 @@ template <int HeadDim> struct Sm90Traits {
   /// consumers finish the current tile (Q is reloaded once both consumer
   /// warpgroups have waited for their last Q K^T). Else one CTA per tile.
   static constexpr bool kPersistent = UNISPARSE_SM90_PERSISTENT != 0;
-  /// Q, kStages K tiles, kStages V tiles, then the mbarriers (Q full; per
+  /// Q, kStages K tiles, kStages V stages, then the mbarriers (Q full; per
   /// stage K full, V full, empty; Q empty) and one 4-byte block slot per
   /// stage; 1 KiB of slack to align the tiles to 1024 bytes (the swizzle
   /// period).
   static constexpr int kBarrierBytes = 8 * (2 + 3 * kStages) + 4 * kStages;
-  static constexpr int kSmemBytes =
-      1024 + kTileBytes * (1 + 2 * kStages) + kBarrierBytes;
+  /// A V stage: the V tile, then (kRowSumByMma) the slab of ones.
+  static constexpr int kVStageBytes =
+      kTileBytes + (kRowSumByMma ? kSlabBytes : 0);
+  static constexpr int kSmemBytes = 1024 + kTileBytes * (1 + kStages) +
+                                    kVStageBytes * kStages + kBarrierBytes;
+  static_assert(kSmemBytes <= 232448, "227 KiB of shared memory per CTA");
 };
 
 /// Kernel names in the sm_90a fatbin, indexed [isBf16][headDim == 128].

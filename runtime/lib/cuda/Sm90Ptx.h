@@ -123,6 +123,12 @@ __device__ __forceinline__ void fenceRegs(uint32_t (&r)[N][M]) {
       asm volatile("" : "+r"(r[i][j])::"memory");
 }
 
+/// Orders this thread's generic-proxy writes of shared memory before later
+/// async-proxy reads of it (wgmma operands, TMA stores).
+__device__ __forceinline__ void fenceProxyAsyncShared() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
 /// A wgmma shared-memory descriptor with the 128-byte swizzle: start
 /// address, leading and stride byte offsets (16-byte units).
 __device__ __forceinline__ uint64_t smemDesc(uint32_t addr, uint32_t lbo,
@@ -160,6 +166,11 @@ template <int N, bool IsBf16> struct Wgmma;
   "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "    \
   "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, "     \
   "%30, %31}"
+#define UNISPARSE_ACC36 UNISPARSE_ACC32, UNISPARSE_ACC4(32)
+#define UNISPARSE_REGS36                                                       \
+  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "    \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, "     \
+  "%30, %31, %32, %33, %34, %35}"
 #define UNISPARSE_REGS64                                                       \
   "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "    \
   "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, "     \
@@ -197,21 +208,29 @@ template <int N, bool IsBf16> struct Wgmma;
 #define UNISPARSE_WGMMA_N64(IS_BF16, TYPE)                                     \
   UNISPARSE_WGMMA(64, IS_BF16, TYPE, 32, UNISPARSE_REGS32, UNISPARSE_ACC32,    \
                   "%32, %33", "%34", "{%32, %33, %34, %35}, %36", "%37")
+#define UNISPARSE_WGMMA_N72(IS_BF16, TYPE)                                     \
+  UNISPARSE_WGMMA(72, IS_BF16, TYPE, 36, UNISPARSE_REGS36, UNISPARSE_ACC36,    \
+                  "%36, %37", "%38", "{%36, %37, %38, %39}, %40", "%41")
 #define UNISPARSE_WGMMA_N128(IS_BF16, TYPE)                                    \
   UNISPARSE_WGMMA(128, IS_BF16, TYPE, 64, UNISPARSE_REGS64, UNISPARSE_ACC64,   \
                   "%64, %65", "%66", "{%64, %65, %66, %67}, %68", "%69")
 
 UNISPARSE_WGMMA_N64(true, "bf16")
+UNISPARSE_WGMMA_N72(true, "bf16")
 UNISPARSE_WGMMA_N128(true, "bf16")
 UNISPARSE_WGMMA_N64(false, "f16")
+UNISPARSE_WGMMA_N72(false, "f16")
 UNISPARSE_WGMMA_N128(false, "f16")
 
 #undef UNISPARSE_WGMMA_N128
+#undef UNISPARSE_WGMMA_N72
 #undef UNISPARSE_WGMMA_N64
 #undef UNISPARSE_WGMMA
 #undef UNISPARSE_REGS64
+#undef UNISPARSE_REGS36
 #undef UNISPARSE_REGS32
 #undef UNISPARSE_ACC64
+#undef UNISPARSE_ACC36
 #undef UNISPARSE_ACC32
 #undef UNISPARSE_ACC16
 #undef UNISPARSE_ACC4

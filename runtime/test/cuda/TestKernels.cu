@@ -6,6 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "cuda/Exp2Poly.h"
+
 #include <cstdint>
 
 /// y[i] = a * x[i] + y[i].
@@ -53,4 +55,13 @@ extern "C" __global__ void unisparse_test_cluster(int *out) {
     out[2 * blockIdx.x] = int(rank);
     out[2 * blockIdx.x + 1] = int(size);
   }
+}
+
+/// y[i] = exp2Poly(x[i]) (cuda/Exp2Poly.h, the sm_90a softmax's exp2 on the
+/// FMA pipe), to compare with the host model bit for bit.
+extern "C" __global__ void unisparse_test_exp2_poly(float *y, const float *x,
+                                                    int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n)
+    y[i] = unisparse::rt::cuda::exp2Poly(x[i]);
 }

@@ -31,6 +31,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "TestUtil.h"
+#include "cuda/Exp2Poly.h"
 #include "unisparse/runtime/unisparse_runtime.h"
 
 #include <cuda.h>
@@ -792,6 +793,44 @@ bool checkAxpy(void *module, void *stream, std::string &err) {
   return true;
 }
 
+/// The device's exp2Poly (the fatbin's unisparse_test_exp2_poly) against
+/// the host model of cuda/Exp2Poly.h, whose error bound the CPU test
+/// checks: the same bits on a grid of [-130, 130] (step 2^-10), at -inf,
+/// +-0 and NaN.
+bool checkExp2Poly(void *module, void *stream, std::string &err) {
+  void *fn = mgpuModuleGetFunction(module, "unisparse_test_exp2_poly");
+  std::vector<float> x;
+  for (int k = -130 * 1024; k <= 130 * 1024; ++k)
+    x.push_back(float(k) / 1024.0f);
+  for (float v : {-INFINITY, -0.0f, 0.0f, NAN})
+    x.push_back(v);
+  const int n = int(x.size());
+  std::vector<float> y(n);
+  DeviceBuffer dx(n * 4, stream), dy(n * 4, stream);
+  mgpuMemcpy(dx.ptr, x.data(), n * 4, stream);
+  int count = n;
+  void *params[] = {&dy.ptr, &dx.ptr, &count};
+  mgpuLaunchKernel(fn, (n + 255) / 256, 1, 1, 256, 1, 1, 0, stream, params,
+                   nullptr, 3);
+  mgpuMemcpy(y.data(), dy.ptr, n * 4, stream);
+  mgpuStreamSynchronize(stream);
+  if (std::string e = takeError(); !e.empty()) {
+    err = e;
+    return false;
+  }
+  for (int i = 0; i < n; ++i) {
+    const float want = unisparse::rt::cuda::exp2Poly(x[i]);
+    if (std::memcmp(&want, &y[i], 4) != 0) {
+      char buf[128];
+      std::snprintf(buf, sizeof(buf), "x = %.9g: device %.9g, host %.9g",
+                    double(x[i]), double(y[i]), double(want));
+      err = buf;
+      return false;
+    }
+  }
+  return true;
+}
+
 void mgpuTests() {
   std::string err;
   void *stream = mgpuStreamCreate();
@@ -814,6 +853,10 @@ void mgpuTests() {
     report(binModule && checkAxpy(binModule, stream, err),
            "mgpu fatbin + launch", "%s",
            binModule ? err.c_str() : takeError().c_str());
+  err.clear();
+  if (binModule && selected("exp2 polynomial"))
+    report(checkExp2Poly(binModule, stream, err),
+           "exp2 polynomial: device bits = host model", "%s", err.c_str());
   err.clear();
 
   // More than 48 KiB of dynamic shared memory.
