@@ -185,16 +185,17 @@ def ConvertUnisparseToGPUPass
       and the units into chunks of whole waves (a unit per CTA) whose
       scratch fits in `scratch-bytes` (at least one wave; 0: one chunk of
       every unit); per chunk, a host loop launches the scoring kernel
-      (a slot per unit; each tile ends after its key loop) and then a
-      second, memory-bound kernel with a CTA per query block of the
-      chunk's tiles that forms each row's sum from the stored partial
-      sums and then the scores. With
+      (a slot per unit; each tile ends after its key loop, storing each
+      row's 1 / sum) and then a second, memory-bound kernel with a CTA per
+      query block of the chunk's tiles that forms the scores in one pass
+      over the stored partial sums. With
       `min-ctas-per-sm`, the kernel carries `nvvm.minctasm` (applied after
       outlining by `unisparse-gpu-kernel-attributes`).
     - `unisparse.block_select`: one warp (a CTA of 32 threads) per
       `(batch, head group, query block)` row: the free visible blocks'
-      scores sorted descending (bitonic, chunks of 256 in registers, longer
-      passes in workgroup memory; NaN last), the total and the kept mass
+      scores sorted descending (bitonic; rows of up to 1024 keys in
+      registers, longer ones in chunks of 1024 merged in workgroup memory;
+      NaN last), the total and the kept mass
       summed sequentially in the order of the CPU lowering, the forced
       blocks, `min_blocks`/`max_blocks` and the NaN rule as there, then the
       kept blocks (above the last kept score, and of those equal to it the

@@ -4,10 +4,11 @@
 // buffer form becomes a persistent kernel that never stores the composite
 // map:
 //
-//   host:  scratch as device buffers (partial sums, maxima): a slot per
-//          CTA, or (epilogue=separate) a slot per CTA tile, i.e. a row per
-//          query composite; the scoring launch of min(tiles, ctas) CTAs;
-//          with the separate epilogue, then the ScoreEpilogue launch.
+//   host:  scratch as device buffers (partial sums, maxima; separate: and
+//          row sums): a slot per CTA, or (epilogue=separate) a slot per
+//          CTA tile, i.e. a row per query composite; the scoring launch of
+//          min(tiles, ctas) CTAs; with the separate epilogue, then the
+//          ScoreEpilogue launch.
 //   CTA:   a static persistent schedule: tiles are (batch, head group, rows
 //          of 32 * warps query composites), head-major, the heaviest causal
 //          tile of a head first; CTA c takes tiles c, c + grid, ... Every
@@ -236,8 +237,8 @@ UnitTile tileOfUnit(KernelBuilder &kb, const ScoreShape &s, const ScoreSizes &n,
   u.scratch.partialStride = kb.mul(u.keyTiles, s.blocksPerKeyTile);
   u.scratch.maximaBase = offset;
   u.scratch.maximaStride = u.keyTiles;
-  u.scratch.rowSumBase =
-      kb.mul(kb.add(kb.mul(slot, s.causal ? 2 : 1), which), s.rows);
+  u.scratch.rowSumBase = kb.mul(
+      kb.add(kb.mul(slot, separateTilesPerUnit(s.causal)), which), s.rows);
   return u;
 }
 
@@ -876,8 +877,8 @@ private:
 
   /// The end of key tile `kt` for the lane's row r: the block sums of `e`
   /// (relative to the row's new max mNew) to the scratch, the running max
-  /// (and, fused, the running sum rescaled from st's max) into `next`, and
-  /// mNew as the tile's max.
+  /// and the running sum (rescaled from st's max) into `next`, and mNew as
+  /// the tile's max.
   void finishRow(Value kt, int64_t r, ArrayRef<Value> e, ValueRange st,
                  Value mNew, SmallVector<Value> &next) {
     Value rowLocal = rowOf(r / 2, r % 2);
@@ -1065,27 +1066,27 @@ public:
   static Value blocks(KernelBuilder &kb, const ScoreShape &s,
                       const ScoreSizes &n) {
     return kb.mul(kb.sub(n.chunkEnd, n.chunkBegin),
-                  tilesPerUnit(s) * s.queryBlocksPerTile);
+                  separateTilesPerUnit(s.causal) * s.queryBlocksPerTile);
   }
 
   void build(Value tid, Value blockId) {
     // CTA -> (unit of the chunk, which of its tiles, query block of it).
-    int64_t perUnit = tilesPerUnit(s) * s.queryBlocksPerTile;
+    int64_t perUnit = separateTilesPerUnit(s.causal) * s.queryBlocksPerTile;
     Value slot = div(blockId, perUnit);
     Value r = rem(blockId, perUnit);
     UnitTile u = tileOfUnit(*this, s, n, add(n.chunkBegin, slot), slot,
                             div(r, s.queryBlocksPerTile));
     Value qb = add(mul(u.queryTile, s.queryBlocksPerTile),
                    rem(r, s.queryBlocksPerTile));
-    ifThen(andI(u.exists, ult(qb, n.nbq)), [&] { scoreBlock(tid, u, qb); });
+    // A tile that walked no key tile (Tk = 0) has no maxima to read.
+    ifThen(andI(andI(u.exists, ult(qb, n.nbq)), ult(idx(0), u.keyTiles)),
+           [&] { scoreBlock(tid, u, qb); });
   }
 
 private:
   const ScoreShape &s;
   const ScoreSizes &n;
   Value scores, partials, maxima, rowSums;
-
-  static int64_t tilesPerUnit(const ScoreShape &s) { return s.causal ? 2 : 1; }
 
   /// Elements of one vector load of partial sums: the largest power of two
   /// up to 4 that divides a key tile's blocks (a row's first block of a
@@ -1118,12 +1119,10 @@ private:
   void scoreBlock(Value tid, const UnitTile &u, Value qb) {
     Value batchIdx = div(u.head, n.groups), group = rem(u.head, n.groups);
     // The block's composites (rows is a multiple of rq) within the tile,
-    // and the key tiles and blocks the tile wrote (>= 1 tile: the CTA's
-    // block is inside Tq and Tk >= 1).
+    // and the key tiles the tile wrote (>= 1: build() checks).
     Value first = mul(qb, s.rq);
     Value t0 = mul(u.queryTile, s.rows);
     Value numKeyTiles = u.keyTiles;
-    Value written = minU(n.nbk, mul(numKeyTiles, s.blocksPerKeyTile));
     Value lastTile = sub(numKeyTiles, idx(1));
     // Row i of the block exists if inside Tq (the block's first is); the
     // others read row 0's scratch (in bounds) and count for nothing.
@@ -1165,9 +1164,7 @@ private:
             score[j] =
                 foldShare(*this, s.reduce, score[j], parts[i][j], tileMax[i],
                           rowMax[i], rowInvSum[i], exists[i]);
-        // Blocks past NBk in the last tile hold nothing.
-        for (int64_t j = 0; j < s.blocksPerKeyTile; ++j)
-          score[j] = select(ult(blockOf(kt, j), written), score[j], f32(0.0f));
+        // (Blocks past NBk in the last tile are not stored.)
         scf::YieldOp::create(b, score);
         b.setInsertionPointToStart(&tileScores.getElseRegion().front());
         scf::YieldOp::create(b,
@@ -1292,12 +1289,8 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
           separateUnitKeyTiles(IndexArith{kb}, s.cq, s.ck, s.rows, s.keyTile,
                                s.causal, n.queryTiles, n.keyTiles);
       Value units = kb.mul(kb.mul(n.batch, n.groups), n.unitsPerHead);
-      // A unit's floats: per row of its slot partial sums and maxima per
-      // key tile, and per row of each of its tiles the row's sum.
-      int64_t tilesPerUnit = s.causal ? 2 : 1;
-      Value unitFloats =
-          kb.add(kb.mul(n.unitKeyTiles, s.rows * (s.blocksPerKeyTile + 1)),
-                 kb.idx(tilesPerUnit * s.rows));
+      Value unitFloats = separateUnitFloats(
+          IndexArith{kb}, s.rk, s.rows, s.keyTile, s.causal, n.unitKeyTiles);
       Value one = kb.idx(1);
       Value chunk = units;
       if (opts.scratchBytes > 0) {
@@ -1317,7 +1310,8 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
       maxima = memref::AllocOp::create(
           b, flat, ValueRange{kb.mul(chunkRows, n.unitKeyTiles)});
       rowSums = memref::AllocOp::create(
-          b, flat, ValueRange{kb.mul(chunkRows, tilesPerUnit)});
+          b, flat,
+          ValueRange{kb.mul(chunkRows, separateTilesPerUnit(s.causal))});
       kb.forLoop(kb.idx(0), units, step, {}, [&](Value begin, ValueRange) {
         ScoreSizes sizes = n;
         sizes.chunkBegin = begin;
@@ -1391,9 +1385,12 @@ std::string mlir::unisparse::tensorCoreScoreUnsupportedReason(
                          "composites of a CTA",
                          rq, rows)
         .str();
-  if (options.keyTile % rk != 0 || (rk > 8 && rk % 8 != 0))
-    return llvm::formatv("block / c_k = {0} must divide the key tile ({1})", rk,
-                         options.keyTile)
+  // storeBlockSums: a key block is part of an n8 tile (rk 1, 2, 4) or
+  // whole n8 tiles.
+  if (options.keyTile % rk != 0 || (rk > 4 && rk % 8 != 0) || rk == 3)
+    return llvm::formatv("block / c_k = {0} must be 1, 2, 4 or a multiple of "
+                         "8 that divides the key tile ({1})",
+                         rk, options.keyTile)
         .str();
   return "";
 }

@@ -5,6 +5,15 @@
 // The default is the separate epilogue in bounded chunks.
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu --canonicalize | FileCheck %s --check-prefix=SEP
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="epilogue=separate scratch-bytes=0" --canonicalize | FileCheck %s --check-prefix=UNBOUNDED
+// A key tile of 3 key blocks (48 composites of rk 16): the epilogue's loads
+// of a tile's partial sums are one element wide, 4-byte aligned.
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="key-tile=48" --canonicalize | FileCheck %s --check-prefix=NARROW
+
+// NARROW-LABEL: func.func @score(
+// NARROW: function(@unisparse_block_score_epilogue_0)
+// NARROW-NOT: vector<4xf32>
+// NARROW-COUNT-24: vector.load %{{.+}}[%{{.+}}] {alignment = 4 : i64} : memref<?xf32>, vector<1xf32>
+// NARROW: scf.yield
 
 // The buffer form of block_score (16-bit composites) becomes the persistent
 // tensor-core kernel: a scratch slot per CTA (partial sums [rows, key tiles *

@@ -21,7 +21,7 @@ func.func @head_dim(%qc: memref<1x8x?x256xbf16>, %kc: memref<1x8x?x256xbf16>, %s
 // -----
 
 func.func @composites_per_block(%qc: memref<1x8x?x128xbf16>, %kc: memref<1x8x?x128xbf16>, %s: memref<1x8x?x?xf32>) {
-  // expected-error @+1 {{block / c_k = 128 must divide the key tile (64)}}
+  // expected-error @+1 {{block / c_k = 128 must be 1, 2, 4 or a multiple of 8 that divides the key tile (64)}}
   unisparse.block_score {block = 128 : i64, c_q = 16 : i64, c_k = 1 : i64}
       ins(%qc, %kc : memref<1x8x?x128xbf16>, memref<1x8x?x128xbf16>) outs(%s : memref<1x8x?x?xf32>)
   return

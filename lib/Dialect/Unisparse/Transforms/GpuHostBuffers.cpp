@@ -29,9 +29,17 @@ bool onHost(Operation *op) {
 /// (offsets and strides ignored), right only between identity layouts.
 bool flatCopyIsExact(memref::CopyOp copy) {
   auto identity = [](Value v) {
-    return cast<MemRefType>(v.getType()).getLayout().isIdentity();
+    auto type = dyn_cast<MemRefType>(v.getType());
+    return type && type.getLayout().isIdentity();
   };
   return identity(copy.getSource()) && identity(copy.getTarget());
+}
+
+/// Whether both sides of `copy` are ranked (linalg.copy takes no unranked
+/// memref; such a copy is left to unisparse-gpu-host-buffers to refuse).
+bool isRanked(memref::CopyOp copy) {
+  return isa<MemRefType>(copy.getSource().getType()) &&
+         isa<MemRefType>(copy.getTarget().getType());
 }
 
 struct UnisparseGpuCopyKernelsPass
@@ -40,7 +48,7 @@ struct UnisparseGpuCopyKernelsPass
   void runOnOperation() override {
     SmallVector<memref::CopyOp> work;
     getOperation()->walk([&](memref::CopyOp copy) {
-      if (onHost(copy) && !flatCopyIsExact(copy))
+      if (onHost(copy) && isRanked(copy) && !flatCopyIsExact(copy))
         work.push_back(copy);
     });
     IRRewriter rewriter(&getContext());

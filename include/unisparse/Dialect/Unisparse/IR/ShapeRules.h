@@ -351,6 +351,21 @@ separateUnitKeyTiles(const A &a, int64_t cQ, int64_t cK, int64_t rows,
                a.add(a.ceilDiv(pairKeys, cK * keyTile), a.constant(2)));
 }
 
+/// CTA tiles per work unit of the separate epilogue: a causal pair, or one.
+constexpr int64_t separateTilesPerUnit(bool causal) { return causal ? 2 : 1; }
+
+/// Floats of one work unit's scratch: per row of its slot (rows query
+/// composites by `unitKeyTiles` key tiles) the partial sums of the
+/// keyTile / rk blocks and the max of each key tile, and 1 / the sum of
+/// each row of its tiles.
+template <typename A>
+typename A::Value separateUnitFloats(const A &a, int64_t rk, int64_t rows,
+                                     int64_t keyTile, bool causal,
+                                     typename A::Value unitKeyTiles) {
+  return a.add(a.mul(unitKeyTiles, a.constant(rows * (keyTile / rk + 1))),
+               a.constant(separateTilesPerUnit(causal) * rows));
+}
+
 /// Bytes of the GPU scoring kernel's scratch slots (see ScoreMapTiling).
 /// The separate epilogue's chunks hold `chunkBytes` / (one slot per CTA)
 /// whole waves of units, at least one, at most every unit: bounded by
@@ -371,14 +386,14 @@ ctaScratchBytes(const A &a, const EstimationParams &p, const ScoreMapTiling &t,
     return a.add(a.mul(floats, a.constant(4)), align);
   }
   auto units = a.mul(pairs, t.causal ? a.ceilDiv(queryTiles, 2) : queryTiles);
-  // Per unit also a sum per row of each of its tiles, in a third buffer.
+  // Three buffers: partial sums, maxima, row sums.
   align = a.constant(3 * kBufferAlignment);
-  auto unitBytes = a.add(
-      a.mul(a.mul(a.constant(t.ctaRows * 4),
-                  separateUnitKeyTiles(a, p.cQ, p.cK, t.ctaRows, t.keyTile,
-                                       t.causal, queryTiles, keyTiles)),
-            perRow),
-      a.constant((t.causal ? 2 : 1) * t.ctaRows * 4));
+  auto unitBytes =
+      a.mul(separateUnitFloats(a, rk, t.ctaRows, t.keyTile, t.causal,
+                               separateUnitKeyTiles(a, p.cQ, p.cK, t.ctaRows,
+                                                    t.keyTile, t.causal,
+                                                    queryTiles, keyTiles)),
+            a.constant(4));
   auto all = a.mul(units, unitBytes);
   if (t.chunkBytes == 0)
     return a.add(all, align);
