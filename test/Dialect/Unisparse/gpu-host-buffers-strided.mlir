@@ -19,3 +19,14 @@ func.func @offset_source(%t: memref<8xf32>, %dst: memref<4xf32>) {
   memref.copy %hi, %dst : memref<4xf32, strided<[1], offset: 4>> to memref<4xf32>
   return
 }
+
+// -----
+
+// An unranked copy has no layout to trust: refused too (and
+// unisparse-gpu-copy-kernels leaves it alone: linalg.copy takes no
+// unranked memref).
+func.func @unranked(%a: memref<*xf32>, %b: memref<*xf32>) {
+  // expected-error @below {{'memref.copy' op copies between 'memref<*xf32>' and 'memref<*xf32>'}}
+  memref.copy %a, %b : memref<*xf32> to memref<*xf32>
+  return
+}
