@@ -839,6 +839,12 @@ def main():
             if want(name):
                 for n in (8192, 10001):
                     check_layout(name, n, seed + 9)
+    # The outlier estimator's structured path (composites, two softmaxes and
+    # the spread correction as loops), partial last blocks, GQA, batch 2.
+    for name in ("outlier_bf16_d128", "outlier_ch2_f16_d64"):
+        for n in (1000,) if a.quick else (1000, 4099):
+            if want(name):
+                check_sparse(name, n, seed + 12)
     # The slash refinement (the loop path's kernels) at lengths with a
     # partial last block, GQA, batch 2; a bf16 and an f32 first pass.
     for name in ("slash_bf16_d128", "slash_f32_d128", "slash_ch2_f16_d64"):

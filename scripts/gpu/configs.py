@@ -84,6 +84,25 @@ CHECK = {
         "bf16",
         ("cuda",),
     ),
+    # The outlier estimator (the structured path: f32 composites and scores)
+    # as the `recommended` preset, and with head groups of 2, f16, d 64,
+    # not causal.
+    "outlier_bf16_d128": (
+        "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
+    "outlier_ch2_f16_d64": (
+        "block=64,c_q=16,c_k=16,c_h=2,tau=0.9,causal=false,estimator=outlier,q_outliers=1,k_outliers=1",
+        8,
+        2,
+        64,
+        "f16",
+        ("cuda", "cpu"),
+    ),
     # The slash refinement (unisparse.slash_refine through the loop path)
     # with the antidiagonal first pass of its measured configuration, on
     # the tensor cores in bf16 and (CHECK_FLAGS) in f32; and with mean

@@ -1,11 +1,17 @@
 // The outlier estimator (outlier composites, spread-corrected scores) lowers
 // to host code for the CPU pipeline (numbers: test/Integration/CPU/attention.py).
-// The GPU pipeline refuses it with the reason: its structured GPU path gave
-// wrong scores on the H200 (docs/GPU.md).
-// RUN: not unisparse-opt %s --unisparse-to-nvptx 2>&1 | FileCheck %s --check-prefix=GPU
+// For the GPU it lowers through the structured path (its composites, both
+// softmaxes and the spread correction as loops mapped to GPU kernels; the
+// selection and the attention are the project's kernels).
+// RUN: unisparse-opt %s --unisparse-to-nvptx | FileCheck %s --check-prefix=GPU
 // RUN: unisparse-opt %s --unisparse-to-cpu | FileCheck %s --check-prefix=CPU
 
-// GPU: error: 'unisparse.{{compress|block_score}}' op the outlier estimator has no GPU lowering known to be correct yet
+// GPU-LABEL: llvm.func @attention(
+// GPU-NOT: unisparse.
+// GPU-NOT: linalg.
+// GPU: gpu.launch_func {{.+}} @attention_kernel{{(_[0-9]+)?}}::
+// GPU: gpu.launch_func {{.+}} @unisparse_block_select_0_module::
+// GPU: llvm.call @unisparse_rt_block_sparse_attention_cuda_bf16(
 // CPU-LABEL: llvm.func @attention(
 // CPU: llvm.call @unisparse_rt_block_sparse_attention_bf16(
 // CPU-NOT: unisparse.

@@ -182,7 +182,7 @@ CUDA_CASES = [
     # bounded chunks; the fused one: per-CTA scratch; the antidiagonal
     # estimators' with 16 query composites a warp), the linalg lowering of
     # f32 scoring (the whole map), a dense configuration (no
-    # estimation) and the slash refinement.
+    # estimation), the slash refinement and the outlier estimator.
     ("block=128,c_q=16,c_k=16,tau=0.9", [], 4, 2, 64, [(1, 128), (2, 1000), (1, 4096)]),
     (
         "block=64,c_q=16,c_k=8,tau=0.9,query_reduce=max",
@@ -251,44 +251,10 @@ CUDA_CASES = [
     # The slash refinement through the loop path (its shares, evidence and
     # offsets table, and the copy kernels' views of them).
     ("block=64,c_q=16,c_k=8,tau=0.9,refine=slash,last_q=16", [], 4, 2, 64, [(1, 200), (2, 1000)]),
+    # The outlier estimator through the structured path (f32 composites with
+    # their slots and spreads, the slot-pair map, both softmaxes).
+    ("block=64,c_q=16,c_k=32,tau=0.9,estimator=outlier,query_reduce=max", [], 4, 2, 64, [(1, 200), (2, 1001)]),
 ]
-
-
-@pytest.mark.parametrize(
-    "config, reason",
-    [
-        (
-            "block=64,c_q=16,c_k=32,tau=0.9,estimator=outlier,query_reduce=max",
-            "the outlier estimator has no GPU lowering known to be correct yet",
-        ),
-    ],
-)
-def test_unverified_gpu_paths_are_refused_for_cuda(tmp_path, config, reason):
-    """The outlier estimator's structured GPU path gave wrong scores on the
-    H200; compiling it for CUDA fails with that reason instead of building
-    it (the CPU target still compiles it: test_outlier_compiled.py). The
-    slash refinement, refused so until its fault was found (docs/GPU.md),
-    compiles for CUDA again (test/Pipelines/slash_refine.mlir)."""
-    from unisparse import _build
-
-    r = subprocess.run(
-        [
-            str(_build.compiler_path()),
-            f"--config={config}",
-            "--heads=4",
-            "--kv-heads=2",
-            "--head-dim=64",
-            "--dtype=bf16",
-            "--target=cuda",
-            "-o",
-            str(tmp_path / "lib.so"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert r.returncode != 0
-    assert reason in r.stderr
-    assert not (tmp_path / "lib.so").exists()
 
 
 FAKE_RUN = """

@@ -30,27 +30,6 @@ struct ConvertUnisparseToLinalgPass
 
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
-    // The outlier estimator's structured lowering gave wrong scores on the
-    // H200 (differences up to 0.96 against the CPU path, and different
-    // results between two runs of one CUDA graph: a race in its mapping to
-    // GPU loops, not found yet). Refuse it for the GPU rather than run it.
-    if (gpuKernels) {
-      WalkResult refused = getOperation()->walk([&](Operation *op) {
-        auto score = dyn_cast<BlockScoreOp>(op);
-        auto compress = dyn_cast<CompressOp>(op);
-        if ((score && score.getEstimator() == Estimator::outlier) ||
-            (compress && compress.getPooling() == Pooling::outlier)) {
-          op->emitOpError()
-              << "the outlier estimator has no GPU lowering known to be "
-                 "correct yet (its structured path gave wrong scores on the "
-                 "H200; see docs/GPU.md): compile it for the CPU";
-          return WalkResult::interrupt();
-        }
-        return WalkResult::advance();
-      });
-      if (refused.wasInterrupted())
-        return signalPassFailure();
-    }
     ConversionTarget target(*ctx);
     target.addLegalDialect<linalg::LinalgDialect, tensor::TensorDialect,
                            scf::SCFDialect, arith::ArithDialect,
