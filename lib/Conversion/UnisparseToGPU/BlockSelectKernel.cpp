@@ -276,7 +276,10 @@ private:
 
   /// The row's bounds as i32, for keyOfBlock: nvis, the local window's
   /// first block lo = max(0, row - local_blocks) and row - lo, the last
-  /// score's index max(nbk, 1) - 1.
+  /// visible score's index max(nvis, 1) - 1 (loadRow wrote the scores up
+  /// to nvis rounded up to a step; a causal row's slots past that hold
+  /// another row's scores or nothing, so no read goes there even where the
+  /// key is discarded).
   struct {
     Value nvis, lo, window, last;
   } row32;
@@ -289,7 +292,7 @@ private:
     row32.nvis = cast(nvis);
     row32.lo = cast(lo);
     row32.window = cast(sub(row, lo));
-    row32.last = cast(sub(maxU(nbk, idx(1)), idx(1)));
+    row32.last = cast(sub(maxU(nvis, idx(1)), idx(1)));
   }
 
   /// Sorts the free visible blocks' keys (`size` slots, a power of two at
