@@ -124,11 +124,12 @@ ScoreMapTiling scoreMapTiling(ConfigAttr cfg, const EntrySignature &sig,
       !tensorCoreScoreUnsupportedReason(scoreOp, k).empty())
     return {ScoreMapTiling::Kind::whole};
   int64_t rows = scoreWarpRows(scoreOp, k) * k.warps;
+  int64_t partialBytes = k.halfPartials ? 2 : 4;
   if (k.separateEpilogue)
     return ScoreMapTiling::bySeparateScratch(
         k.ctas, rows, k.keyTile, k.scratchBytes,
-        cast<BlockScoreOp>(scoreOp).getCausal());
-  return ScoreMapTiling::byCtaScratch(k.ctas, rows, k.keyTile);
+        cast<BlockScoreOp>(scoreOp).getCausal(), partialBytes);
+  return ScoreMapTiling::byCtaScratch(k.ctas, rows, k.keyTile, partialBytes);
 }
 } // namespace
 

@@ -165,6 +165,7 @@ void mlir::unisparse::buildUnisparseToNVPTXPipeline(
   gpu.minCtasPerSm = options.scoreMinCtasPerSm;
   gpu.epilogue = options.scoreEpilogue;
   gpu.scratchBytes = options.scoreScratchBytes;
+  gpu.partials = options.scorePartials;
   pm.addPass(createConvertUnisparseToGPUPass(gpu));
   // Host copies through strided views (bufferized insert_slices) as kernels:
   // gpu.memcpy would copy them flat, to the wrong elements.

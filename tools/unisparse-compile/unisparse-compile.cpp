@@ -135,6 +135,11 @@ static cl::opt<int64_t> scoreScratchBytes(
              "scoring work (at least one unit per CTA; 0: every unit at "
              "once, growing as N * NBk)"),
     cl::init(256 << 20), cl::cat(category));
+static cl::opt<std::string> scorePartials(
+    "score-partials",
+    cl::desc("CUDA: type of the scoring kernel's per-key-block partial sums "
+             "in its scratch: f16 (half the bytes) or f32"),
+    cl::init("f16"), cl::cat(category));
 static cl::opt<std::string> headerFile("header",
                                        cl::desc("Also write a C header"),
                                        cl::init(""), cl::cat(category));
@@ -310,6 +315,9 @@ int main(int argc, char **argv) {
     return fail("--score-scratch-bytes must be 0 (unbounded) or positive, "
                 "got " +
                 std::to_string(scoreScratchBytes));
+  if (scorePartials != "f16" && scorePartials != "f32")
+    return fail("--score-partials must be 'f16' or 'f32', got '" +
+                scorePartials + "'");
   if (inputFile.empty() == configText.empty())
     return fail("give either an input module or --config (not both)");
 
@@ -347,6 +355,7 @@ int main(int argc, char **argv) {
     sig.scoring.ctas = scoreCtas;
     sig.scoring.separateEpilogue = scoreEpilogue == "separate";
     sig.scoring.scratchBytes = scoreScratchBytes;
+    sig.scoring.halfPartials = scorePartials == "f16";
     sig.scoring.compositeType = llvm::StringSwitch<Type>(scorePrecision)
                                     .Case("bf16", BFloat16Type::get(&context))
                                     .Case("f16", Float16Type::get(&context))
@@ -386,6 +395,7 @@ int main(int argc, char **argv) {
     options.scoreMinCtasPerSm = scoreMinCtasPerSm;
     options.scoreEpilogue = scoreEpilogue;
     options.scoreScratchBytes = scoreScratchBytes;
+    options.scorePartials = scorePartials;
     unisparse::buildUnisparseToNVPTXPipeline(pm, options);
   } else {
     unisparse::buildUnisparseToCPUPipeline(

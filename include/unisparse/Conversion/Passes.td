@@ -262,6 +262,10 @@ def ConvertUnisparseToGPUPass
            "With `epilogue=separate`: the bytes of scratch of one chunk of "
            "the scoring work (whole waves of units, at least one unit per "
            "CTA); 0: one chunk of every unit (N * NBk floats)">,
+    Option<"partials", "partials", "std::string", /*default=*/"\"f16\"",
+           "Type of the per-key-block partial sums in the scoring kernel's "
+           "scratch: `f16` (the default: half the bytes; 2^-11 relative "
+           "rounding of each partial sum) or `f32`">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",

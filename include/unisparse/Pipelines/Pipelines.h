@@ -89,6 +89,11 @@ struct UnisparseToNVPTXPipelineOptions
                      "scoring work (at least one unit per CTA; 0: every unit "
                      "at once)"),
       llvm::cl::init(256 << 20)};
+  PassOptions::Option<std::string> scorePartials{
+      *this, "score-partials",
+      llvm::cl::desc("Type of the scoring kernel's per-key-block partial "
+                     "sums in its scratch: f16 (half the bytes) or f32"),
+      llvm::cl::init("f16")};
   PassOptions::Option<int> optLevel{*this, "opt-level",
                                     llvm::cl::desc("NVVM optimization level"),
                                     llvm::cl::init(3)};

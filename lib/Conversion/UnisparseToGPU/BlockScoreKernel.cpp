@@ -130,6 +130,9 @@ struct ScoreShape {
   bool lse;
   float scaleLog2; // softmax scale * log2(e) (/ s for antidiag)
   Type element;    // bf16 or f16
+  Type partial;    // the scratch's partial sums: f16 or f32
+  /// Rows of the C fragments a lane holds (2 per m16 tile).
+  int64_t laneRows() const { return 2 * mTiles; }
   /// Rows of a workgroup-memory stage: the key tile's, then (slots > 1)
   /// the CTA's query composites of the same slot.
   int64_t stageRows() const { return keyTile + (slots > 1 ? rows : 0); }
@@ -159,18 +162,25 @@ struct IndexArith {
   Value max(Value x, Value y) const { return kb.maxU(x, y); }
 };
 
-/// Where a CTA tile's scratch rows are: row r's partial sum of key block j
-/// at partials[partialBase + r * partialStride + j], its max of key tile kt
-/// at maxima[maximaBase + r * maximaStride + kt], and (separate epilogue)
-/// 1 / its sum over every key at rowSums[rowSumBase + r].
+/// Where a CTA tile's scratch is, key tile major: for key tile kt, row r's
+/// partial sum of the tile's block j at partials[partialBase + (kt * rows +
+/// r) * blocksPerKeyTile + j], its max at maxima[maximaBase + kt * rows +
+/// r], and (separate epilogue) 1 / its sum over every key at
+/// rowSums[rowSumBase + r]. So a key tile's stores are one base per tile
+/// plus per-lane constants, and a query block's entries of a key tile are
+/// contiguous (rq * blocksPerKeyTile partial sums, rq maxima).
 struct TileScratch {
-  Value partialBase, partialStride, maximaBase, maximaStride, rowSumBase;
+  Value partialBase, maximaBase, rowSumBase;
 
-  Value partial(KernelBuilder &kb, Value row, Value blk) const {
-    return kb.add(kb.add(partialBase, kb.mul(row, partialStride)), blk);
+  Value partial(KernelBuilder &kb, const ScoreShape &s, Value kt, Value row,
+                Value blk) const {
+    Value tileRow = kb.add(kb.mul(kt, s.rows), row);
+    return kb.add(kb.add(partialBase, kb.mul(tileRow, s.blocksPerKeyTile)),
+                  blk);
   }
-  Value maximum(KernelBuilder &kb, Value row, Value kt) const {
-    return kb.add(kb.add(maximaBase, kb.mul(row, maximaStride)), kt);
+  Value maximum(KernelBuilder &kb, const ScoreShape &s, Value kt,
+                Value row) const {
+    return kb.add(maximaBase, kb.add(kb.mul(kt, s.rows), row));
   }
 };
 
@@ -234,25 +244,30 @@ UnitTile tileOfUnit(KernelBuilder &kb, const ScoreShape &s, const ScoreSizes &n,
     u.keyTiles = n.keyTiles;
   }
   u.scratch.partialBase = kb.mul(offset, s.blocksPerKeyTile);
-  u.scratch.partialStride = kb.mul(u.keyTiles, s.blocksPerKeyTile);
   u.scratch.maximaBase = offset;
-  u.scratch.maximaStride = u.keyTiles;
   u.scratch.rowSumBase = kb.mul(
       kb.add(kb.mul(slot, separateTilesPerUnit(s.causal)), which), s.rows);
   return u;
 }
 
-/// One query composite's share of a block score, P * exp2(m_tile - m) / l
-/// (the factor an exact power of two: the maxima are integers), 0 where
-/// `use` is false, folded into `score` by the query reduction.
+/// A query composite's coefficient of a key tile, exp2(m_tile - m) / l (the
+/// factor an exact power of two: the maxima are integers).
+Value shareCoefficient(KernelBuilder &kb, Value tileMax, Value rowMax,
+                       Value rowInvSum) {
+  return kb.fmul(kb.exp2Ftz(kb.fsub(tileMax, rowMax)), rowInvSum);
+}
+
+/// A query composite's share of a block score, P * coefficient, folded into
+/// `score` by the query reduction (a sum: one FMA); where `use` is given and
+/// false (a row past Tq, whose values may be anything), `score` unchanged.
 Value foldShare(KernelBuilder &kb, QueryReduce reduce, Value score, Value part,
-                Value tileMax, Value rowMax, Value rowInvSum, Value use) {
-  Value factor = kb.exp2Ftz(kb.fsub(tileMax, rowMax));
-  Value share = kb.fmul(kb.fmul(part, factor), rowInvSum);
-  share = kb.select(use, share, kb.f32(0.0f));
-  if (reduce == QueryReduce::sum)
-    return kb.fadd(score, share);
-  return arith::MaximumFOp::create(kb.b, score, share);
+                Value coefficient, Value use) {
+  Value next =
+      reduce == QueryReduce::sum
+          ? math::FmaOp::create(kb.b, part, coefficient, score).getResult()
+          : arith::MaximumFOp::create(kb.b, score, kb.fmul(part, coefficient))
+                .getResult();
+  return use ? kb.select(use, next, score) : next;
 }
 
 /// The score of a key block: `compute()` where `written` (the scoring
@@ -308,6 +323,12 @@ public:
     warp = div(tid, 32);
     quad = div(lane, 4);
     qlane = rem(lane, 4);
+    // The lane's own row after the quad's reduce-scatters (laneOwnedRow):
+    // of its rows quad + 8 r (r = 2 mt + h), r = qlane mod laneRows.
+    laneBit0 = laneBit(1);
+    laneBit1 = laneBit(2);
+    ownRowLocal = add(add(mul(warp, s.warpRows), quad),
+                      mul(rem(qlane, s.laneRows()), 8));
     // ldmatrix.x4: lane l addresses row l % 8 of matrix l / 8; matrices 0,
     // 1 are the first n8 tile's dims [0, 8) and [8, 16), matrices 2, 3 the
     // second n8 tile's.
@@ -324,8 +345,8 @@ public:
     if (!s.separate) {
       // A slot per CTA, reused by its tiles.
       Value slotRows = mul(blockId, s.rows);
-      TileScratch slot{mul(slotRows, n.blockStride), n.blockStride,
-                       mul(slotRows, n.keyTiles), n.keyTiles};
+      TileScratch slot{mul(slotRows, n.blockStride),
+                       mul(slotRows, n.keyTiles), Value()};
       forLoop(blockId, n.tiles, gridSize, {}, [&](Value tile, ValueRange) {
         // Head-major; within a head the causal tiles run longest first.
         Value head = div(tile, n.queryTiles);
@@ -360,6 +381,8 @@ private:
   const ScoreSizes &n;
   Value q, k, scores, partials, maxima, rowSums;
   Value tid, warp, quad, qlane, ldBase, aBase;
+  Value laneBit0, laneBit1, ownRowLocal;
+  Value ownMaxima; // maxima index of the own row at key tile 0
   Value keys, rowMax, rowInvSum;
   // Per tile.
   Value batchIdx, group, keyHead, t0, queryTile, numKeyTiles;
@@ -367,6 +390,12 @@ private:
   SmallVector<Value> rowLimits; // the last key of each of the lane's rows
   Value numChunks;              // key tiles * slots
   Value asyncGroup; // the token the chunk waits name (the count matters)
+
+  /// Whether bit `mask` of the lane's index in its quad is set.
+  Value laneBit(int64_t mask) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::ne,
+                                 andI(qlane, idx(mask)), idx(0));
+  }
 
   /// Elements of a key row and of a stage in workgroup memory.
   int64_t rowElems() const { return s.headDim + kRowPad; }
@@ -381,6 +410,7 @@ private:
   void processTile(Value head, Value tileIndex, const TileScratch &rows) {
     queryTile = tileIndex;
     scratch = rows;
+    ownMaxima = add(scratch.maximaBase, ownRowLocal);
     batchIdx = div(head, n.groups);
     group = rem(head, n.groups);
     keyHead = s.kvGroup == 1 ? group : div(group, s.kvGroup);
@@ -409,12 +439,10 @@ private:
     if (s.slots == 1)
       aFrags = loadQueryFragments();
 
-    // Running max and sum of the lane's 4 rows (mt, h).
-    SmallVector<Value> init;
-    for (int64_t i = 0; i < 2 * s.mTiles; ++i)
-      init.push_back(negInf());
-    for (int64_t i = 0; i < 2 * s.mTiles; ++i)
-      init.push_back(f32(0.0f));
+    // The running max of each of the lane's rows (mt, h), then the lane's
+    // share of its own row's running sum (finishTile).
+    SmallVector<Value> init(s.laneRows(), negInf());
+    init.push_back(f32(0.0f));
     // The key loop walks chunks: chunk c is slot c mod s of key tile
     // c / s (with s = 1, key tile c). Chunks 0 and 1 in flight, then per
     // chunk c: wait for it (one group, c + 1's, may stay in flight), a
@@ -478,12 +506,10 @@ private:
       blockScores(stats, rowsHere);
       return;
     }
-    // Each row's 1 / sum from the quad's four shares, for the epilogue
-    // (the four lanes store one value to one address: no branch).
-    for (int64_t r = 0; r < 2 * s.mTiles; ++r)
-      store(
-          arith::DivFOp::create(b, f32(1.0f), quadSum(stats[2 * s.mTiles + r])),
-          rowSums, {add(scratch.rowSumBase, rowOf(r / 2, r % 2))});
+    // 1 / the lane's own row's sum, for the epilogue (with two rows a
+    // lane, lanes q and q ^ 2 store the same value to one address).
+    store(arith::DivFOp::create(b, f32(1.0f), ownRowSum(stats.back())),
+          rowSums, {add(scratch.rowSumBase, ownRowLocal)});
     // Every warp is done with the last key tile's stage before the next
     // tile's first copies may overwrite it.
     gpu::BarrierOp::create(b);
@@ -559,9 +585,11 @@ private:
     Value stageOut = out.pop_back_val();
     ArrayRef<Value> e(out.data(), 2 * s.mTiles * perRow);
     ArrayRef<Value> m(out.data() + e.size(), 2 * s.mTiles);
-    SmallVector<Value> next(st.begin(), st.end());
+    SmallVector<SmallVector<Value>> rows;
     for (int64_t r = 0; r < 2 * s.mTiles; ++r)
-      finishRow(kt, r, e.slice(r * perRow, perRow), st, m[r], next);
+      rows.emplace_back(e.slice(r * perRow, perRow));
+    SmallVector<Value> next(st.begin(), st.end());
+    finishTile(kt, rows, st, m, next);
     next.push_back(stageOut);
     return next;
   }
@@ -577,8 +605,7 @@ private:
       SmallVector<Value> x = rowLogits(acc, r, firstKey);
       Value mOld = state[rowsPerLane * perRow + r];
       Value mNew = runningMax(x, mOld);
-      Value factor =
-          select(feq(mOld, mNew), f32(1.0f), exp2Ftz(fsub(mOld, mNew)));
+      Value factor = exactPow2(fsub(mOld, mNew));
       SmallVector<Value> e = exp2Shifted(x, mNew);
       for (int64_t j = 0; j < perRow; ++j)
         next[r * perRow + j] =
@@ -802,21 +829,24 @@ private:
   }
 
   /// The online softmax statistics of key tile `kt` and its per-key-block
-  /// partial sums (to the scratch slot). `st` = the 4 running maxima then
-  /// the 4 running sums of the lane's rows; returns their new values.
-  /// Per element: a compare and select (the mask: -inf past the row's last
-  /// key; only where `masked`: tiles past some row's last key), a max, one
-  /// FMA (scale, minus the max), ex2 and an add. The running sums are the
-  /// lane's share of its row (blockScores adds the quad's four).
+  /// partial sums (to the scratch slot). `st` = the running maxima of the
+  /// lane's rows, then the lane's share of its own row's running sum;
+  /// returns their new values. Per element: a compare and select (the
+  /// mask: -inf past the row's last key; only where `masked`: tiles past
+  /// some row's last key), a max, one FMA (scale, minus the max), ex2 and
+  /// an add.
   SmallVector<Value> softmaxStep(Value kt, ArrayRef<Value> acc, ValueRange st,
                                  bool masked) {
     SmallVector<Value> next(st.begin(), st.end());
     Value firstKey = masked ? laneFirstKey(kt) : Value();
-    for (int64_t r = 0; r < 2 * s.mTiles; ++r) {
+    SmallVector<SmallVector<Value>> e;
+    SmallVector<Value> m;
+    for (int64_t r = 0; r < s.laneRows(); ++r) {
       SmallVector<Value> x = rowLogits(acc, r, firstKey);
-      Value mNew = runningMax(x, st[r]);
-      finishRow(kt, r, exp2Shifted(x, mNew), st, mNew, next);
+      m.push_back(runningMax(x, st[r]));
+      e.push_back(exp2Shifted(x, m.back()));
     }
+    finishTile(kt, e, st, m, next);
     return next;
   }
 
@@ -863,11 +893,12 @@ private:
                    math::CeilOp::create(b, fmul(tileMax, f32(s.scaleLog2))));
   }
 
-  /// exp2(x * scale - m) per element, one FMA and ex2 each (m = -inf, a row
-  /// that saw only masked keys, subtracts 0: its e are exp2(-inf) = 0).
+  /// exp2(x * scale - m) per element, one FMA and ex2 each.
   SmallVector<Value> exp2Shifted(ArrayRef<Value> x, Value m) {
-    Value negM =
-        arith::NegFOp::create(b, select(feq(m, negInf()), f32(0.0f), m));
+    // m = -inf (a row that saw only masked keys) subtracts -FLT_MAX: its e
+    // are exp2(-inf) = 0; finite or NaN products are as with m.
+    Value negM = arith::NegFOp::create(
+        b, fmaxnum(m, f32(-std::numeric_limits<float>::max())));
     Value scale = f32(s.scaleLog2);
     SmallVector<Value> e;
     for (Value v : x)
@@ -875,135 +906,223 @@ private:
     return e;
   }
 
-  /// The end of key tile `kt` for the lane's row r: the block sums of `e`
-  /// (relative to the row's new max mNew) to the scratch, the running max
-  /// and the running sum (rescaled from st's max) into `next`, and mNew as
-  /// the tile's max.
-  void finishRow(Value kt, int64_t r, ArrayRef<Value> e, ValueRange st,
-                 Value mNew, SmallVector<Value> &next) {
-    Value rowLocal = rowOf(r / 2, r % 2);
-    Value rowSum = storeBlockSums(kt, rowLocal, e);
-    Value mOld = st[r];
-    next[r] = mNew;
-    Value lOld = st[2 * s.mTiles + r];
-    Value rescaled = fmul(lOld, exp2Ftz(fsub(mOld, mNew)));
-    next[2 * s.mTiles + r] =
-        fadd(select(feq(mOld, mNew), lOld, rescaled), rowSum);
-    // Every lane of the quad holds mNew and stores it (one address, one
-    // value): no branch, so ptxas schedules the rows together.
-    store(mNew, maxima, {scratch.maximum(*this, rowLocal, kt)});
+  /// The value of the lane's own row (laneOwnedRow) among `v`, one per row
+  /// of the lane (selects on the lane's bits).
+  Value ownRow(ArrayRef<Value> v) {
+    Value low = select(laneBit0, v[1], v[0]);
+    if (v.size() == 2)
+      return low;
+    return select(laneBit1, select(laneBit0, v[3], v[2]), low);
   }
 
-  /// The sums of `e` (the lane's 2 * nTiles values of one row, n8 tile
-  /// major, as in the C layout) over each key block of the tile, written to
-  /// the scratch slot at [row, kt * blocksPerKeyTile + block]; returns the
-  /// lane's share of the row's sum over the tile (the quad's four shares
-  /// add up to it).
-  Value storeBlockSums(Value kt, Value rowLocal, ArrayRef<Value> e) {
-    int64_t nb = s.blocksPerKeyTile;
-    Value base = scratch.partial(*this, rowLocal, mul(kt, nb));
+  /// The whole sum of the lane's own row from the lanes' shares: with four
+  /// rows a lane, the share is the whole; with two, lanes q and q ^ 2 hold
+  /// a half each.
+  Value ownRowSum(Value share) {
+    if (s.laneRows() == 4)
+      return share;
+    return fadd(share, shuffleXor(share, 2));
+  }
+
+  /// 2^d for an integer-valued d <= 0, from the exponent bits instead of
+  /// the special-function unit: max(d, -127) + 2^23 + 127 is exact and
+  /// holds d + 127 in its low mantissa bits, which shifted left by 23 are
+  /// the exponent field of 2^d (the rest shifts out). d <= -127, -inf and
+  /// NaN (-inf - -inf) give 0, as ex2.approx.ftz flushes 2^-127.
+  Value exactPow2(Value d) {
+    Value t = fadd(fmaxnum(d, f32(-127.0f)), f32(8388735.0f));
+    Value bits = arith::BitcastOp::create(b, b.getI32Type(), t);
+    bits = arith::ShLIOp::create(b, bits, i32(23));
+    return arith::BitcastOp::create(b, b.getF32Type(), bits);
+  }
+
+  /// The end of key tile `kt`: the block sums of `e` (per lane row, relative
+  /// to the row's new max mNew) to the scratch, the running maxima and the
+  /// share of the own row's running sum (rescaled from st's max by an exact
+  /// power of two, one FMA) into `next`, and the own row's new max as the
+  /// tile's max (one store a lane: the quad's lanes own different rows).
+  void finishTile(Value kt, ArrayRef<SmallVector<Value>> e, ValueRange st,
+                  ArrayRef<Value> mNew, SmallVector<Value> &next) {
+    int64_t rows = s.laneRows();
+    Value tileShare = storeBlockSums(kt, e);
+    Value mOld = ownRow(SmallVector<Value>(st.take_front(rows)));
+    Value mOwn = ownRow(mNew);
+    for (int64_t r = 0; r < rows; ++r)
+      next[r] = mNew[r];
+    next[rows] = math::FmaOp::create(b, st[rows], exactPow2(fsub(mOld, mOwn)),
+                                     tileShare);
+    // The lane's maxima address as a per-tile base plus kt * rows, so the
+    // compiler advances one pointer per key tile.
+    store(mOwn, maxima, {add(ownMaxima, mul(kt, s.rows))});
+  }
+
+  /// `v` (the scratch's partial-sum type) stored at partials[index].
+  Value partialValue(Value v) {
+    if (s.partial.isF32())
+      return v;
+    return arith::TruncFOp::create(b, s.partial, v);
+  }
+
+  /// One step of a reduce-scatter over the quad (lanes q, q ^ mask) of
+  /// `v`, `rows` x `cols` values row-major: by rows (pairs rows 2i, 2i + 1;
+  /// the lane keeps the odd ones where its bit `mask` is set) or by columns
+  /// (pairs column j with j + cols / 2; the lane keeps the upper half
+  /// where the bit is set). Each value kept adds the partner's sent one.
+  SmallVector<Value> halveQuad(ArrayRef<Value> v, int64_t rows, int64_t cols,
+                               int32_t mask, bool byRow) {
+    Value upper = mask == 1 ? laneBit0 : laneBit1;
+    SmallVector<Value> out;
+    auto pair = [&](Value low, Value high) {
+      Value keep = select(upper, high, low);
+      Value send = select(upper, low, high);
+      out.push_back(fadd(keep, shuffleXor(send, mask)));
+    };
+    if (byRow) {
+      for (int64_t i = 0; i < rows / 2; ++i)
+        for (int64_t j = 0; j < cols; ++j)
+          pair(v[2 * i * cols + j], v[(2 * i + 1) * cols + j]);
+    } else {
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < cols / 2; ++j)
+          pair(v[r * cols + j], v[r * cols + j + cols / 2]);
+    }
+    return out;
+  }
+
+  /// The lane's share of its own row's sum from its shares of each of its
+  /// rows' sums `v`: the reduce-scatter of halveQuad by rows (four rows: the
+  /// quad's whole sum of row qlane; two: lanes q and q ^ 2 each a half).
+  Value ownShare(ArrayRef<Value> v) {
+    SmallVector<Value> own = halveQuad(v, v.size(), 1, 1, /*byRow=*/true);
+    if (v.size() == 4)
+      own = halveQuad(own, 2, 1, 2, /*byRow=*/true);
+    return own.front();
+  }
+
+  /// Stores `values` (consecutive partial sums) at partials[first...]: vector
+  /// stores of up to 16 bytes, as wide as `first`'s alignment allows (it
+  /// is a multiple of `aligned` elements).
+  void storePartials(ArrayRef<Value> values, Value first, int64_t aligned) {
+    int64_t bytes = s.partial.getIntOrFloatBitWidth() / 8;
+    int64_t w = 1;
+    while (w * 2 * bytes <= 16 && aligned % (w * 2) == 0 &&
+           values.size() % (w * 2) == 0)
+      w *= 2;
+    auto type = VectorType::get({w}, s.partial);
+    for (size_t i = 0; i < values.size(); i += w) {
+      SmallVector<Value> elems;
+      for (int64_t j = 0; j < w; ++j)
+        elems.push_back(partialValue(values[i + j]));
+      Value vec = vector::FromElementsOp::create(b, type, elems);
+      vector::StoreOp::create(b, vec, partials, add(first, idx(i)),
+                              /*nontemporal=*/false, llvm::Align(w * bytes));
+    }
+  }
+
+  /// The sums of `e` (per lane row, its 2 * nTiles values, n8 tile major as
+  /// in the C layout) over each key block of the tile, written to the
+  /// scratch; returns the lane's share of its own row's sum over the tile
+  /// (ownRowSum adds the shares up).
+  Value storeBlockSums(Value kt, ArrayRef<SmallVector<Value>> e) {
+    int64_t nb = s.blocksPerKeyTile, rows = s.laneRows();
+    auto rowBase = [&](int64_t r) {
+      return scratch.partial(*this, s, kt, rowOf(r / 2, r % 2), idx(0));
+    };
     if (s.rk >= 8) {
       // A block is rk / 8 whole n8 tiles: in-thread sums first.
-      SmallVector<Value> sums;
       int64_t perBlock = s.rk / 8;
-      for (int64_t blk = 0; blk < nb; ++blk)
-        sums.push_back(treeReduce(
-            SmallVector<Value>(e.slice(blk * perBlock * 2, perBlock * 2)),
-            /*max=*/false));
-      if (nb % 4 == 0)
-        return reduceScatterQuad(sums, base);
-      // Fewer (or not a multiple of 4) blocks: the whole quad sums each;
-      // lane q writes block q mod nb (the lanes that share one write the
-      // same value: no branch) and lane 0 carries the row's share.
+      SmallVector<Value> sums; // rows x nb, row-major
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t blk = 0; blk < nb; ++blk)
+          sums.push_back(treeReduce(SmallVector<Value>(ArrayRef<Value>(e[r]).slice(
+                                        blk * perBlock * 2, perBlock * 2)),
+                                    /*max=*/false));
+      if (rows == 4 || nb % 2 == 0) {
+        // A reduce-scatter over the quad by rows, then (two rows a lane)
+        // by halves of the blocks: lane q ends with the whole sums of its
+        // own row's blocks (or half of them), contiguous in the scratch:
+        // one vector store; 3 nb shuffles for four rows, as many as a
+        // reduce-scatter by blocks per row.
+        SmallVector<Value> own = halveQuad(sums, rows, nb, 1, /*byRow=*/true);
+        int64_t cols = nb;
+        Value firstBlock = idx(0);
+        if (rows == 4) {
+          own = halveQuad(own, 2, nb, 2, /*byRow=*/true);
+        } else {
+          own = halveQuad(own, 1, nb, 2, /*byRow=*/false);
+          cols = nb / 2;
+          firstBlock = select(laneBit1, idx(cols), idx(0));
+        }
+        storePartials(own,
+                      scratch.partial(*this, s, kt, ownRowLocal, firstBlock),
+                      cols);
+        return treeReduce(own, /*max=*/false);
+      }
+      // Two rows a lane and an odd count of blocks: the whole quad sums
+      // each; lane q writes block q mod nb (the lanes that share one write
+      // the same value: no branch) and lane 0 (1) carries row 0's (1's)
+      // share.
       for (Value &acc : sums) {
         acc = fadd(acc, shuffleXor(acc, 1));
         acc = fadd(acc, shuffleXor(acc, 2));
       }
-      for (int64_t j = 0; j * 4 < nb; ++j) {
-        int64_t count = std::min<int64_t>(4, nb - j * 4);
-        Value which = count == 4 ? qlane : rem(qlane, count);
-        Value v = sums[j * 4];
-        for (int64_t i = 1; i < count; ++i)
-          v = select(eq(which, i), sums[j * 4 + i], v);
-        store(v, partials, {add(base, add(which, j * 4))});
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t j = 0; j * 4 < nb; ++j) {
+          int64_t count = std::min<int64_t>(4, nb - j * 4);
+          Value which = count == 4 ? qlane : rem(qlane, count);
+          Value v = sums[r * nb + j * 4];
+          for (int64_t i = 1; i < count; ++i)
+            v = select(eq(which, i), sums[r * nb + j * 4 + i], v);
+          store(partialValue(v), partials,
+                {add(rowBase(r), add(which, j * 4))});
+        }
       }
-      return select(eq(qlane, 0), treeReduce(sums, /*max=*/false), f32(0.0f));
+      Value total = treeReduce(
+          SmallVector<Value>(ArrayRef<Value>(sums).slice(0, nb)), false);
+      if (rows == 2)
+        total = select(laneBit0,
+                       treeReduce(SmallVector<Value>(
+                                      ArrayRef<Value>(sums).slice(nb, nb)),
+                                  false),
+                       total);
+      return select(laneBit1, f32(0.0f), total);
     }
     // rk in {1, 2, 4}: a block is part of an n8 tile; lane q holds columns
     // 2q, 2q + 1 of each.
-    for (int64_t nt = 0; nt < s.nTiles; ++nt) {
-      if (s.rk == 1) {
-        for (int64_t c = 0; c < 2; ++c)
-          store(e[nt * 2 + c], partials,
-                {add(base, add(mul(qlane, 2), nt * 8 + c))});
-        continue;
+    SmallVector<Value> shares;
+    for (int64_t r = 0; r < rows; ++r) {
+      Value base = rowBase(r);
+      ArrayRef<Value> x = e[r];
+      for (int64_t nt = 0; nt < s.nTiles; ++nt) {
+        if (s.rk == 1) {
+          for (int64_t c = 0; c < 2; ++c)
+            store(partialValue(x[nt * 2 + c]), partials,
+                  {add(base, add(mul(qlane, 2), nt * 8 + c))});
+          continue;
+        }
+        Value pair = fadd(x[nt * 2], x[nt * 2 + 1]);
+        if (s.rk == 2) {
+          store(partialValue(pair), partials,
+                {add(base, add(qlane, nt * 4))});
+          continue;
+        }
+        // rk = 4: lanes 2j, 2j + 1 share block 2 nt + j (both write it).
+        Value sum = fadd(pair, shuffleXor(pair, 1));
+        store(partialValue(sum), partials,
+              {add(base, add(div(qlane, 2), nt * 2))});
       }
-      Value pair = fadd(e[nt * 2], e[nt * 2 + 1]);
-      if (s.rk == 2) {
-        store(pair, partials, {add(base, add(qlane, nt * 4))});
-        continue;
-      }
-      // rk = 4: lanes 2j, 2j + 1 share block 2 nt + j (both write it).
-      Value sum = fadd(pair, shuffleXor(pair, 1));
-      store(sum, partials, {add(base, add(div(qlane, 2), nt * 2))});
+      shares.push_back(treeReduce(SmallVector<Value>(x), /*max=*/false));
     }
-    return treeReduce(SmallVector<Value>(e), /*max=*/false);
-  }
-
-  /// The quad's block sums from each lane's in-thread sums `v` (nb, a
-  /// multiple of 4, per lane) as a reduce-scatter: across lanes q ^ 1 each
-  /// lane keeps the blocks b with b % 2 == q % 2 (it sends the others and
-  /// adds what it receives), then across q ^ 2 those with b % 4 == q. Lane
-  /// q ends with the whole sums of blocks q, q + 4, ..., stores them, and
-  /// returns their total: 3 nb / 4 shuffles instead of 2 nb.
-  Value reduceScatterQuad(ArrayRef<Value> v, Value base) {
-    auto halve = [&](ArrayRef<Value> in, int32_t mask) {
-      Value upper = arith::CmpIOp::create(
-          b, arith::CmpIPredicate::ne,
-          arith::AndIOp::create(b, qlane, idx(mask)), idx(0));
-      SmallVector<Value> out;
-      for (size_t i = 0; i + 1 < in.size(); i += 2) {
-        // in[i] has the bit clear, in[i + 1] set.
-        Value keep = select(upper, in[i + 1], in[i]);
-        Value send = select(upper, in[i], in[i + 1]);
-        out.push_back(fadd(keep, shuffleXor(send, mask)));
-      }
-      return out;
-    };
-    // After the first step out[i] is block 2 i + q % 2; pairing out[2 j]
-    // (block 4 j + q % 2) with out[2 j + 1] (block 4 j + 2 + q % 2) splits on
-    // bit 1.
-    SmallVector<Value> pairs = halve(v, 1);
-    SmallVector<Value> own = halve(pairs, 2);
-    for (size_t j = 0; j < own.size(); ++j)
-      store(own[j], partials, {add(base, add(qlane, 4 * j))});
-    return treeReduce(own, /*max=*/false);
-  }
-
-  /// The sum of a row's four shares over its quad (every lane gets it).
-  Value quadSum(Value share) {
-    share = fadd(share, shuffleXor(share, 1));
-    return fadd(share, shuffleXor(share, 2));
+    return ownShare(shares);
   }
 
   /// The scores of the tile's query blocks from the scratch slot.
   void blockScores(ValueRange stats, Value rowsHere) {
-    // Each row's sum from the quad's four shares, then its final max and
-    // 1 / sum from the quad's first lane.
-    SmallVector<Value> sums;
-    for (int64_t r = 0; r < 2 * s.mTiles; ++r)
-      sums.push_back(quadSum(stats[2 * s.mTiles + r]));
-    ifThen(eq(qlane, 0), [&] {
-      for (int64_t mt = 0; mt < s.mTiles; ++mt) {
-        for (int64_t h = 0; h < 2; ++h) {
-          int64_t r = mt * 2 + h;
-          Value rowLocal = rowOf(mt, h);
-          store(stats[r], rowMax, {rowLocal});
-          Value inv = arith::DivFOp::create(b, f32(1.0f), sums[r]);
-          store(inv, rowInvSum, {rowLocal});
-        }
-      }
-    });
+    // Each lane's own row's final max and 1 / sum.
+    store(ownRow(SmallVector<Value>(stats.drop_back())), rowMax,
+          {ownRowLocal});
+    store(arith::DivFOp::create(b, f32(1.0f), ownRowSum(stats.back())),
+          rowInvSum, {ownRowLocal});
     // The slot's partial sums and maxima, written by other threads, are
     // visible after the barrier.
     gpu::BarrierOp::create(b);
@@ -1023,11 +1142,15 @@ private:
             // Rows past Tq add nothing (their loads stay inside the slot;
             // the select drops them).
             Value use = ult(rowLocal, rowsHere);
-            score = foldShare(
-                *this, s.reduce, score,
-                load(partials, {scratch.partial(*this, rowLocal, blk)}),
-                load(maxima, {scratch.maximum(*this, rowLocal, kt)}),
-                load(rowMax, {rowLocal}), load(rowInvSum, {rowLocal}), use);
+            Value part = load(
+                partials, {scratch.partial(*this, s, kt, rowLocal,
+                                           rem(blk, s.blocksPerKeyTile))});
+            if (!s.partial.isF32())
+              part = arith::ExtFOp::create(b, b.getF32Type(), part);
+            Value coefficient = shareCoefficient(
+                *this, load(maxima, {scratch.maximum(*this, s, kt, rowLocal)}),
+                load(rowMax, {rowLocal}), load(rowInvSum, {rowLocal}));
+            score = foldShare(*this, s.reduce, score, part, coefficient, use);
           }
           return score;
         });
@@ -1040,18 +1163,19 @@ private:
   }
 };
 
-/// The scores from the scoring kernel's scratch rows (the separate
-/// epilogue): a CTA per (batch, head group, query block) I, one pass over
-/// memory. Each query composite r of I has its final max m_r (the running
-/// max is monotone, so the one stored with its last key tile) and 1 / l_r,
-/// l_r its sum over every key (the scoring kernel's running sum). A thread
-/// takes a key tile at a time (strided): per row, the tile's max M and its
-/// blocks' P by vector loads (16 bytes where the tile has 4 blocks; a row's
-/// blocks of a tile are contiguous and aligned to the tile), 2 rq independent
-/// loads in flight, and writes the tile's scores: per key block J the sum
-/// (or max) over r of P[r, J] exp2(M[r, tile of J] - m_r) / l_r, 0 for
-/// blocks past the CTA tile's keys. The rescale factors are exact powers of
-/// two (the maxima are integers).
+/// The scores from the scoring kernel's scratch (the separate epilogue): a
+/// CTA per (batch, head group, query block) I, one pass over memory. Each
+/// query composite r of I has its final max m_r (the running max is
+/// monotone, so the one stored with its last key tile) and 1 / l_r, l_r its
+/// sum over every key (the scoring kernel's running sum). A thread takes a
+/// key tile at a time (strided): the block's rq maxima M and rq * (keyTile /
+/// rk) partial sums P of the tile are contiguous in the scratch (key tile
+/// major), so they come in by vector loads of 16 bytes (8 f16 partial sums:
+/// 6 loads a tile at the default shape, against 16 row by row), all before
+/// their first use, and the thread writes the tile's scores: per key block J
+/// the sum (or max) over r of P[r, J] exp2(M[r, tile of J] - m_r) / l_r, 0
+/// for blocks past the CTA tile's keys. The rescale factors are exact powers
+/// of two (the maxima are integers).
 class ScoreEpilogue : KernelBuilder {
 public:
   ScoreEpilogue(ImplicitLocOpBuilder &b, const ScoreShape &s,
@@ -1088,96 +1212,113 @@ private:
   const ScoreSizes &n;
   Value scores, partials, maxima, rowSums;
 
-  /// Elements of one vector load of partial sums: the largest power of two
-  /// up to 4 that divides a key tile's blocks (a row's first block of a
-  /// tile is a multiple of blocksPerKeyTile, so the load is aligned).
-  int64_t vectorWidth() const {
-    int64_t w = 4;
-    while (s.blocksPerKeyTile % w)
-      w /= 2;
-    return w;
-  }
-
-  /// Row `row`'s partial sums of the blocks of key tile `kt`, in order.
-  SmallVector<Value> tilePartials(const UnitTile &u, Value row, Value kt) {
-    int64_t w = vectorWidth();
-    auto type = VectorType::get({w}, b.getF32Type());
-    Value first = mul(kt, s.blocksPerKeyTile);
-    SmallVector<Value> parts;
-    for (int64_t v = 0; v < s.blocksPerKeyTile; v += w) {
-      Value at = u.scratch.partial(*this, row, add(first, v));
-      Value vec =
-          vector::LoadOp::create(b, type, partials, at,
-                                 /*nontemporal=*/false, llvm::Align(4 * w));
-      for (int64_t j = 0; j < w; ++j)
-        parts.push_back(vector::ExtractOp::create(b, vec, j));
+  /// `count` consecutive values of `memref` (f32 or f16, as f32) from
+  /// `first`, a multiple of `aligned` elements: vector loads of up to 16
+  /// bytes.
+  SmallVector<Value> loadRun(Value memref, Value first, int64_t count,
+                             int64_t aligned) {
+    Type elem = cast<MemRefType>(memref.getType()).getElementType();
+    int64_t bytes = elem.getIntOrFloatBitWidth() / 8;
+    int64_t w = 1;
+    while (w * 2 * bytes <= 16 && aligned % (w * 2) == 0 && count % (w * 2) == 0)
+      w *= 2;
+    auto type = VectorType::get({w}, elem);
+    SmallVector<Value> out;
+    for (int64_t i = 0; i < count; i += w) {
+      Value vec = vector::LoadOp::create(b, type, memref, add(first, idx(i)),
+                                         /*nontemporal=*/false,
+                                         llvm::Align(w * bytes));
+      for (int64_t j = 0; j < w; ++j) {
+        Value v = vector::ExtractOp::create(b, vec, j);
+        if (!elem.isF32())
+          v = arith::ExtFOp::create(b, b.getF32Type(), v);
+        out.push_back(v);
+      }
     }
-    return parts;
+    return out;
   }
 
   /// The scores of query block `qb` of tile `u`.
   void scoreBlock(Value tid, const UnitTile &u, Value qb) {
-    Value batchIdx = div(u.head, n.groups), group = rem(u.head, n.groups);
     // The block's composites (rows is a multiple of rq) within the tile,
     // and the key tiles the tile wrote (>= 1: build() checks).
     Value first = mul(qb, s.rq);
     Value t0 = mul(u.queryTile, s.rows);
     Value numKeyTiles = u.keyTiles;
     Value lastTile = sub(numKeyTiles, idx(1));
-    // Row i of the block exists if inside Tq (the block's first is); the
-    // others read row 0's scratch (in bounds) and count for nothing.
+    // Rows rowBase .. rowBase + rq - 1 of the tile (rows is a multiple of
+    // rq: all inside its scratch, which the scoring kernel writes for every
+    // row); row i counts if inside Tq (the block's first is).
     Value rowBase = sub(first, t0);
-    SmallVector<Value> exists, rows, rowMax, rowInvSum;
-    for (int64_t i = 0; i < s.rq; ++i) {
+    SmallVector<Value> exists;
+    for (int64_t i = 0; i < s.rq; ++i)
       exists.push_back(ult(add(first, i), n.tq));
-      rows.push_back(select(exists[i], add(rowBase, i), rowBase));
-      rowMax.push_back(
-          load(maxima, {u.scratch.maximum(*this, rows[i], lastTile)}));
-      rowInvSum.push_back(load(rowSums, {add(u.scratch.rowSumBase, rows[i])}));
-    }
-    auto blockOf = [&](Value kt, int64_t j) {
-      return add(mul(kt, s.blocksPerKeyTile), j);
-    };
+    SmallVector<Value> rowMax = loadRun(
+        maxima, u.scratch.maximum(*this, s, lastTile, rowBase), s.rq, s.rq);
+    SmallVector<Value> rowInvSum =
+        loadRun(rowSums, add(u.scratch.rowSumBase, rowBase), s.rq, s.rq);
 
     // A thread per key tile of the row's NBk blocks; tiles the CTA tile
     // did not walk are 0 without loading anything (half the blocks of a
-    // causal row).
-    Value rowTiles = ceilDiv(n.nbk, s.blocksPerKeyTile);
-    forLoop(tid, rowTiles, idx(kThreads), {}, [&](Value kt, ValueRange) {
-      SmallVector<Type> types(s.blocksPerKeyTile, b.getF32Type());
-      auto tileScores = scf::IfOp::create(b, types, ult(kt, numKeyTiles),
-                                          /*withElseRegion=*/true);
-      {
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(&tileScores.getThenRegion().front());
-        // The tile's loads of every row first: 2 rq in flight.
-        SmallVector<Value> tileMax;
-        SmallVector<SmallVector<Value>> parts;
-        for (int64_t i = 0; i < s.rq; ++i) {
-          tileMax.push_back(
-              load(maxima, {u.scratch.maximum(*this, rows[i], kt)}));
-          parts.push_back(tilePartials(u, rows[i], kt));
-        }
-        SmallVector<Value> score(s.blocksPerKeyTile, f32(0.0f));
-        for (int64_t i = 0; i < s.rq; ++i)
-          for (int64_t j = 0; j < s.blocksPerKeyTile; ++j)
-            score[j] =
-                foldShare(*this, s.reduce, score[j], parts[i][j], tileMax[i],
-                          rowMax[i], rowInvSum[i], exists[i]);
-        // (Blocks past NBk in the last tile are not stored.)
-        scf::YieldOp::create(b, score);
-        b.setInsertionPointToStart(&tileScores.getElseRegion().front());
-        scf::YieldOp::create(b,
-                             SmallVector<Value>(s.blocksPerKeyTile, f32(0.0f)));
+    // causal row). A block whose rows all lie inside Tq (all but the last
+    // of each head) takes every row without a select.
+    auto tileLoop = [&](bool checkRows) {
+      Value rowTiles = ceilDiv(n.nbk, s.blocksPerKeyTile);
+      forLoop(tid, rowTiles, idx(kThreads), {}, [&](Value kt, ValueRange) {
+        scoreTile(u, qb, kt, rowBase, rowMax, rowInvSum,
+                  checkRows ? ArrayRef<Value>(exists) : ArrayRef<Value>());
+        return SmallVector<Value>{};
+      });
+    };
+    auto branch = scf::IfOp::create(b, ule(add(first, idx(s.rq)), n.tq),
+                                    /*withElseRegion=*/true);
+    for (bool checkRows : {false, true}) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(checkRows ? &branch.getElseRegion().front()
+                                           : &branch.getThenRegion().front());
+      tileLoop(checkRows);
+    }
+  }
+
+  /// The scores of query block `qb` (rows rowBase.. of tile `u`) in key
+  /// tile `kt`; `exists` (empty: all) says which of its rows count.
+  void scoreTile(const UnitTile &u, Value qb, Value kt, Value rowBase,
+                 ArrayRef<Value> rowMax, ArrayRef<Value> rowInvSum,
+                 ArrayRef<Value> exists) {
+    int64_t nb = s.blocksPerKeyTile;
+    Value batchIdx = div(u.head, n.groups), group = rem(u.head, n.groups);
+    SmallVector<Type> types(nb, b.getF32Type());
+    auto tileScores = scf::IfOp::create(b, types, ult(kt, u.keyTiles),
+                                        /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&tileScores.getThenRegion().front());
+      // The tile's loads first, all in flight at once.
+      SmallVector<Value> tileMax = loadRun(
+          maxima, u.scratch.maximum(*this, s, kt, rowBase), s.rq, s.rq);
+      SmallVector<Value> parts =
+          loadRun(partials, u.scratch.partial(*this, s, kt, rowBase, idx(0)),
+                  s.rq * nb, s.rq * nb);
+      SmallVector<Value> score(nb, f32(0.0f));
+      for (int64_t i = 0; i < s.rq; ++i) {
+        Value coefficient =
+            shareCoefficient(*this, tileMax[i], rowMax[i], rowInvSum[i]);
+        for (int64_t j = 0; j < nb; ++j)
+          score[j] = foldShare(*this, s.reduce, score[j], parts[i * nb + j],
+                               coefficient,
+                               exists.empty() ? Value() : exists[i]);
       }
-      for (int64_t j = 0; j < s.blocksPerKeyTile; ++j) {
-        Value blk = blockOf(kt, j);
-        ifThen(ult(blk, n.nbk), [&] {
-          store(tileScores.getResult(j), scores, {batchIdx, group, qb, blk});
-        });
-      }
-      return SmallVector<Value>{};
-    });
+      // (Blocks past NBk in the last tile are not stored.)
+      scf::YieldOp::create(b, score);
+      b.setInsertionPointToStart(&tileScores.getElseRegion().front());
+      scf::YieldOp::create(b, SmallVector<Value>(nb, f32(0.0f)));
+    }
+    for (int64_t j = 0; j < nb; ++j) {
+      Value blk = add(mul(kt, nb), j);
+      ifThen(ult(blk, n.nbk), [&] {
+        store(tileScores.getResult(j), scores, {batchIdx, group, qb, blk});
+      });
+    }
   }
 };
 
@@ -1235,6 +1376,7 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
       scale /= static_cast<double>(s.slots);
     s.scaleLog2 = static_cast<float>(scale * M_LOG2E);
     s.element = opts.compositeType;
+    s.partial = opts.halfPartials ? Type(b.getF16Type()) : b.getF32Type();
 
     Value q = op.getQc(), k = op.getKc(), scores = op.getInit();
     ScoreSizes n;
@@ -1267,6 +1409,7 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
           Value(), kernelAttrs);
     };
     auto flat = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
+    auto flatPartials = MemRefType::get({ShapedType::kDynamic}, s.partial);
     Value partials, maxima, rowSums;
     if (!s.separate) {
       // A scratch slot of `rows` rows per CTA: partial sums [rows,
@@ -1274,7 +1417,7 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
       Value ctas = kb.minU(n.tiles, kb.idx(opts.ctas));
       Value slotRows = kb.mul(ctas, s.rows);
       partials = memref::AllocOp::create(
-          b, flat, ValueRange{kb.mul(slotRows, n.blockStride)});
+          b, flatPartials, ValueRange{kb.mul(slotRows, n.blockStride)});
       maxima = memref::AllocOp::create(
           b, flat, ValueRange{kb.mul(slotRows, n.keyTiles)});
       scoreLaunch(ctas, n, partials, maxima, Value());
@@ -1289,13 +1432,14 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
           separateUnitKeyTiles(IndexArith{kb}, s.cq, s.ck, s.rows, s.keyTile,
                                s.causal, n.queryTiles, n.keyTiles);
       Value units = kb.mul(kb.mul(n.batch, n.groups), n.unitsPerHead);
-      Value unitFloats = separateUnitFloats(
-          IndexArith{kb}, s.rk, s.rows, s.keyTile, s.causal, n.unitKeyTiles);
+      Value unitBytes = separateUnitBytes(
+          IndexArith{kb}, s.rk, s.rows, s.keyTile, s.causal,
+          s.partial.getIntOrFloatBitWidth() / 8, n.unitKeyTiles);
       Value one = kb.idx(1);
       Value chunk = units;
       if (opts.scratchBytes > 0) {
         Value wave = kb.maxU(kb.minU(units, kb.idx(opts.ctas)), one);
-        Value waveBytes = kb.maxU(kb.mul(kb.mul(wave, unitFloats), 4), one);
+        Value waveBytes = kb.maxU(kb.mul(wave, unitBytes), one);
         Value waves =
             kb.maxU(kb.div(kb.idx(opts.scratchBytes), waveBytes), one);
         Value chunks = kb.ceilDiv(units, kb.mul(waves, wave));
@@ -1304,7 +1448,7 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
       Value step = kb.maxU(chunk, one);
       Value chunkRows = kb.mul(chunk, s.rows);
       partials = memref::AllocOp::create(
-          b, flat,
+          b, flatPartials,
           ValueRange{
               kb.mul(chunkRows, kb.mul(n.unitKeyTiles, s.blocksPerKeyTile))});
       maxima = memref::AllocOp::create(

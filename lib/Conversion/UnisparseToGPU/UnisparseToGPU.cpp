@@ -175,6 +175,8 @@ struct ConvertUnisparseToGPUPass
     if (scratchBytes < 0)
       return fail("scratch-bytes must be 0 (unbounded) or positive, got " +
                   Twine(scratchBytes));
+    if (partials != "f16" && partials != "f32")
+      return fail("partials must be f16 or f32, got '" + partials + "'");
     ScoreKernelOptions options;
     options.warps = warps;
     options.warpRows = warpRows;
@@ -183,6 +185,7 @@ struct ConvertUnisparseToGPUPass
     options.minCtasPerSm = minCtasPerSm;
     options.separateEpilogue = epilogue == "separate";
     options.scratchBytes = scratchBytes;
+    options.halfPartials = partials == "f16";
 
     RewritePatternSet patterns(ctx);
     populateCompressToGPUPatterns(patterns);

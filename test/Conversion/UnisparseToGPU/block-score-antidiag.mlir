@@ -20,7 +20,7 @@
 // CHECK-SAME: %[[QC:[^:]+]]: memref<2x8x?x8x128xbf16>, %[[KC:[^:]+]]: memref<2x2x?x8x128xbf16>, %[[S:[^:]+]]: memref<2x8x?x?xf32>)
 // CHECK-DAG: %[[SCALE:.+]] = arith.constant 0.015939679 : f32
 // CHECK: arith.divui %{{.+}}, %c64 : index
-// CHECK: %[[PARTIALS:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
+// CHECK: %[[PARTIALS:.+]] = memref.alloc(%{{.+}}) : memref<?xf16>
 // CHECK: %[[MAXIMA:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
 // CHECK: gpu.launch {{.+}} threads({{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_block_score_0_module) function(@unisparse_block_score_0)
 // CHECK-SAME: workgroup(%[[STAGES:.+]] : memref<3x128x136xbf16, #gpu.address_space<workgroup>>, %{{.+}} : memref<64xf32, #gpu.address_space<workgroup>>, %{{.+}} : memref<64xf32, #gpu.address_space<workgroup>>)
@@ -39,7 +39,7 @@
 // The key loop carries the lane's row maxima and sums and the stage; the
 // slot loop inside it the 32 accumulators of an m16 x n64 tile and the
 // stage: per chunk a wait, one barrier, chunk c + 2 issued, 64 mma.sync.
-// CHECK: scf.for %[[KT:.+]] = %c0 to %{{.+}} step %c1 iter_args({{.+}}) -> (f32, f32, f32, f32, index) {
+// CHECK: scf.for %[[KT:.+]] = %c0 to %{{.+}} step %c1 iter_args({{.+}}) -> (f32, f32, f32, index) {
 // CHECK-NEXT: %[[ACC:.+]]:33 = scf.for %[[A:.+]] = %c0 to %c8 step %c1 iter_args({{.+}}) -> ({{(f32, )+}}index) {
 // CHECK: nvgpu.device_async_wait %{{.+}} {numGroups = 1 : i32}
 // CHECK-NEXT: gpu.barrier
@@ -51,12 +51,14 @@
 // CHECK-NOT: nvvm.mma.sync
 // CHECK: scf.yield
 // One softmax step per key tile, on the sums over the slots, scaled by
-// scale * log2(e) / s.
-// CHECK: scf.if %{{.+}} -> (f32, f32, f32, f32) {
+// scale * log2(e) / s. Two rows a lane (16 query composites per warp): the
+// quad's reduce-scatter by rows, then by halves of the 4 blocks, leaves a
+// lane two blocks of its own row (one 4-byte store).
+// CHECK: scf.if %{{.+}} -> (f32, f32, f32) {
 // CHECK: math.ceil
 // CHECK: math.fma %{{.+}}, %[[SCALE]], %{{.+}} : f32
 // CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
-// CHECK: memref.store %{{.+}}, %[[PARTIALS]][%{{.+}}] : memref<?xf32>
+// CHECK: vector.store %{{.+}}, %[[PARTIALS]][%{{.+}}] {alignment = 4 : i64} : memref<?xf16>, vector<2xf16>
 // CHECK: memref.store %{{.+}}, %[[MAXIMA]][%{{.+}}] : memref<?xf32>
 // CHECK: } else {
 // CHECK: arith.cmpi sge
@@ -86,17 +88,18 @@ func.func @antidiag(%qc: memref<2x8x?x8x128xbf16>, %kc: memref<2x2x?x8x128xbf16>
 // antidiag_lse: per chunk (slot a of key tile kt) the slot's logits S_a
 // from zero accumulators, then E = E * exp2(m_old - m) + exp2(S_a scale
 // log2(e) - m) with the running max m over slots and key tiles: the slot
-// logits never leave the chunk's registers. The slot loop carries E (32),
+// logits never leave the chunk's registers (the rescale factor, an exact
+// power of two, from the exponent bits). The slot loop carries E (32),
 // the lane's 2 row maxima and the stage; the key tile ends with E's block
 // sums and maxima in the scratch, as the mean's. Here f16, D = 64, stride
 // 16, not causal, query_reduce = max.
 // CHECK-LABEL: func.func @lse(
 // CHECK-SAME: %[[QC:[^:]+]]: memref<1x4x?x16x64xf16>, %[[KC:[^:]+]]: memref<1x4x?x16x64xf16>, %[[S:[^:]+]]: memref<1x4x?x?xf32>)
 // CHECK-DAG: %[[SCALE:.+]] = arith.constant 0.180336878 : f32
-// CHECK: %[[PARTIALS:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
+// CHECK: %[[PARTIALS:.+]] = memref.alloc(%{{.+}}) : memref<?xf16>
 // CHECK: gpu.launch
 // CHECK-SAME: workgroup(%{{.+}} : memref<3x128x72xf16, #gpu.address_space<workgroup>>,
-// CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c1 iter_args({{.+}}) -> (f32, f32, f32, f32, index) {
+// CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c1 iter_args({{.+}}) -> (f32, f32, f32, index) {
 // CHECK: %[[WHOLE:.+]] = arith.cmpi ule
 // CHECK-NEXT: %[[E:.+]]:35 = scf.for %{{.+}} = %c0 to %c16 step %c1 iter_args({{.+}}) -> ({{(f32, )+}}index) {
 // CHECK: nvgpu.device_async_wait
@@ -107,7 +110,7 @@ func.func @antidiag(%qc: memref<2x8x?x8x128xbf16>, %kc: memref<2x2x?x8x128xbf16>
 // CHECK: gpu.shuffle xor %{{.+}}, %c1_i32, %c32_i32 : f32
 // CHECK: gpu.shuffle xor %{{.+}}, %c2_i32, %c32_i32 : f32
 // CHECK: math.ceil
-// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// CHECK: arith.shli %{{.+}}, %c23_i32 : i32
 // CHECK: math.fma %{{.+}}, %[[SCALE]], %{{.+}} : f32
 // CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
 // CHECK-COUNT-16: math.fma %{{.+}}, %{{.+}}, %{{.+}} : f32
@@ -115,7 +118,7 @@ func.func @antidiag(%qc: memref<2x8x?x8x128xbf16>, %kc: memref<2x2x?x8x128xbf16>
 // CHECK: arith.cmpi sge
 // CHECK: scf.yield
 // CHECK-NOT: nvvm.mma.sync
-// CHECK: memref.store %{{.+}}, %[[PARTIALS]][%{{.+}}] : memref<?xf32>
+// CHECK: vector.store %{{.+}}, %[[PARTIALS]][%{{.+}}] {alignment = 8 : i64} : memref<?xf16>, vector<4xf16>
 // The query reduction: the max of the composites' shares.
 // CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c128 {
 // CHECK: arith.maximumf

@@ -5,20 +5,34 @@
 // The default is the separate epilogue in bounded chunks.
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu --canonicalize | FileCheck %s --check-prefix=SEP
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="epilogue=separate scratch-bytes=0" --canonicalize | FileCheck %s --check-prefix=UNBOUNDED
-// A key tile of 3 key blocks (48 composites of rk 16): the epilogue's loads
-// of a tile's partial sums are one element wide, 4-byte aligned.
+// A key tile of 3 key blocks (48 composites of rk 16): the key loop stores a
+// lane's 3 partial sums one by one (2-byte aligned); the epilogue reads a
+// query block's 8 x 3 partial sums of a tile, contiguous in the key-tile-major
+// scratch, as three 16-byte loads.
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="key-tile=48" --canonicalize | FileCheck %s --check-prefix=NARROW
+// f32 partial sums (score-partials=f32): the key loop's 16-byte store of a
+// lane's four, the epilogue's eight 16-byte loads of a block's 32.
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="partials=f32" --canonicalize | FileCheck %s --check-prefix=F32
 
 // NARROW-LABEL: func.func @score(
+// NARROW: function(@unisparse_block_score_0)
+// NARROW-COUNT-3: vector.store %{{.+}}, %{{.+}}[%{{.+}}] {alignment = 2 : i64} : memref<?xf16>, vector<1xf16>
 // NARROW: function(@unisparse_block_score_epilogue_0)
-// NARROW-NOT: vector<4xf32>
-// NARROW-COUNT-24: vector.load %{{.+}}[%{{.+}}] {alignment = 4 : i64} : memref<?xf32>, vector<1xf32>
+// NARROW-COUNT-3: vector.load %{{.+}}[%{{.+}}] {alignment = 16 : i64} : memref<?xf16>, vector<8xf16>
+// NARROW-NOT: vector.load %{{.+}} : memref<?xf16>
 // NARROW: scf.yield
 
+// F32-LABEL: func.func @score(
+// F32: %[[PARTIALS:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
+// F32: function(@unisparse_block_score_0)
+// F32: vector.store %{{.+}}, %[[PARTIALS]][%{{.+}}] {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
+// F32: function(@unisparse_block_score_epilogue_0)
+// F32-COUNT-8: vector.load %[[PARTIALS]][%{{.+}}] {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
+
 // The buffer form of block_score (16-bit composites) becomes the persistent
-// tensor-core kernel: a scratch slot per CTA (partial sums [rows, key tiles *
-// blocks per key tile], maxima [rows, key tiles]), the scoring launch and the
-// deallocations. The [Tq, Tk] map is never allocated.
+// tensor-core kernel: a scratch slot per CTA (f16 partial sums [key tiles,
+// rows, blocks per key tile], maxima [key tiles, rows]), the scoring launch
+// and the deallocations. The [Tq, Tk] map is never allocated.
 // CHECK-LABEL: func.func @score(
 // CHECK-SAME: %[[QC:[^:]+]]: memref<1x8x?x128xbf16>, %[[KC:[^:]+]]: memref<1x8x?x128xbf16>, %[[S:[^:]+]]: memref<1x8x?x?xf32>)
 // 128-row CTA tiles of query composites over (batch, head group); 264 CTAs at most.
@@ -26,7 +40,7 @@
 // CHECK: %[[TILES:.+]] = arith.muli %[[QT]], %c8 : index
 // CHECK: %[[KT:.+]] = arith.divui %{{.+}}, %c64 : index
 // CHECK: %[[CTAS:.+]] = arith.minui %[[TILES]], %c264 : index
-// CHECK: %[[PARTIALS:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
+// CHECK: %[[PARTIALS:.+]] = memref.alloc(%{{.+}}) : memref<?xf16>
 // CHECK: %[[MAXIMA:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
 // CHECK: gpu.launch blocks(%[[BID:[^,]+]], {{.+}}) in (%{{.+}} = %[[CTAS]], {{.+}}) threads(%[[TID:[^,]+]], {{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_block_score_0_module) function(@unisparse_block_score_0)
 // Three key-tile stages in workgroup memory, addressed as one flat buffer.
@@ -57,7 +71,9 @@
 // Per key tile: wait for it (one group may stay in flight), one barrier,
 // issue the tile two ahead into the stage of tile kt - 1 (the stage of kt
 // is carried by the loop), then compute.
-// CHECK: scf.for %[[KT:.+]] = %c0 to %{{.+}} step %c1 iter_args({{.+}}, %[[STAGE:.+]] = %c0) -> (f32, f32, f32, f32, f32, f32, f32, f32, index) {
+// The loop carries the running maxima of the lane's 4 rows, its own row's
+// running sum and the stage.
+// CHECK: scf.for %[[KT:.+]] = %c0 to %{{.+}} step %c1 iter_args({{.+}}, %[[STAGE:.+]] = %c0) -> (f32, f32, f32, f32, f32, index) {
 // CHECK-NEXT: nvgpu.device_async_wait %[[GROUP1]] {numGroups = 1 : i32}
 // CHECK-NEXT: gpu.barrier
 // CHECK-NOT: arith.remui
@@ -71,33 +87,50 @@
 // CHECK-COUNT-4: nvvm.mma.sync A[{{.+}}] B[{{.+}}] C[{{.+}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (i32, i32, f32) -> !llvm.struct<(f32, f32, f32, f32)>
 // The statistics of a row. Tiles whole for every row of the CTA take the
 // branch without the mask: the max over the quad, rounded up to an
-// integer, one FMA and ex2.approx.ftz per element, the block sums as a
-// reduce-scatter over the quad (xor 1 then xor 2; each lane stores one
-// block).
+// integer, one FMA and ex2.approx.ftz per element. The block sums as a
+// reduce-scatter over the quad by rows (8 pairs across xor 1, then 4 across
+// xor 2): each lane ends with the four blocks of its own row and stores
+// them as one 8-byte vector of f16. Its own row's running sum is rescaled
+// by an exact power of two from the exponent bits (no ex2) in one FMA, and
+// each lane stores its own row's max.
 // CHECK: %[[WHOLE:.+]] = arith.cmpi ule
-// CHECK: scf.if %[[WHOLE]] -> (f32, f32, f32, f32, f32, f32, f32, f32) {
+// CHECK: scf.if %[[WHOLE]] -> (f32, f32, f32, f32, f32) {
 // CHECK-NOT: arith.cmpi sge
 // CHECK: gpu.shuffle xor %{{.+}}, %c1_i32, %c32_i32 : f32
 // CHECK: gpu.shuffle xor %{{.+}}, %c2_i32, %c32_i32 : f32
 // CHECK: math.ceil
 // CHECK: math.fma
 // CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"(%{{.+}}) : (f32) -> f32
-// CHECK-COUNT-2: gpu.shuffle xor %{{.+}}, %c1_i32, %c32_i32 : f32
-// CHECK-NEXT: arith.addf
-// CHECK: gpu.shuffle xor %{{.+}}, %c2_i32, %c32_i32 : f32
-// CHECK: memref.store %{{.+}}, %[[PARTIALS]][%{{.+}}] : memref<?xf32>
-// CHECK-NOT: memref.store %{{.+}}, %[[PARTIALS]]
+// CHECK: %[[KEEP:.+]] = arith.select %[[BIT0:.+]], %{{.+}}, %{{.+}} : f32
+// CHECK-NEXT: %[[SEND:.+]] = arith.select %[[BIT0]], %{{.+}}, %{{.+}} : f32
+// CHECK-NEXT: %[[GOT:.+]], %{{.+}} = gpu.shuffle xor %[[SEND]], %c1_i32, %c32_i32 : f32
+// CHECK-NEXT: arith.addf %[[KEEP]], %[[GOT]] : f32
+// CHECK-COUNT-7: gpu.shuffle xor %{{.+}}, %c1_i32, %c32_i32 : f32
+// CHECK-COUNT-4: gpu.shuffle xor %{{.+}}, %c2_i32, %c32_i32 : f32
+// CHECK: %[[OWN:.+]] = vector.from_elements %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}} : vector<4xf16>
+// CHECK-NEXT: vector.store %[[OWN]], %[[PARTIALS]][%{{.+}}] {alignment = 8 : i64} : memref<?xf16>, vector<4xf16>
+// CHECK-NOT: llvm.call_intrinsic
+// CHECK: %[[D:.+]] = arith.subf
+// CHECK-NEXT: %[[CLAMPED:.+]] = arith.maxnumf %[[D]], %cst{{.*}} : f32
+// CHECK-NEXT: %[[SHIFTED:.+]] = arith.addf %[[CLAMPED]], %cst{{.*}} : f32
+// CHECK-NEXT: %[[BITS:.+]] = arith.bitcast %[[SHIFTED]] : f32 to i32
+// CHECK-NEXT: %[[EXP:.+]] = arith.shli %[[BITS]], %c23_i32 : i32
+// CHECK-NEXT: %[[FACTOR:.+]] = arith.bitcast %[[EXP]] : i32 to f32
+// CHECK-NEXT: math.fma %{{.+}}, %[[FACTOR]], %{{.+}} : f32
+// CHECK-NOT: %[[PARTIALS]]
 // CHECK: memref.store %{{.+}}, %[[MAXIMA]][%{{.+}}] : memref<?xf32>
+// CHECK-NEXT: scf.yield
 // The other tiles mask each element against its row's last key.
 // CHECK: } else {
 // CHECK: arith.cmpi sge, %{{.+}}, %c{{[0-9]+}}_i32 : i32
-// CHECK: memref.store %{{.+}}, %[[PARTIALS]][%{{.+}}] : memref<?xf32>
+// CHECK: vector.store %{{.+}}, %[[PARTIALS]][%{{.+}}] {alignment = 8 : i64} : memref<?xf16>, vector<4xf16>
 // CHECK: memref.store %{{.+}}, %[[MAXIMA]][%{{.+}}] : memref<?xf32>
 // The next tile's stage.
 // CHECK: %[[LAST:.+]] = arith.cmpi eq, %[[STAGE]], %c2 : index
 // CHECK: arith.select %[[LAST]], %c0, %{{.+}} : index
 // The tile's scores: rescaled partial sums summed over the 8 query composites
-// of each query block.
+// of each query block (each lane stores its own row's final max and 1 / sum
+// first).
 // Blocks past the tile's keys are 0, nothing loaded.
 // CHECK: scf.for %{{.+}} = %[[TID]] to %{{.+}} step %c128 {
 // CHECK: %[[SCORE:.+]] = scf.if %{{.+}} -> (f32) {
@@ -130,8 +163,9 @@
 // waves of a unit per CTA within the 256 MiB budget, spread evenly over the
 // chunks; a scratch slot per unit of a chunk (128 rows by the pair's key
 // tiles: ceil((Q + 1) * 128 * 16 / (8 * 64)) + 2, at most twice Tk's; 4
-// partial sums and one max per key tile); per chunk the scoring launch (a
-// CTA per unit, at most 264) and the epilogue launch.
+// f16 partial sums and one f32 max per row and key tile: 1536 bytes per
+// key tile, plus 256 f32 row sums); per chunk the scoring launch (a CTA per
+// unit, at most 264) and the epilogue launch.
 // SEP-LABEL: func.func @score(
 // SEP-SAME: %{{[^:]+}}: memref<1x8x?x128xbf16>, %{{[^:]+}}: memref<1x8x?x128xbf16>, %[[S:[^:]+]]: memref<1x8x?x?xf32>)
 // SEP: %[[QT:.+]] = arith.divui %{{.+}}, %c128 : index
@@ -145,12 +179,11 @@
 // SEP: %[[PAIRBOUND:.+]] = arith.addi %[[PAIRTILES]], %c2 : index
 // SEP: %[[UKT:.+]] = arith.minui %[[TWICE]], %[[PAIRBOUND]] : index
 // SEP: %[[UNITS:.+]] = arith.muli %[[PAIRS]], %c8 : index
-// SEP: %[[SLOTFLOATS:.+]] = arith.muli %[[UKT]], %c640 : index
-// SEP: %[[UNITFLOATS:.+]] = arith.addi %[[SLOTFLOATS]], %c256 : index
+// SEP: %[[SLOTBYTES:.+]] = arith.muli %[[UKT]], %c1536 : index
+// SEP: %[[UNITBYTES:.+]] = arith.addi %[[SLOTBYTES]], %c1024 : index
 // SEP: %[[WAVE0:.+]] = arith.minui %[[UNITS]], %c264 : index
 // SEP: %[[WAVE:.+]] = arith.maxui %[[WAVE0]], %c1 : index
-// SEP: %[[WAVEFLOATS:.+]] = arith.muli %[[WAVE]], %[[UNITFLOATS]] : index
-// SEP: %[[WAVEBYTES0:.+]] = arith.muli %[[WAVEFLOATS]], %c4 : index
+// SEP: %[[WAVEBYTES0:.+]] = arith.muli %[[WAVE]], %[[UNITBYTES]] : index
 // SEP: %[[WAVEBYTES:.+]] = arith.maxui %[[WAVEBYTES0]], %c1 : index
 // SEP: %[[WAVES0:.+]] = arith.divui %c268435456, %[[WAVEBYTES]] : index
 // SEP: %[[WAVES:.+]] = arith.maxui %[[WAVES0]], %c1 : index
@@ -162,7 +195,7 @@
 // SEP: %[[ROWS:.+]] = arith.muli %[[CHUNK]], %c128 : index
 // SEP: %[[PSTRIDE:.+]] = arith.muli %[[UKT]], %c4 : index
 // SEP: %[[NP:.+]] = arith.muli %[[ROWS]], %[[PSTRIDE]] : index
-// SEP: %[[PARTIALS:.+]] = memref.alloc(%[[NP]]) : memref<?xf32>
+// SEP: %[[PARTIALS:.+]] = memref.alloc(%[[NP]]) : memref<?xf16>
 // SEP: %[[NM:.+]] = arith.muli %[[ROWS]], %[[UKT]] : index
 // SEP: %[[MAXIMA:.+]] = memref.alloc(%[[NM]]) : memref<?xf32>
 // SEP: %[[NS:.+]] = arith.muli %[[CHUNK]], %c256 : index
@@ -185,14 +218,15 @@
 // SEP: %[[TILES:.+]] = arith.select %[[TWO]], %c2, %c1 : index
 // SEP: scf.for %{{.+}} = %c0 to %[[TILES]] step %c1 {
 // Only the key stages in workgroup memory (above); the key loop carries
-// the 4 row maxima and sums of the lane and the stage.
-// SEP: scf.for {{.+}} -> (f32, f32, f32, f32, f32, f32, f32, f32, index) {
+// the 4 row maxima of the lane, its own row's sum and the stage.
+// SEP: scf.for {{.+}} -> (f32, f32, f32, f32, f32, index) {
 // SEP-NOT: math.exp2
-// SEP: memref.store %{{.+}}, %[[PARTIALS]][%{{.+}}] : memref<?xf32>
+// SEP: vector.store %{{.+}}, %[[PARTIALS]][%{{.+}}] {alignment = 8 : i64} : memref<?xf16>, vector<4xf16>
 // SEP: memref.store %{{.+}}, %[[MAXIMA]][%{{.+}}] : memref<?xf32>
-// The tile ends with each row's 1 / sum (the quad's four shares added),
+// The tile ends with 1 / the sum of each lane's own row (one store a lane),
 // then a barrier (the stages are reused), no score pass.
-// SEP-COUNT-4: memref.store %{{.+}}, %[[ROWSUMS]][%{{.+}}] : memref<?xf32>
+// SEP: memref.store %{{.+}}, %[[ROWSUMS]][%{{.+}}] : memref<?xf32>
+// SEP-NOT: %[[ROWSUMS]]
 // SEP: gpu.barrier
 // SEP-NEXT: }
 // SEP-NEXT: }
@@ -200,26 +234,41 @@
 // The chunk's epilogue: a CTA of 128 threads per query block of its units'
 // tiles (2 tiles of 16 query blocks), no workgroup memory; a CTA of the
 // second tile of an odd Q's middle unit, or past the last query block,
-// does nothing. Per row of the block its final max and 1 / sum.
+// does nothing. The block's rows' final maxima and 1 / sums: 8 contiguous
+// values each, two 16-byte loads.
 // SEP: %[[COUNT2:.+]] = arith.subi %[[END]], %[[BEGIN]] : index
 // SEP: %[[BLOCKS:.+]] = arith.muli %[[COUNT2]], %c32 : index
 // SEP: gpu.launch blocks(%[[EBID:[^,]+]], {{.+}}) in (%{{.+}} = %[[BLOCKS]], {{.+}}) threads(%[[TID:[^,]+]], {{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_block_score_epilogue_0_module) function(@unisparse_block_score_epilogue_0) {
 // SEP: %[[SLOT:.+]] = arith.divui %[[EBID]], %c32 : index
 // SEP: %[[EUNIT:.+]] = arith.addi %[[BEGIN]], %[[SLOT]] : index
 // SEP: scf.if %{{.+}} {
-// SEP-COUNT-8: memref.load %[[ROWSUMS]]
+// SEP-COUNT-2: vector.load %[[MAXIMA]][%{{.+}}] {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
+// SEP-COUNT-2: vector.load %[[ROWSUMS]][%{{.+}}] {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
 // SEP-NOT: gpu.barrier
+// A block whose rows all lie inside Tq takes them without a select.
+// SEP: %[[ALL:.+]] = arith.cmpi ule, %{{.+}}, %{{.+}} : index
+// SEP: scf.if %[[ALL]] {
 // A thread per key tile of the row: the 8 query composites' shares of its
-// 4 blocks summed where the tile was walked, else 0 (every row's tile max
-// and 16-byte load of partial sums first); each block stored if inside NBk.
+// 4 blocks summed where the tile was walked, else 0 (the block's 8 tile
+// maxima and 32 f16 partial sums of the tile, contiguous: six 16-byte
+// loads, all first; a coefficient per row, one FMA per share); each block
+// stored if inside NBk.
 // SEP: scf.for %[[KT:.+]] = %[[TID]] to %{{.+}} step %c128 {
 // SEP: %[[TS:.+]]:4 = scf.if %{{.+}} -> (f32, f32, f32, f32) {
-// SEP-COUNT-8: vector.load %[[PARTIALS]][%{{.+}}] {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
+// SEP-COUNT-2: vector.load %[[MAXIMA]][%{{.+}}] {alignment = 16 : i64} : memref<?xf32>, vector<4xf32>
+// SEP-COUNT-4: vector.load %[[PARTIALS]][%{{.+}}] {alignment = 16 : i64} : memref<?xf16>, vector<8xf16>
+// SEP-NOT: arith.select
+// SEP-COUNT-32: math.fma
 // SEP: } else {
 // SEP-NEXT: scf.yield %cst{{.*}}, %cst{{.*}}, %cst{{.*}}, %cst{{.*}} : f32, f32, f32, f32
 // SEP-NEXT: }
 // SEP: memref.store %[[TS]]#0, %[[S]][%{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}] : memref<1x8x?x?xf32>
 // SEP: memref.store %[[TS]]#3, %[[S]][%{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}] : memref<1x8x?x?xf32>
+// The last block of a head: rows past Tq dropped by a select.
+// SEP: } else {
+// SEP: scf.for
+// SEP-COUNT-4: vector.load %[[PARTIALS]]
+// SEP: arith.select
 // SEP: gpu.terminator
 // SEP-NEXT: }
 // SEP-NEXT: }
@@ -253,13 +302,13 @@ func.func @score(%qc: memref<1x8x?x128xbf16>, %kc: memref<1x8x?x128xbf16>, %s: m
 // With the separate epilogue the max over the block's composites is taken
 // there. Non-causal, a unit is one CTA tile (Q per head, all of Tk's key
 // tiles in its slot; 4 partial sums of blocks of 4 composites per key
-// tile), and the epilogue has a CTA per query block of the chunk's tiles
+// tile: 128 x (16 x 2 + 4) bytes), and the epilogue has a CTA per query block of the chunk's tiles
 // (32 each).
 // SEP-LABEL: func.func @max_f16(
 // SEP: %[[QT:.+]] = arith.divui %{{.+}}, %c128 : index
 // SEP: %[[KT:.+]] = arith.divui %{{.+}}, %c64 : index
 // SEP: %[[UNITS:.+]] = arith.muli %[[QT]], %c8 : index
-// SEP: %[[UNITFLOATS:.+]] = arith.muli %[[KT]], %c2176 : index
+// SEP: %[[UNITBYTES:.+]] = arith.muli %[[KT]], %c4608 : index
 // SEP: scf.for %[[BEGIN:.+]] = %c0 to %[[UNITS]] step %{{.+}} {
 // SEP: %[[END:.+]] = arith.minui %[[UNITS]], %{{.+}} : index
 // SEP: function(@unisparse_block_score_0)

@@ -47,6 +47,10 @@ struct ScoreKernelOptions {
   /// many bytes, but at least one unit per CTA (so the scratch grows at
   /// most as N); 0: one chunk of every unit (the scratch grows as N * NBk).
   int64_t scratchBytes = 256 << 20;
+  /// The per-key-block partial sums P in the scratch as f16 (P lies in
+  /// [0, rk] relative to an integer max: 2^-11 relative rounding, half the
+  /// bytes the key loop writes and the epilogue reads) instead of f32.
+  bool halfPartials = true;
   /// Element type of the composites on tensor cores (bf16 or f16).
   Type compositeType;
 };

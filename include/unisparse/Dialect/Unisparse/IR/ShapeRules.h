@@ -192,7 +192,8 @@ bool isAttentionElementType(Type type);
 //                C = min(ctas, B * Hg * ceil(Tq / rows)) slots of `rows`
 //                query composites, each with partial sums over
 //                KT * (keyTile / rk) blocks and maxima over KT key tiles,
-//                KT = ceil(Tk / keyTile): C * rows * KT * (keyTile / rk + 1);
+//                KT = ceil(Tk / keyTile): C * rows * KT * (keyTile / rk *
+//                pb + 4) bytes, pb = 2 (f16 partial sums) or 4 (f32);
 //                with the separate epilogue kernel, a slot per work unit
 //                (a pair of causal CTA tiles, see separateUnitKeyTiles) of
 //                a chunk of units, at most `chunkBytes` of them but at
@@ -312,19 +313,23 @@ struct ScoreMapTiling {
   bool separate = false;
   int64_t chunkBytes = 0;
   bool causal = true;
+  /// Bytes of one partial sum in the scratch (2: f16, 4: f32).
+  int64_t partialBytes = 4;
 
   static ScoreMapTiling byQueryBlocks(int64_t queryBlocks) {
     return {Kind::queryTiles, queryBlocks};
   }
   static ScoreMapTiling byCtaScratch(int64_t ctas, int64_t ctaRows,
-                                     int64_t keyTile) {
-    return {Kind::ctaScratch, 0, ctas, ctaRows, keyTile};
+                                     int64_t keyTile, int64_t partialBytes) {
+    ScoreMapTiling t{Kind::ctaScratch, 0, ctas, ctaRows, keyTile};
+    t.partialBytes = partialBytes;
+    return t;
   }
   static ScoreMapTiling bySeparateScratch(int64_t ctas, int64_t ctaRows,
                                           int64_t keyTile, int64_t chunkBytes,
-                                          bool causal) {
-    return {Kind::ctaScratch, 0,    ctas,       ctaRows,
-            keyTile,          true, chunkBytes, causal};
+                                          bool causal, int64_t partialBytes) {
+    return {Kind::ctaScratch, 0,    ctas,       ctaRows,     keyTile,
+            true,             chunkBytes, causal, partialBytes};
   }
 };
 
@@ -354,16 +359,18 @@ separateUnitKeyTiles(const A &a, int64_t cQ, int64_t cK, int64_t rows,
 /// CTA tiles per work unit of the separate epilogue: a causal pair, or one.
 constexpr int64_t separateTilesPerUnit(bool causal) { return causal ? 2 : 1; }
 
-/// Floats of one work unit's scratch: per row of its slot (rows query
+/// Bytes of one work unit's scratch: per row of its slot (rows query
 /// composites by `unitKeyTiles` key tiles) the partial sums of the
-/// keyTile / rk blocks and the max of each key tile, and 1 / the sum of
-/// each row of its tiles.
+/// keyTile / rk blocks (`partialBytes` each) and the f32 max of each key
+/// tile, and the f32 1 / the sum of each row of its tiles.
 template <typename A>
-typename A::Value separateUnitFloats(const A &a, int64_t rk, int64_t rows,
-                                     int64_t keyTile, bool causal,
-                                     typename A::Value unitKeyTiles) {
-  return a.add(a.mul(unitKeyTiles, a.constant(rows * (keyTile / rk + 1))),
-               a.constant(separateTilesPerUnit(causal) * rows));
+typename A::Value separateUnitBytes(const A &a, int64_t rk, int64_t rows,
+                                    int64_t keyTile, bool causal,
+                                    int64_t partialBytes,
+                                    typename A::Value unitKeyTiles) {
+  return a.add(
+      a.mul(unitKeyTiles, a.constant(rows * (keyTile / rk * partialBytes + 4))),
+      a.constant(separateTilesPerUnit(causal) * rows * 4));
 }
 
 /// Bytes of the GPU scoring kernel's scratch slots (see ScoreMapTiling).
@@ -377,23 +384,22 @@ ctaScratchBytes(const A &a, const EstimationParams &p, const ScoreMapTiling &t,
   int64_t rk = p.block / p.cK;
   auto queryTiles = a.ceilDiv(a.ceilDiv(seqLen, p.cQ), t.ctaRows);
   auto keyTiles = a.ceilDiv(a.ceilDiv(seqLen, p.cK), t.keyTile);
-  auto perRow = a.constant(t.keyTile / rk + 1); // floats per row and key tile
+  // Bytes per row and key tile: the partial sums and the max.
+  auto perRow = a.constant(t.keyTile / rk * t.partialBytes + 4);
   auto align = a.constant(2 * kBufferAlignment);
   if (!t.separate) {
     auto slots = a.min(a.mul(pairs, queryTiles), a.constant(t.ctas));
-    auto floats =
-        a.mul(a.mul(a.mul(slots, a.constant(t.ctaRows)), keyTiles), perRow);
-    return a.add(a.mul(floats, a.constant(4)), align);
+    return a.add(
+        a.mul(a.mul(a.mul(slots, a.constant(t.ctaRows)), keyTiles), perRow),
+        align);
   }
   auto units = a.mul(pairs, t.causal ? a.ceilDiv(queryTiles, 2) : queryTiles);
   // Three buffers: partial sums, maxima, row sums.
   align = a.constant(3 * kBufferAlignment);
-  auto unitBytes =
-      a.mul(separateUnitFloats(a, rk, t.ctaRows, t.keyTile, t.causal,
-                               separateUnitKeyTiles(a, p.cQ, p.cK, t.ctaRows,
-                                                    t.keyTile, t.causal,
-                                                    queryTiles, keyTiles)),
-            a.constant(4));
+  auto unitBytes = separateUnitBytes(
+      a, rk, t.ctaRows, t.keyTile, t.causal, t.partialBytes,
+      separateUnitKeyTiles(a, p.cQ, p.cK, t.ctaRows, t.keyTile, t.causal,
+                           queryTiles, keyTiles));
   auto all = a.mul(units, unitBytes);
   if (t.chunkBytes == 0)
     return a.add(all, align);
