@@ -327,8 +327,8 @@ public:
     // of its rows quad + 8 r (r = 2 mt + h), r = qlane mod laneRows.
     laneBit0 = laneBit(1);
     laneBit1 = laneBit(2);
-    ownRowLocal = add(add(mul(warp, s.warpRows), quad),
-                      mul(rem(qlane, s.laneRows()), 8));
+    ownRowLocal =
+        add(add(mul(warp, s.warpRows), quad), mul(rem(qlane, s.laneRows()), 8));
     // ldmatrix.x4: lane l addresses row l % 8 of matrix l / 8; matrices 0,
     // 1 are the first n8 tile's dims [0, 8) and [8, 16), matrices 2, 3 the
     // second n8 tile's.
@@ -345,8 +345,8 @@ public:
     if (!s.separate) {
       // A slot per CTA, reused by its tiles.
       Value slotRows = mul(blockId, s.rows);
-      TileScratch slot{mul(slotRows, n.blockStride),
-                       mul(slotRows, n.keyTiles), Value()};
+      TileScratch slot{mul(slotRows, n.blockStride), mul(slotRows, n.keyTiles),
+                       Value()};
       forLoop(blockId, n.tiles, gridSize, {}, [&](Value tile, ValueRange) {
         // Head-major; within a head the causal tiles run longest first.
         Value head = div(tile, n.queryTiles);
@@ -508,8 +508,8 @@ private:
     }
     // 1 / the lane's own row's sum, for the epilogue (with two rows a
     // lane, lanes q and q ^ 2 store the same value to one address).
-    store(arith::DivFOp::create(b, f32(1.0f), ownRowSum(stats.back())),
-          rowSums, {add(scratch.rowSumBase, ownRowLocal)});
+    store(arith::DivFOp::create(b, f32(1.0f), ownRowSum(stats.back())), rowSums,
+          {add(scratch.rowSumBase, ownRowLocal)});
     // Every warp is done with the last key tile's stage before the next
     // tile's first copies may overwrite it.
     gpu::BarrierOp::create(b);
@@ -1034,9 +1034,10 @@ private:
       SmallVector<Value> sums; // rows x nb, row-major
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t blk = 0; blk < nb; ++blk)
-          sums.push_back(treeReduce(SmallVector<Value>(ArrayRef<Value>(e[r]).slice(
-                                        blk * perBlock * 2, perBlock * 2)),
-                                    /*max=*/false));
+          sums.push_back(
+              treeReduce(SmallVector<Value>(ArrayRef<Value>(e[r]).slice(
+                             blk * perBlock * 2, perBlock * 2)),
+                         /*max=*/false));
       if (rows == 4 || nb % 2 == 0) {
         // A reduce-scatter over the quad by rows, then (two rows a lane)
         // by halves of the blocks: lane q ends with the whole sums of its
@@ -1053,9 +1054,8 @@ private:
           cols = nb / 2;
           firstBlock = select(laneBit1, idx(cols), idx(0));
         }
-        storePartials(own,
-                      scratch.partial(*this, s, kt, ownRowLocal, firstBlock),
-                      cols);
+        storePartials(
+            own, scratch.partial(*this, s, kt, ownRowLocal, firstBlock), cols);
         return treeReduce(own, /*max=*/false);
       }
       // Two rows a lane and an odd count of blocks: the whole quad sums
@@ -1080,11 +1080,11 @@ private:
       Value total = treeReduce(
           SmallVector<Value>(ArrayRef<Value>(sums).slice(0, nb)), false);
       if (rows == 2)
-        total = select(laneBit0,
-                       treeReduce(SmallVector<Value>(
-                                      ArrayRef<Value>(sums).slice(nb, nb)),
-                                  false),
-                       total);
+        total = select(
+            laneBit0,
+            treeReduce(SmallVector<Value>(ArrayRef<Value>(sums).slice(nb, nb)),
+                       false),
+            total);
       return select(laneBit1, f32(0.0f), total);
     }
     // rk in {1, 2, 4}: a block is part of an n8 tile; lane q holds columns
@@ -1102,8 +1102,7 @@ private:
         }
         Value pair = fadd(x[nt * 2], x[nt * 2 + 1]);
         if (s.rk == 2) {
-          store(partialValue(pair), partials,
-                {add(base, add(qlane, nt * 4))});
+          store(partialValue(pair), partials, {add(base, add(qlane, nt * 4))});
           continue;
         }
         // rk = 4: lanes 2j, 2j + 1 share block 2 nt + j (both write it).
@@ -1119,8 +1118,7 @@ private:
   /// The scores of the tile's query blocks from the scratch slot.
   void blockScores(ValueRange stats, Value rowsHere) {
     // Each lane's own row's final max and 1 / sum.
-    store(ownRow(SmallVector<Value>(stats.drop_back())), rowMax,
-          {ownRowLocal});
+    store(ownRow(SmallVector<Value>(stats.drop_back())), rowMax, {ownRowLocal});
     store(arith::DivFOp::create(b, f32(1.0f), ownRowSum(stats.back())),
           rowInvSum, {ownRowLocal});
     // The slot's partial sums and maxima, written by other threads, are
@@ -1142,9 +1140,9 @@ private:
             // Rows past Tq add nothing (their loads stay inside the slot;
             // the select drops them).
             Value use = ult(rowLocal, rowsHere);
-            Value part = load(
-                partials, {scratch.partial(*this, s, kt, rowLocal,
-                                           rem(blk, s.blocksPerKeyTile))});
+            Value part =
+                load(partials, {scratch.partial(*this, s, kt, rowLocal,
+                                                rem(blk, s.blocksPerKeyTile))});
             if (!s.partial.isF32())
               part = arith::ExtFOp::create(b, b.getF32Type(), part);
             Value coefficient = shareCoefficient(
@@ -1220,14 +1218,15 @@ private:
     Type elem = cast<MemRefType>(memref.getType()).getElementType();
     int64_t bytes = elem.getIntOrFloatBitWidth() / 8;
     int64_t w = 1;
-    while (w * 2 * bytes <= 16 && aligned % (w * 2) == 0 && count % (w * 2) == 0)
+    while (w * 2 * bytes <= 16 && aligned % (w * 2) == 0 &&
+           count % (w * 2) == 0)
       w *= 2;
     auto type = VectorType::get({w}, elem);
     SmallVector<Value> out;
     for (int64_t i = 0; i < count; i += w) {
-      Value vec = vector::LoadOp::create(b, type, memref, add(first, idx(i)),
-                                         /*nontemporal=*/false,
-                                         llvm::Align(w * bytes));
+      Value vec =
+          vector::LoadOp::create(b, type, memref, add(first, idx(i)),
+                                 /*nontemporal=*/false, llvm::Align(w * bytes));
       for (int64_t j = 0; j < w; ++j) {
         Value v = vector::ExtractOp::create(b, vec, j);
         if (!elem.isF32())
@@ -1294,8 +1293,8 @@ private:
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(&tileScores.getThenRegion().front());
       // The tile's loads first, all in flight at once.
-      SmallVector<Value> tileMax = loadRun(
-          maxima, u.scratch.maximum(*this, s, kt, rowBase), s.rq, s.rq);
+      SmallVector<Value> tileMax =
+          loadRun(maxima, u.scratch.maximum(*this, s, kt, rowBase), s.rq, s.rq);
       SmallVector<Value> parts =
           loadRun(partials, u.scratch.partial(*this, s, kt, rowBase, idx(0)),
                   s.rq * nb, s.rq * nb);
@@ -1304,9 +1303,9 @@ private:
         Value coefficient =
             shareCoefficient(*this, tileMax[i], rowMax[i], rowInvSum[i]);
         for (int64_t j = 0; j < nb; ++j)
-          score[j] = foldShare(*this, s.reduce, score[j], parts[i * nb + j],
-                               coefficient,
-                               exists.empty() ? Value() : exists[i]);
+          score[j] =
+              foldShare(*this, s.reduce, score[j], parts[i * nb + j],
+                        coefficient, exists.empty() ? Value() : exists[i]);
       }
       // (Blocks past NBk in the last tile are not stored.)
       scf::YieldOp::create(b, score);

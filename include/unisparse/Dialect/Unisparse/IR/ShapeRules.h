@@ -328,8 +328,8 @@ struct ScoreMapTiling {
   static ScoreMapTiling bySeparateScratch(int64_t ctas, int64_t ctaRows,
                                           int64_t keyTile, int64_t chunkBytes,
                                           bool causal, int64_t partialBytes) {
-    return {Kind::ctaScratch, 0,    ctas,       ctaRows,     keyTile,
-            true,             chunkBytes, causal, partialBytes};
+    return {Kind::ctaScratch, 0,      ctas,        ctaRows, keyTile, true,
+            chunkBytes,       causal, partialBytes};
   }
 };
 
