@@ -19,6 +19,15 @@ smallest reference score among them):
    where ``K`` is what ``b`` takes and ``last`` is the last block ``b``'s
    top-p walk took.
 
+What ``eps`` is on the GPU: the logit error of 16-bit composites (see
+``scripts/gpu/check.py``), plus, with the scoring kernel's default f16
+partial sums (``score-partials=f16``), at most ``partials_f16_error``: each
+per-(query composite, key block) partial sum P lies in [0, rk] relative to
+an integer max and is rounded once to f16 (2^-11 relative; below 2^-14 the
+subnormal step 2^-24), and a composite's share is P 2^(m_tile - m) / l with
+l > 1/2, so a block score (a sum or max over its rq composites) moves by at
+most 2^-11 of itself plus rq 2^-24.
+
 Both follow from the selection rule alone (the walk stops at the first
 prefix whose mass reaches ``tau * total``, and every mass or total moves by
 at most ``eps`` per block), so a violation means a selection bug, not
@@ -31,6 +40,16 @@ from __future__ import annotations
 import numpy as np
 
 from .reference.selection import _visible_and_forced
+
+#: Relative rounding of an f16 partial sum in the GPU scoring kernel's scratch.
+PARTIALS_F16_REL = 2.0**-11
+
+
+def partials_f16_error(scores, rq):
+    """The most the GPU's f16 partial sums move block scores ``scores``
+    (query blocks of ``rq`` composites): 2^-11 of each plus rq 2^-24 (the
+    subnormal step of shares whose P fell below 2^-14, over l > 1/2)."""
+    return PARTIALS_F16_REL * np.asarray(scores, dtype=np.float64) + rq * 2.0**-24
 
 
 def _selection_order(s32, free):

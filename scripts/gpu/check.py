@@ -190,12 +190,23 @@ def logit_error_bound(qc, kc, scale, unit):
     return (scale * unit * 1.01 * m.double()).cpu().numpy()
 
 
-def score_tolerance(s, dx, extra_rel=0.0):
+def score_tolerance(s, dx, extra_rel=0.0, extra_abs=0.0):
     """|s' - s| of block scores whose rows' logits all move by at most dx:
     every probability moves by a factor within e^(+-2 dx), so a block score
     (a sum or max of them) by at most (e^(2 dx) - 1) s, plus `extra_rel`
-    relative (the f32 sums and ex2.approx) and 1e-6 absolute."""
-    return (np.expm1(2 * dx)[..., None, None] + extra_rel) * s + 1e-6
+    relative (the f32 sums and ex2.approx) and `extra_abs` + 1e-6 absolute."""
+    return (np.expm1(2 * dx)[..., None, None] + extra_rel) * s + extra_abs + 1e-6
+
+
+def partials_error_terms(name, c):
+    """(relative, absolute) score error of the scoring kernel's partial
+    sums for CHECK entry `name`: f16 (the default) rounds each once
+    (unisparse.margin.partials_f16_error), f32 adds nothing."""
+    from unisparse.margin import PARTIALS_F16_REL
+
+    if "--score-partials=f32" in configs.CHECK_FLAGS.get(name, []):
+        return 0.0, 0.0
+    return PARTIALS_F16_REL, (c["block"] // c["c_q"]) * 2.0**-24
 
 
 def first_row_difference(s, c_gpu, i_gpu, c_ref, i_ref):
@@ -283,7 +294,8 @@ def check_layout(name, n, seed):
         # Products of 16-bit values are exact in f32; the K-term sums are
         # not (K 2^-24 each), nor ex2.approx and the f32 row sums.
         dx = estimator_logit_bound(qc, kc, c, scale, lambda length: length * 2.0**-24)
-        tol = score_tolerance(np.maximum(s16, s_np), dx, 2.0**-20 + row_terms * 2.0**-24)
+        p_rel, p_abs = partials_error_terms(name, c)
+        tol = score_tolerance(np.maximum(s16, s_np), dx, 2.0**-20 + row_terms * 2.0**-24 + p_rel, p_abs)
         err = np.abs(s16 - s_np)
         record(
             f"{name} N={n}: GPU scores vs float64 on the same 16-bit composites",
@@ -298,7 +310,8 @@ def check_layout(name, n, seed):
         # most 2^-8 + 2^-18 of it, plus both paths' f32 sums.
         qf, kf = estimator_composites(q, k, c, hq, hkv, torch.float32)
         dx16 = estimator_logit_bound(qf, kf, c, scale, lambda length: 2.0**-8 + 2.0**-18 + 2 * length * 2.0**-24)
-        tol16 = score_tolerance(np.maximum(s_cpu, s_np), dx16, 2.0**-19 + row_terms * 2.0**-23)
+        p_rel, p_abs = partials_error_terms(name, c)
+        tol16 = score_tolerance(np.maximum(s_cpu, s_np), dx16, 2.0**-19 + row_terms * 2.0**-23 + p_rel, p_abs)
         ok = bool(np.all(serr <= tol16))
         detail = f"max |diff| {serr.max():.2e}, max ratio to the bound {float(np.max(serr / tol16)):.2f}"
     else:
@@ -812,6 +825,8 @@ def main():
         "default_fused_bf16_d128",
         "qmax_fused_bf16_d128",
         "rk2_fused_f16_d64",
+        "default_f32p_bf16_d128",
+        "default_f32p_fused_bf16_d128",
     ):
         for n in (1000,) if a.quick else (1000, 4096):
             if want(name):

@@ -44,6 +44,10 @@ CHECK = {
     # (an odd count at N = 5000, whose middle tile is a unit alone) and
     # non-causal single tiles, a shorter last chunk.
     "default_chunk_bf16_d128": ("block=128,c_q=16,c_k=8,tau=0.99", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    # The scoring kernel's partial sums in f32 (score-partials=f32; f16 is
+    # the default), fused and separate epilogues.
+    "default_f32p_bf16_d128": ("block=128,c_q=16,c_k=8,tau=0.99", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "default_f32p_fused_bf16_d128": ("block=128,c_q=16,c_k=8,tau=0.99", 8, 2, 128, "bf16", ("cuda", "cpu")),
     "rk2_chunk_f16_d64": ("block=64,c_q=16,c_k=32,tau=0.8,causal=false", 4, 4, 64, "f16", ("cuda", "cpu")),
     # The antidiagonal estimators on the tensor-core kernel (K = s * D):
     # antidiag_lse + max at c 8 and tau 0.99 (the preset the issue names
@@ -124,6 +128,8 @@ CHECK_FLAGS = {
     "rk2_fused_f16_d64": ["--score-epilogue=fused"],
     "default_chunk_bf16_d128": ["--score-epilogue=separate", "--score-ctas=3", "--score-scratch-bytes=1"],
     "rk2_chunk_f16_d64": ["--score-epilogue=separate", "--score-ctas=3", "--score-scratch-bytes=1"],
+    "default_f32p_bf16_d128": ["--score-partials=f32"],
+    "default_f32p_fused_bf16_d128": ["--score-partials=f32", "--score-epilogue=fused"],
     "slash_f32_d128": ["--score-precision=f32"],
     "slash_f32_d128_first": ["--score-precision=f32"],
 }
@@ -180,6 +186,12 @@ TUNING = {
     "tune_separate_unbounded": ("est_default", ["--score-epilogue=separate", "--score-scratch-bytes=0"]),
     "tune_separate_1g": ("est_default", ["--score-epilogue=separate", "--score-scratch-bytes=1073741824"]),
     "tune_qmax_separate": ("est_qmax", ["--score-epilogue=separate"]),
+    # The key loop and epilogue before the f16 partial sums, the key-tile-major
+    # scratch and the own-row reduce-scatter (commit ba06ab5), by hand; the
+    # current kernel with f32 partial sums (the f16 default is tune_default).
+    "tune_keyloop_before": ("est_default", None),
+    "tune_partials_f32": ("est_default", ["--score-partials=f32"]),
+    "tune_qmax_partials_f32": ("est_qmax", ["--score-partials=f32"]),
 }
 
 

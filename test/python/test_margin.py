@@ -74,3 +74,64 @@ def test_adding_mass_is_a_violation():
     counts[0, 0, 25] = len(allk)
     res = check_margin(a, *ref.block_select(a, tau=0.5), a, counts, indices, tau=0.5)
     assert [v[:4] for v in res["violations"]] == [(0, 0, 25, "add")]
+
+
+def _one_pass_scores(logits, rq, rk, key_tile, half):
+    """Block scores of row-major composite logits [T, Tk] (log2 domain,
+    causal mask as -inf) the way the GPU scoring kernel forms them: per key
+    tile a running max rounded up to an integer, per key block the partial
+    sum P = sum exp2(x - m_tile) (rounded to f16 when `half`), the row sum
+    l, and the block score sum_r P 2^(m_tile - m_row) / l."""
+    T, Tk = logits.shape
+    m = np.full(T, -np.inf)
+    tiles = -(-Tk // key_tile)
+    tile_max = np.zeros((T, tiles))
+    P = np.zeros((T, tiles * key_tile // rk))
+    for kt in range(tiles):
+        x = logits[:, kt * key_tile : (kt + 1) * key_tile]
+        m = np.maximum(m, np.ceil(x.max(axis=1)))
+        tile_max[:, kt] = m
+        e = np.exp2(x - m[:, None])
+        e = np.pad(e, ((0, 0), (0, key_tile - e.shape[1])))
+        p = e.reshape(T, key_tile // rk, rk).sum(axis=2)
+        P[:, kt * (key_tile // rk) : (kt + 1) * (key_tile // rk)] = p
+    l = (P * np.exp2(np.repeat(tile_max, key_tile // rk, axis=1) - m[:, None])).sum(axis=1)
+    if half:
+        P = P.astype(np.float16).astype(np.float64)
+    share = P * np.exp2(np.repeat(tile_max, key_tile // rk, axis=1) - m[:, None]) / l[:, None]
+    NBk = -(-Tk // rk)
+    return share[:, :NBk].reshape(T // rq, rq, NBk).sum(axis=1)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_f16_partial_sums_stay_within_the_stated_error(seed):
+    """The GPU's f16 partial sums (score-partials=f16) move block scores by
+    at most partials_f16_error, and the layouts they give differ from the
+    f32 partial sums' only as the boundary rule allows (counted)."""
+    from unisparse.margin import partials_f16_error
+
+    rng = np.random.default_rng(seed)
+    rq, rk, key_tile, NB = 8, 16, 64, 48
+    T, Tk = NB * rq, NB * rk
+    # Structured logits: a sink, a local band, vertical lines and noise, in
+    # the log2 domain (so some tiles' partial sums fall below 2^-14).
+    t = np.arange(T)[:, None] * rk // rq
+    u = np.arange(Tk)[None, :]
+    x = rng.normal(0, 2.0, size=(T, Tk))
+    x[:, :8] += 6
+    x += 8 * np.exp(-np.abs(t - u) / 12.0)
+    x[:, rng.integers(0, Tk, size=6)] += rng.uniform(3, 9, size=6)
+    x = np.where(u <= t + rk // rq - 1, x, -np.inf)
+    exact = _one_pass_scores(x, rq, rk, key_tile, half=False)
+    half = _one_pass_scores(x, rq, rk, key_tile, half=True)
+    err = np.abs(half - exact)
+    assert np.all(err <= partials_f16_error(exact, rq)), float(np.max(err / partials_f16_error(exact, rq)))
+    # Rounding does move them (the check is not vacuous).
+    assert float(err.max()) > 0
+    a = exact.astype(np.float32)[None, None]
+    b = half.astype(np.float32)[None, None]
+    for tau in (0.9, 0.99):
+        res = check_margin(a, *ref.block_select(a, tau=tau), b, *ref.block_select(b, tau=tau), tau=tau)
+        assert res["violations"] == [], res["violations"][:3]
+        assert res["rows"] == NB
+        assert res["eps_max"] <= float(np.max(partials_f16_error(exact, rq)))

@@ -38,11 +38,14 @@
 //                                running max m of x = S * scale * log2(e),
 //                                rounded up to an integer; e = exp2(x - m)
 //                                (one FMA);
-//                                the lane's share of the row sum l
-//                                rescaled by exp2(m_old - m);
 //                                the per-key-block sums P of e (a
-//                                reduce-scatter over the quad) into the
-//                                scratch, with m per key tile;
+//                                reduce-scatter over the quad by rows:
+//                                each lane ends with one row's blocks)
+//                                into the scratch (f16 or f32, key tile
+//                                major: one vector store a lane), with
+//                                that row's m per key tile; the lane's
+//                                row sum l rescaled by 2^(m_old - m)
+//                                from the exponent bits (one FMA);
 //            blockScores         (fused) the tile's scores: for query
 //                                block I, key block J, the sum (or max)
 //                                over its query composites of
