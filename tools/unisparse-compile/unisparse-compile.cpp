@@ -135,6 +135,11 @@ static cl::opt<int64_t> scoreScratchBytes(
              "scoring work (at least one unit per CTA; 0: every unit at "
              "once, growing as N * NBk)"),
     cl::init(256 << 20), cl::cat(category));
+static cl::opt<bool> refineKernels(
+    "refine-kernels",
+    cl::desc("CUDA: unisparse.slash_refine as the built refinement kernels "
+             "(false: its loop lowering through the generic GPU path)"),
+    cl::init(true), cl::cat(category));
 static cl::opt<std::string> headerFile("header",
                                        cl::desc("Also write a C header"),
                                        cl::init(""), cl::cat(category));
@@ -386,6 +391,7 @@ int main(int argc, char **argv) {
     options.scoreMinCtasPerSm = scoreMinCtasPerSm;
     options.scoreEpilogue = scoreEpilogue;
     options.scoreScratchBytes = scoreScratchBytes;
+    options.refineKernels = refineKernels;
     unisparse::buildUnisparseToNVPTXPipeline(pm, options);
   } else {
     unisparse::buildUnisparseToCPUPipeline(

@@ -29,8 +29,9 @@ def ConvertUnisparseToLinalgPass : Pass<"convert-unisparse-to-linalg"> {
     `convert-unisparse-to-runtime`), and with `gpu-kernels` so are
     mean-pooling and concatenating (antidiagonal composites)
     `unisparse.compress`, `unisparse.block_select` and the
-    `unisparse.block_score` ops with 16-bit composites: they are bufferized
-    and lowered by `convert-unisparse-to-gpu`.
+    `unisparse.block_score` ops with 16-bit composites and (unless
+    `gpu-refine-kernels=false`) `unisparse.slash_refine` with 16-bit q and
+    k: they are bufferized and lowered by `convert-unisparse-to-gpu`.
 
     Before:
 
@@ -55,6 +56,11 @@ def ConvertUnisparseToLinalgPass : Pass<"convert-unisparse-to-linalg"> {
            "Leave mean-pooling and concatenating compress, block_select "
            "and the block_score ops with 16-bit composites for "
            "convert-unisparse-to-gpu">,
+    Option<"gpuRefineKernels", "gpu-refine-kernels", "bool",
+           /*default=*/"true",
+           "With gpu-kernels, also leave slash_refine with 16-bit q and k "
+           "for convert-unisparse-to-gpu (false: its loop lowering, for "
+           "debugging and comparison)">,
   ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect",

@@ -89,6 +89,12 @@ struct UnisparseToNVPTXPipelineOptions
                      "scoring work (at least one unit per CTA; 0: every unit "
                      "at once)"),
       llvm::cl::init(256 << 20)};
+  PassOptions::Option<bool> refineKernels{
+      *this, "refine-kernels",
+      llvm::cl::desc("unisparse.slash_refine (16-bit q and k) as the built "
+                     "refinement kernels; false: its loop lowering through "
+                     "the generic GPU path (for debugging and comparison)"),
+      llvm::cl::init(true)};
   PassOptions::Option<int> optLevel{*this, "opt-level",
                                     llvm::cl::desc("NVVM optimization level"),
                                     llvm::cl::init(3)};

@@ -34,7 +34,14 @@ struct ConvertUnisparseToLinalgPass
     target.addLegalDialect<linalg::LinalgDialect, tensor::TensorDialect,
                            scf::SCFDialect, arith::ArithDialect,
                            math::MathDialect, affine::AffineDialect>();
-    target.addIllegalOp<DenseLayoutOp, SlashRefineOp>();
+    target.addIllegalOp<DenseLayoutOp>();
+    // With gpu-kernels, the refinement of 16-bit q and k is the GPU
+    // refinement kernels' (convert-unisparse-to-gpu); f32 takes the loops.
+    target.addDynamicallyLegalOp<SlashRefineOp>([&](SlashRefineOp op) {
+      return op.hasPureBufferSemantics() ||
+             (gpuKernels && gpuRefineKernels &&
+              !getElementTypeOrSelf(op.getQ().getType()).isF32());
+    });
     // With gpu-kernels, mean and concatenating compresses are the GPU
     // compress kernel's (convert-unisparse-to-gpu).
     target.addDynamicallyLegalOp<CompressOp>([&](CompressOp op) {
