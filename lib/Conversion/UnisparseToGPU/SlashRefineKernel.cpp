@@ -91,6 +91,7 @@ struct RefineShape {
 struct RefineData {
   Value batch, n, nb, pieces, evLen; // B, N, NB, ceil(N / piece), N + P
   Value q, k, scores, out;           // the op's memrefs
+  Value aligned; // q's and k's rows 16-byte aligned (host, i1)
   // Flat f32 scratch: logits [B, Hq, M, N], piece (max, sum) [B, Hq, M,
   // pieces], row (max, sum) [B, Hq, M], vertical [B, Hg, N], evidence [B,
   // Hg, N + P]; offsets [B, Hg, n_offsets] (i64, -1 where none).
@@ -576,25 +577,37 @@ struct RefineKernels : KernelBuilder {
     return add(mul(I, s.block), add(mul(odd, a), div(mul(odd, r), 2 * s.rows)));
   }
 
-  /// x = scale q[h, i] . k[kv, j] (f32 products and sums, 8 at a time).
+  /// x = scale q[h, i] . k[kv, j] (f32 products and sums, 8 at a time:
+  /// 16-byte loads where the host found q's and k's rows 16-byte aligned,
+  /// else element loads).
   Value dotLogit(Value bi, Value head, Value kv, Value i, Value j) {
     auto eltVec = VectorType::get({8}, s.element);
     auto f32Vec = VectorType::get({8}, b.getF32Type());
     Value zero = arith::ConstantOp::create(
         b, f32Vec, DenseElementsAttr::get(f32Vec, b.getF32FloatAttr(0.0f)));
-    Value acc =
-        forLoop(idx(0), idx(s.headDim), idx(8), {zero},
-                [&](Value dd, ValueRange a) -> SmallVector<Value> {
-                  Value qv = arith::ExtFOp::create(
-                      b, f32Vec,
-                      Value(vector::LoadOp::create(
-                          b, eltVec, d.q, ValueRange{bi, head, i, dd})));
-                  Value kvv = arith::ExtFOp::create(
-                      b, f32Vec,
-                      Value(vector::LoadOp::create(b, eltVec, d.k,
-                                                   ValueRange{bi, kv, j, dd})));
-                  return {math::FmaOp::create(b, qv, kvv, a[0])};
-                })[0];
+    auto sums = [&](llvm::MaybeAlign alignment) {
+      auto loadF32 = [&](Value src, ValueRange at) -> Value {
+        Value x = vector::LoadOp::create(b, eltVec, src, at,
+                                         /*nontemporal=*/false, alignment);
+        return arith::ExtFOp::create(b, f32Vec, x);
+      };
+      return forLoop(idx(0), idx(s.headDim), idx(8), {zero},
+                     [&](Value dd, ValueRange a) -> SmallVector<Value> {
+                       Value qv = loadF32(d.q, {bi, head, i, dd});
+                       Value kvv = loadF32(d.k, {bi, kv, j, dd});
+                       return {math::FmaOp::create(b, qv, kvv, a[0])};
+                     })[0];
+    };
+    auto branch = scf::IfOp::create(b, f32Vec, d.aligned,
+                                    /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&branch.getThenRegion().front());
+      scf::YieldOp::create(b, sums(llvm::Align(16)));
+      b.setInsertionPointToStart(&branch.getElseRegion().front());
+      scf::YieldOp::create(b, sums(llvm::MaybeAlign()));
+    }
+    Value acc = branch.getResult(0);
     SmallVector<Value> parts;
     for (int64_t e = 0; e < 8; ++e)
       parts.push_back(vector::ExtractOp::create(b, acc, e));
@@ -868,6 +881,7 @@ struct SlashRefineToGPU : OpRewritePattern<SlashRefineOp> {
     d.nb = memref::DimOp::create(b, d.scores, 2);
     d.pieces = kb.ceilDiv(d.n, kPieceKeys);
     d.evLen = kb.add(d.n, s.P);
+    d.aligned = kb.andI(rowsAligned(b, d.q, 16), rowsAligned(b, d.k, 16));
     auto flat = [&](Type type, Value size) {
       return memref::AllocOp::create(
           b, MemRefType::get({ShapedType::kDynamic}, type), ValueRange{size});

@@ -11,6 +11,11 @@
 // CHECK-DAG: %[[N:.+]] = memref.dim %[[Q]], %c2
 // CHECK-DAG: %[[NB:.+]] = memref.dim %[[S]], %c2
 // CHECK-DAG: %[[NLOGITS:.+]] = arith.muli %[[N]], %c256 : index
+// The candidates' dot products use 16-byte loads where q's and k's rows are
+// 16-byte aligned (checked on the host).
+// CHECK-DAG: memref.extract_aligned_pointer_as_index %[[Q]]
+// CHECK-DAG: memref.extract_aligned_pointer_as_index %[[K]]
+// CHECK-DAG: %[[ALIGNED:.+]] = arith.andi %{{.+}}, %{{.+}} : i1
 // CHECK: %[[LOGITS:.+]] = memref.alloc(%[[NLOGITS]]) : memref<?xf32>
 // CHECK: %[[PMAX:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
 // CHECK: %[[PSUM:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
@@ -86,6 +91,11 @@
 // CHECK: memref.load %[[LSE]]
 // CHECK: memref.load %[[OFFS]]
 // CHECK: math.absi
+// CHECK: scf.if %[[ALIGNED]] -> (vector<8xf32>) {
+// CHECK: vector.load %[[Q]][{{.+}}] {alignment = 16 : i64} : memref<2x8x?x64xbf16>, vector<8xbf16>
+// CHECK: vector.load %[[K]][{{.+}}] {alignment = 16 : i64} : memref<2x2x?x64xbf16>, vector<8xbf16>
+// CHECK: math.fma
+// CHECK: } else {
 // CHECK: vector.load %[[Q]][{{.+}}] : memref<2x8x?x64xbf16>, vector<8xbf16>
 // CHECK: vector.load %[[K]][{{.+}}] : memref<2x2x?x64xbf16>, vector<8xbf16>
 // CHECK: math.fma
