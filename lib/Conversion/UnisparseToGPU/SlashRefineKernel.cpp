@@ -53,6 +53,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "GpuBuilder.h"
+#include "unisparse/Dialect/Unisparse/IR/ShapeRules.h"
 #include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
 
 #include <cmath>
@@ -833,7 +834,11 @@ struct SlashRefineToGPU : OpRewritePattern<SlashRefineOp> {
                                 PatternRewriter &rewriter) const override {
     if (!op.hasPureBufferSemantics())
       return rewriter.notifyMatchFailure(op, "tensor form");
-    std::string why = slashRefineKernelUnsupportedReason(op);
+    auto shape = [](Value v) { return cast<ShapedType>(v.getType()); };
+    std::string why = refinementKernelUnsupportedReason(
+        shape(op.getQ()).getElementType(), shape(op.getQ()).getDimSize(1),
+        shape(op.getK()).getDimSize(1), shape(op.getScores()).getDimSize(1),
+        shape(op.getQ()).getDimSize(3));
     if (!why.empty())
       return op.emitOpError()
              << "cannot be lowered to the refinement kernels: " << why
@@ -913,28 +918,6 @@ struct SlashRefineToGPU : OpRewritePattern<SlashRefineOp> {
   }
 };
 } // namespace
-
-std::string
-mlir::unisparse::slashRefineKernelUnsupportedReason(Operation *operation) {
-  auto op = dyn_cast<SlashRefineOp>(operation);
-  if (!op)
-    return "not a unisparse.slash_refine";
-  auto q = cast<ShapedType>(op.getQ().getType());
-  auto k = cast<ShapedType>(op.getK().getType());
-  auto s = cast<ShapedType>(op.getScores().getType());
-  Type element = q.getElementType();
-  if (!element.isBF16() && !element.isF16()) {
-    std::string found;
-    llvm::raw_string_ostream os(found);
-    os << element;
-    return "q and k must be bf16 or f16 (tensor cores), found " + found;
-  }
-  if (q.isDynamicDim(1) || k.isDynamicDim(1) || s.isDynamicDim(1))
-    return "the head counts must be static";
-  if (q.isDynamicDim(3) || q.getDimSize(3) % 16 != 0)
-    return "the head dimension must be a static multiple of 16";
-  return "";
-}
 
 void mlir::unisparse::populateSlashRefineToGPUPatterns(
     RewritePatternSet &patterns) {

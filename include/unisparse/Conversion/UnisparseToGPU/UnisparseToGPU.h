@@ -74,9 +74,6 @@ void populateBlockScoreToGPUPatterns(RewritePatternSet &patterns,
                                      const ScoreKernelOptions &options);
 /// Buffer-form block_select -> one warp per row (a CTA of one warp).
 void populateBlockSelectToGPUPatterns(RewritePatternSet &patterns);
-/// Why `op` (a slash_refine) cannot use the refinement kernels, or an
-/// empty string when it can.
-std::string slashRefineKernelUnsupportedReason(Operation *op);
 /// Buffer-form slash_refine with 16-bit q and k -> the refinement kernels
 /// (the last rows and the probe rows on tensor cores).
 void populateSlashRefineToGPUPatterns(RewritePatternSet &patterns);
