@@ -852,10 +852,16 @@ def main():
             if want(name):
                 check_sparse(name, n, seed + 12)
     # The slash refinement (the refinement kernels; `_loops`: the loop
-    # path) at lengths with a partial last block, GQA, batch 2; a bf16 and
-    # an f32 first pass; then the long shapes of 32 / 8 heads (the GPU
-    # against float64 only).
-    for name in ("slash_bf16_d128", "slash_f32_d128", "slash_ch2_f16_d64", "slash_loops_bf16_d128"):
+    # path) at lengths with a partial last block, GQA, batch 2; a bf16, an
+    # f32 and an outlier (`peaked`) first pass; then the long shapes of 32 /
+    # 8 heads (the GPU against float64 only).
+    for name in (
+        "slash_bf16_d128",
+        "slash_f32_d128",
+        "slash_ch2_f16_d64",
+        "slash_loops_bf16_d128",
+        "slash_peaked_bf16_d128",
+    ):
         for n in (1000,) if a.quick else (1000, 4099):
             if want(name):
                 check_refine(name, n, seed + 11)

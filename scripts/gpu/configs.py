@@ -8,6 +8,7 @@ check.py / bench/bench_gpu.py (which load them on the GPU machine).
 SLASH_ANTIDIAG = "block=128,c_q=8,c_k=8,tau=0.95,estimator=antidiag_lse,query_reduce=max"
 SLASH_MEAN = "block=64,c_q=16,c_k=16,c_h=2,tau=0.9,local_blocks=2"
 SLASH_DEFAULT = "block=128,c_q=16,c_k=8,tau=0.99"
+SLASH_OUTLIER = "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max"
 
 # name -> (config text for unisparse-compile, Hq, Hkv, D, dtype, targets)
 CHECK = {
@@ -123,6 +124,10 @@ CHECK = {
     # The default first pass refined at 32 / 8 heads, 32K and 100000 tokens
     # (batch 1; the GPU against float64, no CPU path), where the loop path's
     # thread per query block and host loop of launches were slow.
+    # The `peaked` preset: the outlier first pass (the structured path)
+    # refined.
+    "slash_peaked_bf16_d128": (SLASH_OUTLIER + ",refine=slash,last_q=16", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "slash_peaked_bf16_d128_first": (SLASH_OUTLIER, 8, 2, 128, "bf16", ("cuda", "cpu")),
     "slash_h32_bf16_d128": (SLASH_DEFAULT + ",refine=slash,last_q=16", 32, 8, 128, "bf16", ("cuda",)),
     "slash_h32_bf16_d128_first": (SLASH_DEFAULT, 32, 8, 128, "bf16", ("cuda",)),
 }
