@@ -1,5 +1,6 @@
 """GPU benchmark of the estimation (compress + block_score + block_select,
-the compiled ``@layout`` of ``unisparse-to-nvptx``) by stage, next to a plain
+the compiled ``@layout`` of ``unisparse-to-nvptx``; with ``refine = slash``
+the refinement too) by stage, next to a plain
 unfused PyTorch estimator, and the whole call against cuDNN causal attention.
 
     UNISPARSE_CUDA_RUNTIME=... UNISPARSE_AOT_DIR=... \\
@@ -10,8 +11,10 @@ The libraries are configs.BENCH_ESTIMATION (scripts/gpu/compile_all.py
 causal, structured inputs; medians of CUDA-event timings (bench_gpu.time_ms).
 Per-stage times come from one profiled call (torch.profiler, CUDA kernel
 durations grouped by kernel name: ``unisparse_block_score*`` = score,
-``unisparse_block_select*`` = select, the remaining linalg kernels of
-``@layout`` = compress). Every estimator but ``outlier`` is scored by the
+``unisparse_block_select*`` = select, ``unisparse_slash*`` = refine (the
+slash refinement's kernels), the remaining linalg kernels of ``@layout`` =
+other; through the refinement's loop path, ``est_refine_loops``, its kernels
+are in other). Every estimator but ``outlier`` is scored by the
 tensor-core kernel (the antidiagonal ones with K = s * D); others run on the
 structured path and are timed at the smaller sizes only
 (``--structured-max-n``). The scoring's TFLOP/s count the composite GEMM's
@@ -102,7 +105,7 @@ def stage_times(fn):
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         fn()
         torch.cuda.synchronize()
-    out = {"compress": 0.0, "score": 0.0, "select": 0.0, "other": 0.0, "epilogue": 0.0}
+    out = {"compress": 0.0, "score": 0.0, "select": 0.0, "refine": 0.0, "other": 0.0, "epilogue": 0.0}
     for e in prof.events():
         if e.device_type != torch.autograd.DeviceType.CUDA:
             continue
@@ -116,6 +119,8 @@ def stage_times(fn):
             out["select"] += ms
         elif "compress" in name:
             out["compress"] += ms
+        elif "unisparse_slash" in name:  # the refinement kernels
+            out["refine"] += ms
         else:  # the structured path's kernels (other estimators), copies
             out["other"] += ms
     return out
@@ -157,7 +162,9 @@ def main():
             head_dim=d,
             block=c["block"],
         )
-        tensor_core = c["estimator"] in ("mean", "antidiag", "antidiag_lse")
+        # The refinement through the loop path (--refine-kernels=false) is
+        # timed at the smaller sizes only, as the structured estimators.
+        tensor_core = c["estimator"] in ("mean", "antidiag", "antidiag_lse") and not name.endswith("_loops")
         for n in a.n:
             if not tensor_core and n > a.structured_max_n:
                 print(f"{name} N={n}: skipped (structured path above --structured-max-n)", flush=True)
@@ -191,7 +198,8 @@ def main():
                 f"({score_tflops:.0f} TFLOP/s"
                 + (f"; epilogue kernel {st['epilogue']:.3f}" if st.get("epilogue") else "")
                 + f"), select {st.get('select', float('nan')):.3f}, "
-                f"other {st.get('other', float('nan')):.3f}], "
+                + (f"refine {st['refine']:.3f}, " if c.get("refine") == "slash" else "")
+                + f"other {st.get('other', float('nan')):.3f}], "
                 f"density {dens:.3f}, unfused PyTorch {t_torch:.2f} ms ({t_torch / t_est:.1f}x)"
             )
             print(line, flush=True)

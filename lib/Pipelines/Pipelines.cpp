@@ -71,6 +71,7 @@ namespace {
 struct GpuEstimationOptions {
   std::string scorePrecision;
   int64_t warps, warpRows, keyTile;
+  bool refineKernels;
 };
 
 void addTensorAndBufferPasses(OpPassManager &pm, bool decompose,
@@ -97,6 +98,7 @@ void addTensorAndBufferPasses(OpPassManager &pm, bool decompose,
     if (gpu->scorePrecision != "f32")
       pm.addPass(createUnisparseNarrowCompositesPass(narrow));
     linalg.gpuKernels = true;
+    linalg.gpuRefineKernels = gpu->refineKernels;
   }
   pm.addPass(createConvertUnisparseToLinalgPass(linalg));
   pm.addPass(createCanonicalizerPass());
@@ -154,7 +156,8 @@ void mlir::unisparse::buildUnisparseToNVPTXPipeline(
   // As for the CPU, but scoring and selection become built GPU kernels and
   // attention calls the runtime's CUDA kernel.
   GpuEstimationOptions estimation{options.scorePrecision, options.scoreWarps,
-                                  options.scoreWarpRows, options.scoreKeyTile};
+                                  options.scoreWarpRows, options.scoreKeyTile,
+                                  options.refineKernels};
   addTensorAndBufferPasses(pm, options.decompose, "cuda",
                            /*deallocate=*/true, /*tile=*/false, &estimation);
   ConvertUnisparseToGPUPassOptions gpu;

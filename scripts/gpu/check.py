@@ -322,7 +322,7 @@ def check_layout(name, n, seed):
     return lib, c, (q, k, v), (counts, indices)
 
 
-def refine_inputs(hq, hkv, n, d, dtype, seed, cfg, tries=16):
+def refine_inputs(hq, hkv, n, d, dtype, seed, cfg, tries=16, batch=2):
     """The inputs of the first seed from `seed` on which float32 keeps the
     slash offsets float64 keeps (unisparse.reference.twolevel_f32's offset
     margin above 1; near a tie both are right and the refined scores of
@@ -332,7 +332,7 @@ def refine_inputs(hq, hkv, n, d, dtype, seed, cfg, tries=16):
 
     scale = cfg.scale or d**-0.5
     for s in range(seed, seed + tries):
-        q, k, _ = inputs(hq, hkv, n, d, dtype, s)
+        q, k, _ = inputs(hq, hkv, n, d, dtype, s, batch=batch)
         q64, k64 = (x.double().cpu().numpy() for x in (q, k))
         margin = offset_margin(q64, k64, cfg, logit_error(q64, k64, scale))
         if margin > 1.0:
@@ -340,9 +340,10 @@ def refine_inputs(hq, hkv, n, d, dtype, seed, cfg, tries=16):
     return None
 
 
-def check_refine(name, n, seed):
-    """The slash refinement (unisparse.slash_refine through the GPU loop
-    path) against
+def check_refine(name, n, seed, cpu=True, batch=2):
+    """The slash refinement (unisparse.slash_refine: the refinement kernels,
+    or the loop path where the library was built with
+    --refine-kernels=false) against
       a. the float64 refinement (unisparse.reference.twolevel) of the GPU's
          own first-pass scores (the library `<name>_first`: the same
          configuration and flags without the refinement, so the same
@@ -354,18 +355,18 @@ def check_refine(name, n, seed):
          bounds plus the float64 difference the two first passes make;
       c. the GPU selection of the GPU's refined scores: exact; the GPU
          layout against the CPU layout: the boundary rule.
-    On the first inputs from `seed` without a near tie among the offsets."""
+    On the first inputs from `seed` without a near tie among the offsets.
+    With cpu=False (the long shapes, where the CPU path would take minutes)
+    b. and the layout comparison of c. are left out."""
     from unisparse.config import Config
     from unisparse.reference import twolevel
     from unisparse.reference.twolevel_f32 import logit_error, refined_tolerance
 
     lib, c, hq, hkv, d, dtype = load(name)
     first, *_ = load(f"{name}_first")
-    cpu, *_ = load(name, "cpu")
-    cpu_first, *_ = load(f"{name}_first", "cpu")
     cfg = Config(**c)
-    label = f"{name} N={n}"
-    found = refine_inputs(hq, hkv, n, d, dtype, seed, cfg)
+    label = f"{name} N={n}" + ("" if batch == 2 else f" B={batch}")
+    found = refine_inputs(hq, hkv, n, d, dtype, seed, cfg, batch=batch)
     if found is None:
         record(f"{label}: inputs without a near tie among the slash offsets", False, f"none of seeds {seed}..+15")
         return
@@ -390,7 +391,12 @@ def check_refine(name, n, seed):
         f"max ratio to the bound {float(np.max(err / tol_g)):.3f}; the first pass alone {seen:.0f}x the bound",
     )
 
-    r_c, c_c, i_c = cpu.layout(host_array(q, dtype), host_array(k, dtype))
+    if not cpu:
+        record_own_selection(label, r_g, c_g, i_g, c, n)
+        return
+    cpu_lib, *_ = load(name, "cpu")
+    cpu_first, *_ = load(f"{name}_first", "cpu")
+    r_c, c_c, i_c = cpu_lib.layout(host_array(q, dtype), host_array(k, dtype))
     s_c = cpu_first.layout(host_array(q, dtype), host_array(k, dtype))[0]
     want_c, tol_c = reference(s_c)
     own = float(np.max(np.abs(r_c - want_c) / tol_c))
@@ -860,12 +866,23 @@ def main():
         for n in (1000,) if a.quick else (1000, 4099):
             if want(name):
                 check_sparse(name, n, seed + 12)
-    # The slash refinement (the loop path's kernels) at lengths with a
-    # partial last block, GQA, batch 2; a bf16 and an f32 first pass.
-    for name in ("slash_bf16_d128", "slash_f32_d128", "slash_ch2_f16_d64"):
+    # The slash refinement (the refinement kernels; `_loops`: the loop
+    # path) at lengths with a partial last block, GQA, batch 2; a bf16, an
+    # f32 and an outlier (`peaked`) first pass; then the long shapes of 32 /
+    # 8 heads (the GPU against float64 only).
+    for name in (
+        "slash_bf16_d128",
+        "slash_f32_d128",
+        "slash_ch2_f16_d64",
+        "slash_loops_bf16_d128",
+        "slash_peaked_bf16_d128",
+    ):
         for n in (1000,) if a.quick else (1000, 4099):
             if want(name):
                 check_refine(name, n, seed + 11)
+    if want("slash_h32_bf16_d128") and not a.quick:
+        for n in (32768, 100000):
+            check_refine("slash_h32_bf16_d128", n, seed + 13, cpu=False, batch=1)
     for n in (1000, 2048):
         if want("nan_minblocks_bf16_d64"):
             check_nan("nan_minblocks_bf16_d64", n, seed + 2)

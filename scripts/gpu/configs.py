@@ -7,6 +7,8 @@ check.py / bench/bench_gpu.py (which load them on the GPU machine).
 # The first passes of the slash refinement's checks.
 SLASH_ANTIDIAG = "block=128,c_q=8,c_k=8,tau=0.95,estimator=antidiag_lse,query_reduce=max"
 SLASH_MEAN = "block=64,c_q=16,c_k=16,c_h=2,tau=0.9,local_blocks=2"
+SLASH_DEFAULT = "block=128,c_q=16,c_k=8,tau=0.99"
+SLASH_OUTLIER = "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max"
 
 # name -> (config text for unisparse-compile, Hq, Hkv, D, dtype, targets)
 CHECK = {
@@ -107,7 +109,7 @@ CHECK = {
         "f16",
         ("cuda", "cpu"),
     ),
-    # The slash refinement (unisparse.slash_refine through the loop path)
+    # The slash refinement (unisparse.slash_refine, the refinement kernels)
     # with the antidiagonal first pass of its measured configuration, on
     # the tensor cores in bf16 and (CHECK_FLAGS) in f32; and with mean
     # pooling, head groups of 2, 2 local blocks, width 2, f16. Each with a
@@ -119,6 +121,19 @@ CHECK = {
     "slash_f32_d128_first": (SLASH_ANTIDIAG, 8, 2, 128, "bf16", ("cuda", "cpu")),
     "slash_ch2_f16_d64": (SLASH_MEAN + ",refine=slash,last_q=16,n_offsets=6,width=2", 8, 2, 64, "f16", ("cuda", "cpu")),
     "slash_ch2_f16_d64_first": (SLASH_MEAN, 8, 2, 64, "f16", ("cuda", "cpu")),
+    # The same as slash_bf16_d128 through the loop path (--refine-kernels=
+    # false): the two GPU lowerings checked in one run.
+    "slash_loops_bf16_d128": (SLASH_ANTIDIAG + ",refine=slash,last_q=16", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "slash_loops_bf16_d128_first": (SLASH_ANTIDIAG, 8, 2, 128, "bf16", ("cuda", "cpu")),
+    # The default first pass refined at 32 / 8 heads, 32K and 100000 tokens
+    # (batch 1; the GPU against float64, no CPU path), where the loop path's
+    # thread per query block and host loop of launches were slow.
+    # The `peaked` preset: the outlier first pass (the structured path)
+    # refined.
+    "slash_peaked_bf16_d128": (SLASH_OUTLIER + ",refine=slash,last_q=16", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "slash_peaked_bf16_d128_first": (SLASH_OUTLIER, 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "slash_h32_bf16_d128": (SLASH_DEFAULT + ",refine=slash,last_q=16", 32, 8, 128, "bf16", ("cuda",)),
+    "slash_h32_bf16_d128_first": (SLASH_DEFAULT, 32, 8, 128, "bf16", ("cuda",)),
 }
 
 # Extra unisparse-compile flags of CHECK entries, for their CUDA libraries.
@@ -132,6 +147,8 @@ CHECK_FLAGS = {
     "default_f32p_fused_bf16_d128": ["--score-partials=f32", "--score-epilogue=fused"],
     "slash_f32_d128": ["--score-precision=f32"],
     "slash_f32_d128_first": ["--score-precision=f32"],
+    "slash_loops_bf16_d128": ["--refine-kernels=false"],
+    "est_refine_loops": ["--refine-kernels=false"],
 }
 
 BENCH = {
@@ -147,6 +164,10 @@ BENCH_ESTIMATION = {
     "est_c16": ("block=128,c_q=16,c_k=16,tau=0.9", 32, 8, 128, "bf16", ("cuda",)),
     "est_qmax": ("block=128,c_q=16,c_k=8,tau=0.99,query_reduce=max", 32, 8, 128, "bf16", ("cuda",)),
     "est_antidiag": ("block=128,c_q=8,c_k=8,tau=0.95,estimator=antidiag", 32, 8, 128, "bf16", ("cuda",)),
+    # The default refined by the slash refinement (its kernels; `_loops`:
+    # the loop path, --refine-kernels=false, timed up to 32K).
+    "est_refine": ("block=128,c_q=16,c_k=8,tau=0.99,refine=slash,last_q=16", 32, 8, 128, "bf16", ("cuda",)),
+    "est_refine_loops": ("block=128,c_q=16,c_k=8,tau=0.99,refine=slash,last_q=16", 32, 8, 128, "bf16", ("cuda",)),
     "est_antidiag_lse": (
         "block=128,c_q=8,c_k=8,tau=0.99,estimator=antidiag_lse,query_reduce=max",
         32,

@@ -1,29 +1,34 @@
 // REQUIRES: ptxas
 // The slash refinement (unisparse.slash_refine between block_score and
-// block_select) goes through the generic GPU path: its structured linalg and
-// its scf loops become parallel loops, then kernels in sm_90a cubins (and
-// host code for the CPU pipeline); the first pass is the tensor-core scoring
-// kernel. Numbers: test/python/test_slash_compiled.py (CPU against the
-// float64 reference) and scripts/gpu/check.py --only slash (GPU).
+// block_select) on the GPU: six built kernels (convert-unisparse-to-gpu),
+// the last rows and the probe rows on tensor cores, between the tensor-core
+// scoring of the first pass and the selection kernel; with
+// refine-kernels=false the loop lowering through the generic GPU path (its
+// structured linalg and scf loops become parallel loops, then kernels), kept
+// for debugging and comparison. Numbers: test/python/test_slash_compiled.py
+// (CPU against the float64 reference) and scripts/gpu/check.py --only slash
+// (GPU).
 // RUN: unisparse-opt %s --unisparse-to-nvptx | FileCheck %s
 // RUN: unisparse-opt %s --unisparse-to-nvptx | %PYTHON %S/Inputs/check_cubins.py sm_90a | FileCheck %s --check-prefix=CUBIN
 // RUN: unisparse-opt %s --unisparse-to-nvptx="format=isa" | FileCheck %s --check-prefix=PTX
+// RUN: unisparse-opt %s --unisparse-to-nvptx="refine-kernels=false" | FileCheck %s --check-prefix=LOOPS
 // RUN: unisparse-opt %s --unisparse-to-cpu | FileCheck %s --check-prefix=CPU
 
-// The tensor-core scoring of the first pass, the refinement's kernels, the
-// selection kernel, then attention; nothing of the tensor level is left.
-// The refinement writes into the middle of buffers (the evidence padded by
-// last_q - 1 zeros on both sides, one column of the offsets table a round):
-// those copies are kernels (unisparse-gpu-copy-kernels), not gpu.memcpy,
-// which lowers to a flat mgpuMemcpy that ignores the target's offset and
-// strides (that wrote the offsets of every head group into the first
-// group's row, and the evidence rows out of place, on the H200).
+// The tensor-core scoring of the first pass, the refinement's six kernels
+// in order, the selection kernel, then attention; nothing of the tensor
+// level is left, and no host copy (gpu.memcpy lowers to a flat mgpuMemcpy
+// that ignores the target's offset and strides).
 // CHECK-LABEL: llvm.func @attention(
 // CHECK-NOT: mgpuMemcpy
 // CHECK: gpu.launch_func {{.+}} @unisparse_block_score_0_module::
 // CHECK-NOT: mgpuMemcpy
-// CHECK: gpu.launch_func {{.+}} @attention_kernel{{(_[0-9]+)?}}::
-// CHECK-NOT: mgpuMemcpy
+// CHECK: gpu.launch_func {{.+}} @unisparse_slash_last_rows_0_module::
+// CHECK: gpu.launch_func {{.+}} @unisparse_slash_row_stats_0_module::
+// CHECK: gpu.launch_func {{.+}} @unisparse_slash_vertical_0_module::
+// CHECK: gpu.launch_func {{.+}} @unisparse_slash_evidence_0_module::
+// CHECK: gpu.launch_func {{.+}} @unisparse_slash_offsets_0_module::
+// CHECK: gpu.launch_func {{.+}} @unisparse_slash_probe_0_module::
+// CHECK-NOT: gpu.launch_func {{.+}} @attention_kernel
 // CHECK: gpu.launch_func {{.+}} @unisparse_block_select_0_module::
 // CHECK-NOT: mgpuMemcpy
 // CHECK: llvm.call @unisparse_rt_block_sparse_attention_cuda_bf16
@@ -32,10 +37,24 @@
 // CHECK-NOT: linalg.
 // CHECK-NOT: unrealized_conversion_cast
 // CUBIN: [[N:[1-9][0-9]*]] cubins, all ELF for sm_90a
-// Each of the refinement's kernels is PTX for sm_90a.
-// PTX-LABEL: gpu.binary @attention_kernel
+// The two tensor-core kernels of the refinement are PTX for sm_90a with
+// bf16 mma.sync (the kernels' order in the module follows the launches).
+// PTX-LABEL: gpu.binary @unisparse_slash_last_rows_0_module
 // PTX-SAME: .target sm_90a
-// PTX-SAME: .visible .entry attention_kernel(
+// PTX-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// PTX-SAME: shfl.sync.bfly
+// PTX-LABEL: gpu.binary @unisparse_slash_probe_0_module
+// PTX-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// PTX-SAME: shfl.sync.idx
+// The loop path: its kernels between the scoring and the selection, the
+// offsets' rounds a host loop of launches.
+// LOOPS-LABEL: llvm.func @attention(
+// LOOPS-NOT: mgpuMemcpy
+// LOOPS: gpu.launch_func {{.+}} @unisparse_block_score_0_module::
+// LOOPS-NOT: unisparse_slash
+// LOOPS: gpu.launch_func {{.+}} @attention_kernel{{(_[0-9]+)?}}::
+// LOOPS-NOT: unisparse_slash
+// LOOPS: gpu.launch_func {{.+}} @unisparse_block_select_0_module::
 // CPU-LABEL: llvm.func @attention(
 // CPU: llvm.call @unisparse_rt_block_sparse_attention_bf16(
 // CPU-NOT: unisparse.

@@ -140,6 +140,11 @@ static cl::opt<std::string> scorePartials(
     cl::desc("CUDA: type of the scoring kernel's per-key-block partial sums "
              "in its scratch: f16 (half the bytes) or f32"),
     cl::init("f16"), cl::cat(category));
+static cl::opt<bool> refineKernels(
+    "refine-kernels",
+    cl::desc("CUDA: unisparse.slash_refine as the built refinement kernels "
+             "(false: its loop lowering through the generic GPU path)"),
+    cl::init(true), cl::cat(category));
 static cl::opt<std::string> headerFile("header",
                                        cl::desc("Also write a C header"),
                                        cl::init(""), cl::cat(category));
@@ -396,6 +401,7 @@ int main(int argc, char **argv) {
     options.scoreEpilogue = scoreEpilogue;
     options.scoreScratchBytes = scoreScratchBytes;
     options.scorePartials = scorePartials;
+    options.refineKernels = refineKernels;
     unisparse::buildUnisparseToNVPTXPipeline(pm, options);
   } else {
     unisparse::buildUnisparseToCPUPipeline(

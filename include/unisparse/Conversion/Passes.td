@@ -29,8 +29,9 @@ def ConvertUnisparseToLinalgPass : Pass<"convert-unisparse-to-linalg"> {
     `convert-unisparse-to-runtime`), and with `gpu-kernels` so are
     mean-pooling and concatenating (antidiagonal composites)
     `unisparse.compress`, `unisparse.block_select` and the
-    `unisparse.block_score` ops with 16-bit composites: they are bufferized
-    and lowered by `convert-unisparse-to-gpu`.
+    `unisparse.block_score` ops with 16-bit composites and (unless
+    `gpu-refine-kernels=false`) `unisparse.slash_refine` with 16-bit q and
+    k: they are bufferized and lowered by `convert-unisparse-to-gpu`.
 
     Before:
 
@@ -55,6 +56,11 @@ def ConvertUnisparseToLinalgPass : Pass<"convert-unisparse-to-linalg"> {
            "Leave mean-pooling and concatenating compress, block_select "
            "and the block_score ops with 16-bit composites for "
            "convert-unisparse-to-gpu">,
+    Option<"gpuRefineKernels", "gpu-refine-kernels", "bool",
+           /*default=*/"true",
+           "With gpu-kernels, also leave slash_refine with 16-bit q and k "
+           "for convert-unisparse-to-gpu (false: its loop lowering, for "
+           "debugging and comparison)">,
   ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect",
@@ -156,7 +162,7 @@ def UnisparseNarrowCompositesPass : Pass<"unisparse-narrow-composites"> {
 
 def ConvertUnisparseToGPUPass
     : Pass<"convert-unisparse-to-gpu", "::mlir::ModuleOp"> {
-  let summary = "Lower buffer-form block_score and block_select to GPU kernels";
+  let summary = "Lower the buffer-form estimation stages to GPU kernels";
   let description = [{
     The GPU estimation, after bufferization: each op becomes one or two
     `gpu.launch` ops whose bodies this pass builds op by op from the op's
@@ -202,6 +208,19 @@ def ConvertUnisparseToGPUPass
       first in ascending index) compacted into ascending indices with
       ballots. The layout equals the CPU path's on the same scores, bit for
       bit.
+
+    - `unisparse.slash_refine` with 16-bit q and k: six launches. The last
+      rows' logits on tensor cores (a warp per 16 rows and 256 keys: A
+      fragments of q in registers, B fragments of k per n8 tile,
+      `nvvm.mma.sync` m16n8k16), stored to a scratch `[B, Hq, last_q, N]`
+      with each piece's online (max, sum); the rows' statistics; the
+      vertical and the slash evidence (a thread per key, per offset); the
+      offsets' top-n in one CTA per head group (per round a block-wide
+      arg-max by shuffles, the winner's owner rescans); and a warp per
+      query block for the probe rows: the forced keys' log-sum-exp on
+      tensor cores, the candidates a lane each (gathered dot products),
+      their mass added into the result row in the CPU path's order, then
+      the combination in place.
 
     A buffer-form block_score the kernel cannot take is an error (lower it
     with `convert-unisparse-to-linalg` before bufferization). The scoring

@@ -94,6 +94,12 @@ struct UnisparseToNVPTXPipelineOptions
       llvm::cl::desc("Type of the scoring kernel's per-key-block partial "
                      "sums in its scratch: f16 (half the bytes) or f32"),
       llvm::cl::init("f16")};
+  PassOptions::Option<bool> refineKernels{
+      *this, "refine-kernels",
+      llvm::cl::desc("unisparse.slash_refine (16-bit q and k) as the built "
+                     "refinement kernels; false: its loop lowering through "
+                     "the generic GPU path (for debugging and comparison)"),
+      llvm::cl::init(true)};
   PassOptions::Option<int> optLevel{*this, "opt-level",
                                     llvm::cl::desc("NVVM optimization level"),
                                     llvm::cl::init(3)};

@@ -191,10 +191,11 @@ struct ConvertUnisparseToGPUPass
     populateCompressToGPUPatterns(patterns);
     populateBlockScoreToGPUPatterns(patterns, options);
     populateBlockSelectToGPUPatterns(patterns);
+    populateSlashRefineToGPUPatterns(patterns);
     walkAndApplyPatterns(module, std::move(patterns));
     // A buffer-form op that no pattern took (its pattern reported why).
     WalkResult left = module.walk([&](Operation *op) {
-      if (isa<CompressOp, BlockScoreOp, BlockSelectOp>(op) &&
+      if (isa<CompressOp, BlockScoreOp, BlockSelectOp, SlashRefineOp>(op) &&
           cast<DestinationStyleOpInterface>(op).hasPureBufferSemantics())
         return WalkResult::interrupt();
       return WalkResult::advance();

@@ -656,6 +656,8 @@ struct SlashRefineToLinalg : OpRewritePattern<SlashRefineOp> {
 
   LogicalResult matchAndRewrite(SlashRefineOp op,
                                 PatternRewriter &rewriter) const override {
+    if (!op.hasPureTensorSemantics())
+      return rewriter.notifyMatchFailure(op, "buffer form");
     auto dim = [](Value v, unsigned i) {
       return cast<ShapedType>(v.getType()).getDimSize(i);
     };

@@ -1,6 +1,7 @@
 //===- UnisparseToLinalg.cpp - convert-unisparse-to-linalg pass -----------===//
 
 #include "unisparse/Conversion/UnisparseToLinalg/UnisparseToLinalg.h"
+#include "unisparse/Dialect/Unisparse/IR/ShapeRules.h"
 #include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
 
 #include "mlir/Transforms/DialectConversion.h"
@@ -34,7 +35,22 @@ struct ConvertUnisparseToLinalgPass
     target.addLegalDialect<linalg::LinalgDialect, tensor::TensorDialect,
                            scf::SCFDialect, arith::ArithDialect,
                            math::MathDialect, affine::AffineDialect>();
-    target.addIllegalOp<DenseLayoutOp, SlashRefineOp>();
+    target.addIllegalOp<DenseLayoutOp>();
+    // With gpu-kernels, the refinements the GPU refinement kernels take
+    // are theirs (convert-unisparse-to-gpu); the rest (f32 q and k, ...)
+    // take the loops.
+    target.addDynamicallyLegalOp<SlashRefineOp>([&](SlashRefineOp op) {
+      auto shape = [](Value v) { return cast<ShapedType>(v.getType()); };
+      return op.hasPureBufferSemantics() ||
+             (gpuKernels && gpuRefineKernels &&
+              refinementKernelUnsupportedReason(
+                  shape(op.getQ()).getElementType(),
+                  shape(op.getQ()).getDimSize(1),
+                  shape(op.getK()).getDimSize(1),
+                  shape(op.getScores()).getDimSize(1),
+                  shape(op.getQ()).getDimSize(3))
+                  .empty());
+    });
     // With gpu-kernels, mean and concatenating compresses are the GPU
     // compress kernel's (convert-unisparse-to-gpu).
     target.addDynamicallyLegalOp<CompressOp>([&](CompressOp op) {

@@ -57,3 +57,25 @@ func.func @antidiag_rows(%qc: memref<1x8x?x1x128xbf16>, %kc: memref<1x8x?x1x128x
       ins(%qc, %kc : memref<1x8x?x1x128xbf16>, memref<1x8x?x1x128xbf16>) outs(%s : memref<1x8x?x?xf32>)
   return
 }
+
+// -----
+
+// f32 q and k have no tensor-core refinement: convert-unisparse-to-linalg
+// lowers them before bufferization (the loop path).
+func.func @refine_f32(%q: memref<1x4x?x64xf32>, %k: memref<1x2x?x64xf32>, %s: memref<1x4x?x?xf32>, %r: memref<1x4x?x?xf32>) {
+  // expected-error @+1 {{cannot be lowered to the refinement kernels: q and k must be bf16 or f16 (tensor cores), found f32 (lower it with convert-unisparse-to-linalg before bufferization)}}
+  unisparse.slash_refine {block = 64 : i64, last_q = 16 : i64}
+      ins(%q, %k, %s : memref<1x4x?x64xf32>, memref<1x2x?x64xf32>, memref<1x4x?x?xf32>)
+      outs(%r : memref<1x4x?x?xf32>)
+  return
+}
+
+// -----
+
+func.func @refine_head_dim(%q: memref<1x4x?x72xbf16>, %k: memref<1x2x?x72xbf16>, %s: memref<1x4x?x?xf32>, %r: memref<1x4x?x?xf32>) {
+  // expected-error @+1 {{cannot be lowered to the refinement kernels: the head dimension must be a static multiple of 16}}
+  unisparse.slash_refine {block = 64 : i64, last_q = 16 : i64}
+      ins(%q, %k, %s : memref<1x4x?x72xbf16>, memref<1x2x?x72xbf16>, memref<1x4x?x?xf32>)
+      outs(%r : memref<1x4x?x?xf32>)
+  return
+}

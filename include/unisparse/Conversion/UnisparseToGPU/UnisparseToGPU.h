@@ -78,6 +78,9 @@ void populateBlockScoreToGPUPatterns(RewritePatternSet &patterns,
                                      const ScoreKernelOptions &options);
 /// Buffer-form block_select -> one warp per row (a CTA of one warp).
 void populateBlockSelectToGPUPatterns(RewritePatternSet &patterns);
+/// Buffer-form slash_refine with 16-bit q and k -> the refinement kernels
+/// (the last rows and the probe rows on tensor cores).
+void populateSlashRefineToGPUPatterns(RewritePatternSet &patterns);
 
 } // namespace mlir::unisparse
 

@@ -101,17 +101,17 @@ EstimationValues mlir::unisparse::buildEstimation(
   if (cfg.getRefine() == Refine::slash) {
     Value refinedInit =
         emptyTensor(b, loc, tensor::getMixedSizes(b, loc, selected), f32);
-    selected =
-        SlashRefineOp::create(b, loc, selected.getType(), q, k, selected,
-                              refinedInit, b.getI64IntegerAttr(cfg.getBlock()),
-                              b.getI64IntegerAttr(cfg.getLastQ()),
-                              b.getI64IntegerAttr(cfg.getNOffsets()),
-                              b.getI64IntegerAttr(cfg.getRowsPerBlock()),
-                              b.getI64IntegerAttr(cfg.getWidth()),
-                              b.getI64IntegerAttr(cfg.getLocalBlocks()),
-                              b.getBoolAttr(cfg.getSink()),
-                              b.getF64FloatAttr(cfg.getScaleValue()))
-            .getResult();
+    selected = SlashRefineOp::create(b, loc, TypeRange{selected.getType()}, q,
+                                     k, selected, refinedInit,
+                                     b.getI64IntegerAttr(cfg.getBlock()),
+                                     b.getI64IntegerAttr(cfg.getLastQ()),
+                                     b.getI64IntegerAttr(cfg.getNOffsets()),
+                                     b.getI64IntegerAttr(cfg.getRowsPerBlock()),
+                                     b.getI64IntegerAttr(cfg.getWidth()),
+                                     b.getI64IntegerAttr(cfg.getLocalBlocks()),
+                                     b.getBoolAttr(cfg.getSink()),
+                                     b.getF64FloatAttr(cfg.getScaleValue()))
+                   .getResult();
   }
   auto select = BlockSelectOp::create(
       b, loc, TypeRange{countsInit.getType(), indicesInit.getType()}, selected,

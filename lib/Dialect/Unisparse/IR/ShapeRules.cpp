@@ -116,6 +116,23 @@ LogicalResult mlir::unisparse::verifyHeads(EmitFn emit, int64_t heads,
   return success();
 }
 
+std::string mlir::unisparse::refinementKernelUnsupportedReason(
+    Type element, int64_t qHeads, int64_t kvHeads, int64_t groups,
+    int64_t headDim) {
+  if (!element.isBF16() && !element.isF16()) {
+    std::string found;
+    llvm::raw_string_ostream os(found);
+    os << element;
+    return "q and k must be bf16 or f16 (tensor cores), found " + found;
+  }
+  if (ShapedType::isDynamic(qHeads) || ShapedType::isDynamic(kvHeads) ||
+      ShapedType::isDynamic(groups))
+    return "the head counts must be static";
+  if (ShapedType::isDynamic(headDim) || headDim % 16 != 0)
+    return "the head dimension must be a static multiple of 16";
+  return "";
+}
+
 LogicalResult mlir::unisparse::verifyRefinement(EmitFn emit, Refine refine,
                                                 int64_t block, bool causal,
                                                 int64_t lastQ, int64_t nOffsets,

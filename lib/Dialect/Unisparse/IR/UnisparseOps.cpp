@@ -587,8 +587,16 @@ LogicalResult BlockSelectOp::verify() {
 // SlashRefineOp
 //===----------------------------------------------------------------------===//
 
+void SlashRefineOp::getEffects(
+    SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+        &effects) {
+  overwritingBufferEffects(*this, effects);
+}
+
 LogicalResult SlashRefineOp::verify() {
   Checker c(*this);
+  if (failed(verifyTensorOrBufferForm(*this, "result")))
+    return failure();
   int64_t block = getBlock();
   if (failed(c.positive(block, "block")) ||
       failed(c.refinement(block, getLastQ(), getNOffsets(), getRowsPerBlock(),

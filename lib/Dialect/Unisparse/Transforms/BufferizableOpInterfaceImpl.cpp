@@ -1,10 +1,12 @@
 //===- BufferizableOpInterfaceImpl.cpp - bufferize the DPS stage ops ------===//
 //
-// unisparse.block_sparse_attention, compress, block_score and block_select are
-// destination-passing: their results alias their `outs` operands.
+// unisparse.block_sparse_attention, compress, block_score, block_select and
+// slash_refine are destination-passing: their results alias their `outs`
+// operands.
 // Bufferization rewrites each into its buffer form (memref operands, no
 // results), which convert-unisparse-to-runtime (attention) and
-// convert-unisparse-to-gpu (pooling, scoring, selection) then lower.
+// convert-unisparse-to-gpu (pooling, scoring, refinement, selection) then
+// lower.
 //
 //===----------------------------------------------------------------------===//
 
@@ -44,8 +46,9 @@ struct BlockSparseAttentionBufferization
     return success();
   }
 };
-/// compress, block_score and block_select overwrite their destinations whole:
-/// the inits are written, never read (so bufferization need not copy them).
+/// compress, block_score, block_select and slash_refine overwrite their
+/// destinations whole: the inits are written, never read (so bufferization
+/// need not copy them).
 template <typename OpTy>
 struct OverwritingBufferization
     : DstBufferizableOpInterfaceExternalModel<OverwritingBufferization<OpTy>,
@@ -95,6 +98,8 @@ void mlir::unisparse::registerBufferizableOpInterfaceExternalModels(
     CompressOp::attachInterface<OverwritingBufferization<CompressOp>>(*ctx);
     BlockScoreOp::attachInterface<OverwritingBufferization<BlockScoreOp>>(*ctx);
     BlockSelectOp::attachInterface<OverwritingBufferization<BlockSelectOp>>(
+        *ctx);
+    SlashRefineOp::attachInterface<OverwritingBufferization<SlashRefineOp>>(
         *ctx);
   });
 }

@@ -141,6 +141,16 @@ LogicalResult verifyRefinement(EmitFn emit, Refine refine, int64_t block,
                                bool causal, int64_t lastQ, int64_t nOffsets,
                                int64_t rowsPerBlock, int64_t width);
 
+/// Why unisparse.slash_refine with q and k of `element`, `qHeads` query,
+/// `kvHeads` kv heads, `groups` head groups and head dimension `headDim`
+/// (ShapedType::kDynamic where not static) has no GPU kernel, or an empty
+/// string: the kernels need bf16 or f16 (tensor cores), static head counts
+/// and a static head dimension that is a multiple of 16 (the mma k step).
+/// convert-unisparse-to-linalg leaves exactly these for the kernels.
+std::string refinementKernelUnsupportedReason(Type element, int64_t qHeads,
+                                              int64_t kvHeads, int64_t groups,
+                                              int64_t headDim);
+
 /// The number of slots of an outlier composite: the mean of the rest, the
 /// `outliers` tokens, and (queries) the spread.
 inline int64_t outlierSlots(int64_t outliers, bool spread) {

@@ -344,8 +344,8 @@ def Unisparse_BlockSelectOp : Unisparse_Op<"block_select", [
 //===----------------------------------------------------------------------===//
 
 def Unisparse_SlashRefineOp : Unisparse_Op<"slash_refine", [
-    Pure, DestinationStyleOpInterface,
-    AllTypesMatch<["scores", "init", "result"]>]> {
+    DestinationStyleOpInterface,
+    DeclareOpInterfaceMethods<MemoryEffectsOpInterface>]> {
   let summary = "Two-level estimation: block scores refined from exact logits";
   let description = [{
     Rescores the first pass's block scores `scores: [B, Hg, NB, NB]` (from
@@ -390,7 +390,11 @@ def Unisparse_SlashRefineOp : Unisparse_Op<"slash_refine", [
 
     `convert-unisparse-to-linalg` lowers steps 1, 2 and 4 to structured
     linalg (contractions, masked softmax, reductions, arg-max reductions)
-    and the data-dependent gather of step 3 to scf loops.
+    and the data-dependent gather of step 3 to scf loops (the CPU path).
+    The op has tensor semantics (one result, the type of the init) before
+    bufferization and buffer semantics (memref operands, no result) after
+    it; `convert-unisparse-to-gpu` lowers the buffer form (16-bit q and k)
+    to six GPU kernels, the last rows and the probe rows on tensor cores.
 
     Example (GQA 32/8, c_h = 1):
 
@@ -402,8 +406,8 @@ def Unisparse_SlashRefineOp : Unisparse_Op<"slash_refine", [
         outs(%r0 : tensor<1x32x?x?xf32>) -> tensor<1x32x?x?xf32>
     ```
   }];
-  let arguments = (ins AnyRankedTensor:$q, AnyRankedTensor:$k,
-                       AnyRankedTensor:$scores, AnyRankedTensor:$init,
+  let arguments = (ins AnyShaped:$q, AnyShaped:$k,
+                       AnyShaped:$scores, AnyShaped:$init,
                        I64Attr:$block, I64Attr:$last_q,
                        DefaultValuedAttr<I64Attr, "16">:$n_offsets,
                        DefaultValuedAttr<I64Attr, "8">:$rows_per_block,
@@ -411,10 +415,10 @@ def Unisparse_SlashRefineOp : Unisparse_Op<"slash_refine", [
                        DefaultValuedAttr<I64Attr, "1">:$local_blocks,
                        DefaultValuedAttr<BoolAttr, "true">:$sink,
                        DefaultValuedAttr<F64Attr, "0.0">:$scale);
-  let results = (outs AnyRankedTensor:$result);
+  let results = (outs Optional<AnyRankedTensor>:$result);
   let assemblyFormat = [{
     attr-dict `ins` `(` $q `,` $k `,` $scores `:` type($q) `,` type($k) `,` type($scores) `)`
-    `outs` `(` $init `:` type($init) `)` `->` type($result)
+    `outs` `(` $init `:` type($init) `)` (`->` type($result)^)?
   }];
   let extraClassDeclaration = [{
     ::mlir::MutableOperandRange getDpsInitsMutable() { return getInitMutable(); }

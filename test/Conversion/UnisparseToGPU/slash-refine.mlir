@@ -1,0 +1,134 @@
+// RUN: unisparse-opt %s --convert-unisparse-to-gpu --canonicalize | FileCheck %s
+
+// The buffer form of slash_refine (bf16, GQA 8 / 2 heads, head groups of 2,
+// D = 64, last_q = 16, 6 offsets of width 2, 8 probe rows, 2 local blocks)
+// becomes six launches and their scratch: the last rows' logits [B, Hq, M,
+// N], the pieces' (max, sum) [B, Hq, M, ceil(N / 256)] twice, the rows'
+// (max, sum) [B, Hq, M] twice, the vertical evidence [B, Hg, N], the slash
+// evidence [B, Hg, N + M - 1] and the offsets [B, Hg, n_offsets] (i64).
+// CHECK-LABEL: func.func @refine(
+// CHECK-SAME: %[[Q:[^:]+]]: memref<2x8x?x64xbf16>, %[[K:[^:]+]]: memref<2x2x?x64xbf16>, %[[S:[^:]+]]: memref<2x4x?x?xf32>, %[[R:[^:]+]]: memref<2x4x?x?xf32>)
+// CHECK-DAG: %[[N:.+]] = memref.dim %[[Q]], %c2
+// CHECK-DAG: %[[NB:.+]] = memref.dim %[[S]], %c2
+// CHECK-DAG: %[[NLOGITS:.+]] = arith.muli %[[N]], %c256 : index
+// The candidates' dot products use 16-byte loads where q's and k's rows are
+// 16-byte aligned (checked on the host).
+// CHECK-DAG: memref.extract_aligned_pointer_as_index %[[Q]]
+// CHECK-DAG: memref.extract_aligned_pointer_as_index %[[K]]
+// CHECK-DAG: %[[ALIGNED:.+]] = arith.andi %{{.+}}, %{{.+}} : i1
+// CHECK: %[[LOGITS:.+]] = memref.alloc(%[[NLOGITS]]) : memref<?xf32>
+// CHECK: %[[PMAX:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
+// CHECK: %[[PSUM:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
+// CHECK: %[[RMAX:.+]] = memref.alloc() : memref<256xf32>
+// CHECK: %[[RSUM:.+]] = memref.alloc() : memref<256xf32>
+// CHECK: %[[VERT:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
+// CHECK: %[[EV:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
+// CHECK: %[[OFFS:.+]] = memref.alloc() : memref<48xi64>
+
+// 1. The last rows on tensor cores: 4 warps, each a piece of 256 keys of 16
+// rows; A fragments of q (bf16 pairs as i32), per n8 tile the B fragments
+// of k and D / 16 mma.sync m16n8k16 (f32 accumulation); the masked logits
+// to the scratch; the piece's (max, sum) per row over the quad.
+// CHECK: gpu.launch {{.+}} threads({{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_slash_last_rows_0_module) function(@unisparse_slash_last_rows_0) {
+// CHECK: vector.load %[[Q]][{{.+}}] {alignment = 4 : i64} : memref<2x8x?x64xbf16>, vector<2xbf16>
+// CHECK: vector.bitcast %{{.+}} : vector<2xbf16> to vector<1xi32>
+// CHECK: scf.for
+// CHECK: vector.load %[[K]][{{.+}}] {alignment = 4 : i64} : memref<2x2x?x64xbf16>, vector<2xbf16>
+// CHECK-COUNT-4: nvvm.mma.sync A[{{.+}}]  B[{{.+}}]  C[{{.+}}]  {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
+// CHECK: memref.store %{{.+}}, %[[LOGITS]][%{{.+}}] : memref<?xf32>
+// CHECK: math.exp
+// CHECK: gpu.shuffle  xor %{{.+}}, %c1_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle  xor %{{.+}}, %c2_i32, %c32_i32 : f32
+// CHECK: memref.store %{{.+}}, %[[PMAX]][%{{.+}}] : memref<?xf32>
+// CHECK: memref.store %{{.+}}, %[[PSUM]][%{{.+}}] : memref<?xf32>
+// CHECK: gpu.terminator
+
+// 2. The rows' statistics, then the evidence: a thread per key (vertical)
+// and per offset-space entry (slash, ULT: a NaN pair goes to the slash).
+// CHECK: gpu.launch {{.+}} module(@unisparse_slash_row_stats_0_module)
+// CHECK: scf.for
+// CHECK: memref.load %[[PMAX]]
+// CHECK: memref.store %{{.+}}, %[[RMAX]]
+// CHECK: memref.store %{{.+}}, %[[RSUM]]
+// CHECK: gpu.launch {{.+}} module(@unisparse_slash_vertical_0_module)
+// CHECK: memref.load %[[LOGITS]]
+// CHECK: memref.store %{{.+}}, %[[VERT]]
+// CHECK: gpu.launch {{.+}} module(@unisparse_slash_evidence_0_module)
+// CHECK: memref.load %[[VERT]]
+// CHECK: arith.cmpf ult
+// CHECK: memref.store %{{.+}}, %[[EV]]
+
+// 3. The offsets: a CTA of 1024 threads per (batch, head group); each round
+// a warp arg-max by shuffles (value and i32 index), warp 0 over the warps'
+// bests, the winner marked -inf by its owner.
+// CHECK: gpu.launch blocks({{.+}}) in (%{{.+}} = %c8, {{.+}}) threads({{.+}}) in (%{{.+}} = %c1024, {{.+}}) module(@unisparse_slash_offsets_0_module) function(@unisparse_slash_offsets_0) workgroup(%[[WV:.+]] : memref<32xf32, #gpu.address_space<workgroup>>, %[[WE:.+]] : memref<32xi32, #gpu.address_space<workgroup>>, %[[WIN:.+]] : memref<1xi32, #gpu.address_space<workgroup>>)
+// CHECK: scf.for %{{.+}} = %c0 to %c6 step %c1
+// CHECK: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : i32
+// CHECK: gpu.barrier
+// CHECK: memref.store %{{.+}}, %[[OFFS]][%{{.+}}] : memref<48xi64>
+// CHECK: memref.store %{{.+}}, %[[WIN]][%c0]
+// CHECK: gpu.barrier
+// CHECK: memref.store %cst{{.*}}, %[[EV]]
+
+// 4. The probe rows: a warp per (batch, head group, query block); the
+// result row zeroed (it accumulates E); per head of the group the forced
+// keys' log-sum-exp on tensor cores (two key ranges: the sink block, then
+// the local blocks up to the row), the candidates a lane each (a gathered
+// dot product, 8 elements at a time), added by lane 0 in order after
+// shuffles; then the combination in place.
+// CHECK: gpu.launch {{.+}} threads(%[[LANE:[^,]+]], {{.+}}) in (%{{.+}} = %c32, {{.+}}) module(@unisparse_slash_probe_0_module) function(@unisparse_slash_probe_0) workgroup(%[[LSE:.+]] : memref<16xf32, #gpu.address_space<workgroup>>)
+// CHECK: scf.for %{{.+}} = %[[LANE]] to %[[NB]] step %c32 {
+// CHECK-NEXT: memref.store %cst{{.*}}, %[[R]]
+// CHECK: gpu.barrier
+// CHECK: scf.for %{{.+}} = %c0 to %c2 step %c1 {
+// CHECK-COUNT-4: nvvm.mma.sync
+// CHECK: arith.maximumf
+// CHECK-COUNT-4: nvvm.mma.sync
+// CHECK: math.log
+// CHECK: memref.store %{{.+}}, %[[LSE]]
+// CHECK: gpu.barrier
+// CHECK: memref.load %[[LSE]]
+// CHECK: memref.load %[[OFFS]]
+// CHECK: math.absi
+// CHECK: scf.if %[[ALIGNED]] -> (vector<8xf32>) {
+// CHECK: vector.load %[[Q]][{{.+}}] {alignment = 16 : i64} : memref<2x8x?x64xbf16>, vector<8xbf16>
+// CHECK: vector.load %[[K]][{{.+}}] {alignment = 16 : i64} : memref<2x2x?x64xbf16>, vector<8xbf16>
+// CHECK: math.fma
+// CHECK: } else {
+// CHECK: vector.load %[[Q]][{{.+}}] : memref<2x8x?x64xbf16>, vector<8xbf16>
+// CHECK: vector.load %[[K]][{{.+}}] : memref<2x2x?x64xbf16>, vector<8xbf16>
+// CHECK: math.fma
+// CHECK: gpu.shuffle  idx
+// CHECK: memref.load %[[R]]
+// CHECK: memref.store %{{.+}}, %[[R]]
+// CHECK: gpu.barrier
+// CHECK: memref.load %[[S]]
+// CHECK: gpu.shuffle  xor
+// CHECK: arith.maximumf
+// CHECK: memref.store %{{.+}}, %[[R]]
+// CHECK: gpu.terminator
+// CHECK-COUNT-8: memref.dealloc
+func.func @refine(%q: memref<2x8x?x64xbf16>, %k: memref<2x2x?x64xbf16>, %s: memref<2x4x?x?xf32>, %r: memref<2x4x?x?xf32>) {
+  unisparse.slash_refine {block = 64 : i64, last_q = 16 : i64, n_offsets = 6 : i64, rows_per_block = 8 : i64,
+                          width = 2 : i64, local_blocks = 2 : i64}
+      ins(%q, %k, %s : memref<2x8x?x64xbf16>, memref<2x2x?x64xbf16>, memref<2x4x?x?xf32>)
+      outs(%r : memref<2x4x?x?xf32>)
+  return
+}
+
+// f16 q and k: the same kernels with f16 operands (pairs as vector<2xf16>;
+// D = 128: 8 k steps); last_q = 20 takes two m16 tiles of last rows (grid
+// dimension), 24 probe rows two of probe rows (a loop).
+// CHECK-LABEL: func.func @refine_f16(
+// CHECK: gpu.launch {{.+}} module(@unisparse_slash_last_rows_1_module)
+// CHECK-COUNT-8: nvvm.mma.sync {{.+}} shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
+// CHECK: gpu.launch {{.+}} module(@unisparse_slash_probe_1_module)
+// CHECK: scf.for %{{.+}} = %c0 to %c2 step %c1 {
+// CHECK: nvvm.mma.sync {{.+}} : (vector<2xf16>, vector<2xf16>, f32)
+func.func @refine_f16(%q: memref<1x4x?x128xf16>, %k: memref<1x4x?x128xf16>, %s: memref<1x4x?x?xf32>, %r: memref<1x4x?x?xf32>) {
+  unisparse.slash_refine {block = 128 : i64, last_q = 20 : i64, rows_per_block = 24 : i64}
+      ins(%q, %k, %s : memref<1x4x?x128xf16>, memref<1x4x?x128xf16>, memref<1x4x?x?xf32>)
+      outs(%r : memref<1x4x?x?xf32>)
+  return
+}
