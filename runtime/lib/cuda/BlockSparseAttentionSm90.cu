@@ -534,7 +534,7 @@ template <typename Elem, int HeadDim> struct Consumer {
     constexpr int kHalf = kSAcc / 2;
     const uint64_t kStage =
         kDesc + ((stage * Traits::kTileBytes + H * 64 * 128) >> 4);
-    float(&acc)[kHalf] = *reinterpret_cast<float(*)[kHalf]>(&s[H * kHalf]);
+    float (&acc)[kHalf] = *reinterpret_cast<float (*)[kHalf]>(&s[H * kHalf]);
 #pragma unroll
     for (int kk = 0; kk < kDSteps; ++kk) {
       const uint32_t off = ((kk / 4) * Traits::kSlabBytes + (kk % 4) * 32) >> 4;
@@ -587,9 +587,8 @@ template <typename Elem, int HeadDim> struct Consumer {
   /// rescale rule of softmax() on it, the exponentials again from the kept
   /// x with the shift; returns true with alpha.
   template <int B>
-  __device__ __forceinline__ bool finishSpec(const float (&base)[2],
-                                             float (&sum)[2],
-                                             float (&alpha)[2]) {
+  __device__ __forceinline__ bool
+  finishSpec(const float (&base)[2], float (&sum)[2], float (&alpha)[2]) {
     const bool holds = rowMax[0] != kNegInf && rowMax[1] != kNegInf &&
                        sum[0] <= Traits::kRescaleBound &&
                        sum[1] <= Traits::kRescaleBound;
