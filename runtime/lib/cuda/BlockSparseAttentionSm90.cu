@@ -54,12 +54,13 @@
 // (Sm90Traits, each off by default) move part of the exp2 to the FMA pipe
 // (kPolyExp2Tiles, Exp2Poly.h) and the row sums of P to the tensor cores
 // (kRowSumByMma: O += P [V | 1], freeing the issue slots the polynomial
-// needs), and set the ring depth per head dim (kStages). Two more build
-// options (off by default) shorten each consumer warpgroup's serial path
-// per block, which the ncu profile shows is what bounds the kernel:
-// kSpecSoftmax (the softmax of every block after a row's first with the
-// running max, no row max unless a cheap check fails) and kSplitS (Q K^T in
-// two halves, so that the first half's softmax overlaps the second's GEMM).
+// needs), and set the ring depth per head dim (kStages). Two more shorten
+// each consumer warpgroup's serial path per block, which the ncu profile
+// shows is what bounds the kernel: kSpecSoftmax (on by default, measured
+// faster: the softmax of every block after a row's first with the running
+// max, no row max unless a cheap check fails) and kSplitS (off, measured
+// no faster: Q K^T in two halves, so that the first half's softmax
+// overlaps the second's GEMM).
 //
 // Layout safety: LayoutWalk.h's walk and masking rule, shared with the
 // mma.sync kernel (counts clamped to [0, M], indices outside [0, NBk) or
