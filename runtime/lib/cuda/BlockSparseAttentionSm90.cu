@@ -54,7 +54,13 @@
 // (Sm90Traits, each off by default) move part of the exp2 to the FMA pipe
 // (kPolyExp2Tiles, Exp2Poly.h) and the row sums of P to the tensor cores
 // (kRowSumByMma: O += P [V | 1], freeing the issue slots the polynomial
-// needs), and set the ring depth per head dim (kStages).
+// needs), and set the ring depth per head dim (kStages). Two more shorten
+// each consumer warpgroup's serial path per block, which the ncu profile
+// shows is what bounds the kernel: kSpecSoftmax (on by default, measured
+// faster: the softmax of every block after a row's first with the running
+// max, no row max unless a cheap check fails) and kSplitS (off, measured
+// no faster: Q K^T in two halves, so that the first half's softmax
+// overlaps the second's GEMM).
 //
 // Layout safety: LayoutWalk.h's walk and masking rule, shared with the
 // mma.sync kernel (counts clamped to [0, M], indices outside [0, NBk) or
@@ -425,39 +431,53 @@ template <typename Elem, int HeadDim> struct Consumer {
     }
   }
 
+  /// The mask on accumulators [I0, I1): -inf for every score of a key past
+  /// lastVisibleKey of its row.
+  template <int I0, int I1> __device__ __forceinline__ void maskScores(int j) {
+    // Per row, the last visible column offset within this thread's
+    // columns (key j * kBlockN + colBase + offset): one compare with a
+    // constant per score.
+    int lastOffset[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r)
+      lastOffset[r] = lastVisibleKey(row0 + 8 * r, p.seqLen, p.causal) -
+                      j * Traits::kBlockN - colBase;
+#pragma unroll
+    for (int i = I0; i < I1; ++i)
+      if ((i / 4) * 8 + i % 2 > lastOffset[(i / 2) % 2])
+        s[i] = kNegInf;
+  }
+
   /// The mask (Masked: every score of a key past lastVisibleKey of its
   /// row) and the online softmax of s in place; alpha receives the factors
   /// by which O must be rescaled.
+  /// The max of row r (0, 1) of s over this thread's quad: the row's
+  /// max over the whole key tile.
+  __device__ __forceinline__ float quadRowMax(int r) const {
+    float m = kNegInf;
+#pragma unroll
+    for (int t = 0; t < kSAcc / 4; ++t)
+      m = fmaxf(m, fmaxf(s[4 * t + 2 * r], s[4 * t + 2 * r + 1]));
+    m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
+    return fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
+  }
+
+  /// What P is taken relative to: the reference max, or 0 for a row with
+  /// no visible key yet (-inf), so that exp2 gives exact zeros (not NaN).
+  __device__ __forceinline__ float rowBase(int r) const {
+    return rowMax[r] == kNegInf ? 0.0f : rowMax[r];
+  }
+
   template <bool Masked>
   __device__ __forceinline__ void softmax(int j, float (&alpha)[2]) {
-    if constexpr (Masked) {
-      // Per row, the last visible column offset within this thread's
-      // columns (key j * kBlockN + colBase + offset): one compare with a
-      // constant per score.
-      int lastOffset[2];
-#pragma unroll
-      for (int r = 0; r < 2; ++r)
-        lastOffset[r] = lastVisibleKey(row0 + 8 * r, p.seqLen, p.causal) -
-                        j * Traits::kBlockN - colBase;
-#pragma unroll
-      for (int i = 0; i < kSAcc; ++i)
-        if ((i / 4) * 8 + i % 2 > lastOffset[(i / 2) % 2])
-          s[i] = kNegInf;
-    }
+    if constexpr (Masked)
+      maskScores<0, kSAcc>(j);
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      float m = kNegInf;
-#pragma unroll
-      for (int t = 0; t < kSAcc / 4; ++t)
-        m = fmaxf(m, fmaxf(s[4 * t + 2 * r], s[4 * t + 2 * r + 1]));
-      m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
-      m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
       // The reference max (log2 domain) moves only when the tile's max
       // exceeds it by more than kRescaleThreshold (lazy rescaling: P stays
-      // below 2^threshold, and most tiles leave O as it is). A row with no
-      // visible key keeps -inf and subtracts 0, so that exp2 gives exact
-      // zeros (not NaN).
-      const float mTile = m * p.scaleLog2;
+      // below 2^threshold, and most tiles leave O as it is).
+      const float mTile = quadRowMax(r) * p.scaleLog2;
       if (!(mTile <= rowMax[r] + Traits::kRescaleThreshold)) {
         const float mNew = fmaxf(rowMax[r], mTile);
         alpha[r] = exp2Approx(rowMax[r] - (mNew == kNegInf ? 0.0f : mNew));
@@ -465,7 +485,7 @@ template <typename Elem, int HeadDim> struct Consumer {
       } else {
         alpha[r] = 1.0f;
       }
-      const float base = rowMax[r] == kNegInf ? 0.0f : rowMax[r];
+      const float base = rowBase(r);
       float sum = 0.0f;
       if (r == 0)
         expRow<0, 0>(base, sum);
@@ -504,6 +524,151 @@ template <typename Elem, int HeadDim> struct Consumer {
 #pragma unroll
     for (int i = 0; i < kOAcc; ++i)
       o[i] *= alpha[(i / 2) % 2];
+  }
+
+  /// S = Q K^T for keys [64 H, 64 H + 64) of the K tile of `stage` into
+  /// s[32 H ..] (Traits::kSplitS; issued only). The accumulators of an
+  /// m64n64 wgmma are the first 32 of an m64n128 one, and the keys 64 H..
+  /// start 64 rows (8 KiB) into each 128-row slab of the K tile.
+  template <int H> __device__ __forceinline__ void issueSHalf(int stage) {
+    using MmaHalf = Wgmma<Traits::kBlockN / 2, Elem::kIsBf16>;
+    constexpr int kHalf = kSAcc / 2;
+    const uint64_t kStage =
+        kDesc + ((stage * Traits::kTileBytes + H * 64 * 128) >> 4);
+    float (&acc)[kHalf] = *reinterpret_cast<float (*)[kHalf]>(&s[H * kHalf]);
+#pragma unroll
+    for (int kk = 0; kk < kDSteps; ++kk) {
+      const uint32_t off = ((kk / 4) * Traits::kSlabBytes + (kk % 4) * 32) >> 4;
+      MmaHalf::ss(acc, qDesc + off, kStage + off, kk > 0);
+    }
+  }
+
+  /// fenceRegs on s[I0, I1) (after the wait for the wgmma that wrote them).
+  template <int I0, int I1> __device__ __forceinline__ void fenceS() {
+#pragma unroll
+    for (int i = I0; i < I1; ++i)
+      asm volatile("" : "+f"(s[i])::"memory");
+  }
+
+  /// The speculative exponentials of key steps [KK, KEnd) into P buffer B
+  /// (Traits::kSpecSoftmax): x = S * scale - base[row] is kept in s (for
+  /// the slow path; Scaled = false: s already holds x, and base is the
+  /// slow path's shift), P = exp2(x - ...) packed and summed per row in
+  /// column order.
+  template <int B, bool Scaled, int KK, int KEnd>
+  __device__ __forceinline__ void expSpec(const float (&base)[2],
+                                          float (&sum)[2]) {
+    if constexpr (KK < KEnd) {
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        const int r = q % 2; // accumulator 8 KK + 2 q + h: row q % 2
+        float e[2];
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          float &x = s[8 * KK + 2 * q + h];
+          if constexpr (Scaled)
+            x = fmaf(x, p.scaleLog2, -base[r]);
+          const float y = Scaled ? x : x - base[r];
+          // Eight-column group 2 KK + q / 2.
+          e[h] = q < 2 ? exp2Of<2 * KK>(y) : exp2Of<2 * KK + 1>(y);
+          sum[r] += e[h];
+        }
+        pf[B][KK][q] = Elem::pack(e[0], e[1]);
+      }
+      expSpec<B, Scaled, KK + 1, KEnd>(base, sum);
+    }
+  }
+
+  /// The end of a block's speculative softmax (P in buffer B, s = S *
+  /// scale - base, this thread's partial row sums in sum). The speculation
+  /// holds for a thread whose rows have a reference max and whose partial
+  /// sums are at most kRescaleBound (so every P is). If it holds for the
+  /// whole warp: alpha = 1, returns false. Else (warp-uniform) the slow
+  /// path: per row the max of S * scale - base (quad shuffles), the lazy
+  /// rescale rule of softmax() on it, the exponentials again from the kept
+  /// x with the shift; returns true with alpha.
+  template <int B>
+  __device__ __forceinline__ bool
+  finishSpec(const float (&base)[2], float (&sum)[2], float (&alpha)[2]) {
+    const bool holds = rowMax[0] != kNegInf && rowMax[1] != kNegInf &&
+                       sum[0] <= Traits::kRescaleBound &&
+                       sum[1] <= Traits::kRescaleBound;
+    if (__all_sync(0xffffffffu, holds)) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        if constexpr (!Traits::kRowSumByMma)
+          rowSum[r] += sum[r];
+        alpha[r] = 1.0f;
+      }
+      return false;
+    }
+    float shift[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      // s holds S * scale - base: the block's max in the log2 domain is
+      // the row max of s plus base; then softmax()'s rule, and a moved
+      // reference max shifts P.
+      const float mTile = quadRowMax(r) + base[r];
+      if (!(mTile <= rowMax[r] + Traits::kRescaleThreshold)) {
+        const float mNew = fmaxf(rowMax[r], mTile);
+        const float newBase = mNew == kNegInf ? 0.0f : mNew;
+        alpha[r] = exp2Approx(rowMax[r] - newBase);
+        shift[r] = newBase - base[r];
+        rowMax[r] = mNew;
+      } else {
+        alpha[r] = 1.0f;
+        shift[r] = 0.0f;
+      }
+      sum[r] = 0.0f;
+    }
+    expSpec<B, false, 0, kKeySteps>(shift, sum);
+    if constexpr (!Traits::kRowSumByMma) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r)
+        rowSum[r] = rowSum[r] * alpha[r] + sum[r];
+    }
+    return true;
+  }
+
+  /// The speculative softmax of block j into buffer B, from the wait for
+  /// its S on (with kSplitS the first half's exponentials run while the
+  /// second half is computed). Returns whether the slow path ran (then
+  /// alpha holds the rescale factors of O; else they are 1).
+  template <int B>
+  __device__ __forceinline__ bool softmaxSpec(int j, float (&alpha)[2]) {
+    float base[2], sum[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int r = 0; r < 2; ++r)
+      base[r] = rowBase(r);
+    const bool masked = needsMask(j);
+    if constexpr (Traits::kSplitS) {
+      constexpr int kHalf = kSAcc / 2;
+      wgmmaWait<2>(); // the first half of S
+      fenceS<0, kHalf>();
+      if (masked)
+        maskScores<0, kHalf>(j);
+      expSpec<B, true, 0, kKeySteps / 2>(base, sum);
+      // The second half. With a plain wait here ptxas put 31 of the first
+      // half's 32 MUFU after it (register-only work moves across a wait
+      // freely); a branch on the first half's partial sums (never
+      // negative, so always the first way; the other way waits for all
+      // groups, also correct) keeps them before it.
+      if (__all_sync(0xffffffffu, !(sum[0] + sum[1] < 0.0f)))
+        wgmmaWait<1>();
+      else
+        wgmmaWait<0>();
+      fenceS<kHalf, kSAcc>();
+      if (masked)
+        maskScores<kHalf, kSAcc>(j);
+      expSpec<B, true, kKeySteps / 2, kKeySteps>(base, sum);
+    } else {
+      wgmmaWait<1>(); // S of block j
+      fenceS<0, kSAcc>();
+      if (masked)
+        maskScores<0, kSAcc>(j);
+      expSpec<B, true, 0, kKeySteps>(base, sum);
+    }
+    return finishSpec<B>(base, sum, alpha);
   }
 };
 
@@ -569,8 +734,8 @@ template <typename Elem, int HeadDim> struct MainLoop {
   }
 
   /// In this warpgroup's turn: S = Q K^T for the K tile of stage sStage
-  /// (WithS) and O += P V with P buffer B and the V tile of `pos`; issued,
-  /// not waited for.
+  /// (WithS; with kSplitS two halves, two commit groups) and O += P V with
+  /// P buffer B and the V tile of `pos`; issued, not waited for.
   template <int B, bool WithS>
   __device__ __forceinline__ void issueTurn(int sStage) {
     const int stage = pos.stage();
@@ -579,7 +744,12 @@ template <typename Elem, int HeadDim> struct MainLoop {
     fenceRegs(c.pf[B]);
     turns.wait();
     wgmmaFence();
-    if constexpr (WithS) {
+    if constexpr (WithS && Traits::kSplitS) {
+      c.template issueSHalf<0>(sStage);
+      wgmmaCommit();
+      c.template issueSHalf<1>(sStage);
+      wgmmaCommit();
+    } else if constexpr (WithS) {
       c.issueS(sStage);
       wgmmaCommit();
     }
@@ -612,15 +782,23 @@ template <typename Elem, int HeadDim> struct MainLoop {
     if (jn < 0)
       return jn;
     issueTurn<B, true>(next.stage());
-    wgmmaWait<1>(); // S of block jn is ready
-    fenceRegs(c.s);
     float alpha[2];
-    c.template softmaxBlock<1 - B>(jn, alpha);
+    // Whether O may need the rescale: always without the speculative
+    // softmax (the vote decides), else only after its slow path.
+    bool mayRescale = true;
+    if constexpr (Traits::kSpecSoftmax) {
+      mayRescale = c.template softmaxSpec<1 - B>(jn, alpha);
+    } else {
+      wgmmaWait<1>(); // S of block jn is ready
+      fenceRegs(c.s);
+      c.template softmaxBlock<1 - B>(jn, alpha);
+    }
     wgmmaWait<0>(); // P V of the previous block is done
     fenceRegs(c.o);
     fenceRegs(c.pf[B]);
     release(pos.stage());
-    if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f))
+    if (mayRescale &&
+        __any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f))
       c.rescaleO(alpha);
     pos = next;
     return jn;

@@ -48,6 +48,20 @@
 #define UNISPARSE_SM90_ROWSUM_MMA 0
 #endif
 
+/// Build-time choice: the speculative softmax (CMake option
+/// UNISPARSE_RUNTIME_SM90_SPEC_SOFTMAX, on by default;
+/// Sm90Traits::kSpecSoftmax).
+#ifndef UNISPARSE_SM90_SPEC_SOFTMAX
+#define UNISPARSE_SM90_SPEC_SOFTMAX 1
+#endif
+
+/// Build-time choice: Q K^T in two 64-key halves with their own commit
+/// groups (CMake option UNISPARSE_RUNTIME_SM90_SPLIT_S; Sm90Traits::kSplitS;
+/// needs the speculative softmax).
+#ifndef UNISPARSE_SM90_SPLIT_S
+#define UNISPARSE_SM90_SPLIT_S 0
+#endif
+
 namespace unisparse::rt::cuda {
 
 /// The Hopper kernel's parameter block (a __grid_constant__ parameter, so
@@ -101,6 +115,29 @@ template <int HeadDim> struct Sm90Traits {
   /// Lazy softmax rescaling: the running max (log2 units) is moved, and O
   /// rescaled, only when a tile's max exceeds it by more than this.
   static constexpr float kRescaleThreshold = 8.0f;
+  /// 2^kRescaleThreshold: the largest P the threshold allows.
+  static constexpr float kRescaleBound = 256.0f;
+  static_assert(kRescaleBound == float(1 << int(kRescaleThreshold)),
+                "kRescaleBound is 2^kRescaleThreshold");
+  /// Speculative softmax (every block after a row's first): P = exp2(S *
+  /// scale - m) with the running reference max m, without the block's row
+  /// max; a thread's partial row sum of P at most kRescaleBound proves
+  /// every P of its row at most that bound, which is what the lazy rescale
+  /// keeps (P <= 2^kRescaleThreshold). Where that proof fails for a thread
+  /// of a warp (a P may exceed the bound, or a row has no reference max
+  /// yet) the warp takes the row max of the kept S * scale - m and applies
+  /// the lazy-rescale rule as the unspeculated softmax does. Drops the
+  /// 64 FMNMX, 4 SHFL and the threshold compares from the critical path of
+  /// every block, and the vote of the lazy rescale from the common path:
+  /// 5-12 % faster on every benchmark row on the H200 (runtime/lib/cuda/
+  /// NOTES.md, k17), so the default; off, every block takes its row max.
+  static constexpr bool kSpecSoftmax = UNISPARSE_SM90_SPEC_SOFTMAX != 0;
+  /// Q K^T as two m64n64 halves (keys 0-63, 64-127) with their own commit
+  /// groups: the speculative softmax of the first half runs while the
+  /// tensor cores compute the second.
+  static constexpr bool kSplitS = UNISPARSE_SM90_SPLIT_S != 0;
+  static_assert(!kSplitS || kSpecSoftmax,
+                "the split Q K^T needs the speculative softmax");
   /// A tile is stored as HeadDim / 64 slabs of 128 rows x 64 columns (128
   /// bytes per row, the width of the 128-byte swizzle), one TMA box each.
   static constexpr int kSlabs = HeadDim / 64;

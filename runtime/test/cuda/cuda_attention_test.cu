@@ -22,7 +22,8 @@
 //    dims 64/128, bf16/f16, causal or not, GQA (Hq 8, Hkv 2, Hg 4), batch 2,
 //    N = 1000 with S = 128 (partial last block) and N = 512 with S = 64,
 //    dense and random sparse layouts, plus empty rows, corrupt layouts,
-//    strided and unaligned tensors, the memref shims.
+//    strided and unaligned tensors, the memref shims, and scores that
+//    climb along the keys (the running max moves in most blocks).
 //  - Bad arguments on CUDA tensors return the right status and message.
 //
 // Prints one line per case and "N passed, M failed"; exits 1 on failure.
@@ -444,6 +445,9 @@ struct Case {
   bool stridedQO = false; ///< q and o laid out [B, N, H, D]
   bool padded = false;    ///< k, v, o, lse rows padded: the element path
   Entry entry = Entry::Direct;
+  /// Scores that climb along the keys (addRamp): the running max moves in
+  /// most blocks, by less and by more than the lazy rescale's threshold.
+  bool ramp = false;
 
   /// Whether the sm_90a kernel takes this case (S = 128, aligned rows).
   bool sm90Eligible() const { return s.S == 128 && !padded; }
@@ -460,7 +464,7 @@ struct Case {
     std::snprintf(buf, sizeof(buf),
                   "attention %s d%" PRId64 " %s N=%" PRId64 " S=%" PRId64
                   " B=%" PRId64 " Hq/Hkv/Hg=%" PRId64 "/%" PRId64 "/%" PRId64
-                  " %s%s%s%s%s",
+                  " %s%s%s%s%s%s",
                   dtype == UNISPARSE_DTYPE_BF16 ? "bf16" : "f16", s.D,
                   causal ? "causal" : "full", s.N, s.S, s.B, s.Hq, s.Hkv, s.Hg,
                   layoutName(layout), stridedQO ? " strided-q/o" : "",
@@ -468,7 +472,7 @@ struct Case {
                   entry == Entry::ShimCurrent  ? " shim+current-stream"
                   : entry == Entry::ShimLegacy ? " shim+legacy-stream"
                                                : "",
-                  scale > 0 ? " scale" : "");
+                  scale > 0 ? " scale" : "", ramp ? " ramp" : "");
     return std::string(buf) + " [" + kernelModeName(kernelMode) + "]";
   }
 };
@@ -481,11 +485,41 @@ struct HostProblem {
   TensorPtr cpuO, cpuLse, gpuO, gpuLse;
 };
 
+/// Case::ramp: every query gets a random direction u (|u|^2 ~ D) of its kv
+/// head, key n gets 0.003 n u, so a query's scores climb by ~0.003 sqrt(D)
+/// log2(e) log2-units per key: ~6 (D = 128) / ~4.4 (D = 64) per 128-key
+/// block, on top of the gaussian spread. In a float64 model of the sm_90a
+/// kernel's warps and blocks (N = 2000) about 90% of the (warp, block)
+/// steps after a row's first move the reference max by more than the lazy
+/// rescale's threshold (8: a rescale of O, the speculative softmax's slow
+/// path), a few only exceed its partial-sum bound (slow path, no move), the
+/// rest keep it; without the ramp about 8% move.
+void addRamp(Inputs &in, const Shape &s, uint64_t seed) {
+  std::mt19937_64 rng(seed ^ 0x4a3b);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  const int64_t group = s.Hq / s.Hkv;
+  std::vector<double> u(s.D);
+  for (int64_t b = 0; b < s.B; ++b)
+    for (int64_t hk = 0; hk < s.Hkv; ++hk) {
+      for (auto &x : u)
+        x = normal(rng);
+      for (int64_t n = 0; n < s.N; ++n)
+        for (int64_t d = 0; d < s.D; ++d) {
+          in.k.set({b, hk, n, d},
+                   in.k.get({b, hk, n, d}) + 0.003 * double(n) * u[d]);
+          for (int64_t hq = hk * group; hq < (hk + 1) * group; ++hq)
+            in.q.set({b, hq, n, d}, in.q.get({b, hq, n, d}) + u[d]);
+        }
+    }
+}
+
 HostProblem buildProblem(const Case &c) {
   HostProblem p;
   const std::vector<int> qoOrder =
       c.stridedQO ? std::vector<int>{0, 2, 1, 3} : std::vector<int>{};
   Inputs in(c.s, c.dtype, c.seed, qoOrder);
+  if (c.ramp)
+    addRamp(in, c.s, c.seed);
   p.q = copyOf(in.q);
   p.k = c.padded ? copyOf(padInnermost(in.k, 4)) : copyOf(in.k);
   p.v = c.padded ? copyOf(padInnermost(in.v, 4)) : copyOf(in.v);
@@ -749,6 +783,16 @@ void attentionCases() {
       {2, 8, 2, 4, 4000, 128, 128}, bf16, true, LayoutKind::EmptyRows, ++seed});
   runAttentionCase(Case{
       {2, 8, 2, 2, 3000, 64, 128}, f16, false, LayoutKind::Sparse, ++seed});
+  // Climbing scores: the running max moves in most key blocks (the lazy
+  // rescale and the speculative softmax's slow path; all head dims, both
+  // masks, dense and sparse rows).
+  for (int64_t D : {64, 128})
+    for (bool causal : {false, true})
+      for (LayoutKind layout : {LayoutKind::Dense, LayoutKind::Sparse}) {
+        Case ramp{{1, 4, 2, 2, 2000, D, 128}, bf16, causal, layout, ++seed};
+        ramp.ramp = true;
+        runAttentionCase(ramp);
+      }
 }
 
 //===----------------------------------------------------------------------===//
