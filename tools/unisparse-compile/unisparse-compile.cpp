@@ -140,6 +140,12 @@ static cl::opt<std::string> scorePartials(
     cl::desc("CUDA: type of the scoring kernel's per-key-block partial sums "
              "in its scratch: f16 (half the bytes) or f32"),
     cl::init("f16"), cl::cat(category));
+static cl::opt<bool> scoreFuseQueryPooling(
+    "score-fuse-query-pooling",
+    cl::desc("CUDA: the mean estimator's scoring kernel pools its query "
+             "composites from the raw queries (no query compress kernel); "
+             "false keeps the compress kernel"),
+    cl::init(true), cl::cat(category));
 static cl::opt<std::string> headerFile("header",
                                        cl::desc("Also write a C header"),
                                        cl::init(""), cl::cat(category));
@@ -356,6 +362,7 @@ int main(int argc, char **argv) {
     sig.scoring.separateEpilogue = scoreEpilogue == "separate";
     sig.scoring.scratchBytes = scoreScratchBytes;
     sig.scoring.halfPartials = scorePartials == "f16";
+    sig.scoring.fuseQueryPooling = scoreFuseQueryPooling;
     sig.scoring.compositeType = llvm::StringSwitch<Type>(scorePrecision)
                                     .Case("bf16", BFloat16Type::get(&context))
                                     .Case("f16", Float16Type::get(&context))
@@ -396,6 +403,7 @@ int main(int argc, char **argv) {
     options.scoreEpilogue = scoreEpilogue;
     options.scoreScratchBytes = scoreScratchBytes;
     options.scorePartials = scorePartials;
+    options.scoreFuseQueryPooling = scoreFuseQueryPooling;
     unisparse::buildUnisparseToNVPTXPipeline(pm, options);
   } else {
     unisparse::buildUnisparseToCPUPipeline(

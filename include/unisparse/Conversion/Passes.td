@@ -266,6 +266,16 @@ def ConvertUnisparseToGPUPass
            "Type of the per-key-block partial sums in the scoring kernel's "
            "scratch: `f16` (the default: half the bytes; 2^-11 relative "
            "rounding of each partial sum) or `f32`">,
+    Option<"fuseQueryPooling", "fuse-query-pooling", "bool",
+           /*default=*/"true",
+           "The scoring kernel of the mean estimator pools its query "
+           "composites from the raw queries as it fills its query tile, "
+           "where a mean-pooling compress writes them just for it (that "
+           "compress and its buffer disappear); false keeps the compress "
+           "kernel">,
+    Option<"prefetchQueries", "prefetch-queries", "bool", /*default=*/"true",
+           "With fuse-query-pooling: prefetch each tile's raw queries into "
+           "L2 before pooling them (prefetch.global.L2: sm_90 and later)">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",

@@ -94,6 +94,12 @@ struct UnisparseToNVPTXPipelineOptions
       llvm::cl::desc("Type of the scoring kernel's per-key-block partial "
                      "sums in its scratch: f16 (half the bytes) or f32"),
       llvm::cl::init("f16")};
+  PassOptions::Option<bool> scoreFuseQueryPooling{
+      *this, "score-fuse-query-pooling",
+      llvm::cl::desc("The mean estimator's scoring kernel pools its query "
+                     "composites from the raw queries (no query compress "
+                     "kernel); false keeps the compress kernel"),
+      llvm::cl::init(true)};
   PassOptions::Option<int> optLevel{*this, "opt-level",
                                     llvm::cl::desc("NVVM optimization level"),
                                     llvm::cl::init(3)};
