@@ -203,6 +203,16 @@ def ConvertUnisparseToGPUPass
       ballots. The layout equals the CPU path's on the same scores, bit for
       bit.
 
+    With `fuse-query-pooling` (the default), a mean-estimator block_score
+    whose query composites come from a buffer that a mean `compress` of
+    `c_q` tokens writes only for it (nothing between them that may write
+    that compress's input) gets a scoring kernel that pools them from the
+    raw queries into a workgroup tile itself (16-byte loads, the same f32
+    sums, order and rounding as the compress kernel, so the same bits);
+    that compress, its buffer and its deallocation are erased. The keys
+    stay pooled by the compress kernel. `prefetch-queries` prefetches each
+    tile's raw queries into L2 first (sm_90 and later).
+
     A buffer-form block_score the kernel cannot take is an error (lower it
     with `convert-unisparse-to-linalg` before bufferization). The scoring
     kernel copies composite rows with 16-byte `cp.async`: its composite
