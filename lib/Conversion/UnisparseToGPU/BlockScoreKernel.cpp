@@ -19,6 +19,9 @@
 //          sequences; docs/GPU.md has the numbers). Per tile:
 //            loadQueryFragments  the CTA's query composites as mma A
 //                                fragments in registers (one load);
+//                                or poolQueryFragments: pooled from the
+//                                raw queries into a workgroup tile (the
+//                                query compress fused, below);
 //            per key tile of `keyTile` composites, three stages (one
 //            barrier per key tile; the tile two ahead is issued after it):
 //              loadKeyTileAsync  cp.async of a tile into workgroup memory
@@ -56,6 +59,14 @@
 //   memory-bound kernel with a CTA per query block, forms the scores as
 //   blockScores does in one pass over the stored P: no CTA waits on a
 //   score pass between its tiles.
+//
+// Pooled queries (fuse-query-pooling; QueryPoolingFusion.cpp finds the
+// mean compress whose composites only this kernel reads): each tile, after
+// its first key tiles' copies are issued, prefetches its raw query rows
+// into L2, pools them (MeanPooling: the compress kernel's f32 sums, order
+// and rounding, so the same bits) with 16-byte loads into a workgroup tile
+// and takes the A fragments from it by ldmatrix; the compress, its buffer
+// and its launch are gone.
 //
 // The antidiagonal estimators (composites [T, s, D]: s tokens side by side,
 // queries reversed) run the same kernel with K = s * D. A query composite
@@ -109,9 +120,11 @@ constexpr int64_t kStages = 3;
 constexpr int64_t kRowPad = 8;
 /// Workgroup memory a CTA may use on sm_90 (227 KiB).
 constexpr int64_t kMaxWorkgroupBytes = 227 * 1024;
-/// Fused query pooling: the 16-byte loads a thread issues before its first
-/// add (a round of whole chunks: 2 chunks of 16 tokens at c_q = 16), so the
-/// tile's raw queries stream at bandwidth, not one memory latency per chunk.
+/// Fused query pooling: the 16-byte loads of a round, all before its first
+/// add (whole chunks: 2 of 16 tokens at c_q = 16). ptxas issues about 16 of
+/// them ahead of the adds whatever the round holds, and the rest as the
+/// first are consumed, so a round of 32 streams where one of 16 would wait
+/// a full latency per chunk.
 constexpr int64_t kPoolLoadsInFlight = 32;
 
 /// The static parameters of one scoring kernel.
@@ -151,9 +164,7 @@ struct ScoreShape {
 /// The raw queries a scoring kernel with `pooledQueries` pools (the fused
 /// compress's input and pooling), their length N, and N where their rows
 /// are 16-byte aligned, else 0 (evaluated on the host: the tiles of whole
-/// composites below it take 16-byte loads; an index, not an i1, because a
-/// predicate live across the key loop took a uniform predicate register
-/// from its loop control, which then ran on the vector datapath).
+/// composites up to it take 16-byte loads; one compare per tile decides).
 struct QuerySource {
   MeanPooling pool;
   int64_t seqFactor;
