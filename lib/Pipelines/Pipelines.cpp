@@ -169,6 +169,14 @@ void mlir::unisparse::buildUnisparseToNVPTXPipeline(
   gpu.epilogue = options.scoreEpilogue;
   gpu.scratchBytes = options.scoreScratchBytes;
   gpu.partials = options.scorePartials;
+  gpu.fuseQueryPooling = options.scoreFuseQueryPooling;
+  // LLVM 22's NVPTX back end selects prefetch.global.L2 from sm_90 on.
+  std::string chipName = options.chip;
+  StringRef chip(chipName);
+  unsigned sm = 0;
+  gpu.prefetchQueries = chip.consume_front("sm_") &&
+                        !chip.take_while(llvm::isDigit).getAsInteger(10, sm) &&
+                        sm >= 90;
   pm.addPass(createConvertUnisparseToGPUPass(gpu));
   // Host copies through strided views (bufferized insert_slices) as kernels:
   // gpu.memcpy would copy them flat, to the wrong elements.

@@ -322,6 +322,45 @@ def check_layout(name, n, seed):
     return lib, c, (q, k, v), (counts, indices)
 
 
+def bits(t):
+    """A float tensor's bits, so that == compares NaNs and signed zeros too."""
+    return t.contiguous().view(torch.int32 if t.element_size() == 4 else torch.int16)
+
+
+def check_query_pooling(name, n, seed):
+    """The scoring kernel that pools its query composites from the raw
+    queries (`name`) against the compress kernel writing them (the library
+    `<name>_unfused`), on the same inputs: both pool with the same f32 sums
+    in the same order and round once, so the composites are the same bits
+    and so must be the scores and the layouts. Both also pass check_layout
+    (via check_sparse for `name`). Then the same queries at an address that
+    is not 16-byte aligned (a view 2 bytes into a buffer: the fused kernel's
+    element-load path, the compress kernel's too): the same bits again."""
+    lib, c, (q, k, v), _ = check_layout(name, n, seed)
+    unfused, *_ = load(f"{name}_unfused")
+    view = torch.empty(q.numel() + 8, dtype=q.dtype, device=q.device)[1 : 1 + q.numel()].view(q.shape)
+    view.copy_(q)
+    assert view.data_ptr() % 16 != 0
+    runs = {
+        "fused": lib.layout(q, k),
+        "unfused": unfused.layout(q, k),
+        "fused, unaligned queries": lib.layout(view, k),
+        "unfused, unaligned queries": unfused.layout(view, k),
+    }
+    torch.cuda.synchronize()
+    s_ref, c_ref, i_ref = runs["unfused"]
+    for label, (s_x, c_x, i_x) in runs.items():
+        if label == "unfused":
+            continue
+        differ = int((bits(s_x) != bits(s_ref)).sum())
+        same_layout = bool(torch.equal(c_x, c_ref) and torch.equal(i_x, i_ref))
+        record(
+            f"{name} N={n}: {label} vs the compress kernel's composites: scores bit for bit, layout equal",
+            differ == 0 and same_layout,
+            f"{differ} of {s_ref.numel()} scores differ, layout {'equal' if same_layout else 'differs'}",
+        )
+
+
 def refine_inputs(hq, hkv, n, d, dtype, seed, cfg, tries=16, batch=2):
     """The inputs of the first seed from `seed` on which float32 keeps the
     slash offsets float64 keeps (unisparse.reference.twolevel_f32's offset
@@ -866,6 +905,15 @@ def main():
         for n in (1000,) if a.quick else (1000, 4099):
             if want(name):
                 check_sparse(name, n, seed + 12)
+    # The scoring kernel pooling its queries, against the compress kernel
+    # (bit for bit), at lengths with a partial last composite (1000 = 62.5
+    # composites of 16) and block, batch 2; and the whole path (attention
+    # too) on the first length.
+    for name in ("qfuse_bf16_d128", "qfuse_ch2_f16_d64", "qfuse_ch4_bf16_d128"):
+        if want(name):
+            check_sparse(name, 1000, seed + 13)
+            for n in (1000,) if a.quick else (1000, 4099, 8200):
+                check_query_pooling(name, n, seed + 13)
     # The slash refinement (the refinement kernels; `_loops`: the loop
     # path) at lengths with a partial last block, GQA, batch 2; a bf16, an
     # f32 and an outlier (`peaked`) first pass; then the long shapes of 32 /

@@ -134,6 +134,24 @@ CHECK = {
     "slash_peaked_bf16_d128_first": (SLASH_OUTLIER, 8, 2, 128, "bf16", ("cuda", "cpu")),
     "slash_h32_bf16_d128": (SLASH_DEFAULT + ",refine=slash,last_q=16", 32, 8, 128, "bf16", ("cuda",)),
     "slash_h32_bf16_d128_first": (SLASH_DEFAULT, 32, 8, 128, "bf16", ("cuda",)),
+    # The scoring kernel pooling its query composites itself (the default,
+    # named by CHECK_FLAGS): heads pooled by 1 (the default config), 2 (f16,
+    # block 64) and 4 (not causal); each with an `_unfused` twin (the
+    # compress kernel writes the composites) that check.py runs on the same
+    # inputs, scores and layouts equal bit for bit.
+    "qfuse_bf16_d128": ("block=128,c_q=16,c_k=8,tau=0.99", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "qfuse_bf16_d128_unfused": ("block=128,c_q=16,c_k=8,tau=0.99", 8, 2, 128, "bf16", ("cuda",)),
+    "qfuse_ch2_f16_d64": ("block=64,c_q=16,c_k=16,c_h=2,tau=0.9", 8, 2, 64, "f16", ("cuda", "cpu")),
+    "qfuse_ch2_f16_d64_unfused": ("block=64,c_q=16,c_k=16,c_h=2,tau=0.9", 8, 2, 64, "f16", ("cuda",)),
+    "qfuse_ch4_bf16_d128": ("block=128,c_q=16,c_k=16,c_h=4,tau=0.9,causal=false", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "qfuse_ch4_bf16_d128_unfused": (
+        "block=128,c_q=16,c_k=16,c_h=4,tau=0.9,causal=false",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda",),
+    ),
 }
 
 # Extra unisparse-compile flags of CHECK entries, for their CUDA libraries.
@@ -149,6 +167,12 @@ CHECK_FLAGS = {
     "slash_f32_d128_first": ["--score-precision=f32"],
     "slash_loops_bf16_d128": ["--refine-kernels=false"],
     "est_refine_loops": ["--refine-kernels=false"],
+    "qfuse_bf16_d128": ["--score-fuse-query-pooling=true"],
+    "qfuse_bf16_d128_unfused": ["--score-fuse-query-pooling=false"],
+    "qfuse_ch2_f16_d64": ["--score-fuse-query-pooling=true"],
+    "qfuse_ch2_f16_d64_unfused": ["--score-fuse-query-pooling=false"],
+    "qfuse_ch4_bf16_d128": ["--score-fuse-query-pooling=true"],
+    "qfuse_ch4_bf16_d128_unfused": ["--score-fuse-query-pooling=false"],
 }
 
 BENCH = {
@@ -213,6 +237,10 @@ TUNING = {
     "tune_keyloop_before": ("est_default", None),
     "tune_partials_f32": ("est_default", ["--score-partials=f32"]),
     "tune_qmax_partials_f32": ("est_qmax", ["--score-partials=f32"]),
+    # The query composites pooled by the scoring kernel as it loads its tile
+    # (the default since) against the compress kernel writing them.
+    "tune_qfuse": ("est_default", ["--score-fuse-query-pooling=true"]),
+    "tune_unfused": ("est_default", ["--score-fuse-query-pooling=false"]),
 }
 
 

@@ -10,6 +10,9 @@
 // The separate epilogue: the scoring kernel without the per-tile score
 // pass, then the memory-bound kernel that forms the scores.
 // RUN: unisparse-opt %s --unisparse-to-nvptx="format=isa score-epilogue=separate" | FileCheck %s --check-prefix=SEP
+// The query compress kept as its own kernel (the scoring kernel reads
+// composites):
+// RUN: unisparse-opt %s --unisparse-to-nvptx="score-fuse-query-pooling=false" | FileCheck %s --check-prefix=UNFUSED
 // The scoring kernel's register budget reaches ptxas (and only that kernel).
 // RUN: unisparse-opt %s --unisparse-to-nvptx="format=isa score-warp-rows=16 score-min-ctas-per-sm=3" | FileCheck %s --check-prefix=MINCTAS
 // MINCTAS-LABEL: gpu.binary @unisparse_compress_0_module
@@ -20,8 +23,9 @@
 // MINCTAS-NOT: minnctapersm
 
 // The estimation is three built kernels in gpu.binary ops holding sm_90a
-// cubins (pooling, tensor-core scoring, selection); attention is a call of
-// the runtime's CUDA kernel; the host side calls mgpu* functions.
+// cubins (the keys' pooling, tensor-core scoring that pools its queries
+// itself, selection); attention is a call of the runtime's CUDA kernel; the
+// host side calls mgpu* functions.
 // BIN-DAG: gpu.binary @unisparse_compress_0_module  [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, properties = {{.+}}, bin = "
 // BIN-DAG: gpu.binary @unisparse_block_score_0_module  [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, properties = {{.+}}, bin = "
 // BIN-DAG: gpu.binary @unisparse_block_select_0_module  [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, properties = {{.+}}, bin = "
@@ -30,7 +34,7 @@
 // CHECK: llvm.call @mgpuStreamCreate
 // CHECK: llvm.call @mgpuMemAlloc
 // CHECK: gpu.launch_func <%{{.+}} : !llvm.ptr> @unisparse_compress_0_module::@unisparse_compress_0 blocks in
-// CHECK: gpu.launch_func <%{{.+}} : !llvm.ptr> @unisparse_compress_1_module::@unisparse_compress_1 blocks in
+// CHECK-NOT: @unisparse_compress_1
 // CHECK: gpu.launch_func <%{{.+}} : !llvm.ptr> @unisparse_block_score_0_module::@unisparse_block_score_0 blocks in
 // CHECK: gpu.launch_func <%{{.+}} : !llvm.ptr> @unisparse_block_select_0_module::@unisparse_block_select_0 blocks in {{.+}} dynamic_shared_memory_size
 // The runtime call comes after the estimation kernels are complete (a no-op
@@ -52,6 +56,12 @@
 // PTX-NOT: .param .f32
 // PTX-NOT: .param .u32
 // PTX-SAME: cp.async.cg.shared.global
+// The query tile pooled from the raw queries: the tile's tokens prefetched
+// into L2, 16-byte loads, 16-byte stores of the composites into workgroup
+// memory, their A fragments by ldmatrix.
+// PTX-SAME: prefetch.global.L2
+// PTX-SAME: ld.global.v4.b32
+// PTX-SAME: st.shared.v4.b32
 // PTX-SAME: ldmatrix.sync.aligned.m8n8.x4.shared.b16
 // PTX-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 // PTX-SAME: ex2.approx.ftz.f32
@@ -77,6 +87,11 @@
 // SEP-LABEL: gpu.binary @unisparse_block_select_0_module
 
 // CUBIN: [[N:[1-9][0-9]*]] cubins, all ELF for sm_90a
+
+// UNFUSED-LABEL: llvm.func @attention(
+// UNFUSED: gpu.launch_func <%{{.+}} : !llvm.ptr> @unisparse_compress_0_module::@unisparse_compress_0 blocks in
+// UNFUSED: gpu.launch_func <%{{.+}} : !llvm.ptr> @unisparse_compress_1_module::@unisparse_compress_1 blocks in
+// UNFUSED: gpu.launch_func <%{{.+}} : !llvm.ptr> @unisparse_block_score_0_module::@unisparse_block_score_0 blocks in
 
 // SM80: chip = "sm_80", features = "+ptx75"
 

@@ -145,6 +145,12 @@ static cl::opt<bool> refineKernels(
     cl::desc("CUDA: unisparse.slash_refine as the built refinement kernels "
              "(false: its loop lowering through the generic GPU path)"),
     cl::init(true), cl::cat(category));
+static cl::opt<bool> scoreFuseQueryPooling(
+    "score-fuse-query-pooling",
+    cl::desc("CUDA: the mean estimator's scoring kernel pools its query "
+             "composites from the raw queries (no query compress kernel); "
+             "false keeps the compress kernel"),
+    cl::init(true), cl::cat(category));
 static cl::opt<std::string> headerFile("header",
                                        cl::desc("Also write a C header"),
                                        cl::init(""), cl::cat(category));
@@ -361,6 +367,7 @@ int main(int argc, char **argv) {
     sig.scoring.separateEpilogue = scoreEpilogue == "separate";
     sig.scoring.scratchBytes = scoreScratchBytes;
     sig.scoring.halfPartials = scorePartials == "f16";
+    sig.scoring.fuseQueryPooling = scoreFuseQueryPooling;
     sig.scoring.compositeType = llvm::StringSwitch<Type>(scorePrecision)
                                     .Case("bf16", BFloat16Type::get(&context))
                                     .Case("f16", Float16Type::get(&context))
@@ -402,6 +409,7 @@ int main(int argc, char **argv) {
     options.scoreScratchBytes = scoreScratchBytes;
     options.scorePartials = scorePartials;
     options.refineKernels = refineKernels;
+    options.scoreFuseQueryPooling = scoreFuseQueryPooling;
     unisparse::buildUnisparseToNVPTXPipeline(pm, options);
   } else {
     unisparse::buildUnisparseToCPUPipeline(

@@ -222,6 +222,16 @@ def ConvertUnisparseToGPUPass
       their mass added into the result row in the CPU path's order, then
       the combination in place.
 
+    With `fuse-query-pooling` (the default), a mean-estimator block_score
+    whose query composites come from a buffer that a mean `compress` of
+    `c_q` tokens writes only for it (nothing between them that may write
+    that compress's input) gets a scoring kernel that pools them from the
+    raw queries into a workgroup tile itself (16-byte loads, the same f32
+    sums, order and rounding as the compress kernel, so the same bits);
+    that compress, its buffer and its deallocation are erased. The keys
+    stay pooled by the compress kernel. `prefetch-queries` prefetches each
+    tile's raw queries into L2 first (sm_90 and later).
+
     A buffer-form block_score the kernel cannot take is an error (lower it
     with `convert-unisparse-to-linalg` before bufferization). The scoring
     kernel copies composite rows with 16-byte `cp.async`: its composite
@@ -285,6 +295,16 @@ def ConvertUnisparseToGPUPass
            "Type of the per-key-block partial sums in the scoring kernel's "
            "scratch: `f16` (the default: half the bytes; 2^-11 relative "
            "rounding of each partial sum) or `f32`">,
+    Option<"fuseQueryPooling", "fuse-query-pooling", "bool",
+           /*default=*/"true",
+           "The scoring kernel of the mean estimator pools its query "
+           "composites from the raw queries as it fills its query tile, "
+           "where a mean-pooling compress writes them just for it (that "
+           "compress and its buffer disappear); false keeps the compress "
+           "kernel">,
+    Option<"prefetchQueries", "prefetch-queries", "bool", /*default=*/"true",
+           "With fuse-query-pooling: prefetch each tile's raw queries into "
+           "L2 before pooling them (prefetch.global.L2: sm_90 and later)">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",

@@ -100,6 +100,12 @@ struct UnisparseToNVPTXPipelineOptions
                      "refinement kernels; false: its loop lowering through "
                      "the generic GPU path (for debugging and comparison)"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> scoreFuseQueryPooling{
+      *this, "score-fuse-query-pooling",
+      llvm::cl::desc("The mean estimator's scoring kernel pools its query "
+                     "composites from the raw queries (no query compress "
+                     "kernel); false keeps the compress kernel"),
+      llvm::cl::init(true)};
   PassOptions::Option<int> optLevel{*this, "opt-level",
                                     llvm::cl::desc("NVVM optimization level"),
                                     llvm::cl::init(3)};

@@ -19,6 +19,9 @@
 //          sequences; docs/GPU.md has the numbers). Per tile:
 //            loadQueryFragments  the CTA's query composites as mma A
 //                                fragments in registers (one load);
+//                                or poolQueryFragments: pooled from the
+//                                raw queries into a workgroup tile (the
+//                                query compress fused, below);
 //            per key tile of `keyTile` composites, three stages (one
 //            barrier per key tile; the tile two ahead is issued after it):
 //              loadKeyTileAsync  cp.async of a tile into workgroup memory
@@ -56,6 +59,14 @@
 //   memory-bound kernel with a CTA per query block, forms the scores as
 //   blockScores does in one pass over the stored P: no CTA waits on a
 //   score pass between its tiles.
+//
+// Pooled queries (fuse-query-pooling; QueryPoolingFusion.cpp finds the
+// mean compress whose composites only this kernel reads): each tile, after
+// its first key tiles' copies are issued, prefetches its raw query rows
+// into L2, pools them (MeanPooling: the compress kernel's f32 sums, order
+// and rounding, so the same bits) with 16-byte loads into a workgroup tile
+// and takes the A fragments from it by ldmatrix; the compress, its buffer
+// and its launch are gone.
 //
 // The antidiagonal estimators (composites [T, s, D]: s tokens side by side,
 // queries reversed) run the same kernel with K = s * D. A query composite
@@ -109,6 +120,12 @@ constexpr int64_t kStages = 3;
 constexpr int64_t kRowPad = 8;
 /// Workgroup memory a CTA may use on sm_90 (227 KiB).
 constexpr int64_t kMaxWorkgroupBytes = 227 * 1024;
+/// Fused query pooling: the 16-byte loads of a round, all before its first
+/// add (whole chunks: 2 of 16 tokens at c_q = 16). ptxas issues about 16 of
+/// them ahead of the adds whatever the round holds, and the rest as the
+/// first are consumed, so a round of 32 streams where one of 16 would wait
+/// a full latency per chunk.
+constexpr int64_t kPoolLoadsInFlight = 32;
 
 /// The static parameters of one scoring kernel.
 struct ScoreShape {
@@ -134,11 +151,26 @@ struct ScoreShape {
   float scaleLog2; // softmax scale * log2(e) (/ s for antidiag)
   Type element;    // bf16 or f16
   Type partial;    // the scratch's partial sums: f16 or f32
+  /// The query composites pooled by the kernel from the raw queries (the
+  /// query compress fused into the tile load), in a workgroup tile.
+  bool pooledQueries = false;
   /// Rows of the C fragments a lane holds (2 per m16 tile).
   int64_t laneRows() const { return 2 * mTiles; }
   /// Rows of a workgroup-memory stage: the key tile's, then (slots > 1)
   /// the CTA's query composites of the same slot.
   int64_t stageRows() const { return keyTile + (slots > 1 ? rows : 0); }
+};
+
+/// The raw queries a scoring kernel with `pooledQueries` pools (the fused
+/// compress's input and pooling), their length N, and N where their rows
+/// are 16-byte aligned, else 0 (evaluated on the host: the tiles of whole
+/// composites up to it take 16-byte loads; one compare per tile decides).
+struct QuerySource {
+  MeanPooling pool;
+  int64_t seqFactor;
+  Value seqLen, alignedLen;
+  /// Each whole tile's raw queries prefetched into L2 first.
+  bool prefetch;
 };
 
 /// The dynamic sizes of one scoring launch.
@@ -291,14 +323,18 @@ Value scoreIfWritten(KernelBuilder &kb, Value written,
 /// Emits the kernel of one scoring launch.
 class ScoreKernel : KernelBuilder {
 public:
+  /// `q`: the query composites, or null when `pooled` (the raw queries the
+  /// kernel pools itself).
   ScoreKernel(ImplicitLocOpBuilder &b, const ScoreShape &s,
-              const ScoreSizes &sizes, Value q, Value k, Value scores,
-              Value partials, Value maxima, Value rowSums)
-      : KernelBuilder{b}, s(s), n(sizes), q(q), k(k), scores(scores),
-        partials(partials), maxima(maxima), rowSums(rowSums) {}
+              const ScoreSizes &sizes, Value q, const QuerySource *pooled,
+              Value k, Value scores, Value partials, Value maxima,
+              Value rowSums)
+      : KernelBuilder{b}, s(s), n(sizes), q(q), pooled(pooled), k(k),
+        scores(scores), partials(partials), maxima(maxima), rowSums(rowSums) {}
 
-  /// The workgroup buffers: key tiles [kStages, keyTile, D + pad] and,
-  /// for the fused epilogue, the final row max and 1 / row sum.
+  /// The workgroup buffers: key tiles [kStages, keyTile, D + pad]; for the
+  /// fused epilogue, the final row max and 1 / row sum; with pooled
+  /// queries, the CTA's query composites [rows, D + pad].
   static SmallVector<MemRefType> workgroupTypes(const ScoreShape &s) {
     Type f32 = Float32Type::get(s.element.getContext());
     SmallVector<MemRefType> types = {workgroupMemRef(
@@ -306,7 +342,18 @@ public:
     if (!s.separate)
       types.append(
           {workgroupMemRef({s.rows}, f32), workgroupMemRef({s.rows}, f32)});
+    if (s.pooledQueries)
+      types.push_back(
+          workgroupMemRef({s.rows, s.headDim + kRowPad}, s.element));
     return types;
+  }
+
+  /// Bytes of workgroup memory of the kernel for `s`.
+  static int64_t workgroupBytes(const ScoreShape &s) {
+    int64_t bytes = 0;
+    for (MemRefType type : workgroupTypes(s))
+      bytes += type.getNumElements() * type.getElementTypeBitWidth() / 8;
+    return bytes;
   }
 
   void build(Value threadId, Value blockId, Value gridSize,
@@ -345,6 +392,14 @@ public:
       aBase = add(mul(add(add(mul(warp, s.warpRows), rem(lane, 16)), s.keyTile),
                       rowElems()),
                   mul(div(lane, 16), 8));
+    // The same addressing on the pooled query tile (rows from 0).
+    if (s.pooledQueries) {
+      pooledTile = memref::CollapseShapeOp::create(
+          b, workgroup.back(), SmallVector<ReassociationIndices>{{0, 1}});
+      pooledTileBase =
+          add(mul(add(mul(warp, s.warpRows), rem(lane, 16)), rowElems()),
+              mul(div(lane, 16), 8));
+    }
     if (!s.separate) {
       // A slot per CTA, reused by its tiles.
       Value slotRows = mul(blockId, s.rows);
@@ -382,11 +437,13 @@ public:
 private:
   const ScoreShape &s;
   const ScoreSizes &n;
-  Value q, k, scores, partials, maxima, rowSums;
-  Value tid, warp, quad, qlane, ldBase, aBase;
+  Value q;
+  const QuerySource *pooled;
+  Value k, scores, partials, maxima, rowSums;
+  Value tid, warp, quad, qlane, ldBase, aBase, pooledTileBase;
   Value laneBit0, laneBit1, ownRowLocal;
   Value ownMaxima; // maxima index of the own row at key tile 0
-  Value keys, rowMax, rowInvSum;
+  Value keys, rowMax, rowInvSum, pooledTile;
   // Per tile.
   Value batchIdx, group, keyHead, t0, queryTile, numKeyTiles;
   TileScratch scratch;
@@ -439,7 +496,7 @@ private:
     // Mean composites: the query composites as A fragments in registers for
     // the whole tile. Slots > 1: a stage carries the slot's query rows.
     SmallVector<Value> aFrags;
-    if (s.slots == 1)
+    if (s.slots == 1 && !s.pooledQueries)
       aFrags = loadQueryFragments();
 
     // The running max of each of the lane's rows (mt, h), then the lane's
@@ -460,6 +517,10 @@ private:
       asyncGroup =
           nvgpu::DeviceAsyncCreateGroupOp::create(b, tokenType, ValueRange{});
     }
+    // Pooled queries: after the first key tiles' copies are issued, so
+    // those land while the queries stream in.
+    if (s.pooledQueries)
+      aFrags = poolQueryFragments();
     // The tiles every row of the CTA sees whole need no mask: key tile kt
     // is whole for all rows iff its last key is visible to the first row.
     Value firstRowLimit = s.causal ? minU(lastKey, lastVisible(t0)) : lastKey;
@@ -643,6 +704,184 @@ private:
     return frags;
   }
 
+  /// The CTA's query composites pooled from the raw queries (the query
+  /// compress fused into the tile load; MeanPooling's arithmetic, so the
+  /// same bits as the compress kernel's) into the workgroup tile, then as
+  /// mma A fragments by ldmatrix.x4, in loadQueryFragments' order.
+  /// Chunk c of the tile (`width` head-dim elements of row c / (D / width))
+  /// is thread c mod threads's: a warp's 16-byte loads read whole
+  /// 256-byte token rows. A thread pools its chunks in rounds whose loads
+  /// (kPoolLoadsInFlight) are all issued before the round's first add, so
+  /// the raw tile (c_q times the composites) streams at bandwidth. A tile
+  /// of whole composites with 16-byte aligned rows takes the unrolled form
+  /// (the count a constant); the last tile of a head (a partial composite,
+  /// rows past Tq: zero) and unaligned queries loop over each composite's
+  /// tokens with element-aligned loads.
+  SmallVector<Value> poolQueryFragments() {
+    const MeanPooling &pool = pooled->pool;
+    int64_t width = pool.width, tokens = pooled->seqFactor;
+    int64_t chunksPerRow = s.headDim / width;
+    int64_t perThread = s.rows * chunksPerRow / s.threads;
+    int64_t loadsPerChunk = tokens * pool.headFactor;
+    int64_t perRound = std::max<int64_t>(1, kPoolLoadsInFlight / loadsPerChunk);
+    while (perThread % perRound)
+      --perRound;
+    auto vecType = VectorType::get({width}, s.element);
+    Value zero = arith::ConstantOp::create(
+        b, vecType, DenseElementsAttr::get(vecType, b.getZeroAttr(s.element)));
+    llvm::Align storeAlign(width * s.element.getIntOrFloatBitWidth() / 8);
+    // Row and first column of the thread's chunk i.
+    auto chunkAt = [&](Value i) {
+      Value c = add(tid, mul(i, s.threads));
+      return std::make_pair(div(c, chunksPerRow),
+                            mul(rem(c, chunksPerRow), width));
+    };
+    auto storeChunk = [&](Value value, Value row, Value col) {
+      vector::StoreOp::create(b, value, pooledTile,
+                              ValueRange{add(mul(row, rowElems()), col)},
+                              /*nontemporal=*/false, storeAlign);
+    };
+    Value whole = ule(mul(add(t0, s.rows), tokens), pooled->alignedLen);
+    if (pooled->prefetch)
+      prefetchRawTile(whole);
+    // Every warp has read the previous tile's composites.
+    gpu::BarrierOp::create(b);
+    // Rounds of perRound chunks: all their loads, then their sums. The
+    // partial form clamps token indices to N - 1, leaves the tokens past N
+    // out of the sums and divides by the tokens there are (rows past Tq:
+    // zero).
+    auto rounds = [&](bool partial) {
+      llvm::MaybeAlign align(16);
+      Value limit = partial ? pooled->seqLen : Value();
+      forLoop(idx(0), idx(perThread / perRound), idx(1), {},
+              [&](Value round, ValueRange) {
+                SmallVector<SmallVector<Value>> loads;
+                SmallVector<Value> rows, cols, firsts;
+                for (int64_t c = 0; c < perRound; ++c) {
+                  auto [row, col] = chunkAt(add(mul(round, perRound), c));
+                  rows.push_back(row);
+                  cols.push_back(col);
+                  firsts.push_back(mul(add(t0, row), tokens));
+                  loads.push_back(pool.loadRun(*this, batchIdx, group,
+                                               firsts.back(), tokens, col,
+                                               align, limit));
+                }
+                SmallVector<Value> totals =
+                    pool.sums(*this, loads, tokens, firsts, limit);
+                for (int64_t c = 0; c < perRound; ++c) {
+                  Value count = idx(loadsPerChunk);
+                  if (partial)
+                    count =
+                        mul(sub(minU(add(firsts[c], tokens), limit), firsts[c]),
+                            pool.headFactor);
+                  Value mean = pool.mean(*this, totals[c], count, s.element);
+                  if (partial)
+                    mean = select(ult(add(t0, rows[c]), n.tq), mean, zero);
+                  storeChunk(mean, rows[c], cols[c]);
+                }
+                return SmallVector<Value>{};
+              });
+    };
+    // Unaligned queries (element loads): a chunk at a time, a loop over
+    // its tokens, as the compress kernel's partial composites. (Unrolled
+    // with element loads, this form cost the key loop 12 instructions a
+    // tile: ptxas kept its addresses across it.)
+    auto unaligned = [&] {
+      forLoop(idx(0), idx(perThread), idx(1), {}, [&](Value i, ValueRange) {
+        auto [row, col] = chunkAt(i);
+        Value t = add(t0, row);
+        Value first = mul(t, tokens);
+        Value last = minU(add(first, tokens), pooled->seqLen);
+        // Rows past Tq: an empty loop and a select.
+        Value total = pool.sumLoop(*this, batchIdx, group, first, last, col,
+                                   llvm::MaybeAlign());
+        Value mean = pool.mean(
+            *this, total, mul(sub(last, first), pool.headFactor), s.element);
+        storeChunk(select(ult(t, n.tq), mean, zero), row, col);
+        return SmallVector<Value>{};
+      });
+    };
+    auto branch = scf::IfOp::create(b, whole, /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&branch.getThenRegion().front());
+      rounds(/*partial=*/false);
+      b.setInsertionPointToStart(&branch.getElseRegion().front());
+      auto aligned = scf::IfOp::create(b, ult(idx(0), pooled->alignedLen),
+                                       /*withElseRegion=*/true);
+      b.setInsertionPointToStart(&aligned.getThenRegion().front());
+      rounds(/*partial=*/true);
+      b.setInsertionPointToStart(&aligned.getElseRegion().front());
+      unaligned();
+    }
+    gpu::BarrierOp::create(b);
+    SmallVector<Value> frags;
+    for (int64_t mt = 0; mt < s.mTiles; ++mt)
+      for (int64_t ks = 0; ks < s.kSteps; ++ks)
+        llvm::append_range(frags,
+                           aFragments(pooledTile, pooledTileBase, mt, ks));
+    return frags;
+  }
+
+  /// The four A registers of m tile `mt`, k step `ks` of query rows in
+  /// workgroup memory (`buffer`, rows of rowElems() from the lane's
+  /// address `base`: row l mod 16, columns 8 (l / 16)) by ldmatrix.x4.
+  SmallVector<Value> aFragments(Value buffer, Value base, int64_t mt,
+                                int64_t ks) {
+    Value x4 = nvgpu::LdMatrixOp::create(
+        b, VectorType::get({4, 2}, s.element), buffer,
+        ValueRange{add(base, mt * 16 * rowElems() + ks * 16)},
+        b.getBoolAttr(false), b.getI32IntegerAttr(4));
+    SmallVector<Value> regs;
+    for (int64_t i = 0; i < 4; ++i)
+      regs.push_back(word(x4, i));
+    return regs;
+  }
+
+  /// The raw queries of a `whole` tile (16-byte aligned rows, every
+  /// composite whole), tokens [t0 c_q, (t0 + rows) c_q) of each pooled head
+  /// (contiguous when the queries have the identity layout), into L2:
+  /// prefetch.global.L2 of its 128-byte lines, spread over the CTA's
+  /// threads (32 a thread at D 128, c_q 16; no registers held, nothing
+  /// waits on them). The pooling's loads then wait on L2, not on DRAM:
+  /// ptxas keeps about 16 of a thread's 16-byte loads in flight, 32 KiB a
+  /// CTA, so without it the tile's 512 KiB take 16 DRAM latencies.
+  void prefetchRawTile(Value whole) {
+    const MeanPooling &pool = pooled->pool;
+    auto type = cast<MemRefType>(pool.input.getType());
+    if (!type.getLayout().isIdentity())
+      return;
+    constexpr int64_t kLine = 128;
+    int64_t rowBytes = s.headDim * type.getElementTypeBitWidth() / 8;
+    int64_t tileBytes = s.rows * pooled->seqFactor * rowBytes;
+    int64_t perThread = llvm::divideCeil(tileBytes, kLine * s.threads);
+    Value heads = memref::DimOp::create(b, pool.input, 1);
+    Value first = mul(t0, pooled->seqFactor);
+    auto ptrType = LLVM::LLVMPointerType::get(b.getContext(), 1);
+    ifThen(whole, [&] {
+      Value base =
+          memref::ExtractAlignedPointerAsIndexOp::create(b, pool.input);
+      for (int64_t j = 0; j < pool.headFactor; ++j) {
+        Value src = pool.sourceHead(*this, group, j);
+        Value token =
+            add(mul(add(mul(batchIdx, heads), src), pooled->seqLen), first);
+        Value start = add(add(base, mul(token, rowBytes)), mul(tid, kLine));
+        forLoop(idx(0), idx(perThread), idx(1), {}, [&](Value i, ValueRange) {
+          Value address = arith::IndexCastUIOp::create(
+              b, b.getI64Type(), add(start, mul(i, kLine * s.threads)));
+          NVVM::PrefetchOp::create(
+              b,
+              NVVM::PrefetchCacheLevelAttr::get(b.getContext(),
+                                                NVVM::PrefetchCacheLevel::L2),
+              /*evictPriority=*/nullptr,
+              LLVM::IntToPtrOp::create(b, ptrType, address),
+              /*predicate=*/Value());
+          return SmallVector<Value>{};
+        });
+      }
+    });
+  }
+
   /// A pair of 16-bit elements as an mma operand register: bf16 pairs as
   /// an i32 (the form nvvm.mma.sync takes for .bf16), f16 pairs as they are.
   Value operand(Value pair) {
@@ -781,12 +1020,7 @@ private:
           llvm::append_range(aStep, aFrags.slice((mt * s.kSteps + ks) * 4, 4));
           continue;
         }
-        Value frags = nvgpu::LdMatrixOp::create(
-            b, fragsType, keys,
-            ValueRange{add(queryBase, mt * 16 * rowElems() + ks * 16)},
-            b.getBoolAttr(false), b.getI32IntegerAttr(4));
-        for (int64_t i = 0; i < 4; ++i)
-          aStep.push_back(word(frags, i));
+        llvm::append_range(aStep, aFragments(keys, queryBase, mt, ks));
       }
       for (int64_t p = 0; p < s.nTiles / 2; ++p) {
         Value frags = nvgpu::LdMatrixOp::create(
@@ -1327,8 +1561,9 @@ private:
 /// block_score in buffer form (16-bit composites) -> the tensor-core
 /// kernel.
 struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
-  BlockScoreToGPU(MLIRContext *ctx, const ScoreKernelOptions &options)
-      : OpRewritePattern(ctx), options(options) {}
+  BlockScoreToGPU(MLIRContext *ctx, const ScoreKernelOptions &options,
+                  const FusedQueryPooling &fused)
+      : OpRewritePattern(ctx), options(options), fused(fused) {}
 
   LogicalResult matchAndRewrite(BlockScoreOp op,
                                 PatternRewriter &rewriter) const override {
@@ -1382,9 +1617,32 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
 
     Value q = op.getQc(), k = op.getKc(), scores = op.getInit();
     ScoreSizes n;
-    n.batch = memref::DimOp::create(b, q, 0);
-    n.groups = memref::DimOp::create(b, q, 1);
-    n.tq = memref::DimOp::create(b, q, 2);
+    std::optional<QuerySource> pooled;
+    if (auto compress = cast_or_null<CompressOp>(fused.queriesOf(op))) {
+      // The kernel pools the queries: the composites' buffer is never
+      // written (the pass erases it with the compress), so every size
+      // comes from the raw queries and the scores.
+      s.pooledQueries = true;
+      Value raw = compress.getInput();
+      auto rawType = cast<MemRefType>(raw.getType());
+      pooled = QuerySource{{raw, static_cast<int64_t>(compress.getHeadFactor()),
+                            static_cast<int64_t>(compress.getKvGroup()),
+                            MeanPooling::chunkWidth(rawType)},
+                           static_cast<int64_t>(compress.getSeqFactor()),
+                           memref::DimOp::create(b, raw, 2),
+                           Value(),
+                           opts.prefetchQueries};
+      pooled->alignedLen =
+          kb.select(rowsAligned(b, raw, 16), pooled->seqLen, kb.idx(0));
+      n.batch = memref::DimOp::create(b, raw, 0);
+      n.groups = memref::DimOp::create(b, scores, 1);
+      n.tq = kb.ceilDiv(pooled->seqLen, pooled->seqFactor);
+      q = Value();
+    } else {
+      n.batch = memref::DimOp::create(b, q, 0);
+      n.groups = memref::DimOp::create(b, q, 1);
+      n.tq = memref::DimOp::create(b, q, 2);
+    }
     n.tk = memref::DimOp::create(b, k, 2);
     n.nbq = memref::DimOp::create(b, scores, 2);
     n.nbk = memref::DimOp::create(b, scores, 3);
@@ -1405,7 +1663,8 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
           "unisparse_block_score",
           [&](ImplicitLocOpBuilder &kbld, Value tid, Value bid, ValueRange wg) {
             Value grid = gpu::GridDimOp::create(kbld, gpu::Dimension::x);
-            ScoreKernel(kbld, s, sizes, q, k, scores, partials, maxima, rowSums)
+            ScoreKernel(kbld, s, sizes, q, pooled ? &*pooled : nullptr, k,
+                        scores, partials, maxima, rowSums)
                 .build(tid, bid, grid, wg);
           },
           Value(), kernelAttrs);
@@ -1483,6 +1742,7 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
   }
 
   ScoreKernelOptions options;
+  const FusedQueryPooling &fused;
 };
 } // namespace
 
@@ -1549,7 +1809,43 @@ int64_t mlir::unisparse::scoreWarpRows(Operation *op,
   return options.warpRows;
 }
 
+std::string mlir::unisparse::queryPoolingUnsupportedReason(
+    Operation *op, const ScoreKernelOptions &options, MemRefType input) {
+  auto score = dyn_cast<BlockScoreOp>(op);
+  if (!score || score.getEstimator() != Estimator::mean)
+    return "only the mean estimator's kernel holds its query composites in "
+           "a tile (the antidiagonal ones stream them with the keys)";
+  Type element = input.getElementType();
+  if (input.getRank() != 4 ||
+      !(element.isF32() || element.isF16() || element.isBF16()))
+    return "the raw queries must be [B, H, N, D] of f32, f16 or bf16";
+  auto qcType = cast<ShapedType>(score.getQc().getType());
+  int64_t d = qcType.getDimSize(qcType.getRank() - 1);
+  int64_t width = MeanPooling::chunkWidth(input);
+  int64_t rows = scoreWarpRows(op, options) * options.warps;
+  if (input.getDimSize(3) != d || width == 1 ||
+      (rows * d / width) % (32 * options.warps))
+    return "the raw queries' 16-byte chunks must divide among the CTA's "
+           "threads";
+  ScoreShape s{};
+  s.keyTile = options.keyTile;
+  s.slots = 1;
+  s.rows = rows;
+  s.headDim = d;
+  s.separate = options.separateEpilogue;
+  s.pooledQueries = true;
+  s.element = options.compositeType;
+  int64_t bytes = ScoreKernel::workgroupBytes(s);
+  if (bytes > kMaxWorkgroupBytes)
+    return llvm::formatv("the key stages and the query tile need {0} bytes "
+                         "of workgroup memory, more than {1}",
+                         bytes, kMaxWorkgroupBytes)
+        .str();
+  return "";
+}
+
 void mlir::unisparse::populateBlockScoreToGPUPatterns(
-    RewritePatternSet &patterns, const ScoreKernelOptions &options) {
-  patterns.add<BlockScoreToGPU>(patterns.getContext(), options);
+    RewritePatternSet &patterns, const ScoreKernelOptions &options,
+    const FusedQueryPooling &fused) {
+  patterns.add<BlockScoreToGPU>(patterns.getContext(), options, fused);
 }

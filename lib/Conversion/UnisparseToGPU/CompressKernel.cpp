@@ -23,16 +23,123 @@ using namespace mlir;
 using namespace mlir::unisparse;
 using namespace mlir::unisparse::gpu_detail;
 
+int64_t MeanPooling::chunkWidth(MemRefType input) {
+  int64_t headDim = input.getDimSize(3);
+  int64_t width = 16 * 8 / static_cast<int64_t>(input.getElementTypeBitWidth());
+  if (ShapedType::isDynamic(headDim) || headDim % width != 0)
+    return 1;
+  return width;
+}
+
+Value MeanPooling::sourceHead(KernelBuilder &k, Value group, int64_t j) const {
+  // Expanded head g hf + j reads source head (g hf + j) / kvg.
+  return k.div(k.add(k.mul(group, headFactor), j), kvGroup);
+}
+
+Value MeanPooling::load(KernelBuilder &k, Value batch, Value srcHead,
+                        Value token, Value d,
+                        llvm::MaybeAlign alignment) const {
+  Type inElt = cast<MemRefType>(input.getType()).getElementType();
+  auto f32Vec = VectorType::get({width}, k.b.getF32Type());
+  Value x = vector::LoadOp::create(k.b, VectorType::get({width}, inElt), input,
+                                   ValueRange{batch, srcHead, token, d},
+                                   /*nontemporal=*/false, alignment);
+  return inElt.isF32() ? x : arith::ExtFOp::create(k.b, f32Vec, x);
+}
+
+SmallVector<Value> MeanPooling::loadRun(KernelBuilder &k, Value batch,
+                                        Value group, Value first,
+                                        int64_t tokens, Value d,
+                                        llvm::MaybeAlign alignment,
+                                        Value limit) const {
+  Value last = limit ? k.sub(limit, k.idx(1)) : Value();
+  SmallVector<Value> loads;
+  for (int64_t j = 0; j < headFactor; ++j) {
+    Value src = sourceHead(k, group, j);
+    for (int64_t w = 0; w < tokens; ++w) {
+      Value token = k.add(first, w);
+      if (limit)
+        token = k.minU(token, last);
+      loads.push_back(load(k, batch, src, token, d, alignment));
+    }
+  }
+  return loads;
+}
+
+/// A zero f32 vector of `width` elements.
+static Value zeros(KernelBuilder &k, int64_t width) {
+  auto f32Vec = VectorType::get({width}, k.b.getF32Type());
+  return arith::ConstantOp::create(
+      k.b, f32Vec, DenseElementsAttr::get(f32Vec, k.b.getF32FloatAttr(0.0f)));
+}
+
+Value MeanPooling::sum(KernelBuilder &k, ArrayRef<Value> loads) const {
+  return sums(k, {SmallVector<Value>(loads)},
+              static_cast<int64_t>(loads.size()))
+      .front();
+}
+
+SmallVector<Value> MeanPooling::sums(KernelBuilder &k,
+                                     ArrayRef<SmallVector<Value>> runs,
+                                     int64_t tokens, ArrayRef<Value> firsts,
+                                     Value limit) const {
+  SmallVector<Value> totals(runs.size(), zeros(k, width));
+  for (size_t i = 0; i < runs.front().size(); ++i) {
+    for (size_t r = 0; r < runs.size(); ++r) {
+      Value next = arith::AddFOp::create(k.b, totals[r], runs[r][i]);
+      if (limit)
+        next = k.select(
+            k.ult(k.add(firsts[r], static_cast<int64_t>(i) % tokens), limit),
+            next, totals[r]);
+      totals[r] = next;
+    }
+  }
+  return totals;
+}
+
+Value MeanPooling::sumLoop(KernelBuilder &k, Value batch, Value group,
+                           Value first, Value last, Value d,
+                           llvm::MaybeAlign alignment) const {
+  Value total = zeros(k, width);
+  for (int64_t j = 0; j < headFactor; ++j) {
+    Value src = sourceHead(k, group, j);
+    total = k.forLoop(first, last, k.idx(1), {total},
+                      [&](Value n, ValueRange a) -> SmallVector<Value> {
+                        return {arith::AddFOp::create(
+                            k.b, a[0], load(k, batch, src, n, d, alignment))};
+                      })[0];
+  }
+  return total;
+}
+
+Value MeanPooling::mean(KernelBuilder &k, Value total, Value count,
+                        Type element) const {
+  Value countF = arith::UIToFPOp::create(
+      k.b, k.b.getF32Type(),
+      arith::IndexCastUIOp::create(k.b, k.b.getI64Type(), count));
+  Value mean = arith::DivFOp::create(
+      k.b, total,
+      vector::BroadcastOp::create(
+          k.b, VectorType::get({width}, k.b.getF32Type()), countF));
+  if (element.isF32())
+    return mean;
+  return arith::TruncFOp::create(k.b, VectorType::get({width}, element), mean);
+}
+
 namespace {
 constexpr int64_t kCompressThreads = 128;
 
 struct CompressToGPU : OpRewritePattern<CompressOp> {
-  using OpRewritePattern::OpRewritePattern;
+  CompressToGPU(MLIRContext *ctx, const FusedQueryPooling &fused)
+      : OpRewritePattern(ctx), fused(fused) {}
 
   LogicalResult matchAndRewrite(CompressOp op,
                                 PatternRewriter &rewriter) const override {
     if (!op.hasPureBufferSemantics())
       return rewriter.notifyMatchFailure(op, "tensor form");
+    if (fused.pools(op))
+      return rewriter.notifyMatchFailure(
+          op, "the scoring kernel pools these queries itself");
     bool concat = op.getPooling() == Pooling::concat ||
                   op.getPooling() == Pooling::concat_reversed;
     bool reversed = op.getPooling() == Pooling::concat_reversed;
@@ -46,14 +153,11 @@ struct CompressToGPU : OpRewritePattern<CompressOp> {
     Value input = op.getInput(), out = op.getInit();
     auto inType = cast<MemRefType>(input.getType());
     auto outType = cast<MemRefType>(out.getType());
-    Type inElt = inType.getElementType(), outElt = outType.getElementType();
-    int64_t headDim = inType.getDimSize(3);
-    int64_t width =
-        16 * 8 / static_cast<int64_t>(inElt.getIntOrFloatBitWidth());
-    if (ShapedType::isDynamic(headDim) || headDim % width != 0)
-      width = 1;
-    int64_t sf = op.getSeqFactor(), hf = op.getHeadFactor(),
-            kvg = op.getKvGroup();
+    Type outElt = outType.getElementType();
+    int64_t sf = op.getSeqFactor(), hf = op.getHeadFactor();
+    MeanPooling pool{input, hf, static_cast<int64_t>(op.getKvGroup()),
+                     MeanPooling::chunkWidth(inType)};
+    int64_t width = pool.width;
 
     Value batch = memref::DimOp::create(b, out, 0);
     Value groups = memref::DimOp::create(b, out, 1);
@@ -92,10 +196,6 @@ struct CompressToGPU : OpRewritePattern<CompressOp> {
             Value bi = k.div(head, groups);
             Value d = k.mul(chunk, width);
             auto f32Vec = VectorType::get({width}, kbld.getF32Type());
-            auto inVec = VectorType::get({width}, inElt);
-            Value acc = arith::ConstantOp::create(
-                kbld, f32Vec,
-                DenseElementsAttr::get(f32Vec, kbld.getF32FloatAttr(0.0f)));
             Value first = k.mul(t, sf), last;
             if (concat) {
               first =
@@ -105,57 +205,26 @@ struct CompressToGPU : OpRewritePattern<CompressOp> {
             } else {
               last = k.minU(k.add(first, sf), seq);
             }
-            // The f32 sums: heads outer, tokens inner, ascending. A full
-            // composite (the common case) unrolls its sf tokens, so their
-            // loads are all in flight at once; the partial last one loops.
-            auto token = [&](Value src, Value n, llvm::MaybeAlign alignment) {
-              Value x = vector::LoadOp::create(
-                  kbld, inVec, input, ValueRange{bi, src, n, d},
-                  /*nontemporal=*/false, alignment);
-              return inElt.isF32() ? x : arith::ExtFOp::create(kbld, f32Vec, x);
-            };
-            auto sources = [&](int64_t j) {
-              // Expanded head g hf + j reads source head (g hf + j) / kvg.
-              return k.div(k.add(k.mul(g, hf), j), kvg);
-            };
-            auto looped = [&](llvm::MaybeAlign alignment) {
-              Value total = acc;
-              for (int64_t j = 0; j < hf; ++j) {
-                Value src = sources(j);
-                total =
-                    k.forLoop(first, last, k.idx(1), {total},
-                              [&](Value n, ValueRange a) -> SmallVector<Value> {
-                                return {arith::AddFOp::create(
-                                    kbld, a[0], token(src, n, alignment))};
-                              })[0];
-              }
-              return total;
-            };
-            auto unrolled = [&](llvm::MaybeAlign alignment) {
-              Value total = acc;
-              for (int64_t j = 0; j < hf; ++j) {
-                Value src = sources(j);
-                SmallVector<Value> xs;
-                for (int64_t w = 0; w < tokens; ++w)
-                  xs.push_back(token(src, k.add(first, w), alignment));
-                for (Value x : xs)
-                  total = arith::AddFOp::create(kbld, total, x);
-              }
-              return total;
-            };
+            // A full composite (the common case) unrolls its sf tokens, so
+            // their loads are all in flight at once; the partial last one
+            // loops.
             auto sums = [&](llvm::MaybeAlign alignment) -> Value {
               if (tokens > 32)
-                return looped(alignment);
+                return pool.sumLoop(k, bi, g, first, last, d, alignment);
               auto full = scf::IfOp::create(
                   kbld, f32Vec, k.eq(k.sub(last, first), k.idx(tokens)),
                   /*withElseRegion=*/true);
               OpBuilder::InsertionGuard guard(kbld);
               kbld.setInsertionPointToStart(&full.getThenRegion().front());
-              scf::YieldOp::create(kbld, unrolled(alignment));
+              scf::YieldOp::create(
+                  kbld, pool.sum(k, pool.loadRun(k, bi, g, first, tokens, d,
+                                                 alignment)));
               kbld.setInsertionPointToStart(&full.getElseRegion().front());
-              scf::YieldOp::create(kbld, looped(alignment));
+              scf::YieldOp::create(
+                  kbld, pool.sumLoop(k, bi, g, first, last, d, alignment));
               return full.getResult(0);
             };
+            Value acc;
             if (aligned) {
               auto branch = scf::IfOp::create(kbld, f32Vec, aligned,
                                               /*withElseRegion=*/true);
@@ -172,17 +241,10 @@ struct CompressToGPU : OpRewritePattern<CompressOp> {
             // The tokens the composite has, times the heads pooled (a
             // concat slot: its heads; one past the sequence stays 0).
             Value count = concat ? k.idx(hf) : k.mul(k.sub(last, first), hf);
-            Value countF = arith::UIToFPOp::create(
-                kbld, kbld.getF32Type(),
-                arith::IndexCastUIOp::create(kbld, kbld.getI64Type(), count));
-            Value mean = arith::DivFOp::create(
-                kbld, acc, vector::BroadcastOp::create(kbld, f32Vec, countF));
+            Value mean = pool.mean(k, acc, count, outElt);
             SmallVector<Value> storeAt = {bi, g, t, d};
             if (concat)
               storeAt.insert(storeAt.begin() + 3, slot);
-            if (!outElt.isF32())
-              mean = arith::TruncFOp::create(
-                  kbld, VectorType::get({width}, outElt), mean);
             if (aligned) {
               auto branch = scf::IfOp::create(kbld, aligned,
                                               /*withElseRegion=*/true);
@@ -200,10 +262,12 @@ struct CompressToGPU : OpRewritePattern<CompressOp> {
     rewriter.eraseOp(op);
     return success();
   }
+
+  const FusedQueryPooling &fused;
 };
 } // namespace
 
 void mlir::unisparse::populateCompressToGPUPatterns(
-    RewritePatternSet &patterns) {
-  patterns.add<CompressToGPU>(patterns.getContext());
+    RewritePatternSet &patterns, const FusedQueryPooling &fused) {
+  patterns.add<CompressToGPU>(patterns.getContext(), fused);
 }

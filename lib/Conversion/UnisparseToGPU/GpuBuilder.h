@@ -149,6 +149,57 @@ void buildLaunch(ImplicitLocOpBuilder &b, Value blocks, int64_t threads,
 /// into a tensor.empty, else an elementwise truncation.
 Value compositesOfType(ImplicitLocOpBuilder &b, Value value, Type type);
 
+/// The arithmetic of mean pooling (`compress`, pooling = mean or concat) on
+/// one chunk of `width` consecutive head-dim elements of one composite, as
+/// the compress kernel computes it: f32 sums, from zero, over the group's
+/// `headFactor` expanded heads (outer) and the composite's tokens (inner),
+/// both ascending, one load per (head, token); the mean is the sum divided
+/// in f32 by the tokens times the heads, rounded once to the destination
+/// type. The compress kernel and the scoring kernel's fused query load
+/// (BlockScoreKernel.cpp) are both built from it, so their composites are
+/// the same bits.
+struct MeanPooling {
+  Value input; // [B, H, N, D]
+  int64_t headFactor, kvGroup;
+  /// Elements per chunk: 16 bytes of the input, or 1 (see chunkWidth).
+  int64_t width;
+
+  /// The input's elements per 16 bytes when they divide the (static) head
+  /// dimension, else 1.
+  static int64_t chunkWidth(MemRefType input);
+
+  /// Source head of expanded head `group` * headFactor + `j`.
+  Value sourceHead(KernelBuilder &k, Value group, int64_t j) const;
+  /// Token `token`'s chunk at `d` of `srcHead` as f32 (one load).
+  Value load(KernelBuilder &k, Value batch, Value srcHead, Value token, Value d,
+             llvm::MaybeAlign alignment) const;
+  /// The loads of `tokens` tokens from `first` of every head of `group`, in
+  /// the order sum() adds them (heads outer, tokens inner). With `limit`,
+  /// token indices are clamped to limit - 1 (in bounds; sum() leaves out
+  /// the tokens at or past `limit`).
+  SmallVector<Value> loadRun(KernelBuilder &k, Value batch, Value group,
+                             Value first, int64_t tokens, Value d,
+                             llvm::MaybeAlign alignment,
+                             Value limit = Value()) const;
+  /// The f32 sum of `loads` in their order, from zero.
+  Value sum(KernelBuilder &k, ArrayRef<Value> loads) const;
+  /// sum() of each of `runs` (loadRun()s of `tokens` tokens), the adds of all
+  /// runs interleaved, so that every run's loads are wanted from the first
+  /// add. With `limit`, run r leaves out its tokens at or past `limit`
+  /// (from `firsts[r]`): the sum keeps its value there (a select, not an
+  /// add of 0, so the bits are those of the sum of the tokens it has).
+  SmallVector<Value> sums(KernelBuilder &k, ArrayRef<SmallVector<Value>> runs,
+                          int64_t tokens, ArrayRef<Value> firsts = {},
+                          Value limit = Value()) const;
+  /// The f32 sum over tokens [first, last) of every head of `group` (a loop
+  /// per head; the same adds in the same order as sum(loadRun(...))).
+  Value sumLoop(KernelBuilder &k, Value batch, Value group, Value first,
+                Value last, Value d, llvm::MaybeAlign alignment) const;
+  /// `total` / `count` (an index: tokens times heads) in f32, rounded to
+  /// `element` (no rounding for f32).
+  Value mean(KernelBuilder &k, Value total, Value count, Type element) const;
+};
+
 } // namespace mlir::unisparse::gpu_detail
 
 #endif // UNISPARSE_LIB_CONVERSION_UNISPARSETOGPU_GPUBUILDER_H

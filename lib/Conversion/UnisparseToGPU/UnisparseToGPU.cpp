@@ -186,13 +186,19 @@ struct ConvertUnisparseToGPUPass
     options.separateEpilogue = epilogue == "separate";
     options.scratchBytes = scratchBytes;
     options.halfPartials = partials == "f16";
+    options.fuseQueryPooling = fuseQueryPooling;
+    options.prefetchQueries = prefetchQueries;
 
+    // Which scoring kernels pool their queries, decided before anything is
+    // lowered; their compresses are skipped, then erased with their buffers.
+    FusedQueryPooling fused(module, options);
     RewritePatternSet patterns(ctx);
-    populateCompressToGPUPatterns(patterns);
-    populateBlockScoreToGPUPatterns(patterns, options);
+    populateCompressToGPUPatterns(patterns, fused);
+    populateBlockScoreToGPUPatterns(patterns, options, fused);
     populateBlockSelectToGPUPatterns(patterns);
     populateSlashRefineToGPUPatterns(patterns);
     walkAndApplyPatterns(module, std::move(patterns));
+    fused.eraseFused();
     // A buffer-form op that no pattern took (its pattern reported why).
     WalkResult left = module.walk([&](Operation *op) {
       if (isa<CompressOp, BlockScoreOp, BlockSelectOp, SlashRefineOp>(op) &&

@@ -17,6 +17,8 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Pass/Pass.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/SetVector.h"
 
 namespace mlir::unisparse {
 
@@ -53,7 +55,52 @@ struct ScoreKernelOptions {
   bool halfPartials = true;
   /// Element type of the composites on tensor cores (bf16 or f16).
   Type compositeType;
+  /// The query composites of mean pooling pooled by the scoring kernel from
+  /// the raw queries as it loads its tile (the query compress and its
+  /// buffer disappear), where FusedQueryPooling finds the pattern.
+  bool fuseQueryPooling = true;
+  /// With fuseQueryPooling: each tile's raw queries are prefetched into L2
+  /// (prefetch.global.L2, which LLVM 22's NVPTX back end selects from sm_90
+  /// on) before they are pooled.
+  bool prefetchQueries = true;
 };
+
+/// The query compresses whose pooling the scoring kernel takes over
+/// (`ScoreKernelOptions::fuseQueryPooling`): a buffer-form block_score of
+/// the mean estimator that the tensor-core kernel takes (and whose fused
+/// query tile fits in workgroup memory) reads query composites from a
+/// memref.alloc that only one mean-pooling compress (tokens c_q) writes,
+/// earlier in the same block, with nothing between them that may write the
+/// compress's input, and that only deallocations use besides. Decided for
+/// a whole module before any op is lowered (lowering the key compress
+/// between them would hide the pattern).
+class FusedQueryPooling {
+public:
+  FusedQueryPooling() = default;
+  FusedQueryPooling(Operation *root, const ScoreKernelOptions &options);
+
+  /// The compress whose queries `score` pools, or null.
+  Operation *queriesOf(Operation *score) const {
+    return compressOf.lookup(score);
+  }
+  /// Whether a scoring kernel pools the queries of `compress`.
+  bool pools(Operation *compress) const { return fused.contains(compress); }
+  /// After the scoring ops are lowered: erases each fused compress, its
+  /// destination and the destination's deallocations (a compress whose
+  /// destination something else still reads is left alone).
+  void eraseFused();
+
+private:
+  llvm::DenseMap<Operation *, Operation *> compressOf;
+  llvm::SetVector<Operation *> fused;
+};
+
+/// Why the scoring kernel for `op` (a block_score the tensor-core kernel
+/// takes with `options`) cannot pool its query composites from raw queries
+/// of type `input` itself, or an empty string when it can.
+std::string queryPoolingUnsupportedReason(Operation *op,
+                                          const ScoreKernelOptions &options,
+                                          MemRefType input);
 
 /// Why `op` (a block_score) cannot use the tensor-core kernel with
 /// `options` (its composites rounded to `options.compositeType`), or an
@@ -70,12 +117,15 @@ std::string tensorCoreScoreUnsupportedReason(Operation *op,
 int64_t scoreWarpRows(Operation *op, const ScoreKernelOptions &options);
 
 /// Buffer-form mean-pooling and concatenating compress -> a bandwidth-bound
-/// kernel.
-void populateCompressToGPUPatterns(RewritePatternSet &patterns);
+/// kernel (except those whose pooling `fused` gives to a scoring kernel).
+void populateCompressToGPUPatterns(RewritePatternSet &patterns,
+                                   const FusedQueryPooling &fused);
 /// Buffer-form block_score with 16-bit composites -> the tensor-core kernel
-/// (an error for one that tensorCoreScoreUnsupportedReason rejects).
+/// (an error for one that tensorCoreScoreUnsupportedReason rejects); the
+/// kernel pools its query composites itself where `fused` says so.
 void populateBlockScoreToGPUPatterns(RewritePatternSet &patterns,
-                                     const ScoreKernelOptions &options);
+                                     const ScoreKernelOptions &options,
+                                     const FusedQueryPooling &fused);
 /// Buffer-form block_select -> one warp per row (a CTA of one warp).
 void populateBlockSelectToGPUPatterns(RewritePatternSet &patterns);
 /// Buffer-form slash_refine with 16-bit q and k -> the refinement kernels
