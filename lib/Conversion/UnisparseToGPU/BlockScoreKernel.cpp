@@ -684,7 +684,7 @@ private:
   SmallVector<Value> loadQueryFragments() {
     SmallVector<Value> frags;
     auto pairType = VectorType::get({2}, s.element);
-    Value zero = operand(arith::ConstantOp::create(
+    Value zero = mmaOperand(arith::ConstantOp::create(
         b, pairType,
         DenseElementsAttr::get(pairType, b.getZeroAttr(s.element))));
     for (int64_t mt = 0; mt < s.mTiles; ++mt) {
@@ -697,7 +697,7 @@ private:
           Value pair = vector::LoadOp::create(
               b, pairType, q, ValueRange{batchIdx, group, safeRow, col},
               /*nontemporal=*/false, llvm::Align(4));
-          frags.push_back(select(inside, operand(pair), zero));
+          frags.push_back(select(inside, mmaOperand(pair), zero));
         }
       }
     }
@@ -882,16 +882,6 @@ private:
     });
   }
 
-  /// A pair of 16-bit elements as an mma operand register: bf16 pairs as
-  /// an i32 (the form nvvm.mma.sync takes for .bf16), f16 pairs as they are.
-  Value operand(Value pair) {
-    if (!s.element.isBF16())
-      return pair;
-    Value w = vector::BitCastOp::create(b, VectorType::get({1}, b.getI32Type()),
-                                        pair);
-    return vector::ExtractOp::create(b, w, 0);
-  }
-
   /// cp.async of chunk `c` into `stage`: the rows of key tile c / s, slot
   /// c mod s, and (slots > 1) the CTA's query composites of that slot
   /// after them.
@@ -995,7 +985,7 @@ private:
 
   /// Row `i` of an ldmatrix.x4 result as an mma operand register.
   Value word(Value fragments, int64_t i) {
-    return operand(vector::ExtractOp::create(b, fragments, i));
+    return mmaOperand(vector::ExtractOp::create(b, fragments, i));
   }
 
   /// acc + Q K^T of the chunk in `stage`: per (m tile, n tile) four f32,

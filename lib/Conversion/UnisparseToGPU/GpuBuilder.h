@@ -10,6 +10,7 @@
 
 #include "unisparse/Conversion/UnisparseToGPU/UnisparseToGPU.h"
 
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
 namespace mlir::unisparse::gpu_detail {
@@ -67,6 +68,17 @@ struct KernelBuilder {
     return arith::SelectOp::create(b, c, x, y);
   }
   Value andI(Value x, Value y) { return arith::AndIOp::create(b, x, y); }
+
+  /// A pair of 16-bit elements (a vector<2x...>) as an mma operand
+  /// register: bf16 pairs as an i32 (the form nvvm.mma.sync takes for
+  /// .bf16), f16 pairs as they are.
+  Value mmaOperand(Value pair) {
+    if (!cast<VectorType>(pair.getType()).getElementType().isBF16())
+      return pair;
+    Value w = vector::BitCastOp::create(b, VectorType::get({1}, b.getI32Type()),
+                                        pair);
+    return vector::ExtractOp::create(b, w, 0);
+  }
   Value orI(Value x, Value y) { return arith::OrIOp::create(b, x, y); }
 
   Value fadd(Value x, Value y) { return arith::AddFOp::create(b, x, y); }

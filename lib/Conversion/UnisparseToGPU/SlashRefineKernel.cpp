@@ -161,16 +161,6 @@ struct RefineKernels : KernelBuilder {
 
   //===--- tensor-core tiles -----------------------------------------===//
 
-  /// A pair of 16-bit elements as an mma operand register: bf16 pairs as
-  /// an i32 (the form nvvm.mma.sync takes for .bf16), f16 pairs as they are.
-  Value operand(Value pair) {
-    if (!s.element.isBF16())
-      return pair;
-    Value w = vector::BitCastOp::create(b, VectorType::get({1}, b.getI32Type()),
-                                        pair);
-    return vector::ExtractOp::create(b, w, 0);
-  }
-
   /// Elements col, col + 1 of row `row` of head `head` of `src` ([B, H, N,
   /// D]) as an operand register, zero where `valid` is false (row 0 read).
   Value pairAt(Value src, Value bi, Value head, Value row, Value valid,
@@ -183,7 +173,7 @@ struct RefineKernels : KernelBuilder {
     Value zero = arith::ConstantOp::create(
         b, pairType,
         DenseElementsAttr::get(pairType, b.getZeroAttr(s.element)));
-    return select(valid, operand(pair), operand(zero));
+    return select(valid, mmaOperand(pair), mmaOperand(zero));
   }
 
   /// The A fragments of 16 query rows (the lane's rows quad and quad + 8
