@@ -1,7 +1,9 @@
 """GPU benchmark of the estimation (compress + block_score + block_select,
 the compiled ``@layout`` of ``unisparse-to-nvptx``; with ``refine = slash``
 the refinement too) by stage, next to a plain
-unfused PyTorch estimator, and the whole call against cuDNN causal attention.
+unfused PyTorch estimator, and the whole call against cuDNN causal attention
+(``--e2e``; ``--peak 1 2 3`` for inputs of several sharpnesses, so layouts of
+several densities; ``--fa4`` adds FlashAttention-4's causal call).
 
     UNISPARSE_CUDA_RUNTIME=... UNISPARSE_AOT_DIR=... \\
         python3 bench/bench_gpu_estimation.py [--n 32768 131072] [--only est_default ...]
@@ -132,12 +134,59 @@ def flops_score(n, hq, d, cq, ck, causal=True):
     return f / 2 if causal else f
 
 
+def end_to_end(lib, n, hq, hkv, d, c, peak, fa4):
+    """One row: the whole compiled call (estimation + sparse attention)
+    against cuDNN causal (and FlashAttention-4's causal dense call) on
+    inputs of inverse temperature `peak`."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    q, k, v = structured(n, hq, hkv, d, seed=n, peak=peak)
+    _, counts, _ = lib.layout(q, k)
+    dens = ref.density(counts.cpu().numpy(), n, c["block"], c["causal"])
+    t_est = time_ms(lambda: lib.layout(q, k), min_reps=5, budget_ms=1000.0)
+    t_att = time_ms(lambda: lib.attention(q, k, v), min_reps=3, budget_ms=2000.0)
+    g = hq // hkv
+    kr, vr = k.repeat_interleave(g, 1), v.repeat_interleave(g, 1)
+    with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
+        t_dense = time_ms(
+            lambda: torch.nn.functional.scaled_dot_product_attention(q, kr, vr, is_causal=True),
+            min_reps=3,
+            budget_ms=2000.0,
+        )
+    kr = vr = None
+    t_fa4 = float("nan")
+    if fa4:
+        from bench_gpu import fa4_call
+
+        run = fa4_call(q, k, v, None, None, c["block"], True, True)
+        t_fa4 = time_ms(run, min_reps=3, budget_ms=2000.0)
+    line = (
+        f"  end to end N={n} peak={peak:g}: density {dens:.3f}, UniSparse {t_att:.2f} ms (estimation {t_est:.3f}), "
+        f"cuDNN causal {t_dense:.2f} ms, speedup {t_dense / t_att:.2f}x (target 0.9/density = {0.9 / dens:.2f}x), "
+        f"estimation share {t_est / t_att:.1%}" + (f", FA4 causal {t_fa4:.2f} ms ({t_fa4 / t_att:.2f}x)" if fa4 else "")
+    )
+    print(line, flush=True)
+    torch.cuda.empty_cache()
+    return line
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, nargs="*", default=[32768, 131072])
     ap.add_argument("--only", nargs="*", default=None)
     ap.add_argument("--structured-max-n", type=int, default=32768)
     ap.add_argument("--e2e", action="store_true", help="also the whole call vs cuDNN causal")
+    ap.add_argument(
+        "--peak",
+        type=float,
+        nargs="*",
+        default=[1.0],
+        help="with --e2e: the inputs' inverse temperatures (q scaled; sharper rows give sparser layouts), one "
+        "end-to-end row each",
+    )
+    ap.add_argument(
+        "--fa4", action="store_true", help="with --e2e: FlashAttention-4's causal dense call in the same run"
+    )
     ap.add_argument(
         "--tuning", action="store_true", help="the scoring kernel's knob variants (configs.TUNING), not the estimators"
     )
@@ -169,7 +218,7 @@ def main():
             if not tensor_core and n > a.structured_max_n:
                 print(f"{name} N={n}: skipped (structured path above --structured-max-n)", flush=True)
                 continue
-            q, k, v = structured(n, hq, hkv, d, seed=n)
+            q, k, _ = structured(n, hq, hkv, d, seed=n)
             try:
                 t_est = time_ms(lambda: lib.layout(q, k), min_reps=5, budget_ms=1000.0)
                 st = stage_times(lambda: lib.layout(q, k))
@@ -205,26 +254,10 @@ def main():
             print(line, flush=True)
             rows.append(line)
             if a.e2e and name == "est_default":
-                t_att = time_ms(lambda: lib.attention(q, k, v), min_reps=3, budget_ms=2000.0)
-                g = hq // hkv
-                kr, vr = k.repeat_interleave(g, 1), v.repeat_interleave(g, 1)
-                from torch.nn.attention import SDPBackend, sdpa_kernel
-
-                with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
-                    t_dense = time_ms(
-                        lambda: torch.nn.functional.scaled_dot_product_attention(q, kr, vr, is_causal=True),
-                        min_reps=3,
-                        budget_ms=2000.0,
-                    )
-                line = (
-                    f"  end to end N={n}: UniSparse {t_att:.2f} ms, cuDNN causal {t_dense:.2f} ms, "
-                    f"speedup {t_dense / t_att:.2f}x (target 0.9/density = {0.9 / dens:.2f}x), "
-                    f"estimation share {t_est / t_att:.1%}"
-                )
-                print(line, flush=True)
-                rows.append(line)
-                kr = vr = None
-            q = k = v = None  # free before the next size (the lambdas above name them)
+                q = k = _ = None
+                for peak in a.peak:
+                    rows.append(end_to_end(lib, n, hq, hkv, d, c, peak, a.fa4))
+            q = k = _ = None  # free before the next size (the lambdas above name them)
             torch.cuda.empty_cache()
 
 
