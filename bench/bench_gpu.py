@@ -57,10 +57,8 @@ def time_ms(fn, min_reps=3, budget_ms=1500.0):
     return times[len(times) // 2]
 
 
-def structured(n, hq, hkv, d, seed, peak=1.0):
-    """Structured inputs built on the GPU (sink, local, vertical lines);
-    `peak` multiplies q (an inverse temperature: sharper rows, sparser
-    layouts)."""
+def structured(n, hq, hkv, d, seed):
+    """Structured inputs built on the GPU (sink, local, vertical lines)."""
     g = torch.Generator(device="cuda").manual_seed(seed)
     q = torch.randn(1, hq, n, d, device="cuda", generator=g)
     k = torch.randn(1, hkv, n, d, device="cuda", generator=g) * 0.5
@@ -76,8 +74,6 @@ def structured(n, hq, hkv, d, seed, peak=1.0):
     k[..., : d // 2] += feat
     lines = torch.randint(0, n, (8,), device="cuda", generator=g)
     k[:, :, lines] += 4.0 * sink
-    if peak != 1.0:
-        q *= peak
     return (x.to(torch.bfloat16).contiguous() for x in (q, k, v))
 
 

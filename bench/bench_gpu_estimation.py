@@ -2,8 +2,9 @@
 the compiled ``@layout`` of ``unisparse-to-nvptx``; with ``refine = slash``
 the refinement too) by stage, next to a plain
 unfused PyTorch estimator, and the whole call against cuDNN causal attention
-(``--e2e``; ``--peak 1 2 3`` for inputs of several sharpnesses, so layouts of
-several densities; ``--fa4`` adds FlashAttention-4's causal call).
+(``--e2e``; ``--peak 1.5 2.5`` adds rows on the project's generator at those
+sharpnesses, so layouts of lower density; ``--fa4`` adds FlashAttention-4's
+causal call).
 
     UNISPARSE_CUDA_RUNTIME=... UNISPARSE_AOT_DIR=... \\
         python3 bench/bench_gpu_estimation.py [--n 32768 131072] [--only est_default ...]
@@ -136,11 +137,20 @@ def flops_score(n, hq, d, cq, ck, causal=True):
 
 def end_to_end(lib, n, hq, hkv, d, c, peak, fa4):
     """One row: the whole compiled call (estimation + sparse attention)
-    against cuDNN causal (and FlashAttention-4's causal dense call) on
-    inputs of inverse temperature `peak`."""
+    against cuDNN causal (and FlashAttention-4's causal dense call) on the
+    benchmark's structured inputs (`peak` None) or on the project's
+    generator at `peak`."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    q, k, v = structured(n, hq, hkv, d, seed=n, peak=peak)
+    if peak is None:
+        q, k, v = structured(n, hq, hkv, d, seed=n)
+    else:
+        import numpy as np
+
+        from unisparse.synthetic import structured_qkv
+
+        q, k, v, _ = structured_qkv(1, hq, hkv, n, d, seed=0, dtype=np.float32, peak=peak, needles=16)
+        q, k, v = (torch.from_numpy(x).cuda().to(torch.bfloat16).contiguous() for x in (q, k, v))
     _, counts, _ = lib.layout(q, k)
     dens = ref.density(counts.cpu().numpy(), n, c["block"], c["causal"])
     t_est = time_ms(lambda: lib.layout(q, k), min_reps=5, budget_ms=1000.0)
@@ -160,8 +170,9 @@ def end_to_end(lib, n, hq, hkv, d, c, peak, fa4):
 
         run = fa4_call(q, k, v, None, None, c["block"], True, True)
         t_fa4 = time_ms(run, min_reps=3, budget_ms=2000.0)
+    inputs = "bench inputs" if peak is None else f"generator peak={peak:g}"
     line = (
-        f"  end to end N={n} peak={peak:g}: density {dens:.3f}, UniSparse {t_att:.2f} ms (estimation {t_est:.3f}), "
+        f"  end to end N={n} {inputs}: density {dens:.3f}, UniSparse {t_att:.2f} ms (estimation {t_est:.3f}), "
         f"cuDNN causal {t_dense:.2f} ms, speedup {t_dense / t_att:.2f}x (target 0.9/density = {0.9 / dens:.2f}x), "
         f"estimation share {t_est / t_att:.1%}" + (f", FA4 causal {t_fa4:.2f} ms ({t_fa4 / t_att:.2f}x)" if fa4 else "")
     )
@@ -180,9 +191,9 @@ def main():
         "--peak",
         type=float,
         nargs="*",
-        default=[1.0],
-        help="with --e2e: the inputs' inverse temperatures (q scaled; sharper rows give sparser layouts), one "
-        "end-to-end row each",
+        default=[],
+        help="with --e2e: also rows on the project's generator (unisparse.synthetic.structured_qkv, 16 needles, "
+        "seed 0) at these peaks (inverse temperatures: 1.5 diffuse, 2.5 as sparse as real long-context heads)",
     )
     ap.add_argument(
         "--fa4", action="store_true", help="with --e2e: FlashAttention-4's causal dense call in the same run"
@@ -255,7 +266,7 @@ def main():
             rows.append(line)
             if a.e2e and name == "est_default":
                 q = k = _ = None
-                for peak in a.peak:
+                for peak in [None, *a.peak]:
                     rows.append(end_to_end(lib, n, hq, hkv, d, c, peak, a.fa4))
             q = k = _ = None  # free before the next size (the lambdas above name them)
             torch.cuda.empty_cache()
