@@ -57,6 +57,23 @@ def time_ms(fn, min_reps=3, budget_ms=1500.0):
     return times[len(times) // 2]
 
 
+def load_aot(name, entry):
+    """(the compiled library `name` of $UNISPARSE_AOT_DIR, loaded after the
+    runtime of $UNISPARSE_CUDA_RUNTIME; its config's fields) for a configs
+    table entry (config, Hq, Hkv, D, dtype, targets)."""
+    cfg, hq, hkv, d, _, _ = entry
+    c = configs.parse_config(cfg)
+    lib = gpu.load_compiled(
+        pathlib.Path(os.environ["UNISPARSE_AOT_DIR"]) / configs.lib_name(name, "cuda"),
+        runtime=os.environ["UNISPARSE_CUDA_RUNTIME"],
+        heads=hq,
+        kv_heads=hkv,
+        head_dim=d,
+        block=c["block"],
+    )
+    return lib, c
+
+
 def structured(n, hq, hkv, d, seed):
     """Structured inputs built on the GPU (sink, local, vertical lines)."""
     g = torch.Generator(device="cuda").manual_seed(seed)
@@ -475,16 +492,8 @@ def main():
     rows = []
     for causal, name in ((True, "bench_causal"), (False, "bench_noncausal")):
         cfg, hq, hkv, d, dtype, _ = configs.BENCH[name]
-        c = configs.parse_config(cfg)
+        lib, c = load_aot(name, configs.BENCH[name])
         block = c["block"]
-        lib = gpu.load_compiled(
-            pathlib.Path(os.environ["UNISPARSE_AOT_DIR"]) / configs.lib_name(name, "cuda"),
-            runtime=os.environ["UNISPARSE_CUDA_RUNTIME"],
-            heads=hq,
-            kv_heads=hkv,
-            head_dim=d,
-            block=block,
-        )
         for n in a.n:
             q, k, v = structured(n, hq, hkv, d, seed=n + causal)
             kr, vr = k.repeat_interleave(hq // hkv, 1), v.repeat_interleave(hq // hkv, 1)

@@ -23,6 +23,19 @@ structured path and are timed at the smaller sizes only
 (``--structured-max-n``). The scoring's TFLOP/s count the composite GEMM's
 multiply-adds (s * D per composite pair for the antidiagonal estimators,
 causal: half).
+
+``--host`` reports, instead, where one call's time goes, several times in
+one process (``--host-repeat``), for the libraries of ``--only`` (default
+``est_default``; tuning variants by their names too): the call's host time (wall clock of ``layout()`` with the
+GPU idle), of it the Python side alone (checks, outputs, descriptors) and
+the compiled entry (``call_entry`` on ready outputs), the host time of the
+runtime's pieces on the same stream (the workspace check, an allocation
+and free of the scoring scratch's size from the runtime's pool), the
+kernels' sum (torch.profiler), one call's CUDA events with the GPU idle
+(what ``estimation`` above reports: host time the GPU waits for counts),
+the same events around a call queued behind ~1 ms of GPU work (the call's
+device span alone: kernels and the gaps between them), and calls back to
+back.
 """
 
 import argparse
@@ -38,7 +51,7 @@ sys.path.insert(0, str(ROOT / "scripts" / "gpu"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import configs  # noqa: E402
-from bench_gpu import structured, time_ms  # noqa: E402
+from bench_gpu import load_aot, structured, time_ms  # noqa: E402
 
 from unisparse import gpu  # noqa: E402
 from unisparse import reference as ref  # noqa: E402
@@ -129,6 +142,148 @@ def stage_times(fn):
     return out
 
 
+def _median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+def host_split(lib, q, k, reps=30):
+    """Where one layout() call's time goes (ms; medians of `reps`): see the
+    module docstring's ``--host``."""
+    import ctypes
+    import time
+
+    from torch.profiler import ProfilerActivity, profile
+
+    from unisparse import _runtime
+
+    for _ in range(3):
+        lib.layout(q, k)
+    torch.cuda.synchronize()
+    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    host, events = [], []
+    for _ in range(reps):
+        torch.cuda.synchronize()
+        s.record()
+        t0 = time.perf_counter()
+        lib.layout(q, k)
+        host.append((time.perf_counter() - t0) * 1e3)
+        e.record()
+        torch.cuda.synchronize()
+        events.append(s.elapsed_time(e))
+    # The Python side alone: what layout() does before the entry point.
+    python = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        lib._check(q, k)
+        out = lib._layout_outputs(q, scores=True)
+        gpu.packed_descriptors([q, k, *out])
+        python.append((time.perf_counter() - t0) * 1e3)
+    # The compiled entry on ready outputs (with its descriptors and stream).
+    entry = []
+    for _ in range(reps):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        gpu.call_entry(lib._layout, [q, k, *out])
+        entry.append((time.perf_counter() - t0) * 1e3)
+    torch.cuda.synchronize()
+    # The runtime's pieces, on the stream the call uses: the workspace check
+    # of a size the runtime's pool holds unused after the calls above (1 MiB)
+    # and of one it cannot hold (1 TiB: the free-memory query, then the
+    # refusal, cleared), and an allocation + free of 64 MiB from the pool.
+    rt = _runtime.loaded()
+    rt.mgpuMemAlloc.restype = ctypes.c_void_p
+    rt.mgpuMemAlloc.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_int8]
+    rt.mgpuMemFree.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    rt.unisparse_rt_check_workspace.argtypes = [ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int32]
+    stream = torch.cuda.current_stream().cuda_stream or gpu.CU_STREAM_LEGACY
+    check, check_big, alloc = [], [], []
+    rt.unisparse_rt_set_current_stream(stream)
+    try:
+        for size, times in ((1 << 20, check), (1 << 40, check_big)):
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                rt.unisparse_rt_check_workspace(size, q.shape[0], q.shape[2], 1)
+                times.append((time.perf_counter() - t0) * 1e3)
+                rt.unisparse_rt_clear_error()
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            rt.mgpuMemFree(rt.mgpuMemAlloc(64 << 20, stream, 0), stream)
+            alloc.append((time.perf_counter() - t0) * 1e3)
+    finally:
+        rt.unisparse_rt_set_current_stream(None)
+    gpu.check_runtime()
+    torch.cuda.synchronize()
+    # Events around a call queued behind ~1 ms of GPU work (2M cycles): the
+    # call's device span, with the host far ahead.
+    queued = []
+    for _ in range(reps):
+        torch.cuda._sleep(2_000_000)
+        s.record()
+        lib.layout(q, k)
+        e.record()
+        torch.cuda.synchronize()
+        queued.append(s.elapsed_time(e))
+    s.record()
+    for _ in range(reps):
+        lib.layout(q, k)
+    e.record()
+    torch.cuda.synchronize()
+    batched = s.elapsed_time(e) / reps
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        lib.layout(q, k)
+        torch.cuda.synchronize()
+    kernels = sum(
+        ev.device_time_total / 1e3 for ev in prof.events() if ev.device_type == torch.autograd.DeviceType.CUDA
+    )
+    return dict(
+        host=_median(host),
+        python=_median(python),
+        entry=_median(entry),
+        check=_median(check),
+        check_big=_median(check_big),
+        alloc=_median(alloc),
+        kernels=kernels,
+        events=_median(events),
+        queued=_median(queued),
+        batched=batched,
+    )
+
+
+def host_report(a):
+    """--host: host_split for each config of --only and N, --host-repeat
+    times in this process."""
+    import statistics
+
+    for name in a.only or ["est_default"]:
+        base = configs.TUNING[name][0] if name in configs.TUNING else name  # a tuning variant's config
+        _, hq, hkv, d, _, _ = configs.BENCH_ESTIMATION[base]
+        lib, _ = load_aot(name, configs.BENCH_ESTIMATION[base])
+        for n in a.n:
+            q, k, _ = structured(n, hq, hkv, d, seed=n)
+            rows = []
+            for r in range(a.host_repeat):
+                h = host_split(lib, q, k)
+                rows.append(h)
+                print(
+                    f"{name} N={n} [{r + 1}/{a.host_repeat}]: one call (events) {h['events']:.3f} ms = "
+                    f"kernels {h['kernels']:.3f} + {h['events'] - h['kernels']:.3f}; "
+                    f"queued behind GPU work {h['queued']:.3f}; back to back {h['batched']:.3f}/call; "
+                    f"host {h['host']:.3f} (python {h['python']:.3f}, compiled entry {h['entry']:.3f}; "
+                    f"runtime pieces: workspace check {h['check']:.4f} held by the pool / {h['check_big']:.4f} not, "
+                    f"pool alloc+free {h['alloc']:.4f})",
+                    flush=True,
+                )
+            ev = [h["events"] for h in rows]
+            print(
+                f"{name} N={n}: one call (events) over {len(rows)} repeats: min {min(ev):.3f}, "
+                f"median {statistics.median(ev):.3f}, max {max(ev):.3f} ms",
+                flush=True,
+            )
+            q = k = None
+            torch.cuda.empty_cache()
+
+
 def flops_score(n, hq, d, cq, ck, causal=True):
     """Multiply-adds x 2 of the composite QK^T (causal: half)."""
     f = 2.0 * hq * (n / cq) * (n / ck) * d
@@ -201,8 +356,13 @@ def main():
     ap.add_argument(
         "--tuning", action="store_true", help="the scoring kernel's knob variants (configs.TUNING), not the estimators"
     )
+    ap.add_argument("--host", action="store_true", help="where one call's time goes (host, kernels, events)")
+    ap.add_argument("--host-repeat", type=int, default=5, help="--host: measurements in this process")
     a = ap.parse_args()
     print(torch.cuda.get_device_name(), flush=True)
+    if a.host:
+        host_report(a)
+        return
     rows = []
     table = configs.BENCH_ESTIMATION
     if a.tuning:
@@ -213,15 +373,7 @@ def main():
         if not (pathlib.Path(os.environ["UNISPARSE_AOT_DIR"]) / configs.lib_name(name, "cuda")).exists():
             print(f"{name}: no library (compile_all.py --only tuning)", flush=True)
             continue
-        c = configs.parse_config(cfg)
-        lib = gpu.load_compiled(
-            pathlib.Path(os.environ["UNISPARSE_AOT_DIR"]) / configs.lib_name(name, "cuda"),
-            runtime=os.environ["UNISPARSE_CUDA_RUNTIME"],
-            heads=hq,
-            kv_heads=hkv,
-            head_dim=d,
-            block=c["block"],
-        )
+        lib, c = load_aot(name, (cfg, hq, hkv, d, dtype, ()))
         # The refinement through the loop path (--refine-kernels=false) is
         # timed at the smaller sizes only, as the structured estimators.
         tensor_core = c["estimator"] in ("mean", "antidiag", "antidiag_lse") and not name.endswith("_loops")

@@ -174,9 +174,9 @@ void mlir::unisparse::buildUnisparseToNVPTXPipeline(
   std::string chipName = options.chip;
   StringRef chip(chipName);
   unsigned sm = 0;
-  gpu.prefetchQueries = chip.consume_front("sm_") &&
-                        !chip.take_while(llvm::isDigit).getAsInteger(10, sm) &&
-                        sm >= 90;
+  gpu.prefetchQueries =
+      options.scorePrefetchQueries && chip.consume_front("sm_") &&
+      !chip.take_while(llvm::isDigit).getAsInteger(10, sm) && sm >= 90;
   pm.addPass(createConvertUnisparseToGPUPass(gpu));
   // Host copies through strided views (bufferized insert_slices) as kernels:
   // gpu.memcpy would copy them flat, to the wrong elements.

@@ -16,6 +16,7 @@ synchronisation, so it can be captured in a CUDA graph.
 
 from __future__ import annotations
 
+import array
 import ctypes
 import os
 import pathlib
@@ -53,6 +54,38 @@ def tensor_descriptor(t):
         desc.sizes[i] = t.shape[i]
         desc.strides[i] = t.stride(i)
     return desc
+
+
+def packed_descriptors(tensors):
+    """The memref descriptors of `tensors` (as :func:`tensor_descriptor`
+    makes them) packed back to back in one int64 buffer, and the address of
+    each: a descriptor is all 8-byte fields (allocated, aligned, offset,
+    sizes, strides), so its bytes are those of the struct. One buffer
+    instead of a ctypes struct per tensor is most of the Python side of a
+    call (about 3 of 11 us for five tensors). The buffer must outlive the
+    call that reads the addresses."""
+    values = []
+    starts = []
+    for t in tensors:
+        starts.append(len(values))
+        ptr = t.data_ptr()
+        values += (ptr, ptr, 0)
+        values += t.shape
+        values += t.stride()
+    buf = array.array("q", values)
+    base = buf.buffer_info()[0]
+    return buf, [base + 8 * i for i in starts]
+
+
+def entry_point(lib, name):
+    """The compiled entry ``_mlir_ciface_<name>`` of `lib` with its C types
+    set (descriptor pointers in, nothing out), or None if `lib` has none."""
+    try:
+        fn = getattr(lib, "_mlir_ciface_" + name)
+    except AttributeError:
+        return None
+    fn.restype = None
+    return fn
 
 
 class _Tensor(ctypes.Structure):
@@ -121,15 +154,12 @@ class CompiledCUDA:
         self.block, self.groups = block, heads // c_h
         self._lib = lib if lib is not None else _build.load_library(self.path)
         check_runtime()  # module loads happen in the library's constructors
-        self._attention = self._lib._mlir_ciface_attention
-        self._layout = self._lib._mlir_ciface_layout
-        self._attention.restype = None
-        self._layout.restype = None
-        try:
-            self._attention_layout = self._lib._mlir_ciface_attention_layout
-            self._attention_layout.restype = None
-        except AttributeError:  # built before the entry point existed
-            self._attention_layout = None
+        self._attention = entry_point(self._lib, "attention")
+        self._layout = entry_point(self._lib, "layout")
+        if self._attention is None or self._layout is None:
+            raise UnisparseError(f"{self.path} is not a library of unisparse-compile --target=cuda")
+        # None if built before the entry point existed.
+        self._attention_layout = entry_point(self._lib, "attention_layout")
 
     def _call(self, fn, tensors):
         call_entry(fn, tensors)
@@ -137,14 +167,15 @@ class CompiledCUDA:
     def _check(self, q, k, v=None):
         import torch
 
-        for name, x, h in (("q", q, self.heads), ("k", k, self.kv_heads)) + (
-            (("v", v, self.kv_heads),) if v is not None else ()
-        ):
+        for name, x, h in (("q", q, self.heads), ("k", k, self.kv_heads), ("v", v, self.kv_heads)):
+            if x is None and name == "v":
+                continue
             if not isinstance(x, torch.Tensor) or not x.is_cuda:
                 raise TypeError(f"{name} must be a CUDA tensor")
-            if x.dim() != 4 or x.shape[1] != h or x.shape[3] != self.head_dim:
-                raise ValueError(f"{name} must have shape [B, {h}, N, {self.head_dim}], got {tuple(x.shape)}")
-            if x.stride(-1) != 1:
+            shape = x.shape
+            if len(shape) != 4 or shape[1] != h or shape[3] != self.head_dim:
+                raise ValueError(f"{name} must have shape [B, {h}, N, {self.head_dim}], got {tuple(shape)}")
+            if x.stride(3) != 1:
                 raise ValueError(f"{name} must have a unit innermost stride")
         if k.shape[0] != q.shape[0] or k.shape[2] != q.shape[2]:
             raise ValueError(f"k {tuple(k.shape)} does not match q {tuple(q.shape)}")
@@ -209,8 +240,9 @@ def call_entry(fn, tensors):
     failure."""
     import torch
 
-    descs = [tensor_descriptor(t) for t in tensors]
-    _runtime_mod.clear()
+    buf, addresses = packed_descriptors(tensors)
+    rt = _runtime_mod.loaded()
+    rt.unisparse_rt_clear_error()
     # PyTorch's default stream is the legacy default stream, handle 0,
     # which the runtime reads as "no current stream" (the compiled code
     # would then use streams of its own, which do not wait for the
@@ -218,11 +250,14 @@ def call_entry(fn, tensors):
     # CU_STREAM_LEGACY, the compiled code queues on it in order, and the
     # call returns without waiting.
     stream = torch.cuda.current_stream().cuda_stream
-    _runtime_mod.set_current_stream(stream or CU_STREAM_LEGACY)
+    rt.unisparse_rt_set_current_stream(stream or CU_STREAM_LEGACY)
     try:
-        fn(*[ctypes.byref(d) for d in descs])
+        # Pointers as c_void_p: without argtypes ctypes would pass a Python
+        # int as a 32-bit C int.
+        fn(*map(ctypes.c_void_p, addresses))
     finally:
-        _runtime_mod.set_current_stream(None)
+        rt.unisparse_rt_set_current_stream(None)
+    del buf  # read by the call above; kept alive until here
     check_runtime()
 
 

@@ -226,6 +226,18 @@ int32_t unisparse_rt_check_workspace(int64_t bytes, int64_t batch,
     return setError(UNISPARSE_STATUS_INVALID_ARGUMENT,
                     "UNISPARSE_WORKSPACE_LIMIT = '%s' is not a byte count",
                     std::getenv("UNISPARSE_WORKSPACE_LIMIT"));
+#if UNISPARSE_RT_CUDA
+  // A repeated call's common case: the runtime's pool holds the workspace
+  // reserved and unused (an earlier call's buffers, freed), so it needs no
+  // new device memory and the free-memory query (cuMemGetInfo, a round trip
+  // to the driver's resource manager on every call) is skipped.
+  if (fromEnv < 0 && device == UNISPARSE_DEVICE_CUDA) {
+    if (!cuda::ensureContext())
+      return unisparse_rt_last_error();
+    if (cuda::poolHoldsUnused(unisparse_rt_get_current_stream(), bytes))
+      return UNISPARSE_STATUS_SUCCESS;
+  }
+#endif
   if (fromEnv < 0)
     limit = automaticLimit(device, &source);
   if (limit < 0)

@@ -241,6 +241,11 @@ TUNING = {
     # (the default since) against the compress kernel writing them.
     "tune_qfuse": ("est_default", ["--score-fuse-query-pooling=true"]),
     "tune_unfused": ("est_default", ["--score-fuse-query-pooling=false"]),
+    # The fused pooling without the L2 prefetch of each tile's raw queries:
+    # at 32K the first wave prefetches 264 tiles x 512 KiB = 132 MiB at once,
+    # more than the 50 MiB L2 (does the prefetch evict lines before the
+    # pooling reads them?).
+    "tune_noprefetch": ("est_default", ["--score-prefetch-queries=false"]),
 }
 
 

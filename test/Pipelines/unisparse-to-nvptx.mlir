@@ -13,6 +13,14 @@
 // The query compress kept as its own kernel (the scoring kernel reads
 // composites):
 // RUN: unisparse-opt %s --unisparse-to-nvptx="score-fuse-query-pooling=false" | FileCheck %s --check-prefix=UNFUSED
+// The fused query pooling without the L2 prefetch of each tile's raw
+// queries (score-prefetch-queries=false): the pooling's 16-byte loads stay,
+// no kernel prefetches.
+// RUN: unisparse-opt %s --unisparse-to-nvptx="format=isa score-prefetch-queries=false" | FileCheck %s --check-prefix=NOPF --implicit-check-not=prefetch.global
+// NOPF-LABEL: gpu.binary @unisparse_block_score_0_module
+// NOPF-SAME: ld.global.v4.b32
+// NOPF-SAME: st.shared.v4.b32
+// NOPF-SAME: ldmatrix.sync.aligned.m8n8.x4.shared.b16
 // The scoring kernel's register budget reaches ptxas (and only that kernel).
 // RUN: unisparse-opt %s --unisparse-to-nvptx="format=isa score-warp-rows=16 score-min-ctas-per-sm=3" | FileCheck %s --check-prefix=MINCTAS
 // MINCTAS-LABEL: gpu.binary @unisparse_compress_0_module

@@ -151,6 +151,11 @@ static cl::opt<bool> scoreFuseQueryPooling(
              "composites from the raw queries (no query compress kernel); "
              "false keeps the compress kernel"),
     cl::init(true), cl::cat(category));
+static cl::opt<bool> scorePrefetchQueries(
+    "score-prefetch-queries",
+    cl::desc("CUDA, with --score-fuse-query-pooling on sm_90 and later: "
+             "prefetch each tile's raw queries into L2 before pooling them"),
+    cl::init(true), cl::cat(category));
 static cl::opt<std::string> headerFile("header",
                                        cl::desc("Also write a C header"),
                                        cl::init(""), cl::cat(category));
@@ -410,6 +415,7 @@ int main(int argc, char **argv) {
     options.scorePartials = scorePartials;
     options.refineKernels = refineKernels;
     options.scoreFuseQueryPooling = scoreFuseQueryPooling;
+    options.scorePrefetchQueries = scorePrefetchQueries;
     unisparse::buildUnisparseToNVPTXPipeline(pm, options);
   } else {
     unisparse::buildUnisparseToCPUPipeline(

@@ -106,6 +106,12 @@ struct UnisparseToNVPTXPipelineOptions
                      "composites from the raw queries (no query compress "
                      "kernel); false keeps the compress kernel"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> scorePrefetchQueries{
+      *this, "score-prefetch-queries",
+      llvm::cl::desc("With score-fuse-query-pooling, on sm_90 and later: "
+                     "prefetch each tile's raw queries into L2 before "
+                     "pooling them; false pools them with plain loads"),
+      llvm::cl::init(true)};
   PassOptions::Option<int> optLevel{*this, "opt-level",
                                     llvm::cl::desc("NVVM optimization level"),
                                     llvm::cl::init(3)};

@@ -166,22 +166,25 @@ bool ensureContext() {
   return context || makePrimaryCurrent(defaultDevice.load());
 }
 
-bool deviceFreeMemory(void *stream, size_t &freeBytes, bool &measured) {
-  measured = false;
-  if (!ensureContext())
+namespace {
+/// Whether `stream` (if not null) is being captured into a CUDA graph, into
+/// `capturing`. False with the error recorded on failure.
+bool isCapturing(void *stream, bool &capturing) {
+  capturing = false;
+  if (!stream)
+    return true;
+  CUstreamCaptureStatus capture = CU_STREAM_CAPTURE_STATUS_NONE;
+  if (!UNISPARSE_CU(cuStreamIsCapturing, static_cast<CUstream>(stream),
+                    &capture))
     return false;
-  if (stream) {
-    CUstreamCaptureStatus capture = CU_STREAM_CAPTURE_STATUS_NONE;
-    if (!UNISPARSE_CU(cuStreamIsCapturing, static_cast<CUstream>(stream),
-                      &capture))
-      return false;
-    if (capture != CU_STREAM_CAPTURE_STATUS_NONE)
-      return true;
-  }
-  size_t totalBytes = 0;
-  measured = true;
-  if (!UNISPARSE_CU(cuMemGetInfo, &freeBytes, &totalBytes))
-    return false;
+  capturing = capture != CU_STREAM_CAPTURE_STATUS_NONE;
+  return true;
+}
+
+/// The bytes the runtime's pool holds reserved but unused, into `bytes`.
+/// False with the error recorded on failure.
+bool poolUnusedBytes(cuuint64_t &bytes) {
+  bytes = 0;
   CUmemoryPool pool = devicePool();
   if (!pool)
     return false;
@@ -192,8 +195,34 @@ bool deviceFreeMemory(void *stream, size_t &freeBytes, bool &measured) {
                     CU_MEMPOOL_ATTR_USED_MEM_CURRENT, &used))
     return false;
   if (reserved > used)
-    freeBytes += size_t(reserved - used);
+    bytes = reserved - used;
   return true;
+}
+} // namespace
+
+bool deviceFreeMemory(void *stream, size_t &freeBytes, bool &measured) {
+  measured = false;
+  bool capturing = false;
+  if (!ensureContext() || !isCapturing(stream, capturing))
+    return false;
+  if (capturing)
+    return true;
+  size_t totalBytes = 0;
+  measured = true;
+  if (!UNISPARSE_CU(cuMemGetInfo, &freeBytes, &totalBytes))
+    return false;
+  cuuint64_t unused = 0;
+  if (!poolUnusedBytes(unused))
+    return false;
+  freeBytes += size_t(unused);
+  return true;
+}
+
+bool poolHoldsUnused(void *stream, int64_t bytes) {
+  bool capturing = false;
+  cuuint64_t unused = 0;
+  return bytes >= 0 && isCapturing(stream, capturing) && !capturing &&
+         poolUnusedBytes(unused) && unused >= uint64_t(bytes);
 }
 
 namespace {

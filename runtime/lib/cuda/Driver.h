@@ -116,6 +116,15 @@ bool ensureContext();
 /// False with the error recorded on failure.
 bool deviceFreeMemory(void *stream, size_t &freeBytes, bool &measured);
 
+/// True if the runtime's pool on the current context's device (after
+/// ensureContext) holds at least `bytes` reserved but unused, so that a
+/// workspace of that size needs no new device memory: two pool attribute
+/// reads, no cuMemGetInfo (a round trip to the driver's resource manager).
+/// False when it does not, while `stream` (if not null) is being captured
+/// into a CUDA graph (nothing is queried then, as in deviceFreeMemory), or
+/// when a query fails (the error recorded).
+bool poolHoldsUnused(void *stream, int64_t bytes);
+
 /// The runtime's own stream-ordered memory pool on the current context's
 /// device (after ensureContext), created on first use. Freed blocks stay
 /// reserved in it up to UNISPARSE_CUDA_POOL_RELEASE bytes (unset: all of

@@ -49,14 +49,25 @@ struct ManagedAllocation {
   void *ptr;
 };
 
-/// mgpuModuleGetFunction's cache and the managed allocations, leaked on
-/// purpose: compiled code calls mgpuModuleUnload from a global destructor,
-/// possibly after this library's statics are gone.
+/// A device's launch limits (grid x/y/z, block x/y/z, then threads per
+/// block), read from the driver once per device.
+struct LaunchLimits {
+  bool known = false;
+  int values[7] = {};
+};
+
+/// mgpuModuleGetFunction's cache, the managed allocations and what launches
+/// read once, leaked on purpose: compiled code calls mgpuModuleUnload from a
+/// global destructor, possibly after this library's statics are gone.
 struct State {
   std::mutex mutex;
   std::map<std::pair<CUmodule, std::string>, CUfunction> functions;
   /// Pointers from mgpuMemAlloc(isHostShared); few, so a plain vector.
   std::vector<ManagedAllocation> managed;
+  /// Launch limits by device ordinal.
+  std::vector<LaunchLimits> limits;
+  /// The dynamic shared-memory limit already raised per function (bytes).
+  std::map<CUfunction, int32_t> dynamicSmem;
 };
 
 State &state() {
@@ -88,42 +99,92 @@ bool checkLaunchDims(const char *entry, const int64_t (&dims)[9], int n) {
   return true;
 }
 
+/// The current device's launch limits, read once per device (each launch
+/// asks for them; 7 driver queries a launch cost more host time than the
+/// launch itself).
+bool launchLimits(LaunchLimits &out) {
+  static const CUdevice_attribute kAttributes[7] = {
+      CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X,
+      CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y,
+      CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z,
+      CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X,
+      CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y,
+      CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z,
+      CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK};
+  CUdevice device;
+  if (!UNISPARSE_CU(cuCtxGetDevice, &device))
+    return false;
+  State &s = state();
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    if (device >= 0 && size_t(device) < s.limits.size() &&
+        s.limits[device].known) {
+      out = s.limits[device];
+      return true;
+    }
+  }
+  LaunchLimits read;
+  for (int i = 0; i < 7; ++i)
+    if (!UNISPARSE_CU(cuDeviceGetAttribute, &read.values[i], kAttributes[i],
+                      device))
+      return false;
+  read.known = true;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (s.limits.size() <= size_t(device))
+    s.limits.resize(device + 1);
+  s.limits[device] = read;
+  out = read;
+  return true;
+}
+
 /// Checks a launch (grid x/y/z, block x/y/z) against the current device's
 /// limits: the driver would reject it with a bare CUDA_ERROR_INVALID_VALUE,
 /// and compiled code cannot say which dimension was too large.
 bool checkDeviceLimits(const char *entry, const int64_t (&dims)[9]) {
-  static const CUdevice_attribute kLimits[6] = {
-      CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X,  CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y,
-      CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z,  CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X,
-      CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z};
   static const char *const kNames[6] = {"grid x",  "grid y",  "grid z",
                                         "block x", "block y", "block z"};
-  CUdevice device;
-  if (!UNISPARSE_CU(cuCtxGetDevice, &device))
+  LaunchLimits limits;
+  if (!launchLimits(limits))
     return false;
   for (int i = 0; i < 6; ++i) {
-    int limit = 0;
-    if (!UNISPARSE_CU(cuDeviceGetAttribute, &limit, kLimits[i], device))
-      return false;
-    if (dims[i] > limit) {
+    if (dims[i] > limits.values[i]) {
       setError(UNISPARSE_STATUS_INVALID_ARGUMENT,
                "%s: %s dimension %" PRId64
                " exceeds the device limit %d (a long sequence needs its "
                "estimation loops mapped to grid x)",
-               entry, kNames[i], dims[i], limit);
+               entry, kNames[i], dims[i], limits.values[i]);
       return false;
     }
   }
-  int maxThreads = 0;
-  if (!UNISPARSE_CU(cuDeviceGetAttribute, &maxThreads,
-                    CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, device))
-    return false;
+  const int maxThreads = limits.values[6];
   if (dims[3] * dims[4] * dims[5] > maxThreads) {
     setError(UNISPARSE_STATUS_INVALID_ARGUMENT,
              "%s: %" PRId64 " threads per block exceed the device limit %d",
              entry, dims[3] * dims[4] * dims[5], maxThreads);
     return false;
   }
+  return true;
+}
+
+/// Raises `fn`'s dynamic shared-memory limit to `smem` bytes where it is
+/// above the default 48 KiB, once per function and size (the attribute
+/// stays set; compiled code launches the same kernels on every call).
+bool allowDynamicSmem(CUfunction fn, int32_t smem) {
+  if (smem <= kDefaultMaxDynamicSmem)
+    return true;
+  State &s = state();
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    auto it = s.dynamicSmem.find(fn);
+    if (it != s.dynamicSmem.end() && it->second >= smem)
+      return true;
+  }
+  if (!UNISPARSE_CU(cuFuncSetAttribute, fn,
+                    CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem))
+    return false;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  int32_t &raised = s.dynamicSmem[fn];
+  raised = std::max(raised, smem);
   return true;
 }
 
@@ -181,8 +242,11 @@ void mgpuModuleUnload(void *module) {
     State &s = state();
     std::lock_guard<std::mutex> lock(s.mutex);
     auto it = s.functions.lower_bound({static_cast<CUmodule>(module), ""});
-    while (it != s.functions.end() && it->first.first == module)
+    while (it != s.functions.end() && it->first.first == module) {
+      // A later module's function may get the same handle.
+      s.dynamicSmem.erase(it->second);
       it = s.functions.erase(it);
+    }
   }
   if (!ensureContext())
     return;
@@ -236,9 +300,7 @@ void mgpuLaunchKernel(void *function, int64_t gridX, int64_t gridY,
   if (!ensureContext() || !checkDeviceLimits("mgpuLaunchKernel", dims))
     return;
   CUfunction fn = static_cast<CUfunction>(function);
-  if (smem > kDefaultMaxDynamicSmem &&
-      !UNISPARSE_CU(cuFuncSetAttribute, fn,
-                    CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem))
+  if (!allowDynamicSmem(fn, smem))
     return;
   UNISPARSE_CU(cuLaunchKernel, fn, unsigned(gridX), unsigned(gridY),
                unsigned(gridZ), unsigned(blockX), unsigned(blockY),
@@ -265,9 +327,7 @@ void mgpuLaunchClusterKernel(void *function, int64_t clusterX, int64_t clusterY,
   if (!ensureContext() || !checkDeviceLimits("mgpuLaunchClusterKernel", dims))
     return;
   CUfunction fn = static_cast<CUfunction>(function);
-  if (smem > kDefaultMaxDynamicSmem &&
-      !UNISPARSE_CU(cuFuncSetAttribute, fn,
-                    CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem))
+  if (!allowDynamicSmem(fn, smem))
     return;
   // More than 8 CTAs per cluster is a non-portable size that must be
   // allowed explicitly (as upstream does).

@@ -903,26 +903,66 @@ void mgpuTests() {
            "exp2 polynomial: device bits = host model", "%s", err.c_str());
   err.clear();
 
-  // More than 48 KiB of dynamic shared memory.
+  // More than 48 KiB of dynamic shared memory: the function's limit raised
+  // on the first launch, kept for the second, raised again for a larger
+  // size, and still enough for a smaller one after it.
   if (binModule && selected("mgpu smem")) {
-    constexpr int n = 16384; // 64 KiB
-    std::vector<float> in(n), out(n, -1.0f);
-    for (int i = 0; i < n; ++i)
-      in[i] = float(i);
-    DeviceBuffer dIn(n * 4, stream), dOut(n * 4, stream);
-    mgpuMemcpy(dIn.ptr, in.data(), n * 4, stream);
     void *fn = mgpuModuleGetFunction(binModule, "unisparse_test_reverse");
-    int count = n;
-    void *params[] = {&dOut.ptr, &dIn.ptr, &count};
-    mgpuLaunchKernel(fn, 1, 1, 1, 256, 1, 1, n * 4, stream, params, nullptr, 3);
-    mgpuMemcpy(out.data(), dOut.ptr, n * 4, stream);
-    mgpuStreamSynchronize(stream);
     bool ok = true;
-    for (int i = 0; i < n && ok; ++i)
-      ok = out[i] == float(n - 1 - i);
+    std::string sizes;
+    for (int n : {16384, 16384, 24576, 16384}) { // 64, 64, 96, 64 KiB
+      std::vector<float> in(n), out(n, -1.0f);
+      for (int i = 0; i < n; ++i)
+        in[i] = float(i);
+      DeviceBuffer dIn(n * 4, stream), dOut(n * 4, stream);
+      mgpuMemcpy(dIn.ptr, in.data(), n * 4, stream);
+      int count = n;
+      void *params[] = {&dOut.ptr, &dIn.ptr, &count};
+      mgpuLaunchKernel(fn, 1, 1, 1, 256, 1, 1, n * 4, stream, params, nullptr,
+                       3);
+      mgpuMemcpy(out.data(), dOut.ptr, n * 4, stream);
+      mgpuStreamSynchronize(stream);
+      bool same = true;
+      for (int i = 0; i < n && same; ++i)
+        same = out[i] == float(n - 1 - i);
+      ok &= same;
+      sizes +=
+          std::to_string(n / 256) + " KiB " + (same ? "ok" : "wrong") + "; ";
+    }
     const std::string e = takeError();
-    report(ok && e.empty(), "mgpu launch with 64 KiB dynamic smem", "%s",
-           e.c_str());
+    report(ok && e.empty(), "mgpu launch with 64 / 96 KiB dynamic smem", "%s%s",
+           sizes.c_str(), e.c_str());
+  }
+
+  // Launches beyond the device's limits (read once per device, then from
+  // the runtime's cache): a clear error each time, nothing launched, and a
+  // valid launch afterwards still runs.
+  if (binModule && selected("mgpu launch limits")) {
+    void *fn = mgpuModuleGetFunction(binModule, "unisparse_test_axpy");
+    float a = 0.5f;
+    int count = 0;
+    void *none = nullptr;
+    void *params[] = {&none, &none, &a, &count};
+    std::string messages[3];
+    for (int i = 0; i < 2; ++i) {
+      mgpuLaunchKernel(fn, 1, 1, 1, 2048, 1, 1, 0, stream, params, nullptr, 4);
+      messages[i] = takeError();
+    }
+    mgpuLaunchKernel(fn, 1, 65536, 1, 32, 1, 1, 0, stream, params, nullptr, 4);
+    messages[2] = takeError();
+    const bool blockOk =
+        messages[0].find("block x dimension 2048 exceeds the device limit") !=
+            std::string::npos &&
+        messages[1] == messages[0];
+    const bool gridOk =
+        messages[2].find("grid y dimension 65536 exceeds the device limit "
+                         "65535") != std::string::npos;
+    std::string axpyErr;
+    const bool after = checkAxpy(binModule, stream, axpyErr);
+    report(blockOk && gridOk && after, "mgpu launch limits",
+           "block x: '%s' / '%s'; grid y: '%s'; axpy after: %s",
+           messages[0].c_str(), messages[1].c_str(), messages[2].c_str(),
+           after ? "ok" : axpyErr.c_str());
   }
 
   // Clusters (sm_90+): 8 blocks in clusters of 2.

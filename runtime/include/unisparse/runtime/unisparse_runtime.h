@@ -271,7 +271,9 @@ UNISPARSE_RT_EXPORT int64_t unisparse_rt_workspace_limit(int32_t device);
 /// Succeeds if a workspace of `bytes` (INT64_MAX: the size overflowed) fits
 /// the bound of unisparse_rt_workspace_limit; else records and returns
 /// UNISPARSE_STATUS_OUT_OF_MEMORY with a message naming `batch`, `seqLen`,
-/// the size and the bound.
+/// the size and the bound. For CUDA without UNISPARSE_WORKSPACE_LIMIT, bytes
+/// that the runtime's memory pool holds reserved and unused fit without the
+/// free-memory query (the bound counts them as free: the same outcome).
 UNISPARSE_RT_EXPORT int32_t unisparse_rt_check_workspace(int64_t bytes,
                                                          int64_t batch,
                                                          int64_t seqLen,
