@@ -7,12 +7,12 @@
 //   lastRows     tensor cores: a warp per (b, head, 16 of the last rows,
 //                piece of kPieceKeys keys): the rows' logits x = scale q.k
 //                on mma.sync m16n8k16 (A fragments of q in registers, B
-//                fragments of k loaded per n8 tile), masked (-inf past the
-//                row's query), stored to the scratch [B, Hq, M, N] (what
-//                the CPU lowering holds too), and the piece's online
+//                fragments of k loaded per n8 tile, the head dimension
+//                permuted alike in both for 16-byte loads), masked (-inf
+//                past the row's query), stored to the scratch [B, Hq, M, N]
+//                (what the CPU lowering holds too), and the piece's online
 //                (max, sum of exp) per row (quad shuffles);
-//   rowStats     a thread per (b, head, row): the pieces' (max, sum)
-//                merged;
+//   rowStats     a warp per (b, head, row): the pieces' (max, sum) merged;
 //   vertical     a thread per (b, group, key j): v0[j] = sum_r pv[r, j],
 //                pv[r, j] = sum over the group's heads of exp(x - max) /
 //                sum, times 1 / (m c_h) (the CPU's order of sums);
@@ -25,24 +25,27 @@
 //                smaller offset, NaN never wins): each thread keeps the
 //                best of its strided entries, the round reduces them (warp
 //                shuffles, then warp 0 over the 32 warps), marks the winner
-//                -inf and only its owner rescans; an offset whose evidence is
-//                not positive is -1;
-//   probeRows    a warp per (b, group, query block I): per head of the
-//                group and 16 probe rows, the log-sum-exp of the forced
-//                keys (sink block, blocks I - local_blocks .. I up to the
-//                row) on tensor cores, as lastRows but online over n8
-//                tiles of the two key ranges; then the candidates i - d +
-//                e, a lane each (a gathered dot product of D: each row has
-//                its own keys, which a tensor-core tile would compute 16
-//                times over), each key once (the width rule), their
-//                exp(x - lse) / (probe rows * c_h) added into the result
-//                row in the CPU's order (lane 0, broadcast by shuffles);
-//                then the row's total and forced sums of the first pass
-//                (lane-strided, a butterfly) and the combination max(s /
-//                tot, E * f / tot) with the op's NaN rules, in place.
+//                -inf and the owner's warp rescans the owner's entries; an
+//                offset whose evidence is not positive is -1; then the
+//                candidate slots' rules (slotRule) into the dead evidence
+//                row where they fit;
+//   probeRows    a warp per (b, group, query block I), E in workgroup
+//                memory: per head of the group and 16 probe rows, the
+//                log-sum-exp of the forced keys (sink block, blocks I -
+//                local_blocks .. I up to the row) on tensor cores, as
+//                lastRows but online over n8 tiles of the two key ranges;
+//                then the candidates on tensor cores, a slot (offset, e) at
+//                a time: the n8 tile's key n is the slot's key i - d + e -
+//                w of tile row n, so the rows' logits are the diagonal;
+//                their exp(x - lse) / (probe rows * c_h) summed per key
+//                block (two at most) by a butterfly and added into E by
+//                lane 0; then the row's total and forced sums of the first
+//                pass (lane-strided, a butterfly) and the combination
+//                max(s / tot, E * f / tot) with the op's NaN rules, written
+//                once.
 //
-// The result row is E's accumulator, so nothing grows as N^2 beyond the
-// scores; the scratch is the last rows' logits (B Hq M N floats, as on the
+// E lives in workgroup memory (NB floats), so nothing grows as N^2 beyond
+// the scores; the scratch is the last rows' logits (B Hq M N floats, as on the
 // CPU path) plus O(B Hg N).
 //
 // Fragment layouts (mma.m16n8k16 .bf16/.f16, row.col, lane l = 4 quad +
