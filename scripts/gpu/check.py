@@ -396,7 +396,8 @@ def check_refine(name, n, seed, cpu=True, batch=2):
          layout against the CPU layout: the boundary rule.
     On the first inputs from `seed` without a near tie among the offsets.
     With cpu=False (the long shapes, where the CPU path would take minutes)
-    b. and the layout comparison of c. are left out."""
+    a. is judged per head group (check_refine_groups) and b. and the layout
+    comparison of c. are left out."""
     from unisparse.config import Config
     from unisparse.reference import twolevel
     from unisparse.reference.twolevel_f32 import logit_error, refined_tolerance
@@ -405,6 +406,9 @@ def check_refine(name, n, seed, cpu=True, batch=2):
     first, *_ = load(f"{name}_first")
     cfg = Config(**c)
     label = f"{name} N={n}" + ("" if batch == 2 else f" B={batch}")
+    if not cpu:
+        check_refine_groups(label, lib, first, cfg, c, (hq, hkv, n, d, dtype), seed, batch)
+        return
     found = refine_inputs(hq, hkv, n, d, dtype, seed, cfg, batch=batch)
     if found is None:
         record(f"{label}: inputs without a near tie among the slash offsets", False, f"none of seeds {seed}..+15")
@@ -430,9 +434,6 @@ def check_refine(name, n, seed, cpu=True, batch=2):
         f"max ratio to the bound {float(np.max(err / tol_g)):.3f}; the first pass alone {seen:.0f}x the bound",
     )
 
-    if not cpu:
-        record_own_selection(label, r_g, c_g, i_g, c, n)
-        return
     cpu_lib, *_ = load(name, "cpu")
     cpu_first, *_ = load(f"{name}_first", "cpu")
     r_c, c_c, i_c = cpu_lib.layout(host_array(q, dtype), host_array(k, dtype))
@@ -449,6 +450,81 @@ def check_refine(name, n, seed, cpu=True, batch=2):
     )
     record_own_selection(label, r_g, c_g, i_g, c, n)
     record_layout_margin(label, (r_c, c_c, i_c), (r_g, c_g, i_g), c)
+
+
+def check_refine_groups(label, lib, first, cfg, c, shape, seed, batch):
+    """check_refine's comparison a. judged per head group, on the inputs of
+    `seed` (no search: with many head groups some group nearly always has a
+    near tie among its offsets). unisparse.reference.twolevel_f32.
+    offset_groups sorts the groups: decided ones (float32 must keep
+    float64's offsets) are compared with the float64 refinement of the
+    GPU's first pass within its bound; near ties between the last offset
+    kept and the first left out accept that refinement or the one with the
+    two exchanged; groups with more offsets within their bounds are counted,
+    not judged. At least half the groups, one of them decided, must be
+    judged. A negative control on the same data: the float64 refinement
+    with one offset of a decided group moved by 3 blocks must be rejected
+    there (the judgement sees a wrong offset). Then the selection."""
+    from unisparse.reference import twolevel
+    from unisparse.reference.twolevel_f32 import (
+        DECIDED,
+        OPEN,
+        TIE,
+        judge_groups,
+        logit_error,
+        offset_groups,
+        refined_tolerance,
+    )
+
+    hq, hkv, n, d, dtype = shape
+    q, k, _ = inputs(hq, hkv, n, d, dtype, seed, batch=batch)
+    q64, k64 = (x.double().cpu().numpy() for x in (q, k))
+    dx = logit_error(q64, k64, cfg.scale or d**-0.5)
+    status, alt = offset_groups(q64, k64, cfg, dx)
+    r_g, c_g, i_g = (x.cpu().numpy() for x in lib.layout(q, k))
+    s_g = first.layout(q, k)[0].cpu().numpy()
+    torch.cuda.synchronize()
+    s64 = s_g.astype(np.float64)
+    want = twolevel.refine_config(s64, q64, k64, cfg)
+    tol = refined_tolerance(want, cfg, dx)
+    ties = status == TIE
+    want_alt = tol_alt = None
+    if ties.any():
+        want_alt = twolevel.refine_config(s64, q64, k64, cfg, offsets=alt)
+        tol_alt = refined_tolerance(want_alt, cfg, dx)
+    verdict = judge_groups(r_g, want, tol, status, want_alt, tol_alt)
+    decided, judged = status == DECIDED, status != OPEN
+    failed = [bg for bg in np.ndindex(status.shape) if verdict[bg] is False]
+    enough = int(judged.sum()) >= max(1, status.size // 2) and bool(decided.any())
+    ratio = np.abs(r_g - want) / tol
+    worst = float(ratio[decided].max()) if decided.any() else float("nan")
+    plain = s_g / s_g.sum(-1, keepdims=True)
+    seen = float((np.abs(plain - want) / tol)[judged].max()) if judged.any() else 0.0
+    record(
+        f"{label}: GPU refined scores vs float64 on the GPU's first pass, per head group",
+        not failed and enough and seen > 100.0,
+        f"seed {seed}: of {status.size} groups {int(decided.sum())} decided, {int(ties.sum())} near ties "
+        f"(either offset), {int((~judged).sum())} open (not judged); failed {failed[:8]}; decided groups "
+        f"max ratio to the bound {worst:.3f}; the first pass alone {seen:.0f}x the bound",
+    )
+    # The negative control: a wrong offset in the first decided group that
+    # has one (moved by 3 blocks) must fail there.
+    _, slash = twolevel.last_rows(q64, k64, cfg.last_q, c_h=cfg.c_h, scale=cfg.scale)
+    offs = twolevel.slash_offsets(slash, cfg.n_offsets, cfg.local_blocks * cfg.block)
+    target = next((bg for bg in np.ndindex(status.shape) if decided[bg] and offs[bg][0] > 0), None)
+    if target is None:
+        record(f"{label}: negative control (a wrong offset is rejected)", False, "no decided group has an offset")
+    else:
+        bad = offs.copy()
+        bad[target][0] = min(bad[target][0] + 3 * cfg.block, n - 1)
+        r_bad = twolevel.refine_config(s64, q64, k64, cfg, offsets=bad)
+        v_bad = judge_groups(r_bad, want, tol, status, want_alt, tol_alt)
+        record(
+            f"{label}: negative control (a wrong offset is rejected)",
+            v_bad[target] is False,
+            f"group {target}: offset {offs[target][0]} -> {bad[target][0]}, judged {v_bad[target]}",
+        )
+    record_own_selection(label, r_g, c_g, i_g, c, n)
 
 
 def check_dense(name, n, seed):

@@ -45,7 +45,7 @@
 // PTX-SAME: shfl.sync.bfly
 // PTX-LABEL: gpu.binary @unisparse_slash_probe_0_module
 // PTX-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
-// PTX-SAME: shfl.sync.idx
+// PTX-SAME: shfl.sync.bfly
 // The loop path: its kernels between the scoring and the selection, the
 // offsets' rounds a host loop of launches.
 // LOOPS-LABEL: llvm.func @attention(

@@ -7,12 +7,12 @@
 //   lastRows     tensor cores: a warp per (b, head, 16 of the last rows,
 //                piece of kPieceKeys keys): the rows' logits x = scale q.k
 //                on mma.sync m16n8k16 (A fragments of q in registers, B
-//                fragments of k loaded per n8 tile), masked (-inf past the
-//                row's query), stored to the scratch [B, Hq, M, N] (what
-//                the CPU lowering holds too), and the piece's online
+//                fragments of k loaded per n8 tile, the head dimension
+//                permuted alike in both for 16-byte loads), masked (-inf
+//                past the row's query), stored to the scratch [B, Hq, M, N]
+//                (what the CPU lowering holds too), and the piece's online
 //                (max, sum of exp) per row (quad shuffles);
-//   rowStats     a thread per (b, head, row): the pieces' (max, sum)
-//                merged;
+//   rowStats     a warp per (b, head, row): the pieces' (max, sum) merged;
 //   vertical     a thread per (b, group, key j): v0[j] = sum_r pv[r, j],
 //                pv[r, j] = sum over the group's heads of exp(x - max) /
 //                sum, times 1 / (m c_h) (the CPU's order of sums);
@@ -25,24 +25,27 @@
 //                smaller offset, NaN never wins): each thread keeps the
 //                best of its strided entries, the round reduces them (warp
 //                shuffles, then warp 0 over the 32 warps), marks the winner
-//                -inf and only its owner rescans; an offset whose evidence is
-//                not positive is -1;
-//   probeRows    a warp per (b, group, query block I): per head of the
-//                group and 16 probe rows, the log-sum-exp of the forced
-//                keys (sink block, blocks I - local_blocks .. I up to the
-//                row) on tensor cores, as lastRows but online over n8
-//                tiles of the two key ranges; then the candidates i - d +
-//                e, a lane each (a gathered dot product of D: each row has
-//                its own keys, which a tensor-core tile would compute 16
-//                times over), each key once (the width rule), their
-//                exp(x - lse) / (probe rows * c_h) added into the result
-//                row in the CPU's order (lane 0, broadcast by shuffles);
-//                then the row's total and forced sums of the first pass
-//                (lane-strided, a butterfly) and the combination max(s /
-//                tot, E * f / tot) with the op's NaN rules, in place.
+//                -inf and the owner's warp rescans the owner's entries; an
+//                offset whose evidence is not positive is -1; then the
+//                candidate slots' rules (slotRule) into the dead evidence
+//                row where they fit;
+//   probeRows    a warp per (b, group, query block I), E in workgroup
+//                memory: per head of the group and 16 probe rows, the
+//                log-sum-exp of the forced keys (sink block, blocks I -
+//                local_blocks .. I up to the row) on tensor cores, as
+//                lastRows but online over n8 tiles of the two key ranges;
+//                then the candidates on tensor cores, a slot (offset, e) at
+//                a time: the n8 tile's key n is the slot's key i - d + e -
+//                w of tile row n, so the rows' logits are the diagonal;
+//                their exp(x - lse) / (probe rows * c_h) summed per key
+//                block (two at most) by a butterfly and added into E by
+//                lane 0; then the row's total and forced sums of the first
+//                pass (lane-strided, a butterfly) and the combination
+//                max(s / tot, E * f / tot) with the op's NaN rules, written
+//                once.
 //
-// The result row is E's accumulator, so nothing grows as N^2 beyond the
-// scores; the scratch is the last rows' logits (B Hq M N floats, as on the
+// E lives in workgroup memory (NB floats), so nothing grows as N^2 beyond
+// the scores; the scratch is the last rows' logits (B Hq M N floats, as on the
 // CPU path) plus O(B Hg N).
 //
 // Fragment layouts (mma.m16n8k16 .bf16/.f16, row.col, lane l = 4 quad +
@@ -72,6 +75,8 @@ constexpr int64_t kPieceKeys = 256;
 constexpr int64_t kThreads = 128;
 /// Threads (32 warps) of topOffsets' CTA.
 constexpr int64_t kOffsetThreads = 1024;
+/// Evidence loads a thread issues before comparing them (topOffsets).
+constexpr int64_t kScanUnroll = 8;
 
 /// The static parameters of one refinement.
 struct RefineShape {
@@ -147,11 +152,17 @@ struct RefineKernels : KernelBuilder {
     return op.getResult(0);
   }
 
-  /// The value of `x` in lane `lane` (an index) of the warp.
-  Value shuffleIdx(Value x, Value lane) {
-    return gpu::ShuffleOp::create(b, x, toI32(lane), i32(32),
-                                  gpu::ShuffleMode::IDX)
-        .getShuffleResult();
+  /// scf.if `cond` yielding then() or otherwise() (one value of type i1).
+  Value ifElse(Value cond, function_ref<Value()> then,
+               function_ref<Value()> otherwise) {
+    auto op = scf::IfOp::create(b, b.getI1Type(), cond,
+                                /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&op.getThenRegion().front());
+    scf::YieldOp::create(b, then());
+    b.setInsertionPointToStart(&op.getElseRegion().front());
+    scf::YieldOp::create(b, otherwise());
+    return op.getResult(0);
   }
 
   /// Flat index of (batch, head, last row) rows of the scratch.
@@ -176,39 +187,107 @@ struct RefineKernels : KernelBuilder {
     return select(valid, mmaOperand(pair), mmaOperand(zero));
   }
 
+  /// Elements col .. col + 7 of row `row` of head `head` of `src` ([B, H,
+  /// N, D]) as four operand registers (pairs 0..3), zero where `valid` is
+  /// false (row 0 read): one 16-byte load where the host found q's and k's
+  /// rows 16-byte aligned, else four 4-byte loads.
+  SmallVector<Value> octetAt(Value src, Value bi, Value head, Value row,
+                             Value valid, Value col) {
+    auto octType = VectorType::get({8}, s.element);
+    auto pairType = VectorType::get({2}, s.element);
+    Value safe = select(valid, row, idx(0));
+    SmallVector<Type> pairTypes(4, pairType);
+    auto branch = scf::IfOp::create(b, pairTypes, d.aligned,
+                                    /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&branch.getThenRegion().front());
+      Value oct = vector::LoadOp::create(
+          b, octType, src, ValueRange{bi, head, safe, col},
+          /*nontemporal=*/false, llvm::Align(16));
+      SmallVector<Value> pairs;
+      for (int64_t pr = 0; pr < 4; ++pr)
+        pairs.push_back(vector::ShuffleOp::create(
+            b, oct, oct, ArrayRef<int64_t>{2 * pr, 2 * pr + 1}));
+      scf::YieldOp::create(b, pairs);
+      b.setInsertionPointToStart(&branch.getElseRegion().front());
+      pairs.clear();
+      for (int64_t pr = 0; pr < 4; ++pr)
+        pairs.push_back(vector::LoadOp::create(
+            b, pairType, src, ValueRange{bi, head, safe, add(col, 2 * pr)},
+            /*nontemporal=*/false, llvm::Align(4)));
+      scf::YieldOp::create(b, pairs);
+    }
+    Value zero = mmaOperand(arith::ConstantOp::create(
+        b, pairType,
+        DenseElementsAttr::get(pairType, b.getZeroAttr(s.element))));
+    SmallVector<Value> regs;
+    for (int64_t pr = 0; pr < 4; ++pr)
+      regs.push_back(select(valid, mmaOperand(branch.getResult(pr)), zero));
+    return regs;
+  }
+
+  // The head dimension in k steps of 16, permuted: Q K^T sums over it, so A
+  // and B only have to agree on which dimension each k slot holds. Steps
+  // 2p and 2p + 1 of lane l (quad lane ql) hold dimensions 32p + 8ql .. 32p
+  // + 8ql + 7 of its rows / key, 16 contiguous bytes: slot (step 2p + h,
+  // half c) (A regs c * 2 + row, B reg c) is pair 2h + c of that octet. A
+  // last step of 16 (D = 16 mod 32) keeps the mma's own layout, dimensions
+  // 16 ks + 2ql (+ 8 for the second half).
+
   /// The A fragments of 16 query rows (the lane's rows quad and quad + 8
   /// are `rowIdx[h]`, zero where not `valid[h]`): 4 registers per k step.
   SmallVector<Value> queryFragments(Value bi, Value head, Value rowIdx[2],
                                     Value valid[2], Value ql) {
     SmallVector<Value> regs;
-    for (int64_t ks = 0; ks < s.kSteps; ++ks)
+    for (int64_t p = 0; p < s.kSteps / 2; ++p) {
+      Value col = add(mul(ql, 8), 32 * p);
+      SmallVector<Value> oct[2];
+      for (int64_t h = 0; h < 2; ++h)
+        oct[h] = octetAt(d.q, bi, head, rowIdx[h], valid[h], col);
+      for (int64_t half = 0; half < 2; ++half)
+        for (int64_t reg = 0; reg < 4; ++reg)
+          regs.push_back(oct[reg % 2][2 * half + reg / 2]);
+    }
+    if (s.kSteps % 2)
       for (int64_t reg = 0; reg < 4; ++reg) {
-        Value col = add(mul(ql, 2), ks * 16 + (reg / 2) * 8);
+        Value col = add(mul(ql, 2), (s.kSteps - 1) * 16 + (reg / 2) * 8);
         regs.push_back(
             pairAt(d.q, bi, head, rowIdx[reg % 2], valid[reg % 2], col));
       }
     return regs;
   }
 
-  /// S = Q K^T of one n8 tile: the lane's B fragment is key `key` of kv
-  /// head `kv` (zero where not `keyValid`); returns the C registers.
-  SmallVector<Value> mmaKeys(ArrayRef<Value> aRegs, Value bi, Value kv,
-                             Value key, Value keyValid, Value ql) {
+  /// The B fragments of one n8 tile: the lane's key `key` of kv head `kv`
+  /// (zero where not `keyValid`), 2 registers per k step.
+  SmallVector<Value> keyFragments(Value bi, Value kv, Value key, Value keyValid,
+                                  Value ql) {
+    SmallVector<Value> regs;
+    for (int64_t p = 0; p < s.kSteps / 2; ++p) {
+      SmallVector<Value> oct =
+          octetAt(d.k, bi, kv, key, keyValid, add(mul(ql, 8), 32 * p));
+      regs.append(oct.begin(), oct.end());
+    }
+    if (s.kSteps % 2)
+      for (int64_t reg = 0; reg < 2; ++reg)
+        regs.push_back(pairAt(d.k, bi, kv, key, keyValid,
+                              add(mul(ql, 2), (s.kSteps - 1) * 16 + reg * 8)));
+    return regs;
+  }
+
+  /// S = Q K^T of one n8 tile from its B fragments; returns the C
+  /// registers.
+  SmallVector<Value> mmaKeys(ArrayRef<Value> aRegs, ArrayRef<Value> bRegs) {
     auto accType = LLVM::LLVMStructType::getLiteral(
         b.getContext(), SmallVector<Type>(4, b.getF32Type()));
     NVVM::MMATypes ptx =
         s.element.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
-    SmallVector<Value> bRegs;
-    for (int64_t ks = 0; ks < s.kSteps; ++ks)
-      for (int64_t reg = 0; reg < 2; ++reg)
-        bRegs.push_back(pairAt(d.k, bi, kv, key, keyValid,
-                               add(mul(ql, 2), ks * 16 + reg * 8)));
     SmallVector<Value> acc(4, f32(0.0f));
     for (int64_t ks = 0; ks < s.kSteps; ++ks) {
       Value out = NVVM::MmaOp::create(
-          b, accType, aRegs.slice(ks * 4, 4),
-          ArrayRef<Value>(bRegs).slice(ks * 2, 2), acc, {16, 8, 16},
-          std::nullopt, std::nullopt, std::array<NVVM::MMATypes, 2>{ptx, ptx},
+          b, accType, aRegs.slice(ks * 4, 4), bRegs.slice(ks * 2, 2), acc,
+          {16, 8, 16}, std::nullopt, std::nullopt,
+          std::array<NVVM::MMATypes, 2>{ptx, ptx},
           std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
                                          NVVM::MMALayout::col});
       for (int64_t e = 0; e < 4; ++e)
@@ -320,8 +399,8 @@ struct RefineKernels : KernelBuilder {
                 [&](Value nt, ValueRange a) -> SmallVector<Value> {
                   Value j0 = add(first, mul(nt, 8));
                   Value key = add(j0, quad);
-                  SmallVector<Value> acc =
-                      mmaKeys(aRegs, bi, kv, key, ult(key, d.n), ql);
+                  SmallVector<Value> acc = mmaKeys(
+                      aRegs, keyFragments(bi, kv, key, ult(key, d.n), ql));
                   return tileStep(
                       a, acc, j0, ql,
                       [&](int64_t h, Value j) {
@@ -357,22 +436,37 @@ struct RefineKernels : KernelBuilder {
                 });
   }
 
+  /// A warp per (b, head, row): the lanes merge the row's pieces lane-
+  /// strided, then a butterfly.
   void rowStats() {
-    Value items = mul(mul(d.batch, s.hq), s.M);
-    elementwise(items, "unisparse_slash_row_stats", [&](Value row) {
-      Value base = mul(row, d.pieces);
-      SmallVector<Value> st =
-          forLoop(idx(0), d.pieces, idx(1), {negInf(), f32(0.0f)},
-                  [&](Value p, ValueRange a) -> SmallVector<Value> {
-                    auto [m, l] =
-                        merge(a[0], a[1], load(d.partMax, {add(base, p)}),
-                              load(d.partSum, {add(base, p)}),
-                              /*propagate=*/false);
-                    return {m, l};
-                  });
-      store(st[0], d.rowMax, {row});
-      store(st[1], d.rowSum, {row});
-    });
+    Value rows = mul(mul(d.batch, s.hq), s.M);
+    int64_t perCta = kThreads / 32;
+    buildLaunch(
+        b, ceilDiv(rows, perCta), kThreads, {}, "unisparse_slash_row_stats",
+        [&](ImplicitLocOpBuilder &, Value tid, Value bid, ValueRange) {
+          Value lane = rem(tid, 32);
+          Value row = add(mul(bid, perCta), div(tid, 32));
+          ifThen(ult(row, rows), [&] {
+            Value base = mul(row, d.pieces);
+            SmallVector<Value> st =
+                forLoop(lane, d.pieces, idx(32), {negInf(), f32(0.0f)},
+                        [&](Value p, ValueRange a) -> SmallVector<Value> {
+                          auto [m, l] =
+                              merge(a[0], a[1], load(d.partMax, {add(base, p)}),
+                                    load(d.partSum, {add(base, p)}),
+                                    /*propagate=*/false);
+                          return {m, l};
+                        });
+            Value m = st[0], l = st[1];
+            for (int32_t mask : {16, 8, 4, 2, 1})
+              std::tie(m, l) = merge(m, l, shuffleXor(m, mask),
+                                     shuffleXor(l, mask), /*propagate=*/false);
+            ifThen(eq(lane, 0), [&] {
+              store(m, d.rowMax, {row});
+              store(l, d.rowSum, {row});
+            });
+          });
+        });
   }
 
   //===--- 2. the evidence -------------------------------------------===//
@@ -481,6 +575,42 @@ struct RefineKernels : KernelBuilder {
     return {v, e};
   }
 
+  /// The best (value, i32 index) of entries e = first + stride m, m in
+  /// [m0, count) step `mStep`, folded into `init`; `kScanUnroll` loads are
+  /// issued before they are compared (the loads are independent; the
+  /// comparisons are not), entries past `count` and `skip` never win.
+  SmallVector<Value> scanBest(Value base, Value first, int64_t stride, Value m0,
+                              Value count, int64_t mStep, Value skip,
+                              ValueRange init) {
+    Value span = idx(mStep * kScanUnroll);
+    return forLoop(m0, count, span, init,
+                   [&](Value m, ValueRange a) -> SmallVector<Value> {
+                     SmallVector<Value> vs, es;
+                     for (int64_t u = 0; u < kScanUnroll; ++u) {
+                       Value mu = add(m, u * mStep);
+                       Value in = ult(mu, count);
+                       Value e = add(first, mul(mu, stride));
+                       Value v =
+                           load(d.evidence, {add(base, select(in, e, idx(0)))});
+                       Value eI = toI32(e);
+                       // A NaN never wins: the entries out of range, and
+                       // `skip`.
+                       Value ok =
+                           andI(in, arith::CmpIOp::create(
+                                        b, arith::CmpIPredicate::ne, eI, skip));
+                       vs.push_back(select(ok, v, f32(std::nanf(""))));
+                       es.push_back(eI);
+                     }
+                     Value bv = a[0], be = a[1];
+                     for (int64_t u = 0; u < kScanUnroll; ++u) {
+                       Value w = wins(vs[u], es[u], bv, be);
+                       bv = select(w, vs[u], bv);
+                       be = select(w, es[u], be);
+                     }
+                     return {bv, be};
+                   });
+  }
+
   void topOffsets() {
     int64_t warps = kOffsetThreads / 32;
     Type i32Type = b.getI32Type();
@@ -492,19 +622,15 @@ struct RefineKernels : KernelBuilder {
         [&](ImplicitLocOpBuilder &, Value tid, Value bid, ValueRange bufs) {
           Value base = mul(bid, d.evLen);
           Value lane = rem(tid, 32), warp = div(tid, 32);
-          // The thread's best of e = tid, tid + threads, ...
-          auto scan = [&]() {
-            return forLoop(tid, d.evLen, idx(kOffsetThreads),
-                           {negInf(), i32(-1)},
-                           [&](Value e, ValueRange a) -> SmallVector<Value> {
-                             Value v = load(d.evidence, {add(base, e)});
-                             Value eI = toI32(e);
-                             Value w = wins(v, eI, a[0], a[1]);
-                             return {select(w, v, a[0]), select(w, eI, a[1])};
-                           });
+          // Thread t owns the entries e = t + threads m, m < owned(t).
+          auto owned = [&](Value t) {
+            return ceilDiv(sub(maxU(d.evLen, t), t), kOffsetThreads);
           };
+          SmallVector<Value> init = {negInf(), i32(-1)};
+          SmallVector<Value> first = scanBest(base, tid, kOffsetThreads, idx(0),
+                                              owned(tid), 1, i32(-1), init);
           forLoop(
-              idx(0), idx(s.nOffsets), idx(1), scan(),
+              idx(0), idx(s.nOffsets), idx(1), first,
               [&](Value kk, ValueRange st) -> SmallVector<Value> {
                 Value bv, be;
                 std::tie(bv, be) = warpArgMax(st[0], st[1]);
@@ -532,28 +658,59 @@ struct RefineKernels : KernelBuilder {
                   });
                 });
                 gpu::BarrierOp::create(b);
-                // The winner's owner marks it taken and rescans.
+                // The winner is marked taken (-inf, read by later rounds'
+                // rescans, after their barriers), and its owner's warp
+                // rescans the owner's entries, a lane each m = lane + 32 u,
+                // the winner left out: the owner's new best.
                 Value we = load(bufs[2], {idx(0)});
-                Value mine = andI(
-                    icmp(arith::CmpIPredicate::sge, we, i32(0)),
-                    icmp(arith::CmpIPredicate::eq,
-                         arith::RemUIOp::create(b, we, i32(kOffsetThreads)),
-                         toI32(tid)));
-                auto next =
-                    scf::IfOp::create(b, TypeRange{bv.getType(), i32Type}, mine,
-                                      /*withElseRegion=*/true);
-                {
-                  OpBuilder::InsertionGuard guard(b);
-                  b.setInsertionPointToStart(&next.getThenRegion().front());
+                Value valid = icmp(arith::CmpIPredicate::sge, we, i32(0));
+                Value owner = arith::IndexCastUIOp::create(
+                    b, b.getIndexType(),
+                    arith::RemUIOp::create(b, select(valid, we, i32(0)),
+                                           i32(kOffsetThreads)));
+                Value mine = andI(valid, eq(tid, owner));
+                ifThen(mine, [&] {
                   Value at = add(base, arith::IndexCastUIOp::create(
                                            b, b.getIndexType(), we));
                   store(negInf(), d.evidence, {at});
-                  scf::YieldOp::create(b, scan());
+                });
+                Value ownerWarp = andI(valid, eq(warp, div(owner, 32)));
+                auto next =
+                    scf::IfOp::create(b, TypeRange{bv.getType(), i32Type},
+                                      ownerWarp, /*withElseRegion=*/true);
+                {
+                  OpBuilder::InsertionGuard guard(b);
+                  b.setInsertionPointToStart(&next.getThenRegion().front());
+                  SmallVector<Value> part =
+                      scanBest(base, owner, kOffsetThreads, lane, owned(owner),
+                               32, we, init);
+                  Value nv, ne;
+                  std::tie(nv, ne) = warpArgMax(part[0], part[1]);
+                  // The marked winner itself (-inf) stays a candidate, as
+                  // it was on the rescan this replaces.
+                  Value wv = negInf();
+                  Value takeW = wins(wv, we, nv, ne);
+                  nv = select(takeW, wv, nv);
+                  ne = select(takeW, we, ne);
+                  scf::YieldOp::create(b, ValueRange{select(mine, nv, st[0]),
+                                                     select(mine, ne, st[1])});
                   b.setInsertionPointToStart(&next.getElseRegion().front());
                   scf::YieldOp::create(b, st);
                 }
                 return SmallVector<Value>(next.getResults());
               });
+          // The slot rules into the evidence row, once every rescan is
+          // done (the offsets were written before the last round's
+          // barrier).
+          gpu::BarrierOp::create(b);
+          ifThen(slotTable(), [&] {
+            forLoop(tid, idx(s.candidates()), idx(kOffsetThreads), {},
+                    [&](Value c, ValueRange) -> SmallVector<Value> {
+                      store(select(slotRule(bid, c), f32(1.0f), f32(0.0f)),
+                            d.evidence, {add(base, c)});
+                      return {};
+                    });
+          });
         });
   }
 
@@ -568,57 +725,32 @@ struct RefineKernels : KernelBuilder {
     return add(mul(I, s.block), add(mul(odd, a), div(mul(odd, r), 2 * s.rows)));
   }
 
-  /// x = scale q[h, i] . k[kv, j] (f32 products and sums, 8 at a time:
-  /// 16-byte loads where the host found q's and k's rows 16-byte aligned,
-  /// else element loads).
-  Value dotLogit(Value bi, Value head, Value kv, Value i, Value j) {
-    auto eltVec = VectorType::get({8}, s.element);
-    auto f32Vec = VectorType::get({8}, b.getF32Type());
-    Value zero = arith::ConstantOp::create(
-        b, f32Vec, DenseElementsAttr::get(f32Vec, b.getF32FloatAttr(0.0f)));
-    auto sums = [&](llvm::MaybeAlign alignment) {
-      auto loadF32 = [&](Value src, ValueRange at) -> Value {
-        Value x = vector::LoadOp::create(b, eltVec, src, at,
-                                         /*nontemporal=*/false, alignment);
-        return arith::ExtFOp::create(b, f32Vec, x);
-      };
-      return forLoop(idx(0), idx(s.headDim), idx(8), {zero},
-                     [&](Value dd, ValueRange a) -> SmallVector<Value> {
-                       Value qv = loadF32(d.q, {bi, head, i, dd});
-                       Value kvv = loadF32(d.k, {bi, kv, j, dd});
-                       return {math::FmaOp::create(b, qv, kvv, a[0])};
-                     })[0];
-    };
-    auto branch = scf::IfOp::create(b, f32Vec, d.aligned,
-                                    /*withElseRegion=*/true);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(&branch.getThenRegion().front());
-      scf::YieldOp::create(b, sums(llvm::Align(16)));
-      b.setInsertionPointToStart(&branch.getElseRegion().front());
-      scf::YieldOp::create(b, sums(llvm::MaybeAlign()));
-    }
-    Value acc = branch.getResult(0);
-    SmallVector<Value> parts;
-    for (int64_t e = 0; e < 8; ++e)
-      parts.push_back(vector::ExtractOp::create(b, acc, e));
-    while (parts.size() > 1) {
-      SmallVector<Value> next;
-      for (size_t e = 0; e + 1 < parts.size(); e += 2)
-        next.push_back(fadd(parts[e], parts[e + 1]));
-      parts = std::move(next);
-    }
-    return fmul(parts[0], f32(s.scale));
+  /// Bytes of the probe kernel's dynamic workgroup memory: the row's E
+  /// accumulator, NB floats.
+  Value probeDynamicBytes() {
+    return arith::IndexCastUIOp::create(b, b.getI32Type(), mul(d.nb, 4));
   }
 
   void probeRows() {
-    SmallVector<MemRefType> wg = {workgroupMemRef({16}, b.getF32Type())};
     buildLaunch(
-        b, mul(mul(d.batch, s.hg), d.nb), 32, wg, "unisparse_slash_probe",
-        [&](ImplicitLocOpBuilder &, Value lane, Value bid, ValueRange bufs) {
+        b, mul(mul(d.batch, s.hg), d.nb), 32, {}, "unisparse_slash_probe",
+        [&](ImplicitLocOpBuilder &, Value lane, Value bid, ValueRange) {
           Value I = rem(bid, d.nb), bg = div(bid, d.nb);
           Value g = rem(bg, s.hg), bi = div(bg, s.hg);
           Value quad = div(lane, 4), ql = rem(lane, 4);
+          // The row's E in workgroup memory (NB floats): the candidates
+          // add into it, the combination reads it; the result row is
+          // written once.
+          Value raw = gpu::DynamicSharedMemoryOp::create(
+              b, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                                 MemRefLayoutAttrInterface(),
+                                 workgroupSpace(b.getContext())));
+          Value eRow = memref::ViewOp::create(
+              b,
+              MemRefType::get({ShapedType::kDynamic}, b.getF32Type(),
+                              MemRefLayoutAttrInterface(),
+                              workgroupSpace(b.getContext())),
+              raw, idx(0), ValueRange{d.nb});
           // The probe rows inside the sequence, and each one's weight.
           Value nValid =
               forLoop(idx(0), idx(s.rows), idx(1), {idx(0)},
@@ -636,154 +768,200 @@ struct RefineKernels : KernelBuilder {
             sinkEnd = select(ult(idx(0), lo), idx(s.block), idx(0));
           Value hiEnd = minU(mul(add(I, 1), s.block), d.n);
 
-          // The result row accumulates E first.
           forLoop(lane, d.nb, idx(32), {},
                   [&](Value J, ValueRange) -> SmallVector<Value> {
-                    store(f32(0.0f), d.out, {bi, g, I, J});
+                    store(f32(0.0f), eRow, {J});
                     return {};
                   });
           gpu::BarrierOp::create(b);
+          ProbeRow row{bi,      g,     I,      lane, quad,        ql,  lo,
+                       sinkEnd, hiEnd, weight, bg,   slotTable(), eRow};
           forLoop(idx(0), idx(s.ch), idx(1), {},
                   [&](Value hh, ValueRange) -> SmallVector<Value> {
                     Value head = add(mul(g, s.ch), hh);
                     forLoop(idx(0), idx(s.probeTiles), idx(1), {},
                             [&](Value mt, ValueRange) -> SmallVector<Value> {
-                              probeTile(bi, g, I, head, mt, lane, quad, ql, lo,
-                                        sinkEnd, hiEnd, weight, bufs[0]);
+                              probeTile(row, head, mt);
                               return {};
                             });
                     return {};
                   });
-          combine(bi, g, I, lane);
-        });
+          gpu::BarrierOp::create(b);
+          combine(bi, g, I, lane, eRow);
+        },
+        probeDynamicBytes());
   }
 
+  /// Candidate slot c = (offset c / (2w + 1), e = c mod (2w + 1)), key j =
+  /// i - d + e - w of probe row i. Whether the slot's keys are taken apart
+  /// from the row (i1): the offset exists, and the width rule: j is not
+  /// within `width` of an earlier offset's key i - d2, |d2 - d + e - w| <=
+  /// w, the same for every row. `group` = b Hg + g.
+  Value slotRule(Value group, Value c) {
+    int64_t per = 2 * s.width + 1;
+    Value w64 = i64c(s.width);
+    Value offBase = mul(group, s.nOffsets);
+    Value kk = div(c, per);
+    Value e = toI64(rem(c, per));
+    Value off = load(d.offsets, {add(offBase, kk)});
+    Value has = icmp(arith::CmpIPredicate::sge, off, i64c(0));
+    Value dup = forLoop(
+        idx(0), kk, idx(1), {arith::ConstantIntOp::create(b, 0, 1)},
+        [&](Value k2, ValueRange a) -> SmallVector<Value> {
+          Value d2 = load(d.offsets, {add(offBase, k2)});
+          Value gap = math::AbsIOp::create(
+              b, arith::SubIOp::create(
+                     b,
+                     arith::AddIOp::create(b, arith::SubIOp::create(b, d2, off),
+                                           e),
+                     w64));
+          Value near = andI(icmp(arith::CmpIPredicate::sge, d2, i64c(0)),
+                            icmp(arith::CmpIPredicate::sle, gap, w64));
+          return {orI(a[0], near)};
+        })[0];
+    return andI(has, notI(dup));
+  }
+
+  /// Whether the slot rules fit in the group's evidence row, dead once the
+  /// offsets are picked (candidates <= N + P): topOffsets then writes them
+  /// there (1 or 0) and the probe rows read them; else the probe rows
+  /// apply slotRule themselves.
+  Value slotTable() { return ule(idx(s.candidates()), d.evLen); }
+
+  /// What every step of one query block's probe rows shares.
+  struct ProbeRow {
+    Value bi, g, I, lane, quad, ql, lo, sinkEnd, hiEnd, weight;
+    Value group; // b Hg + g
+    Value table; // i1: slotTable()
+    Value eRow;  // [NB] f32: E of the row
+  };
+
   /// Probe rows 16 mt .. 16 mt + 15 of head `head`: the forced keys'
-  /// log-sum-exp on tensor cores, then the candidates into the result row.
-  void probeTile(Value bi, Value g, Value I, Value head, Value mt, Value lane,
-                 Value quad, Value ql, Value lo, Value sinkEnd, Value hiEnd,
-                 Value weight, Value lseBuf) {
+  /// log-sum-exp on tensor cores, then the candidates into E.
+  void probeTile(const ProbeRow &p, Value head, Value mt) {
     Value kv = div(head, s.G);
     Value t[2], valid[2], query[2];
     for (int64_t h = 0; h < 2; ++h) {
-      t[h] = add(add(mul(mt, 16), quad), 8 * h);
-      Value i = probeRow(I, t[h]);
+      t[h] = add(add(mul(mt, 16), p.quad), 8 * h);
+      Value i = probeRow(p.I, t[h]);
       valid[h] = andI(ult(t[h], s.rows), ult(i, d.n));
       query[h] = select(valid[h], i, idx(0));
     }
-    SmallVector<Value> aRegs = queryFragments(bi, head, query, valid, ql);
+    SmallVector<Value> aRegs = queryFragments(p.bi, head, query, valid, p.ql);
     SmallVector<Value> st = {negInf(), negInf(), f32(0.0f), f32(0.0f)};
+    // Two n8 tiles a step: both tiles' B fragments are loaded before the
+    // first mma, so each step waits for one round of loads.
     for (auto [start, end] :
-         {std::pair(idx(0), sinkEnd), std::pair(lo, hiEnd)}) {
+         {std::pair(idx(0), p.sinkEnd), std::pair(p.lo, p.hiEnd)}) {
       Value begin = start, stop = end;
-      st = forLoop(idx(0), ceilDiv(sub(stop, begin), 8), idx(1), st,
-                   [&](Value nt, ValueRange a) -> SmallVector<Value> {
-                     Value j0 = add(begin, mul(nt, 8));
-                     Value key = add(j0, quad);
-                     SmallVector<Value> acc =
-                         mmaKeys(aRegs, bi, kv, key, ult(key, stop), ql);
-                     return tileStep(
-                         a, acc, j0, ql,
-                         [&](int64_t h, Value j) {
-                           return andI(valid[h],
-                                       andI(ult(j, stop), ule(j, query[h])));
-                         },
-                         /*propagate=*/true);
-                   });
+      st = forLoop(
+          idx(0), ceilDiv(sub(stop, begin), 16), idx(1), st,
+          [&](Value step, ValueRange a) -> SmallVector<Value> {
+            Value j0[2], key[2];
+            SmallVector<Value> frags[2];
+            for (int64_t u = 0; u < 2; ++u) {
+              j0[u] = add(begin, add(mul(step, 16), 8 * u));
+              key[u] = add(j0[u], p.quad);
+              frags[u] =
+                  keyFragments(p.bi, kv, key[u], ult(key[u], stop), p.ql);
+            }
+            SmallVector<Value> next(a.begin(), a.end());
+            for (int64_t u = 0; u < 2; ++u)
+              next = tileStep(
+                  next, mmaKeys(aRegs, frags[u]), j0[u], p.ql,
+                  [&](int64_t h, Value j) {
+                    return andI(valid[h], andI(ult(j, stop), ule(j, query[h])));
+                  },
+                  /*propagate=*/true);
+            return next;
+          });
     }
+    // The lse of rows quad and quad + 8, in every lane of the quad.
+    Value lse[2];
     for (int64_t h = 0; h < 2; ++h) {
       Value m, l;
       std::tie(m, l) = quadMerge(st[h], st[2 + h], /*propagate=*/true);
-      Value lse = fadd(m, math::LogOp::create(b, l));
-      ifThen(eq(ql, 0), [&] { store(lse, lseBuf, {add(quad, 8 * h)}); });
+      lse[h] = fadd(m, math::LogOp::create(b, l));
     }
-    gpu::BarrierOp::create(b);
-    forLoop(idx(0), idx(16), idx(1), {},
-            [&](Value tl, ValueRange) -> SmallVector<Value> {
-              Value row = add(mul(mt, 16), tl);
-              Value i = probeRow(I, row);
-              ifThen(andI(ult(row, s.rows), ult(i, d.n)), [&] {
-                candidates(bi, g, I, head, kv, i, load(lseBuf, {tl}), lane, lo,
-                           sinkEnd, weight);
-              });
-              return {};
-            });
-    gpu::BarrierOp::create(b);
-  }
-
-  /// The candidates of probe row `i`: lane c of each chunk of 32 takes
-  /// candidate (offset c / (2w + 1), e = c mod (2w + 1)); lane 0 then adds
-  /// the taken ones into the result row in order.
-  void candidates(Value bi, Value g, Value I, Value head, Value kv, Value i,
-                  Value lse, Value lane, Value lo, Value sinkEnd,
-                  Value weight) {
-    int64_t per = 2 * s.width + 1, total = s.candidates();
-    Value offBase = mul(add(mul(bi, s.hg), g), s.nOffsets);
-    Value i64i = toI64(i), w64 = i64c(s.width);
+    // The candidates on tensor cores, a slot at a time: the n8 tile's key
+    // n is slot c's key of tile row n (+ 8 for the second half), so the
+    // useful logits are the diagonal: row n, key n, in lane 4n + n / 2,
+    // C element 2 half + n mod 2. Eight of a tile's 128 products are used,
+    // at 8 HMMA (D 128) in place of 1024 FMAs, their conversions and loads.
+    int64_t halves = s.rows > 8 ? 2 : 1;
+    int64_t per = 2 * s.width + 1;
+    Value i64I = toI64(mul(p.I, s.block)), w64 = i64c(s.width);
+    Value diag = eq(p.ql, div(p.quad, 2));
+    Value oddQuad = eq(rem(p.quad, 2), 1);
     forLoop(
-        idx(0), idx(total), idx(32), {},
-        [&](Value c0, ValueRange) -> SmallVector<Value> {
-          Value c = add(c0, lane);
-          Value inC = ult(c, total);
-          Value kk = select(inC, div(c, per), idx(0));
-          Value e = toI64(rem(c, per));
-          Value off = load(d.offsets, {add(offBase, kk)});
-          Value has = andI(inC, icmp(arith::CmpIPredicate::sge, off, i64c(0)));
-          Value j64 = arith::SubIOp::create(
-              b,
-              arith::AddIOp::create(b, arith::SubIOp::create(b, i64i, off), e),
-              w64);
-          Value inRange = andI(icmp(arith::CmpIPredicate::sge, j64, i64c(0)),
-                               icmp(arith::CmpIPredicate::sle, j64, i64i));
-          Value forced =
-              orI(icmp(arith::CmpIPredicate::slt, j64, toI64(sinkEnd)),
-                  icmp(arith::CmpIPredicate::sge, j64, toI64(lo)));
-          // The width rule: a key within `width` of an earlier offset's.
-          Value dup = forLoop(
-              idx(0), kk, idx(1), {arith::ConstantIntOp::create(b, 0, 1)},
-              [&](Value k2, ValueRange a) -> SmallVector<Value> {
-                Value d2 = load(d.offsets, {add(offBase, k2)});
-                Value gap = math::AbsIOp::create(
-                    b, arith::SubIOp::create(
-                           b, j64, arith::SubIOp::create(b, i64i, d2)));
-                Value near = andI(icmp(arith::CmpIPredicate::sge, d2, i64c(0)),
-                                  icmp(arith::CmpIPredicate::sle, gap, w64));
-                return {orI(a[0], near)};
-              })[0];
-          Value take = andI(andI(has, inRange), andI(notI(forced), notI(dup)));
-          Value j = arith::IndexCastOp::create(b, b.getIndexType(),
-                                               select(take, j64, i64c(0)));
-          Value contribution = ifValue(
-              take,
+        idx(0), idx(s.candidates()), idx(1), {},
+        [&](Value c, ValueRange) -> SmallVector<Value> {
+          Value slotOk = ifElse(
+              p.table,
               [&] {
-                Value x = dotLogit(bi, head, kv, i, j);
-                return fmul(exp(fsub(x, lse)), weight);
+                Value at = add(mul(p.group, d.evLen), c);
+                return fcmp(arith::CmpFPredicate::ONE, load(d.evidence, {at}),
+                            f32(0.0f));
               },
-              f32(0.0f));
-          Value blockJ = toI32(div(j, s.block));
-          Value takeI = arith::ExtUIOp::create(b, b.getI32Type(), take);
-          forLoop(idx(0), idx(32), idx(1), {},
-                  [&](Value src, ValueRange) -> SmallVector<Value> {
-                    Value tb = shuffleIdx(takeI, src);
-                    Value jb = shuffleIdx(blockJ, src);
-                    Value wb = shuffleIdx(contribution, src);
-                    ifThen(andI(eq(lane, 0),
-                                icmp(arith::CmpIPredicate::ne, tb, i32(0))),
-                           [&] {
-                             SmallVector<Value> at = {
-                                 bi, g, I,
-                                 arith::IndexCastUIOp::create(
-                                     b, b.getIndexType(), jb)};
-                             store(fadd(load(d.out, at), wb), d.out, at);
-                           });
-                    return {};
-                  });
+              [&] { return slotRule(p.group, c); });
+          Value off =
+              load(d.offsets, {add(mul(p.group, s.nOffsets), div(c, per))});
+          // e - w - d: key j = i + shift.
+          Value shift = arith::SubIOp::create(
+              b, arith::SubIOp::create(b, toI64(rem(c, per)), w64), off);
+          // The slot's keys lie in key blocks jLo and jLo + 1 (rows of one
+          // query block span less than a block).
+          Value jLo = arith::FloorDivSIOp::create(
+              b, arith::AddIOp::create(b, i64I, shift), i64c(s.block));
+          Value sums[2] = {f32(0.0f), f32(0.0f)};
+          for (int64_t hh = 0; hh < halves; ++hh) {
+            Value i64q = toI64(query[hh]);
+            Value j64 = arith::AddIOp::create(b, i64q, shift);
+            Value forced =
+                orI(icmp(arith::CmpIPredicate::slt, j64, toI64(p.sinkEnd)),
+                    icmp(arith::CmpIPredicate::sge, j64, toI64(p.lo)));
+            Value take =
+                andI(andI(slotOk, valid[hh]),
+                     andI(andI(icmp(arith::CmpIPredicate::sge, j64, i64c(0)),
+                               icmp(arith::CmpIPredicate::sle, j64, i64q)),
+                          notI(forced)));
+            Value j = arith::IndexCastOp::create(b, b.getIndexType(),
+                                                 select(take, j64, i64c(0)));
+            SmallVector<Value> acc =
+                mmaKeys(aRegs, keyFragments(p.bi, kv, j, take, p.ql));
+            Value x = fmul(select(oddQuad, acc[2 * hh + 1], acc[2 * hh]),
+                           f32(s.scale));
+            Value v = select(andI(diag, take),
+                             fmul(exp(fsub(x, lse[hh])), p.weight), f32(0.0f));
+            Value hi =
+                icmp(arith::CmpIPredicate::ne,
+                     arith::FloorDivSIOp::create(b, j64, i64c(s.block)), jLo);
+            sums[0] = fadd(sums[0], select(hi, f32(0.0f), v));
+            sums[1] = fadd(sums[1], select(hi, v, f32(0.0f)));
+          }
+          // Each block's share over the warp (a fixed butterfly), added
+          // into E by lane 0.
+          for (int64_t u = 0; u < 2; ++u)
+            for (int32_t mask : {16, 8, 4, 2, 1})
+              sums[u] = fadd(sums[u], shuffleXor(sums[u], mask));
+          ifThen(eq(p.lane, 0), [&] {
+            for (int64_t u = 0; u < 2; ++u) {
+              Value J = arith::AddIOp::create(b, jLo, i64c(u));
+              Value inRow =
+                  andI(icmp(arith::CmpIPredicate::sge, J, i64c(0)),
+                       icmp(arith::CmpIPredicate::slt, J, toI64(d.nb)));
+              ifThen(inRow, [&] {
+                Value at = arith::IndexCastOp::create(b, b.getIndexType(), J);
+                store(fadd(load(p.eRow, {at}), sums[u]), p.eRow, {at});
+              });
+            }
+          });
           return {};
         });
   }
 
-  /// The combination of row I in place: max(s / tot, E * (f / tot)).
-  void combine(Value bi, Value g, Value I, Value lane) {
+  /// The combination of row I: max(s / tot, E * (f / tot)), E from `eRow`.
+  void combine(Value bi, Value g, Value I, Value lane, Value eRow) {
     SmallVector<Value> sums = forLoop(
         lane, d.nb, idx(32), {f32(0.0f), f32(0.0f)},
         [&](Value J, ValueRange a) -> SmallVector<Value> {
@@ -802,7 +980,7 @@ struct RefineKernels : KernelBuilder {
             [&](Value J, ValueRange) -> SmallVector<Value> {
               SmallVector<Value> at = {bi, g, I, J};
               Value sc = load(d.scores, at);
-              Value e = load(d.out, at);
+              Value e = load(eRow, {J});
               Value sn = select(feq(tot, f32(0.0f)), sc, fdiv(sc, tot));
               Value share = fdiv(f, tot);
               share = select(fcmp(arith::CmpFPredicate::UNO, share, share),

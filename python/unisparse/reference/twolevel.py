@@ -247,6 +247,7 @@ def refine(
     n_offsets: int = 16,
     rows_per_block: int = 8,
     width: int = 1,
+    offsets=None,
 ) -> np.ndarray:
     """The two-level scores (causal): :func:`combine` of the first pass
     ``s`` with the slash refinement: the ``n_offsets`` offsets beyond the
@@ -255,9 +256,14 @@ def refine(
     :func:`slash_offsets`), their mass per block from the probe rows
     relative to the forced blocks (:func:`slash_scores`), times the share of
     the forced blocks in the first pass's row: ``R[I, J] = E[I, J] *
-    sum_{J' forced} s[I, J'] / sum_J' s[I, J']``."""
-    _, slash = last_rows(q, k, last_q, c_h=c_h, scale=scale)
-    offs = slash_offsets(slash, n_offsets, local_blocks * block)
+    sum_{J' forced} s[I, J'] / sum_J' s[I, J']``. ``offsets`` ``[B, Hg,
+    n_offsets]``, when given, replaces the offsets picked from the evidence
+    (a check's alternative)."""
+    if offsets is None:
+        _, slash = last_rows(q, k, last_q, c_h=c_h, scale=scale)
+        offs = slash_offsets(slash, n_offsets, local_blocks * block)
+    else:
+        offs = np.asarray(offsets, dtype=np.int64)
     E = slash_scores(q, k, offs, block, rows_per_block, local_blocks, sink, c_h=c_h, width=width, scale=scale)
     s = _as_4d("s", s).astype(np.float64)
     NBq, NBk = s.shape[2:]

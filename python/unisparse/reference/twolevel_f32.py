@@ -38,7 +38,19 @@ import math
 
 import numpy as np
 
-__all__ = ["U", "EXP_ULPS", "gamma", "logit_error", "offset_margin", "refined_tolerance"]
+__all__ = [
+    "U",
+    "EXP_ULPS",
+    "DECIDED",
+    "TIE",
+    "OPEN",
+    "gamma",
+    "logit_error",
+    "offset_margin",
+    "offset_groups",
+    "judge_groups",
+    "refined_tolerance",
+]
 
 U = 2.0**-24
 EXP_ULPS = 4
@@ -57,17 +69,10 @@ def logit_error(q64, k64, scale):
     return 2 * scale * gamma(q64.shape[-1] + 1) * Q * K
 
 
-def offset_margin(q64, k64, cfg, dx):
-    """The smallest gap, relative to its float32 error bound, between the
-    last offset kept and the first one left out, over every (batch, head
-    group); a value above 1 means float32 keeps the offsets float64 keeps.
-
-    Each offset's evidence is off by ``eps`` of itself (its shares: the
-    softmax of a row moves by ``expm1(2 dx)`` and a few ulp, its sums by
-    ``gamma(N + m c_h)``) plus the mass of the pairs whose vertical and
-    slash evidence are within that bound of each other (they may go either
-    way). ``cfg``: a :class:`unisparse.Config` (or anything with its
-    refinement fields)."""
+def _group_evidence(q64, k64, cfg, dx):
+    """Per (batch, head group) ``(b, g, slash, err, order)``: the float64
+    slash evidence, its float32 error bound (:func:`offset_margin`) and the
+    offsets beyond the forced blocks by decreasing evidence (others last)."""
     B, Hq, N, _ = q64.shape
     G = Hq // k64.shape[1]
     m = min(cfg.last_q, N)
@@ -76,7 +81,6 @@ def offset_margin(q64, k64, cfg, dx):
     rows = np.arange(N - m, N)
     d = rows[:, None] - np.arange(N)[None, :]
     vis = d >= 0
-    worst = math.inf
     for b in range(B):
         for g in range(Hq // cfg.c_h):
             p = np.zeros((m, N))
@@ -90,15 +94,92 @@ def offset_margin(q64, k64, cfg, dx):
             near = np.abs(v0[jv] - s0[dv]) <= eps * (v0[jv] + s0[dv])
             slash = np.bincount(dv, weights=np.where(v0[jv] >= s0[dv], 0.0, pv), minlength=N)
             amb = np.bincount(dv, weights=np.where(near, pv, 0.0), minlength=N)
-            err = eps * slash + amb
             far = np.arange(N) > cfg.local_blocks * cfg.block
             order = np.argsort(-np.where(far, slash, -np.inf), kind="stable")
-            k = cfg.n_offsets
-            if far.sum() <= k or slash[order[k]] <= 0:
-                continue  # every candidate with positive evidence is kept
-            a, c = order[k - 1], order[k]
-            worst = min(worst, (slash[a] - slash[c]) / (err[a] + err[c] + 1e-300))
+            if far.sum() <= cfg.n_offsets or slash[order[cfg.n_offsets]] <= 0:
+                order = None  # every candidate with positive evidence is kept
+            yield b, g, slash, eps * slash + amb, order
+
+
+def _margin(slash, err, a, c):
+    """How far offsets ``a`` and ``c`` are apart, relative to their bound."""
+    return (slash[a] - slash[c]) / (err[a] + err[c] + 1e-300)
+
+
+def offset_margin(q64, k64, cfg, dx):
+    """The smallest gap, relative to its float32 error bound, between the
+    last offset kept and the first one left out, over every (batch, head
+    group); a value above 1 means float32 keeps the offsets float64 keeps.
+
+    Each offset's evidence is off by ``eps`` of itself (its shares: the
+    softmax of a row moves by ``expm1(2 dx)`` and a few ulp, its sums by
+    ``gamma(N + m c_h)``) plus the mass of the pairs whose vertical and
+    slash evidence are within that bound of each other (they may go either
+    way). ``cfg``: a :class:`unisparse.Config` (or anything with its
+    refinement fields)."""
+    worst = math.inf
+    k = cfg.n_offsets
+    for _, _, slash, err, order in _group_evidence(q64, k64, cfg, dx):
+        if order is not None:
+            worst = min(worst, _margin(slash, err, order[k - 1], order[k]))
     return worst
+
+
+DECIDED, TIE, OPEN = "decided", "tie", "open"
+
+
+def offset_groups(q64, k64, cfg, dx):
+    """Per (batch, head group), whether float32 must keep the offsets that
+    float64 keeps: ``(status, alternative)``, status ``[B, Hg]`` of
+
+    * :data:`DECIDED`: the last offset kept and the first left out are more
+      than their bound apart (or every offset with positive evidence is
+      kept): float32 keeps float64's offsets;
+    * :data:`TIE`: those two are within their bound, and each is more than
+      its bound from the offsets on its other side (the one before the last
+      kept, the one after the first left out): float32 keeps float64's
+      offsets or those with the two exchanged, ``alternative [B, Hg,
+      n_offsets]`` (float64's offsets elsewhere);
+    * :data:`OPEN`: more than two offsets are within their bounds at the
+      boundary; no comparison is meaningful.
+    """
+    B, Hq = q64.shape[:2]
+    k = cfg.n_offsets
+    status = np.full((B, Hq // cfg.c_h), DECIDED, dtype=object)
+    alt = None
+    for b, g, slash, err, order in _group_evidence(q64, k64, cfg, dx):
+        if alt is None:
+            N = slash.shape[0]
+            alt = np.full((B, Hq // cfg.c_h, k), -1, dtype=np.int64)
+        ev = np.where(np.arange(N) > cfg.local_blocks * cfg.block, slash, -np.inf)
+        top = np.argsort(-ev, kind="stable")[:k]
+        alt[b, g, : len(top)] = np.where(ev[top] > 0, top, -1)
+        if order is None or _margin(slash, err, order[k - 1], order[k]) > 1:
+            continue
+        inner = k < 2 or _margin(slash, err, order[k - 2], order[k]) > 1
+        outer = k + 1 >= N or _margin(slash, err, order[k - 1], order[k + 1]) > 1
+        status[b, g] = TIE if inner and outer else OPEN
+        if status[b, g] == TIE:
+            alt[b, g, k - 1] = order[k]
+    return status, alt
+
+
+def judge_groups(r, want, tol, status, want_alt=None, tol_alt=None):
+    """Per (batch, head group) of refined scores ``r`` ``[B, Hg, NB, NB]``:
+    True where every score is within ``tol`` of ``want`` (the float64
+    refinement with float64's offsets) or, in a :data:`TIE` group, within
+    ``tol_alt`` of ``want_alt`` (the one with the :func:`offset_groups`
+    alternative); None in :data:`OPEN` groups (not judged)."""
+    out = np.empty(status.shape, dtype=object)
+    for b, g in np.ndindex(status.shape):
+        if status[b, g] == OPEN:
+            out[b, g] = None
+            continue
+        ok = bool(np.all(np.isfinite(r[b, g])) and np.all(np.abs(r[b, g] - want[b, g]) <= tol[b, g]))
+        if not ok and status[b, g] == TIE and want_alt is not None:
+            ok = bool(np.all(np.abs(r[b, g] - want_alt[b, g]) <= tol_alt[b, g]))
+        out[b, g] = ok
+    return out
 
 
 def refined_tolerance(want, cfg, dx):

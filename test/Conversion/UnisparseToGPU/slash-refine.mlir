@@ -28,12 +28,25 @@
 // 1. The last rows on tensor cores: 4 warps, each a piece of 256 keys of 16
 // rows; A fragments of q (bf16 pairs as i32), per n8 tile the B fragments
 // of k and D / 16 mma.sync m16n8k16 (f32 accumulation); the masked logits
-// to the scratch; the piece's (max, sum) per row over the quad.
+// to the scratch; the piece's (max, sum) per row over the quad. The head
+// dimension is permuted (A and B alike): a lane's k slots of two k steps
+// are 8 contiguous elements, one 16-byte load where q's and k's rows are
+// aligned (the host's test), else four 4-byte loads.
 // CHECK: gpu.launch {{.+}} threads({{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_slash_last_rows_0_module) function(@unisparse_slash_last_rows_0) {
-// CHECK: vector.load %[[Q]][{{.+}}] {alignment = 4 : i64} : memref<2x8x?x64xbf16>, vector<2xbf16>
+// CHECK: scf.if %[[ALIGNED]] -> (vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>) {
+// CHECK-NEXT: %[[OCT:.+]] = vector.load %[[Q]][{{.+}}] {alignment = 16 : i64} : memref<2x8x?x64xbf16>, vector<8xbf16>
+// CHECK-NEXT: vector.shuffle %[[OCT]], %[[OCT]] [0, 1]
+// CHECK-NEXT: vector.shuffle %[[OCT]], %[[OCT]] [2, 3]
+// CHECK-NEXT: vector.shuffle %[[OCT]], %[[OCT]] [4, 5]
+// CHECK-NEXT: vector.shuffle %[[OCT]], %[[OCT]] [6, 7]
+// CHECK: } else {
+// CHECK-COUNT-4: vector.load %[[Q]][{{.+}}] {alignment = 4 : i64} : memref<2x8x?x64xbf16>, vector<2xbf16>
 // CHECK: vector.bitcast %{{.+}} : vector<2xbf16> to vector<1xi32>
 // CHECK: scf.for
-// CHECK: vector.load %[[K]][{{.+}}] {alignment = 4 : i64} : memref<2x2x?x64xbf16>, vector<2xbf16>
+// CHECK: scf.if %[[ALIGNED]]
+// CHECK-NEXT: vector.load %[[K]][{{.+}}] {alignment = 16 : i64} : memref<2x2x?x64xbf16>, vector<8xbf16>
+// CHECK: } else {
+// CHECK-COUNT-4: vector.load %[[K]][{{.+}}] {alignment = 4 : i64} : memref<2x2x?x64xbf16>, vector<2xbf16>
 // CHECK-COUNT-4: nvvm.mma.sync A[{{.+}}]  B[{{.+}}]  C[{{.+}}]  {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
 // CHECK: memref.store %{{.+}}, %[[LOGITS]][%{{.+}}] : memref<?xf32>
 // CHECK: math.exp
@@ -43,11 +56,14 @@
 // CHECK: memref.store %{{.+}}, %[[PSUM]][%{{.+}}] : memref<?xf32>
 // CHECK: gpu.terminator
 
-// 2. The rows' statistics, then the evidence: a thread per key (vertical)
-// and per offset-space entry (slash, ULT: a NaN pair goes to the slash).
+// 2. The rows' statistics (a warp per row: the pieces lane-strided, then
+// a butterfly), then the evidence: a thread per key (vertical) and per
+// offset-space entry (slash, ULT: a NaN pair goes to the slash).
 // CHECK: gpu.launch {{.+}} module(@unisparse_slash_row_stats_0_module)
-// CHECK: scf.for
+// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c32
 // CHECK: memref.load %[[PMAX]]
+// CHECK: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle  xor %{{.+}}, %c1_i32, %c32_i32 : f32
 // CHECK: memref.store %{{.+}}, %[[RMAX]]
 // CHECK: memref.store %{{.+}}, %[[RSUM]]
 // CHECK: gpu.launch {{.+}} module(@unisparse_slash_vertical_0_module)
@@ -58,10 +74,16 @@
 // CHECK: arith.cmpf ult
 // CHECK: memref.store %{{.+}}, %[[EV]]
 
-// 3. The offsets: a CTA of 1024 threads per (batch, head group); each round
-// a warp arg-max by shuffles (value and i32 index), warp 0 over the warps'
-// bests, the winner marked -inf by its owner.
+// 3. The offsets: a CTA of 1024 threads per (batch, head group); each
+// thread's best of its strided entries (8 loads issued before they are
+// compared); each round a warp arg-max by shuffles (value and i32 index),
+// warp 0 over the warps' bests, the winner marked -inf, and the owner's
+// warp rescans the owner's entries (a lane each, 8 loads a lane per step)
+// for the owner's new best. Then the candidate slots' rules (the offset
+// exists, the width rule) into the dead evidence row where they fit.
 // CHECK: gpu.launch blocks({{.+}}) in (%{{.+}} = %c8, {{.+}}) threads({{.+}}) in (%{{.+}} = %c1024, {{.+}}) module(@unisparse_slash_offsets_0_module) function(@unisparse_slash_offsets_0) workgroup(%[[WV:.+]] : memref<32xf32, #gpu.address_space<workgroup>>, %[[WE:.+]] : memref<32xi32, #gpu.address_space<workgroup>>, %[[WIN:.+]] : memref<1xi32, #gpu.address_space<workgroup>>)
+// CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c8 iter_args
+// CHECK-COUNT-8: memref.load %[[EV]]
 // CHECK: scf.for %{{.+}} = %c0 to %c6 step %c1
 // CHECK: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
 // CHECK: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : i32
@@ -70,41 +92,51 @@
 // CHECK: memref.store %{{.+}}, %[[WIN]][%c0]
 // CHECK: gpu.barrier
 // CHECK: memref.store %cst{{.*}}, %[[EV]]
-
-// 4. The probe rows: a warp per (batch, head group, query block); the
-// result row zeroed (it accumulates E); per head of the group the forced
-// keys' log-sum-exp on tensor cores (two key ranges: the sink block, then
-// the local blocks up to the row), the candidates a lane each (a gathered
-// dot product, 8 elements at a time), added by lane 0 in order after
-// shuffles; then the combination in place.
-// CHECK: gpu.launch {{.+}} threads(%[[LANE:[^,]+]], {{.+}}) in (%{{.+}} = %c32, {{.+}}) module(@unisparse_slash_probe_0_module) function(@unisparse_slash_probe_0) workgroup(%[[LSE:.+]] : memref<16xf32, #gpu.address_space<workgroup>>)
-// CHECK: scf.for %{{.+}} = %[[LANE]] to %[[NB]] step %c32 {
-// CHECK-NEXT: memref.store %cst{{.*}}, %[[R]]
+// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c256 iter_args
+// CHECK-COUNT-8: memref.load %[[EV]]
+// CHECK: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
 // CHECK: gpu.barrier
-// CHECK: scf.for %{{.+}} = %c0 to %c2 step %c1 {
-// CHECK-COUNT-4: nvvm.mma.sync
-// CHECK: arith.maximumf
-// CHECK-COUNT-4: nvvm.mma.sync
-// CHECK: math.log
-// CHECK: memref.store %{{.+}}, %[[LSE]]
-// CHECK: gpu.barrier
-// CHECK: memref.load %[[LSE]]
+// CHECK: scf.for %{{.+}} = %{{.+}} to %c30 step %c1024
 // CHECK: memref.load %[[OFFS]]
 // CHECK: math.absi
-// CHECK: scf.if %[[ALIGNED]] -> (vector<8xf32>) {
-// CHECK: vector.load %[[Q]][{{.+}}] {alignment = 16 : i64} : memref<2x8x?x64xbf16>, vector<8xbf16>
-// CHECK: vector.load %[[K]][{{.+}}] {alignment = 16 : i64} : memref<2x2x?x64xbf16>, vector<8xbf16>
-// CHECK: math.fma
+// CHECK: memref.store %{{.+}}, %[[EV]]
+// CHECK: gpu.terminator
+
+// 4. The probe rows: a warp per (batch, head group, query block); E in
+// dynamic workgroup memory (NB floats), zeroed; per head of the group the
+// forced keys' log-sum-exp on tensor cores (two key ranges: the sink
+// block, then the local blocks up to the row; two n8 tiles a step), then
+// the candidates on tensor cores, a slot at a time: the n8 tile's keys
+// are the slot's keys of the tile's rows, the diagonal is used; the slot's
+// rule from the evidence row (or computed where it did not fit), its two
+// key blocks' sums by a butterfly, added into E by lane 0; then the
+// combination, written once.
+// CHECK: gpu.launch {{.+}} threads(%[[LANE:[^,]+]], {{.+}}) in (%{{.+}} = %c32, {{.+}}) dynamic_shared_memory_size %{{.+}} module(@unisparse_slash_probe_0_module) function(@unisparse_slash_probe_0) {
+// CHECK: %[[RAW:.+]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+// CHECK: %[[E:.+]] = memref.view %[[RAW]][%c0][%[[NB]]] : memref<?xi8, #gpu.address_space<workgroup>> to memref<?xf32, #gpu.address_space<workgroup>>
+// CHECK: scf.for %{{.+}} = %[[LANE]] to %[[NB]] step %c32 {
+// CHECK-NEXT: memref.store %cst{{.*}}, %[[E]]
+// CHECK: gpu.barrier
+// CHECK: scf.for %{{.+}} = %c0 to %c2 step %c1 {
+// CHECK-COUNT-8: nvvm.mma.sync
+// CHECK: arith.maximumf
+// CHECK-COUNT-8: nvvm.mma.sync
+// CHECK: math.log
+// CHECK: scf.for %{{.+}} = %c0 to %c30 step %c1 {
+// CHECK: scf.if %{{.+}} -> (i1) {
+// CHECK: memref.load %[[EV]]
 // CHECK: } else {
-// CHECK: vector.load %[[Q]][{{.+}}] : memref<2x8x?x64xbf16>, vector<8xbf16>
-// CHECK: vector.load %[[K]][{{.+}}] : memref<2x2x?x64xbf16>, vector<8xbf16>
-// CHECK: math.fma
-// CHECK: gpu.shuffle  idx
-// CHECK: memref.load %[[R]]
-// CHECK: memref.store %{{.+}}, %[[R]]
+// CHECK: math.absi
+// CHECK: arith.floordivsi %{{.+}}, %c64_i64 : i64
+// CHECK-COUNT-4: nvvm.mma.sync
+// CHECK: math.exp
+// CHECK: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
+// CHECK: memref.load %[[E]]
+// CHECK: memref.store %{{.+}}, %[[E]]
 // CHECK: gpu.barrier
 // CHECK: memref.load %[[S]]
 // CHECK: gpu.shuffle  xor
+// CHECK: memref.load %[[E]]
 // CHECK: arith.maximumf
 // CHECK: memref.store %{{.+}}, %[[R]]
 // CHECK: gpu.terminator
