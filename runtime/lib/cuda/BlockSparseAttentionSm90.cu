@@ -68,8 +68,8 @@
 //
 // Code by role (the PTX of mbarrier, TMA and wgmma is in Sm90Ptx.h):
 // scheduleTile / nextTile (tile order, dynamic scheduler),
-// produce with loadQ / loadKV (producer), Consumer (GEMMs, mask, softmax),
-// MainLoop (turns, the K/V ring, end of row), epilogue.
+// Producer / ProducerStart with loadQ / loadKV (producer), Consumer (GEMMs,
+// mask, softmax), MainLoop (turns, the K/V ring, end of row), epilogue.
 //
 //===----------------------------------------------------------------------===//
 
@@ -173,6 +173,8 @@ template <typename Traits> struct RingPos {
   __device__ __forceinline__ uint32_t parity() const {
     return uint32_t(it / Traits::kStages) & 1u;
   }
+  /// The use after this one.
+  __device__ __forceinline__ RingPos next() const { return RingPos{it + 1}; }
 };
 
 //===----------------------------------------------------------------------===//
@@ -270,57 +272,127 @@ __device__ __forceinline__ void loadKV(const Sm90Params &p,
             slab * 64, j * Traits::kBlockN, t.kvHead, t.b);
 }
 
-/// The producer thread, from tile `tileIndex` on: per tile, the layout
-/// row's key blocks into the ring (slot, K, V), then an end-of-row slot
-/// that names the next tile (nextTile), whose blocks follow at once in the
-/// same ring. The first tile's Q goes first; a later tile's Q goes after
-/// its first K/V block (or its end slot), once both consumer warpgroups
-/// have signalled "Q empty" for the tile before: so the next tile's first
-/// K/V and Q arrive while the consumers finish the current one.
-template <typename Traits>
-__device__ __forceinline__ void
-produce(const Sm90Params &p, const Sm90Smem<Traits> &sm, int tileIndex) {
-  prefetchTensorMap(&p.tmQ);
-  prefetchTensorMap(&p.tmK);
-  prefetchTensorMap(&p.tmV);
+/// The producer thread: per tile, the layout row's key blocks into the
+/// ring (slot, K, V), then an end-of-row slot that names the next tile
+/// (nextTile), whose blocks follow at once in the same ring. The first
+/// tile's Q goes first; a later tile's Q goes after its first K/V block (or
+/// its end slot), once both consumer warpgroups have signalled "Q empty"
+/// for the tile before: so the next tile's first K/V and Q arrive while the
+/// consumers finish the current one.
+template <typename Traits> struct Producer {
+  const Sm90Params &p;
+  const Sm90Smem<Traits> &sm;
   RingPos<Traits> pos;
-  for (uint32_t n = 0; tileIndex >= 0; ++n) {
-    const Sm90Tile t = scheduleTile(p, tileIndex);
-    bool qPending = n > 0;
-    if (!qPending)
-      loadQ(p, sm, t);
-    BlockWalk walk = layoutRow(p, t.b, t.group, t.qTile, 128, t.qLast);
-    int j = 0;
-    for (bool more = walk.next(p, j);; more = walk.next(p, j)) {
-      const int stage = pos.stage();
-      // Use u of this stage waits for the consumers' release of use u - 1
-      // (parity (u - 1) & 1; for u = 0 it passes at once). The release
-      // follows the consumers' read of the slot's previous value.
-      mbarWait(sm.empty(stage), pos.parity() ^ 1u);
-      ++pos.it;
-      if (more) {
-        storeShared(sm.slot(stage), j);
-        loadKV(p, sm, t, stage, j);
-      } else { // the end of the row: a stage with no tiles, its slot coded
-        tileIndex = nextTile<Traits>(p);
-        storeShared(sm.slot(stage), endOfRowSlot(tileIndex));
-        mbarArrive(sm.kFull(stage));
-        // No consumer waits for it, but every use of a stage completes one
-        // phase of each of its barriers (the parities count uses).
-        mbarArrive(sm.vFull(stage));
-      }
+
+  /// Into the next stage: key block j of t (more), or the end of t's row,
+  /// whose slot codes the CTA's next tile (returned in `next`).
+  __device__ __forceinline__ void push(const Sm90Tile &t, bool more, int j,
+                                       int &next) {
+    const int stage = pos.stage();
+    // Use u of this stage waits for the consumers' release of use u - 1
+    // (parity (u - 1) & 1; for u = 0 it passes at once). The release
+    // follows the consumers' read of the slot's previous value.
+    mbarWait(sm.empty(stage), pos.parity() ^ 1u);
+    pos = pos.next();
+    if (more) {
+      storeShared(sm.slot(stage), j);
+      loadKV(p, sm, t, stage, j);
+    } else { // the end of the row: a stage with no tiles, its slot coded
+      next = nextTile<Traits>(p);
+      storeShared(sm.slot(stage), endOfRowSlot(next));
+      mbarArrive(sm.kFull(stage));
+      // No consumer waits for it, but every use of a stage completes one
+      // phase of each of its barriers (the parities count uses).
+      mbarArrive(sm.vFull(stage));
+    }
+  }
+
+  /// The rest of tile n's row from the walk's entry (more, j) on; its Q
+  /// after the first stage if qPending. Returns the next tile (-1: none).
+  __device__ __forceinline__ int row(const Sm90Tile &t, BlockWalk &walk,
+                                     bool more, int j, uint32_t n,
+                                     bool qPending) {
+    int next = -1;
+    for (;; more = walk.next(p, j)) {
+      push(t, more, j, next);
       if (qPending) { // tile n waits for the release of tile n - 1's Q
         mbarWait(sm.qEmpty(), (n & 1u) ^ 1u);
         loadQ(p, sm, t);
         qPending = false;
       }
       if (!more)
-        break;
+        return next;
     }
-    if constexpr (!Traits::kPersistent)
-      return; // one tile per CTA (tileIndex is -1)
   }
-}
+
+  /// Tiles n, n + 1, ... from tileIndex on (each with its Q but the first
+  /// tile's, n = 0, which goes first).
+  __device__ __forceinline__ void run(int tileIndex, uint32_t n) {
+    for (; tileIndex >= 0; ++n) {
+      const Sm90Tile t = scheduleTile(p, tileIndex);
+      if (n == 0)
+        loadQ(p, sm, t);
+      BlockWalk walk = layoutRow(p, t.b, t.group, t.qTile, 128, t.qLast);
+      int j = 0;
+      const bool more = walk.next(p, j);
+      tileIndex = row(t, walk, more, j, n, n > 0);
+      if constexpr (!Traits::kPersistent)
+        return; // one tile per CTA (tileIndex is -1)
+    }
+  }
+};
+
+/// The producer's start before the CTA barrier (Traits::kEarlyStart; the
+/// producer thread, which also initializes the mbarriers): the layout
+/// row's count is loaded and its first entry's line prefetched at once, so
+/// that the walk's first read hits L1 when the count arrives (else the
+/// entry's load waits for the count's), and after the mbarrier
+/// initialization the first tile's Q and first stage are issued. finish()
+/// walks the rest after the barrier. Else everything is left to finish().
+template <typename Traits> struct ProducerStart {
+  Sm90Tile t;
+  int rawCount = 0;
+  BlockWalk walk{};
+  bool more = false; ///< the first stage holds a block (else the row's end)
+  int j = 0, next = -1;
+
+  /// Before the mbarrier initialization: the layout loads.
+  __device__ __forceinline__ void load(const Sm90Params &p) {
+    if constexpr (Traits::kEarlyStart) {
+      prefetchTensorMap(&p.tmQ);
+      prefetchTensorMap(&p.tmK);
+      prefetchTensorMap(&p.tmV);
+      t = scheduleTile(p, int(blockIdx.x));
+      rawCount = layoutRowCount(p, t.b, t.group, t.qTile);
+      if (p.maxBlocks > 0) // the row has an entry 0 (whatever the count)
+        prefetchL1(layoutRowIndices(p, t.b, t.group, t.qTile));
+    }
+  }
+
+  /// After the mbarrier initialization: Q and the first stage.
+  __device__ __forceinline__ void issue(Producer<Traits> &prod) {
+    if constexpr (Traits::kEarlyStart) {
+      loadQ(prod.p, prod.sm, t);
+      walk = layoutRow(prod.p, t.b, t.group, t.qTile, 128, t.qLast, rawCount);
+      more = walk.next(prod.p, j);
+      prod.push(t, more, j, next);
+    }
+  }
+
+  /// After the CTA barrier: the rest of the CTA's tiles.
+  __device__ __forceinline__ void finish(Producer<Traits> &prod) {
+    if constexpr (Traits::kEarlyStart) {
+      if (more)
+        next = prod.row(t, walk, walk.next(prod.p, j), j, 0, false);
+      prod.run(next, 1);
+    } else {
+      prefetchTensorMap(&prod.p.tmQ);
+      prefetchTensorMap(&prod.p.tmK);
+      prefetchTensorMap(&prod.p.tmV);
+      prod.run(int(blockIdx.x), 0);
+    }
+  }
+};
 
 //===----------------------------------------------------------------------===//
 // Consumers: 64 query rows per warpgroup; GEMMs and the online softmax.
@@ -700,23 +772,29 @@ template <typename Elem, int HeadDim> struct MainLoop {
   const Turns &turns;
   RingPos<Traits> &pos; ///< the block whose P is packed, not yet multiplied
 
-  /// The key block in the ring at `at`, or (< 0) the end slot. Only
-  /// lane 0 reads the slot, and the warp gets it by shuffle: lane 0 is the
-  /// thread whose arrive on "empty" releases the stage (and with it the
-  /// slot), so the read is ordered before the producer's next write of the
-  /// slot by that mbarrier alone; reads by the other lanes would be
-  /// ordered only through the ping-pong barrier and lane 0's arrive, which
-  /// compute-sanitizer's racecheck reports as hazards.
+  /// The key block in the ring at `at`, or (< 0) the end slot. Each read
+  /// of a slot must be ordered before the producer's next write of it by
+  /// the reader's own arrive on the stage's "empty" (ordering through the
+  /// ping-pong barrier and another thread's arrive is what
+  /// compute-sanitizer's racecheck reports as hazards). So either only
+  /// lane 0 reads the slot, shuffles it to the warp and releases the
+  /// stage, or (Traits::kSlotAllLanes) every thread reads it and arrives
+  /// (all the same address: one broadcast read), which takes the shuffle
+  /// off the path from "K full" to the branch on the block.
   __device__ __forceinline__ int blockAt(RingPos<Traits> at) const {
     mbarWait(sm.kFull(at.stage()), at.parity());
-    int j = 0;
-    if (c.lane == 0)
-      j = loadShared(sm.slot(at.stage()));
-    return __shfl_sync(0xffffffffu, j, 0);
+    if constexpr (Traits::kSlotAllLanes) {
+      return loadShared(sm.slot(at.stage()));
+    } else {
+      int j = 0;
+      if (c.lane == 0)
+        j = loadShared(sm.slot(at.stage()));
+      return __shfl_sync(0xffffffffu, j, 0);
+    }
   }
 
   __device__ __forceinline__ void release(int stage) const {
-    if (c.lane == 0)
+    if (Traits::kSlotAllLanes || c.lane == 0)
       mbarArrive(sm.empty(stage));
   }
 
@@ -777,7 +855,7 @@ template <typename Elem, int HeadDim> struct MainLoop {
   /// One block with P in buffer B; at the row's end nothing is done and
   /// the end slot returned (negative), else the block.
   template <int B> __device__ __forceinline__ int step() {
-    RingPos<Traits> next{pos.it + 1};
+    const RingPos<Traits> next = pos.next();
     const int jn = blockAt(next);
     if (jn < 0)
       return jn;
@@ -816,10 +894,10 @@ template <typename Elem, int HeadDim> struct MainLoop {
   /// slot (endRow), then the last P V; pos moves past the end slot.
   /// Returns the next tile (-1: none).
   template <int B> __device__ __forceinline__ int finish(int slot) {
-    const RingPos<Traits> end{pos.it + 1};
+    const RingPos<Traits> end = pos.next();
     const int next = endRow(end, slot);
     last<B>();
-    pos.it = end.it + 1;
+    pos = end.next();
     return next;
   }
 
@@ -828,7 +906,7 @@ template <typename Elem, int HeadDim> struct MainLoop {
     const int j = blockAt(pos);
     if (j < 0) {
       const int next = endRow(pos, j);
-      ++pos.it;
+      pos = pos.next();
       return next;
     }
     first(j);
@@ -842,7 +920,33 @@ template <typename Elem, int HeadDim> struct MainLoop {
   }
 };
 
-/// Epilogue: O / l and LSE = (m + log2 l) ln 2 from registers.
+/// a[idx] for a run-time idx in [0, 4) (three selects).
+__device__ __forceinline__ uint32_t pick4(const uint32_t (&a)[4], int idx) {
+  const uint32_t lo = idx & 1 ? a[1] : a[0];
+  const uint32_t hi = idx & 1 ? a[3] : a[2];
+  return idx & 2 ? hi : lo;
+}
+
+/// The 4 x 4 transpose inside each quad of the warp: thread q (= lane % 4)
+/// passes in row q (w[k] = A[q][k]) and gets column q (A[k][q] in
+/// component k). Round k takes A[q + k][q] from thread q + k (mod 4), which
+/// sends its element (q + k) - k = its own index minus k: one shuffle per
+/// round after the first, and a run-time rotation on each side.
+__device__ __forceinline__ uint4 transposeQuad(const uint32_t (&w)[4],
+                                               int lane) {
+  const int q = lane % 4;
+  uint32_t got[4]; // got[k] = A[(q + k) % 4][q]
+  got[0] = pick4(w, q);
+#pragma unroll
+  for (int k = 1; k < 4; ++k)
+    got[k] = __shfl_sync(0xffffffffu, pick4(w, (q - k) & 3),
+                         (lane & ~3) | ((q + k) & 3));
+  return uint4{pick4(got, (0 - q) & 3), pick4(got, (1 - q) & 3),
+               pick4(got, (2 - q) & 3), pick4(got, (3 - q) & 3)};
+}
+
+/// Epilogue: O / l and LSE = (m + log2 l) ln 2 from registers (with
+/// Traits::kWideStores 16 bytes per store after a quad transpose).
 template <typename Elem, int HeadDim>
 __device__ __forceinline__ void epilogue(Consumer<Elem, HeadDim> &c,
                                          const Sm90Tile &t) {
@@ -873,13 +977,39 @@ __device__ __forceinline__ void epilogue(Consumer<Elem, HeadDim> &c,
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int row = c.row0 + 8 * r;
-    if (row >= p.seqLen)
-      continue;
-    uint16_t *oRow = oHead + int64_t(row) * p.oStride[2] + c.colBase;
+    if constexpr (Sm90Traits<HeadDim>::kWideStores) {
+      // Thread q = lane % 4 of a quad holds the pair at columns 8 i + 2 q
+      // of every eight-column group i; after the transpose of each 4 x 4
+      // block of pairs (groups 4 g .. 4 g + 3) it holds the four pairs of
+      // group 4 g + q: 16 contiguous bytes. The shuffles run in every lane
+      // (before the row check).
+      uint4 out[HeadDim / 32];
 #pragma unroll
-    for (int i = 0; i < HeadDim / 8; ++i)
-      *reinterpret_cast<uint32_t *>(oRow + 8 * i) = Elem::pack(
-          c.o[4 * i + 2 * r] * inv[r], c.o[4 * i + 2 * r + 1] * inv[r]);
+      for (int g = 0; g < HeadDim / 32; ++g) {
+        uint32_t w[4];
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int i = 4 * g + e;
+          w[e] = Elem::pack(c.o[4 * i + 2 * r] * inv[r],
+                            c.o[4 * i + 2 * r + 1] * inv[r]);
+        }
+        out[g] = transposeQuad(w, c.lane);
+      }
+      if (row >= p.seqLen)
+        continue;
+      uint16_t *oRow = oHead + int64_t(row) * p.oStride[2] + 8 * (c.lane % 4);
+#pragma unroll
+      for (int g = 0; g < HeadDim / 32; ++g)
+        *reinterpret_cast<uint4 *>(oRow + 32 * g) = out[g];
+    } else {
+      if (row >= p.seqLen)
+        continue;
+      uint16_t *oRow = oHead + int64_t(row) * p.oStride[2] + c.colBase;
+#pragma unroll
+      for (int i = 0; i < HeadDim / 8; ++i)
+        *reinterpret_cast<uint32_t *>(oRow + 8 * i) = Elem::pack(
+            c.o[4 * i + 2 * r] * inv[r], c.o[4 * i + 2 * r + 1] * inv[r]);
+    }
     if (c.lane % 4 == 0)
       p.lse[t.b * p.lseStride[0] + t.h * p.lseStride[1] +
             int64_t(row) * p.lseStride[2]] = lse[r];
@@ -923,15 +1053,21 @@ __device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
   // needs no R2UR / UMOV per wgmma (a turn from bar.sync to bar.arrive:
   // 87-90 -> 57-69 instructions at d = 128, 59 -> 48 at d = 64).
   const int warpgroup = __shfl_sync(0xffffffffu, int(threadIdx.x) / 128, 0);
+  Producer<Traits> prod{p, sm};
+  ProducerStart<Traits> start;
   if (threadIdx.x == 0) {
+    start.load(p);
     mbarInit(sm.qFull(), 1);
     for (int s = 0; s < Traits::kStages; ++s) {
       mbarInit(sm.kFull(s), 1);
       mbarInit(sm.vFull(s), 1);
-      mbarInit(sm.empty(s), Traits::kConsumers * 4); // lane 0 of each warp
+      // Every consumer thread, or lane 0 of each consumer warp.
+      mbarInit(sm.empty(s),
+               Traits::kConsumers * (Traits::kSlotAllLanes ? 128 : 4));
     }
     mbarInit(sm.qEmpty(), Traits::kConsumers * 4);
     mbarInitFence();
+    start.issue(prod);
   }
   if constexpr (Traits::kRowSumByMma)
     fillOnes<Elem>(sm);
@@ -940,7 +1076,7 @@ __device__ __forceinline__ void attentionSm90(const Sm90Params &p) {
   if (warpgroup == 0) {
     setMaxRegistersDec<Traits::kProducerRegs>();
     if (threadIdx.x == 0)
-      produce(p, sm, int(blockIdx.x));
+      start.finish(prod);
     return;
   }
 

@@ -62,6 +62,19 @@
 #define UNISPARSE_SM90_SPLIT_S 0
 #endif
 
+/// Build-time choices of the per-block ring handoff and the per-CTA edges
+/// (CMake options UNISPARSE_RUNTIME_SM90_SLOT_ALL_LANES, _EARLY_START,
+/// _WIDE_STORES; Sm90Traits::kSlotAllLanes, kEarlyStart, kWideStores).
+#ifndef UNISPARSE_SM90_SLOT_ALL_LANES
+#define UNISPARSE_SM90_SLOT_ALL_LANES 0
+#endif
+#ifndef UNISPARSE_SM90_EARLY_START
+#define UNISPARSE_SM90_EARLY_START 0
+#endif
+#ifndef UNISPARSE_SM90_WIDE_STORES
+#define UNISPARSE_SM90_WIDE_STORES 0
+#endif
+
 namespace unisparse::rt::cuda {
 
 /// The Hopper kernel's parameter block (a __grid_constant__ parameter, so
@@ -138,6 +151,25 @@ template <int HeadDim> struct Sm90Traits {
   static constexpr bool kSplitS = UNISPARSE_SM90_SPLIT_S != 0;
   static_assert(!kSplitS || kSpecSoftmax,
                 "the split Q K^T needs the speculative softmax");
+  /// Every consumer thread reads the block slot of the next stage itself
+  /// and arrives on the stage's "empty" barrier (arrival count 256), so
+  /// that each read is ordered before the producer's next write of the
+  /// slot by the reader's own arrive. Removes the shuffle of lane 0's read
+  /// (LDS -> SHFL -> R2UR -> ISETP) from the start of every block's step.
+  /// Else lane 0 of each warp reads and releases (arrival count 8).
+  static constexpr bool kSlotAllLanes = UNISPARSE_SM90_SLOT_ALL_LANES != 0;
+  /// The per-CTA start: the producer thread loads the layout row's count
+  /// and first index and issues the Q and first K/V TMA copies right after
+  /// the mbarrier initialization, before the CTA barrier and setmaxnreg,
+  /// and the count and first index load in parallel (not one after the
+  /// other). Else the producer starts its walk after the CTA barrier.
+  static constexpr bool kEarlyStart = UNISPARSE_SM90_EARLY_START != 0;
+  /// The epilogue stores O 16 bytes per thread: a 4 x 4 transpose of the
+  /// packed pairs inside each quad (shuffles) gives each thread eight
+  /// consecutive columns of one row, so a warp's store covers 8 rows x 64
+  /// contiguous bytes (a quarter of the store instructions, whole
+  /// sectors). Else each thread stores its 4-byte pairs.
+  static constexpr bool kWideStores = UNISPARSE_SM90_WIDE_STORES != 0;
   /// A tile is stored as HeadDim / 64 slabs of 128 rows x 64 columns (128
   /// bytes per row, the width of the 128-byte swizzle), one TMA box each.
   static constexpr int kSlabs = HeadDim / 64;

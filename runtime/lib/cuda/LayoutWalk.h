@@ -56,19 +56,43 @@ __device__ __forceinline__ int lastVisibleKey(int row, int seqLen, int causal) {
   return causal ? min(row, seqLen - 1) : seqLen - 1;
 }
 
+/// The count of layout row (b, group, qBlock) as stored (unclamped).
+template <typename Params>
+__device__ __forceinline__ int layoutRowCount(const Params &p, int b, int group,
+                                              int qBlock) {
+  return __ldg(p.counts + b * p.countsStride[0] + group * p.countsStride[1] +
+               qBlock * p.countsStride[2]);
+}
+
+/// The entries of layout row (b, group, qBlock): indices[b, group, qBlock, :].
+template <typename Params>
+__device__ __forceinline__ const int32_t *
+layoutRowIndices(const Params &p, int b, int group, int qBlock) {
+  return p.indices + b * p.indicesStride[0] + group * p.indicesStride[1] +
+         qBlock * p.indicesStride[2];
+}
+
 /// The walk of layout row (b, group, qBlock) for query rows up to `qLast`
-/// (the last valid row of the caller's query tile).
+/// (the last valid row of the caller's query tile), with the row's stored
+/// count rawCount.
+
+template <typename Params>
+__device__ __forceinline__ BlockWalk layoutRow(const Params &p, int b,
+                                               int group, int qBlock,
+                                               int blockSize, int qLast,
+                                               int rawCount) {
+  return BlockWalk{layoutRowIndices(p, b, group, qBlock),
+                   min(max(rawCount, 0), p.maxBlocks),
+                   lastVisibleKey(qLast, p.seqLen, p.causal) / blockSize};
+}
+
+/// The walk of layout row (b, group, qBlock) for query rows up to `qLast`.
 template <typename Params>
 __device__ __forceinline__ BlockWalk layoutRow(const Params &p, int b,
                                                int group, int qBlock,
                                                int blockSize, int qLast) {
-  const int rawCount =
-      __ldg(p.counts + b * p.countsStride[0] + group * p.countsStride[1] +
-            qBlock * p.countsStride[2]);
-  return BlockWalk{p.indices + b * p.indicesStride[0] +
-                       group * p.indicesStride[1] + qBlock * p.indicesStride[2],
-                   min(max(rawCount, 0), p.maxBlocks),
-                   lastVisibleKey(qLast, p.seqLen, p.causal) / blockSize};
+  return layoutRow(p, b, group, qBlock, blockSize, qLast,
+                   layoutRowCount(p, b, group, qBlock));
 }
 
 /// Whether key `key` is hidden from query row `row` (lastVisibleKey).

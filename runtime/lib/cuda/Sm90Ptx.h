@@ -82,6 +82,12 @@ __device__ __forceinline__ int32_t loadShared(uint32_t addr) {
   return v;
 }
 
+/// Brings the line of global address `addr` into L1 (a later load of it
+/// then hits there).
+__device__ __forceinline__ void prefetchL1(const void *addr) {
+  asm volatile("prefetch.global.L1 [%0];\n" ::"l"(addr) : "memory");
+}
+
 __device__ __forceinline__ void prefetchTensorMap(const CUtensorMap *map) {
   asm volatile(
       "prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(map))
