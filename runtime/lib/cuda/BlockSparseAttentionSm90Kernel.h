@@ -64,9 +64,11 @@
 
 /// Build-time choices of the per-block ring handoff and the per-CTA edges
 /// (CMake options UNISPARSE_RUNTIME_SM90_SLOT_ALL_LANES, _EARLY_START,
-/// _WIDE_STORES; Sm90Traits::kSlotAllLanes, kEarlyStart, kWideStores).
+/// _WIDE_STORES; Sm90Traits::kSlotAllLanes, kEarlyStart, kWideStores). The
+/// first is on (measured faster on 17 of 24 rows, NOTES.md "k18"); the
+/// other two are off (measured slower on the dense rows).
 #ifndef UNISPARSE_SM90_SLOT_ALL_LANES
-#define UNISPARSE_SM90_SLOT_ALL_LANES 0
+#define UNISPARSE_SM90_SLOT_ALL_LANES 1
 #endif
 #ifndef UNISPARSE_SM90_EARLY_START
 #define UNISPARSE_SM90_EARLY_START 0
