@@ -17,12 +17,15 @@ durations grouped by kernel name: ``unisparse_block_score*`` = score,
 ``unisparse_block_select*`` = select, ``unisparse_slash*`` = refine (the
 slash refinement's kernels), the remaining linalg kernels of ``@layout`` =
 other; through the refinement's loop path, ``est_refine_loops``, its kernels
-are in other). Every estimator but ``outlier`` is scored by the
-tensor-core kernel (the antidiagonal ones with K = s * D); others run on the
-structured path and are timed at the smaller sizes only
-(``--structured-max-n``). The scoring's TFLOP/s count the composite GEMM's
-multiply-adds (s * D per composite pair for the antidiagonal estimators,
-causal: half).
+are in other). Every estimator is scored by a tensor-core kernel (the
+antidiagonal ones with K = s * D; ``outlier`` by its own kernels,
+``unisparse_outlier_*`` = score, with its composites' compress on the
+structured path in other); the loop path of the refinement is timed at the
+smaller sizes only (``--structured-max-n``). The scoring's TFLOP/s count
+the estimator's multiply-adds (s * D per composite pair for the
+antidiagonal estimators, (q_outliers + 1) (k_outliers + 1) D for
+``outlier``: one pass of its slot products, though its kernel makes two and
+a half; causal: half).
 
 ``--host`` reports, instead, where one call's time goes, several times in
 one process (``--host-repeat``), for the libraries of ``--only`` (default
@@ -127,7 +130,9 @@ def stage_times(fn):
             continue
         name = e.name
         ms = e.device_time_total / 1000.0 if hasattr(e, "device_time_total") else e.cuda_time_total / 1e3
-        if "block_score" in name:
+        if "block_score" in name or "unisparse_outlier" in name:
+            # (the outlier estimator: its key norms, query spread and
+            # scoring kernels)
             out["score"] += ms
             if "block_score_epilogue" in name:  # --score-epilogue=separate
                 out["epilogue"] += ms
@@ -376,7 +381,7 @@ def main():
         lib, c = load_aot(name, (cfg, hq, hkv, d, dtype, ()))
         # The refinement through the loop path (--refine-kernels=false) is
         # timed at the smaller sizes only, as the structured estimators.
-        tensor_core = c["estimator"] in ("mean", "antidiag", "antidiag_lse") and not name.endswith("_loops")
+        tensor_core = not name.endswith("_loops")
         for n in a.n:
             if not tensor_core and n > a.structured_max_n:
                 print(f"{name} N={n}: skipped (structured path above --structured-max-n)", flush=True)
@@ -395,13 +400,14 @@ def main():
                 t_torch = time_ms(
                     lambda: torch_estimator(q, k, c["block"], c["c_q"], c["c_k"]), min_reps=3, budget_ms=500.0
                 )
-            elif tensor_core:
+            elif c["estimator"] != "outlier":
                 t_torch = time_ms(
                     lambda: torch_estimator_antidiag(q, k, c["block"], c["c_q"], c["estimator"], c["query_reduce"]),
                     min_reps=3,
                     budget_ms=500.0,
                 )
-            tf = flops_score(n, hq, d, c["c_q"], c["c_k"]) * (c["c_q"] if c["estimator"] != "mean" else 1)
+            per_pair = {"mean": 1, "outlier": (c["q_outliers"] + 1) * (c["k_outliers"] + 1)}
+            tf = flops_score(n, hq, d, c["c_q"], c["c_k"]) * per_pair.get(c["estimator"], c["c_q"])
             score_ms = st.get("score", 0.0) or st.get("other", 0.0)
             score_tflops = tf / (score_ms * 1e-3) / 1e12 if score_ms else float("nan")
             line = (

@@ -177,6 +177,41 @@ def estimator_logit_bound(qc, kc, c, scale, unit_of_length):
     return logit_error_bound(qf, kf, scale, unit_of_length(d))
 
 
+def outlier_composites(q, k, c, hq, hkv):
+    """The outlier estimator's composites (unisparse.reference.outlier, in
+    float64 on the host: the queries with their spread slot, the keys with
+    one hot and k_outliers - 1 rare outliers), as the CPU path computes
+    them; torch float64 tensors."""
+    from unisparse.reference import outlier
+
+    ch = c.get("c_h", 1)
+    q64, k64 = q.double().cpu().numpy(), k.double().cpu().numpy()
+    qc = outlier.compress_outlier(q64, c["c_q"], c["q_outliers"], head_factor=ch, spread=True)
+    kc = outlier.compress_outlier(
+        k64, c["c_k"], c["k_outliers"], head_factor=ch, kv_group=hq // hkv, hot=1, queries=q64
+    )
+    return torch.from_numpy(qc), torch.from_numpy(kc)
+
+
+def outlier_logit_bound(qc, kc, scale, unit, spread_rel):
+    """A bound on the move of the outlier estimator's corrected logits y = x
+    + sig (1 - 2 p) / 2 (sig = scale^2 v |k|^2, p = softmax(x)) when each
+    product of the slot dot products (K = D) carries a relative error of at
+    most `unit` and sig one of at most `spread_rel`: x moves by at most dx
+    (logit_error_bound over every query slot row and key slot), p by a
+    factor within e^(+-2 dx), so y by at most dx + sig_max (e^(2 dx) - 1) +
+    sig_max spread_rel / 2, sig_max = scale^2 max v max |k|^2 per head
+    group [B, Hg]."""
+    b, g, t, sq, d = qc.shape
+    rows = qc[:, :, :, : sq - 1].reshape(b, g, t * (sq - 1), d)
+    keys = kc.reshape(kc.shape[0], kc.shape[1], -1, d)
+    dx = logit_error_bound(rows, keys, scale, unit)
+    v = qc[:, :, :, sq - 1].double().mean(-1).amax(-1)
+    knorm = (kc.double() ** 2).sum(-1).flatten(2).amax(-1)
+    sig = (scale * scale * v * knorm).cpu().numpy()
+    return dx + sig * np.expm1(2 * dx) + sig * spread_rel / 2
+
+
 def logit_error_bound(qc, kc, scale, unit):
     """A bound on |x' - x| of the logits x = scale * qc . kc when each
     product q_d k_d carries a relative error of at most `unit`: scale * unit
@@ -275,8 +310,11 @@ def check_layout(name, n, seed):
     tensor_core = c["estimator"] in ("mean", "antidiag", "antidiag_lse")
     tk = -(-n // c["c_k"])
     # The f32 terms of a row's sum: one a key composite, antidiag_lse's s
-    # slot exponentials each.
+    # slot exponentials each, the outlier estimator's key slots.
     row_terms = tk * (c["c_k"] if c["estimator"] == "antidiag_lse" else 1)
+    if c["estimator"] == "outlier":
+        row_terms = tk * (c["k_outliers"] + 1)
+        check_outlier_scores(name, n, c, q, k, hq, hkv, scale, s_np, row_terms)
     if tensor_core:
         cdt = torch.bfloat16  # the pipeline's default score precision
         qc, kc = estimator_composites(q, k, c, hq, hkv, cdt)
@@ -314,12 +352,54 @@ def check_layout(name, n, seed):
         tol16 = score_tolerance(np.maximum(s_cpu, s_np), dx16, 2.0**-19 + row_terms * 2.0**-23 + p_rel, p_abs)
         ok = bool(np.all(serr <= tol16))
         detail = f"max |diff| {serr.max():.2e}, max ratio to the bound {float(np.max(serr / tol16)):.2f}"
+    elif c["estimator"] == "outlier":
+        # bf16 composites (2^-9 each) against f32: a product moves by at most
+        # 2^-8 + 2^-18 of it, |k|^2 and v (sig) by 2^-8 + 2^-9 + their f32 sums.
+        qf, kf = outlier_composites(q, k, c, hq, hkv)
+        d = qf.shape[-1]
+        dy16 = outlier_logit_bound(
+            qf, kf, scale, 2.0**-8 + 2.0**-18 + 2 * d * 2.0**-24, 2.0**-8 + 2.0**-9 + 4 * d * 2.0**-24
+        )
+        tol16 = score_tolerance(np.maximum(s_cpu, s_np), dy16, 2.0**-19 + row_terms * 2.0**-23)
+        ok = bool(np.all(serr <= tol16))
+        detail = f"max |diff| {serr.max():.2e}, max ratio to the bound {float(np.max(serr / tol16)):.2f}"
     else:
         ok = float(serr.max()) < 1e-4
         detail = f"max |diff| {serr.max():.2e} (f32 path on both)"
     record(f"{name} N={n}: GPU scores vs the CPU path (f32 composites)", ok, detail)
     record_layout_margin(f"{name} N={n}", (s_cpu, c_cpu, i_cpu), (s_np, c_np, i_np), c)
     return lib, c, (q, k, v), (counts, indices)
+
+
+def check_outlier_scores(name, n, c, q, k, hq, hkv, scale, s_np, row_terms):
+    """The outlier tensor-core kernel's scores against float64 scores
+    (unisparse.reference.outlier.block_score) of the same composites rounded
+    to bf16 (the pipeline's default score precision): within the bound of
+    its f32 dot products (K = D), f32 |k|^2 and v sums, ex2.approx and f32
+    row sums (outlier_logit_bound, score_tolerance)."""
+    from unisparse.reference import outlier
+
+    qf, kf = outlier_composites(q, k, c, hq, hkv)
+    qc, kc = (x.to(torch.bfloat16).double() for x in (qf, kf))
+    s16 = outlier.block_score(
+        qc.numpy(),
+        kc.numpy(),
+        c["block"],
+        c["c_q"],
+        c["c_k"],
+        c["causal"],
+        scale,
+        query_reduce=c["query_reduce"],
+    )
+    d = qc.shape[-1]
+    dy = outlier_logit_bound(qc, kc, scale, d * 2.0**-24, 4 * d * 2.0**-24)
+    tol = score_tolerance(np.maximum(s16, s_np), dy, 2.0**-20 + row_terms * 2.0**-24)
+    err = np.abs(s16 - s_np)
+    record(
+        f"{name} N={n}: GPU scores vs float64 on the same bf16 outlier composites",
+        bool(np.all(err <= tol)),
+        f"max |diff| {err.max():.2e}, max ratio to the bound {float(np.max(err / tol)):.2f}",
+    )
 
 
 def bits(t):
@@ -981,12 +1061,15 @@ def main():
             if want(name):
                 for n in (8192, 10001):
                     check_layout(name, n, seed + 9)
-    # The outlier estimator's structured path (composites, two softmaxes and
-    # the spread correction as loops), partial last blocks, GQA, batch 2.
+    # The outlier estimator (its composites on the structured path, its
+    # scoring kernel), partial last blocks and composites, GQA, batch 2;
+    # then the `recommended` preset at 32 / 8 heads and 32K tokens.
     for name in ("outlier_bf16_d128", "outlier_ch2_f16_d64"):
         for n in (1000,) if a.quick else (1000, 4099):
             if want(name):
                 check_sparse(name, n, seed + 12)
+    if want("outlier_h32_bf16_d128") and not a.quick:
+        check_layout("outlier_h32_bf16_d128", 32768, seed + 12)
     # The scoring kernel pooling its queries, against the compress kernel
     # (bit for bit), at lengths with a partial last composite (1000 = 62.5
     # composites of 16) and block, batch 2; and the whole path (attention

@@ -90,13 +90,22 @@ CHECK = {
         "bf16",
         ("cuda",),
     ),
-    # The outlier estimator (the structured path: f32 composites and scores)
-    # as the `recommended` preset, and with head groups of 2, f16, d 64,
-    # not causal.
+    # The outlier estimator (its composites on the structured path, rounded
+    # to bf16; its scoring kernel OutlierScoreKernel.cpp) as the
+    # `recommended` preset, and with head groups of 2, f16, d 64, not causal
+    # (one key outlier); and the preset at 32 / 8 heads (checked at 32K).
     "outlier_bf16_d128": (
         "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2",
         8,
         2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
+    "outlier_h32_bf16_d128": (
+        "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2",
+        32,
+        8,
         128,
         "bf16",
         ("cuda", "cpu"),
@@ -194,6 +203,15 @@ BENCH_ESTIMATION = {
     "est_refine_loops": ("block=128,c_q=16,c_k=8,tau=0.99,refine=slash,last_q=16", 32, 8, 128, "bf16", ("cuda",)),
     "est_antidiag_lse": (
         "block=128,c_q=8,c_k=8,tau=0.99,estimator=antidiag_lse,query_reduce=max",
+        32,
+        8,
+        128,
+        "bf16",
+        ("cuda",),
+    ),
+    # The `recommended` preset: the outlier estimator (its scoring kernel).
+    "est_outlier": (
+        "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2",
         32,
         8,
         128,

@@ -1,17 +1,39 @@
 // The outlier estimator (outlier composites, spread-corrected scores) lowers
 // to host code for the CPU pipeline (numbers: test/Integration/CPU/attention.py).
-// For the GPU it lowers through the structured path (its composites, both
-// softmaxes and the spread correction as loops mapped to GPU kernels; the
-// selection and the attention are the project's kernels).
+// For the GPU its composites go through the structured path (the outlier
+// compress as loops mapped to GPU kernels, rounded to bf16 by a generic),
+// and its scoring is the outlier tensor-core kernel (OutlierScoreKernel.cpp:
+// key norms, query spread, then three passes on mma.sync); the selection
+// and the attention are the project's kernels. score-precision=f32 keeps
+// the whole structured path (its scoring as loops), for debugging.
+// REQUIRES: ptxas
 // RUN: unisparse-opt %s --unisparse-to-nvptx | FileCheck %s --check-prefix=GPU
+// RUN: unisparse-opt %s --unisparse-to-nvptx="format=isa" | FileCheck %s --check-prefix=PTX
+// RUN: unisparse-opt %s --unisparse-to-nvptx="score-precision=f32" | FileCheck %s --check-prefix=STRUCT
 // RUN: unisparse-opt %s --unisparse-to-cpu | FileCheck %s --check-prefix=CPU
 
 // GPU-LABEL: llvm.func @attention(
 // GPU-NOT: unisparse.
 // GPU-NOT: linalg.
 // GPU: gpu.launch_func {{.+}} @attention_kernel{{(_[0-9]+)?}}::
+// GPU: gpu.launch_func {{.+}} @unisparse_outlier_key_norms_0_module::
+// GPU: gpu.launch_func {{.+}} @unisparse_outlier_query_spread_0_module::
+// GPU: gpu.launch_func {{.+}} @unisparse_outlier_score_0_module::
 // GPU: gpu.launch_func {{.+}} @unisparse_block_select_0_module::
 // GPU: llvm.call @unisparse_rt_block_sparse_attention_cuda_bf16(
+// The scoring kernel's PTX holds cp.async of the key tiles, ldmatrix of the key
+// fragments, mma.sync on the bf16 composites, ex2, quad shuffles.
+// PTX-LABEL: gpu.binary @unisparse_outlier_score_0_module
+// PTX-SAME: cp.async.cg.shared.global
+// PTX-SAME: ldmatrix.sync.aligned.m8n8.x4.shared.b16
+// PTX-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// PTX-SAME: ex2.approx.ftz.f32
+// PTX-SAME: shfl.sync.bfly.b32
+// With f32 scoring the outlier kernels are not built.
+// STRUCT-LABEL: llvm.func @attention(
+// STRUCT-NOT: unisparse_outlier
+// STRUCT: gpu.launch_func {{.+}} @unisparse_block_select_0_module::
+// STRUCT-NOT: unisparse_outlier
 // CPU-LABEL: llvm.func @attention(
 // CPU: llvm.call @unisparse_rt_block_sparse_attention_bf16(
 // CPU-NOT: unisparse.

@@ -995,11 +995,7 @@ private:
   SmallVector<Value> mmaTile(Value stage, ArrayRef<Value> aFrags,
                              ValueRange accIn) {
     SmallVector<Value> acc(accIn.begin(), accIn.end());
-    auto accType = LLVM::LLVMStructType::getLiteral(
-        b.getContext(), SmallVector<Type>(4, b.getF32Type()));
     auto fragsType = VectorType::get({4, 2}, s.element);
-    NVVM::MMATypes ptx =
-        s.element.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
     Value stageBase = mul(stage, stageElems());
     Value base = add(stageBase, ldBase);
     Value queryBase = aFrags.empty() ? add(stageBase, aBase) : Value();
@@ -1024,15 +1020,10 @@ private:
           for (int64_t half = 0; half < 2; ++half) {
             int64_t nt = 2 * p + half;
             int64_t base = (mt * s.nTiles + nt) * 4;
-            Value d = NVVM::MmaOp::create(
-                b, accType, a, ValueRange{bRegs[half][0], bRegs[half][1]},
-                ValueRange(ArrayRef<Value>(acc).slice(base, 4)), {16, 8, 16},
-                std::nullopt, std::nullopt,
-                std::array<NVVM::MMATypes, 2>{ptx, ptx},
-                std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
-                                               NVVM::MMALayout::col});
-            for (int64_t e = 0; e < 4; ++e)
-              acc[base + e] = LLVM::ExtractValueOp::create(b, d, e);
+            SmallVector<Value> d =
+                mmaSync(s.element, a, bRegs[half][0], bRegs[half][1],
+                        ArrayRef<Value>(acc).slice(base, 4));
+            std::copy(d.begin(), d.end(), acc.begin() + base);
           }
         }
       }
@@ -1559,6 +1550,8 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
                                 PatternRewriter &rewriter) const override {
     if (!op.hasPureBufferSemantics())
       return rewriter.notifyMatchFailure(op, "tensor form");
+    if (op.getEstimator() == Estimator::outlier)
+      return rewriter.notifyMatchFailure(op, "OutlierScoreKernel.cpp's");
     ScoreKernelOptions opts = options;
     opts.compositeType = getElementTypeOrSelf(op.getQc().getType());
     std::string why = tensorCoreScoreUnsupportedReason(op, opts);
@@ -1745,7 +1738,7 @@ std::string mlir::unisparse::tensorCoreScoreUnsupportedReason(
       !(options.compositeType.isBF16() || options.compositeType.isF16()))
     return "composites are not 16-bit";
   if (op.getEstimator() == Estimator::outlier)
-    return "the outlier estimator has no tensor-core kernel";
+    return outlierScoreUnsupportedReason(op, options);
   if (op.getQueryOffset())
     return "the op is already a tile (query_offset)";
   auto qcType = cast<ShapedType>(op.getQc().getType());

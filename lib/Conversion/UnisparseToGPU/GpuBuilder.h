@@ -100,6 +100,38 @@ struct KernelBuilder {
         .getResult(0);
   }
 
+  /// D = A B + C on mma.sync m16n8k16 (`element` bf16 or f16, f32
+  /// accumulators, row.col): `a` the four A registers, `b0`, `b1` the two B
+  /// registers, `c` the four accumulators; returns D's four f32.
+  SmallVector<Value> mmaSync(Type element, ArrayRef<Value> a, Value b0,
+                             Value b1, ArrayRef<Value> c) {
+    auto accType = LLVM::LLVMStructType::getLiteral(
+        b.getContext(), SmallVector<Type>(4, b.getF32Type()));
+    NVVM::MMATypes ptx =
+        element.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
+    Value d = NVVM::MmaOp::create(
+        b, accType, a, ValueRange{b0, b1}, c, {16, 8, 16}, std::nullopt,
+        std::nullopt, std::array<NVVM::MMATypes, 2>{ptx, ptx},
+        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                       NVVM::MMALayout::col});
+    SmallVector<Value> out;
+    for (int64_t e = 0; e < 4; ++e)
+      out.push_back(LLVM::ExtractValueOp::create(b, d, e));
+    return out;
+  }
+
+  /// The coordinates of the row-major linear index `i` over `sizes`
+  /// (outermost first; the outermost size is not needed).
+  SmallVector<Value> delinearize(Value i, ArrayRef<Value> sizes) {
+    SmallVector<Value> out(sizes.size());
+    for (size_t d = sizes.size(); d-- > 1;) {
+      out[d] = rem(i, sizes[d]);
+      i = div(i, sizes[d]);
+    }
+    out[0] = i;
+    return out;
+  }
+
   /// The value of `x` in the lane `lane ^ mask` of the warp.
   Value shuffleXor(Value x, int32_t mask) {
     return gpu::ShuffleOp::create(b, x, mask, 32, gpu::ShuffleMode::XOR)
@@ -155,6 +187,22 @@ void buildLaunch(ImplicitLocOpBuilder &b, Value blocks, int64_t threads,
                      body,
                  Value dynamicSharedBytes = Value(),
                  DictionaryAttr kernelAttributes = DictionaryAttr());
+
+/// A launch of a thread per item: ceil(items / threads) blocks of
+/// `threads`; `body` runs for item i = block * threads + thread where i <
+/// items.
+inline void
+launchPerItem(ImplicitLocOpBuilder &b, Value items, int64_t threads,
+              StringRef name,
+              function_ref<void(KernelBuilder &, Value item)> body) {
+  KernelBuilder kb{b};
+  buildLaunch(b, kb.ceilDiv(items, threads), threads, {}, name,
+              [&](ImplicitLocOpBuilder &lb, Value tid, Value bid, ValueRange) {
+                KernelBuilder k{lb};
+                Value item = k.add(k.mul(bid, threads), tid);
+                k.ifThen(k.ult(item, items), [&] { body(k, item); });
+              });
+}
 
 /// The 16-bit composites of `value` (f32 or already `type`): the compress
 /// that produced it rewritten to write `type` when it is a mean compress

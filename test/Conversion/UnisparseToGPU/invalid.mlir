@@ -30,12 +30,12 @@ func.func @composites_per_block(%qc: memref<1x8x?x128xbf16>, %kc: memref<1x8x?x1
 
 // -----
 
-// The outlier estimator has no tensor-core kernel: its scores and
-// composites go through linalg before bufferization.
-func.func @outlier_score(%qc: memref<1x8x?x3x64xbf16>, %kc: memref<1x8x?x3x64xbf16>, %s: memref<1x8x?x?xf32>) {
-  // expected-error @+1 {{cannot be lowered to the tensor-core scoring kernel: the outlier estimator has no tensor-core kernel (lower it with convert-unisparse-to-linalg before bufferization)}}
+// The outlier kernel takes 16-bit composites; f32 ones go through linalg
+// before bufferization (score-precision=f32).
+func.func @outlier_score(%qc: memref<1x8x?x3x64xf32>, %kc: memref<1x8x?x3x64xf32>, %s: memref<1x8x?x?xf32>) {
+  // expected-error @+1 {{cannot be lowered to the outlier scoring kernel: composites are not 16-bit (lower it with convert-unisparse-to-linalg before bufferization)}}
   unisparse.block_score {block = 128 : i64, c_q = 16 : i64, c_k = 32 : i64, estimator = #unisparse.estimator<outlier>}
-      ins(%qc, %kc : memref<1x8x?x3x64xbf16>, memref<1x8x?x3x64xbf16>) outs(%s : memref<1x8x?x?xf32>)
+      ins(%qc, %kc : memref<1x8x?x3x64xf32>, memref<1x8x?x3x64xf32>) outs(%s : memref<1x8x?x?xf32>)
   return
 }
 
@@ -77,5 +77,35 @@ func.func @refine_head_dim(%q: memref<1x4x?x72xbf16>, %k: memref<1x2x?x72xbf16>,
   unisparse.slash_refine {block = 64 : i64, last_q = 16 : i64}
       ins(%q, %k, %s : memref<1x4x?x72xbf16>, memref<1x2x?x72xbf16>, memref<1x4x?x?xf32>)
       outs(%r : memref<1x4x?x?xf32>)
+  return
+}
+
+// -----
+
+// The outlier kernel takes one query outlier (3 query slots).
+func.func @outlier_rq2(%qc: memref<1x8x?x4x128xbf16>, %kc: memref<1x8x?x3x128xbf16>, %s: memref<1x8x?x?xf32>) {
+  // expected-error @+1 {{cannot be lowered to the outlier scoring kernel: the kernel takes one query outlier}}
+  unisparse.block_score {block = 128 : i64, c_q = 16 : i64, c_k = 32 : i64, estimator = #unisparse.estimator<outlier>}
+      ins(%qc, %kc : memref<1x8x?x4x128xbf16>, memref<1x8x?x3x128xbf16>) outs(%s : memref<1x8x?x?xf32>)
+  return
+}
+
+// -----
+
+// A query block's composites lie within a warp's 16.
+func.func @outlier_qblk(%qc: memref<1x8x?x3x128xbf16>, %kc: memref<1x8x?x3x128xbf16>, %s: memref<1x8x?x?xf32>) {
+  // expected-error @+1 {{block / c_q = 32 must divide 16}}
+  unisparse.block_score {block = 128 : i64, c_q = 4 : i64, c_k = 32 : i64, estimator = #unisparse.estimator<outlier>}
+      ins(%qc, %kc : memref<1x8x?x3x128xbf16>, memref<1x8x?x3x128xbf16>) outs(%s : memref<1x8x?x?xf32>)
+  return
+}
+
+// -----
+
+// A key block of one composite (c_k = block) splits a lane's pair.
+func.func @outlier_kblk(%qc: memref<1x8x?x3x128xbf16>, %kc: memref<1x8x?x3x128xbf16>, %s: memref<1x8x?x?xf32>) {
+  // expected-error @+1 {{block / c_k = 1 must be 2, 4 or a multiple of 8}}
+  unisparse.block_score {block = 128 : i64, c_q = 16 : i64, c_k = 128 : i64, estimator = #unisparse.estimator<outlier>}
+      ins(%qc, %kc : memref<1x8x?x3x128xbf16>, memref<1x8x?x3x128xbf16>) outs(%s : memref<1x8x?x?xf32>)
   return
 }

@@ -1,30 +1,32 @@
 // RUN: unisparse-opt %s --split-input-file --unisparse-decompose --unisparse-narrow-composites | FileCheck %s --check-prefix=NARROW
 // RUN: unisparse-opt %s --split-input-file --unisparse-decompose --unisparse-narrow-composites --convert-unisparse-to-linalg="gpu-kernels=true" --canonicalize -verify-diagnostics | FileCheck %s --check-prefix=LINALG
 
-// The GPU estimation of the outlier estimator: the tensor-core scoring
-// kernel of convert-unisparse-to-gpu takes mean pooling only, so
-// unisparse-narrow-composites leaves the outlier composites in f32 and
-// convert-unisparse-to-linalg (gpu-kernels) lowers the outlier compress and
-// block_score to linalg (the structured path that unisparse-to-nvptx maps
-// to GPU kernels), while the selection stays an op for its GPU kernel.
-// A mean-pooling estimation keeps its 16-bit composites and its
-// block_score for the tensor-core kernel.
+// The GPU estimation of the outlier estimator: its block_score is the
+// outlier tensor-core kernel's (OutlierScoreKernel.cpp), so
+// unisparse-narrow-composites rounds the outlier composites to bf16 (the
+// compress still writes f32; a generic rounds each slot once), and
+// convert-unisparse-to-linalg (gpu-kernels) lowers the outlier compresses
+// to linalg (the structured path that unisparse-to-nvptx maps to GPU
+// kernels) but leaves the block_score and the selection as ops for their
+// GPU kernels. A mean-pooling estimation keeps its 16-bit composites and
+// its block_score for the tensor-core kernel.
 
 // NARROW-LABEL: func.func @outlier
-// NARROW: %[[QC:.+]] = unisparse.compress {outliers = 1 : i64, pooling = #unisparse.pooling<outlier>, seq_factor = 16 : i64, spread = true} ins(%{{.+}} : tensor<1x8x?x64xbf16>) outs(%{{.+}} : tensor<1x8x?x3x64xf32>)
-// NARROW: %[[KC:.+]] = unisparse.compress {hot = 1 : i64, kv_group = 4 : i64, outliers = 2 : i64, pooling = #unisparse.pooling<outlier>, seq_factor = 32 : i64} ins(%{{.+}} : tensor<1x2x?x64xbf16>) queries(%{{.+}} : tensor<1x8x?x64xbf16>) outs(%{{.+}} : tensor<1x8x?x3x64xf32>)
-// NARROW: unisparse.block_score {{.+}}estimator = #unisparse.estimator<outlier>{{.+}} ins(%[[QC]], %[[KC]] : tensor<1x8x?x3x64xf32>, tensor<1x8x?x3x64xf32>)
+// NARROW: %[[QC32:.+]] = unisparse.compress {outliers = 1 : i64, pooling = #unisparse.pooling<outlier>, seq_factor = 16 : i64, spread = true} ins(%{{.+}} : tensor<1x8x?x64xbf16>) outs(%{{.+}} : tensor<1x8x?x3x64xf32>)
+// NARROW: %[[KC32:.+]] = unisparse.compress {hot = 1 : i64, kv_group = 4 : i64, outliers = 2 : i64, pooling = #unisparse.pooling<outlier>, seq_factor = 32 : i64} ins(%{{.+}} : tensor<1x2x?x64xbf16>) queries(%{{.+}} : tensor<1x8x?x64xbf16>) outs(%{{.+}} : tensor<1x8x?x3x64xf32>)
+// NARROW: %[[QC:.+]] = linalg.generic {{.+}} ins(%[[QC32]] : tensor<1x8x?x3x64xf32>) outs(%{{.+}} : tensor<1x8x?x3x64xbf16>)
+// NARROW: arith.truncf %{{.+}} : f32 to bf16
+// NARROW: %[[KC:.+]] = linalg.generic {{.+}} ins(%[[KC32]] : tensor<1x8x?x3x64xf32>) outs(%{{.+}} : tensor<1x8x?x3x64xbf16>)
+// NARROW: unisparse.block_score {{.+}}estimator = #unisparse.estimator<outlier>{{.+}} ins(%[[QC]], %[[KC]] : tensor<1x8x?x3x64xbf16>, tensor<1x8x?x3x64xbf16>)
 // For the GPU (gpu-kernels), convert-unisparse-to-linalg lowers the outlier
-// compresses and block_score to linalg (16-bit inputs widened by a
-// seq_factor-1 compress, the GPU kernel's cast); the selection stays an op
-// for its GPU kernel. (scripts/gpu/check.py checks this path on a GPU:
-// outlier_bf16_d128, outlier_ch2_f16_d64.)
+// compresses to linalg; the scoring and the selection stay ops for their
+// GPU kernels. (scripts/gpu/check.py checks this path on a GPU:
+// outlier_bf16_d128, outlier_ch2_f16_d64, outlier_32k.)
 // LINALG-LABEL: func.func @outlier
 // LINALG-NOT: pooling = #unisparse.pooling<outlier>
-// LINALG-NOT: unisparse.block_score
 // LINALG: linalg.generic
 // LINALG-NOT: pooling = #unisparse.pooling<outlier>
-// LINALG-NOT: unisparse.block_score
+// LINALG: unisparse.block_score {{.+}}estimator = #unisparse.estimator<outlier>{{.+}} ins(%{{.+}}, %{{.+}} : tensor<1x8x?x3x64xbf16>, tensor<1x8x?x3x64xbf16>)
 // LINALG: unisparse.block_select {tau = 0.99499999999999999 : f64}
 // LINALG: unisparse.block_sparse_attention {block = 128 : i64}
 func.func @outlier(%q: tensor<1x8x?x64xbf16>, %k: tensor<1x2x?x64xbf16>, %v: tensor<1x2x?x64xbf16>,

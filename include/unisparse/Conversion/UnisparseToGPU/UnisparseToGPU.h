@@ -108,6 +108,12 @@ std::string queryPoolingUnsupportedReason(Operation *op,
 std::string tensorCoreScoreUnsupportedReason(Operation *op,
                                              const ScoreKernelOptions &options);
 
+/// Why `op` (a block_score of the outlier estimator) cannot use the
+/// outlier estimator's tensor-core kernel with `options` (its composites
+/// rounded to `options.compositeType`), or an empty string when it can.
+std::string outlierScoreUnsupportedReason(Operation *op,
+                                          const ScoreKernelOptions &options);
+
 /// Query composites per warp of the scoring kernel for `op` (a
 /// block_score): `options.warpRows` for mean pooling; 16 for the
 /// antidiagonal estimators, whose key loop holds a slot's accumulators
@@ -126,6 +132,11 @@ void populateCompressToGPUPatterns(RewritePatternSet &patterns,
 void populateBlockScoreToGPUPatterns(RewritePatternSet &patterns,
                                      const ScoreKernelOptions &options,
                                      const FusedQueryPooling &fused);
+/// Buffer-form block_score of the outlier estimator with 16-bit
+/// composites -> the outlier scoring kernels (OutlierScoreKernel.cpp; an
+/// error for one that outlierScoreUnsupportedReason rejects).
+void populateOutlierScoreToGPUPatterns(RewritePatternSet &patterns,
+                                       const ScoreKernelOptions &options);
 /// Buffer-form block_select -> one warp per row (a CTA of one warp).
 void populateBlockSelectToGPUPatterns(RewritePatternSet &patterns);
 /// Buffer-form slash_refine with 16-bit q and k -> the refinement kernels
