@@ -55,3 +55,20 @@ func.func @mean(%q: tensor<1x8x?x64xbf16>, %k: tensor<1x2x?x64xbf16>, %v: tensor
       outs(%o, %l : tensor<1x8x?x64xbf16>, tensor<1x8x?xf32>) -> tensor<1x8x?x64xbf16>, tensor<1x8x?xf32>
   return %r#0 : tensor<1x8x?x64xbf16>
 }
+
+// -----
+
+// Two query outliers: the outlier kernel takes one, so the composites stay
+// f32 and the scoring goes through linalg (the structured path).
+// NARROW-LABEL: func.func @outlier_rq2
+// NARROW: unisparse.block_score {{.+}}estimator = #unisparse.estimator<outlier>{{.+}} ins(%{{.+}}, %{{.+}} : tensor<1x8x?x4x64xf32>, tensor<1x8x?x3x64xf32>)
+// LINALG-LABEL: func.func @outlier_rq2
+// LINALG-NOT: unisparse.block_score
+// LINALG: unisparse.block_select
+func.func @outlier_rq2(%q: tensor<1x8x?x64xbf16>, %k: tensor<1x2x?x64xbf16>, %v: tensor<1x2x?x64xbf16>,
+                       %o: tensor<1x8x?x64xbf16>, %l: tensor<1x8x?xf32>) -> tensor<1x8x?x64xbf16> {
+  %r:2 = unisparse.attention {config = #unisparse.config<c_k = 32, tau = 0.995, estimator = outlier, query_reduce = max, q_outliers = 2>}
+      ins(%q, %k, %v : tensor<1x8x?x64xbf16>, tensor<1x2x?x64xbf16>, tensor<1x2x?x64xbf16>)
+      outs(%o, %l : tensor<1x8x?x64xbf16>, tensor<1x8x?xf32>) -> tensor<1x8x?x64xbf16>, tensor<1x8x?xf32>
+  return %r#0 : tensor<1x8x?x64xbf16>
+}
