@@ -265,7 +265,7 @@ def host_report(a):
         _, hq, hkv, d, _, _ = configs.BENCH_ESTIMATION[base]
         lib, _ = load_aot(name, configs.BENCH_ESTIMATION[base])
         for n in a.n:
-            q, k, _ = structured(n, hq, hkv, d, seed=n)
+            q, k, v = structured(n, hq, hkv, d, seed=n)
             rows = []
             for r in range(a.host_repeat):
                 h = host_split(lib, q, k)
@@ -295,27 +295,30 @@ def flops_score(n, hq, d, cq, ck, causal=True):
     return f / 2 if causal else f
 
 
-def end_to_end(lib, n, hq, hkv, d, c, peak, fa4):
-    """One row: the whole compiled call (estimation + sparse attention)
-    against cuDNN causal (and FlashAttention-4's causal dense call) on the
-    benchmark's structured inputs (`peak` None) or on the project's
-    generator at `peak`."""
+def generator_inputs(n, hq, hkv, d, peak):
+    """(q, k, v) of the project's generator (16 needles, seed 0) at `peak`,
+    bf16 on the GPU."""
+    import numpy as np
+
+    from unisparse.synthetic import structured_qkv
+
+    q, k, v, _ = structured_qkv(1, hq, hkv, n, d, seed=0, dtype=np.float32, peak=peak, needles=16)
+    return tuple(torch.from_numpy(x).cuda().to(torch.bfloat16).contiguous() for x in (q, k, v))
+
+
+def end_to_end(lib, qkv, c, inputs, fa4):
+    """One row: the whole compiled call (estimation + sparse attention) on
+    `qkv` (described by `inputs`) against cuDNN causal (and
+    FlashAttention-4's causal dense call)."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    if peak is None:
-        q, k, v = structured(n, hq, hkv, d, seed=n)
-    else:
-        import numpy as np
-
-        from unisparse.synthetic import structured_qkv
-
-        q, k, v, _ = structured_qkv(1, hq, hkv, n, d, seed=0, dtype=np.float32, peak=peak, needles=16)
-        q, k, v = (torch.from_numpy(x).cuda().to(torch.bfloat16).contiguous() for x in (q, k, v))
+    q, k, v = qkv
+    _, hq, n, _ = q.shape
     _, counts, _ = lib.layout(q, k)
     dens = ref.density(counts.cpu().numpy(), n, c["block"], c["causal"])
     t_est = time_ms(lambda: lib.layout(q, k), min_reps=5, budget_ms=1000.0)
     t_att = time_ms(lambda: lib.attention(q, k, v), min_reps=3, budget_ms=2000.0)
-    g = hq // hkv
+    g = hq // k.shape[1]
     kr, vr = k.repeat_interleave(g, 1), v.repeat_interleave(g, 1)
     with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
         t_dense = time_ms(
@@ -330,14 +333,12 @@ def end_to_end(lib, n, hq, hkv, d, c, peak, fa4):
 
         run = fa4_call(q, k, v, None, None, c["block"], True, True)
         t_fa4 = time_ms(run, min_reps=3, budget_ms=2000.0)
-    inputs = "bench inputs" if peak is None else f"generator peak={peak:g}"
     line = (
         f"  end to end N={n} {inputs}: density {dens:.3f}, UniSparse {t_att:.2f} ms (estimation {t_est:.3f}), "
         f"cuDNN causal {t_dense:.2f} ms, speedup {t_dense / t_att:.2f}x (target 0.9/density = {0.9 / dens:.2f}x), "
         f"estimation share {t_est / t_att:.1%}" + (f", FA4 causal {t_fa4:.2f} ms ({t_fa4 / t_att:.2f}x)" if fa4 else "")
     )
     print(line, flush=True)
-    torch.cuda.empty_cache()
     return line
 
 
@@ -386,7 +387,7 @@ def main():
             if not tensor_core and n > a.structured_max_n:
                 print(f"{name} N={n}: skipped (structured path above --structured-max-n)", flush=True)
                 continue
-            q, k, _ = structured(n, hq, hkv, d, seed=n)
+            q, k, v = structured(n, hq, hkv, d, seed=n)
             try:
                 t_est = time_ms(lambda: lib.layout(q, k), min_reps=5, budget_ms=1000.0)
                 st = stage_times(lambda: lib.layout(q, k))
@@ -423,10 +424,14 @@ def main():
             print(line, flush=True)
             rows.append(line)
             if a.e2e and name == "est_default":
-                q = k = _ = None
-                for peak in [None, *a.peak]:
-                    rows.append(end_to_end(lib, n, hq, hkv, d, c, peak, a.fa4))
-            q = k = _ = None  # free before the next size (the lambdas above name them)
+                rows.append(end_to_end(lib, (q, k, v), c, "bench inputs", a.fa4))
+                q = k = v = None  # free before the generator's inputs
+                for peak in a.peak:
+                    qkv = generator_inputs(n, hq, hkv, d, peak)
+                    rows.append(end_to_end(lib, qkv, c, f"generator peak={peak:g}", a.fa4))
+                    qkv = None
+                    torch.cuda.empty_cache()
+            q = k = v = None  # free before the next size (the lambdas above name them)
             torch.cuda.empty_cache()
 
 
