@@ -118,8 +118,6 @@ namespace {
 constexpr int64_t kStages = 3;
 /// Padding of a key-tile row in workgroup memory (elements).
 constexpr int64_t kRowPad = 8;
-/// Workgroup memory a CTA may use on sm_90 (227 KiB).
-constexpr int64_t kMaxWorkgroupBytes = 227 * 1024;
 /// Fused query pooling: the 16-byte loads of a round, all before its first
 /// add (whole chunks: 2 of 16 tokens at c_q = 16). ptxas issues about 16 of
 /// them ahead of the adds whatever the round holds, and the rest as the

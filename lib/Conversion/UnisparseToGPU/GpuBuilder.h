@@ -15,6 +15,10 @@
 
 namespace mlir::unisparse::gpu_detail {
 
+/// Workgroup memory a CTA may use on sm_90 (227 KiB): the bound every
+/// built kernel's tiles are checked against.
+inline constexpr int64_t kMaxWorkgroupBytes = 227 * 1024;
+
 /// The workgroup (shared) memory space.
 inline Attribute workgroupSpace(MLIRContext *ctx) {
   return gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);

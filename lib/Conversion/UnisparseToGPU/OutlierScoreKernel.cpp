@@ -74,8 +74,6 @@ constexpr int64_t kStages = 2;
 /// Padding of a key row in workgroup memory (elements): the ldmatrix rows
 /// and the 16-byte copies are bank-conflict free.
 constexpr int64_t kRowPad = 8;
-/// Workgroup memory a CTA may use on sm_90 (227 KiB).
-constexpr int64_t kMaxWorkgroupBytes = 227 * 1024;
 /// Query composites per warp: two m16 tiles of both query slots.
 constexpr int64_t kWarpComposites = 16;
 /// Threads of the norm and spread kernels.
