@@ -1,8 +1,9 @@
 //===- SlashRefineKernel.cpp - slash_refine as GPU kernels ----------------===//
 //
-// unisparse.slash_refine (16-bit q and k) in buffer form becomes six
-// launches, the steps of the op's description (M = last_q, P = M - 1, m =
-// min(M, N) real rows; all sums f32, exponentials math.exp as on the CPU):
+// unisparse.slash_refine (16-bit q and k) in buffer form becomes five
+// launches (six where the evidence tile does not fit), the steps of the op's
+// description (M = last_q, P = M - 1, m = min(M, N) real rows; all sums f32,
+// exponentials math.exp as on the CPU):
 //
 //   lastRows     tensor cores: a warp per (b, head, 16 of the last rows,
 //                piece of kPieceKeys keys): the rows' logits x = scale q.k
@@ -13,13 +14,18 @@
 //                (what the CPU lowering holds too), and the piece's online
 //                (max, sum of exp) per row (quad shuffles);
 //   rowStats     a warp per (b, head, row): the pieces' (max, sum) merged;
-//   vertical     a thread per (b, group, key j): v0[j] = sum_r pv[r, j],
-//                pv[r, j] = sum over the group's heads of exp(x - max) /
-//                sum, times 1 / (m c_h) (the CPU's order of sums);
-//   slash        a thread per (b, group, e), e in [0, N + P) (offset d = N
-//                - 1 - e): s0[e] = sum_r pv[r, e + r - P], then slash[e] =
-//                sum_r of the pairs with v0 < s0 (ULT: NaN goes to the
-//                slash), and -inf for d <= local_blocks * block;
+//   evidence     a CTA per (b, group, tile of kEvidenceTile entries e in
+//                [0, N + P), offset d = N - 1 - e): the shares pv[r, j] =
+//                sum over the group's heads of exp(x - max) / sum, times 1
+//                / (m c_h), of the tile's keys and their P-wide halo into
+//                workgroup memory, then v0[j] = sum_r pv[r, j], then per
+//                entry s0[e] = sum_r pv[r, e + r - P] and slash[e] = sum_r
+//                of the pairs with v0 < s0 (ULT: NaN goes to the slash),
+//                -inf for d <= local_blocks * block (the CPU's order of
+//                sums); where M rows of shares do not fit in static
+//                workgroup memory, two kernels: vertical (a thread per key,
+//                v0 to a scratch) and slash (a thread per entry, each share
+//                recomputed);
 //   topOffsets   a CTA per (b, group): n_offsets rounds of a block-wide
 //                arg-max (largest evidence, ties to the larger e, i.e. the
 //                smaller offset, NaN never wins): each thread keeps the
@@ -77,6 +83,10 @@ constexpr int64_t kThreads = 128;
 constexpr int64_t kOffsetThreads = 1024;
 /// Evidence loads a thread issues before comparing them (topOffsets).
 constexpr int64_t kScanUnroll = 8;
+/// Entries (and threads) per CTA of the fused evidence kernel.
+constexpr int64_t kEvidenceTile = 256;
+/// Static workgroup memory a CTA may declare (without opting in).
+constexpr int64_t kStaticWorkgroupBytes = 48 * 1024;
 
 /// The static parameters of one refinement.
 struct RefineShape {
@@ -91,6 +101,12 @@ struct RefineShape {
   float scale;
   Type element; // bf16 or f16
   int64_t candidates() const { return nOffsets * (2 * width + 1); }
+  /// Whether the fused evidence kernel's tile (the shares of M rows over
+  /// kEvidenceTile + P keys, and their vertical sums) fits in static
+  /// workgroup memory; else the vertical and slash kernels (M > 41).
+  bool evidenceFused() const {
+    return M * (kEvidenceTile + P + 1) * 4 <= kStaticWorkgroupBytes;
+  }
 };
 
 /// The dynamic sizes and buffers every kernel reads.
@@ -104,7 +120,7 @@ struct RefineData {
   Value logits, partMax, partSum, rowMax, rowSum, vertical, evidence, offsets;
 };
 
-/// Builds the six launches of one refinement.
+/// Builds the launches of one refinement.
 struct RefineKernels : KernelBuilder {
   const RefineShape &s;
   const RefineData &d;
@@ -556,6 +572,97 @@ struct RefineKernels : KernelBuilder {
         });
   }
 
+  /// The vertical and the slash evidence in one kernel: a CTA per (b,
+  /// group, tile of kEvidenceTile entries e0 ..), whose pairs (r, e + r -
+  /// P) lie in the keys e0 - P .. e0 + kEvidenceTile - 1 (the tile and its
+  /// P-wide halo, L keys). The shares pv[r, j] of those keys are computed
+  /// once into workgroup memory (coalesced reads of the logits, each share
+  /// as groupShare), then v0[j] over the rows, then each thread's entry:
+  /// s0 and the slash evidence from the stored shares. The sums' order is
+  /// the two kernels' (rows ascending from 0), so the evidence is the same
+  /// bit for bit; v0 of the halo keys is recomputed by the neighbouring
+  /// tile (P / kEvidenceTile more shares), and never stored.
+  void evidence() {
+    int64_t L = kEvidenceTile + s.P;
+    SmallVector<MemRefType> wg = {workgroupMemRef({s.M, L}, b.getF32Type()),
+                                  workgroupMemRef({L}, b.getF32Type())};
+    Value tiles = ceilDiv(d.evLen, kEvidenceTile);
+    buildLaunch(
+        b, mul(mul(d.batch, s.hg), tiles), kEvidenceTile, wg,
+        "unisparse_slash_evidence",
+        [&](ImplicitLocOpBuilder &, Value tid, Value bid, ValueRange bufs) {
+          Value pv = bufs[0], v0 = bufs[1];
+          Value e0 = mul(rem(bid, tiles), kEvidenceTile), bg = div(bid, tiles);
+          Value g = rem(bg, s.hg), bi = div(bg, s.hg);
+          Value norm = shareNorm();
+          // Key u of the tile is j = e0 + u - P: inside when P <= e0 + u <
+          // N + P.
+          auto inside = [&](Value u) {
+            Value c = add(e0, u);
+            return andI(ule(idx(s.P), c), ult(c, d.evLen));
+          };
+          forLoop(idx(0), idx(s.M), idx(1), {},
+                  [&](Value r, ValueRange) -> SmallVector<Value> {
+                    forLoop(tid, idx(L), idx(kEvidenceTile), {},
+                            [&](Value u, ValueRange) -> SmallVector<Value> {
+                              Value in = inside(u);
+                              Value p = ifValue(
+                                  in,
+                                  [&] {
+                                    Value j = sub(add(e0, u), idx(s.P));
+                                    return groupShare(bi, g, r, j, norm);
+                                  },
+                                  f32(0.0f));
+                              store(p, pv, {r, u});
+                              return {};
+                            });
+                    return {};
+                  });
+          gpu::BarrierOp::create(b);
+          forLoop(tid, idx(L), idx(kEvidenceTile), {},
+                  [&](Value u, ValueRange) -> SmallVector<Value> {
+                    Value v = forLoop(
+                        idx(0), idx(s.M), idx(1), {f32(0.0f)},
+                        [&](Value r, ValueRange a) -> SmallVector<Value> {
+                          return {fadd(a[0], load(pv, {r, u}))};
+                        })[0];
+                    store(v, v0, {u});
+                    return {};
+                  });
+          gpu::BarrierOp::create(b);
+          Value e = add(e0, tid);
+          ifThen(ult(e, d.evLen), [&] {
+            // Pair (r, j = e + r - P) is key u = tid + r of the tile.
+            auto pair = [&](Value r, ValueRange a,
+                            function_ref<Value(Value u)> body) {
+              Value u = add(tid, r);
+              return SmallVector<Value>{
+                  ifValue(inside(u), [&] { return body(u); }, a[0])};
+            };
+            Value s0 = forLoop(idx(0), idx(s.M), idx(1), {f32(0.0f)},
+                               [&](Value r, ValueRange a) {
+                                 return pair(r, a, [&](Value u) {
+                                   return fadd(a[0], load(pv, {r, u}));
+                                 });
+                               })[0];
+            Value sl = forLoop(
+                idx(0), idx(s.M), idx(1), {f32(0.0f)},
+                [&](Value r, ValueRange a) {
+                  return pair(r, a, [&](Value u) {
+                    Value toSlash =
+                        fcmp(arith::CmpFPredicate::ULT, load(v0, {u}), s0);
+                    return fadd(a[0],
+                                select(toSlash, load(pv, {r, u}), f32(0.0f)));
+                  });
+                })[0];
+            Value off = sub(sub(d.n, idx(1)), e);
+            Value far = icmp(arith::CmpIPredicate::sgt, off, idx(s.minOffset));
+            store(select(far, sl, negInf()), d.evidence,
+                  {add(mul(bg, d.evLen), e)});
+          });
+        });
+  }
+
   //===--- 3. the offsets --------------------------------------------===//
 
   /// Whether (v, e) beats (bv, be): larger, or equal at a larger e.
@@ -994,7 +1101,7 @@ struct RefineKernels : KernelBuilder {
   }
 };
 
-/// slash_refine in buffer form (16-bit q and k) -> the six launches.
+/// slash_refine in buffer form (16-bit q and k) -> the five (six) launches.
 struct SlashRefineToGPU : OpRewritePattern<SlashRefineOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -1067,20 +1174,26 @@ struct SlashRefineToGPU : OpRewritePattern<SlashRefineOp> {
     d.partSum = flat(f32, kb.mul(rows, d.pieces));
     d.rowMax = flat(f32, rows);
     d.rowSum = flat(f32, rows);
-    d.vertical = flat(f32, kb.mul(groups, d.n));
+    if (!s.evidenceFused())
+      d.vertical = flat(f32, kb.mul(groups, d.n));
     d.evidence = flat(f32, kb.mul(groups, d.evLen));
     d.offsets = flat(b.getI64Type(), kb.mul(groups, s.nOffsets));
 
     RefineKernels kernels(b, s, d);
     kernels.lastRows();
     kernels.rowStats();
-    kernels.vertical();
-    kernels.slash();
+    if (s.evidenceFused()) {
+      kernels.evidence();
+    } else {
+      kernels.vertical();
+      kernels.slash();
+    }
     kernels.topOffsets();
     kernels.probeRows();
     for (Value buffer : {d.logits, d.partMax, d.partSum, d.rowMax, d.rowSum,
                          d.vertical, d.evidence, d.offsets})
-      memref::DeallocOp::create(b, buffer);
+      if (buffer)
+        memref::DeallocOp::create(b, buffer);
     rewriter.eraseOp(op);
     return success();
   }

@@ -2,10 +2,11 @@
 
 // The buffer form of slash_refine (bf16, GQA 8 / 2 heads, head groups of 2,
 // D = 64, last_q = 16, 6 offsets of width 2, 8 probe rows, 2 local blocks)
-// becomes six launches and their scratch: the last rows' logits [B, Hq, M,
+// becomes five launches and their scratch: the last rows' logits [B, Hq, M,
 // N], the pieces' (max, sum) [B, Hq, M, ceil(N / 256)] twice, the rows'
-// (max, sum) [B, Hq, M] twice, the vertical evidence [B, Hg, N], the slash
-// evidence [B, Hg, N + M - 1] and the offsets [B, Hg, n_offsets] (i64).
+// (max, sum) [B, Hq, M] twice, the slash evidence [B, Hg, N + M - 1] and
+// the offsets [B, Hg, n_offsets] (i64); the vertical evidence lives in the
+// evidence kernel's workgroup memory.
 // CHECK-LABEL: func.func @refine(
 // CHECK-SAME: %[[Q:[^:]+]]: memref<2x8x?x64xbf16>, %[[K:[^:]+]]: memref<2x2x?x64xbf16>, %[[S:[^:]+]]: memref<2x4x?x?xf32>, %[[R:[^:]+]]: memref<2x4x?x?xf32>)
 // CHECK-DAG: %[[N:.+]] = memref.dim %[[Q]], %c2
@@ -21,7 +22,7 @@
 // CHECK: %[[PSUM:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
 // CHECK: %[[RMAX:.+]] = memref.alloc() : memref<256xf32>
 // CHECK: %[[RSUM:.+]] = memref.alloc() : memref<256xf32>
-// CHECK: %[[VERT:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
+// CHECK-NOT: memref.alloc
 // CHECK: %[[EV:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
 // CHECK: %[[OFFS:.+]] = memref.alloc() : memref<48xi64>
 
@@ -57,8 +58,11 @@
 // CHECK: gpu.terminator
 
 // 2. The rows' statistics (a warp per row: the pieces lane-strided, then
-// a butterfly), then the evidence: a thread per key (vertical) and per
-// offset-space entry (slash, ULT: a NaN pair goes to the slash).
+// a butterfly), then the evidence in one kernel: a CTA of 256 threads per
+// (batch, group, 256 offset-space entries); the shares of the tile's keys
+// and their P-wide halo (16 x 271) into workgroup memory (from the
+// logits), their vertical sums (271), then each thread's entry: s0 and the
+// slash evidence (ULT: a NaN pair goes to the slash).
 // CHECK: gpu.launch {{.+}} module(@unisparse_slash_row_stats_0_module)
 // CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c32
 // CHECK: memref.load %[[PMAX]]
@@ -66,12 +70,22 @@
 // CHECK: gpu.shuffle  xor %{{.+}}, %c1_i32, %c32_i32 : f32
 // CHECK: memref.store %{{.+}}, %[[RMAX]]
 // CHECK: memref.store %{{.+}}, %[[RSUM]]
-// CHECK: gpu.launch {{.+}} module(@unisparse_slash_vertical_0_module)
+// CHECK-NOT: unisparse_slash_vertical
+// CHECK: gpu.launch {{.+}} threads({{.+}}) in (%{{.+}} = %c256, {{.+}}) module(@unisparse_slash_evidence_0_module) function(@unisparse_slash_evidence_0) workgroup(%[[PV:.+]] : memref<16x271xf32, #gpu.address_space<workgroup>>, %[[V0:.+]] : memref<271xf32, #gpu.address_space<workgroup>>)
+// CHECK: scf.for %{{.+}} = %c0 to %c16 step %c1 {
+// CHECK-NEXT: scf.for %{{.+}} = %{{.+}} to %c271 step %c256 {
 // CHECK: memref.load %[[LOGITS]]
-// CHECK: memref.store %{{.+}}, %[[VERT]]
-// CHECK: gpu.launch {{.+}} module(@unisparse_slash_evidence_0_module)
-// CHECK: memref.load %[[VERT]]
-// CHECK: arith.cmpf ult
+// CHECK: math.exp
+// CHECK: memref.store %{{.+}}, %[[PV]]
+// CHECK: gpu.barrier
+// CHECK: scf.for %{{.+}} = %{{.+}} to %c271 step %c256 {
+// CHECK: memref.load %[[PV]]
+// CHECK: memref.store %{{.+}}, %[[V0]]
+// CHECK: gpu.barrier
+// CHECK: memref.load %[[PV]]
+// CHECK: memref.load %[[V0]]
+// CHECK-NEXT: arith.cmpf ult
+// CHECK-NOT: memref.load %[[LOGITS]]
 // CHECK: memref.store %{{.+}}, %[[EV]]
 
 // 3. The offsets: a CTA of 1024 threads per (batch, head group); each
@@ -140,7 +154,8 @@
 // CHECK: arith.maximumf
 // CHECK: memref.store %{{.+}}, %[[R]]
 // CHECK: gpu.terminator
-// CHECK-COUNT-8: memref.dealloc
+// CHECK-COUNT-7: memref.dealloc
+// CHECK-NOT: memref.dealloc
 func.func @refine(%q: memref<2x8x?x64xbf16>, %k: memref<2x2x?x64xbf16>, %s: memref<2x4x?x?xf32>, %r: memref<2x4x?x?xf32>) {
   unisparse.slash_refine {block = 64 : i64, last_q = 16 : i64, n_offsets = 6 : i64, rows_per_block = 8 : i64,
                           width = 2 : i64, local_blocks = 2 : i64}
@@ -151,16 +166,40 @@ func.func @refine(%q: memref<2x8x?x64xbf16>, %k: memref<2x2x?x64xbf16>, %s: memr
 
 // f16 q and k: the same kernels with f16 operands (pairs as vector<2xf16>;
 // D = 128: 8 k steps); last_q = 20 takes two m16 tiles of last rows (grid
-// dimension), 24 probe rows two of probe rows (a loop).
+// dimension) and a 20 x 275 evidence tile, 24 probe rows two of probe rows
+// (a loop).
 // CHECK-LABEL: func.func @refine_f16(
 // CHECK: gpu.launch {{.+}} module(@unisparse_slash_last_rows_1_module)
 // CHECK-COUNT-8: nvvm.mma.sync {{.+}} shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
+// CHECK: gpu.launch {{.+}} module(@unisparse_slash_evidence_1_module) function(@unisparse_slash_evidence_1) workgroup(%{{.+}} : memref<20x275xf32, #gpu.address_space<workgroup>>, %{{.+}} : memref<275xf32, #gpu.address_space<workgroup>>)
 // CHECK: gpu.launch {{.+}} module(@unisparse_slash_probe_1_module)
 // CHECK: scf.for %{{.+}} = %c0 to %c2 step %c1 {
 // CHECK: nvvm.mma.sync {{.+}} : (vector<2xf16>, vector<2xf16>, f32)
 func.func @refine_f16(%q: memref<1x4x?x128xf16>, %k: memref<1x4x?x128xf16>, %s: memref<1x4x?x?xf32>, %r: memref<1x4x?x?xf32>) {
   unisparse.slash_refine {block = 128 : i64, last_q = 20 : i64, rows_per_block = 24 : i64}
       ins(%q, %k, %s : memref<1x4x?x128xf16>, memref<1x4x?x128xf16>, memref<1x4x?x?xf32>)
+      outs(%r : memref<1x4x?x?xf32>)
+  return
+}
+
+// last_q = 48: the shares of 48 rows over 256 + 47 keys do not fit in 48 KiB
+// of static workgroup memory, so the evidence is the two kernels: a thread
+// per key (vertical, into its scratch [B, Hg, N]) and per offset-space
+// entry (slash).
+// CHECK-LABEL: func.func @refine_many_rows(
+// CHECK: %[[VERT2:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
+// CHECK: gpu.launch {{.+}} module(@unisparse_slash_row_stats_2_module)
+// CHECK: gpu.launch {{.+}} module(@unisparse_slash_vertical_{{[0-9]+}}_module)
+// CHECK: memref.store %{{.+}}, %[[VERT2]]
+// CHECK: gpu.launch {{.+}} module(@unisparse_slash_evidence_2_module) function(@unisparse_slash_evidence_2) {
+// CHECK-NOT: workgroup
+// CHECK: memref.load %[[VERT2]]
+// CHECK: arith.cmpf ult
+// CHECK: gpu.launch {{.+}} module(@unisparse_slash_offsets_2_module)
+// CHECK-COUNT-8: memref.dealloc
+func.func @refine_many_rows(%q: memref<1x4x?x128xbf16>, %k: memref<1x4x?x128xbf16>, %s: memref<1x4x?x?xf32>, %r: memref<1x4x?x?xf32>) {
+  unisparse.slash_refine {block = 128 : i64, last_q = 48 : i64}
+      ins(%q, %k, %s : memref<1x4x?x128xbf16>, memref<1x4x?x128xbf16>, memref<1x4x?x?xf32>)
       outs(%r : memref<1x4x?x?xf32>)
   return
 }
