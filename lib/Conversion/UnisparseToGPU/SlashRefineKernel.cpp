@@ -10,9 +10,11 @@
 //                on mma.sync m16n8k16 (A fragments of q in registers, B
 //                fragments of k loaded per n8 tile, the head dimension
 //                permuted alike in both for 16-byte loads), masked (-inf
-//                past the row's query), stored to the scratch [B, Hq, M, N]
-//                (what the CPU lowering holds too), and the piece's online
-//                (max, sum of exp) per row (quad shuffles);
+//                past the row's query), stored to the scratch [B, Hq, M, ld]
+//                (what the CPU lowering holds too, rows padded to ld = N
+//                rounded up to 8 floats; a lane's two keys one 8-byte
+//                store, a quad's 8 keys one 32-byte sector), and the
+//                piece's online (max, sum of exp) per row (quad shuffles);
 //   rowStats     a warp per (b, head, row): the pieces' (max, sum) merged;
 //   evidence     a CTA per (b, group, tile of kEvidenceTile entries e in
 //                [0, N + P), offset d = N - 1 - e): the shares pv[r, j] =
@@ -51,8 +53,8 @@
 //                once.
 //
 // E lives in workgroup memory (NB floats), so nothing grows as N^2 beyond
-// the scores; the scratch is the last rows' logits (B Hq M N floats, as on the
-// CPU path) plus O(B Hg N).
+// the scores; the scratch is the last rows' logits (B Hq M ld floats, as on
+// the CPU path) plus O(B Hg N).
 //
 // Fragment layouts (mma.m16n8k16 .bf16/.f16, row.col, lane l = 4 quad +
 // q): A reg 0 = row quad, cols 2q..2q+1; reg 1 = row quad + 8; regs 2, 3 =
@@ -112,9 +114,10 @@ struct RefineShape {
 /// The dynamic sizes and buffers every kernel reads.
 struct RefineData {
   Value batch, n, nb, pieces, evLen; // B, N, NB, ceil(N / piece), N + P
-  Value q, k, scores, out;           // the op's memrefs
-  Value aligned; // q's and k's rows 16-byte aligned (host, i1)
-  // Flat f32 scratch: logits [B, Hq, M, N], piece (max, sum) [B, Hq, M,
+  Value ld; // the logits' row stride: N rounded up to a multiple of 8
+  Value q, k, scores, out; // the op's memrefs
+  Value aligned;           // q's and k's rows 16-byte aligned (host, i1)
+  // Flat f32 scratch: logits [B, Hq, M, ld], piece (max, sum) [B, Hq, M,
   // pieces], row (max, sum) [B, Hq, M], vertical [B, Hg, N], evidence [B,
   // Hg, N + P]; offsets [B, Hg, n_offsets] (i64, -1 where none).
   Value logits, partMax, partSum, rowMax, rowSum, vertical, evidence, offsets;
@@ -408,6 +411,7 @@ struct RefineKernels : KernelBuilder {
                 queryFragments(bi, head, query, valid, ql);
             Value first = mul(piece, kPieceKeys);
             Value count = minU(idx(kPieceKeys), sub(d.n, first));
+            Value pending; // the lane's logit of key 2 ql of the tile
             SmallVector<Value> init = {negInf(), negInf(), f32(0.0f),
                                        f32(0.0f)};
             SmallVector<Value> st = forLoop(
@@ -424,9 +428,26 @@ struct RefineKernels : KernelBuilder {
                       },
                       /*propagate=*/false,
                       [&](int64_t h, Value j, Value x) {
-                        Value rowBase = mul(lastRow(bi, head, r[h]), d.n);
-                        ifThen(andI(inRows[h], ult(j, d.n)),
-                               [&] { store(x, d.logits, add(rowBase, j)); });
+                        // The lane's two keys j, j + 1 (even j) of row h:
+                        // one 8-byte store, so the quad writes the row's 8
+                        // keys of the tile as one 32-byte sector (the row
+                        // stride a multiple of 8 floats; a key past N
+                        // lands in the row's padding).
+                        if (!pending) {
+                          pending = x;
+                          return;
+                        }
+                        Value pair = vector::FromElementsOp::create(
+                            b, VectorType::get({2}, b.getF32Type()),
+                            ValueRange{pending, x});
+                        pending = Value();
+                        Value j0 = sub(j, idx(1));
+                        Value at = add(mul(lastRow(bi, head, r[h]), d.ld), j0);
+                        ifThen(andI(inRows[h], ult(j0, d.n)), [&] {
+                          vector::StoreOp::create(
+                              b, pair, d.logits, ValueRange{at},
+                              /*nontemporal=*/false, llvm::Align(8));
+                        });
                       });
                 });
             for (int64_t h = 0; h < 2; ++h) {
@@ -495,7 +516,7 @@ struct RefineKernels : KernelBuilder {
                           Value row = lastRow(bi, add(mul(g, s.ch), hh), r);
                           Value m = load(d.rowMax, {row});
                           Value l = load(d.rowSum, {row});
-                          Value x = load(d.logits, {add(mul(row, d.n), j)});
+                          Value x = load(d.logits, {add(mul(row, d.ld), j)});
                           Value share = select(
                               fcmp(arith::CmpFPredicate::OGT, l, f32(0.0f)),
                               fdiv(exp(fsub(x, m)), l), f32(0.0f));
@@ -1161,6 +1182,7 @@ struct SlashRefineToGPU : OpRewritePattern<SlashRefineOp> {
     d.nb = memref::DimOp::create(b, d.scores, 2);
     d.pieces = kb.ceilDiv(d.n, kPieceKeys);
     d.evLen = kb.add(d.n, s.P);
+    d.ld = kb.mul(kb.ceilDiv(d.n, 8), 8);
     d.aligned = kb.andI(rowsAligned(b, d.q, 16), rowsAligned(b, d.k, 16));
     auto flat = [&](Type type, Value size) {
       return memref::AllocOp::create(
@@ -1169,7 +1191,7 @@ struct SlashRefineToGPU : OpRewritePattern<SlashRefineOp> {
     Type f32 = b.getF32Type();
     Value rows = kb.mul(kb.mul(d.batch, s.hq), s.M);
     Value groups = kb.mul(d.batch, s.hg);
-    d.logits = flat(f32, kb.mul(rows, d.n));
+    d.logits = flat(f32, kb.mul(rows, d.ld));
     d.partMax = flat(f32, kb.mul(rows, d.pieces));
     d.partSum = flat(f32, kb.mul(rows, d.pieces));
     d.rowMax = flat(f32, rows);

@@ -3,15 +3,17 @@
 // The buffer form of slash_refine (bf16, GQA 8 / 2 heads, head groups of 2,
 // D = 64, last_q = 16, 6 offsets of width 2, 8 probe rows, 2 local blocks)
 // becomes five launches and their scratch: the last rows' logits [B, Hq, M,
-// N], the pieces' (max, sum) [B, Hq, M, ceil(N / 256)] twice, the rows'
-// (max, sum) [B, Hq, M] twice, the slash evidence [B, Hg, N + M - 1] and
-// the offsets [B, Hg, n_offsets] (i64); the vertical evidence lives in the
-// evidence kernel's workgroup memory.
+// ld] (ld: N rounded up to a multiple of 8), the pieces' (max, sum) [B, Hq,
+// M, ceil(N / 256)] twice, the rows' (max, sum) [B, Hq, M] twice, the slash
+// evidence [B, Hg, N + M - 1] and the offsets [B, Hg, n_offsets] (i64); the
+// vertical evidence lives in the evidence kernel's workgroup memory.
 // CHECK-LABEL: func.func @refine(
 // CHECK-SAME: %[[Q:[^:]+]]: memref<2x8x?x64xbf16>, %[[K:[^:]+]]: memref<2x2x?x64xbf16>, %[[S:[^:]+]]: memref<2x4x?x?xf32>, %[[R:[^:]+]]: memref<2x4x?x?xf32>)
 // CHECK-DAG: %[[N:.+]] = memref.dim %[[Q]], %c2
 // CHECK-DAG: %[[NB:.+]] = memref.dim %[[S]], %c2
-// CHECK-DAG: %[[NLOGITS:.+]] = arith.muli %[[N]], %c256 : index
+// CHECK-DAG: %[[N7:.+]] = arith.addi %[[N]], %c7 : index
+// CHECK-DAG: %[[LD8:.+]] = arith.divui %[[N7]], %c8 : index
+// CHECK-DAG: %[[NLOGITS:.+]] = arith.muli %[[LD8]], %c2048 : index
 // The candidates' dot products use 16-byte loads where q's and k's rows are
 // 16-byte aligned (checked on the host).
 // CHECK-DAG: memref.extract_aligned_pointer_as_index %[[Q]]
@@ -32,7 +34,9 @@
 // to the scratch; the piece's (max, sum) per row over the quad. The head
 // dimension is permuted (A and B alike): a lane's k slots of two k steps
 // are 8 contiguous elements, one 16-byte load where q's and k's rows are
-// aligned (the host's test), else four 4-byte loads.
+// aligned (the host's test), else four 4-byte loads. A lane's two logits
+// of a row (keys 2q, 2q + 1 of the tile) are one 8-byte store: a quad
+// writes a row's 8 keys of the tile as one 32-byte sector.
 // CHECK: gpu.launch {{.+}} threads({{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_slash_last_rows_0_module) function(@unisparse_slash_last_rows_0) {
 // CHECK: scf.if %[[ALIGNED]] -> (vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>) {
 // CHECK-NEXT: %[[OCT:.+]] = vector.load %[[Q]][{{.+}}] {alignment = 16 : i64} : memref<2x8x?x64xbf16>, vector<8xbf16>
@@ -49,7 +53,10 @@
 // CHECK: } else {
 // CHECK-COUNT-4: vector.load %[[K]][{{.+}}] {alignment = 4 : i64} : memref<2x2x?x64xbf16>, vector<2xbf16>
 // CHECK-COUNT-4: nvvm.mma.sync A[{{.+}}]  B[{{.+}}]  C[{{.+}}]  {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
-// CHECK: memref.store %{{.+}}, %[[LOGITS]][%{{.+}}] : memref<?xf32>
+// CHECK: %[[PAIR:.+]] = vector.from_elements %{{.+}}, %{{.+}} : vector<2xf32>
+// CHECK: vector.store %[[PAIR]], %[[LOGITS]][%{{.+}}] {alignment = 8 : i64} : memref<?xf32>, vector<2xf32>
+// CHECK: vector.store %{{.+}}, %[[LOGITS]][%{{.+}}] {alignment = 8 : i64} : memref<?xf32>, vector<2xf32>
+// CHECK-NOT: memref.store %{{.+}}, %[[LOGITS]]
 // CHECK: math.exp
 // CHECK: gpu.shuffle  xor %{{.+}}, %c1_i32, %c32_i32 : f32
 // CHECK: gpu.shuffle  xor %{{.+}}, %c2_i32, %c32_i32 : f32
