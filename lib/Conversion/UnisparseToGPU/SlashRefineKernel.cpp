@@ -37,24 +37,28 @@
 //                offset whose evidence is not positive is -1; then the
 //                candidate slots' rules (slotRule) into the dead evidence
 //                row where they fit;
-//   probeRows    a warp per (b, group, query block I), E in workgroup
-//                memory: per head of the group and 16 probe rows, the
-//                log-sum-exp of the forced keys (sink block, blocks I -
-//                local_blocks .. I up to the row) on tensor cores, as
-//                lastRows but online over n8 tiles of the two key ranges;
+//   probeRows    a warp per (b, group, two query blocks I, I + 1 where
+//                rows_per_block <= 8, their probe rows the m16 tile's two
+//                halves; else one block I, its rows in m16 tiles), E in
+//                workgroup memory (a row per block): per head of the group,
+//                the log-sum-exp of the forced keys (sink block, blocks I -
+//                local_blocks .. I up to the row; paired, the two blocks'
+//                ranges walked as their union, each row masked to its own)
+//                on tensor cores, as lastRows but online over n8 tiles of
+//                the two key ranges;
 //                then the candidates on tensor cores, a slot (offset, e) at
 //                a time: the n8 tile's key n is the slot's key i - d + e -
 //                w of tile row n, so the rows' logits are the diagonal;
 //                their exp(x - lse) / (probe rows * c_h) summed per key
-//                block (two at most) by a butterfly and added into E by
-//                lane 0; then the row's total and forced sums of the first
-//                pass (lane-strided, a butterfly) and the combination
-//                max(s / tot, E * f / tot) with the op's NaN rules, written
-//                once.
+//                block (two at most) by a butterfly and added into the
+//                block's E by lane 0; then each block's row total and forced
+//                sums of the first pass (lane-strided, a butterfly) and the
+//                combination max(s / tot, E * f / tot) with the op's NaN rules,
+//                written once.
 //
-// E lives in workgroup memory (NB floats), so nothing grows as N^2 beyond
-// the scores; the scratch is the last rows' logits (B Hq M ld floats, as on
-// the CPU path) plus O(B Hg N).
+// E lives in workgroup memory (NB floats a block), so nothing grows as N^2
+// beyond the scores; the scratch is the last rows' logits (B Hq M ld floats, as
+// on the CPU path) plus O(B Hg N).
 //
 // Fragment layouts (mma.m16n8k16 .bf16/.f16, row.col, lane l = 4 quad +
 // q): A reg 0 = row quad, cols 2q..2q+1; reg 1 = row quad + 8; regs 2, 3 =
@@ -853,57 +857,82 @@ struct RefineKernels : KernelBuilder {
     return add(mul(I, s.block), add(mul(odd, a), div(mul(odd, r), 2 * s.rows)));
   }
 
-  /// Bytes of the probe kernel's dynamic workgroup memory: the row's E
-  /// accumulator, NB floats.
+  /// Query blocks per warp of the probe kernel: two where a block's probe
+  /// rows fit in 8 (rows quad of the m16 tile are block I's, rows quad + 8
+  /// block I + 1's), else one (its rows in ceil(rows / 16) tiles).
+  int64_t probeBlocks() const { return s.rows <= 8 ? 2 : 1; }
+
+  /// Bytes of the probe kernel's dynamic workgroup memory: each of its
+  /// blocks' E accumulator, NB floats.
   Value probeDynamicBytes() {
-    return arith::IndexCastUIOp::create(b, b.getI32Type(), mul(d.nb, 4));
+    return arith::IndexCastUIOp::create(b, b.getI32Type(),
+                                        mul(d.nb, 4 * probeBlocks()));
   }
 
   void probeRows() {
+    int64_t per = probeBlocks();
+    Value warps = ceilDiv(d.nb, per);
     buildLaunch(
-        b, mul(mul(d.batch, s.hg), d.nb), 32, {}, "unisparse_slash_probe",
+        b, mul(mul(d.batch, s.hg), warps), 32, {}, "unisparse_slash_probe",
         [&](ImplicitLocOpBuilder &, Value lane, Value bid, ValueRange) {
-          Value I = rem(bid, d.nb), bg = div(bid, d.nb);
+          Value I0 = mul(rem(bid, warps), per), bg = div(bid, warps);
           Value g = rem(bg, s.hg), bi = div(bg, s.hg);
           Value quad = div(lane, 4), ql = rem(lane, 4);
-          // The row's E in workgroup memory (NB floats): the candidates
+          // Each block's E in workgroup memory (NB floats): the candidates
           // add into it, the combination reads it; the result row is
           // written once.
           Value raw = gpu::DynamicSharedMemoryOp::create(
               b, MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                                  MemRefLayoutAttrInterface(),
                                  workgroupSpace(b.getContext())));
-          Value eRow = memref::ViewOp::create(
-              b,
-              MemRefType::get({ShapedType::kDynamic}, b.getF32Type(),
-                              MemRefLayoutAttrInterface(),
-                              workgroupSpace(b.getContext())),
-              raw, idx(0), ValueRange{d.nb});
-          // The probe rows inside the sequence, and each one's weight.
-          Value nValid =
-              forLoop(idx(0), idx(s.rows), idx(1), {idx(0)},
-                      [&](Value t, ValueRange a) -> SmallVector<Value> {
-                        return {add(a[0], select(ult(probeRow(I, t), d.n),
-                                                 idx(1), idx(0)))};
-                      })[0];
-          Value weight = fdiv(f32(1.0f), fmul(toF32(maxU(nValid, idx(1))),
-                                              f32(static_cast<float>(s.ch))));
-          // Forced keys: [0, sinkEnd) and [lo, hiEnd) (up to the row).
-          Value lo = select(ule(idx(s.local), I),
-                            mul(sub(I, idx(s.local)), s.block), idx(0));
-          Value sinkEnd = idx(0);
-          if (s.sink)
-            sinkEnd = select(ult(idx(0), lo), idx(s.block), idx(0));
-          Value hiEnd = minU(mul(add(I, 1), s.block), d.n);
+          auto eType = MemRefType::get({ShapedType::kDynamic}, b.getF32Type(),
+                                       MemRefLayoutAttrInterface(),
+                                       workgroupSpace(b.getContext()));
+          ProbeRow row;
+          row.bi = bi;
+          row.g = g;
+          row.lane = lane;
+          row.quad = quad;
+          row.ql = ql;
+          row.group = bg;
+          row.table = slotTable();
+          row.paired = per == 2;
+          for (int64_t h = 0; h < 2; ++h) {
+            // Half h of the tile (rows quad + 8 h) is block I0 + h when
+            // paired, else block I0 too.
+            int64_t u = row.paired ? h : 0;
+            Value I = add(I0, u);
+            row.I[h] = I;
+            row.exists[h] = ult(I, d.nb);
+            row.eRow[h] = memref::ViewOp::create(
+                b, eType, raw, mul(d.nb, 4 * u), ValueRange{d.nb});
+            // The probe rows inside the sequence, and each one's weight.
+            Value nValid =
+                forLoop(idx(0), idx(s.rows), idx(1), {idx(0)},
+                        [&](Value t, ValueRange a) -> SmallVector<Value> {
+                          return {add(a[0], select(ult(probeRow(I, t), d.n),
+                                                   idx(1), idx(0)))};
+                        })[0];
+            row.weight[h] =
+                fdiv(f32(1.0f), fmul(toF32(maxU(nValid, idx(1))),
+                                     f32(static_cast<float>(s.ch))));
+            // Forced keys: [0, sinkEnd) and [lo, hiEnd) (up to the row).
+            row.lo[h] = select(ule(idx(s.local), I),
+                               mul(sub(I, idx(s.local)), s.block), idx(0));
+            row.sinkEnd[h] = idx(0);
+            if (s.sink)
+              row.sinkEnd[h] =
+                  select(ult(idx(0), row.lo[h]), idx(s.block), idx(0));
+            row.hiEnd[h] = minU(mul(add(I, 1), s.block), d.n);
+          }
 
-          forLoop(lane, d.nb, idx(32), {},
-                  [&](Value J, ValueRange) -> SmallVector<Value> {
-                    store(f32(0.0f), eRow, {J});
-                    return {};
-                  });
+          for (int64_t u = 0; u < per; ++u)
+            forLoop(lane, d.nb, idx(32), {},
+                    [&](Value J, ValueRange) -> SmallVector<Value> {
+                      store(f32(0.0f), row.eRow[u], {J});
+                      return {};
+                    });
           gpu::BarrierOp::create(b);
-          ProbeRow row{bi,      g,     I,      lane, quad,        ql,  lo,
-                       sinkEnd, hiEnd, weight, bg,   slotTable(), eRow};
           forLoop(idx(0), idx(s.ch), idx(1), {},
                   [&](Value hh, ValueRange) -> SmallVector<Value> {
                     Value head = add(mul(g, s.ch), hh);
@@ -915,7 +944,9 @@ struct RefineKernels : KernelBuilder {
                     return {};
                   });
           gpu::BarrierOp::create(b);
-          combine(bi, g, I, lane, eRow);
+          for (int64_t u = 0; u < per; ++u)
+            ifThen(row.exists[u],
+                   [&] { combine(bi, g, row.I[u], lane, row.eRow[u]); });
         },
         probeDynamicBytes());
   }
@@ -956,22 +987,33 @@ struct RefineKernels : KernelBuilder {
   /// apply slotRule themselves.
   Value slotTable() { return ule(idx(s.candidates()), d.evLen); }
 
-  /// What every step of one query block's probe rows shares.
+  /// What every step of one warp's probe rows shares: half h of the m16
+  /// tile (rows quad + 8 h) holds probe rows of block I[h] (I[0] = I[1]
+  /// unless paired).
   struct ProbeRow {
-    Value bi, g, I, lane, quad, ql, lo, sinkEnd, hiEnd, weight;
+    Value bi, g, lane, quad, ql;
     Value group; // b Hg + g
     Value table; // i1: slotTable()
-    Value eRow;  // [NB] f32: E of the row
+    bool paired; // blocks I0 and I0 + 1 in halves 0 and 1
+    Value I[2], exists[2], lo[2], sinkEnd[2], hiEnd[2], weight[2];
+    Value eRow[2]; // [NB] f32: E of block I[h]
   };
 
-  /// Probe rows 16 mt .. 16 mt + 15 of head `head`: the forced keys'
-  /// log-sum-exp on tensor cores, then the candidates into E.
+  /// Probe rows of the warp's tile `mt` of head `head`: the forced keys'
+  /// log-sum-exp on tensor cores, then the candidates into E. Paired, the
+  /// two blocks' forced key ranges are walked as their union (the sink
+  /// block, then blocks I0 - local_blocks .. I0 + 1: the diagonal block of
+  /// I0 is a local block of I0 + 1), each row masked to its own ranges:
+  /// (local_blocks + 3) key blocks of tiles where two warps took 2
+  /// (local_blocks + 2). A tile no key of which a row sees leaves its (max,
+  /// sum) as they were, bit for bit, so each row's log-sum-exp is the one
+  /// of its own ranges (where block is a multiple of 8: the same n8 tiles).
   void probeTile(const ProbeRow &p, Value head, Value mt) {
     Value kv = div(head, s.G);
     Value t[2], valid[2], query[2];
     for (int64_t h = 0; h < 2; ++h) {
-      t[h] = add(add(mul(mt, 16), p.quad), 8 * h);
-      Value i = probeRow(p.I, t[h]);
+      t[h] = p.paired ? p.quad : add(add(mul(mt, 16), p.quad), 8 * h);
+      Value i = probeRow(p.I[h], t[h]);
       valid[h] = andI(ult(t[h], s.rows), ult(i, d.n));
       query[h] = select(valid[h], i, idx(0));
     }
@@ -979,30 +1021,37 @@ struct RefineKernels : KernelBuilder {
     SmallVector<Value> st = {negInf(), negInf(), f32(0.0f), f32(0.0f)};
     // Two n8 tiles a step: both tiles' B fragments are loaded before the
     // first mma, so each step waits for one round of loads.
-    for (auto [start, end] :
-         {std::pair(idx(0), p.sinkEnd), std::pair(p.lo, p.hiEnd)}) {
-      Value begin = start, stop = end;
-      st = forLoop(
-          idx(0), ceilDiv(sub(stop, begin), 16), idx(1), st,
-          [&](Value step, ValueRange a) -> SmallVector<Value> {
-            Value j0[2], key[2];
-            SmallVector<Value> frags[2];
-            for (int64_t u = 0; u < 2; ++u) {
-              j0[u] = add(begin, add(mul(step, 16), 8 * u));
-              key[u] = add(j0[u], p.quad);
-              frags[u] =
-                  keyFragments(p.bi, kv, key[u], ult(key[u], stop), p.ql);
-            }
-            SmallVector<Value> next(a.begin(), a.end());
-            for (int64_t u = 0; u < 2; ++u)
-              next = tileStep(
-                  next, mmaKeys(aRegs, frags[u]), j0[u], p.ql,
-                  [&](int64_t h, Value j) {
-                    return andI(valid[h], andI(ult(j, stop), ule(j, query[h])));
-                  },
-                  /*propagate=*/true);
-            return next;
-          });
+    Value sinkStop = p.paired ? maxU(p.sinkEnd[0], p.sinkEnd[1]) : p.sinkEnd[0];
+    Value localStop = p.paired ? maxU(p.hiEnd[0], p.hiEnd[1]) : p.hiEnd[0];
+    for (int64_t range = 0; range < 2; ++range) {
+      Value begin = range ? p.lo[0] : idx(0);
+      Value stop = range ? localStop : sinkStop;
+      // Row h sees keys of this range below its own end (and, paired,
+      // from its own start).
+      auto visible = [&](int64_t h, Value j) {
+        Value ok =
+            andI(valid[h], andI(ult(j, range ? p.hiEnd[h] : p.sinkEnd[h]),
+                                ule(j, query[h])));
+        if (p.paired && range)
+          ok = andI(ok, ule(p.lo[h], j));
+        return ok;
+      };
+      st = forLoop(idx(0), ceilDiv(sub(stop, begin), 16), idx(1), st,
+                   [&](Value step, ValueRange a) -> SmallVector<Value> {
+                     Value j0[2], key[2];
+                     SmallVector<Value> frags[2];
+                     for (int64_t u = 0; u < 2; ++u) {
+                       j0[u] = add(begin, add(mul(step, 16), 8 * u));
+                       key[u] = add(j0[u], p.quad);
+                       frags[u] = keyFragments(p.bi, kv, key[u],
+                                               ult(key[u], stop), p.ql);
+                     }
+                     SmallVector<Value> next(a.begin(), a.end());
+                     for (int64_t u = 0; u < 2; ++u)
+                       next = tileStep(next, mmaKeys(aRegs, frags[u]), j0[u],
+                                       p.ql, visible, /*propagate=*/true);
+                     return next;
+                   });
     }
     // The lse of rows quad and quad + 8, in every lane of the quad.
     Value lse[2];
@@ -1016,9 +1065,12 @@ struct RefineKernels : KernelBuilder {
     // useful logits are the diagonal: row n, key n, in lane 4n + n / 2,
     // C element 2 half + n mod 2. Eight of a tile's 128 products are used,
     // at 8 HMMA (D 128) in place of 1024 FMAs, their conversions and loads.
-    int64_t halves = s.rows > 8 ? 2 : 1;
+    // Paired, each half's mma serves its own block, and each block's sums
+    // go to its own E row.
+    int64_t halves = (p.paired || s.rows > 8) ? 2 : 1;
+    int64_t rowSets = p.paired ? 2 : 1;
     int64_t per = 2 * s.width + 1;
-    Value i64I = toI64(mul(p.I, s.block)), w64 = i64c(s.width);
+    Value w64 = i64c(s.width);
     Value diag = eq(p.ql, div(p.quad, 2));
     Value oddQuad = eq(rem(p.quad, 2), 1);
     forLoop(
@@ -1037,17 +1089,21 @@ struct RefineKernels : KernelBuilder {
           // e - w - d: key j = i + shift.
           Value shift = arith::SubIOp::create(
               b, arith::SubIOp::create(b, toI64(rem(c, per)), w64), off);
-          // The slot's keys lie in key blocks jLo and jLo + 1 (rows of one
-          // query block span less than a block).
-          Value jLo = arith::FloorDivSIOp::create(
-              b, arith::AddIOp::create(b, i64I, shift), i64c(s.block));
-          Value sums[2] = {f32(0.0f), f32(0.0f)};
+          // A block's keys of the slot lie in key blocks jLo and jLo + 1
+          // (rows of one query block span less than a block).
+          Value jLo[2];
+          for (int64_t u = 0; u < rowSets; ++u)
+            jLo[u] = arith::FloorDivSIOp::create(
+                b, arith::AddIOp::create(b, toI64(mul(p.I[u], s.block)), shift),
+                i64c(s.block));
+          Value sums[2][2] = {{f32(0.0f), f32(0.0f)}, {f32(0.0f), f32(0.0f)}};
           for (int64_t hh = 0; hh < halves; ++hh) {
+            int64_t u = p.paired ? hh : 0;
             Value i64q = toI64(query[hh]);
             Value j64 = arith::AddIOp::create(b, i64q, shift);
             Value forced =
-                orI(icmp(arith::CmpIPredicate::slt, j64, toI64(p.sinkEnd)),
-                    icmp(arith::CmpIPredicate::sge, j64, toI64(p.lo)));
+                orI(icmp(arith::CmpIPredicate::slt, j64, toI64(p.sinkEnd[u])),
+                    icmp(arith::CmpIPredicate::sge, j64, toI64(p.lo[u])));
             Value take =
                 andI(andI(slotOk, valid[hh]),
                      andI(andI(icmp(arith::CmpIPredicate::sge, j64, i64c(0)),
@@ -1059,30 +1115,34 @@ struct RefineKernels : KernelBuilder {
                 mmaKeys(aRegs, keyFragments(p.bi, kv, j, take, p.ql));
             Value x = fmul(select(oddQuad, acc[2 * hh + 1], acc[2 * hh]),
                            f32(s.scale));
-            Value v = select(andI(diag, take),
-                             fmul(exp(fsub(x, lse[hh])), p.weight), f32(0.0f));
-            Value hi =
-                icmp(arith::CmpIPredicate::ne,
-                     arith::FloorDivSIOp::create(b, j64, i64c(s.block)), jLo);
-            sums[0] = fadd(sums[0], select(hi, f32(0.0f), v));
-            sums[1] = fadd(sums[1], select(hi, v, f32(0.0f)));
+            Value v =
+                select(andI(diag, take),
+                       fmul(exp(fsub(x, lse[hh])), p.weight[u]), f32(0.0f));
+            Value hi = icmp(arith::CmpIPredicate::ne,
+                            arith::FloorDivSIOp::create(b, j64, i64c(s.block)),
+                            jLo[u]);
+            sums[u][0] = fadd(sums[u][0], select(hi, f32(0.0f), v));
+            sums[u][1] = fadd(sums[u][1], select(hi, v, f32(0.0f)));
           }
           // Each block's share over the warp (a fixed butterfly), added
-          // into E by lane 0.
-          for (int64_t u = 0; u < 2; ++u)
-            for (int32_t mask : {16, 8, 4, 2, 1})
-              sums[u] = fadd(sums[u], shuffleXor(sums[u], mask));
+          // into its E row by lane 0.
+          for (int64_t u = 0; u < rowSets; ++u)
+            for (int64_t k = 0; k < 2; ++k)
+              for (int32_t mask : {16, 8, 4, 2, 1})
+                sums[u][k] = fadd(sums[u][k], shuffleXor(sums[u][k], mask));
           ifThen(eq(p.lane, 0), [&] {
-            for (int64_t u = 0; u < 2; ++u) {
-              Value J = arith::AddIOp::create(b, jLo, i64c(u));
-              Value inRow =
-                  andI(icmp(arith::CmpIPredicate::sge, J, i64c(0)),
-                       icmp(arith::CmpIPredicate::slt, J, toI64(d.nb)));
-              ifThen(inRow, [&] {
-                Value at = arith::IndexCastOp::create(b, b.getIndexType(), J);
-                store(fadd(load(p.eRow, {at}), sums[u]), p.eRow, {at});
-              });
-            }
+            for (int64_t u = 0; u < rowSets; ++u)
+              for (int64_t k = 0; k < 2; ++k) {
+                Value J = arith::AddIOp::create(b, jLo[u], i64c(k));
+                Value inRow =
+                    andI(icmp(arith::CmpIPredicate::sge, J, i64c(0)),
+                         icmp(arith::CmpIPredicate::slt, J, toI64(d.nb)));
+                ifThen(inRow, [&] {
+                  Value at = arith::IndexCastOp::create(b, b.getIndexType(), J);
+                  store(fadd(load(p.eRow[u], {at}), sums[u][k]), p.eRow[u],
+                        {at});
+                });
+              }
           });
           return {};
         });

@@ -123,22 +123,33 @@
 // CHECK: memref.store %{{.+}}, %[[EV]]
 // CHECK: gpu.terminator
 
-// 4. The probe rows: a warp per (batch, head group, query block); E in
-// dynamic workgroup memory (NB floats), zeroed; per head of the group the
-// forced keys' log-sum-exp on tensor cores (two key ranges: the sink
-// block, then the local blocks up to the row; two n8 tiles a step), then
-// the candidates on tensor cores, a slot at a time: the n8 tile's keys
-// are the slot's keys of the tile's rows, the diagonal is used; the slot's
-// rule from the evidence row (or computed where it did not fit), its two
-// key blocks' sums by a butterfly, added into E by lane 0; then the
-// combination, written once.
+// 4. The probe rows: a warp per (batch, head group, two query blocks I, I
+// + 1; 8 probe rows each fill the m16 tile's halves); each block's E in
+// dynamic workgroup memory (2 NB floats), zeroed; per head of the group
+// the forced keys' log-sum-exp on tensor cores (two key ranges: the sink
+// block, then the union of the two blocks' local blocks up to the row,
+// each row masked to its own; two n8 tiles a step), then the candidates
+// on tensor cores, a slot at a time, one mma per block: the n8 tile's
+// keys are the slot's keys of the half's rows, the diagonal is used; the
+// slot's rule from the evidence row (or computed where it did not fit),
+// each block's two key blocks' sums by a butterfly, added into its E by
+// lane 0; then each block's combination, written once.
+// CHECK: %[[PAIRS:.+]] = arith.divui %{{.+}}, %c2 : index
 // CHECK: gpu.launch {{.+}} threads(%[[LANE:[^,]+]], {{.+}}) in (%{{.+}} = %c32, {{.+}}) dynamic_shared_memory_size %{{.+}} module(@unisparse_slash_probe_0_module) function(@unisparse_slash_probe_0) {
+// CHECK: %[[I0:.+]] = arith.muli %{{.+}}, %c2 : index
 // CHECK: %[[RAW:.+]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
 // CHECK: %[[E:.+]] = memref.view %[[RAW]][%c0][%[[NB]]] : memref<?xi8, #gpu.address_space<workgroup>> to memref<?xf32, #gpu.address_space<workgroup>>
+// CHECK: %[[I1OK:.+]] = arith.cmpi ult, %{{.+}}, %[[NB]] : index
+// CHECK: %[[E1AT:.+]] = arith.muli %[[NB]], %c4 : index
+// CHECK: %[[E1:.+]] = memref.view %[[RAW]][%[[E1AT]]][%[[NB]]] : memref<?xi8, #gpu.address_space<workgroup>> to memref<?xf32, #gpu.address_space<workgroup>>
 // CHECK: scf.for %{{.+}} = %[[LANE]] to %[[NB]] step %c32 {
 // CHECK-NEXT: memref.store %cst{{.*}}, %[[E]]
+// CHECK: scf.for %{{.+}} = %[[LANE]] to %[[NB]] step %c32 {
+// CHECK-NEXT: memref.store %cst{{.*}}, %[[E1]]
 // CHECK: gpu.barrier
 // CHECK: scf.for %{{.+}} = %c0 to %c2 step %c1 {
+// CHECK: arith.maxui
+// CHECK: arith.maxui
 // CHECK-COUNT-8: nvvm.mma.sync
 // CHECK: arith.maximumf
 // CHECK-COUNT-8: nvvm.mma.sync
@@ -149,16 +160,25 @@
 // CHECK: } else {
 // CHECK: math.absi
 // CHECK: arith.floordivsi %{{.+}}, %c64_i64 : i64
+// CHECK: arith.floordivsi %{{.+}}, %c64_i64 : i64
 // CHECK-COUNT-4: nvvm.mma.sync
 // CHECK: math.exp
-// CHECK: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
+// CHECK-COUNT-4: nvvm.mma.sync
+// CHECK: math.exp
+// CHECK-COUNT-4: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
 // CHECK: memref.load %[[E]]
 // CHECK: memref.store %{{.+}}, %[[E]]
+// CHECK: memref.load %[[E1]]
+// CHECK: memref.store %{{.+}}, %[[E1]]
 // CHECK: gpu.barrier
 // CHECK: memref.load %[[S]]
 // CHECK: gpu.shuffle  xor
 // CHECK: memref.load %[[E]]
 // CHECK: arith.maximumf
+// CHECK: memref.store %{{.+}}, %[[R]]
+// CHECK: scf.if %[[I1OK]] {
+// CHECK: memref.load %[[S]]
+// CHECK: memref.load %[[E1]]
 // CHECK: memref.store %{{.+}}, %[[R]]
 // CHECK: gpu.terminator
 // CHECK-COUNT-7: memref.dealloc
@@ -173,13 +193,15 @@ func.func @refine(%q: memref<2x8x?x64xbf16>, %k: memref<2x2x?x64xbf16>, %s: memr
 
 // f16 q and k: the same kernels with f16 operands (pairs as vector<2xf16>;
 // D = 128: 8 k steps); last_q = 20 takes two m16 tiles of last rows (grid
-// dimension) and a 20 x 275 evidence tile, 24 probe rows two of probe rows
-// (a loop).
+// dimension) and a 20 x 275 evidence tile; 24 probe rows take two m16
+// tiles of probe rows (a loop) of one block per warp (one E row).
 // CHECK-LABEL: func.func @refine_f16(
 // CHECK: gpu.launch {{.+}} module(@unisparse_slash_last_rows_1_module)
 // CHECK-COUNT-8: nvvm.mma.sync {{.+}} shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
 // CHECK: gpu.launch {{.+}} module(@unisparse_slash_evidence_1_module) function(@unisparse_slash_evidence_1) workgroup(%{{.+}} : memref<20x275xf32, #gpu.address_space<workgroup>>, %{{.+}} : memref<275xf32, #gpu.address_space<workgroup>>)
-// CHECK: gpu.launch {{.+}} module(@unisparse_slash_probe_1_module)
+// CHECK: gpu.launch blocks(%{{.+}}) in (%{{.+}} = %[[NB1:[^,]+]], {{.+}}) threads({{.+}}) in (%{{.+}} = %c32, {{.+}}) dynamic_shared_memory_size %{{.+}} module(@unisparse_slash_probe_1_module)
+// CHECK: memref.view
+// CHECK-NOT: memref.view
 // CHECK: scf.for %{{.+}} = %c0 to %c2 step %c1 {
 // CHECK: nvvm.mma.sync {{.+}} : (vector<2xf16>, vector<2xf16>, f32)
 func.func @refine_f16(%q: memref<1x4x?x128xf16>, %k: memref<1x4x?x128xf16>, %s: memref<1x4x?x?xf32>, %r: memref<1x4x?x?xf32>) {
