@@ -196,26 +196,30 @@ struct RefineKernels : KernelBuilder {
   //===--- tensor-core tiles -----------------------------------------===//
 
   /// Elements col, col + 1 of row `row` of head `head` of `src` ([B, H, N,
-  /// D]) as an operand register, zero where `valid` is false (row 0 read).
+  /// D]) as an operand register; where `valid` is false row 0 is read, and
+  /// the register is zero if `zero`.
   Value pairAt(Value src, Value bi, Value head, Value row, Value valid,
-               Value col) {
+               Value col, bool zero = true) {
     auto pairType = VectorType::get({2}, s.element);
     Value safe = select(valid, row, idx(0));
     Value pair = vector::LoadOp::create(b, pairType, src,
                                         ValueRange{bi, head, safe, col},
                                         /*nontemporal=*/false, llvm::Align(4));
-    Value zero = arith::ConstantOp::create(
+    if (!zero)
+      return mmaOperand(pair);
+    Value zeros = arith::ConstantOp::create(
         b, pairType,
         DenseElementsAttr::get(pairType, b.getZeroAttr(s.element)));
-    return select(valid, mmaOperand(pair), mmaOperand(zero));
+    return select(valid, mmaOperand(pair), mmaOperand(zeros));
   }
 
   /// Elements col .. col + 7 of row `row` of head `head` of `src` ([B, H,
-  /// N, D]) as four operand registers (pairs 0..3), zero where `valid` is
-  /// false (row 0 read): one 16-byte load where the host found q's and k's
-  /// rows 16-byte aligned, else four 4-byte loads.
+  /// N, D]) as four operand registers (pairs 0..3); where `valid` is false
+  /// row 0 is read, and the registers are zero if `zero`: one 16-byte load
+  /// where the host found q's and k's rows 16-byte aligned, else four
+  /// 4-byte loads.
   SmallVector<Value> octetAt(Value src, Value bi, Value head, Value row,
-                             Value valid, Value col) {
+                             Value valid, Value col, bool zero = true) {
     auto octType = VectorType::get({8}, s.element);
     auto pairType = VectorType::get({2}, s.element);
     Value safe = select(valid, row, idx(0));
@@ -241,12 +245,16 @@ struct RefineKernels : KernelBuilder {
             /*nontemporal=*/false, llvm::Align(4)));
       scf::YieldOp::create(b, pairs);
     }
-    Value zero = mmaOperand(arith::ConstantOp::create(
-        b, pairType,
-        DenseElementsAttr::get(pairType, b.getZeroAttr(s.element))));
     SmallVector<Value> regs;
     for (int64_t pr = 0; pr < 4; ++pr)
-      regs.push_back(select(valid, mmaOperand(branch.getResult(pr)), zero));
+      regs.push_back(mmaOperand(branch.getResult(pr)));
+    if (!zero)
+      return regs;
+    Value zeros = mmaOperand(arith::ConstantOp::create(
+        b, pairType,
+        DenseElementsAttr::get(pairType, b.getZeroAttr(s.element))));
+    for (Value &reg : regs)
+      reg = select(valid, reg, zeros);
     return regs;
   }
 
@@ -282,19 +290,24 @@ struct RefineKernels : KernelBuilder {
   }
 
   /// The B fragments of one n8 tile: the lane's key `key` of kv head `kv`
-  /// (zero where not `keyValid`), 2 registers per k step.
+  /// (row 0 where not `keyValid`, not zeroed: an n8 tile's column depends
+  /// on its own key alone, and every caller masks the logits of a column
+  /// whose key is not valid: -inf past N or past the key range, 0 for a
+  /// candidate not taken), 2 registers per k step.
   SmallVector<Value> keyFragments(Value bi, Value kv, Value key, Value keyValid,
                                   Value ql) {
     SmallVector<Value> regs;
     for (int64_t p = 0; p < s.kSteps / 2; ++p) {
       SmallVector<Value> oct =
-          octetAt(d.k, bi, kv, key, keyValid, add(mul(ql, 8), 32 * p));
+          octetAt(d.k, bi, kv, key, keyValid, add(mul(ql, 8), 32 * p),
+                  /*zero=*/false);
       regs.append(oct.begin(), oct.end());
     }
     if (s.kSteps % 2)
       for (int64_t reg = 0; reg < 2; ++reg)
         regs.push_back(pairAt(d.k, bi, kv, key, keyValid,
-                              add(mul(ql, 2), (s.kSteps - 1) * 16 + reg * 8)));
+                              add(mul(ql, 2), (s.kSteps - 1) * 16 + reg * 8),
+                              /*zero=*/false));
     return regs;
   }
 
