@@ -264,6 +264,12 @@ TUNING = {
     # more than the 50 MiB L2 (does the prefetch evict lines before the
     # pooling reads them?).
     "tune_noprefetch": ("est_default", ["--score-prefetch-queries=false"]),
+    # The slash refinement's kernels (est_refine) as built before issue 17's
+    # second rewrite (main 4e83987: six launches, a warp per query block's
+    # probe rows), by hand (scripts/gpu/refine_prepare.sh), against the
+    # current ones in one process.
+    "tune_refine_before": ("est_refine", None),
+    "tune_refine": ("est_refine", []),
 }
 
 
