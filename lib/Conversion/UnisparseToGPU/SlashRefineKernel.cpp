@@ -6,8 +6,9 @@
 // exponentials math.exp as on the CPU):
 //
 //   lastRows     tensor cores: a warp per (b, head, 16 of the last rows,
-//                piece of kPieceKeys keys): the rows' logits x = scale q.k
-//                on mma.sync m16n8k16 (A fragments of q in registers, B
+//                piece of kPieceKeys keys), a CTA's warps the query heads
+//                of one kv head on the same piece: the rows' logits x = scale
+//                q.k on mma.sync m16n8k16 (A fragments of q in registers, B
 //                fragments of k loaded per n8 tile, the head dimension
 //                permuted alike in both for 16-byte loads), masked (-inf
 //                past the row's query), stored to the scratch [B, Hq, M, ld]
@@ -401,20 +402,30 @@ struct RefineKernels : KernelBuilder {
 
   //===--- 1. the last rows ------------------------------------------===//
 
+  /// A warp per (b, kv head, m16 tile of rows, piece, query head of the kv
+  /// head), the query head innermost: a CTA's warps are the G query heads
+  /// of one kv head on the same keys (all of them where G >= 4), so K's
+  /// fragments come from L1 after the first warp's loads instead of from L2
+  /// once per query head.
   void lastRows() {
-    Value perRow = ceilDiv(d.pieces, kLastRowWarps);
-    Value grid = mul(mul(mul(d.batch, s.hq), s.mTiles), perRow);
+    int64_t hkv = s.hq / s.G;
+    Value items =
+        mul(mul(mul(mul(d.batch, hkv), s.mTiles), d.pieces), idx(s.G));
     buildLaunch(
-        b, grid, 32 * kLastRowWarps, {}, "unisparse_slash_last_rows",
+        b, ceilDiv(items, kLastRowWarps), 32 * kLastRowWarps, {},
+        "unisparse_slash_last_rows",
         [&](ImplicitLocOpBuilder &, Value tid, Value bid, ValueRange) {
           Value warp = div(tid, 32), lane = rem(tid, 32);
           Value quad = div(lane, 4), ql = rem(lane, 4);
-          Value rest = div(bid, perRow);
-          Value mt = rem(rest, s.mTiles), bh = div(rest, s.mTiles);
-          Value head = rem(bh, s.hq), bi = div(bh, s.hq);
-          Value kv = div(head, s.G);
-          Value piece = add(mul(rem(bid, perRow), kLastRowWarps), warp);
-          ifThen(ult(piece, d.pieces), [&] {
+          Value item = add(mul(bid, kLastRowWarps), warp);
+          Value rest = div(item, s.G);
+          Value piece = rem(rest, d.pieces);
+          rest = div(rest, d.pieces);
+          Value mt = rem(rest, s.mTiles);
+          rest = div(rest, s.mTiles);
+          Value kv = rem(rest, hkv), bi = div(rest, hkv);
+          Value head = add(mul(kv, s.G), rem(item, s.G));
+          ifThen(ult(item, items), [&] {
             // Row r is query N - M + r: real when r < M and r + N >= M.
             Value r[2], inRows[2], valid[2], query[2];
             for (int64_t h = 0; h < 2; ++h) {

@@ -37,7 +37,21 @@
 // aligned (the host's test), else four 4-byte loads. A lane's two logits
 // of a row (keys 2q, 2q + 1 of the tile) are one 8-byte store: a quad
 // writes a row's 8 keys of the tile as one 32-byte sector.
-// CHECK: gpu.launch {{.+}} threads({{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_slash_last_rows_0_module) function(@unisparse_slash_last_rows_0) {
+// A warp per (batch, kv head, m16 tile, piece, query head of the kv head),
+// the query head innermost: the 4 warps of a CTA are the 4 query heads of
+// one kv head on the same 256 keys (K's fragments shared through L1);
+// items = pieces x (2 x 2 x 1 x 4).
+// CHECK: %[[ITEMS:.+]] = arith.muli %{{.+}}, %c16 : index
+// CHECK: %[[ITEMS3:.+]] = arith.addi %[[ITEMS]], %c3 : index
+// CHECK: %[[CTAS:.+]] = arith.divui %[[ITEMS3]], %c4 : index
+// CHECK: gpu.launch blocks(%[[BID:[^,]+]], {{.+}}) in (%{{.+}} = %[[CTAS]], {{.+}}) threads(%[[TID:[^,]+]], {{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_slash_last_rows_0_module) function(@unisparse_slash_last_rows_0) {
+// CHECK: %[[WARP:.+]] = arith.divui %[[TID]], %c32 : index
+// CHECK: %[[BID4:.+]] = arith.muli %[[BID]], %c4 : index
+// CHECK: %[[ITEM:.+]] = arith.addi %[[BID4]], %[[WARP]] : index
+// CHECK: arith.divui %[[ITEM]], %c4 : index
+// CHECK: %[[GSUB:.+]] = arith.remui %[[ITEM]], %c4 : index
+// CHECK: arith.addi %{{.+}}, %[[GSUB]] : index
+// CHECK: arith.cmpi ult, %[[ITEM]], %[[ITEMS]] : index
 // CHECK: scf.if %[[ALIGNED]] -> (vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>) {
 // CHECK-NEXT: %[[OCT:.+]] = vector.load %[[Q]][{{.+}}] {alignment = 16 : i64} : memref<2x8x?x64xbf16>, vector<8xbf16>
 // CHECK-NEXT: vector.shuffle %[[OCT]], %[[OCT]] [0, 1]
