@@ -8,8 +8,9 @@
 #      and after (tune_refine) in one process, twice, at 32K and 128K;
 #   3. ncu of the refinement's kernels of both libraries at 32K and 128K
 #      (per-kernel durations: each step measured on its own kernel).
+#   run_refine.sh [all | check | bench | ncu]
 # The runtime: RT=path/to/libunisparse_runtime.so, else .device/rt*/, else
-# built here.
+# built here. NCU_LIBS / NCU_N narrow the ncu step (each ncu run up to 150 s).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 LOGS=${OUT:-$PWD/gpu-logs}
@@ -44,8 +45,8 @@ if [ "$step" = all ] || [ "$step" = bench ]; then
 fi
 if [ "$step" = all ] || [ "$step" = ncu ]; then
   echo "=== ncu $(date +%T)"
-  for name in tune_refine_before tune_refine; do
-    for n in 32768 131072; do
+  for name in ${NCU_LIBS:-tune_refine_before tune_refine}; do
+    for n in ${NCU_N:-32768 131072}; do
       f="$LOGS/ncu_${name}_$n"
       count=5; [ "$name" = tune_refine_before ] && count=6 # one call's launches
       timeout 150 ncu --set full --import-source no -k regex:unisparse_slash -c $count -o "$f" -f \
