@@ -4,11 +4,13 @@
 # checked and timed, logs under $OUT.
 #   1. check.py on the slash_* configurations (against float64 within the
 #      float32 bound, the CPU path, the layouts by the boundary rule);
+#   1b. (same) the layouts of tune_refine_before and tune_refine on the same
+#      inputs, bit for bit (scripts/gpu/refine_same.py);
 #   2. the refine stage before (tune_refine_before: main 4e83987's kernels)
 #      and after (tune_refine) in one process, twice, at 32K and 128K;
 #   3. ncu of the refinement's kernels of both libraries at 32K and 128K
 #      (per-kernel durations: each step measured on its own kernel).
-#   run_refine.sh [all | check | bench | ncu]
+#   run_refine.sh [all | check | same | bench | ncu]
 # The runtime: RT=path/to/libunisparse_runtime.so, else .device/rt*/, else
 # built here. NCU_LIBS / NCU_N narrow the ncu step (each ncu run up to 150 s).
 set -uo pipefail
@@ -34,6 +36,11 @@ if [ "$step" = all ] || [ "$step" = check ]; then
   timeout 420 python3 scripts/gpu/check.py --only slash_bf16_d128 slash_f32_d128 slash_ch2_f16_d64 \
     slash_peaked_bf16_d128 slash_h32_bf16_d128 > "$LOGS/check_slash.txt" 2>&1 || status=1
   grep -E "FAIL|passed|groups" "$LOGS/check_slash.txt" | cut -c1-260 | tail -30
+fi
+if [ "$step" = all ] || [ "$step" = same ]; then
+  echo "=== before and after bit for bit $(date +%T)"
+  timeout 200 python3 scripts/gpu/refine_same.py > "$LOGS/refine_same.txt" 2>&1 || status=1
+  grep -E "PASS|FAIL|refine_same|Error" "$LOGS/refine_same.txt" | tail -20
 fi
 if [ "$step" = all ] || [ "$step" = bench ]; then
   echo "=== refine before / after $(date +%T)"

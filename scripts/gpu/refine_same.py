@@ -1,0 +1,66 @@
+"""The slash refinement's kernels before and after a change, on the same
+inputs: python3 scripts/gpu/refine_same.py [N ...]
+
+Loads tune_refine_before and tune_refine from $UNISPARSE_AOT_DIR
+(scripts/gpu/refine_prepare.sh) and compares their layout() outputs (the
+refined block scores, the counts and the indices) bit for bit (NaN equal to
+NaN) on structured inputs at each N: issue 17's second rewrite keeps every
+fixed-order result, so any difference is a fault of the change, not
+rounding. Odd block counts and N not a multiple of 8 are among the defaults
+(the probe rows' pairing, the logits' padded rows).
+"""
+
+import sys
+
+import torch
+
+sys.path[:0] = ["scripts/gpu", "python", "bench"]
+import configs  # noqa: E402
+from bench_gpu import load_aot, structured  # noqa: E402
+
+
+def load(name):
+    entry = configs.BENCH_ESTIMATION[configs.TUNING[name][0]]
+    return load_aot(name, entry)[0], entry[1:4]
+
+
+def same(a, b):
+    """Bit-equal up to NaN payloads; the number of differing elements and
+    the largest absolute difference among finite ones."""
+    if a.shape != b.shape:
+        return False, f"shapes {tuple(a.shape)} and {tuple(b.shape)}"
+    if a.is_floating_point():
+        nan = torch.isnan(a) & torch.isnan(b)
+        diff = ~((a == b) | nan)
+        finite = torch.isfinite(a) & torch.isfinite(b)
+        worst = (a - b).abs()[diff & finite].max().item() if (diff & finite).any() else 0.0
+        return not diff.any().item(), f"{int(diff.sum())} differ, max |diff| {worst:.3g}"
+    diff = a != b
+    return not diff.any().item(), f"{int(diff.sum())} differ"
+
+
+def main():
+    sizes = [int(x) for x in sys.argv[1:]] or [1000, 4099, 8195, 32768, 100000, 131072]
+    before, shape = load("tune_refine_before")
+    after, _ = load("tune_refine")
+    ok = True
+    for n in sizes:
+        q, k, _ = structured(n, *shape, seed=n)
+        outs = [lib.layout(q, k) for lib in (before, after)]
+        torch.cuda.synchronize()
+        (s0, c0, i0), (s1, c1, i1) = outs
+        # The indices past a row's count are not written: compare the live
+        # ones (where the counts agree).
+        live = torch.arange(i0.shape[-1], device=i0.device) < torch.minimum(c0, c1)[..., None]
+        for what, x, y in (("scores", s0, s1), ("counts", c0, c1), ("indices", i0[live], i1[live])):
+            equal, why = same(x, y)
+            ok &= equal
+            print(f"{'PASS' if equal else 'FAIL'} N={n} {what}: {'bit for bit' if equal else why}", flush=True)
+        q = k = outs = s0 = s1 = c0 = c1 = i0 = i1 = live = None
+        torch.cuda.empty_cache()
+    print("refine_same:", "all equal" if ok else "DIFFERENCES", flush=True)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
