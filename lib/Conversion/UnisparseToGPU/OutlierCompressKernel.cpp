@@ -14,7 +14,9 @@
 //       divides by N (atomics-free: the center's bits do not depend on the
 //       schedule);
 //   (with hot > 0 the same two on the queries, heads pooled with kv_group
-//   1: the probe, the mean pooled query of the head group);
+//   1: the probe, the mean pooled query of the head group; none when the
+//   query compress of the same queries and heads came first in the block
+//   with nothing between that may write them: its center is the probe);
 //   unisparse_compress_outlier                a warp per (batch, composite,
 //       group) (the groups innermost, so the kv_group replicas of a GQA key
 //       head read it from L2), lane l holding coordinates [l V, l V + V),
@@ -91,8 +93,8 @@ Value pooledToken(KernelBuilder &k, const MeanPooling &pool, Value batch,
                   llvm::MaybeAlign alignment) {
   Value total;
   for (int64_t j = 0; j < pool.headFactor; ++j) {
-    Value x = pool.load(k, batch, pool.sourceHead(k, group, j), token, d,
-                        alignment);
+    Value x =
+        pool.load(k, batch, pool.sourceHead(k, group, j), token, d, alignment);
     total = j == 0 ? x : k.fadd(total, x);
   }
   if (pool.headFactor == 1)
@@ -149,8 +151,8 @@ Value unrolledSum(KernelBuilder &k, Value first, Value last, Value init,
                    xs.push_back(load(k.minU(k.add(i0, u), lastIndex)));
                  Value sum = acc[0];
                  for (int64_t u = 0; u < kUnroll; ++u)
-                   sum = k.select(k.ult(k.add(i0, u), last),
-                                  k.fadd(sum, xs[u]), sum);
+                   sum = k.select(k.ult(k.add(i0, u), last), k.fadd(sum, xs[u]),
+                                  sum);
                  return {sum};
                })
       .front();
@@ -194,8 +196,8 @@ Value meanOverTokens(ImplicitLocOpBuilder &b, Value input, int64_t hf,
                          [&](llvm::MaybeAlign al) -> SmallVector<Value> {
                            return {unrolledSum(
                                k, first, last, zeros(k, width), [&](Value n) {
-                                 return pooledToken(k, pool, at[0], at[1], n,
-                                                    d, al);
+                                 return pooledToken(k, pool, at[0], at[1], n, d,
+                                                    al);
                                })};
                          })
                 .front();
@@ -226,9 +228,8 @@ public:
   CompositeWarp(KernelBuilder &k, CompressOp op, const MeanPooling &pool,
                 Value center, Value probe, Value seq, Value lane)
       : k(k), op(op), pool(pool), center(center), probe(probe), seq(seq),
-        lane(lane), c(op.getSeqFactor()), r(op.getOutliers()),
-        hot(op.getHot()), width(pool.width),
-        laneSlots((op.getSeqFactor() + 31) / 32) {}
+        lane(lane), c(op.getSeqFactor()), r(op.getOutliers()), hot(op.getHot()),
+        width(pool.width), laneSlots((op.getSeqFactor() + 31) / 32) {}
 
   /// Composite `t` of group `g` of batch `bi`, with loads of the input at
   /// `inAlign` and stores at `outAlign`.
@@ -253,24 +254,22 @@ public:
 
     // Scores (and heats) of the composite's tokens, held by their owners.
     SmallVector<Value> init(laneSlots * (hot > 0 ? 2 : 1), k.negInf());
-    SmallVector<Value> held = overTokens(
-        init, [&](Value a, Value valid, Value x, ValueRange regs) {
-          Value dv = k.fsub(x, centerV);
-          SmallVector<Value> values = {
-              warpSum(k, sumElements(k, k.fmul(dv, dv)))};
-          if (hot > 0)
-            values.push_back(warpSum(k, sumElements(k, k.fmul(x, probeV))));
-          Value owner = k.andI(valid, k.eq(k.rem(a, 32), lane));
-          Value reg = k.div(a, 32);
-          SmallVector<Value> next(regs);
-          for (size_t v = 0; v < values.size(); ++v)
-            for (int64_t j = 0; j < laneSlots; ++j) {
-              size_t i = v * laneSlots + j;
-              next[i] =
-                  k.select(k.andI(owner, k.eq(reg, j)), values[v], regs[i]);
-            }
-          return next;
-        });
+    SmallVector<Value> held = overTokens(init, [&](Value a, Value valid,
+                                                   Value x, ValueRange regs) {
+      Value dv = k.fsub(x, centerV);
+      SmallVector<Value> values = {warpSum(k, sumElements(k, k.fmul(dv, dv)))};
+      if (hot > 0)
+        values.push_back(warpSum(k, sumElements(k, k.fmul(x, probeV))));
+      Value owner = k.andI(valid, k.eq(k.rem(a, 32), lane));
+      Value reg = k.div(a, 32);
+      SmallVector<Value> next(regs);
+      for (size_t v = 0; v < values.size(); ++v)
+        for (int64_t j = 0; j < laneSlots; ++j) {
+          size_t i = v * laneSlots + j;
+          next[i] = k.select(k.andI(owner, k.eq(reg, j)), values[v], regs[i]);
+        }
+      return next;
+    });
     ArrayRef<Value> scores = ArrayRef<Value>(held).take_front(laneSlots);
     ArrayRef<Value> heats = ArrayRef<Value>(held).drop_front(laneSlots);
 
@@ -292,9 +291,9 @@ public:
     Value n = indexToF32(k, k.select(anyRest, restCount, count));
     Value sums = overTokens({zeros(k, width)}, [&](Value a, Value valid,
                                                    Value x, ValueRange acc) {
-      return SmallVector<Value>{
-          k.select(inRest(a, valid), k.fadd(acc[0], x), acc[0])};
-    }).front();
+                   return SmallVector<Value>{
+                       k.select(inRest(a, valid), k.fadd(acc[0], x), acc[0])};
+                 }).front();
     Value mean = arith::DivFOp::create(k.b, sums, splat(k, n, width));
     store(mean, 0, outAlign);
     for (int64_t i = 0; i < r; ++i) {
@@ -304,14 +303,12 @@ public:
     }
     if (op.getSpread()) {
       Value squares =
-          overTokens({zeros(k, width)},
-                     [&](Value a, Value valid, Value x, ValueRange acc) {
-                       Value dv = k.fsub(x, mean);
-                       return SmallVector<Value>{
-                           k.select(inRest(a, valid),
-                                    k.fadd(acc[0], k.fmul(dv, dv)), acc[0])};
-                     })
-              .front();
+          overTokens({zeros(k, width)}, [&](Value a, Value valid, Value x,
+                                            ValueRange acc) {
+            Value dv = k.fsub(x, mean);
+            return SmallVector<Value>{k.select(
+                inRest(a, valid), k.fadd(acc[0], k.fmul(dv, dv)), acc[0])};
+          }).front();
       store(arith::DivFOp::create(k.b, squares, splat(k, n, width)), r + 1,
             outAlign);
     }
@@ -342,33 +339,32 @@ private:
   /// Folds `body(slot, valid, x, acc)` over the composite's slots in
   /// ascending order, kUnroll tokens' loads at a time (clamped to the last
   /// token; `valid` false past it).
-  SmallVector<Value>
-  overTokens(ValueRange init,
-             function_ref<SmallVector<Value>(Value, Value, Value, ValueRange)>
-                 body) {
+  SmallVector<Value> overTokens(
+      ValueRange init,
+      function_ref<SmallVector<Value>(Value, Value, Value, ValueRange)> body) {
     int64_t unroll = std::min(kUnroll, c);
     Value last = k.sub(count, k.idx(1));
-    return k.forLoop(
-        k.idx(0), count, k.idx(unroll), init,
-        [&](Value a0, ValueRange acc) -> SmallVector<Value> {
-          SmallVector<Value> xs;
-          for (int64_t u = 0; u < unroll; ++u)
-            xs.push_back(token(k.add(first, k.minU(k.add(a0, u), last))));
-          SmallVector<Value> next(acc);
-          for (int64_t u = 0; u < unroll; ++u) {
-            Value a = k.add(a0, u);
-            next = body(a, k.ult(a, count), xs[u], next);
-          }
-          return next;
-        });
+    return k.forLoop(k.idx(0), count, k.idx(unroll), init,
+                     [&](Value a0, ValueRange acc) -> SmallVector<Value> {
+                       SmallVector<Value> xs;
+                       for (int64_t u = 0; u < unroll; ++u)
+                         xs.push_back(
+                             token(k.add(first, k.minU(k.add(a0, u), last))));
+                       SmallVector<Value> next(acc);
+                       for (int64_t u = 0; u < unroll; ++u) {
+                         Value a = k.add(a0, u);
+                         next = body(a, k.ult(a, count), xs[u], next);
+                       }
+                       return next;
+                     });
   }
 
   /// Slot `a` (valid: a real slot) belongs to the rest.
   Value inRest(Value a, Value valid) {
     Value free = arith::ConstantOp::create(k.b, k.b.getBoolAttr(true));
     for (Value pick : idx)
-      free = k.andI(free, arith::CmpIOp::create(
-                              k.b, arith::CmpIPredicate::ne, a, pick));
+      free = k.andI(
+          free, arith::CmpIOp::create(k.b, arith::CmpIPredicate::ne, a, pick));
     return k.andI(valid, k.orI(free, arith::XOrIOp::create(
                                          k.b, anyRest,
                                          arith::ConstantOp::create(
@@ -379,9 +375,9 @@ private:
   /// lower slot.
   Value before(Value v1, Value s1, Value v2, Value s2) {
     Value gt = arith::CmpFOp::create(k.b, arith::CmpFPredicate::OGT, v1, v2);
-    Value tie = k.andI(k.feq(v1, v2), arith::CmpIOp::create(
-                                          k.b, arith::CmpIPredicate::slt, s1,
-                                          s2));
+    Value tie =
+        k.andI(k.feq(v1, v2),
+               arith::CmpIOp::create(k.b, arith::CmpIPredicate::slt, s1, s2));
     return k.orI(gt, tie);
   }
 
@@ -395,12 +391,12 @@ private:
     for (int64_t j = 0; j < laneSlots; ++j) {
       Value slot = slotOf(j);
       Value v = values[j];
-      Value ok = k.andI(
-          k.andI(k.ult(slot, count),
-                 arith::XOrIOp::create(
-                     k.b, taken[j],
-                     arith::ConstantOp::create(k.b, k.b.getBoolAttr(true)))),
-          arith::CmpFOp::create(k.b, arith::CmpFPredicate::ORD, v, v));
+      Value ok =
+          k.andI(k.andI(k.ult(slot, count),
+                        arith::XOrIOp::create(k.b, taken[j],
+                                              arith::ConstantOp::create(
+                                                  k.b, k.b.getBoolAttr(true)))),
+                 arith::CmpFOp::create(k.b, arith::CmpFPredicate::ORD, v, v));
       Value candV = k.select(ok, v, k.negInf());
       Value candS = k.select(
           ok, arith::IndexCastUIOp::create(k.b, i32, slot).getResult(), none);
@@ -421,19 +417,48 @@ private:
   void store(Value value, int64_t slot, llvm::MaybeAlign alignment) {
     Type element = cast<MemRefType>(op.getInit().getType()).getElementType();
     if (!element.isF32())
-      value = arith::TruncFOp::create(
-          k.b, VectorType::get({width}, element), value);
-    vector::StoreOp::create(
-        k.b, value, op.getInit(),
-        ValueRange{bi, g, t, k.idx(slot), d}, /*nontemporal=*/false,
-        alignment);
+      value = arith::TruncFOp::create(k.b, VectorType::get({width}, element),
+                                      value);
+    vector::StoreOp::create(k.b, value, op.getInit(),
+                            ValueRange{bi, g, t, k.idx(slot), d},
+                            /*nontemporal=*/false, alignment);
   }
 };
+
+/// The outlier compress with hot outliers later in the block of `op` (an
+/// outlier compress of the queries: kv_group 1) whose probe is `op`'s
+/// center: its queries are `op`'s input, pooled over the same heads, and
+/// nothing between the two may write them. Null if none.
+CompressOp probeSharer(CompressOp op) {
+  if (op.getKvGroup() != 1)
+    return {};
+  Value queries = op.getInput();
+  for (Operation *next = op->getNextNode(); next; next = next->getNextNode()) {
+    auto other = dyn_cast<CompressOp>(next);
+    if (other && other.getPooling() == Pooling::outlier &&
+        other.hasPureBufferSemantics() && other.getHot() > 0 &&
+        other.getQueries() == queries &&
+        other.getHeadFactor() == op.getHeadFactor() &&
+        outlierCompressKernelUnsupportedReason(
+            cast<MemRefType>(other.getInput().getType()).getDimSize(3),
+            other.getSeqFactor())
+            .empty())
+      return other;
+    if (mayWrite(next, queries))
+      return {};
+  }
+  return {};
+}
 
 struct OutlierCompressToGPU : OpRewritePattern<CompressOp> {
   // Before CompressToGPU, which refuses outlier pooling.
   OutlierCompressToGPU(MLIRContext *ctx)
       : OpRewritePattern(ctx, /*benefit=*/2) {}
+
+  /// The probes computed already: for a key compress (not lowered yet) the
+  /// center of the query compress before it (probeSharer), which it
+  /// deallocates.
+  mutable llvm::DenseMap<Operation *, Value> probes;
 
   LogicalResult matchAndRewrite(CompressOp op,
                                 PatternRewriter &rewriter) const override {
@@ -459,18 +484,26 @@ struct OutlierCompressToGPU : OpRewritePattern<CompressOp> {
     Value seq = memref::DimOp::create(b, input, 2);
 
     Value center = meanOverTokens(b, input, hf, kvg, batch, groups);
+    // The probe: the mean pooled query of the group, which is the center of
+    // the query compress when it comes first (the same kernels on the same
+    // queries: the same bits), so the queries are read once less.
     Value probe;
-    if (op.getHot() > 0)
-      probe = meanOverTokens(b, op.getQueries(), hf, 1, batch, groups);
+    if (op.getHot() > 0) {
+      probe = probes.lookup(op);
+      probes.erase(op);
+      if (!probe)
+        probe = meanOverTokens(b, op.getQueries(), hf, 1, batch, groups);
+    }
+    CompressOp sharer = probeSharer(op);
+    if (sharer && probes.count(sharer))
+      sharer = {};
 
     // Vector loads and stores of a lane's coordinates need rows aligned to
     // them; else the same kernel with element accesses.
-    int64_t inBytes = vectorAlignment(width * inType.getElementTypeBitWidth() /
-                                      8);
-    int64_t outBytes =
-        vectorAlignment(width * cast<MemRefType>(out.getType())
-                                    .getElementTypeBitWidth() /
-                        8);
+    int64_t inBytes =
+        vectorAlignment(width * inType.getElementTypeBitWidth() / 8);
+    int64_t outBytes = vectorAlignment(
+        width * cast<MemRefType>(out.getType()).getElementTypeBitWidth() / 8);
     Value aligned;
     if (width > 1)
       aligned = kb.andI(rowsAligned(b, input, inBytes),
@@ -503,7 +536,10 @@ struct OutlierCompressToGPU : OpRewritePattern<CompressOp> {
             body(llvm::MaybeAlign(), llvm::MaybeAlign());
           });
         });
-    memref::DeallocOp::create(b, center);
+    if (sharer)
+      probes[sharer] = center;
+    else
+      memref::DeallocOp::create(b, center);
     if (probe)
       memref::DeallocOp::create(b, probe);
     rewriter.eraseOp(op);

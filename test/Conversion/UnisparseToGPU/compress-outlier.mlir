@@ -130,3 +130,49 @@ func.func @pooled(%k: memref<2x8x?x64xf16>, %q: memref<2x8x?x64xf16>, %kc: memre
       ins(%k : memref<2x8x?x64xf16>) queries(%q : memref<2x8x?x64xf16>) outs(%kc : memref<2x4x?x4x64xf32>)
   return
 }
+
+// -----
+
+// The queries' compress, then the keys' with the same queries and heads
+// (the estimation's order): the keys' probe is the query compress's center
+// (the same kernels on the same queries), so the queries are read for it
+// once; the center is freed after the key composites.
+// CHECK-LABEL: func.func @shared_probe(
+// CHECK-SAME: %[[Q:[^:]+]]: memref<1x8x?x64xbf16>, %[[K:[^:]+]]: memref<1x2x?x64xbf16>
+// CHECK: %[[QCENTER:.+]] = memref.alloc() : memref<1x8x64xf32>
+// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_center_0) {
+// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_0) {
+// CHECK: vector.load %[[QCENTER]]
+// CHECK-NOT: memref.dealloc %[[QCENTER]]
+// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_partial_sums_1) {
+// CHECK: vector.load %[[K]]
+// CHECK: %[[KCENTER:.+]] = memref.alloc() : memref<1x8x64xf32>
+// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_center_1) {
+// CHECK-NOT: unisparse_compress_outlier_partial_sums
+// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_1) {
+// CHECK: vector.load %[[KCENTER]]
+// CHECK: vector.load %[[QCENTER]]
+// CHECK: memref.dealloc %[[KCENTER]]
+// CHECK: memref.dealloc %[[QCENTER]]
+func.func @shared_probe(%q: memref<1x8x?x64xbf16>, %k: memref<1x2x?x64xbf16>, %qc: memref<1x8x?x3x64xbf16>, %kc: memref<1x8x?x3x64xbf16>) {
+  unisparse.compress {seq_factor = 16 : i64, pooling = #unisparse.pooling<outlier>, outliers = 1 : i64, spread = true}
+      ins(%q : memref<1x8x?x64xbf16>) outs(%qc : memref<1x8x?x3x64xbf16>)
+  unisparse.compress {seq_factor = 32 : i64, kv_group = 4 : i64, pooling = #unisparse.pooling<outlier>, outliers = 2 : i64, hot = 1 : i64}
+      ins(%k : memref<1x2x?x64xbf16>) queries(%q : memref<1x8x?x64xbf16>) outs(%kc : memref<1x8x?x3x64xbf16>)
+  return
+}
+
+// -----
+
+// Something between them that may write the queries: the keys compute
+// their own probe.
+// CHECK-LABEL: func.func @written_between(
+// CHECK-COUNT-3: function(@unisparse_compress_outlier_partial_sums_
+func.func @written_between(%q: memref<1x8x?x64xbf16>, %k: memref<1x2x?x64xbf16>, %qc: memref<1x8x?x3x64xbf16>, %kc: memref<1x8x?x3x64xbf16>, %x: memref<1x8x?x64xbf16>) {
+  unisparse.compress {seq_factor = 16 : i64, pooling = #unisparse.pooling<outlier>, outliers = 1 : i64, spread = true}
+      ins(%q : memref<1x8x?x64xbf16>) outs(%qc : memref<1x8x?x3x64xbf16>)
+  memref.copy %x, %q : memref<1x8x?x64xbf16> to memref<1x8x?x64xbf16>
+  unisparse.compress {seq_factor = 32 : i64, kv_group = 4 : i64, pooling = #unisparse.pooling<outlier>, outliers = 2 : i64, hot = 1 : i64}
+      ins(%k : memref<1x2x?x64xbf16>) queries(%q : memref<1x8x?x64xbf16>) outs(%kc : memref<1x8x?x3x64xbf16>)
+  return
+}
