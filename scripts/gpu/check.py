@@ -380,10 +380,10 @@ def check_outlier_scores(name, n, c, q, k, hq, hkv, scale, s_np, row_terms):
     row sums (outlier_logit_bound, score_tolerance)."""
     from unisparse.reference import outlier
 
-    # Rounded through f32, as the structured path's f32 compress rounds
-    # them (its sums are not emulated bit for bit: a composite element whose
+    # Rounded through f32, as the compress kernels round their f32 slots
+    # (their sums are not emulated bit for bit: a composite element whose
     # f32 value lies within an f32 ulp of a bf16 rounding boundary may round
-    # the other way on the GPU).
+    # the other way on the GPU; check_outlier_compress checks the kernels).
     qf, kf = outlier_composites(q, k, c, hq, hkv)
     qc, kc = (x.float().to(torch.bfloat16).double() for x in (qf, kf))
     s16 = outlier.block_score(
