@@ -3,9 +3,9 @@
 #
 #   scripts/gpu/ocompress.sh prepare   HERE (where LLVM is): compiles only the
 #       libraries the run needs into .device/aot/ (the outlier checks, the
-#       compress-alone entries, est_default and est_outlier) and the runtime
-#       with CUDA into .device/rt/ (prepare.sh --runtime compiles everything,
-#       which takes far longer);
+#       compress-alone entries, est_default and est_outlier) and, unless
+#       .device/rt/ has it already, the runtime with CUDA (prepare.sh
+#       --runtime compiles everything, which takes far longer);
 #   scripts/gpu/ocompress.sh device    ON THE GPU MACHINE, from the repo root,
 #       with .device/ carried: the checks (check.py --only the outlier
 #       configurations and outlier_compress), then the estimation benchmark
@@ -24,11 +24,14 @@ prepare)
     --names "${CHECKS[@]}" outlier_compress
   python3 scripts/gpu/compile_all.py --out .device/aot --build "$BUILD" --only estimation \
     --names est_default est_outlier
-  RT_BUILD=${UNISPARSE_RT_CUDA_BUILD:-$PWD/build-rt-cuda}
-  cmake -S runtime -B "$RT_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DUNISPARSE_RUNTIME_ENABLE_CUDA=ON \
-    -DCMAKE_CUDA_ARCHITECTURES=90a -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
-  ninja -C "$RT_BUILD" | tail -n 1
-  cp "$RT_BUILD/libunisparse_runtime.so" .device/rt/
+  # The runtime is not changed by these kernels: one built already is kept.
+  if [ ! -f .device/rt/libunisparse_runtime.so ]; then
+    RT_BUILD=${UNISPARSE_RT_CUDA_BUILD:-$PWD/build-rt-cuda}
+    cmake -S runtime -B "$RT_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DUNISPARSE_RUNTIME_ENABLE_CUDA=ON \
+      -DCMAKE_CUDA_ARCHITECTURES=90a -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
+    ninja -C "$RT_BUILD" | tail -n 1
+    cp "$RT_BUILD/libunisparse_runtime.so" .device/rt/
+  fi
   git rev-parse --short HEAD > .device/aot/COMMIT
   ;;
 device)
