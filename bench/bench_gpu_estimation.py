@@ -19,9 +19,9 @@ slash refinement's kernels), the remaining linalg kernels of ``@layout`` =
 other; through the refinement's loop path, ``est_refine_loops``, its kernels
 are in other). Every estimator is scored by a tensor-core kernel (the
 antidiagonal ones with K = s * D; ``outlier`` by its own kernels,
-``unisparse_outlier_*`` = score, with its composites' compress on the
-structured path in other); the loop path of the refinement is timed at the
-smaller sizes only (``--structured-max-n``). The scoring's TFLOP/s count
+``unisparse_outlier_*`` = score, its composites by the outlier compress
+kernels, ``unisparse_compress_outlier_*`` = compress); the loop path of
+the refinement is timed at the smaller sizes only (``--structured-max-n``). The scoring's TFLOP/s count
 the estimator's multiply-adds (s * D per composite pair for the
 antidiagonal estimators, (q_outliers + 1) (k_outliers + 1) D for
 ``outlier``: one pass of its slot products, though its kernel makes two and

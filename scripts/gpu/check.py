@@ -22,6 +22,7 @@ Prints one line per check and "N passed, M failed"; exits non-zero on failure.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import pathlib
 import sys
@@ -379,10 +380,10 @@ def check_outlier_scores(name, n, c, q, k, hq, hkv, scale, s_np, row_terms):
     row sums (outlier_logit_bound, score_tolerance)."""
     from unisparse.reference import outlier
 
-    # Rounded through f32, as the structured path's f32 compress rounds
-    # them (its sums are not emulated bit for bit: a composite element whose
+    # Rounded through f32, as the compress kernels round their f32 slots
+    # (their sums are not emulated bit for bit: a composite element whose
     # f32 value lies within an f32 ulp of a bf16 rounding boundary may round
-    # the other way on the GPU).
+    # the other way on the GPU; check_outlier_compress checks the kernels).
     qf, kf = outlier_composites(q, k, c, hq, hkv)
     qc, kc = (x.float().to(torch.bfloat16).double() for x in (qf, kf))
     s16 = outlier.block_score(
@@ -1011,6 +1012,257 @@ def check_select_scores(seed):
             )
 
 
+# The entries of scripts/gpu/outlier_compress_entry.mlir: (input dtype,
+# D, query heads, kv heads, whether the input is the keys, the compress's
+# attributes).
+OUTLIER_COMPRESS_ENTRIES = {
+    "oc_q_bf16_d128": ("bf16", 128, 8, 2, False, dict(c=16, r=1, hf=1, kvg=1, hot=0, spread=True)),
+    "oc_k_bf16_d128": ("bf16", 128, 8, 2, True, dict(c=32, r=2, hf=1, kvg=4, hot=1, spread=False)),
+    "oc_q_ch2_f16_d64": ("f16", 64, 8, 4, False, dict(c=12, r=2, hf=2, kvg=1, hot=0, spread=True)),
+    "oc_k_ch2_f16_d64": ("f16", 64, 8, 4, True, dict(c=48, r=3, hf=2, kvg=2, hot=2, spread=False)),
+}
+U32 = 2.0**-24
+
+
+def pooled_heads64(x, hf, kvg):
+    """[B, H, N, D] -> [B, H * kvg / hf, N, D]: the mean of each group's hf
+    expanded heads (expanded head e reads source head e / kvg), float64."""
+    e = x.shape[1] * kvg
+    src = np.arange(e).reshape(e // hf, hf) // kvg
+    return x[:, src].mean(axis=2)
+
+
+def center_error(xh, hf):
+    """A bound on the GPU's f32 center (mean over the N tokens of xh [B, G,
+    N, D]) per (b, g, d): its first stage sums per = ceil(N / 128) tokens,
+    the second the splits, both ascending, then one division; a pooled
+    token carries hf u |x| (hf > 1)."""
+    n = xh.shape[2]
+    per = max(1, -(-n // 128))
+    splits = max(1, -(-n // per))
+    err = (per + splits + 2) * U32 * np.abs(xh).mean(axis=2)
+    return err + (hf * U32 * np.abs(xh).mean(axis=2) if hf > 1 else 0.0)
+
+
+def outlier_model(x, c, r, hf, kvg, hot, spread, queries=None):
+    """compress {pooling = outlier} of `x` in float64 with its picks
+    (unisparse.reference.outlier.compress_outlier's rule: the hot picks on
+    probe . x, then the far ones on |x - center|^2 among the rest, ties to
+    the lower slot; c for none) and bounds on the GPU kernels' f32 errors:
+    of each token's score and heat (the center and probe sums, x - center,
+    D terms as V = D / 32 a lane then a 5-level butterfly) and of the pooled
+    tokens (hf u |x| for hf > 1)."""
+    xh = pooled_heads64(x, hf, kvg)
+    b, g, n, d = xh.shape
+    t = -(-n // c)
+    v_lane = d // 32
+    ex_tok = hf * U32 * np.abs(xh) if hf > 1 else np.zeros_like(xh)
+
+    def slots(a):
+        a = np.concatenate([a, np.zeros((b, g, t * c - n) + a.shape[3:])], axis=2)
+        return a.reshape((b, g, t, c) + a.shape[3:])
+
+    xs, exs = slots(xh), slots(ex_tok)
+    valid = np.broadcast_to(np.arange(t * c).reshape(t, c) < n, (b, g, t, c))
+    center = xh.mean(axis=2)[:, :, None, None]
+    dc = center_error(xh, hf)[:, :, None, None]
+    y = xs - center
+    score = (y**2).sum(-1)
+    e = U32 * np.abs(y) + dc + exs
+    eps = {"score": (2 * np.abs(y) * e + e**2).sum(-1) + (v_lane + 6) * U32 * ((np.abs(y) + e) ** 2).sum(-1)}
+    values = {"score": score}
+    if hot:
+        qh = pooled_heads64(queries, hf, 1)
+        probe = qh.mean(axis=2)[:, :, None, None]
+        dp = center_error(qh, hf)[:, :, None, None]
+        values["heat"] = (xs * probe).sum(-1)
+        eps["heat"] = (np.abs(xs) * dp + exs * np.abs(probe)).sum(-1) + (v_lane + 6) * U32 * (
+            np.abs(xs) * (np.abs(probe) + dp)
+        ).sum(-1)
+    picks = np.full((b, g, t, r), c)
+    taken = np.zeros((b, g, t, c), dtype=bool)
+    for i in range(r):
+        v = values["heat" if i < hot else "score"]
+        free = valid & ~taken
+        best = np.argmax(np.where(free, v, -np.inf), axis=-1)
+        ok = free.any(-1)
+        picks[..., i] = np.where(ok, best, c)
+        taken |= (np.arange(c) == best[..., None]) & ok[..., None]
+    rest = valid & ~taken
+    rest = np.where(rest.any(-1, keepdims=True), rest, valid)
+    cnt = rest.sum(-1)[..., None]
+    mean = np.where(rest[..., None], xs, 0.0).sum(-2) / cnt
+    out = [mean]
+    at = np.minimum(picks, c - 1)[..., None]
+    for i in range(r):
+        tok = np.take_along_axis(xs, at[..., i : i + 1, :], axis=-2)[..., 0, :]
+        out.append(np.where((picks[..., i] == c)[..., None], mean, tok))
+    dev = np.where(rest[..., None], np.abs(xs - mean[..., None, :]), 0.0)
+    ex_rest = np.where(rest[..., None], exs, 0.0)
+    # The rest's f32 sum (n terms, ascending) and division; the variance's
+    # terms move with the mean's error, their own rounding and the sum's.
+    tol_mean = ((cnt + 1) * U32 * np.where(rest[..., None], np.abs(xs), 0.0).sum(-2) + ex_rest.sum(-2)) / cnt
+    tol_mean = tol_mean + U32 * np.abs(mean)
+    tols = [tol_mean] + [np.take_along_axis(exs, at[..., i : i + 1, :], axis=-2)[..., 0, :] for i in range(r)]
+    if spread:
+        var = (dev**2).sum(-2) / cnt
+        e2 = np.where(rest[..., None], tol_mean[..., None, :] + exs + U32 * dev, 0.0)
+        tols.append(((2 * dev * e2 + e2**2).sum(-2) + (cnt + 2) * U32 * ((dev + e2) ** 2).sum(-2)) / cnt + U32 * var)
+        out.append(var)
+    return {
+        "xs": xs,
+        "exs": exs,
+        "valid": valid,
+        "values": values,
+        "eps": eps,
+        "picks": picks,
+        "out": np.stack(out, axis=3),
+        "tol": np.stack(tols, axis=3),
+    }
+
+
+def gpu_picks(model, out_gpu, c, r):
+    """The tokens the GPU's outlier slots hold: per pick, a real token of
+    the composite equal to the slot (within the pooled token's rounding;
+    the float64 pick first when it is one of them), or c when the slot is
+    the GPU's mean (none); -1 when it is neither."""
+    xs, exs, ref = model["xs"], model["exs"], model["picks"]
+    picks = np.full(ref.shape, -1)
+    for i in range(r):
+        slot = out_gpu[:, :, :, i + 1][:, :, :, None, :]
+        match = (np.abs(xs - slot) <= exs).all(-1) & model["valid"]
+        first = np.where(match.any(-1), np.argmax(match, axis=-1), -1)
+        ref_i = np.minimum(ref[..., i], c - 1)
+        ref_ok = (ref[..., i] < c) & np.take_along_axis(match, ref_i[..., None], axis=-1)[..., 0]
+        is_mean = (out_gpu[:, :, :, i + 1] == out_gpu[:, :, :, 0]).all(-1)
+        picks[..., i] = np.where(ref_ok, ref[..., i], np.where(first >= 0, first, np.where(is_mean, c, -1)))
+    return picks
+
+
+def judge_picks(model, picks, c, hot, exact):
+    """Composites whose GPU picks differ from float64's: each must differ
+    first at a near-tie (the two tokens' values within the sum of their
+    error bounds; with `exact` inputs, whose sums are exact, none may
+    differ). Returns (differing, violations, first violation)."""
+    ref = model["picks"]
+    differ = np.argwhere((picks != ref).any(-1))
+    bad = []
+    for bgt in differ:
+        row_gpu, row_ref = picks[tuple(bgt)], ref[tuple(bgt)]
+        i = int(np.argmax(row_gpu != row_ref))
+        kind = "heat" if i < hot else "score"
+        a, g = int(row_ref[i]), int(row_gpu[i])
+        v, e = model["values"][kind][tuple(bgt)], model["eps"][kind][tuple(bgt)]
+        ok = not exact and 0 <= a < c and 0 <= g < c and abs(v[a] - v[g]) <= e[a] + e[g]
+        if not ok:
+            bad.append((tuple(int(z) for z in bgt), i, kind, a, g))
+    return len(differ), len(bad), bad[:1]
+
+
+def check_outlier_compress(seed, quick=False, lib=None, device="cuda"):
+    """The outlier compress kernels alone (scripts/gpu/outlier_compress_entry.mlir)
+    against float64 (outlier_model) on inputs of two kinds: structured
+    (unisparse.synthetic, peak 1.5) and exact (integers in {-1, 0, 1}, the
+    second half of the tokens the first negated: every sum the kernels form
+    is exact, the center and the probe 0, so scores tie often and heats
+    always, and the picks must equal float64's, ties to the lower slot).
+    Batch 2, lengths with partial last composites and a last composite of
+    at most r tokens (962: 2 tokens past the last full composite of 12, 16,
+    32, 48), GQA, head pooling, f16 and bf16. Checked: the picks (read back
+    from the outlier slots) equal float64's except first at a near-tie
+    (within the tokens' score or heat bounds), counted; on composites with
+    the same picks every slot within its bound (the rest's mean, the
+    outliers, the spread); and the bf16 entry's composites are the f32
+    entry's rounded once, bit for bit. (`lib`, `device`: the same entries
+    built for the CPU, run on CPU tensors, to try the check without a GPU.)"""
+    from unisparse import _build
+    from unisparse.reference import outlier
+
+    if lib is None:
+        gpu.load_runtime(os.environ["UNISPARSE_CUDA_RUNTIME"])
+        aot = pathlib.Path(os.environ["UNISPARSE_AOT_DIR"])
+        lib = _build.load_library(aot / configs.lib_name("outlier_compress", "cuda"))
+
+    def call(fn, tensors):
+        if device == "cuda":
+            gpu.call_entry(fn, tensors)
+            torch.cuda.synchronize()
+        else:
+            buf, addresses = gpu.packed_descriptors(tensors)
+            fn(*map(ctypes.c_void_p, addresses))
+            del buf
+
+    rng = np.random.default_rng(seed)
+    lengths = {"structured": (962,) if quick else (962, 4099, 32768), "exact": (962, 4098)}
+    for name, (dtype, d, hq, hkv, keys, at) in OUTLIER_COMPRESS_ENTRIES.items():
+        fn = getattr(lib, "_mlir_ciface_" + name)
+        fn.restype = None
+        tdt = torch.bfloat16 if dtype == "bf16" else torch.float16
+        for kind, ns in lengths.items():
+            for n in ns:
+                if n > 5000 and d != 128:
+                    continue
+                if kind == "structured":
+                    q, k = structured_qkv(2, hq, hkv, n, d, seed=seed + n, peak=1.5)[:2]
+                else:
+                    q, k = (
+                        np.concatenate([h, -h], axis=2)
+                        for h in (rng.integers(-1, 2, size=(2, h_, n // 2, d)).astype(np.float32) for h_ in (hq, hkv))
+                    )
+                qt, kt = (torch.from_numpy(np.ascontiguousarray(a)).to(device, tdt) for a in (q, k))
+                x = kt if keys else qt
+                q64, x64 = qt.double().cpu().numpy(), x.double().cpu().numpy()
+                c, r, hot = at["c"], at["r"], at["hot"]
+                model = outlier_model(x64, c, r, at["hf"], at["kvg"], hot, at["spread"], q64 if hot else None)
+                b, g, t = model["picks"].shape[:3]
+                slots = r + 1 + int(at["spread"])
+                out = torch.full((b, g, t, slots, d), float("nan"), device=device, dtype=torch.float32)
+                call(fn, [x, qt, out] if hot else [x, out])
+                o = out.double().cpu().numpy()
+                label = f"outlier compress alone {name} {kind} N={n}"
+                ref_out = outlier.compress_outlier(
+                    x64,
+                    c,
+                    r,
+                    head_factor=at["hf"],
+                    kv_group=at["kvg"],
+                    spread=at["spread"],
+                    hot=hot,
+                    queries=q64 if hot else None,
+                )
+                record(
+                    f"{label}: the float64 model is the reference's",
+                    bool(np.allclose(model["out"], ref_out, rtol=1e-12, atol=1e-12)),
+                    f"max |diff| {np.abs(model['out'] - ref_out).max():.1e}",
+                )
+                picks = gpu_picks(model, o, c, r)
+                differ, bad, first = judge_picks(model, picks, c, hot, exact=kind == "exact")
+                record(
+                    f"{label}: picks equal float64's{' (exact)' if kind == 'exact' else ' but at near-ties'}",
+                    bad == 0 and bool(np.isfinite(o).all()),
+                    f"{b * g * t} composites, {differ} differ ({bad} not at a near-tie"
+                    + (f"; first {first})" if bad else ")"),
+                )
+                same = (picks == model["picks"]).all(-1)
+                err = np.abs(o - model["out"])[same]
+                tol = model["tol"][same] + 1e-30
+                record(
+                    f"{label}: slots within their f32 bounds (same picks)",
+                    bool(np.all(err <= tol)),
+                    f"max |diff| {err.max():.2e}, max ratio to the bound {float((err / tol).max()):.2f}",
+                )
+                if name == "oc_q_bf16_d128" and kind == "structured":
+                    fn16 = getattr(lib, "_mlir_ciface_oc_q_bf16_d128_out16")
+                    fn16.restype = None
+                    out16 = torch.full(out.shape, float("nan"), device=device, dtype=torch.bfloat16)
+                    call(fn16, [x, out16])
+                    record(
+                        f"{label}: bf16 composites are the f32 ones rounded once (bits)",
+                        bool(torch.equal(bits(out16), bits(out.to(torch.bfloat16)))),
+                        "",
+                    )
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
@@ -1065,8 +1317,8 @@ def main():
             if want(name):
                 for n in (8192, 10001):
                     check_layout(name, n, seed + 9)
-    # The outlier estimator (its composites on the structured path, its
-    # scoring kernel), partial last blocks and composites, GQA, batch 2;
+    # The outlier estimator (its compress kernels, its scoring kernel),
+    # partial last blocks and composites, GQA, batch 2;
     # then the `recommended` preset at 32 / 8 heads and 32K tokens.
     for name in ("outlier_bf16_d128", "outlier_ch2_f16_d64"):
         for n in (1000,) if a.quick else (1000, 4099):
@@ -1127,6 +1379,8 @@ def main():
         check_pool_env()
     if want("select"):
         check_select_scores(seed + 10)
+    if want("outlier_compress"):
+        check_outlier_compress(seed + 14, quick=a.quick)
     if want("default_bf16_d128"):
         check_default_stream("default_bf16_d128", 8192, seed + 8)
     passed = sum(results)

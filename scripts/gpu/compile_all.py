@@ -82,6 +82,14 @@ def main():
         subprocess.run(cmd + ["-o", str(lib)], check=True)
         print("compiled", lib.name)
 
+    if a.only in (None, "check") and (a.names is None or "outlier_compress" in a.names):
+        # The outlier compress alone, on inputs the caller gives (check_outlier_compress).
+        lib = out / configs.lib_name("outlier_compress", "cuda")
+        entry = ROOT / "scripts/gpu/outlier_compress_entry.mlir"
+        cmd = [f"{a.build}/bin/unisparse-compile", str(entry), "--target=cuda"]
+        subprocess.run(cmd + ["-o", str(lib)], check=True)
+        print("compiled", lib.name)
+
     if a.only == "tuning":
         for name, (base, flags) in configs.TUNING.items():
             if flags is None or (a.names is not None and name not in a.names):

@@ -90,8 +90,9 @@ CHECK = {
         "bf16",
         ("cuda",),
     ),
-    # The outlier estimator (its composites on the structured path, rounded
-    # to bf16; its scoring kernel OutlierScoreKernel.cpp) as the
+    # The outlier estimator (its composites by the outlier compress kernels,
+    # OutlierCompressKernel.cpp, in bf16; its scoring kernel
+    # OutlierScoreKernel.cpp) as the
     # `recommended` preset, and with head groups of 2, f16, d 64, not causal
     # (one key outlier); and the preset at 32 / 8 heads (checked at 32K).
     "outlier_bf16_d128": (
@@ -137,8 +138,8 @@ CHECK = {
     # The default first pass refined at 32 / 8 heads, 32K and 100000 tokens
     # (batch 1; the GPU against float64, no CPU path), where the loop path's
     # thread per query block and host loop of launches were slow.
-    # The `peaked` preset: the outlier first pass (the structured path)
-    # refined.
+    # The `peaked` preset: the outlier first pass (its compress and scoring
+    # kernels) refined.
     "slash_peaked_bf16_d128": (SLASH_OUTLIER + ",refine=slash,last_q=16", 8, 2, 128, "bf16", ("cuda", "cpu")),
     "slash_peaked_bf16_d128_first": (SLASH_OUTLIER, 8, 2, 128, "bf16", ("cuda", "cpu")),
     "slash_h32_bf16_d128": (SLASH_DEFAULT + ",refine=slash,last_q=16", 32, 8, 128, "bf16", ("cuda",)),
@@ -209,7 +210,8 @@ BENCH_ESTIMATION = {
         "bf16",
         ("cuda",),
     ),
-    # The `recommended` preset: the outlier estimator (its scoring kernel).
+    # The `recommended` preset: the outlier estimator (its compress kernels,
+    # in the compress column, and its scoring kernel).
     "est_outlier": (
         "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2",
         32,

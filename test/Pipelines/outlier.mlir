@@ -1,11 +1,13 @@
 // The outlier estimator (outlier composites, spread-corrected scores) lowers
 // to host code for the CPU pipeline (numbers: test/Integration/CPU/attention.py).
-// For the GPU its composites go through the structured path (the outlier
-// compress as loops mapped to GPU kernels, rounded to bf16 by a generic),
+// For the GPU its composites are the outlier compress kernels'
+// (OutlierCompressKernel.cpp: per compress the center's two stages, with
+// hot outliers the probe's two, then a warp a composite, writing bf16),
 // and its scoring is the outlier tensor-core kernel (OutlierScoreKernel.cpp:
 // key norms, query spread, then three passes on mma.sync); the selection
-// and the attention are the project's kernels. score-precision=f32 keeps
-// the whole structured path (its scoring as loops), for debugging.
+// and the attention are the project's kernels: no structured (linalg)
+// kernel is left. score-precision=f32 keeps the structured path of the
+// scoring (as loops), for debugging; the compress kernels write f32 then.
 // REQUIRES: ptxas
 // RUN: unisparse-opt %s --unisparse-to-nvptx | FileCheck %s --check-prefix=GPU
 // RUN: unisparse-opt %s --unisparse-to-nvptx="format=isa" | FileCheck %s --check-prefix=PTX
@@ -15,12 +17,30 @@
 // GPU-LABEL: llvm.func @attention(
 // GPU-NOT: unisparse.
 // GPU-NOT: linalg.
-// GPU: gpu.launch_func {{.+}} @attention_kernel{{(_[0-9]+)?}}::
+// GPU-NOT: @attention_kernel
+// The query composites (the center), then the keys' (their center; the
+// probe is the queries' center).
+// GPU: gpu.launch_func {{.+}} @unisparse_compress_outlier_partial_sums_0_module::
+// GPU: gpu.launch_func {{.+}} @unisparse_compress_outlier_center_0_module::
+// GPU: gpu.launch_func {{.+}} @unisparse_compress_outlier_0_module::
+// GPU: gpu.launch_func {{.+}} @unisparse_compress_outlier_partial_sums_1_module::
+// GPU: gpu.launch_func {{.+}} @unisparse_compress_outlier_center_1_module::
+// GPU-NOT: @unisparse_compress_outlier_partial_sums
+// GPU: gpu.launch_func {{.+}} @unisparse_compress_outlier_1_module::
+// GPU-NOT: @attention_kernel
 // GPU: gpu.launch_func {{.+}} @unisparse_outlier_key_norms_0_module::
 // GPU: gpu.launch_func {{.+}} @unisparse_outlier_query_spread_0_module::
 // GPU: gpu.launch_func {{.+}} @unisparse_outlier_score_0_module::
 // GPU: gpu.launch_func {{.+}} @unisparse_block_select_0_module::
 // GPU: llvm.call @unisparse_rt_block_sparse_attention_cuda_bf16(
+// The composite kernel's PTX holds one load of a lane's 2 bf16 coordinates
+// (D 64; the aligned branch), the butterflies of the scores and picks, the
+// rest's mean and variance divided (div.rn), the slots rounded to bf16.
+// PTX-LABEL: gpu.binary @unisparse_compress_outlier_1_module
+// PTX-SAME: ld.global.v2.b16
+// PTX-SAME: shfl.sync.bfly.b32
+// PTX-SAME: div.rn.f32
+// PTX-SAME: cvt.rn.bf16x2.f32
 // The scoring kernel's PTX holds cp.async of the key tiles, ldmatrix of the key
 // fragments, mma.sync on the bf16 composites, ex2, quad shuffles.
 // PTX-LABEL: gpu.binary @unisparse_outlier_score_0_module

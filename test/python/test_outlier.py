@@ -82,11 +82,15 @@ def brute_score(qc, kc, block, cq, ck, causal, query_reduce, scale=None, w0=None
 
 
 @pytest.mark.parametrize(
-    "N,c,r,hf,kvg,hot", [(203, 16, 2, 1, 2, 1), (150, 8, 1, 2, 1, 0), (100, 32, 3, 1, 1, 2), (33, 16, 2, 1, 1, 1)]
+    "N,c,r,hf,kvg,hot",
+    [(203, 16, 2, 1, 2, 1), (150, 8, 1, 2, 1, 0), (100, 32, 3, 1, 1, 2), (33, 16, 2, 1, 1, 1), (66, 32, 3, 1, 1, 2)],
 )
 def test_compress_outlier_matches_brute_force(N, c, r, hf, kvg, hot):
     # N = 203: a last composite of 11 tokens; N = 33, c = 16: of 1 token
-    # (fewer tokens than outliers: the slots past it hold the rest mean).
+    # (fewer tokens than outliers: the slots past it hold the rest mean);
+    # N = 66, c = 32: of 2 tokens, both hot, so no rare one and no other
+    # token: the rest is both (the GPU kernel's check found the reference
+    # taking a hot token back into the rest there).
     q, k, _ = S.structured_qkv(1, 4, 2, N, 16, seed=N, peak=2.0)
     x = k if kvg > 1 else q
     got = O.compress_outlier(x, c, r, head_factor=hf, kv_group=kvg, spread=True, hot=hot, queries=q)

@@ -28,7 +28,9 @@ def ConvertUnisparseToLinalgPass : Pass<"convert-unisparse-to-linalg"> {
     `unisparse.block_sparse_attention` is left alone (see
     `convert-unisparse-to-runtime`), and with `gpu-kernels` so are
     mean-pooling and concatenating (antidiagonal composites)
-    `unisparse.compress`, `unisparse.block_select` and the
+    `unisparse.compress`, the outlier ones whose shape the outlier compress
+    kernels take (a head dimension a multiple of 32 up to 256, at most 256
+    tokens a composite), `unisparse.block_select` and the
     `unisparse.block_score` ops with 16-bit composites and (unless
     `gpu-refine-kernels=false`) `unisparse.slash_refine` with 16-bit q and
     k: they are bufferized and lowered by `convert-unisparse-to-gpu`.
@@ -53,7 +55,8 @@ def ConvertUnisparseToLinalgPass : Pass<"convert-unisparse-to-linalg"> {
   }];
   let options = [
     Option<"gpuKernels", "gpu-kernels", "bool", /*default=*/"false",
-           "Leave mean-pooling and concatenating compress, block_select "
+           "Leave mean-pooling, concatenating and (where its kernel takes "
+           "it) outlier compress, block_select "
            "and the block_score ops with 16-bit composites for "
            "convert-unisparse-to-gpu">,
     Option<"gpuRefineKernels", "gpu-refine-kernels", "bool",

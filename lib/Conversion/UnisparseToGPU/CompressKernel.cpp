@@ -143,6 +143,9 @@ struct CompressToGPU : OpRewritePattern<CompressOp> {
     bool concat = op.getPooling() == Pooling::concat ||
                   op.getPooling() == Pooling::concat_reversed;
     bool reversed = op.getPooling() == Pooling::concat_reversed;
+    // Outlier pooling: OutlierCompressKernel.cpp (which reports why not).
+    if (op.getPooling() == Pooling::outlier)
+      return rewriter.notifyMatchFailure(op, "outlier pooling");
     if (op.getPooling() != Pooling::mean && !concat)
       return op.emitOpError()
              << "with pooling = " << stringifyPooling(op.getPooling())

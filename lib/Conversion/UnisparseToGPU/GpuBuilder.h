@@ -181,6 +181,11 @@ struct KernelBuilder {
 /// Evaluated on the host (an i1).
 Value rowsAligned(ImplicitLocOpBuilder &b, Value memref, int64_t bytes);
 
+/// Whether `op` may write the memory of `input`: it has a write (or free)
+/// effect on anything but a memref.alloc other than `input`, or effects it
+/// does not state.
+bool mayWrite(Operation *op, Value input);
+
 /// A 1-D launch of `blocks` x `threads` with `workgroup` buffers; `body`
 /// builds the kernel (it gets the thread and block ids and the workgroup
 /// buffers). The outlined kernel is named `name` (made unique by the pass).

@@ -23,12 +23,9 @@
 
 using namespace mlir;
 using namespace mlir::unisparse;
+using namespace mlir::unisparse::gpu_detail;
 
-namespace {
-/// Whether `op` may write the memory of `input`: it has a write (or free)
-/// effect on anything but a memref.alloc other than `input`, or effects it
-/// does not state.
-bool mayWrite(Operation *op, Value input) {
+bool mlir::unisparse::gpu_detail::mayWrite(Operation *op, Value input) {
   auto memory = dyn_cast<MemoryEffectOpInterface>(op);
   if (!memory)
     return !isMemoryEffectFree(op);
@@ -44,6 +41,7 @@ bool mayWrite(Operation *op, Value input) {
   return false;
 }
 
+namespace {
 /// The compress whose query composites `score` can pool itself, or null.
 CompressOp fusableCompress(BlockScoreOp score,
                            const ScoreKernelOptions &options) {

@@ -76,11 +76,10 @@ Value mlir::unisparse::gpu_detail::compositesOfType(ImplicitLocOpBuilder &b,
     return value;
   auto target = tensorType.clone(type);
   // The compress that made the composites writes 16 bits itself (its sums
-  // stay f32; the mean is rounded once). Sizes come from its init, so the
-  // f32 compress is left dead. (An outlier compress writes f32: its
-  // composites are rounded by the generic below.)
-  if (auto compress = value.getDefiningOp<CompressOp>();
-      compress && compress.getPooling() != Pooling::outlier) {
+  // stay f32; each value is rounded once: a mean, or an outlier
+  // composite's slot). Sizes come from its init, so the f32 compress is
+  // left dead.
+  if (auto compress = value.getDefiningOp<CompressOp>()) {
     if (auto empty = compress.getInit().getDefiningOp<tensor::EmptyOp>()) {
       Value init = tensor::EmptyOp::create(b, empty.getMixedSizes(), type);
       return CompressOp::create(
@@ -196,6 +195,7 @@ struct ConvertUnisparseToGPUPass
     FusedQueryPooling fused(module, options);
     RewritePatternSet patterns(ctx);
     populateCompressToGPUPatterns(patterns, fused);
+    populateOutlierCompressToGPUPatterns(patterns);
     populateBlockScoreToGPUPatterns(patterns, options, fused);
     populateOutlierScoreToGPUPatterns(patterns, options);
     populateBlockSelectToGPUPatterns(patterns);

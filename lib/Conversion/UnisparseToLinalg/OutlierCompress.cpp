@@ -28,7 +28,8 @@
 //   outlierToken   slot i + 1: the token at idx_i (a masked sum over a), or
 //                  the mean when idx_i is none
 //   the result     slot 0 the mean, slots 1 .. r the outliers, slot r + 1
-//                  the spread (tensor.insert_slice per slot)
+//                  the spread (tensor.insert_slice per slot; into 16-bit
+//                  composites each slot rounded once by a generic)
 //
 // The NumPy reference is unisparse.reference.outlier.compress_outlier (the
 // same selection; sums in f32 here, f64 there).
@@ -356,8 +357,19 @@ private:
         });
   }
 
-  /// `slot: [B, G, T, D]` inserted as slot `s` of `result`.
+  /// `slot: [B, G, T, D]` inserted as slot `s` of `result` (rounded to
+  /// its element type when that is not f32).
   Value putSlot(Value result, Value slot, int64_t s) {
+    Type element = getElementTypeOrSelf(result.getType());
+    if (element != f32) {
+      SmallVector<OpFoldResult> sizes = {bsz, groups, comps, dim};
+      Value narrow = tensor::EmptyOp::create(b, sizes, element);
+      slot = reduceGeneric(b, {slot}, {{0, 1, 2, 3}}, {narrow}, {0, 1, 2, 3}, 4,
+                           [&](ImplicitLocOpBuilder &lb, ValueRange a) {
+                             linalg::YieldOp::create(
+                                 lb, fromF32(lb, lb.getLoc(), a[0], a[1]));
+                           });
+    }
     SmallVector<OpFoldResult> offsets(5, b.getIndexAttr(0));
     offsets[3] = b.getIndexAttr(s);
     SmallVector<OpFoldResult> sizes = {bsz, groups, comps, b.getIndexAttr(1),

@@ -52,10 +52,19 @@ struct ConvertUnisparseToLinalgPass
                   .empty());
     });
     // With gpu-kernels, mean and concatenating compresses are the GPU
-    // compress kernel's (convert-unisparse-to-gpu).
+    // compress kernel's, outlier ones the outlier compress kernels' where
+    // they take them (convert-unisparse-to-gpu); the others take linalg.
     target.addDynamicallyLegalOp<CompressOp>([&](CompressOp op) {
-      return op.hasPureBufferSemantics() ||
-             (gpuKernels && op.getPooling() != Pooling::outlier);
+      if (op.hasPureBufferSemantics())
+        return true;
+      if (!gpuKernels)
+        return false;
+      if (op.getPooling() != Pooling::outlier)
+        return true;
+      return outlierCompressKernelUnsupportedReason(
+                 cast<ShapedType>(op.getInput().getType()).getDimSize(3),
+                 op.getSeqFactor())
+          .empty();
     });
     // Buffer forms are past this pass; with gpu-kernels, the selection and
     // the 16-bit scoring are the GPU kernels' (convert-unisparse-to-gpu).

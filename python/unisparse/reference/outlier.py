@@ -120,8 +120,9 @@ def compress_outlier(
     else:
         order = np.argsort(-score, axis=-1, kind="stable")[..., :r]  # [B, G, T, r]
         picked = np.take_along_axis(valid, order, axis=-1)
-    is_out = np.zeros_like(valid)
-    np.put_along_axis(is_out, order, picked, axis=-1)
+    # (Or over the picks: an empty rare slot may name a hot token's slot,
+    # which must stay out of the rest.)
+    is_out = ((np.arange(c) == order[..., None]) & picked[..., None]).any(-2)
     rest = valid & ~is_out
     rest = np.where(rest.any(-1, keepdims=True), rest, valid)
     n_rest = rest.sum(-1)[..., None]

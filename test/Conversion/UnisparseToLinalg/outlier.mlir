@@ -41,6 +41,22 @@ func.func @outlier_queries(%q: tensor<1x4x?x32xf32>, %o: tensor<1x4x?x3x32xf32>)
 
 // -----
 
+// Into bf16 composites (the GPU pipeline's narrowing, for a compress its
+// kernel does not take): the slots are computed in f32 and each is rounded
+// once before it is inserted.
+// CHECK-LABEL: func.func @outlier_queries_bf16
+// CHECK: %[[M:.+]] = linalg.generic {{.+}}ins(%{{.+}} : tensor<1x4x?x32xf32>) outs(%{{.+}} : tensor<1x4x?x32xbf16>)
+// CHECK: arith.truncf %{{.+}} : f32 to bf16
+// CHECK: tensor.insert_slice %[[M]] into %{{.+}}[0, 0, 0, 0, 0] [1, 4, %{{.+}}, 1, 32] [1, 1, 1, 1, 1] : tensor<1x4x?x32xbf16> into tensor<1x4x?x3x32xbf16>
+// CHECK: tensor.insert_slice %{{.+}}[0, 0, 0, 2, 0] [1, 4, %{{.+}}, 1, 32] [1, 1, 1, 1, 1] : tensor<1x4x?x32xbf16> into tensor<1x4x?x3x32xbf16>
+func.func @outlier_queries_bf16(%q: tensor<1x4x?x32xbf16>, %o: tensor<1x4x?x3x32xbf16>) -> tensor<1x4x?x3x32xbf16> {
+  %r = unisparse.compress {seq_factor = 16, pooling = #unisparse.pooling<outlier>, outliers = 1, spread = true}
+      ins(%q : tensor<1x4x?x32xbf16>) outs(%o : tensor<1x4x?x3x32xbf16>) -> tensor<1x4x?x3x32xbf16>
+  return %r : tensor<1x4x?x3x32xbf16>
+}
+
+// -----
+
 // The outlier scores: the slot products (b, g, t, a, u, s, d) into the corner
 // of a map [B, Hg, Tq', 2, Tk', 3] padded to whole blocks (block 64, c_q 16,
 // c_k 32: Tq' = 4 NBq, Tk' = 2 NBk); the logits and the spread-corrected

@@ -126,6 +126,10 @@ int64_t scoreWarpRows(Operation *op, const ScoreKernelOptions &options);
 /// kernel (except those whose pooling `fused` gives to a scoring kernel).
 void populateCompressToGPUPatterns(RewritePatternSet &patterns,
                                    const FusedQueryPooling &fused);
+/// Buffer-form compress {pooling = outlier} -> the outlier compress kernels
+/// (OutlierCompressKernel.cpp; an error for one that
+/// outlierCompressKernelUnsupportedReason rejects).
+void populateOutlierCompressToGPUPatterns(RewritePatternSet &patterns);
 /// Buffer-form block_score with 16-bit composites -> the tensor-core kernel
 /// (an error for one that tensorCoreScoreUnsupportedReason rejects); the
 /// kernel pools its query composites itself where `fused` says so.

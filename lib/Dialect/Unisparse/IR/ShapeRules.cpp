@@ -133,6 +133,18 @@ std::string mlir::unisparse::refinementKernelUnsupportedReason(
   return "";
 }
 
+std::string
+mlir::unisparse::outlierCompressKernelUnsupportedReason(int64_t headDim,
+                                                        int64_t seqFactor) {
+  if (ShapedType::isDynamic(headDim) || headDim % 32 != 0 || headDim > 256)
+    return "the head dimension must be a static multiple of 32 up to 256 "
+           "(a warp holds a token)";
+  if (seqFactor > 256)
+    return "seq_factor must be at most 256 (a lane keeps the scores of "
+           "8 tokens of a composite)";
+  return "";
+}
+
 LogicalResult mlir::unisparse::verifyRefinement(EmitFn emit, Refine refine,
                                                 int64_t block, bool causal,
                                                 int64_t lastQ, int64_t nOffsets,

@@ -408,9 +408,6 @@ LogicalResult CompressOp::verify() {
       failed(c.attentionElement(in, "input")) ||
       failed(c.compositeElement(init, "init")))
     return failure();
-  if (outlier &&
-      failed(c.element(init, "init", Builder(getContext()).getF32Type())))
-    return failure();
   int64_t heads = dimOf(in, 1);
   int64_t expanded = ShapedType::isDynamic(heads) ? heads : heads * kvg;
   if (failed(c.divides(expanded, "input heads * kv_group", hf, "head_factor")))

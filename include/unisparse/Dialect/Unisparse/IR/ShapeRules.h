@@ -151,6 +151,17 @@ std::string refinementKernelUnsupportedReason(Type element, int64_t qHeads,
                                               int64_t kvHeads, int64_t groups,
                                               int64_t headDim);
 
+/// Why unisparse.compress {pooling = outlier} of an input with head
+/// dimension `headDim` (ShapedType::kDynamic where not static) in
+/// composites of `seqFactor` tokens has no GPU kernel
+/// (OutlierCompressKernel.cpp), or an empty string: a warp holds a token,
+/// so the head dimension must be a static multiple of 32 up to 256 (up to
+/// 8 coordinates a lane), and a lane keeps the scores of its slots of the
+/// composite, so at most 256 tokens a composite (8 a lane).
+/// convert-unisparse-to-linalg (gpu-kernels) leaves exactly these for it.
+std::string outlierCompressKernelUnsupportedReason(int64_t headDim,
+                                                   int64_t seqFactor);
+
 /// The number of slots of an outlier composite: the mean of the rest, the
 /// `outliers` tokens, and (queries) the spread.
 inline int64_t outlierSlots(int64_t outliers, bool spread) {

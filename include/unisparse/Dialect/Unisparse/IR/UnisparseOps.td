@@ -113,8 +113,8 @@ def Unisparse_CompressOp : Unisparse_Op<"compress", [
     composite's other tokens, or all of them when it has none left. Slot 0
     holds the mean of the rest, slots `1 .. r` the outliers (a slot past the
     composite's tokens holds the mean of the rest) and, with `spread`, slot
-    `r + 1` the per-coordinate variance of the rest around its mean. The
-    NumPy reference is `unisparse.reference.outlier.compress_outlier`.
+    `r + 1` the per-coordinate variance of the rest around its mean (all
+    in f32, stored as f32 or rounded once to bf16/f16). The NumPy reference is `unisparse.reference.outlier.compress_outlier`.
 
     Example (keys of a 32/8 GQA model, c_k = 16):
 

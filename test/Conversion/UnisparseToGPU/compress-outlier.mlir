@@ -1,0 +1,178 @@
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu --canonicalize | FileCheck %s
+
+// The outlier compress kernels (OutlierCompressKernel.cpp): the query
+// composites of the outlier estimator (c_q = 16, one far row, the spread),
+// bf16 in, f32 out, D = 128. The center in two stages: a thread per (batch,
+// group, split of ceil(N / 128) tokens, 8 head-dim elements) sums its
+// tokens in f32 (8 tokens' 16-byte loads at a time, clamped to the split's
+// last token, the adds past it masked), a thread per (batch, group, d) sums
+// the splits in order and divides by N. Then a warp per (batch, composite,
+// group), 4 coordinates a lane.
+// CHECK-LABEL: func.func @queries(
+// CHECK-SAME: %[[Q:[^:]+]]: memref<1x8x?x128xbf16>, %[[QC:[^:]+]]: memref<1x8x?x3x128xf32>)
+// CHECK: %[[N:.+]] = memref.dim %[[Q]], %c2
+// CHECK: %[[PER:.+]] = arith.maxui %{{.+}}, %c1 : index
+// CHECK: %[[PARTIAL:.+]] = memref.alloc(%{{.+}}) : memref<1x8x?x128xf32>
+// CHECK: gpu.launch {{.+}} module(@unisparse_compress_outlier_partial_sums_0_module) function(@unisparse_compress_outlier_partial_sums_0) {
+// CHECK: scf.if %{{.+}} -> (vector<8xf32>) {
+// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c8 iter_args(%{{.+}} = %{{.+}}) -> (vector<8xf32>) {
+// CHECK-COUNT-8: vector.load %[[Q]][{{.+}}] {alignment = 16 : i64} : memref<1x8x?x128xbf16>, vector<8xbf16>
+// CHECK: arith.select %{{.+}}, %{{.+}}, %{{.+}} : vector<8xf32>
+// CHECK: } else {
+// CHECK: vector.load %[[Q]][{{.+}}] : memref<1x8x?x128xbf16>, vector<8xbf16>
+// CHECK: vector.store %{{.+}}, %[[PARTIAL]][{{.+}}] {alignment = 16 : i64} : memref<1x8x?x128xf32>, vector<8xf32>
+// CHECK: %[[CENTER:.+]] = memref.alloc() : memref<1x8x128xf32>
+// CHECK: gpu.launch {{.+}} module(@unisparse_compress_outlier_center_0_module) function(@unisparse_compress_outlier_center_0) {
+// CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c8 iter_args(%{{.+}} = %{{.+}}) -> (f32) {
+// CHECK-COUNT-8: memref.load %[[PARTIAL]]
+// CHECK: arith.divf %{{.+}}, %{{.+}} : f32
+// CHECK: memref.store %{{.+}}, %[[CENTER]]
+// CHECK: memref.dealloc %[[PARTIAL]]
+// 8-byte loads of a lane's coordinates and 16-byte stores of its slots
+// where the host finds the rows aligned for them.
+// CHECK: memref.extract_aligned_pointer_as_index %[[Q]]
+// CHECK: memref.extract_aligned_pointer_as_index %[[QC]]
+// CHECK: gpu.launch {{.+}} threads(%[[TID:[^,]+]], {{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_compress_outlier_0_module) function(@unisparse_compress_outlier_0) {
+// CHECK: %[[LANE:.+]] = arith.remui %[[TID]], %c32 : index
+// CHECK: scf.if %[[ALIGNED:.+]] {
+// The composite's tokens [16 t, 16 t + min(16, N - 16 t)).
+// CHECK: %[[COUNT:.+]] = arith.minui %{{.+}}, %c16 : index
+// CHECK: %[[D:.+]] = arith.muli %[[LANE]], %c4 : index
+// CHECK: vector.load %[[CENTER]][%{{.+}}, %{{.+}}, %[[D]]] {alignment = 16 : i64} : memref<1x8x128xf32>, vector<4xf32>
+// Scores: 8 tokens' loads, then per token |x - center|^2 over the lane's 4
+// coordinates and a butterfly over the warp; the owner lane keeps it.
+// CHECK: scf.for %{{.+}} = %c0 to %[[COUNT]] step %c8 iter_args(%{{.+}} = %{{.+}}) -> (f32) {
+// CHECK-COUNT-8: vector.load %[[Q]][{{.+}}] {alignment = 8 : i64} : memref<1x8x?x128xbf16>, vector<4xbf16>
+// CHECK: arith.subf %{{.+}}, %{{.+}} : vector<4xf32>
+// CHECK: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle  xor %{{.+}}, %c1_i32, %c32_i32 : f32
+// CHECK: arith.cmpi eq, %{{.+}}, %[[LANE]] : index
+// The pick: a warp arg-max over (score, slot), NaN and past-the-end slots
+// excluded; ties to the lower slot.
+// CHECK: arith.cmpf ord
+// CHECK: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : i32
+// CHECK: arith.cmpf ogt
+// CHECK: arith.cmpi slt, %{{.+}}, %{{.+}} : i32
+// The rest's mean (slot 0), the outlier (slot 1), the variance (slot 2).
+// CHECK: scf.for %{{.+}} = %c0 to %[[COUNT]] step %c8 iter_args(%{{.+}} = %{{.+}}) -> (vector<4xf32>) {
+// CHECK: %[[MEAN:.+]] = arith.divf %{{.+}}, %{{.+}} : vector<4xf32>
+// CHECK: vector.store %[[MEAN]], %[[QC]][%{{.+}}, %{{.+}}, %{{.+}}, %c0, %[[D]]] {alignment = 16 : i64} : memref<1x8x?x3x128xf32>, vector<4xf32>
+// CHECK: vector.store %{{.+}}, %[[QC]][%{{.+}}, %{{.+}}, %{{.+}}, %c1, %[[D]]] {alignment = 16 : i64}
+// CHECK: scf.for %{{.+}} = %c0 to %[[COUNT]] step %c8 iter_args(%{{.+}} = %{{.+}}) -> (vector<4xf32>) {
+// CHECK: arith.divf %{{.+}}, %{{.+}} : vector<4xf32>
+// CHECK: vector.store %{{.+}}, %[[QC]][%{{.+}}, %{{.+}}, %{{.+}}, %c2, %[[D]]] {alignment = 16 : i64}
+// CHECK: } else {
+// CHECK: vector.load %[[Q]][{{.+}}] : memref<1x8x?x128xbf16>, vector<4xbf16>
+// CHECK: memref.dealloc %[[CENTER]]
+// CHECK-NOT: unisparse.compress
+func.func @queries(%q: memref<1x8x?x128xbf16>, %qc: memref<1x8x?x3x128xf32>) {
+  unisparse.compress {seq_factor = 16 : i64, pooling = #unisparse.pooling<outlier>, outliers = 1 : i64, spread = true}
+      ins(%q : memref<1x8x?x128xbf16>) outs(%qc : memref<1x8x?x3x128xf32>)
+  return
+}
+
+// -----
+
+// The keys of a 32 / 8 GQA model (c_k = 32, one hot and one far key): the
+// center of the keys (the 4 groups of a kv head read source head g / 4),
+// the probe from the queries (the same two kernels, kv_group 1), then the
+// composites: heat = x . probe besides the score, the hot pick first (on
+// the heats), the far one on the scores with the hot slot taken. Into bf16
+// composites (the GPU pipeline's narrowing): each slot rounded once.
+// CHECK-LABEL: func.func @keys(
+// CHECK-SAME: %[[K:[^:]+]]: memref<1x8x?x128xbf16>, %[[Q:[^:]+]]: memref<1x32x?x128xbf16>, %[[KC:[^:]+]]: memref<1x32x?x3x128xbf16>)
+// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_partial_sums_0) {
+// CHECK: arith.divui %{{.+}}, %c4 : index
+// CHECK: vector.load %[[K]]
+// CHECK: %[[CENTER:.+]] = memref.alloc() : memref<1x32x128xf32>
+// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_center_0) {
+// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_partial_sums_1) {
+// CHECK: vector.load %[[Q]]
+// CHECK: %[[PROBE:.+]] = memref.alloc() : memref<1x32x128xf32>
+// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_center_1) {
+// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_0) {
+// CHECK: vector.load %[[CENTER]]
+// CHECK: vector.load %[[PROBE]]
+// CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c8 iter_args(%{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) -> (f32, f32) {
+// CHECK: arith.divui %{{.+}}, %c4 : index
+// CHECK: vector.load %[[K]]
+// CHECK: arith.truncf %{{.+}} : vector<4xf32> to vector<4xbf16>
+// CHECK: vector.store %{{.+}}, %[[KC]][%{{.+}}, %{{.+}}, %{{.+}}, %c0, %{{.+}}] {alignment = 8 : i64} : memref<1x32x?x3x128xbf16>, vector<4xbf16>
+// CHECK: vector.store %{{.+}}, %[[KC]][%{{.+}}, %{{.+}}, %{{.+}}, %c2, %{{.+}}] {alignment = 8 : i64}
+// CHECK: memref.dealloc %[[CENTER]]
+// CHECK: memref.dealloc %[[PROBE]]
+// CHECK-NOT: unisparse.compress
+func.func @keys(%k: memref<1x8x?x128xbf16>, %q: memref<1x32x?x128xbf16>, %kc: memref<1x32x?x3x128xbf16>) {
+  unisparse.compress {seq_factor = 32 : i64, kv_group = 4 : i64, pooling = #unisparse.pooling<outlier>, outliers = 2 : i64, hot = 1 : i64}
+      ins(%k : memref<1x8x?x128xbf16>) queries(%q : memref<1x32x?x128xbf16>) outs(%kc : memref<1x32x?x3x128xbf16>)
+  return
+}
+
+// -----
+
+// Heads pooled (c_h = 2: the two heads summed, divided by 2), f16, D = 64
+// (2 coordinates a lane), composites of 48 tokens: a lane keeps the scores
+// and heats of two slots (a, a + 32); three picks, two hot.
+// CHECK-LABEL: func.func @pooled(
+// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_0) {
+// CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c8 iter_args(%{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) -> (f32, f32, f32, f32) {
+// CHECK: vector.load %{{.+}} {alignment = 4 : i64} : memref<2x8x?x64xf16>, vector<2xf16>
+// CHECK: vector.load %{{.+}} {alignment = 4 : i64} : memref<2x8x?x64xf16>, vector<2xf16>
+// CHECK: arith.addf %{{.+}}, %{{.+}} : vector<2xf32>
+// CHECK: arith.divf %{{.+}}, %{{.+}} : vector<2xf32>
+// CHECK-COUNT-3: gpu.shuffle  xor %{{.+}}, %c1_i32, %c32_i32 : i32
+// CHECK-NOT: gpu.shuffle  xor %{{.+}}, %c1_i32, %c32_i32 : i32
+// CHECK: vector.store %{{.+}}, %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %c3, %{{.+}}] {alignment = 8 : i64} : memref<2x4x?x4x64xf32>, vector<2xf32>
+// CHECK: } else {
+func.func @pooled(%k: memref<2x8x?x64xf16>, %q: memref<2x8x?x64xf16>, %kc: memref<2x4x?x4x64xf32>) {
+  unisparse.compress {seq_factor = 48 : i64, head_factor = 2 : i64, pooling = #unisparse.pooling<outlier>, outliers = 3 : i64, hot = 2 : i64}
+      ins(%k : memref<2x8x?x64xf16>) queries(%q : memref<2x8x?x64xf16>) outs(%kc : memref<2x4x?x4x64xf32>)
+  return
+}
+
+// -----
+
+// The queries' compress, then the keys' with the same queries and heads
+// (the estimation's order): the keys' probe is the query compress's center
+// (the same kernels on the same queries), so the queries are read for it
+// once; the center is freed after the key composites.
+// CHECK-LABEL: func.func @shared_probe(
+// CHECK-SAME: %[[Q:[^:]+]]: memref<1x8x?x64xbf16>, %[[K:[^:]+]]: memref<1x2x?x64xbf16>
+// CHECK: %[[QCENTER:.+]] = memref.alloc() : memref<1x8x64xf32>
+// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_center_0) {
+// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_0) {
+// CHECK: vector.load %[[QCENTER]]
+// CHECK-NOT: memref.dealloc %[[QCENTER]]
+// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_partial_sums_1) {
+// CHECK: vector.load %[[K]]
+// CHECK: %[[KCENTER:.+]] = memref.alloc() : memref<1x8x64xf32>
+// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_center_1) {
+// CHECK-NOT: unisparse_compress_outlier_partial_sums
+// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_1) {
+// CHECK: vector.load %[[KCENTER]]
+// CHECK: vector.load %[[QCENTER]]
+// CHECK: memref.dealloc %[[KCENTER]]
+// CHECK: memref.dealloc %[[QCENTER]]
+func.func @shared_probe(%q: memref<1x8x?x64xbf16>, %k: memref<1x2x?x64xbf16>, %qc: memref<1x8x?x3x64xbf16>, %kc: memref<1x8x?x3x64xbf16>) {
+  unisparse.compress {seq_factor = 16 : i64, pooling = #unisparse.pooling<outlier>, outliers = 1 : i64, spread = true}
+      ins(%q : memref<1x8x?x64xbf16>) outs(%qc : memref<1x8x?x3x64xbf16>)
+  unisparse.compress {seq_factor = 32 : i64, kv_group = 4 : i64, pooling = #unisparse.pooling<outlier>, outliers = 2 : i64, hot = 1 : i64}
+      ins(%k : memref<1x2x?x64xbf16>) queries(%q : memref<1x8x?x64xbf16>) outs(%kc : memref<1x8x?x3x64xbf16>)
+  return
+}
+
+// -----
+
+// Something between them that may write the queries: the keys compute
+// their own probe.
+// CHECK-LABEL: func.func @written_between(
+// CHECK-COUNT-3: function(@unisparse_compress_outlier_partial_sums_
+func.func @written_between(%q: memref<1x8x?x64xbf16>, %k: memref<1x2x?x64xbf16>, %qc: memref<1x8x?x3x64xbf16>, %kc: memref<1x8x?x3x64xbf16>, %x: memref<1x8x?x64xbf16>) {
+  unisparse.compress {seq_factor = 16 : i64, pooling = #unisparse.pooling<outlier>, outliers = 1 : i64, spread = true}
+      ins(%q : memref<1x8x?x64xbf16>) outs(%qc : memref<1x8x?x3x64xbf16>)
+  memref.copy %x, %q : memref<1x8x?x64xbf16> to memref<1x8x?x64xbf16>
+  unisparse.compress {seq_factor = 32 : i64, kv_group = 4 : i64, pooling = #unisparse.pooling<outlier>, outliers = 2 : i64, hot = 1 : i64}
+      ins(%k : memref<1x2x?x64xbf16>) queries(%q : memref<1x8x?x64xbf16>) outs(%kc : memref<1x8x?x3x64xbf16>)
+  return
+}
