@@ -3,9 +3,10 @@
 // For the GPU its composites go through the structured path (the outlier
 // compress as loops mapped to GPU kernels, rounded to bf16 by a generic),
 // and its scoring is the outlier tensor-core kernel (OutlierScoreKernel.cpp:
-// key norms, query spread, then three passes on mma.sync); the selection
-// and the attention are the project's kernels. score-precision=f32 keeps
-// the whole structured path (its scoring as loops), for debugging.
+// key norms, query spread, then two passes on mma.sync and the scores from
+// a scratch slot per CTA); the selection and the attention are the
+// project's kernels. score-precision=f32 keeps the whole structured path
+// (its scoring as loops), for debugging.
 // REQUIRES: ptxas
 // RUN: unisparse-opt %s --unisparse-to-nvptx | FileCheck %s --check-prefix=GPU
 // RUN: unisparse-opt %s --unisparse-to-nvptx="format=isa" | FileCheck %s --check-prefix=PTX
