@@ -84,7 +84,7 @@ def main():
 
     if a.only == "tuning":
         for name, (base, flags) in configs.TUNING.items():
-            if flags is None:
+            if flags is None or (a.names is not None and name not in a.names):
                 continue
             cfg, hq, hkv, d, dtype, _ = configs.BENCH_ESTIMATION[base]
             lib = out / configs.lib_name(name, "cuda")
