@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
 # Run HERE (where LLVM is), from the repo root: the libraries that measure
 # the outlier scoring kernel's fold (docs/GPU.md, "The outlier estimator on
-# the tensor cores") into .device/aot/: the outlier checks, est_default and
+# the tensor cores") into .device/aot/ (or $AOT): the outlier checks, est_default and
 # est_outlier, and the tuning variants tune_outlier (the default key tile
 # of 32) and tune_outlier_kt64.
 #   prepare_outlier_fold.sh [--before BUILD_DIR]
 # --before: also tune_outlier_before, est_outlier compiled by
 # BUILD_DIR/bin/unisparse-compile (a build of a commit before the fold, e.g.
 # main's build before merging it), so that both forms run in one process.
-# Then, on the GPU machine (with .device/ carried):
-#   CHECK_ONLY="outlier_bf16_d128 outlier_ch2_f16_d64 outlier_h32_bf16_d128" \
-#     scripts/gpu/run_estimation.sh --only est_default est_outlier --n 32768
-#   scripts/gpu/run_estimation.sh --bench-only --tuning \
+# Then, on the GPU machine (with .device/ carried; UNISPARSE_CUDA_RUNTIME and
+# UNISPARSE_AOT_DIR set as run_estimation.sh sets them):
+#   python3 scripts/gpu/check.py --only outlier_bf16_d128 outlier_ch2_f16_d64 outlier_h32_bf16_d128
+#   python3 bench/bench_gpu_estimation.py --only est_default est_outlier --n 32768
+#   python3 bench/bench_gpu_estimation.py --tuning \
 #     --only tune_outlier_before tune_outlier tune_outlier_kt64 --n 32768
+# or the same through run_estimation.sh (CHECK_ONLY="..." for check.py's
+# --only; its bench arguments pass through). 131072 only once the outlier
+# compress is a kernel: on the structured path one call takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${UNISPARSE_BUILD_DIR:-$PWD/build}
-AOT=.device/aot
+AOT=${AOT:-.device/aot}
 mkdir -p "$AOT"
 EXCLUDE=$(git rev-parse --git-path info/exclude)
 mkdir -p "$(dirname "$EXCLUDE")"
