@@ -123,6 +123,9 @@ ScoreMapTiling scoreMapTiling(ConfigAttr cfg, const EntrySignature &sig,
   if (!scoreOp || !k.compositeType ||
       !tensorCoreScoreUnsupportedReason(scoreOp, k).empty())
     return {ScoreMapTiling::Kind::whole};
+  if (cast<BlockScoreOp>(scoreOp).getEstimator() == Estimator::outlier)
+    return ScoreMapTiling::byOutlierScratch(
+        k.ctas, outlierScoreCtaComposites(k), k.outlierKeyTile);
   int64_t rows = scoreWarpRows(scoreOp, k) * k.warps;
   int64_t partialBytes = k.halfPartials ? 2 : 4;
   if (k.separateEpilogue)

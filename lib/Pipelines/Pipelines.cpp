@@ -70,7 +70,7 @@ namespace {
 /// What the GPU pipeline asks of the tensor level.
 struct GpuEstimationOptions {
   std::string scorePrecision;
-  int64_t warps, warpRows, keyTile;
+  int64_t warps, warpRows, keyTile, outlierKeyTile;
   bool refineKernels;
 };
 
@@ -95,6 +95,7 @@ void addTensorAndBufferPasses(OpPassManager &pm, bool decompose,
     narrow.warps = gpu->warps;
     narrow.warpRows = gpu->warpRows;
     narrow.keyTile = gpu->keyTile;
+    narrow.outlierKeyTile = gpu->outlierKeyTile;
     if (gpu->scorePrecision != "f32")
       pm.addPass(createUnisparseNarrowCompositesPass(narrow));
     linalg.gpuKernels = true;
@@ -155,15 +156,17 @@ void mlir::unisparse::buildUnisparseToNVPTXPipeline(
     OpPassManager &pm, const UnisparseToNVPTXPipelineOptions &options) {
   // As for the CPU, but scoring and selection become built GPU kernels and
   // attention calls the runtime's CUDA kernel.
-  GpuEstimationOptions estimation{options.scorePrecision, options.scoreWarps,
-                                  options.scoreWarpRows, options.scoreKeyTile,
-                                  options.refineKernels};
+  GpuEstimationOptions estimation{
+      options.scorePrecision,      options.scoreWarps,
+      options.scoreWarpRows,       options.scoreKeyTile,
+      options.scoreOutlierKeyTile, options.refineKernels};
   addTensorAndBufferPasses(pm, options.decompose, "cuda",
                            /*deallocate=*/true, /*tile=*/false, &estimation);
   ConvertUnisparseToGPUPassOptions gpu;
   gpu.warps = options.scoreWarps;
   gpu.warpRows = options.scoreWarpRows;
   gpu.keyTile = options.scoreKeyTile;
+  gpu.outlierKeyTile = options.scoreOutlierKeyTile;
   gpu.ctas = options.scoreCtas;
   gpu.minCtasPerSm = options.scoreMinCtasPerSm;
   gpu.epilogue = options.scoreEpilogue;

@@ -272,6 +272,14 @@ TUNING = {
     # current ones in one process.
     "tune_refine_before": ("est_refine", None),
     "tune_refine": ("est_refine", []),
+    # The outlier estimator's scoring kernel: the three-pass form before the
+    # fold (a CTA per tile, A fragments in registers), built by hand with an
+    # earlier compiler (scripts/gpu/prepare_outlier_fold.sh --before); the
+    # fold at its default key tile of 32 and at 64 (a spill, one CTA per
+    # SM).
+    "tune_outlier_before": ("est_outlier", None),
+    "tune_outlier": ("est_outlier", []),
+    "tune_outlier_kt64": ("est_outlier", ["--score-outlier-key-tile=64"]),
 }
 
 

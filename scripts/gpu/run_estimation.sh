@@ -7,6 +7,7 @@
 # the compiler is, with nvcc: `scripts/gpu/prepare.sh --runtime`), which
 # saves the GPU machine the CUDA build; otherwise it is built here.
 #   run_estimation.sh [--check-only | --bench-only] [bench args...]
+# CHECK_ONLY="name ..." checks only those configurations (check.py --only).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 LOGS=${OUT:-$PWD/gpu-logs}
@@ -28,7 +29,8 @@ fi
 export UNISPARSE_CUDA_RUNTIME=$RT UNISPARSE_AOT_DIR=$PWD/.device/aot
 if [ "$mode" != --bench-only ]; then
   echo "=== checks against PyTorch and the CPU path"
-  python3 scripts/gpu/check.py 2>&1 | tee "$LOGS/check.txt" | grep -v "^PASS" | tail -40
+  # shellcheck disable=SC2086  # CHECK_ONLY is a list of names
+  python3 scripts/gpu/check.py ${CHECK_ONLY:+--only $CHECK_ONLY} 2>&1 | tee "$LOGS/check.txt" | grep -v "^PASS" | tail -40
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
 fi
 if [ "$mode" != --check-only ]; then

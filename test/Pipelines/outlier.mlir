@@ -4,10 +4,11 @@
 // (OutlierCompressKernel.cpp: per compress the center's two stages, with
 // hot outliers the probe's two, then a warp a composite, writing bf16),
 // and its scoring is the outlier tensor-core kernel (OutlierScoreKernel.cpp:
-// key norms, query spread, then three passes on mma.sync); the selection
-// and the attention are the project's kernels: no structured (linalg)
-// kernel is left. score-precision=f32 keeps the structured path of the
-// scoring (as loops), for debugging; the compress kernels write f32 then.
+// key norms, query spread, then two passes on mma.sync and the scores from
+// a scratch slot per CTA); the selection and the attention are the
+// project's kernels: no structured (linalg) kernel is left.
+// score-precision=f32 keeps the structured path of the scoring (as loops),
+// for debugging; the compress kernels write f32 then.
 // REQUIRES: ptxas
 // RUN: unisparse-opt %s --unisparse-to-nvptx | FileCheck %s --check-prefix=GPU
 // RUN: unisparse-opt %s --unisparse-to-nvptx="format=isa" | FileCheck %s --check-prefix=PTX

@@ -113,6 +113,11 @@ static cl::opt<int64_t>
                  cl::desc("CUDA: key composites per tile of the scoring "
                           "kernel"),
                  cl::init(64), cl::cat(category));
+static cl::opt<int64_t> scoreOutlierKeyTile(
+    "score-outlier-key-tile",
+    cl::desc("CUDA: key composites per tile of the outlier estimator's "
+             "scoring kernel"),
+    cl::init(32), cl::cat(category));
 static cl::opt<int64_t> scoreCtas("score-ctas",
                                   cl::desc("CUDA: persistent CTAs of the "
                                            "scoring kernel"),
@@ -368,6 +373,7 @@ int main(int argc, char **argv) {
     sig.scoring.warps = scoreWarps;
     sig.scoring.warpRows = scoreWarpRows;
     sig.scoring.keyTile = scoreKeyTile;
+    sig.scoring.outlierKeyTile = scoreOutlierKeyTile;
     sig.scoring.ctas = scoreCtas;
     sig.scoring.separateEpilogue = scoreEpilogue == "separate";
     sig.scoring.scratchBytes = scoreScratchBytes;
@@ -408,6 +414,7 @@ int main(int argc, char **argv) {
     options.scoreWarps = scoreWarps;
     options.scoreWarpRows = scoreWarpRows;
     options.scoreKeyTile = scoreKeyTile;
+    options.scoreOutlierKeyTile = scoreOutlierKeyTile;
     options.scoreCtas = scoreCtas;
     options.scoreMinCtasPerSm = scoreMinCtasPerSm;
     options.scoreEpilogue = scoreEpilogue;

@@ -157,6 +157,9 @@ def UnisparseNarrowCompositesPass : Pass<"unisparse-narrow-composites"> {
     Option<"keyTile", "key-tile", "int64_t", /*default=*/"64",
            "Key composites per tile of the scoring kernel (as "
            "convert-unisparse-to-gpu)">,
+    Option<"outlierKeyTile", "outlier-key-tile", "int64_t", /*default=*/"32",
+           "Key composites per tile of the outlier scoring kernel (as "
+           "convert-unisparse-to-gpu)">,
   ];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect",
@@ -279,6 +282,9 @@ def ConvertUnisparseToGPUPass
            "or two m16 MMA tiles)">,
     Option<"keyTile", "key-tile", "int64_t", /*default=*/"64",
            "Key composites per workgroup-memory tile (a multiple of 16)">,
+    Option<"outlierKeyTile", "outlier-key-tile", "int64_t", /*default=*/"32",
+           "Key composites per workgroup-memory tile of the outlier "
+           "estimator's scoring kernel (a multiple of 16; all key slots)">,
     Option<"ctas", "ctas", "int64_t", /*default=*/"264",
            "Persistent CTAs of the scoring kernel (each owns a scratch slot)">,
     Option<"minCtasPerSm", "min-ctas-per-sm", "int64_t", /*default=*/"0",

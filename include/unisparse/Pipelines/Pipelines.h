@@ -69,6 +69,11 @@ struct UnisparseToNVPTXPipelineOptions
       llvm::cl::desc("Key composites per workgroup-memory tile of the "
                      "scoring kernel"),
       llvm::cl::init(64)};
+  PassOptions::Option<int64_t> scoreOutlierKeyTile{
+      *this, "score-outlier-key-tile",
+      llvm::cl::desc("Key composites per workgroup-memory tile of the "
+                     "outlier estimator's scoring kernel"),
+      llvm::cl::init(32)};
   PassOptions::Option<int64_t> scoreCtas{
       *this, "score-ctas",
       llvm::cl::desc("Persistent CTAs of the scoring kernel"),

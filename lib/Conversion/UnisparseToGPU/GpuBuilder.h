@@ -104,6 +104,18 @@ struct KernelBuilder {
         .getResult(0);
   }
 
+  /// 2^d for an integer-valued d <= 0, from the exponent bits instead of
+  /// the special-function unit: max(d, -127) + 2^23 + 127 is exact and
+  /// holds d + 127 in its low mantissa bits, which shifted left by 23 are
+  /// the exponent field of 2^d (the rest shifts out). d <= -127, -inf and
+  /// NaN (-inf - -inf) give 0, as ex2.approx.ftz flushes 2^-127.
+  Value exactPow2(Value d) {
+    Value t = fadd(fmaxnum(d, f32(-127.0f)), f32(8388735.0f));
+    Value bits = arith::BitcastOp::create(b, b.getI32Type(), t);
+    bits = arith::ShLIOp::create(b, bits, i32(23));
+    return arith::BitcastOp::create(b, b.getF32Type(), bits);
+  }
+
   /// D = A B + C on mma.sync m16n8k16 (`element` bf16 or f16, f32
   /// accumulators, row.col): `a` the four A registers, `b0`, `b1` the two B
   /// registers, `c` the four accumulators; returns D's four f32.

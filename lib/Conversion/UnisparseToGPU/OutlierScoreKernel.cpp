@@ -10,10 +10,14 @@
 //   unisparse_outlier_query_spread v[t] = the mean over d of the query
 //                                  composite's spread slot (f32 [B, G,
 //                                  Tq]).
-//   unisparse_outlier_score        a CTA per (batch, head group, 16 *
-//                                  warps query composites), a warp per 16
-//                                  query composites; three passes over the
-//                                  key tiles the CTA's last row sees.
+//   unisparse_outlier_score        persistent CTAs (`ctas`, a scratch slot
+//                                  each) over CTA tiles of 16 * warps query
+//                                  composites (rounds of a tile per CTA,
+//                                  the heaviest causal tiles first, every
+//                                  other round in reverse CTA order), a
+//                                  warp per 16 query composites; per tile
+//                                  two passes over the key tiles its last
+//                                  row sees, then the tile's scores.
 //
 // The estimator (python/unisparse/reference/outlier.py, docs/Fidelity.md):
 // query slot a in {0 (rest mean, spread v), 1 (outlier row, no spread)},
@@ -22,27 +26,32 @@
 // rows take the softmax twice, the second time of y = x + log2(e) * s^2 v
 // |k_b|^2 (1 - 2 p) / 2 with p the first softmax; slot 1 rows take it once
 // (y = x). A[t, u] = omega_0 p'_0 + omega_1 p_1 summed over b, then block
-// sums and the query reduction. Hence three passes, each the same key loop
-// (cp.async of a key tile of keyTile composites, all rk + 1 slots, double
-// buffered; per slot b an mma.sync m16n8k16 GEMM of the warp's query slot
-// rows against the slot's keyTile key rows):
+// sums and the query reduction. Each pass is the same key loop (cp.async
+// of a key tile of keyTile composites, all rk + 1 slots, double buffered;
+// per slot b an mma.sync m16n8k16 GEMM of the warp's query slot rows, A by
+// ldmatrix from the CTA's query tile in workgroup memory, against the
+// slot's keyTile key rows):
 //
-//   passRowStats (statistics of x, slot 0 rows only: one m16 tile, the
-//                 16 composites' slot 0 rows)   -> m_x, l_x per composite
-//   passRowStats (statistics of y for slot 0 rows, of x for slot 1 rows:
-//                 two m16 tiles)                -> m', l' per (composite,
+//   passFirstStats (statistics of x, slot 0 rows only: one m16 tile, the
+//                  16 composites' slot 0 rows)  -> m_x, l_x per composite
+//   passScores     (per key tile: the running max m of y for slot 0 rows,
+//                  of x for slot 1 rows, an integer in the log2 domain,
+//                  and per key block the partial sums P of exp2(y - m),
+//                  with m, to the CTA's scratch slot; two m16 tiles)
+//                                               -> m', l' per (composite,
 //                                                  slot)
-//   passBlockScores (p'_0, p_1 mixed by omega per element, summed over b,
-//                 block sums by shuffles, the query reduction by shuffles,
-//                 the scores stored; blocks past the CTA's keys: 0).
+//   tileScores     (per (query block, key block): the query reduction over
+//                  the block's composites of sum_a P_a 2^(m_tile - m'_a)
+//                  omega_a / l'_a, the power of two exact; blocks past the
+//                  CTA's keys: 0).
 //
 // Row layout of a warp's two m16 tiles (C/D fragment: element [h][c] is row
 // quad + 8 h, column 2 q + c): m tile mt holds composites mt * 8 .. mt * 8
 // + 7 of the warp, rows 0..7 their slot 0, rows 8..15 their slot 1, so a
-// lane holds both slots of composites quad and 8 + quad, and the mixing of
-// the query slots is in-thread. The first pass's one m16 tile (slot 0 rows
-// of all 16 composites: row r = composite r) takes its A registers from
-// those of the two tiles (reg 0 and 2 of each), no second load. Key
+// lane holds both slots of composites quad and 8 + quad. The query tile
+// stores them in that order (32 rows a warp), so the first pass's one m16
+// tile (slot 0 rows of all 16 composites: row r = composite r) is an
+// ldmatrix of rows 0..7 and 16..23 of the warp's. Key
 // columns: in the GEMM of key slot b, n8 tile nt's column j is key
 // composite 8 nt + j of the tile, read by ldmatrix from workgroup row
 // (8 nt + j) * (rk + 1) + b (the tile is stored as in global memory), so
@@ -51,8 +60,9 @@
 //
 // Numbers: composites are 16-bit (the compress rounds them once), products
 // accumulate in f32 on the tensor cores, exp2 is ex2.approx.ftz.f32,
-// statistics and sums are f32; |k|^2 and v are f32 sums of the 16-bit
-// composites.
+// statistics, sums and the scratch's partial sums are f32; the rescales
+// between a key tile's max and the final one are exact powers of two (the
+// maxima are integers); |k|^2 and v are f32 sums of the 16-bit composites.
 //
 //===----------------------------------------------------------------------===//
 
@@ -88,6 +98,7 @@ struct OutlierShape {
   int64_t cq, ck, qBlk, kBlk;   // composite sizes, composites per block
   bool causal;
   int64_t kvGroup;
+  int64_t ctas; // persistent CTAs (the grid), a scratch slot each
   QueryReduce reduce;
   float scaleLog2;      // s * log2(e)
   float restLog2;       // log2(c_k - rk): the key rest slot's weight
@@ -99,30 +110,61 @@ struct OutlierShape {
   int64_t stageRows() const { return keyTile * keySlots; }
   int64_t stageElems() const { return stageRows() * rowElems(); }
   int64_t blocksPerKeyTile() const { return keyTile / kBlk; }
+  /// Rows of a CTA's scratch slot: both query slots of each composite.
+  int64_t scratchRows() const { return 2 * rows; }
+  /// Where the query tile starts in the workgroup buffer (elements).
+  int64_t queryTileOffset() const { return kStages * stageElems(); }
+  /// A lane's in-thread partial block sums of one row per key tile: per
+  /// block (kBlk >= 8: the quad shares a block), else per n8 tile (its two
+  /// columns: a block of 2, or half of one of 4).
+  int64_t pieces() const { return kBlk >= 8 ? blocksPerKeyTile() : nTiles; }
 };
 
 /// The dynamic sizes of one scoring launch.
 struct OutlierSizes {
   Value batch, groups, tq, tk, nbq, nbk, queryTiles, keyTiles;
+  Value tiles;       // CTA tiles of all heads
+  Value blockStride; // keyTiles * blocksPerKeyTile >= nbk: a scratch row
 };
 
-/// The workgroup buffer: the key stages, flat.
-MemRefType stagesType(const OutlierShape &s) {
-  return workgroupMemRef({kStages * s.stageElems()}, s.element);
+/// The workgroup buffers: the key stages and after them the query slot
+/// rows of the CTA tile (the A fragments), flat; per scratch row the final
+/// max and omega / sum (the tile's scores read them). Every size is a
+/// multiple of 16 bytes.
+SmallVector<MemRefType> workgroupTypes(const OutlierShape &s) {
+  Type f32 = Float32Type::get(s.element.getContext());
+  return {
+      workgroupMemRef({s.queryTileOffset() + s.scratchRows() * s.rowElems()},
+                      s.element),
+      workgroupMemRef({s.scratchRows()}, f32),
+      workgroupMemRef({s.scratchRows()}, f32)};
 }
 
-/// Emits the scoring kernel (one CTA's work).
+/// Bytes of workgroup memory of the scoring kernel.
+int64_t workgroupBytes(int64_t keyTile, int64_t keySlots, int64_t headDim,
+                       int64_t elementBytes, int64_t warps) {
+  int64_t scratchRows = 2 * kWarpComposites * warps;
+  return (kStages * keyTile * keySlots + scratchRows) * (headDim + kRowPad) *
+             elementBytes +
+         2 * scratchRows * 4;
+}
+
+/// Emits the scoring kernel: persistent CTAs, each walking CTA tiles c, c +
+/// grid, ... with its scratch slot.
 class OutlierKernel : KernelBuilder {
 public:
   OutlierKernel(ImplicitLocOpBuilder &b, const OutlierShape &s,
                 const OutlierSizes &n, Value qc, Value kc, Value keyNorms,
-                Value spread, Value scores)
+                Value spread, Value scores, Value partials, Value maxima)
       : KernelBuilder{b}, s(s), n(n), qc(qc), kc(kc), keyNorms(keyNorms),
-        spread(spread), scores(scores) {}
+        spread(spread), scores(scores), partials(partials), maxima(maxima) {}
 
-  void build(Value threadId, Value blockId, Value workgroup) {
+  void build(Value threadId, Value blockId, Value gridSize,
+             ValueRange workgroup) {
     tid = threadId;
-    keys = workgroup;
+    keys = workgroup[0];
+    rowMaxWg = workgroup[1];
+    rowCoefWg = workgroup[2];
     Value lane = rem(tid, 32);
     warp = div(tid, 32);
     quad = div(lane, 4);
@@ -133,16 +175,66 @@ public:
     Value ldComposite = add(mul(div(lane, 16), 8), rem(lane, 8));
     ldBase = add(mul(mul(ldComposite, s.keySlots), s.rowElems()),
                  mul(rem(div(lane, 8), 2), 8));
+    // ldmatrix.x4 of A: lane l addresses row l % 16 (both slots: of the
+    // m tile), columns 8 (l / 16), so matrices 0..3 are A registers 0..3;
+    // the slot 0 rows of the warp's 16 composites are rows l % 8 + 16 ((l
+    // / 8) % 2).
+    Value warpRow = mul(warp, 2 * kWarpComposites);
+    Value aCol = mul(div(lane, 16), 8);
+    Value tileCol = add(aCol, idx(s.queryTileOffset()));
+    aBase = add(mul(add(warpRow, rem(lane, 16)), s.rowElems()), tileCol);
+    aBaseSlot0 =
+        add(mul(add(warpRow, add(rem(lane, 8), mul(rem(div(lane, 8), 2), 16))),
+                s.rowElems()),
+            tileCol);
+    // The lane's own row (its maxima and final statistics): row r = qlane
+    // of its four (mt, h) = (r / 2, r % 2).
+    ownScratchRow =
+        add(add(mul(warp, 2 * kWarpComposites), mul(div(qlane, 2), 16)),
+            add(mul(quad, 2), rem(qlane, 2)));
+    // The CTA's scratch slot: scratchRows rows of blockStride partial sums
+    // and keyTiles maxima, reused by its tiles.
+    Value slotRows = mul(blockId, s.scratchRows());
+    partialBase = mul(slotRows, n.blockStride);
+    maximaBase = mul(slotRows, n.keyTiles);
+    // A static schedule in rounds of a tile per CTA, the tiles heaviest
+    // first (causal) and the CTAs' order reversed every other round, so
+    // that every CTA's tiles add up to about the same work.
+    Value rounds = ceilDiv(n.tiles, gridSize);
+    Value lastCta = sub(gridSize, idx(1));
+    forLoop(idx(0), rounds, idx(1), {}, [&](Value round, ValueRange) {
+      Value forward = eq(rem(round, 2), 0);
+      Value tile = add(mul(round, gridSize),
+                       select(forward, blockId, sub(lastCta, blockId)));
+      ifThen(ult(tile, n.tiles), [&] { processTile(tile); });
+      return SmallVector<Value>{};
+    });
+  }
 
-    // Head-major tiles; within a head the causal tiles run longest first.
-    Value head = div(blockId, n.queryTiles);
-    Value r = rem(blockId, n.queryTiles);
+private:
+  const OutlierShape &s;
+  const OutlierSizes &n;
+  Value qc, kc, keyNorms, spread, scores, partials, maxima;
+  Value tid, warp, quad, qlane, ldBase, keys, rowMaxWg, rowCoefWg;
+  Value aBase, aBaseSlot0;
+  Value ownScratchRow, partialBase, maximaBase;
+  // Per tile.
+  Value batchIdx, group, keyHead, t0, rowsHere, numKeyTiles;
+  Value inside[2], rowLimit[2], spreadRow[2];
+  Value xMax[2], xInvSum[2]; // pass 1, per composite mt
+
+  /// CTA tile `tile`: query tile rank r = tile / heads of head tile mod
+  /// heads, the causal ranks from the last query tile (the most keys) on.
+  void processTile(Value tile) {
+    Value heads = mul(n.batch, n.groups);
+    Value head = rem(tile, heads);
+    Value r = div(tile, heads);
     Value queryTile = s.causal ? sub(sub(n.queryTiles, idx(1)), r) : r;
     batchIdx = div(head, n.groups);
     group = rem(head, n.groups);
     keyHead = s.kvGroup == 1 ? group : div(group, s.kvGroup);
     t0 = mul(queryTile, s.rows);
-    Value rowsHere = minU(idx(s.rows), sub(n.tq, t0));
+    rowsHere = minU(idx(s.rows), sub(n.tq, t0));
     Value lastKey = sub(n.tk, idx(1));
     Value numKeys = n.tk;
     if (s.causal)
@@ -152,7 +244,6 @@ public:
     // The lane's composites (mt = 0, 1): t0 + 16 warp + 8 mt + quad.
     for (int64_t mt = 0; mt < 2; ++mt) {
       Value t = add(t0, add(add(mul(warp, kWarpComposites), mt * 8), quad));
-      composite[mt] = t;
       inside[mt] = ult(t, n.tq);
       Value limit = lastKey;
       if (s.causal)
@@ -162,39 +253,21 @@ public:
       Value v = load(spread, {batchIdx, group, select(inside[mt], t, idx(0))});
       spreadRow[mt] = select(inside[mt], fmul(v, f32(s.spreadLog2)), f32(0));
     }
-    loadQueryFragments();
+    loadQueryTileAsync();
 
     // Pass 1: x statistics of the slot 0 rows (row h of the one m tile is
     // composite 8 h + quad: the lane's composite mt = h).
-    SmallVector<Value> first = passRowStats(/*bothSlots=*/false);
+    SmallVector<Value> first = passFirstStats();
     for (int64_t mt = 0; mt < 2; ++mt) {
       xMax[mt] = first[mt];
       xInvSum[mt] = rowInverse(first[2 + mt]);
     }
-    // Pass 2: y statistics of slot 0, x statistics of slot 1; row (mt, h).
-    SmallVector<Value> second = passRowStats(/*bothSlots=*/true);
-    for (int64_t row = 0; row < 4; ++row) {
-      finalMax[row] = second[row];
-      // The query slot's share folded into 1 / l.
-      finalCoef[row] =
-          fmul(rowInverse(second[4 + row]), f32(row % 2 ? s.omega1 : s.omega0));
-    }
-    // Pass 3: the scores.
-    passBlockScores();
-    zeroUnwalkedBlocks();
+    // Pass 2: y statistics of slot 0, x statistics of slot 1 (row 2 mt +
+    // h), and per key tile the rows' block partial sums to the scratch.
+    SmallVector<Value> second = passScores();
+    // The scores from the scratch.
+    tileScores(second);
   }
-
-private:
-  const OutlierShape &s;
-  const OutlierSizes &n;
-  Value qc, kc, keyNorms, spread, scores;
-  Value tid, warp, quad, qlane, ldBase, keys;
-  Value batchIdx, group, keyHead, t0, numKeyTiles;
-  Value composite[2], inside[2], rowLimit[2], spreadRow[2];
-  Value xMax[2], xInvSum[2];       // pass 1, per composite mt
-  Value finalMax[4], finalCoef[4]; // pass 2, per row 2 mt + h
-  // A registers per (mt, ks): {slot 0, slot 1, slot 0 +8, slot 1 +8}.
-  SmallVector<Value> aFrags;
 
   /// The last key composite query composite `t` sees (causal: u * c_k <=
   /// (t + 1) * c_q - 1), before the clamp to Tk - 1.
@@ -202,45 +275,59 @@ private:
     return div(sub(mul(add(t, 1), s.cq), idx(1)), s.ck);
   }
 
-  /// 1 / the whole row sum from the lane's share (the quad's lanes).
-  Value rowInverse(Value share) {
+  /// The whole row sum from the lane's share (the quad's lanes).
+  Value quadSum(Value share) {
     Value sum = fadd(share, shuffleXor(share, 1));
-    sum = fadd(sum, shuffleXor(sum, 2));
-    return arith::DivFOp::create(b, f32(1.0f), sum);
+    return fadd(sum, shuffleXor(sum, 2));
   }
 
-  /// The warp's query slot rows as A fragments (registers for all passes):
-  /// (mt, ks) reg 0 = slot 0 of composite 8 mt + quad, dims 16 ks + 2 q;
-  /// reg 1 = its slot 1; regs 2, 3 = dims + 8. Composites past Tq: zero.
-  void loadQueryFragments() {
-    auto pairType = VectorType::get({2}, s.element);
-    Value zero = mmaOperand(arith::ConstantOp::create(
-        b, pairType,
-        DenseElementsAttr::get(pairType, b.getZeroAttr(s.element))));
-    for (int64_t mt = 0; mt < 2; ++mt) {
-      Value row = select(inside[mt], composite[mt], idx(0));
-      for (int64_t ks = 0; ks < s.kSteps; ++ks)
-        for (int64_t reg = 0; reg < 4; ++reg) {
-          Value col = add(mul(qlane, 2), ks * 16 + (reg / 2) * 8);
-          Value pair = vector::LoadOp::create(
-              b, pairType, qc,
-              ValueRange{batchIdx, group, row, idx(reg % 2), col},
-              /*nontemporal=*/false, llvm::Align(4));
-          aFrags.push_back(select(inside[mt], mmaOperand(pair), zero));
-        }
+  /// 1 / the whole row sum from the lane's share.
+  Value rowInverse(Value share) {
+    return arith::DivFOp::create(b, f32(1.0f), quadSum(share));
+  }
+
+  /// cp.async of the CTA's query slot rows (slot 0 and 1 of each
+  /// composite) into the query tile: row 32 w + 16 mt + 8 h + i holds slot
+  /// h of composite 16 w + 8 mt + i of the tile (the A layout of the
+  /// warp's m tile mt: rows 0..7 slot 0, 8..15 slot 1); composites past Tq
+  /// zero-filled from a clamped source. Committed with the first key
+  /// tile's copies.
+  void loadQueryTileAsync() {
+    int64_t chunksPerRow = s.headDim / 8;
+    int64_t chunks = s.scratchRows() * chunksPerRow;
+    Value lastComposite = sub(n.tq, idx(1));
+    for (int64_t i = 0; i < chunks / s.threads; ++i) {
+      Value chunk = add(tid, i * s.threads);
+      Value row = div(chunk, chunksPerRow);
+      Value col = mul(rem(chunk, chunksPerRow), 8);
+      Value t = add(t0, add(mul(div(row, 16), 8), rem(row, 8)));
+      Value in = ult(t, n.tq);
+      nvgpu::DeviceAsyncCopyOp::create(
+          b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), keys,
+          ValueRange{
+              add(add(mul(row, s.rowElems()), col), idx(s.queryTileOffset()))},
+          qc,
+          ValueRange{batchIdx, group, select(in, t, lastComposite),
+                     rem(div(row, 8), 2), col},
+          b.getIndexAttr(8), select(in, idx(8), idx(0)), b.getUnitAttr());
     }
   }
 
-  /// The A registers of the GEMM's m tile `mt` at k step `ks`: with both
-  /// slots, the tile's own; else (slot 0 rows of all 16 composites) reg 0
-  /// and 2 of tiles 0 and 1.
+  /// The A registers of k step `ks` by ldmatrix.x4 from the query tile:
+  /// with both slots, m tile `mt` (the warp's rows 16 mt .. 16 mt + 15);
+  /// else the one m16 tile of the slot 0 rows of the warp's 16 composites
+  /// (rows 0..7 and 16..23 of its 32).
   SmallVector<Value> aStep(bool bothSlots, int64_t mt, int64_t ks) {
-    auto at = [&](int64_t t, int64_t reg) {
-      return aFrags[(t * s.kSteps + ks) * 4 + reg];
-    };
-    if (bothSlots)
-      return {at(mt, 0), at(mt, 1), at(mt, 2), at(mt, 3)};
-    return {at(0, 0), at(1, 0), at(0, 2), at(1, 2)};
+    auto fragsType = VectorType::get({4, 2}, s.element);
+    Value at = bothSlots ? add(aBase, mt * 16 * s.rowElems() + ks * 16)
+                         : add(aBaseSlot0, ks * 16);
+    Value frags =
+        nvgpu::LdMatrixOp::create(b, fragsType, keys, ValueRange{at},
+                                  b.getBoolAttr(false), b.getI32IntegerAttr(4));
+    SmallVector<Value> regs;
+    for (int64_t reg = 0; reg < 4; ++reg)
+      regs.push_back(mmaOperand(vector::ExtractOp::create(b, frags, reg)));
+    return regs;
   }
 
   /// cp.async of key tile `kt` (all slots) into `stage`: 16-byte chunks of
@@ -306,6 +393,9 @@ private:
     auto fragsType = VectorType::get({4, 2}, s.element);
     Value base = add(add(stageBase, ldBase), mul(slot, s.rowElems()));
     for (int64_t ks = 0; ks < s.kSteps; ++ks) {
+      SmallVector<SmallVector<Value>> a;
+      for (int64_t mt = 0; mt < mTiles; ++mt)
+        a.push_back(aStep(bothSlots, mt, ks));
       for (int64_t p = 0; p < s.nTiles / 2; ++p) {
         Value frags = nvgpu::LdMatrixOp::create(
             b, fragsType, keys,
@@ -317,9 +407,8 @@ private:
               mmaOperand(vector::ExtractOp::create(b, frags, 2 * half + 1));
           for (int64_t mt = 0; mt < mTiles; ++mt) {
             int64_t at = (mt * s.nTiles + 2 * p + half) * 4;
-            SmallVector<Value> d =
-                mmaSync(s.element, aStep(bothSlots, mt, ks), b0, b1,
-                        ArrayRef<Value>(acc).slice(at, 4));
+            SmallVector<Value> d = mmaSync(s.element, a[mt], b0, b1,
+                                           ArrayRef<Value>(acc).slice(at, 4));
             std::copy(d.begin(), d.end(), acc.begin() + at);
           }
         }
@@ -407,57 +496,6 @@ private:
     return fmaxnum(m, shuffleXor(m, 2));
   }
 
-  /// One of the two statistics passes: the online max and (the lane's share
-  /// of the) sum of exp2 of each row's values over every key slot of every
-  /// key tile. bothSlots = false: x of the slot 0 rows (2 rows a lane:
-  /// composites mt = 0, 1); true: y of slot 0 and x of slot 1 (4 rows a
-  /// lane, row 2 mt + h). Returns the maxima, then the sum shares.
-  SmallVector<Value> passRowStats(bool bothSlots) {
-    int64_t rows = bothSlots ? 4 : 2;
-    SmallVector<Value> init(rows, negInf());
-    init.append(rows, f32(0.0f));
-    Value firstRowLimit =
-        s.causal ? minU(sub(n.tk, idx(1)), lastVisible(t0)) : sub(n.tk, idx(1));
-    return keyLoop(init, [&](Value kt, Value stageBase, ValueRange st) {
-      Value whole = ule(mul(add(kt, 1), s.keyTile), add(firstRowLimit, 1));
-      auto slotLoop = [&](bool masked) {
-        return forLoop(
-            idx(0), idx(s.keySlots), idx(1), st,
-            [&](Value slot, ValueRange in) -> SmallVector<Value> {
-              SmallVector<Value> acc = mmaSlot(stageBase, slot, bothSlots);
-              Value logW = select(eq(slot, 0), f32(s.restLog2), f32(0.0f));
-              SmallVector<Value> norms;
-              if (bothSlots)
-                norms = keyNormPairs(kt, slot);
-              SmallVector<Value> next(in.begin(), in.end());
-              for (int64_t row = 0; row < rows; ++row) {
-                // bothSlots: row 2 mt + h of m tile mt; else row h of the
-                // one tile, composite mt = h.
-                int64_t mt = bothSlots ? row / 2 : row;
-                int64_t h = bothSlots ? row % 2 : row;
-                int64_t accTile = bothSlots ? mt : 0;
-                SmallVector<Value> x =
-                    rowLogits(acc, accTile, h, mt, kt, logW, masked);
-                if (bothSlots && h == 0)
-                  x = corrected(x, norms, mt);
-                Value mOld = in[row];
-                Value mNew = quadMax(x, mOld);
-                Value negM = safeNeg(mNew);
-                Value sum = fmul(in[rows + row], exp2Ftz(fadd(mOld, negM)));
-                for (Value v : x)
-                  sum = fadd(sum, exp2Ftz(fadd(v, negM)));
-                next[row] = mNew;
-                next[rows + row] = sum;
-              }
-              return next;
-            });
-      };
-      return ifElse(
-          whole, st.getTypes(), [&] { return slotLoop(false); },
-          [&] { return slotLoop(true); });
-    });
-  }
-
   /// scf.if `cond` with results: then() / otherwise().
   SmallVector<Value> ifElse(Value cond, TypeRange types,
                             function_ref<SmallVector<Value>()> then,
@@ -471,49 +509,183 @@ private:
     return SmallVector<Value>(op.getResults());
   }
 
-  /// The third pass: per key tile, A = omega_0 p'_0 + omega_1 p_1 summed
-  /// over the key slots per (composite, key composite) in registers, then
-  /// storeTileScores.
-  void passBlockScores() {
+  /// Whether every row of the CTA sees key tile `kt` whole (no mask).
+  Value wholeTile(Value kt) {
     Value firstRowLimit =
         s.causal ? minU(sub(n.tk, idx(1)), lastVisible(t0)) : sub(n.tk, idx(1));
-    keyLoop({}, [&](Value kt, Value stageBase, ValueRange) {
-      Value whole = ule(mul(add(kt, 1), s.keyTile), add(firstRowLimit, 1));
-      int64_t perRow = 2 * s.nTiles;
-      SmallVector<Type> types(2 * perRow, b.getF32Type());
+    return ule(mul(add(kt, 1), s.keyTile), add(firstRowLimit, 1));
+  }
+
+  /// Pass 1: the online max and (the lane's share of the) sum of exp2 of x
+  /// of the slot 0 rows (one m16 tile; 2 rows a lane: composites mt = 0,
+  /// 1) over every key slot of every key tile. Returns the maxima, then the
+  /// sum shares.
+  SmallVector<Value> passFirstStats() {
+    SmallVector<Value> init(2, negInf());
+    init.append(2, f32(0.0f));
+    return keyLoop(init, [&](Value kt, Value stageBase, ValueRange st) {
       auto slotLoop = [&](bool masked) {
-        return forLoop(idx(0), idx(s.keySlots), idx(1),
-                       SmallVector<Value>(2 * perRow, f32(0.0f)),
-                       [&](Value slot, ValueRange in) -> SmallVector<Value> {
-                         SmallVector<Value> acc =
-                             mmaSlot(stageBase, slot, true);
-                         Value logW =
-                             select(eq(slot, 0), f32(s.restLog2), f32(0.0f));
-                         SmallVector<Value> norms = keyNormPairs(kt, slot);
-                         SmallVector<Value> next(in.begin(), in.end());
-                         for (int64_t mt = 0; mt < 2; ++mt) {
-                           for (int64_t h = 0; h < 2; ++h) {
-                             int64_t row = 2 * mt + h;
-                             SmallVector<Value> x =
-                                 rowLogits(acc, mt, h, mt, kt, logW, masked);
-                             if (h == 0)
-                               x = corrected(x, norms, mt);
-                             Value negM = safeNeg(finalMax[row]);
-                             for (int64_t j = 0; j < perRow; ++j)
-                               next[mt * perRow + j] = math::FmaOp::create(
-                                   b, exp2Ftz(fadd(x[j], negM)), finalCoef[row],
-                                   next[mt * perRow + j]);
-                           }
-                         }
-                         return next;
-                       });
+        return forLoop(
+            idx(0), idx(s.keySlots), idx(1), st,
+            [&](Value slot, ValueRange in) -> SmallVector<Value> {
+              SmallVector<Value> acc = mmaSlot(stageBase, slot, false);
+              Value logW = select(eq(slot, 0), f32(s.restLog2), f32(0.0f));
+              SmallVector<Value> next(in.begin(), in.end());
+              for (int64_t mt = 0; mt < 2; ++mt) {
+                // Row h = mt of the one tile: composite mt.
+                SmallVector<Value> x =
+                    rowLogits(acc, 0, mt, mt, kt, logW, masked);
+                Value mOld = in[mt];
+                Value mNew = quadMax(x, mOld);
+                Value negM = safeNeg(mNew);
+                Value sum = fmul(in[2 + mt], exp2Ftz(fadd(mOld, negM)));
+                for (Value v : x)
+                  sum = fadd(sum, exp2Ftz(fadd(v, negM)));
+                next[mt] = mNew;
+                next[2 + mt] = sum;
+              }
+              return next;
+            });
       };
-      SmallVector<Value> a = ifElse(
-          whole, types, [&] { return slotLoop(false); },
+      return ifElse(
+          wholeTile(kt), st.getTypes(), [&] { return slotLoop(false); },
           [&] { return slotLoop(true); });
-      storeTileScores(kt, a);
-      return SmallVector<Value>{};
     });
+  }
+
+  /// The lane's in-thread partial block sums (pieces()) of one row's 2
+  /// nTiles values `e` (n8 tile major).
+  SmallVector<Value> pieceSums(ArrayRef<Value> e) {
+    SmallVector<Value> out;
+    int64_t width = s.kBlk >= 8 ? s.kBlk / 4 : 2; // values a piece
+    for (int64_t p = 0; p < s.pieces(); ++p) {
+      Value sum = e[p * width];
+      for (int64_t i = 1; i < width; ++i)
+        sum = fadd(sum, e[p * width + i]);
+      out.push_back(sum);
+    }
+    return out;
+  }
+
+  /// Pass 2, folded with the scores: per key tile and row (2 mt + h; slot 0
+  /// rows y, slot 1 rows x) the running max m, an integer in the log2
+  /// domain, and per key slot the lane's partial block sums E of exp2(y -
+  /// m) (E rescaled by the exact power of two 2^(m_old - m) where a slot
+  /// raises m), then finishTile. Returns the final maxima, then the lanes'
+  /// shares of the row sums.
+  SmallVector<Value> passScores() {
+    int64_t pieces = s.pieces();
+    SmallVector<Value> init(4, negInf());
+    init.append(4, f32(0.0f));
+    return keyLoop(init, [&](Value kt, Value stageBase, ValueRange st) {
+      SmallVector<Value> tileInit(st.take_front(4));
+      tileInit.append(4 * pieces, f32(0.0f));
+      SmallVector<Type> types(tileInit.size(), b.getF32Type());
+      auto slotLoop = [&](bool masked) {
+        return forLoop(
+            idx(0), idx(s.keySlots), idx(1), tileInit,
+            [&](Value slot, ValueRange in) -> SmallVector<Value> {
+              SmallVector<Value> acc = mmaSlot(stageBase, slot, true);
+              Value logW = select(eq(slot, 0), f32(s.restLog2), f32(0.0f));
+              SmallVector<Value> norms = keyNormPairs(kt, slot);
+              SmallVector<Value> next(in.begin(), in.end());
+              for (int64_t row = 0; row < 4; ++row) {
+                int64_t mt = row / 2, h = row % 2;
+                SmallVector<Value> x =
+                    rowLogits(acc, mt, h, mt, kt, logW, masked);
+                if (h == 0)
+                  x = corrected(x, norms, mt);
+                Value mOld = in[row];
+                Value mNew = math::CeilOp::create(b, quadMax(x, mOld));
+                Value factor = exactPow2(fsub(mOld, mNew));
+                Value negM = safeNeg(mNew);
+                SmallVector<Value> e;
+                for (Value v : x)
+                  e.push_back(exp2Ftz(fadd(v, negM)));
+                SmallVector<Value> part = pieceSums(e);
+                for (int64_t p = 0; p < pieces; ++p) {
+                  int64_t at = 4 + row * pieces + p;
+                  next[at] = math::FmaOp::create(b, in[at], factor, part[p]);
+                }
+                next[row] = mNew;
+              }
+              return next;
+            });
+      };
+      SmallVector<Value> tile = ifElse(
+          wholeTile(kt), types, [&] { return slotLoop(false); },
+          [&] { return slotLoop(true); });
+      return finishTile(kt, st, tile);
+    });
+  }
+
+  /// The scratch row of the lane's row (mt, h): composite 16 warp + 8 mt +
+  /// quad of the CTA tile, query slot h.
+  Value scratchRow(int64_t mt, int64_t h) {
+    return add(mul(warp, 2 * kWarpComposites),
+               add(mul(quad, 2), idx(16 * mt + h)));
+  }
+
+  /// The end of key tile `kt` in pass 2: `tile` = the rows' maxima after
+  /// it, then their pieces; `st` = the maxima and sum shares before it.
+  /// The block sums to the scratch (key block major: partials[partialBase
+  /// + key block * scratchRows + row]), each row's max to
+  /// maxima[maximaBase + kt * scratchRows + row] (one store a lane: lane q
+  /// owns row q), and the sum shares rescaled to the new maxima plus the
+  /// tile's.
+  SmallVector<Value> finishTile(Value kt, ValueRange st, ArrayRef<Value> tile) {
+    int64_t pieces = s.pieces(), bpk = s.blocksPerKeyTile();
+    Value tileBase = add(partialBase, mul(mul(kt, bpk), s.scratchRows()));
+    SmallVector<Value> next(tile.take_front(4));
+    for (int64_t row = 0; row < 4; ++row) {
+      ArrayRef<Value> part = tile.slice(4 + row * pieces, pieces);
+      Value rowBase = add(tileBase, scratchRow(row / 2, row % 2));
+      auto storeBlock = [&](Value v, Value blk) {
+        store(v, partials, {add(rowBase, mul(blk, s.scratchRows()))});
+      };
+      if (s.kBlk >= 8) {
+        // Block j: the quad's pieces j. Lane q stores blocks q, q + 4, ...
+        // (with fewer than 4 blocks in a group, q mod their count: lanes
+        // that share one store the same value).
+        SmallVector<Value> whole;
+        for (Value v : part)
+          whole.push_back(quadSum(v));
+        for (int64_t j = 0; j * 4 < bpk; ++j) {
+          int64_t count = std::min<int64_t>(4, bpk - j * 4);
+          Value which = count == 4 ? qlane : rem(qlane, count);
+          Value v = whole[j * 4];
+          for (int64_t i = 1; i < count; ++i)
+            v = select(eq(which, i), whole[j * 4 + i], v);
+          storeBlock(v, add(which, j * 4));
+        }
+      } else {
+        // n8 tile nt: kBlk 2, the lane's block 4 nt + q; kBlk 4, block 2 nt
+        // + q / 2 with lane q ^ 1 (both store the sum).
+        for (int64_t nt = 0; nt < s.nTiles; ++nt) {
+          if (s.kBlk == 4)
+            storeBlock(fadd(part[nt], shuffleXor(part[nt], 1)),
+                       add(div(qlane, 2), 2 * nt));
+          else
+            storeBlock(part[nt], add(qlane, 4 * nt));
+        }
+      }
+      Value share = part[0];
+      for (int64_t p = 1; p < pieces; ++p)
+        share = fadd(share, part[p]);
+      next.push_back(math::FmaOp::create(
+          b, st[4 + row], exactPow2(fsub(st[row], tile[row])), share));
+    }
+    store(ownRow(tile.take_front(4)), maxima,
+          {add(add(maximaBase, mul(kt, s.scratchRows())), ownScratchRow)});
+    return next;
+  }
+
+  /// The value of the lane's own row (row qlane) among its four.
+  Value ownRow(ArrayRef<Value> v) {
+    Value r = v[0];
+    for (int64_t i = 1; i < 4; ++i)
+      r = select(eq(qlane, i), v[i], r);
+    return r;
   }
 
   /// The query reduction of two partial scores.
@@ -523,89 +695,88 @@ private:
     return arith::MaximumFOp::create(b, x, y);
   }
 
-  /// The scores of key tile `kt` from `a` (per composite mt, the lane's 2
-  /// nTiles key composites, n8 tile major): block sums over the key
-  /// composites (in-thread, then over the quad's lanes that share a block),
-  /// the query reduction over the block's composites (lanes quad ^ 1, 2, 4
-  /// and, 16 composites a block, the two m tiles), stored by one lane per
-  /// (query block, key block).
-  void storeTileScores(Value kt, ArrayRef<Value> a) {
-    int64_t perRow = 2 * s.nTiles;
-    // Per composite: values v[i] for the lane's blocks blockOf(i).
-    SmallVector<SmallVector<Value>> v(2);
-    SmallVector<Value> blockOf; // key block within the tile (index)
-    Value writerLane;           // the lane of the quad that stores
-    if (s.kBlk >= 8) {
-      int64_t perBlock = s.kBlk / 8;
-      for (int64_t mt = 0; mt < 2; ++mt)
-        for (int64_t j = 0; j < s.blocksPerKeyTile(); ++j) {
-          Value sum = f32(0.0f);
-          for (int64_t e = 0; e < perBlock * 2; ++e)
-            sum = fadd(sum, a[mt * perRow + j * perBlock * 2 + e]);
-          sum = fadd(sum, shuffleXor(sum, 1));
-          v[mt].push_back(fadd(sum, shuffleXor(sum, 2)));
-        }
-      for (int64_t j = 0; j < s.blocksPerKeyTile(); ++j)
-        blockOf.push_back(idx(j));
-      writerLane = eq(qlane, 0);
-    } else {
-      // kBlk 2 or 4: the lane's pair (2 q, 2 q + 1) of n8 tile nt lies in
-      // block (8 nt + 2 q) / kBlk, shared by kBlk / 2 lanes.
-      for (int64_t mt = 0; mt < 2; ++mt)
-        for (int64_t nt = 0; nt < s.nTiles; ++nt) {
-          Value sum =
-              fadd(a[mt * perRow + 2 * nt], a[mt * perRow + 2 * nt + 1]);
-          if (s.kBlk == 4)
-            sum = fadd(sum, shuffleXor(sum, 1));
-          v[mt].push_back(sum);
-        }
-      for (int64_t nt = 0; nt < s.nTiles; ++nt)
-        blockOf.push_back(div(add(idx(8 * nt), mul(qlane, 2)), s.kBlk));
-      writerLane = eq(rem(qlane, s.kBlk / 2), 0);
-    }
-    // Composites past Tq leave the reduction (the scores are >= 0, so 0
-    // is the max's identity too).
-    for (int64_t mt = 0; mt < 2; ++mt)
-      for (Value &x : v[mt])
-        x = select(inside[mt], x, f32(0.0f));
-    // Over the block's composites: quads (lanes 4 apart) then m tiles.
-    int64_t within = std::min<int64_t>(s.qBlk, 8);
-    for (int64_t mask = 4; mask < 4 * within; mask *= 2)
-      for (int64_t mt = 0; mt < 2; ++mt)
-        for (Value &x : v[mt])
-          x = reduce(x, shuffleXor(x, mask));
-    int64_t tiles = 2;
-    if (s.qBlk == 16) {
-      for (size_t i = 0; i < v[0].size(); ++i)
-        v[0][i] = reduce(v[0][i], v[1][i]);
-      tiles = 1;
-    }
-    Value firstBlock = mul(kt, s.blocksPerKeyTile());
-    Value writer = andI(writerLane, eq(rem(quad, within), 0));
-    for (int64_t mt = 0; mt < tiles; ++mt) {
-      Value qb = div(composite[mt], s.qBlk);
-      Value rowWriter = andI(writer, inside[mt]);
-      for (size_t i = 0; i < v[mt].size(); ++i) {
-        Value kb = add(firstBlock, blockOf[i]);
-        ifThen(andI(rowWriter, ult(kb, n.nbk)),
-               [&] { store(v[mt][i], scores, {batchIdx, group, qb, kb}); });
-      }
-    }
-  }
-
-  /// Score 0 for the key blocks past the CTA's walked key tiles, for each
-  /// of its query blocks (half the blocks of a causal row).
-  void zeroUnwalkedBlocks() {
-    Value walked = minU(n.nbk, mul(numKeyTiles, s.blocksPerKeyTile()));
-    Value width = sub(n.nbk, walked);
+  /// The tile's scores from the scratch slot: each row's final max and
+  /// omega_h / l to workgroup memory, then per (query block, key block)
+  /// the reduction over the block's composites of the sum over the query
+  /// slots h of P * 2^(m_tile - m) * omega_h / l; 0 past the key tiles the
+  /// CTA walked. `stats`: passScores' result.
+  void tileScores(ArrayRef<Value> stats) {
+    SmallVector<Value> coef;
+    for (int64_t row = 0; row < 4; ++row)
+      coef.push_back(
+          fmul(rowInverse(stats[4 + row]), f32(row % 2 ? s.omega1 : s.omega0)));
+    store(ownRow(stats.take_front(4)), rowMaxWg, {ownScratchRow});
+    store(ownRow(coef), rowCoefWg, {ownScratchRow});
+    // The slot's partial sums and maxima, written by other threads, are
+    // visible after the barrier.
+    gpu::BarrierOp::create(b);
+    Value blocksWritten = minU(n.nbk, mul(numKeyTiles, s.blocksPerKeyTile()));
     Value firstQb = div(t0, s.qBlk);
-    Value qbs = sub(minU(n.nbq, add(firstQb, s.rows / s.qBlk)), firstQb);
-    forLoop(tid, mul(qbs, width), idx(s.threads), {}, [&](Value i, ValueRange) {
-      store(f32(0.0f), scores,
-            {batchIdx, group, add(firstQb, div(i, width)),
-             add(walked, rem(i, width))});
+    // A thread per (query block, key block), query block fastest: its 2
+    // qBlk scratch rows are contiguous (vector loads), and so are the
+    // threads' (a warp reads whole lines).
+    int64_t qbs = s.rows / s.qBlk, count = 2 * s.qBlk;
+    int64_t width = std::min<int64_t>(4, count);
+    auto loadRun = [&](Value buffer, Value first) {
+      auto type = VectorType::get({width}, b.getF32Type());
+      SmallVector<Value> out;
+      for (int64_t i = 0; i < count; i += width) {
+        Value v = vector::LoadOp::create(b, type, buffer, add(first, idx(i)),
+                                         /*nontemporal=*/false,
+                                         llvm::Align(width * 4));
+        for (int64_t j = 0; j < width; ++j)
+          out.push_back(vector::ExtractOp::create(b, v, j));
+      }
+      return out;
+    };
+    forLoop(tid, mul(n.nbk, qbs), idx(s.threads), {}, [&](Value p, ValueRange) {
+      Value local = rem(p, qbs);
+      Value blk = div(p, qbs);
+      Value qb = add(firstQb, local);
+      ifThen(ult(qb, n.nbq), [&] {
+        auto written =
+            scf::IfOp::create(b, b.getF32Type(), ult(blk, blocksWritten),
+                              /*withElseRegion=*/true);
+        {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(&written.getThenRegion().front());
+          Value kt = div(blk, s.blocksPerKeyTile());
+          Value first = mul(local, count);
+          SmallVector<Value> part =
+              loadRun(partials,
+                      add(add(partialBase, mul(blk, s.scratchRows())), first));
+          SmallVector<Value> tileMax = loadRun(
+              maxima, add(add(maximaBase, mul(kt, s.scratchRows())), first));
+          // (Scalar loads: the workgroup arrays are only 4-byte aligned.)
+          SmallVector<Value> rowMax, rowCoef;
+          for (int64_t r = 0; r < count; ++r) {
+            rowMax.push_back(load(rowMaxWg, {add(first, idx(r))}));
+            rowCoef.push_back(load(rowCoefWg, {add(first, idx(r))}));
+          }
+          Value score = f32(0.0f);
+          for (int64_t i = 0; i < s.qBlk; ++i) {
+            Value v = f32(0.0f);
+            for (int64_t h = 0; h < 2; ++h) {
+              int64_t r = 2 * i + h;
+              Value factor =
+                  fmul(exactPow2(fsub(tileMax[r], rowMax[r])), rowCoef[r]);
+              v = math::FmaOp::create(b, part[r], factor, v);
+            }
+            // Composites past Tq leave the reduction (the scores are >= 0,
+            // so 0 is the max's identity too).
+            Value c = add(mul(local, s.qBlk), i);
+            score = select(ult(c, rowsHere), reduce(score, v), score);
+          }
+          scf::YieldOp::create(b, score);
+          b.setInsertionPointToStart(&written.getElseRegion().front());
+          scf::YieldOp::create(b, f32(0.0f));
+        }
+        store(written.getResult(0), scores, {batchIdx, group, qb, blk});
+      });
       return SmallVector<Value>{};
     });
+    // The slot and the row statistics are reused by the next tile.
+    gpu::BarrierOp::create(b);
   }
 };
 
@@ -654,7 +825,7 @@ struct OutlierScoreToGPU : OpRewritePattern<BlockScoreOp> {
     s.warps = opts.warps;
     s.threads = 32 * s.warps;
     s.rows = kWarpComposites * s.warps;
-    s.keyTile = opts.keyTile;
+    s.keyTile = opts.outlierKeyTile;
     s.nTiles = s.keyTile / 8;
     s.keySlots = kcType.getDimSize(3);
     s.headDim = qcType.getDimSize(4);
@@ -665,6 +836,7 @@ struct OutlierScoreToGPU : OpRewritePattern<BlockScoreOp> {
     s.kBlk = op.getBlock() / s.ck;
     s.causal = op.getCausal();
     s.kvGroup = op.getKvGroup();
+    s.ctas = opts.ctas;
     s.reduce = op.getQueryReduce();
     double scale = op.getScale().convertToDouble();
     if (scale == 0.0)
@@ -686,6 +858,8 @@ struct OutlierScoreToGPU : OpRewritePattern<BlockScoreOp> {
     n.nbk = memref::DimOp::create(b, scores, 3);
     n.queryTiles = kb.ceilDiv(n.tq, s.rows);
     n.keyTiles = kb.ceilDiv(n.tk, s.keyTile);
+    n.tiles = kb.mul(kb.mul(n.batch, n.groups), n.queryTiles);
+    n.blockStride = kb.mul(n.keyTiles, s.blocksPerKeyTile());
     Value keyGroups = memref::DimOp::create(b, kc, 1);
 
     // |k|^2 per key slot, slot major, padded to whole key tiles (0 there).
@@ -723,15 +897,25 @@ struct OutlierScoreToGPU : OpRewritePattern<BlockScoreOp> {
           k.store(k.fmul(total, k.f32(1.0f / static_cast<float>(s.headDim))),
                   spread, at);
         });
-    Value ctas = kb.mul(kb.mul(n.batch, n.groups), n.queryTiles);
+    // A scratch slot per CTA, key block (tile) major: f32 partial sums
+    // [blockStride, scratchRows] and maxima [keyTiles, scratchRows].
+    Value ctas = kb.minU(n.tiles, kb.idx(s.ctas));
+    Value slotRows = kb.mul(ctas, s.scratchRows());
+    auto flat = MemRefType::get({ShapedType::kDynamic}, f32);
+    Value partials = memref::AllocOp::create(
+        b, flat, ValueRange{kb.mul(slotRows, n.blockStride)});
+    Value maxima = memref::AllocOp::create(
+        b, flat, ValueRange{kb.mul(slotRows, n.keyTiles)});
     buildLaunch(
-        b, ctas, s.threads, {stagesType(s)}, "unisparse_outlier_score",
+        b, ctas, s.threads, workgroupTypes(s), "unisparse_outlier_score",
         [&](ImplicitLocOpBuilder &lb, Value tid, Value bid, ValueRange wg) {
-          OutlierKernel(lb, s, n, qc, kc, keyNorms, spread, scores)
-              .build(tid, bid, wg.front());
+          Value grid = gpu::GridDimOp::create(lb, gpu::Dimension::x);
+          OutlierKernel(lb, s, n, qc, kc, keyNorms, spread, scores, partials,
+                        maxima)
+              .build(tid, bid, grid, wg);
         });
-    memref::DeallocOp::create(b, keyNorms);
-    memref::DeallocOp::create(b, spread);
+    for (Value buffer : {keyNorms, spread, partials, maxima})
+      memref::DeallocOp::create(b, buffer);
     rewriter.eraseOp(op);
     return success();
   }
@@ -769,27 +953,35 @@ std::string mlir::unisparse::outlierScoreUnsupportedReason(
                          "composites)",
                          qBlk)
         .str();
-  if (options.warps <= 0 || options.keyTile <= 0 || options.keyTile % 16 ||
-      (options.keyTile * keySlots * d / 8) % (32 * options.warps))
+  int64_t keyTile = options.outlierKeyTile;
+  if (options.warps <= 0 || keyTile <= 0 || keyTile % 16 ||
+      (keyTile * keySlots * d / 8) % (32 * options.warps))
     return "the key tile must be a multiple of 16 whose 16-byte chunks (all "
            "slots) divide among the CTA's threads";
   if (kBlk != 2 && kBlk != 4 && kBlk % 8 != 0)
     return llvm::formatv("block / c_k = {0} must be 2, 4 or a multiple of 8",
                          kBlk)
         .str();
-  if (options.keyTile % kBlk != 0)
+  if (keyTile % kBlk != 0)
     return llvm::formatv("block / c_k = {0} must divide the key tile ({1})",
-                         kBlk, options.keyTile)
+                         kBlk, keyTile)
         .str();
-  int64_t bytes = kStages * options.keyTile * keySlots * (d + kRowPad) *
-                  (options.compositeType.getIntOrFloatBitWidth() / 8);
+  int64_t bytes = workgroupBytes(
+      keyTile, keySlots, d, options.compositeType.getIntOrFloatBitWidth() / 8,
+      options.warps);
   if (bytes > kMaxWorkgroupBytes)
-    return llvm::formatv("the key stages ({0} composites of {1} slots, x {2}) "
-                         "need {3} bytes of workgroup memory, more than {4}",
-                         options.keyTile, keySlots, kStages, bytes,
-                         kMaxWorkgroupBytes)
+    return llvm::formatv("the key stages ({0} composites of {1} slots, x {2}), "
+                         "the query tile and the row statistics need {3} "
+                         "bytes of workgroup "
+                         "memory, more than {4}",
+                         keyTile, keySlots, kStages, bytes, kMaxWorkgroupBytes)
         .str();
   return "";
+}
+
+int64_t
+mlir::unisparse::outlierScoreCtaComposites(const ScoreKernelOptions &options) {
+  return kWarpComposites * options.warps;
 }
 
 void mlir::unisparse::populateOutlierScoreToGPUPatterns(

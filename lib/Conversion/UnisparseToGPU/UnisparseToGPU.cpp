@@ -128,6 +128,7 @@ struct UnisparseNarrowCompositesPass
     options.warps = warps;
     options.warpRows = warpRows;
     options.keyTile = keyTile;
+    options.outlierKeyTile = outlierKeyTile;
     options.compositeType = compositeTypeNamed(&getContext(), type);
     if (!options.compositeType) {
       getOperation()->emitError()
@@ -164,9 +165,10 @@ struct ConvertUnisparseToGPUPass
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
     ModuleOp module = getOperation();
-    if (warps <= 0 || keyTile <= 0 || keyTile % 16 != 0 || ctas <= 0)
-      return fail("warps and ctas must be positive and key-tile a positive "
-                  "multiple of 16");
+    if (warps <= 0 || keyTile <= 0 || keyTile % 16 != 0 || ctas <= 0 ||
+        outlierKeyTile <= 0 || outlierKeyTile % 16 != 0)
+      return fail("warps and ctas must be positive and key-tile and "
+                  "outlier-key-tile positive multiples of 16");
     if (warpRows != 16 && warpRows != 32)
       return fail("warp-rows must be 16 or 32");
     if (minCtasPerSm < 0 || minCtasPerSm > 32)
@@ -182,6 +184,7 @@ struct ConvertUnisparseToGPUPass
     options.warps = warps;
     options.warpRows = warpRows;
     options.keyTile = keyTile;
+    options.outlierKeyTile = outlierKeyTile;
     options.ctas = ctas;
     options.minCtasPerSm = minCtasPerSm;
     options.separateEpilogue = epilogue == "separate";

@@ -1,61 +1,97 @@
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu --canonicalize | FileCheck %s
-// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="key-tile=32 warps=8" --canonicalize | FileCheck %s --check-prefix=KNOBS
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="outlier-key-tile=64 warps=8 ctas=7" --canonicalize | FileCheck %s --check-prefix=KNOBS
 
 // The buffer form of block_score {estimator = outlier} (16-bit composites:
 // rest, one outlier row and the spread for the queries; rest and two
 // outlier keys for the keys) becomes the outlier kernels of
 // OutlierScoreKernel.cpp: |k|^2 per key slot and the query spread as two
-// small kernels into f32 buffers, then the scoring kernel (a CTA per 64
-// query composites, three passes over the key tiles); the [Tq, Tk] map is
+// small kernels into f32 buffers, then the scoring kernel (persistent CTAs
+// over tiles of 64 query composites, two passes over the key tiles, the
+// block partial sums through a scratch slot per CTA); the [Tq, Tk] map is
 // never allocated.
 // CHECK-LABEL: func.func @score(
 // CHECK-SAME: %[[QC:[^:]+]]: memref<1x8x?x3x128xbf16>, %[[KC:[^:]+]]: memref<1x8x?x3x128xbf16>, %[[S:[^:]+]]: memref<1x8x?x?xf32>)
-// |k|^2 slot major, padded to whole key tiles of 64 composites.
+// |k|^2 slot major, padded to whole key tiles of 32 composites.
 // CHECK: %[[NORMS:.+]] = memref.alloc(%{{.+}}) : memref<1x8x3x?xf32>
 // CHECK: gpu.launch {{.+}} module(@unisparse_outlier_key_norms_0_module) function(@unisparse_outlier_key_norms_0)
 // CHECK: scf.for %{{.+}} = %c0 to %c128 step %c1
 // CHECK: math.fma
 // CHECK: %[[SPREAD:.+]] = memref.alloc(%{{.+}}) : memref<1x8x?xf32>
 // CHECK: gpu.launch {{.+}} module(@unisparse_outlier_query_spread_0_module) function(@unisparse_outlier_query_spread_0)
-// CHECK: gpu.launch {{.+}} threads(%{{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_outlier_score_0_module) function(@unisparse_outlier_score_0)
-// Two key stages of 64 composites x 3 slots x (128 + 8) elements.
-// CHECK-SAME: workgroup(%[[STAGES:.+]] : memref<52224xbf16, #gpu.address_space<workgroup>>)
-// The query slot rows as mma A fragments, loaded once for the three passes:
-// 2 m16 tiles x 8 k steps x 4 registers.
-// CHECK-COUNT-64: vector.load %[[QC]]{{.+}} : memref<1x8x?x3x128xbf16>, vector<2xbf16>
-// Pass 1 (the x statistics of the slot 0 rows): key tile 0 in flight (24
-// 16-byte copies a thread), then the key loop carrying two maxima and two
-// sums a lane.
-// CHECK-COUNT-24: nvgpu.device_async_copy %[[KC]]
+// The scratch: partial sums and maxima, a slot of 128 rows (64 composites x
+// 2 query slots) for each of min(tiles, 264) CTAs.
+// CHECK: %[[CTAS:.+]] = arith.minui %{{.+}}, %c264 : index
+// CHECK: %[[ROWS:.+]] = arith.muli %[[CTAS]], %c128 : index
+// CHECK: %[[PLEN:.+]] = arith.muli %[[ROWS]], %{{.+}} : index
+// CHECK: %[[PARTIALS:.+]] = memref.alloc(%[[PLEN]]) : memref<?xf32>
+// CHECK: %[[MLEN:.+]] = arith.muli %[[ROWS]], %{{.+}} : index
+// CHECK: %[[MAXIMA:.+]] = memref.alloc(%[[MLEN]]) : memref<?xf32>
+// CHECK: gpu.launch blocks({{.+}}) in (%{{.+}} = %[[CTAS]], {{.+}}) threads({{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_outlier_score_0_module) function(@unisparse_outlier_score_0)
+// Two key stages of 32 composites x 3 slots x (128 + 8) elements, then the
+// query tile of 128 slot rows x (128 + 8); the rows' final max and omega /
+// sum.
+// CHECK-SAME: workgroup(%[[WG:.+]] : memref<43520xbf16, #gpu.address_space<workgroup>>, %[[RMAX:.+]] : memref<128xf32, #gpu.address_space<workgroup>>, %[[RCOEF:.+]] : memref<128xf32, #gpu.address_space<workgroup>>)
+// CHECK: gpu.grid_dim x
+// The rounds of the static schedule.
+// CHECK: scf.for
+// The query slot rows by cp.async into the query tile (16 copies a
+// thread), then key tile 0 (12).
+// CHECK-COUNT-16: nvgpu.device_async_copy %[[QC]]
+// CHECK-COUNT-12: nvgpu.device_async_copy %[[KC]]
+// Pass 1 (the x statistics of the slot 0 rows): the key loop carrying two
+// maxima and two sums a lane.
 // CHECK: scf.for {{.+}} -> (f32, f32, f32, f32) {
 // CHECK: nvgpu.device_async_wait
 // CHECK: gpu.barrier
-// A loop over the three key slots; per slot and k step, ldmatrix.x4 of two
-// n8 tiles of the slot's keys and one m16 tile (the slot 0 rows).
+// A loop over the three key slots; per slot and k step, ldmatrix.x4 of the
+// A fragments (one m16 tile: the slot 0 rows) from the query tile and of
+// two n8 tiles of the slot's keys.
 // CHECK: scf.for %{{.+}} = %c0 to %c3 step %c1
-// CHECK: nvgpu.ldmatrix %[[STAGES]]
+// CHECK: nvgpu.ldmatrix %[[WG]]
+// CHECK: nvgpu.ldmatrix %[[WG]]
 // CHECK: nvvm.mma.sync
 // CHECK: gpu.shuffle  xor
 // CHECK: llvm.nvvm.ex2.approx.ftz.f
-// Pass 2 (the corrected statistics): four rows a lane, the key norms read.
+// Pass 2 (the corrected statistics and the partial sums): four maxima and
+// four sum shares a lane across the key tiles; per key tile the slot loop
+// carries the four maxima and the lane's 4 x 4 partial block sums.
 // CHECK: scf.for {{.+}} -> (f32, f32, f32, f32, f32, f32, f32, f32) {
-// CHECK: scf.for %{{.+}} = %c0 to %c3 step %c1
+// CHECK: scf.for %{{.+}} = %c0 to %c3 step %c1 iter_args({{.+}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
 // CHECK: nvvm.mma.sync
 // CHECK: vector.load %[[NORMS]]
-// Pass 3: the mixed exponentials summed over the slots, then the scores.
-// CHECK: scf.for %{{.+}} = %c0 to %c3 step %c1
-// CHECK: nvvm.mma.sync
-// CHECK: vector.load %[[NORMS]]
+// The running max rounded up to an integer; the partial sums rescaled by
+// the exact power of two from its exponent bits.
+// CHECK: math.ceil
+// CHECK: arith.shli %{{.+}}, %c23_i32 : i32
+// After the slot loop: the block sums to the scratch, the rows' maxima.
+// CHECK: memref.store %{{.+}}, %[[PARTIALS]]
+// CHECK: memref.store %{{.+}}, %[[MAXIMA]]
+// CHECK: gpu.barrier
+// The scores: the rows' statistics to workgroup memory, a barrier, then a
+// thread per (query block, key block) reads its 16 rows' partial sums and
+// tile maxima (four 16-byte loads each), and the query reduction.
+// CHECK: memref.store %{{.+}}, %[[RMAX]]
+// CHECK: memref.store %{{.+}}, %[[RCOEF]]
+// CHECK: gpu.barrier
+// CHECK: scf.for
+// CHECK-COUNT-4: vector.load %[[PARTIALS]]{{.+}} : memref<?xf32>, vector<4xf32>
+// CHECK-COUNT-4: vector.load %[[MAXIMA]]{{.+}} : memref<?xf32>, vector<4xf32>
+// CHECK: memref.load %[[RMAX]]
+// CHECK: memref.load %[[RCOEF]]
 // CHECK: arith.maximumf
 // CHECK: memref.store %{{.+}}, %[[S]]
-// The blocks past the CTA's key tiles: 0.
-// CHECK: memref.store %{{.+}}, %[[S]]
+// CHECK: gpu.barrier
 // CHECK: memref.dealloc %[[NORMS]]
 // CHECK: memref.dealloc %[[SPREAD]]
+// CHECK: memref.dealloc %[[PARTIALS]]
+// CHECK: memref.dealloc %[[MAXIMA]]
 // KNOBS-LABEL: func.func @score(
+// KNOBS: arith.minui %{{.+}}, %c7 : index
 // KNOBS: gpu.launch {{.+}} threads(%{{.+}}) in (%{{.+}} = %c256, {{.+}}) module(@unisparse_outlier_score_0_module)
-// KNOBS-SAME: workgroup(%{{.+}} : memref<26112xbf16, #gpu.address_space<workgroup>>)
-// KNOBS-COUNT-6: nvgpu.device_async_copy
+// KNOBS-SAME: workgroup(%{{.+}} : memref<87040xbf16, #gpu.address_space<workgroup>>, %{{.+}} : memref<256xf32, #gpu.address_space<workgroup>>, %{{.+}} : memref<256xf32, #gpu.address_space<workgroup>>)
+// KNOBS-COUNT-16: nvgpu.device_async_copy %arg0
+// KNOBS-COUNT-12: nvgpu.device_async_copy %arg1
+// KNOBS: scf.for %{{.+}} = %c0 to %c3 step %c1 iter_args({{.+}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
 func.func @score(%qc: memref<1x8x?x3x128xbf16>, %kc: memref<1x8x?x3x128xbf16>, %s: memref<1x8x?x?xf32>) {
   unisparse.block_score {block = 128, c_q = 16, c_k = 32, estimator = #unisparse.estimator<outlier>,
                          query_reduce = #unisparse.query_reduce<max>}
@@ -65,10 +101,13 @@ func.func @score(%qc: memref<1x8x?x3x128xbf16>, %kc: memref<1x8x?x3x128xbf16>, %
 
 // -----
 
-// query_reduce = sum: the quads' partial scores are added; c_k = 16 (a key
-// block is one n8 tile: the quad's whole sum).
+// query_reduce = sum: the composites' scores are added; c_k = 16 (a key
+// block is one n8 tile: a lane's piece per block, 4 a row in a key tile
+// of 32, summed over the quad); one key outlier (two key slots).
 // CHECK-LABEL: func.func @sum(
 // CHECK: module(@unisparse_outlier_score_0_module)
+// CHECK: scf.for %{{.+}} = %c0 to %c2 step %c1 iter_args({{.+}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
+// CHECK: gpu.shuffle  xor
 // CHECK-NOT: arith.maximumf
 // CHECK: gpu.terminator
 func.func @sum(%qc: memref<1x8x?x3x64xf16>, %kc: memref<1x8x?x2x64xf16>, %s: memref<1x8x?x?xf32>) {

@@ -35,6 +35,9 @@ struct ScoreKernelOptions {
   int64_t warpRows = 32;
   /// Key composites per workgroup-memory tile (a multiple of 16).
   int64_t keyTile = 64;
+  /// The outlier estimator's kernel's key tile (its own: a tile holds every
+  /// key slot; 32 keeps its registers unspilled and two CTAs per SM).
+  int64_t outlierKeyTile = 32;
   /// Persistent CTAs (the grid); each owns one scratch slot.
   int64_t ctas = 264;
   /// CTAs that should fit on one SM at once (nvvm.minctasm: ptxas keeps
@@ -113,6 +116,10 @@ std::string tensorCoreScoreUnsupportedReason(Operation *op,
 /// rounded to `options.compositeType`), or an empty string when it can.
 std::string outlierScoreUnsupportedReason(Operation *op,
                                           const ScoreKernelOptions &options);
+
+/// Query composites per CTA tile of the outlier scoring kernel (16 a
+/// warp); its scratch slot holds two rows (the query slots) for each.
+int64_t outlierScoreCtaComposites(const ScoreKernelOptions &options);
 
 /// Query composites per warp of the scoring kernel for `op` (a
 /// block_score): `options.warpRows` for mean pooling; 16 for the

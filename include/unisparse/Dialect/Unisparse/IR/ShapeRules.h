@@ -219,7 +219,11 @@ bool isAttentionElementType(Type type);
 //                (a pair of causal CTA tiles, see separateUnitKeyTiles) of
 //                a chunk of units, at most `chunkBytes` of them but at
 //                least a unit per CTA (so it grows as N at most), and a
-//                row sum per query composite of the unit's tiles;
+//                row sum per query composite of the unit's tiles; the
+//                outlier estimator's kernel: C slots of 2 rows (its query
+//                slots) per query composite, pb = 4, plus its f32 key slot
+//                norms (k_outliers + 1) * KT * keyTile and query spreads
+//                Tq per (batch, head group);
 // rq = block / c_q, rk = block / c_k, Tq = ceil(N / c_q), Tk = ceil(N / c_k),
 // NB = ceil(N / block). Untiled (the linalg lowering of a whole
 // block_score, as unisparse-to-nvptx does where the tensor-core kernel does
@@ -336,6 +340,9 @@ struct ScoreMapTiling {
   bool causal = true;
   /// Bytes of one partial sum in the scratch (2: f16, 4: f32).
   int64_t partialBytes = 4;
+  /// Scratch rows per query composite (the outlier kernel: its two query
+  /// slots).
+  int64_t rowSlots = 1;
 
   static ScoreMapTiling byQueryBlocks(int64_t queryBlocks) {
     return {Kind::queryTiles, queryBlocks};
@@ -344,6 +351,14 @@ struct ScoreMapTiling {
                                      int64_t keyTile, int64_t partialBytes) {
     ScoreMapTiling t{Kind::ctaScratch, 0, ctas, ctaRows, keyTile};
     t.partialBytes = partialBytes;
+    return t;
+  }
+  /// The outlier estimator's kernel: `ctas` slots of two rows (the query
+  /// slots) for each of `ctaComposites` query composites, f32 partial sums.
+  static ScoreMapTiling byOutlierScratch(int64_t ctas, int64_t ctaComposites,
+                                         int64_t keyTile) {
+    ScoreMapTiling t = byCtaScratch(ctas, ctaComposites, keyTile, 4);
+    t.rowSlots = 2;
     return t;
   }
   static ScoreMapTiling bySeparateScratch(int64_t ctas, int64_t ctaRows,
@@ -410,9 +425,19 @@ ctaScratchBytes(const A &a, const EstimationParams &p, const ScoreMapTiling &t,
   auto align = a.constant(2 * kBufferAlignment);
   if (!t.separate) {
     auto slots = a.min(a.mul(pairs, queryTiles), a.constant(t.ctas));
-    return a.add(
-        a.mul(a.mul(a.mul(slots, a.constant(t.ctaRows)), keyTiles), perRow),
+    auto bytes = a.add(
+        a.mul(a.mul(a.mul(slots, a.constant(t.ctaRows * t.rowSlots)), keyTiles),
+              perRow),
         align);
+    if (p.estimator != Estimator::outlier)
+      return bytes;
+    // The outlier kernel's f32 key slot norms, padded to whole key tiles,
+    // and query spreads (per head group: at least the key heads').
+    auto norms = a.mul(a.mul(pairs, a.constant(p.kOutliers + 1)),
+                       a.mul(keyTiles, a.constant(t.keyTile)));
+    auto spreads = a.mul(pairs, a.ceilDiv(seqLen, p.cQ));
+    return a.add(bytes, a.add(a.mul(a.add(norms, spreads), a.constant(4)),
+                              a.constant(2 * kBufferAlignment)));
   }
   auto units = a.mul(pairs, t.causal ? a.ceilDiv(queryTiles, 2) : queryTiles);
   // Three buffers: partial sums, maxima, row sums.
