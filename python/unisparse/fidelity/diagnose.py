@@ -59,15 +59,19 @@ def _categories(rows, N, nd, vert, slash, n_sink=4):
     return cat
 
 
-def _needle_mass(q, k, x, I, block, h, G, scale):
+def _needle_mass(q, k, x, I, block, h, G, scale, device="cpu"):
     """``(mean over the block's needle rows, mean over all its rows)`` of the
-    dense mass head ``h`` puts on the needle's key blocks, in query block ``I``."""
+    dense mass head ``h`` puts on the needle's key blocks, in query block ``I``
+    (float64, on ``device``)."""
+    import torch
+
     N = q.shape[2]
-    rows = np.arange(I * block, min(N, (I + 1) * block))
-    logits = (q[0, h, rows].astype(np.float64) @ k[0, h // G].astype(np.float64).T) * scale
-    logits[np.arange(N)[None, :] > rows[:, None]] = -np.inf
-    p = np.exp(logits - logits.max(1, keepdims=True))
-    p /= p.sum(1, keepdims=True)
+    rows = torch.arange(I * block, min(N, (I + 1) * block), device=device)
+    qh = torch.as_tensor(q[0, h], dtype=torch.float64, device=device)[rows]
+    kf = torch.as_tensor(k[0, h // G], dtype=torch.float64, device=device)
+    logits = (qh @ kf.T) * scale
+    logits = torch.where(torch.arange(N, device=device)[None, :] > rows[:, None], -math.inf, logits)
+    p = torch.softmax(logits, dim=1)
     kb0, kb1 = x["k_start"] // block * block, ((x["k_stop"] - 1) // block + 1) * block
     m = p[:, kb0:kb1].sum(1)
     is_needle = (rows >= x["q_start"]) & (rows < x["q_stop"])
@@ -98,42 +102,62 @@ def needle_masses(N, *, heads, kv_heads, dim=128, peak=2.5, seed=0, needles=16, 
     return out
 
 
-def diagnose(N, cfg, *, heads, kv_heads, dim=128, peak=2.5, seed=0, needles=16, rows_per_block=8, low=0.9, log=print):
-    """Runs the diagnosis (see the module docstring); returns a dict with
+def diagnose(
+    N,
+    cfg,
+    *,
+    heads,
+    kv_heads,
+    dim=128,
+    peak=2.5,
+    seed=0,
+    needles=16,
+    rows_per_block=8,
+    low=0.9,
+    device="cpu",
+    log=print,
+):
+    """Runs the diagnosis (see the module docstring) with the block scores
+    and the dense rows in float64 on ``device`` (``"cpu"``: the NumPy
+    reference's estimate); returns a dict with
     ``recall [Hq, R]``, ``missed [Hq, R, C]`` (missed mass per category),
     ``rows`` and the needle report lines."""
     import torch
 
     planted = {}
     q, k, v, nd = structured_qkv(1, heads, kv_heads, N, dim, seed=seed, peak=peak, needles=needles, planted=planted)
-    counts, indices = layouts(q, k, [cfg], device="cpu")[cfg]
+    counts, indices = layouts(q, k, [cfg], device=None if device == "cpu" else device)[cfg]
     mask = ref.layout_mask(counts, indices)[0]  # [Hg, NB, NB]
     rows = sample_rows(N, cfg.block, rows_per_block if N > 8192 else None, seed)
     R, G = len(rows), heads // kv_heads
     scale = 1.0 / math.sqrt(dim)
     recall = np.empty((heads, R))
     missed = np.zeros((heads, R, len(CATEGORIES)))
-    j = torch.arange(N)
-    rows_t = torch.as_tensor(rows)
+    j = torch.arange(N, device=device)
+    rows_t = torch.as_tensor(rows, device=device)
     step = max(1, (1 << 25) // N)
     for kh in range(kv_heads):
-        cat = torch.as_tensor(
-            _categories(rows, N, nd, planted["vertical"].get((0, kh), []), planted["slash"].get((0, kh), []))
-        ).long()
-        kf = torch.as_tensor(k[0, kh], dtype=torch.float64)
+        cat = (
+            torch.as_tensor(
+                _categories(rows, N, nd, planted["vertical"].get((0, kh), []), planted["slash"].get((0, kh), []))
+            )
+            .long()
+            .to(device)
+        )
+        kf = torch.as_tensor(k[0, kh], dtype=torch.float64, device=device)
         for h in range(kh * G, (kh + 1) * G):
-            qh = torch.as_tensor(q[0, h], dtype=torch.float64)
-            keep = torch.as_tensor(np.repeat(mask[h // cfg.c_h], cfg.block, axis=-1)[:, :N])  # [NB, N]
+            qh = torch.as_tensor(q[0, h], dtype=torch.float64, device=device)
+            keep = torch.as_tensor(np.repeat(mask[h // cfg.c_h], cfg.block, axis=-1)[:, :N], device=device)  # [NB, N]
             for r0 in range(0, R, step):
                 rr = rows_t[r0 : r0 + step]
                 x = (qh[rr] @ kf.T) * scale
                 x = torch.where(j[None, :] > rr[:, None], -math.inf, x)
                 p = torch.softmax(x, dim=1)
                 lost = torch.where(keep[rr // cfg.block], 0.0, p)
-                recall[h, r0 : r0 + len(rr)] = (1.0 - lost.sum(1)).numpy()
-                m = torch.zeros((len(rr), len(CATEGORIES)), dtype=torch.float64)
+                recall[h, r0 : r0 + len(rr)] = (1.0 - lost.sum(1)).cpu().numpy()
+                m = torch.zeros((len(rr), len(CATEGORIES)), dtype=torch.float64, device=device)
                 m.scatter_add_(1, cat[r0 : r0 + len(rr)], lost)
-                missed[h, r0 : r0 + len(rr)] = m.numpy()
+                missed[h, r0 : r0 + len(rr)] = m.cpu().numpy()
     p1 = np.percentile(recall, 1)
     log(
         f"N={N} peak={peak} seed={seed} heads={heads}/{kv_heads} {cfg}: density "
@@ -171,7 +195,7 @@ def diagnose(N, cfg, *, heads, kv_heads, dim=128, peak=2.5, seed=0, needles=16, 
             n_rows = min(x["q_stop"], (I + 1) * cfg.block) - max(x["q_start"], I * cfg.block)
             bad = [h for h in range(heads) if not mask[grp[h], I][kb].all()]
             if bad:
-                mass = [_needle_mass(q, k, x, I, cfg.block, h, G, scale) for h in bad]
+                mass = [_needle_mass(q, k, x, I, cfg.block, h, G, scale, device) for h in bad]
                 drops.append(
                     f"qblock {I} ({n_rows} needle rows): heads "
                     + ", ".join(f"{h} ({m[0]:.2f}/{m[1]:.3f})" for h, m in zip(bad, mass))
@@ -197,6 +221,7 @@ def main(argv=None):
     ap.add_argument("--rows-per-block", type=int, default=8)
     ap.add_argument("--low", type=float, default=0.9, help="recall below which a row counts as low")
     ap.add_argument("--config", default="c_k=32,tau=0.995,estimator=outlier,query_reduce=max")
+    ap.add_argument("--device", default="cpu", help="where the float64 estimate and dense rows run (cpu, cuda)")
     ap.add_argument(
         "--needle-mass", action="store_true", help="only the dense mass of every head's needle rows on the needle"
     )
@@ -215,6 +240,7 @@ def main(argv=None):
         needles=a.needles,
         rows_per_block=a.rows_per_block,
         low=a.low,
+        device=a.device,
     )
 
 
