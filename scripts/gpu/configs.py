@@ -220,6 +220,17 @@ BENCH_ESTIMATION = {
         "bf16",
         ("cuda",),
     ),
+    # The `peaked` preset (two-level): the outlier estimator refined by the
+    # slash refinement's kernels; its whole call against cuDNN with --e2e.
+    "est_peaked": (
+        "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2,"
+        "refine=slash,last_q=16",
+        32,
+        8,
+        128,
+        "bf16",
+        ("cuda",),
+    ),
 }
 
 # Tile-knob variants of an estimation config for the scoring kernel's tuning
