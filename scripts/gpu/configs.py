@@ -111,6 +111,16 @@ CHECK = {
         "bf16",
         ("cuda", "cpu"),
     ),
+    # The preset with the scoring kernel's partial sums in f32
+    # (score-partials=f32; f16 is the default).
+    "outlier_f32p_bf16_d128": (
+        "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
     "outlier_ch2_f16_d64": (
         "block=64,c_q=16,c_k=16,c_h=2,tau=0.9,causal=false,estimator=outlier,q_outliers=1,k_outliers=1",
         8,
@@ -166,6 +176,7 @@ CHECK = {
 
 # Extra unisparse-compile flags of CHECK entries, for their CUDA libraries.
 CHECK_FLAGS = {
+    "outlier_f32p_bf16_d128": ["--score-partials=f32"],
     "default_fused_bf16_d128": ["--score-epilogue=fused"],
     "qmax_fused_bf16_d128": ["--score-epilogue=fused"],
     "rk2_fused_f16_d64": ["--score-epilogue=fused"],
@@ -283,14 +294,20 @@ TUNING = {
     # current ones in one process.
     "tune_refine_before": ("est_refine", None),
     "tune_refine": ("est_refine", []),
-    # The outlier estimator's scoring kernel: the three-pass form before the
-    # fold (a CTA per tile, A fragments in registers), built by hand with an
-    # earlier compiler (scripts/gpu/prepare_outlier_fold.sh --before); the
+    # The outlier estimator's scoring kernel: an earlier form built by hand
+    # with an earlier compiler (scripts/gpu/prepare_outlier_fold.sh --before:
+    # the three-pass form before the fold, a CTA per tile, A fragments in
+    # registers; prepare_oscore128.sh: the fold as session 8 merged it); the
     # fold at its default key tile of 32 and at 64 (a spill, one CTA per
     # SM).
     "tune_outlier_before": ("est_outlier", None),
     "tune_outlier": ("est_outlier", []),
     "tune_outlier_kt64": ("est_outlier", ["--score-outlier-key-tile=64"]),
+    # Issue 13 at 128K (scripts/gpu/prepare_oscore128.sh): the fold as
+    # merged in session 8 (tune_outlier_before, built by main's compiler),
+    # against this form with its default f16 partial sums (tune_outlier) and
+    # with f32 ones (the instruction mix and the coalesced scratch alone).
+    "tune_outlier_f32p": ("est_outlier", ["--score-partials=f32"]),
 }
 
 

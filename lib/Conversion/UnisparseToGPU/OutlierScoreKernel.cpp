@@ -105,6 +105,12 @@ struct OutlierShape {
   float spreadLog2;     // log2(e) * s^2 / 2: the spread term per v |k|^2
   float omega0, omega1; // the query slots' shares of the composite's rows
   Type element;
+  Type partial; // the scratch's partial sums: f16 or f32
+
+  int64_t partialBytes() const { return partial.getIntOrFloatBitWidth() / 8; }
+  /// A query block's scratch rows (both slots of its composites): the run
+  /// the scores read.
+  int64_t run() const { return 2 * qBlk; }
 
   int64_t rowElems() const { return headDim + kRowPad; }
   int64_t stageRows() const { return keyTile * keySlots; }
@@ -112,6 +118,12 @@ struct OutlierShape {
   int64_t blocksPerKeyTile() const { return keyTile / kBlk; }
   /// Rows of a CTA's scratch slot: both query slots of each composite.
   int64_t scratchRows() const { return 2 * rows; }
+  /// The row statistics in workgroup memory: each run of a query block
+  /// padded by 4 f32 (16 bytes), so the 16-byte loads of eight runs by a
+  /// quarter warp hit distinct banks.
+  int64_t statsElems() const {
+    return scratchRows() + scratchRows() / run() * 4;
+  }
   /// Where the query tile starts in the workgroup buffer (elements).
   int64_t queryTileOffset() const { return kStages * stageElems(); }
   /// A lane's in-thread partial block sums of one row per key tile: per
@@ -129,24 +141,26 @@ struct OutlierSizes {
 
 /// The workgroup buffers: the key stages and after them the query slot
 /// rows of the CTA tile (the A fragments), flat; per scratch row the final
-/// max and omega / sum (the tile's scores read them). Every size is a
-/// multiple of 16 bytes.
+/// max and omega / sum (the tile's scores read them; padded runs,
+/// statsElems). Every size is a multiple of 16 bytes.
 SmallVector<MemRefType> workgroupTypes(const OutlierShape &s) {
   Type f32 = Float32Type::get(s.element.getContext());
   return {
       workgroupMemRef({s.queryTileOffset() + s.scratchRows() * s.rowElems()},
                       s.element),
-      workgroupMemRef({s.scratchRows()}, f32),
-      workgroupMemRef({s.scratchRows()}, f32)};
+      workgroupMemRef({s.statsElems()}, f32),
+      workgroupMemRef({s.statsElems()}, f32)};
 }
 
-/// Bytes of workgroup memory of the scoring kernel.
+/// Bytes of workgroup memory of the scoring kernel (`qBlk`: query
+/// composites per block).
 int64_t workgroupBytes(int64_t keyTile, int64_t keySlots, int64_t headDim,
-                       int64_t elementBytes, int64_t warps) {
+                       int64_t elementBytes, int64_t warps, int64_t qBlk) {
   int64_t scratchRows = 2 * kWarpComposites * warps;
+  int64_t statsElems = scratchRows + scratchRows / (2 * qBlk) * 4;
   return (kStages * keyTile * keySlots + scratchRows) * (headDim + kRowPad) *
              elementBytes +
-         2 * scratchRows * 4;
+         2 * statsElems * 4;
 }
 
 /// Emits the scoring kernel: persistent CTAs, each walking CTA tiles c, c +
@@ -192,6 +206,8 @@ public:
     ownScratchRow =
         add(add(mul(warp, 2 * kWarpComposites), mul(div(qlane, 2), 16)),
             add(mul(quad, 2), rem(qlane, 2)));
+    ownStatsIndex = statsIndex(ownScratchRow);
+    laneOdd = eq(rem(qlane, 2), 1);
     // The CTA's scratch slot: scratchRows rows of blockStride partial sums
     // and keyTiles maxima, reused by its tiles.
     Value slotRows = mul(blockId, s.scratchRows());
@@ -217,11 +233,11 @@ private:
   Value qc, kc, keyNorms, spread, scores, partials, maxima;
   Value tid, warp, quad, qlane, ldBase, keys, rowMaxWg, rowCoefWg;
   Value aBase, aBaseSlot0;
-  Value ownScratchRow, partialBase, maximaBase;
+  Value ownScratchRow, ownStatsIndex, laneOdd, partialBase, maximaBase;
   // Per tile.
   Value batchIdx, group, keyHead, t0, rowsHere, numKeyTiles;
   Value inside[2], rowLimit[2], spreadRow[2];
-  Value xMax[2], xInvSum[2]; // pass 1, per composite mt
+  Value xMax[2], xNeg2InvSum[2]; // pass 1, per composite mt: m_x, -2 / l_x
 
   /// CTA tile `tile`: query tile rank r = tile / heads of head tile mod
   /// heads, the causal ranks from the last query tile (the most keys) on.
@@ -260,7 +276,7 @@ private:
     SmallVector<Value> first = passFirstStats();
     for (int64_t mt = 0; mt < 2; ++mt) {
       xMax[mt] = first[mt];
-      xInvSum[mt] = rowInverse(first[2 + mt]);
+      xNeg2InvSum[mt] = fmul(rowInverse(first[2 + mt]), f32(-2.0f));
     }
     // Pass 2: y statistics of slot 0, x statistics of slot 1 (row 2 mt +
     // h), and per key tile the rows' block partial sums to the scratch.
@@ -439,11 +455,14 @@ private:
     return out;
   }
 
-  /// The logits of key slot `slot` for the lane's row (mt, h) of `acc`
-  /// (log2 units: x = S s log2(e) + log2 w_b), n8 tile major, -inf past the
-  /// row's last visible key (the check only where `masked`).
-  SmallVector<Value> rowLogits(ArrayRef<Value> acc, int64_t accTile, int64_t h,
-                               int64_t mt, Value kt, Value logW, bool masked) {
+  /// The accumulators S of key slot `slot` for the lane's row (mt, h) of
+  /// `acc`, n8 tile major, -inf past the row's last visible key (the check
+  /// only where `masked`). The logits are x = S s log2(e) + log2 w_b; the
+  /// passes fold that FMA into the exponent's argument (x - m = S s log2(e)
+  /// + (log2 w_b - m), one FMA) and take maxima of S, since s log2(e) > 0
+  /// makes the max commute with it (fl of an FMA is monotone in S).
+  SmallVector<Value> rowAcc(ArrayRef<Value> acc, int64_t accTile, int64_t h,
+                            int64_t mt, Value kt, bool masked) {
     Value room;
     if (masked)
       room = arith::SubIOp::create(
@@ -452,9 +471,7 @@ private:
     SmallVector<Value> x;
     for (int64_t nt = 0; nt < s.nTiles; ++nt)
       for (int64_t c = 0; c < 2; ++c) {
-        Value v = math::FmaOp::create(
-            b, acc[(accTile * s.nTiles + nt) * 4 + 2 * h + c], f32(s.scaleLog2),
-            logW);
+        Value v = acc[(accTile * s.nTiles + nt) * 4 + 2 * h + c];
         if (masked) {
           Value ok = arith::CmpIOp::create(b, arith::CmpIPredicate::sle,
                                            i32(nt * 8 + c), room);
@@ -465,17 +482,56 @@ private:
     return x;
   }
 
-  /// y = x + spreadRow |k|^2 (1 - 2 p), p = exp2(x - m_x) / l_x: the
-  /// spread correction of a slot 0 row of composite `mt`.
-  SmallVector<Value> corrected(ArrayRef<Value> x, ArrayRef<Value> norms,
-                               int64_t mt) {
-    Value negM = safeNeg(xMax[mt]);
+  /// x - m for accumulators `a` and `offset` = log2 w_b - m.
+  Value logitMinus(Value a, Value offset) {
+    return math::FmaOp::create(b, a, f32(s.scaleLog2), offset);
+  }
+
+  /// `v` reduced by `combine` as a tree (independent operations, not a
+  /// chain of dependent ones).
+  Value tree(ArrayRef<Value> v, function_ref<Value(Value, Value)> combine) {
+    SmallVector<Value> level(v.begin(), v.end());
+    while (level.size() > 1) {
+      SmallVector<Value> next;
+      for (size_t i = 0; i + 1 < level.size(); i += 2)
+        next.push_back(combine(level[i], level[i + 1]));
+      if (level.size() % 2)
+        next.push_back(level.back());
+      level = next;
+    }
+    return level.front();
+  }
+  Value treeMax(ArrayRef<Value> v) {
+    return tree(v, [&](Value x, Value y) { return fmaxnum(x, y); });
+  }
+  Value treeSum(ArrayRef<Value> v) {
+    return tree(v, [&](Value x, Value y) { return fadd(x, y); });
+  }
+
+  /// The quad's max of the logits x of accumulators `a` (log2 w_b `logW`)
+  /// and `mOld`.
+  Value quadLogitMax(ArrayRef<Value> a, Value logW, Value mOld) {
+    Value m = treeMax(a);
+    m = fmaxnum(m, shuffleXor(m, 1));
+    m = fmaxnum(m, shuffleXor(m, 2));
+    return fmaxnum(mOld, math::FmaOp::create(b, m, f32(s.scaleLog2), logW));
+  }
+
+  /// y - m_x of a slot 0 row of composite `mt` from its accumulators `a`:
+  /// t = x - m_x (one FMA, `offX` = log2 w_b - m_x), p l_x = exp2(t), and
+  /// y - m_x = t + spreadRow |k|^2 (1 - 2 p), 1 - 2 p = exp2(t) (-2 / l_x)
+  /// + 1 (one FMA; -2 / l_x is exact from 1 / l_x). The slot 0 rows' maxima
+  /// are kept in this frame (y - m_x; m_x is fixed per row): only their
+  /// differences are used.
+  SmallVector<Value> corrected(ArrayRef<Value> a, ArrayRef<Value> norms,
+                               int64_t mt, Value offX) {
     SmallVector<Value> y;
-    for (size_t j = 0; j < x.size(); ++j) {
-      Value p = fmul(exp2Ftz(fadd(x[j], negM)), xInvSum[mt]);
-      Value oneMinus2p = math::FmaOp::create(b, p, f32(-2.0f), f32(1.0f));
-      y.push_back(math::FmaOp::create(b, fmul(spreadRow[mt], norms[j]),
-                                      oneMinus2p, x[j]));
+    for (size_t j = 0; j < a.size(); ++j) {
+      Value t = logitMinus(a[j], offX);
+      Value oneMinus2p =
+          math::FmaOp::create(b, exp2Ftz(t), xNeg2InvSum[mt], f32(1.0f));
+      y.push_back(
+          math::FmaOp::create(b, fmul(spreadRow[mt], norms[j]), oneMinus2p, t));
     }
     return y;
   }
@@ -489,11 +545,10 @@ private:
 
   /// The max over the quad of the lane's values `x` and `mOld`.
   Value quadMax(ArrayRef<Value> x, Value mOld) {
-    Value m = mOld;
-    for (Value v : x)
-      m = fmaxnum(m, v);
+    Value m = treeMax(x);
     m = fmaxnum(m, shuffleXor(m, 1));
-    return fmaxnum(m, shuffleXor(m, 2));
+    m = fmaxnum(m, shuffleXor(m, 2));
+    return fmaxnum(mOld, m);
   }
 
   /// scf.if `cond` with results: then() / otherwise().
@@ -533,16 +588,17 @@ private:
               SmallVector<Value> next(in.begin(), in.end());
               for (int64_t mt = 0; mt < 2; ++mt) {
                 // Row h = mt of the one tile: composite mt.
-                SmallVector<Value> x =
-                    rowLogits(acc, 0, mt, mt, kt, logW, masked);
+                SmallVector<Value> a = rowAcc(acc, 0, mt, mt, kt, masked);
                 Value mOld = in[mt];
-                Value mNew = quadMax(x, mOld);
+                Value mNew = quadLogitMax(a, logW, mOld);
                 Value negM = safeNeg(mNew);
-                Value sum = fmul(in[2 + mt], exp2Ftz(fadd(mOld, negM)));
-                for (Value v : x)
-                  sum = fadd(sum, exp2Ftz(fadd(v, negM)));
+                Value offset = fadd(logW, negM);
+                SmallVector<Value> e;
+                for (Value v : a)
+                  e.push_back(exp2Ftz(logitMinus(v, offset)));
                 next[mt] = mNew;
-                next[2 + mt] = sum;
+                next[2 + mt] = math::FmaOp::create(
+                    b, in[2 + mt], exp2Ftz(fadd(mOld, negM)), treeSum(e));
               }
               return next;
             });
@@ -591,17 +647,25 @@ private:
               SmallVector<Value> next(in.begin(), in.end());
               for (int64_t row = 0; row < 4; ++row) {
                 int64_t mt = row / 2, h = row % 2;
-                SmallVector<Value> x =
-                    rowLogits(acc, mt, h, mt, kt, logW, masked);
-                if (h == 0)
-                  x = corrected(x, norms, mt);
+                SmallVector<Value> a = rowAcc(acc, mt, h, mt, kt, masked);
                 Value mOld = in[row];
-                Value mNew = math::CeilOp::create(b, quadMax(x, mOld));
-                Value factor = exactPow2(fsub(mOld, mNew));
-                Value negM = safeNeg(mNew);
                 SmallVector<Value> e;
-                for (Value v : x)
-                  e.push_back(exp2Ftz(fadd(v, negM)));
+                Value mNew;
+                if (h == 0) {
+                  // y - m_x, its running max (integer) in that frame.
+                  SmallVector<Value> y =
+                      corrected(a, norms, mt, fadd(logW, safeNeg(xMax[mt])));
+                  mNew = math::CeilOp::create(b, quadMax(y, mOld));
+                  Value negM = safeNeg(mNew);
+                  for (Value v : y)
+                    e.push_back(exp2Ftz(fadd(v, negM)));
+                } else {
+                  mNew = math::CeilOp::create(b, quadLogitMax(a, logW, mOld));
+                  Value offset = fadd(logW, safeNeg(mNew));
+                  for (Value v : a)
+                    e.push_back(exp2Ftz(logitMinus(v, offset)));
+                }
+                Value factor = exactPow2(fsub(mOld, mNew));
                 SmallVector<Value> part = pieceSums(e);
                 for (int64_t p = 0; p < pieces; ++p) {
                   int64_t at = 4 + row * pieces + p;
@@ -629,49 +693,74 @@ private:
   /// The end of key tile `kt` in pass 2: `tile` = the rows' maxima after
   /// it, then their pieces; `st` = the maxima and sum shares before it.
   /// The block sums to the scratch (key block major: partials[partialBase
-  /// + key block * scratchRows + row]), each row's max to
+  /// + key block * scratchRows + row], f16 or f32), each row's max to
   /// maxima[maximaBase + kt * scratchRows + row] (one store a lane: lane q
   /// owns row q), and the sum shares rescaled to the new maxima plus the
-  /// tile's.
+  /// tile's. A lane's rows of composite mt are the scratch rows 2 c and 2 c
+  /// + 1 (query slots 0 and 1): one 2-element store per (mt, block), and a
+  /// store instruction writes each of its blocks' 8 quads' rows whole (16
+  /// rows, 32 or 64 contiguous bytes: whole sectors).
   SmallVector<Value> finishTile(Value kt, ValueRange st, ArrayRef<Value> tile) {
     int64_t pieces = s.pieces(), bpk = s.blocksPerKeyTile();
     Value tileBase = add(partialBase, mul(mul(kt, bpk), s.scratchRows()));
-    SmallVector<Value> next(tile.take_front(4));
-    for (int64_t row = 0; row < 4; ++row) {
-      ArrayRef<Value> part = tile.slice(4 + row * pieces, pieces);
-      Value rowBase = add(tileBase, scratchRow(row / 2, row % 2));
-      auto storeBlock = [&](Value v, Value blk) {
-        store(v, partials, {add(rowBase, mul(blk, s.scratchRows()))});
-      };
+    auto part = [&](int64_t row) {
+      return tile.slice(4 + row * pieces, pieces);
+    };
+    auto storePair = [&](int64_t mt, Value v0, Value v1, Value blk) {
+      auto type = VectorType::get({2}, s.partial);
+      Value vec = vector::FromElementsOp::create(
+          b, type, ValueRange{partialValue(v0), partialValue(v1)});
+      vector::StoreOp::create(
+          b, vec, partials,
+          ValueRange{
+              add(tileBase, add(mul(blk, s.scratchRows()), scratchRow(mt, 0)))},
+          /*nontemporal=*/false, llvm::Align(2 * s.partialBytes()));
+    };
+    for (int64_t mt = 0; mt < 2; ++mt) {
+      ArrayRef<Value> p0 = part(2 * mt), p1 = part(2 * mt + 1);
       if (s.kBlk >= 8) {
         // Block j: the quad's pieces j. Lane q stores blocks q, q + 4, ...
         // (with fewer than 4 blocks in a group, q mod their count: lanes
         // that share one store the same value).
-        SmallVector<Value> whole;
-        for (Value v : part)
-          whole.push_back(quadSum(v));
+        SmallVector<Value> w0, w1;
+        for (int64_t p = 0; p < pieces; ++p) {
+          w0.push_back(quadSum(p0[p]));
+          w1.push_back(quadSum(p1[p]));
+        }
         for (int64_t j = 0; j * 4 < bpk; ++j) {
           int64_t count = std::min<int64_t>(4, bpk - j * 4);
           Value which = count == 4 ? qlane : rem(qlane, count);
-          Value v = whole[j * 4];
-          for (int64_t i = 1; i < count; ++i)
-            v = select(eq(which, i), whole[j * 4 + i], v);
-          storeBlock(v, add(which, j * 4));
+          Value v0 = w0[j * 4], v1 = w1[j * 4];
+          for (int64_t i = 1; i < count; ++i) {
+            v0 = select(eq(which, i), w0[j * 4 + i], v0);
+            v1 = select(eq(which, i), w1[j * 4 + i], v1);
+          }
+          storePair(mt, v0, v1, add(which, j * 4));
+        }
+      } else if (s.kBlk == 4) {
+        // n8 tile nt holds blocks 2 nt (lanes q = 0, 1) and 2 nt + 1 (q =
+        // 2, 3). Of the pair of n8 tiles (2 j, 2 j + 1) the even lane sums
+        // (its own + its partner's, one shuffle) tile 2 j's, the odd lane
+        // tile 2 j + 1's: block 2 (2 j + q % 2) + q / 2.
+        for (int64_t j = 0; j < s.nTiles / 2; ++j) {
+          auto half = [&](ArrayRef<Value> p) {
+            Value keep = select(laneOdd, p[2 * j + 1], p[2 * j]);
+            Value send = select(laneOdd, p[2 * j], p[2 * j + 1]);
+            return fadd(keep, shuffleXor(send, 1));
+          };
+          Value blk =
+              add(add(idx(4 * j), mul(rem(qlane, 2), 2)), div(qlane, 2));
+          storePair(mt, half(p0), half(p1), blk);
         }
       } else {
-        // n8 tile nt: kBlk 2, the lane's block 4 nt + q; kBlk 4, block 2 nt
-        // + q / 2 with lane q ^ 1 (both store the sum).
-        for (int64_t nt = 0; nt < s.nTiles; ++nt) {
-          if (s.kBlk == 4)
-            storeBlock(fadd(part[nt], shuffleXor(part[nt], 1)),
-                       add(div(qlane, 2), 2 * nt));
-          else
-            storeBlock(part[nt], add(qlane, 4 * nt));
-        }
+        // kBlk 2: n8 tile nt, the lane's own block 4 nt + q.
+        for (int64_t nt = 0; nt < s.nTiles; ++nt)
+          storePair(mt, p0[nt], p1[nt], add(qlane, 4 * nt));
       }
-      Value share = part[0];
-      for (int64_t p = 1; p < pieces; ++p)
-        share = fadd(share, part[p]);
+    }
+    SmallVector<Value> next(tile.take_front(4));
+    for (int64_t row = 0; row < 4; ++row) {
+      Value share = treeSum(part(row));
       next.push_back(math::FmaOp::create(
           b, st[4 + row], exactPow2(fsub(st[row], tile[row])), share));
     }
@@ -679,6 +768,16 @@ private:
           {add(add(maximaBase, mul(kt, s.scratchRows())), ownScratchRow)});
     return next;
   }
+
+  /// `v` as the scratch's partial-sum type (f16: rounded once).
+  Value partialValue(Value v) {
+    if (s.partial.isF32())
+      return v;
+    return arith::TruncFOp::create(b, s.partial, v);
+  }
+
+  /// Index of scratch row `r` in the workgroup row statistics (padded runs).
+  Value statsIndex(Value r) { return add(r, mul(div(r, s.run()), 4)); }
 
   /// The value of the lane's own row (row qlane) among its four.
   Value ownRow(ArrayRef<Value> v) {
@@ -705,8 +804,8 @@ private:
     for (int64_t row = 0; row < 4; ++row)
       coef.push_back(
           fmul(rowInverse(stats[4 + row]), f32(row % 2 ? s.omega1 : s.omega0)));
-    store(ownRow(stats.take_front(4)), rowMaxWg, {ownScratchRow});
-    store(ownRow(coef), rowCoefWg, {ownScratchRow});
+    store(ownRow(stats.take_front(4)), rowMaxWg, {ownStatsIndex});
+    store(ownRow(coef), rowCoefWg, {ownStatsIndex});
     // The slot's partial sums and maxima, written by other threads, are
     // visible after the barrier.
     gpu::BarrierOp::create(b);
@@ -715,17 +814,23 @@ private:
     // A thread per (query block, key block), query block fastest: its 2
     // qBlk scratch rows are contiguous (vector loads), and so are the
     // threads' (a warp reads whole lines).
-    int64_t qbs = s.rows / s.qBlk, count = 2 * s.qBlk;
-    int64_t width = std::min<int64_t>(4, count);
-    auto loadRun = [&](Value buffer, Value first) {
-      auto type = VectorType::get({width}, b.getF32Type());
+    int64_t qbs = s.rows / s.qBlk, count = s.run();
+    // 16-byte loads of the run (f32 or f16, widened).
+    auto loadRun = [&](Value buffer, Type element, Value first) {
+      int64_t bytes = element.getIntOrFloatBitWidth() / 8;
+      int64_t width = std::min<int64_t>(16 / bytes, count);
+      auto type = VectorType::get({width}, element);
       SmallVector<Value> out;
       for (int64_t i = 0; i < count; i += width) {
         Value v = vector::LoadOp::create(b, type, buffer, add(first, idx(i)),
                                          /*nontemporal=*/false,
-                                         llvm::Align(width * 4));
-        for (int64_t j = 0; j < width; ++j)
-          out.push_back(vector::ExtractOp::create(b, v, j));
+                                         llvm::Align(width * bytes));
+        for (int64_t j = 0; j < width; ++j) {
+          Value x = vector::ExtractOp::create(b, v, j);
+          out.push_back(element.isF32()
+                            ? x
+                            : arith::ExtFOp::create(b, b.getF32Type(), x));
+        }
       }
       return out;
     };
@@ -743,15 +848,19 @@ private:
           Value kt = div(blk, s.blocksPerKeyTile());
           Value first = mul(local, count);
           SmallVector<Value> part =
-              loadRun(partials,
+              loadRun(partials, s.partial,
                       add(add(partialBase, mul(blk, s.scratchRows())), first));
-          SmallVector<Value> tileMax = loadRun(
-              maxima, add(add(maximaBase, mul(kt, s.scratchRows())), first));
-          // (Scalar loads: the workgroup arrays are only 4-byte aligned.)
+          SmallVector<Value> tileMax =
+              loadRun(maxima, b.getF32Type(),
+                      add(add(maximaBase, mul(kt, s.scratchRows())), first));
+          // The run in the padded workgroup statistics (ptxas merges the
+          // scalar loads into 16-byte ones; the padding spreads a quarter
+          // warp's eight runs over distinct banks).
+          Value statsFirst = mul(local, count + 4);
           SmallVector<Value> rowMax, rowCoef;
           for (int64_t r = 0; r < count; ++r) {
-            rowMax.push_back(load(rowMaxWg, {add(first, idx(r))}));
-            rowCoef.push_back(load(rowCoefWg, {add(first, idx(r))}));
+            rowMax.push_back(load(rowMaxWg, {add(statsFirst, idx(r))}));
+            rowCoef.push_back(load(rowCoefWg, {add(statsFirst, idx(r))}));
           }
           Value score = f32(0.0f);
           for (int64_t i = 0; i < s.qBlk; ++i) {
@@ -848,6 +957,7 @@ struct OutlierScoreToGPU : OpRewritePattern<BlockScoreOp> {
     s.omega0 = static_cast<float>(static_cast<double>(s.cq - rq) / s.cq);
     s.omega1 = static_cast<float>(1.0 / s.cq);
     s.element = opts.compositeType;
+    s.partial = opts.halfPartials ? Type(b.getF16Type()) : b.getF32Type();
 
     OutlierSizes n;
     n.batch = memref::DimOp::create(b, qc, 0);
@@ -897,13 +1007,15 @@ struct OutlierScoreToGPU : OpRewritePattern<BlockScoreOp> {
           k.store(k.fmul(total, k.f32(1.0f / static_cast<float>(s.headDim))),
                   spread, at);
         });
-    // A scratch slot per CTA, key block (tile) major: f32 partial sums
-    // [blockStride, scratchRows] and maxima [keyTiles, scratchRows].
+    // A scratch slot per CTA, key block (tile) major: partial sums (f16 or
+    // f32) [blockStride, scratchRows] and f32 maxima [keyTiles,
+    // scratchRows].
     Value ctas = kb.minU(n.tiles, kb.idx(s.ctas));
     Value slotRows = kb.mul(ctas, s.scratchRows());
     auto flat = MemRefType::get({ShapedType::kDynamic}, f32);
     Value partials = memref::AllocOp::create(
-        b, flat, ValueRange{kb.mul(slotRows, n.blockStride)});
+        b, MemRefType::get({ShapedType::kDynamic}, s.partial),
+        ValueRange{kb.mul(slotRows, n.blockStride)});
     Value maxima = memref::AllocOp::create(
         b, flat, ValueRange{kb.mul(slotRows, n.keyTiles)});
     buildLaunch(
@@ -968,7 +1080,7 @@ std::string mlir::unisparse::outlierScoreUnsupportedReason(
         .str();
   int64_t bytes = workgroupBytes(
       keyTile, keySlots, d, options.compositeType.getIntOrFloatBitWidth() / 8,
-      options.warps);
+      options.warps, qBlk);
   if (bytes > kMaxWorkgroupBytes)
     return llvm::formatv("the key stages ({0} composites of {1} slots, x {2}), "
                          "the query tile and the row statistics need {3} "

@@ -1,5 +1,6 @@
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu --canonicalize | FileCheck %s
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="outlier-key-tile=64 warps=8 ctas=7" --canonicalize | FileCheck %s --check-prefix=KNOBS
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="partials=f32" --canonicalize | FileCheck %s --check-prefix=F32
 
 // The buffer form of block_score {estimator = outlier} (16-bit composites:
 // rest, one outlier row and the spread for the queries; rest and two
@@ -18,19 +19,20 @@
 // CHECK: math.fma
 // CHECK: %[[SPREAD:.+]] = memref.alloc(%{{.+}}) : memref<1x8x?xf32>
 // CHECK: gpu.launch {{.+}} module(@unisparse_outlier_query_spread_0_module) function(@unisparse_outlier_query_spread_0)
-// The scratch: partial sums and maxima, a slot of 128 rows (64 composites x
-// 2 query slots) for each of min(tiles, 264) CTAs.
+// The scratch: partial sums (f16 by default: partials=f16) and f32
+// maxima, a slot of 128 rows (64 composites x 2 query slots) for each of
+// min(tiles, 264) CTAs.
 // CHECK: %[[CTAS:.+]] = arith.minui %{{.+}}, %c264 : index
 // CHECK: %[[ROWS:.+]] = arith.muli %[[CTAS]], %c128 : index
 // CHECK: %[[PLEN:.+]] = arith.muli %[[ROWS]], %{{.+}} : index
-// CHECK: %[[PARTIALS:.+]] = memref.alloc(%[[PLEN]]) : memref<?xf32>
+// CHECK: %[[PARTIALS:.+]] = memref.alloc(%[[PLEN]]) : memref<?xf16>
 // CHECK: %[[MLEN:.+]] = arith.muli %[[ROWS]], %{{.+}} : index
 // CHECK: %[[MAXIMA:.+]] = memref.alloc(%[[MLEN]]) : memref<?xf32>
 // CHECK: gpu.launch blocks({{.+}}) in (%{{.+}} = %[[CTAS]], {{.+}}) threads({{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_outlier_score_0_module) function(@unisparse_outlier_score_0)
 // Two key stages of 32 composites x 3 slots x (128 + 8) elements, then the
 // query tile of 128 slot rows x (128 + 8); the rows' final max and omega /
-// sum.
-// CHECK-SAME: workgroup(%[[WG:.+]] : memref<43520xbf16, #gpu.address_space<workgroup>>, %[[RMAX:.+]] : memref<128xf32, #gpu.address_space<workgroup>>, %[[RCOEF:.+]] : memref<128xf32, #gpu.address_space<workgroup>>)
+// sum, each query block's run of 16 rows padded by 4 (128 + 8 x 4).
+// CHECK-SAME: workgroup(%[[WG:.+]] : memref<43520xbf16, #gpu.address_space<workgroup>>, %[[RMAX:.+]] : memref<160xf32, #gpu.address_space<workgroup>>, %[[RCOEF:.+]] : memref<160xf32, #gpu.address_space<workgroup>>)
 // CHECK: gpu.grid_dim x
 // The rounds of the static schedule.
 // CHECK: scf.for
@@ -50,8 +52,14 @@
 // CHECK: nvgpu.ldmatrix %[[WG]]
 // CHECK: nvgpu.ldmatrix %[[WG]]
 // CHECK: nvvm.mma.sync
+// The max of the accumulators (a tree), over the quad, then the logit max
+// by one FMA; exp2 of x - m as one FMA of the accumulator.
+// CHECK: arith.maxnumf
 // CHECK: gpu.shuffle  xor
-// CHECK: llvm.nvvm.ex2.approx.ftz.f
+// CHECK: gpu.shuffle  xor
+// CHECK: math.fma
+// CHECK: %[[ARG:.+]] = math.fma
+// CHECK-NEXT: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"(%[[ARG]])
 // Pass 2 (the corrected statistics and the partial sums): four maxima and
 // four sum shares a lane across the key tiles; per key tile the slot loop
 // carries the four maxima and the lane's 4 x 4 partial block sums.
@@ -63,18 +71,28 @@
 // the exact power of two from its exponent bits.
 // CHECK: math.ceil
 // CHECK: arith.shli %{{.+}}, %c23_i32 : i32
-// After the slot loop: the block sums to the scratch, the rows' maxima.
-// CHECK: memref.store %{{.+}}, %[[PARTIALS]]
+// After the slot loop: the block sums to the scratch (per n8 tile pair a
+// shuffle: the even lane keeps the first tile's blocks, the odd the
+// second's; a lane's two query slots of a composite rounded to f16 and
+// stored as a pair: 4 stores a lane), the rows' maxima.
+// CHECK: gpu.shuffle  xor
+// CHECK: arith.truncf %{{.+}} : f32 to f16
+// CHECK: vector.store %{{.+}}, %[[PARTIALS]][%{{.+}}] {alignment = 4 : i64} : memref<?xf16>, vector<2xf16>
+// CHECK-COUNT-3: vector.store %{{.+}}, %[[PARTIALS]]
+// CHECK-NOT: vector.store %{{.+}}, %[[PARTIALS]]
 // CHECK: memref.store %{{.+}}, %[[MAXIMA]]
 // CHECK: gpu.barrier
 // The scores: the rows' statistics to workgroup memory, a barrier, then a
-// thread per (query block, key block) reads its 16 rows' partial sums and
-// tile maxima (four 16-byte loads each), and the query reduction.
+// thread per (query block, key block) reads its 16 rows' partial sums (two
+// 16-byte loads of f16, widened) and tile maxima (four 16-byte loads), and
+// the query reduction.
 // CHECK: memref.store %{{.+}}, %[[RMAX]]
 // CHECK: memref.store %{{.+}}, %[[RCOEF]]
 // CHECK: gpu.barrier
 // CHECK: scf.for
-// CHECK-COUNT-4: vector.load %[[PARTIALS]]{{.+}} : memref<?xf32>, vector<4xf32>
+// CHECK: vector.load %[[PARTIALS]]{{.+}} : memref<?xf16>, vector<8xf16>
+// CHECK: arith.extf %{{.+}} : f16 to f32
+// CHECK: vector.load %[[PARTIALS]]{{.+}} : memref<?xf16>, vector<8xf16>
 // CHECK-COUNT-4: vector.load %[[MAXIMA]]{{.+}} : memref<?xf32>, vector<4xf32>
 // CHECK: memref.load %[[RMAX]]
 // CHECK: memref.load %[[RCOEF]]
@@ -85,10 +103,20 @@
 // CHECK: memref.dealloc %[[SPREAD]]
 // CHECK: memref.dealloc %[[PARTIALS]]
 // CHECK: memref.dealloc %[[MAXIMA]]
+// partials=f32: the same stores and loads in f32 (8-byte pairs; four
+// 16-byte loads a run).
+// F32-LABEL: func.func @score(
+// F32: %[[PARTIALS:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
+// F32: vector.store %{{.+}}, %[[PARTIALS]][%{{.+}}] {alignment = 8 : i64} : memref<?xf32>, vector<2xf32>
+// F32-COUNT-3: vector.store %{{.+}}, %[[PARTIALS]]
+// F32-NOT: vector.store %{{.+}}, %[[PARTIALS]]
+// F32: gpu.barrier
+// F32: scf.for
+// F32-COUNT-4: vector.load %[[PARTIALS]]{{.+}} : memref<?xf32>, vector<4xf32>
 // KNOBS-LABEL: func.func @score(
 // KNOBS: arith.minui %{{.+}}, %c7 : index
 // KNOBS: gpu.launch {{.+}} threads(%{{.+}}) in (%{{.+}} = %c256, {{.+}}) module(@unisparse_outlier_score_0_module)
-// KNOBS-SAME: workgroup(%{{.+}} : memref<87040xbf16, #gpu.address_space<workgroup>>, %{{.+}} : memref<256xf32, #gpu.address_space<workgroup>>, %{{.+}} : memref<256xf32, #gpu.address_space<workgroup>>)
+// KNOBS-SAME: workgroup(%{{.+}} : memref<87040xbf16, #gpu.address_space<workgroup>>, %{{.+}} : memref<320xf32, #gpu.address_space<workgroup>>, %{{.+}} : memref<320xf32, #gpu.address_space<workgroup>>)
 // KNOBS-COUNT-16: nvgpu.device_async_copy %arg0
 // KNOBS-COUNT-12: nvgpu.device_async_copy %arg1
 // KNOBS: scf.for %{{.+}} = %c0 to %c3 step %c1 iter_args({{.+}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
