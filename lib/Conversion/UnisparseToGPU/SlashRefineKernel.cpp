@@ -712,12 +712,14 @@ struct RefineKernels : KernelBuilder {
           gpu::BarrierOp::create(b);
           Value e = add(e0, tid);
           ifThen(ult(e, d.evLen), [&] {
-            // Pair (r, j = e + r - P) is key u = tid + r of the tile.
-            auto pair = [&](Value r, ValueRange a,
+            // Pair (r, j = e + r - P) is key u = tid + r of the tile (u <
+            // L). A key outside the sequence holds the share +0 (and v0 =
+            // +0), so its pair adds +0 to sums that are never -0 (from +0,
+            // terms >= +0 or NaN): the sums are those of the pairs inside,
+            // bit for bit, with no branch per row.
+            auto pair = [&](Value r, ValueRange,
                             function_ref<Value(Value u)> body) {
-              Value u = add(tid, r);
-              return SmallVector<Value>{
-                  ifValue(inside(u), [&] { return body(u); }, a[0])};
+              return SmallVector<Value>{body(add(tid, r))};
             };
             Value s0 = forLoop(idx(0), idx(s.M), idx(1), {f32(0.0f)},
                                [&](Value r, ValueRange a) {

@@ -86,7 +86,8 @@
 // (batch, group, 256 offset-space entries); the shares of the tile's keys
 // and their P-wide halo (16 x 271) into workgroup memory (from the
 // logits), their vertical sums (271), then each thread's entry: s0 and the
-// slash evidence (ULT: a NaN pair goes to the slash).
+// slash evidence (ULT: a NaN pair goes to the slash), no branch per row (a
+// key outside the sequence holds the share +0).
 // CHECK: gpu.launch {{.+}} module(@unisparse_slash_row_stats_0_module)
 // CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c32
 // CHECK: memref.load %[[PMAX]]
@@ -106,10 +107,14 @@
 // CHECK: memref.load %[[PV]]
 // CHECK: memref.store %{{.+}}, %[[V0]]
 // CHECK: gpu.barrier
+// CHECK: scf.if %{{.+}} {
+// CHECK-NOT: scf.if
 // CHECK: memref.load %[[PV]]
+// CHECK-NOT: scf.if
 // CHECK: memref.load %[[V0]]
 // CHECK-NEXT: arith.cmpf ult
 // CHECK-NOT: memref.load %[[LOGITS]]
+// CHECK-NOT: scf.if
 // CHECK: memref.store %{{.+}}, %[[EV]]
 
 // 3. The offsets: a CTA of 1024 threads per (batch, head group); each
