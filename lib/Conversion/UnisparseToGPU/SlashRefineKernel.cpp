@@ -1129,18 +1129,23 @@ struct RefineKernels : KernelBuilder {
       lse[c] = fadd(m, math::LogOp::create(b, l));
     }
 
-    // The candidates, an offset at a time: its 8 (2w + 1) (row, e) entries
-    // n (2w + 1) + e as the keys of m16 tiles (A: entry 16 s + m is key m
-    // of tile s; a row's 2w + 1 keys adjacent), B the rows' q as above:
-    // the wanted logit of key m is C[m][n], in the lane 4 (m mod 8) + n / 2
-    // (16 of a tile's 128 products). The slot's rule (the offset exists;
-    // the width rule, the same for every row) from the evidence row or,
-    // where it did not fit, computed. The rows' keys of one offset lie in
-    // nBins consecutive key blocks from jBase: the lanes' terms exp(x -
-    // lse) / (probe rows c_h) summed per block, over the warp by a
-    // butterfly, and added into E by lane 0.
+    // The candidates, kUnit offsets at a time (a unit): their 8 (2w + 1)
+    // (row, e) entries each, entry kk 8 (2w + 1) + n (2w + 1) + e of the
+    // unit's offset kk, as the keys of m16 tiles (A: entry 16 s + m is key
+    // m of tile s; a row's 2w + 1 keys adjacent; two offsets a unit where
+    // 2w + 1 is odd, so the entries fill the tiles: 3 at w 1 for 2 offsets),
+    // B the rows' q as above: the wanted logit of key m is C[m][n], in the
+    // lane 4 (m mod 8) + n / 2 (16 of a tile's 128 products). The slot's
+    // rule (the offset exists; the width rule, the same for every row) from
+    // the evidence row or, where it did not fit, computed, only for entries
+    // inside their row's range. The rows' keys of one offset lie in nBins
+    // consecutive key blocks from its jBase: the lanes' terms exp(x - lse)
+    // / (probe rows c_h) summed per (offset, block), over the warp by a
+    // butterfly, and added into E by lane 0, offsets in order.
     int64_t per = 2 * s.width + 1;
-    int64_t entries = 8 * per;
+    int64_t unit = per % 2 ? 2 : 1;
+    int64_t perOffset = 8 * per;
+    int64_t entries = unit * perOffset;
     int64_t tiles = llvm::divideCeil(entries, 16);
     int64_t span = 0; // the widest tile's first to last row
     for (int64_t t0 = 0; t0 < s.rows; t0 += 8)
@@ -1151,40 +1156,59 @@ struct RefineKernels : KernelBuilder {
     Value w64 = i64c(s.width);
     Value first64 = toI64(probeRow(p.I, mul(rt, 8)));
     forLoop(
-        idx(0), idx(s.nOffsets), idx(1), {},
-        [&](Value k, ValueRange) -> SmallVector<Value> {
-          Value off = load(d.offsets, {add(mul(p.group, s.nOffsets), k)});
-          Value jBase = arith::FloorDivSIOp::create(
-              b,
-              arith::SubIOp::create(b, arith::SubIOp::create(b, first64, w64),
-                                    off),
-              i64c(s.block));
-          SmallVector<Value> init(nBins, f32(0.0f));
+        idx(0), idx(llvm::divideCeil(s.nOffsets, unit)), idx(1), {},
+        [&](Value uIdx, ValueRange) -> SmallVector<Value> {
+          // The unit's offsets (-1 past n_offsets) and their first key
+          // blocks.
+          Value off[2], jBase[2];
+          for (int64_t kk = 0; kk < unit; ++kk) {
+            Value k = add(mul(uIdx, unit), kk);
+            Value kOk = ult(k, s.nOffsets);
+            Value at =
+                add(mul(p.group, s.nOffsets), minU(k, idx(s.nOffsets - 1)));
+            off[kk] = select(kOk, load(d.offsets, {at}), i64c(-1));
+            jBase[kk] = arith::FloorDivSIOp::create(
+                b,
+                arith::SubIOp::create(b, arith::SubIOp::create(b, first64, w64),
+                                      off[kk]),
+                i64c(s.block));
+          }
+          SmallVector<Value> init(unit * nBins, f32(0.0f));
           SmallVector<Value> bins = forLoop(
               idx(0), idx(tiles), idx(1), init,
               [&](Value tile, ValueRange a) -> SmallVector<Value> {
-                Value n[2], take[2], key[2];
+                Value n[2], take[2], key[2], second[2];
                 for (int64_t h = 0; h < 2; ++h) {
                   Value entry = add(mul(tile, 16), add(p.quad, 8 * h));
-                  n[h] = div(entry, per);
-                  Value e = rem(entry, per);
+                  Value rest = entry;
+                  second[h] = Value();
+                  Value o = off[0], k = mul(uIdx, unit);
+                  if (unit == 2) {
+                    second[h] = ule(idx(perOffset), entry);
+                    rest = select(second[h], sub(entry, idx(perOffset)), entry);
+                    o = select(second[h], off[1], off[0]);
+                    k = add(k, select(second[h], idx(1), idx(0)));
+                  }
+                  n[h] = div(rest, per);
+                  Value e = rem(rest, per);
                   auto [rowOk, i] = probeQuery(p.I, rt, n[h]);
                   Value i64q = toI64(i);
                   Value j64 = arith::SubIOp::create(
                       b,
                       arith::AddIOp::create(
                           b, i64q, arith::SubIOp::create(b, toI64(e), w64)),
-                      off);
+                      o);
                   Value forced = orI(
                       icmp(arith::CmpIPredicate::slt, j64, toI64(p.sinkEnd)),
                       icmp(arith::CmpIPredicate::sge, j64, toI64(p.lo)));
                   Value inside = andI(
-                      andI(ult(entry, entries), rowOk),
+                      andI(andI(ult(entry, entries), ult(k, s.nOffsets)),
+                           rowOk),
                       andI(andI(icmp(arith::CmpIPredicate::sge, j64, i64c(0)),
                                 icmp(arith::CmpIPredicate::sle, j64, i64q)),
                            notI(forced)));
                   // The slot's rule only for entries that could be taken
-                  // (c = k (2w + 1) + e is a slot either way).
+                  // (then c = k (2w + 1) + e is a slot).
                   Value c = add(mul(k, per), e);
                   take[h] = ifElse(
                       inside,
@@ -1214,13 +1238,21 @@ struct RefineKernels : KernelBuilder {
                       andI(mine, take[h]),
                       fmul(exp(fsub(x, select(odd, lse[1], lse[0]))), p.weight),
                       f32(0.0f));
-                  Value bin = arith::SubIOp::create(
-                      b, toI64(div(key[h], s.block)), jBase);
-                  for (int64_t bb = 0; bb < nBins; ++bb)
-                    next[bb] = fadd(
-                        next[bb],
-                        select(icmp(arith::CmpIPredicate::eq, bin, i64c(bb)), v,
-                               f32(0.0f)));
+                  Value J = toI64(div(key[h], s.block));
+                  for (int64_t kk = 0; kk < unit; ++kk) {
+                    Value bin = arith::SubIOp::create(b, J, jBase[kk]);
+                    Value ofThis = unit == 1 ? Value()
+                                   : kk      ? second[h]
+                                             : notI(second[h]);
+                    for (int64_t bb = 0; bb < nBins; ++bb) {
+                      Value here =
+                          icmp(arith::CmpIPredicate::eq, bin, i64c(bb));
+                      if (ofThis)
+                        here = andI(here, ofThis);
+                      next[kk * nBins + bb] = fadd(next[kk * nBins + bb],
+                                                   select(here, v, f32(0.0f)));
+                    }
+                  }
                 }
                 return next;
               });
@@ -1228,20 +1260,23 @@ struct RefineKernels : KernelBuilder {
             for (int32_t mask : {16, 8, 4, 2, 1})
               sum = fadd(sum, shuffleXor(sum, mask));
           ifThen(eq(p.lane, 0), [&] {
-            for (int64_t bb = 0; bb < nBins; ++bb) {
-              Value J = arith::AddIOp::create(b, jBase, i64c(bb));
-              Value inRow =
-                  andI(icmp(arith::CmpIPredicate::sge, J, i64c(0)),
-                       icmp(arith::CmpIPredicate::slt, J, toI64(d.nb)));
-              ifThen(inRow, [&] {
-                Value at = arith::IndexCastOp::create(b, b.getIndexType(), J);
-                store(fadd(load(p.eRow, {at}), bins[bb]), p.eRow, {at});
-              });
-            }
+            for (int64_t kk = 0; kk < unit; ++kk)
+              for (int64_t bb = 0; bb < nBins; ++bb) {
+                Value J = arith::AddIOp::create(b, jBase[kk], i64c(bb));
+                Value inRow =
+                    andI(icmp(arith::CmpIPredicate::sge, J, i64c(0)),
+                         icmp(arith::CmpIPredicate::slt, J, toI64(d.nb)));
+                ifThen(inRow, [&] {
+                  Value at = arith::IndexCastOp::create(b, b.getIndexType(), J);
+                  store(fadd(load(p.eRow, {at}), bins[kk * nBins + bb]), p.eRow,
+                        {at});
+                });
+              }
           });
           return {};
         });
   }
+
   /// The combination of row I: max(s / tot, E * (f / tot)), E from `eRow`.
   void combine(Value bi, Value g, Value I, Value lane, Value eRow) {
     SmallVector<Value> sums = forLoop(

@@ -154,11 +154,13 @@
 // log-sum-exp on tensor cores with 16 keys as the A operand (two key
 // ranges, the sink block then the local blocks up to the row; two m16
 // tiles a step, 4 k steps each at D 64), merged over the lanes of a row
-// (shuffles 4, 8, 16); then the candidates an offset at a time: its 8 x 5
-// (row, e) entries as the keys of 3 m16 tiles, the slot's rule from the
-// evidence row (or computed where it did not fit) only for entries inside
-// the row's range, one exp per C half, the sums per key block (2 bins) by
-// a butterfly, added into E by lane 0; then the combination, written once.
+// (shuffles 4, 8, 16); then the candidates two offsets at a time (2w + 1 =
+// 5 is odd; 6 offsets: 3 units): their 2 x 8 x 5 (row, e) entries as the
+// keys of 5 m16 tiles (no padding), the slot's rule from the evidence row
+// (or computed where it did not fit) only for entries inside the row's
+// range, one exp per C half, the sums per (offset, key block) (2 x 2 bins)
+// by a butterfly, added into E by lane 0; then the combination, written
+// once.
 // Items: B x NB x Hg = 8 NB warps; E: 4 warps x NB floats = 16 NB bytes.
 // CHECK: %[[PITEMS:.+]] = arith.muli %[[NB]], %c8 : index
 // CHECK: %[[PBYTES:.+]] = arith.muli %[[NB]], %c16 : index
@@ -192,9 +194,10 @@
 // CHECK: gpu.shuffle  xor %{{.+}}, %c8_i32, %c32_i32 : f32
 // CHECK: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
 // CHECK: math.log
-// CHECK: scf.for %{{.+}} = %c0 to %c6 step %c1 {
+// CHECK: scf.for %{{.+}} = %c0 to %c3 step %c1 {
 // CHECK: arith.floordivsi %{{.+}}, %c64_i64 : i64
-// CHECK: scf.for %{{.+}} = %c0 to %c3 step %c1 iter_args(%{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}) -> (f32, f32) {
+// CHECK: arith.floordivsi %{{.+}}, %c64_i64 : i64
+// CHECK: scf.for %{{.+}} = %c0 to %c5 step %c1 iter_args(%{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}) -> (f32, f32, f32, f32) {
 // CHECK: scf.if %{{.+}} -> (i1) {
 // CHECK: scf.if %{{.+}} -> (i1) {
 // CHECK: memref.load %[[EV]]
@@ -203,11 +206,8 @@
 // CHECK-COUNT-4: nvvm.mma.sync
 // CHECK: math.exp
 // CHECK: math.exp
-// CHECK-COUNT-2: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
-// CHECK: memref.load %[[E]]
-// CHECK: memref.store %{{.+}}, %[[E]]
-// CHECK: memref.load %[[E]]
-// CHECK: memref.store %{{.+}}, %[[E]]
+// CHECK-COUNT-4: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
+// CHECK-COUNT-4: memref.store %{{.+}}, %[[E]]
 // CHECK: gpu.barrier
 // CHECK: scf.if %[[EXISTS]] {
 // CHECK: memref.load %[[S]]
