@@ -920,29 +920,41 @@ struct RefineKernels : KernelBuilder {
     return add(mul(I, s.block), add(mul(odd, a), div(mul(odd, r), 2 * s.rows)));
   }
 
-  /// Bytes of the probe kernel's dynamic workgroup memory: each warp's
-  /// block's E accumulator, NB floats.
-  Value probeDynamicBytes() {
+  /// Bytes of the probe kernel's dynamic workgroup memory with `warps`
+  /// warps a CTA: each warp's E accumulator, NB floats.
+  Value probeDynamicBytes(int64_t warps) {
     return arith::IndexCastUIOp::create(b, b.getI32Type(),
-                                        mul(d.nb, 4 * kProbeWarps));
+                                        mul(d.nb, 4 * warps));
+  }
+
+  /// The probe kernel with kProbeWarps warps a CTA where their E rows fit a
+  /// CTA's workgroup memory (NB up to 14,528: 1.86M tokens at block 128),
+  /// else with one warp a CTA (NB up to 58,112), chosen on the host.
+  void probeRows() {
+    Value fits = ule(mul(d.nb, 4 * kProbeWarps), idx(kMaxWorkgroupBytes));
+    auto branch = scf::IfOp::create(b, fits, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&branch.getThenRegion().front());
+    probeLaunch(kProbeWarps, "unisparse_slash_probe");
+    b.setInsertionPointToStart(&branch.getElseRegion().front());
+    probeLaunch(1, "unisparse_slash_probe_narrow");
   }
 
   /// A warp per (batch, query block I, head group), the head group
-  /// innermost: a CTA's kProbeWarps warps are consecutive head groups of the
+  /// innermost: a CTA's `warps` warps are consecutive head groups of the
   /// same block, so where c_h < G they are query heads of one kv head with
   /// the same forced keys (K's fragments from L1 after the first warp's
   /// loads, as in the last rows). E of each warp's (block, group) in dynamic
   /// workgroup memory (NB floats), zeroed; per head of the group and tile of
   /// 8 probe rows (probeTile), the forced keys' log-sum-exp and the
   /// candidates into E; then the combination.
-  void probeRows() {
+  void probeLaunch(int64_t warps, StringRef name) {
     Value items = mul(mul(d.batch, d.nb), s.hg);
     buildLaunch(
-        b, ceilDiv(items, kProbeWarps), 32 * kProbeWarps, {},
-        "unisparse_slash_probe",
+        b, ceilDiv(items, warps), 32 * warps, {}, name,
         [&](ImplicitLocOpBuilder &, Value tid, Value bid, ValueRange) {
           Value warp = div(tid, 32), lane = rem(tid, 32);
-          Value item = add(mul(bid, kProbeWarps), warp);
+          Value item = add(mul(bid, warps), warp);
           ProbeBlock p;
           p.g = rem(item, s.hg);
           p.I = rem(div(item, s.hg), d.nb);
@@ -1004,7 +1016,7 @@ struct RefineKernels : KernelBuilder {
           gpu::BarrierOp::create(b);
           ifThen(exists, [&] { combine(p.bi, p.g, p.I, lane, p.eRow); });
         },
-        probeDynamicBytes());
+        probeDynamicBytes(warps));
   }
 
   /// Candidate slot c = (offset c / (2w + 1), e = c mod (2w + 1)), key j =

@@ -161,7 +161,12 @@
 // range, one exp per C half, the sums per (offset, key block) (2 x 2 bins)
 // by a butterfly, added into E by lane 0; then the combination, written
 // once.
-// Items: B x NB x Hg = 8 NB warps; E: 4 warps x NB floats = 16 NB bytes.
+// Items: B x NB x Hg = 8 NB warps; E: 4 warps x NB floats = 16 NB bytes,
+// where they fit a CTA's 227 KiB (else the same kernel with one warp a CTA,
+// at the end of this function).
+// CHECK: %[[FITBYTES:.+]] = arith.muli %[[NB]], %c16 : index
+// CHECK: %[[FITS:.+]] = arith.cmpi ule, %[[FITBYTES]], %c232448 : index
+// CHECK: scf.if %[[FITS]] {
 // CHECK: %[[PITEMS:.+]] = arith.muli %[[NB]], %c8 : index
 // CHECK: %[[PBYTES:.+]] = arith.muli %[[NB]], %c16 : index
 // CHECK: gpu.launch {{.+}} threads(%[[PTID:[^,]+]], {{.+}}) in (%{{.+}} = %c128, {{.+}}) dynamic_shared_memory_size %{{.+}} module(@unisparse_slash_probe_0_module) function(@unisparse_slash_probe_0) {
@@ -214,6 +219,13 @@
 // CHECK: gpu.shuffle  xor
 // CHECK: memref.load %[[E]]
 // CHECK: arith.maximumf
+// CHECK: memref.store %{{.+}}, %[[R]]
+// CHECK: gpu.terminator
+// CHECK: } else {
+// CHECK: %[[NBYTES:.+]] = arith.muli %[[NB]], %c4 : index
+// CHECK: %[[NBYTES32:.+]] = arith.index_castui %[[NBYTES]] : index to i32
+// CHECK: gpu.launch {{.+}} threads({{.+}}) in (%{{.+}} = %c32, {{.+}}) dynamic_shared_memory_size %[[NBYTES32]] module(@unisparse_slash_probe_narrow_0_module) function(@unisparse_slash_probe_narrow_0) {
+// CHECK: nvvm.mma.sync
 // CHECK: memref.store %{{.+}}, %[[R]]
 // CHECK: gpu.terminator
 // CHECK-COUNT-7: memref.dealloc
