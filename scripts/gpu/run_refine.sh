@@ -5,8 +5,10 @@
 #   1. check.py on the slash_* configurations (against float64 within the
 #      float32 bound, the CPU path, the layouts by the boundary rule);
 #   1b. (same) the layouts of tune_refine_before and tune_refine on the same
-#      inputs, bit for bit (scripts/gpu/refine_same.py);
-#   2. the refine stage before (tune_refine_before: main 4e83987's kernels)
+#      inputs (scripts/gpu/refine_same.py; SAME_MODE=--report describes the
+#      differences of a change that reorders sums instead of failing on them:
+#      the third rewrite's probe rows, judged by check.py's float32 bound);
+#   2. the refine stage before (tune_refine_before: the "before" compiler's kernels)
 #      and after (tune_refine) in one process, twice, at 32K and 128K;
 #   3. ncu of the refinement's kernels of both libraries at 32K and 128K
 #      (per-kernel durations: each step measured on its own kernel).
@@ -39,8 +41,8 @@ if [ "$step" = all ] || [ "$step" = check ]; then
 fi
 if [ "$step" = all ] || [ "$step" = same ]; then
   echo "=== before and after bit for bit $(date +%T)"
-  timeout 200 python3 scripts/gpu/refine_same.py > "$LOGS/refine_same.txt" 2>&1 || status=1
-  grep -E "PASS|FAIL|refine_same|Error" "$LOGS/refine_same.txt" | tail -20
+  timeout 200 python3 scripts/gpu/refine_same.py ${SAME_MODE:-} > "$LOGS/refine_same.txt" 2>&1 || status=1
+  grep -E "PASS|FAIL|DIFF|refine_same|Error" "$LOGS/refine_same.txt" | tail -20
 fi
 if [ "$step" = all ] || [ "$step" = bench ]; then
   echo "=== refine before / after $(date +%T)"
@@ -55,7 +57,7 @@ if [ "$step" = all ] || [ "$step" = ncu ]; then
   for name in ${NCU_LIBS:-tune_refine_before tune_refine}; do
     for n in ${NCU_N:-32768 131072}; do
       f="$LOGS/ncu_${name}_$n"
-      count=5; [ "$name" = tune_refine_before ] && count=6 # one call's launches
+      count=5 # one call's launches (both libraries: five at last_q 16)
       timeout 150 ncu --set full --import-source no -k regex:unisparse_slash -c $count -o "$f" -f \
         python3 bench/logs/2026-12-04-h200-s7-a/one_layout.py "$name" "$n" > "$f.log" 2>&1 || status=1
       echo "$name N=$n"

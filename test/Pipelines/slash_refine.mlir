@@ -15,7 +15,9 @@
 // RUN: unisparse-opt %s --unisparse-to-cpu | FileCheck %s --check-prefix=CPU
 
 // The tensor-core scoring of the first pass, the refinement's five kernels
-// in order, the selection kernel, then attention; nothing of the tensor
+// in order (the probe rows' two variants: 4 warps a CTA where their E rows
+// fit a CTA's workgroup memory, else one, chosen on the host), the
+// selection kernel, then attention; nothing of the tensor
 // level is left, and no host copy (gpu.memcpy lowers to a flat mgpuMemcpy
 // that ignores the target's offset and strides).
 // CHECK-LABEL: llvm.func @attention(
@@ -28,6 +30,7 @@
 // CHECK: gpu.launch_func {{.+}} @unisparse_slash_evidence_0_module::
 // CHECK: gpu.launch_func {{.+}} @unisparse_slash_offsets_0_module::
 // CHECK: gpu.launch_func {{.+}} @unisparse_slash_probe_0_module::
+// CHECK: gpu.launch_func {{.+}} @unisparse_slash_probe_narrow_0_module::
 // CHECK-NOT: gpu.launch_func {{.+}} @attention_kernel
 // CHECK: gpu.launch_func {{.+}} @unisparse_block_select_0_module::
 // CHECK-NOT: mgpuMemcpy
@@ -46,6 +49,8 @@
 // PTX-LABEL: gpu.binary @unisparse_slash_probe_0_module
 // PTX-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 // PTX-SAME: shfl.sync.bfly
+// PTX-LABEL: gpu.binary @unisparse_slash_probe_narrow_0_module
+// PTX-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
 // The loop path: its kernels between the scoring and the selection, the
 // offsets' rounds a host loop of launches.
 // LOOPS-LABEL: llvm.func @attention(

@@ -38,24 +38,24 @@
 //                offset whose evidence is not positive is -1; then the
 //                candidate slots' rules (slotRule) into the dead evidence
 //                row where they fit;
-//   probeRows    a warp per (b, group, two query blocks I, I + 1 where
-//                rows_per_block <= 8, their probe rows the m16 tile's two
-//                halves; else one block I, its rows in m16 tiles), E in
-//                workgroup memory (a row per block): per head of the group,
-//                the log-sum-exp of the forced keys (sink block, blocks I -
-//                local_blocks .. I up to the row; paired, the two blocks'
-//                ranges walked as their union, each row masked to its own)
-//                on tensor cores, as lastRows but online over n8 tiles of
-//                the two key ranges;
-//                then the candidates on tensor cores, a slot (offset, e) at
-//                a time: the n8 tile's key n is the slot's key i - d + e -
-//                w of tile row n, so the rows' logits are the diagonal;
-//                their exp(x - lse) / (probe rows * c_h) summed per key
-//                block (two at most) by a butterfly and added into the
-//                block's E by lane 0; then each block's row total and forced
-//                sums of the first pass (lane-strided, a butterfly) and the
-//                combination max(s / tot, E * f / tot) with the op's NaN rules,
-//                written once.
+//   probeRows    a warp per (b, query block I, group), the group innermost
+//                (a CTA's kProbeWarps warps are one block's consecutive
+//                groups: where c_h < G the query heads of one kv head, whose
+//                forced keys are the same), E in workgroup memory (a row per
+//                warp): per head of the group and tile of 8 probe rows (the
+//                mma's n8: B the rows' q), the log-sum-exp of the forced
+//                keys (sink block, blocks I - local_blocks .. I up to the
+//                row) on tensor cores with 16 keys as the A operand, online
+//                over kForcedTiles m16 tiles a step, merged over the 8 lanes
+//                of a row; then the candidates an offset at a time: its
+//                8 (2w + 1) (row, e) entries as the keys of m16 tiles (a
+//                row's 2w + 1 keys adjacent; the wanted logit of key m is
+//                C[m][row m], 16 of a tile's 128), their exp(x - lse) /
+//                (probe rows * c_h) summed per key block (nBins bins) over
+//                the warp by a butterfly and added into E by lane 0; then
+//                the block's row total and forced sums of the first pass
+//                (lane-strided, a butterfly) and the combination max(s /
+//                tot, E * f / tot) with the op's NaN rules, written once.
 //
 // E lives in workgroup memory (NB floats a block), so nothing grows as N^2
 // beyond the scores; the scratch is the last rows' logits (B Hq M ld floats, as
@@ -64,7 +64,9 @@
 // Fragment layouts (mma.m16n8k16 .bf16/.f16, row.col, lane l = 4 quad +
 // q): A reg 0 = row quad, cols 2q..2q+1; reg 1 = row quad + 8; regs 2, 3 =
 // cols + 8. B reg 0 = key quad, dims 2q..2q+1; reg 1 = dims + 8. C element
-// [h][c] = row quad + 8h, key 2q + c of the n8 tile.
+// [h][c] = row quad + 8h, key 2q + c of the n8 tile. The probe rows swap
+// the roles: A holds 16 keys, B 8 probe rows (C [h][c] = key quad + 8h, row
+// 2q + c).
 //
 //===----------------------------------------------------------------------===//
 
@@ -90,6 +92,10 @@ constexpr int64_t kThreads = 128;
 constexpr int64_t kOffsetThreads = 1024;
 /// Evidence loads a thread issues before comparing them (topOffsets).
 constexpr int64_t kScanUnroll = 8;
+/// Warps (query blocks) per CTA of the probe kernel.
+constexpr int64_t kProbeWarps = 4;
+/// m16 tiles of forced keys per step of the probe kernel.
+constexpr int64_t kForcedTiles = 2;
 /// Entries (and threads) per CTA of the fused evidence kernel.
 constexpr int64_t kEvidenceTile = 256;
 /// Static workgroup memory a CTA may declare (without opting in).
@@ -214,49 +220,66 @@ struct RefineKernels : KernelBuilder {
     return select(valid, mmaOperand(pair), mmaOperand(zeros));
   }
 
-  /// Elements col .. col + 7 of row `row` of head `head` of `src` ([B, H,
-  /// N, D]) as four operand registers (pairs 0..3); where `valid` is false
-  /// row 0 is read, and the registers are zero if `zero`: one 16-byte load
-  /// where the host found q's and k's rows 16-byte aligned, else four
-  /// 4-byte loads.
-  SmallVector<Value> octetAt(Value src, Value bi, Value head, Value row,
-                             Value valid, Value col, bool zero = true) {
+  /// One octet of octetsAt: elements col .. col + 7 of row `row` (row 0
+  /// where not `valid`; the registers zero there if `zero`).
+  struct Octet {
+    Value row, valid, col;
+  };
+
+  /// The octets `octs` of head `head` of `src` ([B, H, N, D]) as four
+  /// operand registers each (pairs 0..3): one 16-byte load an octet where
+  /// the host found q's and k's rows 16-byte aligned, else four 4-byte
+  /// loads, the choice one branch for all of them (their loads issued
+  /// together).
+  SmallVector<SmallVector<Value>> octetsAt(Value src, Value bi, Value head,
+                                           ArrayRef<Octet> octs,
+                                           bool zero = true) {
     auto octType = VectorType::get({8}, s.element);
     auto pairType = VectorType::get({2}, s.element);
-    Value safe = select(valid, row, idx(0));
-    SmallVector<Type> pairTypes(4, pairType);
+    SmallVector<Value> safe;
+    for (const Octet &o : octs)
+      safe.push_back(select(o.valid, o.row, idx(0)));
+    SmallVector<Type> pairTypes(4 * octs.size(), pairType);
     auto branch = scf::IfOp::create(b, pairTypes, d.aligned,
                                     /*withElseRegion=*/true);
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(&branch.getThenRegion().front());
-      Value oct = vector::LoadOp::create(
-          b, octType, src, ValueRange{bi, head, safe, col},
-          /*nontemporal=*/false, llvm::Align(16));
       SmallVector<Value> pairs;
-      for (int64_t pr = 0; pr < 4; ++pr)
-        pairs.push_back(vector::ShuffleOp::create(
-            b, oct, oct, ArrayRef<int64_t>{2 * pr, 2 * pr + 1}));
+      for (size_t o = 0; o < octs.size(); ++o) {
+        Value oct = vector::LoadOp::create(
+            b, octType, src, ValueRange{bi, head, safe[o], octs[o].col},
+            /*nontemporal=*/false, llvm::Align(16));
+        for (int64_t pr = 0; pr < 4; ++pr)
+          pairs.push_back(vector::ShuffleOp::create(
+              b, oct, oct, ArrayRef<int64_t>{2 * pr, 2 * pr + 1}));
+      }
       scf::YieldOp::create(b, pairs);
       b.setInsertionPointToStart(&branch.getElseRegion().front());
       pairs.clear();
-      for (int64_t pr = 0; pr < 4; ++pr)
-        pairs.push_back(vector::LoadOp::create(
-            b, pairType, src, ValueRange{bi, head, safe, add(col, 2 * pr)},
-            /*nontemporal=*/false, llvm::Align(4)));
+      for (size_t o = 0; o < octs.size(); ++o)
+        for (int64_t pr = 0; pr < 4; ++pr)
+          pairs.push_back(vector::LoadOp::create(
+              b, pairType, src,
+              ValueRange{bi, head, safe[o], add(octs[o].col, 2 * pr)},
+              /*nontemporal=*/false, llvm::Align(4)));
       scf::YieldOp::create(b, pairs);
     }
-    SmallVector<Value> regs;
-    for (int64_t pr = 0; pr < 4; ++pr)
-      regs.push_back(mmaOperand(branch.getResult(pr)));
-    if (!zero)
-      return regs;
-    Value zeros = mmaOperand(arith::ConstantOp::create(
-        b, pairType,
-        DenseElementsAttr::get(pairType, b.getZeroAttr(s.element))));
-    for (Value &reg : regs)
-      reg = select(valid, reg, zeros);
-    return regs;
+    Value zeros;
+    if (zero)
+      zeros = mmaOperand(arith::ConstantOp::create(
+          b, pairType,
+          DenseElementsAttr::get(pairType, b.getZeroAttr(s.element))));
+    SmallVector<SmallVector<Value>> out;
+    for (size_t o = 0; o < octs.size(); ++o) {
+      SmallVector<Value> regs;
+      for (int64_t pr = 0; pr < 4; ++pr) {
+        Value reg = mmaOperand(branch.getResult(4 * o + pr));
+        regs.push_back(zero ? select(octs[o].valid, reg, zeros) : reg);
+      }
+      out.push_back(regs);
+    }
+    return out;
   }
 
   // The head dimension in k steps of 16, permuted: Q K^T sums over it, so A
@@ -267,46 +290,54 @@ struct RefineKernels : KernelBuilder {
   // last step of 16 (D = 16 mod 32) keeps the mma's own layout, dimensions
   // 16 ks + 2ql (+ 8 for the second half).
 
-  /// The A fragments of 16 query rows (the lane's rows quad and quad + 8
-  /// are `rowIdx[h]`, zero where not `valid[h]`): 4 registers per k step.
+  /// The A fragments of 16 rows of `src` (default q; the lane's rows quad
+  /// and quad + 8 are `rowIdx[h]`, zero where not `valid[h]` if `zero`): 4
+  /// registers per k step.
   SmallVector<Value> queryFragments(Value bi, Value head, Value rowIdx[2],
-                                    Value valid[2], Value ql) {
+                                    Value valid[2], Value ql,
+                                    Value src = Value(), bool zero = true) {
+    if (!src)
+      src = d.q;
     SmallVector<Value> regs;
-    for (int64_t p = 0; p < s.kSteps / 2; ++p) {
-      Value col = add(mul(ql, 8), 32 * p);
-      SmallVector<Value> oct[2];
+    SmallVector<Octet> octs;
+    for (int64_t p = 0; p < s.kSteps / 2; ++p)
       for (int64_t h = 0; h < 2; ++h)
-        oct[h] = octetAt(d.q, bi, head, rowIdx[h], valid[h], col);
+        octs.push_back({rowIdx[h], valid[h], add(mul(ql, 8), 32 * p)});
+    SmallVector<SmallVector<Value>> loaded =
+        octetsAt(src, bi, head, octs, zero);
+    for (int64_t p = 0; p < s.kSteps / 2; ++p)
       for (int64_t half = 0; half < 2; ++half)
         for (int64_t reg = 0; reg < 4; ++reg)
-          regs.push_back(oct[reg % 2][2 * half + reg / 2]);
-    }
+          regs.push_back(loaded[2 * p + reg % 2][2 * half + reg / 2]);
     if (s.kSteps % 2)
       for (int64_t reg = 0; reg < 4; ++reg) {
         Value col = add(mul(ql, 2), (s.kSteps - 1) * 16 + (reg / 2) * 8);
         regs.push_back(
-            pairAt(d.q, bi, head, rowIdx[reg % 2], valid[reg % 2], col));
+            pairAt(src, bi, head, rowIdx[reg % 2], valid[reg % 2], col, zero));
       }
     return regs;
   }
 
   /// The B fragments of one n8 tile: the lane's key `key` of kv head `kv`
+  /// (of `src`, default k: the probe rows take their q rows so)
   /// (row 0 where not `keyValid`, not zeroed: an n8 tile's column depends
   /// on its own key alone, and every caller masks the logits of a column
   /// whose key is not valid: -inf past N or past the key range, 0 for a
   /// candidate not taken), 2 registers per k step.
   SmallVector<Value> keyFragments(Value bi, Value kv, Value key, Value keyValid,
-                                  Value ql) {
+                                  Value ql, Value src = Value()) {
+    if (!src)
+      src = d.k;
     SmallVector<Value> regs;
-    for (int64_t p = 0; p < s.kSteps / 2; ++p) {
-      SmallVector<Value> oct =
-          octetAt(d.k, bi, kv, key, keyValid, add(mul(ql, 8), 32 * p),
-                  /*zero=*/false);
+    SmallVector<Octet> octs;
+    for (int64_t p = 0; p < s.kSteps / 2; ++p)
+      octs.push_back({key, keyValid, add(mul(ql, 8), 32 * p)});
+    for (const SmallVector<Value> &oct :
+         octetsAt(src, bi, kv, octs, /*zero=*/false))
       regs.append(oct.begin(), oct.end());
-    }
     if (s.kSteps % 2)
       for (int64_t reg = 0; reg < 2; ++reg)
-        regs.push_back(pairAt(d.k, bi, kv, key, keyValid,
+        regs.push_back(pairAt(src, bi, kv, key, keyValid,
                               add(mul(ql, 2), (s.kSteps - 1) * 16 + reg * 8),
                               /*zero=*/false));
     return regs;
@@ -681,12 +712,14 @@ struct RefineKernels : KernelBuilder {
           gpu::BarrierOp::create(b);
           Value e = add(e0, tid);
           ifThen(ult(e, d.evLen), [&] {
-            // Pair (r, j = e + r - P) is key u = tid + r of the tile.
-            auto pair = [&](Value r, ValueRange a,
+            // Pair (r, j = e + r - P) is key u = tid + r of the tile (u <
+            // L). A key outside the sequence holds the share +0 (and v0 =
+            // +0), so its pair adds +0 to sums that are never -0 (from +0,
+            // terms >= +0 or NaN): the sums are those of the pairs inside,
+            // bit for bit, with no branch per row.
+            auto pair = [&](Value r, ValueRange,
                             function_ref<Value(Value u)> body) {
-              Value u = add(tid, r);
-              return SmallVector<Value>{
-                  ifValue(inside(u), [&] { return body(u); }, a[0])};
+              return SmallVector<Value>{body(add(tid, r))};
             };
             Value s0 = forLoop(idx(0), idx(s.M), idx(1), {f32(0.0f)},
                                [&](Value r, ValueRange a) {
@@ -875,34 +908,64 @@ struct RefineKernels : KernelBuilder {
   /// Probe row t of query block I: I block + (2t + 1) block / (2 rows),
   /// computed as (2t + 1) a + (2t + 1) rem / (2 rows), block = 2 rows a +
   /// rem (the CPU lowering's formula).
+  /// probeRow(0, t) for a static t.
+  int64_t probeOffset(int64_t t) const {
+    int64_t a = s.block / (2 * s.rows), r = s.block % (2 * s.rows);
+    return (2 * t + 1) * a + (2 * t + 1) * r / (2 * s.rows);
+  }
+
   Value probeRow(Value I, Value t) {
     int64_t a = s.block / (2 * s.rows), r = s.block % (2 * s.rows);
     Value odd = add(mul(t, 2), 1);
     return add(mul(I, s.block), add(mul(odd, a), div(mul(odd, r), 2 * s.rows)));
   }
 
-  /// Query blocks per warp of the probe kernel: two where a block's probe
-  /// rows fit in 8 (rows quad of the m16 tile are block I's, rows quad + 8
-  /// block I + 1's), else one (its rows in ceil(rows / 16) tiles).
-  int64_t probeBlocks() const { return s.rows <= 8 ? 2 : 1; }
-
-  /// Bytes of the probe kernel's dynamic workgroup memory: each of its
-  /// blocks' E accumulator, NB floats.
-  Value probeDynamicBytes() {
+  /// Bytes of the probe kernel's dynamic workgroup memory with `warps`
+  /// warps a CTA: each warp's E accumulator, NB floats.
+  Value probeDynamicBytes(int64_t warps) {
     return arith::IndexCastUIOp::create(b, b.getI32Type(),
-                                        mul(d.nb, 4 * probeBlocks()));
+                                        mul(d.nb, 4 * warps));
   }
 
+  /// The probe kernel with kProbeWarps warps a CTA where their E rows fit a
+  /// CTA's workgroup memory (NB up to 14,528: 1.86M tokens at block 128),
+  /// else with one warp a CTA (NB up to 58,112), chosen on the host.
   void probeRows() {
-    int64_t per = probeBlocks();
-    Value warps = ceilDiv(d.nb, per);
+    Value fits = ule(mul(d.nb, 4 * kProbeWarps), idx(kMaxWorkgroupBytes));
+    auto branch = scf::IfOp::create(b, fits, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&branch.getThenRegion().front());
+    probeLaunch(kProbeWarps, "unisparse_slash_probe");
+    b.setInsertionPointToStart(&branch.getElseRegion().front());
+    probeLaunch(1, "unisparse_slash_probe_narrow");
+  }
+
+  /// A warp per (batch, query block I, head group), the head group
+  /// innermost: a CTA's `warps` warps are consecutive head groups of the
+  /// same block, so where c_h < G they are query heads of one kv head with
+  /// the same forced keys (K's fragments from L1 after the first warp's
+  /// loads, as in the last rows). E of each warp's (block, group) in dynamic
+  /// workgroup memory (NB floats), zeroed; per head of the group and tile of
+  /// 8 probe rows (probeTile), the forced keys' log-sum-exp and the
+  /// candidates into E; then the combination.
+  void probeLaunch(int64_t warps, StringRef name) {
+    Value items = mul(mul(d.batch, d.nb), s.hg);
     buildLaunch(
-        b, mul(mul(d.batch, s.hg), warps), 32, {}, "unisparse_slash_probe",
-        [&](ImplicitLocOpBuilder &, Value lane, Value bid, ValueRange) {
-          Value I0 = mul(rem(bid, warps), per), bg = div(bid, warps);
-          Value g = rem(bg, s.hg), bi = div(bg, s.hg);
-          Value quad = div(lane, 4), ql = rem(lane, 4);
-          // Each block's E in workgroup memory (NB floats): the candidates
+        b, ceilDiv(items, warps), 32 * warps, {}, name,
+        [&](ImplicitLocOpBuilder &, Value tid, Value bid, ValueRange) {
+          Value warp = div(tid, 32), lane = rem(tid, 32);
+          Value item = add(mul(bid, warps), warp);
+          ProbeBlock p;
+          p.g = rem(item, s.hg);
+          p.I = rem(div(item, s.hg), d.nb);
+          p.bi = div(div(item, s.hg), d.nb);
+          p.lane = lane;
+          p.quad = div(lane, 4);
+          p.ql = rem(lane, 4);
+          p.group = add(mul(p.bi, s.hg), p.g);
+          p.table = slotTable();
+          Value exists = ult(item, items);
+          // The warp's E in workgroup memory (NB floats): the candidates
           // add into it, the combination reads it; the result row is
           // written once.
           Value raw = gpu::DynamicSharedMemoryOp::create(
@@ -912,67 +975,48 @@ struct RefineKernels : KernelBuilder {
           auto eType = MemRefType::get({ShapedType::kDynamic}, b.getF32Type(),
                                        MemRefLayoutAttrInterface(),
                                        workgroupSpace(b.getContext()));
-          ProbeRow row;
-          row.bi = bi;
-          row.g = g;
-          row.lane = lane;
-          row.quad = quad;
-          row.ql = ql;
-          row.group = bg;
-          row.table = slotTable();
-          row.paired = per == 2;
-          for (int64_t h = 0; h < 2; ++h) {
-            // Half h of the tile (rows quad + 8 h) is block I0 + h when
-            // paired, else block I0 too.
-            int64_t u = row.paired ? h : 0;
-            Value I = add(I0, u);
-            row.I[h] = I;
-            row.exists[h] = ult(I, d.nb);
-            row.eRow[h] = memref::ViewOp::create(
-                b, eType, raw, mul(d.nb, 4 * u), ValueRange{d.nb});
-            // The probe rows inside the sequence, and each one's weight.
-            Value nValid =
-                forLoop(idx(0), idx(s.rows), idx(1), {idx(0)},
-                        [&](Value t, ValueRange a) -> SmallVector<Value> {
-                          return {add(a[0], select(ult(probeRow(I, t), d.n),
-                                                   idx(1), idx(0)))};
-                        })[0];
-            row.weight[h] =
-                fdiv(f32(1.0f), fmul(toF32(maxU(nValid, idx(1))),
-                                     f32(static_cast<float>(s.ch))));
-            // Forced keys: [0, sinkEnd) and [lo, hiEnd) (up to the row).
-            row.lo[h] = select(ule(idx(s.local), I),
-                               mul(sub(I, idx(s.local)), s.block), idx(0));
-            row.sinkEnd[h] = idx(0);
-            if (s.sink)
-              row.sinkEnd[h] =
-                  select(ult(idx(0), row.lo[h]), idx(s.block), idx(0));
-            row.hiEnd[h] = minU(mul(add(I, 1), s.block), d.n);
-          }
+          p.eRow = memref::ViewOp::create(
+              b, eType, raw, mul(mul(d.nb, 4), warp), ValueRange{d.nb});
+          // The probe rows inside the sequence, and each one's weight.
+          Value nValid =
+              forLoop(idx(0), idx(s.rows), idx(1), {idx(0)},
+                      [&](Value t, ValueRange a) -> SmallVector<Value> {
+                        return {add(a[0], select(ult(probeRow(p.I, t), d.n),
+                                                 idx(1), idx(0)))};
+                      })[0];
+          p.weight = fdiv(f32(1.0f), fmul(toF32(maxU(nValid, idx(1))),
+                                          f32(static_cast<float>(s.ch))));
+          // Forced keys: [0, sinkEnd) and [lo, hiEnd) (up to the row).
+          p.lo = select(ule(idx(s.local), p.I),
+                        mul(sub(p.I, idx(s.local)), s.block), idx(0));
+          p.sinkEnd = idx(0);
+          if (s.sink)
+            p.sinkEnd = select(ult(idx(0), p.lo), idx(s.block), idx(0));
+          p.hiEnd = minU(mul(add(p.I, 1), s.block), d.n);
 
-          for (int64_t u = 0; u < per; ++u)
-            forLoop(lane, d.nb, idx(32), {},
-                    [&](Value J, ValueRange) -> SmallVector<Value> {
-                      store(f32(0.0f), row.eRow[u], {J});
-                      return {};
-                    });
-          gpu::BarrierOp::create(b);
-          forLoop(idx(0), idx(s.ch), idx(1), {},
-                  [&](Value hh, ValueRange) -> SmallVector<Value> {
-                    Value head = add(mul(g, s.ch), hh);
-                    forLoop(idx(0), idx(s.probeTiles), idx(1), {},
-                            [&](Value mt, ValueRange) -> SmallVector<Value> {
-                              probeTile(row, head, mt);
-                              return {};
-                            });
+          forLoop(lane, d.nb, idx(32), {},
+                  [&](Value J, ValueRange) -> SmallVector<Value> {
+                    store(f32(0.0f), p.eRow, {J});
                     return {};
                   });
           gpu::BarrierOp::create(b);
-          for (int64_t u = 0; u < per; ++u)
-            ifThen(row.exists[u],
-                   [&] { combine(bi, g, row.I[u], lane, row.eRow[u]); });
+          ifThen(exists, [&] {
+            forLoop(idx(0), idx(s.ch), idx(1), {},
+                    [&](Value hh, ValueRange) -> SmallVector<Value> {
+                      Value head = add(mul(p.g, s.ch), hh);
+                      forLoop(idx(0), idx(llvm::divideCeil(s.rows, 8)), idx(1),
+                              {},
+                              [&](Value rt, ValueRange) -> SmallVector<Value> {
+                                probeTile(p, head, rt);
+                                return {};
+                              });
+                      return {};
+                    });
+          });
+          gpu::BarrierOp::create(b);
+          ifThen(exists, [&] { combine(p.bi, p.g, p.I, lane, p.eRow); });
         },
-        probeDynamicBytes());
+        probeDynamicBytes(warps));
   }
 
   /// Candidate slot c = (offset c / (2w + 1), e = c mod (2w + 1)), key j =
@@ -1011,159 +1055,232 @@ struct RefineKernels : KernelBuilder {
   /// apply slotRule themselves.
   Value slotTable() { return ule(idx(s.candidates()), d.evLen); }
 
-  /// What every step of one warp's probe rows shares: half h of the m16
-  /// tile (rows quad + 8 h) holds probe rows of block I[h] (I[0] = I[1]
-  /// unless paired).
-  struct ProbeRow {
+  /// What one warp's probe rows share: query block I. In its tiles of 8
+  /// probe rows the rows are the mma's n8 (B: lane l = 4 quad + ql gives
+  /// row quad's q; C: the lane holds rows 2 ql and 2 ql + 1) and 16 keys
+  /// its m16 (A: the lane loads keys quad and quad + 8).
+  struct ProbeBlock {
     Value bi, g, lane, quad, ql;
     Value group; // b Hg + g
     Value table; // i1: slotTable()
-    bool paired; // blocks I0 and I0 + 1 in halves 0 and 1
-    Value I[2], exists[2], lo[2], sinkEnd[2], hiEnd[2], weight[2];
-    Value eRow[2]; // [NB] f32: E of block I[h]
+    Value I, lo, sinkEnd, hiEnd, weight;
+    Value eRow; // [NB] f32: E of block I
   };
 
-  /// Probe rows of the warp's tile `mt` of head `head`: the forced keys'
-  /// log-sum-exp on tensor cores, then the candidates into E. Paired, the
-  /// two blocks' forced key ranges are walked as their union (the sink
-  /// block, then blocks I0 - local_blocks .. I0 + 1: the diagonal block of
-  /// I0 is a local block of I0 + 1), each row masked to its own ranges:
-  /// (local_blocks + 3) key blocks of tiles where two warps took 2
-  /// (local_blocks + 2). A tile no key of which a row sees leaves its (max,
-  /// sum) as they were, bit for bit, so each row's log-sum-exp is the one
-  /// of its own ranges (where block is a multiple of 8: the same n8 tiles).
-  void probeTile(const ProbeRow &p, Value head, Value mt) {
+  /// Probe row rt * 8 + n of block I: (inside: a row of the block and of
+  /// the sequence, its query index or 0).
+  std::pair<Value, Value> probeQuery(Value I, Value rt, Value n) {
+    Value t = add(mul(rt, 8), n);
+    Value i = probeRow(I, t);
+    Value valid = andI(andI(ult(n, 8), ult(t, s.rows)), ult(i, d.n));
+    return {valid, select(valid, i, idx(0))};
+  }
+
+  /// Probe rows rt * 8 .. rt * 8 + 7 of the warp's block and head `head`:
+  /// the forced keys' log-sum-exp on tensor cores (A: 16 keys, B: the 8
+  /// rows' q), then the candidates into E.
+  void probeTile(const ProbeBlock &p, Value head, Value rt) {
     Value kv = div(head, s.G);
-    Value t[2], valid[2], query[2];
-    for (int64_t h = 0; h < 2; ++h) {
-      t[h] = p.paired ? p.quad : add(add(mul(mt, 16), p.quad), 8 * h);
-      Value i = probeRow(p.I[h], t[h]);
-      valid[h] = andI(ult(t[h], s.rows), ult(i, d.n));
-      query[h] = select(valid[h], i, idx(0));
-    }
-    SmallVector<Value> aRegs = queryFragments(p.bi, head, query, valid, p.ql);
+    auto [bValid, bQuery] = probeQuery(p.I, rt, p.quad);
+    SmallVector<Value> bRegs =
+        keyFragments(p.bi, head, bQuery, bValid, p.ql, d.q);
+    // The lane's rows of C: n = 2 ql + c.
+    Value valid[2], query[2];
+    for (int64_t c = 0; c < 2; ++c)
+      std::tie(valid[c], query[c]) = probeQuery(p.I, rt, add(mul(p.ql, 2), c));
+    // The A fragments of the 16 keys at key[h] (rows quad, quad + 8 of the
+    // tile; row 0 where not ok[h], not zeroed: every such value is masked).
+    auto keyTile = [&](Value key[2], Value ok[2]) {
+      return queryFragments(p.bi, kv, key, ok, p.ql, d.k, /*zero=*/false);
+    };
+
+    // Forced keys, kForcedTiles m16 tiles a step (their A fragments loaded
+    // before the first mma), online (max, sum) per row with the
+    // NaN-propagating max of the CPU path's online log-sum-exp; a tile no
+    // key of which a row sees leaves its (max, sum) as they were.
     SmallVector<Value> st = {negInf(), negInf(), f32(0.0f), f32(0.0f)};
-    // Two n8 tiles a step: both tiles' B fragments are loaded before the
-    // first mma, so each step waits for one round of loads.
-    Value sinkStop = p.paired ? maxU(p.sinkEnd[0], p.sinkEnd[1]) : p.sinkEnd[0];
-    Value localStop = p.paired ? maxU(p.hiEnd[0], p.hiEnd[1]) : p.hiEnd[0];
     for (int64_t range = 0; range < 2; ++range) {
-      Value begin = range ? p.lo[0] : idx(0);
-      Value stop = range ? localStop : sinkStop;
-      // Row h sees keys of this range below its own end (and, paired,
-      // from its own start).
-      auto visible = [&](int64_t h, Value j) {
-        Value ok =
-            andI(valid[h], andI(ult(j, range ? p.hiEnd[h] : p.sinkEnd[h]),
-                                ule(j, query[h])));
-        if (p.paired && range)
-          ok = andI(ok, ule(p.lo[h], j));
-        return ok;
-      };
-      st = forLoop(idx(0), ceilDiv(sub(stop, begin), 16), idx(1), st,
-                   [&](Value step, ValueRange a) -> SmallVector<Value> {
-                     Value j0[2], key[2];
-                     SmallVector<Value> frags[2];
-                     for (int64_t u = 0; u < 2; ++u) {
-                       j0[u] = add(begin, add(mul(step, 16), 8 * u));
-                       key[u] = add(j0[u], p.quad);
-                       frags[u] = keyFragments(p.bi, kv, key[u],
-                                               ult(key[u], stop), p.ql);
-                     }
-                     SmallVector<Value> next(a.begin(), a.end());
-                     for (int64_t u = 0; u < 2; ++u)
-                       next = tileStep(next, mmaKeys(aRegs, frags[u]), j0[u],
-                                       p.ql, visible, /*propagate=*/true);
-                     return next;
-                   });
+      Value begin = range ? p.lo : idx(0);
+      Value stop = range ? p.hiEnd : p.sinkEnd;
+      st = forLoop(
+          idx(0), ceilDiv(sub(stop, begin), 16 * kForcedTiles), idx(1), st,
+          [&](Value step, ValueRange a) -> SmallVector<Value> {
+            SmallVector<Value> next(a.begin(), a.end());
+            SmallVector<Value> xs[2];
+            for (int64_t u = 0; u < kForcedTiles; ++u) {
+              Value j0 = add(begin, add(mul(step, 16 * kForcedTiles), 16 * u));
+              Value key[2], ok[2];
+              for (int64_t h = 0; h < 2; ++h) {
+                key[h] = add(add(j0, p.quad), 8 * h);
+                ok[h] = ult(key[h], stop);
+              }
+              SmallVector<Value> acc = mmaKeys(keyTile(key, ok), bRegs);
+              for (int64_t h = 0; h < 2; ++h) {
+                Value j = key[h];
+                for (int64_t c = 0; c < 2; ++c) {
+                  Value see =
+                      andI(valid[c], andI(ult(j, stop), ule(j, query[c])));
+                  xs[c].push_back(select(
+                      see, fmul(acc[2 * h + c], f32(s.scale)), negInf()));
+                }
+              }
+            }
+            for (int64_t c = 0; c < 2; ++c)
+              std::tie(next[c], next[2 + c]) =
+                  online(a[c], a[2 + c], xs[c], /*propagate=*/true);
+            return next;
+          });
     }
-    // The lse of rows quad and quad + 8, in every lane of the quad.
+    // The lse of rows 2 ql and 2 ql + 1: the 8 lanes of a ql merged.
     Value lse[2];
-    for (int64_t h = 0; h < 2; ++h) {
-      Value m, l;
-      std::tie(m, l) = quadMerge(st[h], st[2 + h], /*propagate=*/true);
-      lse[h] = fadd(m, math::LogOp::create(b, l));
+    for (int64_t c = 0; c < 2; ++c) {
+      Value m = st[c], l = st[2 + c];
+      for (int32_t mask : {4, 8, 16})
+        std::tie(m, l) = merge(m, l, shuffleXor(m, mask), shuffleXor(l, mask),
+                               /*propagate=*/true);
+      lse[c] = fadd(m, math::LogOp::create(b, l));
     }
-    // The candidates on tensor cores, a slot at a time: the n8 tile's key
-    // n is slot c's key of tile row n (+ 8 for the second half), so the
-    // useful logits are the diagonal: row n, key n, in lane 4n + n / 2,
-    // C element 2 half + n mod 2. Eight of a tile's 128 products are used,
-    // at 8 HMMA (D 128) in place of 1024 FMAs, their conversions and loads.
-    // Paired, each half's mma serves its own block, and each block's sums
-    // go to its own E row.
-    int64_t halves = (p.paired || s.rows > 8) ? 2 : 1;
-    int64_t rowSets = p.paired ? 2 : 1;
+
+    // The candidates, kUnit offsets at a time (a unit): their 8 (2w + 1)
+    // (row, e) entries each, entry kk 8 (2w + 1) + n (2w + 1) + e of the
+    // unit's offset kk, as the keys of m16 tiles (A: entry 16 s + m is key
+    // m of tile s; a row's 2w + 1 keys adjacent; two offsets a unit where
+    // 2w + 1 is odd, so the entries fill the tiles: 3 at w 1 for 2 offsets),
+    // B the rows' q as above: the wanted logit of key m is C[m][n], in the
+    // lane 4 (m mod 8) + n / 2 (16 of a tile's 128 products). The slot's
+    // rule (the offset exists; the width rule, the same for every row) from
+    // the evidence row or, where it did not fit, computed, only for entries
+    // inside their row's range. The rows' keys of one offset lie in nBins
+    // consecutive key blocks from its jBase: the lanes' terms exp(x - lse)
+    // / (probe rows c_h) summed per (offset, block), over the warp by a
+    // butterfly, and added into E by lane 0, offsets in order.
     int64_t per = 2 * s.width + 1;
+    int64_t unit = per % 2 ? 2 : 1;
+    int64_t perOffset = 8 * per;
+    int64_t entries = unit * perOffset;
+    int64_t tiles = llvm::divideCeil(entries, 16);
+    int64_t span = 0; // the widest tile's first to last row
+    for (int64_t t0 = 0; t0 < s.rows; t0 += 8)
+      span = std::max(span, probeOffset(std::min(t0 + 7, s.rows - 1)) -
+                                probeOffset(t0));
+    int64_t keysSpan = span + 2 * s.width + 1;
+    int64_t nBins = keysSpan >= 2 ? (keysSpan - 2) / s.block + 2 : 1;
     Value w64 = i64c(s.width);
-    Value diag = eq(p.ql, div(p.quad, 2));
-    Value oddQuad = eq(rem(p.quad, 2), 1);
+    Value first64 = toI64(probeRow(p.I, mul(rt, 8)));
     forLoop(
-        idx(0), idx(s.candidates()), idx(1), {},
-        [&](Value c, ValueRange) -> SmallVector<Value> {
-          Value slotOk = ifElse(
-              p.table,
-              [&] {
-                Value at = add(mul(p.group, d.evLen), c);
-                return fcmp(arith::CmpFPredicate::ONE, load(d.evidence, {at}),
-                            f32(0.0f));
-              },
-              [&] { return slotRule(p.group, c); });
-          Value off =
-              load(d.offsets, {add(mul(p.group, s.nOffsets), div(c, per))});
-          // e - w - d: key j = i + shift.
-          Value shift = arith::SubIOp::create(
-              b, arith::SubIOp::create(b, toI64(rem(c, per)), w64), off);
-          // A block's keys of the slot lie in key blocks jLo and jLo + 1
-          // (rows of one query block span less than a block).
-          Value jLo[2];
-          for (int64_t u = 0; u < rowSets; ++u)
-            jLo[u] = arith::FloorDivSIOp::create(
-                b, arith::AddIOp::create(b, toI64(mul(p.I[u], s.block)), shift),
+        idx(0), idx(llvm::divideCeil(s.nOffsets, unit)), idx(1), {},
+        [&](Value uIdx, ValueRange) -> SmallVector<Value> {
+          // The unit's offsets (-1 past n_offsets) and their first key
+          // blocks.
+          Value off[2], jBase[2];
+          for (int64_t kk = 0; kk < unit; ++kk) {
+            Value k = add(mul(uIdx, unit), kk);
+            Value kOk = ult(k, s.nOffsets);
+            Value at =
+                add(mul(p.group, s.nOffsets), minU(k, idx(s.nOffsets - 1)));
+            off[kk] = select(kOk, load(d.offsets, {at}), i64c(-1));
+            jBase[kk] = arith::FloorDivSIOp::create(
+                b,
+                arith::SubIOp::create(b, arith::SubIOp::create(b, first64, w64),
+                                      off[kk]),
                 i64c(s.block));
-          Value sums[2][2] = {{f32(0.0f), f32(0.0f)}, {f32(0.0f), f32(0.0f)}};
-          for (int64_t hh = 0; hh < halves; ++hh) {
-            int64_t u = p.paired ? hh : 0;
-            Value i64q = toI64(query[hh]);
-            Value j64 = arith::AddIOp::create(b, i64q, shift);
-            Value forced =
-                orI(icmp(arith::CmpIPredicate::slt, j64, toI64(p.sinkEnd[u])),
-                    icmp(arith::CmpIPredicate::sge, j64, toI64(p.lo[u])));
-            Value take =
-                andI(andI(slotOk, valid[hh]),
-                     andI(andI(icmp(arith::CmpIPredicate::sge, j64, i64c(0)),
-                               icmp(arith::CmpIPredicate::sle, j64, i64q)),
-                          notI(forced)));
-            Value j = arith::IndexCastOp::create(b, b.getIndexType(),
-                                                 select(take, j64, i64c(0)));
-            SmallVector<Value> acc =
-                mmaKeys(aRegs, keyFragments(p.bi, kv, j, take, p.ql));
-            Value x = fmul(select(oddQuad, acc[2 * hh + 1], acc[2 * hh]),
-                           f32(s.scale));
-            Value v =
-                select(andI(diag, take),
-                       fmul(exp(fsub(x, lse[hh])), p.weight[u]), f32(0.0f));
-            Value hi = icmp(arith::CmpIPredicate::ne,
-                            arith::FloorDivSIOp::create(b, j64, i64c(s.block)),
-                            jLo[u]);
-            sums[u][0] = fadd(sums[u][0], select(hi, f32(0.0f), v));
-            sums[u][1] = fadd(sums[u][1], select(hi, v, f32(0.0f)));
           }
-          // Each block's share over the warp (a fixed butterfly), added
-          // into its E row by lane 0.
-          for (int64_t u = 0; u < rowSets; ++u)
-            for (int64_t k = 0; k < 2; ++k)
-              for (int32_t mask : {16, 8, 4, 2, 1})
-                sums[u][k] = fadd(sums[u][k], shuffleXor(sums[u][k], mask));
+          SmallVector<Value> init(unit * nBins, f32(0.0f));
+          SmallVector<Value> bins = forLoop(
+              idx(0), idx(tiles), idx(1), init,
+              [&](Value tile, ValueRange a) -> SmallVector<Value> {
+                Value n[2], take[2], key[2], second[2];
+                for (int64_t h = 0; h < 2; ++h) {
+                  Value entry = add(mul(tile, 16), add(p.quad, 8 * h));
+                  Value rest = entry;
+                  second[h] = Value();
+                  Value o = off[0], k = mul(uIdx, unit);
+                  if (unit == 2) {
+                    second[h] = ule(idx(perOffset), entry);
+                    rest = select(second[h], sub(entry, idx(perOffset)), entry);
+                    o = select(second[h], off[1], off[0]);
+                    k = add(k, select(second[h], idx(1), idx(0)));
+                  }
+                  n[h] = div(rest, per);
+                  Value e = rem(rest, per);
+                  auto [rowOk, i] = probeQuery(p.I, rt, n[h]);
+                  Value i64q = toI64(i);
+                  Value j64 = arith::SubIOp::create(
+                      b,
+                      arith::AddIOp::create(
+                          b, i64q, arith::SubIOp::create(b, toI64(e), w64)),
+                      o);
+                  Value forced = orI(
+                      icmp(arith::CmpIPredicate::slt, j64, toI64(p.sinkEnd)),
+                      icmp(arith::CmpIPredicate::sge, j64, toI64(p.lo)));
+                  Value inside = andI(
+                      andI(andI(ult(entry, entries), ult(k, s.nOffsets)),
+                           rowOk),
+                      andI(andI(icmp(arith::CmpIPredicate::sge, j64, i64c(0)),
+                                icmp(arith::CmpIPredicate::sle, j64, i64q)),
+                           notI(forced)));
+                  // The slot's rule only for entries that could be taken
+                  // (then c = k (2w + 1) + e is a slot).
+                  Value c = add(mul(k, per), e);
+                  take[h] = ifElse(
+                      inside,
+                      [&] {
+                        return ifElse(
+                            p.table,
+                            [&] {
+                              Value at = add(mul(p.group, d.evLen), c);
+                              return fcmp(arith::CmpFPredicate::ONE,
+                                          load(d.evidence, {at}), f32(0.0f));
+                            },
+                            [&] { return slotRule(p.group, c); });
+                      },
+                      [&] { return arith::ConstantIntOp::create(b, 0, 1); });
+                  key[h] = arith::IndexCastOp::create(
+                      b, b.getIndexType(), select(take[h], j64, i64c(0)));
+                }
+                SmallVector<Value> acc = mmaKeys(keyTile(key, take), bRegs);
+                SmallVector<Value> next(a.begin(), a.end());
+                for (int64_t h = 0; h < 2; ++h) {
+                  // Row n[h] is the lane's row 2 ql + (n[h] mod 2) or none.
+                  Value mine = eq(div(n[h], 2), p.ql);
+                  Value odd = eq(rem(n[h], 2), 1);
+                  Value x = fmul(select(odd, acc[2 * h + 1], acc[2 * h]),
+                                 f32(s.scale));
+                  Value v = select(
+                      andI(mine, take[h]),
+                      fmul(exp(fsub(x, select(odd, lse[1], lse[0]))), p.weight),
+                      f32(0.0f));
+                  Value J = toI64(div(key[h], s.block));
+                  for (int64_t kk = 0; kk < unit; ++kk) {
+                    Value bin = arith::SubIOp::create(b, J, jBase[kk]);
+                    Value ofThis = unit == 1 ? Value()
+                                   : kk      ? second[h]
+                                             : notI(second[h]);
+                    for (int64_t bb = 0; bb < nBins; ++bb) {
+                      Value here =
+                          icmp(arith::CmpIPredicate::eq, bin, i64c(bb));
+                      if (ofThis)
+                        here = andI(here, ofThis);
+                      next[kk * nBins + bb] = fadd(next[kk * nBins + bb],
+                                                   select(here, v, f32(0.0f)));
+                    }
+                  }
+                }
+                return next;
+              });
+          for (Value &sum : bins)
+            for (int32_t mask : {16, 8, 4, 2, 1})
+              sum = fadd(sum, shuffleXor(sum, mask));
           ifThen(eq(p.lane, 0), [&] {
-            for (int64_t u = 0; u < rowSets; ++u)
-              for (int64_t k = 0; k < 2; ++k) {
-                Value J = arith::AddIOp::create(b, jLo[u], i64c(k));
+            for (int64_t kk = 0; kk < unit; ++kk)
+              for (int64_t bb = 0; bb < nBins; ++bb) {
+                Value J = arith::AddIOp::create(b, jBase[kk], i64c(bb));
                 Value inRow =
                     andI(icmp(arith::CmpIPredicate::sge, J, i64c(0)),
                          icmp(arith::CmpIPredicate::slt, J, toI64(d.nb)));
                 ifThen(inRow, [&] {
                   Value at = arith::IndexCastOp::create(b, b.getIndexType(), J);
-                  store(fadd(load(p.eRow[u], {at}), sums[u][k]), p.eRow[u],
+                  store(fadd(load(p.eRow, {at}), bins[kk * nBins + bb]), p.eRow,
                         {at});
                 });
               }

@@ -52,20 +52,23 @@
 // CHECK: %[[GSUB:.+]] = arith.remui %[[ITEM]], %c4 : index
 // CHECK: arith.addi %{{.+}}, %[[GSUB]] : index
 // CHECK: arith.cmpi ult, %[[ITEM]], %[[ITEMS]] : index
-// CHECK: scf.if %[[ALIGNED]] -> (vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>) {
+// The rows' q fragments (4 octets: two rows x two k-step pairs at D 64) and
+// each n8 tile's k fragments (2 octets) in one branch on the alignment each.
+// CHECK: scf.if %[[ALIGNED]] -> (vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>) {
 // CHECK-NEXT: %[[OCT:.+]] = vector.load %[[Q]][{{.+}}] {alignment = 16 : i64} : memref<2x8x?x64xbf16>, vector<8xbf16>
 // CHECK-NEXT: vector.shuffle %[[OCT]], %[[OCT]] [0, 1]
 // CHECK-NEXT: vector.shuffle %[[OCT]], %[[OCT]] [2, 3]
 // CHECK-NEXT: vector.shuffle %[[OCT]], %[[OCT]] [4, 5]
 // CHECK-NEXT: vector.shuffle %[[OCT]], %[[OCT]] [6, 7]
+// CHECK-COUNT-3: vector.load %[[Q]][{{.+}}] {alignment = 16 : i64} : memref<2x8x?x64xbf16>, vector<8xbf16>
 // CHECK: } else {
-// CHECK-COUNT-4: vector.load %[[Q]][{{.+}}] {alignment = 4 : i64} : memref<2x8x?x64xbf16>, vector<2xbf16>
+// CHECK-COUNT-16: vector.load %[[Q]][{{.+}}] {alignment = 4 : i64} : memref<2x8x?x64xbf16>, vector<2xbf16>
 // CHECK: vector.bitcast %{{.+}} : vector<2xbf16> to vector<1xi32>
 // CHECK: scf.for
-// CHECK: scf.if %[[ALIGNED]]
-// CHECK-NEXT: vector.load %[[K]][{{.+}}] {alignment = 16 : i64} : memref<2x2x?x64xbf16>, vector<8xbf16>
+// CHECK: scf.if %[[ALIGNED]] -> (vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>) {
+// CHECK-COUNT-2: vector.load %[[K]][{{.+}}] {alignment = 16 : i64} : memref<2x2x?x64xbf16>, vector<8xbf16>
 // CHECK: } else {
-// CHECK-COUNT-4: vector.load %[[K]][{{.+}}] {alignment = 4 : i64} : memref<2x2x?x64xbf16>, vector<2xbf16>
+// CHECK-COUNT-8: vector.load %[[K]][{{.+}}] {alignment = 4 : i64} : memref<2x2x?x64xbf16>, vector<2xbf16>
 // CHECK-COUNT-4: nvvm.mma.sync A[{{.+}}]  B[{{.+}}]  C[{{.+}}]  {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
 // CHECK: %[[PAIR:.+]] = vector.from_elements %{{.+}}, %{{.+}} : vector<2xf32>
 // CHECK: vector.store %[[PAIR]], %[[LOGITS]][%{{.+}}] {alignment = 8 : i64} : memref<?xf32>, vector<2xf32>
@@ -83,7 +86,8 @@
 // (batch, group, 256 offset-space entries); the shares of the tile's keys
 // and their P-wide halo (16 x 271) into workgroup memory (from the
 // logits), their vertical sums (271), then each thread's entry: s0 and the
-// slash evidence (ULT: a NaN pair goes to the slash).
+// slash evidence (ULT: a NaN pair goes to the slash), no branch per row (a
+// key outside the sequence holds the share +0).
 // CHECK: gpu.launch {{.+}} module(@unisparse_slash_row_stats_0_module)
 // CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c32
 // CHECK: memref.load %[[PMAX]]
@@ -103,10 +107,14 @@
 // CHECK: memref.load %[[PV]]
 // CHECK: memref.store %{{.+}}, %[[V0]]
 // CHECK: gpu.barrier
+// CHECK: scf.if %{{.+}} {
+// CHECK-NOT: scf.if
 // CHECK: memref.load %[[PV]]
+// CHECK-NOT: scf.if
 // CHECK: memref.load %[[V0]]
 // CHECK-NEXT: arith.cmpf ult
 // CHECK-NOT: memref.load %[[LOGITS]]
+// CHECK-NOT: scf.if
 // CHECK: memref.store %{{.+}}, %[[EV]]
 
 // 3. The offsets: a CTA of 1024 threads per (batch, head group); each
@@ -137,62 +145,87 @@
 // CHECK: memref.store %{{.+}}, %[[EV]]
 // CHECK: gpu.terminator
 
-// 4. The probe rows: a warp per (batch, head group, two query blocks I, I
-// + 1; 8 probe rows each fill the m16 tile's halves); each block's E in
-// dynamic workgroup memory (2 NB floats), zeroed; per head of the group
-// the forced keys' log-sum-exp on tensor cores (two key ranges: the sink
-// block, then the union of the two blocks' local blocks up to the row,
-// each row masked to its own; two n8 tiles a step), then the candidates
-// on tensor cores, a slot at a time, one mma per block: the n8 tile's
-// keys are the slot's keys of the half's rows, the diagonal is used; the
-// slot's rule from the evidence row (or computed where it did not fit),
-// each block's two key blocks' sums by a butterfly, added into its E by
-// lane 0; then each block's combination, written once.
-// CHECK: %[[PAIRS:.+]] = arith.divui %{{.+}}, %c2 : index
-// CHECK: gpu.launch {{.+}} threads(%[[LANE:[^,]+]], {{.+}}) in (%{{.+}} = %c32, {{.+}}) dynamic_shared_memory_size %{{.+}} module(@unisparse_slash_probe_0_module) function(@unisparse_slash_probe_0) {
-// CHECK: %[[I0:.+]] = arith.muli %{{.+}}, %c2 : index
+// 4. The probe rows: a warp per (batch, query block, head group), 4 warps
+// a CTA (the head group innermost: the CTA's warps are one block's
+// consecutive head groups); each warp's E in dynamic workgroup memory (NB
+// floats at warp * NB), zeroed; per head of the group and tile of 8 probe
+// rows (one here: the loop folds) the q of the rows as the B operand (one
+// branch on the rows' alignment for all its loads), the forced keys'
+// log-sum-exp on tensor cores with 16 keys as the A operand (two key
+// ranges, the sink block then the local blocks up to the row; two m16
+// tiles a step, 4 k steps each at D 64), merged over the lanes of a row
+// (shuffles 4, 8, 16); then the candidates two offsets at a time (2w + 1 =
+// 5 is odd; 6 offsets: 3 units): their 2 x 8 x 5 (row, e) entries as the
+// keys of 5 m16 tiles (no padding), the slot's rule from the evidence row
+// (or computed where it did not fit) only for entries inside the row's
+// range, one exp per C half, the sums per (offset, key block) (2 x 2 bins)
+// by a butterfly, added into E by lane 0; then the combination, written
+// once.
+// Items: B x NB x Hg = 8 NB warps; E: 4 warps x NB floats = 16 NB bytes,
+// where they fit a CTA's 227 KiB (else the same kernel with one warp a CTA,
+// at the end of this function).
+// CHECK: %[[FITBYTES:.+]] = arith.muli %[[NB]], %c16 : index
+// CHECK: %[[FITS:.+]] = arith.cmpi ule, %[[FITBYTES]], %c232448 : index
+// CHECK: scf.if %[[FITS]] {
+// CHECK: %[[PITEMS:.+]] = arith.muli %[[NB]], %c8 : index
+// CHECK: %[[PBYTES:.+]] = arith.muli %[[NB]], %c16 : index
+// CHECK: gpu.launch {{.+}} threads(%[[PTID:[^,]+]], {{.+}}) in (%{{.+}} = %c128, {{.+}}) dynamic_shared_memory_size %{{.+}} module(@unisparse_slash_probe_0_module) function(@unisparse_slash_probe_0) {
+// CHECK: %[[WARP:.+]] = arith.divui %[[PTID]], %c32 : index
+// CHECK: %[[LANE:.+]] = arith.remui %[[PTID]], %c32 : index
+// CHECK: %[[ITEM:.+]] = arith.addi %{{.+}}, %[[WARP]] : index
+// CHECK: arith.remui %[[ITEM]], %c4 : index
+// CHECK: %[[EXISTS:.+]] = arith.cmpi ult, %[[ITEM]], %[[PITEMS]] : index
 // CHECK: %[[RAW:.+]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
-// CHECK: %[[E:.+]] = memref.view %[[RAW]][%c0][%[[NB]]] : memref<?xi8, #gpu.address_space<workgroup>> to memref<?xf32, #gpu.address_space<workgroup>>
-// CHECK: %[[I1OK:.+]] = arith.cmpi ult, %{{.+}}, %[[NB]] : index
-// CHECK: %[[E1AT:.+]] = arith.muli %[[NB]], %c4 : index
-// CHECK: %[[E1:.+]] = memref.view %[[RAW]][%[[E1AT]]][%[[NB]]] : memref<?xi8, #gpu.address_space<workgroup>> to memref<?xf32, #gpu.address_space<workgroup>>
+// CHECK: %[[NB4:.+]] = arith.muli %[[NB]], %c4 : index
+// CHECK: %[[EAT:.+]] = arith.muli %[[NB4]], %[[WARP]] : index
+// CHECK: %[[E:.+]] = memref.view %[[RAW]][%[[EAT]]][%[[NB]]] : memref<?xi8, #gpu.address_space<workgroup>> to memref<?xf32, #gpu.address_space<workgroup>>
+// CHECK-NOT: memref.view
 // CHECK: scf.for %{{.+}} = %[[LANE]] to %[[NB]] step %c32 {
 // CHECK-NEXT: memref.store %cst{{.*}}, %[[E]]
-// CHECK: scf.for %{{.+}} = %[[LANE]] to %[[NB]] step %c32 {
-// CHECK-NEXT: memref.store %cst{{.*}}, %[[E1]]
 // CHECK: gpu.barrier
+// CHECK: scf.if %[[EXISTS]] {
 // CHECK: scf.for %{{.+}} = %c0 to %c2 step %c1 {
-// CHECK: arith.maxui
-// CHECK: arith.maxui
-// CHECK-COUNT-8: nvvm.mma.sync
+// CHECK: scf.if %{{.+}} -> (vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>) {
+// CHECK-COUNT-2: vector.load %[[Q]]{{.+}} : memref<2x8x?x64xbf16>, vector<8xbf16>
+// CHECK: scf.for
+// CHECK: vector.load %[[K]]{{.+}} : memref<2x2x?x64xbf16>, vector<8xbf16>
+// CHECK-COUNT-4: nvvm.mma.sync
+// CHECK-COUNT-4: nvvm.mma.sync
 // CHECK: arith.maximumf
-// CHECK-COUNT-8: nvvm.mma.sync
+// CHECK: scf.for
+// CHECK-COUNT-4: nvvm.mma.sync
+// CHECK-COUNT-4: nvvm.mma.sync
+// CHECK: gpu.shuffle  xor %{{.+}}, %c4_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle  xor %{{.+}}, %c8_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
 // CHECK: math.log
-// CHECK: scf.for %{{.+}} = %c0 to %c30 step %c1 {
+// CHECK: scf.for %{{.+}} = %c0 to %c3 step %c1 {
+// CHECK: arith.floordivsi %{{.+}}, %c64_i64 : i64
+// CHECK: arith.floordivsi %{{.+}}, %c64_i64 : i64
+// CHECK: scf.for %{{.+}} = %c0 to %c5 step %c1 iter_args(%{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}) -> (f32, f32, f32, f32) {
+// CHECK: scf.if %{{.+}} -> (i1) {
 // CHECK: scf.if %{{.+}} -> (i1) {
 // CHECK: memref.load %[[EV]]
 // CHECK: } else {
 // CHECK: math.absi
-// CHECK: arith.floordivsi %{{.+}}, %c64_i64 : i64
-// CHECK: arith.floordivsi %{{.+}}, %c64_i64 : i64
 // CHECK-COUNT-4: nvvm.mma.sync
 // CHECK: math.exp
-// CHECK-COUNT-4: nvvm.mma.sync
 // CHECK: math.exp
 // CHECK-COUNT-4: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
-// CHECK: memref.load %[[E]]
-// CHECK: memref.store %{{.+}}, %[[E]]
-// CHECK: memref.load %[[E1]]
-// CHECK: memref.store %{{.+}}, %[[E1]]
+// CHECK-COUNT-4: memref.store %{{.+}}, %[[E]]
 // CHECK: gpu.barrier
+// CHECK: scf.if %[[EXISTS]] {
 // CHECK: memref.load %[[S]]
 // CHECK: gpu.shuffle  xor
 // CHECK: memref.load %[[E]]
 // CHECK: arith.maximumf
 // CHECK: memref.store %{{.+}}, %[[R]]
-// CHECK: scf.if %[[I1OK]] {
-// CHECK: memref.load %[[S]]
-// CHECK: memref.load %[[E1]]
+// CHECK: gpu.terminator
+// CHECK: } else {
+// CHECK: %[[NBYTES:.+]] = arith.muli %[[NB]], %c4 : index
+// CHECK: %[[NBYTES32:.+]] = arith.index_castui %[[NBYTES]] : index to i32
+// CHECK: gpu.launch {{.+}} threads({{.+}}) in (%{{.+}} = %c32, {{.+}}) dynamic_shared_memory_size %[[NBYTES32]] module(@unisparse_slash_probe_narrow_0_module) function(@unisparse_slash_probe_narrow_0) {
+// CHECK: nvvm.mma.sync
 // CHECK: memref.store %{{.+}}, %[[R]]
 // CHECK: gpu.terminator
 // CHECK-COUNT-7: memref.dealloc
@@ -207,16 +240,16 @@ func.func @refine(%q: memref<2x8x?x64xbf16>, %k: memref<2x2x?x64xbf16>, %s: memr
 
 // f16 q and k: the same kernels with f16 operands (pairs as vector<2xf16>;
 // D = 128: 8 k steps); last_q = 20 takes two m16 tiles of last rows (grid
-// dimension) and a 20 x 275 evidence tile; 24 probe rows take two m16
-// tiles of probe rows (a loop) of one block per warp (one E row).
+// dimension) and a 20 x 275 evidence tile; 24 probe rows take three
+// tiles of 8 probe rows (a loop), one E row a warp.
 // CHECK-LABEL: func.func @refine_f16(
 // CHECK: gpu.launch {{.+}} module(@unisparse_slash_last_rows_1_module)
 // CHECK-COUNT-8: nvvm.mma.sync {{.+}} shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
 // CHECK: gpu.launch {{.+}} module(@unisparse_slash_evidence_1_module) function(@unisparse_slash_evidence_1) workgroup(%{{.+}} : memref<20x275xf32, #gpu.address_space<workgroup>>, %{{.+}} : memref<275xf32, #gpu.address_space<workgroup>>)
-// CHECK: gpu.launch blocks(%{{.+}}) in (%{{.+}} = %[[NB1:[^,]+]], {{.+}}) threads({{.+}}) in (%{{.+}} = %c32, {{.+}}) dynamic_shared_memory_size %{{.+}} module(@unisparse_slash_probe_1_module)
+// CHECK: gpu.launch {{.+}} threads({{.+}}) in (%{{.+}} = %c128, {{.+}}) dynamic_shared_memory_size %{{.+}} module(@unisparse_slash_probe_1_module)
 // CHECK: memref.view
 // CHECK-NOT: memref.view
-// CHECK: scf.for %{{.+}} = %c0 to %c2 step %c1 {
+// CHECK: scf.for %{{.+}} = %c0 to %c3 step %c1 {
 // CHECK: nvvm.mma.sync {{.+}} : (vector<2xf16>, vector<2xf16>, f32)
 func.func @refine_f16(%q: memref<1x4x?x128xf16>, %k: memref<1x4x?x128xf16>, %s: memref<1x4x?x?xf32>, %r: memref<1x4x?x?xf32>) {
   unisparse.slash_refine {block = 128 : i64, last_q = 20 : i64, rows_per_block = 24 : i64}
