@@ -291,6 +291,11 @@ TUNING = {
     "tune_outlier_before": ("est_outlier", None),
     "tune_outlier": ("est_outlier", []),
     "tune_outlier_kt64": ("est_outlier", ["--score-outlier-key-tile=64"]),
+    # The outlier compress kernels before the session-9 rewrite (main
+    # 9d34bc8), built by hand with that compiler
+    # (scripts/gpu/prepare_ocompress2.sh prepare --before BUILD_DIR), against
+    # tune_outlier (the current compiler) in one process.
+    "tune_ocompress_before": ("est_outlier", None),
 }
 
 
