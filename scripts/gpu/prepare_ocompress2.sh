@@ -13,8 +13,10 @@
 #       tune_ocompress_before: est_outlier compiled by BUILD_DIR's
 #       unisparse-compile (a build of main before the rewrite, e.g. one at
 #       9d34bc8), so that both forms run in one process.
-#   scripts/gpu/prepare_ocompress2.sh device
-#       ON THE GPU MACHINE, from the repo root, with .device/ carried:
+#   scripts/gpu/prepare_ocompress2.sh device [STEP...]
+#       ON THE GPU MACHINE, from the repo root, with .device/ carried; the
+#       steps (default 1 2 3; each run stays well within 10 minutes if the
+#       steps are split, e.g. `device 1` then `device 2 3` then `device 4`):
 #       1. check.py --only outlier_bf16_d128 outlier_ch2_f16_d64
 #          outlier_h32_bf16_d128 outlier_compress (the picks against float64,
 #          exact on exact inputs, near-ties only on structured ones; the
@@ -23,7 +25,7 @@
 #          128K (est_outlier's compress column is these kernels);
 #       3. if tune_ocompress_before was built: the same bench --tuning of
 #          tune_ocompress_before and tune_outlier (before / after, one process);
-#       4. with NCU=1 and ncu on PATH: ncu of the six compress launches of one
+#       4. with ncu on PATH: ncu of the six compress launches of one
 #          est_outlier layout() at 32K and 128K (time, DRAM, issue, regs).
 #       Logs under $OUT (else ./gpu-logs).
 set -uo pipefail
@@ -46,6 +48,8 @@ prepare)
   fi
   ;;
 device)
+  shift
+  STEPS=" ${*:-1 2 3} "
   LOGS=${OUT:-$PWD/gpu-logs}
   mkdir -p "$LOGS"
   export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD/python
@@ -53,23 +57,27 @@ device)
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv | tee "$LOGS/device.txt"
   export UNISPARSE_CUDA_RUNTIME=$PWD/.device/rt/libunisparse_runtime.so UNISPARSE_AOT_DIR=$PWD/$AOT
   export UNISPARSE_COMMIT=$(cat "$AOT/COMMIT" 2>/dev/null)
-  echo "=== 1. checks: the outlier estimator end to end, the compress kernels alone $(date +%T)"
-  python3 scripts/gpu/check.py --only "${CHECKS[@]}" outlier_compress 2>&1 | tee "$LOGS/check_ocompress2.txt" \
-    | grep -v "^PASS" | tail -40
-  [ "${PIPESTATUS[0]}" = 0 ] || status=1
-  grep -c "^PASS" "$LOGS/check_ocompress2.txt"
-  grep "outlier compress alone .*picks\|outlier compress alone .*bounds" "$LOGS/check_ocompress2.txt" | cut -c1-220
-  echo "=== 2. estimation benchmark (compress / score / select per estimator) $(date +%T)"
-  python3 bench/bench_gpu_estimation.py --only est_default est_outlier --n 32768 131072 2>&1 \
-    | tee "$LOGS/bench_ocompress2.txt"
-  [ "${PIPESTATUS[0]}" = 0 ] || status=1
-  if [ -f "$AOT/$(python3 -c 'import sys; sys.path.insert(0, "scripts/gpu"); import configs; print(configs.lib_name("tune_ocompress_before", "cuda"))')" ]; then
+  if [[ $STEPS == *" 1 "* ]]; then
+    echo "=== 1. checks: the outlier estimator end to end, the compress kernels alone $(date +%T)"
+    python3 scripts/gpu/check.py --only "${CHECKS[@]}" outlier_compress 2>&1 | tee "$LOGS/check_ocompress2.txt" \
+      | grep -v "^PASS" | tail -40
+    [ "${PIPESTATUS[0]}" = 0 ] || status=1
+    grep -c "^PASS" "$LOGS/check_ocompress2.txt"
+    grep "outlier compress alone .*picks\|outlier compress alone .*bounds" "$LOGS/check_ocompress2.txt" | cut -c1-220
+  fi
+  if [[ $STEPS == *" 2 "* ]]; then
+    echo "=== 2. estimation benchmark (compress / score / select per estimator) $(date +%T)"
+    python3 bench/bench_gpu_estimation.py --only est_default est_outlier --n 32768 131072 2>&1 \
+      | tee "$LOGS/bench_ocompress2.txt"
+    [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  fi
+  if [[ $STEPS == *" 3 "* ]] && [ -f "$AOT/$(python3 -c 'import sys; sys.path.insert(0, "scripts/gpu"); import configs; print(configs.lib_name("tune_ocompress_before", "cuda"))')" ]; then
     echo "=== 3. before / after in one process $(date +%T)"
     python3 bench/bench_gpu_estimation.py --tuning --only tune_ocompress_before tune_outlier --n 32768 131072 2>&1 \
       | tee "$LOGS/bench_ocompress2_ab.txt"
     [ "${PIPESTATUS[0]}" = 0 ] || status=1
   fi
-  if [ "${NCU:-0}" = 1 ] && command -v ncu >/dev/null; then
+  if [[ $STEPS == *" 4 "* ]] && command -v ncu >/dev/null; then
     echo "=== 4. ncu of the compress launches $(date +%T)"
     for n in 32768 131072; do
       f=$LOGS/ncu_ocompress2_$n
@@ -85,7 +93,7 @@ device)
   exit $status
   ;;
 *)
-  echo "usage: $0 prepare [--before BUILD_DIR] | device" >&2
+  echo "usage: $0 prepare [--before BUILD_DIR] | device [STEP...]" >&2
   exit 2
   ;;
 esac
