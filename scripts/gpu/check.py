@@ -1058,7 +1058,12 @@ def outlier_model(x, c, r, hf, kvg, hot, spread, queries=None):
     the lower slot; c for none) and bounds on the GPU kernels' f32 errors:
     of each token's score and heat (the center and probe sums, x - center,
     D terms as V = D / 32 a lane then a 5-level butterfly) and of the pooled
-    tokens (hf u |x| for hf > 1)."""
+    tokens (hf u |x| for hf > 1). The bounds allow a rounding per product
+    and per add; the kernels fuse the products into the adds (fma: fewer
+    roundings, so within them), and their reduce-scatter of 8 tokens' lane
+    sums adds the same operands in the same tree as the butterfly (the same
+    bits). The rest's sums and the variance's are ascending in slot order,
+    the variance's products fused too."""
     xh = pooled_heads64(x, hf, kvg)
     b, g, n, d = xh.shape
     t = -(-n // c)

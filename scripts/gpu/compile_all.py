@@ -38,6 +38,13 @@ def main():
     p.add_argument("--build", default=str(ROOT / "build"))
     p.add_argument("--only", choices=["check", "bench", "torch", "estimation", "tuning"], default=None)
     p.add_argument("--names", nargs="+", default=None, metavar="NAME", help="compile only these entries of the tables")
+    p.add_argument(
+        "--before",
+        default=None,
+        metavar="BUILD_DIR",
+        help="with --only tuning: compile the variants built by hand (flags None, e.g. tune_ocompress_before) "
+        "with BUILD_DIR's unisparse-compile (a build of an earlier commit), the others not",
+    )
     a = p.parse_args()
     out = pathlib.Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -92,12 +99,13 @@ def main():
 
     if a.only == "tuning":
         for name, (base, flags) in configs.TUNING.items():
-            if flags is None or (a.names is not None and name not in a.names):
+            if (flags is None) != (a.before is not None) or (a.names is not None and name not in a.names):
                 continue
             cfg, hq, hkv, d, dtype, _ = configs.BENCH_ESTIMATION[base]
             lib = out / configs.lib_name(name, "cuda")
-            subprocess.run(compile_command(a.build, cfg, hq, hkv, d, dtype, "cuda", lib) + flags, check=True)
-            print("compiled", lib.name, *flags)
+            build = a.before or a.build
+            subprocess.run(compile_command(build, cfg, hq, hkv, d, dtype, "cuda", lib) + (flags or []), check=True)
+            print("compiled", lib.name, *(flags or []), *(["with", build] if a.before else []))
 
 
 if __name__ == "__main__":

@@ -308,6 +308,11 @@ TUNING = {
     # against this form with its default f16 partial sums (tune_outlier) and
     # with f32 ones (the instruction mix and the coalesced scratch alone).
     "tune_outlier_f32p": ("est_outlier", ["--score-partials=f32"]),
+    # The outlier compress kernels before the session-9 rewrite (main
+    # 9d34bc8), built by hand with that compiler
+    # (scripts/gpu/prepare_ocompress2.sh prepare --before BUILD_DIR), against
+    # tune_outlier (the current compiler) in one process.
+    "tune_ocompress_before": ("est_outlier", None),
 }
 
 

@@ -18,7 +18,9 @@ case "${1:-}" in
 prepare)
   set -e
   mkdir -p .device/aot .device/rt
-  grep -qx '/.device/' .git/info/exclude 2>/dev/null || echo '/.device/' >> .git/info/exclude
+  EXCLUDE=$(git rev-parse --git-path info/exclude)
+  mkdir -p "$(dirname "$EXCLUDE")"
+  grep -qx '/.device/' "$EXCLUDE" 2>/dev/null || echo '/.device/' >> "$EXCLUDE"
   BUILD=${UNISPARSE_BUILD_DIR:-$PWD/build}
   python3 scripts/gpu/compile_all.py --out .device/aot --build "$BUILD" --only check \
     --names "${CHECKS[@]}" outlier_compress

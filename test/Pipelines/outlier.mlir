@@ -34,11 +34,18 @@
 // GPU: gpu.launch_func {{.+}} @unisparse_outlier_score_0_module::
 // GPU: gpu.launch_func {{.+}} @unisparse_block_select_0_module::
 // GPU: llvm.call @unisparse_rt_block_sparse_attention_cuda_bf16(
-// The composite kernel's PTX holds one load of a lane's 2 bf16 coordinates
-// (D 64; the aligned branch), the butterflies of the scores and picks, the
-// rest's mean and variance divided (div.rn), the slots rounded to bf16.
+// The composite kernel's PTX holds one 32-bit load of a lane's 2 bf16
+// coordinates (D 64; the aligned branch) widened by a shift and a mask, the
+// fused products of the scores and heats, their reduce-scatter and the
+// picks' shuffles, the rest's mean and variance divided (div.rn), the slots
+// rounded to bf16. The center's first stage prefetches into L2.
+// PTX-LABEL: gpu.binary @unisparse_compress_outlier_partial_sums_0_module
+// PTX-SAME: prefetch.global.L2
 // PTX-LABEL: gpu.binary @unisparse_compress_outlier_1_module
-// PTX-SAME: ld.global.v2.b16
+// PTX-SAME: ld.global.b32
+// PTX-SAME: shl.b32 {{[^;]+}}, 16;
+// PTX-SAME: and.b32 {{[^;]+}}, -65536;
+// PTX-SAME: fma.rn.f32
 // PTX-SAME: shfl.sync.bfly.b32
 // PTX-SAME: div.rn.f32
 // PTX-SAME: cvt.rn.bf16x2.f32

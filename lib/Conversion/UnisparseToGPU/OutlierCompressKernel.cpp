@@ -6,13 +6,17 @@
 // three bandwidth-bound launches, five with hot outliers:
 //
 //   unisparse_compress_outlier_partial_sums   the center, stage 1: a thread
-//       per (batch, group, split of the tokens, 16 bytes of D) sums the
-//       heads-pooled tokens of its split (ceil(N / 128) tokens, so at most
-//       128 splits) in f32, ascending, 8 tokens' loads in flight;
+//       per (batch, distinct group, split of the tokens, 16 bytes of D) sums
+//       the heads-pooled tokens of its split (ceil(N / 128) tokens, so at
+//       most 128 splits) in f32, ascending, 8 tokens' loads at a time, each
+//       8 first prefetched into L2 16 rep tokens ahead; when head_factor
+//       divides kv_group, the rep = kv_group / head_factor groups that pool
+//       the same source head (GQA keys) share one center, computed once
+//       (else rep = 1);
 //   unisparse_compress_outlier_center         stage 2: a thread per (batch,
-//       group, d) sums the splits' partial sums in f32, ascending, and
-//       divides by N (atomics-free: the center's bits do not depend on the
-//       schedule);
+//       distinct group, d) sums the splits' partial sums in f32, ascending,
+//       and divides by N (atomics-free: the center's bits do not depend on
+//       the schedule);
 //   (with hot > 0 the same two on the queries, heads pooled with kv_group
 //   1: the probe, the mean pooled query of the head group; none when the
 //   query compress of the same queries and heads came first in the block
@@ -20,25 +24,32 @@
 //   unisparse_compress_outlier                a warp per (batch, composite,
 //       group) (the groups innermost, so the kv_group replicas of a GQA key
 //       head read it from L2), lane l holding coordinates [l V, l V + V),
-//       V = D / 32: per token of the composite (8 tokens' loads in flight)
-//       score = |x - center|^2 and heat = x . probe (the lane's V terms,
-//       then a butterfly over the warp, so every lane has the same bits),
-//       kept by the lane that owns the token's slot (slot a: lane a mod 32,
-//       register a / 32); the r picks, each a warp arg-max over (value,
-//       slot) in the total order of the structured path (larger value,
-//       then lower slot; slots past the composite's tokens, taken or NaN
-//       never win, and none left gives c); then the rest's mean and
-//       per-coordinate variance (its tokens again, from L1/L2, summed in
-//       ascending slot order as the structured path sums them), the
-//       outlier tokens (or the mean for a pick of none) and every slot
-//       stored, 4 V bytes a lane.
+//       V = D / 32. A composite with all its c tokens (all but a last one)
+//       takes a form with static token offsets and no clamps or validity
+//       tests. Per 8 tokens of the composite (their loads first): score =
+//       |x - center|^2 and heat = x . probe, the lane's V terms (products
+//       fused), then a reduce-scatter over the warp (three halving
+//       exchanges, then two butterfly steps: the bits of a 5-step
+//       butterfly, a third of its shuffles) that leaves token (l >> 2) & 7
+//       of the 8 in lane l: slot a is held by the lanes with (l >> 2) & 7
+//       = a mod 8, in register a / 8. The r picks, each a warp arg-max
+//       over (value, slot) (lane bits 2-4) in the total order of the
+//       structured path (larger value, then lower slot; slots past the
+//       composite's tokens, taken or NaN never win, and none left gives
+//       c); then the rest's mean and per-coordinate variance (summed in
+//       ascending slot order as the structured path sums them, the tokens
+//       kept in registers from the scores when c V <= 128, else loaded
+//       again from L1/L2), the outlier tokens (or the mean for a pick of
+//       none) and every slot stored, 4 V bytes a lane.
 //
 // Heads are pooled as the mean compress pools them (f32 sum over the
 // group's heads, ascending, divided by head_factor). The center and the
 // scores are f32 sums in another order than the structured path's (N
-// tokens in two stages; D terms as V per lane and a 5-level tree), so they
-// differ from it by a few ulps; a pick can then differ only between tokens
-// whose scores are that close (scripts/gpu/check.py's near-tie rule).
+// tokens in two stages; D terms as V per lane, fused, and a 5-level tree),
+// so they differ from it by a few ulps; a pick can then differ only
+// between tokens whose scores are that close (scripts/gpu/check.py's
+// near-tie rule, whose bounds allow a rounding per product, so cover the
+// fused ones).
 //
 //===----------------------------------------------------------------------===//
 
@@ -57,8 +68,27 @@ constexpr int64_t kThreads = 128;
 constexpr int64_t kCompositeWarps = 4;
 /// The center's first stage cuts the tokens into at most this many splits.
 constexpr int64_t kSplits = 128;
-/// Tokens (or partial sums) whose loads are issued before their adds.
+/// Partial sums whose loads the center's second stage issues before their
+/// adds.
 constexpr int64_t kUnroll = 8;
+/// Tokens whose loads (16 bytes a thread each) the center's first stage
+/// issues before their adds (ptxas keeps about 3 of them in flight).
+constexpr int64_t kSplitUnroll = 8;
+/// How far ahead (in tokens) the center's first stage prefetches its
+/// tokens into L2, times the groups sharing a center (which leave that many
+/// times fewer threads): with 0.4 waves of threads and ptxas holding ~3
+/// loads a thread in flight, the reads ran at 3.7 TB/s on the H200; the
+/// prefetches put 2 more groups of 8 tokens a thread in flight without
+/// registers (16 MiB of L2 ahead at 64K threads).
+constexpr int64_t kPrefetchAhead = 16;
+/// f32 values a lane of the composite kernel keeps of its composite's
+/// tokens for the passes after the scores (c V of them), rather than
+/// loading them again.
+constexpr int64_t kCachedValues = 128;
+/// Tokens of a composite whose scores the warp reduces at once (their
+/// loads issued before their adds); the reduce-scatter halves them 3 times
+/// over lane bits 4, 3, 2, so this is 8.
+constexpr int64_t kChunk = 8;
 
 /// The largest power of two dividing `bytes`, at most 16: the alignment a
 /// vector of `bytes` at a multiple of `bytes` has in an aligned row.
@@ -85,6 +115,39 @@ Value indexToF32(KernelBuilder &k, Value n) {
       arith::IndexCastUIOp::create(k.b, k.b.getI64Type(), n));
 }
 
+/// Token `token`'s chunk at `d` of `srcHead` as f32, as MeanPooling::load
+/// reads it, but bf16 pairs widened with integer ops: a pair's 32 bits
+/// shifted left by 16 are the low element's f32, masked to the high 16 the
+/// high one's (exact: a bf16 is the top half of its f32), two operations a
+/// pair where the extension's lowering takes three.
+Value loadToken(KernelBuilder &k, const MeanPooling &pool, Value batch,
+                Value srcHead, Value token, Value d,
+                llvm::MaybeAlign alignment) {
+  Type inElt = cast<MemRefType>(pool.input.getType()).getElementType();
+  int64_t w = pool.width;
+  if (!inElt.isBF16() || w % 2 != 0)
+    return pool.load(k, batch, srcHead, token, d, alignment);
+  Value x = vector::LoadOp::create(k.b, VectorType::get({w}, inElt), pool.input,
+                                   ValueRange{batch, srcHead, token, d},
+                                   /*nontemporal=*/false, alignment);
+  auto wordsType = VectorType::get({w / 2}, k.b.getI32Type());
+  Value words = vector::BitCastOp::create(k.b, wordsType, x);
+  auto splatI32 = [&](int32_t v) {
+    return arith::ConstantOp::create(
+        k.b, DenseElementsAttr::get(wordsType, k.b.getI32IntegerAttr(v)));
+  };
+  Value lo = arith::ShLIOp::create(k.b, words, splatI32(16));
+  Value hi = arith::AndIOp::create(k.b, words, splatI32(-65536));
+  SmallVector<int64_t> interleave;
+  for (int64_t i = 0; i < w / 2; ++i) {
+    interleave.push_back(i);
+    interleave.push_back(w / 2 + i);
+  }
+  Value both = vector::ShuffleOp::create(k.b, lo, hi, interleave);
+  return vector::BitCastOp::create(k.b, VectorType::get({w}, k.b.getF32Type()),
+                                   both);
+}
+
 /// The heads of `pool`'s group pooled at one token: the f32 sum of its
 /// heads' chunks at `d` (ascending) divided by head_factor, as the mean
 /// compress pools them with seq_factor 1.
@@ -93,8 +156,8 @@ Value pooledToken(KernelBuilder &k, const MeanPooling &pool, Value batch,
                   llvm::MaybeAlign alignment) {
   Value total;
   for (int64_t j = 0; j < pool.headFactor; ++j) {
-    Value x =
-        pool.load(k, batch, pool.sourceHead(k, group, j), token, d, alignment);
+    Value x = loadToken(k, pool, batch, pool.sourceHead(k, group, j), token, d,
+                        alignment);
     total = j == 0 ? x : k.fadd(total, x);
   }
   if (pool.headFactor == 1)
@@ -104,21 +167,17 @@ Value pooledToken(KernelBuilder &k, const MeanPooling &pool, Value batch,
       splat(k, k.f32(static_cast<float>(pool.headFactor)), pool.width));
 }
 
-/// The elements of `v` (an f32 vector) added in ascending order.
-Value sumElements(KernelBuilder &k, Value v) {
-  int64_t n = cast<VectorType>(v.getType()).getNumElements();
-  Value total = vector::ExtractOp::create(k.b, v, 0);
+/// The sum of the products of the elements of `x` and `y` (f32 vectors),
+/// ascending, each product fused into the add (fma: one rounding a term).
+Value dotElements(KernelBuilder &k, Value x, Value y) {
+  int64_t n = cast<VectorType>(x.getType()).getNumElements();
+  auto at = [&](Value v, int64_t i) {
+    return vector::ExtractOp::create(k.b, v, i).getResult();
+  };
+  Value total = k.fmul(at(x, 0), at(y, 0));
   for (int64_t i = 1; i < n; ++i)
-    total = k.fadd(total, vector::ExtractOp::create(k.b, v, i));
+    total = math::FmaOp::create(k.b, at(x, i), at(y, i), total);
   return total;
-}
-
-/// The sum of `x` over the warp's lanes (a butterfly: every lane gets the
-/// same bits, each add having the same two operands in either order).
-Value warpSum(KernelBuilder &k, Value x) {
-  for (int32_t mask = 16; mask >= 1; mask /= 2)
-    x = k.fadd(x, k.shuffleXor(x, mask));
-  return x;
 }
 
 /// `body(alignment)` under `aligned` (an i1, or null: never) with
@@ -137,33 +196,94 @@ alignedOrNot(KernelBuilder &k, Value aligned, TypeRange types, int64_t bytes,
   return op.getResults();
 }
 
+/// prefetch.global.L2 of the elements at `d` of token `token` of every
+/// head of `group` of `pool`'s input, whose aligned pointer (as an index)
+/// is `base` and strided metadata `meta` (no registers held, nothing waits
+/// on it).
+void prefetchToken(KernelBuilder &k, const MeanPooling &pool,
+                   memref::ExtractStridedMetadataOp meta, Value base,
+                   Value batch, Value group, Value token, Value d) {
+  auto type = cast<MemRefType>(pool.input.getType());
+  int64_t elementBytes = type.getElementTypeBitWidth() / 8;
+  ValueRange strides = meta.getStrides();
+  auto ptrType = LLVM::LLVMPointerType::get(k.b.getContext(), 1);
+  for (int64_t j = 0; j < pool.headFactor; ++j) {
+    Value at = meta.getOffset();
+    Value indices[] = {batch, pool.sourceHead(k, group, j), token, d};
+    for (int64_t i = 0; i < 4; ++i)
+      at = k.add(at, k.mul(indices[i], strides[i]));
+    Value address = arith::IndexCastUIOp::create(
+        k.b, k.b.getI64Type(), k.add(base, k.mul(at, elementBytes)));
+    NVVM::PrefetchOp::create(
+        k.b,
+        NVVM::PrefetchCacheLevelAttr::get(k.b.getContext(),
+                                          NVVM::PrefetchCacheLevel::L2),
+        /*evictPriority=*/nullptr,
+        LLVM::IntToPtrOp::create(k.b, ptrType, address),
+        /*predicate=*/Value());
+  }
+}
+
 /// The f32 sum, from `init`, of load(i) over i in [first, last),
-/// ascending; kUnroll loads are issued before their adds (indices clamped
-/// to last - 1, the adds past it left out).
+/// ascending, `unroll` loads issued before their adds: whole groups of
+/// `unroll` first (no clamps or tests), then the rest as one more group
+/// with its indices clamped to last - 1 and the adds past it left out.
+/// With `prefetch`, each whole group first calls it on the indices `ahead`
+/// further on (clamped to last - 1).
 Value unrolledSum(KernelBuilder &k, Value first, Value last, Value init,
-                  function_ref<Value(Value)> load) {
+                  int64_t unroll, function_ref<Value(Value)> load,
+                  function_ref<void(Value)> prefetch = nullptr,
+                  int64_t ahead = 0) {
   Value lastIndex = k.sub(last, k.idx(1));
+  Value wholeEnd = k.add(
+      first, k.mul(k.div(k.sub(last, first), k.idx(unroll)), k.idx(unroll)));
+  Value sum = k.forLoop(first, wholeEnd, k.idx(unroll), {init},
+                        [&](Value i0, ValueRange acc) -> SmallVector<Value> {
+                          if (prefetch)
+                            for (int64_t u = 0; u < unroll; ++u)
+                              prefetch(k.minU(k.add(i0, ahead + u), lastIndex));
+                          SmallVector<Value> xs;
+                          for (int64_t u = 0; u < unroll; ++u)
+                            xs.push_back(load(k.add(i0, u)));
+                          Value total = acc[0];
+                          for (int64_t u = 0; u < unroll; ++u)
+                            total = k.fadd(total, xs[u]);
+                          return {total};
+                        })
+                  .front();
   return k
-      .forLoop(first, last, k.idx(kUnroll), {init},
+      .forLoop(wholeEnd, last, k.idx(unroll), {sum},
                [&](Value i0, ValueRange acc) -> SmallVector<Value> {
                  SmallVector<Value> xs;
-                 for (int64_t u = 0; u < kUnroll; ++u)
+                 for (int64_t u = 0; u < unroll; ++u)
                    xs.push_back(load(k.minU(k.add(i0, u), lastIndex)));
-                 Value sum = acc[0];
-                 for (int64_t u = 0; u < kUnroll; ++u)
-                   sum = k.select(k.ult(k.add(i0, u), last), k.fadd(sum, xs[u]),
-                                  sum);
-                 return {sum};
+                 Value total = acc[0];
+                 for (int64_t u = 0; u < unroll; ++u)
+                   total = k.select(k.ult(k.add(i0, u), last),
+                                    k.fadd(total, xs[u]), total);
+                 return {total};
                })
       .front();
 }
 
+/// Consecutive groups of a compress with `hf` heads a group and each
+/// source head repeated `kvg` times that pool the same heads, so have the
+/// same center: kvg / hf when hf divides kvg (group g pools source head
+/// g / (kvg / hf) hf times), else 1.
+int64_t centerReplicas(int64_t hf, int64_t kvg) {
+  return kvg % hf == 0 ? kvg / hf : 1;
+}
+
 /// The mean over tokens of the heads-pooled `input [B, H, N, D]` (`hf`
 /// heads a group, each source head repeated `kvg` times): a new f32 buffer
-/// [B, G, D] (the caller deallocates it), by the two center kernels.
+/// [B, G / rep, D] (the caller deallocates it; rep = centerReplicas: the
+/// center of group g is at g / rep, computed once for the rep groups that
+/// share it, from the first of them), by the two center kernels.
 Value meanOverTokens(ImplicitLocOpBuilder &b, Value input, int64_t hf,
-                     int64_t kvg, Value batch, Value groups) {
+                     int64_t kvg, Value batch, Value allGroups) {
   KernelBuilder kb{b};
+  int64_t rep = centerReplicas(hf, kvg);
+  Value groups = rep == 1 ? allGroups : kb.div(allGroups, rep);
   auto inType = cast<MemRefType>(input.getType());
   int64_t dim = inType.getDimSize(3);
   int64_t width = MeanPooling::chunkWidth(inType);
@@ -191,14 +311,23 @@ Value meanOverTokens(ImplicitLocOpBuilder &b, Value input, int64_t hf,
         Value d = k.mul(at[3], width);
         Value first = k.mul(at[2], per);
         Value last = k.minU(k.add(first, per), seq);
+        auto meta = memref::ExtractStridedMetadataOp::create(k.b, input);
+        Value base = memref::ExtractAlignedPointerAsIndexOp::create(k.b, input);
         Value total =
             alignedOrNot(k, aligned, {vecType}, 16,
                          [&](llvm::MaybeAlign al) -> SmallVector<Value> {
                            return {unrolledSum(
-                               k, first, last, zeros(k, width), [&](Value n) {
-                                 return pooledToken(k, pool, at[0], at[1], n, d,
+                               k, first, last, zeros(k, width), kSplitUnroll,
+                               [&](Value n) {
+                                 return pooledToken(k, pool, at[0],
+                                                    k.mul(at[1], rep), n, d,
                                                     al);
-                               })};
+                               },
+                               [&](Value n) {
+                                 prefetchToken(k, pool, meta, base, at[0],
+                                               k.mul(at[1], rep), n, d);
+                               },
+                               kPrefetchAhead * rep)};
                          })
                 .front();
         vector::StoreOp::create(k.b, total, partial, {at[0], at[1], at[2], d},
@@ -211,8 +340,8 @@ Value meanOverTokens(ImplicitLocOpBuilder &b, Value input, int64_t hf,
       b, kb.mul(kb.mul(batch, groups), dimV), kThreads,
       "unisparse_compress_outlier_center", [&](KernelBuilder &k, Value item) {
         SmallVector<Value> at = k.delinearize(item, {batch, groups, dimV});
-        Value total =
-            unrolledSum(k, k.idx(0), splits, k.f32(0.0f), [&](Value split) {
+        Value total = unrolledSum(
+            k, k.idx(0), splits, k.f32(0.0f), kUnroll, [&](Value split) {
               return k.load(partial, {at[0], at[1], split, at[2]});
             });
         k.store(arith::DivFOp::create(k.b, total, indexToF32(k, seq)), center,
@@ -229,56 +358,72 @@ public:
                 Value center, Value probe, Value seq, Value lane)
       : k(k), op(op), pool(pool), center(center), probe(probe), seq(seq),
         lane(lane), c(op.getSeqFactor()), r(op.getOutliers()), hot(op.getHot()),
-        width(pool.width), laneSlots((op.getSeqFactor() + 31) / 32) {}
+        centerRep(centerReplicas(op.getHeadFactor(), op.getKvGroup())),
+        width(pool.width), chunks((op.getSeqFactor() + kChunk - 1) / kChunk) {}
 
   /// Composite `t` of group `g` of batch `bi`, with loads of the input at
-  /// `inAlign` and stores at `outAlign`.
+  /// `inAlign` and stores at `outAlign`; `full`: the caller knows the
+  /// composite has all its c tokens (token indices and their validity
+  /// static), else count = min(c, N - t c) tokens, the loads clamped.
   void build(Value bi, Value g, Value t, llvm::MaybeAlign inAlign,
-             llvm::MaybeAlign outAlign) {
+             llvm::MaybeAlign outAlign, bool full) {
     this->bi = bi;
     this->g = g;
     this->t = t;
     this->inAlign = inAlign;
+    this->full = full;
     Type f32 = k.b.getF32Type();
     auto vecType = VectorType::get({width}, f32);
     first = k.mul(t, c);
-    count = k.minU(k.idx(c), k.sub(seq, first));
+    count = full ? k.idx(c) : k.minU(k.idx(c), k.sub(seq, first));
+    lastToken = k.sub(count, k.idx(1));
     d = k.mul(lane, width);
+    laneToken = arith::AndIOp::create(
+        k.b, arith::ShRUIOp::create(k.b, lane, k.idx(2)), k.idx(kChunk - 1));
     llvm::Align stat(vectorAlignment(4 * width));
-    Value centerV = vector::LoadOp::create(k.b, vecType, center,
-                                           ValueRange{bi, g, d}, false, stat);
+    Value centerGroup = centerRep == 1 ? g : k.div(g, centerRep);
+    Value centerV = vector::LoadOp::create(
+        k.b, vecType, center, ValueRange{bi, centerGroup, d}, false, stat);
     Value probeV;
     if (hot > 0)
       probeV = vector::LoadOp::create(k.b, vecType, probe, ValueRange{bi, g, d},
                                       false, stat);
 
-    // Scores (and heats) of the composite's tokens, held by their owners.
-    SmallVector<Value> init(laneSlots * (hot > 0 ? 2 : 1), k.negInf());
-    SmallVector<Value> held = overTokens(init, [&](Value a, Value valid,
-                                                   Value x, ValueRange regs) {
-      Value dv = k.fsub(x, centerV);
-      SmallVector<Value> values = {warpSum(k, sumElements(k, k.fmul(dv, dv)))};
+    // The tokens are loaded once when they fit in registers (kCachedValues
+    // a lane), else again for each later pass (from L1/L2).
+    cached = c * width <= kCachedValues;
+    tokens.clear();
+
+    // Scores (and heats) of the composite's tokens, kChunk at a time: each
+    // lane's V-term partials, reduce-scattered over the warp, so that lane
+    // l holds token 8 j + ((l >> 2) & 7) of chunk j in register j.
+    SmallVector<Value> scores, heats;
+    Value zero = k.f32(0.0f);
+    for (int64_t j = 0; j < chunks; ++j) {
+      int64_t n = std::min(kChunk, c - j * kChunk);
+      SmallVector<Value> xs;
+      for (int64_t u = 0; u < n; ++u)
+        xs.push_back(tokenAt(j * kChunk + u));
+      if (cached)
+        tokens.append(xs);
+      SmallVector<Value> sq(kChunk, zero), dot(kChunk, zero);
+      for (int64_t u = 0; u < n; ++u) {
+        Value dv = k.fsub(xs[u], centerV);
+        sq[u] = dotElements(k, dv, dv);
+        if (hot > 0)
+          dot[u] = dotElements(k, xs[u], probeV);
+      }
+      scores.push_back(reduceScatter(sq));
       if (hot > 0)
-        values.push_back(warpSum(k, sumElements(k, k.fmul(x, probeV))));
-      Value owner = k.andI(valid, k.eq(k.rem(a, 32), lane));
-      Value reg = k.div(a, 32);
-      SmallVector<Value> next(regs);
-      for (size_t v = 0; v < values.size(); ++v)
-        for (int64_t j = 0; j < laneSlots; ++j) {
-          size_t i = v * laneSlots + j;
-          next[i] = k.select(k.andI(owner, k.eq(reg, j)), values[v], regs[i]);
-        }
-      return next;
-    });
-    ArrayRef<Value> scores = ArrayRef<Value>(held).take_front(laneSlots);
-    ArrayRef<Value> heats = ArrayRef<Value>(held).drop_front(laneSlots);
+        heats.push_back(reduceScatter(dot));
+    }
 
     // The picks, hot ones first.
-    SmallVector<Value> taken(laneSlots, falseV());
+    SmallVector<Value> taken(chunks, falseV());
     for (int64_t i = 0; i < r; ++i) {
       Value pick = pickOutlier(i < hot ? heats : scores, taken);
       idx.push_back(pick);
-      for (int64_t j = 0; j < laneSlots; ++j)
+      for (int64_t j = 0; j < chunks; ++j)
         taken[j] = k.orI(taken[j], k.eq(slotOf(j), pick));
     }
 
@@ -289,11 +434,11 @@ public:
     Value restCount = k.sub(count, picked);
     anyRest = k.ult(k.idx(0), restCount);
     Value n = indexToF32(k, k.select(anyRest, restCount, count));
-    Value sums = overTokens({zeros(k, width)}, [&](Value a, Value valid,
-                                                   Value x, ValueRange acc) {
-                   return SmallVector<Value>{
-                       k.select(inRest(a, valid), k.fadd(acc[0], x), acc[0])};
-                 }).front();
+    Value sums =
+        overTokens({zeros(k, width)}, [&](int64_t a, Value x, ValueRange acc) {
+          return SmallVector<Value>{
+              restOnly(a, acc[0], [&] { return k.fadd(acc[0], x); })};
+        }).front();
     Value mean = arith::DivFOp::create(k.b, sums, splat(k, n, width));
     store(mean, 0, outAlign);
     for (int64_t i = 0; i < r; ++i) {
@@ -303,11 +448,12 @@ public:
     }
     if (op.getSpread()) {
       Value squares =
-          overTokens({zeros(k, width)}, [&](Value a, Value valid, Value x,
+          overTokens({zeros(k, width)}, [&](int64_t a, Value x,
                                             ValueRange acc) {
-            Value dv = k.fsub(x, mean);
-            return SmallVector<Value>{k.select(
-                inRest(a, valid), k.fadd(acc[0], k.fmul(dv, dv)), acc[0])};
+            return SmallVector<Value>{restOnly(a, acc[0], [&] {
+              Value dv = k.fsub(x, mean);
+              return math::FmaOp::create(k.b, dv, dv, acc[0]).getResult();
+            })};
           }).front();
       store(arith::DivFOp::create(k.b, squares, splat(k, n, width)), r + 1,
             outAlign);
@@ -319,56 +465,124 @@ private:
   CompressOp op;
   const MeanPooling &pool;
   Value center, probe, seq, lane;
-  int64_t c, r, hot, width, laneSlots;
-  Value bi, g, t, first, count, d, anyRest;
+  int64_t c, r, hot, centerRep, width, chunks;
+  Value bi, g, t, first, count, lastToken, d, laneToken, anyRest;
   llvm::MaybeAlign inAlign;
+  bool full = false;
   SmallVector<Value> idx;
+  /// Whether the later passes reuse the score pass's loads (`tokens`).
+  bool cached = false;
+  SmallVector<Value> tokens;
+  /// Per xor mask 16, 8, 4: whether the lane has that bit (lazily built).
+  llvm::DenseMap<int32_t, Value> laneBits;
 
   Value falseV() {
     return arith::ConstantOp::create(k.b, k.b.getBoolAttr(false));
   }
 
   /// The slot the lane holds in its register `j`.
-  Value slotOf(int64_t j) { return k.add(lane, 32 * j); }
+  Value slotOf(int64_t j) { return k.add(laneToken, kChunk * j); }
 
   /// Token `tok`'s heads pooled, the lane's coordinates.
   Value token(Value tok) {
     return pooledToken(k, pool, bi, g, tok, d, inAlign);
   }
 
-  /// Folds `body(slot, valid, x, acc)` over the composite's slots in
-  /// ascending order, kUnroll tokens' loads at a time (clamped to the last
-  /// token; `valid` false past it).
-  SmallVector<Value> overTokens(
-      ValueRange init,
-      function_ref<SmallVector<Value>(Value, Value, Value, ValueRange)> body) {
-    int64_t unroll = std::min(kUnroll, c);
-    Value last = k.sub(count, k.idx(1));
-    return k.forLoop(k.idx(0), count, k.idx(unroll), init,
-                     [&](Value a0, ValueRange acc) -> SmallVector<Value> {
-                       SmallVector<Value> xs;
-                       for (int64_t u = 0; u < unroll; ++u)
-                         xs.push_back(
-                             token(k.add(first, k.minU(k.add(a0, u), last))));
-                       SmallVector<Value> next(acc);
-                       for (int64_t u = 0; u < unroll; ++u) {
-                         Value a = k.add(a0, u);
-                         next = body(a, k.ult(a, count), xs[u], next);
-                       }
-                       return next;
-                     });
+  /// Slot `a`'s token (past the composite's last token: the last one).
+  Value tokenAt(int64_t a) {
+    Value at = full ? k.idx(a) : k.minU(k.idx(a), lastToken);
+    return token(k.add(first, at));
   }
 
-  /// Slot `a` (valid: a real slot) belongs to the rest.
-  Value inRest(Value a, Value valid) {
+  /// Slot `a` is a real one (a constant true when the composite is full).
+  Value validAt(int64_t a) {
+    if (full)
+      return arith::ConstantOp::create(k.b, k.b.getBoolAttr(true));
+    return k.ult(k.idx(a), count);
+  }
+
+  /// The lane's bit `mask` is set (an i1).
+  Value laneBit(int32_t mask) {
+    Value &bit = laneBits[mask];
+    if (!bit)
+      bit = arith::CmpIOp::create(k.b, arith::CmpIPredicate::ne,
+                                  k.andI(lane, k.idx(mask)), k.idx(0));
+    return bit;
+  }
+
+  /// The warp sums of kChunk per-lane values (one per token of a chunk),
+  /// each as a 5-step butterfly (x += shuffle_xor(x, m), m = 16, 8, 4, 2,
+  /// 1) forms it, with a third of its shuffles: three halving exchanges
+  /// (xor 16, 8, 4; the lanes with the bit set keep the upper half of the
+  /// tokens and send the lower) leave token (l >> 2) & 7 in lane l summed
+  /// over the lanes that differ in bits 2-4, then two butterfly steps (xor
+  /// 2, 1). Every add has the butterfly's operands at that level in the
+  /// same order, so the bits are the butterfly's, and the four lanes
+  /// holding a token hold the same bits.
+  Value reduceScatter(ArrayRef<Value> partials) {
+    SmallVector<Value> p(partials);
+    for (int32_t mask = 16; mask >= 4; mask /= 2) {
+      Value hi = laneBit(mask);
+      size_t half = p.size() / 2;
+      SmallVector<Value> next;
+      for (size_t i = 0; i < half; ++i) {
+        Value send = k.select(hi, p[i], p[i + half]);
+        Value keep = k.select(hi, p[i + half], p[i]);
+        next.push_back(k.fadd(keep, k.shuffleXor(send, mask)));
+      }
+      p = next;
+    }
+    Value x = p.front();
+    for (int32_t mask = 2; mask >= 1; mask /= 2)
+      x = k.fadd(x, k.shuffleXor(x, mask));
+    return x;
+  }
+
+  /// Folds `body(slot, x, acc)` over the composite's slots in ascending
+  /// order (unrolled: slot a static), kChunk tokens' loads issued before
+  /// their bodies; past the last real slot the fold keeps `acc`.
+  SmallVector<Value> overTokens(
+      ValueRange init,
+      function_ref<SmallVector<Value>(int64_t, Value, ValueRange)> body) {
+    SmallVector<Value> acc(init);
+    for (int64_t a0 = 0; a0 < c; a0 += kChunk) {
+      int64_t n = std::min(kChunk, c - a0);
+      SmallVector<Value> xs;
+      for (int64_t u = 0; u < n; ++u)
+        xs.push_back(cached ? tokens[a0 + u] : tokenAt(a0 + u));
+      for (int64_t u = 0; u < n; ++u)
+        acc = body(a0 + u, xs[u], acc);
+    }
+    return acc;
+  }
+
+  /// Slot `a` belongs to the rest (a real slot no pick took, or any real
+  /// slot when the picks took them all).
+  Value inRest(int64_t a) {
+    Value slot = k.idx(a);
     Value free = arith::ConstantOp::create(k.b, k.b.getBoolAttr(true));
     for (Value pick : idx)
-      free = k.andI(
-          free, arith::CmpIOp::create(k.b, arith::CmpIPredicate::ne, a, pick));
-    return k.andI(valid, k.orI(free, arith::XOrIOp::create(
-                                         k.b, anyRest,
-                                         arith::ConstantOp::create(
-                                             k.b, k.b.getBoolAttr(true)))));
+      free = k.andI(free, arith::CmpIOp::create(k.b, arith::CmpIPredicate::ne,
+                                                slot, pick));
+    return k.andI(
+        validAt(a),
+        k.orI(free, arith::XOrIOp::create(k.b, anyRest,
+                                          arith::ConstantOp::create(
+                                              k.b, k.b.getBoolAttr(true)))));
+  }
+
+  /// `next()` if slot `a` belongs to the rest, else `acc`: a branch (the
+  /// same way in every lane) rather than a select of each element, so that
+  /// the adds are predicated, not computed and then selected.
+  Value restOnly(int64_t a, Value acc, function_ref<Value()> next) {
+    auto branch = scf::IfOp::create(k.b, TypeRange{acc.getType()}, inRest(a),
+                                    /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(k.b);
+    k.b.setInsertionPointToStart(&branch.getThenRegion().front());
+    scf::YieldOp::create(k.b, next());
+    k.b.setInsertionPointToStart(&branch.getElseRegion().front());
+    scf::YieldOp::create(k.b, acc);
+    return branch.getResult(0);
   }
 
   /// (v1, s1) comes before (v2, s2): a larger value, or the same and a
@@ -383,12 +597,14 @@ private:
 
   /// The next pick (an index, c for none): over the slots the lanes hold
   /// in `values`, the real one, not `taken`, not NaN, first in the order
-  /// of before(); a warp arg-max, its result the same in every lane.
+  /// of before(); a warp arg-max, its result the same in every lane. The
+  /// lanes that differ only in bits 0-1 hold the same slots, so the
+  /// exchanges are over bits 2-4.
   Value pickOutlier(ArrayRef<Value> values, ArrayRef<Value> taken) {
     Type i32 = k.b.getI32Type();
     Value none = k.i32(static_cast<int32_t>(c));
     Value bestV = k.negInf(), bestS = none;
-    for (int64_t j = 0; j < laneSlots; ++j) {
+    for (int64_t j = 0; j < chunks; ++j) {
       Value slot = slotOf(j);
       Value v = values[j];
       Value ok =
@@ -404,7 +620,7 @@ private:
       bestV = k.select(take, candV, bestV);
       bestS = k.select(take, candS, bestS);
     }
-    for (int32_t mask = 16; mask >= 1; mask /= 2) {
+    for (int32_t mask = 16; mask >= 4; mask /= 2) {
       Value otherV = k.shuffleXor(bestV, mask);
       Value otherS = k.shuffleXor(bestS, mask);
       Value take = before(otherV, otherS, bestV, bestS);
@@ -519,21 +735,38 @@ struct OutlierCompressToGPU : OpRewritePattern<CompressOp> {
           Value item = k.add(k.mul(bid, kCompositeWarps), k.div(tid, 32));
           k.ifThen(k.ult(item, items), [&] {
             SmallVector<Value> at = k.delinearize(item, {batch, comps, groups});
-            auto body = [&](llvm::MaybeAlign in, llvm::MaybeAlign outAl) {
+            auto body = [&](llvm::MaybeAlign in, llvm::MaybeAlign outAl,
+                            bool full) {
               CompositeWarp(k, op, pool, center, probe, seq, lane)
-                  .build(at[0], at[2], at[1], in, outAl);
+                  .build(at[0], at[2], at[1], in, outAl, full);
+            };
+            // Every composite but a last partial one has all its c tokens:
+            // for those the same warp with static token offsets and no
+            // clamps or validity tests (the branch is uniform over the
+            // warp).
+            auto fullOrNot = [&](llvm::MaybeAlign in, llvm::MaybeAlign outAl) {
+              Value full = k.ule(k.mul(k.add(at[1], 1), c), seq);
+              auto branch =
+                  scf::IfOp::create(lb, full, /*withElseRegion=*/true);
+              OpBuilder::InsertionGuard guard(lb);
+              lb.setInsertionPointToStart(&branch.getThenRegion().front());
+              body(in, outAl, true);
+              lb.setInsertionPointToStart(&branch.getElseRegion().front());
+              body(in, outAl, false);
             };
             if (!aligned) {
-              body(llvm::MaybeAlign(), llvm::MaybeAlign());
+              fullOrNot(llvm::MaybeAlign(), llvm::MaybeAlign());
               return;
             }
+            // Rows not aligned to the lane's vector (rare): element loads,
+            // one form for all composites.
             auto branch =
                 scf::IfOp::create(lb, aligned, /*withElseRegion=*/true);
             OpBuilder::InsertionGuard guard(lb);
             lb.setInsertionPointToStart(&branch.getThenRegion().front());
-            body(llvm::Align(inBytes), llvm::Align(outBytes));
+            fullOrNot(llvm::Align(inBytes), llvm::Align(outBytes));
             lb.setInsertionPointToStart(&branch.getElseRegion().front());
-            body(llvm::MaybeAlign(), llvm::MaybeAlign());
+            body(llvm::MaybeAlign(), llvm::MaybeAlign(), false);
           });
         });
     if (sharer)

@@ -4,10 +4,12 @@
 // composites of the outlier estimator (c_q = 16, one far row, the spread),
 // bf16 in, f32 out, D = 128. The center in two stages: a thread per (batch,
 // group, split of ceil(N / 128) tokens, 8 head-dim elements) sums its
-// tokens in f32 (8 tokens' 16-byte loads at a time, clamped to the split's
-// last token, the adds past it masked), a thread per (batch, group, d) sums
-// the splits in order and divides by N. Then a warp per (batch, composite,
-// group), 4 coordinates a lane.
+// tokens in f32, ascending: whole groups of 8 tokens (each first
+// prefetching into L2 the 8 tokens 16 further on, then 8 unclamped 16-byte
+// loads, bf16 pairs widened by a shift and a mask), then one group clamped
+// to the split's last token with the adds past it masked; a thread per
+// (batch, group, d) sums the splits in order and divides by N. Then a warp
+// per (batch, composite, group), 4 coordinates a lane.
 // CHECK-LABEL: func.func @queries(
 // CHECK-SAME: %[[Q:[^:]+]]: memref<1x8x?x128xbf16>, %[[QC:[^:]+]]: memref<1x8x?x3x128xf32>)
 // CHECK: %[[N:.+]] = memref.dim %[[Q]], %c2
@@ -16,6 +18,20 @@
 // CHECK: gpu.launch {{.+}} module(@unisparse_compress_outlier_partial_sums_0_module) function(@unisparse_compress_outlier_partial_sums_0) {
 // CHECK: scf.if %{{.+}} -> (vector<8xf32>) {
 // CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c8 iter_args(%{{.+}} = %{{.+}}) -> (vector<8xf32>) {
+// CHECK: arith.addi %{{.+}}, %c16 : index
+// CHECK-COUNT-8: nvvm.prefetch level =  L2
+// CHECK-NOT: arith.minui
+// CHECK: %[[X:.+]] = vector.load %[[Q]][{{.+}}] {alignment = 16 : i64} : memref<1x8x?x128xbf16>, vector<8xbf16>
+// CHECK: %[[W:.+]] = vector.bitcast %[[X]] : vector<8xbf16> to vector<4xi32>
+// CHECK: %[[LO:.+]] = arith.shli %[[W]], %{{.+}} : vector<4xi32>
+// CHECK: %[[HI:.+]] = arith.andi %[[W]], %{{.+}} : vector<4xi32>
+// CHECK: %[[LH:.+]] = vector.interleave %[[LO]], %[[HI]] : vector<4xi32> -> vector<8xi32>
+// CHECK: vector.bitcast %[[LH]] : vector<8xi32> to vector<8xf32>
+// CHECK-COUNT-7: vector.load %[[Q]][{{.+}}] {alignment = 16 : i64} : memref<1x8x?x128xbf16>, vector<8xbf16>
+// CHECK-NOT: arith.select
+// CHECK: scf.yield
+// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c8 iter_args(%{{.+}} = %{{.+}}) -> (vector<8xf32>) {
+// CHECK: arith.minui
 // CHECK-COUNT-8: vector.load %[[Q]][{{.+}}] {alignment = 16 : i64} : memref<1x8x?x128xbf16>, vector<8xbf16>
 // CHECK: arith.select %{{.+}}, %{{.+}}, %{{.+}} : vector<8xf32>
 // CHECK: } else {
@@ -35,33 +51,67 @@
 // CHECK: gpu.launch {{.+}} threads(%[[TID:[^,]+]], {{.+}}) in (%{{.+}} = %c128, {{.+}}) module(@unisparse_compress_outlier_0_module) function(@unisparse_compress_outlier_0) {
 // CHECK: %[[LANE:.+]] = arith.remui %[[TID]], %c32 : index
 // CHECK: scf.if %[[ALIGNED:.+]] {
-// The composite's tokens [16 t, 16 t + min(16, N - 16 t)).
-// CHECK: %[[COUNT:.+]] = arith.minui %{{.+}}, %c16 : index
+// A composite with all its 16 tokens (16 (t + 1) <= N, the same in the
+// whole warp): static token offsets, no clamps or validity tests.
+// CHECK: %[[END:.+]] = arith.muli %{{.+}}, %c16 : index
+// CHECK: %[[FULL:.+]] = arith.cmpi ule, %[[END]], %[[N]] : index
+// CHECK: scf.if %[[FULL]] {
 // CHECK: %[[D:.+]] = arith.muli %[[LANE]], %c4 : index
+// CHECK: %[[LT:.+]] = arith.shrui %[[LANE]], %c2 : index
+// CHECK: arith.andi %[[LT]], %c7 : index
 // CHECK: vector.load %[[CENTER]][%{{.+}}, %{{.+}}, %[[D]]] {alignment = 16 : i64} : memref<1x8x128xf32>, vector<4xf32>
-// Scores: 8 tokens' loads, then per token |x - center|^2 over the lane's 4
-// coordinates and a butterfly over the warp; the owner lane keeps it.
-// CHECK: scf.for %{{.+}} = %c0 to %[[COUNT]] step %c8 iter_args(%{{.+}} = %{{.+}}) -> (f32) {
+// Scores, 8 tokens at a time: their loads, per token |x - center|^2 over
+// the lane's 4 coordinates (products fused), then a reduce-scatter over the
+// warp: 4 + 2 + 1 exchanges halving the tokens (the lanes with bit 16, 8,
+// 4 set keep the upper half), then xor 2 and 1, so that lane l holds token
+// (l >> 2) & 7 of the 8.
 // CHECK-COUNT-8: vector.load %[[Q]][{{.+}}] {alignment = 8 : i64} : memref<1x8x?x128xbf16>, vector<4xbf16>
 // CHECK: arith.subf %{{.+}}, %{{.+}} : vector<4xf32>
-// CHECK: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
+// CHECK: math.fma %{{.+}}, %{{.+}}, %{{.+}} : f32
+// CHECK: %[[B16:.+]] = arith.andi %[[LANE]], %c16 : index
+// CHECK: %[[HI16:.+]] = arith.cmpi ne, %[[B16]], %c0 : index
+// CHECK: arith.select %[[HI16]], %{{.+}}, %{{.+}} : f32
+// CHECK-COUNT-4: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
+// CHECK-COUNT-2: gpu.shuffle  xor %{{.+}}, %c8_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle  xor %{{.+}}, %c4_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle  xor %{{.+}}, %c2_i32, %c32_i32 : f32
 // CHECK: gpu.shuffle  xor %{{.+}}, %c1_i32, %c32_i32 : f32
-// CHECK: arith.cmpi eq, %{{.+}}, %[[LANE]] : index
+// The second 8 tokens.
+// CHECK-COUNT-8: vector.load %[[Q]][{{.+}}] {alignment = 8 : i64} : memref<1x8x?x128xbf16>, vector<4xbf16>
+// CHECK-COUNT-4: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle  xor %{{.+}}, %c1_i32, %c32_i32 : f32
 // The pick: a warp arg-max over (score, slot), NaN and past-the-end slots
-// excluded; ties to the lower slot.
+// excluded, ties to the lower slot; over lane bits 4, 3, 2 only (the lanes
+// that differ in bits 0-1 hold the same slots).
 // CHECK: arith.cmpf ord
 // CHECK: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
 // CHECK: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : i32
 // CHECK: arith.cmpf ogt
 // CHECK: arith.cmpi slt, %{{.+}}, %{{.+}} : i32
-// The rest's mean (slot 0), the outlier (slot 1), the variance (slot 2).
-// CHECK: scf.for %{{.+}} = %c0 to %[[COUNT]] step %c8 iter_args(%{{.+}} = %{{.+}}) -> (vector<4xf32>) {
+// CHECK: gpu.shuffle  xor %{{.+}}, %c8_i32, %c32_i32 : i32
+// CHECK: gpu.shuffle  xor %{{.+}}, %c4_i32, %c32_i32 : i32
+// CHECK-NOT: gpu.shuffle
+// The rest's mean (slot 0) from the tokens loaded for the scores (no
+// second load), each token's add under a branch (the same in the whole
+// warp); the outlier (slot 1, loaded at the pick); the variance (slot 2).
+// CHECK-NOT: vector.load %[[Q]]
+// CHECK-COUNT-16: scf.if %{{.+}} -> (vector<4xf32>) {
 // CHECK: %[[MEAN:.+]] = arith.divf %{{.+}}, %{{.+}} : vector<4xf32>
 // CHECK: vector.store %[[MEAN]], %[[QC]][%{{.+}}, %{{.+}}, %{{.+}}, %c0, %[[D]]] {alignment = 16 : i64} : memref<1x8x?x3x128xf32>, vector<4xf32>
+// CHECK: vector.load %[[Q]]
 // CHECK: vector.store %{{.+}}, %[[QC]][%{{.+}}, %{{.+}}, %{{.+}}, %c1, %[[D]]] {alignment = 16 : i64}
-// CHECK: scf.for %{{.+}} = %c0 to %[[COUNT]] step %c8 iter_args(%{{.+}} = %{{.+}}) -> (vector<4xf32>) {
+// CHECK-NOT: vector.load %[[Q]]
+// CHECK-COUNT-16: math.fma %{{.+}}, %{{.+}}, %{{.+}} : vector<4xf32>
 // CHECK: arith.divf %{{.+}}, %{{.+}} : vector<4xf32>
 // CHECK: vector.store %{{.+}}, %[[QC]][%{{.+}}, %{{.+}}, %{{.+}}, %c2, %[[D]]] {alignment = 16 : i64}
+// The last composite when N is not a multiple of 16: its tokens
+// [16 t, 16 t + min(16, N - 16 t)), loads clamped to the last.
+// CHECK: } else {
+// CHECK: %[[COUNT:.+]] = arith.minui %{{.+}}, %c16 : index
+// CHECK: arith.minui %{{.+}}, %{{.+}} : index
+// CHECK: vector.load %[[Q]][{{.+}}] {alignment = 8 : i64} : memref<1x8x?x128xbf16>, vector<4xbf16>
+// CHECK: vector.store %{{.+}}, %[[QC]][%{{.+}}, %{{.+}}, %{{.+}}, %c2, %{{.+}}] {alignment = 16 : i64}
+// Rows not aligned: element loads, one form for all composites.
 // CHECK: } else {
 // CHECK: vector.load %[[Q]][{{.+}}] : memref<1x8x?x128xbf16>, vector<4xbf16>
 // CHECK: memref.dealloc %[[CENTER]]
@@ -75,28 +125,40 @@ func.func @queries(%q: memref<1x8x?x128xbf16>, %qc: memref<1x8x?x3x128xf32>) {
 // -----
 
 // The keys of a 32 / 8 GQA model (c_k = 32, one hot and one far key): the
-// center of the keys (the 4 groups of a kv head read source head g / 4),
-// the probe from the queries (the same two kernels, kv_group 1), then the
-// composites: heat = x . probe besides the score, the hot pick first (on
-// the heats), the far one on the scores with the hot slot taken. Into bf16
-// composites (the GPU pipeline's narrowing): each slot rounded once.
+// center of the keys, once per kv head (the 4 groups of a kv head pool
+// source head g / 4 alone, so they share it: the partial sums over 8
+// groups, prefetching 4 x 16 tokens ahead, as many bytes ahead as the
+// queries' 32 groups), the probe from the queries (the same two kernels,
+// kv_group 1, one per group), then the composites (center at g / 4): heat
+// = x . probe besides the score, each reduce-scattered, the hot pick first
+// (on the heats), the far one on the scores with the hot slot taken. Into
+// bf16 composites (the GPU pipeline's narrowing): each slot rounded once.
 // CHECK-LABEL: func.func @keys(
 // CHECK-SAME: %[[K:[^:]+]]: memref<1x8x?x128xbf16>, %[[Q:[^:]+]]: memref<1x32x?x128xbf16>, %[[KC:[^:]+]]: memref<1x32x?x3x128xbf16>)
+// CHECK: memref.alloc(%{{.+}}) : memref<1x8x?x128xf32>
 // CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_partial_sums_0) {
-// CHECK: arith.divui %{{.+}}, %c4 : index
+// CHECK: arith.addi %{{.+}}, %c64 : index
+// CHECK: nvvm.prefetch
 // CHECK: vector.load %[[K]]
-// CHECK: %[[CENTER:.+]] = memref.alloc() : memref<1x32x128xf32>
+// CHECK: %[[CENTER:.+]] = memref.alloc() : memref<1x8x128xf32>
 // CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_center_0) {
+// CHECK: memref.alloc(%{{.+}}) : memref<1x32x?x128xf32>
 // CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_partial_sums_1) {
+// CHECK: arith.addi %{{.+}}, %c16 : index
 // CHECK: vector.load %[[Q]]
 // CHECK: %[[PROBE:.+]] = memref.alloc() : memref<1x32x128xf32>
 // CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_center_1) {
 // CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_0) {
-// CHECK: vector.load %[[CENTER]]
+// CHECK: scf.if
+// CHECK: scf.if
+// CHECK: %[[CG:.+]] = arith.divui %{{.+}}, %c4 : index
+// CHECK: vector.load %[[CENTER]][%{{.+}}, %[[CG]], %{{.+}}]
 // CHECK: vector.load %[[PROBE]]
-// CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c8 iter_args(%{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) -> (f32, f32) {
-// CHECK: arith.divui %{{.+}}, %c4 : index
-// CHECK: vector.load %[[K]]
+// CHECK-COUNT-8: vector.load %[[K]]
+// CHECK-COUNT-4: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle  xor %{{.+}}, %c1_i32, %c32_i32 : f32
+// CHECK-COUNT-4: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle  xor %{{.+}}, %c1_i32, %c32_i32 : f32
 // CHECK: arith.truncf %{{.+}} : vector<4xf32> to vector<4xbf16>
 // CHECK: vector.store %{{.+}}, %[[KC]][%{{.+}}, %{{.+}}, %{{.+}}, %c0, %{{.+}}] {alignment = 8 : i64} : memref<1x32x?x3x128xbf16>, vector<4xbf16>
 // CHECK: vector.store %{{.+}}, %[[KC]][%{{.+}}, %{{.+}}, %{{.+}}, %c2, %{{.+}}] {alignment = 8 : i64}
@@ -113,16 +175,16 @@ func.func @keys(%k: memref<1x8x?x128xbf16>, %q: memref<1x32x?x128xbf16>, %kc: me
 
 // Heads pooled (c_h = 2: the two heads summed, divided by 2), f16, D = 64
 // (2 coordinates a lane), composites of 48 tokens: a lane keeps the scores
-// and heats of two slots (a, a + 32); three picks, two hot.
+// and heats of six slots (one per 8 tokens); three picks, two hot. 48 x 2
+// values a lane: the tokens loaded for the scores serve the rest's mean.
 // CHECK-LABEL: func.func @pooled(
 // CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_0) {
-// CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c8 iter_args(%{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}, %{{.+}} = %{{.+}}) -> (f32, f32, f32, f32) {
 // CHECK: vector.load %{{.+}} {alignment = 4 : i64} : memref<2x8x?x64xf16>, vector<2xf16>
 // CHECK: vector.load %{{.+}} {alignment = 4 : i64} : memref<2x8x?x64xf16>, vector<2xf16>
 // CHECK: arith.addf %{{.+}}, %{{.+}} : vector<2xf32>
 // CHECK: arith.divf %{{.+}}, %{{.+}} : vector<2xf32>
-// CHECK-COUNT-3: gpu.shuffle  xor %{{.+}}, %c1_i32, %c32_i32 : i32
-// CHECK-NOT: gpu.shuffle  xor %{{.+}}, %c1_i32, %c32_i32 : i32
+// CHECK-COUNT-3: gpu.shuffle  xor %{{.+}}, %c4_i32, %c32_i32 : i32
+// CHECK-NOT: gpu.shuffle
 // CHECK: vector.store %{{.+}}, %{{.+}}[%{{.+}}, %{{.+}}, %{{.+}}, %c3, %{{.+}}] {alignment = 8 : i64} : memref<2x4x?x4x64xf32>, vector<2xf32>
 // CHECK: } else {
 func.func @pooled(%k: memref<2x8x?x64xf16>, %q: memref<2x8x?x64xf16>, %kc: memref<2x4x?x4x64xf32>) {
@@ -136,7 +198,8 @@ func.func @pooled(%k: memref<2x8x?x64xf16>, %q: memref<2x8x?x64xf16>, %kc: memre
 // The queries' compress, then the keys' with the same queries and heads
 // (the estimation's order): the keys' probe is the query compress's center
 // (the same kernels on the same queries), so the queries are read for it
-// once; the center is freed after the key composites.
+// once; the center is freed after the key composites. The keys' center
+// is one per kv head (2), the probe one per group (8).
 // CHECK-LABEL: func.func @shared_probe(
 // CHECK-SAME: %[[Q:[^:]+]]: memref<1x8x?x64xbf16>, %[[K:[^:]+]]: memref<1x2x?x64xbf16>
 // CHECK: %[[QCENTER:.+]] = memref.alloc() : memref<1x8x64xf32>
@@ -146,7 +209,7 @@ func.func @pooled(%k: memref<2x8x?x64xf16>, %q: memref<2x8x?x64xf16>, %kc: memre
 // CHECK-NOT: memref.dealloc %[[QCENTER]]
 // CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_partial_sums_1) {
 // CHECK: vector.load %[[K]]
-// CHECK: %[[KCENTER:.+]] = memref.alloc() : memref<1x8x64xf32>
+// CHECK: %[[KCENTER:.+]] = memref.alloc() : memref<1x2x64xf32>
 // CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_center_1) {
 // CHECK-NOT: unisparse_compress_outlier_partial_sums
 // CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_1) {
