@@ -194,6 +194,51 @@ def outlier_composites(q, k, c, hq, hkv):
     return torch.from_numpy(qc), torch.from_numpy(kc)
 
 
+def gpu_outlier_composites(q, k, c, hq, hkv, dtype):
+    """The composites the GPU's outlier compress kernels give the scoring
+    kernel (the entries of scripts/gpu/outlier_compress_entry.mlir: the
+    queries' slots in bf16 as the pipeline writes them, the keys' f32 slots
+    rounded once to bf16, which check_outlier_compress checks bit for bit
+    for the queries' entry), as float64 torch tensors; None when the
+    configuration is not the entries' (the `recommended` preset at D 128,
+    bf16, c_h 1, 4 query heads a kv head) or the library is not in the AOT
+    directory. A reference composite and the GPU's can differ entirely
+    where two tokens' distances nearly tie (the kernels sum in another
+    order: check_outlier_compress counts those picks), so "the same
+    composites" must be the GPU's own."""
+    from unisparse import _build
+
+    preset = dict(c_q=16, q_outliers=1, c_k=32, k_outliers=2)
+    if dtype != "bf16" or q.shape[-1] != 128 or c.get("c_h", 1) != 1 or hq != 4 * hkv:
+        return None
+    if any(c[key] != val for key, val in preset.items()):
+        return None
+    target = "cuda" if q.is_cuda else "cpu"  # cpu: a dry run of the check's code
+    path = pathlib.Path(os.environ["UNISPARSE_AOT_DIR"]) / configs.lib_name("outlier_compress", target)
+    if not path.exists():
+        return None
+    lib = _build.load_library(path)
+    b, _, n, d = q.shape
+    out = []
+    for name, x, extra, slots, odt in (
+        ("oc_q_bf16_d128_out16", q, [], 3, torch.bfloat16),
+        ("oc_k_bf16_d128", k, [q], 3, torch.float32),
+    ):
+        fn = getattr(lib, "_mlir_ciface_" + name)
+        fn.restype = None
+        t = -(-n // (16 if x is q else 32))
+        o = torch.full((b, hq, t, slots, d), float("nan"), device=q.device, dtype=odt)
+        if q.is_cuda:
+            gpu.call_entry(fn, [x, *extra, o])
+            torch.cuda.synchronize()
+        else:
+            buf, addresses = gpu.packed_descriptors([x, *extra, o])
+            fn(*map(ctypes.c_void_p, addresses))
+            del buf
+        out.append(o.to(torch.bfloat16).double().cpu())
+    return out[0], out[1]
+
+
 def outlier_logit_bound(qc, kc, scale, unit, spread_rel):
     """A bound on the move of the outlier estimator's corrected logits y = x
     + sig (1 - 2 p) / 2 (sig = scale^2 v |k|^2, p = softmax(x)) when each
@@ -315,7 +360,7 @@ def check_layout(name, n, seed):
     row_terms = tk * (c["c_k"] if c["estimator"] == "antidiag_lse" else 1)
     if c["estimator"] == "outlier":
         row_terms = tk * (c["k_outliers"] + 1)
-        check_outlier_scores(name, n, c, q, k, hq, hkv, scale, s_np, row_terms)
+        check_outlier_scores(name, n, c, q, k, hq, hkv, scale, s_np, row_terms, dtype)
     if tensor_core:
         cdt = torch.bfloat16  # the pipeline's default score precision
         qc, kc = estimator_composites(q, k, c, hq, hkv, cdt)
@@ -373,10 +418,12 @@ def check_layout(name, n, seed):
     return lib, c, (q, k, v), (counts, indices)
 
 
-def check_outlier_scores(name, n, c, q, k, hq, hkv, scale, s_np, row_terms):
+def check_outlier_scores(name, n, c, q, k, hq, hkv, scale, s_np, row_terms, dtype):
     """The outlier tensor-core kernel's scores against float64 scores
-    (unisparse.reference.outlier.block_score) of the same composites rounded
-    to bf16 (the pipeline's default score precision): within the bound of
+    (unisparse.reference.outlier.block_score) of the same composites in bf16
+    (the pipeline's default score precision): the GPU compress kernels' own
+    where the configuration is their check entries' (gpu_outlier_composites),
+    else the reference's rounded to bf16; within the bound of
     its f32 dot products (K = D), f32 |k|^2 and v sums, ex2.approx and f32
     row sums (outlier_logit_bound, score_tolerance), and its f16 partial sums
     (partials_error_terms: each P = a block's sum of exp2(y - m) <= 1 terms
@@ -386,12 +433,19 @@ def check_outlier_scores(name, n, c, q, k, hq, hkv, scale, s_np, row_terms):
     composite of the query block)."""
     from unisparse.reference import outlier
 
-    # Rounded through f32, as the compress kernels round their f32 slots
-    # (their sums are not emulated bit for bit: a composite element whose
-    # f32 value lies within an f32 ulp of a bf16 rounding boundary may round
-    # the other way on the GPU; check_outlier_compress checks the kernels).
-    qf, kf = outlier_composites(q, k, c, hq, hkv)
-    qc, kc = (x.float().to(torch.bfloat16).double() for x in (qf, kf))
+    own = gpu_outlier_composites(q, k, c, hq, hkv, dtype)
+    if own is not None:
+        qc, kc = own
+        what = "the GPU's own bf16 outlier composites"
+    else:
+        # Rounded through f32, as the compress kernels round their f32 slots
+        # (their sums are not emulated bit for bit: a composite element whose
+        # f32 value lies within an f32 ulp of a bf16 rounding boundary may
+        # round the other way on the GPU, and a pick may differ at a near
+        # tie; check_outlier_compress checks the kernels).
+        qf, kf = outlier_composites(q, k, c, hq, hkv)
+        qc, kc = (x.float().to(torch.bfloat16).double() for x in (qf, kf))
+        what = "the same bf16 outlier composites (the reference's picks)"
     s16 = outlier.block_score(
         qc.numpy(),
         kc.numpy(),
@@ -408,7 +462,7 @@ def check_outlier_scores(name, n, c, q, k, hq, hkv, scale, s_np, row_terms):
     tol = score_tolerance(np.maximum(s16, s_np), dy, 2.0**-20 + row_terms * 2.0**-24 + p_rel, p_abs)
     err = np.abs(s16 - s_np)
     record(
-        f"{name} N={n}: GPU scores vs float64 on the same bf16 outlier composites",
+        f"{name} N={n}: GPU scores vs float64 on {what}",
         bool(np.all(err <= tol)),
         f"max |diff| {err.max():.2e}, max ratio to the bound {float(np.max(err / tol)):.2f}",
     )
