@@ -16,7 +16,8 @@ threshold, the low rows per head and per kind of row, and for every needle
 span the heads and query blocks that drop one of its key blocks with the
 number of the block's rows that read the needle, and per such head the
 dense mass on the needle's key blocks (mean over the needle rows / over
-all the block's rows). ``--needle-mass`` prints, per needle, the heads
+all the block's rows) and the key blocks it drops (``J:keys``, with the
+number of the needle's keys in block ``J``). ``--needle-mass`` prints, per needle, the heads
 whose needle rows put the least dense mass on it.
 """
 
@@ -196,9 +197,17 @@ def diagnose(
             bad = [h for h in range(heads) if not mask[grp[h], I][kb].all()]
             if bad:
                 mass = [_needle_mass(q, k, x, I, cfg.block, h, G, scale, device) for h in bad]
+
+                def dropped(h):  # the needle's key blocks the head drops, with the needle keys each holds
+                    return ",".join(
+                        f"{J}:{min(x['k_stop'], (J + 1) * cfg.block) - max(x['k_start'], J * cfg.block)}"
+                        for J in kb
+                        if not mask[grp[h], I, J]
+                    )
+
                 drops.append(
                     f"qblock {I} ({n_rows} needle rows): heads "
-                    + ", ".join(f"{h} ({m[0]:.2f}/{m[1]:.3f})" for h, m in zip(bad, mass))
+                    + ", ".join(f"{h} ({m[0]:.2f}/{m[1]:.3f}; kb {dropped(h)})" for h, m in zip(bad, mass))
                 )
         lines.append(
             f"  needle {n_i}: q {x['q_start']}-{x['q_stop']}, k {x['k_start']}-{x['k_stop']} "
