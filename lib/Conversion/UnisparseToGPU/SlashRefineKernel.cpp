@@ -1335,7 +1335,7 @@ struct SlashRefineToGPU : OpRewritePattern<SlashRefineOp> {
     std::string why = refinementKernelUnsupportedReason(
         shape(op.getQ()).getElementType(), shape(op.getQ()).getDimSize(1),
         shape(op.getK()).getDimSize(1), shape(op.getScores()).getDimSize(1),
-        shape(op.getQ()).getDimSize(3));
+        shape(op.getQ()).getDimSize(3), op.getWidth());
     if (!why.empty())
       return op.emitOpError()
              << "cannot be lowered to the refinement kernels: " << why

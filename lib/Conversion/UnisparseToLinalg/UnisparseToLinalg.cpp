@@ -48,7 +48,7 @@ struct ConvertUnisparseToLinalgPass
                   shape(op.getQ()).getDimSize(1),
                   shape(op.getK()).getDimSize(1),
                   shape(op.getScores()).getDimSize(1),
-                  shape(op.getQ()).getDimSize(3))
+                  shape(op.getQ()).getDimSize(3), op.getWidth())
                   .empty());
     });
     // With gpu-kernels, mean and concatenating compresses are the GPU

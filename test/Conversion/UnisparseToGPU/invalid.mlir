@@ -93,6 +93,16 @@ func.func @refine_head_dim(%q: memref<1x4x?x72xbf16>, %k: memref<1x2x?x72xbf16>,
 
 // -----
 
+func.func @refine_width(%q: memref<1x4x?x64xbf16>, %k: memref<1x2x?x64xbf16>, %s: memref<1x4x?x?xf32>, %r: memref<1x4x?x?xf32>) {
+  // expected-error @+1 {{cannot be lowered to the refinement kernels: 'width' must be at most 8 (the probe kernel unrolls a sum per key block an offset's window reaches), found 9}}
+  unisparse.slash_refine {block = 64 : i64, last_q = 16 : i64, width = 9 : i64}
+      ins(%q, %k, %s : memref<1x4x?x64xbf16>, memref<1x2x?x64xbf16>, memref<1x4x?x?xf32>)
+      outs(%r : memref<1x4x?x?xf32>)
+  return
+}
+
+// -----
+
 // The outlier kernel takes one query outlier (3 query slots).
 func.func @outlier_rq2(%qc: memref<1x8x?x4x128xbf16>, %kc: memref<1x8x?x3x128xbf16>, %s: memref<1x8x?x?xf32>) {
   // expected-error @+1 {{cannot be lowered to the outlier scoring kernel: the kernel takes one query outlier}}

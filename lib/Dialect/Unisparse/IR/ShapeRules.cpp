@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
 
 using namespace mlir;
 using namespace mlir::unisparse;
@@ -118,7 +119,7 @@ LogicalResult mlir::unisparse::verifyHeads(EmitFn emit, int64_t heads,
 
 std::string mlir::unisparse::refinementKernelUnsupportedReason(
     Type element, int64_t qHeads, int64_t kvHeads, int64_t groups,
-    int64_t headDim) {
+    int64_t headDim, int64_t width) {
   if (!element.isBF16() && !element.isF16()) {
     std::string found;
     llvm::raw_string_ostream os(found);
@@ -130,6 +131,11 @@ std::string mlir::unisparse::refinementKernelUnsupportedReason(
     return "the head counts must be static";
   if (ShapedType::isDynamic(headDim) || headDim % 16 != 0)
     return "the head dimension must be a static multiple of 16";
+  if (width > kRefineKernelMaxWidth)
+    return "'width' must be at most " + std::to_string(kRefineKernelMaxWidth) +
+           " (the probe kernel unrolls a sum per key block an offset's "
+           "window reaches), found " +
+           std::to_string(width);
   return "";
 }
 

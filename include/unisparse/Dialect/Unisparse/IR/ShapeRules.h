@@ -145,11 +145,15 @@ LogicalResult verifyRefinement(EmitFn emit, Refine refine, int64_t block,
 /// `kvHeads` kv heads, `groups` head groups and head dimension `headDim`
 /// (ShapedType::kDynamic where not static) has no GPU kernel, or an empty
 /// string: the kernels need bf16 or f16 (tensor cores), static head counts
-/// and a static head dimension that is a multiple of 16 (the mma k step).
+/// and a static head dimension that is a multiple of 16 (the mma k step),
+/// and `width` at most kRefineKernelMaxWidth (the probe kernel carries a
+/// sum per key block that an offset's 2 width + 1 keys of 8 probe rows can
+/// reach, unrolled: a wider window would spill or not compile).
 /// convert-unisparse-to-linalg leaves exactly these for the kernels.
+constexpr int64_t kRefineKernelMaxWidth = 8;
 std::string refinementKernelUnsupportedReason(Type element, int64_t qHeads,
                                               int64_t kvHeads, int64_t groups,
-                                              int64_t headDim);
+                                              int64_t headDim, int64_t width);
 
 /// Why unisparse.compress {pooling = outlier} of an input with head
 /// dimension `headDim` (ShapedType::kDynamic where not static) in
