@@ -167,6 +167,8 @@ void mlir::unisparse::buildUnisparseToNVPTXPipeline(
   gpu.warpRows = options.scoreWarpRows;
   gpu.keyTile = options.scoreKeyTile;
   gpu.outlierKeyTile = options.scoreOutlierKeyTile;
+  gpu.outlierExp2Poly = options.scoreOutlierExp2Poly;
+  gpu.outlierTileFactors = options.scoreOutlierTileFactors;
   gpu.ctas = options.scoreCtas;
   gpu.minCtasPerSm = options.scoreMinCtasPerSm;
   gpu.epilogue = options.scoreEpilogue;

@@ -118,6 +118,17 @@ static cl::opt<int64_t> scoreOutlierKeyTile(
     cl::desc("CUDA: key composites per tile of the outlier estimator's "
              "scoring kernel"),
     cl::init(32), cl::cat(category));
+static cl::opt<int64_t> scoreOutlierExp2Poly(
+    "score-outlier-exp2-poly",
+    cl::desc("CUDA: of each 8 values of a row in the outlier scoring "
+             "kernel's pass 2, how many take their exponentials by a "
+             "polynomial on the FMA pipe instead of the MUFU (0..8)"),
+    cl::init(0), cl::cat(category));
+static cl::opt<bool> scoreOutlierTileFactors(
+    "score-outlier-tile-factors",
+    cl::desc("CUDA: the outlier scoring kernel's scores with each key "
+             "tile's scale factors computed once per tile"),
+    cl::init(false), cl::cat(category));
 static cl::opt<int64_t> scoreCtas("score-ctas",
                                   cl::desc("CUDA: persistent CTAs of the "
                                            "scoring kernel"),
@@ -339,6 +350,9 @@ int main(int argc, char **argv) {
   if (scorePartials != "f16" && scorePartials != "f32")
     return fail("--score-partials must be 'f16' or 'f32', got '" +
                 scorePartials + "'");
+  if (scoreOutlierExp2Poly < 0 || scoreOutlierExp2Poly > 8)
+    return fail("--score-outlier-exp2-poly must be in [0, 8], got " +
+                std::to_string(scoreOutlierExp2Poly));
   if (inputFile.empty() == configText.empty())
     return fail("give either an input module or --config (not both)");
 
@@ -374,6 +388,8 @@ int main(int argc, char **argv) {
     sig.scoring.warpRows = scoreWarpRows;
     sig.scoring.keyTile = scoreKeyTile;
     sig.scoring.outlierKeyTile = scoreOutlierKeyTile;
+    sig.scoring.outlierExp2Poly = scoreOutlierExp2Poly;
+    sig.scoring.outlierTileFactors = scoreOutlierTileFactors;
     sig.scoring.ctas = scoreCtas;
     sig.scoring.separateEpilogue = scoreEpilogue == "separate";
     sig.scoring.scratchBytes = scoreScratchBytes;
@@ -415,6 +431,8 @@ int main(int argc, char **argv) {
     options.scoreWarpRows = scoreWarpRows;
     options.scoreKeyTile = scoreKeyTile;
     options.scoreOutlierKeyTile = scoreOutlierKeyTile;
+    options.scoreOutlierExp2Poly = scoreOutlierExp2Poly;
+    options.scoreOutlierTileFactors = scoreOutlierTileFactors;
     options.scoreCtas = scoreCtas;
     options.scoreMinCtasPerSm = scoreMinCtasPerSm;
     options.scoreEpilogue = scoreEpilogue;

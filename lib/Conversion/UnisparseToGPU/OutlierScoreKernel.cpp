@@ -106,6 +106,12 @@ struct OutlierShape {
   float omega0, omega1; // the query slots' shares of the composite's rows
   Type element;
   Type partial; // the scratch's partial sums: f16 or f32
+  /// Of each 8 values of a row in pass 2's unmasked key tiles, how many
+  /// take exp2 by exp2Poly (the FMA pipe) instead of ex2.approx (the MUFU).
+  int64_t exp2Poly;
+  /// The scores by a thread per (query block, key tile), the tile's scale
+  /// factors once (tileScoresByKeyTile), not per key block.
+  bool tileFactors;
 
   int64_t partialBytes() const { return partial.getIntOrFloatBitWidth() / 8; }
   /// A query block's scratch rows (both slots of its composites): the run
@@ -524,12 +530,12 @@ private:
   /// are kept in this frame (y - m_x; m_x is fixed per row): only their
   /// differences are used.
   SmallVector<Value> corrected(ArrayRef<Value> a, ArrayRef<Value> norms,
-                               int64_t mt, Value offX) {
+                               int64_t mt, Value offX, bool masked) {
     SmallVector<Value> y;
     for (size_t j = 0; j < a.size(); ++j) {
       Value t = logitMinus(a[j], offX);
-      Value oneMinus2p =
-          math::FmaOp::create(b, exp2Ftz(t), xNeg2InvSum[mt], f32(1.0f));
+      Value oneMinus2p = math::FmaOp::create(b, exp2Of(t, j, masked),
+                                             xNeg2InvSum[mt], f32(1.0f));
       y.push_back(
           math::FmaOp::create(b, fmul(spreadRow[mt], norms[j]), oneMinus2p, t));
     }
@@ -541,6 +547,43 @@ private:
   Value safeNeg(Value m) {
     return arith::NegFOp::create(
         b, fmaxnum(m, f32(-std::numeric_limits<float>::max())));
+  }
+
+  /// exp2 of value `j` of a row in pass 2: on unmasked key tiles (`masked`
+  /// false) the first `exp2Poly` of each 8 by exp2Poly, the rest (and every
+  /// value of a masked tile, where -inf must give exactly 0) by
+  /// ex2.approx.ftz.
+  Value exp2Of(Value x, size_t j, bool masked) {
+    if (!masked && static_cast<int64_t>(j % 8) < s.exp2Poly)
+      return exp2Poly(x);
+    return exp2Ftz(x);
+  }
+
+  /// 2^x for x <= 1/2 on the FMA pipe (FlashAttention-4's emulation): x
+  /// clamped to >= -126, j = round(x) by the 1.5 * 2^23 shift (exact; j in
+  /// the low mantissa bits of x + 1.5 * 2^23), f = x - j in [-1/2, 1/2]
+  /// (exact), 2^f by a degree-3 minimax polynomial (Horner, 3 FMA), and j
+  /// added to its exponent field by an integer add (bits(x + 1.5 * 2^23) <<
+  /// 23 = j << 23 mod 2^32). Relative error at most 2^-13.7 (7.49e-5, the
+  /// polynomial's with its f32 FMAs; unisparse.margin.EXP2_POLY_REL) where
+  /// the result is normal (x >= -125.5); below, it is positive and below
+  /// 2^-125 (ex2.approx.ftz gives 0 there): absolute error < 2^-125.
+  Value exp2Poly(Value x) {
+    constexpr float kShift = 12582912.0f; // 1.5 * 2^23
+    // The minimax coefficients of 2^f on [-1/2, 1/2], c0 .. c3.
+    constexpr float kC0 = 0.99992806f, kC1 = 0.69326097f, kC2 = 0.24261113f,
+                    kC3 = 0.05517167f;
+    Value c = fmaxnum(x, f32(-126.0f));
+    Value shifted = fadd(c, f32(kShift));
+    Value f = fsub(c, fsub(shifted, f32(kShift)));
+    Value p = math::FmaOp::create(b, f32(kC3), f, f32(kC2));
+    p = math::FmaOp::create(b, p, f, f32(kC1));
+    p = math::FmaOp::create(b, p, f, f32(kC0));
+    Value exponent = arith::ShLIOp::create(
+        b, arith::BitcastOp::create(b, b.getI32Type(), shifted), i32(23));
+    Value bits = arith::AddIOp::create(
+        b, arith::BitcastOp::create(b, b.getI32Type(), p), exponent);
+    return arith::BitcastOp::create(b, b.getF32Type(), bits);
   }
 
   /// The max over the quad of the lane's values `x` and `mOld`.
@@ -653,17 +696,17 @@ private:
                 Value mNew;
                 if (h == 0) {
                   // y - m_x, its running max (integer) in that frame.
-                  SmallVector<Value> y =
-                      corrected(a, norms, mt, fadd(logW, safeNeg(xMax[mt])));
+                  SmallVector<Value> y = corrected(
+                      a, norms, mt, fadd(logW, safeNeg(xMax[mt])), masked);
                   mNew = math::CeilOp::create(b, quadMax(y, mOld));
                   Value negM = safeNeg(mNew);
-                  for (Value v : y)
-                    e.push_back(exp2Ftz(fadd(v, negM)));
+                  for (size_t j = 0; j < y.size(); ++j)
+                    e.push_back(exp2Of(fadd(y[j], negM), j, masked));
                 } else {
                   mNew = math::CeilOp::create(b, quadLogitMax(a, logW, mOld));
                   Value offset = fadd(logW, safeNeg(mNew));
-                  for (Value v : a)
-                    e.push_back(exp2Ftz(logitMinus(v, offset)));
+                  for (size_t j = 0; j < a.size(); ++j)
+                    e.push_back(exp2Of(logitMinus(a[j], offset), j, masked));
                 }
                 Value factor = exactPow2(fsub(mOld, mNew));
                 SmallVector<Value> part = pieceSums(e);
@@ -834,6 +877,11 @@ private:
       }
       return out;
     };
+    if (s.tileFactors) {
+      scoresByKeyTile(firstQb, loadRun);
+      gpu::BarrierOp::create(b);
+      return;
+    }
     forLoop(tid, mul(n.nbk, qbs), idx(s.threads), {}, [&](Value p, ValueRange) {
       Value local = rem(p, qbs);
       Value blk = div(p, qbs);
@@ -886,6 +934,78 @@ private:
     });
     // The slot and the row statistics are reused by the next tile.
     gpu::BarrierOp::create(b);
+  }
+
+  /// tileScores with `tileFactors`: a thread per (query block, key tile),
+  /// query block fastest; the 2 qBlk rows' scale factors 2^(m_tile - m)
+  /// omega_h / l are computed once for the tile's blocksPerKeyTile blocks
+  /// (the same f32 operations per score as a thread per block: the factor
+  /// is one product, rounded once, then one FMA a share), each block's run
+  /// of partial sums loaded, reduced and stored in turn; key tiles past the
+  /// CTA's get 0, blocks past NBk are not stored.
+  void scoresByKeyTile(
+      Value firstQb,
+      function_ref<SmallVector<Value>(Value, Type, Value)> loadRun) {
+    int64_t qbs = s.rows / s.qBlk, count = s.run();
+    int64_t bpk = s.blocksPerKeyTile();
+    forLoop(tid, mul(n.keyTiles, qbs), idx(s.threads), {},
+            [&](Value p, ValueRange) {
+              Value local = rem(p, qbs);
+              Value kt = div(p, qbs);
+              Value qb = add(firstQb, local);
+              Value first = mul(local, count);
+              Value firstBlk = mul(kt, bpk);
+              // Each block of the tile inside NBk gets score(blk).
+              auto eachBlock = [&](function_ref<Value(Value)> score) {
+                for (int64_t j = 0; j < bpk; ++j) {
+                  Value blk = add(firstBlk, j);
+                  ifThen(ult(blk, n.nbk), [&] {
+                    store(score(blk), scores, {batchIdx, group, qb, blk});
+                  });
+                }
+              };
+              ifThen(ult(qb, n.nbq), [&] {
+                auto walked = scf::IfOp::create(b, ult(kt, numKeyTiles),
+                                                /*withElseRegion=*/true);
+                OpBuilder::InsertionGuard guard(b);
+                b.setInsertionPointToStart(&walked.getThenRegion().front());
+                SmallVector<Value> tileMax = loadRun(
+                    maxima, b.getF32Type(),
+                    add(add(maximaBase, mul(kt, s.scratchRows())), first));
+                Value statsFirst = mul(local, count + 4);
+                // A composite past Tq gets factors 0: its shares are then +0
+                // (its partial sums are finite: zero query rows), which leave
+                // the reduction as the select of a thread per block does
+                // (scores >= +0, the max's and the sum's identity).
+                SmallVector<Value> factor;
+                for (int64_t r = 0; r < count; ++r) {
+                  Value rowMax = load(rowMaxWg, {add(statsFirst, idx(r))});
+                  Value rowCoef = load(rowCoefWg, {add(statsFirst, idx(r))});
+                  Value c = add(mul(local, s.qBlk), r / 2);
+                  factor.push_back(
+                      select(ult(c, rowsHere),
+                             fmul(exactPow2(fsub(tileMax[r], rowMax)), rowCoef),
+                             f32(0.0f)));
+                }
+                eachBlock([&](Value blk) {
+                  SmallVector<Value> part = loadRun(
+                      partials, s.partial,
+                      add(add(partialBase, mul(blk, s.scratchRows())), first));
+                  Value score = f32(0.0f);
+                  for (int64_t i = 0; i < s.qBlk; ++i) {
+                    Value v = f32(0.0f);
+                    for (int64_t h = 0; h < 2; ++h)
+                      v = math::FmaOp::create(b, part[2 * i + h],
+                                              factor[2 * i + h], v);
+                    score = reduce(score, v);
+                  }
+                  return score;
+                });
+                b.setInsertionPointToStart(&walked.getElseRegion().front());
+                eachBlock([&](Value) { return f32(0.0f); });
+              });
+              return SmallVector<Value>{};
+            });
   }
 };
 
@@ -958,6 +1078,8 @@ struct OutlierScoreToGPU : OpRewritePattern<BlockScoreOp> {
     s.omega1 = static_cast<float>(1.0 / s.cq);
     s.element = opts.compositeType;
     s.partial = opts.halfPartials ? Type(b.getF16Type()) : b.getF32Type();
+    s.exp2Poly = opts.outlierExp2Poly;
+    s.tileFactors = opts.outlierTileFactors;
 
     OutlierSizes n;
     n.batch = memref::DimOp::create(b, qc, 0);

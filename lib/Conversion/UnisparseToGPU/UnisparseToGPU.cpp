@@ -180,6 +180,9 @@ struct ConvertUnisparseToGPUPass
                   Twine(scratchBytes));
     if (partials != "f16" && partials != "f32")
       return fail("partials must be f16 or f32, got '" + partials + "'");
+    if (outlierExp2Poly < 0 || outlierExp2Poly > 8)
+      return fail("outlier-exp2-poly must be in [0, 8], got " +
+                  Twine(outlierExp2Poly));
     ScoreKernelOptions options;
     options.warps = warps;
     options.warpRows = warpRows;
@@ -190,6 +193,8 @@ struct ConvertUnisparseToGPUPass
     options.separateEpilogue = epilogue == "separate";
     options.scratchBytes = scratchBytes;
     options.halfPartials = partials == "f16";
+    options.outlierExp2Poly = outlierExp2Poly;
+    options.outlierTileFactors = outlierTileFactors;
     options.fuseQueryPooling = fuseQueryPooling;
     options.prefetchQueries = prefetchQueries;
 

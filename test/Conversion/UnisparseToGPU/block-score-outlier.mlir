@@ -1,6 +1,8 @@
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu --canonicalize | FileCheck %s
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="outlier-key-tile=64 warps=8 ctas=7" --canonicalize | FileCheck %s --check-prefix=KNOBS
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="partials=f32" --canonicalize | FileCheck %s --check-prefix=F32
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="outlier-exp2-poly=2 outlier-tile-factors" --canonicalize | FileCheck %s --check-prefix=POLY
+// RUN: not unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="outlier-exp2-poly=9" 2>&1 | FileCheck %s --check-prefix=BAD
 
 // The buffer form of block_score {estimator = outlier} (16-bit composites:
 // rest, one outlier row and the spread for the queries; rest and two
@@ -12,6 +14,8 @@
 // never allocated.
 // CHECK-LABEL: func.func @score(
 // CHECK-SAME: %[[QC:[^:]+]]: memref<1x8x?x3x128xbf16>, %[[KC:[^:]+]]: memref<1x8x?x3x128xbf16>, %[[S:[^:]+]]: memref<1x8x?x?xf32>)
+// By default every exponential is ex2.approx (no polynomial's shift).
+// CHECK-NOT: arith.constant 0x4B400000 : f32
 // |k|^2 slot major, padded to whole key tiles of 32 composites.
 // CHECK: %[[NORMS:.+]] = memref.alloc(%{{.+}}) : memref<1x8x3x?xf32>
 // CHECK: gpu.launch {{.+}} module(@unisparse_outlier_key_norms_0_module) function(@unisparse_outlier_key_norms_0)
@@ -113,6 +117,59 @@
 // F32: gpu.barrier
 // F32: scf.for
 // F32-COUNT-4: vector.load %[[PARTIALS]]{{.+}} : memref<?xf32>, vector<4xf32>
+// outlier-exp2-poly=2: in pass 2's unmasked key tiles, 2 of each 8 values
+// of a row take exp2 by the polynomial (FMNMX clamp at -126, the 1.5 *
+// 2^23 shift, f = x - round(x), three FMAs of the degree-3 coefficients,
+// round(x) into the exponent field by an integer add); the masked tiles
+// keep ex2.approx for every value (-inf must give 0).
+// POLY-LABEL: func.func @score(
+// POLY-SAME: %[[S:[^:]+]]: memref<1x8x?x?xf32>)
+// POLY-DAG: %[[C0:.+]] = arith.constant 0.999928057 : f32
+// POLY-DAG: %[[C1:.+]] = arith.constant 0.693260967 : f32
+// POLY-DAG: %[[C2:.+]] = arith.constant 0.242611125 : f32
+// POLY-DAG: %[[C3:.+]] = arith.constant 0.0551716685 : f32
+// POLY-DAG: %[[SHIFT:.+]] = arith.constant 0x4B400000 : f32
+// POLY-DAG: %[[LOW:.+]] = arith.constant -1.260000e+02 : f32
+// POLY: %[[PARTIALS:.+]] = memref.alloc(%{{.+}}) : memref<?xf16>
+// POLY: %[[MAXIMA:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
+// POLY: gpu.launch {{.+}} module(@unisparse_outlier_score_0_module)
+// POLY-SAME: %[[RMAX:[^ ]+]] : memref<160xf32, #gpu.address_space<workgroup>>, %[[RCOEF:[^ ]+]] : memref<160xf32, #gpu.address_space<workgroup>>)
+// POLY: scf.for {{.+}} -> (f32, f32, f32, f32, f32, f32, f32, f32) {
+// POLY: scf.for %{{.+}} = %c0 to %c3 step %c1 iter_args({{.+}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
+// POLY: %[[CL:.+]] = arith.maxnumf %{{.+}}, %[[LOW]] : f32
+// POLY-NEXT: %[[SH:.+]] = arith.addf %[[CL]], %[[SHIFT]] : f32
+// POLY-NEXT: %[[J:.+]] = arith.subf %[[SH]], %[[SHIFT]] : f32
+// POLY-NEXT: %[[F:.+]] = arith.subf %[[CL]], %[[J]] : f32
+// POLY-NEXT: %[[P3:.+]] = math.fma %[[C3]], %[[F]], %[[C2]] : f32
+// POLY-NEXT: %[[P2:.+]] = math.fma %[[P3]], %[[F]], %[[C1]] : f32
+// POLY-NEXT: %[[P1:.+]] = math.fma %[[P2]], %[[F]], %[[C0]] : f32
+// POLY-NEXT: %[[JB:.+]] = arith.bitcast %[[SH]] : f32 to i32
+// POLY-NEXT: %[[E:.+]] = arith.shli %[[JB]], %c23_i32 : i32
+// POLY-NEXT: %[[PB:.+]] = arith.bitcast %[[P1]] : f32 to i32
+// POLY-NEXT: %[[R:.+]] = arith.addi %[[PB]], %[[E]] : i32
+// POLY-NEXT: arith.bitcast %[[R]] : i32 to f32
+// POLY: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// The masked tiles' slot loop: no polynomial.
+// POLY: } else {
+// POLY-NEXT: scf.for %{{.+}} = %c0 to %c3 step %c1
+// POLY-NOT: arith.addf %{{.+}}, %[[SHIFT]]
+// POLY: vector.store %{{.+}}, %[[PARTIALS]]
+// outlier-tile-factors: a thread per (query block, key tile) loads the
+// tile's maxima once (four 16-byte loads), forms the 16 rows' factors,
+// then per block of the tile (8) its run of partial sums (two 16-byte
+// loads) and the score; tiles past the CTA's keys store 0.
+// POLY: memref.store %{{.+}}, %[[RCOEF]]
+// POLY: gpu.barrier
+// POLY: scf.for
+// POLY-NOT: vector.load %[[PARTIALS]]
+// POLY-COUNT-4: vector.load %[[MAXIMA]]{{.+}} : memref<?xf32>, vector<4xf32>
+// POLY-NOT: vector.load %[[MAXIMA]]
+// POLY-COUNT-16: vector.load %[[PARTIALS]]{{.+}} : memref<?xf16>, vector<8xf16>
+// POLY-NOT: vector.load %[[MAXIMA]]
+// POLY: } else {
+// POLY-COUNT-8: memref.store %{{.+}}, %[[S]]
+// POLY: gpu.barrier
+// BAD: outlier-exp2-poly must be in [0, 8], got 9
 // KNOBS-LABEL: func.func @score(
 // KNOBS: arith.minui %{{.+}}, %c7 : index
 // KNOBS: gpu.launch {{.+}} threads(%{{.+}}) in (%{{.+}} = %c256, {{.+}}) module(@unisparse_outlier_score_0_module)

@@ -38,6 +38,16 @@ struct ScoreKernelOptions {
   /// The outlier estimator's kernel's key tile (its own: a tile holds every
   /// key slot; 32 keeps its registers unspilled and two CTAs per SM).
   int64_t outlierKeyTile = 32;
+  /// The outlier scoring kernel's pass 2 on unmasked key tiles: of each 8
+  /// consecutive values of a row, this many take their exponentials (all of
+  /// them: the slot 0 rows' p and sum terms, the slot 1 rows' sum terms) by a
+  /// polynomial on the FMA pipe instead of ex2.approx on the MUFU (0..8).
+  int64_t outlierExp2Poly = 0;
+  /// The outlier scoring kernel's scores: a thread per (query block, key
+  /// tile) computing the tile's per-row scale factors once for its blocks,
+  /// instead of a thread per (query block, key block) computing them per
+  /// block.
+  bool outlierTileFactors = false;
   /// Persistent CTAs (the grid); each owns one scratch slot.
   int64_t ctas = 264;
   /// CTAs that should fit on one SM at once (nvvm.minctasm: ptxas keeps
