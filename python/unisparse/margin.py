@@ -45,6 +45,36 @@ from .reference.selection import _visible_and_forced
 PARTIALS_F16_REL = 2.0**-11
 
 
+#: The outlier scoring kernel's exp2 on the FMA pipe
+#: (``score-outlier-exp2-poly``, OutlierScoreKernel.cpp's exp2Poly): the f32
+#: coefficients c0..c3 of its degree-3 minimax polynomial of 2^f on
+#: [-1/2, 1/2] (f = x - round(x)), and a bound on the relative error of 2^x
+#: so computed with f32 FMAs where the result is normal (x >= -125.5): the
+#: Remez fit's 7.478e-5, 7.484e-5 evaluated in f32, bounded by 2^-13.7 =
+#: 7.514e-5 (test_margin checks it; below -125.5 the result is positive and
+#: below 2^-125).
+EXP2_POLY_COEFFS = (0.99992806, 0.69326097, 0.24261113, 0.05517167)
+EXP2_POLY_REL = 2.0**-13.7
+
+
+def exp2_poly(x):
+    """The kernel's exp2Poly in float32, elementwise: x clamped to >= -126,
+    j = round(x) by the 1.5 * 2^23 shift, f = x - j, 2^f by Horner (each
+    FMA rounded once: the product is exact in float64, the sum rounded to
+    float64 then float32, which differs from a fused rounding by at most an
+    ulp in rare double-rounding cases), j added to the exponent field."""
+    x = np.maximum(np.asarray(x, dtype=np.float32), np.float32(-126.0))
+    shift = np.float32(12582912.0)
+    shifted = (x + shift).astype(np.float32)
+    f = (x - (shifted - shift).astype(np.float32)).astype(np.float32)
+    c0, c1, c2, c3 = (np.float32(c) for c in EXP2_POLY_COEFFS)
+    p = (c3.astype(np.float64) * f + c2).astype(np.float32)
+    p = (p.astype(np.float64) * f + c1).astype(np.float32)
+    p = (p.astype(np.float64) * f + c0).astype(np.float32)
+    bits = p.view(np.uint32) + (shifted.view(np.uint32) << np.uint32(23))
+    return bits.astype(np.uint32).view(np.float32)
+
+
 def partials_f16_error(scores, rq):
     """The most the GPU's f16 partial sums move block scores ``scores``
     (query blocks of ``rq`` composites): 2^-11 of each plus rq 2^-24 (the

@@ -239,15 +239,16 @@ def gpu_outlier_composites(q, k, c, hq, hkv, dtype):
     return out[0], out[1]
 
 
-def outlier_logit_bound(qc, kc, scale, unit, spread_rel):
+def outlier_logit_bound(qc, kc, scale, unit, spread_rel, p_rel=0.0):
     """A bound on the move of the outlier estimator's corrected logits y = x
     + sig (1 - 2 p) / 2 (sig = scale^2 v |k|^2, p = softmax(x)) when each
     product of the slot dot products (K = D) carries a relative error of at
-    most `unit` and sig one of at most `spread_rel`: x moves by at most dx
-    (logit_error_bound over every query slot row and key slot), p by a
-    factor within e^(+-2 dx), so y by at most dx + sig_max (e^(2 dx) - 1) +
-    sig_max spread_rel / 2, sig_max = scale^2 max v max |k|^2 per head
-    group [B, Hg]."""
+    most `unit`, sig one of at most `spread_rel` and the exponential of p
+    one of at most `p_rel`: x moves by at most dx (logit_error_bound over
+    every query slot row and key slot), p by a factor within e^(+-2 dx) (1
+    +- p_rel), so y by at most dx + sig_max (e^(2 dx) - 1) + sig_max
+    spread_rel / 2 + sig_max p_rel (p <= 1), sig_max = scale^2 max v max
+    |k|^2 per head group [B, Hg]."""
     b, g, t, sq, d = qc.shape
     rows = qc[:, :, :, : sq - 1].reshape(b, g, t * (sq - 1), d)
     keys = kc.reshape(kc.shape[0], kc.shape[1], -1, d)
@@ -255,7 +256,7 @@ def outlier_logit_bound(qc, kc, scale, unit, spread_rel):
     v = qc[:, :, :, sq - 1].double().mean(-1).amax(-1)
     knorm = (kc.double() ** 2).sum(-1).flatten(2).amax(-1)
     sig = (scale * scale * v * knorm).cpu().numpy()
-    return dx + sig * np.expm1(2 * dx) + sig * spread_rel / 2
+    return dx + sig * np.expm1(2 * dx) + sig * spread_rel / 2 + sig * p_rel
 
 
 def logit_error_bound(qc, kc, scale, unit):
@@ -288,6 +289,24 @@ def partials_error_terms(name, c):
     if "--score-partials=f32" in configs.CHECK_FLAGS.get(name, []):
         return 0.0, 0.0
     return PARTIALS_F16_REL, (c["block"] // c["c_q"]) * 2.0**-24
+
+
+def exp2_poly_terms(name):
+    """(score relative, p relative) error of the outlier scoring kernel's
+    exponentials on the FMA pipe for CHECK entry `name`
+    (--score-outlier-exp2-poly > 0; unisparse.margin.EXP2_POLY_REL = delta,
+    the polynomial's relative error, instead of ex2.approx's, which the
+    2^-20 term covers): a block partial sum P and the row sum l are sums of
+    the same values, each within a factor 1 +- delta, so a share P / l
+    moves by at most 2 delta / (1 - delta) of itself; p = exp2(x - m_x) /
+    l_x (l_x from ex2.approx) by delta of itself, which moves y by sig p
+    delta (outlier_logit_bound's p_rel). (0, 0) when the option is off."""
+    from unisparse.margin import EXP2_POLY_REL
+
+    flags = configs.CHECK_FLAGS.get(name, [])
+    if not any(f.startswith("--score-outlier-exp2-poly=") and not f.endswith("=0") for f in flags):
+        return 0.0, 0.0
+    return 2 * EXP2_POLY_REL / (1 - EXP2_POLY_REL), EXP2_POLY_REL
 
 
 def first_row_difference(s, c_gpu, i_gpu, c_ref, i_ref):
@@ -403,11 +422,12 @@ def check_layout(name, n, seed):
         # 2^-8 + 2^-18 of it, |k|^2 and v (sig) by 2^-8 + 2^-9 + their f32 sums.
         qf, kf = outlier_composites(q, k, c, hq, hkv)
         d = qf.shape[-1]
+        e_rel, e_p = exp2_poly_terms(name)
         dy16 = outlier_logit_bound(
-            qf, kf, scale, 2.0**-8 + 2.0**-18 + 2 * d * 2.0**-24, 2.0**-8 + 2.0**-9 + 4 * d * 2.0**-24
+            qf, kf, scale, 2.0**-8 + 2.0**-18 + 2 * d * 2.0**-24, 2.0**-8 + 2.0**-9 + 4 * d * 2.0**-24, e_p
         )
         p_rel, p_abs = partials_error_terms(name, c)
-        tol16 = score_tolerance(np.maximum(s_cpu, s_np), dy16, 2.0**-19 + row_terms * 2.0**-23 + p_rel, p_abs)
+        tol16 = score_tolerance(np.maximum(s_cpu, s_np), dy16, 2.0**-19 + row_terms * 2.0**-23 + p_rel + e_rel, p_abs)
         ok = bool(np.all(serr <= tol16))
         detail = f"max |diff| {serr.max():.2e}, max ratio to the bound {float(np.max(serr / tol16)):.2f}"
     else:
@@ -457,9 +477,10 @@ def check_outlier_scores(name, n, c, q, k, hq, hkv, scale, s_np, row_terms, dtyp
         query_reduce=c["query_reduce"],
     )
     d = qc.shape[-1]
-    dy = outlier_logit_bound(qc, kc, scale, d * 2.0**-24, 4 * d * 2.0**-24)
+    e_rel, e_p = exp2_poly_terms(name)
+    dy = outlier_logit_bound(qc, kc, scale, d * 2.0**-24, 4 * d * 2.0**-24, e_p)
     p_rel, p_abs = partials_error_terms(name, c)
-    tol = score_tolerance(np.maximum(s16, s_np), dy, 2.0**-20 + row_terms * 2.0**-24 + p_rel, p_abs)
+    tol = score_tolerance(np.maximum(s16, s_np), dy, 2.0**-20 + row_terms * 2.0**-24 + p_rel + e_rel, p_abs)
     err = np.abs(s16 - s_np)
     record(
         f"{name} N={n}: GPU scores vs float64 on {what}",
@@ -1385,12 +1406,16 @@ def main():
                     check_layout(name, n, seed + 9)
     # The outlier estimator (its compress kernels, its scoring kernel),
     # partial last blocks and composites, GQA, batch 2;
-    # the preset with f32 partial sums in the scoring kernel's scratch; then
-    # the `recommended` preset at 32 / 8 heads and 32K tokens.
-    for name in ("outlier_bf16_d128", "outlier_ch2_f16_d64", "outlier_f32p_bf16_d128"):
+    # the preset with f32 partial sums in the scoring kernel's scratch, and
+    # with pass 2's exponentials on the FMA pipe (also at 16K: most of its
+    # key tiles unmasked, where the polynomial runs); then the `recommended`
+    # preset at 32 / 8 heads and 32K tokens.
+    for name in ("outlier_bf16_d128", "outlier_ch2_f16_d64", "outlier_f32p_bf16_d128", "outlier_poly_bf16_d128"):
         for n in (1000,) if a.quick else (1000, 4099):
             if want(name):
                 check_sparse(name, n, seed + 12)
+    if want("outlier_poly_bf16_d128") and not a.quick:
+        check_layout("outlier_poly_bf16_d128", 16384, seed + 12)
     if want("outlier_h32_bf16_d128") and not a.quick:
         check_layout("outlier_h32_bf16_d128", 32768, seed + 12)
     # The scoring kernel pooling its queries, against the compress kernel

@@ -121,6 +121,18 @@ CHECK = {
         "bf16",
         ("cuda", "cpu"),
     ),
+    # The preset with every exponential of the scoring kernel's pass 2 on the
+    # FMA pipe on unmasked key tiles (score-outlier-exp2-poly=8: the
+    # polynomial's whole error) and the scores with per-key-tile factors
+    # (score-outlier-tile-factors).
+    "outlier_poly_bf16_d128": (
+        "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
     "outlier_ch2_f16_d64": (
         "block=64,c_q=16,c_k=16,c_h=2,tau=0.9,causal=false,estimator=outlier,q_outliers=1,k_outliers=1",
         8,
@@ -177,6 +189,7 @@ CHECK = {
 # Extra unisparse-compile flags of CHECK entries, for their CUDA libraries.
 CHECK_FLAGS = {
     "outlier_f32p_bf16_d128": ["--score-partials=f32"],
+    "outlier_poly_bf16_d128": ["--score-outlier-exp2-poly=8", "--score-outlier-tile-factors"],
     "default_fused_bf16_d128": ["--score-epilogue=fused"],
     "qmax_fused_bf16_d128": ["--score-epilogue=fused"],
     "rk2_fused_f16_d64": ["--score-epilogue=fused"],
@@ -308,6 +321,14 @@ TUNING = {
     # against this form with its default f16 partial sums (tune_outlier) and
     # with f32 ones (the instruction mix and the coalesced scratch alone).
     "tune_outlier_f32p": ("est_outlier", ["--score-partials=f32"]),
+    # Issue 13's last 3% at 128K (scripts/gpu/prepare_oscore_mufu.sh): the
+    # scores' scale factors once per key tile (tf), and with it n of each 8
+    # exponentials of pass 2 on the FMA pipe (poly<n>), against tune_outlier
+    # (both off) in one process.
+    "tune_outlier_tf": ("est_outlier", ["--score-outlier-tile-factors"]),
+    "tune_outlier_poly1": ("est_outlier", ["--score-outlier-tile-factors", "--score-outlier-exp2-poly=1"]),
+    "tune_outlier_poly2": ("est_outlier", ["--score-outlier-tile-factors", "--score-outlier-exp2-poly=2"]),
+    "tune_outlier_poly4": ("est_outlier", ["--score-outlier-tile-factors", "--score-outlier-exp2-poly=4"]),
     # The outlier compress kernels before the session-9 rewrite (main
     # 9d34bc8), built by hand with that compiler
     # (scripts/gpu/prepare_ocompress2.sh prepare --before BUILD_DIR), against

@@ -135,3 +135,33 @@ def test_f16_partial_sums_stay_within_the_stated_error(seed):
         assert res["violations"] == [], res["violations"][:3]
         assert res["rows"] == NB
         assert res["eps_max"] <= float(np.max(partials_f16_error(exact, rq)))
+
+
+def test_exp2_polynomial_stays_within_the_stated_error():
+    """The outlier scoring kernel's exp2 on the FMA pipe (unisparse.margin.
+    exp2_poly, the kernel's exp2Poly in float32): within EXP2_POLY_REL of
+    2^x wherever the result is normal (every 1009th float32 of [-1/2, 1/2]
+    by bit pattern, and a uniform sample of [-125.5, 1/2]), positive
+    and below 2^-125 below that, 0 < r < 2^-125 at -inf (the clamp); the
+    coefficients are the f32 values the kernel emits (its lit test checks
+    them)."""
+    from unisparse.margin import EXP2_POLY_COEFFS, EXP2_POLY_REL, exp2_poly
+
+    assert [float(np.float32(c)) for c in EXP2_POLY_COEFFS] == [
+        0.9999280571937561,
+        0.6932609677314758,
+        0.2426111251115799,
+        0.0551716685295105,
+    ]
+    half = np.float32(0.5).view(np.uint32)
+    # Every 1009th float32 of [0, 1/2] and of [-1/2, 0] (bit patterns).
+    pos = np.arange(0, half + 1, 1009, dtype=np.uint32).view(np.float32)
+    neg = -np.arange(504, half + 1, 1009, dtype=np.uint32).view(np.float32)
+    rng = np.random.default_rng(0)
+    wide = rng.uniform(-125.5, 0.5, size=1_000_000).astype(np.float32)
+    for x in (neg, pos, wide, np.arange(-125, 1, dtype=np.float32)):
+        r = exp2_poly(x).astype(np.float64)
+        exact = np.exp2(x.astype(np.float64))
+        assert np.max(np.abs(r / exact - 1)) <= EXP2_POLY_REL
+    tiny = exp2_poly(np.array([-125.75, -126.0, -200.0, -np.inf], dtype=np.float32)).astype(np.float64)
+    assert np.all((tiny > 0) & (tiny < 2.0**-125))
