@@ -74,6 +74,7 @@
 #include "unisparse/Dialect/Unisparse/IR/ShapeRules.h"
 #include "unisparse/Dialect/Unisparse/IR/UnisparseOps.h"
 
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -98,6 +99,8 @@ constexpr int64_t kProbeWarps = 4;
 constexpr int64_t kForcedTiles = 2;
 /// Entries (and threads) per CTA of the fused evidence kernel.
 constexpr int64_t kEvidenceTile = 256;
+/// Rows of shares whose loads the evidence kernel issues together.
+constexpr int64_t kShareBatch = 4;
 /// Static workgroup memory a CTA may declare (without opting in).
 constexpr int64_t kStaticWorkgroupBytes = 48 * 1024;
 
@@ -584,6 +587,30 @@ struct RefineKernels : KernelBuilder {
     return fmul(sum, norm);
   }
 
+  /// groupShare's loads for one (r, j), the heads unrolled: (m, l, x) a
+  /// head of the group.
+  SmallVector<std::array<Value, 3>> shareLoads(Value bi, Value g, int64_t r,
+                                               Value j) {
+    SmallVector<std::array<Value, 3>> in;
+    for (int64_t hh = 0; hh < s.ch; ++hh) {
+      Value row = lastRow(bi, add(mul(g, s.ch), hh), idx(r));
+      in.push_back({load(d.rowMax, {row}), load(d.rowSum, {row}),
+                    load(d.logits, {add(mul(row, d.ld), j)})});
+    }
+    return in;
+  }
+
+  /// groupShare from shareLoads' values (the same operations, in its order).
+  Value shareFrom(ArrayRef<std::array<Value, 3>> in, Value norm) {
+    Value sum = f32(0.0f);
+    for (const std::array<Value, 3> &h : in) {
+      Value share = select(fcmp(arith::CmpFPredicate::OGT, h[1], f32(0.0f)),
+                           fdiv(exp(fsub(h[2], h[0])), h[1]), f32(0.0f));
+      sum = fadd(sum, share);
+    }
+    return fmul(sum, norm);
+  }
+
   /// 1 / (min(M, N) c_h).
   Value shareNorm() {
     Value m = toF32(minU(idx(s.M), d.n));
@@ -655,13 +682,15 @@ struct RefineKernels : KernelBuilder {
   /// The vertical and the slash evidence in one kernel: a CTA per (b,
   /// group, tile of kEvidenceTile entries e0 ..), whose pairs (r, e + r -
   /// P) lie in the keys e0 - P .. e0 + kEvidenceTile - 1 (the tile and its
-  /// P-wide halo, L keys). The shares pv[r, j] of those keys are computed
-  /// once into workgroup memory (coalesced reads of the logits, each share
-  /// as groupShare), then v0[j] over the rows, then each thread's entry:
-  /// s0 and the slash evidence from the stored shares. The sums' order is
-  /// the two kernels' (rows ascending from 0), so the evidence is the same
-  /// bit for bit; v0 of the halo keys is recomputed by the neighbouring
-  /// tile (P / kEvidenceTile more shares), and never stored.
+  /// P-wide halo, L keys). A thread per key u of the tile (tid, then tid +
+  /// kEvidenceTile for the first P threads): its M shares pv[r, u] (each as
+  /// groupShare; coalesced reads of the logits) in registers, the rows
+  /// unrolled, stored into workgroup memory for the entries, and their
+  /// vertical sum v0[u] from the registers; then each thread's entry: s0 and
+  /// the slash evidence from the stored shares. The sums' order is the two
+  /// kernels' (rows ascending from 0), so the evidence is the same bit for
+  /// bit; v0 of the halo keys is recomputed by the neighbouring tile (P /
+  /// kEvidenceTile more shares), and never stored.
   void evidence() {
     int64_t L = kEvidenceTile + s.P;
     SmallVector<MemRefType> wg = {workgroupMemRef({s.M, L}, b.getF32Type()),
@@ -676,37 +705,40 @@ struct RefineKernels : KernelBuilder {
           Value g = rem(bg, s.hg), bi = div(bg, s.hg);
           Value norm = shareNorm();
           // Key u of the tile is j = e0 + u - P: inside when P <= e0 + u <
-          // N + P.
+          // N + P. A key outside holds the share +0 in every row (and v0 =
+          // +0, the sum of those), as before.
           auto inside = [&](Value u) {
             Value c = add(e0, u);
             return andI(ule(idx(s.P), c), ult(c, d.evLen));
           };
-          forLoop(idx(0), idx(s.M), idx(1), {},
-                  [&](Value r, ValueRange) -> SmallVector<Value> {
-                    forLoop(tid, idx(L), idx(kEvidenceTile), {},
-                            [&](Value u, ValueRange) -> SmallVector<Value> {
-                              Value in = inside(u);
-                              Value p = ifValue(
-                                  in,
-                                  [&] {
-                                    Value j = sub(add(e0, u), idx(s.P));
-                                    return groupShare(bi, g, r, j, norm);
-                                  },
-                                  f32(0.0f));
-                              store(p, pv, {r, u});
-                              return {};
-                            });
-                    return {};
-                  });
-          gpu::BarrierOp::create(b);
           forLoop(tid, idx(L), idx(kEvidenceTile), {},
                   [&](Value u, ValueRange) -> SmallVector<Value> {
-                    Value v = forLoop(
-                        idx(0), idx(s.M), idx(1), {f32(0.0f)},
-                        [&](Value r, ValueRange a) -> SmallVector<Value> {
-                          return {fadd(a[0], load(pv, {r, u}))};
-                        })[0];
+                    auto branch = scf::IfOp::create(b, TypeRange{}, inside(u),
+                                                    /*withElseRegion=*/true);
+                    OpBuilder::InsertionGuard guard(b);
+                    b.setInsertionPointToStart(&branch.getThenRegion().front());
+                    Value j = sub(add(e0, u), idx(s.P));
+                    // kShareBatch rows' loads issued before their shares are
+                    // computed (each division's slow path is a branch that
+                    // the loads would not cross).
+                    Value v = f32(0.0f);
+                    for (int64_t r0 = 0; r0 < s.M; r0 += kShareBatch) {
+                      SmallVector<SmallVector<std::array<Value, 3>>> in;
+                      for (int64_t r = r0; r < std::min(s.M, r0 + kShareBatch);
+                           ++r)
+                        in.push_back(shareLoads(bi, g, r, j));
+                      for (int64_t r = r0; r < std::min(s.M, r0 + kShareBatch);
+                           ++r) {
+                        Value p = shareFrom(in[r - r0], norm);
+                        store(p, pv, {idx(r), u});
+                        v = fadd(v, p);
+                      }
+                    }
                     store(v, v0, {u});
+                    b.setInsertionPointToStart(&branch.getElseRegion().front());
+                    for (int64_t r = 0; r < s.M; ++r)
+                      store(f32(0.0f), pv, {idx(r), u});
+                    store(f32(0.0f), v0, {u});
                     return {};
                   });
           gpu::BarrierOp::create(b);
