@@ -300,11 +300,12 @@ def exp2_poly_terms(name):
     the same values, each within a factor 1 +- delta, so a share P / l
     moves by at most 2 delta / (1 - delta) of itself; p = exp2(x - m_x) /
     l_x (l_x from ex2.approx) by delta of itself, which moves y by sig p
-    delta (outlier_logit_bound's p_rel). (0, 0) when the option is off."""
+    delta (outlier_logit_bound's p_rel). (0, 0) when the option is 0 (the
+    compiler's default, configs.OUTLIER_EXP2_POLY_DEFAULT, when the entry
+    does not set it)."""
     from unisparse.margin import EXP2_POLY_REL
 
-    flags = configs.CHECK_FLAGS.get(name, [])
-    if not any(f.startswith("--score-outlier-exp2-poly=") and not f.endswith("=0") for f in flags):
+    if configs.outlier_exp2_poly(configs.CHECK_FLAGS.get(name, [])) == 0:
         return 0.0, 0.0
     return 2 * EXP2_POLY_REL / (1 - EXP2_POLY_REL), EXP2_POLY_REL
 

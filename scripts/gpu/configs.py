@@ -323,12 +323,13 @@ TUNING = {
     "tune_outlier_f32p": ("est_outlier", ["--score-partials=f32"]),
     # Issue 13's last 3% at 128K (scripts/gpu/prepare_oscore_mufu.sh): the
     # scores' scale factors once per key tile (tf), and with it n of each 8
-    # exponentials of pass 2 on the FMA pipe (poly<n>), against tune_outlier
-    # (both off) in one process.
-    "tune_outlier_tf": ("est_outlier", ["--score-outlier-tile-factors"]),
-    "tune_outlier_poly1": ("est_outlier", ["--score-outlier-tile-factors", "--score-outlier-exp2-poly=1"]),
-    "tune_outlier_poly2": ("est_outlier", ["--score-outlier-tile-factors", "--score-outlier-exp2-poly=2"]),
-    "tune_outlier_poly4": ("est_outlier", ["--score-outlier-tile-factors", "--score-outlier-exp2-poly=4"]),
+    # exponentials of pass 2 on the FMA pipe (poly<n>). Since session 10 the
+    # default is tf with 2 of 8 (tune_outlier, the fastest on the H200);
+    # tune_outlier_exact is the kernel before (neither).
+    "tune_outlier_exact": ("est_outlier", ["--score-outlier-exp2-poly=0", "--score-outlier-tile-factors=false"]),
+    "tune_outlier_tf": ("est_outlier", ["--score-outlier-exp2-poly=0"]),
+    "tune_outlier_poly1": ("est_outlier", ["--score-outlier-exp2-poly=1"]),
+    "tune_outlier_poly4": ("est_outlier", ["--score-outlier-exp2-poly=4"]),
     # The outlier compress kernels before the session-9 rewrite (main
     # 9d34bc8), built by hand with that compiler
     # (scripts/gpu/prepare_ocompress2.sh prepare --before BUILD_DIR), against
@@ -348,6 +349,23 @@ def parse_config(text):
     from unisparse.config import Config
 
     return dataclasses.asdict(Config.parse(text))
+
+
+# unisparse-compile's default --score-outlier-exp2-poly (UnisparseToGPU.h's
+# outlierExp2Poly; test_configs checks that the two agree): of each 8
+# exponentials of the outlier scoring kernel's pass 2, how many the FMA pipe
+# computes by the polynomial.
+OUTLIER_EXP2_POLY_DEFAULT = 2
+
+
+def outlier_exp2_poly(flags):
+    """The --score-outlier-exp2-poly that a library compiled with `flags`
+    has (the last one given, else the default)."""
+    n = OUTLIER_EXP2_POLY_DEFAULT
+    for f in flags:
+        if f.startswith("--score-outlier-exp2-poly="):
+            n = int(f.split("=", 1)[1])
+    return n
 
 
 def lib_name(name, target):

@@ -1,7 +1,7 @@
 """The slash refinement's kernels before and after a change, on the same
-inputs: python3 scripts/gpu/refine_same.py [--report] [N ...]
+inputs: python3 scripts/gpu/refine_same.py [--report] [--libs A B] [N ...]
 
-Loads tune_refine_before and tune_refine from $UNISPARSE_AOT_DIR
+Loads tune_refine_before and tune_refine (or the TUNING entries A and B) from $UNISPARSE_AOT_DIR
 (scripts/gpu/refine_prepare.sh) and compares their layout() outputs (the
 refined block scores, the counts and the indices) bit for bit (NaN equal to
 NaN) on structured inputs at each N: issue 17's second rewrite keeps every
@@ -53,9 +53,15 @@ def same(a, b):
 def main():
     args = sys.argv[1:]
     report = "--report" in args
+    names = ["tune_refine_before", "tune_refine"]
+    if "--libs" in args:
+        at = args.index("--libs")
+        names = args[at + 1 : at + 3]
+        del args[at : at + 3]
+    print("refine_same:", " against ".join(names), flush=True)
     sizes = [int(x) for x in args if x != "--report"] or [1000, 4099, 8195, 32768, 100000, 131072]
-    before, shape = load("tune_refine_before")
-    after, _ = load("tune_refine")
+    before, shape = load(names[0])
+    after, _ = load(names[1])
     ok = True
     for n in sizes:
         q, k, _ = structured(n, *shape, seed=n)

@@ -1,6 +1,8 @@
 """The boundary rule of unisparse.margin: perturbed scores give layouts that
 obey it; layouts that break the selection rule are caught."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -165,3 +167,45 @@ def test_exp2_polynomial_stays_within_the_stated_error():
         assert np.max(np.abs(r / exact - 1)) <= EXP2_POLY_REL
     tiny = exp2_poly(np.array([-125.75, -126.0, -200.0, -np.inf], dtype=np.float32)).astype(np.float64)
     assert np.all((tiny > 0) & (tiny < 2.0**-125))
+
+
+def test_check_scripts_know_the_compilers_exp2_poly_default():
+    """scripts/gpu/check.py adds the polynomial's error to the outlier
+    checks' bound by configs.outlier_exp2_poly (the entry's flag, else
+    OUTLIER_EXP2_POLY_DEFAULT): that default must be the compiler's, in each
+    place that states it (the pass option, the pipeline option,
+    unisparse-compile's flag, the options struct); otherwise a default
+    library would be checked against the wrong bound."""
+    import re
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(root / "scripts/gpu"))
+    try:
+        import configs
+    finally:
+        sys.path.pop(0)
+    found = {
+        "Passes.td": re.search(
+            r'"outlier-exp2-poly", "int64_t", /\*default=\*/"(\d+)"',
+            (root / "include/unisparse/Conversion/Passes.td").read_text(),
+        ),
+        "Pipelines.h": re.search(
+            r'"score-outlier-exp2-poly",.*?llvm::cl::init\((\d+)\)',
+            (root / "include/unisparse/Pipelines/Pipelines.h").read_text(),
+            re.S,
+        ),
+        "unisparse-compile.cpp": re.search(
+            r'"score-outlier-exp2-poly",.*?cl::init\((\d+)\)',
+            (root / "tools/unisparse-compile/unisparse-compile.cpp").read_text(),
+            re.S,
+        ),
+        "UnisparseToGPU.h": re.search(
+            r"int64_t outlierExp2Poly = (\d+);",
+            (root / "include/unisparse/Conversion/UnisparseToGPU/UnisparseToGPU.h").read_text(),
+        ),
+    }
+    assert all(found.values()), found
+    assert {k: int(m.group(1)) for k, m in found.items()} == dict.fromkeys(found, configs.OUTLIER_EXP2_POLY_DEFAULT)
+    assert configs.outlier_exp2_poly([]) == configs.OUTLIER_EXP2_POLY_DEFAULT
+    assert configs.outlier_exp2_poly(["--score-outlier-exp2-poly=8", "--score-outlier-exp2-poly=0"]) == 0

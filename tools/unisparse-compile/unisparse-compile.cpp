@@ -123,12 +123,12 @@ static cl::opt<int64_t> scoreOutlierExp2Poly(
     cl::desc("CUDA: of each 8 values of a row in the outlier scoring "
              "kernel's pass 2, how many take their exponentials by a "
              "polynomial on the FMA pipe instead of the MUFU (0..8)"),
-    cl::init(0), cl::cat(category));
+    cl::init(2), cl::cat(category));
 static cl::opt<bool> scoreOutlierTileFactors(
     "score-outlier-tile-factors",
     cl::desc("CUDA: the outlier scoring kernel's scores with each key "
              "tile's scale factors computed once per tile"),
-    cl::init(false), cl::cat(category));
+    cl::init(true), cl::cat(category));
 static cl::opt<int64_t> scoreCtas("score-ctas",
                                   cl::desc("CUDA: persistent CTAs of the "
                                            "scoring kernel"),

@@ -285,13 +285,13 @@ def ConvertUnisparseToGPUPass
     Option<"outlierKeyTile", "outlier-key-tile", "int64_t", /*default=*/"32",
            "Key composites per workgroup-memory tile of the outlier "
            "estimator's scoring kernel (a multiple of 16; all key slots)">,
-    Option<"outlierExp2Poly", "outlier-exp2-poly", "int64_t", /*default=*/"0",
+    Option<"outlierExp2Poly", "outlier-exp2-poly", "int64_t", /*default=*/"2",
            "Of each 8 consecutive values of a row in the outlier scoring "
            "kernel's pass 2 (unmasked key tiles), how many take their "
            "exponentials by a degree-3 polynomial on the FMA pipe instead of "
            "ex2.approx on the MUFU (0..8; 0: none)">,
     Option<"outlierTileFactors", "outlier-tile-factors", "bool",
-           /*default=*/"false",
+           /*default=*/"true",
            "The outlier scoring kernel's scores by a thread per (query "
            "block, key tile), its rows' scale factors computed once per key "
            "tile (instead of once per key block)">,

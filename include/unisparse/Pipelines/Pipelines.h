@@ -79,12 +79,12 @@ struct UnisparseToNVPTXPipelineOptions
       llvm::cl::desc("Of each 8 values of a row in the outlier scoring "
                      "kernel's pass 2, how many take their exponentials by a "
                      "polynomial on the FMA pipe (0..8)"),
-      llvm::cl::init(0)};
+      llvm::cl::init(2)};
   PassOptions::Option<bool> scoreOutlierTileFactors{
       *this, "score-outlier-tile-factors",
       llvm::cl::desc("The outlier scoring kernel's scores with each key "
                      "tile's scale factors computed once per tile"),
-      llvm::cl::init(false)};
+      llvm::cl::init(true)};
   PassOptions::Option<int64_t> scoreCtas{
       *this, "score-ctas",
       llvm::cl::desc("Persistent CTAs of the scoring kernel"),

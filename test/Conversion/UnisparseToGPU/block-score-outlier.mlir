@@ -1,7 +1,7 @@
-// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu --canonicalize | FileCheck %s
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="outlier-exp2-poly=0 outlier-tile-factors=false" --canonicalize | FileCheck %s
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="outlier-key-tile=64 warps=8 ctas=7" --canonicalize | FileCheck %s --check-prefix=KNOBS
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="partials=f32" --canonicalize | FileCheck %s --check-prefix=F32
-// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="outlier-exp2-poly=2 outlier-tile-factors" --canonicalize | FileCheck %s --check-prefix=POLY
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu --canonicalize | FileCheck %s --check-prefix=POLY
 // RUN: not unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="outlier-exp2-poly=9" 2>&1 | FileCheck %s --check-prefix=BAD
 
 // The buffer form of block_score {estimator = outlier} (16-bit composites:
@@ -117,7 +117,7 @@
 // F32: gpu.barrier
 // F32: scf.for
 // F32-COUNT-4: vector.load %[[PARTIALS]]{{.+}} : memref<?xf32>, vector<4xf32>
-// outlier-exp2-poly=2: in pass 2's unmasked key tiles, 2 of each 8 values
+// The defaults, outlier-exp2-poly=2 and outlier-tile-factors: in pass 2's unmasked key tiles, 2 of each 8 values
 // of a row take exp2 by the polynomial (FMNMX clamp at -126, the 1.5 *
 // 2^23 shift, f = x - round(x), three FMAs of the degree-3 coefficients,
 // round(x) into the exponent field by an integer add); the masked tiles

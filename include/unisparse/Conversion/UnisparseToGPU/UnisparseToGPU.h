@@ -42,12 +42,12 @@ struct ScoreKernelOptions {
   /// consecutive values of a row, this many take their exponentials (all of
   /// them: the slot 0 rows' p and sum terms, the slot 1 rows' sum terms) by a
   /// polynomial on the FMA pipe instead of ex2.approx on the MUFU (0..8).
-  int64_t outlierExp2Poly = 0;
+  int64_t outlierExp2Poly = 2;
   /// The outlier scoring kernel's scores: a thread per (query block, key
   /// tile) computing the tile's per-row scale factors once for its blocks,
   /// instead of a thread per (query block, key block) computing them per
   /// block.
-  bool outlierTileFactors = false;
+  bool outlierTileFactors = true;
   /// Persistent CTAs (the grid); each owns one scratch slot.
   int64_t ctas = 264;
   /// CTAs that should fit on one SM at once (nvvm.minctasm: ptxas keeps
