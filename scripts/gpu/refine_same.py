@@ -1,7 +1,8 @@
 """The slash refinement's kernels before and after a change, on the same
 inputs: python3 scripts/gpu/refine_same.py [--report] [--libs A B] [N ...]
 
-Loads tune_refine_before and tune_refine (or the TUNING entries A and B) from $UNISPARSE_AOT_DIR
+Loads tune_refine_before and tune_refine (or the TUNING entries A and B)
+from $UNISPARSE_AOT_DIR
 (scripts/gpu/refine_prepare.sh) and compares their layout() outputs (the
 refined block scores, the counts and the indices) bit for bit (NaN equal to
 NaN) on structured inputs at each N: issue 17's second rewrite keeps every
