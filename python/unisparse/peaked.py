@@ -41,11 +41,31 @@ __all__ = ["peaked_qkv"]
 
 
 def peaked_qkv(
-    B: int, Hq: int, Hkv: int, N: int, D: int, seed: int, dtype=np.float32, peak: float = 1.0, needles: int = 16
+    B: int,
+    Hq: int,
+    Hkv: int,
+    N: int,
+    D: int,
+    seed: int,
+    dtype=np.float32,
+    peak: float = 1.0,
+    needles: int = 16,
+    planted: dict | None = None,
 ):
     """``q [B, Hq, N, D]``, ``k, v [B, Hkv, N, D]`` and, when ``needles > 0``,
     the needle list (see the module docstring); ``peak`` scales every
-    head's sharpness."""
+    head's sharpness.
+
+    ``planted``: if a dict, it is filled with the planted components (the
+    outputs do not change), per ``(b, kh)``: ``planted["vertical"]`` the
+    ``(start, stop)`` key ranges of the one-token lines,
+    ``planted["slash"]`` the two offsets, ``planted["topic"]`` the pair
+    ``(key_topic [N], query_topic [N])`` (-1: a key without a topic; a query
+    attends the keys of its own topic), ``planted["local"]`` the window
+    width in tokens, ``planted["sink"]`` which of the kv head's query heads
+    have the sink, ``planted["sharpness"]`` each query head's inverse
+    temperature (:mod:`unisparse.fidelity.diagnose` attributes missed mass
+    to them)."""
     for name, val in (("B", B), ("Hq", Hq), ("Hkv", Hkv), ("N", N), ("D", D)):
         if int(val) < 1:
             raise ValueError(f"{name} must be >= 1, got {val}")
@@ -55,6 +75,9 @@ def peaked_qkv(
         raise ValueError(f"needles must be >= 0, got {needles}")
     if needles and N < 512:
         raise ValueError(f"N = {N} is too short for needles (needs N >= 512)")
+    if planted is not None:
+        for key in ("vertical", "slash", "topic", "local", "sink", "sharpness"):
+            planted[key] = {}
     rng = np.random.default_rng(seed + 1_000_003)
     G = Hq // Hkv
     sq = math.sqrt(math.sqrt(D))
@@ -94,6 +117,7 @@ def peaked_qkv(
             kk[0] += 3.0 * sq * u
             has_sink = rng.random(G) < 0.67
             qq[has_sink] += (3.0 * sq * u)[None, None, :]
+            lines = []
             # vertical one-token lines, some late
             for _ in range(6):
                 u = U[:, col]
@@ -103,6 +127,7 @@ def peaked_qkv(
                 kk[p0] += st * sq * u
                 start = p0 if rng.random() < 0.5 else int(rng.integers(p0, N))
                 qq[:, start:] += st * sq * u * rng.uniform(0.7, 1.3, size=(G, 1, 1))
+                lines.append((p0, p0 + 1))
             # topics
             T = 8
             topics = U[:, col : col + T]
@@ -111,6 +136,7 @@ def peaked_qkv(
             kk[ktop >= 0] += 1.3 * sq * topics[:, ktop[ktop >= 0]].T
             seg = rng.integers(0, T, size=N // 2048 + 1)
             qq += (1.3 * sq * topics[:, seg[pos // 2048]].T)[None]
+            offsets = []
             # slash lines
             for lo, hi in ((128, 512), (1024, 8192)):
                 F = 16
@@ -120,6 +146,7 @@ def peaked_qkv(
                 col += F
                 lo = min(lo, max(1, N // 4))  # short sequences: offsets within N / 2
                 off = int(rng.integers(lo, max(lo, min(hi, N // 2)) + 1))
+                offsets.append(off)
                 om = rng.uniform(0.3, math.pi, F)
                 c = math.sqrt(3.0 * math.sqrt(D) / F)
                 fk = np.cos(pos[:, None] * om) @ Us.T + np.sin(pos[:, None] * om) @ Us2.T
@@ -136,6 +163,13 @@ def peaked_qkv(
             fl = np.concatenate([np.cos(pos[:, None] * om), np.sin(pos[:, None] * om)], 1) @ Ul.T
             kk += c * fl
             qq += c * fl[None]
+            if planted is not None:
+                planted["vertical"][(b, kh)] = lines
+                planted["slash"][(b, kh)] = offsets
+                planted["topic"][(b, kh)] = (ktop, seg[pos // 2048])
+                planted["local"][(b, kh)] = w
+                planted["sink"][(b, kh)] = has_sink
+                planted["sharpness"][(b, kh)] = sharp
             # needles
             for nd in nds:
                 u = U[:, col]

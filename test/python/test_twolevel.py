@@ -220,3 +220,40 @@ def test_needle_masses_are_the_dense_shares():
                 lo, hi = x["k_start"] // 128 * 128, ((x["k_stop"] - 1) // 128 + 1) * 128
                 shares.append(p[lo:hi].sum() / p.sum())
             assert m[n_i, h] == pytest.approx(np.mean(shares), rel=1e-12)
+
+
+def test_diagnosis_on_the_independent_generator():
+    """diagnose(generator="peaked"): the planted components come from
+    unisparse.peaked (its outputs unchanged by asking for them), the missed
+    mass still adds up to one minus the recall, and a key of the row's
+    topic is attributed to "topic" unless a component of higher precedence
+    claims it."""
+    from unisparse.fidelity import diagnose as Dg
+    from unisparse.peaked import peaked_qkv
+
+    planted = {}
+    with_p = peaked_qkv(1, 2, 1, 1024, 32, seed=3, peak=2.0, needles=2, planted=planted)
+    plain = peaked_qkv(1, 2, 1, 1024, 32, seed=3, peak=2.0, needles=2)
+    assert all(np.array_equal(a, b) for a, b in zip(with_p[:3], plain[:3])) and with_p[3] == plain[3]
+    ktop, qtop = planted["topic"][(0, 0)]
+    assert ktop.shape == qtop.shape == (1024,) and 0 < (ktop >= 0).mean() < 0.2
+    assert len(planted["slash"][(0, 0)]) == 2 and len(planted["vertical"][(0, 0)]) == 6
+    assert planted["sharpness"][(0, 0)].shape == planted["sink"][(0, 0)].shape == (2,)
+
+    cfg = Config(tau=0.9, c_k=16)
+    out = Dg.diagnose(
+        1024, cfg, heads=2, kv_heads=1, dim=32, peak=2.0, seed=3, needles=2, generator="peaked", log=lambda *_: None
+    )
+    np.testing.assert_allclose(out["missed"].sum(-1), 1.0 - out["recall"], atol=1e-9)
+    assert out["missed"].sum() > 0
+
+    ktop = np.full(1024, -1)
+    ktop[[50, 700, 900]] = [2, 2, 5]
+    qtop = np.full(1024, 2)
+    rows = np.array([800, 950])
+    cat = Dg._categories(rows, 1024, [], vert=[(900, 901)], slash=[], n_sink=1, topic=(ktop, qtop))
+    name = lambda r, j: Dg.CATEGORIES[cat[r, j]]  # noqa: E731
+    assert name(0, 50) == "topic" and name(0, 700) == "topic" and name(1, 900) == "vertical"
+    assert name(0, 1) == "noise" and name(0, 0) == "sink" and name(1, 940) == "local"
+    with pytest.raises(ValueError, match="generator"):
+        Dg.diagnose(1024, cfg, heads=2, kv_heads=1, dim=32, generator="nope", log=lambda *_: None)

@@ -1,4 +1,4 @@
-"""Where an estimator's lost recall goes, on the project's generator.
+"""Where an estimator's lost recall goes, on the project's generator or the independent one.
 
     python -m unisparse.fidelity.diagnose --n 32768 --heads 32 --kv-heads 8 --peak 2.5 --seed 1 \\
         --config c_k=32,tau=0.995,estimator=outlier,query_reduce=max
@@ -7,11 +7,12 @@ For one configuration it computes the layout (as the harness does), the
 dense softmax of the harness's sampled rows token by token, and splits each
 row's **missed mass** (the dense mass on key blocks the layout drops) by the
 planted component that the missed key belongs to
-(:func:`unisparse.synthetic.structured_qkv` with ``planted``): the sink
+(:func:`unisparse.synthetic.structured_qkv` with ``planted``; with
+``--generator peaked``, :func:`unisparse.peaked.peaked_qkv`'s): the sink
 tokens, a vertical line of the row's kv head, the slash line (key ``i - o``
 within 2 tokens), a needle (the row is in the needle's query span and the
-key in its key span), the local band (``i - j < 256``), or none of them
-(noise). It prints the split over all rows and over the rows below a recall
+key in its key span), a key of the row's topic (``peaked`` only), the local
+band (``i - j < 256``), or none of them (noise). It prints the split over all rows and over the rows below a recall
 threshold, the low rows per head and per kind of row, and for every needle
 span the heads and query blocks that drop one of its key blocks with the
 number of the block's rows that read the needle, and per such head the
@@ -29,6 +30,7 @@ import math
 import numpy as np
 
 from .. import reference as ref
+from ..peaked import peaked_qkv
 from ..synthetic import structured_qkv
 from .harness import layouts, parse_config, sample_rows
 
@@ -37,18 +39,22 @@ __all__ = ["CATEGORIES", "diagnose", "needle_masses", "main"]
 #: The planted components a missed key is attributed to, in order of
 #: precedence (a key that is both, e.g. a vertical line inside the local
 #: band, counts for the first).
-CATEGORIES = ("sink", "needle", "vertical", "slash", "local", "noise")
+CATEGORIES = ("sink", "needle", "vertical", "slash", "topic", "local", "noise")
 LOCAL_SPAN = 256
 SLASH_WIDTH = 2
 
 
-def _categories(rows, N, nd, vert, slash, n_sink=4):
+def _categories(rows, N, nd, vert, slash, n_sink=4, topic=None):
     """``[R, N]`` int8 category index (into :data:`CATEGORIES`) of every
-    (row, key) pair of one kv head."""
+    (row, key) pair of one kv head; ``topic``: ``(key_topic [N],
+    query_topic [N])`` (``peaked_qkv``'s), a key of the row's topic."""
     j = np.arange(N)
     cat = np.full((len(rows), N), CATEGORIES.index("noise"), dtype=np.int8)
     d = rows[:, None] - j[None, :]
     cat[(d >= 0) & (d < LOCAL_SPAN)] = CATEGORIES.index("local")
+    if topic is not None:
+        ktop, qtop = (np.asarray(t) for t in topic)
+        cat[(ktop[None, :] >= 0) & (ktop[None, :] == qtop[rows][:, None])] = CATEGORIES.index("topic")
     for o in slash:
         cat[np.abs(d - o) <= SLASH_WIDTH] = CATEGORIES.index("slash")
     for a, b in vert:
@@ -116,17 +122,28 @@ def diagnose(
     rows_per_block=8,
     low=0.9,
     device="cpu",
+    generator="structured",
     log=print,
 ):
     """Runs the diagnosis (see the module docstring) with the block scores
     and the dense rows in float64 on ``device`` (``"cpu"``: the NumPy
     reference's estimate); returns a dict with
     ``recall [Hq, R]``, ``missed [Hq, R, C]`` (missed mass per category),
-    ``rows`` and the needle report lines."""
+    ``rows`` and the needle report lines. ``generator``: ``"structured"``
+    (:func:`unisparse.synthetic.structured_qkv`) or ``"peaked"``
+    (:func:`unisparse.peaked.peaked_qkv`: one sink token, topics, and per
+    head its sharpness and whether it has the sink in the report)."""
     import torch
 
     planted = {}
-    q, k, v, nd = structured_qkv(1, heads, kv_heads, N, dim, seed=seed, peak=peak, needles=needles, planted=planted)
+    if generator == "structured":
+        q, k, v, nd = structured_qkv(1, heads, kv_heads, N, dim, seed=seed, peak=peak, needles=needles, planted=planted)
+        n_sink = 4
+    elif generator == "peaked":
+        q, k, v, nd = peaked_qkv(1, heads, kv_heads, N, dim, seed=seed, peak=peak, needles=needles, planted=planted)
+        n_sink = 1
+    else:
+        raise ValueError(f"generator must be 'structured' or 'peaked', got {generator!r}")
     counts, indices = layouts(q, k, [cfg], device=None if device == "cpu" else device)[cfg]
     mask = ref.layout_mask(counts, indices)[0]  # [Hg, NB, NB]
     rows = sample_rows(N, cfg.block, rows_per_block if N > 8192 else None, seed)
@@ -140,7 +157,15 @@ def diagnose(
     for kh in range(kv_heads):
         cat = (
             torch.as_tensor(
-                _categories(rows, N, nd, planted["vertical"].get((0, kh), []), planted["slash"].get((0, kh), []))
+                _categories(
+                    rows,
+                    N,
+                    nd,
+                    planted["vertical"].get((0, kh), []),
+                    planted["slash"].get((0, kh), []),
+                    n_sink=n_sink,
+                    topic=planted.get("topic", {}).get((0, kh)),
+                )
             )
             .long()
             .to(device)
@@ -180,6 +205,17 @@ def diagnose(
     )
     per_head = lowm.sum(1)
     log("  low rows per head: " + " ".join(f"{h}:{n}" for h, n in enumerate(per_head) if n))
+    if generator == "peaked":
+        G_ = heads // kv_heads
+        for h in np.argsort(recall.mean(1)):
+            kh, g = divmod(int(h), G_)
+            tot = missed[h].sum(0)
+            log(
+                f"  head {h}: sharpness {planted['sharpness'][(0, kh)][g]:.2f}, sink "
+                f"{'yes' if planted['sink'][(0, kh)][g] else 'no'}, local width {planted['local'][(0, kh)]:.0f}, "
+                f"recall mean {recall[h].mean():.4f} p1 {np.percentile(recall[h], 1):.3f}, low rows {per_head[h]}, "
+                "missed: " + ", ".join(f"{c} {t / max(tot.sum(), 1e-300):.0%}" for c, t in zip(CATEGORIES, tot) if t)
+            )
     for kh in range(kv_heads):
         hs = slice(kh * G, (kh + 1) * G)
         log(
@@ -232,6 +268,12 @@ def main(argv=None):
     ap.add_argument("--config", default="c_k=32,tau=0.995,estimator=outlier,query_reduce=max")
     ap.add_argument("--device", default="cpu", help="where the float64 estimate and dense rows run (cpu, cuda)")
     ap.add_argument(
+        "--generator",
+        choices=("structured", "peaked"),
+        default="structured",
+        help="the project's generator or the independent one (unisparse.peaked)",
+    )
+    ap.add_argument(
         "--needle-mass", action="store_true", help="only the dense mass of every head's needle rows on the needle"
     )
     a = ap.parse_args(argv)
@@ -250,6 +292,7 @@ def main(argv=None):
         rows_per_block=a.rows_per_block,
         low=a.low,
         device=a.device,
+        generator=a.generator,
     )
 
 
