@@ -72,7 +72,12 @@ class Config:
     most evidence in the exact softmax of the ``last_q`` last queries, and
     ``rows_per_block`` exact probe rows per query block that score the keys
     within ``width`` of each offset against the forced blocks. The four are
-    read with ``refine = "slash"`` only.
+    read with ``refine = "slash"`` only. ``refine_norm = True`` (with
+    ``refine = "slash"`` only) normalises the refinement of each row by one
+    plus its sum, ``R / (1 + sum_J R)``: the candidates' share of the forced
+    keys, the candidates and the rest of the first pass, so that a row whose
+    first pass misses mass cannot outweigh all of it (off by default until
+    measured; docs/Fidelity.md, "Two-level estimation").
     """
 
     block: int = 128
@@ -95,6 +100,7 @@ class Config:
     n_offsets: int = 16
     rows_per_block: int = 8
     width: int = 1
+    refine_norm: bool = False
 
     def __post_init__(self):
         # The rules live in unisparse.rules (shared with the reference and,
@@ -142,7 +148,9 @@ class Config:
     def mlir_attr(self) -> str:
         """The ``#unisparse.config<...>`` attribute, every field spelled out
         (the outlier counts with the estimator that reads them, the
-        refinement's parameters with ``refine = "slash"``)."""
+        refinement's parameters with ``refine = "slash"``, ``refine_norm``
+        where true: the text of every configuration without it is as
+        before)."""
         b = lambda x: "true" if x else "false"  # noqa: E731
         outliers = (
             f", q_outliers = {self.q_outliers}, k_outliers = {self.k_outliers}" if self.estimator == "outlier" else ""
@@ -150,6 +158,7 @@ class Config:
         refine = (
             f", refine = slash, last_q = {self.last_q}, n_offsets = {self.n_offsets}, "
             f"rows_per_block = {self.rows_per_block}, width = {self.width}"
+            + (", refine_norm = true" if self.refine_norm else "")
             if self.refine == "slash"
             else ""
         )

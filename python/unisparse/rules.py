@@ -44,7 +44,8 @@ parser, then of ``ConfigAttr::verify``):
 9. ``last_q``, ``n_offsets`` and ``rows_per_block`` are positive, ``width``
    non-negative, all four at most 2^20; with
    ``refine`` ``slash`` (which reads them) also ``rows_per_block <= block``
-   and ``causal`` (the last queries see every key).
+   and ``causal`` (the last queries see every key); ``refine_norm`` only
+   with ``refine`` ``slash`` (it changes that refinement's combination).
 """
 
 from __future__ import annotations
@@ -122,6 +123,7 @@ CONFIG_KINDS = {
     "n_offsets": "int",
     "rows_per_block": "int",
     "width": "int",
+    "refine_norm": "bool",
 }
 
 INT64_MAX = 2**63 - 1
@@ -259,7 +261,16 @@ def outliers(estimator: str, c_q: int, c_k: int, q_outliers: int, k_outliers: in
                 )
 
 
-def refinement(refine: str, block: int, causal: bool, last_q: int, n_offsets: int, rows_per_block: int, width: int):
+def refinement(
+    refine: str,
+    block: int,
+    causal: bool,
+    last_q: int,
+    n_offsets: int,
+    rows_per_block: int,
+    width: int,
+    refine_norm: bool = False,
+):
     """The slash refinement's parameters (``ShapeRules.h``:
     ``verifyRefinement``)."""
     positive("last_q", last_q)
@@ -275,6 +286,11 @@ def refinement(refine: str, block: int, causal: bool, last_q: int, n_offsets: in
         if value > MAX_REFINE_PARAM:
             raise ValueError(f"'{name}' must be at most 2^20, found {value}")
     if refine != "slash":
+        if refine_norm:
+            raise ValueError(
+                "'refine_norm' = true needs 'refine' = slash (it normalises the slash refinement), "
+                f"found refine = {refine}"
+            )
         return
     if rows_per_block > block:
         raise ValueError(f"'rows_per_block' ({rows_per_block}) must not exceed 'block' ({block}) for 'refine' slash")
@@ -319,7 +335,16 @@ def check_config(fields) -> dict:
     estimator_stride(c["estimator"], c["c_q"], c["c_k"])
     block_fits(c["block"], c["c_q"], c["c_k"])
     outliers(c["estimator"], c["c_q"], c["c_k"], c["q_outliers"], c["k_outliers"])
-    refinement(c["refine"], c["block"], c["causal"], c["last_q"], c["n_offsets"], c["rows_per_block"], c["width"])
+    refinement(
+        c["refine"],
+        c["block"],
+        c["causal"],
+        c["last_q"],
+        c["n_offsets"],
+        c["rows_per_block"],
+        c["width"],
+        c["refine_norm"],
+    )
     return c
 
 

@@ -197,6 +197,16 @@ CASES = [
         "'rows_per_block' (256) must not exceed 'block' (128) for 'refine' slash",
     ),
     (dict(causal=False, last_q=4), None),
+    (dict(refine="slash", refine_norm=True), None),
+    (dict(refine_norm=False), None),
+    (
+        dict(refine_norm=True),
+        "'refine_norm' = true needs 'refine' = slash (it normalises the slash refinement)",
+    ),
+    (
+        dict(refine_norm=True, causal=False),
+        "'refine_norm' = true needs 'refine' = slash (it normalises the slash refinement)",
+    ),
     (
         dict(refine="slash", causal=False),
         "'refine' slash needs 'causal' = true (the last queries see every key)",
@@ -245,6 +255,7 @@ def test_config_reference_and_verifier_agree(capi, overrides, want):
         ("c_h", True),
         ("sink", 1),
         ("causal", "yes"),
+        ("refine_norm", 1),
         ("estimator", 3),
     ],
 )

@@ -37,7 +37,8 @@ CASES = [
     # (config, Hq, Hkv, N, D, dtype, seed): GQA with partial last blocks;
     # mean pooling, then the outlier first pass of the "peaked" preset's
     # family with head groups of 2 and no sink, then last_q past N (every
-    # row), no width and no local blocks (f16).
+    # row), no width and no local blocks (f16); the first two again with the
+    # refinement normalised (refine_norm).
     (
         Config(block=32, c_q=8, c_k=8, tau=0.95, refine="slash", last_q=8, n_offsets=4, rows_per_block=4),
         4,
@@ -92,6 +93,7 @@ CASES = [
         5,
     ),
 ]
+CASES += [(dataclasses.replace(c[0], refine_norm=True),) + c[1:] for c in CASES[:2]]
 
 
 @pytest.mark.parametrize("cfg,hq,hkv,n,d,dtype,seed", CASES)
@@ -105,7 +107,9 @@ def test_compiled_refinement_within_the_float32_bound(cfg, hq, hkv, n, d, dtype,
     assert margin > 1.0, f"a near tie among slash offsets (gap / bound {margin:.2f}): pick other inputs"
 
     kern = unisparse.compile(cfg, heads=hq, kv_heads=hkv, head_dim=d, dtype=dtype)
-    first = unisparse.compile(dataclasses.replace(cfg, refine="none"), heads=hq, kv_heads=hkv, head_dim=d, dtype=dtype)
+    first = unisparse.compile(
+        dataclasses.replace(cfg, refine="none", refine_norm=False), heads=hq, kv_heads=hkv, head_dim=d, dtype=dtype
+    )
     scores, counts, indices = kern.layout(qd, kd)
     s, _, _ = first.layout(qd, kd)
     want = T.refine_config(s.astype(np.float64), q64, k64, cfg)
@@ -121,6 +125,9 @@ def test_compiled_refinement_within_the_float32_bound(cfg, hq, hkv, n, d, dtype,
     assert np.max(np.abs(plain - want) / tol) > 100.0
     other = T.refine_config(s.astype(np.float64), q64, k64, cfg, n_offsets=cfg.n_offsets + 2)
     assert np.max(np.abs(scores - other) / tol) > 10.0
+    # ... and the normalisation (or its absence) is what the compiled code did
+    flipped = T.refine_config(s.astype(np.float64), q64, k64, cfg, refine_norm=not cfg.refine_norm)
+    assert np.max(np.abs(scores - flipped) / tol) > 100.0
 
     # The compiled selection of the compiled scores against the reference
     # layout: equal up to the top-p boundary rule.

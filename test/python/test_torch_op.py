@@ -68,14 +68,16 @@ EVERY_FIELD = Config(
     rows_per_block=4,
     width=2,
 )
-#: EVERY_FIELD causal and refined: the refinement's fields reach the kernel.
-REFINED = dataclasses.replace(EVERY_FIELD, causal=True, refine="slash")
+#: EVERY_FIELD causal and refined (normalised: refine_norm needs refine =
+#: slash): the refinement's fields reach the kernel.
+REFINED = dataclasses.replace(EVERY_FIELD, causal=True, refine="slash", refine_norm=True)
 
 
 def test_op_schemas_follow_config():
     fields = dataclasses.fields(Config)
-    assert all(getattr(EVERY_FIELD, f.name) != f.default for f in fields if f.name != "refine")
-    assert REFINED.refine != Config().refine
+    only_refined = ("refine", "refine_norm")
+    assert all(getattr(EVERY_FIELD, f.name) != f.default for f in fields if f.name not in only_refined)
+    assert all(getattr(REFINED, name) != getattr(Config(), name) for name in only_refined)
     want = [(f.name, f.type) for f in fields]
     for op, tensor_names, n_results in (
         (torch.ops.unisparse.attention, ["q", "k", "v"], 2),
@@ -104,7 +106,7 @@ def test_every_field_reaches_the_kernel(cfg):
     np.testing.assert_array_equal(indices.numpy(), i_ref)
     assert R.relative_l2(o.numpy(), o_ref) < 2e-5
     if cfg.refine == "slash":  # the refinement changes this layout
-        plain = dataclasses.replace(cfg, refine="none").reference_kwargs()
+        plain = dataclasses.replace(cfg, refine="none", refine_norm=False).reference_kwargs()
         assert not np.array_equal(R.unisparse_attention(*(x.double().numpy() for x in (q, k, v)), **plain)[3], i_ref)
 
 

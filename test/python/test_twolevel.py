@@ -5,6 +5,7 @@ docstrings, on structured inputs (never zeros), the case it exists for (a
 slash line that composites average away), its configuration and its cost
 model."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -121,6 +122,37 @@ def test_combine_normalises_the_first_pass_and_takes_the_max():
         T.combine(s, Rf[..., :2])
 
 
+@pytest.mark.parametrize("lb,sink", [(1, True), (2, False)])
+def test_normalised_refinement_follows_the_docstring(lb, sink):
+    """refine_norm divides each row of R = E * (forced share of the first
+    pass) by 1 + its sum; off, refine is combine(s, R) as before. On slash
+    lines the mean-pooled first pass misses, some rows' R sums far above 1
+    (the candidates outweigh the whole first pass), normalised below 1."""
+    N, block, n_off = 1024, 64, 8
+    q, k, _ = S.structured_qkv(1, 4, 2, N, 32, seed=11, peak=2.5, slash_lines=2)[:3]
+    s = R.estimate(q, k, block, 16, 16, 1, causal=True)
+    _, slash = T.last_rows(q, k, 16)
+    E = T.slash_scores(q, k, T.slash_offsets(slash, n_off, lb * block), block, 8, lb, sink)
+    I, J = np.arange(N // block)[:, None], np.arange(N // block)[None, :]
+    forced = ((J <= I) & (J >= I - lb)) | ((J == 0) & sink)
+    Rr = E * np.where(forced, s, 0.0).sum(-1, keepdims=True) / s.sum(-1, keepdims=True)
+    Rn = Rr / (1.0 + Rr.sum(-1, keepdims=True))
+    kw = dict(local_blocks=lb, sink=sink, n_offsets=n_off)
+    plain = T.refine(s, q, k, block, 16, **kw)
+    normed = T.refine(s, q, k, block, 16, refine_norm=True, **kw)
+    np.testing.assert_array_equal(plain, T.refine(s, q, k, block, 16, refine_norm=False, **kw))
+    # R's entries: a few operations on E's, so within a few ulp of float64
+    np.testing.assert_allclose(plain, T.combine(s, Rr), rtol=1e-13, atol=0)
+    np.testing.assert_allclose(normed, T.combine(s, Rn), rtol=1e-13, atol=0)
+    assert Rr.sum(-1).max() > 10.0 and np.all(Rn.sum(-1) < 1.0)
+    # where the refinement wins, the normalised one is smaller; elsewhere equal
+    assert np.all(normed <= plain) and np.any(normed < plain / 2)
+    # through the Config and refine_config
+    cfg = Config(block=block, local_blocks=lb, sink=sink, refine="slash", n_offsets=n_off, refine_norm=True)
+    np.testing.assert_array_equal(T.refine_config(s, q, k, cfg), normed)
+    np.testing.assert_array_equal(T.refine_config(s, q, k, cfg, refine_norm=False), plain)
+
+
 def test_refinement_finds_the_slash_line_that_composites_lose():
     """A slash line far behind the diagonal, on top of a sink and a local
     band: the composites put almost no mass on its blocks, the refined
@@ -163,6 +195,14 @@ def test_two_level_configuration_and_cost():
     )
     with pytest.raises(ValueError, match="needs 'causal' = true"):
         Config(causal=False, refine="slash")
+    # refine_norm: a field of the refinement, in the text only where true
+    norm = parse_config("c_k=32,tau=0.995,estimator=outlier,query_reduce=max,last_q=16,refine_norm=true")
+    assert norm == dataclasses.replace(two, refine_norm=True)
+    assert norm.mlir_attr() == two.mlir_attr()[:-1] + ", refine_norm = true>"
+    assert "refine_norm" not in two.mlir_attr() and label(norm) != label(two)
+    assert scoring_cost(norm, N, D) == scoring_cost(two, N, D)
+    with pytest.raises(ValueError, match="'refine_norm' = true needs 'refine' = slash"):
+        parse_config("tau=0.99,refine_norm=true")
     with pytest.raises(ValueError, match="'last_q' must be positive"):
         parse_config("tau=0.99,last_q=0")
     with pytest.raises(ValueError, match="'last_q' must be int"):
@@ -171,7 +211,8 @@ def test_two_level_configuration_and_cost():
         T.last_rows(np.ones((1, 1, 4, 4)), np.ones((1, 1, 4, 4)), 0)
 
 
-def test_reference_attention_refines_with_the_config_fields():
+@pytest.mark.parametrize("norm", [False, True])
+def test_reference_attention_refines_with_the_config_fields(norm):
     """unisparse_attention with refine = slash selects on
     twolevel.refine of the first pass's scores, with the fields of the
     Config (not the defaults)."""
@@ -179,9 +220,10 @@ def test_reference_attention_refines_with_the_config_fields():
     cfg = Config(
         block=32, c_q=8, c_k=8, c_h=2, tau=0.9, refine="slash", last_q=8, n_offsets=4, rows_per_block=4, width=2
     )
+    cfg = dataclasses.replace(cfg, refine_norm=norm)
     _, _, counts, indices = R.unisparse_attention(q, k, v, **cfg.reference_kwargs())
     s = R.estimate(q, k, 32, 8, 8, 2, causal=True)
-    refined = T.refine(s, q, k, 32, 8, c_h=2, n_offsets=4, rows_per_block=4, width=2)
+    refined = T.refine(s, q, k, 32, 8, c_h=2, n_offsets=4, rows_per_block=4, width=2, refine_norm=norm)
     want = R.block_select(refined, 0.9)
     np.testing.assert_array_equal(counts, want[0])
     np.testing.assert_array_equal(indices, want[1])

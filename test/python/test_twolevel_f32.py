@@ -2,17 +2,20 @@
 oracle (unisparse.reference.twolevel_f32.offset_groups / judge_groups), as
 scripts/gpu/check.py applies it to the GPU's refined scores: the oracle's
 own scores pass, scores refined with a wrong offset fail in that group, and
-a group with a near tie accepts either of the two tied offsets."""
+a group with a near tie accepts either of the two tied offsets; with the
+refinement normalised (refine_norm) as without."""
 
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from unisparse.reference import twolevel
 from unisparse.reference.twolevel_f32 import (
     DECIDED,
     OPEN,
     TIE,
+    U,
     judge_groups,
     logit_error,
     offset_groups,
@@ -22,6 +25,7 @@ from unisparse.reference.twolevel_f32 import (
 CFG = SimpleNamespace(
     block=64, last_q=16, c_h=1, local_blocks=1, sink=True, n_offsets=3, rows_per_block=8, width=1, scale=None
 )
+NORM = SimpleNamespace(**{**vars(CFG), "refine_norm": True})
 
 
 def slash_inputs(seed, n=640, hq=4, hkv=2, d=32):
@@ -49,18 +53,30 @@ def first_pass(q, n):
     return np.where(J <= I, s, 0.0)
 
 
-def judged(seed):
+def judged(seed, cfg=CFG):
     q, k = slash_inputs(seed)
     dx = logit_error(q, k, q.shape[-1] ** -0.5)
     s = first_pass(q, q.shape[2])
-    status, alt = offset_groups(q, k, CFG, dx)
-    want = twolevel.refine_config(s, q, k, CFG)
+    status, alt = offset_groups(q, k, cfg, dx)
+    want = twolevel.refine_config(s, q, k, cfg)
     return q, k, s, dx, status, alt, want
 
 
-def test_oracle_passes_and_a_wrong_offset_fails():
-    q, k, s, dx, status, alt, want = judged(0)
-    tol = refined_tolerance(want, CFG, dx)
+def test_the_normalised_bound_is_the_composed_one():
+    """refine_norm's bound: R's relative error eps_R composed with the row
+    sum (gamma(NB), eps_R of its terms) and the add and the division (u
+    each), about 2 eps_R + gamma(NB) + 2 u; without, eps_R."""
+    want = np.ones((1, 1, 10, 10))
+    dx = 1e-6
+    eps_r = refined_tolerance(want, CFG, dx)[0, 0, 0, 0]
+    eps_n = refined_tolerance(want, NORM, dx)[0, 0, 0, 0]
+    assert 2 * eps_r + 10 * U < eps_n < 2 * eps_r + 10 * U * 1.01 + 2 * U
+
+
+@pytest.mark.parametrize("cfg", [CFG, NORM], ids=["plain", "norm"])
+def test_oracle_passes_and_a_wrong_offset_fails(cfg):
+    q, k, s, dx, status, alt, want = judged(0, cfg)
+    tol = refined_tolerance(want, cfg, dx)
     assert np.all(status == DECIDED)
     assert all(judge_groups(want, want, tol, status).ravel())
     # The float64 offsets of group 1 with its first one moved by 40 tokens:
@@ -70,7 +86,7 @@ def test_oracle_passes_and_a_wrong_offset_fails():
     assert offs[0, 1, 0] > 0
     bad = offs.copy()
     bad[0, 1, 0] += 40
-    r = twolevel.refine_config(s, q, k, CFG, offsets=bad)
+    r = twolevel.refine_config(s, q, k, cfg, offsets=bad)
     verdict = judge_groups(r, want, tol, status)
     assert verdict[0, 1] is False
     assert [verdict[0, g] for g in (0, 2, 3)] == [True, True, True]

@@ -31,7 +31,9 @@
 //      misleading structure, so it is written as the loops it is;
 //   5. combination (structured): per row the total and the forced blocks'
 //      sum (one reduction, two outputs), then max(s / tot, E * f / tot)
-//      element by element, with the NaN rules of the op.
+//      element by element, with the NaN rules of the op; with refine_norm
+//      one more reduction, the row sum S of E * f / tot, and E * f / tot
+//      divided by 1 + S.
 //
 // The lowering needs static head counts (as unisparse-decompose does).
 //
@@ -598,7 +600,16 @@ private:
     });
   }
 
-  /// Stage 5: max(s / tot, E * f / tot) per row.
+  /// f / tot, a NaN as `zero` (the forced blocks' share of the row).
+  Value forcedShare(ImplicitLocOpBuilder &lb, Value f, Value tot, Value zero) {
+    Value share = arith::DivFOp::create(lb, f, tot);
+    Value shareNaN =
+        arith::CmpFOp::create(lb, arith::CmpFPredicate::UNO, share, share);
+    return arith::SelectOp::create(lb, shareNaN, zero, share);
+  }
+
+  /// Stage 5: max(s / tot, R) per row, R = E * f / tot, or with
+  /// refine_norm R / (1 + sum_J R) (the row sum one more reduction).
   Value combine(Value probe) {
     Value s = op.getScores();
     int64_t local = op.getLocalBlocks();
@@ -626,9 +637,25 @@ private:
               lb, ValueRange{arith::AddFOp::create(lb, a[1], a[0]),
                              arith::AddFOp::create(lb, a[2], f)});
         });
+    bool norm = op.getRefineNorm();
+    SmallVector<Value> ins = {s, probe, sums[0], sums[1]};
+    SmallVector<AffineMap> maps = {id4, id4, row4, row4};
+    if (norm) {
+      // sum_J E[I, J] * f / tot, in the order of J (as the reference).
+      ins.push_back(generic(
+          b, {probe, sums[0], sums[1]}, {zeros(rowSizes)},
+          {id4, row4, row4, row4}, 4, 1,
+          [&](ImplicitLocOpBuilder &lb, ValueRange a) {
+            Value share = forcedShare(lb, a[2], a[1], cF32(lb, 0.0f));
+            linalg::YieldOp::create(
+                lb, ValueRange{arith::AddFOp::create(
+                        lb, a[3], arith::MulFOp::create(lb, a[0], share))});
+          })[0]);
+      maps.push_back(row4);
+    }
+    maps.push_back(id4);
     return generic(
-        b, {s, probe, sums[0], sums[1]}, {op.getInit()},
-        {id4, id4, row4, row4, id4}, 4, 0,
+        b, ins, {op.getInit()}, maps, 4, 0,
         [&](ImplicitLocOpBuilder &lb, ValueRange a) {
           Value zero = cF32(lb, 0.0f);
           Value tot = a[2];
@@ -636,11 +663,11 @@ private:
               arith::CmpFOp::create(lb, arith::CmpFPredicate::OEQ, tot, zero);
           Value sn = arith::SelectOp::create(
               lb, empty, a[0], arith::DivFOp::create(lb, a[0], tot));
-          Value share = arith::DivFOp::create(lb, a[3], tot);
-          Value shareNaN = arith::CmpFOp::create(lb, arith::CmpFPredicate::UNO,
-                                                 share, share);
-          share = arith::SelectOp::create(lb, shareNaN, zero, share);
+          Value share = forcedShare(lb, a[3], tot, zero);
           Value refined = arith::MulFOp::create(lb, a[1], share);
+          if (norm)
+            refined = arith::DivFOp::create(
+                lb, refined, arith::AddFOp::create(lb, cF32(lb, 1.0f), a[4]));
           Value snNaN =
               arith::CmpFOp::create(lb, arith::CmpFPredicate::UNO, sn, sn);
           linalg::YieldOp::create(

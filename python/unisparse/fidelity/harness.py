@@ -226,7 +226,15 @@ def layouts(q, k, configs, device=None):
             )
         s = scores[skey]
         if _last_q(cfg):
-            rkey = skey + (_last_q(cfg), cfg.local_blocks, cfg.sink, cfg.n_offsets, cfg.rows_per_block, cfg.width)
+            rkey = skey + (
+                _last_q(cfg),
+                cfg.local_blocks,
+                cfg.sink,
+                cfg.n_offsets,
+                cfg.rows_per_block,
+                cfg.width,
+                cfg.refine_norm,
+            )
             if rkey not in scores:
                 scores[rkey] = twolevel.refine_config(s, q, k, cfg, scale=kw["scale"])
             s = scores[rkey]

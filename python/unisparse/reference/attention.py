@@ -191,6 +191,7 @@ def unisparse_attention(
     n_offsets: int = 16,
     rows_per_block: int = 8,
     width: int = 1,
+    refine_norm: bool = False,
 ):
     """UniSparse attention: compress -> block_score (-> the slash refinement
     with ``refine = "slash"``, :func:`unisparse.reference.twolevel.refine`)
@@ -229,6 +230,7 @@ def unisparse_attention(
             n_offsets=n_offsets,
             rows_per_block=rows_per_block,
             width=width,
+            refine_norm=refine_norm,
         )
     )
     q, k, v = _check_qkv(q, k, v)
@@ -261,6 +263,7 @@ def unisparse_attention(
             n_offsets=n_offsets,
             rows_per_block=rows_per_block,
             width=width,
+            refine_norm=refine_norm,
         )
     counts, indices = block_select(
         s,

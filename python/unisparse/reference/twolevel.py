@@ -248,6 +248,7 @@ def refine(
     rows_per_block: int = 8,
     width: int = 1,
     offsets=None,
+    refine_norm: bool = False,
 ) -> np.ndarray:
     """The two-level scores (causal): :func:`combine` of the first pass
     ``s`` with the slash refinement: the ``n_offsets`` offsets beyond the
@@ -256,9 +257,15 @@ def refine(
     :func:`slash_offsets`), their mass per block from the probe rows
     relative to the forced blocks (:func:`slash_scores`), times the share of
     the forced blocks in the first pass's row: ``R[I, J] = E[I, J] *
-    sum_{J' forced} s[I, J'] / sum_J' s[I, J']``. ``offsets`` ``[B, Hg,
-    n_offsets]``, when given, replaces the offsets picked from the evidence
-    (a check's alternative)."""
+    sum_{J' forced} s[I, J'] / sum_J' s[I, J']``. With ``refine_norm``
+    each row of it is divided by one plus its sum, ``R[I, J] / (1 + sum_J'
+    R[I, J'])``: ``R`` is the candidates' mass relative to the forced keys
+    (times their share of the first pass), and so unbounded where the first
+    pass misses mass; normalised it is the candidates' share of the forced
+    keys, the candidates and the rest (the rest taken from the first pass),
+    at most 1 a row. ``offsets`` ``[B, Hg, n_offsets]``, when given,
+    replaces the offsets picked from the evidence (a check's
+    alternative)."""
     if offsets is None:
         _, slash = last_rows(q, k, last_q, c_h=c_h, scale=scale)
         offs = slash_offsets(slash, n_offsets, local_blocks * block)
@@ -274,14 +281,17 @@ def refine(
         forced = forced | (Jk == 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(forced, s, 0.0).sum(-1, keepdims=True) / s.sum(-1, keepdims=True)
-    return combine(s, E * np.nan_to_num(share, nan=0.0))
+    R = E * np.nan_to_num(share, nan=0.0)
+    if refine_norm:
+        R = R / (1.0 + R.sum(-1, keepdims=True))
+    return combine(s, R)
 
 
 def refine_config(s, q, k, cfg, scale=None, **overrides) -> np.ndarray:
     """:func:`refine` with the refinement fields of ``cfg`` (a
     :class:`unisparse.Config` or anything with the same attributes: block,
-    last_q, c_h, local_blocks, sink, n_offsets, rows_per_block, width);
-    ``overrides`` replace some of them."""
+    last_q, c_h, local_blocks, sink, n_offsets, rows_per_block, width,
+    refine_norm); ``overrides`` replace some of them."""
     fields = dict(
         c_h=cfg.c_h,
         local_blocks=cfg.local_blocks,
@@ -289,6 +299,7 @@ def refine_config(s, q, k, cfg, scale=None, **overrides) -> np.ndarray:
         n_offsets=cfg.n_offsets,
         rows_per_block=cfg.rows_per_block,
         width=cfg.width,
+        refine_norm=getattr(cfg, "refine_norm", False),
     )
     fields.update(overrides)
     return refine(s, q, k, cfg.block, cfg.last_q, scale=scale, **fields)

@@ -21,7 +21,15 @@ scale Q K``): :func:`logit_error`. Then:
   by ``eps_E + 2 gamma(NB) + 3 u``; the max of two values is off by at most
   the larger error, so every refined score ``r`` by ``r (eps_E + 2 gamma(NB)
   + 3 u)``: :func:`refined_tolerance`, relative to the float64 refinement
-  of the same first-pass scores.
+  of the same first-pass scores;
+* with ``refine_norm``, ``R = E f / tot`` (each off by ``eps_R = eps_E + 2
+  gamma(NB) + 3 u``) is divided by ``1 + S``, ``S = sum_J R`` a float32 sum
+  of ``NB`` non-negative terms (or ``f / tot`` times the sum of ``E``: the
+  same terms, one product): ``S`` is off by ``(1 + eps_R)(1 + gamma(NB)) -
+  1`` of itself, and so ``1 + S``, rounded once more, by ``sig = (1 +
+  eps_R)(1 + gamma(NB))(1 + u) - 1`` of itself (``S <= 1 + S``); the
+  quotient, rounded too, by ``(1 + eps_R)(1 + u) / (1 - sig) - 1``, about
+  ``2 eps_R + gamma(NB) + 2 u``, which bounds ``s / tot`` as well.
 
 The offsets are picked by comparing slash evidence: where two candidates
 (or a pair's vertical and slash evidence, which decides where its mass
@@ -185,8 +193,13 @@ def judge_groups(r, want, tol, status, want_alt=None, tol_alt=None):
 def refined_tolerance(want, cfg, dx):
     """The bound on ``|r - want|`` of float32 refined scores ``r`` against
     ``want``, the float64 refinement of the same first-pass scores
-    ``[B, Hg, NB, NB]`` (the module docstring)."""
+    ``[B, Hg, NB, NB]`` (the module docstring; ``cfg.refine_norm``, where
+    present and true, the normalised refinement's bound)."""
     nb = want.shape[-1]
     terms = cfg.rows_per_block * cfg.c_h * cfg.n_offsets * (2 * cfg.width + 1)
     eps_e = math.expm1(2 * dx) + gamma((cfg.local_blocks + 2) * cfg.block) + gamma(terms) + 3 * EXP_ULPS * U + 4 * U
-    return want * (eps_e + 2 * gamma(nb) + 3 * U) + 1e-30
+    eps_r = eps_e + 2 * gamma(nb) + 3 * U
+    if getattr(cfg, "refine_norm", False):
+        sig = (1 + eps_r) * (1 + gamma(nb)) * (1 + U) - 1
+        eps_r = (1 + eps_r) * (1 + U) / (1 - sig) - 1
+    return want * eps_r + 1e-30

@@ -68,13 +68,49 @@
 // CHECK: tensor.parallel_insert_slice %{{.+}} into %[[EO]][%[[B]], %[[G]], %[[I]], 0]
 // Combination: the row total and the forced blocks' sum, then the max.
 // CHECK: %[[SUMS:.+]]:2 = linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%[[S]] : tensor<2x2x?x?xf32>)
+// Without refine_norm, E * f / tot itself (no row sum, no division).
 // CHECK: linalg.generic {{.+}} ins(%[[S]], %[[E]], %[[SUMS]]#0, %[[SUMS]]#1 : {{.+}}) outs(%[[R0]] : tensor<2x2x?x?xf32>)
 // CHECK: arith.cmpf uno
-// CHECK: arith.maximumf
+// CHECK: %[[REF0:.+]] = arith.mulf
+// CHECK-NEXT: arith.cmpf uno
+// CHECK-NEXT: arith.maximumf %{{.+}}, %[[REF0]]
 // CHECK-NOT: unisparse.slash_refine
 func.func @refine(%q: tensor<2x4x?x16xf32>, %k: tensor<2x2x?x16xf32>, %s: tensor<2x2x?x?xf32>,
                   %r0: tensor<2x2x?x?xf32>) -> tensor<2x2x?x?xf32> {
   %r = unisparse.slash_refine {block = 16, last_q = 8, n_offsets = 4, rows_per_block = 4, width = 1}
+      ins(%q, %k, %s : tensor<2x4x?x16xf32>, tensor<2x2x?x16xf32>, tensor<2x2x?x?xf32>)
+      outs(%r0 : tensor<2x2x?x?xf32>) -> tensor<2x2x?x?xf32>
+  return %r : tensor<2x2x?x?xf32>
+}
+
+// refine_norm: one more reduction, the row sum of E * f / tot (f / tot with
+// a NaN as 0, as in the combination), and E * f / tot divided by one plus
+// it before the max.
+// CHECK-LABEL: func.func @refine_norm
+// CHECK-SAME: (%{{[^:]+}}: tensor<2x4x?x16xf32>, %{{[^:]+}}: tensor<2x2x?x16xf32>, %[[S:[^:]+]]: tensor<2x2x?x?xf32>, %[[R0:[^:]+]]: tensor<2x2x?x?xf32>)
+// CHECK-DAG: %[[ONE:.+]] = arith.constant 1.000000e+00 : f32
+// CHECK: %[[E:.+]] = scf.forall
+// CHECK: %[[SUMS:.+]]:2 = linalg.generic {{.+}} ins(%[[S]] : tensor<2x2x?x?xf32>)
+// CHECK: %[[RSUM:.+]] = linalg.generic {{.+}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%[[E]], %[[SUMS]]#0, %[[SUMS]]#1 : {{.+}}) outs(%{{.+}} : tensor<2x2x?xf32>)
+// CHECK-NEXT: ^bb0(%[[EV:[^:]+]]: f32, %[[TOT:[^:]+]]: f32, %[[F:[^:]+]]: f32, %[[ACC:[^:]+]]: f32):
+// CHECK-NEXT: %[[SH:.+]] = arith.divf %[[F]], %[[TOT]] : f32
+// CHECK-NEXT: %[[NAN:.+]] = arith.cmpf uno, %[[SH]], %[[SH]] : f32
+// CHECK-NEXT: %[[SH0:.+]] = arith.select %[[NAN]], %{{.+}}, %[[SH]] : f32
+// CHECK-NEXT: %[[ER:.+]] = arith.mulf %[[EV]], %[[SH0]] : f32
+// CHECK-NEXT: %[[SUM:.+]] = arith.addf %[[ACC]], %[[ER]] : f32
+// CHECK-NEXT: linalg.yield %[[SUM]] : f32
+// CHECK: linalg.generic {{.+}} ins(%[[S]], %[[E]], %[[SUMS]]#0, %[[SUMS]]#1, %[[RSUM]] : {{.+}}) outs(%[[R0]] : tensor<2x2x?x?xf32>)
+// CHECK-NEXT: ^bb0(%{{[^:]+}}: f32, %{{[^:]+}}: f32, %{{[^:]+}}: f32, %{{[^:]+}}: f32, %[[RS:[^:]+]]: f32, %{{[^:]+}}: f32):
+// CHECK: %[[REF:.+]] = arith.mulf
+// CHECK-NEXT: %[[DEN:.+]] = arith.addf %[[RS]], %[[ONE]] : f32
+// CHECK-NEXT: %[[RN:.+]] = arith.divf %[[REF]], %[[DEN]] : f32
+// CHECK-NEXT: arith.cmpf uno
+// CHECK-NEXT: arith.maximumf %{{.+}}, %[[RN]]
+// CHECK-NOT: unisparse.slash_refine
+func.func @refine_norm(%q: tensor<2x4x?x16xf32>, %k: tensor<2x2x?x16xf32>, %s: tensor<2x2x?x?xf32>,
+                       %r0: tensor<2x2x?x?xf32>) -> tensor<2x2x?x?xf32> {
+  %r = unisparse.slash_refine {block = 16, last_q = 8, n_offsets = 4, rows_per_block = 4, width = 1,
+                               refine_norm = true}
       ins(%q, %k, %s : tensor<2x4x?x16xf32>, tensor<2x2x?x16xf32>, tensor<2x2x?x?xf32>)
       outs(%r0 : tensor<2x2x?x?xf32>) -> tensor<2x2x?x?xf32>
   return %r : tensor<2x2x?x?xf32>

@@ -129,3 +129,19 @@ func.func @slash_refine(%q: tensor<1x4x?x32xbf16>, %k: tensor<1x2x?x32xbf16>, %v
       outs(%o, %l : tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>
   return %r#0 : tensor<1x4x?x32xbf16>
 }
+
+// -----
+
+// refine_norm: carried to slash_refine (the rest as without it).
+// CHECK-LABEL: func.func @slash_refine_norm
+// CHECK: %[[S:.+]] = unisparse.block_score
+// CHECK: %[[R:.+]] = unisparse.slash_refine {block = 64 : i64, last_q = 8 : i64, refine_norm = true}
+// CHECK: unisparse.block_select {tau = 0.94999999999999996 : f64} ins(%[[R]] : tensor<1x4x?x?xf32>)
+func.func @slash_refine_norm(%q: tensor<1x4x?x32xbf16>, %k: tensor<1x2x?x32xbf16>, %v: tensor<1x2x?x32xbf16>,
+                             %o: tensor<1x4x?x32xbf16>, %l: tensor<1x4x?xf32>) -> tensor<1x4x?x32xbf16> {
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, tau = 0.95, refine = slash, last_q = 8,
+                                                        refine_norm = true>}
+      ins(%q, %k, %v : tensor<1x4x?x32xbf16>, tensor<1x2x?x32xbf16>, tensor<1x2x?x32xbf16>)
+      outs(%o, %l : tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>
+  return %r#0 : tensor<1x4x?x32xbf16>
+}

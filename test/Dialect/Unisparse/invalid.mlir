@@ -1212,6 +1212,17 @@ func.func private @f() attributes {c = #unisparse.config<refine = slash, causal 
 
 // -----
 
+// expected-error @+1 {{'refine_norm' = true needs 'refine' = slash (it normalises the slash refinement), found refine = none}}
+func.func private @f() attributes {c = #unisparse.config<refine_norm = true>}
+
+// -----
+
+// expected-error @+2 {{expected 'true' or 'false'}}
+// expected-error @+1 {{failed to parse Unisparse_ConfigAttr parameter 'refine_norm'}}
+func.func private @f() attributes {c = #unisparse.config<refine = slash, refine_norm = 1>}
+
+// -----
+
 // expected-error @+2 {{'refine' must be one of none, slash, found vertical}}
 // expected-error @+1 {{failed to parse Unisparse_ConfigAttr parameter 'refine'}}
 func.func private @f() attributes {c = #unisparse.config<refine = vertical>}

@@ -163,6 +163,9 @@ func.func private @outlier_config() attributes {
 // CHECK-SAME: outs(%{{.*}} : tensor<2x4x?x?xf32>) -> tensor<2x4x?x?xf32>
 // CHECK: unisparse.slash_refine {block = 128 : i64, last_q = 16 : i64}
 // CHECK-SAME: ins(%{{.*}}, %{{.*}}, %{{.*}} : tensor<1x4x300x64xbf16>, tensor<1x4x300x64xbf16>, tensor<1x4x3x3xf32>)
+// CHECK: unisparse.slash_refine {block = 128 : i64, last_q = 16 : i64, refine_norm = true}
+// CHECK: unisparse.slash_refine {block = 128 : i64, last_q = 16 : i64}
+// CHECK-SAME: ins(
 func.func @slash_refine(%q: tensor<2x8x?x32xf16>, %k: tensor<2x2x?x32xf16>, %s: tensor<2x4x?x?xf32>,
                         %r0: tensor<2x4x?x?xf32>, %q1: tensor<1x4x300x64xbf16>, %s1: tensor<1x4x3x3xf32>)
     -> (tensor<2x4x?x?xf32>, tensor<1x4x3x3xf32>) {
@@ -171,6 +174,13 @@ func.func @slash_refine(%q: tensor<2x8x?x32xf16>, %k: tensor<2x2x?x32xf16>, %s: 
       ins(%q, %k, %s : tensor<2x8x?x32xf16>, tensor<2x2x?x32xf16>, tensor<2x4x?x?xf32>)
       outs(%r0 : tensor<2x4x?x?xf32>) -> tensor<2x4x?x?xf32>
   %d = unisparse.slash_refine {block = 128, last_q = 16, n_offsets = 16, rows_per_block = 8, width = 1}
+      ins(%q1, %q1, %s1 : tensor<1x4x300x64xbf16>, tensor<1x4x300x64xbf16>, tensor<1x4x3x3xf32>)
+      outs(%s1 : tensor<1x4x3x3xf32>) -> tensor<1x4x3x3xf32>
+  // refine_norm printed where true (the default, false, left out)
+  %n = unisparse.slash_refine {block = 128, last_q = 16, refine_norm = true}
+      ins(%q1, %q1, %s1 : tensor<1x4x300x64xbf16>, tensor<1x4x300x64xbf16>, tensor<1x4x3x3xf32>)
+      outs(%s1 : tensor<1x4x3x3xf32>) -> tensor<1x4x3x3xf32>
+  %f = unisparse.slash_refine {block = 128, last_q = 16, refine_norm = false}
       ins(%q1, %q1, %s1 : tensor<1x4x300x64xbf16>, tensor<1x4x300x64xbf16>, tensor<1x4x3x3xf32>)
       outs(%s1 : tensor<1x4x3x3xf32>) -> tensor<1x4x3x3xf32>
   return %r, %d : tensor<2x4x?x?xf32>, tensor<1x4x3x3xf32>
@@ -182,3 +192,11 @@ func.func @slash_refine(%q: tensor<2x8x?x32xf16>, %k: tensor<2x2x?x32xf16>, %s: 
 // CHECK-SAME: #unisparse.config<refine = slash, last_q = 8, n_offsets = 4, rows_per_block = 2, width = 0>
 func.func private @refine_config() attributes {c = #unisparse.config<width = 0, refine = slash, last_q = 8,
                                                                        rows_per_block = 2, n_offsets = 4>}
+
+// refine_norm: printed where true, after width.
+// CHECK-LABEL: func.func private @refine_norm_config
+// CHECK-SAME: #unisparse.config<refine = slash, refine_norm = true>
+// CHECK-LABEL: func.func private @refine_norm_off_config
+// CHECK-SAME: #unisparse.config<refine = slash>
+func.func private @refine_norm_config() attributes {c = #unisparse.config<refine_norm = true, refine = slash>}
+func.func private @refine_norm_off_config() attributes {c = #unisparse.config<refine_norm = false, refine = slash>}

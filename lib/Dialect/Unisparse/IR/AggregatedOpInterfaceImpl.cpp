@@ -110,7 +110,8 @@ EstimationValues mlir::unisparse::buildEstimation(
                                      b.getI64IntegerAttr(cfg.getWidth()),
                                      b.getI64IntegerAttr(cfg.getLocalBlocks()),
                                      b.getBoolAttr(cfg.getSink()),
-                                     b.getF64FloatAttr(cfg.getScaleValue()))
+                                     b.getF64FloatAttr(cfg.getScaleValue()),
+                                     b.getBoolAttr(cfg.getRefineNorm()))
                    .getResult();
   }
   auto select = BlockSelectOp::create(

@@ -151,11 +151,9 @@ mlir::unisparse::outlierCompressKernelUnsupportedReason(int64_t headDim,
   return "";
 }
 
-LogicalResult mlir::unisparse::verifyRefinement(EmitFn emit, Refine refine,
-                                                int64_t block, bool causal,
-                                                int64_t lastQ, int64_t nOffsets,
-                                                int64_t rowsPerBlock,
-                                                int64_t width) {
+LogicalResult mlir::unisparse::verifyRefinement(
+    EmitFn emit, Refine refine, int64_t block, bool causal, int64_t lastQ,
+    int64_t nOffsets, int64_t rowsPerBlock, int64_t width, bool refineNorm) {
   if (failed(verifyPositive(emit, "last_q", lastQ)) ||
       failed(verifyPositive(emit, "n_offsets", nOffsets)) ||
       failed(verifyPositive(emit, "rows_per_block", rowsPerBlock)) ||
@@ -167,8 +165,13 @@ LogicalResult mlir::unisparse::verifyRefinement(EmitFn emit, Refine refine,
                              {"width", width}})
     if (value > kMaxRefineParam)
       return emit() << "'" << name << "' must be at most 2^20, found " << value;
-  if (refine != Refine::slash)
+  if (refine != Refine::slash) {
+    if (refineNorm)
+      return emit() << "'refine_norm' = true needs 'refine' = slash (it "
+                       "normalises the slash refinement), found refine = "
+                    << stringifyRefine(refine);
     return success();
+  }
   if (rowsPerBlock > block)
     return emit() << "'rows_per_block' (" << rowsPerBlock
                   << ") must not exceed 'block' (" << block

@@ -64,7 +64,7 @@ LogicalResult ConfigAttr::verify(
     int64_t minBlocks, int64_t maxBlocks, bool causal, llvm::APFloat scaleF,
     Estimator estimator, QueryReduce queryReduce, int64_t qOutliers,
     int64_t kOutliers, Refine refine, int64_t lastQ, int64_t nOffsets,
-    int64_t rowsPerBlock, int64_t width) {
+    int64_t rowsPerBlock, int64_t width, bool refineNorm) {
   double tau = tauF.convertToDouble(), scale = scaleF.convertToDouble();
   if (failed(verifyPositive(emitError, "block", block)) ||
       failed(verifyPositive(emitError, "c_q", cQ)) ||
@@ -85,5 +85,5 @@ LogicalResult ConfigAttr::verify(
       failed(
           verifyOutliers(emitError, estimator, cQ, cK, qOutliers, kOutliers)) ||
       failed(verifyRefinement(emitError, refine, block, causal, lastQ, nOffsets,
-                              rowsPerBlock, width)));
+                              rowsPerBlock, width, refineNorm)));
 }

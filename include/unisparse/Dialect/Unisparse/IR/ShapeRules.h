@@ -136,10 +136,12 @@ constexpr int64_t kMaxRefineParam = int64_t(1) << 20;
 /// the attributes of unisparse.slash_refine): last_q, n_offsets and
 /// rows_per_block positive, width non-negative, all four at most
 /// kMaxRefineParam; with refine = slash also rows_per_block
-/// <= block and causal attention (the last queries see every key).
+/// <= block and causal attention (the last queries see every key);
+/// refine_norm only with refine = slash (it normalises that refinement).
 LogicalResult verifyRefinement(EmitFn emit, Refine refine, int64_t block,
                                bool causal, int64_t lastQ, int64_t nOffsets,
-                               int64_t rowsPerBlock, int64_t width);
+                               int64_t rowsPerBlock, int64_t width,
+                               bool refineNorm = false);
 
 /// Why unisparse.slash_refine with q and k of `element`, `qHeads` query,
 /// `kvHeads` kv heads, `groups` head groups and head dimension `headDim`

@@ -83,6 +83,7 @@ def Unisparse_ConfigAttr : Unisparse_Attr<"Config", "config"> {
     | `n_offsets` | 16 | `slash`: slash offsets kept (positive, at most 2^20) |
     | `rows_per_block` | 8 | `slash`: probe rows per query block (positive, at most 2^20; at most `block` with `slash`) |
     | `width` | 1 | `slash`: keys on either side of each offset's key (non-negative, at most 2^20) |
+    | `refine_norm` | false | `slash`: each row of the refinement divided by one plus its sum, `R / (1 + sum_J R)` (the candidates' share of the forced keys, the candidates and the rest); only with `refine` = `slash` |
 
     Example:
 
@@ -110,7 +111,8 @@ def Unisparse_ConfigAttr : Unisparse_Attr<"Config", "config"> {
     Unisparse_IntParam<"last_q", "16", "slash refinement: last queries">:$last_q,
     Unisparse_IntParam<"n_offsets", "16", "slash refinement: offsets kept">:$n_offsets,
     Unisparse_IntParam<"rows_per_block", "8", "slash refinement: probe rows per query block">:$rows_per_block,
-    Unisparse_IntParam<"width", "1", "slash refinement: keys on either side of an offset">:$width
+    Unisparse_IntParam<"width", "1", "slash refinement: keys on either side of an offset">:$width,
+    Unisparse_BoolParam<"false", "slash refinement: normalised by one plus its row sum">:$refine_norm
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;

@@ -384,7 +384,12 @@ def Unisparse_SlashRefineOp : Unisparse_Op<"slash_refine", [
        local_blocks) <= J <= I`): `result = max(scores / tot, E * (f /
        tot))`, where a row with `tot = 0` takes `scores` itself for `scores
        / tot`, a NaN `f / tot` counts as 0, and a NaN `scores / tot` stays
-       NaN (the selection then keeps every visible block of its row).
+       NaN (the selection then keeps every visible block of its row). With
+       `refine_norm`, `R = E * (f / tot)` is divided by one plus its row
+       sum, `result = max(scores / tot, R / (1 + sum_J R))`: `R` is the
+       candidates' mass relative to the forced keys and unbounded where the
+       first pass misses mass; normalised it is their share of the forced
+       keys, the candidates and the rest (at most 1 a row).
 
     `scale = 0` selects `1/sqrt(D)`. Inputs bf16, f16 or f32.
 
@@ -414,7 +419,8 @@ def Unisparse_SlashRefineOp : Unisparse_Op<"slash_refine", [
                        DefaultValuedAttr<I64Attr, "1">:$width,
                        DefaultValuedAttr<I64Attr, "1">:$local_blocks,
                        DefaultValuedAttr<BoolAttr, "true">:$sink,
-                       DefaultValuedAttr<F64Attr, "0.0">:$scale);
+                       DefaultValuedAttr<F64Attr, "0.0">:$scale,
+                       DefaultValuedAttr<BoolAttr, "false">:$refine_norm);
   let results = (outs Optional<AnyRankedTensor>:$result);
   let assemblyFormat = [{
     attr-dict `ins` `(` $q `,` $k `,` $scores `:` type($q) `,` type($k) `,` type($scores) `)`
