@@ -55,7 +55,9 @@
 //                the warp by a butterfly and added into E by lane 0; then
 //                the block's row total and forced sums of the first pass
 //                (lane-strided, a butterfly) and the combination max(s /
-//                tot, E * f / tot) with the op's NaN rules, written once.
+//                tot, E * f / tot) with the op's NaN rules, written once
+//                (with refine_norm the row's sum of E in the same loop and
+//                butterfly, and E * f / tot divided by 1 + f / tot sum E).
 //
 // E lives in workgroup memory (NB floats a block), so nothing grows as N^2
 // beyond the scores; the scratch is the last rows' logits (B Hq M ld floats, as
@@ -112,6 +114,7 @@ struct RefineShape {
   int64_t block, local;     // block, local_blocks
   int64_t minOffset;        // local_blocks * block (saturated)
   bool sink;
+  bool norm;               // refine_norm: R / (1 + sum_J R)
   int64_t hq, G, hg, ch;   // query heads, Hq / Hkv, head groups, Hq / Hg
   int64_t headDim, kSteps; // D, D / 16
   float scale;
@@ -1321,21 +1324,38 @@ struct RefineKernels : KernelBuilder {
         });
   }
 
-  /// The combination of row I: max(s / tot, E * (f / tot)), E from `eRow`.
+  /// The combination of row I: max(s / tot, E * (f / tot)), E from `eRow`;
+  /// with refine_norm E * (f / tot) / (1 + (f / tot) sum_J E), the sum of E
+  /// taken with the row's total (lane-strided, the same butterfly).
   void combine(Value bi, Value g, Value I, Value lane, Value eRow) {
+    Value step = idx(32); // (created before the sums' zeros)
+    SmallVector<Value> init = {f32(0.0f), f32(0.0f)};
+    if (s.norm)
+      init.push_back(f32(0.0f));
     SmallVector<Value> sums = forLoop(
-        lane, d.nb, idx(32), {f32(0.0f), f32(0.0f)},
+        lane, d.nb, step, init,
         [&](Value J, ValueRange a) -> SmallVector<Value> {
           Value sc = load(d.scores, {bi, g, I, J});
           Value forced = andI(ule(J, I), ule(I, add(J, s.local)));
           if (s.sink)
             forced = orI(forced, eq(J, 0));
-          return {fadd(a[0], sc), fadd(a[1], select(forced, sc, f32(0.0f)))};
+          SmallVector<Value> next = {fadd(a[0], sc),
+                                     fadd(a[1], select(forced, sc, f32(0.0f)))};
+          if (s.norm)
+            next.push_back(fadd(a[2], load(eRow, {J})));
+          return next;
         });
+    for (int32_t mask : {16, 8, 4, 2, 1})
+      for (Value &sum : sums)
+        sum = fadd(sum, shuffleXor(sum, mask));
     Value tot = sums[0], f = sums[1];
-    for (int32_t mask : {16, 8, 4, 2, 1}) {
-      tot = fadd(tot, shuffleXor(tot, mask));
-      f = fadd(f, shuffleXor(f, mask));
+    // 1 + S, S = (f / tot) sum_J E (a NaN share as 0, as below).
+    Value denom;
+    if (s.norm) {
+      Value share = fdiv(f, tot);
+      share = select(fcmp(arith::CmpFPredicate::UNO, share, share), f32(0.0f),
+                     share);
+      denom = fadd(f32(1.0f), fmul(sums[2], share));
     }
     forLoop(lane, d.nb, idx(32), {},
             [&](Value J, ValueRange) -> SmallVector<Value> {
@@ -1347,6 +1367,8 @@ struct RefineKernels : KernelBuilder {
               share = select(fcmp(arith::CmpFPredicate::UNO, share, share),
                              f32(0.0f), share);
               Value refined = fmul(e, share);
+              if (s.norm)
+                refined = fdiv(refined, denom);
               Value res = select(fcmp(arith::CmpFPredicate::UNO, sn, sn), sn,
                                  fmaximum(sn, refined));
               store(res, d.out, at);
@@ -1393,6 +1415,7 @@ struct SlashRefineToGPU : OpRewritePattern<SlashRefineOp> {
     s.minOffset =
         s.local > (maxI64 - 1) / s.block ? maxI64 - 1 : s.local * s.block;
     s.sink = op.getSink();
+    s.norm = op.getRefineNorm();
     s.hq = qType.getDimSize(1);
     s.G = s.hq / kType.getDimSize(1);
     s.hg = sType.getDimSize(1);

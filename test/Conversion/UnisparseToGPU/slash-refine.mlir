@@ -238,12 +238,17 @@
 // CHECK: math.exp
 // CHECK-COUNT-4: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
 // CHECK-COUNT-4: memref.store %{{.+}}, %[[E]]
+// The combination: the row total and forced sum (two sums, no sum of E
+// without refine_norm), then max(s / tot, E * f / tot).
 // CHECK: gpu.barrier
 // CHECK: scf.if %[[EXISTS]] {
+// CHECK-NEXT: scf.for {{.+}} iter_args(%{{[^,]+}}, %{{[^,]+}}) -> (f32, f32) {
 // CHECK: memref.load %[[S]]
 // CHECK: gpu.shuffle  xor
 // CHECK: memref.load %[[E]]
-// CHECK: arith.maximumf
+// CHECK: %[[REF0:.+]] = arith.mulf
+// CHECK-NEXT: arith.cmpf uno
+// CHECK-NEXT: arith.maximumf %{{.+}}, %[[REF0]]
 // CHECK: memref.store %{{.+}}, %[[R]]
 // CHECK: gpu.terminator
 // CHECK: } else {
@@ -301,6 +306,45 @@ func.func @refine_f16(%q: memref<1x4x?x128xf16>, %k: memref<1x4x?x128xf16>, %s: 
 func.func @refine_many_rows(%q: memref<1x4x?x128xbf16>, %k: memref<1x4x?x128xbf16>, %s: memref<1x4x?x?xf32>, %r: memref<1x4x?x?xf32>) {
   unisparse.slash_refine {block = 128 : i64, last_q = 48 : i64}
       ins(%q, %k, %s : memref<1x4x?x128xbf16>, memref<1x4x?x128xbf16>, memref<1x4x?x?xf32>)
+      outs(%r : memref<1x4x?x?xf32>)
+  return
+}
+
+// refine_norm: the combination's loop sums E too (a third sum, the same
+// butterfly), 1 + (f / tot) sum E is formed once per row, and E * f / tot
+// is divided by it before the max; the other kernels are unchanged.
+// CHECK-LABEL: func.func @refine_norm(
+// CHECK-SAME: %{{[^:]+}}: memref<1x4x?x64xbf16>, %{{[^:]+}}: memref<1x2x?x64xbf16>, %[[S3:[^:]+]]: memref<1x4x?x?xf32>, %[[R3:[^:]+]]: memref<1x4x?x?xf32>)
+// CHECK-DAG: %[[ONE:.+]] = arith.constant 1.000000e+00 : f32
+// CHECK: gpu.launch {{.+}} module(@unisparse_slash_probe_3_module)
+// CHECK: %[[E3:.+]] = memref.view
+// CHECK: gpu.barrier
+// CHECK: gpu.barrier
+// CHECK: scf.if %{{.+}} {
+// CHECK-NEXT: %[[SUMS3:.+]]:3 = scf.for {{.+}} iter_args(%{{[^,]+}}, %{{[^,]+}}, %[[ACC:[^ ]+]] = %{{[^)]+}}) -> (f32, f32, f32) {
+// CHECK: memref.load %[[S3]]
+// CHECK: %[[EJ:.+]] = memref.load %[[E3]]
+// CHECK-NEXT: %[[ESUM:.+]] = arith.addf %[[ACC]], %[[EJ]] : f32
+// CHECK-COUNT-15: gpu.shuffle  xor
+// CHECK-NOT: gpu.shuffle
+// CHECK: %[[SH3:.+]] = arith.divf %{{.+}}, %{{.+}} : f32
+// CHECK-NEXT: %[[NAN3:.+]] = arith.cmpf uno, %[[SH3]], %[[SH3]] : f32
+// CHECK-NEXT: %[[SH30:.+]] = arith.select %[[NAN3]], %{{.+}}, %[[SH3]] : f32
+// CHECK-NEXT: %[[S3SUM:.+]] = arith.mulf %{{.+}}, %[[SH30]] : f32
+// CHECK-NEXT: %[[DEN:.+]] = arith.addf %[[S3SUM]], %[[ONE]] : f32
+// CHECK-NEXT: scf.for
+// CHECK: memref.load %[[E3]]
+// CHECK: %[[REF3:.+]] = arith.mulf
+// CHECK-NEXT: %[[RN3:.+]] = arith.divf %[[REF3]], %[[DEN]] : f32
+// CHECK-NEXT: arith.cmpf uno
+// CHECK-NEXT: arith.maximumf %{{.+}}, %[[RN3]]
+// CHECK: memref.store %{{.+}}, %[[R3]]
+// CHECK: gpu.launch {{.+}} module(@unisparse_slash_probe_narrow_3_module)
+// CHECK: arith.divf %{{.+}}, %[[DEN3N:.+]] : f32
+// CHECK: arith.maximumf
+func.func @refine_norm(%q: memref<1x4x?x64xbf16>, %k: memref<1x2x?x64xbf16>, %s: memref<1x4x?x?xf32>, %r: memref<1x4x?x?xf32>) {
+  unisparse.slash_refine {block = 64 : i64, last_q = 16 : i64, refine_norm = true}
+      ins(%q, %k, %s : memref<1x4x?x64xbf16>, memref<1x2x?x64xbf16>, memref<1x4x?x?xf32>)
       outs(%r : memref<1x4x?x?xf32>)
   return
 }
