@@ -601,6 +601,12 @@ def check_refine(name, n, seed, cpu=True, batch=2):
         f"seed {used} (offset margin {margin:.2f}), max |diff| {err.max():.2e}, "
         f"max ratio to the bound {float(np.max(err / tol_g)):.3f}; the first pass alone {seen:.0f}x the bound",
     )
+    if cfg.refine_norm:
+        # The normalisation is what the kernels did: the float64 refinement
+        # without it is far outside the bound.
+        unnorm = twolevel.refine_config(s_g.astype(np.float64), q64, k64, cfg, refine_norm=False)
+        off = float(np.max(np.abs(r_g - unnorm) / tol_g))
+        record(f"{label}: refine_norm (the unnormalised refinement is rejected)", off > 100.0, f"{off:.0f}x the bound")
 
     cpu_lib, *_ = load(name, "cpu")
     cpu_first, *_ = load(f"{name}_first", "cpu")
@@ -1444,14 +1450,16 @@ def main():
                 check_query_pooling(name, n, seed + 13)
     # The slash refinement (the refinement kernels; `_loops`: the loop
     # path) at lengths with a partial last block, GQA, batch 2; a bf16, an
-    # f32 and an outlier (`peaked`) first pass; then the long shapes of 32 /
-    # 8 heads (the GPU against float64 only).
+    # f32 and an outlier (`peaked`) first pass, that one also normalised
+    # (refine_norm); then the long shapes of 32 / 8 heads (the GPU against
+    # float64 only).
     for name in (
         "slash_bf16_d128",
         "slash_f32_d128",
         "slash_ch2_f16_d64",
         "slash_loops_bf16_d128",
         "slash_peaked_bf16_d128",
+        "slash_norm_bf16_d128",
     ):
         for n in (1000,) if a.quick else (1000, 4099):
             if want(name):

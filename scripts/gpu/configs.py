@@ -166,6 +166,17 @@ CHECK = {
     "slash_peaked_bf16_d128_first": (SLASH_OUTLIER, 8, 2, 128, "bf16", ("cuda", "cpu")),
     "slash_h32_bf16_d128": (SLASH_DEFAULT + ",refine=slash,last_q=16", 32, 8, 128, "bf16", ("cuda",)),
     "slash_h32_bf16_d128_first": (SLASH_DEFAULT, 32, 8, 128, "bf16", ("cuda",)),
+    # The `peaked` preset's refinement normalised (refine_norm: R / (1 +
+    # sum_J R), the probe kernel's combination); the same first pass.
+    "slash_norm_bf16_d128": (
+        SLASH_OUTLIER + ",refine=slash,last_q=16,refine_norm=true",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
+    "slash_norm_bf16_d128_first": (SLASH_OUTLIER, 8, 2, 128, "bf16", ("cuda", "cpu")),
     # The scoring kernel pooling its query composites itself (the default,
     # named by CHECK_FLAGS): heads pooled by 1 (the default config), 2 (f16,
     # block 64) and 4 (not causal); each with an `_unfused` twin (the
@@ -249,6 +260,17 @@ BENCH_ESTIMATION = {
     "est_peaked": (
         "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2,"
         "refine=slash,last_q=16",
+        32,
+        8,
+        128,
+        "bf16",
+        ("cuda",),
+    ),
+    # The same with the refinement normalised (refine_norm): one more sum
+    # and a division per block in the probe kernel.
+    "est_peaked_norm": (
+        "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2,"
+        "refine=slash,last_q=16,refine_norm=true",
         32,
         8,
         128,
