@@ -308,14 +308,8 @@ Value foldShare(KernelBuilder &kb, QueryReduce reduce, Value score, Value part,
 /// the blocks of a causal row).
 Value scoreIfWritten(KernelBuilder &kb, Value written,
                      function_ref<Value()> compute) {
-  auto op = scf::IfOp::create(kb.b, kb.b.getF32Type(), written,
-                              /*withElseRegion=*/true);
-  OpBuilder::InsertionGuard guard(kb.b);
-  kb.b.setInsertionPointToStart(&op.getThenRegion().front());
-  scf::YieldOp::create(kb.b, compute());
-  kb.b.setInsertionPointToStart(&op.getElseRegion().front());
-  scf::YieldOp::create(kb.b, kb.f32(0.0f));
-  return op.getResult(0);
+  return kb.ifElseValue(written, kb.b.getF32Type(), compute,
+                        [&] { return kb.f32(0.0f); });
 }
 
 /// Emits the kernel of one scoring launch.
@@ -606,14 +600,9 @@ private:
   SmallVector<Value>
   maskedBranch(Value whole, TypeRange types,
                function_ref<SmallVector<Value>(bool masked)> step) {
-    auto branch = scf::IfOp::create(b, types, whole, /*withElseRegion=*/true);
-    for (bool masked : {false, true}) {
-      OpBuilder::InsertionGuard guard(b);
-      Region &region = masked ? branch.getElseRegion() : branch.getThenRegion();
-      b.setInsertionPointToStart(&region.front());
-      scf::YieldOp::create(b, step(masked));
-    }
-    return SmallVector<Value>(branch.getResults());
+    return ifElse(
+        whole, types, [&] { return step(/*masked=*/false); },
+        [&] { return step(/*masked=*/true); });
   }
 
   /// antidiag_lse, key tile `kt`: per slot a, S_a = Q_a K_a^T (its own
@@ -799,19 +788,13 @@ private:
         return SmallVector<Value>{};
       });
     };
-    auto branch = scf::IfOp::create(b, whole, /*withElseRegion=*/true);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(&branch.getThenRegion().front());
-      rounds(/*partial=*/false);
-      b.setInsertionPointToStart(&branch.getElseRegion().front());
-      auto aligned = scf::IfOp::create(b, ult(idx(0), pooled->alignedLen),
-                                       /*withElseRegion=*/true);
-      b.setInsertionPointToStart(&aligned.getThenRegion().front());
-      rounds(/*partial=*/true);
-      b.setInsertionPointToStart(&aligned.getElseRegion().front());
-      unaligned();
-    }
+    ifThenElse(
+        whole, [&] { rounds(/*partial=*/false); },
+        [&] {
+          ifThenElse(
+              ult(idx(0), pooled->alignedLen),
+              [&] { rounds(/*partial=*/true); }, unaligned);
+        });
     gpu::BarrierOp::create(b);
     SmallVector<Value> frags;
     for (int64_t mt = 0; mt < s.mTiles; ++mt)
@@ -907,13 +890,12 @@ private:
   void loadRowsAsync(Value src, Value head, Value first, Value limit,
                      int64_t count, Value slotIdx, Value dstBase) {
     Value inside = ule(add(first, count), limit);
-    auto branch = scf::IfOp::create(b, inside, /*withElseRegion=*/true);
-    for (bool partial : {false, true}) {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(partial ? &branch.getElseRegion().front()
-                                         : &branch.getThenRegion().front());
+    auto copy = [&](bool partial) {
       copyRows(src, head, first, limit, count, slotIdx, dstBase, partial);
-    }
+    };
+    ifThenElse(
+        inside, [&] { copy(/*partial=*/false); },
+        [&] { copy(/*partial=*/true); });
   }
 
   /// The copies of loadRowsAsync (`partial`: rows past `limit` zero-filled).
@@ -1473,14 +1455,10 @@ private:
         return SmallVector<Value>{};
       });
     };
-    auto branch = scf::IfOp::create(b, ule(add(first, idx(s.rq)), n.tq),
-                                    /*withElseRegion=*/true);
-    for (bool checkRows : {false, true}) {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(checkRows ? &branch.getElseRegion().front()
-                                           : &branch.getThenRegion().front());
-      tileLoop(checkRows);
-    }
+    ifThenElse(
+        ule(add(first, idx(s.rq)), n.tq),
+        [&] { tileLoop(/*checkRows=*/false); },
+        [&] { tileLoop(/*checkRows=*/true); });
   }
 
   /// The scores of query block `qb` (rows rowBase.. of tile `u`) in key
@@ -1491,36 +1469,32 @@ private:
     int64_t nb = s.blocksPerKeyTile;
     Value batchIdx = div(u.head, n.groups), group = rem(u.head, n.groups);
     SmallVector<Type> types(nb, b.getF32Type());
-    auto tileScores = scf::IfOp::create(b, types, ult(kt, u.keyTiles),
-                                        /*withElseRegion=*/true);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(&tileScores.getThenRegion().front());
-      // The tile's loads first, all in flight at once.
-      SmallVector<Value> tileMax =
-          loadRun(maxima, u.scratch.maximum(*this, s, kt, rowBase), s.rq, s.rq);
-      SmallVector<Value> parts =
-          loadRun(partials, u.scratch.partial(*this, s, kt, rowBase, idx(0)),
-                  s.rq * nb, s.rq * nb);
-      SmallVector<Value> score(nb, f32(0.0f));
-      for (int64_t i = 0; i < s.rq; ++i) {
-        Value coefficient =
-            shareCoefficient(*this, tileMax[i], rowMax[i], rowInvSum[i]);
-        for (int64_t j = 0; j < nb; ++j)
-          score[j] =
-              foldShare(*this, s.reduce, score[j], parts[i * nb + j],
-                        coefficient, exists.empty() ? Value() : exists[i]);
-      }
-      // (Blocks past NBk in the last tile are not stored.)
-      scf::YieldOp::create(b, score);
-      b.setInsertionPointToStart(&tileScores.getElseRegion().front());
-      scf::YieldOp::create(b, SmallVector<Value>(nb, f32(0.0f)));
-    }
+    SmallVector<Value> tileScores = ifElse(
+        ult(kt, u.keyTiles), types,
+        [&] {
+          // The tile's loads first, all in flight at once.
+          SmallVector<Value> tileMax = loadRun(
+              maxima, u.scratch.maximum(*this, s, kt, rowBase), s.rq, s.rq);
+          SmallVector<Value> parts = loadRun(
+              partials, u.scratch.partial(*this, s, kt, rowBase, idx(0)),
+              s.rq * nb, s.rq * nb);
+          SmallVector<Value> score(nb, f32(0.0f));
+          for (int64_t i = 0; i < s.rq; ++i) {
+            Value coefficient =
+                shareCoefficient(*this, tileMax[i], rowMax[i], rowInvSum[i]);
+            for (int64_t j = 0; j < nb; ++j)
+              score[j] =
+                  foldShare(*this, s.reduce, score[j], parts[i * nb + j],
+                            coefficient, exists.empty() ? Value() : exists[i]);
+          }
+          // (Blocks past NBk in the last tile are not stored.)
+          return score;
+        },
+        [&] { return SmallVector<Value>(nb, f32(0.0f)); });
     for (int64_t j = 0; j < nb; ++j) {
       Value blk = add(mul(kt, nb), j);
-      ifThen(ult(blk, n.nbk), [&] {
-        store(tileScores.getResult(j), scores, {batchIdx, group, qb, blk});
-      });
+      ifThen(ult(blk, n.nbk),
+             [&] { store(tileScores[j], scores, {batchIdx, group, qb, blk}); });
     }
   }
 };

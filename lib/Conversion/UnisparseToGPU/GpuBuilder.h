@@ -170,6 +170,41 @@ struct KernelBuilder {
     then();
   }
 
+  /// scf.if `cond` { then() } else { otherwise() } with no results (each
+  /// region built in that order, before its yield).
+  void ifThenElse(Value cond, function_ref<void()> then,
+                  function_ref<void()> otherwise) {
+    auto op = scf::IfOp::create(b, cond, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&op.getThenRegion().front());
+    then();
+    b.setInsertionPointToStart(&op.getElseRegion().front());
+    otherwise();
+  }
+
+  /// scf.if `cond` yielding then() or otherwise() (values of `types`; the
+  /// then region is built first).
+  SmallVector<Value> ifElse(Value cond, TypeRange types,
+                            function_ref<SmallVector<Value>()> then,
+                            function_ref<SmallVector<Value>()> otherwise) {
+    auto op = scf::IfOp::create(b, types, cond, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&op.getThenRegion().front());
+    scf::YieldOp::create(b, then());
+    b.setInsertionPointToStart(&op.getElseRegion().front());
+    scf::YieldOp::create(b, otherwise());
+    return SmallVector<Value>(op.getResults());
+  }
+
+  /// ifElse of one value of `type`.
+  Value ifElseValue(Value cond, Type type, function_ref<Value()> then,
+                    function_ref<Value()> otherwise) {
+    return ifElse(
+               cond, type, [&] { return SmallVector<Value>{then()}; },
+               [&] { return SmallVector<Value>{otherwise()}; })
+        .front();
+  }
+
   /// scf.for iv in [lb, ub) step `step` carrying `init`; `body` returns the
   /// next values.
   SmallVector<Value>

@@ -187,13 +187,9 @@ alignedOrNot(KernelBuilder &k, Value aligned, TypeRange types, int64_t bytes,
              function_ref<SmallVector<Value>(llvm::MaybeAlign)> body) {
   if (!aligned)
     return body(llvm::MaybeAlign());
-  auto op = scf::IfOp::create(k.b, types, aligned, /*withElseRegion=*/true);
-  OpBuilder::InsertionGuard guard(k.b);
-  k.b.setInsertionPointToStart(&op.getThenRegion().front());
-  scf::YieldOp::create(k.b, body(llvm::Align(bytes)));
-  k.b.setInsertionPointToStart(&op.getElseRegion().front());
-  scf::YieldOp::create(k.b, body(llvm::MaybeAlign()));
-  return op.getResults();
+  return k.ifElse(
+      aligned, types, [&] { return body(llvm::Align(bytes)); },
+      [&] { return body(llvm::MaybeAlign()); });
 }
 
 /// prefetch.global.L2 of the elements at `d` of token `token` of every
@@ -575,14 +571,7 @@ private:
   /// same way in every lane) rather than a select of each element, so that
   /// the adds are predicated, not computed and then selected.
   Value restOnly(int64_t a, Value acc, function_ref<Value()> next) {
-    auto branch = scf::IfOp::create(k.b, TypeRange{acc.getType()}, inRest(a),
-                                    /*withElseRegion=*/true);
-    OpBuilder::InsertionGuard guard(k.b);
-    k.b.setInsertionPointToStart(&branch.getThenRegion().front());
-    scf::YieldOp::create(k.b, next());
-    k.b.setInsertionPointToStart(&branch.getElseRegion().front());
-    scf::YieldOp::create(k.b, acc);
-    return branch.getResult(0);
+    return k.ifElseValue(inRest(a), acc.getType(), next, [&] { return acc; });
   }
 
   /// (v1, s1) comes before (v2, s2): a larger value, or the same and a
@@ -746,13 +735,9 @@ struct OutlierCompressToGPU : OpRewritePattern<CompressOp> {
             // warp).
             auto fullOrNot = [&](llvm::MaybeAlign in, llvm::MaybeAlign outAl) {
               Value full = k.ule(k.mul(k.add(at[1], 1), c), seq);
-              auto branch =
-                  scf::IfOp::create(lb, full, /*withElseRegion=*/true);
-              OpBuilder::InsertionGuard guard(lb);
-              lb.setInsertionPointToStart(&branch.getThenRegion().front());
-              body(in, outAl, true);
-              lb.setInsertionPointToStart(&branch.getElseRegion().front());
-              body(in, outAl, false);
+              k.ifThenElse(
+                  full, [&] { body(in, outAl, true); },
+                  [&] { body(in, outAl, false); });
             };
             if (!aligned) {
               fullOrNot(llvm::MaybeAlign(), llvm::MaybeAlign());
@@ -760,13 +745,10 @@ struct OutlierCompressToGPU : OpRewritePattern<CompressOp> {
             }
             // Rows not aligned to the lane's vector (rare): element loads,
             // one form for all composites.
-            auto branch =
-                scf::IfOp::create(lb, aligned, /*withElseRegion=*/true);
-            OpBuilder::InsertionGuard guard(lb);
-            lb.setInsertionPointToStart(&branch.getThenRegion().front());
-            fullOrNot(llvm::Align(inBytes), llvm::Align(outBytes));
-            lb.setInsertionPointToStart(&branch.getElseRegion().front());
-            body(llvm::MaybeAlign(), llvm::MaybeAlign(), false);
+            k.ifThenElse(
+                aligned,
+                [&] { fullOrNot(llvm::Align(inBytes), llvm::Align(outBytes)); },
+                [&] { body(llvm::MaybeAlign(), llvm::MaybeAlign(), false); });
           });
         });
     if (sharer)

@@ -594,19 +594,6 @@ private:
     return fmaxnum(mOld, m);
   }
 
-  /// scf.if `cond` with results: then() / otherwise().
-  SmallVector<Value> ifElse(Value cond, TypeRange types,
-                            function_ref<SmallVector<Value>()> then,
-                            function_ref<SmallVector<Value>()> otherwise) {
-    auto op = scf::IfOp::create(b, types, cond, /*withElseRegion=*/true);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&op.getThenRegion().front());
-    scf::YieldOp::create(b, then());
-    b.setInsertionPointToStart(&op.getElseRegion().front());
-    scf::YieldOp::create(b, otherwise());
-    return SmallVector<Value>(op.getResults());
-  }
-
   /// Whether every row of the CTA sees key tile `kt` whole (no mask).
   Value wholeTile(Value kt) {
     Value firstRowLimit =
@@ -887,48 +874,44 @@ private:
       Value blk = div(p, qbs);
       Value qb = add(firstQb, local);
       ifThen(ult(qb, n.nbq), [&] {
-        auto written =
-            scf::IfOp::create(b, b.getF32Type(), ult(blk, blocksWritten),
-                              /*withElseRegion=*/true);
-        {
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPointToStart(&written.getThenRegion().front());
-          Value kt = div(blk, s.blocksPerKeyTile());
-          Value first = mul(local, count);
-          SmallVector<Value> part =
-              loadRun(partials, s.partial,
-                      add(add(partialBase, mul(blk, s.scratchRows())), first));
-          SmallVector<Value> tileMax =
-              loadRun(maxima, b.getF32Type(),
-                      add(add(maximaBase, mul(kt, s.scratchRows())), first));
-          // The run in the padded workgroup statistics (ptxas merges the
-          // scalar loads into 16-byte ones; the padding spreads a quarter
-          // warp's eight runs over distinct banks).
-          Value statsFirst = mul(local, count + 4);
-          SmallVector<Value> rowMax, rowCoef;
-          for (int64_t r = 0; r < count; ++r) {
-            rowMax.push_back(load(rowMaxWg, {add(statsFirst, idx(r))}));
-            rowCoef.push_back(load(rowCoefWg, {add(statsFirst, idx(r))}));
-          }
-          Value score = f32(0.0f);
-          for (int64_t i = 0; i < s.qBlk; ++i) {
-            Value v = f32(0.0f);
-            for (int64_t h = 0; h < 2; ++h) {
-              int64_t r = 2 * i + h;
-              Value factor =
-                  fmul(exactPow2(fsub(tileMax[r], rowMax[r])), rowCoef[r]);
-              v = math::FmaOp::create(b, part[r], factor, v);
-            }
-            // Composites past Tq leave the reduction (the scores are >= 0,
-            // so 0 is the max's identity too).
-            Value c = add(mul(local, s.qBlk), i);
-            score = select(ult(c, rowsHere), reduce(score, v), score);
-          }
-          scf::YieldOp::create(b, score);
-          b.setInsertionPointToStart(&written.getElseRegion().front());
-          scf::YieldOp::create(b, f32(0.0f));
-        }
-        store(written.getResult(0), scores, {batchIdx, group, qb, blk});
+        Value written = ifElseValue(
+            ult(blk, blocksWritten), b.getF32Type(),
+            [&] {
+              Value kt = div(blk, s.blocksPerKeyTile());
+              Value first = mul(local, count);
+              SmallVector<Value> part = loadRun(
+                  partials, s.partial,
+                  add(add(partialBase, mul(blk, s.scratchRows())), first));
+              SmallVector<Value> tileMax = loadRun(
+                  maxima, b.getF32Type(),
+                  add(add(maximaBase, mul(kt, s.scratchRows())), first));
+              // The run in the padded workgroup statistics (ptxas merges the
+              // scalar loads into 16-byte ones; the padding spreads a quarter
+              // warp's eight runs over distinct banks).
+              Value statsFirst = mul(local, count + 4);
+              SmallVector<Value> rowMax, rowCoef;
+              for (int64_t r = 0; r < count; ++r) {
+                rowMax.push_back(load(rowMaxWg, {add(statsFirst, idx(r))}));
+                rowCoef.push_back(load(rowCoefWg, {add(statsFirst, idx(r))}));
+              }
+              Value score = f32(0.0f);
+              for (int64_t i = 0; i < s.qBlk; ++i) {
+                Value v = f32(0.0f);
+                for (int64_t h = 0; h < 2; ++h) {
+                  int64_t r = 2 * i + h;
+                  Value factor =
+                      fmul(exactPow2(fsub(tileMax[r], rowMax[r])), rowCoef[r]);
+                  v = math::FmaOp::create(b, part[r], factor, v);
+                }
+                // Composites past Tq leave the reduction (the scores are >= 0,
+                // so 0 is the max's identity too).
+                Value c = add(mul(local, s.qBlk), i);
+                score = select(ult(c, rowsHere), reduce(score, v), score);
+              }
+              return score;
+            },
+            [&] { return f32(0.0f); });
+        store(written, scores, {batchIdx, group, qb, blk});
       });
       return SmallVector<Value>{};
     });
@@ -948,64 +931,65 @@ private:
       function_ref<SmallVector<Value>(Value, Type, Value)> loadRun) {
     int64_t qbs = s.rows / s.qBlk, count = s.run();
     int64_t bpk = s.blocksPerKeyTile();
-    forLoop(tid, mul(n.keyTiles, qbs), idx(s.threads), {},
-            [&](Value p, ValueRange) {
-              Value local = rem(p, qbs);
-              Value kt = div(p, qbs);
-              Value qb = add(firstQb, local);
-              Value first = mul(local, count);
-              Value firstBlk = mul(kt, bpk);
-              // Each block of the tile inside NBk gets score(blk).
-              auto eachBlock = [&](function_ref<Value(Value)> score) {
-                for (int64_t j = 0; j < bpk; ++j) {
-                  Value blk = add(firstBlk, j);
-                  ifThen(ult(blk, n.nbk), [&] {
-                    store(score(blk), scores, {batchIdx, group, qb, blk});
-                  });
-                }
-              };
-              ifThen(ult(qb, n.nbq), [&] {
-                auto walked = scf::IfOp::create(b, ult(kt, numKeyTiles),
-                                                /*withElseRegion=*/true);
-                OpBuilder::InsertionGuard guard(b);
-                b.setInsertionPointToStart(&walked.getThenRegion().front());
-                SmallVector<Value> tileMax = loadRun(
-                    maxima, b.getF32Type(),
-                    add(add(maximaBase, mul(kt, s.scratchRows())), first));
-                Value statsFirst = mul(local, count + 4);
-                // A composite past Tq gets factors 0: its shares are then +0
-                // (its partial sums are finite: zero query rows), which leave
-                // the reduction as the select of a thread per block does
-                // (scores >= +0, the max's and the sum's identity).
-                SmallVector<Value> factor;
-                for (int64_t r = 0; r < count; ++r) {
-                  Value rowMax = load(rowMaxWg, {add(statsFirst, idx(r))});
-                  Value rowCoef = load(rowCoefWg, {add(statsFirst, idx(r))});
-                  Value c = add(mul(local, s.qBlk), r / 2);
-                  factor.push_back(
-                      select(ult(c, rowsHere),
-                             fmul(exactPow2(fsub(tileMax[r], rowMax)), rowCoef),
-                             f32(0.0f)));
-                }
-                eachBlock([&](Value blk) {
-                  SmallVector<Value> part = loadRun(
-                      partials, s.partial,
-                      add(add(partialBase, mul(blk, s.scratchRows())), first));
-                  Value score = f32(0.0f);
-                  for (int64_t i = 0; i < s.qBlk; ++i) {
-                    Value v = f32(0.0f);
-                    for (int64_t h = 0; h < 2; ++h)
-                      v = math::FmaOp::create(b, part[2 * i + h],
-                                              factor[2 * i + h], v);
-                    score = reduce(score, v);
-                  }
-                  return score;
-                });
-                b.setInsertionPointToStart(&walked.getElseRegion().front());
-                eachBlock([&](Value) { return f32(0.0f); });
+    forLoop(
+        tid, mul(n.keyTiles, qbs), idx(s.threads), {},
+        [&](Value p, ValueRange) {
+          Value local = rem(p, qbs);
+          Value kt = div(p, qbs);
+          Value qb = add(firstQb, local);
+          Value first = mul(local, count);
+          Value firstBlk = mul(kt, bpk);
+          // Each block of the tile inside NBk gets score(blk).
+          auto eachBlock = [&](function_ref<Value(Value)> score) {
+            for (int64_t j = 0; j < bpk; ++j) {
+              Value blk = add(firstBlk, j);
+              ifThen(ult(blk, n.nbk), [&] {
+                store(score(blk), scores, {batchIdx, group, qb, blk});
               });
-              return SmallVector<Value>{};
-            });
+            }
+          };
+          ifThen(ult(qb, n.nbq), [&] {
+            ifThenElse(
+                ult(kt, numKeyTiles),
+                [&] {
+                  SmallVector<Value> tileMax = loadRun(
+                      maxima, b.getF32Type(),
+                      add(add(maximaBase, mul(kt, s.scratchRows())), first));
+                  Value statsFirst = mul(local, count + 4);
+                  // A composite past Tq gets factors 0: its shares are then +0
+                  // (its partial sums are finite: zero query rows), which leave
+                  // the reduction as the select of a thread per block does
+                  // (scores >= +0, the max's and the sum's identity).
+                  SmallVector<Value> factor;
+                  for (int64_t r = 0; r < count; ++r) {
+                    Value rowMax = load(rowMaxWg, {add(statsFirst, idx(r))});
+                    Value rowCoef = load(rowCoefWg, {add(statsFirst, idx(r))});
+                    Value c = add(mul(local, s.qBlk), r / 2);
+                    factor.push_back(select(
+                        ult(c, rowsHere),
+                        fmul(exactPow2(fsub(tileMax[r], rowMax)), rowCoef),
+                        f32(0.0f)));
+                  }
+                  eachBlock([&](Value blk) {
+                    SmallVector<Value> part =
+                        loadRun(partials, s.partial,
+                                add(add(partialBase, mul(blk, s.scratchRows())),
+                                    first));
+                    Value score = f32(0.0f);
+                    for (int64_t i = 0; i < s.qBlk; ++i) {
+                      Value v = f32(0.0f);
+                      for (int64_t h = 0; h < 2; ++h)
+                        v = math::FmaOp::create(b, part[2 * i + h],
+                                                factor[2 * i + h], v);
+                      score = reduce(score, v);
+                    }
+                    return score;
+                  });
+                },
+                [&] { eachBlock([&](Value) { return f32(0.0f); }); });
+          });
+          return SmallVector<Value>{};
+        });
   }
 };
 

@@ -173,31 +173,6 @@ struct RefineKernels : KernelBuilder {
   }
   Value i64c(int64_t v) { return arith::ConstantIntOp::create(b, v, 64); }
 
-  /// scf.if `cond` yielding then() or `otherwise` (one value).
-  Value ifValue(Value cond, function_ref<Value()> then, Value otherwise) {
-    auto op = scf::IfOp::create(b, otherwise.getType(), cond,
-                                /*withElseRegion=*/true);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&op.getThenRegion().front());
-    scf::YieldOp::create(b, then());
-    b.setInsertionPointToStart(&op.getElseRegion().front());
-    scf::YieldOp::create(b, otherwise);
-    return op.getResult(0);
-  }
-
-  /// scf.if `cond` yielding then() or otherwise() (one value of type i1).
-  Value ifElse(Value cond, function_ref<Value()> then,
-               function_ref<Value()> otherwise) {
-    auto op = scf::IfOp::create(b, b.getI1Type(), cond,
-                                /*withElseRegion=*/true);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&op.getThenRegion().front());
-    scf::YieldOp::create(b, then());
-    b.setInsertionPointToStart(&op.getElseRegion().front());
-    scf::YieldOp::create(b, otherwise());
-    return op.getResult(0);
-  }
-
   /// Flat index of (batch, head, last row) rows of the scratch.
   Value lastRow(Value bi, Value head, Value r) {
     return add(mul(add(mul(bi, s.hq), head), s.M), r);
@@ -243,31 +218,30 @@ struct RefineKernels : KernelBuilder {
     for (const Octet &o : octs)
       safe.push_back(select(o.valid, o.row, idx(0)));
     SmallVector<Type> pairTypes(4 * octs.size(), pairType);
-    auto branch = scf::IfOp::create(b, pairTypes, d.aligned,
-                                    /*withElseRegion=*/true);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(&branch.getThenRegion().front());
-      SmallVector<Value> pairs;
-      for (size_t o = 0; o < octs.size(); ++o) {
-        Value oct = vector::LoadOp::create(
-            b, octType, src, ValueRange{bi, head, safe[o], octs[o].col},
-            /*nontemporal=*/false, llvm::Align(16));
-        for (int64_t pr = 0; pr < 4; ++pr)
-          pairs.push_back(vector::ShuffleOp::create(
-              b, oct, oct, ArrayRef<int64_t>{2 * pr, 2 * pr + 1}));
-      }
-      scf::YieldOp::create(b, pairs);
-      b.setInsertionPointToStart(&branch.getElseRegion().front());
-      pairs.clear();
-      for (size_t o = 0; o < octs.size(); ++o)
-        for (int64_t pr = 0; pr < 4; ++pr)
-          pairs.push_back(vector::LoadOp::create(
-              b, pairType, src,
-              ValueRange{bi, head, safe[o], add(octs[o].col, 2 * pr)},
-              /*nontemporal=*/false, llvm::Align(4)));
-      scf::YieldOp::create(b, pairs);
-    }
+    SmallVector<Value> loaded = ifElse(
+        d.aligned, pairTypes,
+        [&] {
+          SmallVector<Value> pairs;
+          for (size_t o = 0; o < octs.size(); ++o) {
+            Value oct = vector::LoadOp::create(
+                b, octType, src, ValueRange{bi, head, safe[o], octs[o].col},
+                /*nontemporal=*/false, llvm::Align(16));
+            for (int64_t pr = 0; pr < 4; ++pr)
+              pairs.push_back(vector::ShuffleOp::create(
+                  b, oct, oct, ArrayRef<int64_t>{2 * pr, 2 * pr + 1}));
+          }
+          return pairs;
+        },
+        [&] {
+          SmallVector<Value> pairs;
+          for (size_t o = 0; o < octs.size(); ++o)
+            for (int64_t pr = 0; pr < 4; ++pr)
+              pairs.push_back(vector::LoadOp::create(
+                  b, pairType, src,
+                  ValueRange{bi, head, safe[o], add(octs[o].col, 2 * pr)},
+                  /*nontemporal=*/false, llvm::Align(4)));
+          return pairs;
+        });
     Value zeros;
     if (zero)
       zeros = mmaOperand(arith::ConstantOp::create(
@@ -277,7 +251,7 @@ struct RefineKernels : KernelBuilder {
     for (size_t o = 0; o < octs.size(); ++o) {
       SmallVector<Value> regs;
       for (int64_t pr = 0; pr < 4; ++pr) {
-        Value reg = mmaOperand(branch.getResult(4 * o + pr));
+        Value reg = mmaOperand(loaded[4 * o + pr]);
         regs.push_back(zero ? select(octs[o].valid, reg, zeros) : reg);
       }
       out.push_back(regs);
@@ -651,8 +625,9 @@ struct RefineKernels : KernelBuilder {
                   function_ref<Value(Value j)> body) -> SmallVector<Value> {
             Value c = add(e, r);
             Value inside = andI(ule(idx(s.P), c), ult(c, add(d.n, s.P)));
-            return {
-                ifValue(inside, [&] { return body(sub(c, idx(s.P))); }, a[0])};
+            return {ifElseValue(
+                inside, a[0].getType(), [&] { return body(sub(c, idx(s.P))); },
+                [&] { return a[0]; })};
           };
           Value s0 =
               forLoop(idx(0), idx(s.M), idx(1), {f32(0.0f)},
@@ -713,32 +688,33 @@ struct RefineKernels : KernelBuilder {
           };
           forLoop(tid, idx(L), idx(kEvidenceTile), {},
                   [&](Value u, ValueRange) -> SmallVector<Value> {
-                    auto branch = scf::IfOp::create(b, TypeRange{}, inside(u),
-                                                    /*withElseRegion=*/true);
-                    OpBuilder::InsertionGuard guard(b);
-                    b.setInsertionPointToStart(&branch.getThenRegion().front());
-                    Value j = sub(add(e0, u), idx(s.P));
-                    // kShareBatch rows' loads issued before their shares are
-                    // computed (each division's slow path is a branch that
-                    // the loads would not cross).
-                    Value v = f32(0.0f);
-                    for (int64_t r0 = 0; r0 < s.M; r0 += kShareBatch) {
-                      SmallVector<SmallVector<std::array<Value, 3>>> in;
-                      for (int64_t r = r0; r < std::min(s.M, r0 + kShareBatch);
-                           ++r)
-                        in.push_back(shareLoads(bi, g, r, j));
-                      for (int64_t r = r0; r < std::min(s.M, r0 + kShareBatch);
-                           ++r) {
-                        Value p = shareFrom(in[r - r0], norm);
-                        store(p, pv, {idx(r), u});
-                        v = fadd(v, p);
-                      }
-                    }
-                    store(v, v0, {u});
-                    b.setInsertionPointToStart(&branch.getElseRegion().front());
-                    for (int64_t r = 0; r < s.M; ++r)
-                      store(f32(0.0f), pv, {idx(r), u});
-                    store(f32(0.0f), v0, {u});
+                    ifThenElse(
+                        inside(u),
+                        [&] {
+                          Value j = sub(add(e0, u), idx(s.P));
+                          // kShareBatch rows' loads issued before their shares
+                          // are computed (each division's slow path is a branch
+                          // that the loads would not cross).
+                          Value v = f32(0.0f);
+                          for (int64_t r0 = 0; r0 < s.M; r0 += kShareBatch) {
+                            SmallVector<SmallVector<std::array<Value, 3>>> in;
+                            for (int64_t r = r0;
+                                 r < std::min(s.M, r0 + kShareBatch); ++r)
+                              in.push_back(shareLoads(bi, g, r, j));
+                            for (int64_t r = r0;
+                                 r < std::min(s.M, r0 + kShareBatch); ++r) {
+                              Value p = shareFrom(in[r - r0], norm);
+                              store(p, pv, {idx(r), u});
+                              v = fadd(v, p);
+                            }
+                          }
+                          store(v, v0, {u});
+                        },
+                        [&] {
+                          for (int64_t r = 0; r < s.M; ++r)
+                            store(f32(0.0f), pv, {idx(r), u});
+                          store(f32(0.0f), v0, {u});
+                        });
                     return {};
                   });
           gpu::BarrierOp::create(b);
@@ -896,29 +872,24 @@ struct RefineKernels : KernelBuilder {
                   store(negInf(), d.evidence, {at});
                 });
                 Value ownerWarp = andI(valid, eq(warp, div(owner, 32)));
-                auto next =
-                    scf::IfOp::create(b, TypeRange{bv.getType(), i32Type},
-                                      ownerWarp, /*withElseRegion=*/true);
-                {
-                  OpBuilder::InsertionGuard guard(b);
-                  b.setInsertionPointToStart(&next.getThenRegion().front());
-                  SmallVector<Value> part =
-                      scanBest(base, owner, kOffsetThreads, lane, owned(owner),
-                               32, we, init);
-                  Value nv, ne;
-                  std::tie(nv, ne) = warpArgMax(part[0], part[1]);
-                  // The marked winner itself (-inf) stays a candidate, as
-                  // it was on the rescan this replaces.
-                  Value wv = negInf();
-                  Value takeW = wins(wv, we, nv, ne);
-                  nv = select(takeW, wv, nv);
-                  ne = select(takeW, we, ne);
-                  scf::YieldOp::create(b, ValueRange{select(mine, nv, st[0]),
-                                                     select(mine, ne, st[1])});
-                  b.setInsertionPointToStart(&next.getElseRegion().front());
-                  scf::YieldOp::create(b, st);
-                }
-                return SmallVector<Value>(next.getResults());
+                return ifElse(
+                    ownerWarp, TypeRange{bv.getType(), i32Type},
+                    [&] {
+                      SmallVector<Value> part =
+                          scanBest(base, owner, kOffsetThreads, lane,
+                                   owned(owner), 32, we, init);
+                      Value nv, ne;
+                      std::tie(nv, ne) = warpArgMax(part[0], part[1]);
+                      // The marked winner itself (-inf) stays a candidate, as
+                      // it was on the rescan this replaces.
+                      Value wv = negInf();
+                      Value takeW = wins(wv, we, nv, ne);
+                      nv = select(takeW, wv, nv);
+                      ne = select(takeW, we, ne);
+                      return SmallVector<Value>{select(mine, nv, st[0]),
+                                                select(mine, ne, st[1])};
+                    },
+                    [&] { return SmallVector<Value>(st); });
               });
           // The slot rules into the evidence row, once every rescan is
           // done (the offsets were written before the last round's
@@ -964,12 +935,9 @@ struct RefineKernels : KernelBuilder {
   /// else with one warp a CTA (NB up to 58,112), chosen on the host.
   void probeRows() {
     Value fits = ule(mul(d.nb, 4 * kProbeWarps), idx(kMaxWorkgroupBytes));
-    auto branch = scf::IfOp::create(b, fits, /*withElseRegion=*/true);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&branch.getThenRegion().front());
-    probeLaunch(kProbeWarps, "unisparse_slash_probe");
-    b.setInsertionPointToStart(&branch.getElseRegion().front());
-    probeLaunch(1, "unisparse_slash_probe_narrow");
+    ifThenElse(
+        fits, [&] { probeLaunch(kProbeWarps, "unisparse_slash_probe"); },
+        [&] { probeLaunch(1, "unisparse_slash_probe_narrow"); });
   }
 
   /// A warp per (batch, query block I, head group), the head group
@@ -1254,11 +1222,11 @@ struct RefineKernels : KernelBuilder {
                   // The slot's rule only for entries that could be taken
                   // (then c = k (2w + 1) + e is a slot).
                   Value c = add(mul(k, per), e);
-                  take[h] = ifElse(
-                      inside,
+                  take[h] = ifElseValue(
+                      inside, b.getI1Type(),
                       [&] {
-                        return ifElse(
-                            p.table,
+                        return ifElseValue(
+                            p.table, b.getI1Type(),
                             [&] {
                               Value at = add(mul(p.group, d.evLen), c);
                               return fcmp(arith::CmpFPredicate::ONE,
