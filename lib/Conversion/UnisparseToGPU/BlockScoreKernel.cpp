@@ -1142,12 +1142,8 @@ private:
     store(mOwn, maxima, {add(ownMaxima, mul(kt, s.rows))});
   }
 
-  /// `v` (the scratch's partial-sum type) stored at partials[index].
-  Value partialValue(Value v) {
-    if (s.partial.isF32())
-      return v;
-    return arith::TruncFOp::create(b, s.partial, v);
-  }
+  /// `v` (f32) as the scratch's partial-sum type.
+  Value partialValue(Value v) { return narrowF32(v, s.partial); }
 
   /// One step of a reduce-scatter over the quad (lanes q, q ^ mask) of
   /// `v`, `rows` x `cols` values row-major: by rows (pairs rows 2i, 2i + 1;
@@ -1326,11 +1322,9 @@ private:
             // Rows past Tq add nothing (their loads stay inside the slot;
             // the select drops them).
             Value use = ult(rowLocal, rowsHere);
-            Value part =
-                load(partials, {scratch.partial(*this, s, kt, rowLocal,
-                                                rem(blk, s.blocksPerKeyTile))});
-            if (!s.partial.isF32())
-              part = arith::ExtFOp::create(b, b.getF32Type(), part);
+            Value part = widenToF32(load(
+                partials, {scratch.partial(*this, s, kt, rowLocal,
+                                           rem(blk, s.blocksPerKeyTile))}));
             Value coefficient = shareCoefficient(
                 *this, load(maxima, {scratch.maximum(*this, s, kt, rowLocal)}),
                 load(rowMax, {rowLocal}), load(rowInvSum, {rowLocal}));
@@ -1414,10 +1408,7 @@ private:
           vector::LoadOp::create(b, type, memref, add(first, idx(i)),
                                  /*nontemporal=*/false, llvm::Align(w * bytes));
       for (int64_t j = 0; j < w; ++j) {
-        Value v = vector::ExtractOp::create(b, vec, j);
-        if (!elem.isF32())
-          v = arith::ExtFOp::create(b, b.getF32Type(), v);
-        out.push_back(v);
+        out.push_back(widenToF32(vector::ExtractOp::create(b, vec, j)));
       }
     }
     return out;

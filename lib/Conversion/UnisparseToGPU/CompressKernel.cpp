@@ -40,11 +40,10 @@ Value MeanPooling::load(KernelBuilder &k, Value batch, Value srcHead,
                         Value token, Value d,
                         llvm::MaybeAlign alignment) const {
   Type inElt = cast<MemRefType>(input.getType()).getElementType();
-  auto f32Vec = VectorType::get({width}, k.b.getF32Type());
   Value x = vector::LoadOp::create(k.b, VectorType::get({width}, inElt), input,
                                    ValueRange{batch, srcHead, token, d},
                                    /*nontemporal=*/false, alignment);
-  return inElt.isF32() ? x : arith::ExtFOp::create(k.b, f32Vec, x);
+  return k.widenToF32(x);
 }
 
 SmallVector<Value> MeanPooling::loadRun(KernelBuilder &k, Value batch,
@@ -121,9 +120,7 @@ Value MeanPooling::mean(KernelBuilder &k, Value total, Value count,
       k.b, total,
       vector::BroadcastOp::create(
           k.b, VectorType::get({width}, k.b.getF32Type()), countF));
-  if (element.isF32())
-    return mean;
-  return arith::TruncFOp::create(k.b, VectorType::get({width}, element), mean);
+  return k.narrowF32(mean, element);
 }
 
 namespace {

@@ -85,6 +85,28 @@ struct KernelBuilder {
   }
   Value orI(Value x, Value y) { return arith::OrIOp::create(b, x, y); }
 
+  /// `x` (f32, f16 or bf16, or a vector of them) as f32: f32 as it is, a
+  /// 16-bit type extended (exact).
+  Value widenToF32(Value x) {
+    Type type = x.getType();
+    if (getElementTypeOrSelf(type).isF32())
+      return x;
+    Type f32 = b.getF32Type();
+    if (auto vector = dyn_cast<VectorType>(type))
+      f32 = vector.clone(f32);
+    return arith::ExtFOp::create(b, f32, x);
+  }
+  /// `x` (f32, or a vector of f32) as `element` (f32, f16 or bf16): f32 as
+  /// it is, a 16-bit type rounded once (to nearest even).
+  Value narrowF32(Value x, Type element) {
+    if (element.isF32())
+      return x;
+    Type type = element;
+    if (auto vector = dyn_cast<VectorType>(x.getType()))
+      type = vector.clone(element);
+    return arith::TruncFOp::create(b, type, x);
+  }
+
   Value fadd(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
   Value fsub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
   Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }

@@ -621,9 +621,7 @@ private:
 
   void store(Value value, int64_t slot, llvm::MaybeAlign alignment) {
     Type element = cast<MemRefType>(op.getInit().getType()).getElementType();
-    if (!element.isF32())
-      value = arith::TruncFOp::create(k.b, VectorType::get({width}, element),
-                                      value);
+    value = k.narrowF32(value, element);
     vector::StoreOp::create(k.b, value, op.getInit(),
                             ValueRange{bi, g, t, k.idx(slot), d},
                             /*nontemporal=*/false, alignment);

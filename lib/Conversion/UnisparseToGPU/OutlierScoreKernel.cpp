@@ -799,12 +799,8 @@ private:
     return next;
   }
 
-  /// `v` as the scratch's partial-sum type (f16: rounded once).
-  Value partialValue(Value v) {
-    if (s.partial.isF32())
-      return v;
-    return arith::TruncFOp::create(b, s.partial, v);
-  }
+  /// `v` (f32) as the scratch's partial-sum type (f16: rounded once).
+  Value partialValue(Value v) { return narrowF32(v, s.partial); }
 
   /// Index of scratch row `r` in the workgroup row statistics (padded runs).
   Value statsIndex(Value r) { return add(r, mul(div(r, s.run()), 4)); }
@@ -855,12 +851,8 @@ private:
         Value v = vector::LoadOp::create(b, type, buffer, add(first, idx(i)),
                                          /*nontemporal=*/false,
                                          llvm::Align(width * bytes));
-        for (int64_t j = 0; j < width; ++j) {
-          Value x = vector::ExtractOp::create(b, v, j);
-          out.push_back(element.isF32()
-                            ? x
-                            : arith::ExtFOp::create(b, b.getF32Type(), x));
-        }
+        for (int64_t j = 0; j < width; ++j)
+          out.push_back(widenToF32(vector::ExtractOp::create(b, v, j)));
       }
       return out;
     };
@@ -1003,8 +995,7 @@ Value sumOverDim(KernelBuilder &kb, Value buffer, ValueRange prefix,
           [&](Value d, ValueRange acc) -> SmallVector<Value> {
             SmallVector<Value> at(prefix.begin(), prefix.end());
             at.push_back(d);
-            Value x = arith::ExtFOp::create(kb.b, kb.b.getF32Type(),
-                                            kb.load(buffer, at));
+            Value x = kb.widenToF32(kb.load(buffer, at));
             return {square ? math::FmaOp::create(kb.b, x, x, acc[0]).getResult()
                            : kb.fadd(acc[0], x)};
           })
