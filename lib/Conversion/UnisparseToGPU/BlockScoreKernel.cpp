@@ -838,7 +838,6 @@ private:
     int64_t perThread = llvm::divideCeil(tileBytes, kLine * s.threads);
     Value heads = memref::DimOp::create(b, pool.input, 1);
     Value first = mul(t0, pooled->seqFactor);
-    auto ptrType = LLVM::LLVMPointerType::get(b.getContext(), 1);
     ifThen(whole, [&] {
       Value base =
           memref::ExtractAlignedPointerAsIndexOp::create(b, pool.input);
@@ -848,15 +847,7 @@ private:
             add(mul(add(mul(batchIdx, heads), src), pooled->seqLen), first);
         Value start = add(add(base, mul(token, rowBytes)), mul(tid, kLine));
         forLoop(idx(0), idx(perThread), idx(1), {}, [&](Value i, ValueRange) {
-          Value address = arith::IndexCastUIOp::create(
-              b, b.getI64Type(), add(start, mul(i, kLine * s.threads)));
-          NVVM::PrefetchOp::create(
-              b,
-              NVVM::PrefetchCacheLevelAttr::get(b.getContext(),
-                                                NVVM::PrefetchCacheLevel::L2),
-              /*evictPriority=*/nullptr,
-              LLVM::IntToPtrOp::create(b, ptrType, address),
-              /*predicate=*/Value());
+          prefetchL2(add(start, mul(i, kLine * s.threads)));
           return SmallVector<Value>{};
         });
       }

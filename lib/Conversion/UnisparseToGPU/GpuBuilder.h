@@ -176,6 +176,21 @@ struct KernelBuilder {
         .getShuffleResult();
   }
 
+  /// prefetch.global.L2 of the line holding global-memory byte `address`
+  /// (an index): no register held, nothing waits on it.
+  void prefetchL2(Value address) {
+    Value at = arith::IndexCastUIOp::create(b, b.getI64Type(), address);
+    NVVM::PrefetchOp::create(
+        b,
+        NVVM::PrefetchCacheLevelAttr::get(b.getContext(),
+                                          NVVM::PrefetchCacheLevel::L2),
+        /*evictPriority=*/nullptr,
+        LLVM::IntToPtrOp::create(
+            b, LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/1),
+            at),
+        /*predicate=*/Value());
+  }
+
   /// `memref[indices]` as a scalar load / store.
   Value load(Value memref, ValueRange indices) {
     return memref::LoadOp::create(b, memref, indices);

@@ -202,21 +202,12 @@ void prefetchToken(KernelBuilder &k, const MeanPooling &pool,
   auto type = cast<MemRefType>(pool.input.getType());
   int64_t elementBytes = type.getElementTypeBitWidth() / 8;
   ValueRange strides = meta.getStrides();
-  auto ptrType = LLVM::LLVMPointerType::get(k.b.getContext(), 1);
   for (int64_t j = 0; j < pool.headFactor; ++j) {
     Value at = meta.getOffset();
     Value indices[] = {batch, pool.sourceHead(k, group, j), token, d};
     for (int64_t i = 0; i < 4; ++i)
       at = k.add(at, k.mul(indices[i], strides[i]));
-    Value address = arith::IndexCastUIOp::create(
-        k.b, k.b.getI64Type(), k.add(base, k.mul(at, elementBytes)));
-    NVVM::PrefetchOp::create(
-        k.b,
-        NVVM::PrefetchCacheLevelAttr::get(k.b.getContext(),
-                                          NVVM::PrefetchCacheLevel::L2),
-        /*evictPriority=*/nullptr,
-        LLVM::IntToPtrOp::create(k.b, ptrType, address),
-        /*predicate=*/Value());
+    k.prefetchL2(k.add(base, k.mul(at, elementBytes)));
   }
 }
 
