@@ -95,6 +95,10 @@ constexpr int64_t kOffsetThreads = 1024;
 constexpr int64_t kScanUnroll = 8;
 /// Warps (query blocks) per CTA of the probe kernel.
 constexpr int64_t kProbeWarps = 4;
+/// Offsets whose candidates the probe kernel takes together (a unit): an
+/// offset's 8 (2w + 1) entries are an odd number of half m16 tiles, a
+/// unit's 16 (2w + 1) whole tiles.
+constexpr int64_t kUnit = 2;
 /// m16 tiles of forced keys per step of the probe kernel.
 constexpr int64_t kForcedTiles = 2;
 /// Entries (and threads) per CTA of the fused evidence kernel.
@@ -106,11 +110,11 @@ constexpr int64_t kStaticWorkgroupBytes = 48 * 1024;
 
 /// The static parameters of one refinement.
 struct RefineShape {
-  int64_t M, P, mTiles;     // last_q, last_q - 1, ceil(M / 16)
-  int64_t nOffsets, width;  // offsets kept, keys each side of one
-  int64_t rows, probeTiles; // rows_per_block, ceil(rows / 16)
-  int64_t block, local;     // block, local_blocks
-  int64_t minOffset;        // local_blocks * block (saturated)
+  int64_t M, P, mTiles;    // last_q, last_q - 1, ceil(M / 16)
+  int64_t nOffsets, width; // offsets kept, keys each side of one
+  int64_t rows;            // rows_per_block
+  int64_t block, local;    // block, local_blocks
+  int64_t minOffset;       // local_blocks * block (saturated)
   bool sink;
   int64_t hq, G, hg, ch;   // query heads, Hq / Hkv, head groups, Hq / Hg
   int64_t headDim, kSteps; // D, D / 16
@@ -1144,8 +1148,8 @@ struct RefineKernels : KernelBuilder {
     // The candidates, kUnit offsets at a time (a unit): their 8 (2w + 1)
     // (row, e) entries each, entry kk 8 (2w + 1) + n (2w + 1) + e of the
     // unit's offset kk, as the keys of m16 tiles (A: entry 16 s + m is key
-    // m of tile s; a row's 2w + 1 keys adjacent; two offsets a unit where
-    // 2w + 1 is odd, so the entries fill the tiles: 3 at w 1 for 2 offsets),
+    // m of tile s; a row's 2w + 1 keys adjacent; the unit's entries fill
+    // 2w + 1 tiles: 3 at w 1),
     // B the rows' q as above: the wanted logit of key m is C[m][n], in the
     // lane 4 (m mod 8) + n / 2 (16 of a tile's 128 products). The slot's
     // rule (the offset exists; the width rule, the same for every row) from
@@ -1155,9 +1159,8 @@ struct RefineKernels : KernelBuilder {
     // / (probe rows c_h) summed per (offset, block), over the warp by a
     // butterfly, and added into E by lane 0, offsets in order.
     int64_t per = 2 * s.width + 1;
-    int64_t unit = per % 2 ? 2 : 1;
     int64_t perOffset = 8 * per;
-    int64_t entries = unit * perOffset;
+    int64_t entries = kUnit * perOffset;
     int64_t tiles = llvm::divideCeil(entries, 16);
     int64_t span = 0; // the widest tile's first to last row
     for (int64_t t0 = 0; t0 < s.rows; t0 += 8)
@@ -1168,13 +1171,13 @@ struct RefineKernels : KernelBuilder {
     Value w64 = i64c(s.width);
     Value first64 = toI64(probeRow(p.I, mul(rt, 8)));
     forLoop(
-        idx(0), idx(llvm::divideCeil(s.nOffsets, unit)), idx(1), {},
+        idx(0), idx(llvm::divideCeil(s.nOffsets, kUnit)), idx(1), {},
         [&](Value uIdx, ValueRange) -> SmallVector<Value> {
           // The unit's offsets (-1 past n_offsets) and their first key
           // blocks.
-          Value off[2], jBase[2];
-          for (int64_t kk = 0; kk < unit; ++kk) {
-            Value k = add(mul(uIdx, unit), kk);
+          Value off[kUnit], jBase[kUnit];
+          for (int64_t kk = 0; kk < kUnit; ++kk) {
+            Value k = add(mul(uIdx, kUnit), kk);
             Value kOk = ult(k, s.nOffsets);
             Value at =
                 add(mul(p.group, s.nOffsets), minU(k, idx(s.nOffsets - 1)));
@@ -1185,22 +1188,20 @@ struct RefineKernels : KernelBuilder {
                                       off[kk]),
                 i64c(s.block));
           }
-          SmallVector<Value> init(unit * nBins, f32(0.0f));
+          SmallVector<Value> init(kUnit * nBins, f32(0.0f));
           SmallVector<Value> bins = forLoop(
               idx(0), idx(tiles), idx(1), init,
               [&](Value tile, ValueRange a) -> SmallVector<Value> {
                 Value n[2], take[2], key[2], second[2];
                 for (int64_t h = 0; h < 2; ++h) {
                   Value entry = add(mul(tile, 16), add(p.quad, 8 * h));
-                  Value rest = entry;
-                  second[h] = Value();
-                  Value o = off[0], k = mul(uIdx, unit);
-                  if (unit == 2) {
-                    second[h] = ule(idx(perOffset), entry);
-                    rest = select(second[h], sub(entry, idx(perOffset)), entry);
-                    o = select(second[h], off[1], off[0]);
-                    k = add(k, select(second[h], idx(1), idx(0)));
-                  }
+                  Value k = mul(uIdx, kUnit);
+                  // The entries past the first offset's are the second's.
+                  second[h] = ule(idx(perOffset), entry);
+                  Value rest =
+                      select(second[h], sub(entry, idx(perOffset)), entry);
+                  Value o = select(second[h], off[1], off[0]);
+                  k = add(k, select(second[h], idx(1), idx(0)));
                   n[h] = div(rest, per);
                   Value e = rem(rest, per);
                   auto [rowOk, i] = probeQuery(p.I, rt, n[h]);
@@ -1251,16 +1252,13 @@ struct RefineKernels : KernelBuilder {
                       fmul(exp(fsub(x, select(odd, lse[1], lse[0]))), p.weight),
                       f32(0.0f));
                   Value J = toI64(div(key[h], s.block));
-                  for (int64_t kk = 0; kk < unit; ++kk) {
+                  for (int64_t kk = 0; kk < kUnit; ++kk) {
                     Value bin = arith::SubIOp::create(b, J, jBase[kk]);
-                    Value ofThis = unit == 1 ? Value()
-                                   : kk      ? second[h]
-                                             : notI(second[h]);
+                    Value ofThis = kk ? second[h] : notI(second[h]);
                     for (int64_t bb = 0; bb < nBins; ++bb) {
                       Value here =
-                          icmp(arith::CmpIPredicate::eq, bin, i64c(bb));
-                      if (ofThis)
-                        here = andI(here, ofThis);
+                          andI(icmp(arith::CmpIPredicate::eq, bin, i64c(bb)),
+                               ofThis);
                       next[kk * nBins + bb] = fadd(next[kk * nBins + bb],
                                                    select(here, v, f32(0.0f)));
                     }
@@ -1272,7 +1270,7 @@ struct RefineKernels : KernelBuilder {
             for (int32_t mask : {16, 8, 4, 2, 1})
               sum = fadd(sum, shuffleXor(sum, mask));
           ifThen(eq(p.lane, 0), [&] {
-            for (int64_t kk = 0; kk < unit; ++kk)
+            for (int64_t kk = 0; kk < kUnit; ++kk)
               for (int64_t bb = 0; bb < nBins; ++bb) {
                 Value J = arith::AddIOp::create(b, jBase[kk], i64c(bb));
                 Value inRow =
@@ -1354,7 +1352,6 @@ struct SlashRefineToGPU : OpRewritePattern<SlashRefineOp> {
     s.nOffsets = op.getNOffsets();
     s.width = op.getWidth();
     s.rows = op.getRowsPerBlock();
-    s.probeTiles = llvm::divideCeil(s.rows, 16);
     s.block = op.getBlock();
     s.local = op.getLocalBlocks();
     int64_t maxI64 = std::numeric_limits<int64_t>::max();
