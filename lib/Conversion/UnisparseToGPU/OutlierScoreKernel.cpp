@@ -37,13 +37,24 @@
 //   passScores     (per key tile: the running max m of y for slot 0 rows,
 //                  of x for slot 1 rows, an integer in the log2 domain,
 //                  and per key block the partial sums P of exp2(y - m),
-//                  with m, to the CTA's scratch slot; two m16 tiles)
+//                  with m, to the CTA's scratch slot, a lane's two query
+//                  slots of a composite as one pair store; two m16 tiles;
+//                  of each 8 values of a row on unmasked key tiles the
+//                  first exp2Poly take exp2 by a polynomial on the FMA
+//                  pipe, the rest by ex2.approx)
 //                                               -> m', l' per (composite,
 //                                                  slot)
-//   tileScores     (per (query block, key block): the query reduction over
-//                  the block's composites of sum_a P_a 2^(m_tile - m'_a)
-//                  omega_a / l'_a, the power of two exact; blocks past the
+//   tileScores     (the query reduction over each query block's
+//                  composites of sum_a P_a 2^(m_tile - m'_a) omega_a /
+//                  l'_a, the power of two exact: with tileFactors a thread
+//                  per (query block, key tile), the factors 2^(m_tile -
+//                  m'_a) omega_a / l'_a once per tile for its blocks; else
+//                  a thread per (query block, key block); blocks past the
 //                  CTA's keys: 0).
+//
+// The defaults (convert-unisparse-to-gpu's options) are partials=f16,
+// outlier-exp2-poly=2 and outlier-tile-factors; partials=f32,
+// outlier-exp2-poly=0 and outlier-tile-factors=false turn each off.
 //
 // Row layout of a warp's two m16 tiles (C/D fragment: element [h][c] is row
 // quad + 8 h, column 2 q + c): m tile mt holds composites mt * 8 .. mt * 8
@@ -59,10 +70,13 @@
 // in-thread too.
 //
 // Numbers: composites are 16-bit (the compress rounds them once), products
-// accumulate in f32 on the tensor cores, exp2 is ex2.approx.ftz.f32,
-// statistics, sums and the scratch's partial sums are f32; the rescales
-// between a key tile's max and the final one are exact powers of two (the
-// maxima are integers); |k|^2 and v are f32 sums of the 16-bit composites.
+// accumulate in f32 on the tensor cores, exp2 is ex2.approx.ftz.f32 (or,
+// for exp2Poly of each 8 values of pass 2's unmasked key tiles, the
+// polynomial: relative error <= 2^-13.7), statistics and sums are f32; the
+// scratch's partial sums are f16 (rounded once: 2^-11 relative; f32 with
+// partials=f32); the rescales between a key tile's max and the final one
+// are exact powers of two (the maxima are integers); |k|^2 and v are f32
+// sums of the 16-bit composites.
 //
 //===----------------------------------------------------------------------===//
 

@@ -146,8 +146,9 @@ mlir::unisparse::outlierCompressKernelUnsupportedReason(int64_t headDim,
     return "the head dimension must be a static multiple of 32 up to 256 "
            "(a warp holds a token)";
   if (seqFactor > 256)
-    return "seq_factor must be at most 256 (a lane keeps the scores of "
-           "8 tokens of a composite)";
+    return "seq_factor must be at most 256 (a lane keeps one score of each "
+           "8 tokens of a composite in registers: seq_factor / 8, and as many "
+           "heats)";
   return "";
 }
 

@@ -160,8 +160,9 @@ std::string refinementKernelUnsupportedReason(Type element, int64_t qHeads,
 /// composites of `seqFactor` tokens has no GPU kernel
 /// (OutlierCompressKernel.cpp), or an empty string: a warp holds a token,
 /// so the head dimension must be a static multiple of 32 up to 256 (up to
-/// 8 coordinates a lane), and a lane keeps the scores of its slots of the
-/// composite, so at most 256 tokens a composite (8 a lane).
+/// 8 coordinates a lane), and a lane keeps one score (and heat) of each 8
+/// tokens of the composite in registers, so at most 256 tokens a composite
+/// (32 scores a lane).
 /// convert-unisparse-to-linalg (gpu-kernels) leaves exactly these for it.
 std::string outlierCompressKernelUnsupportedReason(int64_t headDim,
                                                    int64_t seqFactor);
