@@ -226,9 +226,10 @@ bool isAttentionElementType(Type type);
 //                least a unit per CTA (so it grows as N at most), and a
 //                row sum per query composite of the unit's tiles; the
 //                outlier estimator's kernel: C slots of 2 rows (its query
-//                slots) per query composite, pb = 4, plus its f32 key slot
-//                norms (k_outliers + 1) * KT * keyTile and query spreads
-//                Tq per (batch, head group);
+//                slots) per query composite, pb as its partial sums
+//                (score-partials), plus its f32 key slot norms
+//                (k_outliers + 1) * KT * keyTile and query spreads Tq per
+//                (batch, head group);
 // rq = block / c_q, rk = block / c_k, Tq = ceil(N / c_q), Tk = ceil(N / c_k),
 // NB = ceil(N / block). Untiled (the linalg lowering of a whole
 // block_score, as unisparse-to-nvptx does where the tensor-core kernel does
@@ -359,10 +360,12 @@ struct ScoreMapTiling {
     return t;
   }
   /// The outlier estimator's kernel: `ctas` slots of two rows (the query
-  /// slots) for each of `ctaComposites` query composites, f32 partial sums.
+  /// slots) for each of `ctaComposites` query composites, partial sums of
+  /// `partialBytes`.
   static ScoreMapTiling byOutlierScratch(int64_t ctas, int64_t ctaComposites,
-                                         int64_t keyTile) {
-    ScoreMapTiling t = byCtaScratch(ctas, ctaComposites, keyTile, 4);
+                                         int64_t keyTile,
+                                         int64_t partialBytes) {
+    ScoreMapTiling t = byCtaScratch(ctas, ctaComposites, keyTile, partialBytes);
     t.rowSlots = 2;
     return t;
   }
