@@ -155,15 +155,25 @@ std::string refinementKernelUnsupportedReason(Type element, int64_t qHeads,
                                               int64_t kvHeads, int64_t groups,
                                               int64_t headDim, int64_t width);
 
+/// The most values of a composite's tokens a lane of the outlier compress
+/// kernel keeps in registers: seqFactor x headDim / 32 (its coordinates of
+/// every token), the kernel being unrolled over the tokens. ptxas 13.0
+/// (sm_90a) compiles it without spills up to this at head dimensions 32 to
+/// 256, queries (spread) and keys (hot outliers) alike; from 1.5 times it
+/// the queries spill, from twice it all (docs/GPU.md, "The outlier
+/// compress kernels").
+constexpr int64_t kOutlierCompressMaxLaneValues = 128;
+
 /// Why unisparse.compress {pooling = outlier} of an input with head
 /// dimension `headDim` (ShapedType::kDynamic where not static) in
 /// composites of `seqFactor` tokens has no GPU kernel
 /// (OutlierCompressKernel.cpp), or an empty string: a warp holds a token,
 /// so the head dimension must be a static multiple of 32 up to 256 (up to
-/// 8 coordinates a lane), and a lane keeps one score (and heat) of each 8
-/// tokens of the composite in registers, so at most 256 tokens a composite
-/// (32 scores a lane).
-/// convert-unisparse-to-linalg (gpu-kernels) leaves exactly these for it.
+/// 8 coordinates a lane), and a lane keeps its coordinates of the
+/// composite's tokens in registers, so seqFactor x headDim / 32 must be at
+/// most kOutlierCompressMaxLaneValues (at D 128: 32 tokens a composite).
+/// convert-unisparse-to-linalg (gpu-kernels) leaves exactly these for it;
+/// the others take the structured path.
 std::string outlierCompressKernelUnsupportedReason(int64_t headDim,
                                                    int64_t seqFactor);
 
