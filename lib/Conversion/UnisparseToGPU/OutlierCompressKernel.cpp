@@ -37,10 +37,11 @@
 //       structured path (larger value, then lower slot; slots past the
 //       composite's tokens, taken or NaN never win, and none left gives
 //       c); then the rest's mean and per-coordinate variance (summed in
-//       ascending slot order as the structured path sums them, the tokens
-//       kept in registers from the scores when c V <= 128, else loaded
-//       again from L1/L2), the outlier tokens (or the mean for a pick of
-//       none) and every slot stored, 4 V bytes a lane.
+//       ascending slot order as the structured path sums them, from the
+//       tokens the scores loaded: a lane keeps its c V values in registers,
+//       at most kOutlierCompressMaxLaneValues = 128, the kernel's limit),
+//       the outlier tokens (or the mean for a pick of none) and every slot
+//       stored, 4 V bytes a lane.
 //
 // Heads are pooled as the mean compress pools them (f32 sum over the
 // group's heads, ascending, divided by head_factor). The center and the
@@ -81,10 +82,6 @@ constexpr int64_t kSplitUnroll = 8;
 /// prefetches put 2 more groups of 8 tokens a thread in flight without
 /// registers (16 MiB of L2 ahead at 64K threads).
 constexpr int64_t kPrefetchAhead = 16;
-/// f32 values a lane of the composite kernel keeps of its composite's
-/// tokens for the passes after the scores (c V of them), rather than
-/// loading them again.
-constexpr int64_t kCachedValues = 128;
 /// Tokens of a composite whose scores the warp reduces at once (their
 /// loads issued before their adds); the reduce-scatter halves them 3 times
 /// over lane bits 4, 3, 2, so this is 8.
@@ -376,9 +373,8 @@ public:
       probeV = vector::LoadOp::create(k.b, vecType, probe, ValueRange{bi, g, d},
                                       false, stat);
 
-    // The tokens are loaded once when they fit in registers (kCachedValues
-    // a lane), else again for each later pass (from L1/L2).
-    cached = c * width <= kCachedValues;
+    // The tokens are loaded once, kept in registers for the later passes
+    // (c V <= kOutlierCompressMaxLaneValues a lane: the kernel's limit).
     tokens.clear();
 
     // Scores (and heats) of the composite's tokens, kChunk at a time: each
@@ -391,8 +387,7 @@ public:
       SmallVector<Value> xs;
       for (int64_t u = 0; u < n; ++u)
         xs.push_back(tokenAt(j * kChunk + u));
-      if (cached)
-        tokens.append(xs);
+      tokens.append(xs);
       SmallVector<Value> sq(kChunk, zero), dot(kChunk, zero);
       for (int64_t u = 0; u < n; ++u) {
         Value dv = k.fsub(xs[u], centerV);
@@ -457,8 +452,7 @@ private:
   llvm::MaybeAlign inAlign;
   bool full = false;
   SmallVector<Value> idx;
-  /// Whether the later passes reuse the score pass's loads (`tokens`).
-  bool cached = false;
+  /// The composite's tokens as the score pass loaded them (slot order).
   SmallVector<Value> tokens;
   /// Per xor mask 16, 8, 4: whether the lane has that bit (lazily built).
   llvm::DenseMap<int32_t, Value> laneBits;
@@ -526,20 +520,14 @@ private:
   }
 
   /// Folds `body(slot, x, acc)` over the composite's slots in ascending
-  /// order (unrolled: slot a static), kChunk tokens' loads issued before
-  /// their bodies; past the last real slot the fold keeps `acc`.
+  /// order (unrolled: slot a static, x its token from `tokens`); past the
+  /// last real slot the fold keeps `acc`.
   SmallVector<Value> overTokens(
       ValueRange init,
       function_ref<SmallVector<Value>(int64_t, Value, ValueRange)> body) {
     SmallVector<Value> acc(init);
-    for (int64_t a0 = 0; a0 < c; a0 += kChunk) {
-      int64_t n = std::min(kChunk, c - a0);
-      SmallVector<Value> xs;
-      for (int64_t u = 0; u < n; ++u)
-        xs.push_back(cached ? tokens[a0 + u] : tokenAt(a0 + u));
-      for (int64_t u = 0; u < n; ++u)
-        acc = body(a0 + u, xs[u], acc);
-    }
+    for (int64_t a = 0; a < c; ++a)
+      acc = body(a, tokens[a], acc);
     return acc;
   }
 
