@@ -123,11 +123,11 @@ ScoreMapTiling scoreMapTiling(ConfigAttr cfg, const EntrySignature &sig,
   if (!scoreOp || !k.compositeType ||
       !tensorCoreScoreUnsupportedReason(scoreOp, k).empty())
     return {ScoreMapTiling::Kind::whole};
+  int64_t partialBytes = k.halfPartials ? 2 : 4;
   if (cast<BlockScoreOp>(scoreOp).getEstimator() == Estimator::outlier)
     return ScoreMapTiling::byOutlierScratch(
-        k.ctas, outlierScoreCtaComposites(k), k.outlierKeyTile);
+        k.ctas, outlierScoreCtaComposites(k), k.outlierKeyTile, partialBytes);
   int64_t rows = scoreWarpRows(scoreOp, k) * k.warps;
-  int64_t partialBytes = k.halfPartials ? 2 : 4;
   if (k.separateEpilogue)
     return ScoreMapTiling::bySeparateScratch(
         k.ctas, rows, k.keyTile, k.scratchBytes,

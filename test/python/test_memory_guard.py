@@ -365,3 +365,26 @@ def test_separate_epilogue_scratch_is_bounded_by_chunks(tmp_path):
     # Unbounded: 4 heads x 64 / 2 units of 128 rows; chunked: 4 units.
     assert unbounded - chunked > 0.8 * (unbounded - fused), sizes
     assert sizes["chunked"][0] < sizes["unbounded"][0], sizes
+
+
+@pytest.mark.skipif(not HAVE_PTXAS, reason="the CUDA target needs ptxas (CUDA toolkit) to compile")
+def test_outlier_scratch_rule_counts_the_partials_as_stored(tmp_path):
+    """The outlier scoring kernel's scratch: its per-key-block partial sums
+    are f16 by default (f32 with --score-partials=f32), its per-key-tile
+    maxima f32. The guard counts the partial sums at the size the kernel
+    stores them, so the two libraries' estimates differ by what their
+    allocations differ by (the rest of the workspace is the same); a rule
+    that counted f32 for both (as before) gives them the same estimate, 1.8x
+    the default's scratch."""
+    cfg, shape = "block=128,c_q=16,c_k=32,tau=0.9,estimator=outlier,query_reduce=max", [(1, 4096)]
+    sizes = {}
+    for name, flags in {"f16": [], "f32": ["--score-partials=f32"]}.items():
+        (tmp_path / name).mkdir()
+        ((_, _, estimate, peak),) = _cuda_sizes(tmp_path / name, cfg, flags, 4, 2, 64, shape)
+        assert 0 < peak <= estimate, (name, peak, estimate)
+        sizes[name] = estimate, peak
+    (est16, peak16), (est32, peak32) = sizes["f16"], sizes["f32"]
+    # 16 CTA tiles of 128 scratch rows, 4 key tiles of 8 key blocks: 2 bytes
+    # more per partial sum.
+    assert peak32 - peak16 == 16 * 128 * 4 * 8 * 2, sizes
+    assert est32 - est16 == peak32 - peak16, sizes

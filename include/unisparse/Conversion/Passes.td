@@ -29,8 +29,9 @@ def ConvertUnisparseToLinalgPass : Pass<"convert-unisparse-to-linalg"> {
     `convert-unisparse-to-runtime`), and with `gpu-kernels` so are
     mean-pooling and concatenating (antidiagonal composites)
     `unisparse.compress`, the outlier ones whose shape the outlier compress
-    kernels take (a head dimension a multiple of 32 up to 256, at most 256
-    tokens a composite), `unisparse.block_select` and the
+    kernels take (a head dimension D a multiple of 32 up to 256, at most
+    128 values c D / 32 of a composite's tokens a lane: c <= 32 at D 128),
+    `unisparse.block_select` and the
     `unisparse.block_score` ops with 16-bit composites and (unless
     `gpu-refine-kernels=false`) `unisparse.slash_refine` with 16-bit q and
     k: they are bufferized and lowered by `convert-unisparse-to-gpu`.

@@ -308,14 +308,8 @@ Value foldShare(KernelBuilder &kb, QueryReduce reduce, Value score, Value part,
 /// the blocks of a causal row).
 Value scoreIfWritten(KernelBuilder &kb, Value written,
                      function_ref<Value()> compute) {
-  auto op = scf::IfOp::create(kb.b, kb.b.getF32Type(), written,
-                              /*withElseRegion=*/true);
-  OpBuilder::InsertionGuard guard(kb.b);
-  kb.b.setInsertionPointToStart(&op.getThenRegion().front());
-  scf::YieldOp::create(kb.b, compute());
-  kb.b.setInsertionPointToStart(&op.getElseRegion().front());
-  scf::YieldOp::create(kb.b, kb.f32(0.0f));
-  return op.getResult(0);
+  return kb.ifElseValue(written, kb.b.getF32Type(), compute,
+                        [&] { return kb.f32(0.0f); });
 }
 
 /// Emits the kernel of one scoring launch.
@@ -606,14 +600,9 @@ private:
   SmallVector<Value>
   maskedBranch(Value whole, TypeRange types,
                function_ref<SmallVector<Value>(bool masked)> step) {
-    auto branch = scf::IfOp::create(b, types, whole, /*withElseRegion=*/true);
-    for (bool masked : {false, true}) {
-      OpBuilder::InsertionGuard guard(b);
-      Region &region = masked ? branch.getElseRegion() : branch.getThenRegion();
-      b.setInsertionPointToStart(&region.front());
-      scf::YieldOp::create(b, step(masked));
-    }
-    return SmallVector<Value>(branch.getResults());
+    return ifElse(
+        whole, types, [&] { return step(/*masked=*/false); },
+        [&] { return step(/*masked=*/true); });
   }
 
   /// antidiag_lse, key tile `kt`: per slot a, S_a = Q_a K_a^T (its own
@@ -799,19 +788,13 @@ private:
         return SmallVector<Value>{};
       });
     };
-    auto branch = scf::IfOp::create(b, whole, /*withElseRegion=*/true);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(&branch.getThenRegion().front());
-      rounds(/*partial=*/false);
-      b.setInsertionPointToStart(&branch.getElseRegion().front());
-      auto aligned = scf::IfOp::create(b, ult(idx(0), pooled->alignedLen),
-                                       /*withElseRegion=*/true);
-      b.setInsertionPointToStart(&aligned.getThenRegion().front());
-      rounds(/*partial=*/true);
-      b.setInsertionPointToStart(&aligned.getElseRegion().front());
-      unaligned();
-    }
+    ifThenElse(
+        whole, [&] { rounds(/*partial=*/false); },
+        [&] {
+          ifThenElse(
+              ult(idx(0), pooled->alignedLen),
+              [&] { rounds(/*partial=*/true); }, unaligned);
+        });
     gpu::BarrierOp::create(b);
     SmallVector<Value> frags;
     for (int64_t mt = 0; mt < s.mTiles; ++mt)
@@ -855,7 +838,6 @@ private:
     int64_t perThread = llvm::divideCeil(tileBytes, kLine * s.threads);
     Value heads = memref::DimOp::create(b, pool.input, 1);
     Value first = mul(t0, pooled->seqFactor);
-    auto ptrType = LLVM::LLVMPointerType::get(b.getContext(), 1);
     ifThen(whole, [&] {
       Value base =
           memref::ExtractAlignedPointerAsIndexOp::create(b, pool.input);
@@ -865,15 +847,7 @@ private:
             add(mul(add(mul(batchIdx, heads), src), pooled->seqLen), first);
         Value start = add(add(base, mul(token, rowBytes)), mul(tid, kLine));
         forLoop(idx(0), idx(perThread), idx(1), {}, [&](Value i, ValueRange) {
-          Value address = arith::IndexCastUIOp::create(
-              b, b.getI64Type(), add(start, mul(i, kLine * s.threads)));
-          NVVM::PrefetchOp::create(
-              b,
-              NVVM::PrefetchCacheLevelAttr::get(b.getContext(),
-                                                NVVM::PrefetchCacheLevel::L2),
-              /*evictPriority=*/nullptr,
-              LLVM::IntToPtrOp::create(b, ptrType, address),
-              /*predicate=*/Value());
+          prefetchL2(add(start, mul(i, kLine * s.threads)));
           return SmallVector<Value>{};
         });
       }
@@ -907,13 +881,12 @@ private:
   void loadRowsAsync(Value src, Value head, Value first, Value limit,
                      int64_t count, Value slotIdx, Value dstBase) {
     Value inside = ule(add(first, count), limit);
-    auto branch = scf::IfOp::create(b, inside, /*withElseRegion=*/true);
-    for (bool partial : {false, true}) {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(partial ? &branch.getElseRegion().front()
-                                         : &branch.getThenRegion().front());
+    auto copy = [&](bool partial) {
       copyRows(src, head, first, limit, count, slotIdx, dstBase, partial);
-    }
+    };
+    ifThenElse(
+        inside, [&] { copy(/*partial=*/false); },
+        [&] { copy(/*partial=*/true); });
   }
 
   /// The copies of loadRowsAsync (`partial`: rows past `limit` zero-filled).
@@ -1160,12 +1133,8 @@ private:
     store(mOwn, maxima, {add(ownMaxima, mul(kt, s.rows))});
   }
 
-  /// `v` (the scratch's partial-sum type) stored at partials[index].
-  Value partialValue(Value v) {
-    if (s.partial.isF32())
-      return v;
-    return arith::TruncFOp::create(b, s.partial, v);
-  }
+  /// `v` (f32) as the scratch's partial-sum type.
+  Value partialValue(Value v) { return narrowF32(v, s.partial); }
 
   /// One step of a reduce-scatter over the quad (lanes q, q ^ mask) of
   /// `v`, `rows` x `cols` values row-major: by rows (pairs rows 2i, 2i + 1;
@@ -1344,11 +1313,9 @@ private:
             // Rows past Tq add nothing (their loads stay inside the slot;
             // the select drops them).
             Value use = ult(rowLocal, rowsHere);
-            Value part =
-                load(partials, {scratch.partial(*this, s, kt, rowLocal,
-                                                rem(blk, s.blocksPerKeyTile))});
-            if (!s.partial.isF32())
-              part = arith::ExtFOp::create(b, b.getF32Type(), part);
+            Value part = widenToF32(load(
+                partials, {scratch.partial(*this, s, kt, rowLocal,
+                                           rem(blk, s.blocksPerKeyTile))}));
             Value coefficient = shareCoefficient(
                 *this, load(maxima, {scratch.maximum(*this, s, kt, rowLocal)}),
                 load(rowMax, {rowLocal}), load(rowInvSum, {rowLocal}));
@@ -1432,10 +1399,7 @@ private:
           vector::LoadOp::create(b, type, memref, add(first, idx(i)),
                                  /*nontemporal=*/false, llvm::Align(w * bytes));
       for (int64_t j = 0; j < w; ++j) {
-        Value v = vector::ExtractOp::create(b, vec, j);
-        if (!elem.isF32())
-          v = arith::ExtFOp::create(b, b.getF32Type(), v);
-        out.push_back(v);
+        out.push_back(widenToF32(vector::ExtractOp::create(b, vec, j)));
       }
     }
     return out;
@@ -1473,14 +1437,10 @@ private:
         return SmallVector<Value>{};
       });
     };
-    auto branch = scf::IfOp::create(b, ule(add(first, idx(s.rq)), n.tq),
-                                    /*withElseRegion=*/true);
-    for (bool checkRows : {false, true}) {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(checkRows ? &branch.getElseRegion().front()
-                                           : &branch.getThenRegion().front());
-      tileLoop(checkRows);
-    }
+    ifThenElse(
+        ule(add(first, idx(s.rq)), n.tq),
+        [&] { tileLoop(/*checkRows=*/false); },
+        [&] { tileLoop(/*checkRows=*/true); });
   }
 
   /// The scores of query block `qb` (rows rowBase.. of tile `u`) in key
@@ -1491,36 +1451,32 @@ private:
     int64_t nb = s.blocksPerKeyTile;
     Value batchIdx = div(u.head, n.groups), group = rem(u.head, n.groups);
     SmallVector<Type> types(nb, b.getF32Type());
-    auto tileScores = scf::IfOp::create(b, types, ult(kt, u.keyTiles),
-                                        /*withElseRegion=*/true);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(&tileScores.getThenRegion().front());
-      // The tile's loads first, all in flight at once.
-      SmallVector<Value> tileMax =
-          loadRun(maxima, u.scratch.maximum(*this, s, kt, rowBase), s.rq, s.rq);
-      SmallVector<Value> parts =
-          loadRun(partials, u.scratch.partial(*this, s, kt, rowBase, idx(0)),
-                  s.rq * nb, s.rq * nb);
-      SmallVector<Value> score(nb, f32(0.0f));
-      for (int64_t i = 0; i < s.rq; ++i) {
-        Value coefficient =
-            shareCoefficient(*this, tileMax[i], rowMax[i], rowInvSum[i]);
-        for (int64_t j = 0; j < nb; ++j)
-          score[j] =
-              foldShare(*this, s.reduce, score[j], parts[i * nb + j],
-                        coefficient, exists.empty() ? Value() : exists[i]);
-      }
-      // (Blocks past NBk in the last tile are not stored.)
-      scf::YieldOp::create(b, score);
-      b.setInsertionPointToStart(&tileScores.getElseRegion().front());
-      scf::YieldOp::create(b, SmallVector<Value>(nb, f32(0.0f)));
-    }
+    SmallVector<Value> tileScores = ifElse(
+        ult(kt, u.keyTiles), types,
+        [&] {
+          // The tile's loads first, all in flight at once.
+          SmallVector<Value> tileMax = loadRun(
+              maxima, u.scratch.maximum(*this, s, kt, rowBase), s.rq, s.rq);
+          SmallVector<Value> parts = loadRun(
+              partials, u.scratch.partial(*this, s, kt, rowBase, idx(0)),
+              s.rq * nb, s.rq * nb);
+          SmallVector<Value> score(nb, f32(0.0f));
+          for (int64_t i = 0; i < s.rq; ++i) {
+            Value coefficient =
+                shareCoefficient(*this, tileMax[i], rowMax[i], rowInvSum[i]);
+            for (int64_t j = 0; j < nb; ++j)
+              score[j] =
+                  foldShare(*this, s.reduce, score[j], parts[i * nb + j],
+                            coefficient, exists.empty() ? Value() : exists[i]);
+          }
+          // (Blocks past NBk in the last tile are not stored.)
+          return score;
+        },
+        [&] { return SmallVector<Value>(nb, f32(0.0f)); });
     for (int64_t j = 0; j < nb; ++j) {
       Value blk = add(mul(kt, nb), j);
-      ifThen(ult(blk, n.nbk), [&] {
-        store(tileScores.getResult(j), scores, {batchIdx, group, qb, blk});
-      });
+      ifThen(ult(blk, n.nbk),
+             [&] { store(tileScores[j], scores, {batchIdx, group, qb, blk}); });
     }
   }
 };

@@ -306,17 +306,16 @@ private:
         sortChunks(size);
         return;
       }
-      auto branch = scf::IfOp::create(b, ule(size, idx(32 * perLane)),
-                                      /*withElseRegion=*/true);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(&branch.getThenRegion().front());
-      SmallVector<Value> regs = blockKeys(idx(0), perLane);
-      sortRegisters(regs);
-      for (Value &x : regs)
-        x = flipKey(x);
-      storeRun(idx(0), regs);
-      b.setInsertionPointToStart(&branch.getElseRegion().front());
-      classes(c + 1);
+      ifThenElse(
+          ule(size, idx(32 * perLane)),
+          [&] {
+            SmallVector<Value> regs = blockKeys(idx(0), perLane);
+            sortRegisters(regs);
+            for (Value &x : regs)
+              x = flipKey(x);
+            storeRun(idx(0), regs);
+          },
+          [&] { classes(c + 1); });
     };
     classes(0);
     gpu::BarrierOp::create(b);
@@ -560,18 +559,13 @@ private:
     Value monotone =
         orI(eq(nfree, 0), arith::CmpFOp::create(b, arith::CmpFPredicate::OGE,
                                                 lastFree, f32(0.0f)));
-    auto stop = scf::IfOp::create(b, b.getIndexType(), monotone,
-                                  /*withElseRegion=*/true);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(&stop.getThenRegion().front());
-      Value c = monotoneStop(nfree, threshold);
-      scf::YieldOp::create(b, minU(maxU(c, minFree), nfree));
-      b.setInsertionPointToStart(&stop.getElseRegion().front());
-      scf::YieldOp::create(
-          b, testedStop(forcedMass[0], nfree, threshold, minFree));
-    }
-    Value c0 = stop.getResult(0);
+    Value c0 = ifElseValue(
+        monotone, b.getIndexType(),
+        [&] {
+          Value c = monotoneStop(nfree, threshold);
+          return minU(maxU(c, minFree), nfree);
+        },
+        [&] { return testedStop(forcedMass[0], nfree, threshold, minFree); });
     // max_blocks counts the forced blocks too.
     Value taken = c0;
     if (p.maxBlocks > 0)
@@ -754,17 +748,14 @@ private:
       Value next = load(sorted, {at(taken)});
       Value split =
           andI(andI(ult(idx(0), taken), ult(taken, nfree)), feq(next, vStar));
-      auto branch = scf::IfOp::create(b, b.getIndexType(), split,
-                                      /*withElseRegion=*/true);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(&branch.getThenRegion().front());
-      scf::YieldOp::create(
-          b, compactBlocks(taken, vStar, takeAllFree, /*ties=*/true));
-      b.setInsertionPointToStart(&branch.getElseRegion().front());
-      scf::YieldOp::create(
-          b, compactBlocks(taken, vStar, takeAllFree, /*ties=*/false));
-      b.setInsertionPointAfter(branch);
-      count = branch.getResult(0);
+      count = ifElseValue(
+          split, b.getIndexType(),
+          [&] {
+            return compactBlocks(taken, vStar, takeAllFree, /*ties=*/true);
+          },
+          [&] {
+            return compactBlocks(taken, vStar, takeAllFree, /*ties=*/false);
+          });
     } else {
       count = compactBlocks(taken, vStar, takeAllFree, /*ties=*/false);
     }

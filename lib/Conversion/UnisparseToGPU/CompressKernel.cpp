@@ -40,11 +40,10 @@ Value MeanPooling::load(KernelBuilder &k, Value batch, Value srcHead,
                         Value token, Value d,
                         llvm::MaybeAlign alignment) const {
   Type inElt = cast<MemRefType>(input.getType()).getElementType();
-  auto f32Vec = VectorType::get({width}, k.b.getF32Type());
   Value x = vector::LoadOp::create(k.b, VectorType::get({width}, inElt), input,
                                    ValueRange{batch, srcHead, token, d},
                                    /*nontemporal=*/false, alignment);
-  return inElt.isF32() ? x : arith::ExtFOp::create(k.b, f32Vec, x);
+  return k.widenToF32(x);
 }
 
 SmallVector<Value> MeanPooling::loadRun(KernelBuilder &k, Value batch,
@@ -121,9 +120,7 @@ Value MeanPooling::mean(KernelBuilder &k, Value total, Value count,
       k.b, total,
       vector::BroadcastOp::create(
           k.b, VectorType::get({width}, k.b.getF32Type()), countF));
-  if (element.isF32())
-    return mean;
-  return arith::TruncFOp::create(k.b, VectorType::get({width}, element), mean);
+  return k.narrowF32(mean, element);
 }
 
 namespace {
@@ -214,30 +211,21 @@ struct CompressToGPU : OpRewritePattern<CompressOp> {
             auto sums = [&](llvm::MaybeAlign alignment) -> Value {
               if (tokens > 32)
                 return pool.sumLoop(k, bi, g, first, last, d, alignment);
-              auto full = scf::IfOp::create(
-                  kbld, f32Vec, k.eq(k.sub(last, first), k.idx(tokens)),
-                  /*withElseRegion=*/true);
-              OpBuilder::InsertionGuard guard(kbld);
-              kbld.setInsertionPointToStart(&full.getThenRegion().front());
-              scf::YieldOp::create(
-                  kbld, pool.sum(k, pool.loadRun(k, bi, g, first, tokens, d,
-                                                 alignment)));
-              kbld.setInsertionPointToStart(&full.getElseRegion().front());
-              scf::YieldOp::create(
-                  kbld, pool.sumLoop(k, bi, g, first, last, d, alignment));
-              return full.getResult(0);
+              return k.ifElseValue(
+                  k.eq(k.sub(last, first), k.idx(tokens)), f32Vec,
+                  [&] {
+                    return pool.sum(
+                        k, pool.loadRun(k, bi, g, first, tokens, d, alignment));
+                  },
+                  [&] {
+                    return pool.sumLoop(k, bi, g, first, last, d, alignment);
+                  });
             };
             Value acc;
             if (aligned) {
-              auto branch = scf::IfOp::create(kbld, f32Vec, aligned,
-                                              /*withElseRegion=*/true);
-              OpBuilder::InsertionGuard guard(kbld);
-              kbld.setInsertionPointToStart(&branch.getThenRegion().front());
-              scf::YieldOp::create(kbld, sums(llvm::Align(16)));
-              kbld.setInsertionPointToStart(&branch.getElseRegion().front());
-              scf::YieldOp::create(kbld, sums(llvm::MaybeAlign()));
-              kbld.setInsertionPointAfter(branch);
-              acc = branch.getResult(0);
+              acc = k.ifElseValue(
+                  aligned, f32Vec, [&] { return sums(llvm::Align(16)); },
+                  [&] { return sums(llvm::MaybeAlign()); });
             } else {
               acc = sums(llvm::MaybeAlign());
             }
@@ -249,14 +237,14 @@ struct CompressToGPU : OpRewritePattern<CompressOp> {
             if (concat)
               storeAt.insert(storeAt.begin() + 3, slot);
             if (aligned) {
-              auto branch = scf::IfOp::create(kbld, aligned,
-                                              /*withElseRegion=*/true);
-              OpBuilder::InsertionGuard guard(kbld);
-              kbld.setInsertionPointToStart(&branch.getThenRegion().front());
-              vector::StoreOp::create(kbld, mean, out, storeAt,
-                                      /*nontemporal=*/false, llvm::Align(16));
-              kbld.setInsertionPointToStart(&branch.getElseRegion().front());
-              vector::StoreOp::create(kbld, mean, out, storeAt);
+              k.ifThenElse(
+                  aligned,
+                  [&] {
+                    vector::StoreOp::create(kbld, mean, out, storeAt,
+                                            /*nontemporal=*/false,
+                                            llvm::Align(16));
+                  },
+                  [&] { vector::StoreOp::create(kbld, mean, out, storeAt); });
             } else {
               vector::StoreOp::create(kbld, mean, out, storeAt);
             }

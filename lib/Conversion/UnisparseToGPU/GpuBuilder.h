@@ -85,6 +85,28 @@ struct KernelBuilder {
   }
   Value orI(Value x, Value y) { return arith::OrIOp::create(b, x, y); }
 
+  /// `x` (f32, f16 or bf16, or a vector of them) as f32: f32 as it is, a
+  /// 16-bit type extended (exact).
+  Value widenToF32(Value x) {
+    Type type = x.getType();
+    if (getElementTypeOrSelf(type).isF32())
+      return x;
+    Type f32 = b.getF32Type();
+    if (auto vector = dyn_cast<VectorType>(type))
+      f32 = vector.clone(f32);
+    return arith::ExtFOp::create(b, f32, x);
+  }
+  /// `x` (f32, or a vector of f32) as `element` (f32, f16 or bf16): f32 as
+  /// it is, a 16-bit type rounded once (to nearest even).
+  Value narrowF32(Value x, Type element) {
+    if (element.isF32())
+      return x;
+    Type type = element;
+    if (auto vector = dyn_cast<VectorType>(x.getType()))
+      type = vector.clone(element);
+    return arith::TruncFOp::create(b, type, x);
+  }
+
   Value fadd(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
   Value fsub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
   Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
@@ -154,6 +176,21 @@ struct KernelBuilder {
         .getShuffleResult();
   }
 
+  /// prefetch.global.L2 of the line holding global-memory byte `address`
+  /// (an index): no register held, nothing waits on it.
+  void prefetchL2(Value address) {
+    Value at = arith::IndexCastUIOp::create(b, b.getI64Type(), address);
+    NVVM::PrefetchOp::create(
+        b,
+        NVVM::PrefetchCacheLevelAttr::get(b.getContext(),
+                                          NVVM::PrefetchCacheLevel::L2),
+        /*evictPriority=*/nullptr,
+        LLVM::IntToPtrOp::create(
+            b, LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/1),
+            at),
+        /*predicate=*/Value());
+  }
+
   /// `memref[indices]` as a scalar load / store.
   Value load(Value memref, ValueRange indices) {
     return memref::LoadOp::create(b, memref, indices);
@@ -168,6 +205,41 @@ struct KernelBuilder {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&op.getThenRegion().front());
     then();
+  }
+
+  /// scf.if `cond` { then() } else { otherwise() } with no results (each
+  /// region built in that order, before its yield).
+  void ifThenElse(Value cond, function_ref<void()> then,
+                  function_ref<void()> otherwise) {
+    auto op = scf::IfOp::create(b, cond, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&op.getThenRegion().front());
+    then();
+    b.setInsertionPointToStart(&op.getElseRegion().front());
+    otherwise();
+  }
+
+  /// scf.if `cond` yielding then() or otherwise() (values of `types`; the
+  /// then region is built first).
+  SmallVector<Value> ifElse(Value cond, TypeRange types,
+                            function_ref<SmallVector<Value>()> then,
+                            function_ref<SmallVector<Value>()> otherwise) {
+    auto op = scf::IfOp::create(b, types, cond, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&op.getThenRegion().front());
+    scf::YieldOp::create(b, then());
+    b.setInsertionPointToStart(&op.getElseRegion().front());
+    scf::YieldOp::create(b, otherwise());
+    return SmallVector<Value>(op.getResults());
+  }
+
+  /// ifElse of one value of `type`.
+  Value ifElseValue(Value cond, Type type, function_ref<Value()> then,
+                    function_ref<Value()> otherwise) {
+    return ifElse(
+               cond, type, [&] { return SmallVector<Value>{then()}; },
+               [&] { return SmallVector<Value>{otherwise()}; })
+        .front();
   }
 
   /// scf.for iv in [lb, ub) step `step` carrying `init`; `body` returns the

@@ -37,10 +37,11 @@
 //       structured path (larger value, then lower slot; slots past the
 //       composite's tokens, taken or NaN never win, and none left gives
 //       c); then the rest's mean and per-coordinate variance (summed in
-//       ascending slot order as the structured path sums them, the tokens
-//       kept in registers from the scores when c V <= 128, else loaded
-//       again from L1/L2), the outlier tokens (or the mean for a pick of
-//       none) and every slot stored, 4 V bytes a lane.
+//       ascending slot order as the structured path sums them, from the
+//       tokens the scores loaded: a lane keeps its c V values in registers,
+//       at most kOutlierCompressMaxLaneValues = 128, the kernel's limit),
+//       the outlier tokens (or the mean for a pick of none) and every slot
+//       stored, 4 V bytes a lane.
 //
 // Heads are pooled as the mean compress pools them (f32 sum over the
 // group's heads, ascending, divided by head_factor). The center and the
@@ -81,10 +82,6 @@ constexpr int64_t kSplitUnroll = 8;
 /// prefetches put 2 more groups of 8 tokens a thread in flight without
 /// registers (16 MiB of L2 ahead at 64K threads).
 constexpr int64_t kPrefetchAhead = 16;
-/// f32 values a lane of the composite kernel keeps of its composite's
-/// tokens for the passes after the scores (c V of them), rather than
-/// loading them again.
-constexpr int64_t kCachedValues = 128;
 /// Tokens of a composite whose scores the warp reduces at once (their
 /// loads issued before their adds); the reduce-scatter halves them 3 times
 /// over lane bits 4, 3, 2, so this is 8.
@@ -187,13 +184,9 @@ alignedOrNot(KernelBuilder &k, Value aligned, TypeRange types, int64_t bytes,
              function_ref<SmallVector<Value>(llvm::MaybeAlign)> body) {
   if (!aligned)
     return body(llvm::MaybeAlign());
-  auto op = scf::IfOp::create(k.b, types, aligned, /*withElseRegion=*/true);
-  OpBuilder::InsertionGuard guard(k.b);
-  k.b.setInsertionPointToStart(&op.getThenRegion().front());
-  scf::YieldOp::create(k.b, body(llvm::Align(bytes)));
-  k.b.setInsertionPointToStart(&op.getElseRegion().front());
-  scf::YieldOp::create(k.b, body(llvm::MaybeAlign()));
-  return op.getResults();
+  return k.ifElse(
+      aligned, types, [&] { return body(llvm::Align(bytes)); },
+      [&] { return body(llvm::MaybeAlign()); });
 }
 
 /// prefetch.global.L2 of the elements at `d` of token `token` of every
@@ -206,21 +199,12 @@ void prefetchToken(KernelBuilder &k, const MeanPooling &pool,
   auto type = cast<MemRefType>(pool.input.getType());
   int64_t elementBytes = type.getElementTypeBitWidth() / 8;
   ValueRange strides = meta.getStrides();
-  auto ptrType = LLVM::LLVMPointerType::get(k.b.getContext(), 1);
   for (int64_t j = 0; j < pool.headFactor; ++j) {
     Value at = meta.getOffset();
     Value indices[] = {batch, pool.sourceHead(k, group, j), token, d};
     for (int64_t i = 0; i < 4; ++i)
       at = k.add(at, k.mul(indices[i], strides[i]));
-    Value address = arith::IndexCastUIOp::create(
-        k.b, k.b.getI64Type(), k.add(base, k.mul(at, elementBytes)));
-    NVVM::PrefetchOp::create(
-        k.b,
-        NVVM::PrefetchCacheLevelAttr::get(k.b.getContext(),
-                                          NVVM::PrefetchCacheLevel::L2),
-        /*evictPriority=*/nullptr,
-        LLVM::IntToPtrOp::create(k.b, ptrType, address),
-        /*predicate=*/Value());
+    k.prefetchL2(k.add(base, k.mul(at, elementBytes)));
   }
 }
 
@@ -389,9 +373,8 @@ public:
       probeV = vector::LoadOp::create(k.b, vecType, probe, ValueRange{bi, g, d},
                                       false, stat);
 
-    // The tokens are loaded once when they fit in registers (kCachedValues
-    // a lane), else again for each later pass (from L1/L2).
-    cached = c * width <= kCachedValues;
+    // The tokens are loaded once, kept in registers for the later passes
+    // (c V <= kOutlierCompressMaxLaneValues a lane: the kernel's limit).
     tokens.clear();
 
     // Scores (and heats) of the composite's tokens, kChunk at a time: each
@@ -404,8 +387,7 @@ public:
       SmallVector<Value> xs;
       for (int64_t u = 0; u < n; ++u)
         xs.push_back(tokenAt(j * kChunk + u));
-      if (cached)
-        tokens.append(xs);
+      tokens.append(xs);
       SmallVector<Value> sq(kChunk, zero), dot(kChunk, zero);
       for (int64_t u = 0; u < n; ++u) {
         Value dv = k.fsub(xs[u], centerV);
@@ -470,8 +452,7 @@ private:
   llvm::MaybeAlign inAlign;
   bool full = false;
   SmallVector<Value> idx;
-  /// Whether the later passes reuse the score pass's loads (`tokens`).
-  bool cached = false;
+  /// The composite's tokens as the score pass loaded them (slot order).
   SmallVector<Value> tokens;
   /// Per xor mask 16, 8, 4: whether the lane has that bit (lazily built).
   llvm::DenseMap<int32_t, Value> laneBits;
@@ -539,20 +520,14 @@ private:
   }
 
   /// Folds `body(slot, x, acc)` over the composite's slots in ascending
-  /// order (unrolled: slot a static), kChunk tokens' loads issued before
-  /// their bodies; past the last real slot the fold keeps `acc`.
+  /// order (unrolled: slot a static, x its token from `tokens`); past the
+  /// last real slot the fold keeps `acc`.
   SmallVector<Value> overTokens(
       ValueRange init,
       function_ref<SmallVector<Value>(int64_t, Value, ValueRange)> body) {
     SmallVector<Value> acc(init);
-    for (int64_t a0 = 0; a0 < c; a0 += kChunk) {
-      int64_t n = std::min(kChunk, c - a0);
-      SmallVector<Value> xs;
-      for (int64_t u = 0; u < n; ++u)
-        xs.push_back(cached ? tokens[a0 + u] : tokenAt(a0 + u));
-      for (int64_t u = 0; u < n; ++u)
-        acc = body(a0 + u, xs[u], acc);
-    }
+    for (int64_t a = 0; a < c; ++a)
+      acc = body(a, tokens[a], acc);
     return acc;
   }
 
@@ -575,14 +550,7 @@ private:
   /// same way in every lane) rather than a select of each element, so that
   /// the adds are predicated, not computed and then selected.
   Value restOnly(int64_t a, Value acc, function_ref<Value()> next) {
-    auto branch = scf::IfOp::create(k.b, TypeRange{acc.getType()}, inRest(a),
-                                    /*withElseRegion=*/true);
-    OpBuilder::InsertionGuard guard(k.b);
-    k.b.setInsertionPointToStart(&branch.getThenRegion().front());
-    scf::YieldOp::create(k.b, next());
-    k.b.setInsertionPointToStart(&branch.getElseRegion().front());
-    scf::YieldOp::create(k.b, acc);
-    return branch.getResult(0);
+    return k.ifElseValue(inRest(a), acc.getType(), next, [&] { return acc; });
   }
 
   /// (v1, s1) comes before (v2, s2): a larger value, or the same and a
@@ -632,9 +600,7 @@ private:
 
   void store(Value value, int64_t slot, llvm::MaybeAlign alignment) {
     Type element = cast<MemRefType>(op.getInit().getType()).getElementType();
-    if (!element.isF32())
-      value = arith::TruncFOp::create(k.b, VectorType::get({width}, element),
-                                      value);
+    value = k.narrowF32(value, element);
     vector::StoreOp::create(k.b, value, op.getInit(),
                             ValueRange{bi, g, t, k.idx(slot), d},
                             /*nontemporal=*/false, alignment);
@@ -746,13 +712,9 @@ struct OutlierCompressToGPU : OpRewritePattern<CompressOp> {
             // warp).
             auto fullOrNot = [&](llvm::MaybeAlign in, llvm::MaybeAlign outAl) {
               Value full = k.ule(k.mul(k.add(at[1], 1), c), seq);
-              auto branch =
-                  scf::IfOp::create(lb, full, /*withElseRegion=*/true);
-              OpBuilder::InsertionGuard guard(lb);
-              lb.setInsertionPointToStart(&branch.getThenRegion().front());
-              body(in, outAl, true);
-              lb.setInsertionPointToStart(&branch.getElseRegion().front());
-              body(in, outAl, false);
+              k.ifThenElse(
+                  full, [&] { body(in, outAl, true); },
+                  [&] { body(in, outAl, false); });
             };
             if (!aligned) {
               fullOrNot(llvm::MaybeAlign(), llvm::MaybeAlign());
@@ -760,13 +722,10 @@ struct OutlierCompressToGPU : OpRewritePattern<CompressOp> {
             }
             // Rows not aligned to the lane's vector (rare): element loads,
             // one form for all composites.
-            auto branch =
-                scf::IfOp::create(lb, aligned, /*withElseRegion=*/true);
-            OpBuilder::InsertionGuard guard(lb);
-            lb.setInsertionPointToStart(&branch.getThenRegion().front());
-            fullOrNot(llvm::Align(inBytes), llvm::Align(outBytes));
-            lb.setInsertionPointToStart(&branch.getElseRegion().front());
-            body(llvm::MaybeAlign(), llvm::MaybeAlign(), false);
+            k.ifThenElse(
+                aligned,
+                [&] { fullOrNot(llvm::Align(inBytes), llvm::Align(outBytes)); },
+                [&] { body(llvm::MaybeAlign(), llvm::MaybeAlign(), false); });
           });
         });
     if (sharer)

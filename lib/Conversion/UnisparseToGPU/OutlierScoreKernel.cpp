@@ -37,13 +37,24 @@
 //   passScores     (per key tile: the running max m of y for slot 0 rows,
 //                  of x for slot 1 rows, an integer in the log2 domain,
 //                  and per key block the partial sums P of exp2(y - m),
-//                  with m, to the CTA's scratch slot; two m16 tiles)
+//                  with m, to the CTA's scratch slot, a lane's two query
+//                  slots of a composite as one pair store; two m16 tiles;
+//                  of each 8 values of a row on unmasked key tiles the
+//                  first exp2Poly take exp2 by a polynomial on the FMA
+//                  pipe, the rest by ex2.approx)
 //                                               -> m', l' per (composite,
 //                                                  slot)
-//   tileScores     (per (query block, key block): the query reduction over
-//                  the block's composites of sum_a P_a 2^(m_tile - m'_a)
-//                  omega_a / l'_a, the power of two exact; blocks past the
+//   tileScores     (the query reduction over each query block's
+//                  composites of sum_a P_a 2^(m_tile - m'_a) omega_a /
+//                  l'_a, the power of two exact: with tileFactors a thread
+//                  per (query block, key tile), the factors 2^(m_tile -
+//                  m'_a) omega_a / l'_a once per tile for its blocks; else
+//                  a thread per (query block, key block); blocks past the
 //                  CTA's keys: 0).
+//
+// The defaults (convert-unisparse-to-gpu's options) are partials=f16,
+// outlier-exp2-poly=2 and outlier-tile-factors; partials=f32,
+// outlier-exp2-poly=0 and outlier-tile-factors=false turn each off.
 //
 // Row layout of a warp's two m16 tiles (C/D fragment: element [h][c] is row
 // quad + 8 h, column 2 q + c): m tile mt holds composites mt * 8 .. mt * 8
@@ -59,10 +70,13 @@
 // in-thread too.
 //
 // Numbers: composites are 16-bit (the compress rounds them once), products
-// accumulate in f32 on the tensor cores, exp2 is ex2.approx.ftz.f32,
-// statistics, sums and the scratch's partial sums are f32; the rescales
-// between a key tile's max and the final one are exact powers of two (the
-// maxima are integers); |k|^2 and v are f32 sums of the 16-bit composites.
+// accumulate in f32 on the tensor cores, exp2 is ex2.approx.ftz.f32 (or,
+// for exp2Poly of each 8 values of pass 2's unmasked key tiles, the
+// polynomial: relative error <= 2^-13.7), statistics and sums are f32; the
+// scratch's partial sums are f16 (rounded once: 2^-11 relative; f32 with
+// partials=f32); the rescales between a key tile's max and the final one
+// are exact powers of two (the maxima are integers); |k|^2 and v are f32
+// sums of the 16-bit composites.
 //
 //===----------------------------------------------------------------------===//
 
@@ -594,19 +608,6 @@ private:
     return fmaxnum(mOld, m);
   }
 
-  /// scf.if `cond` with results: then() / otherwise().
-  SmallVector<Value> ifElse(Value cond, TypeRange types,
-                            function_ref<SmallVector<Value>()> then,
-                            function_ref<SmallVector<Value>()> otherwise) {
-    auto op = scf::IfOp::create(b, types, cond, /*withElseRegion=*/true);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&op.getThenRegion().front());
-    scf::YieldOp::create(b, then());
-    b.setInsertionPointToStart(&op.getElseRegion().front());
-    scf::YieldOp::create(b, otherwise());
-    return SmallVector<Value>(op.getResults());
-  }
-
   /// Whether every row of the CTA sees key tile `kt` whole (no mask).
   Value wholeTile(Value kt) {
     Value firstRowLimit =
@@ -812,12 +813,8 @@ private:
     return next;
   }
 
-  /// `v` as the scratch's partial-sum type (f16: rounded once).
-  Value partialValue(Value v) {
-    if (s.partial.isF32())
-      return v;
-    return arith::TruncFOp::create(b, s.partial, v);
-  }
+  /// `v` (f32) as the scratch's partial-sum type (f16: rounded once).
+  Value partialValue(Value v) { return narrowF32(v, s.partial); }
 
   /// Index of scratch row `r` in the workgroup row statistics (padded runs).
   Value statsIndex(Value r) { return add(r, mul(div(r, s.run()), 4)); }
@@ -868,12 +865,8 @@ private:
         Value v = vector::LoadOp::create(b, type, buffer, add(first, idx(i)),
                                          /*nontemporal=*/false,
                                          llvm::Align(width * bytes));
-        for (int64_t j = 0; j < width; ++j) {
-          Value x = vector::ExtractOp::create(b, v, j);
-          out.push_back(element.isF32()
-                            ? x
-                            : arith::ExtFOp::create(b, b.getF32Type(), x));
-        }
+        for (int64_t j = 0; j < width; ++j)
+          out.push_back(widenToF32(vector::ExtractOp::create(b, v, j)));
       }
       return out;
     };
@@ -887,48 +880,44 @@ private:
       Value blk = div(p, qbs);
       Value qb = add(firstQb, local);
       ifThen(ult(qb, n.nbq), [&] {
-        auto written =
-            scf::IfOp::create(b, b.getF32Type(), ult(blk, blocksWritten),
-                              /*withElseRegion=*/true);
-        {
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPointToStart(&written.getThenRegion().front());
-          Value kt = div(blk, s.blocksPerKeyTile());
-          Value first = mul(local, count);
-          SmallVector<Value> part =
-              loadRun(partials, s.partial,
-                      add(add(partialBase, mul(blk, s.scratchRows())), first));
-          SmallVector<Value> tileMax =
-              loadRun(maxima, b.getF32Type(),
-                      add(add(maximaBase, mul(kt, s.scratchRows())), first));
-          // The run in the padded workgroup statistics (ptxas merges the
-          // scalar loads into 16-byte ones; the padding spreads a quarter
-          // warp's eight runs over distinct banks).
-          Value statsFirst = mul(local, count + 4);
-          SmallVector<Value> rowMax, rowCoef;
-          for (int64_t r = 0; r < count; ++r) {
-            rowMax.push_back(load(rowMaxWg, {add(statsFirst, idx(r))}));
-            rowCoef.push_back(load(rowCoefWg, {add(statsFirst, idx(r))}));
-          }
-          Value score = f32(0.0f);
-          for (int64_t i = 0; i < s.qBlk; ++i) {
-            Value v = f32(0.0f);
-            for (int64_t h = 0; h < 2; ++h) {
-              int64_t r = 2 * i + h;
-              Value factor =
-                  fmul(exactPow2(fsub(tileMax[r], rowMax[r])), rowCoef[r]);
-              v = math::FmaOp::create(b, part[r], factor, v);
-            }
-            // Composites past Tq leave the reduction (the scores are >= 0,
-            // so 0 is the max's identity too).
-            Value c = add(mul(local, s.qBlk), i);
-            score = select(ult(c, rowsHere), reduce(score, v), score);
-          }
-          scf::YieldOp::create(b, score);
-          b.setInsertionPointToStart(&written.getElseRegion().front());
-          scf::YieldOp::create(b, f32(0.0f));
-        }
-        store(written.getResult(0), scores, {batchIdx, group, qb, blk});
+        Value written = ifElseValue(
+            ult(blk, blocksWritten), b.getF32Type(),
+            [&] {
+              Value kt = div(blk, s.blocksPerKeyTile());
+              Value first = mul(local, count);
+              SmallVector<Value> part = loadRun(
+                  partials, s.partial,
+                  add(add(partialBase, mul(blk, s.scratchRows())), first));
+              SmallVector<Value> tileMax = loadRun(
+                  maxima, b.getF32Type(),
+                  add(add(maximaBase, mul(kt, s.scratchRows())), first));
+              // The run in the padded workgroup statistics (ptxas merges the
+              // scalar loads into 16-byte ones; the padding spreads a quarter
+              // warp's eight runs over distinct banks).
+              Value statsFirst = mul(local, count + 4);
+              SmallVector<Value> rowMax, rowCoef;
+              for (int64_t r = 0; r < count; ++r) {
+                rowMax.push_back(load(rowMaxWg, {add(statsFirst, idx(r))}));
+                rowCoef.push_back(load(rowCoefWg, {add(statsFirst, idx(r))}));
+              }
+              Value score = f32(0.0f);
+              for (int64_t i = 0; i < s.qBlk; ++i) {
+                Value v = f32(0.0f);
+                for (int64_t h = 0; h < 2; ++h) {
+                  int64_t r = 2 * i + h;
+                  Value factor =
+                      fmul(exactPow2(fsub(tileMax[r], rowMax[r])), rowCoef[r]);
+                  v = math::FmaOp::create(b, part[r], factor, v);
+                }
+                // Composites past Tq leave the reduction (the scores are >= 0,
+                // so 0 is the max's identity too).
+                Value c = add(mul(local, s.qBlk), i);
+                score = select(ult(c, rowsHere), reduce(score, v), score);
+              }
+              return score;
+            },
+            [&] { return f32(0.0f); });
+        store(written, scores, {batchIdx, group, qb, blk});
       });
       return SmallVector<Value>{};
     });
@@ -948,64 +937,65 @@ private:
       function_ref<SmallVector<Value>(Value, Type, Value)> loadRun) {
     int64_t qbs = s.rows / s.qBlk, count = s.run();
     int64_t bpk = s.blocksPerKeyTile();
-    forLoop(tid, mul(n.keyTiles, qbs), idx(s.threads), {},
-            [&](Value p, ValueRange) {
-              Value local = rem(p, qbs);
-              Value kt = div(p, qbs);
-              Value qb = add(firstQb, local);
-              Value first = mul(local, count);
-              Value firstBlk = mul(kt, bpk);
-              // Each block of the tile inside NBk gets score(blk).
-              auto eachBlock = [&](function_ref<Value(Value)> score) {
-                for (int64_t j = 0; j < bpk; ++j) {
-                  Value blk = add(firstBlk, j);
-                  ifThen(ult(blk, n.nbk), [&] {
-                    store(score(blk), scores, {batchIdx, group, qb, blk});
-                  });
-                }
-              };
-              ifThen(ult(qb, n.nbq), [&] {
-                auto walked = scf::IfOp::create(b, ult(kt, numKeyTiles),
-                                                /*withElseRegion=*/true);
-                OpBuilder::InsertionGuard guard(b);
-                b.setInsertionPointToStart(&walked.getThenRegion().front());
-                SmallVector<Value> tileMax = loadRun(
-                    maxima, b.getF32Type(),
-                    add(add(maximaBase, mul(kt, s.scratchRows())), first));
-                Value statsFirst = mul(local, count + 4);
-                // A composite past Tq gets factors 0: its shares are then +0
-                // (its partial sums are finite: zero query rows), which leave
-                // the reduction as the select of a thread per block does
-                // (scores >= +0, the max's and the sum's identity).
-                SmallVector<Value> factor;
-                for (int64_t r = 0; r < count; ++r) {
-                  Value rowMax = load(rowMaxWg, {add(statsFirst, idx(r))});
-                  Value rowCoef = load(rowCoefWg, {add(statsFirst, idx(r))});
-                  Value c = add(mul(local, s.qBlk), r / 2);
-                  factor.push_back(
-                      select(ult(c, rowsHere),
-                             fmul(exactPow2(fsub(tileMax[r], rowMax)), rowCoef),
-                             f32(0.0f)));
-                }
-                eachBlock([&](Value blk) {
-                  SmallVector<Value> part = loadRun(
-                      partials, s.partial,
-                      add(add(partialBase, mul(blk, s.scratchRows())), first));
-                  Value score = f32(0.0f);
-                  for (int64_t i = 0; i < s.qBlk; ++i) {
-                    Value v = f32(0.0f);
-                    for (int64_t h = 0; h < 2; ++h)
-                      v = math::FmaOp::create(b, part[2 * i + h],
-                                              factor[2 * i + h], v);
-                    score = reduce(score, v);
-                  }
-                  return score;
-                });
-                b.setInsertionPointToStart(&walked.getElseRegion().front());
-                eachBlock([&](Value) { return f32(0.0f); });
+    forLoop(
+        tid, mul(n.keyTiles, qbs), idx(s.threads), {},
+        [&](Value p, ValueRange) {
+          Value local = rem(p, qbs);
+          Value kt = div(p, qbs);
+          Value qb = add(firstQb, local);
+          Value first = mul(local, count);
+          Value firstBlk = mul(kt, bpk);
+          // Each block of the tile inside NBk gets score(blk).
+          auto eachBlock = [&](function_ref<Value(Value)> score) {
+            for (int64_t j = 0; j < bpk; ++j) {
+              Value blk = add(firstBlk, j);
+              ifThen(ult(blk, n.nbk), [&] {
+                store(score(blk), scores, {batchIdx, group, qb, blk});
               });
-              return SmallVector<Value>{};
-            });
+            }
+          };
+          ifThen(ult(qb, n.nbq), [&] {
+            ifThenElse(
+                ult(kt, numKeyTiles),
+                [&] {
+                  SmallVector<Value> tileMax = loadRun(
+                      maxima, b.getF32Type(),
+                      add(add(maximaBase, mul(kt, s.scratchRows())), first));
+                  Value statsFirst = mul(local, count + 4);
+                  // A composite past Tq gets factors 0: its shares are then +0
+                  // (its partial sums are finite: zero query rows), which leave
+                  // the reduction as the select of a thread per block does
+                  // (scores >= +0, the max's and the sum's identity).
+                  SmallVector<Value> factor;
+                  for (int64_t r = 0; r < count; ++r) {
+                    Value rowMax = load(rowMaxWg, {add(statsFirst, idx(r))});
+                    Value rowCoef = load(rowCoefWg, {add(statsFirst, idx(r))});
+                    Value c = add(mul(local, s.qBlk), r / 2);
+                    factor.push_back(select(
+                        ult(c, rowsHere),
+                        fmul(exactPow2(fsub(tileMax[r], rowMax)), rowCoef),
+                        f32(0.0f)));
+                  }
+                  eachBlock([&](Value blk) {
+                    SmallVector<Value> part =
+                        loadRun(partials, s.partial,
+                                add(add(partialBase, mul(blk, s.scratchRows())),
+                                    first));
+                    Value score = f32(0.0f);
+                    for (int64_t i = 0; i < s.qBlk; ++i) {
+                      Value v = f32(0.0f);
+                      for (int64_t h = 0; h < 2; ++h)
+                        v = math::FmaOp::create(b, part[2 * i + h],
+                                                factor[2 * i + h], v);
+                      score = reduce(score, v);
+                    }
+                    return score;
+                  });
+                },
+                [&] { eachBlock([&](Value) { return f32(0.0f); }); });
+          });
+          return SmallVector<Value>{};
+        });
   }
 };
 
@@ -1019,8 +1009,7 @@ Value sumOverDim(KernelBuilder &kb, Value buffer, ValueRange prefix,
           [&](Value d, ValueRange acc) -> SmallVector<Value> {
             SmallVector<Value> at(prefix.begin(), prefix.end());
             at.push_back(d);
-            Value x = arith::ExtFOp::create(kb.b, kb.b.getF32Type(),
-                                            kb.load(buffer, at));
+            Value x = kb.widenToF32(kb.load(buffer, at));
             return {square ? math::FmaOp::create(kb.b, x, x, acc[0]).getResult()
                            : kb.fadd(acc[0], x)};
           })

@@ -97,6 +97,10 @@ constexpr int64_t kOffsetThreads = 1024;
 constexpr int64_t kScanUnroll = 8;
 /// Warps (query blocks) per CTA of the probe kernel.
 constexpr int64_t kProbeWarps = 4;
+/// Offsets whose candidates the probe kernel takes together (a unit): an
+/// offset's 8 (2w + 1) entries are an odd number of half m16 tiles, a
+/// unit's 16 (2w + 1) whole tiles.
+constexpr int64_t kUnit = 2;
 /// m16 tiles of forced keys per step of the probe kernel.
 constexpr int64_t kForcedTiles = 2;
 /// Entries (and threads) per CTA of the fused evidence kernel.
@@ -108,11 +112,11 @@ constexpr int64_t kStaticWorkgroupBytes = 48 * 1024;
 
 /// The static parameters of one refinement.
 struct RefineShape {
-  int64_t M, P, mTiles;     // last_q, last_q - 1, ceil(M / 16)
-  int64_t nOffsets, width;  // offsets kept, keys each side of one
-  int64_t rows, probeTiles; // rows_per_block, ceil(rows / 16)
-  int64_t block, local;     // block, local_blocks
-  int64_t minOffset;        // local_blocks * block (saturated)
+  int64_t M, P, mTiles;    // last_q, last_q - 1, ceil(M / 16)
+  int64_t nOffsets, width; // offsets kept, keys each side of one
+  int64_t rows;            // rows_per_block
+  int64_t block, local;    // block, local_blocks
+  int64_t minOffset;       // local_blocks * block (saturated)
   bool sink;
   bool norm;               // refine_norm: R / (1 + sum_J R)
   int64_t hq, G, hg, ch;   // query heads, Hq / Hkv, head groups, Hq / Hg
@@ -176,31 +180,6 @@ struct RefineKernels : KernelBuilder {
   }
   Value i64c(int64_t v) { return arith::ConstantIntOp::create(b, v, 64); }
 
-  /// scf.if `cond` yielding then() or `otherwise` (one value).
-  Value ifValue(Value cond, function_ref<Value()> then, Value otherwise) {
-    auto op = scf::IfOp::create(b, otherwise.getType(), cond,
-                                /*withElseRegion=*/true);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&op.getThenRegion().front());
-    scf::YieldOp::create(b, then());
-    b.setInsertionPointToStart(&op.getElseRegion().front());
-    scf::YieldOp::create(b, otherwise);
-    return op.getResult(0);
-  }
-
-  /// scf.if `cond` yielding then() or otherwise() (one value of type i1).
-  Value ifElse(Value cond, function_ref<Value()> then,
-               function_ref<Value()> otherwise) {
-    auto op = scf::IfOp::create(b, b.getI1Type(), cond,
-                                /*withElseRegion=*/true);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&op.getThenRegion().front());
-    scf::YieldOp::create(b, then());
-    b.setInsertionPointToStart(&op.getElseRegion().front());
-    scf::YieldOp::create(b, otherwise());
-    return op.getResult(0);
-  }
-
   /// Flat index of (batch, head, last row) rows of the scratch.
   Value lastRow(Value bi, Value head, Value r) {
     return add(mul(add(mul(bi, s.hq), head), s.M), r);
@@ -246,31 +225,30 @@ struct RefineKernels : KernelBuilder {
     for (const Octet &o : octs)
       safe.push_back(select(o.valid, o.row, idx(0)));
     SmallVector<Type> pairTypes(4 * octs.size(), pairType);
-    auto branch = scf::IfOp::create(b, pairTypes, d.aligned,
-                                    /*withElseRegion=*/true);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(&branch.getThenRegion().front());
-      SmallVector<Value> pairs;
-      for (size_t o = 0; o < octs.size(); ++o) {
-        Value oct = vector::LoadOp::create(
-            b, octType, src, ValueRange{bi, head, safe[o], octs[o].col},
-            /*nontemporal=*/false, llvm::Align(16));
-        for (int64_t pr = 0; pr < 4; ++pr)
-          pairs.push_back(vector::ShuffleOp::create(
-              b, oct, oct, ArrayRef<int64_t>{2 * pr, 2 * pr + 1}));
-      }
-      scf::YieldOp::create(b, pairs);
-      b.setInsertionPointToStart(&branch.getElseRegion().front());
-      pairs.clear();
-      for (size_t o = 0; o < octs.size(); ++o)
-        for (int64_t pr = 0; pr < 4; ++pr)
-          pairs.push_back(vector::LoadOp::create(
-              b, pairType, src,
-              ValueRange{bi, head, safe[o], add(octs[o].col, 2 * pr)},
-              /*nontemporal=*/false, llvm::Align(4)));
-      scf::YieldOp::create(b, pairs);
-    }
+    SmallVector<Value> loaded = ifElse(
+        d.aligned, pairTypes,
+        [&] {
+          SmallVector<Value> pairs;
+          for (size_t o = 0; o < octs.size(); ++o) {
+            Value oct = vector::LoadOp::create(
+                b, octType, src, ValueRange{bi, head, safe[o], octs[o].col},
+                /*nontemporal=*/false, llvm::Align(16));
+            for (int64_t pr = 0; pr < 4; ++pr)
+              pairs.push_back(vector::ShuffleOp::create(
+                  b, oct, oct, ArrayRef<int64_t>{2 * pr, 2 * pr + 1}));
+          }
+          return pairs;
+        },
+        [&] {
+          SmallVector<Value> pairs;
+          for (size_t o = 0; o < octs.size(); ++o)
+            for (int64_t pr = 0; pr < 4; ++pr)
+              pairs.push_back(vector::LoadOp::create(
+                  b, pairType, src,
+                  ValueRange{bi, head, safe[o], add(octs[o].col, 2 * pr)},
+                  /*nontemporal=*/false, llvm::Align(4)));
+          return pairs;
+        });
     Value zeros;
     if (zero)
       zeros = mmaOperand(arith::ConstantOp::create(
@@ -280,7 +258,7 @@ struct RefineKernels : KernelBuilder {
     for (size_t o = 0; o < octs.size(); ++o) {
       SmallVector<Value> regs;
       for (int64_t pr = 0; pr < 4; ++pr) {
-        Value reg = mmaOperand(branch.getResult(4 * o + pr));
+        Value reg = mmaOperand(loaded[4 * o + pr]);
         regs.push_back(zero ? select(octs[o].valid, reg, zeros) : reg);
       }
       out.push_back(regs);
@@ -654,8 +632,9 @@ struct RefineKernels : KernelBuilder {
                   function_ref<Value(Value j)> body) -> SmallVector<Value> {
             Value c = add(e, r);
             Value inside = andI(ule(idx(s.P), c), ult(c, add(d.n, s.P)));
-            return {
-                ifValue(inside, [&] { return body(sub(c, idx(s.P))); }, a[0])};
+            return {ifElseValue(
+                inside, a[0].getType(), [&] { return body(sub(c, idx(s.P))); },
+                [&] { return a[0]; })};
           };
           Value s0 =
               forLoop(idx(0), idx(s.M), idx(1), {f32(0.0f)},
@@ -716,32 +695,33 @@ struct RefineKernels : KernelBuilder {
           };
           forLoop(tid, idx(L), idx(kEvidenceTile), {},
                   [&](Value u, ValueRange) -> SmallVector<Value> {
-                    auto branch = scf::IfOp::create(b, TypeRange{}, inside(u),
-                                                    /*withElseRegion=*/true);
-                    OpBuilder::InsertionGuard guard(b);
-                    b.setInsertionPointToStart(&branch.getThenRegion().front());
-                    Value j = sub(add(e0, u), idx(s.P));
-                    // kShareBatch rows' loads issued before their shares are
-                    // computed (each division's slow path is a branch that
-                    // the loads would not cross).
-                    Value v = f32(0.0f);
-                    for (int64_t r0 = 0; r0 < s.M; r0 += kShareBatch) {
-                      SmallVector<SmallVector<std::array<Value, 3>>> in;
-                      for (int64_t r = r0; r < std::min(s.M, r0 + kShareBatch);
-                           ++r)
-                        in.push_back(shareLoads(bi, g, r, j));
-                      for (int64_t r = r0; r < std::min(s.M, r0 + kShareBatch);
-                           ++r) {
-                        Value p = shareFrom(in[r - r0], norm);
-                        store(p, pv, {idx(r), u});
-                        v = fadd(v, p);
-                      }
-                    }
-                    store(v, v0, {u});
-                    b.setInsertionPointToStart(&branch.getElseRegion().front());
-                    for (int64_t r = 0; r < s.M; ++r)
-                      store(f32(0.0f), pv, {idx(r), u});
-                    store(f32(0.0f), v0, {u});
+                    ifThenElse(
+                        inside(u),
+                        [&] {
+                          Value j = sub(add(e0, u), idx(s.P));
+                          // kShareBatch rows' loads issued before their shares
+                          // are computed (each division's slow path is a branch
+                          // that the loads would not cross).
+                          Value v = f32(0.0f);
+                          for (int64_t r0 = 0; r0 < s.M; r0 += kShareBatch) {
+                            SmallVector<SmallVector<std::array<Value, 3>>> in;
+                            for (int64_t r = r0;
+                                 r < std::min(s.M, r0 + kShareBatch); ++r)
+                              in.push_back(shareLoads(bi, g, r, j));
+                            for (int64_t r = r0;
+                                 r < std::min(s.M, r0 + kShareBatch); ++r) {
+                              Value p = shareFrom(in[r - r0], norm);
+                              store(p, pv, {idx(r), u});
+                              v = fadd(v, p);
+                            }
+                          }
+                          store(v, v0, {u});
+                        },
+                        [&] {
+                          for (int64_t r = 0; r < s.M; ++r)
+                            store(f32(0.0f), pv, {idx(r), u});
+                          store(f32(0.0f), v0, {u});
+                        });
                     return {};
                   });
           gpu::BarrierOp::create(b);
@@ -899,29 +879,24 @@ struct RefineKernels : KernelBuilder {
                   store(negInf(), d.evidence, {at});
                 });
                 Value ownerWarp = andI(valid, eq(warp, div(owner, 32)));
-                auto next =
-                    scf::IfOp::create(b, TypeRange{bv.getType(), i32Type},
-                                      ownerWarp, /*withElseRegion=*/true);
-                {
-                  OpBuilder::InsertionGuard guard(b);
-                  b.setInsertionPointToStart(&next.getThenRegion().front());
-                  SmallVector<Value> part =
-                      scanBest(base, owner, kOffsetThreads, lane, owned(owner),
-                               32, we, init);
-                  Value nv, ne;
-                  std::tie(nv, ne) = warpArgMax(part[0], part[1]);
-                  // The marked winner itself (-inf) stays a candidate, as
-                  // it was on the rescan this replaces.
-                  Value wv = negInf();
-                  Value takeW = wins(wv, we, nv, ne);
-                  nv = select(takeW, wv, nv);
-                  ne = select(takeW, we, ne);
-                  scf::YieldOp::create(b, ValueRange{select(mine, nv, st[0]),
-                                                     select(mine, ne, st[1])});
-                  b.setInsertionPointToStart(&next.getElseRegion().front());
-                  scf::YieldOp::create(b, st);
-                }
-                return SmallVector<Value>(next.getResults());
+                return ifElse(
+                    ownerWarp, TypeRange{bv.getType(), i32Type},
+                    [&] {
+                      SmallVector<Value> part =
+                          scanBest(base, owner, kOffsetThreads, lane,
+                                   owned(owner), 32, we, init);
+                      Value nv, ne;
+                      std::tie(nv, ne) = warpArgMax(part[0], part[1]);
+                      // The marked winner itself (-inf) stays a candidate, as
+                      // it was on the rescan this replaces.
+                      Value wv = negInf();
+                      Value takeW = wins(wv, we, nv, ne);
+                      nv = select(takeW, wv, nv);
+                      ne = select(takeW, we, ne);
+                      return SmallVector<Value>{select(mine, nv, st[0]),
+                                                select(mine, ne, st[1])};
+                    },
+                    [&] { return SmallVector<Value>(st); });
               });
           // The slot rules into the evidence row, once every rescan is
           // done (the offsets were written before the last round's
@@ -967,12 +942,9 @@ struct RefineKernels : KernelBuilder {
   /// else with one warp a CTA (NB up to 58,112), chosen on the host.
   void probeRows() {
     Value fits = ule(mul(d.nb, 4 * kProbeWarps), idx(kMaxWorkgroupBytes));
-    auto branch = scf::IfOp::create(b, fits, /*withElseRegion=*/true);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&branch.getThenRegion().front());
-    probeLaunch(kProbeWarps, "unisparse_slash_probe");
-    b.setInsertionPointToStart(&branch.getElseRegion().front());
-    probeLaunch(1, "unisparse_slash_probe_narrow");
+    ifThenElse(
+        fits, [&] { probeLaunch(kProbeWarps, "unisparse_slash_probe"); },
+        [&] { probeLaunch(1, "unisparse_slash_probe_narrow"); });
   }
 
   /// A warp per (batch, query block I, head group), the head group
@@ -1179,8 +1151,8 @@ struct RefineKernels : KernelBuilder {
     // The candidates, kUnit offsets at a time (a unit): their 8 (2w + 1)
     // (row, e) entries each, entry kk 8 (2w + 1) + n (2w + 1) + e of the
     // unit's offset kk, as the keys of m16 tiles (A: entry 16 s + m is key
-    // m of tile s; a row's 2w + 1 keys adjacent; two offsets a unit where
-    // 2w + 1 is odd, so the entries fill the tiles: 3 at w 1 for 2 offsets),
+    // m of tile s; a row's 2w + 1 keys adjacent; the unit's entries fill
+    // 2w + 1 tiles: 3 at w 1),
     // B the rows' q as above: the wanted logit of key m is C[m][n], in the
     // lane 4 (m mod 8) + n / 2 (16 of a tile's 128 products). The slot's
     // rule (the offset exists; the width rule, the same for every row) from
@@ -1190,9 +1162,8 @@ struct RefineKernels : KernelBuilder {
     // / (probe rows c_h) summed per (offset, block), over the warp by a
     // butterfly, and added into E by lane 0, offsets in order.
     int64_t per = 2 * s.width + 1;
-    int64_t unit = per % 2 ? 2 : 1;
     int64_t perOffset = 8 * per;
-    int64_t entries = unit * perOffset;
+    int64_t entries = kUnit * perOffset;
     int64_t tiles = llvm::divideCeil(entries, 16);
     int64_t span = 0; // the widest tile's first to last row
     for (int64_t t0 = 0; t0 < s.rows; t0 += 8)
@@ -1203,13 +1174,13 @@ struct RefineKernels : KernelBuilder {
     Value w64 = i64c(s.width);
     Value first64 = toI64(probeRow(p.I, mul(rt, 8)));
     forLoop(
-        idx(0), idx(llvm::divideCeil(s.nOffsets, unit)), idx(1), {},
+        idx(0), idx(llvm::divideCeil(s.nOffsets, kUnit)), idx(1), {},
         [&](Value uIdx, ValueRange) -> SmallVector<Value> {
           // The unit's offsets (-1 past n_offsets) and their first key
           // blocks.
-          Value off[2], jBase[2];
-          for (int64_t kk = 0; kk < unit; ++kk) {
-            Value k = add(mul(uIdx, unit), kk);
+          Value off[kUnit], jBase[kUnit];
+          for (int64_t kk = 0; kk < kUnit; ++kk) {
+            Value k = add(mul(uIdx, kUnit), kk);
             Value kOk = ult(k, s.nOffsets);
             Value at =
                 add(mul(p.group, s.nOffsets), minU(k, idx(s.nOffsets - 1)));
@@ -1220,22 +1191,20 @@ struct RefineKernels : KernelBuilder {
                                       off[kk]),
                 i64c(s.block));
           }
-          SmallVector<Value> init(unit * nBins, f32(0.0f));
+          SmallVector<Value> init(kUnit * nBins, f32(0.0f));
           SmallVector<Value> bins = forLoop(
               idx(0), idx(tiles), idx(1), init,
               [&](Value tile, ValueRange a) -> SmallVector<Value> {
                 Value n[2], take[2], key[2], second[2];
                 for (int64_t h = 0; h < 2; ++h) {
                   Value entry = add(mul(tile, 16), add(p.quad, 8 * h));
-                  Value rest = entry;
-                  second[h] = Value();
-                  Value o = off[0], k = mul(uIdx, unit);
-                  if (unit == 2) {
-                    second[h] = ule(idx(perOffset), entry);
-                    rest = select(second[h], sub(entry, idx(perOffset)), entry);
-                    o = select(second[h], off[1], off[0]);
-                    k = add(k, select(second[h], idx(1), idx(0)));
-                  }
+                  Value k = mul(uIdx, kUnit);
+                  // The entries past the first offset's are the second's.
+                  second[h] = ule(idx(perOffset), entry);
+                  Value rest =
+                      select(second[h], sub(entry, idx(perOffset)), entry);
+                  Value o = select(second[h], off[1], off[0]);
+                  k = add(k, select(second[h], idx(1), idx(0)));
                   n[h] = div(rest, per);
                   Value e = rem(rest, per);
                   auto [rowOk, i] = probeQuery(p.I, rt, n[h]);
@@ -1257,11 +1226,11 @@ struct RefineKernels : KernelBuilder {
                   // The slot's rule only for entries that could be taken
                   // (then c = k (2w + 1) + e is a slot).
                   Value c = add(mul(k, per), e);
-                  take[h] = ifElse(
-                      inside,
+                  take[h] = ifElseValue(
+                      inside, b.getI1Type(),
                       [&] {
-                        return ifElse(
-                            p.table,
+                        return ifElseValue(
+                            p.table, b.getI1Type(),
                             [&] {
                               Value at = add(mul(p.group, d.evLen), c);
                               return fcmp(arith::CmpFPredicate::ONE,
@@ -1286,16 +1255,13 @@ struct RefineKernels : KernelBuilder {
                       fmul(exp(fsub(x, select(odd, lse[1], lse[0]))), p.weight),
                       f32(0.0f));
                   Value J = toI64(div(key[h], s.block));
-                  for (int64_t kk = 0; kk < unit; ++kk) {
+                  for (int64_t kk = 0; kk < kUnit; ++kk) {
                     Value bin = arith::SubIOp::create(b, J, jBase[kk]);
-                    Value ofThis = unit == 1 ? Value()
-                                   : kk      ? second[h]
-                                             : notI(second[h]);
+                    Value ofThis = kk ? second[h] : notI(second[h]);
                     for (int64_t bb = 0; bb < nBins; ++bb) {
                       Value here =
-                          icmp(arith::CmpIPredicate::eq, bin, i64c(bb));
-                      if (ofThis)
-                        here = andI(here, ofThis);
+                          andI(icmp(arith::CmpIPredicate::eq, bin, i64c(bb)),
+                               ofThis);
                       next[kk * nBins + bb] = fadd(next[kk * nBins + bb],
                                                    select(here, v, f32(0.0f)));
                     }
@@ -1307,7 +1273,7 @@ struct RefineKernels : KernelBuilder {
             for (int32_t mask : {16, 8, 4, 2, 1})
               sum = fadd(sum, shuffleXor(sum, mask));
           ifThen(eq(p.lane, 0), [&] {
-            for (int64_t kk = 0; kk < unit; ++kk)
+            for (int64_t kk = 0; kk < kUnit; ++kk)
               for (int64_t bb = 0; bb < nBins; ++bb) {
                 Value J = arith::AddIOp::create(b, jBase[kk], i64c(bb));
                 Value inRow =
@@ -1408,7 +1374,6 @@ struct SlashRefineToGPU : OpRewritePattern<SlashRefineOp> {
     s.nOffsets = op.getNOffsets();
     s.width = op.getWidth();
     s.rows = op.getRowsPerBlock();
-    s.probeTiles = llvm::divideCeil(s.rows, 16);
     s.block = op.getBlock();
     s.local = op.getLocalBlocks();
     int64_t maxI64 = std::numeric_limits<int64_t>::max();

@@ -42,7 +42,8 @@ func.func @outlier_score(%qc: memref<1x8x?x3x64xf32>, %kc: memref<1x8x?x3x64xf32
 // -----
 
 // The outlier compress kernel: a warp holds a token (D a multiple of 32 up
-// to 256), a lane the scores of up to 8 of a composite's tokens.
+// to 256), a lane its D / 32 coordinates of every token of a composite in
+// registers (at most 128 values: c <= 32 at D 128).
 func.func @outlier_compress_d48(%k: memref<1x2x?x48xbf16>, %q: memref<1x8x?x48xbf16>, %kc: memref<1x8x?x3x48xf32>) {
   // expected-error @+1 {{cannot be lowered to the outlier compress kernel: the head dimension must be a static multiple of 32 up to 256 (a warp holds a token) (lower it with convert-unisparse-to-linalg before bufferization)}}
   unisparse.compress {seq_factor = 32 : i64, kv_group = 4 : i64, pooling = #unisparse.pooling<outlier>, outliers = 2 : i64, hot = 1 : i64}
@@ -52,10 +53,10 @@ func.func @outlier_compress_d48(%k: memref<1x2x?x48xbf16>, %q: memref<1x8x?x48xb
 
 // -----
 
-func.func @outlier_compress_c512(%q: memref<1x8x?x64xbf16>, %qc: memref<1x8x?x3x64xf32>) {
-  // expected-error @+1 {{cannot be lowered to the outlier compress kernel: seq_factor must be at most 256 (a lane keeps the scores of 8 tokens of a composite)}}
-  unisparse.compress {seq_factor = 512 : i64, pooling = #unisparse.pooling<outlier>, outliers = 1 : i64, spread = true}
-      ins(%q : memref<1x8x?x64xbf16>) outs(%qc : memref<1x8x?x3x64xf32>)
+func.func @outlier_compress_c40_d128(%q: memref<1x8x?x128xbf16>, %qc: memref<1x8x?x3x128xf32>) {
+  // expected-error @+1 {{cannot be lowered to the outlier compress kernel: seq_factor x head_dim / 32 must be at most 128 (a lane keeps its coordinates of the composite's tokens in registers; the kernel would spill), found 40 x 128 / 32}}
+  unisparse.compress {seq_factor = 40 : i64, pooling = #unisparse.pooling<outlier>, outliers = 1 : i64, spread = true}
+      ins(%q : memref<1x8x?x128xbf16>) outs(%qc : memref<1x8x?x3x128xf32>)
   return
 }
 

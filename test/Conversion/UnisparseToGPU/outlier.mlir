@@ -94,3 +94,32 @@ func.func @outlier_d48(%q: tensor<1x4x?x48xbf16>, %o: tensor<1x4x?x3x48xf32>) ->
       ins(%q : tensor<1x4x?x48xbf16>) outs(%o : tensor<1x4x?x3x48xf32>) -> tensor<1x4x?x3x48xf32>
   return %r : tensor<1x4x?x3x48xf32>
 }
+
+// -----
+
+// The outlier compress kernel keeps a lane's coordinates of every token of
+// a composite in registers, c D / 32 <= 128: at D 128, c 32 is the kernel's
+// (the compress stays for convert-unisparse-to-gpu) and c 40 takes the
+// structured path (ptxas spills from c 48 on).
+// LINALG-LABEL: func.func @outlier_c32_d128
+// LINALG-NOT: linalg.generic
+// LINALG: unisparse.compress {outliers = 1 : i64, pooling = #unisparse.pooling<outlier>, seq_factor = 32 : i64, spread = true} ins(%{{.+}} : tensor<1x4x?x128xbf16>) outs(%{{.+}} : tensor<1x4x?x3x128xf32>)
+// LINALG-NOT: linalg.generic
+// LINALG: return
+func.func @outlier_c32_d128(%q: tensor<1x4x?x128xbf16>, %o: tensor<1x4x?x3x128xf32>) -> tensor<1x4x?x3x128xf32> {
+  %r = unisparse.compress {seq_factor = 32, pooling = #unisparse.pooling<outlier>, outliers = 1, spread = true}
+      ins(%q : tensor<1x4x?x128xbf16>) outs(%o : tensor<1x4x?x3x128xf32>) -> tensor<1x4x?x3x128xf32>
+  return %r : tensor<1x4x?x3x128xf32>
+}
+
+// -----
+
+// LINALG-LABEL: func.func @outlier_c40_d128
+// LINALG-NOT: pooling = #unisparse.pooling<outlier>
+// LINALG: linalg.generic
+// LINALG-NOT: pooling = #unisparse.pooling<outlier>
+func.func @outlier_c40_d128(%q: tensor<1x4x?x128xbf16>, %o: tensor<1x4x?x3x128xf32>) -> tensor<1x4x?x3x128xf32> {
+  %r = unisparse.compress {seq_factor = 40, pooling = #unisparse.pooling<outlier>, outliers = 1, spread = true}
+      ins(%q : tensor<1x4x?x128xbf16>) outs(%o : tensor<1x4x?x3x128xf32>) -> tensor<1x4x?x3x128xf32>
+  return %r : tensor<1x4x?x3x128xf32>
+}

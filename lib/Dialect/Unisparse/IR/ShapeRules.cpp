@@ -145,9 +145,13 @@ mlir::unisparse::outlierCompressKernelUnsupportedReason(int64_t headDim,
   if (ShapedType::isDynamic(headDim) || headDim % 32 != 0 || headDim > 256)
     return "the head dimension must be a static multiple of 32 up to 256 "
            "(a warp holds a token)";
-  if (seqFactor > 256)
-    return "seq_factor must be at most 256 (a lane keeps the scores of "
-           "8 tokens of a composite)";
+  if (seqFactor > kOutlierCompressMaxLaneValues / (headDim / 32))
+    return "seq_factor x head_dim / 32 must be at most " +
+           std::to_string(kOutlierCompressMaxLaneValues) +
+           " (a lane keeps its coordinates of the composite's tokens in "
+           "registers; the kernel would spill), found " +
+           std::to_string(seqFactor) + " x " + std::to_string(headDim) +
+           " / 32";
   return "";
 }
 

@@ -157,14 +157,25 @@ std::string refinementKernelUnsupportedReason(Type element, int64_t qHeads,
                                               int64_t kvHeads, int64_t groups,
                                               int64_t headDim, int64_t width);
 
+/// The most values of a composite's tokens a lane of the outlier compress
+/// kernel keeps in registers: seqFactor x headDim / 32 (its coordinates of
+/// every token), the kernel being unrolled over the tokens. ptxas 13.0
+/// (sm_90a) compiles it without spills up to this at head dimensions 32 to
+/// 256, queries (spread) and keys (hot outliers) alike; from 1.5 times it
+/// the queries spill, from twice it all (docs/GPU.md, "The outlier
+/// compress kernels").
+constexpr int64_t kOutlierCompressMaxLaneValues = 128;
+
 /// Why unisparse.compress {pooling = outlier} of an input with head
 /// dimension `headDim` (ShapedType::kDynamic where not static) in
 /// composites of `seqFactor` tokens has no GPU kernel
 /// (OutlierCompressKernel.cpp), or an empty string: a warp holds a token,
 /// so the head dimension must be a static multiple of 32 up to 256 (up to
-/// 8 coordinates a lane), and a lane keeps the scores of its slots of the
-/// composite, so at most 256 tokens a composite (8 a lane).
-/// convert-unisparse-to-linalg (gpu-kernels) leaves exactly these for it.
+/// 8 coordinates a lane), and a lane keeps its coordinates of the
+/// composite's tokens in registers, so seqFactor x headDim / 32 must be at
+/// most kOutlierCompressMaxLaneValues (at D 128: 32 tokens a composite).
+/// convert-unisparse-to-linalg (gpu-kernels) leaves exactly these for it;
+/// the others take the structured path.
 std::string outlierCompressKernelUnsupportedReason(int64_t headDim,
                                                    int64_t seqFactor);
 
@@ -227,9 +238,10 @@ bool isAttentionElementType(Type type);
 //                least a unit per CTA (so it grows as N at most), and a
 //                row sum per query composite of the unit's tiles; the
 //                outlier estimator's kernel: C slots of 2 rows (its query
-//                slots) per query composite, pb = 4, plus its f32 key slot
-//                norms (k_outliers + 1) * KT * keyTile and query spreads
-//                Tq per (batch, head group);
+//                slots) per query composite, pb as its partial sums
+//                (score-partials), plus its f32 key slot norms
+//                (k_outliers + 1) * KT * keyTile and query spreads Tq per
+//                (batch, head group);
 // rq = block / c_q, rk = block / c_k, Tq = ceil(N / c_q), Tk = ceil(N / c_k),
 // NB = ceil(N / block). Untiled (the linalg lowering of a whole
 // block_score, as unisparse-to-nvptx does where the tensor-core kernel does
@@ -360,10 +372,12 @@ struct ScoreMapTiling {
     return t;
   }
   /// The outlier estimator's kernel: `ctas` slots of two rows (the query
-  /// slots) for each of `ctaComposites` query composites, f32 partial sums.
+  /// slots) for each of `ctaComposites` query composites, partial sums of
+  /// `partialBytes`.
   static ScoreMapTiling byOutlierScratch(int64_t ctas, int64_t ctaComposites,
-                                         int64_t keyTile) {
-    ScoreMapTiling t = byCtaScratch(ctas, ctaComposites, keyTile, 4);
+                                         int64_t keyTile,
+                                         int64_t partialBytes) {
+    ScoreMapTiling t = byCtaScratch(ctas, ctaComposites, keyTile, partialBytes);
     t.rowSlots = 2;
     return t;
   }
