@@ -698,7 +698,8 @@ def check_refine_groups(label, lib, first, cfg, c, shape, seed, batch):
         for bg in np.ndindex(status.shape)
         if decided[bg] and offs[bg][0] > 0
     ]
-    target = max(lift)[1] if lift and max(lift)[0] > 0 else None
+    best = max(lift, default=(0.0, None))
+    target = best[1] if best[0] > 0 else None
     if target is None:
         record(
             f"{label}: negative control (wrong offsets are rejected)",

@@ -14,7 +14,6 @@ visible), n_est, n_rank, its ranking ratio and its share of the excess blocks.
 """
 
 import argparse
-import math
 import sys
 
 import numpy as np
@@ -45,7 +44,7 @@ def main():
     p.add_argument("--rows-per-block", type=int, default=8)
     a = p.parse_args()
     cfg = parse_config(a.config)
-    q, k, v, nds = GENERATORS[a.generator](1, a.heads, a.kv_heads, a.n, 128, a.seed, a.peak, 16)
+    q, k, v, _ = GENERATORS[a.generator](1, a.heads, a.kv_heads, a.n, 128, a.seed, a.peak, 16)
     lay = layouts(q, k, [cfg], device=a.device)[cfg]
     rows = sample_rows(a.n, cfg.block, a.rows_per_block if a.n > 8192 else None, a.seed)
     res = evaluate(q, k, v, [cfg], {cfg: lay}, rows, device=a.device)
@@ -96,7 +95,6 @@ def main():
             f" {h:4d}  {n_90[h] / n_vis[h]:10.4f}  {n_est[h] / n_vis[h]:13.4f}  {n_rank[h] / n_vis[h]:14.4f}  "
             f"{n_est[h] / n_rank[h]:10.3f}  {excess[h] / excess.sum():12.1%}  {rec[h].mean():11.4f}"
         )
-    _ = math, nds
 
 
 if __name__ == "__main__":

@@ -206,9 +206,8 @@ def diagnose(
     per_head = lowm.sum(1)
     log("  low rows per head: " + " ".join(f"{h}:{n}" for h, n in enumerate(per_head) if n))
     if generator == "peaked":
-        G_ = heads // kv_heads
         for h in np.argsort(recall.mean(1)):
-            kh, g = divmod(int(h), G_)
+            kh, g = divmod(int(h), G)
             tot = missed[h].sum(0)
             log(
                 f"  head {h}: sharpness {planted['sharpness'][(0, kh)][g]:.2f}, sink "
