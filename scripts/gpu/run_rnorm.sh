@@ -14,6 +14,10 @@
 #                          0.995-0.998 without and with refine_norm (~5 min)
 #   run_rnorm.sh fid128 G  the same at 128K for generator G (peaked or
 #                          structured), seeds 0-2 (~7 min each)
+#   run_rnorm.sh mild N    peak 1.5 on the project's generator, tau 0.995
+#                          and 0.997 without and with refine_norm: N = 32
+#                          seeds 0-2 at 32K (~1.5 min), N = 128 seed 0 at
+#                          128K (~2.5 min)
 # check and bench need the runtime: RT=path/to/libunisparse_runtime.so, else
 # .device/rt*/ (carried). The fidelity steps need neither.
 set -uo pipefail
@@ -21,7 +25,7 @@ cd "$(dirname "$0")/../.."
 LOGS=${OUT:-$PWD/gpu-logs}
 mkdir -p "$LOGS"
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD/python
-step=${1:?usage: run_rnorm.sh check | bench | fid32 | fid128 peaked|structured}
+step=${1:?usage: run_rnorm.sh check | bench | fid32 | fid128 peaked|structured | mild 32|128}
 status=0
 runtime() {
   RT=${RT:-$(ls .device/rt*/libunisparse_runtime.so 2>/dev/null | head -1)}
@@ -34,10 +38,11 @@ runtime() {
 O=c_k=32,estimator=outlier,query_reduce=max,last_q=16
 CONFIGS=""
 for t in 0.995 0.996 0.997 0.998; do CONFIGS="$CONFIGS --config $O,tau=$t --config $O,tau=$t,refine_norm=true"; done
+PEAK=2.5
 fidelity() { # n seed generator timeout
-  local f="$LOGS/rnorm_n$1_s$2_$3.txt"
-  echo "=== n $1 seed $2 $3 $(date +%T)"
-  timeout "$4" python3 -m unisparse.fidelity --n "$1" --heads 32 --kv-heads 8 --peak 2.5 --seed "$2" \
+  local f="$LOGS/rnorm_n$1_s$2_$3_p$PEAK.txt"
+  echo "=== n $1 seed $2 $3 peak $PEAK $(date +%T)"
+  timeout "$4" python3 -m unisparse.fidelity --n "$1" --heads 32 --kv-heads 8 --peak "$PEAK" --seed "$2" \
     --generator "$3" --device cuda --png '' $CONFIGS > "$f" 2>&1 || { echo "rc=$?"; status=1; }
   grep -E "^ *[0-9]+  tau" "$f" | sed -E 's/outlier\(c=16\/32,r=1\/2\),query_reduce=max,//' | cut -c1-160
 }
@@ -59,6 +64,14 @@ case "$step" in
   fid128)
     g=${2:?fid128 needs the generator: peaked or structured}
     for s in 0 1 2; do fidelity 131072 $s "$g" 190; done ;;
+  mild)
+    PEAK=1.5 CONFIGS=""
+    for t in 0.995 0.997; do CONFIGS="$CONFIGS --config $O,tau=$t --config $O,tau=$t,refine_norm=true"; done
+    case "${2:?mild needs 32 or 128}" in
+      32) for s in 0 1 2; do fidelity 32768 $s structured 90; done ;;
+      128) fidelity 131072 0 structured 190 ;;
+      *) echo "mild: 32 or 128"; exit 2 ;;
+    esac ;;
   *) echo "unknown step $step"; exit 2 ;;
 esac
 echo "=== done $(date +%T)"

@@ -29,6 +29,7 @@ from conftest import to_np_dtype, widen
 from unisparse import Config
 from unisparse import reference as R
 from unisparse import synthetic as S
+from unisparse.config import PRESETS
 from unisparse.margin import check_margin
 from unisparse.reference import twolevel as T
 from unisparse.reference.twolevel_f32 import logit_error, offset_margin, refined_tolerance
@@ -38,7 +39,7 @@ CASES = [
     # mean pooling, then the outlier first pass of the "peaked" preset's
     # family with head groups of 2 and no sink, then last_q past N (every
     # row), no width and no local blocks (f16); the first two again with the
-    # refinement normalised (refine_norm).
+    # refinement normalised (refine_norm); the `peaked` preset as it is.
     (
         Config(block=32, c_q=8, c_k=8, tau=0.95, refine="slash", last_q=8, n_offsets=4, rows_per_block=4),
         4,
@@ -94,6 +95,7 @@ CASES = [
     ),
 ]
 CASES += [(dataclasses.replace(c[0], refine_norm=True),) + c[1:] for c in CASES[:2]]
+CASES += [(PRESETS["peaked"], 4, 2, 700, 32, "bf16", 3)]
 
 
 @pytest.mark.parametrize("cfg,hq,hkv,n,d,dtype,seed", CASES)
