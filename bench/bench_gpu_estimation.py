@@ -180,8 +180,8 @@ def host_split(lib, q, k, reps=30):
     python = []
     for _ in range(reps):
         t0 = time.perf_counter()
-        lib._check(q, k)
-        out = lib._layout_outputs(q, scores=True)
+        lib.check_inputs(q, k)
+        out = lib.layout_buffers(q, scores=True)
         gpu.packed_descriptors([q, k, *out])
         python.append((time.perf_counter() - t0) * 1e3)
     # The compiled entry on ready outputs (with its descriptors and stream).
@@ -189,7 +189,7 @@ def host_split(lib, q, k, reps=30):
     for _ in range(reps):
         torch.cuda.synchronize()
         t0 = time.perf_counter()
-        gpu.call_entry(lib._layout, [q, k, *out])
+        lib.layout_into(q, k, out)
         entry.append((time.perf_counter() - t0) * 1e3)
     torch.cuda.synchronize()
     # The runtime's pieces, on the stream the call uses: the workspace check

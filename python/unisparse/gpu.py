@@ -164,7 +164,10 @@ class CompiledCUDA:
     def _call(self, fn, tensors):
         call_entry(fn, tensors)
 
-    def _check(self, q, k, v=None):
+    def check_inputs(self, q, k, v=None):
+        """Raises ``TypeError`` / ``ValueError`` unless q, k (and v) are CUDA
+        tensors of this library's shapes (``[B, H, N, D]``, unit innermost
+        stride; the entry points read any other strides)."""
         import torch
 
         for name, x, h in (("q", q, self.heads), ("k", k, self.kv_heads), ("v", v, self.kv_heads)):
@@ -184,13 +187,17 @@ class CompiledCUDA:
         """(o, lse) of unisparse.attention; queued on the current stream."""
         import torch
 
-        self._check(q, k, v)
+        self.check_inputs(q, k, v)
         o = torch.empty_like(q)
         lse = torch.empty(q.shape[0], q.shape[1], q.shape[2], device=q.device, dtype=torch.float32)
         self._call(self._attention, [q, k, v, o, lse])
         return o, lse
 
-    def _layout_outputs(self, q, scores: bool):
+    def layout_buffers(self, q, scores: bool = True):
+        """Fresh outputs of the layout entry for queries like ``q``:
+        ``[scores,] counts, indices`` (scores float32 ``[B, groups, NB,
+        NB]``, counts int32 ``[B, groups, NB]``, indices int32 ``[B, groups,
+        NB, NB]``)."""
         import torch
 
         b, n = q.shape[0], q.shape[2]
@@ -206,10 +213,16 @@ class CompiledCUDA:
 
     def layout(self, q, k):
         """(scores, counts, indices) of the estimation stages."""
-        self._check(q, k)
-        out = self._layout_outputs(q, scores=True)
-        self._call(self._layout, [q, k, *out])
+        self.check_inputs(q, k)
+        out = self.layout_buffers(q, scores=True)
+        self.layout_into(q, k, out)
         return tuple(out)
+
+    def layout_into(self, q, k, out):
+        """The layout entry point on checked inputs and ready outputs
+        (:meth:`check_inputs`, :meth:`layout_buffers`): what :meth:`layout`
+        queues, without its allocations (e.g. to time the call alone)."""
+        self._call(self._layout, [q, k, *out])
 
     def attention_layout(self, q, k, v):
         """(o, lse, counts, indices): :meth:`attention` and the block layout
@@ -221,10 +234,10 @@ class CompiledCUDA:
                 f"{self.path} has no attention_layout entry point: it was built by an "
                 f"older unisparse-compile; rebuild it (scripts/gpu/compile_all.py)"
             )
-        self._check(q, k, v)
+        self.check_inputs(q, k, v)
         o = torch.empty_like(q)
         lse = torch.empty(q.shape[0], q.shape[1], q.shape[2], device=q.device, dtype=torch.float32)
-        counts, indices = self._layout_outputs(q, scores=False)
+        counts, indices = self.layout_buffers(q, scores=False)
         self._call(self._attention_layout, [q, k, v, o, lse, counts, indices])
         return o, lse, counts, indices
 
