@@ -28,6 +28,18 @@ def mlir_float(x: float) -> str:
     return mantissa + e + exponent
 
 
+def text_items(spec: str) -> list:
+    """The ``(name, value)`` pairs of the text form ``"tau=0.95,c_k=8"``
+    (values as text); ``ValueError`` for a part without ``=``."""
+    items = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, eq, value = part.partition("=")
+        if not eq:
+            raise ValueError(f"expected field=value, got {part!r} in {spec!r}")
+        items.append((name.strip(), value.strip()))
+    return items
+
+
 def _from_text(name: str, text: str):
     """The value of field ``name`` written as text (``Config.parse``)."""
     kind = rules.CONFIG_KINDS[name]
@@ -65,6 +77,28 @@ class Config:
     :func:`unisparse.reference.block_score`; the dialect carries both
     (``#unisparse.config``, ``unisparse.block_score``).
 
+    The defaults are the ``peaked`` configuration (docs/Fidelity.md, "The
+    default"): outlier composites (``c_q = 16`` with one outlier row,
+    ``c_k = 32`` with a hot and a far key), the max over a block's query
+    composites, ``tau = 0.9965`` and the normalised slash refinement. Mean
+    pooling, the default before 2026-12-04 and the cheapest estimation for
+    diffuse attention, is ``preset("mean")``.
+
+    ``refine`` and ``refine_norm`` follow ``causal`` when not given
+    (``None``): ``refine`` is ``"slash"`` for causal attention and
+    ``"none"`` otherwise (the slash refinement needs causal attention), and
+    ``refine_norm`` is true iff ``refine`` is ``"slash"``; both are stored
+    resolved (``Config(causal=False).refine == "none"``), so ``==`` and
+    :meth:`mlir_attr` see concrete values. Given explicitly, ``refine =
+    "slash"`` with ``causal = False`` and ``refine_norm = True`` with
+    ``refine = "none"`` raise ``ValueError``. A configuration remembers
+    which of the two it resolved: ``dataclasses.replace(Config(),
+    causal=False)`` resolves them again (the outlier first pass alone),
+    while a value given to ``Config`` or changed by ``replace`` is kept (and
+    checked). ``replace`` passes the unchanged fields as values, so giving
+    it the value a resolved field already has counts as unchanged;
+    ``refine=None`` asks for the resolution explicitly.
+
     ``refine = "slash"`` adds the second level of a two-level estimation
     (:func:`unisparse.reference.twolevel.refine`, the op
     ``unisparse.slash_refine`` between ``block_score`` and
@@ -76,33 +110,51 @@ class Config:
     ``refine = "slash"`` only) normalises the refinement of each row by one
     plus its sum, ``R / (1 + sum_J R)``: the candidates' share of the forced
     keys, the candidates and the rest of the first pass, so that a row whose
-    first pass misses mass cannot outweigh all of it (off by default, the
-    ``peaked`` preset sets it; docs/Fidelity.md, "Two-level estimation").
+    first pass misses mass cannot outweigh all of it (docs/Fidelity.md,
+    "Two-level estimation").
     """
 
     block: int = 128
     c_q: int = 16
-    c_k: int = 8
+    c_k: int = 32
     c_h: int = 1
-    tau: float = 0.99
+    tau: float = 0.9965
     local_blocks: int = 1
     sink: bool = True
     min_blocks: int = 0
     max_blocks: int = 0
     causal: bool = True
     scale: float = 0.0
-    estimator: str = "mean"
-    query_reduce: str = "sum"
+    estimator: str = "outlier"
+    query_reduce: str = "max"
     q_outliers: int = 1
     k_outliers: int = 2
-    refine: str = "none"
+    refine: str = None  # None: "slash" if causal else "none"
     last_q: int = 16
     n_offsets: int = 16
     rows_per_block: int = 8
     width: int = 1
-    refine_norm: bool = False
+    refine_norm: bool = None  # None: refine == "slash"
+    #: The fields resolved from ``causal`` / ``refine`` and their values,
+    #: carried by ``dataclasses.replace`` (an init-only pseudo-field: not in
+    #: ``dataclasses.fields``, ``==``, ``repr`` or ``asdict``).
+    _resolved: dataclasses.InitVar[tuple] = ()
 
-    def __post_init__(self):
+    def __post_init__(self, _resolved=()):
+        # A field that was resolved and still holds its resolved value (a
+        # copy by dataclasses.replace) is resolved again.
+        for name, value in _resolved or ():
+            if getattr(self, name) == value:
+                object.__setattr__(self, name, None)
+        refine, refine_norm = rules.resolve_refine(self.causal, self.refine, self.refine_norm)
+        resolved = tuple(
+            (name, value)
+            for name, given, value in (("refine", self.refine, refine), ("refine_norm", self.refine_norm, refine_norm))
+            if given is None
+        )
+        object.__setattr__(self, "refine", refine)
+        object.__setattr__(self, "refine_norm", refine_norm)
+        object.__setattr__(self, "_resolved", resolved)
         # The rules live in unisparse.rules (shared with the reference and,
         # word for word, with the C++ verifier); values are stored converted
         # to their kind (e.g. a NumPy integer as an int).
@@ -125,12 +177,7 @@ class Config:
         if isinstance(spec, cls):
             return spec
         if isinstance(spec, str):
-            items = []
-            for part in filter(None, (p.strip() for p in spec.split(","))):
-                name, eq, value = part.partition("=")
-                if not eq:
-                    raise ValueError(f"expected field=value, got {part!r} in {spec!r}")
-                items.append((name.strip(), value.strip()))
+            items = text_items(spec)
         elif isinstance(spec, dict):
             items = list(spec.items())
         else:
@@ -148,19 +195,18 @@ class Config:
     def mlir_attr(self) -> str:
         """The ``#unisparse.config<...>`` attribute, every field spelled out
         (the outlier counts with the estimator that reads them, the
-        refinement's parameters with ``refine = "slash"``, ``refine_norm``
-        where true: the text of every configuration without it is as
-        before)."""
+        refinement's parameters and ``refine_norm`` with ``refine =
+        "slash"``; ``refine`` always, since the dialect's default of an
+        omitted ``refine`` follows ``causal``)."""
         b = lambda x: "true" if x else "false"  # noqa: E731
         outliers = (
             f", q_outliers = {self.q_outliers}, k_outliers = {self.k_outliers}" if self.estimator == "outlier" else ""
         )
         refine = (
             f", refine = slash, last_q = {self.last_q}, n_offsets = {self.n_offsets}, "
-            f"rows_per_block = {self.rows_per_block}, width = {self.width}"
-            + (", refine_norm = true" if self.refine_norm else "")
+            f"rows_per_block = {self.rows_per_block}, width = {self.width}, refine_norm = {b(self.refine_norm)}"
             if self.refine == "slash"
-            else ""
+            else ", refine = none"
         )
         return (
             f"#unisparse.config<block = {self.block}, c_q = {self.c_q}, c_k = {self.c_k}, "
@@ -178,46 +224,57 @@ class Config:
         return d
 
 
-#: Named configurations (docs/Fidelity.md, "The outlier estimator"):
+#: Named configurations (docs/Fidelity.md, "The outlier estimator" and "The
+#: default"):
 #:
-#: * ``"compiled"``: ``Config()``, the default of the dialect and of every
-#:   compiled path (mean pooling, ``c_k = 8``, ``tau = 0.99``): the one the
-#:   GPU pipeline's tensor-core scoring kernel takes;
+#: * ``"compiled"`` and ``"peaked"``: ``Config()``, the default of the
+#:   dialect and of every compiled path: ``recommended`` refined by the slash
+#:   refinement (``refine = "slash"``, ``last_q = 16``, 16 offsets, 8 probe
+#:   rows per block, width 1), normalised (``refine_norm = True``), at ``tau
+#:   = 0.9965`` (docs/Fidelity.md, "Two-level estimation" and "The peaked
+#:   preset's tau"): for attention as peaked as real long-context heads; the
+#:   refinement follows ``causal`` (``dataclasses.replace(preset("peaked"),
+#:   causal=False)`` is the outlier first pass alone). Measured in float64 on
+#:   the H200 on the project's generator, Hq 32 / Hkv 8, peak 2.5, seeds 0-2:
+#:   density 1.12-1.29x the floor at 32K and 1.19-1.27x at 128K (mean
+#:   pooling: 3.2-8.3x at 128K), recall p1 0.910-0.956 (tau 0.9965 measured
+#:   on the two binding runs, the others between their 0.996 and 0.997
+#:   values); at peak 1.5 1.02-1.06x; 1.87x mean pooling's scoring
+#:   multiply-adds at 32K, 1.59x at 128K;
+#: * ``"mean"``: mean pooling (``c_k = 8``, ``tau = 0.99``, the sum over a
+#:   block's query composites, no refinement; ``refine_norm = False`` given,
+#:   so that ``preset("mean", refine="slash")`` is the unnormalised
+#:   refinement, as it was), the default before 2026-12-04: the cheapest estimation, for diffuse attention (3.2-8.3x the
+#:   floor's density on peaked attention at 128K); the one the GPU
+#:   pipeline's tensor-core scoring kernel takes;
 #: * ``"recommended"``: the estimator chosen from the harness's Pareto plot
 #:   for peaked attention: outlier composites (queries ``c_q = 16`` with one
 #:   outlier row, keys ``c_k = 32`` with a hot and a far key), the spread
-#:   correction, the max over a block's query composites, ``tau = 0.995``
-#:   (1.5x the default's scoring multiply-adds);
+#:   correction, the max over a block's query composites, ``tau = 0.995``,
+#:   no refinement (1.5x mean pooling's scoring multiply-adds);
 #: * ``"mild"``: the same estimator at ``tau = 0.99``, for diffuse attention
 #:   (within 1.1x of the floor there at a lower density);
-#: * ``"conservative"``: the same estimator at ``tau = 0.998``;
-#: * ``"peaked"``: ``recommended`` refined by the slash refinement
-#:   (``refine = "slash"``, ``last_q = 16``, 16 offsets, 8 probe rows per
-#:   block, width 1), normalised (``refine_norm = True``), at ``tau =
-#:   0.9965`` (docs/Fidelity.md, "Two-level estimation" and "The peaked
-#:   preset's tau"): for attention as peaked as real long-context heads.
-#:   Measured in float64 on the H200 on the project's generator, Hq 32 /
-#:   Hkv 8, peak 2.5, seeds 0-2: density 1.12-1.29x the floor at 32K and
-#:   1.19-1.27x at 128K (mean pooling: 3.2-8.3x at 128K), recall p1
-#:   0.910-0.956 (tau 0.9965 measured on the two binding runs, the others
-#:   between their 0.996 and 0.997 values); at peak 1.5 1.02-1.06x; 1.87x
-#:   the default's scoring multiply-adds at 32K, 1.59x at 128K.
+#: * ``"conservative"``: the same estimator at ``tau = 0.998``.
 #:
 #: The compiled paths, the PyTorch op and ``attn_implementation="unisparse"``
 #: run all of them.
-_OUTLIER = dict(c_q=16, c_k=32, estimator="outlier", query_reduce="max", q_outliers=1, k_outliers=2)
+_OUTLIER = dict(c_q=16, c_k=32, estimator="outlier", query_reduce="max", q_outliers=1, k_outliers=2, refine="none")
 PRESETS = {
     "compiled": Config(),
+    "mean": Config(c_k=8, tau=0.99, estimator="mean", query_reduce="sum", refine="none", refine_norm=False),
     "recommended": Config(tau=0.995, **_OUTLIER),
     "mild": Config(tau=0.99, **_OUTLIER),
     "conservative": Config(tau=0.998, **_OUTLIER),
-    "peaked": Config(tau=0.9965, refine="slash", last_q=16, refine_norm=True, **_OUTLIER),
+    "peaked": Config(),
 }
 
 
-def preset(name: str) -> Config:
-    """The named configuration ``name`` of :data:`PRESETS`."""
+def preset(name: str, **changes) -> Config:
+    """The named configuration ``name`` of :data:`PRESETS`, with the fields
+    ``changes`` changed (``dataclasses.replace``): ``preset("mean",
+    tau=0.95)`` is mean pooling at ``tau = 0.95``."""
     try:
-        return PRESETS[name]
+        cfg = PRESETS[name]
     except KeyError:
         raise KeyError(f"no preset {name!r}; presets: {', '.join(PRESETS)}") from None
+    return dataclasses.replace(cfg, **changes) if changes else cfg

@@ -77,6 +77,7 @@ __all__ = [
     "block_fits",
     "outliers",
     "refinement",
+    "resolve_refine",
     "check_kind",
     "check_config",
     "check_heads",
@@ -296,6 +297,21 @@ def refinement(
         raise ValueError(f"'rows_per_block' ({rows_per_block}) must not exceed 'block' ({block}) for 'refine' slash")
     if not causal:
         raise ValueError("'refine' slash needs 'causal' = true (the last queries see every key), found causal = false")
+
+
+def resolve_refine(causal, refine, refine_norm):
+    """``(refine, refine_norm)`` with an omitted one (``None``) given its
+    default, as the parser of ``#unisparse.config`` does
+    (``ConfigAttr::defaultRefine`` / ``defaultRefineNorm``): ``refine`` is
+    ``"slash"`` for causal attention and ``"none"`` otherwise (the slash
+    refinement needs causal attention), ``refine_norm`` true iff ``refine``
+    is ``"slash"``. Values given are returned as they are (and checked by
+    :func:`refinement`)."""
+    if refine is None:
+        refine = "slash" if isinstance(causal, (bool, np.bool_)) and bool(causal) else "none"
+    if refine_norm is None:
+        refine_norm = refine == "slash"
+    return refine, refine_norm
 
 
 # --------------------------------------------------------------------------- #

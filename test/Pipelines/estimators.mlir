@@ -54,7 +54,7 @@ func.func @attention(%q: memref<?x8x?x64xbf16>, %k: memref<?x2x?x64xbf16>, %v: m
   %ot = bufferization.to_tensor %o restrict writable : memref<?x8x?x64xbf16> to tensor<?x8x?x64xbf16>
   %lt = bufferization.to_tensor %l restrict writable : memref<?x8x?xf32> to tensor<?x8x?xf32>
   %r:2 = unisparse.attention {config = #unisparse.config<block = 64, c_q = 8, c_k = 8, tau = 0.99,
-                                                        estimator = antidiag_lse, query_reduce = max>}
+                                                        estimator = antidiag_lse, query_reduce = max, refine = none>}
       ins(%qt, %kt, %vt : tensor<?x8x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16>)
       outs(%ot, %lt : tensor<?x8x?x64xbf16>, tensor<?x8x?xf32>) -> tensor<?x8x?x64xbf16>, tensor<?x8x?xf32>
   bufferization.materialize_in_destination %r#0 in restrict writable %o : (tensor<?x8x?x64xbf16>, memref<?x8x?x64xbf16>) -> ()
@@ -74,7 +74,7 @@ func.func @attention_antidiag(%q: memref<?x8x?x64xf16>, %k: memref<?x2x?x64xf16>
   %ot = bufferization.to_tensor %o restrict writable : memref<?x8x?x64xf16> to tensor<?x8x?x64xf16>
   %lt = bufferization.to_tensor %l restrict writable : memref<?x8x?xf32> to tensor<?x8x?xf32>
   %r:2 = unisparse.attention {config = #unisparse.config<block = 128, c_q = 16, c_k = 16, tau = 0.9, causal = false,
-                                                        estimator = antidiag>}
+                                                        estimator = antidiag, query_reduce = sum, refine = none>}
       ins(%qt, %kt, %vt : tensor<?x8x?x64xf16>, tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>)
       outs(%ot, %lt : tensor<?x8x?x64xf16>, tensor<?x8x?xf32>) -> tensor<?x8x?x64xf16>, tensor<?x8x?xf32>
   bufferization.materialize_in_destination %r#0 in restrict writable %o : (tensor<?x8x?x64xf16>, memref<?x8x?x64xf16>) -> ()

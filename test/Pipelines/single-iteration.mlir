@@ -25,7 +25,7 @@ func.func @single_f32(%q: tensor<1x1x100x64xf32>, %k: tensor<1x1x100x64xf32>, %v
     -> (tensor<1x1x100x64xf32>, tensor<1x1x100xf32>) {
   %o0 = tensor.empty() : tensor<1x1x100x64xf32>
   %l0 = tensor.empty() : tensor<1x1x100xf32>
-  %o, %lse = unisparse.attention {config = #unisparse.config<>}
+  %o, %lse = unisparse.attention {config = #unisparse.config<estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
       ins(%q, %k, %v : tensor<1x1x100x64xf32>, tensor<1x1x100x64xf32>, tensor<1x1x100x64xf32>)
       outs(%o0, %l0 : tensor<1x1x100x64xf32>, tensor<1x1x100xf32>) -> tensor<1x1x100x64xf32>, tensor<1x1x100xf32>
   return %o, %lse : tensor<1x1x100x64xf32>, tensor<1x1x100xf32>
@@ -36,7 +36,7 @@ func.func @single_bf16(%q: tensor<1x4x128x64xbf16>, %k: tensor<1x1x128x64xbf16>,
     -> (tensor<1x4x128x64xbf16>, tensor<1x4x128xf32>) {
   %o0 = tensor.empty() : tensor<1x4x128x64xbf16>
   %l0 = tensor.empty() : tensor<1x4x128xf32>
-  %o, %lse = unisparse.attention {config = #unisparse.config<c_h = 4>}
+  %o, %lse = unisparse.attention {config = #unisparse.config<c_h = 4, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
       ins(%q, %k, %v : tensor<1x4x128x64xbf16>, tensor<1x1x128x64xbf16>, tensor<1x1x128x64xbf16>)
       outs(%o0, %l0 : tensor<1x4x128x64xbf16>, tensor<1x4x128xf32>) -> tensor<1x4x128x64xbf16>, tensor<1x4x128xf32>
   return %o, %lse : tensor<1x4x128x64xbf16>, tensor<1x4x128xf32>

@@ -73,7 +73,7 @@ func.func @attention(%q: memref<?x8x?x64xbf16>, %k: memref<?x2x?x64xbf16>, %v: m
   %ot = bufferization.to_tensor %o restrict writable : memref<?x8x?x64xbf16> to tensor<?x8x?x64xbf16>
   %lt = bufferization.to_tensor %l restrict writable : memref<?x8x?xf32> to tensor<?x8x?xf32>
   %r:2 = unisparse.attention {config = #unisparse.config<block = 64, c_q = 16, c_k = 8, tau = 0.99,
-                                                        refine = slash, last_q = 16, n_offsets = 8>}
+                                                        refine = slash, last_q = 16, n_offsets = 8, estimator = mean, query_reduce = sum, refine_norm = false>}
       ins(%qt, %kt, %vt : tensor<?x8x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16>)
       outs(%ot, %lt : tensor<?x8x?x64xbf16>, tensor<?x8x?xf32>) -> tensor<?x8x?x64xbf16>, tensor<?x8x?xf32>
   bufferization.materialize_in_destination %r#0 in restrict writable %o : (tensor<?x8x?x64xbf16>, memref<?x8x?x64xbf16>) -> ()

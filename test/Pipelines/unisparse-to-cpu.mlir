@@ -36,7 +36,7 @@ func.func @attention(%q: memref<?x4x?x32xf32>, %k: memref<?x2x?x32xf32>, %v: mem
   %vt = bufferization.to_tensor %v restrict : memref<?x2x?x32xf32> to tensor<?x2x?x32xf32>
   %ot = bufferization.to_tensor %o restrict writable : memref<?x4x?x32xf32> to tensor<?x4x?x32xf32>
   %lt = bufferization.to_tensor %l restrict writable : memref<?x4x?xf32> to tensor<?x4x?xf32>
-  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, c_q = 16, c_k = 16, tau = 0.9>}
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, c_q = 16, c_k = 16, tau = 0.9, estimator = mean, query_reduce = sum, refine = none>}
       ins(%qt, %kt, %vt : tensor<?x4x?x32xf32>, tensor<?x2x?x32xf32>, tensor<?x2x?x32xf32>)
       outs(%ot, %lt : tensor<?x4x?x32xf32>, tensor<?x4x?xf32>) -> tensor<?x4x?x32xf32>, tensor<?x4x?xf32>
   bufferization.materialize_in_destination %r#0 in restrict writable %o : (tensor<?x4x?x32xf32>, memref<?x4x?x32xf32>) -> ()

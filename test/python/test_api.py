@@ -9,10 +9,11 @@ from conftest import TOL, to_np_dtype, widen
 from unisparse import Config
 from unisparse import reference as R
 from unisparse import synthetic as S
+from unisparse.config import preset
 
 torch = pytest.importorskip("torch")
 
-CFG = Config(block=64, c_q=16, c_k=8, tau=0.8)
+CFG = preset("mean", block=64, c_q=16, c_k=8, tau=0.8)
 
 
 def data(B=1, Hq=4, Hkv=2, N=300, D=32, seed=0):
@@ -51,7 +52,7 @@ def test_numpy_matches_reference(dtype):
 @pytest.mark.parametrize("causal", [True, False])
 def test_numpy_tau_one_is_dense(causal):
     q, k, v = data(B=2, N=200, seed=1)
-    cfg = Config(block=64, tau=1.0, causal=causal)
+    cfg = preset("mean", block=64, tau=1.0, causal=causal)
     r = unisparse.attention(q, k, v, cfg, return_lse=True, return_layout=True)
     od, ld = R.dense_attention(q.astype(np.float64), k.astype(np.float64), v.astype(np.float64), causal=causal)
     assert R.relative_l2(r.output, od) < 2e-5
@@ -61,7 +62,7 @@ def test_numpy_tau_one_is_dense(causal):
 
 def test_numpy_head_groups_and_partial_blocks():
     q, k, v = data(B=2, Hq=8, Hkv=2, N=333, D=16, seed=2)
-    cfg = Config(block=32, c_q=8, c_k=16, c_h=2, tau=0.7, local_blocks=0)
+    cfg = preset("mean", block=32, c_q=8, c_k=16, c_h=2, tau=0.7, local_blocks=0)
     r = unisparse.attention(q, k, v, cfg, return_layout=True)
     o_ref, _, c_ref, _ = reference(q.astype(np.float64), k.astype(np.float64), v.astype(np.float64), cfg)
     assert r.counts.shape == (2, 4, 11)
@@ -136,7 +137,7 @@ def test_nan_and_inf_inputs_propagate_as_in_dense_attention(where, max_blocks):
     # strictly ascending"). Now: the layout equals the reference's, every row
     # whose scores are NaN keeps all its visible blocks, and NaN reaches
     # exactly the outputs that dense attention makes NaN.
-    cfg = Config(block=64, c_q=16, c_k=8, tau=0.6, min_blocks=4, max_blocks=max_blocks)
+    cfg = preset("mean", block=64, c_q=16, c_k=8, tau=0.6, min_blocks=4, max_blocks=max_blocks)
     q, k, v = (x.astype(np.float32) for x in data(N=300, seed=7))
     token = 150
     if where == "q":

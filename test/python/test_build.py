@@ -8,10 +8,11 @@ import stat
 
 import pytest
 
-from unisparse import Config, _build
+from unisparse import _build
 from unisparse._core import UnisparseError
+from unisparse.config import preset
 
-CFG = Config(block=32, c_q=8, c_k=8, tau=0.8)
+CFG = preset("mean", block=32, c_q=8, c_k=8, tau=0.8)
 
 
 @pytest.fixture

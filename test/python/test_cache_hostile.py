@@ -16,10 +16,11 @@ import textwrap
 
 import pytest
 
-from unisparse import Config, _build
+from unisparse import _build
 from unisparse._core import UnisparseError
+from unisparse.config import preset
 
-CFG = Config(block=32, c_q=8, c_k=8, tau=0.8)
+CFG = preset("mean", block=32, c_q=8, c_k=8, tau=0.8)
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 IS_ROOT = os.getuid() == 0
 NOBODY = 65534
@@ -47,7 +48,7 @@ ATTEND = """
     import numpy as np, unisparse
     from unisparse import Config, reference, synthetic
     q, k, v = synthetic.structured_qkv(1, 4, 2, 80, 16, seed=3, peak=1.5)
-    cfg = Config(block=32, c_q=8, c_k=8, tau=0.8)
+    cfg = preset("mean", block=32, c_q=8, c_k=8, tau=0.8)
     o = unisparse.attention(q, k, v, cfg)
     ref = reference.unisparse_attention(*(x.astype(np.float64) for x in (q, k, v)),
                                         **cfg.reference_kwargs())[0]
@@ -64,7 +65,7 @@ def compiled_library(cache_path) -> pathlib.Path:
         """
         from unisparse import Config
         from unisparse.cpu import compile_cpu
-        print(compile_cpu(Config(block=32, c_q=8, c_k=8, tau=0.8), 4, 2, 16, "f32").lib_path)
+        print(compile_cpu(preset("mean", block=32, c_q=8, c_k=8, tau=0.8), 4, 2, 16, "f32").lib_path)
     """,
         {"UNISPARSE_CACHE_DIR": str(cache_path)},
     )

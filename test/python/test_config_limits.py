@@ -15,7 +15,7 @@ import unisparse
 from unisparse import Config, _build
 from unisparse import reference as R
 from unisparse import synthetic as S
-from unisparse.config import mlir_float
+from unisparse.config import mlir_float, preset
 
 INT64_MAX = 2**63 - 1
 FLT_MAX = float(np.finfo(np.float32).max)
@@ -68,21 +68,21 @@ def _compiled_entry(cfg: Config) -> str:
 
 @pytest.mark.parametrize("tau", TINY + [0.5, math.nextafter(1.0, 0.0), 1.0])
 def test_config_tau_reaches_the_compiler_exactly(tau):
-    entry = _compiled_entry(Config(block=32, c_q=8, c_k=8, tau=tau))
+    entry = _compiled_entry(preset("mean", block=32, c_q=8, c_k=8, tau=tau))
     printed = re.search(r"\btau = ([^,>]+)", entry)
     assert printed and _read_float(printed.group(1)) == tau, (tau, entry[:400])
 
 
 @pytest.mark.parametrize("scale", [1.401298464324817e-45, 1e-40, 1e-5, 1e30, FLT_MAX])
 def test_config_scale_reaches_the_compiler_exactly(scale):
-    entry = _compiled_entry(Config(block=32, c_q=8, c_k=8, scale=scale))
+    entry = _compiled_entry(preset("mean", block=32, c_q=8, c_k=8, scale=scale))
     assert _read_float(re.search(r"\bscale = ([^,>]+)", entry).group(1)) == scale
 
 
 @pytest.mark.parametrize("field,value", [("scale", 1e-5), ("tau", 5e-5), ("tau", 1e-300), ("scale", 1e-44)])
 def test_small_floats_compile_and_match_the_reference(field, value):
     q, k, v = S.structured_qkv(1, 2, 1, 96, 16, seed=7, peak=1.5)
-    cfg = Config(block=32, c_q=8, c_k=8, **{field: value})
+    cfg = preset("mean", block=32, c_q=8, c_k=8, **{field: value})
     r = unisparse.attention(q, k, v, cfg, return_layout=True)
     o_ref, _, c_ref, i_ref = R.unisparse_attention(*(x.astype(np.float64) for x in (q, k, v)), **cfg.reference_kwargs())
     np.testing.assert_array_equal(r.counts, c_ref)
@@ -152,7 +152,7 @@ def test_largest_block_counts_compile_and_run(field):
     # What Config accepts, the compiler accepts too, and the result is the
     # reference's (such a count keeps every block, or caps nothing).
     kw = {field: 2**62}
-    cfg = Config(block=32, c_q=8, c_k=8, tau=0.5, **kw)
+    cfg = preset("mean", block=32, c_q=8, c_k=8, tau=0.5, **kw)
     q, k, v = S.structured_qkv(1, 2, 1, 100, 16, seed=2, peak=1.5)
     r = unisparse.attention(q, k, v, cfg, return_layout=True)
     o_ref, _, c_ref, i_ref = R.unisparse_attention(*(x.astype(np.float64) for x in (q, k, v)), **cfg.reference_kwargs())

@@ -6,11 +6,12 @@ import pytest
 
 import unisparse
 from unisparse import Config
+from unisparse.config import preset
 
 torch = pytest.importorskip("torch")
 from unisparse import torch_ops  # noqa: E402
 
-CFG = Config(block=32, c_q=8, c_k=8, tau=0.8)
+CFG = preset("mean", block=32, c_q=8, c_k=8, tau=0.8)
 
 
 def np_qkv(Hq=4, Hkv=2, N=64, D=16, dtype=np.float32, B=1):
@@ -77,7 +78,7 @@ def test_bad_input_custom_op(desc, make, exc, msg):
 def test_c_h_must_divide_heads():
     q, k, v = np_qkv(Hq=4, Hkv=1)
     with pytest.raises(ValueError, match=r"multiple of 'c_h' \(3\)"):
-        unisparse.attention(q, k, v, Config(block=32, c_h=3))
+        unisparse.attention(q, k, v, preset("mean", block=32, c_h=3))
 
 
 def test_config_type_and_values():
@@ -114,7 +115,7 @@ def test_compiled_object_rejects_wrong_signature():
 def test_nan_propagates_not_crashes():
     q, k, v = np_qkv(N=64)
     v[0, 0, 5, 0] = np.nan
-    o = unisparse.attention(q, k, v, Config(block=32, c_q=8, c_k=8, tau=1.0))
+    o = unisparse.attention(q, k, v, preset("mean", block=32, c_q=8, c_k=8, tau=1.0))
     assert not np.isnan(o[0, :2, :5]).any()
     assert np.isnan(o[0, :2, 5:, 0]).all()
 

@@ -5,6 +5,7 @@ query reduction, and the presets that name them.
 Every expected value comes from a loop written straight from the docstring
 of ``reference.block_score``; inputs are structured (never zeros)."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -14,6 +15,7 @@ from unisparse import Config
 from unisparse import config as C
 from unisparse import reference as R
 from unisparse import synthetic as S
+from unisparse.config import preset
 
 
 def brute_antidiag_score(q, k, block, s, c_h, estimator, query_reduce, causal, scale=None):
@@ -137,7 +139,7 @@ def test_unisparse_attention_with_estimator(estimator, query_reduce):
     q, k, v = S.structured_qkv(1, 4, 2, 400, 32, seed=9, peak=2.0)
     s = 8 if estimator != "mean" else 16
     o, _, c, i = R.unisparse_attention(
-        q, k, v, block=64, c_q=s, c_k=8, tau=0.9, estimator=estimator, query_reduce=query_reduce
+        q, k, v, block=64, c_q=s, c_k=8, tau=0.9, estimator=estimator, query_reduce=query_reduce, refine="none"
     )
     sc = R.estimate(q, k, 64, s, 8, estimator=estimator, query_reduce=query_reduce)
     bc, bi = R.block_select(sc, 0.9)
@@ -145,7 +147,7 @@ def test_unisparse_attention_with_estimator(estimator, query_reduce):
     np.testing.assert_array_equal(i, bi)
     assert R.density(c, 400, 64) < 1.0
     o1, _, c1, _ = R.unisparse_attention(
-        q, k, v, block=64, c_q=s, c_k=8, tau=1.0, estimator=estimator, query_reduce=query_reduce
+        q, k, v, block=64, c_q=s, c_k=8, tau=1.0, estimator=estimator, query_reduce=query_reduce, refine="none"
     )
     od, _ = R.dense_attention(q, k, v)
     assert R.density(c1, 400, 64) == 1.0 and R.relative_l2(o1, od) < 1e-12
@@ -164,24 +166,43 @@ def test_estimator_errors():
 
 
 def test_config_estimator_fields_and_presets():
-    assert Config().estimator == "mean" and Config().query_reduce == "sum"
+    # The default is the peaked configuration (outlier composites, the max
+    # over query composites, the normalised slash refinement); mean pooling,
+    # the default before 2026-12-04, is the preset "mean".
+    d = Config()
+    assert (d.estimator, d.query_reduce, d.c_q, d.c_k, d.tau) == ("outlier", "max", 16, 32, 0.9965)
+    assert (d.q_outliers, d.k_outliers, d.refine, d.refine_norm) == (1, 2, "slash", True)
+    m = C.preset("mean")
+    assert (m.estimator, m.query_reduce, m.c_k, m.tau, m.refine, m.refine_norm) == (
+        "mean",
+        "sum",
+        8,
+        0.99,
+        "none",
+        False,
+    )
     with pytest.raises(ValueError, match="estimator"):
         Config(estimator="xattn")
     with pytest.raises(ValueError, match="'c_q' == 'c_k'"):
         Config(estimator="antidiag_lse", c_q=16, c_k=8)
     with pytest.raises(ValueError, match="query_reduce"):
         Config(query_reduce="min")
-    attr = Config(estimator="antidiag_lse", c_q=8, query_reduce="max").mlir_attr()
-    assert attr.endswith("estimator = antidiag_lse, query_reduce = max>")
-    assert Config().mlir_attr().endswith("estimator = mean, query_reduce = sum>")
-    assert Config.parse("c_q=8,estimator=antidiag,query_reduce=max") == Config(
-        c_q=8, estimator="antidiag", query_reduce="max"
+    attr = Config(estimator="antidiag_lse", c_q=8, c_k=8, query_reduce="max", refine="none").mlir_attr()
+    assert attr.endswith("estimator = antidiag_lse, query_reduce = max, refine = none>")
+    assert m.mlir_attr().endswith("estimator = mean, query_reduce = sum, refine = none>")
+    assert d.mlir_attr().endswith(
+        "estimator = outlier, query_reduce = max, q_outliers = 1, k_outliers = 2, refine = slash, last_q = 16, "
+        "n_offsets = 16, rows_per_block = 8, width = 1, refine_norm = true>"
+    )
+    assert Config.parse("c_q=8,c_k=8,estimator=antidiag,query_reduce=max") == Config(
+        c_q=8, c_k=8, estimator="antidiag", query_reduce="max"
     )
     assert C.ESTIMATORS == R.ESTIMATORS and C.QUERY_REDUCES == R.QUERY_REDUCES
     for name, cfg in C.PRESETS.items():
         assert C.preset(name) is cfg
         assert cfg.tau < 1.0
-    assert C.PRESETS["compiled"] == Config()
+    assert C.PRESETS["compiled"] == Config() == C.PRESETS["peaked"]
+    assert C.preset("mean", tau=0.95) == dataclasses.replace(m, tau=0.95)
     assert C.preset("conservative").tau >= C.preset("recommended").tau
     with pytest.raises(KeyError, match="recommended"):
         C.preset("fastest")
@@ -216,7 +237,10 @@ def test_torch_dense_pass_matches_numpy():
     from unisparse import fidelity as F
 
     q, k, v = S.structured_qkv(1, 4, 2, 300, 16, seed=5, peak=2.0)
-    cfgs = [Config(block=64, tau=0.8), Config(block=32, c_q=8, c_k=8, tau=0.9, estimator="antidiag_lse")]
+    cfgs = [
+        preset("mean", block=64, tau=0.8),
+        preset("mean", block=32, c_q=8, c_k=8, tau=0.9, estimator="antidiag_lse"),
+    ]
     lays = F.layouts(q, k, cfgs)
     lays_t = F.layouts(q, k, cfgs, device="cpu")
     for c in cfgs:

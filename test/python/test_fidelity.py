@@ -9,6 +9,7 @@ from unisparse import Config
 from unisparse import fidelity as F
 from unisparse import reference as R
 from unisparse import synthetic as S
+from unisparse.config import preset
 
 pytest.importorskip("matplotlib")
 
@@ -60,7 +61,11 @@ def test_cli_writes_table_and_png(tmp_path, capsys):
 
 def test_metrics_are_exact_against_reference():
     q, k, v, nd = S.structured_qkv(1, 4, 2, 700, 32, seed=3, peak=1.5, needles=2)
-    cfgs = [Config(block=64, tau=0.8), Config(block=32, c_q=8, c_k=8, c_h=2, tau=0.9), Config(block=64, tau=1.0)]
+    cfgs = [
+        preset("mean", block=64, tau=0.8),
+        preset("mean", block=32, c_q=8, c_k=8, c_h=2, tau=0.9),
+        preset("mean", block=64, tau=1.0),
+    ]
     lays = F.layouts(q, k, cfgs)
     res = F.evaluate(q, k, v, cfgs, lays, np.arange(700))
     q64, k64, v64 = (x.astype(np.float64) for x in (q, k, v))
@@ -88,7 +93,14 @@ def test_sampling_is_stratified():
 
 
 def test_parse_config():
-    assert F.parse_config("tau=0.95,c_k=8,causal=false") == Config(tau=0.95, c_k=8, causal=False)
+    # The harness's fields are over mean pooling (its logged runs'); preset=
+    # starts from another preset.
+    assert F.parse_config("tau=0.95,c_k=8,causal=false") == preset("mean", tau=0.95, c_k=8, causal=False)
+    assert F.parse_config("tau=0.95,c_k=8,causal=false").estimator == "mean"
+    assert F.parse_config("preset=peaked,causal=false") == Config(causal=False)
+    assert F.parse_config("preset=peaked,tau=0.997") == Config(tau=0.997)
+    last_q = F.parse_config("estimator=outlier,c_k=32,query_reduce=max,last_q=16")
+    assert (last_q.refine, last_q.refine_norm) == ("slash", False)
     with pytest.raises(ValueError, match="unknown Config field"):
         F.parse_config("tua=0.9")
 
@@ -120,7 +132,7 @@ def test_oracle_curve_is_exact_top_p_on_true_masses():
     distribution, keep the smallest prefix reaching tau; recall per row."""
     N, block = 640, 64
     q, k, v, nd = S.structured_qkv(1, 2, 1, N, 32, seed=11, peak=2.0, needles=2)
-    cfg = Config(block=block, tau=1.0)
+    cfg = preset("mean", block=block, tau=1.0)
     rows = np.arange(N)
     res = F.evaluate(q, k, v, [cfg], F.layouts(q, k, [cfg]), rows)
     bm = res["block_mass"].astype(np.float64)  # [H, R, NB]
@@ -160,7 +172,7 @@ def test_modes_sweep_runs_every_estimator():
         F.parse_config("block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag_lse,query_reduce=max"),
         F.parse_config("block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag"),
     ]
-    assert cfgs[0] == Config(block=64, c_q=8, c_k=8, tau=0.9, estimator="antidiag_lse", query_reduce="max")
+    assert cfgs[0] == preset("mean", block=64, c_q=8, c_k=8, tau=0.9, estimator="antidiag_lse", query_reduce="max")
     assert F.label(cfgs[0]) == "tau=0.9,antidiag_lse(s=8),block=64,query_reduce=max"
     rows = F.run(700, cfgs, heads=2, kv_heads=1, dim=32, needles=2, full_rows=1000, log=lambda *_: None)
     for r, c in zip(rows, cfgs):

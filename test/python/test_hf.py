@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 import unisparse.integrations.hf  # noqa: E402,F401  (registers "unisparse")
-from unisparse import Config  # noqa: E402
+from unisparse.config import preset  # noqa: E402
 
 N = 512
 
@@ -78,9 +78,9 @@ def test_default_config_difference_is_small(model_and_ids):
 
 def test_config_object_and_registered_default(model_and_ids):
     model, ids, ref = model_and_ids
-    got = logits(model, "unisparse", ids, Config(block=64, tau=1.0))
+    got = logits(model, "unisparse", ids, preset("mean", block=64, tau=1.0))
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
-    name = unisparse.integrations.hf.register("unisparse_dense64", Config(block=64, tau=1.0))
+    name = unisparse.integrations.hf.register("unisparse_dense64", preset("mean", block=64, tau=1.0))
     got = logits(model, name, ids)
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
 

@@ -20,6 +20,7 @@ import unisparse
 from unisparse import Config, UnisparseError
 from unisparse import reference as R
 from unisparse import synthetic as S
+from unisparse.config import preset
 from unisparse.cpu import runtime
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -48,9 +49,10 @@ def run_python(code: str, env_extra=None, as_limit=None, timeout=300) -> subproc
 HUGE_BLOCK = """
     import numpy as np, unisparse
     from unisparse import Config, UnisparseError
+    from unisparse.config import preset
     q = np.ones((1, 1, 64, 16), np.float32)
     try:
-        unisparse.attention(q, q, q, Config(block={block}, c_q=8, c_k=8))
+        unisparse.attention(q, q, q, preset("mean", block={block}, c_q=8, c_k=8))
         print("RAN")
     except UnisparseError as e:
         print("REFUSED", e)
@@ -78,16 +80,17 @@ def test_failed_allocation_ends_the_call_with_an_error():
     code = """
         import numpy as np, unisparse
         from unisparse import Config, UnisparseError, reference as R, synthetic as S
+        from unisparse.config import preset
         from unisparse.cpu import runtime
         q = np.ones((1, 1, 64, 16), np.float32)
         try:
-            unisparse.attention(q, q, q, Config(block=2**17, c_q=8, c_k=8))
+            unisparse.attention(q, q, q, preset("mean", block=2**17, c_q=8, c_k=8))
             print("RAN")
         except UnisparseError as e:
             print("FAILED", e)
         print("LIVE", runtime().unisparse_rt_live_allocations())
         q, k, v = S.structured_qkv(1, 2, 1, 96, 16, seed=4, peak=1.5)
-        cfg = Config(block=32, c_q=8, c_k=8, tau=0.8)
+        cfg = preset("mean", block=32, c_q=8, c_k=8, tau=0.8)
         o = unisparse.attention(q, k, v, cfg)
         ref = R.unisparse_attention(*(x.astype(np.float64) for x in (q, k, v)), **cfg.reference_kwargs())[0]
         print("AFTER", R.relative_l2(o, ref))
@@ -103,7 +106,7 @@ def test_failed_allocation_ends_the_call_with_an_error():
 
 def test_limit_variable_bounds_the_workspace(monkeypatch):
     q, k, v = S.structured_qkv(2, 2, 1, 100, 16, seed=5, peak=1.5)
-    cfg = Config(block=32, c_q=8, c_k=8, tau=0.8)
+    cfg = preset("mean", block=32, c_q=8, c_k=8, tau=0.8)
     monkeypatch.setenv("UNISPARSE_WORKSPACE_LIMIT", "1000")
     with pytest.raises(
         UnisparseError,
@@ -136,17 +139,24 @@ def _workspace_estimate(kern, q, k, v):
 
 RULE_CASES = [
     # (config, Hq, Hkv, B, N, dtype)
-    (Config(block=32, c_q=8, c_k=4, tau=0.8), 4, 2, 1, 100, "f32"),
-    (Config(block=64, c_q=16, c_k=8, tau=0.9, query_reduce="max"), 4, 1, 2, 300, "bf16"),
-    (Config(block=32, c_q=8, c_k=8, estimator="antidiag"), 2, 2, 1, 130, "f16"),
-    (Config(block=32, c_q=8, c_k=8, estimator="antidiag_lse", query_reduce="max"), 4, 2, 2, 97, "f32"),
-    (Config(block=16, c_q=4, c_k=2, c_h=2, tau=0.7), 4, 2, 3, 77, "f32"),
-    (Config(block=64, c_q=64, c_k=64), 2, 1, 1, 64, "f32"),
-    (Config(block=32, c_q=1, c_k=1, tau=0.5), 1, 1, 1, 40, "f32"),
+    (preset("mean", block=32, c_q=8, c_k=4, tau=0.8), 4, 2, 1, 100, "f32"),
+    (preset("mean", block=64, c_q=16, c_k=8, tau=0.9, query_reduce="max"), 4, 1, 2, 300, "bf16"),
+    (preset("mean", block=32, c_q=8, c_k=8, estimator="antidiag"), 2, 2, 1, 130, "f16"),
+    (preset("mean", block=32, c_q=8, c_k=8, estimator="antidiag_lse", query_reduce="max"), 4, 2, 2, 97, "f32"),
+    (preset("mean", block=16, c_q=4, c_k=2, c_h=2, tau=0.7), 4, 2, 3, 77, "f32"),
+    (preset("mean", block=64, c_q=64, c_k=64), 2, 1, 1, 64, "f32"),
+    (preset("mean", block=32, c_q=1, c_k=1, tau=0.5), 1, 1, 1, 40, "f32"),
     # the outlier estimator: outlier composites (a partial last composite of
     # 1 key token, fewer than its outliers) and a map of slot pairs
-    (Config(block=64, c_q=16, c_k=32, estimator="outlier", query_reduce="max"), 4, 2, 2, 289, "bf16"),
-    (Config(block=32, c_q=8, c_k=16, c_h=2, estimator="outlier", q_outliers=3, k_outliers=5), 4, 1, 1, 150, "f32"),
+    (preset("mean", block=64, c_q=16, c_k=32, estimator="outlier", query_reduce="max"), 4, 2, 2, 289, "bf16"),
+    (
+        preset("mean", block=32, c_q=8, c_k=16, c_h=2, estimator="outlier", q_outliers=3, k_outliers=5),
+        4,
+        1,
+        1,
+        150,
+        "f32",
+    ),
 ]
 
 
@@ -261,6 +271,7 @@ FAKE_RUN = """
 import ctypes, os, re, sys
 import numpy as np
 from unisparse import _memref, synthetic as S
+from unisparse.config import preset
 stub = ctypes.CDLL(sys.argv[1], mode=ctypes.RTLD_GLOBAL)
 rt = ctypes.CDLL(sys.argv[2], mode=ctypes.RTLD_GLOBAL)
 lib = ctypes.CDLL(sys.argv[3])

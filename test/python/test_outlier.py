@@ -12,6 +12,7 @@ import pytest
 from unisparse import Config
 from unisparse import reference as R
 from unisparse import synthetic as S
+from unisparse.config import preset
 from unisparse.reference import outlier as O
 
 
@@ -251,6 +252,9 @@ def test_outlier_errors():
         Config(estimator="outlier", c_k=8, k_outliers=8)
     with pytest.raises(ValueError, match="q_outliers"):
         Config(q_outliers=0)
-    cfg = Config(estimator="outlier", c_k=32, query_reduce="max")
-    assert cfg.mlir_attr().endswith("estimator = outlier, query_reduce = max, q_outliers = 1, k_outliers = 2>")
-    assert "outliers" not in Config().mlir_attr()
+    cfg = preset("mean", estimator="outlier", c_k=32, query_reduce="max")
+    assert cfg.mlir_attr().endswith(
+        "estimator = outlier, query_reduce = max, q_outliers = 1, k_outliers = 2, refine = none>"
+    )
+    assert "outliers" not in preset("mean").mlir_attr()
+    assert "q_outliers = 1, k_outliers = 2" in Config().mlir_attr()  # the default is the outlier estimator

@@ -46,10 +46,9 @@ import pytest
 import unisparse
 from conftest import to_np_dtype, widen
 from test_outlier import brute_score
-from unisparse import Config
 from unisparse import reference as R
 from unisparse import synthetic as S
-from unisparse.config import PRESETS
+from unisparse.config import PRESETS, preset
 from unisparse.margin import check_margin
 from unisparse.reference import outlier as O
 
@@ -225,9 +224,17 @@ CASES = [
     # (c 16/32, r 1/2, max) at block 64 with a last key composite of 1
     # token; head groups and other outlier counts (sum); non-causal with
     # one key outlier (f16).
-    (Config(block=64, c_q=16, c_k=32, tau=0.95, estimator="outlier", query_reduce="max"), 4, 2, 289, 32, "bf16", 1),
     (
-        Config(block=32, c_q=8, c_k=16, c_h=2, tau=0.9, estimator="outlier", q_outliers=2, k_outliers=3),
+        preset("mean", block=64, c_q=16, c_k=32, tau=0.95, estimator="outlier", query_reduce="max"),
+        4,
+        2,
+        289,
+        32,
+        "bf16",
+        1,
+    ),
+    (
+        preset("mean", block=32, c_q=8, c_k=16, c_h=2, tau=0.9, estimator="outlier", q_outliers=2, k_outliers=3),
         8,
         2,
         203,
@@ -236,7 +243,7 @@ CASES = [
         2,
     ),
     (
-        Config(block=64, c_q=16, c_k=16, tau=0.8, estimator="outlier", k_outliers=1, causal=False),
+        preset("mean", block=64, c_q=16, c_k=16, tau=0.8, estimator="outlier", k_outliers=1, causal=False),
         4,
         4,
         250,

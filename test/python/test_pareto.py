@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from unisparse import Config
 from unisparse import fidelity as F
 from unisparse import peaked as G
+from unisparse.config import preset
 from unisparse.fidelity import cost as C
 from unisparse.fidelity import pareto as P
 
@@ -23,19 +23,19 @@ def test_cost_model_on_a_case_counted_by_hand():
     slot logits of 4 products (144), the key slot norms 2 x 3 x 4 (24), the
     compression 4 x 64 x 4 (1024): 1192 multiply-adds, 72 exponentials (two
     softmaxes). Dense causal QK^T: 64 x 65 / 2 x 4 = 8320."""
-    mean = C.scoring_cost(Config(block=64), 64, 4)
+    mean = C.scoring_cost(preset("mean", block=64), 64, 4)
     assert mean["madds"] == 80 and mean["exps"] == 20 and mean["rel_default"] == 1.0
     assert mean["rel_dense"] == 80 / 8320
-    out = C.scoring_cost(Config(block=64, c_k=32, estimator="outlier"), 64, 4)
+    out = C.scoring_cost(preset("mean", block=64, c_k=32, estimator="outlier"), 64, 4)
     assert out["madds"] == 144 + 24 + 1024 and out["exps"] == 72
     assert out["rel_default"] == 1192 / 80 and out["rel_dense"] == 1192 / 8320
     assert out["exps_rel_default"] == 72 / 20
     # Non-causal: 4 x 8 = 32 mean pairs (128); 4 x 2 = 8 outlier pairs (192).
-    assert C.scoring_cost(Config(block=64, causal=False), 64, 4)["madds"] == 128
-    out = C.scoring_cost(Config(block=64, c_k=32, estimator="outlier", causal=False), 64, 4)
+    assert C.scoring_cost(preset("mean", block=64, causal=False), 64, 4)["madds"] == 128
+    out = C.scoring_cost(preset("mean", block=64, c_k=32, estimator="outlier", causal=False), 64, 4)
     assert out["madds"] == 192 + 24 + 1024 and out["rel_default"] == 1240 / 128
     # A head group of two heads shares one scoring: half the cost per head.
-    half = C.scoring_cost(Config(block=64, c_k=32, c_h=2, estimator="outlier"), 64, 4)
+    half = C.scoring_cost(preset("mean", block=64, c_k=32, c_h=2, estimator="outlier"), 64, 4)
     assert half["madds"] == 1192 / 2
 
 
@@ -58,17 +58,17 @@ def test_visible_pairs_by_enumeration(N, c_q, c_k, causal):
 @pytest.mark.parametrize("causal", [True, False])
 def test_cost_model_at_scale(causal):
     N, D = 32768, 128
-    c = C.scoring_cost(Config(causal=causal), N, D)  # mean, c_q 16, c_k 8: N^2 D / 128 (about half causal)
+    c = C.scoring_cost(preset("mean", causal=causal), N, D)  # mean, c_q 16, c_k 8: N^2 D / 128 (about half causal)
     assert c["rel_default"] == 1.0 and c["exps_rel_default"] == 1.0
     assert c["rel_dense"] == pytest.approx(1 / 128, rel=2e-3)
-    c = C.scoring_cost(Config(c_k=16, causal=causal), N, D)
+    c = C.scoring_cost(preset("mean", c_k=16, causal=causal), N, D)
     assert c["rel_default"] == pytest.approx(0.5, rel=2e-3)
     for est in ("antidiag", "antidiag_lse"):
-        c = C.scoring_cost(Config(estimator=est, c_q=8, c_k=8, causal=causal), N, D)
+        c = C.scoring_cost(preset("mean", estimator=est, c_q=8, c_k=8, causal=causal), N, D)
         assert c["rel_dense"] == pytest.approx(1 / 8, rel=2e-3) and c["rel_default"] == pytest.approx(16.0, rel=2e-3)
     # outlier, c 16/32, r 1/2: 2 x 3 slot pairs per (N/16)(N/32) composite
     # pairs: 1.5x the default, plus its compression (4 N D) and key norms
-    c = C.scoring_cost(Config(estimator="outlier", c_k=32, causal=causal), N, D)
+    c = C.scoring_cost(preset("mean", estimator="outlier", c_k=32, causal=causal), N, D)
     assert 1.5 < c["rel_default"] < 1.55 and c["exps_rel_default"] == pytest.approx(3.0, rel=2e-3)
 
 
@@ -123,8 +123,8 @@ def test_harness_on_block_diagonal_attention(monkeypatch):
     monkeypatch.setitem(F.GENERATORS, "blockdiag", _block_diagonal)
     N, NB = 512, 8
     cfgs = [
-        Config(block=64, c_q=16, c_k=16, tau=0.5, sink=False, local_blocks=0),
-        Config(block=64, c_q=16, c_k=32, tau=0.5, sink=False, local_blocks=0, estimator="outlier"),
+        preset("mean", block=64, c_q=16, c_k=16, tau=0.5, sink=False, local_blocks=0),
+        preset("mean", block=64, c_q=16, c_k=32, tau=0.5, sink=False, local_blocks=0, estimator="outlier"),
     ]
     rows = F.run(N, cfgs, heads=2, kv_heads=1, dim=32, generator="blockdiag", log=lambda *_: None)
     for r in rows:

@@ -472,7 +472,20 @@ def test_unisparse_tau_one_is_dense(Hq, Hkv, c_h, causal):
 @pytest.mark.parametrize("Hq,Hkv,c_h", [(4, 2, 1), (4, 2, 2)])
 def test_unisparse_composes_stages(Hq, Hkv, c_h, causal):
     q, k, v = S.structured_qkv(1, Hq, Hkv, 700, 32, seed=13, peak=2.0)
-    o, lse, c, i = R.unisparse_attention(q, k, v, block=64, c_q=16, c_k=16, c_h=c_h, tau=0.8, causal=causal)
+    o, lse, c, i = R.unisparse_attention(
+        q,
+        k,
+        v,
+        block=64,
+        c_q=16,
+        c_k=16,
+        c_h=c_h,
+        tau=0.8,
+        causal=causal,
+        estimator="mean",
+        query_reduce="sum",
+        refine="none",
+    )
     qc = brute_compress(q, 16, c_h, 1)
     kc = brute_compress(k, 16, c_h, Hq // Hkv)
     s = R.block_score(qc, kc, 64, 16, 16, causal=causal)
@@ -516,7 +529,9 @@ def test_recall_dense_is_one_and_sparse_is_below(causal):
     r = R.attention_recall(q, k, c, i, block, causal=causal)
     assert r.shape == (1, 2, N)
     np.testing.assert_allclose(r, 1.0, rtol=0, atol=1e-12)
-    _, _, c, i = R.unisparse_attention(q, k, v, block=block, tau=0.6, causal=causal)
+    _, _, c, i = R.unisparse_attention(
+        q, k, v, block=block, c_k=8, tau=0.6, causal=causal, estimator="mean", query_reduce="sum", refine="none"
+    )
     r = R.attention_recall(q, k, c, i, block, causal=causal)
     assert np.all((r >= 0) & (r <= 1 + 1e-12))
     assert r.min() < 1.0

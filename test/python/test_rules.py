@@ -23,6 +23,7 @@ import pytest
 
 from unisparse import Config, rules
 from unisparse import reference as R
+from unisparse.config import preset
 
 BUILD = pathlib.Path(os.environ.get("UNISPARSE_BUILD_DIR", pathlib.Path(__file__).resolve().parents[2] / "build"))
 I64 = 2**63
@@ -72,7 +73,8 @@ def cpp_reason(capi, fields):
     """None if ``#unisparse.config<fields>`` parses and verifies, else the
     first diagnostic."""
     lib, ctx = capi
-    attr = ", ".join(f"{k} = {_mlir_value(v)}" for k, v in fields.items())
+    # A field that is None is not given (refine and refine_norm then follow causal).
+    attr = ", ".join(f"{k} = {_mlir_value(v)}" for k, v in fields.items() if v is not None)
     src = f"module attributes {{test.config = #unisparse.config<{attr}>}} {{}}".encode()
     diags = []
     cb = _CALLBACK(lambda s, _: diags.append(ctypes.string_at(s.data, s.length).decode()))
@@ -124,7 +126,11 @@ def rule(message):
     return None if message is None else message.partition(", found")[0]
 
 
-BASE = {f.name: f.default for f in dataclasses.fields(Config)}
+#: Mean pooling, every field given (the default when the cases were written;
+#: DEFAULT_CASES check the default's resolution).
+BASE = dataclasses.asdict(preset("mean"))
+#: The default: refine and refine_norm not given (None), resolved from causal.
+DEFAULT = {f.name: f.default for f in dataclasses.fields(Config)}
 AT_MOST_2_62 = "must be at most 2^62 (a count of at least the number of blocks already means all)"
 
 # (overrides of Config(), the rule they break or None)
@@ -234,9 +240,35 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("overrides,want", CASES, ids=[repr(c[0]) for c in CASES])
-def test_config_reference_and_verifier_agree(capi, overrides, want):
-    fields = {**BASE, **overrides}
+# (overrides of the default, refine and refine_norm not given unless
+# overridden, the rule they break or None): the refinement follows causal in
+# every layer, explicit conflicts stay errors.
+DEFAULT_CASES = [
+    ({}, None),
+    (dict(causal=False), None),
+    (dict(causal=False, rows_per_block=256), None),
+    (dict(rows_per_block=256), "'rows_per_block' (256) must not exceed 'block' (128) for 'refine' slash"),
+    (dict(causal=False, refine="slash"), "'refine' slash needs 'causal' = true (the last queries see every key)"),
+    (
+        dict(causal=False, refine_norm=True),
+        "'refine_norm' = true needs 'refine' = slash (it normalises the slash refinement)",
+    ),
+    (
+        dict(refine="none", refine_norm=True),
+        "'refine_norm' = true needs 'refine' = slash (it normalises the slash refinement)",
+    ),
+    (dict(refine="none"), None),
+    (dict(refine_norm=False), None),
+]
+
+
+@pytest.mark.parametrize(
+    "base,overrides,want",
+    [("mean", *c) for c in CASES] + [("default", *c) for c in DEFAULT_CASES],
+    ids=[f"mean-{c[0]!r}" for c in CASES] + [f"default-{c[0]!r}" for c in DEFAULT_CASES],
+)
+def test_config_reference_and_verifier_agree(capi, base, overrides, want):
+    fields = {**(BASE if base == "mean" else DEFAULT), **overrides}
     got = {
         "Config": config_reason(fields),
         "reference": reference_reason(fields),
@@ -330,7 +362,7 @@ def test_head_count_rules_agree(dims, want):
     import unisparse
 
     heads, kv_heads, head_dim, c_h = dims
-    cfg = Config(block=32, c_q=8, c_k=8, c_h=c_h)
+    cfg = preset("mean", block=32, c_q=8, c_k=8, c_h=c_h)
     got = {"unisparse-compile": entry_reason(*dims)}
     try:
         rules.check_heads(heads, kv_heads, head_dim, c_h)

@@ -26,10 +26,9 @@ import pytest
 
 import unisparse
 from conftest import to_np_dtype, widen
-from unisparse import Config
 from unisparse import reference as R
 from unisparse import synthetic as S
-from unisparse.config import PRESETS
+from unisparse.config import PRESETS, preset
 from unisparse.margin import check_margin
 from unisparse.reference import twolevel as T
 from unisparse.reference.twolevel_f32 import logit_error, offset_margin, refined_tolerance
@@ -41,7 +40,7 @@ CASES = [
     # row), no width and no local blocks (f16); the first two again with the
     # refinement normalised (refine_norm); the `peaked` preset as it is.
     (
-        Config(block=32, c_q=8, c_k=8, tau=0.95, refine="slash", last_q=8, n_offsets=4, rows_per_block=4),
+        preset("mean", block=32, c_q=8, c_k=8, tau=0.95, refine="slash", last_q=8, n_offsets=4, rows_per_block=4),
         4,
         2,
         300,
@@ -50,7 +49,8 @@ CASES = [
         1,
     ),
     (
-        Config(
+        preset(
+            "mean",
             block=64,
             c_q=16,
             c_k=32,
@@ -74,7 +74,8 @@ CASES = [
         2,
     ),
     (
-        Config(
+        preset(
+            "mean",
             block=32,
             c_q=8,
             c_k=8,

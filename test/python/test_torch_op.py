@@ -12,11 +12,12 @@ from conftest import requires_cuda, sum_order_atol
 from unisparse import Config
 from unisparse import reference as R
 from unisparse import synthetic as S
+from unisparse.config import preset
 
 torch = pytest.importorskip("torch")
 from unisparse import torch_ops  # noqa: E402
 
-CFG = Config(block=32, c_q=8, c_k=8, tau=0.8)
+CFG = preset("mean", block=32, c_q=8, c_k=8, tau=0.8)
 
 
 def tensors(dtype=torch.float32, B=1, Hq=4, Hkv=2, N=200, D=16, seed=0):
@@ -27,7 +28,9 @@ def tensors(dtype=torch.float32, B=1, Hq=4, Hkv=2, N=200, D=16, seed=0):
 def test_opcheck_attention(dtype):
     args = tensors(dtype) + torch_ops.config_args(CFG)
     torch.library.opcheck(torch.ops.unisparse.attention.default, args)
-    args = tensors(dtype, B=2, Hq=4, Hkv=4, N=77, seed=1) + torch_ops.config_args(Config(block=32, c_h=2, causal=False))
+    args = tensors(dtype, B=2, Hq=4, Hkv=4, N=77, seed=1) + torch_ops.config_args(
+        preset("mean", block=32, c_h=2, causal=False)
+    )
     torch.library.opcheck(torch.ops.unisparse.attention.default, args)
 
 
@@ -43,10 +46,11 @@ def test_opcheck_attention_layout(dtype):
     torch.library.opcheck(torch.ops.unisparse.attention_layout.default, args)
 
 
-#: A configuration whose every field but ``refine`` differs from the
-#: default, so that a field lost on the way through the op would show
-#: (``refine = "slash"`` needs ``causal``, so it has a configuration of its
-#: own, :data:`REFINED`).
+#: A configuration whose every field differs from the default (``refine``
+#: and ``refine_norm`` resolved to none / false by ``causal = False``), so
+#: that a field lost on the way through the op would show (``refine =
+#: "slash"`` needs ``causal``, so it has a configuration of its own,
+#: :data:`REFINED`).
 EVERY_FIELD = Config(
     block=64,
     c_q=4,
@@ -60,7 +64,7 @@ EVERY_FIELD = Config(
     causal=False,
     scale=0.25,
     estimator="antidiag_lse",
-    query_reduce="max",
+    query_reduce="sum",
     q_outliers=2,
     k_outliers=3,
     last_q=8,
@@ -76,8 +80,8 @@ REFINED = dataclasses.replace(EVERY_FIELD, causal=True, refine="slash", refine_n
 def test_op_schemas_follow_config():
     fields = dataclasses.fields(Config)
     only_refined = ("refine", "refine_norm")
-    assert all(getattr(EVERY_FIELD, f.name) != f.default for f in fields if f.name not in only_refined)
-    assert all(getattr(REFINED, name) != getattr(Config(), name) for name in only_refined)
+    assert all(getattr(EVERY_FIELD, f.name) != getattr(Config(), f.name) for f in fields)
+    assert all(getattr(REFINED, name) != getattr(EVERY_FIELD, name) for name in only_refined)
     want = [(f.name, f.type) for f in fields]
     for op, tensor_names, n_results in (
         (torch.ops.unisparse.attention, ["q", "k", "v"], 2),
@@ -138,7 +142,7 @@ def test_fake_shapes():
     with FakeTensorMode():
         q = torch.empty(2, 8, 1000, 64, dtype=torch.bfloat16)
         k = torch.empty(2, 2, 1000, 64, dtype=torch.bfloat16)
-        args = torch_ops.config_args(Config(c_h=2))
+        args = torch_ops.config_args(preset("mean", c_h=2))
         o, lse = torch.ops.unisparse.attention(q, k, k, *args)
         counts, indices = torch.ops.unisparse.layout(q, k, *args)
         both = torch.ops.unisparse.attention_layout(q, k, k, *args)
@@ -258,12 +262,12 @@ def test_op_carries_the_estimator(estimator, query_reduce):
     # The schema used to stop at `scale`: a tensor call with another
     # estimator silently ran mean pooling. The layout must be the
     # reference's for the estimator asked for.
-    cfg = Config(block=32, c_q=8, c_k=8, tau=0.8, estimator=estimator, query_reduce=query_reduce)
+    cfg = preset("mean", block=32, c_q=8, c_k=8, tau=0.8, estimator=estimator, query_reduce=query_reduce)
     q, k, v = tensors(N=256, seed=3)
     r = unisparse.attention(q, k, v, cfg, return_layout=True)
     _, _, c_ref, i_ref = R.unisparse_attention(*(x.double().numpy() for x in (q, k, v)), **cfg.reference_kwargs())
     np.testing.assert_array_equal(r.counts.numpy(), c_ref)
     np.testing.assert_array_equal(r.indices.numpy(), i_ref)
-    mean = unisparse.attention(q, k, v, Config(block=32, c_q=8, c_k=8, tau=0.8), return_layout=True)
+    mean = unisparse.attention(q, k, v, preset("mean", block=32, c_q=8, c_k=8, tau=0.8), return_layout=True)
     assert not np.array_equal(mean.counts.numpy(), c_ref)  # the estimator changes the layout here
     torch.library.opcheck(torch.ops.unisparse.attention.default, (q, k, v) + torch_ops.config_args(cfg))

@@ -14,6 +14,7 @@ import pytest
 from unisparse import Config
 from unisparse import reference as R
 from unisparse import synthetic as S
+from unisparse.config import preset
 from unisparse.fidelity.cost import scoring_cost
 from unisparse.fidelity.harness import label, parse_config
 from unisparse.reference import twolevel as T
@@ -148,7 +149,7 @@ def test_normalised_refinement_follows_the_docstring(lb, sink):
     # where the refinement wins, the normalised one is smaller; elsewhere equal
     assert np.all(normed <= plain) and np.any(normed < plain / 2)
     # through the Config and refine_config
-    cfg = Config(block=block, local_blocks=lb, sink=sink, refine="slash", n_offsets=n_off, refine_norm=True)
+    cfg = preset("mean", block=block, local_blocks=lb, sink=sink, refine="slash", n_offsets=n_off, refine_norm=True)
     np.testing.assert_array_equal(T.refine_config(s, q, k, cfg), normed)
     np.testing.assert_array_equal(T.refine_config(s, q, k, cfg, refine_norm=False), plain)
 
@@ -178,28 +179,28 @@ def test_refinement_finds_the_slash_line_that_composites_lose():
 
 def test_two_level_configuration_and_cost():
     N, D = 32768, 128
-    base = Config(c_k=32, tau=0.995, estimator="outlier", query_reduce="max")
+    base = preset("mean", c_k=32, tau=0.995, estimator="outlier", query_reduce="max")
     two = parse_config("c_k=32,tau=0.995,estimator=outlier,query_reduce=max,last_q=16")
     # The harness's last_q= is the Config field (refine = slash implied).
-    assert two == Config(c_k=32, tau=0.995, estimator="outlier", query_reduce="max", refine="slash", last_q=16)
+    assert two == preset("mean", c_k=32, tau=0.995, estimator="outlier", query_reduce="max", refine="slash", last_q=16)
     assert parse_config("tau=0.99,last_q=8,refine=none").refine == "none"
     assert label(two).endswith(",last_q=16")
     extra = scoring_cost(two, N, D)["madds"] - scoring_cost(base, N, D)["madds"]
     per_row = 3 * 128 + 3 * two.n_offsets
     assert extra == (16 * N - 16 * 15 // 2 + (N // 128) * two.rows_per_block * per_row) * D
     assert scoring_cost(two, N, D)["rel_default"] < 2.0
-    wide = Config(refine="slash", n_offsets=8, width=2, rows_per_block=4)
+    wide = preset("mean", refine="slash", n_offsets=8, width=2, rows_per_block=4)
     assert (
-        scoring_cost(wide, N, D)["madds"] - scoring_cost(Config(), N, D)["madds"]
+        scoring_cost(wide, N, D)["madds"] - scoring_cost(preset("mean"), N, D)["madds"]
         == (16 * N - 16 * 15 // 2 + (N // 128) * 4 * (3 * 128 + 5 * 8)) * D
     )
     with pytest.raises(ValueError, match="needs 'causal' = true"):
         Config(causal=False, refine="slash")
-    # refine_norm: a field of the refinement, in the text only where true
+    # refine_norm: a field of the refinement, in the text with refine = slash
     norm = parse_config("c_k=32,tau=0.995,estimator=outlier,query_reduce=max,last_q=16,refine_norm=true")
     assert norm == dataclasses.replace(two, refine_norm=True)
-    assert norm.mlir_attr() == two.mlir_attr()[:-1] + ", refine_norm = true>"
-    assert "refine_norm" not in two.mlir_attr() and label(norm) != label(two)
+    assert norm.mlir_attr() == two.mlir_attr()[: -len("false>")] + "true>"
+    assert two.mlir_attr().endswith(", refine_norm = false>") and label(norm) != label(two)
     assert scoring_cost(norm, N, D) == scoring_cost(two, N, D)
     with pytest.raises(ValueError, match="'refine_norm' = true needs 'refine' = slash"):
         parse_config("tau=0.99,refine_norm=true")
@@ -217,8 +218,8 @@ def test_reference_attention_refines_with_the_config_fields(norm):
     twolevel.refine of the first pass's scores, with the fields of the
     Config (not the defaults)."""
     q, k, v = S.structured_qkv(1, 4, 2, 300, 16, seed=5, peak=2.5)[:3]
-    cfg = Config(
-        block=32, c_q=8, c_k=8, c_h=2, tau=0.9, refine="slash", last_q=8, n_offsets=4, rows_per_block=4, width=2
+    cfg = preset(
+        "mean", block=32, c_q=8, c_k=8, c_h=2, tau=0.9, refine="slash", last_q=8, n_offsets=4, rows_per_block=4, width=2
     )
     cfg = dataclasses.replace(cfg, refine_norm=norm)
     _, _, counts, indices = R.unisparse_attention(q, k, v, **cfg.reference_kwargs())
@@ -236,7 +237,7 @@ def test_diagnosis_splits_exactly_the_missed_mass():
     is attributed where the generator planted it."""
     from unisparse.fidelity import diagnose as Dg
 
-    cfg = Config(tau=0.9, c_k=16)
+    cfg = preset("mean", tau=0.9, c_k=16)
     out = Dg.diagnose(1024, cfg, heads=2, kv_heads=1, dim=32, peak=2.0, seed=3, needles=2, log=lambda *_: None)
     np.testing.assert_allclose(out["missed"].sum(-1), 1.0 - out["recall"], atol=1e-9)
     assert out["missed"].sum() > 0
@@ -282,7 +283,7 @@ def test_diagnosis_on_the_independent_generator():
     assert len(planted["slash"][(0, 0)]) == 2 and len(planted["vertical"][(0, 0)]) == 6
     assert planted["sharpness"][(0, 0)].shape == planted["sink"][(0, 0)].shape == (2,)
 
-    cfg = Config(tau=0.9, c_k=16)
+    cfg = preset("mean", tau=0.9, c_k=16)
     out = Dg.diagnose(
         1024, cfg, heads=2, kv_heads=1, dim=32, peak=2.0, seed=3, needles=2, generator="peaked", log=lambda *_: None
     )

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from .. import reference as ref
-from ..config import Config
+from ..config import Config, preset, text_items
 from ..peaked import peaked_qkv
 from ..reference import twolevel
 from ..synthetic import needle_hits, structured_qkv
@@ -45,7 +45,9 @@ GENERATORS = {
     ),
 }
 
-#: Named sweeps: each entry is a dict of Config fields (block defaults to 128).
+#: Named sweeps: each entry is a dict of Config fields over mean pooling
+#: (``preset("mean")``, the default when they were logged; block 128 unless
+#: given): :func:`parse_config` reads them.
 SWEEPS = {
     "quick": [
         dict(tau=0.9),
@@ -128,21 +130,31 @@ SWEEPS["wide"] = SWEEPS["default"] + [
 ]
 
 
-def parse_config(spec: str):
-    """``"tau=0.95,c_k=8"`` -> ``Config(tau=0.95, c_k=8)`` (:meth:`Config.parse`).
-    ``last_q=M`` without ``refine=`` also sets ``refine=slash`` (the
-    two-level estimation refined from the ``M`` last queries; the form the
-    logged runs of docs/Fidelity.md use)."""
-    if isinstance(spec, str):
-        names = [p.partition("=")[0].strip() for p in spec.split(",") if p.strip()]
-        if "last_q" in names and "refine" not in names:
-            spec = spec + ",refine=slash"
-    return Config.parse(spec)
+def parse_config(spec):
+    """``"tau=0.95,c_k=8"`` (or a dict of fields) -> mean pooling with those
+    fields, ``preset("mean", tau=0.95, c_k=8)``: the harness's fields are
+    over mean pooling, the default when the runs of docs/Fidelity.md were
+    logged, so that their command lines keep their meaning (the default
+    configuration, the peaked one, is ``preset=peaked`` or its fields
+    spelled out). ``last_q=M`` without ``refine=`` also sets
+    ``refine=slash`` (the two-level estimation refined from the ``M`` last
+    queries; the form the logged runs use); ``preset=NAME`` starts from
+    another preset of :data:`unisparse.config.PRESETS`."""
+    if isinstance(spec, Config):
+        return spec
+    fields = dict(text_items(spec) if isinstance(spec, str) else spec)
+    name = fields.pop("preset", "mean")
+    if "last_q" in fields and "refine" not in fields:
+        fields["refine"] = "slash"
+    # The text's kinds and names checked as Config.parse does, then the fields
+    # over the preset (dataclasses.replace).
+    given = dataclasses.asdict(Config.parse({**dataclasses.asdict(preset("mean")), **fields}))
+    return preset(name, **{k: given[k] for k in fields})
 
 
 def family(cfg: Config) -> str:
     """The estimator family of ``cfg``: its label without tau (one Pareto curve per family)."""
-    base = Config()
+    base = preset("mean")
     parts = []
     hidden = {"tau", "estimator", "q_outliers", "k_outliers", "refine", "last_q"}
     if cfg.refine != "slash":
@@ -164,7 +176,8 @@ def family(cfg: Config) -> str:
 
 
 def label(cfg: Config) -> str:
-    """Short label: tau, then the fields that differ from ``Config()``."""
+    """Short label: tau, then the fields that differ from mean pooling
+    (``preset("mean")``)."""
     fam = family(cfg)
     return f"tau={cfg.tau:g}" + ("" if fam == "mean" else "," + fam)
 

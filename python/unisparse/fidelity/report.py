@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 
-from ..config import Config
 from .harness import GENERATORS, ORACLE_TAUS, SWEEPS, parse_config, run
 
 __all__ = ["table", "plot", "load_json", "main"]
@@ -209,7 +208,7 @@ def main(argv=None) -> int:
             print(f"wrote {a.png}")
         return 0
 
-    configs = [parse_config(s) for s in a.config] or [Config(**d) for d in SWEEPS[a.sweep]]
+    configs = [parse_config(s) for s in a.config] or [parse_config(d) for d in SWEEPS[a.sweep]]
     configs = list(dict.fromkeys(configs))
     print(
         f"UniSparse fidelity ({a.generator}): Hq={a.heads} Hkv={a.kv_heads} D={a.dim} peak={a.peak} "

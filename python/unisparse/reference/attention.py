@@ -173,25 +173,25 @@ def unisparse_attention(
     v,
     block: int = 128,
     c_q: int = 16,
-    c_k: int = 8,
+    c_k: int = 32,
     c_h: int = 1,
-    tau: float = 0.99,
+    tau: float = 0.9965,
     local_blocks: int = 1,
     sink: bool = True,
     min_blocks: int = 0,
     max_blocks: int = 0,
     causal: bool = True,
     scale=None,
-    estimator: str = "mean",
-    query_reduce: str = "sum",
+    estimator: str = "outlier",
+    query_reduce: str = "max",
     q_outliers: int = 1,
     k_outliers: int = 2,
-    refine: str = "none",
+    refine: str = None,
     last_q: int = 16,
     n_offsets: int = 16,
     rows_per_block: int = 8,
     width: int = 1,
-    refine_norm: bool = False,
+    refine_norm: bool = None,
 ):
     """UniSparse attention: compress -> block_score (-> the slash refinement
     with ``refine = "slash"``, :func:`unisparse.reference.twolevel.refine`)
@@ -204,10 +204,13 @@ def unisparse_attention(
     The same ``scale`` is used for scoring and for the attention.
 
     The fields follow the rules of ``unisparse.Config`` (:mod:`unisparse.rules`;
-    ``scale=None`` or 0 selects ``1 / sqrt(D)``).
+    ``scale=None`` or 0 selects ``1 / sqrt(D)``) and have its defaults, the
+    peaked configuration: ``refine`` and ``refine_norm`` omitted (``None``)
+    follow ``causal`` (:func:`unisparse.rules.resolve_refine`).
 
     Returns ``(o, lse, counts, indices)``.
     """
+    refine, refine_norm = rules.resolve_refine(causal, refine, refine_norm)
     rules.check_config(
         dict(
             block=block,

@@ -26,7 +26,7 @@
 func.func @gqa(%q: tensor<1x8x?x32xbf16>, %k: tensor<1x2x?x32xbf16>, %v: tensor<1x2x?x32xbf16>,
                %o: tensor<1x8x?x32xbf16>, %l: tensor<1x8x?xf32>) -> (tensor<1x8x?x32xbf16>, tensor<1x8x?xf32>) {
   %r:2 = unisparse.attention {config = #unisparse.config<block = 64, c_q = 16, c_k = 32, c_h = 2, tau = 0.8,
-      local_blocks = 2, sink = false, min_blocks = 2, max_blocks = 6, causal = false, scale = 0.25>}
+      local_blocks = 2, sink = false, min_blocks = 2, max_blocks = 6, causal = false, scale = 0.25, estimator = mean, query_reduce = sum, refine = none>}
       ins(%q, %k, %v : tensor<1x8x?x32xbf16>, tensor<1x2x?x32xbf16>, tensor<1x2x?x32xbf16>)
       outs(%o, %l : tensor<1x8x?x32xbf16>, tensor<1x8x?xf32>) -> tensor<1x8x?x32xbf16>, tensor<1x8x?xf32>
   return %r#0, %r#1 : tensor<1x8x?x32xbf16>, tensor<1x8x?xf32>
@@ -42,7 +42,7 @@ func.func @gqa(%q: tensor<1x8x?x32xbf16>, %k: tensor<1x2x?x32xbf16>, %v: tensor<
 // CHECK: unisparse.block_sparse_attention {block = 128 : i64} ins(%{{.*}}, %{{.*}}, %{{.*}}, %[[C]], %[[I]] :
 func.func @dense(%q: tensor<2x4x512x64xf16>, %k: tensor<2x4x512x64xf16>, %v: tensor<2x4x512x64xf16>,
                  %o: tensor<2x4x512x64xf16>, %l: tensor<2x4x512xf32>) -> tensor<2x4x512x64xf16> {
-  %r:2 = unisparse.attention {config = #unisparse.config<tau = 1.0>}
+  %r:2 = unisparse.attention {config = #unisparse.config<tau = 1.0, estimator = mean, c_k = 8, query_reduce = sum, refine = none>}
       ins(%q, %k, %v : tensor<2x4x512x64xf16>, tensor<2x4x512x64xf16>, tensor<2x4x512x64xf16>)
       outs(%o, %l : tensor<2x4x512x64xf16>, tensor<2x4x512xf32>) -> tensor<2x4x512x64xf16>, tensor<2x4x512xf32>
   return %r#0 : tensor<2x4x512x64xf16>
@@ -56,7 +56,7 @@ func.func @dense(%q: tensor<2x4x512x64xf16>, %k: tensor<2x4x512x64xf16>, %v: ten
 // CHECK-NOT: unisparse.block_select
 func.func @min_blocks_dense(%q: tensor<1x4x512x64xf16>, %k: tensor<1x4x512x64xf16>, %v: tensor<1x4x512x64xf16>,
                             %o: tensor<1x4x512x64xf16>, %l: tensor<1x4x512xf32>) -> tensor<1x4x512x64xf16> {
-  %r:2 = unisparse.attention {config = #unisparse.config<min_blocks = 4>}
+  %r:2 = unisparse.attention {config = #unisparse.config<min_blocks = 4, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
       ins(%q, %k, %v : tensor<1x4x512x64xf16>, tensor<1x4x512x64xf16>, tensor<1x4x512x64xf16>)
       outs(%o, %l : tensor<1x4x512x64xf16>, tensor<1x4x512xf32>) -> tensor<1x4x512x64xf16>, tensor<1x4x512xf32>
   return %r#0 : tensor<1x4x512x64xf16>
@@ -68,7 +68,7 @@ func.func @min_blocks_dense(%q: tensor<1x4x512x64xf16>, %k: tensor<1x4x512x64xf1
 func.func @dynamic_heads(%q: tensor<1x?x64x32xf32>, %k: tensor<1x?x64x32xf32>, %v: tensor<1x?x64x32xf32>,
                          %o: tensor<1x?x64x32xf32>, %l: tensor<1x?x64xf32>) -> tensor<1x?x64x32xf32> {
   // expected-error @+1 {{could not be decomposed: head counts must be static}}
-  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>}
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
       ins(%q, %k, %v : tensor<1x?x64x32xf32>, tensor<1x?x64x32xf32>, tensor<1x?x64x32xf32>)
       outs(%o, %l : tensor<1x?x64x32xf32>, tensor<1x?x64xf32>) -> tensor<1x?x64x32xf32>, tensor<1x?x64xf32>
   return %r#0 : tensor<1x?x64x32xf32>
@@ -86,7 +86,7 @@ func.func @dynamic_heads(%q: tensor<1x?x64x32xf32>, %k: tensor<1x?x64x32xf32>, %
 func.func @antidiag_lse(%q: tensor<1x4x?x32xbf16>, %k: tensor<1x2x?x32xbf16>, %v: tensor<1x2x?x32xbf16>,
                         %o: tensor<1x4x?x32xbf16>, %l: tensor<1x4x?xf32>) -> tensor<1x4x?x32xbf16> {
   %r:2 = unisparse.attention {config = #unisparse.config<block = 64, c_q = 8, c_k = 8, tau = 0.9,
-                                                        estimator = antidiag_lse, query_reduce = max>}
+                                                        estimator = antidiag_lse, query_reduce = max, refine = none>}
       ins(%q, %k, %v : tensor<1x4x?x32xbf16>, tensor<1x2x?x32xbf16>, tensor<1x2x?x32xbf16>)
       outs(%o, %l : tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>
   return %r#0 : tensor<1x4x?x32xbf16>
@@ -103,7 +103,7 @@ func.func @antidiag_lse(%q: tensor<1x4x?x32xbf16>, %k: tensor<1x2x?x32xbf16>, %v
 // CHECK: unisparse.block_score {block = 128 : i64, c_k = 32 : i64, c_q = 16 : i64, estimator = #unisparse.estimator<outlier>, query_reduce = #unisparse.query_reduce<max>} ins(%[[QC]], %[[KC]] : tensor<1x4x?x3x32xf32>, tensor<1x4x?x3x32xf32>)
 func.func @outlier(%q: tensor<1x4x?x32xbf16>, %k: tensor<1x2x?x32xbf16>, %v: tensor<1x2x?x32xbf16>,
                    %o: tensor<1x4x?x32xbf16>, %l: tensor<1x4x?xf32>) -> tensor<1x4x?x32xbf16> {
-  %r:2 = unisparse.attention {config = #unisparse.config<c_k = 32, tau = 0.995, estimator = outlier, query_reduce = max>}
+  %r:2 = unisparse.attention {config = #unisparse.config<c_k = 32, tau = 0.995, estimator = outlier, query_reduce = max, refine = none>}
       ins(%q, %k, %v : tensor<1x4x?x32xbf16>, tensor<1x2x?x32xbf16>, tensor<1x2x?x32xbf16>)
       outs(%o, %l : tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>
   return %r#0 : tensor<1x4x?x32xbf16>
@@ -124,7 +124,7 @@ func.func @slash_refine(%q: tensor<1x4x?x32xbf16>, %k: tensor<1x2x?x32xbf16>, %v
                         %o: tensor<1x4x?x32xbf16>, %l: tensor<1x4x?xf32>) -> tensor<1x4x?x32xbf16> {
   %r:2 = unisparse.attention {config = #unisparse.config<block = 64, tau = 0.95, local_blocks = 2, sink = false,
                                                         scale = 0.125, refine = slash, last_q = 8, n_offsets = 4,
-                                                        rows_per_block = 2, width = 0>}
+                                                        rows_per_block = 2, width = 0, estimator = mean, c_k = 8, query_reduce = sum, refine_norm = false>}
       ins(%q, %k, %v : tensor<1x4x?x32xbf16>, tensor<1x2x?x32xbf16>, tensor<1x2x?x32xbf16>)
       outs(%o, %l : tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>
   return %r#0 : tensor<1x4x?x32xbf16>
@@ -140,7 +140,7 @@ func.func @slash_refine(%q: tensor<1x4x?x32xbf16>, %k: tensor<1x2x?x32xbf16>, %v
 func.func @slash_refine_norm(%q: tensor<1x4x?x32xbf16>, %k: tensor<1x2x?x32xbf16>, %v: tensor<1x2x?x32xbf16>,
                              %o: tensor<1x4x?x32xbf16>, %l: tensor<1x4x?xf32>) -> tensor<1x4x?x32xbf16> {
   %r:2 = unisparse.attention {config = #unisparse.config<block = 64, tau = 0.95, refine = slash, last_q = 8,
-                                                        refine_norm = true>}
+                                                        refine_norm = true, estimator = mean, c_k = 8, query_reduce = sum>}
       ins(%q, %k, %v : tensor<1x4x?x32xbf16>, tensor<1x2x?x32xbf16>, tensor<1x2x?x32xbf16>)
       outs(%o, %l : tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xbf16>, tensor<1x4x?xf32>
   return %r#0 : tensor<1x4x?x32xbf16>

@@ -10,7 +10,7 @@ func.func @huge_n(%q: tensor<1x1x9223372036854775807x64xf32>, %o: tensor<1x1x922
                   %l: tensor<1x1x9223372036854775807xf32>)
     -> (tensor<1x1x9223372036854775807x64xf32>, tensor<1x1x9223372036854775807xf32>) {
   // expected-error @+1 {{'unisparse.attention' op q, k, v, o, lse and the estimation's workspace (untiled) need more than 2^63 - 1 bytes}}
-  %r:2 = unisparse.attention {config = #unisparse.config<>}
+  %r:2 = unisparse.attention {config = #unisparse.config<estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
       ins(%q, %q, %q : tensor<1x1x9223372036854775807x64xf32>, tensor<1x1x9223372036854775807x64xf32>, tensor<1x1x9223372036854775807x64xf32>)
       outs(%o, %l : tensor<1x1x9223372036854775807x64xf32>, tensor<1x1x9223372036854775807xf32>)
       -> tensor<1x1x9223372036854775807x64xf32>, tensor<1x1x9223372036854775807xf32>
@@ -24,7 +24,7 @@ func.func @huge_n(%q: tensor<1x1x9223372036854775807x64xf32>, %o: tensor<1x1x922
 func.func @huge_map(%q: tensor<1x1x1099511627776x64xf32>, %l: tensor<1x1x1099511627776xf32>)
     -> (tensor<1x1x1099511627776x64xf32>, tensor<1x1x1099511627776xf32>) {
   // expected-error @+1 {{q, k, v, o, lse and the estimation's workspace (untiled) need more than 2^63 - 1 bytes}}
-  %r:2 = unisparse.attention {config = #unisparse.config<>}
+  %r:2 = unisparse.attention {config = #unisparse.config<estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
       ins(%q, %q, %q : tensor<1x1x1099511627776x64xf32>, tensor<1x1x1099511627776x64xf32>, tensor<1x1x1099511627776x64xf32>)
       outs(%q, %l : tensor<1x1x1099511627776x64xf32>, tensor<1x1x1099511627776xf32>)
       -> tensor<1x1x1099511627776x64xf32>, tensor<1x1x1099511627776xf32>
@@ -36,7 +36,7 @@ func.func @huge_map(%q: tensor<1x1x1099511627776x64xf32>, %l: tensor<1x1x1099511
 // The same shapes with dynamic sizes verify: the compiled entry checks the
 // actual sizes before it runs.
 func.func @dynamic(%q: tensor<?x1x?x64xf32>, %l: tensor<?x1x?xf32>) -> (tensor<?x1x?x64xf32>, tensor<?x1x?xf32>) {
-  %r:2 = unisparse.attention {config = #unisparse.config<>}
+  %r:2 = unisparse.attention {config = #unisparse.config<estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
       ins(%q, %q, %q : tensor<?x1x?x64xf32>, tensor<?x1x?x64xf32>, tensor<?x1x?x64xf32>)
       outs(%q, %l : tensor<?x1x?x64xf32>, tensor<?x1x?xf32>) -> tensor<?x1x?x64xf32>, tensor<?x1x?xf32>
   return %r#0, %r#1 : tensor<?x1x?x64xf32>, tensor<?x1x?xf32>
@@ -46,46 +46,46 @@ func.func @dynamic(%q: tensor<?x1x?x64xf32>, %l: tensor<?x1x?xf32>) -> (tensor<?
 
 // A block whose own score map cannot be addressed: (2^40 / 1)^2 floats.
 // expected-error @+1 {{'block' (1099511627776) is too large for 'c_q' (1) and 'c_k' (1): one block's score map, 1099511627776 x 1099511627776 f32 values, needs more than 2^63 - 1 bytes}}
-func.func private @f() attributes {c = #unisparse.config<block = 1099511627776, c_q = 1, c_k = 1>}
+func.func private @f() attributes {c = #unisparse.config<block = 1099511627776, c_q = 1, c_k = 1, estimator = mean, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // A huge block with composites as large is one composite per block: fine.
-func.func private @f() attributes {c = #unisparse.config<block = 4611686018427387904, c_q = 4611686018427387904, c_k = 4611686018427387904>}
+func.func private @f() attributes {c = #unisparse.config<block = 4611686018427387904, c_q = 4611686018427387904, c_k = 4611686018427387904, estimator = mean, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // expected-error @+1 {{'scale' must be non-negative and at most the largest f32 (0: 1/sqrt(D)), found 3.5E+38}}
-func.func private @f() attributes {c = #unisparse.config<scale = 3.5e38>}
+func.func private @f() attributes {c = #unisparse.config<scale = 3.5e38, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // expected-error @+1 {{'scale' must not round to 0 in f32 (0 selects 1/sqrt(D)), found 1.0E-300}}
-func.func private @f() attributes {c = #unisparse.config<scale = 1.0e-300>}
+func.func private @f() attributes {c = #unisparse.config<scale = 1.0e-300, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // expected-error @+1 {{'scale' must be non-negative and at most the largest f32 (0: 1/sqrt(D)), found +Inf}}
-func.func private @f() attributes {c = #unisparse.config<scale = 0x7FF0000000000000>}
+func.func private @f() attributes {c = #unisparse.config<scale = 0x7FF0000000000000, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // The largest f32 and its smallest subnormal are fine.
-func.func private @f() attributes {c = #unisparse.config<scale = 3.4028234663852886e38>, d = #unisparse.config<scale = 1.401298464324817e-45>}
+func.func private @f() attributes {c = #unisparse.config<scale = 3.4028234663852886e38, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>, d = #unisparse.config<scale = 1.401298464324817e-45, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // expected-error @+1 {{'local_blocks' must be at most 2^62 (a count of at least the number of blocks already means all), found 4611686018427387905}}
-func.func private @f() attributes {c = #unisparse.config<local_blocks = 4611686018427387905>}
+func.func private @f() attributes {c = #unisparse.config<local_blocks = 4611686018427387905, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // expected-error @+1 {{'max_blocks' must be at most 2^62 (a count of at least the number of blocks already means all), found 9223372036854775807}}
-func.func private @f() attributes {c = #unisparse.config<max_blocks = 9223372036854775807>}
+func.func private @f() attributes {c = #unisparse.config<max_blocks = 9223372036854775807, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
-func.func private @f() attributes {c = #unisparse.config<local_blocks = 4611686018427387904, min_blocks = 4611686018427387904, max_blocks = 4611686018427387904>}
+func.func private @f() attributes {c = #unisparse.config<local_blocks = 4611686018427387904, min_blocks = 4611686018427387904, max_blocks = 4611686018427387904, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 

@@ -4,115 +4,115 @@
 // the expected value and the value found.
 
 // expected-error @+1 {{'block' must be positive, found 0}}
-func.func private @f() attributes {c = #unisparse.config<block = 0>}
+func.func private @f() attributes {c = #unisparse.config<block = 0, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // expected-error @+1 {{'c_q' must be positive, found -16}}
-func.func private @f() attributes {c = #unisparse.config<c_q = -16>}
+func.func private @f() attributes {c = #unisparse.config<c_q = -16, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // expected-error @+1 {{'c_k' must be positive, found 0}}
-func.func private @f() attributes {c = #unisparse.config<c_k = 0>}
+func.func private @f() attributes {c = #unisparse.config<c_k = 0, estimator = mean, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // expected-error @+1 {{'c_h' must be positive, found 0}}
-func.func private @f() attributes {c = #unisparse.config<c_h = 0>}
+func.func private @f() attributes {c = #unisparse.config<c_h = 0, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // expected-error @+1 {{'block' (100) must be a multiple of 'c_q' (16)}}
-func.func private @f() attributes {c = #unisparse.config<block = 100, c_q = 16, c_k = 4>}
+func.func private @f() attributes {c = #unisparse.config<block = 100, c_q = 16, c_k = 4, estimator = mean, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // expected-error @+1 {{'block' (96) must be a multiple of 'c_k' (64)}}
-func.func private @f() attributes {c = #unisparse.config<block = 96, c_q = 16, c_k = 64>}
+func.func private @f() attributes {c = #unisparse.config<block = 96, c_q = 16, c_k = 64, estimator = mean, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // expected-error @+1 {{'tau' must be in (0, 1], found 0.0}}
-func.func private @f() attributes {c = #unisparse.config<tau = 0.0>}
+func.func private @f() attributes {c = #unisparse.config<tau = 0.0, estimator = mean, c_k = 8, query_reduce = sum, refine = none>}
 
 // -----
 
 // expected-error @+1 {{'tau' must be in (0, 1], found 1.5}}
-func.func private @f() attributes {c = #unisparse.config<tau = 1.5>}
+func.func private @f() attributes {c = #unisparse.config<tau = 1.5, estimator = mean, c_k = 8, query_reduce = sum, refine = none>}
 
 // -----
 
 // expected-error @+1 {{'local_blocks' must be non-negative, found -1}}
-func.func private @f() attributes {c = #unisparse.config<local_blocks = -1>}
+func.func private @f() attributes {c = #unisparse.config<local_blocks = -1, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // expected-error @+1 {{'min_blocks' must be non-negative, found -2}}
-func.func private @f() attributes {c = #unisparse.config<min_blocks = -2>}
+func.func private @f() attributes {c = #unisparse.config<min_blocks = -2, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // expected-error @+1 {{'max_blocks' must be non-negative (0: no cap), found -3}}
-func.func private @f() attributes {c = #unisparse.config<max_blocks = -3>}
+func.func private @f() attributes {c = #unisparse.config<max_blocks = -3, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // expected-error @+1 {{'min_blocks' (8) must not exceed 'max_blocks' (4)}}
-func.func private @f() attributes {c = #unisparse.config<min_blocks = 8, max_blocks = 4>}
+func.func private @f() attributes {c = #unisparse.config<min_blocks = 8, max_blocks = 4, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // expected-error @+1 {{'scale' must be non-negative and at most the largest f32 (0: 1/sqrt(D)), found -0.5}}
-func.func private @f() attributes {c = #unisparse.config<scale = -0.5>}
+func.func private @f() attributes {c = #unisparse.config<scale = -0.5, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // The runtime takes the scale as an f32: infinity (0x7FF0000000000000) is
 // rejected, as unisparse.Config rejects it.
 // expected-error @+1 {{'scale' must be non-negative and at most the largest f32 (0: 1/sqrt(D)), found +Inf}}
-func.func private @f() attributes {c = #unisparse.config<scale = 0x7FF0000000000000>}
+func.func private @f() attributes {c = #unisparse.config<scale = 0x7FF0000000000000, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // expected-error @+1 {{'scale' must be non-negative and at most the largest f32 (0: 1/sqrt(D)), found NaN}}
-func.func private @f() attributes {c = #unisparse.config<scale = 0x7FF8000000000000>}
+func.func private @f() attributes {c = #unisparse.config<scale = 0x7FF8000000000000, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // A finite double past the largest f32 (3.4028234663852886e+38) becomes inf as an f32.
 // expected-error @+1 {{'scale' must be non-negative and at most the largest f32 (0: 1/sqrt(D)), found 3.5E+38}}
-func.func private @f() attributes {c = #unisparse.config<scale = 3.5e38>}
+func.func private @f() attributes {c = #unisparse.config<scale = 3.5e38, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // expected-error @+2 {{'block' must fit in a signed 64-bit integer, found 9223372036854775808}}
 // expected-error @+1 {{failed to parse Unisparse_ConfigAttr parameter 'block'}}
-func.func private @f() attributes {c = #unisparse.config<block = 9223372036854775808>}
+func.func private @f() attributes {c = #unisparse.config<block = 9223372036854775808, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // expected-error @+2 {{'estimator' must be one of mean, antidiag, antidiag_lse, outlier, found median}}
 // expected-error @+1 {{failed to parse Unisparse_ConfigAttr parameter 'estimator'}}
-func.func private @f() attributes {c = #unisparse.config<estimator = median>}
+func.func private @f() attributes {c = #unisparse.config<estimator = median, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // expected-error @+2 {{'query_reduce' must be one of sum, max, found min}}
 // expected-error @+1 {{failed to parse Unisparse_ConfigAttr parameter 'query_reduce'}}
-func.func private @f() attributes {c = #unisparse.config<query_reduce = min>}
+func.func private @f() attributes {c = #unisparse.config<query_reduce = min, estimator = mean, c_k = 8, tau = 0.99, refine = none>}
 
 // -----
 
 // expected-error @+2 {{expected 'true' or 'false'}}
 // expected-error @+1 {{failed to parse Unisparse_ConfigAttr parameter 'sink'}}
-func.func private @f() attributes {c = #unisparse.config<sink = 1>}
+func.func private @f() attributes {c = #unisparse.config<sink = 1, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 func.func @f(%q: tensor<4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x?x32xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?xf32>) {
   // expected-error @+1 {{operand 'q' must have rank 4, found rank 3}}
-  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>} ins(%q, %k, %v : tensor<4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
   return
 }
 
@@ -120,7 +120,7 @@ func.func @f(%q: tensor<4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x?x
 
 func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<2x?x32xf32>, %v: tensor<1x2x?x32xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?xf32>) {
   // expected-error @+1 {{operand 'k' must have rank 4, found rank 3}}
-  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
   return
 }
 
@@ -128,7 +128,7 @@ func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<2x?x32xf32>, %v: tensor<1x2x?x
 
 func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x?xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?xf32>) {
   // expected-error @+1 {{operand 'v' must have rank 4, found rank 3}}
-  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
   return
 }
 
@@ -136,7 +136,7 @@ func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x
 
 func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x?x32xf32>, %o: tensor<1x4x?xf32>, %l: tensor<1x4x?xf32>) {
   // expected-error @+1 {{'unisparse.attention' op operand 'o' must have rank 4, found rank 3}}
-  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?xf32>, tensor<1x4x?xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?xf32>, tensor<1x4x?xf32>
   return
 }
 
@@ -144,7 +144,7 @@ func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x
 
 func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x?x32xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?x1xf32>) {
   // expected-error @+1 {{operand 'lse' must have rank 3, found rank 4}}
-  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?x1xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?x1xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?x1xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?x1xf32>
   return
 }
 
@@ -152,7 +152,7 @@ func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x
 
 func.func @f(%q: tensor<1x4x?x32xi8>, %k: tensor<1x2x?x32xi8>, %v: tensor<1x2x?x32xi8>, %o: tensor<1x4x?x32xi8>, %l: tensor<1x4x?xf32>) {
   // expected-error @+1 {{operand 'q' must have element type bf16, f16 or f32, found 'i8'}}
-  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xi8>, tensor<1x2x?x32xi8>, tensor<1x2x?x32xi8>) outs(%o, %l : tensor<1x4x?x32xi8>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xi8>, tensor<1x4x?xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>} ins(%q, %k, %v : tensor<1x4x?x32xi8>, tensor<1x2x?x32xi8>, tensor<1x2x?x32xi8>) outs(%o, %l : tensor<1x4x?x32xi8>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xi8>, tensor<1x4x?xf32>
   return
 }
 
@@ -160,7 +160,7 @@ func.func @f(%q: tensor<1x4x?x32xi8>, %k: tensor<1x2x?x32xi8>, %v: tensor<1x2x?x
 
 func.func @f(%q: tensor<1x4x?x32xf64>, %k: tensor<1x2x?x32xf64>, %v: tensor<1x2x?x32xf64>, %o: tensor<1x4x?x32xf64>, %l: tensor<1x4x?xf32>) {
   // expected-error @+1 {{operand 'q' must have element type bf16, f16 or f32, found 'f64'}}
-  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf64>, tensor<1x2x?x32xf64>, tensor<1x2x?x32xf64>) outs(%o, %l : tensor<1x4x?x32xf64>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf64>, tensor<1x4x?xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>} ins(%q, %k, %v : tensor<1x4x?x32xf64>, tensor<1x2x?x32xf64>, tensor<1x2x?x32xf64>) outs(%o, %l : tensor<1x4x?x32xf64>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf64>, tensor<1x4x?xf32>
   return
 }
 
@@ -168,7 +168,7 @@ func.func @f(%q: tensor<1x4x?x32xf64>, %k: tensor<1x2x?x32xf64>, %v: tensor<1x2x
 
 func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf16>, %v: tensor<1x2x?x32xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?xf32>) {
   // expected-error @+1 {{operand 'k' must have the element type of 'q' ('f32'), found 'f16'}}
-  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf16>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf16>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
   return
 }
 
@@ -176,7 +176,7 @@ func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf16>, %v: tensor<1x2x
 
 func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x?x32xbf16>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?xf32>) {
   // expected-error @+1 {{operand 'v' must have the element type of 'q' ('f32'), found 'bf16'}}
-  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xbf16>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xbf16>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
   return
 }
 
@@ -184,7 +184,7 @@ func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x
 
 func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x?x32xf32>, %o: tensor<1x4x?x32xf16>, %l: tensor<1x4x?xf32>) {
   // expected-error @+1 {{operand 'o' must have the element type of 'q' ('f32'), found 'f16'}}
-  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf16>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf16>, tensor<1x4x?xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf16>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf16>, tensor<1x4x?xf32>
   return
 }
 
@@ -192,7 +192,7 @@ func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x
 
 func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x?x32xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?xf16>) {
   // expected-error @+1 {{operand 'lse' must have element type 'f32', found 'f16'}}
-  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf16>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf16>
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf16>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf16>
   return
 }
 
@@ -200,7 +200,7 @@ func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x
 
 func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<2x2x?x32xf32>, %v: tensor<2x2x?x32xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?xf32>) {
   // expected-error @+1 {{operand 'k' dim 0 (batch) must be 1 to match 'q' dim 0, found 2}}
-  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<2x2x?x32xf32>, tensor<2x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<2x2x?x32xf32>, tensor<2x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
   return
 }
 
@@ -208,7 +208,7 @@ func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<2x2x?x32xf32>, %v: tensor<2x2x
 
 func.func @f(%q: tensor<1x4x100x32xf32>, %k: tensor<1x2x99x32xf32>, %v: tensor<1x2x99x32xf32>, %o: tensor<1x4x100x32xf32>, %l: tensor<1x4x100xf32>) {
   // expected-error @+1 {{operand 'k' dim 2 (sequence) must be 100 to match 'q' dim 2, found 99}}
-  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x100x32xf32>, tensor<1x2x99x32xf32>, tensor<1x2x99x32xf32>) outs(%o, %l : tensor<1x4x100x32xf32>, tensor<1x4x100xf32>) -> tensor<1x4x100x32xf32>, tensor<1x4x100xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>} ins(%q, %k, %v : tensor<1x4x100x32xf32>, tensor<1x2x99x32xf32>, tensor<1x2x99x32xf32>) outs(%o, %l : tensor<1x4x100x32xf32>, tensor<1x4x100xf32>) -> tensor<1x4x100x32xf32>, tensor<1x4x100xf32>
   return
 }
 
@@ -216,7 +216,7 @@ func.func @f(%q: tensor<1x4x100x32xf32>, %k: tensor<1x2x99x32xf32>, %v: tensor<1
 
 func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x64xf32>, %v: tensor<1x2x?x64xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?xf32>) {
   // expected-error @+1 {{operand 'k' dim 3 (head_dim) must be 32 to match 'q' dim 3, found 64}}
-  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
   return
 }
 
@@ -224,7 +224,7 @@ func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x64xf32>, %v: tensor<1x2x
 
 func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x4x?x32xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?xf32>) {
   // expected-error @+1 {{operand 'v' dim 1 (heads) must be 2 to match 'k' dim 1, found 4}}
-  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x4x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x4x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
   return
 }
 
@@ -232,7 +232,7 @@ func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x4x
 
 func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x?x32xf32>, %o: tensor<1x4x?x16xf32>, %l: tensor<1x4x?xf32>) {
   // expected-error @+1 {{operand 'o' dim 3 (head_dim) must be 32 to match 'q' dim 3, found 16}}
-  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x16xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x16xf32>, tensor<1x4x?xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x16xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x16xf32>, tensor<1x4x?xf32>
   return
 }
 
@@ -240,7 +240,7 @@ func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x
 
 func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x?x32xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x8x?xf32>) {
   // expected-error @+1 {{operand 'lse' dim 1 (heads) must be 4 to match 'q' dim 1, found 8}}
-  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x8x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x8x?xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x2x?x32xf32>, tensor<1x2x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x8x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x8x?xf32>
   return
 }
 
@@ -248,7 +248,7 @@ func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x2x?x32xf32>, %v: tensor<1x2x
 
 func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x3x?x32xf32>, %v: tensor<1x3x?x32xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?xf32>) {
   // expected-error @+1 {{query heads 'q' dim 1 (4) must be a multiple of kv heads 'k' dim 1 (3)}}
-  %r:2 = unisparse.attention {config = #unisparse.config<block = 64>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x3x?x32xf32>, tensor<1x3x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 64, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x3x?x32xf32>, tensor<1x3x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
   return
 }
 
@@ -256,7 +256,7 @@ func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x3x?x32xf32>, %v: tensor<1x3x
 
 func.func @f(%q: tensor<1x4x?x32xf32>, %k: tensor<1x4x?x32xf32>, %v: tensor<1x4x?x32xf32>, %o: tensor<1x4x?x32xf32>, %l: tensor<1x4x?xf32>) {
   // expected-error @+1 {{query heads 'q' dim 1 (4) must be a multiple of 'c_h' of the config (3)}}
-  %r:2 = unisparse.attention {config = #unisparse.config<c_h = 3>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x4x?x32xf32>, tensor<1x4x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<c_h = 3, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>} ins(%q, %k, %v : tensor<1x4x?x32xf32>, tensor<1x4x?x32xf32>, tensor<1x4x?x32xf32>) outs(%o, %l : tensor<1x4x?x32xf32>, tensor<1x4x?xf32>) -> tensor<1x4x?x32xf32>, tensor<1x4x?xf32>
   return
 }
 
@@ -729,7 +729,7 @@ func.func @f(%x: tensor<1x1x9223372036854775807x64xf32>, %i: tensor<1x1x1x64xf32
 
 func.func @f(%q: tensor<1x4x0x32xf32>, %k: tensor<1x2x0x32xf32>, %v: tensor<1x2x0x32xf32>, %o: tensor<1x4x0x32xf32>, %l: tensor<1x4x0xf32>) {
   // expected-error @+1 {{operand 'q' dim 2 (sequence) must be at least 1, found 0}}
-  %r:2 = unisparse.attention {config = #unisparse.config<>} ins(%q, %k, %v : tensor<1x4x0x32xf32>, tensor<1x2x0x32xf32>, tensor<1x2x0x32xf32>) outs(%o, %l : tensor<1x4x0x32xf32>, tensor<1x4x0xf32>) -> tensor<1x4x0x32xf32>, tensor<1x4x0xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>} ins(%q, %k, %v : tensor<1x4x0x32xf32>, tensor<1x2x0x32xf32>, tensor<1x2x0x32xf32>) outs(%o, %l : tensor<1x4x0x32xf32>, tensor<1x4x0xf32>) -> tensor<1x4x0x32xf32>, tensor<1x4x0xf32>
   return
 }
 
@@ -737,7 +737,7 @@ func.func @f(%q: tensor<1x4x0x32xf32>, %k: tensor<1x2x0x32xf32>, %v: tensor<1x2x
 
 func.func @f(%q: tensor<1x0x100x32xf32>, %k: tensor<1x2x100x32xf32>, %v: tensor<1x2x100x32xf32>, %o: tensor<1x0x100x32xf32>, %l: tensor<1x0x100xf32>) {
   // expected-error @+1 {{operand 'q' dim 1 (heads) must be at least 1, found 0}}
-  %r:2 = unisparse.attention {config = #unisparse.config<>} ins(%q, %k, %v : tensor<1x0x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x2x100x32xf32>) outs(%o, %l : tensor<1x0x100x32xf32>, tensor<1x0x100xf32>) -> tensor<1x0x100x32xf32>, tensor<1x0x100xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>} ins(%q, %k, %v : tensor<1x0x100x32xf32>, tensor<1x2x100x32xf32>, tensor<1x2x100x32xf32>) outs(%o, %l : tensor<1x0x100x32xf32>, tensor<1x0x100xf32>) -> tensor<1x0x100x32xf32>, tensor<1x0x100xf32>
   return
 }
 
@@ -745,7 +745,7 @@ func.func @f(%q: tensor<1x0x100x32xf32>, %k: tensor<1x2x100x32xf32>, %v: tensor<
 
 func.func @f(%q: tensor<1x4x100x0xf32>, %k: tensor<1x2x100x0xf32>, %v: tensor<1x2x100x0xf32>, %o: tensor<1x4x100x0xf32>, %l: tensor<1x4x100xf32>) {
   // expected-error @+1 {{operand 'q' dim 3 (head_dim) must be at least 1, found 0}}
-  %r:2 = unisparse.attention {config = #unisparse.config<>} ins(%q, %k, %v : tensor<1x4x100x0xf32>, tensor<1x2x100x0xf32>, tensor<1x2x100x0xf32>) outs(%o, %l : tensor<1x4x100x0xf32>, tensor<1x4x100xf32>) -> tensor<1x4x100x0xf32>, tensor<1x4x100xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>} ins(%q, %k, %v : tensor<1x4x100x0xf32>, tensor<1x2x100x0xf32>, tensor<1x2x100x0xf32>) outs(%o, %l : tensor<1x4x100x0xf32>, tensor<1x4x100xf32>) -> tensor<1x4x100x0xf32>, tensor<1x4x100xf32>
   return
 }
 
@@ -753,14 +753,14 @@ func.func @f(%q: tensor<1x4x100x0xf32>, %k: tensor<1x2x100x0xf32>, %v: tensor<1x
 
 func.func @f(%q: tensor<1x4x100x32xf32>, %k: tensor<1x0x100x32xf32>, %v: tensor<1x0x100x32xf32>, %o: tensor<1x4x100x32xf32>, %l: tensor<1x4x100xf32>) {
   // expected-error @+1 {{operand 'k' dim 1 (heads) must be at least 1, found 0}}
-  %r:2 = unisparse.attention {config = #unisparse.config<>} ins(%q, %k, %v : tensor<1x4x100x32xf32>, tensor<1x0x100x32xf32>, tensor<1x0x100x32xf32>) outs(%o, %l : tensor<1x4x100x32xf32>, tensor<1x4x100xf32>) -> tensor<1x4x100x32xf32>, tensor<1x4x100xf32>
+  %r:2 = unisparse.attention {config = #unisparse.config<estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>} ins(%q, %k, %v : tensor<1x4x100x32xf32>, tensor<1x0x100x32xf32>, tensor<1x0x100x32xf32>) outs(%o, %l : tensor<1x4x100x32xf32>, tensor<1x4x100xf32>) -> tensor<1x4x100x32xf32>, tensor<1x4x100xf32>
   return
 }
 
 // -----
 
 // expected-error @+1 {{'estimator' antidiag needs 'c_q' == 'c_k' (the stride), found 16 and 8}}
-func.func private @f() attributes {c = #unisparse.config<estimator = antidiag>}
+func.func private @f() attributes {c = #unisparse.config<estimator = antidiag, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
@@ -837,17 +837,17 @@ func.func @f(%x: tensor<1x2x?x32xbf16>, %o: tensor<1x2x?x32xbf16>) {
 // -----
 
 // expected-error @+1 {{'k_outliers' (8) must be smaller than 'c_k' (8) for 'estimator' outlier}}
-func.func private @f() attributes {c = #unisparse.config<estimator = outlier, k_outliers = 8>}
+func.func private @f() attributes {c = #unisparse.config<estimator = outlier, k_outliers = 8, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // expected-error @+1 {{'q_outliers' (16) must be smaller than 'c_q' (16) for 'estimator' outlier}}
-func.func private @f() attributes {c = #unisparse.config<estimator = outlier, q_outliers = 16>}
+func.func private @f() attributes {c = #unisparse.config<estimator = outlier, q_outliers = 16, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // expected-error @+1 {{'q_outliers' must be positive, found 0}}
-func.func private @f() attributes {c = #unisparse.config<q_outliers = 0>}
+func.func private @f() attributes {c = #unisparse.config<q_outliers = 0, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
@@ -1208,31 +1208,55 @@ func.func @f(%q: tensor<1x4x100x16xf32>, %k: tensor<1x2x100x16xf32>, %s: tensor<
 // -----
 
 // expected-error @+1 {{'refine' slash needs 'causal' = true (the last queries see every key), found causal = false}}
-func.func private @f() attributes {c = #unisparse.config<refine = slash, causal = false>}
+func.func private @f() attributes {c = #unisparse.config<refine = slash, causal = false, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine_norm = false>}
 
 // -----
 
 // expected-error @+1 {{'refine_norm' = true needs 'refine' = slash (it normalises the slash refinement), found refine = none}}
-func.func private @f() attributes {c = #unisparse.config<refine_norm = true>}
+func.func private @f() attributes {c = #unisparse.config<refine_norm = true, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
+
+// -----
+
+// The default refinement follows causal (none for non-causal attention), but
+// an explicit slash refinement of non-causal attention stays an error.
+// expected-error @+1 {{'refine' slash needs 'causal' = true (the last queries see every key), found causal = false}}
+func.func private @f() attributes {c = #unisparse.config<causal = false, refine = slash>}
+
+// -----
+
+// So does an explicit refine_norm = true where refine resolves to none.
+// expected-error @+1 {{'refine_norm' = true needs 'refine' = slash (it normalises the slash refinement), found refine = none}}
+func.func private @f() attributes {c = #unisparse.config<causal = false, refine_norm = true>}
+
+// -----
+
+// expected-error @+1 {{'refine_norm' = true needs 'refine' = slash (it normalises the slash refinement), found refine = none}}
+func.func private @f() attributes {c = #unisparse.config<refine = none, refine_norm = true>}
+
+// -----
+
+// A field given twice.
+// expected-error @+1 {{duplicate or unknown struct parameter name: causal}}
+func.func private @f() attributes {c = #unisparse.config<causal = false, causal = true>}
 
 // -----
 
 // expected-error @+2 {{expected 'true' or 'false'}}
 // expected-error @+1 {{failed to parse Unisparse_ConfigAttr parameter 'refine_norm'}}
-func.func private @f() attributes {c = #unisparse.config<refine = slash, refine_norm = 1>}
+func.func private @f() attributes {c = #unisparse.config<refine = slash, refine_norm = 1, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99>}
 
 // -----
 
 // expected-error @+2 {{'refine' must be one of none, slash, found vertical}}
 // expected-error @+1 {{failed to parse Unisparse_ConfigAttr parameter 'refine'}}
-func.func private @f() attributes {c = #unisparse.config<refine = vertical>}
+func.func private @f() attributes {c = #unisparse.config<refine = vertical, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99>}
 
 // -----
 
 // expected-error @+1 {{'width' must be at most 2^20, found 2000000}}
-func.func private @f() attributes {c = #unisparse.config<width = 2000000>}
+func.func private @f() attributes {c = #unisparse.config<width = 2000000, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99, refine = none>}
 
 // -----
 
 // expected-error @+1 {{'rows_per_block' must be at most 2^20, found 2000000}}
-func.func private @f() attributes {c = #unisparse.config<block = 4194304, c_q = 16, c_k = 16, refine = slash, rows_per_block = 2000000>}
+func.func private @f() attributes {c = #unisparse.config<block = 4194304, c_q = 16, c_k = 16, refine = slash, rows_per_block = 2000000, estimator = mean, query_reduce = sum, tau = 0.99, refine_norm = false>}

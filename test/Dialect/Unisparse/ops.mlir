@@ -17,12 +17,24 @@ func.func @attention(%q: tensor<2x32x?x128xbf16>, %k: tensor<2x8x?x128xbf16>,
   return %r#0, %r#1 : tensor<2x32x?x128xbf16>, tensor<2x32x?xf32>
 }
 
-// Every field at its default prints as an empty-looking config.
+// Every field at its default (the peaked configuration: outlier composites,
+// the max over query composites, tau 0.9965, the normalised slash
+// refinement of causal attention) prints as an empty-looking config; mean
+// pooling, the default before 2026-12-04, prints its five fields.
 // CHECK-LABEL: func.func @defaults
 // CHECK: #unisparse.config<>
+// CHECK: #unisparse.config<c_k = 8, tau = 0.98999999999999999, estimator = mean, query_reduce = sum, refine = none>
 func.func @defaults(%q: tensor<1x4x256x64xf16>, %k: tensor<1x4x256x64xf16>, %v: tensor<1x4x256x64xf16>,
                     %o: tensor<1x4x256x64xf16>, %l: tensor<1x4x256xf32>) -> tensor<1x4x256x64xf16> {
-  %r:2 = unisparse.attention {config = #unisparse.config<block = 128, c_q = 16, c_k = 8, tau = 0.99>}
+  %r:2 = unisparse.attention {config = #unisparse.config<block = 128, c_q = 16, c_k = 32, tau = 0.9965,
+                                                        causal = true, estimator = outlier, query_reduce = max,
+                                                        q_outliers = 1, k_outliers = 2, refine = slash,
+                                                        last_q = 16, n_offsets = 16, rows_per_block = 8, width = 1,
+                                                        refine_norm = true>}
+      ins(%q, %k, %v : tensor<1x4x256x64xf16>, tensor<1x4x256x64xf16>, tensor<1x4x256x64xf16>)
+      outs(%o, %l : tensor<1x4x256x64xf16>, tensor<1x4x256xf32>) -> tensor<1x4x256x64xf16>, tensor<1x4x256xf32>
+  %m:2 = unisparse.attention {config = #unisparse.config<estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99,
+                                                        refine = none>}
       ins(%q, %k, %v : tensor<1x4x256x64xf16>, tensor<1x4x256x64xf16>, tensor<1x4x256x64xf16>)
       outs(%o, %l : tensor<1x4x256x64xf16>, tensor<1x4x256xf32>) -> tensor<1x4x256x64xf16>, tensor<1x4x256xf32>
   return %r#0 : tensor<1x4x256x64xf16>
@@ -105,7 +117,7 @@ func.func @estimators(%q: tensor<1x4x?x32xbf16>, %k: tensor<1x2x?x32xbf16>, %qc0
 }
 
 // CHECK-LABEL: @estimator_config
-// CHECK: #unisparse.config<c_q = 8, estimator = antidiag_lse, query_reduce = max>
+// CHECK: #unisparse.config<c_q = 8, c_k = 8, estimator = antidiag_lse>
 func.func private @estimator_config() attributes {
     c = #unisparse.config<query_reduce = max, c_q = 8, c_k = 8, estimator = antidiag_lse>}
 
@@ -150,7 +162,7 @@ func.func @outlier(%q: tensor<1x4x?x32xbf16>, %k: tensor<1x2x?x32xbf16>, %qc0: t
 }
 
 // CHECK-LABEL: @outlier_config
-// CHECK: #unisparse.config<c_k = 32, estimator = outlier, query_reduce = max, k_outliers = 3>
+// CHECK: #unisparse.config<k_outliers = 3>
 func.func private @outlier_config() attributes {
     c = #unisparse.config<k_outliers = 3, query_reduce = max, c_k = 32, estimator = outlier, q_outliers = 1>}
 
@@ -189,14 +201,36 @@ func.func @slash_refine(%q: tensor<2x8x?x32xf16>, %k: tensor<2x2x?x32xf16>, %s: 
 // The refinement's fields of the config: printed only where they differ
 // from their defaults.
 // CHECK-LABEL: func.func private @refine_config
-// CHECK-SAME: #unisparse.config<refine = slash, last_q = 8, n_offsets = 4, rows_per_block = 2, width = 0>
+// CHECK-SAME: #unisparse.config<last_q = 8, n_offsets = 4, rows_per_block = 2, width = 0, refine_norm = false>
 func.func private @refine_config() attributes {c = #unisparse.config<width = 0, refine = slash, last_q = 8,
-                                                                       rows_per_block = 2, n_offsets = 4>}
+                                                                       rows_per_block = 2, n_offsets = 4,
+                                                                       refine_norm = false>}
 
-// refine_norm: printed where true, after width.
+// refine_norm: printed where it differs from its default (true iff refine is
+// slash), after width.
 // CHECK-LABEL: func.func private @refine_norm_config
-// CHECK-SAME: #unisparse.config<refine = slash, refine_norm = true>
+// CHECK-SAME: #unisparse.config<>
 // CHECK-LABEL: func.func private @refine_norm_off_config
-// CHECK-SAME: #unisparse.config<refine = slash>
+// CHECK-SAME: #unisparse.config<refine_norm = false>
 func.func private @refine_norm_config() attributes {c = #unisparse.config<refine_norm = true, refine = slash>}
 func.func private @refine_norm_off_config() attributes {c = #unisparse.config<refine_norm = false, refine = slash>}
+
+
+// The refinement follows causal: an omitted refine is slash for causal
+// attention and none otherwise, an omitted refine_norm true iff refine is
+// slash; each prints where it differs from the value the other fields give
+// it, so that every form round-trips.
+// CHECK-LABEL: func.func private @refine_follows_causal
+// CHECK-SAME: a = #unisparse.config<causal = false>
+// CHECK-SAME: b = #unisparse.config<causal = false>
+// CHECK-SAME: c = #unisparse.config<refine = none>
+// CHECK-SAME: d = #unisparse.config<refine = none>
+// CHECK-SAME: e = #unisparse.config<refine_norm = false>
+// CHECK-SAME: f = #unisparse.config<causal = false, estimator = mean>
+func.func private @refine_follows_causal() attributes {
+    a = #unisparse.config<causal = false>,
+    b = #unisparse.config<causal = false, refine = none, refine_norm = false>,
+    c = #unisparse.config<refine = none>,
+    d = #unisparse.config<refine = none, refine_norm = false>,
+    e = #unisparse.config<causal = true, refine = slash, refine_norm = false>,
+    f = #unisparse.config<estimator = mean, causal = false, refine_norm = false>}

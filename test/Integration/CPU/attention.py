@@ -7,15 +7,25 @@
 #  (b) the selected layout equals the reference layout exactly;
 #  (c) the output under the sparse layout equals dense attention restricted
 #      to that layout (reference block-sparse attention), LSE included.
+# The configurations are mean pooling's (the default before 2026-12-04) with
+# the fields given; the compiled slash refinement of the default is checked
+# in test/python/test_slash_compiled.py.
+import dataclasses
+
 import numpy as np
 
 from unisparse import reference as ref
 from unisparse._memref import bf16_from_f32, f32_from_bf16
-from unisparse.config import Config
+from unisparse.config import preset
 from unisparse.cpu import compile_cpu
 from unisparse.synthetic import structured_qkv
 
 TOL = {"f32": 2e-5, "f16": 2e-3, "bf16": 1.5e-2}
+
+
+def mean(**fields):
+    """Mean pooling (``preset("mean")``) with ``fields``."""
+    return dataclasses.replace(preset("mean"), **fields)
 
 
 def to_dtype(x, dtype):
@@ -88,7 +98,7 @@ def check(name, cfg, B, Hq, Hkv, N, D, dtype="f32", seed=0, qkv=None):
 
 # (a) tau = 1 is dense attention (the layout is the dense one, no estimation).
 for causal in (True, False):
-    cfg = Config(block=64, c_q=16, c_k=16, tau=1.0, causal=causal)
+    cfg = mean(block=64, c_q=16, c_k=16, tau=1.0, causal=causal)
     counts, o64, (q64, k64, v64) = check(f"dense causal={causal}", cfg, 2, 4, 2, 200, 32)
     o_dense, _ = ref.dense_attention(q64, k64, v64, causal=causal)
     err = ref.relative_l2(o64, o_dense)
@@ -100,19 +110,19 @@ for causal in (True, False):
 # CHECK: PASS tau=1 equals dense causal=False
 
 # (b), (c): sparse layouts. N not a multiple of the block, GQA, batch 2.
-check("sparse causal gqa", Config(block=32, c_q=8, c_k=8, tau=0.6), 2, 4, 2, 300, 32, seed=1)
+check("sparse causal gqa", mean(block=32, c_q=8, c_k=8, tau=0.6), 2, 4, 2, 300, 32, seed=1)
 # CHECK: PASS sparse causal gqa: N=300 blocks=10
-check("sparse non-causal", Config(block=32, c_q=8, c_k=16, tau=0.7, causal=False), 1, 4, 4, 250, 32, seed=2)
+check("sparse non-causal", mean(block=32, c_q=8, c_k=16, tau=0.7, causal=False), 1, 4, 4, 250, 32, seed=2)
 # CHECK: PASS sparse non-causal: N=250 blocks=8
-check("sparse c_h=2", Config(block=32, c_q=16, c_k=8, c_h=2, tau=0.5, local_blocks=0), 1, 8, 2, 320, 16, seed=3)
+check("sparse c_h=2", mean(block=32, c_q=16, c_k=8, c_h=2, tau=0.5, local_blocks=0), 1, 8, 2, 320, 16, seed=3)
 # CHECK: PASS sparse c_h=2: N=320 blocks=10
 # c_h = 4 with 6 query heads per kv head: a head group straddles kv heads
 # (gcd(4, 6) = 2), and N is a multiple of neither c_q nor c_k.
-check("c_h=4 gqa 6", Config(block=32, c_q=8, c_k=16, c_h=4, tau=0.7), 1, 12, 2, 150, 16, seed=8)
+check("c_h=4 gqa 6", mean(block=32, c_q=8, c_k=16, c_h=4, tau=0.7), 1, 12, 2, 150, 16, seed=8)
 # CHECK: PASS c_h=4 gqa 6: N=150 blocks=5
 check(
     "min/max bounds",
-    Config(block=32, c_q=8, c_k=8, tau=0.95, min_blocks=3, max_blocks=4, sink=False),
+    mean(block=32, c_q=8, c_k=8, tau=0.95, min_blocks=3, max_blocks=4, sink=False),
     1,
     2,
     1,
@@ -121,18 +131,18 @@ check(
     seed=4,
 )
 # CHECK: PASS min/max bounds: N=400 blocks=13
-check("bf16", Config(block=32, c_q=8, c_k=8, tau=0.8), 1, 4, 2, 260, 64, dtype="bf16", seed=5)
+check("bf16", mean(block=32, c_q=8, c_k=8, tau=0.8), 1, 4, 2, 260, 64, dtype="bf16", seed=5)
 # CHECK: PASS bf16: N=260 blocks=9
-check("f16", Config(block=64, c_q=16, c_k=16, tau=0.8), 1, 4, 1, 300, 32, dtype="f16", seed=6)
+check("f16", mean(block=64, c_q=16, c_k=16, tau=0.8), 1, 4, 1, 300, 32, dtype="f16", seed=6)
 # CHECK: PASS f16: N=300 blocks=5
 # The estimators (docs/Fidelity.md): antidiagonal composites (XAttention),
 # their log-mean-exp form, and the max over a block's query composites; N is
 # not a multiple of the stride (zero-padded slots), GQA, head groups, bf16.
-check("antidiag", Config(block=32, c_q=8, c_k=8, tau=0.8, estimator="antidiag"), 2, 4, 2, 300, 32, seed=9)
+check("antidiag", mean(block=32, c_q=8, c_k=8, tau=0.8, estimator="antidiag"), 2, 4, 2, 300, 32, seed=9)
 # CHECK: PASS antidiag: N=300 blocks=10
 check(
     "antidiag_lse c_h=2",
-    Config(block=32, c_q=8, c_k=8, c_h=2, tau=0.8, estimator="antidiag_lse"),
+    mean(block=32, c_q=8, c_k=8, c_h=2, tau=0.8, estimator="antidiag_lse"),
     1,
     8,
     2,
@@ -143,7 +153,7 @@ check(
 # CHECK: PASS antidiag_lse c_h=2: N=203 blocks=7
 check(
     "antidiag_lse max",
-    Config(block=64, c_q=16, c_k=16, tau=0.9, estimator="antidiag_lse", query_reduce="max"),
+    mean(block=64, c_q=16, c_k=16, tau=0.9, estimator="antidiag_lse", query_reduce="max"),
     1,
     4,
     2,
@@ -154,7 +164,7 @@ check(
 # CHECK: PASS antidiag_lse max: N=400 blocks=7
 check(
     "mean max non-causal",
-    Config(block=32, c_q=8, c_k=16, tau=0.7, query_reduce="max", causal=False),
+    mean(block=32, c_q=8, c_k=16, tau=0.7, query_reduce="max", causal=False),
     1,
     4,
     4,
@@ -165,7 +175,7 @@ check(
 # CHECK: PASS mean max non-causal: N=250 blocks=8
 check(
     "antidiag_lse bf16",
-    Config(block=32, c_q=4, c_k=4, tau=0.8, estimator="antidiag_lse", query_reduce="max"),
+    mean(block=32, c_q=4, c_k=4, tau=0.8, estimator="antidiag_lse", query_reduce="max"),
     1,
     4,
     2,
@@ -183,7 +193,7 @@ check(
 peaked = structured_qkv(2, 4, 2, 289, 32, seed=14, peak=2.5)[:3]
 check(
     "outlier max",
-    Config(block=64, c_q=16, c_k=32, tau=0.9, estimator="outlier", query_reduce="max"),
+    mean(block=64, c_q=16, c_k=32, tau=0.9, estimator="outlier", query_reduce="max"),
     2,
     4,
     2,
@@ -194,7 +204,7 @@ check(
 # CHECK: PASS outlier max: N=289 blocks=5
 check(
     "outlier c_h=2 r=2/3",
-    Config(block=32, c_q=8, c_k=16, c_h=2, tau=0.95, estimator="outlier", q_outliers=2, k_outliers=3),
+    mean(block=32, c_q=8, c_k=16, c_h=2, tau=0.95, estimator="outlier", q_outliers=2, k_outliers=3),
     1,
     8,
     2,
@@ -205,7 +215,7 @@ check(
 # CHECK: PASS outlier c_h=2 r=2/3: N=203 blocks=7
 check(
     "outlier non-causal",
-    Config(block=64, c_q=16, c_k=16, tau=0.8, estimator="outlier", k_outliers=1, causal=False),
+    mean(block=64, c_q=16, c_k=16, tau=0.8, estimator="outlier", k_outliers=1, causal=False),
     1,
     4,
     4,
@@ -216,7 +226,7 @@ check(
 # CHECK: PASS outlier non-causal: N=250 blocks=4
 check(
     "outlier bf16",
-    Config(block=64, c_q=16, c_k=32, tau=0.99, estimator="outlier", query_reduce="max"),
+    mean(block=64, c_q=16, c_k=32, tau=0.99, estimator="outlier", query_reduce="max"),
     1,
     4,
     2,
@@ -235,7 +245,7 @@ k_tie = np.tile(rng.standard_normal((1, 1, 64, 16)), (1, 1, 4, 1))
 v_tie = rng.standard_normal((1, 1, 256, 16))
 counts, _, _ = check(
     "ties",
-    Config(block=64, c_q=16, c_k=16, tau=0.6, local_blocks=0, sink=False, causal=False),
+    mean(block=64, c_q=16, c_k=16, tau=0.6, local_blocks=0, sink=False, causal=False),
     1,
     2,
     1,

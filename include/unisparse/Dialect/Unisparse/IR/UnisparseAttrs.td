@@ -59,31 +59,42 @@ def Unisparse_ConfigAttr : Unisparse_Attr<"Config", "config"> {
   let summary = "Configuration of a UniSparse attention";
   let description = [{
     All knobs of the method. Every field has a default and may be omitted;
-    fields may appear in any order.
+    fields may appear in any order. The defaults are the `peaked`
+    configuration (python/unisparse/config.py, `Config()`): outlier
+    composites, the max over a block's query composites, `tau = 0.9965`
+    and the normalised slash refinement. The refinement follows `causal`:
+    an omitted `refine` is `slash` for causal attention and `none`
+    otherwise (`slash_refine` needs causal attention), and an omitted
+    `refine_norm` is true iff `refine` is `slash`; so
+    `#unisparse.config<causal = false>` is the outlier first pass alone.
+    Given explicitly, `refine = slash` with `causal = false` or
+    `refine_norm = true` with `refine = none` is an error. Mean pooling,
+    the default before 2026-12-04, is `estimator = mean, c_k = 8,
+    query_reduce = sum, tau = 0.99, refine = none` (the `mean` preset).
 
     | field | default | meaning |
     |---|---|---|
     | `block` | 128 | square block size S of the attention layout |
     | `c_q` | 16 | query tokens per composite (divides `block`) |
-    | `c_k` | 8 | key tokens per composite (divides `block`) |
+    | `c_k` | 32 | key tokens per composite (divides `block`) |
     | `c_h` | 1 | query heads per head group (divides Hq); one layout per group |
-    | `tau` | 0.99 | top-p threshold on the block-score mass, in (0, 1]; 1 = dense |
+    | `tau` | 0.9965 | top-p threshold on the block-score mass, in (0, 1]; 1 = dense |
     | `local_blocks` | 1 | blocks before the diagonal that are always kept |
     | `sink` | true | always keep key block 0 |
     | `min_blocks` | 0 | keep at least this many blocks per row |
     | `max_blocks` | 0 | keep at most this many blocks per row (0 = no cap; forced blocks are always kept) |
     | `causal` | true | causal attention |
     | `scale` | 0.0 | softmax scale, at most the largest f32; 0 selects 1/sqrt(head_dim) |
-    | `estimator` | mean | composite logit: `mean` pooling, `antidiag` (XAttention: mean of one antidiagonal of a stride × stride tile, stride = c_q = c_k), `antidiag_lse` (the same antidiagonal by log-mean-exp) or `outlier` (composites that keep some tokens apart, spread-corrected softmax; `compress {pooling = outlier}`) |
-    | `query_reduce` | sum | block score from its query composites: `sum` or `max` |
+    | `estimator` | outlier | composite logit: `mean` pooling, `antidiag` (XAttention: mean of one antidiagonal of a stride × stride tile, stride = c_q = c_k), `antidiag_lse` (the same antidiagonal by log-mean-exp) or `outlier` (composites that keep some tokens apart, spread-corrected softmax; `compress {pooling = outlier}`) |
+    | `query_reduce` | max | block score from its query composites: `sum` or `max` |
     | `q_outliers` | 1 | `outlier` estimator: rows of a query composite kept apart (positive; smaller than `c_q` for that estimator) |
     | `k_outliers` | 2 | `outlier` estimator: keys of a key composite kept apart, the first the one the mean query prefers (positive; smaller than `c_k` for that estimator) |
-    | `refine` | none | second level of the estimation: `none`, or `slash` (`unisparse.slash_refine` between `block_score` and `block_select`: slash offsets from the `last_q` last queries, exact probe rows; causal only) |
+    | `refine` | slash if `causal`, else none | second level of the estimation: `none`, or `slash` (`unisparse.slash_refine` between `block_score` and `block_select`: slash offsets from the `last_q` last queries, exact probe rows; causal only) |
     | `last_q` | 16 | `slash`: last queries whose exact softmax gives the slash evidence (positive, at most 2^20) |
     | `n_offsets` | 16 | `slash`: slash offsets kept (positive, at most 2^20) |
     | `rows_per_block` | 8 | `slash`: probe rows per query block (positive, at most 2^20; at most `block` with `slash`) |
     | `width` | 1 | `slash`: keys on either side of each offset's key (non-negative, at most 2^20) |
-    | `refine_norm` | false | `slash`: each row of the refinement divided by one plus its sum, `R / (1 + sum_J R)` (the candidates' share of the forced keys, the candidates and the rest); only with `refine` = `slash` |
+    | `refine_norm` | true iff `refine` = `slash` | `slash`: each row of the refinement divided by one plus its sum, `R / (1 + sum_J R)` (the candidates' share of the forced keys, the candidates and the rest); only with `refine` = `slash` |
 
     Example:
 
@@ -94,33 +105,48 @@ def Unisparse_ConfigAttr : Unisparse_Attr<"Config", "config"> {
   let parameters = (ins
     Unisparse_IntParam<"block", "128", "block size">:$block,
     Unisparse_IntParam<"c_q", "16", "query composite size">:$c_q,
-    Unisparse_IntParam<"c_k", "8", "key composite size">:$c_k,
+    Unisparse_IntParam<"c_k", "32", "key composite size">:$c_k,
     Unisparse_IntParam<"c_h", "1", "heads per head group">:$c_h,
-    Unisparse_F64Param<"0.99", "top-p threshold">:$tau,
+    Unisparse_F64Param<"0.9965", "top-p threshold">:$tau,
     Unisparse_IntParam<"local_blocks", "1", "local blocks">:$local_blocks,
     Unisparse_BoolParam<"true", "keep the sink block">:$sink,
     Unisparse_IntParam<"min_blocks", "0", "minimum blocks per row">:$min_blocks,
     Unisparse_IntParam<"max_blocks", "0", "maximum blocks per row (0: none)">:$max_blocks,
     Unisparse_BoolParam<"true", "causal attention">:$causal,
     Unisparse_F64Param<"0.0", "softmax scale (0: 1/sqrt(D))">:$scale,
-    Unisparse_EnumParam<Unisparse_Estimator, "estimator", "mean", "composite estimator">:$estimator,
-    Unisparse_EnumParam<Unisparse_QueryReduce, "query_reduce", "sum", "query composite reduction">:$query_reduce,
+    Unisparse_EnumParam<Unisparse_Estimator, "estimator", "outlier", "composite estimator">:$estimator,
+    Unisparse_EnumParam<Unisparse_QueryReduce, "query_reduce", "max", "query composite reduction">:$query_reduce,
     Unisparse_IntParam<"q_outliers", "1", "outlier rows per query composite">:$q_outliers,
     Unisparse_IntParam<"k_outliers", "2", "outlier keys per key composite">:$k_outliers,
-    Unisparse_EnumParam<Unisparse_Refine, "refine", "none", "second level of the estimation">:$refine,
+    // The defaults of `refine` and `refine_norm` depend on `causal` and on
+    // `refine`: the hand-written parser resolves them (UnisparseAttrs.cpp);
+    // the values here are those of causal attention.
+    Unisparse_EnumParam<Unisparse_Refine, "refine", "slash", "second level of the estimation">:$refine,
     Unisparse_IntParam<"last_q", "16", "slash refinement: last queries">:$last_q,
     Unisparse_IntParam<"n_offsets", "16", "slash refinement: offsets kept">:$n_offsets,
     Unisparse_IntParam<"rows_per_block", "8", "slash refinement: probe rows per query block">:$rows_per_block,
     Unisparse_IntParam<"width", "1", "slash refinement: keys on either side of an offset">:$width,
-    Unisparse_BoolParam<"false", "slash refinement: normalised by one plus its row sum">:$refine_norm
+    Unisparse_BoolParam<"true", "slash refinement: normalised by one plus its row sum">:$refine_norm
   );
-  let assemblyFormat = "`<` struct(params) `>`";
+  // `<` struct(params) `>`, written by hand: the defaults of `refine` and
+  // `refine_norm` depend on other fields, which struct(params) cannot say.
+  let hasCustomAssemblyFormat = 1;
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
     /// tau as a double.
     double getTauValue() const { return getTau().convertToDouble(); }
     /// The scale as a double (0 selects 1/sqrt(head_dim)).
     double getScaleValue() const { return getScale().convertToDouble(); }
+    /// The refinement of a configuration that does not give `refine`:
+    /// slash for causal attention, none otherwise.
+    static Refine defaultRefine(bool causal) {
+      return causal ? Refine::slash : Refine::none;
+    }
+    /// `refine_norm` of a configuration that does not give it: true iff the
+    /// refinement is slash.
+    static bool defaultRefineNorm(Refine refine) {
+      return refine == Refine::slash;
+    }
   }];
 }
 
