@@ -1461,13 +1461,19 @@ def main():
         "slash_loops_bf16_d128",
         "slash_peaked_bf16_d128",
         "slash_norm_bf16_d128",
+        "peaked_bf16_d128",
     ):
         for n in (1000,) if a.quick else (1000, 4099):
             if want(name):
                 check_refine(name, n, seed + 11)
-    if want("slash_h32_bf16_d128") and not a.quick:
-        for n in (32768, 100000):
-            check_refine("slash_h32_bf16_d128", n, seed + 13, cpu=False, batch=1)
+    for name in ("slash_h32_bf16_d128", "peaked_h32_bf16_d128"):
+        if want(name) and not a.quick:
+            for n in (32768, 100000):
+                check_refine(name, n, seed + 13, cpu=False, batch=1)
+    # The default configuration non-causal: the outlier first pass alone.
+    for n in (1000,) if a.quick else (1000, 4099):
+        if want("peaked_noncausal_f16_d64"):
+            check_sparse("peaked_noncausal_f16_d64", n, seed + 12)
     for n in (1000, 2048):
         if want("nan_minblocks_bf16_d64"):
             check_nan("nan_minblocks_bf16_d64", n, seed + 2)

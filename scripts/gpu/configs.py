@@ -2,25 +2,77 @@
 
 Shared by prepare.sh (which compiles them here, where LLVM is) and by
 check.py / bench/bench_gpu.py (which load them on the GPU machine).
+
+Every configuration is spelled out: the entries written when mean pooling
+was the default (before 2026-12-04) give ``estimator=mean``,
+``query_reduce=sum``, ``refine=none`` (and ``c_k=8``, ``tau=0.99``) where
+they used to leave them out, so that the recorded names keep their meaning
+(``default_*``, ``est_default``: mean pooling); the entries of the default
+configuration today (the peaked one, ``Config()``) are ``peaked_*`` and
+``est_peaked_default`` (test_configs checks that ``DEFAULT`` is
+``Config()``).
 """
+
+#: The default configuration (``Config()``: the ``peaked`` preset), spelled
+#: out, and its first pass (the same without the refinement).
+DEFAULT = (
+    "block=128,c_q=16,c_k=32,tau=0.9965,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2,"
+    "refine=slash,last_q=16,n_offsets=16,rows_per_block=8,width=1,refine_norm=true"
+)
+DEFAULT_FIRST = DEFAULT.partition(",refine=")[0] + ",refine=none"
 
 # The first passes of the slash refinement's checks.
 SLASH_ANTIDIAG = "block=128,c_q=8,c_k=8,tau=0.95,estimator=antidiag_lse,query_reduce=max"
-SLASH_MEAN = "block=64,c_q=16,c_k=16,c_h=2,tau=0.9,local_blocks=2"
-SLASH_DEFAULT = "block=128,c_q=16,c_k=8,tau=0.99"
+SLASH_MEAN = "block=64,c_q=16,c_k=16,c_h=2,tau=0.9,local_blocks=2,estimator=mean,query_reduce=sum"
+SLASH_DEFAULT = "block=128,c_q=16,c_k=8,tau=0.99,estimator=mean,query_reduce=sum"
 SLASH_OUTLIER = "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max"
 
 # name -> (config text for unisparse-compile, Hq, Hkv, D, dtype, targets)
 CHECK = {
-    "gqa_bf16_d128": ("block=128,c_q=16,c_k=16,tau=0.9", 8, 2, 128, "bf16", ("cuda", "cpu")),
-    "dense_bf16_d128": ("block=128,c_q=16,c_k=16,tau=1.0", 8, 2, 128, "bf16", ("cuda",)),
-    "noncausal_f16_d64": ("block=64,c_q=16,c_k=16,tau=0.8,causal=false", 8, 2, 64, "f16", ("cuda", "cpu")),
-    "ch2_bf16_d128": ("block=128,c_q=16,c_k=16,c_h=2,tau=0.9", 8, 2, 128, "bf16", ("cuda", "cpu")),
-    "dense_f16_d64_noncausal": ("block=64,c_q=16,c_k=16,tau=1.0,causal=false", 8, 8, 64, "f16", ("cuda",)),
+    "gqa_bf16_d128": (
+        "block=128,c_q=16,c_k=16,tau=0.9,estimator=mean,query_reduce=sum,refine=none",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
+    "dense_bf16_d128": (
+        "block=128,c_q=16,c_k=16,tau=1.0,estimator=mean,query_reduce=sum,refine=none",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda",),
+    ),
+    "noncausal_f16_d64": (
+        "block=64,c_q=16,c_k=16,tau=0.8,causal=false,estimator=mean,query_reduce=sum,refine=none",
+        8,
+        2,
+        64,
+        "f16",
+        ("cuda", "cpu"),
+    ),
+    "ch2_bf16_d128": (
+        "block=128,c_q=16,c_k=16,c_h=2,tau=0.9,estimator=mean,query_reduce=sum,refine=none",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
+    "dense_f16_d64_noncausal": (
+        "block=64,c_q=16,c_k=16,tau=1.0,causal=false,estimator=mean,query_reduce=sum,refine=none",
+        8,
+        8,
+        64,
+        "f16",
+        ("cuda",),
+    ),
     # NaN/Inf inputs with min_blocks past the forced blocks: the row keeps
     # every visible block, so the NaN reaches the output as in dense attention.
     "nan_minblocks_bf16_d64": (
-        "block=64,c_q=16,c_k=16,tau=0.8,min_blocks=4,max_blocks=4",
+        "block=64,c_q=16,c_k=16,tau=0.8,min_blocks=4,max_blocks=4,estimator=mean,query_reduce=sum,refine=none",
         4,
         2,
         64,
@@ -29,44 +81,128 @@ CHECK = {
     ),
     # A million tokens: T = N / 16 = 65536 composites, one past blockIdx.z's
     # limit, where the estimation kernels used to put T.
-    "long_bf16_d64": ("block=128,c_q=16,c_k=16,tau=0.9", 1, 1, 64, "bf16", ("cuda",)),
+    "long_bf16_d64": (
+        "block=128,c_q=16,c_k=16,tau=0.9,estimator=mean,query_reduce=sum,refine=none",
+        1,
+        1,
+        64,
+        "bf16",
+        ("cuda",),
+    ),
     # The tensor-core scoring kernel's shapes: the default config (key blocks
     # of 16 composites), a max over query composites, and key blocks of 2
     # composites (block 64, c_k 32) with f16 inputs, non-causal.
-    "default_bf16_d128": ("block=128,c_q=16,c_k=8,tau=0.99", 8, 2, 128, "bf16", ("cuda", "cpu")),
-    "qmax_bf16_d128": ("block=128,c_q=16,c_k=16,tau=0.9,query_reduce=max", 8, 2, 128, "bf16", ("cuda", "cpu")),
-    "rk2_f16_d64": ("block=64,c_q=16,c_k=32,tau=0.8,causal=false", 4, 4, 64, "f16", ("cuda", "cpu")),
-    # The same three through the fused epilogue (CHECK_FLAGS; the default is
-    # the separate epilogue kernel).
-    "default_fused_bf16_d128": ("block=128,c_q=16,c_k=8,tau=0.99", 8, 2, 128, "bf16", ("cuda", "cpu")),
-    "qmax_fused_bf16_d128": ("block=128,c_q=16,c_k=16,tau=0.9,query_reduce=max", 8, 2, 128, "bf16", ("cuda", "cpu")),
-    "rk2_fused_f16_d64": ("block=64,c_q=16,c_k=32,tau=0.8,causal=false", 4, 4, 64, "f16", ("cuda", "cpu")),
-    # The separate epilogue in many chunks (CHECK_FLAGS: 3 CTAs, a 1-byte
-    # budget, so a chunk is one wave of 3 units): causal pairs of query tiles
-    # (an odd count at N = 5000, whose middle tile is a unit alone) and
-    # non-causal single tiles, a shorter last chunk.
-    "default_chunk_bf16_d128": ("block=128,c_q=16,c_k=8,tau=0.99", 8, 2, 128, "bf16", ("cuda", "cpu")),
-    # The scoring kernel's partial sums in f32 (score-partials=f32; f16 is
-    # the default), fused and separate epilogues.
-    "default_f32p_bf16_d128": ("block=128,c_q=16,c_k=8,tau=0.99", 8, 2, 128, "bf16", ("cuda", "cpu")),
-    "default_f32p_fused_bf16_d128": ("block=128,c_q=16,c_k=8,tau=0.99", 8, 2, 128, "bf16", ("cuda", "cpu")),
-    "rk2_chunk_f16_d64": ("block=64,c_q=16,c_k=32,tau=0.8,causal=false", 4, 4, 64, "f16", ("cuda", "cpu")),
-    # The antidiagonal estimators on the tensor-core kernel (K = s * D):
-    # antidiag_lse + max at c 8 and tau 0.99 (the preset the issue names
-    # "recommended"), antidiag at c 8; antidiag at stride 16 with c_h = 2,
-    # f16, not causal (block 64: 4 composites a block); antidiag_lse (sum)
-    # at c_h = 4, stride 4, block 64, keys not shared by head groups.
-    "antidiag_lse_max_bf16_d128": (
-        "block=128,c_q=8,c_k=8,tau=0.99,estimator=antidiag_lse,query_reduce=max",
+    "default_bf16_d128": (
+        "block=128,c_q=16,c_k=8,tau=0.99,estimator=mean,query_reduce=sum,refine=none",
         8,
         2,
         128,
         "bf16",
         ("cuda", "cpu"),
     ),
-    "antidiag_bf16_d128": ("block=128,c_q=8,c_k=8,tau=0.95,estimator=antidiag", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "qmax_bf16_d128": (
+        "block=128,c_q=16,c_k=16,tau=0.9,query_reduce=max,estimator=mean,refine=none",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
+    "rk2_f16_d64": (
+        "block=64,c_q=16,c_k=32,tau=0.8,causal=false,estimator=mean,query_reduce=sum,refine=none",
+        4,
+        4,
+        64,
+        "f16",
+        ("cuda", "cpu"),
+    ),
+    # The same three through the fused epilogue (CHECK_FLAGS; the default is
+    # the separate epilogue kernel).
+    "default_fused_bf16_d128": (
+        "block=128,c_q=16,c_k=8,tau=0.99,estimator=mean,query_reduce=sum,refine=none",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
+    "qmax_fused_bf16_d128": (
+        "block=128,c_q=16,c_k=16,tau=0.9,query_reduce=max,estimator=mean,refine=none",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
+    "rk2_fused_f16_d64": (
+        "block=64,c_q=16,c_k=32,tau=0.8,causal=false,estimator=mean,query_reduce=sum,refine=none",
+        4,
+        4,
+        64,
+        "f16",
+        ("cuda", "cpu"),
+    ),
+    # The separate epilogue in many chunks (CHECK_FLAGS: 3 CTAs, a 1-byte
+    # budget, so a chunk is one wave of 3 units): causal pairs of query tiles
+    # (an odd count at N = 5000, whose middle tile is a unit alone) and
+    # non-causal single tiles, a shorter last chunk.
+    "default_chunk_bf16_d128": (
+        "block=128,c_q=16,c_k=8,tau=0.99,estimator=mean,query_reduce=sum,refine=none",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
+    # The scoring kernel's partial sums in f32 (score-partials=f32; f16 is
+    # the default), fused and separate epilogues.
+    "default_f32p_bf16_d128": (
+        "block=128,c_q=16,c_k=8,tau=0.99,estimator=mean,query_reduce=sum,refine=none",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
+    "default_f32p_fused_bf16_d128": (
+        "block=128,c_q=16,c_k=8,tau=0.99,estimator=mean,query_reduce=sum,refine=none",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
+    "rk2_chunk_f16_d64": (
+        "block=64,c_q=16,c_k=32,tau=0.8,causal=false,estimator=mean,query_reduce=sum,refine=none",
+        4,
+        4,
+        64,
+        "f16",
+        ("cuda", "cpu"),
+    ),
+    # The antidiagonal estimators on the tensor-core kernel (K = s * D):
+    # antidiag_lse + max at c 8 and tau 0.99 (the preset the issue names
+    # "recommended"), antidiag at c 8; antidiag at stride 16 with c_h = 2,
+    # f16, not causal (block 64: 4 composites a block); antidiag_lse (sum)
+    # at c_h = 4, stride 4, block 64, keys not shared by head groups.
+    "antidiag_lse_max_bf16_d128": (
+        "block=128,c_q=8,c_k=8,tau=0.99,estimator=antidiag_lse,query_reduce=max,refine=none",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
+    "antidiag_bf16_d128": (
+        "block=128,c_q=8,c_k=8,tau=0.95,estimator=antidiag,query_reduce=sum,refine=none",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
     "antidiag_ch2_f16_d64": (
-        "block=64,c_q=16,c_k=16,c_h=2,tau=0.9,causal=false,estimator=antidiag",
+        "block=64,c_q=16,c_k=16,c_h=2,tau=0.9,causal=false,estimator=antidiag,query_reduce=sum,refine=none",
         8,
         2,
         64,
@@ -74,7 +210,7 @@ CHECK = {
         ("cuda", "cpu"),
     ),
     "antidiag_lse_ch4_bf16_d64": (
-        "block=64,c_q=4,c_k=4,c_h=4,tau=0.9,estimator=antidiag_lse",
+        "block=64,c_q=4,c_k=4,c_h=4,tau=0.9,estimator=antidiag_lse,query_reduce=sum,refine=none",
         8,
         2,
         64,
@@ -83,7 +219,7 @@ CHECK = {
     ),
     # A million tokens through the antidiagonal kernel (T = N / 8 = 131072).
     "long_antidiag_lse_bf16_d64": (
-        "block=128,c_q=8,c_k=8,tau=0.9,estimator=antidiag_lse,query_reduce=max",
+        "block=128,c_q=8,c_k=8,tau=0.9,estimator=antidiag_lse,query_reduce=max,refine=none",
         1,
         1,
         64,
@@ -96,7 +232,7 @@ CHECK = {
     # `recommended` preset, and with head groups of 2, f16, d 64, not causal
     # (one key outlier); and the preset at 32 / 8 heads (checked at 32K).
     "outlier_bf16_d128": (
-        "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2",
+        "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2,refine=none",
         8,
         2,
         128,
@@ -104,7 +240,7 @@ CHECK = {
         ("cuda", "cpu"),
     ),
     "outlier_h32_bf16_d128": (
-        "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2",
+        "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2,refine=none",
         32,
         8,
         128,
@@ -114,7 +250,7 @@ CHECK = {
     # The preset with the scoring kernel's partial sums in f32
     # (score-partials=f32; f16 is the default).
     "outlier_f32p_bf16_d128": (
-        "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2",
+        "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2,refine=none",
         8,
         2,
         128,
@@ -126,7 +262,7 @@ CHECK = {
     # polynomial's whole error) and the scores with per-key-tile factors
     # (score-outlier-tile-factors).
     "outlier_poly_bf16_d128": (
-        "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2",
+        "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2,refine=none",
         8,
         2,
         128,
@@ -134,7 +270,7 @@ CHECK = {
         ("cuda", "cpu"),
     ),
     "outlier_ch2_f16_d64": (
-        "block=64,c_q=16,c_k=16,c_h=2,tau=0.9,causal=false,estimator=outlier,q_outliers=1,k_outliers=1",
+        "block=64,c_q=16,c_k=16,c_h=2,tau=0.9,causal=false,estimator=outlier,q_outliers=1,k_outliers=1,query_reduce=sum,refine=none",
         8,
         2,
         64,
@@ -147,25 +283,60 @@ CHECK = {
     # pooling, head groups of 2, 2 local blocks, width 2, f16. Each with a
     # `_first` twin: the same configuration and flags without the
     # refinement, whose scores the check refines in float64.
-    "slash_bf16_d128": (SLASH_ANTIDIAG + ",refine=slash,last_q=16", 8, 2, 128, "bf16", ("cuda", "cpu")),
-    "slash_bf16_d128_first": (SLASH_ANTIDIAG, 8, 2, 128, "bf16", ("cuda", "cpu")),
-    "slash_f32_d128": (SLASH_ANTIDIAG + ",refine=slash,last_q=16", 8, 2, 128, "bf16", ("cuda", "cpu")),
-    "slash_f32_d128_first": (SLASH_ANTIDIAG, 8, 2, 128, "bf16", ("cuda", "cpu")),
-    "slash_ch2_f16_d64": (SLASH_MEAN + ",refine=slash,last_q=16,n_offsets=6,width=2", 8, 2, 64, "f16", ("cuda", "cpu")),
-    "slash_ch2_f16_d64_first": (SLASH_MEAN, 8, 2, 64, "f16", ("cuda", "cpu")),
+    "slash_bf16_d128": (
+        SLASH_ANTIDIAG + ",refine=slash,last_q=16,refine_norm=false",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
+    "slash_bf16_d128_first": (SLASH_ANTIDIAG + ",refine=none", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "slash_f32_d128": (
+        SLASH_ANTIDIAG + ",refine=slash,last_q=16,refine_norm=false",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
+    "slash_f32_d128_first": (SLASH_ANTIDIAG + ",refine=none", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "slash_ch2_f16_d64": (
+        SLASH_MEAN + ",refine=slash,last_q=16,n_offsets=6,width=2,refine_norm=false",
+        8,
+        2,
+        64,
+        "f16",
+        ("cuda", "cpu"),
+    ),
+    "slash_ch2_f16_d64_first": (SLASH_MEAN + ",refine=none", 8, 2, 64, "f16", ("cuda", "cpu")),
     # The same as slash_bf16_d128 through the loop path (--refine-kernels=
     # false): the two GPU lowerings checked in one run.
-    "slash_loops_bf16_d128": (SLASH_ANTIDIAG + ",refine=slash,last_q=16", 8, 2, 128, "bf16", ("cuda", "cpu")),
-    "slash_loops_bf16_d128_first": (SLASH_ANTIDIAG, 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "slash_loops_bf16_d128": (
+        SLASH_ANTIDIAG + ",refine=slash,last_q=16,refine_norm=false",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
+    "slash_loops_bf16_d128_first": (SLASH_ANTIDIAG + ",refine=none", 8, 2, 128, "bf16", ("cuda", "cpu")),
     # The default first pass refined at 32 / 8 heads, 32K and 100000 tokens
     # (batch 1; the GPU against float64, no CPU path), where the loop path's
     # thread per query block and host loop of launches were slow.
     # The `peaked` preset: the outlier first pass (its compress and scoring
     # kernels) refined.
-    "slash_peaked_bf16_d128": (SLASH_OUTLIER + ",refine=slash,last_q=16", 8, 2, 128, "bf16", ("cuda", "cpu")),
-    "slash_peaked_bf16_d128_first": (SLASH_OUTLIER, 8, 2, 128, "bf16", ("cuda", "cpu")),
-    "slash_h32_bf16_d128": (SLASH_DEFAULT + ",refine=slash,last_q=16", 32, 8, 128, "bf16", ("cuda",)),
-    "slash_h32_bf16_d128_first": (SLASH_DEFAULT, 32, 8, 128, "bf16", ("cuda",)),
+    "slash_peaked_bf16_d128": (
+        SLASH_OUTLIER + ",refine=slash,last_q=16,refine_norm=false",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
+    "slash_peaked_bf16_d128_first": (SLASH_OUTLIER + ",refine=none", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "slash_h32_bf16_d128": (SLASH_DEFAULT + ",refine=slash,last_q=16,refine_norm=false", 32, 8, 128, "bf16", ("cuda",)),
+    "slash_h32_bf16_d128_first": (SLASH_DEFAULT + ",refine=none", 32, 8, 128, "bf16", ("cuda",)),
     # The `peaked` preset's refinement normalised (refine_norm: R / (1 +
     # sum_J R), the probe kernel's combination); the same first pass.
     "slash_norm_bf16_d128": (
@@ -176,19 +347,71 @@ CHECK = {
         "bf16",
         ("cuda", "cpu"),
     ),
-    "slash_norm_bf16_d128_first": (SLASH_OUTLIER, 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "slash_norm_bf16_d128_first": (SLASH_OUTLIER + ",refine=none", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    # The default configuration (the peaked one; DEFAULT): the refinement
+    # checked as the slash_* entries are, at 8 / 2 heads (the CPU path too)
+    # and at 32 / 8 heads and long lengths (the GPU against float64); and
+    # non-causal, where the default's refinement is none (the outlier first
+    # pass alone, as Config(causal=False) resolves it).
+    "peaked_bf16_d128": (DEFAULT, 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "peaked_bf16_d128_first": (DEFAULT_FIRST, 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "peaked_h32_bf16_d128": (DEFAULT, 32, 8, 128, "bf16", ("cuda",)),
+    "peaked_h32_bf16_d128_first": (DEFAULT_FIRST, 32, 8, 128, "bf16", ("cuda",)),
+    "peaked_noncausal_f16_d64": (
+        DEFAULT.partition(",refine=")[0] + ",causal=false",
+        8,
+        2,
+        64,
+        "f16",
+        ("cuda", "cpu"),
+    ),
     # The scoring kernel pooling its query composites itself (the default,
     # named by CHECK_FLAGS): heads pooled by 1 (the default config), 2 (f16,
     # block 64) and 4 (not causal); each with an `_unfused` twin (the
     # compress kernel writes the composites) that check.py runs on the same
     # inputs, scores and layouts equal bit for bit.
-    "qfuse_bf16_d128": ("block=128,c_q=16,c_k=8,tau=0.99", 8, 2, 128, "bf16", ("cuda", "cpu")),
-    "qfuse_bf16_d128_unfused": ("block=128,c_q=16,c_k=8,tau=0.99", 8, 2, 128, "bf16", ("cuda",)),
-    "qfuse_ch2_f16_d64": ("block=64,c_q=16,c_k=16,c_h=2,tau=0.9", 8, 2, 64, "f16", ("cuda", "cpu")),
-    "qfuse_ch2_f16_d64_unfused": ("block=64,c_q=16,c_k=16,c_h=2,tau=0.9", 8, 2, 64, "f16", ("cuda",)),
-    "qfuse_ch4_bf16_d128": ("block=128,c_q=16,c_k=16,c_h=4,tau=0.9,causal=false", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "qfuse_bf16_d128": (
+        "block=128,c_q=16,c_k=8,tau=0.99,estimator=mean,query_reduce=sum,refine=none",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
+    "qfuse_bf16_d128_unfused": (
+        "block=128,c_q=16,c_k=8,tau=0.99,estimator=mean,query_reduce=sum,refine=none",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda",),
+    ),
+    "qfuse_ch2_f16_d64": (
+        "block=64,c_q=16,c_k=16,c_h=2,tau=0.9,estimator=mean,query_reduce=sum,refine=none",
+        8,
+        2,
+        64,
+        "f16",
+        ("cuda", "cpu"),
+    ),
+    "qfuse_ch2_f16_d64_unfused": (
+        "block=64,c_q=16,c_k=16,c_h=2,tau=0.9,estimator=mean,query_reduce=sum,refine=none",
+        8,
+        2,
+        64,
+        "f16",
+        ("cuda",),
+    ),
+    "qfuse_ch4_bf16_d128": (
+        "block=128,c_q=16,c_k=16,c_h=4,tau=0.9,causal=false,estimator=mean,query_reduce=sum,refine=none",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
     "qfuse_ch4_bf16_d128_unfused": (
-        "block=128,c_q=16,c_k=16,c_h=4,tau=0.9,causal=false",
+        "block=128,c_q=16,c_k=16,c_h=4,tau=0.9,causal=false,estimator=mean,query_reduce=sum,refine=none",
         8,
         2,
         128,
@@ -221,24 +444,83 @@ CHECK_FLAGS = {
 }
 
 BENCH = {
-    "bench_causal": ("block=128,c_q=16,c_k=16,tau=0.9", 32, 8, 128, "bf16", ("cuda",)),
-    "bench_noncausal": ("block=128,c_q=16,c_k=16,tau=0.9,causal=false", 32, 8, 128, "bf16", ("cuda",)),
+    "bench_causal": (
+        "block=128,c_q=16,c_k=16,tau=0.9,estimator=mean,query_reduce=sum,refine=none",
+        32,
+        8,
+        128,
+        "bf16",
+        ("cuda",),
+    ),
+    "bench_noncausal": (
+        "block=128,c_q=16,c_k=16,tau=0.9,causal=false,estimator=mean,query_reduce=sum,refine=none",
+        32,
+        8,
+        128,
+        "bf16",
+        ("cuda",),
+    ),
 }
 
 
-# Estimation alone (bench/bench_gpu_estimation.py): the default config and
-# c = 16.
+# Estimation alone (bench/bench_gpu_estimation.py): mean pooling (the
+# default config until 2026-12-04: est_default keeps that meaning), c = 16,
+# ..., and the default configuration today (est_peaked_default: the
+# `peaked` preset, Config()).
 BENCH_ESTIMATION = {
-    "est_default": ("block=128,c_q=16,c_k=8,tau=0.99", 32, 8, 128, "bf16", ("cuda",)),
-    "est_c16": ("block=128,c_q=16,c_k=16,tau=0.9", 32, 8, 128, "bf16", ("cuda",)),
-    "est_qmax": ("block=128,c_q=16,c_k=8,tau=0.99,query_reduce=max", 32, 8, 128, "bf16", ("cuda",)),
-    "est_antidiag": ("block=128,c_q=8,c_k=8,tau=0.95,estimator=antidiag", 32, 8, 128, "bf16", ("cuda",)),
+    "est_peaked_default": (DEFAULT, 32, 8, 128, "bf16", ("cuda",)),
+    "est_default": (
+        "block=128,c_q=16,c_k=8,tau=0.99,estimator=mean,query_reduce=sum,refine=none",
+        32,
+        8,
+        128,
+        "bf16",
+        ("cuda",),
+    ),
+    "est_c16": (
+        "block=128,c_q=16,c_k=16,tau=0.9,estimator=mean,query_reduce=sum,refine=none",
+        32,
+        8,
+        128,
+        "bf16",
+        ("cuda",),
+    ),
+    "est_qmax": (
+        "block=128,c_q=16,c_k=8,tau=0.99,query_reduce=max,estimator=mean,refine=none",
+        32,
+        8,
+        128,
+        "bf16",
+        ("cuda",),
+    ),
+    "est_antidiag": (
+        "block=128,c_q=8,c_k=8,tau=0.95,estimator=antidiag,query_reduce=sum,refine=none",
+        32,
+        8,
+        128,
+        "bf16",
+        ("cuda",),
+    ),
     # The default refined by the slash refinement (its kernels; `_loops`:
     # the loop path, --refine-kernels=false, timed up to 32K).
-    "est_refine": ("block=128,c_q=16,c_k=8,tau=0.99,refine=slash,last_q=16", 32, 8, 128, "bf16", ("cuda",)),
-    "est_refine_loops": ("block=128,c_q=16,c_k=8,tau=0.99,refine=slash,last_q=16", 32, 8, 128, "bf16", ("cuda",)),
+    "est_refine": (
+        "block=128,c_q=16,c_k=8,tau=0.99,refine=slash,last_q=16,estimator=mean,query_reduce=sum,refine_norm=false",
+        32,
+        8,
+        128,
+        "bf16",
+        ("cuda",),
+    ),
+    "est_refine_loops": (
+        "block=128,c_q=16,c_k=8,tau=0.99,refine=slash,last_q=16,estimator=mean,query_reduce=sum,refine_norm=false",
+        32,
+        8,
+        128,
+        "bf16",
+        ("cuda",),
+    ),
     "est_antidiag_lse": (
-        "block=128,c_q=8,c_k=8,tau=0.99,estimator=antidiag_lse,query_reduce=max",
+        "block=128,c_q=8,c_k=8,tau=0.99,estimator=antidiag_lse,query_reduce=max,refine=none",
         32,
         8,
         128,
@@ -248,7 +530,7 @@ BENCH_ESTIMATION = {
     # The `recommended` preset: the outlier estimator (its compress kernels,
     # in the compress column, and its scoring kernel).
     "est_outlier": (
-        "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2",
+        "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2,refine=none",
         32,
         8,
         128,
@@ -259,7 +541,7 @@ BENCH_ESTIMATION = {
     # slash refinement's kernels; its whole call against cuDNN with --e2e.
     "est_peaked": (
         "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2,"
-        "refine=slash,last_q=16",
+        "refine=slash,last_q=16,refine_norm=false",
         32,
         8,
         128,
@@ -398,16 +680,24 @@ def lib_name(name, target):
 # torch.ops.unisparse.* / Hugging Face on CUDA: (Config fields, Hq, Hkv, D,
 # dtype). Libraries are named by unisparse.gpu.library_name, so
 # unisparse.compile(device="cuda") finds them in $UNISPARSE_AOT_DIR.
-TORCH_OP = dict(block=64, c_q=16, c_k=16, tau=0.8)
+TORCH_OP = dict(block=64, c_q=16, c_k=16, tau=0.8, estimator="mean", query_reduce="sum", refine="none")
+#: The default configuration (Config(): the peaked one) at the op check's
+#: shape (check_torch.py: output against float64 on the op's own layout,
+#: opcheck, torch.compile, CUDA graphs).
+TORCH_OP_DEFAULT = dict(block=64)
 HF_HEADS, HF_KV_HEADS, HF_HEAD_DIM = 4, 2, 64
 TORCH = [
     (TORCH_OP, 4, 2, 64, "bf16"),
     (TORCH_OP, 4, 2, 64, "f16"),
+    (TORCH_OP_DEFAULT, 4, 2, 64, "bf16"),
+    (TORCH_OP_DEFAULT, 4, 2, 64, "f16"),
     # Hugging Face (check_torch.py registers these two configs under their own
-    # names) passes the module's scaling, head_dim ** -0.5.
+    # names) passes the module's scaling, head_dim ** -0.5: tau = 1 and the
+    # default configuration (the peaked one since 2026-12-04) at block 64.
     (dict(block=64, tau=1.0, scale=0.125), HF_HEADS, HF_KV_HEADS, HF_HEAD_DIM, "bf16"),
     (dict(block=64, scale=0.125), HF_HEADS, HF_KV_HEADS, HF_HEAD_DIM, "bf16"),
-    # python -m unisparse.demo at its defaults (the default config and tau = 1).
+    # python -m unisparse.demo at its defaults (the default config, the
+    # peaked one since 2026-12-04, and tau = 1).
     (dict(), 8, 2, 64, "bf16"),
     (dict(tau=1.0), 8, 2, 64, "bf16"),
 ]

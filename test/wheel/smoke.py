@@ -88,7 +88,8 @@ def main():
     from unisparse import reference as ref
     from unisparse.synthetic import structured_qkv
 
-    cfg = unisparse.Config(block=64, c_q=16, c_k=8, c_h=2, tau=0.9)
+    # mean pooling (the default until 2026-12-04), spelled out
+    cfg = unisparse.Config(block=64, c_q=16, c_k=8, c_h=2, tau=0.9, estimator="mean", query_reduce="sum", refine="none")
     hq, hkv, n, d = 4, 2, 300, 32
     q, k, v = structured_qkv(1, hq, hkv, n, d, seed=int.from_bytes(os.urandom(2), "little"), peak=1.5)[:3]
     q, k, v = (np.ascontiguousarray(x, np.float32) for x in (q, k, v))
