@@ -1,7 +1,10 @@
 """The main job: compile a UniSparse attention end to end and run it.
 
     python -m unisparse.demo [--n 4096] [--heads 8] [--kv-heads 2] [--dim 64]
-                             [--dtype bf16] [--tau 0.9] [--block 128] ...
+                             [--dtype bf16] [--tau 0.997] [--block 128] ...
+
+The configuration is ``Config()`` (the peaked one: outlier composites and
+the normalised slash refinement) with the fields given.
 
 Generates structured Q/K/V (sinks, local windows, vertical and slash lines,
 needle spans), compiles ``unisparse.attention`` through ``unisparse-to-cpu``

@@ -47,6 +47,7 @@ def run_python(code: str, env_extra=None, timeout=120) -> subprocess.CompletedPr
 ATTEND = """
     import numpy as np, unisparse
     from unisparse import Config, reference, synthetic
+    from unisparse.config import preset
     q, k, v = synthetic.structured_qkv(1, 4, 2, 80, 16, seed=3, peak=1.5)
     cfg = preset("mean", block=32, c_q=8, c_k=8, tau=0.8)
     o = unisparse.attention(q, k, v, cfg)
@@ -63,7 +64,7 @@ def compiled_library(cache_path) -> pathlib.Path:
     this process never maps a file the test then damages)."""
     proc = run_python(
         """
-        from unisparse import Config
+        from unisparse.config import preset
         from unisparse.cpu import compile_cpu
         print(compile_cpu(preset("mean", block=32, c_q=8, c_k=8, tau=0.8), 4, 2, 16, "f32").lib_path)
     """,

@@ -252,3 +252,74 @@ def test_torch_dense_pass_matches_numpy():
     for c in cfgs:
         np.testing.assert_allclose(a[c]["recall"], b[c]["recall"], rtol=1e-10)
         assert a[c]["err2"] == pytest.approx(b[c]["err2"], rel=1e-8)
+
+
+def test_config_default_refinement_follows_causal():
+    # Not given, refine is slash for causal attention and none otherwise, and
+    # refine_norm is true iff refine is slash; stored resolved.
+    assert (Config().refine, Config().refine_norm) == ("slash", True)
+    nc = Config(causal=False)
+    assert (nc.refine, nc.refine_norm) == ("none", False)
+    assert nc == Config(causal=False, refine="none", refine_norm=False)
+    assert "refine = none" in nc.mlir_attr() and "refine_norm" not in nc.mlir_attr()
+    assert (Config(refine="none").refine_norm, Config(refine="slash").refine_norm) == (False, True)
+    assert Config(refine=None, refine_norm=None) == Config()
+    # Given explicitly, the conflicts stay errors.
+    with pytest.raises(ValueError, match="'refine' slash needs 'causal' = true"):
+        Config(causal=False, refine="slash")
+    with pytest.raises(ValueError, match="'refine_norm' = true needs 'refine' = slash"):
+        Config(causal=False, refine_norm=True)
+    with pytest.raises(ValueError, match="'refine_norm' = true needs 'refine' = slash"):
+        Config(refine="none", refine_norm=True)
+    # dataclasses.replace resolves a resolved field again, and keeps a given one.
+    assert dataclasses.replace(Config(), causal=False) == nc
+    assert dataclasses.replace(nc, causal=True) == Config()
+    assert dataclasses.replace(Config(), refine="none") == Config(refine="none", refine_norm=False)
+    assert dataclasses.replace(Config(), refine_norm=False).refine_norm is False
+    assert dataclasses.replace(dataclasses.replace(Config(), refine_norm=False), causal=True).refine_norm is False
+    with pytest.raises(ValueError, match="'refine' slash needs 'causal' = true"):
+        dataclasses.replace(Config(refine="slash"), causal=False)
+    with pytest.raises(ValueError, match="'refine' slash needs 'causal' = true"):
+        dataclasses.replace(C.preset("mean", refine="slash"), causal=False)
+    assert dataclasses.replace(Config(refine="slash"), causal=False, refine=None) == nc
+    assert C.preset("peaked", causal=False) == nc and C.preset("mean", causal=False).refine == "none"
+    # The text form and the dict form resolve the same way.
+    assert Config.parse("causal=false") == nc and Config.parse({"causal": False}) == nc
+    with pytest.raises(ValueError, match="'refine' slash needs 'causal' = true"):
+        Config.parse("causal=false,refine=slash")
+    # The resolved fields are not dataclass fields (the op schema, asdict, ==).
+    assert [f.name for f in dataclasses.fields(Config)][-1] == "refine_norm"
+    assert "_resolved" not in dataclasses.asdict(Config()) and "_resolved" not in repr(Config())
+    assert hash(Config()) == hash(Config(refine="slash", refine_norm=True))
+
+
+def test_gpu_configs_spell_out_their_configuration():
+    # scripts/gpu/configs.py: DEFAULT is Config() (the peaked configuration),
+    # DEFAULT_FIRST its first pass, and the names recorded when mean pooling
+    # was the default keep that meaning (est_default, default_*).
+    import pathlib
+    import sys
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts/gpu"))
+    try:
+        import configs
+    finally:
+        sys.path.pop(0)
+    assert Config.parse(configs.DEFAULT) == Config()
+    assert Config.parse(configs.DEFAULT_FIRST) == Config(refine="none")
+    assert Config.parse(configs.BENCH_ESTIMATION["est_default"][0]) == C.preset("mean")
+    assert Config.parse(configs.BENCH_ESTIMATION["est_peaked_default"][0]) == Config()
+    for name in ("default_bf16_d128", "default_fused_bf16_d128", "default_chunk_bf16_d128", "qfuse_bf16_d128"):
+        assert Config.parse(configs.CHECK[name][0]) == C.preset("mean"), name
+    assert Config.parse(configs.CHECK["peaked_noncausal_f16_d64"][0]) == Config(causal=False)
+    # every entry parses, and every refined one has its unrefined `_first` twin
+    for table in (configs.CHECK, configs.BENCH, configs.BENCH_ESTIMATION):
+        for name, (text, *_) in table.items():
+            cfg = Config.parse(text)
+            if name + "_first" in table:
+                first = Config.parse(table[name + "_first"][0])
+                assert cfg.refine == "slash" and first.refine == "none", name
+                refinement = {"refine", "refine_norm", "last_q", "n_offsets", "rows_per_block", "width"}
+                for f in dataclasses.fields(Config):
+                    assert f.name in refinement or getattr(first, f.name) == getattr(cfg, f.name), (name, f.name)
+    assert Config(**configs.TORCH_OP) == C.preset("mean", block=64, c_q=16, c_k=16, tau=0.8)

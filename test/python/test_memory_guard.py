@@ -157,6 +157,12 @@ RULE_CASES = [
         150,
         "f32",
     ),
+    # the default configuration (the peaked one: outlier composites, the
+    # normalised slash refinement), at block 64 and its own 128, causal and
+    # not (no refinement)
+    (Config(block=64), 4, 2, 2, 300, "bf16"),
+    (Config(), 4, 2, 1, 300, "f32"),
+    (Config(block=64, causal=False), 4, 2, 1, 200, "f32"),
 ]
 
 
@@ -193,9 +199,16 @@ CUDA_CASES = [
     # estimators' with 16 query composites a warp), the linalg lowering of
     # f32 scoring (the whole map), a dense configuration (no
     # estimation), the slash refinement and the outlier estimator.
-    ("block=128,c_q=16,c_k=16,tau=0.9", [], 4, 2, 64, [(1, 128), (2, 1000), (1, 4096)]),
     (
-        "block=64,c_q=16,c_k=8,tau=0.9,query_reduce=max",
+        "block=128,c_q=16,c_k=16,tau=0.9,estimator=mean,query_reduce=sum,refine=none",
+        [],
+        4,
+        2,
+        64,
+        [(1, 128), (2, 1000), (1, 4096)],
+    ),
+    (
+        "block=64,c_q=16,c_k=8,tau=0.9,query_reduce=max,estimator=mean,refine=none",
         ["--score-ctas=4", "--score-epilogue=fused"],
         4,
         1,
@@ -207,7 +220,7 @@ CUDA_CASES = [
     # every unit at once (--score-scratch-bytes=0: N * NBk); one wave of 4
     # units per chunk (a 1-byte budget), non-causal too.
     (
-        "block=64,c_q=16,c_k=8,tau=0.9,query_reduce=max",
+        "block=64,c_q=16,c_k=8,tau=0.9,query_reduce=max,estimator=mean,refine=none",
         ["--score-ctas=4", "--score-epilogue=separate"],
         4,
         1,
@@ -215,7 +228,7 @@ CUDA_CASES = [
         [(1, 100), (3, 2000), (1, 16384)],
     ),
     (
-        "block=64,c_q=16,c_k=8,tau=0.9",
+        "block=64,c_q=16,c_k=8,tau=0.9,estimator=mean,query_reduce=sum,refine=none",
         ["--score-ctas=4", "--score-epilogue=separate", "--score-scratch-bytes=0"],
         4,
         1,
@@ -223,7 +236,7 @@ CUDA_CASES = [
         [(1, 100), (3, 2000), (1, 16384)],
     ),
     (
-        "block=64,c_q=16,c_k=8,tau=0.9",
+        "block=64,c_q=16,c_k=8,tau=0.9,estimator=mean,query_reduce=sum,refine=none",
         ["--score-ctas=4", "--score-epilogue=separate", "--score-scratch-bytes=1"],
         4,
         1,
@@ -231,17 +244,31 @@ CUDA_CASES = [
         [(1, 100), (3, 2000), (1, 16384)],
     ),
     (
-        "block=64,c_q=16,c_k=16,tau=0.9,causal=false",
+        "block=64,c_q=16,c_k=16,tau=0.9,causal=false,estimator=mean,query_reduce=sum,refine=none",
         ["--score-ctas=4", "--score-epilogue=separate", "--score-scratch-bytes=1"],
         4,
         2,
         64,
         [(2, 1000), (1, 5000)],
     ),
-    ("block=128,c_q=16,c_k=16,tau=0.9", ["--score-epilogue=separate"], 4, 2, 64, [(2, 1000), (1, 4096)]),
-    ("block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag", [], 2, 2, 64, [(1, 200), (2, 333)]),
     (
-        "block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag_lse,query_reduce=max",
+        "block=128,c_q=16,c_k=16,tau=0.9,estimator=mean,query_reduce=sum,refine=none",
+        ["--score-epilogue=separate"],
+        4,
+        2,
+        64,
+        [(2, 1000), (1, 4096)],
+    ),
+    (
+        "block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag,query_reduce=sum,refine=none",
+        [],
+        2,
+        2,
+        64,
+        [(1, 200), (2, 333)],
+    ),
+    (
+        "block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag_lse,query_reduce=max,refine=none",
         ["--score-ctas=4", "--score-epilogue=fused"],
         4,
         2,
@@ -249,21 +276,47 @@ CUDA_CASES = [
         [(1, 200), (2, 1001)],
     ),
     (
-        "block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag_lse",
+        "block=64,c_q=8,c_k=8,tau=0.9,estimator=antidiag_lse,query_reduce=sum,refine=none",
         ["--score-ctas=4", "--score-epilogue=separate", "--score-scratch-bytes=1"],
         4,
         2,
         64,
         [(1, 200), (2, 1001)],
     ),
-    ("block=128,c_q=16,c_k=16,tau=0.9", ["--score-precision=f32"], 2, 1, 64, [(1, 300)]),
-    ("block=128,tau=1.0", [], 2, 1, 64, [(1, 500)]),
+    (
+        "block=128,c_q=16,c_k=16,tau=0.9,estimator=mean,query_reduce=sum,refine=none",
+        ["--score-precision=f32"],
+        2,
+        1,
+        64,
+        [(1, 300)],
+    ),
+    ("block=128,tau=1.0,estimator=mean,c_k=8,query_reduce=sum,refine=none", [], 2, 1, 64, [(1, 500)]),
     # The slash refinement through the loop path (its shares, evidence and
     # offsets table, and the copy kernels' views of them).
-    ("block=64,c_q=16,c_k=8,tau=0.9,refine=slash,last_q=16", [], 4, 2, 64, [(1, 200), (2, 1000)]),
+    (
+        "block=64,c_q=16,c_k=8,tau=0.9,refine=slash,last_q=16,estimator=mean,query_reduce=sum,refine_norm=false",
+        [],
+        4,
+        2,
+        64,
+        [(1, 200), (2, 1000)],
+    ),
     # The outlier estimator through the structured path (f32 composites with
     # their slots and spreads, the slot-pair map, both softmaxes).
-    ("block=64,c_q=16,c_k=32,tau=0.9,estimator=outlier,query_reduce=max", [], 4, 2, 64, [(1, 200), (2, 1001)]),
+    (
+        "block=64,c_q=16,c_k=32,tau=0.9,estimator=outlier,query_reduce=max,refine=none",
+        [],
+        4,
+        2,
+        64,
+        [(1, 200), (2, 1001)],
+    ),
+    # The default configuration (the peaked one: outlier composites, the
+    # refinement kernels, refine_norm), causal and non-causal (no
+    # refinement), at its block of 128.
+    ("causal=true", [], 4, 2, 64, [(1, 200), (2, 1001), (1, 4096)]),
+    ("causal=false", [], 4, 2, 64, [(2, 1001)]),
 ]
 
 
@@ -359,7 +412,7 @@ def test_separate_epilogue_scratch_is_bounded_by_chunks(tmp_path):
     per chunk it is what 4 CTA slots of the fused kernel take (within the
     pair's extra key tiles), far below every unit's at once, and the guard's
     rule follows it down."""
-    cfg, shape = "block=64,c_q=16,c_k=8,tau=0.9", [(1, 16384)]
+    cfg, shape = "block=64,c_q=16,c_k=8,tau=0.9,estimator=mean,query_reduce=sum,refine=none", [(1, 16384)]
     sizes = {}
     for name, flags in {
         "fused": ["--score-ctas=4", "--score-epilogue=fused"],
@@ -387,7 +440,7 @@ def test_outlier_scratch_rule_counts_the_partials_as_stored(tmp_path):
     allocations differ by (the rest of the workspace is the same); a rule
     that counted f32 for both (as before) gives them the same estimate, 1.8x
     the default's scratch."""
-    cfg, shape = "block=128,c_q=16,c_k=32,tau=0.9,estimator=outlier,query_reduce=max", [(1, 4096)]
+    cfg, shape = "block=128,c_q=16,c_k=32,tau=0.9,estimator=outlier,query_reduce=max,refine=none", [(1, 4096)]
     sizes = {}
     for name, flags in {"f16": [], "f32": ["--score-partials=f32"]}.items():
         (tmp_path / name).mkdir()

@@ -340,7 +340,7 @@ def entry_reason(heads, kv_heads, head_dim, c_h):
     r = subprocess.run(
         [
             str(tool),
-            f"--config=c_h={c_h},c_q=8,c_k=8,block=32",
+            f"--config=c_h={c_h},c_q=8,c_k=8,block=32,estimator=mean,query_reduce=sum,tau=0.99,refine=none",
             f"--heads={heads}",
             f"--kv-heads={kv_heads}",
             f"--head-dim={head_dim}",

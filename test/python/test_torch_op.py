@@ -73,8 +73,10 @@ EVERY_FIELD = Config(
     width=2,
 )
 #: EVERY_FIELD causal and refined (normalised: refine_norm needs refine =
-#: slash): the refinement's fields reach the kernel.
-REFINED = dataclasses.replace(EVERY_FIELD, causal=True, refine="slash", refine_norm=True)
+#: slash), with the max over query composites (as before the default became
+#: max, so that the refinement changes this layout): the refinement's fields
+#: reach the kernel.
+REFINED = dataclasses.replace(EVERY_FIELD, causal=True, refine="slash", refine_norm=True, query_reduce="max")
 
 
 def test_op_schemas_follow_config():
@@ -255,6 +257,32 @@ def test_cuda_attention(dtype):
     torch.testing.assert_close(r.output, unisparse.attention(q, k, v, CFG), atol=0, rtol=0)
     torch.library.opcheck(torch.ops.unisparse.attention.default, (q, k, v) + torch_ops.config_args(CFG))
     torch.library.opcheck(torch.ops.unisparse.attention_layout.default, (q, k, v) + torch_ops.config_args(CFG))
+
+
+@requires_cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_cuda_attention_default(dtype):
+    # The default configuration (the peaked one: outlier first pass, the
+    # normalised slash refinement) at block 64 on CUDA (the library of
+    # scripts/gpu/configs.py's TORCH_OP_DEFAULT): the output against float64
+    # on the op's own layout, the layout of attention_layout equal to
+    # @layout's, opcheck. (The refined layout against float64 within its
+    # bound is check.py's peaked_* entries.)
+    cfg = Config(block=64)
+    q, k, v = (x.cuda() for x in tensors(dtype, N=1000, D=64))
+    try:
+        unisparse.compile(cfg, heads=4, kv_heads=2, head_dim=64, dtype=dtype, device=str(q.device))
+    except NotImplementedError as e:
+        assert "unisparse" in str(e)
+        pytest.skip(f"no CUDA library for the signature: {e}")
+    r = unisparse.attention(q, k, v, cfg, return_lse=True, return_layout=True)
+    counts, indices = torch.ops.unisparse.layout(q, k, *torch_ops.config_args(cfg))
+    torch.testing.assert_close(r.counts, counts)
+    torch.testing.assert_close(r.indices, indices)
+    q64, k64, v64 = (x.double().cpu().numpy() for x in (q, k, v))
+    o_ref, _ = R.block_sparse_attention(q64, k64, v64, r.counts.cpu().numpy(), r.indices.cpu().numpy(), 64, True)
+    assert R.relative_l2(r.output.double().cpu().numpy(), o_ref) < 1e-2
+    torch.library.opcheck(torch.ops.unisparse.attention.default, (q, k, v) + torch_ops.config_args(cfg))
 
 
 @pytest.mark.parametrize("estimator,query_reduce", [("antidiag", "sum"), ("antidiag_lse", "max")])

@@ -14,7 +14,7 @@
 // compiler driver instead). The CUDA target runs ptxas and links libdevice
 // from the CUDA toolkit ($CUDA_HOME, default /usr/local/cuda).
 //
-//   unisparse-compile --config="block=128,tau=0.9" --heads=32 --kv-heads=8 \
+//   unisparse-compile --config="block=128,tau=0.997" --heads=32 --kv-heads=8 \
 //       --head-dim=128 --dtype=bf16 --target=cuda -o libattn.so --header=attn.h
 //   unisparse-compile in.mlir --target=cpu -o libattn.so
 //
@@ -76,7 +76,12 @@ static cl::opt<std::string>
 static cl::opt<std::string> configText(
     "config",
     cl::desc("Configuration (instead of an input module): "
-             "'block=128,c_q=16,tau=0.9' or '#unisparse.config<...>'"),
+             "'block=128,tau=0.997' or '#unisparse.config<...>'; fields "
+             "not given take #unisparse.config's defaults (the peaked "
+             "configuration: outlier estimator, normalised slash refinement, "
+             "tau 0.9965; refine follows causal: 'causal=false' is the "
+             "outlier first pass alone); mean pooling is "
+             "'estimator=mean,c_k=8,query_reduce=sum,tau=0.99,refine=none'"),
     cl::init(""), cl::cat(category));
 static cl::opt<int64_t> heads("heads", cl::desc("Query heads"), cl::init(32),
                               cl::cat(category));
