@@ -384,3 +384,20 @@ def test_head_count_rules_agree(dims, want):
             got["numpy api"] = str(e.value)
     for who, message in got.items():
         assert message == want, f"{who}: {message!r}"
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_config_defaults_agree_with_the_dialect(causal):
+    """Config()'s defaults, spelled out by mlir_attr, are the dialect's: the
+    attribute parser reads them and its printer, which omits every field
+    equal to its default (refine and refine_norm: equal to the value causal
+    gives them), prints nothing. Catches a default changed in one of
+    config.py, UnisparseAttrs.cpp and the attribute's resolution only."""
+    tool = BUILD / "bin" / "unisparse-opt"
+    if not tool.exists():
+        pytest.skip(f"{tool} not built")
+    cfg = Config(causal=causal)
+    text = f"module attributes {{test.cfg = {cfg.mlir_attr()}}} {{}}\n"
+    r = subprocess.run([str(tool)], input=text, capture_output=True, text=True, check=True)
+    want = "#unisparse.config<>" if causal else "#unisparse.config<causal = false>"
+    assert f"test.cfg = {want}" in r.stdout, r.stdout
