@@ -40,6 +40,26 @@ def text_items(spec: str) -> list:
     return items
 
 
+def parse_fields(spec) -> dict:
+    """The fields of a configuration given as ``"tau=0.95,c_k=8"`` text or
+    a dict, by name, text values converted to their kind: what
+    :meth:`Config.parse` builds a Config from (``ValueError`` for an unknown
+    field or malformed text; the rules are checked by ``Config`` itself)."""
+    if isinstance(spec, str):
+        items = text_items(spec)
+    elif isinstance(spec, dict):
+        items = list(spec.items())
+    else:
+        raise TypeError(f"a Config is given as a Config, a dict or 'field=value,...' text, got {type(spec).__name__}")
+    names = [f.name for f in dataclasses.fields(Config)]
+    fields = {}
+    for name, value in items:
+        if name not in names:
+            raise ValueError(f"unknown Config field {name!r} (fields: {', '.join(names)})")
+        fields[name] = _from_text(name, value) if isinstance(value, str) else value
+    return fields
+
+
 def _from_text(name: str, text: str):
     """The value of field ``name`` written as text (``Config.parse``)."""
     kind = rules.CONFIG_KINDS[name]
@@ -176,21 +196,7 @@ class Config:
         value of the wrong kind, ``ValueError`` for a broken rule)."""
         if isinstance(spec, cls):
             return spec
-        if isinstance(spec, str):
-            items = text_items(spec)
-        elif isinstance(spec, dict):
-            items = list(spec.items())
-        else:
-            raise TypeError(
-                f"a Config is given as a Config, a dict or 'field=value,...' text, got {type(spec).__name__}"
-            )
-        names = [f.name for f in dataclasses.fields(cls)]
-        kw = {}
-        for name, value in items:
-            if name not in names:
-                raise ValueError(f"unknown Config field {name!r} (fields: {', '.join(names)})")
-            kw[name] = _from_text(name, value) if isinstance(value, str) else value
-        return cls(**kw)
+        return cls(**parse_fields(spec))
 
     def mlir_attr(self) -> str:
         """The ``#unisparse.config<...>`` attribute, every field spelled out

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from .. import reference as ref
-from ..config import Config, preset, text_items
+from ..config import Config, parse_fields, preset, text_items
 from ..peaked import peaked_qkv
 from ..reference import twolevel
 from ..synthetic import needle_hits, structured_qkv
@@ -142,14 +142,12 @@ def parse_config(spec):
     another preset of :data:`unisparse.config.PRESETS`."""
     if isinstance(spec, Config):
         return spec
-    fields = dict(text_items(spec) if isinstance(spec, str) else spec)
-    name = fields.pop("preset", "mean")
+    items = dict(text_items(spec) if isinstance(spec, str) else spec)
+    name = items.pop("preset", "mean")
+    fields = parse_fields(items)
     if "last_q" in fields and "refine" not in fields:
         fields["refine"] = "slash"
-    # The text's kinds and names checked as Config.parse does, then the fields
-    # over the preset (dataclasses.replace).
-    given = dataclasses.asdict(Config.parse({**dataclasses.asdict(preset("mean")), **fields}))
-    return preset(name, **{k: given[k] for k in fields})
+    return preset(name, **fields)
 
 
 def family(cfg: Config) -> str:
