@@ -3,15 +3,27 @@
 Shared by prepare.sh (which compiles them here, where LLVM is) and by
 check.py / bench/bench_gpu.py (which load them on the GPU machine).
 
-Every configuration is spelled out: the entries written when mean pooling
-was the default (before 2026-12-04) give ``estimator=mean``,
-``query_reduce=sum``, ``refine=none`` (and ``c_k=8``, ``tau=0.99``) where
-they used to leave them out, so that the recorded names keep their meaning
+Every configuration says its estimator: the entries written when mean pooling
+was the default (before 2026-12-04) are wrapped in :func:`mean`, which adds
+``estimator=mean``, ``query_reduce=sum``, ``refine=none`` where they leave
+them out (and they give ``c_k=8``, ``tau=0.99``), so that the recorded names keep their meaning
 (``default_*``, ``est_default``: mean pooling); the entries of the default
 configuration today (the peaked one, ``Config()``) are ``peaked_*`` and
 ``est_peaked_default`` (test_configs checks that ``DEFAULT`` is
 ``Config()``).
 """
+
+
+def mean(text: str) -> str:
+    """``text`` with mean pooling's fields (``estimator=mean``,
+    ``query_reduce=sum``, ``refine=none``) appended where it does not give
+    them: the entries written when mean pooling was the default."""
+    given = {part.partition("=")[0] for part in text.split(",")}
+    extra = [
+        f"{k}={v}" for k, v in (("estimator", "mean"), ("query_reduce", "sum"), ("refine", "none")) if k not in given
+    ]
+    return ",".join([text, *extra])
+
 
 #: The default configuration (``Config()``: the ``peaked`` preset), spelled
 #: out, and its first pass (the same without the refinement).
@@ -29,50 +41,15 @@ SLASH_OUTLIER = "block=128,c_q=16,c_k=32,tau=0.995,estimator=outlier,query_reduc
 
 # name -> (config text for unisparse-compile, Hq, Hkv, D, dtype, targets)
 CHECK = {
-    "gqa_bf16_d128": (
-        "block=128,c_q=16,c_k=16,tau=0.9,estimator=mean,query_reduce=sum,refine=none",
-        8,
-        2,
-        128,
-        "bf16",
-        ("cuda", "cpu"),
-    ),
-    "dense_bf16_d128": (
-        "block=128,c_q=16,c_k=16,tau=1.0,estimator=mean,query_reduce=sum,refine=none",
-        8,
-        2,
-        128,
-        "bf16",
-        ("cuda",),
-    ),
-    "noncausal_f16_d64": (
-        "block=64,c_q=16,c_k=16,tau=0.8,causal=false,estimator=mean,query_reduce=sum,refine=none",
-        8,
-        2,
-        64,
-        "f16",
-        ("cuda", "cpu"),
-    ),
-    "ch2_bf16_d128": (
-        "block=128,c_q=16,c_k=16,c_h=2,tau=0.9,estimator=mean,query_reduce=sum,refine=none",
-        8,
-        2,
-        128,
-        "bf16",
-        ("cuda", "cpu"),
-    ),
-    "dense_f16_d64_noncausal": (
-        "block=64,c_q=16,c_k=16,tau=1.0,causal=false,estimator=mean,query_reduce=sum,refine=none",
-        8,
-        8,
-        64,
-        "f16",
-        ("cuda",),
-    ),
+    "gqa_bf16_d128": (mean("block=128,c_q=16,c_k=16,tau=0.9"), 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "dense_bf16_d128": (mean("block=128,c_q=16,c_k=16,tau=1.0"), 8, 2, 128, "bf16", ("cuda",)),
+    "noncausal_f16_d64": (mean("block=64,c_q=16,c_k=16,tau=0.8,causal=false"), 8, 2, 64, "f16", ("cuda", "cpu")),
+    "ch2_bf16_d128": (mean("block=128,c_q=16,c_k=16,c_h=2,tau=0.9"), 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "dense_f16_d64_noncausal": (mean("block=64,c_q=16,c_k=16,tau=1.0,causal=false"), 8, 8, 64, "f16", ("cuda",)),
     # NaN/Inf inputs with min_blocks past the forced blocks: the row keeps
     # every visible block, so the NaN reaches the output as in dense attention.
     "nan_minblocks_bf16_d64": (
-        "block=64,c_q=16,c_k=16,tau=0.8,min_blocks=4,max_blocks=4,estimator=mean,query_reduce=sum,refine=none",
+        mean("block=64,c_q=16,c_k=16,tau=0.8,min_blocks=4,max_blocks=4"),
         4,
         2,
         64,
@@ -81,105 +58,35 @@ CHECK = {
     ),
     # A million tokens: T = N / 16 = 65536 composites, one past blockIdx.z's
     # limit, where the estimation kernels used to put T.
-    "long_bf16_d64": (
-        "block=128,c_q=16,c_k=16,tau=0.9,estimator=mean,query_reduce=sum,refine=none",
-        1,
-        1,
-        64,
-        "bf16",
-        ("cuda",),
-    ),
+    "long_bf16_d64": (mean("block=128,c_q=16,c_k=16,tau=0.9"), 1, 1, 64, "bf16", ("cuda",)),
     # The tensor-core scoring kernel's shapes: the default config (key blocks
     # of 16 composites), a max over query composites, and key blocks of 2
     # composites (block 64, c_k 32) with f16 inputs, non-causal.
-    "default_bf16_d128": (
-        "block=128,c_q=16,c_k=8,tau=0.99,estimator=mean,query_reduce=sum,refine=none",
-        8,
-        2,
-        128,
-        "bf16",
-        ("cuda", "cpu"),
-    ),
-    "qmax_bf16_d128": (
-        "block=128,c_q=16,c_k=16,tau=0.9,query_reduce=max,estimator=mean,refine=none",
-        8,
-        2,
-        128,
-        "bf16",
-        ("cuda", "cpu"),
-    ),
-    "rk2_f16_d64": (
-        "block=64,c_q=16,c_k=32,tau=0.8,causal=false,estimator=mean,query_reduce=sum,refine=none",
-        4,
-        4,
-        64,
-        "f16",
-        ("cuda", "cpu"),
-    ),
+    "default_bf16_d128": (mean("block=128,c_q=16,c_k=8,tau=0.99"), 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "qmax_bf16_d128": (mean("block=128,c_q=16,c_k=16,tau=0.9,query_reduce=max"), 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "rk2_f16_d64": (mean("block=64,c_q=16,c_k=32,tau=0.8,causal=false"), 4, 4, 64, "f16", ("cuda", "cpu")),
     # The same three through the fused epilogue (CHECK_FLAGS; the default is
     # the separate epilogue kernel).
-    "default_fused_bf16_d128": (
-        "block=128,c_q=16,c_k=8,tau=0.99,estimator=mean,query_reduce=sum,refine=none",
-        8,
-        2,
-        128,
-        "bf16",
-        ("cuda", "cpu"),
-    ),
+    "default_fused_bf16_d128": (mean("block=128,c_q=16,c_k=8,tau=0.99"), 8, 2, 128, "bf16", ("cuda", "cpu")),
     "qmax_fused_bf16_d128": (
-        "block=128,c_q=16,c_k=16,tau=0.9,query_reduce=max,estimator=mean,refine=none",
+        mean("block=128,c_q=16,c_k=16,tau=0.9,query_reduce=max"),
         8,
         2,
         128,
         "bf16",
         ("cuda", "cpu"),
     ),
-    "rk2_fused_f16_d64": (
-        "block=64,c_q=16,c_k=32,tau=0.8,causal=false,estimator=mean,query_reduce=sum,refine=none",
-        4,
-        4,
-        64,
-        "f16",
-        ("cuda", "cpu"),
-    ),
+    "rk2_fused_f16_d64": (mean("block=64,c_q=16,c_k=32,tau=0.8,causal=false"), 4, 4, 64, "f16", ("cuda", "cpu")),
     # The separate epilogue in many chunks (CHECK_FLAGS: 3 CTAs, a 1-byte
     # budget, so a chunk is one wave of 3 units): causal pairs of query tiles
     # (an odd count at N = 5000, whose middle tile is a unit alone) and
     # non-causal single tiles, a shorter last chunk.
-    "default_chunk_bf16_d128": (
-        "block=128,c_q=16,c_k=8,tau=0.99,estimator=mean,query_reduce=sum,refine=none",
-        8,
-        2,
-        128,
-        "bf16",
-        ("cuda", "cpu"),
-    ),
+    "default_chunk_bf16_d128": (mean("block=128,c_q=16,c_k=8,tau=0.99"), 8, 2, 128, "bf16", ("cuda", "cpu")),
     # The scoring kernel's partial sums in f32 (score-partials=f32; f16 is
     # the default), fused and separate epilogues.
-    "default_f32p_bf16_d128": (
-        "block=128,c_q=16,c_k=8,tau=0.99,estimator=mean,query_reduce=sum,refine=none",
-        8,
-        2,
-        128,
-        "bf16",
-        ("cuda", "cpu"),
-    ),
-    "default_f32p_fused_bf16_d128": (
-        "block=128,c_q=16,c_k=8,tau=0.99,estimator=mean,query_reduce=sum,refine=none",
-        8,
-        2,
-        128,
-        "bf16",
-        ("cuda", "cpu"),
-    ),
-    "rk2_chunk_f16_d64": (
-        "block=64,c_q=16,c_k=32,tau=0.8,causal=false,estimator=mean,query_reduce=sum,refine=none",
-        4,
-        4,
-        64,
-        "f16",
-        ("cuda", "cpu"),
-    ),
+    "default_f32p_bf16_d128": (mean("block=128,c_q=16,c_k=8,tau=0.99"), 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "default_f32p_fused_bf16_d128": (mean("block=128,c_q=16,c_k=8,tau=0.99"), 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "rk2_chunk_f16_d64": (mean("block=64,c_q=16,c_k=32,tau=0.8,causal=false"), 4, 4, 64, "f16", ("cuda", "cpu")),
     # The antidiagonal estimators on the tensor-core kernel (K = s * D):
     # antidiag_lse + max at c 8 and tau 0.99 (the preset the issue names
     # "recommended"), antidiag at c 8; antidiag at stride 16 with c_h = 2,
@@ -357,53 +264,18 @@ CHECK = {
     "peaked_bf16_d128_first": (DEFAULT_FIRST, 8, 2, 128, "bf16", ("cuda", "cpu")),
     "peaked_h32_bf16_d128": (DEFAULT, 32, 8, 128, "bf16", ("cuda",)),
     "peaked_h32_bf16_d128_first": (DEFAULT_FIRST, 32, 8, 128, "bf16", ("cuda",)),
-    "peaked_noncausal_f16_d64": (
-        DEFAULT.partition(",refine=")[0] + ",causal=false",
-        8,
-        2,
-        64,
-        "f16",
-        ("cuda", "cpu"),
-    ),
+    "peaked_noncausal_f16_d64": (DEFAULT.partition(",refine=")[0] + ",causal=false", 8, 2, 64, "f16", ("cuda", "cpu")),
     # The scoring kernel pooling its query composites itself (the default,
     # named by CHECK_FLAGS): heads pooled by 1 (the default config), 2 (f16,
     # block 64) and 4 (not causal); each with an `_unfused` twin (the
     # compress kernel writes the composites) that check.py runs on the same
     # inputs, scores and layouts equal bit for bit.
-    "qfuse_bf16_d128": (
-        "block=128,c_q=16,c_k=8,tau=0.99,estimator=mean,query_reduce=sum,refine=none",
-        8,
-        2,
-        128,
-        "bf16",
-        ("cuda", "cpu"),
-    ),
-    "qfuse_bf16_d128_unfused": (
-        "block=128,c_q=16,c_k=8,tau=0.99,estimator=mean,query_reduce=sum,refine=none",
-        8,
-        2,
-        128,
-        "bf16",
-        ("cuda",),
-    ),
-    "qfuse_ch2_f16_d64": (
-        "block=64,c_q=16,c_k=16,c_h=2,tau=0.9,estimator=mean,query_reduce=sum,refine=none",
-        8,
-        2,
-        64,
-        "f16",
-        ("cuda", "cpu"),
-    ),
-    "qfuse_ch2_f16_d64_unfused": (
-        "block=64,c_q=16,c_k=16,c_h=2,tau=0.9,estimator=mean,query_reduce=sum,refine=none",
-        8,
-        2,
-        64,
-        "f16",
-        ("cuda",),
-    ),
+    "qfuse_bf16_d128": (mean("block=128,c_q=16,c_k=8,tau=0.99"), 8, 2, 128, "bf16", ("cuda", "cpu")),
+    "qfuse_bf16_d128_unfused": (mean("block=128,c_q=16,c_k=8,tau=0.99"), 8, 2, 128, "bf16", ("cuda",)),
+    "qfuse_ch2_f16_d64": (mean("block=64,c_q=16,c_k=16,c_h=2,tau=0.9"), 8, 2, 64, "f16", ("cuda", "cpu")),
+    "qfuse_ch2_f16_d64_unfused": (mean("block=64,c_q=16,c_k=16,c_h=2,tau=0.9"), 8, 2, 64, "f16", ("cuda",)),
     "qfuse_ch4_bf16_d128": (
-        "block=128,c_q=16,c_k=16,c_h=4,tau=0.9,causal=false,estimator=mean,query_reduce=sum,refine=none",
+        mean("block=128,c_q=16,c_k=16,c_h=4,tau=0.9,causal=false"),
         8,
         2,
         128,
@@ -411,7 +283,7 @@ CHECK = {
         ("cuda", "cpu"),
     ),
     "qfuse_ch4_bf16_d128_unfused": (
-        "block=128,c_q=16,c_k=16,c_h=4,tau=0.9,causal=false,estimator=mean,query_reduce=sum,refine=none",
+        mean("block=128,c_q=16,c_k=16,c_h=4,tau=0.9,causal=false"),
         8,
         2,
         128,
@@ -444,22 +316,8 @@ CHECK_FLAGS = {
 }
 
 BENCH = {
-    "bench_causal": (
-        "block=128,c_q=16,c_k=16,tau=0.9,estimator=mean,query_reduce=sum,refine=none",
-        32,
-        8,
-        128,
-        "bf16",
-        ("cuda",),
-    ),
-    "bench_noncausal": (
-        "block=128,c_q=16,c_k=16,tau=0.9,causal=false,estimator=mean,query_reduce=sum,refine=none",
-        32,
-        8,
-        128,
-        "bf16",
-        ("cuda",),
-    ),
+    "bench_causal": (mean("block=128,c_q=16,c_k=16,tau=0.9"), 32, 8, 128, "bf16", ("cuda",)),
+    "bench_noncausal": (mean("block=128,c_q=16,c_k=16,tau=0.9,causal=false"), 32, 8, 128, "bf16", ("cuda",)),
 }
 
 
@@ -469,30 +327,9 @@ BENCH = {
 # `peaked` preset, Config()).
 BENCH_ESTIMATION = {
     "est_peaked_default": (DEFAULT, 32, 8, 128, "bf16", ("cuda",)),
-    "est_default": (
-        "block=128,c_q=16,c_k=8,tau=0.99,estimator=mean,query_reduce=sum,refine=none",
-        32,
-        8,
-        128,
-        "bf16",
-        ("cuda",),
-    ),
-    "est_c16": (
-        "block=128,c_q=16,c_k=16,tau=0.9,estimator=mean,query_reduce=sum,refine=none",
-        32,
-        8,
-        128,
-        "bf16",
-        ("cuda",),
-    ),
-    "est_qmax": (
-        "block=128,c_q=16,c_k=8,tau=0.99,query_reduce=max,estimator=mean,refine=none",
-        32,
-        8,
-        128,
-        "bf16",
-        ("cuda",),
-    ),
+    "est_default": (mean("block=128,c_q=16,c_k=8,tau=0.99"), 32, 8, 128, "bf16", ("cuda",)),
+    "est_c16": (mean("block=128,c_q=16,c_k=16,tau=0.9"), 32, 8, 128, "bf16", ("cuda",)),
+    "est_qmax": (mean("block=128,c_q=16,c_k=8,tau=0.99,query_reduce=max"), 32, 8, 128, "bf16", ("cuda",)),
     "est_antidiag": (
         "block=128,c_q=8,c_k=8,tau=0.95,estimator=antidiag,query_reduce=sum,refine=none",
         32,
