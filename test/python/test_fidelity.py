@@ -10,6 +10,7 @@ from unisparse import fidelity as F
 from unisparse import reference as R
 from unisparse import synthetic as S
 from unisparse.config import preset
+from unisparse.fidelity import harness as FH
 
 pytest.importorskip("matplotlib")
 
@@ -105,6 +106,19 @@ def test_parse_config():
         F.parse_config("tua=0.9")
 
 
+def brute_keep(d, forced, tau):
+    """The blocks a top-p keeps of the masses ``d``: ``forced``, then the
+    largest of the rest (ties: smaller block) until ``tau`` of the total."""
+    sel = sorted(forced)
+    acc = d[sel].sum()
+    for j in sorted((j for j in range(len(d)) if j not in sel), key=lambda j: (-d[j], j)):
+        if tau < 1 and acc >= tau * d.sum() * (1 - 1e-9):
+            break
+        sel.append(j)
+        acc += d[j]
+    return sel
+
+
 def brute_top_p(bm, block, tau, forced):
     """Per (head, query block): keep the blocks ``forced(I)``, then the
     largest of the rest (ties: smaller block) until the block mean reaches
@@ -113,14 +127,7 @@ def brute_top_p(bm, block, tau, forced):
     kept, rec, masks = 0, np.empty((H, N)), np.zeros((H, NB, NB), bool)
     for h in range(H):
         for I in range(NB):
-            d = bm[h, I * block : (I + 1) * block, : I + 1].mean(0)
-            sel = sorted(forced(I))
-            acc = d[sel].sum()
-            for j in sorted((j for j in range(I + 1) if j not in sel), key=lambda j: (-d[j], j)):
-                if tau < 1 and acc >= tau * d.sum() * (1 - 1e-9):
-                    break
-                sel.append(j)
-                acc += d[j]
+            sel = brute_keep(bm[h, I * block : (I + 1) * block, : I + 1].mean(0), forced(I), tau)
             kept += len(sel)
             masks[h, I, sel] = True
             rec[h, I * block : (I + 1) * block] = bm[h, I * block : (I + 1) * block][:, sel].sum(1)
@@ -165,6 +172,66 @@ def test_oracle_curve_is_exact_top_p_on_true_masses():
     assert F.floor_at(curve, rmean[1]) == pytest.approx(dens[1])
     mid = 0.5 * (rmean[1] + rmean[2])
     assert dens[1] <= F.floor_at(curve, mid) <= dens[2]
+
+
+def brute_row_spans(q, k, needles, block, tau, forced):
+    """Per (head, needle row): the row's own softmax mass per key block, its
+    forced blocks, then the largest others (ties: smaller block) until tau;
+    a span counts if every (head, row) keeps all its key blocks."""
+    D = q.shape[-1]
+    G = q.shape[1] // k.shape[1]
+    kept = 0
+    for x in needles:
+        kb = range(x["k_start"] // block, (x["k_stop"] - 1) // block + 1)
+        ok = True
+        for h in range(q.shape[1]):
+            for i in range(x["q_start"], x["q_stop"]):
+                lg = k[0, h // G, : i + 1].astype(np.float64) @ q[0, h, i].astype(np.float64) / math.sqrt(D)
+                p = np.exp(lg - lg.max())
+                I = i // block
+                d = np.array([p[J * block : (J + 1) * block].sum() for J in range(I + 1)]) / p.sum()
+                sel = brute_keep(d, forced(I), tau)
+                ok &= all(J in sel for J in kb)
+        kept += ok
+    return kept
+
+
+def test_row_oracle_spans_is_the_per_row_top_p():
+    """The per-row top-p's needle spans against a brute force, with and
+    without forced blocks. On this data some heads' rows ignore a needle
+    (spans dropped at tau < 1) and the forced sink changes which (the
+    three variants differ: the test sees both)."""
+    N, block, fine = 1024, 64, 32
+    q, k, v, nd = S.structured_qkv(1, 4, 2, N, 32, seed=0, peak=1.5, needles=6)
+    rows = F.needle_rows(nd)
+    assert np.array_equal(rows, np.unique(np.concatenate([np.arange(x["q_start"], x["q_stop"]) for x in nd])))
+    mass = np.zeros((4, len(rows), N // fine))
+    for h, r0, m, _ in FH._dense_chunks_numpy(q, k, v, rows, fine, 1 / math.sqrt(32), True, 1 << 20):
+        mass[h, r0 : r0 + len(m)] = m / m.sum(1, keepdims=True)
+    taus = (0.5, 0.9, 0.99, 0.9999, 1.0)
+    got = F.row_oracle_spans(mass, rows, nd, fine, block, taus)
+    got_f = F.row_oracle_spans(mass, rows, nd, fine, block, taus, local_blocks=1)
+    got_nosink = F.row_oracle_spans(mass, rows, nd, fine, block, taus, sink=False, local_blocks=0)
+    for i, tau in enumerate(taus):
+        assert got[i] == brute_row_spans(q, k, nd, block, tau, lambda I: set())
+        assert got_f[i] == brute_row_spans(q, k, nd, block, tau, lambda I: {0, max(0, I - 1), I})
+        assert got_nosink[i] == brute_row_spans(q, k, nd, block, tau, lambda I: {I})
+    assert got[-1] == len(nd) and got[0] < len(nd)
+    assert np.any(got_f != got) and np.any(got_f != got_nosink)
+    assert np.all(np.diff(got) >= 0)
+    assert list(F.row_oracle_spans(mass, rows, [], fine, block, taus)) == [0] * len(taus)
+    row = F.run(
+        N,
+        [preset("mean", block=block, tau=0.9)],
+        heads=4,
+        kv_heads=2,
+        dim=32,
+        peak=1.5,
+        seed=0,
+        needles=6,
+        log=lambda *_: None,
+    )[0]
+    assert row["spans_row"] == f"{got_f[1]}/6"
 
 
 def test_modes_sweep_runs_every_estimator():

@@ -25,7 +25,12 @@ measures it against dense attention in float64:
 * **needles**: share of (needle, query head, needle query row) whose layout
   row keeps every key block of the needle's key span
   (:func:`unisparse.synthetic.needle_hit_rate`, exact, all rows);
-  ``spans`` counts needle spans kept for every head and row;
+  ``spans`` counts needle spans kept for every head and row; ``spans_row``
+  the spans that the exact top-p of each query *row* on its own true masses
+  keeps at the configuration's ``tau`` (:func:`row_oracle_spans`): a span
+  it drops is one that some head's row does not need for ``tau`` of its
+  mass, so ``spans`` above ``spans_row`` is density spent on blocks the
+  attention does not use there;
 * **rel_l2**: ``||O_sparse - O_dense|| / ||O_dense||`` over the evaluated
   rows, where ``O_sparse`` is exact attention restricted to the layout (what
   the compiled kernel computes, up to its rounding);
@@ -59,8 +64,10 @@ from .harness import (
     floor_at,
     label,
     layouts,
+    needle_rows,
     oracle_curve,
     parse_config,
+    row_oracle_spans,
     run,
     sample_rows,
 )
@@ -77,6 +84,8 @@ __all__ = [
     "sample_rows",
     "evaluate",
     "oracle_curve",
+    "needle_rows",
+    "row_oracle_spans",
     "floor_at",
     "run",
     "table",

@@ -29,6 +29,8 @@ __all__ = [
     "sample_rows",
     "evaluate",
     "oracle_curve",
+    "needle_rows",
+    "row_oracle_spans",
     "floor_at",
     "run",
 ]
@@ -460,6 +462,63 @@ def oracle_curve(block_mass, rows, N, fine, block, taus=ORACLE_TAUS, needles=(),
     return dens, flat.mean(-1), np.percentile(flat, 1, axis=-1), span_ok.sum(-1)
 
 
+def needle_rows(needles) -> np.ndarray:
+    """Every query row of every needle span, ascending, once each."""
+    if not needles:
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(np.concatenate([np.arange(nd["q_start"], nd["q_stop"]) for nd in needles]))
+
+
+def row_oracle_spans(mass, rows, needles, fine, block, taus, *, sink=True, local_blocks=None):
+    """Needle spans kept by the exact top-p of each query *row*: the finest
+    selection a top-p can make, one layout row per token instead of per
+    query block.
+
+    ``mass [Hq, R, NBf]`` is the true causal softmax mass of each of ``rows``
+    (every row of every needle's query span, :func:`needle_rows`) per key
+    block of ``fine`` tokens, normalised per row. Each (head, row) keeps its
+    forced blocks (with ``local_blocks`` an int: the sink block where
+    ``sink``, the diagonal and ``local_blocks`` before it), then its largest
+    other visible key blocks of ``block`` tokens (ties: the smaller block)
+    until their mass reaches ``tau`` (as :func:`oracle_curve`). A span counts
+    where every (head, row) of its query span keeps every key block of its
+    key span, the rule of :func:`unisparse.synthetic.needle_hits`. Returns
+    the counts, one per ``tau``.
+
+    A span this rule drops at ``tau`` is one whose key blocks some row of
+    some head does not need to keep ``tau`` of its own mass: a block-level
+    estimator that keeps it keeps a block the attention does not use there.
+    """
+    taus = np.asarray(taus, dtype=np.float64)
+    if not needles:
+        return np.zeros(len(taus), dtype=np.int64)
+    Hq, R, NBf = mass.shape
+    r = block // fine
+    NB = -(-NBf // r)
+    bm = np.pad(np.asarray(mass, np.float64), ((0, 0), (0, 0), (0, NB * r - NBf))).reshape(Hq, R, NB, r).sum(-1)
+    where = {int(i): n for n, i in enumerate(rows)}
+    ok = np.ones((len(taus), len(needles)), dtype=bool)
+    for n_i, nd in enumerate(needles):
+        kb = np.arange(nd["k_start"] // block, (nd["k_stop"] - 1) // block + 1)
+        for i in range(nd["q_start"], nd["q_stop"]):
+            I = i // block
+            x = bm[:, where[i], : I + 1]  # [Hq, I+1]
+            J = np.arange(I + 1)
+            forced = np.zeros(I + 1, dtype=bool)
+            if local_blocks is not None:
+                forced = (J >= I - local_blocks) | ((J == 0) & sink)
+            n_forced = int(forced.sum())
+            order = np.argsort(np.where(forced, -np.inf, -x), axis=-1, kind="stable")
+            cum = np.cumsum(np.take_along_axis(x, order, axis=-1), axis=-1)
+            worst = np.argsort(order, axis=-1)[:, kb].max(axis=-1)  # [Hq]: the needle's last block in the order
+            for t_i, tau in enumerate(taus):
+                if tau >= 1.0:
+                    continue
+                need = np.minimum((cum < tau * cum[:, -1:] * (1 - 1e-9)).sum(-1) + 1, I + 1)
+                ok[t_i, n_i] &= bool(np.all(worst < np.maximum(need, n_forced)))
+    return ok.sum(-1)
+
+
 def floor_at(curve, recall):
     """Density of the exact top-p (:func:`oracle_curve`) at the same mean
     recall, by linear interpolation along the curve; where several points
@@ -509,6 +568,21 @@ def run(
         f"{len(rows)} rows x {heads} heads {t3 - t2:.1f} s"
     )
     fine = math.gcd(*(c.block for c in configs))
+    # Every needle row's own block masses, for the per-row top-p's spans.
+    nrows = needle_rows(nd)
+    nmass = np.zeros((heads, len(nrows), -(-N // fine)))
+    if len(nrows):
+        scale = 1.0 / math.sqrt(dim)
+        if device is None:
+            chunks = _dense_chunks_numpy(q, k, v, nrows, fine, scale, True, 1 << 24)
+        else:
+            from ..estimate_torch import dense_chunks
+
+            chunks = dense_chunks(q, k, v, nrows, fine, causal=True, scale=scale, device=device)
+        for h, r0, mass, _ in chunks:
+            mass = _host(mass)
+            nmass[h, r0 : r0 + len(mass)] = mass / mass.sum(1, keepdims=True)
+    row_spans = {}
     curves = {
         b: oracle_curve(res["block_mass"], rows, N, fine, b, needles=nd) for b in sorted({c.block for c in configs})
     }
@@ -527,6 +601,11 @@ def run(
         blk = blk / np.maximum(np.bincount(qb, minlength=nbq), 1)
         hit_rate, spans = needle_hits(nd, counts, indices, c.block, heads)
         cost = scoring_cost(c, N, dim)
+        rkey = (c.block, c.tau, c.sink, c.local_blocks)
+        if rkey not in row_spans:
+            row_spans[rkey] = int(
+                row_oracle_spans(nmass, nrows, nd, fine, c.block, [c.tau], sink=c.sink, local_blocks=c.local_blocks)[0]
+            )
         out.append(
             dict(
                 N=N,
@@ -548,6 +627,7 @@ def run(
                 recall_min=float(rec.min()),
                 needles=hit_rate,
                 spans=f"{spans}/{len(nd)}",
+                spans_row=f"{row_spans[rkey]}/{len(nd)}",
                 rel_l2=math.sqrt(res[c]["err2"] / res[c]["ref2"]) if res[c]["ref2"] else 0.0,
                 rows="sampled" if sampled else "all",
                 n_rows=len(rows),

@@ -9,7 +9,8 @@ of sequence lengths, peaks, seeds and generators), and
   of the runs: scoring cost (multiply-adds over the compiled default's, and
   in percent of dense ``QKᵀ``'s; :mod:`unisparse.fidelity.cost`), density,
   floor, ratio (median, min-max), mean recall, 1st-percentile recall and
-  block p1 (each the worst seed), needle spans (the worst seed);
+  block p1 (each the worst seed), needle spans and the per-row top-p's
+  spans (each the worst seed);
 * plots ratio against cost, one panel per (generator, peak), one colour per
   configuration, one marker per N, the median over seeds with its min-max
   range, the targets dashed (ratio 1.3 at peak 2.5, 1.15 otherwise; cost 2).
@@ -62,6 +63,10 @@ def summarize(rows):
                 recall_p1=min(r["recall_p1"] for r in rs),
                 block_p1=min(r["block_p1"] for r in rs),
                 spans=min(spans, key=lambda s: int(str(s).split("/")[0])),
+                spans_row=min(
+                    (r.get("spans_row", "-") for r in rs),
+                    key=lambda s: int(str(s).split("/")[0]) if str(s)[:1].isdigit() else -1,
+                ),
             )
         )
     return out
@@ -84,6 +89,7 @@ def table(summary, markdown=False) -> str:
         "rec_p1",
         "blk_p1",
         "spans",
+        "spans_row",
     ]
     lines = []
     for s in summary:
@@ -103,6 +109,7 @@ def table(summary, markdown=False) -> str:
             f"{s['recall_p1']:.3f}",
             f"{s['block_p1']:.3f}",
             str(s["spans"]),
+            str(s["spans_row"]),
         ]
         lines.append(cells)
     if markdown:

@@ -26,6 +26,7 @@ _COLUMNS = [
     ("block_p1", "{:>7.4f}"),
     ("needles", "{:>7.1%}"),
     ("spans", "{:>6}"),
+    ("spans_row", "{:>9}"),
     ("rel_l2", "{:>8.2e}"),
     ("rows", "{:>7}"),
 ]
@@ -42,6 +43,7 @@ _HEAD = [
     "blk_p1",
     "needles",
     "spans",
+    "spans_row",
     "rel_l2",
     "rows",
 ]
@@ -139,6 +141,7 @@ def load_json(paths):
             r.setdefault("ratio_f", float("nan"))  # runs before the forced floor
             for key in ("cost", "cost_dense", "exps"):  # runs before the cost columns
                 r.setdefault(key, float("nan"))
+            r.setdefault("spans_row", "-")  # runs before the per-row top-p's spans
             n = str(r["N"])
             if n not in seen and n in d.get("floor", {}):
                 seen.add(n)
