@@ -1432,7 +1432,14 @@ def main():
     # with pass 2's exponentials on the FMA pipe (also at 16K: most of its
     # key tiles unmasked, where the polynomial runs); then the `recommended`
     # preset at 32 / 8 heads and 32K tokens.
-    for name in ("outlier_bf16_d128", "outlier_ch2_f16_d64", "outlier_f32p_bf16_d128", "outlier_poly_bf16_d128"):
+    for name in (
+        "outlier_bf16_d128",
+        "outlier_ch2_f16_d64",
+        "outlier_f32p_bf16_d128",
+        "outlier_poly_bf16_d128",
+        "outlier_ck8_f16_d64",
+        "outlier_ck2_bf16_d128",
+    ):
         for n in (1000,) if a.quick else (1000, 4099):
             if want(name):
                 check_sparse(name, n, seed + 12)
@@ -1452,8 +1459,8 @@ def main():
     # The slash refinement (the refinement kernels; `_loops`: the loop
     # path) at lengths with a partial last block, GQA, batch 2; a bf16, an
     # f32 and an outlier (`peaked`) first pass, that one also normalised
-    # (refine_norm); then the long shapes of 32 / 8 heads (the GPU against
-    # float64 only).
+    # (refine_norm) and with 12 probe rows and 7 offsets; then the long
+    # shapes of 32 / 8 heads (the GPU against float64 only).
     for name in (
         "slash_bf16_d128",
         "slash_f32_d128",
@@ -1461,6 +1468,7 @@ def main():
         "slash_loops_bf16_d128",
         "slash_peaked_bf16_d128",
         "slash_norm_bf16_d128",
+        "slash_odd_bf16_d128",
         "peaked_bf16_d128",
     ):
         for n in (1000,) if a.quick else (1000, 4099):

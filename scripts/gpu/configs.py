@@ -184,6 +184,24 @@ CHECK = {
         "f16",
         ("cuda", "cpu"),
     ),
+    # The outlier scoring kernel's other key-block shapes (block / c_k = 8
+    # and 2; the presets have 4): lanes of a quad holding 1 and 4 key blocks.
+    "outlier_ck8_f16_d64": (
+        "block=64,c_q=16,c_k=8,tau=0.99,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2,refine=none",
+        8,
+        2,
+        64,
+        "f16",
+        ("cuda", "cpu"),
+    ),
+    "outlier_ck2_bf16_d128": (
+        "block=64,c_q=16,c_k=32,tau=0.99,estimator=outlier,query_reduce=max,q_outliers=1,k_outliers=2,refine=none",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
     # The slash refinement (unisparse.slash_refine, the refinement kernels)
     # with the antidiagonal first pass of its measured configuration, on
     # the tensor cores in bf16 and (CHECK_FLAGS) in f32; and with mean
@@ -255,6 +273,18 @@ CHECK = {
         ("cuda", "cpu"),
     ),
     "slash_norm_bf16_d128_first": (SLASH_OUTLIER + ",refine=none", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    # The refinement's probe kernel with a partial tile of probe rows (12:
+    # one of 8 and one of 4) and an odd number of offsets (7: the last unit
+    # of two offsets half empty), normalised, on the outlier first pass.
+    "slash_odd_bf16_d128": (
+        SLASH_OUTLIER + ",refine=slash,last_q=16,n_offsets=7,rows_per_block=12,refine_norm=true",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
+    "slash_odd_bf16_d128_first": (SLASH_OUTLIER + ",refine=none", 8, 2, 128, "bf16", ("cuda", "cpu")),
     # The default configuration (the peaked one; DEFAULT): the refinement
     # checked as the slash_* entries are, at 8 / 2 heads (the CPU path too)
     # and at 32 / 8 heads and long lengths (the GPU against float64); and
