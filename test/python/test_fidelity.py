@@ -209,9 +209,11 @@ def test_row_oracle_spans_is_the_per_row_top_p():
     for h, r0, m, _ in FH._dense_chunks_numpy(q, k, v, rows, fine, 1 / math.sqrt(32), True, 1 << 20):
         mass[h, r0 : r0 + len(m)] = m / m.sum(1, keepdims=True)
     taus = (0.5, 0.9, 0.99, 0.9999, 1.0)
-    got = F.row_oracle_spans(mass, rows, nd, fine, block, taus)
-    got_f = F.row_oracle_spans(mass, rows, nd, fine, block, taus, local_blocks=1)
-    got_nosink = F.row_oracle_spans(mass, rows, nd, fine, block, taus, sink=False, local_blocks=0)
+    ok_f = F.row_oracle_spans(mass, rows, nd, fine, block, taus, local_blocks=1)
+    assert ok_f.shape == (len(taus), len(nd)) and ok_f.dtype == bool
+    got = F.row_oracle_spans(mass, rows, nd, fine, block, taus).sum(-1)
+    got_f = ok_f.sum(-1)
+    got_nosink = F.row_oracle_spans(mass, rows, nd, fine, block, taus, sink=False, local_blocks=0).sum(-1)
     for i, tau in enumerate(taus):
         assert got[i] == brute_row_spans(q, k, nd, block, tau, lambda I: set())
         assert got_f[i] == brute_row_spans(q, k, nd, block, tau, lambda I: {0, max(0, I - 1), I})
@@ -219,19 +221,23 @@ def test_row_oracle_spans_is_the_per_row_top_p():
     assert got[-1] == len(nd) and got[0] < len(nd)
     assert np.any(got_f != got) and np.any(got_f != got_nosink)
     assert np.all(np.diff(got) >= 0)
-    assert list(F.row_oracle_spans(mass, rows, [], fine, block, taus)) == [0] * len(taus)
-    row = F.run(
-        N,
-        [preset("mean", block=block, tau=0.9)],
-        heads=4,
-        kv_heads=2,
-        dim=32,
-        peak=1.5,
-        seed=0,
-        needles=6,
-        log=lambda *_: None,
-    )[0]
-    assert row["spans_row"] == f"{got_f[1]}/6"
+    assert F.row_oracle_spans(mass, rows, [], fine, block, taus).shape == (len(taus), 0)
+    # In the harness: spans_row at each config's tau, and lost, the spans the
+    # per-row top-p keeps that the layout drops (max_blocks 3 caps the
+    # second layout below what tau 0.99 needs: it loses some).
+    cfgs = [preset("mean", block=block, tau=0.9), preset("mean", block=block, tau=0.99, max_blocks=3)]
+    out = F.run(N, cfgs, heads=4, kv_heads=2, dim=32, peak=1.5, seed=0, needles=6, log=lambda *_: None)
+    lays = F.layouts(q, k, cfgs)
+    lost = []
+    for cfg, row in zip(cfgs, out):
+        need = F.row_oracle_spans(mass, rows, nd, fine, block, [cfg.tau], local_blocks=1)[0]
+        kept = [S.needle_hits([x], *lays[cfg], block, 4)[1] == 1 for x in nd]
+        assert row["spans_row"] == f"{int(need.sum())}/6"
+        assert sum(kept) == int(row["spans"].split("/")[0])
+        lost.append(sum(n_ and not k_ for n_, k_ in zip(need, kept)))
+        assert row["spans_lost"] == lost[-1]
+    assert out[0]["spans_row"] == f"{got_f[1]}/6"
+    assert lost[0] == 0 and lost[1] > 0
 
 
 def test_modes_sweep_runs_every_estimator():

@@ -30,7 +30,9 @@ measures it against dense attention in float64:
   keeps at the configuration's ``tau`` (:func:`row_oracle_spans`): a span
   it drops is one that some head's row does not need for ``tau`` of its
   mass, so ``spans`` above ``spans_row`` is density spent on blocks the
-  attention does not use there;
+  attention does not use there; ``lost`` (``spans_lost``) counts the spans
+  the per-row top-p keeps and the layout drops: the needles the attention
+  reads at ``tau`` that the estimate lost;
 * **rel_l2**: ``||O_sparse - O_dense|| / ||O_dense||`` over the evaluated
   rows, where ``O_sparse`` is exact attention restricted to the layout (what
   the compiled kernel computes, up to its rounding);

@@ -483,7 +483,7 @@ def row_oracle_spans(mass, rows, needles, fine, block, taus, *, sink=True, local
     until their mass reaches ``tau`` (as :func:`oracle_curve`). A span counts
     where every (head, row) of its query span keeps every key block of its
     key span, the rule of :func:`unisparse.synthetic.needle_hits`. Returns
-    the counts, one per ``tau``.
+    a bool array ``[len(taus), len(needles)]``: which spans it keeps.
 
     A span this rule drops at ``tau`` is one whose key blocks some row of
     some head does not need to keep ``tau`` of its own mass: a block-level
@@ -491,7 +491,7 @@ def row_oracle_spans(mass, rows, needles, fine, block, taus, *, sink=True, local
     """
     taus = np.asarray(taus, dtype=np.float64)
     if not needles:
-        return np.zeros(len(taus), dtype=np.int64)
+        return np.zeros((len(taus), 0), dtype=bool)
     Hq, R, NBf = mass.shape
     r = block // fine
     NB = -(-NBf // r)
@@ -516,7 +516,7 @@ def row_oracle_spans(mass, rows, needles, fine, block, taus, *, sink=True, local
                     continue
                 need = np.minimum((cum < tau * cum[:, -1:] * (1 - 1e-9)).sum(-1) + 1, I + 1)
                 ok[t_i, n_i] &= bool(np.all(worst < np.maximum(need, n_forced)))
-    return ok.sum(-1)
+    return ok
 
 
 def floor_at(curve, recall):
@@ -603,9 +603,13 @@ def run(
         cost = scoring_cost(c, N, dim)
         rkey = (c.block, c.tau, c.sink, c.local_blocks)
         if rkey not in row_spans:
-            row_spans[rkey] = int(
-                row_oracle_spans(nmass, nrows, nd, fine, c.block, [c.tau], sink=c.sink, local_blocks=c.local_blocks)[0]
-            )
+            row_spans[rkey] = row_oracle_spans(
+                nmass, nrows, nd, fine, c.block, [c.tau], sink=c.sink, local_blocks=c.local_blocks
+            )[0]
+        # The spans the per-row top-p keeps (the attention needs them at tau)
+        # and this layout drops.
+        kept = np.array([needle_hits([x], counts, indices, c.block, heads)[1] == 1 for x in nd], dtype=bool)
+        lost = int((row_spans[rkey] & ~kept).sum())
         out.append(
             dict(
                 N=N,
@@ -627,7 +631,8 @@ def run(
                 recall_min=float(rec.min()),
                 needles=hit_rate,
                 spans=f"{spans}/{len(nd)}",
-                spans_row=f"{row_spans[rkey]}/{len(nd)}",
+                spans_row=f"{int(row_spans[rkey].sum())}/{len(nd)}",
+                spans_lost=lost,
                 rel_l2=math.sqrt(res[c]["err2"] / res[c]["ref2"]) if res[c]["ref2"] else 0.0,
                 rows="sampled" if sampled else "all",
                 n_rows=len(rows),

@@ -9,8 +9,8 @@ of sequence lengths, peaks, seeds and generators), and
   of the runs: scoring cost (multiply-adds over the compiled default's, and
   in percent of dense ``QKᵀ``'s; :mod:`unisparse.fidelity.cost`), density,
   floor, ratio (median, min-max), mean recall, 1st-percentile recall and
-  block p1 (each the worst seed), needle spans and the per-row top-p's
-  spans (each the worst seed);
+  block p1 (each the worst seed), needle spans, the per-row top-p's spans
+  and the spans it keeps that the layout loses (each the worst seed);
 * plots ratio against cost, one panel per (generator, peak), one colour per
   configuration, one marker per N, the median over seeds with its min-max
   range, the targets dashed (ratio 1.3 at peak 2.5, 1.15 otherwise; cost 2).
@@ -67,6 +67,7 @@ def summarize(rows):
                     (r.get("spans_row", "-") for r in rs),
                     key=lambda s: int(str(s).split("/")[0]) if str(s)[:1].isdigit() else -1,
                 ),
+                spans_lost=max((r.get("spans_lost", "-") for r in rs), key=lambda v: v if isinstance(v, int) else -1),
             )
         )
     return out
@@ -90,6 +91,7 @@ def table(summary, markdown=False) -> str:
         "blk_p1",
         "spans",
         "spans_row",
+        "lost",
     ]
     lines = []
     for s in summary:
@@ -110,6 +112,7 @@ def table(summary, markdown=False) -> str:
             f"{s['block_p1']:.3f}",
             str(s["spans"]),
             str(s["spans_row"]),
+            str(s["spans_lost"]),
         ]
         lines.append(cells)
     if markdown:

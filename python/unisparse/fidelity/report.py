@@ -27,6 +27,7 @@ _COLUMNS = [
     ("needles", "{:>7.1%}"),
     ("spans", "{:>6}"),
     ("spans_row", "{:>9}"),
+    ("spans_lost", "{:>4}"),
     ("rel_l2", "{:>8.2e}"),
     ("rows", "{:>7}"),
 ]
@@ -44,6 +45,7 @@ _HEAD = [
     "needles",
     "spans",
     "spans_row",
+    "lost",
     "rel_l2",
     "rows",
 ]
@@ -142,6 +144,7 @@ def load_json(paths):
             for key in ("cost", "cost_dense", "exps"):  # runs before the cost columns
                 r.setdefault(key, float("nan"))
             r.setdefault("spans_row", "-")  # runs before the per-row top-p's spans
+            r.setdefault("spans_lost", "-")
             n = str(r["N"])
             if n not in seen and n in d.get("floor", {}):
                 seen.add(n)
