@@ -603,10 +603,14 @@ def check_refine(name, n, seed, cpu=True, batch=2):
     )
     if cfg.refine_norm:
         # The normalisation is what the kernels did: the float64 refinement
-        # without it is far outside the bound.
+        # without it is far outside the bound. Its distance depends on the
+        # data's slash evidence (the factor 1 + sum E f / tot a row): 6297x-
+        # 186440x at 16 offsets, 67x once at 7 offsets and 12 probe rows
+        # (session 12), while the kernels' own refinement sits at ~0.001x;
+        # 10x keeps the control four orders of magnitude above that.
         unnorm = twolevel.refine_config(s_g.astype(np.float64), q64, k64, cfg, refine_norm=False)
         off = float(np.max(np.abs(r_g - unnorm) / tol_g))
-        record(f"{label}: refine_norm (the unnormalised refinement is rejected)", off > 100.0, f"{off:.0f}x the bound")
+        record(f"{label}: refine_norm (the unnormalised refinement is rejected)", off > 10.0, f"{off:.0f}x the bound")
 
     cpu_lib, *_ = load(name, "cpu")
     cpu_first, *_ = load(f"{name}_first", "cpu")
