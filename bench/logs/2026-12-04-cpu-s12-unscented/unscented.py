@@ -44,7 +44,7 @@ from unisparse.reference import outlier  # noqa: E402
 from unisparse.reference._common import _CHUNK_ELEMS, _ceil_div, _default_scale, block_sums, composite_shapes  # noqa: E402
 from unisparse.reference.estimators import check_estimation  # noqa: E402
 
-NAMES = ["base", "ut_pc", "ut_pc0", "ut_all", "ut_px", "var_g1", "var_g2", "ut_g1", "ut_g2", "var_pc", "ut_px0"]
+NAMES = ["base", "ut_pc", "ut_pc0", "ut_all", "ut_px", "var_g1", "var_g2", "ut_g1", "ut_g2", "var_pc", "ut_px0", "or_rest", "or_all"]
 MODE = "base"
 NX = 8  # extra query slots: pc, px, g1, g2, mean_all, pc_all, u_pc (unit), scalars
 _compress = outlier.compress_outlier
@@ -102,6 +102,8 @@ def compress_outlier(x, seq_factor, outliers, head_factor=1, kv_group=1, spread=
     ext[..., 6, :] = u1
     ext[..., 7, 0], ext[..., 7, 1], ext[..., 7, 2], ext[..., 7, 3] = tr, trall, l1, la
     ext[..., 7, 4], ext[..., 7, 5], ext[..., 7, 6] = le, lg[..., 0], lg[..., 1]
+    global ROWS, REST
+    ROWS, REST = xs, rest
     return np.concatenate([out, ext], 3)
 
 
@@ -140,6 +142,8 @@ def block_score(qc, kc, block, c_q, c_k, causal=True, scale=None, query_reduce="
         "ut_g1": [4],
         "ut_g2": [4, 5],
         "var_pc": [8],
+        "or_rest": [],
+        "or_all": [],
     }[MODE]
     allv = np.concatenate([qf[:, :, :, :2], ext[..., :7, :]], 3)  # 0 qbar 1 qout 2 pc 3 px 4 g1 5 g2 6 mall 7 pcall 8 u1
     idx = [0, 1] + [i for i in vecs if i > 1]
@@ -152,7 +156,7 @@ def block_score(qc, kc, block, c_q, c_k, causal=True, scale=None, query_reduce="
     kflat = kf.reshape(B, Hg, Tk * sk, D)
     s = np.zeros((B, Hg, NBq, NBk))
     u = np.arange(Tk)
-    step = max(1, _CHUNK_ELEMS // max(1, 6 * B * Hg * rq_blk * nv * Tk * sk))
+    step = max(1, _CHUNK_ELEMS // max(1, 6 * B * Hg * rq_blk * max(nv, c_q if MODE.startswith("or_") else 0) * Tk * sk))
     w0, wo = (c_q - 1) / c_q, 1.0 / c_q
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         for I0 in range(0, NBq, step):
@@ -210,6 +214,15 @@ def block_score(qc, kc, block, c_q, c_k, causal=True, scale=None, query_reduce="
                 lsum = lg1 if r == 1 else lg1 + lg2
                 sig = s2 * col(np.maximum(tr - lsum, 0) / (D - r)) * K2
                 p0 = sum(_lognormal(L(xb + gj), sig) + _lognormal(L(xb - gj), sig) for gj in g) / (2 * r)
+            elif MODE in ("or_rest", "or_all"):
+                z = np.matmul(ROWS[:, :, t0:t1].reshape(B, Hg, tq * c_q, D), np.swapaxes(kflat, -1, -2))
+                z = L(z.reshape(B, Hg, tq, c_q, Tk, sk).transpose(0, 1, 3, 2, 4, 5) * scale)
+                pz = outlier._softmax(z).transpose(0, 1, 3, 2, 4, 5)  # [B, Hg, tq, c, Tk, sk]
+                if MODE == "or_all":
+                    p0 = po = pz.mean(3)
+                else:
+                    m = REST[:, :, t0:t1, :, None, None]
+                    p0 = (pz * m).sum(3) / m.sum(3)
             else:
                 raise ValueError(MODE)
             A = (w0 * p0 + wo * po).sum(-1)
