@@ -23,6 +23,9 @@
 #                          (test_cuda_attention_default: no CPU path, which
 #                          needs LLVM; test_cuda_attention compares with the
 #                          CPU path and runs where the build is) (~3 min)
+#   run_default.sh ncu     ncu --set full of every kernel of one est_peaked_default
+#                          layout() at 32K and 128K (per-kernel time, SM and
+#                          DRAM throughput, registers, instructions) (~5 min)
 # All need the runtime: RT=path/to/libunisparse_runtime.so, else
 # .device/rt*/ (carried; scripts/gpu/run.sh builds one).
 set -uo pipefail
@@ -30,7 +33,7 @@ cd "$(dirname "$0")/../.."
 LOGS=${OUT:-$PWD/gpu-logs}
 mkdir -p "$LOGS"
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD/python
-step=${1:?usage: run_default.sh check | bench | demo | torch}
+step=${1:?usage: run_default.sh check | bench | demo | torch | ncu}
 status=0
 RT=${RT:-$(ls .device/rt*/libunisparse_runtime.so 2>/dev/null | head -1)}
 [ -n "$RT" ] || { echo "no runtime: carry .device/rt1 (run.sh builds one) or set RT"; exit 1; }
@@ -59,6 +62,21 @@ case "$step" in
     timeout 300 python3 -m pytest -q test/python/test_torch_op.py -k cuda_attention_default \
       > "$LOGS/pytest_torch_op_cuda.txt" 2>&1 || status=1
     tail -15 "$LOGS/pytest_torch_op_cuda.txt" ;;
+  ncu)
+    # Where the default's estimation spends its time: ncu of every kernel of
+    # one layout() call (after none: the first call's kernels; the
+    # benchmark's mild inputs) at 32K and 128K, Hq 32 / Hkv 8, D 128.
+    command -v ncu >/dev/null || { echo "no ncu"; exit 1; }
+    for n in 32768 131072; do
+      f=$LOGS/ncu_default_$n
+      timeout 240 ncu --set full --import-source no -k regex:unisparse_ -c 24 -o "$f" -f \
+        python3 bench/logs/2026-12-04-h200-s7-a/one_layout.py est_peaked_default $n > "$f.log" 2>&1 || status=1
+      ncu -i "$f.ncu-rep" --page raw --csv --metrics gpu__time_duration.sum,sm__throughput.avg.pct_of_peak_sustained_elapsed,dram__throughput.avg.pct_of_peak_sustained_elapsed,launch__registers_per_thread,sm__warps_active.avg.pct_of_peak_sustained_active,smsp__inst_executed.sum,launch__grid_size \
+        2>/dev/null > "$f.csv"
+      cut -c1-300 "$f.csv" | head -30
+      ncu -i "$f.ncu-rep" --page details --csv 2>/dev/null | gzip > "$f.details.csv.gz"
+      rm -f "$f.ncu-rep"
+    done ;;
   *) echo "unknown step $step"; exit 2 ;;
 esac
 echo "=== done $(date +%T)"
