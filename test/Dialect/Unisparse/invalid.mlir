@@ -1241,6 +1241,31 @@ func.func private @f() attributes {c = #unisparse.config<causal = false, causal 
 
 // -----
 
+// A field that does not exist.
+// expected-error @+1 {{duplicate or unknown struct parameter name: blocks}}
+func.func private @f() attributes {c = #unisparse.config<blocks = 64>}
+
+// -----
+
+// A comma with no field after it.
+// expected-error @+2 {{expected valid keyword}}
+// expected-error @+1 {{expected a parameter name in struct}}
+func.func private @f() attributes {c = #unisparse.config<block = 64,>}
+
+// -----
+
+// expected-error @+2 {{expected integer value}}
+// expected-error @+1 {{failed to parse Unisparse_ConfigAttr parameter 'block' which is to be a `int64_t`}}
+func.func private @f() attributes {c = #unisparse.config<block = 1.5>}
+
+// -----
+
+// expected-error @+2 {{expected floating point literal}}
+// expected-error @+1 {{failed to parse Unisparse_ConfigAttr parameter 'tau' which is to be a `::llvm::APFloat`}}
+func.func private @f() attributes {c = #unisparse.config<tau = true>}
+
+// -----
+
 // expected-error @+2 {{expected 'true' or 'false'}}
 // expected-error @+1 {{failed to parse Unisparse_ConfigAttr parameter 'refine_norm'}}
 func.func private @f() attributes {c = #unisparse.config<refine = slash, refine_norm = 1, estimator = mean, c_k = 8, query_reduce = sum, tau = 0.99>}

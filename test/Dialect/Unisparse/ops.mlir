@@ -234,3 +234,17 @@ func.func private @refine_follows_causal() attributes {
     d = #unisparse.config<refine = none, refine_norm = false>,
     e = #unisparse.config<causal = true, refine = slash, refine_norm = false>,
     f = #unisparse.config<estimator = mean, causal = false, refine_norm = false>}
+
+// Every field that can differ from its default at once (refine and causal
+// cannot with refine_norm = false: see @refine_follows_causal), given in
+// reverse order: printed in the order of the parameters. A float is its
+// default only bit for bit: scale = -0.0 prints.
+// CHECK-LABEL: func.func private @every_field
+// CHECK-SAME: a = #unisparse.config<block = 64, c_q = 8, c_k = 8, c_h = 2, tau = 0.75, local_blocks = 2, sink = false, min_blocks = 1, max_blocks = 9, scale = 0.125, estimator = mean, query_reduce = sum, q_outliers = 2, k_outliers = 3, last_q = 8, n_offsets = 4, rows_per_block = 2, width = 0, refine_norm = false>
+// CHECK-SAME: b = #unisparse.config<scale = -0.0>
+func.func private @every_field() attributes {
+    a = #unisparse.config<refine_norm = false, width = 0, rows_per_block = 2, n_offsets = 4, last_q = 8,
+                          refine = slash, k_outliers = 3, q_outliers = 2, query_reduce = sum, estimator = mean,
+                          scale = 0.125, causal = true, max_blocks = 9, min_blocks = 1, sink = false,
+                          local_blocks = 2, tau = 0.75, c_h = 2, c_k = 8, c_q = 8, block = 64>,
+    b = #unisparse.config<scale = -0.0>}
