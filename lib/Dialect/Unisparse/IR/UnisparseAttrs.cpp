@@ -97,144 +97,230 @@ LogicalResult ConfigAttr::verify(
 // one difference it cannot express: an omitted `refine` is
 // `defaultRefine(causal)` and an omitted `refine_norm`
 // `defaultRefineNorm(refine)`, and the printer omits them exactly when they
-// equal those values, so that printing round-trips.
+// equal those values, so that printing round-trips. One table of the fields
+// (configFields) serves the parser and the printer.
 
 namespace {
-/// The default of every field of `#unisparse.config` but `refine` and
-/// `refine_norm` (UnisparseAttrs.td; python/unisparse/config.py `Config`).
-struct ConfigDefaults {
-  static constexpr int64_t block = 128, cQ = 16, cK = 32, cH = 1;
-  static constexpr double tau = 0.9965;
-  static constexpr int64_t localBlocks = 1;
-  static constexpr bool sink = true;
-  static constexpr int64_t minBlocks = 0, maxBlocks = 0;
-  static constexpr bool causal = true;
-  static constexpr double scale = 0.0;
-  static constexpr Estimator estimator = Estimator::outlier;
-  static constexpr QueryReduce queryReduce = QueryReduce::max;
-  static constexpr int64_t qOutliers = 1, kOutliers = 2;
-  static constexpr int64_t lastQ = 16, nOffsets = 16, rowsPerBlock = 8,
-                           width = 1;
+/// The fields of `#unisparse.config` as the parser fills them in and the
+/// printer reads them, each initialised to its default: the one place the
+/// defaults are written (python/unisparse/config.py `Config` repeats them;
+/// test_rules.py checks that the two agree). `refine` and `refine_norm` are
+/// unset while they are the values that `causal` and `refine` give them.
+struct ConfigValues {
+  int64_t block = 128, cQ = 16, cK = 32, cH = 1;
+  double tau = 0.9965;
+  int64_t localBlocks = 1;
+  bool sink = true;
+  int64_t minBlocks = 0, maxBlocks = 0;
+  bool causal = true;
+  double scale = 0.0;
+  Estimator estimator = Estimator::outlier;
+  QueryReduce queryReduce = QueryReduce::max;
+  int64_t qOutliers = 1, kOutliers = 2;
+  std::optional<Refine> refine;
+  int64_t lastQ = 16, nOffsets = 16, rowsPerBlock = 8, width = 1;
+  std::optional<bool> refineNorm;
+
+  /// The values of `attr`, `refine` and `refine_norm` unset where they equal
+  /// the values they resolve to.
+  static ConfigValues of(ConfigAttr attr) {
+    ConfigValues v{
+        attr.getBlock(),        attr.getCQ(),         attr.getCK(),
+        attr.getCH(),           attr.getTauValue(),   attr.getLocalBlocks(),
+        attr.getSink(),         attr.getMinBlocks(),  attr.getMaxBlocks(),
+        attr.getCausal(),       attr.getScaleValue(), attr.getEstimator(),
+        attr.getQueryReduce(),  attr.getQOutliers(),  attr.getKOutliers(),
+        attr.getRefine(),       attr.getLastQ(),      attr.getNOffsets(),
+        attr.getRowsPerBlock(), attr.getWidth(),      attr.getRefineNorm()};
+    if (v.refine == ConfigAttr::defaultRefine(v.causal))
+      v.refine.reset();
+    if (v.refineNorm == ConfigAttr::defaultRefineNorm(attr.getRefine()))
+      v.refineNorm.reset();
+    return v;
+  }
+
+  /// The attribute, `refine` and `refine_norm` resolved; verifier errors are
+  /// reported at `loc`.
+  ConfigAttr getChecked(AsmParser &parser, SMLoc loc) const {
+    Refine r = refine.value_or(ConfigAttr::defaultRefine(causal));
+    return parser.getChecked<ConfigAttr>(
+        loc, parser.getContext(), block, cQ, cK, cH, llvm::APFloat(tau),
+        localBlocks, sink, minBlocks, maxBlocks, causal, llvm::APFloat(scale),
+        estimator, queryReduce, qOutliers, kOutliers, r, lastQ, nOffsets,
+        rowsPerBlock, width,
+        refineNorm.value_or(ConfigAttr::defaultRefineNorm(r)));
+  }
+};
+
+/// How a field's value of type T is parsed and printed; `name` is the type
+/// that the generated parser's error message names.
+template <typename T> struct FieldType;
+
+template <> struct FieldType<int64_t> {
+  static constexpr StringLiteral name = "int64_t";
+  static FailureOr<int64_t> parse(AsmParser &parser, StringRef key) {
+    return parseInt64Parameter(parser, key);
+  }
+  static void print(AsmPrinter &printer, int64_t value) { printer << value; }
+};
+
+template <> struct FieldType<bool> {
+  static constexpr StringLiteral name = "bool";
+  static FailureOr<bool> parse(AsmParser &parser, StringRef) {
+    return parseBoolKeyword(parser);
+  }
+  static void print(AsmPrinter &printer, bool value) {
+    printer << (value ? "true" : "false");
+  }
+};
+
+/// A float parameter: an APFloat in the attribute, printed in its shortest
+/// round-trip form.
+template <> struct FieldType<double> {
+  static constexpr StringLiteral name = "::llvm::APFloat";
+  static FailureOr<double> parse(AsmParser &parser, StringRef) {
+    double value;
+    if (parser.parseFloat(value))
+      return failure();
+    return value;
+  }
+  static void print(AsmPrinter &printer, double value) {
+    printShortestDouble(printer, value);
+  }
+};
+
+/// An enum parameter, written as its keyword (values 0 .. maxValue()).
+template <typename EnumT, unsigned (*maxValue)()> struct EnumFieldType {
+  static FailureOr<EnumT> parse(AsmParser &parser, StringRef key) {
+    return parseEnumParameter<EnumT>(parser, key, maxValue());
+  }
+  static void print(AsmPrinter &printer, EnumT value) {
+    printer << stringifyEnum(value);
+  }
+};
+
+template <>
+struct FieldType<Estimator>
+    : EnumFieldType<Estimator, getMaxEnumValForEstimator> {
+  static constexpr StringLiteral name = "::mlir::unisparse::Estimator";
+};
+
+template <>
+struct FieldType<QueryReduce>
+    : EnumFieldType<QueryReduce, getMaxEnumValForQueryReduce> {
+  static constexpr StringLiteral name = "::mlir::unisparse::QueryReduce";
+};
+
+template <>
+struct FieldType<Refine> : EnumFieldType<Refine, getMaxEnumValForRefine> {
+  static constexpr StringLiteral name = "::mlir::unisparse::Refine";
+};
+
+/// A field whose default depends on other fields (`refine`, `refine_norm`):
+/// unset while it is that default, printed only when set.
+template <typename T> struct FieldType<std::optional<T>> : FieldType<T> {
+  static void print(AsmPrinter &printer, const std::optional<T> &value) {
+    FieldType<T>::print(printer, *value);
+  }
+};
+
+/// The type of the member that `M` points to.
+template <typename M> struct MemberType;
+template <typename C, typename T> struct MemberType<T C::*> {
+  using type = T;
+};
+
+/// One field of `#unisparse.config`: its keyword and how its member of
+/// ConfigValues is parsed and printed.
+struct ConfigField {
+  StringLiteral key;
+  /// Parses the value after `key =` into `values`.
+  LogicalResult (*parse)(AsmParser &parser, StringRef key,
+                         ConfigValues &values);
+  /// Whether `values` holds the field's default (the printer omits it).
+  bool (*isDefault)(const ConfigValues &values);
+  void (*print)(AsmPrinter &printer, const ConfigValues &values);
 };
 } // namespace
 
-Attribute ConfigAttr::parse(AsmParser &parser, Type) {
-  using D = ConfigDefaults;
-  SMLoc loc = parser.getCurrentLocation();
-  int64_t block = D::block, cQ = D::cQ, cK = D::cK, cH = D::cH;
-  double tau = D::tau, scale = D::scale;
-  int64_t localBlocks = D::localBlocks, minBlocks = D::minBlocks,
-          maxBlocks = D::maxBlocks;
-  bool sink = D::sink, causal = D::causal;
-  Estimator estimator = D::estimator;
-  QueryReduce queryReduce = D::queryReduce;
-  int64_t qOutliers = D::qOutliers, kOutliers = D::kOutliers;
-  std::optional<Refine> refine;
-  int64_t lastQ = D::lastQ, nOffsets = D::nOffsets,
-          rowsPerBlock = D::rowsPerBlock, width = D::width;
-  std::optional<bool> refineNorm;
+/// Whether two values of a field are the same; floats bit for bit, as the
+/// attribute compares them.
+template <typename T> static bool sameValue(const T &lhs, const T &rhs) {
+  return lhs == rhs;
+}
+static bool sameValue(double lhs, double rhs) {
+  return llvm::bit_cast<uint64_t>(lhs) == llvm::bit_cast<uint64_t>(rhs);
+}
 
+/// The field `key` held in ConfigValues' member `Member`.
+template <auto Member> static constexpr ConfigField field(StringLiteral key) {
+  using Type = FieldType<typename MemberType<decltype(Member)>::type>;
+  return ConfigField{
+      key,
+      [](AsmParser &parser, StringRef key,
+         ConfigValues &values) -> LogicalResult {
+        auto value = Type::parse(parser, key);
+        if (failed(value))
+          return parser.emitError(
+                     parser.getCurrentLocation(),
+                     "failed to parse Unisparse_ConfigAttr parameter '")
+                 << key << "' which is to be a `" << Type::name << "`";
+        values.*Member = *value;
+        return success();
+      },
+      [](const ConfigValues &values) {
+        return sameValue(values.*Member, ConfigValues().*Member);
+      },
+      [](AsmPrinter &printer, const ConfigValues &values) {
+        Type::print(printer, values.*Member);
+      }};
+}
+
+/// The fields, in the order the printer writes them (the parameters').
+static constexpr ConfigField configFields[] = {
+    field<&ConfigValues::block>("block"),
+    field<&ConfigValues::cQ>("c_q"),
+    field<&ConfigValues::cK>("c_k"),
+    field<&ConfigValues::cH>("c_h"),
+    field<&ConfigValues::tau>("tau"),
+    field<&ConfigValues::localBlocks>("local_blocks"),
+    field<&ConfigValues::sink>("sink"),
+    field<&ConfigValues::minBlocks>("min_blocks"),
+    field<&ConfigValues::maxBlocks>("max_blocks"),
+    field<&ConfigValues::causal>("causal"),
+    field<&ConfigValues::scale>("scale"),
+    field<&ConfigValues::estimator>("estimator"),
+    field<&ConfigValues::queryReduce>("query_reduce"),
+    field<&ConfigValues::qOutliers>("q_outliers"),
+    field<&ConfigValues::kOutliers>("k_outliers"),
+    field<&ConfigValues::refine>("refine"),
+    field<&ConfigValues::lastQ>("last_q"),
+    field<&ConfigValues::nOffsets>("n_offsets"),
+    field<&ConfigValues::rowsPerBlock>("rows_per_block"),
+    field<&ConfigValues::width>("width"),
+    field<&ConfigValues::refineNorm>("refine_norm"),
+};
+
+Attribute ConfigAttr::parse(AsmParser &parser, Type) {
+  SMLoc loc = parser.getCurrentLocation();
+  ConfigValues values;
   llvm::StringSet<> seen;
-  // Parses `= value` of parameter `key` into its variable.
+  // Parses `= value` of field `key` into `values`.
   auto parseField = [&](StringRef key) -> LogicalResult {
-    auto fail = [&](StringRef type) {
-      parser.emitError(parser.getCurrentLocation(),
-                       "failed to parse Unisparse_ConfigAttr parameter '")
-          << key << "' which is to be a `" << type << "`";
-      return failure();
-    };
-    auto intField = [&](int64_t &out) -> LogicalResult {
-      FailureOr<int64_t> v = parseInt64Parameter(parser, key);
-      if (failed(v))
-        return fail("int64_t");
-      out = *v;
-      return success();
-    };
-    auto boolField = [&](bool &out) -> LogicalResult {
-      FailureOr<bool> v = parseBoolKeyword(parser);
-      if (failed(v))
-        return fail("bool");
-      out = *v;
-      return success();
-    };
-    auto floatField = [&](double &out) -> LogicalResult {
-      if (parser.parseFloat(out))
-        return fail("::llvm::APFloat");
-      return success();
-    };
-    auto enumField = [&](auto &out, uint32_t maxValue,
-                         StringRef type) -> LogicalResult {
-      using EnumT = std::remove_reference_t<decltype(out)>;
-      FailureOr<EnumT> v = parseEnumParameter<EnumT>(parser, key, maxValue);
-      if (failed(v))
-        return fail(type);
-      out = *v;
-      return success();
-    };
-    if (!seen.insert(key).second)
+    auto unknown = [&] {
       return parser.emitError(parser.getCurrentLocation(),
                               "duplicate or unknown struct parameter name: ")
              << key;
+    };
+    if (!seen.insert(key).second)
+      return unknown();
     if (parser.parseEqual())
       return failure();
-    if (key == "block")
-      return intField(block);
-    if (key == "c_q")
-      return intField(cQ);
-    if (key == "c_k")
-      return intField(cK);
-    if (key == "c_h")
-      return intField(cH);
-    if (key == "tau")
-      return floatField(tau);
-    if (key == "local_blocks")
-      return intField(localBlocks);
-    if (key == "sink")
-      return boolField(sink);
-    if (key == "min_blocks")
-      return intField(minBlocks);
-    if (key == "max_blocks")
-      return intField(maxBlocks);
-    if (key == "causal")
-      return boolField(causal);
-    if (key == "scale")
-      return floatField(scale);
-    if (key == "estimator")
-      return enumField(estimator, getMaxEnumValForEstimator(),
-                       "::mlir::unisparse::Estimator");
-    if (key == "query_reduce")
-      return enumField(queryReduce, getMaxEnumValForQueryReduce(),
-                       "::mlir::unisparse::QueryReduce");
-    if (key == "q_outliers")
-      return intField(qOutliers);
-    if (key == "k_outliers")
-      return intField(kOutliers);
-    if (key == "refine") {
-      Refine r;
-      if (failed(enumField(r, getMaxEnumValForRefine(),
-                           "::mlir::unisparse::Refine")))
-        return failure();
-      refine = r;
-      return success();
-    }
-    if (key == "last_q")
-      return intField(lastQ);
-    if (key == "n_offsets")
-      return intField(nOffsets);
-    if (key == "rows_per_block")
-      return intField(rowsPerBlock);
-    if (key == "width")
-      return intField(width);
-    if (key == "refine_norm") {
-      bool b;
-      if (failed(boolField(b)))
-        return failure();
-      refineNorm = b;
-      return success();
-    }
-    return parser.emitError(parser.getCurrentLocation(),
-                            "duplicate or unknown struct parameter name: ")
-           << key;
+    const ConfigField *entry = llvm::find_if(
+        configFields, [&](const ConfigField &f) { return f.key == key; });
+    if (entry == std::end(configFields))
+      return unknown();
+    return entry->parse(parser, key, values);
   };
 
   if (parser.parseLess())
@@ -255,63 +341,17 @@ Attribute ConfigAttr::parse(AsmParser &parser, Type) {
   }
   if (parser.parseGreater())
     return {};
-  Refine resolvedRefine = refine.value_or(defaultRefine(causal));
-  return parser.getChecked<ConfigAttr>(
-      loc, parser.getContext(), block, cQ, cK, cH, llvm::APFloat(tau),
-      localBlocks, sink, minBlocks, maxBlocks, causal, llvm::APFloat(scale),
-      estimator, queryReduce, qOutliers, kOutliers, resolvedRefine, lastQ,
-      nOffsets, rowsPerBlock, width,
-      refineNorm.value_or(defaultRefineNorm(resolvedRefine)));
+  return values.getChecked(parser, loc);
 }
 
 void ConfigAttr::print(AsmPrinter &printer) const {
-  using D = ConfigDefaults;
+  ConfigValues values = ConfigValues::of(*this);
+  auto given = llvm::make_filter_range(
+      configFields, [&](const ConfigField &f) { return !f.isDefault(values); });
   printer << "<";
-  bool first = true;
-  auto field = [&](StringRef key) -> AsmPrinter & {
-    if (!first)
-      printer << ", ";
-    first = false;
-    return printer << key << " = ";
-  };
-  auto intField = [&](StringRef key, int64_t value, int64_t dflt) {
-    if (value != dflt)
-      field(key) << value;
-  };
-  auto boolField = [&](StringRef key, bool value, bool dflt) {
-    if (value != dflt)
-      field(key) << (value ? "true" : "false");
-  };
-  auto floatField = [&](StringRef key, const llvm::APFloat &value,
-                        double dflt) {
-    if (!value.bitwiseIsEqual(llvm::APFloat(dflt))) {
-      field(key);
-      printShortestDouble(printer, value.convertToDouble());
-    }
-  };
-  intField("block", getBlock(), D::block);
-  intField("c_q", getCQ(), D::cQ);
-  intField("c_k", getCK(), D::cK);
-  intField("c_h", getCH(), D::cH);
-  floatField("tau", getTau(), D::tau);
-  intField("local_blocks", getLocalBlocks(), D::localBlocks);
-  boolField("sink", getSink(), D::sink);
-  intField("min_blocks", getMinBlocks(), D::minBlocks);
-  intField("max_blocks", getMaxBlocks(), D::maxBlocks);
-  boolField("causal", getCausal(), D::causal);
-  floatField("scale", getScale(), D::scale);
-  if (getEstimator() != D::estimator)
-    field("estimator") << stringifyEstimator(getEstimator());
-  if (getQueryReduce() != D::queryReduce)
-    field("query_reduce") << stringifyQueryReduce(getQueryReduce());
-  intField("q_outliers", getQOutliers(), D::qOutliers);
-  intField("k_outliers", getKOutliers(), D::kOutliers);
-  if (getRefine() != defaultRefine(getCausal()))
-    field("refine") << stringifyRefine(getRefine());
-  intField("last_q", getLastQ(), D::lastQ);
-  intField("n_offsets", getNOffsets(), D::nOffsets);
-  intField("rows_per_block", getRowsPerBlock(), D::rowsPerBlock);
-  intField("width", getWidth(), D::width);
-  boolField("refine_norm", getRefineNorm(), defaultRefineNorm(getRefine()));
+  llvm::interleaveComma(given, printer, [&](const ConfigField &f) {
+    printer << f.key << " = ";
+    f.print(printer, values);
+  });
   printer << ">";
 }

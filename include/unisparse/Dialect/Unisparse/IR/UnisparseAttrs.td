@@ -6,44 +6,19 @@
 include "unisparse/Dialect/Unisparse/IR/UnisparseBase.td"
 include "unisparse/Dialect/Unisparse/IR/UnisparseEnums.td"
 
-// A floating-point parameter printed in its shortest round-trip form.
-// Stored as an APFloat (double semantics) so that the attribute can be hashed.
-class Unisparse_F64Param<string value, string desc>
-    : DefaultValuedParameter<"::llvm::APFloat", "::llvm::APFloat(" # value # ")", desc> {
+// The parameters of #unisparse.config carry no default, parser or printer:
+// its hand-written parser and printer (UnisparseAttrs.cpp) hold them, the
+// defaults in one place (`ConfigValues`).
+
+// A floating-point parameter, stored as an APFloat (double semantics) so that
+// the attribute can be hashed, and compared bit for bit.
+class Unisparse_F64Param<string desc> : AttrParameter<"::llvm::APFloat", desc> {
   let comparator = "$_lhs.bitwiseIsEqual($_rhs)";
-  let parser = [{ [&]() -> ::mlir::FailureOr<::llvm::APFloat> {
-    double v;
-    if ($_parser.parseFloat(v))
-      return ::mlir::failure();
-    return ::llvm::APFloat(v);
-  }() }];
-  let printer = [{ ::mlir::unisparse::printShortestDouble($_printer, $_self.convertToDouble()) }];
 }
 
-// A boolean parameter written `true` / `false`.
-class Unisparse_BoolParam<string value, string desc>
-    : DefaultValuedParameter<"bool", value, desc> {
-  let parser = [{ ::mlir::unisparse::parseBoolKeyword($_parser) }];
-  let printer = [{ $_printer << ($_self ? "true" : "false") }];
-}
-
-// An int64_t parameter `name`; a value out of range is reported in the words
-// of python/unisparse/rules.py.
-class Unisparse_IntParam<string name, string value, string desc>
-    : DefaultValuedParameter<"int64_t", value, desc> {
-  let parser = "::mlir::unisparse::parseInt64Parameter($_parser, \"" # name # "\")";
-}
-
-// An enum parameter `name` with a default, written as its keyword; an unknown
-// keyword is reported in the words of python/unisparse/rules.py.
-class Unisparse_EnumParam<EnumAttrInfo info, string name, string value, string desc>
-    : DefaultValuedParameter<info.cppNamespace # "::" # info.className,
-                             info.cppNamespace # "::" # info.className # "::" # value, desc> {
-  let parser = "::mlir::unisparse::parseEnumParameter<" # info.cppNamespace # "::" # info.className #
-               ">($_parser, \"" # name # "\", " # info.cppNamespace # "::getMaxEnumValFor" #
-               info.className # "())";
-  let printer = info.parameterPrinter;
-}
+// A parameter of the C++ enum of `info`.
+class Unisparse_EnumParam<EnumAttrInfo info, string desc>
+    : AttrParameter<info.cppNamespace # "::" # info.className, desc>;
 
 // `#unisparse.estimator<antidiag_lse>` and friends.
 class Unisparse_EnumAttr<EnumAttrInfo info, string name>
@@ -103,33 +78,31 @@ def Unisparse_ConfigAttr : Unisparse_Attr<"Config", "config"> {
     ```
   }];
   let parameters = (ins
-    Unisparse_IntParam<"block", "128", "block size">:$block,
-    Unisparse_IntParam<"c_q", "16", "query composite size">:$c_q,
-    Unisparse_IntParam<"c_k", "32", "key composite size">:$c_k,
-    Unisparse_IntParam<"c_h", "1", "heads per head group">:$c_h,
-    Unisparse_F64Param<"0.9965", "top-p threshold">:$tau,
-    Unisparse_IntParam<"local_blocks", "1", "local blocks">:$local_blocks,
-    Unisparse_BoolParam<"true", "keep the sink block">:$sink,
-    Unisparse_IntParam<"min_blocks", "0", "minimum blocks per row">:$min_blocks,
-    Unisparse_IntParam<"max_blocks", "0", "maximum blocks per row (0: none)">:$max_blocks,
-    Unisparse_BoolParam<"true", "causal attention">:$causal,
-    Unisparse_F64Param<"0.0", "softmax scale (0: 1/sqrt(D))">:$scale,
-    Unisparse_EnumParam<Unisparse_Estimator, "estimator", "outlier", "composite estimator">:$estimator,
-    Unisparse_EnumParam<Unisparse_QueryReduce, "query_reduce", "max", "query composite reduction">:$query_reduce,
-    Unisparse_IntParam<"q_outliers", "1", "outlier rows per query composite">:$q_outliers,
-    Unisparse_IntParam<"k_outliers", "2", "outlier keys per key composite">:$k_outliers,
-    // The defaults of `refine` and `refine_norm` depend on `causal` and on
-    // `refine`: the hand-written parser resolves them (UnisparseAttrs.cpp);
-    // the values here are those of causal attention.
-    Unisparse_EnumParam<Unisparse_Refine, "refine", "slash", "second level of the estimation">:$refine,
-    Unisparse_IntParam<"last_q", "16", "slash refinement: last queries">:$last_q,
-    Unisparse_IntParam<"n_offsets", "16", "slash refinement: offsets kept">:$n_offsets,
-    Unisparse_IntParam<"rows_per_block", "8", "slash refinement: probe rows per query block">:$rows_per_block,
-    Unisparse_IntParam<"width", "1", "slash refinement: keys on either side of an offset">:$width,
-    Unisparse_BoolParam<"true", "slash refinement: normalised by one plus its row sum">:$refine_norm
+    AttrParameter<"int64_t", "block size">:$block,
+    AttrParameter<"int64_t", "query composite size">:$c_q,
+    AttrParameter<"int64_t", "key composite size">:$c_k,
+    AttrParameter<"int64_t", "heads per head group">:$c_h,
+    Unisparse_F64Param<"top-p threshold">:$tau,
+    AttrParameter<"int64_t", "local blocks">:$local_blocks,
+    AttrParameter<"bool", "keep the sink block">:$sink,
+    AttrParameter<"int64_t", "minimum blocks per row">:$min_blocks,
+    AttrParameter<"int64_t", "maximum blocks per row (0: none)">:$max_blocks,
+    AttrParameter<"bool", "causal attention">:$causal,
+    Unisparse_F64Param<"softmax scale (0: 1/sqrt(D))">:$scale,
+    Unisparse_EnumParam<Unisparse_Estimator, "composite estimator">:$estimator,
+    Unisparse_EnumParam<Unisparse_QueryReduce, "query composite reduction">:$query_reduce,
+    AttrParameter<"int64_t", "outlier rows per query composite">:$q_outliers,
+    AttrParameter<"int64_t", "outlier keys per key composite">:$k_outliers,
+    Unisparse_EnumParam<Unisparse_Refine, "second level of the estimation">:$refine,
+    AttrParameter<"int64_t", "slash refinement: last queries">:$last_q,
+    AttrParameter<"int64_t", "slash refinement: offsets kept">:$n_offsets,
+    AttrParameter<"int64_t", "slash refinement: probe rows per query block">:$rows_per_block,
+    AttrParameter<"int64_t", "slash refinement: keys on either side of an offset">:$width,
+    AttrParameter<"bool", "slash refinement: normalised by one plus its row sum">:$refine_norm
   );
-  // `<` struct(params) `>`, written by hand: the defaults of `refine` and
-  // `refine_norm` depend on other fields, which struct(params) cannot say.
+  // `<` struct(params) `>`, written by hand (UnisparseAttrs.cpp, one table of
+  // the fields and their defaults): the defaults of `refine` and `refine_norm`
+  // depend on other fields, which struct(params) cannot say.
   let hasCustomAssemblyFormat = 1;
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
