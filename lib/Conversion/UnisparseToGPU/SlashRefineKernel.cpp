@@ -1103,7 +1103,7 @@ struct RefineKernels : KernelBuilder {
 
     // Forced keys, kForcedTiles m16 tiles a step (their A fragments loaded
     // before the first mma), online (max, sum) per row with the
-    // NaN-propagating max of the CPU path's online log-sum-exp; a tile no
+    // NaN-propagating max of the loop lowering's log-sum-exp; a tile no
     // key of which a row sees leaves its (max, sum) as they were.
     SmallVector<Value> st = {negInf(), negInf(), f32(0.0f), f32(0.0f)};
     for (int64_t range = 0; range < 2; ++range) {

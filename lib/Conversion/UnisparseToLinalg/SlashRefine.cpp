@@ -29,11 +29,21 @@
 //      map can describe these reads; as a linalg.generic with
 //      tensor.extract in its body it would be the same loop nest with a
 //      misleading structure, so it is written as the loops it is;
+//      on the host, a range of forced keys (contiguous) gets its logits as
+//      one (d, j) linalg.generic over kT, and their log-sum-exp is the max,
+//      then the sum of exp(x - max) in key order (as the reference);
 //   5. combination (structured): per row the total and the forced blocks'
 //      sum (one reduction, two outputs), then max(s / tot, E * f / tot)
 //      element by element, with the NaN rules of the op; with refine_norm
 //      one more reduction, the row sum S of E * f / tot, and E * f / tot
 //      divided by 1 + S.
+//
+// Host loops (hostLoops, unisparse-to-cpu): k is transposed once to kT
+// [B, Hkv, D, N] (f32) and every reduction over d (the logits) or r (the
+// evidence) runs outside a parallel loop over keys or entries, so that the
+// host vectorizes the innermost loop without reassociating a sum: each
+// logit and evidence sum is the same sequence of f32 operations as with
+// the reduced dim innermost (the GPU pipeline's loops, which keep it there).
 //
 // The lowering needs static head counts (as unisparse-decompose does).
 //
@@ -92,10 +102,10 @@ ifThen(ImplicitLocOpBuilder &b, Value cond, ValueRange passThrough,
 class SlashRefineLowering {
 public:
   SlashRefineLowering(SlashRefineOp op, ImplicitLocOpBuilder &b, int64_t hq,
-                      int64_t hkv, int64_t hg)
+                      int64_t hkv, int64_t hg, bool hostLoops)
       : op(op), b(b), ctx(op.getContext()), f32(b.getF32Type()),
         i64(b.getI64Type()), M(op.getLastQ()), hq(hq), hkv(hkv), hg(hg),
-        G(hq / hkv), ch(hq / hg) {
+        G(hq / hkv), ch(hq / hg), hostLoops(hostLoops) {
     Value q = op.getQ();
     batch = tensor::getMixedSize(b, b.getLoc(), q, 0);
     seq = tensor::getMixedSize(b, b.getLoc(), q, 2);
@@ -119,8 +129,12 @@ private:
   MLIRContext *ctx;
   Type f32, i64;
   int64_t M, hq, hkv, hg, G, ch;
+  /// The host's loop orders (keys innermost, kT); false: the GPU loops'.
+  bool hostLoops;
   OpFoldResult batch, seq, headDim, blocks;
   Value n, scale;
+  /// With hostLoops, k transposed: [B, Hkv, D, N], f32.
+  Value kT;
 
   Value cIndex(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
   Value cF32(ImplicitLocOpBuilder &lb, float v) {
@@ -161,20 +175,55 @@ private:
     rows = insertDim(b, copied, rows, 2, at);
     Value qx = expandDim(b, rows, 1, {attr(hkv), attr(G)});
 
-    // Logits (b, kv, gg, r, j, d), d reduced.
+    // Logits: each a sum over ascending d of q * k (f32, not reassociated).
     SmallVector<OpFoldResult> xSizes = {batch, attr(hkv), attr(G), attr(M),
                                         seq};
-    Value logits =
-        generic(b, {qx, k}, {zeros(xSizes)},
-                {map(6, {0, 1, 2, 3, 5}), map(6, {0, 1, 4, 5}),
-                 map(6, {0, 1, 2, 3, 4})},
-                6, 1, [&](ImplicitLocOpBuilder &lb, ValueRange a) {
-                  Value p =
-                      arith::MulFOp::create(lb, toF32(lb, lb.getLoc(), a[0]),
-                                            toF32(lb, lb.getLoc(), a[1]));
-                  linalg::YieldOp::create(
-                      lb, arith::AddFOp::create(lb, a[2], p).getResult());
-                })[0];
+    auto multiplyAdd = [&](ImplicitLocOpBuilder &lb, ValueRange a) {
+      Value p = arith::MulFOp::create(lb, toF32(lb, lb.getLoc(), a[0]),
+                                      toF32(lb, lb.getLoc(), a[1]));
+      linalg::YieldOp::create(lb,
+                              arith::AddFOp::create(lb, a[2], p).getResult());
+    };
+    Value logits;
+    if (hostLoops) {
+      // Host loops: k transposed to kT [B, Hkv, D, N] (f32, also the probe
+      // rows' forced keys), then (b, kv, gg, r, d, j) with d reduced and the
+      // keys j innermost and parallel: the loop over keys vectorizes
+      // without reassociating a sum, and every logit is the same sequence
+      // of operations as with d innermost.
+      kT = generic(
+          b, {k},
+          {tensor::EmptyOp::create(
+              b, SmallVector<OpFoldResult>{batch, attr(hkv), headDim, seq},
+              f32)},
+          {map(4, {0, 1, 3, 2}), AffineMap::getMultiDimIdentityMap(4, ctx)}, 4,
+          0, [&](ImplicitLocOpBuilder &lb, ValueRange a) {
+            linalg::YieldOp::create(lb, toF32(lb, lb.getLoc(), a[0]));
+          })[0];
+      using utils::IteratorType;
+      Value init = zeros(xSizes);
+      logits =
+          linalg::GenericOp::create(
+              b, TypeRange{init.getType()}, ValueRange{qx, kT},
+              ValueRange{init},
+              ArrayRef<AffineMap>{map(6, {0, 1, 2, 3, 4}), map(6, {0, 1, 4, 5}),
+                                  map(6, {0, 1, 2, 3, 5})},
+              ArrayRef<IteratorType>{
+                  IteratorType::parallel, IteratorType::parallel,
+                  IteratorType::parallel, IteratorType::parallel,
+                  IteratorType::reduction, IteratorType::parallel},
+              [&](OpBuilder &nb, Location loc, ValueRange a) {
+                ImplicitLocOpBuilder lb(loc, nb);
+                multiplyAdd(lb, a);
+              })
+              .getResult(0);
+    } else {
+      // (b, kv, gg, r, j, d), d reduced.
+      logits = generic(b, {qx, k}, {zeros(xSizes)},
+                       {map(6, {0, 1, 2, 3, 5}), map(6, {0, 1, 4, 5}),
+                        map(6, {0, 1, 2, 3, 4})},
+                       6, 1, multiplyAdd)[0];
+    }
 
     // Key j is visible from row r iff j <= N - M + r, i.e. j + M <= N + r.
     auto visible = [&](ImplicitLocOpBuilder &lb) {
@@ -251,41 +300,70 @@ private:
   /// for offset d = N - 1 - e.
   Value slashEvidence(Value pv) {
     int64_t P = M - 1;
+    // Sums over the rows r, ascending from 0. On the GPU the loops are
+    // (b, g, x, r), r reduced innermost; on the host (b, g, r, x), r
+    // reduced outside the parallel x, so that the loop over x vectorizes
+    // (each sum the same sequence of operations).
+    using utils::IteratorType;
+    auto rowSum = [&](Value in, AffineMap inMap, AffineMap outMap,
+                      ArrayRef<OpFoldResult> sizes) {
+      Value init = zeros(sizes);
+      return linalg::GenericOp::create(
+                 b, TypeRange{init.getType()}, ValueRange{in}, ValueRange{init},
+                 ArrayRef<AffineMap>{inMap, outMap},
+                 hostLoops ? SmallVector<IteratorType>{IteratorType::parallel,
+                                                       IteratorType::parallel,
+                                                       IteratorType::reduction,
+                                                       IteratorType::parallel}
+                           : iterators(3, 1),
+                 [&](OpBuilder &nb, Location loc, ValueRange a) {
+                   linalg::YieldOp::create(
+                       nb, loc,
+                       arith::AddFOp::create(nb, loc, a[1], a[0]).getResult());
+                 })
+          .getResult(0);
+    };
+    // The loop dims: x (a key j or an offset-space entry e) and r.
+    AffineExpr d0 = getAffineDimExpr(0, ctx), d1 = getAffineDimExpr(1, ctx),
+               x = getAffineDimExpr(hostLoops ? 3 : 2, ctx),
+               r = getAffineDimExpr(hostLoops ? 2 : 3, ctx);
+    auto xMap = AffineMap::get(4, 0, {d0, d1, x}, ctx);
     SmallVector<OpFoldResult> vSizes = {batch, attr(hg), seq};
-    Value v0 = generic(
-        b, {pv}, {zeros(vSizes)}, {map(4, {0, 1, 3, 2}), map(4, {0, 1, 2})}, 4,
-        1, [&](ImplicitLocOpBuilder &lb, ValueRange a) {
-          linalg::YieldOp::create(
-              lb, arith::AddFOp::create(lb, a[1], a[0]).getResult());
-        })[0];
+    Value v0 =
+        rowSum(pv, AffineMap::get(4, 0, {d0, d1, r, x}, ctx), xMap, vSizes);
     OpFoldResult wide = plus(seq, 2 * P), eSize = plus(seq, P);
     Value pvL =
         insertDim(b, pv, zeros({batch, attr(hg), attr(M), wide}), 3, attr(P));
     Value v0L = insertDim(b, v0, zeros({batch, attr(hg), wide}), 2, attr(P));
-    // (b, g, e, r), r reduced; pvL read at column e + r.
-    AffineExpr d0 = getAffineDimExpr(0, ctx), d1 = getAffineDimExpr(1, ctx),
-               d2 = getAffineDimExpr(2, ctx), d3 = getAffineDimExpr(3, ctx);
-    auto pvMap = AffineMap::get(4, 0, {d0, d1, d3, d2 + d3}, ctx);
-    auto v0Map = AffineMap::get(4, 0, {d0, d1, d2 + d3}, ctx);
-    auto eMap = map(4, {0, 1, 2});
+    // (b, g, e, r) or (b, g, r, e), r reduced; pvL read at column e + r
+    // (the lower dim first, d2 + d3).
+    AffineExpr column = hostLoops ? r + x : x + r;
+    auto pvMap = AffineMap::get(4, 0, {d0, d1, r, column}, ctx);
+    auto v0Map = AffineMap::get(4, 0, {d0, d1, column}, ctx);
+    auto eMap = xMap;
     SmallVector<OpFoldResult> eSizes = {batch, attr(hg), eSize};
-    Value s0 =
-        generic(b, {pvL}, {zeros(eSizes)}, {pvMap, eMap}, 4, 1,
-                [&](ImplicitLocOpBuilder &lb, ValueRange a) {
-                  linalg::YieldOp::create(
-                      lb, arith::AddFOp::create(lb, a[1], a[0]).getResult());
-                })[0];
-    return generic(
-        b, {pvL, v0L, s0}, {zeros(eSizes)}, {pvMap, v0Map, eMap, eMap}, 4, 1,
-        [&](ImplicitLocOpBuilder &lb, ValueRange a) {
-          // The pair goes to the slash unless v0 >= s0.
-          Value toSlash =
-              arith::CmpFOp::create(lb, arith::CmpFPredicate::ULT, a[1], a[2]);
-          Value add =
-              arith::SelectOp::create(lb, toSlash, a[0], cF32(lb, 0.0f));
-          linalg::YieldOp::create(
-              lb, arith::AddFOp::create(lb, a[3], add).getResult());
-        })[0];
+    Value s0 = rowSum(pvL, pvMap, eMap, eSizes);
+    Value slashInit = zeros(eSizes);
+    return linalg::GenericOp::create(
+               b, TypeRange{slashInit.getType()}, ValueRange{pvL, v0L, s0},
+               ValueRange{slashInit},
+               ArrayRef<AffineMap>{pvMap, v0Map, eMap, eMap},
+               hostLoops ? SmallVector<IteratorType>{IteratorType::parallel,
+                                                     IteratorType::parallel,
+                                                     IteratorType::reduction,
+                                                     IteratorType::parallel}
+                         : iterators(3, 1),
+               [&](OpBuilder &nb, Location loc, ValueRange a) {
+                 ImplicitLocOpBuilder lb(loc, nb);
+                 // The pair goes to the slash unless v0 >= s0.
+                 Value toSlash = arith::CmpFOp::create(
+                     lb, arith::CmpFPredicate::ULT, a[1], a[2]);
+                 Value add =
+                     arith::SelectOp::create(lb, toSlash, a[0], cF32(lb, 0.0f));
+                 linalg::YieldOp::create(
+                     lb, arith::AddFOp::create(lb, a[3], add).getResult());
+               })
+        .getResult(0);
   }
 
   /// Stage 3: the offsets [B, Hg, n_offsets] (i64, -1 where none).
@@ -499,8 +577,54 @@ private:
                     return SmallVector<Value>{mx, l};
                   };
                   SmallVector<Value> st = {cF32(hb, kNegInf), cF32(hb, 0.0f)};
-                  st = forLoop(hb, c0, sinkEnd, st, lseStep);
-                  st = forLoop(hb, lo, iEnd, st, lseStep);
+                  if (hostLoops) {
+                    // The forced keys' logits first, all keys of a range at
+                    // once (forcedLogits: the sink block, then [lo, i]);
+                    // then their max (exact in any order) and the sum of
+                    // exp(x - max) in key order, as the float64 reference
+                    // forms the log-sum-exp: the exponentials do not wait
+                    // for one another as the online form's do.
+                    SmallVector<Value> ranges = {
+                        forcedLogits(hb, bi, h, i, kv, c0, sinkEnd),
+                        forcedLogits(hb, bi, h, i, kv, lo, iEnd)};
+                    auto overKeys =
+                        [&](Value init,
+                            function_ref<Value(ImplicitLocOpBuilder &, Value,
+                                               Value)>
+                                step) {
+                          for (Value xs : ranges)
+                            init = forLoop(hb, c0,
+                                           tensor::DimOp::create(hb, xs, 0),
+                                           {init},
+                                           [&](ImplicitLocOpBuilder &xb,
+                                               Value j, ValueRange acc) {
+                                             Value x = arith::MulFOp::create(
+                                                 xb,
+                                                 tensor::ExtractOp::create(
+                                                     xb, xs, ValueRange{j}),
+                                                 scale);
+                                             return SmallVector<Value>{
+                                                 step(xb, acc[0], x)};
+                                           })[0];
+                          return init;
+                        };
+                    Value mx = overKeys(st[0], [](ImplicitLocOpBuilder &xb,
+                                                  Value acc, Value x) {
+                      return arith::MaximumFOp::create(xb, acc, x).getResult();
+                    });
+                    Value l = overKeys(st[1], [&](ImplicitLocOpBuilder &xb,
+                                                  Value acc, Value x) {
+                      return arith::AddFOp::create(
+                                 xb, acc,
+                                 math::ExpOp::create(
+                                     xb, arith::SubFOp::create(xb, x, mx)))
+                          .getResult();
+                    });
+                    st = {mx, l};
+                  } else {
+                    st = forLoop(hb, c0, sinkEnd, st, lseStep);
+                    st = forLoop(hb, lo, iEnd, st, lseStep);
+                  }
                   Value lse = arith::AddFOp::create(
                       hb, st[0], math::LogOp::create(hb, st[1]));
                   // The candidates, each key once.
@@ -536,6 +660,47 @@ private:
     tensor::ParallelInsertSliceOp::create(b, row, eOut, offs, sizes, strides);
     b.setInsertionPointAfter(forall);
     return forall.getResult(0);
+  }
+
+  /// The unscaled logits q[bi, h, i] . k[bi, kv, j] of the keys j in
+  /// [from, to), [to - from] f32: (d, j) over kT with d reduced and j
+  /// innermost and parallel (the host vectorizes the loop over keys), each
+  /// a sum over ascending d from 0, as the gathered logits are.
+  Value forcedLogits(ImplicitLocOpBuilder &xb, Value bi, Value h, Value i,
+                     Value kv, Value from, Value to) {
+    Value q = op.getQ();
+    auto qType = cast<RankedTensorType>(q.getType());
+    int64_t d = qType.getDimSize(3);
+    OpFoldResult one = xb.getIndexAttr(1), zero = xb.getIndexAttr(0);
+    Value len = arith::SubIOp::create(xb, to, from);
+    Value qRow = tensor::ExtractSliceOp::create(
+        xb, RankedTensorType::get({d}, qType.getElementType()), q,
+        ArrayRef<OpFoldResult>{bi, h, i, zero},
+        ArrayRef<OpFoldResult>{one, one, one, headDim},
+        SmallVector<OpFoldResult>(4, one));
+    Value keys = tensor::ExtractSliceOp::create(
+        xb, RankedTensorType::get({d, ShapedType::kDynamic}, f32), kT,
+        ArrayRef<OpFoldResult>{bi, kv, zero, from},
+        ArrayRef<OpFoldResult>{one, one, headDim, len},
+        SmallVector<OpFoldResult>(4, one));
+    Value init = filledTensor(xb, {len}, f32, xb.getF32FloatAttr(0.0f));
+    using utils::IteratorType;
+    return linalg::GenericOp::create(
+               xb, TypeRange{init.getType()}, ValueRange{qRow, keys},
+               ValueRange{init},
+               ArrayRef<AffineMap>{dimsMap(ctx, 2, {0}),
+                                   AffineMap::getMultiDimIdentityMap(2, ctx),
+                                   dimsMap(ctx, 2, {1})},
+               ArrayRef<IteratorType>{IteratorType::reduction,
+                                      IteratorType::parallel},
+               [&](OpBuilder &nb, Location loc, ValueRange a) {
+                 Value p =
+                     arith::MulFOp::create(nb, loc, toF32(nb, loc, a[0]), a[1]);
+                 linalg::YieldOp::create(
+                     nb, loc,
+                     arith::AddFOp::create(nb, loc, a[2], p).getResult());
+               })
+        .getResult(0);
   }
 
   /// One candidate key j = center + ee - width of probe row i: added to
@@ -679,7 +844,9 @@ private:
 };
 
 struct SlashRefineToLinalg : OpRewritePattern<SlashRefineOp> {
-  using OpRewritePattern::OpRewritePattern;
+  SlashRefineToLinalg(MLIRContext *ctx, bool hostLoops)
+      : OpRewritePattern(ctx), hostLoops(hostLoops) {}
+  bool hostLoops;
 
   LogicalResult matchAndRewrite(SlashRefineOp op,
                                 PatternRewriter &rewriter) const override {
@@ -694,13 +861,14 @@ struct SlashRefineToLinalg : OpRewritePattern<SlashRefineOp> {
         ShapedType::isDynamic(hg))
       return rewriter.notifyMatchFailure(op, "dynamic head counts");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    rewriter.replaceOp(op, SlashRefineLowering(op, b, hq, hkv, hg).lower());
+    rewriter.replaceOp(
+        op, SlashRefineLowering(op, b, hq, hkv, hg, hostLoops).lower());
     return success();
   }
 };
 } // namespace
 
 void mlir::unisparse::populateSlashRefineToLinalgPatterns(
-    RewritePatternSet &patterns) {
-  patterns.add<SlashRefineToLinalg>(patterns.getContext());
+    RewritePatternSet &patterns, bool hostLoops) {
+  patterns.add<SlashRefineToLinalg>(patterns.getContext(), hostLoops);
 }

@@ -15,11 +15,11 @@ using namespace mlir;
 using namespace mlir::unisparse;
 
 void mlir::unisparse::populateUnisparseToLinalgPatterns(
-    RewritePatternSet &patterns) {
+    RewritePatternSet &patterns, bool hostLoops) {
   populateCompressToLinalgPatterns(patterns);
   populateBlockScoreToLinalgPatterns(patterns);
   populateBlockSelectToLinalgPatterns(patterns);
-  populateSlashRefineToLinalgPatterns(patterns);
+  populateSlashRefineToLinalgPatterns(patterns, hostLoops);
   populateDenseLayoutToLinalgPatterns(patterns);
 }
 
@@ -78,7 +78,8 @@ struct ConvertUnisparseToLinalgPass
     });
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     RewritePatternSet patterns(ctx);
-    populateUnisparseToLinalgPatterns(patterns);
+    // Without gpu-kernels the loops run on the host (unisparse-to-cpu).
+    populateUnisparseToLinalgPatterns(patterns, /*hostLoops=*/!gpuKernels);
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
       signalPassFailure();

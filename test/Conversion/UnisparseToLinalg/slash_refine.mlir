@@ -1,17 +1,43 @@
 // RUN: unisparse-opt %s --convert-unisparse-to-linalg --canonicalize | FileCheck %s
+// RUN: unisparse-opt %s --convert-unisparse-to-linalg="gpu-kernels=true" --canonicalize | FileCheck %s --check-prefix=GPU
 
 // slash_refine, GQA 4/2 in 2 head groups, last_q = 8, 4 offsets, 4 probe
 // rows, width 1: the last rows as a contraction and a masked softmax, the
 // evidence as reductions over affine maps of the padded shares, the offsets
 // as arg-max reductions, the probe rows' gather as scf loops, the
-// combination element by element.
-// CHECK-DAG: #[[$LOGIT_Q:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3, d5)>
+// combination element by element. Without gpu-kernels the loops are the
+// host's: k transposed to [B, Hkv, D, N], the contraction's keys and the
+// evidence's entries innermost (d, r reduced outside them), the forced
+// keys' logits of a probe row as one (d, j) loop nest over the transposed k.
+// CHECK-DAG: #[[$TRANSPOSE:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3, d2)>
+// CHECK-DAG: #[[$LOGIT_Q:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3, d4)>
 // CHECK-DAG: #[[$LOGIT_K:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d4, d5)>
-// CHECK-DAG: #[[$LOGIT_X:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3, d4)>
+// CHECK-DAG: #[[$LOGIT_X:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3, d5)>
 // CHECK-DAG: #[[$GROUP:.+]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d4, d2, d3)>
-// CHECK-DAG: #[[$PAIR:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3, d2 + d3)>
+// CHECK-DAG: #[[$ROWS:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+// CHECK-DAG: #[[$ENTRY:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
+// CHECK-DAG: #[[$PAIR:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d2 + d3)>
 // CHECK-DAG: #[[$KEY:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2 + d3)>
 // CHECK-DAG: #[[$ROW3:.+]] = affine_map<(d0, d1, d2) -> (d0, d1)>
+// CHECK-DAG: #[[$D:.+]] = affine_map<(d0, d1) -> (d0)>
+// CHECK-DAG: #[[$J:.+]] = affine_map<(d0, d1) -> (d1)>
+// CHECK-DAG: #[[$DJ:.+]] = affine_map<(d0, d1) -> (d0, d1)>
+// The GPU pipeline's loops (gpu-kernels; f32 q and k take the loops): d and
+// r innermost, k read in place.
+// GPU-DAG: #[[$GLOGIT_Q:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3, d5)>
+// GPU-DAG: #[[$GLOGIT_X:.+]] = affine_map<(d0, d1, d2, d3, d4, d5) -> (d0, d1, d2, d3, d4)>
+// GPU-DAG: #[[$GPAIR:.+]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3, d2 + d3)>
+// GPU-LABEL: func.func @refine
+// GPU-SAME: (%[[Q:[^:]+]]: tensor<2x4x?x16xf32>, %[[K:[^:]+]]: tensor<2x2x?x16xf32>,
+// GPU: linalg.generic {indexing_maps = [#[[$GLOGIT_Q]], #{{.+}}, #[[$GLOGIT_X]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "reduction"]}
+// GPU-SAME: ins(%{{.+}}, %[[K]] : tensor<2x2x2x8x16xf32>, tensor<2x2x?x16xf32>)
+// GPU: linalg.generic {indexing_maps = [#[[$GPAIR]], {{.+}}], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+// GPU: scf.forall
+// GPU-NOT: linalg.generic
+// GPU: tensor.extract %[[Q]]
+// GPU: tensor.extract %[[K]]
+// GPU: math.log
+// GPU: tensor.parallel_insert_slice
 // CHECK-LABEL: func.func @refine
 // CHECK-SAME: (%[[Q:[^:]+]]: tensor<2x4x?x16xf32>, %[[K:[^:]+]]: tensor<2x2x?x16xf32>, %[[S:[^:]+]]: tensor<2x2x?x?xf32>, %[[R0:[^:]+]]: tensor<2x2x?x?xf32>)
 // The m = min(8, N) last rows of q, copied to row 8 - m of a zero
@@ -25,8 +51,11 @@
 // CHECK: %[[COPY:.+]] = linalg.copy ins(%[[LAST]] : tensor<2x4x?x16xf32>) outs(%[[DST]] : tensor<2x4x?x16xf32>)
 // CHECK: %[[ROWS:.+]] = tensor.insert_slice %[[COPY]] into %{{.+}}[0, 0, %[[AT]], 0] [2, 4, %[[M]], 16]
 // CHECK: %[[QX:.+]] = tensor.expand_shape %[[ROWS]] {{\[\[}}0], [1, 2], [3], [4]] output_shape [2, 2, 2, 8, 16]
-// CHECK: %[[X:.+]] = linalg.generic {indexing_maps = [#[[$LOGIT_Q]], #[[$LOGIT_K]], #[[$LOGIT_X]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "reduction"]}
-// CHECK-SAME: ins(%[[QX]], %[[K]] : tensor<2x2x2x8x16xf32>, tensor<2x2x?x16xf32>)
+// k transposed, then the contraction (b, kv, gg, r, d, j), d reduced.
+// CHECK: %[[KT:.+]] = linalg.generic {indexing_maps = [#[[$TRANSPOSE]], #[[$ROWS]]], iterator_types = ["parallel", "parallel", "parallel", "parallel"]}
+// CHECK-SAME: ins(%[[K]] : tensor<2x2x?x16xf32>) outs(%{{.+}} : tensor<2x2x16x?xf32>)
+// CHECK: %[[X:.+]] = linalg.generic {indexing_maps = [#[[$LOGIT_Q]], #[[$LOGIT_K]], #[[$LOGIT_X]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "parallel"]}
+// CHECK-SAME: ins(%[[QX]], %[[KT]] : tensor<2x2x2x8x16xf32>, tensor<2x2x16x?xf32>)
 // Row max, exponentials, sums and shares, masked by j + 8 <= N + r.
 // CHECK: linalg.generic
 // CHECK-SAME: ins(%[[X]] : tensor<2x2x2x8x?xf32>) outs(%{{.+}} : tensor<2x2x2x8xf32>)
@@ -36,11 +65,13 @@
 // The group's sum over its heads (Hq expanded to [Hg, c_h]).
 // CHECK: linalg.generic {indexing_maps = [#[[$GROUP]], {{.+}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]}
 // CHECK-SAME: outs(%{{.+}} : tensor<2x2x8x?xf32>)
-// Evidence: v0, the shares padded by 7 on both sides, s0 and the split.
+// Evidence: v0, the shares padded by 7 on both sides, s0 and the split,
+// (b, g, r, x) with r reduced.
+// CHECK: linalg.generic {indexing_maps = [#[[$ROWS]], #[[$ENTRY]]], iterator_types = ["parallel", "parallel", "reduction", "parallel"]}
 // CHECK: tensor.insert_slice %{{.+}} into %{{.+}}[0, 0, 0, 7] [2, 2, 8, %[[N]]]
 // CHECK: tensor.insert_slice %{{.+}} into %{{.+}}[0, 0, 7] [2, 2, %[[N]]]
-// CHECK: %[[S0:.+]] = linalg.generic {indexing_maps = [#[[$PAIR]], {{.+}}], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
-// CHECK: linalg.generic {indexing_maps = [#[[$PAIR]], #[[$KEY]], {{.+}}], iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+// CHECK: %[[S0:.+]] = linalg.generic {indexing_maps = [#[[$PAIR]], #[[$ENTRY]]], iterator_types = ["parallel", "parallel", "reduction", "parallel"]}
+// CHECK: linalg.generic {indexing_maps = [#[[$PAIR]], #[[$KEY]], #[[$ENTRY]], #[[$ENTRY]]], iterator_types = ["parallel", "parallel", "reduction", "parallel"]}
 // CHECK-SAME: %[[S0]]
 // CHECK: arith.cmpf ult
 // Offsets: 4 rounds of an arg-max reduction (ties to the larger e), each
@@ -53,17 +84,27 @@
 // CHECK: arith.cmpi sgt
 // CHECK: tensor.insert_slice %{{.+}} into %{{.+}}[0, 0, %[[KK]]] [2, 2, 1]
 // Probe rows: one scf.forall row per (b, g, I), loops over the probe rows,
-// the group's heads, the forced keys (online log-sum-exp) and the
-// candidates, reading q, k and the offsets at computed indices.
+// the group's heads, the forced keys (their logits over kT per range, the
+// sink block then [lo, i]; their max, then the sum of exp(x - max)) and
+// the candidates, reading q, k and the offsets at computed indices.
 // CHECK: %[[E:.+]] = scf.forall (%[[B:.+]], %[[G:.+]], %[[I:.+]]) in (2, 2, %{{.+}}) shared_outs(%[[EO:.+]] = %{{.+}})
 // CHECK: scf.for {{.+}} to %c4
 // CHECK: scf.for {{.+}} to %c2
-// CHECK: tensor.extract %[[Q]][%[[B]],
-// CHECK: tensor.extract %[[K]][%[[B]],
+// CHECK: tensor.extract_slice %[[Q]][%[[B]],
+// CHECK: tensor.extract_slice %[[KT]][%[[B]],
+// CHECK: linalg.generic {indexing_maps = [#[[$D]], #[[$DJ]], #[[$J]]], iterator_types = ["reduction", "parallel"]}
+// CHECK: tensor.extract_slice %[[KT]][%[[B]],
+// CHECK: linalg.generic {indexing_maps = [#[[$D]], #[[$DJ]], #[[$J]]], iterator_types = ["reduction", "parallel"]}
+// CHECK: arith.maximumf
+// CHECK: arith.maximumf
+// CHECK: math.exp
+// CHECK: math.exp
 // CHECK: math.log
 // CHECK: tensor.extract %[[OFFS]]#1[%[[B]], %[[G]],
 // CHECK: scf.for {{.+}} to %c3
 // CHECK: math.absi
+// CHECK: tensor.extract %[[Q]][%[[B]],
+// CHECK: tensor.extract %[[K]][%[[B]],
 // CHECK: math.exp
 // CHECK: tensor.parallel_insert_slice %{{.+}} into %[[EO]][%[[B]], %[[G]], %[[I]], 0]
 // Combination: the row total and the forced blocks' sum, then the max.

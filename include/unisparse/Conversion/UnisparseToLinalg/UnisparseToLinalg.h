@@ -33,11 +33,16 @@ void populateOutlierScoreToLinalgPatterns(RewritePatternSet &patterns);
 void populateBlockSelectToLinalgPatterns(RewritePatternSet &patterns);
 /// slash_refine -> last-row contraction and softmax, evidence reductions,
 /// arg-max offsets, scf loops for the probe rows' gather, the combination.
-void populateSlashRefineToLinalgPatterns(RewritePatternSet &patterns);
+/// `hostLoops`: the logits' and the evidence's loops with the keys (entries)
+/// innermost (over k transposed), for the host's vectorizer; false: the
+/// loops the GPU pipeline maps to threads (d, r innermost, k read in place).
+void populateSlashRefineToLinalgPatterns(RewritePatternSet &patterns,
+                                         bool hostLoops = true);
 /// dense_layout -> linalg.generic.
 void populateDenseLayoutToLinalgPatterns(RewritePatternSet &patterns);
-/// All of the above.
-void populateUnisparseToLinalgPatterns(RewritePatternSet &patterns);
+/// All of the above (`hostLoops`: see populateSlashRefineToLinalgPatterns).
+void populateUnisparseToLinalgPatterns(RewritePatternSet &patterns,
+                                       bool hostLoops = true);
 
 } // namespace mlir::unisparse
 

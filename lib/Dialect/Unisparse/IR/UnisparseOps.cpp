@@ -630,9 +630,9 @@ LogicalResult SlashRefineOp::verify() {
   StaticSizeArith a;
   return failure(
       failed(c.operandsFit()) ||
-      failed(c.fits(refinementBytes(a, dimOr1(q, 0), dimOr1(q, 1), dimOr1(s, 1),
-                                    dimOr1(q, 2), dimOr1(q, 3), block,
-                                    getLastQ(), getNOffsets()),
+      failed(c.fits(refinementBytes(a, dimOr1(q, 0), dimOr1(q, 1), dimOr1(k, 1),
+                                    dimOr1(s, 1), dimOr1(q, 2), dimOr1(q, 3),
+                                    block, getLastQ(), getNOffsets()),
                     "the last rows' logits and the refinement's buffers")));
 }
 
