@@ -288,7 +288,7 @@ struct CompressToLinalg : OpRewritePattern<CompressOp> {
 } // namespace
 
 void mlir::unisparse::populateCompressToLinalgPatterns(
-    RewritePatternSet &patterns) {
+    RewritePatternSet &patterns, bool hostLoops) {
   patterns.add<CompressToLinalg, ConcatCompressToLinalg>(patterns.getContext());
-  populateOutlierCompressToLinalgPatterns(patterns);
+  populateOutlierCompressToLinalgPatterns(patterns, hostLoops);
 }

@@ -31,6 +31,11 @@
 //                  the spread (tensor.insert_slice per slot; into 16-bit
 //                  composites each slot rounded once by a generic)
 //
+// The sums over a composite's slots (overRest, outlierToken) run over
+// ascending slots; on the host (unisparse-to-cpu) as (b, g, t, a, d), the
+// slot loop outside the coordinates, so that the loop over d vectorizes
+// without reassociating them; the GPU pipeline's loops keep a innermost.
+//
 // The NumPy reference is unisparse.reference.outlier.compress_outlier (the
 // same selection; sums in f32 here, f64 there).
 //
@@ -90,9 +95,10 @@ Value indexToF32(ImplicitLocOpBuilder &lb, Value n) {
 /// The structured lowering of one outlier compress (see above).
 class OutlierCompressLowering {
 public:
-  OutlierCompressLowering(CompressOp op, ImplicitLocOpBuilder &b)
+  OutlierCompressLowering(CompressOp op, ImplicitLocOpBuilder &b,
+                          bool hostLoops)
       : op(op), b(b), f32(b.getF32Type()), c(op.getSeqFactor()),
-        r(op.getOutliers()), hot(op.getHot()) {
+        r(op.getOutliers()), hot(op.getHot()), hostLoops(hostLoops) {
     SmallVector<OpFoldResult> out =
         tensor::getMixedSizes(b, b.getLoc(), op.getInit());
     bsz = out[0];
@@ -144,6 +150,8 @@ private:
   ImplicitLocOpBuilder &b;
   Type f32;
   int64_t c, r, hot;
+  /// The host's loop order for the sums over slots (see slotLoops).
+  bool hostLoops;
   OpFoldResult bsz, groups, comps, dim, seq;
   Value seqV;
   SmallVector<OpFoldResult> perComp;
@@ -286,25 +294,43 @@ private:
         });
   }
 
-  /// Sums over the rest's slots ((b, g, t, d, a), a reduced) of x, or with
-  /// `mean` of (x - mean)^2: [B, G, T, D]. The rest is the real slots no
-  /// outlier took, or every real slot when there is none (restCount = 0).
+  /// The loops of a sum over the slots a of [B, G, T, D] values: on the
+  /// GPU (b, g, t, d, a), a innermost; on the host (b, g, t, a, d), a
+  /// reduced outside the coordinates d, so that the loop over d (contiguous
+  /// in xs) vectorizes without reassociating the sum, each element summed
+  /// over ascending a as before. The loop dims of a and d, and the dims of
+  /// xs [B, G, T, c, D] and of a [B, G, T, D] value.
+  struct SlotLoops {
+    unsigned a, d;
+    SmallVector<unsigned> xs, perCoord;
+  };
+  SlotLoops slotLoops() const {
+    if (hostLoops)
+      return {3, 4, {0, 1, 2, 3, 4}, {0, 1, 2, 4}};
+    return {4, 3, {0, 1, 2, 4, 3}, {0, 1, 2, 3}};
+  }
+
+  /// Sums over the rest's slots ((b, g, t, d, a) or (b, g, t, a, d): a
+  /// reduced, slotLoops) of x, or with `mean` of (x - mean)^2:
+  /// [B, G, T, D]. The rest is the real slots no outlier took, or every
+  /// real slot when there is none (restCount = 0).
   Value overRest(Value xs, Value restCount, ArrayRef<Value> idx, Value mean) {
+    SlotLoops loops = slotLoops();
     SmallVector<Value> ins = {xs, restCount};
-    SmallVector<SmallVector<unsigned>> dims = {{0, 1, 2, 4, 3}, {0, 1, 2}};
+    SmallVector<SmallVector<unsigned>> dims = {loops.xs, {0, 1, 2}};
     if (mean) {
       ins.push_back(mean);
-      dims.push_back({0, 1, 2, 3});
+      dims.push_back(loops.perCoord);
     }
     ins.append(idx.begin(), idx.end());
     dims.append(idx.size(), {0, 1, 2});
     unsigned first = mean ? 3 : 2;
     size_t taken = idx.size();
     return reduceGeneric(
-        b, ins, dims, {zeros({bsz, groups, comps, dim})}, {0, 1, 2, 3}, 5,
+        b, ins, dims, {zeros({bsz, groups, comps, dim})}, loops.perCoord, 5,
         [&](ImplicitLocOpBuilder &lb, ValueRange a) {
-          Value slot = linalg::IndexOp::create(lb, 4);
-          Value isReal = real(lb, 2, 4);
+          Value slot = linalg::IndexOp::create(lb, loops.a);
+          Value isReal = real(lb, 2, loops.a);
           Value anyRest = arith::CmpFOp::create(lb, arith::CmpFPredicate::OGT,
                                                 a[1], f32Constant(lb, 0.0f));
           Value rest = arith::AndIOp::create(
@@ -332,14 +358,15 @@ private:
         });
   }
 
-  /// The token at slot `idx` of each composite ((b, g, t, d, a), a reduced:
-  /// a masked sum over the slots), or `mean` where `idx` is none (c).
+  /// The token at slot `idx` of each composite (a reduced, slotLoops: a
+  /// masked sum over the slots), or `mean` where `idx` is none (c).
   Value outlierToken(Value xs, Value idx, Value mean) {
+    SlotLoops loops = slotLoops();
     return reduceGeneric(
-        b, {xs, idx, mean}, {{0, 1, 2, 4, 3}, {0, 1, 2}, {0, 1, 2, 3}},
-        {zeros({bsz, groups, comps, dim})}, {0, 1, 2, 3}, 5,
+        b, {xs, idx, mean}, {loops.xs, {0, 1, 2}, loops.perCoord},
+        {zeros({bsz, groups, comps, dim})}, loops.perCoord, 5,
         [&](ImplicitLocOpBuilder &lb, ValueRange a) {
-          Value slot = linalg::IndexOp::create(lb, 4);
+          Value slot = linalg::IndexOp::create(lb, loops.a);
           Value zero = f32Constant(lb, 0.0f);
           Value none =
               arith::CmpIOp::create(lb, arith::CmpIPredicate::eq, a[1],
@@ -381,20 +408,22 @@ private:
 };
 
 struct OutlierCompressToLinalg : OpRewritePattern<CompressOp> {
-  using OpRewritePattern::OpRewritePattern;
+  OutlierCompressToLinalg(MLIRContext *ctx, bool hostLoops)
+      : OpRewritePattern(ctx), hostLoops(hostLoops) {}
+  bool hostLoops;
 
   LogicalResult matchAndRewrite(CompressOp op,
                                 PatternRewriter &rewriter) const override {
     if (op.getPooling() != Pooling::outlier || !op.hasPureTensorSemantics())
       return failure();
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    rewriter.replaceOp(op, OutlierCompressLowering(op, b).lower());
+    rewriter.replaceOp(op, OutlierCompressLowering(op, b, hostLoops).lower());
     return success();
   }
 };
 } // namespace
 
 void mlir::unisparse::populateOutlierCompressToLinalgPatterns(
-    RewritePatternSet &patterns) {
-  patterns.add<OutlierCompressToLinalg>(patterns.getContext());
+    RewritePatternSet &patterns, bool hostLoops) {
+  patterns.add<OutlierCompressToLinalg>(patterns.getContext(), hostLoops);
 }

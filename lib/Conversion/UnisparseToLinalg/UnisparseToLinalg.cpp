@@ -16,7 +16,7 @@ using namespace mlir::unisparse;
 
 void mlir::unisparse::populateUnisparseToLinalgPatterns(
     RewritePatternSet &patterns, bool hostLoops) {
-  populateCompressToLinalgPatterns(patterns);
+  populateCompressToLinalgPatterns(patterns, hostLoops);
   populateBlockScoreToLinalgPatterns(patterns);
   populateBlockSelectToLinalgPatterns(patterns);
   populateSlashRefineToLinalgPatterns(patterns, hostLoops);

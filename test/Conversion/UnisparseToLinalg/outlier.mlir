@@ -14,7 +14,9 @@
 // The far slot: the largest squared distance, the hot slot excluded.
 // CHECK: %[[FAR:.+]]:2 = linalg.generic {{.+}}ins(%{{.+}}, %[[HOT]]#1 : tensor<1x4x?x16xf32>, tensor<1x4x?xindex>) outs(%{{.+}}, %{{.+}} : tensor<1x4x?xf32>, tensor<1x4x?xindex>)
 // CHECK: %[[REST:.+]] = tensor.insert_slice %{{.+}} into %{{.+}}[0, 0, 0, 0, 0] [1, 4, %{{.+}}, 1, 32] [1, 1, 1, 1, 1] : tensor<1x4x?x32xf32> into tensor<1x4x?x3x32xf32>
-// CHECK: %[[T1:.+]] = linalg.generic {{.+}}ins(%{{.+}}, %[[HOT]]#1, %{{.+}} : tensor<1x4x?x16x32xf32>, tensor<1x4x?xindex>, tensor<1x4x?x32xf32>)
+// An outlier token: a masked sum over the slots a, (b, g, t, a, d) with a
+// reduced outside the coordinates d (the host's loops: d vectorizes).
+// CHECK: %[[T1:.+]] = linalg.generic {{.+}}iterator_types = ["parallel", "parallel", "parallel", "reduction", "parallel"]} ins(%{{.+}}, %[[HOT]]#1, %{{.+}} : tensor<1x4x?x16x32xf32>, tensor<1x4x?xindex>, tensor<1x4x?x32xf32>)
 // CHECK: %[[S1:.+]] = tensor.insert_slice %[[T1]] into %[[REST]][0, 0, 0, 1, 0]
 // CHECK: %[[T2:.+]] = linalg.generic {{.+}}ins(%{{.+}}, %[[FAR]]#1, %{{.+}} : tensor<1x4x?x16x32xf32>, tensor<1x4x?xindex>, tensor<1x4x?x32xf32>)
 // CHECK: %[[S2:.+]] = tensor.insert_slice %[[T2]] into %[[S1]][0, 0, 0, 2, 0]

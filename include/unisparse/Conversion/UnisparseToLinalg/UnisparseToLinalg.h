@@ -18,11 +18,15 @@ namespace mlir::unisparse {
 #include "unisparse/Conversion/Passes.h.inc"
 
 /// compress -> reductions over expand_shape views + linalg.generic (mean,
-/// concat); includes the outlier pooling's patterns.
-void populateCompressToLinalgPatterns(RewritePatternSet &patterns);
+/// concat); includes the outlier pooling's patterns (`hostLoops`: theirs).
+void populateCompressToLinalgPatterns(RewritePatternSet &patterns,
+                                      bool hostLoops = true);
 /// compress {pooling = outlier} -> center, scores, per-composite argmax
-/// reductions, masked means.
-void populateOutlierCompressToLinalgPatterns(RewritePatternSet &patterns);
+/// reductions, masked means. `hostLoops`: the sums over a composite's slots
+/// with the slot loop outside the coordinates (for the host's vectorizer);
+/// false: the slot loop innermost (the GPU pipeline's loops).
+void populateOutlierCompressToLinalgPatterns(RewritePatternSet &patterns,
+                                             bool hostLoops = true);
 /// block_score -> contraction, masked softmax reductions, block sums;
 /// includes the outlier estimator's patterns.
 void populateBlockScoreToLinalgPatterns(RewritePatternSet &patterns);
