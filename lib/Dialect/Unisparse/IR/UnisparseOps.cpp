@@ -632,7 +632,8 @@ LogicalResult SlashRefineOp::verify() {
       failed(c.operandsFit()) ||
       failed(c.fits(refinementBytes(a, dimOr1(q, 0), dimOr1(q, 1), dimOr1(k, 1),
                                     dimOr1(s, 1), dimOr1(q, 2), dimOr1(q, 3),
-                                    block, getLastQ(), getNOffsets()),
+                                    block, getLastQ(), getNOffsets(),
+                                    /*hostLoops=*/true),
                     "the last rows' logits and the refinement's buffers")));
 }
 

@@ -560,15 +560,16 @@ typename A::Value layoutBytes(const A &a, typename A::Value pairs,
 /// vertical evidence and its padded copy, 2 N + 2 M, the slash evidence
 /// before and after the split and its masked copy, 3 (N + M), the
 /// offsets (i64, 2 words each), the probe rows' scores NB * NB and the row
-/// sums 2 * NB; on the host also k transposed, D * N per kv head
-/// (`kvHeads`), and one probe row's forced-key logits, at most 2 N (its
-/// sink block and its local range, each within the sequence).
+/// sums 2 * NB; with `hostLoops` (the CPU pipeline's lowering) also k
+/// transposed, D * N per kv head (`kvHeads`), and one probe row's
+/// forced-key logits, at most 2 N (its sink block and its local range, each
+/// within the sequence).
 template <typename A>
 typename A::Value refinementBytes(const A &a, typename A::Value batch,
                                   int64_t qHeads, int64_t kvHeads,
                                   int64_t groups, typename A::Value seqLen,
                                   int64_t headDim, int64_t block, int64_t lastQ,
-                                  int64_t nOffsets) {
+                                  int64_t nOffsets, bool hostLoops) {
   auto m = a.constant(lastQ);
   auto heads = a.mul(batch, a.constant(qHeads));
   auto pairs = a.mul(batch, a.constant(groups));
@@ -581,11 +582,14 @@ typename A::Value refinementBytes(const A &a, typename A::Value batch,
       a.add(a.mul(a.constant(3), a.add(seqLen, m)),
             a.add(a.constant(2 * nOffsets),
                   a.mul(blocks, a.add(blocks, a.constant(2))))));
+  auto floats = a.add(a.mul(heads, perHead), a.mul(pairs, perGroup));
+  if (!hostLoops)
+    return a.add(a.mul(floats, a.constant(4)),
+                 a.constant(14 * kBufferAlignment));
   auto host = a.add(a.mul(a.mul(batch, a.constant(kvHeads * headDim)), seqLen),
                     a.mul(a.constant(2), seqLen));
-  auto floats =
-      a.add(a.add(a.mul(heads, perHead), a.mul(pairs, perGroup)), host);
-  return a.add(a.mul(floats, a.constant(4)), a.constant(17 * kBufferAlignment));
+  return a.add(a.mul(a.add(floats, host), a.constant(4)),
+               a.constant(17 * kBufferAlignment));
 }
 
 /// The estimation's workspace for `batch` x `seqLen` (bytes, saturating).
@@ -607,7 +611,9 @@ attentionWorkspaceBytes(const A &a, const EstimationParams &p,
   if (p.refine == Refine::slash && tiling.kind != ScoreMapTiling::Kind::none)
     bytes = a.add(bytes, refinementBytes(a, batch, s.qHeads, s.kvHeads,
                                          s.qHeads / p.cH, seqLen, s.headDim,
-                                         p.block, p.lastQ, p.nOffsets));
+                                         p.block, p.lastQ, p.nOffsets,
+                                         /*hostLoops=*/tiling.kind ==
+                                             ScoreMapTiling::Kind::queryTiles));
   switch (tiling.kind) {
   case ScoreMapTiling::Kind::whole:
     // Untiled, the linalg lowering reads shared key composites through a
