@@ -305,17 +305,18 @@ private:
     // reduced outside the parallel x, so that the loop over x vectorizes
     // (each sum the same sequence of operations).
     using utils::IteratorType;
+    SmallVector<IteratorType> rowIters =
+        hostLoops ? SmallVector<IteratorType>{IteratorType::parallel,
+                                              IteratorType::parallel,
+                                              IteratorType::reduction,
+                                              IteratorType::parallel}
+                  : iterators(3, 1);
     auto rowSum = [&](Value in, AffineMap inMap, AffineMap outMap,
                       ArrayRef<OpFoldResult> sizes) {
       Value init = zeros(sizes);
       return linalg::GenericOp::create(
                  b, TypeRange{init.getType()}, ValueRange{in}, ValueRange{init},
-                 ArrayRef<AffineMap>{inMap, outMap},
-                 hostLoops ? SmallVector<IteratorType>{IteratorType::parallel,
-                                                       IteratorType::parallel,
-                                                       IteratorType::reduction,
-                                                       IteratorType::parallel}
-                           : iterators(3, 1),
+                 ArrayRef<AffineMap>{inMap, outMap}, rowIters,
                  [&](OpBuilder &nb, Location loc, ValueRange a) {
                    linalg::YieldOp::create(
                        nb, loc,
@@ -347,12 +348,7 @@ private:
     return linalg::GenericOp::create(
                b, TypeRange{slashInit.getType()}, ValueRange{pvL, v0L, s0},
                ValueRange{slashInit},
-               ArrayRef<AffineMap>{pvMap, v0Map, eMap, eMap},
-               hostLoops ? SmallVector<IteratorType>{IteratorType::parallel,
-                                                     IteratorType::parallel,
-                                                     IteratorType::reduction,
-                                                     IteratorType::parallel}
-                         : iterators(3, 1),
+               ArrayRef<AffineMap>{pvMap, v0Map, eMap, eMap}, rowIters,
                [&](OpBuilder &nb, Location loc, ValueRange a) {
                  ImplicitLocOpBuilder lb(loc, nb);
                  // The pair goes to the slash unless v0 >= s0.
