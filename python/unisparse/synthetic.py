@@ -37,7 +37,7 @@ import numpy as np
 
 from . import rules
 
-__all__ = ["structured_qkv", "needle_hit_rate", "needle_hits", "STRENGTHS"]
+__all__ = ["structured_qkv", "needle_hit_rate", "needle_hits", "needle_span_hits", "STRENGTHS"]
 
 #: Logit strength of each component at ``peak = 1``.
 STRENGTHS = {
@@ -239,23 +239,31 @@ def needle_hits(needle_info, counts, indices, block: int, Hq: int):
     """``(hit rate, spans kept)``: :func:`needle_hit_rate` and the number of
     needles whose every (query head, query row) keeps all of the needle's key
     blocks, from one expansion of the layout."""
+    rate, kept = needle_span_hits(needle_info, counts, indices, block, Hq)
+    return rate, int(kept.sum())
+
+
+def needle_span_hits(needle_info, counts, indices, block: int, Hq: int):
+    """``(hit rate, kept)``: :func:`needle_hit_rate` and, per needle, whether
+    every (query head, query row) of its span keeps all of its key blocks
+    (bool ``[len(needle_info)]``), from one expansion of the layout."""
     from .reference import layout_mask  # local import keeps the modules decoupled
 
     if not needle_info:
-        return 1.0, 0
+        return 1.0, np.zeros(0, dtype=bool)
     counts = np.asarray(counts)
     mask = layout_mask(counts, indices)
     Hg = counts.shape[1]
     grp_of = np.arange(Hq) // (Hq // Hg)
     hits = 0
     total = 0
-    spans = 0
-    for nd in needle_info:
+    kept = np.zeros(len(needle_info), dtype=bool)
+    for n_i, nd in enumerate(needle_info):
         kb = np.arange(nd["k_start"] // block, (nd["k_stop"] - 1) // block + 1)
         rows = np.arange(nd["q_start"], nd["q_stop"])
         qb = rows // block
         ok = mask[nd["batch"]][grp_of][:, qb][:, :, kb].all(axis=-1)  # [Hq, rows]
         hits += int(ok.sum())
         total += ok.size
-        spans += bool(ok.all())
-    return hits / total, spans
+        kept[n_i] = bool(ok.all())
+    return hits / total, kept
