@@ -401,3 +401,45 @@ def test_config_defaults_agree_with_the_dialect(causal):
     r = subprocess.run([str(tool)], input=text, capture_output=True, text=True, check=True)
     want = "#unisparse.config<>" if causal else "#unisparse.config<causal = false>"
     assert f"test.cfg = {want}" in r.stdout, r.stdout
+
+
+TD = pathlib.Path(__file__).resolve().parents[2] / "include/unisparse/Dialect/Unisparse/IR/UnisparseAttrs.td"
+
+
+def _td_defaults():
+    """The `| field | default | meaning |` table of ConfigAttr's description
+    (UnisparseAttrs.td, which docs/ is generated from): field -> default cell."""
+    rows = {}
+    for line in TD.read_text().splitlines():
+        m = re.match(r"\s*\| `(\w+)` \| ([^|]+) \|", line)
+        if m:
+            rows[m.group(1)] = m.group(2).strip()
+    return rows
+
+
+def test_the_dialect_documents_the_config_defaults():
+    """The table of defaults in the attribute's description is a third
+    spelling of Config()'s defaults (with UnisparseAttrs.cpp's ConfigValues,
+    tied to Config() above): every field listed once, in Config's order, with
+    Config()'s default. refine and refine_norm have no constant default; their
+    cells state the rule, which Config resolves for both values of causal."""
+    table = _td_defaults()
+    assert list(table) == [f.name for f in dataclasses.fields(Config)]
+    base, noncausal = Config(), Config(causal=False)
+    rules_of = {
+        "refine": ("slash if `causal`, else none", (base.refine, noncausal.refine), ("slash", "none")),
+        "refine_norm": ("true iff `refine` = `slash`", (base.refine_norm, noncausal.refine_norm), (True, False)),
+    }
+    for name, cell in table.items():
+        if name in rules_of:
+            text, got, want = rules_of[name]
+            assert (cell, got) == (text, want), name
+            continue
+        value = getattr(base, name)
+        if isinstance(value, bool):
+            parsed = {"true": True, "false": False}.get(cell)
+        elif isinstance(value, (int, float)):
+            parsed = type(value)(cell)
+        else:
+            parsed = cell
+        assert parsed == value, f"{name}: the .td says {cell}, Config() has {value!r}"
