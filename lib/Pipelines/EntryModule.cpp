@@ -65,6 +65,22 @@ void buildGuard(OpBuilder &b, Location loc, StringRef name, func::FuncOp body,
   func::ReturnOp::create(ib);
 }
 
+/// The private function `<name>_impl(inputs..., outputs...)`, the body of
+/// entry point `name`, without a block.
+func::FuncOp privateBody(OpBuilder &b, Location loc, StringRef name,
+                         ArrayRef<MemRefType> inputs,
+                         ArrayRef<MemRefType> outputs) {
+  SmallVector<Type> args(inputs.begin(), inputs.end());
+  args.append(outputs.begin(), outputs.end());
+  auto func = func::FuncOp::create(b, loc, (name + "_impl").str(),
+                                   b.getFunctionType(args, {}));
+  // Private, and internal in LLVM: the guard is the only way in.
+  func.setPrivate();
+  func->setAttr("llvm.linkage", LLVM::LinkageAttr::get(
+                                    b.getContext(), LLVM::Linkage::Internal));
+  return func;
+}
+
 /// Builds the private body `<name>_impl` of entry point `name` (its guard
 /// comes later, buildGuard): memref arguments (identity layouts, dynamic
 /// batch and sequence), each seen as a tensor (`restrict`, and `writable`
@@ -74,14 +90,7 @@ func::FuncOp buildBody(
     ArrayRef<MemRefType> outputs,
     function_ref<SmallVector<Value>(ArrayRef<Value> in, ArrayRef<Value> out)>
         body) {
-  SmallVector<Type> args(inputs.begin(), inputs.end());
-  args.append(outputs.begin(), outputs.end());
-  auto func = func::FuncOp::create(b, loc, (name + "_impl").str(),
-                                   b.getFunctionType(args, {}));
-  // Private, and internal in LLVM: the guard is the only way in.
-  func.setPrivate();
-  func->setAttr("llvm.linkage", LLVM::LinkageAttr::get(
-                                    b.getContext(), LLVM::Linkage::Internal));
+  func::FuncOp func = privateBody(b, loc, name, inputs, outputs);
   OpBuilder::InsertionGuard insertion(b);
   b.setInsertionPointToStart(func.addEntryBlock());
   SmallVector<Value> in, out;
@@ -102,6 +111,42 @@ func::FuncOp buildBody(
     store.setWritable(true);
   }
   func::ReturnOp::create(b, loc);
+  return func;
+}
+
+/// Builds the private body `attention_impl` of @attention on the CPU:
+/// @attention_layout's body called with counts and indices of its own, the
+/// buffers that unisparse.attention's decomposition allocates (so the guard's
+/// workspace rule is the same), freed by buffer deallocation after the call.
+/// The estimation is then compiled once for both entry points instead of
+/// twice (it is most of the LLVM code, and of the compile time). The CUDA
+/// pipeline decides host or device memory within a function
+/// (unisparse-gpu-host-buffers), so there @attention keeps its own
+/// unisparse.attention.
+func::FuncOp buildAttentionCall(OpBuilder &b, Location loc, ConfigAttr cfg,
+                                ArrayRef<MemRefType> inputs,
+                                ArrayRef<MemRefType> outputs,
+                                ArrayRef<MemRefType> layoutTypes,
+                                func::FuncOp attentionLayout) {
+  func::FuncOp func = privateBody(b, loc, "attention", inputs, outputs);
+  OpBuilder::InsertionGuard insertion(b);
+  ImplicitLocOpBuilder ib(loc, b);
+  ib.setInsertionPointToStart(func.addEntryBlock());
+  Value q = func.getArgument(0);
+  Value batch = memref::DimOp::create(ib, q, 0);
+  Value seq = memref::DimOp::create(ib, q, 2);
+  Value blocks = arith::CeilDivUIOp::create(
+      ib, seq, arith::ConstantIndexOp::create(ib, cfg.getBlock()));
+  SmallVector<Value> operands(func.getArguments());
+  for (MemRefType type : layoutTypes) {
+    SmallVector<Value> sizes{batch, blocks};
+    if (type.getRank() == 4)
+      sizes.push_back(blocks);
+    operands.push_back(memref::AllocOp::create(
+        ib, type, sizes, ib.getI64IntegerAttr(kBufferAlignment)));
+  }
+  func::CallOp::create(ib, attentionLayout, operands);
+  func::ReturnOp::create(ib);
   return func;
 }
 
@@ -184,15 +229,19 @@ mlir::unisparse::buildEntryModule(MLIRContext *ctx, ConfigAttr cfg,
       {b.getI32Type()});
   func::FuncOp::create(b, loc, kCheckWorkspace, checkType).setPrivate();
 
-  // @attention(q, k, v, o, lse): one unisparse.attention.
-  func::FuncOp attention =
-      buildBody(b, loc, "attention", {q, kv, kv}, {q, lse},
-                [&](ArrayRef<Value> in, ArrayRef<Value> out) {
-                  auto op = AttentionOp::create(
-                      b, loc, TypeRange{out[0].getType(), out[1].getType()},
-                      cfg, in[0], in[1], in[2], out[0], out[1]);
-                  return SmallVector<Value>(op.getResults());
-                });
+  // @attention(q, k, v, o, lse): one unisparse.attention. On the CPU, its
+  // body is built after @attention_layout's, which it calls.
+  bool cpu = sig.target == EntryTarget::cpu;
+  func::FuncOp attention;
+  if (!cpu)
+    attention =
+        buildBody(b, loc, "attention", {q, kv, kv}, {q, lse},
+                  [&](ArrayRef<Value> in, ArrayRef<Value> out) {
+                    auto op = AttentionOp::create(
+                        b, loc, TypeRange{out[0].getType(), out[1].getType()},
+                        cfg, in[0], in[1], in[2], out[0], out[1]);
+                    return SmallVector<Value>(op.getResults());
+                  });
 
   // @layout(q, k, scores, counts, indices): the estimation stages alone.
   bool ok = true;
@@ -232,6 +281,11 @@ mlir::unisparse::buildEntryModule(MLIRContext *ctx, ConfigAttr cfg,
   if (!ok) {
     error = "the entry module does not verify";
     return failure();
+  }
+  if (cpu) {
+    b.setInsertionPoint(layout);
+    attention = buildAttentionCall(b, loc, cfg, {q, kv, kv}, {q, lse},
+                                   {counts, indices}, attentionLayout);
   }
 
   // The guards, in front of the bodies they call: the same size rule for

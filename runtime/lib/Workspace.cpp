@@ -104,6 +104,9 @@ int64_t limitFromEnvironment() {
   return value > uint64_t(kUnlimited) ? -2 : int64_t(value);
 }
 
+/// The bytes of the freed blocks this thread keeps (HostCache, below).
+uint64_t hostCacheBytes();
+
 /// The automatic bound for `device`, with where it comes from.
 int64_t automaticLimit(int32_t device, const char **source) {
   if (device == UNISPARSE_DEVICE_CUDA) {
@@ -124,7 +127,11 @@ int64_t automaticLimit(int32_t device, const char **source) {
   int64_t available = availableMemory(), headroom = addressSpaceHeadroom();
   *source = headroom < available ? "the address-space limit (RLIMIT_AS) left"
                                  : "available memory (MemAvailable)";
-  return headroom < available ? headroom : available;
+  int64_t limit = headroom < available ? headroom : available;
+  // The blocks this thread's host cache keeps serve the call (or are freed
+  // when an allocation fails): free for it.
+  int64_t cached = int64_t(hostCacheBytes());
+  return limit > kUnlimited - cached ? kUnlimited : limit + cached;
 }
 
 //===----------------------------------------------------------------------===//
@@ -134,13 +141,15 @@ int64_t automaticLimit(int32_t device, const char **source) {
 struct Block {
   void *ptr;
   int64_t bytes;
+  /// The size and alignment it was allocated with (aligned_alloc's).
+  uint64_t size, align;
 };
 thread_local Block *liveBlocks = nullptr;
 thread_local int64_t liveCount = 0, liveCapacity = 0;
 /// Bytes of the tracked blocks, and their peak since the last reset.
 thread_local int64_t liveBytes = 0, peakBytes = 0;
 
-bool track(void *ptr, int64_t bytes) {
+bool track(void *ptr, int64_t bytes, uint64_t size, uint64_t align) {
   if (liveCount == liveCapacity) {
     int64_t capacity = liveCapacity ? 2 * liveCapacity : 64;
     void *grown = std::realloc(liveBlocks, size_t(capacity) * sizeof(Block));
@@ -149,7 +158,7 @@ bool track(void *ptr, int64_t bytes) {
     liveBlocks = static_cast<Block *>(grown);
     liveCapacity = capacity;
   }
-  liveBlocks[liveCount++] = {ptr, bytes};
+  liveBlocks[liveCount++] = {ptr, bytes, size, align};
   liveBytes += bytes;
   if (liveBytes > peakBytes)
     peakBytes = liveBytes;
@@ -176,18 +185,106 @@ void releaseTableIfEmpty() {
   }
 }
 
-void untrack(void *ptr) {
+/// Forgets the tracked block `ptr`; false (and `block` untouched) if it is
+/// not tracked.
+bool untrack(void *ptr, Block &block) {
   // Blocks are mostly freed in reverse order of allocation: search from the
   // end.
   for (int64_t i = liveCount - 1; i >= 0; --i) {
     if (liveBlocks[i].ptr == ptr) {
-      liveBytes -= liveBlocks[i].bytes;
+      block = liveBlocks[i];
+      liveBytes -= block.bytes;
       std::memmove(liveBlocks + i, liveBlocks + i + 1,
                    size_t(liveCount - i - 1) * sizeof(Block));
       --liveCount;
-      return;
+      return true;
     }
   }
+  return false;
+}
+
+//===----------------------------------------------------------------------===//
+// Freed blocks kept for the next call (this thread's host cache).
+//===----------------------------------------------------------------------===//
+
+// A compiled call allocates the same buffers, of the same sizes, every time
+// it runs on the same shapes. Freed to malloc, the large ones go back to the
+// kernel (glibc trims the heap's top and unmaps its mmap'ed chunks), and the
+// next call takes a page fault on every 4 KiB of them and the kernel zeroes
+// each page: ~35% of the default estimation's call at N 4096 (perf,
+// bench/RESULTS.md). So a freed tracked block of kCacheMinBytes or more is
+// kept here, up to UNISPARSE_HOST_CACHE bytes (default kCacheDefaultBytes)
+// per thread, and an allocation of the same size and alignment takes it
+// back. The oldest blocks go first when the bound is reached; all of them
+// when an allocation fails (then it is tried again) and when the thread
+// exits.
+constexpr uint64_t kCacheMinBytes = 64 << 10;
+constexpr uint64_t kCacheDefaultBytes = uint64_t(256) << 20;
+constexpr int kCacheSlots = 128;
+
+struct HostCache {
+  Block slots[kCacheSlots]; // oldest first
+  int count = 0;
+  uint64_t bytes = 0;
+
+  void releaseFront(int n) {
+    for (int i = 0; i < n; ++i) {
+      bytes -= slots[i].size;
+      std::free(slots[i].ptr);
+    }
+    std::memmove(slots, slots + n, size_t(count - n) * sizeof(Block));
+    count -= n;
+  }
+  void releaseAll() { releaseFront(count); }
+  ~HostCache() { releaseAll(); }
+
+  /// A kept block of `size` bytes aligned to `align`, or null.
+  void *take(uint64_t size, uint64_t align) {
+    for (int i = count - 1; i >= 0; --i) {
+      if (slots[i].size == size && slots[i].align == align) {
+        void *ptr = slots[i].ptr;
+        bytes -= size;
+        std::memmove(slots + i, slots + i + 1,
+                     size_t(count - i - 1) * sizeof(Block));
+        --count;
+        return ptr;
+      }
+    }
+    return nullptr;
+  }
+
+  /// Keeps `block` if it fits `bound`; false if the caller must free it.
+  bool keep(const Block &block, uint64_t bound) {
+    if (block.size < kCacheMinBytes || block.size > bound)
+      return false;
+    int drop = 0;
+    uint64_t kept = bytes;
+    while (drop < count &&
+           (kept + block.size > bound || count - drop >= kCacheSlots))
+      kept -= slots[drop++].size;
+    releaseFront(drop);
+    slots[count++] = block;
+    bytes += block.size;
+    return true;
+  }
+};
+thread_local HostCache hostCache;
+
+uint64_t hostCacheBytes() { return hostCache.bytes; }
+
+/// UNISPARSE_HOST_CACHE: the cache's bound in bytes (unset or empty: the
+/// default); -1 when it is not a byte count.
+int64_t hostCacheBound() {
+  uint64_t value = 0;
+  switch (byteCountFromEnvironment("UNISPARSE_HOST_CACHE", value)) {
+  case ByteCountVar::unset:
+    return int64_t(kCacheDefaultBytes);
+  case ByteCountVar::malformed:
+    return -1;
+  case ByteCountVar::valid:
+    break;
+  }
+  return value > uint64_t(kUnlimited) ? -1 : int64_t(value);
 }
 
 } // namespace
@@ -266,10 +363,24 @@ void *unisparse_rt_alloc(int64_t bytes, int64_t alignment) {
   uint64_t size = (uint64_t(bytes) + align - 1) / align * align;
   // No object may exceed PTRDIFF_MAX bytes (glibc refuses such sizes too;
   // sanitizer allocators would abort instead of returning null).
-  void *ptr = size > uint64_t(PTRDIFF_MAX)
-                  ? nullptr
-                  : std::aligned_alloc(align, size ? size : align);
-  if (!ptr || !track(ptr, bytes)) {
+  int64_t bound = hostCacheBound();
+  if (bound < 0) {
+    setError(UNISPARSE_STATUS_INVALID_ARGUMENT,
+             "UNISPARSE_HOST_CACHE = '%s' is not a byte count",
+             std::getenv("UNISPARSE_HOST_CACHE"));
+    return nullptr;
+  }
+  if (!size)
+    size = align;
+  void *ptr = size >= kCacheMinBytes ? hostCache.take(size, align) : nullptr;
+  if (!ptr && size <= uint64_t(PTRDIFF_MAX)) {
+    ptr = std::aligned_alloc(align, size);
+    if (!ptr && hostCache.count) { // what the cache holds may be enough
+      hostCache.releaseAll();
+      ptr = std::aligned_alloc(align, size);
+    }
+  }
+  if (!ptr || !track(ptr, bytes, size, align)) {
     std::free(ptr);
     setError(UNISPARSE_STATUS_OUT_OF_MEMORY,
              "compiled code: an allocation of %" PRId64 " bytes failed (the "
@@ -283,7 +394,11 @@ void *unisparse_rt_alloc(int64_t bytes, int64_t alignment) {
 void unisparse_rt_free(void *ptr) {
   if (!ptr)
     return;
-  untrack(ptr);
+  Block block;
+  int64_t bound = hostCacheBound();
+  if (untrack(ptr, block) && bound > 0 &&
+      hostCache.keep(block, uint64_t(bound)))
+    return;
   std::free(ptr);
 }
 

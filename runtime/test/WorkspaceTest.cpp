@@ -10,26 +10,33 @@
 #include <string>
 
 namespace {
-/// Sets (or, with null, unsets) UNISPARSE_WORKSPACE_LIMIT for one scope.
-struct LimitVariable {
-  explicit LimitVariable(const char *value) {
-    if (const char *old = std::getenv("UNISPARSE_WORKSPACE_LIMIT")) {
+/// Sets (or, with null, unsets) the environment variable `name` for one
+/// scope.
+struct EnvVariable {
+  EnvVariable(const char *name, const char *value) : name(name) {
+    if (const char *old = std::getenv(name)) {
       saved = old;
       had = true;
     }
     if (value)
-      setenv("UNISPARSE_WORKSPACE_LIMIT", value, 1);
+      setenv(name, value, 1);
     else
-      unsetenv("UNISPARSE_WORKSPACE_LIMIT");
+      unsetenv(name);
   }
-  ~LimitVariable() {
+  ~EnvVariable() {
     if (had)
-      setenv("UNISPARSE_WORKSPACE_LIMIT", saved.c_str(), 1);
+      setenv(name, saved.c_str(), 1);
     else
-      unsetenv("UNISPARSE_WORKSPACE_LIMIT");
+      unsetenv(name);
   }
+  const char *name;
   std::string saved;
   bool had = false;
+};
+
+struct LimitVariable : EnvVariable {
+  explicit LimitVariable(const char *value)
+      : EnvVariable("UNISPARSE_WORKSPACE_LIMIT", value) {}
 };
 
 bool messageHas(const char *text) {
@@ -138,4 +145,57 @@ TEST_CASE(peak_of_tracked_bytes) {
   CHECK(unisparse_rt_peak_allocated_bytes(/*reset=*/0) == 0);
   (void)b;
   (void)c;
+}
+
+TEST_CASE(freed_large_blocks_are_kept_for_the_next_call) {
+  EnvVariable unset("UNISPARSE_HOST_CACHE", nullptr);
+  constexpr int64_t kMiB = 1 << 20;
+  int64_t mark = unisparse_rt_alloc_scope_begin();
+  unisparse_rt_peak_allocated_bytes(/*reset=*/1);
+  void *a = unisparse_rt_alloc(kMiB + 100, 64);
+  CHECK(a != nullptr);
+  std::memset(a, 1, kMiB + 100);
+  unisparse_rt_free(a);
+  // The same size and alignment: the kept block, tracked again (a new size
+  // or alignment would not match it).
+  void *b = unisparse_rt_alloc(kMiB + 100, 64);
+  CHECK(b == a);
+  CHECK(unisparse_rt_live_allocations() == mark + 1);
+  CHECK(unisparse_rt_peak_allocated_bytes(/*reset=*/0) == kMiB + 100);
+  unisparse_rt_free(b);
+  unisparse_rt_alloc_scope_end(mark);
+  CHECK(unisparse_rt_live_allocations() == mark);
+}
+
+TEST_CASE(the_host_cache_keeps_the_newest_blocks_within_its_bound) {
+  constexpr int64_t kMiB = 1 << 20;
+  EnvVariable bound("UNISPARSE_HOST_CACHE", "3145728"); // 3 MiB
+  int64_t mark = unisparse_rt_alloc_scope_begin();
+  void *blocks[4];
+  for (void *&p : blocks) {
+    p = unisparse_rt_alloc(kMiB, 64);
+    CHECK(p != nullptr);
+  }
+  for (void *p : blocks)
+    unisparse_rt_free(p);      // the first one leaves the cache with the fourth
+  for (int i = 3; i >= 1; --i) // the newest first
+    CHECK(unisparse_rt_alloc(kMiB, 64) == blocks[i]);
+  unisparse_rt_alloc_scope_abort(mark); // frees them
+  CHECK(unisparse_rt_live_allocations() == mark);
+  {
+    EnvVariable off("UNISPARSE_HOST_CACHE", "0"); // nothing kept
+    void *p = unisparse_rt_alloc(kMiB, 64);
+    unisparse_rt_free(p);
+    CHECK(unisparse_rt_alloc(kMiB, 64) != nullptr); // a new block
+    unisparse_rt_alloc_scope_abort(mark);
+  }
+  {
+    EnvVariable bad("UNISPARSE_HOST_CACHE", "lots");
+    unisparse_rt_clear_error();
+    CHECK(unisparse_rt_alloc(kMiB, 64) == nullptr);
+    CHECK(unisparse_rt_last_error() == UNISPARSE_STATUS_INVALID_ARGUMENT);
+    CHECK(messageHas("UNISPARSE_HOST_CACHE = 'lots' is not a byte count"));
+    unisparse_rt_clear_error();
+  }
+  CHECK(unisparse_rt_live_allocations() == mark);
 }

@@ -13,6 +13,13 @@
 // host calls `_mlir_ciface_attention(&q, &k, &v, &o, &lse)` with MLIR memref
 // descriptors (host pointers on the CPU target, device pointers on CUDA).
 //
+// On the CPU, @attention's body calls @attention_layout's with counts and
+// indices of its own (the buffers the decomposition of unisparse.attention
+// allocates), so the library holds the attention's estimation once, not
+// twice (most of its code and of its compile time); on CUDA it is one
+// unisparse.attention (the GPU pipeline places buffers on the host or the
+// device within one function).
+//
 // Each is a guard around a private body (@attention_impl, @layout_impl):
 // it computes the bytes of the buffers the body will allocate for the actual
 // batch and sequence length (attentionWorkspaceBytes of ShapeRules.h, for the

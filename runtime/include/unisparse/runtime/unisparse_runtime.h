@@ -260,7 +260,8 @@ _mlir_ciface_unisparse_rt_block_sparse_attention_cuda_bf16(
 /// value of the environment variable UNISPARSE_WORKSPACE_LIMIT (a byte
 /// count) when set; else, for the CPU, the smaller of the available memory
 /// (MemAvailable of /proc/meminfo) and what the address-space limit
-/// (RLIMIT_AS) leaves; for CUDA, the free memory of the current context's
+/// (RLIMIT_AS) leaves, plus the bytes of the freed blocks the thread keeps
+/// (unisparse_rt_free); for CUDA, the free memory of the current context's
 /// device (INT64_MAX without a CUDA backend, and while the thread's current
 /// stream is being captured into a CUDA graph: the query is no stream
 /// operation, so it is skipped and only the allocations are checked). -1
@@ -281,10 +282,14 @@ UNISPARSE_RT_EXPORT int32_t unisparse_rt_check_workspace(int64_t bytes,
 
 /// `bytes` aligned to `alignment` (a power of two, 0 for the default),
 /// tracked as a live block of the calling thread; null with
-/// UNISPARSE_STATUS_OUT_OF_MEMORY recorded if it cannot be had.
+/// UNISPARSE_STATUS_OUT_OF_MEMORY recorded if it cannot be had (or
+/// UNISPARSE_STATUS_INVALID_ARGUMENT for a malformed UNISPARSE_HOST_CACHE).
 UNISPARSE_RT_EXPORT void *unisparse_rt_alloc(int64_t bytes, int64_t alignment);
 /// Frees a block of unisparse_rt_alloc (or any malloc'ed pointer; null is
-/// ignored).
+/// ignored). A tracked block of 64 KiB or more is kept for the next
+/// unisparse_rt_alloc of its size and alignment in this thread, up to
+/// UNISPARSE_HOST_CACHE bytes (a byte count; unset: 256 MiB; 0: none kept;
+/// docs/Limits.md), and freed when the thread exits.
 UNISPARSE_RT_EXPORT void unisparse_rt_free(void *ptr);
 /// Opens a scope of the thread's tracked blocks; returns its mark.
 UNISPARSE_RT_EXPORT int64_t unisparse_rt_alloc_scope_begin(void);
