@@ -135,8 +135,8 @@ func::FuncOp buildAttentionCall(OpBuilder &b, Location loc, ConfigAttr cfg,
   Value q = func.getArgument(0);
   Value batch = memref::DimOp::create(ib, q, 0);
   Value seq = memref::DimOp::create(ib, q, 2);
-  Value blocks = arith::CeilDivUIOp::create(
-      ib, seq, arith::ConstantIndexOp::create(ib, cfg.getBlock()));
+  Value blocks = getValueOrCreateConstantIndexOp(
+      ib, loc, numBlocksOfr(ib, loc, seq, cfg.getBlock()));
   SmallVector<Value> operands(func.getArguments());
   for (MemRefType type : layoutTypes) {
     SmallVector<Value> sizes{batch, blocks};

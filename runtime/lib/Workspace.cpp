@@ -395,10 +395,12 @@ void unisparse_rt_free(void *ptr) {
   if (!ptr)
     return;
   Block block;
-  int64_t bound = hostCacheBound();
-  if (untrack(ptr, block) && bound > 0 &&
-      hostCache.keep(block, uint64_t(bound)))
-    return;
+  // The bound (an environment read) only for a block the cache may keep.
+  if (untrack(ptr, block) && block.size >= kCacheMinBytes) {
+    int64_t bound = hostCacheBound();
+    if (bound > 0 && hostCache.keep(block, uint64_t(bound)))
+      return;
+  }
   std::free(ptr);
 }
 
