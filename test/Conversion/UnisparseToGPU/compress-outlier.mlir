@@ -3,7 +3,7 @@
 // The outlier compress kernels (OutlierCompressKernel.cpp): the query
 // composites of the outlier estimator (c_q = 16, one far row, the spread),
 // bf16 in, f32 out, D = 128. The center in two stages: a thread per (batch,
-// group, split of ceil(N / 128) tokens, 8 head-dim elements) sums its
+// group, split of ceil(N / 512) tokens, 8 head-dim elements) sums its
 // tokens in f32, ascending: whole groups of 8 tokens (each first
 // prefetching into L2 the 8 tokens 16 further on, then 8 unclamped 16-byte
 // loads, bf16 pairs widened by a shift and a mask), then one group clamped
@@ -39,8 +39,8 @@
 // CHECK: vector.store %{{.+}}, %[[PARTIAL]][{{.+}}] {alignment = 16 : i64} : memref<1x8x?x128xf32>, vector<8xf32>
 // CHECK: %[[CENTER:.+]] = memref.alloc() : memref<1x8x128xf32>
 // CHECK: gpu.launch {{.+}} module(@unisparse_compress_outlier_center_0_module) function(@unisparse_compress_outlier_center_0) {
-// CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c8 iter_args(%{{.+}} = %{{.+}}) -> (f32) {
-// CHECK-COUNT-8: memref.load %[[PARTIAL]]
+// CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c32 iter_args(%{{.+}} = %{{.+}}) -> (f32) {
+// CHECK-COUNT-32: memref.load %[[PARTIAL]]
 // CHECK: arith.divf %{{.+}}, %{{.+}} : f32
 // CHECK: memref.store %{{.+}}, %[[CENTER]]
 // CHECK: memref.dealloc %[[PARTIAL]]

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Session 14, first H200 call: build the CUDA runtime of this commit on the
+# GPU machine (16 cores; the .so comes back under $OUT/rt for later calls),
+# then scripts/gpu/run_default.sh ncu (per-kernel ncu of the default's
+# layout() at 32K and 128K) and, if time is left, run_default.sh check (the
+# runtime's host cache touches the CUDA path's host allocations).
+#   bash bench/logs/2026-12-05-h200-s14-a/run.sh [ncu] [check] [bench]
+set -uo pipefail
+cd "$(dirname "$0")/../../.."
+LOGS=${OUT:-$PWD/gpu-logs}; mkdir -p "$LOGS/rt"
+t0=$(date +%s)
+if [ ! -f .device/rt1/libunisparse_runtime.so ]; then
+  cmake -S runtime -B /tmp/rtb -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DUNISPARSE_RUNTIME_ENABLE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a > "$LOGS/rt_cmake.log" 2>&1 \
+    && ninja -C /tmp/rtb > "$LOGS/rt_build.log" 2>&1 || { tail -30 "$LOGS"/rt_*.log; exit 1; }
+  mkdir -p .device/rt1 && cp "$(find /tmp/rtb -name libunisparse_runtime.so | head -1)" .device/rt1/
+  cp .device/rt1/libunisparse_runtime.so "$LOGS/rt/"
+  echo "runtime built in $(( $(date +%s) - t0 )) s"
+fi
+for s in "$@"; do
+  echo "=== $s $(date +%T)"
+  scripts/gpu/run_default.sh "$s"
+done
