@@ -7,16 +7,16 @@
 //
 //   unisparse_compress_outlier_partial_sums   the center, stage 1: a thread
 //       per (batch, distinct group, split of the tokens, 16 bytes of D) sums
-//       the heads-pooled tokens of its split (ceil(N / 128) tokens, so at
-//       most 128 splits) in f32, ascending, 8 tokens' loads at a time, each
-//       8 first prefetched into L2 16 rep tokens ahead; when head_factor
+//       the heads-pooled tokens of its split (ceil(N / 512) tokens, so at
+//       most 512 splits) in f32, ascending, 8 tokens' loads at a time, each
+//       8 first prefetched into L2 8 tokens ahead; when head_factor
 //       divides kv_group, the rep = kv_group / head_factor groups that pool
 //       the same source head (GQA keys) share one center, computed once
 //       (else rep = 1);
-//   unisparse_compress_outlier_center         stage 2: a thread per (batch,
-//       distinct group, d) sums the splits' partial sums in f32, ascending,
-//       and divides by N (atomics-free: the center's bits do not depend on
-//       the schedule);
+//   unisparse_compress_outlier_center         stage 2: a warp per (batch,
+//       distinct group, d): lane l sums splits l, l + 32, ... in f32,
+//       ascending, then a butterfly over the lanes, and lane 0 divides by N
+//       (atomics-free: the center's bits do not depend on the schedule);
 //   (with hot > 0 the same two on the queries, heads pooled with kv_group
 //   1: the probe, the mean pooled query of the head group; none when the
 //   query compress of the same queries and heads came first in the block
@@ -74,9 +74,13 @@ constexpr int64_t kCompositeWarps = 4;
 /// at 32K: 57 us for the keys' 67 MB, 94 us for the queries' 268 MB
 /// (session 14).
 constexpr int64_t kSplits = 512;
-/// Partial sums whose loads the center's second stage issues before their
-/// adds (a thread per (batch, group, d) walks all the splits).
-constexpr int64_t kUnroll = 32;
+/// Partial sums whose loads a lane of the center's second stage issues
+/// before their adds (a warp per (batch, group, d), a lane every 32nd
+/// split: 16 a lane at 512 splits). A thread per (batch, group, d) walking
+/// all 512 took 19 us where 128 had taken 6.5 (ncu, H200, session 14).
+constexpr int64_t kUnroll = 16;
+/// Lanes of a warp.
+constexpr int64_t kWarp = 32;
 /// Tokens whose loads (16 bytes a thread each) the center's first stage
 /// issues before their adds (ptxas keeps about 3 of them in flight).
 constexpr int64_t kSplitUnroll = 8;
@@ -84,9 +88,13 @@ constexpr int64_t kSplitUnroll = 8;
 /// tokens into L2, times the groups sharing a center (which leave that many
 /// times fewer threads): with 0.4 waves of threads and ptxas holding ~3
 /// loads a thread in flight, the reads ran at 3.7 TB/s on the H200; the
-/// prefetches put 2 more groups of 8 tokens a thread in flight without
-/// registers (16 MiB of L2 ahead at 64K threads).
-constexpr int64_t kPrefetchAhead = 16;
+/// prefetches put more tokens a thread in flight without registers. The
+/// lines prefetched must stay in L2 until they are read: at 512 splits
+/// (~130K resident threads for 32 query heads) 8 tokens ahead is 16 MiB;
+/// 16 (and 64 for GQA keys, whose fewer threads it used to make up for)
+/// thrashed: 415 MB read from DRAM for the queries' 268 MB (ncu, H200,
+/// 32K, session 14).
+constexpr int64_t kPrefetchAhead = 8;
 /// Tokens of a composite whose scores the warp reduces at once (their
 /// loads issued before their adds); the reduce-scatter halves them 3 times
 /// over lane bits 4, 3, 2, so this is 8.
@@ -316,7 +324,7 @@ Value meanOverTokens(ImplicitLocOpBuilder &b, Value input, int64_t hf,
                                  prefetchToken(k, pool, meta, base, at[0],
                                                k.mul(at[1], rep), n, d);
                                },
-                               kPrefetchAhead * rep)};
+                               kPrefetchAhead)};
                          })
                 .front();
         vector::StoreOp::create(k.b, total, partial, {at[0], at[1], at[2], d},
@@ -325,16 +333,27 @@ Value meanOverTokens(ImplicitLocOpBuilder &b, Value input, int64_t hf,
       });
   Value center =
       memref::AllocOp::create(b, dyn(3), ValueRange{batch, groups, dimV});
+  // A warp per (batch, group, d): lane l sums splits l, l + 32, ...
+  // ascending, then a butterfly (every lane ends with the same bits); lane
+  // 0 stores. The items are a multiple of 32, so a warp is in or out whole.
   launchPerItem(
-      b, kb.mul(kb.mul(batch, groups), dimV), kThreads,
+      b, kb.mul(kb.mul(kb.mul(batch, groups), dimV), kWarp), kThreads,
       "unisparse_compress_outlier_center", [&](KernelBuilder &k, Value item) {
-        SmallVector<Value> at = k.delinearize(item, {batch, groups, dimV});
+        SmallVector<Value> at =
+            k.delinearize(item, {batch, groups, dimV, k.idx(kWarp)});
+        Value lane = at[3];
+        Value count = k.ceilDiv(k.sub(k.maxU(splits, lane), lane), kWarp);
         Value total = unrolledSum(
-            k, k.idx(0), splits, k.f32(0.0f), kUnroll, [&](Value split) {
+            k, k.idx(0), count, k.f32(0.0f), kUnroll, [&](Value i) {
+              Value split = k.add(lane, k.mul(i, kWarp));
               return k.load(partial, {at[0], at[1], split, at[2]});
             });
-        k.store(arith::DivFOp::create(k.b, total, indexToF32(k, seq)), center,
-                at);
+        for (int32_t mask = kWarp / 2; mask >= 1; mask /= 2)
+          total = k.fadd(total, k.shuffleXor(total, mask));
+        k.ifThen(k.eq(lane, 0), [&] {
+          k.store(arith::DivFOp::create(k.b, total, indexToF32(k, seq)), center,
+                  {at[0], at[1], at[2]});
+        });
       });
   memref::DeallocOp::create(b, partial);
   return center;

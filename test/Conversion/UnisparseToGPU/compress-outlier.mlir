@@ -5,10 +5,11 @@
 // bf16 in, f32 out, D = 128. The center in two stages: a thread per (batch,
 // group, split of ceil(N / 512) tokens, 8 head-dim elements) sums its
 // tokens in f32, ascending: whole groups of 8 tokens (each first
-// prefetching into L2 the 8 tokens 16 further on, then 8 unclamped 16-byte
+// prefetching into L2 the 8 tokens 8 further on, then 8 unclamped 16-byte
 // loads, bf16 pairs widened by a shift and a mask), then one group clamped
-// to the split's last token with the adds past it masked; a thread per
-// (batch, group, d) sums the splits in order and divides by N. Then a warp
+// to the split's last token with the adds past it masked; a warp per
+// (batch, group, d) sums the splits (lane l: splits l, l + 32, ... in order,
+// then a butterfly) and lane 0 divides by N. Then a warp
 // per (batch, composite, group), 4 coordinates a lane.
 // CHECK-LABEL: func.func @queries(
 // CHECK-SAME: %[[Q:[^:]+]]: memref<1x8x?x128xbf16>, %[[QC:[^:]+]]: memref<1x8x?x3x128xf32>)
@@ -17,8 +18,9 @@
 // CHECK: %[[PARTIAL:.+]] = memref.alloc(%{{.+}}) : memref<1x8x?x128xf32>
 // CHECK: gpu.launch {{.+}} module(@unisparse_compress_outlier_partial_sums_0_module) function(@unisparse_compress_outlier_partial_sums_0) {
 // CHECK: scf.if %{{.+}} -> (vector<8xf32>) {
-// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c8 iter_args(%{{.+}} = %{{.+}}) -> (vector<8xf32>) {
-// CHECK: arith.addi %{{.+}}, %c16 : index
+// CHECK: scf.for %[[I0:.+]] = %{{.+}} to %{{.+}} step %c8 iter_args(%{{.+}} = %{{.+}}) -> (vector<8xf32>) {
+// CHECK-NEXT: %[[AHEAD:.+]] = arith.addi %[[I0]], %c8 : index
+// CHECK-NEXT: arith.minui %[[AHEAD]], %{{.+}} : index
 // CHECK-COUNT-8: nvvm.prefetch level =  L2
 // CHECK-NOT: arith.minui
 // CHECK: %[[X:.+]] = vector.load %[[Q]][{{.+}}] {alignment = 16 : i64} : memref<1x8x?x128xbf16>, vector<8xbf16>
@@ -39,8 +41,14 @@
 // CHECK: vector.store %{{.+}}, %[[PARTIAL]][{{.+}}] {alignment = 16 : i64} : memref<1x8x?x128xf32>, vector<8xf32>
 // CHECK: %[[CENTER:.+]] = memref.alloc() : memref<1x8x128xf32>
 // CHECK: gpu.launch {{.+}} module(@unisparse_compress_outlier_center_0_module) function(@unisparse_compress_outlier_center_0) {
-// CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c32 iter_args(%{{.+}} = %{{.+}}) -> (f32) {
-// CHECK-COUNT-32: memref.load %[[PARTIAL]]
+// CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c16 iter_args(%{{.+}} = %{{.+}}) -> (f32) {
+// CHECK-COUNT-16: memref.load %[[PARTIAL]]
+// CHECK: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle  xor %{{.+}}, %c8_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle  xor %{{.+}}, %c4_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle  xor %{{.+}}, %c2_i32, %c32_i32 : f32
+// CHECK: gpu.shuffle  xor %{{.+}}, %c1_i32, %c32_i32 : f32
+// CHECK: scf.if
 // CHECK: arith.divf %{{.+}}, %{{.+}} : f32
 // CHECK: memref.store %{{.+}}, %[[CENTER]]
 // CHECK: memref.dealloc %[[PARTIAL]]
@@ -137,14 +145,16 @@ func.func @queries(%q: memref<1x8x?x128xbf16>, %qc: memref<1x8x?x3x128xf32>) {
 // CHECK-SAME: %[[K:[^:]+]]: memref<1x8x?x128xbf16>, %[[Q:[^:]+]]: memref<1x32x?x128xbf16>, %[[KC:[^:]+]]: memref<1x32x?x3x128xbf16>)
 // CHECK: memref.alloc(%{{.+}}) : memref<1x8x?x128xf32>
 // CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_partial_sums_0) {
-// CHECK: arith.addi %{{.+}}, %c64 : index
+// CHECK: scf.for %[[I00:.+]] = %{{.+}} to %{{.+}} step %c8
+// CHECK-NEXT: arith.addi %[[I00]], %c8 : index
 // CHECK: nvvm.prefetch
 // CHECK: vector.load %[[K]]
 // CHECK: %[[CENTER:.+]] = memref.alloc() : memref<1x8x128xf32>
 // CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_center_0) {
 // CHECK: memref.alloc(%{{.+}}) : memref<1x32x?x128xf32>
 // CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_partial_sums_1) {
-// CHECK: arith.addi %{{.+}}, %c16 : index
+// CHECK: scf.for %[[I01:.+]] = %{{.+}} to %{{.+}} step %c8
+// CHECK-NEXT: arith.addi %[[I01]], %c8 : index
 // CHECK: vector.load %[[Q]]
 // CHECK: %[[PROBE:.+]] = memref.alloc() : memref<1x32x128xf32>
 // CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_center_1) {
