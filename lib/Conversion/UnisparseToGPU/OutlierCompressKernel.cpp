@@ -13,10 +13,11 @@
 //       divides kv_group, the rep = kv_group / head_factor groups that pool
 //       the same source head (GQA keys) share one center, computed once
 //       (else rep = 1);
-//   unisparse_compress_outlier_center         stage 2: a warp per (batch,
-//       distinct group, d): lane l sums splits l, l + 32, ... in f32,
-//       ascending, then a butterfly over the lanes, and lane 0 divides by N
-//       (atomics-free: the center's bits do not depend on the schedule);
+//   unisparse_compress_outlier_center         stage 2: a CTA of 32 warps
+//       per (batch, distinct group, 32 coordinates): warp w sums splits w,
+//       w + 32, ... in f32, ascending, lane l a coordinate; warp 0 adds the
+//       warps' sums in warp order (through workgroup memory) and divides by
+//       N (atomics-free: the center's bits do not depend on the schedule);
 //   (with hot > 0 the same two on the queries, heads pooled with kv_group
 //   1: the probe, the mean pooled query of the head group; none when the
 //   query compress of the same queries and heads came first in the block
@@ -74,12 +75,12 @@ constexpr int64_t kCompositeWarps = 4;
 /// at 32K: 57 us for the keys' 67 MB, 94 us for the queries' 268 MB
 /// (session 14).
 constexpr int64_t kSplits = 512;
-/// Partial sums whose loads a lane of the center's second stage issues
-/// before their adds (a warp per (batch, group, d), a lane every 32nd
-/// split: 16 a lane at 512 splits). A thread per (batch, group, d) walking
-/// all 512 took 19 us where 128 had taken 6.5 (ncu, H200, session 14).
+/// Partial sums whose loads a thread of the center's second stage issues
+/// before their adds (a thread per (batch, group, d, every 32nd split): 16
+/// a thread at 512 splits). A thread per (batch, group, d) walking all 512
+/// took 19 us where 128 had taken 6.5 (ncu, H200, session 14).
 constexpr int64_t kUnroll = 16;
-/// Lanes of a warp.
+/// Lanes of a warp, and warps of the center's second stage.
 constexpr int64_t kWarp = 32;
 /// Tokens whose loads (16 bytes a thread each) the center's first stage
 /// issues before their adds (ptxas keeps about 3 of them in flight).
@@ -339,26 +340,36 @@ Value meanOverTokens(ImplicitLocOpBuilder &b, Value input, int64_t hf,
       });
   Value center =
       memref::AllocOp::create(b, dyn(3), ValueRange{batch, groups, dimV});
-  // A warp per (batch, group, d): lane l sums splits l, l + 32, ...
-  // ascending, then a butterfly (every lane ends with the same bits); lane
-  // 0 stores. The items are a multiple of 32, so a warp is in or out whole.
-  launchPerItem(
-      b, kb.mul(kb.mul(kb.mul(batch, groups), dimV), kWarp), kThreads,
-      "unisparse_compress_outlier_center", [&](KernelBuilder &k, Value item) {
-        SmallVector<Value> at =
-            k.delinearize(item, {batch, groups, dimV, k.idx(kWarp)});
-        Value lane = at[3];
-        Value count = k.ceilDiv(k.sub(k.maxU(splits, lane), lane), kWarp);
-        Value total = unrolledSum(
+  // A CTA of kWarp warps per (batch, group, kWarp coordinates): warp w
+  // sums splits w, w + 32, ... ascending for coordinate lane (a warp's
+  // loads are 128 contiguous bytes), the warps' sums meet in workgroup
+  // memory, and warp 0 adds them in warp order and divides by N. (A warp
+  // per coordinate with a lane per split read 4 bytes a 32-byte sector:
+  // 14.5 us for the queries at 32K, ncu, session 14.)
+  Value dChunks = kb.idx(dim / kWarp);
+  buildLaunch(
+      b, kb.mul(kb.mul(batch, groups), dChunks), kWarp * kWarp,
+      {workgroupMemRef({kWarp, kWarp}, f32)},
+      "unisparse_compress_outlier_center",
+      [&](ImplicitLocOpBuilder &lb, Value tid, Value bid, ValueRange wg) {
+        KernelBuilder k{lb};
+        SmallVector<Value> at = k.delinearize(bid, {batch, groups, dChunks});
+        Value warp = k.div(tid, kWarp), lane = k.rem(tid, kWarp);
+        Value d = k.add(k.mul(at[2], kWarp), lane);
+        Value count = k.ceilDiv(k.sub(k.maxU(splits, warp), warp), kWarp);
+        Value part = unrolledSum(
             k, k.idx(0), count, k.f32(0.0f), kUnroll, [&](Value i) {
-              Value split = k.add(lane, k.mul(i, kWarp));
-              return k.load(partial, {at[0], at[1], split, at[2]});
+              Value split = k.add(warp, k.mul(i, kWarp));
+              return k.load(partial, {at[0], at[1], split, d});
             });
-        for (int32_t mask = kWarp / 2; mask >= 1; mask /= 2)
-          total = k.fadd(total, k.shuffleXor(total, mask));
-        k.ifThen(k.eq(lane, 0), [&] {
-          k.store(arith::DivFOp::create(k.b, total, indexToF32(k, seq)), center,
-                  {at[0], at[1], at[2]});
+        k.store(part, wg[0], {warp, lane});
+        gpu::BarrierOp::create(lb);
+        k.ifThen(k.eq(warp, 0), [&] {
+          Value total = k.load(wg[0], {k.idx(0), lane});
+          for (int64_t w = 1; w < kWarp; ++w)
+            total = k.fadd(total, k.load(wg[0], {k.idx(w), lane}));
+          k.store(arith::DivFOp::create(lb, total, indexToF32(k, seq)), center,
+                  {at[0], at[1], d});
         });
       });
   memref::DeallocOp::create(b, partial);

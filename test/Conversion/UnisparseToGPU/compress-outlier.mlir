@@ -7,9 +7,10 @@
 // tokens in f32, ascending: whole groups of 8 tokens (each first
 // prefetching into L2 the 8 tokens 8 further on, then 8 unclamped 16-byte
 // loads, bf16 pairs widened by a shift and a mask), then one group clamped
-// to the split's last token with the adds past it masked; a warp per
-// (batch, group, d) sums the splits (lane l: splits l, l + 32, ... in order,
-// then a butterfly) and lane 0 divides by N. Then a warp
+// to the split's last token with the adds past it masked; a CTA of 32
+// warps per (batch, group, 32 coordinates) sums the splits (warp w: splits
+// w, w + 32, ... in order, a lane a coordinate; then warp 0 adds the warps'
+// sums in order from workgroup memory) and divides by N. Then a warp
 // per (batch, composite, group), 4 coordinates a lane.
 // CHECK-LABEL: func.func @queries(
 // CHECK-SAME: %[[Q:[^:]+]]: memref<1x8x?x128xbf16>, %[[QC:[^:]+]]: memref<1x8x?x3x128xf32>)
@@ -40,15 +41,16 @@
 // CHECK: vector.load %[[Q]][{{.+}}] : memref<1x8x?x128xbf16>, vector<8xbf16>
 // CHECK: vector.store %{{.+}}, %[[PARTIAL]][{{.+}}] {alignment = 16 : i64} : memref<1x8x?x128xf32>, vector<8xf32>
 // CHECK: %[[CENTER:.+]] = memref.alloc() : memref<1x8x128xf32>
-// CHECK: gpu.launch {{.+}} module(@unisparse_compress_outlier_center_0_module) function(@unisparse_compress_outlier_center_0) {
+// CHECK: gpu.launch blocks({{.+}}) in (%{{.+}} = %c32, {{.+}}) threads(%[[TID:[^,]+]], {{.+}}) in (%{{.+}} = %c1024, {{.+}}) module(@unisparse_compress_outlier_center_0_module) function(@unisparse_compress_outlier_center_0) workgroup(%[[PARTS:.+]] : memref<32x32xf32, #gpu.address_space<workgroup>>) {
+// CHECK: %[[WARP:.+]] = arith.divui %[[TID]], %c32 : index
+// CHECK: %[[CLANE:.+]] = arith.remui %[[TID]], %c32 : index
+// CHECK: %[[CD:.+]] = arith.addi %{{.+}}, %[[CLANE]] : index
 // CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c16 iter_args(%{{.+}} = %{{.+}}) -> (f32) {
-// CHECK-COUNT-16: memref.load %[[PARTIAL]]
-// CHECK: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
-// CHECK: gpu.shuffle  xor %{{.+}}, %c8_i32, %c32_i32 : f32
-// CHECK: gpu.shuffle  xor %{{.+}}, %c4_i32, %c32_i32 : f32
-// CHECK: gpu.shuffle  xor %{{.+}}, %c2_i32, %c32_i32 : f32
-// CHECK: gpu.shuffle  xor %{{.+}}, %c1_i32, %c32_i32 : f32
+// CHECK-COUNT-16: memref.load %[[PARTIAL]][%{{.+}}, %{{.+}}, %{{.+}}, %[[CD]]]
+// CHECK: memref.store %{{.+}}, %[[PARTS]][%[[WARP]], %[[CLANE]]]
+// CHECK: gpu.barrier
 // CHECK: scf.if
+// CHECK-COUNT-32: memref.load %[[PARTS]]
 // CHECK: arith.divf %{{.+}}, %{{.+}} : f32
 // CHECK: memref.store %{{.+}}, %[[CENTER]]
 // CHECK: memref.dealloc %[[PARTIAL]]
@@ -152,14 +154,14 @@ func.func @queries(%q: memref<1x8x?x128xbf16>, %qc: memref<1x8x?x3x128xf32>) {
 // CHECK: nvvm.prefetch
 // CHECK: vector.load %[[K]]
 // CHECK: %[[CENTER:.+]] = memref.alloc() : memref<1x8x128xf32>
-// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_center_0) {
+// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_center_0) workgroup(
 // CHECK: memref.alloc(%{{.+}}) : memref<1x32x?x128xf32>
 // CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_partial_sums_1) {
 // CHECK: scf.for %[[I01:.+]] = %{{.+}} to %{{.+}} step %c8
 // CHECK-NEXT: arith.addi %[[I01]], %c8 : index
 // CHECK: vector.load %[[Q]]
 // CHECK: %[[PROBE:.+]] = memref.alloc() : memref<1x32x128xf32>
-// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_center_1) {
+// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_center_1) workgroup(
 // CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_0) {
 // CHECK: scf.if
 // CHECK: scf.if
@@ -215,14 +217,14 @@ func.func @pooled(%k: memref<2x8x?x64xf16>, %q: memref<2x8x?x64xf16>, %kc: memre
 // CHECK-LABEL: func.func @shared_probe(
 // CHECK-SAME: %[[Q:[^:]+]]: memref<1x8x?x64xbf16>, %[[K:[^:]+]]: memref<1x2x?x64xbf16>
 // CHECK: %[[QCENTER:.+]] = memref.alloc() : memref<1x8x64xf32>
-// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_center_0) {
+// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_center_0) workgroup(
 // CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_0) {
 // CHECK: vector.load %[[QCENTER]]
 // CHECK-NOT: memref.dealloc %[[QCENTER]]
 // CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_partial_sums_1) {
 // CHECK: vector.load %[[K]]
 // CHECK: %[[KCENTER:.+]] = memref.alloc() : memref<1x2x64xf32>
-// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_center_1) {
+// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_center_1) workgroup(
 // CHECK-NOT: unisparse_compress_outlier_partial_sums
 // CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_1) {
 // CHECK: vector.load %[[KCENTER]]
