@@ -96,12 +96,6 @@ constexpr int64_t kSplitUnroll = 8;
 /// thrashed: 415 MB read from DRAM for the queries' 268 MB (ncu, H200,
 /// 32K, session 14).
 constexpr int64_t kPrefetchAhead = 8;
-/// The most values of a composite's tokens a lane of the composite kernel
-/// loads before any arithmetic (all its tokens in flight). ptxas 13.0,
-/// sm_90a, D 128: the queries (c 16, 64 values) 119 -> 124 registers (the
-/// same 16 warps an SM); the keys (c 32, 128 values, hot picks) 168 -> 254
-/// (two chunks in flight: 248), so they keep a chunk's loads at a time.
-constexpr int64_t kHoistLaneValues = 64;
 /// Tokens of a composite whose scores the warp reduces at once (their
 /// loads issued before their adds); the reduce-scatter halves them 3 times
 /// over lane bits 4, 3, 2, so this is 8.
@@ -421,21 +415,14 @@ public:
     // Scores (and heats) of the composite's tokens, kChunk at a time: each
     // lane's V-term partials, reduce-scattered over the warp, so that lane
     // l holds token 8 j + ((l >> 2) & 7) of chunk j in register j.
-    // Where a lane's values of the composite are few (c V <=
-    // kHoistLaneValues: the queries' c 16 at D 128), every token's loads
-    // are issued before the first chunk's arithmetic, so the lane has the
-    // whole composite in flight; else a chunk's loads before its
-    // arithmetic.
     SmallVector<Value> scores, heats;
     Value zero = k.f32(0.0f);
-    bool hoist = c * width <= kHoistLaneValues;
-    for (int64_t a = 0; hoist && a < c; ++a)
-      tokens.push_back(tokenAt(a));
     for (int64_t j = 0; j < chunks; ++j) {
       int64_t n = std::min(kChunk, c - j * kChunk);
-      for (int64_t u = 0; !hoist && u < n; ++u)
-        tokens.push_back(tokenAt(j * kChunk + u));
-      SmallVector<Value> xs(ArrayRef<Value>(tokens).slice(j * kChunk, n));
+      SmallVector<Value> xs;
+      for (int64_t u = 0; u < n; ++u)
+        xs.push_back(tokenAt(j * kChunk + u));
+      tokens.append(xs);
       SmallVector<Value> sq(kChunk, zero), dot(kChunk, zero);
       for (int64_t u = 0; u < n; ++u) {
         Value dv = k.fsub(xs[u], centerV);
