@@ -1142,13 +1142,15 @@ def pooled_heads64(x, hf, kvg):
 
 def center_error(xh, hf):
     """A bound on the GPU's f32 center (mean over the N tokens of xh [B, G,
-    N, D]) per (b, g, d): its first stage sums per = ceil(N / 128) tokens,
-    the second the splits, both ascending, then one division; a pooled
-    token carries hf u |x| (hf > 1)."""
+    N, D]) per (b, g, d): its first stage sums per = ceil(N / 512) tokens
+    ascending; the second, 32 warps, warp w the splits w, w + 32, ...
+    ascending, then the 32 warps' sums in order; then one division (a sum
+    of depth per + ceil(splits / 32) + 32); a pooled token carries hf u |x|
+    (hf > 1)."""
     n = xh.shape[2]
-    per = max(1, -(-n // 128))
+    per = max(1, -(-n // 512))
     splits = max(1, -(-n // per))
-    err = (per + splits + 2) * U32 * np.abs(xh).mean(axis=2)
+    err = (per + -(-splits // 32) + 32 + 2) * U32 * np.abs(xh).mean(axis=2)
     return err + (hf * U32 * np.abs(xh).mean(axis=2) if hf > 1 else 0.0)
 
 

@@ -209,3 +209,63 @@ def test_check_scripts_know_the_compilers_exp2_poly_default():
     assert {k: int(m.group(1)) for k, m in found.items()} == dict.fromkeys(found, configs.OUTLIER_EXP2_POLY_DEFAULT)
     assert configs.outlier_exp2_poly([]) == configs.OUTLIER_EXP2_POLY_DEFAULT
     assert configs.outlier_exp2_poly(["--score-outlier-exp2-poly=8", "--score-outlier-exp2-poly=0"]) == 0
+
+
+def _gpu_center_f32(x: np.ndarray, splits_max: int, warps: int) -> np.ndarray:
+    """The outlier compress's center of x [N, D] (f32) in the GPU kernels'
+    order (OutlierCompressKernel.cpp): per = ceil(N / splits_max) tokens a
+    split summed ascending; warp w sums splits w, w + warps, ... ascending;
+    then the warps' sums in warp order; one division. Every add in f32."""
+    n, d = x.shape
+    per = max(1, -(-n // splits_max))
+    splits = max(1, -(-n // per))
+    partial = np.zeros((splits, d), np.float32)
+    for t in range(per):
+        idx = np.arange(splits) * per + t
+        ok = idx < n
+        partial[ok] = partial[ok] + x[idx[ok]]
+    warp_sums = np.zeros((warps, d), np.float32)
+    for w in range(warps):
+        for s in range(w, splits, warps):
+            warp_sums[w] = warp_sums[w] + partial[s]
+    total = np.zeros(d, np.float32)
+    for w in range(warps):
+        total = total + warp_sums[w]
+    return total / np.float32(n)
+
+
+def test_check_center_bound_covers_the_kernels_summation_order():
+    """scripts/gpu/check.py's center_error bounds the GPU center's f32
+    error from the kernels' summation order; simulate that order in f32
+    (the split count and the warps read from OutlierCompressKernel.cpp, so
+    a change there without the bound fails here: at 8 splits these inputs
+    err 3-4.5x the bound) on structured tokens (a common offset plus
+    noise) and on constant coordinates (0.1, 1/3: every add rounds the same
+    way, so the error grows with the depth of the sum) and require
+    |f32 - float64| within the bound everywhere, and the bound within 64x
+    of the largest error seen (not vacuous)."""
+    import re
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    src = (root / "lib/Conversion/UnisparseToGPU/OutlierCompressKernel.cpp").read_text()
+    splits_max = int(re.search(r"constexpr int64_t kSplits = (\d+);", src).group(1))
+    warps = int(re.search(r"constexpr int64_t kWarp = (\d+);", src).group(1))
+    sys.path.insert(0, str(root / "scripts/gpu"))
+    try:
+        import check
+    finally:
+        sys.path.pop(0)
+    rng = np.random.default_rng(7)
+    worst = 0.0
+    for n in (962, 4099, 20000):
+        offset = rng.normal(size=(1, 16)) * 8.0
+        x = offset + rng.normal(size=(n, 16)) * 0.5 + rng.standard_t(3, size=(n, 16)) * 0.1
+        x = np.concatenate([x, np.full((n, 1), 0.1), np.full((n, 1), 1 / 3)], axis=1).astype(np.float32)
+        got = _gpu_center_f32(x, splits_max, warps).astype(np.float64)
+        exact = x.astype(np.float64).mean(axis=0)
+        bound = check.center_error(x.astype(np.float64)[None, None], 1)[0, 0]
+        err = np.abs(got - exact)
+        assert np.all(err <= bound), (n, float(np.max(err / bound)))
+        worst = max(worst, float(np.max(err / bound)))
+    assert worst > 1 / 64, worst

@@ -30,6 +30,13 @@ for s in "$@"; do
            timeout 300 python3 bench/bench_gpu_estimation.py --e2e --peak 2.5 --only est_default est_peaked_default \
            --n 32768 131072 > "$LOGS/e2e_peak25.txt" 2>&1
          grep -E "^est_|cuDNN|Error|density" "$LOGS/e2e_peak25.txt" | cut -c1-240 ;;
+    ocompress) # the outlier compress alone against float64 (exact inputs: every
+               # pick; structured: near ties only), its library compiled into
+               # .device/aot_default by compile_all.py --only check --names outlier_compress
+         PYTHONPATH=$PWD/python UNISPARSE_CUDA_RUNTIME=$(ls .device/rt*/libunisparse_runtime.so | head -1) \
+           UNISPARSE_AOT_DIR=$PWD/.device/aot_default timeout 200 python3 scripts/gpu/check.py --only outlier_compress \
+           > "$LOGS/check_ocompress.txt" 2>&1
+         grep -E "FAIL|passed" "$LOGS/check_ocompress.txt" | cut -c1-240 | tail -12 ;;
     *) scripts/gpu/run_default.sh "$s" ;;
   esac
 done
