@@ -351,8 +351,8 @@ Value meanOverTokens(ImplicitLocOpBuilder &b, Value input, int64_t hf,
         Value warp = k.div(tid, kWarp), lane = k.rem(tid, kWarp);
         Value d = k.add(k.mul(at[2], kWarp), lane);
         Value count = k.ceilDiv(k.sub(k.maxU(splits, warp), warp), kWarp);
-        Value part = unrolledSum(
-            k, k.idx(0), count, k.f32(0.0f), kUnroll, [&](Value i) {
+        Value part =
+            unrolledSum(k, k.idx(0), count, k.f32(0.0f), kUnroll, [&](Value i) {
               Value split = k.add(warp, k.mul(i, kWarp));
               return k.load(partial, {at[0], at[1], split, d});
             });

@@ -1038,16 +1038,15 @@ Value sumOverDim(KernelBuilder &kb, Value buffer, ValueRange prefix,
   };
   auto scalarSum = [&]() -> SmallVector<Value> {
     SmallVector<Value> init = {kb.f32(0.0f)};
-    return kb.forLoop(kb.idx(0), kb.idx(headDim), kb.idx(1), init,
-                      [&](Value d, ValueRange acc) -> SmallVector<Value> {
-                        return {accumulate(
-                            acc[0], kb.widenToF32(kb.load(buffer, at(d))))};
-                      });
+    return kb.forLoop(
+        kb.idx(0), kb.idx(headDim), kb.idx(1), init,
+        [&](Value d, ValueRange acc) -> SmallVector<Value> {
+          return {accumulate(acc[0], kb.widenToF32(kb.load(buffer, at(d))))};
+        });
   };
   if (width == 1)
     return scalarSum().front();
-  return kb.ifElse(aligned, {kb.b.getF32Type()}, vectorSum, scalarSum)
-      .front();
+  return kb.ifElse(aligned, {kb.b.getF32Type()}, vectorSum, scalarSum).front();
 }
 
 struct OutlierScoreToGPU : OpRewritePattern<BlockScoreOp> {
