@@ -1140,6 +1140,12 @@ def pooled_heads64(x, hf, kvg):
     return x[:, src].mean(axis=2)
 
 
+# The center kernels' summation order (OutlierCompressKernel.cpp's kSplits
+# and kWarp; test_margin checks that these equal the source's).
+CENTER_SPLITS = 512
+CENTER_WARPS = 32
+
+
 def center_error(xh, hf):
     """A bound on the GPU's f32 center (mean over the N tokens of xh [B, G,
     N, D]) per (b, g, d): its first stage sums per = ceil(N / 512) tokens
@@ -1148,9 +1154,10 @@ def center_error(xh, hf):
     of depth per + ceil(splits / 32) + 32); a pooled token carries hf u |x|
     (hf > 1)."""
     n = xh.shape[2]
-    per = max(1, -(-n // 512))
+    per = max(1, -(-n // CENTER_SPLITS))
     splits = max(1, -(-n // per))
-    err = (per + -(-splits // 32) + 32 + 2) * U32 * np.abs(xh).mean(axis=2)
+    depth = per + -(-splits // CENTER_WARPS) + CENTER_WARPS
+    err = (depth + 2) * U32 * np.abs(xh).mean(axis=2)
     return err + (hf * U32 * np.abs(xh).mean(axis=2) if hf > 1 else 0.0)
 
 

@@ -237,9 +237,9 @@ def _gpu_center_f32(x: np.ndarray, splits_max: int, warps: int) -> np.ndarray:
 def test_check_center_bound_covers_the_kernels_summation_order():
     """scripts/gpu/check.py's center_error bounds the GPU center's f32
     error from the kernels' summation order; simulate that order in f32
-    (the split count and the warps read from OutlierCompressKernel.cpp, so
-    a change there without the bound fails here: at 8 splits these inputs
-    err 3-4.5x the bound) on structured tokens (a common offset plus
+    (the split count and the warps read from OutlierCompressKernel.cpp and
+    required equal to the bound's, so a change there without the bound
+    fails here; the simulation at 8 splits errs 3-4.5x the bound) on structured tokens (a common offset plus
     noise) and on constant coordinates (0.1, 1/3: every add rounds the same
     way, so the error grows with the depth of the sum) and require
     |f32 - float64| within the bound everywhere, and the bound within 64x
@@ -256,6 +256,7 @@ def test_check_center_bound_covers_the_kernels_summation_order():
         import check
     finally:
         sys.path.pop(0)
+    assert (check.CENTER_SPLITS, check.CENTER_WARPS) == (splits_max, warps)
     rng = np.random.default_rng(7)
     worst = 0.0
     for n in (962, 4099, 20000):

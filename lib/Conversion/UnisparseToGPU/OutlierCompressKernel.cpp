@@ -64,7 +64,7 @@ using namespace mlir::unisparse;
 using namespace mlir::unisparse::gpu_detail;
 
 namespace {
-/// Threads a CTA of the center kernels.
+/// Threads a CTA of the center's first stage (the second runs kWarp warps).
 constexpr int64_t kThreads = 128;
 /// Warps a CTA of the composite kernel (a warp a composite).
 constexpr int64_t kCompositeWarps = 4;
@@ -86,10 +86,8 @@ constexpr int64_t kWarp = 32;
 /// issues before their adds (ptxas keeps about 3 of them in flight).
 constexpr int64_t kSplitUnroll = 8;
 /// How far ahead (in tokens) the center's first stage prefetches its
-/// tokens into L2, times the groups sharing a center (which leave that many
-/// times fewer threads): with 0.4 waves of threads and ptxas holding ~3
-/// loads a thread in flight, the reads ran at 3.7 TB/s on the H200; the
-/// prefetches put more tokens a thread in flight without registers. The
+/// tokens into L2: the prefetches put more tokens a thread in flight
+/// without registers (ptxas holds about 3 loads a thread in flight). The
 /// lines prefetched must stay in L2 until they are read: at 512 splits
 /// (~130K resident threads for 32 query heads) 8 tokens ahead is 16 MiB;
 /// 16 (and 64 for GQA keys, whose fewer threads it used to make up for)

@@ -36,6 +36,8 @@
 // CHECK: gpu.launch {{.+}} module(@unisparse_outlier_query_spread_0_module) function(@unisparse_outlier_query_spread_0)
 // CHECK: scf.if %{{.+}} -> (f32) {
 // CHECK-COUNT-16: vector.load %[[QC]][{{.+}}] {alignment = 16 : i64} : memref<1x8x?x3x128xbf16>, vector<8xbf16>
+// CHECK-NOT: vector.load
+// CHECK-COUNT-128: arith.addf %{{.+}}, %{{.+}} : f32
 // CHECK: } else {
 // The scratch: partial sums (f16 by default: partials=f16) and f32
 // maxima, a slot of 128 rows (64 composites x 2 query slots) for each of

@@ -48,8 +48,9 @@
 // CHECK: scf.for %{{.+}} = %c0 to %{{.+}} step %c16 iter_args(%{{.+}} = %{{.+}}) -> (f32) {
 // CHECK-COUNT-16: memref.load %[[PARTIAL]][%{{.+}}, %{{.+}}, %{{.+}}, %[[CD]]]
 // CHECK: memref.store %{{.+}}, %[[PARTS]][%[[WARP]], %[[CLANE]]]
-// CHECK: gpu.barrier
-// CHECK: scf.if
+// CHECK-NEXT: gpu.barrier
+// CHECK-NEXT: %[[W0:.+]] = arith.cmpi eq, %[[WARP]], %c0 : index
+// CHECK-NEXT: scf.if %[[W0]] {
 // CHECK-COUNT-32: memref.load %[[PARTS]]
 // CHECK: arith.divf %{{.+}}, %{{.+}} : f32
 // CHECK: memref.store %{{.+}}, %[[CENTER]]
@@ -137,8 +138,8 @@ func.func @queries(%q: memref<1x8x?x128xbf16>, %qc: memref<1x8x?x3x128xf32>) {
 // The keys of a 32 / 8 GQA model (c_k = 32, one hot and one far key): the
 // center of the keys, once per kv head (the 4 groups of a kv head pool
 // source head g / 4 alone, so they share it: the partial sums over 8
-// groups, prefetching 4 x 16 tokens ahead, as many bytes ahead as the
-// queries' 32 groups), the probe from the queries (the same two kernels,
+// groups, prefetching 8 tokens ahead as the queries do), the probe from
+// the queries (the same two kernels,
 // kv_group 1, one per group), then the composites (center at g / 4): heat
 // = x . probe besides the score, each reduce-scattered, the hot pick first
 // (on the heats), the far one on the scores with the hot slot taken. Into
