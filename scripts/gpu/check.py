@@ -1140,21 +1140,23 @@ def pooled_heads64(x, hf, kvg):
     return x[:, src].mean(axis=2)
 
 
-# The center kernels' summation order (OutlierCompressKernel.cpp's kSplits
-# and kWarp; test_margin checks that these equal the source's).
+# The center kernels' summation order (OutlierCompressKernel.cpp's kSplits,
+# kMinSplitTokens and kWarp; test_margin checks that these equal the
+# source's).
 CENTER_SPLITS = 512
+CENTER_MIN_SPLIT_TOKENS = 32
 CENTER_WARPS = 32
 
 
 def center_error(xh, hf):
     """A bound on the GPU's f32 center (mean over the N tokens of xh [B, G,
-    N, D]) per (b, g, d): its first stage sums per = ceil(N / 512) tokens
+    N, D]) per (b, g, d): its first stage sums per = max(ceil(N / 512), 32) tokens
     ascending; the second, 32 warps, warp w the splits w, w + 32, ...
     ascending, then the 32 warps' sums in order; then one division (a sum
     of depth per + ceil(splits / 32) + 32); a pooled token carries hf u |x|
     (hf > 1)."""
     n = xh.shape[2]
-    per = max(1, -(-n // CENTER_SPLITS))
+    per = max(CENTER_MIN_SPLIT_TOKENS, -(-n // CENTER_SPLITS))
     splits = max(1, -(-n // per))
     depth = per + -(-splits // CENTER_WARPS) + CENTER_WARPS
     err = (depth + 2) * U32 * np.abs(xh).mean(axis=2)

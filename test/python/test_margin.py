@@ -211,13 +211,13 @@ def test_check_scripts_know_the_compilers_exp2_poly_default():
     assert configs.outlier_exp2_poly(["--score-outlier-exp2-poly=8", "--score-outlier-exp2-poly=0"]) == 0
 
 
-def _gpu_center_f32(x: np.ndarray, splits_max: int, warps: int) -> np.ndarray:
+def _gpu_center_f32(x: np.ndarray, splits_max: int, min_tokens: int, warps: int) -> np.ndarray:
     """The outlier compress's center of x [N, D] (f32) in the GPU kernels'
-    order (OutlierCompressKernel.cpp): per = ceil(N / splits_max) tokens a
-    split summed ascending; warp w sums splits w, w + warps, ... ascending;
+    order (OutlierCompressKernel.cpp): per = max(ceil(N / splits_max),
+    min_tokens) tokens a split summed ascending; warp w sums splits w, w + warps, ... ascending;
     then the warps' sums in warp order; one division. Every add in f32."""
     n, d = x.shape
-    per = max(1, -(-n // splits_max))
+    per = max(min_tokens, -(-n // splits_max))
     splits = max(1, -(-n // per))
     partial = np.zeros((splits, d), np.float32)
     for t in range(per):
@@ -250,20 +250,21 @@ def test_check_center_bound_covers_the_kernels_summation_order():
     root = Path(__file__).resolve().parents[2]
     src = (root / "lib/Conversion/UnisparseToGPU/OutlierCompressKernel.cpp").read_text()
     splits_max = int(re.search(r"constexpr int64_t kSplits = (\d+);", src).group(1))
+    min_tokens = int(re.search(r"constexpr int64_t kMinSplitTokens = (\d+);", src).group(1))
     warps = int(re.search(r"constexpr int64_t kWarp = (\d+);", src).group(1))
     sys.path.insert(0, str(root / "scripts/gpu"))
     try:
         import check
     finally:
         sys.path.pop(0)
-    assert (check.CENTER_SPLITS, check.CENTER_WARPS) == (splits_max, warps)
+    assert (check.CENTER_SPLITS, check.CENTER_MIN_SPLIT_TOKENS, check.CENTER_WARPS) == (splits_max, min_tokens, warps)
     rng = np.random.default_rng(7)
     worst = 0.0
     for n in (962, 4099, 20000):
         offset = rng.normal(size=(1, 16)) * 8.0
         x = offset + rng.normal(size=(n, 16)) * 0.5 + rng.standard_t(3, size=(n, 16)) * 0.1
         x = np.concatenate([x, np.full((n, 1), 0.1), np.full((n, 1), 1 / 3)], axis=1).astype(np.float32)
-        got = _gpu_center_f32(x, splits_max, warps).astype(np.float64)
+        got = _gpu_center_f32(x, splits_max, min_tokens, warps).astype(np.float64)
         exact = x.astype(np.float64).mean(axis=0)
         bound = check.center_error(x.astype(np.float64)[None, None], 1)[0, 0]
         err = np.abs(got - exact)

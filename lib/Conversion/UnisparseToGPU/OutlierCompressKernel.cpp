@@ -7,8 +7,8 @@
 //
 //   unisparse_compress_outlier_partial_sums   the center, stage 1: a thread
 //       per (batch, distinct group, split of the tokens, 16 bytes of D) sums
-//       the heads-pooled tokens of its split (ceil(N / 512) tokens, so at
-//       most 512 splits) in f32, ascending, 8 tokens' loads at a time, each
+//       the heads-pooled tokens of its split (max(ceil(N / 512), 32)
+//       tokens, so at most 512 splits) in f32, ascending, 8 tokens' loads at a time, each
 //       8 first prefetched into L2 8 tokens ahead; when head_factor
 //       divides kv_group, the rep = kv_group / head_factor groups that pool
 //       the same source head (GQA keys) share one center, computed once
@@ -75,6 +75,11 @@ constexpr int64_t kCompositeWarps = 4;
 /// at 32K: 57 us for the keys' 67 MB, 94 us for the queries' 268 MB
 /// (session 14).
 constexpr int64_t kSplits = 512;
+/// The fewest tokens a split of the center's first stage sums: below 16K
+/// tokens there are fewer splits than kSplits, so the partial sums [B, G,
+/// splits, D] f32 never outgrow N / 32 rows (512 splits at 4K tokens made
+/// them the call's peak allocation there).
+constexpr int64_t kMinSplitTokens = 32;
 /// Partial sums whose loads a thread of the center's second stage issues
 /// before their adds (a thread per (batch, group, d, every 32nd split): 16
 /// a thread at 512 splits). A thread per (batch, group, d) walking all 512
@@ -286,7 +291,7 @@ Value meanOverTokens(ImplicitLocOpBuilder &b, Value input, int64_t hf,
   MeanPooling pool{input, hf, kvg, width};
   Type f32 = b.getF32Type();
   Value seq = memref::DimOp::create(b, input, 2);
-  Value per = kb.maxU(kb.ceilDiv(seq, kSplits), kb.idx(1));
+  Value per = kb.maxU(kb.ceilDiv(seq, kSplits), kb.idx(kMinSplitTokens));
   Value splits = kb.maxU(kb.ceilDiv(seq, per), kb.idx(1));
   Value chunks = kb.idx(dim / width);
   Value dimV = kb.idx(dim);

@@ -3,7 +3,7 @@
 // The outlier compress kernels (OutlierCompressKernel.cpp): the query
 // composites of the outlier estimator (c_q = 16, one far row, the spread),
 // bf16 in, f32 out, D = 128. The center in two stages: a thread per (batch,
-// group, split of ceil(N / 512) tokens, 8 head-dim elements) sums its
+// group, split of max(ceil(N / 512), 32) tokens, 8 head-dim elements) sums its
 // tokens in f32, ascending: whole groups of 8 tokens (each first
 // prefetching into L2 the 8 tokens 8 further on, then 8 unclamped 16-byte
 // loads, bf16 pairs widened by a shift and a mask), then one group clamped
@@ -15,7 +15,7 @@
 // CHECK-LABEL: func.func @queries(
 // CHECK-SAME: %[[Q:[^:]+]]: memref<1x8x?x128xbf16>, %[[QC:[^:]+]]: memref<1x8x?x3x128xf32>)
 // CHECK: %[[N:.+]] = memref.dim %[[Q]], %c2
-// CHECK: %[[PER:.+]] = arith.maxui %{{.+}}, %c1 : index
+// CHECK: %[[PER:.+]] = arith.maxui %{{.+}}, %c32 : index
 // CHECK: %[[PARTIAL:.+]] = memref.alloc(%{{.+}}) : memref<1x8x?x128xf32>
 // CHECK: gpu.launch {{.+}} module(@unisparse_compress_outlier_partial_sums_0_module) function(@unisparse_compress_outlier_partial_sums_0) {
 // CHECK: scf.if %{{.+}} -> (vector<8xf32>) {
