@@ -8,8 +8,8 @@
 //   unisparse_compress_outlier_partial_sums   the center, stage 1: a thread
 //       per (batch, distinct group, split of the tokens, 16 bytes of D) sums
 //       the heads-pooled tokens of its split (max(ceil(N / 512), 32)
-//       tokens, so at most 512 splits) in f32, ascending, 8 tokens' loads at a time, each
-//       8 first prefetched into L2 8 tokens ahead; when head_factor
+//       tokens, so at most 512 splits) in f32, ascending, 8 tokens' loads at a
+//       time, each 8 first prefetched into L2 8 tokens ahead; when head_factor
 //       divides kv_group, the rep = kv_group / head_factor groups that pool
 //       the same source head (GQA keys) share one center, computed once
 //       (else rep = 1);
