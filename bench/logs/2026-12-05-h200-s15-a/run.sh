@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Session 15 on the H200: the runtime of this commit built on the GPU machine
+# (as session 14's run.sh), then the steps named:
+#   kt16       next_kt16.sh device (key tile 16 against 32, one process)
+#   ocompress  check.py --only outlier_compress (the compress alone vs float64)
+#   e2e        the whole call at peak 2.5 (session 14's run.sh e2e)
+#   check      run_default.sh check
+#   src:TAG:REGEX:N  ncu --set full of the kernels matching REGEX at N tokens,
+#              with the per-SASS-instruction page (stall samples) kept
+#   (anything else: session 14's run.sh step)
+set -uo pipefail
+cd "$(dirname "$0")/../../.."
+LOGS=${OUT:-$PWD/gpu-logs}; mkdir -p "$LOGS"
+S14=bench/logs/2026-12-05-h200-s14-a
+for s in "$@"; do
+  echo "=== $s $(date +%T)"
+  case "$s" in
+    kt16) bash $S14/next_kt16.sh device ;;
+    src:*) IFS=: read -r _ tag regex n <<< "$s"
+       f=$LOGS/src_${tag}_$n
+       PYTHONPATH=$PWD/python UNISPARSE_CUDA_RUNTIME=$PWD/.device/rt1/libunisparse_runtime.so \
+         UNISPARSE_AOT_DIR=$PWD/.device/aot_default timeout 200 ncu --set full --import-source no \
+         -k "regex:$regex" -c 4 -o "$f" -f python3 bench/logs/2026-12-04-h200-s7-a/one_layout.py est_peaked_default "$n" > "$f.log" 2>&1
+       ncu -i "$f.ncu-rep" --page details --csv 2>/dev/null | gzip > "$f.details.csv.gz"
+       ncu -i "$f.ncu-rep" --page source --csv --print-source sass 2>"$f.src.err" | gzip > "$f.sass.csv.gz"
+       ncu -i "$f.ncu-rep" --page raw --csv --metrics gpu__time_duration.sum,launch__registers_per_thread,smsp__inst_executed.sum 2>/dev/null | cut -c1-400 | tail -4
+       ls -la "$LOGS" | grep "src_$tag" ; rm -f "$f.ncu-rep" ;;
+    *) bash $S14/run.sh "$s" ;;
+  esac
+done
