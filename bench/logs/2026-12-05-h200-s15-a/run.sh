@@ -2,6 +2,8 @@
 # Session 15 on the H200: the runtime of this commit built on the GPU machine
 # (as session 14's run.sh), then the steps named:
 #   kt16       next_kt16.sh device (key tile 16 against 32, one process)
+#   slashcheck check.py of three slash_* configurations (their libraries
+#              compiled into .device/aot_default by compile_all.py)
 #   ocompress  check.py --only outlier_compress (the compress alone vs float64)
 #   e2e        the whole call at peak 2.5 (session 14's run.sh e2e)
 #   check      run_default.sh check
@@ -16,6 +18,13 @@ for s in "$@"; do
   echo "=== $s $(date +%T)"
   case "$s" in
     kt16) bash $S14/next_kt16.sh device ;;
+    slashcheck) # the refinement's own checks whose probe shapes differ from
+       # the default's: width 2 (entries per unit), 7 offsets and 12 probe
+       # rows, 32 / 8 heads at 32K and 100K
+       PYTHONPATH=$PWD/python UNISPARSE_CUDA_RUNTIME=$PWD/.device/rt1/libunisparse_runtime.so \
+         UNISPARSE_AOT_DIR=$PWD/.device/aot_default timeout 400 python3 scripts/gpu/check.py \
+         --only slash_ch2_f16_d64 slash_odd_bf16_d128 slash_h32_bf16_d128 > "$LOGS/check_slash.txt" 2>&1
+       grep -E "FAIL|passed" "$LOGS/check_slash.txt" | cut -c1-240 | tail -12 ;;
     src:*) IFS=: read -r _ tag regex n <<< "$s"
        f=$LOGS/src_${tag}_$n
        PYTHONPATH=$PWD/python UNISPARSE_CUDA_RUNTIME=$PWD/.device/rt1/libunisparse_runtime.so \

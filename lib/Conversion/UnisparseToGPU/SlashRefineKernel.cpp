@@ -103,9 +103,6 @@ constexpr int64_t kProbeWarps = 4;
 constexpr int64_t kUnit = 2;
 /// m16 tiles of forced keys per step of the probe kernel.
 constexpr int64_t kForcedTiles = 2;
-/// Candidate tiles of a unit up to which the probe kernel computes their
-/// entries' rows and slots once per tile of rows rather than once per unit.
-constexpr int64_t kHoistTiles = 4;
 /// Entries (and threads) per CTA of the fused evidence kernel.
 constexpr int64_t kEvidenceTile = 256;
 /// Rows of shares whose loads the evidence kernel issues together.
@@ -1176,155 +1173,109 @@ struct RefineKernels : KernelBuilder {
     int64_t nBins = keysSpan >= 2 ? (keysSpan - 2) / s.block + 2 : 1;
     Value w64 = i64c(s.width);
     Value first64 = toI64(probeRow(p.I, mul(rt, 8)));
-    Value sinkEnd64 = toI64(p.sinkEnd), lo64 = toI64(p.lo);
-    // What the lane's entry 16 t + quad + 8 h (t < tiles, h < 2: static)
-    // is in every unit, computed once per tile of rows rather than per unit
-    // (the units differ only in their offsets): of the unit's second offset
-    // or its first; its key j = i + e - w - d of row n (query i) taken
-    // apart from the row iff d in [oLo, oHi] (j in [0, i], not forced: j
-    // >= sinkEnd and j < lo; empty where the entry is past the unit's or
-    // the row outside the block or the sequence), which is then j = oHi +
-    // sinkEnd - d; its slot's bit in the unit's rule words (slot second
-    // (2w + 1) + e). A d of -1 (no offset) or past n_offsets is never taken:
-    // its slot's rule is 0. (Where a unit has more than kHoistTiles tiles,
-    // widths above 2, entries are computed per unit instead, as their
-    // registers would spill.)
-    struct Entry {
-      Value second, mine, odd, oLo, oHi, bit, high;
-    };
-    auto entryAt = [&](int64_t t, int64_t h) {
-      Entry en;
-      Value entry = add(p.quad, 16 * t + 8 * h);
-      en.second = ule(idx(perOffset), entry);
-      Value rest = select(en.second, sub(entry, idx(perOffset)), entry);
-      Value n = div(rest, per);
-      Value e = rem(rest, per);
-      auto [rowOk, i] = probeQuery(p.I, rt, n);
-      Value live = andI(ult(entry, entries), rowOk);
-      Value base = arith::SubIOp::create(
-          b, arith::AddIOp::create(b, toI64(i), toI64(e)), w64);
-      Value lo = arith::MaxSIOp::create(
-          b, arith::SubIOp::create(b, toI64(e), w64),
-          arith::AddIOp::create(b, arith::SubIOp::create(b, base, lo64),
-                                i64c(1)));
-      en.oLo = select(live, lo, i64c(std::numeric_limits<int64_t>::max()));
-      en.oHi = arith::SubIOp::create(b, base, sinkEnd64);
-      Value slot = toI32(add(select(en.second, idx(per), idx(0)), e));
-      en.high =
-          arith::CmpIOp::create(b, arith::CmpIPredicate::uge, slot, i32(32));
-      en.bit = arith::ShLIOp::create(b, i32(1),
-                                     arith::AndIOp::create(b, slot, i32(31)));
-      // Row n is the lane's row 2 ql + (n mod 2) of C, or none.
-      en.mine = eq(div(n, 2), p.ql);
-      en.odd = eq(rem(n, 2), 1);
-      return en;
-    };
-    SmallVector<Entry> ents;
-    if (tiles <= kHoistTiles)
-      for (int64_t t = 0; t < tiles; ++t)
-        for (int64_t h = 0; h < 2; ++h)
-          ents.push_back(entryAt(t, h));
-    // The unit's slot rules as ballot words: lane l decides slot 32 wd + l
-    // of the unit (from the evidence row, or computed where it did not
-    // fit), once per unit instead of once per entry.
-    int64_t unitSlots = kUnit * per;
-    int64_t words = llvm::divideCeil(unitSlots, 32);
-    assert(words <= 2 && "width is at most kRefineKernelMaxWidth");
-    Value blockI32 = i32(static_cast<int32_t>(s.block));
     forLoop(
         idx(0), idx(llvm::divideCeil(s.nOffsets, kUnit)), idx(1), {},
         [&](Value uIdx, ValueRange) -> SmallVector<Value> {
           // The unit's offsets (-1 past n_offsets) and their first key
           // blocks.
-          Value off[kUnit], jBase[kUnit], kOk[kUnit];
+          Value off[kUnit], jBase[kUnit];
           for (int64_t kk = 0; kk < kUnit; ++kk) {
             Value k = add(mul(uIdx, kUnit), kk);
-            kOk[kk] = ult(k, s.nOffsets);
+            Value kOk = ult(k, s.nOffsets);
             Value at =
                 add(mul(p.group, s.nOffsets), minU(k, idx(s.nOffsets - 1)));
-            off[kk] = select(kOk[kk], load(d.offsets, {at}), i64c(-1));
-            jBase[kk] = arith::TruncIOp::create(
-                b, b.getI32Type(),
-                arith::FloorDivSIOp::create(
-                    b,
-                    arith::SubIOp::create(
-                        b, arith::SubIOp::create(b, first64, w64), off[kk]),
-                    i64c(s.block)));
+            off[kk] = select(kOk, load(d.offsets, {at}), i64c(-1));
+            jBase[kk] = arith::FloorDivSIOp::create(
+                b,
+                arith::SubIOp::create(b, arith::SubIOp::create(b, first64, w64),
+                                      off[kk]),
+                i64c(s.block));
           }
-          Value word[2];
-          for (int64_t wd = 0; wd < words; ++wd) {
-            Value c = add(mul(uIdx, unitSlots), add(p.lane, 32 * wd));
-            Value ok = andI(ult(add(p.lane, 32 * wd), unitSlots),
-                            ult(c, s.candidates()));
-            Value flag = ifElseValue(
-                ok, b.getI1Type(),
-                [&] {
-                  return ifElseValue(
-                      p.table, b.getI1Type(),
+          SmallVector<Value> init(kUnit * nBins, f32(0.0f));
+          SmallVector<Value> bins = forLoop(
+              idx(0), idx(tiles), idx(1), init,
+              [&](Value tile, ValueRange a) -> SmallVector<Value> {
+                Value n[2], take[2], key[2], second[2];
+                for (int64_t h = 0; h < 2; ++h) {
+                  Value entry = add(mul(tile, 16), add(p.quad, 8 * h));
+                  Value k = mul(uIdx, kUnit);
+                  // The entries past the first offset's are the second's.
+                  second[h] = ule(idx(perOffset), entry);
+                  Value rest =
+                      select(second[h], sub(entry, idx(perOffset)), entry);
+                  Value o = select(second[h], off[1], off[0]);
+                  k = add(k, select(second[h], idx(1), idx(0)));
+                  n[h] = div(rest, per);
+                  Value e = rem(rest, per);
+                  auto [rowOk, i] = probeQuery(p.I, rt, n[h]);
+                  Value i64q = toI64(i);
+                  Value j64 = arith::SubIOp::create(
+                      b,
+                      arith::AddIOp::create(
+                          b, i64q, arith::SubIOp::create(b, toI64(e), w64)),
+                      o);
+                  Value forced = orI(
+                      icmp(arith::CmpIPredicate::slt, j64, toI64(p.sinkEnd)),
+                      icmp(arith::CmpIPredicate::sge, j64, toI64(p.lo)));
+                  Value inside = andI(
+                      andI(andI(ult(entry, entries), ult(k, s.nOffsets)),
+                           rowOk),
+                      andI(andI(icmp(arith::CmpIPredicate::sge, j64, i64c(0)),
+                                icmp(arith::CmpIPredicate::sle, j64, i64q)),
+                           notI(forced)));
+                  // The slot's rule only for entries that could be taken
+                  // (then c = k (2w + 1) + e is a slot).
+                  Value c = add(mul(k, per), e);
+                  take[h] = ifElseValue(
+                      inside, b.getI1Type(),
                       [&] {
-                        Value at = add(mul(p.group, d.evLen), c);
-                        return fcmp(arith::CmpFPredicate::ONE,
-                                    load(d.evidence, {at}), f32(0.0f));
+                        return ifElseValue(
+                            p.table, b.getI1Type(),
+                            [&] {
+                              Value at = add(mul(p.group, d.evLen), c);
+                              return fcmp(arith::CmpFPredicate::ONE,
+                                          load(d.evidence, {at}), f32(0.0f));
+                            },
+                            [&] { return slotRule(p.group, c); });
                       },
-                      [&] { return slotRule(p.group, c); });
-                },
-                [&] { return arith::ConstantIntOp::create(b, 0, 1); });
-            word[wd] = ballot(flag);
-          }
-          SmallVector<Value> bins(kUnit * nBins, f32(0.0f));
-          for (int64_t t = 0; t < tiles; ++t) {
-            Entry tileEnts[2];
-            for (int64_t h = 0; h < 2; ++h)
-              tileEnts[h] = ents.empty() ? entryAt(t, h) : ents[2 * t + h];
-            Value take[2], key[2];
-            for (int64_t h = 0; h < 2; ++h) {
-              const Entry &en = tileEnts[h];
-              Value o = select(en.second, off[1], off[0]);
-              Value inside = andI(icmp(arith::CmpIPredicate::sge, o, en.oLo),
-                                  icmp(arith::CmpIPredicate::sle, o, en.oHi));
-              Value bits =
-                  words > 1 ? select(en.high, word[1], word[0]) : word[0];
-              Value rule = arith::CmpIOp::create(
-                  b, arith::CmpIPredicate::ne,
-                  arith::AndIOp::create(b, bits, en.bit), i32(0));
-              take[h] = andI(inside, rule);
-              Value j64 = arith::AddIOp::create(
-                  b, arith::SubIOp::create(b, en.oHi, o), sinkEnd64);
-              key[h] = arith::IndexCastOp::create(
-                  b, b.getIndexType(), select(take[h], j64, i64c(0)));
-            }
-            SmallVector<Value> acc = mmaKeys(keyTile(key, take), bRegs);
-            for (int64_t h = 0; h < 2; ++h) {
-              const Entry &en = tileEnts[h];
-              Value x = fmul(select(en.odd, acc[2 * h + 1], acc[2 * h]),
-                             f32(s.scale));
-              Value v = select(
-                  andI(en.mine, take[h]),
-                  fmul(exp(fsub(x, select(en.odd, lse[1], lse[0]))), p.weight),
-                  f32(0.0f));
-              Value J = arith::DivUIOp::create(b, toI32(key[h]), blockI32);
-              for (int64_t kk = 0; kk < kUnit; ++kk) {
-                Value bin = arith::SubIOp::create(b, J, jBase[kk]);
-                Value ofThis = kk ? en.second : notI(en.second);
-                for (int64_t bb = 0; bb < nBins; ++bb) {
-                  Value here =
-                      andI(eq(bin, i32(static_cast<int32_t>(bb))), ofThis);
-                  bins[kk * nBins + bb] =
-                      fadd(bins[kk * nBins + bb], select(here, v, f32(0.0f)));
+                      [&] { return arith::ConstantIntOp::create(b, 0, 1); });
+                  key[h] = arith::IndexCastOp::create(
+                      b, b.getIndexType(), select(take[h], j64, i64c(0)));
                 }
-              }
-            }
-          }
+                SmallVector<Value> acc = mmaKeys(keyTile(key, take), bRegs);
+                SmallVector<Value> next(a.begin(), a.end());
+                for (int64_t h = 0; h < 2; ++h) {
+                  // Row n[h] is the lane's row 2 ql + (n[h] mod 2) or none.
+                  Value mine = eq(div(n[h], 2), p.ql);
+                  Value odd = eq(rem(n[h], 2), 1);
+                  Value x = fmul(select(odd, acc[2 * h + 1], acc[2 * h]),
+                                 f32(s.scale));
+                  Value v = select(
+                      andI(mine, take[h]),
+                      fmul(exp(fsub(x, select(odd, lse[1], lse[0]))), p.weight),
+                      f32(0.0f));
+                  Value J = toI64(div(key[h], s.block));
+                  for (int64_t kk = 0; kk < kUnit; ++kk) {
+                    Value bin = arith::SubIOp::create(b, J, jBase[kk]);
+                    Value ofThis = kk ? second[h] : notI(second[h]);
+                    for (int64_t bb = 0; bb < nBins; ++bb) {
+                      Value here =
+                          andI(icmp(arith::CmpIPredicate::eq, bin, i64c(bb)),
+                               ofThis);
+                      next[kk * nBins + bb] = fadd(next[kk * nBins + bb],
+                                                   select(here, v, f32(0.0f)));
+                    }
+                  }
+                }
+                return next;
+              });
           for (Value &sum : bins)
             for (int32_t mask : {16, 8, 4, 2, 1})
               sum = fadd(sum, shuffleXor(sum, mask));
           ifThen(eq(p.lane, 0), [&] {
             for (int64_t kk = 0; kk < kUnit; ++kk)
               for (int64_t bb = 0; bb < nBins; ++bb) {
-                Value J = arith::ExtSIOp::create(
-                    b, b.getI64Type(),
-                    arith::AddIOp::create(b, jBase[kk],
-                                          i32(static_cast<int32_t>(bb))));
+                Value J = arith::AddIOp::create(b, jBase[kk], i64c(bb));
                 Value inRow =
                     andI(icmp(arith::CmpIPredicate::sge, J, i64c(0)),
                          icmp(arith::CmpIPredicate::slt, J, toI64(d.nb)));
