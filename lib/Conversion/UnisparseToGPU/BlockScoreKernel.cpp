@@ -1687,6 +1687,9 @@ std::string mlir::unisparse::tensorCoreScoreUnsupportedReason(
   int64_t d = qcType.getDimSize(qcType.getRank() - 1);
   if (ShapedType::isDynamic(d) || d % 16 != 0 || d > 128)
     return "head_dim must be static, a multiple of 16 and at most 128";
+  for (Value composites : {op.getQc(), op.getKc()})
+    if (std::string why = compositeRowsUnaligned(composites); !why.empty())
+      return why;
   if (options.warps <= 0 || options.keyTile <= 0 || options.keyTile % 16 ||
       (options.keyTile * d / 8) % (32 * options.warps))
     return "the key tile must be a multiple of 16 whose 16-byte chunks "

@@ -265,6 +265,16 @@ struct KernelBuilder {
 /// Evaluated on the host (an i1).
 Value rowsAligned(ImplicitLocOpBuilder &b, Value memref, int64_t bytes);
 
+/// Why the rows of `composites` (a block_score operand: rows of D 16-bit
+/// values, D a multiple of 16) might not all start on a 16-byte boundary,
+/// which the tensor-core scoring kernels' 16-byte cp.async copies need, or
+/// an empty string when they do: a tensor (bufferized to fresh, aligned
+/// buffers), a memref of the identity layout, or a strided one whose
+/// innermost stride is 1 and whose offset and other strides are static
+/// multiples of 16 bytes. Decided when the op is lowered, so a view that may
+/// be misaligned is refused instead of faulting in the kernel.
+std::string compositeRowsUnaligned(Value composites);
+
 /// Whether `op` may write the memory of `input`: it has a write (or free)
 /// effect on anything but a memref.alloc other than `input`, or effects it
 /// does not state.

@@ -1196,6 +1196,9 @@ std::string mlir::unisparse::outlierScoreUnsupportedReason(
   auto kcType = cast<ShapedType>(op.getKc().getType());
   if (qcType.getRank() != 5 || kcType.getRank() != 5)
     return "the composites must be [B, G, T, slots, D]";
+  for (Value composites : {op.getQc(), op.getKc()})
+    if (std::string why = compositeRowsUnaligned(composites); !why.empty())
+      return why;
   int64_t d = qcType.getDimSize(4);
   if (ShapedType::isDynamic(d) || d % 16 != 0 || d > 128)
     return "head_dim must be static, a multiple of 16 and at most 128";

@@ -69,6 +69,34 @@ Value mlir::unisparse::gpu_detail::rowsAligned(ImplicitLocOpBuilder &b,
   return arith::AndIOp::create(b, ok, unit);
 }
 
+std::string
+mlir::unisparse::gpu_detail::compositeRowsUnaligned(Value composites) {
+  auto type = dyn_cast<MemRefType>(composites.getType());
+  if (!type || type.getLayout().isIdentity())
+    return "";
+  int64_t elementBytes = type.getElementTypeBitWidth() / 8;
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  bool aligned = succeeded(type.getStridesAndOffset(strides, offset)) &&
+                 !strides.empty() && strides.back() == 1;
+  auto multiple = [&](int64_t v) {
+    return !ShapedType::isDynamic(v) && (v * elementBytes) % 16 == 0;
+  };
+  aligned = aligned && multiple(offset);
+  for (int64_t stride : ArrayRef(strides).drop_back())
+    aligned = aligned && multiple(stride);
+  if (aligned)
+    return "";
+  std::string layout;
+  llvm::raw_string_ostream os(layout);
+  type.getLayout().print(os);
+  return "the composites' rows must start on 16-byte boundaries (the "
+         "kernel copies them by 16-byte cp.async): the identity layout, or "
+         "an innermost stride of 1 and an offset and other strides that are "
+         "static multiples of 16 bytes, not " +
+         layout;
+}
+
 Value mlir::unisparse::gpu_detail::compositesOfType(ImplicitLocOpBuilder &b,
                                                     Value value, Type type) {
   auto tensorType = cast<RankedTensorType>(value.getType());

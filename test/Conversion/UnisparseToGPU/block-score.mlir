@@ -342,3 +342,19 @@ func.func @shared_keys(%qc: memref<1x8x?x128xbf16>, %kc: memref<1x2x?x128xbf16>,
       ins(%qc, %kc : memref<1x8x?x128xbf16>, memref<1x2x?x128xbf16>) outs(%s : memref<1x8x?x?xf32>)
   return
 }
+
+// -----
+
+// A view of the composites is taken when its rows stay 16-byte aligned
+// (the key tiles' cp.async copies, the query composites' 16-byte loads): a
+// static offset of 64 elements and static strides that are multiples of 8
+// bf16 values; the copies index the view.
+// CHECK-LABEL: func.func @aligned_view(
+// CHECK-SAME: %{{[^:]+}}: memref<1x8x?x128xbf16>, %[[KV:[^:]+]]: memref<1x8x64x128xbf16, strided<[65536, 8192, 128, 1], offset: 64>>
+// CHECK: %[[KTILE:.+]] = memref.subview %[[KV]]
+// CHECK: nvgpu.device_async_copy %[[KTILE]][
+func.func @aligned_view(%qc: memref<1x8x?x128xbf16>, %kc: memref<1x8x64x128xbf16, strided<[65536, 8192, 128, 1], offset: 64>>, %s: memref<1x8x?x?xf32>) {
+  unisparse.block_score {block = 128 : i64, c_q = 16 : i64, c_k = 8 : i64}
+      ins(%qc, %kc : memref<1x8x?x128xbf16>, memref<1x8x64x128xbf16, strided<[65536, 8192, 128, 1], offset: 64>>) outs(%s : memref<1x8x?x?xf32>)
+  return
+}

@@ -41,6 +41,29 @@ func.func @outlier_score(%qc: memref<1x8x?x3x64xf32>, %kc: memref<1x8x?x3x64xf32
 
 // -----
 
+// The scoring kernels copy composite rows by 16-byte cp.async: a view whose
+// rows may start off a 16-byte boundary is refused when it is lowered (an
+// offset of 4 bf16 values: 8 bytes) instead of faulting in the kernel.
+func.func @unaligned_view(%qc: memref<1x8x64x128xbf16, strided<[65536, 8192, 128, 1], offset: 4>>, %kc: memref<1x8x?x128xbf16>, %s: memref<1x8x?x?xf32>) {
+  // expected-error @+1 {{cannot be lowered to the tensor-core scoring kernel: the composites' rows must start on 16-byte boundaries (the kernel copies them by 16-byte cp.async): the identity layout, or an innermost stride of 1 and an offset and other strides that are static multiples of 16 bytes, not strided<[65536, 8192, 128, 1], offset: 4>}}
+  unisparse.block_score {block = 128 : i64, c_q = 16 : i64, c_k = 8 : i64}
+      ins(%qc, %kc : memref<1x8x64x128xbf16, strided<[65536, 8192, 128, 1], offset: 4>>, memref<1x8x?x128xbf16>) outs(%s : memref<1x8x?x?xf32>)
+  return
+}
+
+// -----
+
+// The outlier kernel's key composites as a view of unknown offset and
+// strides: not provably aligned, refused.
+func.func @outlier_dynamic_view(%qc: memref<1x8x?x3x64xbf16>, %kc: memref<1x8x?x3x64xbf16, strided<[?, ?, ?, ?, 1], offset: ?>>, %s: memref<1x8x?x?xf32>) {
+  // expected-error @+1 {{cannot be lowered to the outlier scoring kernel: the composites' rows must start on 16-byte boundaries (the kernel copies them by 16-byte cp.async): the identity layout, or an innermost stride of 1 and an offset and other strides that are static multiples of 16 bytes, not strided<[?, ?, ?, ?, 1], offset: ?>}}
+  unisparse.block_score {block = 128 : i64, c_q = 16 : i64, c_k = 32 : i64, estimator = #unisparse.estimator<outlier>}
+      ins(%qc, %kc : memref<1x8x?x3x64xbf16>, memref<1x8x?x3x64xbf16, strided<[?, ?, ?, ?, 1], offset: ?>>) outs(%s : memref<1x8x?x?xf32>)
+  return
+}
+
+// -----
+
 // The outlier compress kernel: a warp holds a token (D a multiple of 32 up
 // to 256), a lane its D / 32 coordinates of every token of a composite in
 // registers (at most 128 values: c <= 32 at D 128).
