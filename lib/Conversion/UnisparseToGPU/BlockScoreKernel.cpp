@@ -106,6 +106,7 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
+#include <numeric>
 
 using namespace mlir;
 using namespace mlir::unisparse;
@@ -1177,10 +1178,8 @@ private:
   /// is a multiple of `aligned` elements).
   void storePartials(ArrayRef<Value> values, Value first, int64_t aligned) {
     int64_t bytes = s.partial.getIntOrFloatBitWidth() / 8;
-    int64_t w = 1;
-    while (w * 2 * bytes <= 16 && aligned % (w * 2) == 0 &&
-           values.size() % (w * 2) == 0)
-      w *= 2;
+    int64_t w = vectorElements(
+        bytes, std::gcd(aligned, static_cast<int64_t>(values.size())));
     auto type = VectorType::get({w}, s.partial);
     for (size_t i = 0; i < values.size(); i += w) {
       SmallVector<Value> elems;
@@ -1388,10 +1387,7 @@ private:
                              int64_t aligned) {
     Type elem = cast<MemRefType>(memref.getType()).getElementType();
     int64_t bytes = elem.getIntOrFloatBitWidth() / 8;
-    int64_t w = 1;
-    while (w * 2 * bytes <= 16 && aligned % (w * 2) == 0 &&
-           count % (w * 2) == 0)
-      w *= 2;
+    int64_t w = vectorElements(bytes, std::gcd(aligned, count));
     auto type = VectorType::get({w}, elem);
     SmallVector<Value> out;
     for (int64_t i = 0; i < count; i += w) {

@@ -19,6 +19,18 @@ namespace mlir::unisparse::gpu_detail {
 /// built kernel's tiles are checked against.
 inline constexpr int64_t kMaxWorkgroupBytes = 227 * 1024;
 
+/// The most `elementBytes`-byte elements a vector access of at most 16
+/// bytes may hold so that its element count (a power of two) divides
+/// `divisor`: the widest vectors that tile a run of `divisor` elements
+/// starting at a multiple of it (vectorElements(1, n): the alignment, at most
+/// 16, of an n-byte vector at a multiple of n in an aligned row).
+inline int64_t vectorElements(int64_t elementBytes, int64_t divisor) {
+  int64_t w = 1;
+  while (w * 2 * elementBytes <= 16 && divisor % (w * 2) == 0)
+    w *= 2;
+  return w;
+}
+
 /// The workgroup (shared) memory space.
 inline Attribute workgroupSpace(MLIRContext *ctx) {
   return gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);

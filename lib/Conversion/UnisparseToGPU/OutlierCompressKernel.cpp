@@ -104,15 +104,6 @@ constexpr int64_t kPrefetchAhead = 8;
 /// over lane bits 4, 3, 2, so this is 8.
 constexpr int64_t kChunk = 8;
 
-/// The largest power of two dividing `bytes`, at most 16: the alignment a
-/// vector of `bytes` at a multiple of `bytes` has in an aligned row.
-int64_t vectorAlignment(int64_t bytes) {
-  int64_t a = 1;
-  while (a < 16 && bytes % (2 * a) == 0)
-    a *= 2;
-  return a;
-}
-
 Value splat(KernelBuilder &k, Value scalar, int64_t width) {
   return vector::BroadcastOp::create(
       k.b, VectorType::get({width}, k.b.getF32Type()), scalar);
@@ -333,7 +324,7 @@ Value meanOverTokens(ImplicitLocOpBuilder &b, Value input, int64_t hf,
                 .front();
         vector::StoreOp::create(k.b, total, partial, {at[0], at[1], at[2], d},
                                 /*nontemporal=*/false,
-                                llvm::Align(vectorAlignment(4 * width)));
+                                llvm::Align(vectorElements(1, 4 * width)));
       });
   Value center =
       memref::AllocOp::create(b, dyn(3), ValueRange{batch, groups, dimV});
@@ -402,7 +393,7 @@ public:
     d = k.mul(lane, width);
     laneToken = arith::AndIOp::create(
         k.b, arith::ShRUIOp::create(k.b, lane, k.idx(2)), k.idx(kChunk - 1));
-    llvm::Align stat(vectorAlignment(4 * width));
+    llvm::Align stat(vectorElements(1, 4 * width));
     Value centerGroup = centerRep == 1 ? g : k.div(g, centerRep);
     Value centerV = vector::LoadOp::create(
         k.b, vecType, center, ValueRange{bi, centerGroup, d}, false, stat);
@@ -721,8 +712,9 @@ struct OutlierCompressToGPU : OpRewritePattern<CompressOp> {
     // Vector loads and stores of a lane's coordinates need rows aligned to
     // them; else the same kernel with element accesses.
     int64_t inBytes =
-        vectorAlignment(width * inType.getElementTypeBitWidth() / 8);
-    int64_t outBytes = vectorAlignment(
+        vectorElements(1, width * inType.getElementTypeBitWidth() / 8);
+    int64_t outBytes = vectorElements(
+        1,
         width * cast<MemRefType>(out.getType()).getElementTypeBitWidth() / 8);
     Value aligned;
     if (width > 1)

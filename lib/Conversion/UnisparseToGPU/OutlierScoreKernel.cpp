@@ -1011,9 +1011,7 @@ Value sumOverDim(KernelBuilder &kb, Value buffer, ValueRange prefix,
                  int64_t headDim, bool square, Value aligned) {
   Type element = cast<MemRefType>(buffer.getType()).getElementType();
   int64_t bytes = element.getIntOrFloatBitWidth() / 8;
-  int64_t width = 1;
-  while (width * 2 * bytes <= 16 && headDim % (width * 2) == 0)
-    width *= 2;
+  int64_t width = vectorElements(bytes, headDim);
   auto accumulate = [&](Value acc, Value x) -> Value {
     return square ? math::FmaOp::create(kb.b, x, x, acc).getResult()
                   : kb.fadd(acc, x);
