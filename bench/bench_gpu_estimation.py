@@ -3,7 +3,9 @@ the compiled ``@layout`` of ``unisparse-to-nvptx``; with ``refine = slash``
 the refinement too) by stage, next to a plain
 unfused PyTorch estimator, and the whole call against cuDNN causal attention
 (``--e2e``; ``--peak 1.5 2.5`` adds rows on the project's generator at those
-sharpnesses, so layouts of lower density; ``--fa4`` adds FlashAttention-4's
+sharpnesses, so layouts of lower density; ``--graph`` adds the same calls
+replayed from a CUDA graph, what a caller that captures them gets, without
+the host's launches between the estimation's kernels; ``--fa4`` adds FlashAttention-4's
 causal call).
 
     UNISPARSE_CUDA_RUNTIME=... UNISPARSE_AOT_DIR=... \\
@@ -306,7 +308,27 @@ def generator_inputs(n, hq, hkv, d, peak):
     return tuple(torch.from_numpy(x).cuda().to(torch.bfloat16).contiguous() for x in (q, k, v))
 
 
-def end_to_end(lib, qkv, c, inputs, fa4):
+def graph_ms(fn, min_reps=5, budget_ms=1000.0):
+    """Median time of one replay of fn() captured in a CUDA graph, after two
+    eager calls on a side stream (the runtime's pool and modules warm; the
+    compiled call queues everything on PyTorch's current stream with no host
+    synchronisation, so it captures whole)."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(2):
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    torch.cuda.synchronize()
+    gpu.check_runtime()
+    return time_ms(graph.replay, min_reps=min_reps, budget_ms=budget_ms)
+
+
+def end_to_end(lib, qkv, c, inputs, fa4, graph=False):
     """One row: the whole compiled call (estimation + sparse attention) on
     `qkv` (described by `inputs`) against cuDNN causal (and
     FlashAttention-4's causal dense call)."""
@@ -333,10 +355,20 @@ def end_to_end(lib, qkv, c, inputs, fa4):
 
         run = fa4_call(q, k, v, None, None, c["block"], True, True)
         t_fa4 = time_ms(run, min_reps=3, budget_ms=2000.0)
+    in_graph = ""
+    if graph:
+        g_est = graph_ms(lambda: lib.layout(q, k))
+        g_att = graph_ms(lambda: lib.attention(q, k, v), min_reps=3, budget_ms=2000.0)
+        in_graph = (
+            f"; in a CUDA graph: UniSparse {g_att:.2f} ms (estimation {g_est:.3f}), speedup {t_dense / g_att:.2f}x, "
+            f"estimation share {g_est / g_att:.1%}"
+        )
     line = (
         f"  end to end N={n} {inputs}: density {dens:.3f}, UniSparse {t_att:.2f} ms (estimation {t_est:.3f}), "
         f"cuDNN causal {t_dense:.2f} ms, speedup {t_dense / t_att:.2f}x (target 0.9/density = {0.9 / dens:.2f}x), "
-        f"estimation share {t_est / t_att:.1%}" + (f", FA4 causal {t_fa4:.2f} ms ({t_fa4 / t_att:.2f}x)" if fa4 else "")
+        f"estimation share {t_est / t_att:.1%}"
+        + (f", FA4 causal {t_fa4:.2f} ms ({t_fa4 / t_att:.2f}x)" if fa4 else "")
+        + in_graph
     )
     print(line, flush=True)
     return line
@@ -358,6 +390,9 @@ def main():
     )
     ap.add_argument(
         "--fa4", action="store_true", help="with --e2e: FlashAttention-4's causal dense call in the same run"
+    )
+    ap.add_argument(
+        "--graph", action="store_true", help="with --e2e: also the calls replayed from a CUDA graph (no host launches)"
     )
     ap.add_argument(
         "--tuning", action="store_true", help="the scoring kernel's knob variants (configs.TUNING), not the estimators"
@@ -426,11 +461,11 @@ def main():
             if a.e2e and name in configs.BENCH_ESTIMATION and tensor_core:
                 # Every estimator's whole call, not only the default's: the
                 # outlier and two-level layouts are sparser on peaked inputs.
-                rows.append(end_to_end(lib, (q, k, v), c, "bench inputs", a.fa4))
+                rows.append(end_to_end(lib, (q, k, v), c, "bench inputs", a.fa4, a.graph))
                 q = k = v = None  # free before the generator's inputs
                 for peak in a.peak:
                     qkv = generator_inputs(n, hq, hkv, d, peak)
-                    rows.append(end_to_end(lib, qkv, c, f"generator peak={peak:g}", a.fa4))
+                    rows.append(end_to_end(lib, qkv, c, f"generator peak={peak:g}", a.fa4, a.graph))
                     qkv = None
                     torch.cuda.empty_cache()
             q = k = v = None  # free before the next size (the lambdas above name them)

@@ -2,6 +2,8 @@
 # Session 15 on the H200: the runtime of this commit built on the GPU machine
 # (as session 14's run.sh), then the steps named:
 #   kt16       next_kt16.sh device (key tile 16 against 32, one process)
+#   graph      the e2e call eagerly and from a CUDA graph, and --host, for
+#              est_peaked_default
 #   slashcheck check.py of three slash_* configurations (their libraries
 #              compiled into .device/aot_default by compile_all.py)
 #   ocompress  check.py --only outlier_compress (the compress alone vs float64)
@@ -18,6 +20,17 @@ for s in "$@"; do
   echo "=== $s $(date +%T)"
   case "$s" in
     kt16) bash $S14/next_kt16.sh device ;;
+    graph) # the whole call eagerly and replayed from a CUDA graph (the launch
+       # gaps between the estimation's ~25 kernels), and where one layout()
+       # call's time goes (--host: kernels' sum against the call's events)
+       export PYTHONPATH=$PWD/python UNISPARSE_CUDA_RUNTIME=$PWD/.device/rt1/libunisparse_runtime.so \
+         UNISPARSE_AOT_DIR=$PWD/.device/aot_default UNISPARSE_COMMIT=$(cat .device/aot_default/COMMIT)
+       timeout 300 python3 bench/bench_gpu_estimation.py --e2e --graph --peak 2.5 --only est_peaked_default \
+         --n 32768 131072 > "$LOGS/e2e_graph.txt" 2>&1
+       grep -E "cuDNN|Error" "$LOGS/e2e_graph.txt" | cut -c1-400
+       timeout 200 python3 bench/bench_gpu_estimation.py --host --host-repeat 3 --only est_peaked_default \
+         --n 32768 131072 > "$LOGS/host_peaked.txt" 2>&1
+       tail -12 "$LOGS/host_peaked.txt" | cut -c1-300 ;;
     slashcheck) # the refinement's own checks whose probe shapes differ from
        # the default's: width 2 (entries per unit), 7 offsets and 12 probe
        # rows, 32 / 8 heads at 32K and 100K
