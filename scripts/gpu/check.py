@@ -1474,7 +1474,8 @@ def main():
     # The slash refinement (the refinement kernels; `_loops`: the loop
     # path) at lengths with a partial last block, GQA, batch 2; a bf16, an
     # f32 and an outlier (`peaked`) first pass, that one also normalised
-    # (refine_norm) and with 12 probe rows and 7 offsets; then the long
+    # (refine_norm) and with 12 probe rows and 7 offsets, and with width 8
+    # (the widest candidates, two ballot words a unit); then the long
     # shapes of 32 / 8 heads (the GPU against float64 only).
     for name in (
         "slash_bf16_d128",
@@ -1484,6 +1485,7 @@ def main():
         "slash_peaked_bf16_d128",
         "slash_norm_bf16_d128",
         "slash_odd_bf16_d128",
+        "slash_w8_bf16_d128",
         "peaked_bf16_d128",
     ):
         for n in (1000,) if a.quick else (1000, 4099):

@@ -285,6 +285,18 @@ CHECK = {
         ("cuda", "cpu"),
     ),
     "slash_odd_bf16_d128_first": (SLASH_OUTLIER + ",refine=none", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    # The widest candidates the probe kernel takes (width 8: 17 keys an
+    # offset, a unit's 34 slot rules two ballot words, entries computed per
+    # unit) with an odd number of offsets, normalised.
+    "slash_w8_bf16_d128": (
+        SLASH_OUTLIER + ",refine=slash,last_q=16,n_offsets=5,width=8,refine_norm=true",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
+    "slash_w8_bf16_d128_first": (SLASH_OUTLIER + ",refine=none", 8, 2, 128, "bf16", ("cuda", "cpu")),
     # The default configuration (the peaked one; DEFAULT): the refinement
     # checked as the slash_* entries are, at 8 / 2 heads (the CPU path too)
     # and at 32 / 8 heads and long lengths (the GPU against float64); and

@@ -33,10 +33,11 @@ for s in "$@"; do
        tail -12 "$LOGS/host_peaked.txt" | cut -c1-300 ;;
     slashcheck) # the refinement's own checks whose probe shapes differ from
        # the default's: width 2 (entries per unit), 7 offsets and 12 probe
-       # rows, 32 / 8 heads at 32K and 100K
+       # rows, width 8 (two ballot words a unit), 32 / 8 heads at 32K and 100K
        PYTHONPATH=$PWD/python UNISPARSE_CUDA_RUNTIME=$PWD/.device/rt1/libunisparse_runtime.so \
          UNISPARSE_AOT_DIR=$PWD/.device/aot_default timeout 400 python3 scripts/gpu/check.py \
-         --only slash_ch2_f16_d64 slash_odd_bf16_d128 slash_h32_bf16_d128 > "$LOGS/check_slash.txt" 2>&1
+         --only slash_ch2_f16_d64 slash_odd_bf16_d128 slash_w8_bf16_d128 slash_h32_bf16_d128 \
+         > "$LOGS/check_slash.txt" 2>&1
        grep -E "FAIL|passed" "$LOGS/check_slash.txt" | cut -c1-240 | tail -12 ;;
     src:*) IFS=: read -r _ tag regex n <<< "$s"
        f=$LOGS/src_${tag}_$n
