@@ -518,12 +518,12 @@ TUNING = {
     # (scripts/gpu/prepare_ocompress2.sh prepare --before BUILD_DIR), against
     # tune_outlier (the current compiler) in one process.
     "tune_ocompress_before": ("est_outlier", None),
-    # The default's outlier scoring kernel at key tile 16 (session 14,
-    # prepared, not run): ptxas 13.0 gives 168 registers (24 bytes of spill)
-    # and 62 KB of workgroup memory, so 3 CTAs (12 warps) an SM where key
-    # tile 32 (the default: 255 registers, 88 KB) fits 2; with the persistent
-    # grid at 264 CTAs (2 an SM) and at 396 (3 an SM). ncu found the kernel
-    # latency-bound at 8 warps an SM (issue 42% busy).
+    # The default's outlier scoring kernel at key tile 16: ptxas 13.0 gives
+    # 168 registers (24 bytes of spill) and 62 KB of workgroup memory, so 3
+    # CTAs (12 warps) an SM where key tile 32 (the default: 255 registers,
+    # 88 KB) fits 2; with the persistent grid at 264 CTAs (2 an SM) and at
+    # 396 (3 an SM). Measured in session 15 (bench/RESULTS.md): 1.34-1.38x
+    # slower than key tile 32 (1.18x with 396 CTAs), so the default stays.
     "tune_peaked": ("est_peaked_default", []),
     "tune_peaked_kt16": ("est_peaked_default", ["--score-outlier-key-tile=16"]),
     "tune_peaked_kt16_c396": ("est_peaked_default", ["--score-outlier-key-tile=16", "--score-ctas=396"]),

@@ -1000,51 +1000,34 @@ private:
 };
 
 /// The f32 sum over d of x[..., d] (or of its squares, fused) of a rank-5
-/// composite buffer, ascending in d. Where `aligned` (an i1 evaluated on
-/// the host: every row starts on a 16-byte boundary) the row comes in as
-/// 16-byte vector loads, all issued before the first add (a thread's row
-/// in flight at once, where scalar loads in a loop left one load to wait
-/// on per add: these prologue kernels took 120 us of a 32K call on the
-/// H200); else as scalar loads. Both sum in the same order, so give the
-/// same bits.
+/// composite buffer, ascending in d, from 16-byte vector loads all issued
+/// before the first add (a thread's row in flight at once, where scalar
+/// loads in a loop left one load to wait on per add: these prologue kernels
+/// took 120 us of a 32K call on the H200). The rows are 16-byte aligned:
+/// outlierScoreUnsupportedReason refuses composites not known to be
+/// (compositeRowsUnaligned), as the scoring kernel's cp.async needs it too.
 Value sumOverDim(KernelBuilder &kb, Value buffer, ValueRange prefix,
-                 int64_t headDim, bool square, Value aligned) {
+                 int64_t headDim, bool square) {
   Type element = cast<MemRefType>(buffer.getType()).getElementType();
   int64_t bytes = element.getIntOrFloatBitWidth() / 8;
   int64_t width = vectorElements(bytes, headDim);
-  auto accumulate = [&](Value acc, Value x) -> Value {
-    return square ? math::FmaOp::create(kb.b, x, x, acc).getResult()
-                  : kb.fadd(acc, x);
-  };
-  auto at = [&](Value d) {
-    SmallVector<Value> indices(prefix.begin(), prefix.end());
-    indices.push_back(d);
-    return indices;
-  };
-  auto vectorSum = [&]() -> SmallVector<Value> {
-    auto type = VectorType::get({width}, element);
-    SmallVector<Value> chunks;
-    for (int64_t d = 0; d < headDim; d += width)
-      chunks.push_back(kb.widenToF32(vector::LoadOp::create(
-          kb.b, type, buffer, at(kb.idx(d)), /*nontemporal=*/false,
-          llvm::Align(width * bytes))));
-    Value total = kb.f32(0.0f);
-    for (Value chunk : chunks)
-      for (int64_t j = 0; j < width; ++j)
-        total = accumulate(total, vector::ExtractOp::create(kb.b, chunk, j));
-    return {total};
-  };
-  auto scalarSum = [&]() -> SmallVector<Value> {
-    SmallVector<Value> init = {kb.f32(0.0f)};
-    return kb.forLoop(
-        kb.idx(0), kb.idx(headDim), kb.idx(1), init,
-        [&](Value d, ValueRange acc) -> SmallVector<Value> {
-          return {accumulate(acc[0], kb.widenToF32(kb.load(buffer, at(d))))};
-        });
-  };
-  if (width == 1)
-    return scalarSum().front();
-  return kb.ifElse(aligned, {kb.b.getF32Type()}, vectorSum, scalarSum).front();
+  auto type = VectorType::get({width}, element);
+  SmallVector<Value> chunks;
+  for (int64_t d = 0; d < headDim; d += width) {
+    SmallVector<Value> at(prefix.begin(), prefix.end());
+    at.push_back(kb.idx(d));
+    chunks.push_back(kb.widenToF32(
+        vector::LoadOp::create(kb.b, type, buffer, at, /*nontemporal=*/false,
+                               llvm::Align(width * bytes))));
+  }
+  Value total = kb.f32(0.0f);
+  for (Value chunk : chunks)
+    for (int64_t j = 0; j < width; ++j) {
+      Value x = vector::ExtractOp::create(kb.b, chunk, j);
+      total = square ? math::FmaOp::create(kb.b, x, x, total).getResult()
+                     : kb.fadd(total, x);
+    }
+  return total;
 }
 
 struct OutlierScoreToGPU : OpRewritePattern<BlockScoreOp> {
@@ -1123,7 +1106,6 @@ struct OutlierScoreToGPU : OpRewritePattern<BlockScoreOp> {
         b, normsType,
         ValueRange{n.batch, keyGroups, kb.idx(s.keySlots), paddedKeys});
     Value slots = kb.idx(s.keySlots);
-    Value kcAligned = rowsAligned(b, kc, 16);
     launchPerItem(
         b, kb.mul(kb.mul(kb.mul(n.batch, keyGroups), slots), paddedKeys),
         kPrepThreads, "unisparse_outlier_key_norms",
@@ -1133,7 +1115,7 @@ struct OutlierScoreToGPU : OpRewritePattern<BlockScoreOp> {
           Value u = at[3], in = k.ult(u, n.tk);
           Value norm = sumOverDim(
               k, kc, {at[0], at[1], k.select(in, u, k.idx(0)), at[2]},
-              s.headDim, /*square=*/true, kcAligned);
+              s.headDim, /*square=*/true);
           k.store(k.select(in, norm, k.f32(0.0f)), keyNorms, at);
         });
     // v per query composite: the mean over d of its spread slot.
@@ -1141,13 +1123,12 @@ struct OutlierScoreToGPU : OpRewritePattern<BlockScoreOp> {
         MemRefType::get(SmallVector<int64_t>(3, ShapedType::kDynamic), f32);
     Value spread = memref::AllocOp::create(b, spreadType,
                                            ValueRange{n.batch, n.groups, n.tq});
-    Value qcAligned = rowsAligned(b, qc, 16);
     launchPerItem(
         b, kb.mul(kb.mul(n.batch, n.groups), n.tq), kPrepThreads,
         "unisparse_outlier_query_spread", [&](KernelBuilder &k, Value i) {
           SmallVector<Value> at = k.delinearize(i, {n.batch, n.groups, n.tq});
           Value total = sumOverDim(k, qc, {at[0], at[1], at[2], k.idx(rq + 1)},
-                                   s.headDim, /*square=*/false, qcAligned);
+                                   s.headDim, /*square=*/false);
           k.store(k.fmul(total, k.f32(1.0f / static_cast<float>(s.headDim))),
                   spread, at);
         });
