@@ -297,6 +297,43 @@ CHECK = {
         ("cuda", "cpu"),
     ),
     "slash_w8_bf16_d128_first": (SLASH_OUTLIER + ",refine=none", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    # The probe kernel applying each slot's rule itself (slotRule): more
+    # candidate slots (40 offsets of 17 keys: 680) than the evidence row
+    # holds (N + last_q: 616 and 666 at the check's 600 and 650 tokens), so
+    # topOffsets writes no rule table; its unit's rules still two ballot
+    # words. Not normalised: at 40 offsets of 600 tokens the normalisation
+    # moves the scores too little on some inputs for its control (10x the
+    # bound; 8x seen), and slash_odd / slash_w8 check it.
+    "slash_rule_bf16_d128": (
+        SLASH_OUTLIER + ",refine=slash,last_q=16,n_offsets=40,width=8,refine_norm=false",
+        8,
+        2,
+        128,
+        "bf16",
+        ("cuda", "cpu"),
+    ),
+    "slash_rule_bf16_d128_first": (SLASH_OUTLIER + ",refine=none", 8, 2, 128, "bf16", ("cuda", "cpu")),
+    # The narrow probe kernel (one warp a CTA): more key blocks than a
+    # 4-warp CTA's E rows fit in workgroup memory (NB > 14,528; 16,386
+    # blocks of 64 at the check's 2^20 + 100 tokens). One head, 4 offsets
+    # (clear of near ties at that length, where 16 are not); the GPU
+    # against float64 only.
+    "slash_narrow_bf16_d64": (
+        SLASH_OUTLIER.replace("block=128", "block=64") + ",refine=slash,last_q=16,n_offsets=4,refine_norm=true",
+        1,
+        1,
+        64,
+        "bf16",
+        ("cuda",),
+    ),
+    "slash_narrow_bf16_d64_first": (
+        SLASH_OUTLIER.replace("block=128", "block=64") + ",refine=none",
+        1,
+        1,
+        64,
+        "bf16",
+        ("cuda",),
+    ),
     # The default configuration (the peaked one; DEFAULT): the refinement
     # checked as the slash_* entries are, at 8 / 2 heads (the CPU path too)
     # and at 32 / 8 heads and long lengths (the GPU against float64); and
