@@ -5,18 +5,15 @@ its float64 oracle :func:`unisparse.reference.twolevel.refine`.
 terms in any order (fused multiply-adds included) relative to the sum of
 their magnitudes. With ``Q`` and ``K`` the largest norms of a query and a
 key row, a logit ``x = scale q . k`` is off by at most ``dx = 2 scale
-gamma(D + 2) Q K`` (the dot product, the product by the scale and the
-rounding of that scale: the GPU's probe rows take ``x log2(e)`` as ``S
-fl(scale log2(e))``, which ``2^(.)`` turns back into the natural ``e^x``;
-``|x| <= scale Q K``): :func:`logit_error`. Then:
+gamma(D + 1) Q K`` (the dot product and the product by the scale; ``|x| <=
+scale Q K``): :func:`logit_error`. Then:
 
 * a probe row's term ``exp(x_j - lse)`` moves by a relative ``expm1(2 dx)``
   (its logit and the log-sum-exp of the forced keys, each off by ``dx``),
   the log-sum-exp's own sum by ``gamma(F)`` (``F <= (local_blocks + 2)
   block`` forced keys), the exponentials and the log by a few ulp
   (:data:`EXP_ULPS`: the CPU path's ``unisparse-approximate-exp`` is within
-  4 ulp; the GPU works in the log2 domain, ``ex2.approx.ftz`` within 2 ulp
-  and ``log2f`` within 1) and the products by
+  4 ulp, CUDA's ``expf`` and ``logf`` within 2 and 1) and the products by
   ``u``; ``E``, a sum of at most ``T = rows_per_block c_h n_offsets (2
   width + 1)`` such non-negative terms, by ``gamma(T)`` more: ``eps_E``;
 * the row total and the forced blocks' sum of the first pass by
@@ -77,7 +74,7 @@ def logit_error(q64, k64, scale):
     float64 ``[B, H, N, D]`` holding the values the compiled code reads)."""
     Q = np.sqrt((q64**2).sum(-1)).max()
     K = np.sqrt((k64**2).sum(-1)).max()
-    return 2 * scale * gamma(q64.shape[-1] + 2) * Q * K
+    return 2 * scale * gamma(q64.shape[-1] + 1) * Q * K
 
 
 def _group_evidence(q64, k64, cfg, dx):
@@ -123,8 +120,7 @@ def offset_margin(q64, k64, cfg, dx):
     group); a value above 1 means float32 keeps the offsets float64 keeps.
 
     Each offset's evidence is off by ``eps`` of itself (its shares: the
-    softmax of a row moves by ``expm1(2 dx)`` and a few ulp, the GPU's
-    ``2^(x - max) (1 / sum)`` a rounding more than a quotient, its sums by
+    softmax of a row moves by ``expm1(2 dx)`` and a few ulp, its sums by
     ``gamma(N + m c_h)``) plus the mass of the pairs whose vertical and
     slash evidence are within that bound of each other (they may go either
     way). ``cfg``: a :class:`unisparse.Config` (or anything with its
