@@ -527,6 +527,11 @@ TUNING = {
     # current ones in one process.
     "tune_refine_before": ("est_refine", None),
     "tune_refine": ("est_refine", []),
+    # The default configuration as main builds it (tune_peaked_before, by hand
+    # with a build of main: bench/logs/2026-12-05-s16-prep/prepare.sh) against
+    # the same built with a pending rewrite applied (tune_peaked, below), in
+    # one process.
+    "tune_peaked_before": ("est_peaked_default", None),
     # The outlier estimator's scoring kernel: an earlier form built by hand
     # with an earlier compiler (scripts/gpu/prepare_outlier_fold.sh --before:
     # the three-pass form before the fold, a CTA per tile, A fragments in

@@ -10,6 +10,8 @@
 #   narrowcheck check.py slash_narrow_bf16_d64 (the one-warp probe kernel,
 #               16,386 key blocks at 2^20 + 100 tokens; ~2 min of float64
 #               reference on the host)
+#   abtime      the default's estimation before (main) and after (the pending
+#               rewrite) in one process, twice, at 32K and 128K (prepare.sh)
 #   (anything else: session 15's run.sh step: check, graph, e2e, ocompress,
 #    src:TAG:REGEX:N, ...; session 15's builds the runtime first)
 set -uo pipefail
@@ -31,6 +33,12 @@ for s in "$@"; do
     slashcheck) run_check check_slash.txt 500 slash_ch2_f16_d64 slash_odd_bf16_d128 slash_w8_bf16_d128 \
                   slash_rule_bf16_d128 slash_h32_bf16_d128 ;;
     narrowcheck) run_check check_narrow.txt 500 slash_narrow_bf16_d64 ;;
+    abtime) # main's default (tune_peaked_before, prepare.sh's before build)
+       # against the pending rewrite's (tune_peaked), one process, twice
+       for r in 1 2; do
+         PYTHONPATH=$PWD/python UNISPARSE_CUDA_RUNTIME=$PWD/.device/rt1/libunisparse_runtime.so            UNISPARSE_AOT_DIR=$PWD/.device/aot_default UNISPARSE_COMMIT=$(cat .device/aot_default/COMMIT)            timeout 200 python3 bench/bench_gpu_estimation.py --tuning --only tune_peaked_before tune_peaked            --n 32768 131072 > "$LOGS/abtime_$r.txt" 2>&1
+         grep -E "^tune_peaked|Error" "$LOGS/abtime_$r.txt" | sed -E 's/ \(block=[^)]*\)//' | cut -c1-220
+       done ;;
     *) bash $S15/run.sh "$s" ;;
   esac
 done

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# HERE (where LLVM is), from the repo root with the pending rewrite applied
+# and committed (git revert --no-edit 98d4cf9: b8e2166 back on main), and
+# build/ built from it:
+#   bash bench/logs/2026-12-05-s16-prep/prepare.sh BEFORE_COMMIT
+# 1. BEFORE_COMMIT (main without the rewrite, e.g. 98d4cf9 or later) in a
+#    worktree, its compiler built in its own directory (ccache with
+#    CCACHE_BASEDIR=/ shares this tree's objects), which compiles
+#    tune_peaked_before (the default configuration) into .device/aot_default;
+# 2. this tree's build: scripts/gpu/prepare_default.sh's libraries (COMMIT =
+#    HEAD), tune_peaked, and the check libraries run.sh's slashcheck and
+#    narrowcheck need.
+# On the GPU: run.sh check slashcheck narrowcheck abtime src:probe:... (README).
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+BEFORE_COMMIT=${1:?usage: prepare.sh BEFORE_COMMIT}
+WT=${UNISPARSE_BEFORE_TREE:-/tmp/unisparse-before}
+LLVM=/usr/lib/llvm-22
+export CCACHE_BASEDIR=/
+if [ ! -d "$WT" ]; then
+  git worktree add -f --detach "$WT" "$BEFORE_COMMIT"
+else
+  git -C "$WT" checkout -q --detach "$BEFORE_COMMIT"
+fi
+if [ ! -f "$WT/build/build.ninja" ]; then
+  cmake -G Ninja -S "$WT" -B "$WT/build" -DCMAKE_BUILD_TYPE=Release \
+    -DMLIR_DIR=$LLVM/lib/cmake/mlir -DLLVM_EXTERNAL_LIT=$LLVM/bin/lit \
+    -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 -DLLVM_USE_LINKER=lld \
+    -DMLIR_LINK_MLIR_DYLIB=ON -DPython3_EXECUTABLE="$(command -v python3)" \
+    -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache > /dev/null
+fi
+ninja -C "$WT/build" unisparse-compile | tail -n 1
+BUILD=${UNISPARSE_BUILD_DIR:-$PWD/build}
+ninja -C "$BUILD" unisparse-compile | tail -n 1
+scripts/gpu/prepare_default.sh > /dev/null
+python3 scripts/gpu/compile_all.py --out .device/aot_default --only tuning --names tune_peaked_before \
+  --before "$WT/build"
+python3 scripts/gpu/compile_all.py --out .device/aot_default --build "$BUILD" --only tuning --names tune_peaked
+python3 scripts/gpu/compile_all.py --out .device/aot_default --build "$BUILD" --only check --names \
+  slash_ch2_f16_d64 slash_ch2_f16_d64_first slash_odd_bf16_d128 slash_odd_bf16_d128_first \
+  slash_w8_bf16_d128 slash_w8_bf16_d128_first slash_rule_bf16_d128 slash_rule_bf16_d128_first \
+  slash_h32_bf16_d128 slash_h32_bf16_d128_first slash_narrow_bf16_d64 slash_narrow_bf16_d64_first
+echo "before: $(git -C "$WT" rev-parse --short HEAD), after: $(cat .device/aot_default/COMMIT)"
+ls .device/aot_default | wc -l
