@@ -3,7 +3,7 @@
 # and committed (git revert --no-edit 98d4cf9: b8e2166 back on main), and
 # build/ built from it:
 #   bash bench/logs/2026-12-05-s16-prep/prepare.sh BEFORE_COMMIT
-# 1. BEFORE_COMMIT (main without the rewrite, e.g. 98d4cf9 or later) in a
+# 1. BEFORE_COMMIT (main without the rewrite: HEAD~1 after the revert) in a
 #    worktree, its compiler built in its own directory (ccache with
 #    CCACHE_BASEDIR=/ shares this tree's objects), which compiles
 #    tune_peaked_before (the default configuration) into .device/aot_default;
