@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# HERE (where LLVM is), from the repo root with the pending rewrite applied
-# and committed (git revert --no-edit 98d4cf9: b8e2166 back on main), and
-# build/ built from it:
+# HERE (where LLVM is), from the repo root with the pending rewrites applied
+# and committed (git revert --no-edit 638e573 74c2258: 70d85aa and 9eb9a76
+# back on main, two commits), and build/ built from it:
 #   bash bench/logs/2026-12-05-s16-prep/prepare.sh BEFORE_COMMIT
-# 1. BEFORE_COMMIT (main without the rewrite: HEAD~1 after the revert) in a
+# 1. BEFORE_COMMIT (main without the rewrites: HEAD~2 after the reverts) in a
 #    worktree, its compiler built in its own directory (ccache with
 #    CCACHE_BASEDIR=/ shares this tree's objects), which compiles
 #    tune_peaked_before (the default configuration) into .device/aot_default;
@@ -39,6 +39,7 @@ python3 scripts/gpu/compile_all.py --out .device/aot_default --build "$BUILD" --
 python3 scripts/gpu/compile_all.py --out .device/aot_default --build "$BUILD" --only check --names \
   slash_ch2_f16_d64 slash_ch2_f16_d64_first slash_odd_bf16_d128 slash_odd_bf16_d128_first \
   slash_w8_bf16_d128 slash_w8_bf16_d128_first slash_rule_bf16_d128 slash_rule_bf16_d128_first \
-  slash_h32_bf16_d128 slash_h32_bf16_d128_first slash_narrow_bf16_d64 slash_narrow_bf16_d64_first
+  slash_h32_bf16_d128 slash_h32_bf16_d128_first slash_narrow_bf16_d64 slash_narrow_bf16_d64_first \
+  outlier_compress
 echo "before: $(git -C "$WT" rev-parse --short HEAD), after: $(cat .device/aot_default/COMMIT)"
 ls .device/aot_default | wc -l
