@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # HERE (where LLVM is), from the repo root with the pending rewrites applied
-# and committed (git revert --no-edit 638e573 74c2258: 70d85aa and 9eb9a76
+# and committed (git revert --no-edit 638e573 9ce556a: 70d85aa and 2805667
 # back on main, two commits), and build/ built from it:
 #   bash bench/logs/2026-12-05-s16-prep/prepare.sh BEFORE_COMMIT
 # 1. BEFORE_COMMIT (main without the rewrites: HEAD~2 after the reverts) in a
