@@ -1288,6 +1288,19 @@ def judge_picks(model, picks, c, hot, exact):
     return len(differ), len(bad), bad[:1]
 
 
+def run_entry(fn, tensors, device="cuda"):
+    """Entry point `fn` of a compiled library on `tensors` (their memref
+    descriptors packed): on the GPU, then synchronized; with device "cpu",
+    the same entry built for the CPU on CPU tensors."""
+    if device == "cuda":
+        gpu.call_entry(fn, tensors)
+        torch.cuda.synchronize()
+    else:
+        buf, addresses = gpu.packed_descriptors(tensors)
+        fn(*map(ctypes.c_void_p, addresses))
+        del buf
+
+
 def check_outlier_compress(seed, quick=False, lib=None, device="cuda"):
     """The outlier compress kernels alone (scripts/gpu/outlier_compress_entry.mlir)
     against float64 (outlier_model) on inputs of two kinds: structured
@@ -1311,15 +1324,6 @@ def check_outlier_compress(seed, quick=False, lib=None, device="cuda"):
         gpu.load_runtime(os.environ["UNISPARSE_CUDA_RUNTIME"])
         aot = pathlib.Path(os.environ["UNISPARSE_AOT_DIR"])
         lib = _build.load_library(aot / configs.lib_name("outlier_compress", "cuda"))
-
-    def call(fn, tensors):
-        if device == "cuda":
-            gpu.call_entry(fn, tensors)
-            torch.cuda.synchronize()
-        else:
-            buf, addresses = gpu.packed_descriptors(tensors)
-            fn(*map(ctypes.c_void_p, addresses))
-            del buf
 
     rng = np.random.default_rng(seed)
     lengths = {"structured": (962,) if quick else (962, 4099, 32768), "exact": (962, 4098)}
@@ -1346,7 +1350,7 @@ def check_outlier_compress(seed, quick=False, lib=None, device="cuda"):
                 b, g, t = model["picks"].shape[:3]
                 slots = r + 1 + int(at["spread"])
                 out = torch.full((b, g, t, slots, d), float("nan"), device=device, dtype=torch.float32)
-                call(fn, [x, qt, out] if hot else [x, out])
+                run_entry(fn, [x, qt, out] if hot else [x, out], device)
                 o = out.double().cpu().numpy()
                 label = f"outlier compress alone {name} {kind} N={n}"
                 ref_out = outlier.compress_outlier(
@@ -1384,7 +1388,7 @@ def check_outlier_compress(seed, quick=False, lib=None, device="cuda"):
                     fn16 = getattr(lib, "_mlir_ciface_oc_q_bf16_d128_out16")
                     fn16.restype = None
                     out16 = torch.full(out.shape, float("nan"), device=device, dtype=torch.bfloat16)
-                    call(fn16, [x, out16])
+                    run_entry(fn16, [x, out16], device)
                     record(
                         f"{label}: bf16 composites are the f32 ones rounded once (bits)",
                         bool(torch.equal(bits(out16), bits(out.to(torch.bfloat16)))),

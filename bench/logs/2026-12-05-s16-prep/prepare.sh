@@ -35,6 +35,10 @@ ninja -C "$BUILD" unisparse-compile | tail -n 1
 scripts/gpu/prepare_default.sh > /dev/null
 python3 scripts/gpu/compile_all.py --out .device/aot_default --only tuning --names tune_peaked_before \
   --before "$WT/build"
+# the compress-alone entries by the before compiler, for run.sh ocsame (the
+# shared key composites must give the same bits)
+"$WT/build/bin/unisparse-compile" scripts/gpu/outlier_compress_entry.mlir --target=cuda \
+  -o .device/aot_default/liboutlier_compress_before_cuda.so
 python3 scripts/gpu/compile_all.py --out .device/aot_default --build "$BUILD" --only tuning --names tune_peaked
 python3 scripts/gpu/compile_all.py --out .device/aot_default --build "$BUILD" --only check --names \
   slash_ch2_f16_d64 slash_ch2_f16_d64_first slash_odd_bf16_d128 slash_odd_bf16_d128_first \

@@ -10,6 +10,7 @@
 #   narrowcheck check.py slash_narrow_bf16_d64 (the one-warp probe kernel,
 #               16,386 key blocks at 2^20 + 100 tokens; ~2 min of float64
 #               reference on the host)
+#   ocsame      the outlier compress alone, before and after, byte for byte
 #   abtime      the default's estimation before (main) and after (the pending
 #               rewrite) in one process, twice, at 32K and 128K (prepare.sh)
 #   (anything else: session 15's run.sh step: check, graph, e2e, ocompress,
@@ -33,6 +34,12 @@ for s in "$@"; do
     slashcheck) run_check check_slash.txt 500 slash_ch2_f16_d64 slash_odd_bf16_d128 slash_w8_bf16_d128 \
                   slash_rule_bf16_d128 slash_h32_bf16_d128 ;;
     narrowcheck) run_check check_narrow.txt 500 slash_narrow_bf16_d64 ;;
+    ocsame) # the compress-alone entries of the before and after compilers on
+       # the same inputs, byte for byte (scripts/gpu/compress_same.py)
+       PYTHONPATH=$PWD/python UNISPARSE_CUDA_RUNTIME=$PWD/.device/rt1/libunisparse_runtime.so \
+         timeout 300 python3 scripts/gpu/compress_same.py .device/aot_default/liboutlier_compress_before_cuda.so \
+         .device/aot_default/liboutlier_compress_cuda.so > "$LOGS/compress_same.txt" 2>&1
+       grep -E "FAIL|all equal|differ|Error" "$LOGS/compress_same.txt" | tail -8 ;;
     abtime) # main's default (tune_peaked_before, prepare.sh's before build)
        # against the pending rewrite's (tune_peaked), one process, twice
        for r in 1 2; do
