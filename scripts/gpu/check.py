@@ -1288,6 +1288,18 @@ def judge_picks(model, picks, c, hot, exact):
     return len(differ), len(bad), bad[:1]
 
 
+def outlier_compress_inputs(kind, n, hq, hkv, d, seed, rng):
+    """check_outlier_compress's (q, k) float32 arrays, batch 2: "structured"
+    (unisparse.synthetic at peak 1.5, seed + n) or "exact" (integers in
+    {-1, 0, 1} from `rng`, the second half of the tokens the first negated)."""
+    if kind == "structured":
+        return structured_qkv(2, hq, hkv, n, d, seed=seed + n, peak=1.5)[:2]
+    return tuple(
+        np.concatenate([h, -h], axis=2)
+        for h in (rng.integers(-1, 2, size=(2, h_, n // 2, d)).astype(np.float32) for h_ in (hq, hkv))
+    )
+
+
 def run_entry(fn, tensors, device="cuda"):
     """Entry point `fn` of a compiled library on `tensors` (their memref
     descriptors packed): on the GPU, then synchronized; with device "cpu",
@@ -1335,13 +1347,7 @@ def check_outlier_compress(seed, quick=False, lib=None, device="cuda"):
             for n in ns:
                 if n > 5000 and d != 128:
                     continue
-                if kind == "structured":
-                    q, k = structured_qkv(2, hq, hkv, n, d, seed=seed + n, peak=1.5)[:2]
-                else:
-                    q, k = (
-                        np.concatenate([h, -h], axis=2)
-                        for h in (rng.integers(-1, 2, size=(2, h_, n // 2, d)).astype(np.float32) for h_ in (hq, hkv))
-                    )
+                q, k = outlier_compress_inputs(kind, n, hq, hkv, d, seed, rng)
                 qt, kt = (torch.from_numpy(np.ascontiguousarray(a)).to(device, tdt) for a in (q, k))
                 x = kt if keys else qt
                 q64, x64 = qt.double().cpu().numpy(), x.double().cpu().numpy()

@@ -27,7 +27,6 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "python"))
 import check  # noqa: E402
 
 from unisparse import _build, gpu  # noqa: E402
-from unisparse.synthetic import structured_qkv  # noqa: E402
 
 
 def main():
@@ -52,13 +51,7 @@ def main():
         runs = [("structured", n) for n in (962, 4099, 32768) if n < 5000 or d == 128]
         runs += [("exact", n) for n in (962, 4098)]
         for kind, n in runs:
-            if kind == "structured":
-                q, k = structured_qkv(2, hq, hkv, n, d, seed=a.seed + n, peak=1.5)[:2]
-            else:
-                q, k = (
-                    np.concatenate([h, -h], axis=2)
-                    for h in (rng.integers(-1, 2, size=(2, h_, n // 2, d)).astype(np.float32) for h_ in (hq, hkv))
-                )
+            q, k = check.outlier_compress_inputs(kind, n, hq, hkv, d, a.seed, rng)
             qt, kt = (torch.from_numpy(np.ascontiguousarray(x)).to(a.device, tdt) for x in (q, k))
             x = kt if keys else qt
             c, r, hot = at["c"], at["r"], at["hot"]
