@@ -13,7 +13,7 @@
 # On the GPU: run.sh check slashcheck narrowcheck abtime src:probe:... (README).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-BEFORE_COMMIT=${1:?usage: prepare.sh BEFORE_COMMIT}
+BEFORE_COMMIT=$(git rev-parse --verify "${1:?usage: prepare.sh BEFORE_COMMIT}^{commit}")  # in this tree, not the worktree
 WT=${UNISPARSE_BEFORE_TREE:-/tmp/unisparse-before}
 LLVM=/usr/lib/llvm-22
 export CCACHE_BASEDIR=/
