@@ -169,6 +169,7 @@ void mlir::unisparse::buildUnisparseToNVPTXPipeline(
   gpu.outlierKeyTile = options.scoreOutlierKeyTile;
   gpu.outlierExp2Poly = options.scoreOutlierExp2Poly;
   gpu.outlierTileFactors = options.scoreOutlierTileFactors;
+  gpu.outlierUnrollSlots = options.scoreOutlierUnrollSlots;
   gpu.ctas = options.scoreCtas;
   gpu.minCtasPerSm = options.scoreMinCtasPerSm;
   gpu.epilogue = options.scoreEpilogue;

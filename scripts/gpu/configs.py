@@ -569,6 +569,13 @@ TUNING = {
     "tune_peaked": ("est_peaked_default", []),
     "tune_peaked_kt16": ("est_peaked_default", ["--score-outlier-key-tile=16"]),
     "tune_peaked_kt16_c396": ("est_peaked_default", ["--score-outlier-key-tile=16", "--score-ctas=396"]),
+    # The default's outlier scoring kernel with its key slot loops unrolled
+    # (session 17): ptxas 13.0 gives pass 2's unmasked key tile 1295
+    # instructions (192 HMMA, 64 LDSM: the A fragments loaded once for the
+    # three slots) against 3 x 461 (96 LDSM), and may issue a slot's mma.sync
+    # among the previous slot's epilogue; the same operations in the same
+    # order (scripts/gpu/layout_same.py checks the bits).
+    "tune_peaked_unroll": ("est_peaked_default", ["--score-outlier-unroll-slots"]),
 }
 
 

@@ -134,6 +134,11 @@ static cl::opt<bool> scoreOutlierTileFactors(
     cl::desc("CUDA: the outlier scoring kernel's scores with each key "
              "tile's scale factors computed once per tile"),
     cl::init(true), cl::cat(category));
+static cl::opt<bool> scoreOutlierUnrollSlots(
+    "score-outlier-unroll-slots",
+    cl::desc("CUDA: the outlier scoring kernel's loops over the key slots "
+             "unrolled (the same bits)"),
+    cl::init(false), cl::cat(category));
 static cl::opt<int64_t> scoreCtas("score-ctas",
                                   cl::desc("CUDA: persistent CTAs of the "
                                            "scoring kernel"),
@@ -395,6 +400,7 @@ int main(int argc, char **argv) {
     sig.scoring.outlierKeyTile = scoreOutlierKeyTile;
     sig.scoring.outlierExp2Poly = scoreOutlierExp2Poly;
     sig.scoring.outlierTileFactors = scoreOutlierTileFactors;
+    sig.scoring.outlierUnrollSlots = scoreOutlierUnrollSlots;
     sig.scoring.ctas = scoreCtas;
     sig.scoring.separateEpilogue = scoreEpilogue == "separate";
     sig.scoring.scratchBytes = scoreScratchBytes;
@@ -438,6 +444,7 @@ int main(int argc, char **argv) {
     options.scoreOutlierKeyTile = scoreOutlierKeyTile;
     options.scoreOutlierExp2Poly = scoreOutlierExp2Poly;
     options.scoreOutlierTileFactors = scoreOutlierTileFactors;
+    options.scoreOutlierUnrollSlots = scoreOutlierUnrollSlots;
     options.scoreCtas = scoreCtas;
     options.scoreMinCtasPerSm = scoreMinCtasPerSm;
     options.scoreEpilogue = scoreEpilogue;

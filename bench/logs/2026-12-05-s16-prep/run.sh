@@ -40,10 +40,17 @@ for s in "$@"; do
          timeout 300 python3 scripts/gpu/compress_same.py .device/aot_default/liboutlier_compress_before_cuda.so \
          .device/aot_default/liboutlier_compress_cuda.so > "$LOGS/compress_same.txt" 2>&1
        grep -E "FAIL|all equal|differ|Error" "$LOGS/compress_same.txt" | tail -8 ;;
+    same) # session 17: the key slot loops unrolled give the same bits
+       PYTHONPATH=$PWD/python UNISPARSE_CUDA_RUNTIME=$PWD/.device/rt1/libunisparse_runtime.so \
+         UNISPARSE_AOT_DIR=$PWD/.device/aot_default timeout 300 python3 scripts/gpu/layout_same.py \
+         tune_peaked tune_peaked_unroll --n 4099 32768 131072 > "$LOGS/layout_same.txt" 2>&1
+       grep -E "FAIL|all equal|differ|Error" "$LOGS/layout_same.txt" | tail -8 ;;
     abtime) # main's default (tune_peaked_before, prepare.sh's before build)
-       # against the pending rewrite's (tune_peaked), one process, twice
+       # against the pending rewrite's (tune_peaked) and session 17's
+       # unrolled key slot loops on top of it (tune_peaked_unroll), one
+       # process, twice
        for r in 1 2; do
-         PYTHONPATH=$PWD/python UNISPARSE_CUDA_RUNTIME=$PWD/.device/rt1/libunisparse_runtime.so            UNISPARSE_AOT_DIR=$PWD/.device/aot_default UNISPARSE_COMMIT=$(cat .device/aot_default/COMMIT)            timeout 200 python3 bench/bench_gpu_estimation.py --tuning --only tune_peaked_before tune_peaked            --n 32768 131072 > "$LOGS/abtime_$r.txt" 2>&1
+         PYTHONPATH=$PWD/python UNISPARSE_CUDA_RUNTIME=$PWD/.device/rt1/libunisparse_runtime.so            UNISPARSE_AOT_DIR=$PWD/.device/aot_default UNISPARSE_COMMIT=$(cat .device/aot_default/COMMIT)            timeout 200 python3 bench/bench_gpu_estimation.py --tuning --only tune_peaked_before tune_peaked tune_peaked_unroll            --n 32768 131072 > "$LOGS/abtime_$r.txt" 2>&1
          grep -E "^tune_peaked|Error" "$LOGS/abtime_$r.txt" | sed -E 's/ \(block=[^)]*\)//' | cut -c1-220
        done ;;
     *) bash $S15/run.sh "$s" ;;

@@ -296,6 +296,11 @@ def ConvertUnisparseToGPUPass
            "The outlier scoring kernel's scores by a thread per (query "
            "block, key tile), its rows' scale factors computed once per key "
            "tile (instead of once per key block)">,
+    Option<"outlierUnrollSlots", "outlier-unroll-slots", "bool",
+           /*default=*/"false",
+           "The outlier scoring kernel's loops over the key slots unrolled "
+           "(one basic block a key tile: ptxas may overlap a slot's "
+           "mma.sync with the previous slot's epilogue; the same bits)">,
     Option<"ctas", "ctas", "int64_t", /*default=*/"264",
            "Persistent CTAs of the scoring kernel (each owns a scratch slot)">,
     Option<"minCtasPerSm", "min-ctas-per-sm", "int64_t", /*default=*/"0",

@@ -85,6 +85,11 @@ struct UnisparseToNVPTXPipelineOptions
       llvm::cl::desc("The outlier scoring kernel's scores with each key "
                      "tile's scale factors computed once per tile"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> scoreOutlierUnrollSlots{
+      *this, "score-outlier-unroll-slots",
+      llvm::cl::desc("The outlier scoring kernel's loops over the key slots "
+                     "unrolled (the same bits)"),
+      llvm::cl::init(false)};
   PassOptions::Option<int64_t> scoreCtas{
       *this, "score-ctas",
       llvm::cl::desc("Persistent CTAs of the scoring kernel"),

@@ -55,6 +55,13 @@
 // The defaults (convert-unisparse-to-gpu's options) are partials=f16,
 // outlier-exp2-poly=2 and outlier-tile-factors; partials=f32,
 // outlier-exp2-poly=0 and outlier-tile-factors=false turn each off.
+// outlier-unroll-slots (off by default until timed) unrolls both passes'
+// loops over the key slots: one basic block a key tile, so that ptxas can
+// issue a slot's ldmatrix and mma.sync among the previous slot's epilogue
+// and loads the A fragments once for the three slots (ptxas 13.0, the
+// default at D 128: pass 2's unmasked key tile 1295 instructions for 192
+// HMMA and 64 LDSM, against 3 x 461 with 96 LDSM); the operations and
+// their order are the same, and so are the bits.
 //
 // Row layout of a warp's two m16 tiles (C/D fragment: element [h][c] is row
 // quad + 8 h, column 2 q + c): m tile mt holds composites mt * 8 .. mt * 8
@@ -126,6 +133,8 @@ struct OutlierShape {
   /// The scores by a thread per (query block, key tile), the tile's scale
   /// factors once (tileScoresByKeyTile), not per key block.
   bool tileFactors;
+  /// The key slot loops unrolled (forSlots).
+  bool unrollSlots;
 
   int64_t partialBytes() const { return partial.getIntOrFloatBitWidth() / 8; }
   /// A query block's scratch rows (both slots of its composites): the run
@@ -608,6 +617,21 @@ private:
     return fmaxnum(mOld, m);
   }
 
+  /// `body` over the key slots 0 .. rk in order, carrying `init`: unrolled
+  /// (one basic block a key tile, so that ptxas can issue a slot's mma.sync
+  /// while the previous slot's epilogue runs) with unrollSlots, else an
+  /// scf.for.
+  SmallVector<Value>
+  forSlots(ValueRange init,
+           function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+    if (!s.unrollSlots)
+      return forLoop(idx(0), idx(s.keySlots), idx(1), init, body);
+    SmallVector<Value> st(init.begin(), init.end());
+    for (int64_t slot = 0; slot < s.keySlots; ++slot)
+      st = body(idx(slot), st);
+    return st;
+  }
+
   /// Whether every row of the CTA sees key tile `kt` whole (no mask).
   Value wholeTile(Value kt) {
     Value firstRowLimit =
@@ -624,9 +648,8 @@ private:
     init.append(2, f32(0.0f));
     return keyLoop(init, [&](Value kt, Value stageBase, ValueRange st) {
       auto slotLoop = [&](bool masked) {
-        return forLoop(
-            idx(0), idx(s.keySlots), idx(1), st,
-            [&](Value slot, ValueRange in) -> SmallVector<Value> {
+        return forSlots(
+            st, [&](Value slot, ValueRange in) -> SmallVector<Value> {
               SmallVector<Value> acc = mmaSlot(stageBase, slot, false);
               Value logW = select(eq(slot, 0), f32(s.restLog2), f32(0.0f));
               SmallVector<Value> next(in.begin(), in.end());
@@ -682,9 +705,8 @@ private:
       tileInit.append(4 * pieces, f32(0.0f));
       SmallVector<Type> types(tileInit.size(), b.getF32Type());
       auto slotLoop = [&](bool masked) {
-        return forLoop(
-            idx(0), idx(s.keySlots), idx(1), tileInit,
-            [&](Value slot, ValueRange in) -> SmallVector<Value> {
+        return forSlots(
+            tileInit, [&](Value slot, ValueRange in) -> SmallVector<Value> {
               SmallVector<Value> acc = mmaSlot(stageBase, slot, true);
               Value logW = select(eq(slot, 0), f32(s.restLog2), f32(0.0f));
               SmallVector<Value> norms = keyNormPairs(kt, slot);
@@ -1083,6 +1105,7 @@ struct OutlierScoreToGPU : OpRewritePattern<BlockScoreOp> {
     s.partial = opts.halfPartials ? Type(b.getF16Type()) : b.getF32Type();
     s.exp2Poly = opts.outlierExp2Poly;
     s.tileFactors = opts.outlierTileFactors;
+    s.unrollSlots = opts.outlierUnrollSlots;
 
     OutlierSizes n;
     n.batch = memref::DimOp::create(b, qc, 0);

@@ -223,6 +223,7 @@ struct ConvertUnisparseToGPUPass
     options.halfPartials = partials == "f16";
     options.outlierExp2Poly = outlierExp2Poly;
     options.outlierTileFactors = outlierTileFactors;
+    options.outlierUnrollSlots = outlierUnrollSlots;
     options.fuseQueryPooling = fuseQueryPooling;
     options.prefetchQueries = prefetchQueries;
 

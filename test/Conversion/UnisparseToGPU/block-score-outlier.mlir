@@ -3,6 +3,7 @@
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="partials=f32" --canonicalize | FileCheck %s --check-prefix=F32
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu --canonicalize | FileCheck %s --check-prefix=POLY
 // RUN: not unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="outlier-exp2-poly=9" 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="outlier-unroll-slots" --canonicalize | FileCheck %s --check-prefix=UNROLL
 
 // The buffer form of block_score {estimator = outlier} (16-bit composites:
 // rest, one outlier row and the spread for the queries; rest and two
@@ -192,6 +193,31 @@
 // KNOBS-COUNT-16: nvgpu.device_async_copy %arg0
 // KNOBS-COUNT-12: nvgpu.device_async_copy %arg1
 // KNOBS: scf.for %{{.+}} = %c0 to %c3 step %c1 iter_args({{.+}}) -> (f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32) {
+// outlier-unroll-slots: no loop over the key slots in either pass; each
+// key tile's branch (whole or masked) is one block of the three slots'
+// mma.sync (pass 1: one m16 tile x 4 n8 tiles x 8 k steps a slot; pass 2:
+// two m16 tiles).
+// UNROLL-LABEL: func.func @score(
+// UNROLL: gpu.launch {{.+}} module(@unisparse_outlier_score_0_module)
+// UNROLL: scf.for {{.+}} -> (f32, f32, f32, f32) {
+// UNROLL: scf.if {{.+}} -> (f32, f32, f32, f32) {
+// UNROLL-NOT: scf.for
+// UNROLL-COUNT-96: nvvm.mma.sync
+// UNROLL-NOT: {{scf.for|nvvm.mma.sync}}
+// UNROLL: } else {
+// UNROLL-NOT: scf.for
+// UNROLL-COUNT-96: nvvm.mma.sync
+// UNROLL-NOT: {{scf.for|nvvm.mma.sync}}
+// UNROLL: scf.for {{.+}} -> (f32, f32, f32, f32, f32, f32, f32, f32) {
+// UNROLL: scf.if {{.+}} -> ({{(f32, )+}}f32) {
+// UNROLL-NOT: scf.for
+// UNROLL-COUNT-192: nvvm.mma.sync
+// UNROLL-NOT: {{scf.for|nvvm.mma.sync}}
+// UNROLL: } else {
+// UNROLL-NOT: scf.for
+// UNROLL-COUNT-192: nvvm.mma.sync
+// UNROLL-NOT: nvvm.mma.sync
+// UNROLL: gpu.terminator
 func.func @score(%qc: memref<1x8x?x3x128xbf16>, %kc: memref<1x8x?x3x128xbf16>, %s: memref<1x8x?x?xf32>) {
   unisparse.block_score {block = 128, c_q = 16, c_k = 32, estimator = #unisparse.estimator<outlier>,
                          query_reduce = #unisparse.query_reduce<max>}

@@ -48,6 +48,12 @@ struct ScoreKernelOptions {
   /// instead of a thread per (query block, key block) computing them per
   /// block.
   bool outlierTileFactors = true;
+  /// The outlier scoring kernel's loops over the key slots unrolled: one
+  /// basic block a key tile, so that ptxas may issue a slot's mma.sync and
+  /// ldmatrix among the previous slot's epilogue and load the A fragments
+  /// once for all slots (the same operations in the same order: the same
+  /// bits).
+  bool outlierUnrollSlots = false;
   /// Persistent CTAs (the grid); each owns one scratch slot.
   int64_t ctas = 264;
   /// CTAs that should fit on one SM at once (nvvm.minctasm: ptxas keeps
