@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT / "python"))
 sys.path.insert(0, str(ROOT / "scripts" / "gpu"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import check  # noqa: E402
 import configs  # noqa: E402
 from bench_gpu import load_aot, structured  # noqa: E402
 from bench_gpu_estimation import generator_inputs  # noqa: E402
@@ -36,14 +37,6 @@ def entry(name):
     """The BENCH_ESTIMATION entry behind `name` (a tuning variant's base)."""
     base = configs.TUNING[name][0] if name in configs.TUNING else name
     return configs.BENCH_ESTIMATION[base]
-
-
-def words(t):
-    """A tensor's bits as integers (== then compares NaNs and signed zeros)."""
-    t = t.contiguous()
-    if t.is_floating_point():
-        return t.view(torch.int32 if t.element_size() == 4 else torch.int16)
-    return t
 
 
 def main():
@@ -69,7 +62,8 @@ def main():
             torch.cuda.synchronize()
             diffs = []
             for what, x, y in zip(("scores", "counts", "indices"), outs[0], outs[1]):
-                x, y = words(x), words(y)
+                if x.is_floating_point():  # raw words: NaNs and signed zeros too
+                    x, y = check.bits(x), check.bits(y)
                 if x.shape != y.shape:
                     diffs.append(f"{what} shapes {tuple(x.shape)} / {tuple(y.shape)}")
                 elif not torch.equal(x, y):
