@@ -715,10 +715,6 @@ private:
     return search.getResult(0);
   }
 
-  Value ballot(Value pred) {
-    return NVVM::VoteSyncOp::create(b, b.getI32Type(), i32(-1), pred,
-                                    NVVM::VoteSyncKind::ballot);
-  }
   Value popc(Value x) { return toIndex(math::CtPopOp::create(b, x)); }
 
   /// Whether visible block j (i32) is forced (always kept).

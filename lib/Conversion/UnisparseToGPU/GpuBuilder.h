@@ -188,6 +188,13 @@ struct KernelBuilder {
         .getShuffleResult();
   }
 
+  /// The warp's i1 `pred` as a 32-bit mask (bit l: lane l), every lane of
+  /// the warp converged here.
+  Value ballot(Value pred) {
+    return NVVM::VoteSyncOp::create(b, b.getI32Type(), i32(-1), pred,
+                                    NVVM::VoteSyncKind::ballot);
+  }
+
   /// prefetch.global.L2 of the line holding global-memory byte `address`
   /// (an index): no register held, nothing waits on it.
   void prefetchL2(Value address) {

@@ -2,26 +2,35 @@
 //
 // unisparse.slash_refine (16-bit q and k) in buffer form becomes five
 // launches (six where the evidence tile does not fit), the steps of the op's
-// description (M = last_q, P = M - 1, m = min(M, N) real rows; all sums f32,
-// exponentials math.exp as on the CPU):
+// description (M = last_q, P = M - 1, m = min(M, N) real rows; all sums f32;
+// the logits in the log2 domain, x2 = S fl(scale log2 e) (scale log2 e
+// rounded once from the op's double scale), and exponentials 2^(x2 - .) by
+// ex2.approx.ftz, which are the CPU's math.exp of the natural logits: one
+// rounding more a logit, within unisparse.reference.twolevel_f32.logit_error;
+// results below 2^-126 flush to +0, where the CPU's expf keeps subnormals.
+// Token indices are taken in 32 bits in places (the probe rows' forced keys
+// and key blocks), so N must stay below 2^31 - 32):
 //
 //   lastRows     tensor cores: a warp per (b, head, 16 of the last rows,
 //                piece of kPieceKeys keys), a CTA's warps the query heads
-//                of one kv head on the same piece: the rows' logits x = scale
-//                q.k on mma.sync m16n8k16 (A fragments of q in registers, B
-//                fragments of k loaded per n8 tile, the head dimension
-//                permuted alike in both for 16-byte loads), masked (-inf
-//                past the row's query), stored to the scratch [B, Hq, M, ld]
-//                (what the CPU lowering holds too, rows padded to ld = N
-//                rounded up to 8 floats; a lane's two keys one 8-byte
-//                store, a quad's 8 keys one 32-byte sector), and the
-//                piece's online (max, sum of exp) per row (quad shuffles);
-//   rowStats     a warp per (b, head, row): the pieces' (max, sum) merged;
+//                of one kv head on the same piece: the rows' logits x2 =
+//                fl(scale log2 e) q.k on mma.sync m16n8k16 (A fragments of
+//                q in registers, B fragments of k loaded per n8 tile, the
+//                head dimension permuted alike in both for 16-byte loads),
+//                masked (-inf past the row's query), stored to the scratch
+//                [B, Hq, M, ld] (the CPU lowering holds the natural logits
+//                there, rows padded to ld = N rounded up to 8 floats; a
+//                lane's two keys one 8-byte store, a quad's 8 keys one
+//                32-byte sector), and the piece's online (max, sum of
+//                2^(x2 - max)) per row (quad shuffles);
+//   rowStats     a warp per (b, head, row): the pieces' (max, sum) merged,
+//                stored as the max and 1 / sum (0 where the sum is not
+//                positive);
 //   evidence     a CTA per (b, group, tile of kEvidenceTile entries e in
 //                [0, N + P), offset d = N - 1 - e): the shares pv[r, j] =
-//                sum over the group's heads of exp(x - max) / sum, times 1
-//                / (m c_h), of the tile's keys and their P-wide halo into
-//                workgroup memory, then v0[j] = sum_r pv[r, j], then per
+//                sum over the group's heads of 2^(x2 - max) (1 / sum),
+//                times 1 / (m c_h), of the tile's keys and their P-wide halo
+//                into workgroup memory, then v0[j] = sum_r pv[r, j], then per
 //                entry s0[e] = sum_r pv[r, e + r - P] and slash[e] = sum_r
 //                of the pairs with v0 < s0 (ULT: NaN goes to the slash),
 //                -inf for d <= local_blocks * block (the CPU's order of
@@ -47,7 +56,9 @@
 //                keys (sink block, blocks I - local_blocks .. I up to the
 //                row) on tensor cores with 16 keys as the A operand, online
 //                over kForcedTiles m16 tiles a step, merged over the 8 lanes
-//                of a row; then the candidates an offset at a time: its
+//                of a row, all in the log2 domain (logits times scale
+//                log2(e), exp2 by ex2.approx, the lse by log2); then the
+//                candidates an offset at a time: its
 //                8 (2w + 1) (row, e) entries as the keys of m16 tiles (a
 //                row's 2w + 1 keys adjacent; the wanted logit of key m is
 //                C[m][row m], 16 of a tile's 128), their exp(x - lse) /
@@ -103,6 +114,9 @@ constexpr int64_t kProbeWarps = 4;
 constexpr int64_t kUnit = 2;
 /// m16 tiles of forced keys per step of the probe kernel.
 constexpr int64_t kForcedTiles = 2;
+/// Candidate tiles of a unit up to which the probe kernel computes their
+/// entries' rows and slots once per tile of rows rather than once per unit.
+constexpr int64_t kHoistTiles = 4;
 /// Entries (and threads) per CTA of the fused evidence kernel.
 constexpr int64_t kEvidenceTile = 256;
 /// Rows of shares whose loads the evidence kernel issues together.
@@ -121,7 +135,9 @@ struct RefineShape {
   bool norm;               // refine_norm: R / (1 + sum_J R)
   int64_t hq, G, hg, ch;   // query heads, Hq / Hkv, head groups, Hq / Hg
   int64_t headDim, kSteps; // D, D / 16
-  float scale;
+  /// The logits' factor in the log2 domain: scale log2(e), rounded once to
+  /// f32 from the op's (double) scale.
+  float scaleLog2;
   Type element; // bf16 or f16
   int64_t candidates() const { return nOffsets * (2 * width + 1); }
   /// Whether the fused evidence kernel's tile (the shares of M rows over
@@ -139,9 +155,9 @@ struct RefineData {
   Value q, k, scores, out; // the op's memrefs
   Value aligned;           // q's and k's rows 16-byte aligned (host, i1)
   // Flat f32 scratch: logits [B, Hq, M, ld], piece (max, sum) [B, Hq, M,
-  // pieces], row (max, sum) [B, Hq, M], vertical [B, Hg, N], evidence [B,
+  // pieces], row (max, 1 / sum) [B, Hq, M], vertical [B, Hg, N], evidence [B,
   // Hg, N + P]; offsets [B, Hg, n_offsets] (i64, -1 where none).
-  Value logits, partMax, partSum, rowMax, rowSum, vertical, evidence, offsets;
+  Value logits, partMax, partSum, rowMax, rowInv, vertical, evidence, offsets;
 };
 
 /// Builds the launches of one refinement.
@@ -159,7 +175,6 @@ struct RefineKernels : KernelBuilder {
   Value fmaximum(Value x, Value y) {
     return arith::MaximumFOp::create(b, x, y);
   }
-  Value exp(Value x) { return math::ExpOp::create(b, x); }
   Value fcmp(arith::CmpFPredicate p, Value x, Value y) {
     return arith::CmpFOp::create(b, p, x, y);
   }
@@ -356,8 +371,11 @@ struct RefineKernels : KernelBuilder {
     return propagate ? fmaximum(x, y) : fmaxnum(x, y);
   }
 
-  /// (max, sum of exp(x - max)) after adding `xs` (-inf: masked) to (m, l).
-  /// A max of -inf shifts by 0, so masked entries add exp(-inf) = 0.
+  /// (max, sum of 2^(x - max)) after adding `xs` (-inf: masked) to (m, l):
+  /// every statistic of the kernels is in the log2 domain (x = S fl(scale
+  /// log2 e)), its exponentials ex2.approx.ftz (one MUFU op, within 2 ulp
+  /// where the result is normal; below 2^-126 it gives +0). A max of -inf
+  /// shifts by 0, so masked entries add 2^-inf = 0.
   std::pair<Value, Value> online(Value m, Value l, ArrayRef<Value> xs,
                                  bool propagate) {
     Value t = xs[0];
@@ -365,19 +383,19 @@ struct RefineKernels : KernelBuilder {
       t = fmax(t, x, propagate);
     Value mNew = fmax(m, t, propagate);
     Value safe = select(feq(mNew, negInf()), f32(0.0f), mNew);
-    Value sum = fmul(l, exp(fsub(m, safe)));
+    Value sum = fmul(l, exp2Ftz(fsub(m, safe)));
     for (Value x : xs)
-      sum = fadd(sum, exp(fsub(x, safe)));
+      sum = fadd(sum, exp2Ftz(fsub(x, safe)));
     return {mNew, sum};
   }
 
-  /// Two (max, sum) pairs of one row merged.
+  /// Two (max, sum) pairs of one row merged (log2 domain).
   std::pair<Value, Value> merge(Value m1, Value l1, Value m2, Value l2,
                                 bool propagate) {
     Value mNew = fmax(m1, m2, propagate);
     Value safe = select(feq(mNew, negInf()), f32(0.0f), mNew);
-    Value sum =
-        fadd(fmul(l1, exp(fsub(m1, safe))), fmul(l2, exp(fsub(m2, safe))));
+    Value sum = fadd(fmul(l1, exp2Ftz(fsub(m1, safe))),
+                     fmul(l2, exp2Ftz(fsub(m2, safe))));
     return {mNew, sum};
   }
 
@@ -392,20 +410,22 @@ struct RefineKernels : KernelBuilder {
     return {m, l};
   }
 
-  /// The lane's two rows' (max, sum) `st` (maxima, then sums) after the n8
-  /// tile `acc` of keys j0 ..: x = scale S where `visible(h, j)`, else
-  /// -inf; `each(h, j, x)`, when given, sees every element.
+  /// The lane's two rows' (max, sum of 2^(x - max)) `st` (maxima, then
+  /// sums) after the n8 tile `acc` of keys j0 ..: x = S fl(scale log2 e)
+  /// (the log2 domain) where `visible(h, j)`, else -inf; `each(h, j, x)`,
+  /// when given, sees every element.
   SmallVector<Value>
   tileStep(ValueRange st, ArrayRef<Value> acc, Value j0, Value ql,
            function_ref<Value(int64_t h, Value j)> visible, bool propagate,
            function_ref<void(int64_t h, Value j, Value x)> each = nullptr) {
+    Value scaleLog2 = f32(s.scaleLog2);
     SmallVector<Value> next(st.begin(), st.end());
     for (int64_t h = 0; h < 2; ++h) {
       SmallVector<Value> xs;
       for (int64_t c = 0; c < 2; ++c) {
         Value j = add(add(j0, mul(ql, 2)), c);
         Value x =
-            select(visible(h, j), fmul(acc[2 * h + c], f32(s.scale)), negInf());
+            select(visible(h, j), fmul(acc[2 * h + c], scaleLog2), negInf());
         if (each)
           each(h, j, x);
         xs.push_back(x);
@@ -539,11 +559,16 @@ struct RefineKernels : KernelBuilder {
                         });
             Value m = st[0], l = st[1];
             for (int32_t mask : {16, 8, 4, 2, 1})
-              std::tie(m, l) = merge(m, l, shuffleXor(m, mask),
-                                     shuffleXor(l, mask), /*propagate=*/false);
+              std::tie(m, l) =
+                  merge(m, l, shuffleXor(m, mask), shuffleXor(l, mask),
+                        /*propagate=*/false);
+            // 1 / l once a row (0 where l is not positive, NaN included:
+            // such a row's shares are 0), so a share is a product.
+            Value inv = select(fcmp(arith::CmpFPredicate::OGT, l, f32(0.0f)),
+                               fdiv(f32(1.0f), l), f32(0.0f));
             ifThen(eq(lane, 0), [&] {
               store(m, d.rowMax, {row});
-              store(l, d.rowSum, {row});
+              store(inv, d.rowInv, {row});
             });
           });
         });
@@ -551,19 +576,23 @@ struct RefineKernels : KernelBuilder {
 
   //===--- 2. the evidence -------------------------------------------===//
 
+  /// A last row's share of a key: 2^(x - m) / l from the row's max m, 1 /
+  /// l (`inv`, 0 where l is not positive: the share is then 0) and the
+  /// key's logit x (log2 domain).
+  Value share(Value m, Value inv, Value x) {
+    return select(fcmp(arith::CmpFPredicate::OGT, inv, f32(0.0f)),
+                  fmul(exp2Ftz(fsub(x, m)), inv), f32(0.0f));
+  }
+
   /// pv[r, j] of head group g: the group's shares of the last row r at key
   /// j, summed over its heads, times 1 / (m c_h).
   Value groupShare(Value bi, Value g, Value r, Value j, Value norm) {
     Value sum = forLoop(idx(0), idx(s.ch), idx(1), {f32(0.0f)},
                         [&](Value hh, ValueRange a) -> SmallVector<Value> {
                           Value row = lastRow(bi, add(mul(g, s.ch), hh), r);
-                          Value m = load(d.rowMax, {row});
-                          Value l = load(d.rowSum, {row});
                           Value x = load(d.logits, {add(mul(row, d.ld), j)});
-                          Value share = select(
-                              fcmp(arith::CmpFPredicate::OGT, l, f32(0.0f)),
-                              fdiv(exp(fsub(x, m)), l), f32(0.0f));
-                          return {fadd(a[0], share)};
+                          return {fadd(a[0], share(load(d.rowMax, {row}),
+                                                   load(d.rowInv, {row}), x))};
                         })[0];
     return fmul(sum, norm);
   }
@@ -575,7 +604,7 @@ struct RefineKernels : KernelBuilder {
     SmallVector<std::array<Value, 3>> in;
     for (int64_t hh = 0; hh < s.ch; ++hh) {
       Value row = lastRow(bi, add(mul(g, s.ch), hh), idx(r));
-      in.push_back({load(d.rowMax, {row}), load(d.rowSum, {row}),
+      in.push_back({load(d.rowMax, {row}), load(d.rowInv, {row}),
                     load(d.logits, {add(mul(row, d.ld), j)})});
     }
     return in;
@@ -584,11 +613,8 @@ struct RefineKernels : KernelBuilder {
   /// groupShare from shareLoads' values (the same operations, in its order).
   Value shareFrom(ArrayRef<std::array<Value, 3>> in, Value norm) {
     Value sum = f32(0.0f);
-    for (const std::array<Value, 3> &h : in) {
-      Value share = select(fcmp(arith::CmpFPredicate::OGT, h[1], f32(0.0f)),
-                           fdiv(exp(fsub(h[2], h[0])), h[1]), f32(0.0f));
-      sum = fadd(sum, share);
-    }
+    for (const std::array<Value, 3> &h : in)
+      sum = fadd(sum, share(h[0], h[1], h[2]));
     return fmul(sum, norm);
   }
 
@@ -700,8 +726,9 @@ struct RefineKernels : KernelBuilder {
                         [&] {
                           Value j = sub(add(e0, u), idx(s.P));
                           // kShareBatch rows' loads issued before their shares
-                          // are computed (each division's slow path is a branch
-                          // that the loads would not cross).
+                          // are computed (from when a share was a division,
+                          // whose slow path was a branch that the loads would
+                          // not cross).
                           Value v = f32(0.0f);
                           for (int64_t r0 = 0; r0 < s.M; r0 += kShareBatch) {
                             SmallVector<SmallVector<std::array<Value, 3>>> in;
@@ -947,6 +974,28 @@ struct RefineKernels : KernelBuilder {
         [&] { probeLaunch(1, "unisparse_slash_probe_narrow"); });
   }
 
+  /// The m16 tiles of a unit's candidate entries (kUnit offsets of 8 (2w +
+  /// 1) entries each): 2w + 1.
+  int64_t unitTiles() const {
+    return llvm::divideCeil(kUnit * 8 * (2 * s.width + 1), 16);
+  }
+
+  /// The probe kernel of `warps` warps a CTA held to 16 warps an SM
+  /// (nvvm.minctasm: ptxas then keeps it within 128 registers a thread)
+  /// where its units' entries are hoisted (width <= 1, the default's: 128
+  /// registers and 8 bytes of spill by ptxas 13.0 at D 128, 134 registers
+  /// without the hint, i.e. 12 warps an SM). Wider units need more
+  /// registers than that (width 8: 648 bytes of spill under the hint), and
+  /// so does D above 128 (a forced step's A fragments alone are 8 D / 16
+  /// registers), so they get no hint, nor does the narrow kernel.
+  DictionaryAttr probeKernelAttributes(int64_t warps) {
+    if (warps == 1 || unitTiles() > kHoistTiles || s.headDim > 128)
+      return DictionaryAttr();
+    return b.getDictionaryAttr(
+        b.getNamedAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
+                       b.getI32IntegerAttr(static_cast<int32_t>(16 / warps))));
+  }
+
   /// A warp per (batch, query block I, head group), the head group
   /// innermost: a CTA's `warps` warps are consecutive head groups of the
   /// same block, so where c_h < G they are query heads of one kv head with
@@ -1023,7 +1072,7 @@ struct RefineKernels : KernelBuilder {
           gpu::BarrierOp::create(b);
           ifThen(exists, [&] { combine(p.bi, p.g, p.I, lane, p.eRow); });
         },
-        probeDynamicBytes(warps));
+        probeDynamicBytes(warps), probeKernelAttributes(warps));
   }
 
   /// Candidate slot c = (offset c / (2w + 1), e = c mod (2w + 1)), key j =
@@ -1085,9 +1134,14 @@ struct RefineKernels : KernelBuilder {
 
   /// Probe rows rt * 8 .. rt * 8 + 7 of the warp's block and head `head`:
   /// the forced keys' log-sum-exp on tensor cores (A: 16 keys, B: the 8
-  /// rows' q), then the candidates into E.
+  /// rows' q), then the candidates into E. Logits are taken in the log2
+  /// domain, x = S fl(scale log2(e)), their exponentials by ex2.approx.ftz
+  /// (one MUFU op, where expf takes a range reduction of ~8 instructions)
+  /// and the lse by an accurate log2: the terms 2^(x - lse2) are the
+  /// natural exp(x - lse).
   void probeTile(const ProbeBlock &p, Value head, Value rt) {
     Value kv = div(head, s.G);
+    Value scaleLog2 = f32(s.scaleLog2);
     auto [bValid, bQuery] = probeQuery(p.I, rt, p.quad);
     SmallVector<Value> bRegs =
         keyFragments(p.bi, head, bQuery, bValid, p.ql, d.q);
@@ -1104,31 +1158,44 @@ struct RefineKernels : KernelBuilder {
     // Forced keys, kForcedTiles m16 tiles a step (their A fragments loaded
     // before the first mma), online (max, sum) per row with the
     // NaN-propagating max of the loop lowering's log-sum-exp; a tile no
-    // key of which a row sees leaves its (max, sum) as they were.
+    // key of which a row sees leaves its (max, sum) as they were. Row c
+    // sees key j >= begin of the range iff j <= lim[c] = min(stop - 1,
+    // its query) (-1 for a row outside the block or the sequence): one
+    // 32-bit compare a value (keys, up to stop + 31, and rows are below
+    // N < 2^31 - 32, as the key blocks' 32-bit J below assumes too).
     SmallVector<Value> st = {negInf(), negInf(), f32(0.0f), f32(0.0f)};
     for (int64_t range = 0; range < 2; ++range) {
       Value begin = range ? p.lo : idx(0);
       Value stop = range ? p.hiEnd : p.sinkEnd;
+      Value lim[2];
+      for (int64_t c = 0; c < 2; ++c)
+        lim[c] =
+            select(valid[c], toI32(minU(sub(stop, idx(1)), query[c])), i32(-1));
+      Value begin32 = toI32(begin), stop32 = toI32(stop);
       st = forLoop(
           idx(0), ceilDiv(sub(stop, begin), 16 * kForcedTiles), idx(1), st,
           [&](Value step, ValueRange a) -> SmallVector<Value> {
             SmallVector<Value> next(a.begin(), a.end());
             SmallVector<Value> xs[2];
             for (int64_t u = 0; u < kForcedTiles; ++u) {
-              Value j0 = add(begin, add(mul(step, 16 * kForcedTiles), 16 * u));
-              Value key[2], ok[2];
+              Value j0 = arith::AddIOp::create(
+                  b, begin32, toI32(add(mul(step, 16 * kForcedTiles), 16 * u)));
+              Value j0q = arith::AddIOp::create(b, j0, toI32(p.quad));
+              Value key[2], ok[2], key32[2];
               for (int64_t h = 0; h < 2; ++h) {
-                key[h] = add(add(j0, p.quad), 8 * h);
-                ok[h] = ult(key[h], stop);
+                key32[h] = arith::AddIOp::create(b, j0q, i32(8 * h));
+                ok[h] = arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
+                                              key32[h], stop32);
+                key[h] =
+                    arith::IndexCastUIOp::create(b, b.getIndexType(), key32[h]);
               }
               SmallVector<Value> acc = mmaKeys(keyTile(key, ok), bRegs);
               for (int64_t h = 0; h < 2; ++h) {
-                Value j = key[h];
+                Value j = key32[h];
                 for (int64_t c = 0; c < 2; ++c) {
-                  Value see =
-                      andI(valid[c], andI(ult(j, stop), ule(j, query[c])));
-                  xs[c].push_back(select(
-                      see, fmul(acc[2 * h + c], f32(s.scale)), negInf()));
+                  Value see = icmp(arith::CmpIPredicate::sle, j, lim[c]);
+                  xs[c].push_back(
+                      select(see, fmul(acc[2 * h + c], scaleLog2), negInf()));
                 }
               }
             }
@@ -1145,7 +1212,7 @@ struct RefineKernels : KernelBuilder {
       for (int32_t mask : {4, 8, 16})
         std::tie(m, l) = merge(m, l, shuffleXor(m, mask), shuffleXor(l, mask),
                                /*propagate=*/true);
-      lse[c] = fadd(m, math::LogOp::create(b, l));
+      lse[c] = fadd(m, math::Log2Op::create(b, l));
     }
 
     // The candidates, kUnit offsets at a time (a unit): their 8 (2w + 1)
@@ -1164,7 +1231,7 @@ struct RefineKernels : KernelBuilder {
     int64_t per = 2 * s.width + 1;
     int64_t perOffset = 8 * per;
     int64_t entries = kUnit * perOffset;
-    int64_t tiles = llvm::divideCeil(entries, 16);
+    int64_t tiles = unitTiles();
     int64_t span = 0; // the widest tile's first to last row
     for (int64_t t0 = 0; t0 < s.rows; t0 += 8)
       span = std::max(span, probeOffset(std::min(t0 + 7, s.rows - 1)) -
@@ -1173,109 +1240,156 @@ struct RefineKernels : KernelBuilder {
     int64_t nBins = keysSpan >= 2 ? (keysSpan - 2) / s.block + 2 : 1;
     Value w64 = i64c(s.width);
     Value first64 = toI64(probeRow(p.I, mul(rt, 8)));
+    Value sinkEnd64 = toI64(p.sinkEnd), lo64 = toI64(p.lo);
+    // What the lane's entry 16 t + quad + 8 h (t < tiles, h < 2: static)
+    // is in every unit, computed once per tile of rows rather than per unit
+    // (the units differ only in their offsets): of the unit's second offset
+    // or its first; its key j = i + e - w - d of row n (query i) taken
+    // apart from the row iff d in [oLo, oHi] (j in [0, i], not forced: j
+    // >= sinkEnd and j < lo; empty where the entry is past the unit's or
+    // the row outside the block or the sequence), which is then j = oHi +
+    // sinkEnd - d; its slot's bit in the unit's rule words (slot second
+    // (2w + 1) + e). A d of -1 (no offset) or past n_offsets is never taken:
+    // its slot's rule is 0. (Where a unit has more than kHoistTiles tiles,
+    // widths above 1, entries are computed per unit instead, as their
+    // registers would spill.)
+    struct Entry {
+      Value second, mine, odd, oLo, oHi, bit, high;
+    };
+    auto entryAt = [&](int64_t t, int64_t h) {
+      Entry en;
+      Value entry = add(p.quad, 16 * t + 8 * h);
+      en.second = ule(idx(perOffset), entry);
+      Value rest = select(en.second, sub(entry, idx(perOffset)), entry);
+      Value n = div(rest, per);
+      Value e = rem(rest, per);
+      auto [rowOk, i] = probeQuery(p.I, rt, n);
+      Value live = andI(ult(entry, entries), rowOk);
+      Value base = arith::SubIOp::create(
+          b, arith::AddIOp::create(b, toI64(i), toI64(e)), w64);
+      Value lo = arith::MaxSIOp::create(
+          b, arith::SubIOp::create(b, toI64(e), w64),
+          arith::AddIOp::create(b, arith::SubIOp::create(b, base, lo64),
+                                i64c(1)));
+      en.oLo = select(live, lo, i64c(std::numeric_limits<int64_t>::max()));
+      en.oHi = arith::SubIOp::create(b, base, sinkEnd64);
+      Value slot = toI32(add(select(en.second, idx(per), idx(0)), e));
+      en.high =
+          arith::CmpIOp::create(b, arith::CmpIPredicate::uge, slot, i32(32));
+      en.bit = arith::ShLIOp::create(b, i32(1),
+                                     arith::AndIOp::create(b, slot, i32(31)));
+      // Row n is the lane's row 2 ql + (n mod 2) of C, or none.
+      en.mine = eq(div(n, 2), p.ql);
+      en.odd = eq(rem(n, 2), 1);
+      return en;
+    };
+    SmallVector<Entry> ents;
+    if (tiles <= kHoistTiles)
+      for (int64_t t = 0; t < tiles; ++t)
+        for (int64_t h = 0; h < 2; ++h)
+          ents.push_back(entryAt(t, h));
+    // The unit's slot rules as ballot words: lane l decides slot 32 wd + l
+    // of the unit (from the evidence row, or computed where it did not
+    // fit), once per unit instead of once per entry.
+    int64_t unitSlots = kUnit * per;
+    int64_t words = llvm::divideCeil(unitSlots, 32);
+    assert(words <= 2 && "width is at most kRefineKernelMaxWidth");
+    Value blockI32 = i32(static_cast<int32_t>(s.block));
     forLoop(
         idx(0), idx(llvm::divideCeil(s.nOffsets, kUnit)), idx(1), {},
         [&](Value uIdx, ValueRange) -> SmallVector<Value> {
           // The unit's offsets (-1 past n_offsets) and their first key
           // blocks.
-          Value off[kUnit], jBase[kUnit];
+          Value off[kUnit], jBase[kUnit], kOk[kUnit];
           for (int64_t kk = 0; kk < kUnit; ++kk) {
             Value k = add(mul(uIdx, kUnit), kk);
-            Value kOk = ult(k, s.nOffsets);
+            kOk[kk] = ult(k, s.nOffsets);
             Value at =
                 add(mul(p.group, s.nOffsets), minU(k, idx(s.nOffsets - 1)));
-            off[kk] = select(kOk, load(d.offsets, {at}), i64c(-1));
-            jBase[kk] = arith::FloorDivSIOp::create(
-                b,
-                arith::SubIOp::create(b, arith::SubIOp::create(b, first64, w64),
-                                      off[kk]),
-                i64c(s.block));
+            off[kk] = select(kOk[kk], load(d.offsets, {at}), i64c(-1));
+            jBase[kk] = arith::TruncIOp::create(
+                b, b.getI32Type(),
+                arith::FloorDivSIOp::create(
+                    b,
+                    arith::SubIOp::create(
+                        b, arith::SubIOp::create(b, first64, w64), off[kk]),
+                    i64c(s.block)));
           }
-          SmallVector<Value> init(kUnit * nBins, f32(0.0f));
-          SmallVector<Value> bins = forLoop(
-              idx(0), idx(tiles), idx(1), init,
-              [&](Value tile, ValueRange a) -> SmallVector<Value> {
-                Value n[2], take[2], key[2], second[2];
-                for (int64_t h = 0; h < 2; ++h) {
-                  Value entry = add(mul(tile, 16), add(p.quad, 8 * h));
-                  Value k = mul(uIdx, kUnit);
-                  // The entries past the first offset's are the second's.
-                  second[h] = ule(idx(perOffset), entry);
-                  Value rest =
-                      select(second[h], sub(entry, idx(perOffset)), entry);
-                  Value o = select(second[h], off[1], off[0]);
-                  k = add(k, select(second[h], idx(1), idx(0)));
-                  n[h] = div(rest, per);
-                  Value e = rem(rest, per);
-                  auto [rowOk, i] = probeQuery(p.I, rt, n[h]);
-                  Value i64q = toI64(i);
-                  Value j64 = arith::SubIOp::create(
-                      b,
-                      arith::AddIOp::create(
-                          b, i64q, arith::SubIOp::create(b, toI64(e), w64)),
-                      o);
-                  Value forced = orI(
-                      icmp(arith::CmpIPredicate::slt, j64, toI64(p.sinkEnd)),
-                      icmp(arith::CmpIPredicate::sge, j64, toI64(p.lo)));
-                  Value inside = andI(
-                      andI(andI(ult(entry, entries), ult(k, s.nOffsets)),
-                           rowOk),
-                      andI(andI(icmp(arith::CmpIPredicate::sge, j64, i64c(0)),
-                                icmp(arith::CmpIPredicate::sle, j64, i64q)),
-                           notI(forced)));
-                  // The slot's rule only for entries that could be taken
-                  // (then c = k (2w + 1) + e is a slot).
-                  Value c = add(mul(k, per), e);
-                  take[h] = ifElseValue(
-                      inside, b.getI1Type(),
+          Value word[2];
+          for (int64_t wd = 0; wd < words; ++wd) {
+            Value c = add(mul(uIdx, unitSlots), add(p.lane, 32 * wd));
+            Value ok = andI(ult(add(p.lane, 32 * wd), unitSlots),
+                            ult(c, s.candidates()));
+            Value flag = ifElseValue(
+                ok, b.getI1Type(),
+                [&] {
+                  return ifElseValue(
+                      p.table, b.getI1Type(),
                       [&] {
-                        return ifElseValue(
-                            p.table, b.getI1Type(),
-                            [&] {
-                              Value at = add(mul(p.group, d.evLen), c);
-                              return fcmp(arith::CmpFPredicate::ONE,
-                                          load(d.evidence, {at}), f32(0.0f));
-                            },
-                            [&] { return slotRule(p.group, c); });
+                        Value at = add(mul(p.group, d.evLen), c);
+                        return fcmp(arith::CmpFPredicate::ONE,
+                                    load(d.evidence, {at}), f32(0.0f));
                       },
-                      [&] { return arith::ConstantIntOp::create(b, 0, 1); });
-                  key[h] = arith::IndexCastOp::create(
-                      b, b.getIndexType(), select(take[h], j64, i64c(0)));
+                      [&] { return slotRule(p.group, c); });
+                },
+                [&] { return arith::ConstantIntOp::create(b, 0, 1); });
+            word[wd] = ballot(flag);
+          }
+          SmallVector<Value> bins(kUnit * nBins, f32(0.0f));
+          for (int64_t t = 0; t < tiles; ++t) {
+            Entry tileEnts[2];
+            for (int64_t h = 0; h < 2; ++h)
+              tileEnts[h] = ents.empty() ? entryAt(t, h) : ents[2 * t + h];
+            Value take[2], key[2];
+            for (int64_t h = 0; h < 2; ++h) {
+              const Entry &en = tileEnts[h];
+              Value o = select(en.second, off[1], off[0]);
+              Value inside = andI(icmp(arith::CmpIPredicate::sge, o, en.oLo),
+                                  icmp(arith::CmpIPredicate::sle, o, en.oHi));
+              Value bits =
+                  words > 1 ? select(en.high, word[1], word[0]) : word[0];
+              Value rule = arith::CmpIOp::create(
+                  b, arith::CmpIPredicate::ne,
+                  arith::AndIOp::create(b, bits, en.bit), i32(0));
+              take[h] = andI(inside, rule);
+              Value j64 = arith::AddIOp::create(
+                  b, arith::SubIOp::create(b, en.oHi, o), sinkEnd64);
+              key[h] = arith::IndexCastOp::create(
+                  b, b.getIndexType(), select(take[h], j64, i64c(0)));
+            }
+            SmallVector<Value> acc = mmaKeys(keyTile(key, take), bRegs);
+            for (int64_t h = 0; h < 2; ++h) {
+              const Entry &en = tileEnts[h];
+              Value x =
+                  fmul(select(en.odd, acc[2 * h + 1], acc[2 * h]), scaleLog2);
+              Value v =
+                  select(andI(en.mine, take[h]),
+                         fmul(exp2Ftz(fsub(x, select(en.odd, lse[1], lse[0]))),
+                              p.weight),
+                         f32(0.0f));
+              Value J = arith::DivUIOp::create(b, toI32(key[h]), blockI32);
+              for (int64_t kk = 0; kk < kUnit; ++kk) {
+                Value bin = arith::SubIOp::create(b, J, jBase[kk]);
+                Value ofThis = kk ? en.second : notI(en.second);
+                for (int64_t bb = 0; bb < nBins; ++bb) {
+                  Value here =
+                      andI(eq(bin, i32(static_cast<int32_t>(bb))), ofThis);
+                  bins[kk * nBins + bb] =
+                      fadd(bins[kk * nBins + bb], select(here, v, f32(0.0f)));
                 }
-                SmallVector<Value> acc = mmaKeys(keyTile(key, take), bRegs);
-                SmallVector<Value> next(a.begin(), a.end());
-                for (int64_t h = 0; h < 2; ++h) {
-                  // Row n[h] is the lane's row 2 ql + (n[h] mod 2) or none.
-                  Value mine = eq(div(n[h], 2), p.ql);
-                  Value odd = eq(rem(n[h], 2), 1);
-                  Value x = fmul(select(odd, acc[2 * h + 1], acc[2 * h]),
-                                 f32(s.scale));
-                  Value v = select(
-                      andI(mine, take[h]),
-                      fmul(exp(fsub(x, select(odd, lse[1], lse[0]))), p.weight),
-                      f32(0.0f));
-                  Value J = toI64(div(key[h], s.block));
-                  for (int64_t kk = 0; kk < kUnit; ++kk) {
-                    Value bin = arith::SubIOp::create(b, J, jBase[kk]);
-                    Value ofThis = kk ? second[h] : notI(second[h]);
-                    for (int64_t bb = 0; bb < nBins; ++bb) {
-                      Value here =
-                          andI(icmp(arith::CmpIPredicate::eq, bin, i64c(bb)),
-                               ofThis);
-                      next[kk * nBins + bb] = fadd(next[kk * nBins + bb],
-                                                   select(here, v, f32(0.0f)));
-                    }
-                  }
-                }
-                return next;
-              });
+              }
+            }
+          }
           for (Value &sum : bins)
             for (int32_t mask : {16, 8, 4, 2, 1})
               sum = fadd(sum, shuffleXor(sum, mask));
           ifThen(eq(p.lane, 0), [&] {
             for (int64_t kk = 0; kk < kUnit; ++kk)
               for (int64_t bb = 0; bb < nBins; ++bb) {
-                Value J = arith::AddIOp::create(b, jBase[kk], i64c(bb));
+                Value J = arith::ExtSIOp::create(
+                    b, b.getI64Type(),
+                    arith::AddIOp::create(b, jBase[kk],
+                                          i32(static_cast<int32_t>(bb))));
                 Value inRow =
                     andI(icmp(arith::CmpIPredicate::sge, J, i64c(0)),
                          icmp(arith::CmpIPredicate::slt, J, toI64(d.nb)));
@@ -1390,7 +1504,7 @@ struct SlashRefineToGPU : OpRewritePattern<SlashRefineOp> {
     double scale = op.getScale().convertToDouble();
     if (scale == 0.0)
       scale = 1.0 / std::sqrt(static_cast<double>(s.headDim));
-    s.scale = static_cast<float>(scale);
+    s.scaleLog2 = static_cast<float>(scale * M_LOG2E);
     s.element = qType.getElementType();
 
     RefineData d;
@@ -1416,7 +1530,7 @@ struct SlashRefineToGPU : OpRewritePattern<SlashRefineOp> {
     d.partMax = flat(f32, kb.mul(rows, d.pieces));
     d.partSum = flat(f32, kb.mul(rows, d.pieces));
     d.rowMax = flat(f32, rows);
-    d.rowSum = flat(f32, rows);
+    d.rowInv = flat(f32, rows);
     if (!s.evidenceFused())
       d.vertical = flat(f32, kb.mul(groups, d.n));
     d.evidence = flat(f32, kb.mul(groups, d.evLen));
@@ -1433,7 +1547,7 @@ struct SlashRefineToGPU : OpRewritePattern<SlashRefineOp> {
     }
     kernels.topOffsets();
     kernels.probeRows();
-    for (Value buffer : {d.logits, d.partMax, d.partSum, d.rowMax, d.rowSum,
+    for (Value buffer : {d.logits, d.partMax, d.partSum, d.rowMax, d.rowInv,
                          d.vertical, d.evidence, d.offsets})
       if (buffer)
         memref::DeallocOp::create(b, buffer);

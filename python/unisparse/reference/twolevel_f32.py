@@ -5,15 +5,22 @@ its float64 oracle :func:`unisparse.reference.twolevel.refine`.
 terms in any order (fused multiply-adds included) relative to the sum of
 their magnitudes. With ``Q`` and ``K`` the largest norms of a query and a
 key row, a logit ``x = scale q . k`` is off by at most ``dx = 2 scale
-gamma(D + 1) Q K`` (the dot product and the product by the scale; ``|x| <=
-scale Q K``): :func:`logit_error`. Then:
+gamma(D + 2) Q K`` (the dot product, the product by the scale and the
+rounding of that scale: the GPU kernels of 16-bit q and k take ``x
+log2(e)`` as ``S fl(scale log2(e))``, which ``2^(.)`` turns back into the
+natural ``e^x``; ``|x| <= scale Q K``): :func:`logit_error`. Then:
 
 * a probe row's term ``exp(x_j - lse)`` moves by a relative ``expm1(2 dx)``
   (its logit and the log-sum-exp of the forced keys, each off by ``dx``),
   the log-sum-exp's own sum by ``gamma(F)`` (``F <= (local_blocks + 2)
-  block`` forced keys), the exponentials and the log by a few ulp
+  block`` forced keys), the two exponentials by a few ulp each
   (:data:`EXP_ULPS`: the CPU path's ``unisparse-approximate-exp`` is within
-  4 ulp, CUDA's ``expf`` and ``logf`` within 2 and 1) and the products by
+  4 ulp; the GPU kernels work in the log2 domain, ``ex2.approx.ftz`` within
+  2 ulp where its result is normal, +0 below ``2^-126``, inside the bound's
+  absolute ``1e-30``; the GPU loop path ``expf``, within 2), the log by
+  one ulp of ``log F`` (``logf``) or ``ln 2`` times one ulp of ``log2 F``
+  (the kernels' ``log2f``), an absolute error in the lse and so a relative
+  one in every term: :func:`_log_error`, and the products by
   ``u``; ``E``, a sum of at most ``T = rows_per_block c_h n_offsets (2
   width + 1)`` such non-negative terms, by ``gamma(T)`` more: ``eps_E``;
 * the row total and the forced blocks' sum of the first pass by
@@ -74,7 +81,7 @@ def logit_error(q64, k64, scale):
     float64 ``[B, H, N, D]`` holding the values the compiled code reads)."""
     Q = np.sqrt((q64**2).sum(-1)).max()
     K = np.sqrt((k64**2).sum(-1)).max()
-    return 2 * scale * gamma(q64.shape[-1] + 1) * Q * K
+    return 2 * scale * gamma(q64.shape[-1] + 2) * Q * K
 
 
 def _group_evidence(q64, k64, cfg, dx):
@@ -120,7 +127,8 @@ def offset_margin(q64, k64, cfg, dx):
     group); a value above 1 means float32 keeps the offsets float64 keeps.
 
     Each offset's evidence is off by ``eps`` of itself (its shares: the
-    softmax of a row moves by ``expm1(2 dx)`` and a few ulp, its sums by
+    softmax of a row moves by ``expm1(2 dx)`` and a few ulp, the GPU's
+    ``2^(x - max) (1 / sum)`` a rounding more than a quotient, its sums by
     ``gamma(N + m c_h)``) plus the mass of the pairs whose vertical and
     slash evidence are within that bound of each other (they may go either
     way). ``cfg``: a :class:`unisparse.Config` (or anything with its
@@ -190,6 +198,20 @@ def judge_groups(r, want, tol, status, want_alt=None, tol_alt=None):
     return out
 
 
+def _ulp32(x):
+    """One ulp of a positive normal float32 near ``x``: ``2^(e - 23)``."""
+    return 2.0 ** (math.floor(math.log2(x)) - 23)
+
+
+def _log_error(forced):
+    """The relative error of a term ``exp(x - lse)`` that the lse's log of a
+    sum of at most ``forced`` terms each at most 1 makes: one ulp of the
+    natural log (``logf``) or ``ln 2`` ulp of the base-2 one (``log2f``),
+    whichever is larger."""
+    top = max(float(forced), 2.0)
+    return max(_ulp32(math.log(top)), math.log(2.0) * _ulp32(math.log2(top)))
+
+
 def refined_tolerance(want, cfg, dx):
     """The bound on ``|r - want|`` of float32 refined scores ``r`` against
     ``want``, the float64 refinement of the same first-pass scores
@@ -197,7 +219,8 @@ def refined_tolerance(want, cfg, dx):
     present and true, the normalised refinement's bound)."""
     nb = want.shape[-1]
     terms = cfg.rows_per_block * cfg.c_h * cfg.n_offsets * (2 * cfg.width + 1)
-    eps_e = math.expm1(2 * dx) + gamma((cfg.local_blocks + 2) * cfg.block) + gamma(terms) + 3 * EXP_ULPS * U + 4 * U
+    forced = (cfg.local_blocks + 2) * cfg.block
+    eps_e = math.expm1(2 * dx) + gamma(forced) + gamma(terms) + 2 * EXP_ULPS * U + _log_error(forced) + 4 * U
     eps_r = eps_e + 2 * gamma(nb) + 3 * U
     if getattr(cfg, "refine_norm", False):
         sig = (1 + eps_r) * (1 + gamma(nb)) * (1 + U) - 1

@@ -7,8 +7,13 @@
 // M, ceil(N / 256)] twice, the rows' (max, sum) [B, Hq, M] twice, the slash
 // evidence [B, Hg, N + M - 1] and the offsets [B, Hg, n_offsets] (i64); the
 // vertical evidence lives in the evidence kernel's workgroup memory.
+// The 4-warp probe kernels of width <= 1 (the last three functions here)
+// ask for 4 CTAs an SM; the first function's (width 2: five tiles a unit,
+// more registers than 128) and the narrow ones (one warp a CTA) for nothing.
+// CHECK: module attributes {unisparse.kernel_attributes = {unisparse_slash_probe_1 = {nvvm.minctasm = 4 : i32}, unisparse_slash_probe_2 = {nvvm.minctasm = 4 : i32}, unisparse_slash_probe_3 = {nvvm.minctasm = 4 : i32}}} {
 // CHECK-LABEL: func.func @refine(
 // CHECK-SAME: %[[Q:[^:]+]]: memref<2x8x?x64xbf16>, %[[K:[^:]+]]: memref<2x2x?x64xbf16>, %[[S:[^:]+]]: memref<2x4x?x?xf32>, %[[R:[^:]+]]: memref<2x4x?x?xf32>)
+// CHECK-DAG: %[[SCALE2:.+]] = arith.constant 0.180336878 : f32
 // CHECK-DAG: %[[N:.+]] = memref.dim %[[Q]], %c2
 // CHECK-DAG: %[[NB:.+]] = memref.dim %[[S]], %c2
 // CHECK-DAG: %[[N7:.+]] = arith.addi %[[N]], %c7 : index
@@ -23,7 +28,7 @@
 // CHECK: %[[PMAX:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
 // CHECK: %[[PSUM:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
 // CHECK: %[[RMAX:.+]] = memref.alloc() : memref<256xf32>
-// CHECK: %[[RSUM:.+]] = memref.alloc() : memref<256xf32>
+// CHECK: %[[RINV:.+]] = memref.alloc() : memref<256xf32>
 // CHECK-NOT: memref.alloc
 // CHECK: %[[EV:.+]] = memref.alloc(%{{.+}}) : memref<?xf32>
 // CHECK: %[[OFFS:.+]] = memref.alloc() : memref<48xi64>
@@ -31,7 +36,8 @@
 // 1. The last rows on tensor cores: 4 warps, each a piece of 256 keys of 16
 // rows; A fragments of q (bf16 pairs as i32), per n8 tile the B fragments
 // of k and D / 16 mma.sync m16n8k16 (f32 accumulation); the masked logits
-// to the scratch; the piece's (max, sum) per row over the quad. The head
+// (log2 domain: times scale log2 e) to the scratch; the piece's (max, sum of
+// 2^(x - max), ex2.approx) per row over the quad. The head
 // dimension is permuted (A and B alike): a lane's k slots of two k steps
 // are 8 contiguous elements, one 16-byte load where q's and k's rows are
 // aligned (the host's test), else four 4-byte loads. A lane's two logits
@@ -74,7 +80,9 @@
 // CHECK: vector.store %[[PAIR]], %[[LOGITS]][%{{.+}}] {alignment = 8 : i64} : memref<?xf32>, vector<2xf32>
 // CHECK: vector.store %{{.+}}, %[[LOGITS]][%{{.+}}] {alignment = 8 : i64} : memref<?xf32>, vector<2xf32>
 // CHECK-NOT: memref.store %{{.+}}, %[[LOGITS]]
-// CHECK: math.exp
+// CHECK-NOT: math.exp
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// CHECK-NOT: math.exp
 // CHECK: gpu.shuffle  xor %{{.+}}, %c1_i32, %c32_i32 : f32
 // CHECK: gpu.shuffle  xor %{{.+}}, %c2_i32, %c32_i32 : f32
 // CHECK: memref.store %{{.+}}, %[[PMAX]][%{{.+}}] : memref<?xf32>
@@ -82,11 +90,13 @@
 // CHECK: gpu.terminator
 
 // 2. The rows' statistics (a warp per row: the pieces lane-strided, then
-// a butterfly), then the evidence in one kernel: a CTA of 256 threads per
+// a butterfly; stored as the max and 1 / sum, 0 where the sum is not
+// positive), then the evidence in one kernel: a CTA of 256 threads per
 // (batch, group, 256 offset-space entries); a thread per key of the tile
 // and its P-wide halo (16 x 271 shares): the key's 16 rows unrolled, their
 // logits loaded 4 rows at a time (8 loads: 2 heads a group) before
-// their exponentials, the shares stored to workgroup memory and summed in
+// their exponentials (ex2, times 1 / sum: no division), the shares stored
+// to workgroup memory and summed in
 // registers into v0 (no second pass over the shares, one barrier); a key
 // outside the sequence stores +0 shares and v0 = +0; then each thread's
 // entry: s0 and the slash evidence (ULT: a NaN pair goes to the slash), no
@@ -96,8 +106,10 @@
 // CHECK: memref.load %[[PMAX]]
 // CHECK: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
 // CHECK: gpu.shuffle  xor %{{.+}}, %c1_i32, %c32_i32 : f32
+// CHECK: %[[INV:.+]] = arith.divf %cst{{.*}}, %{{.+}} : f32
+// CHECK: %[[INV0:.+]] = arith.select %{{.+}}, %[[INV]], %{{.+}} : f32
 // CHECK: memref.store %{{.+}}, %[[RMAX]]
-// CHECK: memref.store %{{.+}}, %[[RSUM]]
+// CHECK: memref.store %[[INV0]], %[[RINV]]
 // CHECK-NOT: unisparse_slash_vertical
 // CHECK: gpu.launch {{.+}} threads({{.+}}) in (%{{.+}} = %c256, {{.+}}) module(@unisparse_slash_evidence_0_module) function(@unisparse_slash_evidence_0) workgroup(%[[PV:.+]] : memref<16x271xf32, #gpu.address_space<workgroup>>, %[[V0:.+]] : memref<271xf32, #gpu.address_space<workgroup>>)
 // CHECK-NOT: scf.for
@@ -120,7 +132,9 @@
 // CHECK: memref.load %[[LOGITS]]
 // CHECK-NOT: math.exp
 // CHECK: memref.load %[[LOGITS]]
-// CHECK: math.exp
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// CHECK-NEXT: arith.mulf
+// CHECK-NOT: arith.divf
 // CHECK-NOT: gpu.barrier
 // CHECK: memref.store %{{.+}}, %[[PV]][%c0, %[[U]]]
 // CHECK-NOT: gpu.barrier
@@ -178,14 +192,18 @@
 // branch on the rows' alignment for all its loads), the forced keys'
 // log-sum-exp on tensor cores with 16 keys as the A operand (two key
 // ranges, the sink block then the local blocks up to the row; two m16
-// tiles a step, 4 k steps each at D 64), merged over the lanes of a row
-// (shuffles 4, 8, 16); then the candidates two offsets at a time (2w + 1 =
-// 5 is odd; 6 offsets: 3 units): their 2 x 8 x 5 (row, e) entries as the
-// keys of 5 m16 tiles (no padding), the slot's rule from the evidence row
-// (or computed where it did not fit) only for entries inside the row's
-// range, one exp per C half, the sums per (offset, key block) (2 x 2 bins)
-// by a butterfly, added into E by lane 0; then the combination, written
-// once.
+// tiles a step, 4 k steps each at D 64; the logits in the log2 domain,
+// times scale log2(e) = 0.125 x 1.4427 = 0.180336878, masked by one 32-bit
+// compare of the key with the row's limit, their exponentials by
+// ex2.approx), merged over the lanes of a row (shuffles 4, 8, 16; the lse
+// by log2); then the candidates two offsets at a time (2w + 1 =
+// 5 is odd; 6 offsets: 3 units): the unit's 10 slot rules from the evidence
+// row (or computed where it did not fit), a lane a slot, as one ballot;
+// its 2 x 8 x 5 (row, e) entries as the keys of 5 m16 tiles (no padding,
+// unrolled; more than 4 tiles, so each entry's row and range are computed
+// in the unit), one ex2 per C half, the sums per (offset, key block) (2 x
+// 2 bins) by a butterfly, added into E by lane 0; then the combination,
+// written once.
 // Items: B x NB x Hg = 8 NB warps; E: 4 warps x NB floats = 16 NB bytes,
 // where they fit a CTA's 227 KiB (else the same kernel with one warp a CTA,
 // at the end of this function).
@@ -216,26 +234,43 @@
 // CHECK: vector.load %[[K]]{{.+}} : memref<2x2x?x64xbf16>, vector<8xbf16>
 // CHECK-COUNT-4: nvvm.mma.sync
 // CHECK-COUNT-4: nvvm.mma.sync
+// CHECK: %[[SEE:.+]] = arith.cmpi sle, %{{.+}}, %{{.+}} : i32
+// CHECK-NEXT: %[[X2:.+]] = arith.mulf %{{.+}}, %[[SCALE2]] : f32
+// CHECK-NEXT: arith.select %[[SEE]], %[[X2]], %{{.+}} : f32
 // CHECK: arith.maximumf
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// CHECK-NOT: math.exp
 // CHECK: scf.for
 // CHECK-COUNT-4: nvvm.mma.sync
 // CHECK-COUNT-4: nvvm.mma.sync
 // CHECK: gpu.shuffle  xor %{{.+}}, %c4_i32, %c32_i32 : f32
 // CHECK: gpu.shuffle  xor %{{.+}}, %c8_i32, %c32_i32 : f32
 // CHECK: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
-// CHECK: math.log
+// CHECK-NOT: math.exp
+// CHECK: math.log2
 // CHECK: scf.for %{{.+}} = %c0 to %c3 step %c1 {
 // CHECK: arith.floordivsi %{{.+}}, %c64_i64 : i64
 // CHECK: arith.floordivsi %{{.+}}, %c64_i64 : i64
-// CHECK: scf.for %{{.+}} = %c0 to %c5 step %c1 iter_args(%{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}, %{{.+}} = %cst{{.*}}) -> (f32, f32, f32, f32) {
 // CHECK: scf.if %{{.+}} -> (i1) {
 // CHECK: scf.if %{{.+}} -> (i1) {
 // CHECK: memref.load %[[EV]]
 // CHECK: } else {
 // CHECK: math.absi
+// CHECK: %[[RULES:.+]] = nvvm.vote.sync  ballot %c-1_i32, %{{.+}} -> i32
+// CHECK-NOT: nvvm.vote.sync
+// CHECK: arith.divui %{{.+}}, %c5 : index
+// CHECK: arith.andi %[[RULES]], %{{.+}} : i32
 // CHECK-COUNT-4: nvvm.mma.sync
-// CHECK: math.exp
-// CHECK: math.exp
+// CHECK-COUNT-2: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// CHECK-COUNT-4: nvvm.mma.sync
+// CHECK-COUNT-2: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// CHECK-COUNT-4: nvvm.mma.sync
+// CHECK-COUNT-2: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// CHECK-COUNT-4: nvvm.mma.sync
+// CHECK-COUNT-2: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// CHECK-COUNT-4: nvvm.mma.sync
+// CHECK-COUNT-2: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// CHECK-NOT: nvvm.mma.sync
 // CHECK-COUNT-4: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
 // CHECK-COUNT-4: memref.store %{{.+}}, %[[E]]
 // The combination: the row total and forced sum (two sums, no sum of E
@@ -271,7 +306,11 @@ func.func @refine(%q: memref<2x8x?x64xbf16>, %k: memref<2x2x?x64xbf16>, %s: memr
 // f16 q and k: the same kernels with f16 operands (pairs as vector<2xf16>;
 // D = 128: 8 k steps); last_q = 20 takes two m16 tiles of last rows (grid
 // dimension) and a 20 x 275 evidence tile; 24 probe rows take three
-// tiles of 8 probe rows (a loop), one E row a warp.
+// tiles of 8 probe rows (a loop), one E row a warp. Width 1 (16 offsets, 8
+// units of 3 m16 tiles): each entry's row, slot and range of offsets are
+// computed once per tile of rows, before the units (six divisions by 2w + 1
+// there, none in a unit), and a unit tests each entry's offset against its
+// range and rule: two compares and a bit.
 // CHECK-LABEL: func.func @refine_f16(
 // CHECK: gpu.launch {{.+}} module(@unisparse_slash_last_rows_1_module)
 // CHECK-COUNT-8: nvvm.mma.sync {{.+}} shape = #nvvm.shape<m = 16, n = 8, k = 16>} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
@@ -281,6 +320,21 @@ func.func @refine(%q: memref<2x8x?x64xbf16>, %k: memref<2x2x?x64xbf16>, %s: memr
 // CHECK-NOT: memref.view
 // CHECK: scf.for %{{.+}} = %c0 to %c3 step %c1 {
 // CHECK: nvvm.mma.sync {{.+}} : (vector<2xf16>, vector<2xf16>, f32)
+// CHECK: math.log
+// CHECK: math.log
+// CHECK-COUNT-6: arith.remui %{{.+}}, %c3 : index
+// CHECK-NOT: arith.remui %{{.+}}, %c3 : index
+// CHECK: scf.for %{{.+}} = %c0 to %c8 step %c1 {
+// CHECK: %[[RULES1:.+]] = nvvm.vote.sync  ballot
+// CHECK-NOT: arith.divui %{{.+}}, %c3 : index
+// CHECK: arith.cmpi sge, %{{.+}}, %{{.+}} : i64
+// CHECK-NEXT: arith.cmpi sle, %{{.+}}, %{{.+}} : i64
+// CHECK-NEXT: arith.andi
+// CHECK-NEXT: arith.andi %[[RULES1]], %{{.+}} : i32
+// CHECK-COUNT-8: nvvm.mma.sync
+// CHECK-COUNT-16: nvvm.mma.sync
+// CHECK-NOT: nvvm.mma.sync
+// CHECK: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
 func.func @refine_f16(%q: memref<1x4x?x128xf16>, %k: memref<1x4x?x128xf16>, %s: memref<1x4x?x?xf32>, %r: memref<1x4x?x?xf32>) {
   unisparse.slash_refine {block = 128 : i64, last_q = 20 : i64, rows_per_block = 24 : i64}
       ins(%q, %k, %s : memref<1x4x?x128xf16>, memref<1x4x?x128xf16>, memref<1x4x?x?xf32>)
