@@ -23,13 +23,16 @@
 //   query compress of the same queries and heads came first in the block
 //   with nothing between that may write them: its center is the probe);
 //   unisparse_compress_outlier                a warp per (batch, composite,
-//       group) (the groups innermost, so the kv_group replicas of a GQA key
-//       head read it from L2), lane l holding coordinates [l V, l V + V),
-//       V = D / 32. A composite with all its c tokens (all but a last one)
-//       takes a form with static token offsets and no clamps or validity
-//       tests. Per 8 tokens of the composite (their loads first): score =
-//       |x - center|^2 and heat = x . probe, the lane's V terms (products
-//       fused), then a reduce-scatter over the warp (three halving
+//       run of rep groups) (rep as above: the groups of a GQA key head pool
+//       the same tokens and share the center, so their tokens are loaded
+//       and their scores computed once, then each group's heats, picks,
+//       rest and stores in turn; rep = 1 for the queries), lane l holding
+//       coordinates [l V, l V + V), V = D / 32. A composite with all its c
+//       tokens (all but a last one) takes a form with static token offsets
+//       and no clamps or validity tests. Per 8 tokens of the composite
+//       (their loads first): score = |x - center|^2 and, per group, heat =
+//       x . probe, the lane's V terms (products fused), then a
+//       reduce-scatter over the warp (three halving
 //       exchanges, then two butterfly steps: the bits of a 5-step
 //       butterfly, a third of its shuffles) that leaves token (l >> 2) & 7
 //       of the 8 in lane l: slot a is held by the lanes with (l >> 2) & 7
@@ -374,14 +377,18 @@ public:
         centerRep(centerReplicas(op.getHeadFactor(), op.getKvGroup())),
         width(pool.width), chunks((op.getSeqFactor() + kChunk - 1) / kChunk) {}
 
-  /// Composite `t` of group `g` of batch `bi`, with loads of the input at
-  /// `inAlign` and stores at `outAlign`; `full`: the caller knows the
-  /// composite has all its c tokens (token indices and their validity
-  /// static), else count = min(c, N - t c) tokens, the loads clamped.
-  void build(Value bi, Value g, Value t, llvm::MaybeAlign inAlign,
-             llvm::MaybeAlign outAlign, bool full) {
+  /// Composite `t` of groups g0 .. g0 + groups - 1 of batch `bi` (groups
+  /// that pool the same heads: the same tokens and center), with loads of
+  /// the input at `inAlign` and stores at `outAlign`; `full`: the caller
+  /// knows the composite has all its c tokens (token indices and their
+  /// validity static), else count = min(c, N - t c) tokens, the loads
+  /// clamped. The tokens are loaded and their scores computed once; each
+  /// group's heats, picks, rest and stores follow in turn, with the bits
+  /// one group alone would get.
+  void build(Value bi, Value g0, int64_t groups, Value t,
+             llvm::MaybeAlign inAlign, llvm::MaybeAlign outAlign, bool full) {
     this->bi = bi;
-    this->g = g;
+    this->g = g0;
     this->t = t;
     this->inAlign = inAlign;
     this->full = full;
@@ -394,42 +401,59 @@ public:
     laneToken = arith::AndIOp::create(
         k.b, arith::ShRUIOp::create(k.b, lane, k.idx(2)), k.idx(kChunk - 1));
     llvm::Align stat(vectorElements(1, 4 * width));
-    Value centerGroup = centerRep == 1 ? g : k.div(g, centerRep);
+    Value centerGroup = centerRep == 1 ? g0 : k.div(g0, centerRep);
     Value centerV = vector::LoadOp::create(
         k.b, vecType, center, ValueRange{bi, centerGroup, d}, false, stat);
-    Value probeV;
-    if (hot > 0)
-      probeV = vector::LoadOp::create(k.b, vecType, probe, ValueRange{bi, g, d},
-                                      false, stat);
 
     // The tokens are loaded once, kept in registers for the later passes
     // (c V <= kOutlierCompressMaxLaneValues a lane: the kernel's limit).
     tokens.clear();
 
-    // Scores (and heats) of the composite's tokens, kChunk at a time: each
-    // lane's V-term partials, reduce-scattered over the warp, so that lane
-    // l holds token 8 j + ((l >> 2) & 7) of chunk j in register j.
-    SmallVector<Value> scores, heats;
-    Value zero = k.f32(0.0f);
+    // Scores of the composite's tokens, kChunk at a time: each lane's
+    // V-term partials, reduce-scattered over the warp, so that lane l holds
+    // token 8 j + ((l >> 2) & 7) of chunk j in register j.
+    SmallVector<Value> scores;
     for (int64_t j = 0; j < chunks; ++j) {
       int64_t n = std::min(kChunk, c - j * kChunk);
       SmallVector<Value> xs;
       for (int64_t u = 0; u < n; ++u)
         xs.push_back(tokenAt(j * kChunk + u));
       tokens.append(xs);
-      SmallVector<Value> sq(kChunk, zero), dot(kChunk, zero);
+      SmallVector<Value> sq(kChunk, k.f32(0.0f));
       for (int64_t u = 0; u < n; ++u) {
         Value dv = k.fsub(xs[u], centerV);
         sq[u] = dotElements(k, dv, dv);
-        if (hot > 0)
-          dot[u] = dotElements(k, xs[u], probeV);
       }
       scores.push_back(reduceScatter(sq));
-      if (hot > 0)
+    }
+    for (int64_t i = 0; i < groups; ++i) {
+      g = i ? k.add(g0, i) : g0;
+      finishGroup(scores, outAlign);
+    }
+  }
+
+  /// Group g's heats (hot > 0), picks, rest and stores, from the tokens and
+  /// scores build() kept.
+  void finishGroup(ArrayRef<Value> scores, llvm::MaybeAlign outAlign) {
+    auto vecType = VectorType::get({width}, k.b.getF32Type());
+    llvm::Align stat(vectorElements(1, 4 * width));
+    // Heats as the scores: each lane's V-term partials of kChunk tokens,
+    // reduce-scattered.
+    SmallVector<Value> heats;
+    if (hot > 0) {
+      Value probeV = vector::LoadOp::create(k.b, vecType, probe,
+                                            ValueRange{bi, g, d}, false, stat);
+      for (int64_t j = 0; j < chunks; ++j) {
+        int64_t n = std::min(kChunk, c - j * kChunk);
+        SmallVector<Value> dot(kChunk, k.f32(0.0f));
+        for (int64_t u = 0; u < n; ++u)
+          dot[u] = dotElements(k, tokens[j * kChunk + u], probeV);
         heats.push_back(reduceScatter(dot));
+      }
     }
 
     // The picks, hot ones first.
+    idx.clear();
     SmallVector<Value> taken(chunks, falseV());
     for (int64_t i = 0; i < r; ++i) {
       Value pick = pickOutlier(i < hot ? heats : scores, taken);
@@ -636,6 +660,20 @@ private:
   }
 };
 
+/// The composite kernel's hint where a warp serves a run of `share` > 1
+/// groups: 3 CTAs (12 warps) an SM, the occupancy of one group a warp
+/// (ptxas 13.0, the default's keys at D 128, c 32: 168 registers and 16
+/// bytes of spill under it, 227 registers and 8 warps an SM without). Only
+/// up to c = 32 (4 chunks of scores and heats a lane): more chunks at the
+/// same c V (c 64 at D 64, c 128 at D 32) hold more registers than 168.
+DictionaryAttr compositeKernelAttributes(OpBuilder &b, int64_t share,
+                                         int64_t c) {
+  if (share == 1 || c > 4 * kChunk)
+    return DictionaryAttr();
+  return b.getDictionaryAttr(b.getNamedAttr(
+      NVVM::NVVMDialect::getMinctasmAttrName(), b.getI32IntegerAttr(3)));
+}
+
 /// The outlier compress with hot outliers later in the block of `op` (an
 /// outlier compress of the queries: kv_group 1) whose probe is `op`'s
 /// center: its queries are `op`'s input, pooled over the same heads, and
@@ -721,7 +759,11 @@ struct OutlierCompressToGPU : OpRewritePattern<CompressOp> {
       aligned = kb.andI(rowsAligned(b, input, inBytes),
                         rowsAligned(b, out, outBytes));
     MeanPooling pool{input, hf, kvg, width};
-    Value items = kb.mul(kb.mul(batch, comps), groups);
+    // A warp per (batch, composite, run of `share` groups that pool the same
+    // heads: the kv_group replicas of a GQA key head), the runs innermost.
+    int64_t share = centerReplicas(hf, kvg);
+    Value runs = share == 1 ? groups : kb.div(groups, share);
+    Value items = kb.mul(kb.mul(batch, comps), runs);
     Value blocks = kb.maxU(kb.ceilDiv(items, kCompositeWarps), kb.idx(1));
     buildLaunch(
         b, blocks, 32 * kCompositeWarps, {}, "unisparse_compress_outlier",
@@ -730,11 +772,12 @@ struct OutlierCompressToGPU : OpRewritePattern<CompressOp> {
           Value lane = k.rem(tid, 32);
           Value item = k.add(k.mul(bid, kCompositeWarps), k.div(tid, 32));
           k.ifThen(k.ult(item, items), [&] {
-            SmallVector<Value> at = k.delinearize(item, {batch, comps, groups});
+            SmallVector<Value> at = k.delinearize(item, {batch, comps, runs});
+            Value g0 = share == 1 ? at[2] : k.mul(at[2], share);
             auto body = [&](llvm::MaybeAlign in, llvm::MaybeAlign outAl,
                             bool full) {
               CompositeWarp(k, op, pool, center, probe, seq, lane)
-                  .build(at[0], at[2], at[1], in, outAl, full);
+                  .build(at[0], g0, share, at[1], in, outAl, full);
             };
             // Every composite but a last partial one has all its c tokens:
             // for those the same warp with static token offsets and no
@@ -757,7 +800,8 @@ struct OutlierCompressToGPU : OpRewritePattern<CompressOp> {
                 [&] { fullOrNot(llvm::Align(inBytes), llvm::Align(outBytes)); },
                 [&] { body(llvm::MaybeAlign(), llvm::MaybeAlign(), false); });
           });
-        });
+        },
+        /*dynamicSharedBytes=*/Value(), compositeKernelAttributes(b, share, c));
     if (sharer)
       probes[sharer] = center;
     else

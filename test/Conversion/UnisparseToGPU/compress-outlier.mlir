@@ -12,6 +12,8 @@
 // w, w + 32, ... in order, a lane a coordinate; then warp 0 adds the warps'
 // sums in order from workgroup memory) and divides by N. Then a warp
 // per (batch, composite, group), 4 coordinates a lane.
+// One group a warp (the queries: rep 1), so no register hint.
+// CHECK: module {
 // CHECK-LABEL: func.func @queries(
 // CHECK-SAME: %[[Q:[^:]+]]: memref<1x8x?x128xbf16>, %[[QC:[^:]+]]: memref<1x8x?x3x128xf32>)
 // CHECK: %[[N:.+]] = memref.dim %[[Q]], %c2
@@ -140,10 +142,16 @@ func.func @queries(%q: memref<1x8x?x128xbf16>, %qc: memref<1x8x?x3x128xf32>) {
 // source head g / 4 alone, so they share it: the partial sums over 8
 // groups, prefetching 8 tokens ahead as the queries do), the probe from
 // the queries (the same two kernels,
-// kv_group 1, one per group), then the composites (center at g / 4): heat
-// = x . probe besides the score, each reduce-scattered, the hot pick first
-// (on the heats), the far one on the scores with the hot slot taken. Into
+// kv_group 1, one per group), then the composites: a warp per (composite,
+// kv head), i.e. per run of the 4 groups that pool the same tokens (groups
+// g0 = 4 run .. g0 + 3; center at g0 / 4): the 32 tokens loaded and their
+// scores reduce-scattered once (4 chunks of 8), then per group in turn its
+// probe, heat = x . probe reduce-scattered, the hot pick first (on the
+// heats), the far one on the scores with the hot slot taken, the rest and
+// the group's three slots; no token loaded again but the picked ones. Into
 // bf16 composites (the GPU pipeline's narrowing): each slot rounded once.
+// The kernel asks for 3 CTAs an SM (the occupancy of a group a warp).
+// CHECK: module attributes {unisparse.kernel_attributes = {unisparse_compress_outlier_0 = {nvvm.minctasm = 3 : i32}}}
 // CHECK-LABEL: func.func @keys(
 // CHECK-SAME: %[[K:[^:]+]]: memref<1x8x?x128xbf16>, %[[Q:[^:]+]]: memref<1x32x?x128xbf16>, %[[KC:[^:]+]]: memref<1x32x?x3x128xbf16>)
 // CHECK: memref.alloc(%{{.+}}) : memref<1x8x?x128xf32>
@@ -161,20 +169,76 @@ func.func @queries(%q: memref<1x8x?x128xbf16>, %qc: memref<1x8x?x3x128xf32>) {
 // CHECK: vector.load %[[Q]]
 // CHECK: %[[PROBE:.+]] = memref.alloc() : memref<1x32x128xf32>
 // CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_center_1) workgroup(
-// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_0) {
+// A warp per (composite, run of 4 groups): 1 x T x 8 runs, 4 warps a CTA.
+// CHECK: %[[RUNS:.+]] = arith.muli %{{.+}}, %c8 : index
+// CHECK-NEXT: %[[RUNS3:.+]] = arith.addi %[[RUNS]], %c3 : index
+// CHECK-NEXT: %[[CTAS:.+]] = arith.divui %[[RUNS3]], %c4 : index
+// CHECK-NEXT: %[[CTAS1:.+]] = arith.maxui %[[CTAS]], %c1 : index
+// CHECK-NEXT: gpu.launch blocks(%{{.+}}) in (%{{.+}} = %[[CTAS1]], {{.+}} function(@unisparse_compress_outlier_0) {
+// CHECK: %[[GRP:.+]] = arith.remui %{{.+}}, %c8 : index
+// CHECK: %[[G0:.+]] = arith.muli %[[GRP]], %c4 : index
 // CHECK: scf.if
 // CHECK: scf.if
-// CHECK: %[[CG:.+]] = arith.divui %{{.+}}, %c4 : index
+// CHECK: %[[CG:.+]] = arith.divui %[[G0]], %c4 : index
 // CHECK: vector.load %[[CENTER]][%{{.+}}, %[[CG]], %{{.+}}]
-// CHECK: vector.load %[[PROBE]]
+// CHECK-NOT: vector.load %[[PROBE]]
 // CHECK-COUNT-8: vector.load %[[K]]
 // CHECK-COUNT-4: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
 // CHECK: gpu.shuffle  xor %{{.+}}, %c1_i32, %c32_i32 : f32
+// CHECK-COUNT-8: vector.load %[[K]]
+// CHECK-COUNT-8: vector.load %[[K]]
+// CHECK-COUNT-8: vector.load %[[K]]
+// CHECK-NOT: vector.load %[[K]]
+// Each group: its probe, its heats (no token loaded again), the mean, then
+// each pick's token (one load each) and slot.
+// CHECK: vector.load %[[PROBE]][%{{.+}}, %[[G0]], %{{.+}}]
+// CHECK-NOT: vector.load %[[K]]
 // CHECK-COUNT-4: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
-// CHECK: gpu.shuffle  xor %{{.+}}, %c1_i32, %c32_i32 : f32
-// CHECK: arith.truncf %{{.+}} : vector<4xf32> to vector<4xbf16>
-// CHECK: vector.store %{{.+}}, %[[KC]][%{{.+}}, %{{.+}}, %{{.+}}, %c0, %{{.+}}] {alignment = 8 : i64} : memref<1x32x?x3x128xbf16>, vector<4xbf16>
-// CHECK: vector.store %{{.+}}, %[[KC]][%{{.+}}, %{{.+}}, %{{.+}}, %c2, %{{.+}}] {alignment = 8 : i64}
+// CHECK-NOT: vector.load %[[K]]
+// CHECK: vector.store %{{.+}}, %[[KC]][%{{.+}}, %[[G0]], %{{.+}}, %c0, %{{.+}}] {alignment = 8 : i64} : memref<1x32x?x3x128xbf16>, vector<4xbf16>
+// CHECK: vector.load %[[K]]
+// CHECK-NOT: vector.load %[[K]]
+// CHECK: vector.store %{{.+}}, %[[KC]][%{{.+}}, %[[G0]], %{{.+}}, %c1, %{{.+}}] {alignment = 8 : i64}
+// CHECK: vector.load %[[K]]
+// CHECK-NOT: vector.load %[[K]]
+// CHECK: vector.store %{{.+}}, %[[KC]][%{{.+}}, %[[G0]], %{{.+}}, %c2, %{{.+}}] {alignment = 8 : i64}
+// CHECK-NEXT: %[[G1:.+]] = arith.addi %[[G0]], %c1 : index
+// CHECK-NEXT: vector.load %[[PROBE]][%{{.+}}, %[[G1]], %{{.+}}]
+// CHECK-NOT: vector.load %[[K]]
+// CHECK-COUNT-4: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
+// CHECK-NOT: vector.load %[[K]]
+// CHECK: vector.store %{{.+}}, %[[KC]][%{{.+}}, %[[G1]], %{{.+}}, %c0, %{{.+}}] {alignment = 8 : i64} : memref<1x32x?x3x128xbf16>, vector<4xbf16>
+// CHECK: vector.load %[[K]]
+// CHECK-NOT: vector.load %[[K]]
+// CHECK: vector.store %{{.+}}, %[[KC]][%{{.+}}, %[[G1]], %{{.+}}, %c1, %{{.+}}] {alignment = 8 : i64}
+// CHECK: vector.load %[[K]]
+// CHECK-NOT: vector.load %[[K]]
+// CHECK: vector.store %{{.+}}, %[[KC]][%{{.+}}, %[[G1]], %{{.+}}, %c2, %{{.+}}] {alignment = 8 : i64}
+// CHECK-NEXT: %[[G2:.+]] = arith.addi %[[G0]], %c2 : index
+// CHECK-NEXT: vector.load %[[PROBE]][%{{.+}}, %[[G2]], %{{.+}}]
+// CHECK-NOT: vector.load %[[K]]
+// CHECK-COUNT-4: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
+// CHECK-NOT: vector.load %[[K]]
+// CHECK: vector.store %{{.+}}, %[[KC]][%{{.+}}, %[[G2]], %{{.+}}, %c0, %{{.+}}] {alignment = 8 : i64} : memref<1x32x?x3x128xbf16>, vector<4xbf16>
+// CHECK: vector.load %[[K]]
+// CHECK-NOT: vector.load %[[K]]
+// CHECK: vector.store %{{.+}}, %[[KC]][%{{.+}}, %[[G2]], %{{.+}}, %c1, %{{.+}}] {alignment = 8 : i64}
+// CHECK: vector.load %[[K]]
+// CHECK-NOT: vector.load %[[K]]
+// CHECK: vector.store %{{.+}}, %[[KC]][%{{.+}}, %[[G2]], %{{.+}}, %c2, %{{.+}}] {alignment = 8 : i64}
+// CHECK-NEXT: %[[G3:.+]] = arith.addi %[[G0]], %c3 : index
+// CHECK-NEXT: vector.load %[[PROBE]][%{{.+}}, %[[G3]], %{{.+}}]
+// CHECK-NOT: vector.load %[[K]]
+// CHECK-COUNT-4: gpu.shuffle  xor %{{.+}}, %c16_i32, %c32_i32 : f32
+// CHECK-NOT: vector.load %[[K]]
+// CHECK: vector.store %{{.+}}, %[[KC]][%{{.+}}, %[[G3]], %{{.+}}, %c0, %{{.+}}] {alignment = 8 : i64} : memref<1x32x?x3x128xbf16>, vector<4xbf16>
+// CHECK: vector.load %[[K]]
+// CHECK-NOT: vector.load %[[K]]
+// CHECK: vector.store %{{.+}}, %[[KC]][%{{.+}}, %[[G3]], %{{.+}}, %c1, %{{.+}}] {alignment = 8 : i64}
+// CHECK: vector.load %[[K]]
+// CHECK-NOT: vector.load %[[K]]
+// CHECK: vector.store %{{.+}}, %[[KC]][%{{.+}}, %[[G3]], %{{.+}}, %c2, %{{.+}}] {alignment = 8 : i64}
+// CHECK-NOT: arith.addi %[[G0]], %c4 : index
 // CHECK: memref.dealloc %[[CENTER]]
 // CHECK: memref.dealloc %[[PROBE]]
 // CHECK-NOT: unisparse.compress
