@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Session 18: is peaked_noncausal_f16_d64's failure at N=4099 (seed 30318,
+# "GPU scores vs float64 on the same bf16 outlier composites (the reference's
+# picks)", 11.69x the bound, H100) a regression of the pending commits or a
+# near tie of the check's reference picks? Steps:
+#   ocsame   the outlier compress alone before / after byte for byte, now
+#            with the default's keys at f16, D 64 (oc_k_f16_d64)
+#   refpicks check.py --only peaked_noncausal_f16_d64 at seed 30318 with the
+#            before and the after compiler's libraries, no compress library in
+#            the directory (so the reference's picks, as in the failing run)
+#   own      the same with the GPU's own composites (gpu_outlier_composites'
+#            new f16 D 64 entries), seed 30318 and two fresh seeds
+set -uo pipefail
+cd "$(dirname "$0")/../../.."
+LOGS=${OUT:-$PWD/gpu-logs}; mkdir -p "$LOGS"
+bash bench/logs/2026-12-05-h200-s14-a/run.sh
+RT=$PWD/.device/rt1/libunisparse_runtime.so
+chk() {  # $1 log, $2 aot dir, rest: check.py arguments
+  local log=$1 dir=$2; shift 2
+  PYTHONPATH=$PWD/python UNISPARSE_CUDA_RUNTIME=$RT UNISPARSE_AOT_DIR=$dir timeout 200 \
+    python3 scripts/gpu/check.py --only peaked_noncausal_f16_d64 "$@" > "$LOGS/$log" 2>&1
+  echo "--- $log"; grep -E "FAIL|passed|seed|Error|scores vs float64" "$LOGS/$log" | cut -c1-220
+}
+for s in "$@"; do
+  echo "=== $s $(date +%T)"
+  case "$s" in
+    ocsame)
+      PYTHONPATH=$PWD/python UNISPARSE_CUDA_RUNTIME=$RT timeout 300 python3 scripts/gpu/compress_same.py \
+        .device/aot_s18/liboutlier_compress_before_cuda.so .device/aot_s18/liboutlier_compress_cuda.so \
+        > "$LOGS/compress_same.txt" 2>&1
+      grep -E "FAIL|all equal|differ|Error" "$LOGS/compress_same.txt" | tail -8 ;;
+    refpicks)
+      for v in before after; do
+        d=/tmp/ref_$v; mkdir -p $d
+        src=.device/aot_s18; [ $v = before ] && src=.device/aot_s18b
+        cp $src/libpeaked_noncausal_f16_d64_* $d/
+        chk refpicks_$v.txt $d --seed 30318
+      done ;;
+    own)
+      chk own_before_30318.txt $PWD/.device/aot_s18b --seed 30318
+      chk own_after_30318.txt $PWD/.device/aot_s18 --seed 30318
+      chk own_after_fresh1.txt $PWD/.device/aot_s18
+      chk own_after_fresh2.txt $PWD/.device/aot_s18 ;;
+  esac
+done
