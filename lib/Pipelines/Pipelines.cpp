@@ -207,6 +207,9 @@ void mlir::unisparse::buildUnisparseToNVPTXPipeline(
   pm.addPass(createGpuKernelOutliningPass());
   pm.addPass(createUnisparseGpuKernelAttributes());
   pm.addPass(createUnisparseGpuExternSharedMemory());
+  // The entry points each hold the estimation: one module per kernel, not
+  // one per entry point (ptxas time, library size, module loads).
+  pm.addPass(createUnisparseGpuDedupModules());
   pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());
 
   // NVVM, the cubin, and the host side (mgpu* calls).

@@ -227,6 +227,53 @@ def UnisparseGpuExternSharedMemory : Pass<"unisparse-gpu-extern-shared-memory"> 
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def UnisparseGpuDedupModules
+    : Pass<"unisparse-gpu-dedup-modules", "::mlir::ModuleOp"> {
+  let summary = "Keep one gpu.module of each set of identical outlined "
+                "kernels";
+  let description = [{
+    The entry module of ahead-of-time compilation holds the estimation once
+    per entry point (`@attention`, `@layout`, `@attention_layout`), so
+    outlining gives the same kernel up to three times under names that
+    differ only by their suffix; each copy would be translated to PTX,
+    assembled by ptxas, embedded in the library and loaded when it is. Run
+    after outlining (and after the passes that finish the modules:
+    `unisparse-gpu-kernel-attributes`, `unisparse-gpu-extern-shared-memory`),
+    this pass compares the top-level `gpu.module`s with their own symbol and
+    their functions' symbols set aside (each function named by its position
+    in the module; every other operation, attribute and type as printed,
+    locations not), keeps the first of each set of equal ones, points every
+    reference to a function of a later one (`gpu.launch_func`'s kernel, or
+    any other nested symbol reference) at the function in the same position
+    of the first, and erases the later ones. Modules that differ in
+    anything else, such as the order of a kernel's parameters or an
+    attribute, are kept. A module whose function a reference names but that
+    it does not hold is left alone (the verifier reports the reference).
+
+    Before:
+
+    ```mlir
+    gpu.module @k_0_module { gpu.func @k_0(%a: memref<?xf32>) kernel { ... } }
+    gpu.module @k_1_module { gpu.func @k_1(%a: memref<?xf32>) kernel { ... } }
+    func.func @f(...) {
+      gpu.launch_func @k_0_module::@k_0 ...
+      gpu.launch_func @k_1_module::@k_1 ...
+    }
+    ```
+
+    After:
+
+    ```mlir
+    gpu.module @k_0_module { gpu.func @k_0(%a: memref<?xf32>) kernel { ... } }
+    func.func @f(...) {
+      gpu.launch_func @k_0_module::@k_0 ...
+      gpu.launch_func @k_0_module::@k_0 ...
+    }
+    ```
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
 def UnisparseApproximateExp : Pass<"unisparse-approximate-exp"> {
   let summary = "Replace f32 math.exp by a vectorizable polynomial approximation";
   let description = [{
