@@ -63,25 +63,28 @@ std::string moduleKey(gpu::GPUModuleOp module) {
   // nested leaf is a name inside another symbol table, not a reference to
   // this module's symbol of the same name.
   AttrTypeReplacer replacer;
-  replacer.addReplacement([&](SymbolRefAttr ref)
-                              -> std::optional<std::pair<Attribute, WalkResult>> {
-    StringAttr root = ref.getRootReference();
-    if (auto it = renamed.find(root); it != renamed.end())
-      return std::make_pair(
-          SymbolRefAttr::get(it->second, ref.getNestedReferences()),
-          WalkResult::skip());
-    if (root != moduleName || ref.getNestedReferences().empty())
-      return std::make_pair(root == moduleName
-                                ? Attribute(FlatSymbolRefAttr::get(placeholder))
-                                : Attribute(ref),
-                            WalkResult::skip());
-    // @module::@sym...: the module's own qualified names.
-    SmallVector<FlatSymbolRefAttr> nested(ref.getNestedReferences());
-    if (auto it = renamed.find(nested.front().getAttr()); it != renamed.end())
-      nested.front() = FlatSymbolRefAttr::get(it->second);
-    return std::make_pair(SymbolRefAttr::get(placeholder, nested),
-                          WalkResult::skip());
-  });
+  replacer.addReplacement(
+      [&](SymbolRefAttr ref)
+          -> std::optional<std::pair<Attribute, WalkResult>> {
+        StringAttr root = ref.getRootReference();
+        if (auto it = renamed.find(root); it != renamed.end())
+          return std::make_pair(
+              SymbolRefAttr::get(it->second, ref.getNestedReferences()),
+              WalkResult::skip());
+        if (root != moduleName || ref.getNestedReferences().empty())
+          return std::make_pair(
+              root == moduleName
+                  ? Attribute(FlatSymbolRefAttr::get(placeholder))
+                  : Attribute(ref),
+              WalkResult::skip());
+        // @module::@sym...: the module's own qualified names.
+        SmallVector<FlatSymbolRefAttr> nested(ref.getNestedReferences());
+        if (auto it = renamed.find(nested.front().getAttr());
+            it != renamed.end())
+          nested.front() = FlatSymbolRefAttr::get(it->second);
+        return std::make_pair(SymbolRefAttr::get(placeholder, nested),
+                              WalkResult::skip());
+      });
   clone->walk([&](Operation *op) {
     replacer.replaceElementsIn(op, /*replaceAttrs=*/true, /*replaceLocs=*/false,
                                /*replaceTypes=*/false);
@@ -135,13 +138,14 @@ struct UnisparseGpuDedupModulesPass
     AttrTypeReplacer replacer;
     // Whole references only (see moduleKey): a nested leaf that happens to
     // spell a merged module's name is not a reference to it.
-    replacer.addReplacement([&](SymbolRefAttr ref)
-                                -> std::optional<std::pair<Attribute, WalkResult>> {
-      auto it = redirect.find(ref);
-      return std::make_pair(it == redirect.end() ? Attribute(ref)
-                                                 : Attribute(it->second),
-                            WalkResult::skip());
-    });
+    replacer.addReplacement(
+        [&](SymbolRefAttr ref)
+            -> std::optional<std::pair<Attribute, WalkResult>> {
+          auto it = redirect.find(ref);
+          return std::make_pair(it == redirect.end() ? Attribute(ref)
+                                                     : Attribute(it->second),
+                                WalkResult::skip());
+        });
     top->walk<WalkOrder::PreOrder>([&](Operation *op) {
       if (isa<gpu::GPUModuleOp>(op))
         return WalkResult::skip();
