@@ -576,6 +576,10 @@ TUNING = {
     # among the previous slot's epilogue; the same operations in the same
     # order (scripts/gpu/layout_same.py checks the bits).
     "tune_peaked_unroll": ("est_peaked_default", ["--score-outlier-unroll-slots"]),
+    # session 18: the probe rows' forced keys loaded a step ahead (the default
+    # since; tune_peaked is the library before it when compiled by an earlier
+    # build)
+    "tune_peaked_pf": ("est_peaked_default", []),
 }
 
 

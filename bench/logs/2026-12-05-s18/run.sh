@@ -10,6 +10,11 @@
 #            the directory (so the reference's picks, as in the failing run)
 #   own      the same with the GPU's own composites (gpu_outlier_composites'
 #            new f16 D 64 entries), seed 30318 and two fresh seeds
+#   pftime   the probe rows' forced keys loaded a step ahead (tune_peaked_pf)
+#            against tune_peaked, one process, twice
+#   pfcheck  check.py of the default's refined configurations
+#   (anything else: bench/logs/2026-12-05-s16-prep/run.sh's step, e.g.
+#    slashcheck, narrowcheck)
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
 LOGS=${OUT:-$PWD/gpu-logs}; mkdir -p "$LOGS"
@@ -41,5 +46,19 @@ for s in "$@"; do
       chk own_after_30318.txt $PWD/.device/aot_s18 --seed 30318
       chk own_after_fresh1.txt $PWD/.device/aot_s18
       chk own_after_fresh2.txt $PWD/.device/aot_s18 ;;
+    pftime) # the probe rows' forced keys loaded a step ahead (tune_peaked_pf,
+       # this tree's compiler) against tune_peaked (2c9930c's, prepare.sh), one
+       # process, twice
+       for r in 1 2; do
+         PYTHONPATH=$PWD/python UNISPARSE_CUDA_RUNTIME=$RT UNISPARSE_AOT_DIR=$PWD/.device/aot_default \
+           UNISPARSE_COMMIT=$(cat .device/aot_default/COMMIT) timeout 200 python3 bench/bench_gpu_estimation.py \
+           --tuning --only tune_peaked tune_peaked_pf --n 32768 131072 > "$LOGS/pftime_$r.txt" 2>&1
+         grep -E "^tune_peaked|Error" "$LOGS/pftime_$r.txt" | sed -E 's/ \(block=[^)]*\)//' | cut -c1-220
+       done ;;
+    pfcheck) # the default's refined configurations with the new probe kernel
+       PYTHONPATH=$PWD/python UNISPARSE_CUDA_RUNTIME=$RT UNISPARSE_AOT_DIR=$PWD/.device/aot_default timeout 300 \
+         python3 scripts/gpu/check.py --only peaked_bf16_d128 peaked_h32_bf16_d128 > "$LOGS/pfcheck.txt" 2>&1
+       grep -E "FAIL|passed" "$LOGS/pfcheck.txt" | cut -c1-240 | tail -8 ;;
+    *) bash bench/logs/2026-12-05-s16-prep/run.sh "$s" ;;
   esac
 done

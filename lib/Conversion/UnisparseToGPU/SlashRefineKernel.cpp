@@ -55,7 +55,8 @@
 //                mma's n8: B the rows' q), the log-sum-exp of the forced
 //                keys (sink block, blocks I - local_blocks .. I up to the
 //                row) on tensor cores with 16 keys as the A operand, online
-//                over kForcedTiles m16 tiles a step, merged over the 8 lanes
+//                over kForcedTiles m16 tiles a step (each step's A fragments
+//                loaded a step ahead), merged over the 8 lanes
 //                of a row, all in the log2 domain (logits times scale
 //                log2(e), exp2 by ex2.approx, the lse by log2); then the
 //                candidates an offset at a time: its
@@ -112,8 +113,10 @@ constexpr int64_t kProbeWarps = 4;
 /// offset's 8 (2w + 1) entries are an odd number of half m16 tiles, a
 /// unit's 16 (2w + 1) whole tiles.
 constexpr int64_t kUnit = 2;
-/// m16 tiles of forced keys per step of the probe kernel.
-constexpr int64_t kForcedTiles = 2;
+/// m16 tiles of forced keys per step of the probe kernel. One: with its
+/// fragments loaded a step ahead, a step's registers are live twice (two
+/// tiles a step spilled 1 KB under the 4-warp kernel's 128-register budget).
+constexpr int64_t kForcedTiles = 1;
 /// Candidate tiles of a unit up to which the probe kernel computes their
 /// entries' rows and slots once per tile of rows rather than once per unit.
 constexpr int64_t kHoistTiles = 4;
@@ -1156,13 +1159,14 @@ struct RefineKernels : KernelBuilder {
     };
 
     // Forced keys, kForcedTiles m16 tiles a step (their A fragments loaded
-    // before the first mma), online (max, sum) per row with the
+    // a step ahead, below), online (max, sum) per row with the
     // NaN-propagating max of the loop lowering's log-sum-exp; a tile no
     // key of which a row sees leaves its (max, sum) as they were. Row c
     // sees key j >= begin of the range iff j <= lim[c] = min(stop - 1,
     // its query) (-1 for a row outside the block or the sequence): one
-    // 32-bit compare a value (keys, up to stop + 31, and rows are below
-    // N < 2^31 - 32, as the key blocks' 32-bit J below assumes too).
+    // 32-bit compare a value (keys, up to stop + 63 with the steps loaded
+    // ahead, and rows are below N < 2^31 - 64, as the key blocks' 32-bit J
+    // below assumes too).
     SmallVector<Value> st = {negInf(), negInf(), f32(0.0f), f32(0.0f)};
     for (int64_t range = 0; range < 2; ++range) {
       Value begin = range ? p.lo : idx(0);
@@ -1172,38 +1176,84 @@ struct RefineKernels : KernelBuilder {
         lim[c] =
             select(valid[c], toI32(minU(sub(stop, idx(1)), query[c])), i32(-1));
       Value begin32 = toI32(begin), stop32 = toI32(stop);
-      st = forLoop(
-          idx(0), ceilDiv(sub(stop, begin), 16 * kForcedTiles), idx(1), st,
-          [&](Value step, ValueRange a) -> SmallVector<Value> {
-            SmallVector<Value> next(a.begin(), a.end());
-            SmallVector<Value> xs[2];
-            for (int64_t u = 0; u < kForcedTiles; ++u) {
-              Value j0 = arith::AddIOp::create(
-                  b, begin32, toI32(add(mul(step, 16 * kForcedTiles), 16 * u)));
-              Value j0q = arith::AddIOp::create(b, j0, toI32(p.quad));
-              Value key[2], ok[2], key32[2];
-              for (int64_t h = 0; h < 2; ++h) {
-                key32[h] = arith::AddIOp::create(b, j0q, i32(8 * h));
-                ok[h] = arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
-                                              key32[h], stop32);
-                key[h] =
-                    arith::IndexCastUIOp::create(b, b.getIndexType(), key32[h]);
-              }
-              SmallVector<Value> acc = mmaKeys(keyTile(key, ok), bRegs);
-              for (int64_t h = 0; h < 2; ++h) {
-                Value j = key32[h];
-                for (int64_t c = 0; c < 2; ++c) {
-                  Value see = icmp(arith::CmpIPredicate::sle, j, lim[c]);
-                  xs[c].push_back(
-                      select(see, fmul(acc[2 * h + c], scaleLog2), negInf()));
-                }
-              }
+      // Key quad + 8 h of tile u of a step (32 bits) and whether it is
+      // before the range's end.
+      auto stepKeys = [&](Value step, int64_t u, Value key32[2], Value ok[2],
+                          Value key[2]) {
+        Value j0 = arith::AddIOp::create(
+            b, begin32, toI32(add(mul(step, 16 * kForcedTiles), 16 * u)));
+        Value j0q = arith::AddIOp::create(b, j0, toI32(p.quad));
+        for (int64_t h = 0; h < 2; ++h) {
+          key32[h] = arith::AddIOp::create(b, j0q, i32(8 * h));
+          ok[h] = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, key32[h],
+                                        stop32);
+          key[h] = arith::IndexCastUIOp::create(b, b.getIndexType(), key32[h]);
+        }
+      };
+      // A step's A fragments, its tiles' in order: a step past the range's
+      // end loads row 0 (valid memory; never used).
+      auto stepFragments = [&](Value step) {
+        SmallVector<Value> regs;
+        for (int64_t u = 0; u < kForcedTiles; ++u) {
+          Value key32[2], ok[2], key[2];
+          stepKeys(step, u, key32, ok, key);
+          llvm::append_range(regs, keyTile(key, ok));
+        }
+        return regs;
+      };
+      // One step's mma and exponentials on its fragments `frags`, into the
+      // running (max, sum) of the lane's two rows `state`.
+      auto runStep = [&](Value step, ArrayRef<Value> frags,
+                         ArrayRef<Value> state) {
+        int64_t perTile = frags.size() / kForcedTiles;
+        SmallVector<Value> xs[2];
+        for (int64_t u = 0; u < kForcedTiles; ++u) {
+          Value key32[2], ok[2], key[2];
+          stepKeys(step, u, key32, ok, key);
+          SmallVector<Value> acc =
+              mmaKeys(frags.slice(u * perTile, perTile), bRegs);
+          for (int64_t h = 0; h < 2; ++h) {
+            for (int64_t c = 0; c < 2; ++c) {
+              Value see = icmp(arith::CmpIPredicate::sle, key32[h], lim[c]);
+              xs[c].push_back(
+                  select(see, fmul(acc[2 * h + c], scaleLog2), negInf()));
             }
-            for (int64_t c = 0; c < 2; ++c)
-              std::tie(next[c], next[2 + c]) =
-                  online(a[c], a[2 + c], xs[c], /*propagate=*/true);
+          }
+        }
+        SmallVector<Value> next(state.begin(), state.end());
+        for (int64_t c = 0; c < 2; ++c)
+          std::tie(next[c], next[2 + c]) =
+              online(state[c], state[2 + c], xs[c], /*propagate=*/true);
+        return next;
+      };
+      // Steps in pairs, each step's fragments loaded a step ahead of their
+      // use, so that their global loads' latency overlaps a step of work
+      // instead of stalling the step that uses them: the pair's first
+      // step's fragments come with the loop (loaded in the previous pair),
+      // its second step's are loaded before the first step's work, and the
+      // next pair's first step's before the second step's. Two buffers that
+      // alternate need no register copies at the back edge (a loop that
+      // carried one step's fragments had ptxas copy the new loads into the
+      // carried registers right after issuing them: the copies stalled on
+      // the loads). A step past the range's end has no key any row sees:
+      // it leaves (max, sum) as they were.
+      int64_t nState = st.size();
+      SmallVector<Value> init = st;
+      llvm::append_range(init, stepFragments(idx(0)));
+      SmallVector<Value> carried = forLoop(
+          idx(0), ceilDiv(sub(stop, begin), 2 * 16 * kForcedTiles), idx(1),
+          init, [&](Value pair, ValueRange a) -> SmallVector<Value> {
+            Value first = mul(pair, 2), second = add(mul(pair, 2), 1);
+            SmallVector<Value> fragsB = stepFragments(second);
+            SmallVector<Value> fragsA(a.drop_front(nState));
+            SmallVector<Value> state0(a.take_front(nState));
+            SmallVector<Value> state = runStep(first, fragsA, state0);
+            SmallVector<Value> fragsNext = stepFragments(add(first, 2));
+            SmallVector<Value> next = runStep(second, fragsB, state);
+            llvm::append_range(next, fragsNext);
             return next;
           });
+      st.assign(carried.begin(), carried.begin() + nState);
     }
     // The lse of rows 2 ql and 2 ql + 1: the 8 lanes of a ql merged.
     Value lse[2];

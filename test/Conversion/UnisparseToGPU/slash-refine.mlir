@@ -191,8 +191,9 @@
 // rows (one here: the loop folds) the q of the rows as the B operand (one
 // branch on the rows' alignment for all its loads), the forced keys'
 // log-sum-exp on tensor cores with 16 keys as the A operand (two key
-// ranges, the sink block then the local blocks up to the row; two m16
-// tiles a step, 4 k steps each at D 64; the logits in the log2 domain,
+// ranges, the sink block then the local blocks up to the row; one m16
+// tile a step, 4 k steps at D 64, its fragments loaded a step ahead; the
+// logits in the log2 domain,
 // times scale log2(e) = 0.125 x 1.4427 = 0.180336878, masked by one 32-bit
 // compare of the key with the row's limit, their exponentials by
 // ex2.approx), merged over the lanes of a row (shuffles 4, 8, 16; the lse
@@ -230,17 +231,26 @@
 // CHECK: scf.for %{{.+}} = %c0 to %c2 step %c1 {
 // CHECK: scf.if %{{.+}} -> (vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>, vector<2xbf16>) {
 // CHECK-COUNT-2: vector.load %[[Q]]{{.+}} : memref<2x8x?x64xbf16>, vector<8xbf16>
-// CHECK: scf.for
+// Each range's first step's A fragments (16 i32 registers at D 64) before its
+// loop; the loop over pairs of steps carries them with the (max, sum) of
+// the lane's two rows: the second step's fragments are loaded before the
+// first step's mma, the next pair's first step's before the second step's.
 // CHECK: vector.load %[[K]]{{.+}} : memref<2x2x?x64xbf16>, vector<8xbf16>
-// CHECK-COUNT-4: nvvm.mma.sync
+// CHECK: scf.for {{.+}} iter_args({{.+}}) -> (f32, f32, f32, f32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32) {
+// CHECK: vector.load %[[K]]{{.+}} : memref<2x2x?x64xbf16>, vector<8xbf16>
+// CHECK-NOT: nvvm.mma.sync
 // CHECK-COUNT-4: nvvm.mma.sync
 // CHECK: %[[SEE:.+]] = arith.cmpi sle, %{{.+}}, %{{.+}} : i32
 // CHECK-NEXT: %[[X2:.+]] = arith.mulf %{{.+}}, %[[SCALE2]] : f32
 // CHECK-NEXT: arith.select %[[SEE]], %[[X2]], %{{.+}} : f32
 // CHECK: arith.maximumf
 // CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// CHECK-NOT: nvvm.mma.sync
+// CHECK: vector.load %[[K]]{{.+}} : memref<2x2x?x64xbf16>, vector<8xbf16>
+// CHECK-COUNT-4: nvvm.mma.sync
 // CHECK-NOT: math.exp
-// CHECK: scf.for
+// CHECK: scf.yield {{.+}} : f32, f32, f32, f32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32
+// CHECK: scf.for {{.+}} iter_args({{.+}}) -> (f32, f32, f32, f32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32) {
 // CHECK-COUNT-4: nvvm.mma.sync
 // CHECK-COUNT-4: nvvm.mma.sync
 // CHECK: gpu.shuffle  xor %{{.+}}, %c4_i32, %c32_i32 : f32
