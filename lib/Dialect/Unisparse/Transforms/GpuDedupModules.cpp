@@ -57,32 +57,29 @@ std::string moduleKey(gpu::GPUModuleOp module) {
     SymbolTable::setSymbolName(op, to);
   }
   SymbolTable::setSymbolName(clone, placeholder);
-  // References inside the module: @sym (a symbol of the module) and
-  // @module::@sym (the module's own qualified name).
-  // A reference is rewritten whole and its parts are not visited again: a
+  // References inside the module: @f (one of its functions) and
+  // @module::@f (its own qualified names); every other one is kept. A
+  // reference is rewritten whole and its parts are not visited again: a
   // nested leaf is a name inside another symbol table, not a reference to
   // this module's symbol of the same name.
+  auto rename = [&](StringAttr name) {
+    auto it = renamed.find(name);
+    return it == renamed.end() ? name : it->second;
+  };
   AttrTypeReplacer replacer;
   replacer.addReplacement(
       [&](SymbolRefAttr ref)
           -> std::optional<std::pair<Attribute, WalkResult>> {
         StringAttr root = ref.getRootReference();
-        if (auto it = renamed.find(root); it != renamed.end())
-          return std::make_pair(
-              SymbolRefAttr::get(it->second, ref.getNestedReferences()),
-              WalkResult::skip());
-        if (root != moduleName || ref.getNestedReferences().empty())
-          return std::make_pair(
-              root == moduleName
-                  ? Attribute(FlatSymbolRefAttr::get(placeholder))
-                  : Attribute(ref),
-              WalkResult::skip());
-        // @module::@sym...: the module's own qualified names.
-        SmallVector<FlatSymbolRefAttr> nested(ref.getNestedReferences());
-        if (auto it = renamed.find(nested.front().getAttr());
-            it != renamed.end())
-          nested.front() = FlatSymbolRefAttr::get(it->second);
-        return std::make_pair(SymbolRefAttr::get(placeholder, nested),
+        ArrayRef<FlatSymbolRefAttr> nested = ref.getNestedReferences();
+        if (root != moduleName)
+          return std::make_pair(SymbolRefAttr::get(rename(root), nested),
+                                WalkResult::skip());
+        SmallVector<FlatSymbolRefAttr> inner(nested);
+        if (!inner.empty())
+          inner.front() =
+              FlatSymbolRefAttr::get(rename(inner.front().getAttr()));
+        return std::make_pair(SymbolRefAttr::get(placeholder, inner),
                               WalkResult::skip());
       });
   clone->walk([&](Operation *op) {
