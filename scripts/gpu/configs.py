@@ -314,7 +314,8 @@ CHECK = {
     ),
     "slash_rule_bf16_d128_first": (SLASH_OUTLIER + ",refine=none", 8, 2, 128, "bf16", ("cuda", "cpu")),
     # The narrow probe kernel (one warp a CTA): more key blocks than a
-    # 4-warp CTA's E rows fit in workgroup memory (NB > 14,528; 16,386
+    # 4-warp CTA's E rows fit in workgroup memory (NB > 14,528, or 12,896
+    # where the forced keys are staged beside them; 16,386
     # blocks of 64 at the check's 2^20 + 100 tokens). One head, 4 offsets
     # (clear of near ties at that length, where 16 are not); the GPU
     # against float64 only.

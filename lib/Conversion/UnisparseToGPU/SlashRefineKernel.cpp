@@ -54,9 +54,13 @@
 //                warp): per head of the group and tile of 8 probe rows (the
 //                mma's n8: B the rows' q), the log-sum-exp of the forced
 //                keys (sink block, blocks I - local_blocks .. I up to the
-//                row) on tensor cores with 16 keys as the A operand, online
-//                over kForcedTiles m16 tiles a step (each step's A fragments
-//                loaded a step ahead), merged over the 8 lanes
+//                row) on tensor cores with 16 keys as the A operand: where
+//                the CTA's warps share them (stagedForced) and the rows are
+//                16-byte aligned, staged in workgroup memory by the CTA's
+//                threads (cp.async two steps of 32 keys ahead, ldmatrix),
+//                else from global loads, online over kForcedTiles m16
+//                tiles a step (each step's A fragments loaded a step
+//                ahead); merged over the 8 lanes
 //                of a row, all in the log2 domain (logits times scale
 //                log2(e), exp2 by ex2.approx, the lse by log2); then the
 //                candidates an offset at a time: its
@@ -117,6 +121,12 @@ constexpr int64_t kUnit = 2;
 /// fragments loaded a step ahead, a step's registers are live twice (two
 /// tiles a step spilled 1 KB under the 4-warp kernel's 128-register budget).
 constexpr int64_t kForcedTiles = 1;
+/// Stages of the probe kernel's forced keys in workgroup memory
+/// (stagedForced): the step being read and kForcedStages - 1 landing.
+constexpr int64_t kForcedStages = 3;
+/// m16 tiles of forced keys per staged step (two independent accumulator
+/// chains a step, a barrier per 32 keys).
+constexpr int64_t kStagedTiles = 2;
 /// Candidate tiles of a unit up to which the probe kernel computes their
 /// entries' rows and slots once per tile of rows rather than once per unit.
 constexpr int64_t kHoistTiles = 4;
@@ -963,15 +973,41 @@ struct RefineKernels : KernelBuilder {
   /// Bytes of the probe kernel's dynamic workgroup memory with `warps`
   /// warps a CTA: each warp's E accumulator, NB floats.
   Value probeDynamicBytes(int64_t warps) {
-    return arith::IndexCastUIOp::create(b, b.getI32Type(),
-                                        mul(d.nb, 4 * warps));
+    return arith::IndexCastUIOp::create(
+        b, b.getI32Type(), add(mul(d.nb, 4 * warps), forcedStageBytes(warps)));
   }
 
-  /// The probe kernel with kProbeWarps warps a CTA where their E rows fit a
-  /// CTA's workgroup memory (NB up to 14,528: 1.86M tokens at block 128),
-  /// else with one warp a CTA (NB up to 58,112), chosen on the host.
+  /// Whether the probe kernel of `warps` warps a CTA stages its forced keys
+  /// in workgroup memory, shared by the CTA's warps: they are consecutive
+  /// head groups of one query block (hg a multiple of warps), and every
+  /// head of them is of one kv head (4 c_h divides G: the same keys, the
+  /// same forced ranges, the same steps); D a multiple of 64 (a step's 16
+  /// rows are whole 16-byte chunks for the CTA's 128 threads). Where q's
+  /// and k's rows are not 16-byte aligned (the host's test) the kernel
+  /// takes the register path all the same.
+  bool stagedForced(int64_t warps) const {
+    return warps == kProbeWarps && s.hg % warps == 0 &&
+           s.G % (warps * s.ch) == 0 && s.headDim % 64 == 0;
+  }
+  /// A forced stage's row (D + 8 elements: the ldmatrix rows and the
+  /// 16-byte copies bank-conflict free) and all stages' bytes.
+  int64_t forcedRowElems() const { return s.headDim + 8; }
+  int64_t forcedStageBytes(int64_t warps) const {
+    if (!stagedForced(warps))
+      return 0;
+    return kForcedStages * 16 * kStagedTiles * forcedRowElems() *
+           (s.element.getIntOrFloatBitWidth() / 8);
+  }
+
+  /// The probe kernel with kProbeWarps warps a CTA where their E rows (and
+  /// the forced keys' stages, stagedForced) fit a CTA's workgroup memory
+  /// (NB up to 14,528: 1.86M tokens at block 128; 12,896 with the stages of
+  /// D 128: 1.65M), else with one warp a CTA (NB up to 58,112), chosen on
+  /// the host.
   void probeRows() {
-    Value fits = ule(mul(d.nb, 4 * kProbeWarps), idx(kMaxWorkgroupBytes));
+    Value fits =
+        ule(add(mul(d.nb, 4 * kProbeWarps), forcedStageBytes(kProbeWarps)),
+            idx(kMaxWorkgroupBytes));
     ifThenElse(
         fits, [&] { probeLaunch(kProbeWarps, "unisparse_slash_probe"); },
         [&] { probeLaunch(1, "unisparse_slash_probe_narrow"); });
@@ -1036,6 +1072,16 @@ struct RefineKernels : KernelBuilder {
                                        workgroupSpace(b.getContext()));
           p.eRow = memref::ViewOp::create(
               b, eType, raw, mul(mul(d.nb, 4), warp), ValueRange{d.nb});
+          p.tid = tid;
+          if (stagedForced(warps)) {
+            // The forced keys' stages after the E rows (16-byte aligned).
+            auto stageType = MemRefType::get(
+                {kForcedStages * 16 * kStagedTiles * forcedRowElems()},
+                s.element, MemRefLayoutAttrInterface(),
+                workgroupSpace(b.getContext()));
+            p.stage = memref::ViewOp::create(
+                b, stageType, raw, mul(d.nb, 4 * warps), ValueRange{});
+          }
           // The probe rows inside the sequence, and each one's weight.
           Value nValid =
               forLoop(idx(0), idx(s.rows), idx(1), {idx(0)},
@@ -1123,7 +1169,9 @@ struct RefineKernels : KernelBuilder {
     Value group; // b Hg + g
     Value table; // i1: slotTable()
     Value I, lo, sinkEnd, hiEnd, weight;
-    Value eRow; // [NB] f32: E of block I
+    Value eRow;  // [NB] f32: E of block I
+    Value tid;   // the thread in the CTA
+    Value stage; // stagedForced: the CTA's forced-key stages, else null
   };
 
   /// Probe row rt * 8 + n of block I: (inside: a row of the block and of
@@ -1133,6 +1181,112 @@ struct RefineKernels : KernelBuilder {
     Value i = probeRow(I, t);
     Value valid = andI(andI(ult(n, 8), ult(t, s.rows)), ult(i, d.n));
     return {valid, select(valid, i, idx(0))};
+  }
+
+  /// The forced keys' (max, sum) of the lane's two rows (probeTile), their
+  /// keys staged in the CTA's workgroup memory (stagedForced: the CTA's
+  /// warps have the same keys and steps): per range, steps of 16
+  /// kStagedTiles keys (that many m16 tiles, one online step), each
+  /// step's rows copied by the CTA's threads (cp.async, 16 bytes each; rows
+  /// past the range zero-filled) kForcedStages - 1 steps ahead into a ring
+  /// of kForcedStages stages, a step's A fragments by ldmatrix.x4 (the
+  /// mma's own layout, so the B fragments, the rows' q, are taken in it
+  /// too rather than in the global loads' permuted one); per step one wait
+  /// for the thread's copies of the step and one barrier (every thread's
+  /// copies visible; every warp done with the stage the next copy
+  /// overwrites), and a barrier after each range (the next range's first
+  /// copies overwrite stages its last steps read). The same masks and
+  /// online steps as the register path; the logits are the same D products
+  /// summed on the tensor cores in another grouping of the head dimension
+  /// into k steps (natural rather than permuted), so they may differ from
+  /// it in the last bits (f32 sums of D terms either way: the checks'
+  /// logit bound does not depend on their order).
+  SmallVector<Value>
+  stagedForcedKeys(const ProbeBlock &p, Value head, Value kv, Value bQuery,
+                   Value bValid, ArrayRef<Value> fresh,
+                   function_ref<void(Value, Value *)> rowLimits,
+                   function_ref<SmallVector<Value>(Value, ArrayRef<Value>,
+                                                   Value *, ArrayRef<Value>)>
+                       forcedTile) {
+    // B in the mma's layout: k step ks holds dimensions 16 ks + 2 ql (+ 8).
+    SmallVector<Value> bNat;
+    for (int64_t ks = 0; ks < s.kSteps; ++ks)
+      for (int64_t half = 0; half < 2; ++half)
+        bNat.push_back(pairAt(d.q, p.bi, head, bQuery, bValid,
+                              add(mul(p.ql, 2), 16 * ks + 8 * half),
+                              /*zero=*/false));
+    int64_t rowElems = forcedRowElems();
+    int64_t stepKeys = 16 * kStagedTiles;
+    int64_t stageElems = stepKeys * rowElems;
+    int64_t chunksPerRow = s.headDim / 8;
+    int64_t threads = 32 * kProbeWarps;
+    int64_t perThread = stepKeys * chunksPerRow / threads;
+    auto tokenType = nvgpu::DeviceAsyncTokenType::get(b.getContext());
+    auto fragsType = VectorType::get({4, 2}, s.element);
+    // ldmatrix.x4 of a 16 x 16 tile: lane l addresses row l % 16, columns
+    // 8 (l / 16): matrices 0..3 are A registers 0..3.
+    Value ldLane = add(mul(rem(p.lane, 16), rowElems), mul(div(p.lane, 16), 8));
+    SmallVector<Value> st(fresh.begin(), fresh.end());
+    for (int64_t range = 0; range < 2; ++range) {
+      Value begin = range ? p.lo : idx(0);
+      Value stop = range ? p.hiEnd : p.sinkEnd;
+      Value lim[2];
+      rowLimits(stop, lim);
+      Value begin32 = toI32(begin);
+      Value steps = ceilDiv(sub(stop, begin), stepKeys);
+      auto copyStep = [&](Value step) {
+        Value first = add(begin, mul(step, stepKeys));
+        Value stageBase = mul(rem(step, kForcedStages), stageElems);
+        for (int64_t i = 0; i < perThread; ++i) {
+          Value chunk = add(p.tid, i * threads);
+          Value row = div(chunk, chunksPerRow);
+          Value col = mul(rem(chunk, chunksPerRow), 8);
+          Value key = add(first, row);
+          Value in = ult(key, stop);
+          nvgpu::DeviceAsyncCopyOp::create(
+              b, tokenType, p.stage,
+              ValueRange{add(stageBase, add(mul(row, rowElems), col))}, d.k,
+              ValueRange{p.bi, kv, select(in, key, idx(0)), col},
+              b.getIndexAttr(8), select(in, idx(8), idx(0)), b.getUnitAttr());
+        }
+      };
+      Value group;
+      for (int64_t i = 0; i + 1 < kForcedStages; ++i) {
+        ifThen(ult(idx(i), steps), [&] { copyStep(idx(i)); });
+        group =
+            nvgpu::DeviceAsyncCreateGroupOp::create(b, tokenType, ValueRange{});
+      }
+      st = forLoop(
+          idx(0), steps, idx(1), st,
+          [&](Value step, ValueRange state) -> SmallVector<Value> {
+            nvgpu::DeviceAsyncWaitOp::create(
+                b, group, b.getI32IntegerAttr(kForcedStages - 2));
+            gpu::BarrierOp::create(b);
+            Value ahead = add(step, kForcedStages - 1);
+            ifThen(ult(ahead, steps), [&] { copyStep(ahead); });
+            nvgpu::DeviceAsyncCreateGroupOp::create(b, tokenType, ValueRange{});
+            Value base = add(mul(rem(step, kForcedStages), stageElems), ldLane);
+            SmallVector<Value> acc;
+            for (int64_t u = 0; u < kStagedTiles; ++u) {
+              SmallVector<Value> frags;
+              for (int64_t ks = 0; ks < s.kSteps; ++ks) {
+                Value tile = nvgpu::LdMatrixOp::create(
+                    b, fragsType, p.stage,
+                    ValueRange{add(base, 16 * u * rowElems + 16 * ks)},
+                    b.getBoolAttr(false), b.getI32IntegerAttr(4));
+                for (int64_t reg = 0; reg < 4; ++reg)
+                  frags.push_back(
+                      mmaOperand(vector::ExtractOp::create(b, tile, reg)));
+              }
+              llvm::append_range(acc, mmaKeys(frags, bNat));
+            }
+            Value j0 =
+                arith::AddIOp::create(b, begin32, toI32(mul(step, stepKeys)));
+            return forcedTile(j0, acc, lim, SmallVector<Value>(state));
+          });
+      gpu::BarrierOp::create(b);
+    }
+    return st;
   }
 
   /// Probe rows rt * 8 .. rt * 8 + 7 of the warp's block and head `head`:
@@ -1145,7 +1299,8 @@ struct RefineKernels : KernelBuilder {
   void probeTile(const ProbeBlock &p, Value head, Value rt) {
     Value kv = div(head, s.G);
     Value scaleLog2 = f32(s.scaleLog2);
-    auto [bValid, bQuery] = probeQuery(p.I, rt, p.quad);
+    Value bValid, bQuery;
+    std::tie(bValid, bQuery) = probeQuery(p.I, rt, p.quad);
     SmallVector<Value> bRegs =
         keyFragments(p.bi, head, bQuery, bValid, p.ql, d.q);
     // The lane's rows of C: n = 2 ql + c.
@@ -1167,94 +1322,123 @@ struct RefineKernels : KernelBuilder {
     // 32-bit compare a value (keys, up to stop + 63 with the steps loaded
     // ahead, and rows are below N < 2^31 - 64, as the key blocks' 32-bit J
     // below assumes too).
-    SmallVector<Value> st = {negInf(), negInf(), f32(0.0f), f32(0.0f)};
-    for (int64_t range = 0; range < 2; ++range) {
-      Value begin = range ? p.lo : idx(0);
-      Value stop = range ? p.hiEnd : p.sinkEnd;
-      Value lim[2];
+    SmallVector<Value> fresh = {negInf(), negInf(), f32(0.0f), f32(0.0f)};
+    // The lane's rows' last key of range [begin, stop) (32 bits): lim[c] =
+    // min(stop - 1, its query), -1 for a row outside.
+    auto rowLimits = [&](Value stop, Value lim[2]) {
       for (int64_t c = 0; c < 2; ++c)
         lim[c] =
             select(valid[c], toI32(minU(sub(stop, idx(1)), query[c])), i32(-1));
-      Value begin32 = toI32(begin), stop32 = toI32(stop);
-      // Key quad + 8 h of tile u of a step (32 bits) and whether it is
-      // before the range's end.
-      auto stepKeys = [&](Value step, int64_t u, Value key32[2], Value ok[2],
-                          Value key[2]) {
-        Value j0 = arith::AddIOp::create(
-            b, begin32, toI32(add(mul(step, 16 * kForcedTiles), 16 * u)));
-        Value j0q = arith::AddIOp::create(b, j0, toI32(p.quad));
+    };
+    // The logits of acc.size() / 4 consecutive m16 tiles of keys from j0
+    // (32 bits; the lane's keys of tile u j0 + 16 u + quad + 8 h) masked by
+    // lim, into the running (max, sum) of the lane's two rows (one online
+    // step for all of them).
+    auto forcedTile = [&](Value j0, ArrayRef<Value> acc, Value lim[2],
+                          ArrayRef<Value> state) {
+      Value j0q = arith::AddIOp::create(b, j0, toI32(p.quad));
+      SmallVector<Value> xs[2];
+      for (size_t u = 0; u < acc.size() / 4; ++u)
         for (int64_t h = 0; h < 2; ++h) {
-          key32[h] = arith::AddIOp::create(b, j0q, i32(8 * h));
-          ok[h] = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, key32[h],
-                                        stop32);
-          key[h] = arith::IndexCastUIOp::create(b, b.getIndexType(), key32[h]);
-        }
-      };
-      // A step's A fragments, its tiles' in order: a step past the range's
-      // end loads row 0 (valid memory; never used).
-      auto stepFragments = [&](Value step) {
-        SmallVector<Value> regs;
-        for (int64_t u = 0; u < kForcedTiles; ++u) {
-          Value key32[2], ok[2], key[2];
-          stepKeys(step, u, key32, ok, key);
-          llvm::append_range(regs, keyTile(key, ok));
-        }
-        return regs;
-      };
-      // One step's mma and exponentials on its fragments `frags`, into the
-      // running (max, sum) of the lane's two rows `state`.
-      auto runStep = [&](Value step, ArrayRef<Value> frags,
-                         ArrayRef<Value> state) {
-        int64_t perTile = frags.size() / kForcedTiles;
-        SmallVector<Value> xs[2];
-        for (int64_t u = 0; u < kForcedTiles; ++u) {
-          Value key32[2], ok[2], key[2];
-          stepKeys(step, u, key32, ok, key);
-          SmallVector<Value> acc =
-              mmaKeys(frags.slice(u * perTile, perTile), bRegs);
-          for (int64_t h = 0; h < 2; ++h) {
-            for (int64_t c = 0; c < 2; ++c) {
-              Value see = icmp(arith::CmpIPredicate::sle, key32[h], lim[c]);
-              xs[c].push_back(
-                  select(see, fmul(acc[2 * h + c], scaleLog2), negInf()));
-            }
+          Value key32 = arith::AddIOp::create(b, j0q, i32(16 * u + 8 * h));
+          for (int64_t c = 0; c < 2; ++c) {
+            Value see = icmp(arith::CmpIPredicate::sle, key32, lim[c]);
+            xs[c].push_back(
+                select(see, fmul(acc[4 * u + 2 * h + c], scaleLog2), negInf()));
           }
         }
-        SmallVector<Value> next(state.begin(), state.end());
-        for (int64_t c = 0; c < 2; ++c)
-          std::tie(next[c], next[2 + c]) =
-              online(state[c], state[2 + c], xs[c], /*propagate=*/true);
-        return next;
-      };
-      // Steps in pairs, each step's fragments loaded a step ahead of their
-      // use, so that their global loads' latency overlaps a step of work
-      // instead of stalling the step that uses them: the pair's first
-      // step's fragments come with the loop (loaded in the previous pair),
-      // its second step's are loaded before the first step's work, and the
-      // next pair's first step's before the second step's. Two buffers that
-      // alternate need no register copies at the back edge (a loop that
-      // carried one step's fragments had ptxas copy the new loads into the
-      // carried registers right after issuing them: the copies stalled on
-      // the loads). A step past the range's end has no key any row sees:
-      // it leaves (max, sum) as they were.
-      int64_t nState = st.size();
-      SmallVector<Value> init = st;
-      llvm::append_range(init, stepFragments(idx(0)));
-      SmallVector<Value> carried = forLoop(
-          idx(0), ceilDiv(sub(stop, begin), 2 * 16 * kForcedTiles), idx(1),
-          init, [&](Value pair, ValueRange a) -> SmallVector<Value> {
-            Value first = mul(pair, 2), second = add(mul(pair, 2), 1);
-            SmallVector<Value> fragsB = stepFragments(second);
-            SmallVector<Value> fragsA(a.drop_front(nState));
-            SmallVector<Value> state0(a.take_front(nState));
-            SmallVector<Value> state = runStep(first, fragsA, state0);
-            SmallVector<Value> fragsNext = stepFragments(add(first, 2));
-            SmallVector<Value> next = runStep(second, fragsB, state);
-            llvm::append_range(next, fragsNext);
-            return next;
-          });
-      st.assign(carried.begin(), carried.begin() + nState);
-    }
+      SmallVector<Value> next(state.begin(), state.end());
+      for (int64_t c = 0; c < 2; ++c)
+        std::tie(next[c], next[2 + c]) =
+            online(state[c], state[2 + c], xs[c], /*propagate=*/true);
+      return next;
+    };
+    // The forced keys with their A fragments from global memory (each
+    // warp its own loads).
+    auto registerForced = [&]() -> SmallVector<Value> {
+      SmallVector<Value> st = fresh;
+      for (int64_t range = 0; range < 2; ++range) {
+        Value begin = range ? p.lo : idx(0);
+        Value stop = range ? p.hiEnd : p.sinkEnd;
+        Value lim[2];
+        rowLimits(stop, lim);
+        Value begin32 = toI32(begin), stop32 = toI32(stop);
+        // The first key of tile u of a step (32 bits).
+        auto tileStart = [&](Value step, int64_t u) {
+          return arith::AddIOp::create(
+              b, begin32, toI32(add(mul(step, 16 * kForcedTiles), 16 * u)));
+        };
+        // A step's A fragments, its tiles' in order: a key past the range's
+        // end loads row 0 (valid memory; never used).
+        auto stepFragments = [&](Value step) {
+          SmallVector<Value> regs;
+          for (int64_t u = 0; u < kForcedTiles; ++u) {
+            Value j0q =
+                arith::AddIOp::create(b, tileStart(step, u), toI32(p.quad));
+            Value ok[2], key[2];
+            for (int64_t h = 0; h < 2; ++h) {
+              Value key32 = arith::AddIOp::create(b, j0q, i32(8 * h));
+              ok[h] = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, key32,
+                                            stop32);
+              key[h] = arith::IndexCastUIOp::create(b, b.getIndexType(), key32);
+            }
+            llvm::append_range(regs, keyTile(key, ok));
+          }
+          return regs;
+        };
+        // One step's mma and exponentials on its fragments `frags`, into the
+        // running (max, sum) of the lane's two rows `state`.
+        auto runStep = [&](Value step, ArrayRef<Value> frags,
+                           ArrayRef<Value> state) {
+          int64_t perTile = frags.size() / kForcedTiles;
+          SmallVector<Value> next(state.begin(), state.end());
+          for (int64_t u = 0; u < kForcedTiles; ++u)
+            next = forcedTile(tileStart(step, u),
+                              mmaKeys(frags.slice(u * perTile, perTile), bRegs),
+                              lim, next);
+          return next;
+        };
+        // Steps in pairs, each step's fragments loaded a step ahead of their
+        // use, so that their global loads' latency overlaps a step of work
+        // instead of stalling the step that uses them: the pair's first
+        // step's fragments come with the loop (loaded in the previous pair),
+        // its second step's are loaded before the first step's work, and the
+        // next pair's first step's before the second step's. Two buffers that
+        // alternate need no register copies at the back edge (a loop that
+        // carried one step's fragments had ptxas copy the new loads into the
+        // carried registers right after issuing them: the copies stalled on
+        // the loads). A step past the range's end has no key any row sees:
+        // it leaves (max, sum) as they were.
+        int64_t nState = st.size();
+        SmallVector<Value> carriedInit = st;
+        llvm::append_range(carriedInit, stepFragments(idx(0)));
+        SmallVector<Value> carried = forLoop(
+            idx(0), ceilDiv(sub(stop, begin), 2 * 16 * kForcedTiles), idx(1),
+            carriedInit, [&](Value pair, ValueRange a) -> SmallVector<Value> {
+              Value first = mul(pair, 2), second = add(mul(pair, 2), 1);
+              SmallVector<Value> fragsB = stepFragments(second);
+              SmallVector<Value> fragsA(a.drop_front(nState));
+              SmallVector<Value> state0(a.take_front(nState));
+              SmallVector<Value> state = runStep(first, fragsA, state0);
+              SmallVector<Value> fragsNext = stepFragments(add(first, 2));
+              SmallVector<Value> next = runStep(second, fragsB, state);
+              llvm::append_range(next, fragsNext);
+              return next;
+            });
+        st.assign(carried.begin(), carried.begin() + nState);
+      }
+      return st;
+    };
+    SmallVector<Value> st =
+        p.stage
+            ? ifElse(
+                  d.aligned, TypeRange(SmallVector<Type>(4, b.getF32Type())),
+                  [&] {
+                    return stagedForcedKeys(p, head, kv, bQuery, bValid, fresh,
+                                            rowLimits, forcedTile);
+                  },
+                  registerForced)
+            : registerForced();
     // The lse of rows 2 ql and 2 ql + 1: the 8 lanes of a ql merged.
     Value lse[2];
     for (int64_t c = 0; c < 2; ++c) {

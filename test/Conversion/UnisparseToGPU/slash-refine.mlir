@@ -7,10 +7,10 @@
 // M, ceil(N / 256)] twice, the rows' (max, sum) [B, Hq, M] twice, the slash
 // evidence [B, Hg, N + M - 1] and the offsets [B, Hg, n_offsets] (i64); the
 // vertical evidence lives in the evidence kernel's workgroup memory.
-// The 4-warp probe kernels of width <= 1 (the last three functions here)
+// The 4-warp probe kernels of width <= 1 (the last four functions here)
 // ask for 4 CTAs an SM; the first function's (width 2: five tiles a unit,
 // more registers than 128) and the narrow ones (one warp a CTA) for nothing.
-// CHECK: module attributes {unisparse.kernel_attributes = {unisparse_slash_probe_1 = {nvvm.minctasm = 4 : i32}, unisparse_slash_probe_2 = {nvvm.minctasm = 4 : i32}, unisparse_slash_probe_3 = {nvvm.minctasm = 4 : i32}}} {
+// CHECK: module attributes {unisparse.kernel_attributes = {unisparse_slash_probe_1 = {nvvm.minctasm = 4 : i32}, unisparse_slash_probe_2 = {nvvm.minctasm = 4 : i32}, unisparse_slash_probe_3 = {nvvm.minctasm = 4 : i32}, unisparse_slash_probe_4 = {nvvm.minctasm = 4 : i32}}} {
 // CHECK-LABEL: func.func @refine(
 // CHECK-SAME: %[[Q:[^:]+]]: memref<2x8x?x64xbf16>, %[[K:[^:]+]]: memref<2x2x?x64xbf16>, %[[S:[^:]+]]: memref<2x4x?x?xf32>, %[[R:[^:]+]]: memref<2x4x?x?xf32>)
 // CHECK-DAG: %[[SCALE2:.+]] = arith.constant 0.180336878 : f32
@@ -410,5 +410,60 @@ func.func @refine_norm(%q: memref<1x4x?x64xbf16>, %k: memref<1x2x?x64xbf16>, %s:
   unisparse.slash_refine {block = 64 : i64, last_q = 16 : i64, refine_norm = true}
       ins(%q, %k, %s : memref<1x4x?x64xbf16>, memref<1x2x?x64xbf16>, memref<1x4x?x?xf32>)
       outs(%r : memref<1x4x?x?xf32>)
+  return
+}
+
+// 8 query heads of 2 kv heads, c_h 1 (G 4 = the probe kernel's 4 warps, the
+// default's shape at D 128): the CTA's warps are the query heads of one kv
+// head with the same forced keys, so the 4-warp kernel stages them in
+// workgroup memory after the E rows (3 stages of 32 keys x (128 + 8)
+// elements: 13056 bf16, 26112 bytes, counted where the host picks the kernel
+// and in its dynamic size). Where q's and k's rows are 16-byte aligned
+// (one branch yielding the rows' (max, sum)) the rows' q as B in the mma's
+// own layout (4-byte pairs); per range two steps' copies ahead (each step
+// 32 keys x 16 chunks = 4 copies a thread, one group), then per step a wait
+// for all but the newest group, a barrier, the copy two steps ahead, and 2
+// m16 tiles x 8 k steps of ldmatrix.x4 and mma.sync; a barrier after each
+// range. Otherwise the register path (its A fragments from global loads).
+// The narrow kernel has no stages.
+// CHECK-LABEL: func.func @refine_staged(
+// CHECK: %[[SBYTES:.+]] = arith.addi %{{.+}}, %c26112 : index
+// CHECK: arith.cmpi ule, %[[SBYTES]], %c232448 : index
+// CHECK: gpu.launch {{.+}} dynamic_shared_memory_size %{{.+}} module(@unisparse_slash_probe_4_module)
+// CHECK: %[[SRAW:.+]] = gpu.dynamic_shared_memory
+// CHECK: %[[SE:.+]] = memref.view %[[SRAW]][%{{.+}}][%{{.+}}] : memref<?xi8, #gpu.address_space<workgroup>> to memref<?xf32, #gpu.address_space<workgroup>>
+// CHECK: %[[STAGE:.+]] = memref.view %[[SRAW]][%{{.+}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<13056xbf16, #gpu.address_space<workgroup>>
+// CHECK: scf.if %{{.+}} -> (f32, f32, f32, f32) {
+// CHECK-COUNT-16: vector.load %{{.+}} {alignment = 4 : i64} : memref<1x8x?x128xbf16>, vector<2xbf16>
+// CHECK-COUNT-4: nvgpu.device_async_copy %{{.+}}, %[[STAGE]][%{{.+}}], 8, %{{.+}} {bypassL1} : memref<1x2x?x128xbf16> to memref<13056xbf16, #gpu.address_space<workgroup>>
+// CHECK: nvgpu.device_async_create_group
+// CHECK-COUNT-4: nvgpu.device_async_copy %{{.+}}, %[[STAGE]]
+// CHECK: %[[GROUP:.+]] = nvgpu.device_async_create_group
+// CHECK: scf.for {{.+}} -> (f32, f32, f32, f32) {
+// CHECK-NEXT: nvgpu.device_async_wait %[[GROUP]] {numGroups = 1 : i32}
+// CHECK-NEXT: gpu.barrier
+// CHECK-COUNT-4: nvgpu.device_async_copy %{{.+}}, %[[STAGE]]
+// CHECK: nvgpu.device_async_create_group
+// CHECK-COUNT-8: nvgpu.ldmatrix %[[STAGE]]
+// CHECK-COUNT-8: nvvm.mma.sync
+// CHECK-COUNT-8: nvgpu.ldmatrix %[[STAGE]]
+// CHECK-COUNT-8: nvvm.mma.sync
+// CHECK-NOT: nvvm.mma.sync
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// CHECK: scf.yield %{{.+}} : f32, f32, f32, f32
+// CHECK-NEXT: }
+// CHECK-NEXT: gpu.barrier
+// CHECK: nvgpu.device_async_wait
+// CHECK: gpu.barrier
+// CHECK: } else {
+// CHECK-NOT: nvgpu.ldmatrix
+// CHECK: scf.for {{.+}} iter_args({{.+}}) -> (f32, f32, f32, f32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32) {
+// CHECK: gpu.launch {{.+}} module(@unisparse_slash_probe_narrow_4_module)
+// CHECK-NOT: memref.view {{.+}}bf16
+// CHECK: gpu.terminator
+func.func @refine_staged(%q: memref<1x8x?x128xbf16>, %k: memref<1x2x?x128xbf16>, %s: memref<1x8x?x?xf32>, %r: memref<1x8x?x?xf32>) {
+  unisparse.slash_refine {block = 128 : i64, last_q = 16 : i64}
+      ins(%q, %k, %s : memref<1x8x?x128xbf16>, memref<1x2x?x128xbf16>, memref<1x8x?x?xf32>)
+      outs(%r : memref<1x8x?x?xf32>)
   return
 }
