@@ -981,7 +981,7 @@ struct RefineKernels : KernelBuilder {
   /// in workgroup memory, shared by the CTA's warps: they are consecutive
   /// head groups of one query block (hg a multiple of warps), and every
   /// head of them is of one kv head (4 c_h divides G: the same keys, the
-  /// same forced ranges, the same steps); D a multiple of 64 (a step's 16
+  /// same forced ranges, the same steps); D a multiple of 64 (a step's 32
   /// rows are whole 16-byte chunks for the CTA's 128 threads). Where q's
   /// and k's rows are not 16-byte aligned (the host's test) the kernel
   /// takes the register path all the same.

@@ -429,18 +429,22 @@ func.func @refine_norm(%q: memref<1x4x?x64xbf16>, %k: memref<1x2x?x64xbf16>, %s:
 // CHECK-LABEL: func.func @refine_staged(
 // CHECK: %[[SBYTES:.+]] = arith.addi %{{.+}}, %c26112 : index
 // CHECK: arith.cmpi ule, %[[SBYTES]], %c232448 : index
-// CHECK: gpu.launch {{.+}} dynamic_shared_memory_size %{{.+}} module(@unisparse_slash_probe_4_module)
+// CHECK: %[[DBYTES:.+]] = arith.addi %{{.+}}, %c26112 : index
+// CHECK-NEXT: %[[DBYTES32:.+]] = arith.index_castui %[[DBYTES]] : index to i32
+// CHECK-NEXT: gpu.launch {{.+}} dynamic_shared_memory_size %[[DBYTES32]] module(@unisparse_slash_probe_4_module)
 // CHECK: %[[SRAW:.+]] = gpu.dynamic_shared_memory
-// CHECK: %[[SE:.+]] = memref.view %[[SRAW]][%{{.+}}][%{{.+}}] : memref<?xi8, #gpu.address_space<workgroup>> to memref<?xf32, #gpu.address_space<workgroup>>
-// CHECK: %[[STAGE:.+]] = memref.view %[[SRAW]][%{{.+}}][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<13056xbf16, #gpu.address_space<workgroup>>
+// CHECK: %[[SE:.+]] = memref.view %[[SRAW]][%{{.+}}][%[[SNB:.+]]] : memref<?xi8, #gpu.address_space<workgroup>> to memref<?xf32, #gpu.address_space<workgroup>>
+// CHECK-NEXT: %[[SSHIFT:.+]] = arith.muli %[[SNB]], %c16 : index
+// CHECK-NEXT: %[[STAGE:.+]] = memref.view %[[SRAW]][%[[SSHIFT]]][] : memref<?xi8, #gpu.address_space<workgroup>> to memref<13056xbf16, #gpu.address_space<workgroup>>
 // CHECK: scf.if %{{.+}} -> (f32, f32, f32, f32) {
 // CHECK-COUNT-16: vector.load %{{.+}} {alignment = 4 : i64} : memref<1x8x?x128xbf16>, vector<2xbf16>
+// The sink range, then the local blocks' range: the same steps.
 // CHECK-COUNT-4: nvgpu.device_async_copy %{{.+}}, %[[STAGE]][%{{.+}}], 8, %{{.+}} {bypassL1} : memref<1x2x?x128xbf16> to memref<13056xbf16, #gpu.address_space<workgroup>>
 // CHECK: nvgpu.device_async_create_group
 // CHECK-COUNT-4: nvgpu.device_async_copy %{{.+}}, %[[STAGE]]
-// CHECK: %[[GROUP:.+]] = nvgpu.device_async_create_group
+// CHECK: %[[GROUP0:.+]] = nvgpu.device_async_create_group
 // CHECK: scf.for {{.+}} -> (f32, f32, f32, f32) {
-// CHECK-NEXT: nvgpu.device_async_wait %[[GROUP]] {numGroups = 1 : i32}
+// CHECK-NEXT: nvgpu.device_async_wait %[[GROUP0]] {numGroups = 1 : i32}
 // CHECK-NEXT: gpu.barrier
 // CHECK-COUNT-4: nvgpu.device_async_copy %{{.+}}, %[[STAGE]]
 // CHECK: nvgpu.device_async_create_group
@@ -453,8 +457,24 @@ func.func @refine_norm(%q: memref<1x4x?x64xbf16>, %k: memref<1x2x?x64xbf16>, %s:
 // CHECK: scf.yield %{{.+}} : f32, f32, f32, f32
 // CHECK-NEXT: }
 // CHECK-NEXT: gpu.barrier
-// CHECK: nvgpu.device_async_wait
-// CHECK: gpu.barrier
+// CHECK-COUNT-4: nvgpu.device_async_copy %{{.+}}, %[[STAGE]][%{{.+}}], 8, %{{.+}} {bypassL1} : memref<1x2x?x128xbf16> to memref<13056xbf16, #gpu.address_space<workgroup>>
+// CHECK: nvgpu.device_async_create_group
+// CHECK-COUNT-4: nvgpu.device_async_copy %{{.+}}, %[[STAGE]]
+// CHECK: %[[GROUP1:.+]] = nvgpu.device_async_create_group
+// CHECK: scf.for {{.+}} -> (f32, f32, f32, f32) {
+// CHECK-NEXT: nvgpu.device_async_wait %[[GROUP1]] {numGroups = 1 : i32}
+// CHECK-NEXT: gpu.barrier
+// CHECK-COUNT-4: nvgpu.device_async_copy %{{.+}}, %[[STAGE]]
+// CHECK: nvgpu.device_async_create_group
+// CHECK-COUNT-8: nvgpu.ldmatrix %[[STAGE]]
+// CHECK-COUNT-8: nvvm.mma.sync
+// CHECK-COUNT-8: nvgpu.ldmatrix %[[STAGE]]
+// CHECK-COUNT-8: nvvm.mma.sync
+// CHECK-NOT: nvvm.mma.sync
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// CHECK: scf.yield %{{.+}} : f32, f32, f32, f32
+// CHECK-NEXT: }
+// CHECK-NEXT: gpu.barrier
 // CHECK: } else {
 // CHECK-NOT: nvgpu.ldmatrix
 // CHECK: scf.for {{.+}} iter_args({{.+}}) -> (f32, f32, f32, f32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32) {
