@@ -992,11 +992,13 @@ struct RefineKernels : KernelBuilder {
   /// A forced stage's row (D + 8 elements: the ldmatrix rows and the
   /// 16-byte copies bank-conflict free) and all stages' bytes.
   int64_t forcedRowElems() const { return s.headDim + 8; }
+  int64_t forcedStagesElems() const {
+    return kForcedStages * 16 * kStagedTiles * forcedRowElems();
+  }
   int64_t forcedStageBytes(int64_t warps) const {
     if (!stagedForced(warps))
       return 0;
-    return kForcedStages * 16 * kStagedTiles * forcedRowElems() *
-           (s.element.getIntOrFloatBitWidth() / 8);
+    return forcedStagesElems() * (s.element.getIntOrFloatBitWidth() / 8);
   }
 
   /// The probe kernel with kProbeWarps warps a CTA where their E rows (and
@@ -1075,10 +1077,9 @@ struct RefineKernels : KernelBuilder {
           p.tid = tid;
           if (stagedForced(warps)) {
             // The forced keys' stages after the E rows (16-byte aligned).
-            auto stageType = MemRefType::get(
-                {kForcedStages * 16 * kStagedTiles * forcedRowElems()},
-                s.element, MemRefLayoutAttrInterface(),
-                workgroupSpace(b.getContext()));
+            auto stageType = MemRefType::get({forcedStagesElems()}, s.element,
+                                             MemRefLayoutAttrInterface(),
+                                             workgroupSpace(b.getContext()));
             p.stage = memref::ViewOp::create(
                 b, stageType, raw, mul(d.nb, 4 * warps), ValueRange{});
           }
@@ -1174,6 +1175,13 @@ struct RefineKernels : KernelBuilder {
     Value stage; // stagedForced: the CTA's forced-key stages, else null
   };
 
+  /// The forced keys' range `range` of block p.I: [0, sinkEnd) (the sink
+  /// block), then [lo, hiEnd) (the local blocks up to the row's own).
+  std::pair<Value, Value> forcedRange(const ProbeBlock &p, int64_t range) {
+    return range ? std::make_pair(p.lo, p.hiEnd)
+                 : std::make_pair(idx(0), p.sinkEnd);
+  }
+
   /// Probe row rt * 8 + n of block I: (inside: a row of the block and of
   /// the sequence, its query index or 0).
   std::pair<Value, Value> probeQuery(Value I, Value rt, Value n) {
@@ -1228,8 +1236,8 @@ struct RefineKernels : KernelBuilder {
     Value ldLane = add(mul(rem(p.lane, 16), rowElems), mul(div(p.lane, 16), 8));
     SmallVector<Value> st(fresh.begin(), fresh.end());
     for (int64_t range = 0; range < 2; ++range) {
-      Value begin = range ? p.lo : idx(0);
-      Value stop = range ? p.hiEnd : p.sinkEnd;
+      Value begin, stop;
+      std::tie(begin, stop) = forcedRange(p, range);
       Value lim[2];
       rowLimits(stop, lim);
       Value begin32 = toI32(begin);
@@ -1358,8 +1366,8 @@ struct RefineKernels : KernelBuilder {
     auto registerForced = [&]() -> SmallVector<Value> {
       SmallVector<Value> st = fresh;
       for (int64_t range = 0; range < 2; ++range) {
-        Value begin = range ? p.lo : idx(0);
-        Value stop = range ? p.hiEnd : p.sinkEnd;
+        Value begin, stop;
+        std::tie(begin, stop) = forcedRange(p, range);
         Value lim[2];
         rowLimits(stop, lim);
         Value begin32 = toI32(begin), stop32 = toI32(stop);
