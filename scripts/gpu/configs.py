@@ -577,6 +577,20 @@ TUNING = {
     # among the previous slot's epilogue; the same operations in the same
     # order (scripts/gpu/layout_same.py checks the bits).
     "tune_peaked_unroll": ("est_peaked_default", ["--score-outlier-unroll-slots"]),
+    # The default's outlier scoring kernel on wgmma (session 20: as fast as
+    # mma.sync, so off by default), and key tile 16 with ptxas's register
+    # budget for 3 CTAs an SM (168 registers; 58.6 KB of workgroup memory on
+    # wgmma, 62.2 KB on mma.sync) and 396 persistent CTAs (3 on each of 132
+    # SMs), on wgmma and on mma.sync (both ~18% slower).
+    "tune_peaked_wgmma": ("est_peaked_default", ["--score-outlier-wgmma"]),
+    "tune_peaked_wkt16_m3": (
+        "est_peaked_default",
+        ["--score-outlier-wgmma", "--score-outlier-key-tile=16", "--score-min-ctas-per-sm=3", "--score-ctas=396"],
+    ),
+    "tune_peaked_mkt16_m3": (
+        "est_peaked_default",
+        ["--score-outlier-key-tile=16", "--score-min-ctas-per-sm=3", "--score-ctas=396"],
+    ),
     # session 18: the probe rows' forced keys loaded a step ahead (the default
     # since; tune_peaked is the library before it when compiled by an earlier
     # build)

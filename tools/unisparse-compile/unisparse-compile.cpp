@@ -139,6 +139,12 @@ static cl::opt<bool> scoreOutlierUnrollSlots(
     cl::desc("CUDA: the outlier scoring kernel's loops over the key slots "
              "unrolled (the same bits)"),
     cl::init(false), cl::cat(category));
+static cl::opt<bool> scoreOutlierWgmma(
+    "score-outlier-wgmma",
+    cl::desc("CUDA: the outlier scoring kernel's products on wgmma where "
+             "--chip is sm_90a (4 warps a CTA, head_dim a multiple of 64; "
+             "off by default: as fast as mma.sync, measured)"),
+    cl::init(false), cl::cat(category));
 static cl::opt<int64_t> scoreCtas("score-ctas",
                                   cl::desc("CUDA: persistent CTAs of the "
                                            "scoring kernel"),
@@ -401,6 +407,7 @@ int main(int argc, char **argv) {
     sig.scoring.outlierExp2Poly = scoreOutlierExp2Poly;
     sig.scoring.outlierTileFactors = scoreOutlierTileFactors;
     sig.scoring.outlierUnrollSlots = scoreOutlierUnrollSlots;
+    sig.scoring.outlierWgmma = scoreOutlierWgmma && chip == "sm_90a";
     sig.scoring.ctas = scoreCtas;
     sig.scoring.separateEpilogue = scoreEpilogue == "separate";
     sig.scoring.scratchBytes = scoreScratchBytes;
@@ -445,6 +452,7 @@ int main(int argc, char **argv) {
     options.scoreOutlierExp2Poly = scoreOutlierExp2Poly;
     options.scoreOutlierTileFactors = scoreOutlierTileFactors;
     options.scoreOutlierUnrollSlots = scoreOutlierUnrollSlots;
+    options.scoreOutlierWgmma = scoreOutlierWgmma;
     options.scoreCtas = scoreCtas;
     options.scoreMinCtasPerSm = scoreMinCtasPerSm;
     options.scoreEpilogue = scoreEpilogue;

@@ -301,6 +301,12 @@ def ConvertUnisparseToGPUPass
            "The outlier scoring kernel's loops over the key slots unrolled "
            "(one basic block a key tile: ptxas may overlap a slot's "
            "mma.sync with the previous slot's epilogue; the same bits)">,
+    Option<"outlierWgmma", "outlier-wgmma", "bool", /*default=*/"false",
+           "The outlier scoring kernel's products on wgmma (sm_90a only; 4 "
+           "warps a CTA, head_dim a multiple of 64): both operands from "
+           "workgroup memory in the 128-byte swizzle, the next key slot's "
+           "products in flight during a slot's epilogue (as fast as "
+           "mma.sync on the H100: off by default)">,
     Option<"ctas", "ctas", "int64_t", /*default=*/"264",
            "Persistent CTAs of the scoring kernel (each owns a scratch slot)">,
     Option<"minCtasPerSm", "min-ctas-per-sm", "int64_t", /*default=*/"0",

@@ -90,6 +90,12 @@ struct UnisparseToNVPTXPipelineOptions
       llvm::cl::desc("The outlier scoring kernel's loops over the key slots "
                      "unrolled (the same bits)"),
       llvm::cl::init(false)};
+  PassOptions::Option<bool> scoreOutlierWgmma{
+      *this, "score-outlier-wgmma",
+      llvm::cl::desc("The outlier scoring kernel's products on wgmma where "
+                     "the chip is sm_90a (4 warps a CTA, head_dim a multiple "
+                     "of 64; off by default: as fast as mma.sync, measured)"),
+      llvm::cl::init(false)};
   PassOptions::Option<int64_t> scoreCtas{
       *this, "score-ctas",
       llvm::cl::desc("Persistent CTAs of the scoring kernel"),

@@ -48,6 +48,7 @@ struct KernelBuilder {
 
   Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
   Value i32(int32_t v) { return arith::ConstantIntOp::create(b, v, 32); }
+  Value i64c(int64_t v) { return arith::ConstantIntOp::create(b, v, 64); }
   Value f32(float v) {
     return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
   }

@@ -63,6 +63,22 @@
 // HMMA and 64 LDSM, against 3 x 461 with 96 LDSM); the operations and
 // their order are the same, and so are the bits.
 //
+// With outlier-wgmma (sm_90a; 4 warps, D a multiple of 64: wgmmaApplies) the
+// products are wgmma.mma_async m64 n keyTile k16 with both operands in
+// workgroup memory by descriptor, in the 128-byte swizzle (rows of 64
+// elements, panel major; the buffer 1024-byte aligned): the key stages slot
+// major (row slot * keyTile + composite: each key slot one K-major B
+// operand), the query tile as two m64 tiles (row 64 h + c: query slot h of
+// composite c, so warp w's rows of tile h are its 16 composites' slot h).
+// The copies are cp.async as before, then a proxy fence (the wgmma reads go
+// through the async proxy) before each key tile's barrier. The key slots
+// are unrolled; a slot's products are one commit group, issued before the
+// previous slot's epilogue and waited for (wait_group 1) after it, the
+// waited accumulators tied to the wait (inline PTX), so their reads follow
+// it. Thread (w, lane) holds of tile h the elements of mmaSlot's m16 tiles
+// (rows quad and quad + 8 of its 16), so the epilogue is the same; the
+// products sum the same k16 steps in order, on another instruction.
+//
 // Row layout of a warp's two m16 tiles (C/D fragment: element [h][c] is row
 // quad + 8 h, column 2 q + c): m tile mt holds composites mt * 8 .. mt * 8
 // + 7 of the warp, rows 0..7 their slot 0, rows 8..15 their slot 1, so a
@@ -109,6 +125,14 @@ constexpr int64_t kRowPad = 8;
 constexpr int64_t kWarpComposites = 16;
 /// Threads of the norm and spread kernels.
 constexpr int64_t kPrepThreads = 128;
+/// wgmma's 128-byte swizzle: rows of 128 bytes (a panel of 64 16-bit
+/// elements), 16-byte chunk c of row r at chunk c ^ (r mod 8), from a
+/// 1024-byte aligned start; the descriptors' leading byte offset (unused by
+/// K-major swizzled operands) and stride byte offset (8 rows to the next 8).
+constexpr int64_t kPanelElems = 64;
+constexpr int64_t kSwizzleLbo = 16;
+constexpr int64_t kSwizzleSbo = 1024;
+constexpr int64_t kSwizzleAlign = 1024;
 
 /// The static parameters of the outlier scoring kernel.
 struct OutlierShape {
@@ -135,6 +159,9 @@ struct OutlierShape {
   bool tileFactors;
   /// The key slot loops unrolled (forSlots).
   bool unrollSlots;
+  /// The products on wgmma (sm_90a): both operands from workgroup memory
+  /// in the 128-byte swizzle, a warpgroup's m64 tiles; see wgmmaApplies.
+  bool wgmma;
 
   int64_t partialBytes() const { return partial.getIntOrFloatBitWidth() / 8; }
   /// A query block's scratch rows (both slots of its composites): the run
@@ -143,7 +170,12 @@ struct OutlierShape {
 
   int64_t rowElems() const { return headDim + kRowPad; }
   int64_t stageRows() const { return keyTile * keySlots; }
-  int64_t stageElems() const { return stageRows() * rowElems(); }
+  /// A row's elements in workgroup memory: padded (mma.sync), or the head
+  /// dimension in 64-element panels (wgmma: no padding; the swizzle keeps
+  /// the copies and the products bank-conflict free).
+  int64_t storedRowElems() const { return wgmma ? headDim : rowElems(); }
+  int64_t stageElems() const { return stageRows() * storedRowElems(); }
+  int64_t queryTileElems() const { return scratchRows() * storedRowElems(); }
   int64_t blocksPerKeyTile() const { return keyTile / kBlk; }
   /// Rows of a CTA's scratch slot: both query slots of each composite.
   int64_t scratchRows() const { return 2 * rows; }
@@ -175,8 +207,7 @@ struct OutlierSizes {
 SmallVector<MemRefType> workgroupTypes(const OutlierShape &s) {
   Type f32 = Float32Type::get(s.element.getContext());
   return {
-      workgroupMemRef({s.queryTileOffset() + s.scratchRows() * s.rowElems()},
-                      s.element),
+      workgroupMemRef({s.queryTileOffset() + s.queryTileElems()}, s.element),
       workgroupMemRef({s.statsElems()}, f32),
       workgroupMemRef({s.statsElems()}, f32)};
 }
@@ -184,12 +215,21 @@ SmallVector<MemRefType> workgroupTypes(const OutlierShape &s) {
 /// Bytes of workgroup memory of the scoring kernel (`qBlk`: query
 /// composites per block).
 int64_t workgroupBytes(int64_t keyTile, int64_t keySlots, int64_t headDim,
-                       int64_t elementBytes, int64_t warps, int64_t qBlk) {
+                       int64_t elementBytes, int64_t warps, int64_t qBlk,
+                       bool wgmma) {
   int64_t scratchRows = 2 * kWarpComposites * warps;
   int64_t statsElems = scratchRows + scratchRows / (2 * qBlk) * 4;
-  return (kStages * keyTile * keySlots + scratchRows) * (headDim + kRowPad) *
-             elementBytes +
+  return (kStages * keyTile * keySlots + scratchRows) *
+             (wgmma ? headDim : headDim + kRowPad) * elementBytes +
          2 * statsElems * 4;
+}
+
+/// Whether the wgmma form applies (with the option on): one warpgroup a CTA
+/// (4 warps: two m64 tiles of its 128 query slot rows), the head dimension
+/// in whole 128-byte panels, and an n dimension (the key tile) wgmma has.
+bool wgmmaApplies(const ScoreKernelOptions &options, int64_t headDim) {
+  return options.outlierWgmma && options.warps == 4 && headDim % 64 == 0 &&
+         options.outlierKeyTile % 8 == 0 && options.outlierKeyTile <= 256;
 }
 
 /// Emits the scoring kernel: persistent CTAs, each walking CTA tiles c, c +
@@ -237,6 +277,22 @@ public:
             add(mul(quad, 2), rem(qlane, 2)));
     ownStatsIndex = statsIndex(ownScratchRow);
     laneOdd = eq(rem(qlane, 2), 1);
+    if (s.wgmma) {
+      // The descriptor of the workgroup buffer's first byte (its shared
+      // address; 1024-byte aligned, so the swizzle's rows are the buffer's):
+      // a byte offset o moves it by o / 16 (the start address field holds
+      // every address of the CTA's workgroup memory without a carry).
+      Value addr = arith::IndexCastOp::create(
+          b, b.getI64Type(),
+          memref::ExtractAlignedPointerAsIndexOp::create(b, keys));
+      int64_t fields = (int64_t(kSwizzleLbo >> 4) << 16) |
+                       (int64_t(kSwizzleSbo >> 4) << 32) | (int64_t(1) << 62);
+      descBase = arith::OrIOp::create(
+          b,
+          arith::ShRUIOp::create(
+              b, arith::AndIOp::create(b, addr, i64c(0x3FFFF)), i64c(4)),
+          i64c(fields));
+    }
     // The CTA's scratch slot: scratchRows rows of blockStride partial sums
     // and keyTiles maxima, reused by its tiles.
     Value slotRows = mul(blockId, s.scratchRows());
@@ -263,6 +319,10 @@ private:
   Value tid, warp, quad, qlane, ldBase, keys, rowMaxWg, rowCoefWg;
   Value aBase, aBaseSlot0;
   Value ownScratchRow, ownStatsIndex, laneOdd, partialBase, maximaBase;
+  Value descBase; // wgmma: the descriptor of the workgroup buffer's start
+  /// wgmma: the products of each key slot issued and not yet waited for
+  /// (forSlots' unrolled body; reset per key tile and mask form).
+  SmallVector<SmallVector<Value>> inFlight;
   // Per tile.
   Value batchIdx, group, keyHead, t0, rowsHere, numKeyTiles;
   Value inside[2], rowLimit[2], spreadRow[2];
@@ -345,17 +405,37 @@ private:
       Value chunk = add(tid, i * s.threads);
       Value row = div(chunk, chunksPerRow);
       Value col = mul(rem(chunk, chunksPerRow), 8);
-      Value t = add(t0, add(mul(div(row, 16), 8), rem(row, 8)));
+      // wgmma: row h * rows + c holds slot h of composite c (m64 tile h:
+      // warp w's 16 rows are its composites' slot h); mma.sync: the
+      // warps' m16 tiles as above.
+      Value t, slot, dst;
+      if (s.wgmma) {
+        t = add(t0, rem(row, s.rows));
+        slot = div(row, s.rows);
+        dst = add(swizzled(s.scratchRows(), row, col), s.queryTileOffset());
+      } else {
+        t = add(t0, add(mul(div(row, 16), 8), rem(row, 8)));
+        slot = rem(div(row, 8), 2);
+        dst = add(add(mul(row, s.rowElems()), col), idx(s.queryTileOffset()));
+      }
       Value in = ult(t, n.tq);
       nvgpu::DeviceAsyncCopyOp::create(
           b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), keys,
-          ValueRange{
-              add(add(mul(row, s.rowElems()), col), idx(s.queryTileOffset()))},
-          qc,
-          ValueRange{batchIdx, group, select(in, t, lastComposite),
-                     rem(div(row, 8), 2), col},
+          ValueRange{dst}, qc,
+          ValueRange{batchIdx, group, select(in, t, lastComposite), slot, col},
           b.getIndexAttr(8), select(in, idx(8), idx(0)), b.getUnitAttr());
     }
+  }
+
+  /// wgmma: the element of (`row`, `col`) (col a multiple of 8) in a region
+  /// of `rows` rows stored in the 128-byte swizzle, panel major: panel
+  /// col / 64 holds every row's 128 bytes of it, chunk (col mod 64) / 8 of
+  /// row r at chunk position ((col mod 64) / 8) ^ (r mod 8).
+  Value swizzled(int64_t rows, Value row, Value col) {
+    Value panel = div(col, kPanelElems);
+    Value chunk = div(rem(col, kPanelElems), 8);
+    Value at = arith::XOrIOp::create(b, chunk, rem(row, 8));
+    return add(mul(add(mul(panel, rows), row), kPanelElems), mul(at, 8));
   }
 
   /// The A registers of k step `ks` by ldmatrix.x4 from the query tile:
@@ -390,7 +470,15 @@ private:
       Value col = mul(rem(chunk, chunksPerRow), 8);
       Value u = add(firstComposite, div(row, s.keySlots));
       Value in = ult(u, n.tk);
-      Value dst = add(stageBase, add(mul(row, s.rowElems()), col));
+      // wgmma: slot major (row slot * keyTile + composite: each slot's rows
+      // one B operand), swizzled; mma.sync: as in global memory, padded.
+      Value dst = s.wgmma
+                      ? add(stageBase,
+                            swizzled(s.stageRows(),
+                                     add(mul(rem(row, s.keySlots), s.keyTile),
+                                         div(row, s.keySlots)),
+                                     col))
+                      : add(stageBase, add(mul(row, s.rowElems()), col));
       nvgpu::DeviceAsyncCopyOp::create(
           b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), keys,
           ValueRange{dst}, kc,
@@ -418,6 +506,15 @@ private:
         idx(0), numKeyTiles, idx(1), init,
         [&](Value kt, ValueRange carried) -> SmallVector<Value> {
           nvgpu::DeviceAsyncWaitOp::create(b, group0, b.getI32IntegerAttr(0));
+          // wgmma reads the stage (and the query tile) through the async
+          // proxy: each thread orders its copies' writes before them.
+          if (s.wgmma)
+            NVVM::FenceProxyOp::create(
+                b,
+                NVVM::ProxyKindAttr::get(b.getContext(),
+                                         NVVM::ProxyKind::async_shared),
+                NVVM::SharedSpaceAttr::get(b.getContext(),
+                                           NVVM::SharedSpace::shared_cta));
           gpu::BarrierOp::create(b);
           Value next = add(kt, 1);
           ifThen(ult(next, numKeyTiles),
@@ -433,6 +530,8 @@ private:
   /// (m tile, n tile) four f32 in the C layout, index (mt * nTiles + nt) *
   /// 4 + 2 h + c; `mTiles` 1 (slot 0 rows) or 2 (both slots).
   SmallVector<Value> mmaSlot(Value stageBase, Value slot, bool bothSlots) {
+    if (s.wgmma)
+      return wgmmaSlot(stageBase, slot, bothSlots);
     int64_t mTiles = bothSlots ? 2 : 1;
     SmallVector<Value> acc(mTiles * s.nTiles * 4, f32(0.0f));
     auto fragsType = VectorType::get({4, 2}, s.element);
@@ -460,6 +559,133 @@ private:
       }
     }
     return acc;
+  }
+
+  /// wgmma: mmaSlot's products for key slot `slotValue` (a constant:
+  /// forSlots unrolls the slots) from the stage at `stageBase`, in mmaSlot's
+  /// order. The slot's products were issued with the previous slot's (or
+  /// are issued now, the first slot); the next slot's are issued before
+  /// this one's are waited for, so that they run on the tensor cores while
+  /// this slot's epilogue runs.
+  SmallVector<Value> wgmmaSlot(Value stageBase, Value slotValue,
+                               bool bothSlots) {
+    int64_t slot = *getConstantIntValue(slotValue);
+    if (inFlight[slot].empty())
+      inFlight[slot] = issueSlot(stageBase, slot, bothSlots);
+    bool ahead = slot + 1 < s.keySlots;
+    if (ahead)
+      inFlight[slot + 1] = issueSlot(stageBase, slot + 1, bothSlots);
+    SmallVector<Value> d = waitGroups(inFlight[slot], ahead ? 1 : 0);
+    inFlight[slot].clear();
+    if (!bothSlots)
+      return d; // row h of the m tile's warp rows: composite 8 h + quad
+    // m64 tile h (query slot h) against mmaSlot's m16 tiles mt (composites
+    // 8 mt .. 8 mt + 7 of the warp, rows of slot h at 8 h): the same
+    // (row, column) of a thread, element [nt][2 mt + c] of tile h.
+    int64_t acc = s.keyTile / 2;
+    SmallVector<Value> out(2 * acc);
+    for (int64_t h = 0; h < 2; ++h)
+      for (int64_t nt = 0; nt < s.nTiles; ++nt)
+        for (int64_t mt = 0; mt < 2; ++mt)
+          for (int64_t c = 0; c < 2; ++c)
+            out[(mt * s.nTiles + nt) * 4 + 2 * h + c] =
+                d[h * acc + nt * 4 + 2 * mt + c];
+    return out;
+  }
+
+  /// wgmma: issues S = Q_h K_slot^T for the query slots h (both, or slot 0)
+  /// against key slot `slot` of the stage at `stageBase`, D / 16 k steps of
+  /// m64 n keyTile k16 each, as one commit group; returns the in-flight
+  /// accumulators (keyTile / 2 a thread and h, h major), which only
+  /// waitGroups may read.
+  SmallVector<Value> issueSlot(Value stageBase, int64_t slot, bool bothSlots) {
+    int64_t mTiles = bothSlots ? 2 : 1, acc = s.keyTile / 2;
+    int64_t elementBytes = s.element.getIntOrFloatBitWidth() / 8;
+    int64_t rowBytes = kPanelElems * elementBytes;
+    NVVM::WgmmaFenceAlignedOp::create(b);
+    Value poison = LLVM::PoisonOp::create(b, b.getF32Type());
+    SmallVector<SmallVector<Value>> d(mTiles, SmallVector<Value>(acc, poison));
+    Value stageDesc = arith::AddIOp::create(
+        b, descBase,
+        arith::IndexCastOp::create(b, b.getI64Type(),
+                                   div(mul(stageBase, elementBytes), 16)));
+    auto at = [&](Value desc, int64_t bytes) {
+      return arith::AddIOp::create(b, desc, i64c(bytes >> 4)).getResult();
+    };
+    for (int64_t ks = 0; ks < s.kSteps; ++ks) {
+      // k step ks: panel ks / 4, its 32-byte chunk pair ks mod 4.
+      int64_t inner = (ks % 4) * 32;
+      Value bDesc = at(stageDesc, (ks / 4) * s.stageRows() * rowBytes +
+                                      slot * s.keyTile * rowBytes + inner);
+      for (int64_t h = 0; h < mTiles; ++h) {
+        Value aDesc = at(descBase, s.queryTileOffset() * elementBytes +
+                                       (ks / 4) * s.scratchRows() * rowBytes +
+                                       h * s.rows * rowBytes + inner);
+        d[h] = wgmmaAsync(aDesc, bDesc, ks > 0, d[h]);
+      }
+    }
+    NVVM::WgmmaGroupSyncAlignedOp::create(b);
+    SmallVector<Value> out;
+    for (auto &tile : d)
+      out.append(tile);
+    return out;
+  }
+
+  /// One wgmma.mma_async m64 n keyTile k16 (f32 += A B, A and B K-major in
+  /// workgroup memory by descriptor), the accumulators tied (`accumulate`
+  /// false: scale-d 0, they are only outputs).
+  SmallVector<Value> wgmmaAsync(Value aDesc, Value bDesc, bool accumulate,
+                                ArrayRef<Value> in) {
+    int64_t acc = in.size();
+    std::string regs, constraints;
+    for (int64_t i = 0; i < acc; ++i) {
+      regs += (i ? ", $" : "$") + std::to_string(i);
+      constraints += "=f,";
+    }
+    constraints += "l,l,r";
+    for (int64_t i = 0; i < acc; ++i)
+      constraints += "," + std::to_string(i);
+    std::string type = s.element.isBF16() ? "bf16" : "f16";
+    std::string text = llvm::formatv(
+        "{{\n.reg .pred p;\nsetp.ne.b32 p, ${0}, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n{1}k16.f32.{2}.{2} {{{3}}, ${4}, "
+        "${5}, p, 1, 1, 0, 0;\n}\n",
+        acc + 2, s.keyTile, type, regs, acc, acc + 1);
+    SmallVector<Value> operands{aDesc, bDesc, i32(accumulate ? 1 : 0)};
+    operands.append(in.begin(), in.end());
+    return inlineAsm(text, constraints, operands, acc);
+  }
+
+  /// wgmma.wait_group `pending` with the accumulators of the groups it
+  /// completes tied to it: their reads come after it.
+  SmallVector<Value> waitGroups(ArrayRef<Value> regs, int64_t pending) {
+    std::string constraints;
+    for (size_t i = 0; i < regs.size(); ++i)
+      constraints += "=f,";
+    for (size_t i = 0; i < regs.size(); ++i)
+      constraints += (i ? "," : "") + std::to_string(i);
+    return inlineAsm(
+        llvm::formatv("wgmma.wait_group.sync.aligned {0};", pending).str(),
+        constraints, regs, regs.size());
+  }
+
+  /// Volatile inline PTX with `results` f32 results.
+  SmallVector<Value> inlineAsm(StringRef text, StringRef constraints,
+                               ValueRange operands, int64_t results) {
+    auto type = LLVM::LLVMStructType::getLiteral(
+        b.getContext(), SmallVector<Type>(results, b.getF32Type()));
+    Value r =
+        LLVM::InlineAsmOp::create(
+            b, type, operands, text, constraints,
+            /*has_side_effects=*/true, /*is_align_stack=*/false,
+            LLVM::tailcallkind::TailCallKind::None,
+            LLVM::AsmDialectAttr::get(b.getContext(), LLVM::AsmDialect::AD_ATT),
+            /*operand_attrs=*/ArrayAttr())
+            .getRes();
+    SmallVector<Value> out;
+    for (int64_t i = 0; i < results; ++i)
+      out.push_back(LLVM::ExtractValueOp::create(b, r, i));
+    return out;
   }
 
   /// The lane's first key composite of tile `kt`: kt * keyTile + 2 q.
@@ -624,8 +850,9 @@ private:
   SmallVector<Value>
   forSlots(ValueRange init,
            function_ref<SmallVector<Value>(Value, ValueRange)> body) {
-    if (!s.unrollSlots)
+    if (!s.unrollSlots && !s.wgmma)
       return forLoop(idx(0), idx(s.keySlots), idx(1), init, body);
+    inFlight.assign(s.keySlots, {});
     SmallVector<Value> st(init.begin(), init.end());
     for (int64_t slot = 0; slot < s.keySlots; ++slot)
       st = body(idx(slot), st);
@@ -1106,6 +1333,7 @@ struct OutlierScoreToGPU : OpRewritePattern<BlockScoreOp> {
     s.exp2Poly = opts.outlierExp2Poly;
     s.tileFactors = opts.outlierTileFactors;
     s.unrollSlots = opts.outlierUnrollSlots;
+    s.wgmma = wgmmaApplies(opts, s.headDim);
 
     OutlierSizes n;
     n.batch = memref::DimOp::create(b, qc, 0);
@@ -1166,6 +1394,22 @@ struct OutlierScoreToGPU : OpRewritePattern<BlockScoreOp> {
         ValueRange{kb.mul(slotRows, n.blockStride)});
     Value maxima = memref::AllocOp::create(
         b, flat, ValueRange{kb.mul(slotRows, n.keyTiles)});
+    // wgmma: the swizzled stages and query tile start 1024-byte aligned.
+    // min-ctas-per-sm: ptxas's register budget (nvvm.minctasm).
+    SmallVector<NamedAttribute> attrs;
+    if (s.wgmma) {
+      Attribute aligned = b.getDictionaryAttr(
+          b.getNamedAttr(LLVM::LLVMDialect::getAlignAttrName(),
+                         b.getI64IntegerAttr(kSwizzleAlign)));
+      Attribute none = b.getDictionaryAttr({});
+      attrs.push_back(b.getNamedAttr("workgroup_attrib_attrs",
+                                     b.getArrayAttr({aligned, none, none})));
+    }
+    if (opts.minCtasPerSm > 0)
+      attrs.push_back(b.getNamedAttr(
+          NVVM::NVVMDialect::getMinctasmAttrName(),
+          b.getI32IntegerAttr(static_cast<int32_t>(opts.minCtasPerSm))));
+    DictionaryAttr kernelAttrs = b.getDictionaryAttr(attrs);
     buildLaunch(
         b, ctas, s.threads, workgroupTypes(s), "unisparse_outlier_score",
         [&](ImplicitLocOpBuilder &lb, Value tid, Value bid, ValueRange wg) {
@@ -1173,7 +1417,8 @@ struct OutlierScoreToGPU : OpRewritePattern<BlockScoreOp> {
           OutlierKernel(lb, s, n, qc, kc, keyNorms, spread, scores, partials,
                         maxima)
               .build(tid, bid, grid, wg);
-        });
+        },
+        /*dynamicSharedBytes=*/Value(), kernelAttrs);
     for (Value buffer : {keyNorms, spread, partials, maxima})
       memref::DeallocOp::create(b, buffer);
     rewriter.eraseOp(op);
@@ -1231,7 +1476,7 @@ std::string mlir::unisparse::outlierScoreUnsupportedReason(
         .str();
   int64_t bytes = workgroupBytes(
       keyTile, keySlots, d, options.compositeType.getIntOrFloatBitWidth() / 8,
-      options.warps, qBlk);
+      options.warps, qBlk, wgmmaApplies(options, d));
   if (bytes > kMaxWorkgroupBytes)
     return llvm::formatv("the key stages ({0} composites of {1} slots, x {2}), "
                          "the query tile and the row statistics need {3} "

@@ -206,7 +206,6 @@ struct RefineKernels : KernelBuilder {
   Value toF32(Value x) {
     return arith::UIToFPOp::create(b, b.getF32Type(), toI64(x));
   }
-  Value i64c(int64_t v) { return arith::ConstantIntOp::create(b, v, 64); }
 
   /// Flat index of (batch, head, last row) rows of the scratch.
   Value lastRow(Value bi, Value head, Value r) {

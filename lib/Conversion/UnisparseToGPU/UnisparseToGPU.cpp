@@ -224,6 +224,7 @@ struct ConvertUnisparseToGPUPass
     options.outlierExp2Poly = outlierExp2Poly;
     options.outlierTileFactors = outlierTileFactors;
     options.outlierUnrollSlots = outlierUnrollSlots;
+    options.outlierWgmma = outlierWgmma;
     options.fuseQueryPooling = fuseQueryPooling;
     options.prefetchQueries = prefetchQueries;
 

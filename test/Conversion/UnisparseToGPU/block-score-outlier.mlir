@@ -4,6 +4,8 @@
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu --canonicalize | FileCheck %s --check-prefix=POLY
 // RUN: not unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="outlier-exp2-poly=9" 2>&1 | FileCheck %s --check-prefix=BAD
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="outlier-unroll-slots" --canonicalize | FileCheck %s --check-prefix=UNROLL
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="outlier-wgmma" --canonicalize | FileCheck %s --check-prefix=WGMMA
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="outlier-wgmma warps=8" --canonicalize | FileCheck %s --check-prefix=WG8
 
 // The buffer form of block_score {estimator = outlier} (16-bit composites:
 // rest, one outlier row and the spread for the queries; rest and two
@@ -218,6 +220,68 @@
 // UNROLL-COUNT-192: nvvm.mma.sync
 // UNROLL-NOT: nvvm.mma.sync
 // UNROLL: gpu.terminator
+// With outlier-wgmma (sm_90a) the products are wgmma m64n32k16 from
+// workgroup memory: the buffer 1024-byte aligned (the kernel's attribution
+// attribute, for the 128-byte swizzle), unpadded (2 stages of 3 x 32 key
+// rows and 128 query slot rows of 128 elements: 40960), one descriptor of
+// its start (the shared address's bits >> 4, leading byte offset 16, stride
+// 1024, the 128-byte swizzle), the query tile's 16 swizzled copies a thread
+// (slot h of composite c at row 64 h + c), and a proxy fence before each key
+// tile's barrier.
+// WGMMA: module attributes {unisparse.kernel_attributes = {unisparse_outlier_score_0 = {workgroup_attrib_attrs = [{llvm.align = 1024 : i64}, {}, {}]}}}
+// WGMMA-LABEL: func.func @score(
+// WGMMA: module(@unisparse_outlier_score_0_module) function(@unisparse_outlier_score_0) workgroup(%[[WG:[^ ]+]] : memref<40960xbf16, #gpu.address_space<workgroup>>,
+// WGMMA: memref.extract_aligned_pointer_as_index %[[WG]]
+// WGMMA: arith.andi %{{.+}}, %c262143_i64 : i64
+// WGMMA: %[[DESC:.+]] = arith.ori %{{.+}}, %c4611686293305360384_i64 : i64
+// WGMMA: arith.xori
+// WGMMA-COUNT-16: nvgpu.device_async_copy %arg0[{{.+}}], %[[WG]][{{.+}}], 8, {{.+}} {bypassL1}
+// WGMMA: arith.xori
+// WGMMA: nvgpu.device_async_copy %arg1[{{.+}}], %[[WG]][{{.+}}], 8, {{.+}} {bypassL1}
+// WGMMA: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// WGMMA-NEXT: gpu.barrier
+// Pass 1: per key slot one commit group of 8 k steps of the slot 0 rows (A
+// at the query tile, byte 98304 = 3072 x 16; k step 4 in the second
+// panel, 16384 bytes on), the next slot issued before a slot's wait (1
+// group left in flight; 0 at the last slot), 16 accumulators a thread.
+// WGMMA: nvvm.wgmma.fence.aligned
+// WGMMA: arith.addi %[[DESC]], %c3072_i64 : i64
+// WGMMA-COUNT-8: wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 {$0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15}, $16, $17, p, 1, 1, 0, 0;
+// WGMMA: nvvm.wgmma.commit.group.sync.aligned
+// WGMMA-NEXT: nvvm.wgmma.fence.aligned
+// WGMMA: arith.addi %{{.+}}, %c256_i64 : i64
+// WGMMA: arith.addi %[[DESC]], %c3072_i64 : i64
+// WGMMA-COUNT-8: wgmma.mma_async
+// WGMMA: nvvm.wgmma.commit.group.sync.aligned
+// WGMMA-NEXT: llvm.inline_asm has_side_effects asm_dialect = att "wgmma.wait_group.sync.aligned 1;", "=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15"
+// WGMMA-COUNT-8: wgmma.mma_async
+// WGMMA: "wgmma.wait_group.sync.aligned 1;"
+// WGMMA: "wgmma.wait_group.sync.aligned 0;"
+// WGMMA: } else {
+// Pass 2: both query slots (m64 tiles at 3072 and 3584: 64 rows of 128
+// bytes apart), 16 wgmma a slot, 32 accumulators a thread in flight.
+// WGMMA: nvvm.fence.proxy
+// WGMMA-NEXT: gpu.barrier
+// WGMMA: nvvm.wgmma.fence.aligned
+// WGMMA: arith.addi %[[DESC]], %c3072_i64 : i64
+// WGMMA-NEXT: llvm.inline_asm {{.+}}m64n32k16
+// WGMMA: arith.addi %[[DESC]], %c3584_i64 : i64
+// WGMMA-NEXT: llvm.inline_asm {{.+}}m64n32k16
+// WGMMA-COUNT-14: m64n32k16
+// WGMMA: nvvm.wgmma.commit.group.sync.aligned
+// WGMMA-NEXT: nvvm.wgmma.fence.aligned
+// WGMMA-COUNT-16: m64n32k16
+// WGMMA: nvvm.wgmma.commit.group.sync.aligned
+// WGMMA-NEXT: llvm.inline_asm has_side_effects asm_dialect = att "wgmma.wait_group.sync.aligned 1;", "=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31"
+// WGMMA-NOT: {{nvvm.mma.sync|nvgpu.ldmatrix}}
+// WGMMA: gpu.terminator
+// Not with 8 warps a CTA (two warpgroups): mma.sync, padded rows.
+// WG8-LABEL: func.func @score(
+// WG8: function(@unisparse_outlier_score_0) workgroup(%{{[^ ]+}} : memref<60928xbf16
+// WG8-NOT: wgmma
+// WG8: nvvm.mma.sync
+// WG8-NOT: wgmma
+// WG8: gpu.terminator
 func.func @score(%qc: memref<1x8x?x3x128xbf16>, %kc: memref<1x8x?x3x128xbf16>, %s: memref<1x8x?x?xf32>) {
   unisparse.block_score {block = 128, c_q = 16, c_k = 32, estimator = #unisparse.estimator<outlier>,
                          query_reduce = #unisparse.query_reduce<max>}
@@ -236,6 +300,11 @@ func.func @score(%qc: memref<1x8x?x3x128xbf16>, %kc: memref<1x8x?x3x128xbf16>, %
 // CHECK: gpu.shuffle  xor
 // CHECK-NOT: arith.maximumf
 // CHECK: gpu.terminator
+// f16 composites of D 64 (one panel, 4 k steps), two key slots.
+// WGMMA-LABEL: func.func @sum(
+// WGMMA: workgroup(%{{[^ ]+}} : memref<16384xf16
+// WGMMA-COUNT-4: wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16
+// WGMMA: nvvm.wgmma.commit.group.sync.aligned
 func.func @sum(%qc: memref<1x8x?x3x64xf16>, %kc: memref<1x8x?x2x64xf16>, %s: memref<1x8x?x?xf32>) {
   unisparse.block_score {block = 128, c_q = 16, c_k = 16, estimator = #unisparse.estimator<outlier>}
       ins(%qc, %kc : memref<1x8x?x3x64xf16>, memref<1x8x?x2x64xf16>) outs(%s : memref<1x8x?x?xf32>)

@@ -54,6 +54,14 @@ struct ScoreKernelOptions {
   /// once for all slots (the same operations in the same order: the same
   /// bits).
   bool outlierUnrollSlots = false;
+  /// The outlier scoring kernel's products on wgmma (sm_90a only): both
+  /// operands from workgroup memory (the key stages slot major and the
+  /// query tile in the 128-byte swizzle), a key slot's products issued
+  /// before the previous slot's epilogue; the slots unrolled. Applies with
+  /// 4 warps a CTA and a head dimension that is a multiple of 64. Off by
+  /// default: on the H100 it scores as fast as mma.sync (the kernel is
+  /// bound by its epilogue's dependent chains, not by the operands' loads).
+  bool outlierWgmma = false;
   /// Persistent CTAs (the grid); each owns one scratch slot.
   int64_t ctas = 264;
   /// CTAs that should fit on one SM at once (nvvm.minctasm: ptxas keeps
