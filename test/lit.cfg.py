@@ -36,6 +36,7 @@ tools = [
     ToolSubst("unisparse-compile", unresolved="fatal"),
     ToolSubst("unisparse-capi-test", unresolved="fatal"),
     ToolSubst("unisparse_runtime_tests", unresolved="fatal"),
+    "mlir-opt",
     "mlir-translate",
     "llc",
     "llvm-nm",

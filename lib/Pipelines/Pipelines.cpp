@@ -152,6 +152,60 @@ void mlir::unisparse::buildUnisparseToCPUPipeline(
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
+/// MLIR 22's gpu-lower-to-nvvm-pipeline (buildLowerToNVVMPassPipeline) with
+/// its gpu-module-to-binary replaced by unisparse-gpu-module-to-binary (the
+/// same options; the modules serialized in parallel): the passes and options
+/// of `mlir-opt --pass-pipeline='builtin.module(gpu-lower-to-nvvm-pipeline{
+/// cubin-chip=... cubin-features=... cubin-format=... opt-level=...})'
+/// --dump-pass-pipeline`, in its order (test/Pipelines/nvvm-pipeline.mlir
+/// checks the two dumps against each other).
+static void addLowerToNVVMPipeline(OpPassManager &pm,
+                                   const gpu::GPUToNVVMPipelineOptions &o) {
+  // The common part: NVGPU, outlining, vector/scf/func to LLVM, the target.
+  pm.addPass(createConvertNVGPUToNVVMPass());
+  pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createConvertVectorToSCFPass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createConvertNVVMToLLVMPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  GpuNVVMAttachTargetOptions target;
+  target.triple = o.cubinTriple;
+  target.chip = o.cubinChip;
+  target.features = o.cubinFeatures;
+  target.optLevel = o.optLevel;
+  target.cmdOptions = o.cmdOptions;
+  pm.addPass(createGpuNVVMAttachTarget(target));
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createArithToLLVMConversionPass());
+  ConvertIndexToLLVMPassOptions index;
+  index.indexBitwidth = o.indexBitWidth;
+  pm.addPass(createConvertIndexToLLVMPass(index));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  // The kernels: GPU to NVVM, each step nested on the gpu.modules.
+  ConvertGpuOpsToNVVMOpsOptions kernels;
+  kernels.useBarePtrCallConv = o.kernelUseBarePtrCallConv;
+  kernels.indexBitwidth = o.indexBitWidth;
+  kernels.allowPatternRollback = o.allowPatternRollback;
+  pm.addNestedPass<gpu::GPUModuleOp>(createConvertGpuOpsToNVVMOps(kernels));
+  pm.addNestedPass<gpu::GPUModuleOp>(createCanonicalizerPass());
+  pm.addNestedPass<gpu::GPUModuleOp>(createCSEPass());
+  pm.addNestedPass<gpu::GPUModuleOp>(createReconcileUnrealizedCastsPass());
+  // The host: launches to runtime calls, the modules to binaries.
+  GpuToLLVMConversionPassOptions host;
+  host.hostBarePtrCallConv = o.hostUseBarePtrCallConv;
+  host.kernelBarePtrCallConv = o.kernelUseBarePtrCallConv;
+  pm.addPass(createGpuToLLVMConversionPass(host));
+  UnisparseGpuModuleToBinaryOptions binary;
+  binary.compilationTarget = o.cubinFormat;
+  pm.addPass(createUnisparseGpuModuleToBinary(binary));
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
 void mlir::unisparse::buildUnisparseToNVPTXPipeline(
     OpPassManager &pm, const UnisparseToNVPTXPipelineOptions &options) {
   // As for the CPU, but scoring and selection become built GPU kernels and
@@ -214,13 +268,14 @@ void mlir::unisparse::buildUnisparseToNVPTXPipeline(
   pm.addPass(createUnisparseGpuDedupModules());
   pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());
 
-  // NVVM, the cubin, and the host side (mgpu* calls).
+  // NVVM, the cubin, and the host side (mgpu* calls): MLIR's
+  // gpu-lower-to-nvvm-pipeline with the modules serialized in parallel.
   gpu::GPUToNVVMPipelineOptions nvvm;
   nvvm.cubinChip = options.chip;
   nvvm.cubinFeatures = options.features;
   nvvm.cubinFormat = options.format;
   nvvm.optLevel = options.optLevel;
-  gpu::buildLowerToNVVMPassPipeline(pm, nvvm);
+  addLowerToNVVMPipeline(pm, nvvm);
 }
 
 void mlir::unisparse::registerUnisparsePipelines() {

@@ -274,6 +274,42 @@ def UnisparseGpuDedupModules
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
+def UnisparseGpuModuleToBinary
+    : Pass<"unisparse-gpu-module-to-binary", ""> {
+  let summary = "gpu-module-to-binary with the modules serialized in "
+                "parallel";
+  let description = [{
+    Upstream's `gpu-module-to-binary` translates, optimizes and assembles the
+    top-level `gpu.module`s one after another; the NVPTX back end and ptxas
+    take most of a CUDA library's compile time, and the modules are
+    independent (one per kernel after `unisparse-gpu-dedup-modules`). This
+    pass does the same with each module's serialization (every target
+    attribute's `serializeToObject`: the module's translation to LLVM IR,
+    the LLVM optimizations, PTX and ptxas) on a thread of the context's pool
+    (`failableParallelForEach`, so its diagnostics come out in the modules'
+    order; none in parallel where the context's multithreading is off); the
+    parent's symbol table is built before, and the objects
+    (`createObject`) and the `gpu.binary` ops, each in its module's place,
+    after, in the modules' order. The binaries are those of
+    `gpu-module-to-binary`, byte for byte. Its options are that pass's;
+    `unisparse-to-nvptx` runs it in that pass's place in MLIR's
+    `gpu-lower-to-nvvm-pipeline`.
+  }];
+  let options = [
+    Option<"toolkitPath", "toolkit", "std::string", [{""}],
+           "Toolkit path.">,
+    ListOption<"linkFiles", "l", "std::string",
+               "Extra files to link to.">,
+    Option<"cmdOptions", "opts", "std::string", [{""}],
+           "Command line options to pass to the tools.">,
+    Option<"compilationTarget", "format", "std::string", [{"fatbin"}],
+           "The target representation of the compilation process (offloading "
+           "/ llvm, assembly / isa, binary / bin, fatbinary / fatbin).">,
+    Option<"elfSection", "section", "std::string", [{""}],
+           "ELF section where binary is to be located.">
+  ];
+}
+
 def UnisparseApproximateExp : Pass<"unisparse-approximate-exp"> {
   let summary = "Replace f32 math.exp by a vectorizable polynomial approximation";
   let description = [{
