@@ -219,17 +219,25 @@ int64_t workgroupBytes(int64_t keyTile, int64_t keySlots, int64_t headDim,
                        bool wgmma) {
   int64_t scratchRows = 2 * kWarpComposites * warps;
   int64_t statsElems = scratchRows + scratchRows / (2 * qBlk) * 4;
+  // wgmma: buffer 0 starts 1024-byte aligned, wherever the others go.
   return (kStages * keyTile * keySlots + scratchRows) *
              (wgmma ? headDim : headDim + kRowPad) * elementBytes +
-         2 * statsElems * 4;
+         2 * statsElems * 4 + (wgmma ? kSwizzleAlign - 16 : 0);
 }
+
+/// The largest key tile of the wgmma form: pass 2 holds 2 x keyTile / 2
+/// accumulators a thread for the slot being read and as many for the next
+/// one in flight (128 registers at 64).
+constexpr int64_t kWgmmaMaxKeyTile = 64;
 
 /// Whether the wgmma form applies (with the option on): one warpgroup a CTA
 /// (4 warps: two m64 tiles of its 128 query slot rows), the head dimension
-/// in whole 128-byte panels, and an n dimension (the key tile) wgmma has.
+/// in whole 128-byte panels, and a key tile (wgmma's n) whose two slots'
+/// accumulators fit the registers.
 bool wgmmaApplies(const ScoreKernelOptions &options, int64_t headDim) {
   return options.outlierWgmma && options.warps == 4 && headDim % 64 == 0 &&
-         options.outlierKeyTile % 8 == 0 && options.outlierKeyTile <= 256;
+         options.outlierKeyTile % 8 == 0 &&
+         options.outlierKeyTile <= kWgmmaMaxKeyTile;
 }
 
 /// Emits the scoring kernel: persistent CTAs, each walking CTA tiles c, c +
@@ -845,8 +853,9 @@ private:
 
   /// `body` over the key slots 0 .. rk in order, carrying `init`: unrolled
   /// (one basic block a key tile, so that ptxas can issue a slot's mma.sync
-  /// while the previous slot's epilogue runs) with unrollSlots, else an
-  /// scf.for.
+  /// while the previous slot's epilogue runs) with unrollSlots or wgmma
+  /// (whose slots' commit groups are issued ahead: inFlight, reset here),
+  /// else an scf.for.
   SmallVector<Value>
   forSlots(ValueRange init,
            function_ref<SmallVector<Value>(Value, ValueRange)> body) {

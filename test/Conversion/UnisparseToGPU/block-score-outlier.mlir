@@ -4,7 +4,8 @@
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu --canonicalize | FileCheck %s --check-prefix=POLY
 // RUN: not unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="outlier-exp2-poly=9" 2>&1 | FileCheck %s --check-prefix=BAD
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="outlier-unroll-slots" --canonicalize | FileCheck %s --check-prefix=UNROLL
-// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="outlier-wgmma" --canonicalize | FileCheck %s --check-prefix=WGMMA
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="outlier-wgmma" --canonicalize | FileCheck %s --check-prefix=WGMMA --implicit-check-not=nvgpu.ldmatrix --implicit-check-not=nvvm.mma.sync
+// RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="outlier-wgmma outlier-key-tile=96" --canonicalize | FileCheck %s --check-prefix=WGKT96
 // RUN: unisparse-opt %s --split-input-file --convert-unisparse-to-gpu="outlier-wgmma warps=8" --canonicalize | FileCheck %s --check-prefix=WG8
 
 // The buffer form of block_score {estimator = outlier} (16-bit composites:
@@ -241,7 +242,7 @@
 // WGMMA: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
 // WGMMA-NEXT: gpu.barrier
 // Pass 1: per key slot one commit group of 8 k steps of the slot 0 rows (A
-// at the query tile, byte 98304 = 3072 x 16; k step 4 in the second
+// at the query tile, byte 49152 = 3072 x 16; k step 4 in the second
 // panel, 16384 bytes on), the next slot issued before a slot's wait (1
 // group left in flight; 0 at the last slot), 16 accumulators a thread.
 // WGMMA: nvvm.wgmma.fence.aligned
@@ -273,7 +274,6 @@
 // WGMMA-COUNT-16: m64n32k16
 // WGMMA: nvvm.wgmma.commit.group.sync.aligned
 // WGMMA-NEXT: llvm.inline_asm has_side_effects asm_dialect = att "wgmma.wait_group.sync.aligned 1;", "=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,=f,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31"
-// WGMMA-NOT: {{nvvm.mma.sync|nvgpu.ldmatrix}}
 // WGMMA: gpu.terminator
 // Not with 8 warps a CTA (two warpgroups): mma.sync, padded rows.
 // WG8-LABEL: func.func @score(
@@ -301,10 +301,25 @@ func.func @score(%qc: memref<1x8x?x3x128xbf16>, %kc: memref<1x8x?x3x128xbf16>, %
 // CHECK-NOT: arith.maximumf
 // CHECK: gpu.terminator
 // f16 composites of D 64 (one panel, 4 k steps), two key slots.
+// Per key tile the two slots' groups: slot 1 issued before slot 0's
+// wait (1 group left in flight), then slot 1's (0).
 // WGMMA-LABEL: func.func @sum(
 // WGMMA: workgroup(%{{[^ ]+}} : memref<16384xf16
 // WGMMA-COUNT-4: wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16
 // WGMMA: nvvm.wgmma.commit.group.sync.aligned
+// WGMMA-NEXT: nvvm.wgmma.fence.aligned
+// WGMMA-COUNT-4: wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16
+// WGMMA: nvvm.wgmma.commit.group.sync.aligned
+// WGMMA-NEXT: "wgmma.wait_group.sync.aligned 1;"
+// WGMMA-NOT: wgmma.mma_async
+// WGMMA: "wgmma.wait_group.sync.aligned 0;"
+// A key tile past the wgmma form's registers (96: 96 accumulators a
+// slot in pass 2) keeps mma.sync.
+// WGKT96-LABEL: func.func @sum(
+// WGKT96-NOT: wgmma
+// WGKT96: nvvm.mma.sync
+// WGKT96-NOT: wgmma
+// WGKT96: gpu.terminator
 func.func @sum(%qc: memref<1x8x?x3x64xf16>, %kc: memref<1x8x?x2x64xf16>, %s: memref<1x8x?x?xf32>) {
   unisparse.block_score {block = 128, c_q = 16, c_k = 16, estimator = #unisparse.estimator<outlier>}
       ins(%qc, %kc : memref<1x8x?x3x64xf16>, memref<1x8x?x2x64xf16>) outs(%s : memref<1x8x?x?xf32>)

@@ -9,6 +9,7 @@
 
 #include "mlir/Dialect/GPU/IR/CompilationInterfaces.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/IR/Threading.h"
 
@@ -74,25 +75,36 @@ struct UnisparseGpuModuleToBinaryPass
     gpu::TargetOptions options(toolkitPath, libraries, cmdOptions, elfSection,
                                *format, symbolTable);
 
-    // Each module's objects, one per target, serialized on its own thread:
-    // a module's serialization reads (and, translating, may rewrite) only
-    // its own IR and makes its own LLVM context.
+    // Each module's objects, one per target, serialized on its own thread
+    // where every target is NVVM's (its serializer reads, and translating
+    // may rewrite, only its own module's IR, and makes its own LLVM context;
+    // other targets' serializers are not known to be safe so): in order
+    // otherwise.
+    bool parallel = llvm::all_of(modules, [](gpu::GPUModuleOp module) {
+      return llvm::all_of(module.getTargetsAttr(), [](Attribute target) {
+        return isa<NVVM::NVVMTargetAttr>(target);
+      });
+    });
     SmallVector<SmallVector<SmallVector<char, 0>>> serialized(modules.size());
-    LogicalResult result = failableParallelForEach(
-        ctx, llvm::seq<size_t>(0, modules.size()),
-        [&](size_t i) -> LogicalResult {
-          gpu::GPUModuleOp module = modules[i];
-          for (Attribute attr : module.getTargetsAttr()) {
-            auto target = cast<gpu::TargetAttrInterface>(attr);
-            std::optional<SmallVector<char, 0>> object =
-                target.serializeToObject(module, options);
-            if (!object)
-              return module.emitError(
-                  "An error happened while serializing the module.");
-            serialized[i].push_back(std::move(*object));
-          }
-          return success();
-        });
+    auto serialize = [&](size_t i) -> LogicalResult {
+      gpu::GPUModuleOp module = modules[i];
+      for (Attribute attr : module.getTargetsAttr()) {
+        auto target = cast<gpu::TargetAttrInterface>(attr);
+        std::optional<SmallVector<char, 0>> object =
+            target.serializeToObject(module, options);
+        if (!object)
+          return module.emitError(
+              "An error happened while serializing the module.");
+        serialized[i].push_back(std::move(*object));
+      }
+      return success();
+    };
+    auto indices = llvm::seq<size_t>(0, modules.size());
+    LogicalResult result =
+        parallel ? failableParallelForEach(ctx, indices, serialize)
+                 : success(llvm::all_of(indices, [&](size_t i) {
+                     return succeeded(serialize(i));
+                   }));
     if (failed(result))
       return signalPassFailure();
 

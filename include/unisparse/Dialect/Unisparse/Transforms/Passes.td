@@ -287,7 +287,9 @@ def UnisparseGpuModuleToBinary
     attribute's `serializeToObject`: the module's translation to LLVM IR,
     the LLVM optimizations, PTX and ptxas) on a thread of the context's pool
     (`failableParallelForEach`, so its diagnostics come out in the modules'
-    order; none in parallel where the context's multithreading is off); the
+    order; none in parallel where the context's multithreading is off, or
+    where a target is not `#nvvm.target`, the one serializer checked for
+    it); the
     parent's symbol table is built before, and the objects
     (`createObject`) and the `gpu.binary` ops, each in its module's place,
     after, in the modules' order. The binaries are those of
