@@ -224,8 +224,7 @@ void mlir::unisparse::buildUnisparseToNVPTXPipeline(
   gpu.outlierExp2Poly = options.scoreOutlierExp2Poly;
   gpu.outlierTileFactors = options.scoreOutlierTileFactors;
   gpu.outlierUnrollSlots = options.scoreOutlierUnrollSlots;
-  // wgmma is sm_90a's alone (not sm_90, nor later chips).
-  gpu.outlierWgmma = options.scoreOutlierWgmma && options.chip == "sm_90a";
+  gpu.outlierWgmma = outlierWgmmaFor(options.scoreOutlierWgmma, options.chip);
   gpu.ctas = options.scoreCtas;
   gpu.minCtasPerSm = options.scoreMinCtasPerSm;
   gpu.epilogue = options.scoreEpilogue;

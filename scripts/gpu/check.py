@@ -534,7 +534,11 @@ def check_query_pooling(name, n, seed):
         )
 
 
-def refine_inputs(hq, hkv, n, d, dtype, seed, cfg, tries=128, batch=2):
+# Seeds refine_inputs tries (see there).
+REFINE_SEARCH_TRIES = 128
+
+
+def refine_inputs(hq, hkv, n, d, dtype, seed, cfg, tries=REFINE_SEARCH_TRIES, batch=2):
     """The inputs of the first seed from `seed` on which float32 keeps the
     slash offsets float64 keeps (unisparse.reference.twolevel_f32's offset
     margin above 1; near a tie both are right and the refined scores of
@@ -587,11 +591,12 @@ def check_refine(name, n, seed, cpu=True, batch=2, tries=1):
     if not cpu:
         check_refine_groups(label, lib, first, cfg, c, (hq, hkv, n, d, dtype), seed, batch, tries)
         return
-    search = 128
-    found = refine_inputs(hq, hkv, n, d, dtype, seed, cfg, tries=search, batch=batch)
+    found = refine_inputs(hq, hkv, n, d, dtype, seed, cfg, batch=batch)
     if found is None:
         record(
-            f"{label}: inputs without a near tie among the slash offsets", False, f"none of seeds {seed}..+{search - 1}"
+            f"{label}: inputs without a near tie among the slash offsets",
+            False,
+            f"none of seeds {seed}..+{REFINE_SEARCH_TRIES - 1}",
         )
         return
     q, k, q64, k64, used, margin = found

@@ -407,7 +407,8 @@ int main(int argc, char **argv) {
     sig.scoring.outlierExp2Poly = scoreOutlierExp2Poly;
     sig.scoring.outlierTileFactors = scoreOutlierTileFactors;
     sig.scoring.outlierUnrollSlots = scoreOutlierUnrollSlots;
-    sig.scoring.outlierWgmma = scoreOutlierWgmma && chip == "sm_90a";
+    sig.scoring.outlierWgmma =
+        unisparse::outlierWgmmaFor(scoreOutlierWgmma, chip);
     sig.scoring.ctas = scoreCtas;
     sig.scoring.separateEpilogue = scoreEpilogue == "separate";
     sig.scoring.scratchBytes = scoreScratchBytes;

@@ -32,6 +32,14 @@ struct UnisparseToCPUPipelineOptions
 void buildUnisparseToCPUPipeline(OpPassManager &pm,
                                  const UnisparseToCPUPipelineOptions &options);
 
+/// Whether `unisparse-to-nvptx` builds the outlier scoring kernel on wgmma:
+/// asked for (`score-outlier-wgmma`) and `chip` sm_90a, the one chip with
+/// wgmma (not sm_90, nor later ones). unisparse-compile's entry module asks
+/// the same when it predicts the kernel's workspace.
+inline bool outlierWgmmaFor(bool requested, llvm::StringRef chip) {
+  return requested && chip == "sm_90a";
+}
+
 /// Options of `unisparse-to-nvptx`.
 struct UnisparseToNVPTXPipelineOptions
     : public PassPipelineOptions<UnisparseToNVPTXPipelineOptions> {

@@ -1574,9 +1574,7 @@ struct BlockScoreToGPU : OpRewritePattern<BlockScoreOp> {
 
     DictionaryAttr kernelAttrs;
     if (opts.minCtasPerSm > 0)
-      kernelAttrs = b.getDictionaryAttr(b.getNamedAttr(
-          NVVM::NVVMDialect::getMinctasmAttrName(),
-          b.getI32IntegerAttr(static_cast<int32_t>(opts.minCtasPerSm))));
+      kernelAttrs = b.getDictionaryAttr(minCtasPerSmAttr(b, opts.minCtasPerSm));
     auto scoreLaunch = [&](Value ctas, const ScoreSizes &sizes, Value partials,
                            Value maxima, Value rowSums) {
       buildLaunch(

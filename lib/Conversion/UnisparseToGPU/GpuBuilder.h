@@ -36,6 +36,13 @@ inline Attribute workgroupSpace(MLIRContext *ctx) {
   return gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
 }
 
+/// The outlined kernel's attribute asking ptxas to fit `ctas` CTAs an SM
+/// (nvvm.minctasm: a register budget), for buildLaunch's kernel attributes.
+inline NamedAttribute minCtasPerSmAttr(OpBuilder &b, int64_t ctas) {
+  return b.getNamedAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
+                        b.getI32IntegerAttr(static_cast<int32_t>(ctas)));
+}
+
 /// A statically shaped workgroup memref type.
 inline MemRefType workgroupMemRef(ArrayRef<int64_t> shape, Type element) {
   return MemRefType::get(shape, element, MemRefLayoutAttrInterface(),

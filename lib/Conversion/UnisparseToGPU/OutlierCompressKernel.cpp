@@ -670,8 +670,7 @@ DictionaryAttr compositeKernelAttributes(OpBuilder &b, int64_t share,
                                          int64_t c) {
   if (share == 1 || c > 4 * kChunk)
     return DictionaryAttr();
-  return b.getDictionaryAttr(b.getNamedAttr(
-      NVVM::NVVMDialect::getMinctasmAttrName(), b.getI32IntegerAttr(3)));
+  return b.getDictionaryAttr(minCtasPerSmAttr(b, 3));
 }
 
 /// The outlier compress with hot outliers later in the block of `op` (an

@@ -260,24 +260,28 @@ public:
     warp = div(tid, 32);
     quad = div(lane, 4);
     qlane = rem(lane, 4);
-    // ldmatrix.x4 on a key slot: lane l addresses composite 16 p + 8 (l /
-    // 16) + l % 8 (matrices 0, 1: n8 tile 2 p, dims [0, 8) and [8, 16);
-    // matrices 2, 3: n8 tile 2 p + 1), row composite * (rk + 1) + slot.
-    Value ldComposite = add(mul(div(lane, 16), 8), rem(lane, 8));
-    ldBase = add(mul(mul(ldComposite, s.keySlots), s.rowElems()),
-                 mul(rem(div(lane, 8), 2), 8));
-    // ldmatrix.x4 of A: lane l addresses row l % 16 (both slots: of the
-    // m tile), columns 8 (l / 16), so matrices 0..3 are A registers 0..3;
-    // the slot 0 rows of the warp's 16 composites are rows l % 8 + 16 ((l
-    // / 8) % 2).
-    Value warpRow = mul(warp, 2 * kWarpComposites);
-    Value aCol = mul(div(lane, 16), 8);
-    Value tileCol = add(aCol, idx(s.queryTileOffset()));
-    aBase = add(mul(add(warpRow, rem(lane, 16)), s.rowElems()), tileCol);
-    aBaseSlot0 =
-        add(mul(add(warpRow, add(rem(lane, 8), mul(rem(div(lane, 8), 2), 16))),
-                s.rowElems()),
-            tileCol);
+    // mma.sync's operands by ldmatrix (wgmma takes them by descriptor,
+    // below).
+    if (!s.wgmma) {
+      // ldmatrix.x4 on a key slot: lane l addresses composite 16 p + 8 (l /
+      // 16) + l % 8 (matrices 0, 1: n8 tile 2 p, dims [0, 8) and [8, 16);
+      // matrices 2, 3: n8 tile 2 p + 1), row composite * (rk + 1) + slot.
+      Value ldComposite = add(mul(div(lane, 16), 8), rem(lane, 8));
+      ldBase = add(mul(mul(ldComposite, s.keySlots), s.rowElems()),
+                   mul(rem(div(lane, 8), 2), 8));
+      // ldmatrix.x4 of A: lane l addresses row l % 16 (both slots: of the
+      // m tile), columns 8 (l / 16), so matrices 0..3 are A registers 0..3;
+      // the slot 0 rows of the warp's 16 composites are rows l % 8 + 16 ((l
+      // / 8) % 2).
+      Value warpRow = mul(warp, 2 * kWarpComposites);
+      Value aCol = mul(div(lane, 16), 8);
+      Value tileCol = add(aCol, idx(s.queryTileOffset()));
+      aBase = add(mul(add(warpRow, rem(lane, 16)), s.rowElems()), tileCol);
+      aBaseSlot0 = add(
+          mul(add(warpRow, add(rem(lane, 8), mul(rem(div(lane, 8), 2), 16))),
+              s.rowElems()),
+          tileCol);
+    }
     // The lane's own row (its maxima and final statistics): row r = qlane
     // of its four (mt, h) = (r / 2, r % 2).
     ownScratchRow =
@@ -1415,9 +1419,7 @@ struct OutlierScoreToGPU : OpRewritePattern<BlockScoreOp> {
                                      b.getArrayAttr({aligned, none, none})));
     }
     if (opts.minCtasPerSm > 0)
-      attrs.push_back(b.getNamedAttr(
-          NVVM::NVVMDialect::getMinctasmAttrName(),
-          b.getI32IntegerAttr(static_cast<int32_t>(opts.minCtasPerSm))));
+      attrs.push_back(minCtasPerSmAttr(b, opts.minCtasPerSm));
     DictionaryAttr kernelAttrs = b.getDictionaryAttr(attrs);
     buildLaunch(
         b, ctas, s.threads, workgroupTypes(s), "unisparse_outlier_score",

@@ -1031,9 +1031,7 @@ struct RefineKernels : KernelBuilder {
   DictionaryAttr probeKernelAttributes(int64_t warps) {
     if (warps == 1 || unitTiles() > kHoistTiles || s.headDim > 128)
       return DictionaryAttr();
-    return b.getDictionaryAttr(
-        b.getNamedAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
-                       b.getI32IntegerAttr(static_cast<int32_t>(16 / warps))));
+    return b.getDictionaryAttr(minCtasPerSmAttr(b, 16 / warps));
   }
 
   /// A warp per (batch, query block I, head group), the head group
