@@ -191,6 +191,13 @@ struct OutlierShape {
   /// block (kBlk >= 8: the quad shares a block), else per n8 tile (its two
   /// columns: a block of 2, or half of one of 4).
   int64_t pieces() const { return kBlk >= 8 ? blocksPerKeyTile() : nTiles; }
+  /// Bytes of workgroup memory (workgroupTypes; with wgmma buffer 0 starts
+  /// 1024-byte aligned, wherever the others go).
+  int64_t workgroupBytes() const {
+    return (queryTileOffset() + queryTileElems()) *
+               (element.getIntOrFloatBitWidth() / 8) +
+           2 * statsElems() * 4 + (wgmma ? kSwizzleAlign - 16 : 0);
+  }
 };
 
 /// The dynamic sizes of one scoring launch.
@@ -212,19 +219,6 @@ SmallVector<MemRefType> workgroupTypes(const OutlierShape &s) {
       workgroupMemRef({s.statsElems()}, f32)};
 }
 
-/// Bytes of workgroup memory of the scoring kernel (`qBlk`: query
-/// composites per block).
-int64_t workgroupBytes(int64_t keyTile, int64_t keySlots, int64_t headDim,
-                       int64_t elementBytes, int64_t warps, int64_t qBlk,
-                       bool wgmma) {
-  int64_t scratchRows = 2 * kWarpComposites * warps;
-  int64_t statsElems = scratchRows + scratchRows / (2 * qBlk) * 4;
-  // wgmma: buffer 0 starts 1024-byte aligned, wherever the others go.
-  return (kStages * keyTile * keySlots + scratchRows) *
-             (wgmma ? headDim : headDim + kRowPad) * elementBytes +
-         2 * statsElems * 4 + (wgmma ? kSwizzleAlign - 16 : 0);
-}
-
 /// The largest key tile of the wgmma form: pass 2 holds 2 x keyTile / 2
 /// accumulators a thread for the slot being read and as many for the next
 /// one in flight (128 registers at 64).
@@ -238,6 +232,26 @@ bool wgmmaApplies(const ScoreKernelOptions &options, int64_t headDim) {
   return options.outlierWgmma && options.warps == 4 && headDim % 64 == 0 &&
          options.outlierKeyTile % 8 == 0 &&
          options.outlierKeyTile <= kWgmmaMaxKeyTile;
+}
+
+/// The fields of the shape that fix its workgroup memory (16-bit composites
+/// of `keySlots` key slots at D `headDim`, `qBlk` query composites a
+/// block), from the options; the rewrite fills in the others from the op.
+OutlierShape sizedShape(const ScoreKernelOptions &opts, int64_t headDim,
+                        int64_t keySlots, int64_t qBlk) {
+  OutlierShape s{};
+  s.warps = opts.warps;
+  s.threads = 32 * s.warps;
+  s.rows = kWarpComposites * s.warps;
+  s.keyTile = opts.outlierKeyTile;
+  s.nTiles = s.keyTile / 8;
+  s.keySlots = keySlots;
+  s.headDim = headDim;
+  s.kSteps = headDim / 16;
+  s.qBlk = qBlk;
+  s.element = opts.compositeType;
+  s.wgmma = wgmmaApplies(opts, headDim);
+  return s;
 }
 
 /// Emits the scoring kernel: persistent CTAs, each walking CTA tiles c, c +
@@ -1315,18 +1329,11 @@ struct OutlierScoreToGPU : OpRewritePattern<BlockScoreOp> {
     auto qcType = cast<MemRefType>(qc.getType());
     auto kcType = cast<MemRefType>(kc.getType());
 
-    OutlierShape s;
-    s.warps = opts.warps;
-    s.threads = 32 * s.warps;
-    s.rows = kWarpComposites * s.warps;
-    s.keyTile = opts.outlierKeyTile;
-    s.nTiles = s.keyTile / 8;
-    s.keySlots = kcType.getDimSize(3);
-    s.headDim = qcType.getDimSize(4);
-    s.kSteps = s.headDim / 16;
+    OutlierShape s = sizedShape(opts, qcType.getDimSize(4),
+                                kcType.getDimSize(3),
+                                op.getBlock() / op.getCQ());
     s.cq = op.getCQ();
     s.ck = op.getCK();
-    s.qBlk = op.getBlock() / s.cq;
     s.kBlk = op.getBlock() / s.ck;
     s.causal = op.getCausal();
     s.kvGroup = op.getKvGroup();
@@ -1341,12 +1348,10 @@ struct OutlierScoreToGPU : OpRewritePattern<BlockScoreOp> {
     s.spreadLog2 = static_cast<float>(0.5 * M_LOG2E * scale * scale);
     s.omega0 = static_cast<float>(static_cast<double>(s.cq - rq) / s.cq);
     s.omega1 = static_cast<float>(1.0 / s.cq);
-    s.element = opts.compositeType;
     s.partial = opts.halfPartials ? Type(b.getF16Type()) : b.getF32Type();
     s.exp2Poly = opts.outlierExp2Poly;
     s.tileFactors = opts.outlierTileFactors;
     s.unrollSlots = opts.outlierUnrollSlots;
-    s.wgmma = wgmmaApplies(opts, s.headDim);
 
     OutlierSizes n;
     n.batch = memref::DimOp::create(b, qc, 0);
@@ -1485,9 +1490,7 @@ std::string mlir::unisparse::outlierScoreUnsupportedReason(
     return llvm::formatv("block / c_k = {0} must divide the key tile ({1})",
                          kBlk, keyTile)
         .str();
-  int64_t bytes = workgroupBytes(
-      keyTile, keySlots, d, options.compositeType.getIntOrFloatBitWidth() / 8,
-      options.warps, qBlk, wgmmaApplies(options, d));
+  int64_t bytes = sizedShape(options, d, keySlots, qBlk).workgroupBytes();
   if (bytes > kMaxWorkgroupBytes)
     return llvm::formatv("the key stages ({0} composites of {1} slots, x {2}), "
                          "the query tile and the row statistics need {3} "
