@@ -1329,9 +1329,9 @@ struct OutlierScoreToGPU : OpRewritePattern<BlockScoreOp> {
     auto qcType = cast<MemRefType>(qc.getType());
     auto kcType = cast<MemRefType>(kc.getType());
 
-    OutlierShape s = sizedShape(opts, qcType.getDimSize(4),
-                                kcType.getDimSize(3),
-                                op.getBlock() / op.getCQ());
+    OutlierShape s =
+        sizedShape(opts, qcType.getDimSize(4), kcType.getDimSize(3),
+                   op.getBlock() / op.getCQ());
     s.cq = op.getCQ();
     s.ck = op.getCK();
     s.kBlk = op.getBlock() / s.ck;
