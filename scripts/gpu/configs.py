@@ -595,6 +595,13 @@ TUNING = {
     # since; tune_peaked is the library before it when compiled by an earlier
     # build)
     "tune_peaked_pf": ("est_peaked_default", []),
+    # session 21: the outlier compress's center in CTAs a split (tune_peaked)
+    # and with it each composite warp prefetching into L2 the tokens of the
+    # composite a wave of warps later (tune_peaked_cpf), built by hand with
+    # the compiler of each, and with both the key composites' groups' picks
+    # interleaved (tune_peaked_kint; bench/logs/2026-12-05-s21/README.md)
+    "tune_peaked_cpf": ("est_peaked_default", []),
+    "tune_peaked_kint": ("est_peaked_default", []),
 }
 
 
