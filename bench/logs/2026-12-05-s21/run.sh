@@ -12,6 +12,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
 LOGS=${OUT:-$PWD/gpu-logs}; mkdir -p "$LOGS"
+# (ncuk and prof need these too; in session 21's call ncuk lacked them)
+export PYTHONPATH=$PWD/python UNISPARSE_CUDA_RUNTIME=$PWD/.device/rt1/libunisparse_runtime.so \
+  UNISPARSE_AOT_DIR=$PWD/.device/aot_default
 for s in "$@"; do
   case "$s" in
     micro)
@@ -42,6 +45,7 @@ for s in "$@"; do
        # matching RE in one est layout() at 32K, tune_peaked_before and each of VARIANTS
       regex=${s#ncuk:}
       echo "=== $s $(date +%T)"
+      bash bench/logs/2026-12-05-h200-s14-a/run.sh
       for v in tune_peaked_before ${VARIANTS:-tune_peaked}; do
         timeout 200 ncu --section SpeedOfLight --section SchedulerStats --section Occupancy -c 8 -k regex:$regex --csv \
           python3 bench/logs/2026-12-04-h200-s7-a/one_layout.py $v 32768 > "$LOGS/ncuk_${regex}_$v.csv" 2>&1
