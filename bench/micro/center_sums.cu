@@ -156,10 +156,9 @@ int main(int argc, char **argv) {
   long words = (long)h * n * CH;
   double bytes = words * 16.0;
   uint4 *x;
-  float *out, *ref;
+  float *out;
   CK(cudaMalloc(&x, words * 16));
   CK(cudaMalloc(&out, (long)h * 4096 * D * 4));
-  CK(cudaMalloc(&ref, (long)h * 4096 * D * 4));
   // structured-ish data: small bf16 values (exact sums not needed here)
   std::vector<unsigned short> host((size_t)words * 8);
   unsigned s = 1;
@@ -218,6 +217,5 @@ int main(int argc, char **argv) {
                        <<<grid, threads, smem>>>(x, out, n, per, sp);
                  }));
       }
-  (void)ref;
   return 0;
 }

@@ -12,7 +12,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
 LOGS=${OUT:-$PWD/gpu-logs}; mkdir -p "$LOGS"
-# (ncuk and prof need these too; in session 21's call ncuk lacked them)
+# (every step but micro; in session 21's call ncuk lacked them)
 export PYTHONPATH=$PWD/python UNISPARSE_CUDA_RUNTIME=$PWD/.device/rt1/libunisparse_runtime.so \
   UNISPARSE_AOT_DIR=$PWD/.device/aot_default
 for s in "$@"; do
@@ -26,8 +26,7 @@ for s in "$@"; do
       echo "=== $s $(date +%T)"
       bash bench/logs/2026-12-05-h200-s14-a/run.sh
       f=$LOGS/prof_$tag
-      PYTHONPATH=$PWD/python UNISPARSE_CUDA_RUNTIME=$PWD/.device/rt1/libunisparse_runtime.so \
-        UNISPARSE_AOT_DIR=$PWD/.device/aot_default timeout 200 ncu --set full --import-source no \
+      timeout 200 ncu --set full --import-source no \
         -k "regex:$regex" -c 1 -o "$f" -f python3 bench/logs/2026-12-04-h200-s7-a/one_layout.py est_peaked_default 32768 \
         > "$f.log" 2>&1
       ncu -i "$f.ncu-rep" --page details --csv 2>/dev/null | gzip > "$f.details.csv.gz"
@@ -37,8 +36,7 @@ for s in "$@"; do
     abtime1) # one process: tune_peaked_before and each of VARIANTS, 32K and 128K
       echo "=== $s $(date +%T)"
       bash bench/logs/2026-12-05-h200-s14-a/run.sh
-      PYTHONPATH=$PWD/python UNISPARSE_CUDA_RUNTIME=$PWD/.device/rt1/libunisparse_runtime.so \
-        UNISPARSE_AOT_DIR=$PWD/.device/aot_default timeout 240 python3 bench/bench_gpu_estimation.py --tuning \
+      timeout 240 python3 bench/bench_gpu_estimation.py --tuning \
         --only tune_peaked_before ${VARIANTS:-tune_peaked} --n 32768 131072 > "$LOGS/abtime1.txt" 2>&1
       grep -E "^tune_peaked|Error" "$LOGS/abtime1.txt" | sed -E 's/ \(block=[^)]*\)//' | cut -c1-220 ;;
     ncuk:*) # ncuk:RE: ncu duration / DRAM throughput / issue of every kernel
