@@ -1165,24 +1165,34 @@ def pooled_heads64(x, hf, kvg):
 
 
 # The center kernels' summation order (OutlierCompressKernel.cpp's kSplits,
-# kMinSplitTokens and kWarp; test_margin checks that these equal the
-# source's).
-CENTER_SPLITS = 512
-CENTER_MIN_SPLIT_TOKENS = 32
+# kMinSplitTokens, kThreads and kWarp; test_margin checks that these equal
+# the source's).
+CENTER_SPLITS = 128
+CENTER_MIN_SPLIT_TOKENS = 256
+CENTER_THREADS = 256
 CENTER_WARPS = 32
 
 
-def center_error(xh, hf):
+def center_rows(d, elem_bytes=2):
+    """Rows of the center's first-stage CTA for D `d` of `elem_bytes`-byte
+    elements: kThreads / chunks, a chunk 16 bytes of D (at least 1)."""
+    return max(1, CENTER_THREADS // max(1, d * elem_bytes // 16))
+
+
+def center_error(xh, hf, rows=None):
     """A bound on the GPU's f32 center (mean over the N tokens of xh [B, G,
-    N, D]) per (b, g, d): its first stage sums per = max(ceil(N / 512), 32) tokens
-    ascending; the second, 32 warps, warp w the splits w, w + 32, ...
-    ascending, then the 32 warps' sums in order; then one division (a sum
-    of depth per + ceil(splits / 32) + 32); a pooled token carries hf u |x|
-    (hf > 1)."""
+    N, D]) per (b, g, d): its first stage, a CTA per split of per =
+    max(ceil(N / 128), 256) tokens, sums in row r of its `rows` (default
+    center_rows of D in 16 bits) the tokens r, r + rows, ... ascending,
+    then the rows' sums in order; the second, 32 warps, warp w the splits
+    w, w + 32, ... ascending, then the 32 warps' sums in order; then one
+    division (a sum of depth ceil(per / rows) + rows + ceil(splits / 32) +
+    32); a pooled token carries hf u |x| (hf > 1)."""
     n = xh.shape[2]
+    rows = center_rows(xh.shape[3]) if rows is None else rows
     per = max(CENTER_MIN_SPLIT_TOKENS, -(-n // CENTER_SPLITS))
     splits = max(1, -(-n // per))
-    depth = per + -(-splits // CENTER_WARPS) + CENTER_WARPS
+    depth = -(-per // rows) + rows + -(-splits // CENTER_WARPS) + CENTER_WARPS
     err = (depth + 2) * U32 * np.abs(xh).mean(axis=2)
     return err + (hf * U32 * np.abs(xh).mean(axis=2) if hf > 1 else 0.0)
 

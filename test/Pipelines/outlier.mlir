@@ -38,9 +38,13 @@
 // coordinates (D 64; the aligned branch) widened by a shift and a mask, the
 // fused products of the scores and heats, their reduce-scatter and the
 // picks' shuffles, the rest's mean and variance divided (div.rn), the slots
-// rounded to bf16. The center's first stage prefetches into L2.
+// rounded to bf16. The center's first stage sums its rows' tokens, then the
+// rows' sums through workgroup memory after a barrier.
 // PTX-LABEL: gpu.binary @unisparse_compress_outlier_partial_sums_0_module
-// PTX-SAME: prefetch.global.L2
+// PTX-SAME: ld.global.v4.b32
+// PTX-SAME: st.shared.v4.b32
+// PTX-SAME: bar.sync
+// PTX-SAME: ld.shared.b32
 // PTX-LABEL: gpu.binary @unisparse_compress_outlier_1_module
 // PTX-SAME: ld.global.b32
 // PTX-SAME: shl.b32 {{[^;]+}}, 16;

@@ -211,19 +211,25 @@ def test_check_scripts_know_the_compilers_exp2_poly_default():
     assert configs.outlier_exp2_poly(["--score-outlier-exp2-poly=8", "--score-outlier-exp2-poly=0"]) == 0
 
 
-def _gpu_center_f32(x: np.ndarray, splits_max: int, min_tokens: int, warps: int) -> np.ndarray:
+def _gpu_center_f32(x: np.ndarray, splits_max: int, min_tokens: int, rows: int, warps: int) -> np.ndarray:
     """The outlier compress's center of x [N, D] (f32) in the GPU kernels'
     order (OutlierCompressKernel.cpp): per = max(ceil(N / splits_max),
-    min_tokens) tokens a split summed ascending; warp w sums splits w, w + warps, ... ascending;
-    then the warps' sums in warp order; one division. Every add in f32."""
+    min_tokens) tokens a split; row r of a split's `rows` sums its tokens r,
+    r + rows, ... ascending, then the rows' sums in order; warp w sums
+    splits w, w + warps, ... ascending; then the warps' sums in warp order;
+    one division. Every add in f32."""
     n, d = x.shape
     per = max(min_tokens, -(-n // splits_max))
     splits = max(1, -(-n // per))
-    partial = np.zeros((splits, d), np.float32)
-    for t in range(per):
-        idx = np.arange(splits) * per + t
-        ok = idx < n
-        partial[ok] = partial[ok] + x[idx[ok]]
+    row_sums = np.zeros((splits, rows, d), np.float32)
+    for i in range(-(-per // rows)):
+        for r in range(rows):
+            idx = np.arange(splits) * per + r + i * rows
+            ok = (r + i * rows < per) & (idx < n)
+            row_sums[ok, r] = row_sums[ok, r] + x[idx[ok]]
+    partial = row_sums[:, 0].copy()
+    for r in range(1, rows):
+        partial = partial + row_sums[:, r]
     warp_sums = np.zeros((warps, d), np.float32)
     for w in range(warps):
         for s in range(w, splits, warps):
@@ -237,9 +243,11 @@ def _gpu_center_f32(x: np.ndarray, splits_max: int, min_tokens: int, warps: int)
 def test_check_center_bound_covers_the_kernels_summation_order():
     """scripts/gpu/check.py's center_error bounds the GPU center's f32
     error from the kernels' summation order; simulate that order in f32
-    (the split count and the warps read from OutlierCompressKernel.cpp and
-    required equal to the bound's, so a change there without the bound
-    fails here; the simulation at 8 splits errs 3-4.5x the bound) on structured tokens (a common offset plus
+    (the split count, the CTA's threads and the warps read from
+    OutlierCompressKernel.cpp and required equal to the bound's, so a change
+    there without the bound fails here; one sequential sum over all the
+    tokens errs 2.3-93x the bound at these lengths) at D 64, 128 and 256
+    (16, 32 and 8 rows a CTA) on structured tokens (a common offset plus
     noise) and on constant coordinates (0.1, 1/3: every add rounds the same
     way, so the error grows with the depth of the sum) and require
     |f32 - float64| within the bound everywhere, and the bound within 64x
@@ -251,22 +259,29 @@ def test_check_center_bound_covers_the_kernels_summation_order():
     src = (root / "lib/Conversion/UnisparseToGPU/OutlierCompressKernel.cpp").read_text()
     splits_max = int(re.search(r"constexpr int64_t kSplits = (\d+);", src).group(1))
     min_tokens = int(re.search(r"constexpr int64_t kMinSplitTokens = (\d+);", src).group(1))
+    threads = int(re.search(r"constexpr int64_t kThreads = (\d+);", src).group(1))
     warps = int(re.search(r"constexpr int64_t kWarp = (\d+);", src).group(1))
     sys.path.insert(0, str(root / "scripts/gpu"))
     try:
         import check
     finally:
         sys.path.pop(0)
-    assert (check.CENTER_SPLITS, check.CENTER_MIN_SPLIT_TOKENS, check.CENTER_WARPS) == (splits_max, min_tokens, warps)
+    assert (check.CENTER_SPLITS, check.CENTER_MIN_SPLIT_TOKENS, check.CENTER_THREADS, check.CENTER_WARPS) == (
+        splits_max,
+        min_tokens,
+        threads,
+        warps,
+    )
     rng = np.random.default_rng(7)
     worst = 0.0
-    for n in (962, 4099, 20000):
+    for n, d in ((962, 128), (4099, 64), (20000, 128), (70000, 256)):
+        rows = check.center_rows(d)
         offset = rng.normal(size=(1, 16)) * 8.0
         x = offset + rng.normal(size=(n, 16)) * 0.5 + rng.standard_t(3, size=(n, 16)) * 0.1
         x = np.concatenate([x, np.full((n, 1), 0.1), np.full((n, 1), 1 / 3)], axis=1).astype(np.float32)
-        got = _gpu_center_f32(x, splits_max, min_tokens, warps).astype(np.float64)
+        got = _gpu_center_f32(x, splits_max, min_tokens, rows, warps).astype(np.float64)
         exact = x.astype(np.float64).mean(axis=0)
-        bound = check.center_error(x.astype(np.float64)[None, None], 1)[0, 0]
+        bound = check.center_error(x.astype(np.float64)[None, None], 1, rows)[0, 0]
         err = np.abs(got - exact)
         assert np.all(err <= bound), (n, float(np.max(err / bound)))
         worst = max(worst, float(np.max(err / bound)))

@@ -5,14 +5,16 @@
 // unisparse.reference.outlier.compress_outlier) in buffer form becomes
 // three bandwidth-bound launches, five with hot outliers:
 //
-//   unisparse_compress_outlier_partial_sums   the center, stage 1: a thread
-//       per (batch, distinct group, split of the tokens, 16 bytes of D) sums
-//       the heads-pooled tokens of its split (max(ceil(N / 512), 32)
-//       tokens, so at most 512 splits) in f32, ascending, 8 tokens' loads at a
-//       time, each 8 first prefetched into L2 8 tokens ahead; when head_factor
-//       divides kv_group, the rep = kv_group / head_factor groups that pool
-//       the same source head (GQA keys) share one center, computed once
-//       (else rep = 1);
+//   unisparse_compress_outlier_partial_sums   the center, stage 1: a CTA
+//       per (batch, distinct group, split of the tokens: max(ceil(N / 128),
+//       256) tokens, so at most 128 splits) of rows of threads, a thread a
+//       16-byte chunk of D (16 rows at D 128 in 16 bits): row r sums the
+//       heads-pooled tokens r, r + rows, ... of the split in f32, ascending,
+//       8 tokens' loads at a time (a round of the CTA: 8 rows consecutive
+//       tokens), then the rows' sums meet in workgroup memory and are added
+//       in row order; when head_factor divides kv_group, the rep = kv_group /
+//       head_factor groups that pool the same source head (GQA keys) share
+//       one center, computed once (else rep = 1);
 //   unisparse_compress_outlier_center         stage 2: a CTA of 32 warps
 //       per (batch, distinct group, 32 coordinates): warp w sums splits w,
 //       w + 32, ... in f32, ascending, lane l a coordinate; warp 0 adds the
@@ -50,7 +52,7 @@
 // Heads are pooled as the mean compress pools them (f32 sum over the
 // group's heads, ascending, divided by head_factor). The center and the
 // scores are f32 sums in another order than the structured path's (N
-// tokens in two stages; D terms as V per lane, fused, and a 5-level tree),
+// tokens in three stages; D terms as V per lane, fused, and a 5-level tree),
 // so they differ from it by a few ulps; a pick can then differ only
 // between tokens whose scores are that close (scripts/gpu/check.py's
 // near-tie rule, whose bounds allow a rounding per product, so cover the
@@ -67,41 +69,32 @@ using namespace mlir::unisparse;
 using namespace mlir::unisparse::gpu_detail;
 
 namespace {
-/// Threads a CTA of the center's first stage (the second runs kWarp warps).
-constexpr int64_t kThreads = 128;
+/// Threads a CTA of the center's first stage (the second runs kWarp warps):
+/// kThreads / chunks rows of chunks threads (a chunk: 16 bytes of D).
+constexpr int64_t kThreads = 256;
 /// Warps a CTA of the composite kernel (a warp a composite).
 constexpr int64_t kCompositeWarps = 4;
-/// The center's first stage cuts the tokens into at most this many splits:
-/// its threads, (batch, distinct group, split, 16 bytes of D), are what
-/// keeps its reads in flight. With 128 splits (16K threads for the 8 key
-/// heads, 64K for 32 query heads) ncu on the H200 showed it latency-bound
-/// at 32K: 57 us for the keys' 67 MB, 94 us for the queries' 268 MB
-/// (session 14).
-constexpr int64_t kSplits = 512;
-/// The fewest tokens a split of the center's first stage sums: below 16K
-/// tokens there are fewer splits than kSplits, so the partial sums [B, G,
-/// splits, D] f32 never outgrow N / 32 rows (512 splits at 4K tokens made
-/// them the call's peak allocation there).
-constexpr int64_t kMinSplitTokens = 32;
+/// The center's first stage cuts the tokens into at most this many splits,
+/// a CTA each, whose rows read the split's tokens in order: each round of
+/// a CTA reads kSplitUnroll * rows consecutive tokens (32 KB at D 128 in
+/// 16-bit), so the DRAM sees few long streams. (Until session 21 a thread
+/// per (split, chunk) summed 512 splits' tokens at 256 bytes a token and
+/// split: 16K streams for 32 query heads, 2.0 TB/s on the H100.)
+constexpr int64_t kSplits = 128;
+/// The fewest tokens a split of the center's first stage sums (its rows'
+/// first round): below 32K tokens there are fewer splits than kSplits, so
+/// the partial sums [B, G, splits, D] f32 never outgrow N / 256 rows.
+constexpr int64_t kMinSplitTokens = 256;
 /// Partial sums whose loads a thread of the center's second stage issues
-/// before their adds (a thread per (batch, group, d, every 32nd split): 16
-/// a thread at 512 splits). A thread per (batch, group, d) walking all 512
-/// took 19 us where 128 had taken 6.5 (ncu, H200, session 14).
+/// before their adds (a thread per (batch, group, d, every 32nd split)). A
+/// thread per (batch, group, d) walking all 512 took 19 us where 128 had
+/// taken 6.5 (ncu, H200, session 14).
 constexpr int64_t kUnroll = 16;
 /// Lanes of a warp, and warps of the center's second stage.
 constexpr int64_t kWarp = 32;
-/// Tokens whose loads (16 bytes a thread each) the center's first stage
-/// issues before their adds (ptxas keeps about 3 of them in flight).
+/// Tokens whose loads (16 bytes a thread each) a thread of the center's
+/// first stage issues before their adds.
 constexpr int64_t kSplitUnroll = 8;
-/// How far ahead (in tokens) the center's first stage prefetches its
-/// tokens into L2: the prefetches put more tokens a thread in flight
-/// without registers (ptxas holds about 3 loads a thread in flight). The
-/// lines prefetched must stay in L2 until they are read: at 512 splits
-/// (~130K resident threads for 32 query heads) 8 tokens ahead is 16 MiB;
-/// 16 (and 64 for GQA keys, whose fewer threads it used to make up for)
-/// thrashed: 415 MB read from DRAM for the queries' 268 MB (ncu, H200,
-/// 32K, session 14).
-constexpr int64_t kPrefetchAhead = 8;
 /// Tokens of a composite whose scores the warp reduces at once (their
 /// loads issued before their adds); the reduce-scatter halves them 3 times
 /// over lane bits 4, 3, 2, so this is 8.
@@ -200,43 +193,17 @@ alignedOrNot(KernelBuilder &k, Value aligned, TypeRange types, int64_t bytes,
       [&] { return body(llvm::MaybeAlign()); });
 }
 
-/// prefetch.global.L2 of the elements at `d` of token `token` of every
-/// head of `group` of `pool`'s input, whose aligned pointer (as an index)
-/// is `base` and strided metadata `meta` (no registers held, nothing waits
-/// on it).
-void prefetchToken(KernelBuilder &k, const MeanPooling &pool,
-                   memref::ExtractStridedMetadataOp meta, Value base,
-                   Value batch, Value group, Value token, Value d) {
-  auto type = cast<MemRefType>(pool.input.getType());
-  int64_t elementBytes = type.getElementTypeBitWidth() / 8;
-  ValueRange strides = meta.getStrides();
-  for (int64_t j = 0; j < pool.headFactor; ++j) {
-    Value at = meta.getOffset();
-    Value indices[] = {batch, pool.sourceHead(k, group, j), token, d};
-    for (int64_t i = 0; i < 4; ++i)
-      at = k.add(at, k.mul(indices[i], strides[i]));
-    k.prefetchL2(k.add(base, k.mul(at, elementBytes)));
-  }
-}
-
 /// The f32 sum, from `init`, of load(i) over i in [first, last),
 /// ascending, `unroll` loads issued before their adds: whole groups of
 /// `unroll` first (no clamps or tests), then the rest as one more group
 /// with its indices clamped to last - 1 and the adds past it left out.
-/// With `prefetch`, each whole group first calls it on the indices `ahead`
-/// further on (clamped to last - 1).
 Value unrolledSum(KernelBuilder &k, Value first, Value last, Value init,
-                  int64_t unroll, function_ref<Value(Value)> load,
-                  function_ref<void(Value)> prefetch = nullptr,
-                  int64_t ahead = 0) {
+                  int64_t unroll, function_ref<Value(Value)> load) {
   Value lastIndex = k.sub(last, k.idx(1));
   Value wholeEnd = k.add(
       first, k.mul(k.div(k.sub(last, first), k.idx(unroll)), k.idx(unroll)));
   Value sum = k.forLoop(first, wholeEnd, k.idx(unroll), {init},
                         [&](Value i0, ValueRange acc) -> SmallVector<Value> {
-                          if (prefetch)
-                            for (int64_t u = 0; u < unroll; ++u)
-                              prefetch(k.minU(k.add(i0, ahead + u), lastIndex));
                           SmallVector<Value> xs;
                           for (int64_t u = 0; u < unroll; ++u)
                             xs.push_back(load(k.add(i0, u)));
@@ -287,7 +254,6 @@ Value meanOverTokens(ImplicitLocOpBuilder &b, Value input, int64_t hf,
   Value seq = memref::DimOp::create(b, input, 2);
   Value per = kb.maxU(kb.ceilDiv(seq, kSplits), kb.idx(kMinSplitTokens));
   Value splits = kb.maxU(kb.ceilDiv(seq, per), kb.idx(1));
-  Value chunks = kb.idx(dim / width);
   Value dimV = kb.idx(dim);
   auto dyn = [&](int64_t rank) {
     return MemRefType::get(SmallVector<int64_t>(rank, ShapedType::kDynamic),
@@ -297,37 +263,53 @@ Value meanOverTokens(ImplicitLocOpBuilder &b, Value input, int64_t hf,
       b, dyn(4), ValueRange{batch, groups, splits, dimV});
   Value aligned = width > 1 ? rowsAligned(b, input, 16) : Value();
   auto vecType = VectorType::get({width}, f32);
-  launchPerItem(
-      b, kb.mul(kb.mul(kb.mul(batch, groups), splits), chunks), kThreads,
+  // A CTA per (batch, distinct group, split) of `rows` rows of chunkCount
+  // threads: thread (row, chunk) sums the chunk of the split's tokens row,
+  // row + rows, ... ascending (kSplitUnroll loads before their adds), so a
+  // round of the CTA reads kSplitUnroll * rows consecutive tokens; the
+  // rows' sums meet in workgroup memory and thread d adds them in row order.
+  int64_t chunkCount = dim / width;
+  int64_t rows = std::max<int64_t>(1, kThreads / chunkCount);
+  int64_t threads = rows * chunkCount;
+  buildLaunch(
+      b, kb.mul(kb.mul(batch, groups), splits), threads,
+      {workgroupMemRef({rows, dim}, f32)},
       "unisparse_compress_outlier_partial_sums",
-      [&](KernelBuilder &k, Value item) {
-        SmallVector<Value> at =
-            k.delinearize(item, {batch, groups, splits, chunks});
-        Value d = k.mul(at[3], width);
-        Value first = k.mul(at[2], per);
-        Value last = k.minU(k.add(first, per), seq);
-        auto meta = memref::ExtractStridedMetadataOp::create(k.b, input);
-        Value base = memref::ExtractAlignedPointerAsIndexOp::create(k.b, input);
+      [&](ImplicitLocOpBuilder &lb, Value tid, Value bid, ValueRange wg) {
+        KernelBuilder k{lb};
+        SmallVector<Value> at = k.delinearize(bid, {batch, groups, splits});
+        Value row = k.div(tid, chunkCount);
+        Value d = k.mul(k.rem(tid, chunkCount), width);
+        Value first = k.add(k.mul(at[2], per), row);
+        Value last = k.minU(k.mul(k.add(at[2], 1), per), seq);
+        Value count = k.ceilDiv(k.sub(k.maxU(last, first), first), rows);
         Value total =
             alignedOrNot(k, aligned, {vecType}, 16,
                          [&](llvm::MaybeAlign al) -> SmallVector<Value> {
                            return {unrolledSum(
-                               k, first, last, zeros(k, width), kSplitUnroll,
-                               [&](Value n) {
-                                 return pooledToken(k, pool, at[0],
-                                                    k.mul(at[1], rep), n, d,
-                                                    al);
-                               },
-                               [&](Value n) {
-                                 prefetchToken(k, pool, meta, base, at[0],
-                                               k.mul(at[1], rep), n, d);
-                               },
-                               kPrefetchAhead)};
+                               k, k.idx(0), count, zeros(k, width),
+                               kSplitUnroll, [&](Value i) {
+                                 return pooledToken(
+                                     k, pool, at[0], k.mul(at[1], rep),
+                                     k.add(first, k.mul(i, rows)), d, al);
+                               })};
                          })
                 .front();
-        vector::StoreOp::create(k.b, total, partial, {at[0], at[1], at[2], d},
-                                /*nontemporal=*/false,
-                                llvm::Align(vectorElements(1, 4 * width)));
+        vector::StoreOp::create(k.b, total, wg[0], {row, d});
+        gpu::BarrierOp::create(lb);
+        for (int64_t d0 = 0; d0 < dim; d0 += threads) {
+          Value at3 = k.add(tid, d0);
+          auto sumRows = [&] {
+            Value sum = k.load(wg[0], {k.idx(0), at3});
+            for (int64_t r = 1; r < rows; ++r)
+              sum = k.fadd(sum, k.load(wg[0], {k.idx(r), at3}));
+            k.store(sum, partial, {at[0], at[1], at[2], at3});
+          };
+          if (d0 + threads <= dim)
+            sumRows();
+          else
+            k.ifThen(k.ult(at3, dimV), sumRows);
+        }
       });
   Value center =
       memref::AllocOp::create(b, dyn(3), ValueRange{batch, groups, dimV});

@@ -2,12 +2,13 @@
 
 // The outlier compress kernels (OutlierCompressKernel.cpp): the query
 // composites of the outlier estimator (c_q = 16, one far row, the spread),
-// bf16 in, f32 out, D = 128. The center in two stages: a thread per (batch,
-// group, split of max(ceil(N / 512), 32) tokens, 8 head-dim elements) sums its
-// tokens in f32, ascending: whole groups of 8 tokens (each first
-// prefetching into L2 the 8 tokens 8 further on, then 8 unclamped 16-byte
+// bf16 in, f32 out, D = 128. The center in two stages: a CTA of 256 threads
+// per (batch, group, split of max(ceil(N / 128), 256) tokens), 16 rows of 16
+// threads (8 head-dim elements a thread): row r sums the split's tokens r, r
+// + 16, ... in f32, ascending: whole groups of 8 tokens (8 unclamped 16-byte
 // loads, bf16 pairs widened by a shift and a mask), then one group clamped
-// to the split's last token with the adds past it masked; a CTA of 32
+// to the row's last token with the adds past it masked; the rows' sums meet
+// in workgroup memory and thread d < 128 adds them in row order; a CTA of 32
 // warps per (batch, group, 32 coordinates) sums the splits (warp w: splits
 // w, w + 32, ... in order, a lane a coordinate; then warp 0 adds the warps'
 // sums in order from workgroup memory) and divides by N. Then a warp
@@ -17,16 +18,18 @@
 // CHECK-LABEL: func.func @queries(
 // CHECK-SAME: %[[Q:[^:]+]]: memref<1x8x?x128xbf16>, %[[QC:[^:]+]]: memref<1x8x?x3x128xf32>)
 // CHECK: %[[N:.+]] = memref.dim %[[Q]], %c2
-// CHECK: %[[PER:.+]] = arith.maxui %{{.+}}, %c32 : index
+// CHECK: %[[PER:.+]] = arith.maxui %{{.+}}, %c256 : index
 // CHECK: %[[PARTIAL:.+]] = memref.alloc(%{{.+}}) : memref<1x8x?x128xf32>
-// CHECK: gpu.launch {{.+}} module(@unisparse_compress_outlier_partial_sums_0_module) function(@unisparse_compress_outlier_partial_sums_0) {
-// CHECK: scf.if %{{.+}} -> (vector<8xf32>) {
-// CHECK: scf.for %[[I0:.+]] = %{{.+}} to %{{.+}} step %c8 iter_args(%{{.+}} = %{{.+}}) -> (vector<8xf32>) {
-// CHECK-NEXT: %[[AHEAD:.+]] = arith.addi %[[I0]], %c8 : index
-// CHECK-NEXT: arith.minui %[[AHEAD]], %{{.+}} : index
-// CHECK-COUNT-8: nvvm.prefetch level =  L2
-// CHECK-NOT: arith.minui
-// CHECK: %[[X:.+]] = vector.load %[[Q]][{{.+}}] {alignment = 16 : i64} : memref<1x8x?x128xbf16>, vector<8xbf16>
+// CHECK: gpu.launch {{.+}} threads(%[[STID:[^,]+]], {{.+}}) in (%{{.+}} = %c256, {{.+}}) module(@unisparse_compress_outlier_partial_sums_0_module) function(@unisparse_compress_outlier_partial_sums_0) workgroup(%[[ROWS:.+]] : memref<16x128xf32, #gpu.address_space<workgroup>>) {
+// CHECK: %[[ROW:.+]] = arith.divui %[[STID]], %c16 : index
+// CHECK-NEXT: %[[CHUNK:.+]] = arith.remui %[[STID]], %c16 : index
+// CHECK-NEXT: %[[D:.+]] = arith.muli %[[CHUNK]], %c8 : index
+// CHECK-NEXT: %[[SPLIT0:.+]] = arith.muli %{{.+}}, %[[PER]] : index
+// CHECK-NEXT: %[[FIRST:.+]] = arith.addi %[[SPLIT0]], %[[ROW]] : index
+// CHECK: scf.for %[[I:.+]] = %c0 to %{{.+}} step %c8 iter_args(%{{.+}} = %{{.+}}) -> (vector<8xf32>) {
+// CHECK-NEXT: %[[OFF:.+]] = arith.muli %[[I]], %c16 : index
+// CHECK-NEXT: %[[TOK:.+]] = arith.addi %[[FIRST]], %[[OFF]] : index
+// CHECK-NEXT: %[[X:.+]] = vector.load %[[Q]][%{{.+}}, %{{.+}}, %[[TOK]], %[[D]]] {alignment = 16 : i64} : memref<1x8x?x128xbf16>, vector<8xbf16>
 // CHECK: %[[W:.+]] = vector.bitcast %[[X]] : vector<8xbf16> to vector<4xi32>
 // CHECK: %[[LO:.+]] = arith.shli %[[W]], %{{.+}} : vector<4xi32>
 // CHECK: %[[HI:.+]] = arith.andi %[[W]], %{{.+}} : vector<4xi32>
@@ -41,7 +44,13 @@
 // CHECK: arith.select %{{.+}}, %{{.+}}, %{{.+}} : vector<8xf32>
 // CHECK: } else {
 // CHECK: vector.load %[[Q]][{{.+}}] : memref<1x8x?x128xbf16>, vector<8xbf16>
-// CHECK: vector.store %{{.+}}, %[[PARTIAL]][{{.+}}] {alignment = 16 : i64} : memref<1x8x?x128xf32>, vector<8xf32>
+// CHECK: vector.store %{{.+}}, %[[ROWS]][%[[ROW]], %[[D]]] : memref<16x128xf32, #gpu.address_space<workgroup>>, vector<8xf32>
+// CHECK-NEXT: gpu.barrier
+// CHECK-NEXT: %[[INDIM:.+]] = arith.cmpi ult, %[[STID]], %c128 : index
+// CHECK-NEXT: scf.if %[[INDIM]] {
+// CHECK-NEXT: memref.load %[[ROWS]][%c0, %[[STID]]]
+// CHECK-COUNT-15: memref.load %[[ROWS]][%c{{[0-9]+}}, %[[STID]]]
+// CHECK: memref.store %{{.+}}, %[[PARTIAL]][%{{.+}}, %{{.+}}, %{{.+}}, %[[STID]]] : memref<1x8x?x128xf32>
 // CHECK: %[[CENTER:.+]] = memref.alloc() : memref<1x8x128xf32>
 // CHECK: gpu.launch blocks({{.+}}) in (%{{.+}} = %c32, {{.+}}) threads(%[[TID:[^,]+]], {{.+}}) in (%{{.+}} = %c1024, {{.+}}) module(@unisparse_compress_outlier_center_0_module) function(@unisparse_compress_outlier_center_0) workgroup(%[[PARTS:.+]] : memref<32x32xf32, #gpu.address_space<workgroup>>) {
 // CHECK: %[[WARP:.+]] = arith.divui %[[TID]], %c32 : index
@@ -140,7 +149,7 @@ func.func @queries(%q: memref<1x8x?x128xbf16>, %qc: memref<1x8x?x3x128xf32>) {
 // The keys of a 32 / 8 GQA model (c_k = 32, one hot and one far key): the
 // center of the keys, once per kv head (the 4 groups of a kv head pool
 // source head g / 4 alone, so they share it: the partial sums over 8
-// groups, prefetching 8 tokens ahead as the queries do), the probe from
+// groups, a CTA a split as for the queries), the probe from
 // the queries (the same two kernels,
 // kv_group 1, one per group), then the composites: a warp per (composite,
 // kv head), i.e. per run of the 4 groups that pool the same tokens (groups
@@ -155,17 +164,14 @@ func.func @queries(%q: memref<1x8x?x128xbf16>, %qc: memref<1x8x?x3x128xf32>) {
 // CHECK-LABEL: func.func @keys(
 // CHECK-SAME: %[[K:[^:]+]]: memref<1x8x?x128xbf16>, %[[Q:[^:]+]]: memref<1x32x?x128xbf16>, %[[KC:[^:]+]]: memref<1x32x?x3x128xbf16>)
 // CHECK: memref.alloc(%{{.+}}) : memref<1x8x?x128xf32>
-// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_partial_sums_0) {
-// CHECK: scf.for %[[I00:.+]] = %{{.+}} to %{{.+}} step %c8
-// CHECK-NEXT: arith.addi %[[I00]], %c8 : index
-// CHECK: nvvm.prefetch
+// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_partial_sums_0) workgroup(%{{.+}} : memref<16x128xf32, #gpu.address_space<workgroup>>) {
+// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c8
 // CHECK: vector.load %[[K]]
 // CHECK: %[[CENTER:.+]] = memref.alloc() : memref<1x8x128xf32>
 // CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_center_0) workgroup(
 // CHECK: memref.alloc(%{{.+}}) : memref<1x32x?x128xf32>
-// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_partial_sums_1) {
-// CHECK: scf.for %[[I01:.+]] = %{{.+}} to %{{.+}} step %c8
-// CHECK-NEXT: arith.addi %[[I01]], %c8 : index
+// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_partial_sums_1) workgroup(
+// CHECK: scf.for %{{.+}} = %{{.+}} to %{{.+}} step %c8
 // CHECK: vector.load %[[Q]]
 // CHECK: %[[PROBE:.+]] = memref.alloc() : memref<1x32x128xf32>
 // CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_center_1) workgroup(
@@ -284,7 +290,7 @@ func.func @pooled(%k: memref<2x8x?x64xf16>, %q: memref<2x8x?x64xf16>, %kc: memre
 // CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_0) {
 // CHECK: vector.load %[[QCENTER]]
 // CHECK-NOT: memref.dealloc %[[QCENTER]]
-// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_partial_sums_1) {
+// CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_partial_sums_1) workgroup(
 // CHECK: vector.load %[[K]]
 // CHECK: %[[KCENTER:.+]] = memref.alloc() : memref<1x2x64xf32>
 // CHECK: gpu.launch {{.+}} function(@unisparse_compress_outlier_center_1) workgroup(
