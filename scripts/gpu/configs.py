@@ -602,6 +602,12 @@ TUNING = {
     # interleaved (tune_peaked_kint; bench/logs/2026-12-05-s21/README.md)
     "tune_peaked_cpf": ("est_peaked_default", []),
     "tune_peaked_kint": ("est_peaked_default", []),
+    # session 22: the query composites' kernel with a hint of 5 and 6 CTAs an
+    # SM (ptxas 13.0: 96 registers, no spill; 80 registers, 128 bytes of
+    # spill; 119 without), built by hand with query_min_ctas.patch
+    # (bench/logs/2026-12-06-s22/README.md): no faster, rejected
+    "tune_peaked_q5": ("est_peaked_default", []),
+    "tune_peaked_q6": ("est_peaked_default", []),
 }
 
 
