@@ -32,6 +32,25 @@ def compile_command(build, cfg, hq, hkv, d, dtype, target, lib):
     ]
 
 
+def tuning_plan(names, before):
+    """The configs.TUNING entries to compile, as (name, base, flags), and the
+    named ones left out, as (name, why): without a --before build the entries
+    with flags (a hand-built one, flags None, would come out as its plain
+    base); with one (`before` true) only the hand-built entries among
+    `names` (required then)."""
+    plan, skipped = [], []
+    for name, (base, flags) in configs.TUNING.items():
+        if names is not None and name not in names:
+            continue
+        if (flags is None) != before:
+            if names is not None:
+                why = "built by hand: --before BUILD_DIR" if flags is None else "not a hand-built entry"
+                skipped.append((name, why))
+            continue
+        plan.append((name, base, flags))
+    return plan, skipped
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--out", required=True)
@@ -42,10 +61,15 @@ def main():
         "--before",
         default=None,
         metavar="BUILD_DIR",
-        help="with --only tuning: compile the variants built by hand (flags None, e.g. tune_ocompress_before) "
-        "with BUILD_DIR's unisparse-compile (a build of an earlier commit), the others not",
+        help="with --only tuning and --names: compile the named variants built by hand (flags None, e.g. "
+        "tune_ocompress_before) with BUILD_DIR's unisparse-compile (a build of an earlier commit, or with a "
+        "patch applied), the others not",
     )
     a = p.parse_args()
+    if a.before is not None and (a.only != "tuning" or a.names is None):
+        # Every hand-built entry is some other build's library: compiling them
+        # all with one build would mislabel the rest.
+        p.error("--before needs --only tuning and --names (the hand-built entries that build is for)")
     out = pathlib.Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     if a.only in (None, "torch"):
@@ -98,9 +122,10 @@ def main():
         print("compiled", lib.name)
 
     if a.only == "tuning":
-        for name, (base, flags) in configs.TUNING.items():
-            if (flags is None) != (a.before is not None) or (a.names is not None and name not in a.names):
-                continue
+        plan, skipped = tuning_plan(a.names, a.before is not None)
+        for name, why in skipped:
+            print("skipped", name, f"({why})")
+        for name, base, flags in plan:
             cfg, hq, hkv, d, dtype, _ = configs.BENCH_ESTIMATION[base]
             lib = out / configs.lib_name(name, "cuda")
             build = a.before or a.build

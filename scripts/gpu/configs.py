@@ -481,7 +481,9 @@ BENCH_ESTIMATION = {
 # Tile-knob variants of an estimation config for the scoring kernel's tuning
 # (compile_all.py --only tuning; bench_gpu_estimation.py --tuning): name ->
 # (BENCH_ESTIMATION entry, extra unisparse-compile flags; None: a library
-# placed in the AOT directory by hand, e.g. an earlier commit's build).
+# placed in the AOT directory by hand, e.g. an earlier commit's build or a
+# build with a patch applied, which compile_all.py compiles only with
+# --before BUILD_DIR and --names, never as the plain entry).
 TUNING = {
     "tune_before": ("est_default", None),
     # The separate epilogue as an earlier commit built it (one launch over
@@ -594,20 +596,20 @@ TUNING = {
     # session 18: the probe rows' forced keys loaded a step ahead (the default
     # since; tune_peaked is the library before it when compiled by an earlier
     # build)
-    "tune_peaked_pf": ("est_peaked_default", []),
+    "tune_peaked_pf": ("est_peaked_default", None),
     # session 21: the outlier compress's center in CTAs a split (tune_peaked)
     # and with it each composite warp prefetching into L2 the tokens of the
     # composite a wave of warps later (tune_peaked_cpf), built by hand with
     # the compiler of each, and with both the key composites' groups' picks
     # interleaved (tune_peaked_kint; bench/logs/2026-12-05-s21/README.md)
-    "tune_peaked_cpf": ("est_peaked_default", []),
-    "tune_peaked_kint": ("est_peaked_default", []),
+    "tune_peaked_cpf": ("est_peaked_default", None),
+    "tune_peaked_kint": ("est_peaked_default", None),
     # session 22: the query composites' kernel with a hint of 5 and 6 CTAs an
     # SM (ptxas 13.0: 96 registers, no spill; 80 registers, 128 bytes of
     # spill; 119 without), built by hand with query_min_ctas.patch
     # (bench/logs/2026-12-06-s22/README.md): no faster, rejected
-    "tune_peaked_q5": ("est_peaked_default", []),
-    "tune_peaked_q6": ("est_peaked_default", []),
+    "tune_peaked_q5": ("est_peaked_default", None),
+    "tune_peaked_q6": ("est_peaked_default", None),
 }
 
 

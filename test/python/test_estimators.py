@@ -323,3 +323,28 @@ def test_gpu_configs_spell_out_their_configuration():
                 for f in dataclasses.fields(Config):
                     assert f.name in refinement or getattr(first, f.name) == getattr(cfg, f.name), (name, f.name)
     assert Config(**configs.TORCH_OP) == C.preset("mean", block=64, c_q=16, c_k=16, tau=0.8)
+
+
+def test_compile_all_never_builds_a_hand_built_tuning_entry_as_its_base():
+    # configs.TUNING entries with flags None are libraries of another build
+    # (an earlier commit, a patch): compile_all.py compiles them only from
+    # that build (--before) and by name, and says which names it skipped.
+    import pathlib
+    import sys
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts/gpu"))
+    try:
+        import compile_all
+        import configs
+    finally:
+        sys.path.pop(0)
+    hand = {n for n, (_, flags) in configs.TUNING.items() if flags is None}
+    assert {"tune_peaked_before", "tune_peaked_q5", "tune_peaked_cpf"} <= hand
+    plan, skipped = compile_all.tuning_plan(None, before=False)
+    assert {n for n, _, _ in plan} == set(configs.TUNING) - hand and not skipped
+    plan, skipped = compile_all.tuning_plan(["tune_peaked", "tune_peaked_q5"], before=False)
+    assert [n for n, _, _ in plan] == ["tune_peaked"]
+    assert skipped == [("tune_peaked_q5", "built by hand: --before BUILD_DIR")]
+    plan, skipped = compile_all.tuning_plan(["tune_peaked", "tune_peaked_q5"], before=True)
+    assert [(n, flags) for n, _, flags in plan] == [("tune_peaked_q5", None)]
+    assert skipped == [("tune_peaked", "not a hand-built entry")]
