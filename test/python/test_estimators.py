@@ -332,12 +332,13 @@ def test_compile_all_never_builds_a_hand_built_tuning_entry_as_its_base():
     import pathlib
     import sys
 
+    saved = list(sys.path)
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts/gpu"))
     try:
-        import compile_all
+        import compile_all  # inserts its own directory too
         import configs
     finally:
-        sys.path.pop(0)
+        sys.path[:] = saved
     hand = {n for n, (_, flags) in configs.TUNING.items() if flags is None}
     assert {"tune_peaked_before", "tune_peaked_q5", "tune_peaked_cpf"} <= hand
     plan, skipped = compile_all.tuning_plan(None, before=False)
