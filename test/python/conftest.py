@@ -20,6 +20,18 @@ if str(ROOT / "python") not in sys.path:
 from unisparse._memref import bf16_from_f32, f32_from_bf16  # noqa: E402
 
 
+def gpu_scripts(*names):
+    """The modules `names` of scripts/gpu/ (configs, check, compile_all, ...),
+    imported with that directory on sys.path and sys.path restored after
+    (compile_all adds its own directory on import)."""
+    saved = list(sys.path)
+    sys.path.insert(0, str(ROOT / "scripts/gpu"))
+    try:
+        return [importlib.import_module(name) for name in names]
+    finally:
+        sys.path[:] = saved
+
+
 def cuda_available() -> bool:
     if importlib.util.find_spec("torch") is None:
         return False

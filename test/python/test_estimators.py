@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 
+from conftest import gpu_scripts
 from unisparse import Config
 from unisparse import config as C
 from unisparse import reference as R
@@ -297,14 +298,7 @@ def test_gpu_configs_spell_out_their_configuration():
     # scripts/gpu/configs.py: DEFAULT is Config() (the peaked configuration),
     # DEFAULT_FIRST its first pass, and the names recorded when mean pooling
     # was the default keep that meaning (est_default, default_*).
-    import pathlib
-    import sys
-
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts/gpu"))
-    try:
-        import configs
-    finally:
-        sys.path.pop(0)
+    (configs,) = gpu_scripts("configs")
     assert Config.parse(configs.DEFAULT) == Config()
     assert Config.parse(configs.DEFAULT_FIRST) == Config(refine="none")
     assert Config.parse(configs.BENCH_ESTIMATION["est_default"][0]) == C.preset("mean")
@@ -329,16 +323,7 @@ def test_compile_all_never_builds_a_hand_built_tuning_entry_as_its_base():
     # configs.TUNING entries with flags None are libraries of another build
     # (an earlier commit, a patch): compile_all.py compiles them only from
     # that build (--before) and by name, and says which names it skipped.
-    import pathlib
-    import sys
-
-    saved = list(sys.path)
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts/gpu"))
-    try:
-        import compile_all  # inserts its own directory too
-        import configs
-    finally:
-        sys.path[:] = saved
+    compile_all, configs = gpu_scripts("compile_all", "configs")
     hand = {n for n, (_, flags) in configs.TUNING.items() if flags is None}
     assert {"tune_peaked_before", "tune_peaked_q5", "tune_peaked_cpf"} <= hand
     plan, skipped = compile_all.tuning_plan(None, before=False)

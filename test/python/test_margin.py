@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import gpu_scripts
 from unisparse import reference as ref
 from unisparse.margin import check_margin
 
@@ -177,14 +178,9 @@ def test_check_scripts_know_the_compilers_exp2_poly_default():
     unisparse-compile's flag, the options struct); otherwise a default
     library would be checked against the wrong bound."""
     import re
-    import sys
 
     root = Path(__file__).resolve().parents[2]
-    sys.path.insert(0, str(root / "scripts/gpu"))
-    try:
-        import configs
-    finally:
-        sys.path.pop(0)
+    (configs,) = gpu_scripts("configs")
     found = {
         "Passes.td": re.search(
             r'"outlier-exp2-poly", "int64_t", /\*default=\*/"(\d+)"',
@@ -253,7 +249,6 @@ def test_check_center_bound_covers_the_kernels_summation_order():
     |f32 - float64| within the bound everywhere, and the bound within 64x
     of the largest error seen (not vacuous)."""
     import re
-    import sys
 
     root = Path(__file__).resolve().parents[2]
     src = (root / "lib/Conversion/UnisparseToGPU/OutlierCompressKernel.cpp").read_text()
@@ -261,11 +256,7 @@ def test_check_center_bound_covers_the_kernels_summation_order():
     min_tokens = int(re.search(r"constexpr int64_t kMinSplitTokens = (\d+);", src).group(1))
     threads = int(re.search(r"constexpr int64_t kThreads = (\d+);", src).group(1))
     warps = int(re.search(r"constexpr int64_t kWarp = (\d+);", src).group(1))
-    sys.path.insert(0, str(root / "scripts/gpu"))
-    try:
-        import check
-    finally:
-        sys.path.pop(0)
+    (check,) = gpu_scripts("check")
     assert (check.CENTER_SPLITS, check.CENTER_MIN_SPLIT_TOKENS, check.CENTER_THREADS, check.CENTER_WARPS) == (
         splits_max,
         min_tokens,
