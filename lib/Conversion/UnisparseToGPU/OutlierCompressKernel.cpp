@@ -10,7 +10,7 @@
 //       256) tokens, so at most 128 splits) of rows of threads, a thread a
 //       16-byte chunk of D (16 rows at D 128 in 16 bits): row r sums the
 //       heads-pooled tokens r, r + rows, ... of the split in f32, ascending,
-//       8 tokens' loads at a time (a round of the CTA: 8 rows consecutive
+//       8 tokens' loads at a time (a round of the CTA: 8 x rows consecutive
 //       tokens), then the rows' sums meet in workgroup memory and are added
 //       in row order; when head_factor divides kv_group, the rep = kv_group /
 //       head_factor groups that pool the same source head (GQA keys) share
@@ -81,9 +81,10 @@ constexpr int64_t kCompositeWarps = 4;
 /// per (split, chunk) summed 512 splits' tokens at 256 bytes a token and
 /// split: 16K streams for 32 query heads, 2.0 TB/s on the H100.)
 constexpr int64_t kSplits = 128;
-/// The fewest tokens a split of the center's first stage sums (its rows'
-/// first round): below 32K tokens there are fewer splits than kSplits, so
-/// the partial sums [B, G, splits, D] f32 never outgrow N / 256 rows.
+/// The fewest tokens a split of the center's first stage sums (at least one
+/// round of its CTA, kSplitUnroll * rows tokens, for D >= 64 in 16 bits):
+/// below 32K tokens there are fewer splits than kSplits, so the partial
+/// sums [B, G, splits, D] f32 never outgrow N / 256 rows.
 constexpr int64_t kMinSplitTokens = 256;
 /// Partial sums whose loads a thread of the center's second stage issues
 /// before their adds (a thread per (batch, group, d, every 32nd split)). A
