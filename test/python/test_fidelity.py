@@ -263,3 +263,18 @@ def test_modes_sweep_runs_every_estimator():
         assert r["density"] == pytest.approx(R.density(counts, 700, 64))
         assert 0 < r["ratio"] and 0 < r["recall_mean"] <= 1
     assert {c.get("estimator", "mean") for c in F.SWEEPS["modes"]} == set(R.ESTIMATORS)
+
+
+def test_frontier_sweep_holds_the_default_and_its_neighbours():
+    """The Pareto plot of docs/Fidelity.md ("The estimators against the
+    default") draws `frontier`: it must hold the default configuration
+    itself, the `mean` and `recommended` presets, and the default at a tau
+    on either side; `frontier-long` is the same without the antidiagonal
+    estimators (16x the products) and nothing else."""
+    cfgs = [F.parse_config(d) for d in F.SWEEPS["frontier"]]
+    assert Config() in cfgs and preset("mean") in cfgs and preset("recommended") in cfgs
+    taus = sorted(c.tau for c in cfgs if c == preset("peaked", tau=c.tau))
+    assert taus[0] < Config().tau < taus[-1]
+    long = [F.parse_config(d) for d in F.SWEEPS["frontier-long"]]
+    assert long == [c for c in cfgs if c.estimator not in ("antidiag", "antidiag_lse")]
+    assert {c.estimator for c in cfgs} - {c.estimator for c in long} == {"antidiag", "antidiag_lse"}

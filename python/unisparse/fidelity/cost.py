@@ -29,7 +29,7 @@ queries' rest and the heat ``x . probe`` of every key, ``N D`` each. Its
 exponentials are its two softmaxes (the CPU lowering computes each once
 more, for the row sums). A head group of ``c_h`` heads shares all of it:
 per head, divide by ``c_h``. Mean pooling at ``c_q = 16, c_k = 8`` (the
-compiled default) is ``N² D / 128`` non-causal, about half that causal.
+default when issue 17 set the cost budget; the `mean` preset now) is ``N² D / 128`` non-causal, about half that causal.
 
 The two-level refinement (``refine = "slash"`` with ``last_q = m``,
 causal only; :func:`unisparse.reference.twolevel.refine`) adds, per query head (each head of a
@@ -54,8 +54,9 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-#: The estimator every cost is also compared with: the compiled default
-#: (mean pooling, c_q = 16, c_k = 8, one head per group).
+#: The estimator every cost is also compared with: mean pooling, c_q = 16,
+#: c_k = 8, one head per group (the default when issue 17 set its budget of
+#: 2x these multiply-adds; the `mean` preset's c_k now).
 DEFAULT_COST_CONFIG = dict(estimator="mean", c_q=16, c_k=8, c_h=1, q_outliers=1, k_outliers=2)
 
 

@@ -121,6 +121,20 @@ SWEEPS["pareto"] = [
 #: The same without the antidiagonal estimators (their NumPy scoring is the
 #: slow one: 16x the default's products), for 64K-128K on the CPU.
 SWEEPS["pareto-long"] = [d for d in SWEEPS["pareto"] if d.get("estimator") not in ("antidiag", "antidiag_lse")]
+#: Issue 17's Pareto plot as the default stands (docs/Fidelity.md, "The
+#: estimators against the default"): the paper's starting point, the `mean`
+#: preset, XAttention's antidiagonal and its outlier-aware form, the
+#: outlier first pass alone (`recommended`) and the default (the `peaked`
+#: preset, two-level) at its tau and on either side of it.
+SWEEPS["frontier"] = [
+    dict(tau=0.9, c_k=16),
+    dict(preset="mean"),
+    dict(estimator="antidiag", c_q=8, c_k=8, tau=0.95),
+    dict(estimator="antidiag_lse", c_q=8, c_k=8, query_reduce="max", tau=0.99),
+    dict(preset="recommended"),
+] + [dict(preset="peaked", tau=t) for t in (0.995, 0.9965, 0.998)]
+#: The same without the antidiagonal estimators (16x the products), for 128K.
+SWEEPS["frontier-long"] = [d for d in SWEEPS["frontier"] if d.get("estimator") not in ("antidiag", "antidiag_lse")]
 SWEEPS["wide"] = SWEEPS["default"] + [
     dict(tau=0.8),
     dict(tau=0.95, c_k=4),

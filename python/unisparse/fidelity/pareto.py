@@ -6,7 +6,7 @@ Reads the ``--json`` rows of ``python -m unisparse.fidelity`` runs (any mix
 of sequence lengths, peaks, seeds and generators), and
 
 * prints one line per (generator, peak, N, configuration) over the seeds
-  of the runs: scoring cost (multiply-adds over the compiled default's, and
+  of the runs: scoring cost (multiply-adds over mean pooling's at c_q 16 / c_k 8, and
   in percent of dense ``QKᵀ``'s; :mod:`unisparse.fidelity.cost`), density,
   floor, ratio (median, min-max), mean recall, 1st-percentile recall and
   block p1 (each the worst seed), needle spans, the per-row top-p's spans
@@ -165,7 +165,7 @@ def plot(summary, path, title=None):
         ax.axvline(2.0, color="grey", ls=":", lw=0.8)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("scoring cost (multiply-adds / compiled default's)")
+        ax.set_xlabel("scoring cost (multiply-adds / mean pooling's at c_q 16, c_k 8)")
         ax.set_ylabel("density / floor at the same mean recall")
         ax.set_title(f"{gen} generator, peak {peak:g}", fontsize=9)
         ax.grid(alpha=0.3, which="both")
