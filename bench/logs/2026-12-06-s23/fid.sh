@@ -7,6 +7,7 @@
 #                   runs, ~28 GB each; those 3 ran again two at a time with the same command)
 #   fid.sh indep    the independent generator at peak 2.5, 32K and 128K, seeds 0-2: mean, recommended, the default
 #   fid.sh diag     fidelity.diagnose of the default at 128K, peak 2.5, Hq 8 / Hkv 2, seeds 1 and 2
+#   fid.sh heads    the default at peak 2.5: 128K with Hq 16 / Hkv 4 and 32K with Hq 8 / Hkv 2, seeds 0-2
 #   fid.sh target   the default alone at 128K, Hq 32 / Hkv 8, peak 1.5, seeds 1 and 2 (the target runs not yet measured)
 set -u
 cd "$(dirname "$0")/../../.."
@@ -58,6 +59,13 @@ case "${1:?step}" in
     for s in 1 2; do
       timeout 280 python3 -m unisparse.fidelity.diagnose --n 131072 --heads 8 --kv-heads 2 --peak 2.5 --seed $s \
         --config preset=peaked --device cuda > "$LOGS/diag_hq8_n131072_s${s}_p2.5.txt" 2>&1 || status=1 &
+    done
+    wait ;;
+  heads)
+    # The default at peak 2.5 with other head counts: 128K Hq 16 / Hkv 4 and 32K Hq 8 / Hkv 2, seeds 0-2.
+    for s in 0 1 2; do
+      fid "heads16_n131072_s$s" 170 --n 131072 --heads 16 --kv-heads 4 --peak 2.5 --seed $s --config preset=peaked &
+      fid "heads8_n32768_s$s" 170 --n 32768 --heads 8 --kv-heads 2 --peak 2.5 --seed $s --config preset=peaked &
     done
     wait ;;
   target)
