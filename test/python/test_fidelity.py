@@ -278,3 +278,28 @@ def test_frontier_sweep_holds_the_default_and_its_neighbours():
     long = [F.parse_config(d) for d in F.SWEEPS["frontier-long"]]
     assert long == [c for c in cfgs if c.estimator not in ("antidiag", "antidiag_lse")]
     assert {c.estimator for c in cfgs} - {c.estimator for c in long} == {"antidiag", "antidiag_lse"}
+
+
+def test_per_head_rows_add_up_to_the_run():
+    """The JSON rows' per-head entries: the run's density and mean recall
+    are the means of the heads' (exact identities of the layout and the
+    evaluated rows), a head's density is its group's (c_h 2: the two heads
+    of a group agree), and each head's floor is its own exact top-p at its
+    own mean recall, at most its share of the grid."""
+    cfgs = [
+        F.parse_config("block=64,c_q=8,c_k=8,tau=0.9"),
+        F.parse_config("block=64,c_q=8,c_k=8,tau=0.95,c_h=2"),
+    ]
+    rows = F.run(700, cfgs, heads=4, kv_heads=2, dim=32, needles=2, peak=2.0, full_rows=1000, log=lambda *_: None)
+    for r, c in zip(rows, cfgs):
+        heads = r["heads"]
+        assert len(heads) == 4
+        assert np.mean([h["density"] for h in heads]) == pytest.approx(r["density"], rel=1e-12)
+        assert np.mean([h["recall_mean"] for h in heads]) == pytest.approx(r["recall_mean"], rel=1e-12)
+        for h in heads:
+            assert 0 < h["floor"] <= 1 and h["ratio"] == pytest.approx(h["density"] / h["floor"])
+            assert 0 < h["recall_p1"] <= h["recall_mean"] <= 1
+        if c.c_h == 2:
+            assert heads[0]["density"] == heads[1]["density"] and heads[2]["density"] == heads[3]["density"]
+    # the heads differ (the generator draws each head's gains): a per-head split that says something
+    assert len({round(h["density"], 12) for h in rows[0]["heads"]}) > 1

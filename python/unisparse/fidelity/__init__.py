@@ -36,8 +36,12 @@ measures it against dense attention in float64:
 * **rel_l2**: ``||O_sparse - O_dense|| / ||O_dense||`` over the evaluated
   rows, where ``O_sparse`` is exact attention restricted to the layout (what
   the compiled kernel computes, up to its rounding);
-* **cost**: the scoring's multiply-adds over those of the compiled default
-  (mean pooling, ``c_q = 16, c_k = 8``), from :mod:`.cost` (``cost_dense``:
+* **heads** (JSON only, :func:`per_head`): per query head, the density of
+  its group's layout, its own floor at its own mean recall, their ratio, and
+  its mean and 1st-percentile recall: which heads hold a run's excess or its
+  lost tail;
+* **cost**: the scoring's multiply-adds over those of mean pooling at
+  ``c_q = 16, c_k = 8`` (the budget's unit), from :mod:`.cost` (``cost_dense``:
   over dense ``QKᵀ``; ``exps``: exponentials over the default's), in the
   JSON rows with the run's ``peak``, ``seed`` and ``generator``
   (``--generator peaked``: :mod:`unisparse.peaked`) for
@@ -69,6 +73,7 @@ from .harness import (
     needle_rows,
     oracle_curve,
     parse_config,
+    per_head,
     row_oracle_spans,
     run,
     sample_rows,
@@ -89,6 +94,7 @@ __all__ = [
     "needle_rows",
     "row_oracle_spans",
     "floor_at",
+    "per_head",
     "run",
     "table",
     "plot",

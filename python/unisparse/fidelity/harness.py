@@ -32,6 +32,7 @@ __all__ = [
     "needle_rows",
     "row_oracle_spans",
     "floor_at",
+    "per_head",
     "run",
 ]
 
@@ -604,6 +605,11 @@ def run(
     forced_curves = {(c.block, c.local_blocks): None for c in configs if c.sink}
     for b, lb in forced_curves:
         forced_curves[(b, lb)] = oracle_curve(res["block_mass"], rows, N, fine, b, local_blocks=lb)
+    # Each head's own exact top-p curve, for the per-head floors.
+    head_curves = {
+        b: [oracle_curve(res["block_mass"][h : h + 1], rows, N, fine, b) for h in range(heads)]
+        for b in sorted({c.block for c in configs})
+    }
     out = []
     for c in configs:
         counts, indices = lays[c]
@@ -649,6 +655,7 @@ def run(
                 rel_l2=math.sqrt(res[c]["err2"] / res[c]["ref2"]) if res[c]["ref2"] else 0.0,
                 rows="sampled" if sampled else "all",
                 n_rows=len(rows),
+                heads=per_head(c, counts, rec, head_curves[c.block], N),
             )
         )
         out[-1]["ratio"] = out[-1]["density"] / max(out[-1]["floor"], 1e-12)
@@ -667,6 +674,31 @@ def run(
         )
     if out:
         out[0]["curves"] = curves
+    return out
+
+
+def per_head(cfg, counts, recall, curves, N):
+    """One dict per query head of batch 0: the density of its head group's
+    layout, its own floor (the exact top-p on that head's true block masses,
+    ``curves[h]``, at the head's mean recall), their ratio, and the mean and
+    1st-percentile recall of its evaluated rows (``recall [Hq, R]``). Where a
+    run's excess or lost tail sits; the run's density and mean recall are
+    the means of the heads' (its floor is not: one top-p over all heads
+    spends blocks where they buy the most recall)."""
+    out = []
+    for h, curve in enumerate(curves):
+        g = h // cfg.c_h
+        dens = ref.density(counts[:1, g : g + 1], N, cfg.block, cfg.causal)
+        fl = floor_at(curve, float(recall[h].mean()))
+        out.append(
+            dict(
+                density=dens,
+                floor=fl,
+                ratio=dens / max(fl, 1e-12),
+                recall_mean=float(recall[h].mean()),
+                recall_p1=float(np.percentile(recall[h], 1)),
+            )
+        )
     return out
 
 
