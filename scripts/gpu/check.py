@@ -1175,21 +1175,25 @@ CENTER_WARPS = 32
 
 def center_rows(d, elem_bytes=2):
     """Rows of the center's first-stage CTA for D `d` of `elem_bytes`-byte
-    elements: kThreads / chunks, a chunk 16 bytes of D (at least 1)."""
-    return max(1, CENTER_THREADS // max(1, d * elem_bytes // 16))
+    elements: kThreads / chunks (at least 1), a chunk 16 bytes of D, or one
+    element where D is not a multiple of that (MeanPooling::chunkWidth)."""
+    width = 16 // elem_bytes
+    if d % width:
+        width = 1
+    return max(1, CENTER_THREADS // (d // width))
 
 
-def center_error(xh, hf, rows=None):
+def center_error(xh, hf, rows=None, elem_bytes=2):
     """A bound on the GPU's f32 center (mean over the N tokens of xh [B, G,
     N, D]) per (b, g, d): its first stage, a CTA per split of per =
     max(ceil(N / 128), 256) tokens, sums in row r of its `rows` (default
-    center_rows of D in 16 bits) the tokens r, r + rows, ... ascending,
+    center_rows of D for the input's `elem_bytes`) the tokens r, r + rows, ... ascending,
     then the rows' sums in order; the second, 32 warps, warp w the splits
     w, w + 32, ... ascending, then the 32 warps' sums in order; then one
     division (a sum of depth ceil(per / rows) + rows + ceil(splits / 32) +
     32); a pooled token carries hf u |x| (hf > 1)."""
     n = xh.shape[2]
-    rows = center_rows(xh.shape[3]) if rows is None else rows
+    rows = center_rows(xh.shape[3], elem_bytes) if rows is None else rows
     per = max(CENTER_MIN_SPLIT_TOKENS, -(-n // CENTER_SPLITS))
     splits = max(1, -(-n // per))
     depth = -(-per // rows) + rows + -(-splits // CENTER_WARPS) + CENTER_WARPS
@@ -1197,14 +1201,15 @@ def center_error(xh, hf, rows=None):
     return err + (hf * U32 * np.abs(xh).mean(axis=2) if hf > 1 else 0.0)
 
 
-def outlier_model(x, c, r, hf, kvg, hot, spread, queries=None):
+def outlier_model(x, c, r, hf, kvg, hot, spread, queries=None, elem_bytes=2):
     """compress {pooling = outlier} of `x` in float64 with its picks
     (unisparse.reference.outlier.compress_outlier's rule: the hot picks on
     probe . x, then the far ones on |x - center|^2 among the rest, ties to
     the lower slot; c for none) and bounds on the GPU kernels' f32 errors:
     of each token's score and heat (the center and probe sums, x - center,
     D terms as V = D / 32 a lane then a 5-level butterfly) and of the pooled
-    tokens (hf u |x| for hf > 1). The bounds allow a rounding per product
+    tokens (hf u |x| for hf > 1; `elem_bytes`, the GPU input's element
+    size, sets the center's rows). The bounds allow a rounding per product
     and per add; the kernels fuse the products into the adds (fma: fewer
     roundings, so within them), and their reduce-scatter of 8 tokens' lane
     sums adds the same operands in the same tree as the butterfly (the same
@@ -1223,7 +1228,7 @@ def outlier_model(x, c, r, hf, kvg, hot, spread, queries=None):
     xs, exs = slots(xh), slots(ex_tok)
     valid = np.broadcast_to(np.arange(t * c).reshape(t, c) < n, (b, g, t, c))
     center = xh.mean(axis=2)[:, :, None, None]
-    dc = center_error(xh, hf)[:, :, None, None]
+    dc = center_error(xh, hf, elem_bytes=elem_bytes)[:, :, None, None]
     y = xs - center
     score = (y**2).sum(-1)
     e = U32 * np.abs(y) + dc + exs
@@ -1232,7 +1237,7 @@ def outlier_model(x, c, r, hf, kvg, hot, spread, queries=None):
     if hot:
         qh = pooled_heads64(queries, hf, 1)
         probe = qh.mean(axis=2)[:, :, None, None]
-        dp = center_error(qh, hf)[:, :, None, None]
+        dp = center_error(qh, hf, elem_bytes=elem_bytes)[:, :, None, None]
         values["heat"] = (xs * probe).sum(-1)
         eps["heat"] = (np.abs(xs) * dp + exs * np.abs(probe)).sum(-1) + (v_lane + 6) * U32 * (
             np.abs(xs) * (np.abs(probe) + dp)
@@ -1381,7 +1386,9 @@ def check_outlier_compress(seed, quick=False, lib=None, device="cuda"):
                 x = kt if keys else qt
                 q64, x64 = qt.double().cpu().numpy(), x.double().cpu().numpy()
                 c, r, hot = at["c"], at["r"], at["hot"]
-                model = outlier_model(x64, c, r, at["hf"], at["kvg"], hot, at["spread"], q64 if hot else None)
+                model = outlier_model(
+                    x64, c, r, at["hf"], at["kvg"], hot, at["spread"], q64 if hot else None, x.element_size()
+                )
                 b, g, t = model["picks"].shape[:3]
                 slots = r + 1 + int(at["spread"])
                 out = torch.full((b, g, t, slots, d), float("nan"), device=device, dtype=torch.float32)

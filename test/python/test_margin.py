@@ -277,3 +277,22 @@ def test_check_center_bound_covers_the_kernels_summation_order():
         assert np.all(err <= bound), (n, float(np.max(err / bound)))
         worst = max(worst, float(np.max(err / bound)))
     assert worst > 1 / 64, worst
+
+
+def test_check_center_rows_follow_the_element_width():
+    """check.py's center_rows is the CTA's rows for the center's first
+    stage: kThreads / chunks, a chunk 16 bytes of D (8 elements in 16 bits,
+    4 in f32), one element where D is not a multiple of that
+    (MeanPooling::chunkWidth, whose rule is read from CompressKernel.cpp).
+    It took 16-bit chunks for every input before, so an f32 input's bound
+    assumed twice its rows."""
+    root = Path(__file__).resolve().parents[2]
+    src = (root / "lib/Conversion/UnisparseToGPU/CompressKernel.cpp").read_text()
+    assert "int64_t width = 16 * 8 / static_cast<int64_t>(input.getElementTypeBitWidth());" in src
+    assert "headDim % width != 0)\n    return 1;" in src
+    (check,) = gpu_scripts("check")
+    assert check.CENTER_THREADS == 256
+    cases = {(128, 2): 16, (64, 2): 32, (256, 2): 8, (128, 4): 8, (64, 4): 16, (40, 2): 51, (36, 2): 7, (36, 4): 28}
+    for (d, eb), rows in cases.items():
+        assert check.center_rows(d, eb) == rows, (d, eb)
+    assert check.center_rows(128) == 16  # 16-bit by default
