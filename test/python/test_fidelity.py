@@ -168,6 +168,14 @@ def test_oracle_curve_is_exact_top_p_on_true_masses():
     assert dens[-1] == 1.0 and rmean[-1] == pytest.approx(1.0) and spans[-1] == len(nd)
     assert np.all(fd >= dens - 1e-12)
     assert np.all(np.diff(dens) >= 0) and np.all(np.diff(rmean) >= -1e-12)
+    # by_head: each head's own curve, the brute force on that head alone.
+    curve_bh, heads = F.oracle_curve(res["block_mass"], rows, N, block, block, taus, needles=nd, by_head=True)
+    assert all(np.array_equal(a, b) for a, b in zip(curve_bh, (dens, rmean, rp1, spans)))
+    for h, (hd, hm) in enumerate(heads):
+        for i, tau in enumerate(taus):
+            kept, rec, _ = brute_top_p(bm[h : h + 1], block, tau, lambda I: set())
+            assert hd[i] == pytest.approx(kept / (pairs / 2)) and hm[i] == pytest.approx(rec.mean())
+    assert not np.allclose(heads[0][0], heads[1][0])  # the two heads differ
     curve = (dens, rmean, rp1, spans)
     assert F.floor_at(curve, rmean[1]) == pytest.approx(dens[1])
     mid = 0.5 * (rmean[1] + rmean[2])

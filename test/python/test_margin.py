@@ -243,7 +243,7 @@ def test_check_center_bound_covers_the_kernels_summation_order():
     OutlierCompressKernel.cpp and required equal to the bound's, so a change
     there without the bound fails here; one sequential sum over all the
     tokens errs 2.3-93x the bound at these lengths) at D 64, 128 and 256
-    (16, 32 and 8 rows a CTA) on structured tokens (a common offset plus
+    (32, 16 and 8 rows a CTA) on structured tokens (a common offset plus
     noise) and on constant coordinates (0.1, 1/3: every add rounds the same
     way, so the error grows with the depth of the sum) and require
     |f32 - float64| within the bound everywhere, and the bound within 64x

@@ -406,7 +406,7 @@ ORACLE_TAUS = (
 )
 
 
-def oracle_curve(block_mass, rows, N, fine, block, taus=ORACLE_TAUS, needles=(), local_blocks=None):
+def oracle_curve(block_mass, rows, N, fine, block, taus=ORACLE_TAUS, needles=(), local_blocks=None, by_head=False):
     """Exact top-p on the true block masses, one point per ``tau``.
 
     For each (head, query block) the evaluated rows' mean dense distribution
@@ -421,13 +421,18 @@ def oracle_curve(block_mass, rows, N, fine, block, taus=ORACLE_TAUS, needles=(),
     With ``local_blocks`` (an int), the top-p keeps the estimators' forced
     blocks first (the sink, the diagonal and ``local_blocks`` before it),
     then the largest of the rest: the floor of an estimator that forces them.
+
+    With ``by_head``, returns ``(curve, heads)``: ``heads[h]`` is head
+    ``h``'s own ``(density, recall_mean)`` over ``taus`` (what this function
+    gives for ``block_mass[h : h + 1]``; the top-p is per head already, so
+    the curve's density and mean recall are the heads' means).
     """
     Hq, R, NBf = block_mass.shape
     r = block // fine
     NB = -(-N // block)
     bm = np.pad(block_mass.astype(np.float64), ((0, 0), (0, 0), (0, NB * r - NBf))).reshape(Hq, R, NB, r).sum(-1)
     taus = np.asarray(taus, dtype=np.float64)
-    kept = np.zeros(len(taus))
+    kept = np.zeros((len(taus), Hq))
     rec = np.ones((len(taus), Hq, R))
     span_ok = np.ones((len(taus), len(needles)), dtype=bool)
     by_qblock = {}
@@ -459,7 +464,7 @@ def oracle_curve(block_mass, rows, N, fine, block, taus=ORACLE_TAUS, needles=(),
             else:
                 need = np.minimum((cum < tau * tot * (1 - 1e-9)).sum(-1) + 1, I + 1)
             need = np.maximum(need, n_forced)
-            kept[i] += need.sum()
+            kept[i] += need
             rec[i][:, sel] = np.take_along_axis(crow, (need - 1)[:, None, None], axis=-1)[..., 0]
         if I in by_qblock:
             rank = np.argsort(order, axis=-1)  # [Hq, I+1]: position of each key block
@@ -472,9 +477,12 @@ def oracle_curve(block_mass, rows, N, fine, block, taus=ORACLE_TAUS, needles=(),
                         else np.maximum(np.minimum((cum < tau * tot * (1 - 1e-9)).sum(-1) + 1, I + 1), n_forced)
                     )
                     span_ok[i, n_i] &= bool(np.all(worst < need))
-    dens = kept / (Hq * NB * (NB + 1) / 2)
+    grid = NB * (NB + 1) / 2
     flat = rec.reshape(len(taus), -1)
-    return dens, flat.mean(-1), np.percentile(flat, 1, axis=-1), span_ok.sum(-1)
+    curve = (kept.sum(-1) / (Hq * grid), flat.mean(-1), np.percentile(flat, 1, axis=-1), span_ok.sum(-1))
+    if not by_head:
+        return curve
+    return curve, [(kept[:, h] / grid, rec[:, h].mean(-1)) for h in range(Hq)]
 
 
 def needle_rows(needles) -> np.ndarray:
@@ -598,18 +606,14 @@ def run(
             mass = _host(mass)
             nmass[h, r0 : r0 + len(mass)] = mass / mass.sum(1, keepdims=True)
     row_spans = {}
-    curves = {
-        b: oracle_curve(res["block_mass"], rows, N, fine, b, needles=nd) for b in sorted({c.block for c in configs})
-    }
+    # The exact top-p's curve per block size, and each head's own (per_head).
+    curves, head_curves = {}, {}
+    for b in sorted({c.block for c in configs}):
+        curves[b], head_curves[b] = oracle_curve(res["block_mass"], rows, N, fine, b, needles=nd, by_head=True)
     # The same with the estimators' forced blocks (sink, diagonal, local).
     forced_curves = {(c.block, c.local_blocks): None for c in configs if c.sink}
     for b, lb in forced_curves:
         forced_curves[(b, lb)] = oracle_curve(res["block_mass"], rows, N, fine, b, local_blocks=lb)
-    # Each head's own exact top-p curve, for the per-head floors.
-    head_curves = {
-        b: [oracle_curve(res["block_mass"][h : h + 1], rows, N, fine, b) for h in range(heads)]
-        for b in sorted({c.block for c in configs})
-    }
     out = []
     for c in configs:
         counts, indices = lays[c]
@@ -680,22 +684,24 @@ def run(
 def per_head(cfg, counts, recall, curves, N):
     """One dict per query head of batch 0: the density of its head group's
     layout, its own floor (the exact top-p on that head's true block masses,
-    ``curves[h]``, at the head's mean recall), their ratio, and the mean and
-    1st-percentile recall of its evaluated rows (``recall [Hq, R]``). Where a
-    run's excess or lost tail sits; the run's density and mean recall are
-    the means of the heads' (its floor is not: one top-p over all heads
-    spends blocks where they buy the most recall)."""
+    ``curves[h]`` of :func:`oracle_curve`'s ``by_head``, at the head's mean
+    recall), their ratio, and the mean and 1st-percentile recall of its
+    evaluated rows (``recall [Hq, R]``): where a run's excess or lost tail
+    sits. The run's density and mean recall are the means of the heads';
+    its floor is not the mean of theirs (it is read off the heads' mean
+    curve at the run's mean recall, theirs each at its own)."""
     out = []
     for h, curve in enumerate(curves):
         g = h // cfg.c_h
         dens = ref.density(counts[:1, g : g + 1], N, cfg.block, cfg.causal)
-        fl = floor_at(curve, float(recall[h].mean()))
+        mean = float(recall[h].mean())
+        fl = floor_at(curve, mean)
         out.append(
             dict(
                 density=dens,
                 floor=fl,
                 ratio=dens / max(fl, 1e-12),
-                recall_mean=float(recall[h].mean()),
+                recall_mean=mean,
                 recall_p1=float(np.percentile(recall[h], 1)),
             )
         )
