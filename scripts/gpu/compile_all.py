@@ -37,7 +37,10 @@ def tuning_plan(names, before):
     named ones left out, as (name, why): without a --before build the entries
     with flags (a hand-built one, flags None, would come out as its plain
     base); with one (`before` true) only the hand-built entries among
-    `names` (required then)."""
+    `names` (required then: every hand-built entry is another build's
+    library, so one build for all of them would mislabel the rest)."""
+    if before and names is None:
+        raise ValueError("a --before build compiles only the hand-built entries named with --names")
     plan, skipped = [], []
     for name, (base, flags) in configs.TUNING.items():
         if names is not None and name not in names:

@@ -334,3 +334,5 @@ def test_compile_all_never_builds_a_hand_built_tuning_entry_as_its_base():
     plan, skipped = compile_all.tuning_plan(["tune_peaked", "tune_peaked_q5"], before=True)
     assert [(n, flags) for n, _, flags in plan] == [("tune_peaked_q5", None)]
     assert skipped == [("tune_peaked", "not a hand-built entry")]
+    with pytest.raises(ValueError, match="--names"):
+        compile_all.tuning_plan(None, before=True)
